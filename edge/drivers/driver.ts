@@ -1,0 +1,124 @@
+/**
+ * The one interface every protocol driver implements (modelled on EdgeX's ProtocolDriver):
+ * initialize, read, write, validate (in the manifest), stop. Optional abilities are separate small
+ * interfaces with type guards, never no-op methods.
+ *
+ * A reading is data: a dead register or device yields readings with quality 'bad' and a cause,
+ * never a rejected read of the whole batch.
+ */
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+
+export type Quality = 'good' | 'uncertain' | 'bad';
+export type PointValue = number | boolean | string;
+
+export interface Reading {
+  /** Device id from the gateway config. */
+  readonly device: string;
+  /** Point name from the device profile. */
+  readonly point: string;
+  /** null only when quality is 'bad' and no value could be read. */
+  readonly value: PointValue | null;
+  readonly quality: Quality;
+  /** Milliseconds since the epoch when the value was sampled (source time when the protocol has one). */
+  readonly ts: number;
+  /** Why quality is not good: a short, human-readable reason with the error code when there is one. */
+  readonly cause?: string;
+}
+
+/** A point as the driver sees it: the profile entry merged with the gateway config overrides. */
+export interface PointSpec<Address = unknown> {
+  readonly name: string;
+  /** Protocol-specific location, already validated against the driver manifest's address schema. */
+  readonly address: Address;
+  readonly unit?: string;
+  readonly writable: boolean;
+  readonly scale: number;
+  readonly offset: number;
+  readonly limits?: { readonly min?: number; readonly max?: number };
+  readonly deadband: number;
+  readonly pollIntervalMs: number;
+}
+
+export interface DeviceSpec<Connection = unknown, Address = unknown> {
+  readonly id: string;
+  readonly protocol: string;
+  /** Connection settings, already validated against the manifest's connection schema. */
+  readonly connection: Connection;
+  readonly points: readonly PointSpec<Address>[];
+}
+
+export interface DriverContext {
+  readonly log: Logger;
+  /** Folder the driver may write to (PKI folders, caches). */
+  readonly dataDir: string;
+}
+
+export interface Driver {
+  /** Connects. Rejects with a SwarmgateError when the device is unreachable; the runtime retries. */
+  initialize(): Promise<void>;
+  /** Reads the given points. Never rejects for device or point errors: returns bad readings instead. */
+  read(points: readonly PointSpec[]): Promise<Reading[]>;
+  /** Writes one point (value already checked against limits by the caller). Rejects with a SwarmgateError. */
+  write(point: PointSpec, value: PointValue): Promise<void>;
+  /** Releases every socket, timer and handle. force: do not wait for requests in flight. */
+  stop(force?: boolean): Promise<void>;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** Drivers whose protocol pushes changes (OPC UA monitored items, GPIO edge interrupts). */
+export interface SubscribableDriver extends Driver {
+  subscribe(points: readonly PointSpec[], onReading: (reading: Reading) => void): Promise<Subscription>;
+}
+
+export interface DiscoveredPoint {
+  readonly name: string;
+  readonly address: unknown;
+  readonly dataType?: string;
+  readonly writable?: boolean;
+  readonly description?: string;
+}
+
+export interface BrowseOptions {
+  readonly log?: Logger;
+  /** Protocol-specific limits (max depth, unit id range, register range). */
+  readonly [option: string]: unknown;
+}
+
+/** Drivers that can discover what a device offers (commissioning). */
+export interface BrowsableDriver extends Driver {
+  browse(options: BrowseOptions): Promise<DiscoveredPoint[]>;
+}
+
+export function isSubscribable(driver: Driver): driver is SubscribableDriver {
+  return typeof (driver as Partial<SubscribableDriver>).subscribe === 'function';
+}
+
+export function isBrowsable(driver: Driver): driver is BrowsableDriver {
+  return typeof (driver as Partial<BrowsableDriver>).browse === 'function';
+}
+
+/** A problem found by a manifest's semantic validation, beyond what the schema checks. */
+export interface ValidationProblem {
+  /** JSON-pointer-like path inside the device entry, e.g. `/points/3/address/register`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * What a protocol declares about itself (OIBus-style manifest): its settings schemas, capabilities,
+ * semantic validation, and the factory. Registered once in edge/drivers/registry.ts.
+ */
+export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema = TSchema> {
+  readonly protocol: string;
+  readonly description: string;
+  readonly connectionSchema: C;
+  readonly addressSchema: A;
+  readonly capabilities: { readonly subscribe: boolean; readonly browse: boolean };
+  /** Checks that need more than a schema (overlapping registers, string lengths ...). */
+  validate(device: DeviceSpec<Static<C>, Static<A>>): ValidationProblem[];
+  create(device: DeviceSpec<Static<C>, Static<A>>, context: DriverContext): Driver;
+}

@@ -1,0 +1,75 @@
+/**
+ * One coded-error table for the whole project (edge, hub, devices share the codes, not the code
+ * that raises them). Each code has a kind and an HTTP status so the hub API can map errors 1:1,
+ * and a hint that tells the user what to do next.
+ */
+
+export type ErrorKind = 'config' | 'device' | 'protocol' | 'timeout' | 'validation' | 'internal' | 'state';
+
+interface ErrorSpec {
+  readonly kind: ErrorKind;
+  readonly status: number;
+  readonly hint: string;
+}
+
+export const ERROR_TABLE = {
+  SWG_ERR_CONFIG_INVALID: { kind: 'config', status: 400, hint: 'fix the listed fields; `swarmgate edge check FILE` shows every problem' },
+  SWG_ERR_CONFIG_NOT_FOUND: { kind: 'config', status: 404, hint: 'check the path; relative paths are resolved against the file that names them' },
+  SWG_ERR_CONFIG_YAML: { kind: 'config', status: 400, hint: 'the file is not valid YAML; check indentation and quoting at the given line' },
+  SWG_ERR_DRIVER_UNKNOWN: { kind: 'config', status: 400, hint: 'use one of the registered protocols' },
+  SWG_ERR_DRIVER_DUPLICATE: { kind: 'internal', status: 500, hint: 'two drivers registered the same protocol name' },
+  SWG_ERR_DEVICE_UNREACHABLE: { kind: 'device', status: 503, hint: 'check host/port or serial path, cabling and that the device is powered' },
+  SWG_ERR_DEVICE_TIMEOUT: { kind: 'timeout', status: 504, hint: 'the device did not answer in time; check unit id, wiring, or raise timeoutMs' },
+  SWG_ERR_DEVICE_EXCEPTION: { kind: 'protocol', status: 502, hint: 'the device refused the request; check the register map in the profile' },
+  SWG_ERR_DEVICE_CIRCUIT_OPEN: { kind: 'device', status: 503, hint: 'the unit failed repeatedly and is being backed off; it is retried automatically' },
+  SWG_ERR_DEVICE_NOT_CONNECTED: { kind: 'device', status: 503, hint: 'the driver is not connected; it reconnects automatically' },
+  SWG_ERR_POINT_UNKNOWN: { kind: 'validation', status: 404, hint: 'check the point name against the device profile' },
+  SWG_ERR_POINT_NOT_WRITABLE: { kind: 'validation', status: 403, hint: 'mark the point writable in the gateway config if it really may be written' },
+  SWG_ERR_POINT_LIMIT: { kind: 'validation', status: 400, hint: 'the value is outside the point limits set in the config' },
+  SWG_ERR_POINT_TYPE: { kind: 'validation', status: 400, hint: 'the value does not match the point data type' },
+  SWG_ERR_GPIO_EXPORT: { kind: 'device', status: 503, hint: 'check the gpio chip base (gpioBase), that the line is free, and permissions on /sys/class/gpio' },
+  SWG_ERR_GPIO_UNAVAILABLE: { kind: 'device', status: 503, hint: 'sysfs GPIO is not accessible here; configure chip: { kind: sim } or run on the gateway hardware' },
+  SWG_ERR_OPCUA_SESSION: { kind: 'device', status: 503, hint: 'check endpoint URL, security mode/policy and that the server certificate is trusted' },
+  SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
+  SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+export interface ErrorDetails {
+  readonly [key: string]: string | number | boolean | undefined | readonly unknown[];
+}
+
+export class SwarmgateError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly status: number;
+  readonly hint: string;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: ErrorDetails } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const spec: ErrorSpec = ERROR_TABLE[code];
+    this.name = 'SwarmgateError';
+    this.code = code;
+    this.kind = spec.kind;
+    this.status = spec.status;
+    this.hint = spec.hint;
+    this.details = options.details ?? {};
+  }
+
+  /** One line for a terminal: code, message and what to do. */
+  toDisplay(): string {
+    return `${this.code}: ${this.message} (${this.hint})`;
+  }
+}
+
+export function isSwarmgateError(err: unknown, code?: ErrorCode): err is SwarmgateError {
+  return err instanceof SwarmgateError && (code === undefined || err.code === code);
+}
+
+/** Message of any thrown value, for logs and reading causes. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
