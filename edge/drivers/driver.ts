@@ -114,6 +114,8 @@ export interface ValidationProblem {
  */
 export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema = TSchema> {
   readonly protocol: string;
+  /** Profile family this driver reads (`protocol:` in devices/profiles/*.yaml), e.g. 'modbus' for modbus-tcp and modbus-rtu. */
+  readonly profileProtocol: string;
   readonly description: string;
   readonly connectionSchema: C;
   readonly addressSchema: A;
