@@ -1,0 +1,193 @@
+/**
+ * Loads a gateway config and the device profiles it names, validates both (generic schema first,
+ * then each driver manifest's connection/address schemas and semantic checks) and resolves them
+ * into the DeviceSpecs the runtime starts drivers from. Every problem names file, line, column and
+ * field path; nothing is started from a config with problems.
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { SwarmgateError } from '../../shared/errors.js';
+import type { DeviceSpec, PointSpec } from '../drivers/driver.js';
+import type { DriverRegistry } from '../drivers/registry.js';
+import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
+import { SourceFile, formatProblem, pointerSegments, validateAt, type ConfigProblem } from './source.js';
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly config: GatewayConfig;
+  /** Absolute data folder of this gateway. */
+  readonly dataDir: string;
+  /** Enabled devices, points resolved from their profiles and overrides. */
+  readonly devices: readonly DeviceSpec[];
+  readonly profiles: ReadonlyMap<string, Profile>;
+}
+
+export interface CheckResult {
+  readonly loaded?: LoadedConfig;
+  readonly problems: readonly ConfigProblem[];
+}
+
+interface ParsedProfile {
+  readonly source: SourceFile;
+  readonly profile?: Profile;
+  readonly problems: ConfigProblem[];
+}
+
+function resolveFrom(file: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(file), path);
+}
+
+class ConfigChecker {
+  private readonly problems: ConfigProblem[] = [];
+  private readonly profiles = new Map<string, ParsedProfile | undefined>();
+
+  constructor(
+    private readonly file: string,
+    private readonly registry: DriverRegistry,
+  ) {}
+
+  run(): CheckResult {
+    const parsed = SourceFile.read(this.file);
+    this.problems.push(...parsed.problems);
+    const source = parsed.source;
+    if (!source) return { problems: this.problems };
+    const raw = source.value();
+    const schemaProblems = validateAt(source, GatewayConfigSchema, raw);
+    this.problems.push(...schemaProblems);
+    if (schemaProblems.length > 0 && !isRecord(raw)) return { problems: this.problems };
+    const config = raw as GatewayConfig;
+    const devices = Array.isArray(config.devices) ? config.devices : [];
+    const specs: DeviceSpec[] = [];
+    const profilesByDevice = new Map<string, Profile>();
+    const ids = new Set<string>();
+    devices.forEach((device, index) => {
+      if (!isRecord(device) || typeof device.id !== 'string') return;
+      if (ids.has(device.id)) this.problems.push(source.problem(['devices', index, 'id'], `duplicate device id "${device.id}"`));
+      ids.add(device.id);
+      const resolved = this.device(source, config, device, index);
+      if (resolved && device.enabled !== false) {
+        specs.push(resolved.spec);
+        profilesByDevice.set(device.id, resolved.profile);
+      }
+    });
+    if (this.problems.length > 0) return { problems: this.problems };
+    const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
+    const dataDir = resolveFrom(this.file, withDefaults.dataDir ?? `data/${withDefaults.gateway.id}`);
+    return { loaded: { file: this.file, config: withDefaults, dataDir, devices: specs, profiles: profilesByDevice }, problems: [] };
+  }
+
+  private profile(path: string, referencedFrom: () => ConfigProblem): ParsedProfile | undefined {
+    if (this.profiles.has(path)) return this.profiles.get(path);
+    let parsed: ParsedProfile | undefined;
+    try {
+      const read = SourceFile.read(path);
+      if (read.source) {
+        const value = read.source.value();
+        const problems = validateAt(read.source, ProfileSchema, value);
+        parsed = { source: read.source, profile: problems.length === 0 ? (value as Profile) : undefined, problems };
+        const names = new Set<string>();
+        (isRecord(value) && Array.isArray(value.points) ? value.points : []).forEach((point: unknown, i: number) => {
+          if (isRecord(point) && typeof point.name === 'string') {
+            if (names.has(point.name)) parsed?.problems.push(read.source!.problem(['points', i, 'name'], `duplicate point name "${point.name}"`));
+            names.add(point.name);
+          }
+        });
+      } else {
+        this.problems.push(...read.problems);
+      }
+    } catch (err) {
+      if (!(err instanceof SwarmgateError)) throw err;
+      const at = referencedFrom();
+      this.problems.push({ ...at, message: `profile file not found: ${path}` });
+    }
+    if (parsed) this.problems.push(...parsed.problems);
+    this.profiles.set(path, parsed);
+    return parsed;
+  }
+
+  private device(source: SourceFile, config: GatewayConfig, device: DeviceConfig, index: number): { spec: DeviceSpec; profile: Profile } | undefined {
+    const at = (...path: (string | number)[]): (string | number)[] => ['devices', index, ...path];
+    if (typeof device.protocol !== 'string' || typeof device.profile !== 'string') return undefined;
+    if (!this.registry.has(device.protocol)) {
+      this.problems.push(source.problem(at('protocol'), `unknown protocol "${device.protocol}", expected one of ${this.registry.protocols().join(', ')}`));
+      return undefined;
+    }
+    const manifest = this.registry.get(device.protocol);
+    const connectionProblems = validateAt(source, manifest.connectionSchema, device.connection ?? {}, at('connection'));
+    this.problems.push(...connectionProblems);
+    const profilePath = resolveFrom(this.file, device.profile);
+    const parsed = this.profile(profilePath, () => source.problem(at('profile'), ''));
+    const profile = parsed?.profile;
+    if (!parsed || !profile) return undefined;
+    if (profile.protocol !== manifest.profileProtocol) {
+      this.problems.push(source.problem(at('profile'), `profile "${profile.profile}" is for protocol family "${profile.protocol}", but ${device.protocol} devices need a "${manifest.profileProtocol}" profile`));
+      return undefined;
+    }
+    const addressProblems = profile.points.flatMap((p, i) => validateAt(parsed.source, manifest.addressSchema, p.address, ['points', i, 'address']));
+    this.problems.push(...addressProblems);
+    const overrides = device.points ?? {};
+    for (const name of Object.keys(overrides)) {
+      if (!profile.points.some((p) => p.name === name)) {
+        this.problems.push(source.problem(at('points', name), `profile "${profile.profile}" has no point "${name}"`));
+      }
+    }
+    if (connectionProblems.length > 0 || addressProblems.length > 0) return undefined;
+
+    const profileIndex: number[] = [];
+    const points: PointSpec[] = [];
+    profile.points.forEach((p, i) => {
+      const o = overrides[p.name] ?? {};
+      if (o.enabled === false) return;
+      if (o.writable === true && p.writable !== true) {
+        this.problems.push(source.problem(at('points', p.name, 'writable'), `profile "${profile.profile}" marks "${p.name}" read-only; a site may restrict writes, not add them`));
+      }
+      profileIndex.push(i);
+      points.push({
+        name: p.name,
+        address: Value.Default(manifest.addressSchema, structuredClone(p.address)),
+        unit: o.unit ?? p.unit,
+        writable: o.writable ?? p.writable ?? false,
+        scale: p.scale ?? 1,
+        offset: p.offset ?? 0,
+        limits: o.limits ?? p.limits,
+        deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
+        pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
+      });
+    });
+    const spec: DeviceSpec = {
+      id: device.id,
+      protocol: device.protocol,
+      connection: Value.Default(manifest.connectionSchema, structuredClone(device.connection ?? {})),
+      points,
+    };
+    for (const problem of manifest.validate(spec)) {
+      const segments = pointerSegments(problem.path);
+      if (segments[0] === 'points' && typeof segments[1] === 'number') {
+        const original = profileIndex[segments[1]] ?? 0;
+        this.problems.push(parsed.source.problem(['points', original, ...segments.slice(2)], problem.message));
+      } else {
+        this.problems.push(source.problem(at(...segments), problem.message));
+      }
+    }
+    return { spec, profile };
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates a config and its profiles; returns every problem found. */
+export function checkConfig(file: string, registry: DriverRegistry): CheckResult {
+  return new ConfigChecker(resolve(file), registry).run();
+}
+
+/** Loads a config for running; throws SWG_ERR_CONFIG_INVALID listing every problem. */
+export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig {
+  const result = checkConfig(file, registry);
+  if (!result.loaded) {
+    const lines = result.problems.map(formatProblem);
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${result.problems.length} problem(s) in ${file}:\n${lines.join('\n')}`, { details: { problems: lines } });
+  }
+  return result.loaded;
+}

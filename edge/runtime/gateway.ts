@@ -1,0 +1,147 @@
+/**
+ * The gateway process core: one DeviceRunner per configured device, report-by-exception, the
+ * latest value of every point, the write path and the metrics endpoint. Consumers (stdout printer,
+ * outbox, analytics, rules) subscribe to samples (every reading) or reports (after the deadband).
+ */
+import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/log.js';
+import type { PointValue, Reading } from '../drivers/driver.js';
+import type { DriverRegistry } from '../drivers/registry.js';
+import type { LoadedConfig } from '../config/load.js';
+import { DeviceRunner, type DeviceState } from './device-runner.js';
+import { ExceptionFilter } from './exception-filter.js';
+import { GatewayMetrics } from './metrics.js';
+import { checkWrite, findPoint } from './point-write.js';
+
+export type ReadingListener = (reading: Reading) => void;
+
+export interface GatewayOptions {
+  readonly loaded: LoadedConfig;
+  readonly registry: DriverRegistry;
+  readonly log?: Logger;
+  readonly metrics?: GatewayMetrics;
+}
+
+export class Gateway {
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+  private readonly runners = new Map<string, DeviceRunner>();
+  private readonly latestValues = new Map<string, Reading>();
+  private readonly sampleListeners = new Set<ReadingListener>();
+  private readonly reportListeners = new Set<ReadingListener>();
+  private readonly filter: ExceptionFilter;
+  private readonly deadbands = new Map<string, number>();
+  private metricsServer?: Server;
+  private started = false;
+
+  constructor(private readonly options: GatewayOptions) {
+    const { config } = options.loaded;
+    this.log = options.log ?? createLogger(`edge:${config.gateway.id}`, config.log?.level);
+    this.metrics = options.metrics ?? new GatewayMetrics();
+    this.filter = new ExceptionFilter(config.polling?.heartbeatMs ?? 60_000);
+    for (const device of options.loaded.devices) {
+      for (const point of device.points) this.deadbands.set(key(device.id, point.name), point.deadband);
+    }
+  }
+
+  get id(): string {
+    return this.options.loaded.config.gateway.id;
+  }
+
+  get config(): LoadedConfig {
+    return this.options.loaded;
+  }
+
+  /** Every reading as taken (analytics, rules). */
+  onSample(listener: ReadingListener): () => void {
+    this.sampleListeners.add(listener);
+    return () => this.sampleListeners.delete(listener);
+  }
+
+  /** Readings that passed report-by-exception (printing, forwarding). */
+  onReport(listener: ReadingListener): () => void {
+    this.reportListeners.add(listener);
+    return () => this.reportListeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { loaded, registry } = this.options;
+    mkdirSync(loaded.dataDir, { recursive: true });
+    for (const spec of loaded.devices) {
+      const manifest = registry.get(spec.protocol);
+      const log = this.log.child({ device: spec.id });
+      const driver = manifest.create(spec, { log, dataDir: loaded.dataDir });
+      const runner = new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r) });
+      this.runners.set(spec.id, runner);
+    }
+    for (const runner of this.runners.values()) runner.start();
+    const m = loaded.config.metrics;
+    if (m?.enabled !== false && m?.port !== undefined) {
+      const { server, port } = await this.metrics.serve(m.host ?? '127.0.0.1', m.port);
+      this.metricsServer = server;
+      this.log.info({ url: `http://${m.host ?? '127.0.0.1'}:${port}/metrics` }, 'metrics endpoint');
+    }
+    this.log.info({ gateway: this.id, site: loaded.config.gateway.site, devices: loaded.devices.length }, 'gateway started');
+  }
+
+  private accept(readings: readonly Reading[]): void {
+    for (const reading of readings) {
+      this.metrics.readings.inc({ device: reading.device, quality: reading.quality });
+      this.latestValues.set(key(reading.device, reading.point), reading);
+      for (const listener of this.sampleListeners) this.safely(listener, reading);
+      if (this.filter.accept(reading, this.deadbands.get(key(reading.device, reading.point)) ?? 0)) {
+        this.metrics.reported.inc({ device: reading.device });
+        for (const listener of this.reportListeners) this.safely(listener, reading);
+      }
+    }
+  }
+
+  private safely(listener: ReadingListener, reading: Reading): void {
+    try {
+      listener(reading);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), device: reading.device, point: reading.point }, 'reading listener failed');
+    }
+  }
+
+  latest(device: string, point: string): Reading | undefined {
+    return this.latestValues.get(key(device, point));
+  }
+
+  deviceStates(): Record<string, { state: DeviceState; pollsSkipped: number }> {
+    return Object.fromEntries([...this.runners].map(([id, r]) => [id, r.status]));
+  }
+
+  /** Writes a point through its driver after the write checks; every outcome is logged and counted. */
+  async write(device: string, point: string, value: PointValue, origin = 'local'): Promise<void> {
+    try {
+      const found = findPoint(this.options.loaded.devices, device, point);
+      checkWrite(device, found.point, value);
+      const runner = this.runners.get(device);
+      if (!runner) throw new Error(`device ${device} is not running`);
+      await runner.driver.write(found.point, value);
+      this.metrics.writes.inc({ device, outcome: 'applied' });
+      this.log.info({ audit: 'write', device, point, value, origin }, 'point written');
+    } catch (err) {
+      this.metrics.writes.inc({ device, outcome: 'rejected' });
+      this.log.warn({ audit: 'write', device, point, value, origin, err: isSwarmgateError(err) ? err.code : errorMessage(err) }, 'point write refused');
+      throw err;
+    }
+  }
+
+  async stop(force = false): Promise<void> {
+    await Promise.all([...this.runners.values()].map((r) => r.stop(force)));
+    this.runners.clear();
+    await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
+    this.log.info({ gateway: this.id }, 'gateway stopped');
+  }
+}
+
+function key(device: string, point: string): string {
+  return `${device}/${point}`;
+}
