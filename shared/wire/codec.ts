@@ -1,0 +1,48 @@
+/**
+ * Encoding and checked decoding of wire messages. Decoding never throws: a payload that is too
+ * large, not JSON or not matching its schema comes back as a rejection naming the topic and the
+ * offending field, for the caller to count and log.
+ */
+import type { Static, TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+
+/** Default upper bound of one MQTT payload on the wire contract. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: 'too-large' | 'not-json' | 'schema'; error: string };
+
+const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
+
+function checker<S extends TSchema>(schema: S): TypeCheck<S> {
+  let check = compiled.get(schema) as TypeCheck<S> | undefined;
+  if (!check) {
+    check = TypeCompiler.Compile(schema);
+    compiled.set(schema, check as unknown as TypeCheck<TSchema>);
+  }
+  return check;
+}
+
+export function encode<S extends TSchema>(_schema: S, message: Static<S>): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+export function decode<S extends TSchema>(schema: S, topic: string, payload: Buffer | Uint8Array | string, maxBytes = MAX_PAYLOAD_BYTES): DecodeResult<Static<S>> {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > maxBytes) return { ok: false, reason: 'too-large', error: `${topic}: payload of ${size} bytes exceeds the limit of ${maxBytes}` };
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+  } catch (err) {
+    return { ok: false, reason: 'not-json', error: `${topic}: payload is not JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  const check = checker(schema);
+  if (check.Check(value)) return { ok: true, value };
+  const first = check.Errors(value).First();
+  const where = first?.path ? first.path : '(message)';
+  return { ok: false, reason: 'schema', error: `${topic}: ${where}: ${first?.message ?? 'does not match the schema'}` };
+}
+
+/** Validates an in-memory value (e.g. before publishing) with the same compiled schema. */
+export function isValid<S extends TSchema>(schema: S, value: unknown): value is Static<S> {
+  return checker(schema).Check(value);
+}

@@ -1,0 +1,197 @@
+/**
+ * Schemas of every message on the wire between gateways and the hub. Both sides validate with
+ * these; types derive from them. `v` is the message format version (bump on breaking change).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const strict = { additionalProperties: false } as const;
+const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
+const PointName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
+const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the epoch' });
+const Uuid = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+
+export const QualitySchema = Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]);
+export const PointValueSchema = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 1024 })]);
+
+/** One reading, compact keys (telemetry is the bulk of the traffic). */
+export const WireReadingSchema = Type.Object(
+  {
+    d: Id,
+    p: PointName,
+    v: Type.Union([PointValueSchema, Type.Null()]),
+    q: QualitySchema,
+    ts: Millis,
+    c: Type.Optional(Type.String({ maxLength: 512, description: 'cause of a bad/uncertain quality' })),
+  },
+  strict,
+);
+
+export const TelemetryBatchSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    gateway: Id,
+    bootId: Uuid,
+    seq: Type.Integer({ minimum: 0, description: 'per boot, +1 per batch; (gateway, bootId, seq) identifies a batch' }),
+    sentAt: Millis,
+    historical: Type.Boolean({ description: 'true when replayed from the outbox after an outage' }),
+    readings: Type.Array(WireReadingSchema, { minItems: 1, maxItems: 5000 }),
+  },
+  strict,
+);
+
+/** Left where the outbox had to drop data: the hub sees the hole instead of silently missing it. */
+export const GapRecordSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    gateway: Id,
+    bootId: Uuid,
+    fromSeq: Type.Integer({ minimum: 0 }),
+    toSeq: Type.Integer({ minimum: 0 }),
+    readingsDropped: Type.Integer({ minimum: 0 }),
+    fromTs: Millis,
+    toTs: Millis,
+    reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age')]),
+    ts: Millis,
+  },
+  strict,
+);
+
+export const DeviceStatusSchema = Type.Object(
+  { id: Id, protocol: Type.String(), state: Type.Union([Type.Literal('starting'), Type.Literal('up'), Type.Literal('down'), Type.Literal('stopped')]) },
+  strict,
+);
+
+/** Retained birth message; the broker publishes the will (status offline) when the gateway is lost. */
+export const GatewayStateSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    gateway: Id,
+    site: Id,
+    status: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    ts: Millis,
+    bootId: Type.Optional(Uuid),
+    version: Type.Optional(Type.String({ maxLength: 64 })),
+    devices: Type.Optional(Type.Array(DeviceStatusSchema, { maxItems: 1000 })),
+    health: Type.Optional(
+      Type.Object(
+        {
+          outboxDepth: Type.Integer({ minimum: 0 }),
+          outboxBytes: Type.Integer({ minimum: 0 }),
+          rssBytes: Type.Integer({ minimum: 0 }),
+          uptimeS: Type.Number({ minimum: 0 }),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+
+export const EventSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Uuid,
+    gateway: Id,
+    ts: Millis,
+    kind: Type.Union([Type.Literal('anomaly'), Type.Literal('local-action'), Type.Literal('rule'), Type.Literal('device'), Type.Literal('system')]),
+    severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    device: Type.Optional(Id),
+    point: Type.Optional(PointName),
+    message: Type.String({ maxLength: 2000 }),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  strict,
+);
+
+export const WriteActionSchema = Type.Object({ kind: Type.Literal('write'), device: Id, point: PointName, value: PointValueSchema }, strict);
+export const ModeActionSchema = Type.Object(
+  { kind: Type.Literal('mode'), mode: Type.Union([Type.Literal('auto'), Type.Literal('manual'), Type.Literal('maintenance')]) },
+  strict,
+);
+export const ActionSchema = Type.Union([WriteActionSchema, ModeActionSchema]);
+
+export const CommandSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Uuid,
+    ts: Millis,
+    expiresAt: Type.Optional(Millis),
+    origin: Type.String({ maxLength: 128, description: 'who asked: user, agent or integration' }),
+    action: ActionSchema,
+  },
+  strict,
+);
+
+export const CommandAckSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Uuid,
+    ts: Millis,
+    status: Type.Union([Type.Literal('delivered'), Type.Literal('applied'), Type.Literal('rejected')]),
+    code: Type.Optional(Type.String({ maxLength: 64 })),
+    reason: Type.Optional(Type.String({ maxLength: 1000 })),
+    /** true when this id had been applied before: the retry was acknowledged, not applied again. */
+    duplicate: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
+/** A gateway's recommendation below its local confidence threshold, for a technician to review. */
+export const ReviewRequestSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Uuid,
+    gateway: Id,
+    ts: Millis,
+    expiresAt: Millis,
+    actionClass: Type.String({ maxLength: 64 }),
+    action: ActionSchema,
+    confidence: Type.Number({ minimum: 0, maximum: 1 }),
+    rationale: Type.String({ maxLength: 4000 }),
+    evidence: Type.Record(Type.String(), Type.Unknown()),
+  },
+  strict,
+);
+
+export const ConfigDocumentSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    version: Type.Integer({ minimum: 0 }),
+    ts: Millis,
+    config: Type.Record(Type.String(), Type.Unknown()),
+  },
+  strict,
+);
+
+/** Plain per-point value for building systems (retained). */
+export const PointValueMessageSchema = Type.Object(
+  { v: Type.Union([PointValueSchema, Type.Null()]), ts: Millis, q: QualitySchema, unit: Type.Optional(Type.String()) },
+  strict,
+);
+export const PointSetMessageSchema = Type.Object({ v: PointValueSchema }, strict);
+
+export type WireReading = Static<typeof WireReadingSchema>;
+export type TelemetryBatch = Static<typeof TelemetryBatchSchema>;
+export type GapRecord = Static<typeof GapRecordSchema>;
+export type GatewayState = Static<typeof GatewayStateSchema>;
+export type GatewayEvent = Static<typeof EventSchema>;
+export type Action = Static<typeof ActionSchema>;
+export type Command = Static<typeof CommandSchema>;
+export type CommandAck = Static<typeof CommandAckSchema>;
+export type ReviewRequest = Static<typeof ReviewRequestSchema>;
+export type ConfigDocument = Static<typeof ConfigDocumentSchema>;
+export type PointValueMessage = Static<typeof PointValueMessageSchema>;
+export type PointSetMessage = Static<typeof PointSetMessageSchema>;
+
+/** Which schema validates which channel (the part of the topic after the gateway prefix). */
+export const CHANNEL_SCHEMAS = {
+  telemetry: TelemetryBatchSchema,
+  gaps: GapRecordSchema,
+  state: GatewayStateSchema,
+  events: EventSchema,
+  reviews: ReviewRequestSchema,
+  commands: CommandSchema,
+  'commands/ack': CommandAckSchema,
+  'config/desired': ConfigDocumentSchema,
+  'config/reported': ConfigDocumentSchema,
+} as const satisfies Record<string, TSchema>;

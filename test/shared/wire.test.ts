@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { CommandSchema, TelemetryBatchSchema, decode, encode, gatewayTopic, parseTopic, pointSetTopic, type TelemetryBatch } from '../../shared/wire/index.js';
+
+const batch: TelemetryBatch = {
+  v: 1,
+  gateway: 'gw-1',
+  bootId: 'boot-0001',
+  seq: 7,
+  sentAt: 1_700_000_000_000,
+  historical: false,
+  readings: [{ d: 'ahu1', p: 'supply_air_temp', v: 13.5, q: 'good', ts: 1_700_000_000_000 }],
+};
+
+describe('wire contract', () => {
+  it('round-trips a telemetry batch', () => {
+    const topic = gatewayTopic('site-a', 'gw-1', 'telemetry');
+    const result = decode(TelemetryBatchSchema, topic, encode(TelemetryBatchSchema, batch));
+    expect(result).toEqual({ ok: true, value: batch });
+  });
+
+  it.each([
+    { name: 'too large', payload: Buffer.alloc(300 * 1024, 32), reason: 'too-large', mentions: 'exceeds the limit' },
+    { name: 'not JSON', payload: Buffer.from('{nope'), reason: 'not-json', mentions: 'not JSON' },
+    { name: 'wrong field type', payload: Buffer.from(JSON.stringify({ ...batch, seq: 'x' })), reason: 'schema', mentions: '/seq' },
+    { name: 'unknown field', payload: Buffer.from(JSON.stringify({ ...batch, extra: 1 })), reason: 'schema', mentions: '/extra' },
+    { name: 'bad reading', payload: Buffer.from(JSON.stringify({ ...batch, readings: [{ d: 'ahu1', p: 'X', v: 1, q: 'good', ts: 1 }] })), reason: 'schema', mentions: '/readings/0/p' },
+  ])('rejects $name naming the topic and field', ({ payload, reason, mentions }) => {
+    const result = decode(TelemetryBatchSchema, 'swarmgate/v1/s/g/telemetry', payload);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.reason).toBe(reason);
+      expect(result.error).toContain('swarmgate/v1/s/g/telemetry');
+      expect(result.error).toContain(mentions);
+    }
+  });
+
+  it('rejects a command whose action is not one of the known kinds', () => {
+    const bad = { v: 1, id: 'cmd-00001', ts: 1, origin: 'test', action: { kind: 'explode' } };
+    expect(decode(CommandSchema, 't', JSON.stringify(bad)).ok).toBe(false);
+  });
+
+  it('builds and parses topics, refusing ids that could smuggle wildcards', () => {
+    expect(parseTopic(pointSetTopic('site-a', 'gw-1', 'ahu1', 'fan_speed'))).toEqual({ site: 'site-a', gateway: 'gw-1', rest: 'points/ahu1/fan_speed/set' });
+    expect(() => gatewayTopic('site/+', 'gw', 'state')).toThrow();
+    expect(parseTopic('swarmgate/v1/#/gw/state')).toBeUndefined();
+    expect(parseTopic('other/v1/s/g/state')).toBeUndefined();
+  });
+});
