@@ -1,0 +1,317 @@
+/**
+ * PointDetector: the streaming, unsupervised anomaly detector the gateway runs per numeric point.
+ *
+ * Per reading (`score(ts, value)`), two surprises are measured and calibrated separately:
+ *  - forecast error: |reading − prediction| of the neural forecaster (a seasonal-naive-free
+ *    "last value" prediction until the network has been trained: the statistical cold start);
+ *  - pattern novelty: distance of the recent shape to every shape remembered (novelty.ts).
+ * Each goes through its own TailCalibrator (likelihood.ts) to a tail probability; the smaller of
+ * the two (Bonferroni-corrected) becomes the score −log10(p)/scoreDecades, clipped to [0,1]. So a
+ * score of 0.5 means "this unusual about once in 10^(scoreDecades/2) readings" on every point.
+ * After an alert the score is damped for `refractory` readings, so one incident yields one alert.
+ *
+ * Training: the forecaster is (re)trained in the background on the recent history every
+ * `retrainEvery` readings, in small batches separated by awaits (the event loop keeps polling).
+ * A model trained from a snapshot taken at reading k is adopted at reading k + adoptAfter; if it is
+ * not ready by then that score() waits for it. This makes a CSV replay and a live run produce the
+ * same scores, and a detector reloaded from disk continue exactly as the original.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { SwarmgateError } from '../../shared/errors.js';
+import { selectBackend, tf } from './backend.js';
+import { buildInput, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
+import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
+import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
+import { Ring } from './stats.js';
+
+export interface DetectorOptions {
+  /** Readings of history kept per point (memory budget; must cover a week for weekly features). */
+  readonly maxHistory: number;
+  /** Readings before any non-zero score (statistics need something to compare with). */
+  readonly warmup: number;
+  /** Readings before the first forecaster training. */
+  readonly minTrain: number;
+  /** Readings between retrainings (CPU budget). */
+  readonly retrainEvery: number;
+  /** Readings after a training starts at which its model is adopted. */
+  readonly adoptAfter: number;
+  /** −log10 of the tail probability that maps to score 1. */
+  readonly scoreDecades: number;
+  /** Score at or above which a reading counts as an alert (starts the refractory period). */
+  readonly alertLevel: number;
+  /** Readings after an alert during which scores are damped. */
+  readonly refractory: number;
+  /** Factor applied to scores during the refractory period. */
+  readonly refractoryDamping: number;
+  readonly seed: number;
+  readonly forecaster: ForecasterOptions;
+  readonly novelty: NoveltyOptions;
+  readonly likelihood: LikelihoodOptions;
+}
+
+export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
+  maxHistory: 2600,
+  warmup: 150,
+  minTrain: 400,
+  retrainEvery: 800,
+  adoptAfter: 10,
+  scoreDecades: 12,
+  alertLevel: 0.5,
+  refractory: 200,
+  refractoryDamping: 0.3,
+  seed: 1,
+  forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000 },
+  novelty: { step: 4, window: 12, memory: 1500, exclude: 3 },
+  likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3 },
+};
+
+export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood'>> & {
+  readonly forecaster?: Partial<ForecasterOptions>;
+  readonly novelty?: Partial<NoveltyOptions>;
+  readonly likelihood?: Partial<LikelihoodOptions>;
+};
+
+export function resolveOptions(input: DetectorOptionsInput = {}): DetectorOptions {
+  const d = DEFAULT_DETECTOR_OPTIONS;
+  return {
+    ...d,
+    ...input,
+    forecaster: { ...d.forecaster, ...input.forecaster },
+    novelty: { ...d.novelty, ...input.novelty },
+    likelihood: { ...d.likelihood, ...input.likelihood },
+  };
+}
+
+/** Everything a detector needs to continue where it stopped; JSON. */
+export interface DetectorState {
+  readonly version: 1;
+  readonly options: DetectorOptions;
+  readonly seen: number;
+  readonly values: number[];
+  readonly timestamps: number[];
+  readonly model: ForecasterModel | null;
+  readonly pending: { readonly model: ForecasterModel; readonly adoptAt: number } | null;
+  readonly lastTrainAt: number;
+  readonly trainings: number;
+  readonly lastAlertAt: number;
+  readonly forecast: LikelihoodState;
+  readonly pattern: LikelihoodState;
+  readonly novelty: NoveltyState;
+}
+
+/** What the last score was made of (for logs, debugging and the API). */
+export interface ScoreDetail {
+  readonly score: number;
+  readonly forecastP: number;
+  readonly noveltyP: number;
+  readonly prediction: number;
+  readonly usingModel: boolean;
+}
+
+const STATE_FILE = 'detector.json';
+
+export class PointDetector {
+  readonly options: DetectorOptions;
+  private readonly log: Logger;
+  private values: Ring;
+  private timestamps: Ring;
+  private seen = 0;
+  private model: ForecasterModel | undefined;
+  private pending: { adoptAt: number; result: Promise<ForecasterModel | undefined>; model?: ForecasterModel | undefined } | undefined;
+  private lastTrainAt = -Infinity;
+  private trainings = 0;
+  private lastAlertAt = -Infinity;
+  private forecastCal: TailCalibrator;
+  private patternCal: TailCalibrator;
+  private novelty: PatternNovelty;
+  private input: Float64Array;
+  private lastDetail: ScoreDetail = { score: 0, forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
+
+  constructor(options: DetectorOptionsInput = {}, readonly name = 'point') {
+    this.options = resolveOptions(options);
+    this.log = createLogger('analytics').child({ point: name });
+    const o = this.options;
+    this.values = new Ring(o.maxHistory);
+    this.timestamps = new Ring(o.maxHistory);
+    this.forecastCal = new TailCalibrator(o.likelihood);
+    this.patternCal = new TailCalibrator(o.likelihood);
+    this.novelty = new PatternNovelty(o.novelty);
+    this.input = new Float64Array(inputSize(o.forecaster));
+  }
+
+  /** Readings scored so far. */
+  get readings(): number {
+    return this.seen;
+  }
+
+  get hasModel(): boolean {
+    return this.model !== undefined;
+  }
+
+  get detail(): ScoreDetail {
+    return this.lastDetail;
+  }
+
+  /**
+   * The per-reading entry point: scores `value` observed at `ts` (ms since epoch), then learns
+   * from it. Returns the calibrated anomaly score in [0,1]. Call once per reading, in time order.
+   */
+  async score(ts: number, value: number): Promise<number> {
+    if (this.pending && this.seen >= this.pending.adoptAt) await this.adoptPending();
+    const o = this.options;
+    const v = Number.isFinite(value) ? value : this.values.length > 0 ? this.values.back(0) : 0;
+    let prediction = this.values.length > 0 ? this.values.back(0) : v;
+    let scale = this.coldScale();
+    if (this.model) {
+      buildInput(this.values, this.values.length, ts, o.forecaster.lags, this.model, this.input);
+      prediction = predict(this.model, this.input);
+      scale = this.model.std;
+    }
+    const forecastP = this.forecastCal.update(Math.abs(v - prediction) / scale);
+    const noveltyP = this.patternCal.update(this.novelty.update(v));
+    this.values.push(v);
+    this.timestamps.push(ts);
+    this.seen++;
+    let score = 0;
+    if (this.seen > o.warmup) {
+      const p = Math.min(1, 2 * Math.min(forecastP, noveltyP));
+      score = Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / o.scoreDecades));
+      if (this.seen - this.lastAlertAt <= o.refractory) score *= o.refractoryDamping;
+      else if (score >= o.alertLevel) this.lastAlertAt = this.seen;
+    }
+    this.lastDetail = { score, forecastP, noveltyP, prediction, usingModel: this.model !== undefined };
+    this.maybeTrain();
+    return score;
+  }
+
+  /** Resolves when no training is running (its model may still wait for its adoption reading). */
+  async idle(): Promise<void> {
+    if (this.pending) await this.pending.result;
+  }
+
+  private coldScale(): number {
+    const n = this.values.length;
+    if (n < 2) return 1;
+    let s = 0;
+    let s2 = 0;
+    const k = Math.min(n, 500);
+    for (let i = 0; i < k; i++) {
+      const x = this.values.back(i);
+      s += x;
+      s2 += x * x;
+    }
+    const m = s / k;
+    return Math.max(Math.sqrt(Math.max(0, s2 / k - m * m)), 1e-6 * Math.max(1, Math.abs(m)));
+  }
+
+  private maybeTrain(): void {
+    const o = this.options;
+    if (this.pending || this.seen < o.minTrain || this.seen - this.lastTrainAt < o.retrainEvery) return;
+    this.lastTrainAt = this.seen;
+    const trainingNo = ++this.trainings;
+    const values = Ring.from(this.values.toArray(), o.maxHistory);
+    const timestamps = Ring.from(this.timestamps.toArray(), o.maxHistory);
+    const previous = this.model;
+    const started = Date.now();
+    const at = this.seen;
+    const result = (async (): Promise<ForecasterModel | undefined> => {
+      try {
+        await selectBackend();
+        const model = await trainForecaster(tf, o.forecaster, {
+          values,
+          timestamps,
+          historyCapacity: o.maxHistory,
+          previous,
+          seed: o.seed * 1000 + trainingNo,
+          yieldNow: () => new Promise((r) => setImmediate(r)),
+        });
+        this.log.info({ training: trainingNo, readings: at, samples: model.trainedOn, loss: Number(model.loss.toFixed(5)), ms: Date.now() - started }, 'forecaster trained');
+        return model;
+      } catch (err) {
+        this.log.warn({ training: trainingNo, err: String(err) }, 'forecaster training failed; keeping the previous model');
+        return undefined;
+      }
+    })();
+    this.pending = { adoptAt: this.seen + o.adoptAfter, result };
+  }
+
+  private async adoptPending(): Promise<void> {
+    const p = this.pending;
+    if (!p) return;
+    const model = p.model ?? (await p.result);
+    if (model) this.model = model;
+    this.pending = undefined;
+  }
+
+  /** Snapshot of the whole state (waits for a running training so the snapshot is complete). */
+  async state(): Promise<DetectorState> {
+    let pending: DetectorState['pending'] = null;
+    if (this.pending) {
+      const model = this.pending.model ?? (await this.pending.result);
+      if (this.pending) this.pending.model = model;
+      if (model) pending = { model, adoptAt: this.pending.adoptAt };
+    }
+    return {
+      version: 1,
+      options: this.options,
+      seen: this.seen,
+      values: this.values.toArray(),
+      timestamps: this.timestamps.toArray(),
+      model: this.model ?? null,
+      pending,
+      lastTrainAt: Number.isFinite(this.lastTrainAt) ? this.lastTrainAt : -1e12,
+      trainings: this.trainings,
+      lastAlertAt: Number.isFinite(this.lastAlertAt) ? this.lastAlertAt : -1e12,
+      forecast: this.forecastCal.state(),
+      pattern: this.patternCal.state(),
+      novelty: this.novelty.state(),
+    };
+  }
+
+  static fromState(state: DetectorState, name = 'point'): PointDetector {
+    if (state.version !== 1) {
+      throw new SwarmgateError('SWG_ERR_INTERNAL', `unsupported anomaly detector state version ${String(state.version)}`);
+    }
+    const d = new PointDetector(state.options, name);
+    const o = d.options;
+    d.seen = state.seen;
+    d.values = Ring.from(state.values, o.maxHistory);
+    d.timestamps = Ring.from(state.timestamps, o.maxHistory);
+    d.model = state.model ?? undefined;
+    if (state.pending) {
+      const model = state.pending.model;
+      d.pending = { adoptAt: state.pending.adoptAt, model, result: Promise.resolve(model) };
+    }
+    d.lastTrainAt = state.lastTrainAt;
+    d.trainings = state.trainings;
+    d.lastAlertAt = state.lastAlertAt;
+    d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
+    d.patternCal = new TailCalibrator(o.likelihood, state.pattern);
+    d.novelty = new PatternNovelty(o.novelty, state.novelty);
+    return d;
+  }
+
+  /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */
+  async save(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, STATE_FILE);
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(await this.state()));
+    await rename(tmp, file);
+    this.log.debug({ dir, readings: this.seen }, 'anomaly detector saved');
+  }
+
+  /** Loads a detector saved with save(dir). */
+  static async load(dir: string, name = 'point'): Promise<PointDetector> {
+    const file = join(dir, STATE_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `no saved anomaly detector at ${file}`, { cause: err });
+    }
+    return PointDetector.fromState(JSON.parse(text) as DetectorState, name);
+  }
+}

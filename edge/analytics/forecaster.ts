@@ -1,0 +1,216 @@
+/**
+ * Neural one-step forecaster: a small MLP (one hidden ReLU layer) that predicts the next reading
+ * from the last readings, the time of day / week, and the readings one day and one week earlier
+ * (lags derived from the point's own sampling interval). Trained with TensorFlow.js on the point's
+ * own recent history; inference runs in plain JS on the exported weights, so scoring a reading
+ * costs a few hundred multiply-adds and never touches a tensor (or waits for one).
+ *
+ * Training is a pure function of (previous weights, data, seed): a fresh optimizer each time and a
+ * seeded shuffle, so a detector reloaded from disk retrains exactly as the original would have.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { Ring, Rng } from './stats.js';
+
+export interface ForecasterOptions {
+  /** Recent readings fed to the network. */
+  readonly lags: number;
+  /** Hidden units. */
+  readonly hidden: number;
+  /** Passes over the training window per retrain. */
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  /** Most recent readings used as training data. */
+  readonly trainWindow: number;
+}
+
+/** Everything needed to run the trained network; JSON-serialisable. */
+export interface ForecasterModel {
+  readonly inputSize: number;
+  readonly hidden: number;
+  readonly w1: number[];
+  readonly b1: number[];
+  readonly w2: number[];
+  readonly b2: number;
+  /** Normalisation of values (from the training window). */
+  readonly mean: number;
+  readonly std: number;
+  /** Seasonal lags in readings (0 = unused), from the median sampling interval. */
+  readonly dayLag: number;
+  readonly weekLag: number;
+  readonly trainedOn: number;
+  readonly loss: number;
+}
+
+const DAY_MS = 86_400_000;
+const SEASONAL = 4;
+const TIME_FEATURES = 4;
+
+export function inputSize(opts: ForecasterOptions): number {
+  return opts.lags + TIME_FEATURES + SEASONAL;
+}
+
+/**
+ * Fills `out` with the network input for predicting values[target] (target may equal
+ * values.length: the reading about to arrive, whose timestamp is `ts`).
+ */
+export function buildInput(
+  values: Ring,
+  target: number,
+  ts: number,
+  lags: number,
+  model: Pick<ForecasterModel, 'mean' | 'std' | 'dayLag' | 'weekLag'>,
+  out: Float64Array,
+): void {
+  const { mean, std } = model;
+  const norm = (v: number): number => (v - mean) / std;
+  const prev = target > 0 ? values.at(target - 1) : mean;
+  let k = 0;
+  for (let i = 1; i <= lags; i++) out[k++] = target - i >= 0 ? norm(values.at(target - i)) : norm(prev);
+  const day = ((ts % DAY_MS) + DAY_MS) % DAY_MS / DAY_MS;
+  const week = (((ts / DAY_MS + 3) % 7) + 7) % 7 / 7; // epoch day 0 was a Thursday
+  out[k++] = Math.sin(2 * Math.PI * day);
+  out[k++] = Math.cos(2 * Math.PI * day);
+  out[k++] = Math.sin(2 * Math.PI * week);
+  out[k++] = Math.cos(2 * Math.PI * week);
+  // Seasonal lags: the reading one period ago and the change since then (0 when out of history).
+  for (const lag of [model.dayLag, model.weekLag]) {
+    if (lag > 0 && target - lag >= 0) {
+      const past = values.at(target - lag);
+      out[k++] = norm(past);
+      out[k++] = norm(prev) - norm(target - lag - 1 >= 0 ? values.at(target - lag - 1) : past);
+    } else {
+      out[k++] = norm(prev);
+      out[k++] = 0;
+    }
+  }
+}
+
+/** Forward pass in plain JS; returns the prediction in value units. */
+export function predict(model: ForecasterModel, input: Float64Array): number {
+  const { inputSize: n, hidden: h, w1, b1, w2 } = model;
+  let y = model.b2;
+  for (let j = 0; j < h; j++) {
+    let a = b1[j] ?? 0;
+    for (let i = 0; i < n; i++) a += (input[i] ?? 0) * (w1[i * h + j] ?? 0);
+    if (a > 0) y += a * (w2[j] ?? 0);
+  }
+  return y * model.std + model.mean;
+}
+
+/** Sampling-interval-derived seasonal lags that fit in the history. */
+export function seasonalLags(timestamps: Ring, capacity: number): { dayLag: number; weekLag: number } {
+  const n = timestamps.length;
+  const diffs: number[] = [];
+  for (let i = Math.max(1, n - 500); i < n; i++) diffs.push(timestamps.at(i) - timestamps.at(i - 1));
+  diffs.sort((a, b) => a - b);
+  const dt = diffs[Math.floor(diffs.length / 2)] ?? 0;
+  if (!(dt > 0)) return { dayLag: 0, weekLag: 0 };
+  const day = Math.round(DAY_MS / dt);
+  const week = day * 7;
+  // A "day" of fewer than 12 readings carries no usable daily shape.
+  return { dayLag: day >= 12 && day + 2 < capacity ? day : 0, weekLag: day >= 12 && week + 2 < capacity ? week : 0 };
+}
+
+export interface TrainInput {
+  readonly values: Ring;
+  readonly timestamps: Ring;
+  readonly historyCapacity: number;
+  readonly previous: ForecasterModel | undefined;
+  readonly seed: number;
+  /** Called between batches so the event loop (device polling) keeps running. */
+  readonly yieldNow: () => Promise<void>;
+}
+
+export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, input: TrainInput): Promise<ForecasterModel> {
+  const { values, timestamps } = input;
+  const n = values.length;
+  const start = Math.max(1, n - opts.trainWindow);
+  let s = 0;
+  let s2 = 0;
+  for (let i = start - 1; i < n; i++) {
+    s += values.at(i);
+    s2 += values.at(i) ** 2;
+  }
+  const m = n - start + 1;
+  const mean = s / m;
+  const std = Math.max(Math.sqrt(Math.max(0, s2 / m - mean * mean)), 1e-6 * Math.max(1, Math.abs(mean)));
+  const lags = seasonalLags(timestamps, input.historyCapacity);
+  const norm = { mean, std, ...lags };
+  const size = inputSize(opts);
+  const count = n - start;
+  const xs = new Float32Array(count * size);
+  const ys = new Float32Array(count);
+  const row = new Float64Array(size);
+  for (let t = start; t < n; t++) {
+    buildInput(values, t, timestamps.at(t), opts.lags, norm, row);
+    xs.set(row, (t - start) * size);
+    ys[t - start] = (values.at(t) - mean) / std;
+  }
+  const rng = new Rng(input.seed);
+  const h = opts.hidden;
+  const prev = input.previous && input.previous.inputSize === size && input.previous.hidden === h ? input.previous : undefined;
+  const limit1 = Math.sqrt(6 / size);
+  const limit2 = Math.sqrt(6 / h);
+  const w1 = tf.variable(tf.tensor2d(prev?.w1 ?? Array.from({ length: size * h }, () => (rng.next() * 2 - 1) * limit1), [size, h]));
+  const b1 = tf.variable(tf.tensor1d(prev?.b1 ?? new Array<number>(h).fill(0)));
+  const w2 = tf.variable(tf.tensor2d(prev?.w2 ?? Array.from({ length: h }, () => (rng.next() * 2 - 1) * limit2), [h, 1]));
+  const b2 = tf.variable(tf.scalar(prev?.b2 ?? 0));
+  const optimizer = tf.train.adam(opts.learningRate);
+  const order = Array.from({ length: count }, (_, i) => i);
+  let lastLoss = 0;
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      for (let i = count - 1; i > 0; i--) {
+        const j = Math.floor(rng.next() * (i + 1));
+        const tmp = order[i] ?? 0;
+        order[i] = order[j] ?? 0;
+        order[j] = tmp;
+      }
+      let epochLoss = 0;
+      let batches = 0;
+      for (let b = 0; b < count; b += opts.batchSize) {
+        const idx = order.slice(b, b + opts.batchSize);
+        const bx = new Float32Array(idx.length * size);
+        const by = new Float32Array(idx.length);
+        idx.forEach((r, k) => {
+          bx.set(xs.subarray(r * size, (r + 1) * size), k * size);
+          by[k] = ys[r] ?? 0;
+        });
+        const x = tf.tensor2d(bx, [idx.length, size]);
+        const y = tf.tensor2d(by, [idx.length, 1]);
+        const loss = optimizer.minimize(() => {
+          const hid = tf.relu(tf.add(tf.matMul(x, w1), b1));
+          const pred = tf.add(tf.matMul(hid, w2), b2);
+          return tf.losses.huberLoss(y, pred, undefined, 1.0) as TF.Scalar;
+        }, true);
+        x.dispose();
+        y.dispose();
+        if (loss) {
+          epochLoss += (await loss.data())[0] ?? 0;
+          loss.dispose();
+        }
+        batches++;
+        if (batches % 8 === 0) await input.yieldNow();
+      }
+      lastLoss = batches > 0 ? epochLoss / batches : 0;
+    }
+    return {
+      inputSize: size,
+      hidden: h,
+      w1: Array.from(await w1.data()),
+      b1: Array.from(await b1.data()),
+      w2: Array.from(await w2.data()),
+      b2: (await b2.data())[0] ?? 0,
+      ...norm,
+      trainedOn: count,
+      loss: lastLoss,
+    };
+  } finally {
+    optimizer.dispose();
+    w1.dispose();
+    b1.dispose();
+    w2.dispose();
+    b2.dispose();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Pattern novelty: how far the recent shape of the signal is from every shape seen before.
+ * The last `window` blocks of `step` readings (block means) form a vector; its distance to the
+ * nearest remembered vector, relative to the range of values seen so far, is the raw surprise.
+ * A never-seen level or a never-seen shape (a missing daily peak, a burst of spikes) is far from
+ * memory; a repeating pattern, however irregular, is not. This is the idea behind KNN-CAD and
+ * ARTime's category mismatch, kept to a cheap brute-force search over a bounded memory.
+ */
+import { Ring } from './stats.js';
+
+export interface NoveltyOptions {
+  /** Readings averaged into one block. */
+  readonly step: number;
+  /** Blocks per pattern vector. */
+  readonly window: number;
+  /** Pattern vectors remembered (oldest forgotten first). */
+  readonly memory: number;
+  /** Most recent vectors excluded from the search (they overlap the current one). */
+  readonly exclude: number;
+}
+
+export interface NoveltyState {
+  readonly block: number[];
+  readonly blocks: number[];
+  readonly memory: number[];
+  readonly lo: number | null;
+  readonly hi: number | null;
+  readonly last: number;
+}
+
+export class PatternNovelty {
+  private block: number[];
+  private blocks: Ring;
+  /** Flattened memory of vectors: memory * window numbers. */
+  private mem: Ring;
+  private lo: number;
+  private hi: number;
+  private last: number;
+
+  constructor(readonly opts: NoveltyOptions, state?: NoveltyState) {
+    this.block = state ? [...state.block] : [];
+    this.blocks = Ring.from(state?.blocks ?? [], opts.window);
+    this.mem = Ring.from(state?.memory ?? [], opts.memory * opts.window);
+    this.lo = state?.lo ?? Infinity;
+    this.hi = state?.hi ?? -Infinity;
+    this.last = state?.last ?? 0;
+  }
+
+  /** Raw novelty after this reading (recomputed once per block, held in between). */
+  update(value: number): number {
+    if (value < this.lo) this.lo = value;
+    if (value > this.hi) this.hi = value;
+    this.block.push(value);
+    if (this.block.length < this.opts.step) return this.last;
+    let s = 0;
+    for (const v of this.block) s += v;
+    this.blocks.push(s / this.block.length);
+    this.block = [];
+    const w = this.opts.window;
+    if (this.blocks.length < w) return this.last;
+    const cur = this.blocks.toArray();
+    this.last = this.nearest(cur);
+    for (const v of cur) this.mem.push(v);
+    return this.last;
+  }
+
+  private nearest(cur: number[]): number {
+    const w = this.opts.window;
+    const stored = Math.floor(this.mem.length / w) - this.opts.exclude;
+    if (stored <= 0) return 0;
+    const range = this.hi - this.lo;
+    const scale = range > 0 ? range : 1;
+    let best = Infinity;
+    for (let j = 0; j < stored; j++) {
+      let d = 0;
+      const base = j * w;
+      for (let i = 0; i < w && d < best; i++) {
+        const diff = (this.mem.at(base + i) - (cur[i] ?? 0)) / scale;
+        d += diff * diff;
+      }
+      if (d < best) best = d;
+    }
+    return Math.sqrt(best / w);
+  }
+
+  state(): NoveltyState {
+    return {
+      block: [...this.block],
+      blocks: this.blocks.toArray(),
+      memory: this.mem.toArray(),
+      lo: Number.isFinite(this.lo) ? this.lo : null,
+      hi: Number.isFinite(this.hi) ? this.hi : null,
+      last: this.last,
+    };
+  }
+}

@@ -1,0 +1,88 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { PointDetector, selectBackend, currentBackend, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { tempDir } from '../support/tmp.js';
+import { dailySeries, gaussian, rng, STEP_MS, T0 } from './synthetic.js';
+
+// A smaller budget than the gateway default keeps each test to a few seconds.
+const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
+
+async function run(det: PointDetector, values: readonly number[], from = 0): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < values.length; i++) out.push(await det.score(T0 + (from + i) * STEP_MS, values[i] ?? 0));
+  return out;
+}
+
+/** First index at or after `from` whose score reaches `level`, minus `from` (Infinity if none). */
+function delay(scores: readonly number[], from: number, level: number): number {
+  for (let i = from; i < scores.length; i++) if ((scores[i] ?? 0) >= level) return i - from;
+  return Infinity;
+}
+
+describe('PointDetector', () => {
+  const dirs: Array<{ remove: () => void }> = [];
+  afterAll(() => dirs.forEach((d) => d.remove()));
+
+  it('selects the WASM backend and reports it', async () => {
+    expect(await selectBackend()).toBe('wasm');
+    expect(currentBackend()).toBe('wasm');
+  });
+
+  it('cold start: zero during warm-up, statistical scores before the network, network after training', async () => {
+    const det = new PointDetector({ ...FAST, warmup: 100 });
+    const values = dailySeries(700, 1);
+    const scores: number[] = [];
+    const usingModel: boolean[] = [];
+    for (let i = 0; i < values.length; i++) {
+      scores.push(await det.score(T0 + i * STEP_MS, values[i] ?? 0));
+      usingModel.push(det.detail.usingModel);
+    }
+    expect(scores.slice(0, 100).every((s) => s === 0)).toBe(true);
+    expect(scores.every((s) => s >= 0 && s <= 1)).toBe(true);
+    expect(usingModel[299]).toBe(false);
+    expect(usingModel.at(-1)).toBe(true);
+    // A spike during the statistical phase is already caught.
+    const cold = new PointDetector({ ...FAST, warmup: 100 });
+    const spiked = dailySeries(260, 2);
+    spiked[250] = 120;
+    const s2 = await run(cold, spiked);
+    expect(s2[250]).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('calibration: iid noise rarely scores above 0.99 (and seldom above 0.5) after warm-up', async () => {
+    const g = gaussian(rng(7));
+    const values = Array.from({ length: 3000 }, () => 20 + 3 * g());
+    const scores = await run(new PointDetector(FAST), values);
+    const after = scores.slice(300);
+    expect(after.filter((s) => s > 0.99).length).toBeLessThanOrEqual(1);
+    expect(after.filter((s) => s >= 0.5).length).toBeLessThanOrEqual(3);
+  });
+
+  it('detects a spike immediately, a level shift within 5 readings and a drift within 150', async () => {
+    const base = dailySeries(2000, 3);
+    const spike = [...base];
+    spike[1500] = (spike[1500] ?? 0) + 25;
+    expect(delay(await run(new PointDetector(FAST), spike), 1500, 0.5)).toBe(0);
+
+    const shift = base.map((v, i) => (i >= 1500 ? v + 12 : v));
+    expect(delay(await run(new PointDetector(FAST), shift), 1500, 0.5)).toBeLessThanOrEqual(5);
+
+    // A ramp of 0.5 noise-sigmas per reading away from the daily pattern.
+    const drift = base.map((v, i) => (i >= 1500 ? v + 0.5 * (i - 1500) : v));
+    expect(delay(await run(new PointDetector(FAST), drift), 1500, 0.5)).toBeLessThanOrEqual(150);
+  });
+
+  it('save/load round trip continues with identical scores', async () => {
+    const values = dailySeries(1600, 4);
+    const a = new PointDetector(FAST);
+    await run(a, values.slice(0, 900));
+    const dir = tempDir('swarmgate-detector-');
+    dirs.push(dir);
+    await a.save(dir.path);
+    const b = await PointDetector.load(dir.path);
+    const rest = values.slice(900);
+    const sa = await run(a, rest, 900);
+    const sb = await run(b, rest, 900);
+    expect(sb).toEqual(sa);
+    expect(b.readings).toBe(a.readings);
+  });
+});
