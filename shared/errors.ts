@@ -31,6 +31,12 @@ export const ERROR_TABLE = {
   SWG_ERR_GPIO_UNAVAILABLE: { kind: 'device', status: 503, hint: 'sysfs GPIO is not accessible here; configure chip: { kind: sim } or run on the gateway hardware' },
   SWG_ERR_OPCUA_SESSION: { kind: 'device', status: 503, hint: 'check endpoint URL, security mode/policy and that the server certificate is trusted' },
   SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
+  SWG_ERR_HUB_CREDENTIALS: { kind: 'config', status: 400, hint: 'fix the credentials file, or re-add the user with `swarmgate hub user add`' },
+  SWG_ERR_HUB_BROKER: { kind: 'device', status: 503, hint: 'check the broker url, credentials and that the port is free (use 0 for an ephemeral port in tests)' },
+  SWG_ERR_HUB_STORE: { kind: 'internal', status: 503, hint: 'check the database path or DATABASE_URL and that the database is reachable' },
+  SWG_ERR_GATEWAY_UNKNOWN: { kind: 'validation', status: 404, hint: 'the gateway has not announced itself to this hub yet; check the id, or wait for its birth message' },
+  SWG_ERR_COMMAND_UNKNOWN: { kind: 'validation', status: 404, hint: 'list commands to see known ids' },
+  SWG_ERR_COMMAND_STATE: { kind: 'state', status: 409, hint: 'only pending, delivered or timed-out commands can be retried; applied and rejected are final' },
   SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 
