@@ -1,0 +1,11 @@
+export { opcuaManifest, validateOpcuaDevice, nodeIdProblem } from './manifest.js';
+export { OpcuaDriver } from './driver.js';
+export { CONNECTION_LOST_CAUSE } from './keeper.js';
+export {
+  OpcuaAddressSchema,
+  OpcuaConnectionSchema,
+  resolveConnection,
+  type OpcuaAddress,
+  type OpcuaConnection,
+  type ResolvedOpcuaConnection,
+} from './settings.js';
