@@ -1,0 +1,62 @@
+/**
+ * What every simulated device server runs against: the physics model and the fault registry.
+ * A server started alone (startAhuServer(...) in a driver test) creates its own, with its own
+ * realtime clock; inside startFacility all servers share one.
+ */
+import { FaultRegistry } from './faults/registry.js';
+import { FacilityModel } from './physics/model.js';
+import { driveRealtime, type RealtimeDriver } from './physics/realtime.js';
+
+export interface SimContextOptions {
+  /** Shared model; omit to create one (then speed/seed/startTime apply). */
+  readonly model?: FacilityModel;
+  /** Shared fault registry; omit to create one bound to the model's clock. */
+  readonly faults?: FaultRegistry;
+  /** Simulated seconds per real second for an owned model. Default 1; 0 = frozen (step() by hand). */
+  readonly speed?: number;
+  readonly seed?: number;
+  /** Sim clock start, ms epoch. */
+  readonly startTime?: number;
+}
+
+export interface SimContext {
+  readonly model: FacilityModel;
+  readonly faults: FaultRegistry;
+  /** Stops the realtime driver if this context created it. */
+  release(): void;
+}
+
+export function resolveContext(options: SimContextOptions): SimContext {
+  let driver: RealtimeDriver | undefined;
+  let model = options.model;
+  if (!model) {
+    model = new FacilityModel({ seed: options.seed, startTime: options.startTime });
+    driver = driveRealtime(model, { speed: options.speed ?? 1 });
+  }
+  const m = model;
+  let unwire: (() => void) | undefined;
+  let faults = options.faults;
+  if (!faults) {
+    faults = new FaultRegistry({ now: () => m.now(), seed: options.seed });
+    unwire = wirePhysicalFaults(faults, m);
+  }
+  return {
+    model: m,
+    faults,
+    release: () => {
+      driver?.stop();
+      unwire?.();
+    },
+  };
+}
+
+/** Faults that change the physics rather than a protocol answer (compressor-failure). */
+export function wirePhysicalFaults(faults: FaultRegistry, model: FacilityModel): () => void {
+  return faults.onChange(() => model.setCompressorFailure(faults.has('compressor-failure')));
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

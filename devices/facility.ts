@@ -1,0 +1,137 @@
+/**
+ * The whole simulated building: one physics model and fault registry shared by the AHU (Modbus
+ * TCP), the meter bus (Modbus RTU, optional), the cold room (OPC UA), the GPIO chip and the HTTP
+ * control API.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createLogger } from '../shared/log.js';
+import { wirePhysicalFaults, DEFAULT_HOST } from './context.js';
+import { startControlApi, type ControlApi } from './faults/control-api.js';
+import { FaultRegistry } from './faults/registry.js';
+import type { ActiveFault, FaultSpec } from './faults/types.js';
+import { startGpioChipServer, type GpioChipServer } from './gpio/chip-server.js';
+import { startAhuServer, type AhuServer } from './modbus/ahu-server.js';
+import { startMeterBus, type MeterBus } from './modbus/meter-bus.js';
+import { startColdRoomServer, type ColdRoomServer } from './opcua/cold-room-server.js';
+import { FacilityModel, type FacilitySnapshot } from './physics/model.js';
+import { driveRealtime } from './physics/realtime.js';
+
+export { startAhuServer } from './modbus/ahu-server.js';
+export { startMeterBus } from './modbus/meter-bus.js';
+export { startColdRoomServer } from './opcua/cold-room-server.js';
+export { startGpioChipServer } from './gpio/chip-server.js';
+export { FacilityModel } from './physics/model.js';
+export { FaultRegistry } from './faults/registry.js';
+export type { FaultSpec, ActiveFault } from './faults/types.js';
+
+const log = createLogger('sim-facility');
+
+export interface FacilityOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** 0 (default) = ephemeral, for every port below. */
+  readonly modbusTcpPort?: number;
+  readonly opcuaPort?: number;
+  readonly gpioPort?: number;
+  readonly controlPort?: number;
+  /** Meter bus on a serial device; omit for no RTU. */
+  readonly rtu?: { readonly path: string; readonly baudRate?: number; readonly unitIds?: readonly number[] };
+  /** Simulated seconds per real second. Default 1; 0 = frozen (advance with model.step()). */
+  readonly speed?: number;
+  readonly seed?: number;
+  /** Sim clock start, ms epoch. Default: now (so sim time tracks the wall clock at speed 1). */
+  readonly startTime?: number;
+  /** Word order of the meters' uint32 energy counters. Default 'little'. */
+  readonly energyWordOrder?: 'big' | 'little';
+  /** Folder for the OPC UA server PKI. Default: a fresh temp folder. */
+  readonly dataDir?: string;
+}
+
+export interface FacilityEndpoints {
+  readonly modbusTcp: { readonly host: string; readonly port: number };
+  readonly opcua: { readonly endpointUrl: string };
+  readonly gpio: { readonly host: string; readonly port: number };
+  readonly control: { readonly url: string };
+  readonly rtu?: { readonly path: string; readonly unitIds: readonly number[] };
+}
+
+export interface Facility {
+  readonly endpoints: FacilityEndpoints;
+  /** The physics (read state for assertions, step() to advance, set*() to actuate directly). */
+  readonly model: FacilityModel;
+  readonly faults: {
+    /** Validates and activates a fault; returns its id. Throws SWG_ERR_SIM_FAULT_INVALID. */
+    inject(fault: FaultSpec): string;
+    /** Clears one fault, or all without id. */
+    clear(id?: string): void;
+    list(): ActiveFault[];
+  };
+  /** The fault registry itself (for onChange and sensor queries). */
+  readonly faultRegistry: FaultRegistry;
+  snapshot(): FacilitySnapshot;
+  /** Change the sim speed at run time. */
+  setSpeed(speed: number): void;
+  stop(): Promise<void>;
+}
+
+export async function startFacility(options: FacilityOptions = {}): Promise<Facility> {
+  const host = options.host ?? DEFAULT_HOST;
+  const model = new FacilityModel({ seed: options.seed, startTime: options.startTime ?? Date.now() });
+  const faults = new FaultRegistry({ now: () => model.now(), seed: options.seed });
+  const unwire = wirePhysicalFaults(faults, model);
+  const clock = driveRealtime(model, { speed: options.speed ?? 1 });
+  const shared = { model, faults, host };
+  const stops: Array<() => Promise<void>> = [];
+  // A PKI folder we created ourselves goes away with the facility.
+  const ownDataDir = options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'swarmgate-sim-')) : undefined;
+  if (ownDataDir) stops.push(async () => rmSync(ownDataDir, { recursive: true, force: true }));
+
+  const stopAll = async (): Promise<void> => {
+    clock.stop();
+    unwire();
+    // Reverse start order; keep going if one fails so nothing is left open.
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'stop failed'));
+    stops.length = 0;
+  };
+
+  try {
+    const ahu: AhuServer = await startAhuServer({ ...shared, port: options.modbusTcpPort ?? 0 });
+    stops.push(() => ahu.stop());
+    const gpio: GpioChipServer = await startGpioChipServer({ ...shared, port: options.gpioPort ?? 0 });
+    stops.push(() => gpio.stop());
+    const dataDir = options.dataDir ?? ownDataDir ?? tmpdir();
+    const opcua: ColdRoomServer = await startColdRoomServer({ ...shared, port: options.opcuaPort ?? 0, dataDir });
+    stops.push(() => opcua.stop());
+    let rtu: MeterBus | undefined;
+    if (options.rtu) {
+      rtu = await startMeterBus({ ...shared, path: options.rtu.path, baudRate: options.rtu.baudRate, unitIds: options.rtu.unitIds, energyWordOrder: options.energyWordOrder });
+      const bus = rtu;
+      stops.push(() => bus.stop());
+    }
+    const control: ControlApi = await startControlApi({ ...shared, port: options.controlPort ?? 0 });
+    stops.push(() => control.stop());
+
+    const endpoints: FacilityEndpoints = {
+      modbusTcp: { host: ahu.host, port: ahu.port },
+      opcua: { endpointUrl: opcua.endpointUrl },
+      gpio: { host: gpio.host, port: gpio.port },
+      control: { url: control.url },
+      ...(rtu ? { rtu: { path: rtu.path, unitIds: rtu.unitIds } } : {}),
+    };
+    log.info({ endpoints }, 'simulated facility running');
+    return {
+      endpoints,
+      model,
+      faults: { inject: (f) => faults.inject(f), clear: (id) => faults.clear(id), list: () => faults.list() },
+      faultRegistry: faults,
+      snapshot: () => model.snapshot(),
+      setSpeed: (s) => clock.setSpeed(s),
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

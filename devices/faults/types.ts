@@ -1,0 +1,134 @@
+/**
+ * Fault kinds the simulator can inject at run time, as TypeBox schemas (the control API
+ * validates POST bodies with them, and the same types are used in code).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const SIM_DEVICES = ['ahu', 'meter', 'freezer', 'gpio'] as const;
+export type SimDevice = (typeof SIM_DEVICES)[number];
+
+/** Sensor values a fault can distort, named `<device>.<profile point name>`. */
+export const SENSOR_TARGETS = [
+  'ahu.supply_air_temp',
+  'ahu.return_air_temp',
+  'ahu.outdoor_air_temp',
+  'ahu.mixed_air_temp',
+  'ahu.filter_dp',
+  'ahu.filter_alarm',
+  'ahu.freeze_stat',
+  'freezer.temperature',
+  'freezer.door_open',
+  'freezer.compressor_running',
+  'meter.active_power',
+  'meter.voltage',
+  'meter.current',
+  'meter.energy_total',
+  'gpio.door_contact',
+  'gpio.occupancy',
+] as const;
+export type SensorTarget = (typeof SENSOR_TARGETS)[number];
+
+const literals = <T extends string>(values: readonly T[], description: string) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { description },
+  );
+
+const Target = literals(SENSOR_TARGETS, 'sensor to distort, `<device>.<point>`');
+const Device = literals(SIM_DEVICES, 'simulated device');
+const Unit = Type.Integer({ minimum: 0, maximum: 247, description: 'Modbus unit id (meter bus only); omit for every unit' });
+
+export const DriftFault = Type.Object(
+  {
+    kind: Type.Literal('drift'),
+    target: Target,
+    unit: Type.Optional(Unit),
+    ratePerHour: Type.Number({ description: 'offset added per simulated hour since injection (engineering units)' }),
+  },
+  { additionalProperties: false },
+);
+
+export const StuckFault = Type.Object(
+  {
+    kind: Type.Literal('stuck'),
+    target: Target,
+    unit: Type.Optional(Unit),
+    value: Type.Optional(Type.Union([Type.Number(), Type.Boolean()], { description: 'value to stick at; default: the value at the first read after injection' })),
+  },
+  { additionalProperties: false },
+);
+
+export const SpikesFault = Type.Object(
+  {
+    kind: Type.Literal('spikes'),
+    target: Target,
+    unit: Type.Optional(Unit),
+    probability: Type.Number({ minimum: 0, maximum: 1, description: 'chance that one read is a spike' }),
+    magnitude: Type.Number({ description: 'spike size (added with random sign); booleans flip' }),
+  },
+  { additionalProperties: false },
+);
+
+export const OfflineFault = Type.Object(
+  {
+    kind: Type.Literal('offline'),
+    device: Device,
+    unit: Type.Optional(Unit),
+  },
+  { additionalProperties: false, description: 'the device (or one meter unit) stops answering' },
+);
+
+export const SlowFault = Type.Object(
+  {
+    kind: Type.Literal('slow'),
+    device: Device,
+    unit: Type.Optional(Unit),
+    delayMs: Type.Integer({ minimum: 0, maximum: 120_000, description: 'extra delay before each answer' }),
+  },
+  { additionalProperties: false },
+);
+
+export const ExceptionFault = Type.Object(
+  {
+    kind: Type.Literal('exception'),
+    device: literals(['ahu', 'meter'] as const, 'Modbus device'),
+    unit: Type.Optional(Unit),
+    code: Type.Integer({ minimum: 1, maximum: 255, description: 'Modbus exception code (2 illegal address, 4 device failure, 6 busy, ...)' }),
+    register: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'only requests covering this address fail; omit for all requests' })),
+  },
+  { additionalProperties: false },
+);
+
+export const OpcuaRestartFault = Type.Object(
+  {
+    kind: Type.Literal('opcua-restart'),
+    downMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000, description: 'how long the server stays down; default 500' })),
+  },
+  { additionalProperties: false, description: 'stop and restart the OPC UA server on the same port (one-shot)' },
+);
+
+export const CompressorFailureFault = Type.Object(
+  { kind: Type.Literal('compressor-failure') },
+  { additionalProperties: false, description: 'main cold-room compressor will not start; room warms steadily' },
+);
+
+export const FaultSpec = Type.Union([DriftFault, StuckFault, SpikesFault, OfflineFault, SlowFault, ExceptionFault, OpcuaRestartFault, CompressorFailureFault]);
+export type FaultSpec = Static<typeof FaultSpec>;
+export type FaultKind = FaultSpec['kind'];
+
+export const FAULT_SCHEMAS: Readonly<Record<FaultKind, typeof FaultSpec.anyOf[number]>> = {
+  drift: DriftFault,
+  stuck: StuckFault,
+  spikes: SpikesFault,
+  offline: OfflineFault,
+  slow: SlowFault,
+  exception: ExceptionFault,
+  'opcua-restart': OpcuaRestartFault,
+  'compressor-failure': CompressorFailureFault,
+};
+
+export type ActiveFault = FaultSpec & {
+  readonly id: string;
+  /** Sim time of injection, ms since epoch. */
+  readonly injectedAt: number;
+};

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFacility, type Facility } from '../../devices/facility.js';
+import { tempDir } from '../support/tmp.js';
+import { closeModbusClient, newModbusClient, type ModbusClient } from './support.js';
+
+describe('startFacility + control API', () => {
+  const dir = tempDir('swarmgate-facility-');
+  let facility: Facility;
+  let client: ModbusClient;
+
+  beforeAll(async () => {
+    facility = await startFacility({ speed: 0, seed: 11, dataDir: dir.path });
+    client = newModbusClient();
+    await client.connectTCP(facility.endpoints.modbusTcp.host, { port: facility.endpoints.modbusTcp.port });
+    client.setID(1);
+    client.setTimeout(500);
+  });
+
+  afterAll(async () => {
+    await closeModbusClient(client);
+    await facility.stop();
+    dir.remove();
+  });
+
+  const api = (path: string, init?: RequestInit) => fetch(`${facility.endpoints.control.url}${path}`, init);
+  const post = (body: unknown) => api('/faults', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('reports endpoints on ephemeral ports', () => {
+    const e = facility.endpoints;
+    expect(e.modbusTcp.port).toBeGreaterThan(0);
+    expect(e.gpio.port).toBeGreaterThan(0);
+    expect(e.opcua.endpointUrl).toMatch(/^opc\.tcp:\/\/127\.0\.0\.1:\d+\/swarmgate\/coldroom$/);
+    expect(e.control.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(e.rtu).toBeUndefined();
+  });
+
+  it('GET /state returns the physics snapshot', async () => {
+    const res = await api('/state');
+    expect(res.status).toBe(200);
+    const state = (await res.json()) as { coldRoom: { temperatureC: number }; time: number };
+    expect(state.coldRoom.temperatureC).toBeCloseTo(facility.model.coldRoom.temperatureC, 6);
+    expect(state.time).toBe(facility.model.now());
+  });
+
+  it('POST /faults validates and names the bad field', async () => {
+    const bad = await post({ kind: 'spikes', target: 'ahu.supply_air_temp', probability: 2, magnitude: 5 });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string; field: string }).field).toBe('probability');
+    const badKind = await post({ kind: 'meltdown' });
+    expect(((await badKind.json()) as { field: string }).field).toBe('kind');
+    const badTarget = await post({ kind: 'stuck', target: 'nope' });
+    expect(((await badTarget.json()) as { field: string }).field).toBe('target');
+    const extra = await post({ kind: 'offline', device: 'ahu', bogus: 1 });
+    expect(extra.status).toBe(400);
+  });
+
+  it('exception, offline and slow faults change Modbus behaviour; DELETE clears', async () => {
+    const exc = (await (await post({ kind: 'exception', device: 'ahu', code: 4 })).json()) as { id: string };
+    await expect(client.readInputRegisters(0, 2)).rejects.toMatchObject({ modbusCode: 4 });
+    expect(((await (await api('/faults')).json()) as Array<{ id: string }>).map((f) => f.id)).toEqual([exc.id]);
+    expect((await api(`/faults/${exc.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api(`/faults/${exc.id}`, { method: 'DELETE' })).status).toBe(404);
+    await client.readInputRegisters(0, 2);
+
+    await post({ kind: 'offline', device: 'ahu' });
+    await expect(client.readInputRegisters(0, 2)).rejects.toThrow(/Timed out/i);
+    expect((await api('/faults', { method: 'DELETE' })).status).toBe(204);
+
+    await post({ kind: 'slow', device: 'ahu', delayMs: 200 });
+    const t0 = Date.now();
+    await client.readInputRegisters(0, 2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+    facility.faults.clear();
+  });
+
+  it('compressor-failure warms the cold room', () => {
+    const id = facility.faults.inject({ kind: 'compressor-failure' });
+    const before = facility.model.coldRoom.temperatureC;
+    facility.model.step(3 * 3600);
+    expect(facility.model.coldRoom.temperatureC).toBeGreaterThan(before + 5);
+    facility.faults.clear(id);
+    expect(facility.model.coldRoom.compressorFailed).toBe(false);
+  });
+});
