@@ -1,0 +1,65 @@
+/**
+ * The broker access policy, deny by default. Identities come from the credentials file:
+ * - gateway: publish/subscribe only inside swarmgate/v1/<site>/<gateway>/# and its own Sparkplug
+ *   node spBv1.0/<site>/<type>/<gateway>[/<device>];
+ * - integration: read scopes (subscribe) and write scopes (publish), each a topic filter;
+ * - hub: anything (the hub's own clients).
+ * The same rules are emitted as a Mosquitto ACL file by mosquitto.ts.
+ */
+import { gatewayPrefix } from '../../shared/wire/topics.js';
+import { filterWithin, isValidFilter, parseShared, topicMatches } from './topic-filter.js';
+
+export type Identity =
+  | { readonly role: 'gateway'; readonly username: string; readonly site: string; readonly gateway: string }
+  | { readonly role: 'integration'; readonly username: string; readonly read: readonly string[]; readonly write: readonly string[] }
+  | { readonly role: 'hub'; readonly username: string };
+
+/** The filters a gateway owns (read and write). */
+export function gatewayScopes(site: string, gateway: string): string[] {
+  return [`${gatewayPrefix(site, gateway)}/#`, `spBv1.0/${site}/+/${gateway}`, `spBv1.0/${site}/+/${gateway}/+`];
+}
+
+export function readScopes(identity: Identity): readonly string[] {
+  switch (identity.role) {
+    case 'gateway':
+      return gatewayScopes(identity.site, identity.gateway);
+    case 'integration':
+      return identity.read;
+    case 'hub':
+      return ['#'];
+  }
+}
+
+export function writeScopes(identity: Identity): readonly string[] {
+  switch (identity.role) {
+    case 'gateway':
+      return gatewayScopes(identity.site, identity.gateway);
+    case 'integration':
+      return identity.write;
+    case 'hub':
+      return ['#'];
+  }
+}
+
+export type Decision = { allowed: true } | { allowed: false; reason: string };
+
+const allow: Decision = { allowed: true };
+
+export function mayPublish(identity: Identity | undefined, topic: string): Decision {
+  if (!identity) return { allowed: false, reason: 'not authenticated' };
+  if (topic.startsWith('$')) return identity.role === 'hub' && !topic.startsWith('$SYS') ? allow : { allowed: false, reason: `"${topic}" is reserved` };
+  if (identity.role === 'hub') return allow;
+  return writeScopes(identity).some((scope) => topicMatches(scope, topic)) ? allow : { allowed: false, reason: `"${topic}" is outside the write scopes of ${identity.username}` };
+}
+
+/** Checks a subscription; for `$share/<group>/<filter>` the inner filter is what is checked. */
+export function maySubscribe(identity: Identity | undefined, subscription: string): Decision {
+  if (!identity) return { allowed: false, reason: 'not authenticated' };
+  const shared = parseShared(subscription);
+  const filter = shared ? shared.filter : subscription;
+  if (subscription.startsWith('$share/') && !shared) return { allowed: false, reason: `malformed shared subscription "${subscription}"` };
+  if (!isValidFilter(filter)) return { allowed: false, reason: `malformed topic filter "${filter}"` };
+  if (identity.role === 'hub') return allow;
+  if (filter.startsWith('$')) return { allowed: false, reason: `"${filter}" is reserved` };
+  return readScopes(identity).some((scope) => filterWithin(filter, scope)) ? allow : { allowed: false, reason: `"${filter}" is outside the read scopes of ${identity.username}` };
+}

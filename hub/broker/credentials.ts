@@ -1,0 +1,138 @@
+/**
+ * The broker credentials file (YAML): one entry per user with its role and password hashes. The
+ * embedded broker checks the scrypt hash; `mosquittoHash` ($7$ PBKDF2-SHA512) lets the same users
+ * be emitted for an external Mosquitto. Plain passwords are never written; add/rotate hashes the
+ * password given once (CLI: `swarmgate hub user add`).
+ */
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse, stringify } from 'yaml';
+import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import type { Identity } from './acl.js';
+import { mosquittoHash } from './mosquitto-hash.js';
+import { hashPassword, isPasswordHash } from './passwords.js';
+import { isValidFilter } from './topic-filter.js';
+
+const strict = { additionalProperties: false } as const;
+const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
+const Username = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:\\s]+$', description: 'MQTT username (no spaces or ":")' });
+const Hashes = {
+  username: Username,
+  passwordHash: Type.String({ description: 'scrypt hash checked by the embedded broker' }),
+  mosquittoHash: Type.Optional(Type.String({ description: 'PBKDF2-SHA512 ($7$) hash for an external Mosquitto' })),
+};
+
+export const CredentialUserSchema = Type.Union([
+  Type.Object({ ...Hashes, role: Type.Literal('gateway'), site: Id, gateway: Id }, { ...strict, description: 'A gateway: confined to swarmgate/v1/<site>/<gateway>/#' }),
+  Type.Object(
+    {
+      ...Hashes,
+      role: Type.Literal('integration'),
+      read: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Topic filters this user may subscribe to' }),
+      write: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Topic filters this user may publish to' }),
+    },
+    { ...strict, description: 'A building system or integration with read and/or write scopes' },
+  ),
+  Type.Object({ ...Hashes, role: Type.Literal('hub') }, { ...strict, description: 'Another hub process: may do anything' }),
+]);
+
+export const CredentialsFileSchema = Type.Object({ users: Type.Array(CredentialUserSchema, { default: [] }) }, strict);
+
+export type CredentialUser = Static<typeof CredentialUserSchema>;
+export type CredentialsFile = Static<typeof CredentialsFileSchema>;
+
+export type UserSpec =
+  | { role: 'gateway'; username: string; site: string; gateway: string }
+  | { role: 'integration'; username: string; read?: readonly string[]; write?: readonly string[] }
+  | { role: 'hub'; username: string };
+
+export function identityOf(user: CredentialUser): Identity {
+  switch (user.role) {
+    case 'gateway':
+      return { role: 'gateway', username: user.username, site: user.site, gateway: user.gateway };
+    case 'integration':
+      return { role: 'integration', username: user.username, read: user.read, write: user.write };
+    case 'hub':
+      return { role: 'hub', username: user.username };
+  }
+}
+
+function invalid(file: string, message: string): SwarmgateError {
+  return new SwarmgateError('SWG_ERR_HUB_CREDENTIALS', `${file}: ${message}`);
+}
+
+/** Reads and validates a credentials file; a missing file is an empty user list. */
+export function loadCredentials(file: string): CredentialsFile {
+  if (!existsSync(file)) return { users: [] };
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(file, 'utf8')) ?? {};
+  } catch (err) {
+    throw invalid(file, `not valid YAML (${errorMessage(err)})`);
+  }
+  const value = Value.Default(CredentialsFileSchema, structuredClone(raw));
+  const first = Value.Errors(CredentialsFileSchema, value).First();
+  if (first) throw invalid(file, `${first.path || '(document)'}: ${first.message}`);
+  const parsed = value as CredentialsFile;
+  const seen = new Set<string>();
+  parsed.users.forEach((user, i) => {
+    if (seen.has(user.username)) throw invalid(file, `/users/${i}/username: duplicate user "${user.username}"`);
+    seen.add(user.username);
+    if (!isPasswordHash(user.passwordHash)) throw invalid(file, `/users/${i}/passwordHash: not a scrypt hash (never store plain passwords)`);
+    if (user.role === 'integration') {
+      for (const [field, filters] of [['read', user.read], ['write', user.write]] as const) {
+        filters.forEach((f, j) => {
+          if (!isValidFilter(f)) throw invalid(file, `/users/${i}/${field}/${j}: malformed topic filter "${f}"`);
+        });
+      }
+    }
+  });
+  return parsed;
+}
+
+function saveCredentials(file: string, creds: CredentialsFile): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const header = '# Swarmgate broker users. Managed by `swarmgate hub user add`; holds hashes only.\n';
+  writeFileSync(tmp, header + stringify(creds), { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+}
+
+/**
+ * Adds a user or rotates its password (and role/scopes). Writes the file atomically, mode 0600.
+ * Returns whether the user was new.
+ */
+export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number } = {}): Promise<{ created: boolean }> {
+  if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
+  const creds = loadCredentials(file);
+  const hashes = { passwordHash: await hashPassword(password), mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+  let user: CredentialUser;
+  switch (spec.role) {
+    case 'gateway':
+      user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway };
+      break;
+    case 'integration':
+      user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };
+      break;
+    case 'hub':
+      user = { username: spec.username, ...hashes, role: 'hub' };
+      break;
+  }
+  const check = Value.Errors(CredentialUserSchema, user).First();
+  if (check) throw invalid(file, `user "${spec.username}": ${check.path}: ${check.message}`);
+  const index = creds.users.findIndex((u) => u.username === spec.username);
+  if (index >= 0) creds.users[index] = user;
+  else creds.users.push(user);
+  saveCredentials(file, creds);
+  return { created: index < 0 };
+}
+
+/** Removes a user; returns false when there was none of that name. */
+export function removeUser(file: string, username: string): boolean {
+  const creds = loadCredentials(file);
+  const users = creds.users.filter((u) => u.username !== username);
+  if (users.length === creds.users.length) return false;
+  saveCredentials(file, { users });
+  return true;
+}

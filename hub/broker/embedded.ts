@@ -1,0 +1,239 @@
+/**
+ * The embedded MQTT broker (aedes) with per-user credentials and the deny-by-default ACL as hooks.
+ * Listens on TCP, optionally TLS and WebSocket. Refusals are counted and logged with topic and
+ * client id. The hub's own clients use an in-memory credential created at start (never on disk).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { Aedes, type AuthenticateError, type AuthErrorCode, type Client } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
+import { parseTopic } from '../../shared/wire/topics.js';
+import { mayPublish, maySubscribe, type Identity } from './acl.js';
+import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
+import { HubMetrics } from './metrics.js';
+import { verifyPassword } from './passwords.js';
+import { SharedSubscriptions } from './shared-subscriptions.js';
+import { parseShared } from './topic-filter.js';
+
+export interface EmbeddedBrokerOptions {
+  readonly host?: string;
+  /** 0 picks an ephemeral port. */
+  readonly port: number;
+  readonly tls?: { readonly port: number; readonly certFile: string; readonly keyFile: string };
+  readonly ws?: { readonly port: number };
+  readonly credentialsFile: string;
+  /** Publishes larger than this are refused (counted as payload rejected). */
+  readonly maxPayloadBytes?: number;
+  readonly metrics?: HubMetrics;
+  readonly logger?: Logger;
+}
+
+export interface EmbeddedBroker {
+  readonly host: string;
+  readonly port: number;
+  readonly tlsPort?: number;
+  readonly wsPort?: number;
+  /** mqtt://host:port of the TCP listener. */
+  readonly url: string;
+  readonly metrics: HubMetrics;
+  /** Credential of this hub process's own clients (role hub). */
+  readonly internal: { readonly username: string; readonly password: string };
+  /** Re-reads the credentials file now (it is also re-read when its mtime changes). */
+  reloadCredentials(): void;
+  readonly connectedClients: number;
+  close(): Promise<void>;
+}
+
+// A fixed hash to verify against for unknown users, so they cost the same time as known ones.
+const DUMMY_HASH = '$scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$' + Buffer.alloc(64).toString('base64');
+
+function authError(code: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code as AuthErrorCode });
+}
+
+function channelOf(topic: string): string {
+  return parseTopic(topic)?.rest ?? 'other';
+}
+
+class CredentialCache {
+  private creds: CredentialsFile = { users: [] };
+  private mtimeMs = -1;
+
+  constructor(private readonly file: string) {
+    this.reload();
+  }
+
+  reload(): void {
+    this.creds = loadCredentials(this.file);
+    try {
+      this.mtimeMs = statSync(this.file).mtimeMs;
+    } catch {
+      this.mtimeMs = 0;
+    }
+  }
+
+  /** Picks up rotations made by the CLI while the hub runs. A broken file keeps the last good one. */
+  current(log: Logger): CredentialsFile {
+    try {
+      const mtime = statSync(this.file).mtimeMs;
+      if (mtime !== this.mtimeMs) this.reload();
+    } catch (err) {
+      if (this.mtimeMs !== 0) log.error({ err: errorMessage(err), file: this.file }, 'credentials file unreadable; keeping the users loaded before');
+    }
+    return this.creds;
+  }
+}
+
+async function listen(server: NetServer | TlsServer | HttpServer, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+function closeServer(server: NetServer | TlsServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const log = options.logger ?? createLogger('hub-broker');
+  const metrics = options.metrics ?? new HubMetrics();
+  const maxPayload = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
+  const credentials = new CredentialCache(options.credentialsFile);
+  const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
+  const internalDigest = createHash('sha256').update(internal.password).digest();
+  const identities = new WeakMap<Client, Identity>();
+  const shared = new SharedSubscriptions();
+
+  const broker = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const refuse = (why: string): void => {
+        metrics.authFailures.inc();
+        log.warn({ clientId: client.id, username, why }, 'connection refused');
+        done(authError(4, 'bad username or password'), null);
+      };
+      if (!username || !password) return refuse('no username or password');
+      if (username === internal.username) {
+        const ok = timingSafeEqual(createHash('sha256').update(password).digest(), internalDigest);
+        if (!ok) return refuse('wrong password');
+        identities.set(client, { role: 'hub', username });
+        return done(null, true);
+      }
+      const user = credentials.current(log).users.find((u) => u.username === username);
+      verifyPassword(password.toString('utf8'), user?.passwordHash ?? DUMMY_HASH).then(
+        (ok) => {
+          if (!user) return refuse('unknown user');
+          if (!ok) return refuse('wrong password');
+          identities.set(client, identityOf(user));
+          done(null, true);
+        },
+        (err: unknown) => refuse(`verification failed: ${errorMessage(err)}`),
+      );
+    },
+    authorizePublish(client, packet, done) {
+      const identity = client ? identities.get(client) : undefined;
+      const decision = mayPublish(identity, packet.topic);
+      if (!decision.allowed) {
+        metrics.publishDenied.inc({ role: identity?.role ?? 'none' });
+        log.warn({ clientId: client?.id, username: identity?.username, topic: packet.topic, why: decision.reason }, 'publish denied');
+        return done(new Error(decision.reason));
+      }
+      const size = packet.payload.length;
+      if (size > maxPayload && identity?.role !== 'hub') {
+        metrics.payloadRejected.inc({ channel: channelOf(packet.topic), reason: 'too-large' });
+        log.warn({ clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
+        return done(new Error(`payload of ${size} bytes exceeds ${maxPayload}`));
+      }
+      done(null);
+    },
+    authorizeSubscribe(client, sub, done) {
+      const identity = identities.get(client);
+      const decision = maySubscribe(identity, sub.topic);
+      if (!decision.allowed) {
+        metrics.subscribeDenied.inc({ role: identity?.role ?? 'none' });
+        log.warn({ clientId: client.id, username: identity?.username, topic: sub.topic, why: decision.reason }, 'subscribe denied');
+        return done(null, null);
+      }
+      const group = parseShared(sub.topic);
+      if (group) {
+        shared.join(client, group.group, group.filter);
+        return done(null, { ...sub, topic: group.filter });
+      }
+      done(null, sub);
+    },
+    authorizeForward(client, packet) {
+      return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
+    },
+  });
+  broker.on('clientDisconnect', (client) => shared.leave(client));
+  broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+  broker.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'));
+
+  const host = options.host ?? '0.0.0.0';
+  const servers: (NetServer | TlsServer | HttpServer)[] = [];
+  let wss: WebSocketServer | undefined;
+  const closeAll = async (): Promise<void> => {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    if (wss) {
+      for (const socket of wss.clients) socket.terminate();
+      await new Promise<void>((resolve) => wss!.close(() => resolve()));
+    }
+    await Promise.all(servers.map(closeServer));
+  };
+  try {
+    const tcp = createNetServer(broker.handle);
+    servers.push(tcp);
+    const port = await listen(tcp, options.port, host);
+    let tlsPort: number | undefined;
+    if (options.tls) {
+      const tlsServer = createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, broker.handle);
+      servers.push(tlsServer);
+      tlsPort = await listen(tlsServer, options.tls.port, host);
+    }
+    let wsPort: number | undefined;
+    if (options.ws) {
+      const http = createHttpServer((_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' });
+        res.end('MQTT over WebSocket only\n');
+      });
+      servers.push(http);
+      const socketServer = new WebSocketServer({ server: http });
+      wss = socketServer;
+      socketServer.on('connection', (socket, req) => {
+        const stream = createWebSocketStream(socket);
+        stream.on('error', (err) => log.debug({ err: err.message }, 'websocket stream error'));
+        broker.handle(stream, req);
+      });
+      wsPort = await listen(http, options.ws.port, host);
+    }
+    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    log.info({ port, tlsPort, wsPort }, 'embedded broker listening');
+    return {
+      host,
+      port,
+      tlsPort,
+      wsPort,
+      url: `mqtt://${shownHost}:${port}`,
+      metrics,
+      internal,
+      reloadCredentials: () => credentials.reload(),
+      get connectedClients() {
+        return broker.connectedClients;
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll().catch(() => undefined);
+    throw new SwarmgateError('SWG_ERR_HUB_BROKER', `embedded broker could not listen: ${errorMessage(err)}`, { cause: err });
+  }
+}

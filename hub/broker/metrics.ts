@@ -1,0 +1,23 @@
+/**
+ * The hub's Prometheus counters for refusals and ingest. One registry per hub instance (not
+ * prom-client's global one) so several hubs can live in one test process.
+ */
+import { Counter, Registry } from 'prom-client';
+
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly authFailures = new Counter({ name: 'swarmgate_hub_auth_failures_total', help: 'MQTT connections refused for bad credentials', registers: [this.registry] });
+  readonly publishDenied = new Counter({ name: 'swarmgate_hub_publish_denied_total', help: 'Publishes refused by the broker ACL', labelNames: ['role'] as const, registers: [this.registry] });
+  readonly subscribeDenied = new Counter({ name: 'swarmgate_hub_subscribe_denied_total', help: 'Subscriptions refused by the broker ACL', labelNames: ['role'] as const, registers: [this.registry] });
+  readonly payloadRejected = new Counter({ name: 'swarmgate_hub_payload_rejected_total', help: 'Messages rejected for size, JSON or schema, by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });
+  readonly messages = new Counter({ name: 'swarmgate_hub_messages_total', help: 'Valid messages ingested, by channel', labelNames: ['channel'] as const, registers: [this.registry] });
+  readonly duplicates = new Counter({ name: 'swarmgate_hub_duplicate_batches_total', help: 'Telemetry batches received again and not stored twice', registers: [this.registry] });
+  readonly readingsStored = new Counter({ name: 'swarmgate_hub_readings_stored_total', help: 'Readings stored', registers: [this.registry] });
+  readonly storeFailures = new Counter({ name: 'swarmgate_hub_store_failures_total', help: 'Messages dropped after the store failed repeatedly', labelNames: ['channel'] as const, registers: [this.registry] });
+
+  /** Current value of a counter (summed over labels), for tests and health output. */
+  async count(counter: Counter<string>): Promise<number> {
+    const data = await counter.get();
+    return data.values.reduce((sum, v) => sum + v.value, 0);
+  }
+}

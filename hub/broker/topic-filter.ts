@@ -1,0 +1,69 @@
+/**
+ * MQTT topic-filter algebra used by the ACL: does a topic match a filter, and is every topic a
+ * filter can match also matched by a scope filter (so a subscription may be granted). Also the
+ * `$share/<group>/<filter>` form of shared subscriptions.
+ */
+
+/** True when `topic` (no wildcards) matches `filter`. `$`-topics never match a leading wildcard. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/**
+ * True when every topic matched by `filter` is also matched by `scope`. Used to decide whether a
+ * subscription stays inside what the user may read: 'a/b/+' is within 'a/#', '#' is within nothing
+ * narrower than '#'.
+ */
+export function filterWithin(filter: string, scope: string): boolean {
+  const f = filter.split('/');
+  const s = scope.split('/');
+  for (let i = 0; i < s.length; i++) {
+    const sl = s[i];
+    if (sl === '#') return true;
+    const fl = f[i];
+    if (fl === undefined) return false;
+    if (fl === '#') return false;
+    if (sl === '+') continue;
+    if (fl === '+' || fl !== sl) return false;
+  }
+  if (f.length === s.length) return true;
+  // 'a/b' subscribed, scope 'a/b/#' handled above; a longer filter than scope cannot fit.
+  return false;
+}
+
+/** A filter is well formed when '#' is only last and wildcards fill whole levels. */
+export function isValidFilter(filter: string): boolean {
+  if (filter.length === 0 || filter.length > 65535) return false;
+  const levels = filter.split('/');
+  return levels.every((level, i) => {
+    if (level === '#') return i === levels.length - 1;
+    if (level === '+') return true;
+    return !level.includes('#') && !level.includes('+');
+  });
+}
+
+export interface SharedFilter {
+  readonly group: string;
+  readonly filter: string;
+}
+
+/** Splits `$share/<group>/<filter>`; undefined when the subscription is not a shared one. */
+export function parseShared(subscription: string): SharedFilter | undefined {
+  if (!subscription.startsWith('$share/')) return undefined;
+  const rest = subscription.slice('$share/'.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return undefined;
+  const group = rest.slice(0, slash);
+  const filter = rest.slice(slash + 1);
+  if (group.includes('+') || group.includes('#') || filter.length === 0) return undefined;
+  return { group, filter };
+}
