@@ -97,9 +97,15 @@ async def wait_for_stop():
 
 
 async def serve_tcp(port):
-    server = ModbusTcpServer(make_context(), address=("127.0.0.1", port), ignore_missing_slaves=False)
+    # allow_reuse_address: tests restart the peer on the same port to simulate a device coming back.
+    server = ModbusTcpServer(
+        make_context(), address=("127.0.0.1", port), allow_reuse_address=True, ignore_missing_slaves=False
+    )
     task = asyncio.create_task(server.serve_forever())
-    await server.serving
+    await asyncio.wait({task, server.serving}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        print(f"cannot serve on 127.0.0.1:{port}: {task.exception()}", file=sys.stderr, flush=True)
+        sys.exit(1)
     bound = server.server.sockets[0].getsockname()[1]
     print(f"READY tcp {bound}", flush=True)
     await wait_for_stop()

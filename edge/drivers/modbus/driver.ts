@@ -1,0 +1,169 @@
+/**
+ * The Modbus driver (TCP and RTU alike): plans block reads, decodes them into readings, writes
+ * points with the right function code. Transport details live behind a ModbusEndpoint.
+ *
+ * Failure handling, per read():
+ * - an exception reply to a block splits the block and retries the halves, so one refused register
+ *   only marks its own points bad;
+ * - a link-level failure (timeout, dropped connection, open breaker) marks the block bad and every
+ *   remaining block of this read too, without sending them: a unit that did not answer once in
+ *   this poll would only burn timeoutMs per block of bus time that other units need.
+ */
+import type { Logger } from 'pino';
+import { SwarmgateError } from '../../../shared/errors.js';
+import type { BrowsableDriver, BrowseOptions, PointSpec, PointValue, Reading } from '../driver.js';
+import { browseUnits, parseBrowseOptions, type ModbusDiscoveredPoint } from './browse.js';
+import { decodeRegisters, encodeRegisters, isBitTable, setBit, toBool } from './codec.js';
+import { isPointFailure, readingCause, toModbusError } from './errors.js';
+import { planReads, splitBlock, type PlanOptions, type ReadBlock } from './plan.js';
+import { blockRequest, type BlockData } from './requests.js';
+import type { ModbusAddress } from './schema.js';
+import type { UnitSession } from './session.js';
+
+/** The transport side of one device: a TCP connection of its own, or a unit on a shared bus. */
+export interface ModbusEndpoint {
+  /** Connects now (TCP) or opens the shared port (RTU). Rejects with a SwarmgateError. */
+  open(): Promise<void>;
+  /** The unit session; throws a SwarmgateError when the endpoint cannot be set up (config clash). */
+  session(): UnitSession;
+  /** Frees sockets, ports, timers. Without force, requests in flight finish first. */
+  release(force: boolean): Promise<void>;
+}
+
+function describeBlock(block: Pick<ReadBlock, 'table' | 'start' | 'count'>): string {
+  return `reading ${block.table} ${block.start}..${block.start + block.count - 1}`;
+}
+
+export class ModbusDriver implements BrowsableDriver {
+  private stopped = false;
+
+  constructor(
+    private readonly deviceId: string,
+    private readonly endpoint: ModbusEndpoint,
+    private readonly planOptions: PlanOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async initialize(): Promise<void> {
+    if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} was stopped; create a new one`);
+    await this.endpoint.open();
+  }
+
+  async read(points: readonly PointSpec[]): Promise<Reading[]> {
+    const specs = points as readonly PointSpec<ModbusAddress>[];
+    const results = new Map<PointSpec<ModbusAddress>, Reading>();
+    let session: UnitSession | undefined;
+    let failure: SwarmgateError | undefined;
+    try {
+      if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} is stopped`);
+      session = this.endpoint.session();
+    } catch (err) {
+      failure = toModbusError(err, `for ${this.deviceId}`);
+    }
+    for (const block of planReads(specs, this.planOptions)) {
+      if (failure || !session) this.markBad(block, failure, results);
+      else failure = await this.readBlock(session, block, results);
+    }
+    return specs.map((spec) => results.get(spec) ?? this.bad(spec, failure, Date.now()));
+  }
+
+  /** Reads one block (splitting it on exception replies); returns a link-level failure, if any. */
+  private async readBlock(session: UnitSession, block: ReadBlock, results: Map<PointSpec<ModbusAddress>, Reading>): Promise<SwarmgateError | undefined> {
+    try {
+      const data = await session.request(describeBlock(block), blockRequest(block.table, block.start, block.count));
+      const ts = Date.now();
+      for (const planned of block.points) results.set(planned.spec, this.decode(planned.spec, data, planned.index, ts));
+      return undefined;
+    } catch (err) {
+      const error = toModbusError(err, describeBlock(block));
+      if (!isPointFailure(error)) {
+        this.markBad(block, error, results);
+        return error;
+      }
+      const halves = splitBlock(block);
+      if (!halves) {
+        this.markBad(block, error, results);
+        return undefined;
+      }
+      let failure: SwarmgateError | undefined;
+      for (const half of halves) {
+        if (failure) this.markBad(half, failure, results);
+        else failure = await this.readBlock(session, half, results);
+      }
+      return failure;
+    }
+  }
+
+  private decode(spec: PointSpec<ModbusAddress>, data: BlockData, index: number, ts: number): Reading {
+    try {
+      let value: PointValue;
+      if (isBitTable(spec.address.table)) {
+        const bit = data[index];
+        if (typeof bit !== 'boolean') throw new SwarmgateError('SWG_ERR_INTERNAL', `reply too short for ${spec.name}`);
+        value = bit;
+      } else {
+        value = decodeRegisters(spec.address, (data as readonly number[]).slice(index), spec);
+      }
+      return { device: this.deviceId, point: spec.name, value, quality: 'good', ts };
+    } catch (err) {
+      return this.bad(spec, toModbusError(err, `decoding ${spec.name}`), ts);
+    }
+  }
+
+  private bad(spec: PointSpec<ModbusAddress>, error: SwarmgateError | undefined, ts: number): Reading {
+    const cause = error ? readingCause(error) : 'SWG_ERR_INTERNAL: point was not read';
+    return { device: this.deviceId, point: spec.name, value: null, quality: 'bad', ts, cause };
+  }
+
+  private markBad(block: ReadBlock, error: SwarmgateError | undefined, results: Map<PointSpec<ModbusAddress>, Reading>): void {
+    const ts = Date.now();
+    for (const planned of block.points) results.set(planned.spec, this.bad(planned.spec, error, ts));
+  }
+
+  async write(point: PointSpec, value: PointValue): Promise<void> {
+    const spec = point as PointSpec<ModbusAddress>;
+    const a = spec.address;
+    if (!spec.writable) {
+      throw new SwarmgateError('SWG_ERR_POINT_NOT_WRITABLE', `point ${spec.name} of ${this.deviceId} is not writable`);
+    }
+    if (a.table === 'discrete' || a.table === 'input') {
+      throw new SwarmgateError('SWG_ERR_POINT_NOT_WRITABLE', `point ${spec.name} is in the read-only ${a.table} table; only coil and holding points can be written`);
+    }
+    if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} is stopped`);
+    const session = this.endpoint.session();
+    const what = `writing ${spec.name} (${a.table} ${a.register})`;
+    if (a.table === 'coil') {
+      const on = toBool(a, value);
+      await session.request(what, (c) => c.writeCoil(a.register, on)); // FC5
+      return;
+    }
+    if (a.type === 'bool') {
+      toBool(a, value); // refuse bad values before touching the device
+      const [current] = await session.request(`reading ${spec.name} before setting bit ${a.bit ?? 0}`, blockRequest('holding', a.register, 1));
+      const word = setBit(a, typeof current === 'number' ? current : 0, value);
+      await session.request(what, (c) => c.writeRegister(a.register, word)); // FC6
+      return;
+    }
+    const words = encodeRegisters(a, value, spec);
+    const [single] = words;
+    if (words.length === 1 && single !== undefined) await session.request(what, (c) => c.writeRegister(a.register, single)); // FC6
+    else await session.request(what, (c) => c.writeRegisters(a.register, words)); // FC16
+    this.log.debug({ device: this.deviceId, point: spec.name }, 'modbus write done');
+  }
+
+  /**
+   * Commissioning scan: which unit ids answer and which register ranges they let us read.
+   * Options: see ModbusBrowseOptions (unitIds, tables, start, count, blockSize, timeoutMs, maxRequests).
+   */
+  async browse(options: BrowseOptions): Promise<ModbusDiscoveredPoint[]> {
+    if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} is stopped`);
+    const session = this.endpoint.session();
+    return browseUnits(session, parseBrowseOptions(options, session.settings), options.log ?? this.log);
+  }
+
+  async stop(force = false): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.endpoint.release(force);
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * One physical Modbus connection (a TCP socket or a serial port) and its request queue.
+ *
+ * Requests run one at a time. A dead connection is reopened by the next request, paced with a
+ * doubling delay while reopening keeps failing, so a device that is down costs one connect attempt
+ * per delay period and never a tight loop; between attempts requests fail at once.
+ */
+import ModbusSerial from 'modbus-serial';
+import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
+import type { Logger } from 'pino';
+import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
+import { toModbusError } from './errors.js';
+import { SerialQueue } from './queue.js';
+import { RtuFramePort, type SerialSettings } from './rtu-port.js';
+
+export type { ModbusClient };
+
+/** modbus-serial is CommonJS; its typings describe the class as the default export. */
+const ModbusClientClass = (ModbusSerial as unknown as { default: new (port?: unknown) => ModbusClient }).default;
+
+export interface OpenedClient {
+  readonly client: ModbusClient;
+  /** Releases the socket or port; resolves once it is really closed. */
+  close(): Promise<void>;
+}
+
+/** Opens a fresh client; rejects when the device or port is unreachable. */
+export type ClientOpener = () => Promise<OpenedClient>;
+
+export interface LinkOptions {
+  /** 'tcp 127.0.0.1:502' or 'rtu /dev/ttyUSB0', used in messages. */
+  readonly name: string;
+  readonly log: Logger;
+  /** First delay before reopening after a failed open; doubles up to reconnectMaxMs. */
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs?: number;
+}
+
+const GUARD_MS = 250;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class ModbusLink {
+  readonly name: string;
+  private readonly queue = new SerialQueue();
+  private opened: OpenedClient | undefined;
+  private nextOpenAt = 0;
+  private openDelayMs: number;
+  private closed = false;
+  /** Rejects the request in flight when the connection drops under it. */
+  private abortInFlight: ((err: Error) => void) | undefined;
+
+  constructor(
+    private readonly opener: ClientOpener,
+    private readonly options: LinkOptions,
+  ) {
+    this.name = options.name;
+    this.openDelayMs = Math.max(10, options.reconnectBaseMs);
+  }
+
+  get isOpen(): boolean {
+    return this.opened !== undefined;
+  }
+
+  /** Requests queued or running. */
+  get pending(): number {
+    return this.queue.size;
+  }
+
+  /** Opens now, ignoring the reconnect pacing (initialize). Rejects with SWG_ERR_DEVICE_UNREACHABLE. */
+  open(): Promise<void> {
+    return this.queue.run(async () => {
+      if (this.opened) return;
+      this.nextOpenAt = 0;
+      await this.ensureOpen('connecting');
+    });
+  }
+
+  /**
+   * Runs one request for unitId with a reply timeout. Rejects with a SwarmgateError (exception
+   * reply, timeout, not connected, unreachable).
+   */
+  exchange<T>(unitId: number, timeoutMs: number, what: string, run: (client: ModbusClient) => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      const client = await this.ensureOpen(what);
+      client.setID(unitId);
+      client.setTimeout(timeoutMs);
+      const aborted = new Promise<never>((_, reject) => {
+        this.abortInFlight = reject;
+      });
+      try {
+        // modbus-serial enforces timeoutMs itself; the guard only catches a library that never calls back.
+        return await withTimeout(Promise.race([run(client), aborted]), timeoutMs + GUARD_MS, () => new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `no reply ${what}`));
+      } catch (err) {
+        throw toModbusError(err, what);
+      } finally {
+        this.abortInFlight = undefined;
+      }
+    });
+  }
+
+  /** Closes the connection. Without force, requests already queued finish first. */
+  async close(force = false): Promise<void> {
+    if (!force) await this.queue.drain();
+    this.closed = true;
+    this.abortInFlight?.(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} closed by the driver`));
+    await this.dropConnection();
+  }
+
+  private async ensureOpen(what: string): Promise<ModbusClient> {
+    if (this.closed) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} is closed (${what})`);
+    if (this.opened) return this.opened.client;
+    const waitMs = this.nextOpenAt - Date.now();
+    if (waitMs > 0) {
+      throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} is down, next connect attempt in ${waitMs} ms (${what})`, {
+        details: { paced: true },
+      });
+    }
+    try {
+      const opened = await this.opener();
+      if (this.closed) {
+        await opened.close();
+        throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} closed while connecting`);
+      }
+      this.opened = opened;
+      this.openDelayMs = Math.max(10, this.options.reconnectBaseMs);
+      opened.client.on('close', () => this.onDropped(opened, 'connection closed'));
+      opened.client.on('error', (err: unknown) => this.onDropped(opened, errorMessage(err)));
+      this.options.log.info({ link: this.name }, 'modbus link open');
+      return opened.client;
+    } catch (err) {
+      this.nextOpenAt = Date.now() + this.openDelayMs;
+      this.openDelayMs = Math.min(this.openDelayMs * 2, this.options.reconnectMaxMs ?? 30_000);
+      if (err instanceof SwarmgateError) throw err;
+      throw new SwarmgateError('SWG_ERR_DEVICE_UNREACHABLE', `cannot open ${this.name}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private onDropped(opened: OpenedClient, why: string): void {
+    if (this.opened !== opened) return;
+    this.options.log.warn({ link: this.name, why }, 'modbus link dropped; the next request reconnects');
+    this.opened = undefined;
+    this.abortInFlight?.(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} dropped: ${why}`));
+    void opened.close().catch(() => undefined);
+  }
+
+  private async dropConnection(): Promise<void> {
+    const opened = this.opened;
+    this.opened = undefined;
+    if (opened) await opened.close();
+  }
+}
+
+/** Opener for Modbus TCP: connect with a timeout, destroy the socket if it does not come up. */
+export function tcpOpener(host: string, port: number, connectTimeoutMs: number): ClientOpener {
+  return async () => {
+    const client = new ModbusClientClass();
+    client.on('error', () => undefined);
+    const close = (): Promise<void> =>
+      new Promise((resolve) => {
+        client.destroy(() => resolve());
+      });
+    try {
+      await withTimeout(client.connectTCP(host, { port }), connectTimeoutMs, () => new Error(`connect timed out after ${connectTimeoutMs} ms`));
+    } catch (err) {
+      await close();
+      throw err;
+    }
+    return { client, close };
+  };
+}
+
+/** Opener for Modbus RTU: one serial port with strict reply framing (see rtu-port.ts). */
+export function rtuOpener(settings: SerialSettings): ClientOpener {
+  return async () => {
+    const port = new RtuFramePort(settings);
+    const client = new ModbusClientClass(port);
+    client.on('error', () => undefined);
+    port.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      client.open((err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
+    });
+    return {
+      client,
+      close: async () => {
+        await port.shutdown();
+      },
+    };
+  };
+}
