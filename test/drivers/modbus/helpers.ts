@@ -15,7 +15,7 @@ import { tempDir } from '../../support/tmp.js';
 
 const SERVER_SCRIPT = fileURLToPath(new URL('../../peers/pymodbus_server.py', import.meta.url));
 
-export function point(name: string, address: Partial<ModbusAddress> & Pick<ModbusAddress, 'register'>, extra: Partial<PointSpec> = {}): PointSpec<ModbusAddress> {
+export function point(name: string, address: Partial<ModbusAddress> & Pick<ModbusAddress, 'register'>, extra: Partial<Omit<PointSpec, 'address' | 'name'>> = {}): PointSpec<ModbusAddress> {
   return {
     name,
     address: { table: 'holding' as const, type: 'uint16' as const, ...address },
