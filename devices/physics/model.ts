@@ -54,6 +54,8 @@ export class FacilityModel {
   readonly coldRoom: ColdRoomState;
   readonly meters: Record<MeterKind, MeterState>;
   private readonly listeners = new Set<TickListener>();
+  /** Door forced open/closed (tests, demos); undefined = follow the delivery schedule. */
+  private doorOverride: boolean | undefined;
 
   constructor(options: FacilityModelOptions = {}) {
     this.seed = options.seed ?? 1;
@@ -127,6 +129,11 @@ export class FacilityModel {
   setCompressorFailure(failed: boolean): void {
     this.coldRoom.compressorFailed = failed;
   }
+  /** Force the cold-room door open (true) or shut (false); undefined returns it to the schedule. */
+  setDoorOverride(open: boolean | undefined): void {
+    this.doorOverride = open;
+    this.coldRoom.doorOpen = open ?? doorOpenAt(this.seed, this.simTime, this.utcOffset);
+  }
 
   snapshot(): FacilitySnapshot {
     return {
@@ -152,7 +159,7 @@ export class FacilityModel {
     this.weatherNoise += (-this.weatherNoise / tau) * dt + 0.8 * Math.sqrt((2 * dt) / tau) * this.prng.gaussian();
     this.outdoor = outdoorBaseC(this.seed, this.simTime, this.utcOffset, this.outdoorMean, this.outdoorAmplitude) + this.weatherNoise;
     this.occupiedNow = occupiedAt(this.seed, this.simTime, this.utcOffset);
-    this.coldRoom.doorOpen = doorOpenAt(this.seed, this.simTime, this.utcOffset);
+    this.coldRoom.doorOpen = this.doorOverride ?? doorOpenAt(this.seed, this.simTime, this.utcOffset);
 
     // People, lighting and equipment warm the zone; a little always (servers, fridges).
     const gainKPerH = this.occupiedNow ? 1.6 : 0.3;

@@ -1,0 +1,115 @@
+/**
+ * Config file for `swarmgate sim --config FILE`: ports, speed, seed, optional RTU bus. Without a
+ * file the simulator uses the defaults below (fixed, well-known ports for manual use; tests use
+ * startFacility with port 0 instead).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse, YAMLParseError } from 'yaml';
+import { SwarmgateError } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+import { startFacility, type Facility, type FacilityOptions } from './facility.js';
+
+const log = createLogger('sim');
+const strict = { additionalProperties: false } as const;
+const Port = (def: number, what: string) => Type.Integer({ minimum: 0, maximum: 65535, default: def, description: `${what} port (0 = ephemeral)` });
+
+export const SimConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', description: 'Address every simulated device listens on' }),
+    speed: Type.Number({ minimum: 0, maximum: 100_000, default: 1, description: 'Simulated seconds per real second (0 freezes the physics)' }),
+    seed: Type.Integer({ default: 1, description: 'Seed for noise and schedules; same seed, same building' }),
+    startTime: Type.Optional(Type.String({ description: 'Sim clock start as an ISO date-time; default: now' })),
+    energyWordOrder: Type.Union([Type.Literal('big'), Type.Literal('little')], { default: 'little', description: 'Word order of the meters\' uint32 energy counters' }),
+    dataDir: Type.Optional(Type.String({ description: 'Folder for simulator state (OPC UA PKI); relative to this file; default: a temp folder' })),
+    ports: Type.Object(
+      {
+        modbusTcp: Port(5020, 'AHU Modbus TCP'),
+        opcua: Port(4841, 'cold room OPC UA'),
+        gpio: Port(5017, 'GPIO sim chip'),
+        control: Port(5080, 'control HTTP API'),
+      },
+      { ...strict, default: {}, description: 'Listening ports' },
+    ),
+    rtu: Type.Optional(
+      Type.Object(
+        {
+          path: Type.String({ minLength: 1, description: 'Serial device the meter bus listens on (e.g. one end of a socat pty pair)' }),
+          baudRate: Type.Integer({ minimum: 300, default: 9600 }),
+          unitIds: Type.Array(Type.Integer({ minimum: 1, maximum: 247 }), { minItems: 1, default: [1, 2], description: 'Meter unit ids: main, refrigeration, hvac, ...' }),
+        },
+        { ...strict, description: 'Modbus RTU meter bus; omit for none' },
+      ),
+    ),
+  },
+  { ...strict, description: 'Simulated facility (swarmgate sim)' },
+);
+export type SimConfig = Static<typeof SimConfigSchema>;
+
+/** Reads and validates a config file (or just the defaults without a path). */
+export function loadSimConfig(path?: string): SimConfig {
+  let raw: unknown = {};
+  if (path !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `simulator config ${path} cannot be read`, { cause: err });
+    }
+    try {
+      raw = parse(text) ?? {};
+    } catch (err) {
+      const line = err instanceof YAMLParseError ? err.linePos?.[0]?.line : undefined;
+      throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `simulator config ${path}${line ? ` line ${line}` : ''}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+  const withDefaults = Value.Default(SimConfigSchema, Value.Clone(raw));
+  const problems = [...Value.Errors(SimConfigSchema, withDefaults)].map((e) => `${e.path || '/'}: ${e.message}`);
+  if (problems.length > 0) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `simulator config ${path ?? '(defaults)'}: ${problems.join('; ')}`, { details: { problems } });
+  }
+  const config = withDefaults as SimConfig;
+  if (path !== undefined && config.dataDir !== undefined) config.dataDir = resolve(dirname(path), config.dataDir);
+  if (config.startTime !== undefined && Number.isNaN(Date.parse(config.startTime))) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `simulator config: startTime "${config.startTime}" is not an ISO date-time`, { details: { field: 'startTime' } });
+  }
+  return config;
+}
+
+export function facilityOptionsFrom(config: SimConfig): FacilityOptions {
+  return {
+    host: config.host,
+    speed: config.speed,
+    seed: config.seed,
+    startTime: config.startTime === undefined ? undefined : Date.parse(config.startTime),
+    energyWordOrder: config.energyWordOrder,
+    dataDir: config.dataDir,
+    modbusTcpPort: config.ports.modbusTcp,
+    opcuaPort: config.ports.opcua,
+    gpioPort: config.ports.gpio,
+    controlPort: config.ports.control,
+    rtu: config.rtu,
+  };
+}
+
+/** Starts the simulated facility from a config file (or defaults) and logs where to reach it. */
+export async function runSimulator(configPath?: string): Promise<Facility> {
+  const config = loadSimConfig(configPath);
+  const facility = await startFacility(facilityOptionsFrom(config));
+  const e = facility.endpoints;
+  log.info(
+    {
+      modbusTcp: `${e.modbusTcp.host}:${e.modbusTcp.port}`,
+      opcua: e.opcua.endpointUrl,
+      gpio: `${e.gpio.host}:${e.gpio.port}`,
+      control: e.control.url,
+      rtu: e.rtu?.path,
+      speed: config.speed,
+      seed: config.seed,
+    },
+    'simulated facility ready',
+  );
+  return facility;
+}
