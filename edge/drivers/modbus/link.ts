@@ -15,8 +15,12 @@ import { RtuFramePort, type SerialSettings } from './rtu-port.js';
 
 export type { ModbusClient };
 
-/** modbus-serial is CommonJS; its typings describe the class as the default export. */
-const ModbusClientClass = (ModbusSerial as unknown as { default: new (port?: unknown) => ModbusClient }).default;
+/**
+ * modbus-serial is CommonJS: depending on the loader the class is the module itself or sits under
+ * .default (its typings only describe the latter).
+ */
+type ClientClass = new (port?: unknown) => ModbusClient;
+const ModbusClientClass = ((ModbusSerial as unknown as { default?: ClientClass }).default ?? ModbusSerial) as unknown as ClientClass;
 
 export interface OpenedClient {
   readonly client: ModbusClient;

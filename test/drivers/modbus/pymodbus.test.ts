@@ -178,6 +178,25 @@ describe.skipIf(!hasPymodbus)('modbus-tcp against pymodbus', () => {
     }
   });
 
+  it('stop leaves no socket or timer behind, even with a read in flight', async () => {
+    const count = () => {
+      const all = process.getActiveResourcesInfo();
+      return { sockets: all.filter((r) => r === 'TCPSocketWrap').length, timers: all.filter((r) => r === 'Timeout').length };
+    };
+    await sleep(20);
+    const before = count();
+    const d = tcpDriver({ host: '127.0.0.1', port: peer.port });
+    await d.initialize();
+    await d.read(layout);
+    expect(count().sockets).toBe(before.sockets + 1);
+    const inFlight = d.read(layout);
+    await d.stop(true);
+    const readings = await inFlight;
+    expect(readings).toHaveLength(layout.length);
+    await sleep(20);
+    expect(count()).toEqual(before);
+  });
+
   it('initialize rejects with SWG_ERR_DEVICE_UNREACHABLE when nothing listens', async () => {
     const d = tcpDriver({ host: '127.0.0.1', port: 1 });
     await expect(d.initialize()).rejects.toMatchObject({ code: 'SWG_ERR_DEVICE_UNREACHABLE' });
