@@ -50,7 +50,18 @@ export class ModbusDriver implements BrowsableDriver {
   }
 
   async read(points: readonly PointSpec[]): Promise<Reading[]> {
-    const specs = points as readonly PointSpec<ModbusAddress>[];
+    try {
+      return await this.readPoints(points as readonly PointSpec<ModbusAddress>[]);
+    } catch (err) {
+      // Only a bug gets here (e.g. an address that skipped schema validation); still no rejection.
+      this.log.error({ err, device: this.deviceId }, 'modbus read failed unexpectedly');
+      const error = new SwarmgateError('SWG_ERR_INTERNAL', `reading ${this.deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      const ts = Date.now();
+      return points.map((p) => this.bad(p as PointSpec<ModbusAddress>, error, ts));
+    }
+  }
+
+  private async readPoints(specs: readonly PointSpec<ModbusAddress>[]): Promise<Reading[]> {
     const results = new Map<PointSpec<ModbusAddress>, Reading>();
     let session: UnitSession | undefined;
     let failure: SwarmgateError | undefined;

@@ -147,3 +147,15 @@ describe('SerialQueue', () => {
     expect(q.size).toBe(0);
   });
 });
+
+describe('read never rejects', () => {
+  it('a point with a broken address (validation skipped) yields a bad reading, not a rejection', async () => {
+    const { tcpDriver } = await import('./helpers.js');
+    const d = tcpDriver({ host: '127.0.0.1', port: 1 });
+    const broken = { ...point('x', { register: 0 }), address: undefined } as unknown as PointSpec<ModbusAddress>;
+    const [r] = await d.read([broken]);
+    expect(r).toMatchObject({ point: 'x', quality: 'bad', value: null });
+    expect(r?.cause).toMatch(/^SWG_ERR_INTERNAL/);
+    await d.stop();
+  });
+});
