@@ -3,9 +3,6 @@
  * TCP), the meter bus (Modbus RTU, optional), the cold room (OPC UA), the GPIO chip and the HTTP
  * control API.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createLogger } from '../shared/log.js';
 import { wirePhysicalFaults, DEFAULT_HOST } from './context.js';
 import { startControlApi, type ControlApi } from './faults/control-api.js';
@@ -45,7 +42,8 @@ export interface FacilityOptions {
   readonly startTime?: number;
   /** Word order of the meters' uint32 energy counters. Default 'little'. */
   readonly energyWordOrder?: 'big' | 'little';
-  /** Folder for the OPC UA server PKI. Default: a fresh temp folder. */
+  /** Folder for simulator state (OPC UA server PKI under <dataDir>/pki/opcua-server). Default:
+   *  <os tmpdir>/swarmgate-sim, shared between runs so the server certificate is generated once. */
   readonly dataDir?: string;
 }
 
@@ -84,9 +82,6 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
   const clock = driveRealtime(model, { speed: options.speed ?? 1 });
   const shared = { model, faults, host };
   const stops: Array<() => Promise<void>> = [];
-  // A PKI folder we created ourselves goes away with the facility.
-  const ownDataDir = options.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'swarmgate-sim-')) : undefined;
-  if (ownDataDir) stops.push(async () => rmSync(ownDataDir, { recursive: true, force: true }));
 
   const stopAll = async (): Promise<void> => {
     clock.stop();
@@ -101,8 +96,7 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
     stops.push(() => ahu.stop());
     const gpio: GpioChipServer = await startGpioChipServer({ ...shared, port: options.gpioPort ?? 0 });
     stops.push(() => gpio.stop());
-    const dataDir = options.dataDir ?? ownDataDir ?? tmpdir();
-    const opcua: ColdRoomServer = await startColdRoomServer({ ...shared, port: options.opcuaPort ?? 0, dataDir });
+    const opcua: ColdRoomServer = await startColdRoomServer({ ...shared, port: options.opcuaPort ?? 0, dataDir: options.dataDir });
     stops.push(() => opcua.stop());
     let rtu: MeterBus | undefined;
     if (options.rtu) {

@@ -21,9 +21,17 @@ export function parseFault(body: unknown): FaultSpec {
   const first = Value.Errors(schema, body).First();
   if (first) {
     const field = first.path === '' ? 'body' : first.path.replace(/^\//, '').replace(/\//g, '.');
-    throw invalid(field, first.message);
+    throw invalid(field, allowedValues(first.schema) ?? first.message);
   }
   return body as FaultSpec;
+}
+
+/** For a union of literals, say which values are allowed rather than "Expected union value". */
+function allowedValues(schema: unknown): string | undefined {
+  const anyOf = isRecord(schema) && Array.isArray(schema.anyOf) ? schema.anyOf : undefined;
+  const values = anyOf?.map((s: unknown) => (isRecord(s) ? s.const : undefined));
+  if (!values || values.length === 0 || values.some((v) => v === undefined)) return undefined;
+  return `must be one of ${values.map((v) => String(v)).join(', ')}`;
 }
 
 function invalid(field: string, message: string): SwarmgateError {

@@ -24,7 +24,8 @@ export interface ColdRoomServerOptions extends SimContextOptions {
   readonly host?: string;
   /** Default 0 (ephemeral; the port is then kept across restarts). */
   readonly port?: number;
-  /** Folder for the server PKI (own cert, trusted/rejected client certs). Default: a folder under the OS temp dir. */
+  /** Folder for simulator state; the PKI goes to <dataDir>/pki/opcua-server. Default: <os tmpdir>/swarmgate-sim
+   *  (shared between runs, so the server certificate is generated only once). */
   readonly dataDir?: string;
   /** How often values are copied from the physics into the address space. Default 250 ms. */
   readonly publishIntervalMs?: number;

@@ -23,7 +23,7 @@ describe('cold room OPC UA server', () => {
   let session: ClientSession;
 
   beforeAll(async () => {
-    server = await startColdRoomServer({ speed: 0, seed: 3, dataDir: dir.path, publishIntervalMs: 50 });
+    server = await startColdRoomServer({ speed: 0, seed: 3, publishIntervalMs: 50 });
     client = OPCUAClient.create({
       endpointMustExist: false,
       securityMode: MessageSecurityMode.None,

@@ -1,15 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFacility, type Facility } from '../../devices/facility.js';
-import { tempDir } from '../support/tmp.js';
 import { closeModbusClient, newModbusClient, type ModbusClient } from './support.js';
 
 describe('startFacility + control API', () => {
-  const dir = tempDir('swarmgate-facility-');
   let facility: Facility;
   let client: ModbusClient;
 
   beforeAll(async () => {
-    facility = await startFacility({ speed: 0, seed: 11, dataDir: dir.path });
+    facility = await startFacility({ speed: 0, seed: 11 });
     client = newModbusClient();
     await client.connectTCP(facility.endpoints.modbusTcp.host, { port: facility.endpoints.modbusTcp.port });
     client.setID(1);
@@ -19,7 +17,6 @@ describe('startFacility + control API', () => {
   afterAll(async () => {
     await closeModbusClient(client);
     await facility.stop();
-    dir.remove();
   });
 
   const api = (path: string, init?: RequestInit) => fetch(`${facility.endpoints.control.url}${path}`, init);

@@ -5,6 +5,8 @@ import { parse } from 'yaml';
 import { Value } from '@sinclair/typebox/value';
 import { buildProfiles, profileYaml } from '../../devices/profiles/build.js';
 import { ProfileSchema } from '../../edge/config/schema.js';
+import { modbusTcpManifest } from '../../edge/drivers/modbus/manifest.js';
+import { opcuaManifest } from '../../edge/drivers/opcua/manifest.js';
 
 const dir = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
 
@@ -20,5 +22,16 @@ describe('device profiles', () => {
   it.each(Object.keys(profiles))('%s is a valid profile', (file) => {
     const value: unknown = parse(readFileSync(`${dir}${file}`, 'utf8'));
     expect([...Value.Errors(ProfileSchema, value)].map((e) => `${e.path} ${e.message}`)).toEqual([]);
+  });
+
+  // The drivers own the address schemas; the simulator's profiles must satisfy them.
+  it.each([
+    ['ahu-modbus.yaml', modbusTcpManifest.addressSchema],
+    ['energy-meter-modbus.yaml', modbusTcpManifest.addressSchema],
+    ['cold-room-opcua.yaml', opcuaManifest.addressSchema],
+  ] as const)('%s addresses satisfy the driver address schema', (file, schema) => {
+    const doc = parse(readFileSync(`${dir}${file}`, 'utf8')) as { points: Array<{ name: string; address: unknown }> };
+    const problems = doc.points.flatMap((p) => [...Value.Errors(schema, p.address)].map((e) => `${p.name}${e.path}: ${e.message}`));
+    expect(problems).toEqual([]);
   });
 });

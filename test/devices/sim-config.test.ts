@@ -35,7 +35,7 @@ describe('simulator config', () => {
   });
 
   it('runSimulator starts the facility from the file', async () => {
-    const p = write('run.yaml', `speed: 0\nports: { modbusTcp: 0, opcua: 0, gpio: 0, control: 0 }\ndataDir: run-data\nstartTime: "2024-11-25T08:00:00Z"\n`);
+    const p = write('run.yaml', `speed: 0\nports: { modbusTcp: 0, opcua: 0, gpio: 0, control: 0 }\nstartTime: "2024-11-25T08:00:00Z"\n`);
     const facility = await runSimulator(p);
     try {
       expect(facility.endpoints.modbusTcp.port).toBeGreaterThan(0);
