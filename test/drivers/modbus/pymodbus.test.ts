@@ -194,7 +194,10 @@ describe.skipIf(!hasPymodbus)('modbus-tcp against pymodbus', () => {
     const readings = await inFlight;
     expect(readings).toHaveLength(layout.length);
     await sleep(20);
-    expect(count()).toEqual(before);
+    const after = count();
+    expect(after.sockets).toBe(before.sockets);
+    // Unrelated timers of the test runner may end meanwhile; ours must not add any.
+    expect(after.timers).toBeLessThanOrEqual(before.timers);
   });
 
   it('initialize rejects with SWG_ERR_DEVICE_UNREACHABLE when nothing listens', async () => {
