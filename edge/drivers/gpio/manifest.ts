@@ -1,0 +1,46 @@
+/**
+ * The GPIO driver manifest: schemas, consistency checks between points sharing a pin, factory.
+ */
+import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
+import { GpioDriver } from './driver.js';
+import { GpioAddressSchema, GpioConnectionSchema, type GpioAddress, type GpioConnection } from './settings.js';
+
+export function validateGpioDevice(device: DeviceSpec<GpioConnection, GpioAddress>): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const byPin = new Map<number, { index: number; address: GpioAddress }>();
+  device.points.forEach((point, i) => {
+    const a = point.address;
+    const at = `/points/${i}/address`;
+    if (a.direction === 'out') {
+      if (a.edge !== undefined && a.edge !== 'none') problems.push({ path: `${at}/edge`, message: 'edge applies to inputs only' });
+      if (a.debounceMs !== undefined && a.debounceMs > 0) problems.push({ path: `${at}/debounceMs`, message: 'debounceMs applies to inputs only' });
+    } else {
+      if (a.initial !== undefined) problems.push({ path: `${at}/initial`, message: 'initial applies to outputs only' });
+      if (point.writable) problems.push({ path: `/points/${i}/writable`, message: `BCM pin ${a.pin} is an input and cannot be written` });
+    }
+    const first = byPin.get(a.pin);
+    if (!first) {
+      byPin.set(a.pin, { index: i, address: a });
+      return;
+    }
+    const f = first.address;
+    if (f.direction !== a.direction || (f.activeLow ?? false) !== (a.activeLow ?? false) || (f.edge ?? 'both') !== (a.edge ?? 'both')) {
+      problems.push({
+        path: `${at}/pin`,
+        message: `BCM pin ${a.pin} is also used by point ${device.points[first.index]?.name ?? first.index} with a different direction, edge or activeLow`,
+      });
+    }
+  });
+  return problems;
+}
+
+export const gpioManifest: DriverManifest<typeof GpioConnectionSchema, typeof GpioAddressSchema> = {
+  protocol: 'gpio',
+  profileProtocol: 'gpio',
+  description: 'GPIO lines (sysfs via onoff, or the simulated chip): inputs with edge interrupts and debounce, outputs, active-low',
+  connectionSchema: GpioConnectionSchema,
+  addressSchema: GpioAddressSchema,
+  capabilities: { subscribe: true, browse: false },
+  validate: validateGpioDevice,
+  create: (device, context) => new GpioDriver(device, context),
+};
