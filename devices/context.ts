@@ -15,7 +15,7 @@ export interface SimContextOptions {
   /** Simulated seconds per real second for an owned model. Default 1; 0 = frozen (step() by hand). */
   readonly speed?: number;
   readonly seed?: number;
-  /** Sim clock start, ms epoch. */
+  /** Sim clock start, ms epoch. Default: now (sim time tracks the wall clock at speed 1). */
   readonly startTime?: number;
 }
 
@@ -30,7 +30,7 @@ export function resolveContext(options: SimContextOptions): SimContext {
   let driver: RealtimeDriver | undefined;
   let model = options.model;
   if (!model) {
-    model = new FacilityModel({ seed: options.seed, startTime: options.startTime });
+    model = new FacilityModel({ seed: options.seed, startTime: options.startTime ?? Date.now() });
     driver = driveRealtime(model, { speed: options.speed ?? 1 });
   }
   const m = model;

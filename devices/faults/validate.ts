@@ -23,6 +23,9 @@ export function parseFault(body: unknown): FaultSpec {
     const field = first.path === '' ? 'body' : first.path.replace(/^\//, '').replace(/\//g, '.');
     throw invalid(field, allowedValues(first.schema) ?? first.message);
   }
+  if (body.kind === 'slow' && body.device === 'freezer') {
+    throw invalid('device', 'slow is not simulated for the OPC UA cold room; use offline or opcua-restart for freezer');
+  }
   return body as FaultSpec;
 }
 

@@ -95,4 +95,13 @@ describe('cold room OPC UA server', () => {
       }
     }, 20_000, 200);
   });
+
+  it('offline stops the server until cleared, then it returns on the same port', async () => {
+    const port = server.port;
+    const id = server.faults.inject({ kind: 'offline', device: 'freezer' });
+    await waitFor(() => !server.running, 5000);
+    server.faults.clear(id);
+    await waitFor(() => server.running, 15_000);
+    expect(server.port).toBe(port);
+  });
 });
