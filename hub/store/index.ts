@@ -1,0 +1,17 @@
+/** Opens the configured store. */
+import type { PostgresStoreOptions } from './postgres.js';
+import { PostgresStore } from './postgres.js';
+import { SqliteStore } from './sqlite.js';
+import type { HubStore, RetentionPolicy } from './types.js';
+
+export type StoreConfig = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url?: string; readonly schema?: string };
+
+export async function openStore(config: StoreConfig, options: { retention?: RetentionPolicy; postgres?: Partial<PostgresStoreOptions> } = {}): Promise<HubStore> {
+  if (config.kind === 'sqlite') return SqliteStore.open({ path: config.path, retention: options.retention });
+  return PostgresStore.open({ ...options.postgres, url: config.url, schema: config.schema, retention: options.retention });
+}
+
+export * from './types.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
+export type { Migration } from './sqlite-migrations.js';

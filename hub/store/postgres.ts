@@ -1,0 +1,361 @@
+/**
+ * HubStore on PostgreSQL (pg). Tables live in one schema (default "swarmgate"), set as the
+ * search_path of every pooled connection, so tests can use a throwaway schema per run. BIGINT
+ * columns come back as JS numbers (ms timestamps fit exactly).
+ */
+import pg from 'pg';
+import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
+import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
+import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, sampleFromRow, type Row } from './rows.js';
+import type { Migration } from './sqlite-migrations.js';
+import {
+  DEFAULT_RETENTION,
+  type CommandPatch,
+  type CommandQuery,
+  type CommandRecord,
+  type CommandStatus,
+  type EventQuery,
+  type GatewayPatch,
+  type GatewayRecord,
+  type HistoryBucket,
+  type HubStore,
+  type IngestResult,
+  type RawSample,
+  type RetentionPolicy,
+  type RetentionResult,
+  type StoredEvent,
+  type StoredGap,
+  type StoredReading,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  /** postgres://user@host:port/db; default DATABASE_URL. */
+  readonly url?: string;
+  /** Schema holding the tables (created when missing). */
+  readonly schema?: string;
+  readonly retention?: RetentionPolicy;
+  readonly migrations?: readonly Migration[];
+  readonly maxConnections?: number;
+}
+
+const INT8_OID = 20;
+
+function typeParser(oid: number, format?: string): (value: string) => unknown {
+  if (oid === INT8_OID) return (value: string) => Number(value);
+  return pg.types.getTypeParser(oid, (format ?? 'text') as 'text') as (value: string) => unknown;
+}
+
+export class PostgresStore implements HubStore {
+  readonly kind = 'postgres' as const;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly schema: string,
+    private readonly policy: RetentionPolicy,
+  ) {}
+
+  static async open(options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const url = options.url ?? process.env.DATABASE_URL;
+    if (!url) throw new SwarmgateError('SWG_ERR_HUB_STORE', 'no PostgreSQL url: set store.url in the hub config or DATABASE_URL');
+    const schema = options.schema ?? 'swarmgate';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new SwarmgateError('SWG_ERR_HUB_STORE', `invalid PostgreSQL schema name "${schema}"`);
+    const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 5, options: `-c search_path=${schema}`, types: { getTypeParser: typeParser } as pg.CustomTypesConfig });
+    pool.on('error', () => undefined);
+    const store = new PostgresStore(pool, schema, options.retention ?? DEFAULT_RETENTION);
+    try {
+      await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])]);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open PostgreSQL store (${url.replace(/\/\/[^@/]*@/, '//***@')}, schema ${schema}): ${errorMessage(err)}`, { cause: err });
+    }
+    return store;
+  }
+
+  private async tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async rows(sql: string, args: unknown[] = []): Promise<Row[]> {
+    return (await this.pool.query(sql, args)).rows as Row[];
+  }
+
+  private async migrate(migrations: readonly Migration[]): Promise<void> {
+    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    await this.tx(async (c) => {
+      // Several hub processes may start at once: one migrates, the others wait.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext(current_schema()))');
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const applied = new Set((await c.query('SELECT version FROM schema_migrations')).rows.map((r: { version: number }) => r.version));
+      for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+      }
+    });
+  }
+
+  /** Runs SQL in the store's schema, for later features with their own tables. */
+  query(sql: string, args: unknown[] = []): Promise<Row[]> {
+    return this.rows(sql, args);
+  }
+
+  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now()): Promise<IngestResult> {
+    return this.tx(async (c) => {
+      const key = await c.query('INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', [
+        batch.gateway,
+        batch.bootId,
+        batch.seq,
+        receivedAt,
+        batch.readings.length,
+        batch.historical,
+      ]);
+      if (key.rowCount === 0) return { stored: false, readings: 0 };
+      const cols = { d: [] as string[], p: [] as string[], ts: [] as number[], num: [] as (number | null)[], str: [] as (string | null)[], vt: [] as string[], q: [] as string[], c: [] as (string | null)[] };
+      for (const r of batch.readings) {
+        const v = encodeValue(r.v);
+        cols.d.push(r.d);
+        cols.p.push(r.p);
+        cols.ts.push(r.ts);
+        cols.num.push(v.num);
+        cols.str.push(v.str);
+        cols.vt.push(v.vtype);
+        cols.q.push(r.q);
+        cols.c.push(r.c ?? null);
+      }
+      const args = [batch.gateway, cols.d, cols.p, cols.ts, cols.num, cols.str, cols.vt, cols.q, cols.c];
+      const source = 'unnest($2::text[], $3::text[], $4::bigint[], $5::float8[], $6::text[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS r(d, p, ts, num, str, vtype, q, c, ord)';
+      await c.query(`INSERT INTO readings (gateway, device, point, ts, num, str, vtype, quality, cause) SELECT $1, d, p, ts, num, str, vtype, q, c FROM ${source} ORDER BY ord`, args);
+      await c.query(
+        `INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause)
+         SELECT DISTINCT ON (d, p) $1, d, p, ts, num, str, vtype, q, c FROM ${source} ORDER BY d, p, ts DESC, ord DESC
+         ON CONFLICT (gateway, device, point) DO UPDATE SET ts = EXCLUDED.ts, num = EXCLUDED.num, str = EXCLUDED.str,
+           vtype = EXCLUDED.vtype, quality = EXCLUDED.quality, cause = EXCLUDED.cause
+         WHERE EXCLUDED.ts >= latest.ts`,
+        args,
+      );
+      return { stored: true, readings: batch.readings.length };
+    });
+  }
+
+  async latest(gateway?: string): Promise<StoredReading[]> {
+    const rows = gateway ? await this.rows('SELECT * FROM latest WHERE gateway = $1 ORDER BY device, point', [gateway]) : await this.rows('SELECT * FROM latest ORDER BY gateway, device, point');
+    return rows.map(readingFromRow);
+  }
+
+  history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
+  history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
+  async history(gateway: string, device: string, point: string, from: number, to: number, bucketMs?: number): Promise<RawSample[] | HistoryBucket[]> {
+    checkHistoryArgs(from, to, bucketMs);
+    if (bucketMs === undefined) {
+      const rows = await this.rows('SELECT ts, num, str, vtype, quality, cause FROM readings WHERE gateway = $1 AND device = $2 AND point = $3 AND ts >= $4 AND ts <= $5 ORDER BY ts, id', [gateway, device, point, from, to]);
+      return rows.map(sampleFromRow);
+    }
+    const raw = (await this.rows(
+      `SELECT (ts / $1::bigint) * $1::bigint AS start, SUM(num) AS sum, MIN(num) AS min, MAX(num) AS max, COUNT(*) AS count FROM readings
+       WHERE gateway = $2 AND device = $3 AND point = $4 AND ts >= $5 AND ts <= $6 AND vtype IN ('n', 'b') AND quality <> 'bad'
+       GROUP BY 1`,
+      [bucketMs, gateway, device, point, from, to],
+    )) as unknown as PartialBucket[];
+    const levels = (await this.rows('SELECT bucket_s, keep_days FROM rollup_levels')).map((r) => ({ bucketS: Number(r.bucket_s), keepDays: Number(r.keep_days) }));
+    const level = rollupLevelFor(levels, bucketMs);
+    const rolled = level
+      ? ((await this.rows('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = $1 AND gateway = $2 AND device = $3 AND point = $4 AND start >= $5 AND start <= $6', [
+          level.bucketS,
+          gateway,
+          device,
+          point,
+          Math.floor(from / bucketMs) * bucketMs,
+          to,
+        ])) as unknown as PartialBucket[])
+      : [];
+    return mergeBuckets([...raw, ...rolled], bucketMs);
+  }
+
+  async insertGap(gap: GapRecord, receivedAt = Date.now()): Promise<{ stored: boolean }> {
+    const result = await this.pool.query(
+      'INSERT INTO gaps (gateway, boot_id, from_seq, to_seq, readings_dropped, from_ts, to_ts, reason, ts, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING',
+      [gap.gateway, gap.bootId, gap.fromSeq, gap.toSeq, gap.readingsDropped, gap.fromTs, gap.toTs, gap.reason, gap.ts, receivedAt],
+    );
+    return { stored: (result.rowCount ?? 0) > 0 };
+  }
+
+  async gaps(gateway: string): Promise<StoredGap[]> {
+    return (await this.rows('SELECT * FROM gaps WHERE gateway = $1 ORDER BY from_ts, from_seq', [gateway])).map(gapFromRow);
+  }
+
+  async insertEvent(event: GatewayEvent, site: string, receivedAt = Date.now()): Promise<{ stored: boolean }> {
+    const result = await this.pool.query(
+      'INSERT INTO events (id, gateway, site, ts, kind, severity, device, point, message, data, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING',
+      [event.id, event.gateway, site, event.ts, event.kind, event.severity, event.device ?? null, event.point ?? null, event.message, event.data === undefined ? null : JSON.stringify(event.data), receivedAt],
+    );
+    return { stored: (result.rowCount ?? 0) > 0 };
+  }
+
+  async events(query: EventQuery = {}): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (column: string, op: string, value: string | number | undefined): void => {
+      if (value === undefined) return;
+      args.push(value);
+      where.push(`${column} ${op} $${args.length}`);
+    };
+    add('gateway', '=', query.gateway);
+    add('site', '=', query.site);
+    add('kind', '=', query.kind);
+    add('severity', '=', query.severity);
+    add('ts', '>=', query.from);
+    add('ts', '<=', query.to);
+    args.push(query.limit ?? 100);
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, received_at DESC LIMIT $${args.length}`;
+    return (await this.rows(sql, args)).map(eventFromRow);
+  }
+
+  async upsertGateway(patch: GatewayPatch, now = Date.now()): Promise<GatewayRecord> {
+    const rows = await this.rows(
+      `INSERT INTO gateways AS g (gateway, site, status, first_seen, last_seen, state_ts, boot_id, version, health, devices)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (gateway) DO UPDATE SET
+         site = EXCLUDED.site,
+         status = COALESCE(EXCLUDED.status, g.status),
+         last_seen = GREATEST(EXCLUDED.last_seen, g.last_seen),
+         state_ts = COALESCE(EXCLUDED.state_ts, g.state_ts),
+         boot_id = COALESCE(EXCLUDED.boot_id, g.boot_id),
+         version = COALESCE(EXCLUDED.version, g.version),
+         health = COALESCE(EXCLUDED.health, g.health),
+         devices = COALESCE(EXCLUDED.devices, g.devices)
+       RETURNING *`,
+      [
+        patch.gateway,
+        patch.site,
+        patch.status ?? null,
+        patch.lastSeen ?? now,
+        patch.lastSeen ?? null,
+        patch.stateTs ?? null,
+        patch.bootId ?? null,
+        patch.version ?? null,
+        patch.health ? JSON.stringify(patch.health) : null,
+        patch.devices ? JSON.stringify(patch.devices) : null,
+      ],
+    );
+    return gatewayFromRow(rows[0] as Row);
+  }
+
+  async getGateway(gateway: string): Promise<GatewayRecord | undefined> {
+    const row = (await this.rows('SELECT * FROM gateways WHERE gateway = $1', [gateway]))[0];
+    return row ? gatewayFromRow(row) : undefined;
+  }
+
+  async listGateways(): Promise<GatewayRecord[]> {
+    return (await this.rows('SELECT * FROM gateways ORDER BY site, gateway')).map(gatewayFromRow);
+  }
+
+  async insertCommand(r: CommandRecord): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO commands (id, gateway, site, command, status, attempts, created_at, updated_at, deadline, code, reason, duplicate, acked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+      [r.id, r.gateway, r.site, JSON.stringify(r.command), r.status, r.attempts, r.createdAt, r.updatedAt, r.deadline, r.code ?? null, r.reason ?? null, r.duplicate ?? null, r.ackedAt ?? null],
+    );
+  }
+
+  async updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[]): Promise<CommandRecord | undefined> {
+    const args: unknown[] = [id, patch.updatedAt];
+    const sets = ['updated_at = $2'];
+    const set = (column: string, value: unknown): void => {
+      if (value === undefined) return;
+      args.push(value);
+      sets.push(`${column} = $${args.length}`);
+    };
+    set('status', patch.status);
+    set('attempts', patch.attempts);
+    set('deadline', patch.deadline);
+    set('code', patch.code);
+    set('reason', patch.reason);
+    set('duplicate', patch.duplicate);
+    set('acked_at', patch.ackedAt);
+    let guard = '';
+    if (fromStatuses) {
+      if (fromStatuses.length === 0) return undefined;
+      args.push([...fromStatuses]);
+      guard = ` AND status = ANY($${args.length}::text[])`;
+    }
+    const row = (await this.rows(`UPDATE commands SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING *`, args))[0];
+    return row ? commandFromRow(row) : undefined;
+  }
+
+  async getCommand(id: string): Promise<CommandRecord | undefined> {
+    const row = (await this.rows('SELECT * FROM commands WHERE id = $1', [id]))[0];
+    return row ? commandFromRow(row) : undefined;
+  }
+
+  async listCommands(query: CommandQuery = {}): Promise<CommandRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.gateway !== undefined) {
+      args.push(query.gateway);
+      where.push(`gateway = $${args.length}`);
+    }
+    if (query.status) {
+      if (query.status.length === 0) return [];
+      args.push([...query.status]);
+      where.push(`status = ANY($${args.length}::text[])`);
+    }
+    args.push(query.limit ?? 100);
+    const sql = `SELECT * FROM commands ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT $${args.length}`;
+    return (await this.rows(sql, args)).map(commandFromRow);
+  }
+
+  async retention(now: number, policy: RetentionPolicy = this.policy): Promise<RetentionResult> {
+    const cutoff = now - policy.rawDays * DAY_MS;
+    return this.tx(async (c) => {
+      for (const level of policy.rollups) {
+        await c.query('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES ($1, $2) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = EXCLUDED.keep_days', [level.bucketS, level.keepDays]);
+        await c.query(
+          `INSERT INTO rollups AS r (bucket_s, gateway, device, point, start, sum, min, max, count)
+           SELECT $1::integer, gateway, device, point, (ts / $2::bigint) * $2::bigint, SUM(num), MIN(num), MAX(num), COUNT(*) FROM readings
+           WHERE ts < $3 AND vtype IN ('n', 'b') AND quality <> 'bad'
+           GROUP BY 1, 2, 3, 4, 5
+           ON CONFLICT (bucket_s, gateway, device, point, start) DO UPDATE SET
+             sum = r.sum + EXCLUDED.sum, min = LEAST(r.min, EXCLUDED.min),
+             max = GREATEST(r.max, EXCLUDED.max), count = r.count + EXCLUDED.count`,
+          [level.bucketS, level.bucketS * 1000, cutoff],
+        );
+      }
+      const rawDeleted = (await c.query('DELETE FROM readings WHERE ts < $1', [cutoff])).rowCount ?? 0;
+      await c.query('DELETE FROM batches WHERE received_at < $1', [cutoff]);
+      let rollupRowsDeleted = 0;
+      for (const level of policy.rollups) {
+        rollupRowsDeleted += (await c.query('DELETE FROM rollups WHERE bucket_s = $1 AND start < $2', [level.bucketS, now - level.keepDays * DAY_MS])).rowCount ?? 0;
+      }
+      return { rawDeleted, rollupRowsDeleted };
+    });
+  }
+
+  async schemaVersion(): Promise<number> {
+    const row = (await this.rows('SELECT MAX(version) AS v FROM schema_migrations'))[0];
+    return row && row.v !== null ? Number(row.v) : 0;
+  }
+
+  /** Drops the whole schema (tests use a throwaway schema per run). */
+  async dropSchema(): Promise<void> {
+    await this.pool.query(`DROP SCHEMA IF EXISTS "${this.schema}" CASCADE`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

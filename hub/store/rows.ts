@@ -1,0 +1,121 @@
+/**
+ * Row → record mapping shared by both implementations. Columns are named the same in SQLite and
+ * PostgreSQL; JSON columns arrive as text (SQLite) or parsed (PostgreSQL jsonb), flags as 0/1 or
+ * booleans, so the mappers accept both.
+ */
+import type { Command, GatewayEvent, GapRecord } from '../../shared/wire/messages.js';
+import { decodeValue } from './aggregate.js';
+import type { CommandRecord, CommandStatus, GatewayRecord, GatewayStatus, Quality, RawSample, StoredEvent, StoredGap, StoredReading } from './types.js';
+
+export type Row = Record<string, unknown>;
+
+function json<T>(value: unknown): T | undefined {
+  if (value === null || value === undefined) return undefined;
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+function numOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : num(value);
+}
+
+function str(value: unknown): string | undefined {
+  return value === null || value === undefined ? undefined : String(value);
+}
+
+/** Drops undefined optional fields so records compare equal across implementations. */
+function compact<T extends object>(record: T): T {
+  for (const key of Object.keys(record) as (keyof T)[]) if (record[key] === undefined) delete record[key];
+  return record;
+}
+
+export function readingFromRow(row: Row): StoredReading {
+  return compact({
+    gateway: String(row.gateway),
+    device: String(row.device),
+    point: String(row.point),
+    value: decodeValue(numOrNull(row.num), (row.str as string | null) ?? null, String(row.vtype)),
+    quality: row.quality as Quality,
+    ts: num(row.ts),
+    cause: str(row.cause),
+  });
+}
+
+export function sampleFromRow(row: Row): RawSample {
+  return compact({
+    ts: num(row.ts),
+    value: decodeValue(numOrNull(row.num), (row.str as string | null) ?? null, String(row.vtype)),
+    quality: row.quality as Quality,
+    cause: str(row.cause),
+  });
+}
+
+export function gapFromRow(row: Row): StoredGap {
+  return {
+    v: 1,
+    gateway: String(row.gateway),
+    bootId: String(row.boot_id),
+    fromSeq: num(row.from_seq),
+    toSeq: num(row.to_seq),
+    readingsDropped: num(row.readings_dropped),
+    fromTs: num(row.from_ts),
+    toTs: num(row.to_ts),
+    reason: row.reason as GapRecord['reason'],
+    ts: num(row.ts),
+    receivedAt: num(row.received_at),
+  };
+}
+
+export function eventFromRow(row: Row): StoredEvent {
+  return compact({
+    v: 1 as const,
+    id: String(row.id),
+    gateway: String(row.gateway),
+    site: String(row.site),
+    ts: num(row.ts),
+    kind: row.kind as GatewayEvent['kind'],
+    severity: row.severity as GatewayEvent['severity'],
+    device: str(row.device),
+    point: str(row.point),
+    message: String(row.message),
+    data: json<Record<string, unknown>>(row.data),
+    receivedAt: num(row.received_at),
+  });
+}
+
+export function gatewayFromRow(row: Row): GatewayRecord {
+  return compact({
+    gateway: String(row.gateway),
+    site: String(row.site),
+    status: ((row.status as string | null) ?? 'unknown') as GatewayStatus,
+    firstSeen: num(row.first_seen),
+    lastSeen: numOrNull(row.last_seen),
+    stateTs: numOrNull(row.state_ts),
+    bootId: str(row.boot_id),
+    version: str(row.version),
+    health: json<GatewayRecord['health']>(row.health),
+    devices: json<GatewayRecord['devices']>(row.devices),
+  });
+}
+
+export function commandFromRow(row: Row): CommandRecord {
+  const duplicate = row.duplicate === null || row.duplicate === undefined ? undefined : row.duplicate === true || row.duplicate === 1;
+  return compact({
+    id: String(row.id),
+    gateway: String(row.gateway),
+    site: String(row.site),
+    command: json<Command>(row.command) as Command,
+    status: row.status as CommandStatus,
+    attempts: num(row.attempts),
+    createdAt: num(row.created_at),
+    updatedAt: num(row.updated_at),
+    deadline: numOrNull(row.deadline),
+    code: str(row.code),
+    reason: str(row.reason),
+    duplicate,
+    ackedAt: row.acked_at === null || row.acked_at === undefined ? undefined : num(row.acked_at),
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * The hub store contract. Both implementations (SQLite, PostgreSQL) pass the same suite
+ * (test/hub/store-contract.ts). All methods are async so callers never depend on which one runs.
+ * Times are milliseconds since the epoch. Gateway ids are unique across sites.
+ */
+import type { Command, GapRecord, GatewayEvent, GatewayState, TelemetryBatch } from '../../shared/wire/messages.js';
+
+export type PointValue = number | boolean | string | null;
+export type Quality = 'good' | 'uncertain' | 'bad';
+
+export interface StoredReading {
+  readonly gateway: string;
+  readonly device: string;
+  readonly point: string;
+  readonly value: PointValue;
+  readonly quality: Quality;
+  readonly ts: number;
+  readonly cause?: string;
+}
+
+export interface RawSample {
+  readonly ts: number;
+  readonly value: PointValue;
+  readonly quality: Quality;
+  readonly cause?: string;
+}
+
+/**
+ * One downsampled bucket [start, start + bucketMs). Numbers and booleans (as 0/1) of good and
+ * uncertain quality count; bad readings, nulls and strings do not. Empty buckets are omitted.
+ */
+export interface HistoryBucket {
+  readonly start: number;
+  readonly avg: number;
+  readonly min: number;
+  readonly max: number;
+  readonly count: number;
+}
+
+export interface IngestResult {
+  /** false when (gateway, bootId, seq) was stored before: nothing was written. */
+  readonly stored: boolean;
+  readonly readings: number;
+}
+
+export interface StoredGap extends GapRecord {
+  readonly receivedAt: number;
+}
+
+export interface StoredEvent extends GatewayEvent {
+  readonly site: string;
+  readonly receivedAt: number;
+}
+
+export interface EventQuery {
+  readonly gateway?: string;
+  readonly site?: string;
+  readonly kind?: GatewayEvent['kind'];
+  readonly severity?: GatewayEvent['severity'];
+  readonly from?: number;
+  readonly to?: number;
+  /** Newest first; default 100. */
+  readonly limit?: number;
+}
+
+export type GatewayStatus = 'online' | 'offline' | 'unknown';
+
+export interface GatewayRecord {
+  readonly gateway: string;
+  readonly site: string;
+  readonly status: GatewayStatus;
+  readonly firstSeen: number;
+  /** Last message of any kind from this gateway. */
+  readonly lastSeen: number | null;
+  /** ts of the last state (birth/will) message applied. */
+  readonly stateTs: number | null;
+  readonly bootId?: string;
+  readonly version?: string;
+  readonly health?: NonNullable<GatewayState['health']>;
+  readonly devices?: NonNullable<GatewayState['devices']>;
+}
+
+/** Fields left undefined keep their stored value; lastSeen only moves forward. */
+export interface GatewayPatch {
+  readonly gateway: string;
+  readonly site: string;
+  readonly status?: Exclude<GatewayStatus, 'unknown'>;
+  readonly lastSeen?: number;
+  readonly stateTs?: number;
+  readonly bootId?: string;
+  readonly version?: string;
+  readonly health?: NonNullable<GatewayState['health']>;
+  readonly devices?: NonNullable<GatewayState['devices']>;
+}
+
+export type CommandStatus = 'pending' | 'delivered' | 'applied' | 'rejected' | 'timed-out';
+
+export interface CommandRecord {
+  readonly id: string;
+  readonly gateway: string;
+  readonly site: string;
+  readonly command: Command;
+  readonly status: CommandStatus;
+  /** How many times it was published (1 + retries). */
+  readonly attempts: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When the current attempt times out; null once final. */
+  readonly deadline: number | null;
+  readonly code?: string;
+  readonly reason?: string;
+  /** The gateway said it had applied this id before (a retry was acknowledged, not re-applied). */
+  readonly duplicate?: boolean;
+  readonly ackedAt?: number;
+}
+
+export interface CommandPatch {
+  readonly status?: CommandStatus;
+  readonly attempts?: number;
+  readonly deadline?: number | null;
+  readonly code?: string;
+  readonly reason?: string;
+  readonly duplicate?: boolean;
+  readonly ackedAt?: number;
+  readonly updatedAt: number;
+}
+
+export interface CommandQuery {
+  readonly gateway?: string;
+  readonly status?: readonly CommandStatus[];
+  /** Newest first; default 100. */
+  readonly limit?: number;
+}
+
+export interface RollupLevel {
+  /** Bucket width in seconds. */
+  readonly bucketS: number;
+  readonly keepDays: number;
+}
+
+export interface RetentionPolicy {
+  /** Raw readings older than this are rolled up into every level, then deleted. */
+  readonly rawDays: number;
+  readonly rollups: readonly RollupLevel[];
+}
+
+export interface RetentionResult {
+  readonly rawDeleted: number;
+  readonly rollupRowsDeleted: number;
+}
+
+export interface HubStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Stores a batch once: the (gateway, bootId, seq) key and the readings go in one transaction. */
+  ingestBatch(batch: TelemetryBatch, receivedAt?: number): Promise<IngestResult>;
+  /** Latest value per point (newest ts wins, late historical replays do not overwrite). */
+  latest(gateway?: string): Promise<StoredReading[]>;
+  /** Raw samples, from <= ts <= to, ordered by ts (arrival order on equal ts). */
+  history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
+  /** Downsampled buckets aligned to multiples of bucketMs; raw data and rollups combined. */
+  history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
+  insertGap(gap: GapRecord, receivedAt?: number): Promise<{ stored: boolean }>;
+  gaps(gateway: string): Promise<StoredGap[]>;
+  insertEvent(event: GatewayEvent, site: string, receivedAt?: number): Promise<{ stored: boolean }>;
+  events(query?: EventQuery): Promise<StoredEvent[]>;
+  upsertGateway(patch: GatewayPatch, now?: number): Promise<GatewayRecord>;
+  getGateway(gateway: string): Promise<GatewayRecord | undefined>;
+  listGateways(): Promise<GatewayRecord[]>;
+  insertCommand(record: CommandRecord): Promise<void>;
+  /** Applies the patch only while the status is one of `fromStatuses` (any when omitted); the new record, or undefined when not applied. */
+  updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[]): Promise<CommandRecord | undefined>;
+  getCommand(id: string): Promise<CommandRecord | undefined>;
+  listCommands(query?: CommandQuery): Promise<CommandRecord[]>;
+  /** Rolls up and deletes raw readings older than rawDays, drops rollup rows older than keepDays. */
+  retention(now: number, policy?: RetentionPolicy): Promise<RetentionResult>;
+  /** Highest applied migration version. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { rawDays: 30, rollups: [{ bucketS: 300, keepDays: 365 }, { bucketS: 3600, keepDays: 1825 }] };

@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import { expect, it } from 'vitest';
+import { PostgresStore } from '../../hub/store/postgres.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
+import { storeContract } from './store-contract.js';
+
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const available = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+
+storeContract(
+  'postgres',
+  async () => {
+    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const store = await PostgresStore.open({ url: PG_URL, schema });
+    return {
+      store,
+      cleanup: async () => {
+        await store.dropSchema();
+        await store.close();
+      },
+    };
+  },
+  available,
+);
+
+it.skipIf(!available)('postgres: a second open of the same schema finds it migrated', async () => {
+  const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const [a, b] = await Promise.all([PostgresStore.open({ url: PG_URL, schema }), PostgresStore.open({ url: PG_URL, schema })]);
+  try {
+    expect(await a.schemaVersion()).toBe(1);
+    expect(await b.schemaVersion()).toBe(1);
+  } finally {
+    await a.dropSchema();
+    await a.close();
+    await b.close();
+  }
+});
