@@ -7,7 +7,7 @@ const MONDAY = Date.UTC(2024, 10, 25);
 const HOUR = 3600;
 
 describe('facility physics', () => {
-  it('is deterministic for a seed, whatever the step pattern for scheduled events', () => {
+  it('is deterministic for a seed; scheduled events are pure functions of (seed, time)', () => {
     const a = new FacilityModel({ seed: 9, startTime: MONDAY });
     const b = new FacilityModel({ seed: 9, startTime: MONDAY });
     const c = new FacilityModel({ seed: 10, startTime: MONDAY });
