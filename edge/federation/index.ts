@@ -1,0 +1,244 @@
+/**
+ * Federation of one gateway with the hub over MQTT: outbox, publisher, commands, the state
+ * document and the opt-in building-system integrations, wired to a gateway.
+ *
+ * startFederation never waits for the broker: the gateway keeps working offline and the outbox
+ * keeps what the hub has not acknowledged yet.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { SwarmgateError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/log.js';
+import {
+  EventSchema,
+  ReviewRequestSchema,
+  decode,
+  encode,
+  gatewayTopic,
+  isValidId,
+  type GatewayEvent,
+  type GatewayState,
+  type ReviewRequest,
+} from '../../shared/wire/index.js';
+import type { PointValue, Reading } from '../drivers/driver.js';
+import type { Gateway } from '../runtime/gateway.js';
+import { CommandHandler, type ModeFn } from './commands.js';
+import { FederationMetrics } from './metrics.js';
+import { Outbox } from './outbox.js';
+import { PlainTopics } from './plain-topics.js';
+import { Publisher } from './publisher.js';
+import { resolveFederationConfig, type FederationConfig } from './schema.js';
+import { SparkplugNode } from './sparkplug.js';
+import { FederationState } from './state.js';
+
+export { FederationConfigSchema, resolveFederationConfig, type FederationConfig, type ResolvedFederationConfig } from './schema.js';
+export { Outbox, type OutboxOptions, type OutboxRow, type MessageKind } from './outbox.js';
+export { FederationState } from './state.js';
+export { FederationMetrics } from './metrics.js';
+export type { WriteFn, ModeFn } from './commands.js';
+
+type DeviceState = 'starting' | 'up' | 'down' | 'stopped';
+
+export interface FederationDevice {
+  readonly id: string;
+  readonly protocol: string;
+  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean }[];
+}
+
+/** What federation needs from the gateway (the Gateway class via federationGateway(), or a stand-in). */
+export interface FederationGateway {
+  readonly id: string;
+  readonly site: string;
+  onReport(listener: (reading: Reading) => void): () => void;
+  write(device: string, point: string, value: PointValue, origin?: string): Promise<void>;
+  deviceStates(): Readonly<Record<string, { readonly state: DeviceState }>>;
+  /** Device catalogue: Sparkplug births, units on plain topics, protocols in the state document. */
+  readonly devices?: readonly FederationDevice[];
+  /** Latest value of a point (Sparkplug births carry current values). */
+  latest?(device: string, point: string): Reading | undefined;
+  /** Applies 'mode' command actions; without it they are rejected as unsupported. */
+  setMode?: ModeFn;
+}
+
+export interface StartFederationOptions {
+  readonly gateway: FederationGateway;
+  readonly config: FederationConfig;
+  /** The gateway's data folder; federation keeps outbox.sqlite and federation.json there. */
+  readonly dataDir: string;
+  readonly log?: Logger;
+  readonly registry?: Registry;
+  /** Software version announced in the birth message. */
+  readonly version?: string;
+  readonly clock?: () => number;
+}
+
+export interface Federation {
+  readonly bootId: string;
+  readonly outbox: Outbox;
+  readonly state: FederationState;
+  readonly publisher: Publisher;
+  readonly commands: CommandHandler;
+  readonly plainTopics?: PlainTopics;
+  readonly sparkplug?: SparkplugNode;
+  /** Queues an event for the hub (durable); throws when it does not match EventSchema. */
+  enqueueEvent(event: GatewayEvent): void;
+  /** Queues a review request for the hub (durable); throws when it does not match ReviewRequestSchema. */
+  enqueueReview(review: ReviewRequest): void;
+  stop(): Promise<void>;
+}
+
+/** Adapts the runtime Gateway to what federation needs. */
+export function federationGateway(gateway: Gateway): FederationGateway {
+  const loaded = gateway.config;
+  return {
+    id: gateway.id,
+    site: loaded.config.gateway.site,
+    onReport: (listener) => gateway.onReport(listener),
+    write: (device, point, value, origin) => gateway.write(device, point, value, origin),
+    deviceStates: () => gateway.deviceStates(),
+    devices: loaded.devices.map((d) => ({
+      id: d.id,
+      protocol: d.protocol,
+      points: d.points.map((p) => ({ name: p.name, writable: p.writable, ...(p.unit !== undefined ? { unit: p.unit } : {}) })),
+    })),
+    latest: (device, point) => gateway.latest(device, point),
+  };
+}
+
+export async function startFederation(options: StartFederationOptions): Promise<Federation> {
+  const { gateway, dataDir } = options;
+  const config = resolveFederationConfig(options.config);
+  const log = options.log ?? createLogger(`edge:${gateway.id}:federation`);
+  const clock = options.clock ?? Date.now;
+  const metrics = new FederationMetrics(options.registry ?? new Registry());
+  const devices = gateway.devices ?? [];
+  const write = (device: string, point: string, value: PointValue, origin: string): Promise<void> => gateway.write(device, point, value, origin);
+  mkdirSync(dataDir, { recursive: true });
+
+  const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site });
+  const outbox = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site: gateway.site, gateway: gateway.id, ...config.outbox, clock, metrics, log: log.child({ part: 'outbox' }) });
+  const startedAt = clock();
+
+  const birth = (): GatewayState => {
+    const stats = outbox.stats();
+    const states = gateway.deviceStates();
+    const list = Object.entries(states)
+      .filter(([id]) => isValidId(id))
+      .slice(0, 1000)
+      .map(([id, s]) => ({ id, protocol: devices.find((d) => d.id === id)?.protocol ?? 'unknown', state: s.state }));
+    return {
+      v: 1,
+      gateway: gateway.id,
+      site: gateway.site,
+      status: 'online',
+      ts: clock(),
+      bootId: outbox.bootId,
+      ...(options.version !== undefined ? { version: options.version.slice(0, 64) } : {}),
+      devices: list,
+      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000) },
+    };
+  };
+
+  const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ part: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock });
+  const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ part: 'commands' }), clock });
+  publisher.subscribe(commands.topic, 1, (_topic, payload) => void commands.handle(payload));
+
+  const eventsTopic = gatewayTopic(gateway.site, gateway.id, 'events');
+  const reviewsTopic = gatewayTopic(gateway.site, gateway.id, 'reviews');
+  const enqueueEvent = (event: GatewayEvent): void => {
+    const payload = encode(EventSchema, event);
+    const check = decode(EventSchema, eventsTopic, payload);
+    if (!check.ok) throw new SwarmgateError('SWG_ERR_INTERNAL', `event does not match the wire schema: ${check.error}`);
+    outbox.enqueue(eventsTopic, 'event', payload);
+  };
+  const enqueueReview = (review: ReviewRequest): void => {
+    const payload = encode(ReviewRequestSchema, review);
+    const check = decode(ReviewRequestSchema, reviewsTopic, payload);
+    if (!check.ok) throw new SwarmgateError('SWG_ERR_INTERNAL', `review request does not match the wire schema: ${check.error}`);
+    outbox.enqueue(reviewsTopic, 'review', payload);
+  };
+
+  const plainTopics = config.plainTopics
+    ? new PlainTopics({
+        site: gateway.site,
+        gateway: gateway.id,
+        writable: config.plainTopics.writable,
+        unitOf: (device, point) => devices.find((d) => d.id === device)?.points.find((p) => p.name === point)?.unit,
+        write,
+        publisher,
+        outbox,
+        metrics,
+        log: log.child({ part: 'plain-topics' }),
+        clock,
+      })
+    : undefined;
+
+  const sparkplug = config.sparkplug
+    ? new SparkplugNode({
+        mqtt: config.mqtt,
+        clientId: `${config.mqtt.clientId ?? gateway.id}-spb`,
+        groupId: config.sparkplug.groupId,
+        edgeNodeId: config.sparkplug.edgeNodeId ?? gateway.id,
+        devices: () => devices,
+        latest: (device, point) => gateway.latest?.(device, point),
+        write,
+        state,
+        onRefused: (device, point, code, message) =>
+          enqueueEvent({
+            v: 1,
+            id: randomUUID(),
+            gateway: gateway.id,
+            ts: clock(),
+            kind: 'local-action',
+            severity: 'warning',
+            message: `Sparkplug DCMD write to ${device}/${point} refused: ${message}`.slice(0, 2000),
+            data: { code, source: 'sparkplug' },
+            ...(isValidId(device) ? { device } : {}),
+            ...(/^[a-z][a-z0-9_]{0,63}$/.test(point) ? { point } : {}),
+          }),
+        metrics,
+        log: log.child({ part: 'sparkplug' }),
+        clock,
+      })
+    : undefined;
+
+  const unsubscribe = gateway.onReport((reading) => {
+    outbox.addReading(reading);
+    plainTopics?.onReading(reading);
+    sparkplug?.onReading(reading);
+  });
+
+  if (config.enabled) {
+    publisher.start();
+    sparkplug?.start();
+  } else {
+    log.warn('federation is disabled in the config: readings are kept in the outbox, nothing is sent');
+  }
+
+  let stopped = false;
+  return {
+    bootId: outbox.bootId,
+    outbox,
+    state,
+    publisher,
+    commands,
+    ...(plainTopics ? { plainTopics } : {}),
+    ...(sparkplug ? { sparkplug } : {}),
+    enqueueEvent,
+    enqueueReview,
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe();
+      await Promise.race([commands.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await sparkplug?.stop();
+      outbox.flush();
+      await publisher.stop();
+      outbox.close();
+      await state.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * Prometheus metrics of the federation link. Registered on the gateway's registry when one is
+ * given; a second federation on the same registry (tests, restarts in one process) reuses the
+ * metrics instead of failing on duplicate names.
+ */
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
+
+function reuse<T extends Metric>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export class FederationMetrics {
+  readonly published: Counter<'kind'>;
+  readonly acked: Counter<'kind'>;
+  readonly dropped: Counter<'kind' | 'reason'>;
+  readonly droppedReadings: Counter<'reason'>;
+  readonly rejected: Counter<'source' | 'reason'>;
+  readonly commands: Counter<'status'>;
+  readonly outboxRows: Gauge;
+  readonly outboxBytes: Gauge;
+  readonly inflight: Gauge;
+  readonly connected: Gauge<'link'>;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.published = reuse(registry, 'swarmgate_federation_published_total', () => new Counter({ name: 'swarmgate_federation_published_total', help: 'Outbox messages handed to the broker, by kind (replays included)', labelNames: ['kind'] as const, registers }));
+    this.acked = reuse(registry, 'swarmgate_federation_acked_total', () => new Counter({ name: 'swarmgate_federation_acked_total', help: 'Outbox messages acknowledged by the broker (PUBACK) and deleted, by kind', labelNames: ['kind'] as const, registers }));
+    this.dropped = reuse(registry, 'swarmgate_federation_dropped_total', () => new Counter({ name: 'swarmgate_federation_dropped_total', help: 'Outbox messages dropped unsent because the outbox was over its size or age bound', labelNames: ['kind', 'reason'] as const, registers }));
+    this.droppedReadings = reuse(registry, 'swarmgate_federation_dropped_readings_total', () => new Counter({ name: 'swarmgate_federation_dropped_readings_total', help: 'Readings inside dropped telemetry messages', labelNames: ['reason'] as const, registers }));
+    this.rejected = reuse(registry, 'swarmgate_federation_rejected_total', () => new Counter({ name: 'swarmgate_federation_rejected_total', help: 'Incoming messages or requests refused, by source and reason', labelNames: ['source', 'reason'] as const, registers }));
+    this.commands = reuse(registry, 'swarmgate_federation_commands_total', () => new Counter({ name: 'swarmgate_federation_commands_total', help: 'Hub commands by final status', labelNames: ['status'] as const, registers }));
+    this.outboxRows = reuse(registry, 'swarmgate_federation_outbox_messages', () => new Gauge({ name: 'swarmgate_federation_outbox_messages', help: 'Messages waiting in the outbox', registers }));
+    this.outboxBytes = reuse(registry, 'swarmgate_federation_outbox_bytes', () => new Gauge({ name: 'swarmgate_federation_outbox_bytes', help: 'Payload bytes waiting in the outbox', registers }));
+    this.inflight = reuse(registry, 'swarmgate_federation_inflight', () => new Gauge({ name: 'swarmgate_federation_inflight', help: 'Messages published and awaiting PUBACK', registers }));
+    this.connected = reuse(registry, 'swarmgate_federation_connected', () => new Gauge({ name: 'swarmgate_federation_connected', help: '1 while the MQTT link is up', labelNames: ['link'] as const, registers }));
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Plain per-point topics for building-management systems that speak MQTT but not the hub's batch
+ * format: every reported reading is published retained as {v, ts, q, unit} on
+ * swarmgate/v1/<site>/<gateway>/points/<device>/<point>; with `writable`, a {v} on .../<point>/set
+ * writes the point through the gateway's write path (writable flag and limits still apply) and a
+ * refusal is reported as an event.
+ *
+ * Values are live data (QoS 0, not through the outbox): during an outage only the latest value of
+ * each point is kept and published on reconnect, so the retained values catch up.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IPublishPacket } from 'mqtt';
+import type { Logger } from 'pino';
+import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import {
+  EventSchema,
+  PointSetMessageSchema,
+  PointValueMessageSchema,
+  decode,
+  encode,
+  gatewayPrefix,
+  gatewayTopic,
+  parseTopic,
+  pointTopic,
+  type GatewayEvent,
+  type PointValueMessage,
+} from '../../shared/wire/index.js';
+import type { Reading } from '../drivers/driver.js';
+import type { WriteFn } from './commands.js';
+import type { FederationMetrics } from './metrics.js';
+import type { Outbox } from './outbox.js';
+import type { Publisher } from './publisher.js';
+
+export interface PlainTopicsOptions {
+  readonly site: string;
+  readonly gateway: string;
+  readonly writable: boolean;
+  /** Engineering unit of a point, when the profile has one. */
+  readonly unitOf: (device: string, point: string) => string | undefined;
+  readonly write: WriteFn;
+  readonly publisher: Publisher;
+  readonly outbox: Outbox;
+  readonly metrics: FederationMetrics;
+  readonly log: Logger;
+  readonly clock?: () => number;
+}
+
+export class PlainTopics {
+  private readonly pending = new Map<string, { topic: string; message: PointValueMessage }>();
+  private readonly clock: () => number;
+  readonly setFilter: string;
+
+  constructor(private readonly options: PlainTopicsOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.setFilter = `${gatewayPrefix(options.site, options.gateway)}/points/+/+/set`;
+    options.publisher.onConnect(() => this.catchUp());
+    if (options.writable) options.publisher.subscribe(this.setFilter, 1, (topic, payload, packet) => void this.handleSet(topic, payload, packet));
+  }
+
+  onReading(r: Reading): void {
+    const topic = pointTopic(this.options.site, this.options.gateway, r.device, r.point);
+    const unit = this.options.unitOf(r.device, r.point);
+    const message: PointValueMessage = { v: r.value, ts: Math.max(0, Math.round(r.ts)), q: r.quality, ...(unit !== undefined ? { unit } : {}) };
+    if (!this.options.publisher.publishLive(topic, encode(PointValueMessageSchema, message), { qos: 0, retain: true })) {
+      this.pending.set(topic, { topic, message });
+    }
+  }
+
+  private catchUp(): void {
+    for (const [key, { topic, message }] of this.pending) {
+      if (!this.options.publisher.publishLive(topic, encode(PointValueMessageSchema, message), { qos: 0, retain: true })) return;
+      this.pending.delete(key);
+    }
+  }
+
+  /** Resolves when the write was applied or refused (tests await it). */
+  async handleSet(topic: string, payload: Buffer, packet?: Pick<IPublishPacket, 'retain'>): Promise<void> {
+    // A retained /set would re-apply a stale write on every reconnect: never act on one.
+    if (packet?.retain) {
+      this.options.metrics.rejected.inc({ source: 'point-set', reason: 'retained' });
+      return;
+    }
+    const rest = parseTopic(topic)?.rest.split('/');
+    const device = rest?.[1];
+    const point = rest?.[2];
+    if (!device || !point || rest?.length !== 4) return;
+    const decoded = decode(PointSetMessageSchema, topic, payload);
+    if (!decoded.ok) {
+      this.refused(device, point, 'SWG_ERR_POINT_TYPE', decoded.error, undefined);
+      return;
+    }
+    try {
+      await this.options.write(device, point, decoded.value.v, 'plain-mqtt');
+    } catch (err) {
+      this.refused(device, point, isSwarmgateError(err) ? err.code : 'SWG_ERR_INTERNAL', errorMessage(err), decoded.value.v);
+    }
+  }
+
+  private refused(device: string, point: string, code: string, message: string, value: unknown): void {
+    const { metrics, log, outbox, site, gateway } = this.options;
+    metrics.rejected.inc({ source: 'point-set', reason: code });
+    log.warn({ device, point, code, err: message }, 'plain-topic write refused');
+    const event: GatewayEvent = {
+      v: 1,
+      id: randomUUID(),
+      gateway,
+      ts: this.clock(),
+      kind: 'local-action',
+      severity: 'warning',
+      message: `write to ${device}/${point} via ${gatewayPrefix(site, gateway)}/points refused: ${message}`.slice(0, 2000),
+      data: { code, source: 'plain-mqtt', ...(value !== undefined ? { value } : {}) },
+      ...(isId(device) ? { device } : {}),
+      ...(isPointName(point) ? { point } : {}),
+    };
+    outbox.enqueue(gatewayTopic(site, gateway, 'events'), 'event', encode(EventSchema, event));
+  }
+}
+
+function isId(s: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(s);
+}
+
+function isPointName(s: string): boolean {
+  return /^[a-z][a-z0-9_]{0,63}$/.test(s);
+}

@@ -1,0 +1,243 @@
+/**
+ * The gateway's MQTT link to the hub. A persistent session (clean: false, client id = gateway id)
+ * so the broker keeps command subscriptions through an outage; a retained GatewayState birth on
+ * every connect and the same document with status offline as the will.
+ *
+ * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once, and a row is deleted
+ * only after its PUBACK. After a reconnect two cursors run side by side: rows committed while
+ * connected (live, first) and the backlog from before the connection (flagged historical: true),
+ * each in seq order, so live data keeps flowing while the backlog drains.
+ */
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { errorMessage } from '../../shared/errors.js';
+import { GatewayStateSchema, encode, gatewayTopic, type GatewayState } from '../../shared/wire/index.js';
+import type { FederationMetrics } from './metrics.js';
+import { clientOptions, topicMatches } from './mqtt-link.js';
+import type { Outbox, OutboxRow } from './outbox.js';
+import type { ResolvedFederationConfig } from './schema.js';
+import { retagBatch } from './telemetry.js';
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export interface PublisherOptions {
+  readonly mqtt: ResolvedFederationConfig['mqtt'];
+  readonly site: string;
+  readonly gateway: string;
+  readonly outbox: Outbox;
+  readonly metrics: FederationMetrics;
+  readonly log: Logger;
+  /** The retained state document (status online) published on connect and every stateIntervalS. */
+  readonly birth: () => GatewayState;
+  readonly stateIntervalS?: number;
+  readonly clock?: () => number;
+}
+
+const END = Number.MAX_SAFE_INTEGER;
+
+export class Publisher {
+  private client: MqttClient | undefined;
+  private readonly handlers: { filter: string; qos: 0 | 1; handler: MessageHandler }[] = [];
+  private readonly connectListeners = new Set<() => void>();
+  private readonly stateTopic: string;
+  private readonly window: number;
+  private readonly clock: () => number;
+  private watermark = 1;
+  private liveCursor = 0;
+  private histCursor = 0;
+  private inflight = 0;
+  private pumpQueued = false;
+  private stopping = false;
+  private stateTimer: NodeJS.Timeout | undefined;
+  private readonly unsubscribeOutbox: () => void;
+
+  constructor(private readonly options: PublisherOptions) {
+    this.stateTopic = gatewayTopic(options.site, options.gateway, 'state');
+    this.window = options.mqtt.inflight;
+    this.clock = options.clock ?? Date.now;
+    this.unsubscribeOutbox = options.outbox.onAppend(() => this.schedulePump());
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  get inflightCount(): number {
+    return this.inflight;
+  }
+
+  /** Starts connecting in the background; the gateway works on while the broker is away. */
+  start(): void {
+    if (this.client) return;
+    const { mqtt: cfg, gateway } = this.options;
+    const client = mqtt.connect(cfg.url, clientOptions(cfg, cfg.clientId ?? gateway, { will: this.will() }));
+    this.client = client;
+    client.on('connect', () => this.handleConnect());
+    client.on('reconnect', () => {
+      client.options.will = this.will();
+    });
+    client.on('close', () => this.options.metrics.connected.set({ link: 'hub' }, 0));
+    client.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'hub broker connection error'));
+    client.on('message', (topic, payload, packet) => this.route(topic, payload, packet));
+    const every = this.options.stateIntervalS ?? 60;
+    if (every > 0) this.stateTimer = setInterval(() => this.publishState(), every * 1000).unref();
+  }
+
+  /** Registers a handler; the subscription is (re)made on every connect. */
+  subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): void {
+    this.handlers.push({ filter, qos, handler });
+    if (this.client?.connected) this.client.subscribe(filter, { qos }, (err) => err && this.subscribeFailed(filter, err));
+  }
+
+  onConnect(listener: () => void): () => void {
+    this.connectListeners.add(listener);
+    return () => this.connectListeners.delete(listener);
+  }
+
+  /** Direct publish for live-only data (plain point topics); false when not connected. */
+  publishLive(topic: string, payload: Buffer | string, opts: { qos: 0 | 1; retain: boolean }): boolean {
+    if (!this.client?.connected) return false;
+    this.client.publish(topic, payload, opts, (err) => err && this.options.log.debug({ topic, err: errorMessage(err) }, 'live publish failed'));
+    return true;
+  }
+
+  publishState(): void {
+    if (!this.client?.connected) return;
+    const doc = this.options.birth();
+    this.client.publish(this.stateTopic, encode(GatewayStateSchema, doc), { qos: 1, retain: true }, (err) => {
+      if (err) this.options.log.debug({ err: errorMessage(err) }, 'state publish failed');
+    });
+  }
+
+  /**
+   * Waits (bounded) for messages in flight, replaces the retained state with status offline and
+   * disconnects cleanly. Unacknowledged rows stay in the outbox for the next run.
+   */
+  async stop(drainMs = 2000): Promise<void> {
+    this.stopping = true;
+    this.unsubscribeOutbox();
+    if (this.stateTimer) clearInterval(this.stateTimer);
+    const client = this.client;
+    if (!client) return;
+    const deadline = this.clock() + drainMs;
+    while (client.connected && this.inflight > 0 && this.clock() < deadline) await sleep(20);
+    if (client.connected) {
+      const offline = { ...this.offlineState(), bootId: this.options.birth().bootId };
+      await withTimeout(client.publishAsync(this.stateTopic, encode(GatewayStateSchema, offline), { qos: 1, retain: true }), 1000).catch(() => undefined);
+      await withTimeout(client.endAsync(), 2000).catch(() => client.end(true));
+    } else {
+      client.end(true);
+    }
+    this.options.metrics.connected.set({ link: 'hub' }, 0);
+  }
+
+  private offlineState(): GatewayState {
+    return { v: 1, gateway: this.options.gateway, site: this.options.site, status: 'offline', ts: this.clock() };
+  }
+
+  private will(): { topic: string; payload: Buffer; qos: 1; retain: true } {
+    return { topic: this.stateTopic, payload: encode(GatewayStateSchema, this.offlineState()), qos: 1, retain: true };
+  }
+
+  private handleConnect(): void {
+    const client = this.client;
+    if (!client) return;
+    this.options.metrics.connected.set({ link: 'hub' }, 1);
+    // Everything committed before this moment is backlog; rows committed from now on are live.
+    this.watermark = this.options.outbox.lastSeq + 1;
+    this.histCursor = 0;
+    this.liveCursor = this.watermark - 1;
+    this.options.log.info({ backlog: this.options.outbox.stats().messages }, 'connected to the hub broker');
+    for (const h of this.handlers) client.subscribe(h.filter, { qos: h.qos }, (err) => err && this.subscribeFailed(h.filter, err));
+    this.publishState();
+    for (const l of this.connectListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.options.log.error({ err: errorMessage(err) }, 'connect listener failed');
+      }
+    }
+    this.schedulePump();
+  }
+
+  private subscribeFailed(filter: string, err: Error): void {
+    this.options.log.error({ filter, err: errorMessage(err) }, 'subscribe failed');
+  }
+
+  private route(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    for (const h of this.handlers) {
+      if (!topicMatches(h.filter, topic)) continue;
+      try {
+        h.handler(topic, payload, packet);
+      } catch (err) {
+        this.options.log.error({ topic, err: errorMessage(err) }, 'message handler failed');
+      }
+    }
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued || this.stopping) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const { outbox } = this.options;
+    while (this.client?.connected && !this.stopping && this.inflight < this.window) {
+      const live = outbox.next(this.liveCursor, END, this.window - this.inflight);
+      const liveMoved = live.last !== this.liveCursor;
+      this.liveCursor = live.last;
+      for (const row of live.rows) this.send(row, false);
+      if (this.inflight >= this.window) break;
+      const hist = outbox.next(this.histCursor, this.watermark, this.window - this.inflight);
+      const histMoved = hist.last !== this.histCursor;
+      this.histCursor = hist.last;
+      for (const row of hist.rows) this.send(row, true);
+      if (!liveMoved && !histMoved) break;
+    }
+    this.options.metrics.inflight.set(this.inflight);
+  }
+
+  private send(row: OutboxRow, historical: boolean): void {
+    const client = this.client;
+    if (!client) return;
+    const { outbox, metrics, gateway } = this.options;
+    outbox.markSent(row.seq);
+    this.inflight++;
+    const payload =
+      row.kind === 'telemetry' && row.batchSeq !== null
+        ? retagBatch(row.payload, { gateway, bootId: row.bootId, seq: row.batchSeq, sentAt: this.clock(), historical })
+        : row.payload;
+    metrics.published.inc({ kind: row.kind });
+    client.publish(row.topic, payload, { qos: 1 }, (err) => {
+      this.inflight--;
+      if (err) {
+        // Not acknowledged: eligible again, and the cursor steps back so this connection retries it.
+        outbox.unmarkSent(row.seq);
+        if (historical) this.histCursor = Math.min(this.histCursor, row.seq - 1);
+        else this.liveCursor = Math.min(this.liveCursor, row.seq - 1);
+      } else {
+        outbox.ack(row.seq);
+        metrics.acked.inc({ kind: row.kind });
+      }
+      metrics.inflight.set(this.inflight);
+      this.schedulePump();
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)))]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

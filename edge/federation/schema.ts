@@ -1,0 +1,146 @@
+/**
+ * The `federation` section of the gateway config: how the gateway reaches the hub's MQTT broker,
+ * how much it may keep on disk while the broker is away, and the opt-in building-system
+ * integrations (plain per-point topics, Sparkplug B).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const strict = { additionalProperties: false } as const;
+
+const SparkplugIdSchema = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+  description: 'Sparkplug id: letters, digits, "_", "-" and ".", no "/", "+" or "#"',
+});
+
+export const FederationTlsSchema = Type.Object(
+  {
+    ca: Type.Optional(Type.String({ description: 'Path of the PEM CA bundle that signed the broker certificate' })),
+    cert: Type.Optional(Type.String({ description: 'Path of the PEM client certificate (mutual TLS)' })),
+    key: Type.Optional(Type.String({ description: 'Path of the PEM private key of the client certificate' })),
+    rejectUnauthorized: Type.Optional(Type.Boolean({ default: true, description: 'false only for lab brokers with self-signed certificates' })),
+  },
+  { ...strict, description: 'TLS settings; use an mqtts:// url' },
+);
+
+export const FederationMqttSchema = Type.Object(
+  {
+    url: Type.String({ pattern: '^(mqtts?|tcp|ssl|wss?)://', description: 'Broker url, e.g. mqtts://hub.example.com:8883' }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'MQTT client id; default: the gateway id (the session is kept across reconnects)' })),
+    keepaliveS: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keepalive in seconds' })),
+    reconnectPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'Wait between reconnect attempts' })),
+    connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 })),
+    inflight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Messages published and not yet acknowledged (PUBACK) at once' })),
+    tls: Type.Optional(FederationTlsSchema),
+  },
+  { ...strict, description: 'Connection to the hub broker' },
+);
+
+export const FederationOutboxSchema = Type.Object(
+  {
+    maxBytes: Type.Optional(
+      Type.Integer({ minimum: 256 * 1024, default: 64 * 1024 * 1024, description: 'Disk the outbox may use (database + write-ahead log); over it the oldest messages are dropped and a gap record is sent' }),
+    ),
+    maxAgeS: Type.Optional(Type.Integer({ minimum: 1, default: 7 * 24 * 3600, description: 'Messages older than this are dropped (with a gap record)' })),
+    flushMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 60_000,
+        default: 200,
+        description: 'Readings wait in memory at most this long before one transaction writes them (a crash loses at most this window). 0 = strict: every reading is committed on arrival, at the cost of one disk write per reading',
+      }),
+    ),
+    batchMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 500, description: 'Readings per telemetry message at most (also flushes the buffer when reached)' })),
+    batchMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000, default: 200, description: 'Strict mode (flushMs 0) only: how long committed readings collect before they become one telemetry message' })),
+  },
+  { ...strict, description: 'Durable store-and-forward queue on the gateway' },
+);
+
+export const PlainTopicsSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'Publish every reported reading retained on swarmgate/v1/<site>/<gateway>/points/<device>/<point>' }),
+    writable: Type.Optional(Type.Boolean({ default: false, description: 'Accept writes on .../<point>/set for writable points (limits still apply)' })),
+  },
+  strict,
+);
+
+export const SparkplugSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'Act as a Sparkplug B edge node on the same broker' }),
+    groupId: SparkplugIdSchema,
+    edgeNodeId: Type.Optional(SparkplugIdSchema),
+  },
+  { ...strict, description: 'Sparkplug B edge node (edge node id defaults to the gateway id)' },
+);
+
+export const FederationConfigSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: true, description: 'false: keep the section but do not connect' })),
+    mqtt: FederationMqttSchema,
+    outbox: Type.Optional(FederationOutboxSchema),
+    stateIntervalS: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'Refresh the retained gateway state (health) this often; 0: only on connect' })),
+    integration: Type.Optional(
+      Type.Object(
+        { plainTopics: Type.Optional(PlainTopicsSchema), sparkplug: Type.Optional(SparkplugSchema) },
+        { ...strict, description: 'Building-system integrations, off unless enabled' },
+      ),
+    ),
+  },
+  { ...strict, description: 'Federation with the hub over MQTT' },
+);
+
+export type FederationConfig = Static<typeof FederationConfigSchema>;
+
+/** The config with every default filled in: what the federation modules work with. */
+export interface ResolvedFederationConfig {
+  readonly enabled: boolean;
+  readonly mqtt: {
+    readonly url: string;
+    readonly username?: string;
+    readonly password?: string;
+    readonly clientId?: string;
+    readonly keepaliveS: number;
+    readonly reconnectPeriodMs: number;
+    readonly connectTimeoutMs: number;
+    readonly inflight: number;
+    readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized: boolean };
+  };
+  readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number };
+  readonly stateIntervalS: number;
+  readonly plainTopics?: { readonly writable: boolean };
+  readonly sparkplug?: { readonly groupId: string; readonly edgeNodeId?: string };
+}
+
+export function resolveFederationConfig(config: FederationConfig): ResolvedFederationConfig {
+  const c = Value.Default(FederationConfigSchema, structuredClone(config)) as FederationConfig;
+  const m = c.mqtt;
+  const o = c.outbox ?? {};
+  const plain = c.integration?.plainTopics;
+  const spb = c.integration?.sparkplug;
+  return {
+    enabled: c.enabled ?? true,
+    mqtt: {
+      url: m.url,
+      ...(m.username !== undefined ? { username: m.username } : {}),
+      ...(m.password !== undefined ? { password: m.password } : {}),
+      ...(m.clientId !== undefined ? { clientId: m.clientId } : {}),
+      keepaliveS: m.keepaliveS ?? 30,
+      reconnectPeriodMs: m.reconnectPeriodMs ?? 5000,
+      connectTimeoutMs: m.connectTimeoutMs ?? 10_000,
+      inflight: m.inflight ?? 20,
+      ...(m.tls ? { tls: { ...m.tls, rejectUnauthorized: m.tls.rejectUnauthorized ?? true } } : {}),
+    },
+    outbox: {
+      maxBytes: o.maxBytes ?? 64 * 1024 * 1024,
+      maxAgeS: o.maxAgeS ?? 7 * 24 * 3600,
+      flushMs: o.flushMs ?? 200,
+      batchMax: o.batchMax ?? 500,
+      batchMs: o.batchMs ?? 200,
+    },
+    stateIntervalS: c.stateIntervalS ?? 60,
+    ...(plain?.enabled ? { plainTopics: { writable: plain.writable ?? false } } : {}),
+    ...(spb?.enabled ? { sparkplug: { groupId: spb.groupId, ...(spb.edgeNodeId ? { edgeNodeId: spb.edgeNodeId } : {}) } } : {}),
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * Telemetry batch encoding. Readings are serialised once, when they enter the outbox; a batch's
+ * head (seq, sentAt, historical) is rebuilt at publish time without re-parsing the readings, so
+ * replaying a large backlog costs a buffer copy per message, not a JSON round trip.
+ */
+import { WireReadingSchema, isValid, type WireReading } from '../../shared/wire/index.js';
+import type { Reading } from '../drivers/driver.js';
+
+/** Upper bound of one batch's encoded readings; keeps every message well below MAX_PAYLOAD_BYTES. */
+export const MAX_BATCH_BYTES = 192 * 1024;
+
+const VALUE_MAX = 1024;
+const CAUSE_MAX = 512;
+
+/** Wire form of a reading, or undefined when it cannot satisfy the wire schema (bad ids). */
+export function toWireReading(r: Reading): WireReading | undefined {
+  let v: WireReading['v'] = r.value;
+  if (typeof v === 'number' && !Number.isFinite(v)) v = null;
+  else if (typeof v === 'string' && v.length > VALUE_MAX) v = v.slice(0, VALUE_MAX);
+  const wire: WireReading = { d: r.device, p: r.point, v, q: r.quality, ts: Math.max(0, Math.round(r.ts)) };
+  if (r.cause !== undefined) wire.c = r.cause.slice(0, CAUSE_MAX);
+  return isValid(WireReadingSchema, wire) ? wire : undefined;
+}
+
+export interface BatchHead {
+  readonly gateway: string;
+  readonly bootId: string;
+  readonly seq: number;
+  readonly sentAt: number;
+  readonly historical: boolean;
+}
+
+const READINGS_KEY = ',"readings":';
+
+/** gateway and bootId are validated ids ([A-Za-z0-9_-]), so they need no JSON escaping. */
+function head(h: BatchHead): string {
+  return `{"v":1,"gateway":"${h.gateway}","bootId":"${h.bootId}","seq":${h.seq},"sentAt":${h.sentAt},"historical":${h.historical}`;
+}
+
+/** A whole TelemetryBatch message from readings already serialised with JSON.stringify. */
+export function encodeBatch(h: BatchHead, readingsJson: readonly string[]): Buffer {
+  return Buffer.from(`${head(h)}${READINGS_KEY}[${readingsJson.join(',')}]}`);
+}
+
+/** The same batch with a new head (historical flag, send time); seq and readings never change. */
+export function retagBatch(payload: Buffer, h: BatchHead): Buffer {
+  const at = payload.indexOf(READINGS_KEY);
+  if (at < 0) {
+    // Not written by encodeBatch: fall back to a full round trip rather than send a wrong flag.
+    const parsed = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+    return Buffer.from(JSON.stringify({ ...parsed, sentAt: h.sentAt, historical: h.historical }));
+  }
+  return Buffer.concat([Buffer.from(head(h)), payload.subarray(at)]);
+}
