@@ -9,6 +9,7 @@ import {
   OPCUAClient,
   SecurityPolicy,
   TimestampsToReturn,
+  UserTokenType,
   type ClientSession,
   type DataValue,
 } from 'node-opcua';
@@ -103,5 +104,25 @@ describe('cold room OPC UA server', () => {
     server.faults.clear(id);
     await waitFor(() => server.running, 15_000);
     expect(server.port).toBe(port);
+  });
+
+  it('accepts SignAndEncrypt with a user name', async () => {
+    const secure = OPCUAClient.create({
+      endpointMustExist: false,
+      securityMode: MessageSecurityMode.SignAndEncrypt,
+      securityPolicy: SecurityPolicy.Basic256Sha256,
+      connectionStrategy: { maxRetry: 2, initialDelay: 100, maxDelay: 200 },
+      clientCertificateManager: new OPCUACertificateManager({ rootFolder: join(dir.path, 'client-pki'), automaticallyAcceptUnknownCertificate: true }),
+    });
+    await secure.connect(server.endpointUrl);
+    try {
+      const s = await secure.createSession({ type: UserTokenType.UserName, userName: 'operator', password: 'operator-secret' });
+      const dv = await s.read({ nodeId: 'ns=1;s=ColdRoom.Temperature', attributeId: AttributeIds.Value });
+      expect(dv.statusCode.isGood()).toBe(true);
+      await s.close();
+      await expect(secure.createSession({ type: UserTokenType.UserName, userName: 'operator', password: 'wrong' })).rejects.toThrow();
+    } finally {
+      await secure.disconnect();
+    }
   });
 });
