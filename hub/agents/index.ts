@@ -1,0 +1,22 @@
+/** Public surface of the hub's decision agents. */
+export * from './types.js';
+export * from './facility.js';
+export * from './snapshot.js';
+export * from './ports.js';
+export { AgentRegistry } from './registry.js';
+export { Specialist, approve, reject, abstain, writeDraft, effectOn, writtenPoint, type RelevanceTable, type WriteDraftInput } from './specialist.js';
+export { EnergySpecialist, type EnergyOptions } from './energy/energy.js';
+export { ComfortSpecialist, type ComfortOptions } from './comfort/comfort.js';
+export { EquipmentHealthSpecialist, type EquipmentHealthOptions } from './equipment-health/equipment-health.js';
+export { SafetySpecialist, type SafetyOptions } from './safety/safety.js';
+export { AgentBus, type AgentBusOptions, type BusHandler, type Delivery } from './bus/bus.js';
+export { RingBufferAudit, type AuditEntry, type AuditQuery, type AuditSink } from './bus/audit.js';
+export * from './bus/messages.js';
+export * from './consensus/index.js';
+export { TrackRecordBook, type LearningOptions, type LearningOutcome, type TrackRecord, type TrackRecordStore } from './learning/track-record.js';
+export * from './planner/index.js';
+export { Executor, type ExecutionResult, type ExecutionStatus, type ExecutorOptions, type RollbackStatus } from './executor/executor.js';
+export { MemoryExecutedSet } from './executor/executed-set.js';
+export { checkEffect, type EffectCheck, type EffectVerdict } from './executor/effect.js';
+export { Coordinator, type CoordinatorOptions, type CoordinatorReport } from './coordinator.js';
+export { createSpecialists } from './specialists.js';
