@@ -5,6 +5,7 @@
  * field path; nothing is started from a config with problems.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError } from '../../shared/errors.js';
 import type { DeviceSpec, PointSpec } from '../drivers/driver.js';
@@ -29,6 +30,8 @@ export interface CheckResult {
 
 interface ParsedProfile {
   readonly source: SourceFile;
+  /** The document as parsed, also when it fails the schema (its addresses are still checked). */
+  readonly raw: unknown;
   readonly profile?: Profile;
   readonly problems: ConfigProblem[];
 }
@@ -40,6 +43,7 @@ function resolveFrom(file: string, path: string): string {
 class ConfigChecker {
   private readonly problems: ConfigProblem[] = [];
   private readonly profiles = new Map<string, ParsedProfile | undefined>();
+  private readonly addressChecked = new Set<ParsedProfile>();
 
   constructor(
     private readonly file: string,
@@ -84,7 +88,7 @@ class ConfigChecker {
       if (read.source) {
         const value = read.source.value();
         const problems = validateAt(read.source, ProfileSchema, value);
-        parsed = { source: read.source, profile: problems.length === 0 ? (value as Profile) : undefined, problems };
+        parsed = { source: read.source, raw: value, profile: problems.length === 0 ? (value as Profile) : undefined, problems };
         const names = new Set<string>();
         (isRecord(value) && Array.isArray(value.points) ? value.points : []).forEach((point: unknown, i: number) => {
           if (isRecord(point) && typeof point.name === 'string') {
@@ -105,6 +109,18 @@ class ConfigChecker {
     return parsed;
   }
 
+  /** A profile that failed its schema still gets its addresses checked, so one run shows every problem. */
+  private checkRawAddresses(parsed: ParsedProfile, schema: TSchema): void {
+    if (this.addressChecked.has(parsed)) return;
+    this.addressChecked.add(parsed);
+    const points = isRecord(parsed.raw) && Array.isArray(parsed.raw.points) ? (parsed.raw.points as unknown[]) : [];
+    points.forEach((point, i) => {
+      if (isRecord(point) && isRecord(point.address)) {
+        this.problems.push(...validateAt(parsed.source, schema, Value.Default(schema, structuredClone(point.address)), ['points', i, 'address']));
+      }
+    });
+  }
+
   private device(source: SourceFile, config: GatewayConfig, device: DeviceConfig, index: number): { spec: DeviceSpec; profile: Profile } | undefined {
     const at = (...path: (string | number)[]): (string | number)[] => ['devices', index, ...path];
     if (typeof device.protocol !== 'string' || typeof device.profile !== 'string') return undefined;
@@ -113,17 +129,24 @@ class ConfigChecker {
       return undefined;
     }
     const manifest = this.registry.get(device.protocol);
-    const connectionProblems = validateAt(source, manifest.connectionSchema, device.connection ?? {}, at('connection'));
+    // Manifests declare defaults on required fields: fill them in first, then validate.
+    const connection = Value.Default(manifest.connectionSchema, structuredClone(device.connection ?? {}));
+    const connectionProblems = validateAt(source, manifest.connectionSchema, connection, at('connection'));
     this.problems.push(...connectionProblems);
     const profilePath = resolveFrom(this.file, device.profile);
     const parsed = this.profile(profilePath, () => source.problem(at('profile'), ''));
     const profile = parsed?.profile;
+    if (parsed && !profile) {
+      this.checkRawAddresses(parsed, manifest.addressSchema);
+      return undefined;
+    }
     if (!parsed || !profile) return undefined;
     if (profile.protocol !== manifest.profileProtocol) {
       this.problems.push(source.problem(at('profile'), `profile "${profile.profile}" is for protocol family "${profile.protocol}", but ${device.protocol} devices need a "${manifest.profileProtocol}" profile`));
       return undefined;
     }
-    const addressProblems = profile.points.flatMap((p, i) => validateAt(parsed.source, manifest.addressSchema, p.address, ['points', i, 'address']));
+    const addresses = profile.points.map((p) => Value.Default(manifest.addressSchema, structuredClone(p.address)));
+    const addressProblems = addresses.flatMap((address, i) => validateAt(parsed.source, manifest.addressSchema, address, ['points', i, 'address']));
     this.problems.push(...addressProblems);
     const overrides = device.points ?? {};
     for (const name of Object.keys(overrides)) {
@@ -144,7 +167,7 @@ class ConfigChecker {
       profileIndex.push(i);
       points.push({
         name: p.name,
-        address: Value.Default(manifest.addressSchema, structuredClone(p.address)),
+        address: addresses[i],
         unit: o.unit ?? p.unit,
         writable: o.writable ?? p.writable ?? false,
         scale: p.scale ?? 1,
@@ -157,7 +180,7 @@ class ConfigChecker {
     const spec: DeviceSpec = {
       id: device.id,
       protocol: device.protocol,
-      connection: Value.Default(manifest.connectionSchema, structuredClone(device.connection ?? {})),
+      connection,
       points,
     };
     for (const problem of manifest.validate(spec)) {

@@ -54,8 +54,8 @@ export const GpioAddressSchema = Type.Object(
     direction: Type.Union([Type.Literal('in'), Type.Literal('out')], { description: 'in: input, out: output' }),
     edge: Type.Optional(
       Type.Union([Type.Literal('none'), Type.Literal('rising'), Type.Literal('falling'), Type.Literal('both')], {
-        default: 'both',
-        description: 'Inputs: which changes of the (active-low mapped) value are reported as they happen',
+        // No schema default: a default would be filled in for outputs too, where edge is refused.
+        description: 'Inputs only: which changes of the (active-low mapped) value are reported as they happen (default both)',
       }),
     ),
     activeLow: Type.Optional(Type.Boolean({ default: false, description: 'true: electrical low reads as true' })),

@@ -1,0 +1,63 @@
+/**
+ * `swarmgate edge --config FILE [--print]`   run the gateway
+ * `swarmgate edge check FILE...`             validate configs and their profiles
+ * `swarmgate edge discover ...`              browse/scan devices and write a draft profile
+ */
+import { parseArgs } from 'node:util';
+import { checkConfig, loadConfig } from '../edge/config/load.js';
+import { formatProblem } from '../edge/config/source.js';
+import { builtinDrivers } from '../edge/drivers/builtin.js';
+import { Gateway } from '../edge/runtime/gateway.js';
+import type { Command } from './commands.js';
+import { discover } from './discover.js';
+import { untilSignal } from './shutdown.js';
+
+const HELP = `usage:
+  swarmgate edge --config gateway.yaml [--print]
+  swarmgate edge check FILE [FILE...]
+  swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--output profile.yaml]
+  swarmgate edge discover --protocol modbus-tcp --host HOST [--port 502] [--units 1-10] [--output profile.yaml]
+  swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml]
+`;
+
+async function check(files: string[]): Promise<number> {
+  if (files.length === 0) {
+    process.stderr.write(HELP);
+    return 2;
+  }
+  let failed = 0;
+  for (const file of files) {
+    const { problems, loaded } = checkConfig(file, builtinDrivers());
+    for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
+    if (loaded) {
+      const points = loaded.devices.reduce((n, d) => n + d.points.length, 0);
+      process.stdout.write(`${file}: ok (${loaded.devices.length} devices, ${points} points)\n`);
+    } else {
+      failed++;
+      process.stderr.write(`${file}: ${problems.length} problem(s)\n`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, print: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help || !values.config) {
+    process.stdout.write(HELP);
+    return values.help ? 0 : 2;
+  }
+  const gateway = new Gateway({ loaded: loadConfig(values.config, builtinDrivers()), registry: builtinDrivers() });
+  if (values.print) gateway.onReport((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  await gateway.start();
+  await untilSignal(() => gateway.stop());
+  return 0;
+}
+
+export const edgeCommand: Command = {
+  summary: 'run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles',
+  async run(args) {
+    if (args[0] === 'check') return check(args.slice(1));
+    if (args[0] === 'discover') return discover(args.slice(1));
+    return run(args);
+  },
+};

@@ -1,0 +1,36 @@
+/**
+ * `swarmgate <command>`: one executable, subcommands registered in one table.
+ */
+// First: node-opcua must log to stderr before any of its modules load.
+import './opcua-log.js';
+import { isSwarmgateError, errorMessage } from '../shared/errors.js';
+import { commands } from './commands.js';
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
+  return `usage: swarmgate <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "swarmgate <command> --help" for a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`swarmgate: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`swarmgate: ${isSwarmgateError(err) ? err.toDisplay() : errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);

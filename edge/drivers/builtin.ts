@@ -1,0 +1,15 @@
+/**
+ * The one place the built-in protocols are registered. A new protocol is one folder under
+ * edge/drivers/ with a manifest, and one line here.
+ */
+import { gpioManifest } from './gpio/manifest.js';
+import { modbusRtuManifest, modbusTcpManifest } from './modbus/manifest.js';
+import { opcuaManifest } from './opcua/manifest.js';
+import { DriverRegistry, type AnyDriverManifest } from './registry.js';
+
+let registry: DriverRegistry | undefined;
+
+export function builtinDrivers(): DriverRegistry {
+  registry ??= new DriverRegistry([modbusTcpManifest, modbusRtuManifest, opcuaManifest, gpioManifest] as AnyDriverManifest[]);
+  return registry;
+}

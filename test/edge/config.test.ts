@@ -1,0 +1,150 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkConfig, loadConfig } from '../../edge/config/load.js';
+import { formatProblem } from '../../edge/config/source.js';
+import { builtinDrivers } from '../../edge/drivers/builtin.js';
+import { tempDir } from '../support/tmp.js';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/configs/', import.meta.url));
+const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
+const registry = builtinDrivers();
+const dir = tempDir('swarmgate-config-');
+afterAll(() => dir.remove());
+
+function write(name: string, text: string): string {
+  const file = join(dir.path, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const AHU = `${PROFILES}ahu-modbus.yaml`;
+
+describe('gateway config: valid', () => {
+  it('loads the example config with profiles, overrides and defaults', () => {
+    const loaded = loadConfig(join(FIXTURES, 'good.yaml'), registry);
+    expect(loaded.devices.map((d) => d.id)).toEqual(['ahu1', 'coldroom']);
+    const ahu = loaded.devices[0]!;
+    expect(ahu.points.find((p) => p.name === 'serial_number')).toBeUndefined();
+    const setpoint = ahu.points.find((p) => p.name === 'fan_speed_setpoint');
+    expect(setpoint).toMatchObject({ writable: true, limits: { min: 10, max: 90 }, scale: 0.1, pollIntervalMs: 1000 });
+    expect(ahu.connection).toMatchObject({ host: '127.0.0.1', port: 15020, unitId: 1, timeoutMs: 1000 });
+    expect(loaded.dataDir).toBe(join(FIXTURES, 'data', 'gw-test'));
+  });
+
+  it('loads the shipped demo config', () => {
+    const loaded = loadConfig(fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url)), registry);
+    expect(loaded.devices.map((d) => d.protocol).sort()).toEqual(['gpio', 'modbus-rtu', 'modbus-tcp', 'opcua']);
+  });
+});
+
+interface BadCase {
+  readonly name: string;
+  readonly yaml: string;
+  /** Expected in one problem line, e.g. `:4:` for the line and a field path and message. */
+  readonly expect: readonly string[];
+}
+
+const head = 'gateway: { id: gw-1, site: s }\n';
+const cases: BadCase[] = [
+  { name: 'YAML syntax error', yaml: `${head}devices:\n  - id: a\n    protocol: [modbus-tcp\n`, expect: ['bad.yaml:', 'YAML syntax'] },
+  { name: 'missing devices', yaml: head, expect: [':1:', 'devices', 'required field is missing'] },
+  { name: 'unknown top-level key', yaml: `${head}devicez: []\ndevices: []\n`, expect: [':2:', 'devicez', 'unknown key'] },
+  {
+    name: 'unknown protocol',
+    yaml: `${head}devices:\n  - id: a\n    protocol: bacnet\n    profile: ${AHU}\n    connection: {}\n`,
+    expect: [':4:', 'devices[0].protocol', 'unknown protocol "bacnet"', 'modbus-tcp'],
+  },
+  {
+    name: 'wrong type in connection',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { host: h, port: "502x" }\n`,
+    expect: [':6:', 'devices[0].connection.port', 'expected integer'],
+  },
+  {
+    name: 'missing required connection field',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { port: 502 }\n`,
+    expect: [':6:', 'devices[0].connection.host', 'required'],
+  },
+  {
+    name: 'invalid device id',
+    yaml: `${head}devices:\n  - id: "ahu 1"\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { host: h }\n`,
+    expect: [':3:', 'devices[0].id', 'Identifier'],
+  },
+  {
+    name: 'duplicate device id',
+    yaml: `${head}devices:\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n`,
+    expect: [':4:', 'devices[1].id', 'duplicate device id'],
+  },
+  {
+    name: 'profile file missing',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: nowhere.yaml\n    connection: { host: h }\n`,
+    expect: [':5:', 'devices[0].profile', 'profile file not found'],
+  },
+  {
+    name: 'profile of another protocol family',
+    yaml: `${head}devices:\n  - id: a\n    protocol: opcua\n    profile: ${AHU}\n    connection: { endpointUrl: "opc.tcp://h:4840" }\n`,
+    expect: [':5:', 'devices[0].profile', 'protocol family "modbus"'],
+  },
+  {
+    name: 'override of a point the profile does not have',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { host: h }\n    points:\n      no_such_point: { deadband: 1 }\n`,
+    expect: [':8:', 'devices[0].points.no_such_point', 'has no point'],
+  },
+  {
+    name: 'site makes a read-only point writable',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { host: h }\n    points:\n      supply_air_temp: { writable: true }\n`,
+    expect: [':8:', 'supply_air_temp.writable', 'read-only'],
+  },
+  {
+    name: 'negative poll interval',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { host: h }\n    pollIntervalMs: -5\n`,
+    expect: [':7:', 'devices[0].pollIntervalMs', 'expected integer to be greater or equal to 10'],
+  },
+];
+
+describe('gateway config: every broken file names file, line, field and what is expected', () => {
+  it.each(cases)('$name', ({ yaml, expect: parts }) => {
+    const file = write('bad.yaml', yaml);
+    const result = checkConfig(file, registry);
+    expect(result.loaded).toBeUndefined();
+    const lines = result.problems.map(formatProblem);
+    const match = lines.find((line) => parts.every((p) => line.includes(p)));
+    expect(match, `expected a problem containing ${JSON.stringify(parts)} in:\n${lines.join('\n')}`).toBeDefined();
+    expect(() => loadConfig(file, registry)).toThrow(/SWG|problem/);
+  });
+
+  it('reports problems inside a profile with the profile file and line', () => {
+    const result = checkConfig(join(FIXTURES, 'bad-profile-user.yaml'), registry);
+    const lines = result.problems.map(formatProblem);
+    expect(lines.some((l) => l.includes('bad-profile.yaml:6:') && l.includes('points[1].name'))).toBe(true);
+    expect(lines.some((l) => l.includes('bad-profile.yaml:9:') && l.includes('points[2].address.type'))).toBe(true);
+  });
+});
+
+describe('JSON Schema for editors', () => {
+  it('is up to date with the TypeBox schemas (run `npm run schema` after changing them)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { gatewayConfigJsonSchema, profileJsonSchema } = await import('../../edge/config/json-schema.js');
+    const shipped = (name: string): unknown => JSON.parse(readFileSync(fileURLToPath(new URL(`../../deploy/schema/${name}`, import.meta.url)), 'utf8'));
+    expect(shipped('gateway-config.schema.json')).toEqual(gatewayConfigJsonSchema(registry));
+    expect(shipped('device-profile.schema.json')).toEqual(profileJsonSchema(registry));
+  });
+
+  it('accepts the shipped demo config and profiles, and refuses a broken one (checked with ajv, as an editor would)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const { Ajv } = await import('ajv');
+    const { gatewayConfigJsonSchema, profileJsonSchema } = await import('../../edge/config/json-schema.js');
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    const config = ajv.compile(gatewayConfigJsonSchema(registry));
+    const profile = ajv.compile(profileJsonSchema(registry));
+    const demo = parse(readFileSync(fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url)), 'utf8')) as Record<string, unknown>;
+    expect(config(demo), JSON.stringify(config.errors)).toBe(true);
+    for (const name of ['ahu-modbus', 'energy-meter-modbus', 'cold-room-opcua', 'facility-gpio']) {
+      const doc = parse(readFileSync(`${PROFILES}${name}.yaml`, 'utf8')) as unknown;
+      expect(profile(doc), `${name}: ${JSON.stringify(profile.errors)}`).toBe(true);
+    }
+    expect(config({ ...demo, devicez: [] })).toBe(false);
+  });
+});
