@@ -1,0 +1,140 @@
+/**
+ * Test peers for the federation suites: an in-process aedes broker on an ephemeral port that can
+ * go away and come back on the same port (sessions survive, like a broker restart with
+ * persistence), an in-process "hub" subscriber, and a gateway stand-in with the real write checks.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes } from 'aedes';
+import { checkWrite } from '../../../edge/runtime/point-write.js';
+import { SwarmgateError } from '../../../shared/errors.js';
+import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
+import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
+
+export interface TestBroker {
+  readonly broker: Aedes;
+  readonly port: number;
+  readonly url: string;
+  /** Stops accepting and drops every connection; the broker (and its sessions) stay. */
+  goDown(): Promise<void>;
+  comeBack(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startBroker(): Promise<TestBroker> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = async (port: number): Promise<number> => {
+    const s = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      broker.handle(socket);
+    });
+    server = s;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => resolve());
+    });
+    const address = s.address();
+    return typeof address === 'object' && address ? address.port : port;
+  };
+  const port = await listen(0);
+  const down = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    for (const socket of sockets) socket.destroy();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+  return {
+    broker,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    goDown: down,
+    comeBack: async () => {
+      await listen(port);
+    },
+    close: async () => {
+      await down();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+    },
+  };
+}
+
+export interface Received {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly retain: boolean;
+}
+
+/** In-process subscriber: unaffected by the network going down, like a hub next to the broker. */
+export function hubSubscriber(broker: Aedes, filter: string): { messages: Received[]; close(): Promise<void>; ready: Promise<void> } {
+  const messages: Received[] = [];
+  const deliver = (packet: { topic: string; payload: Buffer | string; retain?: boolean }, cb: () => void): void => {
+    messages.push({ topic: packet.topic, payload: Buffer.from(packet.payload), retain: packet.retain === true });
+    cb();
+  };
+  const ready = new Promise<void>((resolve) => broker.subscribe(filter, deliver as never, () => resolve()));
+  return {
+    messages,
+    ready,
+    close: () => new Promise<void>((resolve) => broker.unsubscribe(filter, deliver as never, () => resolve())),
+  };
+}
+
+export function publishTo(broker: Aedes, topic: string, payload: Buffer | string, retain = false): Promise<void> {
+  return new Promise((resolve, reject) =>
+    broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false }, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+export interface FakeGateway extends FederationGateway {
+  emit(reading: Reading): void;
+  readonly writes: { device: string; point: string; value: PointValue; origin: string }[];
+  readonly values: Map<string, Reading>;
+}
+
+const SETPOINT: PointSpec = { name: 'setpoint', address: {}, unit: 'degC', writable: true, scale: 1, offset: 0, limits: { min: 10, max: 30 }, deadband: 0, pollIntervalMs: 1000 };
+const TEMP: PointSpec = { name: 'temp', address: {}, unit: 'degC', writable: false, scale: 1, offset: 0, deadband: 0, pollIntervalMs: 1000 };
+
+export function fakeGateway(id: string, site: string): FakeGateway {
+  const listeners = new Set<(r: Reading) => void>();
+  const writes: FakeGateway['writes'] = [];
+  const values = new Map<string, Reading>();
+  const points = [TEMP, SETPOINT];
+  const devices: FederationDevice[] = [{ id: 'ahu1', protocol: 'modbus-tcp', points: points.map((p) => ({ name: p.name, unit: p.unit ?? '', writable: p.writable })) }];
+  return {
+    id,
+    site,
+    devices,
+    writes,
+    values,
+    onReport(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    emit(reading) {
+      values.set(`${reading.device}/${reading.point}`, reading);
+      for (const l of listeners) l(reading);
+    },
+    async write(device, point, value, origin = 'local') {
+      const spec = device === 'ahu1' ? points.find((p) => p.name === point) : undefined;
+      if (!spec) throw new SwarmgateError('SWG_ERR_POINT_UNKNOWN', `device "${device}" has no point "${point}"`);
+      checkWrite(device, spec, value);
+      writes.push({ device, point, value, origin });
+    },
+    deviceStates: () => ({ ahu1: { state: 'up' } }),
+    latest: (device, point) => values.get(`${device}/${point}`),
+  };
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}

@@ -1,0 +1,134 @@
+import sparkplugPayload from 'sparkplug-payload';
+import type { UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventSchema, decode } from '../../../shared/wire/index.js';
+import { startFederation } from '../../../edge/federation/index.js';
+import { tempDir } from '../../support/tmp.js';
+import { fakeGateway, hubSubscriber, publishTo, startBroker, waitFor, type Received } from './helpers.js';
+
+const spb = sparkplugPayload.get('spBv1.0')!;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const NODE = 'spBv1.0/plant-1/+/edge-7';
+
+async function setup() {
+  const broker = await startBroker();
+  cleanups.push(() => broker.close());
+  const dir = tempDir('swg-spb-');
+  cleanups.push(() => dir.remove());
+  const gw = fakeGateway('gw-1', 'site-a');
+  gw.emit({ device: 'ahu1', point: 'temp', value: 18.5, quality: 'good', ts: 1_700_000_000_000 });
+  const scada = hubSubscriber(broker.broker, `${NODE}/#`);
+  const deaths = hubSubscriber(broker.broker, 'spBv1.0/plant-1/NDEATH/edge-7');
+  const events = hubSubscriber(broker.broker, 'swarmgate/v1/site-a/gw-1/events');
+  await Promise.all([scada.ready, deaths.ready, events.ready]);
+  cleanups.push(() => scada.close(), () => deaths.close(), () => events.close());
+  const start = () =>
+    startFederation({
+      gateway: gw,
+      dataDir: dir.path,
+      config: {
+        mqtt: { url: broker.url, reconnectPeriodMs: 100 },
+        outbox: { flushMs: 20 },
+        stateIntervalS: 0,
+        integration: { sparkplug: { enabled: true, groupId: 'plant-1', edgeNodeId: 'edge-7' } },
+      },
+    });
+  const fed = await start();
+  cleanups.push(() => fed.stop());
+  return { broker, gw, scada, deaths, events, fed, start };
+}
+
+function decoded(messages: readonly Received[], type: string): (UPayload & { topic: string })[] {
+  return messages.filter((m) => m.topic.split('/')[2] === type).map((m) => ({ ...spb.decodePayload(m.payload), topic: m.topic }));
+}
+
+const num = (v: unknown): number => (typeof v === 'object' && v !== null && 'toNumber' in v ? (v as { toNumber(): number }).toNumber() : Number(v));
+const seqOf = (p: UPayload): number => num(p.seq);
+const bdSeqOf = (p: UPayload): number => num(p.metrics?.find((m) => m.name === 'bdSeq')?.value);
+
+describe('sparkplug B edge node (aedes)', () => {
+  it('publishes NBIRTH (seq 0, bdSeq) and a DBIRTH with every metric, then DDATA on changes', async () => {
+    const { gw, scada } = await setup();
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births');
+    const [nbirth] = decoded(scada.messages, 'NBIRTH');
+    expect(nbirth?.topic).toBe('spBv1.0/plant-1/NBIRTH/edge-7');
+    expect(seqOf(nbirth!)).toBe(0);
+    expect(bdSeqOf(nbirth!)).toBe(0);
+    expect(nbirth?.metrics?.find((m) => m.name === 'Node Control/Rebirth')).toMatchObject({ type: 'Boolean', value: false });
+    const [dbirth] = decoded(scada.messages, 'DBIRTH');
+    expect(dbirth?.topic).toBe('spBv1.0/plant-1/DBIRTH/edge-7/ahu1');
+    expect(seqOf(dbirth!)).toBe(1);
+    expect(dbirth?.metrics?.map((m) => [m.name, m.type, m.value, m.properties?.Quality?.value])).toEqual([
+      ['temp', 'Double', 18.5, 192],
+      ['setpoint', 'Double', null, 0],
+    ]);
+
+    gw.emit({ device: 'ahu1', point: 'temp', value: 19, quality: 'uncertain', ts: 1_700_000_001_000 });
+    await waitFor(() => decoded(scada.messages, 'DDATA').length === 1, 5000, 'ddata');
+    const [ddata] = decoded(scada.messages, 'DDATA');
+    expect(ddata?.topic).toBe('spBv1.0/plant-1/DDATA/edge-7/ahu1');
+    expect(seqOf(ddata!)).toBe(2);
+    expect(ddata?.metrics?.map((m) => [m.name, m.value, num(m.timestamp), m.properties?.Quality?.value])).toEqual([['temp', 19, 1_700_000_001_000, 64]]);
+  });
+
+  it('wraps seq at 256 and a rebirth (NCMD Node Control/Rebirth) resets it to 0', async () => {
+    const { broker, gw, scada } = await setup();
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births');
+    for (let i = 0; i < 300; i++) {
+      gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: 1_700_000_000_000 + i });
+      await new Promise((r) => setImmediate(r)); // one DDATA per tick
+    }
+    await waitFor(() => decoded(scada.messages, 'DDATA').length === 300, 10_000, '300 DDATA');
+    const seqs = scada.messages.map((m) => seqOf(spb.decodePayload(m.payload)));
+    expect(seqs).toEqual(Array.from({ length: 302 }, (_, i) => i % 256));
+
+    const before = scada.messages.length;
+    await publishTo(broker.broker, 'spBv1.0/plant-1/NCMD/edge-7', Buffer.from(spb.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] })));
+    await waitFor(() => decoded(scada.messages.slice(before), 'DBIRTH').length === 1, 5000, 'rebirth');
+    const reborn = scada.messages.slice(before).filter((m) => !m.topic.includes('/NCMD/'));
+    expect(reborn.map((m) => [m.topic.split('/')[2], seqOf(spb.decodePayload(m.payload))])).toEqual([
+      ['NBIRTH', 0],
+      ['DBIRTH', 1],
+    ]);
+    // same connection, same will: the rebirth repeats the bdSeq
+    expect(bdSeqOf(decoded(scada.messages.slice(before), 'NBIRTH')[0]!)).toBe(0);
+  });
+
+  it('applies DCMD writes through the write checks and reports refusals as events', async () => {
+    const { broker, gw, scada, events } = await setup();
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births');
+    const dcmd = (name: string, value: number): Buffer => Buffer.from(spb.encodePayload({ timestamp: Date.now(), metrics: [{ name, type: 'Double', value }] }));
+    await publishTo(broker.broker, 'spBv1.0/plant-1/DCMD/edge-7/ahu1', dcmd('setpoint', 24));
+    await waitFor(() => gw.writes.length === 1, 5000, 'write');
+    expect(gw.writes[0]).toEqual({ device: 'ahu1', point: 'setpoint', value: 24, origin: 'sparkplug' });
+    await publishTo(broker.broker, 'spBv1.0/plant-1/DCMD/edge-7/ahu1', dcmd('setpoint', 5));
+    await waitFor(() => events.messages.length === 1, 5000, 'refusal event');
+    const event = decode(EventSchema, 'events', events.messages[0]!.payload);
+    expect(event.ok && event.value).toMatchObject({ device: 'ahu1', point: 'setpoint', data: { code: 'SWG_ERR_POINT_LIMIT', source: 'sparkplug' } });
+    expect(gw.writes.length).toBe(1);
+  });
+
+  it('the broker sends NDEATH (the will) with the bdSeq of the birth; the next connect counts bdSeq up, also across restarts', async () => {
+    const { broker, scada, deaths, fed, start } = await setup();
+    await waitFor(() => decoded(scada.messages, 'NBIRTH').length === 1, 5000, 'birth');
+    for (const c of Object.values((broker.broker as unknown as { clients: Record<string, { id: string; conn: { destroy(): void } }> }).clients)) {
+      if (c.id === 'gw-1-spb') c.conn.destroy();
+    }
+    await waitFor(() => deaths.messages.length === 1, 5000, 'will NDEATH');
+    expect(bdSeqOf(spb.decodePayload(deaths.messages[0]!.payload))).toBe(0);
+    await waitFor(() => decoded(scada.messages, 'NBIRTH').length === 2, 5000, 'second birth');
+    expect(bdSeqOf(decoded(scada.messages, 'NBIRTH')[1]!)).toBe(1);
+
+    await fed.stop(); // a clean stop publishes NDEATH itself
+    await waitFor(() => deaths.messages.length === 2, 5000, 'NDEATH on stop');
+    expect(bdSeqOf(spb.decodePayload(deaths.messages[1]!.payload))).toBe(1);
+    const again = await start();
+    cleanups.push(() => again.stop());
+    await waitFor(() => decoded(scada.messages, 'NBIRTH').length === 3, 5000, 'birth after restart');
+    expect(bdSeqOf(decoded(scada.messages, 'NBIRTH')[2]!)).toBe(2);
+  });
+});
