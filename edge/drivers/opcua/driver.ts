@@ -20,6 +20,7 @@ import type {
 } from '../driver.js';
 import { browseLimits, browseVariables } from './browse.js';
 import { OpcuaLink } from './connection.js';
+import { withDeadline } from './deadline.js';
 import { SubscriptionKeeper } from './keeper.js';
 import { resolveConnection, type OpcuaAddress, type OpcuaConnection, type ResolvedOpcuaConnection } from './settings.js';
 import { badReading, dataValueToReading, toWriteVariant } from './values.js';
@@ -64,9 +65,12 @@ export class OpcuaDriver implements SubscribableDriver, BrowsableDriver {
       return out as Reading[];
     }
     try {
-      const values = await this.#link.session.read(
-        wanted.map((w) => ({ nodeId: w.nodeId, attributeId: AttributeIds.Value })),
-        0,
+      const values = await this.#bounded(
+        this.#link.session.read(
+          wanted.map((w) => ({ nodeId: w.nodeId, attributeId: AttributeIds.Value })),
+          0,
+        ),
+        'read',
       );
       wanted.forEach((w, i) => {
         const dv = values[i];
@@ -77,6 +81,10 @@ export class OpcuaDriver implements SubscribableDriver, BrowsableDriver {
       for (const w of wanted) out[w.index] = badReading(device, w.point.name, cause);
     }
     return out as Reading[];
+  }
+
+  #bounded<T>(request: Promise<T>, what: string): Promise<T> {
+    return withDeadline(request, this.settings.requestTimeoutMs + 500, what);
   }
 
   async write(point: PointSpec, value: PointValue): Promise<void> {
@@ -99,8 +107,9 @@ export class OpcuaDriver implements SubscribableDriver, BrowsableDriver {
     const variant = toWriteVariant(point, value, dataType);
     let status;
     try {
-      status = await session.write({ nodeId, attributeId: AttributeIds.Value, value: { value: variant } });
+      status = await this.#bounded(session.write({ nodeId, attributeId: AttributeIds.Value, value: { value: variant } }), 'write');
     } catch (err) {
+      if (isSwarmgateError(err)) throw err;
       const timedOut = /timeout|timed out/i.test(errorMessage(err));
       throw new SwarmgateError(timedOut ? 'SWG_ERR_DEVICE_TIMEOUT' : 'SWG_ERR_DEVICE_NOT_CONNECTED', `write of ${point.name} failed: ${errorMessage(err).split('\n')[0]}`, {
         cause: err,
@@ -125,6 +134,7 @@ export class OpcuaDriver implements SubscribableDriver, BrowsableDriver {
       device: this.#device.id,
       publishingIntervalMs: this.settings.publishingIntervalMs,
       sessionTimeoutMs: this.settings.sessionTimeoutMs,
+      requestTimeoutMs: this.settings.requestTimeoutMs,
       log: this.#log,
     });
     this.#keepers.add(keeper);

@@ -25,6 +25,7 @@ import { errorMessage } from '../../../shared/errors.js';
 import type { PointSpec, Reading, Subscription } from '../driver.js';
 import type { OpcuaLink } from './connection.js';
 import type { OpcuaAddress } from './settings.js';
+import { withDeadline } from './deadline.js';
 import { badReading, dataValueToReading } from './values.js';
 
 export const CONNECTION_LOST_CAUSE = 'connection lost (SWG_ERR_DEVICE_NOT_CONNECTED)';
@@ -45,6 +46,7 @@ export interface KeeperOptions {
   readonly device: string;
   readonly publishingIntervalMs: number;
   readonly sessionTimeoutMs: number;
+  readonly requestTimeoutMs: number;
   readonly log: Logger;
 }
 
@@ -102,6 +104,10 @@ export class SubscriptionKeeper implements Subscription {
       await sub.terminate().catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'terminate subscription failed'));
     }
     sub?.removeAllListeners();
+  }
+
+  #deadlineMs(): number {
+    return this.options.requestTimeoutMs + 500;
   }
 
   #keepAlivePeriodMs(): number {
@@ -164,7 +170,7 @@ export class SubscriptionKeeper implements Subscription {
       sub = undefined;
     }
     if (!sub) {
-      sub = await session.createSubscription2({
+      sub = await withDeadline(session.createSubscription2({
         requestedPublishingInterval: this.options.publishingIntervalMs,
         requestedMaxKeepAliveCount: this.#keepAliveCount,
         // The server keeps the subscription (for transfer) about as long as it keeps the session.
@@ -172,7 +178,7 @@ export class SubscriptionKeeper implements Subscription {
         maxNotificationsPerPublish: 1000,
         publishingEnabled: true,
         priority: 1,
-      });
+      }), this.#deadlineMs(), 'create subscription');
       if (this.#closed) {
         await sub.terminate().catch(() => undefined);
         return;
@@ -254,15 +260,21 @@ export class SubscriptionKeeper implements Subscription {
       if (this.#subscription !== sub) return;
       this.#emit(dataValueToReading(this.options.device, entry.point, dv));
     });
+    let timer: NodeJS.Timeout | undefined;
     const outcome = await new Promise<string | undefined>((resolve) => {
       item.once('initialized', () => resolve(undefined));
       item.once('err', (message: string) => resolve(message));
       item.once('terminated', (err?: Error) => resolve(err?.message ?? 'terminated'));
+      timer = setTimeout(() => resolve('BadTimeout (no answer to CreateMonitoredItems)'), this.#deadlineMs());
     });
+    clearTimeout(timer);
     if (outcome === undefined && this.#subscription === sub) {
       entry.item = item;
       return;
     }
+    // A late answer must not leave an orphan item reporting next to its replacement.
+    item.removeAllListeners();
+    if (outcome?.startsWith('BadTimeout')) quietly(() => item.terminate());
     const cause = (outcome ?? 'subscription replaced').split(' ')[0] ?? 'monitoring failed';
     this.options.log.warn({ point: entry.point.name, nodeId: entry.point.address.nodeId, cause: outcome }, 'OPC UA monitored item refused');
     this.#emit(badReading(this.options.device, entry.point.name, `monitored item refused: ${cause}`));
@@ -280,9 +292,13 @@ export class SubscriptionKeeper implements Subscription {
 
   async #resync(entries: readonly Entry[]): Promise<void> {
     const session = this.link.session;
-    const values = await session.read(
-      entries.map((e) => ({ nodeId: e.nodeId, attributeId: AttributeIds.Value })),
-      0,
+    const values = await withDeadline(
+      session.read(
+        entries.map((e) => ({ nodeId: e.nodeId, attributeId: AttributeIds.Value })),
+        0,
+      ),
+      this.#deadlineMs(),
+      'resync read',
     );
     entries.forEach((e, i) => {
       const dv = values[i];

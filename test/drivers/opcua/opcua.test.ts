@@ -10,6 +10,7 @@ import { opcuaManifest, CONNECTION_LOST_CAUSE, type OpcuaAddress, type OpcuaConn
 import { tempDir } from '../../support/tmp.js';
 import { driverContract } from '../../contract/driver-contract.js';
 import { NODES, quietNodeOpcua, startTestServer, type TestServer } from './test-server.js';
+import { startTcpProxy } from './tcp-proxy.js';
 
 quietNodeOpcua();
 
@@ -287,6 +288,59 @@ describe('opcua recovery and teardown', () => {
     } finally {
       await sub.close();
       await driver.stop();
+    }
+  });
+
+  it('link cut while the server keeps its state: the kept subscription resumes and points turn good again without a value change', async () => {
+    const proxy = await startTcpProxy(server.port);
+    const driver = makeDriver(`opc.tcp://127.0.0.1:${proxy.port}/test`, join(tmp.path, 'data'));
+    const received: Reading[] = [];
+    try {
+      await driver.initialize();
+      const sub = await driver.subscribe([point('label', NODES.label)], (r) => received.push(r));
+      await waitFor(() => received.find((r) => r.quality === 'good'), 5000, 'initial value');
+      const created = server.cumulatedSubscriptionCount();
+      proxy.cut(true);
+      await waitFor(() => received.find((r) => r.cause === CONNECTION_LOST_CAUSE), 5000, 'connection lost');
+      const mark = received.length;
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.allow();
+      // 'freezer' never changed: the good reading comes from the transfer's initial values or the
+      // driver's re-read after the restore (which covers a plain republish that sends nothing).
+      const back = await waitFor(() => received.slice(mark).find((r) => r.quality === 'good'), 15_000, 'good again');
+      expect(back.value).toBe('freezer');
+      expect(server.cumulatedSubscriptionCount()).toBe(created); // kept (republish/transfer), not recreated
+      server.set(NODES.label, 'chiller');
+      await waitFor(() => received.slice(mark).find((r) => r.value === 'chiller'), 5000, 'change after the cut');
+      await sub.close();
+    } finally {
+      await driver.stop();
+      await proxy.close();
+    }
+  });
+
+  it('a variable missing after a restart is reported bad, retried, and monitored again once the server has it', async () => {
+    const driver = makeDriver(server.endpointUrl, join(tmp.path, 'data'));
+    const received: Reading[] = [];
+    try {
+      await driver.initialize();
+      const sub = await driver.subscribe([point('setpoint', NODES.setpoint), point('temperature', NODES.temperature)], (r) => received.push(r));
+      await waitFor(() => (received.filter((r) => r.quality === 'good').length >= 2 ? true : undefined), 5000, 'initial values');
+      await server.shutdown();
+      await waitFor(() => received.find((r) => r.cause === CONNECTION_LOST_CAUSE), 5000, 'connection lost');
+      const mark = received.length;
+      await server.start({ without: ['Setpoint'] });
+      const refused = await waitFor(() => received.slice(mark).find((r) => r.point === 'setpoint' && r.cause?.includes('BadNodeIdUnknown')), 15_000, 'setpoint refused');
+      expect(refused.quality).toBe('bad');
+      await waitFor(() => received.slice(mark).find((r) => r.point === 'temperature' && r.quality === 'good'), 5000, 'temperature good');
+      server.addMissing();
+      server.set(NODES.setpoint, -33);
+      await waitFor(() => received.slice(mark).find((r) => r.point === 'setpoint' && r.value === -33), 10_000, 'setpoint monitored again');
+      await sub.close();
+    } finally {
+      await driver.stop();
+      if (server.running) await server.shutdown();
+      await server.start();
     }
   });
 

@@ -41,7 +41,12 @@ export interface TestServer {
   /** Shut down, wait, start again on the same port with a fresh address space. */
   restart(downMs?: number): Promise<void>;
   shutdown(): Promise<void>;
-  start(): Promise<void>;
+  /** Starts (again) on the same port; `without` leaves Room variables out (by browse name). */
+  start(options?: { readonly without?: readonly string[] }): Promise<void>;
+  /** Adds the variables left out by start({ without }) to the running server. */
+  addMissing(): void;
+  /** Subscriptions ever created on this server instance (to tell transfer from recreation). */
+  cumulatedSubscriptionCount(): number;
   readonly running: boolean;
 }
 
@@ -49,8 +54,10 @@ export async function startTestServer(pkiDir: string): Promise<TestServer> {
   let port = 0;
   let server: OPCUAServer | undefined;
   const variables = new Map<string, UAVariable>();
+  let addLater: (() => void)[] = [];
 
-  const start = async (): Promise<void> => {
+  const start = async (options: { readonly without?: readonly string[] } = {}): Promise<void> => {
+    addLater = [];
     const s = new OPCUAServer({
       port,
       host: '127.0.0.1',
@@ -65,7 +72,7 @@ export async function startTestServer(pkiDir: string): Promise<TestServer> {
     if (!addressSpace) throw new Error('no address space');
     const ns = addressSpace.getOwnNamespace();
     const room = ns.addObject({ organizedBy: addressSpace.rootFolder.objects, browseName: 'Room', nodeId: 's=Room' });
-    const add = (name: string, dataType: string, value: unknown, writable: boolean): void => {
+    const create = (name: string, dataType: string, value: unknown, writable: boolean): void => {
       const v = ns.addVariable({
         componentOf: room,
         browseName: name,
@@ -78,6 +85,10 @@ export async function startTestServer(pkiDir: string): Promise<TestServer> {
       });
       v.setValueFromSource(new Variant({ dataType: DataType[dataType as keyof typeof DataType], value }));
       variables.set(`ns=1;s=Room.${name}`, v);
+    };
+    const add = (name: string, dataType: string, value: unknown, writable: boolean): void => {
+      if (options.without?.includes(name)) addLater.push(() => create(name, dataType, value, writable));
+      else create(name, dataType, value, writable);
     };
     add('Temperature', 'Double', -18.5, false);
     add('Setpoint', 'Double', -20, true);
@@ -134,5 +145,11 @@ export async function startTestServer(pkiDir: string): Promise<TestServer> {
     },
     shutdown,
     start,
+    cumulatedSubscriptionCount: () => server?.engine.cumulatedSubscriptionCount ?? 0,
+    addMissing() {
+      const pending = addLater;
+      addLater = [];
+      for (const add of pending) add();
+    },
   };
 }
