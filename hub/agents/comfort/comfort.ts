@@ -141,7 +141,7 @@ export class ComfortSpecialist extends Specialist {
     const { band, occupied } = ctx;
     if (proposal.kind === 'setback') {
       if (occupied) return reject(0.9, `zone ${w.point.zone} is occupied; a setback would break comfort`);
-      return approve(0.75, 'zone unoccupied; setback within unoccupied band');
+      return approve(0.85, 'zone unoccupied; setback stays within the unoccupied band');
     }
     if (typeof w.value === 'number' && (w.point.role === ROLES.setpointCool || w.point.role === ROLES.setpointHeat)) {
       const outside = w.value > band.tempMax + this.toleranceK || w.value < band.tempMin - this.toleranceK;

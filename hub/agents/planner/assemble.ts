@@ -70,26 +70,25 @@ export function fill(state: PlanState, pool: readonly Candidate[], o: FillOption
     }
   };
   const strengthen = (): void => {
-    // Cheapest comfort risk per extra kW first; one level at a time so the load spreads.
-    for (;;) {
-      if (kw >= o.requiredKw) return;
-      let best: StepState | undefined;
-      let bestCost = Infinity;
-      for (const s of state.values()) {
-        const spec = s.candidate.spec;
-        if (s.status !== 'planned' || s.level >= spec.maxLevel || o.avoidZones.has(s.candidate.zone)) continue;
-        if (spec.comfortRisk(s.level + 1) > o.maxRisk) continue;
-        const gain = savingKw(s.candidate, s.level + 1) - savingKw(s.candidate, s.level);
+    // Every one-level upgrade, cheapest comfort risk per extra kW first (lower levels first on
+    // ties), so the load spreads over many steps before any one is pushed hard. O(n log n).
+    const upgrades: Array<{ s: StepState; to: number; cost: number; gain: number }> = [];
+    for (const s of state.values()) {
+      const spec = s.candidate.spec;
+      if (s.status !== 'planned' || o.avoidZones.has(s.candidate.zone)) continue;
+      for (let to = s.level + 1; to <= spec.maxLevel; to += 1) {
+        if (spec.comfortRisk(to) > o.maxRisk) break;
+        const gain = savingKw(s.candidate, to) - savingKw(s.candidate, to - 1);
         if (gain <= 0) continue;
-        const cost = (spec.comfortRisk(s.level + 1) - spec.comfortRisk(s.level) + 1e-6) / gain;
-        if (cost < bestCost) {
-          bestCost = cost;
-          best = s;
-        }
+        upgrades.push({ s, to, gain, cost: (spec.comfortRisk(to) - spec.comfortRisk(to - 1) + 1e-6) / gain });
       }
-      if (!best) return;
-      kw += savingKw(best.candidate, best.level + 1) - savingKw(best.candidate, best.level);
-      best.level += 1;
+    }
+    upgrades.sort((a, b) => a.cost - b.cost || a.to - b.to);
+    for (const u of upgrades) {
+      if (kw >= o.requiredKw) return;
+      if (u.s.level !== u.to - 1) continue;
+      u.s.level = u.to;
+      kw += u.gain;
       strengthened += 1;
     }
   };

@@ -1,0 +1,203 @@
+/**
+ * The hub config file (`swarmgate hub --config FILE`): schema, defaults and a loader whose every
+ * problem names file, line, column and field. Relative paths are resolved against the file.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { SwarmgateError } from '../shared/errors.js';
+import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
+
+const strict = { additionalProperties: false } as const;
+const Port = (description: string, dflt?: number) => Type.Integer({ minimum: 0, maximum: 65535, description, ...(dflt === undefined ? {} : { default: dflt }) });
+
+export const EmbeddedBrokerSchema = Type.Object(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'Address to listen on' }),
+    port: Port('MQTT over TCP (0 = ephemeral, for tests)', 1883),
+    tls: Type.Optional(
+      Type.Object(
+        { port: Port('MQTT over TLS', 8883), certFile: Type.String({ description: 'PEM certificate chain' }), keyFile: Type.String({ description: 'PEM private key' }) },
+        { ...strict, description: 'Optional TLS listener' },
+      ),
+    ),
+    ws: Type.Optional(Type.Object({ port: Port('MQTT over WebSocket', 8080) }, { ...strict, description: 'Optional WebSocket listener' })),
+    credentialsFile: Type.String({ description: 'YAML file of broker users with scrypt password hashes (`swarmgate hub user add`)' }),
+  },
+  { ...strict, description: 'The broker built into the hub (aedes)' },
+);
+
+export const ExternalBrokerSchema = Type.Object(
+  {
+    url: Type.String({ pattern: '^(mqtts?|wss?|tcp|ssl)://', description: 'e.g. mqtt://127.0.0.1:1883' }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ description: 'Falls back to env SWARMGATE_HUB_MQTT_PASSWORD' })),
+    shareGroup: Type.String({ default: 'swarmgate-hub', pattern: '^[A-Za-z0-9_-]+$', description: 'Shared-subscription group: hub processes in one group split the load' }),
+  },
+  { ...strict, description: 'An existing broker such as Mosquitto' },
+);
+
+export const StoreConfigSchema = Type.Union([
+  Type.Object({ kind: Type.Literal('sqlite'), path: Type.String({ default: 'data/hub.db', description: 'SQLite file' }) }, strict),
+  Type.Object(
+    {
+      kind: Type.Literal('postgres'),
+      url: Type.Optional(Type.String({ description: 'postgres://user@host:port/db; default env DATABASE_URL' })),
+      schema: Type.String({ default: 'swarmgate', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Schema holding the tables' }),
+    },
+    strict,
+  ),
+]);
+
+export const HubConfigSchema = Type.Object(
+  {
+    broker: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('embedded'), Type.Literal('external')], { default: 'embedded' }),
+        embedded: Type.Optional(EmbeddedBrokerSchema),
+        external: Type.Optional(ExternalBrokerSchema),
+        maxPayloadBytes: Type.Integer({ minimum: 1024, default: MAX_PAYLOAD_BYTES, description: 'Largest accepted message' }),
+      },
+      strict,
+    ),
+    store: Type.Optional(StoreConfigSchema),
+    retention: Type.Object(
+      {
+        rawDays: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Days raw readings are kept' }),
+        rollups: Type.Array(
+          Type.Object(
+            { bucketS: Type.Integer({ minimum: 1, description: 'Bucket width in seconds' }), keepDays: Type.Number({ exclusiveMinimum: 0, description: 'Days this level is kept' }) },
+            strict,
+          ),
+          { default: [{ bucketS: 300, keepDays: 365 }, { bucketS: 3600, keepDays: 1825 }] },
+        ),
+        intervalMinutes: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'How often retention runs' }),
+      },
+      { ...strict, default: {} },
+    ),
+    commands: Type.Object(
+      {
+        timeoutMs: Type.Integer({ minimum: 100, default: 30_000, description: 'Time for an ack before a retry or timing out' }),
+        retries: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'Re-publishes of the same command id before it times out' }),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  { ...strict, description: 'Swarmgate hub configuration' },
+);
+
+export type HubConfig = Static<typeof HubConfigSchema> & { store: Static<typeof StoreConfigSchema> };
+export type EmbeddedBrokerConfig = Static<typeof EmbeddedBrokerSchema>;
+export type ExternalBrokerConfig = Static<typeof ExternalBrokerSchema>;
+
+interface Problem {
+  readonly path: (string | number)[];
+  readonly message: string;
+}
+
+function segments(pointer: string): (string | number)[] {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function schemaProblems(schema: TSchema, value: unknown, base: (string | number)[] = []): Problem[] {
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (const e of Value.Errors(schema, value)) {
+    const key = `${e.path}|${e.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ path: [...base, ...segments(e.path)], message: e.message });
+  }
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Validation with precise messages for the store union: checked against the variant its kind names. */
+function validate(value: unknown): Problem[] {
+  const problems = schemaProblems(HubConfigSchema, value).filter((p) => p.path[0] !== 'store');
+  const store = isRecord(value) ? value.store : undefined;
+  if (store === undefined) problems.push({ path: ['store'], message: "missing: give { kind: sqlite, path } or { kind: postgres, url }" });
+  else if (!isRecord(store) || (store.kind !== 'sqlite' && store.kind !== 'postgres')) problems.push({ path: ['store', 'kind'], message: 'expected sqlite or postgres' });
+  else {
+    const variant = StoreConfigSchema.anyOf[store.kind === 'sqlite' ? 0 : 1] as TSchema;
+    problems.push(...schemaProblems(variant, store, ['store']));
+  }
+  if (problems.length > 0 || !isRecord(value) || !isRecord(value.broker)) return problems;
+  const broker = value.broker;
+  if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push({ path: ['broker', 'embedded'], message: 'mode is embedded: give embedded.credentialsFile (and port)' });
+  if (broker.mode === 'external' && broker.external === undefined) problems.push({ path: ['broker', 'external'], message: 'mode is external: give external.url' });
+  if (isRecord(store) && store.kind === 'postgres' && !store.url && !process.env.DATABASE_URL) problems.push({ path: ['store', 'url'], message: 'missing: set store.url or the DATABASE_URL environment variable' });
+  return problems;
+}
+
+function position(doc: Document.Parsed, lines: LineCounter, path: (string | number)[]): { line: number; col: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) return lines.linePos(node.range[0]);
+  }
+  return { line: 1, col: 1 };
+}
+
+function dotted(path: (string | number)[]): string {
+  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('') || '(document)';
+}
+
+function resolveFrom(file: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(dirname(file), p);
+}
+
+/** Parses and validates hub config text; `file` names it in messages and anchors relative paths. */
+export function parseHubConfig(text: string, file: string): HubConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0] ?? e.message}`);
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const withDefaults = Value.Default(HubConfigSchema, structuredClone(raw));
+  const problems = validate(withDefaults);
+  if (problems.length > 0) {
+    const messages = problems.map((p) => {
+      const pos = position(doc, lines, p.path);
+      return `${file}:${pos.line}:${pos.col}: ${dotted(p.path)}: ${p.message}`;
+    });
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${problems.length} problem(s) in ${file}:\n${messages.join('\n')}`, { details: { problems: messages } });
+  }
+  const config = withDefaults as HubConfig;
+  const embedded = config.broker.embedded;
+  if (embedded) {
+    embedded.credentialsFile = resolveFrom(file, embedded.credentialsFile);
+    if (embedded.tls) {
+      embedded.tls.certFile = resolveFrom(file, embedded.tls.certFile);
+      embedded.tls.keyFile = resolveFrom(file, embedded.tls.keyFile);
+    }
+  }
+  if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveFrom(file, config.store.path);
+  if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
+  const external = config.broker.external;
+  if (external && external.password === undefined && process.env.SWARMGATE_HUB_MQTT_PASSWORD) external.password = process.env.SWARMGATE_HUB_MQTT_PASSWORD;
+  return config;
+}
+
+/** Loads `swarmgate hub --config FILE`; throws SWG_ERR_CONFIG_* naming every bad field. */
+export function loadHubConfig(file: string): HubConfig {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}`, { cause });
+  }
+  return parseHubConfig(text, path);
+}

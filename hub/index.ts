@@ -1,0 +1,150 @@
+/**
+ * The hub: embedded or external broker, store, ingest, gateway registry and command tracking,
+ * wired from a HubConfig. `swarmgate hub --config FILE` calls loadHubConfig then startHub.
+ */
+import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { SwarmgateError, errorMessage } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
+import { HubMetrics } from './broker/metrics.js';
+import { CommandService } from './commands/commands.js';
+import type { HubConfig } from './config.js';
+import { HubEvents } from './ingest/events.js';
+import { Ingest } from './ingest/ingest.js';
+import { GatewayRegistry } from './registry/registry.js';
+import { openStore } from './store/index.js';
+import type { HubStore, RetentionPolicy } from './store/types.js';
+
+export interface StartHubOptions {
+  /** Use this store instead of opening config.store (the caller closes it). */
+  readonly store?: HubStore;
+  readonly logger?: Logger;
+  /** MQTT client id of this hub process (default swarmgate-hub-<random>). */
+  readonly clientId?: string;
+  /** Run retention on this interval; default from config.retention.intervalMinutes, 0 disables. */
+  readonly retentionIntervalMs?: number;
+}
+
+export interface Hub {
+  readonly config: HubConfig;
+  readonly store: HubStore;
+  /** Present in embedded mode. */
+  readonly broker?: EmbeddedBroker;
+  /** The hub's own MQTT connection (ingest subscriptions, command publishes). */
+  readonly mqtt: MqttClient;
+  readonly ingest: Ingest;
+  readonly registry: GatewayRegistry;
+  readonly commands: CommandService;
+  /** Subscribe to events, review requests, acks, gateway status and command changes. */
+  readonly events: HubEvents;
+  readonly metrics: HubMetrics;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_SHARE_GROUP = 'swarmgate-hub';
+
+export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<Hub> {
+  const log = options.logger ?? createLogger('hub');
+  const metrics = new HubMetrics();
+  const events = new HubEvents(log);
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'hub shutdown step failed'));
+    cleanups.length = 0;
+  };
+  try {
+    const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
+    const store = options.store ?? (await openStore(config.store, { retention }));
+    if (!options.store) cleanups.push(() => store.close());
+
+    let broker: EmbeddedBroker | undefined;
+    let url: string;
+    let auth: { username?: string; password?: string };
+    let shareGroup: string;
+    if (config.broker.mode === 'embedded') {
+      const e = config.broker.embedded;
+      if (!e) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.embedded is required in embedded mode');
+      const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }) });
+      broker = started;
+      cleanups.push(() => started.close());
+      url = started.url;
+      auth = started.internal;
+      shareGroup = DEFAULT_SHARE_GROUP;
+    } else {
+      const x = config.broker.external;
+      if (!x) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.external is required in external mode');
+      url = x.url;
+      auth = { username: x.username, password: x.password };
+      shareGroup = x.shareGroup;
+    }
+
+    const client = await mqtt
+      .connectAsync(url, { ...auth, clientId: options.clientId ?? `swarmgate-hub-${randomBytes(4).toString('hex')}`, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000 })
+      .catch((err: unknown) => {
+        throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
+      });
+    client.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
+    client.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
+    cleanups.push(() => client.endAsync(true));
+
+    const registry = new GatewayRegistry({ store, events, logger: log });
+    const commands = new CommandService({
+      store,
+      events,
+      timeoutMs: config.commands.timeoutMs,
+      retries: config.commands.retries,
+      logger: log.child({ part: 'commands' }),
+      publish: async (topic, payload) => {
+        await client.publishAsync(topic, payload, { qos: 1 });
+      },
+    });
+    cleanups.push(async () => commands.stop());
+    const ingest = new Ingest({ client, store, events, registry, acks: commands, shareGroup, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    await ingest.start();
+    cleanups.push(() => ingest.stop());
+    await commands.resume();
+
+    const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
+    if (everyMs > 0) {
+      const timer = setInterval(() => {
+        store.retention(Date.now()).then(
+          (r) => log.info(r, 'retention applied'),
+          (err: unknown) => log.error({ err: errorMessage(err) }, 'retention failed'),
+        );
+      }, everyMs);
+      timer.unref();
+      cleanups.push(async () => clearInterval(timer));
+    }
+
+    log.info({ broker: config.broker.mode, url, store: store.kind }, 'hub started');
+    let stopping: Promise<void> | undefined;
+    return {
+      config,
+      store,
+      broker,
+      mqtt: client,
+      ingest,
+      registry,
+      commands,
+      events,
+      metrics,
+      stop: () => (stopping ??= cleanup()),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+export { loadHubConfig, parseHubConfig, HubConfigSchema, type HubConfig } from './config.js';
+export { HubEvents, type HubEventMap, type HubEventName, type HubListener } from './ingest/events.js';
+export { Ingest, type IngestOptions, type IngestStats } from './ingest/ingest.js';
+export { GatewayRegistry } from './registry/registry.js';
+export { CommandService, type CreateCommand } from './commands/commands.js';
+export { HubMetrics } from './broker/metrics.js';
+export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
+export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker/credentials.js';
+export { generatePassword } from './broker/passwords.js';
+export { writeMosquittoFiles, emitMosquittoAcl, emitMosquittoPasswordFile, emitMosquittoConf } from './broker/mosquitto.js';
+export * from './store/index.js';

@@ -1,0 +1,231 @@
+/**
+ * Ingest: one MQTT client's subscriptions to every gateway's channels, validated with the wire
+ * codec and routed to the store, the registry and the command tracker. Channels other hub
+ * processes should split use shared subscriptions ($share/<group>/...); state is subscribed by
+ * every process (retained births must reach each registry writer, upserts are idempotent).
+ * A message is acknowledged (PUBACK) only after it was handled, so a crash redelivers it and the
+ * store's (gateway, bootId, seq) key keeps the second copy out: exactly-once storage.
+ * Rejected messages are counted and logged with their topic; ingest never throws on input.
+ */
+import type { MqttClient } from 'mqtt';
+import { errorMessage } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
+import { CHANNEL_SCHEMAS, type CommandAck } from '../../shared/wire/messages.js';
+import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
+import { HubMetrics } from '../broker/metrics.js';
+import type { GatewayRegistry } from '../registry/registry.js';
+import type { HubStore } from '../store/types.js';
+import type { HubEvents } from './events.js';
+
+/** Channels split across hub processes. */
+export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack'] as const satisfies readonly GatewayChannel[];
+/** Channels every hub process receives. */
+export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
+
+type IngestChannel = (typeof SHARED_CHANNELS)[number] | (typeof BROADCAST_CHANNELS)[number];
+
+export type AckOutcome = { accepted: true } | { accepted: false; reason: 'unknown-command' | 'mismatch'; error: string };
+
+export interface AckHandler {
+  handleAck(site: string, gateway: string, ack: CommandAck): Promise<AckOutcome>;
+}
+
+export interface IngestOptions {
+  /** A connected client with hub rights on the broker. Ingest takes over its message handling. */
+  readonly client: MqttClient;
+  readonly store: HubStore;
+  readonly events: HubEvents;
+  readonly registry: GatewayRegistry;
+  /** Receives command acks (the command tracker). */
+  readonly acks?: AckHandler;
+  /** Shared-subscription group; undefined subscribes plainly (a single hub process). */
+  readonly shareGroup?: string;
+  /** Sites this ingest serves (default every site, '+'). */
+  readonly sites?: readonly string[];
+  readonly maxPayloadBytes?: number;
+  readonly metrics?: HubMetrics;
+  readonly logger?: Logger;
+  /** Store attempts before a message is dropped (logged and counted); default 3. */
+  readonly storeAttempts?: number;
+}
+
+export interface IngestStats {
+  received: number;
+  handled: number;
+  rejected: number;
+  duplicates: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Ingest {
+  readonly stats: IngestStats = { received: 0, handled: 0, rejected: 0, duplicates: 0 };
+  private readonly log: Logger;
+  private readonly metrics: HubMetrics;
+  private readonly maxBytes: number;
+  private started = false;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly filters: string[];
+
+  constructor(private readonly options: IngestOptions) {
+    this.log = options.logger ?? createLogger('hub-ingest');
+    this.metrics = options.metrics ?? new HubMetrics();
+    this.maxBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
+    const share = (f: string): string => (options.shareGroup ? `$share/${options.shareGroup}/${f}` : f);
+    const sites = options.sites ?? ['+'];
+    const filter = (site: string, channel: GatewayChannel): string => (site === '+' ? allGatewaysFilter(channel) : `${TOPIC_ROOT}/${WIRE_VERSION}/${site}/+/${channel}`);
+    this.filters = sites.flatMap((site) => [...SHARED_CHANNELS.map((c) => share(filter(site, c))), ...BROADCAST_CHANNELS.map((c) => filter(site, c))]);
+  }
+
+  /** The subscriptions this ingest makes. */
+  get subscriptions(): readonly string[] {
+    return this.filters;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const client = this.options.client;
+    client.handleMessage = (packet, done) => {
+      const work = this.handle(packet.topic, packet.payload as Buffer);
+      this.inflight.add(work);
+      work.finally(() => this.inflight.delete(work)).then(
+        () => done(),
+        (err: unknown) => {
+          // handle() never rejects by design; this is a last guard so a bug cannot stall the client.
+          this.log.error({ err: errorMessage(err), topic: packet.topic }, 'ingest failed');
+          done();
+        },
+      );
+    };
+    const granted = await client.subscribeAsync(this.filters, { qos: 1 });
+    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+    if (refused.length > 0) this.log.error({ refused }, 'broker refused ingest subscriptions; check the hub user ACL');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    const client = this.options.client;
+    if (client.connected) await client.unsubscribeAsync(this.filters).catch(() => undefined);
+    // Let messages being handled finish before the caller closes the store.
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private async reject(topic: string, channel: string, reason: string, error: string): Promise<void> {
+    this.stats.rejected++;
+    this.metrics.payloadRejected.inc({ channel, reason });
+    this.log.warn({ topic, channel, reason, error }, 'message rejected');
+    await this.options.events.emit('rejected', { topic, channel, reason, error });
+  }
+
+  /** Handles one message. Never throws. */
+  async handle(topic: string, payload: Buffer): Promise<void> {
+    this.stats.received++;
+    const parsed = parseTopic(topic);
+    const channel = parsed?.rest ?? 'unknown';
+    if (!parsed || !(channel in CHANNEL_SCHEMAS) || !([...SHARED_CHANNELS, ...BROADCAST_CHANNELS] as string[]).includes(channel)) {
+      return this.reject(topic, channel, 'topic', `${topic}: not a hub ingest topic`);
+    }
+    const { site, gateway } = parsed;
+    const ch = channel as IngestChannel;
+    // An empty retained payload clears a birth; there is nothing to ingest.
+    if (ch === 'state' && payload.length === 0) return;
+    const now = Date.now();
+    try {
+      await this.route(topic, site, gateway, ch, payload, now);
+      this.stats.handled++;
+    } catch (err) {
+      this.metrics.storeFailures.inc({ channel: ch });
+      this.log.error({ topic, err: errorMessage(err) }, 'message dropped: the store failed repeatedly');
+    }
+  }
+
+  private async persist<T>(what: () => Promise<T>): Promise<T> {
+    const attempts = this.options.storeAttempts ?? 3;
+    for (let i = 1; ; i++) {
+      try {
+        return await what();
+      } catch (err) {
+        if (i >= attempts) throw err;
+        this.log.warn({ err: errorMessage(err), attempt: i }, 'store write failed; retrying');
+        await sleep(100 * 4 ** (i - 1));
+      }
+    }
+  }
+
+  private async route(topic: string, site: string, gateway: string, channel: IngestChannel, payload: Buffer, now: number): Promise<void> {
+    const { store, events, registry } = this.options;
+    const mismatch = (field: string, value: string): Promise<void> => this.reject(topic, channel, 'mismatch', `${topic}: /${field}: "${value}" does not match the topic`);
+    switch (channel) {
+      case 'telemetry': {
+        const r = decode(CHANNEL_SCHEMAS.telemetry, topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
+        const result = await this.persist(() => store.ingestBatch(r.value, now));
+        this.metrics.messages.inc({ channel });
+        if (result.stored) this.metrics.readingsStored.inc(result.readings);
+        else {
+          this.stats.duplicates++;
+          this.metrics.duplicates.inc();
+        }
+        await this.persist(() => registry.seen(site, gateway, now));
+        await events.emit('telemetry', { site, gateway, batch: r.value, stored: result.stored });
+        return;
+      }
+      case 'gaps': {
+        const r = decode(CHANNEL_SCHEMAS.gaps, topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
+        const result = await this.persist(() => store.insertGap(r.value, now));
+        this.metrics.messages.inc({ channel });
+        this.log.warn({ site, gateway, fromSeq: r.value.fromSeq, toSeq: r.value.toSeq, dropped: r.value.readingsDropped, reason: r.value.reason }, 'gateway reported a data gap');
+        await this.persist(() => registry.seen(site, gateway, now));
+        if (result.stored) await events.emit('gap', { site, gateway, gap: r.value });
+        return;
+      }
+      case 'events': {
+        const r = decode(CHANNEL_SCHEMAS.events, topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
+        const result = await this.persist(() => store.insertEvent(r.value, site, now));
+        this.metrics.messages.inc({ channel });
+        await this.persist(() => registry.seen(site, gateway, now));
+        if (result.stored) await events.emit('event', { site, gateway, event: r.value });
+        return;
+      }
+      case 'reviews': {
+        const r = decode(CHANNEL_SCHEMAS.reviews, topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
+        this.metrics.messages.inc({ channel });
+        await this.persist(() => registry.seen(site, gateway, now));
+        await events.emit('review', { site, gateway, review: r.value });
+        return;
+      }
+      case 'commands/ack': {
+        const r = decode(CHANNEL_SCHEMAS['commands/ack'], topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        this.metrics.messages.inc({ channel });
+        await this.persist(() => registry.seen(site, gateway, now));
+        const acks = this.options.acks;
+        if (acks) {
+          const outcome = await this.persist(() => acks.handleAck(site, gateway, r.value));
+          if (!outcome.accepted) return this.reject(topic, channel, outcome.reason, outcome.error);
+        }
+        await events.emit('ack', { site, gateway, ack: r.value });
+        return;
+      }
+      case 'state': {
+        const r = decode(CHANNEL_SCHEMAS.state, topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
+        if (r.value.site !== site) return mismatch('site', r.value.site);
+        this.metrics.messages.inc({ channel });
+        await this.persist(() => registry.applyState(site, gateway, r.value, now));
+        return;
+      }
+    }
+  }
+}
