@@ -5,6 +5,7 @@
  * validated in a second pass, so the messages stay precise.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { FederationConfigSchema } from '../federation/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -122,6 +123,7 @@ export const GatewayConfigSchema = Type.Object(
       ),
     ),
     devices: Type.Array(DeviceSchema, { minItems: 1 }),
+    federation: Type.Optional(FederationConfigSchema),
   },
   { ...strict, description: 'Swarmgate edge gateway configuration' },
 );
