@@ -1,17 +1,19 @@
-/** The one table of subcommands. A new command is one file plus one line here. */
-import { demoCommand } from './demo.js';
-import { edgeCommand } from './edge.js';
-import { scoreCommand } from './score.js';
-import { simCommand } from './sim.js';
-
+/**
+ * The one table of subcommands. A new command is one file plus one line here. Command modules
+ * load on use, so `swarmgate --help` or `edge check` do not pay for OPC UA or TensorFlow.
+ */
 export interface Command {
   readonly summary: string;
   run(args: string[]): Promise<number>;
 }
 
+function lazy(summary: string, load: () => Promise<Pick<Command, 'run'>>): Command {
+  return { summary, run: async (args) => (await load()).run(args) };
+}
+
 export const commands: Record<string, Command> = {
-  demo: demoCommand,
-  edge: edgeCommand,
-  sim: simCommand,
-  score: scoreCommand,
+  demo: lazy('run the demo: simulated facility + one gateway reading it', async () => (await import('./demo.js')).demoCommand),
+  edge: lazy('run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles', async () => (await import('./edge.js')).edgeCommand),
+  sim: lazy('run the simulated facility; "sim fault" injects faults at run time', async () => (await import('./sim.js')).simCommand),
+  score: lazy("score a timestamp,value CSV with the gateway's anomaly detector", async () => (await import('./score.js')).scoreCommand),
 };

@@ -25,8 +25,7 @@ async function meterCable(): Promise<PtyPair | undefined> {
   }
 }
 
-export const demoCommand: Command = {
-  summary: 'run the demo: simulated facility + one gateway reading it',
+export const demoCommand: Pick<Command, 'run'> = {
   async run() {
     const cable = await meterCable();
     const facility = await startFacility({

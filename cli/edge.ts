@@ -53,8 +53,7 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-export const edgeCommand: Command = {
-  summary: 'run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles',
+export const edgeCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'check') return check(args.slice(1));
     if (args[0] === 'discover') return discover(args.slice(1));

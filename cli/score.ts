@@ -7,8 +7,7 @@ import type { Command } from './commands.js';
 
 const HELP = 'usage: swarmgate score --input FILE.csv [--output OUT.csv]\n';
 
-export const scoreCommand: Command = {
-  summary: "score a timestamp,value CSV with the gateway's anomaly detector",
+export const scoreCommand: Pick<Command, 'run'> = {
   async run(args) {
     const { values } = parseArgs({ args, options: { input: { type: 'string', short: 'i' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help || !values.input) {

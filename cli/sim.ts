@@ -34,8 +34,7 @@ async function fault(args: string[]): Promise<number> {
   return response.ok ? 0 : 1;
 }
 
-export const simCommand: Command = {
-  summary: 'run the simulated facility; "sim fault" injects faults at run time',
+export const simCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'fault') return fault(args.slice(1));
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
