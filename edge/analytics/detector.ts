@@ -45,7 +45,20 @@ export interface DetectorOptions {
   readonly refractory: number;
   /** Factor applied to scores during the refractory period. */
   readonly refractoryDamping: number;
+  /**
+   * 'alert': damp everything for `refractory` readings after a score reached alertLevel.
+   * 'peak': report a score only while it exceeds every score of the previous `refractory`
+   * readings (the rising edge of an incident), at any level — so one threshold chosen later
+   * still sees one report per incident.
+   */
+  readonly suppression: 'alert' | 'peak';
+  /** How the two tail probabilities combine: 'min' (Bonferroni) or 'fisher'. */
+  readonly combine: 'min' | 'fisher';
   readonly seed: number;
+  /** Recompute the forecast-error history with each newly adopted model. */
+  readonly reseedCalibration: boolean;
+  /** Which surprises feed the score (both by default). */
+  readonly signals: { readonly forecast: boolean; readonly novelty: boolean };
   readonly forecaster: ForecasterOptions;
   readonly novelty: NoveltyOptions;
   readonly likelihood: LikelihoodOptions;
@@ -61,10 +74,14 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   alertLevel: 0.5,
   refractory: 200,
   refractoryDamping: 0.3,
+  suppression: 'alert',
+  combine: 'min',
   seed: 1,
+  reseedCalibration: false,
+  signals: { forecast: true, novelty: true },
   forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000 },
-  novelty: { step: 4, window: 12, memory: 1500, exclude: 3 },
-  likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3 },
+  novelty: { step: 4, window: 12, memory: 1500, exclude: 3, minMemory: 50 },
+  likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
 };
 
 export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood'>> & {
@@ -96,6 +113,7 @@ export interface DetectorState {
   readonly lastTrainAt: number;
   readonly trainings: number;
   readonly lastAlertAt: number;
+  readonly recentScores: number[];
   readonly forecast: LikelihoodState;
   readonly pattern: LikelihoodState;
   readonly novelty: NoveltyState;
@@ -123,6 +141,7 @@ export class PointDetector {
   private lastTrainAt = -Infinity;
   private trainings = 0;
   private lastAlertAt = -Infinity;
+  private recentScores: Ring;
   private forecastCal: TailCalibrator;
   private patternCal: TailCalibrator;
   private novelty: PatternNovelty;
@@ -138,6 +157,7 @@ export class PointDetector {
     this.forecastCal = new TailCalibrator(o.likelihood);
     this.patternCal = new TailCalibrator(o.likelihood);
     this.novelty = new PatternNovelty(o.novelty);
+    this.recentScores = new Ring(o.refractory);
     this.input = new Float64Array(inputSize(o.forecaster));
   }
 
@@ -170,15 +190,27 @@ export class PointDetector {
       scale = this.model.std;
     }
     const forecastP = this.forecastCal.update(Math.abs(v - prediction) / scale);
-    const noveltyP = this.patternCal.update(this.novelty.update(v));
+    const noveltyRaw = this.novelty.update(v);
+    const noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw) : 1;
     this.values.push(v);
     this.timestamps.push(ts);
     this.seen++;
     let score = 0;
     if (this.seen > o.warmup) {
-      const p = Math.min(1, 2 * Math.min(forecastP, noveltyP));
+      const { forecast, novelty } = o.signals;
+      let p = forecast ? forecastP : noveltyP;
+      if (forecast && novelty) {
+        // Fisher's method for two p-values has the closed form X(1 − ln X), X = p1·p2.
+        const x = Math.max(forecastP * noveltyP, 1e-300);
+        p = o.combine === 'fisher' ? Math.min(1, x * (1 - Math.log(x))) : Math.min(1, 2 * Math.min(forecastP, noveltyP));
+      }
       score = Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / o.scoreDecades));
-      if (this.seen - this.lastAlertAt <= o.refractory) score *= o.refractoryDamping;
+      if (o.suppression === 'peak') {
+        let prevMax = 0;
+        for (let i = 0; i < this.recentScores.length; i++) prevMax = Math.max(prevMax, this.recentScores.at(i));
+        this.recentScores.push(score);
+        if (score <= prevMax) score *= o.refractoryDamping;
+      } else if (this.seen - this.lastAlertAt <= o.refractory) score *= o.refractoryDamping;
       else if (score >= o.alertLevel) this.lastAlertAt = this.seen;
     }
     this.lastDetail = { score, forecastP, noveltyP, prediction, usingModel: this.model !== undefined };
@@ -241,8 +273,22 @@ export class PointDetector {
     const p = this.pending;
     if (!p) return;
     const model = p.model ?? (await p.result);
-    if (model) this.model = model;
     this.pending = undefined;
+    if (!model) return;
+    this.model = model;
+    if (this.options.reseedCalibration) this.forecastCal.reseed(this.recentErrors(model));
+  }
+
+  /** Normalised prediction errors of `model` over the kept history (for re-calibration). */
+  private recentErrors(model: ForecasterModel): number[] {
+    const n = this.values.length;
+    const from = Math.max(1, n - this.options.likelihood.historySize);
+    const out: number[] = [];
+    for (let t = from; t < n; t++) {
+      buildInput(this.values, t, this.timestamps.at(t), this.options.forecaster.lags, model, this.input);
+      out.push(Math.abs(this.values.at(t) - predict(model, this.input)) / model.std);
+    }
+    return out;
   }
 
   /** Snapshot of the whole state (waits for a running training so the snapshot is complete). */
@@ -264,6 +310,7 @@ export class PointDetector {
       lastTrainAt: Number.isFinite(this.lastTrainAt) ? this.lastTrainAt : -1e12,
       trainings: this.trainings,
       lastAlertAt: Number.isFinite(this.lastAlertAt) ? this.lastAlertAt : -1e12,
+      recentScores: this.recentScores.toArray(),
       forecast: this.forecastCal.state(),
       pattern: this.patternCal.state(),
       novelty: this.novelty.state(),
@@ -287,6 +334,7 @@ export class PointDetector {
     d.lastTrainAt = state.lastTrainAt;
     d.trainings = state.trainings;
     d.lastAlertAt = state.lastAlertAt;
+    d.recentScores = Ring.from(state.recentScores, o.refractory);
     d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
     d.patternCal = new TailCalibrator(o.likelihood, state.pattern);
     d.novelty = new PatternNovelty(o.novelty, state.novelty);

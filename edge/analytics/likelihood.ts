@@ -20,6 +20,30 @@ export interface LikelihoodOptions {
   readonly reestimateEvery: number;
   /** Lower bound of the std, in raw units, so a perfectly quiet signal does not make noise look infinite. */
   readonly minStd: number;
+  /**
+   * Long memory of extremes: the maximum of every `blockSize` readings is kept for `blocks` blocks.
+   * A surprise no larger than ones seen in that long past is at most as rare as they were, which
+   * stops a recurring burst (normal for that point, but rarer than the short history shows) from
+   * scoring as a first-ever event.
+   */
+  readonly blockSize: number;
+  readonly blocks: number;
+  /** Also test the single newest raw value (spikes), not only the short average. */
+  readonly single: boolean;
+  /**
+   * The single view's probability is multiplied by this: one reading must be this much rarer
+   * than a sustained deviation to count (real signals have heavy-tailed one-off glitches).
+   */
+  readonly singlePenalty: number;
+  /** Raw values are compared as raw^power (< 1 tames heavy-tailed errors). */
+  readonly power: number;
+  /**
+   * Tail model: 'gauss' (HTM-style normal tail of mean/std) or 'evt' (peaks over threshold: an
+   * exponential tail fitted to the top `tailFraction` of the history, which stays honest on the
+   * heavy-tailed errors of real signals where a normal tail flags a burst every few thousand readings).
+   */
+  readonly tail: 'gauss' | 'evt';
+  readonly tailFraction: number;
 }
 
 export interface LikelihoodState {
@@ -31,6 +55,11 @@ export interface LikelihoodState {
   readonly seen: number;
   readonly sinceEstimate: number;
   readonly estimated: boolean;
+  readonly blockMax1: number[];
+  readonly blockMaxK: number[];
+  readonly current: readonly [number, number, number];
+  readonly evt1: readonly [number, number];
+  readonly evtK: readonly [number, number];
 }
 
 /**
@@ -47,10 +76,22 @@ export class TailCalibrator {
   private seen = 0;
   private sinceEstimate = 0;
   private estimated = false;
+  /** EVT fits [threshold, mean excess] for the single and averaged views. */
+  private evt1: [number, number] = [0, 1];
+  private evtK: [number, number] = [0, 1];
+  private blockMax1: Ring;
+  private blockMaxK: Ring;
+  /** [readings in the current block, its max raw, its max average]. */
+  private current: [number, number, number] = [0, 0, 0];
 
   constructor(readonly opts: LikelihoodOptions, state?: LikelihoodState) {
     this.history = Ring.from(state?.history ?? [], opts.historySize);
+    this.blockMax1 = Ring.from(state?.blockMax1 ?? [], opts.blocks);
+    this.blockMaxK = Ring.from(state?.blockMaxK ?? [], opts.blocks);
     if (state) {
+      this.current = [...state.current];
+      this.evt1 = [...state.evt1];
+      this.evtK = [...state.evtK];
       this.mean1 = state.mean1;
       this.std1 = state.std1;
       this.meanK = state.meanK;
@@ -71,18 +112,55 @@ export class TailCalibrator {
 
   /** Feeds one raw surprise; returns the tail probability of it and of the current short average. */
   update(raw: number): number {
-    const x = Number.isFinite(raw) ? raw : 0;
+    const x = Number.isFinite(raw) && raw > 0 ? (this.opts.power === 1 ? raw : raw ** this.opts.power) : 0;
     let p = 0.5;
     if (this.seen >= this.opts.learnPeriod && (!this.estimated || this.sinceEstimate >= this.opts.reestimateEvery)) this.estimate();
     this.history.push(x);
+    const avg = this.average;
     if (this.estimated) {
-      const p1 = normalTail((x - this.mean1) / this.std1);
-      const pk = normalTail((this.average - this.meanK) / this.stdK);
-      p = Math.min(1, 2 * Math.min(p1, pk));
+      const pk = Math.max(this.tailP(avg, this.meanK, this.stdK, this.evtK), this.longRate(this.blockMaxK, avg));
+      if (this.opts.single) {
+        const p1 = Math.max(this.tailP(x, this.mean1, this.std1, this.evt1), this.longRate(this.blockMax1, x));
+        p = Math.min(1, 2 * Math.min(p1 * this.opts.singlePenalty, pk));
+      } else p = pk;
+    }
+    const c = this.current;
+    c[0]++;
+    if (x > c[1]) c[1] = x;
+    if (avg > c[2]) c[2] = avg;
+    if (c[0] >= this.opts.blockSize && this.opts.blocks > 0) {
+      this.blockMax1.push(c[1]);
+      this.blockMaxK.push(c[2]);
+      this.current = [0, 0, 0];
     }
     this.seen++;
     this.sinceEstimate++;
     return p;
+  }
+
+  private tailP(x: number, mean: number, std: number, evt: readonly [number, number]): number {
+    if (this.opts.tail === 'gauss') return normalTail((x - mean) / std);
+    const [u, beta] = evt;
+    return x <= u ? 1 : this.opts.tailFraction * Math.exp(-(x - u) / beta);
+  }
+
+  /**
+   * Replaces the history with surprises recomputed by a new model over the same recent readings, so
+   * the calibration describes the model in use (not its predecessor or the cold-start predictor).
+   */
+  reseed(raws: readonly number[]): void {
+    this.history = new Ring(this.opts.historySize);
+    for (const r of raws) this.history.push(Number.isFinite(r) && r > 0 ? (this.opts.power === 1 ? r : r ** this.opts.power) : 0);
+    this.seen = Math.max(this.seen, raws.length);
+    if (this.seen >= this.opts.learnPeriod) this.estimate();
+  }
+
+  /** Per-reading rate of long-past blocks whose maximum reached `x` (0 if none did). */
+  private longRate(blocks: Ring, x: number): number {
+    if (blocks.length === 0) return 0;
+    let hits = 0;
+    for (let i = 0; i < blocks.length; i++) if (blocks.at(i) >= x) hits++;
+    return hits === 0 ? 0 : hits / ((blocks.length + 1) * this.opts.blockSize);
   }
 
   private estimate(): void {
@@ -112,6 +190,20 @@ export class TailCalibrator {
     this.std1 = Math.max(Math.sqrt(Math.max(0, n > 1 ? q1 / n - this.mean1 ** 2 : 0)), floor);
     this.meanK = nK > 0 ? sK / nK : this.mean1;
     this.stdK = Math.max(Math.sqrt(Math.max(0, nK > 1 ? qK / nK - this.meanK ** 2 : 0)), floor / Math.sqrt(k));
+    if (this.opts.tail === 'evt') {
+      const singles = new Float64Array(n);
+      const avgs = new Float64Array(Math.max(0, n - k + 1));
+      let w = 0;
+      for (let i = 0; i < n; i++) {
+        const x = this.history.at(i);
+        singles[i] = x;
+        w += x;
+        if (i >= k) w -= this.history.at(i - k);
+        if (i >= k - 1) avgs[i - k + 1] = w / k;
+      }
+      this.evt1 = fitTail(singles, this.opts.tailFraction, floor);
+      this.evtK = fitTail(avgs.length > 0 ? avgs : singles, this.opts.tailFraction, floor / Math.sqrt(k));
+    }
     this.sinceEstimate = 0;
     this.estimated = true;
   }
@@ -126,6 +218,26 @@ export class TailCalibrator {
       seen: this.seen,
       sinceEstimate: this.sinceEstimate,
       estimated: this.estimated,
+      blockMax1: this.blockMax1.toArray(),
+      blockMaxK: this.blockMaxK.toArray(),
+      current: [...this.current],
+      evt1: [...this.evt1],
+      evtK: [...this.evtK],
     };
   }
+}
+
+/** Peaks over threshold: the (1 − fraction) quantile and the mean excess above it. */
+function fitTail(values: Float64Array, fraction: number, minScale: number): [number, number] {
+  if (values.length === 0) return [0, Math.max(minScale, 1e-12)];
+  const sorted = values.slice().sort();
+  const at = Math.min(sorted.length - 1, Math.floor((1 - fraction) * sorted.length));
+  const u = sorted[at] ?? 0;
+  let excess = 0;
+  let count = 0;
+  for (let i = at + 1; i < sorted.length; i++) {
+    excess += (sorted[i] ?? u) - u;
+    count++;
+  }
+  return [u, Math.max(count > 0 ? excess / count : 0, minScale)];
 }

@@ -17,6 +17,8 @@ export interface NoveltyOptions {
   readonly memory: number;
   /** Most recent vectors excluded from the search (they overlap the current one). */
   readonly exclude: number;
+  /** Vectors remembered before novelty is reported at all (an empty memory finds everything new). */
+  readonly minMemory: number;
 }
 
 export interface NoveltyState {
@@ -44,6 +46,11 @@ export class PatternNovelty {
     this.lo = state?.lo ?? Infinity;
     this.hi = state?.hi ?? -Infinity;
     this.last = state?.last ?? 0;
+  }
+
+  /** Whether enough patterns are remembered for distances to mean anything. */
+  get ready(): boolean {
+    return this.mem.length / this.opts.window - this.opts.exclude >= this.opts.minMemory;
   }
 
   /** Raw novelty after this reading (recomputed once per block, held in between). */
