@@ -179,3 +179,51 @@ export function facilityModel(names: FixtureNames = {}): FacilityModel {
 export function facility(names: FixtureNames = {}): FacilityIndex {
   return new FacilityIndex(facilityModel(names));
 }
+
+/**
+ * A large synthetic site for planner tests and benchmarks: `zones` office zones of `perZone`
+ * gateways with a mix of capabilities, plus one cold room.
+ */
+export function syntheticFacility(zones: number, perZone: number, siteId = 'big'): FacilityIndex {
+  const heat = { device: 'ahu', point: 'heat_sp', role: 'setpoint_heat', writable: true };
+  const cool = { device: 'ahu', point: 'cool_sp', role: 'setpoint_cool', writable: true };
+  const lights = { device: 'lights', point: 'circuit', role: 'lighting', writable: true };
+  const kinds = [
+    [heat, cool, lights],
+    [heat, cool, { device: 'ahu', point: 'heat_valve', role: 'heating_valve', writable: true }, { device: 'ahu', point: 'cool_valve', role: 'cooling_valve', writable: true }],
+    [heat, cool, lights],
+    [heat, cool, { device: 'plug', point: 'chargers', role: 'sheddable_load', writable: true }],
+    [heat, lights],
+  ];
+  let n = 0;
+  const model: FacilityModel = {
+    v: 1,
+    sites: [
+      {
+        id: siteId,
+        utcOffsetMin: 60,
+        serviceIntervalH: 2000,
+        maxStartsPerHour: 6,
+        interlocks: [],
+        zones: [
+          ...Array.from({ length: zones }, (_, z) => ({
+            id: `z${z}`,
+            kind: 'office' as const,
+            schedule: { occupied: [{ days: [1, 2, 3, 4, 5], from: '07:00', to: '19:00' }] },
+            gateways: Array.from({ length: perZone }, () => {
+              const i = n;
+              n += 1;
+              return { id: `gw${i}`, capabilities: ['hvac'], baselineKw: 5 + (i % 7), points: kinds[i % kinds.length] ?? [] };
+            }),
+          })),
+          {
+            id: 'cold',
+            kind: 'cold-room' as const,
+            gateways: [{ id: 'gw-cold', capabilities: ['cold-room'], baselineKw: 30, points: [{ device: 'cr', point: 'temp', role: 'cold_room_temp' }] }],
+          },
+        ],
+      },
+    ],
+  };
+  return new FacilityIndex(model);
+}
