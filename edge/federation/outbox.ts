@@ -1,5 +1,5 @@
 /**
- * The durable store-and-forward queue between the gateway and the broker (SQLite, WAL).
+ * The durable store-and-forward queue between the gateway and the broker.
  *
  * Readings collect in memory for at most `flushMs` (or until `batchMax`) and are then written in
  * ONE transaction: SD cards wear per write, not per reading. A SIGKILL loses at most that unflushed
@@ -14,31 +14,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import { GapRecordSchema, encode, gatewayTopic, isValidId, type GapRecord } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 import { FederationMetrics } from './metrics.js';
+import { OutboxTable, type MessageKind, type NewRow, type OutboxRow, type RowSummary } from './outbox-table.js';
 import { MAX_BATCH_BYTES, encodeBatch, toWireReading } from './telemetry.js';
 
-export type MessageKind = 'telemetry' | 'gap' | 'event' | 'review' | 'ack' | 'other';
-
-export interface OutboxRow {
-  readonly seq: number;
-  /** Boot that wrote the row; for a gap record, the boot whose batches it reports missing. */
-  readonly bootId: string;
-  readonly kind: MessageKind;
-  readonly topic: string;
-  readonly readings: number;
-  /** Telemetry only: the batch seq on the wire (per boot, +1 per batch). */
-  readonly batchSeq: number | null;
-  readonly firstTs: number | null;
-  readonly lastTs: number | null;
-  readonly createdAt: number;
-  readonly payload: Buffer;
-}
+export type { MessageKind, OutboxRow } from './outbox-table.js';
 
 export interface OutboxOptions {
   /** SQLite file; created when missing. */
@@ -70,34 +55,12 @@ interface OpenBatch {
   maxTs: number;
 }
 
-interface NewRow {
-  readonly kind: MessageKind;
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly readings: number;
-  readonly batchSeq: number | null;
-  readonly firstTs: number | null;
-  readonly lastTs: number | null;
-}
-
-interface DropCandidate {
-  seq: number;
-  boot_id: string;
-  kind: MessageKind;
-  batch_seq: number | null;
-  readings: number;
-  first_ts: number | null;
-  last_ts: number | null;
-  bytes: number;
-}
-
 const ROW_OVERHEAD = 64;
-const COLUMNS = 'seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, payload';
 
 export class Outbox {
   readonly bootId: string;
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly table: OutboxTable;
   private readonly log: Logger;
   private readonly metrics: FederationMetrics;
   private readonly clock: () => number;
@@ -106,24 +69,19 @@ export class Outbox {
   private readonly batchMax: number;
   private readonly batchMs: number;
   private readonly dbBudget: number;
-  private readonly pageSize: number;
   private readonly gapTopic: string;
   private readonly telemetryTopic: string;
-  private nextRowSeq: number;
   private nextBatchSeq = 0;
   private open: OpenBatch = emptyBatch();
   private readonly sealed: NewRow[] = [];
   private readonly inflight = new Set<number>();
   private readonly pendingAcks = new Set<number>();
-  private rowCount = 0;
-  private byteCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly maintenance: NodeJS.Timeout;
   private ageCheckedAt = 0;
   private closed = false;
   private readonly appendListeners = new Set<() => void>();
   private readonly commitListeners = new Set<(info: CommitInfo) => void>();
-  private readonly stmt: Statements;
 
   constructor(private readonly options: OutboxOptions) {
     if (!isValidId(options.gateway) || !isValidId(options.site)) {
@@ -144,36 +102,11 @@ export class Outbox {
     this.dbBudget = maxBytes - walBudget;
     this.gapTopic = gatewayTopic(options.site, options.gateway, 'gaps');
     this.telemetryTopic = gatewayTopic(options.site, options.gateway, 'telemetry');
-
-    try {
-      this.db = new Database(options.path);
-    } catch (err) {
-      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `cannot open the outbox database ${options.path}: ${errorMessage(err)}`, { cause: err });
-    }
-    const db = this.db;
-    // auto_vacuum must be chosen before the first table exists; it lets a shrinking queue give disk back.
-    db.pragma('auto_vacuum = INCREMENTAL');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    this.pageSize = db.pragma('page_size', { simple: true }) as number;
-    db.pragma(`journal_size_limit = ${walBudget}`);
-    db.pragma(`wal_autocheckpoint = ${Math.max(8, Math.floor(walBudget / this.pageSize / 2))}`);
-    // Small columns first: scans for age and drop candidates then never touch the payload's overflow pages.
-    db.exec(`CREATE TABLE IF NOT EXISTS outbox (
-      seq INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT NOT NULL,
-      readings INTEGER NOT NULL, batch_seq INTEGER, first_ts INTEGER, last_ts INTEGER,
-      created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL);
-      CREATE TABLE IF NOT EXISTS staging (id INTEGER PRIMARY KEY, reading TEXT NOT NULL);`);
-    this.stmt = prepareStatements(db);
-    this.nextRowSeq = this.recount() + 1;
+    this.table = new OutboxTable(options.path, walBudget);
     this.recoverStaging();
     this.updateGauges();
     const every = Math.min(60_000, Math.max(1000, Math.floor(this.maxAgeMs / 10)));
     this.maintenance = setInterval(() => this.commitSafely(), every).unref();
-  }
-
-  static open(options: OutboxOptions): Outbox {
-    return new Outbox(options);
   }
 
   get strict(): boolean {
@@ -182,11 +115,11 @@ export class Outbox {
 
   /** Highest row seq committed so far (0 when none ever was). */
   get lastSeq(): number {
-    return this.nextRowSeq - 1;
+    return this.table.lastSeq;
   }
 
   stats(): { messages: number; bytes: number; fileBytes: number; buffered: number } {
-    return { messages: this.rowCount, bytes: this.byteCount, fileBytes: this.fileBytes(), buffered: this.open.parts.length };
+    return { messages: this.table.rows, bytes: this.table.bytes, fileBytes: this.fileBytes(), buffered: this.open.parts.length };
   }
 
   /** Database plus WAL size on disk. */
@@ -216,23 +149,17 @@ export class Outbox {
     }
     const json = JSON.stringify(wire);
     if (this.open.parts.length > 0 && this.open.bytes + json.length > MAX_BATCH_BYTES) this.sealOpen();
-    if (this.strict) {
-      this.stmt.stage.run(json);
-      push(this.open, json, wire.ts);
-      this.notifyCommit(1);
-      if (this.open.parts.length >= this.batchMax) this.commit();
-      else this.arm(this.batchMs);
-      return;
-    }
+    if (this.strict) this.table.stage(json);
     push(this.open, json, wire.ts);
+    if (this.strict) this.notifyCommit(1);
     if (this.open.parts.length >= this.batchMax) this.commit();
-    else this.arm(this.flushMs);
+    else this.arm(this.strict ? this.batchMs : this.flushMs);
   }
 
   /** Queues any other wire message; committed at once (with the readings buffered before it). */
   enqueue(topic: string, kind: Exclude<MessageKind, 'telemetry'>, payload: Buffer): void {
     if (this.closed) throw new SwarmgateError('SWG_ERR_INTERNAL', 'the outbox is closed');
-    this.commit({ kind, topic, payload, readings: 0, batchSeq: null, firstTs: null, lastTs: null });
+    this.commit({ bootId: this.bootId, kind, topic, payload, readings: 0, batchSeq: null, firstTs: null, lastTs: null });
   }
 
   /** Writes whatever is buffered now. */
@@ -245,9 +172,8 @@ export class Outbox {
    * `last` is the highest seq looked at, for the caller's cursor.
    */
   next(after: number, before: number, limit: number): { rows: OutboxRow[]; last: number } {
-    const raw = this.stmt.next.all(after, before, limit) as RawRow[];
-    const rows = raw.filter((r) => !this.inflight.has(r.seq) && !this.pendingAcks.has(r.seq)).map(fromRaw);
-    return { rows, last: raw.length > 0 ? (raw[raw.length - 1]?.seq ?? after) : after };
+    const raw = this.table.range(after, before, limit);
+    return { rows: raw.filter((r) => !this.inflight.has(r.seq) && !this.pendingAcks.has(r.seq)), last: raw[raw.length - 1]?.seq ?? after };
   }
 
   /** The row is with the broker; it must not be dropped or handed out again. */
@@ -268,7 +194,7 @@ export class Outbox {
   }
 
   all(): OutboxRow[] {
-    return (this.db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq`).all() as RawRow[]).map(fromRaw);
+    return this.table.all();
   }
 
   close(): void {
@@ -278,7 +204,7 @@ export class Outbox {
     clearInterval(this.maintenance);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.db.close();
+    this.table.close();
   }
 
   private arm(ms: number): void {
@@ -302,7 +228,7 @@ export class Outbox {
     const b = this.open;
     const batchSeq = this.nextBatchSeq++;
     const payload = encodeBatch({ gateway: this.options.gateway, bootId: this.bootId, seq: batchSeq, sentAt: this.clock(), historical: false }, b.parts);
-    this.sealed.push({ kind: 'telemetry', topic: this.telemetryTopic, payload, readings: b.parts.length, batchSeq, firstTs: b.minTs, lastTs: b.maxTs });
+    this.sealed.push({ bootId: this.bootId, kind: 'telemetry', topic: this.telemetryTopic, payload, readings: b.parts.length, batchSeq, firstTs: b.minTs, lastTs: b.maxTs });
     this.open = emptyBatch();
   }
 
@@ -313,75 +239,47 @@ export class Outbox {
     const now = this.clock();
     const ageDue = now - this.ageCheckedAt >= 1000;
     if (this.open.parts.length === 0 && this.sealed.length === 0 && !extra && this.pendingAcks.size === 0 && !ageDue) return;
-    const wasStaged = this.strict;
     this.sealOpen();
     const rows = this.sealed.splice(0);
     if (extra) rows.push(extra);
     const acks = [...this.pendingAcks];
     const readings = rows.reduce((n, r) => n + r.readings, 0);
     try {
-      this.db.transaction(() => {
-        for (const seq of acks) this.deleteRow(seq);
-        const incoming = rows.reduce((n, r) => n + r.payload.length + ROW_OVERHEAD, 0);
-        this.enforceSize(incoming, now);
-        for (const row of rows) this.insert(row, now);
-        if (wasStaged && rows.some((r) => r.kind === 'telemetry')) this.stmt.unstage.run();
+      this.table.transaction(() => {
+        for (const seq of acks) this.table.delete(seq);
+        this.enforceSize(rows.reduce((n, r) => n + r.payload.length + ROW_OVERHEAD, 0), now);
+        for (const row of rows) this.table.insert(row, now);
+        if (this.strict && readings > 0) this.table.clearStaging();
         if (ageDue) {
           this.ageCheckedAt = now;
           this.enforceAge(now);
         }
-      })();
+      });
     } catch (err) {
       // Rolled back (disk full, I/O error): keep the batches for the next attempt, fix the counters.
       this.sealed.unshift(...rows.filter((r) => r !== extra));
-      this.recount();
+      this.table.recount();
       throw err;
     }
     for (const seq of acks) this.pendingAcks.delete(seq);
-    this.releaseDisk();
+    this.table.shrinkTo(this.dbBudget);
     this.updateGauges();
-    if (!wasStaged && readings > 0) this.notifyCommit(readings);
+    if (!this.strict && readings > 0) this.notifyCommit(readings);
     if (rows.length > 0) for (const l of this.appendListeners) l();
-  }
-
-  private insert(row: NewRow, now: number): void {
-    const seq = this.nextRowSeq++;
-    this.stmt.insert.run(seq, this.bootId, row.kind, row.topic, row.readings, row.batchSeq, row.firstTs, row.lastTs, now, row.payload.length, row.payload);
-    this.rowCount++;
-    this.byteCount += row.payload.length;
-  }
-
-  private deleteRow(seq: number): void {
-    const gone = this.stmt.remove.get(seq) as { bytes: number } | undefined;
-    if (!gone) return;
-    this.rowCount--;
-    this.byteCount -= gone.bytes;
-  }
-
-  /** Reloads the counters from the table; returns the highest seq. */
-  private recount(): number {
-    const totals = this.stmt.totals.get() as { n: number; b: number; m: number };
-    this.rowCount = totals.n;
-    this.byteCount = totals.b;
-    return totals.m;
-  }
-
-  private usedBytes(): number {
-    return ((this.stmt.pageCount.get() as number) - (this.stmt.freelist.get() as number)) * this.pageSize;
   }
 
   /** Drops the oldest rows (never in-flight ones, never gap records) until `incoming` fits. */
   private enforceSize(incoming: number, now: number): void {
     for (let round = 0; round < 8; round++) {
-      const over = this.usedBytes() + incoming - this.dbBudget;
+      const over = this.table.usedBytes() + incoming - this.dbBudget;
       if (over <= 0) return;
       // Hysteresis: free 5 % more than needed so the drop does not repeat on every flush.
       const target = over + Math.floor(this.dbBudget * 0.05);
-      const victims: DropCandidate[] = [];
+      const victims: RowSummary[] = [];
       let freed = 0;
       let cursor = 0;
       while (freed < target) {
-        const page = this.stmt.candidates.all(cursor) as DropCandidate[];
+        const page = this.table.oldest(cursor);
         if (page.length === 0) break;
         for (const c of page) {
           cursor = c.seq;
@@ -400,15 +298,15 @@ export class Outbox {
   }
 
   private enforceAge(now: number): void {
-    const victims = (this.stmt.aged.all(now - this.maxAgeMs) as DropCandidate[]).filter((c) => !this.inflight.has(c.seq));
+    const victims = this.table.createdBefore(now - this.maxAgeMs).filter((c) => !this.inflight.has(c.seq));
     if (victims.length > 0) this.drop(victims, 'outbox-age', now);
   }
 
   /** Deletes the rows and leaves one GapRecord per boot the dropped telemetry came from. */
-  private drop(victims: readonly DropCandidate[], reason: GapRecord['reason'], now: number): void {
+  private drop(victims: readonly RowSummary[], reason: GapRecord['reason'], now: number): void {
     const gaps = new Map<string, GapRecord>();
     for (const v of victims) {
-      this.deleteRow(v.seq);
+      this.table.delete(v.seq);
       this.metrics.dropped.inc({ kind: v.kind, reason });
       if (v.kind !== 'telemetry' || v.batch_seq === null) continue;
       this.metrics.droppedReadings.inc({ reason }, v.readings);
@@ -425,7 +323,11 @@ export class Outbox {
         g.toTs = Math.max(g.toTs, toTs);
       }
     }
-    for (const gap of gaps.values()) this.insertGap(this.mergeWithPrevious(gap), now);
+    for (const gap of gaps.values()) {
+      const merged = this.mergeWithPrevious(gap);
+      // Gap rows carry the boot they describe, so the next merge can find them.
+      this.table.insert({ bootId: merged.bootId, kind: 'gap', topic: this.gapTopic, payload: encode(GapRecordSchema, merged), readings: 0, batchSeq: null, firstTs: merged.fromTs, lastTs: merged.toTs }, now);
+    }
     this.log.warn({ reason, messages: victims.length, gaps: [...gaps.values()].map((g) => ({ bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq, readings: g.readingsDropped })) }, 'outbox dropped its oldest messages');
   }
 
@@ -434,53 +336,29 @@ export class Outbox {
    * is unsent and ends right before this one, the two become one record instead of a trail.
    */
   private mergeWithPrevious(gap: GapRecord): GapRecord {
-    const prev = this.stmt.lastGap.get(gap.bootId) as { seq: number; payload: Buffer } | undefined;
+    const prev = this.table.lastGap(gap.bootId);
     if (!prev || this.inflight.has(prev.seq)) return gap;
     const old = JSON.parse(prev.payload.toString('utf8')) as GapRecord;
     if (old.toSeq + 1 !== gap.fromSeq) return gap;
-    this.deleteRow(prev.seq);
-    return {
-      ...gap,
-      fromSeq: old.fromSeq,
-      readingsDropped: old.readingsDropped + gap.readingsDropped,
-      fromTs: Math.min(old.fromTs, gap.fromTs),
-      toTs: Math.max(old.toTs, gap.toTs),
-    };
+    this.table.delete(prev.seq);
+    return { ...gap, fromSeq: old.fromSeq, readingsDropped: old.readingsDropped + gap.readingsDropped, fromTs: Math.min(old.fromTs, gap.fromTs), toTs: Math.max(old.toTs, gap.toTs) };
   }
 
-  /** Gap rows carry the boot they describe in boot_id, so the merge above can find them. */
-  private insertGap(gap: GapRecord, now: number): void {
-    const payload = encode(GapRecordSchema, gap);
-    const seq = this.nextRowSeq++;
-    this.stmt.insert.run(seq, gap.bootId, 'gap', this.gapTopic, 0, null, gap.fromTs, gap.toTs, now, payload.length, payload);
-    this.rowCount++;
-    this.byteCount += payload.length;
-  }
-
-  /** Gives free pages back to the file system when the file outgrew the budget. */
-  private releaseDisk(): void {
-    const pages = this.stmt.pageCount.get() as number;
-    if (pages * this.pageSize <= this.dbBudget) return;
-    const free = this.stmt.freelist.get() as number;
-    if (free > 0) this.db.pragma(`incremental_vacuum(${free})`);
-  }
-
-  /** Strict mode leftovers of a crash: committed readings not yet in a batch become one now. */
+  /** Strict mode leftovers of a crash: committed readings not yet in a batch become batches now. */
   private recoverStaging(): void {
-    const staged = this.db.prepare('SELECT reading FROM staging ORDER BY id').pluck().all() as string[];
+    const staged = this.table.staged();
     if (staged.length === 0) return;
     for (const json of staged) {
-      const ts = (JSON.parse(json) as { ts: number }).ts;
       if (this.open.parts.length >= this.batchMax || this.open.bytes + json.length > MAX_BATCH_BYTES) this.sealOpen();
-      push(this.open, json, ts);
+      push(this.open, json, (JSON.parse(json) as { ts: number }).ts);
     }
     this.sealOpen();
     const rows = this.sealed.splice(0);
     const now = this.clock();
-    this.db.transaction(() => {
-      for (const row of rows) this.insert(row, now);
-      this.stmt.unstage.run();
-    })();
+    this.table.transaction(() => {
+      for (const row of rows) this.table.insert(row, now);
+      this.table.clearStaging();
+    });
     this.log.info({ readings: staged.length }, 'recovered readings staged before a crash');
   }
 
@@ -490,57 +368,9 @@ export class Outbox {
   }
 
   private updateGauges(): void {
-    this.metrics.outboxRows.set(this.rowCount);
-    this.metrics.outboxBytes.set(this.byteCount);
+    this.metrics.outboxRows.set(this.table.rows);
+    this.metrics.outboxBytes.set(this.table.bytes);
   }
-}
-
-function prepareStatements(db: Database.Database) {
-  return {
-    insert: db.prepare(
-      'INSERT INTO outbox (seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, bytes, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes'),
-    next: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
-    candidates: db.prepare("SELECT seq, boot_id, kind, batch_seq, readings, first_ts, last_ts, bytes FROM outbox WHERE kind != 'gap' AND seq > ? ORDER BY seq LIMIT 256"),
-    aged: db.prepare("SELECT seq, boot_id, kind, batch_seq, readings, first_ts, last_ts, bytes FROM outbox WHERE kind != 'gap' AND created_at < ? ORDER BY seq"),
-    lastGap: db.prepare("SELECT seq, payload FROM outbox WHERE kind = 'gap' AND boot_id = ? ORDER BY seq DESC LIMIT 1"),
-    stage: db.prepare('INSERT INTO staging (reading) VALUES (?)'),
-    unstage: db.prepare('DELETE FROM staging'),
-    pageCount: db.prepare('PRAGMA page_count').pluck(),
-    freelist: db.prepare('PRAGMA freelist_count').pluck(),
-    totals: db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(seq), 0) AS m FROM outbox'),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
-interface RawRow {
-  seq: number;
-  boot_id: string;
-  kind: MessageKind;
-  topic: string;
-  readings: number;
-  batch_seq: number | null;
-  first_ts: number | null;
-  last_ts: number | null;
-  created_at: number;
-  payload: Buffer;
-}
-
-function fromRaw(r: RawRow): OutboxRow {
-  return {
-    seq: r.seq,
-    bootId: r.boot_id,
-    kind: r.kind,
-    topic: r.topic,
-    readings: r.readings,
-    batchSeq: r.batch_seq,
-    firstTs: r.first_ts,
-    lastTs: r.last_ts,
-    createdAt: r.created_at,
-    payload: r.payload,
-  };
 }
 
 function emptyBatch(): OpenBatch {

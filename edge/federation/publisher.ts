@@ -10,9 +10,10 @@
  */
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { errorMessage } from '../../shared/errors.js';
 import { GatewayStateSchema, encode, gatewayTopic, type GatewayState } from '../../shared/wire/index.js';
-import type { FederationMetrics } from './metrics.js';
+import { FederationMetrics } from './metrics.js';
 import { clientOptions, topicMatches } from './mqtt-link.js';
 import type { Outbox, OutboxRow } from './outbox.js';
 import type { ResolvedFederationConfig } from './schema.js';
@@ -25,7 +26,9 @@ export interface PublisherOptions {
   readonly site: string;
   readonly gateway: string;
   readonly outbox: Outbox;
-  readonly metrics: FederationMetrics;
+  /** Counters and gauges; or give `registry` and they are registered there. */
+  readonly metrics?: FederationMetrics;
+  readonly registry?: Registry;
   readonly log: Logger;
   /** The retained state document (status online) published on connect and every stateIntervalS. */
   readonly birth: () => GatewayState;
@@ -50,8 +53,10 @@ export class Publisher {
   private stopping = false;
   private stateTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribeOutbox: () => void;
+  readonly metrics: FederationMetrics;
 
   constructor(private readonly options: PublisherOptions) {
+    this.metrics = options.metrics ?? new FederationMetrics(options.registry);
     this.stateTopic = gatewayTopic(options.site, options.gateway, 'state');
     this.window = options.mqtt.inflight;
     this.clock = options.clock ?? Date.now;
@@ -76,7 +81,7 @@ export class Publisher {
     client.on('reconnect', () => {
       client.options.will = this.will();
     });
-    client.on('close', () => this.options.metrics.connected.set({ link: 'hub' }, 0));
+    client.on('close', () => this.metrics.connected.set({ link: 'hub' }, 0));
     client.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'hub broker connection error'));
     client.on('message', (topic, payload, packet) => this.route(topic, payload, packet));
     const every = this.options.stateIntervalS ?? 60;
@@ -128,7 +133,7 @@ export class Publisher {
     } else {
       client.end(true);
     }
-    this.options.metrics.connected.set({ link: 'hub' }, 0);
+    this.metrics.connected.set({ link: 'hub' }, 0);
   }
 
   private offlineState(): GatewayState {
@@ -142,7 +147,7 @@ export class Publisher {
   private handleConnect(): void {
     const client = this.client;
     if (!client) return;
-    this.options.metrics.connected.set({ link: 'hub' }, 1);
+    this.metrics.connected.set({ link: 'hub' }, 1);
     // Everything committed before this moment is backlog; rows committed from now on are live.
     this.watermark = this.options.outbox.lastSeq + 1;
     this.histCursor = 0;
@@ -198,13 +203,14 @@ export class Publisher {
       for (const row of hist.rows) this.send(row, true);
       if (!liveMoved && !histMoved) break;
     }
-    this.options.metrics.inflight.set(this.inflight);
+    this.metrics.inflight.set(this.inflight);
   }
 
   private send(row: OutboxRow, historical: boolean): void {
     const client = this.client;
     if (!client) return;
-    const { outbox, metrics, gateway } = this.options;
+    const { outbox, gateway } = this.options;
+    const metrics = this.metrics;
     outbox.markSent(row.seq);
     this.inflight++;
     const payload =

@@ -1,0 +1,205 @@
+/**
+ * The outbox's SQLite storage: one row per wire message, a staging table for strict mode, and
+ * the page accounting the size bound works with. WAL with synchronous=NORMAL: a commit survives
+ * a process crash (SIGKILL); power loss may lose the last commits, which is the trade the SD card
+ * wear budget asks for. Policy (batching, bounds, gap records) lives in outbox.ts.
+ */
+import Database from 'better-sqlite3';
+import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+
+export type MessageKind = 'telemetry' | 'gap' | 'event' | 'review' | 'ack' | 'other';
+
+export interface OutboxRow {
+  readonly seq: number;
+  /** Boot that wrote the row; for a gap record, the boot whose batches it reports missing. */
+  readonly bootId: string;
+  readonly kind: MessageKind;
+  readonly topic: string;
+  readonly readings: number;
+  /** Telemetry only: the batch seq on the wire (per boot, +1 per batch). */
+  readonly batchSeq: number | null;
+  readonly firstTs: number | null;
+  readonly lastTs: number | null;
+  readonly createdAt: number;
+  readonly payload: Buffer;
+}
+
+export type NewRow = Omit<OutboxRow, 'seq' | 'createdAt'>;
+
+/** The small columns of a row: what the bound checks read without touching payloads. */
+export interface RowSummary {
+  seq: number;
+  boot_id: string;
+  kind: MessageKind;
+  batch_seq: number | null;
+  readings: number;
+  first_ts: number | null;
+  last_ts: number | null;
+  bytes: number;
+}
+
+const COLUMNS = 'seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, payload';
+const SUMMARY = 'seq, boot_id, kind, batch_seq, readings, first_ts, last_ts, bytes';
+
+export class OutboxTable {
+  readonly pageSize: number;
+  rows = 0;
+  bytes = 0;
+  private nextSeq: number;
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof prepare>;
+
+  /** walBudget: bytes the write-ahead log may keep on disk. */
+  constructor(path: string, walBudget: number) {
+    try {
+      this.db = new Database(path);
+    } catch (err) {
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `cannot open the outbox database ${path}: ${errorMessage(err)}; check the dataDir permissions`, { cause: err });
+    }
+    const db = this.db;
+    // auto_vacuum must be chosen before the first table exists; it lets a shrinking queue give disk back.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    this.pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma(`journal_size_limit = ${walBudget}`);
+    db.pragma(`wal_autocheckpoint = ${Math.max(8, Math.floor(walBudget / this.pageSize / 2))}`);
+    // Small columns first: scans for age and drop candidates never touch the payload's overflow pages.
+    db.exec(`CREATE TABLE IF NOT EXISTS outbox (
+      seq INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT NOT NULL,
+      readings INTEGER NOT NULL, batch_seq INTEGER, first_ts INTEGER, last_ts INTEGER,
+      created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS staging (id INTEGER PRIMARY KEY, reading TEXT NOT NULL);`);
+    this.stmt = prepare(db);
+    // Seqs are handed out here, never reused in a run, even when the table empties.
+    this.nextSeq = this.recount() + 1;
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  transaction(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  insert(row: NewRow, createdAt: number): number {
+    const seq = this.nextSeq++;
+    const r = row;
+    this.stmt.insert.run(seq, r.bootId, r.kind, r.topic, r.readings, r.batchSeq, r.firstTs, r.lastTs, createdAt, r.payload.length, r.payload);
+    this.rows++;
+    this.bytes += r.payload.length;
+    return seq;
+  }
+
+  delete(seq: number): void {
+    const gone = this.stmt.remove.get(seq) as { bytes: number } | undefined;
+    if (!gone) return;
+    this.rows--;
+    this.bytes -= gone.bytes;
+  }
+
+  /** Reloads the counters from the table (after a rollback); returns the highest seq. */
+  recount(): number {
+    const t = this.stmt.totals.get() as { n: number; b: number; m: number };
+    this.rows = t.n;
+    this.bytes = t.b;
+    return t.m;
+  }
+
+  range(after: number, before: number, limit: number): OutboxRow[] {
+    return (this.stmt.range.all(after, before, limit) as RawRow[]).map(fromRaw);
+  }
+
+  all(): OutboxRow[] {
+    return (this.stmt.all.all() as RawRow[]).map(fromRaw);
+  }
+
+  /** Oldest non-gap rows after `after`, a page at a time. */
+  oldest(after: number): RowSummary[] {
+    return this.stmt.oldest.all(after) as RowSummary[];
+  }
+
+  createdBefore(ts: number): RowSummary[] {
+    return this.stmt.aged.all(ts) as RowSummary[];
+  }
+
+  /** The newest gap record about `bootId`, if one is still queued. */
+  lastGap(bootId: string): { seq: number; payload: Buffer } | undefined {
+    return this.stmt.lastGap.get(bootId) as { seq: number; payload: Buffer } | undefined;
+  }
+
+  /** Pages holding live data (free pages excluded), in bytes. */
+  usedBytes(): number {
+    return ((this.stmt.pageCount.get() as number) - (this.stmt.freelist.get() as number)) * this.pageSize;
+  }
+
+  /** Returns free pages to the file system when the file is larger than `budget`. */
+  shrinkTo(budget: number): void {
+    if ((this.stmt.pageCount.get() as number) * this.pageSize <= budget) return;
+    const free = this.stmt.freelist.get() as number;
+    if (free > 0) this.db.pragma(`incremental_vacuum(${free})`);
+  }
+
+  stage(readingJson: string): void {
+    this.stmt.stage.run(readingJson);
+  }
+
+  staged(): string[] {
+    return this.stmt.staged.all() as string[];
+  }
+
+  clearStaging(): void {
+    this.stmt.unstage.run();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    insert: db.prepare('INSERT INTO outbox (seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, bytes, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes'),
+    range: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
+    all: db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq`),
+    oldest: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND seq > ? ORDER BY seq LIMIT 256`),
+    aged: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND created_at < ? ORDER BY seq`),
+    lastGap: db.prepare("SELECT seq, payload FROM outbox WHERE kind = 'gap' AND boot_id = ? ORDER BY seq DESC LIMIT 1"),
+    stage: db.prepare('INSERT INTO staging (reading) VALUES (?)'),
+    staged: db.prepare('SELECT reading FROM staging ORDER BY id').pluck(),
+    unstage: db.prepare('DELETE FROM staging'),
+    pageCount: db.prepare('PRAGMA page_count').pluck(),
+    freelist: db.prepare('PRAGMA freelist_count').pluck(),
+    totals: db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(seq), 0) AS m FROM outbox'),
+  };
+}
+
+interface RawRow {
+  seq: number;
+  boot_id: string;
+  kind: MessageKind;
+  topic: string;
+  readings: number;
+  batch_seq: number | null;
+  first_ts: number | null;
+  last_ts: number | null;
+  created_at: number;
+  payload: Buffer;
+}
+
+function fromRaw(r: RawRow): OutboxRow {
+  return {
+    seq: r.seq,
+    bootId: r.boot_id,
+    kind: r.kind,
+    topic: r.topic,
+    readings: r.readings,
+    batchSeq: r.batch_seq,
+    firstTs: r.first_ts,
+    lastTs: r.last_ts,
+    createdAt: r.created_at,
+    payload: r.payload,
+  };
+}
