@@ -119,8 +119,12 @@ export class OpcuaLink extends EventEmitter<LinkEvents> {
     try {
       await client.connect(s.endpointUrl);
     } catch (err) {
-      const code = UNREACHABLE.test(errorMessage(err)) ? 'SWG_ERR_DEVICE_UNREACHABLE' : 'SWG_ERR_OPCUA_SESSION';
-      throw new SwarmgateError(code, `cannot connect to OPC UA server ${s.endpointUrl}: ${firstLine(err)}`, {
+      const message = errorMessage(err);
+      const code = UNREACHABLE.test(message) ? 'SWG_ERR_DEVICE_UNREACHABLE' : 'SWG_ERR_OPCUA_SESSION';
+      const hint = /BadCertificateUntrusted|BadCertificate/.test(message)
+        ? `; if you trust this server, move its certificate from ${s.pkiDir}/rejected to ${s.pkiDir}/trusted/certs (or set automaticallyAcceptUnknownCertificate)`
+        : '';
+      throw new SwarmgateError(code, `cannot connect to OPC UA server ${s.endpointUrl}: ${firstLine(err)}${hint}`, {
         cause: err,
         details: { endpointUrl: s.endpointUrl, securityMode: s.securityMode, securityPolicy: s.securityPolicy },
       });

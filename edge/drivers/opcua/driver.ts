@@ -135,6 +135,7 @@ export class OpcuaDriver implements SubscribableDriver, BrowsableDriver {
       publishingIntervalMs: this.settings.publishingIntervalMs,
       sessionTimeoutMs: this.settings.sessionTimeoutMs,
       requestTimeoutMs: this.settings.requestTimeoutMs,
+      keepAliveMs: this.settings.subscriptionKeepAliveMs,
       log: this.#log,
     });
     this.#keepers.add(keeper);

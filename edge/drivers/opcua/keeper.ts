@@ -30,8 +30,6 @@ import { badReading, dataValueToReading } from './values.js';
 
 export const CONNECTION_LOST_CAUSE = 'connection lost (SWG_ERR_DEVICE_NOT_CONNECTED)';
 
-/** Target time between server keep-alives when nothing changes; also drives the stall watchdog. */
-const KEEPALIVE_TARGET_MS = 5000;
 /** Retry schedule for items the server refused (unknown node, filter not supported ...). */
 const ITEM_RETRY_MIN_MS = 1000;
 const ITEM_RETRY_MAX_MS = 30_000;
@@ -47,6 +45,8 @@ export interface KeeperOptions {
   readonly publishingIntervalMs: number;
   readonly sessionTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  /** Target time between server keep-alives when nothing changes; also drives the stall watchdog. */
+  readonly keepAliveMs: number;
   readonly log: Logger;
 }
 
@@ -63,6 +63,8 @@ export class SubscriptionKeeper implements Subscription {
   readonly #keepAliveCount: number;
   readonly #onLost = (): void => this.#reportLost();
   readonly #onRestored = (fresh: boolean): void => {
+    // The outage was silence too; give the restored subscription a full watchdog period.
+    this.#lastActivity = Date.now();
     if (fresh) this.#dropSubscription();
     this.#scheduleRepair(true);
   };
@@ -74,7 +76,7 @@ export class SubscriptionKeeper implements Subscription {
     private readonly options: KeeperOptions,
   ) {
     this.#entries = points.map((point) => ({ point, nodeId: resolveNodeId(point.address.nodeId), item: undefined }));
-    this.#keepAliveCount = Math.min(100, Math.max(3, Math.ceil(KEEPALIVE_TARGET_MS / options.publishingIntervalMs)));
+    this.#keepAliveCount = Math.min(100, Math.max(3, Math.ceil(options.keepAliveMs / options.publishingIntervalMs)));
   }
 
   /** Creates the subscription; points the server refuses are reported bad and retried. */
@@ -132,7 +134,10 @@ export class SubscriptionKeeper implements Subscription {
   #checkStall(): void {
     if (this.#closed || this.link.state !== 'connected' || this.#repairing || !this.#subscription) return;
     const silentFor = Date.now() - this.#lastActivity;
-    if (silentFor < 3 * this.#keepAlivePeriodMs()) return;
+    // The server may have revised interval and count; judge by what it promised.
+    const sub = this.#subscription;
+    const promised = sub.publishingInterval > 0 && sub.maxKeepAliveCount > 0 ? sub.publishingInterval * sub.maxKeepAliveCount : this.#keepAlivePeriodMs();
+    if (silentFor < 3 * Math.max(promised, this.#keepAlivePeriodMs())) return;
     this.options.log.warn({ silentFor }, 'OPC UA subscription silent, recreating it');
     this.#dropSubscription();
     this.#scheduleRepair(true);

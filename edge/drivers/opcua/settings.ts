@@ -49,6 +49,13 @@ export const OpcuaConnectionSchema = Type.Object(
     sessionTimeoutMs: Type.Optional(
       Type.Integer({ minimum: 1000, default: 60000, description: 'Requested session timeout; the server keeps subscriptions this long during an outage' }),
     ),
+    subscriptionKeepAliveMs: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        default: 5000,
+        description: 'The server confirms an idle subscription this often; one silent for 3 times this is recreated',
+      }),
+    ),
     reconnectInitialDelayMs: Type.Optional(
       Type.Integer({ minimum: 10, default: 1000, description: 'First delay before reconnecting after a connection loss' }),
     ),
@@ -96,6 +103,7 @@ export interface ResolvedOpcuaConnection {
   readonly pkiDir: string;
   readonly automaticallyAcceptUnknownCertificate: boolean;
   readonly sessionTimeoutMs: number;
+  readonly subscriptionKeepAliveMs: number;
   readonly reconnectInitialDelayMs: number;
   readonly reconnectMaxDelayMs: number;
 }
@@ -112,6 +120,7 @@ export function resolveConnection(c: OpcuaConnection, defaultPkiDir: string): Re
     pkiDir: c.pkiDir ?? defaultPkiDir,
     automaticallyAcceptUnknownCertificate: c.automaticallyAcceptUnknownCertificate ?? false,
     sessionTimeoutMs: c.sessionTimeoutMs ?? 60000,
+    subscriptionKeepAliveMs: c.subscriptionKeepAliveMs ?? 5000,
     reconnectInitialDelayMs: initial,
     reconnectMaxDelayMs: Math.max(initial, c.reconnectMaxDelayMs ?? 10000),
   };

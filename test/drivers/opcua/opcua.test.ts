@@ -24,6 +24,7 @@ function fastConnection(endpointUrl: string, extra: Partial<OpcuaConnection> = {
     requestTimeoutMs: 2000,
     publishingIntervalMs: 100,
     sessionTimeoutMs: 10_000,
+    subscriptionKeepAliveMs: 500,
     reconnectInitialDelayMs: 100,
     reconnectMaxDelayMs: 500,
     automaticallyAcceptUnknownCertificate: true,
@@ -341,6 +342,48 @@ describe('opcua recovery and teardown', () => {
       await driver.stop();
       if (server.running) await server.shutdown();
       await server.start();
+    }
+  });
+
+  it('SignAndEncrypt with Basic256Sha256 and a user name; wrong password and untrusted server certificates fail clearly', async () => {
+    const secure = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', username: 'operator', password: 'secret' } as const;
+    const driver = makeDriver(server.endpointUrl, join(tmp.path, 'secure'), [], secure);
+    try {
+      await driver.initialize();
+      expect((await driver.read([point('label', NODES.label)]))[0]?.value).toBe('freezer');
+    } finally {
+      await driver.stop();
+    }
+    const wrong = makeDriver(server.endpointUrl, join(tmp.path, 'secure'), [], { ...secure, password: 'nope' });
+    const denied = await wrong.initialize().catch((e: unknown) => e);
+    await wrong.stop();
+    expect(isSwarmgateError(denied, 'SWG_ERR_OPCUA_SESSION')).toBe(true);
+    expect((denied as Error).message).toMatch(/refused the session/);
+
+    const strict = makeDriver(server.endpointUrl, join(tmp.path, 'strict'), [], { ...secure, automaticallyAcceptUnknownCertificate: false });
+    const untrusted = await strict.initialize().catch((e: unknown) => e);
+    await strict.stop();
+    expect(isSwarmgateError(untrusted, 'SWG_ERR_OPCUA_SESSION')).toBe(true);
+    expect((untrusted as Error).message).toMatch(/BadCertificateUntrusted.*move its certificate from .*rejected/);
+    expect(existsSync(join(tmp.path, 'strict', 'pki', 'opcua', 'rejected'))).toBe(true);
+  });
+
+  it('a subscription the server drops silently is noticed and recreated', async () => {
+    const driver = makeDriver(server.endpointUrl, join(tmp.path, 'data'));
+    const received: Reading[] = [];
+    try {
+      await driver.initialize();
+      const sub = await driver.subscribe([point('mode', NODES.mode)], (r) => received.push(r));
+      await waitFor(() => received.find((r) => r.quality === 'good'), 5000, 'initial value');
+      const created = server.cumulatedSubscriptionCount();
+      expect(server.dropSubscriptions()).toBe(1);
+      // node-opcua reports nothing here; the keep-alive watchdog (3 x 500 ms silent) notices.
+      await waitFor(() => (server.cumulatedSubscriptionCount() > created ? true : undefined), 5000, 'a new subscription');
+      server.set(NODES.mode, 7);
+      await waitFor(() => received.find((r) => r.value === 7), 5000, 'value through the new subscription');
+      await sub.close();
+    } finally {
+      await driver.stop();
     }
   });
 

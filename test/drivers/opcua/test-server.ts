@@ -45,6 +45,8 @@ export interface TestServer {
   start(options?: { readonly without?: readonly string[] }): Promise<void>;
   /** Adds the variables left out by start({ without }) to the running server. */
   addMissing(): void;
+  /** Deletes every subscription on the server side, behind the clients' backs. */
+  dropSubscriptions(): number;
   /** Subscriptions ever created on this server instance (to tell transfer from recreation). */
   cumulatedSubscriptionCount(): number;
   readonly running: boolean;
@@ -145,6 +147,16 @@ export async function startTestServer(pkiDir: string): Promise<TestServer> {
     },
     shutdown,
     start,
+    dropSubscriptions() {
+      let dropped = 0;
+      for (const session of server?.engine.getSessions() ?? []) {
+        for (const sub of session.publishEngine.subscriptions) {
+          session.deleteSubscription(sub.id);
+          dropped += 1;
+        }
+      }
+      return dropped;
+    },
     cumulatedSubscriptionCount: () => server?.engine.cumulatedSubscriptionCount ?? 0,
     addMissing() {
       const pending = addLater;
