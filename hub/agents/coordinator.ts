@@ -39,6 +39,12 @@ export interface CoordinatorOptions {
   readonly evidenceWindowMs?: number;
   readonly telemetry?: TelemetryPort;
   readonly bus?: AgentBus;
+  /**
+   * The same write (gateway, device, point, value) is not executed again within this window,
+   * whatever decision asks for it: snapshots taken before telemetry shows the effect would
+   * otherwise repeat it. Default 15 min.
+   */
+  readonly cooldownMs?: number;
   /** Record every vote on the bus (audit trail); default true. */
   readonly auditVotes?: boolean;
   readonly clock?: () => number;
@@ -53,6 +59,8 @@ export interface CoordinatorReport {
   readonly executions: ReadonlyMap<string, Promise<ExecutionResult>>;
   readonly reviewed: readonly ReviewItem[];
   readonly vetoed: readonly Decision[];
+  /** Confident decisions not executed because the same write ran within the cooldown. */
+  readonly suppressed: readonly Decision[];
 }
 
 const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2, critical: 3 };
@@ -67,6 +75,8 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly ttl: Record<Priority, number>;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly recent = new Map<string, number>();
+  private readonly cooldownMs: number;
 
   constructor(private readonly options: CoordinatorOptions) {
     this.learning = options.learning ?? new TrackRecordBook();
@@ -77,6 +87,7 @@ export class Coordinator {
     this.clock = options.clock ?? Date.now;
     this.log = options.log ?? createLogger('hub.agents.coordinator');
     this.ttl = { ...DEFAULT_TTL, ...(options.reviewTtlMs ?? {}) };
+    this.cooldownMs = options.cooldownMs ?? 15 * 60_000;
   }
 
   /** An event arrived: evaluate the site snapshot with the event as trigger. */
@@ -90,6 +101,7 @@ export class Coordinator {
     const executed: Decision[] = [];
     const reviewed: ReviewItem[] = [];
     const vetoed: Decision[] = [];
+    const suppressed: Decision[] = [];
     const executions = new Map<string, Promise<ExecutionResult>>();
     const winners = this.resolveConflicts(decisions.filter((d) => this.executable(d)));
     for (const decision of decisions) {
@@ -100,6 +112,10 @@ export class Coordinator {
       }
       if (this.executable(decision)) {
         if (winners.has(decision.id)) {
+          if (this.coolingDown(decision)) {
+            suppressed.push(decision);
+            continue;
+          }
           executed.push(decision);
           executions.set(decision.id, this.track(this.options.executor.execute(decision)));
           if (decision.proposal.priority === 'critical') await this.emergency(decision);
@@ -117,7 +133,20 @@ export class Coordinator {
         this.log.error({ item: item.id, err: errorMessage(err) }, 'review sink refused an item');
       }
     }
-    return { proposals, decisions, executed, executions, reviewed, vetoed };
+    return { proposals, decisions, executed, executions, reviewed, vetoed, suppressed };
+  }
+
+  /** true when the same write ran within the cooldown; otherwise records this one. */
+  private coolingDown(d: Decision): boolean {
+    const now = this.clock();
+    const key = `${targetOf(d.proposal)}|${JSON.stringify(d.proposal.action)}`;
+    const last = this.recent.get(key);
+    if (last !== undefined && now - last < this.cooldownMs) return true;
+    this.recent.set(key, now);
+    if (this.recent.size > 10_000) {
+      for (const [k, t] of this.recent) if (now - t >= this.cooldownMs) this.recent.delete(k);
+    }
+    return false;
   }
 
   /** A technician's verdict on a reviewed (or executed) decision feeds the track records. */

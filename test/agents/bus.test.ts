@@ -61,7 +61,7 @@ describe('agent bus', () => {
     expect(audit.size).toBe(3);
     const [vote, alert, lost] = audit.entries();
     expect(vote?.recipients).toEqual(['comfort']);
-    expect(alert?.recipients.sort()).toEqual(['comfort', 'equipment', 'flaky', 'safety', 'energy'].sort());
+    expect([...(alert?.recipients ?? [])].sort()).toEqual(['comfort', 'equipment', 'flaky', 'safety', 'energy'].sort());
     expect(alert?.failures).toEqual([{ agent: 'flaky', error: 'boom' }]);
     expect(lost?.recipients).toEqual([]);
     expect(audit.entries({ type: 'escalation-alert', correlationId: 'dec-1' })).toHaveLength(1);

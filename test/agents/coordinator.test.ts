@@ -64,7 +64,7 @@ function officeSnapshot(f: FacilityIndex, at = T0, occupancy?: Record<string, bo
   });
 }
 
-function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; voteTimeoutMs?: number } = {}) {
+function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; voteTimeoutMs?: number; cooldownMs?: number } = {}) {
   const clock = new FakeClock();
   const telemetry = new MemoryTelemetry();
   const commands = new FakeCommands();
@@ -89,6 +89,7 @@ function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; 
     clock: clock.read,
     ...(opts.threshold === undefined ? {} : { threshold: opts.threshold }),
     ...(opts.voteTimeoutMs === undefined ? {} : { voteTimeoutMs: opts.voteTimeoutMs }),
+    ...(opts.cooldownMs === undefined ? {} : { cooldownMs: opts.cooldownMs }),
   });
   return { clock, telemetry, commands, audit, bus, executed, reviews, coordinator };
 }
@@ -171,11 +172,29 @@ describe('coordinator', () => {
     expect(r.audit.entries({ type: 'emergency-broadcast' })).toHaveLength(1);
     expect(r.audit.entries({ type: 'consensus-vote', correlationId: relay?.id }).length).toBe(relay?.votes.length);
 
-    // The same event again (redelivery): same decision id, nothing sent twice.
+    // The same event again (redelivery) or a fresh snapshot before telemetry shows the relay on:
+    // the same write is within its cooldown and is not repeated.
+    const again = await r.coordinator.onEvent(event, snapshot);
+    expect(again.suppressed.map((d) => d.id)).toEqual([relay?.id]);
+    const later = await r.coordinator.evaluate(freezerSnapshot(f, {}, T0 + 5 * MIN).snapshot);
+    expect(later.suppressed).toHaveLength(1);
+    await r.coordinator.idle();
+    expect(r.commands.sent).toHaveLength(1);
+  });
+
+  it('without a cooldown, the executor still runs each decision at most once', async () => {
+    const f = facility();
+    const r = rig(createSpecialists(), { cooldownMs: 0 });
+    const { snapshot, event } = freezerSnapshot(f);
+    const first = await r.coordinator.onEvent(event, snapshot);
     const again = await r.coordinator.onEvent(event, snapshot);
     await r.coordinator.idle();
-    expect((await again.executions.get(relay?.id ?? ''))?.status).toBe('duplicate');
+    const id = first.executed[0]?.id ?? '';
+    expect(again.executed.map((d) => d.id)).toEqual([id]);
+    expect((await first.executions.get(id))?.status).toBe('effective');
+    expect((await again.executions.get(id))?.status).toBe('duplicate');
     expect(r.commands.sent).toHaveLength(1);
+    expect(r.executed.keys.has(id)).toBe(true);
   });
 
   it('device and point names come from the facility model', async () => {

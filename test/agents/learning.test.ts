@@ -52,7 +52,8 @@ describe('track records', () => {
     const setbackOf = (d: readonly Decision[]): Decision | undefined => d.find((x) => x.proposal.kind === 'setback');
     for (let round = 0; round < 8; round += 1) {
       // Each night the energy specialist proposes the same setback; the technician overrides it.
-      const report = await coordinator.evaluate(officeAt(f, T0 + round * DAY));
+      clock.now = T0 + round * DAY;
+      const report = await coordinator.evaluate(officeAt(f, clock.now));
       const d = setbackOf(report.decisions);
       if (!d) throw new Error('no setback proposed');
       rounds.push({ confidence: d.confidence, weight: d.weights.energy ?? 0, executed: report.executed.includes(d) });

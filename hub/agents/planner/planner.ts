@@ -34,7 +34,8 @@ export function riskCap(objective: Objective): number {
   return objective.constraints.maxComfortViolations === 0 ? 0.25 : 0.6;
 }
 
-export function plan(objectiveInput: Objective | unknown, facility: FacilityIndex, now = Date.now()): Plan {
+/** Plans an objective (validated again here, defaults filled) on the facility's site. */
+export function plan(objectiveInput: Objective, facility: FacilityIndex, now = Date.now()): Plan {
   const objective = parseObjective(objectiveInput);
   const site = siteOf(facility, objective.site);
   const pool = candidates(site, objective);
