@@ -22,6 +22,8 @@ export interface StartHubOptions {
   readonly logger?: Logger;
   /** MQTT client id of this hub process (default swarmgate-hub-<random>). */
   readonly clientId?: string;
+  /** Sites this process ingests (default all). */
+  readonly sites?: readonly string[];
   /** Run retention on this interval; default from config.retention.intervalMinutes, 0 disables. */
   readonly retentionIntervalMs?: number;
 }
@@ -100,7 +102,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       },
     });
     cleanups.push(async () => commands.stop());
-    const ingest = new Ingest({ client, store, events, registry, acks: commands, shareGroup, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    const ingest = new Ingest({ client, store, events, registry, acks: commands, shareGroup, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
     await ingest.start();
     cleanups.push(() => ingest.stop());
     await commands.resume();

@@ -2,7 +2,9 @@
  * Emits the broker-side files for running the hub against an external Mosquitto with the same
  * users and the same deny-by-default policy as the embedded broker: a password file in
  * mosquitto_passwd format and an ACL file (`user` blocks with `topic read|write|readwrite`).
- * Mosquitto denies everything an ACL file does not grant, like the embedded policy.
+ * Mosquitto denies everything an ACL file does not grant, like the embedded policy. One difference:
+ * Mosquitto accepts a subscription such as '#' and filters each delivered message by read access,
+ * where the embedded broker refuses the subscription; either way a gateway reads only its own topics.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,0 +1,76 @@
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadHubConfig, parseHubConfig } from '../../hub/config.js';
+import { isSwarmgateError } from '../../shared/errors.js';
+import { tempDir } from '../support/tmp.js';
+
+const problemsOf = (text: string): string => {
+  try {
+    parseHubConfig(text, '/etc/swarmgate/hub.yaml');
+  } catch (err) {
+    if (isSwarmgateError(err)) return `${err.code}: ${err.message}`;
+    throw err;
+  }
+  return 'no error';
+};
+
+describe('hub config', () => {
+  it('applies defaults and resolves paths against the file', () => {
+    const config = parseHubConfig('broker:\n  embedded:\n    credentialsFile: users.yaml\nstore:\n  kind: sqlite\n', '/etc/swarmgate/hub.yaml');
+    expect(config.broker.mode).toBe('embedded');
+    expect(config.broker.embedded).toEqual({ host: '0.0.0.0', port: 1883, credentialsFile: '/etc/swarmgate/users.yaml' });
+    expect(config.store).toEqual({ kind: 'sqlite', path: '/etc/swarmgate/data/hub.db' });
+    expect(config.retention).toEqual({ rawDays: 30, rollups: [{ bucketS: 300, keepDays: 365 }, { bucketS: 3600, keepDays: 1825 }], intervalMinutes: 60 });
+    expect(config.commands).toEqual({ timeoutMs: 30_000, retries: 1 });
+  });
+
+  it('reads an external broker and a postgres store with the url from DATABASE_URL', () => {
+    const saved = process.env.DATABASE_URL;
+    process.env.DATABASE_URL = 'postgres://u@db:5432/hub';
+    try {
+      const config = parseHubConfig('broker:\n  mode: external\n  external: { url: "mqtt://127.0.0.1:1883", username: hub }\nstore: { kind: postgres }\n', '/x/hub.yaml');
+      expect(config.broker.external).toEqual({ url: 'mqtt://127.0.0.1:1883', username: 'hub', shareGroup: 'swarmgate-hub' });
+      expect(config.store).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/hub', schema: 'swarmgate' });
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved;
+    }
+  });
+
+  it('names file, line, column and field of every problem', () => {
+    const text = ['broker:', '  mode: embedded', '  embedded:', '    port: 99999', '    credentialsFile: u.yaml', '    colour: red', 'store: { kind: sqlite }', 'commands: { timeoutMs: "soon" }', ''].join('\n');
+    const message = problemsOf(text);
+    expect(message).toMatch(/^SWG_ERR_CONFIG_INVALID/);
+    expect(message).toContain('/etc/swarmgate/hub.yaml:4:11: broker.embedded.port:');
+    expect(message).toMatch(/hub\.yaml:\d+:\d+: broker\.embedded\.colour: /);
+    expect(message).toMatch(/hub\.yaml:8:\d+: commands\.timeoutMs: /);
+  });
+
+  it('explains the store union by kind, and missing mode sections', () => {
+    expect(problemsOf('broker: { embedded: { credentialsFile: u } }\nstore: { kind: mysql }\n')).toContain('store.kind: expected sqlite or postgres');
+    expect(problemsOf('broker: { embedded: { credentialsFile: u } }\nstore: { kind: sqlite, path: 3 }\n')).toContain('store.path:');
+    expect(problemsOf('broker: { embedded: { credentialsFile: u } }\n')).toContain('store: missing');
+    expect(problemsOf('broker: { mode: external }\nstore: { kind: sqlite }\n')).toContain('broker.external: mode is external');
+    const saved = process.env.DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    try {
+      expect(problemsOf('broker: { embedded: { credentialsFile: u } }\nstore: { kind: postgres }\n')).toContain('store.url: missing');
+    } finally {
+      if (saved !== undefined) process.env.DATABASE_URL = saved;
+    }
+  });
+
+  it('reports YAML syntax errors with their position and a missing file', () => {
+    expect(problemsOf('broker:\n  mode: [embedded\n')).toMatch(/^SWG_ERR_CONFIG_YAML: \/etc\/swarmgate\/hub\.yaml:\d+:\d+/);
+    const dir = tempDir();
+    try {
+      expect(() => loadHubConfig(`${dir.path}/missing.yaml`)).toThrow(/cannot read hub config/);
+      writeFileSync(`${dir.path}/hub.yaml`, 'broker: { embedded: { credentialsFile: u.yaml, port: 0 } }\nstore: { kind: sqlite, path: ":memory:" }\n');
+      const config = loadHubConfig(`${dir.path}/hub.yaml`);
+      expect(config.store).toEqual({ kind: 'sqlite', path: ':memory:' });
+      expect(config.broker.embedded?.credentialsFile).toBe(`${dir.path}/u.yaml`);
+    } finally {
+      dir.remove();
+    }
+  });
+});
