@@ -138,6 +138,8 @@ export class CommandService {
       const poll = setInterval(() => {
         this.get(id).then((r) => (isSettled(r) ? finish(r) : undefined), () => undefined);
       }, 250);
+      timer.unref();
+      poll.unref();
       off = this.options.events.on('command', ({ record }) => {
         if (record.id === id && isSettled(record)) finish(record);
       });

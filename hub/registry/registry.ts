@@ -33,7 +33,8 @@ export class GatewayRegistry {
         site,
         status: state.status,
         stateTs: state.ts,
-        lastSeen: now,
+        // A will is the broker speaking for a lost gateway: it does not mean the gateway was seen.
+        lastSeen: state.status === 'online' ? now : undefined,
         bootId: state.bootId,
         version: state.version,
         health: state.health,

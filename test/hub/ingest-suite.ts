@@ -153,9 +153,12 @@ export function ingestSuite(name: string, setup: () => Promise<BrokerUnderTest>,
       const gw = await gatewayClient('gw-will', { will: { topic: willTopic, payload: encode(GatewayStateSchema, state('gw-will', 'offline')), qos: 1, retain: true } });
       await gw.publishAsync(willTopic, encode(GatewayStateSchema, state('gw-will', 'online')), { qos: 1, retain: true });
       await waitFor(async () => (await statusOf('gw-will')) === 'online', 5000, 'online');
-      expect((await store.getGateway('gw-will'))?.version).toBe('1.2.3');
+      const online = await store.getGateway('gw-will');
+      expect(online?.version).toBe('1.2.3');
       gw.stream.destroy(); // connection lost without DISCONNECT: the broker publishes the will
       await waitFor(async () => (await statusOf('gw-will')) === 'offline', 5000, 'offline from the will');
+      // The will is not a sign of life: lastSeen stays at the last real message.
+      expect((await store.getGateway('gw-will'))?.lastSeen).toBe(online?.lastSeen);
       // A hub process started later learns the state from the retained message.
       const gw2 = await gatewayClient('gw-state');
       await gw2.publishAsync(gatewayTopic(site, 'gw-state', 'state'), encode(GatewayStateSchema, state('gw-state', 'online')), { qos: 1, retain: true });
