@@ -252,6 +252,17 @@ describe('gpio driver on the simulated chip protocol', () => {
     await d.stop();
     await d.stop();
     expect(process.getActiveResourcesInfo().filter((t) => t !== 'TTYWrap').length).toBeLessThanOrEqual(before);
+
+    // ... and none while the chip connection is being re-established
+    const e = makeDriver(chip.port, [OCCUPIED]);
+    await e.initialize();
+    const got: Reading[] = [];
+    await e.subscribe([OCCUPIED], (r) => got.push(r));
+    chip.dropClients();
+    await waitFor(() => got.find((r) => r.quality === 'bad'), 2000, 'connection lost');
+    await e.stop();
+    await sleep(20);
+    expect(process.getActiveResourcesInfo().filter((t) => t !== 'TTYWrap').length).toBeLessThanOrEqual(before);
   });
 });
 
