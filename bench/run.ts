@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { progress, type BenchEntry } from './results.js';
+import { atLeast, progress, type BenchEntry } from './results.js';
 
 type Bench = () => Promise<BenchEntry[]>;
 
@@ -15,6 +15,17 @@ const benches: Record<string, Bench> = {
   modbus: async () => (await import('./modbus.js')).benchModbus(),
   pipeline: async () => (await import('./pipeline.js')).benchPipeline(),
   rss: async () => (await import('./rss.js')).benchGatewayRss(),
+  nab: async () => {
+    const r = await (await import('./nab.js')).runNab({ verbose: true });
+    const note = `shared 18-series NAB split, one detector configuration; ${r.rows} readings in ${r.seconds.toFixed(0)} s`;
+    return [
+      atLeast('nab_standard_score', Number(r.standard.toFixed(1)), 'points', 68, `${note}; ARTime 67.1, Numenta HTM 61.3 on this split`),
+      { name: 'nab_low_fp_score', value: Number(r.lowFp.toFixed(1)), unit: 'points', notes: note },
+      { name: 'nab_low_fn_score', value: Number(r.lowFn.toFixed(1)), unit: 'points', notes: note },
+      { name: 'analytics_cost_per_reading', value: Number(r.usPerReading.toFixed(1)), unit: 'us', notes: 'detector score + background training, averaged over the NAB run' },
+    ];
+  },
+  agents: async () => (await import('./agents.js')).benchAgents(),
 };
 
 async function main(): Promise<void> {

@@ -10,7 +10,7 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { Gateway } from '../edge/runtime/gateway.js';
 import type { Command } from './commands.js';
 import { formatReading } from './format.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from '../shared/package-info.js';
 import { untilSignal } from './shutdown.js';
 
 const DEMO_CONFIG = join(packageRoot(), 'deploy/examples/demo-gateway.yaml');

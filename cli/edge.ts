@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { checkConfig, loadConfig } from '../edge/config/load.js';
 import { formatProblem } from '../edge/config/source.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
-import { Gateway } from '../edge/runtime/gateway.js';
+import { startEdgeApp } from '../edge/app.js';
+import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
 import { discover } from './discover.js';
 import { untilSignal } from './shutdown.js';
@@ -46,10 +47,9 @@ async function run(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return values.help ? 0 : 2;
   }
-  const gateway = new Gateway({ loaded: loadConfig(values.config, builtinDrivers()), registry: builtinDrivers() });
-  if (values.print) gateway.onReport((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
-  await gateway.start();
-  await untilSignal(() => gateway.stop());
+  const print = values.print ? (r: Reading): void => void process.stdout.write(`${JSON.stringify(r)}\n`) : undefined;
+  const app = await startEdgeApp(loadConfig(values.config, builtinDrivers()), builtinDrivers(), print ? { onReport: print } : {});
+  await untilSignal(() => app.stop());
   return 0;
 }
 
