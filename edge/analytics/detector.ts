@@ -52,6 +52,12 @@ export interface DetectorOptions {
    * still sees one report per incident.
    */
   readonly suppression: 'alert' | 'peak';
+  /**
+   * Alarm-rate prior: each alert in the last `rateWindow` readings divides the score by
+   * (1 + ratePenalty): on a point that alarms often, one more alarm is less informative.
+   */
+  readonly ratePenalty: number;
+  readonly rateWindow: number;
   /** How the two tail probabilities combine: 'min' (Bonferroni) or 'fisher'. */
   readonly combine: 'min' | 'fisher';
   readonly seed: number;
@@ -62,6 +68,8 @@ export interface DetectorOptions {
   readonly forecaster: ForecasterOptions;
   readonly novelty: NoveltyOptions;
   readonly likelihood: LikelihoodOptions;
+  /** Overrides of `likelihood` for the novelty signal (it changes once per block, not per reading). */
+  readonly noveltyLikelihood: Partial<LikelihoodOptions>;
 }
 
 export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
@@ -76,11 +84,14 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   refractoryDamping: 0.3,
   suppression: 'alert',
   combine: 'min',
+  ratePenalty: 0,
+  rateWindow: 4000,
   seed: 1,
   reseedCalibration: false,
   signals: { forecast: true, novelty: true },
   forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000 },
-  novelty: { step: 4, window: 12, memory: 1500, exclude: 3, minMemory: 50 },
+  novelty: { step: 4, window: 12, memory: 3000, exclude: 3, minMemory: 50 },
+  noveltyLikelihood: { avgWindow: 4 },
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
 };
 
@@ -114,6 +125,7 @@ export interface DetectorState {
   readonly trainings: number;
   readonly lastAlertAt: number;
   readonly recentScores: number[];
+  readonly alerts: number[];
   readonly forecast: LikelihoodState;
   readonly pattern: LikelihoodState;
   readonly novelty: NoveltyState;
@@ -142,6 +154,8 @@ export class PointDetector {
   private trainings = 0;
   private lastAlertAt = -Infinity;
   private recentScores: Ring;
+  /** Reading numbers of recent alerts (for the alarm-rate prior). */
+  private alerts: number[] = [];
   private forecastCal: TailCalibrator;
   private patternCal: TailCalibrator;
   private novelty: PatternNovelty;
@@ -155,7 +169,7 @@ export class PointDetector {
     this.values = new Ring(o.maxHistory);
     this.timestamps = new Ring(o.maxHistory);
     this.forecastCal = new TailCalibrator(o.likelihood);
-    this.patternCal = new TailCalibrator(o.likelihood);
+    this.patternCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood });
     this.novelty = new PatternNovelty(o.novelty);
     this.recentScores = new Ring(o.refractory);
     this.input = new Float64Array(inputSize(o.forecaster));
@@ -205,13 +219,20 @@ export class PointDetector {
         p = o.combine === 'fisher' ? Math.min(1, x * (1 - Math.log(x))) : Math.min(1, 2 * Math.min(forecastP, noveltyP));
       }
       score = Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / o.scoreDecades));
+      if (o.ratePenalty > 0) {
+        while (this.alerts.length > 0 && (this.alerts[0] ?? 0) < this.seen - o.rateWindow) this.alerts.shift();
+        score /= 1 + o.ratePenalty * this.alerts.length;
+      }
       if (o.suppression === 'peak') {
         let prevMax = 0;
         for (let i = 0; i < this.recentScores.length; i++) prevMax = Math.max(prevMax, this.recentScores.at(i));
         this.recentScores.push(score);
         if (score <= prevMax) score *= o.refractoryDamping;
       } else if (this.seen - this.lastAlertAt <= o.refractory) score *= o.refractoryDamping;
-      else if (score >= o.alertLevel) this.lastAlertAt = this.seen;
+      else if (score >= o.alertLevel) {
+        this.lastAlertAt = this.seen;
+        this.alerts.push(this.seen);
+      }
     }
     this.lastDetail = { score, forecastP, noveltyP, prediction, usingModel: this.model !== undefined };
     this.maybeTrain();
@@ -311,6 +332,7 @@ export class PointDetector {
       trainings: this.trainings,
       lastAlertAt: Number.isFinite(this.lastAlertAt) ? this.lastAlertAt : -1e12,
       recentScores: this.recentScores.toArray(),
+      alerts: [...this.alerts],
       forecast: this.forecastCal.state(),
       pattern: this.patternCal.state(),
       novelty: this.novelty.state(),
@@ -335,8 +357,9 @@ export class PointDetector {
     d.trainings = state.trainings;
     d.lastAlertAt = state.lastAlertAt;
     d.recentScores = Ring.from(state.recentScores, o.refractory);
+    d.alerts = [...state.alerts];
     d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
-    d.patternCal = new TailCalibrator(o.likelihood, state.pattern);
+    d.patternCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.pattern);
     d.novelty = new PatternNovelty(o.novelty, state.novelty);
     return d;
   }
