@@ -110,6 +110,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const metrics = options.metrics ?? new HubMetrics();
   const maxPayload = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
   const credentials = new CredentialCache(options.credentialsFile);
+  if (credentials.current(log).users.length === 0) log.warn({ file: options.credentialsFile }, 'no broker users yet: gateways cannot connect until one is added (`swarmgate hub user add`)');
   const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();

@@ -56,6 +56,7 @@ export class SqliteStore implements HubStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Db;
   private readonly policy: RetentionPolicy;
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(db: Db, policy: RetentionPolicy) {
     this.db = db;
@@ -76,15 +77,25 @@ export class SqliteStore implements HubStore {
     }
   }
 
+  /** Prepared once per SQL text: ingest runs the same few statements for every batch. */
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   /** The underlying database, for later features that add their own tables via migrations. */
   get database(): Db {
     return this.db;
   }
 
   async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now()): Promise<IngestResult> {
-    const insertKey = this.db.prepare('INSERT OR IGNORE INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES (?, ?, ?, ?, ?, ?)');
-    const insertReading = this.db.prepare('INSERT INTO readings (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    const upsertLatest = this.db.prepare(`
+    const insertKey = this.prepare('INSERT OR IGNORE INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES (?, ?, ?, ?, ?, ?)');
+    const insertReading = this.prepare('INSERT INTO readings (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const upsertLatest = this.prepare(`
       INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (gateway, device, point) DO UPDATE SET ts = excluded.ts, num = excluded.num, str = excluded.str,
         vtype = excluded.vtype, quality = excluded.quality, cause = excluded.cause
@@ -104,8 +115,8 @@ export class SqliteStore implements HubStore {
 
   async latest(gateway?: string): Promise<StoredReading[]> {
     const rows = gateway
-      ? this.db.prepare('SELECT * FROM latest WHERE gateway = ? ORDER BY device, point').all(gateway)
-      : this.db.prepare('SELECT * FROM latest ORDER BY gateway, device, point').all();
+      ? this.prepare('SELECT * FROM latest WHERE gateway = ? ORDER BY device, point').all(gateway)
+      : this.prepare('SELECT * FROM latest ORDER BY gateway, device, point').all();
     return (rows as Row[]).map(readingFromRow);
   }
 
@@ -114,38 +125,34 @@ export class SqliteStore implements HubStore {
   async history(gateway: string, device: string, point: string, from: number, to: number, bucketMs?: number): Promise<RawSample[] | HistoryBucket[]> {
     checkHistoryArgs(from, to, bucketMs);
     if (bucketMs === undefined) {
-      const rows = this.db.prepare('SELECT ts, num, str, vtype, quality, cause FROM readings WHERE gateway = ? AND device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts, id').all(gateway, device, point, from, to);
+      const rows = this.prepare('SELECT ts, num, str, vtype, quality, cause FROM readings WHERE gateway = ? AND device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts, id').all(gateway, device, point, from, to);
       return (rows as Row[]).map(sampleFromRow);
     }
-    const raw = this.db
-      .prepare(`SELECT (ts / CAST(@b AS INTEGER)) * CAST(@b AS INTEGER) AS start, SUM(num) AS sum, MIN(num) AS min, MAX(num) AS max, COUNT(*) AS count FROM readings
+    const raw = this.prepare(`SELECT (ts / CAST(@b AS INTEGER)) * CAST(@b AS INTEGER) AS start, SUM(num) AS sum, MIN(num) AS min, MAX(num) AS max, COUNT(*) AS count FROM readings
         WHERE gateway = @g AND device = @d AND point = @p AND ts >= @from AND ts <= @to AND vtype IN ('n', 'b') AND quality != 'bad'
         GROUP BY start`)
       .all({ b: bucketMs, g: gateway, d: device, p: point, from, to }) as PartialBucket[];
-    const levels = (this.db.prepare('SELECT bucket_s, keep_days FROM rollup_levels').all() as { bucket_s: number; keep_days: number }[]).map((r) => ({ bucketS: r.bucket_s, keepDays: r.keep_days }));
+    const levels = (this.prepare('SELECT bucket_s, keep_days FROM rollup_levels').all() as { bucket_s: number; keep_days: number }[]).map((r) => ({ bucketS: r.bucket_s, keepDays: r.keep_days }));
     const level = rollupLevelFor(levels, bucketMs);
     const rolled = level
-      ? (this.db
-          .prepare('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = ? AND gateway = ? AND device = ? AND point = ? AND start >= ? AND start <= ?')
+      ? (this.prepare('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = ? AND gateway = ? AND device = ? AND point = ? AND start >= ? AND start <= ?')
           .all(level.bucketS, gateway, device, point, Math.floor(from / bucketMs) * bucketMs, to) as PartialBucket[])
       : [];
     return mergeBuckets([...raw, ...rolled], bucketMs);
   }
 
   async insertGap(gap: GapRecord, receivedAt = Date.now()): Promise<{ stored: boolean }> {
-    const result = this.db
-      .prepare('INSERT OR IGNORE INTO gaps (gateway, boot_id, from_seq, to_seq, readings_dropped, from_ts, to_ts, reason, ts, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const result = this.prepare('INSERT OR IGNORE INTO gaps (gateway, boot_id, from_seq, to_seq, readings_dropped, from_ts, to_ts, reason, ts, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(gap.gateway, gap.bootId, gap.fromSeq, gap.toSeq, gap.readingsDropped, gap.fromTs, gap.toTs, gap.reason, gap.ts, receivedAt);
     return { stored: result.changes > 0 };
   }
 
   async gaps(gateway: string): Promise<StoredGap[]> {
-    return (this.db.prepare('SELECT * FROM gaps WHERE gateway = ? ORDER BY from_ts, from_seq').all(gateway) as Row[]).map(gapFromRow);
+    return (this.prepare('SELECT * FROM gaps WHERE gateway = ? ORDER BY from_ts, from_seq').all(gateway) as Row[]).map(gapFromRow);
   }
 
   async insertEvent(event: GatewayEvent, site: string, receivedAt = Date.now()): Promise<{ stored: boolean }> {
-    const result = this.db
-      .prepare('INSERT OR IGNORE INTO events (id, gateway, site, ts, kind, severity, device, point, message, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const result = this.prepare('INSERT OR IGNORE INTO events (id, gateway, site, ts, kind, severity, device, point, message, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(event.id, event.gateway, site, event.ts, event.kind, event.severity, event.device ?? null, event.point ?? null, event.message, event.data === undefined ? null : JSON.stringify(event.data), receivedAt);
     return { stored: result.changes > 0 };
   }
@@ -165,12 +172,11 @@ export class SqliteStore implements HubStore {
     add('ts >= ?', query.from);
     add('ts <= ?', query.to);
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, received_at DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, query.limit ?? 100) as Row[]).map(eventFromRow);
+    return (this.prepare(sql).all(...args, query.limit ?? 100) as Row[]).map(eventFromRow);
   }
 
   async upsertGateway(patch: GatewayPatch, now = Date.now()): Promise<GatewayRecord> {
-    const row = this.db
-      .prepare(`
+    const row = this.prepare(`
         INSERT INTO gateways (gateway, site, status, first_seen, last_seen, state_ts, boot_id, version, health, devices)
         VALUES (@gateway, @site, @status, @firstSeen, @lastSeen, @stateTs, @bootId, @version, @health, @devices)
         ON CONFLICT (gateway) DO UPDATE SET
@@ -199,17 +205,16 @@ export class SqliteStore implements HubStore {
   }
 
   async getGateway(gateway: string): Promise<GatewayRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM gateways WHERE gateway = ?').get(gateway) as Row | undefined;
+    const row = this.prepare('SELECT * FROM gateways WHERE gateway = ?').get(gateway) as Row | undefined;
     return row ? gatewayFromRow(row) : undefined;
   }
 
   async listGateways(): Promise<GatewayRecord[]> {
-    return (this.db.prepare('SELECT * FROM gateways ORDER BY site, gateway').all() as Row[]).map(gatewayFromRow);
+    return (this.prepare('SELECT * FROM gateways ORDER BY site, gateway').all() as Row[]).map(gatewayFromRow);
   }
 
   async insertCommand(r: CommandRecord): Promise<void> {
-    this.db
-      .prepare('INSERT INTO commands (id, gateway, site, command, status, attempts, created_at, updated_at, deadline, code, reason, duplicate, acked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    this.prepare('INSERT INTO commands (id, gateway, site, command, status, attempts, created_at, updated_at, deadline, code, reason, duplicate, acked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(r.id, r.gateway, r.site, JSON.stringify(r.command), r.status, r.attempts, r.createdAt, r.updatedAt, r.deadline, r.code ?? null, r.reason ?? null, r.duplicate === undefined ? null : r.duplicate ? 1 : 0, r.ackedAt ?? null);
   }
 
@@ -234,12 +239,12 @@ export class SqliteStore implements HubStore {
       guard = ` AND status IN (${fromStatuses.map((_, i) => `@from${i}`).join(', ')})`;
       fromStatuses.forEach((s, i) => (params[`from${i}`] = s));
     }
-    const row = this.db.prepare(`UPDATE commands SET ${sets.join(', ')} WHERE id = @id${guard} RETURNING *`).get(params) as Row | undefined;
+    const row = this.prepare(`UPDATE commands SET ${sets.join(', ')} WHERE id = @id${guard} RETURNING *`).get(params) as Row | undefined;
     return row ? commandFromRow(row) : undefined;
   }
 
   async getCommand(id: string): Promise<CommandRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM commands WHERE id = ?').get(id) as Row | undefined;
+    const row = this.prepare('SELECT * FROM commands WHERE id = ?').get(id) as Row | undefined;
     return row ? commandFromRow(row) : undefined;
   }
 
@@ -256,18 +261,17 @@ export class SqliteStore implements HubStore {
       args.push(...query.status);
     }
     const sql = `SELECT * FROM commands ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, query.limit ?? 100) as Row[]).map(commandFromRow);
+    return (this.prepare(sql).all(...args, query.limit ?? 100) as Row[]).map(commandFromRow);
   }
 
   async retention(now: number, policy: RetentionPolicy = this.policy): Promise<RetentionResult> {
     const cutoff = now - policy.rawDays * DAY_MS;
     return this.db.transaction((): RetentionResult => {
-      const recordLevel = this.db.prepare('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES (?, ?) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = excluded.keep_days');
+      const recordLevel = this.prepare('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES (?, ?) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = excluded.keep_days');
       for (const level of policy.rollups) {
         recordLevel.run(level.bucketS, level.keepDays);
         const ms = level.bucketS * 1000;
-        this.db
-          .prepare(`
+        this.prepare(`
             INSERT INTO rollups (bucket_s, gateway, device, point, start, sum, min, max, count)
             SELECT @s, gateway, device, point, (ts / CAST(@ms AS INTEGER)) * CAST(@ms AS INTEGER) AS bucket, SUM(num), MIN(num), MAX(num), COUNT(*) FROM readings
             WHERE ts < @cutoff AND vtype IN ('n', 'b') AND quality != 'bad'
@@ -277,18 +281,18 @@ export class SqliteStore implements HubStore {
               max = MAX(rollups.max, excluded.max), count = rollups.count + excluded.count`)
           .run({ s: level.bucketS, ms, cutoff });
       }
-      const rawDeleted = this.db.prepare('DELETE FROM readings WHERE ts < ?').run(cutoff).changes;
-      this.db.prepare('DELETE FROM batches WHERE received_at < ?').run(cutoff);
+      const rawDeleted = this.prepare('DELETE FROM readings WHERE ts < ?').run(cutoff).changes;
+      this.prepare('DELETE FROM batches WHERE received_at < ?').run(cutoff);
       let rollupRowsDeleted = 0;
       for (const level of policy.rollups) {
-        rollupRowsDeleted += this.db.prepare('DELETE FROM rollups WHERE bucket_s = ? AND start < ?').run(level.bucketS, now - level.keepDays * DAY_MS).changes;
+        rollupRowsDeleted += this.prepare('DELETE FROM rollups WHERE bucket_s = ? AND start < ?').run(level.bucketS, now - level.keepDays * DAY_MS).changes;
       }
       return { rawDeleted, rollupRowsDeleted };
     })();
   }
 
   async schemaVersion(): Promise<number> {
-    const row = this.db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+    const row = this.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
     return row.v ?? 0;
   }
 
