@@ -14,6 +14,7 @@ function lazy(summary: string, load: () => Promise<Pick<Command, 'run'>>): Comma
 export const commands: Record<string, Command> = {
   demo: lazy('run the demo: simulated facility + one gateway reading it', async () => (await import('./demo.js')).demoCommand),
   edge: lazy('run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles', async () => (await import('./edge.js')).edgeCommand),
+  hub: lazy('run the hub (broker, ingest, store); "hub user" manages broker users', async () => (await import('./hub.js')).hubCommand),
   sim: lazy('run the simulated facility; "sim fault" injects faults at run time', async () => (await import('./sim.js')).simCommand),
   score: lazy("score a timestamp,value CSV with the gateway's anomaly detector", async () => (await import('./score.js')).scoreCommand),
 };
