@@ -97,7 +97,14 @@ export class OpcuaLink extends EventEmitter<LinkEvents> {
 
   async #connect(): Promise<void> {
     const s = this.settings;
-    this.#pki ??= await acquirePki(s.pkiDir, s.automaticallyAcceptUnknownCertificate);
+    if (!this.#pki) {
+      const lease = await acquirePki(s.pkiDir, s.automaticallyAcceptUnknownCertificate);
+      if (this.#state === 'stopped') {
+        await lease.release();
+        throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `OPC UA device ${this.name} was stopped while connecting`);
+      }
+      this.#pki = lease;
+    }
     const client = OPCUAClient.create({
       applicationName: 'Swarmgate Edge',
       clientName: this.name,

@@ -103,7 +103,9 @@ export class SubscriptionKeeper implements Subscription {
     const sub = this.#subscription;
     this.#subscription = undefined;
     if (sub && this.link.state === 'connected') {
-      await sub.terminate().catch((err: unknown) => this.options.log.debug({ err: errorMessage(err) }, 'terminate subscription failed'));
+      await withDeadline(sub.terminate(), this.#deadlineMs(), 'delete subscription').catch((err: unknown) =>
+        this.options.log.debug({ err: errorMessage(err) }, 'terminate subscription failed'),
+      );
     }
     sub?.removeAllListeners();
   }

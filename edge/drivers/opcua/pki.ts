@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { OPCUACertificateManager } from 'node-opcua';
+import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
 
 interface Shared {
   readonly manager: OPCUACertificateManager;
@@ -23,7 +24,14 @@ export async function acquirePki(rootFolder: string, automaticallyAcceptUnknownC
   let shared = managers.get(rootFolder);
   if (!shared) {
     // Created up front so a wrong path fails here with a clear error, not deep inside connect().
-    mkdirSync(rootFolder, { recursive: true });
+    try {
+      mkdirSync(rootFolder, { recursive: true });
+    } catch (err) {
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `cannot create the OPC UA PKI folder ${rootFolder}: ${errorMessage(err)}; set connection.pkiDir to a writable folder`, {
+        cause: err,
+        details: { pkiDir: rootFolder },
+      });
+    }
     const manager = new OPCUACertificateManager({ rootFolder, automaticallyAcceptUnknownCertificate });
     shared = { manager, ready: manager.initialize(), users: 0 };
     managers.set(rootFolder, shared);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -251,6 +251,16 @@ describe('opcua recovery and teardown', () => {
     const read = await driver.read([point('t', NODES.temperature)]);
     expect(read[0]).toMatchObject({ quality: 'bad' });
     await driver.stop();
+  });
+
+  it('an unusable PKI folder is a clear configuration error', async () => {
+    const file = join(tmp.path, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const driver = makeDriver(server.endpointUrl, join(tmp.path, 'data'), [], { pkiDir: join(file, 'pki') });
+    const err = await driver.initialize().catch((e: unknown) => e);
+    await driver.stop();
+    expect(isSwarmgateError(err, 'SWG_ERR_CONFIG_INVALID')).toBe(true);
+    expect((err as Error).message).toContain('pkiDir');
   });
 
   it('server restart on the same port: points go bad during the outage, the subscription is restored and new values flow', async () => {
