@@ -94,10 +94,11 @@ export class PostgresStore implements HubStore {
   }
 
   private async migrate(migrations: readonly Migration[]): Promise<void> {
-    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
     await this.tx(async (c) => {
-      // Several hub processes may start at once: one migrates, the others wait.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext(current_schema()))');
+      // Several hub processes may start at once: one creates and migrates, the others wait.
+      // (CREATE SCHEMA IF NOT EXISTS itself races, so it runs under the lock too.)
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`swarmgate-migrate:${this.schema}`]);
+      await c.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
       const applied = new Set((await c.query('SELECT version FROM schema_migrations')).rows.map((r: { version: number }) => r.version));
       for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
