@@ -18,7 +18,7 @@ import {
   type DataValue,
   type NodeId,
   type ReferenceDescription,
-} from 'node-opcua';
+} from 'node-opcua-client';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { BrowseOptions, DiscoveredPoint } from '../driver.js';
 

@@ -16,7 +16,7 @@ import {
   UserTokenType,
   type ClientSession,
   type UserIdentityInfo,
-} from 'node-opcua';
+} from 'node-opcua-client';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
 import { acquirePki, type PkiLease } from './pki.js';

@@ -3,7 +3,7 @@
  * by SubscriptionKeeper, read() for polling, typed writes, and address-space browsing.
  */
 import { join } from 'node:path';
-import { AttributeIds, resolveNodeId, type DataType, type NodeId } from 'node-opcua';
+import { AttributeIds, resolveNodeId, type DataType, type NodeId } from 'node-opcua-client';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/errors.js';
 import type {

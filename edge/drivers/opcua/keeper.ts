@@ -19,7 +19,7 @@ import {
   type DataValue,
   type MonitoringParametersOptions,
   type NodeId,
-} from 'node-opcua';
+} from 'node-opcua-client';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../../shared/errors.js';
 import type { PointSpec, Reading, Subscription } from '../driver.js';

@@ -2,7 +2,7 @@
  * The OPC UA driver manifest: settings schemas, semantic checks that a schema cannot express
  * (node id syntax, security mode/policy pairing), and the factory.
  */
-import { resolveNodeId } from 'node-opcua';
+import { resolveNodeId } from 'node-opcua-client';
 import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
 import { OpcuaDriver } from './driver.js';
 import { OpcuaAddressSchema, OpcuaConnectionSchema, type OpcuaAddress, type OpcuaConnection } from './settings.js';

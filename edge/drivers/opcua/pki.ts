@@ -4,7 +4,7 @@
  * each would keep its own file watchers, so they are reference counted and disposed with the last user.
  */
 import { mkdirSync } from 'node:fs';
-import { OPCUACertificateManager } from 'node-opcua';
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
 
 interface Shared {

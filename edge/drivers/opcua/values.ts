@@ -2,7 +2,7 @@
  * OPC UA values <-> Swarmgate readings: StatusCode severity to quality, Variant to a plain
  * point value, and engineering scaling both ways. Pure functions so they are easy to test.
  */
-import { DataType, Variant, VariantArrayType, type DataValue, type StatusCode } from 'node-opcua';
+import { DataType, Variant, VariantArrayType, type DataValue, type StatusCode } from 'node-opcua-client';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { PointSpec, PointValue, Quality, Reading } from '../driver.js';
 
