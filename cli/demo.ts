@@ -2,18 +2,43 @@
  * `npm start`: the simulated facility and one gateway reading it, printing what it reads.
  * Needs nothing but Node.js; the Modbus RTU meter runs when socat is installed.
  */
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { startFacility } from '../devices/facility.js';
 import { openPtyPair, type PtyPair } from '../devices/serial/pty-pair.js';
 import { loadConfig, type LoadedConfig } from '../edge/config/load.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
-import { Gateway } from '../edge/runtime/gateway.js';
+import { startEdgeApp } from '../edge/app.js';
+import type { Reading } from '../edge/drivers/driver.js';
+import { generatePassword, loadHubConfig, startHub, upsertUser, type Hub } from '../hub/index.js';
 import type { Command } from './commands.js';
 import { formatReading } from './format.js';
 import { packageRoot } from '../shared/package-info.js';
 import { untilSignal } from './shutdown.js';
 
 const DEMO_CONFIG = join(packageRoot(), 'deploy/examples/demo-gateway.yaml');
+const DEMO_HUB_CONFIG = join(packageRoot(), 'deploy/examples/demo-hub.yaml');
+const DEMO_GATEWAY = { site: 'demo-site', gateway: 'gw-demo-1' } as const;
+
+interface DemoHub {
+  readonly hub: Hub;
+  readonly url: string;
+  readonly gatewayUser: string;
+  readonly gatewayPassword: string;
+}
+
+/** The hub with its embedded broker; the demo gateway's broker password is rotated every run. */
+async function startDemoHub(): Promise<DemoHub> {
+  const config = loadHubConfig(DEMO_HUB_CONFIG);
+  const credentials = config.broker.embedded?.credentialsFile;
+  if (!credentials) throw new Error(`${DEMO_HUB_CONFIG}: the demo needs an embedded broker`);
+  mkdirSync(dirname(credentials), { recursive: true });
+  const gatewayPassword = generatePassword();
+  await upsertUser(credentials, { role: 'gateway', username: DEMO_GATEWAY.gateway, ...DEMO_GATEWAY }, gatewayPassword);
+  const hub = await startHub(config);
+  const port = hub.broker?.port ?? 11883;
+  return { hub, url: `mqtt://127.0.0.1:${port}`, gatewayUser: DEMO_GATEWAY.gateway, gatewayPassword };
+}
 export const DEMO_PORTS = { modbusTcp: 15020, opcua: 14840, gpio: 15021, control: 15022 } as const;
 
 async function meterCable(): Promise<PtyPair | undefined> {
@@ -36,26 +61,31 @@ export const demoCommand: Pick<Command, 'run'> = {
       ...(cable ? { rtu: { path: cable.simPath, baudRate: 19200, unitIds: [1] } } : {}),
       speed: 1,
     });
+    const hub = await startDemoHub();
     const full = loadConfig(DEMO_CONFIG, builtinDrivers());
-    const loaded: LoadedConfig = cable ? full : { ...full, devices: full.devices.filter((d) => d.protocol !== 'modbus-rtu') };
-    const gateway = new Gateway({ loaded, registry: builtinDrivers() });
+    const devices = cable ? full.devices : full.devices.filter((d) => d.protocol !== 'modbus-rtu');
+    // The demo gateway federates to the demo hub with a password minted for this run.
+    const federation = { mqtt: { url: hub.url, username: hub.gatewayUser, password: hub.gatewayPassword } };
+    const loaded: LoadedConfig = { ...full, devices, config: { ...full.config, federation } };
     const units = new Map(loaded.devices.flatMap((d) => d.points.map((p) => [`${d.id}/${p.name}`, p.unit] as const)));
-    gateway.onReport((r) => process.stdout.write(`${formatReading(r, units.get(`${r.device}/${r.point}`))}\n`));
+    const print = (r: Reading): void => void process.stdout.write(`${formatReading(r, units.get(`${r.device}/${r.point}`))}\n`);
     process.stdout.write(
       [
         'Swarmgate demo',
         `  simulated facility: AHU on modbus-tcp://127.0.0.1:${DEMO_PORTS.modbusTcp}, cold room on ${facility.endpoints.opcua.endpointUrl},`,
         `    GPIO chip on 127.0.0.1:${DEMO_PORTS.gpio}${cable ? `, energy meter on ${cable.gatewayPath} (Modbus RTU)` : ''}`,
         `  inject a fault:  curl -X POST ${facility.endpoints.control.url}/faults -d '{"kind":"compressor-failure"}'`,
-        `  gateway ${gateway.id} config: ${DEMO_CONFIG}`,
-        `  metrics: http://127.0.0.1:${loaded.config.metrics?.port ?? 9464}/metrics`,
+        `  gateway ${loaded.config.gateway.id} config: ${DEMO_CONFIG}`,
+        `  gateway metrics: http://127.0.0.1:${loaded.config.metrics?.port ?? 9464}/metrics`,
+        `  hub: MQTT on ${hub.url} (store ${hub.hub.store.kind}, ${DEMO_HUB_CONFIG})`,
         '  readings (report-by-exception) follow; Ctrl-C stops.',
         '',
       ].join('\n'),
     );
-    await gateway.start();
+    const app = await startEdgeApp(loaded, builtinDrivers(), { onReport: print });
     await untilSignal(async () => {
-      await gateway.stop();
+      await app.stop();
+      await hub.hub.stop();
       await facility.stop();
       await cable?.close();
     });
