@@ -84,6 +84,28 @@ export const HubConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    review: Type.Optional(
+      Type.Object(
+        {
+          defaultExpiryMinutes: Type.Number({ exclusiveMinimum: 0, default: 480, description: 'How long a review item without its own expiry stays pending' }),
+          evidenceWindowMinutes: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Telemetry history attached to gateway review requests' }),
+          sweepIntervalMs: Type.Integer({ minimum: 100, default: 5000, description: 'How often pending items are expired and approvals made elsewhere (CLI, other hub processes) are executed' }),
+        },
+        { ...strict, description: 'Technician review queue' },
+      ),
+    ),
+    agents: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Boolean({ default: false, description: 'Run the decision agents in this hub process' }),
+          facilityModel: Type.String({ description: 'YAML file with the facility model (sites, zones, gateways, point roles); relative to this file' }),
+          threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.8, description: 'Decisions at or above this confidence run without review' }),
+          evaluationIntervalS: Type.Number({ minimum: 0, default: 60, description: 'Evaluate every site this often (0: only on anomaly events)' }),
+          settleMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Override how long the executor waits before checking an action took effect' })),
+        },
+        { ...strict, description: 'Hub decision agents (coordinator, specialists, executor)' },
+      ),
+    ),
   },
   { ...strict, description: 'Swarmgate hub configuration' },
 );
@@ -183,6 +205,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
       embedded.tls.keyFile = resolveFrom(file, embedded.tls.keyFile);
     }
   }
+  if (config.agents) config.agents.facilityModel = resolveFrom(file, config.agents.facilityModel);
   if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveFrom(file, config.store.path);
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;

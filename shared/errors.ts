@@ -30,6 +30,7 @@ export const ERROR_TABLE = {
   SWG_ERR_GPIO_EXPORT: { kind: 'device', status: 503, hint: 'check the gpio chip base (gpioBase), that the line is free, and permissions on /sys/class/gpio' },
   SWG_ERR_GPIO_UNAVAILABLE: { kind: 'device', status: 503, hint: 'sysfs GPIO is not accessible here; configure chip: { kind: sim } or run on the gateway hardware' },
   SWG_ERR_OPCUA_SESSION: { kind: 'device', status: 503, hint: 'check endpoint URL, security mode/policy and that the server certificate is trusted' },
+  SWG_ERR_INTERLOCK: { kind: 'state', status: 409, hint: 'an interlock in the rules config (rules.interlocks) refused this write; wait until its condition clears or change the interlock' },
   SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
   SWG_ERR_SIM_FAULT_INVALID: { kind: 'validation', status: 400, hint: 'fix the named field; GET /faults on the simulator control API lists active faults, the fault kinds are drift, stuck, spikes, offline, slow, exception, opcua-restart, compressor-failure' },
   SWG_ERR_SIM_FAULT_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /faults lists the ids of active faults' },
@@ -43,6 +44,8 @@ export const ERROR_TABLE = {
   SWG_ERR_COMMAND_INVALID: { kind: 'validation', status: 400, hint: 'the command does not match the wire CommandSchema (shared/wire/messages.ts); fix the named field' },
   SWG_ERR_COMMAND_EXPIRED: { kind: 'validation', status: 410, hint: 'the command reached the gateway after its expiresAt; send a new command (check the gateway clock if this repeats)' },
   SWG_ERR_COMMAND_UNSUPPORTED: { kind: 'validation', status: 501, hint: 'this gateway cannot apply that action kind; send a write action or enable the feature on the gateway' },
+  SWG_ERR_REVIEW_CONFLICT: { kind: 'state', status: 409, hint: 'the review item was already decided, expired or changed by someone else; reload it and decide again only if it is still pending' },
+  SWG_ERR_REVIEW_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the review queue to see known ids (`swarmgate review list`)' },
   SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,4 +1,5 @@
 /** Opens the configured store. */
+import { featureMigrations } from '../migrations.js';
 import type { PostgresStoreOptions } from './postgres.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
@@ -7,8 +8,9 @@ import type { HubStore, RetentionPolicy } from './types.js';
 export type StoreConfig = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url?: string; readonly schema?: string };
 
 export async function openStore(config: StoreConfig, options: { retention?: RetentionPolicy; postgres?: Partial<PostgresStoreOptions> } = {}): Promise<HubStore> {
-  if (config.kind === 'sqlite') return SqliteStore.open({ path: config.path, retention: options.retention });
-  return PostgresStore.open({ ...options.postgres, url: config.url, schema: config.schema, retention: options.retention });
+  // Feature tables (review queue, agent state, web API users) come with every store the hub opens.
+  if (config.kind === 'sqlite') return SqliteStore.open({ path: config.path, retention: options.retention, migrations: featureMigrations('sqlite') });
+  return PostgresStore.open({ ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: featureMigrations('postgres') });
 }
 
 export * from './types.js';

@@ -1,0 +1,42 @@
+/**
+ * The one place feature migrations are registered. Each feature owns a block of schema versions
+ * and gives the same tables for both stores; openStore applies them after the core schema.
+ *   10-19 review queue and its audit trail (hub/review)
+ *   20-29 web API users and tokens (hub/api)
+ *   30-39 agent learning state: executed set, track records, bus audit (hub/agents-runtime)
+ * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
+ */
+import { AGENT_STATE_MIGRATIONS } from './agents-runtime/migrations.js';
+import { REVIEW_MIGRATIONS } from './review/migrations.js';
+import { SwarmgateError } from '../shared/errors.js';
+import type { Migration } from './store/sqlite-migrations.js';
+
+export interface FeatureMigrations {
+  readonly feature: string;
+  /** Inclusive version range this feature owns. */
+  readonly versions: readonly [number, number];
+  readonly sqlite: readonly Migration[];
+  readonly postgres: readonly Migration[];
+}
+
+export const FEATURES: readonly FeatureMigrations[] = [
+  REVIEW_MIGRATIONS,
+  AGENT_STATE_MIGRATIONS,
+];
+
+/** Every registered feature migration for one store kind, checked for overlapping versions. */
+export function featureMigrations(kind: 'sqlite' | 'postgres', features: readonly FeatureMigrations[] = FEATURES): Migration[] {
+  const seen = new Map<number, string>();
+  const out: Migration[] = [];
+  for (const f of features) {
+    for (const m of f[kind]) {
+      const [lo, hi] = f.versions;
+      if (m.version < lo || m.version > hi) throw new SwarmgateError('SWG_ERR_INTERNAL', `migration ${m.version} of ${f.feature} is outside its range ${lo}-${hi}`);
+      const other = seen.get(m.version);
+      if (other) throw new SwarmgateError('SWG_ERR_INTERNAL', `migration version ${m.version} is used by both ${other} and ${f.feature}`);
+      seen.set(m.version, f.feature);
+      out.push(m);
+    }
+  }
+  return out;
+}
