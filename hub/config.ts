@@ -51,6 +51,47 @@ export const StoreConfigSchema = Type.Union([
   ),
 ]);
 
+export const ApiConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', description: 'Address the web API and review page listen on' }),
+    port: Port('HTTP(S) port (0 = ephemeral, for tests)', 8080),
+    tls: Type.Optional(
+      Type.Object(
+        { certFile: Type.String({ description: 'PEM certificate chain' }), keyFile: Type.String({ description: 'PEM private key' }) },
+        { ...strict, description: 'Serve HTTPS (session cookies are then always Secure)' },
+      ),
+    ),
+    session: Type.Object(
+      {
+        ttlHours: Type.Number({ exclusiveMinimum: 0, default: 12, description: 'Login sessions end this long after login' }),
+        cookieName: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'swarmgate_session' }),
+        secureCookie: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], {
+          default: 'auto',
+          description: 'Secure flag on the session cookie: auto = when served over TLS or behind an https proxy (trustProxy)',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    loginRateLimit: Type.Object(
+      {
+        max: Type.Integer({ minimum: 1, default: 5, description: 'Login attempts per user name and address in one window' }),
+        windowS: Type.Integer({ minimum: 1, default: 60 }),
+      },
+      { ...strict, default: {} },
+    ),
+    initialAdmin: Type.Object(
+      {
+        username: Type.String({ default: 'admin', pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$' }),
+        passwordEnv: Type.String({ default: 'SWARMGATE_ADMIN_PASSWORD', description: 'Environment variable with the first admin password; used only while there are no users' }),
+      },
+      { ...strict, default: {} },
+    ),
+    corsOrigins: Type.Array(Type.String({ pattern: '^https?://' }), { default: [], description: 'Origins allowed to call the API from a browser (CORS); empty = off' }),
+    trustProxy: Type.Boolean({ default: false, description: 'Trust X-Forwarded-* (behind a reverse proxy): client address for rate limits, https for Secure cookies' }),
+  },
+  { ...strict, description: 'Web API and the technicians\' review page' },
+);
+
 export const HubConfigSchema = Type.Object(
   {
     broker: Type.Object(
@@ -106,6 +147,7 @@ export const HubConfigSchema = Type.Object(
         { ...strict, description: 'Hub decision agents (coordinator, specialists, executor)' },
       ),
     ),
+    api: Type.Optional(ApiConfigSchema),
   },
   { ...strict, description: 'Swarmgate hub configuration' },
 );
@@ -113,6 +155,7 @@ export const HubConfigSchema = Type.Object(
 export type HubConfig = Static<typeof HubConfigSchema> & { store: Static<typeof StoreConfigSchema> };
 export type EmbeddedBrokerConfig = Static<typeof EmbeddedBrokerSchema>;
 export type ExternalBrokerConfig = Static<typeof ExternalBrokerSchema>;
+export type ApiConfig = Static<typeof ApiConfigSchema>;
 
 interface Problem {
   readonly path: (string | number)[];
@@ -206,6 +249,10 @@ export function parseHubConfig(text: string, file: string): HubConfig {
     }
   }
   if (config.agents) config.agents.facilityModel = resolveFrom(file, config.agents.facilityModel);
+  if (config.api?.tls) {
+    config.api.tls.certFile = resolveFrom(file, config.api.tls.certFile);
+    config.api.tls.keyFile = resolveFrom(file, config.api.tls.keyFile);
+  }
   if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveFrom(file, config.store.path);
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;

@@ -7,6 +7,7 @@
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents-runtime/migrations.js';
+import { API_MIGRATIONS } from './api/migrations.js';
 import { REVIEW_MIGRATIONS } from './review/migrations.js';
 import { SwarmgateError } from '../shared/errors.js';
 import type { Migration } from './store/sqlite-migrations.js';
@@ -22,6 +23,7 @@ export interface FeatureMigrations {
 export const FEATURES: readonly FeatureMigrations[] = [
   REVIEW_MIGRATIONS,
   AGENT_STATE_MIGRATIONS,
+  API_MIGRATIONS,
 ];
 
 /** Every registered feature migration for one store kind, checked for overlapping versions. */

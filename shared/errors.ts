@@ -4,7 +4,7 @@
  * and a hint that tells the user what to do next.
  */
 
-export type ErrorKind = 'config' | 'device' | 'protocol' | 'timeout' | 'validation' | 'internal' | 'state';
+export type ErrorKind = 'config' | 'device' | 'protocol' | 'timeout' | 'validation' | 'internal' | 'state' | 'auth';
 
 interface ErrorSpec {
   readonly kind: ErrorKind;
@@ -46,6 +46,17 @@ export const ERROR_TABLE = {
   SWG_ERR_COMMAND_UNSUPPORTED: { kind: 'validation', status: 501, hint: 'this gateway cannot apply that action kind; send a write action or enable the feature on the gateway' },
   SWG_ERR_REVIEW_CONFLICT: { kind: 'state', status: 409, hint: 'the review item was already decided, expired or changed by someone else; reload it and decide again only if it is still pending' },
   SWG_ERR_REVIEW_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the review queue to see known ids (`swarmgate review list`)' },
+  SWG_ERR_API_VALIDATION: { kind: 'validation', status: 400, hint: 'fix the fields listed in error.fields; /docs shows the schema of every route' },
+  SWG_ERR_API_NOT_FOUND: { kind: 'validation', status: 404, hint: 'no such route or resource; /docs lists the routes of this API' },
+  SWG_ERR_AUTH_REQUIRED: { kind: 'auth', status: 401, hint: 'log in (POST /api/v1/auth/login) or send Authorization: Bearer <API token>' },
+  SWG_ERR_AUTH_FAILED: { kind: 'auth', status: 401, hint: 'check the user name and password; an admin can reset it with PATCH /api/v1/users/{username}' },
+  SWG_ERR_AUTH_FORBIDDEN: { kind: 'auth', status: 403, hint: 'your role may not do this; ask an admin for a role that may' },
+  SWG_ERR_AUTH_RATE_LIMITED: { kind: 'auth', status: 429, hint: 'too many login attempts for this user from this address; wait for the Retry-After seconds' },
+  SWG_ERR_USER_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/users lists the users' },
+  SWG_ERR_USER_EXISTS: { kind: 'state', status: 409, hint: 'pick another user name, or change the existing user with PATCH /api/v1/users/{username}' },
+  SWG_ERR_TOKEN_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/tokens lists the API tokens' },
+  SWG_ERR_PLAN_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/plans lists the plans' },
+  SWG_ERR_AGENTS_UNAVAILABLE: { kind: 'config', status: 503, hint: 'the hub runs without decision agents or a facility model; enable agents (agents.facilityModel) in the hub config' },
   SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 
