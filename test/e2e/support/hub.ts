@@ -1,0 +1,120 @@
+/**
+ * Hubs for the end-to-end suites, started the way `swarmgate hub --config` starts them (a config
+ * parsed from YAML text, then startHub): embedded aedes broker with a credentials file, or an
+ * external broker (the machine's Mosquitto, or a standalone embedded broker) with a unique share
+ * group; the store on SQLite or on a throwaway PostgreSQL schema.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { upsertUser } from '../../../hub/broker/credentials.js';
+import { parseHubConfig } from '../../../hub/config.js';
+import { startHub, type Hub, type StartHubOptions } from '../../../hub/index.js';
+import { PostgresStore } from '../../../hub/store/postgres.js';
+import { gatewayTopic } from '../../../shared/wire/index.js';
+
+export const MOSQUITTO = { host: '127.0.0.1', port: 1883, url: 'mqtt://127.0.0.1:1883' } as const;
+/** The CI database (the brief's DATABASE_URL); root has no PostgreSQL role, so the user is named. */
+export const PG_URL = process.env.DATABASE_URL ?? process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface Auth {
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface CommandTiming {
+  readonly timeoutMs?: number;
+  readonly retries?: number;
+}
+
+/** Adds (or rotates) a gateway user confined to its own subtree; returns the credentials. */
+export async function addGatewayUser(credentialsFile: string, site: string, gateway: string, password = `pw-${gateway}-${randomUUID().slice(0, 8)}`): Promise<Required<Auth>> {
+  // Few Mosquitto hash iterations: the embedded broker checks the scrypt hash, tests stay fast.
+  await upsertUser(credentialsFile, { role: 'gateway', username: gateway, site, gateway }, password, { mosquittoIterations: 101 });
+  return { username: gateway, password };
+}
+
+export async function addHubUser(credentialsFile: string, username = 'hub-proc'): Promise<Required<Auth>> {
+  const password = `pw-${username}-${randomUUID().slice(0, 8)}`;
+  await upsertUser(credentialsFile, { role: 'hub', username }, password, { mosquittoIterations: 101 });
+  return { username, password };
+}
+
+function commandsYaml(c: CommandTiming = {}): string {
+  return `commands: { timeoutMs: ${c.timeoutMs ?? 5000}, retries: ${c.retries ?? 0} }\n`;
+}
+
+function storeYaml(storePath: string | undefined): string {
+  return `store: { kind: sqlite, path: ${storePath ?? 'hub.db'} }\n`;
+}
+
+export interface EmbeddedHubOptions {
+  /** Folder of hub.yaml, users.yaml and (by default) hub.db. */
+  readonly dir: string;
+  /** 0 = ephemeral; give the previous port to restart on it. */
+  readonly port?: number;
+  readonly storePath?: string;
+  readonly commands?: CommandTiming;
+  readonly maxPayloadBytes?: number;
+  readonly options?: StartHubOptions;
+}
+
+export function credentialsFile(dir: string): string {
+  return join(dir, 'users.yaml');
+}
+
+export async function startEmbeddedHub(o: EmbeddedHubOptions): Promise<Hub> {
+  const yaml =
+    `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: ${o.port ?? 0}, credentialsFile: users.yaml }\n` +
+    (o.maxPayloadBytes ? `  maxPayloadBytes: ${o.maxPayloadBytes}\n` : '') +
+    storeYaml(o.storePath) +
+    commandsYaml(o.commands);
+  return startHub(parseHubConfig(yaml, join(o.dir, 'hub.yaml')), { retentionIntervalMs: 0, ...o.options });
+}
+
+export interface ExternalHubOptions {
+  readonly dir: string;
+  readonly url: string;
+  readonly auth?: Auth;
+  /** Unique per run on a shared broker. */
+  readonly shareGroup: string;
+  readonly storePath?: string;
+  readonly commands?: CommandTiming;
+  readonly options?: StartHubOptions;
+}
+
+export async function startExternalHub(o: ExternalHubOptions): Promise<Hub> {
+  const auth = o.auth?.username ? `, username: ${o.auth.username}, password: "${o.auth.password ?? ''}"` : '';
+  const yaml = `broker:\n  mode: external\n  external: { url: "${o.url}", shareGroup: ${o.shareGroup}${auth} }\n` + storeYaml(o.storePath) + commandsYaml(o.commands);
+  return startHub(parseHubConfig(yaml, join(o.dir, 'hub.yaml')), { retentionIntervalMs: 0, ...o.options });
+}
+
+/** A PostgreSQL store in a schema of its own; drop() removes the schema and closes the pool. */
+export async function openPostgresStore(): Promise<{ store: PostgresStore; drop(): Promise<void> }> {
+  const schema = `swg_e2e_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const store = await PostgresStore.open({ url: PG_URL, schema });
+  return {
+    store,
+    async drop() {
+      await store.dropSchema().catch(() => undefined);
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Leaves the shared Mosquitto as it was: no retained state documents of these gateways and no
+ * persistent sessions under their client ids.
+ */
+export async function cleanMosquitto(site: string, clientIds: readonly string[]): Promise<void> {
+  const c = await mqtt.connectAsync(MOSQUITTO.url, { clientId: `swg-e2e-clean-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
+  try {
+    for (const id of clientIds) await c.publishAsync(gatewayTopic(site, id, 'state'), '', { qos: 1, retain: true });
+  } finally {
+    await c.endAsync();
+  }
+  for (const id of clientIds) {
+    const s = await mqtt.connectAsync(MOSQUITTO.url, { clientId: id, clean: true, reconnectPeriod: 0, connectTimeout: 5000 }).catch(() => undefined);
+    await s?.endAsync();
+  }
+}
