@@ -2,8 +2,12 @@
  * TensorFlow.js backend selection for the detector: tfjs-node when it happens to be installed
  * (never a dependency), else WASM, else the pure-JS CPU backend. Chosen once per process; the
  * choice is logged and exposed for the gateway's metrics.
+ *
+ * Only tfjs-core is imported statically: the detector needs core ops and an optimizer, not the
+ * layers/converter/data/webgl parts of the `@tensorflow/tfjs` bundle (about 100 MB of RSS once
+ * loaded). Backends are imported only when tried, so a gateway on WASM never loads the CPU one.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { createLogger } from '../../shared/log.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -35,9 +39,9 @@ export function selectBackend(prefer?: BackendName): Promise<BackendName> {
           continue;
         }
       }
-      if (name === 'wasm') {
+      if (name === 'wasm' || name === 'cpu') {
         try {
-          await import('@tensorflow/tfjs-backend-wasm');
+          await (name === 'wasm' ? import('@tensorflow/tfjs-backend-wasm') : import('@tensorflow/tfjs-backend-cpu'));
         } catch {
           continue;
         }

@@ -8,7 +8,7 @@
  * Training is a pure function of (previous weights, data, seed): a fresh optimizer each time and a
  * seeded shuffle, so a detector reloaded from disk retrains exactly as the original would have.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '@tensorflow/tfjs-core';
 import { Ring, Rng } from './stats.js';
 
 export interface ForecasterOptions {
@@ -157,6 +157,7 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
   const w2 = tf.variable(tf.tensor2d(prev?.w2 ?? Array.from({ length: h }, () => (rng.next() * 2 - 1) * limit2), [h, 1]));
   const b2 = tf.variable(tf.scalar(prev?.b2 ?? 0));
   const optimizer = tf.train.adam(opts.learningRate);
+  const huberStep = huberLossOf(tf, w1, b1, w2, b2);
   const order = Array.from({ length: count }, (_, i) => i);
   let lastLoss = 0;
   try {
@@ -179,11 +180,7 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
         });
         const x = tf.tensor2d(bx, [idx.length, size]);
         const y = tf.tensor2d(by, [idx.length, 1]);
-        const loss = optimizer.minimize(() => {
-          const hid = tf.relu(tf.add(tf.matMul(x, w1), b1));
-          const pred = tf.add(tf.matMul(hid, w2), b2);
-          return tf.losses.huberLoss(y, pred, undefined, 1.0) as TF.Scalar;
-        }, true);
+        const loss = optimizer.minimize(() => huberStep(x, y) as TF.Scalar, true, [w1, b1, w2, b2]);
         x.dispose();
         y.dispose();
         if (loss) {
@@ -213,4 +210,36 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
     w2.dispose();
     b2.dispose();
   }
+}
+
+/**
+ * Mean Huber loss (delta 1) of the one-hidden-layer network on a batch, with its gradient written
+ * out by hand. tfjs-core registers no gradients by itself (the full `@tensorflow/tfjs` bundle does,
+ * for every op, which is what we avoid loading), so the whole forward pass is one custom-gradient
+ * op: d loss / d pred = clip(pred − y, −1, 1) / n, back-propagated through the two layers.
+ */
+function huberLossOf(tf: typeof TF, w1: TF.Variable, b1: TF.Variable, w2: TF.Variable, b2: TF.Variable): (x: TF.Tensor2D, y: TF.Tensor2D) => TF.Tensor {
+  return (x, y) => {
+    const n = x.shape[0];
+    // Intermediates must go through save(): the engine disposes everything else the forward pass made.
+    const op = tf.customGrad((...args: Array<TF.Tensor | TF.GradSaveFunc>) => {
+      const [a, c, d, e, save] = args as [TF.Tensor, TF.Tensor, TF.Tensor, TF.Tensor, TF.GradSaveFunc];
+      const z = tf.add(tf.matMul(x, a), c);
+      const hid = tf.relu(z);
+      const err = tf.sub(tf.add(tf.matMul(hid, d), e), y);
+      const absErr = tf.abs(err);
+      const quad = tf.minimum(absErr, 1);
+      save([z, hid, err, d]);
+      return {
+        value: tf.mean(tf.add(tf.mul(tf.square(quad), 0.5), tf.sub(absErr, quad))),
+        gradFunc: (dy: TF.Tensor, saved: TF.Tensor[]) => {
+          const [sz, sh, se, sd] = saved as [TF.Tensor, TF.Tensor, TF.Tensor, TF.Tensor];
+          const g = tf.mul(tf.clipByValue(se, -1, 1), tf.div(dy, n));
+          const dz = tf.mul(tf.matMul(g, sd, false, true), tf.cast(tf.greater(sz, 0), 'float32'));
+          return [tf.matMul(x, dz, true, false), tf.sum(dz, 0), tf.matMul(sh, g, true, false), tf.sum(g)];
+        },
+      };
+    });
+    return op(w1, b1, w2, b2);
+  };
 }
