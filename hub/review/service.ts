@@ -1,0 +1,306 @@
+/**
+ * The review queue: technicians approve, reject or modify what gateways and the hub's agents were
+ * not confident enough to do alone. Decisions are conditional on the item's version (exactly one
+ * of two concurrent deciders wins), audited, and an approved item is executed once: its command id
+ * is derived from the item id and persisted with the approval, so a retry, a second hub process or
+ * a restart finds the same command instead of sending another.
+ */
+import { createHash } from 'node:crypto';
+import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { isValid } from '../../shared/wire/codec.js';
+import { ActionSchema, type Action } from '../../shared/wire/messages.js';
+import type { CommandService } from '../commands/commands.js';
+import type { HubStore } from '../store/types.js';
+import { reviewRepository, type NewAuditEntry, type ReviewRepository } from './repository.js';
+import { effectiveAction, type AuditAction, type AuditEntry, type NewReviewItem, type ReviewApi, type ReviewFilter, type ReviewItem, type ReviewSource, type ReviewState, type StoredReviewItem } from './types.js';
+
+export interface ExecutionOutcome {
+  readonly ok: boolean;
+  /** Why it failed (shown to technicians as the item's reason). */
+  readonly reason?: string;
+}
+
+/** Carries out an approved item (its commandId is already set and persisted). */
+export type ReviewExecutor = (item: ReviewItem, context: Readonly<Record<string, unknown>> | undefined) => Promise<ExecutionOutcome>;
+
+export interface ReviewServiceOptions {
+  readonly store: HubStore;
+  /** Executes approved gateway items; without it (the CLI) approvals wait for a hub process. */
+  readonly commands?: Pick<CommandService, 'create' | 'get' | 'settled'>;
+  /** Expiry of items submitted without one; default 8 h. */
+  readonly defaultExpiryMs?: number;
+  /** Sweep (expire, pick up approvals made elsewhere) this often once started; default 5 s. */
+  readonly sweepIntervalMs?: number;
+  readonly clock?: () => number;
+  readonly log?: Logger;
+}
+
+const SYSTEM = 'system';
+const MAX_USER = 128;
+
+export function commandIdFor(itemId: string): string {
+  return `rv-${createHash('sha1').update(itemId).digest('hex').slice(0, 32)}`;
+}
+
+export class ReviewService implements ReviewApi {
+  private readonly listeners = new Set<(item: ReviewItem) => void>();
+  private readonly executors = new Map<ReviewSource, ReviewExecutor>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** Last version this process announced per item, so sweeps only announce changes made elsewhere. */
+  private readonly seen = new Map<string, number>();
+  private readonly clock: () => number;
+  private readonly log: Logger;
+  private readonly defaultExpiryMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<unknown> | undefined;
+  private lastSweep = 0;
+  private stopped = false;
+
+  private constructor(
+    private readonly repo: ReviewRepository,
+    private readonly options: ReviewServiceOptions,
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.log = options.log ?? createLogger('hub.review');
+    this.defaultExpiryMs = options.defaultExpiryMs ?? 8 * 3_600_000;
+    const commands = options.commands;
+    if (commands) this.executors.set('gateway', (item) => sendCommand(commands, item));
+  }
+
+  static async open(options: ReviewServiceOptions): Promise<ReviewService> {
+    return new ReviewService(await reviewRepository(options.store), options);
+  }
+
+  /** Who executes approved items of a source (the agent service registers 'hub'). */
+  registerExecutor(source: ReviewSource, executor: ReviewExecutor): void {
+    this.executors.set(source, executor);
+  }
+
+  /** Resumes approved-but-not-executed items, then sweeps periodically. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.lastSweep = this.clock();
+    await this.sweep();
+    const every = this.options.sweepIntervalMs ?? 5000;
+    this.timer = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'review sweep failed'));
+    }, every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.sweeping;
+    await this.idle();
+  }
+
+  /** Resolves when every execution started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  onChange(listener: (item: ReviewItem) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async submit(input: NewReviewItem): Promise<ReviewItem> {
+    if (!isValid(ActionSchema, input.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `review item ${input.id}: the action does not match the wire ActionSchema`);
+    const now = this.clock();
+    const createdAt = input.createdAt ?? now;
+    const item: ReviewItem = {
+      id: input.id,
+      state: 'pending',
+      site: input.site,
+      gateway: input.gateway,
+      priority: Math.max(0, Math.min(100, Math.round(input.priority))),
+      source: input.source,
+      ...(input.sourceAgent === undefined ? {} : { sourceAgent: input.sourceAgent }),
+      actionClass: input.actionClass,
+      action: input.action,
+      confidence: Math.max(0, Math.min(1, input.confidence)),
+      rationale: input.rationale,
+      evidence: input.evidence ?? {},
+      createdAt,
+      expiresAt: input.expiresAt ?? createdAt + this.defaultExpiryMs,
+      version: 1,
+    };
+    const stored: StoredReviewItem = { item, updatedAt: now, ...(input.context ? { context: input.context } : {}) };
+    const inserted = await this.repo.insert(stored, { itemId: item.id, at: now, actor: input.sourceAgent ? `agent:${input.sourceAgent}` : `gateway:${input.gateway}`, action: 'submit', after: item });
+    if (!inserted) {
+      const existing = await this.repo.get(input.id);
+      if (!existing) throw new SwarmgateError('SWG_ERR_INTERNAL', `review item ${input.id} was neither inserted nor found`);
+      return existing.item;
+    }
+    this.announce(item);
+    return item;
+  }
+
+  async list(filter: ReviewFilter = {}): Promise<ReviewItem[]> {
+    return this.repo.list(filter);
+  }
+
+  async get(id: string): Promise<ReviewItem | undefined> {
+    return (await this.repo.get(id))?.item;
+  }
+
+  audit(id?: string): Promise<AuditEntry[]> {
+    return this.repo.audit(id);
+  }
+
+  async approve(id: string, by: { user: string; note?: string }): Promise<ReviewItem> {
+    return this.decide(id, by.user, 'approve', { state: 'approved', ...(by.note ? { reason: by.note } : {}) });
+  }
+
+  async reject(id: string, by: { user: string; reason: string }): Promise<ReviewItem> {
+    if (!by.reason.trim()) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'a rejection needs a reason (it teaches the agents and tells the next technician why)');
+    return this.decide(id, by.user, 'reject', { state: 'rejected', reason: by.reason });
+  }
+
+  async modify(id: string, by: { user: string; action: Action; note?: string }): Promise<ReviewItem> {
+    if (!isValid(ActionSchema, by.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', 'the modified action does not match the wire ActionSchema (write {device, point, value} or mode {mode})');
+    return this.decide(id, by.user, 'modify', { state: 'approved', modifiedAction: by.action, ...(by.note ? { reason: by.note } : {}) });
+  }
+
+  /**
+   * Expires due items, announces changes other processes made (CLI decisions) and executes
+   * approved items nobody is executing (after a restart, or approved elsewhere).
+   */
+  sweep(): Promise<{ expired: number; resumed: number; announced: number }> {
+    const run = async (): Promise<{ expired: number; resumed: number; announced: number }> => {
+      const now = this.clock();
+      let expired = 0;
+      for (const row of await this.repo.dueForExpiry(now, 500)) if (await this.expire(row, now)) expired += 1;
+      let announced = 0;
+      // A small overlap: a change committed while the previous sweep ran is still seen.
+      for (const row of await this.repo.changedSince(this.lastSweep - 1000, 1000)) {
+        if ((this.seen.get(row.item.id) ?? 0) < row.item.version) {
+          this.announce(row.item);
+          announced += 1;
+        }
+      }
+      this.lastSweep = now;
+      let resumed = 0;
+      if (!this.stopped) {
+        for (const row of await this.repo.inState('approved', 500)) {
+          if (this.inflight.has(row.item.id) || !this.executors.has(row.item.source)) continue;
+          this.dispatch(row);
+          resumed += 1;
+        }
+      }
+      return { expired, resumed, announced };
+    };
+    const p = (this.sweeping ?? Promise.resolve()).then(run, run);
+    this.sweeping = p.catch(() => undefined);
+    return p;
+  }
+
+  private async decide(id: string, user: string, action: AuditAction, change: Partial<Pick<ReviewItem, 'state' | 'reason' | 'modifiedAction'>>): Promise<ReviewItem> {
+    const who = user.trim();
+    if (!who || who.length > MAX_USER) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `a decision needs the technician's user name (1-${MAX_USER} characters)`);
+    const row = await this.repo.get(id);
+    if (!row) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${id}"`, { details: { id } });
+    const now = this.clock();
+    const cur = row.item;
+    if (cur.state === 'pending' && cur.expiresAt <= now) {
+      await this.expire(row, now);
+      throw conflict(id, 'expired', `review item "${id}" expired at ${new Date(cur.expiresAt).toISOString()}`);
+    }
+    if (cur.state !== 'pending') throw conflict(id, cur.state, `review item "${id}" is already ${cur.state}${cur.decidedBy ? ` (by ${cur.decidedBy})` : ''}`);
+    const next: ReviewItem = {
+      ...cur,
+      ...change,
+      decidedBy: who,
+      decidedAt: now,
+      ...(change.state === 'approved' ? { commandId: commandIdFor(id) } : {}),
+      version: cur.version + 1,
+    };
+    const note = change.reason;
+    const ok = await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(id, now, who, action, cur, next, note));
+    if (!ok) {
+      const latest = (await this.repo.get(id))?.item;
+      throw conflict(id, latest?.state ?? 'pending', `review item "${id}" was decided by someone else${latest?.decidedBy ? ` (${latest.decidedBy}, ${latest.state})` : ''}`);
+    }
+    this.log.info({ id, user: who, action, state: next.state }, 'review decision');
+    this.announce(next);
+    if (next.state === 'approved') this.dispatch({ ...row, item: next, updatedAt: now });
+    return next;
+  }
+
+  private async expire(row: StoredReviewItem, now: number): Promise<boolean> {
+    const next: ReviewItem = { ...row.item, state: 'expired', version: row.item.version + 1 };
+    const ok = await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(next.id, now, SYSTEM, 'expire', row.item, next));
+    if (ok) this.announce(next);
+    return ok;
+  }
+
+  /** Runs the executor for an approved item once in this process and records the outcome. */
+  private dispatch(row: StoredReviewItem): void {
+    const id = row.item.id;
+    const executor = this.executors.get(row.item.source);
+    if (!executor || this.inflight.has(id) || this.stopped) return;
+    const run = async (): Promise<void> => {
+      let outcome: ExecutionOutcome;
+      try {
+        outcome = await executor(row.item, row.context);
+      } catch (err) {
+        outcome = { ok: false, reason: errorMessage(err) };
+      }
+      const latest = await this.repo.get(id);
+      if (!latest || latest.item.state !== 'approved') return;
+      const now = this.clock();
+      const next: ReviewItem = { ...latest.item, state: outcome.ok ? 'executed' : 'failed', version: latest.item.version + 1, ...(outcome.ok ? {} : { reason: (outcome.reason ?? 'execution failed').slice(0, 2000) }) };
+      const ok = await this.repo.update({ ...latest, item: next, updatedAt: now }, ['approved'], audit(id, now, SYSTEM, outcome.ok ? 'execute' : 'fail', latest.item, next, outcome.reason));
+      if (ok) {
+        this.log.info({ id, state: next.state, command: next.commandId, reason: outcome.reason }, 'review item executed');
+        this.announce(next);
+      }
+    };
+    const p = run()
+      .catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'recording a review execution failed'))
+      .finally(() => this.inflight.delete(id));
+    this.inflight.set(id, p);
+  }
+
+  private announce(item: ReviewItem): void {
+    this.seen.set(item.id, Math.max(this.seen.get(item.id) ?? 0, item.version));
+    if (this.seen.size > 20_000) {
+      const oldest = this.seen.keys().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(item);
+      } catch (err) {
+        this.log.warn({ id: item.id, err: errorMessage(err) }, 'review change listener failed');
+      }
+    }
+  }
+}
+
+function audit(itemId: string, at: number, actor: string, action: AuditAction, before: ReviewItem | undefined, after: ReviewItem, note?: string): NewAuditEntry {
+  return { itemId, at, actor, action, ...(before ? { before } : {}), after, ...(note ? { note } : {}) };
+}
+
+function conflict(id: string, state: ReviewState, message: string): SwarmgateError {
+  return new SwarmgateError('SWG_ERR_REVIEW_CONFLICT', message, { details: { id, state } });
+}
+
+/** Gateway items: one command per item (its persisted id), then wait for the gateway's answer. */
+async function sendCommand(commands: Pick<CommandService, 'create' | 'get' | 'settled'>, item: ReviewItem): Promise<ExecutionOutcome> {
+  const id = item.commandId ?? commandIdFor(item.id);
+  if (!(await commands.get(id))) {
+    try {
+      await commands.create({ gateway: item.gateway, action: effectiveAction(item), origin: `review:${item.decidedBy ?? 'unknown'}`.slice(0, 128), id });
+    } catch (err) {
+      // Another hub process created it first: follow that one.
+      if (!(await commands.get(id))) throw err;
+    }
+  }
+  const record = await commands.settled(id);
+  if (record.status === 'applied') return { ok: true };
+  return { ok: false, reason: `command ${record.status}${record.reason ? `: ${record.reason}` : ''}` };
+}

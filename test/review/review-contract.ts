@@ -1,0 +1,256 @@
+/**
+ * The review queue contract both stores pass: idempotent submit, ordering and filters, decisions
+ * with audit before/after, exactly one winner among concurrent deciders (also across two store
+ * connections, like two hub processes or the CLI next to the hub), expiry, execution once, and
+ * everything surviving a reopen.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReviewService, type NewReviewItem } from '../../hub/review/index.js';
+import type { CommandRecord, HubStore } from '../../hub/store/types.js';
+import { isSwarmgateError } from '../../shared/errors.js';
+import type { Action } from '../../shared/wire/messages.js';
+
+export interface ReviewStores {
+  /** A new connection to the same database (another process, the CLI). */
+  connect(): Promise<HubStore>;
+  cleanup(): Promise<void>;
+}
+
+const T0 = Date.UTC(2025, 2, 3, 9, 0, 0);
+const write = (value: number): Action => ({ kind: 'write', device: 'coldroom', point: 'setpoint', value });
+
+function item(site: string, over: Partial<NewReviewItem> = {}): NewReviewItem {
+  return {
+    id: `rv-${randomUUID().slice(0, 12)}`,
+    site,
+    gateway: 'gw-1',
+    priority: 50,
+    source: 'gateway',
+    actionClass: 'setpoint',
+    action: write(-20),
+    confidence: 0.6,
+    rationale: 'cold room drifting',
+    evidence: { telemetry: [{ device: 'coldroom', point: 'temperature', samples: [{ ts: T0 - 60_000, value: -17 }] }] },
+    createdAt: T0,
+    expiresAt: T0 + 3_600_000,
+    ...over,
+  };
+}
+
+/** Commands that apply at once; counts how many were created per id. */
+export class FakeCommands {
+  readonly records = new Map<string, CommandRecord>();
+  creates = 0;
+  async create(input: { gateway: string; action: Action; origin: string; id?: string }): Promise<CommandRecord> {
+    const id = input.id ?? randomUUID();
+    if (this.records.has(id)) throw new Error(`duplicate command id ${id}`);
+    this.creates += 1;
+    const now = Date.now();
+    const r: CommandRecord = { id, gateway: input.gateway, site: 's', command: { v: 1, id, ts: now, origin: input.origin, action: input.action }, status: 'applied', attempts: 1, createdAt: now, updatedAt: now, deadline: null };
+    this.records.set(id, r);
+    return r;
+  }
+  async get(id: string): Promise<CommandRecord | undefined> {
+    return this.records.get(id);
+  }
+  async settled(id: string): Promise<CommandRecord> {
+    const r = this.records.get(id);
+    if (!r) throw new Error('unknown');
+    return r;
+  }
+}
+
+async function conflictOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return isSwarmgateError(err) ? `${err.code}/${err.status}` : String(err);
+  }
+}
+
+export function reviewContract(name: string, open: () => Promise<ReviewStores>, enabled = true): void {
+  describe.skipIf(!enabled)(`review queue contract: ${name}`, () => {
+    let stores: ReviewStores;
+    let store: HubStore;
+    let now = T0;
+    const clock = (): number => now;
+    let svc: ReviewService;
+
+    beforeAll(async () => {
+      stores = await open();
+      store = await stores.connect();
+      svc = await ReviewService.open({ store, clock });
+    });
+    afterAll(async () => {
+      await svc?.stop();
+      await store?.close();
+      await stores?.cleanup();
+    });
+
+    it('submit is idempotent on id and audited once', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const input = item(site);
+      const a = await svc.submit(input);
+      const b = await svc.submit({ ...input, rationale: 'changed', priority: 99 });
+      expect(a).toMatchObject({ id: input.id, state: 'pending', version: 1, site, priority: 50, source: 'gateway', confidence: 0.6 });
+      expect(b).toEqual(a);
+      expect(await svc.get(input.id)).toEqual(a);
+      const trail = await svc.audit(input.id);
+      expect(trail.map((e) => e.action)).toEqual(['submit']);
+      expect(trail[0]?.before).toBeUndefined();
+      expect(trail[0]?.after).toEqual(a);
+      expect(await svc.get('rv-does-not-exist')).toBeUndefined();
+    });
+
+    it('lists by priority desc then createdAt asc, with site, state, priority filters and paging', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const low = await svc.submit(item(site, { priority: 10, createdAt: T0 }));
+      const highLate = await svc.submit(item(site, { priority: 90, createdAt: T0 + 2000 }));
+      const highEarly = await svc.submit(item(site, { priority: 90, createdAt: T0 + 1000 }));
+      const mid = await svc.submit(item(site, { priority: 50, createdAt: T0 }));
+      await svc.submit(item(`${site}-other`, { priority: 100 }));
+      expect((await svc.list({ site })).map((i) => i.id)).toEqual([highEarly.id, highLate.id, mid.id, low.id]);
+      expect((await svc.list({ site, minPriority: 50 })).map((i) => i.id)).toEqual([highEarly.id, highLate.id, mid.id]);
+      expect((await svc.list({ site, limit: 2, offset: 1 })).map((i) => i.id)).toEqual([highLate.id, mid.id]);
+      await svc.reject(mid.id, { user: 'ann', reason: 'not needed' });
+      expect((await svc.list({ site, state: 'pending' })).map((i) => i.id)).toEqual([highEarly.id, highLate.id, low.id]);
+      expect((await svc.list({ site, state: 'rejected' })).map((i) => i.id)).toEqual([mid.id]);
+    });
+
+    it('approve, reject and modify record who, when, what, with before/after in the audit', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const [a, r, m] = [item(site), item(site), item(site)];
+      for (const x of [a, r, m]) await svc.submit(x);
+      now = T0 + 60_000;
+      const approved = await svc.approve(a.id, { user: 'ann', note: 'looks right' });
+      expect(approved).toMatchObject({ state: 'approved', decidedBy: 'ann', decidedAt: now, reason: 'looks right', version: 2 });
+      expect(approved.commandId).toMatch(/^rv-[0-9a-f]{32}$/);
+      const rejected = await svc.reject(r.id, { user: 'bob', reason: 'door was open, not a fault' });
+      expect(rejected).toMatchObject({ state: 'rejected', decidedBy: 'bob', reason: 'door was open, not a fault', version: 2 });
+      expect(rejected.commandId).toBeUndefined();
+      const modified = await svc.modify(m.id, { user: 'cy', action: write(-22), note: 'colder' });
+      expect(modified).toMatchObject({ state: 'approved', modifiedAction: write(-22), action: write(-20), decidedBy: 'cy' });
+
+      const trail = await svc.audit(m.id);
+      expect(trail.map((e) => [e.action, e.actor])).toEqual([
+        ['submit', 'gateway:gw-1'],
+        ['modify', 'cy'],
+      ]);
+      expect(trail[1]).toMatchObject({ at: now, note: 'colder', before: { state: 'pending', version: 1 }, after: { state: 'approved', version: 2, modifiedAction: write(-22) } });
+      const all = await svc.audit();
+      expect(all.filter((e) => [a.id, r.id, m.id].includes(e.itemId))).toHaveLength(6);
+      expect(all.map((e) => e.seq)).toEqual([...all.map((e) => e.seq)].sort((x, y) => x - y));
+
+      expect(await conflictOf(svc.approve(r.id, { user: 'ann' }))).toBe('SWG_ERR_REVIEW_CONFLICT/409');
+      expect(await conflictOf(svc.approve('rv-missing', { user: 'ann' }))).toBe('SWG_ERR_REVIEW_UNKNOWN/404');
+      expect(await conflictOf(svc.reject(a.id, { user: 'x', reason: ' ' }))).toBe('SWG_ERR_CONFIG_INVALID/400');
+      expect(await conflictOf(svc.modify(a.id, { user: 'x', action: { kind: 'write', device: 'bad device', point: 'p', value: 1 } }))).toBe('SWG_ERR_COMMAND_INVALID/400');
+      now = T0;
+    });
+
+    it('two technicians deciding at once: exactly one wins, the other gets 409 (same and separate connections)', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const other = await stores.connect();
+      const svc2 = await ReviewService.open({ store: other, clock });
+      try {
+        for (let round = 0; round < 5; round += 1) {
+          const x = await svc.submit(item(site));
+          const attempts = [svc.approve(x.id, { user: 'ann' }), svc2.reject(x.id, { user: 'bob', reason: 'no' }), svc2.approve(x.id, { user: 'cy' }), svc.modify(x.id, { user: 'dee', action: write(-25) })];
+          const results = await Promise.allSettled(attempts);
+          const won = results.filter((r) => r.status === 'fulfilled');
+          expect(won).toHaveLength(1);
+          for (const r of results) if (r.status === 'rejected') expect(isSwarmgateError(r.reason, 'SWG_ERR_REVIEW_CONFLICT') && r.reason.status === 409).toBe(true);
+          const final = await svc2.get(x.id);
+          expect(final?.version).toBe(2);
+          expect((await svc.audit(x.id)).map((e) => e.action).filter((a) => a !== 'submit')).toHaveLength(1);
+        }
+      } finally {
+        await svc2.stop();
+        await other.close();
+      }
+    });
+
+    it('pending items past expiresAt expire (sweep, or when someone tries to decide)', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const a = await svc.submit(item(site, { expiresAt: T0 + 1000 }));
+      const b = await svc.submit(item(site, { expiresAt: T0 + 1000 }));
+      const c = await svc.submit(item(site, { expiresAt: T0 + 10_000 }));
+      now = T0 + 1000;
+      expect(await conflictOf(svc.approve(a.id, { user: 'ann' }))).toBe('SWG_ERR_REVIEW_CONFLICT/409');
+      expect((await svc.get(a.id))?.state).toBe('expired');
+      const swept = await svc.sweep();
+      expect(swept.expired).toBeGreaterThanOrEqual(1);
+      expect((await svc.get(b.id))?.state).toBe('expired');
+      expect((await svc.get(c.id))?.state).toBe('pending');
+      const trail = await svc.audit(b.id);
+      expect(trail[1]).toMatchObject({ action: 'expire', actor: 'system', before: { state: 'pending' }, after: { state: 'expired' } });
+      now = T0;
+    });
+
+    it('an approved item is executed once: approve retried, a second process and a restart send no second command', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const commands = new FakeCommands();
+      const hubStore = await stores.connect();
+      const hub = await ReviewService.open({ store: hubStore, commands, clock: Date.now });
+      const changes: string[] = [];
+      hub.onChange((i) => changes.push(`${i.id}:${i.state}`));
+      const x = await hub.submit(item(site, { expiresAt: Date.now() + 60_000, createdAt: Date.now() }));
+      const approved = await hub.approve(x.id, { user: 'ann' });
+      expect(await conflictOf(hub.approve(x.id, { user: 'ann' }))).toBe('SWG_ERR_REVIEW_CONFLICT/409');
+      await hub.idle();
+      expect((await hub.get(x.id))?.state).toBe('executed');
+      expect(commands.creates).toBe(1);
+      expect([...commands.records.keys()]).toEqual([approved.commandId]);
+      expect(changes).toEqual([`${x.id}:pending`, `${x.id}:approved`, `${x.id}:executed`]);
+
+      // Approved by the CLI (no executor) while the hub is down; the hub executes it on start.
+      const y = await svc.submit(item(site, { expiresAt: Date.now() + 60_000, createdAt: Date.now() }));
+      await hub.stop();
+      await hubStore.close();
+      const cli = await ReviewService.open({ store, clock: Date.now });
+      await cli.approve(y.id, { user: 'bob' });
+      await cli.idle();
+      expect((await cli.get(y.id))?.state).toBe('approved');
+      const restartedStore = await stores.connect();
+      const restarted = await ReviewService.open({ store: restartedStore, commands, clock: Date.now });
+      const second = await ReviewService.open({ store: restartedStore, commands, clock: Date.now });
+      try {
+        await Promise.all([restarted.start(), second.start()]);
+        await restarted.idle();
+        await second.idle();
+        await restarted.sweep();
+        await restarted.idle();
+        expect((await restarted.get(y.id))?.state).toBe('executed');
+        expect((await restarted.get(x.id))?.state).toBe('executed');
+        // Other tests' approvals (made without an executor) ran too; x and y each had exactly one command.
+        const ids = [...commands.records.keys()];
+        expect(ids.filter((id) => id === approved.commandId)).toHaveLength(1);
+        const yCommand = (await restarted.get(y.id))?.commandId;
+        expect(ids.filter((id) => id === yCommand)).toHaveLength(1);
+        expect(commands.creates).toBe(ids.length);
+        expect((await restarted.audit(y.id)).map((e) => e.action)).toEqual(['submit', 'approve', 'execute']);
+      } finally {
+        await restarted.stop();
+        await second.stop();
+        await restartedStore.close();
+      }
+    });
+
+    it('survives a reopen: items, decisions and the audit trail are stored', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const x = await svc.submit(item(site, { sourceAgent: 'safety', source: 'hub', context: { decision: { id: 'dec-1' } } }));
+      await svc.reject(x.id, { user: 'ann', reason: 'maintenance window' });
+      const again = await stores.connect();
+      try {
+        const fresh = await ReviewService.open({ store: again, clock });
+        expect(await fresh.get(x.id)).toMatchObject({ state: 'rejected', sourceAgent: 'safety', source: 'hub', reason: 'maintenance window', decidedBy: 'ann' });
+        expect((await fresh.audit(x.id)).map((e) => e.action)).toEqual(['submit', 'reject']);
+        expect((await fresh.audit(x.id))[0]?.actor).toBe('agent:safety');
+      } finally {
+        await again.close();
+      }
+    });
+  });
+}

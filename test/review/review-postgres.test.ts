@@ -1,0 +1,25 @@
+import { randomUUID } from 'node:crypto';
+import { featureMigrations } from '../../hub/migrations.js';
+import { PostgresStore } from '../../hub/store/postgres.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
+import { reviewContract } from './review-contract.js';
+
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const available = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+
+reviewContract(
+  'postgres',
+  async () => {
+    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const open = (): Promise<PostgresStore> => PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
+    const admin = await open();
+    return {
+      connect: open,
+      cleanup: async () => {
+        await admin.dropSchema();
+        await admin.close();
+      },
+    };
+  },
+  available,
+);
