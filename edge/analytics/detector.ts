@@ -5,6 +5,9 @@
  *  - forecast error: |reading − prediction| of the neural forecaster (a seasonal-naive-free
  *    "last value" prediction until the network has been trained: the statistical cold start);
  *  - pattern novelty: distance of the recent shape to every shape remembered (novelty.ts).
+ * plus range novelty (as HTM's NAB detector): a reading well outside every value seen so far
+ * scores 1 outright, however well the forecaster predicted it (a forecaster trained on the recent
+ * past happily extrapolates a value the point never produced).
  * Each goes through its own TailCalibrator (likelihood.ts) to a tail probability; the smaller of
  * the two (Bonferroni-corrected) becomes the score −log10(p)/scoreDecades, clipped to [0,1]. So a
  * score of 0.5 means "this unusual about once in 10^(scoreDecades/2) readings" on every point.
@@ -61,6 +64,13 @@ export interface DetectorOptions {
   /** How the two tail probabilities combine: 'min' (Bonferroni) or 'fisher'. */
   readonly combine: 'min' | 'fisher';
   readonly seed: number;
+  /**
+   * Range novelty (HTM's "spatial anomaly"): a reading beyond the lowest/highest value seen so far
+   * by more than this fraction of that range scores 1 (0 = off). Checked after `spatialAfter` readings.
+   */
+  readonly spatialTolerance: number;
+
+  readonly spatialAfter: number;
   /** Recompute the forecast-error history with each newly adopted model. */
   readonly reseedCalibration: boolean;
   /** Which surprises feed the score (both by default). */
@@ -87,6 +97,8 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   ratePenalty: 0,
   rateWindow: 4000,
   seed: 1,
+  spatialTolerance: 0.1,
+  spatialAfter: 400,
   reseedCalibration: false,
   signals: { forecast: true, novelty: true },
   forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000 },
@@ -128,6 +140,8 @@ export interface DetectorState {
   readonly alerts: number[];
   readonly forecast: LikelihoodState;
   readonly pattern: LikelihoodState;
+  /** Lowest and highest value seen (range novelty); absent in states saved before it existed. */
+  readonly range?: readonly [number, number] | null;
   readonly novelty: NoveltyState;
 }
 
@@ -153,6 +167,8 @@ export class PointDetector {
   private lastTrainAt = -Infinity;
   private trainings = 0;
   private lastAlertAt = -Infinity;
+  private lo = Infinity;
+  private hi = -Infinity;
   private recentScores: Ring;
   /** Reading numbers of recent alerts (for the alarm-rate prior). */
   private alerts: number[] = [];
@@ -204,6 +220,10 @@ export class PointDetector {
       scale = this.model.std;
     }
     const forecastP = this.forecastCal.update(Math.abs(v - prediction) / scale);
+    const range = this.hi - this.lo;
+    const spatial = o.spatialTolerance > 0 && this.seen >= o.spatialAfter && range > 0 && (v > this.hi + o.spatialTolerance * range || v < this.lo - o.spatialTolerance * range);
+    if (v > this.hi) this.hi = v;
+    if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
     const noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw) : 1;
     this.values.push(v);
@@ -218,7 +238,7 @@ export class PointDetector {
         const x = Math.max(forecastP * noveltyP, 1e-300);
         p = o.combine === 'fisher' ? Math.min(1, x * (1 - Math.log(x))) : Math.min(1, 2 * Math.min(forecastP, noveltyP));
       }
-      score = Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / o.scoreDecades));
+      score = spatial ? 1 : Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / o.scoreDecades));
       if (o.ratePenalty > 0) {
         while (this.alerts.length > 0 && (this.alerts[0] ?? 0) < this.seen - o.rateWindow) this.alerts.shift();
         score /= 1 + o.ratePenalty * this.alerts.length;
@@ -331,6 +351,7 @@ export class PointDetector {
       lastTrainAt: Number.isFinite(this.lastTrainAt) ? this.lastTrainAt : -1e12,
       trainings: this.trainings,
       lastAlertAt: Number.isFinite(this.lastAlertAt) ? this.lastAlertAt : -1e12,
+      range: Number.isFinite(this.lo) && Number.isFinite(this.hi) ? [this.lo, this.hi] : null,
       recentScores: this.recentScores.toArray(),
       alerts: [...this.alerts],
       forecast: this.forecastCal.state(),
@@ -356,6 +377,7 @@ export class PointDetector {
     d.lastTrainAt = state.lastTrainAt;
     d.trainings = state.trainings;
     d.lastAlertAt = state.lastAlertAt;
+    if (state.range) [d.lo, d.hi] = state.range;
     d.recentScores = Ring.from(state.recentScores, o.refractory);
     d.alerts = [...state.alerts];
     d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
