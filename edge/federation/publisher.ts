@@ -115,17 +115,24 @@ export class Publisher {
   }
 
   /**
-   * Waits (bounded) for messages in flight, replaces the retained state with status offline and
-   * disconnects cleanly. Unacknowledged rows stay in the outbox for the next run.
+   * Sends what is committed (the caller's final flush included) while drainMs allows, replaces the
+   * retained state with status offline and disconnects cleanly. Rows not acknowledged by then
+   * stay in the outbox for the next run.
    */
   async stop(drainMs = 2000): Promise<void> {
-    this.stopping = true;
-    this.unsubscribeOutbox();
     if (this.stateTimer) clearInterval(this.stateTimer);
     const client = this.client;
-    if (!client) return;
+    if (!client) {
+      this.stopping = true;
+      this.unsubscribeOutbox();
+      return;
+    }
     const deadline = this.clock() + drainMs;
-    while (client.connected && this.inflight > 0 && this.clock() < deadline) await sleep(20);
+    // Without this drain the last flush window (the final readings) reached the hub only with
+    // the next start. The pump keeps going on each PUBACK until nothing is left to send.
+    while (client.connected && (this.inflight > 0 || this.pumpQueued) && this.clock() < deadline) await sleep(20);
+    this.stopping = true;
+    this.unsubscribeOutbox();
     if (client.connected) {
       const offline = { ...this.offlineState(), bootId: this.options.birth().bootId };
       await withTimeout(client.publishAsync(this.stateTopic, encode(GatewayStateSchema, offline), { qos: 1, retain: true }), 1000).catch(() => undefined);

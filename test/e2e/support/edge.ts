@@ -80,6 +80,8 @@ export interface EdgeChild {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
   waitForReadings(count: number, timeoutMs?: number): Promise<void>;
+  /** Resolves once stdout has been silent for quietMs (the gateway is between polls). */
+  waitQuiet(quietMs: number, timeoutMs?: number): Promise<void>;
 }
 
 /** Starts `swarmgate edge --config file --print` from source. */
@@ -91,7 +93,9 @@ export function spawnEdge(file: string, reported: Reading[] = []): EdgeChild {
   });
   let rest = '';
   let err = '';
+  let lastOutputAt = Date.now();
   child.stdout!.on('data', (chunk: Buffer) => {
+    lastOutputAt = Date.now();
     const lines = (rest + chunk.toString('utf8')).split('\n');
     rest = lines.pop() ?? '';
     for (const line of lines) if (line.trim()) reported.push(JSON.parse(line) as Reading);
@@ -108,6 +112,9 @@ export function spawnEdge(file: string, reported: Reading[] = []): EdgeChild {
     async waitForReadings(count, timeoutMs = 30_000) {
       await waitFor(() => reported.length >= count || child.exitCode !== null, timeoutMs, `${count} printed readings`);
       if (child.exitCode !== null) throw new Error(`gateway exited (${child.exitCode}): ${err}`);
+    },
+    async waitQuiet(quietMs, timeoutMs = 10_000) {
+      await waitFor(() => Date.now() - lastOutputAt >= quietMs, timeoutMs, `${quietMs} ms without output`, 2);
     },
   };
 }

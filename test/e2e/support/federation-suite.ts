@@ -5,7 +5,8 @@
  * TCP proxy so the suite can drop its connection the way a crash or a dead link does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFacility, type Facility } from '../../../devices/facility.js';
+import type { Facility } from '../../../devices/facility.js';
+import { startBusyFacility } from './facility.js';
 import type { Hub } from '../../../hub/index.js';
 import { tempDir } from '../../support/tmp.js';
 import { startEdge, writeEdgeConfig, type InProcessEdge, type SimDevice } from './edge.js';
@@ -35,7 +36,7 @@ export function federationSuite(name: string, enabled: boolean, setup: (dir: str
     let edge: InProcessEdge | undefined;
 
     beforeAll(async () => {
-      facility = await startFacility({ seed: 11 });
+      facility = await startBusyFacility(11);
       under = await setup(dir.path, site, gateway);
       const target = new URL(under.url);
       proxy = await startProxy({ host: target.hostname, port: Number(target.port) });
