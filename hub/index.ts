@@ -13,7 +13,9 @@ import type { HubConfig } from './config.js';
 import { HubEvents } from './ingest/events.js';
 import { Ingest } from './ingest/ingest.js';
 import { GatewayRegistry } from './registry/registry.js';
-import { openStore } from './store/index.js';
+import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
+import { connectGatewayReviews, ReviewService } from './review/index.js';
+import { applyFeatureMigrations, openStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
 export interface StartHubOptions {
@@ -26,6 +28,8 @@ export interface StartHubOptions {
   readonly sites?: readonly string[];
   /** Run retention on this interval; default from config.retention.intervalMinutes, 0 disables. */
   readonly retentionIntervalMs?: number;
+  /** Overrides for the agent service (tests: agents, settling, vote timeout, facility). */
+  readonly agents?: Partial<Omit<AgentServiceOptions, 'store' | 'events' | 'commands' | 'review'>>;
 }
 
 export interface Hub {
@@ -41,6 +45,10 @@ export interface Hub {
   /** Subscribe to events, review requests, acks, gateway status and command changes. */
   readonly events: HubEvents;
   readonly metrics: HubMetrics;
+  /** The technician review queue (gateway requests and the agents' low-confidence decisions). */
+  readonly review: ReviewService;
+  /** Present when config.agents.enabled. */
+  readonly agents?: AgentService;
   stop(): Promise<void>;
 }
 
@@ -59,6 +67,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
     const store = options.store ?? (await openStore(config.store, { retention }));
     if (!options.store) cleanups.push(() => store.close());
+    else await applyFeatureMigrations(store);
 
     let broker: EmbeddedBroker | undefined;
     let url: string;
@@ -102,10 +111,31 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       },
     });
     cleanups.push(async () => commands.stop());
+    // The queue and the agents listen before ingest starts, so no review request or event is missed.
+    const review = await ReviewService.open({ store, commands, defaultExpiryMs: (config.review?.defaultExpiryMinutes ?? 480) * 60_000, sweepIntervalMs: config.review?.sweepIntervalMs, log: log.child({ part: 'review' }) });
+    cleanups.push(() => review.stop());
+    const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
+    cleanups.push(async () => offReviews());
+    let agents: AgentService | undefined;
+    if (config.agents?.enabled || options.agents?.facility) {
+      const a = config.agents;
+      const facility = options.agents?.facility ?? (a ? loadFacilityModel(a.facilityModel) : undefined);
+      if (!facility) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'agents need a facility model: set agents.facilityModel');
+      agents = await AgentService.start({
+        store, events, commands, review, facility,
+        ...(a ? { threshold: a.threshold, evaluationIntervalMs: a.evaluationIntervalS * 1000 } : {}),
+        ...(a?.settleMinutes === undefined ? {} : { settleMs: a.settleMinutes * 60_000 }),
+        log: log.child({ part: 'agents' }),
+        ...options.agents,
+      });
+      const started = agents;
+      cleanups.push(() => started.stop());
+    }
     const ingest = new Ingest({ client, store, events, registry, acks: commands, shareGroup, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
     await ingest.start();
     cleanups.push(() => ingest.stop());
     await commands.resume();
+    await review.start();
 
     const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
     if (everyMs > 0) {
@@ -131,6 +161,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       commands,
       events,
       metrics,
+      review,
+      agents,
       stop: () => (stopping ??= cleanup()),
     };
   } catch (err) {

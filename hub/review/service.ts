@@ -94,7 +94,8 @@ export class ReviewService implements ReviewApi {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.sweeping;
-    await this.idle();
+    // Executions wait for gateways (and effect checks); items left approved are resumed on start.
+    await Promise.race([this.idle(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
   }
 
   /** Resolves when every execution started so far has finished. */
@@ -145,6 +146,11 @@ export class ReviewService implements ReviewApi {
 
   async get(id: string): Promise<ReviewItem | undefined> {
     return (await this.repo.get(id))?.item;
+  }
+
+  /** The item with its private context (for the executor and learning of its source). */
+  stored(id: string): Promise<StoredReviewItem | undefined> {
+    return this.repo.get(id);
   }
 
   audit(id?: string): Promise<AuditEntry[]> {

@@ -13,6 +13,12 @@ export async function openStore(config: StoreConfig, options: { retention?: Rete
   return PostgresStore.open({ ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: featureMigrations('postgres') });
 }
 
+/** Adds the feature tables to a store opened without them (startHub with a caller's store). */
+export async function applyFeatureMigrations(store: HubStore): Promise<void> {
+  if (store instanceof SqliteStore) await store.applyMigrations(featureMigrations('sqlite'));
+  else if (store instanceof PostgresStore) await store.applyMigrations(featureMigrations('postgres'));
+}
+
 export * from './types.js';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 export { PostgresStore, type PostgresStoreOptions } from './postgres.js';

@@ -109,6 +109,11 @@ export class PostgresStore implements HubStore {
     });
   }
 
+  /** Applies migrations not applied yet (feature tables for a store opened without them). */
+  applyMigrations(migrations: readonly Migration[]): Promise<void> {
+    return this.migrate(migrations);
+  }
+
   /** Runs SQL in the store's schema, for later features with their own tables. */
   query(sql: string, args: unknown[] = []): Promise<Row[]> {
     return this.rows(sql, args);

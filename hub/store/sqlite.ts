@@ -87,6 +87,11 @@ export class SqliteStore implements HubStore {
     return statement;
   }
 
+  /** Applies migrations not applied yet (feature tables for a store opened without them). */
+  async applyMigrations(migrations: readonly Migration[]): Promise<void> {
+    migrate(this.db, migrations);
+  }
+
   /** The underlying database, for later features that add their own tables via migrations. */
   get database(): Db {
     return this.db;

@@ -1,0 +1,288 @@
+/**
+ * The agents in the running hub: on a gateway anomaly event (and periodically) build the site's
+ * snapshot from the store, let the coordinator decide, execute confident decisions through the
+ * hub's CommandService and queue the rest for technicians. Technicians' verdicts and measured
+ * effects feed the persisted track records, so the agents' weights survive a restart.
+ */
+import { errorMessage } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import type { GatewayEvent } from '../../shared/wire/messages.js';
+import { AgentBus } from '../agents/bus/bus.js';
+import type { AlgorithmName, ConsensusManager, Decision } from '../agents/consensus/index.js';
+import { Coordinator, type CoordinatorReport } from '../agents/coordinator.js';
+import { ComfortSpecialist } from '../agents/comfort/comfort.js';
+import { EnergySpecialist } from '../agents/energy/energy.js';
+import { EquipmentHealthSpecialist } from '../agents/equipment-health/equipment-health.js';
+import { Executor, type ExecutionResult } from '../agents/executor/executor.js';
+import type { FacilityIndex } from '../agents/facility.js';
+import { TrackRecordBook, type LearningOptions } from '../agents/learning/track-record.js';
+import type { ReviewItem as AgentReviewItem, ReviewSink } from '../agents/ports.js';
+import { AgentRegistry } from '../agents/registry.js';
+import { SafetySpecialist } from '../agents/safety/safety.js';
+import type { Agent, Priority } from '../agents/types.js';
+import type { HubEvents } from '../ingest/events.js';
+import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../review/index.js';
+import type { HubStore } from '../store/types.js';
+import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './ports.js';
+import { snapshotFromStore, type SnapshotOptions } from './snapshot.js';
+import { sqlFor, StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
+
+export interface AgentServiceOptions {
+  readonly store: HubStore;
+  readonly events: HubEvents;
+  readonly commands: CommandApi;
+  readonly review: ReviewService;
+  readonly facility: FacilityIndex;
+  /** Auto-execute threshold; default 0.8. */
+  readonly threshold?: number;
+  /** Evaluate every site this often; 0 or absent: only on anomaly events. */
+  readonly evaluationIntervalMs?: number;
+  /** Default: the four built-in specialists (with `settleMs` when given). */
+  readonly agents?: readonly Agent[];
+  /** Settling window of the built-in specialists' expected effects. */
+  readonly settleMs?: number;
+  readonly consensus?: ConsensusManager | AlgorithmName;
+  readonly voteTimeoutMs?: number;
+  readonly cooldownMs?: number;
+  readonly learning?: Omit<LearningOptions, 'store' | 'clock'>;
+  readonly snapshot?: SnapshotOptions;
+  readonly clock?: () => number;
+  readonly log?: Logger;
+}
+
+export const PRIORITY_SCORE: Record<Priority, number> = { low: 25, normal: 50, high: 75, critical: 100 };
+
+/** Executor statuses that mean the command was carried out. */
+const DONE = new Set<ExecutionResult['status']>(['applied', 'effective', 'no-data']);
+
+export function builtinSpecialists(settleMs?: number): Agent[] {
+  const s = settleMs === undefined ? {} : { settleMs };
+  return [new SafetySpecialist(s), new EquipmentHealthSpecialist(s), new EnergySpecialist(s), new ComfortSpecialist(s)];
+}
+
+export class AgentService {
+  readonly coordinator: Coordinator;
+  readonly learning: TrackRecordBook;
+  readonly audit: StoreAuditSink;
+  readonly executed: StoreExecutedSet;
+  readonly bus: AgentBus;
+  private readonly clock: () => number;
+  private readonly log: Logger;
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly offs: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly sleepers = new Set<NodeJS.Timeout>();
+
+  private constructor(private readonly options: AgentServiceOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.log = options.log ?? createLogger('hub.agents');
+    const sql = sqlFor(options.store);
+    this.audit = new StoreAuditSink(sql, this.log);
+    this.executed = new StoreExecutedSet(sql, this.clock);
+    this.learning = new TrackRecordBook({ ...(options.learning ?? {}), store: new StoreTrackRecords(sql), clock: this.clock });
+    this.bus = new AgentBus({ audit: this.audit, clock: this.clock, log: this.log });
+    const telemetry = new StoreTelemetryPort(options.store);
+    const executor = new Executor({
+      commands: new HubCommandPort(options.commands),
+      telemetry,
+      executed: this.executed,
+      bus: this.bus,
+      clock: this.clock,
+      log: this.log,
+      sleep: (ms) => this.sleep(ms),
+      onOutcome: (decision, outcome) => this.learning.recordDecision(decision, outcome),
+    });
+    this.coordinator = new Coordinator({
+      registry: new AgentRegistry([...(options.agents ?? builtinSpecialists(options.settleMs))]),
+      executor,
+      review: this.reviewSink(),
+      learning: this.learning,
+      telemetry,
+      bus: this.bus,
+      clock: this.clock,
+      log: this.log,
+      ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
+      ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
+      ...(options.voteTimeoutMs === undefined ? {} : { voteTimeoutMs: options.voteTimeoutMs }),
+      ...(options.cooldownMs === undefined ? {} : { cooldownMs: options.cooldownMs }),
+    });
+  }
+
+  /** Loads the track records, registers the hub's review executor and starts listening. */
+  static async start(options: AgentServiceOptions): Promise<AgentService> {
+    const service = new AgentService(options);
+    const loaded = await service.learning.load();
+    const { events, review } = options;
+    review.registerExecutor('hub', (item, context) => service.executeReviewed(item, context));
+    service.offs.push(
+      events.on('event', ({ site, event }) => {
+        // Never hold ingest for a consensus round: the evaluation runs behind the ack.
+        if (event.kind === 'anomaly') service.track(service.evaluateSite(options.facility.gateway(event.gateway)?.site.id ?? site, event));
+      }),
+      review.onChange((item) => {
+        if (item.source === 'hub' && (item.state === 'approved' || item.state === 'rejected') && item.decidedBy) service.track(service.learnVerdict(item));
+      }),
+    );
+    const every = options.evaluationIntervalMs ?? 0;
+    if (every > 0) {
+      service.timer = setInterval(() => {
+        for (const site of options.facility.siteIds()) service.track(service.evaluateSite(site));
+      }, every);
+      service.timer.unref();
+    }
+    service.log.info({ sites: options.facility.siteIds(), trackRecords: loaded, threshold: options.threshold ?? 0.8, everyMs: every }, 'hub agents started');
+    return service;
+  }
+
+  /**
+   * One evaluation of a site (queued behind any running one for the same site, so two anomaly
+   * events never race on the same snapshot and cooldowns).
+   */
+  evaluateSite(site: string, trigger?: GatewayEvent): Promise<CoordinatorReport | undefined> {
+    const run = async (): Promise<CoordinatorReport | undefined> => {
+      if (this.stopped || !this.options.facility.site(site)) return undefined;
+      const snapshot = await snapshotFromStore(this.options.store, this.options.facility, site, this.clock(), trigger, this.options.snapshot);
+      const report = await this.coordinator.evaluate(snapshot);
+      this.log.info(
+        { site, trigger: trigger?.id, proposals: report.proposals.length, executed: report.executed.map((d) => d.id), reviewed: report.reviewed.map((r) => r.id), vetoed: report.vetoed.length },
+        'agents evaluated the site',
+      );
+      return report;
+    };
+    const prev = this.queues.get(site) ?? Promise.resolve();
+    const next = prev.then(run, run);
+    const settled = next.catch((err: unknown) => {
+      this.log.error({ site, err: errorMessage(err) }, 'agent evaluation failed');
+      return undefined;
+    });
+    this.queues.set(site, settled);
+    return settled;
+  }
+
+  /** Resolves when queued evaluations, executions, learning and audit writes are done. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    await Promise.allSettled([...this.queues.values()]);
+    await this.coordinator.idle();
+    await this.audit.flush();
+  }
+
+  /**
+   * Stops listening and finishes queued evaluations. Executions waiting out a settling window are
+   * abandoned, never judged early (that could roll back a good action): their items stay approved
+   * and a restarted hub follows the same command id to its result.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const off of this.offs.splice(0)) off();
+    for (const t of this.sleepers) clearTimeout(t);
+    this.sleepers.clear();
+    while (this.pending.size > 0) await Promise.race([Promise.allSettled([...this.pending]), delay(5000)]).then(() => this.pending.clear());
+    await Promise.allSettled([...this.queues.values()]);
+    await this.audit.flush();
+  }
+
+  /** The executor's settling wait; never resolves once the service stopped. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stopped) return;
+      const t = setTimeout(() => {
+        this.sleepers.delete(t);
+        resolve();
+      }, ms);
+      t.unref();
+      this.sleepers.add(t);
+    });
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'agent task failed'));
+    this.pending.add(q);
+    void q.finally(() => this.pending.delete(q));
+  }
+
+  /** Coordinator review items into the technician queue (work orders without an action stay in the audit trail). */
+  private reviewSink(): ReviewSink {
+    return {
+      submit: async (item: AgentReviewItem) => {
+        if (!item.action) {
+          this.log.info({ id: item.id, kind: item.kind, workOrder: item.workOrder }, 'advice without an action: recorded, not queued');
+          return;
+        }
+        const telemetry = item.evidence.telemetry.map((t) => {
+          const [, device = '', point = ''] = t.point.split('/');
+          return { device, point, samples: t.samples.map((s) => ({ ts: s.ts, value: s.value })) };
+        });
+        await this.options.review.submit({
+          id: item.id,
+          site: item.site,
+          gateway: item.gateway,
+          priority: PRIORITY_SCORE[item.priority],
+          source: 'hub',
+          sourceAgent: item.decision.proposal.agent,
+          actionClass: item.kind,
+          action: item.action,
+          confidence: item.confidence,
+          rationale: item.rationale,
+          evidence: {
+            reason: item.reason,
+            ...(item.zone === undefined ? {} : { zone: item.zone }),
+            telemetry,
+            votes: item.evidence.votes,
+            dissent: item.evidence.dissent,
+            outcome: item.evidence.outcome,
+            weights: item.evidence.weights,
+            proposal: item.evidence.proposal,
+          },
+          createdAt: item.createdAt,
+          expiresAt: item.expiresAt,
+          context: { decision: item.decision as unknown as Record<string, unknown> },
+        });
+      },
+    };
+  }
+
+  /** Executes an approved hub item through the executor (effect check, rollback, learning). */
+  private async executeReviewed(item: ReviewItem, context: Readonly<Record<string, unknown>> | undefined): Promise<ExecutionOutcome> {
+    const decision = context?.decision as Decision | undefined;
+    if (!decision) return { ok: false, reason: 'the hub decision behind this item is missing; execute it by hand' };
+    const action = effectiveAction(item);
+    const modified = item.modifiedAction !== undefined;
+    // The command id is the one persisted with the approval: a restart finds the same command.
+    const key = item.commandId ?? commandIdForKey(decision.id);
+    const { expectedEffect, ...proposal } = decision.proposal;
+    const approved: Decision = {
+      ...decision,
+      id: key,
+      outcome: 'approved',
+      proposal: { ...proposal, action, ...(modified || !expectedEffect ? {} : { expectedEffect }) },
+    };
+    const result = await this.coordinator.executeApproved(approved);
+    if (result.status === 'duplicate') {
+      // Claimed before a restart: the command (if it was created) tells what happened.
+      const record = await this.options.commands.get(key);
+      if (!record) return { ok: false, reason: 'claimed before a restart but never sent; approve a new item to retry' };
+      const settled = await this.options.commands.settled(key);
+      return settled.status === 'applied' ? { ok: true } : { ok: false, reason: `command ${settled.status}` };
+    }
+    if (DONE.has(result.status)) return { ok: true };
+    return { ok: false, reason: `${result.status}${result.command?.reason ? `: ${result.command.reason}` : ''}${result.rollback ? `; rollback ${result.rollback.status}` : ''}` };
+  }
+
+  /** A technician's verdict on a hub item teaches the track records, once per item. */
+  private async learnVerdict(item: ReviewItem): Promise<void> {
+    if (!(await this.executed.claim(`learn:${item.id}`))) return;
+    const stored = await this.options.review.stored(item.id);
+    const decision = stored?.context?.decision as Decision | undefined;
+    if (!decision) return;
+    await this.coordinator.technicianVerdict(decision, item.state === 'rejected' ? 'rejected' : 'approved');
+    this.log.info({ id: item.id, agent: decision.proposal.agent, verdict: item.state }, 'technician verdict learned');
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
