@@ -56,6 +56,7 @@ export const ERROR_TABLE = {
   SWG_ERR_USER_EXISTS: { kind: 'state', status: 409, hint: 'pick another user name, or change the existing user with PATCH /api/v1/users/{username}' },
   SWG_ERR_TOKEN_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/tokens lists the API tokens' },
   SWG_ERR_PLAN_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/plans lists the plans' },
+  SWG_ERR_API_UNAVAILABLE: { kind: 'config', status: 503, hint: 'this hub process runs without that feature (review queue, agents); check the hub config' },
   SWG_ERR_AGENTS_UNAVAILABLE: { kind: 'config', status: 503, hint: 'the hub runs without decision agents or a facility model; enable agents (agents.facilityModel) in the hub config' },
   SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,0 +1,77 @@
+/** What every API plugin gets: the hub's services plus the API's own accounts, audit and guard. */
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyBaseLogger, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Registry } from 'prom-client';
+import type { ApiConfig } from '../config.js';
+import type { CommandService } from '../commands/commands.js';
+import type { HubEvents } from '../ingest/events.js';
+import type { GatewayRegistry } from '../registry/registry.js';
+import type { HubStore } from '../store/types.js';
+import type { FacilityIndex } from '../agents/facility.js';
+import type { TrackRecordBook } from '../agents/learning/track-record.js';
+import type { Domain } from '../agents/types.js';
+import type { Logger } from '../../shared/log.js';
+import type { Accounts, Principal } from './auth/accounts.js';
+import type { LoginLimiter } from './auth/rate-limit.js';
+import type { AuditLog } from './audit.js';
+import type { ReviewPort } from './review-port.js';
+import { ROUTES, type RouteId } from './routes.js';
+
+/** What the API shows about the decision agents; any part may be missing. */
+export interface AgentsView {
+  readonly trackRecords?: TrackRecordBook;
+  /** The registered agents (AgentRegistry.all() fits). */
+  readonly agents?: () => readonly { readonly id: string; readonly domain: Domain; readonly vetoAuthority: boolean }[];
+  /** Needed to plan objectives. */
+  readonly facility?: FacilityIndex;
+}
+
+export interface ApiContext {
+  readonly store: HubStore;
+  readonly commands: CommandService;
+  readonly registry: GatewayRegistry;
+  readonly events: HubEvents;
+  readonly review?: ReviewPort;
+  readonly agents?: AgentsView;
+  readonly metrics?: Registry;
+  readonly config: ApiConfig;
+  readonly log: Logger;
+  readonly accounts: Accounts;
+  readonly audit: AuditLog;
+  readonly limiter: LoginLimiter;
+  readonly webDir: string;
+  /** SSE connections end when the API closes. */
+  readonly closing: AbortSignal;
+}
+
+export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    routeId?: string;
+  }
+}
+
+/** Method, url and route id of a table entry: `app.route({ ...at('reviews.list'), schema, handler })`. */
+export function at<const K extends RouteId>(id: K): { method: (typeof ROUTES)[K]['method']; url: (typeof ROUTES)[K]['url']; config: { routeId: K } } {
+  const spec = ROUTES[id];
+  return { method: spec.method, url: spec.url, config: { routeId: id } };
+}
+
+/** The caller (the guard has run, so present on every non-public route). */
+export function who(request: FastifyRequest): Principal {
+  const p = request.principal;
+  if (!p) throw new Error('route without a principal: the guard did not run');
+  return p;
+}
+
+/** Writes an audit record for the caller; audit failures are logged, never fail the request. */
+export async function audited(ctx: ApiContext, request: FastifyRequest, action: string, target?: string, detail?: Record<string, unknown>): Promise<void> {
+  const p = request.principal ?? { name: 'anonymous', via: 'none' };
+  await ctx.audit.write(p, action, target, detail, request.ip).catch((err: unknown) => ctx.log.error({ err, action }, 'audit write failed'));
+}
+
+export type { FastifyReply };

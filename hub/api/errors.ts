@@ -1,0 +1,87 @@
+/**
+ * The API's one error format, derived from the project's error table:
+ *   { error: { code, message, hint, fields?: [{ path, message }] } }
+ * SwarmgateErrors map 1:1 (status from ERROR_TABLE); schema validation failures become 400
+ * SWG_ERR_API_VALIDATION with one entry per field; anything else is a 500 that is logged.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_TABLE, SwarmgateError, isSwarmgateError, type ErrorCode } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+
+const strict = { additionalProperties: false } as const;
+
+export const ErrorBodySchema = Type.Object(
+  {
+    error: Type.Object(
+      {
+        code: Type.String({ description: 'SWG_ERR_* code from the error table' }),
+        message: Type.String(),
+        hint: Type.String({ description: 'what to do about it' }),
+        fields: Type.Optional(Type.Array(Type.Object({ path: Type.String({ description: 'e.g. body.reason' }), message: Type.String() }, strict))),
+      },
+      strict,
+    ),
+  },
+  { ...strict, description: 'Every error of the API' },
+);
+export type ErrorBody = Static<typeof ErrorBodySchema>;
+
+/** 200 (or `code`) with the given schema, plus the error body for 4xx and 5xx. */
+export function responses(ok: TSchema, code = 200): Record<string, TSchema> {
+  return { [code]: ok, '4xx': ErrorBodySchema, '5xx': ErrorBodySchema };
+}
+
+export function errorBody(code: ErrorCode, message: string, fields?: { path: string; message: string }[]): ErrorBody {
+  return { error: { code, message, hint: ERROR_TABLE[code].hint, ...(fields && fields.length > 0 ? { fields } : {}) } };
+}
+
+interface AjvIssue {
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+function fieldPath(context: string | undefined, issue: AjvIssue): string {
+  const parts = [context ?? 'body', ...(issue.instancePath ?? '').split('/').filter(Boolean)];
+  const extra = issue.params?.missingProperty ?? issue.params?.additionalProperty;
+  if (typeof extra === 'string') parts.push(extra);
+  return parts.join('.');
+}
+
+function fieldMessage(issue: AjvIssue): string {
+  if (typeof issue.params?.additionalProperty === 'string') return 'is not allowed here';
+  if (typeof issue.params?.missingProperty === 'string') return 'is required';
+  return issue.message ?? 'is invalid';
+}
+
+/** Fastify's own client errors (bad JSON, wrong content type, body too large). */
+function clientStatus(err: FastifyError): number | undefined {
+  const s = err.statusCode;
+  return s !== undefined && s >= 400 && s < 500 ? s : undefined;
+}
+
+export function makeErrorHandler(log: Logger) {
+  return function handle(err: FastifyError | SwarmgateError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    if (isSwarmgateError(err)) {
+      if (err.status >= 500) log.error({ err, url: request.url }, 'request failed');
+      return reply.status(err.status).send(errorBody(err.code, err.message));
+    }
+    const fe = err as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
+    if (Array.isArray(fe.validation)) {
+      const seen = new Set<string>();
+      const fields = fe.validation
+        .map((issue) => ({ path: fieldPath(fe.validationContext, issue), message: fieldMessage(issue) }))
+        .filter((f) => (seen.has(`${f.path}|${f.message}`) ? false : (seen.add(`${f.path}|${f.message}`), true)));
+      const summary = fields.map((f) => `${f.path} ${f.message}`).join('; ');
+      return reply.status(400).send(errorBody('SWG_ERR_API_VALIDATION', `invalid request: ${summary}`, fields));
+    }
+    const status = clientStatus(fe);
+    if (status !== undefined) {
+      if (status === 404) return reply.status(404).send(errorBody('SWG_ERR_API_NOT_FOUND', fe.message));
+      return reply.status(status).send({ error: { code: 'SWG_ERR_API_VALIDATION', message: fe.message, hint: ERROR_TABLE.SWG_ERR_API_VALIDATION.hint } });
+    }
+    log.error({ err, url: request.url }, 'request failed');
+    return reply.status(500).send(errorBody('SWG_ERR_INTERNAL', 'internal error'));
+  };
+}

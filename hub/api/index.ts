@@ -1,0 +1,191 @@
+/**
+ * The hub's web API and review page. `buildApi` assembles the Fastify app without listening
+ * (tests use app.inject); `startApi` listens and returns the URL. One plugin per feature; every
+ * route comes from the route table (routes.ts), which decides who may call it.
+ */
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { packageVersion } from '../../shared/package-info.js';
+import type { CommandService } from '../commands/commands.js';
+import { ApiConfigSchema, type ApiConfig } from '../config.js';
+import type { HubEvents } from '../ingest/events.js';
+import type { GatewayRegistry } from '../registry/registry.js';
+import type { HubStore } from '../store/types.js';
+import { Accounts } from './auth/accounts.js';
+import { installGuard } from './auth/guard.js';
+import { LoginLimiter } from './auth/rate-limit.js';
+import { AuditLog } from './audit.js';
+import type { AgentsView, Api, ApiContext } from './context.js';
+import { sqlFor } from './db.js';
+import { errorBody, makeErrorHandler } from './errors.js';
+import { adminPlugin } from './plugins/admin.js';
+import { authPlugin } from './plugins/auth.js';
+import { commandsPlugin } from './plugins/commands.js';
+import { fleetPlugin } from './plugins/fleet.js';
+import { planningPlugin } from './plugins/planning.js';
+import { reviewPlugin } from './plugins/review.js';
+import { streamPlugin } from './plugins/stream.js';
+import { systemPlugin } from './plugins/system.js';
+import { defaultWebDir, webPlugin } from './plugins/web.js';
+import type { ReviewPort } from './review-port.js';
+
+export interface ApiDeps {
+  readonly store: HubStore;
+  readonly commands: CommandService;
+  readonly registry: GatewayRegistry;
+  readonly events: HubEvents;
+  readonly review?: ReviewPort;
+  readonly agents?: AgentsView;
+  /** The api section of the hub config (defaults filled in for missing fields). */
+  readonly config?: Partial<ApiConfig>;
+  readonly logger?: Logger;
+  /** The hub's Prometheus registry, served at /metrics. */
+  readonly metrics?: Registry;
+  /** Where the built page is (default hub/web/dist). */
+  readonly webDir?: string;
+  /** scrypt cost for password hashes (tests lower it). */
+  readonly scryptCost?: { N: number; r: number; p: number };
+  /** SSE keep-alive interval (default 15 s). */
+  readonly heartbeatMs?: number;
+}
+
+export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
+  return Value.Default(ApiConfigSchema, structuredClone(input)) as ApiConfig;
+}
+
+export async function buildApi(deps: ApiDeps): Promise<Api> {
+  const config = apiConfig(deps.config);
+  const log = deps.logger ?? createLogger('hub-api');
+  const sql = sqlFor(deps.store);
+  const closing = new AbortController();
+  const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile) } : null;
+  const app = Fastify({
+    ...(https ? { https } : {}),
+    loggerInstance: log,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.trustProxy,
+    bodyLimit: 256 * 1024,
+    // Field-level errors: report every problem, never drop unknown fields silently.
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
+
+  const ctx: ApiContext = {
+    store: deps.store,
+    commands: deps.commands,
+    registry: deps.registry,
+    events: deps.events,
+    review: deps.review,
+    agents: deps.agents,
+    metrics: deps.metrics,
+    config,
+    log,
+    accounts: new Accounts(sql, { sessionTtlMs: config.session.ttlHours * 3_600_000, scryptCost: deps.scryptCost }),
+    audit: new AuditLog(sql),
+    limiter: new LoginLimiter(config.loginRateLimit.max, config.loginRateLimit.windowS * 1000),
+    webDir: deps.webDir ?? defaultWebDir(),
+    closing: closing.signal,
+  };
+
+  await ensureInitialAdmin(ctx);
+  app.setErrorHandler(makeErrorHandler(log));
+  app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('SWG_ERR_API_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)));
+  // preClose: open SSE streams must end before the server can finish closing.
+  app.addHook('preClose', async () => closing.abort());
+  app.addHook('onSend', async (_request, reply, payload) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    return payload;
+  });
+  if (config.corsOrigins.length > 0) installCors(app, config.corsOrigins);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Swarmgate hub API', version: packageVersion(), description: 'Gateways, telemetry, commands, the technicians\' review queue, planning and agents. Errors: { error: { code, message, hint, fields? } }.' },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: config.session.cookieName, description: 'set by POST /api/v1/auth/login' },
+          bearer: { type: 'http', scheme: 'bearer', description: 'API token from POST /api/v1/tokens' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
+  installGuard(app, ctx);
+
+  await app.register(async (scope) => systemPlugin(scope as Api, ctx));
+  await app.register(async (scope) => authPlugin(scope as Api, ctx));
+  await app.register(async (scope) => fleetPlugin(scope as Api, ctx));
+  await app.register(async (scope) => commandsPlugin(scope as Api, ctx));
+  await app.register(async (scope) => reviewPlugin(scope as Api, ctx));
+  await app.register(async (scope) => planningPlugin(scope as Api, ctx, sql));
+  await app.register(async (scope) => adminPlugin(scope as Api, ctx));
+  await app.register(async (scope) => streamPlugin(scope as Api, ctx, deps.heartbeatMs));
+  await app.register(async (scope) => webPlugin(scope as Api, ctx));
+  await app.ready();
+  return app;
+}
+
+export interface RunningApi {
+  readonly app: Api;
+  /** e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startApi(deps: ApiDeps): Promise<RunningApi> {
+  const app = await buildApi(deps);
+  const config = apiConfig(deps.config);
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  app.log.info({ url }, 'web API listening');
+  return { app, url, port, close: () => app.close() };
+}
+
+/** With no users at all, creates the first admin from the configured environment variable. */
+async function ensureInitialAdmin(ctx: ApiContext): Promise<void> {
+  const { username, passwordEnv } = ctx.config.initialAdmin;
+  if ((await ctx.accounts.userCount()) > 0) return;
+  const password = process.env[passwordEnv];
+  if (!password) {
+    ctx.log.warn({ env: passwordEnv }, `the web API has no users; set ${passwordEnv} to create the first admin "${username}"`);
+    return;
+  }
+  if (password.length < 10) {
+    ctx.log.error({ env: passwordEnv }, `${passwordEnv} is shorter than 10 characters; no admin was created`);
+    return;
+  }
+  await ctx.accounts.createUser(username, 'admin', password);
+  await ctx.audit.write({ name: 'system', via: 'config' }, 'user.create', username, { role: 'admin', from: passwordEnv });
+  ctx.log.info({ username }, 'initial admin created');
+}
+
+/** CORS for the configured origins only (off by default); credentials allowed for those. */
+function installCors(app: Api, origins: readonly string[]): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const origin = request.headers.origin;
+    if (!origin || !origins.includes(origin)) return;
+    void reply.header('access-control-allow-origin', origin).header('access-control-allow-credentials', 'true').header('vary', 'origin');
+    if (request.method === 'OPTIONS') {
+      void reply
+        .header('access-control-allow-methods', 'GET, POST, PATCH, DELETE')
+        .header('access-control-allow-headers', 'content-type, authorization')
+        .status(204)
+        .send();
+    }
+  });
+}
+
+export { ROUTES, judge, type RouteId, type RouteSpec, type Access } from './routes.js';
+export { ROLES, type Role, type Principal, Accounts } from './auth/accounts.js';
+export type { AgentsView, ApiContext, Api } from './context.js';
+export type { ReviewPort, ReviewItemView, ReviewState, ReviewFilter } from './review-port.js';
+export { API_MIGRATIONS } from './migrations.js';

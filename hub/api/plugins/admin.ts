@@ -1,0 +1,111 @@
+/** Users, API tokens and the audit log (admins only, and never through an API token). */
+import { Type } from '@sinclair/typebox';
+import type { Api, ApiContext } from '../context.js';
+import { at, audited, who } from '../context.js';
+import { responses } from '../errors.js';
+import { Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Username } from '../schemas.js';
+
+const strict = { additionalProperties: false } as const;
+const UserParams = Type.Object({ username: Username }, strict);
+
+export async function adminPlugin(app: Api, ctx: ApiContext): Promise<void> {
+  app.route({
+    ...at('users.list'),
+    schema: { response: responses(Type.Object({ users: Type.Array(UserSchema) }, strict)) },
+    handler: async () => ({ users: await ctx.accounts.listUsers() }),
+  });
+
+  app.route({
+    ...at('users.create'),
+    schema: { body: Type.Object({ username: Username, role: RoleSchema, password: Password }, strict), response: responses(UserSchema, 201) },
+    handler: async (request, reply) => {
+      const { username, role, password } = request.body;
+      const user = await ctx.accounts.createUser(username, role, password);
+      await audited(ctx, request, 'user.create', username, { role });
+      return reply.status(201).send(user);
+    },
+  });
+
+  app.route({
+    ...at('users.update'),
+    schema: {
+      params: UserParams,
+      body: Type.Object({ role: Type.Optional(RoleSchema), password: Type.Optional(Password), disabled: Type.Optional(Type.Boolean()) }, { ...strict, minProperties: 1 }),
+      response: responses(UserSchema),
+    },
+    handler: async (request) => {
+      const { role, password, disabled } = request.body;
+      const user = await ctx.accounts.updateUser(request.params.username, { role, password, disabled });
+      await audited(ctx, request, 'user.update', user.username, { role, disabled, password: password === undefined ? undefined : 'changed' });
+      return user;
+    },
+  });
+
+  app.route({
+    ...at('users.delete'),
+    schema: { params: UserParams, response: responses(Ok) },
+    handler: async (request) => {
+      await ctx.accounts.deleteUser(request.params.username);
+      await audited(ctx, request, 'user.delete', request.params.username);
+      return { ok: true as const };
+    },
+  });
+
+  app.route({
+    ...at('tokens.list'),
+    schema: { response: responses(Type.Object({ tokens: Type.Array(TokenSchema) }, strict)) },
+    handler: async () => ({ tokens: await ctx.accounts.listTokens() }),
+  });
+
+  app.route({
+    ...at('tokens.create'),
+    schema: {
+      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 128, description: 'what uses it, e.g. "prometheus" or "cmms"' }), role: RoleSchema }, strict),
+      response: responses(Type.Object({ token: Type.String({ description: 'the secret, shown only now: send it as Authorization: Bearer <token>' }), record: TokenSchema }, strict), 201),
+    },
+    handler: async (request, reply) => {
+      const created = await ctx.accounts.createToken(request.body.name, request.body.role, who(request).name);
+      await audited(ctx, request, 'token.create', created.record.id, { name: request.body.name, role: request.body.role });
+      return reply.status(201).send(created);
+    },
+  });
+
+  app.route({
+    ...at('tokens.revoke'),
+    schema: { params: Type.Object({ id: Type.String({ pattern: '^[a-z0-9]{12}$' }) }, strict), response: responses(TokenSchema) },
+    handler: async (request) => {
+      const token = await ctx.accounts.revokeToken(request.params.id);
+      await audited(ctx, request, 'token.revoke', token.id);
+      return token;
+    },
+  });
+
+  app.route({
+    ...at('audit.list'),
+    schema: {
+      querystring: Type.Object(
+        {
+          actor: Type.Optional(Type.String({ maxLength: 128 })),
+          action: Type.Optional(Type.String({ maxLength: 64 })),
+          before: Type.Optional(Type.Integer({ minimum: 0, description: 'page: entries with a smaller id' })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        },
+        strict,
+      ),
+      response: responses(
+        Type.Object(
+          {
+            entries: Type.Array(
+              Type.Object(
+                { id: Type.Integer(), ts: Millis, actor: Type.String(), via: Type.String(), action: Type.String(), target: Type.Optional(Type.String()), detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())), ip: Type.Optional(Type.String()) },
+                strict,
+              ),
+            ),
+          },
+          strict,
+        ),
+      ),
+    },
+    handler: async (request) => ({ entries: await ctx.audit.list(request.query) }),
+  });
+}

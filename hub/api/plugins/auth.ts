@@ -1,0 +1,61 @@
+/** Login (rate-limited, sets the session cookie), logout and who-am-I. */
+import { Type } from '@sinclair/typebox';
+import type { Api, ApiContext } from '../context.js';
+import { at, audited, who } from '../context.js';
+import { errorBody, responses } from '../errors.js';
+import { RoleSchema, Username } from '../schemas.js';
+import { sessionCookie } from '../auth/guard.js';
+
+const strict = { additionalProperties: false } as const;
+const Me = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.Union([Type.Literal('session'), Type.Literal('token')]) }, strict);
+
+export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
+  app.route({
+    ...at('auth.login'),
+    schema: {
+      body: Type.Object({ username: Username, password: Type.String({ minLength: 1, maxLength: 256 }) }, strict),
+      response: responses(Type.Object({ user: Type.Object({ username: Type.String(), role: RoleSchema }, strict), expiresAt: Type.Integer() }, strict)),
+    },
+    handler: async (request, reply) => {
+      const { username, password } = request.body;
+      const key = `${request.ip}|${username.toLowerCase()}`;
+      const wait = ctx.limiter.hit(key);
+      if (wait > 0) {
+        await audited(ctx, request, 'auth.rate-limited', username);
+        return reply.status(429).header('retry-after', String(wait)).send(errorBody('SWG_ERR_AUTH_RATE_LIMITED', `too many login attempts for "${username}"; retry in ${wait} s`));
+      }
+      const user = await ctx.accounts.verify(username, password);
+      if (!user) {
+        await ctx.audit.write({ name: username, via: 'login' }, 'auth.login-failed', username, undefined, request.ip);
+        return reply.status(401).send(errorBody('SWG_ERR_AUTH_FAILED', 'wrong user name or password, or the account is disabled'));
+      }
+      ctx.limiter.reset(key);
+      const session = await ctx.accounts.createSession(user.username);
+      await ctx.audit.write({ name: user.username, via: 'session' }, 'auth.login', user.username, undefined, request.ip);
+      void reply.header('set-cookie', sessionCookie(ctx, request, session.id, Math.floor(ctx.config.session.ttlHours * 3600)));
+      return { user: { username: user.username, role: user.role }, expiresAt: session.expiresAt };
+    },
+  });
+
+  app.route({
+    ...at('auth.logout'),
+    schema: { response: responses(Type.Object({ ok: Type.Literal(true) }, strict)) },
+    handler: async (request, reply) => {
+      const p = who(request);
+      if (p.sessionHash) await ctx.accounts.endSession(p.sessionHash);
+      await audited(ctx, request, 'auth.logout', p.name);
+      void reply.header('set-cookie', sessionCookie(ctx, request, '', 0));
+      return { ok: true as const };
+    },
+  });
+
+  app.route({
+    ...at('auth.me'),
+    schema: { response: responses(Me) },
+    handler: async (request) => {
+      const p = who(request);
+      return { name: p.name, role: p.role, via: p.via };
+    },
+  });
+}
+

@@ -1,0 +1,60 @@
+/** Commands to gateways: create (through the CommandService: persisted, published, tracked), status. */
+import { Type } from '@sinclair/typebox';
+import { SwarmgateError } from '../../../shared/errors.js';
+import type { CommandStatus } from '../../store/types.js';
+import type { Api, ApiContext } from '../context.js';
+import { at, audited, who } from '../context.js';
+import { responses } from '../errors.js';
+import { ActionSchema, CommandRecordSchema, IdParam, Millis } from '../schemas.js';
+
+const strict = { additionalProperties: false } as const;
+const Status = Type.Union(['pending', 'delivered', 'applied', 'rejected', 'timed-out'].map((s) => Type.Literal(s)));
+
+export async function commandsPlugin(app: Api, ctx: ApiContext): Promise<void> {
+  app.route({
+    ...at('commands.list'),
+    schema: {
+      querystring: Type.Object(
+        { gateway: Type.Optional(IdParam), status: Type.Optional(Type.Array(Status, { description: 'repeat for several' })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
+        strict,
+      ),
+      response: responses(Type.Object({ commands: Type.Array(CommandRecordSchema) }, strict)),
+    },
+    handler: async (request) => {
+      const q = request.query;
+      return { commands: await ctx.commands.list({ gateway: q.gateway, status: q.status as CommandStatus[] | undefined, limit: q.limit }) };
+    },
+  });
+
+  app.route({
+    ...at('commands.create'),
+    schema: {
+      body: Type.Object(
+        {
+          gateway: IdParam,
+          action: ActionSchema,
+          expiresAt: Type.Optional(Millis),
+        },
+        strict,
+      ),
+      response: responses(CommandRecordSchema, 201),
+    },
+    handler: async (request, reply) => {
+      const p = who(request);
+      const { gateway, action, expiresAt } = request.body;
+      const record = await ctx.commands.create({ gateway, action, expiresAt, origin: p.via === 'token' ? p.name : `user:${p.name}` });
+      await audited(ctx, request, 'command.create', record.id, { gateway, action });
+      return reply.status(201).send(record);
+    },
+  });
+
+  app.route({
+    ...at('commands.get'),
+    schema: { params: Type.Object({ id: IdParam }, strict), response: responses(CommandRecordSchema) },
+    handler: async (request) => {
+      const record = await ctx.commands.get(request.params.id);
+      if (!record) throw new SwarmgateError('SWG_ERR_COMMAND_UNKNOWN', `no command "${request.params.id}"`);
+      return record;
+    },
+  });
+}

@@ -1,0 +1,139 @@
+/** Gateways (status, health, last seen), points (latest, history with downsampling) and events. */
+import { Type } from '@sinclair/typebox';
+import { SwarmgateError } from '../../../shared/errors.js';
+import type { GatewayEvent } from '../../../shared/wire/messages.js';
+import type { Api, ApiContext } from '../context.js';
+import { at } from '../context.js';
+import { responses } from '../errors.js';
+import { GatewaySchema, IdParam, Millis, ReadingSchema, StoredEventSchema } from '../schemas.js';
+
+const strict = { additionalProperties: false } as const;
+const HOUR = 3_600_000;
+/** Buckets the page asks for when it does not choose a width: enough for a phone-wide chart. */
+const DEFAULT_MAX_POINTS = 500;
+const NICE_BUCKETS = [1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 900_000, 1_800_000, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR];
+
+/** The smallest "nice" bucket width that keeps the span under maxPoints buckets. */
+export function autoBucket(spanMs: number, maxPoints: number): number {
+  const want = Math.ceil(spanMs / maxPoints);
+  return NICE_BUCKETS.find((b) => b >= want) ?? Math.ceil(want / (24 * HOUR)) * 24 * HOUR;
+}
+
+export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
+  const known = async (gateway: string) => {
+    const g = await ctx.store.getGateway(gateway);
+    if (!g) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${gateway}" is not known to this hub`, { details: { gateway } });
+    return g;
+  };
+
+  app.route({
+    ...at('gateways.list'),
+    schema: {
+      querystring: Type.Object({ site: Type.Optional(IdParam), status: Type.Optional(Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('unknown')])) }, strict),
+      response: responses(Type.Object({ gateways: Type.Array(GatewaySchema) }, strict)),
+    },
+    handler: async (request) => {
+      const { site, status } = request.query;
+      const all = await ctx.registry.list();
+      return { gateways: all.filter((g) => (site === undefined || g.site === site) && (status === undefined || g.status === status)) };
+    },
+  });
+
+  app.route({
+    ...at('gateways.get'),
+    schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(GatewaySchema) },
+    handler: async (request) => known(request.params.gateway),
+  });
+
+  app.route({
+    ...at('points.latest'),
+    schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(Type.Object({ points: Type.Array(ReadingSchema) }, strict)) },
+    handler: async (request) => {
+      await known(request.params.gateway);
+      return { points: await ctx.store.latest(request.params.gateway) };
+    },
+  });
+
+  app.route({
+    ...at('points.history'),
+    schema: {
+      params: Type.Object({ gateway: IdParam, device: IdParam, point: IdParam }, strict),
+      querystring: Type.Object(
+        {
+          from: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch; default to - 24 h' })),
+          to: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch; default now' })),
+          bucketMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 * 24 * HOUR, description: '0 = raw samples; default: chosen to give at most maxPoints buckets' })),
+          maxPoints: Type.Optional(Type.Integer({ minimum: 10, maximum: 5000, default: DEFAULT_MAX_POINTS })),
+        },
+        strict,
+      ),
+      response: responses(
+        Type.Object(
+          {
+            gateway: Type.String(),
+            device: Type.String(),
+            point: Type.String(),
+            from: Millis,
+            to: Millis,
+            bucketMs: Type.Integer({ description: '0 when samples are raw' }),
+            buckets: Type.Optional(Type.Array(Type.Object({ start: Millis, avg: Type.Number(), min: Type.Number(), max: Type.Number(), count: Type.Integer() }, strict))),
+            samples: Type.Optional(
+              Type.Array(
+                Type.Object(
+                  { ts: Millis, value: Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]), quality: Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]), cause: Type.Optional(Type.String()) },
+                  strict,
+                ),
+              ),
+            ),
+          },
+          strict,
+        ),
+      ),
+    },
+    handler: async (request) => {
+      const { gateway, device, point } = request.params;
+      const to = request.query.to ?? Date.now();
+      const from = request.query.from ?? to - 24 * HOUR;
+      if (from > to) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `from (${from}) is after to (${to})`);
+      await known(gateway);
+      const maxPoints = request.query.maxPoints ?? DEFAULT_MAX_POINTS;
+      // Raw samples only when asked for and the span is small enough not to flood a phone.
+      const bucketMs = request.query.bucketMs ?? (to - from <= 6 * HOUR ? 0 : autoBucket(to - from, maxPoints));
+      if (bucketMs === 0) return { gateway, device, point, from, to, bucketMs, samples: (await ctx.store.history(gateway, device, point, from, to)).slice(-20_000) };
+      return { gateway, device, point, from, to, bucketMs, buckets: await ctx.store.history(gateway, device, point, from, to, bucketMs) };
+    },
+  });
+
+  app.route({
+    ...at('events.list'),
+    schema: {
+      querystring: Type.Object(
+        {
+          gateway: Type.Optional(IdParam),
+          site: Type.Optional(IdParam),
+          kind: Type.Optional(Type.Union(['anomaly', 'local-action', 'rule', 'device', 'system'].map((k) => Type.Literal(k)))),
+          severity: Type.Optional(Type.Union(['info', 'warning', 'critical'].map((k) => Type.Literal(k)))),
+          from: Type.Optional(Type.Integer({ minimum: 0 })),
+          to: Type.Optional(Type.Integer({ minimum: 0 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        },
+        strict,
+      ),
+      response: responses(Type.Object({ events: Type.Array(StoredEventSchema) }, strict)),
+    },
+    handler: async (request) => {
+      const q = request.query;
+      return {
+        events: await ctx.store.events({
+          gateway: q.gateway,
+          site: q.site,
+          kind: q.kind as GatewayEvent['kind'] | undefined,
+          severity: q.severity as GatewayEvent['severity'] | undefined,
+          from: q.from,
+          to: q.to,
+          limit: q.limit,
+        }),
+      };
+    },
+  });
+}

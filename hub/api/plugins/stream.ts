@@ -1,0 +1,56 @@
+/**
+ * Live updates over Server-Sent Events: review item changes, gateway status, gateway events and
+ * command status. One subscription per connection, removed when the client goes away or the API
+ * closes. A client that stops reading (more than 1 MiB queued) is dropped; EventSource reconnects
+ * and the page reloads the list, so nothing is lost for good.
+ */
+import { Type } from '@sinclair/typebox';
+import type { Api, ApiContext } from '../context.js';
+import { at } from '../context.js';
+
+const strict = { additionalProperties: false } as const;
+const TOPICS = ['review', 'gateway', 'event', 'command'] as const;
+type Topic = (typeof TOPICS)[number];
+const MAX_QUEUED = 1 << 20;
+
+export async function streamPlugin(app: Api, ctx: ApiContext, heartbeatMs = 15_000): Promise<void> {
+  app.route({
+    ...at('stream'),
+    schema: {
+      querystring: Type.Object({ topics: Type.Optional(Type.String({ pattern: '^[a-z,]*$', description: `comma-separated subset of ${TOPICS.join(', ')}; default all` })) }, strict),
+      produces: ['text/event-stream'],
+      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway, event, command' }) },
+    },
+    handler: (request, reply) => {
+      const wanted = new Set<Topic>((request.query.topics ? request.query.topics.split(',') : TOPICS).filter((t): t is Topic => (TOPICS as readonly string[]).includes(t)));
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      const offs: (() => void)[] = [];
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        clearInterval(beat);
+        for (const off of offs) off();
+        ctx.closing.removeEventListener('abort', end);
+        if (!res.writableEnded) res.end();
+      };
+      const send = (event: Topic, data: unknown): void => {
+        if (ended) return;
+        if (res.writableLength > MAX_QUEUED) return end();
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      res.write(`retry: 3000\n: connected as ${request.principal?.name ?? '?'}\n\n`);
+      const beat = setInterval(() => !ended && res.write(': keep-alive\n\n'), heartbeatMs);
+      beat.unref();
+      if (wanted.has('review') && ctx.review) offs.push(ctx.review.onChange((item) => send('review', item)));
+      if (wanted.has('gateway')) offs.push(ctx.events.on('gateway', ({ record, previous }) => send('gateway', { ...record, previous: previous ?? null })));
+      if (wanted.has('event')) offs.push(ctx.events.on('event', ({ site, gateway, event }) => send('event', { ...event, site, gateway })));
+      if (wanted.has('command')) offs.push(ctx.events.on('command', ({ record }) => send('command', record)));
+      res.on('close', end);
+      res.on('error', end);
+      ctx.closing.addEventListener('abort', end);
+    },
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The route table: every route of the API with the roles allowed to call it. It is the single
+ * source of truth for authorization: plugins register routes by id (`at(id)`), the guard reads
+ * the access rule from here, and the role-matrix test iterates it.
+ *
+ * tokens: 'role' = an API token is judged by its role like a user; 'any' = any valid token
+ * (e.g. a Prometheus scraper); 'none' = sessions only (account management, the live stream of
+ * the page is fine for tokens).
+ */
+import type { Role } from './auth/accounts.js';
+
+export type Access = { readonly roles: readonly Role[]; readonly tokens: 'role' | 'any' | 'none' } | 'public';
+
+export interface RouteSpec {
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly access: Access;
+  readonly tag: string;
+  readonly summary: string;
+}
+
+const ALL: readonly Role[] = ['viewer', 'technician', 'admin'];
+const ACT: readonly Role[] = ['technician', 'admin'];
+const ADMIN: readonly Role[] = ['admin'];
+const read = { roles: ALL, tokens: 'role' } as const;
+const act = { roles: ACT, tokens: 'role' } as const;
+const admin = { roles: ADMIN, tokens: 'none' } as const;
+
+export const ROUTES = {
+  'web.page': { method: 'GET', url: '/', access: 'public', tag: 'web', summary: 'The review page' },
+  'web.asset': { method: 'GET', url: '/assets/:file', access: 'public', tag: 'web', summary: 'Assets of the review page' },
+  'health': { method: 'GET', url: '/api/v1/health', access: 'public', tag: 'system', summary: 'Liveness of the API' },
+  'metrics': { method: 'GET', url: '/metrics', access: { roles: ADMIN, tokens: 'any' }, tag: 'system', summary: 'Prometheus metrics of the hub' },
+
+  'auth.login': { method: 'POST', url: '/api/v1/auth/login', access: 'public', tag: 'auth', summary: 'Log in; sets the session cookie' },
+  'auth.logout': { method: 'POST', url: '/api/v1/auth/logout', access: { roles: ALL, tokens: 'none' }, tag: 'auth', summary: 'End the session' },
+  'auth.me': { method: 'GET', url: '/api/v1/auth/me', access: read, tag: 'auth', summary: 'Who is calling, with which role' },
+
+  'gateways.list': { method: 'GET', url: '/api/v1/gateways', access: read, tag: 'fleet', summary: 'Gateways with status, health and last seen' },
+  'gateways.get': { method: 'GET', url: '/api/v1/gateways/:gateway', access: read, tag: 'fleet', summary: 'One gateway: status, health, devices' },
+  'points.latest': { method: 'GET', url: '/api/v1/gateways/:gateway/points', access: read, tag: 'fleet', summary: 'Latest value of every point of a gateway' },
+  'points.history': { method: 'GET', url: '/api/v1/gateways/:gateway/points/:device/:point/history', access: read, tag: 'fleet', summary: "A point's history, raw or downsampled by time bucket" },
+  'events.list': { method: 'GET', url: '/api/v1/events', access: read, tag: 'fleet', summary: 'Gateway events, newest first' },
+
+  'commands.list': { method: 'GET', url: '/api/v1/commands', access: read, tag: 'commands', summary: 'Commands, newest first' },
+  'commands.create': { method: 'POST', url: '/api/v1/commands', access: act, tag: 'commands', summary: 'Send a command to a gateway' },
+  'commands.get': { method: 'GET', url: '/api/v1/commands/:id', access: read, tag: 'commands', summary: 'A command and its status' },
+
+  'reviews.list': { method: 'GET', url: '/api/v1/reviews', access: read, tag: 'review', summary: 'The review queue, highest priority first' },
+  'reviews.get': { method: 'GET', url: '/api/v1/reviews/:id', access: read, tag: 'review', summary: 'A review item with its evidence' },
+  'reviews.approve': { method: 'POST', url: '/api/v1/reviews/:id/approve', access: act, tag: 'review', summary: 'Approve: the action is sent to the gateway' },
+  'reviews.reject': { method: 'POST', url: '/api/v1/reviews/:id/reject', access: act, tag: 'review', summary: 'Reject with a reason' },
+  'reviews.modify': { method: 'POST', url: '/api/v1/reviews/:id/modify', access: act, tag: 'review', summary: 'Approve a modified action (e.g. another setpoint)' },
+  'reviews.audit': { method: 'GET', url: '/api/v1/reviews/:id/audit', access: read, tag: 'review', summary: 'What happened to a review item' },
+
+  'objectives.create': { method: 'POST', url: '/api/v1/objectives', access: act, tag: 'planning', summary: 'Plan an objective (e.g. cut energy 10% at a site)' },
+  'plans.list': { method: 'GET', url: '/api/v1/plans', access: read, tag: 'planning', summary: 'Plans, newest first' },
+  'plans.get': { method: 'GET', url: '/api/v1/plans/:id', access: read, tag: 'planning', summary: 'A plan with steps, timeline and risks' },
+  'plans.status': { method: 'POST', url: '/api/v1/plans/:id/status', access: { roles: ADMIN, tokens: 'role' }, tag: 'planning', summary: 'Approve or cancel a plan' },
+
+  'agents.list': { method: 'GET', url: '/api/v1/agents', access: read, tag: 'agents', summary: 'Decision agents with track records and consensus weights' },
+
+  'users.list': { method: 'GET', url: '/api/v1/users', access: admin, tag: 'admin', summary: 'Users' },
+  'users.create': { method: 'POST', url: '/api/v1/users', access: admin, tag: 'admin', summary: 'Add a user' },
+  'users.update': { method: 'PATCH', url: '/api/v1/users/:username', access: admin, tag: 'admin', summary: 'Change role, password or disable' },
+  'users.delete': { method: 'DELETE', url: '/api/v1/users/:username', access: admin, tag: 'admin', summary: 'Remove a user' },
+  'tokens.list': { method: 'GET', url: '/api/v1/tokens', access: admin, tag: 'admin', summary: 'API tokens (without secrets)' },
+  'tokens.create': { method: 'POST', url: '/api/v1/tokens', access: admin, tag: 'admin', summary: 'Create an API token; the secret is shown once' },
+  'tokens.revoke': { method: 'DELETE', url: '/api/v1/tokens/:id', access: admin, tag: 'admin', summary: 'Revoke an API token' },
+  'audit.list': { method: 'GET', url: '/api/v1/audit', access: admin, tag: 'admin', summary: 'Who did what, newest first' },
+
+  'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands' },
+} as const satisfies Record<string, RouteSpec>;
+
+export type RouteId = keyof typeof ROUTES;
+
+/** Routes registered by plugins we do not own (interactive docs); they are public. */
+export const PUBLIC_PREFIXES = ['/docs'] as const;
+
+export type Verdict = 'ok' | 'unauthenticated' | 'forbidden';
+
+export function judge(access: Access, principal: { via: 'session' | 'token'; role: Role } | undefined): Verdict {
+  if (access === 'public') return 'ok';
+  if (!principal) return 'unauthenticated';
+  if (principal.via === 'token') {
+    if (access.tokens === 'any') return 'ok';
+    if (access.tokens === 'none') return 'forbidden';
+  }
+  return access.roles.includes(principal.role) ? 'ok' : 'forbidden';
+}

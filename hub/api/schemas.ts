@@ -1,0 +1,111 @@
+/** Response and parameter schemas shared by the API's plugins (they also make the OpenAPI document). */
+import { Type } from '@sinclair/typebox';
+import { ActionSchema, DeviceStatusSchema, EventSchema } from '../../shared/wire/messages.js';
+
+const strict = { additionalProperties: false } as const;
+export const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the epoch' });
+export const IdParam = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$' });
+export const PointValue = Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]);
+export const Quality = Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]);
+export const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('technician'), Type.Literal('admin')]);
+export const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
+export { ActionSchema };
+
+export const GatewaySchema = Type.Object(
+  {
+    gateway: Type.String(),
+    site: Type.String(),
+    status: Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('unknown')]),
+    firstSeen: Millis,
+    lastSeen: Type.Union([Millis, Type.Null()]),
+    stateTs: Type.Union([Millis, Type.Null()]),
+    bootId: Type.Optional(Type.String()),
+    version: Type.Optional(Type.String()),
+    health: Type.Optional(
+      Type.Object({ outboxDepth: Type.Integer(), outboxBytes: Type.Integer(), rssBytes: Type.Integer(), uptimeS: Type.Number() }, strict),
+    ),
+    devices: Type.Optional(Type.Array(DeviceStatusSchema)),
+  },
+  strict,
+);
+
+export const ReadingSchema = Type.Object(
+  { gateway: Type.String(), device: Type.String(), point: Type.String(), value: PointValue, quality: Quality, ts: Millis, cause: Type.Optional(Type.String()) },
+  strict,
+);
+
+export const StoredEventSchema = Type.Object(
+  { ...EventSchema.properties, site: Type.String(), receivedAt: Millis },
+  strict,
+);
+
+export const CommandRecordSchema = Type.Object(
+  {
+    id: Type.String(),
+    gateway: Type.String(),
+    site: Type.String(),
+    command: Type.Object(
+      { v: Type.Literal(1), id: Type.String(), ts: Millis, expiresAt: Type.Optional(Millis), origin: Type.String(), action: ActionSchema },
+      strict,
+    ),
+    status: Type.Union(['pending', 'delivered', 'applied', 'rejected', 'timed-out'].map((s) => Type.Literal(s))),
+    attempts: Type.Integer(),
+    createdAt: Millis,
+    updatedAt: Millis,
+    deadline: Type.Union([Millis, Type.Null()]),
+    code: Type.Optional(Type.String()),
+    reason: Type.Optional(Type.String()),
+    duplicate: Type.Optional(Type.Boolean()),
+    ackedAt: Type.Optional(Millis),
+  },
+  strict,
+);
+
+export const ReviewStateSchema = Type.Union(['pending', 'approved', 'rejected', 'expired', 'executed', 'failed'].map((s) => Type.Literal(s)));
+
+export const ReviewItemSchema = Type.Object(
+  {
+    id: Type.String(),
+    state: ReviewStateSchema,
+    site: Type.String(),
+    gateway: Type.String(),
+    priority: Type.Number({ minimum: 0, maximum: 100, description: 'higher first' }),
+    source: Type.Union([Type.Literal('gateway'), Type.Literal('hub')]),
+    sourceAgent: Type.Optional(Type.String()),
+    actionClass: Type.String(),
+    action: ActionSchema,
+    modifiedAction: Type.Optional(ActionSchema),
+    confidence: Type.Number(),
+    rationale: Type.String(),
+    evidence: Type.Record(Type.String(), Type.Unknown(), { description: 'telemetry windows [{device, point, samples: [{ts, value}]}], votes, dissent' }),
+    createdAt: Millis,
+    expiresAt: Millis,
+    decidedBy: Type.Optional(Type.String()),
+    decidedAt: Type.Optional(Millis),
+    reason: Type.Optional(Type.String()),
+    commandId: Type.Optional(Type.String()),
+    version: Type.Integer(),
+  },
+  strict,
+);
+
+export const UserSchema = Type.Object(
+  { username: Type.String(), role: RoleSchema, disabled: Type.Boolean(), createdAt: Millis, updatedAt: Millis },
+  strict,
+);
+
+export const TokenSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    role: RoleSchema,
+    createdBy: Type.String(),
+    createdAt: Millis,
+    lastUsedAt: Type.Optional(Millis),
+    revokedAt: Type.Optional(Millis),
+  },
+  strict,
+);
+
+export const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$', description: 'letters, digits and . _ @ -' });
+export const Password = Type.String({ minLength: 10, maxLength: 256, description: 'at least 10 characters' });
