@@ -9,6 +9,7 @@ import { createLogger } from '../shared/log.js';
 import { SwarmgateError } from '../shared/errors.js';
 import { isBrowsable, type DeviceSpec, type DiscoveredPoint } from '../edge/drivers/driver.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
+import { draftProfile as modbusDraftProfile, type ModbusDiscoveredPoint } from '../edge/drivers/modbus/browse.js';
 import { Value } from '@sinclair/typebox/value';
 import { tmpdir } from 'node:os';
 
@@ -75,11 +76,17 @@ export async function discover(args: string[]): Promise<number> {
     await driver.initialize();
     process.stderr.write(`browsing ${protocol}…\n`);
     const points = await driver.browse({ log, unitIds: { from: fromUnit, to: toUnit }, maxDepth: values.depth ? Number(values.depth) : 6 });
-    const profile = draftProfile(values.name ?? `discovered-${protocol}`, manifest.profileProtocol, points);
-    const yaml = stringify(profile);
+    const name = values.name ?? `discovered-${protocol}`;
+    // Modbus: one draft profile per responding unit, one point per readable register.
+    const units = [...new Set((points as ModbusDiscoveredPoint[]).map((p) => p.unitId).filter((u) => u !== undefined))];
+    const profiles =
+      manifest.profileProtocol === 'modbus'
+        ? units.map((unitId) => modbusDraftProfile(points as ModbusDiscoveredPoint[], { profile: units.length > 1 ? `${name}-unit${unitId}` : name, unitId }))
+        : [draftProfile(name, manifest.profileProtocol, points)];
+    const yaml = profiles.map((p) => stringify(p)).join('---\n');
     if (values.output) {
       writeFileSync(values.output, yaml);
-      process.stderr.write(`wrote ${points.length} points to ${values.output}\n`);
+      process.stderr.write(`wrote ${profiles.length} draft profile(s) from ${points.length} discovered points to ${values.output}\n`);
     } else {
       process.stdout.write(yaml);
     }

@@ -1,7 +1,8 @@
 /**
  * The `swarmgate` executable as a user runs it: exit codes, messages, JSON lines on stdout.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,11 @@ afterAll(() => dir.remove());
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Async: the facility under test runs in this process and must keep answering. */
+async function cliAsync(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } });
 }
 
 describe('swarmgate CLI', () => {
@@ -61,6 +67,28 @@ describe('swarmgate CLI', () => {
       const lines = out.split('\n').filter(Boolean);
       expect(lines.length).toBeGreaterThanOrEqual(10);
       for (const line of lines) expect(JSON.parse(line)).toMatchObject({ device: 'ahu1', quality: 'good' });
+    } finally {
+      await facility.stop();
+    }
+  });
+
+  it('edge discover drafts profiles from OPC UA browse and a Modbus scan that edge check accepts', async () => {
+    const facility = await startFacility({ dataDir: dir.path });
+    try {
+      const opcuaDraft = join(dir.path, 'draft-opcua.yaml');
+      await cliAsync(['edge', 'discover', '--protocol', 'opcua', '--endpoint', facility.endpoints.opcua.endpointUrl, '--output', opcuaDraft, '--name', 'cold-room-draft']);
+      const modbusDraft = join(dir.path, 'draft-modbus.yaml');
+      await cliAsync(['edge', 'discover', '--protocol', 'modbus-tcp', '--host', '127.0.0.1', '--port', String(facility.endpoints.modbusTcp.port), '--units', '1', '--output', modbusDraft]);
+      const { readFileSync } = await import('node:fs');
+      expect(readFileSync(opcuaDraft, 'utf8')).toContain('ns=1;s=ColdRoom.Temperature');
+      expect(readFileSync(modbusDraft, 'utf8')).toMatch(/name: input_0\b/);
+      const config = join(dir.path, 'drafts.yaml');
+      writeFileSync(
+        config,
+        `gateway: { id: gw, site: s }\ndevices:\n  - { id: cr, protocol: opcua, profile: ${opcuaDraft}, connection: { endpointUrl: "${facility.endpoints.opcua.endpointUrl}" } }\n  - { id: ahu, protocol: modbus-tcp, profile: ${modbusDraft}, connection: { host: 127.0.0.1, port: ${facility.endpoints.modbusTcp.port} } }\n`,
+      );
+      const checked = await cliAsync(['edge', 'check', config]);
+      expect(checked.stdout).toContain('ok (2 devices');
     } finally {
       await facility.stop();
     }
