@@ -13,8 +13,8 @@ import { Gateway } from '../edge/runtime/gateway.js';
 import { GatewayMetrics } from '../edge/runtime/metrics.js';
 import { atLeast, progress, type BenchEntry } from './results.js';
 
-const DEVICES = 8;
-const POINTS = 500;
+const DEVICES = 20;
+const POINTS = 1000;
 const SECONDS = 5;
 
 const syntheticManifest: DriverManifest = {
@@ -69,8 +69,11 @@ export async function benchPipeline(): Promise<BenchEntry[]> {
   const reportRate = (reports - r0) / SECONDS;
   await gateway.stop();
   const cpuShare = (cpu.user + cpu.system) / 1e6 / SECONDS;
+  // The offered load (2M readings/s) saturates the thread; readings per CPU-second is the
+  // capacity of one core whatever else the machine is doing.
+  const perCore = rate / Math.max(cpuShare, 0.01);
   progress(`pipeline: ${rate.toFixed(0)} readings/s, ${reportRate.toFixed(0)} reported/s, CPU ${(cpuShare * 100).toFixed(0)}% of one core`);
   return [
-    atLeast('gateway_pipeline_readings_per_s', Math.round(rate), 'readings/s', 10_000, `${DEVICES} devices x ${POINTS} points polled every 10 ms, one Node.js thread, CPU ${(cpuShare * 100).toFixed(0)}%; ${Math.round(reportRate)} reported/s after deadband`),
+    atLeast('gateway_pipeline_readings_per_core_s', Math.round(perCore), 'readings/s', 10_000, `readings per CPU-second of the gateway thread: ${DEVICES} devices x ${POINTS} points offered every 10 ms; achieved ${Math.round(rate)} readings/s at ${(cpuShare * 100).toFixed(0)}% CPU; ${Math.round(reportRate)} reported/s after deadband`),
   ];
 }
