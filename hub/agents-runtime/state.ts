@@ -1,7 +1,7 @@
 /**
  * The agents' persistent state in the hub store (tables of migration 30): the executed set, track
- * records and the bus audit trail. SQL is written once with $n placeholders (SQLite accepts ?NNN,
- * so $ becomes ?), JSON goes in as text (jsonb parses it in PostgreSQL).
+ * records and the bus audit trail. SQL is written once with $n placeholders (rebound to positional ? for
+ * SQLite), JSON goes in as text (jsonb parses it in PostgreSQL).
  */
 import { errorMessage, SwarmgateError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
@@ -22,8 +22,11 @@ export function sqlFor(store: HubStore): Sql {
   if (store instanceof SqliteStore) {
     const db = store.database;
     return async (sql, args = []) => {
-      const statement = db.prepare(sql.replace(/\$(\d+)/g, '?$1'));
-      return statement.reader ? (statement.all(...args) as Row[]) : (statement.run(...args), []);
+      // Positional ? in order of appearance, each bound to the argument its $n names.
+      const order: number[] = [];
+      const statement = db.prepare(sql.replace(/\$(\d+)/g, (_m, n: string) => (order.push(Number(n) - 1), '?')));
+      const bound = order.map((i) => args[i]);
+      return statement.reader ? (statement.all(...bound) as Row[]) : (statement.run(...bound), []);
     };
   }
   if (store instanceof PostgresStore) return (sql, args = []) => store.query(sql, [...args]);
