@@ -70,6 +70,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     loggerInstance: log,
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
+    // Shutdown does not wait for idle keep-alive sockets of browsers and integrations.
+    forceCloseConnections: true,
     bodyLimit: 256 * 1024,
     // Field-level errors: report every problem, never drop unknown fields silently.
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },

@@ -57,8 +57,12 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
     events,
     timeoutMs: 60_000,
     retries: 0,
+    // Plays the gateway: every command is acknowledged as applied right after it is published.
     publish: async (topic, payload) => {
-      published.push({ topic, payload: JSON.parse(payload.toString()) as unknown });
+      const command = JSON.parse(payload.toString()) as { id: string };
+      published.push({ topic, payload: command });
+      const gateway = topic.split('/')[3] ?? '';
+      setImmediate(() => void commands.handleAck('', gateway, { v: 1, id: command.id, ts: Date.now(), status: 'applied' }));
     },
   });
   const review = await ReviewService.open({ store, commands });

@@ -1,0 +1,243 @@
+/** Happy paths, validation errors and the error format of every feature of the web API. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../hub/api/index.js';
+import { PASSWORD, cookieOf, login, makeApi, seedGateway, seedReview, type TestApi } from './support.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('web API', () => {
+  let t: TestApi;
+  const as = (role: 'viewer' | 'technician' | 'admin') => ({ cookie: t.cookies[role] });
+  const call = async (method: string, url: string, headers: Record<string, string>, payload?: unknown) => {
+    const res = await t.app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
+    return { status: res.statusCode, body: res.headers['content-type']?.toString().includes('json') ? res.json<Json>() : ({ text: res.body } as Json), headers: res.headers };
+  };
+
+  beforeAll(async () => {
+    t = await makeApi();
+    await seedGateway(t);
+    await seedGateway(t, 'gw-2', 'site-b');
+  });
+  afterAll(() => t.close());
+
+  describe('auth', () => {
+    it('sets an HttpOnly SameSite=Strict cookie, answers me, and logout ends the session', async () => {
+      const res = await login(t.app, 'technician');
+      expect(res.statusCode).toBe(200);
+      const setCookie = String(res.headers['set-cookie']);
+      expect(setCookie).toMatch(/HttpOnly/);
+      expect(setCookie).toMatch(/SameSite=Strict/);
+      expect(setCookie).not.toMatch(/Secure/); // plain http without a proxy
+      const cookie = cookieOf(res);
+      expect((await call('GET', '/api/v1/auth/me', { cookie })).body).toEqual({ name: 'technician', role: 'technician', via: 'session' });
+      expect((await call('POST', '/api/v1/auth/logout', { cookie })).status).toBe(200);
+      expect((await call('GET', '/api/v1/auth/me', { cookie })).status).toBe(401);
+    });
+
+    it('marks the cookie Secure behind an https proxy when trusted', async () => {
+      const t2 = await makeApi({ config: { trustProxy: true } });
+      try {
+        const res = await t2.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'x-forwarded-proto': 'https' }, payload: { username: 'viewer', password: PASSWORD } });
+        expect(String(res.headers['set-cookie'])).toMatch(/; Secure/);
+      } finally {
+        await t2.close();
+      }
+    });
+
+    it('refuses a wrong password with 401 and rate-limits per address and user with 429 + Retry-After', async () => {
+      const bad = await call('POST', '/api/v1/auth/login', {}, { username: 'viewer', password: 'wrong-password' });
+      expect(bad.status).toBe(401);
+      expect(bad.body.error).toMatchObject({ code: 'SWG_ERR_AUTH_FAILED' });
+      expect(bad.body.error.hint).toBeTruthy();
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await call('POST', '/api/v1/auth/login', {}, { username: 'viewer', password: 'wrong-password' })).status);
+      expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 401]);
+      const limited = await call('POST', '/api/v1/auth/login', {}, { username: 'viewer', password: PASSWORD });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(limited.body.error.code).toBe('SWG_ERR_AUTH_RATE_LIMITED');
+      // Another user from the same address is not affected.
+      expect((await login(t.app, 'admin')).statusCode).toBe(200);
+    });
+
+    it('accepts API tokens, refuses unknown and revoked ones', async () => {
+      expect((await call('GET', '/api/v1/auth/me', { authorization: t.tokens.viewer })).body).toMatchObject({ role: 'viewer', via: 'token' });
+      expect((await call('GET', '/api/v1/gateways', { authorization: 'Bearer swg_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' })).status).toBe(401);
+      const created = await call('POST', '/api/v1/tokens', as('admin'), { name: 'cmms', role: 'technician' });
+      expect(created.status).toBe(201);
+      const token = `Bearer ${created.body.token as string}`;
+      expect((await call('GET', '/api/v1/gateways', { authorization: token })).status).toBe(200);
+      const list = await call('GET', '/api/v1/tokens', as('admin'));
+      expect(JSON.stringify(list.body)).not.toContain(created.body.token as string);
+      expect((await call('DELETE', `/api/v1/tokens/${created.body.record.id as string}`, as('admin'))).body.revokedAt).toBeGreaterThan(0);
+      expect((await call('GET', '/api/v1/gateways', { authorization: token })).status).toBe(401);
+    });
+  });
+
+  describe('fleet', () => {
+    it('lists gateways with status, health and last seen, filters by site, 404 for an unknown one', async () => {
+      const all = await call('GET', '/api/v1/gateways', as('viewer'));
+      expect(all.body.gateways).toHaveLength(2);
+      expect(all.body.gateways[0]).toMatchObject({ gateway: 'gw-1', status: 'online', version: '1.2.3', health: { rssBytes: 50_000_000 } });
+      expect((await call('GET', '/api/v1/gateways?site=site-b', as('viewer'))).body.gateways.map((g: Json) => g.gateway)).toEqual(['gw-2']);
+      const missing = await call('GET', '/api/v1/gateways/nope', as('viewer'));
+      expect(missing.status).toBe(404);
+      expect(missing.body.error.code).toBe('SWG_ERR_GATEWAY_UNKNOWN');
+    });
+
+    it('serves latest values and history raw or downsampled', async () => {
+      const latest = await call('GET', '/api/v1/gateways/gw-1/points', as('viewer'));
+      expect(latest.body.points[0]).toMatchObject({ device: 'ahu1', point: 'temp', quality: 'good' });
+      const raw = await call('GET', '/api/v1/gateways/gw-1/points/ahu1/temp/history?bucketMs=0', as('viewer'));
+      expect(raw.body.bucketMs).toBe(0);
+      expect(raw.body.samples).toHaveLength(60);
+      const now = Date.now();
+      const bucketed = await call('GET', `/api/v1/gateways/gw-1/points/ahu1/temp/history?from=${now - 2 * 3_600_000}&to=${now}&bucketMs=600000`, as('viewer'));
+      expect(bucketed.body.bucketMs).toBe(600_000);
+      expect(bucketed.body.buckets.length).toBeGreaterThanOrEqual(6);
+      expect(bucketed.body.buckets.reduce((s: number, b: Json) => s + (b.count as number), 0)).toBe(60);
+      const auto = await call('GET', `/api/v1/gateways/gw-1/points/ahu1/temp/history?from=${now - 30 * 86_400_000}&to=${now}`, as('viewer'));
+      expect(auto.body.bucketMs).toBeGreaterThanOrEqual(3_600_000);
+    });
+
+    it('reports bad query parameters field by field', async () => {
+      const res = await call('GET', '/api/v1/gateways/gw-1/points/ahu1/temp/history?from=abc&bucketMs=-5&extra=1', as('viewer'));
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('SWG_ERR_API_VALIDATION');
+      const paths = (res.body.error.fields as Json[]).map((f) => f.path);
+      expect(paths).toEqual(expect.arrayContaining(['querystring.from', 'querystring.bucketMs', 'querystring.extra']));
+    });
+
+    it('filters events', async () => {
+      await t.store.insertEvent({ v: 1, id: 'ev-00000001', gateway: 'gw-1', ts: Date.now(), kind: 'anomaly', severity: 'warning', message: 'temp drift' }, 'site-a');
+      await t.store.insertEvent({ v: 1, id: 'ev-00000002', gateway: 'gw-2', ts: Date.now(), kind: 'system', severity: 'info', message: 'boot' }, 'site-b');
+      const res = await call('GET', '/api/v1/events?kind=anomaly', as('viewer'));
+      expect(res.body.events.map((e: Json) => e.id)).toEqual(['ev-00000001']);
+      expect((await call('GET', '/api/v1/events?severity=fatal', as('viewer'))).status).toBe(400);
+    });
+  });
+
+  describe('commands', () => {
+    it('creates a command through the command service and reads its status', async () => {
+      const res = await call('POST', '/api/v1/commands', as('technician'), { gateway: 'gw-1', action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 21.5 } });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ gateway: 'gw-1', site: 'site-a', status: 'pending', command: { origin: 'user:technician' } });
+      expect(t.published.at(-1)).toMatchObject({ topic: expect.stringContaining('gw-1') as string, payload: { id: res.body.id as string } });
+      expect((await call('GET', `/api/v1/commands/${res.body.id as string}`, as('viewer'))).body.status).toBe('pending');
+      expect((await call('GET', '/api/v1/commands?gateway=gw-1', as('viewer'))).body.commands.length).toBeGreaterThan(0);
+      expect((await call('GET', '/api/v1/commands/nope', as('viewer'))).status).toBe(404);
+    });
+
+    it('answers 400 with field paths for an invalid body and 404 for an unknown gateway', async () => {
+      const res = await call('POST', '/api/v1/commands', as('technician'), { action: { kind: 'write', device: 'ahu1' }, color: 'red' });
+      expect(res.status).toBe(400);
+      const paths = (res.body.error.fields as Json[]).map((f) => f.path);
+      expect(paths).toEqual(expect.arrayContaining(['body.gateway', 'body.color']));
+      expect(paths.some((p) => p.startsWith('body.action'))).toBe(true);
+      expect((await call('POST', '/api/v1/commands', as('technician'), { gateway: 'ghost', action: { kind: 'mode', mode: 'auto' } })).body.error.code).toBe('SWG_ERR_GATEWAY_UNKNOWN');
+    });
+  });
+
+  describe('review queue', () => {
+    beforeAll(async () => {
+      await seedReview(t, 'rv-low', 10);
+      await seedReview(t, 'rv-high', 90);
+      await seedReview(t, 'rv-mid', 50, 'gw-2');
+    });
+
+    it('lists by priority, filters, and shows the evidence', async () => {
+      const list = await call('GET', '/api/v1/reviews?state=pending', as('viewer'));
+      expect(list.body.items.map((i: Json) => i.id)).toEqual(['rv-high', 'rv-mid', 'rv-low']);
+      expect((await call('GET', '/api/v1/reviews?minPriority=40&limit=1', as('viewer'))).body.items.map((i: Json) => i.id)).toEqual(['rv-high']);
+      const item = await call('GET', '/api/v1/reviews/rv-high', as('viewer'));
+      expect(item.body.evidence.telemetry[0].samples).toHaveLength(2);
+      expect((await call('GET', '/api/v1/reviews/nope', as('viewer'))).body.error.code).toBe('SWG_ERR_REVIEW_UNKNOWN');
+    });
+
+    it('approves (the command goes out), and a second decision is a 409 conflict', async () => {
+      const ok = await call('POST', '/api/v1/reviews/rv-high/approve', as('technician'), { note: 'go' });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({ state: 'approved', decidedBy: 'technician' });
+      await t.review.idle();
+      const after = await call('GET', '/api/v1/reviews/rv-high', as('viewer'));
+      expect(after.body).toMatchObject({ state: 'executed', commandId: expect.any(String) as string });
+      expect(t.published.some((p) => (p.payload as Json).id === after.body.commandId)).toBe(true);
+      const again = await call('POST', '/api/v1/reviews/rv-high/reject', as('admin'), { reason: 'too late' });
+      expect(again.status).toBe(409);
+      expect(again.body.error.code).toBe('SWG_ERR_REVIEW_CONFLICT');
+      const audit = await call('GET', '/api/v1/reviews/rv-high/audit', as('viewer'));
+      expect(audit.body.entries.map((e: Json) => e.action)).toEqual(expect.arrayContaining(['submit', 'approve']));
+    });
+
+    it('rejects only with a reason, and modifies with another setpoint', async () => {
+      const noReason = await call('POST', '/api/v1/reviews/rv-low/reject', as('technician'), {});
+      expect(noReason.status).toBe(400);
+      expect(noReason.body.error.fields).toEqual([{ path: 'body.reason', message: 'is required' }]);
+      expect((await call('POST', '/api/v1/reviews/rv-low/reject', as('technician'), { reason: 'sensor is being replaced' })).body).toMatchObject({ state: 'rejected', reason: 'sensor is being replaced' });
+      const mod = await call('POST', '/api/v1/reviews/rv-mid/modify', as('technician'), { action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 22 } });
+      expect(mod.body).toMatchObject({ state: 'approved', modifiedAction: { value: 22 } });
+    });
+  });
+
+  describe('planning and agents', () => {
+    it('plans an objective, lists it, approves it once', async () => {
+      const res = await call('POST', '/api/v1/objectives', as('technician'), { id: 'cut-10', kind: 'reduce-energy', site: 's1', targetPct: 10, startMs: Date.now() });
+      expect(res.status).toBe(201);
+      expect(res.body).toMatchObject({ id: 'plan-cut-10', site: 's1', status: 'proposed', createdBy: 'technician' });
+      expect(Array.isArray(res.body.plan.steps)).toBe(true);
+      expect((await call('GET', '/api/v1/plans', as('viewer'))).body.plans.map((p: Json) => p.id)).toContain('plan-cut-10');
+      expect((await call('POST', '/api/v1/plans/plan-cut-10/status', as('admin'), { status: 'approved' })).body.status).toBe('approved');
+      expect((await call('POST', '/api/v1/plans/plan-cut-10/status', as('admin'), { status: 'cancelled' })).status).toBe(409);
+      const bad = await call('POST', '/api/v1/objectives', as('technician'), { id: 'x', kind: 'reduce-energy', site: 's1', targetPct: 150 });
+      expect(bad.status).toBe(400);
+      expect((bad.body.error.fields as Json[]).map((f) => f.path)).toEqual(expect.arrayContaining(['body.targetPct', 'body.startMs']));
+    });
+
+    it('shows agents with their track record and consensus weight', async () => {
+      const res = await call('GET', '/api/v1/agents', as('viewer'));
+      const energy = (res.body.agents as Json[]).find((a) => a.id === 'energy-1');
+      expect(energy).toMatchObject({ domain: 'energy', records: [{ domain: 'energy', n: 1 }] });
+      expect(energy?.records[0].weight).toBeGreaterThan(res.body.priorMean as number);
+    });
+  });
+
+  describe('admin', () => {
+    it('manages users; a duplicate is 409; a disabled user cannot log in', async () => {
+      expect((await call('POST', '/api/v1/users', as('admin'), { username: 'maria', role: 'technician', password: PASSWORD })).status).toBe(201);
+      expect((await call('POST', '/api/v1/users', as('admin'), { username: 'maria', role: 'viewer', password: PASSWORD })).body.error.code).toBe('SWG_ERR_USER_EXISTS');
+      expect((await call('POST', '/api/v1/users', as('admin'), { username: 'x y', role: 'boss', password: 'short' })).body.error.fields.map((f: Json) => f.path)).toEqual(
+        expect.arrayContaining(['body.username', 'body.role', 'body.password']),
+      );
+      const cookie = cookieOf(await login(t.app, 'maria'));
+      expect((await call('PATCH', '/api/v1/users/maria', as('admin'), { disabled: true })).body.disabled).toBe(true);
+      expect((await call('GET', '/api/v1/auth/me', { cookie })).status).toBe(401);
+      expect((await login(t.app, 'maria')).statusCode).toBe(401);
+      expect((await call('DELETE', '/api/v1/users/maria', as('admin'))).status).toBe(200);
+      expect((await call('GET', '/api/v1/users', as('admin'))).body.users.map((u: Json) => u.username)).not.toContain('maria');
+    });
+
+    it('audits who did what', async () => {
+      const res = await call('GET', '/api/v1/audit?limit=500', as('admin'));
+      const actions = (res.body.entries as Json[]).map((e) => `${e.actor as string} ${e.action as string}`);
+      expect(actions).toEqual(expect.arrayContaining(['technician review.approve', 'technician command.create', 'admin user.create', 'viewer auth.login-failed']));
+    });
+  });
+
+  describe('system', () => {
+    it('serves metrics, docs without a CDN, and the error format for unknown routes', async () => {
+      t.commands; // the hub registry is optional; the endpoint still answers
+      expect((await call('GET', '/metrics', as('admin'))).status).toBe(200);
+      const doc = await call('GET', '/docs/json', {});
+      for (const spec of Object.values(ROUTES)) {
+        const path = spec.url.replace(/:([a-zA-Z]+)/g, '{$1}');
+        expect(doc.body.paths[path]?.[spec.method.toLowerCase()], `${spec.method} ${spec.url} in OpenAPI`).toBeTruthy();
+      }
+      const ui = await t.app.inject({ method: 'GET', url: '/docs' });
+      expect(ui.statusCode).toBe(200);
+      expect(ui.body).not.toMatch(/https?:\/\/(?!localhost)[a-z0-9.-]+\.(com|net|org|io)\//i);
+      const missing = await call('GET', '/api/v1/nothing', as('viewer'));
+      expect(missing.status).toBe(404);
+      expect(missing.body.error).toMatchObject({ code: 'SWG_ERR_API_NOT_FOUND' });
+    });
+  });
+});
