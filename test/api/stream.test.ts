@@ -8,7 +8,7 @@ async function nextEvent(reader: ReadableStreamDefaultReader<Uint8Array>, want: 
   let buffer = '';
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const chunk = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(r, deadline - Date.now()))]);
+    const chunk = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(() => r(undefined), deadline - Date.now()))]);
     if (!chunk || chunk.done) break;
     buffer += decoder.decode(chunk.value, { stream: true });
     let end: number;
