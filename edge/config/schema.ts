@@ -6,6 +6,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { FederationConfigSchema } from '../federation/schema.js';
+import { RulesConfigSchema } from '../rules/schema.js';
+import { AdvisorConfigSchema, AnalyticsConfigSchema } from '../advisor/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -124,6 +126,9 @@ export const GatewayConfigSchema = Type.Object(
     ),
     devices: Type.Array(DeviceSchema, { minItems: 1 }),
     federation: Type.Optional(FederationConfigSchema),
+    rules: Type.Optional(RulesConfigSchema),
+    analytics: Type.Optional(AnalyticsConfigSchema),
+    advisor: Type.Optional(AdvisorConfigSchema),
   },
   { ...strict, description: 'Swarmgate edge gateway configuration' },
 );

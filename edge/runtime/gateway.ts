@@ -18,11 +18,22 @@ import { checkWrite, findPoint } from './point-write.js';
 
 export type ReadingListener = (reading: Reading) => void;
 
+export interface WriteRequest {
+  readonly device: string;
+  readonly point: string;
+  readonly value: PointValue;
+  readonly origin: string;
+}
+
+/** Checked on every write after the point's own checks; throws a SwarmgateError to refuse (interlocks). */
+export type WriteGuard = (request: WriteRequest, latest: (device: string, point: string) => Reading | undefined) => void;
+
 export interface GatewayOptions {
   readonly loaded: LoadedConfig;
   readonly registry: DriverRegistry;
   readonly log?: Logger;
   readonly metrics?: GatewayMetrics;
+  readonly guards?: readonly WriteGuard[];
 }
 
 export class Gateway {
@@ -122,6 +133,7 @@ export class Gateway {
     try {
       const found = findPoint(this.options.loaded.devices, device, point);
       checkWrite(device, found.point, value);
+      for (const guard of this.options.guards ?? []) guard({ device, point, value, origin }, (d, p) => this.latest(d, p));
       const runner = this.runners.get(device);
       if (!runner) throw new Error(`device ${device} is not running`);
       await runner.driver.write(found.point, value);

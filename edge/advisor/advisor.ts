@@ -1,0 +1,351 @@
+/**
+ * The advisor: every intervalS it lets each configured strategy look at the facility (latest
+ * values, trends, anomaly scores) and routes what they propose by confidence and local policy:
+ *   confidence >= threshold of the action class AND the class allows local action
+ *     → applied through gateway.write (interlocks, limits, audit) and reported as a local-action event;
+ *   otherwise → a ReviewRequest through the Reporter (queued by federation while offline), never applied.
+ * A recommendation is not repeated while it is open (until it expires) unless it can now be applied.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { errorMessage, isSwarmgateError, SwarmgateError } from '../../shared/errors.js';
+import type { Action, ReviewRequest } from '../../shared/wire/messages.js';
+import type { PointValue, Reading } from '../drivers/driver.js';
+import { catalogOf } from '../rules/compile.js';
+import type { GatewayPort } from '../rules/port.js';
+import { clip, makeEvent, safeReport, type Reporter } from '../rules/reporter.js';
+import { compileStrategies, type StrategyInstance } from './instances.js';
+import type { AdvisorConfig } from './schema.js';
+import type { AnomalyEvidence, Observation, Proposal, Strategy, StrategyContext } from './strategy.js';
+
+/** What the advisor reads from the anomaly monitor (AnomalyMonitor satisfies it). */
+export interface AnomalySource {
+  status(device: string, point: string): { score: number; detectorScore: number; outOfRange: boolean; flatline: boolean } | undefined;
+  modelInfo(device: string, point: string): { backend?: string; readings: number; hasModel: boolean } | undefined;
+}
+
+export interface AdvisorOptions {
+  readonly gateway: GatewayPort;
+  readonly config: AdvisorConfig;
+  readonly reporter: Reporter;
+  readonly anomaly?: AnomalySource;
+  readonly strategies?: ReadonlyMap<string, Strategy>;
+  readonly now?: () => number;
+  readonly log?: Logger;
+}
+
+export interface Recommendation {
+  readonly id: string;
+  readonly strategy: string;
+  readonly actionClass: string;
+  readonly action: Action;
+  readonly confidence: number;
+  readonly rationale: string;
+  readonly evidence: Record<string, unknown>;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export type Outcome = 'applied' | 'review' | 'refused' | 'unchanged' | 'open';
+
+export interface RoutedRecommendation {
+  readonly recommendation: Recommendation;
+  readonly outcome: Outcome;
+  readonly reason?: string;
+}
+
+/** Built-in class policies; the config overrides them (unknown classes: review only). */
+const DEFAULT_CLASSES: Readonly<Record<string, { allowLocal: boolean; threshold?: number }>> = {
+  safety: { allowLocal: true },
+  energy: { allowLocal: true },
+  comfort: { allowLocal: false },
+  maintenance: { allowLocal: false },
+};
+
+const HISTORY_KEEP_MS = 3 * 3_600_000;
+const HISTORY_MIN_GAP_MS = 2000;
+
+export class Advisor {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly instances: readonly StrategyInstance[];
+  private readonly history = new Map<string, { ts: number[]; v: number[] }>();
+  private readonly held = new Map<string, { value: PointValue; since: number }>();
+  private readonly open = new Map<string, { expiresAt: number; outcome: Outcome }>();
+  private readonly refs = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
+  private running?: Promise<RoutedRecommendation[]>;
+  private stopped = false;
+
+  /** Checks the strategies and their bindings; throws SWG_ERR_CONFIG_INVALID naming each problem. */
+  constructor(private readonly options: AdvisorOptions) {
+    this.log = (options.log ?? options.gateway.log).child({ component: 'advisor' });
+    this.now = options.now ?? Date.now;
+    const { instances, problems } = compileStrategies(options.config, catalogOf(options.gateway.config.devices), options.strategies);
+    if (problems.length > 0) {
+      const lines = problems.map((p) => `advisor.${p.path.join('.')}: ${p.message}`);
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${lines.length} problem(s) in the advisor config:\n${lines.join('\n')}`, { details: { problems: lines } });
+    }
+    this.instances = instances;
+    for (const i of instances) for (const b of i.bindings.values()) this.refs.add(b.ref);
+  }
+
+  start(): void {
+    if (this.timer || this.stopped) return;
+    this.unsubscribe = this.options.gateway.onSample((r) => this.observe(r));
+    this.timer = setInterval(() => void this.runOnce(), (this.options.config.intervalS ?? 300) * 1000);
+    this.timer.unref();
+    this.log.info({ strategies: this.instances.map((i) => i.name), intervalS: this.options.config.intervalS ?? 300 }, 'advisor started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.unsubscribe?.();
+    await this.running;
+  }
+
+  private observe(r: Reading): void {
+    const ref = `${r.device}/${r.point}`;
+    if (!this.refs.has(ref) || r.quality === 'bad' || r.value === null) return;
+    const held = this.held.get(ref);
+    if (!held || held.value !== r.value) this.held.set(ref, { value: r.value, since: r.ts });
+    if (typeof r.value !== 'number') return;
+    const h = this.history.get(ref) ?? { ts: [], v: [] };
+    this.history.set(ref, h);
+    if (h.ts.length > 0 && r.ts - (h.ts[h.ts.length - 1] ?? 0) < HISTORY_MIN_GAP_MS) return;
+    h.ts.push(r.ts);
+    h.v.push(r.value);
+    let drop = 0;
+    while (drop < h.ts.length && (h.ts[drop] ?? 0) < r.ts - HISTORY_KEEP_MS) drop++;
+    if (drop > 0) {
+      h.ts.splice(0, drop);
+      h.v.splice(0, drop);
+    }
+  }
+
+  /** One pass over every strategy; resolves with what was proposed and where it went. */
+  runOnce(): Promise<RoutedRecommendation[]> {
+    // Passes never overlap: a slow write must not let two passes apply the same thing.
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<RoutedRecommendation[]> {
+    const out: RoutedRecommendation[] = [];
+    const now = this.now();
+    for (const [key, o] of this.open) if (o.expiresAt <= now) this.open.delete(key);
+    for (const instance of this.instances) {
+      let proposals: Proposal[] = [];
+      try {
+        proposals = instance.strategy.propose(this.context(instance, now));
+      } catch (err) {
+        this.log.error({ strategy: instance.name, err: errorMessage(err) }, 'strategy failed');
+        continue;
+      }
+      for (const p of proposals) {
+        if (this.stopped) return out;
+        const routed = await this.route(instance, p, now);
+        if (routed) out.push(routed);
+      }
+    }
+    return out;
+  }
+
+  private policy(actionClass: string): { allowLocal: boolean; threshold: number } {
+    const configured = this.options.config.classes?.[actionClass];
+    const builtin = DEFAULT_CLASSES[actionClass];
+    return {
+      allowLocal: configured?.allowLocal ?? builtin?.allowLocal ?? false,
+      threshold: configured?.threshold ?? builtin?.threshold ?? this.options.config.threshold ?? 0.8,
+    };
+  }
+
+  private async route(instance: StrategyInstance, p: Proposal, now: number): Promise<RoutedRecommendation | undefined> {
+    const target = instance.bindings.get(p.target);
+    if (!target || !instance.strategy.roles.written.includes(p.target)) {
+      this.log.error({ strategy: instance.name, target: p.target }, 'strategy proposed a write to a role it may not write');
+      return undefined;
+    }
+    const actionClass = p.actionClass ?? instance.actionClass;
+    const action: Action = { kind: 'write', device: target.device, point: target.point, value: p.value };
+    const rec: Recommendation = {
+      id: randomUUID(),
+      strategy: instance.name,
+      actionClass,
+      action,
+      confidence: Math.min(1, Math.max(0, Number.isFinite(p.confidence) ? p.confidence : 0)),
+      rationale: p.rationale,
+      evidence: { ...p.evidence, strategy: instance.strategy.kind, params: instance.params, bindings: Object.fromEntries([...instance.bindings].map(([role, b]) => [role, b.ref])) },
+      createdAt: now,
+      expiresAt: now + (this.options.config.expiryS ?? 900) * 1000,
+    };
+    const policy = this.policy(actionClass);
+    const local = rec.confidence >= policy.threshold && policy.allowLocal;
+    const key = `${instance.name}:${target.ref}=${String(p.value)}`;
+    const current = this.options.gateway.latest(target.device, target.point);
+    if (current?.quality === 'good' && sameValue(current.value, p.value)) return { recommendation: rec, outcome: 'unchanged' };
+    const open = this.open.get(key);
+    // Already proposed and still open: repeat only if it has since become applicable locally.
+    if (open && !(open.outcome === 'review' && local)) return { recommendation: rec, outcome: 'open' };
+    if (p.alarm && !this.open.has(`${instance.name}:alarm`)) {
+      const subject = instance.bindings.get(instance.strategy.roles.required[0] ?? '');
+      this.open.set(`${instance.name}:alarm`, { expiresAt: rec.expiresAt, outcome: 'open' });
+      safeReport(this.options.reporter, this.log, makeEvent(this.options.gateway.id, {
+        kind: 'anomaly',
+        severity: p.alarm.severity,
+        message: p.alarm.message,
+        ...(subject ? { device: subject.device, point: subject.point } : {}),
+        data: { strategy: instance.name, recommendation: rec.id, confidence: rec.confidence },
+      }));
+    }
+    const policyInfo = { threshold: policy.threshold, allowLocal: policy.allowLocal };
+    if (local) {
+      try {
+        await this.options.gateway.write(target.device, target.point, p.value, `advisor:${instance.name}`);
+        this.open.set(key, { expiresAt: rec.expiresAt, outcome: 'applied' });
+        this.log.info({ strategy: instance.name, action, confidence: rec.confidence }, 'recommendation applied locally');
+        this.event('info', rec, `advisor applied ${target.ref} = ${String(p.value)} (${actionClass}, confidence ${rec.confidence.toFixed(2)}): ${p.rationale}`, { outcome: 'applied', policy: policyInfo });
+        return { recommendation: rec, outcome: 'applied' };
+      } catch (err) {
+        const code = isSwarmgateError(err) ? err.code : undefined;
+        this.event('warning', rec, `advisor could not apply ${target.ref} = ${String(p.value)}: ${errorMessage(err)}; sent for review`, { outcome: 'refused', ...(code ? { code } : {}) });
+        this.review(rec, `${p.rationale} (Local apply refused: ${errorMessage(err)})`);
+        this.open.set(key, { expiresAt: rec.expiresAt, outcome: 'refused' });
+        return { recommendation: rec, outcome: 'refused', reason: errorMessage(err) };
+      }
+    }
+    this.review(rec, p.rationale);
+    this.open.set(key, { expiresAt: rec.expiresAt, outcome: 'review' });
+    const reason = policy.allowLocal ? `confidence ${rec.confidence.toFixed(2)} < ${policy.threshold}` : `class "${actionClass}" is not allowed to act locally`;
+    this.log.info({ strategy: instance.name, action, confidence: rec.confidence, reason }, 'recommendation sent for review');
+    return { recommendation: rec, outcome: 'review', reason };
+  }
+
+  private review(rec: Recommendation, rationale: string): void {
+    const request: ReviewRequest = {
+      v: 1,
+      id: rec.id,
+      gateway: this.options.gateway.id,
+      ts: rec.createdAt,
+      expiresAt: rec.expiresAt,
+      actionClass: rec.actionClass,
+      action: rec.action,
+      confidence: rec.confidence,
+      rationale: clip(rationale, 4000),
+      evidence: rec.evidence,
+    };
+    try {
+      this.options.reporter.review(request);
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), review: rec.id }, 'reporter failed to take a review request');
+    }
+  }
+
+  private event(severity: 'info' | 'warning', rec: Recommendation, message: string, extra: Record<string, unknown>): void {
+    const a = rec.action;
+    safeReport(this.options.reporter, this.log, makeEvent(this.options.gateway.id, {
+      kind: 'local-action',
+      severity,
+      ...(a.kind === 'write' ? { device: a.device, point: a.point } : {}),
+      message,
+      data: { origin: `advisor:${rec.strategy}`, recommendation: rec.id, actionClass: rec.actionClass, confidence: rec.confidence, rationale: rec.rationale, evidence: rec.evidence, ...extra },
+    }));
+  }
+
+  private context(instance: StrategyInstance, now: number): StrategyContext {
+    const gw = this.options.gateway;
+    const reading = (role: string): Reading | undefined => {
+      const b = instance.bindings.get(role);
+      return b ? gw.latest(b.device, b.point) : undefined;
+    };
+    const get = (role: string): Observation | undefined => {
+      const r = reading(role);
+      if (!r || r.quality === 'bad' || r.value === null) return undefined;
+      return { value: r.value, quality: r.quality, ts: r.ts, ageS: Math.max(0, (now - r.ts) / 1000) };
+    };
+    return {
+      now,
+      bound: (role) => instance.bindings.has(role),
+      get,
+      number: (role) => {
+        const v = get(role)?.value;
+        return typeof v === 'number' ? v : undefined;
+      },
+      boolean: (role) => {
+        const v = get(role)?.value;
+        return typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : undefined;
+      },
+      quality: (role) => {
+        const o = get(role);
+        return !o ? 0 : o.quality === 'good' ? 1 : 0.6;
+      },
+      heldS: (role) => {
+        const b = instance.bindings.get(role);
+        const r = reading(role);
+        if (!b || !r || r.value === null) return undefined;
+        const h = this.held.get(b.ref);
+        const since = h && h.value === r.value ? h.since : r.ts;
+        return Math.max(0, (now - since) / 1000);
+      },
+      trendPerHour: (role, windowS) => {
+        const b = instance.bindings.get(role);
+        return b ? slopePerHour(this.history.get(b.ref), now, windowS) : undefined;
+      },
+      anomaly: (role): AnomalyEvidence | undefined => {
+        const b = instance.bindings.get(role);
+        const s = b ? this.options.anomaly?.status(b.device, b.point) : undefined;
+        if (!b || !s) return undefined;
+        const model = this.options.anomaly?.modelInfo(b.device, b.point);
+        return { score: s.score, detectorScore: s.detectorScore, outOfRange: s.outOfRange, flatline: s.flatline, ...(model ?? {}) };
+      },
+      param: (name) => instance.params[name] ?? 0,
+      num: (name) => {
+        const v = instance.params[name];
+        return typeof v === 'number' ? v : Number(v);
+      },
+    };
+  }
+}
+
+function sameValue(a: PointValue | null, b: PointValue): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
+  if (typeof b === 'boolean' && typeof a === 'number') return (a !== 0) === b;
+  return a === b;
+}
+
+/** Least-squares slope (units per hour) over the window ending at `now`; needs half a window of data. */
+export function slopePerHour(h: { ts: readonly number[]; v: readonly number[] } | undefined, now: number, windowS: number): number | undefined {
+  if (!h) return undefined;
+  const from = now - windowS * 1000;
+  let n = 0;
+  let st = 0;
+  let sv = 0;
+  let first = Infinity;
+  let last = -Infinity;
+  for (let i = 0; i < h.ts.length; i++) {
+    const t = h.ts[i] ?? 0;
+    if (t < from) continue;
+    n++;
+    st += t;
+    sv += h.v[i] ?? 0;
+    first = Math.min(first, t);
+    last = Math.max(last, t);
+  }
+  if (n < 3 || last - first < windowS * 500) return undefined;
+  const mt = st / n;
+  const mv = sv / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < h.ts.length; i++) {
+    const t = h.ts[i] ?? 0;
+    if (t < from) continue;
+    num += (t - mt) * ((h.v[i] ?? 0) - mv);
+    den += (t - mt) * (t - mt);
+  }
+  return den > 0 ? (num / den) * 3_600_000 : undefined;
+}

@@ -1,0 +1,94 @@
+/**
+ * Config sections of the gateway's on-device analytics (`analytics`: which points the anomaly
+ * monitor scores and how it turns scores into events) and of the advisor (`advisor`: the
+ * optimisation loop, its strategies bound to points, and the confidence policy per action class).
+ * Strategy kinds and their bindings are checked against the strategy registry by check.ts.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { PointRefSchema } from '../rules/schema.js';
+
+const strict = { additionalProperties: false } as const;
+const Score = (description: string, dflt?: number) => Type.Number({ minimum: 0, maximum: 1, description, ...(dflt !== undefined ? { default: dflt } : {}) });
+
+export const AnalyticsPointSchema = Type.Object(
+  {
+    point: PointRefSchema,
+    intervalMs: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        description:
+          'Score the latest good value every intervalMs instead of every sample. Use it for points read by subscription (OPC UA, GPIO: no sample while the value does not change, so a stuck sensor would go unseen) and to keep about a day inside the detector history (about 30 s or more)',
+      }),
+    ),
+    threshold: Type.Optional(Score('Score at which this point raises an anomaly event; default analytics.threshold')),
+    envelope: Type.Optional(Type.Boolean({ description: 'Check the learned operating range (default true; false for counters and totals)' })),
+    flatline: Type.Optional(Type.Boolean({ description: 'Check for a value stuck far longer than ever seen (default true)' })),
+  },
+  strict,
+);
+
+export const AnalyticsConfigSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: true })),
+    threshold: Type.Optional(Score('Calibrated score at which a point raises an anomaly event (0.5 ≈ once in a million readings of normal data)', 0.9)),
+    clearBelow: Type.Optional(Score('An incident ends once the score stays below this (hysteresis)', 0.3)),
+    cooldownS: Type.Optional(Type.Number({ minimum: 0, default: 3600, description: 'No new anomaly event for a point this long after the last one' })),
+    learningHours: Type.Optional(Type.Number({ minimum: 0, default: 24, description: 'Scores are computed but raise no event until a point has been learned this long' })),
+    saveEveryS: Type.Optional(Type.Number({ minimum: 10, default: 600, description: 'Persist the learned models this often (and on stop)' })),
+    envelopeMargin: Type.Optional(Type.Number({ minimum: 0, default: 0.5, description: 'Out of range when beyond the learned min/max by this fraction of the learned span' })),
+    flatlineFactor: Type.Optional(Type.Number({ minimum: 1, default: 3, description: 'Stuck when unchanged this many times longer than the longest unchanged run learned' })),
+    flatlineMinSamples: Type.Optional(Type.Integer({ minimum: 2, default: 20, description: 'Never call a value stuck before this many identical samples' })),
+    detector: Type.Optional(
+      Type.Object(
+        {
+          warmup: Type.Optional(Type.Integer({ minimum: 1 })),
+          minTrain: Type.Optional(Type.Integer({ minimum: 10 })),
+          retrainEvery: Type.Optional(Type.Integer({ minimum: 10 })),
+          maxHistory: Type.Optional(Type.Integer({ minimum: 100 })),
+          epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 50 })),
+        },
+        { ...strict, description: 'Detector budget (defaults from edge/analytics suit a Raspberry Pi 4)' },
+      ),
+    ),
+    points: Type.Array(AnalyticsPointSchema, { description: 'Numeric points to score' }),
+  },
+  { ...strict, description: 'On-device anomaly detection per point' },
+);
+
+export const ActionClassPolicySchema = Type.Object(
+  {
+    threshold: Type.Optional(Score('Confidence at or above which a recommendation of this class may be applied locally')),
+    allowLocal: Type.Optional(Type.Boolean({ description: 'false: always send for review, whatever the confidence' })),
+  },
+  strict,
+);
+
+export const StrategyConfigSchema = Type.Object(
+  {
+    kind: Type.String({ minLength: 1, description: 'Strategy kind (see edge/advisor/strategies/index.ts): fan-setback, freezer-protection, economizer' }),
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$', description: 'Instance name (default: the kind)' })),
+    enabled: Type.Optional(Type.Boolean({ default: true })),
+    actionClass: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "Override the strategy's action class" })),
+    bindings: Type.Record(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9]{0,63}$' }), PointRefSchema, { description: 'Role → point, e.g. zoneTemperature: ahu1/return_air_temp' }),
+    params: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean(), Type.String()]), { description: 'Strategy parameters (see the strategy)' })),
+  },
+  strict,
+);
+
+export const AdvisorConfigSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ default: true })),
+    intervalS: Type.Optional(Type.Number({ minimum: 1, default: 300, description: 'How often the advisor looks at the facility' })),
+    expiryS: Type.Optional(Type.Number({ minimum: 10, default: 900, description: 'How long a recommendation stays valid' })),
+    threshold: Type.Optional(Score('Default confidence needed to apply locally', 0.8)),
+    classes: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' }), ActionClassPolicySchema, { description: 'Policy per action class (safety, energy, comfort, ...)' })),
+    strategies: Type.Array(StrategyConfigSchema),
+  },
+  { ...strict, description: 'The optimisation loop: recommendations applied locally when confident and allowed, else sent for review' },
+);
+
+export type AnalyticsPointConfig = Static<typeof AnalyticsPointSchema>;
+export type AnalyticsConfig = Static<typeof AnalyticsConfigSchema>;
+export type AdvisorConfig = Static<typeof AdvisorConfigSchema>;
+export type StrategyConfig = Static<typeof StrategyConfigSchema>;
+export type ActionClassPolicy = Static<typeof ActionClassPolicySchema>;

@@ -1,0 +1,319 @@
+/**
+ * The local rule engine: evaluates the configured rules on every relevant reading and on a timer
+ * (for durations and staleness), arbitrates outputs by priority, applies each output's safe state
+ * when the inputs of the rules driving it go bad or its device is lost, rate-limits writes, and
+ * sends every write through gateway.write (interlocks, limits, audit) — reporting each one as a
+ * `local-action` event. Needs no network: the Reporter queues or logs.
+ */
+import type { Logger } from 'pino';
+import { errorMessage, isSwarmgateError, SwarmgateError } from '../../shared/errors.js';
+import type { PointValue, Reading } from '../drivers/driver.js';
+import type { ConditionInputs } from './conditions.js';
+import { compileRules, type CompiledOutput, type CompiledRule, type RuleEvent } from './compile.js';
+import type { GatewayPort } from './port.js';
+import { makeEvent, safeReport, type Reporter } from './reporter.js';
+import { splitRef, type RulesConfig } from './schema.js';
+
+export interface RuleEngineOptions {
+  readonly gateway: GatewayPort;
+  readonly config: RulesConfig;
+  readonly reporter: Reporter;
+  /** Anomaly score lookup (AnomalyMonitor.score) for `anomaly` conditions. */
+  readonly anomaly?: (device: string, point: string) => number | undefined;
+  readonly now?: () => number;
+  readonly log?: Logger;
+}
+
+interface OutputState {
+  readonly spec: CompiledOutput;
+  /** Value this engine last wrote successfully. */
+  commanded?: PointValue;
+  desired?: { value: PointValue; origin: string; reason: string; rule?: string };
+  inFlight: boolean;
+  attempts: number[];
+  /** A refused value is retried only after this time (and reported once). */
+  failed?: { value: PointValue; retryAt: number; delayMs: number };
+  limited: boolean;
+}
+
+export interface RuleStatus {
+  readonly name: string;
+  readonly state: boolean | undefined;
+}
+
+export interface OutputStatus {
+  readonly point: string;
+  readonly commanded?: PointValue;
+  readonly desired?: PointValue;
+  readonly reason?: string;
+  readonly safe: boolean;
+}
+
+const RETRY_MIN_MS = 5000;
+const RETRY_MAX_MS = 300_000;
+
+export class RuleEngine {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly rules: readonly CompiledRule[];
+  private readonly outputs: OutputState[];
+  private readonly states = new Map<string, boolean | undefined>();
+  private readonly lastKnown = new Map<string, boolean>();
+  private readonly history = new Map<string, { ts: number[]; v: number[]; keepMs: number }>();
+  private readonly relevant = new Set<string>();
+  private readonly pointsOf = new Map<string, string[]>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private startedAt: number;
+  private timer?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
+  private scheduled = false;
+  private stopped = false;
+
+  /** Compiles the config; throws SWG_ERR_CONFIG_INVALID naming every rule and field with a problem. */
+  constructor(private readonly options: RuleEngineOptions) {
+    this.log = (options.log ?? options.gateway.log).child({ component: 'rules' });
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.now();
+    const compiled = compileRules(options.config, options.gateway.config.devices);
+    if (compiled.problems.length > 0) {
+      const lines = compiled.problems.map((p) => `rules.${p.path.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[')}: ${p.message}`);
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${lines.length} problem(s) in the rules:\n${lines.join('\n')}`, { details: { problems: lines } });
+    }
+    this.rules = compiled.rules;
+    this.outputs = compiled.outputs.map((spec) => ({ spec, inFlight: false, attempts: [], limited: false }));
+    for (const rule of this.rules) {
+      for (const ref of rule.inputs) this.relevant.add(ref);
+      for (const [ref, windowS] of rule.rateWindows) {
+        const keepMs = Math.max(this.history.get(ref)?.keepMs ?? 0, windowS * 1500);
+        this.history.set(ref, { ts: [], v: [], keepMs });
+      }
+    }
+    for (const d of options.gateway.config.devices) this.pointsOf.set(d.id, d.points.map((p) => `${d.id}/${p.name}`));
+    for (const o of this.outputs) {
+      for (const ref of o.spec.inputs) this.relevant.add(ref);
+      for (const ref of this.pointsOf.get(o.spec.device) ?? []) this.relevant.add(ref);
+    }
+  }
+
+  get ruleCount(): number {
+    return this.rules.length;
+  }
+
+  start(): void {
+    if (this.timer || this.stopped) return;
+    this.startedAt = this.now();
+    this.unsubscribe = this.options.gateway.onSample((r) => this.onSample(r));
+    const every = this.options.config.evaluateEveryMs ?? 1000;
+    this.timer = setInterval(() => this.evaluate(), every);
+    this.timer.unref();
+    this.log.info({ rules: this.rules.length, outputs: this.outputs.length }, 'rule engine started');
+    this.evaluate();
+  }
+
+  /** Stops evaluating and waits for writes in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.unsubscribe?.();
+    await this.settled();
+  }
+
+  /** Resolves when no write is in flight. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  status(): { rules: RuleStatus[]; outputs: OutputStatus[] } {
+    return {
+      rules: this.rules.map((r) => ({ name: r.name, state: this.states.get(r.name) })),
+      outputs: this.outputs.map((o) => ({
+        point: o.spec.ref,
+        ...(o.commanded !== undefined ? { commanded: o.commanded } : {}),
+        ...(o.desired ? { desired: o.desired.value, reason: o.desired.reason } : {}),
+        safe: o.desired?.origin.startsWith('safe-state') ?? false,
+      })),
+    };
+  }
+
+  private onSample(r: Reading): void {
+    const ref = `${r.device}/${r.point}`;
+    if (!this.relevant.has(ref)) return;
+    const h = this.history.get(ref);
+    if (h && r.quality === 'good' && typeof r.value === 'number') {
+      h.ts.push(r.ts);
+      h.v.push(r.value);
+      let drop = 0;
+      while (drop < h.ts.length - 1 && (h.ts[drop] ?? 0) < r.ts - h.keepMs) drop++;
+      if (drop > 0) {
+        h.ts.splice(0, drop);
+        h.v.splice(0, drop);
+      }
+    }
+    // A burst of readings (one poll) gives one evaluation.
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.evaluate();
+      });
+    }
+  }
+
+  private readonly inputs: ConditionInputs = {
+    now: () => this.now(),
+    value: (ref) => this.usable(ref)?.value ?? undefined,
+    isBad: (ref) => this.isBad(ref),
+    deviceBad: (device) => (this.pointsOf.get(device) ?? []).every((ref) => this.isBad(ref)),
+    ratePerMinute: (ref, windowS) => this.rate(ref, windowS),
+    anomaly: (ref) => {
+      const { device, point } = splitRef(ref);
+      return this.options.anomaly?.(device, point);
+    },
+  };
+
+  private reading(ref: string): Reading | undefined {
+    const { device, point } = splitRef(ref);
+    return this.options.gateway.latest(device, point);
+  }
+
+  private usable(ref: string): Reading | undefined {
+    const r = this.reading(ref);
+    if (!r || r.quality !== 'good' || r.value === null) return undefined;
+    const stale = this.options.config.staleAfterS;
+    if (stale !== undefined && this.now() - r.ts > stale * 1000) return undefined;
+    return r;
+  }
+
+  private isBad(ref: string): boolean {
+    const r = this.reading(ref);
+    if (!r) return this.now() - this.startedAt > (this.options.config.startupGraceS ?? 30) * 1000;
+    return this.usable(ref) === undefined;
+  }
+
+  private rate(ref: string, windowS: number): number | undefined {
+    const h = this.history.get(ref);
+    if (!h || h.ts.length < 2 || !this.usable(ref)) return undefined;
+    const lastTs = h.ts[h.ts.length - 1] ?? 0;
+    let i = 0;
+    while (i < h.ts.length - 1 && (h.ts[i] ?? 0) < lastTs - windowS * 1000) i++;
+    // The oldest reading inside the window may be a little inside it; need half the window at least.
+    if (i > 0 && lastTs - (h.ts[i] ?? 0) < windowS * 500) i--;
+    const span = lastTs - (h.ts[i] ?? 0);
+    if (span < windowS * 500) return undefined;
+    return (((h.v[h.v.length - 1] ?? 0) - (h.v[i] ?? 0)) / span) * 60_000;
+  }
+
+  /** One evaluation round: rule states, rule events, output arbitration, writes. Synchronous; writes run in the background. */
+  evaluate(): void {
+    if (this.stopped) return;
+    for (const rule of this.rules) {
+      let state: boolean | undefined;
+      try {
+        state = rule.condition.evaluate(this.inputs);
+      } catch (err) {
+        this.log.error({ rule: rule.name, err: errorMessage(err) }, 'rule evaluation failed');
+        state = undefined;
+      }
+      this.states.set(rule.name, state);
+      const known = this.lastKnown.get(rule.name);
+      if (state === true && known !== true) this.ruleEvents(rule, rule.thenEvents, true);
+      if (state === false && known === true) this.ruleEvents(rule, rule.elseEvents, false);
+      if (state !== undefined) this.lastKnown.set(rule.name, state);
+    }
+    for (const output of this.outputs) {
+      output.desired = this.arbitrate(output);
+      this.drive(output);
+    }
+  }
+
+  private ruleEvents(rule: CompiledRule, events: readonly RuleEvent[], state: boolean): void {
+    this.log.info({ rule: rule.name, state }, state ? 'rule became true' : 'rule became false');
+    for (const e of events) {
+      safeReport(this.options.reporter, this.log, makeEvent(this.options.gateway.id, { kind: 'rule', severity: e.severity, message: e.message, data: { rule: rule.name, state } }));
+    }
+  }
+
+  private arbitrate(output: OutputState): OutputState['desired'] {
+    const { spec } = output;
+    if (spec.safeValue !== undefined) {
+      const lost = [...spec.inputs].filter((ref) => this.isBad(ref));
+      const deviceLost = this.inputs.deviceBad(spec.device);
+      if (lost.length > 0 || deviceLost) {
+        const reason = deviceLost ? `device ${spec.device} lost` : `input${lost.length > 1 ? 's' : ''} ${lost.join(', ')} bad`;
+        return { value: spec.safeValue, origin: `safe-state:${spec.ref}`, reason };
+      }
+    }
+    let best: { rule: CompiledRule; value: PointValue; when: boolean } | undefined;
+    for (const rule of this.rules) {
+      const state = this.states.get(rule.name);
+      if (state === undefined) continue;
+      const value = (state ? rule.thenWrites : rule.elseWrites).get(spec.ref);
+      if (value === undefined) continue;
+      // Higher priority wins; on a tie the rule listed first keeps the output.
+      if (!best || rule.priority > best.rule.priority) best = { rule, value, when: state };
+    }
+    if (!best) return undefined;
+    return { value: best.value, origin: `rule:${best.rule.name}`, reason: best.when ? 'condition true' : 'condition false', rule: best.rule.name };
+  }
+
+  private drive(output: OutputState): void {
+    const want = output.desired;
+    if (!want || output.inFlight || want.value === output.commanded) return;
+    const now = this.now();
+    if (output.failed && output.failed.value === want.value && now < output.failed.retryAt) return;
+    const limit = output.spec.rateLimit;
+    if (limit) {
+      output.attempts = output.attempts.filter((t) => t > now - limit.periodMs);
+      if (output.attempts.length >= limit.max) {
+        if (!output.limited) {
+          output.limited = true;
+          this.log.warn({ output: output.spec.ref, value: want.value, max: limit.max, periodMs: limit.periodMs }, 'output rate limit reached; write deferred');
+          this.report('warning', output, want, `rate limit reached on ${output.spec.ref}: ${limit.max} writes per ${limit.periodMs / 1000} s; ${String(want.value)} deferred`, { outcome: 'rate-limited' });
+        }
+        return;
+      }
+      output.limited = false;
+      output.attempts.push(now);
+    }
+    output.inFlight = true;
+    const previous = output.commanded;
+    const job = this.options.gateway
+      .write(output.spec.device, output.spec.point, want.value, want.origin)
+      .then(() => {
+        output.commanded = want.value;
+        output.failed = undefined;
+        const what = want.origin.startsWith('safe-state') ? `safe state: ${output.spec.ref} = ${String(want.value)} (${want.reason})` : `rule "${want.rule ?? '?'}" set ${output.spec.ref} = ${String(want.value)}`;
+        this.report(want.origin.startsWith('safe-state') ? 'warning' : 'info', output, want, what, { outcome: 'applied', ...(previous !== undefined ? { previous } : {}) });
+      })
+      .catch((err: unknown) => {
+        const delayMs = output.failed?.value === want.value ? Math.min(output.failed.delayMs * 2, RETRY_MAX_MS) : RETRY_MIN_MS;
+        const first = output.failed?.value !== want.value;
+        output.failed = { value: want.value, retryAt: this.now() + delayMs, delayMs };
+        const code = isSwarmgateError(err) ? err.code : undefined;
+        if (first) this.report('warning', output, want, `${want.origin} could not set ${output.spec.ref} = ${String(want.value)}: ${errorMessage(err)}`, { outcome: 'refused', ...(code ? { code } : {}) });
+      })
+      .finally(() => {
+        output.inFlight = false;
+        this.inFlight.delete(job);
+        // The world may have moved while the write was in flight.
+        if (!this.stopped) this.drive(output);
+      });
+    this.inFlight.add(job);
+  }
+
+  private report(severity: 'info' | 'warning', output: OutputState, want: NonNullable<OutputState['desired']>, message: string, extra: Record<string, unknown>): void {
+    safeReport(
+      this.options.reporter,
+      this.log,
+      makeEvent(this.options.gateway.id, {
+        kind: 'local-action',
+        severity,
+        device: output.spec.device,
+        point: output.spec.point,
+        message,
+        data: { origin: want.origin, reason: want.reason, value: want.value, ...(want.rule ? { rule: want.rule } : {}), ...extra },
+      }),
+    );
+  }
+}

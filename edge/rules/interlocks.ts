@@ -1,0 +1,90 @@
+/**
+ * Interlocks: declarative "never" statements checked on EVERY write through Gateway.write, whoever
+ * asks (hub command, local rule, advisor, operator). Plugged in as a WriteGuard, so there is one
+ * place that can refuse a dangerous write, after the point's own writable/limit checks.
+ */
+import { SwarmgateError } from '../../shared/errors.js';
+import type { PointValue, Reading } from '../drivers/driver.js';
+import type { WriteGuard } from '../runtime/gateway.js';
+import { compileCondition, snapshotInputs, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
+import { splitRef, type InterlockConfig } from './schema.js';
+
+export type LatestLookup = (device: string, point: string) => Reading | undefined;
+
+export interface CompiledInterlock {
+  readonly name: string;
+  readonly device: string;
+  readonly point: string;
+  readonly value?: PointValue;
+  readonly when?: Condition;
+  readonly min?: number;
+  readonly max?: number;
+  readonly onUnknown: 'refuse' | 'allow';
+  readonly message?: string;
+}
+
+export function compileInterlocks(configs: readonly InterlockConfig[], problems: ConditionProblem[], catalog?: PointCatalog): CompiledInterlock[] {
+  const out: CompiledInterlock[] = [];
+  const names = new Set<string>();
+  configs.forEach((c, i) => {
+    const at = ['interlocks', i] as const;
+    const before = problems.length;
+    if (names.has(c.name)) problems.push({ path: [...at, 'name'], message: `duplicate interlock name "${c.name}"` });
+    names.add(c.name);
+    const { device, point } = splitRef(c.point);
+    const spec = catalog?.devices.get(device)?.get(point);
+    if (catalog && !catalog.devices.has(device)) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": unknown device "${device}"` });
+    else if (catalog && !spec) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": device "${device}" has no point "${point}"` });
+    else if (spec && !spec.writable) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": ${c.point} is read-only, so no write can reach it` });
+    if (c.min !== undefined && c.max !== undefined && c.min > c.max) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max is below min` });
+    if ((c.min !== undefined || c.max !== undefined) && c.value !== undefined) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": use either value or min/max` });
+    if (c.when === undefined && c.min === undefined && c.max === undefined) {
+      problems.push({ path: [...at, 'when'], message: `interlock "${c.name}" refuses nothing: give "when" and/or "min"/"max"` });
+    }
+    const when = c.when ? compileCondition(c.when, [...at, 'when'], problems, catalog) : undefined;
+    if (problems.length > before) return;
+    out.push({
+      name: c.name,
+      device,
+      point,
+      ...(c.value !== undefined ? { value: c.value } : {}),
+      ...(when?.condition ? { when: when.condition } : {}),
+      ...(c.min !== undefined ? { min: c.min } : {}),
+      ...(c.max !== undefined ? { max: c.max } : {}),
+      onUnknown: c.onUnknown ?? 'refuse',
+      ...(c.message !== undefined ? { message: c.message } : {}),
+    });
+  });
+  return out;
+}
+
+/** Throws SWG_ERR_INTERLOCK naming the interlock when the write must not happen. */
+export function checkInterlocks(interlocks: readonly CompiledInterlock[], device: string, point: string, value: PointValue, latest: LatestLookup): void {
+  for (const il of interlocks) {
+    if (il.device !== device || il.point !== point) continue;
+    if (il.value !== undefined && il.value !== value) continue;
+    let holds: boolean | undefined = true;
+    if (il.when) holds = il.when.test(snapshotInputs(latest));
+    if (holds === undefined) {
+      if (il.onUnknown === 'allow') continue;
+      refuse(il, device, point, value, 'an input of its condition is bad or missing, so it refuses (onUnknown: refuse)');
+    }
+    if (!holds) continue;
+    if (il.min === undefined && il.max === undefined) refuse(il, device, point, value, 'its condition holds');
+    if (typeof value !== 'number') refuse(il, device, point, value, 'it limits the value to a number range');
+    if (il.min !== undefined && value < il.min) refuse(il, device, point, value, `the value must be >= ${il.min} while its condition holds`);
+    if (il.max !== undefined && value > il.max) refuse(il, device, point, value, `the value must be <= ${il.max} while its condition holds`);
+  }
+}
+
+function refuse(il: CompiledInterlock, device: string, point: string, value: PointValue, why: string): never {
+  const text = il.message ? `${il.message} (${why})` : why;
+  throw new SwarmgateError('SWG_ERR_INTERLOCK', `interlock "${il.name}" refused ${device}/${point} = ${String(value)}: ${text}`, {
+    details: { interlock: il.name, device, point, value: String(value) },
+  });
+}
+
+/** The Gateway write hook: `new Gateway({ ..., guards: [interlockGuard(compiled)] })`. */
+export function interlockGuard(interlocks: readonly CompiledInterlock[]): WriteGuard {
+  return (request, latest) => checkInterlocks(interlocks, request.device, request.point, request.value, latest);
+}

@@ -1,0 +1,453 @@
+/**
+ * Runs the anomaly detector per configured point on the gateway's samples and turns scores into
+ * one `anomaly` event per incident. Next to the detector's score (forecast error and pattern
+ * novelty, edge/analytics) two plain checks cover what a forecaster adapts to instead of
+ * flagging: a value far outside its learned operating range (slow drifts, a freezer warming
+ * steadily) and a value stuck far longer than it ever was (a frozen sensor).
+ *
+ * Polling never waits for analytics: samples are queued per point and scored in the background
+ * (training is the detector's own background job). Learned state is saved under
+ * <dataDir>/models/<device>/<point>/ periodically and on stop, and reloaded on start.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { errorMessage } from '../../shared/errors.js';
+import { currentBackend, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
+import type { AnalyticsConfig, AnalyticsPointConfig } from '../advisor/schema.js';
+import type { Reading } from '../drivers/driver.js';
+import type { GatewayPort } from '../rules/port.js';
+import { makeEvent, safeReport, type Reporter } from '../rules/reporter.js';
+import { splitRef } from '../rules/schema.js';
+
+export interface AnomalyMonitorOptions {
+  readonly gateway: Pick<GatewayPort, 'id' | 'log' | 'onSample' | 'latest'>;
+  readonly config: AnalyticsConfig;
+  readonly reporter: Reporter;
+  /** Models go to <dataDir>/models. */
+  readonly dataDir: string;
+  readonly now?: () => number;
+  readonly log?: Logger;
+}
+
+export interface AnomalyStatus {
+  readonly point: string;
+  /** What rules and the advisor read: max of the detector score and the two checks (1 when tripped). */
+  readonly score: number;
+  readonly detectorScore: number;
+  readonly outOfRange: boolean;
+  readonly flatline: boolean;
+  /** An incident is open (event raised, score not yet back below clearBelow). */
+  readonly active: boolean;
+  /** Still inside the learning period: scores are computed, no events are raised. */
+  readonly learning: boolean;
+  readonly readings: number;
+  readonly hasModel: boolean;
+  readonly range?: readonly [number, number];
+  readonly value?: number;
+  readonly lastTs?: number;
+  readonly dropped: number;
+}
+
+interface Sample {
+  readonly ts: number;
+  readonly value: number;
+}
+
+/** The monitor's own learned state next to detector.json. */
+interface Sidecar {
+  v: 1;
+  firstTs?: number;
+  lastTs?: number;
+  lastValue?: number;
+  run: number;
+  longestRun: number;
+  /** Samples and value changes seen outside stuck periods (how lively the signal is). */
+  samples: number;
+  changes: number;
+  env: number[];
+  /** [ts, value, 1 = do not learn] waiting ENVELOPE_LAG_MS before joining env. */
+  pending: [number, number, number][];
+  excursion: number;
+  lastEventAt: number;
+  active: boolean;
+}
+
+interface PointState {
+  readonly ref: string;
+  readonly device: string;
+  readonly point: string;
+  readonly dir: string;
+  readonly cfg: AnalyticsPointConfig;
+  readonly threshold: number;
+  detector: PointDetector;
+  side: Sidecar;
+  queue: Sample[];
+  draining: boolean;
+  chain: Promise<unknown>;
+  dropped: number;
+  lastQueuedTs: number;
+  detectorScore: number;
+  outOfRange: boolean;
+  flatline: boolean;
+  below: number;
+  timer?: NodeJS.Timeout;
+}
+
+const MAX_QUEUE = 5000;
+/** Samples in a row the score must stay under clearBelow to close an incident. */
+const CLEAR_SAMPLES = 5;
+/** Samples in a row outside the range before it counts (one odd reading is the detector's job). */
+const RANGE_CONFIRM = 3;
+const SIDECAR = 'monitor.json';
+const ENVELOPE_LAG_MS = 6 * 3_600_000;
+/** Share of samples that differ from the previous one for the stuck check to apply. */
+const LIVELY = 0.9;
+
+export class AnomalyMonitor {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly points = new Map<string, PointState>();
+  private unsubscribe?: () => void;
+  private saveTimer?: NodeJS.Timeout;
+  private saving?: Promise<void>;
+  private stopped = false;
+
+  private constructor(private readonly options: AnomalyMonitorOptions) {
+    this.log = (options.log ?? options.gateway.log).child({ component: 'anomaly-monitor' });
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads saved models, selects the TensorFlow.js backend, subscribes to samples and starts the timers. */
+  static async start(options: AnomalyMonitorOptions): Promise<AnomalyMonitor> {
+    const m = new AnomalyMonitor(options);
+    await m.load();
+    let backend: string | undefined;
+    try {
+      backend = await selectBackend();
+    } catch (err) {
+      m.log.error({ err: errorMessage(err) }, 'no TensorFlow.js backend: scoring continues with the statistical detector only');
+    }
+    m.unsubscribe = options.gateway.onSample((r) => m.onSample(r));
+    for (const p of m.points.values()) {
+      if (p.cfg.intervalMs === undefined) continue;
+      p.timer = setInterval(() => m.sampleLatest(p), p.cfg.intervalMs);
+      p.timer.unref();
+    }
+    m.saveTimer = setInterval(() => void m.save(), (options.config.saveEveryS ?? 600) * 1000);
+    m.saveTimer.unref();
+    m.log.info({ backend, points: [...m.points.keys()], threshold: options.config.threshold ?? 0.9 }, 'anomaly monitor started');
+    return m;
+  }
+
+  private get modelsDir(): string {
+    return join(this.options.dataDir, 'models');
+  }
+
+  private async load(): Promise<void> {
+    const c = this.options.config;
+    const d = c.detector ?? {};
+    for (const cfg of c.points) {
+      const { device, point } = splitRef(cfg.point);
+      const threshold = cfg.threshold ?? c.threshold ?? 0.9;
+      const dir = join(this.modelsDir, device, point);
+      // The detector damps its scores after an alert; aligning its alert level with our threshold
+      // keeps one incident to one crossing.
+      const input: DetectorOptionsInput = {
+        alertLevel: threshold,
+        ...(d.warmup !== undefined ? { warmup: d.warmup } : {}),
+        ...(d.minTrain !== undefined ? { minTrain: d.minTrain } : {}),
+        ...(d.retrainEvery !== undefined ? { retrainEvery: d.retrainEvery } : {}),
+        ...(d.maxHistory !== undefined ? { maxHistory: d.maxHistory } : {}),
+        ...(d.epochs !== undefined ? { forecaster: { epochs: d.epochs } } : {}),
+      };
+      let detector: PointDetector | undefined;
+      let side: Sidecar = { v: 1, run: 0, longestRun: 0, samples: 0, changes: 0, env: [], pending: [], excursion: 0, lastEventAt: -Infinity, active: false };
+      if (existsSync(join(dir, 'detector.json'))) {
+        try {
+          detector = await PointDetector.load(dir, cfg.point);
+          side = { ...side, ...(JSON.parse(await readFile(join(dir, SIDECAR), 'utf8').catch(() => '{}')) as Partial<Sidecar>) };
+          side.lastEventAt ??= -Infinity;
+          this.log.info({ point: cfg.point, readings: detector.readings, hasModel: detector.hasModel }, 'anomaly model loaded');
+        } catch (err) {
+          this.log.warn({ point: cfg.point, err: errorMessage(err) }, 'saved anomaly model unreadable; learning from scratch');
+          detector = undefined;
+        }
+      }
+      this.points.set(cfg.point, {
+        ref: cfg.point,
+        device,
+        point,
+        dir,
+        cfg,
+        threshold,
+        detector: detector ?? new PointDetector(input, cfg.point),
+        side,
+        queue: [],
+        draining: false,
+        chain: Promise.resolve(),
+        dropped: 0,
+        lastQueuedTs: side.lastTs ?? -Infinity,
+        detectorScore: 0,
+        outOfRange: false,
+        flatline: false,
+        below: 0,
+      });
+    }
+  }
+
+  /** Combined score of a monitored point (undefined when not monitored or not scored yet). */
+  score(device: string, point: string): number | undefined {
+    const p = this.points.get(`${device}/${point}`);
+    if (!p || p.side.lastTs === undefined) return undefined;
+    return combined(p);
+  }
+
+  status(device: string, point: string): AnomalyStatus | undefined {
+    const p = this.points.get(`${device}/${point}`);
+    if (!p) return undefined;
+    const range = envelope(p.side.env);
+    return {
+      point: p.ref,
+      score: combined(p),
+      detectorScore: p.detectorScore,
+      outOfRange: p.outOfRange,
+      flatline: p.flatline,
+      active: p.side.active,
+      learning: !this.armed(p, p.side.lastTs ?? this.now()),
+      readings: p.detector.readings,
+      hasModel: p.detector.hasModel,
+      ...(range ? { range } : {}),
+      ...(p.side.lastValue !== undefined ? { value: p.side.lastValue } : {}),
+      ...(p.side.lastTs !== undefined ? { lastTs: p.side.lastTs } : {}),
+      dropped: p.dropped,
+    };
+  }
+
+  /** Backend name and detector state, for evidence in recommendations and metrics. */
+  modelInfo(device: string, point: string): { backend?: string; readings: number; hasModel: boolean } | undefined {
+    const p = this.points.get(`${device}/${point}`);
+    if (!p) return undefined;
+    const backend = currentBackend();
+    return { ...(backend ? { backend } : {}), readings: p.detector.readings, hasModel: p.detector.hasModel };
+  }
+
+  get monitored(): string[] {
+    return [...this.points.keys()];
+  }
+
+  private onSample(r: Reading): void {
+    const p = this.points.get(`${r.device}/${r.point}`);
+    if (p && p.cfg.intervalMs === undefined) this.ingest(r);
+  }
+
+  private sampleLatest(p: PointState): void {
+    const r = this.options.gateway.latest(p.device, p.point);
+    if (r) this.ingest({ ...r, ts: this.now() });
+  }
+
+  /**
+   * The sample path (gateway samples and the interval sampler both end here; replays may call it
+   * directly). Good numeric readings in time order are queued; the rest is ignored.
+   */
+  ingest(r: Reading): void {
+    const p = this.points.get(`${r.device}/${r.point}`);
+    if (!p || this.stopped || r.quality !== 'good' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return;
+    if (r.ts <= p.lastQueuedTs) return;
+    p.lastQueuedTs = r.ts;
+    p.queue.push({ ts: r.ts, value: r.value });
+    if (p.queue.length > MAX_QUEUE) {
+      p.queue.shift();
+      if (p.dropped++ % 1000 === 0) this.log.warn({ point: p.ref, dropped: p.dropped }, 'anomaly scoring falls behind; oldest samples dropped');
+    }
+    if (!p.draining) void this.drain(p);
+  }
+
+  /** Resolves when every queued sample has been scored. */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [...this.points.values()].filter((p) => p.draining || p.queue.length > 0);
+      if (busy.length === 0) return;
+      await Promise.all(busy.map((p) => p.chain));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private serial<T>(p: PointState, fn: () => Promise<T>): Promise<T> {
+    const next = p.chain.then(fn, fn);
+    p.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async drain(p: PointState): Promise<void> {
+    p.draining = true;
+    try {
+      while (p.queue.length > 0) {
+        const s = p.queue.shift();
+        if (!s) break;
+        await this.serial(p, () => this.process(p, s)).catch((err: unknown) => this.log.error({ point: p.ref, err: errorMessage(err) }, 'anomaly scoring failed'));
+      }
+    } finally {
+      p.draining = false;
+    }
+  }
+
+  private armed(p: PointState, ts: number): boolean {
+    const first = p.side.firstTs;
+    return first !== undefined && ts - first >= (this.options.config.learningHours ?? 24) * 3_600_000;
+  }
+
+  private async process(p: PointState, s: Sample): Promise<void> {
+    const c = this.options.config;
+    p.detectorScore = await p.detector.score(s.ts, s.value);
+    const side = p.side;
+    side.firstTs ??= s.ts;
+    const armed = this.armed(p, s.ts);
+
+    // Stuck: identical samples far beyond the longest identical run seen while learning.
+    // Only for signals that practically always move (a live sensor's noise): a value held exactly
+    // at a setpoint, or a contact, may legitimately sit still for hours.
+    const changed = s.value !== side.lastValue;
+    if (!p.flatline) {
+      side.samples++;
+      if (changed) side.changes++;
+    }
+    if (!changed) side.run++;
+    else {
+      if (!p.flatline) side.longestRun = Math.max(side.longestRun, side.run);
+      side.run = 1;
+    }
+    // While learning, a run still going on is normal behaviour too.
+    if (!armed) side.longestRun = Math.max(side.longestRun, side.run);
+    const lively = side.samples > 0 && side.changes / side.samples >= LIVELY;
+    const stuckAfter = Math.max(c.flatlineMinSamples ?? 20, (c.flatlineFactor ?? 3) * side.longestRun);
+    p.flatline = armed && lively && p.cfg.flatline !== false && side.run >= stuckAfter;
+
+    // Out of range: beyond the learned min/max by a share of the learned span, a few samples in a row.
+    const capacity = p.detector.options.maxHistory;
+    const range = envelope(side.env);
+    let excess = 0;
+    if (range) {
+      const span = Math.max(range[1] - range[0], 1e-6 * Math.max(1, Math.abs(range[1])));
+      excess = s.value > range[1] ? (s.value - range[1]) / span : s.value < range[0] ? (range[0] - s.value) / span : 0;
+    }
+    const beyond = excess >= (c.envelopeMargin ?? 0.5);
+    side.excursion = beyond ? side.excursion + 1 : 0;
+    // Values join the learned range only hours later: a slow rise must not drag the range along
+    // with it. A level that persists for a quarter of the history becomes the new normal.
+    side.pending.push([s.ts, s.value, beyond && side.excursion <= capacity / 4 ? 1 : 0]);
+    let mature = 0;
+    while (mature < side.pending.length && (side.pending[mature]?.[0] ?? Infinity) <= s.ts - ENVELOPE_LAG_MS) mature++;
+    for (const [, v, skip] of side.pending.splice(0, mature)) if (!skip) side.env.push(v);
+    if (side.env.length > capacity * 1.25) side.env.splice(0, side.env.length - capacity);
+    p.outOfRange = armed && p.cfg.envelope !== false && side.excursion >= RANGE_CONFIRM;
+    side.lastValue = s.value;
+    side.lastTs = s.ts;
+
+    const score = combined(p);
+    if (side.active) {
+      // Closed only once the score is low AND the value is back near its learned range: a freezer
+      // still warming is the same incident, even after the detector has calmed down.
+      p.below = score < (c.clearBelow ?? 0.3) && excess < (c.envelopeMargin ?? 0.5) / 2 ? p.below + 1 : 0;
+      if (p.below >= CLEAR_SAMPLES) {
+        side.active = false;
+        this.log.info({ point: p.ref, value: s.value }, 'anomaly cleared');
+      }
+      return;
+    }
+    if (!armed || score < p.threshold || s.ts - side.lastEventAt < (c.cooldownS ?? 3600) * 1000) return;
+    side.active = true;
+    side.lastEventAt = s.ts;
+    p.below = 0;
+    this.raise(p, s, score, range, excess);
+  }
+
+  private raise(p: PointState, s: Sample, score: number, range: readonly [number, number] | undefined, excess: number): void {
+    const reasons: string[] = [];
+    const parts: string[] = [];
+    const fmt = (v: number): string => String(Number(v.toPrecision(4)));
+    if (p.outOfRange && range) {
+      reasons.push('range');
+      parts.push(`${fmt(s.value)} is outside its learned range [${fmt(range[0])}, ${fmt(range[1])}]`);
+    }
+    if (p.flatline) {
+      reasons.push('flatline');
+      parts.push(`value ${fmt(s.value)} unchanged for ${p.side.run} samples (longest normal run ${p.side.longestRun}): sensor stuck?`);
+    }
+    if (p.detectorScore >= p.threshold) {
+      reasons.push('detector');
+      parts.push(`unusual behaviour (detector score ${p.detectorScore.toFixed(2)}, value ${fmt(s.value)}, expected about ${fmt(p.detector.detail.prediction)})`);
+    }
+    const backend = currentBackend();
+    const event = makeEvent(this.options.gateway.id, {
+      kind: 'anomaly',
+      severity: 'warning',
+      device: p.device,
+      point: p.point,
+      ts: s.ts,
+      message: `anomaly on ${p.ref}: ${parts.join('; ')}`,
+      data: {
+        score,
+        detectorScore: p.detectorScore,
+        threshold: p.threshold,
+        reasons,
+        value: s.value,
+        ...(range ? { learnedRange: [range[0], range[1]], rangeExcess: excess } : {}),
+        unchangedSamples: p.side.run,
+        model: { ...(backend ? { backend } : {}), readings: p.detector.readings, hasModel: p.detector.hasModel },
+      },
+    });
+    this.log.warn({ point: p.ref, score, reasons }, event.message);
+    safeReport(this.options.reporter, this.log, event);
+  }
+
+  /** Persists every point's detector and monitor state (serialised with its scoring). */
+  save(): Promise<void> {
+    this.saving ??= (async () => {
+      for (const p of this.points.values()) {
+        if (p.detector.readings === 0) continue;
+        await this.serial(p, async () => {
+          await p.detector.save(p.dir);
+          await mkdir(p.dir, { recursive: true });
+          const file = join(p.dir, SIDECAR);
+          const tmp = `${file}.${process.pid}.tmp`;
+          await writeFile(tmp, JSON.stringify({ ...p.side, lastEventAt: Number.isFinite(p.side.lastEventAt) ? p.side.lastEventAt : null }));
+          await rename(tmp, file);
+        }).catch((err: unknown) => this.log.error({ point: p.ref, err: errorMessage(err) }, 'saving the anomaly model failed'));
+      }
+    })().finally(() => {
+      this.saving = undefined;
+    });
+    return this.saving;
+  }
+
+  /** Stops sampling, scores what is queued, saves the models. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.unsubscribe?.();
+    for (const p of this.points.values()) clearInterval(p.timer);
+    clearInterval(this.saveTimer);
+    await this.idle();
+    this.stopped = true;
+    await this.saving;
+    await this.save();
+    this.log.info({ points: this.points.size }, 'anomaly monitor stopped, models saved');
+  }
+}
+
+function combined(p: PointState): number {
+  return Math.max(p.detectorScore, p.outOfRange || p.flatline ? 1 : 0);
+}
+
+function envelope(values: readonly number[]): readonly [number, number] | undefined {
+  // Too few values say nothing about the normal range.
+  if (values.length < 50) return undefined;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}

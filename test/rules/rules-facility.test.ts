@@ -1,0 +1,220 @@
+/**
+ * Local rules on a Gateway against the simulated facility (frozen physics, moved by hand so each
+ * step is exact): hysteresis, held-for durations, priorities, rate limits, the safe state when the
+ * cold room's OPC UA server goes offline, and interlocks refusing writes whoever asks.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { GatewayEvent } from '../../shared/wire/messages.js';
+import { MemoryReporter, RuleEngine, type RulesConfig } from '../../edge/rules/index.js';
+import { isSwarmgateError } from '../../shared/errors.js';
+import { sleep, startSimGateway, waitFor, type SimGateway } from './support.js';
+
+const INTERLOCKS = `rules:
+  interlocks:
+    - name: backup-door
+      point: io/backup_compressor_relay
+      value: true
+      when: { kind: equals, point: io/door_contact, value: false }
+      message: never start the backup compressor while the cold-room door is open
+    - name: fan-min-speed
+      point: ahu1/fan_speed_setpoint
+      when: { kind: equals, point: ahu1/fan_command, value: true }
+      min: 20
+`;
+
+describe('local rules against the simulated facility', () => {
+  let sim: SimGateway;
+  let engine: RuleEngine | undefined;
+  let reporter: MemoryReporter;
+
+  beforeAll(async () => {
+    sim = await startSimGateway(INTERLOCKS, { facility: { speed: 0 }, pollMs: 100 });
+  });
+  afterAll(async () => {
+    await sim?.stop();
+  });
+  afterEach(async () => {
+    await engine?.stop();
+    engine = undefined;
+  });
+
+  const model = () => sim.facility.model;
+  /** Sets the cold-room temperature and waits until the gateway has read it over OPC UA. */
+  async function setTemperature(c: number): Promise<void> {
+    model().coldRoom.temperatureC = c;
+    model().step(0);
+    await waitFor(`coldroom/temperature = ${c}`, () => sim.gateway.latest('coldroom', 'temperature')?.value === c);
+    await sleep(150);
+  }
+  async function setDoor(open: boolean): Promise<void> {
+    model().setDoorOverride(open);
+    model().step(0);
+    await waitFor(`door ${open ? 'open' : 'closed'}`, () => sim.gateway.latest('io', 'door_contact')?.value === !open && sim.gateway.latest('coldroom', 'door_open')?.value === open);
+  }
+  async function reset(): Promise<void> {
+    await setDoor(false);
+    await setTemperature(-18);
+    await sim.gateway.write('io', 'backup_compressor_relay', false, 'test');
+    await sim.gateway.write('ahu1', 'fan_command', false, 'test');
+  }
+  function start(config: RulesConfig): RuleEngine {
+    reporter = new MemoryReporter();
+    engine = new RuleEngine({ gateway: sim.gateway, config: { evaluateEveryMs: 100, ...config }, reporter });
+    engine.start();
+    return engine;
+  }
+  const actions = (): GatewayEvent[] => reporter.events.filter((e) => e.kind === 'local-action');
+
+  it('threshold with hysteresis: on above `on`, off only below `off`, through the GPIO relay', async () => {
+    await reset();
+    const e = start({
+      list: [
+        {
+          name: 'backup-on-warm',
+          when: { kind: 'above', point: 'coldroom/temperature', on: -15, off: -17 },
+          then: [{ write: 'io/backup_compressor_relay', value: true }],
+          else: [{ write: 'io/backup_compressor_relay', value: false }],
+        },
+      ],
+    });
+    const relay = () => model().coldRoom.backupCompressor;
+    const state = () => e.status().rules[0]?.state;
+    await waitFor('rule evaluated false', () => state() === false);
+    for (const [t, expected] of [
+      [-16, false],
+      [-14.5, true],
+      [-16, true],
+      [-16.9, true],
+      [-17.5, false],
+      [-16, false],
+    ] as const) {
+      await setTemperature(t);
+      await waitFor(`rule ${expected} at ${t} °C`, () => state() === expected);
+      await e.settled();
+      await waitFor(`relay ${expected} at ${t} °C`, () => relay() === expected);
+    }
+    const applied = actions().filter((a) => a.data?.outcome === 'applied');
+    expect(applied.map((a) => a.data?.value)).toEqual([false, true, false]);
+    expect(applied[1]).toMatchObject({ device: 'io', point: 'backup_compressor_relay', data: { origin: 'rule:backup-on-warm', rule: 'backup-on-warm' } });
+  });
+
+  it('held for a duration: a short excursion does nothing, a held one fires once', async () => {
+    await reset();
+    start({ list: [{ name: 'warm-for-1s', when: { kind: 'above', point: 'coldroom/temperature', on: -10, forS: 1 }, then: [{ event: 'cold room warm for 1 s', severity: 'critical' }] }] });
+    await setTemperature(-5);
+    await sleep(400);
+    await setTemperature(-18);
+    await sleep(1000);
+    expect(reporter.events.filter((x) => x.kind === 'rule')).toHaveLength(0);
+    const from = Date.now();
+    await setTemperature(-5);
+    await waitFor('rule event', () => reporter.events.some((x) => x.kind === 'rule'), 5000);
+    expect(Date.now() - from).toBeGreaterThanOrEqual(900);
+    await sleep(500);
+    expect(reporter.events.filter((x) => x.kind === 'rule')).toEqual([
+      expect.objectContaining({ severity: 'critical', message: 'cold room warm for 1 s', data: { rule: 'warm-for-1s', state: true } }),
+    ]);
+  });
+
+  it('priorities: the higher priority wins an output, the first listed wins a tie', async () => {
+    await reset();
+    start({
+      list: [
+        { name: 'base', when: { kind: 'range', point: 'coldroom/temperature', min: -100 }, then: [{ write: 'ahu1/fan_speed_setpoint', value: 60 }] },
+        { name: 'same-priority-later', when: { kind: 'range', point: 'coldroom/temperature', min: -100 }, then: [{ write: 'ahu1/fan_speed_setpoint', value: 50 }] },
+        { name: 'warm-boost', priority: 10, when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'ahu1/fan_speed_setpoint', value: 80 }] },
+      ],
+    });
+    const speed = () => model().ahu.fanSpeedPct;
+    await waitFor('base speed 60', () => Math.abs(speed() - 60) < 0.01);
+    await setTemperature(-5);
+    await waitFor('boost 80', () => Math.abs(speed() - 80) < 0.01);
+    await setTemperature(-18);
+    await waitFor('back to 60', () => Math.abs(speed() - 60) < 0.01);
+    expect(actions().filter((a) => a.data?.outcome === 'applied').map((a) => [a.data?.rule, a.data?.value])).toEqual([
+      ['base', 60],
+      ['warm-boost', 80],
+      ['base', 60],
+    ]);
+  });
+
+  it('rate limit: at most max writes per period on an output, the rest deferred and reported', async () => {
+    await reset();
+    start({
+      list: [{ name: 'damper', when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'ahu1/damper_position', value: 50 }], else: [{ write: 'ahu1/damper_position', value: 20 }] }],
+      outputs: [{ point: 'ahu1/damper_position', rateLimit: { max: 2, periodS: 60 } }],
+    });
+    const damper = () => model().ahu.damperPct;
+    await waitFor('damper 20', () => Math.abs(damper() - 20) < 0.01);
+    await setTemperature(-5);
+    await waitFor('damper 50', () => Math.abs(damper() - 50) < 0.01);
+    await setTemperature(-18);
+    await sleep(500);
+    await setTemperature(-5);
+    await setTemperature(-18);
+    await sleep(500);
+    expect(Math.abs(damper() - 50)).toBeLessThan(0.01);
+    const outcomes = actions().map((a) => a.data?.outcome);
+    expect(outcomes.filter((o) => o === 'applied')).toHaveLength(2);
+    expect(outcomes.filter((o) => o === 'rate-limited')).toHaveLength(1);
+    expect(engine?.status().outputs[0]).toMatchObject({ point: 'ahu1/damper_position', commanded: 50, desired: 20 });
+  });
+
+  it('safe state: the output goes to its safe value when the OPC UA device feeding its rule is lost, and back after', async () => {
+    await reset();
+    start({
+      list: [
+        {
+          name: 'freezer-backup',
+          when: { kind: 'above', point: 'coldroom/temperature', on: -10, off: -12 },
+          then: [{ write: 'io/backup_compressor_relay', value: true }],
+          else: [{ write: 'io/backup_compressor_relay', value: false }],
+        },
+      ],
+      outputs: [{ point: 'io/backup_compressor_relay', safeValue: true }],
+    });
+    await waitFor('relay commanded off', () => engine?.status().outputs[0]?.commanded === false);
+    const fault = sim.facility.faults.inject({ kind: 'offline', device: 'freezer' });
+    const lostAt = Date.now();
+    await waitFor('temperature bad', () => sim.gateway.latest('coldroom', 'temperature')?.quality === 'bad', 10_000);
+    await waitFor('relay on (safe value)', () => model().coldRoom.backupCompressor, 5000);
+    const reaction = Date.now() - lostAt;
+    const safe = actions().find((a) => a.data?.outcome === 'applied' && String(a.data?.origin).startsWith('safe-state'));
+    expect(safe).toMatchObject({ severity: 'warning', device: 'io', point: 'backup_compressor_relay', data: { value: true, reason: 'input coldroom/temperature bad' } });
+    expect(reaction).toBeLessThan(10_000);
+    sim.facility.faults.clear(fault);
+    await waitFor('temperature good again', () => sim.gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000);
+    await waitFor('relay off again', () => !model().coldRoom.backupCompressor, 5000);
+  });
+
+  it('interlocks refuse writes from any origin (hub command, rule) and let them through once clear', async () => {
+    await reset();
+    await setDoor(true);
+    const code = async (p: Promise<void>): Promise<string> => p.then(() => 'applied', (err: unknown) => (isSwarmgateError(err) ? err.code : String(err)));
+    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', true, 'hub:operator'))).toBe('SWG_ERR_INTERLOCK');
+    await expect(sim.gateway.write('io', 'backup_compressor_relay', true)).rejects.toThrow(/interlock "backup-door".*door is open/);
+    expect(model().coldRoom.backupCompressor).toBe(false);
+    // Switching it off is always allowed.
+    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', false))).toBe('applied');
+
+    start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] });
+    await setTemperature(-5);
+    await waitFor('refused local action', () => actions().some((a) => a.data?.outcome === 'refused'));
+    expect(actions().find((a) => a.data?.outcome === 'refused')).toMatchObject({ data: { code: 'SWG_ERR_INTERLOCK', rule: 'warm' } });
+    expect(model().coldRoom.backupCompressor).toBe(false);
+    await engine?.stop();
+    engine = undefined;
+
+    await setDoor(false);
+    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', true))).toBe('applied');
+    await waitFor('relay on', () => model().coldRoom.backupCompressor);
+
+    await sim.gateway.write('ahu1', 'fan_command', true);
+    await waitFor('fan command read back', () => sim.gateway.latest('ahu1', 'fan_command')?.value === true);
+    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('SWG_ERR_INTERLOCK');
+    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 35))).toBe('applied');
+    await sim.gateway.write('ahu1', 'fan_command', false);
+    await waitFor('fan command off read back', () => sim.gateway.latest('ahu1', 'fan_command')?.value === false);
+    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('applied');
+  });
+});
