@@ -76,7 +76,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     if (config.broker.mode === 'embedded') {
       const e = config.broker.embedded;
       if (!e) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.embedded is required in embedded mode');
-      const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }) });
+      const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }), startClosed: true });
       broker = started;
       cleanups.push(() => started.close());
       url = started.url;
@@ -134,6 +134,13 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const ingest = new Ingest({ client, store, events, registry, acks: commands, shareGroup, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
     await ingest.start();
     cleanups.push(() => ingest.stop());
+    if (broker) {
+      // Gateways get in only while ingest listens: the broker's PUBACK lets a gateway delete the
+      // message, so one accepted with nobody subscribed (hub starting or stopping) would be lost.
+      const gate = broker;
+      gate.open();
+      cleanups.push(async () => gate.seal());
+    }
     await commands.resume();
     await review.start();
 

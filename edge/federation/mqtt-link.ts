@@ -26,6 +26,9 @@ export function clientOptions(mqtt: ResolvedFederationConfig['mqtt'], clientId: 
     // QoS 0 traffic (live point values) is not worth queueing in memory through an outage.
     queueQoSZero: false,
     resubscribe: true,
+    // MQTT.js gives up for good after a refused CONNACK (bad credentials, server unavailable):
+    // a gateway whose user is added later, or that meets a hub still starting, must keep trying.
+    reconnectOnConnackError: true,
     ...extra,
   };
   if (mqtt.username !== undefined) options.username = mqtt.username;

@@ -32,6 +32,8 @@ export interface EmbeddedBrokerOptions {
   readonly maxPayloadBytes?: number;
   readonly metrics?: HubMetrics;
   readonly logger?: Logger;
+  /** Refuse every client but hub processes (server unavailable) until open() is called. */
+  readonly startClosed?: boolean;
 }
 
 export interface EmbeddedBroker {
@@ -47,6 +49,10 @@ export interface EmbeddedBroker {
   /** Re-reads the credentials file now (it is also re-read when its mtime changes). */
   reloadCredentials(): void;
   readonly connectedClients: number;
+  /** Lets gateways and integrations connect (after startClosed). */
+  open(): void;
+  /** Refuses new clients again and disconnects every client but hub processes (first step of a shutdown). */
+  seal(): void;
   close(): Promise<void>;
 }
 
@@ -115,6 +121,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();
   const shared = new SharedSubscriptions();
+  const connected = new Set<Client>();
+  let accepting = options.startClosed !== true;
 
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
@@ -135,6 +143,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         (ok) => {
           if (!user) return refuse('unknown user');
           if (!ok) return refuse('wrong password');
+          if (!accepting && user.role !== 'hub') {
+            log.debug({ clientId: client.id, username }, 'connection refused: the hub is starting or stopping');
+            return done(authError(3, 'server unavailable: the hub is starting or stopping'), null);
+          }
           identities.set(client, identityOf(user));
           done(null, true);
         },
@@ -176,7 +188,11 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
     },
   });
-  broker.on('clientDisconnect', (client) => shared.leave(client));
+  broker.on('client', (client) => connected.add(client));
+  broker.on('clientDisconnect', (client) => {
+    connected.delete(client);
+    shared.leave(client);
+  });
   broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
   broker.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'connection error'));
 
@@ -230,6 +246,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       reloadCredentials: () => credentials.reload(),
       get connectedClients() {
         return broker.connectedClients;
+      },
+      open: () => {
+        accepting = true;
+      },
+      seal: () => {
+        accepting = false;
+        for (const client of connected) if (identities.get(client)?.role !== 'hub') client.close();
       },
       close: closeAll,
     };
