@@ -45,19 +45,6 @@ export interface Scaling {
   readonly offset: number;
 }
 
-function toBytes(words: readonly number[], address: ModbusAddress): DataView {
-  const ordered = address.type !== 'string' && address.wordOrder === 'little' ? [...words].reverse() : words;
-  const view = new DataView(new ArrayBuffer(ordered.length * 2));
-  ordered.forEach((word, i) => {
-    const hi = (word >> 8) & 0xff;
-    const lo = word & 0xff;
-    const swap = address.byteOrder === 'little';
-    view.setUint8(i * 2, swap ? lo : hi);
-    view.setUint8(i * 2 + 1, swap ? hi : lo);
-  });
-  return view;
-}
-
 function fromBytes(view: DataView, address: ModbusAddress): number[] {
   const words: number[] = [];
   for (let i = 0; i < view.byteLength; i += 2) {
@@ -68,35 +55,70 @@ function fromBytes(view: DataView, address: ModbusAddress): number[] {
   return address.type !== 'string' && address.wordOrder === 'little' ? words.reverse() : words;
 }
 
-/** Register words as the device sent them -> raw value (before scale/offset). */
-export function decodeRaw(address: ModbusAddress, words: readonly number[]): number | boolean | string {
+/** Scratch space for the multi-register types: decoding runs on every poll, so it allocates nothing. */
+const SCRATCH = new DataView(new ArrayBuffer(8));
+
+/** One register as a big-endian word (the device's byte order undone). */
+function wordAt(address: ModbusAddress, words: readonly number[], i: number): number {
+  const word = (words[i] ?? 0) & 0xffff;
+  return address.byteOrder === 'little' ? ((word & 0xff) << 8) | (word >> 8) : word;
+}
+
+/** Puts `count` registers from `index` into SCRATCH, most significant word first. */
+function fillScratch(address: ModbusAddress, words: readonly number[], index: number, count: number): DataView {
+  const reversed = address.wordOrder === 'little';
+  for (let i = 0; i < count; i++) SCRATCH.setUint16(i * 2, wordAt(address, words, reversed ? index + count - 1 - i : index + i));
+  return SCRATCH;
+}
+
+function decodeString(address: ModbusAddress, words: readonly number[], index: number, count: number): string {
+  // Latin-1: one byte is one character; trailing NULs and spaces are padding.
+  let end = count * 2;
+  const byteAt = (b: number): number => {
+    const word = wordAt(address, words, index + (b >> 1));
+    return b & 1 ? word & 0xff : word >> 8;
+  };
+  while (end > 0 && (byteAt(end - 1) === 0 || byteAt(end - 1) === 0x20)) end--;
+  let text = '';
+  for (let b = 0; b < end; b++) text += String.fromCharCode(byteAt(b));
+  return text;
+}
+
+/**
+ * The point's registers starting at words[index] -> raw value (before scale/offset), without
+ * copying the block.
+ */
+export function decodeRawAt(address: ModbusAddress, words: readonly number[], index: number): number | boolean | string {
   const need = registerCount(address);
-  if (words.length < need) {
-    throw new SwarmgateError('SWG_ERR_INTERNAL', `decoding ${address.type} needs ${need} registers, got ${words.length}`);
+  const available = words.length - index;
+  if (available < need) {
+    throw new SwarmgateError('SWG_ERR_INTERNAL', `decoding ${address.type} needs ${need} registers, got ${Math.max(0, available)}`);
   }
-  const view = toBytes(words.slice(0, need), address);
   switch (address.type) {
     case 'bool':
-      return ((view.getUint16(0) >> (address.bit ?? 0)) & 1) === 1;
-    case 'int16':
-      return view.getInt16(0);
-    case 'uint16':
-      return view.getUint16(0);
-    case 'int32':
-      return view.getInt32(0);
-    case 'uint32':
-      return view.getUint32(0);
-    case 'float32':
-      return view.getFloat32(0);
-    case 'float64':
-      return view.getFloat64(0);
-    case 'string': {
-      const bytes = new Uint8Array(view.buffer);
-      let end = bytes.length;
-      while (end > 0 && (bytes[end - 1] === 0 || bytes[end - 1] === 0x20)) end--;
-      return Buffer.from(bytes.subarray(0, end)).toString('latin1');
+      return ((wordAt(address, words, index) >> (address.bit ?? 0)) & 1) === 1;
+    case 'int16': {
+      const word = wordAt(address, words, index);
+      return word & 0x8000 ? word - 0x10000 : word;
     }
+    case 'uint16':
+      return wordAt(address, words, index);
+    case 'int32':
+      return fillScratch(address, words, index, 2).getInt32(0);
+    case 'uint32':
+      return fillScratch(address, words, index, 2).getUint32(0);
+    case 'float32':
+      return fillScratch(address, words, index, 2).getFloat32(0);
+    case 'float64':
+      return fillScratch(address, words, index, 4).getFloat64(0);
+    case 'string':
+      return decodeString(address, words, index, need);
   }
+}
+
+/** Register words as the device sent them -> raw value (before scale/offset). */
+export function decodeRaw(address: ModbusAddress, words: readonly number[]): number | boolean | string {
+  return decodeRawAt(address, words, 0);
 }
 
 /**
@@ -110,7 +132,12 @@ function applyScaling(raw: number, scaling: Scaling): number {
 
 /** Register words -> engineering value (scale/offset applied to numeric types). */
 export function decodeRegisters(address: ModbusAddress, words: readonly number[], scaling: Scaling): PointValue {
-  const raw = decodeRaw(address, words);
+  return decodeRegistersAt(address, words, 0, scaling);
+}
+
+/** Like decodeRegisters, for the point whose first register is words[index] of a block reply. */
+export function decodeRegistersAt(address: ModbusAddress, words: readonly number[], index: number, scaling: Scaling): PointValue {
+  const raw = decodeRawAt(address, words, index);
   return typeof raw === 'number' ? applyScaling(raw, scaling) : raw;
 }
 

@@ -13,9 +13,10 @@ import type { Logger } from 'pino';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { BrowsableDriver, BrowseOptions, PointSpec, PointValue, Reading } from '../driver.js';
 import { browseUnits, parseBrowseOptions, type ModbusDiscoveredPoint } from './browse.js';
-import { decodeRegisters, encodeRegisters, isBitTable, setBit, toBool } from './codec.js';
+import { decodeRegistersAt, encodeRegisters, isBitTable, setBit, toBool } from './codec.js';
 import { isPointFailure, readingCause, toModbusError } from './errors.js';
-import { planReads, splitBlock, type PlanOptions, type ReadBlock } from './plan.js';
+import { splitBlock, type PlanOptions, type PlannedPoint } from './plan.js';
+import { PollPlanCache, prepareBlock, type PollPlan, type PreparedBlock } from './poll-plan.js';
 import { blockRequest, type BlockData } from './requests.js';
 import type { ModbusAddress } from './schema.js';
 import type { UnitSession } from './session.js';
@@ -30,19 +31,18 @@ export interface ModbusEndpoint {
   release(force: boolean): Promise<void>;
 }
 
-function describeBlock(block: Pick<ReadBlock, 'table' | 'start' | 'count'>): string {
-  return `reading ${block.table} ${block.start}..${block.start + block.count - 1}`;
-}
-
 export class ModbusDriver implements BrowsableDriver {
   private stopped = false;
+  private readonly plans: PollPlanCache;
 
   constructor(
     private readonly deviceId: string,
     private readonly endpoint: ModbusEndpoint,
-    private readonly planOptions: PlanOptions,
+    planOptions: PlanOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.plans = new PollPlanCache(planOptions);
+  }
 
   async initialize(): Promise<void> {
     if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} was stopped; create a new one`);
@@ -62,7 +62,8 @@ export class ModbusDriver implements BrowsableDriver {
   }
 
   private async readPoints(specs: readonly PointSpec<ModbusAddress>[]): Promise<Reading[]> {
-    const results = new Map<PointSpec<ModbusAddress>, Reading>();
+    const plan = this.plans.get(specs);
+    const results: (Reading | undefined)[] = new Array<Reading | undefined>(specs.length);
     let session: UnitSession | undefined;
     let failure: SwarmgateError | undefined;
     try {
@@ -71,35 +72,48 @@ export class ModbusDriver implements BrowsableDriver {
     } catch (err) {
       failure = toModbusError(err, `for ${this.deviceId}`);
     }
-    for (const block of planReads(specs, this.planOptions)) {
-      if (failure || !session) this.markBad(block, failure, results);
-      else failure = await this.readBlock(session, block, results);
+    for (const prepared of plan.blocks) {
+      if (failure || !session) this.markBad(prepared, failure, results);
+      else failure = await this.readBlock(session, prepared, plan, results);
     }
-    return specs.map((spec) => results.get(spec) ?? this.bad(spec, failure, Date.now()));
+    // Repeated specs share the reading of their first occurrence (positions[i] <= i).
+    const { positions } = plan;
+    for (let i = 0; i < results.length; i++) {
+      if (results[i] !== undefined) continue;
+      const spec = specs[i] as PointSpec<ModbusAddress>;
+      results[i] = results[positions[i] ?? i] ?? this.bad(spec, failure, Date.now());
+    }
+    return results as Reading[];
   }
 
   /** Reads one block (splitting it on exception replies); returns a link-level failure, if any. */
-  private async readBlock(session: UnitSession, block: ReadBlock, results: Map<PointSpec<ModbusAddress>, Reading>): Promise<SwarmgateError | undefined> {
+  private async readBlock(session: UnitSession, prepared: PreparedBlock, plan: PollPlan, results: (Reading | undefined)[]): Promise<SwarmgateError | undefined> {
     try {
-      const data = await session.request(describeBlock(block), blockRequest(block.table, block.start, block.count));
+      const data = await session.request(prepared.label, prepared.request);
       const ts = Date.now();
-      for (const planned of block.points) results.set(planned.spec, this.decode(planned.spec, data, planned.index, ts));
+      const { points } = prepared.block;
+      const { slots } = prepared;
+      for (let i = 0; i < points.length; i++) {
+        const planned = points[i] as PlannedPoint;
+        results[slots[i] ?? 0] = this.decode(planned.spec, data, planned.index, ts);
+      }
       return undefined;
     } catch (err) {
-      const error = toModbusError(err, describeBlock(block));
+      const error = toModbusError(err, prepared.label);
       if (!isPointFailure(error)) {
-        this.markBad(block, error, results);
+        this.markBad(prepared, error, results);
         return error;
       }
-      const halves = splitBlock(block);
+      const halves = splitBlock(prepared.block);
       if (!halves) {
-        this.markBad(block, error, results);
+        this.markBad(prepared, error, results);
         return undefined;
       }
       let failure: SwarmgateError | undefined;
       for (const half of halves) {
-        if (failure) this.markBad(half, failure, results);
-        else failure = await this.readBlock(session, half, results);
+        const preparedHalf = prepareBlock(half, plan.slotOf);
+        if (failure) this.markBad(preparedHalf, failure, results);
+        else failure = await this.readBlock(session, preparedHalf, plan, results);
       }
       return failure;
     }
@@ -113,7 +127,7 @@ export class ModbusDriver implements BrowsableDriver {
         if (typeof bit !== 'boolean') throw new SwarmgateError('SWG_ERR_INTERNAL', `reply too short for ${spec.name}`);
         value = bit;
       } else {
-        value = decodeRegisters(spec.address, (data as readonly number[]).slice(index), spec);
+        value = decodeRegistersAt(spec.address, data as readonly number[], index, spec);
       }
       return { device: this.deviceId, point: spec.name, value, quality: 'good', ts };
     } catch (err) {
@@ -126,9 +140,13 @@ export class ModbusDriver implements BrowsableDriver {
     return { device: this.deviceId, point: spec.name, value: null, quality: 'bad', ts, cause };
   }
 
-  private markBad(block: ReadBlock, error: SwarmgateError | undefined, results: Map<PointSpec<ModbusAddress>, Reading>): void {
+  private markBad(prepared: PreparedBlock, error: SwarmgateError | undefined, results: (Reading | undefined)[]): void {
     const ts = Date.now();
-    for (const planned of block.points) results.set(planned.spec, this.bad(planned.spec, error, ts));
+    const { points } = prepared.block;
+    for (let i = 0; i < points.length; i++) {
+      const planned = points[i] as PlannedPoint;
+      results[prepared.slots[i] ?? 0] = this.bad(planned.spec, error, ts);
+    }
   }
 
   async write(point: PointSpec, value: PointValue): Promise<void> {
