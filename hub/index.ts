@@ -15,6 +15,7 @@ import { Ingest } from './ingest/ingest.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
+import type { RunningApi } from './api/index.js';
 import { applyFeatureMigrations, openStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
@@ -49,6 +50,8 @@ export interface Hub {
   readonly review: ReviewService;
   /** Present when config.agents.enabled. */
   readonly agents?: AgentService;
+  /** The web API and review page, present when config.api is set. */
+  readonly api?: RunningApi;
   stop(): Promise<void>;
 }
 
@@ -143,6 +146,13 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     }
     await commands.resume();
     await review.start();
+    let api: RunningApi | undefined;
+    if (config.api) {
+      const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
+      const facility = options.agents?.facility ?? (config.agents ? loadFacilityModel(config.agents.facilityModel) : undefined);
+      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility } });
+      cleanups.push(api.close);
+    }
 
     const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
     if (everyMs > 0) {
@@ -170,6 +180,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       metrics,
       review,
       agents,
+      api,
       stop: () => (stopping ??= cleanup()),
     };
   } catch (err) {

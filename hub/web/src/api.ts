@@ -1,0 +1,54 @@
+/// <reference lib="dom" />
+/** Calls to the hub API (same origin, session cookie). Errors carry the API's code and hint. */
+import type { Action, Command, Gateway, HistoryResult, Me, Reading, ReviewItem } from './types.js';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly hint: string,
+    readonly fields: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const res = await fetch(url, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; hint: string; fields?: { path: string; message: string }[] } };
+  if (!res.ok) {
+    const e = data.error;
+    throw new ApiError(res.status, e?.code ?? 'HTTP', e?.message ?? res.statusText, e?.hint ?? '', e?.fields);
+  }
+  return data as T;
+}
+
+const q = (params: Record<string, string | number | undefined>): string => {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') u.set(k, String(v));
+  const s = u.toString();
+  return s ? `?${s}` : '';
+};
+
+export const api = {
+  me: () => call<Me>('GET', '/api/v1/auth/me'),
+  login: (username: string, password: string) => call<{ user: { username: string; role: Me['role'] } }>('POST', '/api/v1/auth/login', { username, password }),
+  logout: () => call<{ ok: true }>('POST', '/api/v1/auth/logout'),
+  reviews: (state?: string) => call<{ items: ReviewItem[] }>('GET', `/api/v1/reviews${q({ state, limit: 200 })}`),
+  review: (id: string) => call<ReviewItem>('GET', `/api/v1/reviews/${encodeURIComponent(id)}`),
+  approve: (id: string, note?: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/approve`, note ? { note } : {}),
+  reject: (id: string, reason: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/reject`, { reason }),
+  modify: (id: string, action: Action, note?: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/modify`, note ? { action, note } : { action }),
+  command: (id: string) => call<Command>('GET', `/api/v1/commands/${encodeURIComponent(id)}`),
+  gateways: () => call<{ gateways: Gateway[] }>('GET', '/api/v1/gateways'),
+  gateway: (id: string) => call<Gateway>('GET', `/api/v1/gateways/${encodeURIComponent(id)}`),
+  points: (id: string) => call<{ points: Reading[] }>('GET', `/api/v1/gateways/${encodeURIComponent(id)}/points`),
+  history: (gw: string, device: string, point: string, from: number, to: number) =>
+    call<HistoryResult>('GET', `/api/v1/gateways/${encodeURIComponent(gw)}/points/${encodeURIComponent(device)}/${encodeURIComponent(point)}/history${q({ from, to, maxPoints: 300 })}`),
+};

@@ -1,0 +1,85 @@
+/// <reference lib="dom" />
+/** The fleet: gateways online/offline with health and last seen; a gateway's points; a point's chart. */
+import { api } from './api.js';
+import { chart, numeric } from './chart.js';
+import { ago, fmt, h } from './dom.js';
+import type { Gateway, Reading } from './types.js';
+
+const pill = (status: string) => h('span', { class: `badge gw-${status}` }, status);
+
+export function fleetView(gateways: Gateway[]): HTMLElement {
+  const online = gateways.filter((g) => g.status === 'online').length;
+  const list = h('ul', { class: 'cards', 'aria-label': 'Gateways' });
+  for (const g of [...gateways].sort((a, b) => Number(a.status === 'online') - Number(b.status === 'online') || a.gateway.localeCompare(b.gateway))) {
+    const health = g.health ? `outbox ${g.health.outboxDepth} · ${Math.round(g.health.rssBytes / 1_048_576)} MB · up ${Math.round(g.health.uptimeS / 3600)} h` : 'no health report';
+    list.append(
+      h(
+        'li',
+        {},
+        h(
+          'a',
+          { href: `#/gateway/${encodeURIComponent(g.gateway)}`, class: 'card', 'data-gateway': g.gateway },
+          h('span', { class: 'card-body' }, h('strong', {}, g.gateway), h('span', { class: 'muted' }, `${g.site}${g.version ? ` · v${g.version}` : ''}`), h('span', { class: 'muted' }, `seen ${ago(g.lastSeen)} · ${health}`)),
+          pill(g.status),
+        ),
+      ),
+    );
+  }
+  return h(
+    'section',
+    { 'aria-labelledby': 'fleet-title' },
+    h('h1', { id: 'fleet-title', tabindex: '-1' }, 'Fleet'),
+    h('p', { class: 'summary' }, `${online} online, ${gateways.length - online} offline or unknown`),
+    gateways.length ? list : h('p', { class: 'empty' }, 'No gateway has announced itself yet.'),
+  );
+}
+
+export function gatewayView(g: Gateway, points: Reading[]): HTMLElement {
+  const rows = points.map((p) =>
+    h(
+      'tr',
+      {},
+      h('th', { scope: 'row' }, h('a', { href: `#/point/${encodeURIComponent(g.gateway)}/${encodeURIComponent(p.device)}/${encodeURIComponent(p.point)}` }, `${p.device}.${p.point}`)),
+      h('td', {}, fmt(p.value), p.quality === 'good' ? null : h('span', { class: `q q-${p.quality}` }, ` ${p.quality}`)),
+      h('td', {}, ago(p.ts)),
+    ),
+  );
+  return h(
+    'section',
+    { 'aria-labelledby': 'gw-title' },
+    h('a', { href: '#/fleet', class: 'back' }, '← Fleet'),
+    h('div', { class: 'row' }, h('h1', { id: 'gw-title', tabindex: '-1' }, g.gateway), pill(g.status)),
+    h('p', { class: 'muted' }, `${g.site} · seen ${ago(g.lastSeen)}${g.devices ? ` · devices: ${g.devices.map((d) => `${d.id} ${d.state}`).join(', ')}` : ''}`),
+    points.length
+      ? h('table', { class: 'points' }, h('caption', {}, 'Latest values'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Point'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, 'At'))), h('tbody', {}, rows))
+      : h('p', { class: 'empty' }, 'No readings yet.'),
+  );
+}
+
+const RANGES: [string, number][] = [
+  ['1 h', 3_600_000],
+  ['24 h', 86_400_000],
+  ['7 d', 7 * 86_400_000],
+  ['30 d', 30 * 86_400_000],
+];
+
+export async function pointView(gateway: string, device: string, point: string, rangeMs: number, onRange: (ms: number) => void): Promise<HTMLElement> {
+  const to = Date.now();
+  const res = await api.history(gateway, device, point, to - rangeMs, to);
+  const pts = res.buckets ? res.buckets.map((b) => ({ ts: b.start + res.bucketMs / 2, v: b.avg, lo: b.min, hi: b.max })) : numeric(res.samples ?? []);
+  const group = h('div', { role: 'group', 'aria-label': 'Time range', class: 'ranges' });
+  for (const [label, ms] of RANGES) {
+    const b = h('button', { type: 'button', class: 'btn small', 'aria-pressed': String(ms === rangeMs) }, label);
+    b.addEventListener('click', () => onRange(ms));
+    group.append(b);
+  }
+  return h(
+    'section',
+    { 'aria-labelledby': 'pt-title' },
+    h('a', { href: `#/gateway/${encodeURIComponent(gateway)}`, class: 'back' }, `← ${gateway}`),
+    h('h1', { id: 'pt-title', tabindex: '-1' }, `${device}.${point}`),
+    group,
+    chart({ label: `${device}.${point}`, points: pts }),
+    h('p', { class: 'muted' }, res.bucketMs ? `averages per ${Math.round(res.bucketMs / 60_000)} min, band = min..max` : 'raw samples'),
+  );
+}

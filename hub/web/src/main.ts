@@ -1,0 +1,170 @@
+/// <reference lib="dom" />
+/**
+ * The technicians' review page: log in, the queue (live over SSE), an item's evidence and the
+ * decision, and the fleet. Hash routes keep it a single static page: #/queue, #/review/<id>,
+ * #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>.
+ */
+import { api, ApiError } from './api.js';
+import { h } from './dom.js';
+import { fleetView, gatewayView, pointView } from './fleet.js';
+import { detailView, queueView, sortQueue } from './review.js';
+import type { Command, Gateway, Me, ReviewItem } from './types.js';
+
+const main = document.getElementById('main') as HTMLElement;
+const status = document.getElementById('status') as HTMLElement;
+const who = document.getElementById('who') as HTMLElement;
+const logoutBtn = document.getElementById('logout') as HTMLButtonElement;
+const nav = document.getElementById('nav') as HTMLElement;
+
+let me: Me | undefined;
+let stream: EventSource | undefined;
+let filter = 'pending';
+let pointRange = 86_400_000;
+const commands = new Map<string, Command>();
+
+function announce(text: string): void {
+  status.textContent = '';
+  // A fresh text node makes screen readers repeat identical messages.
+  setTimeout(() => (status.textContent = text), 30);
+}
+
+function show(view: HTMLElement, focus = true): void {
+  main.replaceChildren(view);
+  if (focus) (main.querySelector('h1') as HTMLElement | null)?.focus();
+}
+
+function loginView(message?: string): HTMLElement {
+  const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none' });
+  const pass = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const error = h('p', { class: 'error', role: 'alert', hidden: !message }, message ?? '');
+  const button = h('button', { type: 'submit', class: 'btn primary' }, 'Log in');
+  const form = h(
+    'form',
+    { class: 'login', 'aria-labelledby': 'login-title' },
+    h('h1', { id: 'login-title', tabindex: '-1' }, 'Log in'),
+    h('div', { class: 'field' }, h('label', { for: 'username' }, 'User name'), user),
+    h('div', { class: 'field' }, h('label', { for: 'password' }, 'Password'), pass),
+    error,
+    button,
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    api.login(user.value.trim(), pass.value).then(
+      async () => {
+        await start();
+        if (!location.hash || location.hash === '#/login') location.hash = '#/queue';
+        else void route();
+      },
+      (err: unknown) => {
+        button.disabled = false;
+        error.hidden = false;
+        error.textContent = err instanceof ApiError ? `${err.message}. ${err.hint}` : 'Cannot reach the hub.';
+        pass.focus();
+      },
+    );
+  });
+  return form;
+}
+
+function signedOut(message?: string): void {
+  me = undefined;
+  stream?.close();
+  stream = undefined;
+  who.textContent = '';
+  logoutBtn.hidden = true;
+  nav.hidden = true;
+  show(loginView(message));
+  (document.getElementById('username') as HTMLInputElement).focus();
+}
+
+async function start(): Promise<void> {
+  me = await api.me();
+  who.textContent = `${me.name} (${me.role})`;
+  logoutBtn.hidden = false;
+  nav.hidden = false;
+  stream?.close();
+  stream = new EventSource('/api/v1/stream');
+  stream.addEventListener('review', (e) => onReview(JSON.parse((e as MessageEvent<string>).data) as ReviewItem));
+  stream.addEventListener('gateway', () => onFleetChange());
+  stream.addEventListener('command', (e) => onCommand(JSON.parse((e as MessageEvent<string>).data) as Command));
+  stream.addEventListener('error', () => {
+    // The session may have ended (401 closes the stream for good): check and show the login.
+    if (stream?.readyState === EventSource.CLOSED) api.me().catch(() => signedOut('Your session ended; log in again.'));
+  });
+}
+
+function current(): string[] {
+  return location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+}
+
+function onReview(item: ReviewItem): void {
+  const [page, id] = current();
+  if (page === 'queue' || page === '') void route(false);
+  else if (page === 'review' && id === item.id) void route(false);
+}
+
+function onFleetChange(): void {
+  const [page] = current();
+  if (page === 'fleet' || page === 'gateway') void route(false);
+}
+
+function onCommand(c: Command): void {
+  commands.set(c.id, c);
+  const el = document.getElementById('command-status');
+  if (el && main.querySelector('article')) {
+    const [, id] = current();
+    if (id) void route(false);
+  }
+}
+
+async function route(focus = true): Promise<void> {
+  if (!me) return;
+  const [page = 'queue', a, b, c] = current();
+  try {
+    if (page === 'review' && a) {
+      const item = await api.review(a);
+      let command = item.commandId ? commands.get(item.commandId) : undefined;
+      if (item.commandId && !command) command = await api.command(item.commandId).catch(() => undefined);
+      show(detailView(item, me, command, { announce, onDecided: () => void route(false) }), focus);
+    } else if (page === 'fleet') {
+      show(fleetView((await api.gateways()).gateways), focus);
+    } else if (page === 'gateway' && a) {
+      const [g, pts]: [Gateway, Awaited<ReturnType<typeof api.points>>] = await Promise.all([api.gateway(a), api.points(a)]);
+      show(gatewayView(g, pts.points), focus);
+    } else if (page === 'point' && a && b && c) {
+      show(
+        await pointView(a, b, c, pointRange, (ms) => {
+          pointRange = ms;
+          void route(false);
+        }),
+        focus,
+      );
+    } else {
+      const items = sortQueue((await api.reviews(filter || undefined)).items);
+      show(
+        queueView(items, filter, (v) => {
+          filter = v;
+          void route(false);
+        }),
+        focus,
+      );
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return signedOut('Your session ended; log in again.');
+    show(h('section', {}, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? `${err.message}. ${err.hint}` : String(err)), h('a', { href: '#/queue' }, 'Back to the queue')));
+  }
+}
+
+logoutBtn.addEventListener('click', () => {
+  api.logout().finally(() => signedOut('Logged out.'));
+});
+window.addEventListener('hashchange', () => void route());
+
+api.me().then(
+  async () => {
+    await start();
+    await route();
+  },
+  () => signedOut(),
+);

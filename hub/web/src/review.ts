@@ -1,0 +1,197 @@
+/// <reference lib="dom" />
+/** The review queue (highest priority first) and an item's detail with evidence and decisions. */
+import { api, ApiError } from './api.js';
+import { chart, numeric } from './chart.js';
+import { ago, fmt, h } from './dom.js';
+import type { Action, Command, Me, ReviewItem } from './types.js';
+
+export function describeAction(a: Action): string {
+  return a.kind === 'write' ? `Set ${a.device}.${a.point} to ${fmt(a.value)}` : `Switch to ${a.mode} mode`;
+}
+
+function priorityClass(p: number): string {
+  return p >= 75 ? 'p-high' : p >= 40 ? 'p-mid' : 'p-low';
+}
+
+export function stateBadge(state: string): HTMLElement {
+  return h('span', { class: `badge st-${state}` }, state);
+}
+
+export function sortQueue(items: ReviewItem[]): ReviewItem[] {
+  return items.sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
+}
+
+export function queueView(items: ReviewItem[], filter: string, onFilter: (state: string) => void): HTMLElement {
+  const select = h(
+    'select',
+    { id: 'state-filter', onchange: (e: Event) => onFilter((e.target as HTMLSelectElement).value) },
+    ...['pending', 'approved', 'executed', 'rejected', 'failed', 'expired', ''].map((v) => h('option', { value: v, selected: v === filter }, v || 'all')),
+  );
+  const list = h('ul', { class: 'cards', 'aria-label': 'Review items, highest priority first' });
+  for (const it of items) {
+    list.append(
+      h(
+        'li',
+        {},
+        h(
+          'a',
+          { href: `#/review/${encodeURIComponent(it.id)}`, class: 'card', 'data-id': it.id },
+          h('span', { class: `prio ${priorityClass(it.priority)}`, 'aria-label': `priority ${it.priority}` }, String(it.priority)),
+          h(
+            'span',
+            { class: 'card-body' },
+            h('strong', {}, describeAction(it.modifiedAction ?? it.action)),
+            h('span', { class: 'muted' }, `${it.gateway} · ${it.site} · ${it.actionClass}`),
+            h('span', { class: 'muted' }, `confidence ${Math.round(it.confidence * 100)}% · ${it.state === 'pending' ? `expires ${ago(it.expiresAt)}` : `${it.state} ${ago(it.decidedAt ?? it.createdAt)}`}`),
+          ),
+          stateBadge(it.state),
+        ),
+      ),
+    );
+  }
+  return h(
+    'section',
+    { 'aria-labelledby': 'queue-title' },
+    h('div', { class: 'row' }, h('h1', { id: 'queue-title', tabindex: '-1' }, 'Review queue'), h('span', { class: 'count' }, `${items.length}`)),
+    h('div', { class: 'field inline' }, h('label', { for: 'state-filter' }, 'Show'), select),
+    items.length === 0 ? h('p', { class: 'empty' }, 'Nothing to review.') : list,
+  );
+}
+
+interface Telemetry {
+  device?: string;
+  point?: string;
+  unit?: string;
+  samples?: { ts: number; value: unknown }[];
+}
+interface VoteView {
+  voter?: string;
+  choice?: string;
+  confidence?: number;
+  reason?: string;
+}
+
+function evidenceCharts(evidence: Record<string, unknown>): HTMLElement[] {
+  const windows = (Array.isArray(evidence.telemetry) ? evidence.telemetry : []) as Telemetry[];
+  return windows.map((w) => chart({ label: `${w.device ? `${w.device}.` : ''}${w.point ?? 'value'}`, unit: w.unit, points: numeric(w.samples ?? []) }));
+}
+
+function votesTable(title: string, votes: VoteView[]): HTMLElement | null {
+  if (votes.length === 0) return null;
+  return h(
+    'table',
+    { class: 'votes' },
+    h('caption', {}, title),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Agent'), h('th', { scope: 'col' }, 'Vote'), h('th', { scope: 'col' }, 'Conf.'))),
+    h(
+      'tbody',
+      {},
+      votes.map((v) => h('tr', {}, h('th', { scope: 'row' }, v.voter ?? '?'), h('td', {}, v.choice ?? '', v.reason ? h('div', { class: 'muted' }, v.reason) : null), h('td', {}, v.confidence === undefined ? '' : `${Math.round(v.confidence * 100)}%`))),
+    ),
+  );
+}
+
+export interface DetailHandlers {
+  readonly onDecided: (item: ReviewItem) => void;
+  readonly announce: (text: string) => void;
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof ApiError) return `${err.message}${err.fields.length ? ` (${err.fields.map((f) => `${f.path} ${f.message}`).join('; ')})` : ''}. ${err.hint}`;
+  return String(err);
+}
+
+export function detailView(item: ReviewItem, me: Me, command: Command | undefined, handlers: DetailHandlers): HTMLElement {
+  const canDecide = item.state === 'pending' && (me.role === 'technician' || me.role === 'admin');
+  const error = h('p', { class: 'error', role: 'alert', hidden: true });
+  const run = async (button: HTMLButtonElement, what: () => Promise<ReviewItem>, done: string) => {
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      const updated = await what();
+      handlers.announce(done);
+      handlers.onDecided(updated);
+    } catch (err) {
+      error.textContent = errorText(err);
+      error.hidden = false;
+      button.disabled = false;
+    }
+  };
+
+  const decisions: HTMLElement[] = [];
+  if (canDecide) {
+    const approve = h('button', { type: 'button', class: 'btn primary', id: 'approve' }, 'Approve');
+    approve.addEventListener('click', () => void run(approve, () => api.approve(item.id), 'Approved'));
+    const reason = h('textarea', { id: 'reject-reason', name: 'reason', required: true, rows: 2, maxlength: 2000 });
+    const rejectBtn = h('button', { type: 'submit', class: 'btn danger' }, 'Reject');
+    const rejectForm = h('form', { class: 'decision', 'aria-label': 'Reject' }, h('label', { for: 'reject-reason' }, 'Reason for rejecting'), reason, rejectBtn);
+    rejectForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!reason.value.trim()) {
+        error.textContent = 'Give a reason for rejecting.';
+        error.hidden = false;
+        reason.focus();
+        return;
+      }
+      void run(rejectBtn, () => api.reject(item.id, reason.value.trim()), 'Rejected');
+    });
+    decisions.push(h('div', { class: 'actions' }, approve), rejectForm);
+    const a = item.action;
+    const modBtn = h('button', { type: 'submit', class: 'btn' }, 'Approve with this value');
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (a.kind === 'write') {
+      input = h('input', { id: 'modify-value', name: 'value', value: String(a.value), inputmode: typeof a.value === 'number' ? 'decimal' : 'text', required: true });
+    } else {
+      input = h('select', { id: 'modify-value', name: 'value' }, ...['auto', 'manual', 'maintenance'].map((m) => h('option', { value: m, selected: m === a.mode }, m)));
+    }
+    const modForm = h('form', { class: 'decision', 'aria-label': 'Modify' }, h('label', { for: 'modify-value' }, a.kind === 'write' ? `New value for ${a.device}.${a.point}` : 'Mode'), input, modBtn);
+    modForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      let action: Action;
+      if (a.kind === 'write') {
+        const raw = input.value.trim();
+        const value = typeof a.value === 'number' ? Number(raw) : typeof a.value === 'boolean' ? raw === 'true' : raw;
+        if (typeof value === 'number' && !Number.isFinite(value)) {
+          error.textContent = 'Enter a number.';
+          error.hidden = false;
+          input.focus();
+          return;
+        }
+        action = { ...a, value };
+      } else action = { kind: 'mode', mode: input.value as 'auto' };
+      void run(modBtn, () => api.modify(item.id, action), 'Approved with a modified value');
+    });
+    decisions.push(h('details', {}, h('summary', {}, 'Modify'), modForm));
+  }
+
+  const votes = (Array.isArray(item.evidence.votes) ? item.evidence.votes : []) as VoteView[];
+  const dissent = (Array.isArray(item.evidence.dissent) ? item.evidence.dissent : []) as VoteView[];
+  const row = (k: string, v: Node | string) => [h('dt', {}, k), h('dd', {}, v)];
+  return h(
+    'article',
+    { 'aria-labelledby': 'item-title', 'data-state': item.state },
+    h('a', { href: '#/queue', class: 'back' }, '← Queue'),
+    h('h1', { id: 'item-title', tabindex: '-1' }, describeAction(item.modifiedAction ?? item.action)),
+    h(
+      'dl',
+      { class: 'facts' },
+      row('State', stateBadge(item.state)),
+      row('Priority', String(item.priority)),
+      row('Gateway', `${item.gateway} (${item.site})`),
+      row('Proposed by', item.sourceAgent ? `agent ${item.sourceAgent}` : item.source),
+      row('Confidence', `${Math.round(item.confidence * 100)}%`),
+      row(item.state === 'pending' ? 'Expires' : 'Decided', item.state === 'pending' ? ago(item.expiresAt) : `${item.decidedBy ?? 'system'} ${ago(item.decidedAt ?? item.createdAt)}`),
+      item.modifiedAction ? row('Originally', describeAction(item.action)) : [],
+      item.reason ? row('Note', item.reason) : [],
+      item.commandId ? row('Command', h('span', { id: 'command-status' }, command ? `${command.status}${command.reason ? ` — ${command.reason}` : ''}` : 'sent')) : [],
+    ),
+    h('h2', {}, 'Why'),
+    h('p', { class: 'rationale' }, item.rationale),
+    h('h2', {}, 'Evidence'),
+    ...evidenceCharts(item.evidence),
+    votesTable('Votes', votes),
+    votesTable('Dissent', dissent),
+    error,
+    decisions.length ? h('section', { 'aria-label': 'Decision', class: 'decide' }, ...decisions) : null,
+  );
+}

@@ -1,0 +1,62 @@
+/** The shapes the page reads from the API (a subset of the OpenAPI document at /docs). */
+export type Role = 'viewer' | 'technician' | 'admin';
+export interface Me {
+  name: string;
+  role: Role;
+  via: 'session' | 'token';
+}
+export type Action = { kind: 'write'; device: string; point: string; value: number | boolean | string } | { kind: 'mode'; mode: 'auto' | 'manual' | 'maintenance' };
+export interface Sample {
+  ts: number;
+  value: unknown;
+}
+export interface ReviewItem {
+  id: string;
+  state: 'pending' | 'approved' | 'rejected' | 'expired' | 'executed' | 'failed';
+  site: string;
+  gateway: string;
+  priority: number;
+  source: 'gateway' | 'hub';
+  sourceAgent?: string;
+  actionClass: string;
+  action: Action;
+  modifiedAction?: Action;
+  confidence: number;
+  rationale: string;
+  evidence: Record<string, unknown>;
+  createdAt: number;
+  expiresAt: number;
+  decidedBy?: string;
+  decidedAt?: number;
+  reason?: string;
+  commandId?: string;
+  version: number;
+}
+export interface Command {
+  id: string;
+  gateway: string;
+  status: 'pending' | 'delivered' | 'applied' | 'rejected' | 'timed-out';
+  reason?: string;
+  updatedAt: number;
+}
+export interface Gateway {
+  gateway: string;
+  site: string;
+  status: 'online' | 'offline' | 'unknown';
+  lastSeen: number | null;
+  version?: string;
+  health?: { outboxDepth: number; outboxBytes: number; rssBytes: number; uptimeS: number };
+  devices?: { id: string; protocol: string; state: string }[];
+}
+export interface Reading {
+  device: string;
+  point: string;
+  value: unknown;
+  quality: 'good' | 'uncertain' | 'bad';
+  ts: number;
+}
+export interface HistoryResult {
+  bucketMs: number;
+  buckets?: { start: number; avg: number; min: number; max: number; count: number }[];
+  samples?: { ts: number; value: unknown }[];
+}
