@@ -52,6 +52,9 @@ export interface AgentServiceOptions {
 
 export const PRIORITY_SCORE: Record<Priority, number> = { low: 25, normal: 50, high: 75, critical: 100 };
 
+/** States of items a technician decided (executed and failed were approved first). */
+const DECIDED = new Set<ReviewItem['state']>(['approved', 'rejected', 'executed', 'failed']);
+
 /** Executor statuses that mean the command was carried out. */
 const DONE = new Set<ExecutionResult['status']>(['applied', 'effective', 'no-data']);
 
@@ -122,9 +125,13 @@ export class AgentService {
         if (event.kind === 'anomaly') service.track(service.evaluateSite(options.facility.gateway(event.gateway)?.site.id ?? site, event));
       }),
       review.onChange((item) => {
-        if (item.source === 'hub' && (item.state === 'approved' || item.state === 'rejected') && item.decidedBy) service.track(service.learnVerdict(item));
+        if (item.source === 'hub' && item.decidedBy && DECIDED.has(item.state)) service.track(service.learnVerdict(item));
       }),
     );
+    // Verdicts given while no hub ran (the CLI): learned once, like live ones.
+    for (const state of DECIDED) {
+      for (const item of await review.list({ state, limit: 1000 })) if (item.source === 'hub' && item.decidedBy) service.track(service.learnVerdict(item));
+    }
     const every = options.evaluationIntervalMs ?? 0;
     if (every > 0) {
       service.timer = setInterval(() => {
@@ -180,7 +187,7 @@ export class AgentService {
     for (const off of this.offs.splice(0)) off();
     for (const t of this.sleepers) clearTimeout(t);
     this.sleepers.clear();
-    while (this.pending.size > 0) await Promise.race([Promise.allSettled([...this.pending]), delay(5000)]).then(() => this.pending.clear());
+    if (this.pending.size > 0) await Promise.race([Promise.allSettled([...this.pending]), delay(5000)]);
     await Promise.allSettled([...this.queues.values()]);
     await this.audit.flush();
   }
@@ -274,6 +281,7 @@ export class AgentService {
 
   /** A technician's verdict on a hub item teaches the track records, once per item. */
   private async learnVerdict(item: ReviewItem): Promise<void> {
+    if (await this.executed.has(`learn:${item.id}`)) return;
     if (!(await this.executed.claim(`learn:${item.id}`))) return;
     const stored = await this.options.review.stored(item.id);
     const decision = stored?.context?.decision as Decision | undefined;

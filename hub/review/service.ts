@@ -37,6 +37,8 @@ export interface ReviewServiceOptions {
 }
 
 const SYSTEM = 'system';
+/** After a start, approvals wait at most this long for their gateway to be heard from again. */
+const START_GRACE_MS = 60_000;
 const MAX_USER = 128;
 
 export function commandIdFor(itemId: string): string {
@@ -55,6 +57,7 @@ export class ReviewService implements ReviewApi {
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
   private lastSweep = 0;
+  private startedAt = 0;
   private stopped = false;
 
   private constructor(
@@ -81,6 +84,7 @@ export class ReviewService implements ReviewApi {
   async start(): Promise<void> {
     this.stopped = false;
     this.lastSweep = this.clock();
+    this.startedAt = this.lastSweep;
     await this.sweep();
     const every = this.options.sweepIntervalMs ?? 5000;
     this.timer = setInterval(() => {
@@ -249,6 +253,7 @@ export class ReviewService implements ReviewApi {
     const executor = this.executors.get(row.item.source);
     if (!executor || this.inflight.has(id) || this.stopped) return;
     const run = async (): Promise<void> => {
+      if (!(await this.gatewayReady(row.item))) return; // the sweep tries again
       let outcome: ExecutionOutcome;
       try {
         outcome = await executor(row.item, row.context);
@@ -269,6 +274,19 @@ export class ReviewService implements ReviewApi {
       .catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'recording a review execution failed'))
       .finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);
+  }
+
+  /**
+   * A command published while its gateway is away is lost until the retry, so approved items wait
+   * for the gateway: while it is offline, and right after this process started until the gateway
+   * has been heard from again (its status in the store may predate a hub restart).
+   */
+  private async gatewayReady(item: ReviewItem): Promise<boolean> {
+    const record = await this.options.store.getGateway(item.gateway);
+    if (!record) return true; // unknown gateways fail in the executor with a clear message
+    const ready = record.status === 'online' && ((record.lastSeen ?? 0) >= this.startedAt || this.clock() - this.startedAt > START_GRACE_MS);
+    if (!ready) this.log.debug({ id: item.id, gateway: item.gateway, status: record.status }, 'approved item waits for its gateway');
+    return ready;
   }
 
   private announce(item: ReviewItem): void {
