@@ -4,7 +4,8 @@
  * Per reading (`score(ts, value)`), two surprises are measured and calibrated separately:
  *  - forecast error: |reading − prediction| of the neural forecaster (a seasonal-naive-free
  *    "last value" prediction until the network has been trained: the statistical cold start);
- *  - pattern novelty: distance of the recent shape to every shape remembered (novelty.ts).
+ *  - pattern novelty: distance of the recent shape to every shape remembered (novelty.ts), at two
+ *    scales (48 and 96 readings), each calibrated on its own and the smaller p doubled;
  * plus range novelty (as HTM's NAB detector): a reading well outside every value seen so far
  * scores 1 outright, however well the forecaster predicted it (a forecaster trained on the recent
  * past happily extrapolates a value the point never produced).
@@ -80,6 +81,13 @@ export interface DetectorOptions {
   readonly likelihood: LikelihoodOptions;
   /** Overrides of `likelihood` for the novelty signal (it changes once per block, not per reading). */
   readonly noveltyLikelihood: Partial<LikelihoodOptions>;
+  /**
+   * Pattern length (blocks) of a second, longer novelty scale (0 = off): a shape can be familiar
+   * over 48 readings yet new over 96 (a normal-looking day that follows an unusual one).
+   */
+  readonly longPattern: number;
+  /** Readings per block of the longer scale (its vectors span longPattern × longStep readings). */
+  readonly longStep: number;
 }
 
 export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
@@ -104,6 +112,8 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000 },
   novelty: { step: 4, window: 12, memory: 3000, exclude: 3, minMemory: 50 },
   noveltyLikelihood: { avgWindow: 4 },
+  longPattern: 24,
+  longStep: 4,
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
 };
 
@@ -143,6 +153,8 @@ export interface DetectorState {
   /** Lowest and highest value seen (range novelty); absent in states saved before it existed. */
   readonly range?: readonly [number, number] | null;
   readonly novelty: NoveltyState;
+  readonly longNovelty?: NoveltyState;
+  readonly longPattern?: LikelihoodState;
 }
 
 /** What the last score was made of (for logs, debugging and the API). */
@@ -175,6 +187,8 @@ export class PointDetector {
   private forecastCal: TailCalibrator;
   private patternCal: TailCalibrator;
   private novelty: PatternNovelty;
+  private longNovelty: PatternNovelty | undefined;
+  private longCal: TailCalibrator;
   private input: Float64Array;
   private lastDetail: ScoreDetail = { score: 0, forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
 
@@ -187,6 +201,8 @@ export class PointDetector {
     this.forecastCal = new TailCalibrator(o.likelihood);
     this.patternCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood });
     this.novelty = new PatternNovelty(o.novelty);
+    this.longNovelty = o.longPattern > 0 ? new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }) : undefined;
+    this.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood });
     this.recentScores = new Ring(o.refractory);
     this.input = new Float64Array(inputSize(o.forecaster));
   }
@@ -225,7 +241,11 @@ export class PointDetector {
     if (v > this.hi) this.hi = v;
     if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
-    const noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw) : 1;
+    let noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw) : 1;
+    if (this.longNovelty) {
+      const longRaw = this.longNovelty.update(v);
+      if (this.longNovelty.ready) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw)));
+    }
     this.values.push(v);
     this.timestamps.push(ts);
     this.seen++;
@@ -357,6 +377,7 @@ export class PointDetector {
       forecast: this.forecastCal.state(),
       pattern: this.patternCal.state(),
       novelty: this.novelty.state(),
+      ...(this.longNovelty ? { longNovelty: this.longNovelty.state(), longPattern: this.longCal.state() } : {}),
     };
   }
 
@@ -383,6 +404,10 @@ export class PointDetector {
     d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
     d.patternCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.pattern);
     d.novelty = new PatternNovelty(o.novelty, state.novelty);
+    if (o.longPattern > 0) {
+      d.longNovelty = new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }, state.longNovelty);
+      d.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.longPattern);
+    }
     return d;
   }
 

@@ -73,6 +73,19 @@ describe('PointDetector', () => {
     expect(delay(await run(new PointDetector(FAST), drift), 1500, 0.5)).toBeLessThanOrEqual(60);
   });
 
+  it('range novelty: a reading beyond the range seen so far by more than the tolerance scores 1', async () => {
+    const values = dailySeries(700, 5);
+    const seen = values.slice(0, 650);
+    const lo = Math.min(...seen);
+    const hi = Math.max(...seen);
+    const inside = [...values];
+    inside[650] = lo - 0.05 * (hi - lo);
+    const outside = [...values];
+    outside[650] = lo - 0.15 * (hi - lo);
+    expect((await run(new PointDetector(FAST), inside))[650]).toBeLessThan(1);
+    expect((await run(new PointDetector(FAST), outside))[650]).toBe(1);
+  });
+
   it('save/load round trip continues with identical scores', async () => {
     const values = dailySeries(1600, 4);
     const a = new PointDetector(FAST);
