@@ -81,6 +81,7 @@ function signedOut(message?: string): void {
 async function start(): Promise<void> {
   me = await api.me();
   who.textContent = `${me.name} (${me.role})`;
+  logoutBtn.setAttribute('aria-label', `Log out ${me.name}`);
   logoutBtn.hidden = false;
   nav.hidden = false;
   stream?.close();
@@ -126,7 +127,8 @@ async function route(focus = true): Promise<void> {
       const item = await api.review(a);
       let command = item.commandId ? commands.get(item.commandId) : undefined;
       if (item.commandId && !command) command = await api.command(item.commandId).catch(() => undefined);
-      show(detailView(item, me, command, { announce, onDecided: () => void route(false) }), focus);
+      // After a decision the heading takes focus again, so the new state is read out and in view.
+      show(detailView(item, me, command, { announce, onDecided: () => void route(true) }), focus);
     } else if (page === 'fleet') {
       show(fleetView((await api.gateways()).gateways), focus);
     } else if (page === 'gateway' && a) {

@@ -1,0 +1,88 @@
+/**
+ * End to end in a real browser: a technician logs in on a phone-sized screen, opens the top
+ * review item, approves it, sees its state change live, and the command reaches the gateway and
+ * is applied. Leaves test-artifacts/review-phone.png.
+ */
+import { mkdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromiumPeer, peerOrSkip } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+import { waitFor } from '../hub/helpers.js';
+import { TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
+
+const hasChromium = peerOrSkip(chromiumPeer());
+
+describe.skipIf(!hasChromium)('review page in chromium', () => {
+  let w: WebHub;
+  let browser: BrowserContext;
+  let page: Page;
+  const profile = tempDir('swarmgate-chromium-');
+  const bytes: number[] = [];
+
+  beforeAll(async () => {
+    w = await startWebHub();
+    await requestReview(w, 'rv-top-0001', 21.5, 85);
+    await requestReview(w, 'rv-low-0001', 20, 20);
+    await waitFor(async () => (await w.hub.review.list({ state: 'pending' })).length === 2, 10_000, 'two review items');
+    browser = await launchBrowser(profile.path);
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('response', (res) => {
+      const len = Number(res.headers()['content-length'] ?? 0);
+      if (len > 0) bytes.push(len);
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await w?.close();
+    profile.remove();
+  });
+
+  it('logs in, approves the top item, sees it executed, and the gateway applies the command', async () => {
+    await page.goto(w.url);
+    await page.getByLabel('User name').fill(TECH.username);
+    await page.getByLabel('Password').fill(TECH.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Review queue' }).waitFor();
+    const cards = page.locator('.cards a.card');
+    await cards.first().waitFor();
+    expect(await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-id')))).toEqual(['rv-top-0001', 'rv-low-0001']);
+
+    // Phone width: nothing scrolls sideways at 360 px.
+    await page.setViewportSize({ width: 360, height: 740 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    await page.setViewportSize({ width: 390, height: 844 });
+
+    await cards.first().click();
+    await page.getByRole('heading', { name: 'Set ahu1.setpoint to 21.5' }).waitFor();
+    await expect.poll(() => page.locator('figure.chart svg[role="img"]').count()).toBeGreaterThan(0);
+    expect(await page.getByRole('table', { name: 'Votes' }).isVisible()).toBe(true);
+
+    await page.getByRole('button', { name: 'Approve', exact: true }).click();
+    // Approved, then executed once the gateway acknowledges: both arrive over SSE.
+    await page.locator('article[data-state="executed"]').waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.locator('#command-status').textContent(), { timeout: 10_000 }).toContain('applied');
+
+    const command = w.received.find((c) => c.action.kind === 'write' && c.action.value === 21.5);
+    expect(command).toBeDefined();
+    const item = await w.hub.review.get('rv-top-0001');
+    expect(item).toMatchObject({ state: 'executed', decidedBy: TECH.username, commandId: command?.id });
+    expect((await w.hub.commands.get(command!.id))?.status).toBe('applied');
+
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: 'test-artifacts/review-phone.png', fullPage: false });
+  });
+
+  it('updates the queue live when a new item arrives, and shows the fleet', async () => {
+    await page.goto(`${w.url}/#/queue`);
+    await page.getByRole('heading', { name: 'Review queue' }).waitFor();
+    await requestReview(w, 'rv-new-0001', 23, 95);
+    await expect.poll(() => page.locator('.cards a.card').first().getAttribute('data-id'), { timeout: 10_000 }).toBe('rv-new-0001');
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    await page.getByRole('heading', { name: 'Fleet' }).waitFor();
+    expect(await page.locator('[data-gateway="gw-1"] .badge').textContent()).toBe('online');
+    expect(bytes.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+});

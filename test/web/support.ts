@@ -1,0 +1,95 @@
+/**
+ * A real hub for browser tests: embedded broker, SQLite, web API on an ephemeral port, a
+ * technician account, and a gateway played by a plain MQTT client with the gateway's broker
+ * credentials that acknowledges every command it receives as applied.
+ */
+import { chromium, type BrowserContext } from 'playwright-core';
+import type { MqttClient } from 'mqtt';
+import { Accounts } from '../../hub/api/index.js';
+import { sqlFor } from '../../hub/api/db.js';
+import { parseHubConfig } from '../../hub/config.js';
+import { startHub, type Hub } from '../../hub/index.js';
+import { buildWeb } from '../../hub/web/build.js';
+import { CommandAckSchema, CommandSchema, GatewayStateSchema, ReviewRequestSchema, TelemetryBatchSchema, encode, gatewayTopic, type Command } from '../../shared/wire/index.js';
+import { addUsers, connectClient } from '../hub/helpers.js';
+import { tempDir } from '../support/tmp.js';
+
+export const SITE = 'site-a';
+export const GATEWAY = 'gw-1';
+export const TECH = { username: 'tech', password: 'tech-password-1' };
+
+export interface WebHub {
+  readonly hub: Hub;
+  readonly url: string;
+  readonly gateway: MqttClient;
+  /** Commands the gateway received. */
+  readonly received: Command[];
+  readonly dir: string;
+  close(): Promise<void>;
+}
+
+export async function startWebHub(): Promise<WebHub> {
+  await buildWeb();
+  const dir = tempDir('swarmgate-web-');
+  await addUsers(`${dir.path}/users.yaml`, [{ spec: { role: 'gateway', username: GATEWAY, site: SITE, gateway: GATEWAY }, password: 'gw-password-1' }]);
+  const config = parseHubConfig(
+    'broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\ncommands: { timeoutMs: 5000 }\nreview: { sweepIntervalMs: 500 }\napi: { host: 127.0.0.1, port: 0 }\n',
+    `${dir.path}/hub.yaml`,
+  );
+  const hub = await startHub(config, { retentionIntervalMs: 0 });
+  const accounts = new Accounts(sqlFor(hub.store), { sessionTtlMs: 3_600_000, scryptCost: { N: 1024, r: 8, p: 1 } });
+  await accounts.createUser(TECH.username, 'technician', TECH.password);
+  const gw = await connectClient(hub.broker!.url, { username: GATEWAY, password: 'gw-password-1' });
+  const received: Command[] = [];
+  await gw.subscribeAsync(gatewayTopic(SITE, GATEWAY, 'commands'), { qos: 1 });
+  gw.on('message', (topic, payload) => {
+    if (!topic.endsWith('/commands')) return;
+    const command = JSON.parse(payload.toString()) as Command;
+    received.push(command);
+    void gw.publishAsync(gatewayTopic(SITE, GATEWAY, 'commands/ack'), encode(CommandAckSchema, { v: 1, id: command.id, ts: Date.now(), status: 'applied' }), { qos: 1 });
+  });
+  const now = Date.now();
+  await gw.publishAsync(gatewayTopic(SITE, GATEWAY, 'state'), encode(GatewayStateSchema, { v: 1, gateway: GATEWAY, site: SITE, status: 'online', ts: now, version: '1.0.0', health: { outboxDepth: 0, outboxBytes: 0, rssBytes: 60_000_000, uptimeS: 3600 } }), { qos: 1, retain: true });
+  const readings = Array.from({ length: 40 }, (_, i) => ({ d: 'ahu1', p: 'setpoint', v: 19 + Math.sin(i / 5), q: 'good' as const, ts: now - (40 - i) * 60_000 }));
+  await gw.publishAsync(gatewayTopic(SITE, GATEWAY, 'telemetry'), encode(TelemetryBatchSchema, { v: 1, gateway: GATEWAY, bootId: 'boot-0001', seq: 1, sentAt: now, historical: false, readings }), { qos: 1 });
+  return {
+    hub,
+    url: hub.api!.url,
+    gateway: gw,
+    received,
+    dir: dir.path,
+    close: async () => {
+      await gw.endAsync(true).catch(() => undefined);
+      await hub.stop();
+      dir.remove();
+    },
+  };
+}
+
+/** The gateway asks for a review (below its own confidence threshold). */
+export async function requestReview(w: WebHub, id: string, value: number, priority: number): Promise<void> {
+  const now = Date.now();
+  await w.gateway.publishAsync(
+    gatewayTopic(SITE, GATEWAY, 'reviews'),
+    encode(ReviewRequestSchema, {
+      v: 1,
+      id,
+      gateway: GATEWAY,
+      ts: now,
+      expiresAt: now + 3_600_000,
+      actionClass: 'setpoint',
+      action: { kind: 'write', device: 'ahu1', point: 'setpoint', value },
+      confidence: 0.55,
+      rationale: 'Zone temperature has been 2 K above the comfort band for 40 minutes.',
+      evidence: { priority, votes: [{ voter: 'comfort', choice: 'approve', confidence: 0.7, reason: 'too warm' }], dissent: [{ voter: 'energy', choice: 'reject', confidence: 0.4, reason: 'peak tariff' }] },
+    }),
+    { qos: 1 },
+  );
+}
+
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Headless Debian chromium with a fresh profile directory. */
+export async function launchBrowser(profileDir: string, viewport = { width: 390, height: 844 }): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+}
