@@ -63,7 +63,7 @@ const DEFAULT_CLASSES: Readonly<Record<string, { allowLocal: boolean; threshold?
 };
 
 const HISTORY_KEEP_MS = 3 * 3_600_000;
-const HISTORY_MIN_GAP_MS = 2000;
+const HISTORY_MIN_GAP_MS = 1000;
 
 export class Advisor {
   private readonly log: Logger;

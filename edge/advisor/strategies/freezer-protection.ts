@@ -35,7 +35,7 @@ export const freezerProtection: Strategy = {
         [fMargin, 0.6],
         [fRise, 0.5],
         [fAnomaly, 0.5],
-        [fCompressor, 0.5],
+        [fCompressor, 0.6],
       ]);
       if (door === true) evidence *= 0.6;
       const confidence = clamp01(evidence * ctx.quality('temperature'));

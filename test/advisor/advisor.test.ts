@@ -1,0 +1,140 @@
+/**
+ * The advisor against the simulated facility: a confident freezer-protection recommendation is
+ * applied through the gateway (backup compressor relay on over GPIO → the cold room cools), while
+ * a low-confidence fan setback, and a confident one whose class may not act locally, are sent for
+ * review and never applied. Every message is checked against the wire schemas.
+ */
+import { Value } from '@sinclair/typebox/value';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Advisor } from '../../edge/advisor/index.js';
+import { MemoryReporter } from '../../edge/rules/reporter.js';
+import { AnomalyMonitor } from '../../edge/runtime/anomaly-monitor.js';
+import { EventSchema, ReviewRequestSchema } from '../../shared/wire/messages.js';
+import { sleep, startSimGateway, waitFor, type SimGateway } from '../rules/support.js';
+
+const NIGHT = Date.UTC(2024, 10, 26, 2, 0, 0);
+
+describe('advisor: confidence routing against the simulated facility', () => {
+  let sim: SimGateway;
+  beforeAll(async () => {
+    // Frozen physics at 02:00 on a Tuesday: the office is empty; time moves only when a test says so.
+    sim = await startSimGateway('', { facility: { speed: 0, startTime: NIGHT }, pollMs: 100 });
+    sim.facility.model.setDoorOverride(false);
+    sim.facility.model.step(0);
+    await sim.gateway.write('ahu1', 'fan_speed_setpoint', 60, 'test');
+    await waitFor('fan speed 60 read back', () => sim.gateway.latest('ahu1', 'fan_speed_setpoint')?.value === 60);
+    await waitFor('unoccupied', () => sim.gateway.latest('io', 'occupancy')?.value === false);
+  });
+  afterAll(async () => {
+    await sim?.stop();
+  });
+
+  const fanSetback = (params: Record<string, number>) => ({
+    kind: 'fan-setback',
+    bindings: { zoneTemperature: 'ahu1/return_air_temp', occupancy: 'io/occupancy', fanSpeed: 'ahu1/fan_speed_setpoint' },
+    params: { minUnoccupiedS: 1, ...params },
+  });
+
+  it('low confidence: sent for review with rationale and evidence, never applied, not repeated while open', async () => {
+    const reporter = new MemoryReporter();
+    const zone = sim.gateway.latest('ahu1', 'return_air_temp')?.value as number;
+    // The zone sits just inside the band's low edge: a setback is plausible but not convincing.
+    const advisor = new Advisor({ gateway: sim.gateway, config: { threshold: 0.8, strategies: [fanSetback({ bandLow: zone - 0.2, bandHigh: zone + 6 })] }, reporter });
+    advisor.start();
+    await sleep(1200);
+    const [routed] = await advisor.runOnce();
+    expect(routed?.outcome).toBe('review');
+    expect(routed?.recommendation.confidence).toBeLessThan(0.8);
+    expect(reporter.reviews).toHaveLength(1);
+    const review = reporter.reviews[0];
+    expect(Value.Check(ReviewRequestSchema, review)).toBe(true);
+    expect(review).toMatchObject({ gateway: 'gw-local', actionClass: 'energy', action: { kind: 'write', device: 'ahu1', point: 'fan_speed_setpoint', value: 30 } });
+    expect(review?.rationale).toMatch(/unoccupied .* inside the .* band/);
+    expect(review?.evidence).toMatchObject({ strategy: 'fan-setback', occupied: false, fanSpeed: 60, bindings: { fanSpeed: 'ahu1/fan_speed_setpoint' } });
+    expect((review?.expiresAt ?? 0) - (review?.ts ?? 0)).toBe(900_000);
+    expect(reporter.events.filter((e) => e.kind === 'local-action')).toEqual([]);
+    await sleep(500);
+    expect(sim.facility.model.ahu.fanSpeedPct).toBe(60);
+    expect(sim.gateway.latest('ahu1', 'fan_speed_setpoint')?.value).toBe(60);
+    expect((await advisor.runOnce())[0]?.outcome).toBe('open');
+    expect(reporter.reviews).toHaveLength(1);
+    await advisor.stop();
+  });
+
+  it('a confident recommendation of a class that may not act locally is also only sent for review', async () => {
+    const reporter = new MemoryReporter();
+    const zone = sim.gateway.latest('ahu1', 'return_air_temp')?.value as number;
+    const advisor = new Advisor({
+      gateway: sim.gateway,
+      config: { classes: { energy: { allowLocal: false } }, strategies: [fanSetback({ bandLow: zone - 3, bandHigh: zone + 3 })] },
+      reporter,
+    });
+    advisor.start();
+    await sleep(1200);
+    const [routed] = await advisor.runOnce();
+    expect(routed).toMatchObject({ outcome: 'review', reason: 'class "energy" is not allowed to act locally' });
+    expect(routed?.recommendation.confidence).toBeGreaterThanOrEqual(0.8);
+    expect(reporter.reviews).toHaveLength(1);
+    await sleep(300);
+    expect(sim.facility.model.ahu.fanSpeedPct).toBe(60);
+    await advisor.stop();
+  });
+
+  it('high confidence: the backup compressor is switched on locally and the cold room cools', async () => {
+    const reporter = new MemoryReporter();
+    const monitor = await AnomalyMonitor.start({ gateway: sim.gateway, config: { points: [{ point: 'coldroom/temperature', intervalMs: 500 }] }, reporter, dataDir: sim.loaded.dataDir });
+    const advisor = new Advisor({
+      gateway: sim.gateway,
+      anomaly: monitor,
+      config: {
+        threshold: 0.8,
+        strategies: [
+          {
+            kind: 'freezer-protection',
+            bindings: {
+              temperature: 'coldroom/temperature',
+              backupRelay: 'io/backup_compressor_relay',
+              setpoint: 'coldroom/setpoint',
+              compressorRunning: 'coldroom/compressor_running',
+              doorOpen: 'coldroom/door_open',
+            },
+            params: { windowS: 4 },
+          },
+        ],
+      },
+      reporter,
+    });
+    advisor.start();
+    const temperature = (): number => sim.gateway.latest('coldroom', 'temperature')?.value as number;
+    expect(await advisor.runOnce()).toEqual([]);
+
+    sim.facility.faults.inject({ kind: 'compressor-failure' });
+    // Start near the top of the thermostat band so the test need not wait for the whole warm-up.
+    sim.facility.model.coldRoom.temperatureC = -16.5;
+    sim.facility.setSpeed(600);
+    await waitFor('cold room above -15 °C', () => temperature() > -15, 30_000, 100);
+    const [routed] = await advisor.runOnce();
+    expect(routed?.outcome).toBe('applied');
+    expect(routed?.recommendation.confidence).toBeGreaterThanOrEqual(0.8);
+    expect(routed?.recommendation.action).toEqual({ kind: 'write', device: 'io', point: 'backup_compressor_relay', value: true });
+    await waitFor('backup compressor on in the facility', () => sim.facility.model.coldRoom.backupCompressor, 5000);
+
+    const applied = reporter.events.find((e) => e.kind === 'local-action');
+    expect(applied).toMatchObject({ severity: 'info', device: 'io', point: 'backup_compressor_relay', data: { outcome: 'applied', origin: 'advisor:freezer-protection', actionClass: 'safety' } });
+    expect(applied?.data?.evidence).toMatchObject({ compressorRunning: false, doorOpen: false, anomaly: { backend: expect.any(String) } });
+    const alarm = reporter.events.find((e) => e.kind === 'anomaly' && e.data?.strategy === 'freezer-protection');
+    expect(alarm).toMatchObject({ severity: 'critical', device: 'coldroom', point: 'temperature' });
+    expect(alarm?.message).toMatch(/Freezer alarm: cold room at -1[0-9]\.\d °C.*main compressor not running/);
+    for (const e of reporter.events) expect(Value.Check(EventSchema, e)).toBe(true);
+    expect(reporter.reviews).toEqual([]);
+
+    // The backup compressor outpaces the envelope leak: the room cools from here on.
+    await sleep(1000);
+    const before = temperature();
+    await sleep(2500);
+    expect(temperature()).toBeLessThan(before - 0.3);
+    sim.facility.setSpeed(0);
+    await advisor.stop();
+    await monitor.stop();
+  });
+});
