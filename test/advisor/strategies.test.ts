@@ -1,0 +1,100 @@
+/**
+ * Strategy confidence as a function of the evidence (pure: a hand-made context, no facility):
+ * stronger evidence → higher confidence, explaining or doubtful evidence → lower.
+ */
+import { describe, expect, it } from 'vitest';
+import { slopePerHour } from '../../edge/advisor/advisor.js';
+import { STRATEGIES } from '../../edge/advisor/strategies/index.js';
+import type { AnomalyEvidence, Proposal, Strategy, StrategyContext } from '../../edge/advisor/strategy.js';
+
+interface Fake {
+  values: Record<string, number | boolean | undefined>;
+  quality?: Record<string, number>;
+  trend?: number;
+  heldS?: number;
+  anomaly?: AnomalyEvidence;
+  params?: Record<string, number>;
+}
+
+function propose(kind: string, f: Fake): Proposal[] {
+  const strategy = STRATEGIES.get(kind) as Strategy;
+  const params = { ...strategy.defaults, ...f.params };
+  const ctx: StrategyContext = {
+    now: 0,
+    bound: (r) => f.values[r] !== undefined,
+    get: (r) => (f.values[r] === undefined ? undefined : { value: f.values[r] as number | boolean, quality: (f.quality?.[r] ?? 1) === 1 ? 'good' : 'uncertain', ts: 0, ageS: 0 }),
+    number: (r) => (typeof f.values[r] === 'number' ? (f.values[r] as number) : undefined),
+    boolean: (r) => (typeof f.values[r] === 'boolean' ? (f.values[r] as boolean) : undefined),
+    quality: (r) => (f.values[r] === undefined ? 0 : (f.quality?.[r] ?? 1)),
+    heldS: () => f.heldS,
+    trendPerHour: () => f.trend,
+    anomaly: () => f.anomaly,
+    param: (n) => params[n] ?? 0,
+    num: (n) => Number(params[n]),
+  };
+  return strategy.propose(ctx);
+}
+
+describe('freezer-protection', () => {
+  const warm = { temperature: -14.5, backupRelay: false, setpoint: -18, compressorRunning: false, doorOpen: false };
+
+  it('warm, rising, main compressor stopped: confident backup on with a critical alarm', () => {
+    const [p] = propose('freezer-protection', { values: warm, trend: 3 });
+    expect(p).toMatchObject({ target: 'backupRelay', value: true, alarm: { severity: 'critical' } });
+    expect(p?.confidence).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it('each piece of evidence adds confidence; an open door or doubtful data takes it away', () => {
+    const c = (f: Fake): number => propose('freezer-protection', f)[0]?.confidence ?? 0;
+    const base = c({ values: { ...warm, compressorRunning: true }, trend: 0 });
+    expect(c({ values: { ...warm, compressorRunning: true }, trend: 3 })).toBeGreaterThan(base);
+    expect(c({ values: warm, trend: 0 })).toBeGreaterThan(base);
+    expect(c({ values: { ...warm, compressorRunning: true }, trend: 0, anomaly: { score: 0.9 } })).toBeGreaterThan(base);
+    expect(c({ values: { ...warm, compressorRunning: true, temperature: -12 }, trend: 0 })).toBeGreaterThan(base);
+    expect(c({ values: { ...warm, doorOpen: true }, trend: 3 })).toBeLessThan(c({ values: warm, trend: 3 }));
+    expect(c({ values: { ...warm, doorOpen: true }, trend: 3 })).toBeLessThan(0.8);
+    expect(c({ values: warm, trend: 3, quality: { temperature: 0.6 } })).toBeLessThan(0.8);
+  });
+
+  it('nothing inside the band; backup off (energy) once cold with the main compressor running', () => {
+    expect(propose('freezer-protection', { values: { ...warm, temperature: -17 }, trend: 2 })).toEqual([]);
+    const [off] = propose('freezer-protection', { values: { ...warm, temperature: -19.5, backupRelay: true, compressorRunning: true }, trend: -1 });
+    expect(off).toMatchObject({ value: false, actionClass: 'energy' });
+    expect(off?.confidence).toBeGreaterThan(0.8);
+  });
+});
+
+describe('fan-setback', () => {
+  const empty = { zoneTemperature: 22, occupancy: false, fanSpeed: 60 };
+  it('confidence grows with the margin inside the band and the time unoccupied, shrinks with an anomalous zone', () => {
+    const c = (f: Fake): number => propose('fan-setback', f)[0]?.confidence ?? 0;
+    const centred = c({ values: empty, heldS: 3600 });
+    expect(centred).toBeGreaterThanOrEqual(0.9);
+    expect(c({ values: { ...empty, zoneTemperature: 19.3 }, heldS: 3600 })).toBeLessThan(0.8);
+    expect(c({ values: empty, heldS: 700 })).toBeLessThan(centred);
+    expect(c({ values: empty, heldS: 3600, anomaly: { score: 0.6 } })).toBeLessThan(0.5);
+    expect(propose('fan-setback', { values: empty, heldS: 300 })).toEqual([]);
+    expect(propose('fan-setback', { values: { ...empty, zoneTemperature: 26 }, heldS: 3600 })).toEqual([]);
+  });
+  it('proposes restoring the speed (comfort) once occupied', () => {
+    expect(propose('fan-setback', { values: { ...empty, occupancy: true, fanSpeed: 30 }, heldS: 900 })[0]).toMatchObject({ value: 60, actionClass: 'comfort' });
+  });
+});
+
+describe('economizer', () => {
+  it('opens the damper for free cooling, closes it to minimum when outdoor air stops helping', () => {
+    expect(propose('economizer', { values: { zoneTemperature: 25, outdoorTemperature: 15, damper: 20 } })[0]).toMatchObject({ value: 80 });
+    expect(propose('economizer', { values: { zoneTemperature: 22, outdoorTemperature: 24, damper: 80 } })[0]).toMatchObject({ value: 20 });
+    expect(propose('economizer', { values: { zoneTemperature: 25, outdoorTemperature: 2, damper: 20 } })).toEqual([]);
+  });
+});
+
+describe('slopePerHour', () => {
+  it('fits the trend over the window, needs half a window of data', () => {
+    const ts = Array.from({ length: 61 }, (_, i) => i * 10_000);
+    const h = { ts, v: ts.map((t) => -18 + (3 * t) / 3_600_000) };
+    expect(slopePerHour(h, 600_000, 300)).toBeCloseTo(3, 6);
+    expect(slopePerHour(h, 600_000, 3600)).toBeUndefined();
+    expect(slopePerHour(undefined, 0, 60)).toBeUndefined();
+  });
+});
