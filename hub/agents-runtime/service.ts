@@ -219,6 +219,13 @@ export class AgentService {
           this.log.info({ id: item.id, kind: item.kind, workOrder: item.workOrder }, 'advice without an action: recorded, not queued');
           return;
         }
+        // Periodic evaluations propose the same action again and again: one pending item is enough.
+        const pending = await this.options.review.list({ site: item.site, state: 'pending', limit: 1000 });
+        const same = pending.find((p) => p.source === 'hub' && p.gateway === item.gateway && p.actionClass === item.kind && JSON.stringify(p.action) === JSON.stringify(item.action));
+        if (same) {
+          this.log.debug({ id: item.id, pending: same.id }, 'same action already waits for review');
+          return;
+        }
         const telemetry = item.evidence.telemetry.map((t) => {
           const [, device = '', point = ''] = t.point.split('/');
           return { device, point, samples: t.samples.map((s) => ({ ts: s.ts, value: s.value })) };

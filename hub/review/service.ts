@@ -68,7 +68,13 @@ export class ReviewService implements ReviewApi {
     this.log = options.log ?? createLogger('hub.review');
     this.defaultExpiryMs = options.defaultExpiryMs ?? 8 * 3_600_000;
     const commands = options.commands;
-    if (commands) this.executors.set('gateway', (item) => sendCommand(commands, item));
+    if (commands) {
+      const send: ReviewExecutor = (item) => sendCommand(commands, item);
+      this.executors.set('gateway', send);
+      // Hub items approved while no agents run here still go out (without an effect check); the
+      // agent service registers its own executor for them.
+      this.executors.set('hub', send);
+    }
   }
 
   static async open(options: ReviewServiceOptions): Promise<ReviewService> {

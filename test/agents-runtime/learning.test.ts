@@ -56,8 +56,8 @@ describe('learning from technicians in the running hub', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function boot(clock: () => number) {
-    const store = SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: featureMigrations('sqlite') });
+  async function boot(clock: () => number, db = 'hub.db') {
+    const store = SqliteStore.open({ path: `${dir.path}/${db}`, migrations: featureMigrations('sqlite') });
     const events = new HubEvents();
     const commands = new FakeCommands();
     const review = await ReviewService.open({ store, clock });
@@ -126,5 +126,23 @@ describe('learning from technicians in the running hub', () => {
     expect(after.confidence).toBeLessThan(rounds[rounds.length - 1]?.confidence ?? 0);
     expect(after.executedNow).toBe(false);
     expect(after.proposal.rawConfidence).toBeCloseTo(0.88);
+  });
+
+  it('periodic evaluations do not pile up duplicates: one pending item per action', async () => {
+    let now = T0;
+    const hub = await boot(() => now, 'dedupe.db');
+    await hub.agents.learning.record('energy', 'energy', 'technician-rejected', 3, now); // unsure: everything goes to review
+    for (let i = 0; i < 3; i += 1) {
+      now = T0 + i * 60_000;
+      const r = (p: string, d: string, v: number) => ({ d, p, v, q: 'good' as const, ts: now - 1000 });
+      await hub.store.ingestBatch({ v: 1, gateway: 'gw-office', bootId: 'boot-0001', seq: i + 1, sentAt: now, historical: false, readings: [r('heat_sp', 'ahu', 21), r('cool_sp', 'ahu', 28), r('zone_temp', 'ahu', 21), r('power', 'meter', 130)] });
+      const report = await hub.agents.evaluateSite('s1');
+      expect(report?.reviewed.length).toBeGreaterThan(0);
+    }
+    const pending = await hub.review.list({ site: 's1', state: 'pending' });
+    const keys = pending.map((p) => `${p.actionClass}|${JSON.stringify(p.action)}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(pending.map((p) => p.actionClass).sort()).toEqual(['peak-shed', 'setback']);
+    expect(hub.commands.creates).toBe(0);
   });
 });
