@@ -218,7 +218,7 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
  * for every op, which is what we avoid loading), so the whole forward pass is one custom-gradient
  * op: d loss / d pred = clip(pred − y, −1, 1) / n, back-propagated through the two layers.
  */
-function huberLossOf(tf: typeof TF, w1: TF.Variable, b1: TF.Variable, w2: TF.Variable, b2: TF.Variable): (x: TF.Tensor2D, y: TF.Tensor2D) => TF.Tensor {
+export function huberLossOf(tf: typeof TF, w1: TF.Variable, b1: TF.Variable, w2: TF.Variable, b2: TF.Variable): (x: TF.Tensor2D, y: TF.Tensor2D) => TF.Tensor {
   return (x, y) => {
     const n = x.shape[0];
     // Intermediates must go through save(): the engine disposes everything else the forward pass made.
