@@ -45,6 +45,7 @@ export const ERROR_TABLE = {
   SWG_ERR_COMMAND_EXPIRED: { kind: 'validation', status: 410, hint: 'the command reached the gateway after its expiresAt; send a new command (check the gateway clock if this repeats)' },
   SWG_ERR_COMMAND_UNSUPPORTED: { kind: 'validation', status: 501, hint: 'this gateway cannot apply that action kind; send a write action or enable the feature on the gateway' },
   SWG_ERR_REVIEW_CONFLICT: { kind: 'state', status: 409, hint: 'the review item was already decided, expired or changed by someone else; reload it and decide again only if it is still pending' },
+  SWG_ERR_REVIEW_INVALID: { kind: 'validation', status: 400, hint: 'a decision needs the user; a rejection also a reason; a modified action must match the wire ActionSchema (write {device, point, value} or mode {mode})' },
   SWG_ERR_REVIEW_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the review queue to see known ids (`swarmgate review list`)' },
   SWG_ERR_API_VALIDATION: { kind: 'validation', status: 400, hint: 'fix the fields listed in error.fields; /docs shows the schema of every route' },
   SWG_ERR_API_NOT_FOUND: { kind: 'validation', status: 404, hint: 'no such route or resource; /docs lists the routes of this API' },

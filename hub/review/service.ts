@@ -172,12 +172,12 @@ export class ReviewService implements ReviewApi {
   }
 
   async reject(id: string, by: { user: string; reason: string }): Promise<ReviewItem> {
-    if (!by.reason.trim()) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'a rejection needs a reason (it teaches the agents and tells the next technician why)');
+    if (!by.reason.trim()) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', 'a rejection needs a reason (it teaches the agents and tells the next technician why)');
     return this.decide(id, by.user, 'reject', { state: 'rejected', reason: by.reason });
   }
 
   async modify(id: string, by: { user: string; action: Action; note?: string }): Promise<ReviewItem> {
-    if (!isValid(ActionSchema, by.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', 'the modified action does not match the wire ActionSchema (write {device, point, value} or mode {mode})');
+    if (!isValid(ActionSchema, by.action)) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', 'the modified action does not match the wire ActionSchema (write {device, point, value} or mode {mode})');
     return this.decide(id, by.user, 'modify', { state: 'approved', modifiedAction: by.action, ...(by.note ? { reason: by.note } : {}) });
   }
 
@@ -216,7 +216,7 @@ export class ReviewService implements ReviewApi {
 
   private async decide(id: string, user: string, action: AuditAction, change: Partial<Pick<ReviewItem, 'state' | 'reason' | 'modifiedAction'>>): Promise<ReviewItem> {
     const who = user.trim();
-    if (!who || who.length > MAX_USER) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `a decision needs the technician's user name (1-${MAX_USER} characters)`);
+    if (!who || who.length > MAX_USER) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', `a decision needs the technician's user name (1-${MAX_USER} characters)`);
     const row = await this.repo.get(id);
     if (!row) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${id}"`, { details: { id } });
     const now = this.clock();

@@ -145,8 +145,9 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
 
       expect(await conflictOf(svc.approve(r.id, { user: 'ann' }))).toBe('SWG_ERR_REVIEW_CONFLICT/409');
       expect(await conflictOf(svc.approve('rv-missing', { user: 'ann' }))).toBe('SWG_ERR_REVIEW_UNKNOWN/404');
-      expect(await conflictOf(svc.reject(a.id, { user: 'x', reason: ' ' }))).toBe('SWG_ERR_CONFIG_INVALID/400');
-      expect(await conflictOf(svc.modify(a.id, { user: 'x', action: { kind: 'write', device: 'bad device', point: 'p', value: 1 } }))).toBe('SWG_ERR_COMMAND_INVALID/400');
+      expect(await conflictOf(svc.reject(a.id, { user: 'x', reason: ' ' }))).toBe('SWG_ERR_REVIEW_INVALID/400');
+      expect(await conflictOf(svc.approve(a.id, { user: '  ' }))).toBe('SWG_ERR_REVIEW_INVALID/400');
+      expect(await conflictOf(svc.modify(a.id, { user: 'x', action: { kind: 'write', device: 'bad device', point: 'p', value: 1 } }))).toBe('SWG_ERR_REVIEW_INVALID/400');
       now = T0;
     });
 
