@@ -89,6 +89,12 @@ export const ReviewItemSchema = Type.Object(
   strict,
 );
 
+/** A queue entry: the item without its evidence (the detail route has it), so lists stay small. */
+export const ReviewSummarySchema = Type.Object(
+  Object.fromEntries(Object.entries(ReviewItemSchema.properties).filter(([k]) => k !== 'evidence')) as Omit<typeof ReviewItemSchema.properties, 'evidence'>,
+  strict,
+);
+
 export const UserSchema = Type.Object(
   { username: Type.String(), role: RoleSchema, disabled: Type.Boolean(), createdAt: Millis, updatedAt: Millis },
   strict,

@@ -9,7 +9,7 @@ import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
 import type { ReviewPort, ReviewState } from '../review-port.js';
-import { ActionSchema, IdParam, ReviewItemSchema, ReviewStateSchema } from '../schemas.js';
+import { ActionSchema, IdParam, ReviewItemSchema, ReviewStateSchema, ReviewSummarySchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const Note = Type.String({ maxLength: 2000 });
@@ -39,7 +39,7 @@ export async function reviewPlugin(app: Api, ctx: ApiContext): Promise<void> {
         },
         strict,
       ),
-      response: responses(Type.Object({ items: Type.Array(ReviewItemSchema) }, strict)),
+      response: responses(Type.Object({ items: Type.Array(ReviewSummarySchema, { description: 'without evidence: GET /api/v1/reviews/{id} has it' }) }, strict)),
     },
     handler: async (request) => {
       const q = request.query;

@@ -23,6 +23,7 @@ export interface ReviewItem {
   modifiedAction?: Action;
   confidence: number;
   rationale: string;
+  /** Absent in list responses. */
   evidence: Record<string, unknown>;
   createdAt: number;
   expiresAt: number;
