@@ -72,6 +72,8 @@ export class AgentService {
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Evaluations queued or running per site. */
+  private readonly queued = new Map<string, number>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly offs: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
@@ -135,7 +137,8 @@ export class AgentService {
     const every = options.evaluationIntervalMs ?? 0;
     if (every > 0) {
       service.timer = setInterval(() => {
-        for (const site of options.facility.siteIds()) service.track(service.evaluateSite(site));
+        // A slow evaluation is not queued behind again by the timer (events still queue).
+        for (const site of options.facility.siteIds()) if (!service.queued.has(site)) service.track(service.evaluateSite(site));
       }, every);
       service.timer.unref();
     }
@@ -159,11 +162,18 @@ export class AgentService {
       return report;
     };
     const prev = this.queues.get(site) ?? Promise.resolve();
+    this.queued.set(site, (this.queued.get(site) ?? 0) + 1);
     const next = prev.then(run, run);
-    const settled = next.catch((err: unknown) => {
-      this.log.error({ site, err: errorMessage(err) }, 'agent evaluation failed');
-      return undefined;
-    });
+    const settled = next
+      .catch((err: unknown) => {
+        this.log.error({ site, err: errorMessage(err) }, 'agent evaluation failed');
+        return undefined;
+      })
+      .finally(() => {
+        const n = (this.queued.get(site) ?? 1) - 1;
+        if (n <= 0) this.queued.delete(site);
+        else this.queued.set(site, n);
+      });
     this.queues.set(site, settled);
     return settled;
   }

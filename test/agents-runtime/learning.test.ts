@@ -56,12 +56,12 @@ describe('learning from technicians in the running hub', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  async function boot(clock: () => number, db = 'hub.db') {
+  async function boot(clock: () => number, db = 'hub.db', evaluationIntervalMs = 0) {
     const store = SqliteStore.open({ path: `${dir.path}/${db}`, migrations: featureMigrations('sqlite') });
     const events = new HubEvents();
     const commands = new FakeCommands();
     const review = await ReviewService.open({ store, clock });
-    const agents = await AgentService.start({ store, events, commands, review, facility: new FacilityIndex(MODEL), threshold: 0.8, settleMs: 1, voteTimeoutMs: 100, clock });
+    const agents = await AgentService.start({ store, events, commands, review, facility: new FacilityIndex(MODEL), threshold: 0.8, settleMs: 1, voteTimeoutMs: 100, clock, evaluationIntervalMs });
     const stop = async (): Promise<void> => {
       await agents.stop();
       await review.stop();
@@ -144,5 +144,19 @@ describe('learning from technicians in the running hub', () => {
     expect(new Set(keys).size).toBe(keys.length);
     expect(pending.map((p) => p.actionClass).sort()).toEqual(['peak-shed', 'setback']);
     expect(hub.commands.creates).toBe(0);
+  });
+
+  it('the periodic evaluation finds work without any event', async () => {
+    const hub = await boot(Date.now, 'periodic.db', 30);
+    const now = Date.now();
+    await hub.store.ingestBatch({ v: 1, gateway: 'gw-office', bootId: 'boot-0001', seq: 1, sentAt: now, historical: false, readings: [{ d: 'meter', p: 'power', v: 130, q: 'good', ts: now - 1000 }, { d: 'ahu', p: 'cool_sp', v: 24, q: 'good', ts: now - 1000 }] });
+    const deadline = Date.now() + 5000;
+    let items = await hub.review.list({ site: 's1' });
+    while (items.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      items = await hub.review.list({ site: 's1' });
+    }
+    expect(items.map((i) => [i.actionClass, i.action])).toEqual([['peak-shed', { kind: 'write', device: 'ahu', point: 'cool_sp', value: 25 }]]);
+    expect(items[0]).toMatchObject({ priority: 75, source: 'hub', sourceAgent: 'energy', state: 'pending' });
   });
 });
