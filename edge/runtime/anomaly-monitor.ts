@@ -154,14 +154,8 @@ export class AnomalyMonitor {
       const dir = join(this.modelsDir, device, point);
       // The detector damps its scores after an alert; aligning its alert level with our threshold
       // keeps one incident to one crossing.
-      const input: DetectorOptionsInput = {
-        alertLevel: threshold,
-        ...(d.warmup !== undefined ? { warmup: d.warmup } : {}),
-        ...(d.minTrain !== undefined ? { minTrain: d.minTrain } : {}),
-        ...(d.retrainEvery !== undefined ? { retrainEvery: d.retrainEvery } : {}),
-        ...(d.maxHistory !== undefined ? { maxHistory: d.maxHistory } : {}),
-        ...(d.epochs !== undefined ? { forecaster: { epochs: d.epochs } } : {}),
-      };
+      const { epochs, ...budget } = d;
+      const input: DetectorOptionsInput = { ...budget, alertLevel: threshold, ...(epochs !== undefined ? { forecaster: { epochs } } : {}) };
       let detector: PointDetector | undefined;
       let side: Sidecar = { v: 1, run: 0, longestRun: 0, samples: 0, changes: 0, env: [], pending: [], excursion: 0, lastEventAt: -Infinity, active: false };
       if (existsSync(join(dir, 'detector.json'))) {
@@ -175,25 +169,9 @@ export class AnomalyMonitor {
           detector = undefined;
         }
       }
-      this.points.set(cfg.point, {
-        ref: cfg.point,
-        device,
-        point,
-        dir,
-        cfg,
-        threshold,
-        detector: detector ?? new PointDetector(input, cfg.point),
-        side,
-        queue: [],
-        draining: false,
-        chain: Promise.resolve(),
-        dropped: 0,
-        lastQueuedTs: side.lastTs ?? -Infinity,
-        detectorScore: 0,
-        outOfRange: false,
-        flatline: false,
-        below: 0,
-      });
+      const fresh = { queue: [], draining: false, chain: Promise.resolve(), dropped: 0, detectorScore: 0, outOfRange: false, flatline: false, below: 0 };
+      const state = { ref: cfg.point, device, point, dir, cfg, threshold, side, lastQueuedTs: side.lastTs ?? -Infinity };
+      this.points.set(cfg.point, { ...state, ...fresh, detector: detector ?? new PointDetector(input, cfg.point) });
     }
   }
 

@@ -102,15 +102,15 @@ describe('local rules against the simulated facility', () => {
     await reset();
     start({ list: [{ name: 'warm-for-1s', when: { kind: 'above', point: 'coldroom/temperature', on: -10, forS: 1 }, then: [{ event: 'cold room warm for 1 s', severity: 'critical' }] }] });
     await setTemperature(-5);
-    await sleep(400);
+    await sleep(300);
     await setTemperature(-18);
-    await sleep(1000);
+    await sleep(800);
     expect(reporter.events.filter((x) => x.kind === 'rule')).toHaveLength(0);
     const from = Date.now();
     await setTemperature(-5);
     await waitFor('rule event', () => reporter.events.some((x) => x.kind === 'rule'), 5000);
     expect(Date.now() - from).toBeGreaterThanOrEqual(900);
-    await sleep(500);
+    await sleep(300);
     expect(reporter.events.filter((x) => x.kind === 'rule')).toEqual([
       expect.objectContaining({ severity: 'critical', message: 'cold room warm for 1 s', data: { rule: 'warm-for-1s', state: true } }),
     ]);
@@ -149,10 +149,10 @@ describe('local rules against the simulated facility', () => {
     await setTemperature(-5);
     await waitFor('damper 50', () => Math.abs(damper() - 50) < 0.01);
     await setTemperature(-18);
-    await sleep(500);
+    await sleep(300);
     await setTemperature(-5);
     await setTemperature(-18);
-    await sleep(500);
+    await sleep(300);
     expect(Math.abs(damper() - 50)).toBeLessThan(0.01);
     const outcomes = actions().map((a) => a.data?.outcome);
     expect(outcomes.filter((o) => o === 'applied')).toHaveLength(2);
