@@ -24,6 +24,7 @@ import { AuditLog } from './audit.js';
 import type { AgentsView, Api, ApiContext } from './context.js';
 import { sqlFor } from './db.js';
 import { errorBody, makeErrorHandler } from './errors.js';
+import { installApiMetrics } from './metrics.js';
 import { adminPlugin } from './plugins/admin.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
@@ -104,6 +105,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     return payload;
   });
   if (config.corsOrigins.length > 0) installCors(app, config.corsOrigins);
+  if (deps.metrics) installApiMetrics(app, deps.metrics);
 
   await app.register(swagger, {
     openapi: {

@@ -1,5 +1,6 @@
 /** Happy paths, validation errors and the error format of every feature of the web API. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
 import { ROUTES } from '../../hub/api/index.js';
 import { PASSWORD, cookieOf, login, makeApi, seedGateway, seedReview, type TestApi } from './support.js';
 
@@ -238,6 +239,50 @@ describe('web API', () => {
       const missing = await call('GET', '/api/v1/nothing', as('viewer'));
       expect(missing.status).toBe(404);
       expect(missing.body.error).toMatchObject({ code: 'SWG_ERR_API_NOT_FOUND' });
+    });
+  });
+
+  describe('configuration', () => {
+    it('creates the first admin from the configured environment variable', async () => {
+      process.env.SWG_TEST_ADMIN_PW = 'first-admin-password';
+      const t2 = await makeApi({ config: { initialAdmin: { username: 'root', passwordEnv: 'SWG_TEST_ADMIN_PW' } } });
+      try {
+        const res = await login(t2.app, 'root', 'first-admin-password');
+        expect(res.json<Json>().user).toEqual({ username: 'root', role: 'admin' });
+      } finally {
+        delete process.env.SWG_TEST_ADMIN_PW;
+        await t2.close();
+      }
+    });
+
+    it('answers CORS only for configured origins (off by default)', async () => {
+      expect((await call('GET', '/api/v1/health', { origin: 'https://ops.example' })).headers['access-control-allow-origin']).toBeUndefined();
+      const t2 = await makeApi({ config: { corsOrigins: ['https://ops.example'] } });
+      try {
+        const ok = await t2.app.inject({ method: 'GET', url: '/api/v1/health', headers: { origin: 'https://ops.example' } });
+        expect(ok.headers['access-control-allow-origin']).toBe('https://ops.example');
+        const other = await t2.app.inject({ method: 'GET', url: '/api/v1/health', headers: { origin: 'https://evil.example' } });
+        expect(other.headers['access-control-allow-origin']).toBeUndefined();
+        const pre = await t2.app.inject({ method: 'OPTIONS', url: '/api/v1/reviews', headers: { origin: 'https://ops.example', 'access-control-request-method': 'POST' } });
+        expect(pre.statusCode).toBe(204);
+        expect(pre.headers['access-control-allow-methods']).toContain('POST');
+      } finally {
+        await t2.close();
+      }
+    });
+
+    it('counts requests per route in the hub registry served at /metrics', async () => {
+      const registry = new Registry();
+      const t2 = await makeApi({ metrics: registry });
+      try {
+        await t2.app.inject({ method: 'GET', url: '/api/v1/gateways', headers: { cookie: t2.cookies.viewer } });
+        const scrape = await t2.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: t2.tokens.viewer } });
+        expect(scrape.statusCode).toBe(200);
+        expect(scrape.body).toMatch(/swarmgate_api_requests_total\{route="gateways.list",status="2xx"\} 1/);
+        expect((await t2.app.inject({ method: 'GET', url: '/metrics', headers: { cookie: t2.cookies.technician } })).statusCode).toBe(403);
+      } finally {
+        await t2.close();
+      }
     });
   });
 });

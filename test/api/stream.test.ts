@@ -1,6 +1,6 @@
 /** Live updates over Server-Sent Events, with authentication, on a listening server. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeApi, seedGateway, seedReview, type TestApi } from './support.js';
+import { cookieOf, login, makeApi, seedGateway, seedReview, type TestApi } from './support.js';
 
 /** Reads SSE frames until `want` matches one, or times out. */
 async function nextEvent(reader: ReadableStreamDefaultReader<Uint8Array>, want: (event: string, data: string) => boolean, timeoutMs = 5000): Promise<{ event: string; data: string }> {
@@ -62,6 +62,18 @@ describe('SSE stream', () => {
     } finally {
       abort.abort();
     }
+  });
+
+  it('ends a session stream after logout', async () => {
+    const cookie = cookieOf(await login(t.app, 'viewer'));
+    const res = await fetch(`${base}/api/v1/stream`, { headers: { cookie } });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { cookie } });
+    const deadline = Date.now() + 3000;
+    let done = false;
+    while (!done && Date.now() < deadline) done = (await reader.read()).done;
+    expect(done).toBe(true);
   });
 
   it('ends open streams when the API closes', async () => {

@@ -10,6 +10,7 @@ import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { ReviewService } from '../../hub/review/index.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import type { ApiConfig } from '../../hub/config.js';
+import type { Registry } from 'prom-client';
 import { facility } from '../agents/support.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -46,7 +47,7 @@ export function cookieOf(res: LightMyRequestResponse): string {
   return String(first ?? '').split(';')[0] ?? '';
 }
 
-export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: string } = {}): Promise<TestApi> {
+export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: string; metrics?: Registry } = {}): Promise<TestApi> {
   const dir = tempDir('swarmgate-api-');
   const store = SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: featureMigrations('sqlite') });
   const events = new HubEvents();
@@ -76,6 +77,7 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
     review,
     agents: { trackRecords, facility: facility(), agents: () => [{ id: 'energy-1', domain: 'energy', vetoAuthority: false }] },
     config: options.config,
+    metrics: options.metrics,
     scryptCost: FAST_SCRYPT,
     webDir: options.webDir ?? `${dir.path}/no-web`,
     heartbeatMs: 200,

@@ -155,6 +155,12 @@ export class Accounts {
     return { via: 'session', name: str(row, 'username'), role: row.role, sessionHash: hash };
   }
 
+  /** Still valid (not logged out, expired, or its user disabled or removed)? For long-lived streams. */
+  async sessionAlive(sessionHash: string, now = Date.now()): Promise<boolean> {
+    const row = (await this.sql.all('SELECT s.expires_at, u.disabled FROM api_sessions s JOIN api_users u ON u.username = s.username WHERE s.id_hash = ?', [sessionHash]))[0];
+    return row !== undefined && num(row, 'expires_at') > now && num(row, 'disabled') === 0;
+  }
+
   async endSession(sessionHash: string): Promise<void> {
     await this.sql.all('DELETE FROM api_sessions WHERE id_hash = ?', [sessionHash]);
   }

@@ -2,7 +2,8 @@
  * Live updates over Server-Sent Events: review item changes, gateway status, gateway events and
  * command status. One subscription per connection, removed when the client goes away or the API
  * closes. A client that stops reading (more than 1 MiB queued) is dropped; EventSource reconnects
- * and the page reloads the list, so nothing is lost for good.
+ * and the page reloads the list, so nothing is lost for good. Session streams are re-checked at
+ * every heartbeat and end after logout.
  */
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../context.js';
@@ -42,7 +43,13 @@ export async function streamPlugin(app: Api, ctx: ApiContext, heartbeatMs = 15_0
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
       res.write(`retry: 3000\n: connected as ${request.principal?.name ?? '?'}\n\n`);
-      const beat = setInterval(() => !ended && res.write(': keep-alive\n\n'), heartbeatMs);
+      const sessionHash = request.principal?.sessionHash;
+      const beat = setInterval(() => {
+        if (ended) return;
+        res.write(': keep-alive\n\n');
+        // A stream outlives its request: end it when the session is logged out or the user disabled.
+        if (sessionHash) ctx.accounts.sessionAlive(sessionHash).then((alive) => alive || end(), () => undefined);
+      }, heartbeatMs);
       beat.unref();
       if (wanted.has('review') && ctx.review) offs.push(ctx.review.onChange((item) => send('review', item)));
       if (wanted.has('gateway')) offs.push(ctx.events.on('gateway', ({ record, previous }) => send('gateway', { ...record, previous: previous ?? null })));
