@@ -1,26 +1,12 @@
 /**
  * Local rules on a Gateway against the simulated facility (frozen physics, moved by hand so each
- * step is exact): hysteresis, held-for durations, priorities, rate limits, the safe state when the
- * cold room's OPC UA server goes offline, and interlocks refusing writes whoever asks.
+ * step is exact): hysteresis, held-for durations, priorities, rate limits. Safe state and
+ * interlocks: safety-facility.test.ts.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
 import { MemoryReporter, RuleEngine, type RulesConfig } from '../../edge/rules/index.js';
-import { isSwarmgateError } from '../../shared/errors.js';
-import { sleep, startSimGateway, waitFor, type SimGateway } from './support.js';
-
-const INTERLOCKS = `rules:
-  interlocks:
-    - name: backup-door
-      point: io/backup_compressor_relay
-      value: true
-      when: { kind: equals, point: io/door_contact, value: false }
-      message: never start the backup compressor while the cold-room door is open
-    - name: fan-min-speed
-      point: ahu1/fan_speed_setpoint
-      when: { kind: equals, point: ahu1/fan_command, value: true }
-      min: 20
-`;
+import { controls, sleep, startSimGateway, waitFor, type SimGateway } from './support.js';
 
 describe('local rules against the simulated facility', () => {
   let sim: SimGateway;
@@ -28,7 +14,7 @@ describe('local rules against the simulated facility', () => {
   let reporter: MemoryReporter;
 
   beforeAll(async () => {
-    sim = await startSimGateway(INTERLOCKS, { facility: { speed: 0 }, pollMs: 100 });
+    sim = await startSimGateway('', { facility: { speed: 0 }, pollMs: 100 });
   });
   afterAll(async () => {
     await sim?.stop();
@@ -39,24 +25,8 @@ describe('local rules against the simulated facility', () => {
   });
 
   const model = () => sim.facility.model;
-  /** Sets the cold-room temperature and waits until the gateway has read it over OPC UA. */
-  async function setTemperature(c: number): Promise<void> {
-    model().coldRoom.temperatureC = c;
-    model().step(0);
-    await waitFor(`coldroom/temperature = ${c}`, () => sim.gateway.latest('coldroom', 'temperature')?.value === c);
-    await sleep(150);
-  }
-  async function setDoor(open: boolean): Promise<void> {
-    model().setDoorOverride(open);
-    model().step(0);
-    await waitFor(`door ${open ? 'open' : 'closed'}`, () => sim.gateway.latest('io', 'door_contact')?.value === !open && sim.gateway.latest('coldroom', 'door_open')?.value === open);
-  }
-  async function reset(): Promise<void> {
-    await setDoor(false);
-    await setTemperature(-18);
-    await sim.gateway.write('io', 'backup_compressor_relay', false, 'test');
-    await sim.gateway.write('ahu1', 'fan_command', false, 'test');
-  }
+  const setTemperature = (c: number): Promise<void> => controls(sim).setTemperature(c);
+  const reset = (): Promise<void> => controls(sim).reset();
   function start(config: RulesConfig): RuleEngine {
     reporter = new MemoryReporter();
     engine = new RuleEngine({ gateway: sim.gateway, config: { evaluateEveryMs: 100, ...config }, reporter });
@@ -160,61 +130,4 @@ describe('local rules against the simulated facility', () => {
     expect(engine?.status().outputs[0]).toMatchObject({ point: 'ahu1/damper_position', commanded: 50, desired: 20 });
   });
 
-  it('safe state: the output goes to its safe value when the OPC UA device feeding its rule is lost, and back after', async () => {
-    await reset();
-    start({
-      list: [
-        {
-          name: 'freezer-backup',
-          when: { kind: 'above', point: 'coldroom/temperature', on: -10, off: -12 },
-          then: [{ write: 'io/backup_compressor_relay', value: true }],
-          else: [{ write: 'io/backup_compressor_relay', value: false }],
-        },
-      ],
-      outputs: [{ point: 'io/backup_compressor_relay', safeValue: true }],
-    });
-    await waitFor('relay commanded off', () => engine?.status().outputs[0]?.commanded === false);
-    const fault = sim.facility.faults.inject({ kind: 'offline', device: 'freezer' });
-    const lostAt = Date.now();
-    await waitFor('temperature bad', () => sim.gateway.latest('coldroom', 'temperature')?.quality === 'bad', 10_000);
-    await waitFor('relay on (safe value)', () => model().coldRoom.backupCompressor, 5000);
-    const reaction = Date.now() - lostAt;
-    const safe = actions().find((a) => a.data?.outcome === 'applied' && String(a.data?.origin).startsWith('safe-state'));
-    expect(safe).toMatchObject({ severity: 'warning', device: 'io', point: 'backup_compressor_relay', data: { value: true, reason: 'input coldroom/temperature bad' } });
-    expect(reaction).toBeLessThan(10_000);
-    sim.facility.faults.clear(fault);
-    await waitFor('temperature good again', () => sim.gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000);
-    await waitFor('relay off again', () => !model().coldRoom.backupCompressor, 5000);
-  });
-
-  it('interlocks refuse writes from any origin (hub command, rule) and let them through once clear', async () => {
-    await reset();
-    await setDoor(true);
-    const code = async (p: Promise<void>): Promise<string> => p.then(() => 'applied', (err: unknown) => (isSwarmgateError(err) ? err.code : String(err)));
-    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', true, 'hub:operator'))).toBe('SWG_ERR_INTERLOCK');
-    await expect(sim.gateway.write('io', 'backup_compressor_relay', true)).rejects.toThrow(/interlock "backup-door".*door is open/);
-    expect(model().coldRoom.backupCompressor).toBe(false);
-    // Switching it off is always allowed.
-    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', false))).toBe('applied');
-
-    start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] });
-    await setTemperature(-5);
-    await waitFor('refused local action', () => actions().some((a) => a.data?.outcome === 'refused'));
-    expect(actions().find((a) => a.data?.outcome === 'refused')).toMatchObject({ data: { code: 'SWG_ERR_INTERLOCK', rule: 'warm' } });
-    expect(model().coldRoom.backupCompressor).toBe(false);
-    await engine?.stop();
-    engine = undefined;
-
-    await setDoor(false);
-    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', true))).toBe('applied');
-    await waitFor('relay on', () => model().coldRoom.backupCompressor);
-
-    await sim.gateway.write('ahu1', 'fan_command', true);
-    await waitFor('fan command read back', () => sim.gateway.latest('ahu1', 'fan_command')?.value === true);
-    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('SWG_ERR_INTERLOCK');
-    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 35))).toBe('applied');
-    await sim.gateway.write('ahu1', 'fan_command', false);
-    await waitFor('fan command off read back', () => sim.gateway.latest('ahu1', 'fan_command')?.value === false);
-    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('applied');
-  });
 });

@@ -87,3 +87,29 @@ ${devicesYaml(facility, pollMs)}${sections}`);
     throw err;
   }
 }
+
+/** Exact control of a frozen facility (speed 0): each change is pushed and read back by the gateway. */
+export function controls(sim: SimGateway): { setTemperature(c: number): Promise<void>; setDoor(open: boolean): Promise<void>; reset(): Promise<void> } {
+  const model = sim.facility.model;
+  const setTemperature = async (c: number): Promise<void> => {
+    model.coldRoom.temperatureC = c;
+    model.step(0);
+    await waitFor(`coldroom/temperature = ${c}`, () => sim.gateway.latest('coldroom', 'temperature')?.value === c);
+    await sleep(150);
+  };
+  const setDoor = async (open: boolean): Promise<void> => {
+    model.setDoorOverride(open);
+    model.step(0);
+    await waitFor(`door ${open ? 'open' : 'closed'}`, () => sim.gateway.latest('io', 'door_contact')?.value === !open && sim.gateway.latest('coldroom', 'door_open')?.value === open);
+  };
+  return {
+    setTemperature,
+    setDoor,
+    async reset() {
+      await setDoor(false);
+      await setTemperature(-18);
+      await sim.gateway.write('io', 'backup_compressor_relay', false, 'test');
+      await sim.gateway.write('ahu1', 'fan_command', false, 'test');
+    },
+  };
+}
