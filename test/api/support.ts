@@ -9,6 +9,7 @@ import { featureMigrations } from '../../hub/migrations.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { ReviewService } from '../../hub/review/index.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
+import type { HubStore } from '../../hub/store/types.js';
 import type { ApiConfig } from '../../hub/config.js';
 import type { Registry } from 'prom-client';
 import { facility } from '../agents/support.js';
@@ -24,7 +25,7 @@ export interface Published {
 
 export interface TestApi {
   readonly app: Api;
-  readonly store: SqliteStore;
+  readonly store: HubStore;
   readonly events: HubEvents;
   readonly commands: CommandService;
   readonly review: ReviewService;
@@ -47,9 +48,9 @@ export function cookieOf(res: LightMyRequestResponse): string {
   return String(first ?? '').split(';')[0] ?? '';
 }
 
-export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: string; metrics?: Registry } = {}): Promise<TestApi> {
+export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: string; metrics?: Registry; store?: HubStore } = {}): Promise<TestApi> {
   const dir = tempDir('swarmgate-api-');
-  const store = SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: featureMigrations('sqlite') });
+  const store = options.store ?? SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: featureMigrations('sqlite') });
   const events = new HubEvents();
   const published: Published[] = [];
   const registry = new GatewayRegistry({ store, events });
@@ -105,7 +106,7 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
       await app.close();
       commands.stop();
       await review.stop();
-      await store.close();
+      if (!options.store) await store.close();
       dir.remove();
     },
   };
