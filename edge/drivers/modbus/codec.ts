@@ -71,16 +71,22 @@ function fillScratch(address: ModbusAddress, words: readonly number[], index: nu
   return SCRATCH;
 }
 
+/** Byte b of the registers from words[index], in register order (strings ignore wordOrder). */
+function stringByte(address: ModbusAddress, words: readonly number[], index: number, b: number): number {
+  const word = wordAt(address, words, index + (b >> 1));
+  return b & 1 ? word & 0xff : word >> 8;
+}
+
 function decodeString(address: ModbusAddress, words: readonly number[], index: number, count: number): string {
   // Latin-1: one byte is one character; trailing NULs and spaces are padding.
   let end = count * 2;
-  const byteAt = (b: number): number => {
-    const word = wordAt(address, words, index + (b >> 1));
-    return b & 1 ? word & 0xff : word >> 8;
-  };
-  while (end > 0 && (byteAt(end - 1) === 0 || byteAt(end - 1) === 0x20)) end--;
+  while (end > 0) {
+    const last = stringByte(address, words, index, end - 1);
+    if (last !== 0 && last !== 0x20) break;
+    end--;
+  }
   let text = '';
-  for (let b = 0; b < end; b++) text += String.fromCharCode(byteAt(b));
+  for (let b = 0; b < end; b++) text += String.fromCharCode(stringByte(address, words, index, b));
   return text;
 }
 

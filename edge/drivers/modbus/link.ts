@@ -40,6 +40,7 @@ export interface LinkOptions {
   readonly reconnectMaxMs?: number;
 }
 
+/** modbus-serial enforces timeoutMs itself; the watchdog only catches a library that never calls back. */
 const GUARD_MS = 250;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -50,6 +51,15 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error)
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The request on the wire: rejected early by a dropped connection, close(force) or the watchdog. */
+class InFlight {
+  constructor(
+    readonly deadline: number,
+    readonly what: string,
+    readonly reject: (err: Error) => void,
+  ) {}
+}
+
 export class ModbusLink {
   readonly name: string;
   private readonly queue = new SerialQueue();
@@ -57,8 +67,13 @@ export class ModbusLink {
   private nextOpenAt = 0;
   private openDelayMs: number;
   private closed = false;
-  /** Rejects the request in flight when the connection drops under it. */
-  private abortInFlight: ((err: Error) => void) | undefined;
+  private inFlight: InFlight | undefined;
+  /**
+   * One timer per link rather than one per request: it is re-armed only when it fires while a
+   * request is still running, or when a request has an earlier deadline than the armed one.
+   */
+  private watchdog: NodeJS.Timeout | undefined;
+  private watchdogAt = 0;
 
   constructor(
     private readonly opener: ClientOpener,
@@ -91,29 +106,77 @@ export class ModbusLink {
    * reply, timeout, not connected, unreachable).
    */
   exchange<T>(unitId: number, timeoutMs: number, what: string, run: (client: ModbusClient) => Promise<T>): Promise<T> {
-    return this.queue.run(async () => {
-      const client = await this.ensureOpen(what);
-      client.setID(unitId);
-      client.setTimeout(timeoutMs);
-      const aborted = new Promise<never>((_, reject) => {
-        this.abortInFlight = reject;
-      });
-      try {
-        // modbus-serial enforces timeoutMs itself; the guard only catches a library that never calls back.
-        return await withTimeout(Promise.race([run(client), aborted]), timeoutMs + GUARD_MS, () => new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `no reply ${what}`));
-      } catch (err) {
-        throw toModbusError(err, what);
-      } finally {
-        this.abortInFlight = undefined;
-      }
+    return this.queue.run(() => {
+      const client = this.opened?.client;
+      // The connected case skips ensureOpen's async hop: it is every request of a healthy link.
+      if (client && !this.closed) return this.send(client, unitId, timeoutMs, what, run);
+      return this.ensureOpen(what).then(
+        (opened) => this.send(opened, unitId, timeoutMs, what, run),
+        (err: unknown) => {
+          throw toModbusError(err, what);
+        },
+      );
     });
+  }
+
+  private send<T>(client: ModbusClient, unitId: number, timeoutMs: number, what: string, run: (client: ModbusClient) => Promise<T>): Promise<T> {
+    client.setID(unitId);
+    client.setTimeout(timeoutMs);
+    return new Promise<T>((resolve, reject) => {
+      const flight = new InFlight(Date.now() + timeoutMs + GUARD_MS, what, reject);
+      this.inFlight = flight;
+      this.armWatchdog(flight.deadline);
+      let reply: Promise<T>;
+      try {
+        reply = run(client);
+      } catch (err) {
+        reply = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      // After a fail() these settle nothing: a promise settles once, and inFlight is the next request's.
+      reply.then(
+        (value) => {
+          if (this.inFlight === flight) this.inFlight = undefined;
+          resolve(value);
+        },
+        (err: unknown) => this.fail(flight, toModbusError(err, what)),
+      );
+    });
+  }
+
+  private fail(flight: InFlight, err: Error): void {
+    if (this.inFlight === flight) this.inFlight = undefined;
+    flight.reject(err);
+  }
+
+  private armWatchdog(deadline: number): void {
+    if (this.watchdog) {
+      if (this.watchdogAt <= deadline) return;
+      clearTimeout(this.watchdog);
+    }
+    this.watchdogAt = deadline;
+    // Unref'd: the socket or port keeps the process alive while a request is pending.
+    this.watchdog = setTimeout(this.onWatchdog, Math.max(0, deadline - Date.now())).unref();
+  }
+
+  private readonly onWatchdog = (): void => {
+    this.watchdog = undefined;
+    const flight = this.inFlight;
+    if (!flight) return;
+    if (Date.now() >= flight.deadline) this.fail(flight, new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `no reply ${flight.what}`));
+    else this.armWatchdog(flight.deadline);
+  };
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
   }
 
   /** Closes the connection. Without force, requests already queued finish first. */
   async close(force = false): Promise<void> {
     if (!force) await this.queue.drain();
     this.closed = true;
-    this.abortInFlight?.(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} closed by the driver`));
+    if (this.inFlight) this.fail(this.inFlight, new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} closed by the driver`));
+    this.stopWatchdog();
     await this.dropConnection();
   }
 
@@ -150,7 +213,7 @@ export class ModbusLink {
     if (this.opened !== opened) return;
     this.options.log.warn({ link: this.name, why }, 'modbus link dropped; the next request reconnects');
     this.opened = undefined;
-    this.abortInFlight?.(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} dropped: ${why}`));
+    if (this.inFlight) this.fail(this.inFlight, new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} dropped: ${why}`));
     void opened.close().catch(() => undefined);
   }
 

@@ -1,26 +1,30 @@
 /**
  * One request at a time: Modbus RTU is half-duplex, and many Modbus TCP devices (and TCP-to-RTU
  * gateways) mishandle pipelined requests, so each connection runs its jobs strictly in order.
+ *
+ * An idle queue starts a job at once and hands back the job's own promise, so a poll loop pays no
+ * extra promise hops for the queue; only jobs that really wait get a wrapper.
  */
 export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
-  private waiting = 0;
+  private busy = false;
+  private readonly waiting: (() => void)[] = [];
+  private count = 0;
 
   /** Jobs queued or running. */
   get size(): number {
-    return this.waiting;
+    return this.count;
   }
 
   run<T>(job: () => Promise<T>): Promise<T> {
-    this.waiting++;
-    const result = this.tail.then(job, job);
-    // The chain must survive a failed job, and must not hold results longer than needed.
-    this.tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result.finally(() => {
-      this.waiting--;
+    this.count++;
+    if (!this.busy) {
+      this.busy = true;
+      return this.start(job);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push(() => {
+        this.start(job).then(resolve, reject);
+      });
     });
   }
 
@@ -28,4 +32,23 @@ export class SerialQueue {
   async drain(): Promise<void> {
     await this.run(async () => undefined);
   }
+
+  private start<T>(job: () => Promise<T>): Promise<T> {
+    let result: Promise<T>;
+    try {
+      result = job();
+    } catch (err) {
+      result = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    // The queue moves on whether the job succeeded or failed; the caller handles the outcome.
+    result.then(this.next, this.next);
+    return result;
+  }
+
+  private readonly next = (): void => {
+    this.count--;
+    const following = this.waiting.shift();
+    if (following) following();
+    else this.busy = false;
+  };
 }

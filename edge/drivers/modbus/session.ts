@@ -24,6 +24,17 @@ export interface RequestOptions {
   readonly bypassBreaker?: boolean;
 }
 
+const NO_OPTIONS: RequestOptions = {};
+
+interface Attempt<T> {
+  readonly unitId: number;
+  readonly label: string;
+  readonly run: (client: ModbusClient) => Promise<T>;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly retries: number;
+  readonly timeoutMs: number;
+}
+
 export class UnitSession {
   private stopped = false;
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
@@ -38,39 +49,59 @@ export class UnitSession {
    * Runs `run` against the unit; rejects with a SwarmgateError. `what` describes the request for
    * messages ('reading holding 0+12').
    */
-  async request<T>(what: string, run: (client: ModbusClient) => Promise<T>, options: RequestOptions = {}): Promise<T> {
+  request<T>(what: string, run: (client: ModbusClient) => Promise<T>, options: RequestOptions = NO_OPTIONS): Promise<T> {
     const unitId = options.unitId ?? this.settings.unitId;
     const label = `${what} of unit ${unitId} on ${this.link.name}`;
-    if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver stopped (${label})`);
+    if (this.stopped) return Promise.reject(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver stopped (${label})`));
     const breaker = options.bypassBreaker ? undefined : this.breaker;
     const admission = breaker?.admit() ?? 'pass';
     if (admission === 'reject') {
       const seconds = ((breaker?.retryInMs() ?? 0) / 1000).toFixed(1);
-      throw new SwarmgateError(
-        'SWG_ERR_DEVICE_CIRCUIT_OPEN',
-        `unit ${unitId} on ${this.link.name} failed ${breaker?.consecutiveFailures ?? 0} times in a row; skipped, next probe in ${seconds} s`,
-        { details: { unitId } },
+      return Promise.reject(
+        new SwarmgateError(
+          'SWG_ERR_DEVICE_CIRCUIT_OPEN',
+          `unit ${unitId} on ${this.link.name} failed ${breaker?.consecutiveFailures ?? 0} times in a row; skipped, next probe in ${seconds} s`,
+          { details: { unitId } },
+        ),
       );
     }
-    // A half-open probe gets a single attempt: it must not hold the bus for retries.
-    const retries = admission === 'probe' ? 0 : (options.retries ?? this.settings.retries);
-    const timeoutMs = options.timeoutMs ?? this.settings.timeoutMs;
-    let lastError: SwarmgateError | undefined;
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) {
-        await this.sleep(this.settings.backoffMs * 2 ** (attempt - 1));
-        if (this.stopped) break;
-      }
-      try {
-        const result = await this.link.exchange(unitId, timeoutMs, label, run);
+    const attempt: Attempt<T> = {
+      unitId,
+      label,
+      run,
+      breaker,
+      // A half-open probe gets a single attempt: it must not hold the bus for retries.
+      retries: admission === 'probe' ? 0 : (options.retries ?? this.settings.retries),
+      timeoutMs: options.timeoutMs ?? this.settings.timeoutMs,
+    };
+    // The first attempt without an async frame: it is the only one of a healthy poll.
+    return this.link.exchange(unitId, attempt.timeoutMs, label, run).then(
+      (result) => {
         breaker?.success();
         return result;
-      } catch (err) {
-        lastError = toModbusError(err, label);
-        if (!isRetryable(lastError)) break;
+      },
+      (err: unknown) => this.retry(attempt, toModbusError(err, label)),
+    );
+  }
+
+  /** Attempts 1..retries after a failed first one, then the breaker verdict. */
+  private async retry<T>(attempt: Attempt<T>, first: SwarmgateError): Promise<T> {
+    const { unitId, label, run, breaker } = attempt;
+    let error = first;
+    if (isRetryable(error)) {
+      for (let n = 1; n <= attempt.retries; n++) {
+        await this.sleep(this.settings.backoffMs * 2 ** (n - 1));
+        if (this.stopped) break;
+        try {
+          const result = await this.link.exchange(unitId, attempt.timeoutMs, label, run);
+          breaker?.success();
+          return result;
+        } catch (err) {
+          error = toModbusError(err, label);
+          if (!isRetryable(error)) break;
+        }
       }
     }
-    const error = lastError ?? new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver stopped (${label})`);
     if (breaker) {
       if (this.stopped) breaker.abandonProbe();
       else if (isLinkFailure(error)) breaker.failure();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSwarmgateError } from '../../../shared/errors.js';
-import { decodeRegisters, encodeRegisters, registerCount, setBit, toRawNumber } from '../../../edge/drivers/modbus/codec.js';
+import { decodeRegisters, decodeRegistersAt, encodeRegisters, registerCount, setBit, toRawNumber } from '../../../edge/drivers/modbus/codec.js';
 import type { ModbusAddress } from '../../../edge/drivers/modbus/schema.js';
 
 const unscaled = { scale: 1, offset: 0 };
@@ -130,5 +130,25 @@ describe('codec: bits in registers', () => {
     expect(setBit(addr('bool', { bit: 15 }), 0, 1)).toBe(0x8000);
     expect(setBit(addr('bool', { bit: 0, byteOrder: 'little' }), 0, true)).toBe(0x0100);
     expect(() => setBit(addr('bool', { bit: 0 }), 0, 2)).toThrow(/true\/false/);
+  });
+});
+
+describe('codec: decoding inside a block reply', () => {
+  it('decodeRegistersAt reads at an offset, every order, without copying the block', () => {
+    const orders: Partial<ModbusAddress>[] = [{}, { byteOrder: 'little' }, { wordOrder: 'little' }, { byteOrder: 'little', wordOrder: 'little' }];
+    for (const order of orders) {
+      for (const [type, value] of [['int16', -5], ['uint32', 0x11223344], ['float32', 21.5], ['float64', -1234.5678], ['int32', -100000]] as const) {
+        const a = addr(type, order);
+        const block = [0xdead, 0xbeef, ...encodeRegisters(a, value, unscaled), 0xffff];
+        expect(decodeRegistersAt(a, block, 2, unscaled)).toBe(value);
+      }
+      const s = addr('string', { ...order, length: 3 });
+      expect(decodeRegistersAt(s, [0x2020, ...encodeRegisters(s, 'AB C', unscaled), 0x4142], 1, unscaled)).toBe('AB C');
+    }
+  });
+
+  it('a reply too short for the point is an error naming what is missing', () => {
+    expect(() => decodeRegistersAt(addr('float64'), [1, 2, 3, 4, 5], 2, unscaled)).toThrow(/needs 4 registers, got 3/);
+    expect(() => decodeRegistersAt(addr('uint16'), [1], 3, unscaled)).toThrow(/needs 1 registers, got 0/);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PointSpec } from '../../../edge/drivers/driver.js';
 import { planReads, splitBlock } from '../../../edge/drivers/modbus/plan.js';
+import { PollPlanCache } from '../../../edge/drivers/modbus/poll-plan.js';
 import type { ModbusAddress } from '../../../edge/drivers/modbus/schema.js';
 
 function point(name: string, address: Partial<ModbusAddress> & Pick<ModbusAddress, 'register'>): PointSpec<ModbusAddress> {
@@ -92,5 +93,29 @@ describe('splitBlock', () => {
     const [block] = planReads([point('f', { register: 0, type: 'float64' }), point('g', { register: 4 })], opts);
     if (!block) throw new Error('no block');
     expect(splitBlock(block)?.map((b) => [b.start, b.count])).toEqual([[0, 4], [4, 1]]);
+  });
+});
+
+describe('PollPlanCache', () => {
+  it('plans once per points array, replans for a new or resized array', () => {
+    const cache = new PollPlanCache(opts);
+    const points = [point('b', { register: 5 }), point('a', { register: 0 }), point('far', { register: 100 })];
+    const plan = cache.get(points);
+    expect(cache.get(points)).toBe(plan);
+    expect(plan.blocks.map((b) => [b.label, b.slots])).toEqual([
+      ['reading holding 0..5', [1, 0]],
+      ['reading holding 100..100', [2]],
+    ]);
+    expect(cache.get([...points])).not.toBe(plan);
+    points.push(point('c', { register: 6 }));
+    const grown = cache.get(points);
+    expect(grown).not.toBe(plan);
+    expect(grown.blocks[0]?.block.count).toBe(7);
+  });
+
+  it('a spec listed twice keeps the slot of its first occurrence', () => {
+    const a = point('a', { register: 0 });
+    const plan = new PollPlanCache(opts).get([a, point('b', { register: 1 }), a]);
+    expect(plan.positions).toEqual([0, 1, 0]);
   });
 });

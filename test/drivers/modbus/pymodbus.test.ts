@@ -78,6 +78,13 @@ describe.skipIf(!hasPymodbus)('modbus-tcp against pymodbus', () => {
     expect(readings.map((r) => r.device)).toEqual(layout.map(() => 'tcp-dev'));
   });
 
+  it('polling the same array again reuses its plan and keeps the reading order, repeats included', async () => {
+    const again = [...layout].reverse();
+    for (let poll = 0; poll < 3; poll++) expect(values(await driver.read(again))).toEqual(expected);
+    const [first, , repeat] = await driver.read([layout[2], layout[0], layout[2]].filter((p) => p !== undefined));
+    expect([first?.point, repeat?.point, repeat?.value]).toEqual(['i32', 'i32', -100000]);
+  });
+
   it('applies scale and offset', async () => {
     const [r] = await driver.read([point('scaled', { register: 1 }, { scale: 0.1, offset: -10 })]);
     expect(r?.value).toBe(490);
