@@ -96,6 +96,7 @@ interface PointState {
 }
 
 const MAX_QUEUE = 5000;
+const SLICE_MS = 10;
 /** Samples in a row the score must stay under clearBelow to close an incident. */
 const CLEAR_SAMPLES = 5;
 /** Samples in a row outside the range before it counts (one odd reading is the detector's job). */
@@ -260,8 +261,14 @@ export class AnomalyMonitor {
 
   private async drain(p: PointState): Promise<void> {
     p.draining = true;
+    let slice = Date.now();
     try {
       while (p.queue.length > 0) {
+        // A backlog is scored in slices so timers (device polls) keep running in between.
+        if (Date.now() - slice > SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          slice = Date.now();
+        }
         const s = p.queue.shift();
         if (!s) break;
         await this.serial(p, () => this.process(p, s)).catch((err: unknown) => this.log.error({ point: p.ref, err: errorMessage(err) }, 'anomaly scoring failed'));
