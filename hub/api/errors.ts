@@ -1,8 +1,8 @@
 /**
  * The API's one error format, derived from the project's error table:
  *   { error: { code, message, hint, fields?: [{ path, message }] } }
- * SwarmgateErrors map 1:1 (status from ERROR_TABLE); schema validation failures become 400
- * SWG_ERR_API_VALIDATION with one entry per field; anything else is a 500 that is logged.
+ * SwarmgateErrors map 1:1 (status from ERROR_TABLE); TypeBox validation failures (validation.ts)
+ * become 400 SWG_ERR_API_VALIDATION with one entry per field; anything else is a 500 that is logged.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -36,23 +36,21 @@ export function errorBody(code: ErrorCode, message: string, fields?: { path: str
   return { error: { code, message, hint: ERROR_TABLE[code].hint, ...(fields && fields.length > 0 ? { fields } : {}) } };
 }
 
-interface AjvIssue {
+interface Issue {
   instancePath?: string;
   message?: string;
-  params?: Record<string, unknown>;
 }
 
-function fieldPath(context: string | undefined, issue: AjvIssue): string {
-  const parts = [context ?? 'body', ...(issue.instancePath ?? '').split('/').filter(Boolean)];
-  const extra = issue.params?.missingProperty ?? issue.params?.additionalProperty;
-  if (typeof extra === 'string') parts.push(extra);
-  return parts.join('.');
+function fieldPath(context: string | undefined, issue: Issue): string {
+  return [context ?? 'body', ...(issue.instancePath ?? '').split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))].join('.');
 }
 
-function fieldMessage(issue: AjvIssue): string {
-  if (typeof issue.params?.additionalProperty === 'string') return 'is not allowed here';
-  if (typeof issue.params?.missingProperty === 'string') return 'is required';
-  return issue.message ?? 'is invalid';
+/** TypeBox's messages, in the words a form would use. */
+function fieldMessage(issue: Issue): string {
+  const m = issue.message ?? 'is invalid';
+  if (m === 'Expected required property') return 'is required';
+  if (m === 'Unexpected property') return 'is not allowed here';
+  return m.charAt(0).toLowerCase() + m.slice(1);
 }
 
 /** Fastify's own client errors (bad JSON, wrong content type, body too large). */
@@ -67,7 +65,7 @@ export function makeErrorHandler(log: Logger) {
       if (err.status >= 500) log.error({ err, url: request.url }, 'request failed');
       return reply.status(err.status).send(errorBody(err.code, err.message));
     }
-    const fe = err as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
+    const fe = err as FastifyError & { validation?: Issue[]; validationContext?: string };
     if (Array.isArray(fe.validation)) {
       const seen = new Set<string>();
       const fields = fe.validation

@@ -25,6 +25,7 @@ import type { AgentsView, Api, ApiContext } from './context.js';
 import { sqlFor } from './db.js';
 import { errorBody, makeErrorHandler } from './errors.js';
 import { installApiMetrics } from './metrics.js';
+import { typeboxValidator } from './validation.js';
 import { adminPlugin } from './plugins/admin.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
@@ -74,8 +75,6 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     // Shutdown does not wait for idle keep-alive sockets of browsers and integrations.
     forceCloseConnections: true,
     bodyLimit: 256 * 1024,
-    // Field-level errors: report every problem, never drop unknown fields silently.
-    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
 
   const ctx: ApiContext = {
@@ -96,6 +95,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   };
 
   await ensureInitialAdmin(ctx);
+  // TypeBox validates requests (every problem reported per field, unknown fields refused).
+  app.setValidatorCompiler(typeboxValidator);
   app.setErrorHandler(makeErrorHandler(log));
   app.setNotFoundHandler((request, reply) => reply.status(404).send(errorBody('SWG_ERR_API_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)));
   // preClose: open SSE streams must end before the server can finish closing.

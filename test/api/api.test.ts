@@ -126,6 +126,9 @@ describe('web API', () => {
       expect(t.published.at(-1)).toMatchObject({ topic: expect.stringContaining('gw-1') as string, payload: { id: res.body.id as string } });
       expect((await call('GET', `/api/v1/commands/${res.body.id as string}`, as('viewer'))).body.status).toBe('pending');
       expect((await call('GET', '/api/v1/commands?gateway=gw-1', as('viewer'))).body.commands.length).toBeGreaterThan(0);
+      expect((await call('GET', '/api/v1/commands?status=pending&status=applied', as('viewer'))).status).toBe(200);
+      expect((await call('GET', '/api/v1/commands?status=applied', as('viewer'))).status).toBe(200);
+      expect((await call('GET', '/api/v1/commands?status=lost', as('viewer'))).body.error.fields[0].path).toBe('querystring.status');
       expect((await call('GET', '/api/v1/commands/nope', as('viewer'))).status).toBe(404);
     });
 
@@ -144,15 +147,24 @@ describe('web API', () => {
       await seedReview(t, 'rv-low', 10);
       await seedReview(t, 'rv-high', 90);
       await seedReview(t, 'rv-mid', 50, 'gw-2');
+      await seedReview(t, 'rv-bare', 5);
     });
+
 
     it('lists by priority, filters, and shows the evidence', async () => {
       const list = await call('GET', '/api/v1/reviews?state=pending', as('viewer'));
-      expect(list.body.items.map((i: Json) => i.id)).toEqual(['rv-high', 'rv-mid', 'rv-low']);
+      expect(list.body.items.map((i: Json) => i.id)).toEqual(['rv-high', 'rv-mid', 'rv-low', 'rv-bare']);
+      expect(list.body.items[0].evidence).toBeUndefined(); // lists stay small: evidence is in the detail
       expect((await call('GET', '/api/v1/reviews?minPriority=40&limit=1', as('viewer'))).body.items.map((i: Json) => i.id)).toEqual(['rv-high']);
       const item = await call('GET', '/api/v1/reviews/rv-high', as('viewer'));
       expect(item.body.evidence.telemetry[0].samples).toHaveLength(2);
       expect((await call('GET', '/api/v1/reviews/nope', as('viewer'))).body.error.code).toBe('SWG_ERR_REVIEW_UNKNOWN');
+    });
+
+    it('approves without a body too (curl -X POST)', async () => {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/reviews/rv-bare/approve', headers: as('technician') });
+      expect(res.statusCode).toBe(200);
+      expect(res.json<Json>().state).toBe('approved');
     });
 
     it('approves (the command goes out), and a second decision is a 409 conflict', async () => {

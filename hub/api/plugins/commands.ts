@@ -15,14 +15,15 @@ export async function commandsPlugin(app: Api, ctx: ApiContext): Promise<void> {
     ...at('commands.list'),
     schema: {
       querystring: Type.Object(
-        { gateway: Type.Optional(IdParam), status: Type.Optional(Type.Array(Status, { description: 'repeat for several' })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
+        { gateway: Type.Optional(IdParam), status: Type.Optional(Type.Union([Status, Type.Array(Status)], { description: 'one status, or repeat the parameter for several' })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
         strict,
       ),
       response: responses(Type.Object({ commands: Type.Array(CommandRecordSchema) }, strict)),
     },
     handler: async (request) => {
       const q = request.query;
-      return { commands: await ctx.commands.list({ gateway: q.gateway, status: q.status as CommandStatus[] | undefined, limit: q.limit }) };
+      const status = q.status === undefined ? undefined : ((Array.isArray(q.status) ? q.status : [q.status]) as CommandStatus[]);
+      return { commands: await ctx.commands.list({ gateway: q.gateway, status, limit: q.limit }) };
     },
   });
 
