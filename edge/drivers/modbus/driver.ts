@@ -49,16 +49,15 @@ export class ModbusDriver implements BrowsableDriver {
     await this.endpoint.open();
   }
 
-  async read(points: readonly PointSpec[]): Promise<Reading[]> {
-    try {
-      return await this.readPoints(points as readonly PointSpec<ModbusAddress>[]);
-    } catch (err) {
+  read(points: readonly PointSpec[]): Promise<Reading[]> {
+    // .catch rather than an async frame around readPoints: one promise hop less on every poll.
+    return this.readPoints(points as readonly PointSpec<ModbusAddress>[]).catch((err: unknown) => {
       // Only a bug gets here (e.g. an address that skipped schema validation); still no rejection.
       this.log.error({ err, device: this.deviceId }, 'modbus read failed unexpectedly');
       const error = new SwarmgateError('SWG_ERR_INTERNAL', `reading ${this.deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       const ts = Date.now();
       return points.map((p) => this.bad(p as PointSpec<ModbusAddress>, error, ts));
-    }
+    });
   }
 
   private async readPoints(specs: readonly PointSpec<ModbusAddress>[]): Promise<Reading[]> {

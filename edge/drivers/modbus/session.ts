@@ -25,6 +25,7 @@ export interface RequestOptions {
 }
 
 const NO_OPTIONS: RequestOptions = {};
+const MAX_LABELS = 256;
 
 interface Attempt<T> {
   readonly unitId: number;
@@ -37,6 +38,7 @@ interface Attempt<T> {
 
 export class UnitSession {
   private stopped = false;
+  private readonly labels = new Map<string, string>();
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
 
   constructor(
@@ -51,7 +53,7 @@ export class UnitSession {
    */
   request<T>(what: string, run: (client: ModbusClient) => Promise<T>, options: RequestOptions = NO_OPTIONS): Promise<T> {
     const unitId = options.unitId ?? this.settings.unitId;
-    const label = `${what} of unit ${unitId} on ${this.link.name}`;
+    const label = this.labelOf(what, unitId);
     if (this.stopped) return Promise.reject(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver stopped (${label})`));
     const breaker = options.bypassBreaker ? undefined : this.breaker;
     const admission = breaker?.admit() ?? 'pass';
@@ -82,6 +84,21 @@ export class UnitSession {
       },
       (err: unknown) => this.retry(attempt, toModbusError(err, label)),
     );
+  }
+
+  /**
+   * 'reading holding 0..19 of unit 1 on tcp 10.0.0.5:502'. A poll asks with the same few texts
+   * every time, so they are kept (bounded: browse scans produce many distinct ones).
+   */
+  private labelOf(what: string, unitId: number): string {
+    if (unitId !== this.settings.unitId) return `${what} of unit ${unitId} on ${this.link.name}`;
+    let label = this.labels.get(what);
+    if (label === undefined) {
+      label = `${what} of unit ${unitId} on ${this.link.name}`;
+      if (this.labels.size >= MAX_LABELS) this.labels.clear();
+      this.labels.set(what, label);
+    }
+    return label;
   }
 
   /** Attempts 1..retries after a failed first one, then the breaker verdict. */
