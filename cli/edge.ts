@@ -4,6 +4,7 @@
  * `swarmgate edge discover ...`              browse/scan devices and write a draft profile
  */
 import { parseArgs } from 'node:util';
+import { checkLocalDecisions } from '../edge/advisor/index.js';
 import { checkConfig, loadConfig } from '../edge/config/load.js';
 import { formatProblem } from '../edge/config/source.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
@@ -28,9 +29,12 @@ async function check(files: string[]): Promise<number> {
   }
   let failed = 0;
   for (const file of files) {
-    const { problems, loaded } = checkConfig(file, builtinDrivers());
+    const checked = checkConfig(file, builtinDrivers());
+    const { loaded } = checked;
+    // Rules, interlocks, analytics and advisor refer to devices and points: checked once those resolve.
+    const problems = [...checked.problems, ...(loaded ? checkLocalDecisions(loaded) : [])];
     for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
-    if (loaded) {
+    if (loaded && problems.length === 0) {
       const points = loaded.devices.reduce((n, d) => n + d.points.length, 0);
       process.stdout.write(`${file}: ok (${loaded.devices.length} devices, ${points} points)\n`);
     } else {

@@ -13,6 +13,14 @@ function where(ctx: unknown): string {
   return `${c.filename ?? '?'}:${c.callerline ?? '?'}`;
 }
 
-setWarningLogger((ctx?: unknown, ...args: unknown[]) => log.warn({ at: where(ctx) }, format(...args)));
+// W27: Node 20 disabled RSA PKCS#1 v1.5 decryption (CVE-2023-46809). It matters only for the
+// deprecated Basic128Rsa15/Basic256 policies, which the driver does not offer: debug, not warn.
+const deprecatedPolicyNotice = (text: string): boolean => text.includes('NODE-OPCUA-W27') || text.includes('CVE-2023-46809');
+
+setWarningLogger((ctx?: unknown, ...args: unknown[]) => {
+  const text = format(...args);
+  if (deprecatedPolicyNotice(text)) log.debug({ at: where(ctx) }, text);
+  else log.warn({ at: where(ctx) }, text);
+});
 setErrorLogger((ctx?: unknown, ...args: unknown[]) => log.error({ at: where(ctx) }, format(...args)));
 setDebugLogger((ctx?: unknown, ...args: unknown[]) => log.debug({ at: where(ctx) }, format(...args)));

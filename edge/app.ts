@@ -1,18 +1,22 @@
 /**
- * The whole gateway process: the gateway core plus whatever the config turns on around it
- * (federation with the hub). `swarmgate edge` and the demo start it the same way.
+ * The whole gateway process: the gateway core plus whatever the config turns on around it —
+ * interlocks on every write, federation with the hub, and the local decision layer (anomaly
+ * monitor, rules, advisor). `swarmgate edge` and the demo start it the same way.
  */
 import type { Logger } from 'pino';
 import { packageVersion } from '../shared/package-info.js';
+import { startLocalDecisions, type LocalDecisions } from './advisor/index.js';
 import type { LoadedConfig } from './config/load.js';
 import type { Reading } from './drivers/driver.js';
 import type { DriverRegistry } from './drivers/registry.js';
 import { federationGateway, startFederation, type Federation } from './federation/index.js';
+import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './rules/index.js';
 import { Gateway } from './runtime/gateway.js';
 
 export interface EdgeApp {
   readonly gateway: Gateway;
   readonly federation?: Federation;
+  readonly local: LocalDecisions;
   stop(force?: boolean): Promise<void>;
 }
 
@@ -23,7 +27,8 @@ export interface EdgeAppOptions {
 }
 
 export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistry, options: EdgeAppOptions = {}): Promise<EdgeApp> {
-  const gateway = new Gateway({ loaded, registry, ...(options.log ? { log: options.log } : {}) });
+  const guard = createInterlockGuard(loaded);
+  const gateway = new Gateway({ loaded, registry, guards: guard ? [guard] : [], ...(options.log ? { log: options.log } : {}) });
   if (options.onReport) gateway.onReport(options.onReport);
   let federation: Federation | undefined;
   if (loaded.config.federation) {
@@ -38,10 +43,24 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
     });
   }
   await gateway.start();
+  // Events and review requests go to the hub through the outbox (kept while offline) and to the log.
+  const fed = federation;
+  const reporters: Reporter[] = [loggingReporter(gateway.log)];
+  if (fed) reporters.unshift({ event: (e) => fed.enqueueEvent(e), review: (r) => fed.enqueueReview(r) });
+  let local: LocalDecisions;
+  try {
+    local = await startLocalDecisions({ gateway, reporter: teeReporter(reporters, gateway.log) });
+  } catch (err) {
+    await gateway.stop(true);
+    await federation?.stop();
+    throw err;
+  }
   return {
     gateway,
     federation,
+    local,
     async stop(force = false) {
+      await local.stop();
       await gateway.stop(force);
       await federation?.stop();
     },
