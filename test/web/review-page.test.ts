@@ -27,6 +27,7 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await waitFor(async () => (await w.hub.review.list({ state: 'pending' })).length === 2, 10_000, 'two review items');
     browser = await launchBrowser(profile.path);
     page = browser.pages()[0] ?? (await browser.newPage());
+    page.setDefaultTimeout(10_000);
     page.on('requestfinished', (request) => transferred.push(request.sizes().then((s) => s.responseBodySize + s.responseHeadersSize)));
   });
 
@@ -83,5 +84,35 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await page.getByRole('link', { name: 'Fleet' }).click();
     await page.getByRole('heading', { name: 'Fleet' }).waitFor();
     expect(await page.locator('[data-gateway="gw-1"] .badge').textContent()).toBe('online');
+    await page.locator('[data-gateway="gw-1"]').click();
+    await page.getByRole('heading', { name: 'gw-1' }).waitFor();
+    await page.getByRole('link', { name: 'ahu1.setpoint' }).click();
+    await page.getByRole('heading', { name: 'ahu1.setpoint' }).waitFor();
+    await page.locator('figure.chart svg[role="img"]').waitFor();
+    await page.getByRole('button', { name: '1 h' }).click();
+    await expect.poll(() => page.getByRole('button', { name: '1 h' }).getAttribute('aria-pressed')).toBe('true');
+  });
+
+  it('rejects only with a reason, and approves a modified setpoint', async () => {
+    await page.goto(`${w.url}/#/review/rv-new-0001`);
+    await page.getByRole('heading', { name: 'Set ahu1.setpoint to 23' }).waitFor();
+    // Every control has a label a screen reader can announce.
+    const unlabelled = await page.locator('input, select, textarea').evaluateAll((els) => els.filter((e) => (e as HTMLInputElement).labels?.length === 0).length);
+    expect(unlabelled).toBe(0);
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('reason');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('reject-reason');
+    await page.locator('summary', { hasText: 'Modify' }).click();
+    await page.getByLabel('New value for ahu1.setpoint').fill('22.5');
+    await page.getByRole('button', { name: 'Approve with this value' }).click();
+    await page.locator('article[data-state="executed"]').waitFor({ timeout: 15_000 });
+    expect(w.received.some((c) => c.action.kind === 'write' && c.action.value === 22.5)).toBe(true);
+
+    await page.goto(`${w.url}/#/review/rv-low-0001`);
+    await page.getByRole('heading', { name: 'Set ahu1.setpoint to 20' }).waitFor();
+    await page.getByLabel('Reason for rejecting').fill('Setpoint is scheduled to change tonight');
+    await page.getByRole('button', { name: 'Reject' }).click();
+    await page.locator('article[data-state="rejected"]').waitFor();
+    expect(await w.hub.review.get('rv-low-0001')).toMatchObject({ state: 'rejected', reason: 'Setpoint is scheduled to change tonight' });
   });
 });

@@ -124,7 +124,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     approve.addEventListener('click', () => void run(approve, () => api.approve(item.id), 'Approved'));
     const reason = h('textarea', { id: 'reject-reason', name: 'reason', required: true, rows: 2, maxlength: 2000 });
     const rejectBtn = h('button', { type: 'submit', class: 'btn danger' }, 'Reject');
-    const rejectForm = h('form', { class: 'decision', 'aria-label': 'Reject' }, h('label', { for: 'reject-reason' }, 'Reason for rejecting'), reason, rejectBtn);
+    const rejectForm = h('form', { class: 'decision', 'aria-label': 'Reject', novalidate: true }, h('label', { for: 'reject-reason' }, 'Reason for rejecting'), reason, rejectBtn);
     rejectForm.addEventListener('submit', (e) => {
       e.preventDefault();
       if (!reason.value.trim()) {
@@ -144,15 +144,15 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     } else {
       input = h('select', { id: 'modify-value', name: 'value' }, ...['auto', 'manual', 'maintenance'].map((m) => h('option', { value: m, selected: m === a.mode }, m)));
     }
-    const modForm = h('form', { class: 'decision', 'aria-label': 'Modify' }, h('label', { for: 'modify-value' }, a.kind === 'write' ? `New value for ${a.device}.${a.point}` : 'Mode'), input, modBtn);
+    const modForm = h('form', { class: 'decision', 'aria-label': 'Modify', novalidate: true }, h('label', { for: 'modify-value' }, a.kind === 'write' ? `New value for ${a.device}.${a.point}` : 'Mode'), input, modBtn);
     modForm.addEventListener('submit', (e) => {
       e.preventDefault();
       let action: Action;
       if (a.kind === 'write') {
         const raw = input.value.trim();
         const value = typeof a.value === 'number' ? Number(raw) : typeof a.value === 'boolean' ? raw === 'true' : raw;
-        if (typeof value === 'number' && !Number.isFinite(value)) {
-          error.textContent = 'Enter a number.';
+        if (raw === '' || (typeof value === 'number' && !Number.isFinite(value))) {
+          error.textContent = typeof a.value === 'number' ? 'Enter a number.' : 'Enter a value.';
           error.hidden = false;
           input.focus();
           return;
