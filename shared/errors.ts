@@ -55,6 +55,7 @@ export const ERROR_TABLE = {
   SWG_ERR_AUTH_RATE_LIMITED: { kind: 'auth', status: 429, hint: 'too many login attempts for this user from this address; wait for the Retry-After seconds' },
   SWG_ERR_USER_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/users lists the users' },
   SWG_ERR_USER_EXISTS: { kind: 'state', status: 409, hint: 'pick another user name, or change the existing user with PATCH /api/v1/users/{username}' },
+  SWG_ERR_USER_LAST_ADMIN: { kind: 'state', status: 409, hint: 'make another user admin first; the hub must keep at least one enabled admin' },
   SWG_ERR_TOKEN_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/tokens lists the API tokens' },
   SWG_ERR_PLAN_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/plans lists the plans' },
   SWG_ERR_API_UNAVAILABLE: { kind: 'config', status: 503, hint: 'this hub process runs without that feature (review queue, agents); check the hub config' },

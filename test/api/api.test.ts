@@ -229,6 +229,15 @@ describe('web API', () => {
       expect((await call('GET', '/api/v1/users', as('admin'))).body.users.map((u: Json) => u.username)).not.toContain('maria');
     });
 
+    it('keeps at least one enabled admin', async () => {
+      const demote = await call('PATCH', '/api/v1/users/admin', as('admin'), { role: 'viewer' });
+      expect(demote.status).toBe(409);
+      expect(demote.body.error.code).toBe('SWG_ERR_USER_LAST_ADMIN');
+      expect((await call('DELETE', '/api/v1/users/admin', as('admin'))).status).toBe(409);
+      expect((await call('POST', '/api/v1/users', as('admin'), { username: 'admin2', role: 'admin', password: PASSWORD })).status).toBe(201);
+      expect((await call('PATCH', '/api/v1/users/admin2', as('admin'), { disabled: true })).status).toBe(200);
+    });
+
     it('audits who did what', async () => {
       const res = await call('GET', '/api/v1/audit?limit=500', as('admin'));
       const actions = (res.body.entries as Json[]).map((e) => `${e.actor as string} ${e.action as string}`);

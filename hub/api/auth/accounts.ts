@@ -106,6 +106,7 @@ export class Accounts {
   async updateUser(username: string, patch: { role?: Role; password?: string; disabled?: boolean }, now = Date.now()): Promise<User> {
     const current = await this.getUser(username);
     if (!current) throw new SwarmgateError('SWG_ERR_USER_UNKNOWN', `no user "${username}"`, { details: { username } });
+    if (current.role === 'admin' && !current.disabled && ((patch.role !== undefined && patch.role !== 'admin') || patch.disabled)) await this.keepOneAdmin(username);
     const sets: string[] = ['updated_at = ?'];
     const args: (string | number)[] = [now];
     if (patch.role !== undefined) sets.push('role = ?') && args.push(patch.role);
@@ -118,7 +119,15 @@ export class Accounts {
     return userFrom(row);
   }
 
+  /** Refuses to demote, disable or remove the last enabled admin (nobody could manage users). */
+  private async keepOneAdmin(leaving: string): Promise<void> {
+    const others = num((await this.sql.all("SELECT COUNT(*) AS n FROM api_users WHERE role = 'admin' AND disabled = 0 AND username <> ?", [leaving]))[0] ?? { n: 0 }, 'n');
+    if (others === 0) throw new SwarmgateError('SWG_ERR_USER_LAST_ADMIN', `"${leaving}" is the last enabled admin`, { details: { username: leaving } });
+  }
+
   async deleteUser(username: string): Promise<void> {
+    const current = await this.getUser(username);
+    if (current?.role === 'admin' && !current.disabled) await this.keepOneAdmin(username);
     const rows = await this.sql.all('DELETE FROM api_users WHERE username = ? RETURNING username', [username]);
     if (rows.length === 0) throw new SwarmgateError('SWG_ERR_USER_UNKNOWN', `no user "${username}"`, { details: { username } });
     await this.sql.all('DELETE FROM api_sessions WHERE username = ?', [username]);

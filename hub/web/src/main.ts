@@ -89,7 +89,14 @@ async function start(): Promise<void> {
   stream.addEventListener('review', (e) => onReview(JSON.parse((e as MessageEvent<string>).data) as ReviewItem));
   stream.addEventListener('gateway', () => onFleetChange());
   stream.addEventListener('command', (e) => onCommand(JSON.parse((e as MessageEvent<string>).data) as Command));
+  let lost = false;
+  // After a reconnect (hub restart, network change) the view may be stale: reload it once.
+  stream.addEventListener('open', () => {
+    if (lost) refresh();
+    lost = false;
+  });
   stream.addEventListener('error', () => {
+    lost = true;
     // The session may have ended (401 closes the stream for good): check and show the login.
     if (stream?.readyState === EventSource.CLOSED) api.me().catch(() => signedOut('Your session ended; log in again.'));
   });
@@ -99,24 +106,31 @@ function current(): string[] {
   return location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
 }
 
+let refreshTimer: number | undefined;
+/** Bursts of live events (a sweep, a busy site) cause one reload of the view, not one each. */
+function refresh(): void {
+  if (refreshTimer !== undefined) return;
+  refreshTimer = window.setTimeout(() => {
+    refreshTimer = undefined;
+    void route(false);
+  }, 200);
+}
+
 function onReview(item: ReviewItem): void {
   const [page, id] = current();
-  if (page === 'queue' || page === '') void route(false);
-  else if (page === 'review' && id === item.id) void route(false);
+  if (page === 'queue' || page === '') refresh();
+  else if (page === 'review' && id === item.id) refresh();
 }
 
 function onFleetChange(): void {
   const [page] = current();
-  if (page === 'fleet' || page === 'gateway') void route(false);
+  if (page === 'fleet' || page === 'gateway') refresh();
 }
 
 function onCommand(c: Command): void {
   commands.set(c.id, c);
   const el = document.getElementById('command-status');
-  if (el && main.querySelector('article')) {
-    const [, id] = current();
-    if (id) void route(false);
-  }
+  if (el && main.querySelector('article')) refresh();
 }
 
 async function route(focus = true): Promise<void> {
