@@ -85,37 +85,44 @@ export class ModbusDriver implements BrowsableDriver {
     return results as Reading[];
   }
 
-  /** Reads one block (splitting it on exception replies); returns a link-level failure, if any. */
-  private async readBlock(session: UnitSession, prepared: PreparedBlock, plan: PollPlan, results: (Reading | undefined)[]): Promise<SwarmgateError | undefined> {
-    try {
-      const data = await session.request(prepared.label, prepared.request);
-      const ts = Date.now();
-      const { points } = prepared.block;
-      const { slots } = prepared;
-      for (let i = 0; i < points.length; i++) {
-        const planned = points[i] as PlannedPoint;
-        results[slots[i] ?? 0] = this.decode(planned.spec, data, planned.index, ts);
-      }
-      return undefined;
-    } catch (err) {
-      const error = toModbusError(err, prepared.label);
-      if (!isPointFailure(error)) {
-        this.markBad(prepared, error, results);
-        return error;
-      }
-      const halves = splitBlock(prepared.block);
-      if (!halves) {
-        this.markBad(prepared, error, results);
+  /**
+   * Reads one block (splitting it on exception replies); resolves to a link-level failure, if any.
+   * The success path is a plain .then: it runs on every poll, the async frame only on failures.
+   */
+  private readBlock(session: UnitSession, prepared: PreparedBlock, plan: PollPlan, results: (Reading | undefined)[]): Promise<SwarmgateError | undefined> {
+    return session.request(prepared.label, prepared.request).then(
+      (data) => {
+        const ts = Date.now();
+        const { points } = prepared.block;
+        const { slots } = prepared;
+        for (let i = 0; i < points.length; i++) {
+          const planned = points[i] as PlannedPoint;
+          results[slots[i] ?? 0] = this.decode(planned.spec, data, planned.index, ts);
+        }
         return undefined;
-      }
-      let failure: SwarmgateError | undefined;
-      for (const half of halves) {
-        const preparedHalf = prepareBlock(half, plan.slotOf);
-        if (failure) this.markBad(preparedHalf, failure, results);
-        else failure = await this.readBlock(session, preparedHalf, plan, results);
-      }
-      return failure;
+      },
+      (err: unknown) => this.blockFailed(session, prepared, plan, results, err),
+    );
+  }
+
+  private async blockFailed(session: UnitSession, prepared: PreparedBlock, plan: PollPlan, results: (Reading | undefined)[], err: unknown): Promise<SwarmgateError | undefined> {
+    const error = toModbusError(err, prepared.label);
+    if (!isPointFailure(error)) {
+      this.markBad(prepared, error, results);
+      return error;
     }
+    const halves = splitBlock(prepared.block);
+    if (!halves) {
+      this.markBad(prepared, error, results);
+      return undefined;
+    }
+    let failure: SwarmgateError | undefined;
+    for (const half of halves) {
+      const preparedHalf = prepareBlock(half, plan.slotOf);
+      if (failure) this.markBad(preparedHalf, failure, results);
+      else failure = await this.readBlock(session, preparedHalf, plan, results);
+    }
+    return failure;
   }
 
   private decode(spec: PointSpec<ModbusAddress>, data: BlockData, index: number, ts: number): Reading {
