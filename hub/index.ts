@@ -149,7 +149,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     let api: RunningApi | undefined;
     if (config.api) {
       const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
-      const facility = options.agents?.facility ?? (config.agents ? loadFacilityModel(config.agents.facilityModel) : undefined);
+      let facility = options.agents?.facility;
+      // Planning objectives needs the facility model; without a readable one the API still runs.
+      if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
       api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility } });
       cleanups.push(api.close);
     }
