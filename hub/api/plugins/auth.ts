@@ -31,6 +31,8 @@ export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
       }
       ctx.limiter.reset(key);
       const session = await ctx.accounts.createSession(user.username);
+      // Logins are rare: a good moment to drop expired sessions.
+      await ctx.accounts.purgeSessions().catch((err: unknown) => ctx.log.warn({ err }, 'purging expired sessions failed'));
       await ctx.audit.write({ name: user.username, via: 'session' }, 'auth.login', user.username, undefined, request.ip);
       void reply.header('set-cookie', sessionCookie(ctx, request, session.id, Math.floor(ctx.config.session.ttlHours * 3600)));
       return { user: { username: user.username, role: user.role }, expiresAt: session.expiresAt };
