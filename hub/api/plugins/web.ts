@@ -39,13 +39,18 @@ export function defaultWebDir(): string {
 function load(dir: string): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   const add = (name: string, file: string): void => {
-    const body = readFileSync(file);
+    let body: Buffer;
+    try {
+      body = readFileSync(file);
+    } catch {
+      return; // removed by a rebuild between listing and reading: the new index names other files
+    }
     const type = TYPES[extname(file)] ?? 'application/octet-stream';
     assets.set(name, { body, type, ...(body.length > 512 && !type.startsWith('image/png') ? { gz: gzipSync(body, { level: 9 }) } : {}) });
   };
   if (existsSync(join(dir, 'index.html'))) add('index.html', join(dir, 'index.html'));
   const assetDir = join(dir, 'assets');
-  if (existsSync(assetDir)) for (const f of readdirSync(assetDir)) if (!f.endsWith('.gz') && !f.endsWith('.map')) add(f, join(assetDir, f));
+  if (existsSync(assetDir)) for (const f of readdirSync(assetDir)) if (!f.endsWith('.tmp') && !f.endsWith('.map')) add(f, join(assetDir, f));
   return assets;
 }
 
