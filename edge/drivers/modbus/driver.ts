@@ -50,39 +50,40 @@ export class ModbusDriver implements BrowsableDriver {
   }
 
   read(points: readonly PointSpec[]): Promise<Reading[]> {
-    // .catch rather than an async frame around readPoints: one promise hop less on every poll.
-    return this.readPoints(points as readonly PointSpec<ModbusAddress>[]).catch((err: unknown) => {
+    return this.readPoints(points as readonly PointSpec<ModbusAddress>[]);
+  }
+
+  private async readPoints(specs: readonly PointSpec<ModbusAddress>[]): Promise<Reading[]> {
+    try {
+      const plan = this.plans.get(specs);
+      const results: (Reading | undefined)[] = new Array<Reading | undefined>(specs.length);
+      let session: UnitSession | undefined;
+      let failure: SwarmgateError | undefined;
+      try {
+        if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} is stopped`);
+        session = this.endpoint.session();
+      } catch (err) {
+        failure = toModbusError(err, `for ${this.deviceId}`);
+      }
+      for (const prepared of plan.blocks) {
+        if (failure || !session) this.markBad(prepared, failure, results);
+        else failure = await this.readBlock(session, prepared, plan, results);
+      }
+      // Repeated specs share the reading of their first occurrence (positions[i] <= i).
+      const { positions } = plan;
+      for (let i = 0; i < results.length; i++) {
+        if (results[i] !== undefined) continue;
+        const spec = specs[i] as PointSpec<ModbusAddress>;
+        results[i] = results[positions[i] ?? i] ?? this.bad(spec, failure, Date.now());
+      }
+      return results as Reading[];
+    } catch (err) {
       // Only a bug gets here (e.g. an address that skipped schema validation); still no rejection.
       this.log.error({ err, device: this.deviceId }, 'modbus read failed unexpectedly');
       const error = new SwarmgateError('SWG_ERR_INTERNAL', `reading ${this.deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       const ts = Date.now();
-      return points.map((p) => this.bad(p as PointSpec<ModbusAddress>, error, ts));
-    });
-  }
-
-  private async readPoints(specs: readonly PointSpec<ModbusAddress>[]): Promise<Reading[]> {
-    const plan = this.plans.get(specs);
-    const results: (Reading | undefined)[] = new Array<Reading | undefined>(specs.length);
-    let session: UnitSession | undefined;
-    let failure: SwarmgateError | undefined;
-    try {
-      if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} is stopped`);
-      session = this.endpoint.session();
-    } catch (err) {
-      failure = toModbusError(err, `for ${this.deviceId}`);
+      return specs.map((p) => this.bad(p, error, ts));
     }
-    for (const prepared of plan.blocks) {
-      if (failure || !session) this.markBad(prepared, failure, results);
-      else failure = await this.readBlock(session, prepared, plan, results);
-    }
-    // Repeated specs share the reading of their first occurrence (positions[i] <= i).
-    const { positions } = plan;
-    for (let i = 0; i < results.length; i++) {
-      if (results[i] !== undefined) continue;
-      const spec = specs[i] as PointSpec<ModbusAddress>;
-      results[i] = results[positions[i] ?? i] ?? this.bad(spec, failure, Date.now());
-    }
-    return results as Reading[];
   }
 
   /**
