@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Accounts, startApi, type RunningApi } from '../hub/api/index.js';
 import { sqlFor } from '../hub/api/db.js';
@@ -125,15 +126,21 @@ export async function benchApi(): Promise<BenchEntry[]> {
     const check = (await (await fetch(historyUrl, { headers })).json()) as { buckets: { count: number }[] };
     const counted = check.buckets.reduce((s, b) => s + b.count, 0);
     await load(listUrl, headers, 100); // warm-up
+    let t0 = performance.now();
     const list = await load(listUrl, headers, 2000);
+    const listRps = Math.round(2000 / ((performance.now() - t0) / 1000));
     await load(historyUrl, headers, 50);
+    t0 = performance.now();
     const history = await load(historyUrl, headers, 1000);
+    const historyRps = Math.round(1000 / ((performance.now() - t0) / 1000));
     const weight = await pageWeight(api);
-    const note = `${CONCURRENCY} concurrent clients on loopback, API token auth, SQLite`;
+    const note = `${CONCURRENCY} concurrent clients on loopback, API token auth, SQLite, load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} CPUs`;
     const entries: BenchEntry[] = [
       { name: 'api_review_list_p50', value: ms2(quantile(list, 0.5)), unit: 'ms', notes: `200 items per response; ${note}` },
+      { name: 'api_review_list_throughput', value: listRps, unit: 'req/s', notes: note },
       atMost('api_review_list_p99', ms2(quantile(list, 0.99)), 'ms', 250, `200 items per response; ${note}`),
       { name: 'api_point_history_30d_p50', value: ms2(quantile(history, 0.5)), unit: 'ms', notes: `${counted} readings → ${check.buckets.length} 1-hour buckets; ${note}` },
+      { name: 'api_point_history_30d_throughput', value: historyRps, unit: 'req/s', notes: note },
       atMost('api_point_history_30d_p99', ms2(quantile(history, 0.99)), 'ms', 500, `${counted} readings → ${check.buckets.length} 1-hour buckets; ${note}`),
     ];
     if (weight !== undefined) entries.push(atMost('review_page_first_load', Math.round(weight / 100) / 10, 'kB', 150, 'logged-in first load at 390x844: html, js, css, me, review list (headers + bodies as transferred), measured by chromium'));
