@@ -109,7 +109,7 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   spatialAfter: 400,
   reseedCalibration: false,
   signals: { forecast: true, novelty: true },
-  forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000 },
+  forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000, ensemble: 3 },
   novelty: { step: 4, window: 12, memory: 3000, exclude: 3, minMemory: 50 },
   noveltyLikelihood: { avgWindow: 4 },
   longPattern: 24,

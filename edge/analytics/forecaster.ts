@@ -22,6 +22,8 @@ export interface ForecasterOptions {
   readonly learningRate: number;
   /** Most recent readings used as training data. */
   readonly trainWindow: number;
+  /** Networks trained from different seeds and averaged (see merge()). */
+  readonly ensemble: number;
 }
 
 /** Everything needed to run the trained network; JSON-serialisable. */
@@ -147,9 +149,69 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
     xs.set(row, (t - start) * size);
     ys[t - start] = (values.at(t) - mean) / std;
   }
-  const rng = new Rng(input.seed);
   const h = opts.hidden;
-  const prev = input.previous && input.previous.inputSize === size && input.previous.hidden === h ? input.previous : undefined;
+  const k = Math.max(1, Math.round(opts.ensemble));
+  const prev = input.previous && input.previous.inputSize === size && input.previous.hidden === h * k ? input.previous : undefined;
+  const members: Member[] = [];
+  for (let m = 0; m < k; m++) {
+    // Member 0 keeps the detector's seed, so a one-member ensemble is the plain network.
+    const rng = new Rng(m === 0 ? input.seed : input.seed + 7919 * m);
+    members.push(await trainMember(tf, opts, { xs, ys, count, size }, prev ? memberOf(prev, m, k) : undefined, rng, input.yieldNow));
+  }
+  return { ...merge(members, size, h), ...norm, trainedOn: count, loss: members.reduce((a, b) => a + b.loss, 0) / k };
+}
+
+/** One network's weights (w1 is size × hidden, row-major). */
+interface Member {
+  readonly w1: number[];
+  readonly b1: number[];
+  readonly w2: number[];
+  readonly b2: number;
+  readonly loss: number;
+}
+
+/**
+ * The average of k one-hidden-layer networks is itself one such network with k·h hidden units
+ * (output weights divided by k), so an ensemble costs nothing new at inference, in the state or
+ * in predict(); averaging members trained from different seeds steadies the forecast (and with it
+ * the alarms), which otherwise swing with the luck of one initialisation.
+ */
+function merge(members: readonly Member[], size: number, h: number): Pick<ForecasterModel, 'inputSize' | 'hidden' | 'w1' | 'b1' | 'w2' | 'b2'> {
+  const k = members.length;
+  const hk = h * k;
+  const w1 = new Array<number>(size * hk).fill(0);
+  members.forEach((mb, m) => {
+    for (let i = 0; i < size; i++) for (let j = 0; j < h; j++) w1[i * hk + m * h + j] = mb.w1[i * h + j] ?? 0;
+  });
+  return {
+    inputSize: size,
+    hidden: hk,
+    w1,
+    b1: members.flatMap((mb) => mb.b1),
+    w2: members.flatMap((mb) => mb.w2.map((w) => w / k)),
+    b2: members.reduce((a, mb) => a + mb.b2, 0) / k,
+  };
+}
+
+/** Member m of a merged k-member model (the inverse of merge, for warm starts). */
+function memberOf(model: ForecasterModel, m: number, k: number): Omit<Member, 'loss'> {
+  const hk = model.hidden;
+  const h = hk / k;
+  const w1: number[] = [];
+  for (let i = 0; i < model.inputSize; i++) for (let j = 0; j < h; j++) w1.push(model.w1[i * hk + m * h + j] ?? 0);
+  return { w1, b1: model.b1.slice(m * h, (m + 1) * h), w2: model.w2.slice(m * h, (m + 1) * h).map((w) => w * k), b2: model.b2 };
+}
+
+async function trainMember(
+  tf: typeof TF,
+  opts: ForecasterOptions,
+  data: { readonly xs: Float32Array; readonly ys: Float32Array; readonly count: number; readonly size: number },
+  prev: Omit<Member, 'loss'> | undefined,
+  rng: Rng,
+  yieldNow: () => Promise<void>,
+): Promise<Member> {
+  const { xs, ys, count, size } = data;
+  const h = opts.hidden;
   const limit1 = Math.sqrt(6 / size);
   const limit2 = Math.sqrt(6 / h);
   const w1 = tf.variable(tf.tensor2d(prev?.w1 ?? Array.from({ length: size * h }, () => (rng.next() * 2 - 1) * limit1), [size, h]));
@@ -188,19 +250,15 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
           loss.dispose();
         }
         batches++;
-        if (batches % 8 === 0) await input.yieldNow();
+        if (batches % 8 === 0) await yieldNow();
       }
       lastLoss = batches > 0 ? epochLoss / batches : 0;
     }
     return {
-      inputSize: size,
-      hidden: h,
       w1: Array.from(await w1.data()),
       b1: Array.from(await b1.data()),
       w2: Array.from(await w2.data()),
       b2: (await b2.data())[0] ?? 0,
-      ...norm,
-      trainedOn: count,
       loss: lastLoss,
     };
   } finally {
