@@ -26,6 +26,7 @@ const benches: Record<string, Bench> = {
     ];
   },
   agents: async () => (await import('./agents.js')).benchAgents(),
+  api: async () => (await import('./api.js')).benchApi(),
 };
 
 async function main(): Promise<void> {

@@ -10,6 +10,8 @@ import { loadConfig, type LoadedConfig } from '../edge/config/load.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';
+import { Accounts } from '../hub/api/index.js';
+import { sqlFor } from '../hub/api/db.js';
 import { generatePassword, loadHubConfig, startHub, upsertUser, type Hub } from '../hub/index.js';
 import type { Command } from './commands.js';
 import { formatReading } from './format.js';
@@ -25,6 +27,20 @@ interface DemoHub {
   readonly url: string;
   readonly gatewayUser: string;
   readonly gatewayPassword: string;
+  /** The review page and the demo technician minted for this run. */
+  readonly web?: { readonly url: string; readonly user: string; readonly password: string };
+}
+
+const DEMO_TECHNICIAN = 'tech';
+
+/** A technician account for the review page; its password is new every run, like the gateway's. */
+async function demoTechnician(hub: Hub): Promise<DemoHub['web']> {
+  if (!hub.api) return undefined;
+  const accounts = new Accounts(sqlFor(hub.store), { sessionTtlMs: 12 * 3_600_000 });
+  const password = generatePassword();
+  if (await accounts.getUser(DEMO_TECHNICIAN)) await accounts.updateUser(DEMO_TECHNICIAN, { password, role: 'technician', disabled: false });
+  else await accounts.createUser(DEMO_TECHNICIAN, 'technician', password);
+  return { url: hub.api.url, user: DEMO_TECHNICIAN, password };
 }
 
 /** The hub with its embedded broker; the demo gateway's broker password is rotated every run. */
@@ -37,7 +53,8 @@ async function startDemoHub(): Promise<DemoHub> {
   await upsertUser(credentials, { role: 'gateway', username: DEMO_GATEWAY.gateway, ...DEMO_GATEWAY }, gatewayPassword);
   const hub = await startHub(config);
   const port = hub.broker?.port ?? 11883;
-  return { hub, url: `mqtt://127.0.0.1:${port}`, gatewayUser: DEMO_GATEWAY.gateway, gatewayPassword };
+  const web = await demoTechnician(hub);
+  return { hub, url: `mqtt://127.0.0.1:${port}`, gatewayUser: DEMO_GATEWAY.gateway, gatewayPassword, ...(web ? { web } : {}) };
 }
 export const DEMO_PORTS = { modbusTcp: 15020, opcua: 14840, gpio: 15021, control: 15022 } as const;
 
@@ -78,6 +95,9 @@ export const demoCommand: Pick<Command, 'run'> = {
         `  gateway ${loaded.config.gateway.id} config: ${DEMO_CONFIG}`,
         `  gateway metrics: http://127.0.0.1:${loaded.config.metrics?.port ?? 9464}/metrics`,
         `  hub: MQTT on ${hub.url} (store ${hub.hub.store.kind}, ${DEMO_HUB_CONFIG})`,
+        ...(hub.web
+          ? [`  review page: ${hub.web.url}/  log in as "${hub.web.user}" with password "${hub.web.password}" (new every run); API docs: ${hub.web.url}/docs`]
+          : []),
         '  readings (report-by-exception) follow; Ctrl-C stops.',
         '',
       ].join('\n'),
