@@ -1,0 +1,493 @@
+/**
+ * Federation benchmarks (gateway → MQTT → hub):
+ *   - hub ingest rate against what Mosquitto alone delivers to a subscriber that does nothing,
+ *     same messages, same run (ratio);
+ *   - reading → stored latency (p50/p99) on loopback, with the default outbox flushMs and a small one;
+ *   - outbox replay after an hour's backlog (100 points at 1 s = 360,000 readings);
+ *   - the gateway's CPU and RSS while forwarding 10,000 readings/s (its own process).
+ *
+ *   npx tsx bench/federation.ts [ingest] [latency] [replay] [load]
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Type } from '@sinclair/typebox';
+import mqtt from 'mqtt';
+import { startEdgeApp } from '../edge/app.js';
+import type { DeviceSpec, Driver, DriverManifest, PointSpec, Reading } from '../edge/drivers/driver.js';
+import { DriverRegistry } from '../edge/drivers/registry.js';
+import { Outbox, startFederation, type FederationConfig, type FederationGateway } from '../edge/federation/index.js';
+import { upsertUser } from '../hub/broker/credentials.js';
+import { startEmbeddedBroker } from '../hub/broker/embedded.js';
+import { parseHubConfig } from '../hub/config.js';
+import { startHub, type Hub } from '../hub/index.js';
+import { createLogger } from '../shared/log.js';
+import { TelemetryBatchSchema, encode, gatewayTopic, type WireReading } from '../shared/wire/index.js';
+import { tempDir } from '../test/support/tmp.js';
+import { atLeast, atMost, progress, ratioEntry, type BenchEntry } from './results.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+const MOSQUITTO = { host: '127.0.0.1', port: 1883 };
+const quiet = (name: string) => createLogger(name, 'warn');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`bench: timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+function reachable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.setTimeout(2000, () => (s.destroy(), resolve(false)));
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+interface EmbeddedHub {
+  readonly hub: Hub;
+  readonly url: string;
+  /** A gateway user of `site`. */
+  user(site: string, gateway: string): Promise<{ username: string; password: string }>;
+  stop(): Promise<void>;
+}
+
+async function embeddedHub(dir: string): Promise<EmbeddedHub> {
+  const users = join(dir, 'users.yaml');
+  const config = parseHubConfig('broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n', join(dir, 'hub.yaml'));
+  const hub = await startHub(config, { logger: quiet('bench-hub'), retentionIntervalMs: 0 });
+  return {
+    hub,
+    url: hub.broker!.url,
+    async user(site, gateway) {
+      const password = `pw-${randomUUID()}`;
+      await upsertUser(users, { role: 'gateway', username: gateway, site, gateway }, password, { mosquittoIterations: 101 });
+      return { username: gateway, password };
+    },
+    stop: () => hub.stop(),
+  };
+}
+
+/** A stand-in gateway for federation: emit() reports a reading. */
+function syntheticGateway(id: string, site: string): FederationGateway & { emit(r: Reading): void } {
+  const listeners = new Set<(r: Reading) => void>();
+  return {
+    id,
+    site,
+    onReport(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    emit(r) {
+      for (const l of listeners) l(r);
+    },
+    write: async () => undefined,
+    deviceStates: () => ({ dev: { state: 'up' } }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Hub ingest vs Mosquitto alone
+
+const INGEST_BATCHES = 3000;
+const INGEST_READINGS = 100;
+
+function telemetryPayloads(gateway: string): Buffer[] {
+  const bootId = randomUUID();
+  const t0 = Date.now() - 3_600_000;
+  return Array.from({ length: INGEST_BATCHES }, (_, seq) => {
+    const readings: WireReading[] = Array.from({ length: INGEST_READINGS }, (_, i) => ({ d: `dev${i % 10}`, p: `point_${i}`, v: 20 + Math.sin(seq + i) * 5, q: 'good', ts: t0 + seq * 1000 }));
+    return encode(TelemetryBatchSchema, { v: 1, gateway, bootId, seq, sentAt: Date.now(), historical: false, readings });
+  });
+}
+
+/**
+ * Publishes every payload QoS 1, keeping at most WINDOW messages published and not yet consumed:
+ * a broker queues only so much for a slow subscriber (Mosquitto: max_queued_messages 1000, then
+ * it drops), and a gateway fleet is paced by its in-flight windows too.
+ */
+async function publishAll(topic: string, payloads: readonly Buffer[], consumed: () => number): Promise<number> {
+  const WINDOW = 200;
+  const pub = await mqtt.connectAsync(`mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`, { clientId: `swg-bench-pub-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0 });
+  try {
+    const started = performance.now();
+    for (let i = 0; i < payloads.length; i++) {
+      while (i - consumed() >= WINDOW) await new Promise((r) => setImmediate(r));
+      pub.publish(topic, payloads[i]!, { qos: 1 });
+    }
+    await until(() => consumed() >= payloads.length, 120_000, 'every message');
+    return performance.now() - started;
+  } finally {
+    await pub.endAsync();
+  }
+}
+
+async function benchIngestRatio(): Promise<BenchEntry[]> {
+  if (!(await reachable(MOSQUITTO.host, MOSQUITTO.port))) {
+    progress('federation: Mosquitto not reachable on 127.0.0.1:1883; ingest ratio skipped');
+    return [{ name: 'hub_ingest_vs_mosquitto', value: 0, unit: 'msgs/s', notes: 'skipped: Mosquitto not reachable at 127.0.0.1:1883' }];
+  }
+  const dir = tempDir('swg-bench-ingest-');
+  const site = `bench-${randomUUID().slice(0, 8)}`;
+  const gateway = 'gw-bench';
+  const topic = gatewayTopic(site, gateway, 'telemetry');
+  const payloads = telemetryPayloads(gateway);
+  const bytes = payloads.reduce((n, p) => n + p.length, 0);
+  try {
+    // Baseline: a subscriber that counts and does nothing else, same QoS and filter shape as ingest.
+    const sub = await mqtt.connectAsync(`mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`, { clientId: `swg-bench-sub-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0 });
+    let received = 0;
+    sub.on('message', () => void received++);
+    await sub.subscribeAsync(`$share/bench-${randomUUID().slice(0, 6)}/swarmgate/v1/${site}/+/telemetry`, { qos: 1 });
+    const baseMs = await publishAll(topic, payloads, () => received);
+    await sub.endAsync();
+    const baseRate = (INGEST_BATCHES / baseMs) * 1000;
+    progress(`federation: Mosquitto → plain subscriber ${baseRate.toFixed(0)} msgs/s`);
+
+    // The hub: external mode on the same Mosquitto, SQLite store.
+    const config = parseHubConfig(`broker:\n  mode: external\n  external: { url: "mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}", shareGroup: bench-${randomUUID().slice(0, 6)} }\nstore: { kind: sqlite, path: hub.db }\n`, join(dir.path, 'hub.yaml'));
+    const hub = await startHub(config, { logger: quiet('bench-hub'), sites: [site], retentionIntervalMs: 0 });
+    let hubMs: number;
+    try {
+      hubMs = await publishAll(topic, payloads, () => hub.ingest.stats.handled);
+      const stored = await hub.metrics.count(hub.metrics.readingsStored);
+      if (stored !== INGEST_BATCHES * INGEST_READINGS) throw new Error(`hub stored ${stored} readings, expected ${INGEST_BATCHES * INGEST_READINGS}`);
+    } finally {
+      await hub.stop();
+    }
+    const hubRate = (INGEST_BATCHES / hubMs) * 1000;
+    progress(`federation: hub ingest ${hubRate.toFixed(0)} msgs/s (${((hubRate * INGEST_READINGS) / 1000).toFixed(0)}k readings/s)`);
+    return [
+      ratioEntry(
+        'hub_ingest_vs_mosquitto',
+        { value: Math.round(hubRate), unit: 'msgs/s' },
+        { name: 'mosquitto_to_idle_subscriber', value: Math.round(baseRate), unit: 'msgs/s' },
+        0.8,
+        `${INGEST_BATCHES} telemetry batches of ${INGEST_READINGS} readings (${Math.round(bytes / INGEST_BATCHES)} bytes each) published QoS 1 through Mosquitto; hub = external mode, SQLite store, every reading stored; ${Math.round(hubRate * INGEST_READINGS)} readings/s`,
+      ),
+    ];
+  } finally {
+    dir.remove();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Reading → stored latency
+
+const LATENCY_SECONDS = 6;
+const LATENCY_POINTS = 20;
+const LATENCY_POLL_MS = 50;
+
+interface LatencyResult {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly samples: number;
+  /** Event-loop delay p99 of the hub and of the gateway process during the run (stalls the figure includes). */
+  readonly hubLoopP99: number;
+  readonly gatewayLoopP99: number;
+  readonly gatewayLoopMax: number;
+}
+
+/** Child role: federation with a synthetic source, LATENCY_POINTS points every LATENCY_POLL_MS. */
+async function latencySourceChild(arg: string): Promise<void> {
+  const { url, username, password, dataDir, flushMs, seconds } = JSON.parse(arg) as { url: string; username: string; password: string; dataDir: string; flushMs: number; seconds: number };
+  const gw = syntheticGateway(username, 'bench');
+  const fed = await startFederation({ gateway: gw, dataDir, config: { mqtt: { url, username, password, reconnectPeriodMs: 200 }, outbox: { flushMs }, stateIntervalS: 0 }, log: quiet('bench-fed') });
+  await until(() => fed.publisher.connected, 10_000, 'connect');
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  let tick = 0;
+  // Stamped when read, like a driver does; the hub measures arrival against the same clock.
+  const timer = setInterval(() => {
+    const ts = Date.now();
+    tick++;
+    for (let i = 0; i < LATENCY_POINTS; i++) gw.emit({ device: 'dev', point: `p${i}`, value: tick, quality: 'good', ts });
+  }, LATENCY_POLL_MS);
+  await sleep(seconds * 1000);
+  clearInterval(timer);
+  loop.disable();
+  await fed.stop();
+  process.stdout.write(`${JSON.stringify({ loopP99: Number((loop.percentile(99) / 1e6).toFixed(1)), loopMax: Number((loop.max / 1e6).toFixed(1)) })}\n`);
+}
+
+async function latencyRun(flushMs: number): Promise<LatencyResult> {
+  const dir = tempDir('swg-bench-latency-');
+  const hub = await embeddedHub(dir.path);
+  const id = `gw-lat-${flushMs}`;
+  const latencies: number[] = [];
+  let measuring = false;
+  const off = hub.hub.events.on('telemetry', ({ batch }) => {
+    if (!measuring) return;
+    const now = Date.now();
+    for (const r of batch.readings) latencies.push(now - r.ts);
+  });
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  let gatewayLoop = { loopP99: Number.NaN, loopMax: Number.NaN };
+  try {
+    const arg = JSON.stringify({ url: hub.url, ...(await hub.user('bench', id)), dataDir: join(dir.path, 'gw'), flushMs, seconds: LATENCY_SECONDS + 3 });
+    const child = spawnSelf('--latency-source', arg).then((out) => JSON.parse(out.trim().split('\n').pop() ?? '{}') as { loopP99: number; loopMax: number });
+    await until(async () => (await hub.hub.registry.get(id))?.status === 'online', 30_000, 'latency source online');
+    await sleep(1500);
+    measuring = true;
+    loop.enable();
+    await sleep(LATENCY_SECONDS * 1000);
+    measuring = false;
+    loop.disable();
+    gatewayLoop = await child;
+  } finally {
+    off();
+    await hub.stop();
+    dir.remove();
+  }
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? Number.NaN, samples: latencies.length, hubLoopP99: Number((loop.percentile(99) / 1e6).toFixed(1)), gatewayLoopP99: gatewayLoop.loopP99, gatewayLoopMax: gatewayLoop.loopMax };
+}
+
+/** Runs this file in a child process in the given role; resolves with its stdout when it exits 0. */
+function spawnSelf(role: string, arg: string, nodeFlags: readonly string[] = []): Promise<string> {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', SELF, role, arg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`bench child ${role} exited with ${code}`)))));
+}
+
+async function benchLatency(): Promise<BenchEntry[]> {
+  const small = 5;
+  const fast = await latencyRun(small);
+  progress(`federation: latency flushMs ${small}: p50 ${fast.p50} ms, p99 ${fast.p99} ms, max ${fast.max} ms (${fast.samples} readings; event-loop delay p99 hub ${fast.hubLoopP99} ms, gateway ${fast.gatewayLoopP99} ms, gateway max ${fast.gatewayLoopMax} ms)`);
+  const dflt = await latencyRun(200);
+  progress(`federation: latency flushMs 200 (default): p50 ${dflt.p50} ms, p99 ${dflt.p99} ms (${dflt.samples} readings)`);
+  const what = `reading ts (stamped at read) → hub telemetry event (batch committed to SQLite) on loopback; gateway federation in its own process → hub embedded broker → SQLite; ${LATENCY_POINTS} points every ${LATENCY_POLL_MS} ms for ${LATENCY_SECONDS} s`;
+  return [
+    { name: `federation_latency_p50_flush${small}ms`, value: fast.p50, unit: 'ms', notes: `${what}; outbox flushMs ${small} (small window)` },
+    atMost(`federation_latency_p99_flush${small}ms`, fast.p99, 'ms', 20, `${what}; outbox flushMs ${small} (small window); max ${fast.max} ms over ${fast.samples} readings; event-loop delay p99 in the same run: hub ${fast.hubLoopP99} ms, gateway ${fast.gatewayLoopP99} ms (max ${fast.gatewayLoopMax} ms)`),
+    { name: 'federation_latency_p50_default_flush', value: dflt.p50, unit: 'ms', notes: `${what}; outbox flushMs 200 (the default)` },
+    {
+      name: 'federation_latency_p99_default_flush',
+      value: dflt.p99,
+      unit: 'ms',
+      notes: `${what}; outbox flushMs 200 (the default): a reading waits up to flushMs in memory before its batch is committed (fewer SD-card writes), so this p99 is about the window by design; max ${dflt.max} ms over ${dflt.samples} readings`,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Outbox replay after an hour offline
+
+const REPLAY_POINTS = 100;
+const REPLAY_SECONDS = 3600;
+
+/** An hour offline, written the way the gateway writes it (default batching). */
+function fillOutbox(dataDir: string, site: string, gateway: string): { messages: number; bytes: number; readings: number; fillS: number } {
+  mkdirSync(dataDir, { recursive: true });
+  const started = performance.now();
+  const box = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site, gateway, log: quiet('bench-outbox') });
+  const t0 = Date.now() - REPLAY_SECONDS * 1000;
+  for (let s = 0; s < REPLAY_SECONDS; s++) {
+    for (let p = 0; p < REPLAY_POINTS; p++) box.addReading({ device: `dev${p % 10}`, point: `point_${p}`, value: 20 + Math.sin(s / 60 + p) * 3, quality: 'good', ts: t0 + s * 1000 });
+  }
+  box.flush();
+  const { messages, bytes } = box.stats();
+  box.close();
+  return { messages, bytes, readings: REPLAY_POINTS * REPLAY_SECONDS, fillS: (performance.now() - started) / 1000 };
+}
+
+/** Starts federation on a filled outbox; ms until the broker acknowledged every telemetry message. */
+async function replay(dataDir: string, site: string, gateway: string, mqttConfig: FederationConfig['mqtt'], messages: number, alsoUntil?: () => Promise<boolean>): Promise<{ ackedMs: number; doneMs: number }> {
+  const started = performance.now();
+  const fed = await startFederation({ gateway: syntheticGateway(gateway, site), dataDir, config: { mqtt: mqttConfig, stateIntervalS: 0 }, log: quiet('bench-fed') });
+  try {
+    const acked = async (): Promise<number> => (await fed.publisher.metrics.acked.get()).values.filter((v) => v.labels.kind === 'telemetry').reduce((n, v) => n + v.value, 0);
+    await until(async () => (await acked()) >= messages, 300_000, 'backlog acknowledged');
+    const ackedMs = performance.now() - started;
+    if (alsoUntil) await until(alsoUntil, 300_000, 'backlog stored');
+    return { ackedMs, doneMs: performance.now() - started };
+  } finally {
+    await fed.stop();
+  }
+}
+
+async function benchReplay(): Promise<BenchEntry[]> {
+  const dir = tempDir('swg-bench-replay-');
+  const site = 'bench';
+  try {
+    // The gateway's side alone: the hub's broker with nobody subscribed acknowledges on receipt.
+    const usersFile = join(dir.path, 'broker-users.yaml');
+    const password = `pw-${randomUUID()}`;
+    await upsertUser(usersFile, { role: 'gateway', username: 'gw-alone', site, gateway: 'gw-alone' }, password, { mosquittoIterations: 101 });
+    const broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile: usersFile, logger: quiet('bench-broker') });
+    let alone: { ackedMs: number };
+    let filled: ReturnType<typeof fillOutbox>;
+    try {
+      filled = fillOutbox(join(dir.path, 'gw-alone'), site, 'gw-alone');
+      progress(`federation: outbox filled with ${filled.readings} readings in ${filled.messages} messages (${(filled.bytes / 1e6).toFixed(1)} MB) in ${filled.fillS.toFixed(1)} s`);
+      alone = await replay(join(dir.path, 'gw-alone'), site, 'gw-alone', { url: broker.url, username: 'gw-alone', password }, filled.messages);
+    } finally {
+      await broker.close();
+    }
+    const aloneRate = (filled.readings / alone.ackedMs) * 1000;
+    progress(`federation: replay into the broker alone: ${(alone.ackedMs / 1000).toFixed(2)} s (${aloneRate.toFixed(0)} readings/s)`);
+
+    // End to end: the hub's embedded broker with ingest storing every batch in SQLite.
+    const hub = await embeddedHub(dir.path);
+    let withHub: { ackedMs: number; doneMs: number };
+    try {
+      fillOutbox(join(dir.path, 'gw-hub'), site, 'gw-hub');
+      const stored = async (): Promise<boolean> => (await hub.hub.metrics.count(hub.hub.metrics.readingsStored)) >= filled.readings;
+      withHub = await replay(join(dir.path, 'gw-hub'), site, 'gw-hub', { url: hub.url, ...(await hub.user(site, 'gw-hub')) }, filled.messages, stored);
+    } finally {
+      await hub.stop();
+    }
+    const hubRate = (filled.readings / withHub.ackedMs) * 1000;
+    progress(`federation: replay into the hub: acknowledged in ${(withHub.ackedMs / 1000).toFixed(2)} s (${hubRate.toFixed(0)} readings/s), stored after ${(withHub.doneMs / 1000).toFixed(2)} s`);
+    const what = `${REPLAY_POINTS} points at 1 s for an hour (${filled.readings} readings, ${filled.messages} messages of up to 500, ${(filled.bytes / 1e6).toFixed(1)} MB) replayed from the outbox, QoS 1, in-flight window 20, timed from federation start (connect included) to the last PUBACK`;
+    return [
+      atLeast('outbox_replay_readings_per_s', Math.round(aloneRate), 'readings/s', 50_000, `${what}; into the hub's embedded broker with no subscriber (the gateway side alone); ${Math.round((filled.messages / alone.ackedMs) * 1000)} batches/s`),
+      { name: 'outbox_replay_batches_per_s', value: Math.round((filled.messages / alone.ackedMs) * 1000), unit: 'batches/s', notes: `${what}; into the broker alone` },
+      {
+        name: 'outbox_replay_into_hub_readings_per_s',
+        value: Math.round(hubRate),
+        unit: 'readings/s',
+        notes: `${what}; into the running hub (embedded broker, ingest storing every batch in SQLite), which sets the pace: the broker's PUBACK follows delivery to the hub's connection; ${Math.round((filled.messages / withHub.ackedMs) * 1000)} batches/s; all stored after ${(withHub.doneMs / 1000).toFixed(2)} s`,
+      },
+    ];
+  } finally {
+    dir.remove();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The gateway's CPU and RSS while forwarding 10,000 readings/s (measured in its own process)
+
+const LOAD_DEVICES = 10;
+const LOAD_POINTS = 100;
+const LOAD_POLL_MS = 100;
+const LOAD_SECONDS = 10;
+
+interface LoadResult {
+  readonly readingsPerS: number;
+  readonly cpuPct: number;
+  readonly rssMeanMb: number;
+  readonly rssMaxMb: number;
+  readonly outboxMessages: number;
+}
+
+const syntheticManifest: DriverManifest = {
+  protocol: 'bench-synthetic',
+  profileProtocol: 'bench',
+  description: 'in-memory source for the federation load benchmark',
+  connectionSchema: Type.Object({}),
+  addressSchema: Type.Object({}),
+  capabilities: { subscribe: false, browse: false },
+  validate: () => [],
+  create(device: DeviceSpec): Driver {
+    let tick = 0;
+    return {
+      initialize: async () => undefined,
+      read: async (points: readonly PointSpec[]): Promise<Reading[]> => {
+        tick++;
+        const ts = Date.now();
+        return points.map((p, i) => ({ device: device.id, point: p.name, value: tick + i / 1000, quality: 'good', ts }));
+      },
+      write: async () => undefined,
+      stop: async () => undefined,
+    };
+  },
+};
+
+/** Child role: the gateway (runtime + federation) with a synthetic 10k readings/s source. */
+async function gatewayLoadChild(arg: string): Promise<void> {
+  const { url, username, password, dataDir } = JSON.parse(arg) as { url: string; username: string; password: string; dataDir: string };
+  const devices: DeviceSpec[] = Array.from({ length: LOAD_DEVICES }, (_, d) => ({
+    id: `dev${d}`,
+    protocol: 'bench-synthetic',
+    connection: {},
+    points: Array.from({ length: LOAD_POINTS }, (_, p) => ({ name: `p${p}`, address: {}, writable: false, scale: 1, offset: 0, deadband: 0, pollIntervalMs: LOAD_POLL_MS })),
+  }));
+  const federation: FederationConfig = { mqtt: { url, username, password }, stateIntervalS: 0 };
+  const app = await startEdgeApp(
+    { file: 'bench', dataDir, devices, profiles: new Map(), config: { gateway: { id: username, site: 'bench' }, devices: [], metrics: { enabled: false }, log: { level: 'warn' }, federation } },
+    new DriverRegistry([syntheticManifest]),
+  );
+  let reported = 0;
+  app.gateway.onReport(() => reported++);
+  await sleep(2000);
+  const r0 = reported;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const rss: number[] = [];
+  const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 250);
+  await sleep(LOAD_SECONDS * 1000);
+  clearInterval(sampler);
+  const cpu = process.cpuUsage(cpu0);
+  const seconds = (performance.now() - t0) / 1000;
+  const result: LoadResult = {
+    readingsPerS: (reported - r0) / seconds,
+    cpuPct: ((cpu.user + cpu.system) / 1e6 / seconds) * 100,
+    rssMeanMb: rss.reduce((a, b) => a + b, 0) / rss.length / 2 ** 20,
+    rssMaxMb: Math.max(...rss) / 2 ** 20,
+    outboxMessages: app.federation?.outbox.stats().messages ?? -1,
+  };
+  await app.stop();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+async function benchGatewayLoad(): Promise<BenchEntry[]> {
+  const dir = tempDir('swg-bench-load-');
+  const hub = await embeddedHub(dir.path);
+  try {
+    const auth = await hub.user('bench', 'gw-load');
+    const arg = JSON.stringify({ url: hub.url, ...auth, dataDir: join(dir.path, 'gw') });
+    // The flag the gateway runs with in production (bin/swarmgate.js, systemd units).
+    const out = await spawnSelf('--gateway-load', arg, ['--max-semi-space-size=2']);
+    const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as LoadResult;
+    const stored = await hub.hub.metrics.count(hub.hub.metrics.readingsStored);
+    progress(`federation: gateway forwarding ${r.readingsPerS.toFixed(0)} readings/s: CPU ${r.cpuPct.toFixed(1)}% of one core, RSS mean ${r.rssMeanMb.toFixed(0)} MB, max ${r.rssMaxMb.toFixed(0)} MB; hub stored ${stored}`);
+    const note = `gateway process (runtime + federation, ${LOAD_DEVICES} synthetic devices x ${LOAD_POINTS} points every ${LOAD_POLL_MS} ms, every reading reported) forwarding ${Math.round(r.readingsPerS)} readings/s to the hub's embedded broker in another process, default outbox settings, node --max-semi-space-size=2 as in production but run from source through tsx (its loader adds to RSS), measured over ${LOAD_SECONDS} s after a 2 s warm-up; hub stored ${stored} readings; outbox held ${r.outboxMessages} messages at the end`;
+    return [
+      { name: 'gateway_forwarding_10k_cpu', value: Number(r.cpuPct.toFixed(1)), unit: '% of one core', notes: note },
+      { name: 'gateway_forwarding_10k_rss_max', value: Number(r.rssMaxMb.toFixed(0)), unit: 'MB', notes: `${note}; mean ${r.rssMeanMb.toFixed(0)} MB` },
+    ];
+  } finally {
+    await hub.stop();
+    dir.remove();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const PARTS = { ingest: benchIngestRatio, latency: benchLatency, replay: benchReplay, load: benchGatewayLoad } as const;
+export type FederationBenchPart = keyof typeof PARTS;
+
+/** Every part, or the ones named (npx tsx bench/federation.ts latency replay). */
+export async function benchFederation(parts: readonly FederationBenchPart[] = Object.keys(PARTS) as FederationBenchPart[]): Promise<BenchEntry[]> {
+  const entries: BenchEntry[] = [];
+  for (const name of parts) {
+    progress(`federation: ${name}`);
+    entries.push(...(await PARTS[name]()));
+  }
+  return entries;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [role, arg = '{}'] = process.argv.slice(2);
+  const named = process.argv.slice(2).filter((p): p is FederationBenchPart => p in PARTS);
+  if (role === '--gateway-load') await gatewayLoadChild(arg);
+  else if (role === '--latency-source') await latencySourceChild(arg);
+  else console.log(JSON.stringify(await benchFederation(named.length > 0 ? named : undefined), null, 2));
+}
