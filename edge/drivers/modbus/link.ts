@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
 import { toModbusError } from './errors.js';
 import { SerialQueue } from './queue.js';
+import type { ModbusRequest, Reply } from './requests.js';
 import { RtuFramePort, type SerialSettings } from './rtu-port.js';
 
 export type { ModbusClient };
@@ -51,13 +52,30 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error)
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The request on the wire: rejected early by a dropped connection, close(force) or the watchdog. */
-class InFlight {
+/**
+ * The request on the wire, and the Reply its wire request calls. It may also be failed early by a
+ * dropped connection, close(force) or the watchdog; a late reply then settles nothing (a promise
+ * settles once) and leaves the next request's state alone.
+ */
+class InFlight<T> implements Reply<T> {
   constructor(
+    /** Tells the link this request no longer occupies it. */
+    private readonly settled: (flight: InFlight<never>) => void,
     readonly deadline: number,
     readonly what: string,
-    readonly reject: (err: Error) => void,
+    private readonly resolve: (value: T) => void,
+    private readonly reject: (err: Error) => void,
   ) {}
+
+  ok(value: T): void {
+    this.settled(this);
+    this.resolve(value);
+  }
+
+  fail(err: unknown): void {
+    this.settled(this);
+    this.reject(toModbusError(err, this.what));
+  }
 }
 
 export class ModbusLink {
@@ -67,7 +85,7 @@ export class ModbusLink {
   private nextOpenAt = 0;
   private openDelayMs: number;
   private closed = false;
-  private inFlight: InFlight | undefined;
+  private inFlight: InFlight<never> | undefined;
   /**
    * One timer per link rather than one per request: it is re-armed only when it fires while a
    * request is still running, or when a request has an earlier deadline than the armed one.
@@ -105,7 +123,7 @@ export class ModbusLink {
    * Runs one request for unitId with a reply timeout. Rejects with a SwarmgateError (exception
    * reply, timeout, not connected, unreachable).
    */
-  exchange<T>(unitId: number, timeoutMs: number, what: string, run: (client: ModbusClient) => Promise<T>): Promise<T> {
+  exchange<T>(unitId: number, timeoutMs: number, what: string, run: ModbusRequest<T>): Promise<T> {
     return this.queue.run(() => {
       const client = this.opened?.client;
       // The connected case skips ensureOpen's async hop: it is every request of a healthy link.
@@ -119,34 +137,32 @@ export class ModbusLink {
     });
   }
 
-  private send<T>(client: ModbusClient, unitId: number, timeoutMs: number, what: string, run: (client: ModbusClient) => Promise<T>): Promise<T> {
+  private send<T>(client: ModbusClient, unitId: number, timeoutMs: number, what: string, run: ModbusRequest<T>): Promise<T> {
     client.setID(unitId);
     client.setTimeout(timeoutMs);
     return new Promise<T>((resolve, reject) => {
-      const flight = new InFlight(Date.now() + timeoutMs + GUARD_MS, what, reject);
+      const flight = new InFlight<T>(this.settled, Date.now() + timeoutMs + GUARD_MS, what, resolve, reject);
       this.inFlight = flight;
       this.armWatchdog(flight.deadline);
-      let reply: Promise<T>;
       try {
-        reply = run(client);
+        if (typeof run === 'function') {
+          run(client).then(
+            (value) => flight.ok(value),
+            (err: unknown) => flight.fail(err),
+          );
+        } else {
+          run.wire(client, flight);
+        }
       } catch (err) {
-        reply = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+        flight.fail(err);
       }
-      // After a fail() these settle nothing: a promise settles once, and inFlight is the next request's.
-      reply.then(
-        (value) => {
-          if (this.inFlight === flight) this.inFlight = undefined;
-          resolve(value);
-        },
-        (err: unknown) => this.fail(flight, toModbusError(err, what)),
-      );
     });
   }
 
-  private fail(flight: InFlight, err: Error): void {
+  /** One function per link (not per request) that every InFlight calls when it ends. */
+  private readonly settled = (flight: InFlight<never>): void => {
     if (this.inFlight === flight) this.inFlight = undefined;
-    flight.reject(err);
-  }
+  };
 
   private armWatchdog(deadline: number): void {
     if (this.watchdog) {
@@ -162,7 +178,7 @@ export class ModbusLink {
     this.watchdog = undefined;
     const flight = this.inFlight;
     if (!flight) return;
-    if (Date.now() >= flight.deadline) this.fail(flight, new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `no reply ${flight.what}`));
+    if (Date.now() >= flight.deadline) flight.fail(new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `no reply ${flight.what}`));
     else this.armWatchdog(flight.deadline);
   };
 
@@ -175,7 +191,7 @@ export class ModbusLink {
   async close(force = false): Promise<void> {
     if (!force) await this.queue.drain();
     this.closed = true;
-    if (this.inFlight) this.fail(this.inFlight, new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} closed by the driver`));
+    this.inFlight?.fail(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} closed by the driver`));
     this.stopWatchdog();
     await this.dropConnection();
   }
@@ -213,7 +229,7 @@ export class ModbusLink {
     if (this.opened !== opened) return;
     this.options.log.warn({ link: this.name, why }, 'modbus link dropped; the next request reconnects');
     this.opened = undefined;
-    if (this.inFlight) this.fail(this.inFlight, new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} dropped: ${why}`));
+    this.inFlight?.fail(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} dropped: ${why}`));
     void opened.close().catch(() => undefined);
   }
 

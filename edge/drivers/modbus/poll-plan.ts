@@ -6,9 +6,8 @@
  */
 import type { PointSpec } from '../driver.js';
 import { planReads, type PlanOptions, type ReadBlock } from './plan.js';
-import { blockRequest, type BlockData } from './requests.js';
+import { blockRequest, type BlockData, type WireRequest } from './requests.js';
 import type { ModbusAddress } from './schema.js';
-import type { ModbusClient } from './link.js';
 
 type Spec = PointSpec<ModbusAddress>;
 
@@ -18,7 +17,7 @@ export interface PreparedBlock {
   readonly slots: readonly number[];
   /** 'reading holding 0..19', for messages. */
   readonly label: string;
-  readonly request: (client: ModbusClient) => Promise<BlockData>;
+  readonly request: WireRequest<BlockData>;
 }
 
 export interface PollPlan {

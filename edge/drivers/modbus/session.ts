@@ -6,7 +6,8 @@
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { CircuitBreaker } from './breaker.js';
 import { isLinkFailure, isRetryable, toModbusError } from './errors.js';
-import type { ModbusClient, ModbusLink } from './link.js';
+import type { ModbusLink } from './link.js';
+import type { ModbusRequest } from './requests.js';
 
 export interface SessionSettings {
   readonly unitId: number;
@@ -30,7 +31,7 @@ const MAX_LABELS = 256;
 interface Attempt<T> {
   readonly unitId: number;
   readonly label: string;
-  readonly run: (client: ModbusClient) => Promise<T>;
+  readonly run: ModbusRequest<T>;
   readonly breaker: CircuitBreaker | undefined;
   readonly retries: number;
   readonly timeoutMs: number;
@@ -51,7 +52,7 @@ export class UnitSession {
    * Runs `run` against the unit; rejects with a SwarmgateError. `what` describes the request for
    * messages ('reading holding 0+12').
    */
-  request<T>(what: string, run: (client: ModbusClient) => Promise<T>, options: RequestOptions = NO_OPTIONS): Promise<T> {
+  request<T>(what: string, run: ModbusRequest<T>, options: RequestOptions = NO_OPTIONS): Promise<T> {
     const unitId = options.unitId ?? this.settings.unitId;
     const label = this.labelOf(what, unitId);
     if (this.stopped) return Promise.reject(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver stopped (${label})`));

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../shared/log.js';
 import { ModbusLink, type ModbusClient } from '../../../edge/drivers/modbus/link.js';
+import type { Reply, WireRequest } from '../../../edge/drivers/modbus/requests.js';
 
 /** A client whose replies the test decides: each request waits for a call of `answer` (or forever). */
 class ScriptedClient extends EventEmitter {
@@ -114,6 +115,24 @@ describe('ModbusLink', () => {
     await expect(inFlight).rejects.toMatchObject({ code: 'SWG_ERR_DEVICE_NOT_CONNECTED' });
     await expect(link.exchange(1, 100, 'after close', read)).rejects.toMatchObject({ code: 'SWG_ERR_DEVICE_NOT_CONNECTED' });
     expect(timers()).toBeLessThanOrEqual(before);
+  });
+
+  it('wire requests: a reply arriving after the watchdog gave up settles nothing and leaves the next request alone', async () => {
+    const { link } = scriptedLink();
+    await link.open();
+    const replies: Reply<string>[] = [];
+    const wire: WireRequest<string> = { wire: (_client, reply) => void replies.push(reply) };
+    await expect(link.exchange(1, 10, 'slow', wire)).rejects.toMatchObject({ code: 'SWG_ERR_DEVICE_TIMEOUT' });
+    const next = link.exchange(1, 1000, 'next', wire);
+    await new Promise((r) => setImmediate(r));
+    expect(replies).toHaveLength(2);
+    replies[0]?.ok('late'); // the first request's reply, too late
+    replies[1]?.ok('fresh');
+    expect(await next).toBe('fresh');
+    const failing = link.exchange(1, 1000, 'refused', wire);
+    await new Promise((r) => setImmediate(r));
+    replies[2]?.fail(Object.assign(new Error('Modbus exception 2: Illegal data address'), { modbusCode: 2 }));
+    await expect(failing).rejects.toMatchObject({ code: 'SWG_ERR_DEVICE_EXCEPTION', details: { exceptionCode: 2 } });
   });
 
   it('a library that throws synchronously yields a rejection, not a throw', async () => {
