@@ -11,7 +11,11 @@
  * past happily extrapolates a value the point never produced).
  * Each goes through its own TailCalibrator (likelihood.ts) to a tail probability; the smaller of
  * the two (Bonferroni-corrected) becomes the score −log10(p)/scoreDecades, clipped to [0,1]. So a
- * score of 0.5 means "this unusual about once in 10^(scoreDecades/2) readings" on every point.
+ * score of 0.5 means a nominal tail probability of 10^(−scoreDecades/2) on every point. Nominal:
+ * real surprises are heavy-tailed, so a normal tail fitted to them is over-confident by orders of
+ * magnitude; 24 decades (rather than 12) keep the forecast's heavy-tailed errors from alarming
+ * every few thousand readings, and let the novelty signal — calibrated by median/MAD, since
+ * nearest-neighbour distances are mostly tiny with a long tail — reach the same scale.
  * After an alert the score is damped for `refractory` readings, so one incident yields one alert.
  *
  * Training: the forecaster is (re)trained in the background on the recent history every
@@ -96,7 +100,7 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   minTrain: 400,
   retrainEvery: 800,
   adoptAfter: 10,
-  scoreDecades: 12,
+  scoreDecades: 24,
   alertLevel: 0.5,
   refractory: 200,
   refractoryDamping: 0.3,
@@ -106,12 +110,12 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   rateWindow: 4000,
   seed: 1,
   spatialTolerance: 0.1,
-  spatialAfter: 400,
+  spatialAfter: 150,
   reseedCalibration: false,
   signals: { forecast: true, novelty: true },
   forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000, ensemble: 3 },
   novelty: { step: 4, window: 12, memory: 3000, exclude: 3, minMemory: 50 },
-  noveltyLikelihood: { avgWindow: 4 },
+  noveltyLikelihood: { avgWindow: 4, estimator: 'robust' },
   longPattern: 24,
   longStep: 4,
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },

@@ -3,7 +3,7 @@
  *
  * Per reading call `await detector.score(reading.ts, reading.value)` on that point's
  * PointDetector (one per numeric point, in time order); it returns a calibrated score in [0,1]
- * (−log10 tail probability / 12: 0.5 ≈ once in a million readings). Training of the neural
+ * (−log10 nominal tail probability / 24: 0.5 ≈ 1e-12; see detector.ts). Training of the neural
  * forecaster is scheduled by the detector itself every `retrainEvery` readings and runs in the
  * background in small awaited batches. Persist with `detector.save(dir)` and
  * `PointDetector.load(dir)`. Call `selectBackend()` once at start-up (score() also does it lazily)

@@ -7,7 +7,7 @@
  * P(average this large | recent behaviour), small when surprising: the same number means the same
  * thing on every point, which is what lets one threshold serve all points.
  */
-import { normalTail, Ring } from './stats.js';
+import { normalTail, quantile, Ring } from './stats.js';
 
 export interface LikelihoodOptions {
   /** Raw values averaged before comparison (1 = no averaging). */
@@ -44,6 +44,12 @@ export interface LikelihoodOptions {
    */
   readonly tail: 'gauss' | 'evt';
   readonly tailFraction: number;
+  /**
+   * Location/scale of "normal": 'moments' (mean/std, HTM's choice) or 'robust' (median and
+   * 1.4826·MAD): for skewed surprises such as nearest-neighbour distances, mostly near zero with
+   * a long tail, the std is set by the tail itself and hides the next excursion.
+   */
+  readonly estimator?: 'moments' | 'robust';
 }
 
 export interface LikelihoodState {
@@ -186,6 +192,10 @@ export class TailCalibrator {
       }
     }
     const floor = this.opts.minStd;
+    if (this.opts.estimator === 'robust') {
+      this.robustEstimate(k, floor);
+      return;
+    }
     this.mean1 = n > 0 ? s1 / n : 0;
     this.std1 = Math.max(Math.sqrt(Math.max(0, n > 1 ? q1 / n - this.mean1 ** 2 : 0)), floor);
     this.meanK = nK > 0 ? sK / nK : this.mean1;
@@ -204,6 +214,24 @@ export class TailCalibrator {
       this.evt1 = fitTail(singles, this.opts.tailFraction, floor);
       this.evtK = fitTail(avgs.length > 0 ? avgs : singles, this.opts.tailFraction, floor / Math.sqrt(k));
     }
+    this.sinceEstimate = 0;
+    this.estimated = true;
+  }
+
+  private robustEstimate(k: number, floor: number): void {
+    const n = this.history.length;
+    const singles = new Float64Array(n);
+    const avgs = new Float64Array(Math.max(0, n - k + 1));
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const x = this.history.at(i);
+      singles[i] = x;
+      w += x;
+      if (i >= k) w -= this.history.at(i - k);
+      if (i >= k - 1) avgs[i - k + 1] = w / k;
+    }
+    [this.mean1, this.std1] = medianMad(singles, floor);
+    [this.meanK, this.stdK] = avgs.length > 0 ? medianMad(avgs, floor / Math.sqrt(k)) : [this.mean1, this.std1];
     this.sinceEstimate = 0;
     this.estimated = true;
   }
@@ -240,4 +268,13 @@ function fitTail(values: Float64Array, fraction: number, minScale: number): [num
     count++;
   }
   return [u, Math.max(count > 0 ? excess / count : 0, minScale)];
+}
+
+/** Median and normal-consistent MAD (1.4826 · median |x − median|), the MAD floored at `floor`. */
+function medianMad(values: Float64Array, floor: number): [number, number] {
+  if (values.length === 0) return [0, floor];
+  const sorted = values.slice().sort();
+  const med = quantile(sorted, 0.5);
+  const dev = sorted.map((v) => Math.abs(v - med)).sort();
+  return [med, Math.max(1.4826 * quantile(dev, 0.5), floor)];
 }
