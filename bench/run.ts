@@ -27,6 +27,7 @@ const benches: Record<string, Bench> = {
   },
   agents: async () => (await import('./agents.js')).benchAgents(),
   api: async () => (await import('./api.js')).benchApi(),
+  federation: async () => (await import('./federation.js')).benchFederation(),
 };
 
 async function main(): Promise<void> {

@@ -22,14 +22,13 @@ export interface EdgeApp {
 
 export interface EdgeAppOptions {
   readonly log?: Logger;
-  /** Registered before the first poll, so no reading is missed (e.g. `edge --print`). */
+  /** Registered before the first poll (no reading is missed) and after the outbox (e.g. `edge --print`). */
   readonly onReport?: (reading: Reading) => void;
 }
 
 export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistry, options: EdgeAppOptions = {}): Promise<EdgeApp> {
   const guard = createInterlockGuard(loaded);
   const gateway = new Gateway({ loaded, registry, guards: guard ? [guard] : [], ...(options.log ? { log: options.log } : {}) });
-  if (options.onReport) gateway.onReport(options.onReport);
   let federation: Federation | undefined;
   if (loaded.config.federation) {
     // Federation first: the outbox must be listening before the first reading is reported.
@@ -42,6 +41,8 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       version: packageVersion(),
     });
   }
+  // After the outbox's listener: a reading is printed only once it is in the outbox.
+  if (options.onReport) gateway.onReport(options.onReport);
   await gateway.start();
   // Events and review requests go to the hub through the outbox (kept while offline) and to the log.
   const fed = federation;
