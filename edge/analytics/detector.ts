@@ -83,7 +83,7 @@ export interface DetectorOptions {
   readonly forecaster: ForecasterOptions;
   readonly novelty: NoveltyOptions;
   readonly likelihood: LikelihoodOptions;
-  /** Overrides of `likelihood` for the novelty signal (it changes once per block, not per reading). */
+  /** Overrides of `likelihood` for the novelty signals: median/MAD (skewed distances), same 8-reading average as the forecast. */
   readonly noveltyLikelihood: Partial<LikelihoodOptions>;
   /**
    * Pattern length (blocks) of a second, longer novelty scale (0 = off): a shape can be familiar
@@ -115,7 +115,7 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   signals: { forecast: true, novelty: true },
   forecaster: { lags: 12, hidden: 16, epochs: 3, batchSize: 64, learningRate: 0.01, trainWindow: 2000, ensemble: 3 },
   novelty: { step: 4, window: 12, memory: 3000, exclude: 3, minMemory: 50 },
-  noveltyLikelihood: { avgWindow: 4, estimator: 'robust' },
+  noveltyLikelihood: { avgWindow: 8, estimator: 'robust' },
   longPattern: 24,
   longStep: 4,
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
