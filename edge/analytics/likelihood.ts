@@ -7,7 +7,7 @@
  * P(average this large | recent behaviour), small when surprising: the same number means the same
  * thing on every point, which is what lets one threshold serve all points.
  */
-import { normalTail, quantile, Ring } from './stats.js';
+import { normalTail, Ring } from './stats.js';
 
 export interface LikelihoodOptions {
   /** Raw values averaged before comparison (1 = no averaging). */
@@ -86,6 +86,8 @@ export class TailCalibrator {
   private evt1: [number, number] = [0, 1];
   private evtK: [number, number] = [0, 1];
   private blockMax1: Ring;
+  /** Reused by the robust estimator (no allocation per re-estimate). */
+  private scratch = new Float64Array(0);
   private blockMaxK: Ring;
   /** [readings in the current block, its max raw, its max average]. */
   private current: [number, number, number] = [0, 0, 0];
@@ -220,18 +222,20 @@ export class TailCalibrator {
 
   private robustEstimate(k: number, floor: number): void {
     const n = this.history.length;
-    const singles = new Float64Array(n);
-    const avgs = new Float64Array(Math.max(0, n - k + 1));
+    const m = Math.max(0, n - k + 1);
+    if (this.scratch.length < Math.max(n, 1)) this.scratch = new Float64Array(Math.max(n, 1));
+    const buf = this.scratch;
+    if (this.opts.single) {
+      for (let i = 0; i < n; i++) buf[i] = this.history.at(i);
+      [this.mean1, this.std1] = medianMad(buf, n, floor);
+    }
     let w = 0;
     for (let i = 0; i < n; i++) {
-      const x = this.history.at(i);
-      singles[i] = x;
-      w += x;
+      w += this.history.at(i);
       if (i >= k) w -= this.history.at(i - k);
-      if (i >= k - 1) avgs[i - k + 1] = w / k;
+      if (i >= k - 1) buf[i - k + 1] = w / k;
     }
-    [this.mean1, this.std1] = medianMad(singles, floor);
-    [this.meanK, this.stdK] = avgs.length > 0 ? medianMad(avgs, floor / Math.sqrt(k)) : [this.mean1, this.std1];
+    [this.meanK, this.stdK] = medianMad(buf, m, floor / Math.sqrt(k));
     this.sinceEstimate = 0;
     this.estimated = true;
   }
@@ -270,11 +274,39 @@ function fitTail(values: Float64Array, fraction: number, minScale: number): [num
   return [u, Math.max(count > 0 ? excess / count : 0, minScale)];
 }
 
-/** Median and normal-consistent MAD (1.4826 · median |x − median|), the MAD floored at `floor`. */
-function medianMad(values: Float64Array, floor: number): [number, number] {
-  if (values.length === 0) return [0, floor];
-  const sorted = values.slice().sort();
-  const med = quantile(sorted, 0.5);
-  const dev = sorted.map((v) => Math.abs(v - med)).sort();
-  return [med, Math.max(1.4826 * quantile(dev, 0.5), floor)];
+/**
+ * Median and normal-consistent MAD (1.4826 · median |x − median|) of buf[0..n), the MAD floored
+ * at `floor`. Reorders buf. Selection, not sorting: this runs every `reestimateEvery` readings.
+ */
+function medianMad(buf: Float64Array, n: number, floor: number): [number, number] {
+  if (n === 0) return [0, floor];
+  const med = select(buf, n, n >> 1);
+  for (let i = 0; i < n; i++) buf[i] = Math.abs((buf[i] ?? 0) - med);
+  return [med, Math.max(1.4826 * select(buf, n, n >> 1), floor)];
+}
+
+/** k-th smallest of buf[0..n) (Hoare's quickselect, middle pivot; partially reorders buf). */
+function select(buf: Float64Array, n: number, k: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const pivot = buf[(lo + hi) >> 1] ?? 0;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while ((buf[i] ?? 0) < pivot) i++;
+      while ((buf[j] ?? 0) > pivot) j--;
+      if (i <= j) {
+        const t = buf[i] ?? 0;
+        buf[i] = buf[j] ?? 0;
+        buf[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else break;
+  }
+  return buf[k] ?? 0;
 }
