@@ -332,9 +332,10 @@ export class AnomalyMonitor {
 
     const score = combined(p);
     if (side.active) {
-      // Closed only once the score is low AND the value is back near its learned range: a freezer
-      // still warming is the same incident, even after the detector has calmed down.
-      p.below = score < (c.clearBelow ?? 0.3) && excess < (c.envelopeMargin ?? 0.5) / 2 ? p.below + 1 : 0;
+      // Closed only once the score is low AND the value is back inside its learned range: a freezer
+      // still warming (or a sensor still drifting) is the same incident, even after the detector
+      // has calmed down.
+      p.below = score < (c.clearBelow ?? 0.3) && excess === 0 ? p.below + 1 : 0;
       if (p.below >= CLEAR_SAMPLES) {
         side.active = false;
         this.log.info({ point: p.ref, value: s.value }, 'anomaly cleared');

