@@ -15,10 +15,9 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Type } from '@sinclair/typebox';
 import mqtt from 'mqtt';
 import { startEdgeApp } from '../edge/app.js';
-import type { DeviceSpec, Driver, DriverManifest, PointSpec, Reading } from '../edge/drivers/driver.js';
+import type { DeviceSpec, Reading } from '../edge/drivers/driver.js';
 import { DriverRegistry } from '../edge/drivers/registry.js';
 import { Outbox, startFederation, type FederationConfig, type FederationGateway } from '../edge/federation/index.js';
 import { upsertUser } from '../hub/broker/credentials.js';
@@ -29,6 +28,7 @@ import { createLogger } from '../shared/log.js';
 import { TelemetryBatchSchema, encode, gatewayTopic, type WireReading } from '../shared/wire/index.js';
 import { tempDir } from '../test/support/tmp.js';
 import { atLeast, atMost, progress, ratioEntry, type BenchEntry } from './results.js';
+import { syntheticManifest } from './synthetic-driver.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -387,28 +387,7 @@ interface LoadResult {
   readonly outboxMessages: number;
 }
 
-const syntheticManifest: DriverManifest = {
-  protocol: 'bench-synthetic',
-  profileProtocol: 'bench',
-  description: 'in-memory source for the federation load benchmark',
-  connectionSchema: Type.Object({}),
-  addressSchema: Type.Object({}),
-  capabilities: { subscribe: false, browse: false },
-  validate: () => [],
-  create(device: DeviceSpec): Driver {
-    let tick = 0;
-    return {
-      initialize: async () => undefined,
-      read: async (points: readonly PointSpec[]): Promise<Reading[]> => {
-        tick++;
-        const ts = Date.now();
-        return points.map((p, i) => ({ device: device.id, point: p.name, value: tick + i / 1000, quality: 'good', ts }));
-      },
-      write: async () => undefined,
-      stop: async () => undefined,
-    };
-  },
-};
+const loadSource = syntheticManifest((tick, i) => tick + i / 1000);
 
 /** Child role: the gateway (runtime + federation) with a synthetic 10k readings/s source. */
 async function gatewayLoadChild(arg: string): Promise<void> {
@@ -422,7 +401,7 @@ async function gatewayLoadChild(arg: string): Promise<void> {
   const federation: FederationConfig = { mqtt: { url, username, password }, stateIntervalS: 0 };
   const app = await startEdgeApp(
     { file: 'bench', dataDir, devices, profiles: new Map(), config: { gateway: { id: username, site: 'bench' }, devices: [], metrics: { enabled: false }, log: { level: 'warn' }, federation } },
-    new DriverRegistry([syntheticManifest]),
+    new DriverRegistry([loadSource]),
   );
   let reported = 0;
   app.gateway.onReport(() => reported++);

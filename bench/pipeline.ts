@@ -4,42 +4,21 @@
  * source is a bench-only in-memory driver, so the figure is the pipeline's capacity, not a
  * device's speed (the Modbus bench measures that).
  */
-import { Type } from '@sinclair/typebox';
 import { tmpdir } from 'node:os';
 import { createLogger } from '../shared/log.js';
-import type { DeviceSpec, Driver, DriverManifest, PointSpec, Reading } from '../edge/drivers/driver.js';
+import type { DeviceSpec } from '../edge/drivers/driver.js';
 import { DriverRegistry } from '../edge/drivers/registry.js';
 import { Gateway } from '../edge/runtime/gateway.js';
 import { GatewayMetrics } from '../edge/runtime/metrics.js';
 import { atLeast, progress, type BenchEntry } from './results.js';
+import { syntheticManifest } from './synthetic-driver.js';
 
 const DEVICES = 20;
 const POINTS = 1000;
 const SECONDS = 5;
 
-const syntheticManifest: DriverManifest = {
-  protocol: 'bench-synthetic',
-  profileProtocol: 'bench',
-  description: 'in-memory source for the pipeline benchmark',
-  connectionSchema: Type.Object({}),
-  addressSchema: Type.Object({}),
-  capabilities: { subscribe: false, browse: false },
-  validate: () => [],
-  create(device: DeviceSpec): Driver {
-    let tick = 0;
-    return {
-      initialize: async () => undefined,
-      read: async (points: readonly PointSpec[]): Promise<Reading[]> => {
-        tick++;
-        const ts = Date.now();
-        // Every 4th point moves beyond its deadband each poll; the rest jitter inside it.
-        return points.map((p, i) => ({ device: device.id, point: p.name, value: i % 4 === 0 ? tick : 20 + (tick % 2) * 0.01, quality: 'good', ts }));
-      },
-      write: async () => undefined,
-      stop: async () => undefined,
-    };
-  },
-};
+// Every 4th point moves beyond its deadband each poll; the rest jitter inside it.
+const source = syntheticManifest((tick, i) => (i % 4 === 0 ? tick : 20 + (tick % 2) * 0.01));
 
 export async function benchPipeline(): Promise<BenchEntry[]> {
   const devices: DeviceSpec[] = Array.from({ length: DEVICES }, (_, d) => ({
@@ -50,7 +29,7 @@ export async function benchPipeline(): Promise<BenchEntry[]> {
   }));
   const gateway = new Gateway({
     loaded: { file: 'bench', dataDir: tmpdir(), devices, profiles: new Map(), config: { gateway: { id: 'bench', site: 'bench' }, devices: [], metrics: { enabled: false } } },
-    registry: new DriverRegistry([syntheticManifest]),
+    registry: new DriverRegistry([source]),
     log: createLogger('bench', 'warn'),
     metrics: new GatewayMetrics(false),
   });

@@ -1,50 +1,9 @@
 /**
- * The review queue as the API sees it (hub/review implements it). Kept structural so the API
- * builds and tests against any implementation with this shape.
+ * The review queue as the API sees it: the slice of hub/review's ReviewApi the routes use (no
+ * submit — items come from gateways and agents, not from HTTP).
  */
-import type { Action } from '../../shared/wire/messages.js';
+import type { ReviewApi, ReviewFilter, ReviewItem, ReviewState } from '../review/types.js';
 
-export type ReviewState = 'pending' | 'approved' | 'rejected' | 'expired' | 'executed' | 'failed';
-
-export interface ReviewItemView {
-  readonly id: string;
-  readonly state: ReviewState;
-  readonly site: string;
-  readonly gateway: string;
-  /** 0..100, higher first. */
-  readonly priority: number;
-  readonly source: 'gateway' | 'hub';
-  readonly sourceAgent?: string;
-  readonly actionClass: string;
-  readonly action: Action;
-  readonly modifiedAction?: Action;
-  readonly confidence: number;
-  readonly rationale: string;
-  /** Telemetry windows [{device, point, samples: [{ts, value}]}], votes, dissent. */
-  readonly evidence: Record<string, unknown>;
-  readonly createdAt: number;
-  readonly expiresAt: number;
-  readonly decidedBy?: string;
-  readonly decidedAt?: number;
-  readonly reason?: string;
-  readonly commandId?: string;
-  readonly version: number;
-}
-
-export interface ReviewFilter {
-  readonly site?: string;
-  readonly state?: ReviewState;
-  readonly minPriority?: number;
-  readonly limit?: number;
-  readonly offset?: number;
-}
-
-export interface ReviewPort {
-  list(filter?: ReviewFilter): Promise<readonly ReviewItemView[]>;
-  get(id: string): Promise<ReviewItemView | undefined>;
-  approve(id: string, by: { user: string; note?: string }): Promise<ReviewItemView>;
-  reject(id: string, by: { user: string; reason: string }): Promise<ReviewItemView>;
-  modify(id: string, by: { user: string; action: Action; note?: string }): Promise<ReviewItemView>;
-  audit(id?: string): Promise<readonly object[]>;
-  onChange(listener: (item: ReviewItemView) => void): () => void;
-}
+export type { ReviewFilter, ReviewState };
+export type ReviewItemView = ReviewItem;
+export type ReviewPort = Pick<ReviewApi, 'list' | 'get' | 'approve' | 'reject' | 'modify' | 'audit' | 'onChange'>;

@@ -91,7 +91,7 @@ export async function reviewPlugin(app: Api, ctx: ApiContext): Promise<void> {
     schema: { params, response: responses(Type.Object({ entries: Type.Array(Type.Record(Type.String(), Type.Unknown())) }, strict)) },
     handler: async (request) => {
       await found(request.params.id);
-      return { entries: [...(await service().audit(request.params.id))] as Record<string, unknown>[] };
+      return { entries: (await service().audit(request.params.id)).map((entry) => ({ ...entry })) };
     },
   });
 }
