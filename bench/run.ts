@@ -26,6 +26,7 @@ const benches: Record<string, Bench> = {
     ];
   },
   agents: async () => (await import('./agents.js')).benchAgents(),
+  review: async () => (await import('./review.js')).benchReview(),
   api: async () => (await import('./api.js')).benchApi(),
   federation: async () => (await import('./federation.js')).benchFederation(),
 };
