@@ -30,7 +30,7 @@ export const AnalyticsPointSchema = Type.Object(
 export const AnalyticsConfigSchema = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean({ default: true })),
-    threshold: Type.Optional(Score('Calibrated score at which a point raises an anomaly event (0.5 ≈ once in a million readings of normal data)', 0.9)),
+    threshold: Type.Optional(Score('Calibrated score at which a point raises an anomaly event; score = -log10(tail probability)/24, so 0.25 ≈ once in a million readings of normal data. The default is strict on purpose: the learned-range and stuck-value checks catch slow faults', 0.9)),
     clearBelow: Type.Optional(Score('An incident ends once the score stays below this (hysteresis)', 0.3)),
     cooldownS: Type.Optional(Type.Number({ minimum: 0, default: 3600, description: 'No new anomaly event for a point this long after the last one' })),
     learningHours: Type.Optional(Type.Number({ minimum: 0, default: 24, description: 'Scores are computed but raise no event until a point has been learned this long' })),
