@@ -35,6 +35,23 @@ export const ExternalBrokerSchema = Type.Object(
     username: Type.Optional(Type.String()),
     password: Type.Optional(Type.String({ description: 'Falls back to env SWARMGATE_HUB_MQTT_PASSWORD' })),
     shareGroup: Type.String({ default: 'swarmgate-hub', pattern: '^[A-Za-z0-9_-]+$', description: 'Shared-subscription group: hub processes in one group split the load' }),
+    clientId: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]{1,64}$',
+        description:
+          'MQTT client id of this hub process, stable across restarts so the broker keeps its session (and the messages queued while it is down). ' +
+          'Default swarmgate-hub-<hostname>-<shareGroup>. Several hub processes on one host must each set a distinct id: the broker disconnects a client when another connects with its id',
+      }),
+    ),
+    // No `default:` keyword: an omitted value is read as true by startHub, and parsed configs keep their shape.
+    persistentSession: Type.Optional(
+      Type.Boolean({
+        description:
+          'Default true. Connect with a persistent session (MQTT clean session off): the broker keeps the subscriptions and queues QoS 1 messages while the hub is down or restarting. ' +
+          'Gateways delete a message once the broker acknowledges it, so with false whatever they publish during a hub outage is lost. ' +
+          'Needs a broker that delivers shared subscriptions to persistent sessions (Mosquitto 2 does; the swarmgate embedded broker run on its own does not: set false there)',
+      }),
+    ),
   },
   { ...strict, description: 'An existing broker such as Mosquitto' },
 );

@@ -2,7 +2,8 @@
  * The hub: embedded or external broker, store, ingest, gateway registry and command tracking,
  * wired from a HubConfig. `swarmgate hub --config FILE` calls loadHubConfig then startHub.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { SwarmgateError, errorMessage } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -23,7 +24,10 @@ export interface StartHubOptions {
   /** Use this store instead of opening config.store (the caller closes it). */
   readonly store?: HubStore;
   readonly logger?: Logger;
-  /** MQTT client id of this hub process (default swarmgate-hub-<random>). */
+  /**
+   * MQTT client id of this hub process. Default: embedded mode swarmgate-hub-<random>; external
+   * mode broker.external.clientId, else defaultHubClientId(shareGroup).
+   */
   readonly clientId?: string;
   /** Sites this process ingests (default all). */
   readonly sites?: readonly string[];
@@ -57,6 +61,40 @@ export interface Hub {
 
 export const DEFAULT_SHARE_GROUP = 'swarmgate-hub';
 
+/**
+ * The external-mode client id when the config gives none: swarmgate-hub-<host>-<group>, limited to
+ * [A-Za-z0-9_-] and 64 characters (a shortened id ends in a hash of the full one, so two long
+ * names stay apart). Stable across restarts, which the broker-side session needs; two hub
+ * processes on one host in one group would share it, so they must configure their own.
+ */
+export function defaultHubClientId(shareGroup: string, host: string = hostname()): string {
+  const full = `swarmgate-hub-${host}-${shareGroup}`.replace(/[^A-Za-z0-9_-]+/g, '_');
+  if (full.length <= 64) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  return `${full.slice(0, 55)}-${hash}`;
+}
+
+/** Resolves on CONNACK; rejects (and ends the client) on the first connection error. */
+function whenConnected(client: MqttClient): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const off = (): void => {
+      client.off('connect', onConnect);
+      client.off('error', onError);
+    };
+    const onConnect = (): void => {
+      off();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      off();
+      client.end();
+      reject(err);
+    };
+    client.on('connect', onConnect);
+    client.on('error', onError);
+  });
+}
+
 export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<Hub> {
   const log = options.logger ?? createLogger('hub');
   const metrics = new HubMetrics();
@@ -76,6 +114,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     let url: string;
     let auth: { username?: string; password?: string };
     let shareGroup: string;
+    let clientId = options.clientId ?? `swarmgate-hub-${randomBytes(4).toString('hex')}`;
+    // Embedded mode keeps clean sessions: its shared-subscription emulation relies on them, and
+    // its gate (startClosed/open/seal) already keeps gateways out while ingest is not listening.
+    let persistent = false;
     if (config.broker.mode === 'embedded') {
       const e = config.broker.embedded;
       if (!e) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.embedded is required in embedded mode');
@@ -91,17 +133,16 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       url = x.url;
       auth = { username: x.username, password: x.password };
       shareGroup = x.shareGroup;
+      // A broker acknowledges a gateway's message whether or not a hub is subscribed, and the
+      // gateway then deletes it; only a session that outlives this process (same client id,
+      // clean: false) has the broker queue what arrives while the hub is down or restarting.
+      persistent = x.persistentSession ?? true;
+      clientId = options.clientId ?? x.clientId ?? defaultHubClientId(shareGroup);
     }
 
-    const client = await mqtt
-      .connectAsync(url, { ...auth, clientId: options.clientId ?? `swarmgate-hub-${randomBytes(4).toString('hex')}`, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000 })
-      .catch((err: unknown) => {
-        throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
-      });
-    client.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
-    client.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
-    cleanups.push(() => client.endAsync(true));
-
+    // The MQTT connection is made once the services below exist (see ingest); commands are only
+    // published after that (commands.resume(), agents on their interval or on ingested events).
+    let client: MqttClient | undefined;
     const registry = new GatewayRegistry({ store, events, logger: log });
     const commands = new CommandService({
       store,
@@ -110,6 +151,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       retries: config.commands.retries,
       logger: log.child({ part: 'commands' }),
       publish: async (topic, payload) => {
+        if (!client) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${url} yet; publish ${topic} again once it is`);
         await client.publishAsync(topic, payload, { qos: 1 });
       },
     });
@@ -134,9 +176,22 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       const started = agents;
       cleanups.push(() => started.stop());
     }
-    const ingest = new Ingest({ client, store, events, registry, acks: commands, shareGroup, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
-    await ingest.start();
+    // Ingest installs its message handler in the same synchronous run as mqtt.connect(), before
+    // any packet can arrive: a resumed session's queued messages come right after CONNACK, and
+    // MQTT.js' default handler would acknowledge them without storing them.
+    const mqttClient = mqtt.connect(url, { ...auth, clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000 });
+    client = mqttClient;
+    mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
+    mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
+    cleanups.push(() => mqttClient.endAsync(true));
+    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, shareGroup, persistentSession: persistent, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    const subscribed = ingest.start(); // the handler is in place when this returns
+    subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
     cleanups.push(() => ingest.stop());
+    await whenConnected(mqttClient).catch((err: unknown) => {
+      throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
+    });
+    await subscribed;
     if (broker) {
       // Gateways get in only while ingest listens: the broker's PUBACK lets a gateway delete the
       // message, so one accepted with nobody subscribed (hub starting or stopping) would be lost.
@@ -168,13 +223,13 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       cleanups.push(async () => clearInterval(timer));
     }
 
-    log.info({ broker: config.broker.mode, url, store: store.kind }, 'hub started');
+    log.info({ broker: config.broker.mode, url, clientId, persistentSession: persistent, store: store.kind }, 'hub started');
     let stopping: Promise<void> | undefined;
     return {
       config,
       store,
       broker,
-      mqtt: client,
+      mqtt: mqttClient,
       ingest,
       registry,
       commands,

@@ -6,6 +6,8 @@
  * A message is acknowledged (PUBACK) only after it was handled, so a crash redelivers it and the
  * store's (gateway, bootId, seq) key keeps the second copy out: exactly-once storage.
  * Rejected messages are counted and logged with their topic; ingest never throws on input.
+ * With a persistent session (clean session off) stop() keeps the subscriptions: they belong to
+ * the broker-side session, which queues what gateways publish until the next start.
  */
 import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/errors.js';
@@ -32,8 +34,18 @@ export interface AckHandler {
 }
 
 export interface IngestOptions {
-  /** A connected client with hub rights on the broker. Ingest takes over its message handling. */
+  /**
+   * A client with hub rights on the broker. Ingest takes over its message handling. It may still
+   * be connecting: start() installs the handler before its first await, so a caller connecting a
+   * persistent session after calling start() has every queued message go through ingest.
+   */
   readonly client: MqttClient;
+  /**
+   * The client's session outlives this ingest (connected with clean: false): stop() leaves the
+   * subscriptions in place so the broker queues for the next process with the same client id, and
+   * messages arriving after stop() are left unacknowledged for the broker to redeliver.
+   */
+  readonly persistentSession?: boolean;
   readonly store: HubStore;
   readonly events: HubEvents;
   readonly registry: GatewayRegistry;
@@ -88,6 +100,12 @@ export class Ingest {
     this.started = true;
     const client = this.options.client;
     client.handleMessage = (packet, done) => {
+      // Stopped with a persistent session: no PUBACK, so the broker redelivers the message to the
+      // next session. Withholding done() also stops MQTT.js from reading further packets.
+      if (!this.started && this.options.persistentSession) {
+        this.log.debug({ topic: packet.topic }, 'message after stop left to the broker');
+        return;
+      }
       const work = this.handle(packet.topic, packet.payload as Buffer);
       this.inflight.add(work);
       work.finally(() => this.inflight.delete(work)).then(
@@ -108,7 +126,8 @@ export class Ingest {
     if (!this.started) return;
     this.started = false;
     const client = this.options.client;
-    if (client.connected) await client.unsubscribeAsync(this.filters).catch(() => undefined);
+    // A persistent session's subscriptions are what makes the broker queue while the hub is down.
+    if (!this.options.persistentSession && client.connected) await client.unsubscribeAsync(this.filters).catch(() => undefined);
     // Let messages being handled finish before the caller closes the store.
     await Promise.allSettled([...this.inflight]);
   }

@@ -78,15 +78,30 @@ export interface ExternalHubOptions {
   readonly auth?: Auth;
   /** Unique per run on a shared broker. */
   readonly shareGroup: string;
+  /** broker.external.clientId; the hub keeps a persistent session under it (default derived from host and group). */
+  readonly clientId?: string;
+  /**
+   * broker.external.persistentSession. Default: true on the machine's Mosquitto, false on any
+   * other broker, i.e. a standalone embedded (aedes) broker, which stores a persistent session's
+   * `$share/...` subscription under its outer name and so never delivers to it.
+   */
+  readonly persistentSession?: boolean;
   readonly storePath?: string;
   readonly commands?: CommandTiming;
   readonly options?: StartHubOptions;
 }
 
+/** Hubs started against the machine's Mosquitto whose persistent sessions cleanMosquitto drops. */
+const mosquittoHubs = new Set<Hub>();
+
 export async function startExternalHub(o: ExternalHubOptions): Promise<Hub> {
   const auth = o.auth?.username ? `, username: ${o.auth.username}, password: "${o.auth.password ?? ''}"` : '';
-  const yaml = `broker:\n  mode: external\n  external: { url: "${o.url}", shareGroup: ${o.shareGroup}${auth} }\n` + storeYaml(o.storePath) + commandsYaml(o.commands);
-  return startHub(parseHubConfig(yaml, join(o.dir, 'hub.yaml')), { retentionIntervalMs: 0, ...o.options });
+  const id = o.clientId ? `, clientId: ${o.clientId}` : '';
+  const session = `, persistentSession: ${o.persistentSession ?? o.url === MOSQUITTO.url}`;
+  const yaml = `broker:\n  mode: external\n  external: { url: "${o.url}", shareGroup: ${o.shareGroup}${auth}${id}${session} }\n` + storeYaml(o.storePath) + commandsYaml(o.commands);
+  const hub = await startHub(parseHubConfig(yaml, join(o.dir, 'hub.yaml')), { retentionIntervalMs: 0, ...o.options });
+  if (o.url === MOSQUITTO.url) mosquittoHubs.add(hub);
+  return hub;
 }
 
 /** A PostgreSQL store in a schema of its own; drop() removes the schema and closes the pool. */
@@ -102,9 +117,16 @@ export async function openPostgresStore(): Promise<{ store: PostgresStore; drop(
   };
 }
 
+/** Ends the session Mosquitto keeps for clientId (and its queued messages): a clean-session connect. */
+export async function dropMosquittoSession(clientId: string): Promise<void> {
+  const s = await mqtt.connectAsync(MOSQUITTO.url, { clientId, clean: true, reconnectPeriod: 0, connectTimeout: 5000 }).catch(() => undefined);
+  await s?.endAsync();
+}
+
 /**
  * Leaves the shared Mosquitto as it was: no retained state documents of these gateways and no
- * persistent sessions under their client ids.
+ * persistent sessions under their client ids, nor under those of hubs startExternalHub started
+ * there and that have stopped since (hubs keep a persistent session in external mode).
  */
 export async function cleanMosquitto(site: string, clientIds: readonly string[]): Promise<void> {
   const c = await mqtt.connectAsync(MOSQUITTO.url, { clientId: `swg-e2e-clean-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
@@ -113,8 +135,12 @@ export async function cleanMosquitto(site: string, clientIds: readonly string[])
   } finally {
     await c.endAsync();
   }
-  for (const id of clientIds) {
-    const s = await mqtt.connectAsync(MOSQUITTO.url, { clientId: id, clean: true, reconnectPeriod: 0, connectTimeout: 5000 }).catch(() => undefined);
-    await s?.endAsync();
+  for (const id of clientIds) await dropMosquittoSession(id);
+  for (const hub of mosquittoHubs) {
+    // A running hub would be thrown off by a connect under its id.
+    if (!hub.mqtt.disconnected) continue;
+    mosquittoHubs.delete(hub);
+    const id = hub.mqtt.options.clientId;
+    if (id) await dropMosquittoSession(id);
   }
 }
