@@ -180,7 +180,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       const group = parseShared(sub.topic);
       if (group) {
         shared.join(client, group.group, group.filter);
-        return done(null, { ...sub, topic: group.filter });
+        // Rewrite in place: aedes keeps the subscription object it was given (persistent sessions
+        // restore it), so a copy would leave the $share/... name stored and match nothing.
+        sub.topic = group.filter;
+        return done(null, sub);
       }
       done(null, sub);
     },
