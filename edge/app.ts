@@ -11,6 +11,7 @@ import type { Reading } from './drivers/driver.js';
 import type { DriverRegistry } from './drivers/registry.js';
 import { federationGateway, startFederation, type Federation } from './federation/index.js';
 import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './rules/index.js';
+import { registerAnalyticsMetrics } from './runtime/analytics-metrics.js';
 import { Gateway } from './runtime/gateway.js';
 
 export interface EdgeApp {
@@ -51,6 +52,13 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
   let local: LocalDecisions;
   try {
     local = await startLocalDecisions({ gateway, reporter: teeReporter(reporters, gateway.log) });
+    if (local.monitor) {
+      const points = (loaded.config.analytics?.points ?? []).map((p) => {
+        const [device = '', point = ''] = p.point.split('/');
+        return { device, point };
+      });
+      registerAnalyticsMetrics(gateway.metrics.registry, local.monitor, points);
+    }
   } catch (err) {
     await gateway.stop(true);
     await federation?.stop();
