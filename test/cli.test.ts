@@ -3,7 +3,7 @@
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -79,7 +79,6 @@ describe('swarmgate CLI', () => {
       await cliAsync(['edge', 'discover', '--protocol', 'opcua', '--endpoint', facility.endpoints.opcua.endpointUrl, '--output', opcuaDraft, '--name', 'cold-room-draft']);
       const modbusDraft = join(dir.path, 'draft-modbus.yaml');
       await cliAsync(['edge', 'discover', '--protocol', 'modbus-tcp', '--host', '127.0.0.1', '--port', String(facility.endpoints.modbusTcp.port), '--units', '1', '--output', modbusDraft]);
-      const { readFileSync } = await import('node:fs');
       expect(readFileSync(opcuaDraft, 'utf8')).toContain('ns=1;s=ColdRoom.Temperature');
       expect(readFileSync(modbusDraft, 'utf8')).toMatch(/name: input_0\b/);
       const config = join(dir.path, 'drafts.yaml');
@@ -92,5 +91,27 @@ describe('swarmgate CLI', () => {
     } finally {
       await facility.stop();
     }
+  });
+
+  it('score: writes timestamp,value,anomaly_score for a CSV, and names file and line of a bad row', () => {
+    const input = join(dir.path, 'series.csv');
+    const rows = Array.from({ length: 300 }, (_, i) => `${new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString()},${(20 + Math.sin(i / 20)).toFixed(3)}`);
+    writeFileSync(input, `timestamp,value\n${rows.join('\n')}\n`);
+    const output = join(dir.path, 'scored.csv');
+    const ok = cli(['score', '--input', input, '--output', output]);
+    expect(ok.status, ok.stderr).toBe(0);
+    const lines = readFileSync(output, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('timestamp,value,anomaly_score');
+    expect(lines).toHaveLength(301);
+    for (const line of lines.slice(1)) {
+      const score = Number(line.split(',')[2]);
+      expect(score).toBeGreaterThanOrEqual(0);
+      expect(score).toBeLessThanOrEqual(1);
+    }
+    const bad = join(dir.path, 'bad.csv');
+    writeFileSync(bad, `timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T00:01:00Z,abc\n`);
+    const refused = cli(['score', '--input', bad]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`${bad}:3`);
   });
 });
