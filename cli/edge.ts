@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { checkLocalDecisions } from '../edge/advisor/index.js';
 import { checkConfig, loadConfig } from '../edge/config/load.js';
-import { formatProblem } from '../edge/config/source.js';
+import { formatProblem } from '../shared/config-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';

@@ -3,11 +3,11 @@
  * file the simulator uses the defaults below (fixed, well-known ports for manual use; tests use
  * startFacility with port 0 instead).
  */
+import { SourceFile, formatProblem, validateAt } from '../shared/config-file.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { parse, YAMLParseError } from 'yaml';
 import { SwarmgateError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { startFacility, type Facility, type FacilityOptions } from './facility.js';
@@ -51,6 +51,7 @@ export type SimConfig = Static<typeof SimConfigSchema>;
 /** Reads and validates a config file (or just the defaults without a path). */
 export function loadSimConfig(path?: string): SimConfig {
   let raw: unknown = {};
+  let source: SourceFile | undefined;
   if (path !== undefined) {
     let text: string;
     try {
@@ -58,17 +59,17 @@ export function loadSimConfig(path?: string): SimConfig {
     } catch (err) {
       throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `simulator config ${path} cannot be read`, { cause: err });
     }
-    try {
-      raw = parse(text) ?? {};
-    } catch (err) {
-      const line = err instanceof YAMLParseError ? err.linePos?.[0]?.line : undefined;
-      throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `simulator config ${path}${line ? ` line ${line}` : ''}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    const parsed = SourceFile.parse(path, text);
+    if (!parsed.source) throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `simulator config ${parsed.problems.map(formatProblem).join('; ')}`);
+    source = parsed.source;
+    raw = source.value() ?? {};
   }
   const withDefaults = Value.Default(SimConfigSchema, Value.Clone(raw));
-  const problems = [...Value.Errors(SimConfigSchema, withDefaults)].map((e) => `${e.path || '/'}: ${e.message}`);
+  const problems = source
+    ? validateAt(source, SimConfigSchema, withDefaults).map(formatProblem)
+    : [...Value.Errors(SimConfigSchema, withDefaults)].map((e) => `${e.path || '/'}: ${e.message}`);
   if (problems.length > 0) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `simulator config ${path ?? '(defaults)'}: ${problems.join('; ')}`, { details: { problems } });
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `simulator config ${path ?? '(defaults)'}:\n${problems.join('\n')}`, { details: { problems } });
   }
   const config = withDefaults as SimConfig;
   if (path !== undefined && config.dataDir !== undefined) config.dataDir = resolve(dirname(path), config.dataDir);

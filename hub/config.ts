@@ -2,11 +2,11 @@
  * The hub config file (`swarmgate hub --config FILE`): schema, defaults and a loader whose every
  * problem names file, line, column and field. Relative paths are resolved against the file.
  */
+import { SourceFile, formatProblem, validateAt, type ConfigProblem } from '../shared/config-file.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { LineCounter, parseDocument, type Document } from 'yaml';
 import { SwarmgateError } from '../shared/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 
@@ -174,63 +174,26 @@ export type EmbeddedBrokerConfig = Static<typeof EmbeddedBrokerSchema>;
 export type ExternalBrokerConfig = Static<typeof ExternalBrokerSchema>;
 export type ApiConfig = Static<typeof ApiConfigSchema>;
 
-interface Problem {
-  readonly path: (string | number)[];
-  readonly message: string;
-}
-
-function segments(pointer: string): (string | number)[] {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
-
-function schemaProblems(schema: TSchema, value: unknown, base: (string | number)[] = []): Problem[] {
-  const seen = new Set<string>();
-  const out: Problem[] = [];
-  for (const e of Value.Errors(schema, value)) {
-    const key = `${e.path}|${e.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ path: [...base, ...segments(e.path)], message: e.message });
-  }
-  return out;
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Validation with precise messages for the store union: checked against the variant its kind names. */
-function validate(value: unknown): Problem[] {
-  const problems = schemaProblems(HubConfigSchema, value).filter((p) => p.path[0] !== 'store');
+function validate(source: SourceFile, value: unknown): ConfigProblem[] {
+  const problems = validateAt(source, HubConfigSchema, value).filter((p) => !p.path.startsWith('store'));
   const store = isRecord(value) ? value.store : undefined;
-  if (store === undefined) problems.push({ path: ['store'], message: "missing: give { kind: sqlite, path } or { kind: postgres, url }" });
-  else if (!isRecord(store) || (store.kind !== 'sqlite' && store.kind !== 'postgres')) problems.push({ path: ['store', 'kind'], message: 'expected sqlite or postgres' });
+  if (store === undefined) problems.push(source.problem(['store'], 'missing: give { kind: sqlite, path } or { kind: postgres, url }'));
+  else if (!isRecord(store) || (store.kind !== 'sqlite' && store.kind !== 'postgres')) problems.push(source.problem(['store', 'kind'], 'expected sqlite or postgres'));
   else {
     const variant = StoreConfigSchema.anyOf[store.kind === 'sqlite' ? 0 : 1] as TSchema;
-    problems.push(...schemaProblems(variant, store, ['store']));
+    problems.push(...validateAt(source, variant, store, ['store']));
   }
   if (problems.length > 0 || !isRecord(value) || !isRecord(value.broker)) return problems;
   const broker = value.broker;
-  if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push({ path: ['broker', 'embedded'], message: 'mode is embedded: give embedded.credentialsFile (and port)' });
-  if (broker.mode === 'external' && broker.external === undefined) problems.push({ path: ['broker', 'external'], message: 'mode is external: give external.url' });
-  if (isRecord(store) && store.kind === 'postgres' && !store.url && !process.env.DATABASE_URL) problems.push({ path: ['store', 'url'], message: 'missing: set store.url or the DATABASE_URL environment variable' });
+  if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push(source.problem(['broker', 'embedded'], 'mode is embedded: give embedded.credentialsFile (and port)'));
+  if (broker.mode === 'external' && broker.external === undefined) problems.push(source.problem(['broker', 'external'], 'mode is external: give external.url'));
+  if (isRecord(store) && store.kind === 'postgres' && !store.url && !process.env.DATABASE_URL) problems.push(source.problem(['store', 'url'], 'missing: set store.url or the DATABASE_URL environment variable'));
   return problems;
-}
-
-function position(doc: Document.Parsed, lines: LineCounter, path: (string | number)[]): { line: number; col: number } {
-  for (let n = path.length; n >= 0; n--) {
-    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-    if (node && typeof node === 'object' && node.range) return lines.linePos(node.range[0]);
-  }
-  return { line: 1, col: 1 };
-}
-
-function dotted(path: (string | number)[]): string {
-  return path.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('') || '(document)';
 }
 
 function resolveFrom(file: string, p: string): string {
@@ -239,21 +202,17 @@ function resolveFrom(file: string, p: string): string {
 
 /** Parses and validates hub config text; `file` names it in messages and anchors relative paths. */
 export function parseHubConfig(text: string, file: string): HubConfig {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-    throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0] ?? e.message}`);
+  const parsed = SourceFile.parse(file, text);
+  const source = parsed.source;
+  if (!source) {
+    const first = parsed.problems[0];
+    throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `${file}:${first?.line ?? 1}:${first?.column ?? 1}: ${first?.message ?? 'not YAML'}`);
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  const raw: unknown = source.value() ?? {};
   const withDefaults = Value.Default(HubConfigSchema, structuredClone(raw));
-  const problems = validate(withDefaults);
+  const problems = validate(source, withDefaults);
   if (problems.length > 0) {
-    const messages = problems.map((p) => {
-      const pos = position(doc, lines, p.path);
-      return `${file}:${pos.line}:${pos.col}: ${dotted(p.path)}: ${p.message}`;
-    });
+    const messages = problems.map(formatProblem);
     throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${problems.length} problem(s) in ${file}:\n${messages.join('\n')}`, { details: { problems: messages } });
   }
   const config = withDefaults as HubConfig;

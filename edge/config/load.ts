@@ -11,7 +11,7 @@ import { SwarmgateError } from '../../shared/errors.js';
 import type { DeviceSpec, PointSpec } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
-import { SourceFile, formatProblem, pointerSegments, validateAt, type ConfigProblem } from './source.js';
+import { SourceFile, formatProblem, pointerSegments, validateAt, type ConfigProblem } from '../../shared/config-file.js';
 
 export interface LoadedConfig {
   readonly file: string;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, loadConfig } from '../../edge/config/load.js';
-import { formatProblem } from '../../edge/config/source.js';
+import { formatProblem } from '../../shared/config-file.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { tempDir } from '../support/tmp.js';
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
 import { Value, type ValueError } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from './errors.js';
 
 export interface ConfigProblem {
   readonly file: string;
@@ -113,8 +113,8 @@ function explain(error: ValueError): string {
   if (schema.anyOf && schema.anyOf.every((s) => 'const' in s)) {
     parts[0] = `expected one of ${schema.anyOf.map((s) => JSON.stringify((s as unknown as { const: unknown }).const)).join(', ')}`;
   }
-  if (schema.description && !error.message.startsWith('Expected union')) parts.push(`(${schema.description})`);
-  return parts.join(', ');
+  const hint = schema.description && !error.message.startsWith('Expected union') ? ` (${schema.description})` : '';
+  return `${parts.join(', ')}${hint}`;
 }
 
 /**
@@ -131,5 +131,6 @@ export function validateAt(source: SourceFile, schema: TSchema, value: unknown, 
     seen.add(key);
     problems.push(source.problem(path, explain(error)));
   }
-  return problems;
+  // In file order, as a user reads and fixes them.
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
 }
