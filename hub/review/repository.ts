@@ -11,15 +11,8 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { HubStore } from '../store/types.js';
 import type { AuditAction, AuditEntry, ReviewFilter, ReviewItem, ReviewSource, ReviewState, StoredReviewItem } from './types.js';
 
-export interface NewAuditEntry {
-  readonly itemId: string;
-  readonly at: number;
-  readonly actor: string;
-  readonly action: AuditAction;
-  readonly before?: ReviewItem;
-  readonly after: ReviewItem;
-  readonly note?: string;
-}
+/** An audit entry before the repository numbers it. */
+export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
 export interface ReviewRepository {
   /** Inserts with its audit entry; false (nothing written) when the id exists. */

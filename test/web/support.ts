@@ -10,7 +10,7 @@ import { sqlFor } from '../../hub/api/db.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import { buildWeb } from '../../hub/web/build.js';
-import { CommandAckSchema, CommandSchema, GatewayStateSchema, ReviewRequestSchema, TelemetryBatchSchema, encode, gatewayTopic, type Command } from '../../shared/wire/index.js';
+import { CommandAckSchema, GatewayStateSchema, ReviewRequestSchema, TelemetryBatchSchema, encode, gatewayTopic, type Command } from '../../shared/wire/index.js';
 import { addUsers, connectClient } from '../hub/helpers.js';
 import { tempDir } from '../support/tmp.js';
 
