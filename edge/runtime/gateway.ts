@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import type { PointValue, Reading } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
@@ -135,12 +135,13 @@ export class Gateway {
       checkWrite(device, found.point, value);
       for (const guard of this.options.guards ?? []) guard({ device, point, value, origin }, (d, p) => this.latest(d, p));
       const runner = this.runners.get(device);
-      if (!runner) throw new Error(`device ${device} is not running`);
+      if (!runner) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `device ${device} is not running (gateway stopped or not started)`);
       await runner.driver.write(found.point, value);
       this.metrics.writes.inc({ device, outcome: 'applied' });
       this.log.info({ audit: 'write', device, point, value, origin }, 'point written');
     } catch (err) {
-      this.metrics.writes.inc({ device, outcome: 'rejected' });
+      // Unknown device names (from a bad command) must not create new metric series.
+      this.metrics.writes.inc({ device: this.runners.has(device) ? device : 'unknown', outcome: 'rejected' });
       this.log.warn({ audit: 'write', device, point, value, origin, err: isSwarmgateError(err) ? err.code : errorMessage(err) }, 'point write refused');
       throw err;
     }
