@@ -4,8 +4,8 @@
  * `swarmgate edge discover ...`              browse/scan devices and write a draft profile
  */
 import { parseArgs } from 'node:util';
-import { checkLocalDecisions } from '../edge/advisor/index.js';
-import { checkConfig, loadConfig } from '../edge/config/load.js';
+import { checkGatewayConfigFile } from '../edge/config/check-file.js';
+import { loadConfig } from '../edge/config/load.js';
 import { formatProblem } from '../shared/config-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
@@ -13,6 +13,9 @@ import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
 import { discover } from './discover.js';
 import { untilSignal } from './shutdown.js';
+
+/** Exit code asking the service manager for a restart with the new config file. */
+export const EXIT_RESTART = 75;
 
 const HELP = `usage:
   swarmgate edge --config gateway.yaml [--print]
@@ -29,10 +32,7 @@ async function check(files: string[]): Promise<number> {
   }
   let failed = 0;
   for (const file of files) {
-    const checked = checkConfig(file, builtinDrivers());
-    const { loaded } = checked;
-    // Rules, interlocks, analytics and advisor refer to devices and points: checked once those resolve.
-    const problems = [...checked.problems, ...(loaded ? checkLocalDecisions(loaded) : [])];
+    const { loaded, problems } = checkGatewayConfigFile(file, builtinDrivers());
     for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
     if (loaded && problems.length === 0) {
       const points = loaded.devices.reduce((n, d) => n + d.points.length, 0);
@@ -52,9 +52,16 @@ async function run(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const print = values.print ? (r: Reading): void => void process.stdout.write(`${JSON.stringify(r)}\n`) : undefined;
-  const app = await startEdgeApp(loadConfig(values.config, builtinDrivers()), builtinDrivers(), print ? { onReport: print } : {});
-  await untilSignal(() => app.stop());
-  return 0;
+  // Remote configuration installed a new config file: stop cleanly and exit with 75 (EX_TEMPFAIL);
+  // the service manager starts the gateway again with it (Restart=always in the systemd unit).
+  let restart: () => void = () => undefined;
+  const restartRequested = new Promise<void>((resolve) => (restart = resolve));
+  const app = await startEdgeApp(loadConfig(values.config, builtinDrivers()), builtinDrivers(), { ...(print ? { onReport: print } : {}), onRestart: () => restart() });
+  const why = await Promise.race([untilSignal(() => app.stop()).then(() => 'signal' as const), restartRequested.then(() => 'restart' as const)]);
+  if (why === 'signal') return 0;
+  process.stderr.write('new config from the hub installed; restarting (exit 75)\n');
+  await app.stop();
+  return EXIT_RESTART;
 }
 
 export const edgeCommand: Pick<Command, 'run'> = {

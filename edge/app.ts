@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { packageVersion } from '../shared/package-info.js';
 import { startLocalDecisions, type LocalDecisions } from './advisor/index.js';
+import { checkGatewayConfigFile } from './config/check-file.js';
 import type { LoadedConfig } from './config/load.js';
 import type { Reading } from './drivers/driver.js';
 import type { DriverRegistry } from './drivers/registry.js';
@@ -25,6 +26,11 @@ export interface EdgeAppOptions {
   readonly log?: Logger;
   /** Registered before the first poll (no reading is missed) and after the outbox (e.g. `edge --print`). */
   readonly onReport?: (reading: Reading) => void;
+  /**
+   * The hub installed a new config file (remote configuration, loaded.file replaced): stop the app
+   * and start it again. Without it the gateway logs that a restart is needed.
+   */
+  readonly onRestart?: (version: number) => void;
 }
 
 export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistry, options: EdgeAppOptions = {}): Promise<EdgeApp> {
@@ -40,6 +46,9 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       log: gateway.log.child({ part: 'federation' }),
       registry: gateway.metrics.registry,
       version: packageVersion(),
+      configFile: loaded.file,
+      checkConfig: (file) => checkGatewayConfigFile(file, registry),
+      ...(options.onRestart ? { onRestart: options.onRestart } : {}),
     });
   }
   // After the outbox's listener: a reading is printed only once it is in the outbox.

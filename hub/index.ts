@@ -12,6 +12,8 @@ import { HubMetrics } from './broker/metrics.js';
 import { CommandService } from './commands/commands.js';
 import type { HubConfig } from './config.js';
 import { HubEvents } from './ingest/events.js';
+import { GatewayConfigService } from './gateway-config/service.js';
+import { sqlFor } from './api/db.js';
 import { Ingest } from './ingest/ingest.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
@@ -54,6 +56,8 @@ export interface Hub {
   readonly review: ReviewService;
   /** Present when config.agents.enabled. */
   readonly agents?: AgentService;
+  /** Desired/reported gateway configs; present on the SQLite and PostgreSQL stores. */
+  readonly configs?: GatewayConfigService;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
   stop(): Promise<void>;
@@ -176,6 +180,19 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       const started = agents;
       cleanups.push(() => started.stop());
     }
+    // Desired configs are retained: a gateway that is offline now gets the latest on connect.
+    let configs: GatewayConfigService | undefined;
+    try {
+      configs = new GatewayConfigService({
+        sql: sqlFor(store),
+        publish: async (topic, payload) => {
+          if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${url}; set the config again once it is`);
+          await client.publishAsync(topic, payload, { qos: 1, retain: true });
+        },
+      });
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'remote gateway configuration is unavailable on this store');
+    }
     // Ingest installs its message handler in the same synchronous run as mqtt.connect(), before
     // any packet can arrive: a resumed session's queued messages come right after CONNACK, and
     // MQTT.js' default handler would acknowledge them without storing them.
@@ -184,7 +201,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
     mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
     cleanups.push(() => mqttClient.endAsync(true));
-    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, shareGroup, persistentSession: persistent, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, ...(configs ? { configs } : {}), shareGroup, persistentSession: persistent, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
     const subscribed = ingest.start(); // the handler is in place when this returns
     subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
     cleanups.push(() => ingest.stop());
@@ -207,7 +224,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       let facility = options.agents?.facility;
       // Planning objectives needs the facility model; without a readable one the API still runs.
       if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility } });
+      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, ...(configs ? { configs } : {}) });
       cleanups.push(api.close);
     }
 
@@ -237,6 +254,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       metrics,
       review,
       agents,
+      configs,
       api,
       stop: () => (stopping ??= cleanup()),
     };

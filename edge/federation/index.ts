@@ -29,6 +29,7 @@ import { CommandHandler, type ModeFn } from './commands.js';
 import { FederationMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { PlainTopics } from './plain-topics.js';
+import { RemoteConfig, type ConfigFileChecker } from './remote-config.js';
 import { Publisher } from './publisher.js';
 import { resolveFederationConfig, type FederationConfig } from './schema.js';
 import { SparkplugNode } from './sparkplug.js';
@@ -39,6 +40,7 @@ export { Outbox, type OutboxOptions, type OutboxRow, type MessageKind } from './
 export { FederationState } from './state.js';
 export { FederationMetrics } from './metrics.js';
 export type { WriteFn, ModeFn } from './commands.js';
+export { RemoteConfig, type ConfigFileChecker, type ConfigStatus, type RemoteConfigOptions } from './remote-config.js';
 
 type DeviceState = 'starting' | 'up' | 'down' | 'stopped';
 
@@ -73,6 +75,15 @@ export interface StartFederationOptions {
   /** Software version announced in the birth message. */
   readonly version?: string;
   readonly clock?: () => number;
+  /**
+   * The config file this gateway runs from: with checkConfig, the gateway takes desired configs
+   * from the hub (config/desired), checks and installs them and calls onRestart.
+   */
+  readonly configFile?: string;
+  /** The same check as `swarmgate edge check` (checkGatewayConfigFile bound to the driver registry). */
+  readonly checkConfig?: ConfigFileChecker;
+  /** A new config file is in place: stop cleanly and start again (the CLI exits with 75). */
+  readonly onRestart?: (version: number) => void;
 }
 
 export interface Federation {
@@ -83,6 +94,8 @@ export interface Federation {
   readonly commands: CommandHandler;
   readonly plainTopics?: PlainTopics;
   readonly sparkplug?: SparkplugNode;
+  /** Present when startFederation got configFile and checkConfig. */
+  readonly remoteConfig?: RemoteConfig;
   /** Queues an event for the hub (durable); throws when it does not match EventSchema. */
   enqueueEvent(event: GatewayEvent): void;
   /** Queues a review request for the hub (durable); throws when it does not match ReviewRequestSchema. */
@@ -145,6 +158,25 @@ export async function startFederation(options: StartFederationOptions): Promise<
   const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ part: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock });
   const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ part: 'commands' }), clock });
   publisher.subscribe(commands.topic, 1, (_topic, payload) => void commands.handle(payload));
+
+  const remoteConfig =
+    options.configFile !== undefined && options.checkConfig
+      ? new RemoteConfig({
+          site: gateway.site,
+          gateway: gateway.id,
+          configFile: options.configFile,
+          check: options.checkConfig,
+          outbox,
+          state,
+          onRestart: options.onRestart ?? ((version) => log.warn({ version }, 'new config installed; restart the gateway to apply it')),
+          log: log.child({ part: 'remote-config' }),
+          clock,
+        })
+      : undefined;
+  if (remoteConfig) {
+    publisher.onConnect(() => void remoteConfig.reportRunning());
+    publisher.subscribe(remoteConfig.topic, 1, (_topic, payload) => void remoteConfig.handle(payload));
+  }
 
   const eventsTopic = gatewayTopic(gateway.site, gateway.id, 'events');
   const reviewsTopic = gatewayTopic(gateway.site, gateway.id, 'reviews');
@@ -227,13 +259,14 @@ export async function startFederation(options: StartFederationOptions): Promise<
     commands,
     ...(plainTopics ? { plainTopics } : {}),
     ...(sparkplug ? { sparkplug } : {}),
+    ...(remoteConfig ? { remoteConfig } : {}),
     enqueueEvent,
     enqueueReview,
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;
       unsubscribe();
-      await Promise.race([commands.idle(), new Promise((r) => setTimeout(r, 2000).unref())]);
+      await Promise.race([Promise.all([commands.idle(), remoteConfig?.idle()]), new Promise((r) => setTimeout(r, 2000).unref())]);
       await sparkplug?.stop();
       outbox.flush();
       await publisher.stop();

@@ -30,6 +30,8 @@ import { adminPlugin } from './plugins/admin.js';
 import { authPlugin } from './plugins/auth.js';
 import { commandsPlugin } from './plugins/commands.js';
 import { fleetPlugin } from './plugins/fleet.js';
+import { gatewayConfigPlugin } from './plugins/gateway-config.js';
+import { GatewayConfigService } from '../gateway-config/service.js';
 import { planningPlugin } from './plugins/planning.js';
 import { reviewPlugin } from './plugins/review.js';
 import { streamPlugin } from './plugins/stream.js';
@@ -55,6 +57,8 @@ export interface ApiDeps {
   readonly scryptCost?: { N: number; r: number; p: number };
   /** SSE keep-alive interval (default 15 s). */
   readonly heartbeatMs?: number;
+  /** Remote gateway configuration (startHub passes one that publishes); default: read-only, PUT answers 503. */
+  readonly configs?: GatewayConfigService;
 }
 
 export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
@@ -126,6 +130,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(async (scope) => authPlugin(scope as Api, ctx));
   await app.register(async (scope) => fleetPlugin(scope as Api, ctx));
   await app.register(async (scope) => commandsPlugin(scope as Api, ctx));
+  const configs = deps.configs ?? new GatewayConfigService({ sql });
+  await app.register(async (scope) => gatewayConfigPlugin(scope as Api, ctx, configs));
   await app.register(async (scope) => reviewPlugin(scope as Api, ctx));
   await app.register(async (scope) => planningPlugin(scope as Api, ctx, sql));
   await app.register(async (scope) => adminPlugin(scope as Api, ctx));

@@ -12,7 +12,7 @@ import type { Role } from './auth/accounts.js';
 export type Access = { readonly roles: readonly Role[]; readonly tokens: 'role' | 'any' | 'none' } | 'public';
 
 export interface RouteSpec {
-  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   readonly url: string;
   readonly access: Access;
   readonly tag: string;
@@ -38,6 +38,8 @@ export const ROUTES = {
 
   'gateways.list': { method: 'GET', url: '/api/v1/gateways', access: read, tag: 'fleet', summary: 'Gateways with status, health and last seen' },
   'gateways.get': { method: 'GET', url: '/api/v1/gateways/:gateway', access: read, tag: 'fleet', summary: 'One gateway: status, health, devices' },
+  'gateways.config.get': { method: 'GET', url: '/api/v1/gateways/:gateway/config', access: read, tag: 'fleet', summary: "A gateway's desired and reported config documents" },
+  'gateways.config.put': { method: 'PUT', url: '/api/v1/gateways/:gateway/config', access: { roles: ADMIN, tokens: 'role' }, tag: 'fleet', summary: 'Set the desired config of a gateway (published retained; the gateway validates, applies and restarts)' },
   'points.latest': { method: 'GET', url: '/api/v1/gateways/:gateway/points', access: read, tag: 'fleet', summary: 'Latest value of every point of a gateway' },
   'points.history': { method: 'GET', url: '/api/v1/gateways/:gateway/points/:device/:point/history', access: read, tag: 'fleet', summary: "A point's history, raw or downsampled by time bucket" },
   'events.list': { method: 'GET', url: '/api/v1/events', access: read, tag: 'fleet', summary: 'Gateway events, newest first' },

@@ -13,7 +13,7 @@ import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
-import { CHANNEL_SCHEMAS, type CommandAck } from '../../shared/wire/messages.js';
+import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument } from '../../shared/wire/messages.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { HubMetrics } from '../broker/metrics.js';
 import type { GatewayRegistry } from '../registry/registry.js';
@@ -21,7 +21,7 @@ import type { HubStore } from '../store/types.js';
 import type { HubEvents } from './events.js';
 
 /** Channels split across hub processes. */
-export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack'] as const satisfies readonly GatewayChannel[];
+export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported'] as const satisfies readonly GatewayChannel[];
 /** Channels every hub process receives. */
 export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
 
@@ -31,6 +31,11 @@ export type AckOutcome = { accepted: true } | { accepted: false; reason: 'unknow
 
 export interface AckHandler {
   handleAck(site: string, gateway: string, ack: CommandAck): Promise<AckOutcome>;
+}
+
+/** Keeps what gateways report about their config (the GatewayConfigService). */
+export interface ReportedConfigSink {
+  recordReported(site: string, gateway: string, doc: ConfigDocument): Promise<void>;
 }
 
 export interface IngestOptions {
@@ -51,6 +56,8 @@ export interface IngestOptions {
   readonly registry: GatewayRegistry;
   /** Receives command acks (the command tracker). */
   readonly acks?: AckHandler;
+  /** Receives reported gateway configs; without it they are validated and dropped. */
+  readonly configs?: ReportedConfigSink;
   /** Shared-subscription group; undefined subscribes plainly (a single hub process). */
   readonly shareGroup?: string;
   /** Sites this ingest serves (default every site, '+'). */
@@ -234,6 +241,15 @@ export class Ingest {
           if (!outcome.accepted) return this.reject(topic, channel, outcome.reason, outcome.error);
         }
         await events.emit('ack', { site, gateway, ack: r.value });
+        return;
+      }
+      case 'config/reported': {
+        const r = decode(CHANNEL_SCHEMAS['config/reported'], topic, payload, this.maxBytes);
+        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        this.metrics.messages.inc({ channel });
+        await this.persist(() => registry.seen(site, gateway, now));
+        const configs = this.options.configs;
+        if (configs) await this.persist(() => configs.recordReported(site, gateway, r.value));
         return;
       }
       case 'state': {

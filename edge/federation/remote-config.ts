@@ -1,0 +1,155 @@
+/**
+ * Remote configuration from the hub. The hub publishes a ConfigDocument retained on the
+ * gateway's config/desired topic; a version newer than the one applied here is written next to
+ * the config file (<file>.desired.yaml, so relative profile and data paths resolve the same way),
+ * checked exactly like `swarmgate edge check`, and refused when it would turn this process into
+ * another gateway. A good one replaces the config file atomically (the old one kept as
+ * <file>.previous) and the process is asked to restart: the new config takes effect on a clean
+ * start, never half-applied to running drivers.
+ *
+ * Reports go through the outbox (durable) on config/reported, with the schema unchanged: the
+ * document's config carries { status, problems?, config? }.
+ */
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { parse, stringify } from 'yaml';
+import { SourceFile, formatProblem, type ConfigProblem } from '../../shared/config-file.js';
+import { errorMessage } from '../../shared/errors.js';
+import { ConfigDocumentSchema, decode, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
+import type { Outbox } from './outbox.js';
+import type { FederationState } from './state.js';
+
+export type ConfigStatus = 'running' | 'rejected' | 'applied-pending-restart';
+
+/** The full gateway-config check (checkGatewayConfigFile with the gateway's driver registry). */
+export type ConfigFileChecker = (file: string) => {
+  readonly loaded?: { readonly config: { readonly gateway: { readonly id: string; readonly site: string } } };
+  readonly problems: readonly ConfigProblem[];
+};
+
+export interface RemoteConfigOptions {
+  readonly site: string;
+  readonly gateway: string;
+  /** The config file this process was started from. */
+  readonly configFile: string;
+  readonly check: ConfigFileChecker;
+  readonly outbox: Outbox;
+  readonly state: FederationState;
+  /** Called once a new config file is in place; the process should stop cleanly and restart. */
+  readonly onRestart: (version: number) => void;
+  readonly log: Logger;
+  readonly clock?: () => number;
+}
+
+/** Reports carry at most this many problems and this much of the parsed config. */
+const MAX_PROBLEMS = 20;
+const MAX_CONFIG_BYTES = 64 * 1024;
+
+export class RemoteConfig {
+  readonly topic: string;
+  private readonly reportTopic: string;
+  private readonly clock: () => number;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: RemoteConfigOptions) {
+    this.topic = gatewayTopic(options.site, options.gateway, 'config/desired');
+    this.reportTopic = gatewayTopic(options.site, options.gateway, 'config/reported');
+    this.clock = options.clock ?? Date.now;
+  }
+
+  get desiredFile(): string {
+    return `${this.options.configFile}.desired.yaml`;
+  }
+
+  /** Handles one config/desired payload; resolves with the report sent (undefined when none). */
+  handle(payload: Buffer): Promise<ConfigDocument | undefined> {
+    const run = this.queue.then(() => this.process(payload));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async idle(): Promise<void> {
+    await this.queue;
+  }
+
+  /** Reports the version running now (on every connect). */
+  reportRunning(): ConfigDocument {
+    let parsed: unknown;
+    try {
+      parsed = parse(readFileSync(this.options.configFile, 'utf8')) as unknown;
+    } catch {
+      parsed = undefined;
+    }
+    return this.report(this.options.state.configVersion ?? 0, 'running', [], parsed);
+  }
+
+  private async process(payload: Buffer): Promise<ConfigDocument | undefined> {
+    const { log, state } = this.options;
+    // A cleared retained message: nothing desired.
+    if (payload.length === 0) return undefined;
+    const decoded = decode(ConfigDocumentSchema, this.topic, payload);
+    if (!decoded.ok) {
+      log.warn({ error: decoded.error }, 'invalid desired config refused');
+      return undefined;
+    }
+    const desired = decoded.value;
+    const applied = state.configVersion;
+    // The retained document comes back on every connect: what is applied already is not news.
+    if (applied !== null && desired.version <= applied) return undefined;
+    const problems = this.validate(desired);
+    if (problems.length > 0) {
+      log.warn({ version: desired.version, problems: problems.length }, 'desired config rejected; the running config stays');
+      return this.report(desired.version, 'rejected', problems.map(formatProblem));
+    }
+    try {
+      this.install();
+    } catch (err) {
+      log.error({ version: desired.version, err: errorMessage(err) }, 'desired config could not be installed');
+      return this.report(desired.version, 'rejected', [`${this.options.configFile}: cannot replace the config file: ${errorMessage(err)}`]);
+    }
+    // Recorded before the restart: the retained copy seen after it is then the applied version.
+    await state.setConfigVersion(desired.version);
+    const report = this.report(desired.version, 'applied-pending-restart', [], desired.config);
+    log.info({ version: desired.version, file: this.options.configFile }, 'desired config installed; restarting to apply it');
+    this.options.onRestart(desired.version);
+    return report;
+  }
+
+  private validate(desired: ConfigDocument): ConfigProblem[] {
+    const file = this.desiredFile;
+    try {
+      writeFileSync(file, stringify(desired.config), 'utf8');
+    } catch (err) {
+      return [{ file, line: 1, column: 1, path: '', message: `cannot write the desired config: ${errorMessage(err)}` }];
+    }
+    const checked = this.options.check(file);
+    const problems = [...checked.problems];
+    const gateway = checked.loaded?.config.gateway;
+    if (gateway) {
+      const { source } = SourceFile.read(file);
+      const at = (path: (string | number)[], message: string): ConfigProblem => (source ? source.problem(path, message) : { file, line: 1, column: 1, path: path.join('.'), message });
+      // A gateway must not become another one: its data folder, outbox and ACL belong to this id.
+      if (gateway.id !== this.options.gateway) problems.push(at(['gateway', 'id'], `is "${gateway.id}" but this gateway is "${this.options.gateway}"; a gateway's id cannot be changed remotely`));
+      if (gateway.site !== this.options.site) problems.push(at(['gateway', 'site'], `is "${gateway.site}" but this gateway is at site "${this.options.site}"; a gateway's site cannot be changed remotely`));
+    }
+    return problems;
+  }
+
+  /** Replaces the config file by rename (atomic on one filesystem), keeping the old one. */
+  private install(): void {
+    const target = this.options.configFile;
+    const tmp = `${target}.tmp-${process.pid}`;
+    writeFileSync(tmp, readFileSync(this.desiredFile));
+    copyFileSync(target, `${target}.previous`);
+    renameSync(tmp, target);
+  }
+
+  private report(version: number, status: ConfigStatus, problems: readonly string[], config?: unknown): ConfigDocument {
+    const body: Record<string, unknown> = { status };
+    if (problems.length > 0) body.problems = problems.slice(0, MAX_PROBLEMS).map((p) => p.slice(0, 1000));
+    if (config !== undefined && JSON.stringify(config).length <= MAX_CONFIG_BYTES) body.config = config;
+    const doc: ConfigDocument = { v: 1, version, ts: this.clock(), config: body };
+    this.options.outbox.enqueue(this.reportTopic, 'other', encode(ConfigDocumentSchema, doc));
+    return doc;
+  }
+}

@@ -1,0 +1,54 @@
+/** Remote gateway configuration: read the desired and reported documents, set a new desired one. */
+import { Type } from '@sinclair/typebox';
+import { SwarmgateError } from '../../../shared/errors.js';
+import type { Api, ApiContext } from '../context.js';
+import { at, audited } from '../context.js';
+import { responses } from '../errors.js';
+import type { GatewayConfigService } from '../../gateway-config/service.js';
+import { IdParam } from '../schemas.js';
+
+const strict = { additionalProperties: false } as const;
+
+const ConfigDocument = Type.Object(
+  {
+    v: Type.Literal(1),
+    version: Type.Integer({ minimum: 0, description: 'counts up per gateway with every PUT' }),
+    ts: Type.Integer({ minimum: 0, description: 'ms since the epoch' }),
+    config: Type.Record(Type.String(), Type.Unknown(), { description: 'desired: the gateway config; reported: { status, problems?, config? }' }),
+  },
+  strict,
+);
+
+const View = Type.Object({ desired: Type.Optional(ConfigDocument), reported: Type.Optional(ConfigDocument) }, strict);
+
+export async function gatewayConfigPlugin(app: Api, ctx: ApiContext, configs: GatewayConfigService): Promise<void> {
+  const known = async (gateway: string) => {
+    const g = await ctx.registry.get(gateway);
+    if (!g) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${gateway}" is not known to this hub`, { details: { gateway } });
+    return g;
+  };
+
+  app.route({
+    ...at('gateways.config.get'),
+    schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(View) },
+    handler: async (request) => {
+      await known(request.params.gateway);
+      return configs.get(request.params.gateway);
+    },
+  });
+
+  app.route({
+    ...at('gateways.config.put'),
+    schema: {
+      params: Type.Object({ gateway: IdParam }, strict),
+      body: Type.Object({ config: Type.Record(Type.String(), Type.Unknown(), { description: 'the whole gateway config (as the YAML file would parse); the gateway checks it like `swarmgate edge check`' }) }, strict),
+      response: responses(ConfigDocument),
+    },
+    handler: async (request) => {
+      const g = await known(request.params.gateway);
+      const doc = await configs.setDesired(g.site, g.gateway, request.body.config);
+      await audited(ctx, request, 'gateway.config.set', g.gateway, { site: g.site, version: doc.version });
+      return doc;
+    },
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * Remote gateway configuration, hub side: keeps the desired and the last reported ConfigDocument
+ * per gateway and publishes a new desired document retained (QoS 1) on the gateway's
+ * config/desired topic, so a gateway that is offline gets it on its next connect.
+ * Versions count up per gateway from 1; the gateway applies only a version newer than its own.
+ */
+import { SwarmgateError } from '../../shared/errors.js';
+import { ConfigDocumentSchema, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
+import { num, str, type Sql } from '../api/db.js';
+
+export type ConfigPublish = (topic: string, payload: Buffer) => Promise<void>;
+
+export interface GatewayConfigView {
+  readonly desired?: ConfigDocument;
+  readonly reported?: ConfigDocument;
+}
+
+export interface GatewayConfigServiceOptions {
+  readonly sql: Sql;
+  /** Publishes retained, QoS 1; rejects when the hub is not connected. */
+  readonly publish?: ConfigPublish;
+  readonly clock?: () => number;
+}
+
+type Kind = 'desired' | 'reported';
+
+export class GatewayConfigService {
+  private readonly clock: () => number;
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: GatewayConfigServiceOptions) {
+    this.clock = options.clock ?? Date.now;
+  }
+
+  async get(gateway: string): Promise<GatewayConfigView> {
+    const rows = await this.options.sql.all('SELECT kind, doc FROM gateway_config WHERE gateway = ?', [gateway]);
+    const view: { desired?: ConfigDocument; reported?: ConfigDocument } = {};
+    for (const row of rows) {
+      const kind = str(row, 'kind');
+      if (kind === 'desired' || kind === 'reported') view[kind] = JSON.parse(str(row, 'doc')) as ConfigDocument;
+    }
+    return view;
+  }
+
+  /**
+   * Stores the next desired version and publishes it. Calls are serialised so two concurrent
+   * PUTs get distinct versions. The row is written before the publish: a failed publish leaves
+   * the desired document stored, and the next PUT supersedes it.
+   */
+  setDesired(site: string, gateway: string, config: Record<string, unknown>): Promise<ConfigDocument> {
+    const run = this.writing.then(async () => {
+      const publish = this.options.publish;
+      if (!publish) throw new SwarmgateError('SWG_ERR_HUB_BROKER', 'this hub has no MQTT connection to publish gateway configs; start the API through startHub');
+      const rows = await this.options.sql.all('SELECT version FROM gateway_config WHERE gateway = ? AND kind = ?', [gateway, 'desired']);
+      const previous = rows[0] ? num(rows[0], 'version') : 0;
+      const doc: ConfigDocument = { v: 1, version: previous + 1, ts: this.clock(), config };
+      const payload = encode(ConfigDocumentSchema, doc);
+      await this.upsert(site, gateway, 'desired', doc);
+      await publish(gatewayTopic(site, gateway, 'config/desired'), payload);
+      return doc;
+    });
+    this.writing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stores what a gateway reported (ingest calls this for 'config/reported'). */
+  async recordReported(site: string, gateway: string, doc: ConfigDocument): Promise<void> {
+    await this.upsert(site, gateway, 'reported', doc);
+  }
+
+  private async upsert(site: string, gateway: string, kind: Kind, doc: ConfigDocument): Promise<void> {
+    await this.options.sql.all(
+      'INSERT INTO gateway_config (gateway, kind, site, version, doc, updated_at) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (gateway, kind) DO UPDATE SET site = excluded.site, version = excluded.version, doc = excluded.doc, updated_at = excluded.updated_at',
+      [gateway, kind, site, doc.version, JSON.stringify(doc), this.clock()],
+    );
+  }
+}
