@@ -152,7 +152,8 @@ export class Ingest {
     const parsed = parseTopic(topic);
     const channel = parsed?.rest ?? 'unknown';
     if (!parsed || !(channel in CHANNEL_SCHEMAS) || !([...SHARED_CHANNELS, ...BROADCAST_CHANNELS] as string[]).includes(channel)) {
-      return this.reject(topic, channel, 'topic', `${topic}: not a hub ingest topic`);
+      // 'unknown' as the metric label: a topic's tail is client-chosen and must not mint new series.
+      return this.reject(topic, 'unknown', 'topic', `${topic}: not a hub ingest topic`);
     }
     const { site, gateway } = parsed;
     const ch = channel as IngestChannel;
