@@ -2,7 +2,6 @@
  * Test helpers for the Modbus driver: the pymodbus peer, a socat pty pair, point specs and drivers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../../shared/log.js';
@@ -10,6 +9,7 @@ import type { DeviceSpec, DriverContext, PointSpec } from '../../../edge/drivers
 import { modbusRtuManifest, modbusTcpManifest } from '../../../edge/drivers/modbus/manifest.js';
 import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';
 import type { ModbusAddress, ModbusRtuConnection, ModbusTcpConnection } from '../../../edge/drivers/modbus/schema.js';
+import { openPtyPair, type PtyPair } from '../../../devices/serial/pty-pair.js';
 import { PYTHON_FOR_PYMODBUS } from '../../support/peers.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -102,34 +102,20 @@ export function startPymodbus(mode: 'tcp' | 'rtu', target: string | number): Pro
   });
 }
 
-export interface PtyPair {
-  /** The driver's end. */
-  readonly a: string;
-  /** The peer's end. */
-  readonly b: string;
-  stop(): Promise<void>;
-}
-
-/** A connected pair of ptys from socat; resolves once both links exist. */
+/** A socat pty pair (devices/serial/pty-pair.ts) in a fresh temp folder; close() also removes it. */
 export async function startSocat(): Promise<PtyPair> {
   const dir = tempDir('swg-modbus-pty-');
-  const a = join(dir.path, 'A');
-  const b = join(dir.path, 'B');
-  const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: 'ignore' });
-  const stop = async (): Promise<void> => {
-    child.kill('SIGTERM');
-    await waitForExit(child, 3000);
+  const pair = await openPtyPair(join(dir.path, 'sim'), join(dir.path, 'gateway')).catch((err: unknown) => {
     dir.remove();
+    throw err;
+  });
+  return {
+    ...pair,
+    close: async () => {
+      await pair.close();
+      dir.remove();
+    },
   };
-  const deadline = Date.now() + 5000;
-  while (!(existsSync(a) && existsSync(b))) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stop();
-      throw new Error('socat did not create the pty pair');
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { a, b, stop };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

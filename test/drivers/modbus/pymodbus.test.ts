@@ -10,7 +10,8 @@ import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';
 import { openBuses } from '../../../edge/drivers/modbus/rtu-bus.js';
 import { peerOrSkip, pymodbusPeer, socatPeer } from '../../support/peers.js';
 import { driverContract } from '../../contract/driver-contract.js';
-import { point, rtuDriver, sleep, startPymodbus, startSocat, tcpDriver, type PtyPair, type PymodbusPeer } from './helpers.js';
+import { point, rtuDriver, sleep, startPymodbus, startSocat, tcpDriver, type PymodbusPeer } from './helpers.js';
+import type { PtyPair } from '../../../devices/serial/pty-pair.js';
 
 const hasPymodbus = peerOrSkip(pymodbusPeer());
 const hasRtuPeers = hasPymodbus && peerOrSkip(socatPeer());
@@ -241,20 +242,20 @@ describe.skipIf(!hasRtuPeers)('modbus-rtu against pymodbus on a socat pty pair',
 
   beforeAll(async () => {
     pty = await startSocat();
-    peer = await startPymodbus('rtu', pty.b);
+    peer = await startPymodbus('rtu', pty.simPath);
   });
 
   afterAll(async () => {
     for (const d of drivers) await d.stop(true);
     await peer?.stop();
-    await pty?.stop();
+    await pty?.close();
   });
 
   it('units 1 and 2 share one port; a dead unit 3 trips its breaker without stalling them', async () => {
     const breaker = { failureThreshold: 2, openMs: 60_000 };
-    const u1 = rtuDriver({ path: pty.a, unitId: 1, breaker });
-    const u2 = rtuDriver({ path: pty.a, unitId: 2, breaker });
-    const u3 = rtuDriver({ path: pty.a, unitId: 3, breaker });
+    const u1 = rtuDriver({ path: pty.gatewayPath, unitId: 1, breaker });
+    const u2 = rtuDriver({ path: pty.gatewayPath, unitId: 2, breaker });
+    const u3 = rtuDriver({ path: pty.gatewayPath, unitId: 3, breaker });
     drivers.push(u1, u2, u3);
     for (const d of [u1, u2, u3]) await d.initialize();
     expect(openBuses()).toEqual([expect.objectContaining({ users: 3, open: true })]);
@@ -281,7 +282,7 @@ describe.skipIf(!hasRtuPeers)('modbus-rtu against pymodbus on a socat pty pair',
   });
 
   it('browse scans unit ids on the bus', async () => {
-    const d = rtuDriver({ path: pty.a, unitId: 1 });
+    const d = rtuDriver({ path: pty.gatewayPath, unitId: 1 });
     drivers.push(d);
     const found = await d.browse({ unitIds: { from: 1, to: 3 }, tables: ['holding'], count: 24, blockSize: 24, timeoutMs: 100 });
     expect(found.map((p) => [p.unitId, p.address.register, p.count])).toEqual([

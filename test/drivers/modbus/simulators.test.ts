@@ -16,7 +16,8 @@ import { openBuses } from '../../../edge/drivers/modbus/rtu-bus.js';
 import type { ModbusAddress } from '../../../edge/drivers/modbus/schema.js';
 import { driverContract } from '../../contract/driver-contract.js';
 import { peerOrSkip, socatPeer } from '../../support/peers.js';
-import { point, rtuDriver, sleep, startSocat, tcpDriver, type PtyPair } from './helpers.js';
+import { point, rtuDriver, sleep, startSocat, tcpDriver } from './helpers.js';
+import type { PtyPair } from '../../../devices/serial/pty-pair.js';
 
 interface ProfilePoint {
   name: string;
@@ -233,22 +234,22 @@ describe.skipIf(!peerOrSkip(socatPeer()))('energy meters over Modbus RTU: two li
 
   beforeAll(async () => {
     pty = await startSocat();
-    bus = await startMeterBus({ path: pty.b, unitIds: [1, 2], speed: 0, seed: 9 });
+    bus = await startMeterBus({ path: pty.simPath, unitIds: [1, 2], speed: 0, seed: 9 });
     bus.model.step(60);
   });
 
   afterAll(async () => {
     for (const d of drivers) await d.stop(true);
     await bus?.stop();
-    await pty?.stop();
+    await pty?.close();
   });
 
   it('live units keep their poll rate while the dead unit is breaker-open; offline and back', async () => {
     // Timeouts generous enough for a loaded CI box; the dead unit is cut off by the breaker anyway.
     const settings = { timeoutMs: 250, retries: 1, backoffMs: 20, breaker: { failureThreshold: 3, openMs: 1500 } };
-    const u1 = rtuDriver({ path: pty.a, unitId: 1, ...settings });
-    const u2 = rtuDriver({ path: pty.a, unitId: 2, ...settings });
-    const dead = rtuDriver({ path: pty.a, unitId: 9, ...settings });
+    const u1 = rtuDriver({ path: pty.gatewayPath, unitId: 1, ...settings });
+    const u2 = rtuDriver({ path: pty.gatewayPath, unitId: 2, ...settings });
+    const dead = rtuDriver({ path: pty.gatewayPath, unitId: 9, ...settings });
     drivers.push(u1, u2, dead);
     for (const d of [u1, u2, dead]) await d.initialize();
     expect(openBuses()).toEqual([expect.objectContaining({ users: 3, open: true })]);
@@ -302,7 +303,7 @@ describe.skipIf(!peerOrSkip(socatPeer()))('energy meters over Modbus RTU: two li
   });
 
   it('an exception from one meter register marks only that point bad', async () => {
-    const u1 = rtuDriver({ path: pty.a, unitId: 1, timeoutMs: 150 });
+    const u1 = rtuDriver({ path: pty.gatewayPath, unitId: 1, timeoutMs: 150 });
     drivers.push(u1);
     const id = bus.faults.inject({ kind: 'exception', device: 'meter', unit: 1, code: 2, register: 7 });
     try {
