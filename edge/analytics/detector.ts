@@ -233,12 +233,12 @@ export class PointDetector {
     const o = this.options;
     const v = Number.isFinite(value) ? value : this.values.length > 0 ? this.values.back(0) : 0;
     let prediction = this.values.length > 0 ? this.values.back(0) : v;
-    let scale = this.coldScale();
+    let scale: number;
     if (this.model) {
       buildInput(this.values, this.values.length, ts, o.forecaster.lags, this.model, this.input);
       prediction = predict(this.model, this.input);
       scale = this.model.std;
-    }
+    } else scale = this.coldScale(); // up to 500 values per reading: only until a model exists
     const forecastP = this.forecastCal.update(Math.abs(v - prediction) / scale);
     const range = this.hi - this.lo;
     const spatial = o.spatialTolerance > 0 && this.seen >= o.spatialAfter && range > 0 && (v > this.hi + o.spatialTolerance * range || v < this.lo - o.spatialTolerance * range);
