@@ -120,7 +120,7 @@ export class TailCalibrator {
 
   /** Feeds one raw surprise; returns the tail probability of it and of the current short average. */
   update(raw: number): number {
-    const x = Number.isFinite(raw) && raw > 0 ? (this.opts.power === 1 ? raw : raw ** this.opts.power) : 0;
+    const x = this.transform(raw);
     let p = 0.5;
     if (this.seen >= this.opts.learnPeriod && (!this.estimated || this.sinceEstimate >= this.opts.reestimateEvery)) this.estimate();
     this.history.push(x);
@@ -146,6 +146,11 @@ export class TailCalibrator {
     return p;
   }
 
+  /** Surprises are compared as raw ** power; non-finite or negative ones count as none. */
+  private transform(raw: number): number {
+    return Number.isFinite(raw) && raw > 0 ? (this.opts.power === 1 ? raw : raw ** this.opts.power) : 0;
+  }
+
   private tailP(x: number, mean: number, std: number, evt: readonly [number, number]): number {
     if (this.opts.tail === 'gauss') return normalTail((x - mean) / std);
     const [u, beta] = evt;
@@ -158,7 +163,7 @@ export class TailCalibrator {
    */
   reseed(raws: readonly number[]): void {
     this.history = new Ring(this.opts.historySize);
-    for (const r of raws) this.history.push(Number.isFinite(r) && r > 0 ? (this.opts.power === 1 ? r : r ** this.opts.power) : 0);
+    for (const r of raws) this.history.push(this.transform(r));
     this.seen = Math.max(this.seen, raws.length);
     if (this.seen >= this.opts.learnPeriod) this.estimate();
   }
