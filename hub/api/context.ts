@@ -26,14 +26,19 @@ export interface AgentsView {
   readonly facility?: FacilityIndex;
 }
 
-export interface ApiContext {
+/** The hub services the API serves; buildApi's deps and every plugin's context both carry them. */
+export interface ApiServices {
   readonly store: HubStore;
   readonly commands: CommandService;
   readonly registry: GatewayRegistry;
   readonly events: HubEvents;
   readonly review?: ReviewPort;
   readonly agents?: AgentsView;
+  /** The hub's Prometheus registry, served at /metrics. */
   readonly metrics?: Registry;
+}
+
+export interface ApiContext extends ApiServices {
   readonly config: ApiConfig;
   readonly log: Logger;
   readonly accounts: Accounts;

@@ -9,19 +9,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { packageVersion } from '../../shared/package-info.js';
-import type { CommandService } from '../commands/commands.js';
 import { ApiConfigSchema, type ApiConfig } from '../config.js';
-import type { HubEvents } from '../ingest/events.js';
-import type { GatewayRegistry } from '../registry/registry.js';
-import type { HubStore } from '../store/types.js';
 import { Accounts } from './auth/accounts.js';
 import { installGuard } from './auth/guard.js';
 import { LoginLimiter } from './auth/rate-limit.js';
 import { AuditLog } from './audit.js';
-import type { AgentsView, Api, ApiContext } from './context.js';
+import type { Api, ApiContext, ApiServices } from './context.js';
 import { sqlFor } from './db.js';
 import { errorBody, makeErrorHandler } from './errors.js';
 import { installApiMetrics } from './metrics.js';
@@ -37,20 +32,11 @@ import { reviewPlugin } from './plugins/review.js';
 import { streamPlugin } from './plugins/stream.js';
 import { systemPlugin } from './plugins/system.js';
 import { defaultWebDir, webPlugin } from './plugins/web.js';
-import type { ReviewPort } from './review-port.js';
 
-export interface ApiDeps {
-  readonly store: HubStore;
-  readonly commands: CommandService;
-  readonly registry: GatewayRegistry;
-  readonly events: HubEvents;
-  readonly review?: ReviewPort;
-  readonly agents?: AgentsView;
+export interface ApiDeps extends ApiServices {
   /** The api section of the hub config (defaults filled in for missing fields). */
   readonly config?: Partial<ApiConfig>;
   readonly logger?: Logger;
-  /** The hub's Prometheus registry, served at /metrics. */
-  readonly metrics?: Registry;
   /** Where the built page is (default hub/web/dist). */
   readonly webDir?: string;
   /** scrypt cost for password hashes (tests lower it). */
@@ -197,6 +183,6 @@ function installCors(app: Api, origins: readonly string[]): void {
 
 export { ROUTES, judge, type RouteId, type RouteSpec, type Access } from './routes.js';
 export { ROLES, type Role, type Principal, Accounts } from './auth/accounts.js';
-export type { AgentsView, ApiContext, Api } from './context.js';
+export type { AgentsView, ApiContext, ApiServices, Api } from './context.js';
 export type { ReviewPort, ReviewItemView, ReviewState, ReviewFilter } from './review-port.js';
 export { API_MIGRATIONS } from './migrations.js';
