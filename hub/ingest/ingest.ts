@@ -26,6 +26,8 @@ export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'comma
 export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
 
 type IngestChannel = (typeof SHARED_CHANNELS)[number] | (typeof BROADCAST_CHANNELS)[number];
+/** Built once: handle() checks every message's topic tail against it. */
+const INGEST_CHANNELS: ReadonlySet<string> = new Set<IngestChannel>([...SHARED_CHANNELS, ...BROADCAST_CHANNELS]);
 
 export type AckOutcome = { accepted: true } | { accepted: false; reason: 'unknown-command' | 'mismatch'; error: string };
 
@@ -151,7 +153,7 @@ export class Ingest {
     this.stats.received++;
     const parsed = parseTopic(topic);
     const channel = parsed?.rest ?? 'unknown';
-    if (!parsed || !(channel in CHANNEL_SCHEMAS) || !([...SHARED_CHANNELS, ...BROADCAST_CHANNELS] as string[]).includes(channel)) {
+    if (!parsed || !INGEST_CHANNELS.has(channel)) {
       // 'unknown' as the metric label: a topic's tail is client-chosen and must not mint new series.
       return this.reject(topic, 'unknown', 'topic', `${topic}: not a hub ingest topic`);
     }
