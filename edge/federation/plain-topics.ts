@@ -46,7 +46,10 @@ export interface PlainTopicsOptions {
 }
 
 export class PlainTopics {
-  private readonly pending = new Map<string, { topic: string; message: PointValueMessage }>();
+  /** Latest unpublished payload per topic while disconnected. */
+  private readonly pending = new Map<string, Buffer>();
+  /** Topic and unit per device and point, resolved on the first reading (the config is fixed). */
+  private readonly targets = new Map<string, Map<string, { topic: string; unit: string | undefined }>>();
   private readonly clock: () => number;
   readonly setFilter: string;
 
@@ -58,18 +61,24 @@ export class PlainTopics {
   }
 
   onReading(r: Reading): void {
-    const topic = pointTopic(this.options.site, this.options.gateway, r.device, r.point);
-    const unit = this.options.unitOf(r.device, r.point);
+    const { topic, unit } = this.target(r.device, r.point);
     const message: PointValueMessage = { v: r.value, ts: Math.max(0, Math.round(r.ts)), q: r.quality, ...(unit !== undefined ? { unit } : {}) };
-    if (!this.options.publisher.publishLive(topic, encode(PointValueMessageSchema, message), { qos: 0, retain: true })) {
-      this.pending.set(topic, { topic, message });
-    }
+    const payload = encode(PointValueMessageSchema, message);
+    if (!this.options.publisher.publishLive(topic, payload, { qos: 0, retain: true })) this.pending.set(topic, payload);
+  }
+
+  private target(device: string, point: string): { topic: string; unit: string | undefined } {
+    let points = this.targets.get(device);
+    if (!points) this.targets.set(device, (points = new Map()));
+    let t = points.get(point);
+    if (!t) points.set(point, (t = { topic: pointTopic(this.options.site, this.options.gateway, device, point), unit: this.options.unitOf(device, point) }));
+    return t;
   }
 
   private catchUp(): void {
-    for (const [key, { topic, message }] of this.pending) {
-      if (!this.options.publisher.publishLive(topic, encode(PointValueMessageSchema, message), { qos: 0, retain: true })) return;
-      this.pending.delete(key);
+    for (const [topic, payload] of this.pending) {
+      if (!this.options.publisher.publishLive(topic, payload, { qos: 0, retain: true })) return;
+      this.pending.delete(topic);
     }
   }
 
