@@ -7,6 +7,7 @@ import { isSubscribable } from '../../../edge/drivers/driver.js';
 import { gpioManifest, loadOnoff, openChip, type GpioAddress, type GpioConnection } from '../../../edge/drivers/gpio/index.js';
 import { driverContract } from '../../contract/driver-contract.js';
 import { startFakeChip, type FakeChip } from './fake-chip.js';
+import { waitFor, sleep } from '../support.js';
 
 const log = createLogger('test-gpio');
 
@@ -26,18 +27,6 @@ function makeDriver(port: number, points: PointSpec<GpioAddress>[], timeoutMs = 
   if (!isSubscribable(driver)) throw new Error('gpio driver must subscribe');
   return driver;
 }
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('gpio manifest', () => {
   it('declares protocol and capabilities; schemas follow profiles.md', () => {

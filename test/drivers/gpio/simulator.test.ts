@@ -9,6 +9,7 @@ import { isSubscribable } from '../../../edge/drivers/driver.js';
 import { gpioManifest, type GpioAddress } from '../../../edge/drivers/gpio/index.js';
 import { startGpioChipServer, type GpioChipServer } from '../../../devices/gpio/chip-server.js';
 import { driverContract } from '../../contract/driver-contract.js';
+import { waitFor } from '../support.js';
 
 const p = (name: string, address: GpioAddress): PointSpec<GpioAddress> => ({
   name,
@@ -39,16 +40,6 @@ function makeDriver(server: GpioChipServer): SubscribableDriver {
   );
   if (!isSubscribable(driver)) throw new Error('expected subscribe');
   return driver;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 driverContract({

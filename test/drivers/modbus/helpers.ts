@@ -118,4 +118,4 @@ export async function startSocat(): Promise<PtyPair> {
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep } from '../support.js';

@@ -12,6 +12,7 @@ import { startColdRoomServer, type ColdRoomServer } from '../../../devices/opcua
 import { driverContract } from '../../contract/driver-contract.js';
 import { tempDir } from '../../support/tmp.js';
 import { quietNodeOpcua } from './test-server.js';
+import { waitFor } from '../support.js';
 
 quietNodeOpcua();
 
@@ -46,16 +47,6 @@ function makeDriver(server: ColdRoomServer, dataDir: string): SubscribableDriver
   );
   if (!isSubscribable(driver) || !isBrowsable(driver)) throw new Error('expected subscribe + browse');
   return driver;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 driverContract({

@@ -11,6 +11,7 @@ import { tempDir } from '../../support/tmp.js';
 import { driverContract } from '../../contract/driver-contract.js';
 import { NODES, quietNodeOpcua, startTestServer, type TestServer } from './test-server.js';
 import { startTcpProxy } from './tcp-proxy.js';
+import { waitFor } from '../support.js';
 
 quietNodeOpcua();
 
@@ -36,16 +37,6 @@ function makeDriver(endpointUrl: string, dataDir: string, points: PointSpec<Opcu
   const driver = opcuaManifest.create({ id: 'freezer', protocol: 'opcua', connection: fastConnection(endpointUrl, extra), points }, { log: createLogger('test-opcua'), dataDir });
   if (!isSubscribable(driver) || !isBrowsable(driver)) throw new Error('opcua driver must subscribe and browse');
   return driver;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Active handle counts by type (timers, sockets ...). */
