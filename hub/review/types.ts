@@ -9,9 +9,8 @@ export const REVIEW_STATES: readonly ReviewState[] = ['pending', 'approved', 're
 
 export type ReviewSource = 'gateway' | 'hub';
 
-export interface ReviewItem {
-  readonly id: string;
-  readonly state: ReviewState;
+/** What a submitter proposes; a stored item and a submission both carry it. */
+export interface ReviewProposal {
   readonly site: string;
   readonly gateway: string;
   /** 0..100, higher first. */
@@ -20,10 +19,15 @@ export interface ReviewItem {
   readonly sourceAgent?: string;
   readonly actionClass: string;
   readonly action: Action;
-  /** Set when a technician approved a different action (e.g. another setpoint). */
-  readonly modifiedAction?: Action;
   readonly confidence: number;
   readonly rationale: string;
+}
+
+export interface ReviewItem extends ReviewProposal {
+  readonly id: string;
+  readonly state: ReviewState;
+  /** Set when a technician approved a different action (e.g. another setpoint). */
+  readonly modifiedAction?: Action;
   /** Telemetry windows [{device, point, samples:[{ts, value}]}], votes, dissent, ... */
   readonly evidence: Record<string, unknown>;
   readonly createdAt: number;
@@ -37,18 +41,9 @@ export interface ReviewItem {
   readonly version: number;
 }
 
-export interface NewReviewItem {
+export interface NewReviewItem extends ReviewProposal {
   /** Stable id: submitting the same id again returns the stored item unchanged. */
   readonly id: string;
-  readonly site: string;
-  readonly gateway: string;
-  readonly priority: number;
-  readonly source: ReviewSource;
-  readonly sourceAgent?: string;
-  readonly actionClass: string;
-  readonly action: Action;
-  readonly confidence: number;
-  readonly rationale: string;
   readonly evidence?: Record<string, unknown>;
   /** Default: now. */
   readonly createdAt?: number;
