@@ -8,6 +8,7 @@ import type { Action } from '../../shared/wire/messages.js';
 import { SwarmgateError } from '../../shared/errors.js';
 import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { json, num, type Row } from '../store/rows.js';
 import type { HubStore } from '../store/types.js';
 import type { AuditAction, AuditEntry, ReviewFilter, ReviewItem, ReviewSource, ReviewState, StoredReviewItem } from './types.js';
 
@@ -29,14 +30,7 @@ export interface ReviewRepository {
   audit(itemId?: string): Promise<AuditEntry[]>;
 }
 
-export type Row = Record<string, unknown>;
-
-function json<T>(v: unknown): T | undefined {
-  if (v === null || v === undefined) return undefined;
-  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
-}
-
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+export type { Row };
 
 export function itemFromRow(row: Row): StoredReviewItem {
   const opt = <K extends string, V>(key: K, value: V | undefined | null): Partial<Record<K, V>> => (value === undefined || value === null ? {} : ({ [key]: value } as Record<K, V>));

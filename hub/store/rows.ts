@@ -9,12 +9,12 @@ import type { CommandRecord, CommandStatus, GatewayRecord, GatewayStatus, Qualit
 
 export type Row = Record<string, unknown>;
 
-function json<T>(value: unknown): T | undefined {
+export function json<T>(value: unknown): T | undefined {
   if (value === null || value === undefined) return undefined;
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }
 
-function num(value: unknown): number {
+export function num(value: unknown): number {
   return typeof value === 'number' ? value : Number(value);
 }
 
