@@ -7,44 +7,27 @@
  * Meanwhile the gateway keeps reading into its outbox; afterwards every reported reading is in
  * the hub store exactly once, in order per point.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Facility } from '../../devices/facility.js';
-import type { Hub } from '../../hub/index.js';
-import { tempDir } from '../support/tmp.js';
+import { describe, expect, it } from 'vitest';
 import { startEdge, writeEdgeConfig, type InProcessEdge } from './support/edge.js';
-import { startBusyFacility } from './support/facility.js';
-import { addGatewayUser, credentialsFile, startEmbeddedHub } from './support/hub.js';
+import { addGatewayUser, credentialsFile } from './support/hub.js';
+import { embeddedRig } from './support/rig.js';
 import { startProxy, type TcpProxy } from './support/proxy.js';
 import { PERFECT, reportedInOrder, summary, waitStored } from './support/stored.js';
 import { sleep, uniqueId, waitFor } from './support/util.js';
 
 const SITE = 'site-net';
-const dir = tempDir('swg-e2e-net-');
-let facility: Facility;
-let hub: Hub;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  facility = await startBusyFacility(9);
-  hub = await startEmbeddedHub({ dir: dir.path });
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await hub?.stop();
-  await facility?.stop();
-  dir.remove();
-});
+const rig = embeddedRig('swg-e2e-net-', 9);
+const { dir, cleanups } = rig;
 
 async function gatewayBehindProxy(id: string): Promise<{ edge: InProcessEdge; proxy: TcpProxy }> {
-  const proxy = await startProxy({ host: '127.0.0.1', port: hub.broker!.port });
+  const proxy = await startProxy({ host: '127.0.0.1', port: rig.hub.broker!.port });
   cleanups.push(() => proxy.close());
   const auth = await addGatewayUser(credentialsFile(dir.path), SITE, id);
   const file = writeEdgeConfig(dir.path, {
     id,
     site: SITE,
     dataDir: `${dir.path}/${id}`,
-    facility: facility.endpoints,
+    facility: rig.facility.endpoints,
     pollMs: 100,
     federation: { mqtt: { url: proxy.url, ...auth, reconnectPeriodMs: 250, keepaliveS: 5, connectTimeoutMs: 2000 }, outbox: { flushMs: 50 }, stateIntervalS: 0 },
   });
@@ -54,13 +37,13 @@ async function gatewayBehindProxy(id: string): Promise<{ edge: InProcessEdge; pr
 }
 
 const connected = (edge: InProcessEdge): boolean => edge.app.federation?.publisher.connected === true;
-const status = async (id: string): Promise<string | undefined> => (await hub.registry.get(id))?.status;
+const status = async (id: string): Promise<string | undefined> => (await rig.hub.registry.get(id))?.status;
 
 async function finish(edge: InProcessEdge, id: string): Promise<void> {
   const after = edge.reported.length;
   await waitFor(() => edge.reported.length >= after + 30, 15_000, 'readings after the outage');
   await edge.app.gateway.stop();
-  const check = await waitStored(hub.store, id, edge.reported);
+  const check = await waitStored(rig.hub.store, id, edge.reported);
   expect(reportedInOrder(edge.reported)).toBe(true);
   expect(summary(check)).toEqual(PERFECT);
 }

@@ -12,43 +12,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Facility } from '../../devices/facility.js';
+import { describe, expect, it } from 'vitest';
 import type { Hub } from '../../hub/index.js';
 import { TelemetryBatchSchema, encode, gatewayTopic } from '../../shared/wire/index.js';
-import { tempDir } from '../support/tmp.js';
 import { startEdge, writeEdgeConfig, type InProcessEdge } from './support/edge.js';
-import { startBusyFacility } from './support/facility.js';
-import { addGatewayUser, credentialsFile, startEmbeddedHub, type Auth } from './support/hub.js';
+import { addGatewayUser, credentialsFile, type Auth } from './support/hub.js';
+import { embeddedRig } from './support/rig.js';
 import { PERFECT, reportedInOrder, summary, waitStored } from './support/stored.js';
 import { sleep, uniqueId, waitFor } from './support/util.js';
 
 const SITE = 'site-sec';
-const dir = tempDir('swg-e2e-sec-');
-let facility: Facility;
-let hub: Hub;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  facility = await startBusyFacility(13);
-  hub = await startEmbeddedHub({ dir: dir.path });
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await hub?.stop();
-  await facility?.stop();
-  dir.remove();
-});
+const rig = embeddedRig('swg-e2e-sec-', 13);
+const { dir, cleanups } = rig;
 
 async function gateway(id: string, auth: Auth): Promise<InProcessEdge> {
   const file = writeEdgeConfig(dir.path, {
     id,
     site: SITE,
     dataDir: `${dir.path}/${id}`,
-    facility: facility.endpoints,
+    facility: rig.facility.endpoints,
     pollMs: 100,
-    federation: { mqtt: { url: hub.broker!.url, ...auth, reconnectPeriodMs: 300, keepaliveS: 5 }, outbox: { flushMs: 50 }, stateIntervalS: 0 },
+    federation: { mqtt: { url: rig.hub.broker!.url, ...auth, reconnectPeriodMs: 300, keepaliveS: 5 }, outbox: { flushMs: 50 }, stateIntervalS: 0 },
   });
   const edge = await startEdge(file);
   cleanups.push(() => edge.stop());
@@ -56,7 +40,7 @@ async function gateway(id: string, auth: Auth): Promise<InProcessEdge> {
 }
 
 async function plainClient(auth: Auth): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(hub.broker!.url, { ...auth, clientId: `intruder-${randomUUID().slice(0, 8)}`, reconnectPeriod: 0, connectTimeout: 5000 });
+  const c = await mqtt.connectAsync(rig.hub.broker!.url, { ...auth, clientId: `intruder-${randomUUID().slice(0, 8)}`, reconnectPeriod: 0, connectTimeout: 5000 });
   cleanups.push(() => c.endAsync(true));
   return c;
 }
@@ -72,19 +56,19 @@ async function granted(client: MqttClient, filter: string): Promise<number> {
   }
 }
 
-const count = (c: Parameters<Hub['metrics']['count']>[0]): Promise<number> => hub.metrics.count(c);
+const count = (c: Parameters<Hub['metrics']['count']>[0]): Promise<number> => rig.hub.metrics.count(c);
 const connected = (edge: InProcessEdge): boolean => edge.app.federation?.publisher.connected === true;
 
 describe('security across gateway and hub', () => {
   it('wrong password: refused on every retry, counted, nothing stored; the backlog arrives once the hub has the password', async () => {
     const id = uniqueId('gw-pw');
     await addGatewayUser(credentialsFile(dir.path), SITE, id, 'the-right-password');
-    const failuresBefore = await count(hub.metrics.authFailures);
+    const failuresBefore = await count(rig.hub.metrics.authFailures);
     const edge = await gateway(id, { username: id, password: 'a-wrong-password' });
-    await waitFor(async () => (await count(hub.metrics.authFailures)) >= failuresBefore + 3, 10_000, 'three refused connects');
+    await waitFor(async () => (await count(rig.hub.metrics.authFailures)) >= failuresBefore + 3, 10_000, 'three refused connects');
     expect(connected(edge)).toBe(false);
-    expect(await hub.registry.get(id)).toBeUndefined();
-    expect(await hub.store.latest(id)).toEqual([]);
+    expect(await rig.hub.registry.get(id)).toBeUndefined();
+    expect(await rig.hub.store.latest(id)).toEqual([]);
     await waitFor(() => edge.reported.length >= 40, 15_000, 'readings kept while refused');
     expect(edge.app.federation!.outbox.stats().messages).toBeGreaterThan(0);
 
@@ -92,7 +76,7 @@ describe('security across gateway and hub', () => {
     await addGatewayUser(credentialsFile(dir.path), SITE, id, 'a-wrong-password');
     await waitFor(() => connected(edge), 10_000, 'connected after the rotation');
     await edge.app.gateway.stop();
-    const check = await waitStored(hub.store, id, edge.reported);
+    const check = await waitStored(rig.hub.store, id, edge.reported);
     expect(reportedInOrder(edge.reported)).toBe(true);
     expect(summary(check)).toEqual(PERFECT);
   });
@@ -101,15 +85,15 @@ describe('security across gateway and hub', () => {
     const owner = uniqueId('gw-owner');
     const impostor = uniqueId('gw-imp');
     const auth = await addGatewayUser(credentialsFile(dir.path), SITE, owner);
-    const deniedBefore = await count(hub.metrics.publishDenied);
+    const deniedBefore = await count(rig.hub.metrics.publishDenied);
     const edge = await gateway(impostor, auth);
     await waitFor(() => edge.reported.length >= 20, 15_000, 'impostor readings');
-    await waitFor(async () => (await count(hub.metrics.publishDenied)) >= deniedBefore + 2, 10_000, 'denied publishes');
+    await waitFor(async () => (await count(rig.hub.metrics.publishDenied)) >= deniedBefore + 2, 10_000, 'denied publishes');
     await sleep(500);
-    expect(await hub.registry.get(impostor)).toBeUndefined();
-    expect(await hub.store.latest(impostor)).toEqual([]);
-    expect(await hub.registry.get(owner)).toBeUndefined();
-    expect(await hub.store.latest(owner)).toEqual([]);
+    expect(await rig.hub.registry.get(impostor)).toBeUndefined();
+    expect(await rig.hub.store.latest(impostor)).toEqual([]);
+    expect(await rig.hub.registry.get(owner)).toBeUndefined();
+    expect(await rig.hub.store.latest(owner)).toEqual([]);
     // Nothing was acknowledged: the impostor's readings are all still in its outbox.
     expect(edge.app.federation!.outbox.stats().messages).toBeGreaterThan(0);
   });
@@ -125,16 +109,16 @@ describe('security across gateway and hub', () => {
     const spy = await plainClient(victimAuth);
     const seen: string[] = [];
     spy.on('message', (topic) => void seen.push(topic));
-    const subDeniedBefore = await count(hub.metrics.subscribeDenied);
+    const subDeniedBefore = await count(rig.hub.metrics.subscribeDenied);
     expect(await granted(spy, '#')).toBe(128);
     expect(await granted(spy, `swarmgate/v1/${SITE}/+/telemetry`)).toBe(128);
     expect(await granted(spy, `${gatewayTopic(SITE, other, 'telemetry')}`)).toBe(128);
-    expect(await count(hub.metrics.subscribeDenied)).toBe(subDeniedBefore + 3);
+    expect(await count(rig.hub.metrics.subscribeDenied)).toBe(subDeniedBefore + 3);
     await sleep(1000);
     expect(seen.filter((t) => t.includes(other))).toEqual([]);
 
     const rejected: string[] = [];
-    const off = hub.events.on('rejected', ({ reason }) => void rejected.push(reason));
+    const off = rig.hub.events.on('rejected', ({ reason }) => void rejected.push(reason));
     const topic = gatewayTopic(SITE, victim, 'telemetry');
     const fake = { v: 1 as const, gateway: victim, bootId: 'forged-boot', seq: 1, sentAt: Date.now(), historical: false, readings: [{ d: 'ahu1', p: 'forged_point', v: 1, q: 'good' as const, ts: Date.now() }] };
     await spy.publishAsync(topic, '{"v":1,"gateway":', { qos: 1 });
@@ -143,19 +127,19 @@ describe('security across gateway and hub', () => {
     off();
     expect(rejected.sort()).toEqual(['not-json', 'schema']);
 
-    const tooLargeBefore = await count(hub.metrics.payloadRejected);
+    const tooLargeBefore = await count(rig.hub.metrics.payloadRejected);
     const big = encode(TelemetryBatchSchema, { ...fake, readings: Array.from({ length: 6000 }, (_, i) => ({ d: 'ahu1', p: 'forged_point', v: 'x'.repeat(40), q: 'good' as const, ts: i })) });
     expect(big.length).toBeGreaterThan(256 * 1024);
     const closedByBroker = new Promise<void>((resolve) => spy.once('close', () => resolve()));
     spy.publish(topic, big, { qos: 1 });
     await closedByBroker;
-    expect(await count(hub.metrics.payloadRejected)).toBeGreaterThan(tooLargeBefore);
+    expect(await count(rig.hub.metrics.payloadRejected)).toBeGreaterThan(tooLargeBefore);
 
     await edge.app.gateway.stop();
     await otherEdge.app.gateway.stop();
-    const check = await waitStored(hub.store, victim, edge.reported);
+    const check = await waitStored(rig.hub.store, victim, edge.reported);
     expect(summary(check)).toEqual(PERFECT);
-    expect(await hub.store.history(victim, 'ahu1', 'forged_point', 0, 8.64e15)).toEqual([]);
-    expect(summary(await waitStored(hub.store, other, otherEdge.reported))).toEqual(PERFECT);
+    expect(await rig.hub.store.history(victim, 'ahu1', 'forged_point', 0, 8.64e15)).toEqual([]);
+    expect(summary(await waitStored(rig.hub.store, other, otherEdge.reported))).toEqual(PERFECT);
   });
 });
