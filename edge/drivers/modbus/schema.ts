@@ -3,6 +3,7 @@
  * connection of a device in the gateway config. Field descriptions become the JSON Schema text.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 export const ModbusTableSchema = Type.Union(
   [Type.Literal('coil'), Type.Literal('discrete'), Type.Literal('holding'), Type.Literal('input')],
@@ -100,37 +101,18 @@ export interface LinkSettings {
 }
 
 /**
- * Fills defaults for fields a caller left out (configs that skipped TypeBox defaulting, tests).
+ * Fills defaults for fields a caller left out (configs that skipped TypeBox defaulting, tests) from
+ * the schema's own `default`s, so they are written once. Works on a copy: the caller's object stays as it was.
  * Partial input on purpose: the runtime validates, but a driver must never see undefined.
  */
 export function tcpSettings(c: Partial<ModbusTcpConnection> & { host: string }): Required<ModbusTcpConnection> {
-  return {
-    host: c.host,
-    port: c.port ?? 502,
-    unitId: c.unitId ?? 1,
-    timeoutMs: c.timeoutMs ?? 1000,
-    retries: c.retries ?? 2,
-    backoffMs: c.backoffMs ?? 200,
-    maxBlockRegisters: c.maxBlockRegisters ?? 125,
-    maxGapRegisters: c.maxGapRegisters ?? 8,
-  };
+  return Value.Default(ModbusTcpConnectionSchema, structuredClone(c)) as Required<ModbusTcpConnection>;
 }
 
 export type RtuSettings = Required<Omit<ModbusRtuConnection, 'breaker'>> & { readonly breaker: BreakerSettings };
 
 export function rtuSettings(c: Partial<ModbusRtuConnection> & { path: string }): RtuSettings {
-  return {
-    path: c.path,
-    baudRate: c.baudRate ?? 9600,
-    parity: c.parity ?? 'none',
-    dataBits: c.dataBits ?? 8,
-    stopBits: c.stopBits ?? 1,
-    unitId: c.unitId ?? 1,
-    timeoutMs: c.timeoutMs ?? 500,
-    retries: c.retries ?? 1,
-    backoffMs: c.backoffMs ?? 200,
-    maxBlockRegisters: c.maxBlockRegisters ?? 125,
-    maxGapRegisters: c.maxGapRegisters ?? 8,
-    breaker: { failureThreshold: c.breaker?.failureThreshold ?? 3, openMs: c.breaker?.openMs ?? 5000 },
-  };
+  const filled = Value.Default(ModbusRtuConnectionSchema, structuredClone(c)) as Required<Omit<ModbusRtuConnection, 'breaker'>>;
+  // breaker is optional in the schema, so Value.Default leaves it out; the driver always has one.
+  return { ...filled, breaker: Value.Default(BreakerSchema, { ...c.breaker }) as BreakerSettings };
 }
