@@ -3,37 +3,12 @@
  * step is exact): hysteresis, held-for durations, priorities, rate limits. Safe state and
  * interlocks: safety-facility.test.ts.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayEvent } from '../../shared/wire/messages.js';
-import { MemoryReporter, RuleEngine, type RulesConfig } from '../../edge/rules/index.js';
-import { controls, sleep, startSimGateway, waitFor, type SimGateway } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { ruleSuite, sleep, waitFor } from './support.js';
 
 describe('local rules against the simulated facility', () => {
-  let sim: SimGateway;
-  let engine: RuleEngine | undefined;
-  let reporter: MemoryReporter;
-
-  beforeAll(async () => {
-    sim = await startSimGateway('', { facility: { speed: 0 }, pollMs: 100 });
-  });
-  afterAll(async () => {
-    await sim?.stop();
-  });
-  afterEach(async () => {
-    await engine?.stop();
-    engine = undefined;
-  });
-
-  const model = () => sim.facility.model;
-  const setTemperature = (c: number): Promise<void> => controls(sim).setTemperature(c);
-  const reset = (): Promise<void> => controls(sim).reset();
-  function start(config: RulesConfig): RuleEngine {
-    reporter = new MemoryReporter();
-    engine = new RuleEngine({ gateway: sim.gateway, config: { evaluateEveryMs: 100, ...config }, reporter });
-    engine.start();
-    return engine;
-  }
-  const actions = (): GatewayEvent[] => reporter.events.filter((e) => e.kind === 'local-action');
+  const suite = ruleSuite();
+  const { start, actions, model, setTemperature, reset } = suite;
 
   it('threshold with hysteresis: on above `on`, off only below `off`, through the GPIO relay', async () => {
     await reset();
@@ -75,13 +50,13 @@ describe('local rules against the simulated facility', () => {
     await sleep(300);
     await setTemperature(-18);
     await sleep(800);
-    expect(reporter.events.filter((x) => x.kind === 'rule')).toHaveLength(0);
+    expect(suite.reporter.events.filter((x) => x.kind === 'rule')).toHaveLength(0);
     const from = Date.now();
     await setTemperature(-5);
-    await waitFor('rule event', () => reporter.events.some((x) => x.kind === 'rule'), 5000);
+    await waitFor('rule event', () => suite.reporter.events.some((x) => x.kind === 'rule'), 5000);
     expect(Date.now() - from).toBeGreaterThanOrEqual(900);
     await sleep(300);
-    expect(reporter.events.filter((x) => x.kind === 'rule')).toEqual([
+    expect(suite.reporter.events.filter((x) => x.kind === 'rule')).toEqual([
       expect.objectContaining({ severity: 'critical', message: 'cold room warm for 1 s', data: { rule: 'warm-for-1s', state: true } }),
     ]);
   });
@@ -127,7 +102,7 @@ describe('local rules against the simulated facility', () => {
     const outcomes = actions().map((a) => a.data?.outcome);
     expect(outcomes.filter((o) => o === 'applied')).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'rate-limited')).toHaveLength(1);
-    expect(engine?.status().outputs[0]).toMatchObject({ point: 'ahu1/damper_position', commanded: 50, desired: 20 });
+    expect(suite.engine?.status().outputs[0]).toMatchObject({ point: 'ahu1/damper_position', commanded: 50, desired: 20 });
   });
 
 });

@@ -3,11 +3,9 @@
  * output goes to its safe value when the OPC UA device feeding its rule is lost, and interlocks
  * (Gateway write guards) refuse writes whoever asks — hub command, rule — until clear.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { GatewayEvent } from '../../shared/wire/messages.js';
-import { MemoryReporter, RuleEngine, type RulesConfig } from '../../edge/rules/index.js';
+import { describe, expect, it } from 'vitest';
 import { isSwarmgateError } from '../../shared/errors.js';
-import { controls, startSimGateway, waitFor, type SimGateway } from './support.js';
+import { ruleSuite, waitFor } from './support.js';
 
 const INTERLOCKS = `rules:
   interlocks:
@@ -23,32 +21,8 @@ const INTERLOCKS = `rules:
 `;
 
 describe('safe state and interlocks against the simulated facility', () => {
-  let sim: SimGateway;
-  let engine: RuleEngine | undefined;
-  let reporter: MemoryReporter;
-
-  beforeAll(async () => {
-    sim = await startSimGateway(INTERLOCKS, { facility: { speed: 0 }, pollMs: 100 });
-  });
-  afterAll(async () => {
-    await sim?.stop();
-  });
-  afterEach(async () => {
-    await engine?.stop();
-    engine = undefined;
-  });
-
-  const model = () => sim.facility.model;
-  const setTemperature = (c: number): Promise<void> => controls(sim).setTemperature(c);
-  const setDoor = (open: boolean): Promise<void> => controls(sim).setDoor(open);
-  const reset = (): Promise<void> => controls(sim).reset();
-  function start(config: RulesConfig): RuleEngine {
-    reporter = new MemoryReporter();
-    engine = new RuleEngine({ gateway: sim.gateway, config: { evaluateEveryMs: 100, ...config }, reporter });
-    engine.start();
-    return engine;
-  }
-  const actions = (): GatewayEvent[] => reporter.events.filter((e) => e.kind === 'local-action');
+  const suite = ruleSuite(INTERLOCKS);
+  const { start, actions, model, setTemperature, reset, setDoor } = suite;
 
   it('safe state: the output goes to its safe value when the OPC UA device feeding its rule is lost, and back after', async () => {
     await reset();
@@ -63,17 +37,17 @@ describe('safe state and interlocks against the simulated facility', () => {
       ],
       outputs: [{ point: 'io/backup_compressor_relay', safeValue: true }],
     });
-    await waitFor('relay commanded off', () => engine?.status().outputs[0]?.commanded === false);
-    const fault = sim.facility.faults.inject({ kind: 'offline', device: 'freezer' });
+    await waitFor('relay commanded off', () => suite.engine?.status().outputs[0]?.commanded === false);
+    const fault = suite.sim.facility.faults.inject({ kind: 'offline', device: 'freezer' });
     const lostAt = Date.now();
-    await waitFor('temperature bad', () => sim.gateway.latest('coldroom', 'temperature')?.quality === 'bad', 10_000);
+    await waitFor('temperature bad', () => suite.sim.gateway.latest('coldroom', 'temperature')?.quality === 'bad', 10_000);
     await waitFor('relay on (safe value)', () => model().coldRoom.backupCompressor, 5000);
     const reaction = Date.now() - lostAt;
     const safe = actions().find((a) => a.data?.outcome === 'applied' && String(a.data?.origin).startsWith('safe-state'));
     expect(safe).toMatchObject({ severity: 'warning', device: 'io', point: 'backup_compressor_relay', data: { value: true, reason: 'input coldroom/temperature bad' } });
     expect(reaction).toBeLessThan(10_000);
-    sim.facility.faults.clear(fault);
-    await waitFor('temperature good again', () => sim.gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000);
+    suite.sim.facility.faults.clear(fault);
+    await waitFor('temperature good again', () => suite.sim.gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000);
     await waitFor('relay off again', () => !model().coldRoom.backupCompressor, 5000);
   });
 
@@ -81,30 +55,29 @@ describe('safe state and interlocks against the simulated facility', () => {
     await reset();
     await setDoor(true);
     const code = async (p: Promise<void>): Promise<string> => p.then(() => 'applied', (err: unknown) => (isSwarmgateError(err) ? err.code : String(err)));
-    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', true, 'hub:operator'))).toBe('SWG_ERR_INTERLOCK');
-    await expect(sim.gateway.write('io', 'backup_compressor_relay', true)).rejects.toThrow(/interlock "backup-door".*door is open/);
+    expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', true, 'hub:operator'))).toBe('SWG_ERR_INTERLOCK');
+    await expect(suite.sim.gateway.write('io', 'backup_compressor_relay', true)).rejects.toThrow(/interlock "backup-door".*door is open/);
     expect(model().coldRoom.backupCompressor).toBe(false);
     // Switching it off is always allowed.
-    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', false))).toBe('applied');
+    expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', false))).toBe('applied');
 
     start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] });
     await setTemperature(-5);
     await waitFor('refused local action', () => actions().some((a) => a.data?.outcome === 'refused'));
     expect(actions().find((a) => a.data?.outcome === 'refused')).toMatchObject({ data: { code: 'SWG_ERR_INTERLOCK', rule: 'warm' } });
     expect(model().coldRoom.backupCompressor).toBe(false);
-    await engine?.stop();
-    engine = undefined;
+    await suite.stopEngine();
 
     await setDoor(false);
-    expect(await code(sim.gateway.write('io', 'backup_compressor_relay', true))).toBe('applied');
+    expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', true))).toBe('applied');
     await waitFor('relay on', () => model().coldRoom.backupCompressor);
 
-    await sim.gateway.write('ahu1', 'fan_command', true);
-    await waitFor('fan command read back', () => sim.gateway.latest('ahu1', 'fan_command')?.value === true);
-    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('SWG_ERR_INTERLOCK');
-    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 35))).toBe('applied');
-    await sim.gateway.write('ahu1', 'fan_command', false);
-    await waitFor('fan command off read back', () => sim.gateway.latest('ahu1', 'fan_command')?.value === false);
-    expect(await code(sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('applied');
+    await suite.sim.gateway.write('ahu1', 'fan_command', true);
+    await waitFor('fan command read back', () => suite.sim.gateway.latest('ahu1', 'fan_command')?.value === true);
+    expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('SWG_ERR_INTERLOCK');
+    expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 35))).toBe('applied');
+    await suite.sim.gateway.write('ahu1', 'fan_command', false);
+    await waitFor('fan command off read back', () => suite.sim.gateway.latest('ahu1', 'fan_command')?.value === false);
+    expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('applied');
   });
 });

@@ -6,10 +6,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { GatewayEvent } from '../../shared/wire/messages.js';
 import { startFacility, type Facility, type FacilityOptions } from '../../devices/facility.js';
 import { loadConfig, type LoadedConfig } from '../../edge/config/load.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
-import { createInterlockGuard } from '../../edge/rules/index.js';
+import { MemoryReporter, RuleEngine, createInterlockGuard, type RulesConfig } from '../../edge/rules/index.js';
 import { Gateway } from '../../edge/runtime/gateway.js';
 import { GatewayMetrics } from '../../edge/runtime/metrics.js';
 import { tempDir } from '../support/tmp.js';
@@ -111,5 +113,68 @@ export function controls(sim: SimGateway): { setTemperature(c: number): Promise<
       await sim.gateway.write('io', 'backup_compressor_relay', false, 'test');
       await sim.gateway.write('ahu1', 'fan_command', false, 'test');
     },
+  };
+}
+
+export interface RuleSuite {
+  readonly sim: SimGateway;
+  readonly engine: RuleEngine | undefined;
+  readonly reporter: MemoryReporter;
+  model(): Facility['model'];
+  /** Starts this test's engine (evaluating every 100 ms unless `config` says otherwise). */
+  start(config: RulesConfig): RuleEngine;
+  stopEngine(): Promise<void>;
+  /** local-action events reported so far by this test's engine. */
+  actions(): GatewayEvent[];
+  setTemperature(c: number): Promise<void>;
+  setDoor(open: boolean): Promise<void>;
+  reset(): Promise<void>;
+}
+
+/**
+ * Hooks (call inside a describe) for rule tests on one frozen facility shared by the suite, with
+ * the local decision sections given as YAML; each test's engine is stopped after it.
+ */
+export function ruleSuite(sections = ''): RuleSuite {
+  let sim: SimGateway | undefined;
+  let engine: RuleEngine | undefined;
+  let reporter = new MemoryReporter();
+  const started = (): SimGateway => {
+    if (!sim) throw new Error('the simulated gateway is not running (call ruleSuite inside a describe)');
+    return sim;
+  };
+  const stopEngine = async (): Promise<void> => {
+    await engine?.stop();
+    engine = undefined;
+  };
+  beforeAll(async () => {
+    sim = await startSimGateway(sections, { facility: { speed: 0 }, pollMs: 100 });
+  });
+  afterAll(async () => {
+    await sim?.stop();
+  });
+  afterEach(stopEngine);
+  return {
+    get sim() {
+      return started();
+    },
+    get engine() {
+      return engine;
+    },
+    get reporter() {
+      return reporter;
+    },
+    model: () => started().facility.model,
+    start(config) {
+      reporter = new MemoryReporter();
+      engine = new RuleEngine({ gateway: started().gateway, config: { evaluateEveryMs: 100, ...config }, reporter });
+      engine.start();
+      return engine;
+    },
+    stopEngine,
+    actions: () => reporter.events.filter((e) => e.kind === 'local-action'),
+    setTemperature: (c) => controls(started()).setTemperature(c),
+    setDoor: (open) => controls(started()).setDoor(open),
+    reset: () => controls(started()).reset(),
   };
 }
