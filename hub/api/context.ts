@@ -6,10 +6,11 @@ import type { ApiConfig } from '../config.js';
 import type { CommandService } from '../commands/commands.js';
 import type { HubEvents } from '../ingest/events.js';
 import type { GatewayRegistry } from '../registry/registry.js';
-import type { HubStore } from '../store/types.js';
+import type { GatewayRecord, HubStore } from '../store/types.js';
 import type { FacilityIndex } from '../agents/facility.js';
 import type { TrackRecordBook } from '../agents/learning/track-record.js';
 import type { Domain } from '../agents/types.js';
+import { SwarmgateError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Accounts, Principal } from './auth/accounts.js';
 import type { LoginLimiter } from './auth/rate-limit.js';
@@ -71,6 +72,13 @@ export function who(request: FastifyRequest): Principal {
   const p = request.principal;
   if (!p) throw new Error('route without a principal: the guard did not run');
   return p;
+}
+
+/** The gateway's record, or the coded 404 for a gateway this hub has never heard of. */
+export async function knownGateway(ctx: ApiContext, gateway: string): Promise<GatewayRecord> {
+  const g = await ctx.registry.get(gateway);
+  if (!g) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${gateway}" is not known to this hub`, { details: { gateway } });
+  return g;
 }
 
 /** Writes an audit record for the caller; audit failures are logged, never fail the request. */

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import type { Api, ApiContext } from '../context.js';
-import { at } from '../context.js';
+import { at, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
 import { GatewaySchema, IdParam, Millis, ReadingSchema, StoredEventSchema } from '../schemas.js';
 
@@ -20,11 +20,6 @@ export function autoBucket(spanMs: number, maxPoints: number): number {
 }
 
 export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
-  const known = async (gateway: string) => {
-    const g = await ctx.store.getGateway(gateway);
-    if (!g) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${gateway}" is not known to this hub`, { details: { gateway } });
-    return g;
-  };
 
   app.route({
     ...at('gateways.list'),
@@ -42,14 +37,14 @@ export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
   app.route({
     ...at('gateways.get'),
     schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(GatewaySchema) },
-    handler: async (request) => known(request.params.gateway),
+    handler: async (request) => knownGateway(ctx, request.params.gateway),
   });
 
   app.route({
     ...at('points.latest'),
     schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(Type.Object({ points: Type.Array(ReadingSchema) }, strict)) },
     handler: async (request) => {
-      await known(request.params.gateway);
+      await knownGateway(ctx, request.params.gateway);
       return { points: await ctx.store.latest(request.params.gateway) };
     },
   });
@@ -95,7 +90,7 @@ export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
       const to = request.query.to ?? Date.now();
       const from = request.query.from ?? to - 24 * HOUR;
       if (from > to) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `from (${from}) is after to (${to})`);
-      await known(gateway);
+      await knownGateway(ctx, gateway);
       const maxPoints = request.query.maxPoints ?? DEFAULT_MAX_POINTS;
       // Raw samples only when asked for and the span is small enough not to flood a phone.
       const bucketMs = request.query.bucketMs ?? (to - from <= 6 * HOUR ? 0 : autoBucket(to - from, maxPoints));

@@ -1,8 +1,7 @@
 /** Remote gateway configuration: read the desired and reported documents, set a new desired one. */
 import { Type } from '@sinclair/typebox';
-import { SwarmgateError } from '../../../shared/errors.js';
 import type { Api, ApiContext } from '../context.js';
-import { at, audited } from '../context.js';
+import { at, audited, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
 import type { GatewayConfigService } from '../../gateway-config/service.js';
 import { IdParam } from '../schemas.js';
@@ -22,17 +21,12 @@ const ConfigDocument = Type.Object(
 const View = Type.Object({ desired: Type.Optional(ConfigDocument), reported: Type.Optional(ConfigDocument) }, strict);
 
 export async function gatewayConfigPlugin(app: Api, ctx: ApiContext, configs: GatewayConfigService): Promise<void> {
-  const known = async (gateway: string) => {
-    const g = await ctx.registry.get(gateway);
-    if (!g) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${gateway}" is not known to this hub`, { details: { gateway } });
-    return g;
-  };
 
   app.route({
     ...at('gateways.config.get'),
     schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(View) },
     handler: async (request) => {
-      await known(request.params.gateway);
+      await knownGateway(ctx, request.params.gateway);
       return configs.get(request.params.gateway);
     },
   });
@@ -45,7 +39,7 @@ export async function gatewayConfigPlugin(app: Api, ctx: ApiContext, configs: Ga
       response: responses(ConfigDocument),
     },
     handler: async (request) => {
-      const g = await known(request.params.gateway);
+      const g = await knownGateway(ctx, request.params.gateway);
       const doc = await configs.setDesired(g.site, g.gateway, request.body.config);
       await audited(ctx, request, 'gateway.config.set', g.gateway, { site: g.site, version: doc.version });
       return doc;
