@@ -103,9 +103,10 @@ export class Gateway {
   private accept(readings: readonly Reading[]): void {
     for (const reading of readings) {
       this.metrics.readings.inc({ device: reading.device, quality: reading.quality });
-      this.latestValues.set(key(reading.device, reading.point), reading);
+      const pointKey = key(reading.device, reading.point);
+      this.latestValues.set(pointKey, reading);
       for (const listener of this.sampleListeners) this.safely(listener, reading);
-      if (this.filter.accept(reading, this.deadbands.get(key(reading.device, reading.point)) ?? 0)) {
+      if (this.filter.accept(reading, this.deadbands.get(pointKey) ?? 0)) {
         this.metrics.reported.inc({ device: reading.device });
         for (const listener of this.reportListeners) this.safely(listener, reading);
       }
