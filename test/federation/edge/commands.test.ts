@@ -4,10 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CommandAckSchema, EventSchema, PointValueMessageSchema, decode, encode, CommandSchema, type Command, type CommandAck } from '../../../shared/wire/index.js';
 import { startFederation } from '../../../edge/federation/index.js';
 import { FederationState } from '../../../edge/federation/state.js';
-import { tempDir } from '../../support/tmp.js';
-import { fakeGateway, hubSubscriber, publishTo, startBroker, waitFor } from './helpers.js';
+import { fakeGateway, publishTo, startPeers, waitFor, type Cleanup } from './helpers.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -15,14 +14,8 @@ afterEach(async () => {
 const PREFIX = 'swarmgate/v1/site-a/gw-1';
 
 async function setup(plainTopics?: { enabled: boolean; writable?: boolean }) {
-  const broker = await startBroker();
-  cleanups.push(() => broker.close());
-  const dir = tempDir('swg-fed-');
-  cleanups.push(() => dir.remove());
+  const { broker, dir, hub } = await startPeers(cleanups, `${PREFIX}/#`);
   const gw = fakeGateway('gw-1', 'site-a');
-  const hub = hubSubscriber(broker.broker, `${PREFIX}/#`);
-  await hub.ready;
-  cleanups.push(() => hub.close());
   const registry = new Registry();
   const fed = await startFederation({
     gateway: gw,

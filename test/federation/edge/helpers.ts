@@ -9,6 +9,7 @@ import { checkWrite } from '../../../edge/runtime/point-write.js';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
+import { tempDir } from '../../support/tmp.js';
 
 export interface TestBroker {
   readonly broker: Aedes;
@@ -79,6 +80,20 @@ export function hubSubscriber(broker: Aedes, filter: string): { messages: Receiv
     ready,
     close: () => new Promise<void>((resolve) => broker.unsubscribe(filter, deliver as never, () => resolve())),
   };
+}
+
+export type Cleanup = () => Promise<void> | void;
+
+/** A broker, a temp folder and a hub subscribed to `hubFilter`, each undone by `cleanups` (run in reverse). */
+export async function startPeers(cleanups: Cleanup[], hubFilter: string, dirPrefix = 'swg-fed-'): Promise<{ broker: TestBroker; dir: ReturnType<typeof tempDir>; hub: ReturnType<typeof hubSubscriber> }> {
+  const broker = await startBroker();
+  cleanups.push(() => broker.close());
+  const dir = tempDir(dirPrefix);
+  cleanups.push(() => dir.remove());
+  const hub = hubSubscriber(broker.broker, hubFilter);
+  await hub.ready;
+  cleanups.push(() => hub.close());
+  return { broker, dir, hub };
 }
 
 export function publishTo(broker: Aedes, topic: string, payload: Buffer | string, retain = false): Promise<void> {

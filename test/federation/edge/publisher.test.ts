@@ -2,23 +2,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { GatewayStateSchema, TelemetryBatchSchema, decode, type TelemetryBatch } from '../../../shared/wire/index.js';
 import { startFederation, type Federation, type FederationConfig } from '../../../edge/federation/index.js';
-import { tempDir } from '../../support/tmp.js';
-import { fakeGateway, hubSubscriber, startBroker, waitFor, type Received, type TestBroker } from './helpers.js';
+import { fakeGateway, startPeers, waitFor, type Cleanup, type Received, type TestBroker } from './helpers.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 async function setup(config: Partial<FederationConfig> & { outbox?: FederationConfig['outbox'] } = {}) {
-  const broker = await startBroker();
-  cleanups.push(() => broker.close());
-  const dir = tempDir('swg-fed-');
-  cleanups.push(() => dir.remove());
+  const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#');
   const gw = fakeGateway('gw-1', 'site-a');
-  const hub = hubSubscriber(broker.broker, 'swarmgate/v1/site-a/gw-1/#');
-  await hub.ready;
-  cleanups.push(() => hub.close());
   const registry = new Registry();
   const fed = await startFederation({
     gateway: gw,

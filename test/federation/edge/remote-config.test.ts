@@ -12,10 +12,9 @@ import { checkGatewayConfigFile } from '../../../edge/config/check-file.js';
 import { builtinDrivers } from '../../../edge/drivers/builtin.js';
 import { startFederation } from '../../../edge/federation/index.js';
 import { ConfigDocumentSchema, decode, encode, type ConfigDocument } from '../../../shared/wire/index.js';
-import { tempDir } from '../../support/tmp.js';
-import { fakeGateway, hubSubscriber, publishTo, startBroker, waitFor } from './helpers.js';
+import { fakeGateway, publishTo, startPeers, waitFor, type Cleanup } from './helpers.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -33,16 +32,10 @@ function gatewayConfig(extra: Record<string, unknown> = {}, gateway = { id: 'gw-
 }
 
 async function setup() {
-  const broker = await startBroker();
-  cleanups.push(() => broker.close());
-  const dir = tempDir('swg-rcfg-');
-  cleanups.push(() => dir.remove());
+  const { broker, dir, hub } = await startPeers(cleanups, `${PREFIX}/config/reported`, 'swg-rcfg-');
   const configFile = join(dir.path, 'gateway.yaml');
   const original = `gateway: { id: gw-1, site: site-a }\ndevices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: 127.0.0.1, port: 15020 } }\n`;
   writeFileSync(configFile, original);
-  const hub = hubSubscriber(broker.broker, `${PREFIX}/config/reported`);
-  await hub.ready;
-  cleanups.push(() => hub.close());
   const restarts: number[] = [];
   const fed = await startFederation({
     gateway: fakeGateway('gw-1', 'site-a'),
