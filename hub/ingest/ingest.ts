@@ -9,6 +9,7 @@
  * With a persistent session (clean session off) stop() keeps the subscriptions: they belong to
  * the broker-side session, which queues what gateways publish until the next start.
  */
+import type { Static } from '@sinclair/typebox';
 import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
@@ -184,15 +185,33 @@ export class Ingest {
     }
   }
 
+  /**
+   * The payload decoded for its channel, or undefined once rejected: invalid, or naming another
+   * gateway or site than its topic (checked on every channel whose payload names them).
+   */
+  private async accept<C extends IngestChannel>(topic: string, site: string, gateway: string, channel: C, payload: Buffer): Promise<Static<(typeof CHANNEL_SCHEMAS)[C]> | undefined> {
+    const r = decode(CHANNEL_SCHEMAS[channel], topic, payload, this.maxBytes);
+    if (!r.ok) {
+      await this.reject(topic, channel, r.reason, r.error);
+      return undefined;
+    }
+    const named = r.value as { gateway?: unknown; site?: unknown };
+    const mismatch = async (field: string, value: string): Promise<undefined> => {
+      await this.reject(topic, channel, 'mismatch', `${topic}: /${field}: "${value}" does not match the topic`);
+      return undefined;
+    };
+    if (typeof named.gateway === 'string' && named.gateway !== gateway) return mismatch('gateway', named.gateway);
+    if (typeof named.site === 'string' && named.site !== site) return mismatch('site', named.site);
+    return r.value;
+  }
+
   private async route(topic: string, site: string, gateway: string, channel: IngestChannel, payload: Buffer, now: number): Promise<void> {
     const { store, events, registry } = this.options;
-    const mismatch = (field: string, value: string): Promise<void> => this.reject(topic, channel, 'mismatch', `${topic}: /${field}: "${value}" does not match the topic`);
     switch (channel) {
       case 'telemetry': {
-        const r = decode(CHANNEL_SCHEMAS.telemetry, topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
-        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
-        const result = await this.persist(() => store.ingestBatch(r.value, now));
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
+        const result = await this.persist(() => store.ingestBatch(value, now));
         this.metrics.messages.inc({ channel });
         if (result.stored) this.metrics.readingsStored.inc(result.readings);
         else {
@@ -200,68 +219,63 @@ export class Ingest {
           this.metrics.duplicates.inc();
         }
         await this.persist(() => registry.seen(site, gateway, now));
-        await events.emit('telemetry', { site, gateway, batch: r.value, stored: result.stored });
+        await events.emit('telemetry', { site, gateway, batch: value, stored: result.stored });
         return;
       }
       case 'gaps': {
-        const r = decode(CHANNEL_SCHEMAS.gaps, topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
-        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
-        const result = await this.persist(() => store.insertGap(r.value, now));
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
+        const result = await this.persist(() => store.insertGap(value, now));
         this.metrics.messages.inc({ channel });
-        this.log.warn({ site, gateway, fromSeq: r.value.fromSeq, toSeq: r.value.toSeq, dropped: r.value.readingsDropped, reason: r.value.reason }, 'gateway reported a data gap');
+        this.log.warn({ site, gateway, fromSeq: value.fromSeq, toSeq: value.toSeq, dropped: value.readingsDropped, reason: value.reason }, 'gateway reported a data gap');
         await this.persist(() => registry.seen(site, gateway, now));
-        if (result.stored) await events.emit('gap', { site, gateway, gap: r.value });
+        if (result.stored) await events.emit('gap', { site, gateway, gap: value });
         return;
       }
       case 'events': {
-        const r = decode(CHANNEL_SCHEMAS.events, topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
-        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
-        const result = await this.persist(() => store.insertEvent(r.value, site, now));
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
+        const result = await this.persist(() => store.insertEvent(value, site, now));
         this.metrics.messages.inc({ channel });
         await this.persist(() => registry.seen(site, gateway, now));
-        if (result.stored) await events.emit('event', { site, gateway, event: r.value });
+        if (result.stored) await events.emit('event', { site, gateway, event: value });
         return;
       }
       case 'reviews': {
-        const r = decode(CHANNEL_SCHEMAS.reviews, topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
-        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
         this.metrics.messages.inc({ channel });
         await this.persist(() => registry.seen(site, gateway, now));
-        await events.emit('review', { site, gateway, review: r.value });
+        await events.emit('review', { site, gateway, review: value });
         return;
       }
       case 'commands/ack': {
-        const r = decode(CHANNEL_SCHEMAS['commands/ack'], topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
         this.metrics.messages.inc({ channel });
         await this.persist(() => registry.seen(site, gateway, now));
         const acks = this.options.acks;
         if (acks) {
-          const outcome = await this.persist(() => acks.handleAck(site, gateway, r.value));
+          const outcome = await this.persist(() => acks.handleAck(site, gateway, value));
           if (!outcome.accepted) return this.reject(topic, channel, outcome.reason, outcome.error);
         }
-        await events.emit('ack', { site, gateway, ack: r.value });
+        await events.emit('ack', { site, gateway, ack: value });
         return;
       }
       case 'config/reported': {
-        const r = decode(CHANNEL_SCHEMAS['config/reported'], topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
         this.metrics.messages.inc({ channel });
         await this.persist(() => registry.seen(site, gateway, now));
         const configs = this.options.configs;
-        if (configs) await this.persist(() => configs.recordReported(site, gateway, r.value));
+        if (configs) await this.persist(() => configs.recordReported(site, gateway, value));
         return;
       }
       case 'state': {
-        const r = decode(CHANNEL_SCHEMAS.state, topic, payload, this.maxBytes);
-        if (!r.ok) return this.reject(topic, channel, r.reason, r.error);
-        if (r.value.gateway !== gateway) return mismatch('gateway', r.value.gateway);
-        if (r.value.site !== site) return mismatch('site', r.value.site);
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
         this.metrics.messages.inc({ channel });
-        await this.persist(() => registry.applyState(site, gateway, r.value, now));
+        await this.persist(() => registry.applyState(site, gateway, value, now));
         return;
       }
     }
