@@ -12,7 +12,11 @@ function lazy(summary: string, load: () => Promise<Pick<Command, 'run'>>): Comma
 }
 
 export const commands: Record<string, Command> = {
-  demo: lazy('run the demo: simulated facility + one gateway reading it', async () => (await import('./demo.js')).demoCommand),
+  demo: lazy('run the demo: simulated facility, gateway, hub and review page', async () => {
+    // The demo talks to a person in a terminal: readings on stdout, only warnings in the log.
+    process.env.SWARMGATE_LOG_LEVEL ??= 'warn';
+    return (await import('./demo.js')).demoCommand;
+  }),
   edge: lazy('run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles', async () => (await import('./edge.js')).edgeCommand),
   hub: lazy('run the hub (broker, ingest, store); "hub user" manages broker users', async () => (await import('./hub.js')).hubCommand),
   review: lazy('the technician review queue: list, show, approve, reject, modify (against the hub store)', async () => (await import('./review.js')).reviewCommand),
