@@ -231,7 +231,8 @@ export class AgentService {
         }
         // Periodic evaluations propose the same action again and again: one pending item is enough.
         const pending = await this.options.review.list({ site: item.site, state: 'pending', limit: 1000 });
-        const same = pending.find((p) => p.source === 'hub' && p.gateway === item.gateway && p.actionClass === item.kind && JSON.stringify(p.action) === JSON.stringify(item.action));
+        const action = JSON.stringify(item.action);
+        const same = pending.find((p) => p.source === 'hub' && p.gateway === item.gateway && p.actionClass === item.kind && JSON.stringify(p.action) === action);
         if (same) {
           this.log.debug({ id: item.id, pending: same.id }, 'same action already waits for review');
           return;
