@@ -19,10 +19,24 @@ export function gatewayScopes(site: string, gateway: string): string[] {
   return [`${gatewayPrefix(site, gateway)}/#`, `spBv1.0/${site}/+/${gateway}`, `spBv1.0/${site}/+/${gateway}/+`];
 }
 
+type GatewayIdentity = Extract<Identity, { role: 'gateway' }>;
+
+/** Kept per identity: the broker checks a gateway's scopes on every message it publishes. */
+const gatewayScopeCache = new WeakMap<GatewayIdentity, readonly string[]>();
+
+function scopesOf(identity: GatewayIdentity): readonly string[] {
+  let scopes = gatewayScopeCache.get(identity);
+  if (!scopes) {
+    scopes = gatewayScopes(identity.site, identity.gateway);
+    gatewayScopeCache.set(identity, scopes);
+  }
+  return scopes;
+}
+
 export function readScopes(identity: Identity): readonly string[] {
   switch (identity.role) {
     case 'gateway':
-      return gatewayScopes(identity.site, identity.gateway);
+      return scopesOf(identity);
     case 'integration':
       return identity.read;
     case 'hub':
@@ -33,7 +47,7 @@ export function readScopes(identity: Identity): readonly string[] {
 export function writeScopes(identity: Identity): readonly string[] {
   switch (identity.role) {
     case 'gateway':
-      return gatewayScopes(identity.site, identity.gateway);
+      return scopesOf(identity);
     case 'integration':
       return identity.write;
     case 'hub':
