@@ -9,7 +9,7 @@ import { createLogger } from '../shared/log.js';
 import { SwarmgateError } from '../shared/errors.js';
 import { isBrowsable, type DeviceSpec, type DiscoveredPoint } from '../edge/drivers/driver.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
-import { draftProfile as modbusDraftProfile, type ModbusDiscoveredPoint } from '../edge/drivers/modbus/browse.js';
+import { draftProfile as modbusDraftProfile, type ModbusDiscoveredPoint, type ProfileDraft } from '../edge/drivers/modbus/browse.js';
 import { Value } from '@sinclair/typebox/value';
 import { tmpdir } from 'node:os';
 
@@ -35,6 +35,12 @@ export function draftProfile(name: string, family: string, points: readonly Disc
       return { name: pointName, ...(p.description ? { description: p.description } : {}), address: p.address, ...(p.writable ? { writable: true } : {}) };
     }),
   };
+}
+
+/** Modbus: one draft profile per responding unit, one point per readable register. */
+function modbusProfiles(name: string, points: ModbusDiscoveredPoint[]): ProfileDraft[] {
+  const units = [...new Set(points.map((p) => p.unitId).filter((u) => u !== undefined))];
+  return units.map((unitId) => modbusDraftProfile(points, { profile: units.length > 1 ? `${name}-unit${unitId}` : name, unitId }));
 }
 
 export async function discover(args: string[]): Promise<number> {
@@ -77,12 +83,7 @@ export async function discover(args: string[]): Promise<number> {
     process.stderr.write(`browsing ${protocol}…\n`);
     const points = await driver.browse({ log, unitIds: { from: fromUnit, to: toUnit }, maxDepth: values.depth ? Number(values.depth) : 6 });
     const name = values.name ?? `discovered-${protocol}`;
-    // Modbus: one draft profile per responding unit, one point per readable register.
-    const units = [...new Set((points as ModbusDiscoveredPoint[]).map((p) => p.unitId).filter((u) => u !== undefined))];
-    const profiles =
-      manifest.profileProtocol === 'modbus'
-        ? units.map((unitId) => modbusDraftProfile(points as ModbusDiscoveredPoint[], { profile: units.length > 1 ? `${name}-unit${unitId}` : name, unitId }))
-        : [draftProfile(name, manifest.profileProtocol, points)];
+    const profiles = manifest.profileProtocol === 'modbus' ? modbusProfiles(name, points as ModbusDiscoveredPoint[]) : [draftProfile(name, manifest.profileProtocol, points)];
     const yaml = profiles.map((p) => stringify(p)).join('---\n');
     if (values.output) {
       writeFileSync(values.output, yaml);
