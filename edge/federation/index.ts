@@ -28,7 +28,7 @@ import type { Gateway } from '../runtime/gateway.js';
 import { CommandHandler, type ModeFn } from './commands.js';
 import { FederationMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
-import { PlainTopics } from './plain-topics.js';
+import { PlainTopics, isPointName } from './plain-topics.js';
 import { RemoteConfig, type ConfigFileChecker } from './remote-config.js';
 import { Publisher } from './publisher.js';
 import { resolveFederationConfig, type FederationConfig } from './schema.js';
@@ -229,7 +229,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
             message: `Sparkplug DCMD write to ${device}/${point} refused: ${message}`.slice(0, 2000),
             data: { code, source: 'sparkplug' },
             ...(isValidId(device) ? { device } : {}),
-            ...(/^[a-z][a-z0-9_]{0,63}$/.test(point) ? { point } : {}),
+            ...(isPointName(point) ? { point } : {}),
           }),
         metrics,
         log: log.child({ part: 'sparkplug' }),

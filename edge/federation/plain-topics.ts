@@ -20,6 +20,7 @@ import {
   encode,
   gatewayPrefix,
   gatewayTopic,
+  isValidId,
   parseTopic,
   pointTopic,
   type GatewayEvent,
@@ -118,17 +119,14 @@ export class PlainTopics {
       severity: 'warning',
       message: `write to ${device}/${point} via ${gatewayPrefix(site, gateway)}/points refused: ${message}`.slice(0, 2000),
       data: { code, source: 'plain-mqtt', ...(value !== undefined ? { value } : {}) },
-      ...(isId(device) ? { device } : {}),
+      ...(isValidId(device) ? { device } : {}),
       ...(isPointName(point) ? { point } : {}),
     };
     outbox.enqueue(gatewayTopic(site, gateway, 'events'), 'event', encode(EventSchema, event));
   }
 }
 
-function isId(s: string): boolean {
-  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(s);
-}
-
-function isPointName(s: string): boolean {
+/** Whether a point name taken from a topic fits the wire schema (refusal events name it only then). */
+export function isPointName(s: string): boolean {
   return /^[a-z][a-z0-9_]{0,63}$/.test(s);
 }
