@@ -12,33 +12,16 @@
  *   the last window: only readings from the final flushMs before the kill may be missing, never
  *   an older one, and nothing is stored twice.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Facility } from '../../devices/facility.js';
+import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../edge/drivers/driver.js';
-import type { Hub } from '../../hub/index.js';
-import { tempDir } from '../support/tmp.js';
-import { startBusyFacility } from './support/facility.js';
 import { killHard, spawnEdge, writeEdgeConfig, type EdgeChild } from './support/edge.js';
-import { addGatewayUser, credentialsFile, startEmbeddedHub } from './support/hub.js';
+import { addGatewayUser, credentialsFile } from './support/hub.js';
+import { embeddedRig } from './support/rig.js';
 import { PERFECT, checkStored, reportedInOrder, summary, waitStored } from './support/stored.js';
 import { uniqueId, waitFor } from './support/util.js';
 
-const dir = tempDir('swg-e2e-kill-');
-let facility: Facility;
-let hub: Hub;
-const children: EdgeChild[] = [];
-
-beforeAll(async () => {
-  facility = await startBusyFacility(5);
-  hub = await startEmbeddedHub({ dir: dir.path });
-});
-
-afterAll(async () => {
-  for (const c of children) await killHard(c);
-  await hub?.stop();
-  await facility?.stop();
-  dir.remove();
-});
+const rig = embeddedRig('swg-e2e-kill-', 5);
+const { dir } = rig;
 
 async function gatewayConfig(id: string, flushMs: number): Promise<string> {
   const site = 'site-kill';
@@ -47,20 +30,20 @@ async function gatewayConfig(id: string, flushMs: number): Promise<string> {
     id,
     site,
     dataDir: `${dir.path}/${id}`,
-    facility: facility.endpoints,
+    facility: rig.facility.endpoints,
     devices: ['ahu1', 'io'],
     pollMs: 100,
-    federation: { mqtt: { url: hub.broker!.url, ...auth, reconnectPeriodMs: 200, keepaliveS: 5 }, outbox: { flushMs, batchMs: 100 }, stateIntervalS: 0 },
+    federation: { mqtt: { url: rig.hub.broker!.url, ...auth, reconnectPeriodMs: 200, keepaliveS: 5 }, outbox: { flushMs, batchMs: 100 }, stateIntervalS: 0 },
   });
 }
 
 function start(file: string, reported: Reading[]): EdgeChild {
   const child = spawnEdge(file, reported);
-  children.push(child);
+  rig.cleanups.push(() => killHard(child));
   return child;
 }
 
-const status = async (id: string): Promise<string | undefined> => (await hub.registry.get(id))?.status;
+const status = async (id: string): Promise<string | undefined> => (await rig.hub.registry.get(id))?.status;
 
 /** SIGKILL mid-stream; returns the kill time. */
 async function killMidStream(child: EdgeChild): Promise<number> {
@@ -79,7 +62,7 @@ describe('gateway SIGKILL mid-stream and restart on the same data folder', () =>
     const first = start(file, reported);
     await first.waitForReadings(80);
     await waitFor(async () => (await status(id)) === 'online', 15_000, 'online');
-    const bootBefore = (await hub.registry.get(id))?.bootId;
+    const bootBefore = (await rig.hub.registry.get(id))?.bootId;
     await first.waitQuiet(30);
     await killMidStream(first);
     const printedByFirst = reported.length;
@@ -87,13 +70,13 @@ describe('gateway SIGKILL mid-stream and restart on the same data folder', () =>
     await waitFor(async () => (await status(id)) === 'offline', 10_000, 'offline after the kill');
 
     const second = start(file, reported);
-    await waitFor(async () => (await hub.registry.get(id))?.bootId !== bootBefore && (await status(id)) === 'online', 30_000, 'online with a new boot');
+    await waitFor(async () => (await rig.hub.registry.get(id))?.bootId !== bootBefore && (await status(id)) === 'online', 30_000, 'online with a new boot');
     await second.waitForReadings(printedByFirst + 60);
     second.process.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
     expect(await status(id)).toBe('offline');
 
-    const check = await waitStored(hub.store, id, reported);
+    const check = await waitStored(rig.hub.store, id, reported);
     expect(reportedInOrder(reported)).toBe(true);
     expect(summary(check)).toEqual(PERFECT);
     expect(check.reported).toBeGreaterThanOrEqual(140);
@@ -117,9 +100,9 @@ describe('gateway SIGKILL mid-stream and restart on the same data folder', () =>
     const run2 = reported.slice(run1.length);
 
     // Run 2 is complete; run 1 may miss a tail no older than flushMs (+ poll and scheduling slack).
-    const check2 = await waitStored(hub.store, id, run2);
+    const check2 = await waitStored(rig.hub.store, id, run2);
     expect(check2.missing).toEqual([]);
-    const all = await checkStored(hub.store, id, reported);
+    const all = await checkStored(rig.hub.store, id, reported);
     expect(all.duplicated).toEqual([]);
     expect(all.unexpected).toEqual([]);
     const lost = await lostReadings(id, run1);
@@ -136,7 +119,7 @@ async function lostReadings(gateway: string, run: readonly Reading[]): Promise<R
   for (const r of run) byPoint.set(`${r.device}/${r.point}`, [...(byPoint.get(`${r.device}/${r.point}`) ?? []), r]);
   for (const [point, readings] of byPoint) {
     const [device, name] = point.split('/') as [string, string];
-    const stored = new Set((await hub.store.history(gateway, device, name, 0, 8.64e15)).map((s) => s.ts));
+    const stored = new Set((await rig.hub.store.history(gateway, device, name, 0, 8.64e15)).map((s) => s.ts));
     for (const r of readings) if (!stored.has(Math.round(r.ts))) lost.push(r);
   }
   return lost;
