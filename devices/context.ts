@@ -15,7 +15,11 @@ export interface SimContextOptions {
   /** Simulated seconds per real second for an owned model. Default 1; 0 = frozen (step() by hand). */
   readonly speed?: number;
   readonly seed?: number;
-  /** Sim clock start, ms epoch. Default: now (sim time tracks the wall clock at speed 1). */
+  /**
+   * Sim clock start, ms epoch. Default: now, so sim time tracks the wall clock at speed 1; a frozen
+   * clock (speed 0) starts at the model's fixed start instead, so hand-stepped runs do not depend
+   * on the hour they run at (the door and occupancy schedules follow the time of day).
+   */
   readonly startTime?: number;
 }
 
@@ -30,8 +34,9 @@ export function resolveContext(options: SimContextOptions): SimContext {
   let driver: RealtimeDriver | undefined;
   let model = options.model;
   if (!model) {
-    model = new FacilityModel({ seed: options.seed, startTime: options.startTime ?? Date.now() });
-    driver = driveRealtime(model, { speed: options.speed ?? 1 });
+    const speed = options.speed ?? 1;
+    model = new FacilityModel({ seed: options.seed, startTime: options.startTime ?? (speed === 0 ? undefined : Date.now()) });
+    driver = driveRealtime(model, { speed });
   }
   const m = model;
   let unwire: (() => void) | undefined;

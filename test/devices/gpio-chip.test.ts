@@ -105,6 +105,11 @@ describe('GPIO sim chip (TCP JSON lines)', () => {
   it('watch pushes edges on level changes (physics and writes)', async () => {
     expect(await client.request({ op: 'watch', line: 17 })).toMatchObject({ ok: true });
     expect(await client.request({ op: 'watch', line: 22 })).toMatchObject({ ok: true });
+    // Start from a known level: the door schedule follows the wall clock, so the door may be open
+    // already when this test runs, and setting it open again would be no edge at all.
+    chip.model.setDoorOverride(false);
+    chip.model.step(1);
+    await client.request({ op: 'read', line: 17 });
     client.events.length = 0;
     chip.model.setDoorOverride(true);
     chip.model.step(1);
