@@ -45,6 +45,8 @@ export interface ForecasterModel {
 }
 
 const DAY_MS = 86_400_000;
+/** Training yields to the event loop after this many batches (a few ms each). */
+const YIELD_EVERY_BATCHES = 8;
 const SEASONAL = 4;
 const TIME_FEATURES = 4;
 
@@ -153,10 +155,16 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
   const k = Math.max(1, Math.round(opts.ensemble));
   const prev = input.previous && input.previous.inputSize === size && input.previous.hidden === h * k ? input.previous : undefined;
   const members: Member[] = [];
+  // Batches are counted across epochs and members: a small training (a few batches per epoch)
+  // must yield too, or all of it runs in one go while device polls and timers wait.
+  let batches = 0;
+  const afterBatch = async (): Promise<void> => {
+    if (++batches % YIELD_EVERY_BATCHES === 0) await input.yieldNow();
+  };
   for (let m = 0; m < k; m++) {
     // Member 0 keeps the detector's seed, so a one-member ensemble is the plain network.
     const rng = new Rng(m === 0 ? input.seed : input.seed + 7919 * m);
-    members.push(await trainMember(tf, opts, { xs, ys, count, size }, prev ? memberOf(prev, m, k) : undefined, rng, input.yieldNow));
+    members.push(await trainMember(tf, opts, { xs, ys, count, size }, prev ? memberOf(prev, m, k) : undefined, rng, afterBatch));
   }
   return { ...merge(members, size, h), ...norm, trainedOn: count, loss: members.reduce((a, b) => a + b.loss, 0) / k };
 }
@@ -208,7 +216,7 @@ async function trainMember(
   data: { readonly xs: Float32Array; readonly ys: Float32Array; readonly count: number; readonly size: number },
   prev: Omit<Member, 'loss'> | undefined,
   rng: Rng,
-  yieldNow: () => Promise<void>,
+  afterBatch: () => Promise<void>,
 ): Promise<Member> {
   const { xs, ys, count, size } = data;
   const h = opts.hidden;
@@ -250,7 +258,7 @@ async function trainMember(
           loss.dispose();
         }
         batches++;
-        if (batches % 8 === 0) await yieldNow();
+        await afterBatch();
       }
       lastLoss = batches > 0 ? epochLoss / batches : 0;
     }
