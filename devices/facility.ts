@@ -38,7 +38,11 @@ export interface FacilityOptions {
   /** Simulated seconds per real second. Default 1; 0 = frozen (advance with model.step()). */
   readonly speed?: number;
   readonly seed?: number;
-  /** Sim clock start, ms epoch. Default: now (so sim time tracks the wall clock at speed 1). */
+  /**
+   * Sim clock start, ms epoch. Default: now (so sim time tracks the wall clock at speed 1); a
+   * frozen facility (speed 0) starts at the model's fixed start instead, so hand-stepped runs do not
+   * depend on the hour they run at (as devices/context.ts does for a server started alone).
+   */
   readonly startTime?: number;
   /** Word order of the meters' uint32 energy counters. Default 'little'. */
   readonly energyWordOrder?: 'big' | 'little';
@@ -76,10 +80,11 @@ export interface Facility {
 
 export async function startFacility(options: FacilityOptions = {}): Promise<Facility> {
   const host = options.host ?? DEFAULT_HOST;
-  const model = new FacilityModel({ seed: options.seed, startTime: options.startTime ?? Date.now() });
+  const speed = options.speed ?? 1;
+  const model = new FacilityModel({ seed: options.seed, startTime: options.startTime ?? (speed === 0 ? undefined : Date.now()) });
   const faults = new FaultRegistry({ now: () => model.now(), seed: options.seed });
   const unwire = wirePhysicalFaults(faults, model);
-  const clock = driveRealtime(model, { speed: options.speed ?? 1 });
+  const clock = driveRealtime(model, { speed });
   const shared = { model, faults, host };
   const stops: Array<() => Promise<void>> = [];
 

@@ -21,7 +21,7 @@ export const SimConfigSchema = Type.Object(
     host: Type.String({ default: '127.0.0.1', description: 'Address every simulated device listens on' }),
     speed: Type.Number({ minimum: 0, maximum: 100_000, default: 1, description: 'Simulated seconds per real second (0 freezes the physics)' }),
     seed: Type.Integer({ default: 1, description: 'Seed for noise and schedules; same seed, same building' }),
-    startTime: Type.Optional(Type.String({ description: 'Sim clock start as an ISO date-time; default: now' })),
+    startTime: Type.Optional(Type.String({ description: 'Sim clock start as an ISO date-time; default: now (speed 0: 2024-11-25T00:00:00Z)' })),
     energyWordOrder: Type.Union([Type.Literal('big'), Type.Literal('little')], { default: 'little', description: 'Word order of the meters\' uint32 energy counters' }),
     dataDir: Type.Optional(Type.String({ description: 'Folder for simulator state (OPC UA PKI); relative to this file; default: a temp folder' })),
     ports: Type.Object(
