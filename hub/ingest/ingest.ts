@@ -211,7 +211,7 @@ export class Ingest {
       case 'telemetry': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
-        const result = await this.persist(() => store.ingestBatch(value, now));
+        const result = await this.persist(() => store.ingestBatch(value, now, payload));
         this.metrics.messages.inc({ channel });
         if (result.stored) this.metrics.readingsStored.inc(result.readings);
         else {

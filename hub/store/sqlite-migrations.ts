@@ -2,10 +2,15 @@
  * Versioned SQLite schema. Append new migrations (never edit applied ones); the review queue and
  * later features add their tables here with the next version number.
  */
+import type { Database } from 'better-sqlite3';
+import { convertLegacyReadings } from './sqlite-series.js';
+
 export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Data conversion run after `sql`, in the same transaction. */
+  readonly run?: (db: Database) => void;
 }
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -62,5 +67,26 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX commands_gateway ON commands (gateway, created_at);
       CREATE INDEX commands_status ON commands (status);
     `,
+  },
+  {
+    version: 2,
+    name: 'core: per-point history as columnar chunks (series, chunks); the readings table is converted, then dropped',
+    sql: `
+      CREATE TABLE series (
+        id INTEGER PRIMARY KEY, gateway TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL,
+        UNIQUE (gateway, device, point)
+      );
+      CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY, series INTEGER NOT NULL REFERENCES series (id), ord INTEGER NOT NULL,
+        t_min INTEGER NOT NULL, t_max INTEGER NOT NULL, n INTEGER NOT NULL,
+        agg_n INTEGER NOT NULL, agg_sum REAL, agg_min REAL, agg_max REAL,
+        ts BLOB NOT NULL, num BLOB NOT NULL, meta TEXT, flushed_at INTEGER NOT NULL
+      );
+      CREATE INDEX chunks_series_t ON chunks (series, t_min);
+      CREATE INDEX chunks_t ON chunks (t_min);
+      CREATE INDEX chunks_small ON chunks (series, flushed_at) WHERE n < 256;
+      CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `,
+    run: (db) => void convertLegacyReadings(db),
   },
 ];

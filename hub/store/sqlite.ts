@@ -1,16 +1,19 @@
 /**
- * HubStore on SQLite (better-sqlite3, WAL). The default store: one file, no server. Writes are
- * synchronous inside better-sqlite3 transactions, so a batch's dedup key and its readings commit
- * together or not at all.
+ * HubStore on SQLite (better-sqlite3, WAL). The default store: one file, no server. Telemetry
+ * goes through SqliteSeries: journaled on arrival, stored as per-point columnar chunks in group
+ * commits (a batch's dedup key and its readings commit together or not at all). Everything else
+ * is one synchronous statement or transaction per call.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
-import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
-import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, sampleFromRow, type Row } from './rows.js';
+import type { Logger } from '../../shared/log.js';
+import { DAY_MS, checkHistoryArgs } from './aggregate.js';
+import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from './rows.js';
 import { SQLITE_MIGRATIONS, type Migration } from './sqlite-migrations.js';
+import { SqliteSeries } from './sqlite-series.js';
 import {
   DEFAULT_RETENTION,
   type CommandPatch,
@@ -37,6 +40,16 @@ export interface SqliteStoreOptions {
   readonly retention?: RetentionPolicy;
   /** Extra migrations appended after the built-in ones (versions must be higher). */
   readonly migrations?: readonly Migration[];
+  /**
+   * Journal telemetry and group-commit it (default for a file). false writes every batch
+   * through before ingestBatch returns. The journal is `<path>.ingest/`.
+   */
+  readonly journal?: boolean;
+  /** Group-commit interval for journaled telemetry; default 1000 ms. */
+  readonly flushMs?: number;
+  /** fsync each journal append: acknowledged telemetry then survives power loss, not only a crash. */
+  readonly fsync?: boolean;
+  readonly logger?: Logger;
 }
 
 function migrate(db: Db, migrations: readonly Migration[]): void {
@@ -47,6 +60,7 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
     if (applied.has(m.version)) continue;
     db.transaction(() => {
       db.exec(m.sql);
+      m.run?.(db);
       record.run(m.version, m.name, Date.now());
     })();
   }
@@ -57,10 +71,12 @@ export class SqliteStore implements HubStore {
   private readonly db: Db;
   private readonly policy: RetentionPolicy;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly series: SqliteSeries;
 
-  private constructor(db: Db, policy: RetentionPolicy) {
+  private constructor(db: Db, policy: RetentionPolicy, series: SqliteSeries) {
     this.db = db;
     this.policy = policy;
+    this.series = series;
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -71,7 +87,9 @@ export class SqliteStore implements HubStore {
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       migrate(db, [...SQLITE_MIGRATIONS, ...(options.migrations ?? [])]);
-      return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION);
+      const journaled = options.path !== ':memory:' && options.journal !== false;
+      const series = new SqliteSeries(db, { journalDir: journaled ? `${options.path}.ingest` : undefined, flushMs: options.flushMs, fsync: options.fsync, logger: options.logger });
+      return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION, series);
     } catch (err) {
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open SQLite store at ${options.path}: ${errorMessage(err)}`, { cause: err });
     }
@@ -97,53 +115,37 @@ export class SqliteStore implements HubStore {
     return this.db;
   }
 
-  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now()): Promise<IngestResult> {
-    const insertKey = this.prepare('INSERT OR IGNORE INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES (?, ?, ?, ?, ?, ?)');
-    const insertReading = this.prepare('INSERT INTO readings (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    const upsertLatest = this.prepare(`
-      INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (gateway, device, point) DO UPDATE SET ts = excluded.ts, num = excluded.num, str = excluded.str,
-        vtype = excluded.vtype, quality = excluded.quality, cause = excluded.cause
-      WHERE excluded.ts >= latest.ts`);
-    return this.db.transaction((): IngestResult => {
-      const key = insertKey.run(batch.gateway, batch.bootId, batch.seq, receivedAt, batch.readings.length, batch.historical ? 1 : 0);
-      if (key.changes === 0) return { stored: false, readings: 0 };
-      for (const r of batch.readings) {
-        const v = encodeValue(r.v);
-        const args = [batch.gateway, r.d, r.p, r.ts, v.num, v.str, v.vtype, r.q, r.c ?? null] as const;
-        insertReading.run(...args);
-        upsertLatest.run(...args);
-      }
-      return { stored: true, readings: batch.readings.length };
-    })();
+  /**
+   * Durable (journaled) when it returns; `raw` is the batch's payload as received, journaled as
+   * is instead of re-encoding the batch.
+   */
+  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now(), raw?: Uint8Array): Promise<IngestResult> {
+    return this.series.ingest(batch, receivedAt, raw);
+  }
+
+  /** Materialises buffered telemetry now (it happens on a timer anyway). */
+  flush(): void {
+    this.series.flush();
+  }
+
+  /** Merges small old chunks now (it happens on the flush timer and at retention anyway). */
+  compact(now = Date.now()): number {
+    return this.series.compact(now);
   }
 
   async latest(gateway?: string): Promise<StoredReading[]> {
     const rows = gateway
       ? this.prepare('SELECT * FROM latest WHERE gateway = ? ORDER BY device, point').all(gateway)
       : this.prepare('SELECT * FROM latest ORDER BY gateway, device, point').all();
-    return (rows as Row[]).map(readingFromRow);
+    return this.series.latest((rows as Row[]).map(readingFromRow), gateway);
   }
 
   history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
   history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
   async history(gateway: string, device: string, point: string, from: number, to: number, bucketMs?: number): Promise<RawSample[] | HistoryBucket[]> {
     checkHistoryArgs(from, to, bucketMs);
-    if (bucketMs === undefined) {
-      const rows = this.prepare('SELECT ts, num, str, vtype, quality, cause FROM readings WHERE gateway = ? AND device = ? AND point = ? AND ts >= ? AND ts <= ? ORDER BY ts, id').all(gateway, device, point, from, to);
-      return (rows as Row[]).map(sampleFromRow);
-    }
-    const raw = this.prepare(`SELECT (ts / CAST(@b AS INTEGER)) * CAST(@b AS INTEGER) AS start, SUM(num) AS sum, MIN(num) AS min, MAX(num) AS max, COUNT(*) AS count FROM readings
-        WHERE gateway = @g AND device = @d AND point = @p AND ts >= @from AND ts <= @to AND vtype IN ('n', 'b') AND quality != 'bad'
-        GROUP BY start`)
-      .all({ b: bucketMs, g: gateway, d: device, p: point, from, to }) as PartialBucket[];
-    const levels = (this.prepare('SELECT bucket_s, keep_days FROM rollup_levels').all() as { bucket_s: number; keep_days: number }[]).map((r) => ({ bucketS: r.bucket_s, keepDays: r.keep_days }));
-    const level = rollupLevelFor(levels, bucketMs);
-    const rolled = level
-      ? (this.prepare('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = ? AND gateway = ? AND device = ? AND point = ? AND start >= ? AND start <= ?')
-          .all(level.bucketS, gateway, device, point, Math.floor(from / bucketMs) * bucketMs, to) as PartialBucket[])
-      : [];
-    return mergeBuckets([...raw, ...rolled], bucketMs);
+    if (bucketMs === undefined) return this.series.samples(gateway, device, point, from, to);
+    return this.series.buckets(gateway, device, point, from, to, bucketMs);
   }
 
   async insertGap(gap: GapRecord, receivedAt = Date.now()): Promise<{ stored: boolean }> {
@@ -271,22 +273,13 @@ export class SqliteStore implements HubStore {
 
   async retention(now: number, policy: RetentionPolicy = this.policy): Promise<RetentionResult> {
     const cutoff = now - policy.rawDays * DAY_MS;
+    const recordLevel = this.prepare('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES (?, ?) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = excluded.keep_days');
+    this.db.transaction(() => {
+      for (const level of policy.rollups) recordLevel.run(level.bucketS, level.keepDays);
+    })();
+    const rawDeleted = this.series.retain(cutoff, policy.rollups);
+    this.series.compact(Date.now());
     return this.db.transaction((): RetentionResult => {
-      const recordLevel = this.prepare('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES (?, ?) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = excluded.keep_days');
-      for (const level of policy.rollups) {
-        recordLevel.run(level.bucketS, level.keepDays);
-        const ms = level.bucketS * 1000;
-        this.prepare(`
-            INSERT INTO rollups (bucket_s, gateway, device, point, start, sum, min, max, count)
-            SELECT @s, gateway, device, point, (ts / CAST(@ms AS INTEGER)) * CAST(@ms AS INTEGER) AS bucket, SUM(num), MIN(num), MAX(num), COUNT(*) FROM readings
-            WHERE ts < @cutoff AND vtype IN ('n', 'b') AND quality != 'bad'
-            GROUP BY gateway, device, point, bucket
-            ON CONFLICT (bucket_s, gateway, device, point, start) DO UPDATE SET
-              sum = rollups.sum + excluded.sum, min = MIN(rollups.min, excluded.min),
-              max = MAX(rollups.max, excluded.max), count = rollups.count + excluded.count`)
-          .run({ s: level.bucketS, ms, cutoff });
-      }
-      const rawDeleted = this.prepare('DELETE FROM readings WHERE ts < ?').run(cutoff).changes;
       this.prepare('DELETE FROM batches WHERE received_at < ?').run(cutoff);
       let rollupRowsDeleted = 0;
       for (const level of policy.rollups) {
@@ -302,6 +295,11 @@ export class SqliteStore implements HubStore {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    try {
+      this.series.close();
+    } finally {
+      this.db.close();
+    }
   }
 }

@@ -151,8 +151,12 @@ export interface RetentionResult {
 
 export interface HubStore {
   readonly kind: 'sqlite' | 'postgres';
-  /** Stores a batch once: the (gateway, bootId, seq) key and the readings go in one transaction. */
-  ingestBatch(batch: TelemetryBatch, receivedAt?: number): Promise<IngestResult>;
+  /**
+   * Stores a batch once per (gateway, bootId, seq), its key and readings all or nothing; durable
+   * when the promise resolves. `raw` is the batch's payload as received, for a store that keeps it
+   * as is (the SQLite journal).
+   */
+  ingestBatch(batch: TelemetryBatch, receivedAt?: number, raw?: Uint8Array): Promise<IngestResult>;
   /** Latest value per point (newest ts wins, late historical replays do not overwrite). */
   latest(gateway?: string): Promise<StoredReading[]>;
   /** Raw samples, from <= ts <= to, ordered by ts (arrival order on equal ts). */

@@ -1,9 +1,20 @@
+import { execFile } from 'node:child_process';
+import { appendFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../hub/store/sqlite.js';
+import { SQLITE_MIGRATIONS } from '../../hub/store/sqlite-migrations.js';
 import { tempDir } from '../support/tmp.js';
+import { batch, reading } from './helpers.js';
 import { storeContract } from './store-contract.js';
 
-storeContract('sqlite', async () => {
+const WRITER = fileURLToPath(new URL('./fixtures/journal-writer.ts', import.meta.url));
+const BOOT = '0b1c2d3e-0000-4000-8000-000000000002';
+const T0 = Date.UTC(2024, 0, 1);
+
+storeContract('sqlite (journaled, group commit)', async () => {
   const dir = tempDir('swarmgate-hub-store-');
   const store = SqliteStore.open({ path: `${dir.path}/hub.db` });
   return {
@@ -15,6 +26,28 @@ storeContract('sqlite', async () => {
   };
 });
 
+storeContract('sqlite (written through)', async () => {
+  const dir = tempDir('swarmgate-hub-store-');
+  const store = SqliteStore.open({ path: `${dir.path}/hub.db`, journal: false });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      dir.remove();
+    },
+  };
+});
+
+function runWriter(path: string, count: number): Promise<{ stdout: string; signal: string | null }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', WRITER, path, String(count)], { env: { ...process.env, SWARMGATE_LOG_LEVEL: 'silent' } }, (err, stdout) => {
+      resolve({ stdout, signal: (err as (Error & { signal?: string }) | null)?.signal ?? null });
+    });
+  });
+}
+
+const chunkCount = (store: SqliteStore): number => store.database.prepare('SELECT COUNT(*) FROM chunks').pluck().get() as number;
+
 describe('SqliteStore specifics', () => {
   it('uses WAL and does not re-apply migrations on reopen', async () => {
     const dir = tempDir('swarmgate-hub-store-');
@@ -22,10 +55,137 @@ describe('SqliteStore specifics', () => {
       const a = SqliteStore.open({ path: `${dir.path}/hub.db` });
       expect(a.database.pragma('journal_mode', { simple: true })).toBe('wal');
       await a.close();
-      const b = SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: [{ version: 2, name: 'extra', sql: 'CREATE TABLE extra (x INTEGER)' }] });
-      expect(await b.schemaVersion()).toBe(2);
+      const b = SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: [{ version: 99, name: 'extra', sql: 'CREATE TABLE extra (x INTEGER)' }] });
+      expect(await b.schemaVersion()).toBe(99);
       await b.close();
     } finally {
+      dir.remove();
+    }
+  });
+
+  it('keeps every acknowledged batch when the process is killed before a flush (journal replay)', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    try {
+      const child = await runWriter(path, 50);
+      expect(child.stdout).toContain('acked 50');
+      expect(child.signal).toBe('SIGKILL');
+      // The kill left the journal and its lock behind; the database has no chunks yet.
+      expect(readdirSync(`${path}.ingest`)).toContain('LOCK');
+      const store = SqliteStore.open({ path });
+      try {
+        expect(chunkCount(store)).toBeGreaterThan(0);
+        const samples = await store.history('gw-crash', 'meter', 'p3', 0, Number.MAX_SAFE_INTEGER);
+        expect(samples.map((s) => s.value)).toEqual(Array.from({ length: 50 }, (_, seq) => seq * 10 + 3));
+        // Replayed batches are known: the gateway's redelivery of one is a duplicate.
+        const again = batch('gw-crash', '0b1c2d3e-0000-4000-8000-000000000001', 7, [reading('meter', 'p0', 1, 1)]);
+        expect(await store.ingestBatch(again)).toEqual({ stored: false, readings: 0 });
+      } finally {
+        await store.close();
+      }
+      // Materialised segments are gone; a clean close leaves no segment and no lock.
+      expect(readdirSync(`${path}.ingest`)).toEqual([]);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('cuts a torn record off the end of a segment and keeps the records before it', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    try {
+      await runWriter(path, 5);
+      const segments = readdirSync(`${path}.ingest`).filter((f) => f.endsWith('.log') && statSync(join(`${path}.ingest`, f)).size > 0);
+      expect(segments).toHaveLength(1);
+      // A write cut short: a header announcing more bytes than follow.
+      appendFileSync(join(`${path}.ingest`, segments[0]!), Buffer.from([0xff, 0x00, 0x00, 0x00, 1, 2, 3, 4, 5]));
+      const store = SqliteStore.open({ path });
+      try {
+        expect(await store.history('gw-crash', 'meter', 'p0', 0, Number.MAX_SAFE_INTEGER)).toHaveLength(5);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('a second process on the same file writes through instead of sharing the journal', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    const a = SqliteStore.open({ path, flushMs: 600_000 });
+    try {
+      await a.ingestBatch(batch('gw-a', BOOT, 1, [reading('d', 'p', 1, T0)]));
+      const b = SqliteStore.open({ path });
+      try {
+        await b.ingestBatch(batch('gw-b', BOOT, 1, [reading('d', 'p', 2, T0)]));
+        // b's batch is in the database at once; a's stays buffered in a until a flushes.
+        expect(await a.history('gw-b', 'd', 'p', T0, T0)).toEqual([{ ts: T0, value: 2, quality: 'good' }]);
+        expect(await b.history('gw-a', 'd', 'p', T0, T0)).toEqual([]);
+        a.flush();
+        expect(await b.history('gw-a', 'd', 'p', T0, T0)).toEqual([{ ts: T0, value: 1, quality: 'good' }]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+      dir.remove();
+    }
+  });
+
+  it('converts a version-1 database (one row per reading) into chunks without losing a reading', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    try {
+      const v1 = new Database(path);
+      v1.exec(SQLITE_MIGRATIONS[0]!.sql);
+      v1.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL); INSERT INTO schema_migrations VALUES (1, 'core', 0)");
+      const insert = v1.prepare('INSERT INTO readings (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      insert.run('gw', 'd', 'p', T0 + 2000, 2, null, 'n', 'good', null);
+      insert.run('gw', 'd', 'p', T0 + 1000, 1, null, 'n', 'good', null);
+      insert.run('gw', 'd', 'p', T0 + 2000, 3, null, 'n', 'uncertain', null);
+      insert.run('gw', 'd', 's', T0, null, 'auto', 's', 'good', null);
+      insert.run('gw', 'd', 'x', T0, null, null, 'z', 'bad', 'timeout');
+      v1.close();
+      const store = SqliteStore.open({ path });
+      try {
+        expect(await store.schemaVersion()).toBeGreaterThanOrEqual(2);
+        expect(await store.history('gw', 'd', 'p', T0, T0 + 5000)).toEqual([
+          { ts: T0 + 1000, value: 1, quality: 'good' },
+          { ts: T0 + 2000, value: 2, quality: 'good' },
+          { ts: T0 + 2000, value: 3, quality: 'uncertain' },
+        ]);
+        expect(await store.history('gw', 'd', 's', T0, T0)).toEqual([{ ts: T0, value: 'auto', quality: 'good' }]);
+        expect(await store.history('gw', 'd', 'x', T0, T0)).toEqual([{ ts: T0, value: null, quality: 'bad', cause: 'timeout' }]);
+        expect(store.database.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'readings'").pluck().get()).toBe(0);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('compacts runs of small chunks without changing what history returns', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const store = SqliteStore.open({ path: join(dir.path, 'hub.db'), journal: false });
+    try {
+      // 60 write-through batches of one reading each: 60 one-sample chunks, equal ts included.
+      for (let seq = 0; seq < 60; seq++) await store.ingestBatch(batch('gw', BOOT, seq, [reading('d', 'p', seq, T0 + Math.floor(seq / 2) * 1000)]));
+      const before = await store.history('gw', 'd', 'p', T0, T0 + 60_000);
+      const buckets = await store.history('gw', 'd', 'p', T0, T0 + 60_000, 10_000);
+      expect(chunkCount(store)).toBe(60);
+      const retention = await store.retention(T0 + 60_000, { rawDays: 3650, rollups: [] });
+      expect(retention.rawDeleted).toBe(0);
+      expect(chunkCount(store)).toBe(60); // too young to compact
+      store.flush();
+      const removed = store.compact(Date.now() + 11 * 60_000);
+      expect(removed).toBe(59);
+      expect(chunkCount(store)).toBe(1);
+      expect(await store.history('gw', 'd', 'p', T0, T0 + 60_000)).toEqual(before);
+      expect(await store.history('gw', 'd', 'p', T0, T0 + 60_000, 10_000)).toEqual(buckets);
+    } finally {
+      await store.close();
       dir.remove();
     }
   });

@@ -1,0 +1,291 @@
+/**
+ * Columnar chunks of one point's history: what the SQLite store keeps instead of one row per
+ * reading. A chunk holds up to CHUNK_MAX_SAMPLES samples spanning at most CHUNK_MAX_SPAN_MS,
+ * sorted by ts (arrival order kept on equal ts), as two Float64 columns (ts, number) plus a small
+ * JSON sidecar only when some sample is not a good plain number (booleans, strings, nulls,
+ * quality, cause). Each chunk also carries the aggregate of its countable samples (numbers and
+ * booleans of good or uncertain quality), so a bucket that covers a whole chunk is served without
+ * decoding it.
+ */
+import type { WireReading } from '../../shared/wire/messages.js';
+import type { PartialBucket } from './aggregate.js';
+import type { PointValue, Quality, RawSample } from './types.js';
+
+export const CHUNK_MAX_SAMPLES = 2048;
+/** Bounds a chunk's time span, so a range query can start its index scan at from - span. */
+export const CHUNK_MAX_SPAN_MS = 3_600_000;
+
+/** One sample as chunks see it: a wire reading without its device and point. */
+export type ChunkSample = Pick<WireReading, 'v' | 'q' | 'ts' | 'c'>;
+
+export interface EncodedChunk {
+  readonly tMin: number;
+  readonly tMax: number;
+  readonly n: number;
+  readonly ts: Buffer;
+  readonly num: Buffer;
+  /** JSON sidecar, null when every sample is a good number without a cause. */
+  readonly meta: string | null;
+  readonly agg: ChunkAggregate;
+}
+
+export interface ChunkAggregate {
+  readonly count: number;
+  readonly sum: number;
+  readonly min: number | null;
+  readonly max: number | null;
+}
+
+/** Sidecar columns, each present only when needed; one character per sample for vt and q. */
+interface ChunkMeta {
+  /** n = number, b = boolean, s = string, z = null (default all n). */
+  vt?: string;
+  /** g = good, u = uncertain, b = bad (default all g). */
+  q?: string;
+  /** String values by sample index. */
+  s?: Record<number, string>;
+  /** Causes by sample index. */
+  c?: Record<number, string>;
+}
+
+const QUALITY_CODE: Record<Quality, string> = { good: 'g', uncertain: 'u', bad: 'b' };
+const QUALITY_OF: Record<string, Quality> = { g: 'good', u: 'uncertain', b: 'bad' };
+
+function vtypeOf(v: PointValue): string {
+  if (v === null) return 'z';
+  if (typeof v === 'number') return 'n';
+  if (typeof v === 'boolean') return 'b';
+  return 's';
+}
+
+function countable(v: PointValue, q: Quality): v is number | boolean {
+  return q !== 'bad' && (typeof v === 'number' || typeof v === 'boolean');
+}
+
+/**
+ * Samples as parallel columns: ts and the number (NaN when not a number or boolean) for every
+ * sample, and the whole sample only for those that are not a good plain number without a cause.
+ * Buffered telemetry is kept this way so that the wire objects die young instead of being
+ * promoted while they wait for the next flush.
+ */
+export class SampleColumns {
+  readonly ts: number[] = [];
+  readonly num: number[] = [];
+  /** Samples that are not a good plain number (boolean, string, null, uncertain/bad, cause), by index. */
+  other: Map<number, ChunkSample> | undefined;
+
+  get length(): number {
+    return this.ts.length;
+  }
+
+  push(r: ChunkSample): void {
+    const i = this.ts.length;
+    this.ts.push(r.ts);
+    const v = r.v;
+    if (typeof v === 'number') {
+      this.num.push(v);
+      if (r.q === 'good' && r.c === undefined) return;
+    } else this.num.push(typeof v === 'boolean' ? (v ? 1 : 0) : NaN);
+    (this.other ??= new Map()).set(i, { v: r.v, q: r.q, ts: r.ts, ...(r.c === undefined ? {} : { c: r.c }) });
+  }
+
+  sample(i: number): ChunkSample {
+    return this.other?.get(i) ?? { v: this.num[i]!, q: 'good', ts: this.ts[i]! };
+  }
+
+  /** Index of the newest sample (the last to arrive among equal timestamps). */
+  newest(): number {
+    let best = 0;
+    for (let i = 1; i < this.ts.length; i++) if (this.ts[i]! >= this.ts[best]!) best = i;
+    return best;
+  }
+
+  /** These samples sorted by ts, arrival order kept on equal ts; this when already sorted. */
+  sorted(): SampleColumns {
+    const ts = this.ts;
+    let ordered = true;
+    for (let i = 1; i < ts.length; i++) {
+      if (ts[i]! < ts[i - 1]!) {
+        ordered = false;
+        break;
+      }
+    }
+    if (ordered) return this;
+    // Array.prototype.sort is stable: equal ts keep arrival order.
+    const order = Array.from(ts, (_, i) => i).sort((a, b) => ts[a]! - ts[b]!);
+    const out = new SampleColumns();
+    for (const i of order) out.push(this.sample(i));
+    return out;
+  }
+
+  static of(samples: readonly ChunkSample[]): SampleColumns {
+    const c = new SampleColumns();
+    for (const s of samples) c.push(s);
+    return c;
+  }
+}
+
+/** Sorts by ts, keeping arrival order on equal ts (Array.prototype.sort is stable). */
+export function sortByTs<T extends { readonly ts: number }>(samples: T[]): T[] {
+  for (let i = 1; i < samples.length; i++) {
+    if (samples[i]!.ts < samples[i - 1]!.ts) return samples.sort((a, b) => a.ts - b.ts);
+  }
+  return samples;
+}
+
+/** [start, end) ranges of ts-sorted columns that fit one chunk each. */
+export function chunkRanges(ts: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let start = 0;
+  for (let i = 1; i <= ts.length; i++) {
+    if (i === ts.length || i - start >= CHUNK_MAX_SAMPLES || ts[i]! - ts[start]! > CHUNK_MAX_SPAN_MS) {
+      out.push([start, i]);
+      start = i;
+    }
+  }
+  return out;
+}
+
+/** Encodes every chunk of ts-sorted columns. */
+export function encodeChunks(sorted: SampleColumns): EncodedChunk[] {
+  return chunkRanges(sorted.ts).map(([from, to]) => encodeRange(sorted, from, to));
+}
+
+/** Encodes ts-sorted samples that fit one chunk (retention and compaction rewrites). */
+export function encodeChunk(samples: readonly ChunkSample[]): EncodedChunk {
+  return encodeRange(SampleColumns.of(samples), 0, samples.length);
+}
+
+function encodeRange(cols: SampleColumns, from: number, to: number): EncodedChunk {
+  const n = to - from;
+  const ts = Float64Array.from(cols.ts.slice(from, to));
+  const num = Float64Array.from(cols.num.slice(from, to));
+  let count = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  const add = (x: number): void => {
+    count++;
+    sum += x;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  };
+  const other = cols.other;
+  let meta: string | null = null;
+  if (!other || ![...other.keys()].some((i) => i >= from && i < to)) {
+    for (let i = 0; i < n; i++) add(num[i]!);
+  } else {
+    let vt = '';
+    let q = '';
+    let s: Record<number, string> | undefined;
+    let c: Record<number, string> | undefined;
+    for (let i = 0; i < n; i++) {
+      const r = other.get(from + i);
+      if (!r) {
+        vt += 'n';
+        q += 'g';
+        add(num[i]!);
+        continue;
+      }
+      vt += vtypeOf(r.v);
+      q += QUALITY_CODE[r.q];
+      if (typeof r.v === 'string') (s ??= {})[i] = r.v;
+      if (r.c !== undefined) (c ??= {})[i] = r.c;
+      if (countable(r.v, r.q)) add(num[i]!);
+    }
+    const m: ChunkMeta = {};
+    if (/[^n]/.test(vt)) m.vt = vt;
+    if (/[^g]/.test(q)) m.q = q;
+    if (s) m.s = s;
+    if (c) m.c = c;
+    meta = JSON.stringify(m);
+  }
+  return {
+    tMin: ts[0]!,
+    tMax: ts[n - 1]!,
+    n,
+    ts: Buffer.from(ts.buffer, ts.byteOffset, ts.byteLength),
+    num: Buffer.from(num.buffer, num.byteOffset, num.byteLength),
+    meta,
+    agg: { count, sum, min: count > 0 ? min : null, max: count > 0 ? max : null },
+  };
+}
+
+/** A stored chunk's columns, decoded lazily per sample. */
+export class DecodedChunk {
+  readonly ts: Float64Array;
+  private readonly num: Float64Array;
+  private readonly meta: ChunkMeta;
+
+  constructor(ts: Uint8Array, num: Uint8Array, meta: string | null) {
+    this.ts = floats(ts);
+    this.num = floats(num);
+    this.meta = meta === null ? {} : (JSON.parse(meta) as ChunkMeta);
+  }
+
+  get length(): number {
+    return this.ts.length;
+  }
+
+  sample(i: number): RawSample {
+    const quality = this.meta.q ? QUALITY_OF[this.meta.q[i]!]! : 'good';
+    const cause = this.meta.c?.[i];
+    const value = this.value(i);
+    return cause === undefined ? { ts: this.ts[i]!, value, quality } : { ts: this.ts[i]!, value, quality, cause };
+  }
+
+  /** The sample's number when it counts toward aggregates, else undefined. */
+  countable(i: number): number | undefined {
+    if (this.meta.q?.[i] === 'b') return undefined;
+    const t = this.meta.vt?.[i] ?? 'n';
+    return t === 'n' || t === 'b' ? this.num[i]! : undefined;
+  }
+
+  private value(i: number): PointValue {
+    switch (this.meta.vt?.[i] ?? 'n') {
+      case 'n':
+        return this.num[i]!;
+      case 'b':
+        return this.num[i] !== 0;
+      case 's':
+        return this.meta.s?.[i] ?? '';
+      default:
+        return null;
+    }
+  }
+}
+
+/** A Float64Array over a copy of the bytes (a BLOB's buffer offset need not be 8-aligned). */
+function floats(bytes: Uint8Array): Float64Array {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return new Float64Array(copy.buffer, 0, bytes.byteLength / 8);
+}
+
+/** Adds the countable samples with from <= ts <= to to per-bucket partials. */
+export function addToBuckets(into: Map<number, { sum: number; min: number; max: number; count: number }>, bucketMs: number, ts: number, x: number): void {
+  const start = Math.floor(ts / bucketMs) * bucketMs;
+  const b = into.get(start);
+  if (!b) into.set(start, { sum: x, min: x, max: x, count: 1 });
+  else {
+    b.sum += x;
+    if (x < b.min) b.min = x;
+    if (x > b.max) b.max = x;
+    b.count++;
+  }
+}
+
+export function bucketsToPartials(buckets: Map<number, { sum: number; min: number; max: number; count: number }>): PartialBucket[] {
+  return [...buckets].map(([start, b]) => ({ start, ...b }));
+}
+
+/** The countable number of a wire reading, or undefined. */
+export function countableReading(r: ChunkSample): number | undefined {
+  if (!countable(r.v, r.q)) return undefined;
+  return typeof r.v === 'boolean' ? (r.v ? 1 : 0) : (r.v as number);
+}
+
+/** A wire reading as a raw history sample. */
+export function sampleOf(r: ChunkSample): RawSample {
+  return r.c === undefined ? { ts: r.ts, value: r.v, quality: r.q } : { ts: r.ts, value: r.v, quality: r.q, cause: r.c };
+}
