@@ -57,7 +57,15 @@ export const ExternalBrokerSchema = Type.Object(
 );
 
 export const StoreConfigSchema = Type.Union([
-  Type.Object({ kind: Type.Literal('sqlite'), path: Type.String({ default: 'data/hub.db', description: 'SQLite file' }) }, strict),
+  Type.Object(
+    {
+      kind: Type.Literal('sqlite'),
+      path: Type.String({ default: 'data/hub.db', description: 'SQLite file; telemetry is journaled in <path>.ingest/ until it is committed' }),
+      flushMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, description: 'Group-commit interval for telemetry, ms (default 1000)' })),
+      fsync: Type.Optional(Type.Boolean({ description: 'fsync every journal append: acknowledged telemetry then survives power loss, not only a crash (default false, like SQLite synchronous=NORMAL)' })),
+    },
+    strict,
+  ),
   Type.Object(
     {
       kind: Type.Literal('postgres'),

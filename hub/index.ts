@@ -19,7 +19,7 @@ import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
-import { applyFeatureMigrations, openStore } from './store/index.js';
+import { SqliteStore, applyFeatureMigrations, openStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
 export interface StartHubOptions {
@@ -110,7 +110,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
   };
   try {
     const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
-    const store = options.store ?? (await openStore(config.store, { retention }));
+    const store = options.store ?? (await openStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
+    if (store instanceof SqliteStore) metrics.watchTelemetryStore(() => store.telemetryStats());
     if (!options.store) cleanups.push(() => store.close());
     else await applyFeatureMigrations(store);
 

@@ -2,7 +2,8 @@
  * The hub's Prometheus counters for refusals and ingest. One registry per hub instance (not
  * prom-client's global one) so several hubs can live in one test process.
  */
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { TelemetryStoreStats } from '../store/types.js';
 
 export class HubMetrics {
   readonly registry = new Registry();
@@ -14,6 +15,24 @@ export class HubMetrics {
   readonly duplicates = new Counter({ name: 'swarmgate_hub_duplicate_batches_total', help: 'Telemetry batches received again and not stored twice', registers: [this.registry] });
   readonly readingsStored = new Counter({ name: 'swarmgate_hub_readings_stored_total', help: 'Readings stored', registers: [this.registry] });
   readonly storeFailures = new Counter({ name: 'swarmgate_hub_store_failures_total', help: 'Messages dropped after the store failed repeatedly', labelNames: ['channel'] as const, registers: [this.registry] });
+
+  /** Gauges of the SQLite store's telemetry buffer and journal, read at scrape time. */
+  watchTelemetryStore(stats: () => TelemetryStoreStats): void {
+    const gauge = (name: string, help: string, read: (s: TelemetryStoreStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read(stats()));
+        },
+      });
+    };
+    gauge('swarmgate_hub_store_buffered_readings', 'Readings journaled and not yet committed to the database', (s) => s.buffered);
+    gauge('swarmgate_hub_store_journal_bytes', 'Bytes in the ingest journal segment being written', (s) => s.journalBytes);
+    gauge('swarmgate_hub_store_last_flush_seconds', 'Duration of the last telemetry group commit', (s) => s.lastFlushMs / 1000);
+    gauge('swarmgate_hub_store_flush_failures', 'Telemetry group commits failed in a row (0 = healthy)', (s) => s.flushFailures);
+  }
 
   /** Current value of a counter (summed over labels), for tests and health output. */
   async count(counter: Counter<string>): Promise<number> {

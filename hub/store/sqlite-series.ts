@@ -30,7 +30,7 @@ import {
   type EncodedChunk,
 } from './chunk.js';
 import { IngestJournal } from './ingest-journal.js';
-import type { HistoryBucket, IngestResult, Quality, RawSample, RollupLevel, StoredReading } from './types.js';
+import type { HistoryBucket, IngestResult, Quality, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from './types.js';
 
 export interface SeriesOptions {
   /** Journal directory; undefined writes every batch through before ingest() returns. */
@@ -107,6 +107,7 @@ export class SqliteSeries {
   private readonly timer: NodeJS.Timeout | undefined;
   private lastCompact = Date.now();
   private flushFailures = 0;
+  private lastFlushMs = 0;
   private readonly sql: Record<'batchExists' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta', Statement>;
 
   constructor(
@@ -141,9 +142,8 @@ export class SqliteSeries {
     }
   }
 
-  /** Buffered readings not yet in chunks. */
-  get buffered(): number {
-    return this.pendingReadings;
+  stats(): TelemetryStoreStats {
+    return { buffered: this.pendingReadings, journalBytes: this.journal?.segmentBytes ?? 0, lastFlushMs: this.lastFlushMs, flushFailures: this.flushFailures };
   }
 
   ingest(batch: TelemetryBatch, receivedAt: number, raw?: Uint8Array): IngestResult {
@@ -214,6 +214,7 @@ export class SqliteSeries {
 
   private flushNow(): void {
     if (this.pendingBatches.length === 0) return;
+    const started = performance.now();
     const closed = this.journal?.rotate();
     const now = Date.now();
     const newIds = new Map<string, number>();
@@ -239,6 +240,7 @@ export class SqliteSeries {
     for (const [k, id] of newIds) this.seriesIds.set(k, id);
     this.resetPending();
     if (closed !== undefined) this.journal?.discardThrough(closed);
+    this.lastFlushMs = performance.now() - started;
   }
 
   private insertChunk(series: number, ord: number, c: EncodedChunk, now: number): void {

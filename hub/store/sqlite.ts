@@ -32,6 +32,7 @@ import {
   type StoredEvent,
   type StoredGap,
   type StoredReading,
+  type TelemetryStoreStats,
 } from './types.js';
 
 export interface SqliteStoreOptions {
@@ -126,6 +127,11 @@ export class SqliteStore implements HubStore {
   /** Materialises buffered telemetry now (it happens on a timer anyway). */
   flush(): void {
     this.series.flush();
+  }
+
+  /** The telemetry buffer and journal, for metrics. */
+  telemetryStats(): TelemetryStoreStats {
+    return this.series.stats();
   }
 
   /** Merges small old chunks now (it happens on the flush timer and at retention anyway). */

@@ -149,6 +149,17 @@ export interface RetentionResult {
   readonly rollupRowsDeleted: number;
 }
 
+/** The SQLite store's telemetry pipeline, for metrics. */
+export interface TelemetryStoreStats {
+  /** Readings journaled and not yet committed to the database. */
+  readonly buffered: number;
+  /** Bytes in the journal segment being written (0 when writing through). */
+  readonly journalBytes: number;
+  readonly lastFlushMs: number;
+  /** Group commits failed in a row. */
+  readonly flushFailures: number;
+}
+
 export interface HubStore {
   readonly kind: 'sqlite' | 'postgres';
   /**

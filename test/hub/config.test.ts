@@ -37,6 +37,12 @@ describe('hub config', () => {
     }
   });
 
+  it('takes the SQLite group-commit settings and refuses ones out of range, naming the field', () => {
+    const config = parseHubConfig('broker: { embedded: { credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db, flushMs: 250, fsync: true }\n', '/x/hub.yaml');
+    expect(config.store).toEqual({ kind: 'sqlite', path: '/x/hub.db', flushMs: 250, fsync: true });
+    expect(problemsOf('broker: { embedded: { credentialsFile: users.yaml } }\nstore:\n  kind: sqlite\n  flushMs: 5\n')).toMatch(/hub\.yaml:4:\d+: store\.flushMs/);
+  });
+
   it('names file, line, column and field of every problem', () => {
     const text = ['broker:', '  mode: embedded', '  embedded:', '    port: 99999', '    credentialsFile: u.yaml', '    colour: red', 'store: { kind: sqlite }', 'commands: { timeoutMs: "soon" }', ''].join('\n');
     const message = problemsOf(text);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
@@ -52,10 +53,16 @@ describe('startHub', () => {
     try {
       await exercise(hub, hub.broker!.url, 'site-a', 'gw-1', { username: 'gw-1', password: 'gw-1-password' });
       expect(await hub.metrics.count(hub.metrics.duplicates)).toBe(1);
+      // The SQLite telemetry pipeline is scraped with the rest.
+      const scrape = await hub.metrics.registry.metrics();
+      expect(scrape).toMatch(/^swarmgate_hub_store_buffered_readings \d+$/m);
+      expect(scrape).toMatch(/^swarmgate_hub_store_flush_failures 0$/m);
     } finally {
       await hub.stop();
     }
     expect(await portRefuses(port)).toBe(true);
+    // stop() committed everything and released the journal.
+    expect(readdirSync(`${dir.path}/hub.db.ingest`)).toEqual([]);
     await hub.stop(); // idempotent
   });
 
