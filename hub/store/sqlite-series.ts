@@ -108,7 +108,7 @@ export class SqliteSeries {
   private lastCompact = Date.now();
   private flushFailures = 0;
   private lastFlushMs = 0;
-  private readonly sql: Record<'batchExists' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta', Statement>;
+  private readonly sql: Record<'batchExists' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta' | 'chunksIn', Statement>;
 
   constructor(
     private readonly db: Db,
@@ -130,12 +130,19 @@ export class SqliteSeries {
         WHERE excluded.ts >= latest.ts`),
       setMeta: db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       getMeta: db.prepare('SELECT value FROM store_meta WHERE key = ?').pluck(),
+      chunksIn: db.prepare('SELECT * FROM chunks WHERE series = ? AND t_min >= ? AND t_min <= ? AND t_max >= ? ORDER BY ord'),
     };
     this.nextOrd = ((db.prepare('SELECT MAX(ord) FROM chunks').pluck().get() as number | null) ?? 0) + 1;
     this.journal = options.journalDir ? IngestJournal.acquire(options.journalDir, { fsync: options.fsync }) : undefined;
     if (options.journalDir && !this.journal) this.log.info({ journal: options.journalDir }, 'another process owns the ingest journal; telemetry written here goes straight to the database');
     if (this.journal) {
-      this.recover(this.journal);
+      try {
+        this.recover(this.journal);
+      } catch (err) {
+        // Not replayed: the segments stay for the next open, which must be able to take the lock.
+        this.journal.close();
+        throw err;
+      }
       const every = options.flushMs ?? 1000;
       this.timer = setInterval(() => this.tick(), every);
       this.timer.unref();
@@ -317,9 +324,7 @@ export class SqliteSeries {
 
   private chunksIn(series: number | undefined, from: number, to: number): ChunkRow[] {
     if (series === undefined) return [];
-    return this.db
-      .prepare('SELECT * FROM chunks WHERE series = ? AND t_min >= ? AND t_min <= ? AND t_max >= ? ORDER BY ord')
-      .all(series, from - CHUNK_MAX_SPAN_MS, to, from) as ChunkRow[];
+    return this.sql.chunksIn.all(series, from - CHUNK_MAX_SPAN_MS, to, from) as ChunkRow[];
   }
 
   private pendingIn(gateway: string, device: string, point: string, from: number, to: number): ChunkSample[] {
