@@ -61,7 +61,7 @@ export const StoreConfigSchema = Type.Union([
     {
       kind: Type.Literal('sqlite'),
       path: Type.String({ default: 'data/hub.db', description: 'SQLite file; telemetry is journaled in <path>.ingest/ until it is committed' }),
-      flushMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, description: 'Group-commit interval for telemetry, ms (default 1000)' })),
+      flushMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, description: 'Group-commit interval for telemetry, ms (default 5000; sooner once 200k readings or 32 MB are waiting)' })),
       fsync: Type.Optional(Type.Boolean({ description: 'fsync every journal append: acknowledged telemetry then survives power loss, not only a crash (default false, like SQLite synchronous=NORMAL)' })),
     },
     strict,

@@ -35,7 +35,11 @@ import type { HistoryBucket, IngestResult, Quality, RawSample, RollupLevel, Stor
 export interface SeriesOptions {
   /** Journal directory; undefined writes every batch through before ingest() returns. */
   readonly journalDir?: string;
-  /** Group-commit interval; default 1000 ms. */
+  /**
+   * Group-commit interval; default 5000 ms (and sooner once 200k readings or 32 MB are buffered).
+   * Reads see buffered readings, so a longer interval costs only memory and replay time; it makes
+   * fewer, larger chunks for points that report slowly.
+   */
   readonly flushMs?: number;
   /** fsync every journal append (survives power loss, costs a disk flush per batch). */
   readonly fsync?: boolean;
@@ -43,6 +47,7 @@ export interface SeriesOptions {
 }
 
 /** Flush early once this much is buffered, whatever the interval. */
+export const DEFAULT_FLUSH_MS = 5000;
 const FLUSH_READINGS = 200_000;
 const FLUSH_JOURNAL_BYTES = 32 * 1024 * 1024;
 /** Chunks below this many samples are merged once COMPACT_AGE_MS old. */
@@ -143,7 +148,7 @@ export class SqliteSeries {
         this.journal.close();
         throw err;
       }
-      const every = options.flushMs ?? 1000;
+      const every = options.flushMs ?? DEFAULT_FLUSH_MS;
       this.timer = setInterval(() => this.tick(), every);
       this.timer.unref();
     }

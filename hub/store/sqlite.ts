@@ -46,7 +46,7 @@ export interface SqliteStoreOptions {
    * through before ingestBatch returns. The journal is `<path>.ingest/`.
    */
   readonly journal?: boolean;
-  /** Group-commit interval for journaled telemetry; default 1000 ms. */
+  /** Group-commit interval for journaled telemetry; default 5000 ms. */
   readonly flushMs?: number;
   /** fsync each journal append: acknowledged telemetry then survives power loss, not only a crash. */
   readonly fsync?: boolean;
