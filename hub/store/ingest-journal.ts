@@ -65,10 +65,11 @@ export class IngestJournal {
 
   /**
    * Takes the journal in `dir` for this process, or returns undefined when another live process
-   * holds it. `after` is the last segment already materialised: new writes go past every
-   * segment on disk.
+   * holds it. `after` is the last segment already materialised (recorded by the store): new
+   * writes go past it and past every segment on disk, so recovery never mistakes a new segment
+   * for one it has materialised.
    */
-  static acquire(dir: string, options: { fsync?: boolean } = {}): IngestJournal | undefined {
+  static acquire(dir: string, options: { fsync?: boolean; after?: number } = {}): IngestJournal | undefined {
     mkdirSync(dir, { recursive: true });
     const lock = join(dir, 'LOCK');
     if (held.has(lock)) return undefined;
@@ -76,7 +77,7 @@ export class IngestJournal {
       try {
         writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
         held.add(lock);
-        const last = IngestJournal.segments(dir).at(-1) ?? 0;
+        const last = Math.max(IngestJournal.segments(dir).at(-1) ?? 0, options.after ?? 0);
         return new IngestJournal(dir, options.fsync ?? false, last + 1);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

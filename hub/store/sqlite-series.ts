@@ -138,11 +138,12 @@ export class SqliteSeries {
       chunksIn: db.prepare('SELECT * FROM chunks WHERE series = ? AND t_min >= ? AND t_min <= ? AND t_max >= ? ORDER BY ord'),
     };
     this.nextOrd = ((db.prepare('SELECT MAX(ord) FROM chunks').pluck().get() as number | null) ?? 0) + 1;
-    this.journal = options.journalDir ? IngestJournal.acquire(options.journalDir, { fsync: options.fsync }) : undefined;
+    const flushed = Number((this.sql.getMeta.get('journal_flushed') as string | undefined) ?? 0);
+    this.journal = options.journalDir ? IngestJournal.acquire(options.journalDir, { fsync: options.fsync, after: flushed }) : undefined;
     if (options.journalDir && !this.journal) this.log.info({ journal: options.journalDir }, 'another process owns the ingest journal; telemetry written here goes straight to the database');
     if (this.journal) {
       try {
-        this.recover(this.journal);
+        this.recover(this.journal, flushed);
       } catch (err) {
         // Not replayed: the segments stay for the next open, which must be able to take the lock.
         this.journal.close();
@@ -278,8 +279,7 @@ export class SqliteSeries {
   }
 
   /** Replays journal segments not yet materialised (a crash or kill before their flush). */
-  private recover(journal: IngestJournal): void {
-    const flushed = Number((this.sql.getMeta.get('journal_flushed') as string | undefined) ?? 0);
+  private recover(journal: IngestJournal, flushed: number): void {
     const { records, torn } = journal.recover(flushed);
     for (const t of torn) this.log.warn(t, 'ingest journal: torn record at the end of a segment cut off (the process stopped mid-write; that batch was never acknowledged)');
     if (records.length === 0) {

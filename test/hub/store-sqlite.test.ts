@@ -38,9 +38,9 @@ storeContract('sqlite (written through)', async () => {
   };
 });
 
-function runWriter(path: string, count: number): Promise<{ stdout: string; signal: string | null }> {
+function runWriter(path: string, count: number, first = 0): Promise<{ stdout: string; signal: string | null }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', WRITER, path, String(count)], { env: { ...process.env, SWARMGATE_LOG_LEVEL: 'silent' } }, (err, stdout) => {
+    execFile(process.execPath, ['--import', 'tsx', WRITER, path, String(count), String(first)], { env: { ...process.env, SWARMGATE_LOG_LEVEL: 'silent' } }, (err, stdout) => {
       resolve({ stdout, signal: (err as (Error & { signal?: string }) | null)?.signal ?? null });
     });
   });
@@ -85,6 +85,26 @@ describe('SqliteStore specifics', () => {
       }
       // Materialised segments are gone; a clean close leaves no segment and no lock.
       expect(readdirSync(`${path}.ingest`)).toEqual([]);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('replays a kill that follows clean restarts (new segments never fall at or below the materialised mark)', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    try {
+      await runWriter(path, 5, 0);
+      // Two clean open/close cycles: the first replays and materialises, leaving no segment files.
+      for (let i = 0; i < 2; i++) await SqliteStore.open({ path }).close();
+      await runWriter(path, 5, 5);
+      const store = SqliteStore.open({ path });
+      try {
+        const samples = await store.history('gw-crash', 'meter', 'p1', 0, Number.MAX_SAFE_INTEGER);
+        expect(samples.map((s) => s.value)).toEqual(Array.from({ length: 10 }, (_, seq) => seq * 10 + 1));
+      } finally {
+        await store.close();
+      }
     } finally {
       dir.remove();
     }
