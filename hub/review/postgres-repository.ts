@@ -4,7 +4,7 @@
  * version condition is re-checked after a concurrent update commits, so exactly one decider wins.
  */
 import type { PostgresStore } from '../store/postgres.js';
-import { auditFromRow, clampLimit, itemFromRow, stringify, type NewAuditEntry, type ReviewRepository } from './repository.js';
+import { auditFromRow, clampLimit, itemFromRow, listColumns, stringify, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import type { AuditEntry, ReviewFilter, ReviewItem, ReviewState, StoredReviewItem } from './types.js';
 
 const AUDIT_COLUMNS = 'item_id, at, actor, action, before, after, note';
@@ -49,7 +49,7 @@ export class PostgresReviewRepository implements ReviewRepository {
     if (filter.state !== undefined) add('state =', filter.state);
     if (filter.minPriority !== undefined) add('priority >=', filter.minPriority);
     args.push(clampLimit(filter.limit), Math.max(0, Math.floor(filter.offset ?? 0)));
-    const sql = `SELECT * FROM review_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY priority DESC, created_at ASC, id ASC LIMIT $${args.length - 1} OFFSET $${args.length}`;
+    const sql = `SELECT ${listColumns(filter)} FROM review_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY priority DESC, created_at ASC, id ASC LIMIT $${args.length - 1} OFFSET $${args.length}`;
     return (await this.store.query(sql, args)).map((r) => itemFromRow(r).item);
   }
 

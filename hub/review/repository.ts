@@ -32,6 +32,13 @@ export interface ReviewRepository {
 
 export type { Row };
 
+/** What a list selects: everything, or everything but the evidence and private context. */
+export function listColumns(filter: ReviewFilter): string {
+  return filter.evidence === false
+    ? 'id, state, site, gateway, priority, source, source_agent, action_class, action, modified_action, confidence, rationale, created_at, expires_at, decided_by, decided_at, reason, command_id, version, updated_at'
+    : '*';
+}
+
 export function itemFromRow(row: Row): StoredReviewItem {
   const opt = <K extends string, V>(key: K, value: V | undefined | null): Partial<Record<K, V>> => (value === undefined || value === null ? {} : ({ [key]: value } as Record<K, V>));
   const item: ReviewItem = {

@@ -1,6 +1,6 @@
 /** Review queue on SQLite: better-sqlite3 transactions make update + audit one atomic step. */
 import type { Database } from 'better-sqlite3';
-import { auditFromRow, clampLimit, itemFromRow, stringify, type NewAuditEntry, type ReviewRepository, type Row } from './repository.js';
+import { auditFromRow, clampLimit, itemFromRow, listColumns, stringify, type NewAuditEntry, type ReviewRepository, type Row } from './repository.js';
 import type { AuditEntry, ReviewFilter, ReviewItem, ReviewState, StoredReviewItem } from './types.js';
 
 export class SqliteReviewRepository implements ReviewRepository {
@@ -41,7 +41,7 @@ export class SqliteReviewRepository implements ReviewRepository {
     if (filter.site !== undefined) (where.push('site = ?'), args.push(filter.site));
     if (filter.state !== undefined) (where.push('state = ?'), args.push(filter.state));
     if (filter.minPriority !== undefined) (where.push('priority >= ?'), args.push(filter.minPriority));
-    const sql = `SELECT * FROM review_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY priority DESC, created_at ASC, id ASC LIMIT ? OFFSET ?`;
+    const sql = `SELECT ${listColumns(filter)} FROM review_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY priority DESC, created_at ASC, id ASC LIMIT ? OFFSET ?`;
     return (this.db.prepare(sql).all(...args, clampLimit(filter.limit), Math.max(0, Math.floor(filter.offset ?? 0))) as Row[]).map((r) => itemFromRow(r).item);
   }
 

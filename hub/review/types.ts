@@ -75,6 +75,8 @@ export interface ReviewFilter {
   /** Default 100, at most 1000. */
   readonly limit?: number;
   readonly offset?: number;
+  /** false leaves each item's evidence empty: list views show it per item, and it is the bulk. */
+  readonly evidence?: boolean;
 }
 
 export interface ReviewApi {

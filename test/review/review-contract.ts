@@ -117,6 +117,10 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       await svc.reject(mid.id, { user: 'ann', reason: 'not needed' });
       expect((await svc.list({ site, state: 'pending' })).map((i) => i.id)).toEqual([highEarly.id, highLate.id, low.id]);
       expect((await svc.list({ site, state: 'rejected' })).map((i) => i.id)).toEqual([mid.id]);
+      // A list view without the evidence: the same items, evidence left empty.
+      const full = await svc.list({ site });
+      expect(full[0]?.evidence).not.toEqual({});
+      expect(await svc.list({ site, evidence: false })).toEqual(full.map((i) => ({ ...i, evidence: {} })));
     });
 
     it('approve, reject and modify record who, when, what, with before/after in the audit', async () => {

@@ -43,7 +43,7 @@ export async function reviewPlugin(app: Api, ctx: ApiContext): Promise<void> {
     },
     handler: async (request) => {
       const q = request.query;
-      const items = await service().list({ site: q.site, state: q.state as ReviewState | undefined, minPriority: q.minPriority, limit: q.limit, offset: q.offset });
+      const items = await service().list({ site: q.site, state: q.state as ReviewState | undefined, minPriority: q.minPriority, limit: q.limit, offset: q.offset, evidence: false });
       return { items: [...items] };
     },
   });
