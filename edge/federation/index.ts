@@ -216,6 +216,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
         edgeNodeId: config.sparkplug.edgeNodeId ?? gateway.id,
         devices: () => devices,
         latest: (device, point) => gateway.latest?.(device, point),
+        deviceState: (device) => gateway.deviceStates()[device]?.state,
         write,
         state,
         onRefused: (device, point, code, message) =>

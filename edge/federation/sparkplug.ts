@@ -9,6 +9,8 @@
  * - seq 0-255 wrapping on every NBIRTH/DBIRTH/DDATA; an NBIRTH resets it to 0.
  * - NBIRTH, then one DBIRTH per device with all its metrics (current values), then DDATA on
  *   changes (report-by-exception readings, grouped per device per tick).
+ * - A device the gateway reports down gets a DDEATH (and no DDATA until it is back); when it is up
+ *   again, a fresh DBIRTH. A device down at NBIRTH time gets its DBIRTH once it comes up.
  * - NCMD "Node Control/Rebirth" republishes every birth; DCMD writes go through the gateway's
  *   write function (writable check, limits), refusals are reported by `onRefused`.
  * Metric quality uses the common "Quality" property (192 good, 64 uncertain, 0 bad).
@@ -19,6 +21,7 @@ import sparkplugPayload from 'sparkplug-payload';
 import type { TypeStr, UMetric, UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
 import type { PointValue, Reading } from '../drivers/driver.js';
+import type { DeviceState } from '../runtime/device-runner.js';
 import type { WriteFn } from './commands.js';
 import type { FederationMetrics } from './metrics.js';
 import { clientOptions } from './mqtt-link.js';
@@ -44,6 +47,10 @@ export interface SparkplugNodeOptions {
   readonly edgeNodeId: string;
   readonly devices: () => readonly SparkplugDevice[];
   readonly latest: (device: string, point: string) => Reading | undefined;
+  /** The device's connection state; 'down' means DDEATH. Default: always up. */
+  readonly deviceState?: (device: string) => DeviceState | undefined;
+  /** How often device states are checked for DDEATH/DBIRTH; default 1000 ms. */
+  readonly deviceCheckMs?: number;
   readonly write: WriteFn;
   readonly state: FederationState;
   readonly onRefused: (device: string, point: string, code: string, message: string) => void;
@@ -59,6 +66,9 @@ export class SparkplugNode {
   private birthed = false;
   private readonly births = new Map<string, Map<string, TypeStr>>();
   private readonly pending = new Map<string, Map<string, Reading>>();
+  /** Devices not born (down at NBIRTH) or dead (DDEATH sent) since the last NBIRTH. */
+  private readonly dead = new Set<string>();
+  private deviceTimer: NodeJS.Timeout | undefined;
   private flushQueued = false;
   private readonly clock: () => number;
   private readonly base: string;
@@ -94,6 +104,29 @@ export class SparkplugNode {
     });
     client.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'sparkplug broker connection error'));
     client.on('message', (topic, payload) => void this.onMessage(topic, payload));
+    this.deviceTimer = setInterval(() => this.checkDevices(), this.options.deviceCheckMs ?? 1000);
+    this.deviceTimer.unref();
+  }
+
+  private isDown(device: string): boolean {
+    return this.options.deviceState?.(device) === 'down';
+  }
+
+  /** DDEATH for devices that went down, DBIRTH for those back up. */
+  private checkDevices(): void {
+    if (!this.birthed || !this.client?.connected) return;
+    for (const device of this.options.devices()) {
+      const down = this.isDown(device.id);
+      if (down && !this.dead.has(device.id)) {
+        this.dead.add(device.id);
+        this.pending.delete(device.id);
+        this.publish(this.topic('DDEATH', device.id), { timestamp: this.clock(), seq: this.nextSeq() });
+        this.options.log.info({ device: device.id }, 'sparkplug DDEATH: device down');
+      } else if (!down && this.dead.has(device.id)) {
+        this.dead.delete(device.id);
+        this.publishDeviceBirth(device);
+      }
+    }
   }
 
   onReading(r: Reading): void {
@@ -110,6 +143,7 @@ export class SparkplugNode {
 
   /** NDEATH first (a clean disconnect does not fire the will), then disconnect. */
   async stop(): Promise<void> {
+    if (this.deviceTimer) clearInterval(this.deviceTimer);
     const client = this.client;
     if (!client) return;
     if (client.connected) {
@@ -161,7 +195,11 @@ export class SparkplugNode {
     this.publish(this.topic('NBIRTH'), nbirth);
     this.births.clear();
     this.pending.clear();
-    for (const device of this.options.devices()) this.publishDeviceBirth(device);
+    this.dead.clear();
+    for (const device of this.options.devices()) {
+      if (this.isDown(device.id)) this.dead.add(device.id);
+      else this.publishDeviceBirth(device);
+    }
     this.birthed = true;
     this.options.log.info({ bdSeq: this.bdSeq, devices: this.births.size }, 'sparkplug births published');
   }
@@ -186,6 +224,7 @@ export class SparkplugNode {
       return;
     }
     for (const [deviceId, readings] of this.pending) {
+      if (this.dead.has(deviceId)) continue;
       const types = this.births.get(deviceId);
       const device = this.options.devices().find((d) => d.id === deviceId);
       if (!types || !device) continue;

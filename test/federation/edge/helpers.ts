@@ -9,6 +9,7 @@ import { checkWrite } from '../../../edge/runtime/point-write.js';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
+import type { DeviceState } from '../../../edge/runtime/device-runner.js';
 import { tempDir } from '../../support/tmp.js';
 
 export interface TestBroker {
@@ -104,6 +105,8 @@ export function publishTo(broker: Aedes, topic: string, payload: Buffer | string
 
 export interface FakeGateway extends FederationGateway {
   emit(reading: Reading): void;
+  /** Device connection states reported by deviceStates() (default every device up). */
+  readonly states: Map<string, DeviceState>;
   readonly writes: { device: string; point: string; value: PointValue; origin: string }[];
   readonly values: Map<string, Reading>;
 }
@@ -115,6 +118,7 @@ export function fakeGateway(id: string, site: string): FakeGateway {
   const listeners = new Set<(r: Reading) => void>();
   const writes: FakeGateway['writes'] = [];
   const values = new Map<string, Reading>();
+  const states = new Map<string, DeviceState>();
   const points = [TEMP, SETPOINT];
   const devices: FederationDevice[] = [{ id: 'ahu1', protocol: 'modbus-tcp', points: points.map((p) => ({ name: p.name, unit: p.unit ?? '', writable: p.writable })) }];
   return {
@@ -137,7 +141,8 @@ export function fakeGateway(id: string, site: string): FakeGateway {
       checkWrite(device, spec, value);
       writes.push({ device, point, value, origin });
     },
-    deviceStates: () => ({ ahu1: { state: 'up' } }),
+    states,
+    deviceStates: () => ({ ahu1: { state: states.get('ahu1') ?? 'up' } }),
     latest: (device, point) => values.get(`${device}/${point}`),
   };
 }

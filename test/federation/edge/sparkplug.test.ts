@@ -98,6 +98,25 @@ describe('sparkplug B edge node (aedes)', () => {
     expect(bdSeqOf(decoded(scada.messages.slice(before), 'NBIRTH')[0]!)).toBe(0);
   });
 
+  it('a device going down gets a DDEATH and no DDATA; back up, a fresh DBIRTH with current values', async () => {
+    const { gw, scada } = await setup();
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births');
+    gw.states.set('ahu1', 'down');
+    await waitFor(() => decoded(scada.messages, 'DDEATH').length === 1, 5000, 'ddeath');
+    const [ddeath] = decoded(scada.messages, 'DDEATH');
+    expect(ddeath?.topic).toBe('spBv1.0/plant-1/DDEATH/edge-7/ahu1');
+    expect(seqOf(ddeath!)).toBe(2);
+    // Readings of a dead device are not sent as DDATA.
+    gw.emit({ device: 'ahu1', point: 'temp', value: 0, quality: 'bad', ts: 1_700_000_002_000 });
+    gw.states.set('ahu1', 'up');
+    gw.emit({ device: 'ahu1', point: 'temp', value: 21, quality: 'good', ts: 1_700_000_003_000 });
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 2, 5000, 'rebirth of the device');
+    const reborn = decoded(scada.messages, 'DBIRTH')[1]!;
+    expect(seqOf(reborn)).toBe(3);
+    expect(reborn.metrics?.find((m) => m.name === 'temp')).toMatchObject({ value: 21, properties: { Quality: { value: 192 } } });
+    expect(decoded(scada.messages, 'DDATA').filter((d) => d.metrics?.some((m) => m.value === 0))).toEqual([]);
+  });
+
   it('applies DCMD writes through the write checks and reports refusals as events', async () => {
     const { broker, gw, scada, events } = await setup();
     await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births');
