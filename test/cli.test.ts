@@ -17,7 +17,7 @@ const dir = tempDir('swarmgate-cli-');
 afterAll(() => dir.remove());
 
 function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -26,7 +26,10 @@ async function cliAsync(args: string[]): Promise<{ stdout: string; stderr: strin
   return promisify(execFile)(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } });
 }
 
-describe('swarmgate CLI', () => {
+// Every test here starts `node --import tsx` children that load the whole app: on a loaded 2-core
+// CI box one such start takes 10-15 s (edge discover runs three), so the tests get more than the
+// suite's 60 s.
+describe('swarmgate CLI', { timeout: 180_000 }, () => {
   it('lists its commands and refuses an unknown one with exit 2', () => {
     expect(cli(['--help'])).toMatchObject({ status: 0 });
     const r = cli(['frobnicate']);
@@ -59,9 +62,9 @@ describe('swarmgate CLI', () => {
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
       });
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && out.split('\n').filter(Boolean).length < 10) await new Promise((r) => setTimeout(r, 100));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 90_000;
+      while (Date.now() < deadline && child.exitCode === null && out.split('\n').filter(Boolean).length < 10) await new Promise((r) => setTimeout(r, 100));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       const lines = out.split('\n').filter(Boolean);
