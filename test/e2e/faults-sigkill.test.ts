@@ -54,7 +54,9 @@ async function killMidStream(child: EdgeChild): Promise<number> {
   return at;
 }
 
-describe('gateway SIGKILL mid-stream and restart on the same data folder', () => {
+// Each test starts two `node --import tsx` gateways (10-15 s apiece on a loaded 2-core box): the
+// second test took 37 s of the suite's 60 s in a loaded run.
+describe('gateway SIGKILL mid-stream and restart on the same data folder', { timeout: 150_000 }, () => {
   it('strict outbox (flushMs 0): every printed reading is stored exactly once; the will marks it offline', async () => {
     const id = uniqueId('gw-strict');
     const file = await gatewayConfig(id, 0);
