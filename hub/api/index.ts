@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController } from 'fastify';
+import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -98,6 +99,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   if (config.corsOrigins.length > 0) installCors(app, config.corsOrigins);
   if (deps.metrics) installApiMetrics(app, deps.metrics);
 
+  // JSON responses (review lists, history) gzip for technicians on cellular links; the page's own
+  // assets come pre-compressed and SSE streams are hijacked, so neither goes through this.
+  await app.register(compress, { encodings: ['gzip', 'deflate'], threshold: 1024 });
   await app.register(swagger, {
     openapi: {
       info: { title: 'Swarmgate hub API', version: packageVersion(), description: 'Gateways, telemetry, commands, the technicians\' review queue, planning and agents. Errors: { error: { code, message, hint, fields? } }.' },

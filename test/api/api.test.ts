@@ -1,4 +1,5 @@
 /** Happy paths, validation errors and the error format of every feature of the web API. */
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { ROUTES } from '../../hub/api/index.js';
@@ -158,6 +159,11 @@ describe('web API', () => {
       expect((await call('GET', '/api/v1/reviews?minPriority=40&limit=1', as('viewer'))).body.items.map((i: Json) => i.id)).toEqual(['rv-high']);
       const item = await call('GET', '/api/v1/reviews/rv-high', as('viewer'));
       expect(item.body.evidence.telemetry[0].samples).toHaveLength(2);
+      // Gzipped for a client that accepts it (a phone on a cellular link), plain otherwise.
+      const zipped = await t.app.inject({ method: 'GET', url: '/api/v1/reviews?state=pending', headers: { ...as('viewer'), 'accept-encoding': 'gzip' } });
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(JSON.parse(gunzipSync(zipped.rawPayload).toString('utf8'))).toEqual(list.body);
+      expect((await t.app.inject({ method: 'GET', url: '/api/v1/reviews?state=pending', headers: as('viewer') })).headers['content-encoding']).toBeUndefined();
       expect((await call('GET', '/api/v1/reviews/nope', as('viewer'))).body.error.code).toBe('SWG_ERR_REVIEW_UNKNOWN');
     });
 
