@@ -103,14 +103,7 @@ export class SampleColumns {
   /** These samples sorted by ts, arrival order kept on equal ts; this when already sorted. */
   sorted(): SampleColumns {
     const ts = this.ts;
-    let ordered = true;
-    for (let i = 1; i < ts.length; i++) {
-      if (ts[i]! < ts[i - 1]!) {
-        ordered = false;
-        break;
-      }
-    }
-    if (ordered) return this;
+    if (isSorted(ts.length, (i) => ts[i]!)) return this;
     // Array.prototype.sort is stable: equal ts keep arrival order.
     const order = Array.from(ts, (_, i) => i).sort((a, b) => ts[a]! - ts[b]!);
     const out = new SampleColumns();
@@ -125,12 +118,14 @@ export class SampleColumns {
   }
 }
 
-/** Sorts by ts, keeping arrival order on equal ts (Array.prototype.sort is stable). */
+function isSorted(length: number, tsAt: (i: number) => number): boolean {
+  for (let i = 1; i < length; i++) if (tsAt(i) < tsAt(i - 1)) return false;
+  return true;
+}
+
+/** Sorts by ts in place, keeping arrival order on equal ts (Array.prototype.sort is stable). */
 export function sortByTs<T extends { readonly ts: number }>(samples: T[]): T[] {
-  for (let i = 1; i < samples.length; i++) {
-    if (samples[i]!.ts < samples[i - 1]!.ts) return samples.sort((a, b) => a.ts - b.ts);
-  }
-  return samples;
+  return isSorted(samples.length, (i) => samples[i]!.ts) ? samples : samples.sort((a, b) => a.ts - b.ts);
 }
 
 /** [start, end) ranges of ts-sorted columns that fit one chunk each. */
