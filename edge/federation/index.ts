@@ -214,6 +214,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
         clientId: `${config.mqtt.clientId ?? gateway.id}-spb`,
         groupId: config.sparkplug.groupId,
         edgeNodeId: config.sparkplug.edgeNodeId ?? gateway.id,
+        ...(config.sparkplug.primaryHostId ? { primaryHostId: config.sparkplug.primaryHostId } : {}),
         devices: () => devices,
         latest: (device, point) => gateway.latest?.(device, point),
         deviceState: (device) => gateway.deviceStates()[device]?.state,

@@ -11,6 +11,9 @@
  *   changes (report-by-exception readings, grouped per device per tick).
  * - A device the gateway reports down gets a DDEATH (and no DDATA until it is back); when it is up
  *   again, a fresh DBIRTH. A device down at NBIRTH time gets its DBIRTH once it comes up.
+ * - With a primary host id (Sparkplug 3.0 STATE): subscribe to spBv1.0/STATE/<host> and publish
+ *   the births only once the host says it is online; when it says offline (a newer timestamp
+ *   than the last STATE seen), publish NDEATH, reconnect (new bdSeq) and wait for it again.
  * - NCMD "Node Control/Rebirth" republishes every birth; DCMD writes go through the gateway's
  *   write function (writable check, limits), refusals are reported by `onRefused`.
  * Metric quality uses the common "Quality" property (192 good, 64 uncertain, 0 bad).
@@ -45,6 +48,8 @@ export interface SparkplugNodeOptions {
   readonly clientId: string;
   readonly groupId: string;
   readonly edgeNodeId: string;
+  /** Sparkplug 3.0 primary host application: births wait for its STATE online. */
+  readonly primaryHostId?: string;
   readonly devices: () => readonly SparkplugDevice[];
   readonly latest: (device: string, point: string) => Reading | undefined;
   /** The device's connection state; 'down' means DDEATH. Default: always up. */
@@ -69,6 +74,8 @@ export class SparkplugNode {
   /** Devices not born (down at NBIRTH) or dead (DDEATH sent) since the last NBIRTH. */
   private readonly dead = new Set<string>();
   private deviceTimer: NodeJS.Timeout | undefined;
+  /** The primary host's last STATE: online, and its timestamp (older messages are ignored). */
+  private host: { online: boolean; timestamp: number } | undefined;
   private flushQueued = false;
   private readonly clock: () => number;
   private readonly base: string;
@@ -174,10 +181,46 @@ export class SparkplugNode {
     if (!client) return;
     this.options.metrics.connected.set({ link: 'sparkplug' }, 1);
     // Subscribe before the birth: a host answering the NBIRTH with an NCMD must reach us.
-    client.subscribe([this.topic('NCMD'), `${this.topic('DCMD', '+')}`], { qos: 1 }, (err) => {
+    const topics = [this.topic('NCMD'), this.topic('DCMD', '+'), ...(this.stateTopic ? [this.stateTopic] : [])];
+    client.subscribe(topics, { qos: 1 }, (err) => {
       if (err) this.options.log.error({ err: errorMessage(err) }, 'sparkplug command subscribe failed');
     });
-    this.publishBirths();
+    // With a primary host, the births wait for its (retained) STATE online.
+    if (!this.stateTopic || this.host?.online) this.publishBirths();
+    else this.options.log.info({ host: this.options.primaryHostId }, 'sparkplug waiting for the primary host to be online');
+  }
+
+  private get stateTopic(): string | undefined {
+    return this.options.primaryHostId === undefined ? undefined : `spBv1.0/STATE/${this.options.primaryHostId}`;
+  }
+
+  /** The primary host's STATE: births when it comes online; NDEATH and a new session when it goes offline. */
+  private async onHostState(payload: Buffer): Promise<void> {
+    let state: { online: boolean; timestamp: number };
+    try {
+      const parsed = JSON.parse(payload.toString('utf8')) as unknown;
+      const p = parsed as { online?: unknown; timestamp?: unknown };
+      if (typeof p.online !== 'boolean' || typeof p.timestamp !== 'number') throw new Error('expected {"online": boolean, "timestamp": number}');
+      state = { online: p.online, timestamp: p.timestamp };
+    } catch (err) {
+      this.options.metrics.rejected.inc({ source: 'sparkplug', reason: 'state' });
+      this.options.log.warn({ topic: this.stateTopic, err: errorMessage(err) }, 'unreadable sparkplug STATE ignored');
+      return;
+    }
+    if (this.host && state.timestamp < this.host.timestamp) return; // an older STATE arriving late
+    this.host = state;
+    const client = this.client;
+    if (!client?.connected) return;
+    if (state.online && !this.birthed) {
+      this.options.log.info({ host: this.options.primaryHostId }, 'sparkplug primary host online');
+      this.publishBirths();
+    } else if (!state.online && this.birthed) {
+      this.options.log.warn({ host: this.options.primaryHostId }, 'sparkplug primary host offline: ending the session');
+      this.birthed = false;
+      await timeout(client.publishAsync(this.topic('NDEATH'), this.deathPayload(), { qos: 1 }), 1000).catch(() => undefined);
+      // A new session (and bdSeq, see the reconnect handler); births wait for the host again.
+      client.reconnect();
+    }
   }
 
   /** NBIRTH (seq reset to 0) and a DBIRTH for every device. */
@@ -261,6 +304,7 @@ export class SparkplugNode {
   }
 
   private async onMessage(topic: string, payload: Buffer): Promise<void> {
+    if (topic === this.stateTopic) return this.onHostState(payload);
     let decoded: UPayload;
     try {
       decoded = spb.decodePayload(payload);

@@ -14,7 +14,7 @@ afterEach(async () => {
 
 const NODE = 'spBv1.0/plant-1/+/edge-7';
 
-async function setup() {
+async function setup(sparkplug: { primaryHostId?: string } = {}) {
   const broker = await startBroker();
   cleanups.push(() => broker.close());
   const dir = tempDir('swg-spb-');
@@ -34,7 +34,7 @@ async function setup() {
         mqtt: { url: broker.url, reconnectPeriodMs: 100 },
         outbox: { flushMs: 20 },
         stateIntervalS: 0,
-        integration: { sparkplug: { enabled: true, groupId: 'plant-1', edgeNodeId: 'edge-7' } },
+        integration: { sparkplug: { enabled: true, groupId: 'plant-1', edgeNodeId: 'edge-7', ...sparkplug } },
       },
     });
   const fed = await start();
@@ -115,6 +115,37 @@ describe('sparkplug B edge node (aedes)', () => {
     expect(seqOf(reborn)).toBe(3);
     expect(reborn.metrics?.find((m) => m.name === 'temp')).toMatchObject({ value: 21, properties: { Quality: { value: 192 } } });
     expect(decoded(scada.messages, 'DDATA').filter((d) => d.metrics?.some((m) => m.value === 0))).toEqual([]);
+  });
+
+  it('with a primary host: births wait for its STATE online; its STATE offline ends the session (NDEATH, new bdSeq) until it is back', async () => {
+    const state = (online: boolean, timestamp: number): Buffer => Buffer.from(JSON.stringify({ online, timestamp }));
+    const STATE = 'spBv1.0/STATE/scada-main';
+    const { broker, scada, deaths } = await setup({ primaryHostId: 'scada-main' });
+    // Connected, but the host has said nothing: no birth.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(decoded(scada.messages, 'NBIRTH')).toEqual([]);
+    await publishTo(broker.broker, STATE, state(true, 1000), true);
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births after the host came online');
+    expect(bdSeqOf(decoded(scada.messages, 'NBIRTH')[0]!)).toBe(0);
+
+    // A stale STATE (older timestamp, e.g. delivered late) changes nothing.
+    await publishTo(broker.broker, STATE, state(false, 500), true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(deaths.messages).toHaveLength(0);
+
+    // The host goes offline: NDEATH (bdSeq of the birth), a new session, and no birth until it is back.
+    await publishTo(broker.broker, STATE, state(false, 2000), true);
+    await waitFor(() => deaths.messages.length === 1, 5000, 'NDEATH after the host went offline');
+    expect(bdSeqOf(spb.decodePayload(deaths.messages[0]!.payload))).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(decoded(scada.messages, 'NBIRTH')).toHaveLength(1);
+    await publishTo(broker.broker, STATE, state(true, 3000), true);
+    await waitFor(() => decoded(scada.messages, 'NBIRTH').length === 2, 5000, 'births after the host is back');
+    expect(bdSeqOf(decoded(scada.messages, 'NBIRTH')[1]!)).toBe(1);
+    // Garbage on the STATE topic is refused, not fatal.
+    await publishTo(broker.broker, STATE, 'ONLINE', true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(decoded(scada.messages, 'NBIRTH')).toHaveLength(2);
   });
 
   it('applies DCMD writes through the write checks and reports refusals as events', async () => {
