@@ -215,6 +215,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
         groupId: config.sparkplug.groupId,
         edgeNodeId: config.sparkplug.edgeNodeId ?? gateway.id,
         ...(config.sparkplug.primaryHostId ? { primaryHostId: config.sparkplug.primaryHostId } : {}),
+        aliases: config.sparkplug.aliases ?? false,
         devices: () => devices,
         latest: (device, point) => gateway.latest?.(device, point),
         deviceState: (device) => gateway.deviceStates()[device]?.state,

@@ -71,6 +71,7 @@ export const SparkplugSchema = Type.Object(
     enabled: Type.Boolean({ description: 'Act as a Sparkplug B edge node on the same broker' }),
     groupId: SparkplugIdSchema,
     edgeNodeId: Type.Optional(SparkplugIdSchema),
+    aliases: Type.Optional(Type.Boolean({ default: false, description: 'Give every metric an alias in the births and send DDATA by alias only (smaller messages; the host must support aliases)' })),
     primaryHostId: Type.Optional(Type.String({ pattern: SparkplugIdSchema.pattern, description: 'Sparkplug 3.0 primary host application id: births wait for its STATE online, and its STATE offline ends the session (NDEATH, reconnect, wait again)' })),
   },
   { ...strict, description: 'Sparkplug B edge node (edge node id defaults to the gateway id)' },
@@ -111,7 +112,7 @@ export interface ResolvedFederationConfig {
   readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number };
   readonly stateIntervalS: number;
   readonly plainTopics?: { readonly writable: boolean };
-  readonly sparkplug?: { readonly groupId: string; readonly edgeNodeId?: string; readonly primaryHostId?: string };
+  readonly sparkplug?: { readonly groupId: string; readonly edgeNodeId?: string; readonly primaryHostId?: string; readonly aliases?: boolean };
 }
 
 export function resolveFederationConfig(config: FederationConfig): ResolvedFederationConfig {
@@ -143,7 +144,14 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
     stateIntervalS: c.stateIntervalS ?? 60,
     ...(plain?.enabled ? { plainTopics: { writable: plain.writable ?? false } } : {}),
     ...(spb?.enabled
-      ? { sparkplug: { groupId: spb.groupId, ...(spb.edgeNodeId ? { edgeNodeId: spb.edgeNodeId } : {}), ...(spb.primaryHostId ? { primaryHostId: spb.primaryHostId } : {}) } }
+      ? {
+          sparkplug: {
+            groupId: spb.groupId,
+            ...(spb.edgeNodeId ? { edgeNodeId: spb.edgeNodeId } : {}),
+            ...(spb.primaryHostId ? { primaryHostId: spb.primaryHostId } : {}),
+            ...(spb.aliases ? { aliases: true } : {}),
+          },
+        }
       : {}),
   };
 }

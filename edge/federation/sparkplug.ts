@@ -14,6 +14,9 @@
  * - With a primary host id (Sparkplug 3.0 STATE): subscribe to spBv1.0/STATE/<host> and publish
  *   the births only once the host says it is online; when it says offline (a newer timestamp
  *   than the last STATE seen), publish NDEATH, reconnect (new bdSeq) and wait for it again.
+ * - With aliases on, every metric of a birth carries an alias unique across the node (stable for
+ *   a point while the node is connected); DDATA then sends only the alias, and a DCMD may name a
+ *   metric by alias or by name.
  * - NCMD "Node Control/Rebirth" republishes every birth; DCMD writes go through the gateway's
  *   write function (writable check, limits), refusals are reported by `onRefused`.
  * Metric quality uses the common "Quality" property (192 good, 64 uncertain, 0 bad).
@@ -50,6 +53,8 @@ export interface SparkplugNodeOptions {
   readonly edgeNodeId: string;
   /** Sparkplug 3.0 primary host application: births wait for its STATE online. */
   readonly primaryHostId?: string;
+  /** Metric aliases in births, DDATA by alias only. */
+  readonly aliases?: boolean;
   readonly devices: () => readonly SparkplugDevice[];
   readonly latest: (device: string, point: string) => Reading | undefined;
   /** The device's connection state; 'down' means DDEATH. Default: always up. */
@@ -74,6 +79,9 @@ export class SparkplugNode {
   /** Devices not born (down at NBIRTH) or dead (DDEATH sent) since the last NBIRTH. */
   private readonly dead = new Set<string>();
   private deviceTimer: NodeJS.Timeout | undefined;
+  /** Aliases by device and point, and the reverse for DCMDs; renumbered at every NBIRTH. */
+  private readonly aliasOf = new Map<string, Map<string, number>>();
+  private readonly byAlias = new Map<number, { device: string; point: string }>();
   /** The primary host's last STATE: online, and its timestamp (older messages are ignored). */
   private host: { online: boolean; timestamp: number } | undefined;
   private flushQueued = false;
@@ -239,6 +247,8 @@ export class SparkplugNode {
     this.births.clear();
     this.pending.clear();
     this.dead.clear();
+    this.aliasOf.clear();
+    this.byAlias.clear();
     for (const device of this.options.devices()) {
       if (this.isDown(device.id)) this.dead.add(device.id);
       else this.publishDeviceBirth(device);
@@ -254,7 +264,7 @@ export class SparkplugNode {
       const r = this.options.latest(device.id, p.name);
       const type = typeOf(r?.value) ?? 'Double';
       types.set(p.name, type);
-      metrics.push(this.metric(p.name, type, r));
+      metrics.push({ ...this.metric(p.name, type, r), ...(this.options.aliases ? { alias: this.aliasFor(device.id, p.name) } : {}) });
     }
     this.births.set(device.id, types);
     this.publish(this.topic('DBIRTH', device.id), { timestamp: this.clock(), seq: this.nextSeq(), metrics });
@@ -278,12 +288,29 @@ export class SparkplugNode {
         const actual = typeOf(r.value);
         // A metric not in the DBIRTH or changing type needs a new DBIRTH, not a DDATA.
         if (declared === undefined || (actual !== undefined && actual !== declared)) rebirth = true;
-        else metrics.push(this.metric(r.point, declared, r));
+        else if (this.options.aliases) {
+          // By alias only: the name went out in the birth.
+          const { name: _name, ...byAlias } = this.metric(r.point, declared, r);
+          metrics.push({ ...byAlias, alias: this.aliasFor(deviceId, r.point) });
+        } else metrics.push(this.metric(r.point, declared, r));
       }
       if (rebirth) this.publishDeviceBirth(device);
       else if (metrics.length > 0) this.publish(this.topic('DDATA', deviceId), { timestamp: this.clock(), seq: this.nextSeq(), metrics });
     }
     this.pending.clear();
+  }
+
+  /** The point's alias, numbered from 1 in birth order across the node. */
+  private aliasFor(device: string, point: string): number {
+    let points = this.aliasOf.get(device);
+    if (!points) this.aliasOf.set(device, (points = new Map()));
+    let alias = points.get(point);
+    if (alias === undefined) {
+      alias = this.byAlias.size + 1;
+      points.set(point, alias);
+      this.byAlias.set(alias, { device, point });
+    }
+    return alias;
   }
 
   private metric(name: string, type: TypeStr, r: Reading | undefined): UMetric {
@@ -324,7 +351,10 @@ export class SparkplugNode {
   }
 
   private async applyDeviceCommand(device: string, m: UMetric): Promise<void> {
-    const point = m.name ?? '';
+    // A host may address a metric by alias instead of name (it must belong to this device).
+    const alias = toPointValue(m.alias ?? null);
+    const aliased = typeof alias === 'number' ? this.byAlias.get(alias) : undefined;
+    const point = m.name ?? (aliased?.device === device ? aliased.point : `alias ${String(alias ?? '?')}`);
     const value = toPointValue(m.value);
     if (value === undefined) {
       this.refuse(device, point, 'SWG_ERR_POINT_TYPE', `DCMD ${device}/${point}: unsupported value of type ${m.type}`);

@@ -14,7 +14,7 @@ afterEach(async () => {
 
 const NODE = 'spBv1.0/plant-1/+/edge-7';
 
-async function setup(sparkplug: { primaryHostId?: string } = {}) {
+async function setup(sparkplug: { primaryHostId?: string; aliases?: boolean } = {}) {
   const broker = await startBroker();
   cleanups.push(() => broker.close());
   const dir = tempDir('swg-spb-');
@@ -146,6 +146,30 @@ describe('sparkplug B edge node (aedes)', () => {
     await publishTo(broker.broker, STATE, 'ONLINE', true);
     await new Promise((r) => setTimeout(r, 100));
     expect(decoded(scada.messages, 'NBIRTH')).toHaveLength(2);
+  });
+
+  it('with aliases: births carry an alias per metric, DDATA goes by alias only, and a DCMD may use the alias', async () => {
+    const { broker, gw, scada, events } = await setup({ aliases: true });
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').length === 1, 5000, 'births');
+    const [dbirth] = decoded(scada.messages, 'DBIRTH');
+    expect(dbirth?.metrics?.map((m) => [m.name, num(m.alias)])).toEqual([
+      ['temp', 1],
+      ['setpoint', 2],
+    ]);
+    gw.emit({ device: 'ahu1', point: 'temp', value: 19.5, quality: 'good', ts: 1_700_000_001_000 });
+    await waitFor(() => decoded(scada.messages, 'DDATA').length === 1, 5000, 'ddata');
+    const [ddata] = decoded(scada.messages, 'DDATA');
+    expect(ddata?.metrics?.map((m) => [m.name, num(m.alias), m.value])).toEqual([[undefined, 1, 19.5]]);
+
+    const dcmd = (alias: number, value: number): Buffer => Buffer.from(spb.encodePayload({ timestamp: Date.now(), metrics: [{ alias, type: 'Double', value }] }));
+    await publishTo(broker.broker, 'spBv1.0/plant-1/DCMD/edge-7/ahu1', dcmd(2, 23));
+    await waitFor(() => gw.writes.length === 1, 5000, 'write by alias');
+    expect(gw.writes[0]).toEqual({ device: 'ahu1', point: 'setpoint', value: 23, origin: 'sparkplug' });
+    await publishTo(broker.broker, 'spBv1.0/plant-1/DCMD/edge-7/ahu1', dcmd(99, 23));
+    await waitFor(() => events.messages.length === 1, 5000, 'refusal of an unknown alias');
+    const event = decode(EventSchema, 'events', events.messages[0]!.payload);
+    expect(event.ok && event.value.message).toMatch(/alias 99/);
+    expect(gw.writes).toHaveLength(1);
   });
 
   it('applies DCMD writes through the write checks and reports refusals as events', async () => {
