@@ -21,11 +21,13 @@
  *   write function (writable check, limits), refusals are reported by `onRefused`.
  * Metric quality uses the common "Quality" property (192 good, 64 uncertain, 0 bad).
  */
+import { Type } from '@sinclair/typebox';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import sparkplugPayload from 'sparkplug-payload';
 import type { TypeStr, UMetric, UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { decode } from '../../shared/wire/codec.js';
 import type { PointValue, Reading } from '../drivers/driver.js';
 import type { DeviceState } from '../runtime/device-runner.js';
 import type { WriteFn } from './commands.js';
@@ -39,6 +41,8 @@ if (!codec) throw new Error('sparkplug-payload has no spBv1.0 codec');
 const spb = codec;
 
 export const REBIRTH_METRIC = 'Node Control/Rebirth';
+/** A Sparkplug 3.0 host application's STATE payload (JSON, not protobuf). */
+const HostStateSchema = Type.Object({ online: Type.Boolean(), timestamp: Type.Number({ minimum: 0 }) });
 const QUALITY = { good: 192, uncertain: 64, bad: 0 } as const;
 
 export interface SparkplugDevice {
@@ -204,17 +208,13 @@ export class SparkplugNode {
 
   /** The primary host's STATE: births when it comes online; NDEATH and a new session when it goes offline. */
   private async onHostState(payload: Buffer): Promise<void> {
-    let state: { online: boolean; timestamp: number };
-    try {
-      const parsed = JSON.parse(payload.toString('utf8')) as unknown;
-      const p = parsed as { online?: unknown; timestamp?: unknown };
-      if (typeof p.online !== 'boolean' || typeof p.timestamp !== 'number') throw new Error('expected {"online": boolean, "timestamp": number}');
-      state = { online: p.online, timestamp: p.timestamp };
-    } catch (err) {
+    const r = decode(HostStateSchema, this.stateTopic ?? 'STATE', payload);
+    if (!r.ok) {
       this.options.metrics.rejected.inc({ source: 'sparkplug', reason: 'state' });
-      this.options.log.warn({ topic: this.stateTopic, err: errorMessage(err) }, 'unreadable sparkplug STATE ignored');
+      this.options.log.warn({ topic: this.stateTopic, err: r.error }, 'unreadable sparkplug STATE ignored');
       return;
     }
+    const state = { online: r.value.online, timestamp: r.value.timestamp };
     if (this.host && state.timestamp < this.host.timestamp) return; // an older STATE arriving late
     this.host = state;
     const client = this.client;
