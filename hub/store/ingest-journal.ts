@@ -51,6 +51,8 @@ export class IngestJournal {
   private current: number;
   private bytes = 0;
   private closed = false;
+  /** An append failed and may have left part of a frame past `bytes`. */
+  private partial = false;
   /** Reused for every frame: append() is synchronous. */
   private readonly header = Buffer.alloc(HEADER_BYTES);
 
@@ -154,19 +156,37 @@ export class IngestJournal {
 
   /** Appends one record; durable against a process crash when this returns. */
   append(receivedAt: number, payload: Uint8Array): void {
+    if (this.partial) this.cutPartial();
     const header = this.header;
     header.writeUInt32LE(payload.byteLength, 0);
     header.writeDoubleLE(receivedAt, 8);
     header.writeUInt32LE(crc32(payload, crc32(header.subarray(8, 16))), 4);
-    let written = writevSync(this.fd, [header, payload]);
-    // writev may write less than asked (rare on regular files): finish the frame.
     const total = HEADER_BYTES + payload.byteLength;
-    while (written < total) {
-      const rest = Buffer.concat([header, payload]).subarray(written);
-      written += writevSync(this.fd, [rest]);
+    try {
+      let written = writevSync(this.fd, [header, payload]);
+      // writev may write less than asked (rare on regular files): finish the frame.
+      while (written < total) {
+        const rest = Buffer.concat([header, payload]).subarray(written);
+        written += writevSync(this.fd, [rest]);
+      }
+      if (this.fsync) fsyncSync(this.fd);
+    } catch (err) {
+      // A failed write (disk full) can leave part of a frame. Recovery stops at it, which would
+      // hide every record appended after it: cut it off now, or before the next append.
+      this.partial = true;
+      try {
+        this.cutPartial();
+      } catch {
+        // Retried by the next append.
+      }
+      throw err;
     }
-    if (this.fsync) fsyncSync(this.fd);
     this.bytes += total;
+  }
+
+  private cutPartial(): void {
+    ftruncateSync(this.fd, this.bytes);
+    this.partial = false;
   }
 
   /** Starts a new segment; returns the one just closed (complete once its records are materialised). */
@@ -176,6 +196,7 @@ export class IngestJournal {
     this.current = done + 1;
     this.fd = openSync(join(this.dir, segmentName(this.current)), 'a');
     this.bytes = 0;
+    this.partial = false;
     return done;
   }
 

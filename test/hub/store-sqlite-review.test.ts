@@ -1,0 +1,61 @@
+/**
+ * Failure paths of the SQLite store's ingest journal: a crash is simulated by copying the store's
+ * files (database, WAL, journal) while it is open and opening the copy, as the next process would.
+ */
+import fs, { cpSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../hub/store/sqlite.js';
+import { tempDir } from '../support/tmp.js';
+import { batch, reading } from './helpers.js';
+
+const BOOT = '0b1c2d3e-0000-4000-8000-000000000003';
+const T0 = Date.UTC(2024, 0, 1);
+const quiet = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} } as never;
+
+/** The files of an open store as a process killed now would leave them, in a new folder. */
+function crashCopy(from: string, to: string): string {
+  cpSync(from, to, { recursive: true });
+  return join(to, 'hub.db');
+}
+
+const values = async (store: SqliteStore): Promise<unknown[]> => (await store.history('gw', 'd', 'p', 0, Number.MAX_SAFE_INTEGER)).map((s) => s.value);
+
+describe('SqliteStore ingest journal failure paths', () => {
+  it('an append that fails part-way (disk full) does not hide the batches acknowledged after it from recovery', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const copy = tempDir('swarmgate-hub-store-');
+    const a = SqliteStore.open({ path: join(dir.path, 'hub.db'), flushMs: 600_000, logger: quiet });
+    try {
+      await a.ingestBatch(batch('gw', BOOT, 1, [reading('d', 'p', 1, T0 + 1)]));
+      // ENOSPC after a short write: the kernel took the first bytes of the frame, then no more.
+      const real = fs.writevSync;
+      let calls = 0;
+      fs.writevSync = ((fd: number, buffers: readonly NodeJS.ArrayBufferView[]) => {
+        if (++calls === 1) return real(fd, [Buffer.concat(buffers.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))).subarray(0, 20)]);
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }) as typeof fs.writevSync;
+      syncBuiltinESMExports();
+      try {
+        await expect(a.ingestBatch(batch('gw', BOOT, 2, [reading('d', 'p', 2, T0 + 2)]))).rejects.toThrow(/ENOSPC/);
+      } finally {
+        fs.writevSync = real;
+        syncBuiltinESMExports();
+      }
+      expect(calls).toBe(2);
+      // Space is back: this batch is acknowledged, so it must survive a crash.
+      expect(await a.ingestBatch(batch('gw', BOOT, 3, [reading('d', 'p', 3, T0 + 3)]))).toEqual({ stored: true, readings: 1 });
+      const b = SqliteStore.open({ path: crashCopy(dir.path, copy.path), logger: quiet });
+      try {
+        expect(await values(b)).toEqual([1, 3]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+      dir.remove();
+      copy.remove();
+    }
+  });
+});
