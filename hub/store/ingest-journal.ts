@@ -192,9 +192,11 @@ export class IngestJournal {
   /** Starts a new segment; returns the one just closed (complete once its records are materialised). */
   rotate(): number {
     const done = this.current;
+    // Opened before the old one is closed: if this fails, appends go on to the current segment.
+    const fd = openSync(join(this.dir, segmentName(done + 1)), 'a');
     closeSync(this.fd);
+    this.fd = fd;
     this.current = done + 1;
-    this.fd = openSync(join(this.dir, segmentName(this.current)), 'a');
     this.bytes = 0;
     this.partial = false;
     return done;

@@ -2,7 +2,7 @@
  * Failure paths of the SQLite store's ingest journal: a crash is simulated by copying the store's
  * files (database, WAL, journal) while it is open and opening the copy, as the next process would.
  */
-import fs, { cpSync } from 'node:fs';
+import fs, { cpSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,37 @@ describe('SqliteStore ingest journal failure paths', () => {
       await a.close();
       dir.remove();
       copy.remove();
+    }
+  });
+
+  it('a segment that cannot be created at a flush leaves the journal writable once the cause is gone', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    const journal = `${path}.ingest`;
+    const a = SqliteStore.open({ path, flushMs: 600_000, logger: quiet });
+    try {
+      const current = readdirSync(journal).filter((f) => f.endsWith('.log'));
+      expect(current).toHaveLength(1);
+      // The next segment's name is taken (by a directory: opening it fails with EISDIR).
+      const next = join(journal, `${String(Number.parseInt(current[0]!, 10) + 1).padStart(12, '0')}.log`);
+      mkdirSync(next);
+      await a.ingestBatch(batch('gw', BOOT, 1, [reading('d', 'p', 1, T0 + 1)]));
+      a.flush();
+      expect(a.telemetryStats().flushFailures).toBe(1);
+      rmdirSync(next);
+      expect(await a.ingestBatch(batch('gw', BOOT, 2, [reading('d', 'p', 2, T0 + 2)]))).toEqual({ stored: true, readings: 1 });
+      a.flush();
+      expect(a.telemetryStats()).toMatchObject({ flushFailures: 0, buffered: 0 });
+      expect(await values(a)).toEqual([1, 2]);
+    } finally {
+      await a.close();
+    }
+    const b = SqliteStore.open({ path, logger: quiet });
+    try {
+      expect(await values(b)).toEqual([1, 2]);
+    } finally {
+      await b.close();
+      dir.remove();
     }
   });
 });
