@@ -12,7 +12,7 @@
  * One process owns a journal (a LOCK file holding its pid). Another process opening the same
  * store (the `swarmgate review` CLI beside a running hub) gets no journal and writes through.
  */
-import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -66,13 +66,15 @@ export class IngestJournal {
   }
 
   /**
-   * Takes the journal in `dir` for this process, or returns undefined when another live process
+   * Takes the journal in folder `path` for this process, or returns undefined when another live process
    * holds it. `after` is the last segment already materialised (recorded by the store): new
    * writes go past it and past every segment on disk, so recovery never mistakes a new segment
    * for one it has materialised.
    */
-  static acquire(dir: string, options: { fsync?: boolean; after?: number } = {}): IngestJournal | undefined {
-    mkdirSync(dir, { recursive: true });
+  static acquire(path: string, options: { fsync?: boolean; after?: number } = {}): IngestJournal | undefined {
+    mkdirSync(path, { recursive: true });
+    // One spelling per folder (relative or absolute, through symlinks), so that `held` knows it.
+    const dir = realpathSync(path);
     const lock = join(dir, 'LOCK');
     if (held.has(lock)) return undefined;
     for (let attempt = 0; attempt < 2; attempt++) {

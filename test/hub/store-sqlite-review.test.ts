@@ -4,7 +4,7 @@
  */
 import fs, { cpSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import { tempDir } from '../support/tmp.js';
@@ -86,6 +86,34 @@ describe('SqliteStore ingest journal failure paths', () => {
       expect(await values(b)).toEqual([1, 2]);
     } finally {
       await b.close();
+      dir.remove();
+    }
+  });
+
+  it('one process opening the same store under another spelling of its path does not take the journal a second time', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    const a = SqliteStore.open({ path, flushMs: 600_000, logger: quiet });
+    try {
+      await a.ingestBatch(batch('gw', BOOT, 1, [reading('d', 'p', 1, T0 + 1)]));
+      // The same file by a relative path: it must write through, not replay a's live journal.
+      const b = SqliteStore.open({ path: relative(process.cwd(), path), logger: quiet });
+      try {
+        expect(b.telemetryStats().journalBytes).toBe(0);
+        await b.ingestBatch(batch('gw', BOOT, 2, [reading('d', 'p', 2, T0 + 2)]));
+      } finally {
+        await b.close();
+      }
+      a.flush();
+      expect(await values(a)).toEqual([1, 2]);
+    } finally {
+      await a.close();
+    }
+    const c = SqliteStore.open({ path, logger: quiet });
+    try {
+      expect(await values(c)).toEqual([1, 2]);
+    } finally {
+      await c.close();
       dir.remove();
     }
   });
