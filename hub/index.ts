@@ -13,6 +13,7 @@ import { CommandService } from './commands/commands.js';
 import type { HubConfig } from './config.js';
 import { HubEvents } from './ingest/events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
+import { WorkOrderService } from './work-orders/service.js';
 import { sqlFor } from './api/db.js';
 import { Ingest } from './ingest/ingest.js';
 import { GatewayRegistry } from './registry/registry.js';
@@ -58,6 +59,8 @@ export interface Hub {
   readonly agents?: AgentService;
   /** Desired/reported gateway configs; present on the SQLite and PostgreSQL stores. */
   readonly configs?: GatewayConfigService;
+  /** Maintenance work orders the agents raised. */
+  readonly workOrders: WorkOrderService;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
   stop(): Promise<void>;
@@ -166,13 +169,14 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => review.stop());
     const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
     cleanups.push(async () => offReviews());
+    const workOrders = new WorkOrderService(sqlFor(store));
     let agents: AgentService | undefined;
     if (config.agents?.enabled || options.agents?.facility) {
       const a = config.agents;
       const facility = options.agents?.facility ?? (a ? loadFacilityModel(a.facilityModel) : undefined);
       if (!facility) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'agents need a facility model: set agents.facilityModel');
       agents = await AgentService.start({
-        store, events, commands, review, facility,
+        store, events, commands, review, workOrders, facility,
         ...(a ? { threshold: a.threshold, evaluationIntervalMs: a.evaluationIntervalS * 1000 } : {}),
         ...(a?.settleMinutes === undefined ? {} : { settleMs: a.settleMinutes * 60_000 }),
         log: log.child({ part: 'agents' }),
@@ -225,7 +229,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       let facility = options.agents?.facility;
       // Planning objectives needs the facility model; without a readable one the API still runs.
       if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, ...(configs ? { configs } : {}) });
+      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, ...(configs ? { configs } : {}) });
       cleanups.push(api.close);
     }
 
@@ -256,6 +260,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       review,
       agents,
       configs,
+      workOrders,
       api,
       stop: () => (stopping ??= cleanup()),
     };

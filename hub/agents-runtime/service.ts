@@ -23,6 +23,7 @@ import type { Agent, Priority } from '../agents/types.js';
 import type { HubEvents } from '../ingest/events.js';
 import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../review/index.js';
 import type { HubStore } from '../store/types.js';
+import type { WorkOrderService } from '../work-orders/service.js';
 import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './ports.js';
 import { snapshotFromStore, type SnapshotOptions } from './snapshot.js';
 import { sqlFor, StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
@@ -32,6 +33,8 @@ export interface AgentServiceOptions {
   readonly events: HubEvents;
   readonly commands: CommandApi;
   readonly review: ReviewService;
+  /** Where advice without an action (maintenance work orders) goes; without it, it is only logged. */
+  readonly workOrders?: WorkOrderService;
   readonly facility: FacilityIndex;
   /** Auto-execute threshold; default 0.8. */
   readonly threshold?: number;
@@ -215,18 +218,40 @@ export class AgentService {
     });
   }
 
+  /** A work order the other agents did not reject: opened, or counted again while still open. */
+  private async raiseWorkOrder(item: AgentReviewItem): Promise<void> {
+    const wo = item.workOrder;
+    const workOrders = this.options.workOrders;
+    if (!wo || !workOrders || item.decision.outcome === 'rejected') {
+      this.log.info({ id: item.id, kind: item.kind, outcome: item.decision.outcome, workOrder: wo }, 'advice not raised as a work order');
+      return;
+    }
+    const agent = item.decision.proposal.agent;
+    const { order, created } = await workOrders.raise({
+      site: item.site,
+      gateway: item.gateway,
+      equipment: wo.equipment,
+      problem: wo.problem,
+      task: wo.task,
+      urgency: wo.urgency,
+      sourceAgent: agent,
+      dedupeKey: `${agent}|${item.site}|${item.gateway}|${wo.equipment}|${item.kind}|${wo.task}`,
+    });
+    if (created) this.log.warn({ workOrder: order.id, equipment: order.equipment, urgency: order.urgency, task: order.task }, 'maintenance work order opened');
+  }
+
   private track(p: Promise<unknown>): void {
     const q = p.catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'agent task failed'));
     this.pending.add(q);
     void q.finally(() => this.pending.delete(q));
   }
 
-  /** Coordinator review items into the technician queue (work orders without an action stay in the audit trail). */
+  /** Coordinator review items into the technician queue; advice with a work order into the work orders. */
   private reviewSink(): ReviewSink {
     return {
       submit: async (item: AgentReviewItem) => {
         if (!item.action) {
-          this.log.info({ id: item.id, kind: item.kind, workOrder: item.workOrder }, 'advice without an action: recorded, not queued');
+          await this.raiseWorkOrder(item);
           return;
         }
         // Periodic evaluations propose the same action again and again: one pending item is enough.

@@ -28,8 +28,10 @@ import { commandsPlugin } from './plugins/commands.js';
 import { fleetPlugin } from './plugins/fleet.js';
 import { gatewayConfigPlugin } from './plugins/gateway-config.js';
 import { GatewayConfigService } from '../gateway-config/service.js';
+import { WorkOrderService } from '../work-orders/service.js';
 import { planningPlugin } from './plugins/planning.js';
 import { reviewPlugin } from './plugins/review.js';
+import { workOrdersPlugin } from './plugins/work-orders.js';
 import { streamPlugin } from './plugins/stream.js';
 import { systemPlugin } from './plugins/system.js';
 import { defaultWebDir, webPlugin } from './plugins/web.js';
@@ -46,6 +48,8 @@ export interface ApiDeps extends ApiServices {
   readonly heartbeatMs?: number;
   /** Remote gateway configuration (startHub passes one that publishes); default: read-only, PUT answers 503. */
   readonly configs?: GatewayConfigService;
+  /** Maintenance work orders; default: one on the API's store. */
+  readonly workOrders?: WorkOrderService;
 }
 
 export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
@@ -123,6 +127,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const configs = deps.configs ?? new GatewayConfigService({ sql });
   await app.register(async (scope) => gatewayConfigPlugin(scope as Api, ctx, configs));
   await app.register(async (scope) => reviewPlugin(scope as Api, ctx));
+  const workOrders = deps.workOrders ?? new WorkOrderService(sql);
+  await app.register(async (scope) => workOrdersPlugin(scope as Api, ctx, workOrders));
   await app.register(async (scope) => planningPlugin(scope as Api, ctx, sql));
   await app.register(async (scope) => adminPlugin(scope as Api, ctx));
   await app.register(async (scope) => streamPlugin(scope as Api, ctx, deps.heartbeatMs));

@@ -55,6 +55,9 @@ export const ROUTES = {
   'reviews.modify': { method: 'POST', url: '/api/v1/reviews/:id/modify', access: act, tag: 'review', summary: 'Approve a modified action (e.g. another setpoint)' },
   'reviews.audit': { method: 'GET', url: '/api/v1/reviews/:id/audit', access: read, tag: 'review', summary: 'What happened to a review item' },
 
+  'workOrders.list': { method: 'GET', url: '/api/v1/work-orders', access: read, tag: 'review', summary: 'Maintenance work orders from the agents, most urgent first (open by default)' },
+  'workOrders.close': { method: 'POST', url: '/api/v1/work-orders/:id/close', access: act, tag: 'review', summary: 'Close a work order with a note of what was done' },
+
   'objectives.create': { method: 'POST', url: '/api/v1/objectives', access: act, tag: 'planning', summary: 'Plan an objective (e.g. cut energy 10% at a site)' },
   'plans.list': { method: 'GET', url: '/api/v1/plans', access: read, tag: 'planning', summary: 'Plans, newest first' },
   'plans.get': { method: 'GET', url: '/api/v1/plans/:id', access: read, tag: 'planning', summary: 'A plan with steps, timeline and risks' },

@@ -1,6 +1,8 @@
 /** Happy paths, validation errors and the error format of every feature of the web API. */
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlFor } from '../../hub/api/db.js';
+import { WorkOrderService } from '../../hub/work-orders/service.js';
 import { Registry } from 'prom-client';
 import { ROUTES } from '../../hub/api/index.js';
 import { PASSWORD, cookieOf, login, makeApi, seedGateway, seedReview, type TestApi } from './support.js';
@@ -195,6 +197,25 @@ describe('web API', () => {
       expect((await call('POST', '/api/v1/reviews/rv-low/reject', as('technician'), { reason: 'sensor is being replaced' })).body).toMatchObject({ state: 'rejected', reason: 'sensor is being replaced' });
       const mod = await call('POST', '/api/v1/reviews/rv-mid/modify', as('technician'), { action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 22 } });
       expect(mod.body).toMatchObject({ state: 'approved', modifiedAction: { value: 22 } });
+    });
+  });
+
+  describe('work orders', () => {
+    it('lists open work orders most urgent first; a technician closes one with a note, once', async () => {
+      const orders = new WorkOrderService(sqlFor(t.store));
+      const base = { site: 'site-a', gateway: 'gw-1', sourceAgent: 'equipment-health', problem: 'due', task: 'service' };
+      const normal = await orders.raise({ ...base, equipment: 'ahu-1', urgency: 'normal', dedupeKey: 'k-ahu' });
+      const high = await orders.raise({ ...base, equipment: 'compressor-1', urgency: 'high', dedupeKey: 'k-comp' });
+      const list = await call('GET', '/api/v1/work-orders', as('viewer'));
+      expect(list.body.items.map((o: Json) => o.id)).toEqual([high.order.id, normal.order.id]);
+      expect((await call('POST', `/api/v1/work-orders/${high.order.id}/close`, as('viewer'), { note: 'x' })).status).toBe(403);
+      expect((await call('POST', `/api/v1/work-orders/${high.order.id}/close`, as('technician'), {})).body.error.fields[0].path).toBe('body.note');
+      const closed = await call('POST', `/api/v1/work-orders/${high.order.id}/close`, as('technician'), { note: 'contactor replaced' });
+      expect(closed.body).toMatchObject({ state: 'closed', closedBy: 'technician', note: 'contactor replaced' });
+      const again = await call('POST', `/api/v1/work-orders/${high.order.id}/close`, as('technician'), { note: 'again' });
+      expect([again.status, again.body.error.code]).toEqual([409, 'SWG_ERR_WORK_ORDER_CLOSED']);
+      expect((await call('POST', '/api/v1/work-orders/wo-nope/close', as('technician'), { note: 'x' })).status).toBe(404);
+      expect((await call('GET', '/api/v1/work-orders?state=closed', as('viewer'))).body.items.map((o: Json) => o.id)).toEqual([high.order.id]);
     });
   });
 

@@ -25,6 +25,7 @@ function sample(id: RouteId): { url: string; payload?: unknown } {
     'reviews.modify': { action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 20 } },
     'objectives.create': { id: 'o1', kind: 'reduce-energy', site: 's1', targetPct: 5, startMs: Date.now() },
     'plans.status': { status: 'cancelled' },
+    'workOrders.close': { note: 'done' },
     'users.create': { username: `user-${++counter}`, role: 'viewer', password: PASSWORD },
     'users.update': { disabled: true },
     'tokens.create': { name: 'matrix', role: 'viewer' },

@@ -1,0 +1,67 @@
+/**
+ * Maintenance work orders for field technicians: the open list (most urgent first), one order,
+ * and closing it with a note of what was done. The agents raise them (hub/work-orders).
+ */
+import { Type } from '@sinclair/typebox';
+import type { WorkOrderService } from '../../work-orders/service.js';
+import type { Api, ApiContext } from '../context.js';
+import { at, audited, who } from '../context.js';
+import { responses } from '../errors.js';
+import { IdParam, Millis } from '../schemas.js';
+
+const strict = { additionalProperties: false } as const;
+
+export const WorkOrderSchema = Type.Object(
+  {
+    id: Type.String(),
+    site: Type.String(),
+    gateway: Type.String(),
+    equipment: Type.String(),
+    problem: Type.String(),
+    task: Type.String(),
+    urgency: Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high'), Type.Literal('critical')]),
+    sourceAgent: Type.String(),
+    state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+    createdAt: Millis,
+    updatedAt: Millis,
+    seen: Type.Integer({ minimum: 1, description: 'how many times the agents raised it while open' }),
+    closedBy: Type.Optional(Type.String()),
+    closedAt: Type.Optional(Millis),
+    note: Type.Optional(Type.String()),
+  },
+  strict,
+);
+
+export async function workOrdersPlugin(app: Api, ctx: ApiContext, workOrders: WorkOrderService): Promise<void> {
+  const params = Type.Object({ id: IdParam }, strict);
+
+  app.route({
+    ...at('workOrders.list'),
+    schema: {
+      querystring: Type.Object(
+        {
+          site: Type.Optional(IdParam),
+          state: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        },
+        strict,
+      ),
+      response: responses(Type.Object({ items: Type.Array(WorkOrderSchema) }, strict)),
+    },
+    handler: async (request) => ({ items: await workOrders.list(request.query) }),
+  });
+
+  app.route({
+    ...at('workOrders.close'),
+    schema: {
+      params,
+      body: Type.Object({ note: Type.String({ minLength: 1, maxLength: 2000, description: 'what was done or found' }) }, strict),
+      response: responses(WorkOrderSchema),
+    },
+    handler: async (request) => {
+      const order = await workOrders.close(request.params.id, { user: who(request).name, note: request.body.note });
+      await audited(ctx, request, 'work-order.close', order.id, { note: request.body.note });
+      return order;
+    },
+  });
+}
