@@ -175,7 +175,9 @@ export class SqliteSeries {
     }
     this.journal.append(receivedAt, raw ?? Buffer.from(JSON.stringify(batch)));
     this.buffer(batch, receivedAt, key);
-    if (this.pendingReadings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES) this.flush();
+    // After a failed flush the timer retries: retrying here would re-encode the whole buffer and
+    // start a new journal segment for every batch while the database is down.
+    if (this.flushFailures === 0 && (this.pendingReadings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES)) this.flush();
     return { stored: true, readings: batch.readings.length };
   }
 

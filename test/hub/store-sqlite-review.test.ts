@@ -117,4 +117,30 @@ describe('SqliteStore ingest journal failure paths', () => {
       dir.remove();
     }
   });
+
+  it('while the database fails, ingests past the early-flush threshold leave the retries to the timer', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    const a = SqliteStore.open({ path, flushMs: 600_000, logger: quiet });
+    try {
+      // Fails each flush at its last statement, as a full disk or a lock held elsewhere would.
+      a.database.exec("CREATE TRIGGER fail_flush BEFORE INSERT ON store_meta BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+      let seq = 0;
+      // 200 000 readings: the buffer's early-flush threshold.
+      for (let i = 0; i < 200; i++) await a.ingestBatch(batch('gw', BOOT, seq++, Array.from({ length: 1000 }, (_, k) => reading('d', `p${k % 50}`, k, T0 + i * 1000 + k))));
+      expect(a.telemetryStats().flushFailures).toBe(1);
+      // Each of these used to re-encode the whole buffer in a failing flush and start a new segment.
+      for (let i = 0; i < 50; i++) await a.ingestBatch(batch('gw', BOOT, seq++, [reading('d', 'p', i, T0 + i)]));
+      expect(a.telemetryStats().flushFailures).toBe(1);
+      expect(readdirSync(`${path}.ingest`).filter((f) => f.endsWith('.log')).length).toBeLessThanOrEqual(2);
+      a.database.exec('DROP TRIGGER fail_flush');
+      a.flush();
+      expect(a.telemetryStats()).toMatchObject({ flushFailures: 0, buffered: 0 });
+      expect(await values(a)).toHaveLength(50);
+    } finally {
+      a.database.exec('DROP TRIGGER IF EXISTS fail_flush');
+      await a.close();
+      dir.remove();
+    }
+  });
 });
