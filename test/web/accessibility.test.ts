@@ -1,7 +1,7 @@
 /**
  * Accessibility audit of every view of the review page in chromium with axe-core (WCAG 2.0/2.1
- * A and AA rules): login, queue, item detail (chart, votes, decision forms), fleet, gateway and
- * point history, on a phone-sized screen. Any violation fails, with the rule and the elements.
+ * A and AA rules): login, queue, item detail (chart, votes, decision forms), work orders, fleet,
+ * gateway and point history, on a phone-sized screen. Any violation fails, with the rule and the elements.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -44,6 +44,7 @@ describe.skipIf(!hasChromium)('review page accessibility (axe-core in chromium)'
     w = await startWebHub();
     await requestReview(w, 'rv-a11y-0001', 21.5, 85);
     await waitFor(async () => (await w.hub.review.list({ state: 'pending' })).length === 1, 10_000, 'a review item');
+    await w.hub.workOrders.raise({ site: 'site-a', gateway: 'gw-1', equipment: 'AHU-1', problem: '2100 runtime hours, service interval 2000 h', task: 'service AHU-1', urgency: 'normal', sourceAgent: 'equipment-health', dedupeKey: 'a11y-ahu' });
     browser = await launchBrowser(profile.path);
     page = browser.pages()[0] ?? (await browser.newPage());
     page.setDefaultTimeout(10_000);
@@ -71,6 +72,11 @@ describe.skipIf(!hasChromium)('review page accessibility (axe-core in chromium)'
     await page.locator('figure.chart svg[role="img"]').first().waitFor();
     await page.locator('summary', { hasText: 'Modify' }).click();
     expect(await audit(page), 'item detail').toEqual([]);
+
+    await page.getByRole('link', { name: 'Work orders' }).click();
+    await page.locator('[data-work-order]').first().waitFor();
+    await page.locator('[data-work-order] summary').first().click();
+    expect(await audit(page), 'work orders').toEqual([]);
 
     await page.getByRole('link', { name: 'Fleet' }).click();
     await page.locator('[data-gateway="gw-1"]').waitFor();

@@ -93,6 +93,26 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await expect.poll(() => page.getByRole('button', { name: '1 h' }).getAttribute('aria-pressed')).toBe('true');
   });
 
+  it('lists work orders most urgent first; a technician closes one only with a note', async () => {
+    const raise = (equipment: string, urgency: 'normal' | 'high', task: string) =>
+      w.hub.workOrders.raise({ site: 'site-a', gateway: 'gw-1', equipment, problem: `${equipment} needs attention`, task, urgency, sourceAgent: 'equipment-health', dedupeKey: `page-${equipment}` });
+    const service = await raise('AHU-1', 'normal', 'service AHU-1');
+    const compressor = await raise('compressor-1', 'high', 'check the main compressor');
+    await page.goto(`${w.url}/#/work-orders`);
+    await page.getByRole('heading', { name: 'Work orders' }).waitFor();
+    const cards = page.locator('[data-work-order]');
+    await cards.first().waitFor();
+    expect(await cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-work-order')))).toEqual([compressor.order.id, service.order.id]);
+    const first = cards.first();
+    await first.locator('summary').click();
+    await first.getByRole('button', { name: 'Close work order' }).click();
+    await expect.poll(() => first.getByRole('alert').textContent()).toContain('what was done');
+    await first.getByLabel('What was done').fill('Contactor replaced, compressor runs');
+    await first.getByRole('button', { name: 'Close work order' }).click();
+    await expect.poll(() => cards.evaluateAll((els) => els.map((e) => e.getAttribute('data-work-order')))).toEqual([service.order.id]);
+    expect((await w.hub.workOrders.get(compressor.order.id))).toMatchObject({ state: 'closed', closedBy: TECH.username, note: 'Contactor replaced, compressor runs' });
+  });
+
   it('rejects only with a reason, and approves a modified setpoint', async () => {
     await page.goto(`${w.url}/#/review/rv-new-0001`);
     await page.getByRole('heading', { name: 'Set ahu1.setpoint to 23' }).waitFor();

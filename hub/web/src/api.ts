@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Calls to the hub API (same origin, session cookie). Errors carry the API's code and hint. */
-import type { Action, Command, Gateway, HistoryResult, Me, Reading, ReviewItem } from './types.js';
+import type { Action, Command, Gateway, HistoryResult, Me, Reading, ReviewItem, WorkOrder } from './types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -45,6 +45,8 @@ export const api = {
   approve: (id: string, note?: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/approve`, note ? { note } : {}),
   reject: (id: string, reason: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/reject`, { reason }),
   modify: (id: string, action: Action, note?: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/modify`, note ? { action, note } : { action }),
+  workOrders: (state: 'open' | 'closed') => call<{ items: WorkOrder[] }>('GET', `/api/v1/work-orders${q({ state, limit: 200 })}`),
+  closeWorkOrder: (id: string, note: string) => call<WorkOrder>('POST', `/api/v1/work-orders/${encodeURIComponent(id)}/close`, { note }),
   command: (id: string) => call<Command>('GET', `/api/v1/commands/${encodeURIComponent(id)}`),
   gateways: () => call<{ gateways: Gateway[] }>('GET', '/api/v1/gateways'),
   gateway: (id: string) => call<Gateway>('GET', `/api/v1/gateways/${encodeURIComponent(id)}`),

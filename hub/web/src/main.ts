@@ -1,13 +1,14 @@
 /// <reference lib="dom" />
 /**
  * The technicians' review page: log in, the queue (live over SSE), an item's evidence and the
- * decision, and the fleet. Hash routes keep it a single static page: #/queue, #/review/<id>,
- * #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>.
+ * decision, maintenance work orders, and the fleet. Hash routes keep it a single static page:
+ * #/queue, #/review/<id>, #/work-orders, #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>.
  */
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 import { fleetView, gatewayView, pointView } from './fleet.js';
 import { detailView, queueView, sortQueue } from './review.js';
+import { workOrdersView } from './work-orders.js';
 import type { Command, Gateway, Me, ReviewItem } from './types.js';
 
 const main = document.getElementById('main') as HTMLElement;
@@ -19,6 +20,7 @@ const nav = document.getElementById('nav') as HTMLElement;
 let me: Me | undefined;
 let stream: EventSource | undefined;
 let filter = 'pending';
+let workOrderState: 'open' | 'closed' = 'open';
 let pointRange = 86_400_000;
 const commands = new Map<string, Command>();
 
@@ -143,6 +145,19 @@ async function route(focus = true): Promise<void> {
       if (item.commandId && !command) command = await api.command(item.commandId).catch(() => undefined);
       // After a decision the heading takes focus again, so the new state is read out and in view.
       show(detailView(item, me, command, { announce, onDecided: () => void route(true) }), focus);
+    } else if (page === 'work-orders') {
+      const orders = (await api.workOrders(workOrderState)).items;
+      show(
+        workOrdersView(orders, me, workOrderState, {
+          announce,
+          onState: (v) => {
+            workOrderState = v;
+            void route(false);
+          },
+          onClosed: () => void route(true),
+        }),
+        focus,
+      );
     } else if (page === 'fleet') {
       show(fleetView((await api.gateways()).gateways), focus);
     } else if (page === 'gateway' && a) {

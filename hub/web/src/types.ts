@@ -61,3 +61,20 @@ export interface HistoryResult {
   buckets?: { start: number; avg: number; min: number; max: number; count: number }[];
   samples?: { ts: number; value: unknown }[];
 }
+export interface WorkOrder {
+  id: string;
+  site: string;
+  gateway: string;
+  equipment: string;
+  problem: string;
+  task: string;
+  urgency: 'low' | 'normal' | 'high' | 'critical';
+  sourceAgent: string;
+  state: 'open' | 'closed';
+  createdAt: number;
+  updatedAt: number;
+  seen: number;
+  closedBy?: string;
+  closedAt?: number;
+  note?: string;
+}
