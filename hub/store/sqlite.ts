@@ -85,7 +85,9 @@ export class SqliteStore implements HubStore {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
       const db = new Database(options.path);
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
+      // NORMAL: a commit survives a crash of the process, not power loss, and a flush deletes the
+      // journal segments it covered right after its commit. Power-loss durability needs FULL too.
+      db.pragma(options.fsync ? 'synchronous = FULL' : 'synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       migrate(db, [...SQLITE_MIGRATIONS, ...(options.migrations ?? [])]);
       const journaled = options.path !== ':memory:' && options.journal !== false;
