@@ -81,8 +81,15 @@ export class IngestJournal {
       try {
         writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
         held.add(lock);
-        const last = Math.max(IngestJournal.segments(dir).at(-1) ?? 0, options.after ?? 0);
-        return new IngestJournal(dir, options.fsync ?? false, last + 1);
+        try {
+          const last = Math.max(IngestJournal.segments(dir).at(-1) ?? 0, options.after ?? 0);
+          return new IngestJournal(dir, options.fsync ?? false, last + 1);
+        } catch (err) {
+          // Not started: a lock left held would keep every later open (and its replay) out.
+          held.delete(lock);
+          rmSync(lock, { force: true });
+          throw err;
+        }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);

@@ -156,4 +156,38 @@ describe('SqliteStore ingest journal failure paths', () => {
       dir.remove();
     }
   });
+
+  it('an open that fails to start its journal segment leaves the lock free for the next open', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const copy = tempDir('swarmgate-hub-store-');
+    const a = SqliteStore.open({ path: join(dir.path, 'hub.db'), flushMs: 600_000, logger: quiet });
+    try {
+      await a.ingestBatch(batch('gw', BOOT, 1, [reading('d', 'p', 1, T0 + 1)]));
+      const path = crashCopy(dir.path, copy.path);
+      // The new segment cannot be created this once (EMFILE, ENOSPC, ...): the open fails.
+      const real = fs.openSync;
+      fs.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
+        if (String(file).endsWith('.log')) throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+        return (real as (...args: unknown[]) => number)(file, ...rest);
+      }) as typeof fs.openSync;
+      syncBuiltinESMExports();
+      try {
+        expect(() => SqliteStore.open({ path, logger: quiet })).toThrow(/EMFILE/);
+      } finally {
+        fs.openSync = real;
+        syncBuiltinESMExports();
+      }
+      // Retried: it takes the journal and replays the acknowledged batch.
+      const b = SqliteStore.open({ path, logger: quiet });
+      try {
+        expect(await values(b)).toEqual([1]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+      dir.remove();
+      copy.remove();
+    }
+  });
 });
