@@ -14,7 +14,7 @@ export class HubMetrics {
   readonly messages = new Counter({ name: 'swarmgate_hub_messages_total', help: 'Valid messages ingested, by channel', labelNames: ['channel'] as const, registers: [this.registry] });
   readonly duplicates = new Counter({ name: 'swarmgate_hub_duplicate_batches_total', help: 'Telemetry batches received again and not stored twice', registers: [this.registry] });
   readonly readingsStored = new Counter({ name: 'swarmgate_hub_readings_stored_total', help: 'Readings stored', registers: [this.registry] });
-  readonly storeFailures = new Counter({ name: 'swarmgate_hub_store_failures_total', help: 'Messages dropped after the store failed repeatedly', labelNames: ['channel'] as const, registers: [this.registry] });
+  readonly storeFailures = new Counter({ name: 'swarmgate_hub_store_failures_total', help: 'Store writes that failed; the message waits unacknowledged and is retried until the store takes it', labelNames: ['channel'] as const, registers: [this.registry] });
 
   /** Gauges of the SQLite store's telemetry buffer and journal, read at scrape time. */
   watchTelemetryStore(stats: () => TelemetryStoreStats): void {

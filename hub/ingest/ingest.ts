@@ -6,6 +6,9 @@
  * A message is acknowledged (PUBACK) only after it was handled, so a crash redelivers it and the
  * store's (gateway, bootId, seq) key keeps the second copy out: exactly-once storage.
  * Rejected messages are counted and logged with their topic; ingest never throws on input.
+ * A store failure never drops a valid message: its write is retried with backoff (counted and
+ * logged) and the message stays unacknowledged meanwhile, which holds back further deliveries to
+ * this client (backpressure) instead of losing what gateways handed over.
  * With a persistent session (clean session off) stop() keeps the subscriptions: they belong to
  * the broker-side session, which queues what gateways publish until the next start.
  */
@@ -68,8 +71,8 @@ export interface IngestOptions {
   readonly maxPayloadBytes?: number;
   readonly metrics?: HubMetrics;
   readonly logger?: Logger;
-  /** Store attempts before a message is dropped (logged and counted); default 3. */
-  readonly storeAttempts?: number;
+  /** Longest wait between store retries; default 5000 ms. */
+  readonly maxRetryDelayMs?: number;
 }
 
 export interface IngestStats {
@@ -79,7 +82,8 @@ export interface IngestStats {
   duplicates: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Thrown out of a store retry loop by stop(): the message is left unacknowledged. */
+class IngestStopped extends Error {}
 
 export class Ingest {
   readonly stats: IngestStats = { received: 0, handled: 0, rejected: 0, duplicates: 0 };
@@ -87,7 +91,9 @@ export class Ingest {
   private readonly metrics: HubMetrics;
   private readonly maxBytes: number;
   private started = false;
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflight = new Set<Promise<boolean>>();
+  /** Aborted by stop(): ends store retries (and their waits) at once. */
+  private stopping = new AbortController();
   private readonly filters: string[];
 
   constructor(private readonly options: IngestOptions) {
@@ -108,6 +114,7 @@ export class Ingest {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.stopping = new AbortController();
     const client = this.options.client;
     client.handleMessage = (packet, done) => {
       // Stopped with a persistent session: no PUBACK, so the broker redelivers the message to the
@@ -119,7 +126,11 @@ export class Ingest {
       const work = this.handle(packet.topic, packet.payload as Buffer);
       this.inflight.add(work);
       work.finally(() => this.inflight.delete(work)).then(
-        () => done(),
+        (handled) => {
+          // Not handled: stopped while the store was failing. No PUBACK; the broker redelivers.
+          if (handled) done();
+          else this.log.warn({ topic: packet.topic }, 'message left unacknowledged at stop (the store was failing)');
+        },
         (err: unknown) => {
           // handle() never rejects by design; this is a last guard so a bug cannot stall the client.
           this.log.error({ err: errorMessage(err), topic: packet.topic }, 'ingest failed');
@@ -135,11 +146,14 @@ export class Ingest {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.stopping.abort();
     const client = this.options.client;
+    // Let messages being handled finish before the caller closes the store (store retries end now).
+    const outcomes = await Promise.allSettled([...this.inflight]);
+    // A message left unacknowledged blocks the client's packet processing, UNSUBACK included.
+    const blocked = outcomes.some((o) => o.status === 'fulfilled' && !o.value);
     // A persistent session's subscriptions are what makes the broker queue while the hub is down.
-    if (!this.options.persistentSession && client.connected) await client.unsubscribeAsync(this.filters).catch(() => undefined);
-    // Let messages being handled finish before the caller closes the store.
-    await Promise.allSettled([...this.inflight]);
+    if (!this.options.persistentSession && client.connected && !blocked) await client.unsubscribeAsync(this.filters).catch(() => undefined);
   }
 
   private async reject(topic: string, channel: string, reason: string, error: string): Promise<void> {
@@ -149,40 +163,69 @@ export class Ingest {
     await this.options.events.emit('rejected', { topic, channel, reason, error });
   }
 
-  /** Handles one message. Never throws. */
-  async handle(topic: string, payload: Buffer): Promise<void> {
+  /**
+   * Handles one message. Never throws. Resolves false only when stop() ended a store retry: the
+   * message was not stored and must not be acknowledged.
+   */
+  async handle(topic: string, payload: Buffer): Promise<boolean> {
     this.stats.received++;
     const parsed = parseTopic(topic);
     const channel = parsed?.rest ?? 'unknown';
     if (!parsed || !INGEST_CHANNELS.has(channel)) {
       // 'unknown' as the metric label: a topic's tail is client-chosen and must not mint new series.
-      return this.reject(topic, 'unknown', 'topic', `${topic}: not a hub ingest topic`);
+      await this.reject(topic, 'unknown', 'topic', `${topic}: not a hub ingest topic`);
+      return true;
     }
     const { site, gateway } = parsed;
     const ch = channel as IngestChannel;
     // An empty retained payload clears a birth; there is nothing to ingest.
-    if (ch === 'state' && payload.length === 0) return;
+    if (ch === 'state' && payload.length === 0) return true;
     const now = Date.now();
     try {
       await this.route(topic, site, gateway, ch, payload, now);
       this.stats.handled++;
+      return true;
     } catch (err) {
-      this.metrics.storeFailures.inc({ channel: ch });
-      this.log.error({ topic, err: errorMessage(err) }, 'message dropped: the store failed repeatedly');
+      if (err instanceof IngestStopped) return false;
+      // route() lets only store errors out, and persist() retries those until stop().
+      this.log.error({ topic, err: errorMessage(err) }, 'ingest failed');
+      return true;
     }
   }
 
-  private async persist<T>(what: () => Promise<T>): Promise<T> {
-    const attempts = this.options.storeAttempts ?? 3;
+  /**
+   * Runs a store write until it succeeds: a valid message is never dropped because the database
+   * is down, full or locked. Each failure is counted and logged; waits grow to maxRetryDelayMs.
+   */
+  private async persist<T>(channel: IngestChannel, what: () => Promise<T>): Promise<T> {
+    const maxDelay = this.options.maxRetryDelayMs ?? 5000;
     for (let i = 1; ; i++) {
       try {
         return await what();
       } catch (err) {
-        if (i >= attempts) throw err;
-        this.log.warn({ err: errorMessage(err), attempt: i }, 'store write failed; retrying');
-        await sleep(100 * 4 ** (i - 1));
+        if (this.stopping.signal.aborted) throw new IngestStopped();
+        this.metrics.storeFailures.inc({ channel });
+        const delay = Math.min(maxDelay, 100 * 2 ** (i - 1));
+        this.log[i === 1 ? 'warn' : 'error']({ err: errorMessage(err), channel, attempt: i, retryInMs: delay }, 'store write failed; the message waits, unacknowledged, and is retried');
+        await this.wait(delay);
+        if (this.stopping.signal.aborted) throw new IngestStopped();
       }
     }
+  }
+
+  /** Sleeps, or returns at once when stop() is called. */
+  private wait(ms: number): Promise<void> {
+    const signal = this.stopping.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done);
+    });
   }
 
   /**
@@ -211,33 +254,33 @@ export class Ingest {
       case 'telemetry': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
-        const result = await this.persist(() => store.ingestBatch(value, now, payload));
+        const result = await this.persist(channel, () => store.ingestBatch(value, now, payload));
         this.metrics.messages.inc({ channel });
         if (result.stored) this.metrics.readingsStored.inc(result.readings);
         else {
           this.stats.duplicates++;
           this.metrics.duplicates.inc();
         }
-        await this.persist(() => registry.seen(site, gateway, now));
+        await this.persist(channel, () => registry.seen(site, gateway, now));
         await events.emit('telemetry', { site, gateway, batch: value, stored: result.stored });
         return;
       }
       case 'gaps': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
-        const result = await this.persist(() => store.insertGap(value, now));
+        const result = await this.persist(channel, () => store.insertGap(value, now));
         this.metrics.messages.inc({ channel });
         this.log.warn({ site, gateway, fromSeq: value.fromSeq, toSeq: value.toSeq, dropped: value.readingsDropped, reason: value.reason }, 'gateway reported a data gap');
-        await this.persist(() => registry.seen(site, gateway, now));
+        await this.persist(channel, () => registry.seen(site, gateway, now));
         if (result.stored) await events.emit('gap', { site, gateway, gap: value });
         return;
       }
       case 'events': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
-        const result = await this.persist(() => store.insertEvent(value, site, now));
+        const result = await this.persist(channel, () => store.insertEvent(value, site, now));
         this.metrics.messages.inc({ channel });
-        await this.persist(() => registry.seen(site, gateway, now));
+        await this.persist(channel, () => registry.seen(site, gateway, now));
         if (result.stored) await events.emit('event', { site, gateway, event: value });
         return;
       }
@@ -245,7 +288,7 @@ export class Ingest {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
         this.metrics.messages.inc({ channel });
-        await this.persist(() => registry.seen(site, gateway, now));
+        await this.persist(channel, () => registry.seen(site, gateway, now));
         await events.emit('review', { site, gateway, review: value });
         return;
       }
@@ -253,10 +296,10 @@ export class Ingest {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
         this.metrics.messages.inc({ channel });
-        await this.persist(() => registry.seen(site, gateway, now));
+        await this.persist(channel, () => registry.seen(site, gateway, now));
         const acks = this.options.acks;
         if (acks) {
-          const outcome = await this.persist(() => acks.handleAck(site, gateway, value));
+          const outcome = await this.persist(channel, () => acks.handleAck(site, gateway, value));
           if (!outcome.accepted) return this.reject(topic, channel, outcome.reason, outcome.error);
         }
         await events.emit('ack', { site, gateway, ack: value });
@@ -266,16 +309,16 @@ export class Ingest {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
         this.metrics.messages.inc({ channel });
-        await this.persist(() => registry.seen(site, gateway, now));
+        await this.persist(channel, () => registry.seen(site, gateway, now));
         const configs = this.options.configs;
-        if (configs) await this.persist(() => configs.recordReported(site, gateway, value));
+        if (configs) await this.persist(channel, () => configs.recordReported(site, gateway, value));
         return;
       }
       case 'state': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
         this.metrics.messages.inc({ channel });
-        await this.persist(() => registry.applyState(site, gateway, value, now));
+        await this.persist(channel, () => registry.applyState(site, gateway, value, now));
         return;
       }
     }

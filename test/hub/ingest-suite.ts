@@ -10,6 +10,7 @@ import { HubEvents } from '../../hub/ingest/events.js';
 import { Ingest } from '../../hub/ingest/ingest.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
+import type { HubStore } from '../../hub/store/types.js';
 import { encode, gatewayTopic, GatewayStateSchema, TelemetryBatchSchema, type GatewayEvent, type GatewayState, type ReviewRequest } from '../../shared/wire/index.js';
 import { tempDir } from '../support/tmp.js';
 import { batch, connectClient, endAll, reading, sleep, uniqueId, waitFor } from './helpers.js';
@@ -39,12 +40,13 @@ export function ingestSuite(name: string, setup: () => Promise<BrokerUnderTest>,
     const hubs: HubSide[] = [];
     const gateways: MqttClient[] = [];
 
-    const startHubSide = async (): Promise<HubSide> => {
+    const startHubSide = async (over: { store?: HubStore; site?: string } = {}): Promise<HubSide> => {
       const client = await connectClient(broker.url, broker.hubAuth);
       const events = new HubEvents();
       const metrics = new HubMetrics();
-      const registry = new GatewayRegistry({ store, events, touchIntervalMs: 0 });
-      const ingest = new Ingest({ client, store, events, registry, metrics, shareGroup, sites: [site], maxPayloadBytes: 4096 });
+      const hubStore = over.store ?? store;
+      const registry = new GatewayRegistry({ store: hubStore, events, touchIntervalMs: 0 });
+      const ingest = new Ingest({ client, store: hubStore, events, registry, metrics, shareGroup, sites: [over.site ?? site], maxPayloadBytes: 4096, maxRetryDelayMs: 50 });
       await ingest.start();
       const side = { client, ingest, events, metrics };
       hubs.push(side);
@@ -164,6 +166,48 @@ export function ingestSuite(name: string, setup: () => Promise<BrokerUnderTest>,
       await gw2.publishAsync(gatewayTopic(site, 'gw-state', 'state'), encode(GatewayStateSchema, state('gw-state', 'online')), { qos: 1, retain: true });
       await waitFor(async () => (await statusOf('gw-state')) === 'online', 5000, 'online');
       expect(hub.ingest.stats.rejected).toBe(5); // only the previous test's bad payloads
+    });
+
+    it('holds telemetry while the store fails (unacknowledged, retried) and stores it once when the store is back', async () => {
+      const outageSite = uniqueId('site');
+      let failing = true;
+      // The real store, except that telemetry writes fail while `failing` (a locked or full database).
+      const flaky = new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'ingestBatch') {
+            return async (...args: Parameters<SqliteStore['ingestBatch']>) => {
+              if (failing) throw new Error('SQLITE_BUSY: database is locked');
+              return target.ingestBatch(...args);
+            };
+          }
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const hub = await startHubSide({ store: flaky, site: outageSite });
+      const gw = await connectClient(broker.url, await broker.gatewayAuth(outageSite, 'gw-outage'));
+      gateways.push(gw);
+      const topic = gatewayTopic(outageSite, 'gw-outage', 'telemetry');
+      const t = Date.now() - 5000;
+      for (let seq = 1; seq <= 3; seq++) gw.publish(topic, encode(TelemetryBatchSchema, batch('gw-outage', 'boot-0001', seq, [reading('m', 'p', seq, t + seq)])), { qos: 1 });
+      await waitFor(async () => (await hub.metrics.count(hub.metrics.storeFailures)) >= 4, 5000, 'retried store failures');
+      // Nothing was acknowledged as handled, nothing dropped.
+      expect(hub.ingest.stats.handled).toBe(0);
+      expect(await store.history('gw-outage', 'm', 'p', t, t + 10)).toEqual([]);
+      failing = false;
+      await waitFor(() => hub.ingest.stats.handled >= 3, 5000, 'the three batches stored');
+      expect((await store.history('gw-outage', 'm', 'p', t, t + 10)).map((x) => x.value)).toEqual([1, 2, 3]);
+
+      // Stopped during an outage: the retry ends at once and the message stays unacknowledged.
+      failing = true;
+      gw.publish(topic, encode(TelemetryBatchSchema, batch('gw-outage', 'boot-0001', 4, [reading('m', 'p', 4, t + 4)])), { qos: 1 });
+      const before = await hub.metrics.count(hub.metrics.storeFailures);
+      await waitFor(async () => (await hub.metrics.count(hub.metrics.storeFailures)) > before, 5000, 'the fourth batch failing');
+      const stopped = Date.now();
+      await hub.ingest.stop();
+      expect(Date.now() - stopped).toBeLessThan(2000);
+      expect(hub.ingest.stats.handled).toBe(3);
+      failing = false;
     });
 
     it('splits a shared subscription between two hub processes and stores each batch once', async () => {
