@@ -151,6 +151,16 @@ export function encodeChunk(samples: readonly ChunkSample[]): EncodedChunk {
   return encodeRange(SampleColumns.of(samples), 0, samples.length);
 }
 
+/** Whether any key of `other` lies in [from, to), in time linear in the smaller of the two. */
+function anyIn(other: ReadonlyMap<number, unknown>, from: number, to: number): boolean {
+  if (other.size < to - from) {
+    for (const i of other.keys()) if (i >= from && i < to) return true;
+    return false;
+  }
+  for (let i = from; i < to; i++) if (other.has(i)) return true;
+  return false;
+}
+
 function encodeRange(cols: SampleColumns, from: number, to: number): EncodedChunk {
   const n = to - from;
   const ts = Float64Array.from(cols.ts.slice(from, to));
@@ -167,7 +177,7 @@ function encodeRange(cols: SampleColumns, from: number, to: number): EncodedChun
   };
   const other = cols.other;
   let meta: string | null = null;
-  if (!other || ![...other.keys()].some((i) => i >= from && i < to)) {
+  if (!other || !anyIn(other, from, to)) {
     for (let i = 0; i < n; i++) add(num[i]!);
   } else {
     let vt = '';

@@ -63,6 +63,18 @@ export class IngestJournal {
   ) {
     this.current = first;
     this.fd = openSync(join(dir, segmentName(first)), 'a');
+    this.syncDir();
+  }
+
+  /** With fsync, a new segment's directory entry is made durable too (POSIX does not promise it otherwise). */
+  private syncDir(): void {
+    if (!this.fsync) return;
+    const fd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /**
@@ -112,36 +124,36 @@ export class IngestJournal {
       .sort((a, b) => a - b);
   }
 
+  /** Segments after `flushedThrough` that are not being written: what recovery must replay, oldest first. */
+  pending(flushedThrough: number): number[] {
+    return IngestJournal.segments(this.dir).filter((segment) => segment > flushedThrough && segment < this.current);
+  }
+
   /**
-   * Every intact record in segments after `flushedThrough`, oldest first. A torn or corrupt frame
-   * ends its segment: the rest of that file is cut off and reported.
+   * Every intact record of one segment. A torn or corrupt frame ends it: the rest of the file is
+   * cut off and reported.
    */
-  recover(flushedThrough: number): { records: JournalRecord[]; torn: TornTail[] } {
+  read(segment: number): { records: JournalRecord[]; torn?: TornTail } {
     const records: JournalRecord[] = [];
-    const torn: TornTail[] = [];
-    for (const segment of IngestJournal.segments(this.dir)) {
-      if (segment <= flushedThrough || segment >= this.current) continue;
-      const file = join(this.dir, segmentName(segment));
-      const data = readFileSync(file);
-      let offset = 0;
-      while (offset < data.length) {
-        const problem = IngestJournal.frameProblem(data, offset);
-        if (problem) {
-          torn.push({ file, offset, reason: problem });
-          const fd = openSync(file, 'r+');
-          try {
-            ftruncateSync(fd, offset);
-          } finally {
-            closeSync(fd);
-          }
-          break;
+    const file = join(this.dir, segmentName(segment));
+    const data = readFileSync(file);
+    let offset = 0;
+    while (offset < data.length) {
+      const problem = IngestJournal.frameProblem(data, offset);
+      if (problem) {
+        const fd = openSync(file, 'r+');
+        try {
+          ftruncateSync(fd, offset);
+        } finally {
+          closeSync(fd);
         }
-        const length = data.readUInt32LE(offset);
-        records.push({ segment, receivedAt: data.readDoubleLE(offset + 8), payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
-        offset += HEADER_BYTES + length;
+        return { records, torn: { file, offset, reason: problem } };
       }
+      const length = data.readUInt32LE(offset);
+      records.push({ segment, receivedAt: data.readDoubleLE(offset + 8), payload: data.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length) });
+      offset += HEADER_BYTES + length;
     }
-    return { records, torn };
+    return { records };
   }
 
   private static frameProblem(data: Buffer, offset: number): string | undefined {
@@ -205,6 +217,7 @@ export class IngestJournal {
     const fd = openSync(join(this.dir, segmentName(done + 1)), 'a');
     closeSync(this.fd);
     this.fd = fd;
+    this.syncDir();
     this.current = done + 1;
     this.bytes = 0;
     this.partial = false;

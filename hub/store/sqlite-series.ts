@@ -113,7 +113,7 @@ export class SqliteSeries {
   private lastCompact = Date.now();
   private flushFailures = 0;
   private lastFlushMs = 0;
-  private readonly sql: Record<'batchExists' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta' | 'chunksIn', Statement>;
+  private readonly sql: Record<'batchExists' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta' | 'chunksIn' | 'rollupLevels' | 'rollupsIn', Statement>;
 
   constructor(
     private readonly db: Db,
@@ -136,6 +136,8 @@ export class SqliteSeries {
       setMeta: db.prepare('INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       getMeta: db.prepare('SELECT value FROM store_meta WHERE key = ?').pluck(),
       chunksIn: db.prepare('SELECT * FROM chunks WHERE series = ? AND t_min >= ? AND t_min <= ? AND t_max >= ? ORDER BY ord'),
+      rollupLevels: db.prepare('SELECT bucket_s, keep_days FROM rollup_levels'),
+      rollupsIn: db.prepare('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = ? AND gateway = ? AND device = ? AND point = ? AND start >= ? AND start <= ?'),
     };
     this.nextOrd = ((db.prepare('SELECT MAX(ord) FROM chunks').pluck().get() as number | null) ?? 0) + 1;
     const flushed = Number((this.sql.getMeta.get('journal_flushed') as string | undefined) ?? 0);
@@ -227,10 +229,14 @@ export class SqliteSeries {
     }
   }
 
-  private flushNow(): void {
+  /**
+   * Commits everything buffered. The journal mark becomes `replayed` when recovery materialises
+   * that segment; otherwise the journal moves to a new segment and the mark to the one it closed.
+   */
+  private flushNow(replayed?: number): void {
     if (this.pendingBatches.length === 0) return;
     const started = performance.now();
-    const closed = this.journal?.rotate();
+    const closed = replayed ?? this.journal?.rotate();
     const now = Date.now();
     const newIds = new Map<string, number>();
     const firstOrd = this.nextOrd;
@@ -280,38 +286,41 @@ export class SqliteSeries {
     return id;
   }
 
-  /** Replays journal segments not yet materialised (a crash or kill before their flush). */
+  /**
+   * Replays journal segments not yet materialised (a crash or kill before their flush), one
+   * segment per transaction, so memory stays bounded by one segment however long the backlog.
+   */
   private recover(journal: IngestJournal, flushed: number): void {
-    const { records, torn } = journal.recover(flushed);
-    for (const t of torn) this.log.warn(t, 'ingest journal: torn record at the end of a segment cut off (the process stopped mid-write; that batch was never acknowledged)');
-    if (records.length === 0) {
-      journal.discardThrough(journal.segment - 1);
-      return;
-    }
     let replayed = 0;
     let skipped = 0;
-    for (const rec of records) {
-      // Written by this store from batches its caller had validated, and checksummed: parsed, not
-      // validated again.
-      let b: TelemetryBatch;
-      try {
-        b = JSON.parse(rec.payload.toString('utf8')) as TelemetryBatch;
-        if (!Array.isArray(b.readings)) throw new Error('no readings array');
-      } catch (err) {
-        this.log.error({ segment: rec.segment, err: errorMessage(err) }, 'ingest journal: record is not a telemetry batch; skipped');
-        continue;
+    for (const segment of journal.pending(flushed)) {
+      const { records, torn } = journal.read(segment);
+      if (torn) this.log.warn(torn, 'ingest journal: torn record at the end of a segment cut off (the process stopped mid-write; that batch was never acknowledged)');
+      for (const rec of records) {
+        // Written by this store from batches its caller had validated, and checksummed: parsed, not
+        // validated again.
+        let b: TelemetryBatch;
+        try {
+          b = JSON.parse(rec.payload.toString('utf8')) as TelemetryBatch;
+          if (!Array.isArray(b.readings)) throw new Error('no readings array');
+        } catch (err) {
+          this.log.error({ segment: rec.segment, err: errorMessage(err) }, 'ingest journal: record is not a telemetry batch; skipped');
+          continue;
+        }
+        const key = batchKey(b.gateway, b.bootId, b.seq);
+        if (this.pendingKeys.has(key) || this.sql.batchExists.get(b.gateway, b.bootId, b.seq) !== undefined) {
+          skipped++;
+          continue;
+        }
+        this.buffer(b, rec.receivedAt, key);
+        replayed++;
       }
-      const key = batchKey(b.gateway, b.bootId, b.seq);
-      if (this.pendingKeys.has(key) || this.sql.batchExists.get(b.gateway, b.bootId, b.seq) !== undefined) {
-        skipped++;
-        continue;
-      }
-      this.buffer(b, rec.receivedAt, key);
-      replayed++;
+      // Materialised with the mark at this segment; a failure keeps it (and the later ones) for the next start.
+      this.flushNow(segment);
     }
-    this.log.info({ batches: replayed, duplicates: skipped, readings: this.pendingReadings }, 'ingest journal replayed');
-    // Materialise at once; a failure here keeps the segments for the next start.
-    this.flushNow();
+    if (replayed + skipped > 0) this.log.info({ batches: replayed, duplicates: skipped }, 'ingest journal replayed');
+    // Replayed, duplicate-only and empty segments alike are done with.
+    journal.discardThrough(journal.segment - 1);
   }
 
   latest(dbRows: StoredReading[], gateway?: string): StoredReading[] {
@@ -379,11 +388,10 @@ export class SqliteSeries {
   /** History buckets: raw chunks plus the best rollup level's rows. */
   buckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): HistoryBucket[] {
     const raw = this.rawBuckets(gateway, device, point, from, to, bucketMs);
-    const levels = (this.db.prepare('SELECT bucket_s, keep_days FROM rollup_levels').all() as { bucket_s: number; keep_days: number }[]).map((r) => ({ bucketS: r.bucket_s, keepDays: r.keep_days }));
+    const levels = (this.sql.rollupLevels.all() as { bucket_s: number; keep_days: number }[]).map((r) => ({ bucketS: r.bucket_s, keepDays: r.keep_days }));
     const level = rollupLevelFor(levels, bucketMs);
     const rolled = level
-      ? (this.db
-          .prepare('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = ? AND gateway = ? AND device = ? AND point = ? AND start >= ? AND start <= ?')
+      ? (this.sql.rollupsIn
           .all(level.bucketS, gateway, device, point, Math.floor(from / bucketMs) * bucketMs, to) as PartialBucket[])
       : [];
     return mergeBuckets([...raw, ...rolled], bucketMs);
@@ -450,9 +458,10 @@ export class SqliteSeries {
     // Series with at least two small old chunks, in random order so series whose runs cannot be
     // merged (split by large chunks) do not starve the others.
     const candidates = this.db
-      .prepare('SELECT series FROM chunks WHERE n < ? AND flushed_at < ? GROUP BY series HAVING COUNT(*) >= 2 ORDER BY RANDOM() LIMIT ?')
+      // The literal matches the partial index chunks_small (WHERE n < 256); a bound parameter would not.
+      .prepare(`SELECT series FROM chunks WHERE n < ${COMPACT_BELOW} AND flushed_at < ? GROUP BY series HAVING COUNT(*) >= 2 ORDER BY RANDOM() LIMIT ?`)
       .pluck()
-      .all(COMPACT_BELOW, before, COMPACT_SERIES_PER_RUN) as number[];
+      .all(before, COMPACT_SERIES_PER_RUN) as number[];
     const chunksOf = this.db.prepare('SELECT * FROM chunks WHERE series = ? ORDER BY ord');
     const remove = this.db.prepare('DELETE FROM chunks WHERE id = ?');
     const small = (r: ChunkRow): boolean => r.n < COMPACT_BELOW && r.flushed_at < before;

@@ -81,9 +81,10 @@ export class SqliteStore implements HubStore {
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
+    let db: Db | undefined;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      const db = new Database(options.path);
+      db = new Database(options.path);
       db.pragma('journal_mode = WAL');
       // NORMAL: a commit survives a crash of the process, not power loss, and a flush deletes the
       // journal segments it covered right after its commit. Power-loss durability needs FULL too.
@@ -94,6 +95,7 @@ export class SqliteStore implements HubStore {
       const series = new SqliteSeries(db, { journalDir: journaled ? `${options.path}.ingest` : undefined, flushMs: options.flushMs, fsync: options.fsync, logger: options.logger });
       return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION, series);
     } catch (err) {
+      if (db?.open) db.close();
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open SQLite store at ${options.path}: ${errorMessage(err)}`, { cause: err });
     }
   }

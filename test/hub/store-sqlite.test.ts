@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { IngestJournal } from '../../hub/store/ingest-journal.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../hub/store/sqlite-migrations.js';
 import { tempDir } from '../support/tmp.js';
@@ -17,6 +18,18 @@ const T0 = Date.UTC(2024, 0, 1);
 storeContract('sqlite (journaled, group commit)', async () => {
   const dir = tempDir('swarmgate-hub-store-');
   const store = SqliteStore.open({ path: `${dir.path}/hub.db` });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      dir.remove();
+    },
+  };
+});
+
+storeContract('sqlite (journaled, fsync on every append)', async () => {
+  const dir = tempDir('swarmgate-hub-store-');
+  const store = SqliteStore.open({ path: `${dir.path}/hub.db`, fsync: true });
   return {
     store,
     cleanup: async () => {
@@ -105,6 +118,33 @@ describe('SqliteStore specifics', () => {
       } finally {
         await store.close();
       }
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('replays a backlog of several journal segments one by one, advancing the mark past each', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    try {
+      // Three segments of unflushed batches, as a hub whose database was failing leaves them.
+      const journal = IngestJournal.acquire(`${path}.ingest`)!;
+      for (let seq = 0; seq < 9; seq++) {
+        journal.append(T0, Buffer.from(JSON.stringify(batch('gw-backlog', BOOT, seq, [reading('d', 'p', seq, T0 + seq * 1000)]))));
+        if (seq % 3 === 2) journal.rotate();
+      }
+      journal.close();
+      expect(readdirSync(`${path}.ingest`).filter((f) => f.endsWith('.log'))).toHaveLength(3);
+      const store = SqliteStore.open({ path });
+      try {
+        expect((await store.history('gw-backlog', 'd', 'p', T0, T0 + 60_000)).map((x) => x.value)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        expect(store.database.prepare("SELECT value FROM store_meta WHERE key = 'journal_flushed'").pluck().get()).toBe('3');
+        // One transaction per segment: three flushes wrote three chunks for the one point.
+        expect(chunkCount(store)).toBe(3);
+      } finally {
+        await store.close();
+      }
+      expect(readdirSync(`${path}.ingest`)).toEqual([]);
     } finally {
       dir.remove();
     }
