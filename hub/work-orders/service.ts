@@ -6,42 +6,40 @@
  * A technician closes it with a note; the next occurrence after that opens a new one.
  */
 import { randomUUID } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/errors.js';
 import { num, optNum, str, type Sql, type SqlRow } from '../api/db.js';
 
-export type WorkOrderUrgency = 'low' | 'normal' | 'high' | 'critical';
-export type WorkOrderState = 'open' | 'closed';
+/** The one definition of a work order: the API's response schema, and the type (derived). */
+export const WorkOrderSchema = Type.Object(
+  {
+    id: Type.String(),
+    site: Type.String(),
+    gateway: Type.String(),
+    equipment: Type.String(),
+    problem: Type.String(),
+    task: Type.String(),
+    urgency: Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high'), Type.Literal('critical')]),
+    sourceAgent: Type.String(),
+    state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+    createdAt: Type.Integer({ minimum: 0 }),
+    updatedAt: Type.Integer({ minimum: 0 }),
+    seen: Type.Integer({ minimum: 1, description: 'how many times the agents raised it while open' }),
+    closedBy: Type.Optional(Type.String()),
+    closedAt: Type.Optional(Type.Integer({ minimum: 0 })),
+    note: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
 
-export interface WorkOrder {
-  readonly id: string;
-  readonly site: string;
-  readonly gateway: string;
-  readonly equipment: string;
-  readonly problem: string;
-  readonly task: string;
-  readonly urgency: WorkOrderUrgency;
-  readonly sourceAgent: string;
-  readonly state: WorkOrderState;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  /** How many times the agents raised it while it was open. */
-  readonly seen: number;
-  readonly closedBy?: string;
-  readonly closedAt?: number;
-  readonly note?: string;
-}
+export type WorkOrder = Static<typeof WorkOrderSchema>;
+export type WorkOrderUrgency = WorkOrder['urgency'];
+export type WorkOrderState = WorkOrder['state'];
 
-export interface NewWorkOrder {
-  readonly site: string;
-  readonly gateway: string;
-  readonly equipment: string;
-  readonly problem: string;
-  readonly task: string;
-  readonly urgency: WorkOrderUrgency;
-  readonly sourceAgent: string;
+export type NewWorkOrder = Pick<WorkOrder, 'site' | 'gateway' | 'equipment' | 'problem' | 'task' | 'urgency' | 'sourceAgent'> & {
   /** Same key while open = the same order. */
   readonly dedupeKey: string;
-}
+};
 
 export interface WorkOrderFilter {
   readonly site?: string;

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { IngestJournal } from '../../hub/store/ingest-journal.js';
-import { SqliteStore } from '../../hub/store/sqlite.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../hub/store/sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../hub/store/sqlite-migrations.js';
 import { tempDir } from '../support/tmp.js';
 import { batch, reading } from './helpers.js';
@@ -15,41 +15,23 @@ const WRITER = fileURLToPath(new URL('./fixtures/journal-writer.ts', import.meta
 const BOOT = '0b1c2d3e-0000-4000-8000-000000000002';
 const T0 = Date.UTC(2024, 0, 1);
 
-storeContract('sqlite (journaled, group commit)', async () => {
-  const dir = tempDir('swarmgate-hub-store-');
-  const store = SqliteStore.open({ path: `${dir.path}/hub.db` });
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      dir.remove();
-    },
-  };
-});
+function sqliteContract(name: string, options: Omit<SqliteStoreOptions, 'path'>): void {
+  storeContract(`sqlite (${name})`, async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const store = SqliteStore.open({ path: `${dir.path}/hub.db`, ...options });
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        dir.remove();
+      },
+    };
+  });
+}
 
-storeContract('sqlite (journaled, fsync on every append)', async () => {
-  const dir = tempDir('swarmgate-hub-store-');
-  const store = SqliteStore.open({ path: `${dir.path}/hub.db`, fsync: true });
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      dir.remove();
-    },
-  };
-});
-
-storeContract('sqlite (written through)', async () => {
-  const dir = tempDir('swarmgate-hub-store-');
-  const store = SqliteStore.open({ path: `${dir.path}/hub.db`, journal: false });
-  return {
-    store,
-    cleanup: async () => {
-      await store.close();
-      dir.remove();
-    },
-  };
-});
+sqliteContract('journaled, group commit', {});
+sqliteContract('journaled, fsync on every append', { fsync: true });
+sqliteContract('written through', { journal: false });
 
 function runWriter(path: string, count: number, first = 0): Promise<{ stdout: string; signal: string | null }> {
   return new Promise((resolve) => {

@@ -3,34 +3,13 @@
  * and closing it with a note of what was done. The agents raise them (hub/work-orders).
  */
 import { Type } from '@sinclair/typebox';
-import type { WorkOrderService } from '../../work-orders/service.js';
+import { WorkOrderSchema, type WorkOrderService } from '../../work-orders/service.js';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
-import { IdParam, Millis } from '../schemas.js';
+import { IdParam } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
-
-export const WorkOrderSchema = Type.Object(
-  {
-    id: Type.String(),
-    site: Type.String(),
-    gateway: Type.String(),
-    equipment: Type.String(),
-    problem: Type.String(),
-    task: Type.String(),
-    urgency: Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high'), Type.Literal('critical')]),
-    sourceAgent: Type.String(),
-    state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
-    createdAt: Millis,
-    updatedAt: Millis,
-    seen: Type.Integer({ minimum: 1, description: 'how many times the agents raised it while open' }),
-    closedBy: Type.Optional(Type.String()),
-    closedAt: Type.Optional(Millis),
-    note: Type.Optional(Type.String()),
-  },
-  strict,
-);
 
 export async function workOrdersPlugin(app: Api, ctx: ApiContext, workOrders: WorkOrderService): Promise<void> {
   const params = Type.Object({ id: IdParam }, strict);
