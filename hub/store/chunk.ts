@@ -128,12 +128,17 @@ export function sortByTs<T extends { readonly ts: number }>(samples: T[]): T[] {
   return isSorted(samples.length, (i) => samples[i]!.ts) ? samples : samples.sort((a, b) => a.ts - b.ts);
 }
 
-/** [start, end) ranges of ts-sorted columns that fit one chunk each. */
+/**
+ * [start, end) ranges of ts-sorted columns that fit one chunk each. Chunks never cross a boundary
+ * of the CHUNK_MAX_SPAN_MS grid (whole hours since the epoch): every chunk then lies inside one
+ * hourly (or daily, ...) bucket, whose aggregate it serves without being decoded.
+ */
 export function chunkRanges(ts: readonly number[]): Array<[number, number]> {
   const out: Array<[number, number]> = [];
+  const cell = (t: number): number => Math.floor(t / CHUNK_MAX_SPAN_MS);
   let start = 0;
   for (let i = 1; i <= ts.length; i++) {
-    if (i === ts.length || i - start >= CHUNK_MAX_SAMPLES || ts[i]! - ts[start]! > CHUNK_MAX_SPAN_MS) {
+    if (i === ts.length || i - start >= CHUNK_MAX_SAMPLES || cell(ts[i]!) !== cell(ts[start]!)) {
       out.push([start, i]);
       start = i;
     }
