@@ -76,6 +76,8 @@ describe('local rules against the simulated facility', () => {
     await waitFor('boost 80', () => Math.abs(speed() - 80) < 0.01);
     await setTemperature(-18);
     await waitFor('back to 60', () => Math.abs(speed() - 60) < 0.01);
+    // The simulator shows a write before the gateway hears back and records it: wait for the record.
+    await waitFor('three applied actions recorded', () => actions().filter((a) => a.data?.outcome === 'applied').length >= 3);
     expect(actions().filter((a) => a.data?.outcome === 'applied').map((a) => [a.data?.rule, a.data?.value])).toEqual([
       ['base', 60],
       ['warm-boost', 80],
