@@ -127,7 +127,8 @@ export class Ingest {
       this.inflight.add(work);
       work.finally(() => this.inflight.delete(work)).then(
         (handled) => {
-          // Not handled: stopped while the store was failing. No PUBACK; the broker redelivers.
+          // Not handled: stopped while the store was failing. No PUBACK: with a persistent session
+          // the broker delivers it again to the next start (a clean session cannot keep it).
           if (handled) done();
           else this.log.warn({ topic: packet.topic }, 'message left unacknowledged at stop (the store was failing)');
         },
