@@ -92,6 +92,13 @@ interface ChunkRow {
   flushed_at: number;
 }
 
+const INSERT_CHUNK = 'INSERT INTO chunks (series, ord, t_min, t_max, n, agg_n, agg_sum, agg_min, agg_max, ts, num, meta, flushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
+/** The INSERT_CHUNK parameters of an encoded chunk. */
+function chunkRow(series: number, ord: number, c: EncodedChunk, flushedAt: number): unknown[] {
+  return [series, ord, c.tMin, c.tMax, c.n, c.agg.count, c.agg.count > 0 ? c.agg.sum : null, c.agg.min, c.agg.max, c.ts, c.num, c.meta, flushedAt];
+}
+
 const seriesKey = (gateway: string, device: string, point: string): string => `${gateway}\u0000${device}\u0000${point}`;
 const batchKey = (gateway: string, bootId: string, seq: number): string => `${gateway}\u0000${bootId}\u0000${seq}`;
 
@@ -125,9 +132,7 @@ export class SqliteSeries {
       insertKey: db.prepare('INSERT OR IGNORE INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES (?, ?, ?, ?, ?, ?)'),
       seriesId: db.prepare('SELECT id FROM series WHERE gateway = ? AND device = ? AND point = ?').pluck(),
       insertSeries: db.prepare('INSERT INTO series (gateway, device, point) VALUES (?, ?, ?) RETURNING id').pluck(),
-      insertChunk: db.prepare(
-        'INSERT INTO chunks (series, ord, t_min, t_max, n, agg_n, agg_sum, agg_min, agg_max, ts, num, meta, flushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
+      insertChunk: db.prepare(INSERT_CHUNK),
       upsertLatest: db.prepare(`
         INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (gateway, device, point) DO UPDATE SET ts = excluded.ts, num = excluded.num, str = excluded.str,
@@ -265,7 +270,7 @@ export class SqliteSeries {
   }
 
   private insertChunk(series: number, ord: number, c: EncodedChunk, now: number): void {
-    this.sql.insertChunk.run(series, ord, c.tMin, c.tMax, c.n, c.agg.count, c.agg.count > 0 ? c.agg.sum : null, c.agg.min, c.agg.max, c.ts, c.num, c.meta, now);
+    this.sql.insertChunk.run(chunkRow(series, ord, c, now));
   }
 
   /** The series id, created inside the caller's transaction; cached only once that commits. */
@@ -519,29 +524,22 @@ export function convertLegacyReadings(db: Db): number {
   const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'").pluck().get();
   if (!exists) return 0;
   const insertSeries = db.prepare('INSERT INTO series (gateway, device, point) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET gateway = excluded.gateway RETURNING id').pluck();
-  const insertChunk = db.prepare('INSERT INTO chunks (series, ord, t_min, t_max, n, agg_n, agg_sum, agg_min, agg_max, ts, num, meta, flushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+  const insertChunk = db.prepare(INSERT_CHUNK);
   let ord = ((db.prepare('SELECT MAX(ord) FROM chunks').pluck().get() as number | null) ?? 0) + 1;
   let converted = 0;
-  let current: { key: string; id: number; samples: ChunkSample[] } | undefined;
   const now = Date.now();
-  const emit = (): void => {
-    if (!current) return;
-    for (const c of encodeChunks(SampleColumns.of(current.samples))) {
-      insertChunk.run(current.id, ord++, c.tMin, c.tMax, c.n, c.agg.count, c.agg.count > 0 ? c.agg.sum : null, c.agg.min, c.agg.max, c.ts, c.num, c.meta, now);
-    }
-  };
   const points = db.prepare('SELECT DISTINCT gateway, device, point FROM readings').all() as { gateway: string; device: string; point: string }[];
   const rowsOf = db.prepare('SELECT ts, num, str, vtype, quality, cause FROM readings WHERE gateway = ? AND device = ? AND point = ? ORDER BY ts, id');
   for (const p of points) {
-    emit();
-    current = { key: seriesKey(p.gateway, p.device, p.point), id: insertSeries.get(p.gateway, p.device, p.point) as number, samples: [] };
+    const id = insertSeries.get(p.gateway, p.device, p.point) as number;
+    const samples = new SampleColumns();
     for (const r of rowsOf.all(p.gateway, p.device, p.point) as { ts: number; num: number | null; str: string | null; vtype: string; quality: Quality; cause: string | null }[]) {
       const v = decodeValue(r.num, r.str, r.vtype);
-      current.samples.push(r.cause === null ? { v, q: r.quality, ts: r.ts } : { v, q: r.quality, ts: r.ts, c: r.cause });
-      converted++;
+      samples.push(r.cause === null ? { v, q: r.quality, ts: r.ts } : { v, q: r.quality, ts: r.ts, c: r.cause });
     }
+    converted += samples.length;
+    for (const c of encodeChunks(samples)) insertChunk.run(chunkRow(id, ord++, c, now));
   }
-  emit();
   db.exec('DROP TABLE readings');
   return converted;
 }
