@@ -14,6 +14,7 @@ import type { HubConfig } from './config.js';
 import { HubEvents } from './ingest/events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
 import { WorkOrderService } from './work-orders/service.js';
+import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './api/db.js';
 import { Ingest } from './ingest/ingest.js';
 import { GatewayRegistry } from './registry/registry.js';
@@ -61,6 +62,8 @@ export interface Hub {
   readonly configs?: GatewayConfigService;
   /** Maintenance work orders the agents raised. */
   readonly workOrders: WorkOrderService;
+  /** Messages ingest refused, kept for inspection. */
+  readonly quarantine: QuarantineService;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
   stop(): Promise<void>;
@@ -170,6 +173,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
     cleanups.push(async () => offReviews());
     const workOrders = new WorkOrderService(sqlFor(store));
+    const quarantine = new QuarantineService(sqlFor(store));
     let agents: AgentService | undefined;
     if (config.agents?.enabled || options.agents?.facility) {
       const a = config.agents;
@@ -201,12 +205,14 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // Ingest installs its message handler in the same synchronous run as mqtt.connect(), before
     // any packet can arrive: a resumed session's queued messages come right after CONNACK, and
     // MQTT.js' default handler would acknowledge them without storing them.
-    const mqttClient = mqtt.connect(url, { ...auth, clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000 });
+    // resubscribe: false: ingest subscribes again on every connect itself (MQTT.js would skip it
+    // when the broker says the session is present, which Mosquitto says without shared subscriptions).
+    const mqttClient = mqtt.connect(url, { ...auth, clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false });
     client = mqttClient;
     mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
     mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
     cleanups.push(() => mqttClient.endAsync(true));
-    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, ...(configs ? { configs } : {}), shareGroup, persistentSession: persistent, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, ...(configs ? { configs } : {}), quarantine, shareGroup, persistentSession: persistent, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
     const subscribed = ingest.start(); // the handler is in place when this returns
     subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
     cleanups.push(() => ingest.stop());
@@ -261,6 +267,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       agents,
       configs,
       workOrders,
+      quarantine,
       api,
       stop: () => (stopping ??= cleanup()),
     };

@@ -6,6 +6,7 @@
  *   30-39 agent learning state: executed set, track records, bus audit (hub/agents-runtime)
  *   40-49 remote gateway configuration: desired and reported documents (hub/gateway-config)
  *   50-59 maintenance work orders from the agents (hub/work-orders)
+ *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents-runtime/migrations.js';
@@ -13,6 +14,7 @@ import { API_MIGRATIONS } from './api/migrations.js';
 import { GATEWAY_CONFIG_MIGRATIONS } from './gateway-config/migrations.js';
 import { REVIEW_MIGRATIONS } from './review/migrations.js';
 import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
+import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
 import { SwarmgateError } from '../shared/errors.js';
 import type { Migration } from './store/sqlite-migrations.js';
 
@@ -30,6 +32,7 @@ export const FEATURES: readonly FeatureMigrations[] = [
   API_MIGRATIONS,
   GATEWAY_CONFIG_MIGRATIONS,
   WORK_ORDER_MIGRATIONS,
+  QUARANTINE_MIGRATIONS,
 ];
 
 /** Every registered feature migration for one store kind, checked for overlapping versions. */

@@ -19,12 +19,14 @@ export class FederationMetrics {
   readonly outboxRows: Gauge;
   readonly outboxBytes: Gauge;
   readonly inflight: Gauge;
+  readonly awaitingStored: Gauge;
+  readonly resent: Counter<'cause'>;
   readonly connected: Gauge<'link'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
     this.published = reuse(registry, 'swarmgate_federation_published_total', () => new Counter({ name: 'swarmgate_federation_published_total', help: 'Outbox messages handed to the broker, by kind (replays included)', labelNames: ['kind'] as const, registers }));
-    this.acked = reuse(registry, 'swarmgate_federation_acked_total', () => new Counter({ name: 'swarmgate_federation_acked_total', help: 'Outbox messages acknowledged by the broker (PUBACK) and deleted, by kind', labelNames: ['kind'] as const, registers }));
+    this.acked = reuse(registry, 'swarmgate_federation_acked_total', () => new Counter({ name: 'swarmgate_federation_acked_total', help: 'Outbox messages delivered and deleted, by kind (telemetry on the hub stored receipt, the rest on PUBACK)', labelNames: ['kind'] as const, registers }));
     this.dropped = reuse(registry, 'swarmgate_federation_dropped_total', () => new Counter({ name: 'swarmgate_federation_dropped_total', help: 'Outbox messages dropped unsent because the outbox was over its size or age bound', labelNames: ['kind', 'reason'] as const, registers }));
     this.droppedReadings = reuse(registry, 'swarmgate_federation_dropped_readings_total', () => new Counter({ name: 'swarmgate_federation_dropped_readings_total', help: 'Readings inside dropped telemetry messages', labelNames: ['reason'] as const, registers }));
     this.rejected = reuse(registry, 'swarmgate_federation_rejected_total', () => new Counter({ name: 'swarmgate_federation_rejected_total', help: 'Incoming messages or requests refused, by source and reason', labelNames: ['source', 'reason'] as const, registers }));
@@ -32,6 +34,8 @@ export class FederationMetrics {
     this.outboxRows = reuse(registry, 'swarmgate_federation_outbox_messages', () => new Gauge({ name: 'swarmgate_federation_outbox_messages', help: 'Messages waiting in the outbox', registers }));
     this.outboxBytes = reuse(registry, 'swarmgate_federation_outbox_bytes', () => new Gauge({ name: 'swarmgate_federation_outbox_bytes', help: 'Payload bytes waiting in the outbox', registers }));
     this.inflight = reuse(registry, 'swarmgate_federation_inflight', () => new Gauge({ name: 'swarmgate_federation_inflight', help: 'Messages published and awaiting PUBACK', registers }));
+    this.awaitingStored = reuse(registry, 'swarmgate_federation_awaiting_stored', () => new Gauge({ name: 'swarmgate_federation_awaiting_stored', help: 'Telemetry batches the broker acknowledged and the hub has not yet receipted as stored', registers }));
+    this.resent = reuse(registry, 'swarmgate_federation_resent_total', () => new Counter({ name: 'swarmgate_federation_resent_total', help: 'Telemetry batches sent again because no stored receipt came (timeout) or the connection was new (reconnect)', labelNames: ['cause'] as const, registers }));
     this.connected = reuse(registry, 'swarmgate_federation_connected', () => new Gauge({ name: 'swarmgate_federation_connected', help: '1 while the MQTT link is up', labelNames: ['link'] as const, registers }));
   }
 }

@@ -76,6 +76,10 @@ export class Outbox {
   private readonly sealed: NewRow[] = [];
   private readonly inflight = new Set<number>();
   private readonly pendingAcks = new Set<number>();
+  /** Telemetry rows the broker acknowledged, waiting for the hub's stored receipt: row seq -> batch key and since when. */
+  private readonly awaiting = new Map<number, { key: string; since: number }>();
+  /** `${bootId}:${batchSeq}` -> row seq of the rows in `awaiting`. */
+  private readonly awaitingByKey = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private readonly maintenance: NodeJS.Timeout;
   private ageCheckedAt = 0;
@@ -173,7 +177,7 @@ export class Outbox {
    */
   next(after: number, before: number, limit: number): { rows: OutboxRow[]; last: number } {
     const raw = this.table.range(after, before, limit);
-    return { rows: raw.filter((r) => !this.inflight.has(r.seq) && !this.pendingAcks.has(r.seq)), last: raw[raw.length - 1]?.seq ?? after };
+    return { rows: raw.filter((r) => !this.inflight.has(r.seq) && !this.pendingAcks.has(r.seq) && !this.awaiting.has(r.seq)), last: raw[raw.length - 1]?.seq ?? after };
   }
 
   /** The row is with the broker; it must not be dropped or handed out again. */
@@ -191,6 +195,65 @@ export class Outbox {
     this.inflight.delete(seq);
     this.pendingAcks.add(seq);
     this.arm(this.flushMs || 200);
+  }
+
+  /** The broker has the batch (PUBACK); the row stays until the hub's stored receipt names it. */
+  awaitStored(seq: number, bootId: string, batchSeq: number): void {
+    this.inflight.delete(seq);
+    const key = `${bootId}:${batchSeq}`;
+    this.awaiting.set(seq, { key, since: this.clock() });
+    this.awaitingByKey.set(key, seq);
+    this.metrics.awaitingStored.set(this.awaiting.size);
+  }
+
+  /** The hub stored batches from..to of a boot: their rows go. Returns how many rows that was. */
+  stored(bootId: string, from: number, to: number): number {
+    let n = 0;
+    const take = (key: string): void => {
+      const seq = this.awaitingByKey.get(key);
+      if (seq === undefined) return;
+      this.forget(seq);
+      this.ack(seq);
+      n++;
+    };
+    if (to - from < this.awaiting.size) for (let s = from; s <= to; s++) take(`${bootId}:${s}`);
+    else
+      for (const { key } of [...this.awaiting.values()]) {
+        const at = key.lastIndexOf(':');
+        const s = Number(key.slice(at + 1));
+        if (key.slice(0, at) === bootId && s >= from && s <= to) take(key);
+      }
+    this.metrics.awaitingStored.set(this.awaiting.size);
+    return n;
+  }
+
+  /** Rows waiting for a receipt since before `before` become eligible to send again; their seqs. */
+  expireAwaiting(before: number): number[] {
+    const expired: number[] = [];
+    for (const [seq, a] of this.awaiting) if (a.since < before) expired.push(seq);
+    for (const seq of expired) this.forget(seq);
+    this.metrics.awaitingStored.set(this.awaiting.size);
+    return expired;
+  }
+
+  /** Every row waiting for a receipt becomes eligible again (a new connection: the broker may have lost them). */
+  releaseAwaiting(): number {
+    const n = this.awaiting.size;
+    this.awaiting.clear();
+    this.awaitingByKey.clear();
+    this.metrics.awaitingStored.set(0);
+    return n;
+  }
+
+  get awaitingCount(): number {
+    return this.awaiting.size;
+  }
+
+  private forget(seq: number): void {
+    const a = this.awaiting.get(seq);
+    if (!a) return;
+    this.awaiting.delete(seq);
+    this.awaitingByKey.delete(a.key);
   }
 
   all(): OutboxRow[] {
@@ -307,6 +370,7 @@ export class Outbox {
     const gaps = new Map<string, GapRecord>();
     for (const v of victims) {
       this.table.delete(v.seq);
+      this.forget(v.seq);
       this.metrics.dropped.inc({ kind: v.kind, reason });
       if (v.kind !== 'telemetry' || v.batch_seq === null) continue;
       this.metrics.droppedReadings.inc({ reason }, v.readings);

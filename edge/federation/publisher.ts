@@ -3,8 +3,10 @@
  * so the broker keeps command subscriptions through an outage; a retained GatewayState birth on
  * every connect and the same document with status offline as the will.
  *
- * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once, and a row is deleted
- * only after its PUBACK. After a reconnect two cursors run side by side: rows committed while
+ * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once. A telemetry row is
+ * deleted only when the hub's stored receipt names its batch (a PUBACK only moves it to waiting
+ * for that receipt; without one within storedTimeoutS, or after a reconnect, it is sent again and
+ * the hub's de-duplication keeps one copy); other rows on their PUBACK. After a reconnect two cursors run side by side: rows committed while
  * connected (live, first) and the backlog from before the connection (flagged historical: true),
  * each in seq order, so live data keeps flowing while the backlog drains.
  */
@@ -12,7 +14,7 @@ import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../../shared/errors.js';
-import { GatewayStateSchema, encode, gatewayTopic, type GatewayState } from '../../shared/wire/index.js';
+import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayTopic, type GatewayState } from '../../shared/wire/index.js';
 import { FederationMetrics } from './metrics.js';
 import { clientOptions, topicMatches } from './mqtt-link.js';
 import type { Outbox, OutboxRow } from './outbox.js';
@@ -34,6 +36,8 @@ export interface PublisherOptions {
   readonly birth: () => GatewayState;
   readonly stateIntervalS?: number;
   readonly clock?: () => number;
+  /** Keep telemetry until the hub's stored receipt (default), resending after timeoutMs; undefined: delete on PUBACK. */
+  readonly untilStored?: { readonly timeoutMs: number } | undefined;
 }
 
 const END = Number.MAX_SAFE_INTEGER;
@@ -52,6 +56,7 @@ export class Publisher {
   private pumpQueued = false;
   private stopping = false;
   private stateTimer: NodeJS.Timeout | undefined;
+  private receiptTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribeOutbox: () => void;
   readonly metrics: FederationMetrics;
 
@@ -61,6 +66,7 @@ export class Publisher {
     this.window = options.mqtt.inflight;
     this.clock = options.clock ?? Date.now;
     this.unsubscribeOutbox = options.outbox.onAppend(() => this.schedulePump());
+    if (options.untilStored) this.subscribe(gatewayTopic(options.site, options.gateway, 'stored'), 1, (topic, payload) => this.receipt(topic, payload));
   }
 
   get connected(): boolean {
@@ -86,6 +92,38 @@ export class Publisher {
     client.on('message', (topic, payload, packet) => this.route(topic, payload, packet));
     const every = this.options.stateIntervalS ?? 60;
     if (every > 0) this.stateTimer = setInterval(() => this.publishState(), every * 1000).unref();
+    const untilStored = this.options.untilStored;
+    if (untilStored) this.receiptTimer = setInterval(() => this.resendUnreceipted(untilStored.timeoutMs), Math.max(50, Math.floor(untilStored.timeoutMs / 4))).unref();
+  }
+
+  /** The hub stored these batches: their rows leave the outbox. */
+  private receipt(topic: string, payload: Buffer): void {
+    const r = decode(StoredReceiptSchema, topic, payload);
+    if (!r.ok) {
+      this.metrics.rejected.inc({ source: 'stored-receipt', reason: r.reason });
+      this.options.log.warn({ topic, error: r.error }, 'stored receipt rejected');
+      return;
+    }
+    let rows = 0;
+    for (const b of r.value.batches) rows += this.options.outbox.stored(b.bootId, b.from, b.to);
+    if (rows > 0) this.metrics.acked.inc({ kind: 'telemetry' }, rows);
+  }
+
+  /** Batches the broker acknowledged but the hub never receipted: send them again. */
+  private resendUnreceipted(timeoutMs: number): void {
+    if (!this.client?.connected) return;
+    const expired = this.options.outbox.expireAwaiting(this.clock() - timeoutMs);
+    if (expired.length === 0) return;
+    this.metrics.resent.inc({ cause: 'timeout' }, expired.length);
+    this.options.log.warn({ batches: expired.length, timeoutS: timeoutMs / 1000 }, 'no stored receipt from the hub for batches the broker acknowledged; sending them again');
+    for (const seq of expired) this.stepBack(seq);
+    this.schedulePump();
+  }
+
+  /** The cursor that covers this row moves back so the row is looked at again. */
+  private stepBack(seq: number): void {
+    if (seq < this.watermark) this.histCursor = Math.min(this.histCursor, seq - 1);
+    else this.liveCursor = Math.min(this.liveCursor, seq - 1);
   }
 
   /** Registers a handler; the subscription is (re)made on every connect. */
@@ -121,6 +159,7 @@ export class Publisher {
    */
   async stop(drainMs = 2000): Promise<void> {
     if (this.stateTimer) clearInterval(this.stateTimer);
+    if (this.receiptTimer) clearInterval(this.receiptTimer);
     const client = this.client;
     if (!client) {
       this.stopping = true;
@@ -130,7 +169,8 @@ export class Publisher {
     const deadline = this.clock() + drainMs;
     // Without this drain the last flush window (the final readings) reached the hub only with
     // the next start. The pump keeps going on each PUBACK until nothing is left to send.
-    while (client.connected && (this.inflight > 0 || this.pumpQueued) && this.clock() < deadline) await sleep(20);
+    // Receipts included: a batch the hub has not receipted yet would be sent again by the next run.
+    while (client.connected && (this.inflight > 0 || this.pumpQueued || this.options.outbox.awaitingCount > 0) && this.clock() < deadline) await sleep(20);
     this.stopping = true;
     this.unsubscribeOutbox();
     if (client.connected) {
@@ -159,6 +199,10 @@ export class Publisher {
     this.watermark = this.options.outbox.lastSeq + 1;
     this.histCursor = 0;
     this.liveCursor = this.watermark - 1;
+    // A new connection may follow a broker restart that lost what it had acknowledged: everything
+    // not receipted yet is backlog again (the hub keeps one copy of whatever arrives twice).
+    const released = this.options.outbox.releaseAwaiting();
+    if (released > 0) this.metrics.resent.inc({ cause: 'reconnect' }, released);
     this.options.log.info({ backlog: this.options.outbox.stats().messages }, 'connected to the hub broker');
     for (const h of this.handlers) client.subscribe(h.filter, { qos: h.qos }, (err) => err && this.subscribeFailed(h.filter, err));
     this.publishState();
@@ -232,6 +276,8 @@ export class Publisher {
         outbox.unmarkSent(row.seq);
         if (historical) this.histCursor = Math.min(this.histCursor, row.seq - 1);
         else this.liveCursor = Math.min(this.liveCursor, row.seq - 1);
+      } else if (this.options.untilStored && row.kind === 'telemetry' && row.batchSeq !== null) {
+        outbox.awaitStored(row.seq, row.bootId, row.batchSeq);
       } else {
         outbox.ack(row.seq);
         metrics.acked.inc({ kind: row.kind });

@@ -54,6 +54,13 @@ export const FederationOutboxSchema = Type.Object(
     ),
     batchMax: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000, default: 500, description: 'Readings per telemetry message at most (also flushes the buffer when reached)' })),
     batchMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000, default: 200, description: 'Strict mode (flushMs 0) only: how long committed readings collect before they become one telemetry message' })),
+    deleteOn: Type.Optional(
+      Type.Union([Type.Literal('stored'), Type.Literal('puback')], {
+        default: 'stored',
+        description: "When a telemetry batch leaves the outbox: 'stored' on the hub's stored receipt (nothing is lost if the broker loses what it acknowledged); 'puback' on the broker's acknowledgement (only for a broker with no Swarmgate hub behind it)",
+      }),
+    ),
+    storedTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: "deleteOn 'stored': a batch the broker acknowledged is sent again when no stored receipt came within this many seconds" })),
   },
   { ...strict, description: 'Durable store-and-forward queue on the gateway' },
 );
@@ -109,7 +116,7 @@ export interface ResolvedFederationConfig {
     readonly inflight: number;
     readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized: boolean };
   };
-  readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number };
+  readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number; readonly deleteOn: 'stored' | 'puback'; readonly storedTimeoutS: number };
   readonly stateIntervalS: number;
   readonly plainTopics?: { readonly writable: boolean };
   readonly sparkplug?: { readonly groupId: string; readonly edgeNodeId?: string; readonly primaryHostId?: string; readonly aliases?: boolean };
@@ -140,6 +147,8 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
       flushMs: o.flushMs ?? 200,
       batchMax: o.batchMax ?? 500,
       batchMs: o.batchMs ?? 200,
+      deleteOn: o.deleteOn ?? 'stored',
+      storedTimeoutS: o.storedTimeoutS ?? 30,
     },
     stateIntervalS: c.stateIntervalS ?? 60,
     ...(plain?.enabled ? { plainTopics: { writable: plain.writable ?? false } } : {}),

@@ -3,7 +3,7 @@
  * head (seq, sentAt, historical) is rebuilt at publish time without re-parsing the readings, so
  * replaying a large backlog costs a buffer copy per message, not a JSON round trip.
  */
-import { WireReadingSchema, isValid, type WireReading } from '../../shared/wire/index.js';
+import { MAX_ABS_VALUE, WireReadingSchema, isValid, type WireReading } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 
 /** Upper bound of one batch's encoded readings; keeps every message well below MAX_PAYLOAD_BYTES. */
@@ -15,10 +15,17 @@ const CAUSE_MAX = 512;
 /** Wire form of a reading, or undefined when it cannot satisfy the wire schema (bad ids). */
 export function toWireReading(r: Reading): WireReading | undefined {
   let v: WireReading['v'] = r.value;
+  let q = r.quality;
+  let cause = r.cause;
   if (typeof v === 'number' && !Number.isFinite(v)) v = null;
-  else if (typeof v === 'string' && v.length > VALUE_MAX) v = v.slice(0, VALUE_MAX);
-  const wire: WireReading = { d: r.device, p: r.point, v, q: r.quality, ts: Math.max(0, Math.round(r.ts)) };
-  if (r.cause !== undefined) wire.c = r.cause.slice(0, CAUSE_MAX);
+  else if (typeof v === 'number' && Math.abs(v) > MAX_ABS_VALUE) {
+    // No store keeps it and no sensor means it: the reading goes as bad, with the reason.
+    v = null;
+    q = 'bad';
+    cause = `value ${r.value as number} out of range`;
+  } else if (typeof v === 'string' && v.length > VALUE_MAX) v = v.slice(0, VALUE_MAX);
+  const wire: WireReading = { d: r.device, p: r.point, v, q, ts: Math.max(0, Math.round(r.ts)) };
+  if (cause !== undefined) wire.c = cause.slice(0, CAUSE_MAX);
   return isValid(WireReadingSchema, wire) ? wire : undefined;
 }
 

@@ -14,6 +14,10 @@ export class HubMetrics {
   readonly messages = new Counter({ name: 'swarmgate_hub_messages_total', help: 'Valid messages ingested, by channel', labelNames: ['channel'] as const, registers: [this.registry] });
   readonly duplicates = new Counter({ name: 'swarmgate_hub_duplicate_batches_total', help: 'Telemetry batches received again and not stored twice', registers: [this.registry] });
   readonly readingsStored = new Counter({ name: 'swarmgate_hub_readings_stored_total', help: 'Readings stored', registers: [this.registry] });
+  readonly quarantined = new Counter({ name: 'swarmgate_hub_quarantined_total', help: 'Messages refused and kept for inspection in the quarantine, by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });
+  readonly receiptsSent = new Counter({ name: 'swarmgate_hub_stored_receipts_total', help: 'Stored receipts sent to gateways (each covers the batches stored since the previous one)', registers: [this.registry] });
+  readonly ingestStalls = new Counter({ name: 'swarmgate_hub_ingest_stalls_total', help: 'Times the ingest subscriptions delivered nothing while gateways were online (resubscribed each time)', registers: [this.registry] });
+  readonly resubscribes = new Counter({ name: 'swarmgate_hub_ingest_resubscribes_total', help: 'Ingest subscriptions made again, by cause (reconnect, stall)', labelNames: ['cause'] as const, registers: [this.registry] });
   readonly storeFailures = new Counter({ name: 'swarmgate_hub_store_failures_total', help: 'Store writes that failed; the message waits unacknowledged and is retried until the store takes it', labelNames: ['channel'] as const, registers: [this.registry] });
 
   /** Gauges of the SQLite store's telemetry buffer and journal, read at scrape time. */

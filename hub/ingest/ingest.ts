@@ -9,6 +9,15 @@
  * A store failure never drops a valid message: its write is retried with backoff (counted and
  * logged) and the message stays unacknowledged meanwhile, which holds back further deliveries to
  * this client (backpressure) instead of losing what gateways handed over.
+ * A message the store refuses every time (poison: bad data, not a bad store) is kept in the
+ * quarantine with the reason and ingest moves on, so one gateway's bad message never holds back
+ * another's; so are messages that fail their schema or lie outside the plausible time window.
+ * Telemetry that is stored (or quarantined) is receipted to its gateway (receipts.ts): the gateway
+ * deletes a batch only then, not on the broker's PUBACK, so a broker that loses acknowledged
+ * messages (a restart, a crash, a lost subscription) costs a resend, never the data.
+ * The subscriptions are made again on every connect, whatever the broker says about the session:
+ * Mosquitto restores a persistent session without its shared subscriptions. A watchdog also
+ * resubscribes (and says so) when the subscriptions deliver nothing while gateways are online.
  * With a persistent session (clean session off) stop() keeps the subscriptions: they belong to
  * the broker-side session, which queues what gateways publish until the next start.
  */
@@ -18,11 +27,15 @@ import { errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument } from '../../shared/wire/messages.js';
-import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
+import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { HubMetrics } from '../broker/metrics.js';
+import type { QuarantinePort } from '../quarantine/service.js';
 import type { GatewayRegistry } from '../registry/registry.js';
 import type { HubStore } from '../store/types.js';
 import type { HubEvents } from './events.js';
+import { DEFAULT_TIME_WINDOW, implausibleTimes, type TimeWindow } from './plausibility.js';
+import { StoredReceipts } from './receipts.js';
+import { classifyStoreError } from './store-errors.js';
 
 /** Channels split across hub processes. */
 export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported'] as const satisfies readonly GatewayChannel[];
@@ -73,6 +86,19 @@ export interface IngestOptions {
   readonly logger?: Logger;
   /** Longest wait between store retries; default 5000 ms. */
   readonly maxRetryDelayMs?: number;
+  /** Where refused messages are kept for inspection; without it they are only counted and logged. */
+  readonly quarantine?: QuarantinePort;
+  /** Readings outside this window around the hub clock are quarantined; default 10 min ahead, 366 days back. */
+  readonly timeWindow?: TimeWindow;
+  /** Send stored receipts to gateways (default true). */
+  readonly receipts?: boolean;
+  /** Resubscribe, count and log when nothing arrived for this long while gateways are online; default 120 s, 0 off. */
+  readonly stallAfterMs?: number;
+  /**
+   * Failures of one message, of a kind the error does not tell, before the store is asked whether
+   * it is healthy: when it is, the message is poison and is quarantined. Default 5.
+   */
+  readonly poisonAfterAttempts?: number;
 }
 
 export interface IngestStats {
@@ -85,6 +111,12 @@ export interface IngestStats {
 /** Thrown out of a store retry loop by stop(): the message is left unacknowledged. */
 class IngestStopped extends Error {}
 
+/** Thrown out of a store retry loop when the store refuses this message itself (see store-errors.ts). */
+class PoisonMessage extends Error {}
+
+/** Most quarantine writes per gateway and reason per minute for refused input; more are only counted. */
+const QUARANTINE_PER_MINUTE = 120;
+
 export class Ingest {
   readonly stats: IngestStats = { received: 0, handled: 0, rejected: 0, duplicates: 0 };
   private readonly log: Logger;
@@ -95,6 +127,15 @@ export class Ingest {
   /** Aborted by stop(): ends store retries (and their waits) at once. */
   private stopping = new AbortController();
   private readonly filters: string[];
+  private readonly receipts: StoredReceipts | undefined;
+  private subscribedOnce = false;
+  private lastDelivery = Date.now();
+  private stalled = false;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly quarantineBudget = new Map<string, { minute: number; used: number }>();
+  private readonly onConnect = (): void => {
+    if (this.subscribedOnce) void this.subscribe('reconnect');
+  };
 
   constructor(private readonly options: IngestOptions) {
     this.log = options.logger ?? createLogger('hub-ingest');
@@ -104,6 +145,7 @@ export class Ingest {
     const sites = options.sites ?? ['+'];
     const filter = (site: string, channel: GatewayChannel): string => (site === '+' ? allGatewaysFilter(channel) : `${TOPIC_ROOT}/${WIRE_VERSION}/${site}/+/${channel}`);
     this.filters = sites.flatMap((site) => [...SHARED_CHANNELS.map((c) => share(filter(site, c))), ...BROADCAST_CHANNELS.map((c) => filter(site, c))]);
+    this.receipts = options.receipts === false ? undefined : new StoredReceipts(options.client, { metrics: this.metrics, log: this.log });
   }
 
   /** The subscriptions this ingest makes. */
@@ -139,9 +181,55 @@ export class Ingest {
         },
       );
     };
-    const granted = await client.subscribeAsync(this.filters, { qos: 1 });
-    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
-    if (refused.length > 0) this.log.error({ refused }, 'broker refused ingest subscriptions; check the hub user ACL');
+    // Every connect after the first subscribes again: a broker may restore a persistent session
+    // without some of its subscriptions (Mosquitto drops shared ones on restart) while saying the
+    // session is present, and then nothing would reach this hub.
+    client.on('connect', this.onConnect);
+    this.lastDelivery = Date.now();
+    const stallAfter = this.options.stallAfterMs ?? 120_000;
+    if (stallAfter > 0) {
+      this.watchdog = setInterval(() => void this.checkStall(stallAfter), Math.max(250, Math.min(30_000, Math.floor(stallAfter / 4))));
+      this.watchdog.unref();
+    }
+    await this.subscribe('start');
+    this.subscribedOnce = true;
+  }
+
+  private async subscribe(cause: 'start' | 'reconnect' | 'stall'): Promise<void> {
+    const client = this.options.client;
+    try {
+      const granted = await client.subscribeAsync(this.filters, { qos: 1 });
+      const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0) this.log.error({ refused }, 'broker refused ingest subscriptions; check the hub user ACL');
+      if (cause !== 'start') {
+        this.metrics.resubscribes.inc({ cause });
+        this.log.info({ cause, subscriptions: this.filters.length }, 'ingest subscriptions made again');
+      }
+    } catch (err) {
+      if (cause === 'start') throw err;
+      this.log.warn({ cause, err: errorMessage(err) }, 'resubscribing failed; tried again on the next connect or stall check');
+    }
+  }
+
+  /** Nothing on the shared channels for stallAfter while gateways are online: resubscribe and say so. */
+  private async checkStall(stallAfter: number): Promise<void> {
+    const client = this.options.client;
+    if (!this.started || !client.connected) return;
+    const quietMs = Date.now() - this.lastDelivery;
+    if (quietMs < stallAfter) return;
+    let online: number;
+    try {
+      const sites = this.options.sites;
+      online = (await this.options.registry.list()).filter((g) => g.status === 'online' && (!sites || sites.includes('+') || sites.includes(g.site))).length;
+    } catch {
+      return;
+    }
+    if (online === 0) return;
+    this.metrics.ingestStalls.inc();
+    this.log[this.stalled ? 'warn' : 'error']({ quietS: Math.round(quietMs / 1000), onlineGateways: online }, 'ingest received nothing while gateways are online; resubscribing');
+    this.stalled = true;
+    this.lastDelivery = Date.now(); // the next check waits a whole period again
+    await this.subscribe('stall');
   }
 
   async stop(): Promise<void> {
@@ -149,19 +237,64 @@ export class Ingest {
     this.started = false;
     this.stopping.abort();
     const client = this.options.client;
+    client.off('connect', this.onConnect);
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = undefined;
     // Let messages being handled finish before the caller closes the store (store retries end now).
     const outcomes = await Promise.allSettled([...this.inflight]);
     // A message left unacknowledged blocks the client's packet processing, UNSUBACK included.
     const blocked = outcomes.some((o) => o.status === 'fulfilled' && !o.value);
     // A persistent session's subscriptions are what makes the broker queue while the hub is down.
     if (!this.options.persistentSession && client.connected && !blocked) await client.unsubscribeAsync(this.filters).catch(() => undefined);
+    this.receipts?.stop();
   }
 
-  private async reject(topic: string, channel: string, reason: string, error: string): Promise<void> {
+  /**
+   * Refuses a message: counted, logged, announced, and kept in the quarantine (at most
+   * QUARANTINE_PER_MINUTE per gateway and reason: a flood of junk must not fill the database).
+   * True when it was kept.
+   */
+  private async reject(topic: string, channel: string, reason: string, error: string, payload?: Buffer): Promise<boolean> {
     this.stats.rejected++;
     this.metrics.payloadRejected.inc({ channel, reason });
     this.log.warn({ topic, channel, reason, error }, 'message rejected');
     await this.options.events.emit('rejected', { topic, channel, reason, error });
+    const q = this.options.quarantine;
+    if (!q || !payload) return false;
+    const parsed = parseTopic(topic);
+    const key = `${parsed?.gateway ?? ''}\u0000${reason}`;
+    const minute = Math.floor(Date.now() / 60_000);
+    const budget = this.quarantineBudget.get(key);
+    if (budget && budget.minute === minute && budget.used >= QUARANTINE_PER_MINUTE) return false;
+    if (!budget || budget.minute !== minute) {
+      if (this.quarantineBudget.size > 10_000) this.quarantineBudget.clear();
+      this.quarantineBudget.set(key, { minute, used: 1 });
+    } else budget.used++;
+    try {
+      await q.add({ topic, ...(parsed ? { site: parsed.site, gateway: parsed.gateway } : {}), channel, reason, error, payload }, Date.now());
+      this.metrics.quarantined.inc({ channel, reason });
+      return true;
+    } catch (err) {
+      this.log.warn({ topic, err: errorMessage(err) }, 'could not keep the rejected message in the quarantine');
+      return false;
+    }
+  }
+
+  /**
+   * Keeps a message the store refused (poison) in the quarantine. Unlike junk input this must not
+   * be lost: the write is retried like any store write, and a quarantine that fails too means the
+   * store is down after all, so the message waits unacknowledged.
+   */
+  private async quarantinePoison(topic: string, site: string, gateway: string, channel: IngestChannel, payload: Buffer, error: string): Promise<void> {
+    this.stats.rejected++;
+    this.metrics.payloadRejected.inc({ channel, reason: 'store-refused' });
+    this.log.error({ topic, channel, error }, 'the store refuses this message every time; it is kept in the quarantine and ingest moves on');
+    const q = this.options.quarantine;
+    if (q) {
+      await this.persist(channel, () => q.add({ topic, site, gateway, channel, reason: 'store-refused', error, payload }, Date.now()), false);
+      this.metrics.quarantined.inc({ channel, reason: 'store-refused' });
+    }
+    await this.options.events.emit('rejected', { topic, channel, reason: 'store-refused', error });
   }
 
   /**
@@ -179,11 +312,21 @@ export class Ingest {
     }
     const { site, gateway } = parsed;
     const ch = channel as IngestChannel;
+    if (ch !== 'state') {
+      this.lastDelivery = Date.now();
+      this.stalled = false;
+    }
     // An empty retained payload clears a birth; there is nothing to ingest.
     if (ch === 'state' && payload.length === 0) return true;
     const now = Date.now();
     try {
-      await this.route(topic, site, gateway, ch, payload, now);
+      try {
+        await this.route(topic, site, gateway, ch, payload, now);
+      } catch (err) {
+        if (!(err instanceof PoisonMessage)) throw err;
+        await this.quarantinePoison(topic, site, gateway, ch, payload, err.message);
+        if (ch === 'telemetry') this.receiptFor(site, gateway, payload);
+      }
       this.stats.handled++;
       return true;
     } catch (err) {
@@ -198,19 +341,48 @@ export class Ingest {
    * Runs a store write until it succeeds: a valid message is never dropped because the database
    * is down, full or locked. Each failure is counted and logged; waits grow to maxRetryDelayMs.
    */
-  private async persist<T>(channel: IngestChannel, what: () => Promise<T>): Promise<T> {
+  private async persist<T>(channel: IngestChannel, what: () => Promise<T>, mayBePoison = true): Promise<T> {
     const maxDelay = this.options.maxRetryDelayMs ?? 5000;
+    const probeAfter = this.options.poisonAfterAttempts ?? 5;
     for (let i = 1; ; i++) {
       try {
         return await what();
       } catch (err) {
         if (this.stopping.signal.aborted) throw new IngestStopped();
         this.metrics.storeFailures.inc({ channel });
+        if (mayBePoison) {
+          const kind = classifyStoreError(err);
+          if (kind === 'poison') throw new PoisonMessage(errorMessage(err));
+          // Neither kind by its error: a store that answers something else while this message
+          // keeps failing is refusing the message, not down.
+          if (kind === 'unknown' && i >= probeAfter && (await this.storeAnswers())) throw new PoisonMessage(errorMessage(err));
+        }
         const delay = Math.min(maxDelay, 100 * 2 ** (i - 1));
         this.log[i === 1 ? 'warn' : 'error']({ err: errorMessage(err), channel, attempt: i, retryInMs: delay }, 'store write failed; the message waits, unacknowledged, and is retried');
         await this.wait(delay);
         if (this.stopping.signal.aborted) throw new IngestStopped();
       }
+    }
+  }
+
+  private async storeAnswers(): Promise<boolean> {
+    try {
+      await this.options.store.schemaVersion();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The receipt for a telemetry payload that was stored or quarantined, when it names its batch. */
+  private receiptFor(site: string, gateway: string, payload: Buffer): void {
+    if (!this.receipts) return;
+    try {
+      const head = JSON.parse(payload.toString('utf8')) as { gateway?: unknown; bootId?: unknown; seq?: unknown };
+      if (head.gateway !== gateway || typeof head.bootId !== 'string' || !isValidId(head.bootId) || !Number.isSafeInteger(head.seq) || (head.seq as number) < 0) return;
+      this.receipts.add(site, gateway, head.bootId, head.seq as number);
+    } catch {
+      // Not JSON: nothing names the batch, so nothing can be receipted.
     }
   }
 
@@ -236,12 +408,14 @@ export class Ingest {
   private async accept<C extends IngestChannel>(topic: string, site: string, gateway: string, channel: C, payload: Buffer): Promise<Static<(typeof CHANNEL_SCHEMAS)[C]> | undefined> {
     const r = decode(CHANNEL_SCHEMAS[channel], topic, payload, this.maxBytes);
     if (!r.ok) {
-      await this.reject(topic, channel, r.reason, r.error);
+      const kept = await this.reject(topic, channel, r.reason, r.error, payload);
+      // Kept for inspection: the gateway may delete it (resending would be refused again).
+      if (kept && channel === 'telemetry') this.receiptFor(site, gateway, payload);
       return undefined;
     }
     const named = r.value as { gateway?: unknown; site?: unknown };
     const mismatch = async (field: string, value: string): Promise<undefined> => {
-      await this.reject(topic, channel, 'mismatch', `${topic}: /${field}: "${value}" does not match the topic`);
+      await this.reject(topic, channel, 'mismatch', `${topic}: /${field}: "${value}" does not match the topic`, payload);
       return undefined;
     };
     if (typeof named.gateway === 'string' && named.gateway !== gateway) return mismatch('gateway', named.gateway);
@@ -255,7 +429,13 @@ export class Ingest {
       case 'telemetry': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
+        const implausible = implausibleTimes(value, now, this.options.timeWindow ?? DEFAULT_TIME_WINDOW);
+        if (implausible) {
+          if (await this.reject(topic, channel, 'implausible', `${topic}: ${implausible}`, payload)) this.receipts?.add(site, gateway, value.bootId, value.seq);
+          return;
+        }
         const result = await this.persist(channel, () => store.ingestBatch(value, now, payload));
+        this.receipts?.add(site, gateway, value.bootId, value.seq);
         this.metrics.messages.inc({ channel });
         if (result.stored) this.metrics.readingsStored.inc(result.readings);
         else {
@@ -301,7 +481,10 @@ export class Ingest {
         const acks = this.options.acks;
         if (acks) {
           const outcome = await this.persist(channel, () => acks.handleAck(site, gateway, value));
-          if (!outcome.accepted) return this.reject(topic, channel, outcome.reason, outcome.error);
+          if (!outcome.accepted) {
+            await this.reject(topic, channel, outcome.reason, outcome.error);
+            return;
+          }
         }
         await events.emit('ack', { site, gateway, ack: value });
         return;

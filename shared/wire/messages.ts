@@ -7,11 +7,23 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
 const PointName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
-const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the epoch' });
+/**
+ * Every number on the wire is bounded by what both stores hold (PostgreSQL BIGINT / float8, SQLite
+ * INTEGER / REAL, JavaScript's exact integers) and by what is physically sensible: timestamps lie
+ * between the epoch and 2100 (the hub further checks readings against a window around its own
+ * clock, see hub/ingest/plausibility.ts), counters and sequence numbers are exact integers.
+ */
+export const MAX_TS = Date.UTC(2100, 0, 1);
+/** Largest integer both sides represent exactly (and far inside BIGINT). */
+export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+/** Point values: finite doubles are what the stores keep; JSON cannot carry NaN or infinities. */
+export const MAX_ABS_VALUE = 1e300;
+const Millis = Type.Integer({ minimum: 0, maximum: MAX_TS, description: 'milliseconds since the epoch, before 2100' });
+const Count = (description?: string) => Type.Integer({ minimum: 0, maximum: MAX_COUNT, ...(description ? { description } : {}) });
 const Uuid = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 
 export const QualitySchema = Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]);
-export const PointValueSchema = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 1024 })]);
+export const PointValueSchema = Type.Union([Type.Number({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE }), Type.Boolean(), Type.String({ maxLength: 1024 })]);
 
 /** One reading, compact keys (telemetry is the bulk of the traffic). */
 export const WireReadingSchema = Type.Object(
@@ -31,7 +43,7 @@ export const TelemetryBatchSchema = Type.Object(
     v: Type.Literal(1),
     gateway: Id,
     bootId: Uuid,
-    seq: Type.Integer({ minimum: 0, description: 'per boot, +1 per batch; (gateway, bootId, seq) identifies a batch' }),
+    seq: Count('per boot, +1 per batch; (gateway, bootId, seq) identifies a batch'),
     sentAt: Millis,
     historical: Type.Boolean({ description: 'true when replayed from the outbox after an outage' }),
     readings: Type.Array(WireReadingSchema, { minItems: 1, maxItems: 5000 }),
@@ -45,9 +57,9 @@ export const GapRecordSchema = Type.Object(
     v: Type.Literal(1),
     gateway: Id,
     bootId: Uuid,
-    fromSeq: Type.Integer({ minimum: 0 }),
-    toSeq: Type.Integer({ minimum: 0 }),
-    readingsDropped: Type.Integer({ minimum: 0 }),
+    fromSeq: Count(),
+    toSeq: Count(),
+    readingsDropped: Count(),
     fromTs: Millis,
     toTs: Millis,
     reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age')]),
@@ -75,10 +87,10 @@ export const GatewayStateSchema = Type.Object(
     health: Type.Optional(
       Type.Object(
         {
-          outboxDepth: Type.Integer({ minimum: 0 }),
-          outboxBytes: Type.Integer({ minimum: 0 }),
-          rssBytes: Type.Integer({ minimum: 0 }),
-          uptimeS: Type.Number({ minimum: 0 }),
+          outboxDepth: Count(),
+          outboxBytes: Count(),
+          rssBytes: Count(),
+          uptimeS: Type.Number({ minimum: 0, maximum: 1e10 }),
         },
         strict,
       ),
@@ -156,9 +168,25 @@ export const ReviewRequestSchema = Type.Object(
 export const ConfigDocumentSchema = Type.Object(
   {
     v: Type.Literal(1),
-    version: Type.Integer({ minimum: 0 }),
+    version: Count(),
     ts: Millis,
     config: Type.Record(Type.String(), Type.Unknown()),
+  },
+  strict,
+);
+
+/**
+ * The hub's receipt for telemetry it has stored (journaled or committed, or kept in quarantine):
+ * sent to swarmgate/v1/<site>/<gateway>/stored. A gateway deletes a telemetry batch from its
+ * outbox only on this receipt, never on the broker's PUBACK alone, so a broker that loses what it
+ * acknowledged (restart, crash, a lost subscription) costs a resend, not the data.
+ */
+export const StoredReceiptSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    ts: Millis,
+    /** Inclusive ranges of batch seqs per boot. */
+    batches: Type.Array(Type.Object({ bootId: Uuid, from: Count(), to: Count() }, strict), { minItems: 1, maxItems: 5000 }),
   },
   strict,
 );
@@ -182,6 +210,7 @@ export type ReviewRequest = Static<typeof ReviewRequestSchema>;
 export type ConfigDocument = Static<typeof ConfigDocumentSchema>;
 export type PointValueMessage = Static<typeof PointValueMessageSchema>;
 export type PointSetMessage = Static<typeof PointSetMessageSchema>;
+export type StoredReceipt = Static<typeof StoredReceiptSchema>;
 
 /** Which schema validates which channel (the part of the topic after the gateway prefix). */
 export const CHANNEL_SCHEMAS = {
@@ -194,4 +223,5 @@ export const CHANNEL_SCHEMAS = {
   'commands/ack': CommandAckSchema,
   'config/desired': ConfigDocumentSchema,
   'config/reported': ConfigDocumentSchema,
+  stored: StoredReceiptSchema,
 } as const satisfies Record<string, TSchema>;

@@ -15,7 +15,8 @@ export type GatewayChannel =
   | 'commands'
   | 'commands/ack'
   | 'config/desired'
-  | 'config/reported';
+  | 'config/reported'
+  | 'stored';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 

@@ -10,6 +10,7 @@ import { SwarmgateError } from '../../../shared/errors.js';
 import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
+import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode, type StoredReceipt } from '../../../shared/wire/index.js';
 import { tempDir } from '../../support/tmp.js';
 
 export interface TestBroker {
@@ -68,12 +69,21 @@ export interface Received {
   readonly retain: boolean;
 }
 
-/** In-process subscriber: unaffected by the network going down, like a hub next to the broker. */
-export function hubSubscriber(broker: Aedes, filter: string): { messages: Received[]; close(): Promise<void>; ready: Promise<void> } {
+/**
+ * In-process subscriber: unaffected by the network going down, like a hub next to the broker.
+ * With `receipts` it answers every telemetry batch it keeps with a stored receipt, as the hub does.
+ */
+export function hubSubscriber(broker: Aedes, filter: string, options: { receipts?: boolean } = {}): { messages: Received[]; close(): Promise<void>; ready: Promise<void> } {
   const messages: Received[] = [];
   const deliver = (packet: { topic: string; payload: Buffer | string; retain?: boolean }, cb: () => void): void => {
     messages.push({ topic: packet.topic, payload: Buffer.from(packet.payload), retain: packet.retain === true });
     cb();
+    if (options.receipts && packet.topic.endsWith('/telemetry')) {
+      const batch = decode(TelemetryBatchSchema, packet.topic, Buffer.from(packet.payload));
+      if (!batch.ok) return;
+      const receipt: StoredReceipt = { v: 1, ts: Date.now(), batches: [{ bootId: batch.value.bootId, from: batch.value.seq, to: batch.value.seq }] };
+      void publishTo(broker, packet.topic.replace(/\/telemetry$/, '/stored'), encode(StoredReceiptSchema, receipt));
+    }
   };
   const ready = new Promise<void>((resolve) => broker.subscribe(filter, deliver as never, () => resolve()));
   return {
@@ -86,12 +96,12 @@ export function hubSubscriber(broker: Aedes, filter: string): { messages: Receiv
 export type Cleanup = () => Promise<void> | void;
 
 /** A broker, a temp folder and a hub subscribed to `hubFilter`, each undone by `cleanups` (run in reverse). */
-export async function startPeers(cleanups: Cleanup[], hubFilter: string, dirPrefix = 'swg-fed-'): Promise<{ broker: TestBroker; dir: ReturnType<typeof tempDir>; hub: ReturnType<typeof hubSubscriber> }> {
+export async function startPeers(cleanups: Cleanup[], hubFilter: string, dirPrefix = 'swg-fed-', options: { receipts?: boolean } = {}): Promise<{ broker: TestBroker; dir: ReturnType<typeof tempDir>; hub: ReturnType<typeof hubSubscriber> }> {
   const broker = await startBroker();
   cleanups.push(() => broker.close());
   const dir = tempDir(dirPrefix);
   cleanups.push(() => dir.remove());
-  const hub = hubSubscriber(broker.broker, hubFilter);
+  const hub = hubSubscriber(broker.broker, hubFilter, { receipts: options.receipts ?? true });
   await hub.ready;
   cleanups.push(() => hub.close());
   return { broker, dir, hub };

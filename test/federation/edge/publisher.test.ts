@@ -1,16 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { GatewayStateSchema, TelemetryBatchSchema, decode, type TelemetryBatch } from '../../../shared/wire/index.js';
+import { GatewayStateSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, type TelemetryBatch } from '../../../shared/wire/index.js';
 import { startFederation, type Federation, type FederationConfig } from '../../../edge/federation/index.js';
-import { fakeGateway, startPeers, waitFor, type Cleanup, type Received, type TestBroker } from './helpers.js';
+import { fakeGateway, publishTo, startPeers, waitFor, type Cleanup, type Received, type TestBroker } from './helpers.js';
 
 const cleanups: Cleanup[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(config: Partial<FederationConfig> & { outbox?: FederationConfig['outbox'] } = {}) {
-  const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#');
+async function setup(config: Partial<FederationConfig> & { outbox?: FederationConfig['outbox'] } = {}, receipts = true) {
+  const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#', 'swg-fed-', { receipts });
   const gw = fakeGateway('gw-1', 'site-a');
   const registry = new Registry();
   const fed = await startFederation({
@@ -40,7 +40,7 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
 }
 
 describe('publisher (aedes)', () => {
-  it('publishes a retained online birth and telemetry batches in order, deleting rows after PUBACK', async () => {
+  it('publishes a retained online birth and telemetry batches in order, deleting rows on the hub stored receipt', async () => {
     const { gw, hub, fed, registry } = await setup();
     await waitFor(() => fed.publisher.connected, 5000, 'connect');
     await waitFor(() => hub.messages.some((m) => m.topic.endsWith('/state')), 5000, 'birth');
@@ -119,6 +119,71 @@ describe('publisher (aedes)', () => {
     await fed.stop();
     const last = hub.messages.slice(count).filter((m) => m.topic.endsWith('/state')).pop();
     expect(last && JSON.parse(last.payload.toString())).toMatchObject({ status: 'offline', bootId: fed.bootId });
+  });
+});
+
+describe('stored receipts: the outbox keeps a batch until the hub has stored it', () => {
+  const emit100 = (gw: ReturnType<typeof fakeGateway>): void => {
+    for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: Date.now() - 1000 + i });
+  };
+  const seqs = (messages: readonly Received[]): number[] => telemetry(messages).map((b) => b.seq);
+
+  it('a PUBACK alone deletes nothing; without a receipt the batches are sent again after storedTimeoutS; the receipt deletes them', async () => {
+    const { broker, gw, hub, fed, registry } = await setup({ outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 1 } }, false);
+    await waitFor(() => fed.publisher.connected, 5000, 'connect');
+    emit100(gw);
+    await waitFor(() => seqs(hub.messages).length >= 10, 5000, 'ten batches at the broker');
+    // The broker acknowledged all ten, yet they stay: the broker could still lose them.
+    await waitFor(() => fed.outbox.awaitingCount === 10, 5000, 'ten batches waiting for a receipt');
+    expect(fed.outbox.stats().messages).toBe(10);
+    expect(await metric(registry, 'swarmgate_federation_awaiting_stored', {})).toBe(10);
+    // No receipt within a second: every batch goes out again (same bootId and seq).
+    await waitFor(() => seqs(hub.messages).length >= 20, 8000, 'the batches sent again');
+    expect(seqs(hub.messages).slice(0, 20).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => [i, i]).flat());
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBeGreaterThanOrEqual(10);
+    // A receipt for 0..6 deletes those; a receipt for another boot deletes nothing.
+    const receipt = (bootId: string, from: number, to: number): Promise<void> =>
+      publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [{ bootId, from, to }] }));
+    await receipt('another-boot-0001', 0, 9);
+    await receipt(fed.bootId, 0, 6);
+    await waitFor(() => fed.outbox.stats().messages === 3, 5000, 'seven batches receipted and deleted');
+    expect(fed.outbox.all().map((r) => r.batchSeq)).toEqual([7, 8, 9]);
+    await receipt(fed.bootId, 7, 9);
+    await waitFor(() => fed.outbox.stats().messages === 0, 5000, 'all receipted');
+    expect(await metric(registry, 'swarmgate_federation_acked_total', { kind: 'telemetry' })).toBe(10);
+  });
+
+  it('a malformed receipt is refused and counted, and deletes nothing', async () => {
+    const { broker, gw, hub, fed, registry } = await setup({ outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 60 } }, false);
+    await waitFor(() => fed.publisher.connected, 5000, 'connect');
+    emit100(gw);
+    await waitFor(() => seqs(hub.messages).length >= 10 && fed.outbox.awaitingCount === 10, 5000, 'ten batches waiting');
+    await publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', JSON.stringify({ v: 1, ts: Date.now(), batches: [{ bootId: fed.bootId, from: 0, to: 1e300 }] }));
+    const deadline = Date.now() + 5000;
+    while ((await metric(registry, 'swarmgate_federation_rejected_total', { source: 'stored-receipt' })) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await metric(registry, 'swarmgate_federation_rejected_total', { source: 'stored-receipt' })).toBe(1);
+    expect(fed.outbox.stats().messages).toBe(10);
+  });
+
+  it("deleteOn 'puback' deletes a batch on the broker's PUBACK (a broker with no hub behind it)", async () => {
+    const { gw, hub, fed } = await setup({ outbox: { flushMs: 20, batchMax: 10, deleteOn: 'puback' } }, false);
+    await waitFor(() => fed.publisher.connected, 5000, 'connect');
+    emit100(gw);
+    await waitFor(() => seqs(hub.messages).length >= 10, 5000, 'ten batches');
+    await waitFor(() => fed.outbox.stats().messages === 0, 5000, 'outbox drained on PUBACK');
+    expect(fed.outbox.awaitingCount).toBe(0);
+  });
+
+  it('after a reconnect every batch not yet receipted is sent again', async () => {
+    const { broker, gw, hub, fed, registry } = await setup({ outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 3600 } }, false);
+    await waitFor(() => fed.publisher.connected, 5000, 'connect');
+    emit100(gw);
+    await waitFor(() => fed.outbox.awaitingCount === 10, 5000, 'ten batches waiting');
+    await broker.goDown();
+    await waitFor(() => !fed.publisher.connected, 5000, 'disconnect');
+    await broker.comeBack();
+    await waitFor(() => seqs(hub.messages).length >= 20, 10_000, 'sent again after the reconnect');
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'reconnect' })).toBe(10);
   });
 });
 

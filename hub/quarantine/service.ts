@@ -1,0 +1,123 @@
+/**
+ * The quarantine: messages ingest refused (invalid, implausible, or refused by the store every
+ * time it was tried) are kept here with the reason, for an operator to inspect, instead of being
+ * dropped or retried forever while they hold back every other gateway. Bounded: the oldest rows
+ * go once it holds more than `maxRows`.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { num, str, type Sql, type SqlRow } from '../api/db.js';
+
+export const QuarantinedMessageSchema = Type.Object(
+  {
+    id: Type.Integer({ minimum: 1 }),
+    receivedAt: Type.Integer({ minimum: 0 }),
+    topic: Type.String(),
+    site: Type.Optional(Type.String()),
+    gateway: Type.Optional(Type.String()),
+    channel: Type.String(),
+    reason: Type.String({ description: 'too-large, not-json, schema, mismatch, implausible, store-refused ...' }),
+    error: Type.String({ description: 'what is wrong and where (field path)' }),
+    encoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
+    payload: Type.String({ description: 'the message as received (base64 when it is not clean text)' }),
+    size: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+export type QuarantinedMessage = Static<typeof QuarantinedMessageSchema>;
+
+export interface NewQuarantined {
+  readonly topic: string;
+  readonly site?: string;
+  readonly gateway?: string;
+  readonly channel: string;
+  readonly reason: string;
+  readonly error: string;
+  readonly payload: Uint8Array;
+}
+
+/** What ingest needs of the quarantine. */
+export interface QuarantinePort {
+  add(message: NewQuarantined, receivedAt: number): Promise<void>;
+}
+
+export interface QuarantineFilter {
+  readonly gateway?: string;
+  /** Default 100, at most 1000. */
+  readonly limit?: number;
+}
+
+/** PostgreSQL text cannot hold NUL; neither should a log line. */
+const clean = (s: string): string => s.replace(/\u0000/g, '\\u0000');
+
+function encodePayload(payload: Uint8Array): { encoding: 'utf8' | 'base64'; text: string } {
+  const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const text = buf.toString('utf8');
+  if (!text.includes('\u0000') && !text.includes('\uFFFD') && Buffer.byteLength(text) === buf.length) return { encoding: 'utf8', text };
+  return { encoding: 'base64', text: buf.toString('base64') };
+}
+
+function fromRow(row: SqlRow): QuarantinedMessage {
+  const opt = (k: string): string | undefined => (row[k] === null || row[k] === undefined ? undefined : str(row, k));
+  const site = opt('site');
+  const gateway = opt('gateway');
+  return {
+    id: num(row, 'id'),
+    receivedAt: num(row, 'received_at'),
+    topic: str(row, 'topic'),
+    ...(site === undefined ? {} : { site }),
+    ...(gateway === undefined ? {} : { gateway }),
+    channel: str(row, 'channel'),
+    reason: str(row, 'reason'),
+    error: str(row, 'error'),
+    encoding: str(row, 'encoding') === 'base64' ? 'base64' : 'utf8',
+    payload: str(row, 'payload'),
+    size: num(row, 'size'),
+  };
+}
+
+export class QuarantineService implements QuarantinePort {
+  private added = 0;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly options: { readonly maxRows?: number } = {},
+  ) {}
+
+  async add(m: NewQuarantined, receivedAt: number): Promise<void> {
+    const p = encodePayload(m.payload);
+    await this.sql.all('INSERT INTO quarantine (received_at, topic, site, gateway, channel, reason, error, encoding, payload, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+      receivedAt,
+      clean(m.topic),
+      m.site ?? null,
+      m.gateway ?? null,
+      clean(m.channel),
+      m.reason,
+      clean(m.error),
+      p.encoding,
+      p.text,
+      m.payload.byteLength,
+    ]);
+    // Trim now and then, not on every insert.
+    if (++this.added % 100 === 1) await this.trim();
+  }
+
+  async list(filter: QuarantineFilter = {}): Promise<QuarantinedMessage[]> {
+    const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
+    const rows = filter.gateway
+      ? await this.sql.all('SELECT * FROM quarantine WHERE gateway = ? ORDER BY id DESC LIMIT ?', [filter.gateway, limit])
+      : await this.sql.all('SELECT * FROM quarantine ORDER BY id DESC LIMIT ?', [limit]);
+    return rows.map(fromRow);
+  }
+
+  async count(): Promise<number> {
+    const rows = await this.sql.all('SELECT COUNT(*) AS n FROM quarantine');
+    return num(rows[0] ?? { n: 0 }, 'n');
+  }
+
+  private async trim(): Promise<void> {
+    const max = this.options.maxRows ?? 10_000;
+    const rows = await this.sql.all('SELECT id FROM quarantine ORDER BY id DESC LIMIT 1 OFFSET ?', [max]);
+    if (rows.length > 0) await this.sql.all('DELETE FROM quarantine WHERE id <= ?', [num(rows[0]!, 'id')]);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * One gateway's bad message must never stop another's, and a refused message is kept for
+ * inspection, not lost and not retried forever. A real hub (embedded broker) on PostgreSQL and on
+ * SQLite; plain MQTT.js clients play two gateways of one site and listen for their stored receipts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHubConfig } from '../../hub/config.js';
+import { startHub, type Hub } from '../../hub/index.js';
+import { PostgresStore } from '../../hub/store/postgres.js';
+import { StoredReceiptSchema, decode, gatewayTopic, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
+
+const postgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SITE = 'site-p';
+
+interface Gw {
+  readonly id: string;
+  readonly client: MqttClient;
+  readonly receipts: StoredReceipt[];
+  send(b: TelemetryBatch | string): Promise<void>;
+  receipted(bootId: string, seq: number): boolean;
+}
+
+async function gatewayOn(hub: Hub, id: string, password: string): Promise<Gw> {
+  const client = await connectClient(hub.broker!.url, { username: id, password, clientId: id });
+  const receipts: StoredReceipt[] = [];
+  const storedTopic = gatewayTopic(SITE, id, 'stored');
+  client.on('message', (topic, payload) => {
+    if (topic !== storedTopic) return;
+    const r = decode(StoredReceiptSchema, topic, payload);
+    if (r.ok) receipts.push(r.value);
+  });
+  await client.subscribeAsync(storedTopic, { qos: 1 });
+  return {
+    id,
+    client,
+    receipts,
+    send: async (b) => {
+      await client.publishAsync(gatewayTopic(SITE, id, 'telemetry'), typeof b === 'string' ? b : JSON.stringify(b), { qos: 1 });
+    },
+    receipted: (bootId, seq) => receipts.some((r) => r.batches.some((x) => x.bootId === bootId && x.from <= seq && seq <= x.to)),
+  };
+}
+
+function poisonSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
+  describe.skipIf(!enabled)(`ingest refuses poison and moves on (${kind})`, () => {
+    const dir = tempDir(`swg-poison-${kind}-`);
+    let pg: PostgresStore | undefined;
+    let hub: Hub;
+    let a: Gw;
+    let b: Gw;
+
+    beforeAll(async () => {
+      await addUsers(`${dir.path}/users.yaml`, [
+        { spec: { role: 'gateway', username: 'gw-a', site: SITE, gateway: 'gw-a' }, password: 'gw-a-password' },
+        { spec: { role: 'gateway', username: 'gw-b', site: SITE, gateway: 'gw-b' }, password: 'gw-b-password' },
+      ]);
+      const config = parseHubConfig('broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n', `${dir.path}/hub.yaml`);
+      if (kind === 'postgres') pg = await PostgresStore.open({ url: PG_URL, schema: `swg_poison_${randomUUID().replace(/-/g, '').slice(0, 12)}` });
+      hub = await startHub(config, pg ? { store: pg } : {});
+      a = await gatewayOn(hub, 'gw-a', 'gw-a-password');
+      b = await gatewayOn(hub, 'gw-b', 'gw-b-password');
+    });
+
+    afterAll(async () => {
+      await endAll([a?.client, b?.client]);
+      await hub?.stop();
+      if (pg) {
+        await pg.dropSchema();
+        await pg.close();
+      }
+      dir.remove();
+    });
+
+    it('numbers beyond what the stores hold are refused by the wire schema, kept in the quarantine and stored nowhere', async () => {
+      const t = Date.now();
+      const good = batch('gw-a', 'boot-bounds', 1, [reading('ahu1', 'temp', 20, t)]);
+      await a.send(JSON.stringify({ ...good, readings: [{ ...good.readings[0], ts: 1e20 }] }));
+      await a.send(JSON.stringify({ ...good, seq: 1e300 }));
+      await a.send(JSON.stringify({ ...good, seq: 2, readings: [{ ...good.readings[0], ts: Date.UTC(9999, 0, 1) }] }));
+      await a.send(JSON.stringify({ ...good, seq: 3, readings: [{ ...good.readings[0], v: 1e308 }] }));
+      await waitFor(async () => ((await hub.quarantine.count()) >= 4 ? true : undefined), 10_000, 'four quarantined');
+      const kept = await hub.quarantine.list({ gateway: 'gw-a' });
+      expect(kept.map((k) => k.reason)).toEqual(['schema', 'schema', 'schema', 'schema']);
+      expect(kept.map((k) => k.error.replace(/^.*?telemetry: /, '').split(':')[0])).toEqual(['/readings/0/v', '/readings/0/ts', '/seq', '/readings/0/ts']);
+      expect(JSON.parse(kept[3]!.payload).readings[0].ts).toBe(1e20);
+      expect(await hub.store.latest('gw-a')).toEqual([]);
+      // The ones naming a storable batch are receipted (kept: the gateway may let them go); 1e300 names none.
+      await waitFor(() => a.receipted('boot-bounds', 1) && a.receipted('boot-bounds', 2) && a.receipted('boot-bounds', 3), 5000, 'receipts for kept batches');
+    });
+
+    it('readings far ahead of the hub clock or older than the history window are quarantined, not stored', async () => {
+      const now = Date.now();
+      await a.send(batch('gw-a', 'boot-time', 1, [reading('ahu1', 'temp', 1, now), reading('ahu1', 'temp', 2, now + 24 * 3600_000)]));
+      await a.send(batch('gw-a', 'boot-time', 2, [reading('ahu1', 'temp', 3, Date.UTC(2001, 0, 1))]));
+      await a.send(batch('gw-a', 'boot-time', 3, [reading('ahu1', 'temp', 4, now - 30 * 86_400_000, 'good')], true));
+      await waitFor(() => (a.receipted('boot-time', 1) && a.receipted('boot-time', 2) && a.receipted('boot-time', 3) ? true : undefined), 10_000, 'receipts');
+      const kept = (await hub.quarantine.list({ gateway: 'gw-a' })).filter((k) => k.reason === 'implausible');
+      expect(kept.map((k) => k.error.replace(/^.*?telemetry: /, ''))).toEqual([
+        expect.stringMatching(/^\/readings\/0\/ts: 2001-01-01T00:00:00.000Z is older than the 366 days/),
+        expect.stringMatching(/^\/readings\/1\/ts: .* is 1440 min ahead of the hub clock/),
+      ]);
+      // A month-old historical replay is inside the window and stored.
+      const history = await hub.store.history('gw-a', 'ahu1', 'temp', 0, now + 48 * 3600_000);
+      expect(history.map((s) => s.value)).toEqual([4]);
+      expect(await hub.metrics.count(hub.metrics.quarantined)).toBeGreaterThanOrEqual(6);
+    });
+
+    it.runIf(kind === 'postgres')("a batch the database refuses every time is quarantined and the other gateway's data keeps flowing", async () => {
+      const t = Date.now();
+      // PostgreSQL text cannot hold NUL: valid JSON, valid for the schema, refused by the store.
+      const poison = batch('gw-a', 'boot-nul-01', 7, [reading('ahu1', 'label', 'bad\u0000byte', t)]);
+      await a.send(poison);
+      const later = Array.from({ length: 5 }, (_, i) => batch('gw-b', 'boot-b-0001', i, [reading('ahu1', 'temp', 10 + i, t + i)]));
+      for (const x of later) await b.send(x);
+      await waitFor(async () => ((await hub.store.latest('gw-b'))[0]?.value === 14 ? true : undefined), 20_000, "gw-b's readings stored behind the poison");
+      await waitFor(() => (a.receipted('boot-nul-01', 7) ? true : undefined), 10_000, 'receipt for the quarantined batch');
+      await waitFor(() => ([0, 1, 2, 3, 4].every((i) => b.receipted('boot-b-0001', i)) ? true : undefined), 10_000, "gw-b's receipts");
+      const kept = (await hub.quarantine.list({ gateway: 'gw-a' })).find((k) => k.reason === 'store-refused');
+      expect(kept?.error).toMatch(/0x00|\\u0000|null character/i);
+      // JSON carries the NUL escaped, so the payload is kept as the text it was.
+      expect(kept?.encoding).toBe('utf8');
+      expect(JSON.parse(kept!.payload)).toEqual(poison);
+      expect(await hub.store.latest('gw-a')).not.toContainEqual(expect.objectContaining({ point: 'label' }));
+      // Ingest did not give up on the store: the next batch of the same gateway is stored.
+      await a.send(batch('gw-a', 'boot-nul-01', 8, [reading('ahu1', 'label', 'fine', t + 10)]));
+      await waitFor(async () => ((await hub.store.latest('gw-a')).some((r) => r.point === 'label' && r.value === 'fine') ? true : undefined), 10_000, 'the next batch stored');
+    });
+  });
+}
+
+poisonSuite('postgres', postgres);
+poisonSuite('sqlite', true);
