@@ -9,6 +9,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError } from '../shared/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
+import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres-schema-name.js';
 
 const strict = { additionalProperties: false } as const;
 const Port = (description: string, dflt?: number) => Type.Integer({ minimum: 0, maximum: 65535, description, ...(dflt === undefined ? {} : { default: dflt }) });
@@ -70,7 +71,7 @@ export const StoreConfigSchema = Type.Union([
     {
       kind: Type.Literal('postgres'),
       url: Type.Optional(Type.String({ description: 'postgres://user@host:port/db; default env DATABASE_URL' })),
-      schema: Type.String({ default: 'swarmgate', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Schema holding the tables' }),
+      schema: Type.String({ default: 'swarmgate', pattern: POSTGRES_SCHEMA_NAME_PATTERN, description: `Schema holding the tables: ${POSTGRES_SCHEMA_NAME_RULE}` }),
     },
     strict,
   ),
