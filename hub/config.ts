@@ -2,12 +2,11 @@
  * The hub config file (`swarmgate hub --config FILE`): schema, defaults and a loader whose every
  * problem names file, line, column and field. Relative paths are resolved against the file.
  */
-import { SourceFile, formatProblem, validateAt, type ConfigProblem } from '../shared/config-file.js';
-import { readFileSync } from 'node:fs';
+import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../shared/config-file.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres-schema-name.js';
 
@@ -250,9 +249,10 @@ export function loadHubConfig(file: string): HubConfig {
   const path = resolve(file);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readConfigFile(path);
   } catch (cause) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}`, { cause });
+    if (isSwarmgateError(cause, 'SWG_ERR_CONFIG_FILE_REFUSED')) throw cause;
+    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}: ${unreadableReason(cause) ?? errorMessage(cause)}`, { cause });
   }
   return parseHubConfig(text, path);
 }

@@ -88,5 +88,8 @@ describe('hub config', () => {
     expect(withSchema(`s${'x'.repeat(62)}`)).toBe('no error');
   });
 
+  it('refuses to read a hub config that is not a regular file', () => {
+    expect(() => loadHubConfig('/dev/zero')).toThrow('/dev/zero: not a regular file (character device)');
+  });
 });
 
