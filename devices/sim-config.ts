@@ -3,12 +3,11 @@
  * file the simulator uses the defaults below (fixed, well-known ports for manual use; tests use
  * startFacility with port 0 instead).
  */
-import { SourceFile, formatProblem, validateAt } from '../shared/config-file.js';
-import { readFileSync } from 'node:fs';
+import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt } from '../shared/config-file.js';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { startFacility, type Facility, type FacilityOptions } from './facility.js';
 
@@ -55,9 +54,10 @@ export function loadSimConfig(path?: string): SimConfig {
   if (path !== undefined) {
     let text: string;
     try {
-      text = readFileSync(path, 'utf8');
+      text = readConfigFile(path);
     } catch (err) {
-      throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `simulator config ${path} cannot be read`, { cause: err });
+      if (isSwarmgateError(err, 'SWG_ERR_CONFIG_FILE_REFUSED')) throw err;
+      throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `simulator config ${path} cannot be read: ${unreadableReason(err) ?? errorMessage(err)}`, { cause: err });
     }
     const parsed = SourceFile.parse(path, text);
     if (!parsed.source) throw new SwarmgateError('SWG_ERR_CONFIG_YAML', `simulator config ${parsed.problems.map(formatProblem).join('; ')}`);

@@ -2,13 +2,13 @@
  * The hub config file (`swarmgate hub --config FILE`): schema, defaults and a loader whose every
  * problem names file, line, column and field. Relative paths are resolved against the file.
  */
-import { SourceFile, formatProblem, validateAt, type ConfigProblem } from '../shared/config-file.js';
-import { readFileSync } from 'node:fs';
+import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../shared/config-file.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
+import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres-schema-name.js';
 
 const strict = { additionalProperties: false } as const;
 const Port = (description: string, dflt?: number) => Type.Integer({ minimum: 0, maximum: 65535, description, ...(dflt === undefined ? {} : { default: dflt }) });
@@ -70,7 +70,7 @@ export const StoreConfigSchema = Type.Union([
     {
       kind: Type.Literal('postgres'),
       url: Type.Optional(Type.String({ description: 'postgres://user@host:port/db; default env DATABASE_URL' })),
-      schema: Type.String({ default: 'swarmgate', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Schema holding the tables' }),
+      schema: Type.String({ default: 'swarmgate', pattern: POSTGRES_SCHEMA_NAME_PATTERN, description: `Schema holding the tables: ${POSTGRES_SCHEMA_NAME_RULE}` }),
     },
     strict,
   ),
@@ -249,9 +249,10 @@ export function loadHubConfig(file: string): HubConfig {
   const path = resolve(file);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readConfigFile(path);
   } catch (cause) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}`, { cause });
+    if (isSwarmgateError(cause, 'SWG_ERR_CONFIG_FILE_REFUSED')) throw cause;
+    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}: ${unreadableReason(cause) ?? errorMessage(cause)}`, { cause });
   }
   return parseHubConfig(text, path);
 }

@@ -4,6 +4,8 @@
  * and a hint that tells the user what to do next.
  */
 
+import { escapeControl } from './terminal-text.js';
+
 export type ErrorKind = 'config' | 'device' | 'protocol' | 'timeout' | 'validation' | 'internal' | 'state' | 'auth';
 
 interface ErrorSpec {
@@ -15,6 +17,7 @@ interface ErrorSpec {
 export const ERROR_TABLE = {
   SWG_ERR_CONFIG_INVALID: { kind: 'config', status: 400, hint: 'fix the listed fields; `swarmgate edge check FILE` shows every problem' },
   SWG_ERR_CONFIG_NOT_FOUND: { kind: 'config', status: 404, hint: 'check the path; relative paths are resolved against the file that names them' },
+  SWG_ERR_CONFIG_FILE_REFUSED: { kind: 'config', status: 400, hint: 'config, profile and rules files must be regular files of at most 1 MiB; name the file itself, not a device, named pipe or directory' },
   SWG_ERR_CONFIG_YAML: { kind: 'config', status: 400, hint: 'the file is not valid YAML; check indentation and quoting at the given line' },
   SWG_ERR_DRIVER_UNKNOWN: { kind: 'config', status: 400, hint: 'use one of the registered protocols' },
   SWG_ERR_DRIVER_DUPLICATE: { kind: 'internal', status: 500, hint: 'two drivers registered the same protocol name' },
@@ -91,7 +94,7 @@ export class SwarmgateError extends Error {
 
   /** One line for a terminal: code, message and what to do. */
   toDisplay(): string {
-    return `${this.code}: ${this.message} (${this.hint})`;
+    return escapeControl(`${this.code}: ${this.message} (${this.hint})`, { keepNewlines: true });
   }
 }
 

@@ -11,7 +11,7 @@ import { SwarmgateError } from '../../shared/errors.js';
 import type { DeviceSpec, PointSpec } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
-import { SourceFile, formatProblem, pointerSegments, validateAt, type ConfigProblem } from '../../shared/config-file.js';
+import { SourceFile, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/config-file.js';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -51,7 +51,14 @@ class ConfigChecker {
   ) {}
 
   run(): CheckResult {
-    const parsed = SourceFile.read(this.file);
+    let parsed: ReturnType<typeof SourceFile.read>;
+    try {
+      parsed = SourceFile.read(this.file);
+    } catch (err) {
+      const reason = unreadableReason(err);
+      if (reason === undefined) throw err;
+      return { problems: [{ file: this.file, line: 1, column: 1, path: '', message: reason }] };
+    }
     this.problems.push(...parsed.problems);
     const source = parsed.source;
     if (!source) return { problems: this.problems };
@@ -100,9 +107,10 @@ class ConfigChecker {
         this.problems.push(...read.problems);
       }
     } catch (err) {
-      if (!(err instanceof SwarmgateError)) throw err;
+      const reason = unreadableReason(err);
+      if (reason === undefined) throw err;
       const at = referencedFrom();
-      this.problems.push({ ...at, message: `profile file not found: ${path}` });
+      this.problems.push({ ...at, message: reason === 'no such file' ? `profile file not found: ${path}` : `${path}: ${reason}` });
     }
     if (parsed) this.problems.push(...parsed.problems);
     this.profiles.set(path, parsed);

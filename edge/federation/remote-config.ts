@@ -10,10 +10,10 @@
  * Reports go through the outbox (durable) on config/reported, with the schema unchanged: the
  * document's config carries { status, problems?, config? }.
  */
-import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { parse, stringify } from 'yaml';
-import { SourceFile, formatProblem, type ConfigProblem } from '../../shared/config-file.js';
+import { SourceFile, formatProblem, readConfigFile, type ConfigProblem } from '../../shared/config-file.js';
 import { errorMessage } from '../../shared/errors.js';
 import { ConfigDocumentSchema, decode, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
 import type { Outbox } from './outbox.js';
@@ -63,8 +63,15 @@ export class RemoteConfig {
 
   /** Handles one config/desired payload; resolves with the report sent (undefined when none). */
   handle(payload: Buffer): Promise<ConfigDocument | undefined> {
-    const run = this.queue.then(() => this.process(payload));
-    this.queue = run.catch(() => undefined);
+    // Never rejects: the caller subscribes with `void handle(…)`, and an unhandled rejection would
+    // end the process (and the retained document would end the next one the same way).
+    const run = this.queue
+      .then(() => this.process(payload))
+      .catch((err: unknown) => {
+        this.options.log.error({ err: errorMessage(err) }, 'desired config could not be handled; the running config stays');
+        return undefined;
+      });
+    this.queue = run;
     return run;
   }
 
@@ -76,7 +83,7 @@ export class RemoteConfig {
   reportRunning(): ConfigDocument {
     let parsed: unknown;
     try {
-      parsed = parse(readFileSync(this.options.configFile, 'utf8')) as unknown;
+      parsed = parse(readConfigFile(this.options.configFile)) as unknown;
     } catch {
       parsed = undefined;
     }
@@ -96,7 +103,15 @@ export class RemoteConfig {
     const applied = state.configVersion;
     // The retained document comes back on every connect: what is applied already is not news.
     if (applied !== null && desired.version <= applied) return undefined;
-    const problems = this.validate(desired);
+    let problems: ConfigProblem[];
+    try {
+      problems = this.validate(desired);
+    } catch (err) {
+      // Whatever the check throws rejects this config: an exception here would be an unhandled
+      // rejection, the process would exit, and the retained document would do it again on every start.
+      log.error({ version: desired.version, err: errorMessage(err) }, 'desired config could not be checked; the running config stays');
+      return this.report(desired.version, 'rejected', [formatProblem({ file: this.desiredFile, line: 1, column: 1, path: '', message: `the config check failed: ${errorMessage(err)}` })]);
+    }
     if (problems.length > 0) {
       log.warn({ version: desired.version, problems: problems.length }, 'desired config rejected; the running config stays');
       return this.report(desired.version, 'rejected', problems.map(formatProblem));
@@ -139,7 +154,7 @@ export class RemoteConfig {
   private install(): void {
     const target = this.options.configFile;
     const tmp = `${target}.tmp-${process.pid}`;
-    writeFileSync(tmp, readFileSync(this.desiredFile));
+    writeFileSync(tmp, readConfigFile(this.desiredFile), 'utf8');
     copyFileSync(target, `${target}.previous`);
     renameSync(tmp, target);
   }

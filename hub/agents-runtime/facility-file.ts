@@ -1,15 +1,16 @@
 /** The facility model agents reason over, from a YAML file or a hub config section. */
-import { readFileSync } from 'node:fs';
+import { readConfigFile, unreadableReason } from '../../shared/config-file.js';
 import { parse } from 'yaml';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/errors.js';
 import { FacilityIndex } from '../agents/facility.js';
 
 export function loadFacilityModel(file: string): FacilityIndex {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigFile(file);
   } catch (cause) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read the facility model ${file}`, { cause });
+    if (isSwarmgateError(cause, 'SWG_ERR_CONFIG_FILE_REFUSED')) throw cause;
+    throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read the facility model ${file}: ${unreadableReason(cause) ?? errorMessage(cause)}`, { cause });
   }
   let raw: unknown;
   try {

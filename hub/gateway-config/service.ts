@@ -5,6 +5,8 @@
  * Versions count up per gateway from 1; the gateway applies only a version newer than its own.
  */
 import { SwarmgateError } from '../../shared/errors.js';
+import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
+import type { DesiredGatewayConfig } from '../../shared/wire/desired-config.js';
 import { ConfigDocumentSchema, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
 import { num, str, type Sql } from '../api/db.js';
 
@@ -23,6 +25,10 @@ export interface GatewayConfigServiceOptions {
 }
 
 type Kind = 'desired' | 'reported';
+
+function invalid(message: string): SwarmgateError {
+  return new SwarmgateError('SWG_ERR_API_VALIDATION', message);
+}
 
 export class GatewayConfigService {
   private readonly clock: () => number;
@@ -47,14 +53,19 @@ export class GatewayConfigService {
    * PUTs get distinct versions. The row is written before the publish: a failed publish leaves
    * the desired document stored, and the next PUT supersedes it.
    */
-  setDesired(site: string, gateway: string, config: Record<string, unknown>): Promise<ConfigDocument> {
+  setDesired(site: string, gateway: string, config: DesiredGatewayConfig): Promise<ConfigDocument> {
     const run = this.writing.then(async () => {
       const publish = this.options.publish;
       if (!publish) throw new SwarmgateError('SWG_ERR_HUB_BROKER', 'this hub has no MQTT connection to publish gateway configs; start the API through startHub');
+      // The gateway would refuse these: say so now rather than store and publish them.
+      if (config.gateway.id !== gateway) throw invalid(`config.gateway.id is "${config.gateway.id}" but this is gateway "${gateway}"; a gateway's id cannot be changed remotely`);
+      if (config.gateway.site !== site) throw invalid(`config.gateway.site is "${config.gateway.site}" but gateway "${gateway}" is at site "${site}"; a gateway's site cannot be changed remotely`);
       const rows = await this.options.sql.all('SELECT version FROM gateway_config WHERE gateway = ? AND kind = ?', [gateway, 'desired']);
       const previous = rows[0] ? num(rows[0], 'version') : 0;
       const doc: ConfigDocument = { v: 1, version: previous + 1, ts: this.clock(), config };
       const payload = encode(ConfigDocumentSchema, doc);
+      // A larger document would be refused by every gateway's decoder and never be reported on.
+      if (payload.byteLength > MAX_PAYLOAD_BYTES) throw invalid(`the config document is ${payload.byteLength} bytes and exceeds the ${MAX_PAYLOAD_BYTES / 1024} KiB limit of one MQTT message`);
       await this.upsert(site, gateway, 'desired', doc);
       await publish(gatewayTopic(site, gateway, 'config/desired'), payload);
       return doc;

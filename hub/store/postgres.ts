@@ -8,6 +8,7 @@ import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
 import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './postgres-schema-name.js';
 import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, sampleFromRow, type Row } from './rows.js';
 import type { Migration } from './sqlite-migrations.js';
 import {
@@ -61,7 +62,7 @@ export class PostgresStore implements HubStore {
     const url = options.url ?? process.env.DATABASE_URL;
     if (!url) throw new SwarmgateError('SWG_ERR_HUB_STORE', 'no PostgreSQL url: set store.url in the hub config or DATABASE_URL');
     const schema = options.schema ?? 'swarmgate';
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) throw new SwarmgateError('SWG_ERR_HUB_STORE', `invalid PostgreSQL schema name "${schema}"`);
+    if (!isPostgresSchemaName(schema)) throw new SwarmgateError('SWG_ERR_HUB_STORE', `invalid PostgreSQL schema name "${schema}": use ${POSTGRES_SCHEMA_NAME_RULE}`);
     const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 5, options: `-c search_path=${schema}`, types: { getTypeParser: typeParser } as pg.CustomTypesConfig });
     pool.on('error', () => undefined);
     const store = new PostgresStore(pool, schema, options.retention ?? DEFAULT_RETENTION);

@@ -148,3 +148,64 @@ describe('JSON Schema for editors', () => {
     expect(config({ ...demo, devicez: [] })).toBe(false);
   });
 });
+
+describe('gateway config: files that are not regular files or too large are refused, not read', () => {
+  const device = (profile: string): string => `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${profile}\n    connection: { host: h }\n`;
+
+  it.each(['/dev/zero', '/dev/urandom'])('a profile at %s is a problem at the device, naming the file', (profile) => {
+    const result = checkConfig(write('dev.yaml', device(profile)), registry);
+    expect(result.loaded).toBeUndefined();
+    expect(result.problems.map(formatProblem)).toEqual([expect.stringMatching(new RegExp(`dev\\.yaml:5:\\d+: devices\\[0\\]\\.profile: ${profile}: not a regular file \\(character device\\)$`))]);
+  });
+
+  it('a profile that is a named pipe is refused without waiting for a writer', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fifo = join(dir.path, 'profile-pipe.yaml');
+    execFileSync('mkfifo', [fifo]);
+    const lines = checkConfig(write('fifo.yaml', device(fifo)), registry).problems.map(formatProblem);
+    expect(lines).toEqual([expect.stringContaining(`devices[0].profile: ${fifo}: not a regular file (named pipe)`)]);
+  }, 5000);
+
+  it('a profile over the size limit is refused with its size', () => {
+    const big = write('big-profile.yaml', `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    const lines = checkConfig(write('big.yaml', device(big)), registry).problems.map(formatProblem);
+    expect(lines).toEqual([expect.stringContaining(`devices[0].profile: ${big}: 2.0 MiB exceeds the 1 MiB limit for config files`)]);
+  });
+
+  it('a config file that is a device is one problem naming it', () => {
+    const result = checkConfig('/dev/zero', registry);
+    expect(result.problems.map(formatProblem)).toEqual(['/dev/zero:1:1: (document): not a regular file (character device)']);
+    expect(() => loadConfig('/dev/zero', registry)).toThrow('not a regular file (character device)');
+  });
+});
+
+describe('gateway config: hostile YAML', () => {
+  it('an alias bomb is a problem with file, line and column', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', ''].join('\n');
+    const file = write('bomb.yaml', `${head}${bomb}`);
+    const result = checkConfig(file, registry);
+    const lines = result.problems.map(formatProblem);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/bomb\.yaml:\d+:\d+: \(document\): YAML aliases: /);
+    expect(lines[0]).not.toContain('Excessive alias count');
+    expect(lines[0]).toMatch(/bomb\.yaml:(3|4|5):/);
+  });
+
+  it('control characters from the file are escaped in every problem line', () => {
+    const file = write('ctl.yaml', `${head}devices:\n  - id: "\\e[2J\\e]0;pwned\\a\\x9b31m"\n    protocol: "bac\\rnet\\x85"\n    profile: ${AHU}\n    connection: { host: h }\n"key\\e[5m": 1\n`);
+    const lines = checkConfig(file, registry).problems.map(formatProblem);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines) expect(line, JSON.stringify(line)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    const text = lines.join('\n');
+    expect(text).toContain('\\x1b[2J\\x1b]0;pwned\\x07\\u009b31m');
+    expect(text).toContain('"bac\\rnet\\u0085"');
+    expect(text).toContain('key\\x1b[5m');
+  });
+
+  it('a file name with control characters is escaped too', () => {
+    const file = write('evil\u001b[31m.yaml', `${head}devicez: []\n`);
+    const lines = checkConfig(file, registry).problems.map(formatProblem);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toContain('evil\\x1b[31m.yaml:');
+  });
+});

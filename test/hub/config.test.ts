@@ -79,4 +79,17 @@ describe('hub config', () => {
       dir.remove();
     }
   });
+
+  it('refuses a PostgreSQL schema name the store cannot use (upper case, too long), naming the field', () => {
+    const withSchema = (schema: string): string => problemsOf(`broker: { embedded: { credentialsFile: u.yaml } }\nstore:\n  kind: postgres\n  url: postgres://u@db/hub\n  schema: ${schema}\n`);
+    expect(withSchema('Plant1')).toMatch(/^SWG_ERR_CONFIG_INVALID: .*\n\/etc\/swarmgate\/hub\.yaml:5:\d+: store\.schema: .*lower-case/);
+    expect(withSchema(`s${'x'.repeat(63)}`)).toMatch(/store\.schema: .*at most 63/);
+    expect(withSchema('plant_1')).toBe('no error');
+    expect(withSchema(`s${'x'.repeat(62)}`)).toBe('no error');
+  });
+
+  it('refuses to read a hub config that is not a regular file', () => {
+    expect(() => loadHubConfig('/dev/zero')).toThrow('/dev/zero: not a regular file (character device)');
+  });
 });
+

@@ -136,8 +136,60 @@ describe('remote gateway configuration through the hub', () => {
   });
 
   it('PUT for an unknown gateway is 404; a viewer-less caller is 401', async () => {
-    expect((await api('PUT', '/api/v1/gateways/nope/config', { config: {} })).status).toBe(404);
+    const config = { gateway: { id: 'nope', site: 'site-rc' }, devices: [{ id: 'a', protocol: 'modbus-tcp', profile: 'p.yaml' }] };
+    expect((await api('PUT', '/api/v1/gateways/nope/config', { config })).status).toBe(404);
     const anon = await fetch(`${hub.api?.url ?? ''}/api/v1/gateways/gw-rc/config`);
     expect(anon.status).toBe(401);
   });
+
+  it('PUT refuses, before storing or publishing, a config that cannot be a config for this gateway', async () => {
+    const before = ((await api('GET', '/api/v1/gateways/gw-rc/config')).json as View).desired?.version;
+    const good = parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    const refused = async (config: Record<string, unknown>, field: RegExp): Promise<void> => {
+      const r = await api('PUT', '/api/v1/gateways/gw-rc/config', { config });
+      expect(r.status, JSON.stringify(r.json)).toBe(400);
+      expect(JSON.stringify(r.json)).toMatch(field);
+    };
+    await refused({ gateway: good.gateway }, /body\.config\.devices/);
+    await refused({ ...good, devices: [{ id: 'ahu1', protocol: 'modbus-tcp', profile: 7, connection: {} }] }, /body\.config\.devices\.0\.profile/);
+    await refused({ ...good, gateway: { id: 'gw-other', site: 'site-rc' } }, /config\.gateway\.id is \\"gw-other\\" but this is gateway \\"gw-rc\\"/);
+    await refused({ ...good, gateway: { id: 'gw-rc', site: 'site-x' } }, /config\.gateway\.site is \\"site-x\\"/);
+    // A body over the API's limit is refused as such; one just under it can still make a document
+    // (version and ts added) over the MQTT message limit every gateway enforces.
+    expect((await api('PUT', '/api/v1/gateways/gw-rc/config', { config: { ...good, dataDir: 'x'.repeat(300 * 1024) } })).status).toBe(413);
+    const pad = 256 * 1024 - '{"config":}'.length - JSON.stringify({ ...good, dataDir: '' }).length - 8;
+    await refused({ ...good, dataDir: 'x'.repeat(pad) }, /exceeds the 256 KiB limit of one MQTT message/);
+    expect(((await api('GET', '/api/v1/gateways/gw-rc/config')).json as View).desired?.version).toBe(before);
+  });
+
+  it('a config naming /dev/zero as a profile is rejected by the gateway, which keeps running and does not restart', async () => {
+    const next = parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    const devices = next.devices as Record<string, unknown>[];
+    next.devices = [{ ...devices[0], profile: '/dev/zero' }];
+    const before = restarts.length;
+    const put = await api('PUT', '/api/v1/gateways/gw-rc/config', { config: next });
+    expect(put.status).toBe(200);
+    const version = (put.json as ConfigDocument).version;
+    const view = await until('rejected report', async () => {
+      const v = (await api('GET', '/api/v1/gateways/gw-rc/config')).json as View;
+      return v.reported?.version === version ? v : undefined;
+    });
+    expect(view.reported?.config.status).toBe('rejected');
+    expect(JSON.stringify(view.reported?.config.problems)).toContain('devices[0].profile: /dev/zero: not a regular file (character device)');
+    expect(restarts.length).toBe(before);
+    expect(readFileSync(configFile, 'utf8')).not.toContain('/dev/zero');
+  });
 });
+
+describe('the hub\'s desired-config envelope', () => {
+  it('accepts every config the gateway accepts (checked on the shipped examples)', async () => {
+    const { isValid } = await import('../../shared/wire/codec.js');
+    const { DesiredGatewayConfigSchema } = await import('../../shared/wire/desired-config.js');
+    for (const name of ['demo-gateway.yaml']) {
+      const file = fileURLToPath(new URL(`../../deploy/examples/${name}`, import.meta.url));
+      expect(loadConfig(file, builtinDrivers()).devices.length).toBeGreaterThan(0);
+      expect(isValid(DesiredGatewayConfigSchema, parse(readFileSync(file, 'utf8')))).toBe(true);
+    }
+  });
+});
+

@@ -35,3 +35,7 @@ it.skipIf(!available)('postgres: a second open of the same schema finds it migra
     await b.close();
   }
 });
+
+it.skipIf(!available)('postgres: refuses a schema name the hub config check refuses, before connecting', async () => {
+  await expect(PostgresStore.open({ url: PG_URL, schema: 'Plant1' })).rejects.toThrow(/invalid PostgreSQL schema name "Plant1": .*lower-case/);
+});

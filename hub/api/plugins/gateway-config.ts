@@ -5,6 +5,7 @@ import { at, audited, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
 import type { GatewayConfigService } from '../../gateway-config/service.js';
 import { IdParam } from '../schemas.js';
+import { DesiredGatewayConfigSchema } from '../../../shared/wire/desired-config.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -35,7 +36,7 @@ export async function gatewayConfigPlugin(app: Api, ctx: ApiContext, configs: Ga
     ...at('gateways.config.put'),
     schema: {
       params: Type.Object({ gateway: IdParam }, strict),
-      body: Type.Object({ config: Type.Record(Type.String(), Type.Unknown(), { description: 'the whole gateway config (as the YAML file would parse); the gateway checks it like `swarmgate edge check`' }) }, strict),
+      body: Type.Object({ config: DesiredGatewayConfigSchema }, strict),
       response: responses(ConfigDocument),
     },
     handler: async (request) => {

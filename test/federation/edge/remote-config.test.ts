@@ -114,4 +114,46 @@ describe('remote configuration (aedes)', () => {
     expect(readFileSync(configFile, 'utf8')).toBe(original);
     expect(restarts).toEqual([]);
   });
+
+  it('rejects a config whose profile is a device or a named pipe without reading it, keeps running and applies the next good one', async () => {
+    const { broker, dir, configFile, original, fed, restarts, reports } = await setup();
+    const { execFileSync } = await import('node:child_process');
+    const fifo = join(dir.path, 'pipe.yaml');
+    execFileSync('mkfifo', [fifo]);
+    const rejected = (version: number): ConfigDocument | undefined => reports().find((r) => r.config.status === 'rejected' && r.version === version);
+    const withProfile = (profile: string): Record<string, unknown> =>
+      gatewayConfig({ devices: [{ id: 'ahu1', protocol: 'modbus-tcp', profile, connection: { host: '127.0.0.1', port: 15020 } }] });
+
+    await publishTo(broker.broker, `${PREFIX}/config/desired`, desired(1, withProfile('/dev/zero')), true);
+    await waitFor(() => rejected(1) !== undefined, 5000, 'rejected report for /dev/zero');
+    expect((rejected(1)?.config.problems as string[]).join('\n')).toMatch(/desired\.yaml:\d+:\d+: devices\[0\]\.profile: \/dev\/zero: not a regular file \(character device\)/);
+
+    await publishTo(broker.broker, `${PREFIX}/config/desired`, desired(2, withProfile(fifo)), true);
+    await waitFor(() => rejected(2) !== undefined, 5000, 'rejected report for a named pipe');
+    expect((rejected(2)?.config.problems as string[]).join('\n')).toContain(`${fifo}: not a regular file (named pipe)`);
+
+    expect(readFileSync(configFile, 'utf8')).toBe(original);
+    expect(existsSync(`${configFile}.previous`)).toBe(false);
+    expect(fed.state.configVersion).toBeNull();
+    expect(restarts).toEqual([]);
+
+    // Still up: the next good config is applied.
+    await publishTo(broker.broker, `${PREFIX}/config/desired`, desired(3, gatewayConfig()), true);
+    await waitFor(() => reports().some((r) => r.config.status === 'applied-pending-restart' && r.version === 3), 5000, 'applied report');
+    expect(restarts).toEqual([3]);
+  }, 20_000);
+
+  it('a profile that makes the check throw (an alias bomb) is rejected, the gateway neither crashes nor restarts', async () => {
+    const { broker, dir, configFile, original, restarts, reports } = await setup();
+    const bomb = join(dir.path, 'bomb.yaml');
+    const rows = ['a: &a [x, x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]'];
+    writeFileSync(bomb, `${rows.join('\n')}\n`);
+    const config = gatewayConfig({ devices: [{ id: 'ahu1', protocol: 'modbus-tcp', profile: bomb, connection: { host: '127.0.0.1', port: 15020 } }] });
+    await publishTo(broker.broker, `${PREFIX}/config/desired`, desired(4, config), true);
+    await waitFor(() => reports().some((r) => r.config.status === 'rejected' && r.version === 4), 5000, 'rejected report');
+    const problems = (reports().find((r) => r.version === 4)?.config.problems as string[]).join('\n');
+    expect(problems).toMatch(/bomb\.yaml:\d+:\d+: \(document\): YAML aliases: /);
+    expect(readFileSync(configFile, 'utf8')).toBe(original);
+    expect(restarts).toEqual([]);
+  }, 20_000);
 });
