@@ -110,12 +110,11 @@ devices:
     const from = reports.length;
     const id = facility.faults.inject({ kind: 'offline', device: 'freezer' });
     try {
-      const firstBad = await waitFor(() => reportsOf('coldroom', 'setpoint', from).findIndex((r) => r.quality === 'bad') + 1 || undefined, WAIT_MS, 'coldroom/setpoint reported bad');
+      await waitFor(() => (reportsOf('coldroom', 'setpoint', from).some((r) => r.quality === 'bad') ? true : undefined), WAIT_MS, 'coldroom/setpoint reported bad');
       const sinceDown = reports.length;
       // The outage is reported once by the driver; every further report comes from the heartbeat.
       const got = await heartbeats('coldroom', 'setpoint', 3, sinceDown);
       for (const r of got) expect(r).toMatchObject({ quality: 'bad', value: null, cause: expect.any(String) as string });
-      expect(firstBad).toBeGreaterThan(0);
       // While the OPC UA server is away, the GPIO device keeps its good heartbeat.
       expect(reportsOf('io', 'occupancy', sinceDown).every((r) => r.quality === 'good')).toBe(true);
       expect(reportsOf('io', 'occupancy', sinceDown).length).toBeGreaterThan(0);
