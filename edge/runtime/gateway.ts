@@ -2,6 +2,15 @@
  * The gateway process core: one DeviceRunner per configured device, report-by-exception, the
  * latest value of every point, the write path and the metrics endpoint. Consumers (stdout printer,
  * outbox, analytics, rules) subscribe to samples (every reading) or reports (after the deadband).
+ *
+ * Heartbeat: every point is reported at least once per heartbeatMs, however it is read. A polled
+ * point usually gets it from its next poll; for the rest (subscribed points that do not change,
+ * polls slower than the heartbeat) one timer per gateway re-reports the point's latest sample.
+ * A heartbeat is a report, not a sample: it goes to report listeners (printer, outbox, plain
+ * topics, Sparkplug), not to analytics or rules. Its ts is the time of the heartbeat: "the value
+ * is still this as of ts", which is what a poll's ts says too; the value and quality are those of
+ * the latest sample (a bad point stays bad, with its cause). A device whose runner is not up is
+ * never heartbeated good: its points are reported bad.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -46,7 +55,9 @@ export class Gateway {
   private readonly filter: ExceptionFilter;
   private readonly deadbands = new Map<string, number>();
   private metricsServer?: Server;
+  private heartbeatTimer?: NodeJS.Timeout;
   private started = false;
+  private stopped = false;
 
   constructor(private readonly options: GatewayOptions) {
     const { config } = options.loaded;
@@ -91,6 +102,7 @@ export class Gateway {
       this.runners.set(spec.id, runner);
     }
     for (const runner of this.runners.values()) runner.start();
+    this.scheduleHeartbeat(Date.now() + this.filter.heartbeatMs);
     const m = loaded.config.metrics;
     if (m?.enabled !== false && m?.port !== undefined) {
       const { server, port } = await this.metrics.serve(m.host ?? '127.0.0.1', m.port);
@@ -106,11 +118,46 @@ export class Gateway {
       const pointKey = key(reading.device, reading.point);
       this.latestValues.set(pointKey, reading);
       for (const listener of this.sampleListeners) this.safely(listener, reading);
-      if (this.filter.accept(reading, this.deadbands.get(pointKey) ?? 0)) {
-        this.metrics.reported.inc({ device: reading.device });
-        for (const listener of this.reportListeners) this.safely(listener, reading);
-      }
+      if (this.filter.accept(reading, this.deadbands.get(pointKey) ?? 0)) this.report(reading);
     }
+  }
+
+  private report(reading: Reading): void {
+    this.metrics.reported.inc({ device: reading.device });
+    for (const listener of this.reportListeners) this.safely(listener, reading);
+  }
+
+  /**
+   * One timer for all points. Due points are collected in one pass; the next pass is at the
+   * earliest due time but at least a tenth of the period later, so points falling due close
+   * together share a pass (a heartbeat is at most 10 % late) and a pass costs O(points).
+   */
+  private scheduleHeartbeat(at: number): void {
+    if (this.stopped) return;
+    const delay = Math.max(at - Date.now(), this.filter.heartbeatMs / 10);
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      this.heartbeat();
+      this.scheduleHeartbeat(this.filter.nextDue() ?? Date.now() + this.filter.heartbeatMs);
+    }, delay);
+  }
+
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const latest of this.latestValues.values()) {
+      if (!this.filter.due(latest.device, latest.point, now)) continue;
+      const reading = this.heartbeatOf(latest, now);
+      this.filter.remember(reading, now);
+      this.report(reading);
+    }
+  }
+
+  private heartbeatOf(latest: Reading, now: number): Reading {
+    const state = this.runners.get(latest.device)?.status.state;
+    if (state !== 'up' && latest.quality !== 'bad') {
+      return { device: latest.device, point: latest.point, value: null, quality: 'bad', ts: now, cause: `device ${state ?? 'stopped'} (SWG_ERR_DEVICE_NOT_CONNECTED)` };
+    }
+    return { ...latest, ts: now };
   }
 
   private safely(listener: ReadingListener, reading: Reading): void {
@@ -149,6 +196,9 @@ export class Gateway {
   }
 
   async stop(force = false): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
     await Promise.all([...this.runners.values()].map((r) => r.stop(force)));
     this.runners.clear();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));

@@ -1,6 +1,6 @@
 export { opcuaManifest, validateOpcuaDevice, nodeIdProblem } from './manifest.js';
 export { OpcuaDriver } from './driver.js';
-export { CONNECTION_LOST_CAUSE } from './keeper.js';
+export { CONNECTION_LOST_CAUSE, SUBSCRIPTION_SILENT_CAUSE } from './keeper.js';
 export {
   OpcuaAddressSchema,
   OpcuaConnectionSchema,

@@ -5,7 +5,8 @@
  * subscription the server timed out) is only logged. So after every restore we check the
  * subscription and each item ourselves, recreate what is missing, and re-read every point so
  * consumers see fresh good values even when the server kept the subscription and nothing changed.
- * During an outage every point is reported bad once ("connection lost").
+ * During an outage every point is reported bad once ("connection lost"), and so is a subscription
+ * that went silent (a hung server) until its recreated items deliver values again.
  */
 import {
   AttributeIds,
@@ -29,6 +30,7 @@ import { withDeadline } from './deadline.js';
 import { badReading, dataValueToReading } from './values.js';
 
 export const CONNECTION_LOST_CAUSE = 'connection lost (SWG_ERR_DEVICE_NOT_CONNECTED)';
+export const SUBSCRIPTION_SILENT_CAUSE = 'subscription silent, recreating it (SWG_ERR_DEVICE_TIMEOUT)';
 
 /** Retry schedule for items the server refused (unknown node, filter not supported ...). */
 const ITEM_RETRY_MIN_MS = 1000;
@@ -141,6 +143,10 @@ export class SubscriptionKeeper implements Subscription {
     const promised = sub.publishingInterval > 0 && sub.maxKeepAliveCount > 0 ? sub.publishingInterval * sub.maxKeepAliveCount : this.#keepAlivePeriodMs();
     if (silentFor < 3 * Math.max(promised, this.#keepAlivePeriodMs())) return;
     this.options.log.warn({ silentFor }, 'OPC UA subscription silent, recreating it');
+    // Until the recreated items deliver their initial values nobody knows the points are current;
+    // say so, or the gateway's heartbeat would keep re-stating the last good values of a hung server.
+    const ts = Date.now();
+    for (const e of this.#entries) this.#emit(badReading(this.options.device, e.point.name, SUBSCRIPTION_SILENT_CAUSE, ts));
     this.#dropSubscription();
     this.#scheduleRepair(true);
   }

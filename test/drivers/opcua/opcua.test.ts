@@ -6,7 +6,7 @@ import { isSwarmgateError } from '../../../shared/errors.js';
 import { createLogger } from '../../../shared/log.js';
 import type { Driver, PointSpec, Reading, SubscribableDriver, BrowsableDriver } from '../../../edge/drivers/driver.js';
 import { isBrowsable, isSubscribable } from '../../../edge/drivers/driver.js';
-import { opcuaManifest, CONNECTION_LOST_CAUSE, type OpcuaAddress, type OpcuaConnection } from '../../../edge/drivers/opcua/index.js';
+import { opcuaManifest, CONNECTION_LOST_CAUSE, SUBSCRIPTION_SILENT_CAUSE, type OpcuaAddress, type OpcuaConnection } from '../../../edge/drivers/opcua/index.js';
 import { tempDir } from '../../support/tmp.js';
 import { driverContract } from '../../contract/driver-contract.js';
 import { NODES, quietNodeOpcua, startTestServer, type TestServer } from './test-server.js';
@@ -379,6 +379,9 @@ describe('opcua recovery and teardown', () => {
       const created = server.cumulatedSubscriptionCount();
       expect(server.dropSubscriptions()).toBe(1);
       // node-opcua reports nothing here; the keep-alive watchdog (3 x 500 ms silent) notices.
+      // Meanwhile nobody knows the value is current: the point is reported bad, not left good.
+      const silent = await waitFor(() => received.find((r) => r.cause === SUBSCRIPTION_SILENT_CAUSE), 5000, 'the point reported bad while silent');
+      expect(silent).toMatchObject({ point: 'mode', quality: 'bad', value: null });
       await waitFor(() => (server.cumulatedSubscriptionCount() > created ? true : undefined), 5000, 'a new subscription');
       server.set(NODES.mode, 7);
       await waitFor(() => received.find((r) => r.value === 7), 5000, 'value through the new subscription');
