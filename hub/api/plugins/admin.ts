@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
-import { Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Username } from '../schemas.js';
+import { Limit, Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Username } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const UserParams = Type.Object({ username: Username }, strict);
@@ -87,8 +87,8 @@ export async function adminPlugin(app: Api, ctx: ApiContext): Promise<void> {
         {
           actor: Type.Optional(Type.String({ maxLength: 128 })),
           action: Type.Optional(Type.String({ maxLength: 64 })),
-          before: Type.Optional(Type.Integer({ minimum: 0, description: 'page: entries with a smaller id' })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          before: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'page: entries with a smaller id' })),
+          limit: Type.Optional(Limit(1000, 100)),
         },
         strict,
       ),
