@@ -1,4 +1,4 @@
-/** Users, API tokens and the audit log (admins only, and never through an API token). */
+/** Users, API tokens, login limits and the audit log (admins only, and never through an API token). */
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
@@ -77,6 +77,52 @@ export async function adminPlugin(app: Api, ctx: ApiContext): Promise<void> {
       const token = await ctx.accounts.revokeToken(request.params.id);
       await audited(ctx, request, 'token.revoke', token.id);
       return token;
+    },
+  });
+
+  app.route({
+    ...at('logins.limits'),
+    schema: {
+      response: responses(
+        Type.Object(
+          {
+            limits: Type.Array(
+              Type.Object(
+                {
+                  kind: Type.Union([Type.Literal('user-address'), Type.Literal('user'), Type.Literal('address')]),
+                  username: Type.Optional(Type.String()),
+                  address: Type.Optional(Type.String()),
+                  failures: Type.Integer({ description: 'failed logins in the current window' }),
+                  retryAfterS: Type.Integer({ description: 'seconds until the window ends' }),
+                },
+                strict,
+              ),
+            ),
+          },
+          strict,
+        ),
+      ),
+    },
+    handler: async () => ({ limits: ctx.limiter.active() }),
+  });
+
+  app.route({
+    ...at('logins.unlock'),
+    schema: {
+      body: Type.Object(
+        {
+          username: Type.Optional(Username),
+          address: Type.Optional(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:]+$', description: 'client address as the API sees it (GET /api/v1/login-limits)' })),
+        },
+        { ...strict, minProperties: 1 },
+      ),
+      response: responses(Type.Object({ cleared: Type.Integer({ description: 'limits that were holding and are lifted' }) }, strict)),
+    },
+    handler: async (request) => {
+      const { username, address } = request.body;
+      const cleared = ctx.limiter.unlock({ username, address });
+      await audited(ctx, request, 'auth.unlock', username ?? address, { username, address, cleared });
+      return { cleared };
     },
   });
 
