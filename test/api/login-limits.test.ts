@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Api } from '../../hub/api/index.js';
 import { PASSWORD, makeApi, type TestApi } from './support.js';
 
-const LIMITS = { max: 3, windowS: 60, perUser: { max: 6, windowS: 600 }, perAddress: { max: 10, windowS: 600 } };
+const LIMITS = { max: 3, windowS: 60, perUser: { max: 6, windowS: 600 }, perAddress: { max: 10, windowS: 600 }, trustDays: 30 };
 
 async function loginFrom(app: Api, address: string, username: string, password = PASSWORD) {
   const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: address, payload: { username, password } });
@@ -27,7 +27,7 @@ describe('login limits', () => {
   };
 
   beforeAll(async () => {
-    t = await makeApi({ config: { loginRateLimit: LIMITS } as never, metrics });
+    t = await makeApi({ config: { loginRateLimit: LIMITS }, metrics });
   });
   afterAll(() => t.close());
 
