@@ -99,8 +99,23 @@ export const ApiConfigSchema = Type.Object(
     ),
     loginRateLimit: Type.Object(
       {
-        max: Type.Integer({ minimum: 1, default: 5, description: 'Login attempts per user name and address in one window' }),
-        windowS: Type.Integer({ minimum: 1, default: 60 }),
+        max: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 5, description: 'Failed logins of one user name from one address in one window; then 429, right password included' }),
+        windowS: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+        perUser: Type.Object(
+          {
+            max: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20, description: 'Failed logins of one user name from any address in one window; then 429 except where the user logged in before' }),
+            windowS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+          },
+          { ...strict, default: {} },
+        ),
+        perAddress: Type.Object(
+          {
+            max: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50, description: 'Failed logins from one address over any user names in one window; then 429 except for users who logged in from it before' }),
+            windowS: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+          },
+          { ...strict, default: {} },
+        ),
+        trustDays: Type.Number({ minimum: 0, maximum: 365, default: 30, description: 'A successful login exempts that user at that address from the perUser and perAddress limits this long' }),
       },
       { ...strict, default: {} },
     ),

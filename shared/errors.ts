@@ -57,7 +57,7 @@ export const ERROR_TABLE = {
   SWG_ERR_AUTH_REQUIRED: { kind: 'auth', status: 401, hint: 'log in (POST /api/v1/auth/login) or send Authorization: Bearer <API token>' },
   SWG_ERR_AUTH_FAILED: { kind: 'auth', status: 401, hint: 'check the user name and password; an admin can reset it with PATCH /api/v1/users/{username}' },
   SWG_ERR_AUTH_FORBIDDEN: { kind: 'auth', status: 403, hint: 'your role may not do this; ask an admin for a role that may' },
-  SWG_ERR_AUTH_RATE_LIMITED: { kind: 'auth', status: 429, hint: 'too many login attempts for this user from this address; wait for the Retry-After seconds' },
+  SWG_ERR_AUTH_RATE_LIMITED: { kind: 'auth', status: 429, hint: 'too many failed logins for this user name or from this address; wait for the Retry-After seconds, or ask an admin to unlock it (POST /api/v1/login-limits/unlock)' },
   SWG_ERR_USER_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/users lists the users' },
   SWG_ERR_USER_EXISTS: { kind: 'state', status: 409, hint: 'pick another user name, or change the existing user with PATCH /api/v1/users/{username}' },
   SWG_ERR_USER_LAST_ADMIN: { kind: 'state', status: 409, hint: 'make another user admin first; the hub must keep at least one enabled admin' },

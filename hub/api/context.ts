@@ -15,6 +15,7 @@ import type { Logger } from '../../shared/log.js';
 import type { Accounts, Principal } from './auth/accounts.js';
 import type { LoginLimiter } from './auth/rate-limit.js';
 import type { AuditLog } from './audit.js';
+import type { LoginMetrics } from './metrics.js';
 import type { ReviewPort } from './review-port.js';
 import { ROUTES, type RouteId } from './routes.js';
 
@@ -45,6 +46,7 @@ export interface ApiContext extends ApiServices {
   readonly accounts: Accounts;
   readonly audit: AuditLog;
   readonly limiter: LoginLimiter;
+  readonly loginMetrics: LoginMetrics;
   readonly webDir: string;
   /** SSE connections end when the API closes. */
   readonly closing: AbortSignal;

@@ -20,7 +20,7 @@ import { AuditLog } from './audit.js';
 import type { Api, ApiContext, ApiServices } from './context.js';
 import { sqlFor } from './db.js';
 import { errorBody, makeErrorHandler } from './errors.js';
-import { installApiMetrics } from './metrics.js';
+import { installApiMetrics, loginMetrics } from './metrics.js';
 import { typeboxValidator } from './validation.js';
 import { adminPlugin } from './plugins/admin.js';
 import { authPlugin } from './plugins/auth.js';
@@ -84,7 +84,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     log,
     accounts: new Accounts(sql, { sessionTtlMs: config.session.ttlHours * 3_600_000, scryptCost: deps.scryptCost }),
     audit: new AuditLog(sql),
-    limiter: new LoginLimiter(config.loginRateLimit.max, config.loginRateLimit.windowS * 1000),
+    limiter: loginLimiter(config.loginRateLimit),
+    loginMetrics: loginMetrics(deps.metrics),
     webDir: deps.webDir ?? defaultWebDir(),
     closing: closing.signal,
   };
@@ -155,6 +156,15 @@ export async function startApi(deps: ApiDeps): Promise<RunningApi> {
   const url = `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   app.log.info({ url }, 'web API listening');
   return { app, url, port, close: () => app.close() };
+}
+
+function loginLimiter(c: ApiConfig['loginRateLimit']): LoginLimiter {
+  return new LoginLimiter({
+    userAddress: { max: c.max, windowMs: c.windowS * 1000 },
+    user: { max: c.perUser.max, windowMs: c.perUser.windowS * 1000 },
+    address: { max: c.perAddress.max, windowMs: c.perAddress.windowS * 1000 },
+    trustMs: c.trustDays * 86_400_000,
+  });
 }
 
 /** With no users at all, creates the first admin from the configured environment variable. */

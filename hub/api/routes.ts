@@ -72,6 +72,8 @@ export const ROUTES = {
   'tokens.list': { method: 'GET', url: '/api/v1/tokens', access: admin, tag: 'admin', summary: 'API tokens (without secrets)' },
   'tokens.create': { method: 'POST', url: '/api/v1/tokens', access: admin, tag: 'admin', summary: 'Create an API token; the secret is shown once' },
   'tokens.revoke': { method: 'DELETE', url: '/api/v1/tokens/:id', access: admin, tag: 'admin', summary: 'Revoke an API token' },
+  'logins.limits': { method: 'GET', url: '/api/v1/login-limits', access: admin, tag: 'admin', summary: 'Login limits holding now (user name, address, or both) with their failures and wait' },
+  'logins.unlock': { method: 'POST', url: '/api/v1/login-limits/unlock', access: admin, tag: 'admin', summary: 'Lift the login limits of a user name and/or an address' },
   'audit.list': { method: 'GET', url: '/api/v1/audit', access: admin, tag: 'admin', summary: 'Who did what, newest first' },
 
   'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands' },

@@ -115,3 +115,16 @@ export const TokenSchema = Type.Object(
 
 export const Username = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$', description: 'letters, digits and . _ @ -' });
 export const Password = Type.String({ minLength: 10, maxLength: 256, description: 'at least 10 characters' });
+
+/**
+ * Bounds of numbers that come in through the API, so nothing out of range reaches a store (SQLite
+ * and PostgreSQL hold 64-bit integers; JavaScript counts exactly to 2^53): a 400 names the field.
+ */
+export const MAX_MILLIS = 8_640_000_000_000_000; // the last millisecond a JavaScript Date can hold (year 275760)
+export const MAX_OFFSET = 1_000_000;
+/** A time given to the API (query range, command expiry): ms since the epoch, 0 to MAX_MILLIS. */
+export const MillisParam = (description = 'ms since the epoch') => Type.Integer({ minimum: 0, maximum: MAX_MILLIS, description });
+/** Page size of a list route. */
+export const Limit = (maximum: number, defaultValue: number) => Type.Integer({ minimum: 1, maximum, default: defaultValue });
+/** Entries skipped by a list route. */
+export const Offset = Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0, description: `entries to skip, at most ${MAX_OFFSET}` });

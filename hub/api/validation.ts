@@ -3,7 +3,7 @@
  * querystring and params are converted from strings first, defaults are filled in, and each
  * problem keeps its JSON path so the error handler can report it field by field.
  */
-import { OptionalKind, type TSchema } from '@sinclair/typebox';
+import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
@@ -26,7 +26,7 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
   return (input: unknown) => {
     if (optionalBody && (input === undefined || input === null)) return { value: undefined };
     // Strings from the URL become numbers/booleans/arrays as the schema says; bodies are JSON already.
-    const converted = httpPart === 'body' ? input : Value.Convert(schema, input);
+    const converted = httpPart === 'body' ? input : Value.Convert(schema, exactIntegers(schema, input));
     const value = Value.Default(schema, converted);
     if (compiled.Check(value)) return { value };
     const seen = new Set<string>();
@@ -40,3 +40,21 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
     return { error: Object.assign(new Error(issues.map((i) => `${i.instancePath || '/'} ${i.message}`).join('; ')), { validation: issues }) };
   };
 };
+
+/**
+ * TypeBox converts an integer from a URL with parseInt, so `limit=1e300` became 1 and `offset=2.5`
+ * became 2. Numeric strings of integer fields become the number they spell instead, which the
+ * schema then checks (1e300 is over the maximum, 2.5 is not an integer) and names in the 400.
+ */
+function exactIntegers(schema: TSchema, input: unknown): unknown {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties;
+  if (!properties || typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(out)) {
+    const field = properties[key];
+    if (field === undefined || field[Kind] !== 'Integer') continue;
+    // 1e400 is Infinity: not an integer, so refused rather than parsed as 1.
+    if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) out[key] = Number(value);
+  }
+  return out;
+}

@@ -13,6 +13,11 @@ export class HubMetrics {
   readonly payloadRejected = new Counter({ name: 'swarmgate_hub_payload_rejected_total', help: 'Messages rejected for size, JSON or schema, by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });
   readonly messages = new Counter({ name: 'swarmgate_hub_messages_total', help: 'Valid messages ingested, by channel', labelNames: ['channel'] as const, registers: [this.registry] });
   readonly duplicates = new Counter({ name: 'swarmgate_hub_duplicate_batches_total', help: 'Telemetry batches received again and not stored twice', registers: [this.registry] });
+  readonly batchConflicts = new Counter({
+    name: 'swarmgate_hub_batch_conflicts_total',
+    help: 'Telemetry batches whose (gateway, bootId, seq) was stored before with other readings (a gateway bug or a reused boot id); the first is kept, these are not stored and are also counted as duplicates',
+    registers: [this.registry],
+  });
   readonly readingsStored = new Counter({ name: 'swarmgate_hub_readings_stored_total', help: 'Readings stored', registers: [this.registry] });
   readonly quarantined = new Counter({ name: 'swarmgate_hub_quarantined_total', help: 'Messages refused and kept for inspection in the quarantine, by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });
   readonly receiptsSent = new Counter({ name: 'swarmgate_hub_stored_receipts_total', help: 'Stored receipts sent to gateways (each covers the batches stored since the previous one)', registers: [this.registry] });

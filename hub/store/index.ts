@@ -15,7 +15,7 @@ export async function openStore(config: StoreConfig, options: { retention?: Rete
   if (config.kind === 'sqlite') {
     return SqliteStore.open({ path: config.path, flushMs: config.flushMs, fsync: config.fsync, retention: options.retention, migrations: featureMigrations('sqlite'), logger: options.logger });
   }
-  return PostgresStore.open({ ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: featureMigrations('postgres') });
+  return PostgresStore.open({ logger: options.logger, ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: featureMigrations('postgres') });
 }
 
 /** Adds the feature tables to a store opened without them (startHub with a caller's store). */

@@ -60,4 +60,10 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX commands_status ON commands (status);
     `,
   },
+  // Version 2 is the SQLite store's chunk format; version 3 is the same change on both stores.
+  {
+    version: 3,
+    name: 'core: a hash of each batch\'s readings with its key, to tell a conflicting repeat from a duplicate',
+    sql: 'ALTER TABLE batches ADD COLUMN content_hash TEXT;',
+  },
 ];

@@ -6,6 +6,8 @@
 import pg from 'pg';
 import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
+import { createLogger, type Logger } from '../../shared/log.js';
+import { ConflictLog, batchContentHash, isConflict } from './batch-conflicts.js';
 import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './postgres-schema-name.js';
@@ -39,6 +41,8 @@ export interface PostgresStoreOptions {
   readonly retention?: RetentionPolicy;
   readonly migrations?: readonly Migration[];
   readonly maxConnections?: number;
+  /** Where batch conflicts are reported; default a 'hub-store' logger. */
+  readonly logger?: Logger;
 }
 
 const INT8_OID = 20;
@@ -51,12 +55,16 @@ function typeParser(oid: number, format?: string): (value: string) => unknown {
 export class PostgresStore implements HubStore {
   readonly kind = 'postgres' as const;
   private closed = false;
+  private readonly conflicts: ConflictLog;
 
   private constructor(
     private readonly pool: pg.Pool,
     readonly schema: string,
     private readonly policy: RetentionPolicy,
-  ) {}
+    logger: Logger,
+  ) {
+    this.conflicts = new ConflictLog(logger);
+  }
 
   static async open(options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const url = options.url ?? process.env.DATABASE_URL;
@@ -65,7 +73,7 @@ export class PostgresStore implements HubStore {
     if (!isPostgresSchemaName(schema)) throw new SwarmgateError('SWG_ERR_HUB_STORE', `invalid PostgreSQL schema name "${schema}": use ${POSTGRES_SCHEMA_NAME_RULE}`);
     const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 5, options: `-c search_path=${schema}`, types: { getTypeParser: typeParser } as pg.CustomTypesConfig });
     pool.on('error', () => undefined);
-    const store = new PostgresStore(pool, schema, options.retention ?? DEFAULT_RETENTION);
+    const store = new PostgresStore(pool, schema, options.retention ?? DEFAULT_RETENTION, options.logger ?? createLogger('hub-store'));
     try {
       await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])]);
     } catch (err) {
@@ -121,16 +129,22 @@ export class PostgresStore implements HubStore {
   }
 
   async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now()): Promise<IngestResult> {
-    return this.tx(async (c) => {
-      const key = await c.query('INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', [
+    const hash = batchContentHash(batch);
+    const result = await this.tx(async (c): Promise<IngestResult & { storedHash?: string }> => {
+      const key = await c.query('INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING', [
         batch.gateway,
         batch.bootId,
         batch.seq,
         receivedAt,
         batch.readings.length,
         batch.historical,
+        hash,
       ]);
-      if (key.rowCount === 0) return { stored: false, readings: 0 };
+      if (key.rowCount === 0) {
+        // Only repeats pay for this read.
+        const stored = (await c.query('SELECT content_hash FROM batches WHERE gateway = $1 AND boot_id = $2 AND seq = $3', [batch.gateway, batch.bootId, batch.seq])).rows[0] as { content_hash: string | null } | undefined;
+        return isConflict(stored?.content_hash, hash) ? { stored: false, readings: 0, conflict: true, storedHash: stored?.content_hash ?? '' } : { stored: false, readings: 0 };
+      }
       const cols = { d: [] as string[], p: [] as string[], ts: [] as number[], num: [] as (number | null)[], str: [] as (string | null)[], vt: [] as string[], q: [] as string[], c: [] as (string | null)[] };
       for (const r of batch.readings) {
         const v = encodeValue(r.v);
@@ -156,6 +170,9 @@ export class PostgresStore implements HubStore {
       );
       return { stored: true, readings: batch.readings.length };
     });
+    if (!result.conflict) return result;
+    this.conflicts.report(batch, result.storedHash ?? '', hash);
+    return { stored: false, readings: 0, conflict: true };
   }
 
   async latest(gateway?: string): Promise<StoredReading[]> {

@@ -89,4 +89,10 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     `,
     run: (db) => void convertLegacyReadings(db),
   },
+  {
+    // Version 3 on both stores. Keys stored before it have no hash: a repeat of one is a plain duplicate.
+    version: 3,
+    name: 'core: a hash of each batch\'s readings with its key, to tell a conflicting repeat from a duplicate',
+    sql: 'ALTER TABLE batches ADD COLUMN content_hash TEXT;',
+  },
 ];

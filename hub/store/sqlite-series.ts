@@ -29,6 +29,7 @@ import {
   type ChunkSample,
   type EncodedChunk,
 } from './chunk.js';
+import { ConflictLog, batchContentHash, isConflict } from './batch-conflicts.js';
 import { IngestJournal } from './ingest-journal.js';
 import type { HistoryBucket, IngestResult, Quality, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from './types.js';
 
@@ -73,6 +74,7 @@ interface PendingBatch {
   readonly receivedAt: number;
   readonly readings: number;
   readonly historical: boolean;
+  readonly hash: string;
 }
 
 interface ChunkRow {
@@ -111,7 +113,8 @@ export class SqliteSeries {
   private readonly log: Logger;
   private readonly seriesIds = new Map<string, number>();
   private pending = new Map<string, PendingSeries>();
-  private pendingKeys = new Set<string>();
+  /** Batch key -> content hash of the batches buffered. */
+  private pendingKeys = new Map<string, string>();
   private pendingBatches: PendingBatch[] = [];
   private pendingReadings = 0;
   private nextOrd: number;
@@ -120,16 +123,19 @@ export class SqliteSeries {
   private lastCompact = Date.now();
   private flushFailures = 0;
   private lastFlushMs = 0;
-  private readonly sql: Record<'batchExists' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta' | 'chunksIn' | 'rollupLevels' | 'rollupsIn', Statement>;
+  private readonly conflicts: ConflictLog;
+  private readonly sql: Record<'batchHash' | 'insertKey' | 'seriesId' | 'insertSeries' | 'insertChunk' | 'upsertLatest' | 'setMeta' | 'getMeta' | 'chunksIn' | 'rollupLevels' | 'rollupsIn', Statement>;
 
   constructor(
     private readonly db: Db,
     options: SeriesOptions = {},
   ) {
     this.log = options.logger ?? createLogger('hub-store');
+    this.conflicts = new ConflictLog(this.log);
     this.sql = {
-      batchExists: db.prepare('SELECT 1 FROM batches WHERE gateway = ? AND boot_id = ? AND seq = ?').pluck(),
-      insertKey: db.prepare('INSERT OR IGNORE INTO batches (gateway, boot_id, seq, received_at, readings, historical) VALUES (?, ?, ?, ?, ?, ?)'),
+      // '' for a key stored before hashes were (NULL would read as "no such key").
+      batchHash: db.prepare("SELECT COALESCE(content_hash, '') FROM batches WHERE gateway = ? AND boot_id = ? AND seq = ?").pluck(),
+      insertKey: db.prepare('INSERT OR IGNORE INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       seriesId: db.prepare('SELECT id FROM series WHERE gateway = ? AND device = ? AND point = ?').pluck(),
       insertSeries: db.prepare('INSERT INTO series (gateway, device, point) VALUES (?, ?, ?) RETURNING id').pluck(),
       insertChunk: db.prepare(INSERT_CHUNK),
@@ -168,10 +174,16 @@ export class SqliteSeries {
 
   ingest(batch: TelemetryBatch, receivedAt: number, raw?: Uint8Array): IngestResult {
     const key = batchKey(batch.gateway, batch.bootId, batch.seq);
-    if (this.pendingKeys.has(key) || this.sql.batchExists.get(batch.gateway, batch.bootId, batch.seq) !== undefined) return { stored: false, readings: 0 };
+    const hash = batchContentHash(batch);
+    const seen = this.seenHash(key, batch);
+    if (seen !== undefined) {
+      if (!isConflict(seen || null, hash)) return { stored: false, readings: 0 };
+      this.conflicts.report(batch, seen, hash);
+      return { stored: false, readings: 0, conflict: true };
+    }
     if (!this.journal) {
       // Write-through: nothing else is buffered, so a failed flush leaves no trace to undo but this.
-      this.buffer(batch, receivedAt, key);
+      this.buffer(batch, receivedAt, key, hash);
       try {
         this.flushNow();
       } catch (err) {
@@ -181,28 +193,33 @@ export class SqliteSeries {
       return { stored: true, readings: batch.readings.length };
     }
     this.journal.append(receivedAt, raw ?? Buffer.from(JSON.stringify(batch)));
-    this.buffer(batch, receivedAt, key);
+    this.buffer(batch, receivedAt, key, hash);
     // After a failed flush the timer retries: retrying here would re-encode the whole buffer and
     // start a new journal segment for every batch while the database is down.
     if (this.flushFailures === 0 && (this.pendingReadings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES)) this.flush();
     return { stored: true, readings: batch.readings.length };
   }
 
-  private buffer(batch: TelemetryBatch, receivedAt: number, key: string): void {
+  /** The content hash a key was buffered or stored with ('' when stored without one), undefined when new. */
+  private seenHash(key: string, batch: TelemetryBatch): string | undefined {
+    return this.pendingKeys.get(key) ?? (this.sql.batchHash.get(batch.gateway, batch.bootId, batch.seq) as string | undefined);
+  }
+
+  private buffer(batch: TelemetryBatch, receivedAt: number, key: string, hash: string): void {
     for (const r of batch.readings) {
       const k = seriesKey(batch.gateway, r.d, r.p);
       let p = this.pending.get(k);
       if (!p) this.pending.set(k, (p = { gateway: batch.gateway, device: r.d, point: r.p, samples: new SampleColumns() }));
       p.samples.push(r);
     }
-    this.pendingKeys.add(key);
-    this.pendingBatches.push({ gateway: batch.gateway, bootId: batch.bootId, seq: batch.seq, receivedAt, readings: batch.readings.length, historical: batch.historical });
+    this.pendingKeys.set(key, hash);
+    this.pendingBatches.push({ gateway: batch.gateway, bootId: batch.bootId, seq: batch.seq, receivedAt, readings: batch.readings.length, historical: batch.historical, hash });
     this.pendingReadings += batch.readings.length;
   }
 
   private resetPending(): void {
     this.pending = new Map();
-    this.pendingKeys = new Set();
+    this.pendingKeys = new Map();
     this.pendingBatches = [];
     this.pendingReadings = 0;
   }
@@ -248,7 +265,7 @@ export class SqliteSeries {
     let ord = firstOrd;
     try {
       this.db.transaction(() => {
-        for (const b of this.pendingBatches) this.sql.insertKey.run(b.gateway, b.bootId, b.seq, b.receivedAt, b.readings, b.historical ? 1 : 0);
+        for (const b of this.pendingBatches) this.sql.insertKey.run(b.gateway, b.bootId, b.seq, b.receivedAt, b.readings, b.historical ? 1 : 0, b.hash);
         for (const [key, p] of this.pending) {
           const id = this.seriesIdFor(key, p, newIds);
           for (const chunk of encodeChunks(p.samples.sorted())) this.insertChunk(id, ord++, chunk, now);
@@ -313,11 +330,12 @@ export class SqliteSeries {
           continue;
         }
         const key = batchKey(b.gateway, b.bootId, b.seq);
-        if (this.pendingKeys.has(key) || this.sql.batchExists.get(b.gateway, b.bootId, b.seq) !== undefined) {
+        // Already materialised (a crash between the commit and deleting the segment): the same batch.
+        if (this.seenHash(key, b) !== undefined) {
           skipped++;
           continue;
         }
-        this.buffer(b, rec.receivedAt, key);
+        this.buffer(b, rec.receivedAt, key, batchContentHash(b));
         replayed++;
       }
       // Materialised with the mark at this segment; a failure keeps it (and the later ones) for the next start.

@@ -41,6 +41,11 @@ export interface IngestResult {
   /** false when (gateway, bootId, seq) was stored before: nothing was written. */
   readonly stored: boolean;
   readonly readings: number;
+  /**
+   * Set when the key was stored before with other readings (a gateway bug or a reused boot id):
+   * not stored, the first batch is kept, the store has logged it. Absent for a plain duplicate.
+   */
+  readonly conflict?: true;
 }
 
 export interface StoredGap extends GapRecord {

@@ -2,6 +2,8 @@
  * The one HubStore contract both implementations must pass (like aedes' abstract-persistence).
  * Each test uses its own gateway ids, so one store instance serves the whole suite.
  */
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandRecord, HubStore } from '../../hub/store/types.js';
 import type { GapRecord, GatewayEvent } from '../../shared/wire/index.js';
@@ -15,13 +17,26 @@ export interface StoreHandle {
   readonly cleanup: () => Promise<void>;
 }
 
-export function storeContract(name: string, open: () => Promise<StoreHandle>, enabled = true): void {
+/** A real pino logger whose JSON lines are kept, for tests that check what a store logs. */
+export function capturedLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'warn' }, sink), lines };
+}
+
+export function storeContract(name: string, open: (logger: Logger) => Promise<StoreHandle>, enabled = true): void {
   describe.skipIf(!enabled)(`HubStore contract: ${name}`, () => {
     let handle: StoreHandle;
     let store: HubStore;
+    const logs = capturedLogger();
 
     beforeAll(async () => {
-      handle = await open();
+      handle = await open(logs.logger);
       store = handle.store;
     });
     afterAll(async () => {
@@ -40,6 +55,45 @@ export function storeContract(name: string, open: () => Promise<StoreHandle>, en
       expect(await store.ingestBatch({ ...b, bootId: 'boot-0002' })).toEqual({ stored: true, readings: 2 });
       expect(await store.ingestBatch({ ...b, seq: 2 })).toEqual({ stored: true, readings: 2 });
       expect(await store.history(gw, 'ahu1', 'temp', T0, T0 + 10_000)).toHaveLength(6);
+    });
+
+    it('takes the same batch sent again (historical, a later sentAt) as a plain duplicate, not a conflict', async () => {
+      const gw = uniqueId('gw');
+      const b = batch(gw, 'boot-0001', 7, [reading('m', 'p', 1, T0), reading('m', 'q', 'on', T0)]);
+      expect(await store.ingestBatch(b)).toEqual({ stored: true, readings: 2 });
+      expect(await store.ingestBatch({ ...b, historical: true, sentAt: b.sentAt + 60_000 })).toEqual({ stored: false, readings: 0 });
+      expect(await store.ingestBatch(JSON.parse(JSON.stringify(b)) as typeof b)).toEqual({ stored: false, readings: 0 });
+      expect(logs.lines.filter((l) => l.gateway === gw)).toEqual([]);
+    });
+
+    it('reports a repeated key with different readings as a conflict, logs it, and keeps what was stored first', async () => {
+      const gw = uniqueId('gw');
+      const first = batch(gw, 'boot-0001', 3, [reading('m', 'p', 1, T0), reading('m', 'p', 2, T0 + 1000)]);
+      expect(await store.ingestBatch(first)).toEqual({ stored: true, readings: 2 });
+      const changed = [
+        { ...first, readings: [reading('m', 'p', 1, T0), reading('m', 'p', 3, T0 + 1000)] },
+        { ...first, readings: [reading('m', 'p', 1, T0)] },
+        { ...first, readings: [reading('m', 'p', 1, T0), reading('m', 'p', 2, T0 + 1001)] },
+        { ...first, readings: [reading('m', 'p', 1, T0), reading('m', 'p', 2, T0 + 1000, 'bad')] },
+        { ...first, readings: [reading('m', 'p', 1, T0), reading('m', 'p', '2', T0 + 1000)] },
+      ];
+      for (const b of changed) expect(await store.ingestBatch(b)).toEqual({ stored: false, readings: 0, conflict: true });
+      expect((await store.history(gw, 'm', 'p', T0, T0 + 5000)).map((s) => s.value)).toEqual([1, 2]);
+      // Another seq of the same boot is a new batch, whatever it holds.
+      expect(await store.ingestBatch({ ...changed[0]!, seq: 4 })).toEqual({ stored: true, readings: 2 });
+      const warnings = logs.lines.filter((l) => l.gateway === gw);
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      expect(warnings[0]).toMatchObject({ level: 40, gateway: gw, bootId: 'boot-0001', seq: 3 });
+      expect(String(warnings[0]!.msg)).toMatch(/conflict/);
+    });
+
+    it('rate-limits conflict warnings per gateway', async () => {
+      const gw = uniqueId('gw');
+      for (let seq = 1; seq <= 20; seq++) await store.ingestBatch(batch(gw, 'boot-0002', seq, [reading('m', 'p', seq, T0 + seq)]));
+      for (let seq = 1; seq <= 20; seq++) expect(await store.ingestBatch(batch(gw, 'boot-0002', seq, [reading('m', 'p', -seq, T0 + seq)]))).toMatchObject({ conflict: true });
+      const warnings = logs.lines.filter((l) => l.gateway === gw);
+      expect(warnings.length).toBeGreaterThanOrEqual(1);
+      expect(warnings.length).toBeLessThan(20);
     });
 
     it('keeps order per point by ts, arrival order on equal ts, across out-of-order batches', async () => {

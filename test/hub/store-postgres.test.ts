@@ -9,9 +9,9 @@ const available = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 
 storeContract(
   'postgres',
-  async () => {
+  async (logger) => {
     const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const store = await PostgresStore.open({ url: PG_URL, schema });
+    const store = await PostgresStore.open({ url: PG_URL, schema, logger });
     return {
       store,
       cleanup: async () => {
@@ -27,8 +27,8 @@ it.skipIf(!available)('postgres: a second open of the same schema finds it migra
   const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const [a, b] = await Promise.all([PostgresStore.open({ url: PG_URL, schema }), PostgresStore.open({ url: PG_URL, schema })]);
   try {
-    expect(await a.schemaVersion()).toBe(1);
-    expect(await b.schemaVersion()).toBe(1);
+    expect(await a.schemaVersion()).toBe(3);
+    expect(await b.schemaVersion()).toBe(3);
   } finally {
     await a.dropSchema();
     await a.close();

@@ -16,9 +16,9 @@ const BOOT = '0b1c2d3e-0000-4000-8000-000000000002';
 const T0 = Date.UTC(2024, 0, 1);
 
 function sqliteContract(name: string, options: Omit<SqliteStoreOptions, 'path'>): void {
-  storeContract(`sqlite (${name})`, async () => {
+  storeContract(`sqlite (${name})`, async (logger) => {
     const dir = tempDir('swarmgate-hub-store-');
-    const store = SqliteStore.open({ path: `${dir.path}/hub.db`, ...options });
+    const store = SqliteStore.open({ path: `${dir.path}/hub.db`, ...options, logger });
     return {
       store,
       cleanup: async () => {
@@ -58,6 +58,34 @@ describe('SqliteStore specifics', () => {
     }
   });
 
+  it('tells a conflict from a duplicate once the batch is committed, after a restart, and not for keys stored before content hashes', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    const first = batch('gw-hash', BOOT, 1, [reading('m', 'p', 1, T0)]);
+    const other = { ...first, readings: [reading('m', 'p', 2, T0)] };
+    try {
+      const a = SqliteStore.open({ path, flushMs: 600_000 });
+      await a.ingestBatch(first);
+      await a.ingestBatch({ ...first, seq: 2 });
+      a.flush();
+      expect(await a.ingestBatch(other)).toEqual({ stored: false, readings: 0, conflict: true });
+      // A key from before the hash column (NULL): a repeat cannot be compared, so it is a duplicate.
+      a.database.prepare('UPDATE batches SET content_hash = NULL WHERE gateway = ? AND seq = 2').run('gw-hash');
+      expect(await a.ingestBatch({ ...other, seq: 2 })).toEqual({ stored: false, readings: 0 });
+      await a.close();
+      const b = SqliteStore.open({ path });
+      try {
+        expect(await b.ingestBatch(other)).toEqual({ stored: false, readings: 0, conflict: true });
+        expect(await b.ingestBatch({ ...first, historical: true })).toEqual({ stored: false, readings: 0 });
+        expect((await b.history('gw-hash', 'm', 'p', T0, T0)).map((s) => s.value)).toEqual([1, 1]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('keeps every acknowledged batch when the process is killed before a flush (journal replay)', async () => {
     const dir = tempDir('swarmgate-hub-store-');
     const path = join(dir.path, 'hub.db');
@@ -72,9 +100,12 @@ describe('SqliteStore specifics', () => {
         expect(chunkCount(store)).toBeGreaterThan(0);
         const samples = await store.history('gw-crash', 'meter', 'p3', 0, Number.MAX_SAFE_INTEGER);
         expect(samples.map((s) => s.value)).toEqual(Array.from({ length: 50 }, (_, seq) => seq * 10 + 3));
-        // Replayed batches are known: the gateway's redelivery of one is a duplicate.
-        const again = batch('gw-crash', '0b1c2d3e-0000-4000-8000-000000000001', 7, [reading('meter', 'p0', 1, 1)]);
+        // Replayed batches are known with their content: the gateway's redelivery of one is a
+        // duplicate, other readings under its key a conflict.
+        const seq7 = Array.from({ length: 10 }, (_, i) => reading('meter', `p${i}`, 70 + i, 1_700_000_000_000 + 7000));
+        const again = batch('gw-crash', '0b1c2d3e-0000-4000-8000-000000000001', 7, seq7, true);
         expect(await store.ingestBatch(again)).toEqual({ stored: false, readings: 0 });
+        expect(await store.ingestBatch({ ...again, readings: [reading('meter', 'p0', 1, 1)] })).toEqual({ stored: false, readings: 0, conflict: true });
       } finally {
         await store.close();
       }

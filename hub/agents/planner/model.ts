@@ -17,10 +17,11 @@ export const ObjectiveSchema = Type.Object(
     site: Id,
     targetPct: Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'energy cut in % of the baseline' }),
     horizonDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
-    startMs: Type.Integer({ minimum: 0, description: 'plan start, ms since the epoch' }),
+    // Bounded like every time the API takes (a JavaScript Date's range), so no store sees more.
+    startMs: Type.Integer({ minimum: 0, maximum: 8_640_000_000_000_000, description: 'plan start, ms since the epoch' }),
     constraints: Type.Object(
       {
-        maxComfortViolations: Type.Integer({ minimum: 0, default: 0, description: 'comfort violations tolerated per zone over the horizon' }),
+        maxComfortViolations: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'comfort violations tolerated per zone over the horizon' }),
         excludeZones: Type.Array(Id, { default: [], description: 'zones the plan must not touch' }),
         protectColdChain: Type.Boolean({ default: true, description: 'never touch cold rooms' }),
         marginPct: Type.Number({ minimum: 0, maximum: 200, default: 15, description: 'plan this much above the target to absorb shortfalls' }),

@@ -1,35 +1,188 @@
 /**
- * Fixed-window attempt counter for logins, keyed by address and user name, so guessing one
- * user's password from one place is slow while other users and places are unaffected.
+ * Failed-login limits, three of them, each a fixed window of failures:
+ *   user-address  failures of one user name from one address: guessing one password from one place;
+ *   user          failures of one user name from any address: guessing it from many places;
+ *   address       failures from one address over any user names: spraying one password over many names.
+ * The user-address limit always holds (right password included: otherwise it would not slow the
+ * guessing). The user and address limits do not hold for a user at an address it has logged in
+ * from successfully in the last `trustMs` (a technician behind a NAT shared with a noisy
+ * neighbour, or an admin whose name is being guessed from elsewhere): there the right password
+ * gets in, a wrong one still counts. Counts live in this process; an admin lifts them through
+ * the API (unlock). Only failures count; a success clears its user-address window.
  */
-export class LoginLimiter {
-  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+export type LimitKind = 'user-address' | 'user' | 'address';
+
+export interface LimitRule {
+  readonly max: number;
+  readonly windowMs: number;
+}
+
+export interface LoginLimits {
+  readonly userAddress: LimitRule;
+  readonly user: LimitRule;
+  readonly address: LimitRule;
+  /** How long a successful login keeps its address trusted for that user. */
+  readonly trustMs: number;
+}
+
+export interface Refusal {
+  readonly by: LimitKind;
+  readonly retryAfterS: number;
+}
+
+export interface ActiveLimit {
+  readonly kind: LimitKind;
+  readonly username?: string;
+  readonly address?: string;
+  readonly failures: number;
+  readonly retryAfterS: number;
+}
+
+interface Window {
+  count: number;
+  resetAt: number;
+}
+
+/** Failure counts per key in fixed windows, bounded in keys so a flood of names cannot grow it. */
+class Windows {
+  private readonly windows = new Map<string, Window>();
 
   constructor(
-    private readonly max: number,
-    private readonly windowMs: number,
-    private readonly maxKeys = 10_000,
+    readonly rule: LimitRule,
+    private readonly maxKeys: number,
   ) {}
 
-  /** Counts an attempt; returns the seconds to wait when over the limit, else 0. */
-  hit(key: string, now = Date.now()): number {
+  failures(key: string, now: number): number {
+    const w = this.windows.get(key);
+    return w && w.resetAt > now ? w.count : 0;
+  }
+
+  /** Seconds until the window of a key over its limit ends; 0 when it is not over. */
+  refusal(key: string, now: number): number {
+    const w = this.windows.get(key);
+    if (!w || w.resetAt <= now || w.count < this.rule.max) return 0;
+    return Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+  }
+
+  add(key: string, now: number): void {
     let w = this.windows.get(key);
     if (!w || w.resetAt <= now) {
       if (this.windows.size >= this.maxKeys) this.prune(now);
-      w = { count: 0, resetAt: now + this.windowMs };
+      w = { count: 0, resetAt: now + this.rule.windowMs };
       this.windows.set(key, w);
     }
     w.count += 1;
-    return w.count > this.max ? Math.max(1, Math.ceil((w.resetAt - now) / 1000)) : 0;
   }
 
-  reset(key: string): void {
-    this.windows.delete(key);
+  delete(key: string): boolean {
+    return this.windows.delete(key);
+  }
+
+  /** Deletes the keys the predicate picks; returns how many were over their limit. */
+  deleteWhere(pick: (key: string) => boolean, now: number): number {
+    let over = 0;
+    for (const key of [...this.windows.keys()]) {
+      if (!pick(key)) continue;
+      if (this.refusal(key, now) > 0) over++;
+      this.windows.delete(key);
+    }
+    return over;
+  }
+
+  *over(now: number): Generator<[string, Window]> {
+    for (const [key, w] of this.windows) if (w.resetAt > now && w.count >= this.rule.max) yield [key, w];
   }
 
   private prune(now: number): void {
     for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
     // Still full (a flood of distinct keys): drop the oldest half rather than grow without bound.
     if (this.windows.size >= this.maxKeys) for (const k of [...this.windows.keys()].slice(0, this.maxKeys / 2)) this.windows.delete(k);
+  }
+}
+
+const SEP = '\u0000';
+const pairKey = (username: string, address: string): string => `${username}${SEP}${address}`;
+
+export class LoginLimiter {
+  private readonly userAddress: Windows;
+  private readonly user: Windows;
+  private readonly address: Windows;
+  /** user-address key -> last successful login. */
+  private readonly trusted = new Map<string, number>();
+
+  constructor(
+    private readonly limits: LoginLimits,
+    private readonly maxKeys = 10_000,
+  ) {
+    this.userAddress = new Windows(limits.userAddress, maxKeys);
+    this.user = new Windows(limits.user, maxKeys);
+    this.address = new Windows(limits.address, maxKeys);
+  }
+
+  /** Whether an attempt may go on to the password check; the refusal with the longest wait otherwise. */
+  check(username: string, address: string, now = Date.now()): Refusal | undefined {
+    const name = username.toLowerCase();
+    const pair = this.userAddress.refusal(pairKey(name, address), now);
+    if (pair > 0) return { by: 'user-address', retryAfterS: pair };
+    if (this.isTrusted(name, address, now)) return undefined;
+    const user = this.user.refusal(name, now);
+    const addr = this.address.refusal(address, now);
+    if (user === 0 && addr === 0) return undefined;
+    return user >= addr ? { by: 'user', retryAfterS: user } : { by: 'address', retryAfterS: addr };
+  }
+
+  failed(username: string, address: string, now = Date.now()): void {
+    const name = username.toLowerCase();
+    this.userAddress.add(pairKey(name, address), now);
+    this.user.add(name, now);
+    this.address.add(address, now);
+  }
+
+  succeeded(username: string, address: string, now = Date.now()): void {
+    const key = pairKey(username.toLowerCase(), address);
+    this.userAddress.delete(key);
+    this.trusted.delete(key);
+    if (this.trusted.size >= this.maxKeys) for (const k of [...this.trusted.keys()].slice(0, this.maxKeys / 2)) this.trusted.delete(k);
+    this.trusted.set(key, now);
+  }
+
+  /**
+   * Lifts the limits of a user name (its own and every user-address one) and/or of an address
+   * (its own and every user-address one); returns how many limits that were holding it lifted.
+   */
+  unlock(target: { username?: string; address?: string }, now = Date.now()): number {
+    let lifted = 0;
+    const name = target.username?.toLowerCase();
+    if (name !== undefined) {
+      if (this.user.refusal(name, now) > 0) lifted++;
+      this.user.delete(name);
+    }
+    if (target.address !== undefined) {
+      if (this.address.refusal(target.address, now) > 0) lifted++;
+      this.address.delete(target.address);
+    }
+    lifted += this.userAddress.deleteWhere((key) => {
+      const [u, a] = key.split(SEP);
+      return (name === undefined || u === name) && (target.address === undefined || a === target.address);
+    }, now);
+    return lifted;
+  }
+
+  /** The limits holding now, longest wait first. */
+  active(now = Date.now()): ActiveLimit[] {
+    const out: ActiveLimit[] = [];
+    const wait = (w: Window): number => Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+    for (const [key, w] of this.userAddress.over(now)) {
+      const [username = '', address = ''] = key.split(SEP);
+      out.push({ kind: 'user-address', username, address, failures: w.count, retryAfterS: wait(w) });
+    }
+    for (const [username, w] of this.user.over(now)) out.push({ kind: 'user', username, failures: w.count, retryAfterS: wait(w) });
+    for (const [address, w] of this.address.over(now)) out.push({ kind: 'address', address, failures: w.count, retryAfterS: wait(w) });
+    return out.sort((a, b) => b.retryAfterS - a.retryAfterS);
+  }
+
+  private isTrusted(name: string, address: string, now: number): boolean {
+    const at = this.trusted.get(pairKey(name, address));
+    return at !== undefined && now - at < this.limits.trustMs;
   }
 }

@@ -1,9 +1,9 @@
-/** Users, API tokens and the audit log (admins only, and never through an API token). */
+/** Users, API tokens, login limits and the audit log (admins only, and never through an API token). */
 import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
-import { Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Username } from '../schemas.js';
+import { Limit, Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Username } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const UserParams = Type.Object({ username: Username }, strict);
@@ -81,14 +81,60 @@ export async function adminPlugin(app: Api, ctx: ApiContext): Promise<void> {
   });
 
   app.route({
+    ...at('logins.limits'),
+    schema: {
+      response: responses(
+        Type.Object(
+          {
+            limits: Type.Array(
+              Type.Object(
+                {
+                  kind: Type.Union([Type.Literal('user-address'), Type.Literal('user'), Type.Literal('address')]),
+                  username: Type.Optional(Type.String()),
+                  address: Type.Optional(Type.String()),
+                  failures: Type.Integer({ description: 'failed logins in the current window' }),
+                  retryAfterS: Type.Integer({ description: 'seconds until the window ends' }),
+                },
+                strict,
+              ),
+            ),
+          },
+          strict,
+        ),
+      ),
+    },
+    handler: async () => ({ limits: ctx.limiter.active() }),
+  });
+
+  app.route({
+    ...at('logins.unlock'),
+    schema: {
+      body: Type.Object(
+        {
+          username: Type.Optional(Username),
+          address: Type.Optional(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:]+$', description: 'client address as the API sees it (GET /api/v1/login-limits)' })),
+        },
+        { ...strict, minProperties: 1 },
+      ),
+      response: responses(Type.Object({ cleared: Type.Integer({ description: 'limits that were holding and are lifted' }) }, strict)),
+    },
+    handler: async (request) => {
+      const { username, address } = request.body;
+      const cleared = ctx.limiter.unlock({ username, address });
+      await audited(ctx, request, 'auth.unlock', username ?? address, { username, address, cleared });
+      return { cleared };
+    },
+  });
+
+  app.route({
     ...at('audit.list'),
     schema: {
       querystring: Type.Object(
         {
           actor: Type.Optional(Type.String({ maxLength: 128 })),
           action: Type.Optional(Type.String({ maxLength: 64 })),
-          before: Type.Optional(Type.Integer({ minimum: 0, description: 'page: entries with a smaller id' })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          before: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'page: entries with a smaller id' })),
+          limit: Type.Optional(Limit(1000, 100)),
         },
         strict,
       ),

@@ -5,8 +5,15 @@ import { at, audited, who } from '../context.js';
 import { errorBody, responses } from '../errors.js';
 import { RoleSchema, Username } from '../schemas.js';
 import { sessionCookie } from '../auth/guard.js';
+import type { LimitKind } from '../auth/rate-limit.js';
 
 const strict = { additionalProperties: false } as const;
+/** What the 429 says held, in words (the address is the caller's own, so naming it tells nothing new). */
+const LIMIT_WORDS: Record<LimitKind, (username: string) => string> = {
+  'user-address': (u) => `for "${u}" from this address`,
+  user: (u) => `for "${u}"`,
+  address: () => 'from this address',
+};
 const Me = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.Union([Type.Literal('session'), Type.Literal('token')]) }, strict);
 
 export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
@@ -18,18 +25,23 @@ export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
     },
     handler: async (request, reply) => {
       const { username, password } = request.body;
-      const key = `${request.ip}|${username.toLowerCase()}`;
-      const wait = ctx.limiter.hit(key);
-      if (wait > 0) {
-        await audited(ctx, request, 'auth.rate-limited', username);
-        return reply.status(429).header('retry-after', String(wait)).send(errorBody('SWG_ERR_AUTH_RATE_LIMITED', `too many login attempts for "${username}"; retry in ${wait} s`));
+      const refusal = ctx.limiter.check(username, request.ip);
+      if (refusal) {
+        ctx.loginMetrics.limited(refusal.by);
+        await audited(ctx, request, 'auth.rate-limited', username, { limit: refusal.by });
+        return reply
+          .status(429)
+          .header('retry-after', String(refusal.retryAfterS))
+          .send(errorBody('SWG_ERR_AUTH_RATE_LIMITED', `too many failed logins ${LIMIT_WORDS[refusal.by](username)}; retry in ${refusal.retryAfterS} s`));
       }
       const user = await ctx.accounts.verify(username, password);
       if (!user) {
+        ctx.limiter.failed(username, request.ip);
+        ctx.loginMetrics.failed();
         await ctx.audit.write({ name: username, via: 'login' }, 'auth.login-failed', username, undefined, request.ip);
         return reply.status(401).send(errorBody('SWG_ERR_AUTH_FAILED', 'wrong user name or password, or the account is disabled'));
       }
-      ctx.limiter.reset(key);
+      ctx.limiter.succeeded(username, request.ip);
       const session = await ctx.accounts.createSession(user.username);
       // Logins are rare: a good moment to drop expired sessions.
       await ctx.accounts.purgeSessions().catch((err: unknown) => ctx.log.warn({ err }, 'purging expired sessions failed'));

@@ -5,7 +5,7 @@ import type { CommandStatus } from '../../store/types.js';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
-import { ActionSchema, CommandRecordSchema, IdParam, Millis } from '../schemas.js';
+import { ActionSchema, CommandRecordSchema, IdParam, Limit, MillisParam } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const Status = Type.Union(['pending', 'delivered', 'applied', 'rejected', 'timed-out'].map((s) => Type.Literal(s)));
@@ -15,7 +15,7 @@ export async function commandsPlugin(app: Api, ctx: ApiContext): Promise<void> {
     ...at('commands.list'),
     schema: {
       querystring: Type.Object(
-        { gateway: Type.Optional(IdParam), status: Type.Optional(Type.Union([Status, Type.Array(Status)], { description: 'one status, or repeat the parameter for several' })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
+        { gateway: Type.Optional(IdParam), status: Type.Optional(Type.Union([Status, Type.Array(Status)], { description: 'one status, or repeat the parameter for several' })), limit: Type.Optional(Limit(1000, 100)) },
         strict,
       ),
       response: responses(Type.Object({ commands: Type.Array(CommandRecordSchema) }, strict)),
@@ -34,7 +34,7 @@ export async function commandsPlugin(app: Api, ctx: ApiContext): Promise<void> {
         {
           gateway: IdParam,
           action: ActionSchema,
-          expiresAt: Type.Optional(Millis),
+          expiresAt: Type.Optional(MillisParam('when the gateway must no longer apply it, ms since the epoch')),
         },
         strict,
       ),

@@ -5,7 +5,7 @@ import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import type { Api, ApiContext } from '../context.js';
 import { at, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
-import { GatewaySchema, IdParam, Millis, ReadingSchema, StoredEventSchema } from '../schemas.js';
+import { GatewaySchema, IdParam, Limit, Millis, MillisParam, ReadingSchema, StoredEventSchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const HOUR = 3_600_000;
@@ -55,8 +55,8 @@ export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
       params: Type.Object({ gateway: IdParam, device: IdParam, point: IdParam }, strict),
       querystring: Type.Object(
         {
-          from: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch; default to - 24 h' })),
-          to: Type.Optional(Type.Integer({ minimum: 0, description: 'ms since the epoch; default now' })),
+          from: Type.Optional(MillisParam('ms since the epoch; default to - 24 h')),
+          to: Type.Optional(MillisParam('ms since the epoch; default now')),
           bucketMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 * 24 * HOUR, description: '0 = raw samples; default: chosen to give at most maxPoints buckets' })),
           maxPoints: Type.Optional(Type.Integer({ minimum: 10, maximum: 5000, default: DEFAULT_MAX_POINTS })),
         },
@@ -108,9 +108,9 @@ export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
           site: Type.Optional(IdParam),
           kind: Type.Optional(Type.Union(['anomaly', 'local-action', 'rule', 'device', 'system'].map((k) => Type.Literal(k)))),
           severity: Type.Optional(Type.Union(['info', 'warning', 'critical'].map((k) => Type.Literal(k)))),
-          from: Type.Optional(Type.Integer({ minimum: 0 })),
-          to: Type.Optional(Type.Integer({ minimum: 0 })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          from: Type.Optional(MillisParam()),
+          to: Type.Optional(MillisParam()),
+          limit: Type.Optional(Limit(1000, 100)),
         },
         strict,
       ),

@@ -11,7 +11,7 @@ import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { num, str, type Sql, type SqlRow } from '../db.js';
 import { responses } from '../errors.js';
-import { IdParam, Millis } from '../schemas.js';
+import { IdParam, Limit, Millis } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const PlanStatus = Type.Union([Type.Literal('proposed'), Type.Literal('approved'), Type.Literal('cancelled')]);
@@ -86,7 +86,7 @@ export async function planningPlugin(app: Api, ctx: ApiContext, sql: Sql): Promi
   app.route({
     ...at('plans.list'),
     schema: {
-      querystring: Type.Object({ site: Type.Optional(IdParam), status: Type.Optional(PlanStatus), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })) }, strict),
+      querystring: Type.Object({ site: Type.Optional(IdParam), status: Type.Optional(PlanStatus), limit: Type.Optional(Limit(500, 50)) }, strict),
       response: responses(Type.Object({ plans: Type.Array(PlanRecordSchema) }, strict)),
     },
     handler: async (request) => {

@@ -9,7 +9,7 @@ import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
 import type { ReviewPort, ReviewState } from '../review-port.js';
-import { ActionSchema, IdParam, ReviewItemSchema, ReviewStateSchema, ReviewSummarySchema } from '../schemas.js';
+import { ActionSchema, IdParam, Limit, Offset, ReviewItemSchema, ReviewStateSchema, ReviewSummarySchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const Note = Type.String({ maxLength: 2000 });
@@ -34,8 +34,8 @@ export async function reviewPlugin(app: Api, ctx: ApiContext): Promise<void> {
           site: Type.Optional(IdParam),
           state: Type.Optional(ReviewStateSchema),
           minPriority: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-          offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+          limit: Type.Optional(Limit(500, 50)),
+          offset: Type.Optional(Offset),
         },
         strict,
       ),

@@ -7,7 +7,7 @@ import { WorkOrderSchema, type WorkOrderService } from '../../work-orders/servic
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
-import { IdParam } from '../schemas.js';
+import { IdParam, Limit } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -21,7 +21,7 @@ export async function workOrdersPlugin(app: Api, ctx: ApiContext, workOrders: Wo
         {
           site: Type.Optional(IdParam),
           state: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+          limit: Type.Optional(Limit(1000, 100)),
         },
         strict,
       ),
