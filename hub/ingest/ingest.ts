@@ -441,6 +441,7 @@ export class Ingest {
         else {
           this.stats.duplicates++;
           this.metrics.duplicates.inc();
+          if (result.conflict) this.metrics.batchConflicts.inc();
         }
         await this.persist(channel, () => registry.seen(site, gateway, now));
         await events.emit('telemetry', { site, gateway, batch: value, stored: result.stored });

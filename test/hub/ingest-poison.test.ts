@@ -111,6 +111,17 @@ function poisonSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
       expect(await hub.metrics.count(hub.metrics.quarantined)).toBeGreaterThanOrEqual(6);
     });
 
+    it('a batch key repeated with other readings is counted and logged as a conflict; the first is kept and both are receipted', async () => {
+      const t = Date.now();
+      await a.send(batch('gw-a', 'boot-conflict', 1, [reading('ahu1', 'co2', 400, t)]));
+      await waitFor(() => (a.receipted('boot-conflict', 1) ? true : undefined), 10_000, 'first receipt');
+      const receipts = a.receipts.length;
+      await a.send(batch('gw-a', 'boot-conflict', 1, [reading('ahu1', 'co2', 999, t)]));
+      await waitFor(async () => ((await hub.metrics.count(hub.metrics.batchConflicts)) === 1 ? true : undefined), 10_000, 'conflict counted');
+      await waitFor(() => (a.receipts.length > receipts ? true : undefined), 10_000, 'the repeat receipted too');
+      expect((await hub.store.history('gw-a', 'ahu1', 'co2', t - 1, t + 1)).map((x) => x.value)).toEqual([400]);
+    });
+
     it.runIf(kind === 'postgres')("a batch the database refuses every time is quarantined and the other gateway's data keeps flowing", async () => {
       const t = Date.now();
       // PostgreSQL text cannot hold NUL: valid JSON, valid for the schema, refused by the store.
