@@ -16,6 +16,7 @@ import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
 import { mayPublish, maySubscribe, type Identity } from './acl.js';
 import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
+import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from './metrics.js';
 import { verifyPassword } from './passwords.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
@@ -61,6 +62,12 @@ const DUMMY_HASH = '$scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$' + Buffer.alloc(
 
 function authError(code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code as AuthErrorCode });
+}
+
+/** The peer address of a client's connection, for logs ('?' for streams without one). */
+function remoteAddress(client: Client): string {
+  const conn = client.conn;
+  return 'remoteAddress' in conn && typeof conn.remoteAddress === 'string' ? conn.remoteAddress : '?';
 }
 
 function channelOf(topic: string): string {
@@ -123,12 +130,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const shared = new SharedSubscriptions();
   const connected = new Set<Client>();
   let accepting = options.startClosed !== true;
+  // Every refusal is counted; the log gets the first per (client, cause) and then summaries.
+  const refusals = new LogLimiter(log);
 
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       const refuse = (why: string): void => {
         metrics.authFailures.inc();
-        log.warn({ clientId: client.id, username, why }, 'connection refused');
+        refusals.warn(`${username ?? ''}@${remoteAddress(client)}`, 'connection', { clientId: client.id, username, address: remoteAddress(client), why }, 'connection refused');
         done(authError(4, 'bad username or password'), null);
       };
       if (!username || !password) return refuse('no username or password');
@@ -158,13 +167,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       const decision = mayPublish(identity, packet.topic);
       if (!decision.allowed) {
         metrics.publishDenied.inc({ role: identity?.role ?? 'none' });
-        log.warn({ clientId: client?.id, username: identity?.username, topic: packet.topic, why: decision.reason }, 'publish denied');
+        refusals.warn(client?.id ?? '', 'publish', { clientId: client?.id, username: identity?.username, topic: packet.topic, why: decision.reason }, 'publish denied');
         return done(new Error(decision.reason));
       }
       const size = packet.payload.length;
       if (size > maxPayload && identity?.role !== 'hub') {
         metrics.payloadRejected.inc({ channel: channelOf(packet.topic), reason: 'too-large' });
-        log.warn({ clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
+        refusals.warn(client?.id ?? '', 'payload', { clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
         return done(new Error(`payload of ${size} bytes exceeds ${maxPayload}`));
       }
       done(null);
@@ -174,7 +183,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       const decision = maySubscribe(identity, sub.topic);
       if (!decision.allowed) {
         metrics.subscribeDenied.inc({ role: identity?.role ?? 'none' });
-        log.warn({ clientId: client.id, username: identity?.username, topic: sub.topic, why: decision.reason }, 'subscribe denied');
+        refusals.warn(client.id, 'subscribe', { clientId: client.id, username: identity?.username, topic: sub.topic, why: decision.reason }, 'subscribe denied');
         return done(null, null);
       }
       const group = parseShared(sub.topic);
@@ -209,6 +218,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       await new Promise<void>((resolve) => wss!.close(() => resolve()));
     }
     await Promise.all(servers.map(closeServer));
+    refusals.close();
   };
   try {
     const tcp = createNetServer(broker.handle);
