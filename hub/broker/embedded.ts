@@ -14,7 +14,8 @@ import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
-import { mayPublish, maySubscribe, type Identity } from './acl.js';
+import { mayPublish, mayRead, maySubscribe, type Identity } from './acl.js';
+import { ClientIdBinding } from './client-ids.js';
 import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
 import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from './metrics.js';
@@ -132,6 +133,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let accepting = options.startClosed !== true;
   // Every refusal is counted; the log gets the first per (client, cause) and then summaries.
   const refusals = new LogLimiter(log);
+  const clientIds = new ClientIdBinding();
 
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
@@ -156,7 +158,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             log.debug({ clientId: client.id, username }, 'connection refused: the hub is starting or stopping');
             return done(authError(3, 'server unavailable: the hub is starting or stopping'), null);
           }
-          identities.set(client, identityOf(user));
+          const identity = identityOf(user);
+          // Refused here, before aedes registers the client: a takeover would close the live
+          // owner and hand over the session's queued messages.
+          const why = clientIds.problem(identity, client.id, credentials.current(log));
+          if (why) {
+            metrics.clientIdRejected.inc({ role: identity.role });
+            refusals.warn(`${username}@${remoteAddress(client)}`, 'client-id', { clientId: client.id, username, address: remoteAddress(client), why }, 'connection refused: client id');
+            return done(authError(2, `identifier rejected: ${why}`), null);
+          }
+          identities.set(client, identity);
           done(null, true);
         },
         (err: unknown) => refuse(`verification failed: ${errorMessage(err)}`),
@@ -197,12 +208,19 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       done(null, sub);
     },
     authorizeForward(client, packet) {
+      // Also guards messages queued in a session: only what the receiving identity may read.
+      if (!mayRead(identities.get(client), packet.topic)) return null;
       return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
     },
   });
-  broker.on('client', (client) => connected.add(client));
+  broker.on('client', (client) => {
+    connected.add(client);
+    const identity = identities.get(client);
+    if (identity && identity.role !== 'hub') clientIds.connected(client, client.id, identity.username);
+  });
   broker.on('clientDisconnect', (client) => {
     connected.delete(client);
+    clientIds.disconnected(client, client.id, client.clean);
     shared.leave(client);
   });
   broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
