@@ -23,6 +23,24 @@ import { verifyPassword } from './passwords.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
 import { parseShared } from './topic-filter.js';
 
+/**
+ * Holds clients' publishes on some topics until the hub has handled them: the PUBACK (QoS 1) is
+ * sent, and the message forwarded to subscribers, only once handle() resolves true. false refuses
+ * the message: no PUBACK, the client's connection is closed and it sends the message again.
+ * Hub-role clients are not held.
+ */
+export interface PublishHold {
+  /** Whether a publish on this topic is held (the hub's ingest channels). */
+  holds(topic: string): boolean;
+  /** Resolves true once the hub has the message (stored); false when it could not take it. */
+  handle(topic: string, payload: Buffer): Promise<boolean>;
+  /**
+   * Client id of the hub's own client that would otherwise receive these messages through its
+   * subscriptions: held messages are not forwarded to it, so nothing is handled twice.
+   */
+  readonly consumerClientId: string;
+}
+
 export interface EmbeddedBrokerOptions {
   readonly host?: string;
   /** 0 picks an ephemeral port. */
@@ -36,6 +54,8 @@ export interface EmbeddedBrokerOptions {
   readonly logger?: Logger;
   /** Refuse every client but hub processes (server unavailable) until open() is called. */
   readonly startClosed?: boolean;
+  /** Acknowledge these publishes only after the hub handled them (embedded hub: ingest). */
+  readonly beforeAcknowledge?: PublishHold;
 }
 
 export interface EmbeddedBroker {
@@ -134,6 +154,11 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   // Every refusal is counted; the log gets the first per (client, cause) and then summaries.
   const refusals = new LogLimiter(log);
   const clientIds = new ClientIdBinding();
+  const hold = options.beforeAcknowledge;
+  /** Payloads of held publishes the hub handled: not forwarded to its consumer client again. */
+  const handled = new WeakSet<Buffer>();
+  /** Held publishes run one at a time, in arrival order, like one subscriber's queue. */
+  let holdQueue: Promise<unknown> = Promise.resolve();
 
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
@@ -187,7 +212,19 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         refusals.warn(client?.id ?? '', 'payload', { clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
         return done(new Error(`payload of ${size} bytes exceeds ${maxPayload}`));
       }
-      done(null);
+      if (!hold || identity?.role === 'hub' || !hold.holds(packet.topic)) return done(null);
+      // aedes writes a QoS 1 PUBACK right after this hook answers: answer once the hub has it.
+      const payload = packet.payload as Buffer;
+      const run = holdQueue.then(() => hold.handle(packet.topic, payload));
+      holdQueue = run.catch(() => undefined);
+      run.then(
+        (ok) => {
+          if (!ok) return done(new Error('the hub could not store the message; it is not acknowledged, send it again'));
+          handled.add(payload);
+          done(null);
+        },
+        (err: unknown) => done(err instanceof Error ? err : new Error(errorMessage(err))),
+      );
     },
     authorizeSubscribe(client, sub, done) {
       const identity = identities.get(client);
@@ -209,7 +246,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     },
     authorizeForward(client, packet) {
       // Also guards messages queued in a session: only what the receiving identity may read.
-      if (!mayRead(identities.get(client), packet.topic)) return null;
+      const identity = identities.get(client);
+      if (!mayRead(identity, packet.topic)) return null;
+      if (hold && identity?.role === 'hub' && client.id === hold.consumerClientId && handled.has(packet.payload as Buffer)) return null;
       return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
     },
   });
@@ -231,6 +270,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let wss: WebSocketServer | undefined;
   const closeAll = async (): Promise<void> => {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await holdQueue; // held publishes finish (or are refused) before the caller closes the store
     if (wss) {
       for (const socket of wss.clients) socket.terminate();
       await new Promise<void>((resolve) => wss!.close(() => resolve()));
