@@ -16,7 +16,8 @@ import { GatewayConfigService } from './gateway-config/service.js';
 import { WorkOrderService } from './work-orders/service.js';
 import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './api/db.js';
-import { Ingest } from './ingest/ingest.js';
+import { BROADCAST_CHANNELS, Ingest, SHARED_CHANNELS } from './ingest/ingest.js';
+import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
@@ -70,6 +71,9 @@ export interface Hub {
 }
 
 export const DEFAULT_SHARE_GROUP = 'swarmgate-hub';
+
+/** Topic tails ingest handles; in embedded mode the broker holds their PUBACK until ingest has them. */
+const INGEST_CHANNELS: ReadonlySet<string> = new Set<string>([...SHARED_CHANNELS, ...BROADCAST_CHANNELS]);
 
 /**
  * The external-mode client id when the config gives none: swarmgate-hub-<host>-<group>, limited to
@@ -129,10 +133,22 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // Embedded mode keeps clean sessions: its shared-subscription emulation relies on them, and
     // its gate (startClosed/open/seal) already keeps gateways out while ingest is not listening.
     let persistent = false;
+    // Embedded mode: ingest handles gateways' messages inside the broker, before the PUBACK.
+    let ingestRef: Ingest | undefined;
     if (config.broker.mode === 'embedded') {
       const e = config.broker.embedded;
       if (!e) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.embedded is required in embedded mode');
-      const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }), startClosed: true });
+      const sites = options.sites ? new Set(options.sites) : undefined;
+      const beforeAcknowledge = {
+        holds: (topic: string): boolean => {
+          const parsed = parseTopic(topic);
+          return parsed !== undefined && INGEST_CHANNELS.has(parsed.rest) && (!sites || sites.has(parsed.site));
+        },
+        // Gateways are let in only once ingest exists (startClosed, then open() below).
+        handle: (topic: string, payload: Buffer): Promise<boolean> => ingestRef?.handle(topic, payload) ?? Promise.resolve(false),
+        consumerClientId: clientId,
+      };
+      const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }), startClosed: true, beforeAcknowledge });
       broker = started;
       cleanups.push(() => started.close());
       url = started.url;
@@ -212,7 +228,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
     mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
     cleanups.push(() => mqttClient.endAsync(true));
-    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, ...(configs ? { configs } : {}), quarantine, shareGroup, persistentSession: persistent, sites: options.sites, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, ...(configs ? { configs } : {}), quarantine, shareGroup, persistentSession: persistent, sites: options.sites, ...(broker ? { stallAfterMs: 0 } : {}), maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+    ingestRef = ingest;
     const subscribed = ingest.start(); // the handler is in place when this returns
     subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
     cleanups.push(() => ingest.stop());

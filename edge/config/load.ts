@@ -81,6 +81,13 @@ class ConfigChecker {
         profilesByDevice.set(device.id, resolved.profile);
       }
     });
+    // The hub's broker binds a gateway's client id to its identity (its gateway id, and
+    // <id>-spb for the Sparkplug node) and refuses any other at connect.
+    const clientId: unknown = isRecord(config.federation) && isRecord(config.federation.mqtt) ? config.federation.mqtt.clientId : undefined;
+    const gatewayId: unknown = isRecord(config.gateway) ? config.gateway.id : undefined;
+    if (typeof clientId === 'string' && typeof gatewayId === 'string' && clientId !== gatewayId) {
+      this.problems.push(source.problem(['federation', 'mqtt', 'clientId'], `must be the gateway id "${gatewayId}" (the hub refuses any other client id for this gateway); remove it to use the default`));
+    }
     if (this.problems.length > 0) return { problems: this.problems };
     const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
     const dataDir = resolveFrom(this.file, withDefaults.dataDir ?? `data/${withDefaults.gateway.id}`);

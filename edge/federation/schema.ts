@@ -28,7 +28,7 @@ export const FederationMqttSchema = Type.Object(
     url: Type.String({ pattern: '^(mqtts?|tcp|ssl|wss?)://', description: 'Broker url, e.g. mqtts://hub.example.com:8883' }),
     username: Type.Optional(Type.String()),
     password: Type.Optional(Type.String()),
-    clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'MQTT client id; default: the gateway id (the session is kept across reconnects)' })),
+    clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'MQTT client id: the gateway id, which is the default (the hub binds a gateway\'s client id to its identity and refuses any other; the Sparkplug node uses <id>-spb). The session is kept across reconnects' })),
     keepaliveS: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keepalive in seconds' })),
     reconnectPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'Wait between reconnect attempts' })),
     connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 })),

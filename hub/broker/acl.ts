@@ -66,6 +66,14 @@ export function mayPublish(identity: Identity | undefined, topic: string): Decis
   return writeScopes(identity).some((scope) => topicMatches(scope, topic)) ? allow : { allowed: false, reason: `"${topic}" is outside the write scopes of ${identity.username}` };
 }
 
+/** Whether a message on this topic may be delivered to the identity (hub: anything). */
+export function mayRead(identity: Identity | undefined, topic: string): boolean {
+  if (!identity) return false;
+  if (identity.role === 'hub') return true;
+  if (topic.startsWith('$')) return false;
+  return readScopes(identity).some((scope) => topicMatches(scope, topic));
+}
+
 /** Checks a subscription; for `$share/<group>/<filter>` the inner filter is what is checked. */
 export function maySubscribe(identity: Identity | undefined, subscription: string): Decision {
   if (!identity) return { allowed: false, reason: 'not authenticated' };

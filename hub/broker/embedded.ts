@@ -14,12 +14,32 @@ import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
-import { mayPublish, maySubscribe, type Identity } from './acl.js';
+import { mayPublish, mayRead, maySubscribe, type Identity } from './acl.js';
+import { ClientIdBinding } from './client-ids.js';
 import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
+import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from './metrics.js';
 import { verifyPassword } from './passwords.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
 import { parseShared } from './topic-filter.js';
+
+/**
+ * Holds clients' publishes on some topics until the hub has handled them: the PUBACK (QoS 1) is
+ * sent, and the message forwarded to subscribers, only once handle() resolves true. false refuses
+ * the message: no PUBACK, the client's connection is closed and it sends the message again.
+ * Hub-role clients are not held.
+ */
+export interface PublishHold {
+  /** Whether a publish on this topic is held (the hub's ingest channels). */
+  holds(topic: string): boolean;
+  /** Resolves true once the hub has the message (stored); false when it could not take it. */
+  handle(topic: string, payload: Buffer): Promise<boolean>;
+  /**
+   * Client id of the hub's own client that would otherwise receive these messages through its
+   * subscriptions: held messages are not forwarded to it, so nothing is handled twice.
+   */
+  readonly consumerClientId: string;
+}
 
 export interface EmbeddedBrokerOptions {
   readonly host?: string;
@@ -34,6 +54,8 @@ export interface EmbeddedBrokerOptions {
   readonly logger?: Logger;
   /** Refuse every client but hub processes (server unavailable) until open() is called. */
   readonly startClosed?: boolean;
+  /** Acknowledge these publishes only after the hub handled them (embedded hub: ingest). */
+  readonly beforeAcknowledge?: PublishHold;
 }
 
 export interface EmbeddedBroker {
@@ -61,6 +83,12 @@ const DUMMY_HASH = '$scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$' + Buffer.alloc(
 
 function authError(code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code as AuthErrorCode });
+}
+
+/** The peer address of a client's connection, for logs ('?' for streams without one). */
+function remoteAddress(client: Client): string {
+  const conn = client.conn;
+  return 'remoteAddress' in conn && typeof conn.remoteAddress === 'string' ? conn.remoteAddress : '?';
 }
 
 function channelOf(topic: string): string {
@@ -123,12 +151,20 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const shared = new SharedSubscriptions();
   const connected = new Set<Client>();
   let accepting = options.startClosed !== true;
+  // Every refusal is counted; the log gets the first per (client, cause) and then summaries.
+  const refusals = new LogLimiter(log);
+  const clientIds = new ClientIdBinding();
+  const hold = options.beforeAcknowledge;
+  /** Payloads of held publishes the hub handled: not forwarded to its consumer client again. */
+  const handled = new WeakSet<Buffer>();
+  /** Held publishes run one at a time, in arrival order, like one subscriber's queue. */
+  let holdQueue: Promise<unknown> = Promise.resolve();
 
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       const refuse = (why: string): void => {
         metrics.authFailures.inc();
-        log.warn({ clientId: client.id, username, why }, 'connection refused');
+        refusals.warn(`${username ?? ''}@${remoteAddress(client)}`, 'connection', { clientId: client.id, username, address: remoteAddress(client), why }, 'connection refused');
         done(authError(4, 'bad username or password'), null);
       };
       if (!username || !password) return refuse('no username or password');
@@ -147,7 +183,16 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             log.debug({ clientId: client.id, username }, 'connection refused: the hub is starting or stopping');
             return done(authError(3, 'server unavailable: the hub is starting or stopping'), null);
           }
-          identities.set(client, identityOf(user));
+          const identity = identityOf(user);
+          // Refused here, before aedes registers the client: a takeover would close the live
+          // owner and hand over the session's queued messages.
+          const why = clientIds.problem(identity, client.id, credentials.current(log));
+          if (why) {
+            metrics.clientIdRejected.inc({ role: identity.role });
+            refusals.warn(`${username}@${remoteAddress(client)}`, 'client-id', { clientId: client.id, username, address: remoteAddress(client), why }, 'connection refused: client id');
+            return done(authError(2, `identifier rejected: ${why}`), null);
+          }
+          identities.set(client, identity);
           done(null, true);
         },
         (err: unknown) => refuse(`verification failed: ${errorMessage(err)}`),
@@ -158,23 +203,35 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       const decision = mayPublish(identity, packet.topic);
       if (!decision.allowed) {
         metrics.publishDenied.inc({ role: identity?.role ?? 'none' });
-        log.warn({ clientId: client?.id, username: identity?.username, topic: packet.topic, why: decision.reason }, 'publish denied');
+        refusals.warn(client?.id ?? '', 'publish', { clientId: client?.id, username: identity?.username, topic: packet.topic, why: decision.reason }, 'publish denied');
         return done(new Error(decision.reason));
       }
       const size = packet.payload.length;
       if (size > maxPayload && identity?.role !== 'hub') {
         metrics.payloadRejected.inc({ channel: channelOf(packet.topic), reason: 'too-large' });
-        log.warn({ clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
+        refusals.warn(client?.id ?? '', 'payload', { clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
         return done(new Error(`payload of ${size} bytes exceeds ${maxPayload}`));
       }
-      done(null);
+      if (!hold || identity?.role === 'hub' || !hold.holds(packet.topic)) return done(null);
+      // aedes writes a QoS 1 PUBACK right after this hook answers: answer once the hub has it.
+      const payload = packet.payload as Buffer;
+      const run = holdQueue.then(() => hold.handle(packet.topic, payload));
+      holdQueue = run.catch(() => undefined);
+      run.then(
+        (ok) => {
+          if (!ok) return done(new Error('the hub could not store the message; it is not acknowledged, send it again'));
+          handled.add(payload);
+          done(null);
+        },
+        (err: unknown) => done(err instanceof Error ? err : new Error(errorMessage(err))),
+      );
     },
     authorizeSubscribe(client, sub, done) {
       const identity = identities.get(client);
       const decision = maySubscribe(identity, sub.topic);
       if (!decision.allowed) {
         metrics.subscribeDenied.inc({ role: identity?.role ?? 'none' });
-        log.warn({ clientId: client.id, username: identity?.username, topic: sub.topic, why: decision.reason }, 'subscribe denied');
+        refusals.warn(client.id, 'subscribe', { clientId: client.id, username: identity?.username, topic: sub.topic, why: decision.reason }, 'subscribe denied');
         return done(null, null);
       }
       const group = parseShared(sub.topic);
@@ -188,12 +245,21 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       done(null, sub);
     },
     authorizeForward(client, packet) {
+      // Also guards messages queued in a session: only what the receiving identity may read.
+      const identity = identities.get(client);
+      if (!mayRead(identity, packet.topic)) return null;
+      if (hold && identity?.role === 'hub' && client.id === hold.consumerClientId && handled.has(packet.payload as Buffer)) return null;
       return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
     },
   });
-  broker.on('client', (client) => connected.add(client));
+  broker.on('client', (client) => {
+    connected.add(client);
+    const identity = identities.get(client);
+    if (identity && identity.role !== 'hub') clientIds.connected(client, client.id, identity.username);
+  });
   broker.on('clientDisconnect', (client) => {
     connected.delete(client);
+    clientIds.disconnected(client, client.id, client.clean);
     shared.leave(client);
   });
   broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
@@ -204,11 +270,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let wss: WebSocketServer | undefined;
   const closeAll = async (): Promise<void> => {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await holdQueue; // held publishes finish (or are refused) before the caller closes the store
     if (wss) {
       for (const socket of wss.clients) socket.terminate();
       await new Promise<void>((resolve) => wss!.close(() => resolve()));
     }
     await Promise.all(servers.map(closeServer));
+    refusals.close();
   };
   try {
     const tcp = createNetServer(broker.handle);

@@ -8,6 +8,7 @@ import type { TelemetryStoreStats } from '../store/types.js';
 export class HubMetrics {
   readonly registry = new Registry();
   readonly authFailures = new Counter({ name: 'swarmgate_hub_auth_failures_total', help: 'MQTT connections refused for bad credentials', registers: [this.registry] });
+  readonly clientIdRejected = new Counter({ name: 'swarmgate_hub_client_id_rejected_total', help: 'MQTT connections refused because the client id is not one this user may use', labelNames: ['role'] as const, registers: [this.registry] });
   readonly publishDenied = new Counter({ name: 'swarmgate_hub_publish_denied_total', help: 'Publishes refused by the broker ACL', labelNames: ['role'] as const, registers: [this.registry] });
   readonly subscribeDenied = new Counter({ name: 'swarmgate_hub_subscribe_denied_total', help: 'Subscriptions refused by the broker ACL', labelNames: ['role'] as const, registers: [this.registry] });
   readonly payloadRejected = new Counter({ name: 'swarmgate_hub_payload_rejected_total', help: 'Messages rejected for size, JSON or schema, by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });

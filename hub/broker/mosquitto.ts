@@ -5,6 +5,17 @@
  * Mosquitto denies everything an ACL file does not grant, like the embedded policy. One difference:
  * Mosquitto accepts a subscription such as '#' and filters each delivered message by read access,
  * where the embedded broker refuses the subscription; either way a gateway reads only its own topics.
+ *
+ * Client ids: the embedded broker refuses a CONNECT whose client id is not the user's (see
+ * client-ids.ts). Mosquitto's password and ACL files cannot bind a client id to a user, and
+ * `use_username_as_clientid` (per listener) would give a gateway's federation link and its Sparkplug
+ * node, and hub processes sharing one user, the same client id, so they would throw each other off
+ * (and it would change the hub's persistent-session id). What Mosquitto 2.0 does enforce with these
+ * files: messages queued in a session are checked against the read ACL of the user that holds the
+ * session when they are delivered, so a client presenting another gateway's client id gets none of
+ * its messages (test/hub/mosquitto-emitter.test.ts). It can still disconnect that gateway and end
+ * its queued messages; only a broker-side plugin (e.g. dynamic security's per-client clientid)
+ * closes that.
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -28,6 +28,7 @@ import { createLogger, type Logger } from '../../shared/log.js';
 import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument } from '../../shared/wire/messages.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
+import { refusalLog } from '../broker/log-limiter.js';
 import { HubMetrics } from '../broker/metrics.js';
 import type { QuarantinePort } from '../quarantine/service.js';
 import type { GatewayRegistry } from '../registry/registry.js';
@@ -257,7 +258,7 @@ export class Ingest {
   private async reject(topic: string, channel: string, reason: string, error: string, payload?: Buffer): Promise<boolean> {
     this.stats.rejected++;
     this.metrics.payloadRejected.inc({ channel, reason });
-    this.log.warn({ topic, channel, reason, error }, 'message rejected');
+    refusalLog(this.log).warn(topic, reason, { topic, channel, reason, error }, 'message rejected');
     await this.options.events.emit('rejected', { topic, channel, reason, error });
     const q = this.options.quarantine;
     if (!q || !payload) return false;

@@ -39,8 +39,9 @@ async function gateway(id: string, auth: Auth): Promise<InProcessEdge> {
   return edge;
 }
 
-async function plainClient(auth: Auth): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(rig.hub.broker!.url, { ...auth, clientId: `intruder-${randomUUID().slice(0, 8)}`, reconnectPeriod: 0, connectTimeout: 5000 });
+/** A plain MQTT client; with a gateway's credentials it must use one of that gateway's client ids. */
+async function plainClient(auth: Auth, clientId = `intruder-${randomUUID().slice(0, 8)}`): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(rig.hub.broker!.url, { ...auth, clientId, reconnectPeriod: 0, connectTimeout: 5000 });
   cleanups.push(() => c.endAsync(true));
   return c;
 }
@@ -81,14 +82,15 @@ describe('security across gateway and hub', () => {
     expect(summary(check)).toEqual(PERFECT);
   });
 
-  it("a gateway using another gateway's credentials cannot publish into its own id's subtree", async () => {
+  it("a gateway using another gateway's credentials is refused at connect (its client id is not that gateway's)", async () => {
     const owner = uniqueId('gw-owner');
     const impostor = uniqueId('gw-imp');
     const auth = await addGatewayUser(credentialsFile(dir.path), SITE, owner);
-    const deniedBefore = await count(rig.hub.metrics.publishDenied);
+    const rejectedBefore = await count(rig.hub.metrics.clientIdRejected);
     const edge = await gateway(impostor, auth);
     await waitFor(() => edge.reported.length >= 20, 15_000, 'impostor readings');
-    await waitFor(async () => (await count(rig.hub.metrics.publishDenied)) >= deniedBefore + 2, 10_000, 'denied publishes');
+    await waitFor(async () => (await count(rig.hub.metrics.clientIdRejected)) >= rejectedBefore + 2, 10_000, 'refused connects');
+    expect(connected(edge)).toBe(false);
     await sleep(500);
     expect(await rig.hub.registry.get(impostor)).toBeUndefined();
     expect(await rig.hub.store.latest(impostor)).toEqual([]);
@@ -106,7 +108,8 @@ describe('security across gateway and hub', () => {
     const edge = await gateway(victim, victimAuth);
     await waitFor(() => connected(edge) && connected(otherEdge) && edge.reported.length >= 20, 20_000, 'both streaming');
 
-    const spy = await plainClient(victimAuth);
+    // Under the victim's Sparkplug id: its own id would throw the running gateway off (same user).
+    const spy = await plainClient(victimAuth, `${victim}-spb`);
     const seen: string[] = [];
     spy.on('message', (topic) => void seen.push(topic));
     const subDeniedBefore = await count(rig.hub.metrics.subscribeDenied);

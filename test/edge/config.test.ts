@@ -72,6 +72,11 @@ const cases: BadCase[] = [
     expect: [':3:', 'devices[0].id', 'Identifier'],
   },
   {
+    name: 'federation client id other than the gateway id (the hub refuses it)',
+    yaml: `${head}federation:\n  mqtt: { url: "mqtt://hub:1883", clientId: other-gw }\ndevices: []\n`,
+    expect: ['federation.mqtt.clientId', 'must be the gateway id'],
+  },
+  {
     name: 'duplicate device id',
     yaml: `${head}devices:\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n`,
     expect: [':4:', 'devices[1].id', 'duplicate device id'],

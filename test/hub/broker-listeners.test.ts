@@ -30,7 +30,7 @@ describe('embedded broker listeners: TLS and WebSocket', () => {
   });
 
   it('serves MQTT over TLS with the same credentials and ACL', async () => {
-    const c = await connectClient(`mqtts://127.0.0.1:${broker.tlsPort}`, { username: 'gw-1', password: 'gw-1-password', ca: readFileSync(`${dir.path}/cert.pem`) });
+    const c = await connectClient(`mqtts://127.0.0.1:${broker.tlsPort}`, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-1', ca: readFileSync(`${dir.path}/cert.pem`) });
     clients.push(c);
     const got: string[] = [];
     c.on('message', (t) => got.push(t));
@@ -41,7 +41,7 @@ describe('embedded broker listeners: TLS and WebSocket', () => {
   });
 
   it('serves MQTT over WebSocket', async () => {
-    const c = await connectClient(`ws://127.0.0.1:${broker.wsPort}/mqtt`, { username: 'gw-1', password: 'gw-1-password' });
+    const c = await connectClient(`ws://127.0.0.1:${broker.wsPort}/mqtt`, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-1' });
     clients.push(c);
     const got: string[] = [];
     c.on('message', (t) => got.push(t));

@@ -31,8 +31,9 @@ describe('embedded broker security', () => {
     dir.remove();
   });
 
+  /** Gateways connect under their gateway id (the broker binds it); integrations under any id. */
   const connectAs = async (username: string, password: string): Promise<MqttClient> => {
-    const c = await connectClient(broker.url, { username, password });
+    const c = await connectClient(broker.url, { username, password, ...(username.startsWith('gw-') ? { clientId: username } : {}) });
     clients.push(c);
     return c;
   };
@@ -97,7 +98,7 @@ describe('embedded broker security', () => {
 
   it('picks up a rotated password without a restart', async () => {
     await addUsers(credentialsFile, [{ spec: { role: 'gateway', username: 'gw-2', site: 'site-a', gateway: 'gw-2' }, password: 'gw-2-rotated' }]);
-    await expect(connectClient(broker.url, { username: 'gw-2', password: 'gw-2-password' })).rejects.toThrow();
+    await expect(connectClient(broker.url, { username: 'gw-2', password: 'gw-2-password', clientId: 'gw-2' })).rejects.toThrow();
     const gw = await connectAs('gw-2', 'gw-2-rotated');
     expect(gw.connected).toBe(true);
   });

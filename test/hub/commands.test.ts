@@ -22,7 +22,7 @@ class FakeGateway {
   ) {}
 
   static async start(url: string, site: string, gateway: string): Promise<FakeGateway> {
-    const client = await connectClient(url, { username: gateway, password: `${gateway}-password` });
+    const client = await connectClient(url, { username: gateway, password: `${gateway}-password`, clientId: gateway });
     const fake = new FakeGateway(client, site, gateway);
     client.on('message', (_topic, payload) => {
       const command = JSON.parse(payload.toString()) as Command;

@@ -26,7 +26,7 @@ const portRefuses = (port: number): Promise<boolean> =>
 
 /** A gateway's life in brief: birth, two batches (one repeated), then the hub sees it all. */
 async function exercise(hub: Hub, url: string, site: string, gateway: string, auth: { username?: string; password?: string }): Promise<void> {
-  const gw = await connectClient(url, auth);
+  const gw = await connectClient(url, { ...auth, clientId: gateway });
   try {
     await gw.publishAsync(gatewayTopic(site, gateway, 'state'), encode(GatewayStateSchema, { v: 1, gateway, site, status: 'online', ts: Date.now(), version: '9.9.9' }), { qos: 1, retain: true });
     const t = Date.now();

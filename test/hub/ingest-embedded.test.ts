@@ -17,7 +17,7 @@ ingestSuite('embedded broker', async () => {
         await upsertUser(credentialsFile, { role: 'gateway', username, site, gateway }, `${username}-password`, { mosquittoIterations: 101 });
         registered.add(username);
       }
-      return { username, password: `${username}-password` };
+      return { username, password: `${username}-password`, clientId: gateway };
     },
     async close() {
       await broker.close();

@@ -132,6 +132,26 @@ describe('mosquitto password and ACL files', () => {
       expect(gwGot.filter((t) => !t.startsWith('swarmgate/v1/site-a/gw-1/'))).toEqual([]);
     });
 
+    it("gives a client presenting another gateway's client id none of that gateway's queued commands", async () => {
+      // Mosquitto (password + ACL files) cannot refuse the client id itself: the impostor's CONNECT
+      // succeeds and takes the session over, but each queued message is checked against the read
+      // access of the user now holding the session, so gw-2's command is not delivered to gw-1.
+      const owner = await connectClient(url, { username: 'gw-2', password: 'gw-2-password', clientId: 'gw-2', clean: false });
+      await owner.subscribeAsync('swarmgate/v1/site-a/gw-2/commands', { qos: 1 });
+      await owner.endAsync();
+      const hub = await connectAs('hub-1', 'hub-1-password');
+      await hub.publishAsync('swarmgate/v1/site-a/gw-2/commands', 'for-gw-2-only', { qos: 1 });
+      const impostor = await connectClient(url, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-2', clean: false });
+      clients.push(impostor);
+      const got: string[] = [];
+      impostor.on('message', (_topic, payload) => got.push(payload.toString()));
+      await impostor.subscribeAsync('#', { qos: 1 }).catch(() => undefined);
+      await hub.publishAsync('swarmgate/v1/site-a/gw-2/commands', 'live-for-gw-2', { qos: 1 });
+      await hub.publishAsync('swarmgate/v1/site-a/gw-1/commands', 'own', { qos: 1 });
+      await waitFor(() => got.includes('own'), 3000, "gw-1's own command");
+      expect(got).toEqual(['own']);
+    });
+
     it('keeps a read-only integration from publishing /set', async () => {
       const hub = await connectAs('hub-1', 'hub-1-password');
       const got: string[] = [];

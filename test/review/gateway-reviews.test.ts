@@ -33,7 +33,7 @@ describe('gateway review requests in the running hub', () => {
       'broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\ncommands: { timeoutMs: 3000, retries: 0 }\nreview: { sweepIntervalMs: 100, defaultExpiryMinutes: 60, evidenceWindowMinutes: 10 }\n',
     );
     hub = await startHub(loadHubConfig(file), { retentionIntervalMs: 0 });
-    gw = await connectClient(hub.broker!.url, { username: GW, password: 'gw-password' });
+    gw = await connectClient(hub.broker!.url, { username: GW, password: 'gw-password', clientId: GW });
     // The gateway: applies every command it receives and acknowledges it.
     await gw.subscribeAsync(gatewayTopic(SITE, GW, 'commands'), { qos: 1 });
     gw.on('message', (topic, payload) => {

@@ -39,7 +39,7 @@ export async function startWebHub(): Promise<WebHub> {
   const hub = await startHub(config, { retentionIntervalMs: 0 });
   const accounts = new Accounts(sqlFor(hub.store), { sessionTtlMs: 3_600_000, scryptCost: { N: 1024, r: 8, p: 1 } });
   await accounts.createUser(TECH.username, 'technician', TECH.password);
-  const gw = await connectClient(hub.broker!.url, { username: GATEWAY, password: 'gw-password-1' });
+  const gw = await connectClient(hub.broker!.url, { username: GATEWAY, password: 'gw-password-1', clientId: GATEWAY });
   const received: Command[] = [];
   await gw.subscribeAsync(gatewayTopic(SITE, GATEWAY, 'commands'), { qos: 1 });
   gw.on('message', (topic, payload) => {

@@ -1,0 +1,96 @@
+/**
+ * Refusals are counted one by one but logged rate-limited: a client flooding the embedded broker
+ * with denied subscriptions, denied publishes or wrong passwords gets its first refusal per cause
+ * logged and the rest summed into one summary line, while the metrics count every one.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { MqttClient } from 'mqtt';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../../hub/broker/embedded.js';
+import { tempDir } from '../support/tmp.js';
+import { addUsers, closed, connectClient, endAll } from './helpers.js';
+
+interface LogLine {
+  msg: string;
+  clientId?: string;
+  username?: string;
+  suppressed?: number;
+}
+
+describe('refusal logging under a flood', () => {
+  const dir = tempDir('swarmgate-hub-refusal-log-');
+  const credentialsFile = `${dir.path}/users.yaml`;
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+  let broker: EmbeddedBroker;
+  const clients: MqttClient[] = [];
+  let closedBroker = false;
+
+  beforeAll(async () => {
+    await addUsers(credentialsFile, [
+      { spec: { role: 'gateway', username: 'gw-1', site: 'site-a', gateway: 'gw-1' }, password: 'gw-1-password' },
+      { spec: { role: 'gateway', username: 'gw-2', site: 'site-a', gateway: 'gw-2' }, password: 'gw-2-password' },
+    ]);
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile, logger: pino({ level: 'warn' }, sink) });
+  });
+
+  afterAll(async () => {
+    await endAll(clients);
+    if (!closedBroker) await broker.close();
+    dir.remove();
+  });
+
+  /** Lines logged about one client and message, and the refusals they stand for (first + suppressed). */
+  const tally = (msg: string, match: (l: LogLine) => boolean): { lines: number; refusals: number } => {
+    const mine = lines.filter((l) => l.msg.startsWith(msg) && match(l));
+    return { lines: mine.length, refusals: mine.reduce((n, l) => n + (l.suppressed ?? 1), 0) };
+  };
+
+  it('logs a flood of denied subscriptions, publishes and wrong passwords once per client and cause, with counts', async () => {
+    const gw = await connectClient(broker.url, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-1' });
+    clients.push(gw);
+    const SUBSCRIBES = 200;
+    for (let i = 0; i < SUBSCRIBES; i++) await gw.subscribeAsync(`swarmgate/v1/site-a/gw-2/commands/${i}`, { qos: 1 }).catch(() => undefined);
+
+    // A publish into another gateway's subtree closes the connection; the client reconnects and
+    // does it again (what a misconfigured gateway does in its reconnect loop).
+    const PUBLISHES = 30;
+    for (let i = 0; i < PUBLISHES; i++) {
+      const flooder = await connectClient(broker.url, { username: 'gw-2', password: 'gw-2-password', clientId: 'gw-2' });
+      flooder.publish('swarmgate/v1/site-a/gw-1/telemetry', 'forged', { qos: 0 });
+      expect(await closed(flooder)).toBe(true);
+    }
+
+    const WRONG = 15;
+    for (let i = 0; i < WRONG; i++) await connectClient(broker.url, { username: 'gw-1', password: 'not-the-password', clientId: 'gw-1' }).catch(() => undefined);
+
+    const subscribeDenied = await broker.metrics.count(broker.metrics.subscribeDenied);
+    const publishDenied = await broker.metrics.count(broker.metrics.publishDenied);
+    const authFailures = await broker.metrics.count(broker.metrics.authFailures);
+    expect(subscribeDenied).toBe(SUBSCRIBES);
+    expect(publishDenied).toBe(PUBLISHES);
+    expect(authFailures).toBe(WRONG);
+
+    // Pending summaries are written when the broker closes.
+    await endAll(clients);
+    await broker.close();
+    closedBroker = true;
+
+    const subs = tally('subscribe denied', (l) => l.clientId === 'gw-1');
+    const pubs = tally('publish denied', (l) => l.clientId === 'gw-2');
+    const auth = tally('connection refused', (l) => l.username === 'gw-1');
+    expect(subs.lines).toBeLessThanOrEqual(2);
+    expect(pubs.lines).toBeLessThanOrEqual(2);
+    expect(auth.lines).toBeLessThanOrEqual(2);
+    // Every refusal is accounted for in the log: the first line plus the summary's count.
+    expect(subs.refusals).toBe(subscribeDenied);
+    expect(pubs.refusals).toBe(publishDenied);
+    expect(auth.refusals).toBe(authFailures);
+  });
+});
