@@ -48,8 +48,16 @@ export const ExternalBrokerSchema = Type.Object(
       Type.Boolean({
         description:
           'Default true. Connect with a persistent session (MQTT clean session off): the broker keeps the subscriptions and queues QoS 1 messages while the hub is down or restarting. ' +
-          'Gateways delete a message once the broker acknowledges it, so with false whatever they publish during a hub outage is lost. ' +
+          'Gateways keep telemetry until the hub receipts it as stored, so with false what they publish during a hub outage is sent again once the hub is back, at the cost of resending. ' +
           'Needs a broker that delivers shared subscriptions to persistent sessions (Mosquitto 2 does; the swarmgate embedded broker run on its own does not: set false there)',
+      }),
+    ),
+    stallAfterS: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 86_400,
+        description:
+          'Default 120. When the ingest subscriptions deliver nothing for this long while gateways are online, the hub logs an error, counts it (swarmgate_hub_ingest_stalls_total) and subscribes again. 0 turns the watchdog off',
       }),
     ),
   },

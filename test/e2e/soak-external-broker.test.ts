@@ -24,7 +24,8 @@ import { fakeGateway, type FakeGateway } from '../federation/edge/helpers.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { addGatewayUser, addHubUser, credentialsFile, PG_URL } from './support/hub.js';
-import { MOSQUITTO_BIN, ownMosquitto, spawnHub, stopHub, type HubChild, type OwnMosquitto } from './support/processes.js';
+import { MOSQUITTO_BIN, ownMosquitto, type OwnMosquitto } from '../support/mosquitto.js';
+import { spawnHub, stopHub, type HubChild } from './support/processes.js';
 import { checkStored, PERFECT, summary } from './support/stored.js';
 import { sleep, waitFor } from './support/util.js';
 
