@@ -4,7 +4,8 @@
  * broker is stopped with SIGTERM and started again, then killed with SIGKILL (losing whatever it
  * had acknowledged and not saved, shared subscriptions included) and started again, then the hub
  * process is SIGKILLed and started again. Afterwards every reading every gateway produced is in
- * the store exactly once, in order: on SQLite and on PostgreSQL.
+ * the store exactly once, in order: on SQLite and on PostgreSQL. The same with the embedded
+ * broker: the hub process (its broker with it) is SIGKILLed twice under load.
  *
  * What makes it hold: the hub subscribes again on every connect (Mosquitto restores a persistent
  * session without its shared subscriptions), and a gateway deletes a batch only on the hub's
@@ -24,7 +25,7 @@ import { fakeGateway, type FakeGateway } from '../federation/edge/helpers.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { addGatewayUser, addHubUser, credentialsFile, PG_URL } from './support/hub.js';
-import { MOSQUITTO_BIN, ownMosquitto, type OwnMosquitto } from '../support/mosquitto.js';
+import { MOSQUITTO_BIN, freePort, ownMosquitto, type OwnMosquitto } from '../support/mosquitto.js';
 import { spawnHub, stopHub, type HubChild } from './support/processes.js';
 import { checkStored, PERFECT, summary } from './support/stored.js';
 import { sleep, waitFor } from './support/util.js';
@@ -147,3 +148,72 @@ function soak(kind: 'sqlite' | 'postgres', enabled: boolean): void {
 
 soak('sqlite', hasMosquitto);
 soak('postgres', hasMosquitto && hasPostgres);
+
+describe('soak (embedded broker, SQLite): the hub process SIGKILLed twice under load', { timeout: 300_000 }, () => {
+  const dir = tempDir('swg-soak-embedded-');
+  const site = 'site-soak-e';
+  let hub: HubChild | undefined;
+  const gateways: Gw[] = [];
+
+  afterAll(async () => {
+    for (const g of gateways) await g.federation.stop().catch(() => undefined);
+    await stopHub(hub, 'SIGKILL');
+    dir.remove();
+  });
+
+  it('loses and doubles nothing: the PUBACK follows the journal append and receipts cover the rest', async () => {
+    mkdirSync(dir.path, { recursive: true });
+    const users = credentialsFile(dir.path);
+    const ids = ['gw-e1', 'gw-e2'];
+    const gwAuth: Awaited<ReturnType<typeof addGatewayUser>>[] = [];
+    for (const id of ids) gwAuth.push(await addGatewayUser(users, site, id));
+    const port = await freePort();
+    const hubFile = join(dir.path, 'hub.yaml');
+    writeFileSync(hubFile, `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: ${port}, credentialsFile: users.yaml }\nstore: { kind: sqlite, path: hub.db }\n`);
+    hub = await spawnHub(hubFile);
+    for (const [i, id] of ids.entries()) {
+      const source = fakeGateway(id, site);
+      const registry = new Registry();
+      const federation = await startFederation({
+        gateway: source,
+        dataDir: join(dir.path, id),
+        registry,
+        config: { mqtt: { url: `mqtt://127.0.0.1:${port}`, ...gwAuth[i]!, reconnectPeriodMs: 200, keepaliveS: 5 }, outbox: { flushMs: 50, batchMax: 20, storedTimeoutS: 3 }, stateIntervalS: 0 },
+      });
+      gateways.push({ id, source, federation, registry, produced: [] });
+    }
+    await waitFor(() => gateways.every((g) => g.federation.publisher.connected), 15_000, 'gateways connected');
+    const t0 = Date.now() - 60_000;
+    let n = 0;
+    const load = setInterval(() => {
+      n++;
+      for (const g of gateways) {
+        const r: Reading = { device: 'ahu1', point: 'temp', value: n, quality: 'good', ts: t0 + n };
+        g.produced.push(r);
+        g.source.emit(r);
+      }
+    }, 10);
+    try {
+      for (let kill = 0; kill < 2; kill++) {
+        await sleep(2500);
+        await stopHub(hub, 'SIGKILL');
+        hub = await spawnHub(hubFile);
+      }
+      await sleep(2500);
+    } finally {
+      clearInterval(load);
+    }
+    for (const g of gateways) g.federation.outbox.flush();
+    await waitFor(() => gateways.every((g) => g.federation.outbox.stats().messages === 0), 120_000, 'every outbox emptied by stored receipts', 100);
+    await stopHub(hub, 'SIGTERM');
+    const s = SqliteStore.open({ path: join(dir.path, 'hub.db') });
+    try {
+      for (const g of gateways) {
+        expect(g.produced.length).toBeGreaterThan(500);
+        expect({ gateway: g.id, ...summary(await checkStored(s, g.id, g.produced)) }).toEqual({ gateway: g.id, ...PERFECT });
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
