@@ -41,17 +41,85 @@ interface Gw {
   readonly produced: Reading[];
 }
 
+/** Gateways (federation only, synthetic readings) streaming into a broker, and what they produced. */
+class Fleet {
+  readonly gateways: Gw[] = [];
+  private load: NodeJS.Timeout | undefined;
+
+  /** Broker users for the gateways, written one at a time (concurrent writers of users.yaml lose each other's). */
+  static async users(dir: string, site: string, ids: readonly string[]): Promise<Map<string, { username: string; password: string }>> {
+    const users = new Map<string, { username: string; password: string }>();
+    for (const id of ids) users.set(id, await addGatewayUser(credentialsFile(dir), site, id));
+    return users;
+  }
+
+  static async start(dir: string, site: string, users: ReadonlyMap<string, { username: string; password: string }>, url: string): Promise<Fleet> {
+    const fleet = new Fleet();
+    for (const [id, auth] of users) {
+      const source = fakeGateway(id, site);
+      const registry = new Registry();
+      const federation = await startFederation({
+        gateway: source,
+        dataDir: join(dir, id),
+        registry,
+        config: { mqtt: { url, ...auth, reconnectPeriodMs: 200, keepaliveS: 5 }, outbox: { flushMs: 50, batchMax: 20, storedTimeoutS: 3 }, stateIntervalS: 0 },
+      });
+      fleet.gateways.push({ id, source, federation, registry, produced: [] });
+    }
+    return fleet;
+  }
+
+  /** Every gateway produces a reading every 10 ms: distinct values, strictly increasing ts. */
+  startLoad(): void {
+    const t0 = Date.now() - 60_000;
+    let n = 0;
+    this.load = setInterval(() => {
+      n++;
+      for (const g of this.gateways) {
+        const r: Reading = { device: 'ahu1', point: 'temp', value: n, quality: 'good', ts: t0 + n };
+        g.produced.push(r);
+        g.source.emit(r);
+      }
+    }, 10);
+  }
+
+  /** Stops the load and waits until every batch was receipted (the outboxes are empty). */
+  async drain(): Promise<void> {
+    clearInterval(this.load);
+    for (const g of this.gateways) g.federation.outbox.flush();
+    await waitFor(() => this.gateways.every((g) => g.federation.outbox.stats().messages === 0), 120_000, 'every outbox emptied by stored receipts', 100);
+  }
+
+  /** Every reading produced is in the store exactly once, in order. */
+  async expectStoredExactlyOnce(store: HubStore): Promise<void> {
+    for (const g of this.gateways) {
+      expect(g.produced.length).toBeGreaterThan(500);
+      expect({ gateway: g.id, ...summary(await checkStored(store, g.id, g.produced)) }).toEqual({ gateway: g.id, ...PERFECT });
+    }
+  }
+
+  async resent(): Promise<number> {
+    let n = 0;
+    for (const g of this.gateways) n += (await g.registry.getSingleMetric('swarmgate_federation_resent_total')?.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0;
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.load);
+    for (const g of this.gateways) await g.federation.stop().catch(() => undefined);
+  }
+}
+
 function soak(kind: 'sqlite' | 'postgres', enabled: boolean): void {
   describe.skipIf(!enabled)(`soak (${kind}): broker SIGTERM and SIGKILL, hub SIGKILL, under load`, { timeout: 300_000 }, () => {
     const dir = tempDir(`swg-soak-${kind}-`);
-    const site = 'site-soak';
     const schema = `swg_soak_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
     let broker: OwnMosquitto | undefined;
     let hub: HubChild | undefined;
-    const gateways: Gw[] = [];
+    let fleet: Fleet | undefined;
 
     afterAll(async () => {
-      for (const g of gateways) await g.federation.stop().catch(() => undefined);
+      await fleet?.stop();
       await stopHub(hub, 'SIGKILL');
       await broker?.stop('SIGKILL');
       if (kind === 'postgres') {
@@ -64,13 +132,9 @@ function soak(kind: 'sqlite' | 'postgres', enabled: boolean): void {
 
     it('loses and doubles nothing', async () => {
       mkdirSync(dir.path, { recursive: true });
-      const users = credentialsFile(dir.path);
-      const hubUser = await addHubUser(users, 'hub-soak');
-      const ids = ['gw-s1', 'gw-s2', 'gw-s3'];
-      const gwAuth: Awaited<ReturnType<typeof addGatewayUser>>[] = [];
-      for (const id of ids) gwAuth.push(await addGatewayUser(users, site, id)); // one writer at a time
-      broker = await ownMosquitto(join(dir.path, 'mosquitto'), users, hubUser);
-
+      const hubUser = await addHubUser(credentialsFile(dir.path), 'hub-soak');
+      const users = await Fleet.users(dir.path, 'site-soak', ['gw-s1', 'gw-s2', 'gw-s3']);
+      broker = await ownMosquitto(join(dir.path, 'mosquitto'), credentialsFile(dir.path), hubUser);
       const store = kind === 'sqlite' ? 'store: { kind: sqlite, path: hub.db }' : `store: { kind: postgres, url: "${PG_URL}", schema: ${schema} }`;
       const hubFile = join(dir.path, 'hub.yaml');
       writeFileSync(
@@ -78,70 +142,33 @@ function soak(kind: 'sqlite' | 'postgres', enabled: boolean): void {
         `broker:\n  mode: external\n  external: { url: "${broker.url}", username: ${hubUser.username}, password: "${hubUser.password}", shareGroup: soak, clientId: hub-soak-1, persistentSession: true }\n${store}\n`,
       );
       hub = await spawnHub(hubFile);
+      fleet = await Fleet.start(dir.path, 'site-soak', users, broker.url);
+      await waitFor(() => fleet!.gateways.every((g) => g.federation.publisher.connected), 15_000, 'gateways connected');
 
-      for (const [i, id] of ids.entries()) {
-        const source = fakeGateway(id, site);
-        const registry = new Registry();
-        const federation = await startFederation({
-          gateway: source,
-          dataDir: join(dir.path, id),
-          registry,
-          config: {
-            mqtt: { url: broker.url, ...gwAuth[i]!, reconnectPeriodMs: 200, keepaliveS: 5 },
-            outbox: { flushMs: 50, batchMax: 20, storedTimeoutS: 3 },
-            stateIntervalS: 0,
-          },
-        });
-        gateways.push({ id, source, federation, registry, produced: [] });
-      }
-      await waitFor(() => gateways.every((g) => g.federation.publisher.connected), 15_000, 'gateways connected');
-
-      // Every gateway produces a reading every 10 ms: distinct values, strictly increasing ts.
-      const t0 = Date.now() - 60_000;
-      let n = 0;
-      const load = setInterval(() => {
-        n++;
-        for (const g of gateways) {
-          const r: Reading = { device: 'ahu1', point: 'temp', value: n, quality: 'good', ts: t0 + n };
-          g.produced.push(r);
-          g.source.emit(r);
-        }
-      }, 10);
-      try {
-        await sleep(2500);
-        await broker.stop('SIGTERM');
-        await sleep(1000);
-        await broker.start();
-        await sleep(2500);
-        await broker.stop('SIGKILL');
-        await sleep(500);
-        await broker.start();
-        await sleep(2500);
-        await stopHub(hub, 'SIGKILL');
-        hub = await spawnHub(hubFile);
-        await sleep(2500);
-      } finally {
-        clearInterval(load);
-      }
-      for (const g of gateways) g.federation.outbox.flush();
-      // Every batch is receipted once the hub has it: the outboxes empty.
-      await waitFor(() => gateways.every((g) => g.federation.outbox.stats().messages === 0), 120_000, 'every outbox emptied by stored receipts', 100);
+      fleet.startLoad();
+      await sleep(2500);
+      await broker.stop('SIGTERM');
+      await sleep(1000);
+      await broker.start();
+      await sleep(2500);
+      await broker.stop('SIGKILL');
+      await sleep(500);
+      await broker.start();
+      await sleep(2500);
+      await stopHub(hub, 'SIGKILL');
+      hub = await spawnHub(hubFile);
+      await sleep(2500);
+      await fleet.drain();
       await stopHub(hub, 'SIGTERM');
 
       const s: HubStore = kind === 'sqlite' ? SqliteStore.open({ path: join(dir.path, 'hub.db') }) : await PostgresStore.open({ url: PG_URL, schema });
       try {
-        for (const g of gateways) {
-          expect(g.produced.length).toBeGreaterThan(500);
-          const check = await checkStored(s, g.id, g.produced);
-          expect({ gateway: g.id, ...summary(check) }).toEqual({ gateway: g.id, ...PERFECT });
-        }
+        await fleet.expectStoredExactlyOnce(s);
       } finally {
         await s.close();
       }
       // The faults were real: batches had to be sent again.
-      let resent = 0;
-      for (const g of gateways) resent += (await g.registry.getSingleMetric('swarmgate_federation_resent_total')?.get())?.values.reduce((a, v) => a + v.value, 0) ?? 0;
-      expect(resent).toBeGreaterThan(0);
+      expect(await fleet.resent()).toBeGreaterThan(0);
     });
   });
 }
@@ -151,67 +178,36 @@ soak('postgres', hasMosquitto && hasPostgres);
 
 describe('soak (embedded broker, SQLite): the hub process SIGKILLed twice under load', { timeout: 300_000 }, () => {
   const dir = tempDir('swg-soak-embedded-');
-  const site = 'site-soak-e';
   let hub: HubChild | undefined;
-  const gateways: Gw[] = [];
+  let fleet: Fleet | undefined;
 
   afterAll(async () => {
-    for (const g of gateways) await g.federation.stop().catch(() => undefined);
+    await fleet?.stop();
     await stopHub(hub, 'SIGKILL');
     dir.remove();
   });
 
   it('loses and doubles nothing: the PUBACK follows the journal append and receipts cover the rest', async () => {
     mkdirSync(dir.path, { recursive: true });
-    const users = credentialsFile(dir.path);
-    const ids = ['gw-e1', 'gw-e2'];
-    const gwAuth: Awaited<ReturnType<typeof addGatewayUser>>[] = [];
-    for (const id of ids) gwAuth.push(await addGatewayUser(users, site, id));
     const port = await freePort();
     const hubFile = join(dir.path, 'hub.yaml');
     writeFileSync(hubFile, `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: ${port}, credentialsFile: users.yaml }\nstore: { kind: sqlite, path: hub.db }\n`);
+    const users = await Fleet.users(dir.path, 'site-soak-e', ['gw-e1', 'gw-e2']);
     hub = await spawnHub(hubFile);
-    for (const [i, id] of ids.entries()) {
-      const source = fakeGateway(id, site);
-      const registry = new Registry();
-      const federation = await startFederation({
-        gateway: source,
-        dataDir: join(dir.path, id),
-        registry,
-        config: { mqtt: { url: `mqtt://127.0.0.1:${port}`, ...gwAuth[i]!, reconnectPeriodMs: 200, keepaliveS: 5 }, outbox: { flushMs: 50, batchMax: 20, storedTimeoutS: 3 }, stateIntervalS: 0 },
-      });
-      gateways.push({ id, source, federation, registry, produced: [] });
-    }
-    await waitFor(() => gateways.every((g) => g.federation.publisher.connected), 15_000, 'gateways connected');
-    const t0 = Date.now() - 60_000;
-    let n = 0;
-    const load = setInterval(() => {
-      n++;
-      for (const g of gateways) {
-        const r: Reading = { device: 'ahu1', point: 'temp', value: n, quality: 'good', ts: t0 + n };
-        g.produced.push(r);
-        g.source.emit(r);
-      }
-    }, 10);
-    try {
-      for (let kill = 0; kill < 2; kill++) {
-        await sleep(2500);
-        await stopHub(hub, 'SIGKILL');
-        hub = await spawnHub(hubFile);
-      }
+    fleet = await Fleet.start(dir.path, 'site-soak-e', users, `mqtt://127.0.0.1:${port}`);
+    await waitFor(() => fleet!.gateways.every((g) => g.federation.publisher.connected), 15_000, 'gateways connected');
+    fleet.startLoad();
+    for (let kill = 0; kill < 2; kill++) {
       await sleep(2500);
-    } finally {
-      clearInterval(load);
+      await stopHub(hub, 'SIGKILL');
+      hub = await spawnHub(hubFile);
     }
-    for (const g of gateways) g.federation.outbox.flush();
-    await waitFor(() => gateways.every((g) => g.federation.outbox.stats().messages === 0), 120_000, 'every outbox emptied by stored receipts', 100);
+    await sleep(2500);
+    await fleet.drain();
     await stopHub(hub, 'SIGTERM');
     const s = SqliteStore.open({ path: join(dir.path, 'hub.db') });
     try {
-      for (const g of gateways) {
-        expect(g.produced.length).toBeGreaterThan(500);
-        expect({ gateway: g.id, ...summary(await checkStored(s, g.id, g.produced)) }).toEqual({ gateway: g.id, ...PERFECT });
-      }
+      await fleet.expectStoredExactlyOnce(s);
     } finally {
       await s.close();
     }
