@@ -78,7 +78,7 @@ function quarantineSuite(name: string, open: () => Promise<{ t: TestApi; cleanup
     it('refuses anonymous callers, viewers and technicians (sessions and tokens)', async () => {
       expect((await call('GET', '/api/v1/quarantine', {})).status).toBe(401);
       for (const role of ['viewer', 'technician'] as const) {
-        for (const headers of [{ cookie: t.cookies[role] }, { authorization: t.tokens[role] }]) {
+        for (const headers of [{ cookie: t.cookies[role] }, { authorization: t.tokens[role] }] as Record<string, string>[]) {
           const list = await call('GET', '/api/v1/quarantine', headers);
           expect(list.status, role).toBe(403);
           expect(list.body.error.code).toMatch(/^SWG_ERR_AUTH_/);
