@@ -6,12 +6,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Accounts } from '../../hub/api/index.js';
 import { sqlFor } from '../../hub/api/db.js';
+import { parseHubConfig } from '../../hub/config.js';
+import { startHub } from '../../hub/index.js';
 import { featureMigrations } from '../../hub/migrations.js';
 import { QuarantineService } from '../../hub/quarantine/service.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
+import { gatewayTopic } from '../../shared/wire/index.js';
+import { addUsers, batch, connectClient, endAll, reading, waitFor } from '../hub/helpers.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
-import { makeApi, type TestApi } from './support.js';
+import { tempDir } from '../support/tmp.js';
+import { FAST_SCRYPT, makeApi, type TestApi } from './support.js';
 
 const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
@@ -129,3 +135,33 @@ quarantineSuite(
   },
   pgAvailable,
 );
+
+// The whole path once: a real hub (embedded broker, SQLite) refuses a gateway's message in ingest,
+// and its API shows it to an admin and discards it.
+it('a message a real hub refused shows up in its quarantine API and can be discarded', async () => {
+  const dir = tempDir('swg-quarantine-hub-');
+  await addUsers(`${dir.path}/users.yaml`, [{ spec: { role: 'gateway', username: 'gw-q', site: 'site-q', gateway: 'gw-q' }, password: 'gw-q-password' }]);
+  const config = parseHubConfig('broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\napi: { host: 127.0.0.1, port: 0 }\n', `${dir.path}/hub.yaml`);
+  const hub = await startHub(config);
+  const client = await connectClient(hub.broker!.url, { username: 'gw-q', password: 'gw-q-password', clientId: 'gw-q' });
+  try {
+    const admin = { authorization: `Bearer ${(await new Accounts(sqlFor(hub.store), { sessionTtlMs: 60_000, scryptCost: FAST_SCRYPT }).createToken('ops', 'admin', 'test')).token}` };
+    const good = batch('gw-q', 'boot-quarantine', 1, [reading('ahu1', 'temp', 20, Date.now())]);
+    await client.publishAsync(gatewayTopic('site-q', 'gw-q', 'telemetry'), JSON.stringify({ ...good, seq: 1e300 }), { qos: 1 });
+    const api = hub.api!.app;
+    const items = await waitFor(async () => {
+      const res = await api.inject({ method: 'GET', url: '/api/v1/quarantine?gateway=gw-q', headers: admin });
+      const body = res.json<{ items: Json[] }>();
+      return body.items.length > 0 ? body.items : undefined;
+    }, 10_000, 'the refused message in the API');
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ site: 'site-q', gateway: 'gw-q', channel: 'telemetry', reason: 'schema', error: expect.stringContaining('/seq') });
+    expect(JSON.parse(items[0]!.payload as string).seq).toBe(1e300);
+    expect((await api.inject({ method: 'DELETE', url: `/api/v1/quarantine/${items[0]!.id}`, headers: admin })).statusCode).toBe(200);
+    expect(await hub.quarantine.count()).toBe(0);
+  } finally {
+    await endAll([client]);
+    await hub.stop();
+    dir.remove();
+  }
+});
