@@ -4,6 +4,7 @@
  * `swarmgate hub user add --credentials FILE --role integration --username U [--read F,...] [--write F,...]`
  * `swarmgate hub user remove --credentials FILE --username U`
  * `swarmgate hub mosquitto --credentials FILE --out DIR`              emit Mosquitto password + ACL files
+ * `swarmgate hub quarantine list|show ID|discard ID --config hub.yaml`  refused messages (cli/quarantine.ts)
  */
 import { parseArgs } from 'node:util';
 import { SwarmgateError } from '../shared/errors.js';
@@ -18,6 +19,9 @@ const HELP = `usage:
   swarmgate hub user add --credentials FILE --role hub --username U
   swarmgate hub user remove --credentials FILE --username U
   swarmgate hub mosquitto --credentials FILE --out DIR
+  swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
+  swarmgate hub quarantine show ID [--json] --config hub.yaml
+  swarmgate hub quarantine discard ID [--user U] --config hub.yaml
 Passwords: given with --password, or generated and printed once (only hashes are stored).
 `;
 
@@ -70,6 +74,7 @@ async function user(args: string[]): Promise<number> {
 export const hubCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'user') return user(args.slice(1));
+    if (args[0] === 'quarantine') return (await import('./quarantine.js')).quarantineCommand(args.slice(1));
     if (args[0] === 'mosquitto') {
       const { values } = parseArgs({ args: args.slice(1), options: { credentials: { type: 'string' }, out: { type: 'string' } } });
       if (!values.credentials || !values.out) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--credentials FILE and --out DIR are required');

@@ -252,7 +252,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       let facility = options.agents?.facility;
       // Planning objectives needs the facility model; without a readable one the API still runs.
       if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, ...(configs ? { configs } : {}) });
+      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, ...(configs ? { configs } : {}) });
       cleanups.push(api.close);
     }
 

@@ -3,11 +3,15 @@
  */
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFacility } from '../devices/facility.js';
+import { sqlFor } from '../hub/api/db.js';
+import { featureMigrations } from '../hub/migrations.js';
+import { QuarantineService } from '../hub/quarantine/service.js';
+import { SqliteStore } from '../hub/store/sqlite.js';
 import { tempDir } from './support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -93,6 +97,44 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
       expect(checked.stdout).toContain('ok (2 devices');
     } finally {
       await facility.stop();
+    }
+  });
+
+  it('hub quarantine: lists, shows (payload decoded, error naming the field) and discards refused messages', async () => {
+    const hubDir = join(dir.path, 'quarantine-hub');
+    mkdirSync(hubDir);
+    const config = join(hubDir, 'hub.yaml');
+    writeFileSync(config, 'broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n');
+    const store = SqliteStore.open({ path: join(hubDir, 'hub.db'), migrations: featureMigrations('sqlite') });
+    const q = new QuarantineService(sqlFor(store));
+    const t0 = Date.UTC(2026, 0, 2, 3, 4, 5);
+    await q.add({ topic: 'swarmgate/v1/s/gw-1/telemetry', site: 's', gateway: 'gw-1', channel: 'telemetry', reason: 'schema', error: 'readings/0/seq: must be <= 9007199254740991', payload: Buffer.from('{"v":1,"seq":1e300}') }, t0);
+    await q.add({ topic: 'swarmgate/v1/s/gw-2/telemetry', site: 's', gateway: 'gw-2', channel: 'telemetry', reason: 'not-json', error: 'not JSON at byte 0', payload: Buffer.from('\u001b[31mred\u0000', 'utf8') }, t0 + 1000);
+    const [binary, schema] = await q.list();
+    await store.close();
+
+    const list = cli(['hub', 'quarantine', 'list', '--config', config, '--gateway', 'gw-1']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stdout).toContain(`${schema!.id}  2026-01-02T03:04:05.000Z  gw-1  telemetry  schema`);
+    expect(list.stdout).not.toContain('gw-2');
+
+    const show = cli(['hub', 'quarantine', 'show', String(binary!.id), '--config', config]);
+    expect(show.status, show.stderr).toBe(0);
+    expect(show.stdout).toContain('error:    not JSON at byte 0');
+    expect(show.stdout).toContain('\\x1b[31mred\\x00'); // decoded from base64, control bytes escaped
+    expect(show.stdout).not.toContain('\u001b');
+
+    const discard = cli(['hub', 'quarantine', 'discard', String(schema!.id), '--config', config, '--user', 'ops-anna']);
+    expect(discard.status, discard.stderr).toBe(0);
+    expect(discard.stdout).toContain(`discarded ${schema!.id}`);
+
+    const after = SqliteStore.open({ path: join(hubDir, 'hub.db'), migrations: featureMigrations('sqlite') });
+    try {
+      expect((await new QuarantineService(sqlFor(after)).list()).map((m) => m.id)).toEqual([binary!.id]);
+      const audit = await sqlFor(after).all("SELECT actor, via, target FROM api_audit WHERE action = 'quarantine.discard'");
+      expect(audit).toEqual([{ actor: 'ops-anna', via: 'cli', target: String(schema!.id) }]);
+    } finally {
+      await after.close();
     }
   });
 

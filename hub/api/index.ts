@@ -29,9 +29,11 @@ import { fleetPlugin } from './plugins/fleet.js';
 import { gatewayConfigPlugin } from './plugins/gateway-config.js';
 import { GatewayConfigService } from '../gateway-config/service.js';
 import { WorkOrderService } from '../work-orders/service.js';
+import { QuarantineService } from '../quarantine/service.js';
 import { planningPlugin } from './plugins/planning.js';
 import { reviewPlugin } from './plugins/review.js';
 import { workOrdersPlugin } from './plugins/work-orders.js';
+import { quarantinePlugin } from './plugins/quarantine.js';
 import { streamPlugin } from './plugins/stream.js';
 import { systemPlugin } from './plugins/system.js';
 import { defaultWebDir, webPlugin } from './plugins/web.js';
@@ -50,6 +52,8 @@ export interface ApiDeps extends ApiServices {
   readonly configs?: GatewayConfigService;
   /** Maintenance work orders; default: one on the API's store. */
   readonly workOrders?: WorkOrderService;
+  /** Messages ingest refused (startHub passes the hub's); default: one on the API's store. */
+  readonly quarantine?: QuarantineService;
 }
 
 export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
@@ -130,6 +134,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(async (scope) => reviewPlugin(scope as Api, ctx));
   const workOrders = deps.workOrders ?? new WorkOrderService(sql);
   await app.register(async (scope) => workOrdersPlugin(scope as Api, ctx, workOrders));
+  const quarantine = deps.quarantine ?? new QuarantineService(sql);
+  await app.register(async (scope) => quarantinePlugin(scope as Api, ctx, quarantine));
   await app.register(async (scope) => planningPlugin(scope as Api, ctx, sql));
   await app.register(async (scope) => adminPlugin(scope as Api, ctx));
   await app.register(async (scope) => streamPlugin(scope as Api, ctx, deps.heartbeatMs));

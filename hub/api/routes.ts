@@ -25,6 +25,8 @@ const ADMIN: readonly Role[] = ['admin'];
 const read = { roles: ALL, tokens: 'role' } as const;
 const act = { roles: ACT, tokens: 'role' } as const;
 const admin = { roles: ADMIN, tokens: 'none' } as const;
+/** Operating the hub (not account management): admins, by session or an admin API token. */
+const operate = { roles: ADMIN, tokens: 'role' } as const;
 
 export const ROUTES = {
   'web.page': { method: 'GET', url: '/', access: 'public', tag: 'web', summary: 'The review page' },
@@ -57,6 +59,11 @@ export const ROUTES = {
 
   'workOrders.list': { method: 'GET', url: '/api/v1/work-orders', access: read, tag: 'review', summary: 'Maintenance work orders from the agents, most urgent first (open by default)' },
   'workOrders.close': { method: 'POST', url: '/api/v1/work-orders/:id/close', access: act, tag: 'review', summary: 'Close a work order with a note of what was done' },
+
+  'quarantine.list': { method: 'GET', url: '/api/v1/quarantine', access: operate, tag: 'quarantine', summary: 'Messages ingest refused and kept for inspection (invalid, implausible timestamps, refused by the store every time), newest first' },
+  'quarantine.summary': { method: 'GET', url: '/api/v1/quarantine/summary', access: operate, tag: 'quarantine', summary: 'How many messages are quarantined, with the receivedAt of the oldest and newest' },
+  'quarantine.get': { method: 'GET', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'One quarantined message: payload as received and the error naming the field' },
+  'quarantine.discard': { method: 'DELETE', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'Discard an inspected quarantined message (audited)' },
 
   'objectives.create': { method: 'POST', url: '/api/v1/objectives', access: act, tag: 'planning', summary: 'Plan an objective (e.g. cut energy 10% at a site)' },
   'plans.list': { method: 'GET', url: '/api/v1/plans', access: read, tag: 'planning', summary: 'Plans, newest first' },

@@ -5,7 +5,8 @@
  * go once it holds more than `maxRows`.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { num, str, type Sql, type SqlRow } from '../api/db.js';
+import { SwarmgateError } from '../../shared/errors.js';
+import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../api/db.js';
 
 export const QuarantinedMessageSchema = Type.Object(
   {
@@ -26,6 +27,17 @@ export const QuarantinedMessageSchema = Type.Object(
 
 export type QuarantinedMessage = Static<typeof QuarantinedMessageSchema>;
 
+export const QuarantineSummarySchema = Type.Object(
+  {
+    count: Type.Integer({ minimum: 0 }),
+    oldestReceivedAt: Type.Optional(Type.Integer({ minimum: 0, description: 'absent when the quarantine is empty' })),
+    newestReceivedAt: Type.Optional(Type.Integer({ minimum: 0, description: 'absent when the quarantine is empty' })),
+  },
+  { additionalProperties: false },
+);
+
+export type QuarantineSummary = Static<typeof QuarantineSummarySchema>;
+
 export interface NewQuarantined {
   readonly topic: string;
   readonly site?: string;
@@ -45,6 +57,8 @@ export interface QuarantineFilter {
   readonly gateway?: string;
   /** Default 100, at most 1000. */
   readonly limit?: number;
+  /** Page: messages with a smaller id (older) than this. */
+  readonly before?: number;
 }
 
 /** PostgreSQL text cannot hold NUL; neither should a log line. */
@@ -55,6 +69,14 @@ function encodePayload(payload: Uint8Array): { encoding: 'utf8' | 'base64'; text
   const text = buf.toString('utf8');
   if (!text.includes('\u0000') && !text.includes('\uFFFD') && Buffer.byteLength(text) === buf.length) return { encoding: 'utf8', text };
   return { encoding: 'base64', text: buf.toString('base64') };
+}
+
+function conditions(filter: QuarantineFilter): { where: string; args: SqlValue[] } {
+  const where: string[] = [];
+  const args: SqlValue[] = [];
+  if (filter.gateway !== undefined) where.push('gateway = ?') && args.push(filter.gateway);
+  if (filter.before !== undefined) where.push('id < ?') && args.push(filter.before);
+  return { where: where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '', args };
 }
 
 function fromRow(row: SqlRow): QuarantinedMessage {
@@ -102,17 +124,38 @@ export class QuarantineService implements QuarantinePort {
     if (++this.added % 100 === 1) await this.trim();
   }
 
+  /** Newest first (by id: the order ingest kept them in). */
   async list(filter: QuarantineFilter = {}): Promise<QuarantinedMessage[]> {
     const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
-    const rows = filter.gateway
-      ? await this.sql.all('SELECT * FROM quarantine WHERE gateway = ? ORDER BY id DESC LIMIT ?', [filter.gateway, limit])
-      : await this.sql.all('SELECT * FROM quarantine ORDER BY id DESC LIMIT ?', [limit]);
+    const { where, args } = conditions(filter);
+    const rows = await this.sql.all(`SELECT * FROM quarantine${where} ORDER BY id DESC LIMIT ?`, [...args, limit]);
     return rows.map(fromRow);
   }
 
+  async get(id: number): Promise<QuarantinedMessage | undefined> {
+    const rows = await this.sql.all('SELECT * FROM quarantine WHERE id = ?', [id]);
+    return rows[0] === undefined ? undefined : fromRow(rows[0]);
+  }
+
+  /** Removes an inspected message and returns it; SWG_ERR_QUARANTINE_UNKNOWN when there is none with this id. */
+  async discard(id: number): Promise<QuarantinedMessage> {
+    const rows = await this.sql.all('DELETE FROM quarantine WHERE id = ? RETURNING *', [id]);
+    if (rows[0] === undefined) throw new SwarmgateError('SWG_ERR_QUARANTINE_UNKNOWN', `no quarantined message ${id} (discarded already, or trimmed as one of the oldest)`, { details: { id } });
+    return fromRow(rows[0]);
+  }
+
   async count(): Promise<number> {
-    const rows = await this.sql.all('SELECT COUNT(*) AS n FROM quarantine');
-    return num(rows[0] ?? { n: 0 }, 'n');
+    return (await this.summary()).count;
+  }
+
+  /** How many are kept (of one gateway, or all) and the receivedAt of the oldest and newest. */
+  async summary(filter: Pick<QuarantineFilter, 'gateway'> = {}): Promise<QuarantineSummary> {
+    const { where, args } = conditions(filter);
+    const rows = await this.sql.all(`SELECT COUNT(*) AS n, MIN(received_at) AS oldest, MAX(received_at) AS newest FROM quarantine${where}`, args);
+    const row = rows[0] ?? { n: 0 };
+    const oldest = optNum(row, 'oldest');
+    const newest = optNum(row, 'newest');
+    return { count: num(row, 'n'), ...(oldest === undefined ? {} : { oldestReceivedAt: oldest }), ...(newest === undefined ? {} : { newestReceivedAt: newest }) };
   }
 
   private async trim(): Promise<void> {

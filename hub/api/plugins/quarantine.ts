@@ -1,0 +1,62 @@
+/**
+ * The quarantine for operators (admins): what ingest refused and kept (schema-invalid,
+ * implausible timestamps, messages the store refuses every time), newest first; one message;
+ * how many and since when; and discarding one once it has been inspected (audited).
+ */
+import { Type } from '@sinclair/typebox';
+import { SwarmgateError } from '../../../shared/errors.js';
+import { QuarantinedMessageSchema, QuarantineSummarySchema, type QuarantineService } from '../../quarantine/service.js';
+import type { Api, ApiContext } from '../context.js';
+import { at, audited } from '../context.js';
+import { responses } from '../errors.js';
+import { IdParam, Limit } from '../schemas.js';
+
+const strict = { additionalProperties: false } as const;
+const QuarantineId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'id of a quarantined message' });
+
+export async function quarantinePlugin(app: Api, ctx: ApiContext, quarantine: QuarantineService): Promise<void> {
+  const params = Type.Object({ id: QuarantineId }, strict);
+  const gateway = Type.Optional(IdParam);
+
+  app.route({
+    ...at('quarantine.list'),
+    schema: {
+      querystring: Type.Object(
+        {
+          gateway,
+          before: Type.Optional({ ...QuarantineId, description: 'page: messages with a smaller id (older)' }),
+          limit: Type.Optional(Limit(1000, 100)),
+        },
+        strict,
+      ),
+      response: responses(Type.Object({ items: Type.Array(QuarantinedMessageSchema) }, strict)),
+    },
+    handler: async (request) => ({ items: await quarantine.list(request.query) }),
+  });
+
+  app.route({
+    ...at('quarantine.summary'),
+    schema: { querystring: Type.Object({ gateway }, strict), response: responses(QuarantineSummarySchema) },
+    handler: async (request) => quarantine.summary(request.query),
+  });
+
+  app.route({
+    ...at('quarantine.get'),
+    schema: { params, response: responses(QuarantinedMessageSchema) },
+    handler: async (request) => {
+      const message = await quarantine.get(request.params.id);
+      if (!message) throw new SwarmgateError('SWG_ERR_QUARANTINE_UNKNOWN', `no quarantined message ${request.params.id}`);
+      return message;
+    },
+  });
+
+  app.route({
+    ...at('quarantine.discard'),
+    schema: { params, response: responses(QuarantinedMessageSchema) },
+    handler: async (request) => {
+      const message = await quarantine.discard(request.params.id);
+      await audited(ctx, request, 'quarantine.discard', String(message.id), { gateway: message.gateway, topic: message.topic, reason: message.reason, receivedAt: message.receivedAt });
+      return message;
+    },
+  });
+}
