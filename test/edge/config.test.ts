@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -212,5 +212,15 @@ describe('gateway config: hostile YAML', () => {
     const lines = checkConfig(file, registry).problems.map(formatProblem);
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(line).toContain('evil\\x1b[31m.yaml:');
+  });
+});
+
+describe('gateway config: a YAML syntax error names the line and column of the mistake', () => {
+  it('`broken: [unclosed` appended as line 71 of the demo config is reported at 71:9 in plain words', () => {
+    const demo = readFileSync(fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url)), 'utf8');
+    expect(demo.split('\n')).toHaveLength(71); // 70 lines and the final newline
+    const file = write('g.yaml', `${demo}broken: [unclosed\n`);
+    const lines = checkConfig(file, registry).problems.map(formatProblem);
+    expect(lines).toEqual([`${file}:71:9: (document): YAML syntax: unclosed '[' opened at line 71 column 9: add the closing ']'`]);
   });
 });
