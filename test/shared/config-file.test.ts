@@ -177,3 +177,10 @@ describe('YAML syntax errors name the line and column of the mistake and say wha
     }
   });
 });
+
+describe('YAML aliases', () => {
+  it('an alias to no anchor is named as such, not as an alias bomb', () => {
+    const { problems } = SourceFile.parse('a.yaml', 'a: 1\nb: *nope\n');
+    expect(problems.map((p) => `${p.line}:${p.column} ${p.message}`)).toEqual(['2:4 YAML aliases: *nope refers to no anchor: define &nope on a value above it, or write the value out']);
+  });
+});
