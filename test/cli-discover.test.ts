@@ -48,7 +48,7 @@ describe('edge discover --protocol modbus-tcp', { timeout: 60_000 }, () => {
     expect(readFileSync(output, 'utf8')).not.toMatch(/^---/m);
     const { loaded, problems } = checkGatewayConfigFile(output, builtinDrivers());
     expect(problems.map(formatProblem)).toEqual([]);
-    expect(loaded?.devices.map((d) => ({ protocol: d.protocol, connection: { host: d.connection.host, port: d.connection.port, unitId: d.connection.unitId } }))).toEqual([
+    expect(loaded?.devices).toMatchObject([
       { protocol: 'modbus-tcp', connection: { host: ahu.host, port: ahu.port, unitId: 1 } },
       { protocol: 'modbus-tcp', connection: { host: ahu.host, port: ahu.port, unitId: 2 } },
     ]);
