@@ -3,6 +3,7 @@
  * capability, and write a draft device profile for a technician to edit (names, units, types).
  */
 import { writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { createLogger } from '../shared/log.js';
@@ -38,9 +39,34 @@ export function draftProfile(name: string, family: string, points: readonly Disc
 }
 
 /** Modbus: one draft profile per responding unit, one point per readable register. */
-function modbusProfiles(name: string, points: ModbusDiscoveredPoint[]): ProfileDraft[] {
-  const units = [...new Set(points.map((p) => p.unitId).filter((u) => u !== undefined))];
-  return units.map((unitId) => modbusDraftProfile(points, { profile: units.length > 1 ? `${name}-unit${unitId}` : name, unitId }));
+function modbusProfiles(name: string, points: ModbusDiscoveredPoint[]): { unitId: number; profile: ProfileDraft }[] {
+  const units = [...new Set(points.map((p) => p.unitId))];
+  return units.map((unitId) => ({ unitId, profile: modbusDraftProfile(points, { profile: units.length > 1 ? `${name}-unit${unitId}` : name, unitId }) }));
+}
+
+interface DraftFile {
+  readonly path: string;
+  readonly content: Record<string, unknown>;
+  /** "ahu-draft-unit1.yaml: 35 points" */
+  readonly summary: string;
+}
+
+/**
+ * Several Modbus units: a profile file per unit (a config or profile is one YAML document) next to
+ * `output`, and at `output` a gateway config draft with one device per unit using them, so
+ * `swarmgate edge check output` validates the whole scan.
+ */
+function modbusUnitFiles(output: string, protocol: string, connection: Record<string, unknown>, drafts: readonly { unitId: number; profile: ProfileDraft }[]): DraftFile[] {
+  const stem = basename(output).replace(/\.ya?ml$/i, '');
+  const profiles = drafts.map(({ unitId, profile }) => {
+    const file = `${stem}-unit${unitId}.yaml`;
+    return { unitId, file, draft: { path: join(dirname(output), file), content: { ...profile }, summary: `${file}: ${profile.points.length} points` } };
+  });
+  const config = {
+    gateway: { id: 'gw-draft', site: 'site-draft', name: `Draft written by swarmgate edge discover on ${new Date().toISOString()}; set id and site, review the devices` },
+    devices: profiles.map(({ unitId, file }) => ({ id: `unit${unitId}`, protocol, profile: file, connection: { ...connection, unitId } })),
+  };
+  return [...profiles.map((p) => p.draft), { path: output, content: config, summary: `${basename(output)}: gateway config draft with ${drafts.length} devices` }];
 }
 
 export async function discover(args: string[]): Promise<number> {
@@ -68,7 +94,7 @@ export async function discover(args: string[]): Promise<number> {
       : protocol === 'modbus-tcp'
         ? { host: values.host, port: values.port ? Number(values.port) : 502 }
         : { path: values.path, baudRate: values.baud ? Number(values.baud) : 9600 };
-  const withDefaults = Value.Default(manifest.connectionSchema, connection);
+  const withDefaults = Value.Default(manifest.connectionSchema, structuredClone(connection));
   const errors = [...Value.Errors(manifest.connectionSchema, withDefaults)];
   if (errors.length > 0) {
     throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `connection options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
@@ -78,19 +104,37 @@ export async function discover(args: string[]): Promise<number> {
   const driver = manifest.create(spec, { log, dataDir: tmpdir() });
   if (!isBrowsable(driver)) throw new SwarmgateError('SWG_ERR_DRIVER_UNKNOWN', `${protocol} driver cannot browse`);
   const [fromUnit, toUnit] = parseRange(values.units, [1, 1]);
+  if (manifest.profileProtocol === 'modbus' && toUnit > fromUnit && !values.output) {
+    // Several units need several files (a config or profile is one YAML document): refused before the scan, not after.
+    throw new SwarmgateError(
+      'SWG_ERR_CONFIG_INVALID',
+      `--units ${values.units ?? ''} may find several units: give --output FILE.yaml (one profile per unit is written next to it, and FILE.yaml becomes a gateway config draft using them)`,
+    );
+  }
   try {
     await driver.initialize();
     process.stderr.write(`browsing ${protocol}…\n`);
     const points = await driver.browse({ log, unitIds: { from: fromUnit, to: toUnit }, maxDepth: values.depth ? Number(values.depth) : 6 });
     const name = values.name ?? `discovered-${protocol}`;
-    const profiles = manifest.profileProtocol === 'modbus' ? modbusProfiles(name, points as ModbusDiscoveredPoint[]) : [draftProfile(name, manifest.profileProtocol, points)];
-    const yaml = profiles.map((p) => stringify(p)).join('---\n');
-    if (values.output) {
-      writeFileSync(values.output, yaml);
-      process.stderr.write(`wrote ${profiles.length} draft profile(s) from ${points.length} discovered points to ${values.output}\n`);
-    } else {
-      process.stdout.write(yaml);
+    const modbus = manifest.profileProtocol === 'modbus' ? modbusProfiles(name, points as ModbusDiscoveredPoint[]) : undefined;
+    const profiles: Record<string, unknown>[] = modbus ? modbus.map((d) => ({ ...d.profile })) : [draftProfile(name, manifest.profileProtocol, points)];
+    if (profiles.length === 0) {
+      process.stderr.write(`nothing answered: no draft written (check ${protocol === 'modbus-rtu' ? 'path, baud rate' : 'host, port'} and --units)\n`);
+      return 1;
     }
+    const pointCount = (p: Record<string, unknown>): number => (Array.isArray(p.points) ? p.points.length : 0);
+    if (!values.output) {
+      process.stdout.write(stringify(profiles[0]));
+      return 0;
+    }
+    const files: DraftFile[] =
+      modbus && modbus.length > 1
+        ? modbusUnitFiles(values.output, protocol, connection, modbus)
+        : [{ path: values.output, content: profiles[0]!, summary: `${basename(values.output)}: ${pointCount(profiles[0]!)} points` }];
+    for (const file of files) writeFileSync(file.path, stringify(file.content));
+    const scanned = modbus ? ` from ${points.length} readable register ranges on ${modbus.length} unit(s)` : '';
+    process.stderr.write(`wrote draft${scanned}:\n${files.map((f) => `  ${f.summary}`).join('\n')}\n`);
+    if (files.length > 1) process.stderr.write(`check it with: swarmgate edge check ${values.output}\n`);
     return 0;
   } finally {
     await driver.stop(true);

@@ -9,6 +9,7 @@ import { Value, type ValueError } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, isNode, visit, type Document, type Node } from 'yaml';
 import { SwarmgateError, errorMessage } from './errors.js';
 import { escapeControl } from './terminal-text.js';
+import { describeYamlErrors } from './yaml-syntax.js';
 
 /**
  * Largest config, profile or rules file read (1 MiB). The biggest shipped profile is a few KiB and
@@ -144,11 +145,7 @@ export class SourceFile {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     if (doc.errors.length > 0) {
-      const problems = doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-        return { file, line: pos.line, column: pos.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0] ?? e.message}` };
-      });
-      return { problems };
+      return { problems: describeYamlErrors(text, doc, lines).map((p) => ({ file, path: '', ...p })) };
     }
     // Building the value is where alias expansion happens: an alias bomb is a problem here, with
     // its position, rather than an exception from value() without file or line.
@@ -157,7 +154,10 @@ export class SourceFile {
     } catch (err) {
       const at = aliasBombAt(doc);
       const pos = at ? lines.linePos(at) : { line: 1, col: 1 };
-      const message = /alias/i.test(errorMessage(err))
+      const unresolved = /Unresolved alias[^:]*: (.*)/.exec(errorMessage(err))?.[1];
+      const message = unresolved !== undefined
+        ? `YAML aliases: *${unresolved} refers to no anchor: define &${unresolved} on a value above it, or write the value out`
+        : /alias/i.test(errorMessage(err))
         ? `YAML aliases: this alias expands to more than ${MAX_ALIAS_COUNT} nested copies (an "alias bomb"); write the values out instead of nesting aliases`
         : `YAML: ${errorMessage(err).split('\n')[0] ?? ''}`;
       return { problems: [{ file, line: pos.line, column: pos.col, path: '', message }] };

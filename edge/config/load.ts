@@ -26,6 +26,18 @@ export interface LoadedConfig {
 export interface CheckResult {
   readonly loaded?: LoadedConfig;
   readonly problems: readonly ConfigProblem[];
+  /** When there are problems: what later checks (references to devices and points) can still use. */
+  readonly partial?: PartialConfig;
+}
+
+/** The parts of a config with problems that still resolve, so one check run reports every problem. */
+export interface PartialConfig {
+  /** The config document as parsed (it may fail the schema). */
+  readonly raw: Readonly<Record<string, unknown>>;
+  /** Enabled devices whose profile resolved, with their points (connection or addresses may have problems). */
+  readonly devices: readonly DeviceSpec[];
+  /** Enabled devices whose points are unknown (unknown protocol, profile missing or broken): references to them are not checked. */
+  readonly unresolved: ReadonlySet<string>;
 }
 
 interface ParsedProfile {
@@ -71,14 +83,18 @@ class ConfigChecker {
     const specs: DeviceSpec[] = [];
     const profilesByDevice = new Map<string, Profile>();
     const ids = new Set<string>();
+    const unresolved = new Set<string>();
     devices.forEach((device, index) => {
       if (!isRecord(device) || typeof device.id !== 'string') return;
       if (ids.has(device.id)) this.problems.push(source.problem(['devices', index, 'id'], `duplicate device id "${device.id}"`));
       ids.add(device.id);
       const resolved = this.device(source, config, device, index);
-      if (resolved && device.enabled !== false) {
+      if (device.enabled === false) return;
+      if (resolved) {
         specs.push(resolved.spec);
         profilesByDevice.set(device.id, resolved.profile);
+      } else {
+        unresolved.add(device.id);
       }
     });
     // The hub's broker binds a gateway's client id to its identity (its gateway id, and
@@ -88,7 +104,7 @@ class ConfigChecker {
     if (typeof clientId === 'string' && typeof gatewayId === 'string' && clientId !== gatewayId) {
       this.problems.push(source.problem(['federation', 'mqtt', 'clientId'], `must be the gateway id "${gatewayId}" (the hub refuses any other client id for this gateway); remove it to use the default`));
     }
-    if (this.problems.length > 0) return { problems: this.problems };
+    if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
     const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
     const dataDir = resolveFrom(this.file, withDefaults.dataDir ?? `data/${withDefaults.gateway.id}`);
     return { loaded: { file: this.file, config: withDefaults, dataDir, devices: specs, profiles: profilesByDevice }, problems: [] };
@@ -141,6 +157,8 @@ class ConfigChecker {
     if (typeof device.protocol !== 'string' || typeof device.profile !== 'string') return undefined;
     if (!this.registry.has(device.protocol)) {
       this.problems.push(source.problem(at('protocol'), `unknown protocol "${device.protocol}", expected one of ${this.registry.protocols().join(', ')}`));
+      // The profile is still read, so its own problems show in this run too.
+      this.profile(resolveFrom(this.file, device.profile), () => source.problem(at('profile'), ''));
       return undefined;
     }
     const manifest = this.registry.get(device.protocol);
@@ -169,7 +187,9 @@ class ConfigChecker {
         this.problems.push(source.problem(at('points', name), `profile "${profile.profile}" has no point "${name}"`));
       }
     }
-    if (connectionProblems.length > 0 || addressProblems.length > 0) return undefined;
+    // With connection or address problems the points are still known: later checks of references
+    // to them still run, but the driver's own checks need valid settings.
+    const settingsValid = connectionProblems.length === 0 && addressProblems.length === 0;
 
     const profileIndex: number[] = [];
     const points: PointSpec[] = [];
@@ -198,7 +218,7 @@ class ConfigChecker {
       connection,
       points,
     };
-    for (const problem of manifest.validate(spec)) {
+    for (const problem of settingsValid ? manifest.validate(spec) : []) {
       const segments = pointerSegments(problem.path);
       if (segments[0] === 'points' && typeof segments[1] === 'number') {
         const original = profileIndex[segments[1]] ?? 0;

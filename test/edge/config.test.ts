@@ -1,8 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, loadConfig } from '../../edge/config/load.js';
+import { checkGatewayConfigFile } from '../../edge/config/check-file.js';
 import { formatProblem } from '../../shared/config-file.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { tempDir } from '../support/tmp.js';
@@ -212,5 +213,80 @@ describe('gateway config: hostile YAML', () => {
     const lines = checkConfig(file, registry).problems.map(formatProblem);
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) expect(line).toContain('evil\\x1b[31m.yaml:');
+  });
+});
+
+describe('gateway config: a YAML syntax error names the line and column of the mistake', () => {
+  it('`broken: [unclosed` appended as line 71 of the demo config is reported at 71:9 in plain words', () => {
+    const demo = readFileSync(fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url)), 'utf8');
+    expect(demo.split('\n')).toHaveLength(71); // 70 lines and the final newline
+    const file = write('g.yaml', `${demo}broken: [unclosed\n`);
+    const lines = checkConfig(file, registry).problems.map(formatProblem);
+    expect(lines).toEqual([`${file}:71:9: (document): YAML syntax: unclosed '[' opened at line 71 column 9: add the closing ']'`]);
+  });
+});
+
+describe('edge check: one run reports schema, profile and reference problems together', () => {
+  it('a broken device, a broken profile, a missing override point and bad references all come out of one check', () => {
+    const file = write(
+      'staged.yaml',
+      [
+        head.trimEnd(),
+        'devices:',
+        '  - id: a', // line 3: its settings fail the schema, its profile is fine
+        '    protocol: modbus-tcp',
+        `    profile: ${AHU}`,
+        '    connection: { host: h }',
+        '    pollIntervalMs: -5', // 7
+        '  - id: b', // its profile fails the profile schema
+        '    protocol: modbus-tcp',
+        `    profile: ${FIXTURES}bad-profile.yaml`,
+        '    connection: { host: h }',
+        '  - id: c', // 12: valid, but overrides a point its profile lacks
+        '    protocol: modbus-tcp',
+        `    profile: ${AHU}`,
+        '    connection: { host: h, port: 70000 }', // 15
+        '    points:',
+        '      no_such_point: { deadband: 1 }', // 17
+        'analytics:',
+        '  points:',
+        '    - { point: c/no_such_point }', // 20: reference to a point c lacks
+        '    - { point: b/anything }', // b could not be resolved: nothing to say about this reference
+        '    - { point: a/supply_air_temp }',
+        'rules:',
+        '  list:',
+        '    - name: r',
+        '      when: { kind: above, point: a/supply_air_tmp, on: 30, off: 28 }', // 26
+        '      then: [{ event: hot }]',
+        '',
+      ].join('\n'),
+    );
+    const { loaded, problems } = checkGatewayConfigFile(file, registry);
+    expect(loaded).toBeUndefined();
+    const lines = problems.map(formatProblem);
+    const expected: readonly (readonly string[])[] = [
+      ['staged.yaml:7:', 'devices[0].pollIntervalMs', 'greater or equal to 10'],
+      ['bad-profile.yaml:6:', 'points[1].name'],
+      ['bad-profile.yaml:9:', 'points[2].address.type'],
+      ['staged.yaml:15:', 'devices[2].connection.port'],
+      ['staged.yaml:17:', 'devices[2].points.no_such_point', 'has no point'],
+      ['staged.yaml:20:', 'analytics.points[0].point', 'device "c" has no point "no_such_point"'],
+      ['staged.yaml:26:', 'rules.list[0].when.point', 'device "a" has no point "supply_air_tmp"'],
+    ];
+    for (const parts of expected) {
+      expect(lines.some((l) => parts.every((p) => l.includes(p))), `expected ${JSON.stringify(parts)} in:\n${lines.join('\n')}`).toBe(true);
+    }
+    expect(lines, lines.join('\n')).toHaveLength(expected.length);
+  });
+
+  it('a section that fails its schema is not reference-checked, the others still are', () => {
+    const file = write(
+      'sections.yaml',
+      `${head}devices:\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\nanalytics:\n  points:\n    - { point: a/nope }\nrules:\n  list:\n    - { name: r, when: { kind: abov, point: a/nope2 }, then: [{ event: x }] }\n`,
+    );
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    expect(lines.some((l) => l.includes('analytics.points[0].point') && l.includes('no point "nope"')), lines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes('rules.list[0].when')), lines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes('nope2')), lines.join('\n')).toBe(false);
   });
 });

@@ -73,3 +73,114 @@ describe('readConfigFile', () => {
     expect(() => SourceFile.read('/dev/zero')).toThrow('/dev/zero: not a regular file (character device)');
   });
 });
+
+/** The problems SourceFile.read reports for a file holding `text`, as `line:column message`. */
+function syntaxProblems(name: string, text: string): string[] {
+  const file = join(dir.path, name);
+  writeFileSync(file, text);
+  const { source, problems } = SourceFile.read(file);
+  expect(source).toBeUndefined();
+  for (const p of problems) expect(p.file).toBe(file);
+  return problems.map((p) => `${p.line}:${p.column} ${p.message}`);
+}
+
+interface SyntaxCase {
+  readonly name: string;
+  readonly text: string;
+  /** Exactly the problems expected, as `line:column message-fragment`; one mistake, one problem. */
+  readonly expect: readonly [string, string][];
+}
+
+const syntaxCases: SyntaxCase[] = [
+  {
+    name: 'unclosed flow sequence at the end of the file',
+    text: 'gateway: { id: gw, site: s }\nbroken: [unclosed\n',
+    expect: [['2:9', "unclosed '[' opened at line 2 column 9: add the closing ']'"]],
+  },
+  {
+    name: 'unclosed flow sequence before more keys',
+    text: 'a:\n  x: [1, 2\n  y: 3\nc: 4\n',
+    expect: [['2:6', "unclosed '[' opened at line 2 column 6: add the closing ']'"]],
+  },
+  {
+    name: 'unclosed flow mapping',
+    text: 'connection: { host: h, port: 502\nprofile: p.yaml\n',
+    expect: [['1:13', "unclosed '{' opened at line 1 column 13: add the closing '}'"]],
+  },
+  {
+    name: 'tab used for indentation',
+    text: 'gateway:\n  id: gw\n\tsite: s\n',
+    expect: [['3:1', 'tab used for indentation']],
+  },
+  {
+    name: 'unclosed double quote',
+    text: 'gateway:\n  id: "gw\n  site: s\n',
+    expect: [['2:7', 'unclosed quote " opened at line 2 column 7: add the closing "']],
+  },
+  {
+    name: "unclosed single quote at the end of the file",
+    text: "gateway:\n  id: gw\n  site: 's",
+    expect: [['3:9', "unclosed quote ' opened at line 3 column 9: add the closing '"]],
+  },
+  {
+    name: 'a key indented less than its siblings',
+    text: 'gateway:\n    id: gw\n  site: s\n',
+    expect: [['3:3', 'bad indentation']],
+  },
+  {
+    name: 'a key indented deeper than its siblings',
+    text: 'gateway:\n  id: gw\n    site: s\n',
+    expect: [['3:5', 'bad indentation: line 3 is indented deeper than "id" on line 2']],
+  },
+  {
+    name: 'a list item indented differently from the items before it',
+    text: 'devices:\n  - id: a\n    protocol: x\n   - id: b\n',
+    expect: [['4:4', 'bad indentation']],
+  },
+  {
+    name: 'duplicate key',
+    text: 'gateway:\n  id: gw\n  site: s\n  id: other\n',
+    expect: [['4:3', 'duplicate key "id" (first at line 2 column 3)']],
+  },
+  {
+    name: "missing space after ':'",
+    text: 'gateway:\n  id:gw\n  site: s\n',
+    expect: [['2:5', `missing space after ':' in "id:gw": write "id: gw"`]],
+  },
+  {
+    name: "a stray closing bracket",
+    text: 'points: [a, b]]\n',
+    expect: [['1:15', "']' closes nothing"]],
+  },
+  {
+    name: 'two documents',
+    text: 'profile: a\nprotocol: modbus\n---\nprofile: b\nprotocol: modbus\n---\nprofile: c\n',
+    expect: [['3:1', 'this file holds 3 YAML documents; a config or profile is one document (the second starts at line 3)']],
+  },
+];
+
+describe('YAML syntax errors name the line and column of the mistake and say what to do', () => {
+  it.each(syntaxCases)('$name', ({ text, expect: expected }) => {
+    const problems = syntaxProblems('syntax.yaml', text);
+    expect(problems, problems.join('\n')).toHaveLength(expected.length);
+    expected.forEach(([at, fragment], i) => {
+      expect(problems[i]).toMatch(new RegExp(`^${at} YAML syntax: `));
+      expect(problems[i]).toContain(fragment);
+    });
+  });
+
+  it('no message is the library text: every one is in plain words', () => {
+    for (const { text } of syntaxCases) {
+      for (const p of syntaxProblems('plain.yaml', text)) {
+        expect(p).not.toMatch(/sufficiently indented|implicit key|compact mapping|parseAllDocuments|stream|Map keys must be unique/i);
+      }
+    }
+  });
+});
+
+describe('YAML aliases', () => {
+  it('an alias to no anchor is named as such, not as an alias bomb', () => {
+    const { problems } = SourceFile.parse('a.yaml', 'a: 1\nb: *nope\n');
+    expect(problems.map((p) => `${p.line}:${p.column} ${p.message}`)).toEqual(['2:4 YAML aliases: *nope refers to no anchor: define &nope on a value above it, or write the value out']);
+  });
+});
