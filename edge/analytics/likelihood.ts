@@ -110,6 +110,11 @@ export class TailCalibrator {
     }
   }
 
+  /** Whether a distribution of "normal" has been estimated (before it, every p is 0.5). */
+  get ready(): boolean {
+    return this.estimated;
+  }
+
   /** Average of the newest `avgWindow` raw values (including the current one). */
   get average(): number {
     const k = Math.min(this.opts.avgWindow, this.history.length);

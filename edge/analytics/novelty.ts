@@ -5,6 +5,12 @@
  * A never-seen level or a never-seen shape (a missing daily peak, a burst of spikes) is far from
  * memory; a repeating pattern, however irregular, is not. This is the idea behind KNN-CAD and
  * ARTime's category mismatch, kept to a cheap brute-force search over a bounded memory.
+ *
+ * Blocks the detector has already reported as anomalous (maskLatest) are left out of later
+ * comparisons: otherwise every vector still holding the anomaly is "new" until the anomaly has
+ * slid out of the window (window × step readings, 96 by default), and the score stays raised long
+ * after the signal is normal again. The vectors are remembered unmasked, so a recurrence of the
+ * same event still finds its like.
  */
 import { Ring } from './stats.js';
 
@@ -28,6 +34,10 @@ export interface NoveltyState {
   readonly lo: number | null;
   readonly hi: number | null;
   readonly last: number;
+  /** Per block of `blocks`, 1 if masked; absent in states saved before masking existed. */
+  readonly masked?: number[];
+  /** Whether the block being filled is masked. */
+  readonly blockMasked?: boolean;
 }
 
 export class PatternNovelty {
@@ -38,6 +48,9 @@ export class PatternNovelty {
   private lo: number;
   private hi: number;
   private last: number;
+  /** Parallel to `blocks`: true where the block is left out of comparisons. */
+  private masked: boolean[];
+  private blockMasked: boolean;
 
   constructor(readonly opts: NoveltyOptions, state?: NoveltyState) {
     this.block = state ? [...state.block] : [];
@@ -46,6 +59,15 @@ export class PatternNovelty {
     this.lo = state?.lo ?? Infinity;
     this.hi = state?.hi ?? -Infinity;
     this.last = state?.last ?? 0;
+    this.masked = (state?.masked ?? []).slice(-opts.window).map((m) => m === 1);
+    while (this.masked.length < this.blocks.length) this.masked.unshift(false);
+    this.blockMasked = state?.blockMasked ?? false;
+  }
+
+  /** Leaves the block holding the latest reading out of every later comparison. */
+  maskLatest(): void {
+    if (this.block.length > 0) this.blockMasked = true;
+    else if (this.masked.length > 0) this.masked[this.masked.length - 1] = true;
   }
 
   /** Whether enough patterns are remembered for distances to mean anything. */
@@ -62,7 +84,10 @@ export class PatternNovelty {
     let s = 0;
     for (const v of this.block) s += v;
     this.blocks.push(s / this.block.length);
+    this.masked.push(this.blockMasked);
+    if (this.masked.length > this.opts.window) this.masked.shift();
     this.block = [];
+    this.blockMasked = false;
     const w = this.opts.window;
     if (this.blocks.length < w) return this.last;
     const cur = this.blocks.toArray();
@@ -77,17 +102,21 @@ export class PatternNovelty {
     if (stored <= 0) return 0;
     const range = this.hi - this.lo;
     const scale = range > 0 ? range : 1;
+    let compared = 0;
+    for (let i = 0; i < w; i++) if (this.masked[i] !== true) compared++;
+    if (compared === 0) return 0;
     let best = Infinity;
     for (let j = 0; j < stored; j++) {
       let d = 0;
       const base = j * w;
       for (let i = 0; i < w && d < best; i++) {
+        if (this.masked[i] === true) continue;
         const diff = (this.mem.at(base + i) - (cur[i] ?? 0)) / scale;
         d += diff * diff;
       }
       if (d < best) best = d;
     }
-    return Math.sqrt(best / w);
+    return Math.sqrt(best / compared);
   }
 
   state(): NoveltyState {
@@ -98,6 +127,8 @@ export class PatternNovelty {
       lo: Number.isFinite(this.lo) ? this.lo : null,
       hi: Number.isFinite(this.hi) ? this.hi : null,
       last: this.last,
+      masked: this.masked.map((m) => (m ? 1 : 0)),
+      blockMasked: this.blockMasked,
     };
   }
 }
