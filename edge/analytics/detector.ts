@@ -20,8 +20,9 @@
  * over (`recoveredFor` readings below `recoveredBelow`) or `refractory` readings have passed,
  * whichever comes first, so a second incident soon after the first is reported in full.
  * Readings that the forecast alone (or range novelty) reports as anomalous are masked out of the
- * pattern-novelty comparisons that follow (novelty.ts): without that, every 48/96-reading shape
- * still holding the incident would look new and hold the score up for ~100 normal readings.
+ * pattern-novelty distances that are scored next (novelty.ts; the calibration still sees the full
+ * distances): without that, every 48/96-reading shape still holding the incident would look new
+ * and hold the score up for ~100 normal readings.
  *
  * Phase: 'learning' until the warm-up is over and every enabled signal has calibrated its idea of
  * normal (≈410 readings with the defaults); scores are then provisional (mostly 0). 'scoring' after.
@@ -286,10 +287,10 @@ export class PointDetector {
     if (v > this.hi) this.hi = v;
     if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
-    let noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw) : 1;
+    let noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw, this.novelty.lastMasked) : 1;
     if (this.longNovelty) {
       const longRaw = this.longNovelty.update(v);
-      if (this.longNovelty.ready) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw)));
+      if (this.longNovelty.ready) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
     }
     this.values.push(v);
     this.timestamps.push(ts);
