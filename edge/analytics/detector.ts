@@ -120,7 +120,7 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   scoreDecades: 24,
   alertLevel: 0.5,
   refractory: 200,
-  recoveredFor: 20,
+  recoveredFor: 150,
   recoveredBelow: 0.25,
   maskReported: true,
   refractoryDamping: 0.3,

@@ -47,8 +47,10 @@ describe('PointDetector after an anomaly', () => {
     expect(phases.slice(firstScoring).every((p) => p === 'scoring')).toBe(true);
   });
 
-  it('a second step 60 samples after the first is reported as strongly as the first', async () => {
-    const second = LEARN + STEP + 60;
+  // The refractory period (one alert per incident) ends once the first incident has been quiet
+  // for 150 readings, no longer only 200 readings after its alert.
+  it('a second step 180 samples after the first is reported as strongly as the first', async () => {
+    const second = LEARN + STEP + 180;
     const { scores } = await replay(coldRoom(second + 100, 11, [LEARN, second]));
     expect(Math.max(...scores.slice(LEARN, LEARN + STEP))).toBeGreaterThanOrEqual(0.5);
     expect(Math.max(...scores.slice(second, second + STEP))).toBeGreaterThanOrEqual(0.5);
