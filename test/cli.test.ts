@@ -138,21 +138,27 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     }
   });
 
-  it('score: writes timestamp,value,anomaly_score for a CSV, and names file and line of a bad row', () => {
+  it('score: writes timestamp,value,anomaly_score,state (learning, then scoring), counts the learning rows, and names file and line of a bad row', () => {
     const input = join(dir.path, 'series.csv');
-    const rows = Array.from({ length: 300 }, (_, i) => `${new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString()},${(20 + Math.sin(i / 20)).toFixed(3)}`);
+    const rows = Array.from({ length: 500 }, (_, i) => `${new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString()},${(20 + Math.sin(i / 20)).toFixed(3)}`);
     writeFileSync(input, `timestamp,value\n${rows.join('\n')}\n`);
     const output = join(dir.path, 'scored.csv');
     const ok = cli(['score', '--input', input, '--output', output]);
     expect(ok.status, ok.stderr).toBe(0);
     const lines = readFileSync(output, 'utf8').trim().split('\n');
-    expect(lines[0]).toBe('timestamp,value,anomaly_score');
-    expect(lines).toHaveLength(301);
+    expect(lines[0]).toBe('timestamp,value,anomaly_score,state');
+    expect(lines).toHaveLength(501);
+    const states = lines.slice(1).map((line) => line.split(',')[3]);
     for (const line of lines.slice(1)) {
       const score = Number(line.split(',')[2]);
       expect(score).toBeGreaterThanOrEqual(0);
       expect(score).toBeLessThanOrEqual(1);
     }
+    const learning = states.indexOf('scoring');
+    expect(learning).toBeGreaterThan(0);
+    expect(states.slice(0, learning).every((s) => s === 'learning')).toBe(true);
+    expect(states.slice(learning).every((s) => s === 'scoring')).toBe(true);
+    expect(ok.stderr).toContain(`${learning} of 500 rows scored while learning`);
     const bad = join(dir.path, 'bad.csv');
     writeFileSync(bad, `timestamp,value\n2026-01-01T00:00:00Z,1\n2026-01-01T00:01:00Z,abc\n`);
     const refused = cli(['score', '--input', bad]);

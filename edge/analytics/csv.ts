@@ -1,6 +1,7 @@
 /**
  * CLI core: replays a `timestamp,value` CSV through exactly the gateway's PointDetector, in time
- * order as if the readings arrived live, and writes `timestamp,value,anomaly_score`.
+ * order as if the readings arrived live, and writes `timestamp,value,anomaly_score,state`
+ * (state: `learning` while the detector is still calibrating, then `scoring`; see detector.ts).
  * The whole file is validated before scoring so a bad row fails fast with file, line and field.
  */
 import { createWriteStream } from 'node:fs';
@@ -23,6 +24,8 @@ export interface ScoreCsvResult {
   readonly seconds: number;
   readonly maxScore: number;
   readonly alerts: number;
+  /** Rows scored while the detector was still learning (always the first ones). */
+  readonly learningRows: number;
 }
 
 export interface CsvRow {
@@ -91,7 +94,7 @@ async function write(out: Writable, chunk: string): Promise<void> {
 }
 
 /**
- * Scores `inputPath` and writes `timestamp,value,anomaly_score` to `outputPath` (stdout when
+ * Scores `inputPath` and writes `timestamp,value,anomaly_score,state` to `outputPath` (stdout when
  * undefined). Throws SwarmgateError('SWG_ERR_INPUT_CSV') naming file, line and field on bad input.
  */
 export async function scoreCsv(inputPath: string, outputPath: string | undefined, options: ScoreCsvOptions = {}): Promise<ScoreCsvResult> {
@@ -103,14 +106,17 @@ export async function scoreCsv(inputPath: string, outputPath: string | undefined
   const step = Math.max(1, Math.floor(rows.length / 10));
   let maxScore = 0;
   let alerts = 0;
-  let buffer = 'timestamp,value,anomaly_score\n';
+  let learningRows = 0;
+  let buffer = 'timestamp,value,anomaly_score,state\n';
   try {
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i] as CsvRow;
       const s = await detector.score(row.ts, row.value);
       if (s > maxScore) maxScore = s;
       if (s >= detector.options.alertLevel) alerts++;
-      buffer += `${row.timestamp},${row.value},${s.toPrecision(8)}\n`;
+      const { phase } = detector.detail;
+      if (phase === 'learning') learningRows++;
+      buffer += `${row.timestamp},${row.value},${s.toPrecision(8)},${phase}\n`;
       if (buffer.length > 65536) {
         await write(out, buffer);
         buffer = '';
@@ -128,5 +134,5 @@ export async function scoreCsv(inputPath: string, outputPath: string | undefined
   }
   if (options.saveDir) await detector.save(options.saveDir);
   else await detector.idle();
-  return { rows: rows.length, seconds: (Date.now() - started) / 1000, maxScore, alerts };
+  return { rows: rows.length, seconds: (Date.now() - started) / 1000, maxScore, alerts, learningRows };
 }

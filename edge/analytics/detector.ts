@@ -16,7 +16,16 @@
  * magnitude; 24 decades (rather than 12) keep the forecast's heavy-tailed errors from alarming
  * every few thousand readings, and let the novelty signal — calibrated by median/MAD, since
  * nearest-neighbour distances are mostly tiny with a long tail — reach the same scale.
- * After an alert the score is damped for `refractory` readings, so one incident yields one alert.
+ * After an alert the score is damped, so one incident yields one alert — until the incident is
+ * over (`recoveredFor` readings below `recoveredBelow`) or `refractory` readings have passed,
+ * whichever comes first, so a second incident soon after the first is reported in full.
+ * Readings that the forecast alone (or range novelty) reports as anomalous are masked out of the
+ * pattern-novelty distances that are scored next (novelty.ts; the calibration still sees the full
+ * distances): without that, every 48/96-reading shape still holding the incident would look new
+ * and hold the score up for ~100 normal readings.
+ *
+ * Phase: 'learning' until the warm-up is over and every enabled signal has calibrated its idea of
+ * normal (≈410 readings with the defaults); scores are then provisional (mostly 0). 'scoring' after.
  *
  * Training: the forecaster is (re)trained in the background on the recent history every
  * `retrainEvery` readings, in small batches separated by awaits (the event loop keeps polling).
@@ -49,8 +58,16 @@ export interface DetectorOptions {
   readonly scoreDecades: number;
   /** Score at or above which a reading counts as an alert (starts the refractory period). */
   readonly alertLevel: number;
-  /** Readings after an alert during which scores are damped. */
+  /** Readings after an alert during which scores are damped (at most: see recoveredFor). */
   readonly refractory: number;
+  /**
+   * The refractory period ends early once the undamped score has stayed below `recoveredBelow`
+   * for `recoveredFor` readings in a row: the incident is over (0 = only `refractory` ends it).
+   */
+  readonly recoveredFor: number;
+  readonly recoveredBelow: number;
+  /** Mask readings the forecast alone reports as anomalous out of later pattern-novelty comparisons. */
+  readonly maskReported: boolean;
   /** Factor applied to scores during the refractory period. */
   readonly refractoryDamping: number;
   /**
@@ -103,6 +120,9 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   scoreDecades: 24,
   alertLevel: 0.5,
   refractory: 200,
+  recoveredFor: 150,
+  recoveredBelow: 0.25,
+  maskReported: true,
   refractoryDamping: 0.3,
   suppression: 'alert',
   combine: 'min',
@@ -150,6 +170,8 @@ export interface DetectorState {
   readonly lastTrainAt: number;
   readonly trainings: number;
   readonly lastAlertAt: number;
+  /** Undamped scores below recoveredBelow in a row since the last alert; absent in older states. */
+  readonly quietRun?: number;
   readonly recentScores: number[];
   readonly alerts: number[];
   readonly forecast: LikelihoodState;
@@ -161,9 +183,16 @@ export interface DetectorState {
   readonly longPattern?: LikelihoodState;
 }
 
+/**
+ * 'learning': still in warm-up or still calibrating a signal (scores are provisional, mostly 0);
+ * 'scoring': every enabled signal is calibrated. Never goes back to 'learning'.
+ */
+export type DetectorPhase = 'learning' | 'scoring';
+
 /** What the last score was made of (for logs, debugging and the API). */
 export interface ScoreDetail {
   readonly score: number;
+  readonly phase: DetectorPhase;
   readonly forecastP: number;
   readonly noveltyP: number;
   readonly prediction: number;
@@ -183,6 +212,7 @@ export class PointDetector {
   private lastTrainAt = -Infinity;
   private trainings = 0;
   private lastAlertAt = -Infinity;
+  private quietRun = 0;
   private lo = Infinity;
   private hi = -Infinity;
   private recentScores: Ring;
@@ -194,7 +224,7 @@ export class PointDetector {
   private longNovelty: PatternNovelty | undefined;
   private longCal: TailCalibrator;
   private input: Float64Array;
-  private lastDetail: ScoreDetail = { score: 0, forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
+  private lastDetail: ScoreDetail = { score: 0, phase: 'learning', forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
 
   constructor(options: DetectorOptionsInput = {}, readonly name = 'point') {
     this.options = resolveOptions(options);
@@ -224,6 +254,18 @@ export class PointDetector {
     return this.lastDetail;
   }
 
+  /** Whether the detector is still learning what normal looks like for this point. */
+  get phase(): DetectorPhase {
+    const o = this.options;
+    if (this.seen <= o.warmup) return 'learning';
+    if (o.signals.forecast && !this.forecastCal.ready) return 'learning';
+    if (o.signals.novelty) {
+      if (!this.novelty.ready || !this.patternCal.ready) return 'learning';
+      if (this.longNovelty && (!this.longNovelty.ready || !this.longCal.ready)) return 'learning';
+    }
+    return 'scoring';
+  }
+
   /**
    * The per-reading entry point: scores `value` observed at `ts` (ms since epoch), then learns
    * from it. Returns the calibrated anomaly score in [0,1]. Call once per reading, in time order.
@@ -245,10 +287,10 @@ export class PointDetector {
     if (v > this.hi) this.hi = v;
     if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
-    let noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw) : 1;
+    let noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw, this.novelty.lastMasked) : 1;
     if (this.longNovelty) {
       const longRaw = this.longNovelty.update(v);
-      if (this.longNovelty.ready) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw)));
+      if (this.longNovelty.ready) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
     }
     this.values.push(v);
     this.timestamps.push(ts);
@@ -256,13 +298,12 @@ export class PointDetector {
     let score = 0;
     if (this.seen > o.warmup) {
       const { forecast, novelty } = o.signals;
-      let p = forecast ? forecastP : noveltyP;
-      if (forecast && novelty) {
-        // Fisher's method for two p-values has the closed form X(1 − ln X), X = p1·p2.
-        const x = Math.max(forecastP * noveltyP, 1e-300);
-        p = o.combine === 'fisher' ? Math.min(1, x * (1 - Math.log(x))) : Math.min(1, 2 * Math.min(forecastP, noveltyP));
+      const p = forecast && novelty ? this.combine(forecastP, noveltyP) : forecast ? forecastP : noveltyP;
+      score = spatial ? 1 : toScore(p, o.scoreDecades);
+      if (o.maskReported && novelty && (spatial || (forecast && toScore(this.combine(forecastP, 1), o.scoreDecades) >= o.alertLevel))) {
+        this.novelty.maskLatest();
+        this.longNovelty?.maskLatest();
       }
-      score = spatial ? 1 : Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / o.scoreDecades));
       if (o.ratePenalty > 0) {
         while (this.alerts.length > 0 && (this.alerts[0] ?? 0) < this.seen - o.rateWindow) this.alerts.shift();
         score /= 1 + o.ratePenalty * this.alerts.length;
@@ -272,14 +313,35 @@ export class PointDetector {
         for (let i = 0; i < this.recentScores.length; i++) prevMax = Math.max(prevMax, this.recentScores.at(i));
         this.recentScores.push(score);
         if (score <= prevMax) score *= o.refractoryDamping;
-      } else if (this.seen - this.lastAlertAt <= o.refractory) score *= o.refractoryDamping;
-      else if (score >= o.alertLevel) {
-        this.lastAlertAt = this.seen;
-        this.alerts.push(this.seen);
-      }
+      } else score = this.suppress(score);
     }
-    this.lastDetail = { score, forecastP, noveltyP, prediction, usingModel: this.model !== undefined };
+    this.lastDetail = { score, phase: this.phase, forecastP, noveltyP, prediction, usingModel: this.model !== undefined };
     this.maybeTrain();
+    return score;
+  }
+
+  /** Both signals' tail probabilities as one, by `options.combine`. */
+  private combine(forecastP: number, noveltyP: number): number {
+    if (this.options.combine === 'min') return Math.min(1, 2 * Math.min(forecastP, noveltyP));
+    // Fisher's method for two p-values has the closed form X(1 − ln X), X = p1·p2.
+    const x = Math.max(forecastP * noveltyP, 1e-300);
+    return Math.min(1, x * (1 - Math.log(x)));
+  }
+
+  /** 'alert' suppression: one alert per incident; the incident ends when the score has recovered. */
+  private suppress(score: number): number {
+    const o = this.options;
+    const inRefractory = this.seen - this.lastAlertAt <= o.refractory;
+    if (inRefractory) {
+      this.quietRun = score < o.recoveredBelow ? this.quietRun + 1 : 0;
+      if (o.recoveredFor > 0 && this.quietRun >= o.recoveredFor) this.lastAlertAt = -Infinity;
+      return score * o.refractoryDamping;
+    }
+    if (score >= o.alertLevel) {
+      this.lastAlertAt = this.seen;
+      this.quietRun = 0;
+      this.alerts.push(this.seen);
+    }
     return score;
   }
 
@@ -375,6 +437,7 @@ export class PointDetector {
       lastTrainAt: Number.isFinite(this.lastTrainAt) ? this.lastTrainAt : -1e12,
       trainings: this.trainings,
       lastAlertAt: Number.isFinite(this.lastAlertAt) ? this.lastAlertAt : -1e12,
+      quietRun: this.quietRun,
       range: Number.isFinite(this.lo) && Number.isFinite(this.hi) ? [this.lo, this.hi] : null,
       recentScores: this.recentScores.toArray(),
       alerts: [...this.alerts],
@@ -402,6 +465,7 @@ export class PointDetector {
     d.lastTrainAt = state.lastTrainAt;
     d.trainings = state.trainings;
     d.lastAlertAt = state.lastAlertAt;
+    d.quietRun = state.quietRun ?? 0;
     if (state.range) [d.lo, d.hi] = state.range;
     d.recentScores = Ring.from(state.recentScores, o.refractory);
     d.alerts = [...state.alerts];
@@ -436,4 +500,9 @@ export class PointDetector {
     }
     return PointDetector.fromState(JSON.parse(text) as DetectorState, name);
   }
+}
+
+/** Score in [0, 1] of a tail probability: −log10(p) / decades, clipped. */
+function toScore(p: number, decades: number): number {
+  return Math.min(1, Math.max(0, -Math.log10(Math.max(p, 1e-300)) / decades));
 }

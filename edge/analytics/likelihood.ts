@@ -66,6 +66,8 @@ export interface LikelihoodState {
   readonly current: readonly [number, number, number];
   readonly evt1: readonly [number, number];
   readonly evtK: readonly [number, number];
+  /** The newest scored raws (see update); absent in states saved before it existed. */
+  readonly scored?: number[];
 }
 
 /**
@@ -91,11 +93,14 @@ export class TailCalibrator {
   private blockMaxK: Ring;
   /** [readings in the current block, its max raw, its max average]. */
   private current: [number, number, number] = [0, 0, 0];
+  /** The newest `avgWindow` raws as scored (they differ from `history` only where the caller masked). */
+  private scored: Ring;
 
   constructor(readonly opts: LikelihoodOptions, state?: LikelihoodState) {
     this.history = Ring.from(state?.history ?? [], opts.historySize);
     this.blockMax1 = Ring.from(state?.blockMax1 ?? [], opts.blocks);
     this.blockMaxK = Ring.from(state?.blockMaxK ?? [], opts.blocks);
+    this.scored = Ring.from(state?.scored ?? this.history.toArray(), opts.avgWindow);
     if (state) {
       this.current = [...state.current];
       this.evt1 = [...state.evt1];
@@ -110,6 +115,11 @@ export class TailCalibrator {
     }
   }
 
+  /** Whether a distribution of "normal" has been estimated (before it, every p is 0.5). */
+  get ready(): boolean {
+    return this.estimated;
+  }
+
   /** Average of the newest `avgWindow` raw values (including the current one). */
   get average(): number {
     const k = Math.min(this.opts.avgWindow, this.history.length);
@@ -118,17 +128,24 @@ export class TailCalibrator {
     return k > 0 ? s / k : 0;
   }
 
-  /** Feeds one raw surprise; returns the tail probability of it and of the current short average. */
-  update(raw: number): number {
+  /**
+   * Feeds one raw surprise; returns the tail probability of it and of the current short average.
+   * `scoredRaw` (default `raw`) is what is judged, while `raw` is what describes normal: a caller
+   * that discounts part of a surprise it has already reported keeps the calibration unchanged.
+   */
+  update(raw: number, scoredRaw = raw): number {
     const x = this.transform(raw);
+    const xs = this.transform(scoredRaw);
     let p = 0.5;
     if (this.seen >= this.opts.learnPeriod && (!this.estimated || this.sinceEstimate >= this.opts.reestimateEvery)) this.estimate();
     this.history.push(x);
+    this.scored.push(xs);
     const avg = this.average;
     if (this.estimated) {
-      const pk = Math.max(this.tailP(avg, this.meanK, this.stdK, this.evtK), this.longRate(this.blockMaxK, avg));
+      const avgScored = xs === x && this.scoredMatches() ? avg : this.scoredAverage();
+      const pk = Math.max(this.tailP(avgScored, this.meanK, this.stdK, this.evtK), this.longRate(this.blockMaxK, avgScored));
       if (this.opts.single) {
-        const p1 = Math.max(this.tailP(x, this.mean1, this.std1, this.evt1), this.longRate(this.blockMax1, x));
+        const p1 = Math.max(this.tailP(xs, this.mean1, this.std1, this.evt1), this.longRate(this.blockMax1, xs));
         p = Math.min(1, 2 * Math.min(p1 * this.opts.singlePenalty, pk));
       } else p = pk;
     }
@@ -144,6 +161,20 @@ export class TailCalibrator {
     this.seen++;
     this.sinceEstimate++;
     return p;
+  }
+
+  private scoredAverage(): number {
+    let s = 0;
+    for (let i = 0; i < this.scored.length; i++) s += this.scored.at(i);
+    return this.scored.length > 0 ? s / this.scored.length : 0;
+  }
+
+  /** Whether the scored window equals the newest history (nothing masked in it). */
+  private scoredMatches(): boolean {
+    const k = this.scored.length;
+    if (k !== Math.min(this.opts.avgWindow, this.history.length)) return false;
+    for (let i = 0; i < k; i++) if (this.scored.back(i) !== this.history.back(i)) return false;
+    return true;
   }
 
   /** Surprises are compared as raw ** power; non-finite or negative ones count as none. */
@@ -260,6 +291,7 @@ export class TailCalibrator {
       current: [...this.current],
       evt1: [...this.evt1],
       evtK: [...this.evtK],
+      scored: this.scored.toArray(),
     };
   }
 }

@@ -15,7 +15,7 @@ describe('scoreCsv', () => {
     return `timestamp,value\n${values.map((v, i) => `${stamp(i)},${v}`).join('\n')}\n`;
   }
 
-  it('writes timestamp,value,anomaly_score for every row, flagging an injected spike', async () => {
+  it('writes timestamp,value,anomaly_score,state for every row, flagging an injected spike', async () => {
     const values = dailySeries(800, 11);
     values[700] = 200;
     const input = join(dir.path, 'in.csv');
@@ -24,8 +24,13 @@ describe('scoreCsv', () => {
     const result = await scoreCsv(input, output, { progress: false, detector: { minTrain: 300, retrainEvery: 400 } });
     expect(result.rows).toBe(800);
     const lines = (await readFile(output, 'utf8')).trim().split('\n');
-    expect(lines[0]).toBe('timestamp,value,anomaly_score');
+    expect(lines[0]).toBe('timestamp,value,anomaly_score,state');
     expect(lines).toHaveLength(801);
+    const states = lines.slice(1).map((l) => l.split(',')[3]);
+    expect(states.slice(0, result.learningRows).every((s) => s === 'learning')).toBe(true);
+    expect(states.slice(result.learningRows).every((s) => s === 'scoring')).toBe(true);
+    expect(result.learningRows).toBeGreaterThan(150);
+    expect(result.learningRows).toBeLessThan(700);
     const scores = lines.slice(1).map((l) => Number(l.split(',')[2]));
     expect(scores.every((s) => s >= 0 && s <= 1)).toBe(true);
     expect(scores[700]).toBeGreaterThanOrEqual(0.5);
