@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFacility } from '../devices/facility.js';
 import { upsertUser } from '../hub/broker/credentials.js';
+import { loadHubConfig, openStore } from '../hub/index.js';
 import { tempDir } from './support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -142,8 +143,11 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     expect(noCredentials.stderr).toContain('swarmgate hub --help');
     expect(noCredentials.stderr).not.toContain('edge check');
 
-    // A normal interactive run: its output on stdout, nothing on stderr (no JSON log lines).
+    // A normal interactive run next to a running hub (this process holds the store and its
+    // ingest journal): its output on stdout, nothing on stderr (no JSON log lines).
+    const hubStore = await openStore(loadHubConfig(config).store);
     const listed = cli(['review', 'list', '--config', config], 'unset');
+    await hubStore.close();
     expect(listed.status, listed.stderr).toBe(0);
     expect(listed.stdout).toBe('no review items\n');
     expect(listed.stderr).toBe('');
