@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { createLogger } from '../shared/log.js';
+import { usageError } from './usage.js';
 import { SwarmgateError } from '../shared/errors.js';
 import { isBrowsable, type DeviceSpec, type DiscoveredPoint } from '../edge/drivers/driver.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
@@ -17,7 +18,7 @@ import { tmpdir } from 'node:os';
 function parseRange(text: string | undefined, fallback: [number, number]): [number, number] {
   if (!text) return fallback;
   const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `--units must look like 1-10 or 5, got "${text}"`);
+  if (!m) throw usageError('edge', `--units must look like 1-10 or 5, got "${text}"`);
   const from = Number(m[1]);
   return [from, m[2] ? Number(m[2]) : from];
 }
@@ -86,7 +87,7 @@ export async function discover(args: string[]): Promise<number> {
     },
   });
   const protocol = values.protocol;
-  if (!protocol) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--protocol is required (opcua, modbus-tcp, modbus-rtu)');
+  if (!protocol) throw usageError('edge', '--protocol is required (opcua, modbus-tcp, modbus-rtu)');
   const manifest = builtinDrivers().get(protocol);
   const connection: Record<string, unknown> =
     protocol === 'opcua'
@@ -97,7 +98,7 @@ export async function discover(args: string[]): Promise<number> {
   const withDefaults = Value.Default(manifest.connectionSchema, structuredClone(connection));
   const errors = [...Value.Errors(manifest.connectionSchema, withDefaults)];
   if (errors.length > 0) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `connection options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
+    throw usageError('edge', `connection options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
   }
   const log = createLogger('discover');
   const spec: DeviceSpec = { id: 'discover', protocol, connection: withDefaults, points: [] };

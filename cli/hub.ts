@@ -3,14 +3,16 @@
  * `swarmgate hub user add --credentials FILE --role gateway --site S --gateway G [--username U]`
  * `swarmgate hub user add --credentials FILE --role integration --username U [--read F,...] [--write F,...]`
  * `swarmgate hub user remove --credentials FILE --username U`
- * `swarmgate hub mosquitto --credentials FILE --out DIR`              emit Mosquitto password + ACL files
+ * `swarmgate hub mosquitto --credentials FILE --out DIR [--owner USER]`  emit Mosquitto password + ACL files
  * `swarmgate hub quarantine list|show ID|discard ID --config hub.yaml`  refused messages (cli/quarantine.ts)
  */
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SwarmgateError } from '../shared/errors.js';
 import type { UserSpec } from '../hub/index.js';
 import type { Command } from './commands.js';
 import { untilSignal } from './shutdown.js';
+import { usageError } from './usage.js';
 
 const HELP = `usage:
   swarmgate hub --config hub.yaml
@@ -18,11 +20,16 @@ const HELP = `usage:
   swarmgate hub user add --credentials FILE --role integration --username U [--read 'filter,...'] [--write 'filter,...']
   swarmgate hub user add --credentials FILE --role hub --username U
   swarmgate hub user remove --credentials FILE --username U
-  swarmgate hub mosquitto --credentials FILE --out DIR
+  swarmgate hub mosquitto --credentials FILE --out DIR [--owner USER[:GROUP]]
   swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
   swarmgate hub quarantine show ID [--json] --config hub.yaml
   swarmgate hub quarantine discard ID [--user U] --config hub.yaml
 Passwords: given with --password, or generated and printed once (only hashes are stored).
+hub mosquitto: creates DIR when missing and writes mosquitto.passwd and mosquitto.acl (mode 0600).
+  Mosquitto reads them as the user it runs as (\`user\` in mosquitto.conf; Debian: mosquitto), so that
+  user must own them: --owner mosquitto does it (as root), or chown them afterwards.
+Embedded broker: MQTT 3.1.1 and 3.1 clients; MQTT 5 clients are refused (CONNACK 132): connect with
+  protocol version 4 (MQTT.js protocolVersion: 4, mosquitto_sub -V mqttv311).
 `;
 
 const list = (text: string | undefined): string[] => (text ? text.split(',').map((s) => s.trim()).filter(Boolean) : []);
@@ -44,9 +51,9 @@ async function user(args: string[]): Promise<number> {
   });
   const { upsertUser, removeUser, generatePassword } = await import('../hub/index.js');
   const file = values.credentials;
-  if (!file) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--credentials FILE is required');
+  if (!file) throw usageError('hub', '--credentials FILE is required');
   if (positionals[0] === 'remove') {
-    if (!values.username) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--username is required');
+    if (!values.username) throw usageError('hub', '--username is required');
     const removed = removeUser(file, values.username);
     process.stdout.write(removed ? `removed ${values.username}\n` : `no user ${values.username}\n`);
     return removed ? 0 : 1;
@@ -65,9 +72,32 @@ async function user(args: string[]): Promise<number> {
         : role === 'hub'
           ? { role: 'hub', username: values.username ?? '' }
           : undefined;
-  if (!spec) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `--role must be gateway, integration or hub, got "${role ?? ''}"`);
+  if (!spec) throw usageError('hub', `--role must be gateway, integration or hub, got "${role ?? ''}"`);
   const { created } = await upsertUser(file, spec, password);
   process.stdout.write(`${created ? 'added' : 'updated'} ${spec.username} (${role})${values.password ? '' : `\npassword: ${password}\n(shown once; only its hash is stored)`}\n`);
+  return 0;
+}
+
+async function mosquitto(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { credentials: { type: 'string' }, out: { type: 'string' }, owner: { type: 'string' } } });
+  if (!values.credentials || !values.out) throw usageError('hub', '--credentials FILE and --out DIR are required');
+  const { writeMosquittoFiles, resolveFileOwner } = await import('../hub/index.js');
+  const owner = values.owner === undefined ? undefined : resolveFileOwner(values.owner);
+  const written = writeMosquittoFiles(values.credentials, values.out, owner ? { owner } : {});
+  const ownerName = owner?.name ?? userInfo().username;
+  const lines = [
+    ...(written.createdDir ? [`created ${resolve(values.out)}${owner ? ` (owned by ${ownerName})` : ''}`] : []),
+    `wrote ${written.passwordFile} and ${written.aclFile} (mode 0600, owned by ${ownerName})`,
+  ];
+  if (written.skipped.length) lines.push(`users without a Mosquitto hash (re-add them): ${written.skipped.join(', ')}`);
+  if (!owner) {
+    lines.push(
+      'Mosquitto reads these files as the user it runs as (`user` in mosquitto.conf; Debian: mosquitto), so that user must own them:',
+      `  chown mosquitto: ${written.passwordFile} ${written.aclFile}`,
+      'or write them with --owner mosquitto.',
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
 }
 
@@ -75,14 +105,7 @@ export const hubCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'user') return user(args.slice(1));
     if (args[0] === 'quarantine') return (await import('./quarantine.js')).quarantineCommand(args.slice(1));
-    if (args[0] === 'mosquitto') {
-      const { values } = parseArgs({ args: args.slice(1), options: { credentials: { type: 'string' }, out: { type: 'string' } } });
-      if (!values.credentials || !values.out) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--credentials FILE and --out DIR are required');
-      const { writeMosquittoFiles } = await import('../hub/index.js');
-      const written = writeMosquittoFiles(values.credentials, values.out);
-      process.stdout.write(`wrote ${written.passwordFile} and ${written.aclFile}${written.skipped.length ? `; users without a Mosquitto hash (re-add them): ${written.skipped.join(', ')}` : ''}\n`);
-      return 0;
-    }
+    if (args[0] === 'mosquitto') return mosquitto(args.slice(1));
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help || !values.config) {
       process.stdout.write(HELP);

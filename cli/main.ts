@@ -1,10 +1,13 @@
 /**
  * `swarmgate <command>`: one executable, subcommands registered in one table.
  */
-// First: node-opcua must log to stderr before any of its modules load.
+// First: the log level for this kind of command, before any logger is created.
+import './log-level.js';
+// Then: node-opcua must log to stderr before any of its modules load.
 import './opcua-log.js';
 import { isSwarmgateError, errorMessage } from '../shared/errors.js';
 import { commands } from './commands.js';
+import { isParseArgsError, usageError } from './usage.js';
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
@@ -22,7 +25,11 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`swarmgate: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    throw isParseArgsError(err) ? usageError(name, err.message) : err;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SwarmgateError } from '../shared/errors.js';
+import { usageError } from './usage.js';
 import type { Action } from '../shared/wire/messages.js';
 import type { ReviewItem, ReviewState } from '../hub/review/index.js';
 import type { Command } from './commands.js';
@@ -68,8 +69,8 @@ export const reviewCommand: Pick<Command, 'run'> = {
       process.stdout.write(HELP);
       return values.help ? 0 : 2;
     }
-    if (!values.config) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--config hub.yaml is required (the review queue lives in the hub store)');
-    if (values.state !== undefined && !STATES.includes(values.state)) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `--state must be one of ${STATES.join(', ')}`);
+    if (!values.config) throw usageError('review', '--config hub.yaml is required (the review queue lives in the hub store)');
+    if (values.state !== undefined && !STATES.includes(values.state)) throw usageError('review', `--state must be one of ${STATES.join(', ')}, got "${values.state}"`);
     const { loadHubConfig, openStore } = await import('../hub/index.js');
     const { ReviewService } = await import('../hub/review/index.js');
     const config = loadHubConfig(values.config);
@@ -78,11 +79,11 @@ export const reviewCommand: Pick<Command, 'run'> = {
       const queue = await ReviewService.open({ store });
       const out = (text: string): void => void process.stdout.write(`${text}\n`);
       const needId = (): string => {
-        if (!id) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `review ${verb} needs the item id`);
+        if (!id) throw usageError('review', `review ${verb} needs the item id`);
         return id;
       };
       const user = (): string => {
-        if (!values.user) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `review ${verb} needs --user (who decides is audited)`);
+        if (!values.user) throw usageError('review', `review ${verb} needs --user (who decides is audited)`);
         return values.user;
       };
       switch (verb) {
@@ -110,7 +111,7 @@ export const reviewCommand: Pick<Command, 'run'> = {
           return 0;
         }
         case 'reject': {
-          if (!values.reason) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'review reject needs --reason');
+          if (!values.reason) throw usageError('review', 'review reject needs --reason');
           const item = await queue.reject(needId(), { user: user(), reason: values.reason });
           out(`rejected ${item.id}`);
           return 0;
@@ -118,7 +119,7 @@ export const reviewCommand: Pick<Command, 'run'> = {
         case 'modify': {
           const current = await queue.get(needId());
           if (!current) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${needId()}"`);
-          if (current.action.kind !== 'write' || values.value === undefined) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'review modify changes the value of a write action: give --value');
+          if (current.action.kind !== 'write' || values.value === undefined) throw usageError('review', 'review modify changes the value of a write action: give --value');
           const action: Action = { ...current.action, value: parseValue(values.value) };
           const item = await queue.modify(current.id, { user: user(), action, ...(values.note ? { note: values.note } : {}) });
           out(`approved ${item.id} with ${describeAction(action)}`);

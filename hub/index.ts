@@ -303,5 +303,5 @@ export { HubMetrics } from './broker/metrics.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker/credentials.js';
 export { generatePassword } from './broker/passwords.js';
-export { writeMosquittoFiles, emitMosquittoAcl, emitMosquittoPasswordFile, emitMosquittoConf } from './broker/mosquitto.js';
+export { writeMosquittoFiles, resolveFileOwner, emitMosquittoAcl, emitMosquittoPasswordFile, emitMosquittoConf } from './broker/mosquitto.js';
 export * from './store/index.js';

@@ -15,7 +15,9 @@ interface ErrorSpec {
 }
 
 export const ERROR_TABLE = {
-  SWG_ERR_CONFIG_INVALID: { kind: 'config', status: 400, hint: 'fix the listed fields; `swarmgate edge check FILE` shows every problem' },
+  SWG_ERR_CONFIG_INVALID: { kind: 'config', status: 400, hint: 'fix the fields named above in the file named above' },
+  SWG_ERR_FILE_WRITE: { kind: 'config', status: 500, hint: 'check the path and that this user may write there; giving files to another user (--owner) needs root' },
+  SWG_ERR_CLI_USAGE: { kind: 'validation', status: 400, hint: 'run the command with --help for its options' },
   SWG_ERR_CONFIG_NOT_FOUND: { kind: 'config', status: 404, hint: 'check the path; relative paths are resolved against the file that names them' },
   SWG_ERR_CONFIG_FILE_REFUSED: { kind: 'config', status: 400, hint: 'config, profile and rules files must be regular files of at most 1 MiB; name the file itself, not a device, named pipe or directory' },
   SWG_ERR_CONFIG_YAML: { kind: 'config', status: 400, hint: 'the file is not valid YAML; check indentation and quoting at the given line' },
@@ -82,14 +84,15 @@ export class SwarmgateError extends Error {
   readonly hint: string;
   readonly details: ErrorDetails;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: ErrorDetails } = {}) {
+  /** `hint` replaces the table's hint where the raiser knows better what to do (e.g. which command to run). */
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: ErrorDetails; hint?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     const spec: ErrorSpec = ERROR_TABLE[code];
     this.name = 'SwarmgateError';
     this.code = code;
     this.kind = spec.kind;
     this.status = spec.status;
-    this.hint = spec.hint;
+    this.hint = options.hint ?? spec.hint;
     this.details = options.details ?? {};
   }
 

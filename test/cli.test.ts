@@ -12,6 +12,8 @@ import { sqlFor } from '../hub/api/db.js';
 import { featureMigrations } from '../hub/migrations.js';
 import { QuarantineService } from '../hub/quarantine/service.js';
 import { SqliteStore } from '../hub/store/sqlite.js';
+import { upsertUser } from '../hub/broker/credentials.js';
+import { loadHubConfig, openStore } from '../hub/index.js';
 import { tempDir } from './support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -20,8 +22,14 @@ const PROFILES = join(ROOT, 'devices', 'profiles');
 const dir = tempDir('swarmgate-cli-');
 afterAll(() => dir.remove());
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
+/** `logLevel: 'unset'` runs it as a person does, without SWARMGATE_LOG_LEVEL. */
+function cli(args: string[], logLevel: 'warn' | 'unset' = 'warn'): { status: number | null; stdout: string; stderr: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' };
+  if (logLevel === 'unset') {
+    delete env.SWARMGATE_LOG_LEVEL;
+    delete env.VITEST; // the logger is silent under vitest
+  }
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -164,5 +172,41 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     const refused = cli(['score', '--input', bad]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain(`${bad}:3`);
+  });
+
+  it('each error hint fits its command, review list logs nothing, hub mosquitto creates --out and names the owner', async () => {
+    const hubDir = join(dir.path, 'hub');
+    mkdirSync(hubDir);
+    await upsertUser(join(hubDir, 'users.yaml'), { role: 'gateway', username: 'gw-1', site: 's', gateway: 'gw-1' }, 'gw-1-password', { mosquittoIterations: 101 });
+    const config = join(hubDir, 'hub.yaml');
+    writeFileSync(config, 'broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n');
+
+    const badState = cli(['review', 'list', '--state', '', '--config', config]);
+    expect(badState.status).toBe(1);
+    expect(badState.stderr).toContain('--state must be one of');
+    expect(badState.stderr).toContain('swarmgate review --help');
+    expect(badState.stderr).not.toContain('edge check');
+    const noCredentials = cli(['hub', 'user', 'add', '--role', 'gateway']);
+    expect(noCredentials.status).toBe(1);
+    expect(noCredentials.stderr).toContain('swarmgate hub --help');
+    expect(noCredentials.stderr).not.toContain('edge check');
+
+    // A normal interactive run next to a running hub (this process holds the store and its
+    // ingest journal): its output on stdout, nothing on stderr (no JSON log lines).
+    const hubStore = await openStore(loadHubConfig(config).store);
+    const listed = cli(['review', 'list', '--config', config], 'unset');
+    await hubStore.close();
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(listed.stdout).toBe('no review items\n');
+    expect(listed.stderr).toBe('');
+
+    const out = join(hubDir, 'etc', 'mosquitto', 'swarmgate');
+    const written = cli(['hub', 'mosquitto', '--credentials', join(hubDir, 'users.yaml'), '--out', out]);
+    expect(written.status, written.stderr).toBe(0);
+    expect(readFileSync(join(out, 'mosquitto.passwd'), 'utf8')).toMatch(/^gw-1:\$7\$/);
+    expect(readFileSync(join(out, 'mosquitto.acl'), 'utf8')).toContain('user gw-1');
+    // Without --owner the files stay the caller's: the output says who must own them and how.
+    expect(written.stdout).toContain(`chown mosquitto: ${join(out, 'mosquitto.passwd')} ${join(out, 'mosquitto.acl')}`);
+    expect(written.stdout).toContain('--owner mosquitto');
   });
 });

@@ -245,7 +245,7 @@ export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig
   const result = checkConfig(file, registry);
   if (!result.loaded) {
     const lines = result.problems.map(formatProblem);
-    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${result.problems.length} problem(s) in ${file}:\n${lines.join('\n')}`, { details: { problems: lines } });
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${result.problems.length} problem(s) in ${file}:\n${lines.join('\n')}`, { details: { problems: lines }, hint: `fix them; \`swarmgate edge check ${file}\` lists every problem again` });
   }
   return result.loaded;
 }

@@ -161,6 +161,18 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let holdQueue: Promise<unknown> = Promise.resolve();
 
   const broker = await Aedes.createBroker({
+    preConnect(client, packet, done) {
+      // aedes 1.x speaks MQTT 3.1.1 and 3.1 only and answers anything else with CONNACK
+      // "unacceptable protocol version" (an MQTT 5 client reports 132); say so in the log, since
+      // the client's own message does not say what to change.
+      const version = packet.protocolVersion;
+      if (version !== 3 && version !== 4) {
+        const fields = { clientId: packet.clientId, username: packet.username, address: remoteAddress(client), protocolVersion: version };
+        const msg = version === 5 ? 'connection refused: MQTT 5 is not supported by the embedded broker; connect with MQTT 3.1.1 (protocol version 4)' : 'connection refused: unsupported MQTT protocol version; connect with MQTT 3.1.1 (protocol version 4)';
+        refusals.warn(`${packet.clientId}@${remoteAddress(client)}`, 'protocol-version', fields, msg);
+      }
+      done(null, true);
+    },
     authenticate(client, username, password, done) {
       const refuse = (why: string): void => {
         metrics.authFailures.inc();

@@ -17,8 +17,10 @@
  * its queued messages; only a broker-side plugin (e.g. dynamic security's per-client clientid)
  * closes that.
  */
-import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import { gatewayScopes } from './acl.js';
 import { loadCredentials, type CredentialUser, type CredentialsFile } from './credentials.js';
 
@@ -108,13 +110,94 @@ export function emitMosquittoConf(options: MosquittoConfOptions): string {
   ].join('\n');
 }
 
-/** Writes mosquitto.passwd and mosquitto.acl (mode 0600) next to each other; returns their paths. */
-export function writeMosquittoFiles(credentialsFile: string, outDir: string): { passwordFile: string; aclFile: string; skipped: readonly string[] } {
+/** Who the files go to: Mosquitto drops privileges (`user mosquitto`) before it reads them. */
+export interface FileOwner {
+  /** As given (user name or uid), for messages. */
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function idOf(user: string, flag: '-u' | '-g'): number {
+  return Number(execFileSync('id', [flag, user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+}
+
+/**
+ * `user` or `user:group` (names or numeric ids) to ids. Names are resolved with `id`, so users
+ * from LDAP or other NSS sources work as well as /etc/passwd ones; the group defaults to the
+ * user's primary group.
+ */
+export function resolveFileOwner(spec: string): FileOwner {
+  const [user = '', group] = spec.split(':');
+  const fail = (what: string, cause?: unknown): SwarmgateError =>
+    new SwarmgateError('SWG_ERR_CLI_USAGE', `--owner ${spec}: ${what}`, { ...(cause === undefined ? {} : { cause }), hint: 'name the user Mosquitto runs as (`user` in mosquitto.conf; Debian: mosquitto), optionally user:group' });
+  if (!user) throw fail('no user');
+  let uid: number;
+  let gid: number;
+  try {
+    uid = /^\d+$/.test(user) ? Number(user) : idOf(user, '-u');
+    gid = group ? (/^\d+$/.test(group) ? Number(group) : Number(execFileSync('getent', ['group', group], { encoding: 'utf8' }).split(':')[2])) : /^\d+$/.test(user) ? uid : idOf(user, '-g');
+  } catch (err) {
+    throw fail(`no such ${group ? 'user or group' : 'user'} on this machine`, err);
+  }
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw fail('no such user or group on this machine');
+  return { name: spec, uid, gid };
+}
+
+export interface WrittenMosquittoFiles {
+  readonly passwordFile: string;
+  readonly aclFile: string;
+  /** Users without a Mosquitto hash (added before it existed): re-add them to include them. */
+  readonly skipped: readonly string[];
+  /** The first folder created for --out (it and every folder below it), when it did not exist. */
+  readonly createdDir: string | undefined;
+}
+
+/** Writes the file next to its final name, gives it to the owner, then renames it into place. */
+function writePrivate(file: string, text: string, owner: FileOwner | undefined): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    if (owner) chownSync(tmp, owner.uid, owner.gid);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Writes mosquitto.passwd and mosquitto.acl (mode 0600) into `outDir`, creating it when missing.
+ * With `owner` the files, and the folders this call created, belong to that user (which needs
+ * root): Mosquitto reads the files after dropping privileges, and by default (emitMosquittoConf)
+ * keeps its persistence in the same folder.
+ */
+export function writeMosquittoFiles(credentialsFile: string, outDir: string, options: { owner?: FileOwner } = {}): WrittenMosquittoFiles {
   const creds = loadCredentials(credentialsFile);
   const passwords = emitMosquittoPasswordFile(creds);
   const passwordFile = join(outDir, 'mosquitto.passwd');
   const aclFile = join(outDir, 'mosquitto.acl');
-  writeFileSync(passwordFile, passwords.text, { mode: 0o600 });
-  writeFileSync(aclFile, emitMosquittoAcl(creds), { mode: 0o600 });
-  return { passwordFile, aclFile, skipped: passwords.skipped };
+  const { owner } = options;
+  const refused = (what: string, err: unknown): SwarmgateError =>
+    new SwarmgateError('SWG_ERR_FILE_WRITE', `cannot ${what}: ${errorMessage(err)}`, { cause: err });
+  let createdDir: string | undefined;
+  try {
+    createdDir = mkdirSync(outDir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw refused(`create ${outDir}`, err);
+  }
+  try {
+    if (owner && createdDir) {
+      for (let d = resolve(outDir); ; d = dirname(d)) {
+        chownSync(d, owner.uid, owner.gid);
+        if (d === resolve(createdDir) || d === dirname(d)) break;
+      }
+    }
+    writePrivate(passwordFile, passwords.text, owner);
+    writePrivate(aclFile, emitMosquittoAcl(creds), owner);
+  } catch (err) {
+    throw refused(`write ${passwordFile} and ${aclFile}${owner ? ` for ${owner.name}` : ''}`, err);
+  }
+  return { passwordFile, aclFile, skipped: passwords.skipped, createdDir };
 }
