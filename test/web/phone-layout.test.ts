@@ -1,8 +1,10 @@
 /**
  * Every view of the review page on a 390x844 phone: nothing wider than the viewport (no sideways
  * scrolling, no clipped column), values with their units (from the gateway's birth), long point
- * names wrapped only between words, no navigation before login, urgency in words.
+ * names wrapped only between words, no navigation before login, urgency in words. Leaves
+ * test-artifacts/phone-*.png.
  */
+import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { GatewayStateSchema, TelemetryBatchSchema, encode, gatewayTopic } from '../../shared/wire/index.js';
@@ -142,6 +144,8 @@ describe.skipIf(!hasChromium)('review page on a 390x844 phone', () => {
     expect(await overflowing(page), 'work orders').toEqual([]);
     expect(await midWordBreaks(page, '[data-work-order]'), 'work order card').toEqual([]);
     expect(await page.locator('[data-work-order] .urgency').textContent()).toBe('high');
+    mkdirSync('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/phone-work-orders.png', fullPage: true });
 
     await page.getByRole('link', { name: 'Fleet' }).click();
     await page.locator('[data-gateway="gw-1"]').waitFor();
@@ -162,6 +166,7 @@ describe.skipIf(!hasChromium)('review page on a 390x844 phone', () => {
     // A value with its unit at a glance: one short row per point, not an 87 px block.
     for (const r of rows.filter((x) => !x.text.includes('offset'))) expect(r.height, r.text).toBeLessThanOrEqual(64);
     expect(await midWordBreaks(page, 'table.points th[scope="row"]'), 'point names').toEqual([]);
+    await page.screenshot({ path: 'test-artifacts/phone-gateway.png', fullPage: true });
 
     await page.getByRole('link', { name: /ahu1\.setpoint/ }).click();
     await page.locator('figure.chart svg[role="img"]').waitFor();
