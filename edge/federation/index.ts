@@ -121,6 +121,8 @@ export function federationGateway(gateway: Gateway): FederationGateway {
   };
 }
 
+const UNITS_IN_BIRTH = 4000;
+
 export async function startFederation(options: StartFederationOptions): Promise<Federation> {
   const { gateway, dataDir } = options;
   const config = resolveFederationConfig(options.config);
@@ -138,10 +140,19 @@ export async function startFederation(options: StartFederationOptions): Promise<
   const birth = (): GatewayState => {
     const stats = outbox.stats();
     const states = gateway.deviceStates();
+    // Units let the hub's page show "21.5 °C", not a bare number (telemetry carries none); at most
+    // UNITS_IN_BIRTH of them keep the birth far below the payload limit.
+    let unitBudget = UNITS_IN_BIRTH;
     const list = Object.entries(states)
       .filter(([id]) => isValidId(id))
       .slice(0, 1000)
-      .map(([id, s]) => ({ id, protocol: devices.find((d) => d.id === id)?.protocol ?? 'unknown', state: s.state }));
+      .map(([id, s]) => {
+        const device = devices.find((d) => d.id === id);
+        const withUnit = (device?.points ?? []).filter((p) => p.unit).slice(0, Math.max(0, unitBudget));
+        unitBudget -= withUnit.length;
+        const units = Object.fromEntries(withUnit.map((p) => [p.name, (p.unit ?? '').slice(0, 32)]));
+        return { id, protocol: device?.protocol ?? 'unknown', state: s.state, ...(Object.keys(units).length ? { units } : {}) };
+      });
     return {
       v: 1,
       gateway: gateway.id,

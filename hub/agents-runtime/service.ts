@@ -19,7 +19,7 @@ import { TrackRecordBook, type LearningOptions } from '../agents/learning/track-
 import type { ReviewItem as AgentReviewItem, ReviewSink } from '../agents/ports.js';
 import { AgentRegistry } from '../agents/registry.js';
 import { SafetySpecialist } from '../agents/safety/safety.js';
-import type { Agent, Priority } from '../agents/types.js';
+import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../agents/types.js';
 import type { HubEvents } from '../ingest/events.js';
 import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../review/index.js';
 import type { HubStore } from '../store/types.js';
@@ -158,6 +158,8 @@ export class AgentService {
       if (this.stopped || !this.options.facility.site(site)) return undefined;
       const snapshot = await snapshotFromStore(this.options.store, this.options.facility, site, this.clock(), trigger, this.options.snapshot);
       const report = await this.coordinator.evaluate(snapshot);
+      // Every agent proposed what it sees now: work-order conditions not among them have cleared.
+      await this.options.workOrders?.conditionsPresent(site, report.proposals.flatMap((p) => (p.workOrder ? [workOrderKey(p.agent, p.site, p.gateway, p.kind, p.workOrder)] : [])));
       this.log.info(
         { site, trigger: trigger?.id, proposals: report.proposals.length, executed: report.executed.map((d) => d.id), reviewed: report.reviewed.map((r) => r.id), vetoed: report.vetoed.length },
         'agents evaluated the site',
@@ -235,7 +237,7 @@ export class AgentService {
       task: wo.task,
       urgency: wo.urgency,
       sourceAgent: agent,
-      dedupeKey: `${agent}|${item.site}|${item.gateway}|${wo.equipment}|${item.kind}|${wo.task}`,
+      dedupeKey: workOrderKey(agent, item.site, item.gateway, item.kind, wo),
     });
     if (created) this.log.warn({ workOrder: order.id, equipment: order.equipment, urgency: order.urgency, task: order.task }, 'maintenance work order opened');
   }
@@ -332,6 +334,11 @@ export class AgentService {
     await this.coordinator.technicianVerdict(decision, item.state === 'rejected' ? 'rejected' : 'approved');
     this.log.info({ id: item.id, agent: decision.proposal.agent, verdict: item.state }, 'technician verdict learned');
   }
+}
+
+/** One condition = one key: the agent, where, what and (when the agent tells them apart) which occurrence. */
+function workOrderKey(agent: string, site: string, gateway: string, kind: string, wo: WorkOrderAdvice): string {
+  return `${agent}|${site}|${gateway}|${wo.equipment}|${kind}|${wo.task}${wo.condition === undefined ? '' : `|${wo.condition}`}`;
 }
 
 function delay(ms: number): Promise<void> {

@@ -54,6 +54,11 @@ export interface WorkOrder {
   readonly problem: string;
   readonly task: string;
   readonly urgency: Priority;
+  /**
+   * Tells apart occurrences the same task would otherwise merge (e.g. "service due #2" after
+   * "#1"); the same condition proposed again is the same order, closed or open.
+   */
+  readonly condition?: string;
 }
 
 export interface Proposal {

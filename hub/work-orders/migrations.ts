@@ -19,7 +19,23 @@ const table = (big: string): string => `
   CREATE UNIQUE INDEX work_orders_open_key ON work_orders (dedupe_key) WHERE state = 'open';
 `;
 
-const SQLITE: readonly Migration[] = [{ version: 50, name: NAME, sql: table('INTEGER') }];
-const POSTGRES: readonly Migration[] = [{ version: 50, name: NAME, sql: table('BIGINT') }];
+const CONDITION = 'work orders: when the condition was last seen and when it cleared, so a closed order stays closed until it clears and comes back';
+
+// Rows from before 51 count as seen at their last update and not cleared.
+const condition = (big: string): string => `
+  ALTER TABLE work_orders ADD COLUMN last_seen_at ${big};
+  ALTER TABLE work_orders ADD COLUMN cleared_at ${big};
+  UPDATE work_orders SET last_seen_at = updated_at;
+  CREATE INDEX work_orders_key ON work_orders (dedupe_key, created_at);
+`;
+
+const SQLITE: readonly Migration[] = [
+  { version: 50, name: NAME, sql: table('INTEGER') },
+  { version: 51, name: CONDITION, sql: condition('INTEGER') },
+];
+const POSTGRES: readonly Migration[] = [
+  { version: 50, name: NAME, sql: table('BIGINT') },
+  { version: 51, name: CONDITION, sql: condition('BIGINT') },
+];
 
 export const WORK_ORDER_MIGRATIONS: FeatureMigrations = { feature: 'hub/work-orders', versions: [50, 59], sqlite: SQLITE, postgres: POSTGRES };

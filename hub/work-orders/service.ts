@@ -1,9 +1,15 @@
 /**
  * Maintenance work orders: advice from the agents that no command can carry out ("check the main
- * compressor", "service the AHU, 4,000 h since the last one"). One open order per dedupe key
- * (agent, site, equipment, task): raised again while open, it counts up `seen` and takes the
- * latest problem text.
- * A technician closes it with a note; the next occurrence after that opens a new one.
+ * compressor", "service the AHU, 4,000 h since the last one"). One order per dedupe key (agent,
+ * site, equipment, task, condition) at a time.
+ *
+ * The raiser evaluates its conditions again and again (every minute, on every anomaly), so a key
+ * raised again is the same condition still present, not a new one: it takes the latest problem
+ * text and `lastSeenAt`. The raiser also says which conditions it no longer sees
+ * (`conditionsPresent`): those are `cleared`. Only a condition that was cleared for at least
+ * `clearAfterMs` and is raised again is a new occurrence — it counts up `seen` on an open order,
+ * and opens a new order when the last one was closed. So a technician's close holds until the
+ * problem has gone away and come back, and a one-evaluation flicker is not a clear.
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
@@ -24,7 +30,9 @@ export const WorkOrderSchema = Type.Object(
     state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
     createdAt: Type.Integer({ minimum: 0 }),
     updatedAt: Type.Integer({ minimum: 0 }),
-    seen: Type.Integer({ minimum: 1, description: 'how many times the agents raised it while open' }),
+    seen: Type.Integer({ minimum: 1, description: 'occurrences while open: 1, plus one each time the condition came back after it had cleared' }),
+    lastSeenAt: Type.Integer({ minimum: 0, description: 'when the agents last reported the condition present' }),
+    clearedAt: Type.Optional(Type.Integer({ minimum: 0, description: 'when the agents stopped seeing the condition; absent while it is present' })),
     closedBy: Type.Optional(Type.String()),
     closedAt: Type.Optional(Type.Integer({ minimum: 0 })),
     note: Type.Optional(Type.String()),
@@ -37,7 +45,7 @@ export type WorkOrderUrgency = WorkOrder['urgency'];
 export type WorkOrderState = WorkOrder['state'];
 
 export type NewWorkOrder = Pick<WorkOrder, 'site' | 'gateway' | 'equipment' | 'problem' | 'task' | 'urgency' | 'sourceAgent'> & {
-  /** Same key while open = the same order. */
+  /** Same key = the same condition: one order at a time, a new one only after it cleared. */
   readonly dedupeKey: string;
 };
 
@@ -52,6 +60,7 @@ const URGENCY_RANK = "CASE urgency WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHE
 
 function fromRow(row: SqlRow): WorkOrder {
   const closedAt = optNum(row, 'closed_at');
+  const clearedAt = optNum(row, 'cleared_at');
   return {
     id: str(row, 'id'),
     site: str(row, 'site'),
@@ -65,36 +74,75 @@ function fromRow(row: SqlRow): WorkOrder {
     createdAt: num(row, 'created_at'),
     updatedAt: num(row, 'updated_at'),
     seen: num(row, 'seen'),
+    lastSeenAt: optNum(row, 'last_seen_at') ?? num(row, 'updated_at'),
+    ...(clearedAt === undefined ? {} : { clearedAt }),
     ...(row.closed_by === null || row.closed_by === undefined ? {} : { closedBy: str(row, 'closed_by') }),
     ...(closedAt === undefined ? {} : { closedAt }),
     ...(row.note === null || row.note === undefined ? {} : { note: str(row, 'note') }),
   };
 }
 
+export interface WorkOrderServiceOptions {
+  readonly clock?: () => number;
+  /** How long a condition must stay away to count as cleared (default 10 min). */
+  readonly clearAfterMs?: number;
+}
+
 export class WorkOrderService {
   private readonly clock: () => number;
+  private readonly clearAfterMs: number;
 
   constructor(
     private readonly sql: Sql,
-    options: { clock?: () => number } = {},
+    options: WorkOrderServiceOptions = {},
   ) {
     this.clock = options.clock ?? Date.now;
+    this.clearAfterMs = options.clearAfterMs ?? 10 * 60_000;
   }
 
-  /** Opens an order, or counts one more sighting of the open order with the same key. */
+  /**
+   * The condition is present: opens an order, or updates the order that has its key. A closed
+   * order stays closed (only `lastSeenAt` moves) unless the condition had cleared.
+   */
   async raise(order: NewWorkOrder): Promise<{ order: WorkOrder; created: boolean }> {
     const now = this.clock();
-    // Seen again while open: count it and keep the latest description of the problem.
-    const bumped = await this.sql.all("UPDATE work_orders SET seen = seen + 1, problem = ?, updated_at = ? WHERE dedupe_key = ? AND state = 'open' RETURNING *", [order.problem.slice(0, 500), now, order.dedupeKey]);
-    if (bumped[0]) return { order: fromRow(bumped[0]), created: false };
+    const clearedBefore = now - this.clearAfterMs;
+    const problem = order.problem.slice(0, 500);
+    // Open: the latest text; one more occurrence only when it had cleared (long enough).
+    const open = await this.sql.all(
+      'UPDATE work_orders SET seen = seen + CASE WHEN cleared_at IS NOT NULL AND cleared_at <= ? THEN 1 ELSE 0 END, ' +
+        "problem = ?, updated_at = ?, last_seen_at = ?, cleared_at = NULL WHERE dedupe_key = ? AND state = 'open' RETURNING *",
+      [clearedBefore, problem, now, now, order.dedupeKey],
+    );
+    if (open[0]) return { order: fromRow(open[0]), created: false };
+    // Closed and not cleared since (or only briefly): the close holds.
+    const held = await this.sql.all(
+      'UPDATE work_orders SET last_seen_at = ?, cleared_at = NULL WHERE id = ' +
+        "(SELECT id FROM work_orders WHERE dedupe_key = ? ORDER BY created_at DESC, id DESC LIMIT 1) AND state = 'closed' AND (cleared_at IS NULL OR cleared_at > ?) RETURNING *",
+      [now, order.dedupeKey, clearedBefore],
+    );
+    if (held[0]) return { order: fromRow(held[0]), created: false };
+    const id = `wo-${randomUUID()}`;
     const rows = await this.sql.all(
-      "INSERT INTO work_orders (id, site, gateway, equipment, problem, task, urgency, source_agent, dedupe_key, state, created_at, updated_at, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1) " +
-        "ON CONFLICT (dedupe_key) WHERE state = 'open' DO UPDATE SET seen = work_orders.seen + 1, updated_at = excluded.updated_at RETURNING *",
-      [`wo-${randomUUID()}`, order.site, order.gateway, order.equipment.slice(0, 128), order.problem.slice(0, 500), order.task.slice(0, 500), order.urgency, order.sourceAgent, order.dedupeKey, now, now],
+      "INSERT INTO work_orders (id, site, gateway, equipment, problem, task, urgency, source_agent, dedupe_key, state, created_at, updated_at, seen, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1, ?) " +
+        "ON CONFLICT (dedupe_key) WHERE state = 'open' DO UPDATE SET updated_at = excluded.updated_at, last_seen_at = excluded.last_seen_at, cleared_at = NULL RETURNING *",
+      [id, order.site, order.gateway, order.equipment.slice(0, 128), problem, order.task.slice(0, 500), order.urgency, order.sourceAgent, order.dedupeKey, now, now, now],
     );
     const row = rows[0];
     if (!row) throw new SwarmgateError('SWG_ERR_HUB_STORE', 'work order was not stored');
-    return { order: fromRow(row), created: num(row, 'seen') === 1 };
+    // Another hub process may have opened it between the statements: then it is not ours.
+    return { order: fromRow(row), created: str(row, 'id') === id };
+  }
+
+  /**
+   * The raisers evaluated `site` and found exactly these conditions (dedupe keys): every other
+   * key of the site that is not cleared yet is cleared now.
+   */
+  async conditionsPresent(site: string, presentKeys: readonly string[]): Promise<void> {
+    const now = this.clock();
+    const keys = [...new Set(presentKeys)];
+    const notIn = keys.length ? ` AND dedupe_key NOT IN (${keys.map(() => '?').join(', ')})` : '';
+    await this.sql.all(`UPDATE work_orders SET cleared_at = ? WHERE site = ? AND cleared_at IS NULL${notIn}`, [now, site, ...keys]);
   }
 
   /** Most urgent first, then oldest. */

@@ -69,7 +69,13 @@ export const GapRecordSchema = Type.Object(
 );
 
 export const DeviceStatusSchema = Type.Object(
-  { id: Id, protocol: Type.String(), state: Type.Union([Type.Literal('starting'), Type.Literal('up'), Type.Literal('down'), Type.Literal('stopped')]) },
+  {
+    id: Id,
+    protocol: Type.String(),
+    state: Type.Union([Type.Literal('starting'), Type.Literal('up'), Type.Literal('down'), Type.Literal('stopped')]),
+    /** Engineering units of the device's points, from its profile (points without a unit are absent). */
+    units: Type.Optional(Type.Record(PointName, Type.String({ maxLength: 32 }), { maxProperties: 1000 })),
+  },
   strict,
 );
 

@@ -86,6 +86,27 @@ describe('specialists', () => {
     expect(wo[0]).toMatchObject({ kind: 'maintenance', action: null, gateway: 'gw-cold', priority: 'high' });
     expect(wo[0]?.workOrder?.problem).toMatch(/short-cycling: 12 starts/);
     expect(wo[0]?.dedupeKey).toMatch(/^short-cycle-/);
+    expect(wo[0]?.workOrder?.condition).toBeUndefined();
+  });
+
+  it('equipment health: work-order text is rounded with units; one condition per occurrence, not per hour', () => {
+    const eh = new EquipmentHealthSpecialist();
+    const warm = (ts: number) =>
+      snap(
+        [
+          { gateway: 'gw-cold', device: 'coldroom', point: 'temperature', value: -15.280113246854881 },
+          { gateway: 'gw-cold', device: 'coldroom', point: 'setpoint', value: -20 },
+          { gateway: 'gw-cold', device: 'coldroom', point: 'compressor_running', value: false },
+        ],
+        { trigger: { v: 1, id: `ev-${ts}`, gateway: 'gw-cold', kind: 'anomaly', severity: 'warning', device: 'coldroom', point: 'temperature', ts, message: 'anomaly on coldroom/temperature: -15.28 is outside its learned range [-21, -17]' } },
+        ts,
+      );
+    const orders = (ts: number) => eh.propose(warm(ts)).filter((d) => d.workOrder);
+    const now = orders(T0);
+    expect(now).toHaveLength(1);
+    expect(now[0]?.workOrder?.problem).toBe('main compressor not running while cold-1 warms (-15.3 °C, 4.7 K above its -20 °C setpoint)');
+    expect(now[0]?.rationale).not.toMatch(/\d\.\d{3}/);
+    expect(orders(T0 + 3 * 60 * MIN)[0]?.workOrder?.condition).toBe(now[0]?.workOrder?.condition);
   });
 
   it('safety: cold-chain breach only after the allowed minutes; vetoes interlock and cold-chain violations', () => {

@@ -67,7 +67,7 @@ export async function startWebHub(): Promise<WebHub> {
 }
 
 /** The gateway asks for a review (below its own confidence threshold). */
-export async function requestReview(w: WebHub, id: string, value: number, priority: number): Promise<void> {
+export async function requestReview(w: WebHub, id: string, value: number, priority: number, point = 'setpoint'): Promise<void> {
   const now = Date.now();
   await w.gateway.publishAsync(
     gatewayTopic(SITE, GATEWAY, 'reviews'),
@@ -78,7 +78,7 @@ export async function requestReview(w: WebHub, id: string, value: number, priori
       ts: now,
       expiresAt: now + 3_600_000,
       actionClass: 'setpoint',
-      action: { kind: 'write', device: 'ahu1', point: 'setpoint', value },
+      action: { kind: 'write', device: 'ahu1', point, value },
       confidence: 0.55,
       rationale: 'Zone temperature has been 2 K above the comfort band for 40 minutes.',
       evidence: { priority, votes: [{ voter: 'comfort', choice: 'approve', confidence: 0.7, reason: 'too warm' }], dissent: [{ voter: 'energy', choice: 'reject', confidence: 0.4, reason: 'peak tariff' }] },

@@ -1,7 +1,9 @@
 /**
- * Maintenance work orders on both stores: opened once per key while open (counted and updated
- * when raised again), most urgent first, closed once with a note; unknown ids and second closes
- * are clear errors; after a close the next occurrence opens a new order.
+ * Maintenance work orders on both stores: opened once per key while open (updated when raised
+ * again), most urgent first, closed once with a note; unknown ids and second closes are clear
+ * errors. A closed order stays closed while its condition persists; only after the raiser reported
+ * the condition cleared (for at least clearAfterMs) does it open a new order, and `seen` counts
+ * such occurrences, not evaluations.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,18 +48,19 @@ function contract(name: string, open: () => Promise<{ store: HubStore; cleanup: 
     let service: WorkOrderService;
     beforeAll(async () => {
       handle = await open();
-      service = new WorkOrderService(sqlFor(handle.store), { clock: () => now });
+      service = new WorkOrderService(sqlFor(handle.store), { clock: () => now, clearAfterMs: 10 * 60_000 });
     });
     afterAll(async () => handle?.cleanup());
 
-    it('opens once per key, counts repeats, lists most urgent first, closes once with a note', async () => {
+    it('opens once per key, updates repeats, lists most urgent first, closes once with a note', async () => {
       const site = `site-${randomUUID().slice(0, 8)}`;
       const first = await service.raise(order(site));
       expect(first.created).toBe(true);
-      expect(first.order).toMatchObject({ site, state: 'open', seen: 1, urgency: 'high', createdAt: now });
+      expect(first.order).toMatchObject({ site, state: 'open', seen: 1, urgency: 'high', createdAt: now, lastSeenAt: now });
       now += 60_000;
       const again = await service.raise(order(site, { problem: 'short-cycling: 12 starts in 60 min' }));
-      expect(again).toMatchObject({ created: false, order: { id: first.order.id, seen: 2, problem: 'short-cycling: 12 starts in 60 min', updatedAt: now } });
+      // The same condition seen again at the next evaluation is not another occurrence.
+      expect(again).toMatchObject({ created: false, order: { id: first.order.id, seen: 1, problem: 'short-cycling: 12 starts in 60 min', updatedAt: now, lastSeenAt: now } });
       const service2 = await service.raise(order(site, { equipment: 'ahu-1', urgency: 'normal', task: 'service ahu-1', dedupeKey: `x|${site}|ahu-1|service` }));
       const critical = await service.raise(order(site, { equipment: 'cold-room', urgency: 'critical', task: 'move product', dedupeKey: `x|${site}|cold-room|breach` }));
       expect((await service.list({ site, state: 'open' })).map((o) => o.id)).toEqual([critical.order.id, first.order.id, service2.order.id]);
@@ -66,11 +69,67 @@ function contract(name: string, open: () => Promise<{ store: HubStore; cleanup: 
       expect(closed).toMatchObject({ state: 'closed', closedBy: 'tech-anna', closedAt: now, note: 'refrigerant topped up, 2 starts/h now' });
       expect(await codeOf(service.close(first.order.id, { user: 'tech-ben', note: 'also done' }))).toMatch(/^SWG_ERR_WORK_ORDER_CLOSED: .*closed by tech-anna/);
       expect(await codeOf(service.close('wo-nope', { user: 'tech-ben', note: 'x' }))).toMatch(/^SWG_ERR_WORK_ORDER_UNKNOWN: no work order "wo-nope"/);
-      // The problem comes back after the close: a new order.
-      const reopened = await service.raise(order(site));
-      expect(reopened.created).toBe(true);
-      expect(reopened.order.id).not.toBe(first.order.id);
       expect((await service.list({ site, state: 'closed' })).map((o) => o.id)).toEqual([first.order.id]);
+    });
+
+    it('a closed order stays closed while its condition persists; cleared and back, it opens a new one', async () => {
+      const site = `site-${randomUUID().slice(0, 8)}`;
+      const first = await service.raise(order(site));
+      await service.close(first.order.id, { user: 'tech-anna', note: 'looked at it' });
+      // The agents evaluate every minute and the condition is still there: no new order.
+      for (let i = 0; i < 21; i += 1) {
+        now += 60_000;
+        const again = await service.raise(order(site));
+        expect(again).toMatchObject({ created: false, order: { id: first.order.id, state: 'closed', lastSeenAt: now } });
+        await service.conditionsPresent(site, [order(site).dedupeKey]);
+      }
+      expect(await service.list({ site, state: 'open' })).toEqual([]);
+
+      // A flicker (absent for one evaluation) is not a clear.
+      now += 60_000;
+      await service.conditionsPresent(site, []);
+      now += 60_000;
+      expect((await service.raise(order(site))).created).toBe(false);
+      expect(await service.list({ site, state: 'open' })).toEqual([]);
+
+      // Absent for longer than clearAfterMs, then back: a new occurrence, a new order.
+      now += 60_000;
+      await service.conditionsPresent(site, []);
+      expect(await service.get(first.order.id)).toMatchObject({ clearedAt: now });
+      now += 11 * 60_000;
+      await service.conditionsPresent(site, []);
+      now += 60_000;
+      const back = await service.raise(order(site));
+      expect(back.created).toBe(true);
+      expect(back.order).toMatchObject({ state: 'open', seen: 1 });
+      expect(back.order.id).not.toBe(first.order.id);
+      expect(back.order.clearedAt).toBeUndefined();
+    });
+
+    it('counts occurrences while open, not evaluations, and clears only keys of the site not present', async () => {
+      const site = `site-${randomUUID().slice(0, 8)}`;
+      const other = `site-${randomUUID().slice(0, 8)}`;
+      const ahu = order(site, { equipment: 'ahu-1', task: 'service ahu-1', dedupeKey: `x|${site}|ahu-1|service` });
+      const first = await service.raise(order(site));
+      await service.raise(ahu);
+      const elsewhere = await service.raise(order(other));
+      for (let i = 0; i < 20; i += 1) {
+        now += 60_000;
+        await service.raise(order(site));
+        await service.raise(ahu);
+        await service.conditionsPresent(site, [order(site).dedupeKey, ahu.dedupeKey]);
+      }
+      expect(await service.get(first.order.id)).toMatchObject({ seen: 1, state: 'open' });
+      // The compressor condition clears for 15 minutes, then comes back: a second occurrence.
+      now += 60_000;
+      await service.conditionsPresent(site, [ahu.dedupeKey]);
+      expect(await service.get(first.order.id)).toMatchObject({ clearedAt: now });
+      expect((await service.list({ site, state: 'open' })).find((o) => o.equipment === 'ahu-1')?.clearedAt).toBeUndefined();
+      expect((await service.get(elsewhere.order.id))?.clearedAt).toBeUndefined();
+      now += 15 * 60_000;
+      const back = await service.raise(order(site));
+      expect(back).toMatchObject({ created: false, order: { id: first.order.id, seen: 2, lastSeenAt: now } });
+      expect(back.order.clearedAt).toBeUndefined();
     });
   });
 }

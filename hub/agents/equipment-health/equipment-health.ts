@@ -6,6 +6,7 @@
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import { ROLES, type BoundPoint, type Site, type Zone } from '../facility.js';
 import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
+import { quantity } from '../quantity.js';
 import { boolOf, historyOf, numberOf, type FacilitySnapshot } from '../snapshot.js';
 import type { Priority, Proposal, ProposalDraft, VoteDraft } from '../types.js';
 
@@ -69,7 +70,9 @@ export class EquipmentHealthSpecialist extends Specialist {
       if (out.length > 0) return out;
     }
     const urgency: Priority = event.severity === 'critical' ? 'high' : 'normal';
-    return [this.workOrder(p, site, `anomaly on ${p.point}: ${event.message}`, `inspect ${p.equipment ?? p.device}`, urgency, 0.6 * severityFactor, evidence, event.id)];
+    // The gateway's message already says "anomaly on <device>/<point>: …".
+    const problem = event.message.startsWith('anomaly on') ? event.message : `anomaly on ${p.point}: ${event.message}`;
+    return [this.workOrder(p, site, problem, `inspect ${p.equipment ?? p.device}`, urgency, 0.6 * severityFactor, evidence, event.id)];
   }
 
   private coldRoomBackup(snapshot: FacilitySnapshot, temp: BoundPoint, zone: Zone, factor: number, evidence: Record<string, unknown>): ProposalDraft[] {
@@ -90,7 +93,7 @@ export class EquipmentHealthSpecialist extends Specialist {
           point: relay,
           value: true,
           confidence: (main === false ? 0.88 : 0.75) * factor,
-          rationale: `cold room ${zone.id} is at ${t} °C, ${(t - setpoint).toFixed(1)} K above its ${setpoint} °C setpoint, and the main compressor is ${main === false ? 'not running' : 'in an unknown state'}; switching on the backup compressor`,
+          rationale: `cold room ${zone.id} is at ${quantity(t, '°C')}, ${quantity(t - setpoint, 'K')} above its ${quantity(setpoint, '°C')} setpoint, and the main compressor is ${main === false ? 'not running' : 'in an unknown state'}; switching on the backup compressor`,
           evidence: { ...evidence, zone: zone.id, temperature: t, setpoint, mainCompressorRunning: main ?? null },
           expectedEffect: effectOn(temp, 'decrease', 0.5, this.settleMs),
           priority: 'high',
@@ -100,7 +103,16 @@ export class EquipmentHealthSpecialist extends Specialist {
     }
     if (site && mainPoint) {
       out.push(
-        this.workOrder(mainPoint, site, `main compressor not running while ${zone.id} warms (${t} °C)`, 'check the main compressor, its contactor and thermostat', 'high', 0.85 * factor, evidence, `${zone.id}-main-compressor-${Math.floor(snapshot.ts / HOUR)}`),
+        this.workOrder(
+          mainPoint,
+          site,
+          `main compressor not running while ${zone.id} warms (${quantity(t, '°C')}, ${quantity(t - setpoint, 'K')} above its ${quantity(setpoint, '°C')} setpoint)`,
+          'check the main compressor, its contactor and thermostat',
+          'high',
+          0.85 * factor,
+          evidence,
+          `${zone.id}-main-compressor-${Math.floor(snapshot.ts / HOUR)}`,
+        ),
       );
     }
     return out;
@@ -111,7 +123,8 @@ export class EquipmentHealthSpecialist extends Specialist {
       const hours = numberOf(snapshot, p);
       if (hours === undefined || hours < site.serviceIntervalH) return [];
       const due = Math.floor(hours / site.serviceIntervalH);
-      return [this.workOrder(p, site, `${Math.round(hours)} runtime hours, service interval ${site.serviceIntervalH} h`, `service ${p.equipment ?? p.device}`, 'normal', 0.9, { runtimeHours: hours }, `service-${due}`)];
+      // Each interval reached is its own occurrence: service #2 is due even if #1 was closed.
+      return [this.workOrder(p, site, `${Math.round(hours)} runtime hours, service interval ${site.serviceIntervalH} h`, `service ${p.equipment ?? p.device}`, 'normal', 0.9, { runtimeHours: hours }, `service-${due}`, `service-due-${due}`)];
     });
   }
 
@@ -131,7 +144,7 @@ export class EquipmentHealthSpecialist extends Specialist {
     });
   }
 
-  private workOrder(p: BoundPoint, site: Site, problem: string, task: string, urgency: Priority, confidence: number, evidence: Record<string, unknown>, dedupeKey: string): ProposalDraft {
+  private workOrder(p: BoundPoint, site: Site, problem: string, task: string, urgency: Priority, confidence: number, evidence: Record<string, unknown>, dedupeKey: string, condition?: string): ProposalDraft {
     return {
       kind: 'maintenance',
       site: site.id,
@@ -141,7 +154,7 @@ export class EquipmentHealthSpecialist extends Specialist {
       confidence,
       rationale: `${p.equipment ?? p.device}: ${problem}`,
       evidence: { point: p.key, ...evidence },
-      workOrder: { equipment: p.equipment ?? `${p.gateway}/${p.device}`, problem, task, urgency },
+      workOrder: { equipment: p.equipment ?? `${p.gateway}/${p.device}`, problem, task, urgency, ...(condition === undefined ? {} : { condition }) },
       priority: urgency,
       dedupeKey,
     };

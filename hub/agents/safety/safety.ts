@@ -3,6 +3,7 @@
  * minutes) and hard interlocks from the facility model. It holds delegated authority: its veto
  * stops any proposal that would break an interlock or weaken cold-chain protection.
  */
+import { quantity } from '../quantity.js';
 import { compare, ROLES, type BoundPoint, type Interlock, type Site, type Zone } from '../facility.js';
 import { abstain, approve, effectOn, Specialist, writeDraft, writtenPoint } from '../specialist.js';
 import { boolOf, msAbove, numberOf, valueOf, type FacilitySnapshot } from '../snapshot.js';
@@ -70,7 +71,7 @@ export class SafetySpecialist extends Specialist {
             point: relay,
             value: true,
             confidence: 0.95,
-            rationale: `cold-chain breach in ${zone.id}: ${t} °C, above ${limits.maxC} °C for ${evidence.minutesAbove} min (limit ${limits.maxMinutes} min); switching on the backup compressor`,
+            rationale: `cold-chain breach in ${zone.id}: ${t === undefined ? 'unknown' : quantity(t, '°C')}, above ${limits.maxC} °C for ${evidence.minutesAbove} min (limit ${limits.maxMinutes} min); switching on the backup compressor`,
             evidence,
             expectedEffect: effectOn(temp, 'decrease', 0.5, this.settleMs),
             priority: 'critical',

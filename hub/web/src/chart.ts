@@ -4,7 +4,7 @@
  * buckets, the latest value, and first/last time labels. It is an image with a text summary
  * for screen readers (role="img" + aria-label), and scales with its container.
  */
-import { fmt, h, s } from './dom.js';
+import { breakable, fmt, h, s } from './dom.js';
 
 export interface Series {
   readonly points: readonly { ts: number; v: number; lo?: number; hi?: number }[];
@@ -60,6 +60,6 @@ export function chart(series: Series): HTMLElement {
   const label = (tx: number, ty: number, text: string, anchor = 'start') => s('text', { x: tx, y: ty, 'text-anchor': anchor, class: 'lbl' }, text);
   svg.append(label(PAD.l - 4, y(hi) + 4, fmt(hi), 'end'), label(PAD.l - 4, y(lo) + 4, fmt(lo), 'end'));
   svg.append(label(PAD.l, H - 4, time(t0, t1 - t0)), label(W - PAD.r, H - 4, time(t1, t1 - t0), 'end'));
-  fig.append(svg, h('figcaption', {}, h('span', {}, series.label), h('span', { class: 'last' }, `last ${fmt(last.v)}${unit}`)));
+  fig.append(svg, h('figcaption', {}, h('span', {}, breakable(series.label)), h('span', { class: 'last' }, `last ${fmt(last.v)}${unit}`)));
   return fig;
 }

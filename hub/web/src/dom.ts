@@ -45,3 +45,31 @@ export function fmt(v: unknown): string {
   if (v === null || v === undefined) return '—';
   return String(v);
 }
+
+/**
+ * A name a phone may wrap only between its parts: a <wbr> after every "_" and "/" and after a "." before a letter, so
+ * "supply_air_temperature" breaks as "supply_air_|temperature", never inside a word.
+ */
+export function breakable(text: string): (string | HTMLElement)[] {
+  const out: (string | HTMLElement)[] = [];
+  // After "." only before a letter: "ahu1.|setpoint", but never "21.|5".
+  for (const part of text.split(/(?<=[_/])|(?<=\.)(?=[A-Za-z])/)) {
+    if (out.length) out.push(document.createElement('wbr'));
+    out.push(part);
+  }
+  return out;
+}
+
+const UNIT_SYMBOLS: Record<string, string> = { degC: '°C', degF: '°F', degK: 'K', m3: 'm³', 'm3/h': 'm³/h', percent: '%' };
+
+/** A value as a technician reads it: rounded, with its unit ("21.5 °C", "63 %"); booleans and text as they are. */
+export function withUnit(v: unknown, unit: string | undefined): string {
+  const text = fmt(v);
+  if (typeof v !== 'number' || !unit) return text;
+  return `${text} ${UNIT_SYMBOLS[unit] ?? unit}`;
+}
+
+/** The unit's symbol as shown ("degC" -> "°C"). */
+export function unitSymbol(unit: string | undefined): string | undefined {
+  return unit === undefined ? undefined : (UNIT_SYMBOLS[unit] ?? unit);
+}

@@ -2,7 +2,7 @@
 /** The fleet: gateways online/offline with health and last seen; a gateway's points; a point's chart. */
 import { api } from './api.js';
 import { chart, numeric } from './chart.js';
-import { ago, fmt, h } from './dom.js';
+import { ago, breakable, h, unitSymbol, withUnit } from './dom.js';
 import type { Gateway, Reading } from './types.js';
 
 const pill = (status: string) => h('span', { class: `badge gw-${status}` }, status);
@@ -34,24 +34,33 @@ export function fleetView(gateways: Gateway[]): HTMLElement {
   );
 }
 
+/** point name -> unit, from the devices the gateway announced in its birth. */
+function unitsOf(g: Gateway): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const d of g.devices ?? []) for (const [point, unit] of Object.entries(d.units ?? {})) out.set(`${d.id}.${point}`, unit);
+  return out;
+}
+
 export function gatewayView(g: Gateway, points: Reading[]): HTMLElement {
+  const units = unitsOf(g);
+  // Three narrow columns that fit a phone: the name wraps between its parts, value and age never wrap.
   const rows = points.map((p) =>
     h(
       'tr',
       {},
-      h('th', { scope: 'row' }, h('a', { href: `#/point/${encodeURIComponent(g.gateway)}/${encodeURIComponent(p.device)}/${encodeURIComponent(p.point)}` }, `${p.device}.${p.point}`)),
-      h('td', {}, fmt(p.value), p.quality === 'good' ? null : h('span', { class: `q q-${p.quality}` }, ` ${p.quality}`)),
-      h('td', {}, ago(p.ts)),
+      h('th', { scope: 'row' }, h('a', { href: `#/point/${encodeURIComponent(g.gateway)}/${encodeURIComponent(p.device)}/${encodeURIComponent(p.point)}` }, breakable(`${p.device}.${p.point}`))),
+      h('td', { class: 'value' }, withUnit(p.value, units.get(`${p.device}.${p.point}`)), p.quality === 'good' ? null : h('span', { class: `q q-${p.quality}` }, p.quality)),
+      h('td', { class: 'at' }, ago(p.ts)),
     ),
   );
   return h(
     'section',
     { 'aria-labelledby': 'gw-title' },
     h('a', { href: '#/fleet', class: 'back' }, '← Fleet'),
-    h('div', { class: 'row' }, h('h1', { id: 'gw-title', tabindex: '-1' }, g.gateway), pill(g.status)),
+    h('div', { class: 'row' }, h('h1', { id: 'gw-title', tabindex: '-1' }, breakable(g.gateway)), pill(g.status)),
     h('p', { class: 'muted' }, `${g.site} · seen ${ago(g.lastSeen)}${g.devices ? ` · devices: ${g.devices.map((d) => `${d.id} ${d.state}`).join(', ')}` : ''}`),
     points.length
-      ? h('table', { class: 'points' }, h('caption', {}, 'Latest values'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Point'), h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col' }, 'At'))), h('tbody', {}, rows))
+      ? h('table', { class: 'points' }, h('caption', {}, 'Latest values'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Point'), h('th', { scope: 'col', class: 'value' }, 'Value'), h('th', { scope: 'col', class: 'at' }, 'At'))), h('tbody', {}, rows))
       : h('p', { class: 'empty' }, 'No readings yet.'),
   );
 }
@@ -65,7 +74,8 @@ const RANGES: [string, number][] = [
 
 export async function pointView(gateway: string, device: string, point: string, rangeMs: number, onRange: (ms: number) => void): Promise<HTMLElement> {
   const to = Date.now();
-  const res = await api.history(gateway, device, point, to - rangeMs, to);
+  const [res, gw] = await Promise.all([api.history(gateway, device, point, to - rangeMs, to), api.gateway(gateway)]);
+  const unit = unitSymbol(unitsOf(gw).get(`${device}.${point}`));
   const pts = res.buckets ? res.buckets.map((b) => ({ ts: b.start + res.bucketMs / 2, v: b.avg, lo: b.min, hi: b.max })) : numeric(res.samples ?? []);
   const group = h('div', { role: 'group', 'aria-label': 'Time range', class: 'ranges' });
   for (const [label, ms] of RANGES) {
@@ -77,9 +87,9 @@ export async function pointView(gateway: string, device: string, point: string, 
     'section',
     { 'aria-labelledby': 'pt-title' },
     h('a', { href: `#/gateway/${encodeURIComponent(gateway)}`, class: 'back' }, `← ${gateway}`),
-    h('h1', { id: 'pt-title', tabindex: '-1' }, `${device}.${point}`),
+    h('h1', { id: 'pt-title', tabindex: '-1' }, breakable(`${device}.${point}`)),
     group,
-    chart({ label: `${device}.${point}`, points: pts }),
+    chart({ label: `${device}.${point}`, points: pts, ...(unit === undefined ? {} : { unit }) }),
     h('p', { class: 'muted' }, res.bucketMs ? `averages per ${Math.round(res.bucketMs / 60_000)} min, band = min..max` : 'raw samples'),
   );
 }

@@ -2,7 +2,7 @@
 /** The review queue (highest priority first) and an item's detail with evidence and decisions. */
 import { api, ApiError } from './api.js';
 import { chart, numeric } from './chart.js';
-import { ago, fmt, h } from './dom.js';
+import { ago, breakable, fmt, h } from './dom.js';
 import type { Action, Command, Me, ReviewItem } from './types.js';
 
 export function describeAction(a: Action): string {
@@ -40,7 +40,7 @@ export function queueView(items: ReviewItem[], filter: string, onFilter: (state:
           h(
             'span',
             { class: 'card-body' },
-            h('strong', {}, describeAction(it.modifiedAction ?? it.action)),
+            h('strong', {}, breakable(describeAction(it.modifiedAction ?? it.action))),
             h('span', { class: 'muted' }, `${it.gateway} · ${it.site} · ${it.actionClass}`),
             h('span', { class: 'muted' }, `confidence ${Math.round(it.confidence * 100)}% · ${it.state === 'pending' ? `expires ${ago(it.expiresAt)}` : `${it.state} ${ago(it.decidedAt ?? it.createdAt)}`}`),
           ),
@@ -171,7 +171,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     'article',
     { 'aria-labelledby': 'item-title', 'data-state': item.state },
     h('a', { href: '#/queue', class: 'back' }, '← Queue'),
-    h('h1', { id: 'item-title', tabindex: '-1' }, describeAction(item.modifiedAction ?? item.action)),
+    h('h1', { id: 'item-title', tabindex: '-1' }, breakable(describeAction(item.modifiedAction ?? item.action))),
     h(
       'dl',
       { class: 'facts' },
@@ -181,7 +181,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
       row('Proposed by', item.sourceAgent ? `agent ${item.sourceAgent}` : item.source),
       row('Confidence', `${Math.round(item.confidence * 100)}%`),
       row(item.state === 'pending' ? 'Expires' : 'Decided', item.state === 'pending' ? ago(item.expiresAt) : `${item.decidedBy ?? 'system'} ${ago(item.decidedAt ?? item.createdAt)}`),
-      item.modifiedAction ? row('Originally', describeAction(item.action)) : [],
+      item.modifiedAction ? row('Originally', h('span', {}, breakable(describeAction(item.action)))) : [],
       item.reason ? row('Note', item.reason) : [],
       item.commandId ? row('Command', h('span', { id: 'command-status' }, command ? `${command.status}${command.reason ? ` — ${command.reason}` : ''}` : 'sent')) : [],
     ),

@@ -47,7 +47,8 @@ export interface Gateway {
   lastSeen: number | null;
   version?: string;
   health?: { outboxDepth: number; outboxBytes: number; rssBytes: number; uptimeS: number };
-  devices?: { id: string; protocol: string; state: string }[];
+  /** units: point name -> engineering unit, from the gateway's profiles. */
+  devices?: { id: string; protocol: string; state: string; units?: Record<string, string> }[];
 }
 export interface Reading {
   device: string;
@@ -73,7 +74,12 @@ export interface WorkOrder {
   state: 'open' | 'closed';
   createdAt: number;
   updatedAt: number;
+  /** Occurrences while open (the condition came back after clearing). */
   seen: number;
+  /** When the agents last saw the condition. */
+  lastSeenAt: number;
+  /** When the agents stopped seeing it; absent while present. */
+  clearedAt?: number;
   closedBy?: string;
   closedAt?: number;
   note?: string;

@@ -1,10 +1,22 @@
 /// <reference lib="dom" />
 /** Maintenance work orders: open ones most urgent first, each closable with a note of what was done. */
 import { api, ApiError } from './api.js';
-import { ago, h } from './dom.js';
+import { ago, breakable, h } from './dom.js';
 import type { Me, WorkOrder } from './types.js';
 
 const URGENCY_CLASS: Record<WorkOrder['urgency'], string> = { critical: 'p-high', high: 'p-high', normal: 'p-mid', low: 'p-low' };
+
+/** What a technician needs to know about the condition behind the order. */
+function conditionText(o: WorkOrder): string {
+  if (o.state === 'open') {
+    const occurred = o.seen > 1 ? ` · occurred ${o.seen} times` : '';
+    const condition = o.clearedAt === undefined ? `still present (seen ${ago(o.lastSeenAt)})` : `cleared ${ago(o.clearedAt)}`;
+    return `opened ${ago(o.createdAt)} · ${condition}${occurred}`;
+  }
+  const closedAt = o.closedAt ?? o.updatedAt;
+  const after = o.lastSeenAt > closedAt && o.clearedAt === undefined ? ' · the condition is still present; a new order opens once it clears and comes back' : '';
+  return `closed ${ago(closedAt)} by ${o.closedBy ?? '?'}: ${o.note ?? ''}${after}`;
+}
 
 export function workOrdersView(orders: WorkOrder[], me: Me, state: 'open' | 'closed', hooks: { announce(text: string): void; onState(state: 'open' | 'closed'): void; onClosed(): void }): HTMLElement {
   const select = h(
@@ -18,13 +30,12 @@ export function workOrdersView(orders: WorkOrder[], me: Me, state: 'open' | 'clo
     const body = h(
       'div',
       { class: 'card-body' },
-      h('strong', {}, o.task),
-      h('span', {}, o.problem),
-      h('span', { class: 'muted' }, `${o.equipment} · ${o.gateway} · ${o.site} · by ${o.sourceAgent}`),
-      h('span', { class: 'muted' }, o.state === 'open' ? `opened ${ago(o.createdAt)}${o.seen > 1 ? ` · raised ${o.seen} times` : ''}` : `closed ${ago(o.closedAt ?? o.updatedAt)} by ${o.closedBy ?? '?'}: ${o.note ?? ''}`),
+      h('div', { class: 'wo-head' }, h('span', { class: 'sr-only' }, 'Urgency: '), h('span', { class: `badge urgency ${URGENCY_CLASS[o.urgency]}` }, o.urgency), h('strong', {}, breakable(o.task))),
+      h('span', {}, breakable(o.problem)),
+      h('span', { class: 'muted' }, breakable(`${o.equipment} · ${o.gateway} · ${o.site} · by ${o.sourceAgent}`)),
+      h('span', { class: 'muted' }, conditionText(o)),
     );
-    const card = h('li', { class: 'card wo', 'data-work-order': o.id }, h('span', { class: `prio ${URGENCY_CLASS[o.urgency]}` }, o.urgency[0]!.toUpperCase()), body);
-    card.querySelector('.prio')?.setAttribute('aria-label', `urgency ${o.urgency}`);
+    const card = h('li', { class: 'card wo', 'data-work-order': o.id }, body);
     if (o.state === 'open' && canClose) body.append(closeForm(o, hooks));
     list.append(card);
   }
