@@ -14,6 +14,7 @@ export function syntheticManifest(value: (tick: number, index: number) => number
     addressSchema: Type.Object({}),
     capabilities: { subscribe: false, browse: false },
     validate: () => [],
+    valueType: () => 'double',
     create(device: DeviceSpec): Driver {
       let tick = 0;
       return {

@@ -1,6 +1,6 @@
 /**
  * `swarmgate hub --config hub.yaml`                                   run the hub
- * `swarmgate hub user add --credentials FILE --role gateway --site S --gateway G [--username U]`
+ * `swarmgate hub user add --credentials FILE --role gateway --site S --gateway G [--username U] [--sparkplug-group G,...]`
  * `swarmgate hub user add --credentials FILE --role integration --username U [--read F,...] [--write F,...]`
  * `swarmgate hub user remove --credentials FILE --username U`
  * `swarmgate hub mosquitto --credentials FILE --out DIR [--owner USER]`  emit Mosquitto password + ACL files
@@ -16,7 +16,7 @@ import { usageError } from './usage.js';
 
 const HELP = `usage:
   swarmgate hub --config hub.yaml
-  swarmgate hub user add --credentials FILE --role gateway --site SITE --gateway GW [--username U] [--password P]
+  swarmgate hub user add --credentials FILE --role gateway --site SITE --gateway GW [--username U] [--password P] [--sparkplug-group GROUP,...]
   swarmgate hub user add --credentials FILE --role integration --username U [--read 'filter,...'] [--write 'filter,...']
   swarmgate hub user add --credentials FILE --role hub --username U
   swarmgate hub user remove --credentials FILE --username U
@@ -30,6 +30,8 @@ hub mosquitto: creates DIR when missing and writes mosquitto.passwd and mosquitt
   user must own them: --owner mosquitto does it (as root), or chown them afterwards.
 Embedded broker: MQTT 3.1.1 and 3.1 clients; MQTT 5 clients are refused (CONNACK 132): connect with
   protocol version 4 (MQTT.js protocolVersion: 4, mosquitto_sub -V mqttv311).
+--sparkplug-group: the Sparkplug group ids the gateway may be an edge node in (its
+integration.sparkplug.groupId); repeat it or separate with commas. Default: the site.
 `;
 
 const list = (text: string | undefined): string[] => (text ? text.split(',').map((s) => s.trim()).filter(Boolean) : []);
@@ -47,6 +49,7 @@ async function user(args: string[]): Promise<number> {
       gateway: { type: 'string' },
       read: { type: 'string' },
       write: { type: 'string' },
+      'sparkplug-group': { type: 'string', multiple: true },
     },
   });
   const { upsertUser, removeUser, generatePassword } = await import('../hub/index.js');
@@ -66,7 +69,13 @@ async function user(args: string[]): Promise<number> {
   const role = values.role;
   const spec: UserSpec | undefined =
     role === 'gateway'
-      ? { role: 'gateway', username: values.username ?? values.gateway ?? '', site: values.site ?? '', gateway: values.gateway ?? '' }
+      ? {
+          role: 'gateway',
+          username: values.username ?? values.gateway ?? '',
+          site: values.site ?? '',
+          gateway: values.gateway ?? '',
+          ...(values['sparkplug-group'] ? { sparkplugGroups: [...new Set(values['sparkplug-group'].flatMap(list))] } : {}),
+        }
       : role === 'integration'
         ? { role: 'integration', username: values.username ?? '', read: list(values.read), write: list(values.write) }
         : role === 'hub'

@@ -71,7 +71,7 @@ export function buildProfiles(): Record<string, ProfileDoc> {
         name: v.name.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase(),
         description: v.description,
         ...(v.unit ? { unit: v.unit } : {}),
-        address: { nodeId: `ns=1;s=ColdRoom.${v.name}` },
+        address: { nodeId: `ns=1;s=ColdRoom.${v.name}`, dataType: v.dataType },
         ...(v.writable ? { writable: true, limits: { min: -40, max: 10 } } : {}),
         ...(v.dataType === 'Double' && !v.writable ? { deadband: 0.05 } : {}),
       })),

@@ -8,7 +8,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError } from '../../shared/errors.js';
-import type { DeviceSpec, PointSpec } from '../drivers/driver.js';
+import type { DeviceSpec, PointSpec, PointValueType } from '../drivers/driver.js';
+import { sparkplugConfigProblems } from '../federation/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
 import { SourceFile, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/config-file.js';
@@ -104,6 +105,7 @@ class ConfigChecker {
     if (typeof clientId === 'string' && typeof gatewayId === 'string' && clientId !== gatewayId) {
       this.problems.push(source.problem(['federation', 'mqtt', 'clientId'], `must be the gateway id "${gatewayId}" (the hub refuses any other client id for this gateway); remove it to use the default`));
     }
+    for (const problem of sparkplugConfigProblems(config)) this.problems.push(source.problem(problem.path, problem.message));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
     const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
     const dataDir = resolveFrom(this.file, withDefaults.dataDir ?? `data/${withDefaults.gateway.id}`);
@@ -193,6 +195,7 @@ class ConfigChecker {
 
     const profileIndex: number[] = [];
     const points: PointSpec[] = [];
+    const sparkplug = isRecord(config.federation) && config.federation.integration?.sparkplug?.enabled === true;
     profile.points.forEach((p, i) => {
       const o = overrides[p.name] ?? {};
       if (o.enabled === false) return;
@@ -200,16 +203,23 @@ class ConfigChecker {
         this.problems.push(source.problem(at('points', p.name, 'writable'), `profile "${profile.profile}" marks "${p.name}" read-only; a site may restrict writes, not add them`));
       }
       profileIndex.push(i);
+      const scale = p.scale ?? 1;
+      const offset = p.offset ?? 0;
+      const valueType = scaledValueType(manifest.valueType(addresses[i]), scale, offset);
+      if (valueType === undefined && sparkplug) {
+        this.problems.push(parsed.source.problem(['points', i, 'address'], `"${p.name}" declares no data type (address.dataType, e.g. Boolean, Int32, Double, String); Sparkplug births declare every metric's datatype before its first value is read`));
+      }
       points.push({
         name: p.name,
         address: addresses[i],
         unit: o.unit ?? p.unit,
         writable: o.writable ?? p.writable ?? false,
-        scale: p.scale ?? 1,
-        offset: p.offset ?? 0,
+        scale,
+        offset,
         limits: o.limits ?? p.limits,
         deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
         pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
+        ...(valueType !== undefined ? { valueType } : {}),
       });
     });
     const spec: DeviceSpec = {
@@ -229,6 +239,12 @@ class ConfigChecker {
     }
     return { spec, profile };
   }
+}
+
+/** Scale and offset turn any number into a fraction in general: a scaled numeric point is a double. */
+function scaledValueType(raw: PointValueType | undefined, scale: number, offset: number): PointValueType | undefined {
+  if (raw === undefined || raw === 'boolean' || raw === 'string') return raw;
+  return scale === 1 && offset === 0 ? raw : 'double';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -12,6 +12,13 @@ import type { Logger } from 'pino';
 export type Quality = 'good' | 'uncertain' | 'bad';
 export type PointValue = number | boolean | string;
 
+/**
+ * What kind of value a point yields, declared by its profile (Modbus type, OPC UA dataType, GPIO
+ * lines are boolean) and after scaling: integrations that need a datatype up front (Sparkplug
+ * births) take it from here, never from the first value read.
+ */
+export type PointValueType = 'boolean' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float' | 'double' | 'string';
+
 export interface Reading {
   /** Device id from the gateway config. */
   readonly device: string;
@@ -38,6 +45,8 @@ export interface PointSpec<Address = unknown> {
   readonly limits?: { readonly min?: number; readonly max?: number };
   readonly deadband: number;
   readonly pollIntervalMs: number;
+  /** Declared by the profile; undefined when the profile does not say (an OPC UA point without dataType). */
+  readonly valueType?: PointValueType;
 }
 
 export interface DeviceSpec<Connection = unknown, Address = unknown> {
@@ -122,5 +131,7 @@ export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema =
   readonly capabilities: { readonly subscribe: boolean; readonly browse: boolean };
   /** Checks that need more than a schema (overlapping registers, string lengths ...). */
   validate(device: DeviceSpec<Static<C>, Static<A>>): ValidationProblem[];
+  /** The raw value type at this address (before scale and offset); undefined when the address does not say. */
+  valueType(address: Static<A>): PointValueType | undefined;
   create(device: DeviceSpec<Static<C>, Static<A>>, context: DriverContext): Driver;
 }

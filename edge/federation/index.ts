@@ -23,7 +23,7 @@ import {
   type GatewayState,
   type ReviewRequest,
 } from '../../shared/wire/index.js';
-import type { PointValue, Reading } from '../drivers/driver.js';
+import type { PointValue, PointValueType, Reading } from '../drivers/driver.js';
 import type { Gateway } from '../runtime/gateway.js';
 import { CommandHandler, type ModeFn } from './commands.js';
 import { FederationMetrics } from './metrics.js';
@@ -47,7 +47,7 @@ type DeviceState = 'starting' | 'up' | 'down' | 'stopped';
 export interface FederationDevice {
   readonly id: string;
   readonly protocol: string;
-  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean }[];
+  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean; readonly valueType?: PointValueType }[];
 }
 
 /** What federation needs from the gateway (the Gateway class via federationGateway(), or a stand-in). */
@@ -115,7 +115,7 @@ export function federationGateway(gateway: Gateway): FederationGateway {
     devices: loaded.devices.map((d) => ({
       id: d.id,
       protocol: d.protocol,
-      points: d.points.map((p) => ({ name: p.name, writable: p.writable, ...(p.unit !== undefined ? { unit: p.unit } : {}) })),
+      points: d.points.map((p) => ({ name: p.name, writable: p.writable, ...(p.unit !== undefined ? { unit: p.unit } : {}), ...(p.valueType !== undefined ? { valueType: p.valueType } : {}) })),
     })),
     latest: (device, point) => gateway.latest(device, point),
   };

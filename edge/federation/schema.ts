@@ -164,3 +164,32 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
       : {}),
   };
 }
+
+/** A problem of the config with itself, for `edge check`: path segments inside the config file and what to do. */
+export interface SparkplugConfigProblem {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * What in a gateway config cannot work as a Sparkplug node on a Swarmgate hub's broker. The
+ * broker's ACL lets a gateway publish Sparkplug only as its own node (edge node id = gateway id),
+ * in the group ids its credential carries (`hub user add … --sparkplug-group G`, default: its
+ * site); `edge check` cannot see the credential, so the gateway logs the group it needs at start
+ * and names it in every refusal.
+ */
+export function sparkplugConfigProblems(config: unknown): SparkplugConfigProblem[] {
+  if (!isObject(config) || !isObject(config.federation) || !isObject(config.federation.integration)) return [];
+  const spb = config.federation.integration.sparkplug;
+  if (!isObject(spb) || spb.enabled !== true) return [];
+  const at = (field: string): (string | number)[] => ['federation', 'integration', 'sparkplug', field];
+  const problems: SparkplugConfigProblem[] = [];
+  if (spb.groupId === 'STATE') problems.push({ path: at('groupId'), message: '"STATE" is reserved by Sparkplug for host application state (spBv1.0/STATE/<host>); choose another group id' });
+  const gatewayId = isObject(config.gateway) ? config.gateway.id : undefined;
+  if (typeof spb.edgeNodeId === 'string' && typeof gatewayId === 'string' && spb.edgeNodeId !== gatewayId) {
+    problems.push({ path: at('edgeNodeId'), message: `must be the gateway id "${gatewayId}": the hub's broker lets a gateway publish Sparkplug only as its own edge node; remove it to use the default` });
+  }
+  return problems;
+}

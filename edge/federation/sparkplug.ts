@@ -4,11 +4,23 @@
  * Its own MQTT connection: Sparkplug wants a clean session and NDEATH as the will, while the hub
  * link keeps a persistent session with GatewayState as its will, and MQTT allows one will per
  * connection. Semantics follow Sparkplug 3.0 (Eclipse Tahu):
- * - bdSeq 0-255, persisted, +1 for every CONNECT; the will NDEATH and the NBIRTH of that
+ * - bdSeq 0-255, persisted, +1 for every new session: a connect attempt the broker never accepted
+ *   (no CONNACK) registered no will, so it keeps the bdSeq; the will NDEATH and the NBIRTH of that
  *   connection carry the same value, so a host can pair them.
+ * - Births are QoS 0 as Sparkplug requires (tck-id-topics-nbirth-mqtt), so no PUBACK can say the
+ *   broker refused them. Refusals are found instead: the NCMD/DCMD(/STATE) subscription, made
+ *   before the births, must be granted (SUBACK 0x80 = refused: the broker's ACL does not give this
+ *   gateway the group), and after the births an UNSUBSCRIBE round trip must come back on the same
+ *   connection (an MQTT 3.1.1 broker such as the embedded one closes the connection on a refused
+ *   publish). A refusal is logged as an error with topic, reason and the fix, counted in
+ *   swarmgate_federation_sparkplug_refused_total, and the node retries after a backoff (30 s
+ *   doubling to 10 min) instead of reconnecting, and spending a bdSeq, every few seconds. "births
+ *   published" is logged only once the round trip confirmed them.
  * - seq 0-255 wrapping on every NBIRTH/DBIRTH/DDATA; an NBIRTH resets it to 0.
  * - NBIRTH, then one DBIRTH per device with all its metrics (current values), then DDATA on
- *   changes (report-by-exception readings, grouped per device per tick).
+ *   changes (report-by-exception readings, grouped per device per tick). Metric datatypes come
+ *   from the profile (sparkplug-datatypes.ts); a value not known yet goes out null of that type.
+ *   A device is born again only after its DDEATH or with a new NBIRTH.
  * - A device the gateway reports down gets a DDEATH (and no DDATA until it is back); when it is up
  *   again, a fresh DBIRTH. A device down at NBIRTH time gets its DBIRTH once it comes up.
  * - With a primary host id (Sparkplug 3.0 STATE): subscribe to spBv1.0/STATE/<host> and publish
@@ -28,11 +40,12 @@ import sparkplugPayload from 'sparkplug-payload';
 import type { TypeStr, UMetric, UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
 import { decode } from '../../shared/wire/codec.js';
-import type { PointValue, Reading } from '../drivers/driver.js';
+import type { PointValueType, Reading } from '../drivers/driver.js';
 import type { DeviceState } from '../runtime/device-runner.js';
 import type { WriteFn } from './commands.js';
 import type { FederationMetrics } from './metrics.js';
 import { clientOptions } from './mqtt-link.js';
+import { metricValue, sparkplugType, toPointValue } from './sparkplug-datatypes.js';
 import type { ResolvedFederationConfig } from './schema.js';
 import type { FederationState } from './state.js';
 
@@ -44,10 +57,13 @@ export const REBIRTH_METRIC = 'Node Control/Rebirth';
 /** A Sparkplug 3.0 host application's STATE payload (JSON, not protobuf). */
 const HostStateSchema = Type.Object({ online: Type.Boolean(), timestamp: Type.Number({ minimum: 0 }) });
 const QUALITY = { good: 192, uncertain: 64, bad: 0 } as const;
+/** Retry after a refusal: first wait, doubled per further refusal up to the last. */
+const REFUSED_RETRY_MS = { first: 30_000, max: 600_000 } as const;
 
 export interface SparkplugDevice {
   readonly id: string;
-  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable?: boolean }[];
+  /** Points without a valueType (the profile declares none) are left out of the births. */
+  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable?: boolean; readonly valueType?: PointValueType }[];
 }
 
 export interface SparkplugNodeOptions {
@@ -71,13 +87,22 @@ export interface SparkplugNodeOptions {
   readonly metrics: FederationMetrics;
   readonly log: Logger;
   readonly clock?: () => number;
+  /** First wait before a new session after the broker refused one; default 30 s (doubles up to 10 min). */
+  readonly refusedRetryMs?: number;
 }
 
 export class SparkplugNode {
   private client: MqttClient | undefined;
   private bdSeq = 0;
+  /** Whether the broker accepted a CONNECT carrying the current bdSeq (its will is registered). */
+  private bdSeqUsed = false;
   private seq = 0;
   private birthed = false;
+  /** Connection count, so callbacks of an ended connection change nothing. */
+  private session = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs: number;
+  private stopping = false;
   private readonly births = new Map<string, Map<string, TypeStr>>();
   private readonly pending = new Map<string, Map<string, Reading>>();
   /** Devices not born (down at NBIRTH) or dead (DDEATH sent) since the last NBIRTH. */
@@ -95,6 +120,7 @@ export class SparkplugNode {
   constructor(private readonly options: SparkplugNodeOptions) {
     this.clock = options.clock ?? Date.now;
     this.base = `spBv1.0/${options.groupId}`;
+    this.retryMs = options.refusedRetryMs ?? REFUSED_RETRY_MS.first;
   }
 
   get currentBdSeq(): number {
@@ -109,16 +135,33 @@ export class SparkplugNode {
 
   start(): void {
     if (this.client) return;
+    for (const device of this.options.devices()) {
+      const untyped = device.points.filter((p) => p.valueType === undefined).map((p) => p.name);
+      if (untyped.length > 0) this.options.log.error({ device: device.id, points: untyped }, 'sparkplug: points without a data type in their profile are left out of the births (add address.dataType)');
+    }
+    this.options.log.info({ groupId: this.options.groupId, edgeNodeId: this.options.edgeNodeId }, 'sparkplug edge node starting; on a Swarmgate hub the gateway\'s broker user must carry this group (hub user add … --sparkplug-group, default: the site)');
     this.bdSeq = this.options.state.nextBdSeq();
-    const client = mqtt.connect(this.options.mqtt.url, clientOptions(this.options.mqtt, this.options.clientId, { clean: true, will: this.deathWill() }));
+    // Subscriptions are made on every connect (onConnect), so MQTT.js must not repeat them.
+    const client = mqtt.connect(this.options.mqtt.url, clientOptions(this.options.mqtt, this.options.clientId, { clean: true, resubscribe: false, will: this.deathWill() }));
     this.client = client;
     client.on('reconnect', () => {
-      this.bdSeq = this.options.state.nextBdSeq();
+      // A new bdSeq only when the last one reached the broker: attempts without a CONNACK
+      // registered no will, and counting them would race bdSeq up while the broker is away.
+      if (this.bdSeqUsed) {
+        this.bdSeq = this.options.state.nextBdSeq();
+        this.bdSeqUsed = false;
+      }
       client.options.will = this.deathWill();
     });
-    client.on('connect', () => this.onConnect());
+    client.on('connect', () => {
+      this.bdSeqUsed = true;
+      this.session++;
+      this.onConnect();
+    });
     client.on('close', () => {
+      this.session++;
       this.birthed = false;
+      this.options.metrics.sparkplugBorn.set(0);
       this.options.metrics.connected.set({ link: 'sparkplug' }, 0);
     });
     client.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'sparkplug broker connection error'));
@@ -162,7 +205,9 @@ export class SparkplugNode {
 
   /** NDEATH first (a clean disconnect does not fire the will), then disconnect. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.deviceTimer) clearInterval(this.deviceTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     const client = this.client;
     if (!client) return;
     if (client.connected) {
@@ -192,14 +237,90 @@ export class SparkplugNode {
     const client = this.client;
     if (!client) return;
     this.options.metrics.connected.set({ link: 'sparkplug' }, 1);
-    // Subscribe before the birth: a host answering the NBIRTH with an NCMD must reach us.
+    const session = this.session;
+    // Subscribe before the birth: a host answering the NBIRTH with an NCMD must reach us, and a
+    // refused subscription is the broker saying this gateway may not use the group.
     const topics = [this.topic('NCMD'), this.topic('DCMD', '+'), ...(this.stateTopic ? [this.stateTopic] : [])];
-    client.subscribe(topics, { qos: 1 }, (err) => {
-      if (err) this.options.log.error({ err: errorMessage(err) }, 'sparkplug command subscribe failed');
+    client.subscribe(topics, { qos: 1 }, (err, _grants, packet) => {
+      if (session !== this.session) return;
+      const codes = packet && 'granted' in packet ? packet.granted : [];
+      const refused = topics.flatMap((topic, i) => {
+        const code = codes[i];
+        return typeof code === 'number' && (code & 0x80) !== 0 ? [{ topic, code }] : [];
+      });
+      if (refused.length > 0) {
+        for (const r of refused) this.refused('subscribe', 'suback', r.topic, `the broker refused the subscription (SUBACK 0x${r.code.toString(16)}): its ACL does not give this gateway Sparkplug group "${this.options.groupId}"`);
+        return this.retryLater(client);
+      }
+      if (err) {
+        this.options.log.warn({ err: errorMessage(err) }, 'sparkplug command subscribe failed; births wait for the next connection');
+        return;
+      }
+      // With a primary host, the births wait for its (retained) STATE online.
+      if (!this.stateTopic || this.host?.online) this.publishBirths();
+      else this.options.log.info({ host: this.options.primaryHostId }, 'sparkplug waiting for the primary host to be online');
     });
-    // With a primary host, the births wait for its (retained) STATE online.
-    if (!this.stateTopic || this.host?.online) this.publishBirths();
-    else this.options.log.info({ host: this.options.primaryHostId }, 'sparkplug waiting for the primary host to be online');
+  }
+
+  /** What the credential needs, for every refusal message. */
+  private get hint(): string {
+    return `the gateway's broker user must carry the group: swarmgate hub user add --credentials FILE --role gateway --site SITE --gateway ${this.options.edgeNodeId} --sparkplug-group ${this.options.groupId}; or set integration.sparkplug.groupId to a group it has (default: the site)`;
+  }
+
+  private refused(operation: 'subscribe' | 'publish', reason: 'suback' | 'closed', topic: string, message: string): void {
+    this.options.metrics.sparkplugRefused.inc({ operation, reason });
+    this.options.log.error({ topic, operation, reason: message, hint: this.hint, bdSeq: this.bdSeq }, `sparkplug ${operation} refused by the broker`);
+  }
+
+  /** Ends this session without its will and starts a new one after a backoff, not at once. */
+  private retryLater(client: MqttClient): void {
+    this.birthed = false;
+    const wait = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, REFUSED_RETRY_MS.max);
+    this.options.log.warn({ retryInS: Math.round(wait / 1000) }, 'sparkplug node offline until the broker allows it; trying again later');
+    // A DISCONNECT while connected: the broker drops the will, no NDEATH for a node never born.
+    client.end(!client.connected);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.stopping) client.reconnect();
+    }, wait);
+    this.retryTimer.unref();
+  }
+
+  /**
+   * The births went out at QoS 0; an UNSUBSCRIBE answered on the same connection shows the broker
+   * took them (brokers handle a connection's packets in order, and one that refuses a publish
+   * over MQTT 3.1.1 closes the connection first).
+   */
+  private confirmBirths(client: MqttClient, devices: number): void {
+    const session = this.session;
+    const timeoutMs = Math.max(this.options.mqtt.connectTimeoutMs, 1000);
+    let settled = false;
+    const settle = (outcome: 'confirmed' | 'closed' | 'timeout'): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.off('close', onClose);
+      if (outcome === 'closed') {
+        if (this.stopping || client.disconnecting) return; // we ended it (stop, host offline)
+        this.refused('publish', 'closed', this.topic('NBIRTH'), 'the broker closed the connection on the births instead of taking them (an MQTT 3.1.1 broker closes the connection on a publish its ACL refuses)');
+        this.retryLater(client);
+      } else if (session !== this.session) {
+        return;
+      } else if (outcome === 'timeout') {
+        this.options.log.warn({ topic: this.topic('NBIRTH'), timeoutMs }, 'sparkplug births not confirmed by the broker in time');
+      } else {
+        this.retryMs = this.options.refusedRetryMs ?? REFUSED_RETRY_MS.first;
+        this.options.metrics.sparkplugBorn.set(1);
+        this.options.log.info({ bdSeq: this.bdSeq, devices }, 'sparkplug births published');
+      }
+    };
+    const onClose = (): void => settle('closed');
+    const timer = setTimeout(() => settle('timeout'), timeoutMs);
+    timer.unref();
+    client.once('close', onClose);
+    client.unsubscribe(`${this.topic('NCMD')}/birth-confirmation`, (err) => settle(err ? 'closed' : 'confirmed'));
   }
 
   private get stateTopic(): string | undefined {
@@ -233,7 +354,8 @@ export class SparkplugNode {
 
   /** NBIRTH (seq reset to 0) and a DBIRTH for every device. */
   publishBirths(): void {
-    if (!this.client?.connected) return;
+    const client = this.client;
+    if (!client?.connected) return;
     this.seq = 0;
     const nbirth: UPayload = {
       timestamp: this.clock(),
@@ -254,15 +376,16 @@ export class SparkplugNode {
       else this.publishDeviceBirth(device);
     }
     this.birthed = true;
-    this.options.log.info({ bdSeq: this.bdSeq, devices: this.births.size }, 'sparkplug births published');
+    this.confirmBirths(client, this.births.size);
   }
 
   private publishDeviceBirth(device: SparkplugDevice): void {
     const types = new Map<string, TypeStr>();
     const metrics: UMetric[] = [];
     for (const p of device.points) {
+      if (p.valueType === undefined) continue;
       const r = this.options.latest(device.id, p.name);
-      const type = typeOf(r?.value) ?? 'Double';
+      const type = sparkplugType(p.valueType);
       types.set(p.name, type);
       metrics.push({ ...this.metric(p.name, type, r), ...(this.options.aliases ? { alias: this.aliasFor(device.id, p.name) } : {}) });
     }
@@ -279,23 +402,19 @@ export class SparkplugNode {
     for (const [deviceId, readings] of this.pending) {
       if (this.dead.has(deviceId)) continue;
       const types = this.births.get(deviceId);
-      const device = this.options.devices().find((d) => d.id === deviceId);
-      if (!types || !device) continue;
+      if (!types) continue;
       const metrics: UMetric[] = [];
-      let rebirth = false;
       for (const r of readings.values()) {
+        // The birth declared every metric this device has, with its profile's datatype.
         const declared = types.get(r.point);
-        const actual = typeOf(r.value);
-        // A metric not in the DBIRTH or changing type needs a new DBIRTH, not a DDATA.
-        if (declared === undefined || (actual !== undefined && actual !== declared)) rebirth = true;
-        else if (this.options.aliases) {
+        if (declared === undefined) continue;
+        if (this.options.aliases) {
           // By alias only: the name went out in the birth.
           const { name: _name, ...byAlias } = this.metric(r.point, declared, r);
           metrics.push({ ...byAlias, alias: this.aliasFor(deviceId, r.point) });
         } else metrics.push(this.metric(r.point, declared, r));
       }
-      if (rebirth) this.publishDeviceBirth(device);
-      else if (metrics.length > 0) this.publish(this.topic('DDATA', deviceId), { timestamp: this.clock(), seq: this.nextSeq(), metrics });
+      if (metrics.length > 0) this.publish(this.topic('DDATA', deviceId), { timestamp: this.clock(), seq: this.nextSeq(), metrics });
     }
     this.pending.clear();
   }
@@ -314,7 +433,7 @@ export class SparkplugNode {
   }
 
   private metric(name: string, type: TypeStr, r: Reading | undefined): UMetric {
-    const value = r && typeOf(r.value) === type ? r.value : null;
+    const value = metricValue(type, r?.value);
     return {
       name,
       type,
@@ -372,19 +491,6 @@ export class SparkplugNode {
     this.options.log.warn({ device, point, code, err: message }, 'sparkplug DCMD refused');
     this.options.onRefused(device, point, code, message);
   }
-}
-
-function typeOf(value: PointValue | null | undefined): TypeStr | undefined {
-  if (typeof value === 'number') return 'Double';
-  if (typeof value === 'boolean') return 'Boolean';
-  if (typeof value === 'string') return 'String';
-  return undefined;
-}
-
-function toPointValue(value: UMetric['value']): PointValue | undefined {
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') return value;
-  if (value && typeof value === 'object' && 'toNumber' in value && typeof value.toNumber === 'function') return (value as { toNumber(): number }).toNumber();
-  return undefined;
 }
 
 async function timeout<T>(promise: Promise<T>, ms: number): Promise<T> {

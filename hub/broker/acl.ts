@@ -1,7 +1,10 @@
 /**
  * The broker access policy, deny by default. Identities come from the credentials file:
- * - gateway: publish/subscribe only inside swarmgate/v1/<site>/<gateway>/# and its own Sparkplug
- *   node spBv1.0/<site>/<type>/<gateway>[/<device>];
+ * - gateway: publish/subscribe only inside swarmgate/v1/<site>/<gateway>/#, and as its own
+ *   Sparkplug edge node in each group its credential carries (default: its site): publish
+ *   spBv1.0/<group>/{NBIRTH,NDEATH,NDATA}/<gateway> and {DBIRTH,DDEATH,DDATA}/<gateway>/<device>,
+ *   subscribe spBv1.0/<group>/NCMD/<gateway>, DCMD/<gateway>/<device> and the host
+ *   applications' spBv1.0/STATE/<host>;
  * - integration: read scopes (subscribe) and write scopes (publish), each a topic filter;
  * - hub: anything (the hub's own clients).
  * The same rules are emitted as a Mosquitto ACL file by mosquitto.ts.
@@ -10,24 +13,39 @@ import { gatewayPrefix } from '../../shared/wire/topics.js';
 import { filterWithin, isValidFilter, parseShared, topicMatches } from './topic-filter.js';
 
 export type Identity =
-  | { readonly role: 'gateway'; readonly username: string; readonly site: string; readonly gateway: string }
+  | { readonly role: 'gateway'; readonly username: string; readonly site: string; readonly gateway: string; readonly sparkplugGroups: readonly string[] }
   | { readonly role: 'integration'; readonly username: string; readonly read: readonly string[]; readonly write: readonly string[] }
   | { readonly role: 'hub'; readonly username: string };
 
-/** The filters a gateway owns (read and write). */
-export function gatewayScopes(site: string, gateway: string): string[] {
-  return [`${gatewayPrefix(site, gateway)}/#`, `spBv1.0/${site}/+/${gateway}`, `spBv1.0/${site}/+/${gateway}/+`];
+export interface GatewayScopes {
+  /** Publish and subscribe: the gateway's own Swarmgate subtree. */
+  readonly readWrite: readonly string[];
+  /** Publish only: its Sparkplug births, deaths and data. */
+  readonly write: readonly string[];
+  /** Subscribe only: Sparkplug commands to it and host application STATE. */
+  readonly read: readonly string[];
+}
+
+/** The filters a gateway owns; `sparkplugGroups` are the Sparkplug group ids its credential carries. */
+export function gatewayScopes(site: string, gateway: string, sparkplugGroups: readonly string[]): GatewayScopes {
+  const node = (group: string, type: string): string => `spBv1.0/${group}/${type}/${gateway}`;
+  return {
+    readWrite: [`${gatewayPrefix(site, gateway)}/#`],
+    write: sparkplugGroups.flatMap((g) => [node(g, 'NBIRTH'), node(g, 'NDEATH'), node(g, 'NDATA'), `${node(g, 'DBIRTH')}/+`, `${node(g, 'DDEATH')}/+`, `${node(g, 'DDATA')}/+`]),
+    read: sparkplugGroups.length > 0 ? [...sparkplugGroups.flatMap((g) => [node(g, 'NCMD'), `${node(g, 'DCMD')}/+`]), 'spBv1.0/STATE/+'] : [],
+  };
 }
 
 type GatewayIdentity = Extract<Identity, { role: 'gateway' }>;
 
 /** Kept per identity: the broker checks a gateway's scopes on every message it publishes. */
-const gatewayScopeCache = new WeakMap<GatewayIdentity, readonly string[]>();
+const gatewayScopeCache = new WeakMap<GatewayIdentity, { readonly read: readonly string[]; readonly write: readonly string[] }>();
 
-function scopesOf(identity: GatewayIdentity): readonly string[] {
+function scopesOf(identity: GatewayIdentity): { readonly read: readonly string[]; readonly write: readonly string[] } {
   let scopes = gatewayScopeCache.get(identity);
   if (!scopes) {
-    scopes = gatewayScopes(identity.site, identity.gateway);
+    const s = gatewayScopes(identity.site, identity.gateway, identity.sparkplugGroups);
+    scopes = { read: [...s.readWrite, ...s.read], write: [...s.readWrite, ...s.write] };
     gatewayScopeCache.set(identity, scopes);
   }
   return scopes;
@@ -36,7 +54,7 @@ function scopesOf(identity: GatewayIdentity): readonly string[] {
 export function readScopes(identity: Identity): readonly string[] {
   switch (identity.role) {
     case 'gateway':
-      return scopesOf(identity);
+      return scopesOf(identity).read;
     case 'integration':
       return identity.read;
     case 'hub':
@@ -47,7 +65,7 @@ export function readScopes(identity: Identity): readonly string[] {
 export function writeScopes(identity: Identity): readonly string[] {
   switch (identity.role) {
     case 'gateway':
-      return scopesOf(identity);
+      return scopesOf(identity).write;
     case 'integration':
       return identity.write;
     case 'hub':

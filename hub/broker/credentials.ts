@@ -16,6 +16,8 @@ import { isValidFilter } from './topic-filter.js';
 
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
+/** A Sparkplug group id: no "/", "+" or "#", and not "STATE" (reserved for host application state). */
+const SparkplugGroupId = Type.String({ pattern: '^(?!STATE$)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'Sparkplug group id' });
 const Username = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:\\s]+$', description: 'MQTT username (no spaces or ":")' });
 const Hashes = {
   username: Username,
@@ -24,7 +26,18 @@ const Hashes = {
 };
 
 export const CredentialUserSchema = Type.Union([
-  Type.Object({ ...Hashes, role: Type.Literal('gateway'), site: Id, gateway: Id }, { ...strict, description: 'A gateway: confined to swarmgate/v1/<site>/<gateway>/#' }),
+  Type.Object(
+    {
+      ...Hashes,
+      role: Type.Literal('gateway'),
+      site: Id,
+      gateway: Id,
+      sparkplugGroups: Type.Optional(
+        Type.Array(SparkplugGroupId, { maxItems: 32, uniqueItems: true, description: 'Sparkplug group ids the gateway may be an edge node in (as edge node <gateway>); absent: its site' }),
+      ),
+    },
+    { ...strict, description: 'A gateway: confined to swarmgate/v1/<site>/<gateway>/# and its Sparkplug node in its groups' },
+  ),
   Type.Object(
     {
       ...Hashes,
@@ -43,19 +56,24 @@ export type CredentialUser = Static<typeof CredentialUserSchema>;
 export type CredentialsFile = Static<typeof CredentialsFileSchema>;
 
 export type UserSpec =
-  | { role: 'gateway'; username: string; site: string; gateway: string }
+  | { role: 'gateway'; username: string; site: string; gateway: string; sparkplugGroups?: readonly string[] }
   | { role: 'integration'; username: string; read?: readonly string[]; write?: readonly string[] }
   | { role: 'hub'; username: string };
 
 export function identityOf(user: CredentialUser): Identity {
   switch (user.role) {
     case 'gateway':
-      return { role: 'gateway', username: user.username, site: user.site, gateway: user.gateway };
+      return { role: 'gateway', username: user.username, site: user.site, gateway: user.gateway, sparkplugGroups: sparkplugGroupsOf(user) };
     case 'integration':
       return { role: 'integration', username: user.username, read: user.read, write: user.write };
     case 'hub':
       return { role: 'hub', username: user.username };
   }
+}
+
+/** The Sparkplug groups a gateway user may use: the ones it carries, else its site (as before groups could be given). */
+export function sparkplugGroupsOf(user: Extract<CredentialUser, { role: 'gateway' }>): readonly string[] {
+  return user.sparkplugGroups ?? [user.site];
 }
 
 function invalid(file: string, message: string): SwarmgateError {
@@ -110,7 +128,7 @@ export async function upsertUser(file: string, spec: UserSpec, password: string,
   let user: CredentialUser;
   switch (spec.role) {
     case 'gateway':
-      user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway };
+      user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway, ...(spec.sparkplugGroups ? { sparkplugGroups: [...spec.sparkplugGroups] } : {}) };
       break;
     case 'integration':
       user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };

@@ -22,7 +22,7 @@ import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, writeFileSync } fr
 import { dirname, join, resolve } from 'node:path';
 import { SwarmgateError, errorMessage } from '../../shared/errors.js';
 import { gatewayScopes } from './acl.js';
-import { loadCredentials, type CredentialUser, type CredentialsFile } from './credentials.js';
+import { loadCredentials, sparkplugGroupsOf, type CredentialUser, type CredentialsFile } from './credentials.js';
 
 export { mosquittoHash, verifyMosquittoHash, MOSQUITTO_DEFAULT_ITERATIONS } from './mosquitto-hash.js';
 
@@ -46,9 +46,13 @@ export function emitMosquittoPasswordFile(creds: CredentialsFile): EmittedPasswo
 function aclBlock(user: CredentialUser): string[] {
   const lines = [`user ${user.username}`];
   switch (user.role) {
-    case 'gateway':
-      for (const scope of gatewayScopes(user.site, user.gateway)) lines.push(`topic readwrite ${scope}`);
+    case 'gateway': {
+      const scopes = gatewayScopes(user.site, user.gateway, sparkplugGroupsOf(user));
+      for (const scope of scopes.readWrite) lines.push(`topic readwrite ${scope}`);
+      for (const scope of scopes.write) lines.push(`topic write ${scope}`);
+      for (const scope of scopes.read) lines.push(`topic read ${scope}`);
       break;
+    }
     case 'integration': {
       const both = user.read.filter((f) => user.write.includes(f));
       for (const f of both) lines.push(`topic readwrite ${f}`);

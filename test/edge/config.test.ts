@@ -78,6 +78,21 @@ const cases: BadCase[] = [
     expect: ['federation.mqtt.clientId', 'must be the gateway id'],
   },
   {
+    name: 'sparkplug edge node id other than the gateway id (the hub lets a gateway be only its own node)',
+    yaml: `${head}federation:\n  mqtt: { url: "mqtt://hub:1883" }\n  integration:\n    sparkplug: { enabled: true, groupId: plant, edgeNodeId: other-node }\ndevices: []\n`,
+    expect: [':5:', 'federation.integration.sparkplug.edgeNodeId', 'must be the gateway id'],
+  },
+  {
+    name: 'sparkplug group id STATE (reserved for host application state)',
+    yaml: `${head}federation:\n  mqtt: { url: "mqtt://hub:1883" }\n  integration:\n    sparkplug: { enabled: true, groupId: STATE }\ndevices: []\n`,
+    expect: [':5:', 'federation.integration.sparkplug.groupId', 'reserved'],
+  },
+  {
+    name: 'sparkplug with an OPC UA point whose profile declares no data type',
+    yaml: `${head}federation:\n  mqtt: { url: "mqtt://hub:1883" }\n  integration:\n    sparkplug: { enabled: true, groupId: plant }\ndevices:\n  - id: cr\n    protocol: opcua\n    profile: PROFILE_NO_TYPE\n    connection: { endpointUrl: "opc.tcp://h:4840" }\n`,
+    expect: ['untyped-opcua.yaml:5:', 'points[0].address', 'declares no data type'],
+  },
+  {
     name: 'duplicate device id',
     yaml: `${head}devices:\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n`,
     expect: [':4:', 'devices[1].id', 'duplicate device id'],
@@ -111,7 +126,8 @@ const cases: BadCase[] = [
 
 describe('gateway config: every broken file names file, line, field and what is expected', () => {
   it.each(cases)('$name', ({ yaml, expect: parts }) => {
-    const file = write('bad.yaml', yaml);
+    const untyped = write('untyped-opcua.yaml', 'profile: untyped\nprotocol: opcua\npoints:\n  - name: door_open\n    address: { nodeId: "ns=1;s=ColdRoom.DoorOpen" }\n');
+    const file = write('bad.yaml', yaml.replace('PROFILE_NO_TYPE', untyped));
     const result = checkConfig(file, registry);
     expect(result.loaded).toBeUndefined();
     const lines = result.problems.map(formatProblem);

@@ -3,7 +3,8 @@ import { mayPublish, maySubscribe, type Identity } from '../../hub/broker/acl.js
 import { filterWithin, parseShared, topicMatches } from '../../hub/broker/topic-filter.js';
 import { SharedSubscriptions } from '../../hub/broker/shared-subscriptions.js';
 
-const gw: Identity = { role: 'gateway', username: 'u1', site: 's', gateway: 'g1' };
+const gw: Identity = { role: 'gateway', username: 'u1', site: 's', gateway: 'g1', sparkplugGroups: ['s'] };
+const plant: Identity = { role: 'gateway', username: 'u2', site: 'hq', gateway: 'gw-plant-1', sparkplugGroups: ['plant', 'utilities'] };
 const ro: Identity = { role: 'integration', username: 'bms', read: ['swarmgate/v1/+/+/points/#'], write: [] };
 const hub: Identity = { role: 'hub', username: 'h' };
 
@@ -50,6 +51,33 @@ describe('broker policy (deny by default)', () => {
     expect(maySubscribe(gw, '$share/x/swarmgate/v1/s/g1/commands').allowed).toBe(true);
     expect(maySubscribe(gw, '$share/x/#').allowed).toBe(false);
     expect(maySubscribe(gw, 'swarmgate/#/x').allowed).toBe(false);
+  });
+
+  it('lets a gateway be a Sparkplug edge node exactly as its own node, in the groups its credential carries', () => {
+    for (const group of ['plant', 'utilities']) {
+      for (const type of ['NBIRTH', 'NDEATH', 'NDATA']) expect(mayPublish(plant, `spBv1.0/${group}/${type}/gw-plant-1`).allowed).toBe(true);
+      for (const type of ['DBIRTH', 'DDEATH', 'DDATA']) expect(mayPublish(plant, `spBv1.0/${group}/${type}/gw-plant-1/ahu1`).allowed).toBe(true);
+      expect(maySubscribe(plant, `spBv1.0/${group}/NCMD/gw-plant-1`).allowed).toBe(true);
+      expect(maySubscribe(plant, `spBv1.0/${group}/DCMD/gw-plant-1/+`).allowed).toBe(true);
+    }
+    expect(maySubscribe(plant, 'spBv1.0/STATE/scada-main').allowed).toBe(true);
+    // Not the site (the credential names its groups), not another node, not the wrong shape or direction.
+    expect(mayPublish(plant, 'spBv1.0/hq/NBIRTH/gw-plant-1').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/other/NBIRTH/gw-plant-1').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/plant/NBIRTH/gw-plant-2').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/plant/NBIRTH/gw-plant-1/ahu1').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/plant/DBIRTH/gw-plant-1').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/plant/NCMD/gw-plant-1').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/plant/DCMD/gw-plant-1/ahu1').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/STATE/scada-main').allowed).toBe(false);
+    expect(mayPublish(plant, 'spBv1.0/plant/FOO/gw-plant-1').allowed).toBe(false);
+    expect(maySubscribe(plant, 'spBv1.0/plant/#').allowed).toBe(false);
+    expect(maySubscribe(plant, 'spBv1.0/plant/NBIRTH/+').allowed).toBe(false);
+    expect(maySubscribe(plant, 'spBv1.0/plant/NCMD/gw-plant-2').allowed).toBe(false);
+    // A credential without Sparkplug groups gets no Sparkplug topics at all.
+    const none: Identity = { ...plant, sparkplugGroups: [] } as Identity;
+    expect(mayPublish(none, 'spBv1.0/plant/NBIRTH/gw-plant-1').allowed).toBe(false);
+    expect(maySubscribe(none, 'spBv1.0/STATE/scada-main').allowed).toBe(false);
   });
 
   it('gives integrations their scopes only, the hub everything, and nobody without identity anything', () => {

@@ -33,7 +33,7 @@ describe('mosquitto password and ACL files', () => {
   beforeAll(async () => {
     await addUsers(credentialsFile, [
       { spec: { role: 'gateway', username: 'gw-1', site: 'site-a', gateway: 'gw-1' }, password: 'gw-1-password' },
-      { spec: { role: 'gateway', username: 'gw-2', site: 'site-a', gateway: 'gw-2' }, password: 'gw-2-password' },
+      { spec: { role: 'gateway', username: 'gw-2', site: 'site-a', gateway: 'gw-2', sparkplugGroups: ['plant'] }, password: 'gw-2-password' },
       { spec: { role: 'integration', username: 'bms-ro', read: ['swarmgate/v1/+/+/points/#'] }, password: 'bms-ro-password' },
       { spec: { role: 'hub', username: 'hub-1' }, password: 'hub-1-password' },
     ]);
@@ -53,6 +53,22 @@ describe('mosquitto password and ACL files', () => {
     expect(readFileSync(credentialsFile, 'utf8')).not.toContain('gw-1-password');
     const acl = readFileSync(aclFile, 'utf8');
     expect(acl).toContain('user gw-1\ntopic readwrite swarmgate/v1/site-a/gw-1/#');
+    // Sparkplug: the site as the group by default; exactly its own node, births/data written, commands and STATE read.
+    expect(acl).toContain(
+      [
+        'topic write spBv1.0/site-a/NBIRTH/gw-1',
+        'topic write spBv1.0/site-a/NDEATH/gw-1',
+        'topic write spBv1.0/site-a/NDATA/gw-1',
+        'topic write spBv1.0/site-a/DBIRTH/gw-1/+',
+        'topic write spBv1.0/site-a/DDEATH/gw-1/+',
+        'topic write spBv1.0/site-a/DDATA/gw-1/+',
+        'topic read spBv1.0/site-a/NCMD/gw-1',
+        'topic read spBv1.0/site-a/DCMD/gw-1/+',
+        'topic read spBv1.0/STATE/+',
+      ].join('\n'),
+    );
+    expect(acl).toContain('user gw-2\ntopic readwrite swarmgate/v1/site-a/gw-2/#\ntopic write spBv1.0/plant/NBIRTH/gw-2');
+    expect(acl).not.toContain('spBv1.0/site-a/NBIRTH/gw-2');
     expect(acl).toContain('user bms-ro\ntopic read swarmgate/v1/+/+/points/#');
     expect(acl).toContain('user hub-1\ntopic readwrite #');
     expect(emitMosquittoAcl(loadCredentials(credentialsFile))).toBe(acl);

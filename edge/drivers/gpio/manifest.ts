@@ -42,5 +42,6 @@ export const gpioManifest: DriverManifest<typeof GpioConnectionSchema, typeof Gp
   addressSchema: GpioAddressSchema,
   capabilities: { subscribe: true, browse: false },
   validate: validateGpioDevice,
+  valueType: () => 'boolean',
   create: (device, context) => new GpioDriver(device, context),
 };

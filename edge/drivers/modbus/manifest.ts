@@ -2,7 +2,7 @@
  * Manifests of modbus-tcp and modbus-rtu: schemas, semantic validation of a device's points, and
  * the driver factory. Both read profiles of the 'modbus' family.
  */
-import type { DeviceSpec, DriverContext, DriverManifest, PointSpec, ValidationProblem } from '../driver.js';
+import type { DeviceSpec, DriverContext, DriverManifest, PointSpec, PointValueType, ValidationProblem } from '../driver.js';
 import { isBitTable, registerCount } from './codec.js';
 import { ModbusDriver } from './driver.js';
 import { rtuEndpoint, tcpEndpoint } from './endpoints.js';
@@ -95,6 +95,20 @@ function childLog(context: DriverContext, device: DeviceSpec) {
   return context.log.child({ driver: device.protocol, device: device.id });
 }
 
+const MODBUS_VALUE_TYPES: Readonly<Record<ModbusAddress['type'], PointValueType>> = {
+  bool: 'boolean',
+  int16: 'int16',
+  uint16: 'uint16',
+  int32: 'int32',
+  uint32: 'uint32',
+  float32: 'float',
+  float64: 'double',
+  string: 'string',
+};
+
+/** Coils and discrete inputs hold bits, and validation requires type bool for them. */
+const modbusValueType = (address: ModbusAddress): PointValueType => MODBUS_VALUE_TYPES[address.type];
+
 export const modbusTcpManifest: DriverManifest<typeof ModbusTcpConnectionSchema, typeof ModbusAddressSchema> = {
   protocol: 'modbus-tcp',
   profileProtocol: 'modbus',
@@ -105,6 +119,7 @@ export const modbusTcpManifest: DriverManifest<typeof ModbusTcpConnectionSchema,
   validate(device: DeviceSpec<ModbusTcpConnection, ModbusAddress>): ValidationProblem[] {
     return validateModbusPoints(device.points, tcpSettings(device.connection).maxBlockRegisters);
   },
+  valueType: modbusValueType,
   create(device: DeviceSpec<ModbusTcpConnection, ModbusAddress>, context: DriverContext): ModbusDriver {
     const settings = tcpSettings(device.connection);
     const log = childLog(context, device);
@@ -127,6 +142,7 @@ export const modbusRtuManifest: DriverManifest<typeof ModbusRtuConnectionSchema,
     }
     return problems;
   },
+  valueType: modbusValueType,
   create(device: DeviceSpec<ModbusRtuConnection, ModbusAddress>, context: DriverContext): ModbusDriver {
     const settings = rtuSettings(device.connection);
     const log = childLog(context, device);

@@ -5,7 +5,7 @@
 import { resolveNodeId } from 'node-opcua-client';
 import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
 import { OpcuaDriver } from './driver.js';
-import { OpcuaAddressSchema, OpcuaConnectionSchema, type OpcuaAddress, type OpcuaConnection } from './settings.js';
+import { OPCUA_VALUE_TYPES, OpcuaAddressSchema, OpcuaConnectionSchema, type OpcuaAddress, type OpcuaConnection } from './settings.js';
 
 /** Why a node id string cannot be used, or undefined when it parses to a non-null node id. */
 export function nodeIdProblem(nodeId: string): string | undefined {
@@ -54,5 +54,6 @@ export const opcuaManifest: DriverManifest<typeof OpcuaConnectionSchema, typeof 
   addressSchema: OpcuaAddressSchema,
   capabilities: { subscribe: true, browse: true },
   validate: validateOpcuaDevice,
+  valueType: (address) => (address.dataType === undefined ? undefined : OPCUA_VALUE_TYPES[address.dataType]),
   create: (device, context) => new OpcuaDriver(device, context),
 };

@@ -4,6 +4,7 @@
  * is the one place those defaults are applied.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { PointValueType } from '../driver.js';
 
 export const OPCUA_SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export const OPCUA_SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'] as const;
@@ -68,9 +69,36 @@ export const OpcuaConnectionSchema = Type.Object(
 
 export type OpcuaConnection = Static<typeof OpcuaConnectionSchema>;
 
+/** OPC UA built-in types a point may declare, and the point value each becomes (DateTime as ISO text, ids and text as strings). */
+export const OPCUA_VALUE_TYPES = {
+  Boolean: 'boolean',
+  SByte: 'int8',
+  Byte: 'uint8',
+  Int16: 'int16',
+  UInt16: 'uint16',
+  Int32: 'int32',
+  UInt32: 'uint32',
+  Int64: 'int64',
+  UInt64: 'uint64',
+  Float: 'float',
+  Double: 'double',
+  String: 'string',
+  DateTime: 'string',
+  LocalizedText: 'string',
+  NodeId: 'string',
+  Guid: 'string',
+  ByteString: 'string',
+} as const satisfies Record<string, PointValueType>;
+
 export const OpcuaAddressSchema = Type.Object(
   {
     nodeId: Type.String({ minLength: 1, description: 'Node id of the variable, e.g. ns=1;s=ColdRoom.Temperature' }),
+    dataType: Type.Optional(
+      Type.Union(
+        Object.keys(OPCUA_VALUE_TYPES).map((name) => Type.Literal(name as keyof typeof OPCUA_VALUE_TYPES)),
+        { description: "The variable's OPC UA data type (Boolean, Int32, Double, String, ...). Required when the gateway is a Sparkplug node: births declare it before the first value is read" },
+      ),
+    ),
     samplingIntervalMs: Type.Optional(
       Type.Integer({ minimum: 0, description: 'Server-side sampling interval of the monitored item; default: the point poll interval' }),
     ),

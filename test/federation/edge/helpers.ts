@@ -121,16 +121,20 @@ export interface FakeGateway extends FederationGateway {
   readonly values: Map<string, Reading>;
 }
 
-const SETPOINT: PointSpec = { name: 'setpoint', address: {}, unit: 'degC', writable: true, scale: 1, offset: 0, limits: { min: 10, max: 30 }, deadband: 0, pollIntervalMs: 1000 };
-const TEMP: PointSpec = { name: 'temp', address: {}, unit: 'degC', writable: false, scale: 1, offset: 0, deadband: 0, pollIntervalMs: 1000 };
+const SETPOINT: PointSpec = { name: 'setpoint', address: {}, unit: 'degC', writable: true, scale: 1, offset: 0, limits: { min: 10, max: 30 }, deadband: 0, pollIntervalMs: 1000, valueType: 'double' };
+const TEMP: PointSpec = { name: 'temp', address: {}, unit: 'degC', writable: false, scale: 1, offset: 0, deadband: 0, pollIntervalMs: 1000, valueType: 'double' };
 
-export function fakeGateway(id: string, site: string): FakeGateway {
+/** A gateway stand-in with device ahu1 (temp, setpoint: double) and any `extra` devices (read-only, always up unless `states` says otherwise). */
+export function fakeGateway(id: string, site: string, extra: readonly FederationDevice[] = []): FakeGateway {
   const listeners = new Set<(r: Reading) => void>();
   const writes: FakeGateway['writes'] = [];
   const values = new Map<string, Reading>();
   const states = new Map<string, DeviceState>();
   const points = [TEMP, SETPOINT];
-  const devices: FederationDevice[] = [{ id: 'ahu1', protocol: 'modbus-tcp', points: points.map((p) => ({ name: p.name, unit: p.unit ?? '', writable: p.writable })) }];
+  const devices: FederationDevice[] = [
+    { id: 'ahu1', protocol: 'modbus-tcp', points: points.map((p) => ({ name: p.name, unit: p.unit ?? '', writable: p.writable, ...(p.valueType ? { valueType: p.valueType } : {}) })) },
+    ...extra,
+  ];
   return {
     id,
     site,
@@ -152,7 +156,7 @@ export function fakeGateway(id: string, site: string): FakeGateway {
       writes.push({ device, point, value, origin });
     },
     states,
-    deviceStates: () => ({ ahu1: { state: states.get('ahu1') ?? 'up' } }),
+    deviceStates: () => Object.fromEntries(devices.map((d) => [d.id, { state: states.get(d.id) ?? 'up' }])),
     latest: (device, point) => values.get(`${device}/${point}`),
   };
 }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventSchema, decode } from '../../../shared/wire/index.js';
 import { startFederation } from '../../../edge/federation/index.js';
 import { tempDir } from '../../support/tmp.js';
+import type { FederationDevice } from '../../../edge/federation/index.js';
 import { fakeGateway, hubSubscriber, publishTo, startBroker, waitFor, type Received } from './helpers.js';
 
 const spb = sparkplugPayload.get('spBv1.0')!;
@@ -14,12 +15,30 @@ afterEach(async () => {
 
 const NODE = 'spBv1.0/plant-1/+/edge-7';
 
-async function setup(sparkplug: { primaryHostId?: string; aliases?: boolean } = {}) {
+/** A device whose profile declares one point of each kind (Modbus bool, int32, float32, string). */
+const MIX: FederationDevice = {
+  id: 'mix',
+  protocol: 'modbus-tcp',
+  points: [
+    { name: 'running', writable: false, valueType: 'boolean' },
+    { name: 'count', writable: false, valueType: 'int32' },
+    { name: 'level', writable: false, valueType: 'float' },
+    { name: 'label', writable: false, valueType: 'string' },
+  ],
+};
+const MIX_TYPES = [
+  ['running', 'Boolean'],
+  ['count', 'Int32'],
+  ['level', 'Float'],
+  ['label', 'String'],
+];
+
+async function setup(sparkplug: { primaryHostId?: string; aliases?: boolean } = {}, extra: readonly FederationDevice[] = []) {
   const broker = await startBroker();
   cleanups.push(() => broker.close());
   const dir = tempDir('swg-spb-');
   cleanups.push(() => dir.remove());
-  const gw = fakeGateway('gw-1', 'site-a');
+  const gw = fakeGateway('gw-1', 'site-a', extra);
   gw.emit({ device: 'ahu1', point: 'temp', value: 18.5, quality: 'good', ts: 1_700_000_000_000 });
   const scada = hubSubscriber(broker.broker, `${NODE}/#`);
   const deaths = hubSubscriber(broker.broker, 'spBv1.0/plant-1/NDEATH/edge-7');
@@ -204,5 +223,74 @@ describe('sparkplug B edge node (aedes)', () => {
     cleanups.push(() => again.stop());
     await waitFor(() => decoded(scada.messages, 'NBIRTH').length === 3, 5000, 'birth after restart');
     expect(bdSeqOf(decoded(scada.messages, 'NBIRTH')[2]!)).toBe(2);
+  });
+
+  describe('datatypes come from the profile', () => {
+    const mixBirths = (messages: readonly Received[]) => decoded(messages, 'DBIRTH').filter((p) => p.topic.endsWith('/mix'));
+
+    it('the first DBIRTH, before any value is known, declares every metric with its profile datatype and a null value; values then go as DDATA of that type, never as a new DBIRTH', async () => {
+      const { gw, scada } = await setup({}, [MIX]);
+      await waitFor(() => mixBirths(scada.messages).length === 1, 5000, 'DBIRTH of mix');
+      const [first] = mixBirths(scada.messages);
+      expect(first?.metrics?.map((m) => [m.name, m.type])).toEqual(MIX_TYPES);
+      expect(first?.metrics?.map((m) => m.value)).toEqual([null, null, null, null]);
+      expect(first?.metrics?.map((m) => m.properties?.Quality?.value)).toEqual([0, 0, 0, 0]);
+
+      const ts = 1_700_000_005_000;
+      gw.emit({ device: 'mix', point: 'running', value: true, quality: 'good', ts });
+      gw.emit({ device: 'mix', point: 'count', value: 7, quality: 'good', ts });
+      gw.emit({ device: 'mix', point: 'level', value: 2.5, quality: 'good', ts });
+      gw.emit({ device: 'mix', point: 'label', value: 'AHU-7', quality: 'good', ts });
+      await waitFor(() => decoded(scada.messages, 'DDATA').some((p) => p.topic.endsWith('/mix')), 5000, 'DDATA of mix');
+      await new Promise((r) => setTimeout(r, 1500)); // a device check (every 1 s) has run since
+      expect(mixBirths(scada.messages)).toHaveLength(1);
+      const data = decoded(scada.messages, 'DDATA').filter((p) => p.topic.endsWith('/mix')).flatMap((p) => p.metrics ?? []);
+      expect(data.map((m) => [m.name, m.type, typeof m.value === 'object' && m.value !== null ? num(m.value) : m.value])).toEqual([
+        ['running', 'Boolean', true],
+        ['count', 'Int32', 7],
+        ['level', 'Float', 2.5],
+        ['label', 'String', 'AHU-7'],
+      ]);
+    });
+
+    it('a value of another type than the profile declares goes out null with the declared datatype, without a rebirth', async () => {
+      const { gw, scada } = await setup({}, [MIX]);
+      await waitFor(() => mixBirths(scada.messages).length === 1, 5000, 'DBIRTH of mix');
+      gw.emit({ device: 'mix', point: 'count', value: 'n/a', quality: 'uncertain', ts: 1_700_000_006_000 });
+      await waitFor(() => decoded(scada.messages, 'DDATA').some((p) => p.topic.endsWith('/mix')), 5000, 'DDATA of mix');
+      const [metric] = decoded(scada.messages, 'DDATA').find((p) => p.topic.endsWith('/mix'))?.metrics ?? [];
+      expect(metric).toMatchObject({ name: 'count', type: 'Int32', value: null });
+      expect(mixBirths(scada.messages)).toHaveLength(1);
+    });
+
+    it('a device that recovers without going down (starting -> up, bad -> good) is not reborn', async () => {
+      const { gw, scada } = await setup({}, [MIX]);
+      gw.states.set('mix', 'starting');
+      await waitFor(() => mixBirths(scada.messages).length === 1, 5000, 'DBIRTH of mix');
+      gw.emit({ device: 'mix', point: 'running', value: null, quality: 'bad', ts: 1_700_000_001_000, cause: 'timeout' });
+      gw.states.set('mix', 'up');
+      gw.emit({ device: 'mix', point: 'running', value: false, quality: 'good', ts: 1_700_000_002_000 });
+      gw.emit({ device: 'mix', point: 'level', value: 3, quality: 'good', ts: 1_700_000_002_000 });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(mixBirths(scada.messages)).toHaveLength(1);
+      expect(decoded(scada.messages, 'DDEATH')).toEqual([]);
+    });
+
+    it('after a DDEATH the device is reborn with the same datatypes and its current values', async () => {
+      const { gw, scada } = await setup({}, [MIX]);
+      await waitFor(() => mixBirths(scada.messages).length === 1, 5000, 'DBIRTH of mix');
+      gw.states.set('mix', 'down');
+      await waitFor(() => decoded(scada.messages, 'DDEATH').some((p) => p.topic.endsWith('/mix')), 5000, 'DDEATH of mix');
+      gw.emit({ device: 'mix', point: 'running', value: true, quality: 'good', ts: 1_700_000_003_000 });
+      gw.emit({ device: 'mix', point: 'count', value: 3, quality: 'good', ts: 1_700_000_003_000 });
+      gw.states.set('mix', 'up');
+      await waitFor(() => mixBirths(scada.messages).length === 2, 5000, 'DBIRTH of mix after its DDEATH');
+      const [first, again] = mixBirths(scada.messages);
+      expect(again?.metrics?.map((m) => [m.name, m.type])).toEqual(first?.metrics?.map((m) => [m.name, m.type]));
+      expect(again?.metrics?.slice(0, 2).map((m) => [m.name, m.value])).toEqual([
+        ['running', true],
+        ['count', 3],
+      ]);
+    });
   });
 });
