@@ -113,12 +113,15 @@ function demoGatewayConfig(options: DemoOptions, facility: Facility, cable: PtyP
     .filter((d) => cable !== undefined || d.protocol !== 'modbus-rtu')
     .map((d) => ({ ...d, connection: { ...(d.connection as Record<string, unknown>), ...connections[d.protocol] } }));
   const metrics = options.ports === 'ephemeral' ? { ...full.config.metrics, port: 0 } : full.config.metrics;
+  // Without the meter, the detector has no meter point to watch.
+  const kept = new Set(devices.map((d) => d.id));
+  const analytics = full.config.analytics ? { ...full.config.analytics, points: full.config.analytics.points.filter((p) => kept.has(p.point.split('/')[0] ?? '')) } : undefined;
   return {
     ...full,
     devices,
     ...(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, full.config.gateway.id) }),
     // The demo gateway federates to the demo hub with a password minted for this run.
-    config: { ...full.config, federation: { mqtt }, ...(metrics ? { metrics } : {}) },
+    config: { ...full.config, federation: { mqtt }, ...(metrics ? { metrics } : {}), ...(analytics ? { analytics } : {}) },
   };
 }
 
