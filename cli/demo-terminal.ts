@@ -5,6 +5,7 @@
  */
 import type { CommandRecord } from '../hub/store/types.js';
 import type { ReviewItem } from '../hub/review/types.js';
+import type { WorkOrder } from '../hub/work-orders/service.js';
 import type { Action, GatewayEvent } from '../shared/wire/messages.js';
 
 export type Print = (line: string) => void;
@@ -65,4 +66,12 @@ export function formatSummary(s: SummaryInputs): string {
     `${clock()}  summary: ${s.readingsPerS.toFixed(1)} readings/s, devices up ${s.devicesUp}/${s.devices}${cold}, ` +
     `open reviews ${s.openReviews}, open work orders ${s.openWorkOrders}, simulated time ${sim} (${s.speed}x)`
   );
+}
+
+export function formatWorkOrder(w: WorkOrder): string {
+  return `${clock()}  WORK ORDER (${w.urgency}) ${w.equipment}: ${clip(w.problem, 120)}; task: ${clip(w.task, 80)}`;
+}
+
+export function formatDevice(device: string, state: string, cause?: string): string {
+  return `${clock()}  DEVICE  ${device} ${state}${cause ? `: ${clip(cause, 120)}` : ''}`;
 }

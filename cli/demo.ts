@@ -5,7 +5,7 @@
  * would in a plant. The terminal shows alarms, decisions and a summary every 30 s; `--verbose`
  * adds every reading. Needs nothing but Node.js; the Modbus RTU meter runs when socat is installed.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startFacility, type Facility } from '../devices/facility.js';
@@ -15,12 +15,13 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp, type EdgeApp } from '../edge/app.js';
 import type { DeviceSpec, Reading } from '../edge/drivers/driver.js';
 import { Accounts } from '../hub/api/index.js';
+import { defaultWebDir } from '../hub/api/plugins/web.js';
 import { sqlFor } from '../hub/api/db.js';
 import { generatePassword, loadHubConfig, startHub, upsertUser, type Hub, type HubConfig } from '../hub/index.js';
 import { openStore } from '../hub/store/index.js';
 import type { HubStore } from '../hub/store/types.js';
 import type { Command } from './commands.js';
-import { formatCommand, formatEvent, formatReview, formatSummary, type Print } from './demo-terminal.js';
+import { formatCommand, formatDevice, formatEvent, formatReview, formatSummary, formatWorkOrder, type Print } from './demo-terminal.js';
 import { formatReading } from './format.js';
 import { packageRoot } from '../shared/package-info.js';
 import { untilSignal } from './shutdown.js';
@@ -125,6 +126,41 @@ function demoGatewayConfig(options: DemoOptions, facility: Facility, cable: PtyP
   };
 }
 
+/**
+ * Devices going down or up and work orders the hub's agents open: neither has a hub event, so
+ * they are looked at every 2 s. Returns the stop function.
+ */
+function watchDecisions(out: Print, hub: Hub, edge: EdgeApp): () => Promise<void> {
+  const states = new Map<string, string>();
+  // Orders already open when the demo starts (an earlier run's) are in the summary, not printed.
+  const orders = new Set<string>();
+  let first = true;
+  let busy = false;
+  const look = async (): Promise<void> => {
+    for (const [device, { state }] of Object.entries(edge.gateway.deviceStates())) {
+      const was = states.get(device);
+      states.set(device, state);
+      if (was !== undefined && was !== state && (state === 'up' || state === 'down')) out(formatDevice(device, state));
+    }
+    for (const w of await hub.workOrders.list({ state: 'open', limit: 1000 })) {
+      if (!orders.has(w.id) && !first) out(formatWorkOrder(w));
+      orders.add(w.id);
+    }
+    first = false;
+  };
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void look()
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+      });
+  }, 2_000);
+  timer.unref();
+  return async () => clearInterval(timer);
+}
+
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const out: Print = options.out ?? ((line) => void process.stdout.write(`${line}\n`));
   const speed = options.speed ?? DEMO_SPEED;
@@ -165,6 +201,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       [
         `Swarmgate demo: a simulated building, one gateway and a hub. Simulated time runs ${speed}x real time${speed === 60 ? ' (a real second is a simulated minute)' : ''}.`,
         ...(web ? [`  review page: ${web.url}/  log in as "${web.user}" with password "${web.password}" (new every run); API docs: ${web.url}/docs`] : []),
+        ...(web && !existsSync(join(defaultWebDir(), 'index.html')) ? ['  note: the review page is not built (run npm run build); the API answers, the page does not'] : []),
         `  try a fault: npx swarmgate sim fault add '{"kind":"compressor-failure"}'${controlFlag}`,
         `    the compressor fails when the thermostat next calls for cooling (within about 40 s at 60x); the controller alarm,`,
         `    the gateway's rule (backup compressor on) and the hub's record of both follow within seconds.`,
@@ -195,6 +232,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     // Events go to the hub (and are printed from there), not to the log as JSON lines.
     const edge = await startEdgeApp(loaded, builtinDrivers(), { onReport, reporter: SILENT });
     stops.push(() => edge.stop());
+
+    stops.push(watchDecisions(out, hub, edge));
 
     const every = options.summaryIntervalMs ?? 30_000;
     if (every > 0) {
