@@ -73,6 +73,8 @@ export interface Facility {
   /** The fault registry itself (for onChange and sensor queries). */
   readonly faultRegistry: FaultRegistry;
   snapshot(): FacilitySnapshot;
+  /** Simulated seconds per real second now. */
+  readonly speed: number;
   /** Change the sim speed at run time. */
   setSpeed(speed: number): void;
   stop(): Promise<void>;
@@ -109,7 +111,7 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
       const bus = rtu;
       stops.push(() => bus.stop());
     }
-    const control: ControlApi = await startControlApi({ ...shared, port: options.controlPort ?? 0 });
+    const control: ControlApi = await startControlApi({ ...shared, clock, port: options.controlPort ?? 0 });
     stops.push(() => control.stop());
 
     const endpoints: FacilityEndpoints = {
@@ -126,6 +128,9 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
       faults: { inject: (f) => faults.inject(f), clear: (id) => faults.clear(id), list: () => faults.list() },
       faultRegistry: faults,
       snapshot: () => model.snapshot(),
+      get speed() {
+        return clock.speed;
+      },
       setSpeed: (s) => clock.setSpeed(s),
       stop: stopAll,
     };

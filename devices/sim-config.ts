@@ -96,8 +96,9 @@ export function facilityOptionsFrom(config: SimConfig): FacilityOptions {
 }
 
 /** Starts the simulated facility from a config file (or defaults) and logs where to reach it. */
-export async function runSimulator(configPath?: string): Promise<Facility> {
-  const config = loadSimConfig(configPath);
+export async function runSimulator(configPath?: string, overrides: { readonly speed?: number } = {}): Promise<Facility> {
+  const loaded = loadSimConfig(configPath);
+  const config = overrides.speed === undefined ? loaded : { ...loaded, speed: overrides.speed };
   const facility = await startFacility(facilityOptionsFrom(config));
   const e = facility.endpoints;
   log.info(

@@ -31,6 +31,11 @@ export interface EdgeAppOptions {
    * and start it again. Without it the gateway logs that a restart is needed.
    */
   readonly onRestart?: (version: number) => void;
+  /**
+   * Where events and review requests go besides the hub. Default: the log (JSON lines); the demo
+   * prints what reaches its hub instead.
+   */
+  readonly reporter?: Reporter;
 }
 
 export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistry, options: EdgeAppOptions = {}): Promise<EdgeApp> {
@@ -56,7 +61,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
   await gateway.start();
   // Events and review requests go to the hub through the outbox (kept while offline) and to the log.
   const fed = federation;
-  const reporters: Reporter[] = [loggingReporter(gateway.log)];
+  const reporters: Reporter[] = [options.reporter ?? loggingReporter(gateway.log)];
   if (fed) reporters.unshift({ event: (e) => fed.enqueueEvent(e), review: (r) => fed.enqueueReview(r) });
   let local: LocalDecisions;
   try {

@@ -6,12 +6,15 @@
  *   DELETE /faults/:id    → 204 (404 for unknown ids)
  *   DELETE /faults        → 204, clears all
  *   POST /step {seconds}  → advance the simulation (handy with speed 0)
+ *   GET /speed            → {speed}: simulated seconds per real second
+ *   POST /speed {speed}   → change it at run time (0 freezes the clock)
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isSwarmgateError, SwarmgateError } from '../../shared/errors.js';
 import { createLogger } from '../../shared/log.js';
 import type { FacilityModel } from '../physics/model.js';
+import type { RealtimeDriver } from '../physics/realtime.js';
 import type { FaultRegistry } from './registry.js';
 
 const log = createLogger('sim-control');
@@ -19,6 +22,8 @@ const log = createLogger('sim-control');
 export interface ControlApiOptions {
   readonly model: FacilityModel;
   readonly faults: FaultRegistry;
+  /** The realtime driver, for GET/POST /speed; without it those routes answer 404. */
+  readonly clock?: Pick<RealtimeDriver, 'speed' | 'setSpeed'>;
   readonly host?: string;
   readonly port?: number;
 }
@@ -30,6 +35,8 @@ export interface ControlApi {
 }
 
 const MAX_BODY = 64 * 1024;
+/** The same bound as `speed` in a simulator config file. */
+export const MAX_SPEED = 100_000;
 
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -97,7 +104,18 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       model.step(seconds);
       return send(res, 200, model.snapshot());
     }
-    send(res, 404, { error: `no route ${method} ${path}; try GET /state, GET /faults, POST /faults, DELETE /faults/:id` });
+    const clock = options.clock;
+    if (clock && method === 'GET' && path === '/speed') return send(res, 200, { speed: clock.speed });
+    if (clock && method === 'POST' && path === '/speed') {
+      const body = await readBody(req);
+      const speed = typeof body === 'object' && body !== null ? (body as { speed?: unknown }).speed : undefined;
+      if (typeof speed !== 'number' || !(speed >= 0) || speed > MAX_SPEED) {
+        return send(res, 400, { error: `field "speed": expected simulated seconds per real second in 0..${MAX_SPEED} (0 freezes the clock)`, field: 'speed' });
+      }
+      clock.setSpeed(speed);
+      return send(res, 200, { speed: clock.speed });
+    }
+    send(res, 404, { error: `no route ${method} ${path}; try GET /state, GET /faults, POST /faults, DELETE /faults/:id, POST /step, GET|POST /speed` });
   };
 
   const server = createServer((req, res) => {

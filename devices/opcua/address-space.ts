@@ -27,6 +27,7 @@ export const COLD_ROOM_VARIABLES: readonly ColdRoomVariableSpec[] = [
   { name: 'CompressorRunning', description: 'Main compressor running', dataType: 'Boolean', read: (m, f) => sensor(f, 'freezer.compressor_running', m.coldRoom.compressorRunning) },
   { name: 'Setpoint', description: 'Temperature setpoint (writable)', dataType: 'Double', unit: 'degC', writable: true, read: (m) => m.coldRoom.setpointC },
   { name: 'BackupCompressor', description: 'Backup compressor relay state (mirror of GPIO 22, read-only)', dataType: 'Boolean', read: (m) => m.coldRoom.backupCompressor },
+  { name: 'CompressorFault', description: 'Compressor fault alarm: cooling called for and the main compressor not running (latched until it runs)', dataType: 'Boolean', read: (m) => m.coldRoom.compressorFault },
   { name: 'HighTemperatureAlarm', description: `Temperature above ${HIGH_TEMPERATURE_ALARM_C} degC`, dataType: 'Boolean', read: (m, f) => sensor(f, 'freezer.temperature', m.coldRoom.temperatureC) > HIGH_TEMPERATURE_ALARM_C },
 ];
 

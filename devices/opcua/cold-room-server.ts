@@ -1,7 +1,7 @@
 /**
  * The freezer cold room as an OPC UA server (node-opcua). Address space:
  *   Objects/Facility/ColdRoom/{Temperature, DoorOpen, CompressorRunning, Setpoint,
- *   BackupCompressor, HighTemperatureAlarm}
+ *   BackupCompressor, CompressorFault, HighTemperatureAlarm}
  * with string node ids `ns=1;s=ColdRoom.<Name>` (ns=1 is the server's own namespace, the first
  * after the standard one). Values are pushed from the physics every publishIntervalMs, so
  * subscriptions see changes. Faults: offline stops the server until cleared; opcua-restart stops

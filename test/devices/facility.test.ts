@@ -70,6 +70,22 @@ describe('startFacility + control API', () => {
     facility.faults.clear();
   });
 
+  it('control API: GET/POST /speed changes how fast simulated time runs; POST /step advances it', async () => {
+    expect(await (await api('/speed')).json()).toEqual({ speed: facility.speed });
+    const before = facility.model.now();
+    const stepped = (await (await api('/step', { method: 'POST', body: JSON.stringify({ seconds: 600 }) })).json()) as { time: number };
+    expect(stepped.time - before).toBeGreaterThanOrEqual(600_000);
+    const set = await api('/speed', { method: 'POST', body: JSON.stringify({ speed: 120 }) });
+    expect(set.status).toBe(200);
+    expect(await set.json()).toEqual({ speed: 120 });
+    expect(facility.speed).toBe(120);
+    expect((await api('/speed', { method: 'POST', body: JSON.stringify({ speed: 0 }) })).status).toBe(200);
+    expect(facility.speed).toBe(0);
+    const bad = await api('/speed', { method: 'POST', body: JSON.stringify({ speed: -1 }) });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ field: 'speed' });
+  });
+
   it('compressor-failure warms the cold room', () => {
     const id = facility.faults.inject({ kind: 'compressor-failure' });
     const before = facility.model.coldRoom.temperatureC;

@@ -111,6 +111,46 @@ describe('facility physics', () => {
     expect(backup.meters.refrigeration.powerKw).toBeGreaterThan(2);
   });
 
+  it('a compressor that fails while idle fails to start when the thermostat next calls; the controller raises its fault alarm then', () => {
+    const m = new FacilityModel({ seed: 2, startTime: MONDAY });
+    // Run until the compressor has just stopped: idle at the bottom of its band.
+    let guard = 0;
+    while (!m.coldRoom.compressorRunning && guard++ < 10_000) m.step(10);
+    while (m.coldRoom.compressorRunning && guard++ < 20_000) m.step(10);
+    expect(m.coldRoom.compressorRunning).toBe(false);
+    m.setCompressorFailure(true);
+    expect(m.coldRoom.compressorFault).toBe(false); // idle: nothing tells yet
+    const start = m.coldRoom.temperatureC;
+    let calledAfterS = 0;
+    while (!m.coldRoom.coolingDemand && calledAfterS < 3 * HOUR) {
+      m.step(10);
+      calledAfterS += 10;
+    }
+    expect(m.coldRoom.coolingDemand).toBe(true);
+    expect(calledAfterS).toBeLessThan(45 * 60); // the band is 2 K; the envelope warms ~3 K/h
+    expect(m.coldRoom.compressorRunning).toBe(false);
+    expect(m.coldRoom.compressorFault).toBe(true);
+    expect(m.coldRoom.temperatureC).toBeGreaterThan(start + 1.5);
+    m.step(HOUR);
+    expect(m.coldRoom.compressorFault).toBe(true); // latched while the compressor is broken
+    expect(m.coldRoom.temperatureC).toBeGreaterThan(m.coldRoom.setpointC + 3);
+    m.setCompressorFailure(false);
+    m.step(10);
+    expect(m.coldRoom.compressorFault).toBe(false);
+    expect(m.coldRoom.compressorRunning).toBe(true);
+  });
+
+  it('a compressor that fails while running stops at once and the fault alarm is raised at once', () => {
+    const m = new FacilityModel({ seed: 2, startTime: MONDAY });
+    let guard = 0;
+    while (!m.coldRoom.compressorRunning && guard++ < 10_000) m.step(10);
+    expect(m.coldRoom.compressorRunning).toBe(true);
+    m.setCompressorFailure(true);
+    m.step(2);
+    expect(m.coldRoom.compressorRunning).toBe(false);
+    expect(m.coldRoom.compressorFault).toBe(true);
+  });
+
   it('door openings warm the cold room', () => {
     const m = new FacilityModel({ seed: 2, startTime: MONDAY });
     m.setCompressorFailure(true); // isolate the door effect from thermostat cycling
