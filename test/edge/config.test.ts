@@ -233,12 +233,13 @@ describe('gateway config: hostile YAML', () => {
 });
 
 describe('gateway config: a YAML syntax error names the line and column of the mistake', () => {
-  it('`broken: [unclosed` appended as line 71 of the demo config is reported at 71:9 in plain words', () => {
+  it('`broken: [unclosed` appended as the last line of the demo config is reported at its line, column 9, in plain words', () => {
     const demo = readFileSync(fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url)), 'utf8');
-    expect(demo.split('\n')).toHaveLength(71); // 70 lines and the final newline
+    const line = demo.split('\n').length; // the appended line's number (the file ends with a newline)
+    expect(line).toBeGreaterThan(70);
     const file = write('g.yaml', `${demo}broken: [unclosed\n`);
     const lines = checkConfig(file, registry).problems.map(formatProblem);
-    expect(lines).toEqual([`${file}:71:9: (document): YAML syntax: unclosed '[' opened at line 71 column 9: add the closing ']'`]);
+    expect(lines).toEqual([`${file}:${line}:9: (document): YAML syntax: unclosed '[' opened at line ${line} column 9: add the closing ']'`]);
   });
 });
 
