@@ -10,12 +10,13 @@
  * - Births are QoS 0 as Sparkplug requires (tck-id-topics-nbirth-mqtt), so no PUBACK can say the
  *   broker refused them. Refusals are found instead: the NCMD/DCMD(/STATE) subscription, made
  *   before the births, must be granted (SUBACK 0x80 = refused: the broker's ACL does not give this
- *   gateway the group), and after the births an UNSUBSCRIBE round trip must come back on the same
- *   connection (an MQTT 3.1.1 broker such as the embedded one closes the connection on a refused
- *   publish). A refusal is logged as an error with topic, reason and the fix, counted in
+ *   gateway the group), and the node's own NBIRTH, to which it subscribes too, must come back to it
+ *   (a broker delivers a publish it took to every matching subscription; one that refuses it drops
+ *   it silently, as Mosquitto does, or closes the connection, as an MQTT 3.1.1 broker like the
+ *   embedded one does). A refusal is logged as an error with topic, reason and the fix, counted in
  *   swarmgate_federation_sparkplug_refused_total, and the node retries after a backoff (30 s
  *   doubling to 10 min) instead of reconnecting, and spending a bdSeq, every few seconds. "births
- *   published" is logged only once the round trip confirmed them.
+ *   published" is logged only once the NBIRTH came back.
  * - seq 0-255 wrapping on every NBIRTH/DBIRTH/DDATA; an NBIRTH resets it to 0.
  * - NBIRTH, then one DBIRTH per device with all its metrics (current values), then DDATA on
  *   changes (report-by-exception readings, grouped per device per tick). Metric datatypes come
@@ -114,6 +115,8 @@ export class SparkplugNode {
   /** The primary host's last STATE: online, and its timestamp (older messages are ignored). */
   private host: { online: boolean; timestamp: number } | undefined;
   private flushQueued = false;
+  /** Called when the node's own NBIRTH comes back (see confirmBirths). */
+  private birthEcho: (() => void) | undefined;
   private readonly clock: () => number;
   private readonly base: string;
 
@@ -240,7 +243,8 @@ export class SparkplugNode {
     const session = this.session;
     // Subscribe before the birth: a host answering the NBIRTH with an NCMD must reach us, and a
     // refused subscription is the broker saying this gateway may not use the group.
-    const topics = [this.topic('NCMD'), this.topic('DCMD', '+'), ...(this.stateTopic ? [this.stateTopic] : [])];
+    // Its own NBIRTH too: the echo is how the node knows the broker took its births.
+    const topics = [this.topic('NCMD'), this.topic('DCMD', '+'), this.topic('NBIRTH'), ...(this.stateTopic ? [this.stateTopic] : [])];
     client.subscribe(topics, { qos: 1 }, (err, _grants, packet) => {
       if (session !== this.session) return;
       const codes = packet && 'granted' in packet ? packet.granted : [];
@@ -267,7 +271,7 @@ export class SparkplugNode {
     return `the gateway's broker user must carry the group: swarmgate hub user add --credentials FILE --role gateway --site SITE --gateway ${this.options.edgeNodeId} --sparkplug-group ${this.options.groupId}; or set integration.sparkplug.groupId to a group it has (default: the site)`;
   }
 
-  private refused(operation: 'subscribe' | 'publish', reason: 'suback' | 'closed', topic: string, message: string): void {
+  private refused(operation: 'subscribe' | 'publish', reason: 'suback' | 'closed' | 'no-echo', topic: string, message: string): void {
     this.options.metrics.sparkplugRefused.inc({ operation, reason });
     this.options.log.error({ topic, operation, reason: message, hint: this.hint, bdSeq: this.bdSeq }, `sparkplug ${operation} refused by the broker`);
   }
@@ -289,9 +293,9 @@ export class SparkplugNode {
   }
 
   /**
-   * The births went out at QoS 0; an UNSUBSCRIBE answered on the same connection shows the broker
-   * took them (brokers handle a connection's packets in order, and one that refuses a publish
-   * over MQTT 3.1.1 closes the connection first).
+   * The births went out at QoS 0: the broker took them when the node's own NBIRTH comes back on its
+   * subscription. A closed connection is a refusal by an MQTT 3.1.1 broker; no echo within the
+   * connect timeout is a refusal by a broker that drops what its ACL refuses (Mosquitto).
    */
   private confirmBirths(client: MqttClient, devices: number): void {
     const session = this.session;
@@ -302,14 +306,16 @@ export class SparkplugNode {
       settled = true;
       clearTimeout(timer);
       client.off('close', onClose);
+      if (this.birthEcho === onEcho) this.birthEcho = undefined;
       if (outcome === 'closed') {
         if (this.stopping || client.disconnecting) return; // we ended it (stop, host offline)
         this.refused('publish', 'closed', this.topic('NBIRTH'), 'the broker closed the connection on the births instead of taking them (an MQTT 3.1.1 broker closes the connection on a publish its ACL refuses)');
         this.retryLater(client);
-      } else if (session !== this.session) {
+      } else if (session !== this.session || this.stopping) {
         return;
       } else if (outcome === 'timeout') {
-        this.options.log.warn({ topic: this.topic('NBIRTH'), timeoutMs }, 'sparkplug births not confirmed by the broker in time');
+        this.refused('publish', 'no-echo', this.topic('NBIRTH'), `the broker did not deliver the node's own NBIRTH back to it within ${timeoutMs} ms: it dropped the births (a broker such as Mosquitto silently drops a publish its ACL refuses)`);
+        this.retryLater(client);
       } else {
         this.retryMs = this.options.refusedRetryMs ?? REFUSED_RETRY_MS.first;
         this.options.metrics.sparkplugBorn.set(1);
@@ -317,10 +323,11 @@ export class SparkplugNode {
       }
     };
     const onClose = (): void => settle('closed');
+    const onEcho = (): void => settle('confirmed');
     const timer = setTimeout(() => settle('timeout'), timeoutMs);
     timer.unref();
     client.once('close', onClose);
-    client.unsubscribe(`${this.topic('NCMD')}/birth-confirmation`, (err) => settle(err ? 'closed' : 'confirmed'));
+    this.birthEcho = onEcho;
   }
 
   private get stateTopic(): string | undefined {
@@ -451,6 +458,7 @@ export class SparkplugNode {
 
   private async onMessage(topic: string, payload: Buffer): Promise<void> {
     if (topic === this.stateTopic) return this.onHostState(payload);
+    if (topic === this.topic('NBIRTH')) return this.birthEcho?.();
     let decoded: UPayload;
     try {
       decoded = spb.decodePayload(payload);

@@ -3,7 +3,7 @@
  * - gateway: publish/subscribe only inside swarmgate/v1/<site>/<gateway>/#, and as its own
  *   Sparkplug edge node in each group its credential carries (default: its site): publish
  *   spBv1.0/<group>/{NBIRTH,NDEATH,NDATA}/<gateway> and {DBIRTH,DDEATH,DDATA}/<gateway>/<device>,
- *   subscribe spBv1.0/<group>/NCMD/<gateway>, DCMD/<gateway>/<device> and the host
+ *   subscribe spBv1.0/<group>/NCMD/<gateway>, DCMD/<gateway>/<device>, its own NBIRTH and the host
  *   applications' spBv1.0/STATE/<host>;
  * - integration: read scopes (subscribe) and write scopes (publish), each a topic filter;
  * - hub: anything (the hub's own clients).
@@ -32,7 +32,8 @@ export function gatewayScopes(site: string, gateway: string, sparkplugGroups: re
   return {
     readWrite: [`${gatewayPrefix(site, gateway)}/#`],
     write: sparkplugGroups.flatMap((g) => [node(g, 'NBIRTH'), node(g, 'NDEATH'), node(g, 'NDATA'), `${node(g, 'DBIRTH')}/+`, `${node(g, 'DDEATH')}/+`, `${node(g, 'DDATA')}/+`]),
-    read: sparkplugGroups.length > 0 ? [...sparkplugGroups.flatMap((g) => [node(g, 'NCMD'), `${node(g, 'DCMD')}/+`]), 'spBv1.0/STATE/+'] : [],
+    // Its own NBIRTH too: the node confirms the broker took its births by receiving them back.
+    read: sparkplugGroups.length > 0 ? [...sparkplugGroups.flatMap((g) => [node(g, 'NCMD'), `${node(g, 'DCMD')}/+`, node(g, 'NBIRTH')]), 'spBv1.0/STATE/+'] : [],
   };
 }
 

@@ -53,7 +53,7 @@ describe('mosquitto password and ACL files', () => {
     expect(readFileSync(credentialsFile, 'utf8')).not.toContain('gw-1-password');
     const acl = readFileSync(aclFile, 'utf8');
     expect(acl).toContain('user gw-1\ntopic readwrite swarmgate/v1/site-a/gw-1/#');
-    // Sparkplug: the site as the group by default; exactly its own node, births/data written, commands and STATE read.
+    // Sparkplug: the site as the group by default; exactly its own node, births/data written, commands, its own NBIRTH (the echo that confirms it) and STATE read.
     expect(acl).toContain(
       [
         'topic write spBv1.0/site-a/NBIRTH/gw-1',
@@ -64,6 +64,7 @@ describe('mosquitto password and ACL files', () => {
         'topic write spBv1.0/site-a/DDATA/gw-1/+',
         'topic read spBv1.0/site-a/NCMD/gw-1',
         'topic read spBv1.0/site-a/DCMD/gw-1/+',
+        'topic read spBv1.0/site-a/NBIRTH/gw-1',
         'topic read spBv1.0/STATE/+',
       ].join('\n'),
     );
