@@ -13,9 +13,6 @@ function lazy(summary: string, load: () => Promise<Pick<Command, 'run'>>): Comma
 
 export const commands: Record<string, Command> = {
   demo: lazy('run the demo: simulated facility, gateway, hub and review page', async () => {
-    // The demo talks to a person in a terminal: it prints alarms, decisions and a summary itself;
-    // the JSON log shows errors only (SWARMGATE_LOG_LEVEL=warn or info for more).
-    process.env.SWARMGATE_LOG_LEVEL ??= 'error';
     return (await import('./demo.js')).demoCommand;
   }),
   edge: lazy('run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles', async () => (await import('./edge.js')).edgeCommand),
