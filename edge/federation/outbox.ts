@@ -77,7 +77,7 @@ export class Outbox {
   private readonly inflight = new Set<number>();
   private readonly pendingAcks = new Set<number>();
   /** Telemetry rows the broker acknowledged, waiting for the hub's stored receipt: row seq -> batch key and since when. */
-  private readonly awaiting = new Map<number, { key: string; since: number }>();
+  private readonly awaiting = new Map<number, { key: string; since: number; kind: MessageKind }>();
   /** `${bootId}:${batchSeq}` -> row seq of the rows in `awaiting`. */
   private readonly awaitingByKey = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -197,11 +197,14 @@ export class Outbox {
     this.arm(this.flushMs || 200);
   }
 
-  /** The broker has the batch (PUBACK); the row stays until the hub's stored receipt names it. */
-  awaitStored(seq: number, bootId: string, batchSeq: number): void {
+  /**
+   * The broker has the message (PUBACK); the row stays until the hub's stored receipt names it:
+   * a telemetry batch by its (bootId, seq), any other message by the digest of its payload.
+   */
+  awaitStored(seq: number, kind: MessageKind, name: { bootId: string; batchSeq: number } | { digest: string }): void {
     this.inflight.delete(seq);
-    const key = `${bootId}:${batchSeq}`;
-    this.awaiting.set(seq, { key, since: this.clock() });
+    const key = 'digest' in name ? `m:${name.digest}` : `${name.bootId}:${name.batchSeq}`;
+    this.awaiting.set(seq, { key, since: this.clock(), kind });
     this.awaitingByKey.set(key, seq);
     this.metrics.awaitingStored.set(this.awaiting.size);
   }
@@ -225,6 +228,21 @@ export class Outbox {
       }
     this.metrics.awaitingStored.set(this.awaiting.size);
     return n;
+  }
+
+  /** The hub stored these messages (digests of their payloads): their rows go. Returns the kinds of the rows that went. */
+  storedMessages(digests: readonly string[]): MessageKind[] {
+    const kinds: MessageKind[] = [];
+    for (const d of digests) {
+      const seq = this.awaitingByKey.get(`m:${d}`);
+      const a = seq === undefined ? undefined : this.awaiting.get(seq);
+      if (seq === undefined || !a) continue;
+      this.forget(seq);
+      this.ack(seq);
+      kinds.push(a.kind);
+    }
+    this.metrics.awaitingStored.set(this.awaiting.size);
+    return kinds;
   }
 
   /** Rows waiting for a receipt since before `before` become eligible to send again; their seqs. */

@@ -3,10 +3,10 @@
  * so the broker keeps command subscriptions through an outage; a retained GatewayState birth on
  * every connect and the same document with status offline as the will.
  *
- * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once. A telemetry row is
- * deleted only when the hub's stored receipt names its batch (a PUBACK only moves it to waiting
- * for that receipt; without one within storedTimeoutS, or after a reconnect, it is sent again and
- * the hub's de-duplication keeps one copy); other rows on their PUBACK. After a reconnect two cursors run side by side: rows committed while
+ * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once. A row is deleted only
+ * when the hub's stored receipt names it (a telemetry batch by bootId and seq, anything else by
+ * its payload's digest): a PUBACK only moves it to waiting for that receipt; without one within
+ * storedTimeoutS, or after a reconnect, it is sent again and the hub keeps one copy. After a reconnect two cursors run side by side: rows committed while
  * connected (live, first) and the backlog from before the connection (flagged historical: true),
  * each in seq order, so live data keeps flowing while the backlog drains.
  */
@@ -14,7 +14,7 @@ import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../../shared/errors.js';
-import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayTopic, type GatewayState } from '../../shared/wire/index.js';
+import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayTopic, messageDigest, type GatewayState } from '../../shared/wire/index.js';
 import { FederationMetrics } from './metrics.js';
 import { clientOptions, topicMatches } from './mqtt-link.js';
 import type { Outbox, OutboxRow } from './outbox.js';
@@ -107,6 +107,7 @@ export class Publisher {
     let rows = 0;
     for (const b of r.value.batches) rows += this.options.outbox.stored(b.bootId, b.from, b.to);
     if (rows > 0) this.metrics.acked.inc({ kind: 'telemetry' }, rows);
+    for (const kind of r.value.messages ? this.options.outbox.storedMessages(r.value.messages) : []) this.metrics.acked.inc({ kind });
   }
 
   /** Batches the broker acknowledged but the hub never receipted: send them again. */
@@ -276,8 +277,8 @@ export class Publisher {
         outbox.unmarkSent(row.seq);
         if (historical) this.histCursor = Math.min(this.histCursor, row.seq - 1);
         else this.liveCursor = Math.min(this.liveCursor, row.seq - 1);
-      } else if (this.options.untilStored && row.kind === 'telemetry' && row.batchSeq !== null) {
-        outbox.awaitStored(row.seq, row.bootId, row.batchSeq);
+      } else if (this.options.untilStored) {
+        outbox.awaitStored(row.seq, row.kind, row.kind === 'telemetry' && row.batchSeq !== null ? { bootId: row.bootId, batchSeq: row.batchSeq } : { digest: messageDigest(row.payload) });
       } else {
         outbox.ack(row.seq);
         metrics.acked.inc({ kind: row.kind });

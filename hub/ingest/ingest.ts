@@ -12,8 +12,8 @@
  * A message the store refuses every time (poison: bad data, not a bad store) is kept in the
  * quarantine with the reason and ingest moves on, so one gateway's bad message never holds back
  * another's; so are messages that fail their schema or lie outside the plausible time window.
- * Telemetry that is stored (or quarantined) is receipted to its gateway (receipts.ts): the gateway
- * deletes a batch only then, not on the broker's PUBACK, so a broker that loses acknowledged
+ * What is stored (or quarantined) is receipted to its gateway (receipts.ts): the gateway deletes a
+ * message from its outbox only then, not on the broker's PUBACK, so a broker that loses acknowledged
  * messages (a restart, a crash, a lost subscription) costs a resend, never the data.
  * The subscriptions are made again on every connect, whatever the broker says about the session:
  * Mosquitto restores a persistent session without its shared subscriptions. A watchdog also
@@ -328,6 +328,9 @@ export class Ingest {
         await this.quarantinePoison(topic, site, gateway, ch, payload, err.message);
         if (ch === 'telemetry') this.receiptFor(site, gateway, payload);
       }
+      // Every other message from a gateway's outbox is receipted by its digest once handled (stored,
+      // or refused: sending a refused one again would be refused again). State is not from the outbox.
+      if (ch !== 'telemetry' && ch !== 'state') this.receipts?.addMessage(site, gateway, payload);
       this.stats.handled++;
       return true;
     } catch (err) {

@@ -1,14 +1,15 @@
 /**
- * Stored receipts: after ingest has stored a telemetry batch (or kept it in quarantine), the
- * gateway hears so on swarmgate/v1/<site>/<gateway>/stored and only then deletes it from its
- * outbox. Receipts collect for `delayMs` and go out as one message per gateway with the batch
- * seqs as ranges per boot. A receipt lost on the way costs a resend, which the store's
+ * Stored receipts: after ingest has stored a message (or kept it in quarantine), the gateway hears
+ * so on swarmgate/v1/<site>/<gateway>/stored and only then deletes it from its outbox. Receipts
+ * collect for `delayMs` and go out as one message per gateway: telemetry as batch seqs in ranges
+ * per boot, other messages by the digest of their payload. A receipt lost on the way costs a resend, which the store's
  * (gateway, bootId, seq) key turns into a duplicate that is receipted again.
  */
 import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { encode } from '../../shared/wire/codec.js';
+import { messageDigest } from '../../shared/wire/digest.js';
 import { StoredReceiptSchema, type StoredReceipt } from '../../shared/wire/messages.js';
 import { gatewayTopic } from '../../shared/wire/topics.js';
 import type { HubMetrics } from '../broker/metrics.js';
@@ -16,8 +17,8 @@ import type { HubMetrics } from '../broker/metrics.js';
 const MAX_RANGES = 5000;
 
 export class StoredReceipts {
-  /** topic -> bootId -> seqs stored since the last send */
-  private pending = new Map<string, Map<string, number[]>>();
+  /** topic -> what was stored since the last send: seqs per bootId, digests of other messages */
+  private pending = new Map<string, { boots: Map<string, number[]>; digests: string[] }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -25,14 +26,25 @@ export class StoredReceipts {
     private readonly options: { readonly delayMs?: number; readonly metrics: HubMetrics; readonly log: Logger },
   ) {}
 
+  /** A telemetry batch. */
   add(site: string, gateway: string, bootId: string, seq: number): void {
-    const topic = gatewayTopic(site, gateway, 'stored');
-    let boots = this.pending.get(topic);
-    if (!boots) this.pending.set(topic, (boots = new Map()));
+    const boots = this.entry(site, gateway).boots;
     let seqs = boots.get(bootId);
     if (!seqs) boots.set(bootId, (seqs = []));
     seqs.push(seq);
+  }
+
+  /** Any other message, by its payload. */
+  addMessage(site: string, gateway: string, payload: Uint8Array): void {
+    this.entry(site, gateway).digests.push(messageDigest(payload));
+  }
+
+  private entry(site: string, gateway: string): { boots: Map<string, number[]>; digests: string[] } {
+    const topic = gatewayTopic(site, gateway, 'stored');
+    let e = this.pending.get(topic);
+    if (!e) this.pending.set(topic, (e = { boots: new Map(), digests: [] }));
     this.timer ??= setTimeout(() => this.flush(), this.options.delayMs ?? 50);
+    return e;
   }
 
   /** Sends everything collected now. */
@@ -41,9 +53,13 @@ export class StoredReceipts {
     this.timer = undefined;
     const pending = this.pending;
     this.pending = new Map();
-    for (const [topic, boots] of pending) {
-      for (const batches of chunks(toRanges(boots), MAX_RANGES)) {
-        const receipt: StoredReceipt = { v: 1, ts: Date.now(), batches };
+    for (const [topic, { boots, digests }] of pending) {
+      const ranges = toRanges(boots);
+      const parts = Math.max(Math.ceil(ranges.length / MAX_RANGES), Math.ceil(digests.length / MAX_RANGES), 1);
+      for (let i = 0; i < parts; i++) {
+        const batches = ranges.slice(i * MAX_RANGES, (i + 1) * MAX_RANGES);
+        const messages = digests.slice(i * MAX_RANGES, (i + 1) * MAX_RANGES);
+        const receipt: StoredReceipt = { v: 1, ts: Date.now(), batches, ...(messages.length > 0 ? { messages } : {}) };
         // Not connected: MQTT.js queues it; lost anyway: the gateway resends and gets a new receipt.
         this.client.publish(topic, encode(StoredReceiptSchema, receipt), { qos: 1 }, (err) => {
           if (err) this.options.log.debug({ topic, err: errorMessage(err) }, 'stored receipt not delivered; the gateway will resend and be receipted again');
@@ -75,8 +91,4 @@ function toRanges(boots: Map<string, number[]>): StoredReceipt['batches'] {
     out.push({ bootId, from, to });
   }
   return out;
-}
-
-function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }

@@ -1,3 +1,4 @@
 export * from './topics.js';
 export * from './messages.js';
 export * from './codec.js';
+export * from './digest.js';

@@ -182,17 +182,22 @@ export const ConfigDocumentSchema = Type.Object(
 );
 
 /**
- * The hub's receipt for telemetry it has stored (journaled or committed, or kept in quarantine):
- * sent to swarmgate/v1/<site>/<gateway>/stored. A gateway deletes a telemetry batch from its
- * outbox only on this receipt, never on the broker's PUBACK alone, so a broker that loses what it
+ * The hub's receipt for what it has stored (journaled or committed, or kept in quarantine): sent
+ * to swarmgate/v1/<site>/<gateway>/stored. A gateway deletes a message from its outbox only on
+ * this receipt, never on the broker's PUBACK alone, so a broker that loses what it
  * acknowledged (restart, crash, a lost subscription) costs a resend, not the data.
  */
+/** A messageDigest (digest.ts): 12 bytes of SHA-256, base64url. */
+export const DIGEST_PATTERN = '^[A-Za-z0-9_-]{16}$';
+
 export const StoredReceiptSchema = Type.Object(
   {
     v: Type.Literal(1),
     ts: Millis,
     /** Inclusive ranges of batch seqs per boot. */
-    batches: Type.Array(Type.Object({ bootId: Uuid, from: Count(), to: Count() }, strict), { minItems: 1, maxItems: 5000 }),
+    batches: Type.Array(Type.Object({ bootId: Uuid, from: Count(), to: Count() }, strict), { maxItems: 5000 }),
+    /** Other messages (events, gaps, reviews, acks, reported configs) by messageDigest of their payload. */
+    messages: Type.Optional(Type.Array(Type.String({ pattern: DIGEST_PATTERN }), { maxItems: 5000 })),
   },
   strict,
 );

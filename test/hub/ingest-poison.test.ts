@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
-import { StoredReceiptSchema, decode, gatewayTopic, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
+import { StoredReceiptSchema, decode, gatewayTopic, messageDigest, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
@@ -109,6 +109,14 @@ function poisonSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
       const history = await hub.store.history('gw-a', 'ahu1', 'temp', 0, now + 48 * 3600_000);
       expect(history.map((s) => s.value)).toEqual([4]);
       expect(await hub.metrics.count(hub.metrics.quarantined)).toBeGreaterThanOrEqual(6);
+    });
+
+    it('events are receipted by the digest of their payload once stored', async () => {
+      const payload = JSON.stringify({ v: 1, id: 'evt-receipt-1', gateway: 'gw-a', ts: Date.now(), kind: 'system', severity: 'info', message: 'receipt me' });
+      await a.client.publishAsync(gatewayTopic(SITE, 'gw-a', 'events'), payload, { qos: 1 });
+      const digest = messageDigest(Buffer.from(payload));
+      await waitFor(() => (a.receipts.some((r) => r.messages?.includes(digest)) ? true : undefined), 10_000, 'receipt naming the event');
+      expect((await hub.store.events({ gateway: 'gw-a' })).map((e) => e.id)).toContain('evt-receipt-1');
     });
 
     it('a batch key repeated with other readings is counted and logged as a conflict; the first is kept and both are receipted', async () => {

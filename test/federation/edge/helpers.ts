@@ -10,7 +10,7 @@ import { SwarmgateError } from '../../../shared/errors.js';
 import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
-import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode, type StoredReceipt } from '../../../shared/wire/index.js';
+import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type StoredReceipt } from '../../../shared/wire/index.js';
 import { tempDir } from '../../support/tmp.js';
 
 export interface TestBroker {
@@ -71,19 +71,24 @@ export interface Received {
 
 /**
  * In-process subscriber: unaffected by the network going down, like a hub next to the broker.
- * With `receipts` it answers every telemetry batch it keeps with a stored receipt, as the hub does.
+ * With `receipts` it answers every outbox message it keeps with a stored receipt, as the hub does.
  */
 export function hubSubscriber(broker: Aedes, filter: string, options: { receipts?: boolean } = {}): { messages: Received[]; close(): Promise<void>; ready: Promise<void> } {
   const messages: Received[] = [];
   const deliver = (packet: { topic: string; payload: Buffer | string; retain?: boolean }, cb: () => void): void => {
     messages.push({ topic: packet.topic, payload: Buffer.from(packet.payload), retain: packet.retain === true });
     cb();
-    if (options.receipts && packet.topic.endsWith('/telemetry')) {
-      const batch = decode(TelemetryBatchSchema, packet.topic, Buffer.from(packet.payload));
+    const channel = /^swarmgate\/v1\/[^/]+\/[^/]+\/(telemetry|gaps|events|reviews|commands\/ack|config\/reported)$/.exec(packet.topic)?.[1];
+    if (!options.receipts || !channel) return;
+    const stored = packet.topic.slice(0, -channel.length) + 'stored';
+    const payload = Buffer.from(packet.payload);
+    let receipt: StoredReceipt = { v: 1, ts: Date.now(), batches: [], messages: [messageDigest(payload)] };
+    if (channel === 'telemetry') {
+      const batch = decode(TelemetryBatchSchema, packet.topic, payload);
       if (!batch.ok) return;
-      const receipt: StoredReceipt = { v: 1, ts: Date.now(), batches: [{ bootId: batch.value.bootId, from: batch.value.seq, to: batch.value.seq }] };
-      void publishTo(broker, packet.topic.replace(/\/telemetry$/, '/stored'), encode(StoredReceiptSchema, receipt));
+      receipt = { v: 1, ts: Date.now(), batches: [{ bootId: batch.value.bootId, from: batch.value.seq, to: batch.value.seq }] };
     }
+    void publishTo(broker, stored, encode(StoredReceiptSchema, receipt));
   };
   const ready = new Promise<void>((resolve) => broker.subscribe(filter, deliver as never, () => resolve()));
   return {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { GatewayStateSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, type TelemetryBatch } from '../../../shared/wire/index.js';
+import { EventSchema, GatewayStateSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type TelemetryBatch } from '../../../shared/wire/index.js';
 import { startFederation, type Federation, type FederationConfig } from '../../../edge/federation/index.js';
 import { fakeGateway, publishTo, startPeers, waitFor, type Cleanup, type Received, type TestBroker } from './helpers.js';
 
@@ -151,6 +151,22 @@ describe('stored receipts: the outbox keeps a batch until the hub has stored it'
     await receipt(fed.bootId, 7, 9);
     await waitFor(() => fed.outbox.stats().messages === 0, 5000, 'all receipted');
     expect(await metric(registry, 'swarmgate_federation_acked_total', { kind: 'telemetry' })).toBe(10);
+  });
+
+  it('an event waits for a receipt naming the digest of its payload, then goes', async () => {
+    const { broker, hub, fed, registry } = await setup({ outbox: { flushMs: 20, storedTimeoutS: 60 } }, false);
+    await waitFor(() => fed.publisher.connected, 5000, 'connect');
+    const event = { v: 1 as const, id: 'evt-0000001', gateway: 'gw-1', ts: Date.now(), kind: 'system' as const, severity: 'info' as const, message: 'hello' };
+    const payload = encode(EventSchema, event);
+    fed.outbox.enqueue('swarmgate/v1/site-a/gw-1/events', 'event', payload);
+    await waitFor(() => hub.messages.some((m) => m.topic.endsWith('/events')) && fed.outbox.awaitingCount === 1, 5000, 'event at the broker, waiting for its receipt');
+    expect(fed.outbox.stats().messages).toBe(1);
+    await publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [], messages: [messageDigest(Buffer.from('other payload'))] }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fed.outbox.stats().messages).toBe(1);
+    await publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [], messages: [messageDigest(payload)] }));
+    await waitFor(() => fed.outbox.stats().messages === 0, 5000, 'event receipted and deleted');
+    expect(await metric(registry, 'swarmgate_federation_acked_total', { kind: 'event' })).toBe(1);
   });
 
   it('a malformed receipt is refused and counted, and deletes nothing', async () => {
