@@ -57,10 +57,10 @@ export const FederationOutboxSchema = Type.Object(
     deleteOn: Type.Optional(
       Type.Union([Type.Literal('stored'), Type.Literal('puback')], {
         default: 'stored',
-        description: "When a telemetry batch leaves the outbox: 'stored' on the hub's stored receipt (nothing is lost if the broker loses what it acknowledged); 'puback' on the broker's acknowledgement (only for a broker with no Swarmgate hub behind it)",
+        description: "When a message leaves the outbox: 'stored' on the hub's stored receipt (nothing is lost if the broker loses what it acknowledged); 'puback' on the broker's acknowledgement (only for a broker with no Swarmgate hub behind it)",
       }),
     ),
-    storedTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: "deleteOn 'stored': a batch the broker acknowledged is sent again when no stored receipt came within this many seconds" })),
+    storedTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: "deleteOn 'stored': a message the broker acknowledged is sent again when no stored receipt came within this many seconds" })),
   },
   { ...strict, description: 'Durable store-and-forward queue on the gateway' },
 );
