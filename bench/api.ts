@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { Accounts, startApi, type RunningApi } from '../hub/api/index.js';
 import { sqlFor } from '../hub/api/db.js';
 import { CommandService } from '../hub/commands/commands.js';
-import { HubEvents } from '../hub/ingest/events.js';
+import { HubEvents } from '../hub/events.js';
 import { featureMigrations } from '../hub/migrations.js';
 import { GatewayRegistry } from '../hub/registry/registry.js';
 import { ReviewService } from '../hub/review/index.js';

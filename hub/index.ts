@@ -8,10 +8,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { SwarmgateError, errorMessage } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
-import { HubMetrics } from './broker/metrics.js';
+import { HubMetrics } from './metrics.js';
 import { CommandService } from './commands/commands.js';
 import type { HubConfig } from './config.js';
-import { HubEvents } from './ingest/events.js';
+import { HubEvents } from './events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
 import { WorkOrderService } from './work-orders/service.js';
 import { QuarantineService } from './quarantine/service.js';
@@ -295,11 +295,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
 }
 
 export { loadHubConfig, parseHubConfig, HubConfigSchema, type HubConfig } from './config.js';
-export { HubEvents, type HubEventMap, type HubEventName, type HubListener } from './ingest/events.js';
+export { HubEvents, type HubEventMap, type HubEventName, type HubListener } from './events.js';
 export { Ingest, type IngestOptions, type IngestStats } from './ingest/ingest.js';
 export { GatewayRegistry } from './registry/registry.js';
 export { CommandService, type CreateCommand } from './commands/commands.js';
-export { HubMetrics } from './broker/metrics.js';
+export { HubMetrics } from './metrics.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker/credentials.js';
 export { generatePassword } from './broker/passwords.js';

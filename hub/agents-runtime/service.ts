@@ -20,7 +20,7 @@ import type { ReviewItem as AgentReviewItem, ReviewSink } from '../agents/ports.
 import { AgentRegistry } from '../agents/registry.js';
 import { SafetySpecialist } from '../agents/safety/safety.js';
 import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../agents/types.js';
-import type { HubEvents } from '../ingest/events.js';
+import type { HubEvents } from '../events.js';
 import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../review/index.js';
 import type { HubStore } from '../store/types.js';
 import type { WorkOrderService } from '../work-orders/service.js';

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.js';
 import type { CommandService } from '../commands/commands.js';
-import type { HubEvents } from '../ingest/events.js';
+import type { HubEvents } from '../events.js';
 import type { GatewayRegistry } from '../registry/registry.js';
 import type { GatewayRecord, HubStore } from '../store/types.js';
 import type { FacilityIndex } from '../agents/facility.js';

@@ -18,7 +18,7 @@ import { mayPublish, mayRead, maySubscribe, type Identity } from './acl.js';
 import { ClientIdBinding } from './client-ids.js';
 import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
 import { LogLimiter } from './log-limiter.js';
-import { HubMetrics } from './metrics.js';
+import { HubMetrics } from '../metrics.js';
 import { verifyPassword } from './passwords.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
 import { parseShared } from './topic-filter.js';

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../../shared/log.js';
 import { encode, isValid } from '../../shared/wire/codec.js';
 import { CommandSchema, type Action, type Command, type CommandAck } from '../../shared/wire/messages.js';
 import { gatewayTopic } from '../../shared/wire/topics.js';
-import type { HubEvents } from '../ingest/events.js';
+import type { HubEvents } from '../events.js';
 import type { AckOutcome } from '../ingest/ingest.js';
 import type { CommandQuery, CommandRecord, CommandStatus, HubStore } from '../store/types.js';
 

@@ -12,7 +12,7 @@ import { encode } from '../../shared/wire/codec.js';
 import { messageDigest } from '../../shared/wire/digest.js';
 import { StoredReceiptSchema, type StoredReceipt } from '../../shared/wire/messages.js';
 import { gatewayTopic } from '../../shared/wire/topics.js';
-import type { HubMetrics } from '../broker/metrics.js';
+import type { HubMetrics } from '../metrics.js';
 
 const MAX_RANGES = 5000;
 

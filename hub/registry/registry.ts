@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../shared/log.js';
 import type { GatewayState } from '../../shared/wire/messages.js';
-import type { HubEvents } from '../ingest/events.js';
+import type { HubEvents } from '../events.js';
 import type { GatewayRecord, HubStore } from '../store/types.js';
 
 export interface GatewayRegistryOptions {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { sqlFor } from '../../hub/api/db.js';
 import { FacilityIndex, type FacilityModel } from '../../hub/agents/index.js';
 import { AgentService } from '../../hub/agents-runtime/index.js';
-import { HubEvents } from '../../hub/ingest/events.js';
+import { HubEvents } from '../../hub/events.js';
 import { featureMigrations } from '../../hub/migrations.js';
 import { ReviewService } from '../../hub/review/index.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';

@@ -4,7 +4,7 @@ import { Accounts, buildApi, type Api, type Role } from '../../hub/api/index.js'
 import { sqlFor } from '../../hub/api/db.js';
 import { TrackRecordBook } from '../../hub/agents/learning/track-record.js';
 import { CommandService } from '../../hub/commands/commands.js';
-import { HubEvents } from '../../hub/ingest/events.js';
+import { HubEvents } from '../../hub/events.js';
 import { featureMigrations } from '../../hub/migrations.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { ReviewService } from '../../hub/review/index.js';

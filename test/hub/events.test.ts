@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HubEvents } from '../../hub/ingest/events.js';
+import { HubEvents } from '../../hub/events.js';
 
 describe('hub events registry', () => {
   it('awaits async listeners, isolates failing ones and unsubscribes', async () => {

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { HubMetrics } from '../../hub/broker/metrics.js';
-import { HubEvents } from '../../hub/ingest/events.js';
+import { HubMetrics } from '../../hub/metrics.js';
+import { HubEvents } from '../../hub/events.js';
 import { Ingest } from '../../hub/ingest/ingest.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';

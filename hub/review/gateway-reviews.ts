@@ -6,7 +6,7 @@
 import { errorMessage } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { ReviewRequest } from '../../shared/wire/messages.js';
-import type { HubEvents } from '../ingest/events.js';
+import type { HubEvents } from '../events.js';
 import type { HubStore } from '../store/types.js';
 import type { ReviewService } from './service.js';
 import type { NewReviewItem } from './types.js';

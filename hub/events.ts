@@ -5,9 +5,9 @@
  * so a listener that persists (e.g. the review queue) gets at-least-once delivery. A throwing
  * listener is logged and never stops ingest or other listeners.
  */
-import type { Logger } from '../../shared/log.js';
-import type { CommandAck, GapRecord, GatewayEvent, GatewayState, ReviewRequest, TelemetryBatch } from '../../shared/wire/messages.js';
-import type { CommandRecord, GatewayRecord } from '../store/types.js';
+import type { Logger } from '../shared/log.js';
+import type { CommandAck, GapRecord, GatewayEvent, GatewayState, ReviewRequest, TelemetryBatch } from '../shared/wire/messages.js';
+import type { CommandRecord, GatewayRecord } from './store/types.js';
 
 export interface HubEventMap {
   /** A telemetry batch arrived; stored=false for a duplicate (already stored before). */

@@ -3,7 +3,7 @@
  * prom-client's global one) so several hubs can live in one test process.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { TelemetryStoreStats } from '../store/types.js';
+import type { TelemetryStoreStats } from './store/types.js';
 
 export class HubMetrics {
   readonly registry = new Registry();
