@@ -16,9 +16,9 @@ import { startEdgeApp, type EdgeApp } from '../edge/app.js';
 import type { DeviceSpec, Reading } from '../edge/drivers/driver.js';
 import { Accounts } from '../hub/api/index.js';
 import { defaultWebDir } from '../hub/api/plugins/web.js';
-import { sqlFor } from '../hub/api/db.js';
+import { sqlFor } from '../hub/db/sql.js';
 import { generatePassword, loadHubConfig, startHub, upsertUser, type Hub, type HubConfig } from '../hub/index.js';
-import { openStore } from '../hub/store/index.js';
+import { openHubStore } from '../hub/db/migrations.js';
 import type { HubStore } from '../hub/store/types.js';
 import type { Command } from './commands.js';
 import { formatCommand, formatDevice, formatEvent, formatReview, formatSummary, formatWorkOrder, type Print } from './demo-terminal.js';
@@ -186,7 +186,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const gatewayPassword = generatePassword();
     await upsertUser(credentials, { role: 'gateway', username: DEMO_GATEWAY.gateway, ...DEMO_GATEWAY }, gatewayPassword);
     // The demo opens the store itself so the technician exists before the web API starts.
-    const store = await openStore(hubConfig.store, { retention: { rawDays: hubConfig.retention.rawDays, rollups: hubConfig.retention.rollups } });
+    const store = await openHubStore(hubConfig.store, { retention: { rawDays: hubConfig.retention.rawDays, rollups: hubConfig.retention.rollups } });
     stops.push(() => store.close());
     const technicianPassword = await mintTechnician(store, hubConfig);
     const hub = await startHub(hubConfig, { store });

@@ -15,14 +15,15 @@ import { HubEvents } from './events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
 import { WorkOrderService } from './work-orders/service.js';
 import { QuarantineService } from './quarantine/service.js';
-import { sqlFor } from './api/db.js';
+import { sqlFor } from './db/sql.js';
 import { BROADCAST_CHANNELS, Ingest, SHARED_CHANNELS } from './ingest/ingest.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
-import { SqliteStore, applyFeatureMigrations, openStore } from './store/index.js';
+import { applyFeatureMigrations, openHubStore } from './db/migrations.js';
+import { SqliteStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
 export interface StartHubOptions {
@@ -120,7 +121,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
   };
   try {
     const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
-    const store = options.store ?? (await openStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
+    const store = options.store ?? (await openHubStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
     if (store instanceof SqliteStore) metrics.watchTelemetryStore(() => store.telemetryStats());
     if (!options.store) cleanups.push(() => store.close());
     else await applyFeatureMigrations(store);
@@ -305,3 +306,4 @@ export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker
 export { generatePassword } from './broker/passwords.js';
 export { writeMosquittoFiles, resolveFileOwner, emitMosquittoAcl, emitMosquittoPasswordFile, emitMosquittoConf } from './broker/mosquitto.js';
 export * from './store/index.js';
+export { openHubStore } from './db/migrations.js';

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFacility } from '../devices/facility.js';
-import { sqlFor } from '../hub/api/db.js';
-import { featureMigrations } from '../hub/migrations.js';
+import { sqlFor } from '../hub/db/sql.js';
+import { featureMigrations } from '../hub/db/migrations.js';
 import { QuarantineService } from '../hub/quarantine/service.js';
 import { SqliteStore } from '../hub/store/sqlite.js';
 import { upsertUser } from '../hub/broker/credentials.js';
-import { loadHubConfig, openStore } from '../hub/index.js';
+import { loadHubConfig, openHubStore } from '../hub/index.js';
 import { tempDir } from './support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -193,7 +193,7 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
 
     // A normal interactive run next to a running hub (this process holds the store and its
     // ingest journal): its output on stdout, nothing on stderr (no JSON log lines).
-    const hubStore = await openStore(loadHubConfig(config).store);
+    const hubStore = await openHubStore(loadHubConfig(config).store);
     const listed = cli(['review', 'list', '--config', config], 'unset');
     await hubStore.close();
     expect(listed.status, listed.stderr).toBe(0);

@@ -26,7 +26,8 @@ import type { HubStore } from '../store/types.js';
 import type { WorkOrderService } from '../work-orders/service.js';
 import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './ports.js';
 import { snapshotFromStore, type SnapshotOptions } from './snapshot.js';
-import { sqlFor, StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
+import { sqlFor } from '../db/sql.js';
+import { StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
 
 export interface AgentServiceOptions {
   readonly store: HubStore;

@@ -1,5 +1,5 @@
 /** The audit of who did what through the API (logins, decisions, commands, user changes). */
-import { num, str, type Sql } from './db.js';
+import { num, str, type Sql } from '../db/sql.js';
 import type { Principal } from './auth/accounts.js';
 
 export interface AuditRecord {

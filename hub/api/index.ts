@@ -18,7 +18,7 @@ import { installGuard } from './auth/guard.js';
 import { LoginLimiter } from './auth/rate-limit.js';
 import { AuditLog } from './audit.js';
 import type { Api, ApiContext, ApiServices } from './context.js';
-import { sqlFor } from './db.js';
+import { sqlFor } from '../db/sql.js';
 import { errorBody, makeErrorHandler } from './errors.js';
 import { installApiMetrics, loginMetrics } from './metrics.js';
 import { typeboxValidator } from './validation.js';

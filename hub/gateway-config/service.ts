@@ -8,7 +8,7 @@ import { SwarmgateError } from '../../shared/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import type { DesiredGatewayConfig } from '../../shared/wire/desired-config.js';
 import { ConfigDocumentSchema, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
-import { num, str, type Sql } from '../api/db.js';
+import { num, str, type Sql } from '../db/sql.js';
 
 export type ConfigPublish = (topic: string, payload: Buffer) => Promise<void>;
 

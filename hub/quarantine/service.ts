@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/errors.js';
-import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../api/db.js';
+import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 
 export const QuarantinedMessageSchema = Type.Object(
   {

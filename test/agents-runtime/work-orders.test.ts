@@ -6,11 +6,11 @@
  * when it comes back it opens a new order.
  */
 import { describe, expect, it } from 'vitest';
-import { sqlFor } from '../../hub/api/db.js';
+import { sqlFor } from '../../hub/db/sql.js';
 import { FacilityIndex, type FacilityModel } from '../../hub/agents/index.js';
 import { AgentService } from '../../hub/agents-runtime/index.js';
 import { HubEvents } from '../../hub/events.js';
-import { featureMigrations } from '../../hub/migrations.js';
+import { featureMigrations } from '../../hub/db/migrations.js';
 import { ReviewService } from '../../hub/review/index.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import { WorkOrderService } from '../../hub/work-orders/service.js';

@@ -1,7 +1,7 @@
 /** Happy paths, validation errors and the error format of every feature of the web API. */
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sqlFor } from '../../hub/api/db.js';
+import { sqlFor } from '../../hub/db/sql.js';
 import { WorkOrderService } from '../../hub/work-orders/service.js';
 import { Registry } from 'prom-client';
 import { ROUTES } from '../../hub/api/index.js';

@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Accounts } from '../../hub/api/index.js';
-import { sqlFor } from '../../hub/api/db.js';
+import { sqlFor } from '../../hub/db/sql.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub } from '../../hub/index.js';
-import { featureMigrations } from '../../hub/migrations.js';
+import { featureMigrations } from '../../hub/db/migrations.js';
 import { QuarantineService } from '../../hub/quarantine/service.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
 import { gatewayTopic } from '../../shared/wire/index.js';

@@ -1,11 +1,11 @@
 /** A hub API over a temp SQLite store with real command, review and registry services; no broker. */
 import type { LightMyRequestResponse } from 'fastify';
 import { Accounts, buildApi, type Api, type Role } from '../../hub/api/index.js';
-import { sqlFor } from '../../hub/api/db.js';
+import { sqlFor } from '../../hub/db/sql.js';
 import { TrackRecordBook } from '../../hub/agents/learning/track-record.js';
 import { CommandService } from '../../hub/commands/commands.js';
 import { HubEvents } from '../../hub/events.js';
-import { featureMigrations } from '../../hub/migrations.js';
+import { featureMigrations } from '../../hub/db/migrations.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { ReviewService } from '../../hub/review/index.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';

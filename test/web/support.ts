@@ -6,7 +6,7 @@
 import { chromium, type BrowserContext } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
 import { Accounts } from '../../hub/api/index.js';
-import { sqlFor } from '../../hub/api/db.js';
+import { sqlFor } from '../../hub/db/sql.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import { buildWeb } from '../../hub/web/build.js';

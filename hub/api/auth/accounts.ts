@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SwarmgateError } from '../../../shared/errors.js';
 import { hashPassword, verifyPassword } from '../../broker/passwords.js';
-import { num, optNum, str, type Sql, type SqlRow } from '../db.js';
+import { num, optNum, str, type Sql, type SqlRow } from '../../db/sql.js';
 
 export const ROLES = ['viewer', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

@@ -9,7 +9,7 @@ import { DOMAINS, type Domain } from '../../agents/types.js';
 import { ObjectiveSchema, parseObjective, plan as makePlan, type Plan } from '../../agents/planner/index.js';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
-import { num, str, type Sql, type SqlRow } from '../db.js';
+import { num, str, type Sql, type SqlRow } from '../../db/sql.js';
 import { responses } from '../errors.js';
 import { IdParam, Limit, Millis } from '../schemas.js';
 

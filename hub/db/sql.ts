@@ -1,5 +1,6 @@
 /**
- * The few SQL calls the API's own tables need, on whichever store the hub runs (SQLite or
+ * The hub's one SQL adapter: the few SQL calls the features' own tables need (API, agents,
+ * work orders, gateway config, quarantine), on whichever store the hub runs (SQLite or
  * PostgreSQL). Statements use `?` placeholders; PostgreSQL gets them renumbered to $1..$n.
  * Writes that must report what changed use RETURNING (both databases support it).
  */
@@ -38,7 +39,7 @@ export function sqlFor(store: HubStore): Sql {
     };
   }
   if (store instanceof PostgresStore) return { all: (sql, args = []) => store.query(numbered(sql), [...args]) };
-  throw new SwarmgateError('SWG_ERR_HUB_STORE', `the web API needs the SQLite or PostgreSQL store, not "${store.kind}"`);
+  throw new SwarmgateError('SWG_ERR_HUB_STORE', `the hub's features need the SQLite or PostgreSQL store, not "${store.kind}"`);
 }
 
 export function str(row: SqlRow, key: string): string {

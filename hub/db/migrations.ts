@@ -1,0 +1,64 @@
+/**
+ * The one place feature migrations are registered. Each feature owns a block of schema versions
+ * and gives the same tables for both stores; startHub hands them to openStore, which applies them
+ * after the core schema (the store itself imports no feature).
+ *   10-19 review queue and its audit trail (hub/review)
+ *   20-29 web API users and tokens (hub/api)
+ *   30-39 agent learning state: executed set, track records, bus audit (hub/agents-runtime)
+ *   40-49 remote gateway configuration: desired and reported documents (hub/gateway-config)
+ *   50-59 maintenance work orders from the agents (hub/work-orders)
+ *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
+ * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
+ */
+import { AGENT_STATE_MIGRATIONS } from '../agents-runtime/migrations.js';
+import { API_MIGRATIONS } from '../api/migrations.js';
+import { GATEWAY_CONFIG_MIGRATIONS } from '../gateway-config/migrations.js';
+import { REVIEW_MIGRATIONS } from '../review/migrations.js';
+import { WORK_ORDER_MIGRATIONS } from '../work-orders/migrations.js';
+import { QUARANTINE_MIGRATIONS } from '../quarantine/migrations.js';
+import { SwarmgateError } from '../../shared/errors.js';
+import { openStore, type OpenStoreOptions, type StoreConfig } from '../store/index.js';
+import { PostgresStore } from '../store/postgres.js';
+import type { Migration } from '../store/sqlite-migrations.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { HubStore } from '../store/types.js';
+import type { FeatureMigrations } from './feature.js';
+
+export type { FeatureMigrations };
+
+export const FEATURES: readonly FeatureMigrations[] = [
+  REVIEW_MIGRATIONS,
+  AGENT_STATE_MIGRATIONS,
+  API_MIGRATIONS,
+  GATEWAY_CONFIG_MIGRATIONS,
+  WORK_ORDER_MIGRATIONS,
+  QUARANTINE_MIGRATIONS,
+];
+
+/** Every registered feature migration for one store kind, checked for overlapping versions. */
+export function featureMigrations(kind: 'sqlite' | 'postgres', features: readonly FeatureMigrations[] = FEATURES): Migration[] {
+  const seen = new Map<number, string>();
+  const out: Migration[] = [];
+  for (const f of features) {
+    for (const m of f[kind]) {
+      const [lo, hi] = f.versions;
+      if (m.version < lo || m.version > hi) throw new SwarmgateError('SWG_ERR_INTERNAL', `migration ${m.version} of ${f.feature} is outside its range ${lo}-${hi}`);
+      const other = seen.get(m.version);
+      if (other) throw new SwarmgateError('SWG_ERR_INTERNAL', `migration version ${m.version} is used by both ${other} and ${f.feature}`);
+      seen.set(m.version, f.feature);
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+/** Adds the feature tables to a store opened without them (startHub with a caller's store). */
+export async function applyFeatureMigrations(store: HubStore): Promise<void> {
+  if (store instanceof SqliteStore) await store.applyMigrations(featureMigrations('sqlite'));
+  else if (store instanceof PostgresStore) await store.applyMigrations(featureMigrations('postgres'));
+}
+
+/** Opens the configured store with every feature's tables: what the hub and its CLI commands open. */
+export function openHubStore(config: StoreConfig, options: Omit<OpenStoreOptions, 'migrations'> = {}): Promise<HubStore> {
+  return openStore(config, { ...options, migrations: (kind) => featureMigrations(kind) });
+}
