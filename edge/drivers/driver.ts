@@ -8,9 +8,9 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
+import type { PointValue, Quality } from '../../shared/wire/messages.js';
 
-export type Quality = 'good' | 'uncertain' | 'bad';
-export type PointValue = number | boolean | string;
+export type { PointValue, Quality };
 
 /**
  * What kind of value a point yields, declared by its profile (Modbus type, OPC UA dataType, GPIO

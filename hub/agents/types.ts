@@ -4,7 +4,9 @@
  * and votes; they know nothing of HTTP, MQTT or storage (the coordinator and ports do that).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { Action } from '../../shared/wire/messages.js';
+import type { Action, PointValue } from '../../shared/wire/messages.js';
+
+export type { PointValue };
 import type { FacilitySnapshot } from './snapshot.js';
 
 const strict = { additionalProperties: false } as const;
@@ -32,7 +34,6 @@ export const PROPOSAL_KINDS = [
 export type ProposalKind = (typeof PROPOSAL_KINDS)[number];
 
 export type Priority = 'low' | 'normal' | 'high' | 'critical';
-export type PointValue = number | boolean | string;
 
 /** What the executor checks in telemetry after the settling window. */
 export interface ExpectedEffect {

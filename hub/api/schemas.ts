@@ -1,12 +1,12 @@
 /** Response and parameter schemas shared by the API's plugins (they also make the OpenAPI document). */
 import { Type } from '@sinclair/typebox';
-import { ActionSchema, DeviceStatusSchema, EventSchema } from '../../shared/wire/messages.js';
+import { ActionSchema, DeviceStatusSchema, EventSchema, QualitySchema } from '../../shared/wire/messages.js';
 
 const strict = { additionalProperties: false } as const;
 export const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the epoch' });
 export const IdParam = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:@-]*$' });
-export const PointValue = Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]);
-export const Quality = Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]);
+/** A stored value as the API returns it (null where the reading was bad). */
+export const StoredValueSchema = Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]);
 export const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('technician'), Type.Literal('admin')]);
 export const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
 export { ActionSchema };
@@ -30,7 +30,7 @@ export const GatewaySchema = Type.Object(
 );
 
 export const ReadingSchema = Type.Object(
-  { gateway: Type.String(), device: Type.String(), point: Type.String(), value: PointValue, quality: Quality, ts: Millis, cause: Type.Optional(Type.String()) },
+  { gateway: Type.String(), device: Type.String(), point: Type.String(), value: StoredValueSchema, quality: QualitySchema, ts: Millis, cause: Type.Optional(Type.String()) },
   strict,
 );
 

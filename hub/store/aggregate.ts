@@ -3,7 +3,7 @@
  * merging partial bucket aggregates (raw rows and rollup rows) and picking a rollup level.
  */
 import type { WireReading } from '../../shared/wire/messages.js';
-import type { HistoryBucket, PointValue, RollupLevel } from './types.js';
+import type { HistoryBucket, StoredValue, RollupLevel } from './types.js';
 
 /** n = number, b = boolean (num 0/1), s = string, z = null. */
 export type ValueType = 'n' | 'b' | 's' | 'z';
@@ -21,7 +21,7 @@ export function encodeValue(value: WireReading['v']): EncodedValue {
   return { num: null, str: value, vtype: 's' };
 }
 
-export function decodeValue(num: number | null, str: string | null, vtype: string): PointValue {
+export function decodeValue(num: number | null, str: string | null, vtype: string): StoredValue {
   switch (vtype) {
     case 'n':
       return num;

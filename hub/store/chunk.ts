@@ -9,7 +9,7 @@
  */
 import type { WireReading } from '../../shared/wire/messages.js';
 import type { PartialBucket } from './aggregate.js';
-import type { PointValue, Quality, RawSample } from './types.js';
+import type { StoredValue, Quality, RawSample } from './types.js';
 
 export const CHUNK_MAX_SAMPLES = 2048;
 /** Bounds a chunk's time span, so a range query can start its index scan at from - span. */
@@ -51,14 +51,14 @@ interface ChunkMeta {
 const QUALITY_CODE: Record<Quality, string> = { good: 'g', uncertain: 'u', bad: 'b' };
 const QUALITY_OF: Record<string, Quality> = { g: 'good', u: 'uncertain', b: 'bad' };
 
-function vtypeOf(v: PointValue): string {
+function vtypeOf(v: StoredValue): string {
   if (v === null) return 'z';
   if (typeof v === 'number') return 'n';
   if (typeof v === 'boolean') return 'b';
   return 's';
 }
 
-function countable(v: PointValue, q: Quality): v is number | boolean {
+function countable(v: StoredValue, q: Quality): v is number | boolean {
   return q !== 'bad' && (typeof v === 'number' || typeof v === 'boolean');
 }
 
@@ -251,7 +251,7 @@ export class DecodedChunk {
     return t === 'n' || t === 'b' ? this.num[i]! : undefined;
   }
 
-  private value(i: number): PointValue {
+  private value(i: number): StoredValue {
     switch (this.meta.vt?.[i] ?? 'n') {
       case 'n':
         return this.num[i]!;

@@ -3,16 +3,17 @@
  * (test/hub/store-contract.ts). All methods are async so callers never depend on which one runs.
  * Times are milliseconds since the epoch. Gateway ids are unique across sites.
  */
-import type { Command, GapRecord, GatewayEvent, GatewayState, TelemetryBatch } from '../../shared/wire/messages.js';
+import type { Command, GapRecord, GatewayEvent, GatewayState, PointValue, Quality, TelemetryBatch } from '../../shared/wire/messages.js';
 
-export type PointValue = number | boolean | string | null;
-export type Quality = 'good' | 'uncertain' | 'bad';
+export type { PointValue, Quality };
+/** A stored value: null where the reading was bad. */
+export type StoredValue = PointValue | null;
 
 export interface StoredReading {
   readonly gateway: string;
   readonly device: string;
   readonly point: string;
-  readonly value: PointValue;
+  readonly value: StoredValue;
   readonly quality: Quality;
   readonly ts: number;
   readonly cause?: string;
@@ -20,7 +21,7 @@ export interface StoredReading {
 
 export interface RawSample {
   readonly ts: number;
-  readonly value: PointValue;
+  readonly value: StoredValue;
   readonly quality: Quality;
   readonly cause?: string;
 }

@@ -209,6 +209,10 @@ export const PointValueMessageSchema = Type.Object(
 );
 export const PointSetMessageSchema = Type.Object({ v: PointValueSchema }, strict);
 
+/** A point's value as both sides know it (null on the wire where a reading is bad). */
+export type PointValue = Static<typeof PointValueSchema>;
+/** How far a reading can be trusted: data, never an exception. */
+export type Quality = Static<typeof QualitySchema>;
 export type WireReading = Static<typeof WireReadingSchema>;
 export type TelemetryBatch = Static<typeof TelemetryBatchSchema>;
 export type GapRecord = Static<typeof GapRecordSchema>;

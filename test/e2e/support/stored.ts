@@ -4,7 +4,7 @@
  * to the millisecond, non-finite numbers as null), which is what the gateway promises to deliver.
  */
 import type { Reading } from '../../../edge/drivers/driver.js';
-import type { HubStore, PointValue } from '../../../hub/store/types.js';
+import type { HubStore, StoredValue } from '../../../hub/store/types.js';
 import { sleep } from './util.js';
 
 export interface StoredCheck {
@@ -24,13 +24,13 @@ export interface StoredCheck {
 
 interface Sample {
   readonly ts: number;
-  readonly value: PointValue;
+  readonly value: StoredValue;
   readonly quality: string;
 }
 
 const FAR_FUTURE = 8.64e15;
 
-function wireValue(v: Reading['value']): PointValue {
+function wireValue(v: Reading['value']): StoredValue {
   if (typeof v === 'number' && !Number.isFinite(v)) return null;
   if (typeof v === 'string' && v.length > 1024) return v.slice(0, 1024);
   return v;
