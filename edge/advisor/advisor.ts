@@ -16,7 +16,7 @@ import type { GatewayPort } from '../rules/port.js';
 import { clip, makeEvent, safeReport, type Reporter } from '../rules/reporter.js';
 import { compileStrategies, type StrategyInstance } from './instances.js';
 import type { AdvisorConfig } from './schema.js';
-import type { AnomalyEvidence, Observation, Proposal, Strategy, StrategyContext } from './strategy.js';
+import type { AnomalyEvidence, Observation, StrategyProposal, Strategy, StrategyContext } from './strategy.js';
 
 /** What the advisor reads from the anomaly monitor (AnomalyMonitor satisfies it). */
 export interface AnomalySource {
@@ -140,7 +140,7 @@ export class Advisor {
     const now = this.now();
     for (const [key, o] of this.open) if (o.expiresAt <= now) this.open.delete(key);
     for (const instance of this.instances) {
-      let proposals: Proposal[] = [];
+      let proposals: StrategyProposal[] = [];
       try {
         proposals = instance.strategy.propose(this.context(instance, now));
       } catch (err) {
@@ -165,7 +165,7 @@ export class Advisor {
     };
   }
 
-  private async route(instance: StrategyInstance, p: Proposal, now: number): Promise<RoutedRecommendation | undefined> {
+  private async route(instance: StrategyInstance, p: StrategyProposal, now: number): Promise<RoutedRecommendation | undefined> {
     const target = instance.bindings.get(p.target);
     if (!target || !instance.strategy.roles.written.includes(p.target)) {
       this.log.error({ strategy: instance.name, target: p.target }, 'strategy proposed a write to a role it may not write');

@@ -7,6 +7,6 @@ export { startLocalDecisions, type LocalDecisions, type LocalDecisionOptions } f
 export { checkLocalDecisions, localDecisionProblems, localSections, type LocalDecisionSections } from './check.js';
 export { compileStrategies, type StrategyInstance } from './instances.js';
 export { STRATEGIES } from './strategies/index.js';
-export type { Strategy, StrategyContext, Proposal, Observation, AnomalyEvidence, ParamValue } from './strategy.js';
+export type { Strategy, StrategyContext, StrategyProposal, Observation, AnomalyEvidence, ParamValue } from './strategy.js';
 export { AdvisorConfigSchema, AnalyticsConfigSchema, AnalyticsPointSchema, StrategyConfigSchema, ActionClassPolicySchema } from './schema.js';
 export type { AdvisorConfig, AnalyticsConfig, AnalyticsPointConfig, StrategyConfig, ActionClassPolicy } from './schema.js';

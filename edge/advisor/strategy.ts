@@ -3,7 +3,11 @@
  * through role bindings, never device names) to proposals with a confidence derived from the
  * strength of the evidence. Strategies are registered in strategies/index.ts.
  */
+import { clamp01 } from '../../shared/numbers.js';
+import type { ProposalBasis } from '../../shared/wire/messages.js';
 import type { PointValue, Quality } from '../drivers/driver.js';
+
+export { clamp01 };
 
 export type ParamValue = number | boolean | string;
 
@@ -44,14 +48,13 @@ export interface StrategyContext {
   num(name: string): number;
 }
 
-export interface Proposal {
+/** A strategy's proposal: the wire's proposal basis (confidence, rationale, evidence) plus a role to write. */
+export interface StrategyProposal extends Readonly<ProposalBasis> {
   /** Role of the point to write (must be one of the strategy's written roles). */
   readonly target: string;
   readonly value: PointValue;
   /** In [0,1]; derived from margins, durations, anomaly scores and data quality. */
   readonly confidence: number;
-  readonly rationale: string;
-  readonly evidence: Readonly<Record<string, unknown>>;
   /** Overrides the strategy's action class for this proposal (e.g. switching a backup off is energy, not safety). */
   readonly actionClass?: string;
   /** Raised as an event with the recommendation, whatever the routing (e.g. a freezer alarm). */
@@ -69,11 +72,7 @@ export interface Strategy {
     readonly written: readonly string[];
   };
   readonly defaults: Readonly<Record<string, ParamValue>>;
-  propose(ctx: StrategyContext): Proposal[];
-}
-
-export function clamp01(x: number): number {
-  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0;
+  propose(ctx: StrategyContext): StrategyProposal[];
 }
 
 /** Saturating evidence: 0 at 0, ~0.63 at `scale`, → 1. */

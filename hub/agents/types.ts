@@ -4,9 +4,11 @@
  * and votes; they know nothing of HTTP, MQTT or storage (the coordinator and ports do that).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { Action, PointValue } from '../../shared/wire/messages.js';
+import { clamp01 } from '../../shared/numbers.js';
+import type { Action, PointValue, ProposalBasis } from '../../shared/wire/messages.js';
 
 export type { PointValue };
+export { clamp01 };
 import type { FacilitySnapshot } from './snapshot.js';
 
 const strict = { additionalProperties: false } as const;
@@ -62,7 +64,8 @@ export interface WorkOrder {
   readonly condition?: string;
 }
 
-export interface Proposal {
+/** An agent's proposal: the wire's proposal basis (confidence, rationale, evidence) plus who, what and where. */
+export interface Proposal extends Readonly<ProposalBasis> {
   /** Deterministic for the same agent, kind, target, value and trigger, so replays dedupe. */
   readonly id: string;
   readonly agent: string;
@@ -81,8 +84,6 @@ export interface Proposal {
   readonly confidence: number;
   /** Confidence as the agent computed it, before scaling. */
   readonly rawConfidence: number;
-  readonly rationale: string;
-  readonly evidence: Readonly<Record<string, unknown>>;
   readonly expectedEffect?: ExpectedEffect;
   readonly workOrder?: WorkOrder;
   readonly priority: Priority;
@@ -129,8 +130,3 @@ export type ProposalDraft = Omit<Proposal, 'id' | 'agent' | 'domain' | 'confiden
   /** Makes the proposal id stable across evaluations (e.g. one work order per service interval). */
   readonly dedupeKey?: string;
 };
-
-export function clamp01(x: number): number {
-  if (!Number.isFinite(x)) return 0;
-  return x < 0 ? 0 : x > 1 ? 1 : x;
-}

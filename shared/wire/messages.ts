@@ -154,6 +154,19 @@ export const CommandAckSchema = Type.Object(
   strict,
 );
 
+/**
+ * What every proposed decision carries, on either side of the wire (an edge strategy's proposal, a
+ * hub agent's proposal) and in a review request: how sure, why, and on what evidence.
+ */
+export const ProposalBasisSchema = Type.Object(
+  {
+    confidence: Type.Number({ minimum: 0, maximum: 1 }),
+    rationale: Type.String({ maxLength: 4000 }),
+    evidence: Type.Record(Type.String(), Type.Unknown()),
+  },
+  strict,
+);
+
 /** A gateway's recommendation below its local confidence threshold, for a technician to review. */
 export const ReviewRequestSchema = Type.Object(
   {
@@ -164,9 +177,7 @@ export const ReviewRequestSchema = Type.Object(
     expiresAt: Millis,
     actionClass: Type.String({ maxLength: 64 }),
     action: ActionSchema,
-    confidence: Type.Number({ minimum: 0, maximum: 1 }),
-    rationale: Type.String({ maxLength: 4000 }),
-    evidence: Type.Record(Type.String(), Type.Unknown()),
+    ...ProposalBasisSchema.properties,
   },
   strict,
 );
@@ -221,6 +232,7 @@ export type GatewayEvent = Static<typeof EventSchema>;
 export type Action = Static<typeof ActionSchema>;
 export type Command = Static<typeof CommandSchema>;
 export type CommandAck = Static<typeof CommandAckSchema>;
+export type ProposalBasis = Static<typeof ProposalBasisSchema>;
 export type ReviewRequest = Static<typeof ReviewRequestSchema>;
 export type ConfigDocument = Static<typeof ConfigDocumentSchema>;
 export type PointValueMessage = Static<typeof PointValueMessageSchema>;

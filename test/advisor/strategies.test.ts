@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { slopePerHour } from '../../edge/advisor/advisor.js';
 import { STRATEGIES } from '../../edge/advisor/strategies/index.js';
-import type { AnomalyEvidence, Proposal, Strategy, StrategyContext } from '../../edge/advisor/strategy.js';
+import type { AnomalyEvidence, StrategyProposal, Strategy, StrategyContext } from '../../edge/advisor/strategy.js';
 
 interface Fake {
   values: Record<string, number | boolean | undefined>;
@@ -16,7 +16,7 @@ interface Fake {
   params?: Record<string, number>;
 }
 
-function propose(kind: string, f: Fake): Proposal[] {
+function propose(kind: string, f: Fake): StrategyProposal[] {
   const strategy = STRATEGIES.get(kind) as Strategy;
   const params = { ...strategy.defaults, ...f.params };
   const ctx: StrategyContext = {

@@ -4,7 +4,7 @@
  * when outdoor air stops helping. Confidence follows the temperature difference and the margin
  * above the freeze limit.
  */
-import { clamp01, round, saturate, type Proposal, type Strategy } from '../strategy.js';
+import { clamp01, round, saturate, type StrategyProposal, type Strategy } from '../strategy.js';
 
 export const economizer: Strategy = {
   kind: 'economizer',
@@ -20,7 +20,7 @@ export const economizer: Strategy = {
     const delta = zone - outdoor;
     const q = ctx.quality('zoneTemperature') * ctx.quality('outdoorTemperature');
     const inputs = { zoneTemperature: round(zone, 2), outdoorTemperature: round(outdoor, 2), damper, deltaK: round(delta, 2) };
-    const out: Proposal[] = [];
+    const out: StrategyProposal[] = [];
     const openPct = ctx.num('openPct');
     const minPct = ctx.num('minPct');
     if (zone > ctx.num('warmAboveC') && delta >= ctx.num('minDeltaK') && outdoor >= ctx.num('minOutdoorC') && damper < openPct - 0.5) {

@@ -5,7 +5,7 @@
  * (quality, an anomalous zone temperature). When people are back, propose restoring the speed
  * (comfort).
  */
-import { clamp01, round, type Proposal, type Strategy } from '../strategy.js';
+import { clamp01, round, type StrategyProposal, type Strategy } from '../strategy.js';
 
 export const fanSetback: Strategy = {
   kind: 'fan-setback',
@@ -25,7 +25,7 @@ export const fanSetback: Strategy = {
     const minEmpty = ctx.num('minUnoccupiedS');
     const anomaly = ctx.anomaly('zoneTemperature');
     const inputs = { zoneTemperature: round(zone, 2), occupied, fanSpeed: speed, occupancyHeldS: Math.round(held), band: [low, high] };
-    const out: Proposal[] = [];
+    const out: StrategyProposal[] = [];
     if (!occupied && zone >= low && zone <= high && speed > setback + 0.5 && held >= minEmpty / 3) {
       const margin = clamp01(Math.min(zone - low, high - zone) / ((high - low) / 2));
       const duration = clamp01(held / minEmpty);

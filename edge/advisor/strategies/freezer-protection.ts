@@ -6,7 +6,7 @@
  * confidence. When the room is cold again with the main compressor running, propose switching
  * the backup off (energy, lower stakes).
  */
-import { clamp01, noisyOr, round, saturate, type Proposal, type Strategy } from '../strategy.js';
+import { clamp01, noisyOr, round, saturate, type StrategyProposal, type Strategy } from '../strategy.js';
 
 export const freezerProtection: Strategy = {
   kind: 'freezer-protection',
@@ -25,7 +25,7 @@ export const freezerProtection: Strategy = {
     const door = ctx.boolean('doorOpen');
     const excess = t - (sp + ctx.num('warnAboveK'));
     const inputs = { temperature: round(t, 2), setpoint: sp, excessK: round(excess, 2), risePerHour: rise === undefined ? null : round(rise, 2), compressorRunning: compressor ?? null, doorOpen: door ?? null, backupRelay: relay ?? null };
-    const out: Proposal[] = [];
+    const out: StrategyProposal[] = [];
     if (excess > 0 && relay !== true) {
       const fMargin = saturate(excess, ctx.num('scaleK'));
       const fRise = rise === undefined ? 0 : clamp01(rise / ctx.num('riseKPerH'));
