@@ -16,7 +16,7 @@ import { EquipmentHealthSpecialist } from '../agents/equipment-health/equipment-
 import { Executor, type ExecutionResult } from '../agents/executor/executor.js';
 import type { FacilityIndex } from '../agents/facility.js';
 import { TrackRecordBook, type LearningOptions } from '../agents/learning/track-record.js';
-import type { ReviewItem as AgentReviewItem, ReviewSink } from '../agents/ports.js';
+import type { ReviewSink, ReviewSubmission } from '../agents/ports.js';
 import { AgentRegistry } from '../agents/registry.js';
 import { SafetySpecialist } from '../agents/safety/safety.js';
 import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../agents/types.js';
@@ -222,7 +222,7 @@ export class AgentService {
   }
 
   /** A work order the other agents did not reject: opened, or counted again while still open. */
-  private async raiseWorkOrder(item: AgentReviewItem): Promise<void> {
+  private async raiseWorkOrder(item: ReviewSubmission): Promise<void> {
     const wo = item.workOrder;
     const workOrders = this.options.workOrders;
     if (!wo || !workOrders || item.decision.outcome === 'rejected') {
@@ -252,7 +252,7 @@ export class AgentService {
   /** Coordinator review items into the technician queue; advice with a work order into the work orders. */
   private reviewSink(): ReviewSink {
     return {
-      submit: async (item: AgentReviewItem) => {
+      submit: async (item: ReviewSubmission) => {
         if (!item.action) {
           await this.raiseWorkOrder(item);
           return;

@@ -13,7 +13,7 @@ import type { AgentBus } from './bus/bus.js';
 import { ConsensusManager, type AlgorithmName, type Decision, type Voter } from './consensus/index.js';
 import type { Executor, ExecutionResult } from './executor/executor.js';
 import { TrackRecordBook, type LearningOutcome } from './learning/track-record.js';
-import type { ReviewItem, ReviewReason, ReviewSink, TelemetryPort, TelemetrySample } from './ports.js';
+import type { ReviewSubmission, ReviewReason, ReviewSink, TelemetryPort, TelemetrySample } from './ports.js';
 import type { AgentRegistry } from './registry.js';
 import type { FacilitySnapshot } from './snapshot.js';
 import type { Agent, Priority, Proposal, ProposalDraft, Vote, VoteDraft } from './types.js';
@@ -57,7 +57,7 @@ export interface CoordinatorReport {
   /** Sent to the executor; results settle in `executions`. */
   readonly executed: readonly Decision[];
   readonly executions: ReadonlyMap<string, Promise<ExecutionResult>>;
-  readonly reviewed: readonly ReviewItem[];
+  readonly reviewed: readonly ReviewSubmission[];
   readonly vetoed: readonly Decision[];
   /** Confident decisions not executed because the same write ran within the cooldown. */
   readonly suppressed: readonly Decision[];
@@ -99,7 +99,7 @@ export class Coordinator {
     const proposals = this.collect(snapshot);
     const decisions = await Promise.all(proposals.map((p) => this.decide(p, snapshot)));
     const executed: Decision[] = [];
-    const reviewed: ReviewItem[] = [];
+    const reviewed: ReviewSubmission[] = [];
     const vetoed: Decision[] = [];
     const suppressed: Decision[] = [];
     const executions = new Map<string, Promise<ExecutionResult>>();
@@ -304,7 +304,7 @@ export class Coordinator {
     );
   }
 
-  private async toReview(decision: Decision, reason: ReviewReason, snapshot: FacilitySnapshot): Promise<ReviewItem> {
+  private async toReview(decision: Decision, reason: ReviewReason, snapshot: FacilitySnapshot): Promise<ReviewSubmission> {
     const p = decision.proposal;
     const now = this.clock();
     const priority: Priority = reason === 'rejected' && p.priority !== 'critical' ? 'low' : p.priority;
@@ -334,7 +334,7 @@ export class Coordinator {
     };
   }
 
-  private async telemetryEvidence(p: Proposal, snapshot: FacilitySnapshot): Promise<ReviewItem['evidence']['telemetry']> {
+  private async telemetryEvidence(p: Proposal, snapshot: FacilitySnapshot): Promise<ReviewSubmission['evidence']['telemetry']> {
     const telemetry = this.options.telemetry;
     const points = new Map<string, { gateway: string; device: string; point: string }>();
     if (p.action?.kind === 'write') points.set(`${p.gateway}/${p.action.device}/${p.action.point}`, { gateway: p.gateway, device: p.action.device, point: p.action.point });

@@ -47,7 +47,8 @@ export interface ExecutedSet {
 
 export type ReviewReason = 'low-confidence' | 'rejected' | 'no-quorum' | 'advice' | 'conflict';
 
-export interface ReviewItem {
+/** What the coordinator hands the review queue: a decision it may not execute alone, with its evidence (the runtime turns it into a review item). */
+export interface ReviewSubmission {
   /** The decision id (stable: resubmitting the same item must not duplicate it). */
   readonly id: string;
   readonly reason: ReviewReason;
@@ -76,5 +77,5 @@ export interface ReviewItem {
 
 /** The technician review queue (comes later); submit must be idempotent on item.id. */
 export interface ReviewSink {
-  submit(item: ReviewItem): Promise<void> | void;
+  submit(item: ReviewSubmission): Promise<void> | void;
 }

@@ -95,6 +95,31 @@ export const ReviewSummarySchema = Type.Object(
   strict,
 );
 
+/** Who is signed in (GET /api/v1/auth/me). */
+export const MeSchema = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.Union([Type.Literal('session'), Type.Literal('token')]) }, strict);
+
+/** A point's history: raw samples, or buckets when the span is long. */
+export const HistorySchema = Type.Object(
+  {
+    gateway: Type.String(),
+    device: Type.String(),
+    point: Type.String(),
+    from: Millis,
+    to: Millis,
+    bucketMs: Type.Integer({ description: '0 when samples are raw' }),
+    buckets: Type.Optional(Type.Array(Type.Object({ start: Millis, avg: Type.Number(), min: Type.Number(), max: Type.Number(), count: Type.Integer() }, strict))),
+    samples: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { ts: Millis, value: Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]), quality: Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]), cause: Type.Optional(Type.String()) },
+          strict,
+        ),
+      ),
+    ),
+  },
+  strict,
+);
+
 export const UserSchema = Type.Object(
   { username: Type.String(), role: RoleSchema, disabled: Type.Boolean(), createdAt: Millis, updatedAt: Millis },
   strict,

@@ -11,7 +11,7 @@ import {
   type ExecutedSet,
   type FacilityModel,
   type PointValue,
-  type ReviewItem,
+  type ReviewSubmission,
   type ReviewSink,
   type TelemetryPort,
   type TelemetrySample,
@@ -71,8 +71,8 @@ export class FakeCommands implements CommandPort {
 }
 
 export class MemoryReviews implements ReviewSink {
-  readonly items: ReviewItem[] = [];
-  submit(item: ReviewItem): void {
+  readonly items: ReviewSubmission[] = [];
+  submit(item: ReviewSubmission): void {
     if (!this.items.some((i) => i.id === item.id)) this.items.push(item);
   }
 }

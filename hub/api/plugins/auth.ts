@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Api, ApiContext } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { errorBody, responses } from '../errors.js';
-import { RoleSchema, Username } from '../schemas.js';
+import { MeSchema, RoleSchema, Username } from '../schemas.js';
 import { sessionCookie } from '../auth/guard.js';
 import type { LimitKind } from '../auth/rate-limit.js';
 
@@ -14,7 +14,6 @@ const LIMIT_WORDS: Record<LimitKind, (username: string) => string> = {
   user: (u) => `for "${u}"`,
   address: () => 'from this address',
 };
-const Me = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.Union([Type.Literal('session'), Type.Literal('token')]) }, strict);
 
 export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
   app.route({
@@ -65,7 +64,7 @@ export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
 
   app.route({
     ...at('auth.me'),
-    schema: { response: responses(Me) },
+    schema: { response: responses(MeSchema) },
     handler: async (request) => {
       const p = who(request);
       return { name: p.name, role: p.role, via: p.via };

@@ -5,7 +5,7 @@ import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import type { Api, ApiContext } from '../context.js';
 import { at, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
-import { GatewaySchema, IdParam, Limit, Millis, MillisParam, ReadingSchema, StoredEventSchema } from '../schemas.js';
+import { GatewaySchema, HistorySchema, IdParam, Limit, MillisParam, ReadingSchema, StoredEventSchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const HOUR = 3_600_000;
@@ -63,26 +63,7 @@ export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
         strict,
       ),
       response: responses(
-        Type.Object(
-          {
-            gateway: Type.String(),
-            device: Type.String(),
-            point: Type.String(),
-            from: Millis,
-            to: Millis,
-            bucketMs: Type.Integer({ description: '0 when samples are raw' }),
-            buckets: Type.Optional(Type.Array(Type.Object({ start: Millis, avg: Type.Number(), min: Type.Number(), max: Type.Number(), count: Type.Integer() }, strict))),
-            samples: Type.Optional(
-              Type.Array(
-                Type.Object(
-                  { ts: Millis, value: Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]), quality: Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]), cause: Type.Optional(Type.String()) },
-                  strict,
-                ),
-              ),
-            ),
-          },
-          strict,
-        ),
+        HistorySchema,
       ),
     },
     handler: async (request) => {
