@@ -19,7 +19,7 @@ import { sqlFor } from './db/sql.js';
 import { BROADCAST_CHANNELS, Ingest, SHARED_CHANNELS } from './ingest/ingest.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
-import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents-runtime/index.js';
+import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
 import { applyFeatureMigrations, openHubStore } from './db/migrations.js';

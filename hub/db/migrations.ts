@@ -4,13 +4,13 @@
  * after the core schema (the store itself imports no feature).
  *   10-19 review queue and its audit trail (hub/review)
  *   20-29 web API users and tokens (hub/api)
- *   30-39 agent learning state: executed set, track records, bus audit (hub/agents-runtime)
+ *   30-39 agent learning state: executed set, track records, bus audit (hub/agents/runtime)
  *   40-49 remote gateway configuration: desired and reported documents (hub/gateway-config)
  *   50-59 maintenance work orders from the agents (hub/work-orders)
  *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
-import { AGENT_STATE_MIGRATIONS } from '../agents-runtime/migrations.js';
+import { AGENT_STATE_MIGRATIONS } from '../agents/runtime/migrations.js';
 import { API_MIGRATIONS } from '../api/migrations.js';
 import { GATEWAY_CONFIG_MIGRATIONS } from '../gateway-config/migrations.js';
 import { REVIEW_MIGRATIONS } from '../review/migrations.js';

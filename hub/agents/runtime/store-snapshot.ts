@@ -2,10 +2,10 @@
  * Facility snapshots from the store: latest readings of the site's gateways, recent numeric
  * history of every modelled point, recent events, and occupancy from occupancy sensors.
  */
-import type { GatewayEvent } from '../../shared/wire/messages.js';
-import type { FacilityIndex } from '../agents/facility.js';
-import { buildSnapshot, type FacilitySnapshot, type Sample } from '../agents/snapshot.js';
-import type { HubStore } from '../store/types.js';
+import type { GatewayEvent } from '../../../shared/wire/messages.js';
+import type { FacilityIndex } from '../facility.js';
+import { buildSnapshot, type FacilitySnapshot, type Sample } from '../snapshot.js';
+import type { HubStore } from '../../store/types.js';
 
 export interface SnapshotOptions {
   /** History per point; default 2 h. */

@@ -4,14 +4,14 @@
  * of its later proposals fall and fewer of them are auto-executed; a restarted hub keeps it all.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FacilityIndex, type Decision, type FacilityModel } from '../../hub/agents/index.js';
-import { AgentService } from '../../hub/agents-runtime/index.js';
-import { HubEvents } from '../../hub/events.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
-import { ReviewService } from '../../hub/review/index.js';
-import { SqliteStore } from '../../hub/store/sqlite.js';
-import { FakeCommands } from '../review/review-contract.js';
-import { tempDir } from '../support/tmp.js';
+import { FacilityIndex, type Decision, type FacilityModel } from '../../../hub/agents/index.js';
+import { AgentService } from '../../../hub/agents/runtime/index.js';
+import { HubEvents } from '../../../hub/events.js';
+import { featureMigrations } from '../../../hub/db/migrations.js';
+import { ReviewService } from '../../../hub/review/index.js';
+import { SqliteStore } from '../../../hub/store/sqlite.js';
+import { FakeCommands } from '../../review/review-contract.js';
+import { tempDir } from '../../support/tmp.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2025, 0, 6, 22, 0, 0); // Monday 22:00 UTC: the office is empty

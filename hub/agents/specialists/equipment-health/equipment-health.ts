@@ -3,12 +3,12 @@
  * maintenance work orders, and brings in backup equipment when a cold room warms while its main
  * compressor is not running.
  */
-import type { GatewayEvent } from '../../../shared/wire/messages.js';
-import { ROLES, type BoundPoint, type Site, type Zone } from '../facility.js';
+import type { GatewayEvent } from '../../../../shared/wire/messages.js';
+import { ROLES, type BoundPoint, type Site, type Zone } from '../../facility.js';
 import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
-import { quantity } from '../quantity.js';
-import { boolOf, historyOf, numberOf, type FacilitySnapshot } from '../snapshot.js';
-import type { Priority, Proposal, ProposalDraft, VoteDraft } from '../types.js';
+import { quantity } from '../../quantity.js';
+import { boolOf, historyOf, numberOf, type FacilitySnapshot } from '../../snapshot.js';
+import type { Priority, Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
 export interface EquipmentHealthOptions {
   readonly id?: string;

@@ -4,10 +4,10 @@
  * instead of sending another), telemetry comes from the store.
  */
 import { createHash } from 'node:crypto';
-import type { Action } from '../../shared/wire/messages.js';
-import type { CommandOptions, CommandPort, CommandResult, TelemetryPort, TelemetrySample } from '../agents/ports.js';
-import type { CommandService } from '../commands/commands.js';
-import type { HubStore } from '../store/types.js';
+import type { Action } from '../../../shared/wire/messages.js';
+import type { CommandOptions, CommandPort, CommandResult, TelemetryPort, TelemetrySample } from '../ports.js';
+import type { CommandService } from '../../commands/commands.js';
+import type { HubStore } from '../../store/types.js';
 
 export type CommandApi = Pick<CommandService, 'create' | 'get' | 'settled'>;
 

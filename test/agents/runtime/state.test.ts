@@ -1,14 +1,14 @@
 /** The agents' persisted state on both stores: executed set, track records, bus audit; all survive a reopen. */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AgentBus, TrackRecordBook } from '../../hub/agents/index.js';
-import { StoreAuditSink, StoreExecutedSet, StoreTrackRecords, sqlFor } from '../../hub/agents-runtime/index.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
-import { SqliteStore } from '../../hub/store/sqlite.js';
-import type { HubStore } from '../../hub/store/types.js';
-import { peerOrSkip, tcpPeer } from '../support/peers.js';
-import { tempDir } from '../support/tmp.js';
+import { AgentBus, TrackRecordBook } from '../../../hub/agents/index.js';
+import { StoreAuditSink, StoreExecutedSet, StoreTrackRecords, sqlFor } from '../../../hub/agents/runtime/index.js';
+import { featureMigrations } from '../../../hub/db/migrations.js';
+import { PostgresStore } from '../../../hub/store/postgres.js';
+import { SqliteStore } from '../../../hub/store/sqlite.js';
+import type { HubStore } from '../../../hub/store/types.js';
+import { peerOrSkip, tcpPeer } from '../../support/peers.js';
+import { tempDir } from '../../support/tmp.js';
 
 const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const postgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));

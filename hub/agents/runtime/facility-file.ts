@@ -1,8 +1,8 @@
 /** The facility model agents reason over, from a YAML file or a hub config section. */
-import { readConfigFile, unreadableReason } from '../../shared/config-file.js';
+import { readConfigFile, unreadableReason } from '../../../shared/config-file.js';
 import { parse } from 'yaml';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/errors.js';
-import { FacilityIndex } from '../agents/facility.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/errors.js';
+import { FacilityIndex } from '../facility.js';
 
 export function loadFacilityModel(file: string): FacilityIndex {
   let text: string;

@@ -2,10 +2,10 @@
  * Energy specialist: off-hours setback, peak-demand shedding and simultaneous heating/cooling.
  * Votes against proposals that spend energy unless they protect comfort or product.
  */
-import { DEFAULT_COMFORT, DEFAULT_SETBACK, ROLES, type BoundPoint, type Site, type Zone } from '../facility.js';
+import { DEFAULT_COMFORT, DEFAULT_SETBACK, ROLES, type BoundPoint, type Site, type Zone } from '../../facility.js';
 import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
-import { isOccupied, numberOf, boolOf, type FacilitySnapshot } from '../snapshot.js';
-import type { Proposal, ProposalDraft, VoteDraft } from '../types.js';
+import { isOccupied, numberOf, boolOf, type FacilitySnapshot } from '../../snapshot.js';
+import type { Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
 export interface EnergyOptions {
   readonly id?: string;

@@ -3,10 +3,10 @@
  * outside their expertise, and building write proposals from facility points (so device and point
  * names always come from the facility model).
  */
-import type { BoundPoint } from './facility.js';
-import { valueOf, type FacilitySnapshot } from './snapshot.js';
-import type { Agent, Domain, ExpectedEffect, PointValue, Priority, Proposal, ProposalDraft, ProposalKind, VoteDraft } from './types.js';
-import { clamp01 } from './types.js';
+import type { BoundPoint } from '../facility.js';
+import { valueOf, type FacilitySnapshot } from '../snapshot.js';
+import type { Agent, Domain, ExpectedEffect, PointValue, Priority, Proposal, ProposalDraft, ProposalKind, VoteDraft } from '../types.js';
+import { clamp01 } from '../types.js';
 
 export type RelevanceTable = Readonly<Partial<Record<ProposalKind, number>>>;
 

@@ -3,11 +3,11 @@
  * minutes) and hard interlocks from the facility model. It holds delegated authority: its veto
  * stops any proposal that would break an interlock or weaken cold-chain protection.
  */
-import { quantity } from '../quantity.js';
-import { compare, ROLES, type BoundPoint, type Interlock, type Site, type Zone } from '../facility.js';
+import { quantity } from '../../quantity.js';
+import { compare, ROLES, type BoundPoint, type Interlock, type Site, type Zone } from '../../facility.js';
 import { abstain, approve, effectOn, Specialist, writeDraft, writtenPoint } from '../specialist.js';
-import { boolOf, msAbove, numberOf, valueOf, type FacilitySnapshot } from '../snapshot.js';
-import type { PointValue, Proposal, ProposalDraft, VoteDraft } from '../types.js';
+import { boolOf, msAbove, numberOf, valueOf, type FacilitySnapshot } from '../../snapshot.js';
+import type { PointValue, Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
 export interface SafetyOptions {
   readonly id?: string;

@@ -4,29 +4,26 @@
  * hub's CommandService and queue the rest for technicians. Technicians' verdicts and measured
  * effects feed the persisted track records, so the agents' weights survive a restart.
  */
-import { errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
-import type { GatewayEvent } from '../../shared/wire/messages.js';
-import { AgentBus } from '../agents/bus/bus.js';
-import type { AlgorithmName, ConsensusManager, Decision } from '../agents/consensus/index.js';
-import { Coordinator, type CoordinatorReport } from '../agents/coordinator.js';
-import { ComfortSpecialist } from '../agents/comfort/comfort.js';
-import { EnergySpecialist } from '../agents/energy/energy.js';
-import { EquipmentHealthSpecialist } from '../agents/equipment-health/equipment-health.js';
-import { Executor, type ExecutionResult } from '../agents/executor/executor.js';
-import type { FacilityIndex } from '../agents/facility.js';
-import { TrackRecordBook, type LearningOptions } from '../agents/learning/track-record.js';
-import type { ReviewSink, ReviewSubmission } from '../agents/ports.js';
-import { AgentRegistry } from '../agents/registry.js';
-import { SafetySpecialist } from '../agents/safety/safety.js';
-import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../agents/types.js';
-import type { HubEvents } from '../events.js';
-import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../review/index.js';
-import type { HubStore } from '../store/types.js';
-import type { WorkOrderService } from '../work-orders/service.js';
-import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './ports.js';
-import { snapshotFromStore, type SnapshotOptions } from './snapshot.js';
-import { sqlFor } from '../db/sql.js';
+import { errorMessage } from '../../../shared/errors.js';
+import { createLogger, type Logger } from '../../../shared/log.js';
+import type { GatewayEvent } from '../../../shared/wire/messages.js';
+import { AgentBus } from '../bus/bus.js';
+import type { AlgorithmName, ConsensusManager, Decision } from '../consensus/index.js';
+import { Coordinator, type CoordinatorReport } from '../coordinator.js';
+import { createSpecialists } from '../specialists/index.js';
+import { Executor, type ExecutionResult } from '../executor/executor.js';
+import type { FacilityIndex } from '../facility.js';
+import { TrackRecordBook, type LearningOptions } from '../learning/track-record.js';
+import type { ReviewSink, ReviewSubmission } from '../ports.js';
+import { AgentRegistry } from '../registry.js';
+import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../types.js';
+import type { HubEvents } from '../../events.js';
+import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../../review/index.js';
+import type { HubStore } from '../../store/types.js';
+import type { WorkOrderService } from '../../work-orders/service.js';
+import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './port-adapters.js';
+import { snapshotFromStore, type SnapshotOptions } from './store-snapshot.js';
+import { sqlFor } from '../../db/sql.js';
 import { StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
 
 export interface AgentServiceOptions {
@@ -41,7 +38,7 @@ export interface AgentServiceOptions {
   readonly threshold?: number;
   /** Evaluate every site this often; 0 or absent: only on anomaly events. */
   readonly evaluationIntervalMs?: number;
-  /** Default: the four built-in specialists (with `settleMs` when given). */
+  /** Default: the built-in specialists (hub/agents/specialists/index.ts, with `settleMs` when given). */
   readonly agents?: readonly Agent[];
   /** Settling window of the built-in specialists' expected effects. */
   readonly settleMs?: number;
@@ -61,11 +58,6 @@ const DECIDED = new Set<ReviewItem['state']>(['approved', 'rejected', 'executed'
 
 /** Executor statuses that mean the command was carried out. */
 const DONE = new Set<ExecutionResult['status']>(['applied', 'effective', 'no-data']);
-
-export function builtinSpecialists(settleMs?: number): Agent[] {
-  const s = settleMs === undefined ? {} : { settleMs };
-  return [new SafetySpecialist(s), new EquipmentHealthSpecialist(s), new EnergySpecialist(s), new ComfortSpecialist(s)];
-}
 
 export class AgentService {
   readonly coordinator: Coordinator;
@@ -104,7 +96,7 @@ export class AgentService {
       onOutcome: (decision, outcome) => this.learning.recordDecision(decision, outcome),
     });
     this.coordinator = new Coordinator({
-      registry: new AgentRegistry([...(options.agents ?? builtinSpecialists(options.settleMs))]),
+      registry: new AgentRegistry([...(options.agents ?? createSpecialists(options.settleMs))]),
       executor,
       review: this.reviewSink(),
       learning: this.learning,

@@ -2,10 +2,10 @@
  * Comfort specialist: keeps temperature, CO2 and humidity within bands that depend on occupancy
  * (schedule or sensors). Votes against energy measures that would push an occupied zone out of band.
  */
-import { DEFAULT_COMFORT, ROLES, type Zone } from '../facility.js';
+import { DEFAULT_COMFORT, ROLES, type Zone } from '../../facility.js';
 import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
-import { boolOf, isOccupied, numberOf, type FacilitySnapshot } from '../snapshot.js';
-import type { Proposal, ProposalDraft, VoteDraft } from '../types.js';
+import { boolOf, isOccupied, numberOf, type FacilitySnapshot } from '../../snapshot.js';
+import type { Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
 export interface ComfortOptions {
   readonly id?: string;

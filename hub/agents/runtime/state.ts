@@ -3,13 +3,13 @@
  * records and the bus audit trail. SQL goes through the hub's one adapter (hub/db/sql.ts, `?`
  * placeholders); JSON goes in as text (jsonb parses it in PostgreSQL).
  */
-import { errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
-import type { AuditEntry, AuditSink } from '../agents/bus/audit.js';
-import type { TrackRecord, TrackRecordStore } from '../agents/learning/track-record.js';
-import type { ExecutedSet } from '../agents/ports.js';
-import type { Domain } from '../agents/types.js';
-import type { Sql, SqlValue } from '../db/sql.js';
+import { errorMessage } from '../../../shared/errors.js';
+import { createLogger, type Logger } from '../../../shared/log.js';
+import type { AuditEntry, AuditSink } from '../bus/audit.js';
+import type { TrackRecord, TrackRecordStore } from '../learning/track-record.js';
+import type { ExecutedSet } from '../ports.js';
+import type { Domain } from '../types.js';
+import type { Sql, SqlValue } from '../../db/sql.js';
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;

@@ -6,16 +6,16 @@
  * when it comes back it opens a new order.
  */
 import { describe, expect, it } from 'vitest';
-import { sqlFor } from '../../hub/db/sql.js';
-import { FacilityIndex, type FacilityModel } from '../../hub/agents/index.js';
-import { AgentService } from '../../hub/agents-runtime/index.js';
-import { HubEvents } from '../../hub/events.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
-import { ReviewService } from '../../hub/review/index.js';
-import { SqliteStore } from '../../hub/store/sqlite.js';
-import { WorkOrderService } from '../../hub/work-orders/service.js';
-import { FakeCommands } from '../review/review-contract.js';
-import { tempDir } from '../support/tmp.js';
+import { sqlFor } from '../../../hub/db/sql.js';
+import { FacilityIndex, type FacilityModel } from '../../../hub/agents/index.js';
+import { AgentService } from '../../../hub/agents/runtime/index.js';
+import { HubEvents } from '../../../hub/events.js';
+import { featureMigrations } from '../../../hub/db/migrations.js';
+import { ReviewService } from '../../../hub/review/index.js';
+import { SqliteStore } from '../../../hub/store/sqlite.js';
+import { WorkOrderService } from '../../../hub/work-orders/service.js';
+import { FakeCommands } from '../../review/review-contract.js';
+import { tempDir } from '../../support/tmp.js';
 
 const T0 = Date.UTC(2025, 0, 6, 10, 0, 0);
 
