@@ -5,14 +5,14 @@
  */
 import type { Logger } from 'pino';
 import { packageVersion } from '../shared/package-info.js';
-import { startLocalDecisions, type LocalDecisions } from './advisor/index.js';
+import { startLocalDecisions, type LocalDecisions } from './decisions/index.js';
 import { checkGatewayConfigFile } from './config/check-file.js';
 import type { LoadedConfig } from './config/load.js';
 import type { Reading } from './drivers/driver.js';
 import type { DriverRegistry } from './drivers/registry.js';
 import { federationGateway, startFederation, type Federation } from './federation/index.js';
-import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './rules/index.js';
-import { registerAnalyticsMetrics } from './runtime/analytics-metrics.js';
+import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './decisions/rules/index.js';
+import { registerAnalyticsMetrics } from './analytics/metrics.js';
 import { Gateway } from './runtime/gateway.js';
 
 export interface EdgeApp {

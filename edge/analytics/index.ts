@@ -13,5 +13,6 @@ export { PointDetector, DEFAULT_DETECTOR_OPTIONS, resolveOptions } from './detec
 export type { DetectorOptions, DetectorOptionsInput, DetectorPhase, DetectorState, ScoreDetail } from './detector.js';
 export { selectBackend, currentBackend } from './backend.js';
 export type { BackendName } from './backend.js';
+export { AnalyticsConfigSchema, AnalyticsPointSchema, type AnalyticsConfig, type AnalyticsPointConfig } from './schema.js';
 export { scoreCsv, readSeriesCsv, parseTimestamp } from './csv.js';
 export type { ScoreCsvOptions, ScoreCsvResult, CsvRow } from './csv.js';

@@ -11,10 +11,11 @@ import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { SourceFile, type ConfigProblem } from '../../shared/config-file.js';
-import { checkLocalDecisions, localDecisionProblems, type LocalDecisionSections } from '../advisor/index.js';
-import { AdvisorConfigSchema, AnalyticsConfigSchema } from '../advisor/schema.js';
+import { checkLocalDecisions, localDecisionProblems, type LocalDecisionSections } from '../decisions/check.js';
+import { AnalyticsConfigSchema } from '../analytics/schema.js';
+import { AdvisorConfigSchema } from '../decisions/advisor/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
-import { RulesConfigSchema } from '../rules/schema.js';
+import { RulesConfigSchema } from '../decisions/rules/schema.js';
 import { checkConfig, type LoadedConfig, type PartialConfig } from './load.js';
 
 export interface FileCheck {

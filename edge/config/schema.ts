@@ -6,8 +6,9 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { FederationConfigSchema } from '../federation/schema.js';
-import { RulesConfigSchema } from '../rules/schema.js';
-import { AdvisorConfigSchema, AnalyticsConfigSchema } from '../advisor/schema.js';
+import { RulesConfigSchema } from '../decisions/rules/schema.js';
+import { AnalyticsConfigSchema } from '../analytics/schema.js';
+import { AdvisorConfigSchema } from '../decisions/advisor/schema.js';
 
 const strict = { additionalProperties: false } as const;
 

@@ -20,6 +20,7 @@ import { createLogger } from '../../shared/log.js';
 import type { PointValue, Reading } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { WriteGuard, WriteRequest } from './ports.js';
 import { DeviceRunner, type DeviceState } from './device-runner.js';
 import { ExceptionFilter } from './exception-filter.js';
 import { GatewayMetrics } from './metrics.js';
@@ -27,15 +28,7 @@ import { checkWrite, findPoint } from './point-write.js';
 
 export type ReadingListener = (reading: Reading) => void;
 
-export interface WriteRequest {
-  readonly device: string;
-  readonly point: string;
-  readonly value: PointValue;
-  readonly origin: string;
-}
-
-/** Checked on every write after the point's own checks; throws a SwarmgateError to refuse (interlocks). */
-export type WriteGuard = (request: WriteRequest, latest: (device: string, point: string) => Reading | undefined) => void;
+export type { WriteGuard, WriteRequest };
 
 export interface GatewayOptions {
   readonly loaded: LoadedConfig;

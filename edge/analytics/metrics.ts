@@ -3,7 +3,7 @@
  * the latest calibrated anomaly score of every monitored point. Values are read at scrape time.
  */
 import { Gauge, type Registry } from 'prom-client';
-import { currentBackend } from '../analytics/index.js';
+import { currentBackend } from './index.js';
 
 export interface ScoreSource {
   score(device: string, point: string): number | undefined;

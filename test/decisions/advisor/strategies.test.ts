@@ -3,9 +3,9 @@
  * stronger evidence → higher confidence, explaining or doubtful evidence → lower.
  */
 import { describe, expect, it } from 'vitest';
-import { slopePerHour } from '../../edge/advisor/advisor.js';
-import { STRATEGIES } from '../../edge/advisor/strategies/index.js';
-import type { AnomalyEvidence, StrategyProposal, Strategy, StrategyContext } from '../../edge/advisor/strategy.js';
+import { slopePerHour } from '../../../edge/decisions/advisor/advisor.js';
+import { STRATEGIES } from '../../../edge/decisions/advisor/strategies/index.js';
+import type { AnomalyEvidence, StrategyProposal, Strategy, StrategyContext } from '../../../edge/decisions/advisor/strategy.js';
 
 interface Fake {
   values: Record<string, number | boolean | undefined>;

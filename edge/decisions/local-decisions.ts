@@ -4,11 +4,11 @@
  * `swarmgate edge`; each part can also be built on its own.
  */
 import { SwarmgateError } from '../../shared/errors.js';
-import { RuleEngine } from '../rules/engine.js';
-import type { GatewayPort } from '../rules/port.js';
-import { loggingReporter, type Reporter } from '../rules/reporter.js';
-import { AnomalyMonitor } from '../runtime/anomaly-monitor.js';
-import { Advisor } from './advisor.js';
+import { RuleEngine } from './rules/engine.js';
+import type { GatewayPort } from '../runtime/ports.js';
+import { loggingReporter, type Reporter } from './rules/reporter.js';
+import { AnomalyMonitor } from './anomaly-monitor.js';
+import { Advisor } from './advisor/advisor.js';
 import { localDecisionProblems, localSections } from './check.js';
 
 export interface LocalDecisions {

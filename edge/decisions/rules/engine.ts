@@ -6,11 +6,11 @@
  * `local-action` event. Needs no network: the Reporter queues or logs.
  */
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError, SwarmgateError } from '../../shared/errors.js';
-import type { PointValue, Reading } from '../drivers/driver.js';
+import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/errors.js';
+import type { PointValue, Reading } from '../../drivers/driver.js';
 import type { ConditionInputs } from './conditions.js';
 import { compileRules, type CompiledOutput, type CompiledRule, type RuleEvent } from './compile.js';
-import type { GatewayPort } from './port.js';
+import type { GatewayPort } from '../../runtime/ports.js';
 import { makeEvent, safeReport, type Reporter } from './reporter.js';
 import { splitRef, type RulesConfig } from './schema.js';
 

@@ -7,16 +7,16 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import type { GatewayEvent } from '../../shared/wire/messages.js';
-import { startFacility, type Facility, type FacilityOptions } from '../../devices/facility.js';
-import { loadConfig, type LoadedConfig } from '../../edge/config/load.js';
-import { builtinDrivers } from '../../edge/drivers/builtin.js';
-import { MemoryReporter, RuleEngine, createInterlockGuard, type RulesConfig } from '../../edge/rules/index.js';
-import { Gateway } from '../../edge/runtime/gateway.js';
-import { GatewayMetrics } from '../../edge/runtime/metrics.js';
-import { tempDir } from '../support/tmp.js';
+import type { GatewayEvent } from '../../../shared/wire/messages.js';
+import { startFacility, type Facility, type FacilityOptions } from '../../../devices/facility.js';
+import { loadConfig, type LoadedConfig } from '../../../edge/config/load.js';
+import { builtinDrivers } from '../../../edge/drivers/builtin.js';
+import { MemoryReporter, RuleEngine, createInterlockGuard, type RulesConfig } from '../../../edge/decisions/rules/index.js';
+import { Gateway } from '../../../edge/runtime/gateway.js';
+import { GatewayMetrics } from '../../../edge/runtime/metrics.js';
+import { tempDir } from '../../support/tmp.js';
 
-export const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
+export const PROFILES = fileURLToPath(new URL('../../../devices/profiles/', import.meta.url));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 10_000, stepMs = 50): Promise<void> {

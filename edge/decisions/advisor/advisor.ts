@@ -8,11 +8,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError, SwarmgateError } from '../../shared/errors.js';
-import type { Action, ReviewRequest } from '../../shared/wire/messages.js';
-import type { PointValue, Reading } from '../drivers/driver.js';
+import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/errors.js';
+import type { Action, ReviewRequest } from '../../../shared/wire/messages.js';
+import type { PointValue, Reading } from '../../drivers/driver.js';
 import { catalogOf } from '../rules/compile.js';
-import type { GatewayPort } from '../rules/port.js';
+import type { GatewayPort } from '../../runtime/ports.js';
 import { clip, makeEvent, safeReport, type Reporter } from '../rules/reporter.js';
 import { compileStrategies, type StrategyInstance } from './instances.js';
 import type { AdvisorConfig } from './schema.js';

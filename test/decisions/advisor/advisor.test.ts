@@ -6,10 +6,10 @@
  */
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Advisor } from '../../edge/advisor/index.js';
-import { MemoryReporter } from '../../edge/rules/reporter.js';
-import { AnomalyMonitor } from '../../edge/runtime/anomaly-monitor.js';
-import { EventSchema, ReviewRequestSchema } from '../../shared/wire/messages.js';
+import { Advisor } from '../../../edge/decisions/advisor/index.js';
+import { MemoryReporter } from '../../../edge/decisions/rules/reporter.js';
+import { AnomalyMonitor } from '../../../edge/decisions/anomaly-monitor.js';
+import { EventSchema, ReviewRequestSchema } from '../../../shared/wire/messages.js';
 import { sleep, startSimGateway, waitFor, type SimGateway } from '../rules/support.js';
 
 const NIGHT = Date.UTC(2024, 10, 26, 2, 0, 0);

@@ -3,14 +3,15 @@
  * of a loaded config, as ConfigProblems with file, line and column — the same shape the config
  * loader reports schema errors in, so `swarmgate edge check` can print them together.
  */
-import type { LoadedConfig } from '../config/load.js';
+import type { GatewayConfigView } from '../runtime/ports.js';
 import { SourceFile, type ConfigProblem } from '../../shared/config-file.js';
-import type { ConditionProblem } from '../rules/conditions.js';
-import { catalogOf, compileRules } from '../rules/compile.js';
-import { checkRef } from '../rules/conditions.js';
-import type { RulesConfig } from '../rules/schema.js';
-import { compileStrategies } from './instances.js';
-import type { AdvisorConfig, AnalyticsConfig } from './schema.js';
+import type { ConditionProblem } from './rules/conditions.js';
+import { catalogOf, compileRules } from './rules/compile.js';
+import { checkRef } from './rules/conditions.js';
+import type { RulesConfig } from './rules/schema.js';
+import { compileStrategies } from './advisor/instances.js';
+import type { AnalyticsConfig } from '../analytics/schema.js';
+import type { AdvisorConfig } from './advisor/schema.js';
 
 export interface LocalDecisionSections {
   readonly rules?: RulesConfig;
@@ -19,12 +20,12 @@ export interface LocalDecisionSections {
 }
 
 /** The three optional sections of a loaded config (present once schema.ts declares them). */
-export function localSections(loaded: LoadedConfig): LocalDecisionSections {
+export function localSections(loaded: GatewayConfigView): LocalDecisionSections {
   return loaded.config as unknown as LocalDecisionSections;
 }
 
 /** Problems with paths relative to the config root, without positions. */
-export function localDecisionProblems(loaded: Pick<LoadedConfig, 'devices'>, sections: LocalDecisionSections): ConditionProblem[] {
+export function localDecisionProblems(loaded: Pick<GatewayConfigView, 'devices'>, sections: LocalDecisionSections): ConditionProblem[] {
   const problems: ConditionProblem[] = [];
   const catalog = catalogOf(loaded.devices);
   if (sections.rules) {
@@ -46,7 +47,7 @@ export function localDecisionProblems(loaded: Pick<LoadedConfig, 'devices'>, sec
 }
 
 /** Semantic problems of rules/analytics/advisor, positioned in the config file. */
-export function checkLocalDecisions(loaded: LoadedConfig): ConfigProblem[] {
+export function checkLocalDecisions(loaded: GatewayConfigView): ConfigProblem[] {
   const problems = localDecisionProblems(loaded, localSections(loaded));
   if (problems.length === 0) return [];
   const { source } = SourceFile.read(loaded.file);

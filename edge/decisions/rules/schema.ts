@@ -5,13 +5,11 @@
  * a kind needs is checked afterwards by compile.ts, which names the rule and the field.
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox';
+import { PointRefSchema, splitRef } from '../../runtime/point-ref.js';
+
+export { PointRefSchema, splitRef };
 
 const strict = { additionalProperties: false } as const;
-
-export const PointRefSchema = Type.String({
-  pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}/[a-z][a-z0-9_]{0,63}$',
-  description: 'A point as "<device id>/<point name>", e.g. coldroom/temperature',
-});
 
 const RuleIdSchema = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$', description: 'Name: letters, digits, "_" and "-"' });
 const ValueSchema = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 1024 })], { description: 'A point value: number, boolean or string' });
@@ -148,7 +146,3 @@ export type RulesConfig = Omit<Static<typeof RulesConfigSchema>, 'list' | 'inter
   readonly interlocks?: readonly InterlockConfig[];
 };
 
-export function splitRef(ref: string): { device: string; point: string } {
-  const i = ref.indexOf('/');
-  return { device: ref.slice(0, i), point: ref.slice(i + 1) };
-}

@@ -17,11 +17,11 @@ import { wirePhysicalFaults } from '../../devices/context.js';
 import { FaultRegistry } from '../../devices/faults/registry.js';
 import type { FaultSpec } from '../../devices/faults/types.js';
 import { FacilityModel } from '../../devices/physics/model.js';
-import type { AnalyticsConfig } from '../../edge/advisor/schema.js';
-import { MemoryReporter } from '../../edge/rules/reporter.js';
-import { AnomalyMonitor } from '../../edge/runtime/anomaly-monitor.js';
+import type { AnalyticsConfig } from '../../edge/analytics/schema.js';
+import { MemoryReporter } from '../../edge/decisions/rules/reporter.js';
+import { AnomalyMonitor } from '../../edge/decisions/anomaly-monitor.js';
 import { createLogger } from '../../shared/log.js';
-import { startSimGateway, waitFor } from '../rules/support.js';
+import { startSimGateway, waitFor } from './rules/support.js';
 import { tempDir } from '../support/tmp.js';
 
 const STEP_S = 60;

@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/errors.js';
 import { currentBackend, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
-import type { AnalyticsConfig, AnalyticsPointConfig } from '../advisor/schema.js';
+import type { AnalyticsConfig, AnalyticsPointConfig } from '../analytics/schema.js';
 import type { Reading } from '../drivers/driver.js';
-import type { GatewayPort } from '../rules/port.js';
-import { makeEvent, safeReport, type Reporter } from '../rules/reporter.js';
-import { splitRef } from '../rules/schema.js';
+import type { GatewayPort } from '../runtime/ports.js';
+import { makeEvent, safeReport, type Reporter } from './rules/reporter.js';
+import { splitRef } from './rules/schema.js';
 
 export interface AnomalyMonitorOptions {
   readonly gateway: Pick<GatewayPort, 'id' | 'log' | 'onSample' | 'latest'>;

@@ -4,7 +4,7 @@
  * their fields, duplicate names. Problems carry the field path inside the `rules` section and
  * name the rule, so the config checker can point at file and line.
  */
-import type { DeviceSpec, PointValue } from '../drivers/driver.js';
+import type { DeviceSpec, PointValue } from '../../drivers/driver.js';
 import { checkRef, compileCondition, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { compileInterlocks, type CompiledInterlock } from './interlocks.js';
 import { splitRef, type ActionConfig, type RulesConfig } from './schema.js';

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { errorMessage } from '../../shared/errors.js';
-import type { GatewayEvent, ReviewRequest } from '../../shared/wire/messages.js';
+import { errorMessage } from '../../../shared/errors.js';
+import type { GatewayEvent, ReviewRequest } from '../../../shared/wire/messages.js';
 
 export interface Reporter {
   event(e: GatewayEvent): void;

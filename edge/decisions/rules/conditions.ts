@@ -4,7 +4,7 @@
  * unknown never counts as "all clear" (not(unknown) stays unknown), so a lost sensor cannot
  * switch anything on or off by itself — the output's safe state handles it.
  */
-import type { PointValue, Reading } from '../drivers/driver.js';
+import type { PointValue, Reading } from '../../drivers/driver.js';
 import { MAX_CONDITION_DEPTH, splitRef, type ConditionConfig } from './schema.js';
 
 export type Tri = boolean | undefined;

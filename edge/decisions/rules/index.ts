@@ -1,14 +1,13 @@
 /**
  * Local rules, interlocks and the Reporter the local decision layer reports through.
- * Wiring (see edge/advisor/local-decisions.ts for the whole layer):
+ * Wiring (see edge/decisions/local-decisions.ts for the whole layer):
  *   const guard = createInterlockGuard(loaded);            // before the Gateway
  *   const gateway = new Gateway({ loaded, registry, guards: guard ? [guard] : [] });
  *   const engine = new RuleEngine({ gateway, config: loaded.config.rules, reporter, anomaly: (d, p) => monitor.score(d, p) });
  *   engine.start(); ... await engine.stop();
  */
-import { SwarmgateError } from '../../shared/errors.js';
-import type { LoadedConfig } from '../config/load.js';
-import type { WriteGuard } from '../runtime/gateway.js';
+import { SwarmgateError } from '../../../shared/errors.js';
+import type { GatewayConfigView, WriteGuard } from '../../runtime/ports.js';
 import { catalogOf } from './compile.js';
 import type { ConditionProblem } from './conditions.js';
 import { compileInterlocks, interlockGuard } from './interlocks.js';
@@ -19,7 +18,7 @@ export { compileRules, catalogOf, type CompiledRules, type CompiledRule, type Co
 export { compileCondition, snapshotInputs, type Condition, type ConditionInputs, type ConditionProblem, type Tri } from './conditions.js';
 export { checkInterlocks, compileInterlocks, interlockGuard, type CompiledInterlock, type LatestLookup } from './interlocks.js';
 export { loggingReporter, teeReporter, MemoryReporter, makeEvent, type Reporter, type EventInput } from './reporter.js';
-export type { GatewayPort } from './port.js';
+export type { GatewayPort } from '../../runtime/ports.js';
 export { RulesConfigSchema, RuleSchema, ConditionSchema, ActionSchema, OutputSchema, InterlockSchema, PointRefSchema, splitRef } from './schema.js';
 export type { RulesConfig, RuleConfig, ConditionConfig, ActionConfig, OutputConfig, InterlockConfig } from './schema.js';
 
@@ -28,7 +27,7 @@ export type { RulesConfig, RuleConfig, ConditionConfig, ActionConfig, OutputConf
  * the Gateway so every write — hub command, rule, advisor — is checked. Throws
  * SWG_ERR_CONFIG_INVALID when an interlock names an unknown or read-only point.
  */
-export function createInterlockGuard(loaded: LoadedConfig): WriteGuard | undefined {
+export function createInterlockGuard(loaded: GatewayConfigView): WriteGuard | undefined {
   const rules = (loaded.config as { rules?: RulesConfig }).rules;
   if (!rules?.interlocks?.length) return undefined;
   const problems: ConditionProblem[] = [];

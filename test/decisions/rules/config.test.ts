@@ -6,14 +6,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkLocalDecisions, startLocalDecisions } from '../../edge/advisor/index.js';
-import { checkConfig, loadConfig } from '../../edge/config/load.js';
-import { formatProblem } from '../../shared/config-file.js';
-import { builtinDrivers } from '../../edge/drivers/builtin.js';
-import { RuleEngine, MemoryReporter, createInterlockGuard } from '../../edge/rules/index.js';
-import { Gateway } from '../../edge/runtime/gateway.js';
-import { GatewayMetrics } from '../../edge/runtime/metrics.js';
-import { tempDir } from '../support/tmp.js';
+import { checkLocalDecisions, startLocalDecisions } from '../../../edge/decisions/index.js';
+import { checkConfig, loadConfig } from '../../../edge/config/load.js';
+import { formatProblem } from '../../../shared/config-file.js';
+import { builtinDrivers } from '../../../edge/drivers/builtin.js';
+import { RuleEngine, MemoryReporter, createInterlockGuard } from '../../../edge/decisions/rules/index.js';
+import { Gateway } from '../../../edge/runtime/gateway.js';
+import { GatewayMetrics } from '../../../edge/runtime/metrics.js';
+import { tempDir } from '../../support/tmp.js';
 import { PROFILES } from './support.js';
 
 const DEVICES = `gateway: { id: gw-check, site: test }
