@@ -1,6 +1,9 @@
-/** What every API plugin gets: the hub's services plus the API's own accounts, audit and guard. */
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyBaseLogger, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+/**
+ * What every API plugin reaches through `fastify.hub` (decorated once by buildApi): the hub's
+ * services plus the API's own accounts, audit and guard. A plugin is `async (fastify, opts)`.
+ */
+import type { FastifyInstance, FastifyPluginOptions, FastifyReply, FastifyRequest, FastifyBaseLogger, RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression } from 'fastify';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.js';
 import type { CommandService } from '../commands/commands.js';
@@ -10,6 +13,10 @@ import type { GatewayRecord, HubStore } from '../store/types.js';
 import type { FacilityIndex } from '../agents/facility.js';
 import type { TrackRecordBook } from '../agents/learning/track-record.js';
 import type { Domain } from '../agents/types.js';
+import type { Sql } from '../db/sql.js';
+import type { GatewayConfigService } from '../gateway-config/service.js';
+import type { QuarantineService } from '../quarantine/service.js';
+import type { WorkOrderService } from '../work-orders/service.js';
 import { SwarmgateError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { Accounts, Principal } from './auth/accounts.js';
@@ -50,11 +57,26 @@ export interface ApiContext extends ApiServices {
   readonly webDir: string;
   /** SSE connections end when the API closes. */
   readonly closing: AbortSignal;
+  /** Remote gateway configuration. */
+  readonly configs: GatewayConfigService;
+  /** Maintenance work orders. */
+  readonly workOrders: WorkOrderService;
+  /** Messages ingest refused. */
+  readonly quarantine: QuarantineService;
+  /** The store's SQL, for the API's own tables (plans). */
+  readonly sql: Sql;
 }
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
+/** One API feature: a Fastify plugin `(fastify, opts)`; services come from `fastify.hub`. */
+export type ApiPlugin<Options extends FastifyPluginOptions = Record<never, never>> = FastifyPluginAsyncTypebox<Options>;
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The hub's services and the API's own, decorated once on the root instance by buildApi. */
+    readonly hub: ApiContext;
+  }
   interface FastifyRequest {
     principal?: Principal;
   }

@@ -77,6 +77,10 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
 
   const ctx: ApiContext = {
+    configs: deps.configs ?? new GatewayConfigService({ sql }),
+    workOrders: deps.workOrders ?? new WorkOrderService(sql),
+    quarantine: deps.quarantine ?? new QuarantineService(sql),
+    sql,
     store: deps.store,
     commands: deps.commands,
     registry: deps.registry,
@@ -125,21 +129,20 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
   installGuard(app, ctx);
 
-  await app.register(async (scope) => systemPlugin(scope as Api, ctx));
-  await app.register(async (scope) => authPlugin(scope as Api, ctx));
-  await app.register(async (scope) => fleetPlugin(scope as Api, ctx));
-  await app.register(async (scope) => commandsPlugin(scope as Api, ctx));
-  const configs = deps.configs ?? new GatewayConfigService({ sql });
-  await app.register(async (scope) => gatewayConfigPlugin(scope as Api, ctx, configs));
-  await app.register(async (scope) => reviewPlugin(scope as Api, ctx));
-  const workOrders = deps.workOrders ?? new WorkOrderService(sql);
-  await app.register(async (scope) => workOrdersPlugin(scope as Api, ctx, workOrders));
-  const quarantine = deps.quarantine ?? new QuarantineService(sql);
-  await app.register(async (scope) => quarantinePlugin(scope as Api, ctx, quarantine));
-  await app.register(async (scope) => planningPlugin(scope as Api, ctx, sql));
-  await app.register(async (scope) => adminPlugin(scope as Api, ctx));
-  await app.register(async (scope) => streamPlugin(scope as Api, ctx, deps.heartbeatMs));
-  await app.register(async (scope) => webPlugin(scope as Api, ctx));
+  // One line per feature: each is a Fastify plugin (encapsulated scope) reading services from app.hub.
+  app.decorate('hub', ctx);
+  await app.register(systemPlugin);
+  await app.register(authPlugin);
+  await app.register(fleetPlugin);
+  await app.register(commandsPlugin);
+  await app.register(gatewayConfigPlugin);
+  await app.register(reviewPlugin);
+  await app.register(workOrdersPlugin);
+  await app.register(quarantinePlugin);
+  await app.register(planningPlugin);
+  await app.register(adminPlugin);
+  await app.register(streamPlugin, { heartbeatMs: deps.heartbeatMs });
+  await app.register(webPlugin);
   await app.ready();
   return app;
 }

@@ -1,6 +1,6 @@
 /** Users, API tokens, login limits and the audit log (admins only, and never through an API token). */
 import { Type } from '@sinclair/typebox';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
 import { Limit, Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Username } from '../schemas.js';
@@ -8,7 +8,8 @@ import { Limit, Millis, Ok, Password, RoleSchema, TokenSchema, UserSchema, Usern
 const strict = { additionalProperties: false } as const;
 const UserParams = Type.Object({ username: Username }, strict);
 
-export async function adminPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const adminPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
   app.route({
     ...at('users.list'),
     schema: { response: responses(Type.Object({ users: Type.Array(UserSchema) }, strict)) },
@@ -154,4 +155,4 @@ export async function adminPlugin(app: Api, ctx: ApiContext): Promise<void> {
     },
     handler: async (request) => ({ entries: await ctx.audit.list(request.query) }),
   });
-}
+};

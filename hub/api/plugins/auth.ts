@@ -1,6 +1,6 @@
 /** Login (rate-limited, sets the session cookie), logout and who-am-I. */
 import { Type } from '@sinclair/typebox';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { errorBody, responses } from '../errors.js';
 import { MeSchema, RoleSchema, Username } from '../schemas.js';
@@ -15,7 +15,8 @@ const LIMIT_WORDS: Record<LimitKind, (username: string) => string> = {
   address: () => 'from this address',
 };
 
-export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const authPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
   app.route({
     ...at('auth.login'),
     schema: {
@@ -70,5 +71,5 @@ export async function authPlugin(app: Api, ctx: ApiContext): Promise<void> {
       return { name: p.name, role: p.role, via: p.via };
     },
   });
-}
+};
 

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { CommandStatus } from '../../store/types.js';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
 import { ActionSchema, CommandRecordSchema, IdParam, Limit, MillisParam } from '../schemas.js';
@@ -10,7 +10,8 @@ import { ActionSchema, CommandRecordSchema, IdParam, Limit, MillisParam } from '
 const strict = { additionalProperties: false } as const;
 const Status = Type.Union(['pending', 'delivered', 'applied', 'rejected', 'timed-out'].map((s) => Type.Literal(s)));
 
-export async function commandsPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const commandsPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
   app.route({
     ...at('commands.list'),
     schema: {
@@ -58,4 +59,4 @@ export async function commandsPlugin(app: Api, ctx: ApiContext): Promise<void> {
       return record;
     },
   });
-}
+};

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
 import { GatewaySchema, HistorySchema, IdParam, Limit, MillisParam, ReadingSchema, StoredEventSchema } from '../schemas.js';
@@ -19,7 +19,8 @@ export function autoBucket(spanMs: number, maxPoints: number): number {
   return NICE_BUCKETS.find((b) => b >= want) ?? Math.ceil(want / (24 * HOUR)) * 24 * HOUR;
 }
 
-export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const fleetPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
 
   app.route({
     ...at('gateways.list'),
@@ -112,4 +113,4 @@ export async function fleetPlugin(app: Api, ctx: ApiContext): Promise<void> {
       };
     },
   });
-}
+};

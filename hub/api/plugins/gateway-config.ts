@@ -1,9 +1,8 @@
 /** Remote gateway configuration: read the desired and reported documents, set a new desired one. */
 import { Type } from '@sinclair/typebox';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
-import type { GatewayConfigService } from '../../gateway-config/service.js';
 import { IdParam } from '../schemas.js';
 import { DesiredGatewayConfigSchema } from '../../../shared/wire/desired-config.js';
 
@@ -21,7 +20,9 @@ const ConfigDocument = Type.Object(
 
 const View = Type.Object({ desired: Type.Optional(ConfigDocument), reported: Type.Optional(ConfigDocument) }, strict);
 
-export async function gatewayConfigPlugin(app: Api, ctx: ApiContext, configs: GatewayConfigService): Promise<void> {
+export const gatewayConfigPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
+  const configs = ctx.configs;
 
   app.route({
     ...at('gateways.config.get'),
@@ -46,4 +47,4 @@ export async function gatewayConfigPlugin(app: Api, ctx: ApiContext, configs: Ga
       return doc;
     },
   });
-}
+};

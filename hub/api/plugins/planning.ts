@@ -7,9 +7,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/errors.js';
 import { DOMAINS, type Domain } from '../../agents/types.js';
 import { ObjectiveSchema, parseObjective, plan as makePlan, type Plan } from '../../agents/planner/index.js';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
-import { num, str, type Sql, type SqlRow } from '../../db/sql.js';
+import { num, str, type SqlRow } from '../../db/sql.js';
 import { responses } from '../errors.js';
 import { IdParam, Limit, Millis } from '../schemas.js';
 
@@ -57,7 +57,9 @@ const RecordSchema = Type.Object(
   strict,
 );
 
-export async function planningPlugin(app: Api, ctx: ApiContext, sql: Sql): Promise<void> {
+export const planningPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
+  const sql = ctx.sql;
   const get = async (id: string) => {
     const row = (await sql.all('SELECT * FROM api_plans WHERE id = ?', [id]))[0];
     if (!row) throw new SwarmgateError('SWG_ERR_PLAN_UNKNOWN', `no plan "${id}"`);
@@ -158,4 +160,4 @@ export async function planningPlugin(app: Api, ctx: ApiContext, sql: Sql): Promi
       return { priorMean: book?.priorMean ?? 0.5, agents };
     },
   });
-}
+};

@@ -5,8 +5,8 @@
  */
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/errors.js';
-import { QuarantinedMessageSchema, QuarantineSummarySchema, type QuarantineService } from '../../quarantine/service.js';
-import type { Api, ApiContext } from '../context.js';
+import { QuarantinedMessageSchema, QuarantineSummarySchema } from '../../quarantine/service.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited } from '../context.js';
 import { responses } from '../errors.js';
 import { IdParam, Limit } from '../schemas.js';
@@ -14,7 +14,9 @@ import { IdParam, Limit } from '../schemas.js';
 const strict = { additionalProperties: false } as const;
 const QuarantineId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'id of a quarantined message' });
 
-export async function quarantinePlugin(app: Api, ctx: ApiContext, quarantine: QuarantineService): Promise<void> {
+export const quarantinePlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
+  const quarantine = ctx.quarantine;
   const params = Type.Object({ id: QuarantineId }, strict);
   const gateway = Type.Optional(IdParam);
 
@@ -59,4 +61,4 @@ export async function quarantinePlugin(app: Api, ctx: ApiContext, quarantine: Qu
       return message;
     },
   });
-}
+};

@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/errors.js';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
 import type { ReviewPort, ReviewState } from '../review-port.js';
@@ -14,7 +14,8 @@ import { ActionSchema, IdParam, Limit, Offset, ReviewItemSchema, ReviewStateSche
 const strict = { additionalProperties: false } as const;
 const Note = Type.String({ maxLength: 2000 });
 
-export async function reviewPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const reviewPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
   const service = (): ReviewPort => {
     if (!ctx.review) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'this hub process has no review queue');
     return ctx.review;
@@ -94,4 +95,4 @@ export async function reviewPlugin(app: Api, ctx: ApiContext): Promise<void> {
       return { entries: (await service().audit(request.params.id)).map((entry) => ({ ...entry })) };
     },
   });
-}
+};

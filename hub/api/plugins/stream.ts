@@ -6,7 +6,7 @@
  * every heartbeat and end after logout.
  */
 import { Type } from '@sinclair/typebox';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
 
 const strict = { additionalProperties: false } as const;
@@ -14,7 +14,9 @@ const TOPICS = ['review', 'gateway', 'event', 'command'] as const;
 type Topic = (typeof TOPICS)[number];
 const MAX_QUEUED = 1 << 20;
 
-export async function streamPlugin(app: Api, ctx: ApiContext, heartbeatMs = 15_000): Promise<void> {
+export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opts) => {
+  const ctx = app.hub;
+  const heartbeatMs = opts.heartbeatMs ?? 15_000;
   app.route({
     ...at('stream'),
     schema: {
@@ -60,4 +62,4 @@ export async function streamPlugin(app: Api, ctx: ApiContext, heartbeatMs = 15_0
       ctx.closing.addEventListener('abort', end);
     },
   });
-}
+};

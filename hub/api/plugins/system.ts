@@ -1,12 +1,13 @@
 /** Liveness and the hub's Prometheus metrics. */
 import { Type } from '@sinclair/typebox';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
 import { responses } from '../errors.js';
 
 const strict = { additionalProperties: false } as const;
 
-export async function systemPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const systemPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
   app.route({
     ...at('health'),
     schema: { response: responses(Type.Object({ ok: Type.Literal(true), store: Type.String(), schemaVersion: Type.Integer() }, strict)) },
@@ -22,4 +23,4 @@ export async function systemPlugin(app: Api, ctx: ApiContext): Promise<void> {
       return reply.type(registry.contentType).send(await registry.metrics());
     },
   });
-}
+};

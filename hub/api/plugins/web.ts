@@ -8,7 +8,7 @@ import { extname, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { gzipSync } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Api, ApiContext } from '../context.js';
+import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
 import { errorBody, responses } from '../errors.js';
 import { packageRoot } from '../../../shared/package-info.js';
@@ -60,7 +60,8 @@ function send(request: FastifyRequest, reply: FastifyReply, asset: Asset, cache:
   return reply.send(asset.body);
 }
 
-export async function webPlugin(app: Api, ctx: ApiContext): Promise<void> {
+export const webPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
   const assets = load(ctx.webDir);
   if (!assets.has('index.html')) ctx.log.warn({ dir: ctx.webDir }, 'review page not built (npm run build): / answers 404');
 
@@ -83,4 +84,4 @@ export async function webPlugin(app: Api, ctx: ApiContext): Promise<void> {
       return send(request, reply, asset, 'public, max-age=31536000, immutable');
     },
   });
-}
+};

@@ -3,15 +3,17 @@
  * and closing it with a note of what was done. The agents raise them (hub/work-orders).
  */
 import { Type } from '@sinclair/typebox';
-import { WorkOrderSchema, type WorkOrderService } from '../../work-orders/service.js';
-import type { Api, ApiContext } from '../context.js';
+import { WorkOrderSchema } from '../../work-orders/service.js';
+import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
 import { IdParam, Limit } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 
-export async function workOrdersPlugin(app: Api, ctx: ApiContext, workOrders: WorkOrderService): Promise<void> {
+export const workOrdersPlugin: ApiPlugin = async (app) => {
+  const ctx = app.hub;
+  const workOrders = ctx.workOrders;
   const params = Type.Object({ id: IdParam }, strict);
 
   app.route({
@@ -43,4 +45,4 @@ export async function workOrdersPlugin(app: Api, ctx: ApiContext, workOrders: Wo
       return order;
     },
   });
-}
+};
