@@ -16,7 +16,7 @@ import { Accounts, startApi, type RunningApi } from '../hub/api/index.js';
 import { sqlFor } from '../hub/db/sql.js';
 import { CommandService } from '../hub/commands/commands.js';
 import { HubEvents } from '../hub/events.js';
-import { featureMigrations } from '../hub/db/migrations.js';
+import { featureMigrations } from '../hub/features.js';
 import { GatewayRegistry } from '../hub/registry/registry.js';
 import { ReviewService } from '../hub/review/index.js';
 import { SqliteStore } from '../hub/store/sqlite.js';

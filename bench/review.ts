@@ -3,7 +3,7 @@
  * then technician decisions (approve/reject, each a conditional update plus an audit row).
  */
 import { join } from 'node:path';
-import { featureMigrations } from '../hub/db/migrations.js';
+import { featureMigrations } from '../hub/features.js';
 import { ReviewService } from '../hub/review/index.js';
 import { SqliteStore } from '../hub/store/index.js';
 import { tempDir } from '../test/support/tmp.js';

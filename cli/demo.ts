@@ -18,7 +18,7 @@ import { Accounts } from '../hub/api/index.js';
 import { defaultWebDir } from '../hub/api/plugins/web.js';
 import { sqlFor } from '../hub/db/sql.js';
 import { generatePassword, loadHubConfig, startHub, upsertUser, type Hub, type HubConfig } from '../hub/index.js';
-import { openHubStore } from '../hub/db/migrations.js';
+import { openHubStore } from '../hub/features.js';
 import type { HubStore } from '../hub/store/types.js';
 import type { Command } from './commands.js';
 import { formatCommand, formatDevice, formatEvent, formatReview, formatSummary, formatWorkOrder, type Print } from './demo-terminal.js';

@@ -22,7 +22,7 @@ import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
-import { applyFeatureMigrations, openHubStore } from './db/migrations.js';
+import { applyFeatureMigrations, openHubStore } from './features.js';
 import { SqliteStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
@@ -306,4 +306,4 @@ export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker
 export { generatePassword } from './broker/passwords.js';
 export { writeMosquittoFiles, resolveFileOwner, emitMosquittoAcl, emitMosquittoPasswordFile, emitMosquittoConf } from './broker/mosquitto.js';
 export * from './store/index.js';
-export { openHubStore } from './db/migrations.js';
+export { openHubStore } from './features.js';

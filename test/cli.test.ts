@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFacility } from '../devices/facility.js';
 import { sqlFor } from '../hub/db/sql.js';
-import { featureMigrations } from '../hub/db/migrations.js';
+import { featureMigrations } from '../hub/features.js';
 import { QuarantineService } from '../hub/quarantine/service.js';
 import { SqliteStore } from '../hub/store/sqlite.js';
 import { upsertUser } from '../hub/broker/credentials.js';

@@ -3,7 +3,7 @@
  * what, and planner objectives with their plans. Both dialects side by side so they stay alike.
  * Append new versions, never edit applied ones.
  */
-import type { FeatureMigrations } from '../db/feature.js';
+import type { FeatureMigrations } from '../db/migrations.js';
 import type { Migration } from '../store/sqlite-migrations.js';
 
 const NAME = 'api: users, sessions, tokens, audit, plans';

@@ -1,42 +1,24 @@
 /**
- * The one place feature migrations are registered. Each feature owns a block of schema versions
- * and gives the same tables for both stores; startHub hands them to openStore, which applies them
- * after the core schema (the store itself imports no feature).
- *   10-19 review queue and its audit trail (hub/review)
- *   20-29 web API users and tokens (hub/api)
- *   30-39 agent learning state: executed set, track records, bus audit (hub/agents/runtime)
- *   40-49 remote gateway configuration: desired and reported documents (hub/gateway-config)
- *   50-59 maintenance work orders from the agents (hub/work-orders)
- *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
- * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
+ * The feature-migration registry's rules: each feature (review, api, agents, gateway-config,
+ * work-orders, quarantine) owns a block of schema versions and gives the same tables for both
+ * stores. The list of features is hub/features.ts (one line each); the store applies what it is
+ * handed and imports no feature.
  */
-import { AGENT_STATE_MIGRATIONS } from '../agents/runtime/migrations.js';
-import { API_MIGRATIONS } from '../api/migrations.js';
-import { GATEWAY_CONFIG_MIGRATIONS } from '../gateway-config/migrations.js';
-import { REVIEW_MIGRATIONS } from '../review/migrations.js';
-import { WORK_ORDER_MIGRATIONS } from '../work-orders/migrations.js';
-import { QUARANTINE_MIGRATIONS } from '../quarantine/migrations.js';
 import { SwarmgateError } from '../../shared/errors.js';
-import { openStore, type OpenStoreOptions, type StoreConfig } from '../store/index.js';
-import { PostgresStore } from '../store/postgres.js';
 import type { Migration } from '../store/sqlite-migrations.js';
-import { SqliteStore } from '../store/sqlite.js';
-import type { HubStore } from '../store/types.js';
-import type { FeatureMigrations } from './feature.js';
 
-export type { FeatureMigrations };
+export type { Migration };
 
-export const FEATURES: readonly FeatureMigrations[] = [
-  REVIEW_MIGRATIONS,
-  AGENT_STATE_MIGRATIONS,
-  API_MIGRATIONS,
-  GATEWAY_CONFIG_MIGRATIONS,
-  WORK_ORDER_MIGRATIONS,
-  QUARANTINE_MIGRATIONS,
-];
+export interface FeatureMigrations {
+  readonly feature: string;
+  /** Inclusive version range this feature owns. */
+  readonly versions: readonly [number, number];
+  readonly sqlite: readonly Migration[];
+  readonly postgres: readonly Migration[];
+}
 
-/** Every registered feature migration for one store kind, checked for overlapping versions. */
-export function featureMigrations(kind: 'sqlite' | 'postgres', features: readonly FeatureMigrations[] = FEATURES): Migration[] {
+/** The migrations of the given features for one store kind, checked against each feature's range and for overlapping versions. */
+export function collectMigrations(kind: 'sqlite' | 'postgres', features: readonly FeatureMigrations[]): Migration[] {
   const seen = new Map<number, string>();
   const out: Migration[] = [];
   for (const f of features) {
@@ -50,15 +32,4 @@ export function featureMigrations(kind: 'sqlite' | 'postgres', features: readonl
     }
   }
   return out;
-}
-
-/** Adds the feature tables to a store opened without them (startHub with a caller's store). */
-export async function applyFeatureMigrations(store: HubStore): Promise<void> {
-  if (store instanceof SqliteStore) await store.applyMigrations(featureMigrations('sqlite'));
-  else if (store instanceof PostgresStore) await store.applyMigrations(featureMigrations('postgres'));
-}
-
-/** Opens the configured store with every feature's tables: what the hub and its CLI commands open. */
-export function openHubStore(config: StoreConfig, options: Omit<OpenStoreOptions, 'migrations'> = {}): Promise<HubStore> {
-  return openStore(config, { ...options, migrations: (kind) => featureMigrations(kind) });
 }

@@ -3,7 +3,7 @@
  * published and the last document the gateway reported. Both dialects side by side.
  * Append new versions, never edit applied ones.
  */
-import type { FeatureMigrations } from '../db/feature.js';
+import type { FeatureMigrations } from '../db/migrations.js';
 import type { Migration } from '../store/sqlite-migrations.js';
 
 const NAME = 'gateway config: desired and reported documents';

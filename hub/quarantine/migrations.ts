@@ -2,7 +2,7 @@
  * Quarantined messages (versions 60-69): what ingest refused and kept for inspection instead of
  * storing or retrying forever. Both dialects side by side. Append new versions, never edit applied ones.
  */
-import type { FeatureMigrations } from '../db/feature.js';
+import type { FeatureMigrations } from '../db/migrations.js';
 import type { Migration } from '../store/sqlite-migrations.js';
 
 const NAME = 'quarantine: refused messages kept for inspection';

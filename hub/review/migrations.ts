@@ -3,7 +3,7 @@
  * every change. `context` keeps what the executor needs beyond the public item (the hub's
  * consensus decision), `updated_at` lets other processes notice changes made elsewhere.
  */
-import type { FeatureMigrations } from '../db/feature.js';
+import type { FeatureMigrations } from '../db/migrations.js';
 
 const items = (json: string, real: string, big: string) => `
   CREATE TABLE review_items (

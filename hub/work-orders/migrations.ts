@@ -3,7 +3,7 @@
  * do (inspect, service, check a compressor) when no command can fix it. Both dialects side by side.
  * Append new versions, never edit applied ones.
  */
-import type { FeatureMigrations } from '../db/feature.js';
+import type { FeatureMigrations } from '../db/migrations.js';
 import type { Migration } from '../store/sqlite-migrations.js';
 
 const NAME = 'work orders: maintenance tasks from the agents, open until a technician closes them';

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../hub/api/index.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { makeApi, seedGateway, seedReview, type TestApi } from './support.js';

@@ -1,7 +1,7 @@
 /** The API's own tables (users, sessions, tokens, audit, plans) and the review routes on PostgreSQL. */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { PASSWORD, login, makeApi, seedGateway, seedReview, type TestApi } from './support.js';

@@ -10,7 +10,7 @@ import { Accounts } from '../../hub/api/index.js';
 import { sqlFor } from '../../hub/db/sql.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub } from '../../hub/index.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { QuarantineService } from '../../hub/quarantine/service.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
 import { gatewayTopic } from '../../shared/wire/index.js';

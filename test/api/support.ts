@@ -5,7 +5,7 @@ import { sqlFor } from '../../hub/db/sql.js';
 import { TrackRecordBook } from '../../hub/agents/learning/track-record.js';
 import { CommandService } from '../../hub/commands/commands.js';
 import { HubEvents } from '../../hub/events.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { ReviewService } from '../../hub/review/index.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';

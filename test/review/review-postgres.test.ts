@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { reviewContract } from './review-contract.js';

@@ -1,4 +1,4 @@
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import { tempDir } from '../support/tmp.js';
 import { reviewContract } from './review-contract.js';

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlFor } from '../../hub/db/sql.js';
-import { featureMigrations } from '../../hub/db/migrations.js';
+import { featureMigrations } from '../../hub/features.js';
 import { PostgresStore } from '../../hub/store/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';

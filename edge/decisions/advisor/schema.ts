@@ -5,7 +5,7 @@
  * the analytics (edge/analytics/schema.ts).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { PointRefSchema } from '../../runtime/point-ref.js';
+import { PointRefSchema } from '../../drivers/point-ref.js';
 
 const strict = { additionalProperties: false } as const;
 const Score = (description: string, dflt?: number) => Type.Number({ minimum: 0, maximum: 1, description, ...(dflt !== undefined ? { default: dflt } : {}) });

@@ -5,7 +5,7 @@
  * a kind needs is checked afterwards by compile.ts, which names the rule and the field.
  */
 import { Type, type Static, type TObject } from '@sinclair/typebox';
-import { PointRefSchema, splitRef } from '../../runtime/point-ref.js';
+import { PointRefSchema, splitRef } from '../../drivers/point-ref.js';
 
 export { PointRefSchema, splitRef };
 

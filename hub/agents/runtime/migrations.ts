@@ -2,7 +2,7 @@
  * Agent learning state (versions 30-39): decisions already executed (so a restart never repeats
  * one), track records (so learned weights survive a restart) and the agent bus audit trail.
  */
-import type { FeatureMigrations } from '../../db/feature.js';
+import type { FeatureMigrations } from '../../db/migrations.js';
 
 const tables = (real: string, big: string, json: string, serial: string) => `
   CREATE TABLE agent_executed (key TEXT PRIMARY KEY, claimed_at ${big} NOT NULL);

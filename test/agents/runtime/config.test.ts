@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadFacilityModel } from '../../../hub/agents/runtime/index.js';
 import { parseHubConfig } from '../../../hub/config.js';
-import { featureMigrations, FEATURES } from '../../../hub/db/migrations.js';
+import { featureMigrations, FEATURES } from '../../../hub/features.js';
 import { ROOT } from '../../e2e/support/edge.js';
 
 const BASE = 'broker: { embedded: { port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n';

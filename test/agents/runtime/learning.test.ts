@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FacilityIndex, type Decision, type FacilityModel } from '../../../hub/agents/index.js';
 import { AgentService } from '../../../hub/agents/runtime/index.js';
 import { HubEvents } from '../../../hub/events.js';
-import { featureMigrations } from '../../../hub/db/migrations.js';
+import { featureMigrations } from '../../../hub/features.js';
 import { ReviewService } from '../../../hub/review/index.js';
 import { SqliteStore } from '../../../hub/store/sqlite.js';
 import { FakeCommands } from '../../review/review-contract.js';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AgentBus, TrackRecordBook } from '../../../hub/agents/index.js';
 import { StoreAuditSink, StoreExecutedSet, StoreTrackRecords, sqlFor } from '../../../hub/agents/runtime/index.js';
-import { featureMigrations } from '../../../hub/db/migrations.js';
+import { featureMigrations } from '../../../hub/features.js';
 import { PostgresStore } from '../../../hub/store/postgres.js';
 import { SqliteStore } from '../../../hub/store/sqlite.js';
 import type { HubStore } from '../../../hub/store/types.js';

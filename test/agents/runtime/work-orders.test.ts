@@ -10,7 +10,7 @@ import { sqlFor } from '../../../hub/db/sql.js';
 import { FacilityIndex, type FacilityModel } from '../../../hub/agents/index.js';
 import { AgentService } from '../../../hub/agents/runtime/index.js';
 import { HubEvents } from '../../../hub/events.js';
-import { featureMigrations } from '../../../hub/db/migrations.js';
+import { featureMigrations } from '../../../hub/features.js';
 import { ReviewService } from '../../../hub/review/index.js';
 import { SqliteStore } from '../../../hub/store/sqlite.js';
 import { WorkOrderService } from '../../../hub/work-orders/service.js';

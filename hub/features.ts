@@ -1,0 +1,52 @@
+/**
+ * The hub's features that own tables, registered in ONE list: each feature owns a block of schema
+ * versions (rules in hub/db/migrations.ts) and gives the same tables for both stores; startHub and
+ * the CLI open the store through openHubStore, which hands them to openStore to apply after the
+ * core schema (the store itself imports no feature).
+ *   10-19 review queue and its audit trail (hub/review)
+ *   20-29 web API users and tokens (hub/api)
+ *   30-39 agent learning state: executed set, track records, bus audit (hub/agents/runtime)
+ *   40-49 remote gateway configuration: desired and reported documents (hub/gateway-config)
+ *   50-59 maintenance work orders from the agents (hub/work-orders)
+ *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
+ * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
+ */
+import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';
+import { API_MIGRATIONS } from './api/migrations.js';
+import { GATEWAY_CONFIG_MIGRATIONS } from './gateway-config/migrations.js';
+import { REVIEW_MIGRATIONS } from './review/migrations.js';
+import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
+import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
+import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
+import { PostgresStore } from './store/postgres.js';
+import type { Migration } from './store/sqlite-migrations.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { HubStore } from './store/types.js';
+import { collectMigrations, type FeatureMigrations } from './db/migrations.js';
+
+export type { FeatureMigrations };
+
+export const FEATURES: readonly FeatureMigrations[] = [
+  REVIEW_MIGRATIONS,
+  AGENT_STATE_MIGRATIONS,
+  API_MIGRATIONS,
+  GATEWAY_CONFIG_MIGRATIONS,
+  WORK_ORDER_MIGRATIONS,
+  QUARANTINE_MIGRATIONS,
+];
+
+/** Every registered feature migration for one store kind, checked for overlapping versions. */
+export function featureMigrations(kind: 'sqlite' | 'postgres', features: readonly FeatureMigrations[] = FEATURES): Migration[] {
+  return collectMigrations(kind, features);
+}
+
+/** Adds the feature tables to a store opened without them (startHub with a caller's store). */
+export async function applyFeatureMigrations(store: HubStore): Promise<void> {
+  if (store instanceof SqliteStore) await store.applyMigrations(featureMigrations('sqlite'));
+  else if (store instanceof PostgresStore) await store.applyMigrations(featureMigrations('postgres'));
+}
+
+/** Opens the configured store with every feature's tables: what the hub and its CLI commands open. */
+export function openHubStore(config: StoreConfig, options: Omit<OpenStoreOptions, 'migrations'> = {}): Promise<HubStore> {
+  return openStore(config, { ...options, migrations: (kind) => featureMigrations(kind) });
+}
