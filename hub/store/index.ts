@@ -18,11 +18,23 @@ export interface OpenStoreOptions {
   migrations?: (kind: 'sqlite' | 'postgres') => Migration[];
 }
 
+type StoreOpener<K extends StoreConfig['kind']> = (config: Extract<StoreConfig, { kind: K }>, options: OpenStoreOptions) => Promise<HubStore>;
+
+/**
+ * The one place a store backend is registered: its `store.kind` and how to open it. A backend
+ * implements HubStore (types.ts) and passes the store contract suite (test/hub/store-contract.ts);
+ * its config variant sits beside the others in hub/config.ts (StoreConfigSchema).
+ */
+const STORES: { readonly [K in StoreConfig['kind']]: StoreOpener<K> } = {
+  sqlite: async (config, options) =>
+    SqliteStore.open({ path: config.path, flushMs: config.flushMs, fsync: config.fsync, retention: options.retention, migrations: options.migrations?.('sqlite') ?? [], logger: options.logger }),
+  postgres: (config, options) =>
+    PostgresStore.open({ logger: options.logger, ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: options.migrations?.('postgres') ?? [] }),
+};
+
 export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<HubStore> {
-  if (config.kind === 'sqlite') {
-    return SqliteStore.open({ path: config.path, flushMs: config.flushMs, fsync: config.fsync, retention: options.retention, migrations: options.migrations?.('sqlite') ?? [], logger: options.logger });
-  }
-  return PostgresStore.open({ logger: options.logger, ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: options.migrations?.('postgres') ?? [] });
+  const open = STORES[config.kind] as StoreOpener<StoreConfig['kind']>;
+  return open(config as never, options);
 }
 
 export * from './types.js';
