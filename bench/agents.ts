@@ -7,7 +7,7 @@
  *   npx tsx bench/agents.ts
  */
 import { pathToFileURL } from 'node:url';
-import { createLogger } from '../shared/log.js';
+import { createLogger } from '../shared/kit/log.js';
 import {
   AgentBus,
   AgentRegistry,

@@ -25,7 +25,7 @@ import { startEmbeddedBroker } from '../hub/broker/embedded.js';
 import { parseHubConfig } from '../hub/config.js';
 import { startHub, type Hub } from '../hub/index.js';
 import { SqliteStore } from '../hub/store/sqlite.js';
-import { createLogger } from '../shared/log.js';
+import { createLogger } from '../shared/kit/log.js';
 import { TelemetryBatchSchema, encode, gatewayTopic, type WireReading } from '../shared/wire/index.js';
 import { tempDir } from '../test/support/tmp.js';
 import { atLeast, atMost, progress, ratioEntry, type BenchEntry } from './results.js';

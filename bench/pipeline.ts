@@ -5,7 +5,7 @@
  * device's speed (the Modbus bench measures that).
  */
 import { tmpdir } from 'node:os';
-import { createLogger } from '../shared/log.js';
+import { createLogger } from '../shared/kit/log.js';
 import type { DeviceSpec } from '../edge/drivers/driver.js';
 import { DriverRegistry } from '../edge/drivers/registry.js';
 import { Gateway } from '../edge/runtime/gateway.js';

@@ -23,7 +23,7 @@ import type { HubStore } from '../hub/store/types.js';
 import type { Command } from './commands.js';
 import { formatCommand, formatDevice, formatEvent, formatReview, formatSummary, formatWorkOrder, type Print } from './demo-terminal.js';
 import { formatReading } from './format.js';
-import { packageRoot } from '../shared/package-info.js';
+import { packageRoot } from '../shared/kit/package-info.js';
 import { untilSignal } from './shutdown.js';
 
 const DEMO_CONFIG = join(packageRoot(), 'deploy/examples/demo-gateway.yaml');

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
 import { loadConfig } from '../edge/config/load.js';
-import { formatProblem } from '../shared/config-file.js';
+import { formatProblem } from '../shared/kit/config-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';

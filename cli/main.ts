@@ -5,7 +5,7 @@
 import './log-level.js';
 // Then: node-opcua must log to stderr before any of its modules load.
 import './opcua-log.js';
-import { isSwarmgateError, errorMessage } from '../shared/errors.js';
+import { isSwarmgateError, errorMessage } from '../shared/kit/errors.js';
 import { commands } from './commands.js';
 import { isParseArgsError, usageError } from './usage.js';
 

@@ -4,7 +4,7 @@
  */
 import { format } from 'node:util';
 import { setDebugLogger, setErrorLogger, setWarningLogger } from 'node-opcua-debug';
-import { createLogger } from '../shared/log.js';
+import { createLogger } from '../shared/kit/log.js';
 
 const log = createLogger('node-opcua');
 // node-opcua passes its call site as the first argument.

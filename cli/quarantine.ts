@@ -10,8 +10,8 @@
  */
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { SwarmgateError } from '../shared/errors.js';
-import { escapeControl } from '../shared/terminal-text.js';
+import { SwarmgateError } from '../shared/kit/errors.js';
+import { escapeControl } from '../shared/kit/terminal-text.js';
 import type { QuarantinedMessage } from '../hub/quarantine/service.js';
 
 const HELP = `usage:

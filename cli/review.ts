@@ -9,7 +9,7 @@
  * hub executes approved items on its next sweep (review.sweepIntervalMs).
  */
 import { parseArgs } from 'node:util';
-import { SwarmgateError } from '../shared/errors.js';
+import { SwarmgateError } from '../shared/kit/errors.js';
 import { usageError } from './usage.js';
 import type { Action } from '../shared/wire/messages.js';
 import type { ReviewItem, ReviewState } from '../hub/review/index.js';

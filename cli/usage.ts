@@ -1,4 +1,4 @@
-import { SwarmgateError } from '../shared/errors.js';
+import { SwarmgateError } from '../shared/kit/errors.js';
 
 /** A wrong or missing option: the hint names the command's own help, not another command's. */
 export function usageError(command: string, message: string): SwarmgateError {

@@ -3,7 +3,7 @@
  * TCP), the meter bus (Modbus RTU, optional), the cold room (OPC UA), the GPIO chip and the HTTP
  * control API.
  */
-import { createLogger } from '../shared/log.js';
+import { createLogger } from '../shared/kit/log.js';
 import { wirePhysicalFaults, DEFAULT_HOST } from './context.js';
 import { startControlApi, type ControlApi } from './faults/control-api.js';
 import { FaultRegistry } from './faults/registry.js';

@@ -3,12 +3,12 @@
  * file the simulator uses the defaults below (fixed, well-known ports for manual use; tests use
  * startFacility with port 0 instead).
  */
-import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt } from '../shared/config-file.js';
+import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt } from '../shared/kit/config-file.js';
 import { dirname, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/errors.js';
-import { createLogger } from '../shared/log.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
+import { createLogger } from '../shared/kit/log.js';
 import { startFacility, type Facility, type FacilityOptions } from './facility.js';
 
 const log = createLogger('sim');

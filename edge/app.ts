@@ -4,7 +4,7 @@
  * monitor, rules, advisor). `swarmgate edge` and the demo start it the same way.
  */
 import type { Logger } from 'pino';
-import { packageVersion } from '../shared/package-info.js';
+import { packageVersion } from '../shared/kit/package-info.js';
 import { startLocalDecisions, type LocalDecisions } from './decisions/index.js';
 import { checkGatewayConfigFile } from './config/check-file.js';
 import type { LoadedConfig } from './config/load.js';

@@ -2,11 +2,11 @@
  * The hub config file (`swarmgate hub --config FILE`): schema, defaults and a loader whose every
  * problem names file, line, column and field. Relative paths are resolved against the file.
  */
-import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../shared/config-file.js';
+import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../shared/kit/config-file.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres-schema-name.js';
 

@@ -5,7 +5,7 @@
  * so a listener that persists (e.g. the review queue) gets at-least-once delivery. A throwing
  * listener is logged and never stops ingest or other listeners.
  */
-import type { Logger } from '../shared/log.js';
+import type { Logger } from '../shared/kit/log.js';
 import type { CommandAck, GapRecord, GatewayEvent, GatewayState, ReviewRequest, TelemetryBatch } from '../shared/wire/messages.js';
 import type { CommandRecord, GatewayRecord } from './store/types.js';
 

@@ -5,8 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
-import { SwarmgateError, errorMessage } from '../shared/errors.js';
-import { createLogger, type Logger } from '../shared/log.js';
+import { SwarmgateError, errorMessage } from '../shared/kit/errors.js';
+import { createLogger, type Logger } from '../shared/kit/log.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { HubMetrics } from './metrics.js';
 import { CommandService } from './commands/commands.js';

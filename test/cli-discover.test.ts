@@ -10,7 +10,7 @@ import { discover } from '../cli/discover.js';
 import { startAhuServer, type AhuServer } from '../devices/modbus/ahu-server.js';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
-import { formatProblem } from '../shared/config-file.js';
+import { formatProblem } from '../shared/kit/config-file.js';
 import { tempDir } from './support/tmp.js';
 
 const dir = tempDir('swarmgate-discover-');

@@ -11,8 +11,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isSwarmgateError, SwarmgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { isSwarmgateError, SwarmgateError } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import type { FacilityModel } from '../physics/model.js';
 import type { RealtimeDriver } from '../physics/realtime.js';
 import type { FaultRegistry } from './registry.js';

@@ -3,7 +3,7 @@
  * "what does a read of ahu.supply_air_temp look like now?"). Servers consult the registry on
  * every request, so injecting or clearing takes effect immediately.
  */
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { createPrng, type Prng } from '../physics/prng.js';
 import type { ActiveFault, FaultSpec, SensorTarget, SimDevice } from './types.js';
 import { parseFault } from './validate.js';

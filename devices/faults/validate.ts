@@ -3,7 +3,7 @@
  * the bad field instead of "does not match any of the union members".
  */
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { FAULT_SCHEMAS, type FaultKind, type FaultSpec } from './types.js';
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -5,8 +5,8 @@
  * kernel GPIO event would on the gateway.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { SwarmgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import { DEFAULT_HOST, resolveContext, type SimContextOptions } from '../context.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import type { FacilityModel } from '../physics/model.js';

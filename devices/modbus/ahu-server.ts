@@ -5,8 +5,8 @@
  */
 import type { AddressInfo, Server } from 'node:net';
 import { ServerTCP, type IServiceVector } from 'modbus-serial';
-import { SwarmgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import { DEFAULT_HOST, resolveContext, type SimContextOptions } from '../context.js';
 import type { FacilityModel } from '../physics/model.js';
 import type { FaultRegistry } from '../faults/registry.js';

@@ -5,8 +5,8 @@
  * silent and a slow one answers late while the others answer normally.
  */
 import { SerialPort } from 'serialport';
-import { SwarmgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import { resolveContext, type SimContextOptions } from '../context.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import { METER_KINDS, type MeterKind } from '../physics/meters.js';

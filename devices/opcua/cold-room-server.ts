@@ -10,8 +10,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { createLogger } from '../../shared/log.js';
-import { SwarmgateError } from '../../shared/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { DEFAULT_HOST, resolveContext, sleep, type SimContextOptions } from '../context.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import type { FacilityModel } from '../physics/model.js';

@@ -8,7 +8,7 @@
  * loaded). Backends are imported only when tried, so a gateway on WASM never loads the CPU one.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createLogger } from '../../shared/log.js';
+import { createLogger } from '../../shared/kit/log.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 

@@ -35,8 +35,8 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger, type Logger } from '../../shared/log.js';
-import { SwarmgateError } from '../../shared/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { selectBackend, tf } from './backend.js';
 import { buildInput, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';

@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
-import { SourceFile, type ConfigProblem } from '../../shared/config-file.js';
+import { SourceFile, type ConfigProblem } from '../../shared/kit/config-file.js';
 import { checkLocalDecisions, localDecisionProblems, type LocalDecisionSections } from '../decisions/check.js';
 import { AnalyticsConfigSchema } from '../analytics/schema.js';
 import { AdvisorConfigSchema } from '../decisions/advisor/schema.js';

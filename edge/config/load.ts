@@ -7,12 +7,12 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { DeviceSpec, PointSpec, PointValueType } from '../drivers/driver.js';
 import { sparkplugConfigProblems } from '../federation/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
-import { SourceFile, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/config-file.js';
+import { SourceFile, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
 
 export interface LoadedConfig {
   readonly file: string;

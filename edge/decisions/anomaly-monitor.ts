@@ -13,7 +13,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { errorMessage } from '../../shared/errors.js';
+import { errorMessage } from '../../shared/kit/errors.js';
 import { currentBackend, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
 import type { AnalyticsConfig, AnalyticsPointConfig } from '../analytics/schema.js';
 import type { Reading } from '../drivers/driver.js';

@@ -4,7 +4,7 @@
  * loader reports schema errors in, so `swarmgate edge check` can print them together.
  */
 import type { GatewayConfigView } from '../runtime/ports.js';
-import { SourceFile, type ConfigProblem } from '../../shared/config-file.js';
+import { SourceFile, type ConfigProblem } from '../../shared/kit/config-file.js';
 import type { ConditionProblem } from './rules/conditions.js';
 import { catalogOf, compileRules } from './rules/compile.js';
 import { checkRef } from './rules/conditions.js';

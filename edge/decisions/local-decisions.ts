@@ -3,7 +3,7 @@
  * monitor, rule engine, advisor — wired to each other and to one Reporter. Used by
  * `swarmgate edge`; each part can also be built on its own.
  */
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { RuleEngine } from './rules/engine.js';
 import type { GatewayPort } from '../runtime/ports.js';
 import { loggingReporter, type Reporter } from './rules/reporter.js';

@@ -3,7 +3,7 @@
  * protocol twice is a programming error and throws.
  */
 import type { TSchema } from '@sinclair/typebox';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { DriverManifest } from './driver.js';
 
 export type AnyDriverManifest = DriverManifest<TSchema, TSchema>;

@@ -9,7 +9,7 @@
  * order the hub sent them.
  */
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { CommandAckSchema, CommandSchema, decode, encode, gatewayTopic, type Command, type CommandAck } from '../../shared/wire/index.js';
 import type { PointValue } from '../drivers/driver.js';
 import type { FederationMetrics } from './metrics.js';

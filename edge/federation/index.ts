@@ -10,8 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import { SwarmgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import {
   EventSchema,
   ReviewRequestSchema,

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { ResolvedFederationConfig } from './schema.js';
 
 function readPem(path: string, what: string): Buffer {

@@ -5,7 +5,7 @@
  * wear budget asks for. Policy (batching, bounds, gap records) lives in outbox.ts.
  */
 import Database from 'better-sqlite3';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 
 export type MessageKind = 'telemetry' | 'gap' | 'event' | 'review' | 'ack' | 'other';
 

@@ -15,8 +15,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import { GapRecordSchema, encode, gatewayTopic, isValidId, type GapRecord } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 import { FederationMetrics } from './metrics.js';

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import {
   EventSchema,
   PointSetMessageSchema,

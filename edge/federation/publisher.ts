@@ -13,7 +13,7 @@
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { errorMessage } from '../../shared/errors.js';
+import { errorMessage } from '../../shared/kit/errors.js';
 import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayTopic, messageDigest, type GatewayState } from '../../shared/wire/index.js';
 import { FederationMetrics } from './metrics.js';
 import { clientOptions, topicMatches } from './mqtt-link.js';

@@ -13,8 +13,8 @@
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { parse, stringify } from 'yaml';
-import { SourceFile, formatProblem, readConfigFile, type ConfigProblem } from '../../shared/config-file.js';
-import { errorMessage } from '../../shared/errors.js';
+import { SourceFile, formatProblem, readConfigFile, type ConfigProblem } from '../../shared/kit/config-file.js';
+import { errorMessage } from '../../shared/kit/errors.js';
 import { ConfigDocumentSchema, decode, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
 import type { Outbox } from './outbox.js';
 import type { FederationState } from './state.js';

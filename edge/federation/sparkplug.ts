@@ -39,7 +39,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import sparkplugPayload from 'sparkplug-payload';
 import type { TypeStr, UMetric, UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
-import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { decode } from '../../shared/wire/codec.js';
 import type { PointValueType, Reading } from '../drivers/driver.js';
 import type { DeviceState } from '../runtime/device-runner.js';

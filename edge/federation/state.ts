@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 
 const strict = { additionalProperties: false } as const;
 

@@ -5,7 +5,7 @@
  * Each device has its own timers, so a dead or slow device never delays another.
  */
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError } from '../../shared/errors.js';
+import { errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { isSubscribable, type DeviceSpec, type Driver, type PointSpec, type Reading, type Subscription } from '../drivers/driver.js';
 import type { GatewayMetrics } from './metrics.js';
 

@@ -15,8 +15,8 @@
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/errors.js';
-import { createLogger } from '../../shared/log.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
+import { createLogger } from '../../shared/kit/log.js';
 import type { PointValue, Reading } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';

@@ -3,7 +3,7 @@
  * the point must exist and be writable, the value must fit its type and limits. Interlocks and
  * audit hook in here as later layers add them.
  */
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { DeviceSpec, PointSpec, PointValue } from '../drivers/driver.js';
 
 export function findPoint(devices: readonly DeviceSpec[], device: string, point: string): { device: DeviceSpec; point: PointSpec } {

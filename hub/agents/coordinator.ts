@@ -6,8 +6,8 @@
  *   anything else -> the review sink, with evidence, priority, site and expiry.
  */
 import { createHash } from 'node:crypto';
-import { errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { errorMessage } from '../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
 import type { AgentBus } from './bus/bus.js';
 import { ConsensusManager, type AlgorithmName, type Decision, type Voter } from './consensus/index.js';

@@ -2,7 +2,7 @@
  * The one place agents are looked up: a map id -> agent. Registering an id twice is a programming
  * error and throws, like the driver registry.
  */
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Agent } from './types.js';
 
 export class AgentRegistry {

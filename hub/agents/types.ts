@@ -4,7 +4,7 @@
  * and votes; they know nothing of HTTP, MQTT or storage (the coordinator and ports do that).
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { clamp01 } from '../../shared/numbers.js';
+import { clamp01 } from '../../shared/kit/numbers.js';
 import type { Action, PointValue, ProposalBasis } from '../../shared/wire/messages.js';
 
 export type { PointValue };

@@ -6,8 +6,8 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_TABLE, SwarmgateError, isSwarmgateError, type ErrorCode } from '../../shared/errors.js';
-import type { Logger } from '../../shared/log.js';
+import { ERROR_TABLE, SwarmgateError, isSwarmgateError, type ErrorCode } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
 
 const strict = { additionalProperties: false } as const;
 

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from '
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse, stringify } from 'yaml';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
 import { mosquittoHash } from './mosquitto-hash.js';
 import { hashPassword, isPasswordHash } from './passwords.js';

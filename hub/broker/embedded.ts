@@ -10,8 +10,8 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type AuthErrorCode, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
 import { mayPublish, mayRead, maySubscribe, type Identity } from './acl.js';

@@ -20,7 +20,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { gatewayScopes } from './acl.js';
 import { loadCredentials, sparkplugGroupsOf, type CredentialUser, type CredentialsFile } from './credentials.js';
 

@@ -6,8 +6,8 @@
  * a restart, still lands; timers here only drive timeouts and automatic retries.
  */
 import { randomUUID } from 'node:crypto';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { encode, isValid } from '../../shared/wire/codec.js';
 import { CommandSchema, type Action, type Command, type CommandAck } from '../../shared/wire/messages.js';
 import { gatewayTopic } from '../../shared/wire/topics.js';

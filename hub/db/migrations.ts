@@ -4,7 +4,7 @@
  * stores. The list of features is hub/features.ts (one line each); the store applies what it is
  * handed and imports no feature.
  */
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Migration } from '../store/sqlite-migrations.js';
 
 export type { Migration };

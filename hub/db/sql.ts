@@ -5,7 +5,7 @@
  * Writes that must report what changed use RETURNING (both databases support it).
  */
 import type { Statement } from 'better-sqlite3';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { HubStore } from '../store/types.js';

@@ -4,7 +4,7 @@
  * config/desired topic, so a gateway that is offline gets it on its next connect.
  * Versions count up per gateway from 1; the gateway applies only a version newer than its own.
  */
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import type { DesiredGatewayConfig } from '../../shared/wire/desired-config.js';
 import { ConfigDocumentSchema, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';

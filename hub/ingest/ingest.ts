@@ -23,8 +23,8 @@
  */
 import type { Static } from '@sinclair/typebox';
 import type { MqttClient } from 'mqtt';
-import { errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { errorMessage } from '../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument } from '../../shared/wire/messages.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';

@@ -6,8 +6,8 @@
  * (gateway, bootId, seq) key turns into a duplicate that is receipted again.
  */
 import type { MqttClient } from 'mqtt';
-import { errorMessage } from '../../shared/errors.js';
-import type { Logger } from '../../shared/log.js';
+import { errorMessage } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
 import { encode } from '../../shared/wire/codec.js';
 import { messageDigest } from '../../shared/wire/digest.js';
 import { StoredReceiptSchema, type StoredReceipt } from '../../shared/wire/messages.js';

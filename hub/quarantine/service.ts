@@ -5,7 +5,7 @@
  * go once it holds more than `maxRows`.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 
 export const QuarantinedMessageSchema = Type.Object(

@@ -3,7 +3,7 @@
  * last seen from any message, version and health from the birth. Kept in the store (so several
  * hub processes and the web API see the same thing); lastSeen writes are throttled per gateway.
  */
-import type { Logger } from '../../shared/log.js';
+import type { Logger } from '../../shared/kit/log.js';
 import type { GatewayState } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
 import type { GatewayRecord, HubStore } from '../store/types.js';

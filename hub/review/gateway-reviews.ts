@@ -3,8 +3,8 @@
  * by the request id; ingest may deliver twice), with the telemetry window of the point the action
  * writes attached as evidence so the technician sees what the gateway saw.
  */
-import { errorMessage } from '../../shared/errors.js';
-import type { Logger } from '../../shared/log.js';
+import { errorMessage } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
 import type { ReviewRequest } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
 import type { HubStore } from '../store/types.js';

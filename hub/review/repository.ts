@@ -5,7 +5,7 @@
  * unaudited.
  */
 import type { Action } from '../../shared/wire/messages.js';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { json, num, type Row } from '../store/rows.js';

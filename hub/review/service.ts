@@ -6,8 +6,8 @@
  * a restart finds the same command instead of sending another.
  */
 import { createHash } from 'node:crypto';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { isValid } from '../../shared/wire/codec.js';
 import { ActionSchema, type Action } from '../../shared/wire/messages.js';
 import type { CommandService } from '../commands/commands.js';

@@ -6,7 +6,7 @@
  * Each batch key is stored with a hash of its readings, so telling the two apart is one compare.
  */
 import { createHash } from 'node:crypto';
-import type { Logger } from '../../shared/log.js';
+import type { Logger } from '../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../shared/wire/messages.js';
 
 /** 128 bits of SHA-256 over the readings in order (d, p, v, q, ts, c): 32 hex characters. */

@@ -1,5 +1,5 @@
 /** Opens the configured store. */
-import type { Logger } from '../../shared/log.js';
+import type { Logger } from '../../shared/kit/log.js';
 import type { PostgresStoreOptions } from './postgres.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';

@@ -4,9 +4,9 @@
  * columns come back as JS numbers (ms timestamps fit exactly).
  */
 import pg from 'pg';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { ConflictLog, batchContentHash, isConflict } from './batch-conflicts.js';
 import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';

@@ -11,8 +11,8 @@
  * once they are COMPACT_AGE_MS old, keeping arrival order on equal timestamps.
  */
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { errorMessage } from '../../shared/errors.js';
-import { createLogger, type Logger } from '../../shared/log.js';
+import { errorMessage } from '../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../shared/wire/messages.js';
 import { decodeValue, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
 import {

@@ -7,9 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
-import { SwarmgateError, errorMessage } from '../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
-import type { Logger } from '../../shared/log.js';
+import type { Logger } from '../../shared/kit/log.js';
 import { DAY_MS, checkHistoryArgs } from './aggregate.js';
 import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from './rows.js';
 import { SQLITE_MIGRATIONS, type Migration } from './sqlite-migrations.js';

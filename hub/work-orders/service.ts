@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { SwarmgateError } from '../../shared/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import { num, optNum, str, type Sql, type SqlRow } from '../db/sql.js';
 
 /** The one definition of a work order: the API's response schema, and the type (derived). */

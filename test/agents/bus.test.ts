@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { AgentBus, BusMessageSchema, RingBufferAudit, type BusMessage } from '../../hub/agents/index.js';
 
 function setup(): { bus: AgentBus; audit: RingBufferAudit; inbox: Map<string, BusMessage[]> } {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { plan, replan, type Objective, type Plan } from '../../hub/agents/index.js';
 import { syntheticFacility, T0 } from './support.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import {
   AgentRegistry,
   ComfortSpecialist,

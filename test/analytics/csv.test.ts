@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { scoreCsv, parseTimestamp } from '../../edge/analytics/index.js';
 import { tempDir } from '../support/tmp.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';

@@ -20,7 +20,7 @@ import { FacilityModel } from '../../devices/physics/model.js';
 import type { AnalyticsConfig } from '../../edge/analytics/schema.js';
 import { MemoryReporter } from '../../edge/decisions/rules/reporter.js';
 import { AnomalyMonitor } from '../../edge/decisions/anomaly-monitor.js';
-import { createLogger } from '../../shared/log.js';
+import { createLogger } from '../../shared/kit/log.js';
 import { startSimGateway, waitFor } from './rules/support.js';
 import { tempDir } from '../support/tmp.js';
 

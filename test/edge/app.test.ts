@@ -10,7 +10,7 @@ import { startFacility, type Facility } from '../../devices/facility.js';
 import { startEdgeApp, type EdgeApp } from '../../edge/app.js';
 import { loadConfig } from '../../edge/config/load.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 
 const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));

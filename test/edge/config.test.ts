@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, loadConfig } from '../../edge/config/load.js';
 import { checkGatewayConfigFile } from '../../edge/config/check-file.js';
-import { formatProblem } from '../../shared/config-file.js';
+import { formatProblem } from '../../shared/kit/config-file.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { tempDir } from '../support/tmp.js';
 

@@ -13,7 +13,7 @@ import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { loadConfig } from '../../edge/config/load.js';
 import { Gateway } from '../../edge/runtime/gateway.js';
 import { GatewayMetrics } from '../../edge/runtime/metrics.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 
 const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));

@@ -3,7 +3,7 @@ import type { MqttClient } from 'mqtt';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import type { CommandRecord } from '../../hub/store/types.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { CommandAckSchema, GatewayStateSchema, encode, gatewayTopic, type Command, type CommandAck } from '../../shared/wire/index.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, connectClient, endAll, sleep, waitFor } from './helpers.js';

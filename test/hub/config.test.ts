@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadHubConfig, parseHubConfig } from '../../hub/config.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 
 const problemsOf = (text: string): string => {

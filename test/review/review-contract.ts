@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewService, type NewReviewItem } from '../../hub/review/index.js';
 import type { CommandRecord, HubStore } from '../../hub/store/types.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import type { Action } from '../../shared/wire/messages.js';
 
 export interface ReviewStores {

@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONFIG_FILE_LIMIT_BYTES, SourceFile, readConfigFile } from '../../shared/config-file.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { CONFIG_FILE_LIMIT_BYTES, SourceFile, readConfigFile } from '../../shared/kit/config-file.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 
 const dir = tempDir('swg-config-file-');

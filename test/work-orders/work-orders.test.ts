@@ -13,7 +13,7 @@ import { PostgresStore } from '../../hub/store/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';
 import { WorkOrderService, type NewWorkOrder } from '../../hub/work-orders/service.js';
-import { isSwarmgateError } from '../../shared/errors.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 

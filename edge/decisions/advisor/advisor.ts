@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/errors.js';
+import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/kit/errors.js';
 import type { Action, ReviewRequest } from '../../../shared/wire/messages.js';
 import type { PointValue, Reading } from '../../drivers/driver.js';
 import { catalogOf } from '../rules/compile.js';

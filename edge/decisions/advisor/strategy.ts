@@ -3,7 +3,7 @@
  * through role bindings, never device names) to proposals with a confidence derived from the
  * strength of the evidence. Strategies are registered in strategies/index.ts.
  */
-import { clamp01 } from '../../../shared/numbers.js';
+import { clamp01 } from '../../../shared/kit/numbers.js';
 import type { ProposalBasis } from '../../../shared/wire/messages.js';
 import type { PointValue, Quality } from '../../drivers/driver.js';
 

@@ -6,7 +6,7 @@
  * `local-action` event. Needs no network: the Reporter queues or logs.
  */
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/errors.js';
+import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointValue, Reading } from '../../drivers/driver.js';
 import type { ConditionInputs } from './conditions.js';
 import { compileRules, type CompiledOutput, type CompiledRule, type RuleEvent } from './compile.js';

@@ -6,7 +6,7 @@
  *   const engine = new RuleEngine({ gateway, config: loaded.config.rules, reporter, anomaly: (d, p) => monitor.score(d, p) });
  *   engine.start(); ... await engine.stop();
  */
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { GatewayConfigView, WriteGuard } from '../../runtime/ports.js';
 import { catalogOf } from './compile.js';
 import type { ConditionProblem } from './conditions.js';

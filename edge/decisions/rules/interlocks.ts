@@ -3,7 +3,7 @@
  * asks (hub command, local rule, advisor, operator). Plugged in as a WriteGuard, so there is one
  * place that can refuse a dangerous write, after the point's own writable/limit checks.
  */
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointValue, Reading } from '../../drivers/driver.js';
 import type { WriteGuard } from '../../runtime/ports.js';
 import { compileCondition, snapshotInputs, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { errorMessage } from '../../../shared/errors.js';
+import { errorMessage } from '../../../shared/kit/errors.js';
 import type { GatewayEvent, ReviewRequest } from '../../../shared/wire/messages.js';
 
 export interface Reporter {

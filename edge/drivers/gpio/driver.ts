@@ -5,7 +5,7 @@
  * stable for debounceMs, and only if the settled value differs from the last one reported.
  */
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { DeviceSpec, DriverContext, PointSpec, PointValue, Reading, SubscribableDriver, Subscription } from '../driver.js';
 import type { EdgeEvent, GpioChip, Level } from './chip.js';
 import { openChip } from './open-chip.js';

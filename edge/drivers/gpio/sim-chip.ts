@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage, type ErrorCode } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage, type ErrorCode } from '../../../shared/kit/errors.js';
 import type { EdgeEvent, GpioChip, Level, LineConfig, LinkListener } from './chip.js';
 import type { GpioSimChipSettings } from './settings.js';
 

@@ -4,7 +4,7 @@
  * /sys/class/gpio; sysfsRoot only tells where to look for the chip base.
  */
 import type { Gpio as OnoffGpio } from 'onoff';
-import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 import type { EdgeEvent, GpioChip, Level, LineConfig, LinkListener } from './chip.js';
 import { resolveSysfsBase, sysfsLine, type SysfsBase } from './sysfs-base.js';
 import { DEFAULT_SYSFS_ROOT, type GpioSysfsChipSettings } from './settings.js';

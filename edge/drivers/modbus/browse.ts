@@ -7,7 +7,7 @@
  * readable register) for a person to rename and retype.
  */
 import type { Logger } from 'pino';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { BrowseOptions, DiscoveredPoint } from '../driver.js';
 import { isBitTable } from './codec.js';
 import { isPointFailure, toModbusError } from './errors.js';

@@ -7,7 +7,7 @@
  * Strings follow register order (wordOrder does not apply) and byteOrder says which byte of a
  * register holds the first character.
  */
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointValue } from '../driver.js';
 import type { ModbusAddress, ModbusDataType } from './schema.js';
 

@@ -10,7 +10,7 @@
  *   this poll would only burn timeoutMs per block of bus time that other units need.
  */
 import type { Logger } from 'pino';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { BrowsableDriver, BrowseOptions, PointSpec, PointValue, Reading } from '../driver.js';
 import { browseUnits, parseBrowseOptions, type ModbusDiscoveredPoint } from './browse.js';
 import { decodeRegistersAt, encodeRegisters, isBitTable, setBit, toBool } from './codec.js';

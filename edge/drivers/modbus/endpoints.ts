@@ -3,7 +3,7 @@
  * process-wide bus for its serial path and gets a per-unit circuit breaker.
  */
 import type { Logger } from 'pino';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { CircuitBreaker } from './breaker.js';
 import type { ModbusEndpoint } from './driver.js';
 import { ModbusLink, tcpOpener } from './link.js';

@@ -4,7 +4,7 @@
  * the circuit breaker, worth a retry) and which are the point's (an exception reply: the device is
  * alive, only that register range is refused).
  */
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 
 /** Exception codes of the Modbus application protocol spec, section 7. */
 export const EXCEPTION_NAMES: Readonly<Record<number, string>> = {

@@ -8,7 +8,7 @@
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 import { toModbusError } from './errors.js';
 import { SerialQueue } from './queue.js';
 import type { ModbusRequest, Reply } from './requests.js';

@@ -5,7 +5,7 @@
  */
 import { realpathSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { ModbusLink, rtuOpener } from './link.js';
 import type { SerialSettings } from './rtu-port.js';
 

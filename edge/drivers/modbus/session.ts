@@ -3,7 +3,7 @@
  * breaker. Backoff waits happen outside the link queue so other units on a shared bus keep using
  * it while this one waits.
  */
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { CircuitBreaker } from './breaker.js';
 import { isLinkFailure, isRetryable, toModbusError } from './errors.js';
 import type { ModbusLink } from './link.js';

@@ -19,7 +19,7 @@ import {
   type NodeId,
   type ReferenceDescription,
 } from 'node-opcua-client';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { BrowseOptions, DiscoveredPoint } from '../driver.js';
 
 export interface OpcuaBrowseLimits {

@@ -18,7 +18,7 @@ import {
   type UserIdentityInfo,
 } from 'node-opcua-client';
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 import { acquirePki, type PkiLease } from './pki.js';
 import type { ResolvedOpcuaConnection } from './settings.js';
 

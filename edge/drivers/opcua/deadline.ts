@@ -1,4 +1,4 @@
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 
 /**
  * node-opcua parks requests issued while the channel is down until its repair finishes, however

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { AttributeIds, resolveNodeId, type DataType, type NodeId } from 'node-opcua-client';
 import type { Logger } from 'pino';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import type {
   BrowsableDriver,
   BrowseOptions,

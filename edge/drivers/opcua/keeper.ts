@@ -22,7 +22,7 @@ import {
   type NodeId,
 } from 'node-opcua-client';
 import type { Logger } from 'pino';
-import { errorMessage } from '../../../shared/errors.js';
+import { errorMessage } from '../../../shared/kit/errors.js';
 import type { PointSpec, Reading, Subscription } from '../driver.js';
 import type { OpcuaLink } from './connection.js';
 import type { OpcuaAddress } from './settings.js';

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
-import { SwarmgateError, errorMessage } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 
 interface Shared {
   readonly manager: OPCUACertificateManager;

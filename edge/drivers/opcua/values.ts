@@ -3,7 +3,7 @@
  * point value, and engineering scaling both ways. Pure functions so they are easy to test.
  */
 import { DataType, Variant, VariantArrayType, type DataValue, type StatusCode } from 'node-opcua-client';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointSpec, PointValue, Quality, Reading } from '../driver.js';
 
 /** Severity is the top two bits of a StatusCode: 00 good, 01 uncertain, 1x bad. */

@@ -4,8 +4,8 @@
  * with its actual recipients; a failing handler never stops delivery to the others.
  */
 import { randomUUID } from 'node:crypto';
-import { errorMessage, SwarmgateError } from '../../../shared/errors.js';
-import { createLogger, type Logger } from '../../../shared/log.js';
+import { errorMessage, SwarmgateError } from '../../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import type { AuditSink } from './audit.js';
 import { busMessageCheck, type BusMessage, type BusMessageOf, type BusMessageType, type PayloadOf, type Route } from './messages.js';
 

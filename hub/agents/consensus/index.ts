@@ -1,5 +1,5 @@
 /** The consensus manager: picks an algorithm by name and decides ballots. */
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { delegated } from './delegated.js';
 import { expertise } from './expertise.js';
 import { majority } from './majority.js';

@@ -4,8 +4,8 @@
  * had no effect or a bad one it writes the previous value back (where that is known and allowed)
  * and raises an escalation alert on the bus.
  */
-import { errorMessage } from '../../../shared/errors.js';
-import { createLogger, type Logger } from '../../../shared/log.js';
+import { errorMessage } from '../../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import type { Action } from '../../../shared/wire/messages.js';
 import type { AgentBus } from '../bus/bus.js';
 import type { Decision } from '../consensus/types.js';

@@ -5,7 +5,7 @@
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { FacilityIndex, Site } from '../facility.js';
 import { assemble, fill, phaseBounds, type PlanState } from './assemble.js';
 import { candidates, siteBaselineKw } from './measures.js';

@@ -1,7 +1,7 @@
 /** The facility model agents reason over, from a YAML file or a hub config section. */
-import { readConfigFile, unreadableReason } from '../../../shared/config-file.js';
+import { readConfigFile, unreadableReason } from '../../../shared/kit/config-file.js';
 import { parse } from 'yaml';
-import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import { FacilityIndex } from '../facility.js';
 
 export function loadFacilityModel(file: string): FacilityIndex {

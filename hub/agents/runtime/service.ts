@@ -4,8 +4,8 @@
  * hub's CommandService and queue the rest for technicians. Technicians' verdicts and measured
  * effects feed the persisted track records, so the agents' weights survive a restart.
  */
-import { errorMessage } from '../../../shared/errors.js';
-import { createLogger, type Logger } from '../../../shared/log.js';
+import { errorMessage } from '../../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import { AgentBus } from '../bus/bus.js';
 import type { AlgorithmName, ConsensusManager, Decision } from '../consensus/index.js';

@@ -3,8 +3,8 @@
  * records and the bus audit trail. SQL goes through the hub's one adapter (hub/db/sql.ts, `?`
  * placeholders); JSON goes in as text (jsonb parses it in PostgreSQL).
  */
-import { errorMessage } from '../../../shared/errors.js';
-import { createLogger, type Logger } from '../../../shared/log.js';
+import { errorMessage } from '../../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import type { AuditEntry, AuditSink } from '../bus/audit.js';
 import type { TrackRecord, TrackRecordStore } from '../learning/track-record.js';
 import type { ExecutedSet } from '../ports.js';

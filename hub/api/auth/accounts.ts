@@ -4,7 +4,7 @@
  * SHA-256 is stored, so a copy of the database lets nobody log in.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { hashPassword, verifyPassword } from '../../broker/passwords.js';
 import { num, optNum, str, type Sql, type SqlRow } from '../../db/sql.js';
 

@@ -5,7 +5,7 @@
  * (or a public docs prefix): an unlisted route fails at startup rather than going unguarded.
  */
 import type { FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler } from 'fastify';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { Api, ApiContext } from '../context.js';
 import { errorBody } from '../errors.js';
 import { PUBLIC_PREFIXES, ROUTES, judge, type RouteId } from '../routes.js';

@@ -1,6 +1,6 @@
 /** Commands to gateways: create (through the CommandService: persisted, published, tracked), status. */
 import { Type } from '@sinclair/typebox';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { CommandStatus } from '../../store/types.js';
 import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';

@@ -1,6 +1,6 @@
 /** Gateways (status, health, last seen), points (latest, history with downsampling) and events. */
 import { Type } from '@sinclair/typebox';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import type { ApiPlugin } from '../context.js';
 import { at, knownGateway } from '../context.js';

@@ -4,7 +4,7 @@
  * proposed → approved | cancelled; executing approved plans is the agents runtime's job.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { DOMAINS, type Domain } from '../../agents/types.js';
 import { ObjectiveSchema, parseObjective, plan as makePlan, type Plan } from '../../agents/planner/index.js';
 import type { ApiPlugin } from '../context.js';

@@ -4,7 +4,7 @@
  * how many and since when; and discarding one once it has been inspected (audited).
  */
 import { Type } from '@sinclair/typebox';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { QuarantinedMessageSchema, QuarantineSummarySchema } from '../../quarantine/service.js';
 import type { ApiPlugin } from '../context.js';
 import { at, audited } from '../context.js';

@@ -4,7 +4,7 @@
  * machine, optimistic version check → 409, sending the command); the API checks roles and audits.
  */
 import { Type } from '@sinclair/typebox';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';

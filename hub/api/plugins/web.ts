@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
 import { errorBody, responses } from '../errors.js';
-import { packageRoot } from '../../../shared/package-info.js';
+import { packageRoot } from '../../../shared/kit/package-info.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -18,7 +18,7 @@ import { startFacility, type Facility } from '../../../devices/facility.js';
 import { loadHubConfig } from '../../../hub/config.js';
 import { startHub, type Hub } from '../../../hub/index.js';
 import type { CommandRecord } from '../../../hub/store/types.js';
-import { isSwarmgateError } from '../../../shared/errors.js';
+import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import { ROOT, startEdge, writeEdgeConfig, type InProcessEdge } from '../../e2e/support/edge.js';
 import { addGatewayUser, credentialsFile } from '../../e2e/support/hub.js';

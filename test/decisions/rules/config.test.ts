@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkLocalDecisions, startLocalDecisions } from '../../../edge/decisions/index.js';
 import { checkConfig, loadConfig } from '../../../edge/config/load.js';
-import { formatProblem } from '../../../shared/config-file.js';
+import { formatProblem } from '../../../shared/kit/config-file.js';
 import { builtinDrivers } from '../../../edge/drivers/builtin.js';
 import { RuleEngine, MemoryReporter, createInterlockGuard } from '../../../edge/decisions/rules/index.js';
 import { Gateway } from '../../../edge/runtime/gateway.js';

@@ -4,7 +4,7 @@
  * (Gateway write guards) refuse writes whoever asks — hub command, rule — until clear.
  */
 import { describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../../shared/errors.js';
+import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import { ruleSuite, waitFor } from './support.js';
 
 const INTERLOCKS = `rules:

@@ -1,7 +1,7 @@
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../../shared/errors.js';
-import { createLogger } from '../../../shared/log.js';
+import { isSwarmgateError } from '../../../shared/kit/errors.js';
+import { createLogger } from '../../../shared/kit/log.js';
 import type { PointSpec, Reading, SubscribableDriver } from '../../../edge/drivers/driver.js';
 import { isSubscribable } from '../../../edge/drivers/driver.js';
 import { gpioManifest, loadOnoff, openChip, type GpioAddress, type GpioConnection } from '../../../edge/drivers/gpio/index.js';

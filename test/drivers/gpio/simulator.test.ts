@@ -3,7 +3,7 @@
  * edges from the physics, relays driving the physics, and the 'offline' fault.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../shared/log.js';
+import { createLogger } from '../../../shared/kit/log.js';
 import type { PointSpec, Reading, SubscribableDriver } from '../../../edge/drivers/driver.js';
 import { isSubscribable } from '../../../edge/drivers/driver.js';
 import { gpioManifest, type GpioAddress } from '../../../edge/drivers/gpio/index.js';

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isSwarmgateError, type SwarmgateError } from '../../../shared/errors.js';
+import { isSwarmgateError, type SwarmgateError } from '../../../shared/kit/errors.js';
 import { exportError, listSysfsChips, resolveSysfsBase, sysfsLine } from '../../../edge/drivers/gpio/index.js';
 import { tempDir } from '../../support/tmp.js';
 

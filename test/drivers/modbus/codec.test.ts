@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../../shared/errors.js';
+import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import { decodeRegisters, decodeRegistersAt, encodeRegisters, registerCount, setBit, toRawNumber } from '../../../edge/drivers/modbus/codec.js';
 import type { ModbusAddress } from '../../../edge/drivers/modbus/schema.js';
 

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../../shared/log.js';
+import { createLogger } from '../../../shared/kit/log.js';
 import type { DeviceSpec, DriverContext, PointSpec } from '../../../edge/drivers/driver.js';
 import { modbusRtuManifest, modbusTcpManifest } from '../../../edge/drivers/modbus/manifest.js';
 import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';

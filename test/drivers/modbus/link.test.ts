@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../shared/log.js';
+import { createLogger } from '../../../shared/kit/log.js';
 import { ModbusLink, type ModbusClient } from '../../../edge/drivers/modbus/link.js';
 import type { Reply, WireRequest } from '../../../edge/drivers/modbus/requests.js';
 

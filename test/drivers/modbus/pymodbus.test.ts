@@ -3,7 +3,7 @@
  * register layout (test/peers/pymodbus_server.py) over TCP and over RTU on a socat pty pair.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSwarmgateError } from '../../../shared/errors.js';
+import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { Reading } from '../../../edge/drivers/driver.js';
 import { draftProfile } from '../../../edge/drivers/modbus/browse.js';
 import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../shared/log.js';
+import { createLogger } from '../../../shared/kit/log.js';
 import type { BrowsableDriver, PointSpec, Reading, SubscribableDriver } from '../../../edge/drivers/driver.js';
 import { isBrowsable, isSubscribable } from '../../../edge/drivers/driver.js';
 import { CONNECTION_LOST_CAUSE, opcuaManifest, type OpcuaAddress, type OpcuaConnection } from '../../../edge/drivers/opcua/index.js';

@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { checkWrite } from '../../../edge/runtime/point-write.js';
-import { SwarmgateError } from '../../../shared/errors.js';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
