@@ -1,6 +1,7 @@
 /** Response and parameter schemas shared by the API's plugins (they also make the OpenAPI document). */
 import { Type } from '@sinclair/typebox';
 import { ActionSchema, DeviceStatusSchema, EventSchema, QualitySchema } from '../../shared/wire/messages.js';
+import { ReviewItemSchema, ReviewStateSchema } from '../review/schema.js';
 
 const strict = { additionalProperties: false } as const;
 export const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the epoch' });
@@ -9,7 +10,7 @@ export const IdParam = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A
 export const StoredValueSchema = Type.Union([Type.Number(), Type.Boolean(), Type.String(), Type.Null()]);
 export const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('technician'), Type.Literal('admin')]);
 export const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
-export { ActionSchema };
+export { ActionSchema, ReviewItemSchema, ReviewStateSchema };
 
 export const GatewaySchema = Type.Object(
   {
@@ -57,34 +58,6 @@ export const CommandRecordSchema = Type.Object(
     reason: Type.Optional(Type.String()),
     duplicate: Type.Optional(Type.Boolean()),
     ackedAt: Type.Optional(Millis),
-  },
-  strict,
-);
-
-export const ReviewStateSchema = Type.Union(['pending', 'approved', 'rejected', 'expired', 'executed', 'failed'].map((s) => Type.Literal(s)));
-
-export const ReviewItemSchema = Type.Object(
-  {
-    id: Type.String(),
-    state: ReviewStateSchema,
-    site: Type.String(),
-    gateway: Type.String(),
-    priority: Type.Number({ minimum: 0, maximum: 100, description: 'higher first' }),
-    source: Type.Union([Type.Literal('gateway'), Type.Literal('hub')]),
-    sourceAgent: Type.Optional(Type.String()),
-    actionClass: Type.String(),
-    action: ActionSchema,
-    modifiedAction: Type.Optional(ActionSchema),
-    confidence: Type.Number(),
-    rationale: Type.String(),
-    evidence: Type.Record(Type.String(), Type.Unknown(), { description: 'telemetry windows [{device, point, samples: [{ts, value}]}], votes, dissent' }),
-    createdAt: Millis,
-    expiresAt: Millis,
-    decidedBy: Type.Optional(Type.String()),
-    decidedAt: Type.Optional(Millis),
-    reason: Type.Optional(Type.String()),
-    commandId: Type.Optional(Type.String()),
-    version: Type.Integer(),
   },
   strict,
 );

@@ -2,9 +2,11 @@
  * The review queue's vocabulary: items technicians approve, reject or modify, and the audit trail
  * of every change. The web API and the CLI code against these types and ReviewApi.
  */
+import type { Static } from '@sinclair/typebox';
 import type { Action } from '../../shared/wire/messages.js';
+import type { ReviewItemSchema, ReviewStateSchema } from './schema.js';
 
-export type ReviewState = 'pending' | 'approved' | 'rejected' | 'expired' | 'executed' | 'failed';
+export type ReviewState = Static<typeof ReviewStateSchema>;
 export const REVIEW_STATES: readonly ReviewState[] = ['pending', 'approved', 'rejected', 'expired', 'executed', 'failed'];
 
 export type ReviewSource = 'gateway' | 'hub';
@@ -23,23 +25,12 @@ export interface ReviewProposal {
   readonly rationale: string;
 }
 
-export interface ReviewItem extends ReviewProposal {
-  readonly id: string;
-  readonly state: ReviewState;
-  /** Set when a technician approved a different action (e.g. another setpoint). */
-  readonly modifiedAction?: Action;
-  /** Telemetry windows [{device, point, samples:[{ts, value}]}], votes, dissent, ... */
-  readonly evidence: Record<string, unknown>;
-  readonly createdAt: number;
-  readonly expiresAt: number;
-  readonly decidedBy?: string;
-  readonly decidedAt?: number;
-  /** Rejection reason, approval note, or why execution failed. */
-  readonly reason?: string;
-  readonly commandId?: string;
-  /** +1 on every change; decisions are conditional on it. */
-  readonly version: number;
-}
+/**
+ * An item on the queue (the API's response schema, hub/review/schema.ts): the proposal, its state,
+ * a technician's modified action, evidence (telemetry windows, votes, dissent, ...), who decided
+ * and when, the command id, and the version (+1 on every change; decisions are conditional on it).
+ */
+export type ReviewItem = Readonly<Static<typeof ReviewItemSchema>>;
 
 export interface NewReviewItem extends ReviewProposal {
   /** Stable id: submitting the same id again returns the stored item unchanged. */

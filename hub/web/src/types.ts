@@ -5,14 +5,14 @@
  */
 import type { Static } from '@sinclair/typebox';
 import type { Action as WireAction } from '../../../shared/wire/messages.js';
-import type { CommandRecordSchema, GatewaySchema, HistorySchema, MeSchema, ReadingSchema, ReviewItemSchema, RoleSchema } from '../../api/schemas.js';
+import type { CommandRecordSchema, GatewaySchema, HistorySchema, MeSchema, ReadingSchema, RoleSchema } from '../../api/schemas.js';
 import type { WorkOrderSchema } from '../../work-orders/service.js';
 
 export type Role = Static<typeof RoleSchema>;
 export type Me = Static<typeof MeSchema>;
 export type Action = WireAction;
-/** Absent evidence in list responses. */
-export type ReviewItem = Static<typeof ReviewItemSchema>;
+/** The API's ReviewItemSchema (evidence absent in list responses). */
+export type { ReviewItem } from '../../review/types.js';
 export type Command = Static<typeof CommandRecordSchema>;
 export type Gateway = Static<typeof GatewaySchema>;
 export type Reading = Static<typeof ReadingSchema>;
