@@ -195,6 +195,9 @@ export class Publisher {
   private handleConnect(): void {
     const client = this.client;
     if (!client) return;
+    // No Nagle: small publishes go out at once instead of waiting for the broker's delayed ACK
+    // (which waits when the PUBACK follows the hub's store rather than the receipt).
+    (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.metrics.connected.set({ link: 'hub' }, 1);
     // Everything committed before this moment is backlog; rows committed from now on are live.
     this.watermark = this.options.outbox.lastSeq + 1;

@@ -291,12 +291,20 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     refusals.close();
   };
   try {
-    const tcp = createNetServer(broker.handle);
+    // No Nagle: a gateway's PUBACK now waits for the store, and a small packet held for the peer's
+    // delayed ACK (40 ms on Linux) would add that to every message behind it.
+    const tcp = createNetServer((socket) => {
+      socket.setNoDelay(true);
+      broker.handle(socket);
+    });
     servers.push(tcp);
     const port = await listen(tcp, options.port, host);
     let tlsPort: number | undefined;
     if (options.tls) {
-      const tlsServer = createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, broker.handle);
+      const tlsServer = createTlsServer({ cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }, (socket) => {
+        socket.setNoDelay(true);
+        broker.handle(socket);
+      });
       servers.push(tlsServer);
       tlsPort = await listen(tlsServer, options.tls.port, host);
     }

@@ -3,12 +3,11 @@
  * CONNACK 132 (unsupported protocol version), and the broker's log says why and what to do, so an
  * integrator does not take it for a credentials problem. The README says the same.
  */
-import { Writable } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { ErrorWithReasonCode } from 'mqtt';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../hub/broker/embedded.js';
+import { capturedLog } from '../support/captured-log.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, connectClient, endAll, waitFor } from './helpers.js';
 
@@ -21,18 +20,12 @@ interface LogLine {
 describe('embedded broker and MQTT 5 clients', () => {
   const dir = tempDir('swarmgate-hub-mqtt5-');
   const credentialsFile = `${dir.path}/users.yaml`;
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as LogLine);
-      done();
-    },
-  });
+  const { log, lines } = capturedLog<LogLine>('warn');
   let broker: EmbeddedBroker;
 
   beforeAll(async () => {
     await addUsers(credentialsFile, [{ spec: { role: 'integration', username: 'scada', read: ['swarmgate/v1/#'], write: [] }, password: 'scada-password' }]);
-    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile, logger: pino({ level: 'warn' }, sink) });
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile, logger: log });
   });
 
   afterAll(async () => {

@@ -3,11 +3,10 @@
  * with denied subscriptions, denied publishes or wrong passwords gets its first refusal per cause
  * logged and the rest summed into one summary line, while the metrics count every one.
  */
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { MqttClient } from 'mqtt';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../hub/broker/embedded.js';
+import { capturedLog } from '../support/captured-log.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, closed, connectClient, endAll } from './helpers.js';
 
@@ -21,13 +20,7 @@ interface LogLine {
 describe('refusal logging under a flood', () => {
   const dir = tempDir('swarmgate-hub-refusal-log-');
   const credentialsFile = `${dir.path}/users.yaml`;
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as LogLine);
-      done();
-    },
-  });
+  const { log, lines } = capturedLog<LogLine>('warn');
   let broker: EmbeddedBroker;
   const clients: MqttClient[] = [];
   let closedBroker = false;
@@ -37,7 +30,7 @@ describe('refusal logging under a flood', () => {
       { spec: { role: 'gateway', username: 'gw-1', site: 'site-a', gateway: 'gw-1' }, password: 'gw-1-password' },
       { spec: { role: 'gateway', username: 'gw-2', site: 'site-a', gateway: 'gw-2' }, password: 'gw-2-password' },
     ]);
-    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile, logger: pino({ level: 'warn' }, sink) });
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile, logger: log });
   });
 
   afterAll(async () => {

@@ -9,7 +9,6 @@
  * publish, so a client cannot see that refusal at all: only the allowed case is checked there.
  */
 import { existsSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -22,6 +21,7 @@ import { startEmbeddedBroker } from '../../../hub/broker/embedded.js';
 import { addUsers } from '../../hub/helpers.js';
 import { MOSQUITTO_BIN, ownMosquitto } from '../../support/mosquitto.js';
 import { peerOrSkip } from '../../support/peers.js';
+import { capturedLog } from '../../support/captured-log.js';
 import { tempDir } from '../../support/tmp.js';
 import { fakeGateway, waitFor, type Received } from './helpers.js';
 
@@ -36,16 +36,6 @@ const SITE = 'hq';
 const GATEWAY = 'gw-plant-1';
 const PASSWORD = 'gw-plant-1-password';
 
-function capturedLog(): { log: pino.Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, sink), lines };
-}
 
 const num = (v: unknown): number => (typeof v === 'object' && v !== null && 'toNumber' in v ? (v as { toNumber(): number }).toNumber() : Number(v));
 const bdSeqOf = (p: UPayload): number => num(p.metrics?.find((m) => m.name === 'bdSeq')?.value);
