@@ -4,16 +4,10 @@
  * never a 500 from the database. The parameters come from the OpenAPI document, so a route added
  * later is checked without touching this file. Runs on SQLite and, when it is up, PostgreSQL.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../hub/api/index.js';
-import { featureMigrations } from '../../hub/features.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
-import { peerOrSkip, tcpPeer } from '../support/peers.js';
-import { makeApi, seedGateway, seedReview, type TestApi } from './support.js';
+import { API_STORES, makeApi, seedGateway, seedReview, type TestApi } from './support.js';
 
-const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 
 const PATH_VALUES: Record<string, string> = { gateway: 'gw-1', device: 'ahu1', point: 'temp', id: 'rv-1', username: 'viewer', file: 'app.js' };
 const OUT_OF_RANGE = ['9223372036854775807', '-9223372036854775808', '1e300', '-1'];
@@ -112,27 +106,7 @@ function boundsSuite(name: string, open: () => Promise<{ t: TestApi; cleanup: ()
   });
 }
 
-boundsSuite('SQLite', async () => {
-  const t = await makeApi();
-  return { t, cleanup: () => t.close() };
-});
-
-boundsSuite(
-  'PostgreSQL',
-  async () => {
-    const store = await PostgresStore.open({ url: PG_URL, schema: `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`, migrations: featureMigrations('postgres') });
-    const t = await makeApi({ store });
-    return {
-      t,
-      cleanup: async () => {
-        await t.close();
-        await store.dropSchema();
-        await store.close();
-      },
-    };
-  },
-  pgAvailable,
-);
+for (const s of API_STORES) boundsSuite(s.name, s.open, s.enabled);
 
 // The route table is what the guard checks; every route with a query string is in the document.
 it('every route of the table is in the OpenAPI document the suite reads', async () => {

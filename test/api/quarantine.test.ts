@@ -4,23 +4,17 @@
  * are and since when, and discard one they have inspected (audited; an unknown id is a 404).
  * Other roles are refused. The quarantine is filled through the real QuarantineService.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Accounts } from '../../hub/api/index.js';
 import { sqlFor } from '../../hub/db/sql.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub } from '../../hub/index.js';
-import { featureMigrations } from '../../hub/features.js';
 import { QuarantineService } from '../../hub/quarantine/service.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
 import { gatewayTopic } from '../../shared/wire/index.js';
 import { addUsers, batch, connectClient, endAll, reading, waitFor } from '../hub/helpers.js';
-import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
-import { FAST_SCRYPT, makeApi, type TestApi } from './support.js';
+import { API_STORES, FAST_SCRYPT, type TestApi } from './support.js';
 
-const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -114,27 +108,7 @@ function quarantineSuite(name: string, open: () => Promise<{ t: TestApi; cleanup
   });
 }
 
-quarantineSuite('SQLite', async () => {
-  const t = await makeApi();
-  return { t, cleanup: () => t.close() };
-});
-
-quarantineSuite(
-  'PostgreSQL',
-  async () => {
-    const store = await PostgresStore.open({ url: PG_URL, schema: `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`, migrations: featureMigrations('postgres') });
-    const t = await makeApi({ store });
-    return {
-      t,
-      cleanup: async () => {
-        await t.close();
-        await store.dropSchema();
-        await store.close();
-      },
-    };
-  },
-  pgAvailable,
-);
+for (const s of API_STORES) quarantineSuite(s.name, s.open, s.enabled);
 
 // The whole path once: a real hub (embedded broker, SQLite) refuses a gateway's message in ingest,
 // and its API shows it to an admin and discards it.

@@ -1,4 +1,5 @@
 /** A hub API over a temp SQLite store with real command, review and registry services; no broker. */
+import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { Accounts, buildApi, type Api, type Role } from '../../hub/api/index.js';
 import { sqlFor } from '../../hub/db/sql.js';
@@ -8,11 +9,13 @@ import { HubEvents } from '../../hub/events.js';
 import { featureMigrations } from '../../hub/features.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { ReviewService } from '../../hub/review/index.js';
+import { PostgresStore } from '../../hub/store/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';
 import type { ApiConfig } from '../../hub/config.js';
 import type { Registry } from 'prom-client';
 import { facility } from '../agents/support.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 
 export const PASSWORD = 'correct-horse-battery';
@@ -141,3 +144,41 @@ export async function seedReview(t: TestApi, id = 'rv-1', priority = 50, gateway
     evidence: { telemetry: [{ device: 'ahu1', point: 'temp', samples: [{ ts: now - 60_000, value: 23 }, { ts: now, value: 24 }] }], votes: [], dissent: [] },
   });
 }
+
+export interface ApiOnStore {
+  readonly name: string;
+  /** false when the store's server is not reachable (the suite skips, or fails under CI). */
+  readonly enabled: boolean;
+  open(): Promise<{ t: TestApi; cleanup: () => Promise<void> }>;
+}
+
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+
+/** The API on SQLite and on PostgreSQL (a schema of its own, dropped at cleanup), for suites that run on both. */
+export const API_STORES: readonly ApiOnStore[] = [
+  {
+    name: 'SQLite',
+    enabled: true,
+    open: async () => {
+      const t = await makeApi();
+      return { t, cleanup: () => t.close() };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    enabled: pgAvailable,
+    open: async () => {
+      const store = await PostgresStore.open({ url: PG_URL, schema: `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`, migrations: featureMigrations('postgres') });
+      const t = await makeApi({ store });
+      return {
+        t,
+        cleanup: async () => {
+          await t.close();
+          await store.dropSchema();
+          await store.close();
+        },
+      };
+    },
+  },
+];
