@@ -16,7 +16,7 @@ import { GatewayConfigService } from './gateway-config/service.js';
 import { WorkOrderService } from './work-orders/service.js';
 import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './db/sql.js';
-import { BROADCAST_CHANNELS, Ingest, SHARED_CHANNELS } from './ingest/ingest.js';
+import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
@@ -72,9 +72,6 @@ export interface Hub {
 }
 
 export const DEFAULT_SHARE_GROUP = 'swarmgate-hub';
-
-/** Topic tails ingest handles; in embedded mode the broker holds their PUBACK until ingest has them. */
-const INGEST_CHANNELS: ReadonlySet<string> = new Set<string>([...SHARED_CHANNELS, ...BROADCAST_CHANNELS]);
 
 /**
  * The external-mode client id when the config gives none: swarmgate-hub-<host>-<group>, limited to

@@ -39,7 +39,7 @@ export class ExceptionFilter {
 
   /** Whether this point has gone a whole heartbeat period without a report (false if never reported). */
   due(device: string, point: string, now: number): boolean {
-    const previous = this.last.get(`${device}\u0000${point}`);
+    const previous = this.last.get(filterKey({ device, point }));
     return previous !== undefined && now - previous.reportedAt >= this.heartbeatMs;
   }
 

@@ -100,15 +100,3 @@ export class LogLimiter {
     }
   }
 }
-
-const shared = new WeakMap<Logger, LogLimiter>();
-
-/** One limiter per logger, for callers that log refusals in one place (ingest's reject()). */
-export function refusalLog(log: Logger): LogLimiter {
-  let limiter = shared.get(log);
-  if (!limiter) {
-    limiter = new LogLimiter(log);
-    shared.set(log, limiter);
-  }
-  return limiter;
-}

@@ -28,7 +28,7 @@ import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument } from '../../shared/wire/messages.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
-import { refusalLog } from '../broker/log-limiter.js';
+import { LogLimiter } from '../broker/log-limiter.js';
 import { HubMetrics } from '../metrics.js';
 import type { QuarantinePort } from '../quarantine/service.js';
 import type { GatewayRegistry } from '../registry/registry.js';
@@ -44,8 +44,8 @@ export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'comma
 export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
 
 type IngestChannel = (typeof SHARED_CHANNELS)[number] | (typeof BROADCAST_CHANNELS)[number];
-/** Built once: handle() checks every message's topic tail against it. */
-const INGEST_CHANNELS: ReadonlySet<string> = new Set<IngestChannel>([...SHARED_CHANNELS, ...BROADCAST_CHANNELS]);
+/** Built once: handle() checks every message's topic tail against it; in embedded mode the broker holds their PUBACK until ingest has them. */
+export const INGEST_CHANNELS: ReadonlySet<string> = new Set<IngestChannel>([...SHARED_CHANNELS, ...BROADCAST_CHANNELS]);
 
 export type AckOutcome = { accepted: true } | { accepted: false; reason: 'unknown-command' | 'mismatch'; error: string };
 
@@ -134,12 +134,15 @@ export class Ingest {
   private stalled = false;
   private watchdog: NodeJS.Timeout | undefined;
   private readonly quarantineBudget = new Map<string, { minute: number; used: number }>();
+  /** Rejections are counted each; the log gets the first per (topic, reason), then summaries. */
+  private readonly refusals: LogLimiter;
   private readonly onConnect = (): void => {
     if (this.subscribedOnce) void this.subscribe('reconnect');
   };
 
   constructor(private readonly options: IngestOptions) {
     this.log = options.logger ?? createLogger('hub-ingest');
+    this.refusals = new LogLimiter(this.log);
     this.metrics = options.metrics ?? new HubMetrics();
     this.maxBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     const share = (f: string): string => (options.shareGroup ? `$share/${options.shareGroup}/${f}` : f);
@@ -248,6 +251,7 @@ export class Ingest {
     // A persistent session's subscriptions are what makes the broker queue while the hub is down.
     if (!this.options.persistentSession && client.connected && !blocked) await client.unsubscribeAsync(this.filters).catch(() => undefined);
     this.receipts?.stop();
+    this.refusals.close();
   }
 
   /**
@@ -258,7 +262,7 @@ export class Ingest {
   private async reject(topic: string, channel: string, reason: string, error: string, payload?: Buffer): Promise<boolean> {
     this.stats.rejected++;
     this.metrics.payloadRejected.inc({ channel, reason });
-    refusalLog(this.log).warn(topic, reason, { topic, channel, reason, error }, 'message rejected');
+    this.refusals.warn(topic, reason, { topic, channel, reason, error }, 'message rejected');
     await this.options.events.emit('rejected', { topic, channel, reason, error });
     const q = this.options.quarantine;
     if (!q || !payload) return false;
