@@ -35,6 +35,7 @@ export const ERROR_TABLE = {
   SWG_ERR_GPIO_EXPORT: { kind: 'device', status: 503, hint: 'check the gpio chip base (gpioBase), that the line is free, and permissions on /sys/class/gpio' },
   SWG_ERR_GPIO_UNAVAILABLE: { kind: 'device', status: 503, hint: 'sysfs GPIO is not accessible here; configure chip: { kind: sim } or run on the gateway hardware' },
   SWG_ERR_OPCUA_SESSION: { kind: 'device', status: 503, hint: 'check endpoint URL, security mode/policy and that the server certificate is trusted' },
+  SWG_ERR_SERVICE_NOTIFY: { kind: 'config', status: 503, hint: 'the systemd unit is Type=notify but the gateway cannot reach its notify socket: install the optional dependency unix-dgram (npm install unix-dgram; needs make and g++), or run the unit as Type=simple without WatchdogSec=' },
   SWG_ERR_INTERLOCK: { kind: 'state', status: 409, hint: 'an interlock in the rules config (rules.interlocks) refused this write; wait until its condition clears or change the interlock' },
   SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
   SWG_ERR_SIM_FAULT_INVALID: { kind: 'validation', status: 400, hint: 'fix the named field; GET /faults on the simulator control API lists active faults, the fault kinds are drift, stuck, spikes, offline, slow, exception, opcua-restart, compressor-failure' },
