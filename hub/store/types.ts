@@ -1,6 +1,6 @@
 /**
  * The hub store contract. Both implementations (SQLite, PostgreSQL) pass the same suite
- * (test/hub/store-contract.ts). All methods are async so callers never depend on which one runs.
+ * (test/hub/store/contract.ts). All methods are async so callers never depend on which one runs.
  * Times are milliseconds since the epoch. Gateway ids are unique across sites.
  */
 import type { Command, GapRecord, GatewayEvent, GatewayState, PointValue, Quality, TelemetryBatch } from '../../shared/wire/messages.js';

@@ -11,10 +11,10 @@
  * once they are COMPACT_AGE_MS old, keeping arrival order on equal timestamps.
  */
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { errorMessage } from '../../shared/kit/errors.js';
-import { createLogger, type Logger } from '../../shared/kit/log.js';
-import type { TelemetryBatch } from '../../shared/wire/messages.js';
-import { decodeValue, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
+import { errorMessage } from '../../../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../../../shared/kit/log.js';
+import type { TelemetryBatch } from '../../../../shared/wire/messages.js';
+import { decodeValue, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from '../../aggregate.js';
 import {
   CHUNK_MAX_SPAN_MS,
   DecodedChunk,
@@ -28,10 +28,10 @@ import {
   sortByTs,
   type ChunkSample,
   type EncodedChunk,
-} from './chunk.js';
-import { ConflictLog, batchContentHash, isConflict } from './batch-conflicts.js';
-import { IngestJournal } from './ingest-journal.js';
-import type { HistoryBucket, IngestResult, Quality, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from './types.js';
+} from '../../chunk.js';
+import { ConflictLog, batchContentHash, isConflict } from '../../batch-conflicts.js';
+import { IngestJournal } from '../../ingest-journal.js';
+import type { HistoryBucket, IngestResult, Quality, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from '../../types.js';
 
 export interface SeriesOptions {
   /** Journal directory; undefined writes every batch through before ingest() returns. */
