@@ -3,7 +3,7 @@
  * later features add their tables here with the next version number.
  */
 import type { Migration } from '../migration.js';
-import { convertLegacyReadings } from './series/series.js';
+import { convertLegacyReadings } from './series/legacy.js';
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
