@@ -102,6 +102,18 @@ export interface BrowsableDriver extends Driver {
   browse(options: BrowseOptions): Promise<DiscoveredPoint[]>;
 }
 
+/**
+ * Drivers whose protocol has command priorities (BACnet): relinquish releases the gateway's command
+ * at the point's priority, so that the device's lower priorities (its schedule, its default) take over.
+ */
+export interface RelinquishableDriver extends Driver {
+  relinquish(point: PointSpec): Promise<void>;
+}
+
+export function isRelinquishable(driver: Driver): driver is RelinquishableDriver {
+  return typeof (driver as Partial<RelinquishableDriver>).relinquish === 'function';
+}
+
 export function isSubscribable(driver: Driver): driver is SubscribableDriver {
   return typeof (driver as Partial<SubscribableDriver>).subscribe === 'function';
 }

@@ -1,0 +1,12 @@
+export { bacnetManifest, validateBacnetDevice } from './manifest.js';
+export { BacnetDriver } from './driver.js';
+export { browseNetwork, type BacnetDiscoveredPoint, type DiscoveredDevice } from './browse.js';
+export {
+  BacnetAddressSchema,
+  BacnetConnectionSchema,
+  DEFAULT_WRITE_PRIORITY,
+  resolveAddress,
+  resolveConnection,
+  type BacnetAddress,
+  type BacnetConnection,
+} from './settings.js';
