@@ -87,7 +87,7 @@ export const BacnetConnectionSchema = Type.Object(
       Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'Requests in flight to this device at once (small controllers handle one or two)' }),
     ),
     covLifetimeSeconds: Type.Optional(
-      Type.Integer({ minimum: 60, maximum: 86400, default: 300, description: 'Lifetime of COV subscriptions; renewed before it lapses' }),
+      Type.Integer({ minimum: 2, maximum: 86400, default: 300, description: 'Lifetime of COV subscriptions; renewed at half of it, so a device that restarted has COV again within half of it' }),
     ),
     readPropertyMultiple: Type.Optional(
       Type.Boolean({ default: true, description: 'Use ReadPropertyMultiple when the device supports it; false: ReadProperty only (devices with a broken RPM)' }),

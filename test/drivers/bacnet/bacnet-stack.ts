@@ -10,6 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PeerStatus } from '../../support/peers.js';
+import { createLogger } from '../../../shared/kit/log.js';
+import type { Driver, PointSpec } from '../../../edge/drivers/driver.js';
+import { bacnetManifest, type BacnetAddress, type BacnetConnection } from '../../../edge/drivers/bacnet/index.js';
+
+const log = createLogger('test');
 
 export const PEER_DIR = fileURLToPath(new URL('../../../../shared/peers/bacnet-stack/', import.meta.url));
 
@@ -50,9 +55,9 @@ export function tool(name: string, args: readonly string[], env: Record<string, 
 
 export const at = (device: PeerDevice): string[] => ['--mac', device.address, '--dnet', '0'];
 
-/** Starts bacserv or bacbasic on a free port; resolves once it answers ReadProperty. */
-export async function startPeerDevice(binary: 'bacserv' | 'bacbasic', instance: number, name?: string): Promise<PeerDevice> {
-  const port = await freeUdpPort();
+/** Starts bacserv or bacbasic on a free port (or the given one, for a restart); resolves once it answers ReadProperty. */
+export async function startPeerDevice(binary: 'bacserv' | 'bacbasic', instance: number, name?: string, port?: number): Promise<PeerDevice> {
+  port ??= await freeUdpPort();
   const cwd = mkdtempSync(join(tmpdir(), 'bacnet-peer-')); // bacserv writes backup files relative to its cwd
   const child: ChildProcess = spawn(join(PEER_DIR, binary), [String(instance), ...(name ? [name] : [])], {
     cwd,
@@ -84,3 +89,28 @@ export async function startPeerDevice(binary: 'bacserv' | 'bacbasic', instance: 
     }
   }
 }
+
+/** A point as the runtime hands it to the driver (100 ms poll). */
+export const point = (name: string, address: BacnetAddress, writable = false): PointSpec<BacnetAddress> => ({
+  name,
+  address,
+  writable,
+  scale: 1,
+  offset: 0,
+  deadband: 0,
+  pollIntervalMs: 100,
+});
+
+/** A bacnet-ip driver on its own free port (or the given bind), short timeouts. */
+export async function driverFor(device: { instance: number; address?: string }, points: PointSpec<BacnetAddress>[], extra: Partial<BacnetConnection> = {}): Promise<Driver> {
+  const connection: BacnetConnection = {
+    bind: `127.0.0.1:${await freeUdpPort()}`,
+    deviceInstance: device.instance,
+    ...(device.address ? { deviceAddress: device.address } : {}),
+    apduTimeoutMs: 500,
+    apduRetries: 1,
+    ...extra,
+  };
+  return bacnetManifest.create({ id: `dev${device.instance}`, protocol: 'bacnet-ip', connection, points }, { log, dataDir: '/tmp' });
+}
+

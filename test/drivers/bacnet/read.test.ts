@@ -4,36 +4,10 @@
  * another device's reads.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../shared/kit/log.js';
-import type { Driver, PointSpec } from '../../../edge/drivers/driver.js';
-import { bacnetManifest, type BacnetAddress, type BacnetConnection } from '../../../edge/drivers/bacnet/index.js';
 import { peerOrSkip } from '../../support/peers.js';
-import { at, bacnetStackPeer, freeUdpPort, startPeerDevice, tool, type PeerDevice } from './bacnet-stack.js';
+import { at, bacnetStackPeer, driverFor, freeUdpPort, point, startPeerDevice, tool, type PeerDevice } from './bacnet-stack.js';
 
-const log = createLogger('test');
 const run = peerOrSkip(bacnetStackPeer());
-
-export const point = (name: string, address: BacnetAddress, writable = false): PointSpec<BacnetAddress> => ({
-  name,
-  address,
-  writable,
-  scale: 1,
-  offset: 0,
-  deadband: 0,
-  pollIntervalMs: 100,
-});
-
-export async function driverFor(device: { instance: number; address?: string }, points: PointSpec<BacnetAddress>[], extra: Partial<BacnetConnection> = {}): Promise<Driver> {
-  const connection: BacnetConnection = {
-    bind: `127.0.0.1:${await freeUdpPort()}`,
-    deviceInstance: device.instance,
-    ...(device.address ? { deviceAddress: device.address } : {}),
-    apduTimeoutMs: 500,
-    apduRetries: 1,
-    ...extra,
-  };
-  return bacnetManifest.create({ id: `dev${device.instance}`, protocol: 'bacnet-ip', connection, points }, { log, dataDir: '/tmp' });
-}
 
 describe.skipIf(!run)('bacnet-ip reads (bacnet-stack peer)', () => {
   let serv: PeerDevice;
