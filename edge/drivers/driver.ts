@@ -8,9 +8,9 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
-import type { PointValue, Quality } from '../../shared/wire/messages.js';
+import type { PointValue, Quality, WriteValue } from '../../shared/wire/messages.js';
 
-export type { PointValue, Quality };
+export type { PointValue, Quality, WriteValue };
 
 /**
  * What kind of value a point yields, declared by its profile (Modbus type, OPC UA dataType, GPIO
