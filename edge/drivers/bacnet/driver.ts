@@ -20,7 +20,7 @@ import type {
   SubscribableDriver,
   Subscription,
 } from '../driver.js';
-import { browseNetwork, browseOptions } from './browse.js';
+import { browseNetwork, browseOptions, type DiscoveredDevice } from './browse.js';
 import { CovKeeper } from './cov.js';
 import { DeviceLink, describeError } from './device-link.js';
 import { acquireNetwork, releaseNetwork, type BacnetClient, type BacnetNetwork } from './network.js';
@@ -183,10 +183,15 @@ export class BacnetDriver implements SubscribableDriver, BrowsableDriver, Relinq
     }
   }
 
-  async browse(options: BrowseOptions): Promise<DiscoveredPoint[]> {
+  /** Who-Is and a description of every device that answered (commissioning; `edge discover`). */
+  async discover(options: BrowseOptions): Promise<DiscoveredDevice[]> {
     const network = this.#network;
-    if (!network) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', 'browse before initialize');
-    const found = await browseNetwork(network, this.settings, browseOptions(options), options.log ?? this.#log);
+    if (!network) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', 'discover before initialize');
+    return browseNetwork(network, this.settings, browseOptions(options), options.log ?? this.#log);
+  }
+
+  async browse(options: BrowseOptions): Promise<DiscoveredPoint[]> {
+    const found = await this.discover(options);
     return found.flatMap((d) => d.points);
   }
 
