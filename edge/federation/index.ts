@@ -23,7 +23,7 @@ import {
   type GatewayState,
   type ReviewRequest,
 } from '../../shared/wire/index.js';
-import type { PointValue, PointValueType, Reading } from '../drivers/driver.js';
+import type { PointValueType, Reading, WriteValue } from '../drivers/driver.js';
 import type { Gateway } from '../runtime/gateway.js';
 import { CommandHandler, type ModeFn } from './commands.js';
 import { FederationMetrics } from './metrics.js';
@@ -55,7 +55,7 @@ export interface FederationGateway {
   readonly id: string;
   readonly site: string;
   onReport(listener: (reading: Reading) => void): () => void;
-  write(device: string, point: string, value: PointValue, origin?: string): Promise<void>;
+  write(device: string, point: string, value: WriteValue, origin?: string): Promise<void>;
   deviceStates(): Readonly<Record<string, { readonly state: DeviceState }>>;
   /** Device catalogue: Sparkplug births, units on plain topics, protocols in the state document. */
   readonly devices?: readonly FederationDevice[];
@@ -130,7 +130,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
   const clock = options.clock ?? Date.now;
   const metrics = new FederationMetrics(options.registry ?? new Registry());
   const devices = gateway.devices ?? [];
-  const write = (device: string, point: string, value: PointValue, origin: string): Promise<void> => gateway.write(device, point, value, origin);
+  const write = (device: string, point: string, value: WriteValue, origin: string): Promise<void> => gateway.write(device, point, value, origin);
   mkdirSync(dataDir, { recursive: true });
 
   const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site });

@@ -17,7 +17,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { createLogger } from '../../shared/kit/log.js';
-import type { PointValue, Reading } from '../drivers/driver.js';
+import { isRelinquishable, type Reading, type WriteValue } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { WriteGuard, WriteRequest } from './ports.js';
@@ -174,15 +174,20 @@ export class Gateway {
     return Object.fromEntries([...this.runners].map(([id, r]) => [id, r.status]));
   }
 
-  /** Writes a point through its driver after the write checks; every outcome is logged and counted. */
-  async write(device: string, point: string, value: PointValue, origin = 'local'): Promise<void> {
+  /**
+   * Writes a point through its driver after the write checks; every outcome is logged and counted.
+   * value null relinquishes the gateway's command (drivers with command priorities, e.g. BACnet).
+   */
+  async write(device: string, point: string, value: WriteValue, origin = 'local'): Promise<void> {
     try {
       const found = findPoint(this.options.loaded.devices, device, point);
       checkWrite(device, found.point, value);
       for (const guard of this.options.guards ?? []) guard({ device, point, value, origin }, (d, p) => this.latest(d, p));
       const runner = this.runners.get(device);
       if (!runner) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `device ${device} is not running (gateway stopped or not started)`);
-      await runner.driver.write(found.point, value);
+      if (value !== null) await runner.driver.write(found.point, value);
+      else if (isRelinquishable(runner.driver)) await runner.driver.relinquish(found.point);
+      else throw new SwarmgateError('SWG_ERR_POINT_RELINQUISH', `${device}/${point}: protocol ${found.device.protocol} has no command priorities to relinquish`, { details: { device, point } });
       this.metrics.writes.inc({ device, outcome: 'applied' });
       this.log.info({ audit: 'write', device, point, value, origin }, 'point written');
     } catch (err) {

@@ -121,7 +121,9 @@ export const EventSchema = Type.Object(
   strict,
 );
 
-export const WriteActionSchema = Type.Object({ kind: Type.Literal('write'), device: Id, point: PointName, value: PointValueSchema }, strict);
+/** value null relinquishes: releases the gateway's command so the device's own logic takes over (BACnet priorities). */
+export const WriteValueSchema = Type.Union([PointValueSchema, Type.Null({ description: 'relinquish the command (drivers with command priorities only)' })]);
+export const WriteActionSchema = Type.Object({ kind: Type.Literal('write'), device: Id, point: PointName, value: WriteValueSchema }, strict);
 export const ModeActionSchema = Type.Object(
   { kind: Type.Literal('mode'), mode: Type.Union([Type.Literal('auto'), Type.Literal('manual'), Type.Literal('maintenance')]) },
   strict,
@@ -222,6 +224,8 @@ export const PointSetMessageSchema = Type.Object({ v: PointValueSchema }, strict
 
 /** A point's value as both sides know it (null on the wire where a reading is bad). */
 export type PointValue = Static<typeof PointValueSchema>;
+/** A write's value: a point value, or null to relinquish. */
+export type WriteValue = Static<typeof WriteValueSchema>;
 /** How far a reading can be trusted: data, never an exception. */
 export type Quality = Static<typeof QualitySchema>;
 export type WireReading = Static<typeof WireReadingSchema>;
