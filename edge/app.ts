@@ -3,6 +3,7 @@
  * interlocks on every write, federation with the hub, and the local decision layer (anomaly
  * monitor, rules, advisor). `swarmgate edge` and the demo start it the same way.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { packageVersion } from '../shared/kit/package-info.js';
 import { startLocalDecisions, type LocalDecisions } from './decisions/index.js';
@@ -15,12 +16,16 @@ import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } fro
 import { registerAnalyticsMetrics } from './analytics/metrics.js';
 import { Gateway } from './runtime/gateway.js';
 import { openServiceNotifier, watchdogTimeoutMs, type NotifyEnvironment, type ServiceNotifier } from './runtime/systemd-notify.js';
+import { HealthAgent, type HealthHost } from './health/agent.js';
+import { healthLimits } from './health/schema.js';
 import { startWatchdog, type ProgressSource, type Watchdog } from './runtime/watchdog.js';
 
 export interface EdgeApp {
   readonly gateway: Gateway;
   readonly federation?: Federation;
   readonly local: LocalDecisions;
+  /** The health agent (absent with `health: { enabled: false }`). */
+  readonly health?: HealthAgent;
   stop(force?: boolean): Promise<void>;
 }
 
@@ -57,6 +62,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
   const gateway = new Gateway({ loaded, registry, guards: guard ? [guard] : [], ...(options.log ? { log: options.log } : {}) });
   // Before anything starts: a Type=notify unit we cannot answer fails now, with the reason.
   const notifier = openServiceNotifier(options.env ?? process.env, gateway.log.child({ part: 'service' }));
+  let health: HealthAgent | undefined;
   let federation: Federation | undefined;
   if (loaded.config.federation) {
     // Federation first: the outbox must be listening before the first reading is reported.
@@ -70,6 +76,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       configFile: loaded.file,
       checkConfig: (file) => checkGatewayConfigFile(file, registry),
       ...(options.onRestart ? { onRestart: options.onRestart } : {}),
+      health: () => (health ? { status: health.status, checks: [...health.checks] } : undefined),
     });
   }
   // After the outbox's listener: a reading is printed only once it is in the outbox.
@@ -79,9 +86,10 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
   const fed = federation;
   const reporters: Reporter[] = [options.reporter ?? loggingReporter(gateway.log)];
   if (fed) reporters.unshift({ event: (e) => fed.enqueueEvent(e), review: (r) => fed.enqueueReview(r) });
+  const reporter = teeReporter(reporters, gateway.log);
   let local: LocalDecisions;
   try {
-    local = await startLocalDecisions({ gateway, reporter: teeReporter(reporters, gateway.log) });
+    local = await startLocalDecisions({ gateway, reporter });
     if (local.monitor) {
       const points = (loaded.config.analytics?.points ?? []).map((p) => {
         const [device = '', point = ''] = p.point.split('/');
@@ -95,19 +103,49 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
     await federation?.stop();
     throw err;
   }
+  if (loaded.config.health?.enabled !== false) {
+    health = new HealthAgent({ host: healthHost(gateway, federation, local, reporter), limits: healthLimits(loaded.config.health), log: gateway.log.child({ part: 'health' }), registry: gateway.metrics.registry });
+    health.start();
+  }
   const watchdog = notifier ? superviseByServiceManager(gateway, notifier, options.env ?? process.env) : undefined;
   return {
     gateway,
     federation,
     local,
+    ...(health ? { health } : {}),
     async stop(force = false) {
       notifier?.notify({ STOPPING: '1', STATUS: 'stopping' });
       watchdog?.stop();
       notifier?.close();
+      await health?.stop();
       await local.stop();
       await gateway.stop(force);
       await federation?.stop();
     },
+  };
+}
+
+/** The health agent's view of this gateway process; its events go where the decision layer's go. */
+function healthHost(gateway: Gateway, federation: Federation | undefined, local: LocalDecisions, reporter: Reporter): HealthHost {
+  const monitor = local.monitor;
+  return {
+    dataDir: gateway.config.dataDir,
+    deviceStates: () => gateway.deviceStates(),
+    restartDevice: (device) => gateway.restartDevice(device),
+    ...(federation
+      ? {
+          outbox: {
+            stats: () => federation.outbox.stats(),
+            maxBytes: federation.outbox.maxBytes,
+            connected: () => federation.publisher.connected,
+            compact: () => federation.outbox.compact(),
+          },
+          clockSkewMs: () => federation.publisher.clockSkewMs,
+        }
+      : {}),
+    ...(monitor ? { analytics: { shed: (on: boolean) => monitor.shed(on) } } : {}),
+    report: ({ severity, message, device, data }) =>
+      reporter.event({ v: 1, id: randomUUID(), gateway: gateway.id, ts: Date.now(), kind: 'system', severity, message, ...(device ? { device } : {}), data }),
   };
 }
 

@@ -9,6 +9,7 @@ import { FederationConfigSchema } from '../federation/schema.js';
 import { RulesConfigSchema } from '../decisions/rules/schema.js';
 import { AnalyticsConfigSchema } from '../analytics/schema.js';
 import { AdvisorConfigSchema } from '../decisions/advisor/schema.js';
+import { HealthConfigSchema } from '../health/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -130,6 +131,7 @@ export const GatewayConfigSchema = Type.Object(
     rules: Type.Optional(RulesConfigSchema),
     analytics: Type.Optional(AnalyticsConfigSchema),
     advisor: Type.Optional(AdvisorConfigSchema),
+    health: Type.Optional(HealthConfigSchema),
   },
   { ...strict, description: 'Swarmgate edge gateway configuration' },
 );

@@ -20,6 +20,7 @@ import {
   gatewayTopic,
   isValidId,
   type GatewayEvent,
+  type GatewayHealth,
   type GatewayState,
   type ReviewRequest,
 } from '../../shared/wire/index.js';
@@ -84,6 +85,8 @@ export interface StartFederationOptions {
   readonly checkConfig?: ConfigFileChecker;
   /** A new config file is in place: stop cleanly and start again (the CLI exits with 75). */
   readonly onRestart?: (version: number) => void;
+  /** The health agent's verdicts for the state message (edge/health); asked at each birth/refresh. */
+  readonly health?: () => Pick<GatewayHealth, 'status' | 'checks'> | undefined;
 }
 
 export interface Federation {
@@ -162,7 +165,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
       bootId: outbox.bootId,
       ...(options.version !== undefined ? { version: options.version.slice(0, 64) } : {}),
       devices: list,
-      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000) },
+      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000), ...options.health?.() },
     };
   };
 

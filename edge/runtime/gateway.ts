@@ -17,7 +17,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { createLogger } from '../../shared/kit/log.js';
-import { isRelinquishable, type Reading, type WriteValue } from '../drivers/driver.js';
+import { isRelinquishable, type DeviceSpec, type Reading, type WriteValue } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { WriteGuard, WriteRequest } from './ports.js';
@@ -85,15 +85,9 @@ export class Gateway {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const { loaded, registry } = this.options;
+    const { loaded } = this.options;
     mkdirSync(loaded.dataDir, { recursive: true });
-    for (const spec of loaded.devices) {
-      const manifest = registry.get(spec.protocol);
-      const log = this.log.child({ device: spec.id });
-      const driver = manifest.create(spec, { log, dataDir: loaded.dataDir });
-      const runner = new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r) });
-      this.runners.set(spec.id, runner);
-    }
+    for (const spec of loaded.devices) this.runners.set(spec.id, this.createRunner(spec));
     for (const runner of this.runners.values()) runner.start();
     this.scheduleHeartbeat(Date.now() + this.filter.heartbeatMs);
     const m = loaded.config.metrics;
@@ -103,6 +97,30 @@ export class Gateway {
       this.log.info({ url: `http://${m.host ?? '127.0.0.1'}:${port}/metrics` }, 'metrics endpoint');
     }
     this.log.info({ gateway: this.id, site: loaded.config.gateway.site, devices: loaded.devices.length }, 'gateway started');
+  }
+
+  /** A fresh driver for the device, run by a fresh runner (not started). */
+  private createRunner(spec: DeviceSpec): DeviceRunner {
+    const { loaded, registry } = this.options;
+    const log = this.log.child({ device: spec.id });
+    const driver = registry.get(spec.protocol).create(spec, { log, dataDir: loaded.dataDir });
+    return new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r) });
+  }
+
+  /**
+   * Stops the device's driver (forcefully) and starts it again from a fresh instance: the health
+   * agent's remedy for a device that stays down while its peer may have come back.
+   */
+  async restartDevice(device: string): Promise<void> {
+    const old = this.runners.get(device);
+    const spec = this.options.loaded.devices.find((d) => d.id === device);
+    if (!old || !spec || this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `device ${device} is not running (gateway stopped or not started)`);
+    await old.stop(true);
+    if (this.stopped) return;
+    const runner = this.createRunner(spec);
+    this.runners.set(device, runner);
+    runner.start();
+    this.log.warn({ device }, 'device driver restarted');
   }
 
   private accept(readings: readonly Reading[]): void {

@@ -1,6 +1,6 @@
 /** Response and parameter schemas shared by the API's plugins (they also make the OpenAPI document). */
 import { Type } from '@sinclair/typebox';
-import { ActionSchema, DeviceStatusSchema, EventSchema, QualitySchema } from '../../shared/wire/messages.js';
+import { ActionSchema, DeviceStatusSchema, EventSchema, GatewayHealthSchema, QualitySchema } from '../../shared/wire/messages.js';
 import { ReviewItemSchema, ReviewStateSchema } from '../review/schema.js';
 
 const strict = { additionalProperties: false } as const;
@@ -22,9 +22,7 @@ export const GatewaySchema = Type.Object(
     stateTs: Type.Union([Millis, Type.Null()]),
     bootId: Type.Optional(Type.String()),
     version: Type.Optional(Type.String()),
-    health: Type.Optional(
-      Type.Object({ outboxDepth: Type.Integer(), outboxBytes: Type.Integer(), rssBytes: Type.Integer(), uptimeS: Type.Number() }, strict),
-    ),
+    health: Type.Optional(GatewayHealthSchema),
     devices: Type.Optional(Type.Array(DeviceStatusSchema)),
   },
   strict,

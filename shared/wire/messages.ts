@@ -79,6 +79,31 @@ export const DeviceStatusSchema = Type.Object(
   strict,
 );
 
+export const HealthStatusSchema = Type.Union([Type.Literal('ok'), Type.Literal('warn'), Type.Literal('critical')]);
+
+/** One verdict of the gateway's health agent (edge/health/checks.ts). */
+export const HealthCheckSchema = Type.Object(
+  {
+    name: Type.Union([Type.Literal('event-loop'), Type.Literal('memory'), Type.Literal('disk'), Type.Literal('outbox'), Type.Literal('devices'), Type.Literal('clock')]),
+    status: HealthStatusSchema,
+    detail: Type.String({ maxLength: 300 }),
+  },
+  strict,
+);
+
+export const GatewayHealthSchema = Type.Object(
+  {
+    outboxDepth: Count(),
+    outboxBytes: Count(),
+    rssBytes: Count(),
+    uptimeS: Type.Number({ minimum: 0, maximum: 1e10 }),
+    /** The health agent's checks (absent when it is off); `status` is the worst of them. */
+    status: Type.Optional(HealthStatusSchema),
+    checks: Type.Optional(Type.Array(HealthCheckSchema, { maxItems: 16 })),
+  },
+  strict,
+);
+
 /** Retained birth message; the broker publishes the will (status offline) when the gateway is lost. */
 export const GatewayStateSchema = Type.Object(
   {
@@ -90,17 +115,7 @@ export const GatewayStateSchema = Type.Object(
     bootId: Type.Optional(Uuid),
     version: Type.Optional(Type.String({ maxLength: 64 })),
     devices: Type.Optional(Type.Array(DeviceStatusSchema, { maxItems: 1000 })),
-    health: Type.Optional(
-      Type.Object(
-        {
-          outboxDepth: Count(),
-          outboxBytes: Count(),
-          rssBytes: Count(),
-          uptimeS: Type.Number({ minimum: 0, maximum: 1e10 }),
-        },
-        strict,
-      ),
-    ),
+    health: Type.Optional(GatewayHealthSchema),
   },
   strict,
 );
@@ -232,6 +247,9 @@ export type WireReading = Static<typeof WireReadingSchema>;
 export type TelemetryBatch = Static<typeof TelemetryBatchSchema>;
 export type GapRecord = Static<typeof GapRecordSchema>;
 export type GatewayState = Static<typeof GatewayStateSchema>;
+export type GatewayHealth = Static<typeof GatewayHealthSchema>;
+export type HealthCheck = Static<typeof HealthCheckSchema>;
+export type HealthStatus = Static<typeof HealthStatusSchema>;
 export type GatewayEvent = Static<typeof EventSchema>;
 export type Action = Static<typeof ActionSchema>;
 export type Command = Static<typeof CommandSchema>;
