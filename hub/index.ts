@@ -9,7 +9,7 @@ import { SwarmgateError, errorMessage } from '../shared/kit/errors.js';
 import { createLogger, type Logger } from '../shared/kit/log.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { HubMetrics } from './metrics.js';
-import { CommandService } from './commands/commands.js';
+import { CommandService } from './commands/service.js';
 import type { HubConfig } from './config.js';
 import { HubEvents } from './events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
@@ -345,7 +345,7 @@ export { loadHubConfig, parseHubConfig, HubConfigSchema, type HubConfig } from '
 export { HubEvents, type HubEventMap, type HubEventName, type HubListener } from './events.js';
 export { Ingest, type IngestOptions, type IngestStats } from './ingest/ingest.js';
 export { GatewayRegistry } from './registry/registry.js';
-export { CommandService, type CreateCommand } from './commands/commands.js';
+export { CommandService, type CreateCommand } from './commands/service.js';
 export { HubMetrics } from './metrics.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker/credentials.js';
