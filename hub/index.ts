@@ -137,7 +137,8 @@ interface MqttLink {
 
 type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine'>;
 
-async function openStore(ctx: StartContext): Promise<HubStore> {
+/** The store with every feature's tables: opened here (and closed at stop), or the caller's, migrated. */
+async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
   const { config, options, log, metrics, cleanups } = ctx;
   const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
   const store = options.store ?? (await openHubStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
@@ -318,7 +319,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.length = 0;
   };
   try {
-    const store = await openStore(ctx);
+    const store = await openStoreWithFeatures(ctx);
     const link = await startBroker(ctx);
     // The MQTT connection is made once the services below exist (startIngest); commands are only
     // published after that (commands.resume(), agents on their interval or on ingested events).
