@@ -14,7 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Accounts, startApi, type RunningApi } from '../hub/api/index.js';
 import { sqlFor } from '../hub/db/sql.js';
-import { CommandService } from '../hub/commands/commands.js';
+import { CommandService } from '../hub/commands/service.js';
 import { HubEvents } from '../hub/events.js';
 import { featureMigrations } from '../hub/features.js';
 import { GatewayRegistry } from '../hub/registry/registry.js';

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginOptions, FastifyReply, FastifyReques
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.js';
-import type { CommandService } from '../commands/commands.js';
+import type { CommandService } from '../commands/service.js';
 import type { HubEvents } from '../events.js';
 import type { GatewayRegistry } from '../registry/registry.js';
 import type { GatewayRecord, HubStore } from '../store/types.js';
@@ -29,7 +29,7 @@ import { ROUTES, type RouteId } from './routes.js';
 /** What the API shows about the decision agents; any part may be missing. */
 export interface AgentsView {
   readonly trackRecords?: TrackRecordBook;
-  /** The registered agents (AgentRegistry.all() fits). */
+  /** The registered agents (AgentRoster.all() fits). */
   readonly agents?: () => readonly { readonly id: string; readonly domain: Domain; readonly vetoAuthority: boolean }[];
   /** Needed to plan objectives. */
   readonly facility?: FacilityIndex;

@@ -4,7 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { Accounts, buildApi, type Api, type Role } from '../../hub/api/index.js';
 import { sqlFor } from '../../hub/db/sql.js';
 import { TrackRecordBook } from '../../hub/agents/learning/track-record.js';
-import { CommandService } from '../../hub/commands/commands.js';
+import { CommandService } from '../../hub/commands/service.js';
 import { HubEvents } from '../../hub/events.js';
 import { featureMigrations } from '../../hub/features.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
