@@ -20,6 +20,8 @@ import { toReading } from './values.js';
 
 /** After a failed subscribe (timeout, device busy): try again this soon, and poll meanwhile. */
 const RETRY_MS = 10_000;
+/** Least time between two resubscriptions caused by I-Am. */
+const ANNOUNCED_GAP_MS = 30_000;
 /** How long close() waits for the device to confirm cancelled subscriptions. */
 const CANCEL_WAIT_MS = 1000;
 
@@ -78,7 +80,15 @@ export class CovKeeper implements Subscription {
       options.log.info({ why }, 'making COV subscriptions again');
       for (const o of this.#objects.values()) if (o.state !== 'unsupported') void this.#subscribe(o);
     };
-    const announced = resubscribeAll('device announced itself (I-Am)');
+    // Front ends on site send Who-Is often and every controller answers with I-Am: resubscribe on
+    // an I-Am at most once per ANNOUNCED_GAP_MS, the renewal covers the rest.
+    const announcedNow = resubscribeAll('device announced itself (I-Am)');
+    let lastAnnounced = 0;
+    const announced = (): void => {
+      if (Date.now() - lastAnnounced < ANNOUNCED_GAP_MS) return;
+      lastAnnounced = Date.now();
+      announcedNow();
+    };
     const online = resubscribeAll('device answers again');
     const offline = () => {
       for (const o of this.#objects.values()) if (o.state === 'subscribed') o.state = 'pending';
