@@ -19,7 +19,7 @@ import { HubEvents } from '../hub/events.js';
 import { featureMigrations } from '../hub/features.js';
 import { GatewayRegistry } from '../hub/registry/registry.js';
 import { ReviewService } from '../hub/review/index.js';
-import { SqliteStore } from '../hub/store/sqlite.js';
+import { SqliteStore } from '../hub/store/sqlite/sqlite.js';
 import { buildWeb } from '../hub/web/build.js';
 import { tempDir } from '../test/support/tmp.js';
 import { atMost, progress, type BenchEntry } from './results.js';

@@ -14,6 +14,8 @@ import { federationGateway, startFederation, type Federation } from './federatio
 import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './decisions/rules/index.js';
 import { registerAnalyticsMetrics } from './analytics/metrics.js';
 import { Gateway } from './runtime/gateway.js';
+import { openServiceNotifier, watchdogTimeoutMs, type NotifyEnvironment, type ServiceNotifier } from './runtime/systemd-notify.js';
+import { startWatchdog, type ProgressSource, type Watchdog } from './runtime/watchdog.js';
 
 export interface EdgeApp {
   readonly gateway: Gateway;
@@ -36,11 +38,25 @@ export interface EdgeAppOptions {
    * prints what reaches its hub instead.
    */
   readonly reporter?: Reporter;
+  /**
+   * Where the service manager's settings are read ($NOTIFY_SOCKET, $WATCHDOG_USEC, $WATCHDOG_PID);
+   * default process.env. Under systemd (Type=notify) the gateway reports READY=1 once its devices
+   * are started and pets WatchdogSec= while it makes progress (runtime/watchdog.ts).
+   */
+  readonly env?: NotifyEnvironment;
+}
+
+/** `3/4 devices up` for STATUS=. */
+function devicesSummary(gateway: Gateway): string {
+  const states = Object.values(gateway.deviceStates());
+  return `${states.filter((s) => s.state === 'up').length}/${states.length} devices up`;
 }
 
 export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistry, options: EdgeAppOptions = {}): Promise<EdgeApp> {
   const guard = createInterlockGuard(loaded);
   const gateway = new Gateway({ loaded, registry, guards: guard ? [guard] : [], ...(options.log ? { log: options.log } : {}) });
+  // Before anything starts: a Type=notify unit we cannot answer fails now, with the reason.
+  const notifier = openServiceNotifier(options.env ?? process.env, gateway.log.child({ part: 'service' }));
   let federation: Federation | undefined;
   if (loaded.config.federation) {
     // Federation first: the outbox must be listening before the first reading is reported.
@@ -74,18 +90,34 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       registerAnalyticsMetrics(gateway.metrics.registry, local.monitor, points);
     }
   } catch (err) {
+    notifier?.close();
     await gateway.stop(true);
     await federation?.stop();
     throw err;
   }
+  const watchdog = notifier ? superviseByServiceManager(gateway, notifier, options.env ?? process.env) : undefined;
   return {
     gateway,
     federation,
     local,
     async stop(force = false) {
+      notifier?.notify({ STOPPING: '1', STATUS: 'stopping' });
+      watchdog?.stop();
+      notifier?.close();
       await local.stop();
       await gateway.stop(force);
       await federation?.stop();
     },
   };
+}
+
+/** READY=1 now (devices started), then the watchdog when the unit has WatchdogSec=. */
+function superviseByServiceManager(gateway: Gateway, notifier: ServiceNotifier, env: NotifyEnvironment): Watchdog | undefined {
+  notifier.notify({ READY: '1', STATUS: devicesSummary(gateway) });
+  const timeoutMs = watchdogTimeoutMs(env);
+  if (timeoutMs === undefined) return undefined;
+  const log = gateway.log.child({ part: 'service' });
+  const progress: ProgressSource = { stalledPolls: (now, stallMs) => gateway.stalledPolls(now, stallMs), status: () => devicesSummary(gateway) };
+  log.info({ watchdogMs: timeoutMs }, 'systemd watchdog on: petting while the event loop and poll loops make progress');
+  return startWatchdog({ notifier, timeoutMs, progress, log, registry: gateway.metrics.registry });
 }

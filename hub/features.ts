@@ -18,9 +18,9 @@ import { REVIEW_MIGRATIONS } from './review/migrations.js';
 import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
 import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
 import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
-import { PostgresStore } from './store/postgres.js';
-import type { Migration } from './store/sqlite-migrations.js';
-import { SqliteStore } from './store/sqlite.js';
+import { PostgresStore } from './store/postgres/postgres.js';
+import type { Migration } from './store/migration.js';
+import { SqliteStore } from './store/sqlite/sqlite.js';
 import type { HubStore } from './store/types.js';
 import { collectMigrations, type FeatureMigrations } from './db/migrations.js';
 

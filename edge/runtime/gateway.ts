@@ -21,7 +21,7 @@ import { isRelinquishable, type Reading, type WriteValue } from '../drivers/driv
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { WriteGuard, WriteRequest } from './ports.js';
-import { DeviceRunner, type DeviceState } from './device-runner.js';
+import { DeviceRunner, type DeviceState, type StalledPoll } from './device-runner.js';
 import { ExceptionFilter } from './exception-filter.js';
 import { GatewayMetrics } from './metrics.js';
 import { checkWrite, findPoint } from './point-write.js';
@@ -163,6 +163,11 @@ export class Gateway {
 
   latest(device: string, point: string): Reading | undefined {
     return this.latestValues.get(key(device, point));
+  }
+
+  /** Polls in flight for longer than `stallMs`, over every device (the watchdog's progress check). */
+  stalledPolls(now: number, stallMs: number): StalledPoll[] {
+    return [...this.runners.values()].flatMap((r) => r.stalledPolls(now, stallMs));
   }
 
   deviceStates(): Record<string, { state: DeviceState; pollsSkipped: number }> {

@@ -6,10 +6,10 @@
 import type { Logger } from '../../shared/kit/log.js';
 import type { GatewayState } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
-import type { GatewayRecord, HubStore } from '../store/types.js';
+import type { GatewayRecord, GatewayStore } from '../store/types.js';
 
 export interface GatewayRegistryOptions {
-  readonly store: HubStore;
+  readonly store: GatewayStore;
   readonly events: HubEvents;
   readonly logger?: Logger;
   /** lastSeen is written at most this often per gateway (default 1000 ms). */

@@ -38,6 +38,7 @@ export const ERROR_TABLE = {
   SWG_ERR_BACNET_NOT_FOUND: { kind: 'device', status: 503, hint: 'no I-Am for this device instance: check deviceInstance, set deviceAddress, broadcastAddress, or bbmd for a controller on another subnet' },
   SWG_ERR_POINT_RELINQUISH: { kind: 'validation', status: 400, hint: 'relinquish (value null) releases a command at its priority; only drivers with command priorities (bacnet-ip) support it' },
   SWG_ERR_OPCUA_SESSION: { kind: 'device', status: 503, hint: 'check endpoint URL, security mode/policy and that the server certificate is trusted' },
+  SWG_ERR_SERVICE_NOTIFY: { kind: 'config', status: 503, hint: 'the systemd unit is Type=notify but the gateway cannot reach its notify socket: install the optional dependency unix-dgram (npm install unix-dgram; needs make and g++), or run the unit as Type=simple without WatchdogSec=' },
   SWG_ERR_INTERLOCK: { kind: 'state', status: 409, hint: 'an interlock in the rules config (rules.interlocks) refused this write; wait until its condition clears or change the interlock' },
   SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
   SWG_ERR_SIM_FAULT_INVALID: { kind: 'validation', status: 400, hint: 'fix the named field; GET /faults on the simulator control API lists active faults, the fault kinds are drift, stuck, spikes, offline, slow, exception, opcua-restart, compressor-failure' },
