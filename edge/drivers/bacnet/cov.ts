@@ -9,17 +9,21 @@
  * properties than present-value, objects without COV (the device refused), objects whose
  * subscription is waiting to be made again.
  */
-import { PropertyIdentifier, type BACNetAppData } from '@bacnet-js/client';
+import { ObjectType, PropertyIdentifier, type BACNetAppData } from '@bacnet-js/client';
 import type { Logger } from 'pino';
 import { errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { Reading, Subscription } from '../driver.js';
 import { classifyError, describeError, type DeviceLink } from './device-link.js';
 import type { BacnetNetwork, CovNotification } from './network.js';
 import type { PointReader, ReadTarget } from './reader.js';
-import { toReading } from './values.js';
+import { badReading, toReading } from './values.js';
 
 /** After a failed subscribe (timeout, device busy): try again this soon, and poll meanwhile. */
 const RETRY_MS = 10_000;
+/** Cause of the readings of subscribed points when their device stops answering. */
+export const OFFLINE_CAUSE = 'device not answering (SWG_ERR_DEVICE_TIMEOUT); COV suspended, polling until it answers';
+/** Least time between two resubscriptions caused by I-Am. */
+const ANNOUNCED_GAP_MS = 30_000;
 /** How long close() waits for the device to confirm cancelled subscriptions. */
 const CANCEL_WAIT_MS = 1000;
 
@@ -53,6 +57,8 @@ export class CovKeeper implements Subscription {
   readonly #releaseListener: () => void;
   readonly #unlisten: (() => void)[] = [];
   #closed = false;
+  /** Last notification or answer from the device. */
+  #lastHeard = Date.now();
 
   constructor(targets: readonly ReadTarget[], options: CovOptions) {
     this.#o = options;
@@ -78,10 +84,24 @@ export class CovKeeper implements Subscription {
       options.log.info({ why }, 'making COV subscriptions again');
       for (const o of this.#objects.values()) if (o.state !== 'unsupported') void this.#subscribe(o);
     };
-    const announced = resubscribeAll('device announced itself (I-Am)');
+    // Front ends on site send Who-Is often and every controller answers with I-Am: resubscribe on
+    // an I-Am at most once per ANNOUNCED_GAP_MS, the renewal covers the rest.
+    const announcedNow = resubscribeAll('device announced itself (I-Am)');
+    let lastAnnounced = 0;
+    const announced = (): void => {
+      if (Date.now() - lastAnnounced < ANNOUNCED_GAP_MS) return;
+      lastAnnounced = Date.now();
+      announcedNow();
+    };
     const online = resubscribeAll('device answers again');
     const offline = () => {
-      for (const o of this.#objects.values()) if (o.state === 'subscribed') o.state = 'pending';
+      // Subscribed points hear nothing from a dead device: say so now; polls take them over meanwhile.
+      const ts = Date.now();
+      for (const o of this.#objects.values()) {
+        if (o.state !== 'subscribed') continue;
+        o.state = 'pending';
+        for (const t of o.targets) options.onReading(badReading(options.device, t.point.name, OFFLINE_CAUSE, ts));
+      }
     };
     options.link.on('announced', announced);
     options.link.on('online', online);
@@ -100,6 +120,37 @@ export class CovKeeper implements Subscription {
     const all = [...this.#polled, ...[...this.#objects.values()].flatMap((o) => o.targets)];
     for (const t of all) groups.set(t.point.pollIntervalMs, [...(groups.get(t.point.pollIntervalMs) ?? []), t]);
     for (const [interval, targets] of groups) this.#poll(interval, targets);
+    if (this.#objects.size > 0) this.#watch(Math.min(30_000, Math.max(1000, 3 * Math.min(...all.map((t) => t.point.pollIntervalMs)))));
+  }
+
+  /**
+   * COV is silent while nothing changes, and as silent when the device is dead: when nothing was
+   * heard for probeMs, a cheap ReadProperty tells which (the link marks the device offline after
+   * repeated timeouts, and online again on the first answer).
+   */
+  #watch(probeMs: number): void {
+    const tick = async (): Promise<void> => {
+      if (this.#closed) return;
+      if (Date.now() - this.#lastHeard >= probeMs && this.subscribedObjects > 0) {
+        try {
+          await this.#o.link.request('liveness probe', (c, a) => c.readProperty(a, { type: ObjectType.DEVICE, instance: this.#o.link.instance }, PropertyIdentifier.SYSTEM_STATUS));
+          this.#lastHeard = Date.now();
+        } catch {
+          // the link counts timeouts and raises 'offline'; an error reply is an answer
+        }
+      }
+      if (this.#closed) return;
+      const timer = setTimeout(() => {
+        this.#pollTimers.delete(timer);
+        void tick();
+      }, probeMs);
+      this.#pollTimers.add(timer);
+    };
+    const first = setTimeout(() => {
+      this.#pollTimers.delete(first);
+      void tick();
+    }, probeMs);
+    this.#pollTimers.add(first);
   }
 
   /** Objects with a live subscription (for health and tests). */
@@ -141,6 +192,7 @@ export class CovKeeper implements Subscription {
         c.subscribeCov(a, { type: o.objectType, instance: o.instance }, this.#processId, false, o.confirmed, lifetime),
       );
       if (this.#closed) return;
+      this.#lastHeard = Date.now();
       if (o.state !== 'subscribed') this.#o.log.debug({ object: o.key, confirmed: o.confirmed, lifetime }, 'COV subscribed');
       o.state = 'subscribed';
       this.#schedule(o, (lifetime * 1000) / 2);
@@ -167,6 +219,7 @@ export class CovKeeper implements Subscription {
     if (this.#closed || n.initiatingDevice !== this.#o.link.instance) return;
     const o = this.#objects.get(`${n.object.type}:${n.object.instance}`);
     if (!o) return;
+    this.#lastHeard = Date.now();
     const values = new Map<number, readonly BACNetAppData[]>(n.values.map((v) => [v.property.id, v.value]));
     const pv = values.get(PropertyIdentifier.PRESENT_VALUE);
     if (!pv) return;

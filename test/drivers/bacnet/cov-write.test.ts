@@ -60,6 +60,34 @@ describe.skipIf(!run)('bacnet-ip COV and commands (bacnet-stack peer)', () => {
     }
   });
 
+  it('marks subscribed points bad when the device stops answering, polls meanwhile, and subscribes again when it is back', async () => {
+    const own = await startPeerDevice('bacserv', 1310);
+    const points = [point('av1', { objectType: 'analog-value', instance: 1 })];
+    const driver = await driverFor(own, points, { covLifetimeSeconds: 300 });
+    if (!isSubscribable(driver)) throw new Error('bacnet-ip driver must be subscribable');
+    const seen: Reading[] = [];
+    const subscribed = (): number => (driver as unknown as { covSubscriptions: number }).covSubscriptions;
+    try {
+      await driver.initialize();
+      const sub = await driver.subscribe(points, (r) => seen.push(r));
+      expect(subscribed()).toBe(1);
+      await own.stop();
+      await waitFor(() => seen.find((r) => r.quality === 'bad' && /not answering/.test(r.cause ?? '')), 10_000, 'a bad reading once the device is silent');
+      expect(subscribed()).toBe(0);
+      const restarted = await startPeerDevice('bacserv', 1310, undefined, own.port);
+      try {
+        await tool('bacwp', [...at(restarted), '1310', 'analog-value', '1', 'present-value', '16', '-1', '4', '77']);
+        await waitFor(() => seen.find((r) => r.value === 77 && r.quality === 'good'), 10_000, 'av1 = 77 once the device is back');
+        await waitFor(() => (subscribed() === 1 ? true : undefined), 10_000, 'the COV subscription made again');
+        await sub.close();
+      } finally {
+        await restarted.stop();
+      }
+    } finally {
+      await driver.stop(true);
+    }
+  });
+
   it('polls objects whose device has no COV (bacbasic rejects SubscribeCOV)', async () => {
     const points = [point('indoor_temp', { objectType: 'analog-input', instance: 1 })];
     const driver = await driverFor(basic, points);

@@ -1,8 +1,11 @@
 /**
  * bacnet-ip on networks as found on sites, against the bacnet-stack peer (bacserv is built with a
  * full BBMD): foreign-device registration renewed before its time to live ends, a device found by
- * Who-Is through the BBMD, and ReadPropertyMultiple split into APDU-sized batches for many objects.
+ * Who-Is through the BBMD, and ReadPropertyMultiple split into APDU-sized batches for many objects;
+ * and, against a plain UDP socket standing where a BACnet router would be, that requests to a device
+ * behind the router carry its DNET and DADR.
  */
+import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PointSpec } from '../../../edge/drivers/driver.js';
 import { bacnetManifest, type BacnetAddress } from '../../../edge/drivers/bacnet/index.js';
@@ -64,6 +67,31 @@ describe.skipIf(!run)('bacnet-ip networks (bacnet-stack peer)', { timeout: 30_00
       for (let i = 0; i < created; i++) expect(byPoint.get(`av${i + 2}`)).toBe(i + 0.5);
     } finally {
       await driver.stop();
+    }
+  });
+});
+
+describe('bacnet-ip to a device behind a BACnet router', () => {
+  it('sends requests to the router with the NPDU destination DNET/DADR of the device', async () => {
+    const router = createSocket('udp4');
+    await new Promise<void>((resolve) => router.bind(0, '127.0.0.1', resolve));
+    const received = new Promise<Buffer>((resolve) => router.once('message', (msg) => resolve(msg)));
+    const points = [point('av1', { objectType: 'analog-value', instance: 1 })];
+    const driver = await driverFor({ instance: 77, address: `127.0.0.1:${router.address().port}` }, points, { network: { dnet: 5, dadr: 12 }, apduTimeoutMs: 200, apduRetries: 0 });
+    try {
+      const initialized = driver.initialize().catch((err: unknown) => err);
+      const packet = await received;
+      expect(packet[0]).toBe(0x81); // BVLC
+      expect(packet[1]).toBe(0x0a); // original unicast
+      expect(packet[4]).toBe(0x01); // NPDU version
+      expect((packet[5] ?? 0) & 0x20).toBe(0x20); // destination present
+      expect(packet.readUInt16BE(6)).toBe(5); // DNET
+      expect(packet[8]).toBe(1); // DLEN
+      expect(packet[9]).toBe(12); // DADR (MS/TP MAC)
+      expect(await initialized).toMatchObject({ code: 'SWG_ERR_DEVICE_TIMEOUT' });
+    } finally {
+      await driver.stop(true);
+      router.close();
     }
   });
 });
