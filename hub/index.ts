@@ -19,6 +19,7 @@ import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
+import { PointIndex } from './registry/points.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
@@ -168,7 +169,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // The MQTT connection is made once the services below exist (see ingest); commands are only
     // published after that (commands.resume(), agents on their interval or on ingested events).
     let client: MqttClient | undefined;
-    const registry = new GatewayRegistry({ store, events, logger: log });
+    const points = new PointIndex(sqlFor(store));
+    const registry = new GatewayRegistry({ store, events, logger: log, points });
     const commands = new CommandService({
       store,
       events,
@@ -250,7 +252,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       let facility = options.agents?.facility;
       // Planning objectives needs the facility model; without a readable one the API still runs.
       if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, ...(configs ? { configs } : {}) });
+      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, points, ...(configs ? { configs } : {}) });
       cleanups.push(api.close);
     }
 
