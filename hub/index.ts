@@ -19,6 +19,7 @@ import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
+import { PointIndex } from './registry/points.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
@@ -135,7 +136,7 @@ interface MqttLink {
   client?: MqttClient;
 }
 
-type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine'>;
+type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine'> & { readonly points: PointIndex };
 
 /** The store with every feature's tables: opened here (and closed at stop), or the caller's, migrated. */
 async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
@@ -184,7 +185,8 @@ async function startBroker(ctx: StartContext): Promise<BrokerLink> {
 /** The registry, commands, the review queue and the features; the queue listens before ingest starts, so no review request is missed. */
 async function startServices(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink): Promise<HubServices> {
   const { config, log, events, cleanups } = ctx;
-  const registry = new GatewayRegistry({ store, events, logger: log });
+  const points = new PointIndex(sqlFor(store));
+  const registry = new GatewayRegistry({ store, events, logger: log, points });
   const commands = new CommandService({
     store,
     events,
@@ -202,7 +204,7 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   cleanups.push(() => review.stop());
   const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
   cleanups.push(async () => offReviews());
-  return { registry, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)) };
+  return { registry, points, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)) };
 }
 
 /** The agents, when configured; they listen before ingest starts, so no event is missed. */
@@ -286,8 +288,8 @@ async function startWebApi(ctx: StartContext, store: HubStore, services: HubServ
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-  const { commands, registry, review, workOrders, quarantine } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, ...(configs ? { configs } : {}) });
+  const { commands, registry, points, review, workOrders, quarantine } = services;
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, points, ...(configs ? { configs } : {}) });
   cleanups.push(api.close);
   return api;
 }

@@ -47,6 +47,8 @@ export interface PointSpec<Address = unknown> {
   readonly pollIntervalMs: number;
   /** Declared by the profile; undefined when the profile does not say (an OPC UA point without dataType). */
   readonly valueType?: PointValueType;
+  /** Project Haystack markers from the profile or the site's override ("point" implied), in reading order. */
+  readonly tags?: readonly string[];
 }
 
 export interface DeviceSpec<Connection = unknown, Address = unknown> {

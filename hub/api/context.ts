@@ -16,6 +16,7 @@ import type { Domain } from '../agents/types.js';
 import type { Sql } from '../db/sql.js';
 import type { GatewayConfigService } from '../gateway-config/service.js';
 import type { QuarantineService } from '../quarantine/service.js';
+import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
@@ -63,6 +64,8 @@ export interface ApiContext extends ApiServices {
   readonly workOrders: WorkOrderService;
   /** Messages ingest refused. */
   readonly quarantine: QuarantineService;
+  /** Points by unit and Haystack tags, from the gateways' births. */
+  readonly points: PointIndex;
   /** The store's SQL, for the API's own tables (plans). */
   readonly sql: Sql;
 }

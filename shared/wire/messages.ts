@@ -7,6 +7,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
 const PointName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
+/** A Project Haystack tag name (edge/config/haystack.ts holds the vocabulary). */
+const Marker = Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,31}$' });
 /**
  * Every number on the wire is bounded by what both stores hold (PostgreSQL BIGINT / float8, SQLite
  * INTEGER / REAL, JavaScript's exact integers) and by what is physically sensible: timestamps lie
@@ -75,6 +77,8 @@ export const DeviceStatusSchema = Type.Object(
     state: Type.Union([Type.Literal('starting'), Type.Literal('up'), Type.Literal('down'), Type.Literal('stopped')]),
     /** Engineering units of the device's points, from its profile (points without a unit are absent). */
     units: Type.Optional(Type.Record(PointName, Type.String({ maxLength: 32 }), { maxProperties: 1000 })),
+    /** Project Haystack markers of the device's points, from its profile ("point" implied; untagged points are absent). */
+    tags: Type.Optional(Type.Record(PointName, Type.Array(Marker, { minItems: 1, maxItems: 16 }), { maxProperties: 1000 })),
   },
   strict,
 );
