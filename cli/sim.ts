@@ -1,5 +1,5 @@
 /**
- * `swarmgate sim [--config FILE] [--speed N]`        run the simulated facility
+ * `swarmgate sim [--config FILE] [--speed N] [--bacnet]`  run the simulated facility (--bacnet: with its BACnet/IP controllers)
  * `swarmgate sim fault list|add JSON|clear [ID] [--control URL]`   inject faults at run time
  * `swarmgate sim speed [N] [--control URL]`           show or change simulated seconds per real second
  * `swarmgate sim step SECONDS [--control URL]`        jump simulated time ahead
@@ -9,7 +9,9 @@ import type { Command } from './commands.js';
 import { untilSignal } from './shutdown.js';
 
 const HELP = `usage:
-  swarmgate sim [--config sim.yaml] [--speed N]   N simulated seconds per real second (default 1)
+  swarmgate sim [--config sim.yaml] [--speed N] [--bacnet]   N simulated seconds per real second (default 1);
+        --bacnet adds the BACnet/IP controllers (VAV-1 1001, VAV-2 1002, CHW-PLANT 2001; UDP 47820-47822
+        unless the config's bacnet.port says otherwise)
   swarmgate sim fault list [--control http://127.0.0.1:15022]
   swarmgate sim fault add '{"kind":"drift","target":"ahu.supply_air_temp","ratePerHour":2}' [--control URL]
   swarmgate sim fault clear [ID] [--control URL]
@@ -80,7 +82,7 @@ export const simCommand: Pick<Command, 'run'> = {
     if (args[0] === 'fault') return fault(args.slice(1));
     if (args[0] === 'speed') return speed(args.slice(1));
     if (args[0] === 'step') return step(args.slice(1));
-    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, speed: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, speed: { type: 'string' }, bacnet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help) {
       process.stdout.write(HELP);
       return 0;
@@ -88,7 +90,7 @@ export const simCommand: Pick<Command, 'run'> = {
     const speedOverride = values.speed === undefined ? undefined : numberArg(values.speed, '--speed');
     if (values.speed !== undefined && speedOverride === undefined) return 2;
     const { runSimulator } = await import('../devices/sim-config.js');
-    const facility = await runSimulator(values.config, speedOverride === undefined ? {} : { speed: speedOverride });
+    const facility = await runSimulator(values.config, { ...(speedOverride === undefined ? {} : { speed: speedOverride }), ...(values.bacnet ? { bacnet: true } : {}) });
     process.stdout.write(`${JSON.stringify({ endpoints: facility.endpoints }, null, 2)}\n`);
     await untilSignal(() => facility.stop());
     return 0;

@@ -8,6 +8,7 @@ import { wirePhysicalFaults, DEFAULT_HOST } from './context.js';
 import { startControlApi, type ControlApi } from './faults/control-api.js';
 import { FaultRegistry } from './faults/registry.js';
 import type { ActiveFault, FaultSpec } from './faults/types.js';
+import { startBacnetBuilding, type BacnetBuilding } from './bacnet/building.js';
 import { startGpioChipServer, type GpioChipServer } from './gpio/chip-server.js';
 import { startAhuServer, type AhuServer } from './modbus/ahu-server.js';
 import { startMeterBus, type MeterBus } from './modbus/meter-bus.js';
@@ -19,6 +20,7 @@ export { startAhuServer } from './modbus/ahu-server.js';
 export { startMeterBus } from './modbus/meter-bus.js';
 export { startColdRoomServer } from './opcua/cold-room-server.js';
 export { startGpioChipServer } from './gpio/chip-server.js';
+export { startBacnetBuilding } from './bacnet/building.js';
 export { FacilityModel } from './physics/model.js';
 export { FaultRegistry } from './faults/registry.js';
 export type { FaultSpec, ActiveFault } from './faults/types.js';
@@ -49,6 +51,11 @@ export interface FacilityOptions {
   /** Folder for simulator state (OPC UA server PKI under <dataDir>/pki/opcua-server). Default:
    *  <os tmpdir>/swarmgate-sim, shared between runs so the server certificate is generated once. */
   readonly dataDir?: string;
+  /**
+   * BACnet/IP controllers (VAV-1 1001, VAV-2 1002, CHW-PLANT 2001), one UDP port each; omit for
+   * none. port: the first device's port, the others follow (0 = a free port each).
+   */
+  readonly bacnet?: { readonly port?: number; readonly broadcastAddress?: string; readonly broadcastPort?: number };
 }
 
 export interface FacilityEndpoints {
@@ -57,6 +64,8 @@ export interface FacilityEndpoints {
   readonly gpio: { readonly host: string; readonly port: number };
   readonly control: { readonly url: string };
   readonly rtu?: { readonly path: string; readonly unitIds: readonly number[] };
+  /** BACnet device instance -> "host:port" (only with the bacnet option). */
+  readonly bacnet?: Readonly<Record<number, string>>;
 }
 
 export interface Facility {
@@ -70,6 +79,8 @@ export interface Facility {
     clear(id?: string): void;
     list(): ActiveFault[];
   };
+  /** The BACnet building (only with the bacnet option). */
+  readonly bacnet?: BacnetBuilding;
   /** The fault registry itself (for onChange and sensor queries). */
   readonly faultRegistry: FaultRegistry;
   snapshot(): FacilitySnapshot;
@@ -111,6 +122,12 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
       const bus = rtu;
       stops.push(() => bus.stop());
     }
+    let bacnet: BacnetBuilding | undefined;
+    if (options.bacnet) {
+      bacnet = await startBacnetBuilding({ ...shared, port: options.bacnet.port ?? 0, broadcastAddress: options.bacnet.broadcastAddress, broadcastPort: options.bacnet.broadcastPort });
+      const building = bacnet;
+      stops.push(() => building.stop());
+    }
     const control: ControlApi = await startControlApi({ ...shared, clock, port: options.controlPort ?? 0 });
     stops.push(() => control.stop());
 
@@ -120,6 +137,7 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
       gpio: { host: gpio.host, port: gpio.port },
       control: { url: control.url },
       ...(rtu ? { rtu: { path: rtu.path, unitIds: rtu.unitIds } } : {}),
+      ...(bacnet ? { bacnet: bacnet.endpoints } : {}),
     };
     log.info({ endpoints }, 'simulated facility running');
     return {
@@ -127,6 +145,7 @@ export async function startFacility(options: FacilityOptions = {}): Promise<Faci
       model,
       faults: { inject: (f) => faults.inject(f), clear: (id) => faults.clear(id), list: () => faults.list() },
       faultRegistry: faults,
+      ...(bacnet ? { bacnet } : {}),
       snapshot: () => model.snapshot(),
       get speed() {
         return clock.speed;

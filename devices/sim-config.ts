@@ -32,6 +32,16 @@ export const SimConfigSchema = Type.Object(
       },
       { ...strict, default: {}, description: 'Listening ports' },
     ),
+    bacnet: Type.Optional(
+      Type.Object(
+        {
+          port: Port(47820, 'first BACnet/IP device UDP (the next devices use the following ports)'),
+          broadcastAddress: Type.Optional(Type.String({ description: 'Address broadcasts are received on and I-Am is sent to; default 127.255.255.255 on a 127.x host' })),
+          broadcastPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Destination port of I-Am broadcasts; default each device\'s own port' })),
+        },
+        { ...strict, description: 'BACnet/IP controllers VAV-1 (1001), VAV-2 (1002), CHW-PLANT (2001) on consecutive UDP ports; omit for none' },
+      ),
+    ),
     rtu: Type.Optional(
       Type.Object(
         {
@@ -92,13 +102,16 @@ export function facilityOptionsFrom(config: SimConfig): FacilityOptions {
     gpioPort: config.ports.gpio,
     controlPort: config.ports.control,
     rtu: config.rtu,
+    bacnet: config.bacnet,
   };
 }
 
 /** Starts the simulated facility from a config file (or defaults) and logs where to reach it. */
-export async function runSimulator(configPath?: string, overrides: { readonly speed?: number } = {}): Promise<Facility> {
+export async function runSimulator(configPath?: string, overrides: { readonly speed?: number; readonly bacnet?: boolean } = {}): Promise<Facility> {
   const loaded = loadSimConfig(configPath);
-  const config = overrides.speed === undefined ? loaded : { ...loaded, speed: overrides.speed };
+  const withSpeed = overrides.speed === undefined ? loaded : { ...loaded, speed: overrides.speed };
+  // --bacnet turns the BACnet controllers on with the file's (or the default) ports.
+  const config = overrides.bacnet && !withSpeed.bacnet ? { ...withSpeed, bacnet: Value.Default(SimConfigSchema.properties.bacnet, {}) as SimConfig['bacnet'] } : withSpeed;
   const facility = await startFacility(facilityOptionsFrom(config));
   const e = facility.endpoints;
   log.info(
@@ -108,6 +121,7 @@ export async function runSimulator(configPath?: string, overrides: { readonly sp
       gpio: `${e.gpio.host}:${e.gpio.port}`,
       control: e.control.url,
       rtu: e.rtu?.path,
+      bacnet: e.bacnet,
       speed: config.speed,
       seed: config.seed,
     },

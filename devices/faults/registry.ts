@@ -80,6 +80,29 @@ export class FaultRegistry {
     return total;
   }
 
+  /** The BACnet device (by instance) is offline. */
+  isBacnetOffline(device: number): boolean {
+    return this.list().some((f) => f.kind === 'bacnet-offline' && matchesUnit(f.device, device));
+  }
+
+  /** Total extra delay before a BACnet device handles a request, ms. */
+  bacnetDelayMs(device: number): number {
+    let total = 0;
+    for (const f of this.faults.values()) {
+      if (f.kind === 'bacnet-slow' && matchesUnit(f.device, device)) total += f.delayMs;
+    }
+    return total;
+  }
+
+  /** The smallest max-APDU a bacnet-no-segmentation fault imposes on the device, if any. */
+  bacnetMaxApdu(device: number): number | undefined {
+    let min: number | undefined;
+    for (const f of this.faults.values()) {
+      if (f.kind === 'bacnet-no-segmentation' && matchesUnit(f.device, device)) min = Math.min(min ?? Infinity, f.maxApdu);
+    }
+    return min;
+  }
+
   /** Modbus exception code for a request covering [address, address+count), if a fault says so. */
   exceptionFor(device: ModbusDevice, unit: number | undefined, address: number, count: number): number | undefined {
     for (const f of this.faults.values()) {

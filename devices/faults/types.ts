@@ -112,7 +112,54 @@ export const CompressorFailureFault = Type.Object(
   { additionalProperties: false, description: 'main cold-room compressor will not start; room warms steadily' },
 );
 
-export const FaultSpec = Type.Union([DriftFault, StuckFault, SpikesFault, OfflineFault, SlowFault, ExceptionFault, OpcuaRestartFault, CompressorFailureFault]);
+const BacnetDevice = Type.Integer({ minimum: 0, maximum: 4_194_302, description: 'BACnet device instance (1001, 1002, 2001, ...); omit for every simulated BACnet device' });
+
+export const BacnetOfflineFault = Type.Object(
+  { kind: Type.Literal('bacnet-offline'), device: Type.Optional(BacnetDevice) },
+  { additionalProperties: false, description: 'the BACnet device stops answering (Who-Is, reads, writes, COV) until cleared' },
+);
+
+export const BacnetSlowFault = Type.Object(
+  {
+    kind: Type.Literal('bacnet-slow'),
+    device: Type.Optional(BacnetDevice),
+    delayMs: Type.Integer({ minimum: 0, maximum: 120_000, description: 'extra delay before each request is handled' }),
+  },
+  { additionalProperties: false },
+);
+
+export const BacnetNoSegmentationFault = Type.Object(
+  {
+    kind: Type.Literal('bacnet-no-segmentation'),
+    device: Type.Optional(BacnetDevice),
+    maxApdu: Type.Integer({ minimum: 50, maximum: 1476, description: 'max-APDU the device accepts and announces (50, 128, 206, 480, 1024 or 1476 octets); longer replies are aborted (segmentation-not-supported)' }),
+  },
+  { additionalProperties: false },
+);
+
+export const BacnetRestartFault = Type.Object(
+  {
+    kind: Type.Literal('bacnet-restart'),
+    device: Type.Optional(BacnetDevice),
+    downMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000, description: 'how long the device stays silent; default 500' })),
+  },
+  { additionalProperties: false, description: 'the device goes silent, comes back with every COV subscription dropped and broadcasts I-Am (one-shot)' },
+);
+
+export const FaultSpec = Type.Union([
+  DriftFault,
+  StuckFault,
+  SpikesFault,
+  OfflineFault,
+  SlowFault,
+  ExceptionFault,
+  OpcuaRestartFault,
+  CompressorFailureFault,
+  BacnetOfflineFault,
+  BacnetSlowFault,
+  BacnetNoSegmentationFault,
+  BacnetRestartFault,
+]);
 export type FaultSpec = Static<typeof FaultSpec>;
 export type FaultKind = FaultSpec['kind'];
 
@@ -125,6 +172,10 @@ export const FAULT_SCHEMAS: Readonly<Record<FaultKind, typeof FaultSpec.anyOf[nu
   exception: ExceptionFault,
   'opcua-restart': OpcuaRestartFault,
   'compressor-failure': CompressorFailureFault,
+  'bacnet-offline': BacnetOfflineFault,
+  'bacnet-slow': BacnetSlowFault,
+  'bacnet-no-segmentation': BacnetNoSegmentationFault,
+  'bacnet-restart': BacnetRestartFault,
 };
 
 export type ActiveFault = FaultSpec & {
