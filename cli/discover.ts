@@ -14,6 +14,7 @@ import { isBrowsable, type DeviceSpec, type DiscoveredPoint } from '../edge/driv
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { draftProfile as modbusDraftProfile, type ModbusDiscoveredPoint, type ProfileDraft } from '../edge/drivers/modbus/browse.js';
 import { Value } from '@sinclair/typebox/value';
+import { proposeTags } from '../edge/config/haystack.js';
 import { BacnetDriver, discoveryDrafts, type DiscoveredDevice, type TagProposer } from '../edge/drivers/bacnet/index.js';
 import { tmpdir } from 'node:os';
 
@@ -86,6 +87,10 @@ function deviceLine(d: DiscoveredDevice): string {
   const who = [d.vendorName ?? (d.vendorId === undefined ? undefined : `vendor ${d.vendorId}`), d.modelName].filter(Boolean).join(' ');
   return `  ${d.instance}  ${d.address}  ${who}${d.name ? `  "${d.name}"` : ''}  ${d.problem ? `(${d.problem})` : `${d.points.length} points`}`;
 }
+
+/** Project Haystack markers for a discovered BACnet object, from its name, description and units. */
+const haystackForBacnet: TagProposer = (p) =>
+  proposeTags({ name: p.name, ...(p.description ? { description: p.description } : {}), ...(p.unit ? { unit: p.unit } : {}), writable: p.writable, binary: p.objectType.startsWith('binary') });
 
 export interface BacnetDiscoverOptions {
   /** Semantic tags for each drafted point (e.g. Project Haystack markers); absent: drafts carry no tags. */
@@ -163,7 +168,7 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
 
 export async function discover(args: string[]): Promise<number> {
   const first = parseArgs({ args, options: { protocol: { type: 'string' } }, strict: false });
-  if (first.values.protocol === 'bacnet-ip') return discoverBacnet(args);
+  if (first.values.protocol === 'bacnet-ip') return discoverBacnet(args, { proposeTags: haystackForBacnet });
   const { values } = parseArgs({
     args,
     options: {
