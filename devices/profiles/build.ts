@@ -4,7 +4,11 @@
  * fails when the committed files drift from the maps.
  */
 import { Document, isPair, isScalar, visit } from 'yaml';
+import { EngineeringUnits, ObjectType } from '../bacnet/bacnet-lib.js';
+import { buildingDevices, PLANT_INSTANCE, VAV_INSTANCES } from '../bacnet/building-map.js';
+import type { BacnetPoint } from '../bacnet/objects.js';
 import { FaultRegistry } from '../faults/registry.js';
+import { HvacPlant } from '../physics/hvac-plant.js';
 import { GPIO_LINES } from '../gpio/lines.js';
 import { ahuPoints } from '../modbus/ahu-map.js';
 import { meterPoints } from '../modbus/meter-map.js';
@@ -15,7 +19,7 @@ import { DEMO_TAGS } from './tags.js';
 
 export interface ProfileDoc {
   readonly profile: string;
-  readonly protocol: 'modbus' | 'opcua' | 'gpio';
+  readonly protocol: 'modbus' | 'opcua' | 'gpio' | 'bacnet';
   readonly manufacturer: string;
   readonly model: string;
   readonly description: string;
@@ -39,6 +43,61 @@ function modbusPoint(p: RegisterPoint): Record<string, unknown> {
     ...(p.set ? { writable: true } : {}),
     ...(p.limits ? { limits: { min: p.limits.min, max: p.limits.max } } : {}),
     ...(p.deadband !== undefined ? { deadband: p.deadband } : {}),
+  };
+}
+
+/** Units as the bacnet-ip driver spells them (only those the simulated controllers use). */
+const BACNET_UNIT_TEXT: Readonly<Record<number, string>> = {
+  [EngineeringUnits.DEGREES_CELSIUS]: 'degC',
+  [EngineeringUnits.LITERS_PER_SECOND]: 'l/s',
+  [EngineeringUnits.PERCENT]: '%',
+  [EngineeringUnits.KILOWATTS]: 'kW',
+};
+
+/** "analog-input" from ObjectType.ANALOG_INPUT. */
+function objectTypeName(type: number): string {
+  const name = Object.entries(ObjectType as unknown as Record<string, string | number>).find(([, v]) => v === type)?.[0];
+  if (!name) throw new Error(`BACnet object type ${type} has no name`);
+  return name.toLowerCase().replace(/_/g, '-');
+}
+
+/** A point of a profile from a simulated BACnet object; its name without the device prefix ("VAV-1 Zone Temp" -> zone_temp). */
+function bacnetPoint(p: BacnetPoint, prefix: string): Record<string, unknown> {
+  const unit = p.spec.units === undefined ? undefined : BACNET_UNIT_TEXT[p.spec.units];
+  if (p.spec.units !== undefined && !unit) throw new Error(`no unit text for BACnet units ${p.spec.units} (${p.name})`);
+  return {
+    name: p.name.replace(prefix, '').trim().toLowerCase().replace(/[^a-z0-9]+/g, '_'),
+    // One profile serves every box of the model: "Zone 1 air temperature" -> "Zone air temperature".
+    description: p.spec.description.replace(/^Zone \d+ /, 'Zone '),
+    ...(unit ? { unit } : {}),
+    address: { objectType: objectTypeName(p.id.type), instance: p.id.instance },
+    ...(p.commandable ? { writable: true } : {}),
+    ...(p.commandable && p.spec.min !== undefined && p.spec.max !== undefined ? { limits: { min: p.spec.min, max: p.spec.max } } : {}),
+  };
+}
+
+function bacnetProfiles(model: FacilityModel): Record<string, ProfileDoc> {
+  const devices = buildingDevices(new HvacPlant({ seed: model.seed, startTime: model.now(), outdoorC: model.outdoorC }), model);
+  const vav = devices.find((d) => d.identity.instance === VAV_INSTANCES['VAV-1']);
+  const plant = devices.find((d) => d.identity.instance === PLANT_INSTANCE);
+  if (!vav || !plant) throw new Error('the BACnet building lacks VAV-1 or CHW-PLANT');
+  return {
+    'vav-bacnet.yaml': {
+      profile: 'vav-bacnet',
+      protocol: 'bacnet',
+      manufacturer: MANUFACTURER,
+      model: vav.identity.modelName ?? 'SG-VAV-100',
+      description: 'VAV box controller (BACnet/IP): zone temperature, airflow, damper, zone setpoint and occupancy',
+      points: vav.points.map((p) => bacnetPoint(p, 'VAV-1')),
+    },
+    'chw-plant-bacnet.yaml': {
+      profile: 'chw-plant-bacnet',
+      protocol: 'bacnet',
+      manufacturer: MANUFACTURER,
+      model: plant.identity.modelName ?? 'SG-CHW-200',
+      description: 'Chilled water plant controller (BACnet/IP): supply/return temperatures, setpoint, load, chiller enable, pump and alarm',
+      points: plant.points.map((p) => bacnetPoint(p, '')),
+    },
   };
 }
 
@@ -104,6 +163,7 @@ function untaggedProfiles(): Record<string, ProfileDoc> {
         ...(l.direction === 'out' ? { writable: true } : {}),
       })),
     },
+    ...bacnetProfiles(model),
   };
 }
 

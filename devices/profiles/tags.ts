@@ -45,4 +45,21 @@ export const DEMO_TAGS: Readonly<Record<string, Readonly<Record<string, string>>
     backup_compressor_relay: 'compressor run cmd',
     ahu_enable_relay: 'enable cmd',
   },
+  'vav-bacnet.yaml': {
+    zone_temp: 'zone air temp sensor',
+    airflow: 'discharge air flow sensor',
+    damper: 'discharge air damper cmd',
+    zone_setpoint: 'zone air temp sp',
+    occupancy: 'occupied sp',
+  },
+  'chw-plant-bacnet.yaml': {
+    chw_supply_temp: 'chilled water supply temp sensor',
+    chw_return_temp: 'chilled water return temp sensor',
+    outside_air_temp: 'outside air temp sensor',
+    chw_setpoint: 'chilled water supply temp sp',
+    plant_load_kw: 'chilled water power sensor',
+    chiller_enable: 'chiller enable cmd',
+    pump_status: 'chilled water pump run sensor',
+    chiller_alarm: 'chiller alarm sensor',
+  },
 };

@@ -86,7 +86,7 @@ describe('bacnet-ip against the simulated BACnet building', { timeout: 60_000 },
     gateway = new Gateway({ loaded, registry: builtinDrivers(), metrics: new GatewayMetrics(false), log: pino({ level: process.env.DEBUG_BACNET ? 'debug' : 'silent' }) });
     await gateway.start();
     const g = gateway;
-    plantId = String(plant.id);
+    plantId = String(drafted.id);
     await waitFor(() => (points.every((p) => g.latest(plantId, p.name)?.quality === 'good') ? true : undefined), 15_000, 'every plant point read good');
     await waitFor(() => (g.latest('vav1', 'zone_temp')?.quality === 'good' ? true : undefined), 15_000, 'VAV-1 zone temp read good');
 
