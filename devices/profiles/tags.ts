@@ -3,12 +3,13 @@
  * an integrator commissioning this equipment would write, so the hub's point index finds "every
  * discharge air temp" in the demo. Checked against the vocabulary (edge/config/haystack.ts) by
  * test/devices/profiles.test.ts and by every `edge check` of a config that uses the profiles.
+ * Two-state alarms carry no quantity marker, so "air temp sensor" finds measurements only.
  */
 export const DEMO_TAGS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   'ahu-modbus.yaml': {
     fan_command: 'fan run cmd',
     filter_alarm: 'filter alarm sensor',
-    freeze_stat: 'mixed air temp alarm sensor',
+    freeze_stat: 'mixed air alarm sensor',
     fan_running: 'fan run sensor',
     supply_air_temp: 'discharge air temp sensor',
     return_air_temp: 'return air temp sensor',
@@ -37,7 +38,7 @@ export const DEMO_TAGS: Readonly<Record<string, Readonly<Record<string, string>>
     setpoint: 'zone air temp sp',
     backup_compressor: 'compressor run cmd',
     compressor_fault: 'compressor alarm sensor',
-    high_temperature_alarm: 'zone air temp alarm sensor',
+    high_temperature_alarm: 'zone air alarm sensor',
   },
   'facility-gpio.yaml': {
     door_contact: 'door sensor',

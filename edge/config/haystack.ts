@@ -349,6 +349,8 @@ export function proposeTags(input: TagProposalInput): string[] {
   }
   if (input.unit?.trim() === '%RH') tags.add('humidity');
   if (!saysWhat(tags) && !(hints.has('sp') && inGroup(tags, 'section').length > 0)) return [];
+  // A two-state alarm is about a quantity, not a measurement of it: "temp sensor" finds measurements only.
+  if (input.binary === true && tags.has('alarm')) for (const q of inGroup(tags, 'quantity')) tags.delete(q);
   const quantity = inGroup(tags, 'quantity')[0];
 
   // Media: kinds of water, the air of ducts and rooms, electricity.

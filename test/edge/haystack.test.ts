@@ -163,6 +163,8 @@ describe('proposeTags: vendor names and units', () => {
     { name: 'fan_command', binary: true, writable: true, expected: 'fan run cmd' },
     { name: 'fan_speed_setpoint', unit: '%', writable: true, expected: 'fan speed sp' },
     { name: 'filter_alarm', binary: true, expected: 'filter alarm sensor' },
+    { name: 'high_temperature_alarm', binary: true, expected: 'alarm sensor' },
+    { name: 'Freeze Stat Alarm', description: 'Mixed air too cold', binary: true, expected: 'alarm sensor' },
     { name: 'active_power', unit: 'kW', expected: 'elec power sensor' },
     { name: 'energy_total', unit: 'kWh', expected: 'elec energy sensor' },
     { name: 'voltage', unit: 'V', expected: 'elec volt sensor' },
