@@ -13,6 +13,7 @@ type Bench = () => Promise<BenchEntry[]>;
 
 const benches: Record<string, Bench> = {
   modbus: async () => (await import('./modbus.js')).benchModbus(),
+  bacnet: async () => (await import('./bacnet.js')).benchBacnet(),
   pipeline: async () => (await import('./pipeline.js')).benchPipeline(),
   rss: async () => (await import('./rss.js')).benchGatewayRss(),
   nab: async () => {

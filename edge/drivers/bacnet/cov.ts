@@ -166,7 +166,8 @@ export class CovKeeper implements Subscription {
   #poll(intervalMs: number, targets: readonly ReadTarget[]): void {
     const tick = async (): Promise<void> => {
       if (this.#closed) return;
-      const due = targets.filter((t) => this.#isPolled(t));
+      // the same array while nothing changes, so the reader's per-list plan is reused
+      const due = targets.every((t) => this.#isPolled(t)) ? targets : targets.filter((t) => this.#isPolled(t));
       if (due.length > 0) {
         try {
           for (const r of await this.#o.reader.read(due)) if (!this.#closed) this.#o.onReading(r);

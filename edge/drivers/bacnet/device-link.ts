@@ -44,6 +44,11 @@ const ERROR_CODE_NAMES = new Map(
   Object.entries(ErrorCode as unknown as Record<string, string | number>).flatMap(([k, v]) => (typeof v === 'number' ? [[v, k.toLowerCase().replace(/_/g, '-')] as const] : [])),
 );
 
+/** BACnet error code 31 -> "unknown-object". */
+export function errorCodeName(code: number): string {
+  return ERROR_CODE_NAMES.get(code) ?? `error-code ${code}`;
+}
+
 /** "BacnetError - Class:1 - Code:31" -> "unknown-object"; other texts as they are. */
 export function describeError(err: unknown): string {
   const text = errorMessage(err);

@@ -91,15 +91,28 @@ export class BacnetDriver implements SubscribableDriver, BrowsableDriver, Relinq
     }
   }
 
+  /** Resolved once per point list: the runtime passes the same list every poll. */
+  readonly #resolved = new WeakMap<readonly PointSpec[], { targets: ReadTarget[]; invalidPoints: PointSpec[] }>();
+
   #targets(points: readonly PointSpec[]): { targets: ReadTarget[]; invalid: Reading[] } {
+    let resolved = this.#resolved.get(points);
+    if (!resolved) {
+      resolved = this.#resolve(points);
+      this.#resolved.set(points, resolved);
+    }
+    const cause = 'unknown BACnet object type or property name (SWG_ERR_CONFIG_INVALID)';
+    return { targets: resolved.targets, invalid: resolved.invalidPoints.map((p) => badReading(this.#device.id, p.name, cause)) };
+  }
+
+  #resolve(points: readonly PointSpec[]): { targets: ReadTarget[]; invalidPoints: PointSpec[] } {
     const targets: ReadTarget[] = [];
-    const invalid: Reading[] = [];
+    const invalidPoints: PointSpec[] = [];
     for (const point of points) {
       const address = resolveAddress(point.address as BacnetAddress);
       if (address) targets.push({ point, address });
-      else invalid.push(badReading(this.#device.id, point.name, 'unknown BACnet object type or property name (SWG_ERR_CONFIG_INVALID)'));
+      else invalidPoints.push(point);
     }
-    return { targets, invalid };
+    return { targets, invalidPoints };
   }
 
   async read(points: readonly PointSpec[]): Promise<Reading[]> {

@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import BacnetModule, { ConfirmedServiceChoice, type BACNetAppData, type BACNetObjectID, type PropertyReference } from '@bacnet-js/client';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import { installPendingRequests } from './pending-requests.js';
 import { parseHostPort } from './settings.js';
 
 // The package is CommonJS with `exports.default`: Node's default import is the module object, a
@@ -116,6 +117,7 @@ export class BacnetNetwork {
     this.#log = log.child({ bacnetPort: this.key });
     this.#transport = new UdpTransport(options.bindHost, options.bindPort, options.broadcastAddress ?? '255.255.255.255:47808');
     this.client = new BacnetClient({ transport: this.#transport, apduTimeout: options.apduTimeoutMs });
+    installPendingRequests(this.client, options.apduTimeoutMs);
     this.client.on('error', (err) => this.#log.warn({ err: errorMessage(err) }, 'BACnet/IP socket error'));
     this.client.on('iAm', (content) => {
       const p = content.payload;

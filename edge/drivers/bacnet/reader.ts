@@ -8,7 +8,7 @@
 import { PropertyIdentifier, Segmentation, ServicesSupported, type BACNetAppData, type BACNetReadAccessSpecification } from '@bacnet-js/client';
 import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointSpec, Reading } from '../driver.js';
-import { classifyError, describeError, type DeviceLink } from './device-link.js';
+import { classifyError, describeError, errorCodeName, type DeviceLink } from './device-link.js';
 import type { ResolvedBacnetAddress } from './settings.js';
 import { badReading, toReading, type ObjectStatus } from './values.js';
 
@@ -62,6 +62,7 @@ export class PointReader {
   readonly #useRpm: boolean;
   /** Set once the device rejected RPM. */
   #rpmRejected = false;
+  readonly #plans = new WeakMap<readonly ReadTarget[], ObjectRead[]>();
   /** The last learned batch budget in bytes (shrinks when the device aborts a batch as too long). */
   #budget: number | undefined;
 
@@ -86,7 +87,12 @@ export class PointReader {
         return targets.map((t) => badReading(this.#device, t.point.name, cause));
       }
     }
-    const objects = this.#group(targets);
+    // The runtime reads the same point group every poll: its grouping is worked out once.
+    let objects = this.#plans.get(targets);
+    if (!objects) {
+      objects = this.#group(targets);
+      this.#plans.set(targets, objects);
+    }
     const out = new Map<ReadTarget, Reading>();
     if (this.usesRpm) {
       const rejected = await this.#readMultiple(objects, out);
@@ -169,7 +175,7 @@ export class PointReader {
           const first = p.value[0] as (BACNetAppData & { value: unknown }) | undefined;
           if (first?.type === ERROR_TAG) {
             const e = first.value as { errorClass: number; errorCode: number };
-            errors.set(p.id, describeError(`Class:${e.errorClass} - Code:${e.errorCode}`));
+            errors.set(p.id, errorCodeName(e.errorCode));
           } else values.set(p.id, p.value);
         }
         const status = statusFrom(values);
