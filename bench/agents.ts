@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { createLogger } from '../shared/kit/log.js';
 import {
   AgentBus,
-  AgentRegistry,
+  AgentRoster,
   ConsensusManager,
   Coordinator,
   Executor,
@@ -148,7 +148,7 @@ async function coordinatorBench(extraVoters: number, seconds: number): Promise<B
   const log = createLogger('bench.agents', 'silent');
   const executor = new Executor({ commands, telemetry, bus, sleep: () => Promise.resolve(), log });
   const agents: Agent[] = [...createSpecialists(), ...Array.from({ length: extraVoters }, (_, i) => new EchoVoter(`echo-${i}`))];
-  const coordinator = new Coordinator({ registry: new AgentRegistry(agents), executor, review: { submit: () => undefined }, bus, log, cooldownMs: 0 });
+  const coordinator = new Coordinator({ roster: new AgentRoster(agents), executor, review: { submit: () => undefined }, bus, log, cooldownMs: 0 });
   const base = Date.UTC(2025, 0, 6, 22, 0, 0);
   const MIN = 60_000;
   let decisions = 0;

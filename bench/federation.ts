@@ -24,7 +24,7 @@ import { upsertUser } from '../hub/broker/credentials.js';
 import { startEmbeddedBroker } from '../hub/broker/embedded.js';
 import { parseHubConfig } from '../hub/config.js';
 import { startHub, type Hub } from '../hub/index.js';
-import { SqliteStore } from '../hub/store/sqlite.js';
+import { SqliteStore } from '../hub/store/sqlite/sqlite.js';
 import { createLogger } from '../shared/kit/log.js';
 import { TelemetryBatchSchema, encode, gatewayTopic, type WireReading } from '../shared/wire/index.js';
 import { tempDir } from '../test/support/tmp.js';

@@ -1,6 +1,7 @@
 /**
- * Commissioning: browse an OPC UA server or scan a Modbus host/bus with the driver's browse
- * capability, and write a draft device profile for a technician to edit (names, units, types).
+ * Commissioning: browse an OPC UA server, scan a Modbus host/bus, or Who-Is a BACnet/IP network
+ * with the driver's browse capability, and write a draft device profile for a technician to edit
+ * (names, units, types).
  */
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -13,6 +14,8 @@ import { isBrowsable, type DeviceSpec, type DiscoveredPoint } from '../edge/driv
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { draftProfile as modbusDraftProfile, type ModbusDiscoveredPoint, type ProfileDraft } from '../edge/drivers/modbus/browse.js';
 import { Value } from '@sinclair/typebox/value';
+import { proposeTags } from '../edge/config/haystack.js';
+import { BacnetDriver, discoveryDrafts, type DiscoveredDevice, type TagProposer } from '../edge/drivers/bacnet/index.js';
 import { tmpdir } from 'node:os';
 
 function parseRange(text: string | undefined, fallback: [number, number]): [number, number] {
@@ -70,7 +73,102 @@ function modbusUnitFiles(output: string, protocol: string, connection: Record<st
   return [...profiles.map((p) => p.draft), { path: output, content: config, summary: `${basename(output)}: gateway config draft with ${drafts.length} devices` }];
 }
 
+function bacnetRange(text: string | undefined): { low?: number; high?: number } {
+  if (!text) return {};
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  if (!m) throw usageError('edge', `--instances must look like 1000-1999 or 1234, got "${text}"`);
+  const low = Number(m[1]);
+  const high = m[2] ? Number(m[2]) : low;
+  if (high < low || high > 4194303) throw usageError('edge', `--instances ${text}: need LOW <= HIGH <= 4194303`);
+  return { low, high };
+}
+
+function deviceLine(d: DiscoveredDevice): string {
+  const who = [d.vendorName ?? (d.vendorId === undefined ? undefined : `vendor ${d.vendorId}`), d.modelName].filter(Boolean).join(' ');
+  return `  ${d.instance}  ${d.address}  ${who}${d.name ? `  "${d.name}"` : ''}  ${d.problem ? `(${d.problem})` : `${d.points.length} points`}`;
+}
+
+/** Project Haystack markers for a discovered BACnet object, from its name, description and units. */
+const haystackForBacnet: TagProposer = (p) =>
+  proposeTags({ name: p.name, ...(p.description ? { description: p.description } : {}), ...(p.unit ? { unit: p.unit } : {}), writable: p.writable, binary: p.objectType.startsWith('binary') });
+
+export interface BacnetDiscoverOptions {
+  /** Semantic tags for each drafted point (e.g. Project Haystack markers); absent: drafts carry no tags. */
+  readonly proposeTags?: TagProposer;
+}
+
+/**
+ * BACnet/IP: Who-Is (range, one target, a broadcast address or through a BBMD), describe each
+ * device, and write a profile per device plus a gateway config draft that uses them.
+ */
+export async function discoverBacnet(args: string[], options: BacnetDiscoverOptions = {}): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      protocol: { type: 'string' },
+      bind: { type: 'string' },
+      target: { type: 'string' },
+      broadcast: { type: 'string' },
+      instances: { type: 'string' },
+      bbmd: { type: 'string' },
+      wait: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      name: { type: 'string' },
+    },
+  });
+  if (values.target && values.broadcast) throw usageError('edge', '--target and --broadcast exclude each other: Who-Is goes to one address or to a broadcast address');
+  const bind = values.bind ?? '0.0.0.0:47808';
+  const connection: Record<string, unknown> = {
+    bind,
+    deviceInstance: 0,
+    ...(values.bbmd ? { bbmd: { address: values.bbmd } } : {}),
+  };
+  const manifest = builtinDrivers().get('bacnet-ip');
+  const errors = [...Value.Errors(manifest.connectionSchema, connection)];
+  if (errors.length > 0) throw usageError('edge', `options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
+  const log = createLogger('discover');
+  const driver = manifest.create({ id: 'discover', protocol: 'bacnet-ip', connection, points: [] }, { log, dataDir: tmpdir() });
+  if (!(driver instanceof BacnetDriver)) throw new SwarmgateError('SWG_ERR_INTERNAL', 'the bacnet-ip manifest did not create a BacnetDriver');
+  try {
+    await driver.initialize();
+    process.stderr.write(`sending Who-Is${values.target ? ` to ${values.target}` : values.bbmd ? ` through the BBMD ${values.bbmd}` : values.broadcast ? ` to ${values.broadcast}` : ''}…\n`);
+    const devices = await driver.discover({
+      log,
+      ...bacnetRange(values.instances),
+      ...(values.target ? { target: values.target } : {}),
+      ...(values.broadcast ? { broadcast: values.broadcast } : {}),
+      ...(values.bbmd ? { bbmd: values.bbmd } : {}),
+      ...(values.wait ? { waitMs: Number(values.wait) } : {}),
+    });
+    if (devices.length === 0) {
+      process.stderr.write('no device answered Who-Is: no draft written (check --target/--broadcast, --instances, and --bind on the controllers\' subnet or --bbmd)\n');
+      return 1;
+    }
+    process.stderr.write(`${devices.length} device(s) answered:\n${devices.map(deviceLine).join('\n')}\n`);
+    const stem = values.output ? basename(values.output).replace(/\.ya?ml$/i, '') : (values.name ?? 'bacnet');
+    const drafts = discoveryDrafts(devices, { stem: values.name ?? stem, bind, ...(options.proposeTags ? { proposeTags: options.proposeTags } : {}) });
+    if (drafts.profiles.length === 0) {
+      process.stderr.write('no device offered point objects: no draft written\n');
+      return 1;
+    }
+    if (!values.output) {
+      process.stdout.write(stringify(drafts.profiles[0]?.content));
+      return 0;
+    }
+    for (const p of drafts.profiles) writeFileSync(join(dirname(values.output), p.file), stringify(p.content));
+    writeFileSync(values.output, stringify(drafts.config));
+    process.stderr.write(
+      `wrote draft:\n${drafts.profiles.map((p) => `  ${p.file}: ${p.points} points`).join('\n')}\n  ${basename(values.output)}: gateway config draft with ${drafts.profiles.length} devices\ncheck it with: swarmgate edge check ${values.output}\n`,
+    );
+    return 0;
+  } finally {
+    await driver.stop(true);
+  }
+}
+
 export async function discover(args: string[]): Promise<number> {
+  const first = parseArgs({ args, options: { protocol: { type: 'string' } }, strict: false });
+  if (first.values.protocol === 'bacnet-ip') return discoverBacnet(args, { proposeTags: haystackForBacnet });
   const { values } = parseArgs({
     args,
     options: {
@@ -87,7 +185,7 @@ export async function discover(args: string[]): Promise<number> {
     },
   });
   const protocol = values.protocol;
-  if (!protocol) throw usageError('edge', '--protocol is required (opcua, modbus-tcp, modbus-rtu)');
+  if (!protocol) throw usageError('edge', '--protocol is required (opcua, modbus-tcp, modbus-rtu, bacnet-ip)');
   const manifest = builtinDrivers().get(protocol);
   const connection: Record<string, unknown> =
     protocol === 'opcua'

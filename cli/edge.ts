@@ -23,6 +23,8 @@ const HELP = `usage:
   swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--output profile.yaml]
   swarmgate edge discover --protocol modbus-tcp --host HOST [--port 502] [--units 1-10] [--output profile.yaml]
   swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml]
+  swarmgate edge discover --protocol bacnet-ip [--bind HOST:PORT] [--target HOST:PORT | --broadcast ADDR:PORT] [--instances LOW-HIGH]
+                          [--bbmd HOST:PORT] [--wait MS] [--output draft.yaml]
 `;
 
 async function check(files: string[]): Promise<number> {

@@ -3,6 +3,7 @@
  * interlocks on every write, federation with the hub, and the local decision layer (anomaly
  * monitor, rules, advisor). `swarmgate edge` and the demo start it the same way.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { packageVersion } from '../shared/kit/package-info.js';
 import { startLocalDecisions, type LocalDecisions } from './decisions/index.js';
@@ -14,11 +15,17 @@ import { federationGateway, startFederation, type Federation } from './federatio
 import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './decisions/rules/index.js';
 import { registerAnalyticsMetrics } from './analytics/metrics.js';
 import { Gateway } from './runtime/gateway.js';
+import { openServiceNotifier, watchdogTimeoutMs, type NotifyEnvironment, type ServiceNotifier } from './runtime/systemd-notify.js';
+import { HealthAgent, type HealthHost } from './health/agent.js';
+import { healthLimits } from './health/schema.js';
+import { startWatchdog, type ProgressSource, type Watchdog } from './runtime/watchdog.js';
 
 export interface EdgeApp {
   readonly gateway: Gateway;
   readonly federation?: Federation;
   readonly local: LocalDecisions;
+  /** The health agent (absent with `health: { enabled: false }`). */
+  readonly health?: HealthAgent;
   stop(force?: boolean): Promise<void>;
 }
 
@@ -36,11 +43,26 @@ export interface EdgeAppOptions {
    * prints what reaches its hub instead.
    */
   readonly reporter?: Reporter;
+  /**
+   * Where the service manager's settings are read ($NOTIFY_SOCKET, $WATCHDOG_USEC, $WATCHDOG_PID);
+   * default process.env. Under systemd (Type=notify) the gateway reports READY=1 once its devices
+   * are started and pets WatchdogSec= while it makes progress (runtime/watchdog.ts).
+   */
+  readonly env?: NotifyEnvironment;
+}
+
+/** `3/4 devices up` for STATUS=. */
+function devicesSummary(gateway: Gateway): string {
+  const states = Object.values(gateway.deviceStates());
+  return `${states.filter((s) => s.state === 'up').length}/${states.length} devices up`;
 }
 
 export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistry, options: EdgeAppOptions = {}): Promise<EdgeApp> {
   const guard = createInterlockGuard(loaded);
   const gateway = new Gateway({ loaded, registry, guards: guard ? [guard] : [], ...(options.log ? { log: options.log } : {}) });
+  // Before anything starts: a Type=notify unit we cannot answer fails now, with the reason.
+  const notifier = openServiceNotifier(options.env ?? process.env, gateway.log.child({ part: 'service' }));
+  let health: HealthAgent | undefined;
   let federation: Federation | undefined;
   if (loaded.config.federation) {
     // Federation first: the outbox must be listening before the first reading is reported.
@@ -54,6 +76,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       configFile: loaded.file,
       checkConfig: (file) => checkGatewayConfigFile(file, registry),
       ...(options.onRestart ? { onRestart: options.onRestart } : {}),
+      health: () => (health ? { status: health.status, checks: [...health.checks] } : undefined),
     });
   }
   // After the outbox's listener: a reading is printed only once it is in the outbox.
@@ -63,9 +86,10 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
   const fed = federation;
   const reporters: Reporter[] = [options.reporter ?? loggingReporter(gateway.log)];
   if (fed) reporters.unshift({ event: (e) => fed.enqueueEvent(e), review: (r) => fed.enqueueReview(r) });
+  const reporter = teeReporter(reporters, gateway.log);
   let local: LocalDecisions;
   try {
-    local = await startLocalDecisions({ gateway, reporter: teeReporter(reporters, gateway.log) });
+    local = await startLocalDecisions({ gateway, reporter });
     if (local.monitor) {
       const points = (loaded.config.analytics?.points ?? []).map((p) => {
         const [device = '', point = ''] = p.point.split('/');
@@ -74,18 +98,64 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       registerAnalyticsMetrics(gateway.metrics.registry, local.monitor, points);
     }
   } catch (err) {
+    notifier?.close();
     await gateway.stop(true);
     await federation?.stop();
     throw err;
   }
+  if (loaded.config.health?.enabled !== false) {
+    health = new HealthAgent({ host: healthHost(gateway, federation, local, reporter), limits: healthLimits(loaded.config.health), log: gateway.log.child({ part: 'health' }), registry: gateway.metrics.registry });
+    health.start();
+  }
+  const watchdog = notifier ? superviseByServiceManager(gateway, notifier, options.env ?? process.env) : undefined;
   return {
     gateway,
     federation,
     local,
+    ...(health ? { health } : {}),
     async stop(force = false) {
+      notifier?.notify({ STOPPING: '1', STATUS: 'stopping' });
+      watchdog?.stop();
+      notifier?.close();
+      await health?.stop();
       await local.stop();
       await gateway.stop(force);
       await federation?.stop();
     },
   };
+}
+
+/** The health agent's view of this gateway process; its events go where the decision layer's go. */
+function healthHost(gateway: Gateway, federation: Federation | undefined, local: LocalDecisions, reporter: Reporter): HealthHost {
+  const monitor = local.monitor;
+  return {
+    dataDir: gateway.config.dataDir,
+    deviceStates: () => gateway.deviceStates(),
+    restartDevice: (device) => gateway.restartDevice(device),
+    ...(federation
+      ? {
+          outbox: {
+            stats: () => federation.outbox.stats(),
+            maxBytes: federation.outbox.maxBytes,
+            connected: () => federation.publisher.connected,
+            compact: () => federation.outbox.compact(),
+          },
+          clockSkewMs: () => federation.publisher.clockSkewMs,
+        }
+      : {}),
+    ...(monitor ? { analytics: { shed: (on: boolean) => monitor.shed(on) } } : {}),
+    report: ({ severity, message, device, data }) =>
+      reporter.event({ v: 1, id: randomUUID(), gateway: gateway.id, ts: Date.now(), kind: 'system', severity, message, ...(device ? { device } : {}), data }),
+  };
+}
+
+/** READY=1 now (devices started), then the watchdog when the unit has WatchdogSec=. */
+function superviseByServiceManager(gateway: Gateway, notifier: ServiceNotifier, env: NotifyEnvironment): Watchdog | undefined {
+  notifier.notify({ READY: '1', STATUS: devicesSummary(gateway) });
+  const timeoutMs = watchdogTimeoutMs(env);
+  if (timeoutMs === undefined) return undefined;
+  const log = gateway.log.child({ part: 'service' });
+  const progress: ProgressSource = { stalledPolls: (now, stallMs) => gateway.stalledPolls(now, stallMs), status: () => devicesSummary(gateway) };
+  log.info({ watchdogMs: timeoutMs }, 'systemd watchdog on: petting while the event loop and poll loops make progress');
+  return startWatchdog({ notifier, timeoutMs, progress, log, registry: gateway.metrics.registry });
 }

@@ -8,7 +8,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
-import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres-schema-name.js';
+import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres/schema-name.js';
 
 const strict = { additionalProperties: false } as const;
 const Port = (description: string, dflt?: number) => Type.Integer({ minimum: 0, maximum: 65535, description, ...(dflt === undefined ? {} : { default: dflt }) });

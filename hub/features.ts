@@ -9,6 +9,7 @@
  *   40-49 remote gateway configuration: desired and reported documents (hub/gateway-config)
  *   50-59 maintenance work orders from the agents (hub/work-orders)
  *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
+ *   70-79 the point index: units and Haystack tags from the births (hub/registry)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';
@@ -17,10 +18,11 @@ import { GATEWAY_CONFIG_MIGRATIONS } from './gateway-config/migrations.js';
 import { REVIEW_MIGRATIONS } from './review/migrations.js';
 import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
 import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
+import { REGISTRY_MIGRATIONS } from './registry/migrations.js';
 import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
-import { PostgresStore } from './store/postgres.js';
-import type { Migration } from './store/sqlite-migrations.js';
-import { SqliteStore } from './store/sqlite.js';
+import { PostgresStore } from './store/postgres/postgres.js';
+import type { Migration } from './store/migration.js';
+import { SqliteStore } from './store/sqlite/sqlite.js';
 import type { HubStore } from './store/types.js';
 import { collectMigrations, type FeatureMigrations } from './db/migrations.js';
 
@@ -33,6 +35,7 @@ export const FEATURES: readonly FeatureMigrations[] = [
   GATEWAY_CONFIG_MIGRATIONS,
   WORK_ORDER_MIGRATIONS,
   QUARANTINE_MIGRATIONS,
+  REGISTRY_MIGRATIONS,
 ];
 
 /** Every registered feature migration for one store kind, checked for overlapping versions. */

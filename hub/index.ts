@@ -9,7 +9,7 @@ import { SwarmgateError, errorMessage } from '../shared/kit/errors.js';
 import { createLogger, type Logger } from '../shared/kit/log.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.js';
 import { HubMetrics } from './metrics.js';
-import { CommandService } from './commands/commands.js';
+import { CommandService } from './commands/service.js';
 import type { HubConfig } from './config.js';
 import { HubEvents } from './events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
@@ -19,6 +19,7 @@ import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
+import { PointIndex } from './registry/points.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
@@ -107,185 +108,236 @@ function whenConnected(client: MqttClient): Promise<void> {
   });
 }
 
+/** What every start step shares: the config, the hub-wide pieces, and the shutdown list (run in reverse). */
+interface StartContext {
+  readonly config: HubConfig;
+  readonly options: StartHubOptions;
+  readonly log: Logger;
+  readonly metrics: HubMetrics;
+  readonly events: HubEvents;
+  readonly cleanups: (() => Promise<void>)[];
+}
+
+/** Where the hub's MQTT connection is, and how it connects. */
+interface BrokerLink {
+  /** Present in embedded mode. */
+  readonly broker?: EmbeddedBroker;
+  readonly url: string;
+  readonly auth: { username?: string; password?: string };
+  readonly shareGroup: string;
+  readonly clientId: string;
+  readonly persistent: boolean;
+  /** Embedded mode: the broker hands gateways' messages to this ingest before the PUBACK, once it is set. */
+  readonly handOff: { ingest?: Ingest };
+}
+
+/** The hub's MQTT client, set once the services that publish through it exist. */
+interface MqttLink {
+  client?: MqttClient;
+}
+
+type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine'> & { readonly points: PointIndex };
+
+/** The store with every feature's tables: opened here (and closed at stop), or the caller's, migrated. */
+async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
+  const { config, options, log, metrics, cleanups } = ctx;
+  const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
+  const store = options.store ?? (await openHubStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
+  if (store instanceof SqliteStore) metrics.watchTelemetryStore(() => store.telemetryStats());
+  if (!options.store) cleanups.push(() => store.close());
+  else await applyFeatureMigrations(store);
+  return store;
+}
+
+async function startBroker(ctx: StartContext): Promise<BrokerLink> {
+  const { config, options, log, metrics, cleanups } = ctx;
+  const handOff: { ingest?: Ingest } = {};
+  if (config.broker.mode === 'embedded') {
+    const e = config.broker.embedded;
+    if (!e) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.embedded is required in embedded mode');
+    const clientId = options.clientId ?? `swarmgate-hub-${randomBytes(4).toString('hex')}`;
+    const sites = options.sites ? new Set(options.sites) : undefined;
+    const beforeAcknowledge = {
+      holds: (topic: string): boolean => {
+        const parsed = parseTopic(topic);
+        return parsed !== undefined && INGEST_CHANNELS.has(parsed.rest) && (!sites || sites.has(parsed.site));
+      },
+      // Gateways are let in only once ingest exists (startClosed, then openBrokerGate).
+      handle: (topic: string, payload: Buffer): Promise<boolean> => handOff.ingest?.handle(topic, payload) ?? Promise.resolve(false),
+      consumerClientId: clientId,
+    };
+    const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }), startClosed: true, beforeAcknowledge });
+    cleanups.push(() => started.close());
+    // Embedded mode keeps clean sessions: its shared-subscription emulation relies on them, and
+    // its gate (startClosed/open/seal) already keeps gateways out while ingest is not listening.
+    return { broker: started, url: started.url, auth: started.internal, shareGroup: DEFAULT_SHARE_GROUP, clientId, persistent: false, handOff };
+  }
+  const x = config.broker.external;
+  if (!x) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.external is required in external mode');
+  // A broker acknowledges a gateway's message whether or not a hub is subscribed, and the
+  // gateway then deletes it; only a session that outlives this process (same client id,
+  // clean: false) has the broker queue what arrives while the hub is down or restarting.
+  const persistent = x.persistentSession ?? true;
+  const clientId = options.clientId ?? x.clientId ?? defaultHubClientId(x.shareGroup);
+  return { url: x.url, auth: { username: x.username, password: x.password }, shareGroup: x.shareGroup, clientId, persistent, handOff };
+}
+
+/** The registry, commands, the review queue and the features; the queue listens before ingest starts, so no review request is missed. */
+async function startServices(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink): Promise<HubServices> {
+  const { config, log, events, cleanups } = ctx;
+  const points = new PointIndex(sqlFor(store));
+  const registry = new GatewayRegistry({ store, events, logger: log, points });
+  const commands = new CommandService({
+    store,
+    events,
+    timeoutMs: config.commands.timeoutMs,
+    retries: config.commands.retries,
+    logger: log.child({ part: 'commands' }),
+    publish: async (topic, payload) => {
+      const client = mqttLink.client;
+      if (!client) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url} yet; publish ${topic} again once it is`);
+      await client.publishAsync(topic, payload, { qos: 1 });
+    },
+  });
+  cleanups.push(async () => commands.stop());
+  const review = await ReviewService.open({ store, commands, defaultExpiryMs: (config.review?.defaultExpiryMinutes ?? 480) * 60_000, sweepIntervalMs: config.review?.sweepIntervalMs, log: log.child({ part: 'review' }) });
+  cleanups.push(() => review.stop());
+  const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
+  cleanups.push(async () => offReviews());
+  return { registry, points, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)) };
+}
+
+/** The agents, when configured; they listen before ingest starts, so no event is missed. */
+async function startAgents(ctx: StartContext, store: HubStore, services: HubServices): Promise<AgentService | undefined> {
+  const { config, options, log, events, cleanups } = ctx;
+  if (!config.agents?.enabled && !options.agents?.facility) return undefined;
+  const a = config.agents;
+  const facility = options.agents?.facility ?? (a ? loadFacilityModel(a.facilityModel) : undefined);
+  if (!facility) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'agents need a facility model: set agents.facilityModel');
+  const { commands, review, workOrders } = services;
+  const agents = await AgentService.start({
+    store, events, commands, review, workOrders, facility,
+    ...(a ? { threshold: a.threshold, evaluationIntervalMs: a.evaluationIntervalS * 1000 } : {}),
+    ...(a?.settleMinutes === undefined ? {} : { settleMs: a.settleMinutes * 60_000 }),
+    log: log.child({ part: 'agents' }),
+    ...options.agents,
+  });
+  cleanups.push(() => agents.stop());
+  return agents;
+}
+
+/** Desired/reported gateway configs, undefined on a store without them. Desired configs are retained: a gateway that is offline now gets the latest on connect. */
+function openGatewayConfigs(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink): GatewayConfigService | undefined {
+  try {
+    return new GatewayConfigService({
+      sql: sqlFor(store),
+      publish: async (topic, payload) => {
+        const client = mqttLink.client;
+        if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url}; set the config again once it is`);
+        await client.publishAsync(topic, payload, { qos: 1, retain: true });
+      },
+    });
+  } catch (err) {
+    ctx.log.warn({ err: errorMessage(err) }, 'remote gateway configuration is unavailable on this store');
+    return undefined;
+  }
+}
+
+/** Connects the hub's MQTT client with ingest listening on it; resolves once connected and subscribed. */
+async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink, services: HubServices, configs: GatewayConfigService | undefined): Promise<{ mqttClient: MqttClient; ingest: Ingest }> {
+  const { config, options, log, metrics, events, cleanups } = ctx;
+  const { url, persistent } = link;
+  // Ingest installs its message handler in the same synchronous run as mqtt.connect(), before
+  // any packet can arrive: a resumed session's queued messages come right after CONNACK, and
+  // MQTT.js' default handler would acknowledge them without storing them.
+  // resubscribe: false: ingest subscribes again on every connect itself (MQTT.js would skip it
+  // when the broker says the session is present, which Mosquitto says without shared subscriptions).
+  const mqttClient = mqtt.connect(url, { ...link.auth, clientId: link.clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false });
+  mqttLink.client = mqttClient;
+  mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
+  mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
+  cleanups.push(() => mqttClient.endAsync(true));
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  link.handOff.ingest = ingest;
+  const subscribed = ingest.start(); // the handler is in place when this returns
+  subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
+  cleanups.push(() => ingest.stop());
+  await whenConnected(mqttClient).catch((err: unknown) => {
+    throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
+  });
+  await subscribed;
+  return { mqttClient, ingest };
+}
+
+/**
+ * Embedded mode: gateways get in only while ingest listens. The broker's PUBACK lets a gateway
+ * delete the message, so one accepted with nobody subscribed (hub starting or stopping) would be lost.
+ */
+function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
+  const gate = link.broker;
+  if (!gate) return;
+  gate.open();
+  ctx.cleanups.push(async () => gate.seal());
+}
+
+/** The web API and review page, when config.api is set. */
+async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined): Promise<RunningApi | undefined> {
+  const { config, options, log, metrics, events, cleanups } = ctx;
+  if (!config.api) return undefined;
+  const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
+  let facility = options.agents?.facility;
+  // Planning objectives needs the facility model; without a readable one the API still runs.
+  if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
+  const { commands, registry, points, review, workOrders, quarantine } = services;
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, points, ...(configs ? { configs } : {}) });
+  cleanups.push(api.close);
+  return api;
+}
+
+function scheduleRetention(ctx: StartContext, store: HubStore): void {
+  const { config, options, log, cleanups } = ctx;
+  const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
+  if (everyMs <= 0) return;
+  const timer = setInterval(() => {
+    store.retention(Date.now()).then(
+      (r) => log.info(r, 'retention applied'),
+      (err: unknown) => log.error({ err: errorMessage(err) }, 'retention failed'),
+    );
+  }, everyMs);
+  timer.unref();
+  cleanups.push(async () => clearInterval(timer));
+}
+
+/**
+ * Starts the hub, one step after another; each step registers its own shutdown, and stop() (or a
+ * failed start) runs them in reverse.
+ */
 export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<Hub> {
   const log = options.logger ?? createLogger('hub');
-  const metrics = new HubMetrics();
-  const events = new HubEvents(log);
-  const cleanups: (() => Promise<void>)[] = [];
+  const ctx: StartContext = { config, options, log, metrics: new HubMetrics(), events: new HubEvents(log), cleanups: [] };
+  const { metrics, events, cleanups } = ctx;
   const cleanup = async (): Promise<void> => {
     for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'hub shutdown step failed'));
     cleanups.length = 0;
   };
   try {
-    const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
-    const store = options.store ?? (await openHubStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
-    if (store instanceof SqliteStore) metrics.watchTelemetryStore(() => store.telemetryStats());
-    if (!options.store) cleanups.push(() => store.close());
-    else await applyFeatureMigrations(store);
-
-    let broker: EmbeddedBroker | undefined;
-    let url: string;
-    let auth: { username?: string; password?: string };
-    let shareGroup: string;
-    let clientId = options.clientId ?? `swarmgate-hub-${randomBytes(4).toString('hex')}`;
-    // Embedded mode keeps clean sessions: its shared-subscription emulation relies on them, and
-    // its gate (startClosed/open/seal) already keeps gateways out while ingest is not listening.
-    let persistent = false;
-    // Embedded mode: ingest handles gateways' messages inside the broker, before the PUBACK.
-    let ingestRef: Ingest | undefined;
-    if (config.broker.mode === 'embedded') {
-      const e = config.broker.embedded;
-      if (!e) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.embedded is required in embedded mode');
-      const sites = options.sites ? new Set(options.sites) : undefined;
-      const beforeAcknowledge = {
-        holds: (topic: string): boolean => {
-          const parsed = parseTopic(topic);
-          return parsed !== undefined && INGEST_CHANNELS.has(parsed.rest) && (!sites || sites.has(parsed.site));
-        },
-        // Gateways are let in only once ingest exists (startClosed, then open() below).
-        handle: (topic: string, payload: Buffer): Promise<boolean> => ingestRef?.handle(topic, payload) ?? Promise.resolve(false),
-        consumerClientId: clientId,
-      };
-      const started = await startEmbeddedBroker({ host: e.host, port: e.port, tls: e.tls, ws: e.ws, credentialsFile: e.credentialsFile, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'broker' }), startClosed: true, beforeAcknowledge });
-      broker = started;
-      cleanups.push(() => started.close());
-      url = started.url;
-      auth = started.internal;
-      shareGroup = DEFAULT_SHARE_GROUP;
-    } else {
-      const x = config.broker.external;
-      if (!x) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.external is required in external mode');
-      url = x.url;
-      auth = { username: x.username, password: x.password };
-      shareGroup = x.shareGroup;
-      // A broker acknowledges a gateway's message whether or not a hub is subscribed, and the
-      // gateway then deletes it; only a session that outlives this process (same client id,
-      // clean: false) has the broker queue what arrives while the hub is down or restarting.
-      persistent = x.persistentSession ?? true;
-      clientId = options.clientId ?? x.clientId ?? defaultHubClientId(shareGroup);
-    }
-
-    // The MQTT connection is made once the services below exist (see ingest); commands are only
+    const store = await openStoreWithFeatures(ctx);
+    const link = await startBroker(ctx);
+    // The MQTT connection is made once the services below exist (startIngest); commands are only
     // published after that (commands.resume(), agents on their interval or on ingested events).
-    let client: MqttClient | undefined;
-    const registry = new GatewayRegistry({ store, events, logger: log });
-    const commands = new CommandService({
-      store,
-      events,
-      timeoutMs: config.commands.timeoutMs,
-      retries: config.commands.retries,
-      logger: log.child({ part: 'commands' }),
-      publish: async (topic, payload) => {
-        if (!client) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${url} yet; publish ${topic} again once it is`);
-        await client.publishAsync(topic, payload, { qos: 1 });
-      },
-    });
-    cleanups.push(async () => commands.stop());
-    // The queue and the agents listen before ingest starts, so no review request or event is missed.
-    const review = await ReviewService.open({ store, commands, defaultExpiryMs: (config.review?.defaultExpiryMinutes ?? 480) * 60_000, sweepIntervalMs: config.review?.sweepIntervalMs, log: log.child({ part: 'review' }) });
-    cleanups.push(() => review.stop());
-    const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
-    cleanups.push(async () => offReviews());
-    const workOrders = new WorkOrderService(sqlFor(store));
-    const quarantine = new QuarantineService(sqlFor(store));
-    let agents: AgentService | undefined;
-    if (config.agents?.enabled || options.agents?.facility) {
-      const a = config.agents;
-      const facility = options.agents?.facility ?? (a ? loadFacilityModel(a.facilityModel) : undefined);
-      if (!facility) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'agents need a facility model: set agents.facilityModel');
-      agents = await AgentService.start({
-        store, events, commands, review, workOrders, facility,
-        ...(a ? { threshold: a.threshold, evaluationIntervalMs: a.evaluationIntervalS * 1000 } : {}),
-        ...(a?.settleMinutes === undefined ? {} : { settleMs: a.settleMinutes * 60_000 }),
-        log: log.child({ part: 'agents' }),
-        ...options.agents,
-      });
-      const started = agents;
-      cleanups.push(() => started.stop());
-    }
-    // Desired configs are retained: a gateway that is offline now gets the latest on connect.
-    let configs: GatewayConfigService | undefined;
-    try {
-      configs = new GatewayConfigService({
-        sql: sqlFor(store),
-        publish: async (topic, payload) => {
-          if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${url}; set the config again once it is`);
-          await client.publishAsync(topic, payload, { qos: 1, retain: true });
-        },
-      });
-    } catch (err) {
-      log.warn({ err: errorMessage(err) }, 'remote gateway configuration is unavailable on this store');
-    }
-    // Ingest installs its message handler in the same synchronous run as mqtt.connect(), before
-    // any packet can arrive: a resumed session's queued messages come right after CONNACK, and
-    // MQTT.js' default handler would acknowledge them without storing them.
-    // resubscribe: false: ingest subscribes again on every connect itself (MQTT.js would skip it
-    // when the broker says the session is present, which Mosquitto says without shared subscriptions).
-    const mqttClient = mqtt.connect(url, { ...auth, clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false });
-    client = mqttClient;
-    mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
-    mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
-    cleanups.push(() => mqttClient.endAsync(true));
-    const ingest = new Ingest({ client: mqttClient, store, events, registry, acks: commands, ...(configs ? { configs } : {}), quarantine, shareGroup, persistentSession: persistent, sites: options.sites, stallAfterMs: broker ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
-    ingestRef = ingest;
-    const subscribed = ingest.start(); // the handler is in place when this returns
-    subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
-    cleanups.push(() => ingest.stop());
-    await whenConnected(mqttClient).catch((err: unknown) => {
-      throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
-    });
-    await subscribed;
-    if (broker) {
-      // Gateways get in only while ingest listens: the broker's PUBACK lets a gateway delete the
-      // message, so one accepted with nobody subscribed (hub starting or stopping) would be lost.
-      const gate = broker;
-      gate.open();
-      cleanups.push(async () => gate.seal());
-    }
-    await commands.resume();
-    await review.start();
-    let api: RunningApi | undefined;
-    if (config.api) {
-      const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
-      let facility = options.agents?.facility;
-      // Planning objectives needs the facility model; without a readable one the API still runs.
-      if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-      api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, ...(configs ? { configs } : {}) });
-      cleanups.push(api.close);
-    }
-
-    const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
-    if (everyMs > 0) {
-      const timer = setInterval(() => {
-        store.retention(Date.now()).then(
-          (r) => log.info(r, 'retention applied'),
-          (err: unknown) => log.error({ err: errorMessage(err) }, 'retention failed'),
-        );
-      }, everyMs);
-      timer.unref();
-      cleanups.push(async () => clearInterval(timer));
-    }
-
-    log.info({ broker: config.broker.mode, url, clientId, persistentSession: persistent, store: store.kind }, 'hub started');
+    const mqttLink: MqttLink = {};
+    const services = await startServices(ctx, store, link, mqttLink);
+    const agents = await startAgents(ctx, store, services);
+    const configs = openGatewayConfigs(ctx, store, link, mqttLink);
+    const { mqttClient, ingest } = await startIngest(ctx, store, link, mqttLink, services, configs);
+    openBrokerGate(ctx, link);
+    await services.commands.resume();
+    await services.review.start();
+    const api = await startWebApi(ctx, store, services, agents, configs);
+    scheduleRetention(ctx, store);
+    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
     let stopping: Promise<void> | undefined;
-    return {
-      config,
-      store,
-      broker,
-      mqtt: mqttClient,
-      ingest,
-      registry,
-      commands,
-      events,
-      metrics,
-      review,
-      agents,
-      configs,
-      workOrders,
-      quarantine,
-      api,
-      stop: () => (stopping ??= cleanup()),
-    };
+    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, events, metrics, agents, configs, api, stop: () => (stopping ??= cleanup()) };
   } catch (err) {
     await cleanup();
     throw err;
@@ -296,7 +348,7 @@ export { loadHubConfig, parseHubConfig, HubConfigSchema, type HubConfig } from '
 export { HubEvents, type HubEventMap, type HubEventName, type HubListener } from './events.js';
 export { Ingest, type IngestOptions, type IngestStats } from './ingest/ingest.js';
 export { GatewayRegistry } from './registry/registry.js';
-export { CommandService, type CreateCommand } from './commands/commands.js';
+export { CommandService, type CreateCommand } from './commands/service.js';
 export { HubMetrics } from './metrics.js';
 export { startEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from './broker/embedded.js';
 export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker/credentials.js';

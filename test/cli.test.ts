@@ -11,7 +11,7 @@ import { startFacility } from '../devices/facility.js';
 import { sqlFor } from '../hub/db/sql.js';
 import { featureMigrations } from '../hub/features.js';
 import { QuarantineService } from '../hub/quarantine/service.js';
-import { SqliteStore } from '../hub/store/sqlite.js';
+import { SqliteStore } from '../hub/store/sqlite/sqlite.js';
 import { upsertUser } from '../hub/broker/credentials.js';
 import { loadHubConfig, openHubStore } from '../hub/index.js';
 import { tempDir } from './support/tmp.js';

@@ -11,6 +11,7 @@ import { meterPoints } from '../modbus/meter-map.js';
 import type { RegisterPoint } from '../modbus/register-map.js';
 import { COLD_ROOM_VARIABLES } from '../opcua/address-space.js';
 import { FacilityModel } from '../physics/model.js';
+import { DEMO_TAGS } from './tags.js';
 
 export interface ProfileDoc {
   readonly profile: string;
@@ -41,7 +42,21 @@ function modbusPoint(p: RegisterPoint): Record<string, unknown> {
   };
 }
 
+/** The profiles with their points' Haystack markers (devices/profiles/tags.ts). */
 export function buildProfiles(): Record<string, ProfileDoc> {
+  return Object.fromEntries(
+    Object.entries(untaggedProfiles()).map(([file, doc]) => {
+      const tags = DEMO_TAGS[file] ?? {};
+      const points = doc.points.map((p) => {
+        const markers = typeof p.name === 'string' ? tags[p.name] : undefined;
+        return markers ? { ...p, tags: markers.split(' ') } : p;
+      });
+      return [file, { ...doc, points }];
+    }),
+  );
+}
+
+function untaggedProfiles(): Record<string, ProfileDoc> {
   const model = new FacilityModel();
   const faults = new FaultRegistry({ now: () => model.now() });
   return {
@@ -94,11 +109,15 @@ export function buildProfiles(): Record<string, ProfileDoc> {
 
 export function profileYaml(doc: ProfileDoc): string {
   const yaml = new Document(doc);
-  // Addresses and limits read best on one line, as in the hand-written examples.
+  // Addresses, limits and tags read best on one line, as in the hand-written examples.
   visit(yaml, {
     Map(_key, node, path) {
       const parent = path[path.length - 1];
-      if (isPair(parent) && isScalar(parent.key) && (parent.key.value === 'address' || parent.key.value === 'limits')) node.flow = true;
+      if (isPair(parent) && isScalar(parent.key) && ['address', 'limits'].includes(String(parent.key.value))) node.flow = true;
+    },
+    Seq(_key, node, path) {
+      const parent = path[path.length - 1];
+      if (isPair(parent) && isScalar(parent.key) && parent.key.value === 'tags') node.flow = true;
     },
   });
   return `# Generated from the simulator maps by devices/profiles/write.ts; edit the maps, not this file.\n${yaml.toString({ lineWidth: 0 })}`;

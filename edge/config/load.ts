@@ -11,6 +11,7 @@ import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { DeviceSpec, PointSpec, PointValueType } from '../drivers/driver.js';
 import { sparkplugConfigProblems } from '../federation/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
+import { normalizeTags, tagProblems } from './haystack.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
 import { SourceFile, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
 
@@ -127,6 +128,9 @@ class ConfigChecker {
             if (names.has(point.name)) parsed?.problems.push(read.source!.problem(['points', i, 'name'], `duplicate point name "${point.name}"`));
             names.add(point.name);
           }
+          if (isRecord(point) && Array.isArray(point.tags) && point.tags.every((t) => typeof t === 'string')) {
+            parsed?.problems.push(...tagListProblems(read.source!, ['points', i, 'tags'], String(point.name), point.tags as string[], point));
+          }
         });
       } else {
         this.problems.push(...read.problems);
@@ -184,9 +188,12 @@ class ConfigChecker {
     const addressProblems = addresses.flatMap((address, i) => validateAt(parsed.source, manifest.addressSchema, address, ['points', i, 'address']));
     this.problems.push(...addressProblems);
     const overrides = device.points ?? {};
-    for (const name of Object.keys(overrides)) {
-      if (!profile.points.some((p) => p.name === name)) {
+    for (const [name, o] of Object.entries(overrides)) {
+      const p = profile.points.find((q) => q.name === name);
+      if (!p) {
         this.problems.push(source.problem(at('points', name), `profile "${profile.profile}" has no point "${name}"`));
+      } else if (o.tags) {
+        this.problems.push(...tagListProblems(source, at('points', name, 'tags'), name, o.tags, { unit: o.unit ?? p.unit, writable: o.writable ?? p.writable }));
       }
     }
     // With connection or address problems the points are still known: later checks of references
@@ -209,6 +216,7 @@ class ConfigChecker {
       if (valueType === undefined && sparkplug) {
         this.problems.push(parsed.source.problem(['points', i, 'address'], `"${p.name}" declares no data type (address.dataType, e.g. Boolean, Int32, Double, String); Sparkplug births declare every metric's datatype before its first value is read`));
       }
+      const tags = o.tags ?? p.tags;
       points.push({
         name: p.name,
         address: addresses[i],
@@ -220,6 +228,7 @@ class ConfigChecker {
         deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
         pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
         ...(valueType !== undefined ? { valueType } : {}),
+        ...(tags && tags.length > 0 ? { tags: normalizeTags(tags) } : {}),
       });
     });
     const spec: DeviceSpec = {
@@ -239,6 +248,13 @@ class ConfigChecker {
     }
     return { spec, profile };
   }
+}
+
+/** The vocabulary's problems with one point's tags, at the tag (or the list) in the file, naming the point. */
+function tagListProblems(source: SourceFile, path: (string | number)[], point: string, tags: readonly string[], context: { unit?: unknown; writable?: unknown }): ConfigProblem[] {
+  const unit = typeof context.unit === 'string' ? context.unit : undefined;
+  const writable = context.writable === true;
+  return tagProblems(tags, { ...(unit !== undefined ? { unit } : {}), writable }).map((p) => source.problem(p.index === undefined ? path : [...path, p.index], `point "${point}": ${p.message}`));
 }
 
 /** Scale and offset turn any number into a fraction in general: a scaled numeric point is a double. */

@@ -9,6 +9,7 @@ import { FederationConfigSchema } from '../federation/schema.js';
 import { RulesConfigSchema } from '../decisions/rules/schema.js';
 import { AnalyticsConfigSchema } from '../analytics/schema.js';
 import { AdvisorConfigSchema } from '../decisions/advisor/schema.js';
+import { HealthConfigSchema } from '../health/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -30,6 +31,12 @@ export const LimitsSchema = Type.Object(
   { ...strict, description: 'Write limits in engineering units' },
 );
 
+/** Project Haystack markers of a point (edge/config/haystack.ts checks them against the vocabulary). */
+export const TagsSchema = Type.Array(Type.String({ minLength: 1, maxLength: 32 }), {
+  maxItems: 16,
+  description: 'Project Haystack markers, e.g. [discharge, air, temp, sensor]: exactly one of sensor, cmd, sp; "point" is implied',
+});
+
 export const ProfilePointSchema = Type.Object(
   {
     name: PointNameSchema,
@@ -41,6 +48,7 @@ export const ProfilePointSchema = Type.Object(
     writable: Type.Optional(Type.Boolean({ default: false })),
     limits: Type.Optional(LimitsSchema),
     deadband: Type.Optional(Type.Number({ minimum: 0, description: 'Report-by-exception threshold in engineering units' })),
+    tags: Type.Optional(TagsSchema),
   },
   strict,
 );
@@ -65,6 +73,7 @@ export const PointOverrideSchema = Type.Object(
     writable: Type.Optional(Type.Boolean()),
     limits: Type.Optional(LimitsSchema),
     unit: Type.Optional(Type.String()),
+    tags: Type.Optional({ ...TagsSchema, description: 'Replaces the profile\'s tags of this point (the whole list)' }),
   },
   { ...strict, description: 'Site-specific settings for one profile point' },
 );
@@ -130,6 +139,7 @@ export const GatewayConfigSchema = Type.Object(
     rules: Type.Optional(RulesConfigSchema),
     analytics: Type.Optional(AnalyticsConfigSchema),
     advisor: Type.Optional(AdvisorConfigSchema),
+    health: Type.Optional(HealthConfigSchema),
   },
   { ...strict, description: 'Swarmgate edge gateway configuration' },
 );

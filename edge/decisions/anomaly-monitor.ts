@@ -114,6 +114,7 @@ export class AnomalyMonitor {
   private saveTimer?: NodeJS.Timeout;
   private saving?: Promise<void>;
   private stopped = false;
+  private isShedding = false;
 
   private constructor(private readonly options: AnomalyMonitorOptions) {
     this.log = (options.log ?? options.gateway.log).child({ component: 'anomaly-monitor' });
@@ -232,7 +233,7 @@ export class AnomalyMonitor {
    */
   ingest(r: Reading): void {
     const p = this.points.get(`${r.device}/${r.point}`);
-    if (!p || this.stopped || r.quality !== 'good' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return;
+    if (!p || this.stopped || this.isShedding || r.quality !== 'good' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return;
     if (r.ts <= p.lastQueuedTs) return;
     p.lastQueuedTs = r.ts;
     p.queue.push({ ts: r.ts, value: r.value });
@@ -241,6 +242,20 @@ export class AnomalyMonitor {
       if (p.dropped++ % 1000 === 0) this.log.warn({ point: p.ref, dropped: p.dropped }, 'anomaly scoring falls behind; oldest samples dropped');
     }
     if (!p.draining) void this.drain(p);
+  }
+
+  /**
+   * Load shedding (the health agent, when memory or the event loop are short): while on, samples
+   * are not scored and models do not learn; scores and models are kept and go on afterwards.
+   */
+  shed(on: boolean): void {
+    if (on === this.isShedding) return;
+    this.isShedding = on;
+    this.log.warn({ shedding: on }, on ? 'anomaly scoring paused to shed load' : 'anomaly scoring resumed');
+  }
+
+  get shedding(): boolean {
+    return this.isShedding;
   }
 
   /** Resolves when every queued sample has been scored. */

@@ -2,6 +2,7 @@
  * The one place the built-in protocols are registered. A new protocol is one folder under
  * edge/drivers/ with a manifest, and one line here.
  */
+import { bacnetManifest } from './bacnet/manifest.js';
 import { gpioManifest } from './gpio/manifest.js';
 import { modbusRtuManifest, modbusTcpManifest } from './modbus/manifest.js';
 import { opcuaManifest } from './opcua/manifest.js';
@@ -10,6 +11,6 @@ import { DriverRegistry, type AnyDriverManifest } from './registry.js';
 let registry: DriverRegistry | undefined;
 
 export function builtinDrivers(): DriverRegistry {
-  registry ??= new DriverRegistry([modbusTcpManifest, modbusRtuManifest, opcuaManifest, gpioManifest] as AnyDriverManifest[]);
+  registry ??= new DriverRegistry([modbusTcpManifest, modbusRtuManifest, opcuaManifest, gpioManifest, bacnetManifest] as AnyDriverManifest[]);
   return registry;
 }

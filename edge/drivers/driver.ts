@@ -8,9 +8,9 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
-import type { PointValue, Quality } from '../../shared/wire/messages.js';
+import type { PointValue, Quality, WriteValue } from '../../shared/wire/messages.js';
 
-export type { PointValue, Quality };
+export type { PointValue, Quality, WriteValue };
 
 /**
  * What kind of value a point yields, declared by its profile (Modbus type, OPC UA dataType, GPIO
@@ -47,6 +47,8 @@ export interface PointSpec<Address = unknown> {
   readonly pollIntervalMs: number;
   /** Declared by the profile; undefined when the profile does not say (an OPC UA point without dataType). */
   readonly valueType?: PointValueType;
+  /** Project Haystack markers from the profile or the site's override ("point" implied), in reading order. */
+  readonly tags?: readonly string[];
 }
 
 export interface DeviceSpec<Connection = unknown, Address = unknown> {
@@ -100,6 +102,18 @@ export interface BrowseOptions {
 /** Drivers that can discover what a device offers (commissioning). */
 export interface BrowsableDriver extends Driver {
   browse(options: BrowseOptions): Promise<DiscoveredPoint[]>;
+}
+
+/**
+ * Drivers whose protocol has command priorities (BACnet): relinquish releases the gateway's command
+ * at the point's priority, so that the device's lower priorities (its schedule, its default) take over.
+ */
+export interface RelinquishableDriver extends Driver {
+  relinquish(point: PointSpec): Promise<void>;
+}
+
+export function isRelinquishable(driver: Driver): driver is RelinquishableDriver {
+  return typeof (driver as Partial<RelinquishableDriver>).relinquish === 'function';
 }
 
 export function isSubscribable(driver: Driver): driver is SubscribableDriver {

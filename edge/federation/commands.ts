@@ -11,12 +11,13 @@
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { CommandAckSchema, CommandSchema, decode, encode, gatewayTopic, type Command, type CommandAck } from '../../shared/wire/index.js';
-import type { PointValue } from '../drivers/driver.js';
+import type { WriteValue } from '../drivers/driver.js';
 import type { FederationMetrics } from './metrics.js';
 import type { Outbox } from './outbox.js';
 import type { FederationState } from './state.js';
 
-export type WriteFn = (device: string, point: string, value: PointValue, origin: string) => Promise<void>;
+/** value null relinquishes the gateway's command (drivers with command priorities). */
+export type WriteFn = (device: string, point: string, value: WriteValue, origin: string) => Promise<void>;
 export type ModeFn = (mode: 'auto' | 'manual' | 'maintenance', origin: string) => Promise<void>;
 
 export interface CommandHandlerOptions {

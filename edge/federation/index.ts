@@ -20,10 +20,11 @@ import {
   gatewayTopic,
   isValidId,
   type GatewayEvent,
+  type GatewayHealth,
   type GatewayState,
   type ReviewRequest,
 } from '../../shared/wire/index.js';
-import type { PointValue, PointValueType, Reading } from '../drivers/driver.js';
+import type { PointValueType, Reading, WriteValue } from '../drivers/driver.js';
 import type { Gateway } from '../runtime/gateway.js';
 import { CommandHandler, type ModeFn } from './commands.js';
 import { FederationMetrics } from './metrics.js';
@@ -47,7 +48,7 @@ type DeviceState = 'starting' | 'up' | 'down' | 'stopped';
 export interface FederationDevice {
   readonly id: string;
   readonly protocol: string;
-  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean; readonly valueType?: PointValueType }[];
+  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean; readonly valueType?: PointValueType; readonly tags?: readonly string[] }[];
 }
 
 /** What federation needs from the gateway (the Gateway class via federationGateway(), or a stand-in). */
@@ -55,7 +56,7 @@ export interface FederationGateway {
   readonly id: string;
   readonly site: string;
   onReport(listener: (reading: Reading) => void): () => void;
-  write(device: string, point: string, value: PointValue, origin?: string): Promise<void>;
+  write(device: string, point: string, value: WriteValue, origin?: string): Promise<void>;
   deviceStates(): Readonly<Record<string, { readonly state: DeviceState }>>;
   /** Device catalogue: Sparkplug births, units on plain topics, protocols in the state document. */
   readonly devices?: readonly FederationDevice[];
@@ -84,6 +85,8 @@ export interface StartFederationOptions {
   readonly checkConfig?: ConfigFileChecker;
   /** A new config file is in place: stop cleanly and start again (the CLI exits with 75). */
   readonly onRestart?: (version: number) => void;
+  /** The health agent's verdicts for the state message (edge/health); asked at each birth/refresh. */
+  readonly health?: () => Pick<GatewayHealth, 'status' | 'checks'> | undefined;
 }
 
 export interface Federation {
@@ -115,13 +118,21 @@ export function federationGateway(gateway: Gateway): FederationGateway {
     devices: loaded.devices.map((d) => ({
       id: d.id,
       protocol: d.protocol,
-      points: d.points.map((p) => ({ name: p.name, writable: p.writable, ...(p.unit !== undefined ? { unit: p.unit } : {}), ...(p.valueType !== undefined ? { valueType: p.valueType } : {}) })),
+      points: d.points.map((p) => ({
+        name: p.name,
+        writable: p.writable,
+        ...(p.unit !== undefined ? { unit: p.unit } : {}),
+        ...(p.valueType !== undefined ? { valueType: p.valueType } : {}),
+        ...(p.tags !== undefined && p.tags.length > 0 ? { tags: p.tags } : {}),
+      })),
     })),
     latest: (device, point) => gateway.latest(device, point),
   };
 }
 
 const UNITS_IN_BIRTH = 4000;
+/** Points whose tags the birth carries (about 60 bytes each). */
+const TAGGED_IN_BIRTH = 4000;
 
 export async function startFederation(options: StartFederationOptions): Promise<Federation> {
   const { gateway, dataDir } = options;
@@ -130,7 +141,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
   const clock = options.clock ?? Date.now;
   const metrics = new FederationMetrics(options.registry ?? new Registry());
   const devices = gateway.devices ?? [];
-  const write = (device: string, point: string, value: PointValue, origin: string): Promise<void> => gateway.write(device, point, value, origin);
+  const write = (device: string, point: string, value: WriteValue, origin: string): Promise<void> => gateway.write(device, point, value, origin);
   mkdirSync(dataDir, { recursive: true });
 
   const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site });
@@ -143,6 +154,8 @@ export async function startFederation(options: StartFederationOptions): Promise<
     // Units let the hub's page show "21.5 °C", not a bare number (telemetry carries none); at most
     // UNITS_IN_BIRTH of them keep the birth far below the payload limit.
     let unitBudget = UNITS_IN_BIRTH;
+    // Tags let the hub find "every discharge air temp" across vendors' names (its point index).
+    let tagBudget = TAGGED_IN_BIRTH;
     const list = Object.entries(states)
       .filter(([id]) => isValidId(id))
       .slice(0, 1000)
@@ -151,7 +164,10 @@ export async function startFederation(options: StartFederationOptions): Promise<
         const withUnit = (device?.points ?? []).filter((p) => p.unit).slice(0, Math.max(0, unitBudget));
         unitBudget -= withUnit.length;
         const units = Object.fromEntries(withUnit.map((p) => [p.name, (p.unit ?? '').slice(0, 32)]));
-        return { id, protocol: device?.protocol ?? 'unknown', state: s.state, ...(Object.keys(units).length ? { units } : {}) };
+        const tagged = (device?.points ?? []).filter((p) => p.tags && p.tags.length > 0).slice(0, Math.max(0, tagBudget));
+        tagBudget -= tagged.length;
+        const tags = Object.fromEntries(tagged.map((p) => [p.name, [...(p.tags ?? [])].slice(0, 16)]));
+        return { id, protocol: device?.protocol ?? 'unknown', state: s.state, ...(Object.keys(units).length ? { units } : {}), ...(Object.keys(tags).length ? { tags } : {}) };
       });
     return {
       v: 1,
@@ -162,7 +178,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
       bootId: outbox.bootId,
       ...(options.version !== undefined ? { version: options.version.slice(0, 64) } : {}),
       devices: list,
-      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000) },
+      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000), ...options.health?.() },
     };
   };
 

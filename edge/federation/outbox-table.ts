@@ -141,6 +141,13 @@ export class OutboxTable {
     if (free > 0) this.db.pragma(`incremental_vacuum(${free})`);
   }
 
+  /** Returns every free page to the file system and truncates the write-ahead log. */
+  compact(): void {
+    const free = this.stmt.freelist.get() as number;
+    if (free > 0) this.db.pragma(`incremental_vacuum(${free})`);
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   stage(readingJson: string): void {
     this.stmt.stage.run(readingJson);
   }

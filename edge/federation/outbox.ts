@@ -133,6 +133,18 @@ export class Outbox {
   }
 
   /** Called after rows were committed (the publisher wakes up). */
+  /** Gives free space back to the file system now (the health agent's remedy when disk runs low); bytes freed. */
+  compact(): number {
+    const before = this.fileBytes();
+    this.table.compact();
+    return Math.max(0, before - this.fileBytes());
+  }
+
+  /** The size bound of the outbox database (outbox.maxBytes less the write-ahead log's slice). */
+  get maxBytes(): number {
+    return this.dbBudget;
+  }
+
   onAppend(listener: () => void): () => void {
     this.appendListeners.add(listener);
     return () => this.appendListeners.delete(listener);

@@ -59,6 +59,7 @@ export class Publisher {
   private receiptTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribeOutbox: () => void;
   readonly metrics: FederationMetrics;
+  private hubClockSkewMs: number | undefined;
 
   constructor(private readonly options: PublisherOptions) {
     this.metrics = options.metrics ?? new FederationMetrics(options.registry);
@@ -67,6 +68,11 @@ export class Publisher {
     this.clock = options.clock ?? Date.now;
     this.unsubscribeOutbox = options.outbox.onAppend(() => this.schedulePump());
     if (options.untilStored) this.subscribe(gatewayTopic(options.site, options.gateway, 'stored'), 1, (topic, payload) => this.receipt(topic, payload));
+  }
+
+  /** The hub's clock minus this gateway's, from the last stored receipt; undefined before the first. */
+  get clockSkewMs(): number | undefined {
+    return this.hubClockSkewMs;
   }
 
   get connected(): boolean {
@@ -104,6 +110,8 @@ export class Publisher {
       this.options.log.warn({ topic, error: r.error }, 'stored receipt rejected');
       return;
     }
+    // Sent within milliseconds of its ts, so this is the hub's clock against ours, give or take the transit.
+    this.hubClockSkewMs = r.value.ts - Date.now();
     let rows = 0;
     for (const b of r.value.batches) rows += this.options.outbox.stored(b.bootId, b.from, b.to);
     if (rows > 0) this.metrics.acked.inc({ kind: 'telemetry' }, rows);

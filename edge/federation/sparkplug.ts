@@ -58,13 +58,15 @@ export const REBIRTH_METRIC = 'Node Control/Rebirth';
 /** A Sparkplug 3.0 host application's STATE payload (JSON, not protobuf). */
 const HostStateSchema = Type.Object({ online: Type.Boolean(), timestamp: Type.Number({ minimum: 0 }) });
 const QUALITY = { good: 192, uncertain: 64, bad: 0 } as const;
+/** The DBIRTH metric property holding a point's Project Haystack markers ("discharge air temp sensor"). */
+export const TAGS_PROPERTY = 'haystackTags';
 /** Retry after a refusal: first wait, doubled per further refusal up to the last. */
 const REFUSED_RETRY_MS = { first: 30_000, max: 600_000 } as const;
 
 export interface SparkplugDevice {
   readonly id: string;
   /** Points without a valueType (the profile declares none) are left out of the births. */
-  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable?: boolean; readonly valueType?: PointValueType }[];
+  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable?: boolean; readonly valueType?: PointValueType; readonly tags?: readonly string[] }[];
 }
 
 export interface SparkplugNodeOptions {
@@ -394,7 +396,10 @@ export class SparkplugNode {
       const r = this.options.latest(device.id, p.name);
       const type = sparkplugType(p.valueType);
       types.set(p.name, type);
-      metrics.push({ ...this.metric(p.name, type, r), ...(this.options.aliases ? { alias: this.aliasFor(device.id, p.name) } : {}) });
+      const metric = this.metric(p.name, type, r);
+      // Haystack markers ride in the birth only (DDATA carries values): one String property, space-separated.
+      const properties = p.tags && p.tags.length > 0 ? { ...metric.properties, [TAGS_PROPERTY]: { type: 'String' as const, value: p.tags.join(' ') } } : metric.properties;
+      metrics.push({ ...metric, ...(properties ? { properties } : {}), ...(this.options.aliases ? { alias: this.aliasFor(device.id, p.name) } : {}) });
     }
     this.births.set(device.id, types);
     this.publish(this.topic('DBIRTH', device.id), { timestamp: this.clock(), seq: this.nextSeq(), metrics });

@@ -11,6 +11,13 @@ import type { GatewayMetrics } from './metrics.js';
 
 export type DeviceState = 'starting' | 'up' | 'down' | 'stopped';
 
+/** A poll that has not come back (see DeviceRunner.stalledPolls). */
+export interface StalledPoll {
+  readonly device: string;
+  readonly intervalMs: number;
+  readonly runningForMs: number;
+}
+
 export interface DeviceRunnerOptions {
   readonly spec: DeviceSpec;
   readonly driver: Driver;
@@ -26,6 +33,8 @@ interface PollGroup {
   readonly intervalMs: number;
   readonly points: readonly PointSpec[];
   running: boolean;
+  /** When the poll in flight started (meaningful while running). */
+  startedAt: number;
   timer?: NodeJS.Timeout;
   nextAt: number;
 }
@@ -46,7 +55,7 @@ export class DeviceRunner {
       list.push(point);
       byInterval.set(point.pollIntervalMs, list);
     }
-    for (const [intervalMs, points] of byInterval) this.groups.push({ intervalMs, points, running: false, nextAt: 0 });
+    for (const [intervalMs, points] of byInterval) this.groups.push({ intervalMs, points, running: false, startedAt: 0, nextAt: 0 });
   }
 
   get id(): string {
@@ -55,6 +64,16 @@ export class DeviceRunner {
 
   get status(): { state: DeviceState; pollsSkipped: number } {
     return { state: this.state, pollsSkipped: this.skipped };
+  }
+
+  /**
+   * Poll groups whose read has been in flight for longer than `stallMs`: the driver never
+   * answered (its own timeouts should have), so this device's poll loop makes no progress.
+   */
+  stalledPolls(now: number, stallMs: number): StalledPoll[] {
+    return this.groups
+      .filter((g) => g.running && now - g.startedAt > stallMs)
+      .map((g) => ({ device: this.id, intervalMs: g.intervalMs, runningForMs: now - g.startedAt }));
   }
 
   get driver(): Driver {
@@ -118,6 +137,7 @@ export class DeviceRunner {
       return;
     }
     group.running = true;
+    group.startedAt = Date.now();
     const end = metrics.pollDuration.startTimer({ device: spec.id });
     try {
       const readings = await driver.read(group.points);

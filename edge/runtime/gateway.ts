@@ -17,11 +17,11 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { createLogger } from '../../shared/kit/log.js';
-import type { PointValue, Reading } from '../drivers/driver.js';
+import { isRelinquishable, type DeviceSpec, type Reading, type WriteValue } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { WriteGuard, WriteRequest } from './ports.js';
-import { DeviceRunner, type DeviceState } from './device-runner.js';
+import { DeviceRunner, type DeviceState, type StalledPoll } from './device-runner.js';
 import { ExceptionFilter } from './exception-filter.js';
 import { GatewayMetrics } from './metrics.js';
 import { checkWrite, findPoint } from './point-write.js';
@@ -85,15 +85,9 @@ export class Gateway {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const { loaded, registry } = this.options;
+    const { loaded } = this.options;
     mkdirSync(loaded.dataDir, { recursive: true });
-    for (const spec of loaded.devices) {
-      const manifest = registry.get(spec.protocol);
-      const log = this.log.child({ device: spec.id });
-      const driver = manifest.create(spec, { log, dataDir: loaded.dataDir });
-      const runner = new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r) });
-      this.runners.set(spec.id, runner);
-    }
+    for (const spec of loaded.devices) this.runners.set(spec.id, this.createRunner(spec));
     for (const runner of this.runners.values()) runner.start();
     this.scheduleHeartbeat(Date.now() + this.filter.heartbeatMs);
     const m = loaded.config.metrics;
@@ -103,6 +97,30 @@ export class Gateway {
       this.log.info({ url: `http://${m.host ?? '127.0.0.1'}:${port}/metrics` }, 'metrics endpoint');
     }
     this.log.info({ gateway: this.id, site: loaded.config.gateway.site, devices: loaded.devices.length }, 'gateway started');
+  }
+
+  /** A fresh driver for the device, run by a fresh runner (not started). */
+  private createRunner(spec: DeviceSpec): DeviceRunner {
+    const { loaded, registry } = this.options;
+    const log = this.log.child({ device: spec.id });
+    const driver = registry.get(spec.protocol).create(spec, { log, dataDir: loaded.dataDir });
+    return new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r) });
+  }
+
+  /**
+   * Stops the device's driver (forcefully) and starts it again from a fresh instance: the health
+   * agent's remedy for a device that stays down while its peer may have come back.
+   */
+  async restartDevice(device: string): Promise<void> {
+    const old = this.runners.get(device);
+    const spec = this.options.loaded.devices.find((d) => d.id === device);
+    if (!old || !spec || this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `device ${device} is not running (gateway stopped or not started)`);
+    await old.stop(true);
+    if (this.stopped) return;
+    const runner = this.createRunner(spec);
+    this.runners.set(device, runner);
+    runner.start();
+    this.log.warn({ device }, 'device driver restarted');
   }
 
   private accept(readings: readonly Reading[]): void {
@@ -165,19 +183,29 @@ export class Gateway {
     return this.latestValues.get(key(device, point));
   }
 
+  /** Polls in flight for longer than `stallMs`, over every device (the watchdog's progress check). */
+  stalledPolls(now: number, stallMs: number): StalledPoll[] {
+    return [...this.runners.values()].flatMap((r) => r.stalledPolls(now, stallMs));
+  }
+
   deviceStates(): Record<string, { state: DeviceState; pollsSkipped: number }> {
     return Object.fromEntries([...this.runners].map(([id, r]) => [id, r.status]));
   }
 
-  /** Writes a point through its driver after the write checks; every outcome is logged and counted. */
-  async write(device: string, point: string, value: PointValue, origin = 'local'): Promise<void> {
+  /**
+   * Writes a point through its driver after the write checks; every outcome is logged and counted.
+   * value null relinquishes the gateway's command (drivers with command priorities, e.g. BACnet).
+   */
+  async write(device: string, point: string, value: WriteValue, origin = 'local'): Promise<void> {
     try {
       const found = findPoint(this.options.loaded.devices, device, point);
       checkWrite(device, found.point, value);
       for (const guard of this.options.guards ?? []) guard({ device, point, value, origin }, (d, p) => this.latest(d, p));
       const runner = this.runners.get(device);
       if (!runner) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `device ${device} is not running (gateway stopped or not started)`);
-      await runner.driver.write(found.point, value);
+      if (value !== null) await runner.driver.write(found.point, value);
+      else if (isRelinquishable(runner.driver)) await runner.driver.relinquish(found.point);
+      else throw new SwarmgateError('SWG_ERR_POINT_RELINQUISH', `${device}/${point}: protocol ${found.device.protocol} has no command priorities to relinquish`, { details: { device, point } });
       this.metrics.writes.inc({ device, outcome: 'applied' });
       this.log.info({ audit: 'write', device, point, value, origin }, 'point written');
     } catch (err) {

@@ -4,7 +4,7 @@
  * audit hook in here as later layers add them.
  */
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import type { DeviceSpec, PointSpec, PointValue } from '../drivers/driver.js';
+import type { DeviceSpec, PointSpec, WriteValue } from '../drivers/driver.js';
 
 export function findPoint(devices: readonly DeviceSpec[], device: string, point: string): { device: DeviceSpec; point: PointSpec } {
   const d = devices.find((x) => x.id === device);
@@ -15,7 +15,7 @@ export function findPoint(devices: readonly DeviceSpec[], device: string, point:
 }
 
 /** Throws a SwarmgateError naming the point when the write is not allowed. */
-export function checkWrite(device: string, point: PointSpec, value: PointValue): void {
+export function checkWrite(device: string, point: PointSpec, value: WriteValue): void {
   const where = `${device}/${point.name}`;
   if (!point.writable) throw new SwarmgateError('SWG_ERR_POINT_NOT_WRITABLE', `${where} is read-only`, { details: { device, point: point.name } });
   if (typeof value === 'number') {

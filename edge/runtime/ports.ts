@@ -5,7 +5,7 @@
  * smaller.
  */
 import type { Logger } from 'pino';
-import type { DeviceSpec, PointValue, Reading } from '../drivers/driver.js';
+import type { DeviceSpec, Reading, WriteValue } from '../drivers/driver.js';
 
 /** What the hosted layers read of the loaded config (edge/config/load.ts LoadedConfig satisfies it). */
 export interface GatewayConfigView {
@@ -26,13 +26,13 @@ export interface GatewayPort {
   onSample(listener: (reading: Reading) => void): () => void;
   latest(device: string, point: string): Reading | undefined;
   /** THE command path: writable/limit checks, interlocks, audit log; rejects with a SwarmgateError. */
-  write(device: string, point: string, value: PointValue, origin?: string): Promise<void>;
+  write(device: string, point: string, value: WriteValue, origin?: string): Promise<void>;
 }
 
 export interface WriteRequest {
   readonly device: string;
   readonly point: string;
-  readonly value: PointValue;
+  readonly value: WriteValue;
   readonly origin: string;
 }
 

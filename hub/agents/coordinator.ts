@@ -14,13 +14,13 @@ import { ConsensusManager, type AlgorithmName, type Decision, type Voter } from 
 import type { Executor, ExecutionResult } from './executor/executor.js';
 import { TrackRecordBook, type LearningOutcome } from './learning/track-record.js';
 import type { ReviewSubmission, ReviewReason, ReviewSink, TelemetryPort, TelemetrySample } from './ports.js';
-import type { AgentRegistry } from './registry.js';
+import type { AgentRoster } from './roster.js';
 import type { FacilitySnapshot } from './snapshot.js';
 import type { Agent, Priority, Proposal, ProposalDraft, Vote, VoteDraft } from './types.js';
 import { clamp01 } from './types.js';
 
 export interface CoordinatorOptions {
-  readonly registry: AgentRegistry;
+  readonly roster: AgentRoster;
   /** Only `execute` is used; anything with that shape will do. */
   readonly executor: Pick<Executor, 'execute'>;
   readonly review: ReviewSink;
@@ -197,7 +197,7 @@ export class Coordinator {
   private collect(snapshot: FacilitySnapshot): Proposal[] {
     const now = this.clock();
     const byId = new Map<string, Proposal>();
-    for (const agent of this.options.registry.all()) {
+    for (const agent of this.options.roster.all()) {
       let drafts: readonly ProposalDraft[];
       try {
         drafts = agent.propose(snapshot);
@@ -235,7 +235,7 @@ export class Coordinator {
 
   private async decide(proposal: Proposal, snapshot: FacilitySnapshot): Promise<Decision> {
     const start = this.clock();
-    const agents = this.options.registry.all();
+    const agents = this.options.roster.all();
     const voters: Voter[] = agents.map((a) => ({
       id: a.id,
       domain: a.domain,

@@ -3,7 +3,7 @@ export * from './types.js';
 export * from './facility.js';
 export * from './snapshot.js';
 export * from './ports.js';
-export { AgentRegistry } from './registry.js';
+export { AgentRoster } from './roster.js';
 export { Specialist, approve, reject, abstain, writeDraft, effectOn, writtenPoint, type RelevanceTable, type WriteDraftInput } from './specialists/specialist.js';
 export { EnergySpecialist, type EnergyOptions } from './specialists/energy/energy.js';
 export { ComfortSpecialist, type ComfortOptions } from './specialists/comfort/comfort.js';

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginOptions, FastifyReply, FastifyReques
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config.js';
-import type { CommandService } from '../commands/commands.js';
+import type { CommandService } from '../commands/service.js';
 import type { HubEvents } from '../events.js';
 import type { GatewayRegistry } from '../registry/registry.js';
 import type { GatewayRecord, HubStore } from '../store/types.js';
@@ -16,6 +16,7 @@ import type { Domain } from '../agents/types.js';
 import type { Sql } from '../db/sql.js';
 import type { GatewayConfigService } from '../gateway-config/service.js';
 import type { QuarantineService } from '../quarantine/service.js';
+import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
@@ -29,7 +30,7 @@ import { ROUTES, type RouteId } from './routes.js';
 /** What the API shows about the decision agents; any part may be missing. */
 export interface AgentsView {
   readonly trackRecords?: TrackRecordBook;
-  /** The registered agents (AgentRegistry.all() fits). */
+  /** The registered agents (AgentRoster.all() fits). */
   readonly agents?: () => readonly { readonly id: string; readonly domain: Domain; readonly vetoAuthority: boolean }[];
   /** Needed to plan objectives. */
   readonly facility?: FacilityIndex;
@@ -63,6 +64,8 @@ export interface ApiContext extends ApiServices {
   readonly workOrders: WorkOrderService;
   /** Messages ingest refused. */
   readonly quarantine: QuarantineService;
+  /** Points by unit and Haystack tags, from the gateways' births. */
+  readonly points: PointIndex;
   /** The store's SQL, for the API's own tables (plans). */
   readonly sql: Sql;
 }

@@ -30,10 +30,12 @@ import { gatewayConfigPlugin } from './plugins/gateway-config.js';
 import { GatewayConfigService } from '../gateway-config/service.js';
 import { WorkOrderService } from '../work-orders/service.js';
 import { QuarantineService } from '../quarantine/service.js';
+import { PointIndex } from '../registry/points.js';
 import { planningPlugin } from './plugins/planning.js';
 import { reviewPlugin } from './plugins/review.js';
 import { workOrdersPlugin } from './plugins/work-orders.js';
 import { quarantinePlugin } from './plugins/quarantine.js';
+import { pointsPlugin } from './plugins/points.js';
 import { streamPlugin } from './plugins/stream.js';
 import { systemPlugin } from './plugins/system.js';
 import { defaultWebDir, webPlugin } from './plugins/web.js';
@@ -54,6 +56,8 @@ export interface ApiDeps extends ApiServices {
   readonly workOrders?: WorkOrderService;
   /** Messages ingest refused (startHub passes the hub's); default: one on the API's store. */
   readonly quarantine?: QuarantineService;
+  /** The point index the registry fills from births (startHub passes the hub's); default: one on the API's store. */
+  readonly points?: PointIndex;
 }
 
 export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
@@ -80,6 +84,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     configs: deps.configs ?? new GatewayConfigService({ sql }),
     workOrders: deps.workOrders ?? new WorkOrderService(sql),
     quarantine: deps.quarantine ?? new QuarantineService(sql),
+    points: deps.points ?? new PointIndex(sql),
     sql,
     store: deps.store,
     commands: deps.commands,
@@ -139,6 +144,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(reviewPlugin);
   await app.register(workOrdersPlugin);
   await app.register(quarantinePlugin);
+  await app.register(pointsPlugin);
   await app.register(planningPlugin);
   await app.register(adminPlugin);
   await app.register(streamPlugin, { heartbeatMs: deps.heartbeatMs });

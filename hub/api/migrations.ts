@@ -4,7 +4,7 @@
  * Append new versions, never edit applied ones.
  */
 import type { FeatureMigrations } from '../db/migrations.js';
-import type { Migration } from '../store/sqlite-migrations.js';
+import type { Migration } from '../store/migration.js';
 
 const NAME = 'api: users, sessions, tokens, audit, plans';
 

@@ -44,6 +44,7 @@ export const ROUTES = {
   'gateways.config.put': { method: 'PUT', url: '/api/v1/gateways/:gateway/config', access: { roles: ADMIN, tokens: 'role' }, tag: 'fleet', summary: 'Set the desired config of a gateway (published retained; the gateway validates, applies and restarts)' },
   'points.latest': { method: 'GET', url: '/api/v1/gateways/:gateway/points', access: read, tag: 'fleet', summary: 'Latest value of every point of a gateway' },
   'points.history': { method: 'GET', url: '/api/v1/gateways/:gateway/points/:device/:point/history', access: read, tag: 'fleet', summary: "A point's history, raw or downsampled by time bucket" },
+  'points.find': { method: 'GET', url: '/api/v1/points', access: read, tag: 'fleet', summary: 'Points of every gateway carrying all the given Project Haystack markers (e.g. tags=discharge,air,temp), with unit and tags, paginated' },
   'events.list': { method: 'GET', url: '/api/v1/events', access: read, tag: 'fleet', summary: 'Gateway events, newest first' },
 
   'commands.list': { method: 'GET', url: '/api/v1/commands', access: read, tag: 'commands', summary: 'Commands, newest first' },

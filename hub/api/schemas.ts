@@ -1,7 +1,8 @@
 /** Response and parameter schemas shared by the API's plugins (they also make the OpenAPI document). */
 import { Type } from '@sinclair/typebox';
-import { ActionSchema, DeviceStatusSchema, EventSchema, QualitySchema } from '../../shared/wire/messages.js';
+import { ActionSchema, DeviceStatusSchema, EventSchema, GatewayHealthSchema, QualitySchema } from '../../shared/wire/messages.js';
 import { ReviewItemSchema, ReviewStateSchema } from '../review/schema.js';
+import { IndexedPointSchema } from '../registry/points.js';
 
 const strict = { additionalProperties: false } as const;
 export const Millis = Type.Integer({ minimum: 0, description: 'milliseconds since the epoch' });
@@ -22,9 +23,7 @@ export const GatewaySchema = Type.Object(
     stateTs: Type.Union([Millis, Type.Null()]),
     bootId: Type.Optional(Type.String()),
     version: Type.Optional(Type.String()),
-    health: Type.Optional(
-      Type.Object({ outboxDepth: Type.Integer(), outboxBytes: Type.Integer(), rssBytes: Type.Integer(), uptimeS: Type.Number() }, strict),
-    ),
+    health: Type.Optional(GatewayHealthSchema),
     devices: Type.Optional(Type.Array(DeviceStatusSchema)),
   },
   strict,
@@ -126,3 +125,11 @@ export const MillisParam = (description = 'ms since the epoch') => Type.Integer(
 export const Limit = (maximum: number, defaultValue: number) => Type.Integer({ minimum: 1, maximum, default: defaultValue });
 /** Entries skipped by a list route. */
 export const Offset = Type.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0, description: `entries to skip, at most ${MAX_OFFSET}` });
+
+export { IndexedPointSchema };
+/** Where a page of points continues: gateway/device/point of its last item. */
+export const PointCursor = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}/[A-Za-z0-9][A-Za-z0-9_-]{0,63}/[a-z][a-z0-9_]{0,63}$', description: 'gateway/device/point of the last item of the previous page (its `next`)' });
+/** Markers to match, comma-separated. */
+export const MarkerList = Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,31}(,[a-z][a-zA-Z0-9_]{0,31}){0,15}$', description: 'Project Haystack markers, comma-separated (e.g. discharge,air,temp): points carrying all of them' });
+/** A page of the point index. */
+export const PointPageSchema = Type.Object({ items: Type.Array(IndexedPointSchema), next: Type.Optional(PointCursor) }, strict);

@@ -1,1 +1,1 @@
-export { CommandService, type CommandServiceOptions, type CreateCommand, type Publish } from './commands.js';
+export { CommandService, type CommandServiceOptions, type CreateCommand, type Publish } from './service.js';

@@ -5,7 +5,7 @@
  * handed and imports no feature.
  */
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import type { Migration } from '../store/sqlite-migrations.js';
+import type { Migration } from '../store/migration.js';
 
 export type { Migration };
 

@@ -6,8 +6,8 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import { PostgresStore } from '../store/postgres.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { PostgresStore } from '../store/postgres/postgres.js';
+import { SqliteStore } from '../store/sqlite/sqlite.js';
 import type { HubStore } from '../store/types.js';
 
 export type SqlValue = string | number | null;

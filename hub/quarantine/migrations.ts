@@ -3,7 +3,7 @@
  * storing or retrying forever. Both dialects side by side. Append new versions, never edit applied ones.
  */
 import type { FeatureMigrations } from '../db/migrations.js';
-import type { Migration } from '../store/sqlite-migrations.js';
+import type { Migration } from '../store/migration.js';
 
 const NAME = 'quarantine: refused messages kept for inspection';
 

@@ -6,14 +6,17 @@
 import type { Logger } from '../../shared/kit/log.js';
 import type { GatewayState } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
-import type { GatewayRecord, HubStore } from '../store/types.js';
+import type { GatewayRecord, GatewayStore } from '../store/types.js';
+import type { PointIndexPort } from './points.js';
 
 export interface GatewayRegistryOptions {
-  readonly store: HubStore;
+  readonly store: GatewayStore;
   readonly events: HubEvents;
   readonly logger?: Logger;
   /** lastSeen is written at most this often per gateway (default 1000 ms). */
   readonly touchIntervalMs?: number;
+  /** Where the births' point descriptions (units, Haystack tags) are indexed; none: not indexed. */
+  readonly points?: PointIndexPort;
 }
 
 export class GatewayRegistry {
@@ -43,6 +46,7 @@ export class GatewayRegistry {
       now,
     );
     this.lastWritten.set(gateway, now);
+    if (state.status === 'online' && state.devices) await this.options.points?.applyBirth(site, gateway, state.devices, now);
     await this.options.events.emit('state', { site, gateway, state, record });
     if (previous !== record.status) {
       this.options.logger?.info({ site, gateway, status: record.status, version: record.version }, 'gateway status changed');

@@ -3,7 +3,7 @@
  * and its audit entry), so it is atomic without holding a pooled connection in a transaction; the
  * version condition is re-checked after a concurrent update commits, so exactly one decider wins.
  */
-import type { PostgresStore } from '../store/postgres.js';
+import type { PostgresStore } from '../store/postgres/postgres.js';
 import { auditFromRow, clampLimit, itemFromRow, listColumns, stringify, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import type { AuditEntry, ReviewFilter, ReviewItem, ReviewState, StoredReviewItem } from './types.js';
 

@@ -6,8 +6,8 @@
  */
 import type { Action } from '../../shared/wire/messages.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import { PostgresStore } from '../store/postgres.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { PostgresStore } from '../store/postgres/postgres.js';
+import { SqliteStore } from '../store/sqlite/sqlite.js';
 import { json, num, type Row } from '../store/rows.js';
 import type { HubStore } from '../store/types.js';
 import type { AuditAction, AuditEntry, ReviewFilter, ReviewItem, ReviewSource, ReviewState, StoredReviewItem } from './types.js';

@@ -10,7 +10,7 @@ import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { isValid } from '../../shared/wire/codec.js';
 import { ActionSchema, type Action } from '../../shared/wire/messages.js';
-import type { CommandService } from '../commands/commands.js';
+import type { CommandService } from '../commands/service.js';
 import type { HubStore } from '../store/types.js';
 import { reviewRepository, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import { effectiveAction, type AuditAction, type AuditEntry, type NewReviewItem, type ReviewApi, type ReviewFilter, type ReviewItem, type ReviewSource, type ReviewState, type StoredReviewItem } from './types.js';

@@ -1,9 +1,9 @@
 /** Opens the configured store. */
 import type { Logger } from '../../shared/kit/log.js';
-import type { PostgresStoreOptions } from './postgres.js';
-import { PostgresStore } from './postgres.js';
-import { SqliteStore } from './sqlite.js';
-import type { Migration } from './sqlite-migrations.js';
+import type { PostgresStoreOptions } from './postgres/postgres.js';
+import { PostgresStore } from './postgres/postgres.js';
+import { SqliteStore } from './sqlite/sqlite.js';
+import type { Migration } from './migration.js';
 import type { HubStore, RetentionPolicy } from './types.js';
 
 export type StoreConfig =
@@ -22,7 +22,7 @@ type StoreOpener<K extends StoreConfig['kind']> = (config: Extract<StoreConfig, 
 
 /**
  * The one place a store backend is registered: its `store.kind` and how to open it. A backend
- * implements HubStore (types.ts) and passes the store contract suite (test/hub/store-contract.ts);
+ * implements HubStore (types.ts) and passes the store contract suite (test/hub/store/contract.ts);
  * its config variant sits beside the others in hub/config.ts (StoreConfigSchema).
  */
 const STORES: { readonly [K in StoreConfig['kind']]: StoreOpener<K> } = {
@@ -38,6 +38,6 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
 }
 
 export * from './types.js';
-export { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
-export { PostgresStore, type PostgresStoreOptions } from './postgres.js';
-export type { Migration } from './sqlite-migrations.js';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite/sqlite.js';
+export { PostgresStore, type PostgresStoreOptions } from './postgres/postgres.js';
+export type { Migration } from './migration.js';

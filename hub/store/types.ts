@@ -1,6 +1,6 @@
 /**
  * The hub store contract. Both implementations (SQLite, PostgreSQL) pass the same suite
- * (test/hub/store-contract.ts). All methods are async so callers never depend on which one runs.
+ * (test/hub/store/contract.ts). All methods are async so callers never depend on which one runs.
  * Times are milliseconds since the epoch. Gateway ids are unique across sites.
  */
 import type { Command, GapRecord, GatewayEvent, GatewayState, PointValue, Quality, TelemetryBatch } from '../../shared/wire/messages.js';
@@ -166,8 +166,8 @@ export interface TelemetryStoreStats {
   readonly flushFailures: number;
 }
 
-export interface HubStore {
-  readonly kind: 'sqlite' | 'postgres';
+/** Telemetry: batches in, latest values and history out. */
+export interface TelemetryStore {
   /**
    * Stores a batch once per (gateway, bootId, seq), its key and readings all or nothing; durable
    * when the promise resolves. `raw` is the batch's payload as received, for a store that keeps it
@@ -180,23 +180,48 @@ export interface HubStore {
   history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
   /** Downsampled buckets aligned to multiples of bucketMs; raw data and rollups combined. */
   history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
+}
+
+/** The gaps gateways report in their telemetry. */
+export interface GapStore {
   insertGap(gap: GapRecord, receivedAt?: number): Promise<{ stored: boolean }>;
   gaps(gateway: string): Promise<StoredGap[]>;
+}
+
+/** The events gateways report. */
+export interface EventStore {
   insertEvent(event: GatewayEvent, site: string, receivedAt?: number): Promise<{ stored: boolean }>;
   events(query?: EventQuery): Promise<StoredEvent[]>;
+}
+
+/** Gateways and their state. */
+export interface GatewayStore {
   upsertGateway(patch: GatewayPatch, now?: number): Promise<GatewayRecord>;
   getGateway(gateway: string): Promise<GatewayRecord | undefined>;
   listGateways(): Promise<GatewayRecord[]>;
+}
+
+/** Commands to gateways and their progress. */
+export interface CommandStore {
   insertCommand(record: CommandRecord): Promise<void>;
   /** Applies the patch only while the status is one of `fromStatuses` (any when omitted); the new record, or undefined when not applied. */
   updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[]): Promise<CommandRecord | undefined>;
   getCommand(id: string): Promise<CommandRecord | undefined>;
   listCommands(query?: CommandQuery): Promise<CommandRecord[]>;
+}
+
+/** Keeping the store itself: retention, schema, shutdown. */
+export interface StoreUpkeep {
   /** Rolls up and deletes raw readings older than rawDays, drops rollup rows older than keepDays. */
   retention(now: number, policy?: RetentionPolicy): Promise<RetentionResult>;
   /** Highest applied migration version. */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** The whole store, one role per concern; a consumer that needs one role takes that role. */
+export interface HubStore extends TelemetryStore, GapStore, EventStore, GatewayStore, CommandStore, StoreUpkeep {
+  readonly kind: 'sqlite' | 'postgres';
 }
 
 export const DEFAULT_RETENTION: RetentionPolicy = { rawDays: 30, rollups: [{ bucketS: 300, keepDays: 365 }, { bucketS: 3600, keepDays: 1825 }] };

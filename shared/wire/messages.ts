@@ -7,6 +7,8 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
 const PointName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
+/** A Project Haystack tag name (edge/config/haystack.ts holds the vocabulary). */
+const Marker = Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,31}$' });
 /**
  * Every number on the wire is bounded by what both stores hold (PostgreSQL BIGINT / float8, SQLite
  * INTEGER / REAL, JavaScript's exact integers) and by what is physically sensible: timestamps lie
@@ -75,6 +77,33 @@ export const DeviceStatusSchema = Type.Object(
     state: Type.Union([Type.Literal('starting'), Type.Literal('up'), Type.Literal('down'), Type.Literal('stopped')]),
     /** Engineering units of the device's points, from its profile (points without a unit are absent). */
     units: Type.Optional(Type.Record(PointName, Type.String({ maxLength: 32 }), { maxProperties: 1000 })),
+    /** Project Haystack markers of the device's points, from its profile ("point" implied; untagged points are absent). */
+    tags: Type.Optional(Type.Record(PointName, Type.Array(Marker, { minItems: 1, maxItems: 16 }), { maxProperties: 1000 })),
+  },
+  strict,
+);
+
+export const HealthStatusSchema = Type.Union([Type.Literal('ok'), Type.Literal('warn'), Type.Literal('critical')]);
+
+/** One verdict of the gateway's health agent (edge/health/checks.ts). */
+export const HealthCheckSchema = Type.Object(
+  {
+    name: Type.Union([Type.Literal('event-loop'), Type.Literal('memory'), Type.Literal('disk'), Type.Literal('outbox'), Type.Literal('devices'), Type.Literal('clock')]),
+    status: HealthStatusSchema,
+    detail: Type.String({ maxLength: 300 }),
+  },
+  strict,
+);
+
+export const GatewayHealthSchema = Type.Object(
+  {
+    outboxDepth: Count(),
+    outboxBytes: Count(),
+    rssBytes: Count(),
+    uptimeS: Type.Number({ minimum: 0, maximum: 1e10 }),
+    /** The health agent's checks (absent when it is off); `status` is the worst of them. */
+    status: Type.Optional(HealthStatusSchema),
+    checks: Type.Optional(Type.Array(HealthCheckSchema, { maxItems: 16 })),
   },
   strict,
 );
@@ -90,17 +119,7 @@ export const GatewayStateSchema = Type.Object(
     bootId: Type.Optional(Uuid),
     version: Type.Optional(Type.String({ maxLength: 64 })),
     devices: Type.Optional(Type.Array(DeviceStatusSchema, { maxItems: 1000 })),
-    health: Type.Optional(
-      Type.Object(
-        {
-          outboxDepth: Count(),
-          outboxBytes: Count(),
-          rssBytes: Count(),
-          uptimeS: Type.Number({ minimum: 0, maximum: 1e10 }),
-        },
-        strict,
-      ),
-    ),
+    health: Type.Optional(GatewayHealthSchema),
   },
   strict,
 );
@@ -121,7 +140,9 @@ export const EventSchema = Type.Object(
   strict,
 );
 
-export const WriteActionSchema = Type.Object({ kind: Type.Literal('write'), device: Id, point: PointName, value: PointValueSchema }, strict);
+/** value null relinquishes: releases the gateway's command so the device's own logic takes over (BACnet priorities). */
+export const WriteValueSchema = Type.Union([PointValueSchema, Type.Null({ description: 'relinquish the command (drivers with command priorities only)' })]);
+export const WriteActionSchema = Type.Object({ kind: Type.Literal('write'), device: Id, point: PointName, value: WriteValueSchema }, strict);
 export const ModeActionSchema = Type.Object(
   { kind: Type.Literal('mode'), mode: Type.Union([Type.Literal('auto'), Type.Literal('manual'), Type.Literal('maintenance')]) },
   strict,
@@ -222,12 +243,17 @@ export const PointSetMessageSchema = Type.Object({ v: PointValueSchema }, strict
 
 /** A point's value as both sides know it (null on the wire where a reading is bad). */
 export type PointValue = Static<typeof PointValueSchema>;
+/** A write's value: a point value, or null to relinquish. */
+export type WriteValue = Static<typeof WriteValueSchema>;
 /** How far a reading can be trusted: data, never an exception. */
 export type Quality = Static<typeof QualitySchema>;
 export type WireReading = Static<typeof WireReadingSchema>;
 export type TelemetryBatch = Static<typeof TelemetryBatchSchema>;
 export type GapRecord = Static<typeof GapRecordSchema>;
 export type GatewayState = Static<typeof GatewayStateSchema>;
+export type GatewayHealth = Static<typeof GatewayHealthSchema>;
+export type HealthCheck = Static<typeof HealthCheckSchema>;
+export type HealthStatus = Static<typeof HealthStatusSchema>;
 export type GatewayEvent = Static<typeof EventSchema>;
 export type Action = Static<typeof ActionSchema>;
 export type Command = Static<typeof CommandSchema>;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
 import {
   AgentBus,
-  AgentRegistry,
+  AgentRoster,
   Coordinator,
   EnergySpecialist,
   Executor,
@@ -81,7 +81,7 @@ function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; 
   const executor = new Executor({ commands, telemetry, bus, executed, clock: clock.read, sleep: clock.sleep });
   const reviews = new MemoryReviews();
   const coordinator = new Coordinator({
-    registry: new AgentRegistry(agents),
+    roster: new AgentRoster(agents),
     executor,
     review: reviews,
     telemetry,

@@ -56,7 +56,7 @@ function rig(responseK: number): Rig {
   telemetry.add('gw-cold', 'coldroom', 'temperature', T0 - 60_000, -13);
   const commands = new FakeCommands();
   commands.onApply = (gateway, action) => {
-    if (action.kind !== 'write') return;
+    if (action.kind !== 'write' || action.value === null) return;
     telemetry.add(gateway, action.device, action.point, clock.now, action.value);
     if (action.point === 'backup_compressor_relay' && action.value === true) {
       for (let i = 1; i <= 5; i += 1) telemetry.add('gw-cold', 'coldroom', 'temperature', clock.now + (i * SETTLE) / 5, -13 - (responseK * i) / 5);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentRegistry, Coordinator, Executor, TrackRecordBook, buildSnapshot, createSpecialists, type Decision, type FacilityIndex } from '../../hub/agents/index.js';
+import { AgentRoster, Coordinator, Executor, TrackRecordBook, buildSnapshot, createSpecialists, type Decision, type FacilityIndex } from '../../hub/agents/index.js';
 import { facility, FakeClock, FakeCommands, MemoryReviews, MemoryTelemetry, MemoryTrackStore, T0 } from './support.js';
 
 const DAY = 86_400_000;
@@ -46,7 +46,7 @@ describe('track records', () => {
     const learning = new TrackRecordBook({ clock: clock.read });
     const executor = new Executor({ commands, telemetry, clock: clock.read, sleep: () => Promise.resolve() });
     const reviews = new MemoryReviews();
-    const coordinator = new Coordinator({ registry: new AgentRegistry(createSpecialists()), executor, review: reviews, learning, clock: clock.read });
+    const coordinator = new Coordinator({ roster: new AgentRoster(createSpecialists()), executor, review: reviews, learning, clock: clock.read });
 
     const rounds: Array<{ confidence: number; weight: number; executed: boolean }> = [];
     const setbackOf = (d: readonly Decision[]): Decision | undefined => d.find((x) => x.proposal.kind === 'setback');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import {
-  AgentRegistry,
+  AgentRoster,
   ComfortSpecialist,
   EnergySpecialist,
   EquipmentHealthSpecialist,
@@ -144,7 +144,7 @@ describe('specialists', () => {
   });
 
   it('registry throws on duplicate ids; facility model errors name the problem', () => {
-    const reg = new AgentRegistry([new EnergySpecialist()]);
+    const reg = new AgentRoster([new EnergySpecialist()]);
     expect(() => reg.register(new EnergySpecialist())).toThrow(/registered twice/);
     reg.register(new EnergySpecialist({ id: 'energy-2' }));
     expect(reg.ids()).toEqual(['energy', 'energy-2']);

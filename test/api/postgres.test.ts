@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featureMigrations } from '../../hub/features.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { PASSWORD, login, makeApi, seedGateway, seedReview, type TestApi } from './support.js';
 

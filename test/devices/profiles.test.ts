@@ -7,6 +7,8 @@ import { buildProfiles, profileYaml } from '../../devices/profiles/build.js';
 import { ProfileSchema } from '../../edge/config/schema.js';
 import { modbusTcpManifest } from '../../edge/drivers/modbus/manifest.js';
 import { opcuaManifest } from '../../edge/drivers/opcua/manifest.js';
+import { tagProblems } from '../../edge/config/haystack.js';
+import { DEMO_TAGS } from '../../devices/profiles/tags.js';
 
 const dir = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
 
@@ -22,6 +24,15 @@ describe('device profiles', () => {
   it.each(Object.keys(profiles))('%s is a valid profile', (file) => {
     const value: unknown = parse(readFileSync(`${dir}${file}`, 'utf8'));
     expect([...Value.Errors(ProfileSchema, value)].map((e) => `${e.path} ${e.message}`)).toEqual([]);
+  });
+
+  it.each(Object.keys(profiles))('%s tags its points with markers the Haystack vocabulary accepts', (file) => {
+    const doc = parse(readFileSync(`${dir}${file}`, 'utf8')) as { points: Array<{ name: string; unit?: string; writable?: boolean; tags?: string[] }> };
+    const tagged = doc.points.filter((p) => p.tags);
+    expect(tagged.length).toBeGreaterThan(0);
+    expect(Object.keys(DEMO_TAGS[file] ?? {}).filter((name) => !doc.points.some((p) => p.name === name))).toEqual([]);
+    const problems = tagged.flatMap((p) => tagProblems(p.tags ?? [], p).map((problem) => `${p.name}: ${problem.message}`));
+    expect(problems).toEqual([]);
   });
 
   // The drivers own the address schemas; the simulator's profiles must satisfy them.

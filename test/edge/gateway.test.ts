@@ -106,7 +106,7 @@ devices:
     while (Date.now() < deadline && gateway.latest('ahu1', 'fan_speed_setpoint')?.value !== 45) await sleep(100);
     expect(gateway.latest('ahu1', 'fan_speed_setpoint')?.value).toBe(45);
 
-    const refused = async (device: string, point: string, value: number | boolean): Promise<string> => {
+    const refused = async (device: string, point: string, value: number | boolean | null): Promise<string> => {
       try {
         await gateway.write(device, point, value);
         return 'applied';
@@ -117,6 +117,7 @@ devices:
     expect(await refused('ahu1', 'fan_speed_setpoint', 150)).toBe('SWG_ERR_POINT_LIMIT');
     expect(await refused('ahu1', 'supply_air_temp', 10)).toBe('SWG_ERR_POINT_NOT_WRITABLE');
     expect(await refused('ahu1', 'no_such_point', 1)).toBe('SWG_ERR_POINT_UNKNOWN');
+    expect(await refused('ahu1', 'fan_speed_setpoint', null)).toBe('SWG_ERR_POINT_RELINQUISH'); // Modbus has no command priorities
     expect(await refused('io', 'backup_compressor_relay', true)).toBe('applied');
   });
 });

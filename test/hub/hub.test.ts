@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { GatewayStateSchema, TelemetryBatchSchema, encode, gatewayTopic } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';

@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { StoredReceiptSchema, decode, gatewayTopic, messageDigest, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';

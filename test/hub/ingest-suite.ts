@@ -9,7 +9,7 @@ import { HubMetrics } from '../../hub/metrics.js';
 import { HubEvents } from '../../hub/events.js';
 import { Ingest } from '../../hub/ingest/ingest.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
-import { SqliteStore } from '../../hub/store/sqlite.js';
+import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';
 import { encode, gatewayTopic, GatewayStateSchema, TelemetryBatchSchema, type GatewayEvent, type GatewayState, type ReviewRequest } from '../../shared/wire/index.js';
 import { tempDir } from '../support/tmp.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { featureMigrations } from '../../hub/features.js';
-import { PostgresStore } from '../../hub/store/postgres.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { reviewContract } from './review-contract.js';
 

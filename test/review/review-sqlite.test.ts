@@ -1,5 +1,5 @@
 import { featureMigrations } from '../../hub/features.js';
-import { SqliteStore } from '../../hub/store/sqlite.js';
+import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
 import { tempDir } from '../support/tmp.js';
 import { reviewContract } from './review-contract.js';
 

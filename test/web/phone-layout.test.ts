@@ -83,7 +83,17 @@ describe.skipIf(!hasChromium)('review page on a 390x844 phone', () => {
         ts: now,
         version: '1.0.0',
         devices: [{ id: 'ahu1', protocol: 'modbus-tcp', state: 'up', units: { setpoint: '°C', [LONG]: 'K', fan_speed: '%' } }],
-        health: { outboxDepth: 0, outboxBytes: 0, rssBytes: 60_000_000, uptimeS: 3600 },
+        health: {
+          outboxDepth: 0,
+          outboxBytes: 0,
+          rssBytes: 60_000_000,
+          uptimeS: 3600,
+          status: 'critical',
+          checks: [
+            { name: 'memory', status: 'ok', detail: 'rss 57 MB of a 250 MB budget' },
+            { name: 'devices', status: 'critical', detail: `down for long: ${LONG} (42 min)` },
+          ],
+        },
       }),
       { qos: 1, retain: true },
     );
@@ -150,6 +160,9 @@ describe.skipIf(!hasChromium)('review page on a 390x844 phone', () => {
     await page.getByRole('link', { name: 'Fleet' }).click();
     await page.locator('[data-gateway="gw-1"]').waitFor();
     expect(await overflowing(page), 'fleet').toEqual([]);
+    // The health agent's findings: what is wrong is on the card, what is fine is not.
+    expect(await page.locator('[data-gateway="gw-1"] [data-check="devices"]').textContent()).toBe(`Critical: devices — down for long: ${LONG} (42 min)`);
+    expect(await page.locator('[data-gateway="gw-1"] [data-check="memory"]').count()).toBe(0);
 
     await page.locator('[data-gateway="gw-1"]').click();
     await page.getByRole('heading', { name: 'gw-1' }).waitFor();

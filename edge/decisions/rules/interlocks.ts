@@ -4,7 +4,7 @@
  * place that can refuse a dangerous write, after the point's own writable/limit checks.
  */
 import { SwarmgateError } from '../../../shared/kit/errors.js';
-import type { PointValue, Reading } from '../../drivers/driver.js';
+import type { PointValue, Reading, WriteValue } from '../../drivers/driver.js';
 import type { WriteGuard } from '../../runtime/ports.js';
 import { compileCondition, snapshotInputs, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { splitRef, type InterlockConfig } from './schema.js';
@@ -59,7 +59,7 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
 }
 
 /** Throws SWG_ERR_INTERLOCK naming the interlock when the write must not happen. */
-export function checkInterlocks(interlocks: readonly CompiledInterlock[], device: string, point: string, value: PointValue, latest: LatestLookup): void {
+export function checkInterlocks(interlocks: readonly CompiledInterlock[], device: string, point: string, value: WriteValue, latest: LatestLookup): void {
   for (const il of interlocks) {
     if (il.device !== device || il.point !== point) continue;
     if (il.value !== undefined && il.value !== value) continue;
@@ -77,7 +77,7 @@ export function checkInterlocks(interlocks: readonly CompiledInterlock[], device
   }
 }
 
-function refuse(il: CompiledInterlock, device: string, point: string, value: PointValue, why: string): never {
+function refuse(il: CompiledInterlock, device: string, point: string, value: WriteValue, why: string): never {
   const text = il.message ? `${il.message} (${why})` : why;
   throw new SwarmgateError('SWG_ERR_INTERLOCK', `interlock "${il.name}" refused ${device}/${point} = ${String(value)}: ${text}`, {
     details: { interlock: il.name, device, point, value: String(value) },

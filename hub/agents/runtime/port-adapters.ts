@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Action } from '../../../shared/wire/messages.js';
 import type { CommandOptions, CommandPort, CommandResult, TelemetryPort, TelemetrySample } from '../ports.js';
-import type { CommandService } from '../../commands/commands.js';
+import type { CommandService } from '../../commands/service.js';
 import type { HubStore } from '../../store/types.js';
 
 export type CommandApi = Pick<CommandService, 'create' | 'get' | 'settled'>;

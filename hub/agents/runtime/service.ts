@@ -15,7 +15,7 @@ import { Executor, type ExecutionResult } from '../executor/executor.js';
 import type { FacilityIndex } from '../facility.js';
 import { TrackRecordBook, type LearningOptions } from '../learning/track-record.js';
 import type { ReviewSink, ReviewSubmission } from '../ports.js';
-import { AgentRegistry } from '../registry.js';
+import { AgentRoster } from '../roster.js';
 import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../types.js';
 import type { HubEvents } from '../../events.js';
 import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../../review/index.js';
@@ -96,7 +96,7 @@ export class AgentService {
       onOutcome: (decision, outcome) => this.learning.recordDecision(decision, outcome),
     });
     this.coordinator = new Coordinator({
-      registry: new AgentRegistry([...(options.agents ?? createSpecialists(options.settleMs))]),
+      roster: new AgentRoster([...(options.agents ?? createSpecialists(options.settleMs))]),
       executor,
       review: this.reviewSink(),
       learning: this.learning,

@@ -93,7 +93,7 @@ export function effectOn(
 /** The written point of a proposal, if it is a write on a known facility point. */
 export function writtenPoint(snapshot: FacilitySnapshot, proposal: Proposal): { point: BoundPoint; value: PointValue } | undefined {
   const a = proposal.action;
-  if (!a || a.kind !== 'write') return undefined;
+  if (!a || a.kind !== 'write' || a.value === null) return undefined; // a relinquish sets no value of its own
   const point = snapshot.facility.point(proposal.gateway, a.device, a.point);
   return point ? { point, value: a.value } : undefined;
 }

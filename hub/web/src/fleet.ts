@@ -12,6 +12,8 @@ export function fleetView(gateways: Gateway[]): HTMLElement {
   const list = h('ul', { class: 'cards', 'aria-label': 'Gateways' });
   for (const g of [...gateways].sort((a, b) => Number(a.status === 'online') - Number(b.status === 'online') || a.gateway.localeCompare(b.gateway))) {
     const health = g.health ? `outbox ${g.health.outboxDepth} · ${Math.round(g.health.rssBytes / 1_048_576)} MB · up ${Math.round(g.health.uptimeS / 3600)} h` : 'no health report';
+    // What the gateway's health agent found wrong (ok checks are not listed).
+    const problems = (g.health?.checks ?? []).filter((c) => c.status !== 'ok');
     list.append(
       h(
         'li',
@@ -19,7 +21,7 @@ export function fleetView(gateways: Gateway[]): HTMLElement {
         h(
           'a',
           { href: `#/gateway/${encodeURIComponent(g.gateway)}`, class: 'card', 'data-gateway': g.gateway },
-          h('span', { class: 'card-body' }, h('strong', {}, g.gateway), h('span', { class: 'muted' }, `${g.site}${g.version ? ` · v${g.version}` : ''}`), h('span', { class: 'muted' }, `seen ${ago(g.lastSeen)} · ${health}`)),
+          h('span', { class: 'card-body' }, h('strong', {}, g.gateway), h('span', { class: 'muted' }, `${g.site}${g.version ? ` · v${g.version}` : ''}`), h('span', { class: 'muted' }, `seen ${ago(g.lastSeen)} · ${health}`), ...problems.map((c) => h('span', { class: `health-${c.status}`, 'data-check': c.name }, `${c.status === 'critical' ? 'Critical' : 'Warning'}: ${c.name} — ${c.detail}`))),
           pill(g.status),
         ),
       ),

@@ -12,7 +12,7 @@ import { AgentService } from '../../../hub/agents/runtime/index.js';
 import { HubEvents } from '../../../hub/events.js';
 import { featureMigrations } from '../../../hub/features.js';
 import { ReviewService } from '../../../hub/review/index.js';
-import { SqliteStore } from '../../../hub/store/sqlite.js';
+import { SqliteStore } from '../../../hub/store/sqlite/sqlite.js';
 import { WorkOrderService } from '../../../hub/work-orders/service.js';
 import { FakeCommands } from '../../review/review-contract.js';
 import { tempDir } from '../../support/tmp.js';

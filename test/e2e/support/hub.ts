@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { upsertUser } from '../../../hub/broker/credentials.js';
 import { parseHubConfig } from '../../../hub/config.js';
 import { startHub, type Hub, type StartHubOptions } from '../../../hub/index.js';
-import { PostgresStore } from '../../../hub/store/postgres.js';
+import { PostgresStore } from '../../../hub/store/postgres/postgres.js';
 import { gatewayTopic } from '../../../shared/wire/index.js';
 
 export const MOSQUITTO = { host: '127.0.0.1', port: 1883, url: 'mqtt://127.0.0.1:1883' } as const;

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { checkWrite } from '../../../edge/runtime/point-write.js';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
-import type { PointSpec, PointValue, Reading } from '../../../edge/drivers/driver.js';
+import type { PointSpec, Reading, WriteValue } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
 import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type StoredReceipt } from '../../../shared/wire/index.js';
@@ -122,7 +122,7 @@ export interface FakeGateway extends FederationGateway {
   emit(reading: Reading): void;
   /** Device connection states reported by deviceStates() (default every device up). */
   readonly states: Map<string, DeviceState>;
-  readonly writes: { device: string; point: string; value: PointValue; origin: string }[];
+  readonly writes: { device: string; point: string; value: WriteValue; origin: string }[];
   readonly values: Map<string, Reading>;
 }
 

@@ -117,6 +117,25 @@ describe('outbox', () => {
     expect(box.stats().messages).toBe(5);
   });
 
+  it('compaction gives the space of delivered messages back to the file system and keeps the rest', () => {
+    const box = make({ flushMs: 10_000, batchMax: 50, bootId: 'boot-compact-1' });
+    for (let i = 0; i < 4000; i++) box.addReading(reading(i, { value: `v${i}-${'x'.repeat(280)}` }));
+    box.flush();
+    const rows = box.next(0, Number.MAX_SAFE_INTEGER, 1000).rows;
+    const delivered = rows.slice(0, rows.length - 5);
+    for (const r of delivered) {
+      box.markSent(r.seq);
+      box.ack(r.seq);
+    }
+    box.flush();
+    const before = box.fileBytes();
+    const freed = box.compact();
+    expect(freed).toBeGreaterThan(before / 2);
+    expect(box.fileBytes()).toBe(before - freed);
+    expect(batches(box).map((b) => b.seq)).toEqual(rows.slice(-5).map((r) => r.batchSeq));
+    expect(batches(box).every((b) => b.readings.length === 50)).toBe(true);
+  });
+
   it('keeps rows and seq numbering across a reopen; a new boot restarts batch seqs', () => {
     const dir = tempDir('swg-outbox-');
     dirs.push(dir);

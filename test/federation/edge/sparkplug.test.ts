@@ -5,6 +5,7 @@ import { EventSchema, decode } from '../../../shared/wire/index.js';
 import { startFederation } from '../../../edge/federation/index.js';
 import { tempDir } from '../../support/tmp.js';
 import type { FederationDevice } from '../../../edge/federation/index.js';
+import { TAGS_PROPERTY } from '../../../edge/federation/sparkplug.js';
 import { fakeGateway, hubSubscriber, publishTo, startBroker, waitFor, type Received } from './helpers.js';
 
 const spb = sparkplugPayload.get('spBv1.0')!;
@@ -92,6 +93,28 @@ describe('sparkplug B edge node (aedes)', () => {
     expect(ddata?.topic).toBe('spBv1.0/plant-1/DDATA/edge-7/ahu1');
     expect(seqOf(ddata!)).toBe(2);
     expect(ddata?.metrics?.map((m) => [m.name, m.value, num(m.timestamp), m.properties?.Quality?.value])).toEqual([['temp', 19, 1_700_000_001_000, 64]]);
+  });
+
+  it('carries a point\'s Haystack markers as a DBIRTH metric property, never in DDATA', async () => {
+    const tagged: FederationDevice = {
+      id: 'vav1',
+      protocol: 'bacnet-ip',
+      points: [
+        { name: 'zone_temp', unit: 'degC', writable: false, valueType: 'float', tags: ['zone', 'air', 'temp', 'sensor'] },
+        { name: 'flow', writable: false, valueType: 'float' },
+      ],
+    };
+    const { gw, scada } = await setup({}, [tagged]);
+    await waitFor(() => decoded(scada.messages, 'DBIRTH').some((b) => b.topic.endsWith('/vav1')), 5000, 'vav1 birth');
+    const birth = decoded(scada.messages, 'DBIRTH').find((b) => b.topic.endsWith('/vav1'));
+    expect(birth?.metrics?.map((m) => [m.name, m.properties?.[TAGS_PROPERTY]?.value])).toEqual([
+      ['zone_temp', 'zone air temp sensor'],
+      ['flow', undefined],
+    ]);
+    gw.emit({ device: 'vav1', point: 'zone_temp', value: 21.5, quality: 'good', ts: 1_700_000_002_000 });
+    await waitFor(() => decoded(scada.messages, 'DDATA').some((d) => d.topic.endsWith('/vav1')), 5000, 'vav1 ddata');
+    const data = decoded(scada.messages, 'DDATA').find((d) => d.topic.endsWith('/vav1'));
+    expect(data?.metrics?.[0]?.properties?.[TAGS_PROPERTY]).toBeUndefined();
   });
 
   it('wraps seq at 256 and a rebirth (NCMD Node Control/Rebirth) resets it to 0', async () => {

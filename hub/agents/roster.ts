@@ -1,11 +1,11 @@
 /**
- * The one place agents are looked up: a map id -> agent. Registering an id twice is a programming
- * error and throws, like the driver registry.
+ * The roster of agents the coordinator consults: a map id -> agent, the one place agents are
+ * looked up. Registering an id twice is a programming error and throws, like the driver registry.
  */
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Agent } from './types.js';
 
-export class AgentRegistry {
+export class AgentRoster {
   private readonly agents = new Map<string, Agent>();
 
   constructor(agents: readonly Agent[] = []) {

@@ -5,9 +5,9 @@
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CommandRecord, HubStore } from '../../hub/store/types.js';
-import type { GapRecord, GatewayEvent } from '../../shared/wire/index.js';
-import { batch, reading, uniqueId } from './helpers.js';
+import type { CommandRecord, HubStore } from '../../../hub/store/types.js';
+import type { GapRecord, GatewayEvent } from '../../../shared/wire/index.js';
+import { batch, reading, uniqueId } from '../helpers.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 1); // bucket-aligned base time

@@ -7,13 +7,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
-import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
-import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
-import type { Logger } from '../../shared/kit/log.js';
-import { DAY_MS, checkHistoryArgs } from './aggregate.js';
-import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from './rows.js';
-import { SQLITE_MIGRATIONS, type Migration } from './sqlite-migrations.js';
-import { SqliteSeries } from './sqlite-series.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
+import type { Logger } from '../../../shared/kit/log.js';
+import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
+import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
+import type { Migration } from '../migration.js';
+import { SQLITE_MIGRATIONS } from './migrations.js';
+import { SqliteSeries } from './series/series.js';
 import {
   DEFAULT_RETENTION,
   type CommandPatch,
@@ -33,7 +34,7 @@ import {
   type StoredGap,
   type StoredReading,
   type TelemetryStoreStats,
-} from './types.js';
+} from '../types.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:'. */

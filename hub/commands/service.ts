@@ -13,12 +13,13 @@ import { CommandSchema, type Action, type Command, type CommandAck } from '../..
 import { gatewayTopic } from '../../shared/wire/topics.js';
 import type { HubEvents } from '../events.js';
 import type { AckOutcome } from '../ingest/ingest.js';
-import type { CommandQuery, CommandRecord, CommandStatus, HubStore } from '../store/types.js';
+import type { CommandQuery, CommandRecord, CommandStatus, CommandStore, GatewayStore } from '../store/types.js';
 
 export type Publish = (topic: string, payload: Buffer) => Promise<void>;
 
 export interface CommandServiceOptions {
-  readonly store: HubStore;
+  /** Commands, and the gateway's record for the site of a command created without one. */
+  readonly store: CommandStore & Pick<GatewayStore, 'getGateway'>;
   readonly events: HubEvents;
   /** Publishes with QoS 1; resolves on the broker's PUBACK. */
   readonly publish: Publish;

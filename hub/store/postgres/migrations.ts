@@ -2,7 +2,7 @@
  * Versioned PostgreSQL schema, same tables and columns as the SQLite one. Tables are created in
  * the store's schema (first on the search_path). Append new migrations, never edit applied ones.
  */
-import type { Migration } from './sqlite-migrations.js';
+import type { Migration } from '../migration.js';
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {

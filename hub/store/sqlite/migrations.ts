@@ -2,16 +2,8 @@
  * Versioned SQLite schema. Append new migrations (never edit applied ones); the review queue and
  * later features add their tables here with the next version number.
  */
-import type { Database } from 'better-sqlite3';
-import { convertLegacyReadings } from './sqlite-series.js';
-
-export interface Migration {
-  readonly version: number;
-  readonly name: string;
-  readonly sql: string;
-  /** Data conversion run after `sql`, in the same transaction. */
-  readonly run?: (db: Database) => void;
-}
+import type { Migration } from '../migration.js';
+import { convertLegacyReadings } from './series/legacy.js';
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {

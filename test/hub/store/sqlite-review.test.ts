@@ -6,9 +6,9 @@ import fs, { cpSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../hub/store/sqlite.js';
-import { tempDir } from '../support/tmp.js';
-import { batch, reading } from './helpers.js';
+import { SqliteStore } from '../../../hub/store/sqlite/sqlite.js';
+import { tempDir } from '../../support/tmp.js';
+import { batch, reading } from '../helpers.js';
 
 const BOOT = '0b1c2d3e-0000-4000-8000-000000000003';
 const T0 = Date.UTC(2024, 0, 1);

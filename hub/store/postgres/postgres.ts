@@ -4,15 +4,15 @@
  * columns come back as JS numbers (ms timestamps fit exactly).
  */
 import pg from 'pg';
-import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
-import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../shared/wire/messages.js';
-import { createLogger, type Logger } from '../../shared/kit/log.js';
-import { ConflictLog, batchContentHash, isConflict } from './batch-conflicts.js';
-import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from './aggregate.js';
-import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
-import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './postgres-schema-name.js';
-import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, sampleFromRow, type Row } from './rows.js';
-import type { Migration } from './sqlite-migrations.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
+import { createLogger, type Logger } from '../../../shared/kit/log.js';
+import { ConflictLog, batchContentHash, isConflict } from '../batch-conflicts.js';
+import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from '../aggregate.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './schema-name.js';
+import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, sampleFromRow, type Row } from '../rows.js';
+import type { Migration } from '../migration.js';
 import {
   DEFAULT_RETENTION,
   type CommandPatch,
@@ -31,7 +31,7 @@ import {
   type StoredEvent,
   type StoredGap,
   type StoredReading,
-} from './types.js';
+} from '../types.js';
 
 export interface PostgresStoreOptions {
   /** postgres://user@host:port/db; default DATABASE_URL. */

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { IngestJournal } from '../../hub/store/ingest-journal.js';
-import { SqliteStore, type SqliteStoreOptions } from '../../hub/store/sqlite.js';
-import { SQLITE_MIGRATIONS } from '../../hub/store/sqlite-migrations.js';
-import { tempDir } from '../support/tmp.js';
-import { batch, reading } from './helpers.js';
-import { storeContract } from './store-contract.js';
+import { IngestJournal } from '../../../hub/store/ingest-journal.js';
+import { SqliteStore, type SqliteStoreOptions } from '../../../hub/store/sqlite/sqlite.js';
+import { SQLITE_MIGRATIONS } from '../../../hub/store/sqlite/migrations.js';
+import { tempDir } from '../../support/tmp.js';
+import { batch, reading } from '../helpers.js';
+import { storeContract } from './contract.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/journal-writer.ts', import.meta.url));
 const BOOT = '0b1c2d3e-0000-4000-8000-000000000002';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { PostgresStore } from '../../hub/store/postgres.js';
-import { peerOrSkip, tcpPeer } from '../support/peers.js';
-import { storeContract } from './store-contract.js';
+import { PostgresStore } from '../../../hub/store/postgres/postgres.js';
+import { peerOrSkip, tcpPeer } from '../../support/peers.js';
+import { storeContract } from './contract.js';
 
 const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const available = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));

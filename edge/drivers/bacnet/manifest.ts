@@ -1,0 +1,67 @@
+/**
+ * The bacnet-ip driver manifest: settings schemas, semantic checks a schema cannot express (object
+ * type and property names, refused priorities, writes to objects that have no priority), and the
+ * factory. Profiles of the 'bacnet' family.
+ */
+import { PropertyIdentifier } from '@bacnet-js/client';
+import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
+import { BacnetDriver } from './driver.js';
+import {
+  BacnetAddressSchema,
+  BacnetConnectionSchema,
+  OBJECT_TYPES,
+  PROPERTIES,
+  REFUSED_PRIORITIES,
+  resolveAddress,
+  type BacnetAddress,
+  type BacnetConnection,
+} from './settings.js';
+import { presentValueType } from './values.js';
+
+export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, BacnetAddress>): ValidationProblem[] {
+  const problems: ValidationProblem[] = [];
+  const c = device.connection;
+  if (c.network !== undefined && c.deviceAddress === undefined) {
+    problems.push({ path: '/connection/deviceAddress', message: 'a device behind a BACnet router (network) needs deviceAddress: the router\'s IP address' });
+  }
+  const seen = new Map<string, number>();
+  device.points.forEach((point, i) => {
+    const a = point.address;
+    const at = (field: string): string => `/points/${i}/address/${field}`;
+    if (!OBJECT_TYPES.has(a.objectType)) {
+      problems.push({ path: at('objectType'), message: `${point.name}: "${a.objectType}" is not a BACnet object type; use e.g. analog-input, analog-value, binary-output, multi-state-value` });
+    }
+    if (typeof a.property === 'string' && !PROPERTIES.has(a.property)) {
+      problems.push({ path: at('property'), message: `${point.name}: "${a.property}" is not a BACnet property name; use e.g. present-value, or a number for a proprietary property` });
+    }
+    const priority = a.priority;
+    const refused = priority === undefined ? undefined : REFUSED_PRIORITIES[priority];
+    if (priority !== undefined && refused) {
+      problems.push({ path: at('priority'), message: `${point.name}: priority ${priority} is ${refused}; a gateway commands at 9-16 (default 12), or 3-5 and 7-8 when the site says so` });
+    }
+    const resolved = resolveAddress(a);
+    if (resolved && resolved.property !== PropertyIdentifier.PRESENT_VALUE && a.priority !== undefined) {
+      problems.push({ path: at('priority'), message: `${point.name}: only present-value has command priorities; remove priority` });
+    }
+    const key = `${a.objectType}:${a.instance}:${String(a.property ?? 'present-value')}:${a.arrayIndex ?? ''}`;
+    const earlier = seen.get(key);
+    if (earlier !== undefined) problems.push({ path: `/points/${i}/address`, message: `${point.name}: same object property as point ${earlier}` });
+    else seen.set(key, i);
+  });
+  return problems;
+}
+
+export const bacnetManifest: DriverManifest<typeof BacnetConnectionSchema, typeof BacnetAddressSchema> = {
+  protocol: 'bacnet-ip',
+  profileProtocol: 'bacnet',
+  description: 'BACnet/IP client: ReadPropertyMultiple in APDU-sized batches, COV with renewal and polling fallback, writes at a priority and relinquish, Who-Is discovery',
+  connectionSchema: BacnetConnectionSchema,
+  addressSchema: BacnetAddressSchema,
+  capabilities: { subscribe: true, browse: true },
+  validate: validateBacnetDevice,
+  valueType: (address) => {
+    const resolved = resolveAddress(address);
+    return resolved && resolved.property === PropertyIdentifier.PRESENT_VALUE ? presentValueType(resolved.objectType) : undefined;
+  },
+  create: (device, context) => new BacnetDriver(device, context),
+};

@@ -1,0 +1,142 @@
+/**
+ * The point index: what each gateway's birth says about its points (unit, Project Haystack
+ * markers), kept per (gateway, device, point) so integrators and agents find "every discharge air
+ * temp" across sites without knowing each vendor's names. A birth replaces the gateway's entries
+ * (points gone from its profiles go from the index); a will (offline) leaves them as they were.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { GatewayState } from '../../shared/wire/messages.js';
+import { num, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
+
+type DeviceStatus = NonNullable<GatewayState['devices']>[number];
+
+export const IndexedPointSchema = Type.Object(
+  {
+    site: Type.String(),
+    gateway: Type.String(),
+    device: Type.String(),
+    point: Type.String(),
+    unit: Type.Optional(Type.String()),
+    tags: Type.Array(Type.String(), { description: 'Project Haystack markers ("point" implied), in reading order; empty when the profile gives none' }),
+    updatedAt: Type.Integer({ minimum: 0, description: 'when the birth that described the point was applied' }),
+  },
+  { additionalProperties: false },
+);
+
+export type IndexedPoint = Static<typeof IndexedPointSchema>;
+
+export interface PointQuery {
+  /** Every point carrying all of these markers ("point" is implied and ignored). */
+  readonly tags?: readonly string[];
+  readonly site?: string;
+  readonly gateway?: string;
+  /** Default 100, at most 1000. */
+  readonly limit?: number;
+  /** Page: points after this one in (gateway, device, point) order. */
+  readonly after?: { readonly gateway: string; readonly device: string; readonly point: string };
+}
+
+export interface PointPage {
+  readonly items: IndexedPoint[];
+  /** Present when there may be more: the (gateway, device, point) of the last item. */
+  readonly next?: { readonly gateway: string; readonly device: string; readonly point: string };
+}
+
+/** What the registry needs of the index. */
+export interface PointIndexPort {
+  applyBirth(site: string, gateway: string, devices: readonly DeviceStatus[], now: number): Promise<void>;
+}
+
+/** Rows per INSERT statement (PostgreSQL allows 65535 parameters). */
+const CHUNK = 200;
+
+function fromRow(row: SqlRow): IndexedPoint {
+  const unit = row.unit === null || row.unit === undefined ? undefined : str(row, 'unit');
+  const tags = str(row, 'tags');
+  return {
+    site: str(row, 'site'),
+    gateway: str(row, 'gateway'),
+    device: str(row, 'device'),
+    point: str(row, 'point'),
+    ...(unit === undefined ? {} : { unit }),
+    tags: tags === '' ? [] : tags.split(' '),
+    updatedAt: num(row, 'updated_at'),
+  };
+}
+
+interface Entry {
+  readonly device: string;
+  readonly point: string;
+  readonly unit?: string;
+  readonly tags: readonly string[];
+}
+
+function entriesOf(devices: readonly DeviceStatus[]): Entry[] {
+  const out: Entry[] = [];
+  for (const d of devices) {
+    const names = new Set([...Object.keys(d.units ?? {}), ...Object.keys(d.tags ?? {})]);
+    for (const point of [...names].sort()) {
+      const unit = d.units?.[point];
+      out.push({ device: d.id, point, ...(unit !== undefined ? { unit } : {}), tags: [...new Set((d.tags?.[point] ?? []).filter((t) => t !== 'point'))] });
+    }
+  }
+  return out;
+}
+
+export class PointIndex implements PointIndexPort {
+  /** What each gateway's last applied birth said, so the periodic births that change nothing write nothing. */
+  private readonly applied = new Map<string, string>();
+
+  constructor(private readonly sql: Sql) {}
+
+  async applyBirth(site: string, gateway: string, devices: readonly DeviceStatus[], now: number): Promise<void> {
+    const entries = entriesOf(devices);
+    const digest = JSON.stringify([site, entries]);
+    if (this.applied.get(gateway) === digest) return;
+    await this.sql.all('DELETE FROM point_markers WHERE gateway = ?', [gateway]);
+    await this.sql.all('DELETE FROM point_index WHERE gateway = ?', [gateway]);
+    for (let i = 0; i < entries.length; i += CHUNK) {
+      const chunk = entries.slice(i, i + CHUNK);
+      await this.sql.all(
+        `INSERT INTO point_index (gateway, device, point, site, unit, tags, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap((e): SqlValue[] => [gateway, e.device, e.point, site, e.unit ?? null, e.tags.join(' '), now]),
+      );
+    }
+    const markers = entries.flatMap((e) => e.tags.map((marker) => [marker, e.device, e.point] as const));
+    for (let i = 0; i < markers.length; i += CHUNK) {
+      const chunk = markers.slice(i, i + CHUNK);
+      await this.sql.all(
+        `INSERT INTO point_markers (marker, gateway, device, point) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        chunk.flatMap(([marker, device, point]): SqlValue[] => [marker, gateway, device, point]),
+      );
+    }
+    this.applied.set(gateway, digest);
+  }
+
+  /** Points in (gateway, device, point) order, filtered by markers, site and gateway. */
+  async find(query: PointQuery = {}): Promise<PointPage> {
+    const limit = Math.min(1000, Math.max(1, query.limit ?? 100));
+    const markers = [...new Set((query.tags ?? []).filter((t) => t !== 'point'))];
+    const where: string[] = [];
+    const args: SqlValue[] = [];
+    let from = 'point_index p';
+    if (markers.length > 0) {
+      from += ` JOIN (SELECT gateway, device, point FROM point_markers WHERE marker IN (${markers.map(() => '?').join(', ')}) GROUP BY gateway, device, point HAVING COUNT(*) = ?) m ON m.gateway = p.gateway AND m.device = p.device AND m.point = p.point`;
+      args.push(...markers, markers.length);
+    }
+    if (query.site !== undefined) where.push('p.site = ?') && args.push(query.site);
+    if (query.gateway !== undefined) where.push('p.gateway = ?') && args.push(query.gateway);
+    if (query.after) {
+      const a = query.after;
+      where.push('(p.gateway > ? OR (p.gateway = ? AND (p.device > ? OR (p.device = ? AND p.point > ?))))');
+      args.push(a.gateway, a.gateway, a.device, a.device, a.point);
+    }
+    const rows = await this.sql.all(
+      `SELECT p.site, p.gateway, p.device, p.point, p.unit, p.tags, p.updated_at FROM ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY p.gateway, p.device, p.point LIMIT ?`,
+      [...args, limit + 1],
+    );
+    const items = rows.slice(0, limit).map(fromRow);
+    const last = items[items.length - 1];
+    return rows.length > limit && last ? { items, next: { gateway: last.gateway, device: last.device, point: last.point } } : { items };
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * One schema migration, for either backend: the store applies the ones it has not applied yet, in
+ * version order, each in its own transaction. Features register theirs in hub/db/migrations.ts.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+  /** Data conversion run after `sql`, in the same transaction. */
+  readonly run?: (db: Database) => void;
+}

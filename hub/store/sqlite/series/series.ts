@@ -1,0 +1,206 @@
+/**
+ * Telemetry in the SQLite store: per-point history as columnar chunks (../../chunk.ts), written in
+ * group commits. ingest() checks the batch's (gateway, bootId, seq) key, appends the payload to
+ * the ingest journal (durable from then on) and buffers the readings; flush() turns everything
+ * buffered into chunks, latest values and batch keys in one transaction, then drops the journal
+ * segments it covered. Reads merge what is stored with what is buffered, so a reading is
+ * visible the moment ingest() returns. Without a journal (':memory:', or another process owns
+ * it) every ingest() is flushed before it returns.
+ *
+ * This class coordinates; each job is its own module: buffer.ts (what is not flushed yet),
+ * flush.ts (the group commit), journal-replay.ts (recovery at open), reads.ts, compaction.ts,
+ * retention.ts, series-ids.ts, chunk-rows.ts, and legacy.ts (the version-2 migration).
+ */
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { errorMessage } from '../../../../shared/kit/errors.js';
+import { createLogger, type Logger } from '../../../../shared/kit/log.js';
+import type { TelemetryBatch } from '../../../../shared/wire/messages.js';
+import { ConflictLog, batchContentHash, isConflict } from '../../batch-conflicts.js';
+import { IngestJournal } from '../../ingest-journal.js';
+import type { HistoryBucket, IngestResult, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from '../../types.js';
+import { SeriesBuffer, batchKey } from './buffer.js';
+import { chunkInserter, type InsertChunk } from './chunk-rows.js';
+import { COMPACT_EVERY_MS, compactChunks } from './compaction.js';
+import { FlushWriter } from './flush.js';
+import { replayJournal } from './journal-replay.js';
+import { SeriesReads } from './reads.js';
+import { retainChunks } from './retention.js';
+import { SeriesIds } from './series-ids.js';
+
+export interface SeriesOptions {
+  /** Journal directory; undefined writes every batch through before ingest() returns. */
+  readonly journalDir?: string;
+  /**
+   * Group-commit interval; default 5000 ms (and sooner once 200k readings or 32 MB are buffered).
+   * Reads see buffered readings, so a longer interval costs only memory and replay time; it makes
+   * fewer, larger chunks for points that report slowly.
+   */
+  readonly flushMs?: number;
+  /** fsync every journal append (survives power loss, costs a disk flush per batch). */
+  readonly fsync?: boolean;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_FLUSH_MS = 5000;
+/** Flush early once this much is buffered, whatever the interval. */
+const FLUSH_READINGS = 200_000;
+const FLUSH_JOURNAL_BYTES = 32 * 1024 * 1024;
+
+export class SqliteSeries {
+  private readonly log: Logger;
+  private readonly ids: SeriesIds;
+  private readonly pending = new SeriesBuffer();
+  private readonly insertChunk: InsertChunk;
+  private readonly writer: FlushWriter;
+  private readonly reads: SeriesReads;
+  private readonly journal: IngestJournal | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private lastCompact = Date.now();
+  private flushFailures = 0;
+  private lastFlushMs = 0;
+  private readonly conflicts: ConflictLog;
+  private readonly batchHash: Statement;
+
+  constructor(
+    private readonly db: Db,
+    options: SeriesOptions = {},
+  ) {
+    this.log = options.logger ?? createLogger('hub-store');
+    this.conflicts = new ConflictLog(this.log);
+    // '' for a key stored before hashes were (NULL would read as "no such key").
+    this.batchHash = db.prepare("SELECT COALESCE(content_hash, '') FROM batches WHERE gateway = ? AND boot_id = ? AND seq = ?").pluck();
+    this.ids = new SeriesIds(db);
+    this.insertChunk = chunkInserter(db);
+    this.writer = new FlushWriter(db, this.ids, this.insertChunk);
+    this.reads = new SeriesReads(db, this.ids, this.pending);
+    const flushed = Number((db.prepare('SELECT value FROM store_meta WHERE key = ?').pluck().get('journal_flushed') as string | undefined) ?? 0);
+    this.journal = options.journalDir ? IngestJournal.acquire(options.journalDir, { fsync: options.fsync, after: flushed }) : undefined;
+    if (options.journalDir && !this.journal) this.log.info({ journal: options.journalDir }, 'another process owns the ingest journal; telemetry written here goes straight to the database');
+    if (this.journal) {
+      try {
+        replayJournal(this.journal, flushed, { seenHash: (key, b) => this.seenHash(key, b), buffer: (b, at, key, hash) => this.pending.add(b, at, key, hash), flushNow: (segment) => this.flushNow(segment) }, this.log);
+      } catch (err) {
+        // Not replayed: the segments stay for the next open, which must be able to take the lock.
+        this.journal.close();
+        throw err;
+      }
+      const every = options.flushMs ?? DEFAULT_FLUSH_MS;
+      this.timer = setInterval(() => this.tick(), every);
+      this.timer.unref();
+    }
+  }
+
+  stats(): TelemetryStoreStats {
+    return { buffered: this.pending.readings, journalBytes: this.journal?.segmentBytes ?? 0, lastFlushMs: this.lastFlushMs, flushFailures: this.flushFailures };
+  }
+
+  ingest(batch: TelemetryBatch, receivedAt: number, raw?: Uint8Array): IngestResult {
+    const key = batchKey(batch.gateway, batch.bootId, batch.seq);
+    const hash = batchContentHash(batch);
+    const seen = this.seenHash(key, batch);
+    if (seen !== undefined) {
+      if (!isConflict(seen || null, hash)) return { stored: false, readings: 0 };
+      this.conflicts.report(batch, seen, hash);
+      return { stored: false, readings: 0, conflict: true };
+    }
+    if (!this.journal) {
+      // Write-through: nothing else is buffered, so a failed flush leaves no trace to undo but this.
+      this.pending.add(batch, receivedAt, key, hash);
+      try {
+        this.flushNow();
+      } catch (err) {
+        this.pending.reset();
+        throw err;
+      }
+      return { stored: true, readings: batch.readings.length };
+    }
+    this.journal.append(receivedAt, raw ?? Buffer.from(JSON.stringify(batch)));
+    this.pending.add(batch, receivedAt, key, hash);
+    // After a failed flush the timer retries: retrying here would re-encode the whole buffer and
+    // start a new journal segment for every batch while the database is down.
+    if (this.flushFailures === 0 && (this.pending.readings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES)) this.flush();
+    return { stored: true, readings: batch.readings.length };
+  }
+
+  /** The content hash a key was buffered or stored with ('' when stored without one), undefined when new. */
+  private seenHash(key: string, batch: TelemetryBatch): string | undefined {
+    return this.pending.hashOf(key) ?? (this.batchHash.get(batch.gateway, batch.bootId, batch.seq) as string | undefined);
+  }
+
+  private tick(): void {
+    this.flush();
+    if (Date.now() - this.lastCompact >= COMPACT_EVERY_MS) {
+      this.lastCompact = Date.now();
+      try {
+        this.compact(Date.now());
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'chunk compaction failed; retrying later');
+      }
+    }
+  }
+
+  /**
+   * Materialises everything buffered. A failure leaves the buffer and the journal as they were
+   * (logged; the next flush retries), so nothing acknowledged is lost.
+   */
+  flush(): void {
+    try {
+      this.flushNow();
+      if (this.flushFailures > 0) this.log.info({ failures: this.flushFailures }, 'telemetry flush recovered');
+      this.flushFailures = 0;
+    } catch (err) {
+      this.flushFailures++;
+      this.log.error({ err: errorMessage(err), buffered: this.pending.readings, failures: this.flushFailures }, 'telemetry flush failed; readings stay buffered and journaled');
+    }
+  }
+
+  /**
+   * Commits everything buffered (FlushWriter.write). The journal mark becomes `replayed` when
+   * recovery materialises that segment; otherwise the journal moves to a new segment and the mark
+   * to the one it closed.
+   */
+  private flushNow(replayed?: number): void {
+    if (this.pending.batches.length === 0) return;
+    const started = performance.now();
+    const closed = replayed ?? this.journal?.rotate();
+    this.writer.write(this.pending, closed);
+    this.pending.reset();
+    if (closed !== undefined) this.journal?.discardThrough(closed);
+    this.lastFlushMs = performance.now() - started;
+  }
+
+  latest(dbRows: StoredReading[], gateway?: string): StoredReading[] {
+    return this.reads.latest(dbRows, gateway);
+  }
+
+  /** Raw samples with from <= ts <= to, by ts, arrival order on equal ts. */
+  samples(gateway: string, device: string, point: string, from: number, to: number): RawSample[] {
+    return this.reads.samples(gateway, device, point, from, to);
+  }
+
+  /** History buckets: raw chunks plus the best rollup level's rows. */
+  buckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): HistoryBucket[] {
+    return this.reads.buckets(gateway, device, point, from, to, bucketMs);
+  }
+
+  /** Flushes, then rolls up and removes raw samples older than cutoff (retention.ts). */
+  retain(cutoff: number, levels: readonly RollupLevel[]): number {
+    this.flush();
+    return retainChunks(this.db, cutoff, levels);
+  }
+
+  /** Merges runs of old small chunks (compaction.ts); returns how many chunks it removed. */
+  compact(now: number): number {
+    return compactChunks(this.db, now, this.insertChunk);
+  }
+
+  /** Flushes and releases the journal. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    try {
+      this.flushNow();
+    } finally {
+      this.journal?.close();
+    }
+  }
+}

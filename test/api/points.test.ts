@@ -1,0 +1,122 @@
+/**
+ * The point index through the web API, on SQLite and (when it is up) PostgreSQL: births applied
+ * through the real GatewayRegistry fill it; GET /api/v1/points finds every point carrying all the
+ * given Haystack markers, by site and gateway, in pages; a new birth replaces a gateway's points,
+ * a will leaves them. Bad parameters are a 400 naming the field.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlFor } from '../../hub/db/sql.js';
+import { GatewayRegistry } from '../../hub/registry/registry.js';
+import { PointIndex } from '../../hub/registry/points.js';
+import type { GatewayState } from '../../shared/wire/messages.js';
+import { API_STORES, type TestApi } from './support.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const T0 = 1_700_000_000_000;
+
+function birth(gateway: string, site: string, devices: NonNullable<GatewayState['devices']>, ts = T0): GatewayState {
+  return { v: 1, gateway, site, status: 'online', ts, devices };
+}
+
+const AHU = {
+  id: 'ahu1',
+  protocol: 'modbus-tcp',
+  state: 'up' as const,
+  units: { supply_air_temp: 'degC', return_air_temp: 'degC', damper_position: '%', serial_hours: 'h' },
+  tags: {
+    supply_air_temp: ['discharge', 'air', 'temp', 'sensor'],
+    return_air_temp: ['return', 'air', 'temp', 'sensor'],
+    damper_position: ['outside', 'air', 'damper', 'cmd'],
+    fan_running: ['fan', 'run', 'sensor'],
+  },
+};
+const VAV = (id: string) => ({
+  id,
+  protocol: 'bacnet-ip',
+  state: 'up' as const,
+  units: { da_t: 'degF', zn_t: 'degF' },
+  tags: { da_t: ['discharge', 'air', 'temp', 'sensor'], zn_t: ['zone', 'air', 'temp', 'sensor'] },
+});
+
+for (const store of API_STORES) {
+  describe.skipIf(!store.enabled)(`points API (${store.name})`, () => {
+    let t: TestApi;
+    let cleanup: () => Promise<void>;
+    let registry: GatewayRegistry;
+    const get = async (url: string, headers: Record<string, string> = { cookie: t.cookies.viewer }) => {
+      const res = await t.app.inject({ method: 'GET', url, headers });
+      return { status: res.statusCode, body: res.json<Json>() };
+    };
+    const keys = (body: Json): string[] => body.items.map((p: Json) => `${p.gateway}/${p.device}/${p.point}`);
+
+    beforeAll(async () => {
+      ({ t, cleanup } = await store.open());
+      registry = new GatewayRegistry({ store: t.store, events: t.events, points: new PointIndex(sqlFor(t.store)) });
+      await registry.applyState('site-a', 'gw-a', birth('gw-a', 'site-a', [AHU]), T0);
+      await registry.applyState('site-b', 'gw-b', birth('gw-b', 'site-b', [VAV('vav-1'), VAV('vav-2')]), T0 + 1);
+    });
+    afterAll(async () => cleanup?.());
+
+    it('finds every point carrying all the markers, across gateways and vendors\' names', async () => {
+      const res = await get('/api/v1/points?tags=discharge,air,temp');
+      expect(res.status).toBe(200);
+      expect(keys(res.body)).toEqual(['gw-a/ahu1/supply_air_temp', 'gw-b/vav-1/da_t', 'gw-b/vav-2/da_t']);
+      expect(res.body.items[0]).toEqual({ site: 'site-a', gateway: 'gw-a', device: 'ahu1', point: 'supply_air_temp', unit: 'degC', tags: ['discharge', 'air', 'temp', 'sensor'], updatedAt: T0 });
+      expect(res.body.next).toBeUndefined();
+      // "point" is implied on every point.
+      expect(keys((await get('/api/v1/points?tags=point,damper')).body)).toEqual(['gw-a/ahu1/damper_position']);
+      expect(keys((await get('/api/v1/points?tags=air,temp,sensor')).body)).toHaveLength(6);
+      expect((await get('/api/v1/points?tags=chilled,water')).body).toEqual({ items: [] });
+    });
+
+    it('lists untagged points with a unit, and tagged points without one', async () => {
+      const all = (await get('/api/v1/points?gateway=gw-a')).body;
+      expect(keys(all)).toEqual(['gw-a/ahu1/damper_position', 'gw-a/ahu1/fan_running', 'gw-a/ahu1/return_air_temp', 'gw-a/ahu1/serial_hours', 'gw-a/ahu1/supply_air_temp']);
+      expect(all.items[1]).not.toHaveProperty('unit');
+      expect(all.items[3]).toMatchObject({ unit: 'h', tags: [] });
+    });
+
+    it('filters by site and gateway', async () => {
+      expect(keys((await get('/api/v1/points?tags=temp&site=site-b')).body)).toEqual(['gw-b/vav-1/da_t', 'gw-b/vav-1/zn_t', 'gw-b/vav-2/da_t', 'gw-b/vav-2/zn_t']);
+      expect(keys((await get('/api/v1/points?tags=temp&gateway=gw-a')).body)).toEqual(['gw-a/ahu1/return_air_temp', 'gw-a/ahu1/supply_air_temp']);
+      expect((await get('/api/v1/points?tags=temp&site=site-a&gateway=gw-b')).body).toEqual({ items: [] });
+    });
+
+    it('pages in (gateway, device, point) order with the next cursor', async () => {
+      const seen: string[] = [];
+      let url = '/api/v1/points?tags=air,temp&limit=2';
+      for (let page = 0; page < 5; page++) {
+        const res = await get(url);
+        expect(res.status).toBe(200);
+        seen.push(...keys(res.body));
+        if (!res.body.next) break;
+        expect(res.body.items).toHaveLength(2);
+        url = `/api/v1/points?tags=air,temp&limit=2&after=${encodeURIComponent(res.body.next as string)}`;
+      }
+      expect(seen).toEqual(['gw-a/ahu1/return_air_temp', 'gw-a/ahu1/supply_air_temp', 'gw-b/vav-1/da_t', 'gw-b/vav-1/zn_t', 'gw-b/vav-2/da_t', 'gw-b/vav-2/zn_t']);
+    });
+
+    it('replaces a gateway\'s points on its next birth; a will leaves them', async () => {
+      await registry.applyState('site-b', 'gw-b', birth('gw-b', 'site-b', [VAV('vav-1')], T0 + 10), T0 + 10);
+      expect(keys((await get('/api/v1/points?gateway=gw-b')).body)).toEqual(['gw-b/vav-1/da_t', 'gw-b/vav-1/zn_t']);
+      await registry.applyState('site-b', 'gw-b', { v: 1, gateway: 'gw-b', site: 'site-b', status: 'offline', ts: T0 + 20 }, T0 + 20);
+      expect(keys((await get('/api/v1/points?gateway=gw-b')).body)).toEqual(['gw-b/vav-1/da_t', 'gw-b/vav-1/zn_t']);
+      // The gateway's own record shows the tags too.
+      const gw = await get('/api/v1/gateways/gw-a');
+      expect(gw.body.devices[0].tags.supply_air_temp).toEqual(['discharge', 'air', 'temp', 'sensor']);
+    });
+
+    it('refuses bad markers, cursors and limits with a 400 naming the field, and callers without a login', async () => {
+      const bad = await get('/api/v1/points?tags=Discharge Air');
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.body)).toContain('tags');
+      expect((await get('/api/v1/points?after=gw-a')).status).toBe(400);
+      expect((await get('/api/v1/points?limit=0')).status).toBe(400);
+      expect((await get('/api/v1/points?limit=1001')).status).toBe(400);
+      expect((await get('/api/v1/points?tag=temp')).status).toBe(400);
+      expect((await get('/api/v1/points', {})).status).toBe(401);
+      expect((await get('/api/v1/points', { authorization: t.tokens.viewer })).status).toBe(200);
+    });
+  });
+}
