@@ -5,6 +5,7 @@
  * would in a plant. The terminal shows alarms, decisions and a summary every 30 s; `--verbose`
  * adds every reading. Needs nothing but Node.js; the Modbus RTU meter runs when socat is installed.
  */
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,7 +31,7 @@ const DEMO_CONFIG = join(packageRoot(), 'deploy/examples/demo-gateway.yaml');
 const DEMO_HUB_CONFIG = join(packageRoot(), 'deploy/examples/demo-hub.yaml');
 const DEMO_GATEWAY = { site: 'demo-site', gateway: 'gw-demo-1' } as const;
 const DEMO_TECHNICIAN = 'tech';
-export const DEMO_PORTS = { modbusTcp: 15020, opcua: 14840, gpio: 15021, control: 15022 } as const;
+export const DEMO_PORTS = { modbusTcp: 15020, opcua: 14840, gpio: 15021, control: 15022, bacnet: 47820, bacnetGateway: 47830 } as const;
 /** Simulated seconds per real second: one real second is one simulated minute. */
 export const DEMO_SPEED = 60;
 const SILENT = { event: (): void => undefined, review: (): void => undefined };
@@ -101,18 +102,39 @@ async function meterCable(): Promise<PtyPair | undefined> {
   }
 }
 
+/** A UDP port nobody uses now (the BACnet library reads port 0 as 47808, so the demo asks the system first). */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
 /** The demo gateway config, pointed at this run's facility, hub and data folder. */
-function demoGatewayConfig(options: DemoOptions, facility: Facility, cable: PtyPair | undefined, mqtt: { url: string; username: string; password: string }): LoadedConfig {
+function demoGatewayConfig(options: DemoOptions, facility: Facility, cable: PtyPair | undefined, mqtt: { url: string; username: string; password: string }, bacnetBind: number): LoadedConfig {
   const full = loadConfig(DEMO_CONFIG, builtinDrivers());
   const e = facility.endpoints;
   const connections: Record<string, Record<string, unknown>> = {
     'modbus-tcp': { host: e.modbusTcp.host, port: e.modbusTcp.port },
     opcua: { endpointUrl: e.opcua.endpointUrl },
     gpio: { chip: { kind: 'sim', host: e.gpio.host, port: e.gpio.port } },
+    'bacnet-ip': { bind: `127.0.0.1:${bacnetBind}` },
+  };
+  // Each BACnet controller is found at this run's address of its device instance.
+  const bacnetAddress = (c: Record<string, unknown>): Record<string, unknown> => {
+    const address = e.bacnet?.[Number(c.deviceInstance)];
+    return address ? { deviceAddress: address } : {};
   };
   const devices: DeviceSpec[] = full.devices
     .filter((d) => cable !== undefined || d.protocol !== 'modbus-rtu')
-    .map((d) => ({ ...d, connection: { ...(d.connection as Record<string, unknown>), ...connections[d.protocol] } }));
+    .map((d) => {
+      const c = d.connection as Record<string, unknown>;
+      return { ...d, connection: { ...c, ...connections[d.protocol], ...(d.protocol === 'bacnet-ip' ? bacnetAddress(c) : {}) } };
+    });
   const metrics = options.ports === 'ephemeral' ? { ...full.config.metrics, port: 0 } : full.config.metrics;
   // Without the meter, the detector has no meter point to watch.
   const kept = new Set(devices.map((d) => d.id));
@@ -175,6 +197,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const facility = await startFacility({
       ...(ephemeral ? {} : { modbusTcpPort: DEMO_PORTS.modbusTcp, opcuaPort: DEMO_PORTS.opcua, gpioPort: DEMO_PORTS.gpio, controlPort: DEMO_PORTS.control }),
       ...(cable ? { rtu: { path: cable.simPath, baudRate: 19200, unitIds: [1] } } : {}),
+      bacnet: { port: ephemeral ? 0 : DEMO_PORTS.bacnet },
       speed,
     });
     stops.push(() => facility.stop());
@@ -194,7 +217,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const web = hub.api && technicianPassword ? { url: hub.api.url, user: DEMO_TECHNICIAN, password: technicianPassword } : undefined;
     const mqtt = { url: `mqtt://127.0.0.1:${hub.broker?.port ?? 11883}`, username: DEMO_GATEWAY.gateway, password: gatewayPassword };
 
-    const loaded = demoGatewayConfig(options, facility, cable, mqtt);
+    const loaded = demoGatewayConfig(options, facility, cable, mqtt, ephemeral ? await freeUdpPort() : DEMO_PORTS.bacnetGateway);
     const control = facility.endpoints.control.url;
     const controlFlag = control === `http://127.0.0.1:${DEMO_PORTS.control}` ? '' : ` --control ${control}`;
     out(

@@ -21,7 +21,7 @@ export const MARKERS: ReadonlyMap<string, MarkerGroup> = new Map([
   ...group('section', 'discharge supply return mixed outside exhaust entering leaving zone'),
   ...group('waterKind', 'chilled hot condenser domestic'),
   ...group('medium', 'air water elec steam gas refrig'),
-  ...group('component', 'damper valve fan pump coil filter compressor meter door'),
+  ...group('component', 'damper valve fan pump coil filter compressor chiller boiler meter door'),
   ...group('quantity', 'temp humidity pressure flow power energy co2 speed current volt freq pf enthalpy'),
   ...group('modifier', 'delta cool heat cooling heating effective occ unocc min max'),
   ...group('state', 'run enable alarm occupied'),
