@@ -13,7 +13,7 @@ import type { PeerStatus } from './peers.js';
 export const BACNET_STACK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/peers/bacnet-stack');
 
 export function bacnetStackPeer(): PeerStatus {
-  const ok = ['bacwi', 'bacrp', 'bacrpm', 'bacwp', 'bacscov'].every((tool) => existsSync(join(BACNET_STACK_DIR, tool)));
+  const ok = ['bacserv', 'bacbasic', 'bacwi', 'bacrp', 'bacrpm', 'bacwp', 'bacscov'].every((tool) => existsSync(join(BACNET_STACK_DIR, tool)));
   return { available: ok, reason: ok ? '' : `bacnet-stack tools not found in ${BACNET_STACK_DIR} (the shared peers folder; see its README)` };
 }
 

@@ -4,33 +4,18 @@
  * to confirm what the driver did. BACNET_IFACE=lo keeps every packet on loopback.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { PeerStatus } from '../../support/peers.js';
+import { BACNET_STACK_DIR as PEER_DIR, freeUdpPort } from '../../support/bacnet-stack.js';
 import { createLogger } from '../../../shared/kit/log.js';
 import type { Driver, PointSpec } from '../../../edge/drivers/driver.js';
 import { bacnetManifest, type BacnetAddress, type BacnetConnection } from '../../../edge/drivers/bacnet/index.js';
 
 const log = createLogger('test');
 
-export const PEER_DIR = fileURLToPath(new URL('../../../../shared/peers/bacnet-stack/', import.meta.url));
-
-export function bacnetStackPeer(): PeerStatus {
-  const ok = ['bacserv', 'bacbasic', 'bacrp', 'bacwp'].every((b) => existsSync(join(PEER_DIR, b)));
-  return { available: ok, reason: ok ? '' : `bacnet-stack peer not found in ${PEER_DIR} (the ../shared/peers/bacnet-stack binaries)` };
-}
-
-/** A free UDP port on 127.0.0.1 (bound, read, released). */
-export async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
+// Where the peer is and whether it is there: one home, test/support/bacnet-stack.ts.
+export { BACNET_STACK_DIR as PEER_DIR, bacnetStackPeer, freeUdpPort } from '../../support/bacnet-stack.js';
 
 export interface PeerDevice {
   readonly instance: number;
