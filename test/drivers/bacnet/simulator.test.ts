@@ -112,4 +112,17 @@ describe('bacnet-ip against the simulated BACnet building', { timeout: 60_000 },
     }
     await waitFor(() => (g.latest(plantId, 'chw_supply_temp')?.quality === 'good' ? true : undefined), 30_000, 'the plant back');
   });
+
+  it('a controller without segmentation and a 128-byte APDU: after a driver restart every point is read again (subscriptions and reads fit)', async () => {
+    const g = gateway!;
+    const id = building.faults.inject({ kind: 'bacnet-no-segmentation', device: 2001, maxApdu: 128 });
+    try {
+      // A technician power-cycles the gateway's link to it (the health agent's remedy does the same).
+      await g.restartDevice(plantId);
+      const since = Date.now();
+      await waitFor(() => (points.every((p) => g.latest(plantId, p.name)?.quality === 'good' && (g.latest(plantId, p.name)?.ts ?? 0) > since) ? true : undefined), 20_000, 'every plant point read again under a 128-byte APDU');
+    } finally {
+      building.faults.clear(id);
+    }
+  });
 });
