@@ -36,7 +36,7 @@ describe('gateway config: valid', () => {
 
   it('loads the shipped demo config', () => {
     const loaded = loadConfig(fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url)), registry);
-    expect(loaded.devices.map((d) => d.protocol).sort()).toEqual(['gpio', 'modbus-rtu', 'modbus-tcp', 'opcua']);
+    expect(loaded.devices.map((d) => d.protocol).sort()).toEqual(['bacnet-ip', 'bacnet-ip', 'bacnet-ip', 'gpio', 'modbus-rtu', 'modbus-tcp', 'opcua']);
   });
 });
 
