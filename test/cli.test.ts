@@ -52,7 +52,7 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
   it('edge check: exit 0 for the demo config, exit 1 with file:line for a broken one', () => {
     const ok = cli(['edge', 'check', join(ROOT, 'deploy/examples/demo-gateway.yaml')]);
     expect(ok.status).toBe(0);
-    expect(ok.stdout).toMatch(/ok \(4 devices, \d+ points\)/);
+    expect(ok.stdout).toMatch(/ok \(7 devices, \d+ points\)/);
     const bad = join(dir.path, 'bad.yaml');
     writeFileSync(bad, `gateway: { id: gw, site: s }\ndevices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${PROFILES}/ahu-modbus.yaml\n    connection: { host: h, port: 70000 }\n`);
     const r = cli(['edge', 'check', bad]);
