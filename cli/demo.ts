@@ -5,7 +5,6 @@
  * would in a plant. The terminal shows alarms, decisions and a summary every 30 s; `--verbose`
  * adds every reading. Needs nothing but Node.js; the Modbus RTU meter runs when socat is installed.
  */
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +23,7 @@ import type { HubStore } from '../hub/store/types.js';
 import type { Command } from './commands.js';
 import { formatCommand, formatDevice, formatEvent, formatReview, formatSummary, formatWorkOrder, type Print } from './demo-terminal.js';
 import { formatReading } from './format.js';
+import { freeUdpPort } from '../shared/kit/free-udp-port.js';
 import { packageRoot } from '../shared/kit/package-info.js';
 import { untilSignal } from './shutdown.js';
 
@@ -100,18 +100,6 @@ async function meterCable(): Promise<PtyPair | undefined> {
     process.stderr.write(`note: the Modbus RTU energy meter is left out: ${err instanceof Error ? err.message : String(err)}\n`);
     return undefined;
   }
-}
-
-/** A UDP port nobody uses now (the BACnet library reads port 0 as 47808, so the demo asks the system first). */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** The demo gateway config, pointed at this run's facility, hub and data folder. */

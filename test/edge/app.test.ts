@@ -2,18 +2,15 @@
  * The whole gateway process as `swarmgate edge` starts it: analytics on, exposed for Prometheus
  * (backend in use, anomaly score per point), and interlocks applied to every write.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFacility, type Facility } from '../../devices/facility.js';
 import { startEdgeApp, type EdgeApp } from '../../edge/app.js';
 import { loadConfig } from '../../edge/config/load.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
+import { writeAhuGateway } from '../support/ahu-gateway.js';
 import { tempDir } from '../support/tmp.js';
 
-const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
 
 describe('edge app: analytics metrics and interlocks', () => {
   const dir = tempDir('swarmgate-app-');
@@ -22,19 +19,10 @@ describe('edge app: analytics metrics and interlocks', () => {
 
   beforeAll(async () => {
     facility = await startFacility({ dataDir: dir.path, seed: 5 });
-    const file = join(dir.path, 'gateway.yaml');
-    writeFileSync(
-      file,
-      `gateway: { id: gw-app, site: test }
-dataDir: ${dir.path}/gw
-metrics: { enabled: false }
-polling: { defaultIntervalMs: 100 }
-devices:
-  - id: ahu1
-    protocol: modbus-tcp
-    profile: ${PROFILES}ahu-modbus.yaml
-    connection: { host: 127.0.0.1, port: ${facility.endpoints.modbusTcp.port} }
-analytics:
+    const file = writeAhuGateway(dir.path, facility, {
+      id: 'gw-app',
+      intervalMs: 100,
+      extra: `analytics:
   points:
     - { point: ahu1/supply_air_temp, intervalMs: 100 }
 rules:
@@ -45,7 +33,7 @@ rules:
       min: 20
       message: fan below 20 % while running
 `,
-    );
+    });
     app = await startEdgeApp(loadConfig(file, builtinDrivers()), builtinDrivers());
   });
 

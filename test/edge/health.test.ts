@@ -3,9 +3,6 @@
  * simulated building — a device that stays down gets its driver restarted and the hub hears of it
  * once; a gateway over its memory budget sheds anomaly scoring; the verdicts ride in the state.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFacility, type Facility } from '../../devices/facility.js';
@@ -15,9 +12,9 @@ import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { evaluateHealth, worstStatus, type HealthSample } from '../../edge/health/checks.js';
 import { healthLimits } from '../../edge/health/schema.js';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
+import { writeAhuGateway } from '../support/ahu-gateway.js';
 import { tempDir } from '../support/tmp.js';
 
-const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
 const MB = 1024 * 1024;
 const limits = healthLimits({ memoryBudgetMB: 200, minFreeDiskMB: 100, maxLoopDelayMs: 100, deviceDownRestartS: 600, maxClockSkewS: 5 });
 const healthy: HealthSample = { loopDelayMs: 20, rssBytes: 100 * MB, diskFreeBytes: 10_000 * MB, outbox: { bytes: MB, maxBytes: 64 * MB, growingWhileConnected: false }, devicesDown: [], devicesTotal: 3, clockSkewMs: 300 };
@@ -68,24 +65,15 @@ describe('health agent on a gateway process', () => {
 
   beforeAll(async () => {
     facility = await startFacility({ dataDir: dir.path, seed: 9 });
-    const file = join(dir.path, 'gateway.yaml');
-    writeFileSync(
-      file,
-      `gateway: { id: gw-health, site: test }
-dataDir: ${dir.path}/gw
-metrics: { enabled: false }
-polling: { defaultIntervalMs: 200 }
-devices:
-  - id: ahu1
-    protocol: modbus-tcp
-    profile: ${PROFILES}ahu-modbus.yaml
-    connection: { host: 127.0.0.1, port: ${facility.endpoints.modbusTcp.port} }
-analytics:
+    const file = writeAhuGateway(dir.path, facility, {
+      id: 'gw-health',
+      intervalMs: 200,
+      extra: `analytics:
   points:
     - { point: ahu1/supply_air_temp, intervalMs: 200 }
 health: { intervalS: 1, memoryBudgetMB: 32, deviceDownRestartS: 10 }
 `,
-    );
+    });
     app = await startEdgeApp(loadConfig(file, builtinDrivers()), builtinDrivers(), {
       log: pino({ level: 'silent' }),
       reporter: { event: (e) => void events.push(e), review: () => undefined },

@@ -3,10 +3,8 @@
  * started, WATCHDOG=1 only while it makes progress, STOPPING=1 on the way out. The notify socket
  * is a real AF_UNIX datagram socket read by a separate process, as systemd reads it.
  */
-import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFacility, type Facility } from '../../devices/facility.js';
@@ -18,9 +16,9 @@ import { encodeNotifyState, openServiceNotifier, watchdogTimeoutMs } from '../..
 import { startWatchdog } from '../../edge/runtime/watchdog.js';
 import { listenNotifySocket, python3Peer, type NotifySocket } from '../support/notify-socket.js';
 import { peerOrSkip, type PeerStatus } from '../support/peers.js';
+import { writeAhuGateway } from '../support/ahu-gateway.js';
 import { tempDir } from '../support/tmp.js';
 
-const PROFILES = fileURLToPath(new URL('../../devices/profiles/', import.meta.url));
 const WATCHDOG_MS = 600;
 
 function unixDgramBuilt(): PeerStatus {
@@ -63,20 +61,7 @@ describe.runIf(runs)('gateway under systemd: readiness and watchdog', () => {
   beforeAll(async () => {
     facility = await startFacility({ dataDir: dir.path, seed: 3 });
     socket = await listenNotifySocket(join(dir.path, 'notify.sock'));
-    const file = join(dir.path, 'gateway.yaml');
-    writeFileSync(
-      file,
-      `gateway: { id: gw-notify, site: test }
-dataDir: ${dir.path}/gw
-metrics: { enabled: false }
-polling: { defaultIntervalMs: 100 }
-devices:
-  - id: ahu1
-    protocol: modbus-tcp
-    profile: ${PROFILES}ahu-modbus.yaml
-    connection: { host: 127.0.0.1, port: ${facility.endpoints.modbusTcp.port} }
-`,
-    );
+    const file = writeAhuGateway(dir.path, facility, { id: 'gw-notify', intervalMs: 100 });
     app = await startEdgeApp(loadConfig(file, builtinDrivers()), builtinDrivers(), {
       log: pino({ level: 'silent' }),
       env: { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: String(WATCHDOG_MS * 1000), WATCHDOG_PID: String(process.pid) },

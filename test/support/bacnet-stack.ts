@@ -4,7 +4,6 @@
  * (BACNET_IFACE=lo always, so nothing leaves the machine; --mac HOST:PORT --dnet 0 for unicast).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,17 +16,7 @@ export function bacnetStackPeer(): PeerStatus {
   return { available: ok, reason: ok ? '' : `bacnet-stack tools not found in ${BACNET_STACK_DIR} (the shared peers folder; see its README)` };
 }
 
-/** A UDP port nobody on 127.0.0.1 uses right now. */
-export function freeUdpPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const socket = createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind({ address: '127.0.0.1', port: 0, exclusive: true }, () => {
-      const { port } = socket.address();
-      socket.close(() => resolvePort(port));
-    });
-  });
-}
+export { freeUdpPort } from '../../shared/kit/free-udp-port.js';
 
 export interface ToolRun {
   readonly code: number;
