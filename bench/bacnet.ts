@@ -1,5 +1,5 @@
 /**
- * BACnet/IP points read per second by the gateway's driver, against the library's bare
+ * BACnet/IP benchmarks. Points read per second by the gateway's driver, against the library's bare
  * ReadPropertyMultiple loop over the same objects and properties (present-value, status-flags,
  * reliability) on the same devices in the same run, on two sets of devices:
  *   - 3 bacnet-stack `bacserv` devices (the independent C peer, ../shared/peers/bacnet-stack);
@@ -9,6 +9,7 @@
  * device's objects fit one APDU) and one UDP socket for all devices (the gateway shares one
  * BACnet/IP port per bind address; the bare loop one client). Rounds alternate and the best of each
  * side counts, so a burst of load from elsewhere on the machine hurts neither side alone.
+ * Then COV notification → stored-at-hub latency (bench/bacnet-cov.ts).
  *
  *   npx tsx bench/bacnet.ts
  */
@@ -20,6 +21,7 @@ import { installPendingRequests } from '../edge/drivers/bacnet/pending-requests.
 import { objectTypeName, type BacnetAddress } from '../edge/drivers/bacnet/settings.js';
 import type { PointSpec } from '../edge/drivers/driver.js';
 import { bacnetStackPeer, driverFor, freeUdpPort, point, startPeerDevice } from '../test/drivers/bacnet/bacnet-stack.js';
+import { benchBacnetCov } from './bacnet-cov.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -195,7 +197,8 @@ async function benchSimulator(): Promise<BenchEntry> {
 }
 
 export async function benchBacnet(): Promise<BenchEntry[]> {
-  return [await benchPeer(), await benchSimulator()];
+  const reads = [await benchPeer(), await benchSimulator()];
+  return [...reads, ...(await benchBacnetCov())];
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
