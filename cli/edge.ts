@@ -11,7 +11,6 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
-import { discover } from './discover.js';
 import { untilSignal } from './shutdown.js';
 
 /** Exit code asking the service manager for a restart with the new config file. */
@@ -69,7 +68,8 @@ async function run(args: string[]): Promise<number> {
 export const edgeCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'check') return check(args.slice(1));
-    if (args[0] === 'discover') return discover(args.slice(1));
+    // Discovery imports every protocol's driver: not loaded by a running gateway.
+    if (args[0] === 'discover') return (await import('./discover.js')).discover(args.slice(1));
     return run(args);
   },
 };
