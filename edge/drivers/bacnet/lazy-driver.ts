@@ -58,7 +58,9 @@ export class LazyBacnetDriver implements SubscribableDriver, BrowsableDriver, Re
   }
 
   read(points: readonly PointSpec[]): Promise<Reading[]> {
-    return this.#call((d) => d.read(points));
+    // Every poll: no closure once the driver is loaded.
+    const driver = this.#driver;
+    return driver ? driver.read(points) : this.#load().then((d) => d.read(points));
   }
 
   subscribe(points: readonly PointSpec[], onReading: (reading: Reading) => void): Promise<Subscription> {
