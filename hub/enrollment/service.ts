@@ -225,12 +225,14 @@ export class EnrollmentService {
   }
 
   async listTokens(filter: { site?: string; state?: TokenState; limit?: number } = {}): Promise<EnrollmentToken[]> {
-    const rows = await this.sql.all(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens WHERE (? IS NULL OR site = ?) ORDER BY created_at DESC, id LIMIT ?`, [
-      filter.site ?? null, filter.site ?? null, Math.min(filter.limit ?? 100, 1000) * (filter.state ? 10 : 1),
+    const limit = Math.min(filter.limit ?? 100, 1000);
+    const bySite = filter.site === undefined ? '' : 'WHERE site = ?';
+    const rows = await this.sql.all(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens ${bySite} ORDER BY created_at DESC, id LIMIT ?`, [
+      ...(filter.site === undefined ? [] : [filter.site]), limit * (filter.state ? 10 : 1),
     ]);
     const now = this.now();
     const tokens = rows.map((r) => tokenFromRow(r, now));
-    return (filter.state ? tokens.filter((t) => t.state === filter.state) : tokens).slice(0, Math.min(filter.limit ?? 100, 1000));
+    return (filter.state ? tokens.filter((t) => t.state === filter.state) : tokens).slice(0, limit);
   }
 
   async revokeToken(id: string, by: string): Promise<EnrollmentToken> {
@@ -241,7 +243,9 @@ export class EnrollmentService {
   }
 
   async listGateways(filter: { site?: string } = {}): Promise<EnrolledGateway[]> {
-    const rows = await this.sql.all(`SELECT ${GATEWAY_COLUMNS} FROM enrolled_gateways WHERE (? IS NULL OR site = ?) ORDER BY enrolled_at DESC`, [filter.site ?? null, filter.site ?? null]);
+    const rows = filter.site === undefined
+      ? await this.sql.all(`SELECT ${GATEWAY_COLUMNS} FROM enrolled_gateways ORDER BY enrolled_at DESC`)
+      : await this.sql.all(`SELECT ${GATEWAY_COLUMNS} FROM enrolled_gateways WHERE site = ? ORDER BY enrolled_at DESC`, [filter.site]);
     return rows.map(gatewayFromRow);
   }
 
