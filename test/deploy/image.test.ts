@@ -4,7 +4,7 @@
  * Raspberry Pi OS's; the written files are read back with mtools, independently of fat.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,6 +144,49 @@ describe('swarmgate image prepare on a FAT image', () => {
     expect(firstboot).toMatch(/rm -f "\$TOKEN"/);
     // The rest of the boot partition is untouched.
     expect(readBack(image, '/config.txt')).toBe(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  });
+
+  it('first boot, stage 1 (firstrun.sh run from the card against a scratch root): token off the card, host name, Wi-Fi, stage 2 installed, cmdline.txt restored', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('firstrun.img');
+    const nodeDeb = makeDeb('arm64', 'nodejs');
+    await prepareImage(options(image, armDeb, { hostname: 'plant-gw-07', wifiSsid: 'Plant\\Wi-Fi', wifiPassword: 'correct horse battery', wifiCountry: 'DE', extraDebs: [nodeDeb] }));
+    // The boot partition as the box mounts it, copied off the image with mtools.
+    const boot = join(dir.path, 'firmware');
+    mkdirSync(boot);
+    mtools('mcopy', image, ['-s', '::/swarmgate', '::/cmdline.txt', boot]);
+    const root = join(dir.path, 'rootfs');
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    mkdirSync(join(root, 'var/lib/systemd/rfkill'), { recursive: true });
+    writeFileSync(join(root, 'etc/hostname'), 'raspberrypi\n');
+    writeFileSync(join(root, 'etc/hosts'), '127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n');
+    writeFileSync(join(root, 'var/lib/systemd/rfkill/platform-3f300000.mmcnr:wlan'), '1\n');
+
+    const r = spawnSync('sh', [join(boot, 'swarmgate/firstrun.sh')], { encoding: 'utf8', env: { ...process.env, SWARMGATE_FIRSTRUN_ROOT: root } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+
+    const lib = join(root, 'var/lib/swarmgate-firstboot');
+    expect(statSync(lib).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(lib, 'enroll-token'), 'utf8')).toBe(`${TOKEN}\n`);
+    expect(statSync(join(lib, 'enroll-token')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(lib, 'debs')).sort()).toEqual(['extra', 'swarmgate-edge_0.1.0_arm64.deb']);
+    expect(readFileSync(join(lib, 'debs/extra/nodejs_0.1.0_arm64.deb')).equals(readFileSync(nodeDeb))).toBe(true);
+    expect(readdirSync(lib).sort()).toEqual(['debs', 'enroll-token', 'firstboot.conf', 'firstboot.sh']);
+    // Secrets and the one-shot script are gone from the card; the status file says what happened.
+    expect(readdirSync(join(boot, 'swarmgate')).sort()).toEqual(['debs', 'firstboot.conf', 'firstboot.sh', 'status.txt', 'swarmgate-firstboot.service']);
+    expect(readFileSync(join(boot, 'swarmgate/status.txt'), 'utf8')).toMatch(/token moved off the boot partition[\s\S]*hostname raspberrypi -> plant-gw-07[\s\S]*Wi-Fi[\s\S]*done; rebooting/);
+    expect(readFileSync(join(boot, 'cmdline.txt'), 'utf8')).toBe(`${CMDLINE} cfg80211.ieee80211_regdom=DE\n`);
+
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('plant-gw-07\n');
+    expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toBe('127.0.0.1\tlocalhost\n127.0.1.1\tplant-gw-07\n');
+    const wifi = join(root, 'etc/NetworkManager/system-connections/swarmgate-wifi.nmconnection');
+    expect(statSync(wifi).mode & 0o777).toBe(0o600);
+    expect(readFileSync(wifi, 'utf8')).toContain('ssid=Plant\\\\Wi-Fi\n');
+    expect(readFileSync(wifi, 'utf8')).toContain('psk=correct horse battery\n');
+    expect(readFileSync(join(root, 'var/lib/systemd/rfkill/platform-3f300000.mmcnr:wlan'), 'utf8')).toBe('0\n');
+    expect(readFileSync(join(root, 'etc/systemd/system/swarmgate-firstboot.service'), 'utf8')).toContain('ExecStart=/bin/sh /var/lib/swarmgate-firstboot/firstboot.sh');
+    expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/swarmgate-firstboot.service'))).toBe('/etc/systemd/system/swarmgate-firstboot.service');
   });
 
   it('prepares a card again without stacking first-boot arguments, old packages or Wi-Fi keys', async ({ skip }) => {

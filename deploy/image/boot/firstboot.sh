@@ -18,8 +18,8 @@ BOOT=/boot/firmware
 STATUS="$BOOT/swarmgate/status.txt"
 
 log() {
-  [ -d "$BOOT/swarmgate" ] && echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) firstboot: $*" >>"$STATUS"
-  echo "swarmgate firstboot: $*"
+  [ -d "$BOOT/swarmgate" ] && printf '%s firstboot: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$STATUS"
+  printf 'swarmgate firstboot: %s\n' "$*"
 }
 
 conf() {

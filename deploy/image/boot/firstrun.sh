@@ -12,12 +12,14 @@ set -u
 
 HERE=$(dirname "$(readlink -f "$0")")
 BOOT=$(dirname "$HERE")
-LIB=/var/lib/swarmgate-firstboot
+# The root file system it configures: / on the box; a scratch folder in test/deploy/image.test.ts.
+ROOT=${SWARMGATE_FIRSTRUN_ROOT:-}
+LIB="$ROOT/var/lib/swarmgate-firstboot"
 STATUS="$HERE/status.txt"
 
 log() {
-  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) firstrun: $*" >>"$STATUS"
-  echo "swarmgate firstrun: $*"
+  printf '%s firstrun: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$STATUS"
+  printf 'swarmgate firstrun: %s\n' "$*"
 }
 
 # KEY=value lines; values are taken verbatim (never evaluated).
@@ -40,6 +42,10 @@ log "started (boot partition $BOOT)"
 install -d -m 0700 "$LIB" "$LIB/debs"
 cp "$HERE/firstboot.sh" "$HERE/firstboot.conf" "$LIB/"
 cp "$HERE"/debs/*.deb "$LIB/debs/" 2>/dev/null || log "no .deb in $HERE/debs: stage 2 will need the package installed some other way"
+if [ -d "$HERE/debs/extra" ]; then
+  install -d -m 0700 "$LIB/debs/extra"
+  cp "$HERE"/debs/extra/*.deb "$LIB/debs/extra/" 2>/dev/null || true
+fi
 if [ -f "$HERE/enroll-token" ]; then
   install -m 0600 "$HERE/enroll-token" "$LIB/enroll-token"
   scrub "$HERE/enroll-token"
@@ -49,12 +55,12 @@ chmod -R go-rwx "$LIB"
 
 NAME=$(conf HOSTNAME "$LIB/firstboot.conf")
 if [ -n "$NAME" ]; then
-  OLD=$(tr -d ' \t\r\n' </etc/hostname)
-  echo "$NAME" >/etc/hostname
-  if grep -q '^127\.0\.1\.1' /etc/hosts; then
-    sed -i "s/^127\.0\.1\.1.*/127.0.1.1\t$NAME/" /etc/hosts
+  OLD=$(tr -d ' \t\r\n' <"$ROOT/etc/hostname")
+  printf '%s\n' "$NAME" >"$ROOT/etc/hostname"
+  if grep -q '^127\.0\.1\.1' "$ROOT/etc/hosts"; then
+    sed -i "s/^127\.0\.1\.1.*/127.0.1.1\t$NAME/" "$ROOT/etc/hosts"
   else
-    printf '127.0.1.1\t%s\n' "$NAME" >>/etc/hosts
+    printf '127.0.1.1\t%s\n' "$NAME" >>"$ROOT/etc/hosts"
   fi
   log "hostname $OLD -> $NAME"
 fi
@@ -64,10 +70,11 @@ if [ -f "$WIFI" ]; then
   SSID=$(conf SSID "$WIFI")
   PSK=$(conf PSK "$WIFI")
   COUNTRY=$(conf COUNTRY "$WIFI")
-  # NetworkManager keyfile (Raspberry Pi OS bookworm and later); backslashes escaped as keyfiles need.
+  # NetworkManager keyfile (Raspberry Pi OS bookworm and later); backslashes escaped as keyfiles
+  # need, and written with printf (dash's echo would turn \\ back into \).
   ssid_escaped=$(printf '%s' "$SSID" | sed 's/\\/\\\\/g')
   psk_escaped=$(printf '%s' "$PSK" | sed 's/\\/\\\\/g')
-  NM=/etc/NetworkManager/system-connections
+  NM="$ROOT/etc/NetworkManager/system-connections"
   install -d -m 0700 "$NM"
   umask 077
   {
@@ -78,11 +85,11 @@ if [ -f "$WIFI" ]; then
     echo ''
     echo '[wifi]'
     echo 'mode=infrastructure'
-    echo "ssid=$ssid_escaped"
+    printf 'ssid=%s\n' "$ssid_escaped"
     echo ''
     echo '[wifi-security]'
     echo 'key-mgmt=wpa-psk'
-    echo "psk=$psk_escaped"
+    printf 'psk=%s\n' "$psk_escaped"
     echo ''
     echo '[ipv4]'
     echo 'method=auto'
@@ -96,16 +103,16 @@ if [ -f "$WIFI" ]; then
   if [ -n "$COUNTRY" ] && ! grep -q "cfg80211.ieee80211_regdom=" "$BOOT/cmdline.txt"; then
     sed -i "1s/\$/ cfg80211.ieee80211_regdom=$COUNTRY/" "$BOOT/cmdline.txt"
   fi
-  for state in /var/lib/systemd/rfkill/*:wlan; do
+  for state in "$ROOT"/var/lib/systemd/rfkill/*:wlan; do
     [ -f "$state" ] && echo 0 >"$state"
   done
   scrub "$WIFI"
   log "Wi-Fi network configured (SSID and key removed from the boot partition)"
 fi
 
-cp "$HERE/swarmgate-firstboot.service" /etc/systemd/system/swarmgate-firstboot.service
-install -d /etc/systemd/system/multi-user.target.wants
-ln -sf /etc/systemd/system/swarmgate-firstboot.service /etc/systemd/system/multi-user.target.wants/swarmgate-firstboot.service
+cp "$HERE/swarmgate-firstboot.service" "$ROOT/etc/systemd/system/swarmgate-firstboot.service"
+install -d "$ROOT/etc/systemd/system/multi-user.target.wants"
+ln -sf /etc/systemd/system/swarmgate-firstboot.service "$ROOT/etc/systemd/system/multi-user.target.wants/swarmgate-firstboot.service"
 log "stage 2 (swarmgate-firstboot.service) installed; it runs after the reboot, once the network is up"
 
 # Never run again: take this script off the kernel command line.
