@@ -123,8 +123,10 @@ function saveCredentials(file: string, creds: CredentialsFile): void {
  */
 export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number } = {}): Promise<{ created: boolean }> {
   if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
-  const creds = loadCredentials(file);
   const hashes = { passwordHash: await hashPassword(password), mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+  // Read, change and write with no await in between: concurrent upserts in one process (gateways
+  // enrolling at once) each see the others' users.
+  const creds = loadCredentials(file);
   let user: CredentialUser;
   switch (spec.role) {
     case 'gateway':

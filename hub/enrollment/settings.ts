@@ -1,0 +1,44 @@
+/** The enrollment settings of a hub config, with the PEM files it names read (a clear error per unreadable file). */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { parseDuration, type EnrollmentConfig } from './schema.js';
+import type { EnrollmentSettings } from './service.js';
+
+function readPem(file: string, field: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `enrollment.${field}: cannot read ${file} (${errorMessage(err)})`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `enrollment.${field}: ${file} is not PEM`);
+  return text;
+}
+
+/**
+ * sha256 fingerprint (AB:CD:... as Node prints it) of the last certificate in the API's chain
+ * file: the CA (or the self-signed certificate) a gateway pins when it enrolls.
+ */
+export function caFingerprintOf(certFile: string): string {
+  const pems = readFileSync(certFile, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const last = pems[pems.length - 1];
+  if (!last) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `api.tls.certFile: ${certFile} holds no PEM certificate`);
+  return `sha256:${new X509Certificate(last).fingerprint256}`;
+}
+
+export function enrollmentSettings(config: EnrollmentConfig, apiCertFile?: string): EnrollmentSettings {
+  if (!existsSync(config.templatesDir) || !statSync(config.templatesDir).isDirectory()) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `enrollment.templatesDir: ${config.templatesDir} is not a folder (it holds <site>.yaml or default.yaml gateway templates)`);
+  }
+  return {
+    ...(config.hubUrl ? { hubUrl: config.hubUrl } : {}),
+    ...(apiCertFile ? { caFingerprint: caFingerprintOf(apiCertFile) } : {}),
+    brokerUrl: config.brokerUrl,
+    ...(config.brokerCaFile ? { brokerCaPem: readPem(config.brokerCaFile, 'brokerCaFile') } : {}),
+    ...(config.releaseKeyFile ? { releaseKeyPem: readPem(config.releaseKeyFile, 'releaseKeyFile') } : {}),
+    templatesDir: config.templatesDir,
+    defaultTtlMs: parseDuration(config.defaultTtl) ?? 7 * 86_400_000,
+    maxTtlMs: parseDuration(config.maxTtl) ?? 90 * 86_400_000,
+  };
+}
