@@ -7,7 +7,7 @@ import type { Command } from './commands.js';
 
 const HELP = `usage:
   swarmgate image prepare --image raspios-lite.img --hub https://hub.example:8443 --token TOKEN
-                          [--hostname NAME] [--deb dist/swarmgate-edge_V_arm64.deb] [--extra-deb FILE ...]
+                          [--ca-fingerprint sha256:HEX] [--hostname NAME] [--deb dist/swarmgate-edge_V_arm64.deb] [--extra-deb FILE ...]
                           [--wifi-ssid SSID --wifi-password PASS --wifi-country CC]
 Writes onto the image's FAT boot partition (found in its MBR; written with mtools, nothing is
 mounted) the gateway package and a first-boot script: on its first start the box installs the
@@ -15,8 +15,9 @@ package, enrolls with the hub (swarmgate edge enroll) and starts swarmgate-edge.
 image to a card as usual (Raspberry Pi Imager "Use custom", without OS customisation, or dd).
   --image        a Raspberry Pi OS (bookworm or later) .img file, unpacked; changed in place
   --hub          the hub's URL (https; http only for a loopback hub)
-  --token        a one-time enrollment token (swarmgate hub enroll create); it is removed from the
-                 card on first boot
+  --token        a one-time enrollment token (swarmgate hub enroll create), or the claim URI from
+                 its QR code (it carries the hub and CA fingerprint); removed from the card on first boot
+  --ca-fingerprint  the hub CA's sha256 fingerprint printed with the token (a hub with its own CA)
   --hostname     the box's host name (RFC 1123)
   --deb          the swarmgate-edge package, built for arm64/armhf (default: newest in dist/)
   --extra-deb    more packages installed first when Node.js >= 20 is missing (sites without internet)
@@ -31,6 +32,7 @@ async function prepare(args: string[]): Promise<number> {
       image: { type: 'string' },
       hub: { type: 'string' },
       token: { type: 'string' },
+      'ca-fingerprint': { type: 'string' },
       hostname: { type: 'string' },
       deb: { type: 'string' },
       'extra-deb': { type: 'string', multiple: true },
@@ -50,6 +52,7 @@ async function prepare(args: string[]): Promise<number> {
       image: values.image,
       hub: values.hub,
       token: values.token,
+      caFingerprint: values['ca-fingerprint'],
       hostname: values.hostname,
       deb: values.deb,
       extraDebs: values['extra-deb'] ?? [],

@@ -7,7 +7,7 @@
  * On the boot partition:
  *   swarmgate/firstrun.sh                  stage 1, run once by systemd from cmdline.txt (boot/firstrun.sh)
  *   swarmgate/firstboot.sh, swarmgate-firstboot.service   stage 2: package, enrollment, service
- *   swarmgate/firstboot.conf               HUB=, HOSTNAME=, DEB= (no secrets)
+ *   swarmgate/firstboot.conf               HUB=, DEB=, CA_FINGERPRINT=, HOSTNAME= (no secrets)
  *   swarmgate/enroll-token                 the one-time token (secret; moved off the card by stage 1)
  *   swarmgate/wifi.conf                    SSID=, PSK=, COUNTRY= (secret; removed by stage 1)
  *   swarmgate/debs/<package>.deb, debs/extra/*.deb   the gateway package (and e.g. Node.js for offline sites)
@@ -18,8 +18,10 @@ import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { EnrollmentBootstrapSchema } from '../../edge/enrollment/schema.js';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { packageRoot } from '../../shared/kit/package-info.js';
+import { ENROLL_TOKEN_PREFIX, parseEnrollClaimUri, parseEnrollToken } from '../../shared/wire/enrollment.js';
 import { FatPartition } from './fat.js';
 import { findBootPartition, type MbrPartition } from './mbr.js';
 
@@ -28,20 +30,15 @@ export const BOOT_MOUNT = '/boot/firmware';
 export const PAYLOAD_DIR = '/swarmgate';
 export const FIRSTRUN_ARGS = [`systemd.run=${BOOT_MOUNT}${PAYLOAD_DIR}/firstrun.sh`, 'systemd.run_success_action=reboot', 'systemd.unit=kernel-command-line.target'];
 
-/**
- * An enrollment token as the hub prints it: `swg-enroll-v1.<id>.<secret>` (the format is defined
- * with the enrollment contract, shared/wire/enrollment.ts; checked here so a mistyped token is
- * refused at the technician's desk, not on the box).
- */
-const TOKEN_PATTERN = '^swg-enroll-v1\\.[a-z0-9]{12}\\.[A-Za-z0-9_-]{43}$';
 /** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1-63 characters each. */
 const HOSTNAME_PATTERN = '^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
 
 export const ImagePrepareSchema = Type.Object(
   {
     image: Type.String({ minLength: 1, description: 'the Raspberry Pi OS image file (.img), changed in place' }),
-    hub: Type.String({ minLength: 1, maxLength: 2048, description: 'the hub URL the gateway enrolls with: https (http only for a loopback hub)' }),
-    token: Type.String({ pattern: TOKEN_PATTERN, description: 'the one-time enrollment token: swg-enroll-v1.<12 letters/digits>.<43 base64url characters>' }),
+    hub: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'the hub URL the gateway enrolls with: https (http only for a loopback hub); may come from a claim URI given as --token' })),
+    token: Type.String({ minLength: 1, maxLength: 4096, description: `the one-time enrollment token (${ENROLL_TOKEN_PREFIX}.<id>.<secret>) or the claim URI from its QR code (swarmgate://enroll?...)` }),
+    caFingerprint: Type.Optional(Type.String({ pattern: EnrollmentBootstrapSchema.properties.caFingerprint.pattern, description: "sha256:<hex> fingerprint of the hub's CA certificate, as printed with the token" })),
     hostname: Type.Optional(Type.String({ pattern: HOSTNAME_PATTERN, description: 'RFC 1123 host name: labels of letters, digits and inner hyphens (1-63 characters), at most 253 in all' })),
     deb: Type.Optional(Type.String({ minLength: 1, description: 'the swarmgate-edge .deb (default: the newest under dist/)' })),
     extraDebs: Type.Array(Type.String({ minLength: 1 }), { description: 'packages installed first when Node.js is missing (e.g. nodejs and its dependencies)' }),
@@ -58,6 +55,7 @@ const FLAG: Record<keyof ImagePrepareOptions, string> = {
   image: '--image',
   hub: '--hub',
   token: '--token',
+  caFingerprint: '--ca-fingerprint',
   hostname: '--hostname',
   deb: '--deb',
   extraDebs: '--extra-deb',
@@ -98,14 +96,24 @@ export function checkOptions(input: unknown): ImagePrepareOptions {
     throw new SwarmgateError('SWG_ERR_CLI_USAGE', `${error.path || 'options'}: ${error.message}`);
   }
   const options = input as ImagePrepareOptions;
-  const hub = checkHubUrl(options.hub);
+  // The token as typed, or the claim URI scanned from the sticker (hub and CA fingerprint with it).
+  const claim = parseEnrollClaimUri(options.token.trim());
+  const token = claim?.token ?? options.token.trim();
+  if (!parseEnrollToken(token)) throw refuse('token', `not an enrollment token (expected ${ENROLL_TOKEN_PREFIX}.<id>.<secret> as \`swarmgate hub enroll create\` prints it, or its swarmgate://enroll claim URI)`);
+  const hubText = options.hub ?? claim?.hub;
+  if (!hubText) throw refuse('hub', 'is required (the token is not a claim URI carrying it)');
+  const hub = checkHubUrl(hubText);
+  const caFingerprint = options.caFingerprint ?? claim?.ca;
+  if (caFingerprint !== undefined && !new RegExp(EnrollmentBootstrapSchema.properties.caFingerprint.pattern ?? '').test(caFingerprint)) {
+    throw refuse('caFingerprint', 'the claim URI\'s ca= is not a sha256:<64 hex digits> fingerprint');
+  }
   const wifi = [options.wifiSsid, options.wifiPassword, options.wifiCountry];
   if (wifi.some((v) => v !== undefined) && wifi.some((v) => v === undefined)) {
     const missing = (['wifiSsid', 'wifiPassword', 'wifiCountry'] as const).find((k) => options[k] === undefined) ?? 'wifiSsid';
     throw refuse(missing, 'Wi-Fi needs --wifi-ssid, --wifi-password and --wifi-country together');
   }
   if (!existsSync(options.image) || !statSync(options.image).isFile()) throw refuse('image', `${options.image} is not a file`);
-  return { ...options, hub };
+  return { ...options, hub, token, ...(caFingerprint ? { caFingerprint } : {}) };
 }
 
 /** The newest swarmgate-edge_*.deb in a folder (by modification time). */
@@ -209,7 +217,12 @@ export async function prepareImage(input: unknown, progress: (line: string) => v
   }
   const boot = bootFilesDir();
   for (const file of ['firstrun.sh', 'firstboot.sh', 'swarmgate-firstboot.service']) await copy(join(boot, file), `${PAYLOAD_DIR}/${file}`);
-  const conf = [`HUB=${options.hub}`, `DEB=${basename(deb)}`, ...(options.hostname ? [`HOSTNAME=${options.hostname}`] : [])];
+  const conf = [
+    `HUB=${options.hub ?? ''}`,
+    `DEB=${basename(deb)}`,
+    ...(options.caFingerprint ? [`CA_FINGERPRINT=${options.caFingerprint}`] : []),
+    ...(options.hostname ? [`HOSTNAME=${options.hostname}`] : []),
+  ];
   await put(`${PAYLOAD_DIR}/firstboot.conf`, `${conf.join('\n')}\n`);
   await put(`${PAYLOAD_DIR}/enroll-token`, `${options.token}\n`);
   if (options.wifiSsid !== undefined) {

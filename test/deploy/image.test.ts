@@ -139,7 +139,7 @@ describe('swarmgate image prepare on a FAT image', () => {
     expect(readBack(image, '/swarmgate/firstrun.sh')).toBe(readFileSync(join(ROOT, 'deploy/image/boot/firstrun.sh'), 'utf8'));
     // The contract with the enrollment command, as the first-boot script runs it.
     const firstboot = readBack(image, '/swarmgate/firstboot.sh');
-    expect(firstboot).toContain('/usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" --out "$CONFIG_DIR"');
+    expect(firstboot).toContain('/usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
     expect(firstboot).toContain('systemctl enable --now swarmgate-edge.service');
     expect(firstboot).toMatch(/rm -f "\$TOKEN"/);
     // The rest of the boot partition is untouched.
@@ -201,6 +201,17 @@ describe('swarmgate image prepare on a FAT image', () => {
     expect(readBack(image, '/swarmgate/firstboot.conf')).toBe('HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.1.0_arm64.deb\n');
   });
 
+  it('takes the hub and CA fingerprint from a claim URI given as the token (the QR code on the sticker)', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('claim.img');
+    const ca = `sha256:${'ab'.repeat(32)}`;
+    const claim = `swarmgate://enroll?${new URLSearchParams({ hub: 'https://hub.plant.example:8443/', token: TOKEN, ca }).toString()}`;
+    await prepareImage({ image, token: claim, deb: armDeb, extraDebs: [] });
+    expect(readBack(image, '/swarmgate/enroll-token')).toBe(`${TOKEN}\n`);
+    expect(readBack(image, '/swarmgate/firstboot.conf')).toBe(`HUB=https://hub.plant.example:8443\nDEB=swarmgate-edge_0.1.0_arm64.deb\nCA_FINGERPRINT=${ca}\n`);
+    expect(readBack(image, '/swarmgate/firstboot.sh')).toContain('${CA:+--ca-fingerprint "$CA"}');
+  });
+
   it('refuses an image that already runs another first-boot script, changing nothing', async ({ skip }) => {
     if (!run) skip();
     const theirs = `${CMDLINE} systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target`;
@@ -237,8 +248,13 @@ describe('the options of image prepare', () => {
     [{ hub: 'ftp://hub.example' }, /--hub: must be https:\/\/, got ftp:/],
     [{ hub: 'https://admin:pw@hub.example' }, /--hub: must not contain a user name or password/],
     [{ hub: 'https://hub.example/?x=1' }, /--hub: must not have a query/],
-    [{ hub: undefined }, /--hub: is required/],
-    [{ token: 'swg-enroll-v1.short.secret' }, /--token: is not valid \(the one-time enrollment token: swg-enroll-v1/],
+    [{ hub: undefined }, /--hub: is required \(the token is not a claim URI carrying it\)/],
+    [{ token: 'swg-enroll-v1.short.secret' }, /--token: not an enrollment token \(expected swg-enroll-v1\.<id>\.<secret>/],
+    [{ token: 'swarmgate://enroll?hub=https%3A%2F%2Fhub.example&token=nope' }, /--token: not an enrollment token/],
+    [{ hub: undefined, token: `swarmgate://enroll?token=${TOKEN}` }, /--hub: is required \(the token is not a claim URI carrying it\)/],
+    [{ hub: undefined, token: `swarmgate://enroll?hub=http%3A%2F%2Fhub.example&token=${TOKEN}` }, /--hub: must be https:\/\//],
+    [{ caFingerprint: 'sha256:abcd' }, /--ca-fingerprint: is not valid \(sha256:<hex> fingerprint/],
+    [{ token: `swarmgate://enroll?hub=https%3A%2F%2Fhub.example&token=${TOKEN}&ca=md5%3Aab` }, /--ca-fingerprint: the claim URI's ca= is not a sha256/],
     [{ token: undefined }, /--token: is required/],
     [{ hostname: 'plant_gw' }, /--hostname: is not valid \(RFC 1123 host name/],
     [{ hostname: '-gw' }, /--hostname: is not valid/],
@@ -267,6 +283,23 @@ describe('the options of image prepare', () => {
 });
 
 describe('the first-boot scripts', () => {
+  it('call swarmgate edge enroll with options it knows (it gets as far as the hub, which is not there)', () => {
+    const firstboot = readFileSync(join(ROOT, 'deploy/image/boot/firstboot.sh'), 'utf8');
+    const line = firstboot.split('\n').find((l) => l.includes('swarmgate edge enroll')) ?? '';
+    const options = [...line.matchAll(/(--[a-z-]+)/g)].map((m) => m[1]);
+    expect(options).toEqual(['--hub', '--token', '--ca-fingerprint', '--out']);
+    const out = join(dir.path, 'enroll-out');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'edge', 'enroll', '--hub', 'http://127.0.0.1:9', '--token', TOKEN, '--ca-fingerprint', `sha256:${'ab'.repeat(32)}`, '--out', out],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } },
+    );
+    expect(r.stderr).not.toMatch(/SWG_ERR_CLI_USAGE|Unknown option/);
+    expect(r.stderr).toMatch(/SWG_ERR_ENROLL_HUB/);
+    expect(r.status).toBe(1);
+  });
+
+
   it.each(['firstrun.sh', 'firstboot.sh'])('%s is valid POSIX sh (sh -n)', (script) => {
     const r = spawnSync('sh', ['-n', join(ROOT, 'deploy/image/boot', script)], { encoding: 'utf8' });
     expect(r.stderr).toBe('');

@@ -2,7 +2,8 @@
 # Swarmgate first boot, stage 2 (swarmgate-firstboot.service, after the network is up):
 #   1. Node.js: the packages under debs/extra (for sites without internet) or apt-get install nodejs
 #   2. the swarmgate-edge package from debs/
-#   3. swarmgate edge enroll --hub URL --token TOKEN --out /etc/swarmgate, then the token is deleted
+#   3. swarmgate edge enroll --hub URL --token TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
+#      the token is deleted
 #   4. systemctl enable --now swarmgate-edge, and this unit removes itself
 # Any step that fails exits 1: systemd retries the whole script a minute later, and every step is
 # skipped when already done. Progress: journalctl -u swarmgate-firstboot, and swarmgate/status.txt
@@ -38,6 +39,7 @@ package_state() {
 
 HUB=$(conf HUB)
 DEB=$(conf DEB)
+CA=$(conf CA_FINGERPRINT)
 NAME=$(conf HOSTNAME)
 
 if [ -n "$NAME" ] && [ "$(hostname)" != "$NAME" ]; then
@@ -76,14 +78,14 @@ case "$(package_state)" in
     ;;
 esac
 
-# 3. Enrollment
-if [ ! -f "$CONFIG_DIR/gateway.yaml" ]; then
+# 3. Enrollment (identity.json: what `swarmgate edge enroll` writes once it has enrolled)
+if [ ! -f "$CONFIG_DIR/identity.json" ]; then
   if [ ! -s "$TOKEN" ]; then
-    log "FAILED: no enrollment token and no $CONFIG_DIR/gateway.yaml; flash the card again with a new token"
+    log "FAILED: no enrollment token and no enrolled identity in $CONFIG_DIR; flash the card again with a new token"
     exit 1
   fi
   log "enrolling with $HUB"
-  if ! /usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" --out "$CONFIG_DIR"; then
+  if ! /usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"; then
     log "FAILED: enrollment with $HUB (see journalctl -u swarmgate-firstboot); retrying in a minute"
     exit 1
   fi
