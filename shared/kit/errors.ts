@@ -17,6 +17,9 @@ interface ErrorSpec {
 export const ERROR_TABLE = {
   SWG_ERR_CONFIG_INVALID: { kind: 'config', status: 400, hint: 'fix the fields named above in the file named above' },
   SWG_ERR_FILE_WRITE: { kind: 'config', status: 500, hint: 'check the path and that this user may write there; giving files to another user (--owner) needs root' },
+  SWG_ERR_PACKAGE_BUILD: { kind: 'internal', status: 500, hint: 'the step named above failed; run `npm ci` in the checkout first, build on the target architecture with the Node.js the gateways run, and see its output above' },
+  SWG_ERR_IMAGE_INVALID: { kind: 'validation', status: 400, hint: 'give the Raspberry Pi OS image file itself (.img, unpacked from .img.xz): an MBR partition table with a FAT boot partition holding cmdline.txt' },
+  SWG_ERR_IMAGE_TOOL: { kind: 'config', status: 503, hint: 'install mtools (apt-get install mtools) and dpkg (dpkg-deb); the image is written without mounting, with mtools' },
   SWG_ERR_CLI_USAGE: { kind: 'validation', status: 400, hint: 'run the command with --help for its options' },
   SWG_ERR_CONFIG_NOT_FOUND: { kind: 'config', status: 404, hint: 'check the path; relative paths are resolved against the file that names them' },
   SWG_ERR_CONFIG_FILE_REFUSED: { kind: 'config', status: 400, hint: 'config, profile and rules files must be regular files of at most 1 MiB; name the file itself, not a device, named pipe or directory' },
