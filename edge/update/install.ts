@@ -23,7 +23,8 @@ import { download } from './download.js';
 import { fsyncDir, syncFileSystem, type InstallLayout } from './layout.js';
 import { readUpdateState, writeUpdateState } from './state.js';
 
-export type InstallStep = 'verified' | 'downloading' | 'downloaded' | 'unpacking' | 'unpacked' | 'switching' | 'switched';
+/** recorded: the pending update is in the state file and `current` is about to switch. */
+export type InstallStep = 'verified' | 'downloading' | 'downloaded' | 'unpacking' | 'unpacked' | 'recorded' | 'switched';
 
 export interface InstallRequest {
   readonly deployment: string;
@@ -126,10 +127,10 @@ export async function installRelease(request: InstallRequest, options: InstallOp
 
   // 5. Pending first, then the switch: a kill in between leaves `current` on the old release and a
   // pending update the next start recognises as interrupted.
-  step('switching');
   const now = clock();
   const state = readUpdateState(layout.stateFile);
   writeUpdateState(layout.stateFile, { ...state, pending: { deployment: request.deployment, version: manifest.version, previous, phase: 'switching', switchedAt: now, deadline: now + options.healthDeadlineMs, boots: 0 } });
+  step('recorded');
   layout.switchCurrent(manifest.version);
   const after = readUpdateState(layout.stateFile);
   if (after.pending) writeUpdateState(layout.stateFile, { ...after, pending: { ...after.pending, phase: 'checking' } });

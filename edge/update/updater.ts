@@ -138,7 +138,6 @@ export class Updater {
       return;
     }
     log.info({ deployment: desired.deployment, version, from: this.running }, 'installing release');
-    this.report(desired.deployment, version, 'downloading');
     const attempts = this.options.downloadAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -151,6 +150,8 @@ export class Updater {
             clock: this.clock,
             ...(settings.caFile ? { caFile: settings.caFile } : {}),
             onStep: (step) => {
+              // Reported once per try: 'downloading' only after the manifest verified.
+              if (step === 'downloading' && attempt === 1) this.report(desired.deployment, version, 'downloading');
               if (step === 'unpacking') this.report(desired.deployment, version, 'installing');
               this.options.onStep?.(step);
             },
