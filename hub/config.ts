@@ -8,6 +8,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
+import { EnrollmentConfigSchema } from './enrollment/schema.js';
 import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres/schema-name.js';
 
 const strict = { additionalProperties: false } as const;
@@ -196,6 +197,17 @@ export const HubConfigSchema = Type.Object(
       ),
     ),
     api: Type.Optional(ApiConfigSchema),
+    enrollment: Type.Optional(EnrollmentConfigSchema),
+    releases: Type.Optional(
+      Type.Object(
+        {
+          dir: Type.String({ minLength: 1, description: 'Where release artifacts are kept (relative to this file)' }),
+          publicKeyFile: Type.String({ minLength: 1, description: "The fleet's Ed25519 public key (release.pub from `swarmgate release keygen`): uploaded manifests must verify with it; enrollment pins it on gateways" }),
+          publicUrl: Type.Optional(Type.String({ pattern: '^https?://', description: "Base URL gateways download releases from (the hub API as they reach it); default the API's own URL" })),
+        },
+        { ...strict, description: 'Software releases and deployments to gateways' },
+      ),
+    ),
   },
   { ...strict, description: 'Swarmgate hub configuration' },
 );
@@ -223,6 +235,8 @@ function validate(source: SourceFile, value: unknown): ConfigProblem[] {
   const broker = value.broker;
   if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push(source.problem(['broker', 'embedded'], 'mode is embedded: give embedded.credentialsFile (and port)'));
   if (broker.mode === 'external' && broker.external === undefined) problems.push(source.problem(['broker', 'external'], 'mode is external: give external.url'));
+  if (value.enrollment !== undefined && broker.mode !== 'embedded') problems.push(source.problem(['enrollment'], 'enrollment issues broker users in the embedded broker; with an external broker, add gateway users there (`swarmgate hub user add` + `swarmgate hub mosquitto`)'));
+  if (value.enrollment !== undefined && value.api === undefined) problems.push(source.problem(['enrollment'], 'gateways enroll over the web API: add an api section'));
   if (isRecord(store) && store.kind === 'postgres' && !store.url && !process.env.DATABASE_URL) problems.push(source.problem(['store', 'url'], 'missing: set store.url or the DATABASE_URL environment variable'));
   return problems;
 }
@@ -259,6 +273,15 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (config.api?.tls) {
     config.api.tls.certFile = resolveFrom(file, config.api.tls.certFile);
     config.api.tls.keyFile = resolveFrom(file, config.api.tls.keyFile);
+  }
+  const enrollment = config.enrollment;
+  if (enrollment) {
+    enrollment.templatesDir = resolveFrom(file, enrollment.templatesDir);
+    if (enrollment.brokerCaFile) enrollment.brokerCaFile = resolveFrom(file, enrollment.brokerCaFile);
+  }
+  if (config.releases) {
+    config.releases.dir = resolveFrom(file, config.releases.dir);
+    config.releases.publicKeyFile = resolveFrom(file, config.releases.publicKeyFile);
   }
   if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveFrom(file, config.store.path);
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;

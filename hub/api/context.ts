@@ -18,6 +18,8 @@ import type { GatewayConfigService } from '../gateway-config/service.js';
 import type { QuarantineService } from '../quarantine/service.js';
 import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
+import type { EnrollmentService } from '../enrollment/service.js';
+import type { DeploymentService, ReleaseService } from '../releases/index.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
 import type { Accounts, Principal } from './auth/accounts.js';
@@ -62,12 +64,17 @@ export interface ApiContext extends ApiServices {
   readonly configs: GatewayConfigService;
   /** Maintenance work orders. */
   readonly workOrders: WorkOrderService;
+  /** Enrollment tokens and enrolled gateways. */
+  readonly enrollment: EnrollmentService;
   /** Messages ingest refused. */
   readonly quarantine: QuarantineService;
   /** Points by unit and Haystack tags, from the gateways' births. */
   readonly points: PointIndex;
   /** The store's SQL, for the API's own tables (plans). */
   readonly sql: Sql;
+  /** Software releases and their deployments. */
+  readonly releases: ReleaseService;
+  readonly deployments: DeploymentService;
 }
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;

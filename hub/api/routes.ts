@@ -73,6 +73,13 @@ export const ROUTES = {
 
   'agents.list': { method: 'GET', url: '/api/v1/agents', access: read, tag: 'agents', summary: 'Decision agents with track records and consensus weights' },
 
+  'enroll': { method: 'POST', url: '/api/v1/enroll', access: 'public', tag: 'enrollment', summary: 'A gateway enrolls with a one-time token and its public key; answers its identity, broker credentials and first config (the token is the credential; failures are rate-limited per address)' },
+  'enrollment.tokens.list': { method: 'GET', url: '/api/v1/enrollment/tokens', access: operate, tag: 'enrollment', summary: 'Enrollment tokens with their state (active, used, expired, revoked), never their secrets' },
+  'enrollment.tokens.create': { method: 'POST', url: '/api/v1/enrollment/tokens', access: operate, tag: 'enrollment', summary: 'Create one-time enrollment tokens for a site (optionally one bound gateway id); each token is shown once, with its claim URI and QR code' },
+  'enrollment.tokens.revoke': { method: 'DELETE', url: '/api/v1/enrollment/tokens/:id', access: operate, tag: 'enrollment', summary: 'Revoke an unused enrollment token' },
+  'enrollment.gateways.list': { method: 'GET', url: '/api/v1/enrollment/gateways', access: operate, tag: 'enrollment', summary: 'Enrolled gateways with their key fingerprint and whether they are revoked' },
+  'enrollment.gateways.revoke': { method: 'POST', url: '/api/v1/enrollment/gateways/:gateway/revoke', access: operate, tag: 'enrollment', summary: "Revoke a gateway: its broker user is removed and its connection ends at once" },
+
   'users.list': { method: 'GET', url: '/api/v1/users', access: admin, tag: 'admin', summary: 'Users' },
   'users.create': { method: 'POST', url: '/api/v1/users', access: admin, tag: 'admin', summary: 'Add a user' },
   'users.update': { method: 'PATCH', url: '/api/v1/users/:username', access: admin, tag: 'admin', summary: 'Change role, password or disable' },
@@ -83,6 +90,14 @@ export const ROUTES = {
   'logins.limits': { method: 'GET', url: '/api/v1/login-limits', access: admin, tag: 'admin', summary: 'Login limits holding now (user name, address, or both) with their failures and wait' },
   'logins.unlock': { method: 'POST', url: '/api/v1/login-limits/unlock', access: admin, tag: 'admin', summary: 'Lift the login limits of a user name and/or an address' },
   'audit.list': { method: 'GET', url: '/api/v1/audit', access: admin, tag: 'admin', summary: 'Who did what, newest first' },
+
+  'releases.list': { method: 'GET', url: '/api/v1/releases', access: read, tag: 'releases', summary: 'Software releases this hub holds, newest first' },
+  'releases.create': { method: 'POST', url: '/api/v1/releases', access: operate, tag: 'releases', summary: 'Add a release by its signed manifest (verified with the fleet key); then upload its artifact' },
+  'releases.upload': { method: 'PUT', url: '/api/v1/releases/:version/artifact', access: operate, tag: 'releases', summary: "Upload a release's tarball (application/octet-stream); kept only when size and sha256 match the manifest" },
+  'releases.download': { method: 'GET', url: '/api/v1/releases/:version/artifact', access: 'public', tag: 'releases', summary: "A release's tarball for a gateway (Bearer: the download token its deployment gave it); Range supported" },
+  'deployments.list': { method: 'GET', url: '/api/v1/deployments', access: read, tag: 'releases', summary: 'Deployments with per-gateway progress, newest first' },
+  'deployments.create': { method: 'POST', url: '/api/v1/deployments', access: operate, tag: 'releases', summary: 'Deploy a release to a site, a list of gateways or a percentage of the fleet, canary first, halting on failures' },
+  'deployments.get': { method: 'GET', url: '/api/v1/deployments/:id', access: read, tag: 'releases', summary: "A deployment and each gateway's update progress" },
 
   'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands' },
 } as const satisfies Record<string, RouteSpec>;
