@@ -1,9 +1,11 @@
 /**
  * Telemetry batch encoding. Readings are serialised once, when they enter the outbox; a batch's
  * head (seq, sentAt, historical) is rebuilt at publish time without re-parsing the readings, so
- * replaying a large backlog costs a buffer copy per message, not a JSON round trip.
+ * replaying a large backlog costs a buffer copy per message, not a JSON round trip. A batch is
+ * JSON or, with `federation.telemetryEncoding: binary`, the binary frame of
+ * shared/wire/telemetry-binary.ts (its head is rewritten in place the same way).
  */
-import { MAX_ABS_VALUE, WireReadingSchema, isValid, type WireReading } from '../../shared/wire/index.js';
+import { MAX_ABS_VALUE, WireReadingSchema, isValid, retagTelemetryBinary, telemetryEncodingOf, type TelemetryHead, type WireReading } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 
 /** Upper bound of one batch's encoded readings; keeps every message well below MAX_PAYLOAD_BYTES. */
@@ -29,13 +31,8 @@ export function toWireReading(r: Reading): WireReading | undefined {
   return isValid(WireReadingSchema, wire) ? wire : undefined;
 }
 
-export interface BatchHead {
-  readonly gateway: string;
-  readonly bootId: string;
-  readonly seq: number;
-  readonly sentAt: number;
-  readonly historical: boolean;
-}
+/** The head of a batch (the wire's TelemetryHead): what names it and when it was sent. */
+export type BatchHead = TelemetryHead;
 
 const READINGS_KEY = ',"readings":';
 
@@ -51,6 +48,7 @@ export function encodeBatch(h: BatchHead, readingsJson: readonly string[]): Buff
 
 /** The same batch with a new head (historical flag, send time); seq and readings never change. */
 export function retagBatch(payload: Buffer, h: BatchHead): Buffer {
+  if (telemetryEncodingOf(payload) === 'binary') return retagTelemetryBinary(payload, h.sentAt, h.historical);
   const at = payload.indexOf(READINGS_KEY);
   if (at < 0) {
     // Not written by encodeBatch: fall back to a full round trip rather than send a wrong flag.
