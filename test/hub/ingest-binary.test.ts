@@ -3,16 +3,19 @@
  * JSON, a batch sent once in each encoding is one batch (a duplicate, not a conflict), and a
  * frame that is broken or breaks the schema is quarantined with an error naming the batch, the
  * reading and the field, and receipted when its head names the batch. The ingest journal keeps
- * binary frames as they came and replays them after a crash.
+ * binary frames as they came and replays them after a crash. A batch hashes the same (the key
+ * of dedupe and conflicts) whichever encoding it came in.
  */
+import { createHash } from 'node:crypto';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
+import { batchContentHash } from '../../hub/store/batch-conflicts.js';
 import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
-import { StoredReceiptSchema, decode, encodeTelemetryBinary, gatewayTopic, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
+import { StoredReceiptSchema, decode, decodeTelemetry, encodeTelemetryBinary, gatewayTopic, type StoredReceipt, type TelemetryBatch, type WireReading } from '../../shared/wire/index.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
 
@@ -118,5 +121,27 @@ describe('SQLite ingest journal with binary frames', () => {
       dir.remove();
       copy.remove();
     }
+  });
+});
+
+describe('batch content hash (dedupe across encodings)', () => {
+  it('is SHA-256 of the canonical JSON of the readings, for every kind of value', () => {
+    const readings: WireReading[] = [
+      { d: 'ahu1', p: 'temp', v: 21.5, q: 'good', ts: 1 },
+      { d: 'ahu1', p: 'neg_zero', v: -0, q: 'good', ts: 2 },
+      { d: 'ahu1', p: 'big', v: 1e21, q: 'good', ts: 3 },
+      { d: 'ahu1', p: 'small', v: 5e-324, q: 'uncertain', ts: 4, c: 'quoted "cause"\n\u0001' },
+      { d: 'ahu1', p: 'label', v: 'Küche "❄️" \\ \u2028', q: 'good', ts: 5 },
+      { d: 'io', p: 'door', v: true, q: 'good', ts: 6 },
+      { d: 'io', p: 'relay', v: false, q: 'good', ts: 7 },
+      { d: 'io', p: 'gone', v: null, q: 'bad', ts: 8, c: '' },
+      { d: 'io', p: 'max', v: Number.MAX_SAFE_INTEGER, q: 'good', ts: 9 },
+    ];
+    const canonical = JSON.stringify(readings.map((r) => [r.d, r.p, r.v, r.q, r.ts, r.c ?? null]));
+    expect(batchContentHash({ readings })).toBe(createHash('sha256').update(canonical).digest('hex').slice(0, 32));
+    // And a batch decoded from its binary frame hashes like the original.
+    const b = batch('gw-a', 'boot-hash-01', 1, readings);
+    const d = decodeTelemetry('t', frame(b));
+    expect(d.ok && batchContentHash(d.value)).toBe(batchContentHash(b));
   });
 });
