@@ -14,6 +14,17 @@ export const MAX_BATCH_BYTES = 192 * 1024;
 const VALUE_MAX = 1024;
 const CAUSE_MAX = 512;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text as UTF-8 can carry it: a lone surrogate (a string cut inside a pair, a device's bad bytes)
+ * becomes U+FFFD here, so a reading is the same in JSON and in the binary frame (and hashes the
+ * same at the hub whichever way it travels).
+ */
+function wellFormed(s: string): string {
+  return s.replace(LONE_SURROGATE, '\uFFFD');
+}
+
 /** Wire form of a reading, or undefined when it cannot satisfy the wire schema (bad ids). */
 export function toWireReading(r: Reading): WireReading | undefined {
   let v: WireReading['v'] = r.value;
@@ -25,9 +36,9 @@ export function toWireReading(r: Reading): WireReading | undefined {
     v = null;
     q = 'bad';
     cause = `value ${r.value as number} out of range`;
-  } else if (typeof v === 'string' && v.length > VALUE_MAX) v = v.slice(0, VALUE_MAX);
+  } else if (typeof v === 'string') v = wellFormed(v.length > VALUE_MAX ? v.slice(0, VALUE_MAX) : v);
   const wire: WireReading = { d: r.device, p: r.point, v, q, ts: Math.max(0, Math.round(r.ts)) };
-  if (cause !== undefined) wire.c = cause.slice(0, CAUSE_MAX);
+  if (cause !== undefined) wire.c = wellFormed(cause.slice(0, CAUSE_MAX));
   return isValid(WireReadingSchema, wire) ? wire : undefined;
 }
 

@@ -84,6 +84,27 @@ describe('outbox with binary telemetry', () => {
     ]);
   });
 
+  it('text that UTF-8 cannot carry (a lone surrogate, a pair cut at the length limit) goes as U+FFFD in either encoding', () => {
+    const texts = [reading(0, { value: 'a\uD83D' }), reading(1, { value: `${'x'.repeat(1023)}😀` }), reading(2, { value: null, quality: 'bad', cause: '\uDE00 lost' })];
+    const viaBinary = outbox({ flushMs: 10_000 });
+    const viaJson = outbox({ flushMs: 10_000, encoding: 'json' });
+    for (const r of texts) {
+      viaBinary.addReading(r);
+      viaJson.addReading(r);
+    }
+    viaBinary.flush();
+    viaJson.flush();
+    const expected = [
+      { v: 'a\uFFFD' },
+      { v: `${'x'.repeat(1023)}\uFFFD` },
+      { v: null, c: '\uFFFD lost' },
+    ];
+    expect(telemetry(viaBinary)[0]!.readings).toMatchObject(expected);
+    const json = viaJson.all()[0]!;
+    const d = decodeTelemetry(json.topic, json.payload);
+    expect(d.ok && d.value.readings).toMatchObject(expected);
+  });
+
   it('retags a stored frame as historical for a resend, seq and readings untouched', () => {
     const box = outbox({ flushMs: 10_000 });
     for (let i = 0; i < 3; i++) box.addReading(reading(i));
