@@ -108,6 +108,8 @@ export class Outbox {
     this.batchMax = options.batchMax ?? 500;
     this.batchMs = options.batchMs ?? 200;
     this.binary = options.encoding === 'binary';
+    // The frame's encoder refuses what the wire refuses; better here than at the first batch.
+    if (this.binary && !/^[A-Za-z0-9_-]{8,64}$/.test(this.bootId)) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `boot id "${this.bootId}" is not a wire boot id (8 to 64 of A-Z a-z 0-9 _ -)`);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     // The bound covers the database and its write-ahead log; the WAL gets a fixed slice of it.
     const walBudget = Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(maxBytes / 8)));
