@@ -20,6 +20,9 @@ import { EnrollmentService } from './enrollment/service.js';
 import { enrollmentSettings } from './enrollment/settings.js';
 import { CredentialsFileIssuer } from './broker/gateway-credentials.js';
 import { Leases } from './leases/leases.js';
+import { LiveFeed } from './live/feed.js';
+import { startPgRelay } from './live/pg-relay.js';
+import { PostgresStore } from './store/postgres/postgres.js';
 import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
@@ -357,15 +360,40 @@ function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
 }
 
 /** The web API and review page, when config.api is set. */
-async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases?: ReleaseFeature): Promise<RunningApi | undefined> {
+/**
+ * What the API's live stream sends: this process's changes and, on a PostgreSQL store that other
+ * hub processes may share, theirs (LISTEN/NOTIFY), so a browser on any process sees them all.
+ */
+async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubServices, origin: string): Promise<LiveFeed> {
+  const feed = new LiveFeed({ events: ctx.events, review: services.review });
+  ctx.cleanups.push(async () => feed.close());
+  const url = ctx.config.store.kind === 'postgres' ? ctx.config.store.url : undefined;
+  if (store instanceof PostgresStore && url) {
+    const sql = sqlFor(store);
+    const relay = await startPgRelay({
+      url,
+      schema: store.schema,
+      origin,
+      feed,
+      notify: async (channel, payload) => void (await sql.all('SELECT pg_notify(?, ?)', [channel, payload])),
+      review: services.review,
+      log: ctx.log.child({ part: 'live' }),
+    });
+    ctx.cleanups.push(() => relay.close());
+  }
+  return feed;
+}
+
+async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases: ReleaseFeature | undefined, origin: string): Promise<RunningApi | undefined> {
   const { config, options, log, metrics, events, cleanups } = ctx;
   if (!config.api) return undefined;
+  const live = await openLiveFeed(ctx, store, services, origin);
   const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
   const { commands, registry, points, review, workOrders, quarantine, enrollment } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, live, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
   cleanups.push(api.close);
   return api;
 }
@@ -414,7 +442,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     openBrokerGate(ctx, link);
     await services.commands.resume();
     await services.review.start();
-    const api = await startWebApi(ctx, store, services, agents, configs, releases);
+    const api = await startWebApi(ctx, store, services, agents, configs, releases, leases.holder);
     if (api) apiUrl.url = api.url;
     scheduleRetention(ctx, store, leases);
     log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
