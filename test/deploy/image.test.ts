@@ -277,6 +277,17 @@ describe('the options of image prepare', () => {
     expect(await refused({ ...base(), hub: 'http://[::1]:8080/' })).toMatch(/--deb:/);
   });
 
+  it('swarmgate image prepare reports a refused option with its exit code; without a subcommand it prints its usage', () => {
+    const cli = (...args: string[]): ReturnType<typeof spawnSync> =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'image', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } });
+    const bad = cli('prepare', '--image', image, '--hub', 'http://hub.example', '--token', TOKEN, '--deb', '/nonexistent.deb');
+    expect(bad.stderr).toMatch(/^swarmgate: SWG_ERR_CLI_USAGE: --hub: must be https:\/\/ .*swarmgate image prepare --help/m);
+    expect(bad.status).toBe(1);
+    const usage = cli();
+    expect(usage.stdout).toContain('swarmgate image prepare --image raspios-lite.img --hub');
+    expect(usage.status).toBe(2);
+  });
+
   it('withFirstrun keeps the other kernel arguments on one line', () => {
     expect(withFirstrun('a=1  b=2\n')).toBe(`a=1 b=2 ${FIRSTRUN_ARGS.join(' ')}\n`);
   });
