@@ -127,6 +127,25 @@ function walk(dir: string, visit: (path: string) => void): void {
   }
 }
 
+/**
+ * The native addons the gateway needs on the box: the store and outbox (better-sqlite3), the
+ * systemd notify socket (unix-dgram, optional in package.json but required by the Type=notify
+ * unit), GPIO (epoll, via onoff) and RS-485 (serialport's bindings).
+ */
+export const NATIVE_ADDONS = ['better-sqlite3', 'unix-dgram', 'epoll', '@serialport/bindings-cpp'] as const;
+
+/** A node -e script that loads each native addon from a node_modules folder and exits 1 naming the first that fails. */
+export function loadNativeAddons(modules: string): string {
+  return [
+    `const { createRequire } = require('node:module');`,
+    `const load = createRequire(${JSON.stringify(join(modules, '..', 'package.json'))});`,
+    `for (const name of ${JSON.stringify(NATIVE_ADDONS)}) {`,
+    `  try { load(name); } catch (err) { console.error(name + ': ' + err.message); process.exit(1); }`,
+    `}`,
+    `const Db = load('better-sqlite3'); new Db(':memory:').prepare('select 1').get();`,
+  ].join('\n');
+}
+
 /** Files that a running gateway never reads: source maps, and native-addon build leftovers. */
 function trimNodeModules(modules: string): void {
   walk(modules, (path) => {
@@ -249,9 +268,10 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       trimNodeModules(join(app, 'node_modules'));
     });
 
-    await step(progress, '[4/6] checking the staged app runs (better-sqlite3, swarmgate --help)', async () => {
-      const sqlite = `const D = require(${JSON.stringify(join(app, 'node_modules', 'better-sqlite3'))}); new D(':memory:').prepare('select 1').get();`;
-      await run('check', process.execPath, ['-e', sqlite], app);
+    await step(progress, `[4/6] checking the staged app runs (native addons: ${NATIVE_ADDONS.join(', ')}; swarmgate --help)`, async () => {
+      await run('check', process.execPath, ['-e', loadNativeAddons(join(app, 'node_modules'))], app).catch((err: unknown) => {
+        fail('check', `a native addon does not load from the staged node_modules (unix-dgram and epoll need make and g++ when npm ci runs; the systemd unit is Type=notify and needs unix-dgram): ${errorMessage(err)}`, err);
+      });
       const help = await run('check', process.execPath, [join(app, 'bin', 'swarmgate.js'), '--help'], app);
       if (!help.includes('usage: swarmgate')) fail('check', `swarmgate --help from the staged app printed no usage:\n${help}`);
     });

@@ -10,7 +10,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDeb, type BuildResult } from '../../deploy/package/build-deb.js';
+import { NATIVE_ADDONS, buildDeb, loadNativeAddons, type BuildResult } from '../../deploy/package/build-deb.js';
 import { APP_DIR, COMMAND_LINK, CONFIG_DIR, STATE_DIR, UNIT_DIR, UNIT_NAME } from '../../deploy/package/layout.js';
 import { deployToolsPeer } from '../support/deploy-tools.js';
 import { peerOrSkip } from '../support/peers.js';
@@ -98,6 +98,13 @@ describe.runIf(run)('the swarmgate-edge package', () => {
       expect(spawnSync('sh', ['-n', join(control, script)]).status, `${script} parses`).toBe(0);
     }
     expect(readFileSync(join(control, 'postinst'), 'utf8')).toContain(`NODE_ABI=${process.versions.modules}`);
+  });
+
+  it('loads its native addons from the unpacked tree', () => {
+    const r = spawnSync(process.execPath, ['-e', loadNativeAddons(join(root, APP_DIR, 'node_modules'))], { encoding: 'utf8', cwd: dir.path });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    for (const name of NATIVE_ADDONS) expect(existsSync(join(root, APP_DIR, 'node_modules', name)), name).toBe(true);
   });
 
   it('runs from the unpacked tree on its production dependencies: edge check of the example config', () => {
