@@ -20,5 +20,6 @@ export const commands: Record<string, Command> = {
   hub: lazy('run the hub (broker, ingest, store); "hub user" manages broker users; "hub quarantine" shows refused messages', async () => (await import('./hub.js')).hubCommand),
   review: lazy('the technician review queue: list, show, approve, reject, modify (against the hub store)', async () => (await import('./review.js')).reviewCommand),
   sim: lazy('run the simulated facility; "sim fault" injects faults at run time', async () => (await import('./sim.js')).simCommand),
+  release: lazy('signed releases: "release keygen" makes the fleet key, "release build" the tarball and manifest', async () => (await import('./release.js')).releaseCommand),
   score: lazy("score a timestamp,value CSV with the gateway's anomaly detector", async () => (await import('./score.js')).scoreCommand),
 };

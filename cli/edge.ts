@@ -18,7 +18,7 @@ import { enrollOnFirstStart } from '../edge/enrollment/enroll.js';
 import { createLogger } from '../shared/kit/log.js';
 import { untilSignal } from './shutdown.js';
 
-/** Exit code asking the service manager for a restart with the new config file. */
+/** Exit code asking the service manager for a restart (new config file, or `current` switched by the updater). */
 export const EXIT_RESTART = 75;
 
 const HELP = `usage:
@@ -71,10 +71,18 @@ async function run(args: string[]): Promise<number> {
   // the service manager starts the gateway again with it (Restart=always in the systemd unit).
   let restart: () => void = () => undefined;
   const restartRequested = new Promise<void>((resolve) => (restart = resolve));
-  const app = await startEdgeApp(loadConfig(values.config, builtinDrivers()), builtinDrivers(), { ...(print ? { onReport: print } : {}), onRestart: () => restart() });
+  let restartWhy = 'new config from the hub installed';
+  const app = await startEdgeApp(loadConfig(values.config, builtinDrivers()), builtinDrivers(), {
+    ...(print ? { onReport: print } : {}),
+    onRestart: () => restart(),
+    onUpdateRestart: (reason) => {
+      restartWhy = reason;
+      restart();
+    },
+  });
   const why = await Promise.race([untilSignal(() => app.stop()).then(() => 'signal' as const), restartRequested.then(() => 'restart' as const)]);
   if (why === 'signal') return 0;
-  process.stderr.write('new config from the hub installed; restarting (exit 75)\n');
+  process.stderr.write(`${restartWhy}; restarting (exit 75)\n`);
   await app.stop();
   return EXIT_RESTART;
 }

@@ -79,7 +79,7 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
     const credentialsFile = config.broker.embedded?.credentialsFile;
     const enrollment = new EnrollmentService({
       sql,
-      ...(config.enrollment ? { settings: enrollmentSettings(config.enrollment, config.api?.tls?.certFile) } : {}),
+      ...(config.enrollment ? { settings: enrollmentSettings(config.enrollment, config.api?.tls?.certFile, config.releases?.publicKeyFile) } : {}),
       ...(credentialsFile ? { issuer: new CredentialsFileIssuer(credentialsFile) } : {}),
     });
     const user = userInfo().username;

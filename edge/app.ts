@@ -19,6 +19,8 @@ import { openServiceNotifier, watchdogTimeoutMs, type NotifyEnvironment, type Se
 import { HealthAgent, type HealthHost } from './health/agent.js';
 import { healthLimits } from './health/schema.js';
 import { startWatchdog, type ProgressSource, type Watchdog } from './runtime/watchdog.js';
+import { gatewayProbe, startUpdater, updateSettings, type Updater } from './update/index.js';
+import { dirname, isAbsolute, resolve } from 'node:path';
 
 export interface EdgeApp {
   readonly gateway: Gateway;
@@ -26,6 +28,8 @@ export interface EdgeApp {
   readonly local: LocalDecisions;
   /** The health agent (absent with `health: { enabled: false }`). */
   readonly health?: HealthAgent;
+  /** The software updater (present with an `update:` section and federation). */
+  readonly updater?: Updater;
   stop(force?: boolean): Promise<void>;
 }
 
@@ -38,6 +42,11 @@ export interface EdgeAppOptions {
    * and start it again. Without it the gateway logs that a restart is needed.
    */
   readonly onRestart?: (version: number) => void;
+  /**
+   * The updater switched `current` (to a new release, or back after a failed health check): stop
+   * and start again from `current`. Without it the gateway logs that a restart is needed.
+   */
+  readonly onUpdateRestart?: (reason: string) => void;
   /**
    * Where events and review requests go besides the hub. Default: the log (JSON lines); the demo
    * prints what reaches its hub instead.
@@ -107,16 +116,35 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
     health = new HealthAgent({ host: healthHost(gateway, federation, local, reporter), limits: healthLimits(loaded.config.health), log: gateway.log.child({ part: 'health' }), registry: gateway.metrics.registry });
     health.start();
   }
+  let updater: Updater | undefined;
+  if (loaded.config.update) {
+    if (!federation) gateway.log.warn('update: needs a federation section (updates come from the hub); updates are off');
+    else {
+      const log = gateway.log.child({ part: 'update' });
+      const fed = federation;
+      updater = startUpdater({
+        site: loaded.config.gateway.site,
+        gateway: gateway.id,
+        federation: fed,
+        settings: updateSettings(loaded.config.update, (p) => (isAbsolute(p) ? p : resolve(dirname(loaded.file), p))),
+        probe: gatewayProbe({ federation: fed, deviceStates: () => gateway.deviceStates(), healthStatus: () => health?.status }),
+        restart: (reason) => (options.onUpdateRestart ? options.onUpdateRestart(reason) : log.warn({ reason }, 'restart the gateway to run the current release')),
+        log,
+      });
+    }
+  }
   const watchdog = notifier ? superviseByServiceManager(gateway, notifier, options.env ?? process.env) : undefined;
   return {
     gateway,
     federation,
     local,
     ...(health ? { health } : {}),
+    ...(updater ? { updater } : {}),
     async stop(force = false) {
       notifier?.notify({ STOPPING: '1', STATUS: 'stopping' });
       watchdog?.stop();
       notifier?.close();
+      await updater?.stop();
       await health?.stop();
       await local.stop();
       await gateway.stop(force);

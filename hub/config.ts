@@ -198,6 +198,16 @@ export const HubConfigSchema = Type.Object(
     ),
     api: Type.Optional(ApiConfigSchema),
     enrollment: Type.Optional(EnrollmentConfigSchema),
+    releases: Type.Optional(
+      Type.Object(
+        {
+          dir: Type.String({ minLength: 1, description: 'Where release artifacts are kept (relative to this file)' }),
+          publicKeyFile: Type.String({ minLength: 1, description: "The fleet's Ed25519 public key (release.pub from `swarmgate release keygen`): uploaded manifests must verify with it; enrollment pins it on gateways" }),
+          publicUrl: Type.Optional(Type.String({ pattern: '^https?://', description: "Base URL gateways download releases from (the hub API as they reach it); default the API's own URL" })),
+        },
+        { ...strict, description: 'Software releases and deployments to gateways' },
+      ),
+    ),
   },
   { ...strict, description: 'Swarmgate hub configuration' },
 );
@@ -268,7 +278,10 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (enrollment) {
     enrollment.templatesDir = resolveFrom(file, enrollment.templatesDir);
     if (enrollment.brokerCaFile) enrollment.brokerCaFile = resolveFrom(file, enrollment.brokerCaFile);
-    if (enrollment.releaseKeyFile) enrollment.releaseKeyFile = resolveFrom(file, enrollment.releaseKeyFile);
+  }
+  if (config.releases) {
+    config.releases.dir = resolveFrom(file, config.releases.dir);
+    config.releases.publicKeyFile = resolveFrom(file, config.releases.publicKeyFile);
   }
   if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveFrom(file, config.store.path);
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;

@@ -11,6 +11,7 @@
  *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
  *   70-79 the point index: units and Haystack tags from the births (hub/registry)
  *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
+ *   80-89 software releases, deployments and per-gateway update progress (hub/releases)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';
@@ -21,6 +22,7 @@ import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
 import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
 import { REGISTRY_MIGRATIONS } from './registry/migrations.js';
 import { ENROLLMENT_MIGRATIONS } from './enrollment/migrations.js';
+import { RELEASES_MIGRATIONS } from './releases/migrations.js';
 import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
 import { PostgresStore } from './store/postgres/postgres.js';
 import type { Migration } from './store/migration.js';
@@ -39,6 +41,7 @@ export const FEATURES: readonly FeatureMigrations[] = [
   QUARANTINE_MIGRATIONS,
   REGISTRY_MIGRATIONS,
   ENROLLMENT_MIGRATIONS,
+  RELEASES_MIGRATIONS,
 ];
 
 /** Every registered feature migration for one store kind, checked for overlapping versions. */

@@ -13,6 +13,8 @@ import { CommandService } from './commands/service.js';
 import type { HubConfig } from './config.js';
 import { HubEvents } from './events.js';
 import { GatewayConfigService } from './gateway-config/service.js';
+import { DeploymentService, ReleaseService } from './releases/index.js';
+import { readPublicKey } from '../shared/release/signing.js';
 import { WorkOrderService } from './work-orders/service.js';
 import { EnrollmentService } from './enrollment/service.js';
 import { enrollmentSettings } from './enrollment/settings.js';
@@ -74,6 +76,8 @@ export interface Hub {
   readonly quarantine: QuarantineService;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
+  /** Software releases and deployments; present on the SQLite and PostgreSQL stores. */
+  readonly releases?: ReleaseFeature;
   stop(): Promise<void>;
 }
 
@@ -220,7 +224,7 @@ function openEnrollment(ctx: StartContext, store: HubStore, link: BrokerLink): E
   return new EnrollmentService({
     sql: sqlFor(store),
     log: ctx.log.child({ part: 'enrollment' }),
-    ...(accepting ? { settings: enrollmentSettings(e, ctx.config.api?.tls?.certFile), issuer: new CredentialsFileIssuer(credentialsFile, link.broker) } : {}),
+    ...(accepting ? { settings: enrollmentSettings(e, ctx.config.api?.tls?.certFile, ctx.config.releases?.publicKeyFile), issuer: new CredentialsFileIssuer(credentialsFile, link.broker) } : {}),
   });
 }
 
@@ -260,8 +264,42 @@ function openGatewayConfigs(ctx: StartContext, store: HubStore, link: BrokerLink
   }
 }
 
+export interface ReleaseFeature {
+  readonly releases: ReleaseService;
+  readonly deployments: DeploymentService;
+}
+
+/**
+ * Releases and deployments, undefined on a store without them. Gateways download from
+ * releases.publicUrl, else from the API's own URL (known once it listens: `apiUrl.url`).
+ */
+function openReleases(ctx: StartContext, store: HubStore, services: HubServices, link: BrokerLink, mqttLink: MqttLink, apiUrl: { url?: string }): ReleaseFeature | undefined {
+  const r = ctx.config.releases;
+  let sql;
+  try {
+    sql = sqlFor(store);
+  } catch (err) {
+    ctx.log.warn({ err: errorMessage(err) }, 'software releases are unavailable on this store');
+    return undefined;
+  }
+  const releases = new ReleaseService({ sql, ...(r ? { dir: r.dir, publicKey: readPublicKey(r.publicKeyFile) } : {}) });
+  const deployments = new DeploymentService({
+    sql,
+    releases,
+    gateways: () => services.registry.list(),
+    baseUrl: () => r?.publicUrl ?? apiUrl.url,
+    log: ctx.log.child({ part: 'deployments' }),
+    publish: async (topic, payload, retain) => {
+      const client = mqttLink.client;
+      if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url}; deploy again once it is`);
+      await client.publishAsync(topic, payload, { qos: 1, retain });
+    },
+  });
+  return { releases, deployments };
+}
+
 /** Connects the hub's MQTT client with ingest listening on it; resolves once connected and subscribed. */
-async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink, services: HubServices, configs: GatewayConfigService | undefined): Promise<{ mqttClient: MqttClient; ingest: Ingest }> {
+async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink, services: HubServices, configs: GatewayConfigService | undefined, releases?: ReleaseFeature): Promise<{ mqttClient: MqttClient; ingest: Ingest }> {
   const { config, options, log, metrics, events, cleanups } = ctx;
   const { url, persistent } = link;
   // Ingest installs its message handler in the same synchronous run as mqtt.connect(), before
@@ -274,7 +312,7 @@ async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink,
   mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
   mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
   cleanups.push(() => mqttClient.endAsync(true));
-  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
   link.handOff.ingest = ingest;
   const subscribed = ingest.start(); // the handler is in place when this returns
   subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
@@ -298,7 +336,7 @@ function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
 }
 
 /** The web API and review page, when config.api is set. */
-async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined): Promise<RunningApi | undefined> {
+async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases?: ReleaseFeature): Promise<RunningApi | undefined> {
   const { config, options, log, metrics, events, cleanups } = ctx;
   if (!config.api) return undefined;
   const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
@@ -306,7 +344,7 @@ async function startWebApi(ctx: StartContext, store: HubStore, services: HubServ
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
   const { commands, registry, points, review, workOrders, quarantine, enrollment } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, ...(configs ? { configs } : {}) });
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
   cleanups.push(api.close);
   return api;
 }
@@ -346,15 +384,18 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const services = await startServices(ctx, store, link, mqttLink);
     const agents = await startAgents(ctx, store, services);
     const configs = openGatewayConfigs(ctx, store, link, mqttLink);
-    const { mqttClient, ingest } = await startIngest(ctx, store, link, mqttLink, services, configs);
+    const apiUrl: { url?: string } = {};
+    const releases = openReleases(ctx, store, services, link, mqttLink, apiUrl);
+    const { mqttClient, ingest } = await startIngest(ctx, store, link, mqttLink, services, configs, releases);
     openBrokerGate(ctx, link);
     await services.commands.resume();
     await services.review.start();
-    const api = await startWebApi(ctx, store, services, agents, configs);
+    const api = await startWebApi(ctx, store, services, agents, configs, releases);
+    if (api) apiUrl.url = api.url;
     scheduleRetention(ctx, store);
     log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
     let stopping: Promise<void> | undefined;
-    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, events, metrics, agents, configs, api, stop: () => (stopping ??= cleanup()) };
+    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, events, metrics, agents, configs, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
   } catch (err) {
     await cleanup();
     throw err;

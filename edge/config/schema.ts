@@ -10,6 +10,7 @@ import { RulesConfigSchema } from '../decisions/rules/schema.js';
 import { AnalyticsConfigSchema } from '../analytics/schema.js';
 import { AdvisorConfigSchema } from '../decisions/advisor/schema.js';
 import { HealthConfigSchema } from '../health/schema.js';
+import { UpdateConfigSchema } from '../update/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -140,6 +141,7 @@ export const GatewayConfigSchema = Type.Object(
     analytics: Type.Optional(AnalyticsConfigSchema),
     advisor: Type.Optional(AdvisorConfigSchema),
     health: Type.Optional(HealthConfigSchema),
+    update: Type.Optional(UpdateConfigSchema),
   },
   { ...strict, description: 'Swarmgate edge gateway configuration' },
 );

@@ -113,8 +113,11 @@ function refusal(status: number, text: string): SwarmgateError {
   return hubError(`the hub answered ${status}: ${message}`);
 }
 
-/** Sends the enrollment request; resolves with an answer whose schema and MAC were checked. */
-export async function requestEnrollment(hub: string, request: EnrollRequest, secret: string, trust: HubTrust = {}, timeoutMs = 30_000): Promise<EnrollResponse> {
+/**
+ * Sends the enrollment request; resolves with an answer whose schema and MAC were checked, and the
+ * CA the hub was trusted with (kept for later HTTPS calls to it, such as release downloads).
+ */
+export async function requestEnrollment(hub: string, request: EnrollRequest, secret: string, trust: HubTrust = {}, timeoutMs = 30_000): Promise<EnrollResponse & { hubCaPem?: string }> {
   const base = checkedHubUrl(hub);
   const url = new URL('/api/v1/enroll', base);
   const ca = base.protocol === 'https:' && trust.caFingerprint ? await pinnedCa(base, trust.caFingerprint, timeoutMs) : trust.caPem;
@@ -128,5 +131,5 @@ export async function requestEnrollment(hub: string, request: EnrollRequest, sec
   if (!enrollMacMatches(enrollSecretHash(secret), response.identity, response.mac)) {
     throw new SwarmgateError('SWG_ERR_ENROLL_RESPONSE', 'the enrollment answer does not carry the MAC of this token: it was changed on the way or does not come from the hub that issued the token');
   }
-  return response;
+  return { ...response, ...(ca ? { hubCaPem: ca } : {}) };
 }

@@ -68,7 +68,7 @@ export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
     parsed.secret,
     trust,
   );
-  const written = writeIdentity(options.out, claim.hub, response.identity, key, options.configFileName);
+  const written = writeIdentity(options.out, claim.hub, response.identity, key, { ...(options.configFileName ? { configFileName: options.configFileName } : {}), ...(response.hubCaPem ? { hubCaPem: response.hubCaPem } : {}) });
   return { ...written, identity: response.identity };
 }
 

@@ -5,6 +5,8 @@
  *   secrets/gateway-key.pem   its private key (0600)      secrets/broker-password (0600)
  *   broker-ca.pem             the broker's CA, when the hub gave one
  *   release-key.pem           the fleet's release-signing public key, when the hub gave one
+ *                             (update.releaseKeyFile, when the site template has an update section)
+ *   hub-ca.pem                the CA the hub's HTTPS was trusted with at enrollment (update.caFile)
  * Every file is written to a temporary name first and renamed into place only once all of them
  * are written, so a failure leaves the folder as it was.
  */
@@ -44,11 +46,17 @@ export function isEnrolled(dir: string): boolean {
   return existsSync(join(dir, IDENTITY_FILE));
 }
 
-function configText(identity: EnrolledIdentity, paths: { password: string; ca?: string; releaseKey?: string }): string {
+function configText(identity: EnrolledIdentity, paths: { password: string; ca?: string; releaseKey?: string; hubCa?: string }): string {
   const doc = parseDocument(identity.configYaml);
   if (doc.errors.length > 0) throw new SwarmgateError('SWG_ERR_ENROLL_RESPONSE', `the config in the enrollment answer is not YAML: ${doc.errors[0]?.message ?? ''}`);
   doc.setIn(['federation', 'mqtt', 'passwordFile'], paths.password);
   if (paths.ca) doc.setIn(['federation', 'mqtt', 'tls', 'ca'], paths.ca);
+  // Updates are the site template's choice (its update section, with the install root); the
+  // pinned release key and the hub's CA go into it when it is there.
+  if (doc.hasIn(['update'])) {
+    if (paths.releaseKey) doc.setIn(['update', 'releaseKeyFile'], paths.releaseKey);
+    if (paths.hubCa) doc.setIn(['update', 'caFile'], paths.hubCa);
+  }
   return doc.toString();
 }
 
@@ -62,12 +70,21 @@ function writeDurably(file: PlannedFile, tmp: string): void {
   }
 }
 
-export function writeIdentity(dir: string, hub: string, identity: EnrolledIdentity, key: GatewayKeyPair, configFileName = 'gateway.yaml'): WrittenIdentity {
+export interface WriteOptions {
+  /** The config file name in the folder (default gateway.yaml). */
+  readonly configFileName?: string;
+  /** The CA the hub's HTTPS was trusted with (from the pinned fingerprint). */
+  readonly hubCaPem?: string;
+}
+
+export function writeIdentity(dir: string, hub: string, identity: EnrolledIdentity, key: GatewayKeyPair, options: WriteOptions = {}): WrittenIdentity {
+  const configFileName = options.configFileName ?? 'gateway.yaml';
   const out = resolve(dir);
   const secrets = join(out, 'secrets');
   const password = join(secrets, 'broker-password');
   const ca = identity.broker.caPem ? join(out, 'broker-ca.pem') : undefined;
   const releaseKey = identity.releaseKeyPem ? join(out, 'release-key.pem') : undefined;
+  const hubCa = options.hubCaPem ? join(out, 'hub-ca.pem') : undefined;
   const configFile = join(out, configFileName);
   const record: IdentityRecord = {
     gateway: identity.gateway,
@@ -83,7 +100,8 @@ export function writeIdentity(dir: string, hub: string, identity: EnrolledIdenti
     { path: password, text: `${identity.broker.password}\n`, mode: 0o600 },
     ...(ca && identity.broker.caPem ? [{ path: ca, text: identity.broker.caPem, mode: 0o644 }] : []),
     ...(releaseKey && identity.releaseKeyPem ? [{ path: releaseKey, text: identity.releaseKeyPem, mode: 0o644 }] : []),
-    { path: configFile, text: configText(identity, { password, ...(ca ? { ca } : {}), ...(releaseKey ? { releaseKey } : {}) }), mode: 0o640 },
+    ...(hubCa && options.hubCaPem ? [{ path: hubCa, text: options.hubCaPem, mode: 0o644 }] : []),
+    { path: configFile, text: configText(identity, { password, ...(ca ? { ca } : {}), ...(releaseKey ? { releaseKey } : {}), ...(hubCa ? { hubCa } : {}) }), mode: 0o640 },
     { path: join(out, IDENTITY_FILE), text: `${JSON.stringify(record, null, 2)}\n`, mode: 0o644 },
   ];
   const tmpOf = (p: string): string => `${p}.enrolling-${process.pid}`;

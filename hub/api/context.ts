@@ -19,6 +19,7 @@ import type { QuarantineService } from '../quarantine/service.js';
 import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
 import type { EnrollmentService } from '../enrollment/service.js';
+import type { DeploymentService, ReleaseService } from '../releases/index.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
 import type { Accounts, Principal } from './auth/accounts.js';
@@ -71,6 +72,9 @@ export interface ApiContext extends ApiServices {
   readonly points: PointIndex;
   /** The store's SQL, for the API's own tables (plans). */
   readonly sql: Sql;
+  /** Software releases and their deployments. */
+  readonly releases: ReleaseService;
+  readonly deployments: DeploymentService;
 }
 
 export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;

@@ -33,6 +33,8 @@ import { EnrollmentService } from '../enrollment/service.js';
 import { QuarantineService } from '../quarantine/service.js';
 import { PointIndex } from '../registry/points.js';
 import { planningPlugin } from './plugins/planning.js';
+import { releasesPlugin } from './plugins/releases.js';
+import { DeploymentService, ReleaseService } from '../releases/index.js';
 import { reviewPlugin } from './plugins/review.js';
 import { workOrdersPlugin } from './plugins/work-orders.js';
 import { enrollmentPlugin } from './plugins/enrollment.js';
@@ -62,6 +64,9 @@ export interface ApiDeps extends ApiServices {
   readonly quarantine?: QuarantineService;
   /** The point index the registry fills from births (startHub passes the hub's); default: one on the API's store. */
   readonly points?: PointIndex;
+  /** Releases and deployments (startHub passes the hub's, which publish); default: on the API's store, without artifacts or MQTT. */
+  readonly releases?: ReleaseService;
+  readonly deployments?: DeploymentService;
 }
 
 export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
@@ -84,7 +89,10 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     bodyLimit: 256 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
 
+  const releases = deps.releases ?? new ReleaseService({ sql });
   const ctx: ApiContext = {
+    releases,
+    deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log }),
     configs: deps.configs ?? new GatewayConfigService({ sql }),
     workOrders: deps.workOrders ?? new WorkOrderService(sql),
     enrollment: deps.enrollment ?? new EnrollmentService({ sql }),
@@ -146,6 +154,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(fleetPlugin);
   await app.register(commandsPlugin);
   await app.register(gatewayConfigPlugin);
+  await app.register(releasesPlugin);
   await app.register(reviewPlugin);
   await app.register(workOrdersPlugin);
   await app.register(enrollmentPlugin);

@@ -91,6 +91,14 @@ export const ROUTES = {
   'logins.unlock': { method: 'POST', url: '/api/v1/login-limits/unlock', access: admin, tag: 'admin', summary: 'Lift the login limits of a user name and/or an address' },
   'audit.list': { method: 'GET', url: '/api/v1/audit', access: admin, tag: 'admin', summary: 'Who did what, newest first' },
 
+  'releases.list': { method: 'GET', url: '/api/v1/releases', access: read, tag: 'releases', summary: 'Software releases this hub holds, newest first' },
+  'releases.create': { method: 'POST', url: '/api/v1/releases', access: operate, tag: 'releases', summary: 'Add a release by its signed manifest (verified with the fleet key); then upload its artifact' },
+  'releases.upload': { method: 'PUT', url: '/api/v1/releases/:version/artifact', access: operate, tag: 'releases', summary: "Upload a release's tarball (application/octet-stream); kept only when size and sha256 match the manifest" },
+  'releases.download': { method: 'GET', url: '/api/v1/releases/:version/artifact', access: 'public', tag: 'releases', summary: "A release's tarball for a gateway (Bearer: the download token its deployment gave it); Range supported" },
+  'deployments.list': { method: 'GET', url: '/api/v1/deployments', access: read, tag: 'releases', summary: 'Deployments with per-gateway progress, newest first' },
+  'deployments.create': { method: 'POST', url: '/api/v1/deployments', access: operate, tag: 'releases', summary: 'Deploy a release to a site, a list of gateways or a percentage of the fleet, canary first, halting on failures' },
+  'deployments.get': { method: 'GET', url: '/api/v1/deployments/:id', access: read, tag: 'releases', summary: "A deployment and each gateway's update progress" },
+
   'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands' },
 } as const satisfies Record<string, RouteSpec>;
 

@@ -1,6 +1,6 @@
 /**
  * The `enrollment` section of the hub config: what a gateway that enrolls is told (broker URL and
- * CA, the fleet's release key) and which template its first config comes from.
+ * CA; the fleet's release key comes from the releases section) and which template its first config comes from.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -13,7 +13,6 @@ export const EnrollmentConfigSchema = Type.Object(
     brokerUrl: Type.String({ pattern: '^(mqtts?|wss?)://', description: "The broker URL enrolled gateways connect to, as they reach it (e.g. mqtts://hub.example.com:8883)" }),
     brokerCaFile: Type.Optional(Type.String({ description: "PEM CA bundle of the broker's TLS certificate, handed to gateways (relative to this file)" })),
     templatesDir: Type.String({ description: 'Folder of site templates: <site>.yaml, else default.yaml: the first gateway config (devices, polling, federation options) of a gateway of that site (relative to this file)' }),
-    releaseKeyFile: Type.Optional(Type.String({ description: "PEM public key that signs the fleet's software releases; pinned by each gateway at enrollment (relative to this file)" })),
     defaultTtl: Duration('How long a new token is valid when none is given', '7d'),
     maxTtl: Duration('Longest validity a token may be given', '90d'),
   },

@@ -10,9 +10,9 @@ function readPem(file: string, field: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `enrollment.${field}: cannot read ${file} (${errorMessage(err)})`);
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${field}: cannot read ${file} (${errorMessage(err)})`);
   }
-  if (!text.includes('-----BEGIN ')) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `enrollment.${field}: ${file} is not PEM`);
+  if (!text.includes('-----BEGIN ')) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${field}: ${file} is not PEM`);
   return text;
 }
 
@@ -27,7 +27,11 @@ export function caFingerprintOf(certFile: string): string {
   return `sha256:${new X509Certificate(last).fingerprint256}`;
 }
 
-export function enrollmentSettings(config: EnrollmentConfig, apiCertFile?: string): EnrollmentSettings {
+/**
+ * `apiCertFile`: the API's TLS chain (its CA goes into claim URIs); `releaseKeyFile`: the fleet's
+ * release-signing public key (releases.publicKeyFile), pinned by each gateway that enrolls.
+ */
+export function enrollmentSettings(config: EnrollmentConfig, apiCertFile?: string, releaseKeyFile?: string): EnrollmentSettings {
   if (!existsSync(config.templatesDir) || !statSync(config.templatesDir).isDirectory()) {
     throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `enrollment.templatesDir: ${config.templatesDir} is not a folder (it holds <site>.yaml or default.yaml gateway templates)`);
   }
@@ -35,8 +39,8 @@ export function enrollmentSettings(config: EnrollmentConfig, apiCertFile?: strin
     ...(config.hubUrl ? { hubUrl: config.hubUrl } : {}),
     ...(apiCertFile ? { caFingerprint: caFingerprintOf(apiCertFile) } : {}),
     brokerUrl: config.brokerUrl,
-    ...(config.brokerCaFile ? { brokerCaPem: readPem(config.brokerCaFile, 'brokerCaFile') } : {}),
-    ...(config.releaseKeyFile ? { releaseKeyPem: readPem(config.releaseKeyFile, 'releaseKeyFile') } : {}),
+    ...(config.brokerCaFile ? { brokerCaPem: readPem(config.brokerCaFile, 'enrollment.brokerCaFile') } : {}),
+    ...(releaseKeyFile ? { releaseKeyPem: readPem(releaseKeyFile, 'releases.publicKeyFile') } : {}),
     templatesDir: config.templatesDir,
     defaultTtlMs: parseDuration(config.defaultTtl) ?? 7 * 86_400_000,
     maxTtlMs: parseDuration(config.maxTtl) ?? 90 * 86_400_000,

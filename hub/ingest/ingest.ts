@@ -26,7 +26,7 @@ import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
-import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument } from '../../shared/wire/messages.js';
+import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument, type UpdateStatus } from '../../shared/wire/messages.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { LogLimiter } from '../broker/log-limiter.js';
 import { HubMetrics } from '../metrics.js';
@@ -39,7 +39,7 @@ import { StoredReceipts } from './receipts.js';
 import { classifyStoreError } from './store-errors.js';
 
 /** Channels split across hub processes. */
-export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported'] as const satisfies readonly GatewayChannel[];
+export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported', 'update/status'] as const satisfies readonly GatewayChannel[];
 /** Channels every hub process receives. */
 export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
 
@@ -56,6 +56,11 @@ export interface AckHandler {
 /** Keeps what gateways report about their config (the GatewayConfigService). */
 export interface ReportedConfigSink {
   recordReported(site: string, gateway: string, doc: ConfigDocument): Promise<void>;
+}
+
+/** Keeps what gateways report about their software updates (the DeploymentService). */
+export interface UpdateStatusSink {
+  recordStatus(site: string, gateway: string, status: UpdateStatus): Promise<void>;
 }
 
 export interface IngestOptions {
@@ -78,6 +83,8 @@ export interface IngestOptions {
   readonly acks?: AckHandler;
   /** Receives reported gateway configs; without it they are validated and dropped. */
   readonly configs?: ReportedConfigSink;
+  /** Receives update progress; without it it is validated and dropped. */
+  readonly updates?: UpdateStatusSink;
   /** Shared-subscription group; undefined subscribes plainly (a single hub process). */
   readonly shareGroup?: string;
   /** Sites this ingest serves (default every site, '+'). */
@@ -505,6 +512,15 @@ export class Ingest {
         await this.persist(channel, () => registry.seen(site, gateway, now));
         const configs = this.options.configs;
         if (configs) await this.persist(channel, () => configs.recordReported(site, gateway, value));
+        return;
+      }
+      case 'update/status': {
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
+        this.metrics.messages.inc({ channel });
+        await this.persist(channel, () => registry.seen(site, gateway, now));
+        const updates = this.options.updates;
+        if (updates) await this.persist(channel, () => updates.recordStatus(site, gateway, value));
         return;
       }
       case 'state': {

@@ -3,6 +3,7 @@
  * these; types derive from them. `v` is the message format version (bump on breaking change).
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ReleaseManifestSchema, ReleaseVersionSchema } from '../release/manifest.js';
 
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
@@ -234,6 +235,53 @@ export const StoredReceiptSchema = Type.Object(
   strict,
 );
 
+/**
+ * Software update, hub to gateway (retained on update/desired; an empty payload clears it): install
+ * this signed release, downloaded from `url` with the bearer `token`. The gateway verifies the
+ * manifest against its pinned fleet key and the download against the manifest before unpacking.
+ */
+export const UpdateDesiredSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    deployment: Uuid,
+    ts: Millis,
+    manifest: ReleaseManifestSchema,
+    url: Type.String({ maxLength: 2048, pattern: '^https?://' }),
+    token: Type.String({ minLength: 16, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' }),
+  },
+  strict,
+);
+
+export const UpdateStateSchema = Type.Union([
+  Type.Literal('downloading'),
+  Type.Literal('installing'),
+  Type.Literal('restarting'),
+  Type.Literal('checking'),
+  Type.Literal('healthy'),
+  Type.Literal('rolled-back'),
+  Type.Literal('failed'),
+]);
+
+/** Progress of one gateway's update, gateway to hub on update/status (through the outbox). */
+export const UpdateStatusSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    gateway: Id,
+    deployment: Uuid,
+    /** The release being installed. */
+    version: ReleaseVersionSchema,
+    /** What ran before it (absent when unknown). */
+    from: Type.Optional(Type.String({ maxLength: 64 })),
+    state: UpdateStateSchema,
+    ts: Millis,
+    /** SwarmgateError code of a failure or rollback. */
+    code: Type.Optional(Type.String({ maxLength: 64 })),
+    reason: Type.Optional(Type.String({ maxLength: 1000 })),
+    bytes: Type.Optional(Count()),
+  },
+  strict,
+);
+
 /** Plain per-point value for building systems (retained). */
 export const PointValueMessageSchema = Type.Object(
   { v: Type.Union([PointValueSchema, Type.Null()]), ts: Millis, q: QualitySchema, unit: Type.Optional(Type.String()) },
@@ -264,6 +312,9 @@ export type ConfigDocument = Static<typeof ConfigDocumentSchema>;
 export type PointValueMessage = Static<typeof PointValueMessageSchema>;
 export type PointSetMessage = Static<typeof PointSetMessageSchema>;
 export type StoredReceipt = Static<typeof StoredReceiptSchema>;
+export type UpdateDesired = Static<typeof UpdateDesiredSchema>;
+export type UpdateStatus = Static<typeof UpdateStatusSchema>;
+export type UpdateState = Static<typeof UpdateStateSchema>;
 
 /** Which schema validates which channel (the part of the topic after the gateway prefix). */
 export const CHANNEL_SCHEMAS = {
@@ -277,4 +328,6 @@ export const CHANNEL_SCHEMAS = {
   'config/desired': ConfigDocumentSchema,
   'config/reported': ConfigDocumentSchema,
   stored: StoredReceiptSchema,
+  'update/desired': UpdateDesiredSchema,
+  'update/status': UpdateStatusSchema,
 } as const satisfies Record<string, TSchema>;

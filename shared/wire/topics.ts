@@ -16,7 +16,9 @@ export type GatewayChannel =
   | 'commands/ack'
   | 'config/desired'
   | 'config/reported'
-  | 'stored';
+  | 'stored'
+  | 'update/desired'
+  | 'update/status';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 

@@ -8,7 +8,7 @@
  * revoking the gateway cuts it off at once.
  */
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -55,6 +55,7 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
   let apiUrl = '';
   let cookie = '';
   let proxy: Server | undefined;
+  let releaseKeyPem = '';
 
   /** The hub API over HTTPS, trusting its self-signed certificate. */
   const api = (method: string, path: string, body?: unknown): Promise<Reply> =>
@@ -92,12 +93,15 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     certPem = readFileSync(join(dir.path, 'api-cert.pem'), 'utf8');
     fingerprint = `sha256:${new X509Certificate(certPem).fingerprint256}`;
     mkdirSync(join(dir.path, 'templates'));
+    releaseKeyPem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    writeFileSync(join(dir.path, 'release.pub'), releaseKeyPem);
     const f = facility.endpoints;
     writeFileSync(
       join(dir.path, 'templates', 'default.yaml'),
       `# The template every gateway of any site starts from\ngateway: { id: placeholder, site: placeholder }\n` +
         `dataDir: ${join(dir.path, 'gw-data')}\nmetrics: { enabled: false }\npolling: { defaultIntervalMs: 200, heartbeatMs: 5000 }\n` +
         `federation: { mqtt: { url: "mqtt://unused", reconnectPeriodMs: 200 }, outbox: { flushMs: 50 }, stateIntervalS: 0 }\n` +
+        `update: { installRoot: ${join(dir.path, 'install')}, releaseKeyFile: /nowhere }\n` +
         `devices:\n  - id: ahu1\n    protocol: modbus-tcp\n    profile: ${PROFILES}/ahu-modbus.yaml\n    connection: { host: 127.0.0.1, port: ${f.modbusTcp.port}, timeoutMs: 500 }\n`,
     );
     const brokerPort = await freeTcpPort();
@@ -105,7 +109,8 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
       `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: ${brokerPort}, credentialsFile: users.yaml }\n` +
       `store: { kind: sqlite, path: hub.db }\n` +
       `api: { host: 127.0.0.1, port: 0, tls: { certFile: api-cert.pem, keyFile: api-key.pem }, initialAdmin: { username: root, passwordEnv: ${PW_ENV} } }\n` +
-      `enrollment: { brokerUrl: "mqtt://127.0.0.1:${brokerPort}", templatesDir: templates }\n`;
+      `enrollment: { brokerUrl: "mqtt://127.0.0.1:${brokerPort}", templatesDir: templates }\n` +
+      `releases: { dir: releases, publicKeyFile: release.pub }\n`;
     hub = await startHub(parseHubConfig(yaml, join(dir.path, 'hub.yaml')), { retentionIntervalMs: 0 });
     apiUrl = hub.api?.url ?? '';
     expect(apiUrl).toMatch(/^https:\/\//);
@@ -146,6 +151,11 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(config).toContain('id: gw-boot-1');
     expect(config).toContain(`passwordFile: ${join(gwDir, 'secrets', 'broker-password')}`);
     expect(config).not.toMatch(/password: /);
+    // Software updates: the fleet's release key is pinned, the hub's CA kept for downloads.
+    expect(config).toContain(`releaseKeyFile: ${join(gwDir, 'release-key.pem')}`);
+    expect(config).toContain(`caFile: ${join(gwDir, 'hub-ca.pem')}`);
+    expect(readFileSync(join(gwDir, 'release-key.pem'), 'utf8')).toBe(releaseKeyPem);
+    expect(new X509Certificate(readFileSync(join(gwDir, 'hub-ca.pem'))).fingerprint256).toBe(fingerprint.slice('sha256:'.length));
     for (const secret of ['secrets/broker-password', 'secrets/gateway-key.pem']) expect(statSync(join(gwDir, secret)).mode & 0o777).toBe(0o600);
     const identity = JSON.parse(readFileSync(join(gwDir, 'identity.json'), 'utf8')) as { gateway: string; site: string; keyFingerprint: string };
     expect(identity).toMatchObject({ gateway: 'gw-boot-1', site });

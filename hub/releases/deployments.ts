@@ -1,0 +1,263 @@
+/**
+ * Deployments: one release to a site, a list of gateways or a percentage of the fleet, canary
+ * first. The canary wave (the first N gateways) is told to update (a retained UpdateDesired on each
+ * gateway's update/desired topic, with its own download token); once every canary has an outcome
+ * and failures stay within maxFailures, the rest follow. More failures than maxFailures (failed or
+ * rolled back) halts the deployment: gateways not told yet never are. Progress per gateway comes
+ * back on update/status (ingest calls recordStatus).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
+import { UpdateDesiredSchema, encode, gatewayTopic, type UpdateDesired, type UpdateStatus } from '../../shared/wire/index.js';
+import { num, str, type Sql, type SqlRow } from '../db/sql.js';
+import type { GatewayRecord } from '../store/types.js';
+import { sha256Hex, type ReleaseService } from './service.js';
+
+export type DeploymentTarget = { readonly site: string } | { readonly gateways: readonly string[] } | { readonly percent: number };
+export type DeploymentState = 'canary' | 'rolling' | 'done' | 'halted';
+/** waiting: not told yet; sent: told, nothing heard; then what the gateway reports. */
+export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'];
+
+const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed']);
+const FAILED: ReadonlySet<string> = new Set(['rolled-back', 'failed']);
+
+export interface CreateDeployment {
+  readonly version: string;
+  readonly target: DeploymentTarget;
+  /** Gateways in the canary wave (default 1); canaryPercent instead takes a share of the targets. */
+  readonly canary?: number;
+  readonly canaryPercent?: number;
+  /** Failures tolerated before the deployment halts (default 0: the first failure halts). */
+  readonly maxFailures?: number;
+  readonly user: string;
+}
+
+export interface DeploymentGatewayView {
+  readonly gateway: string;
+  readonly site: string;
+  readonly wave: 'canary' | 'rest';
+  readonly state: GatewayUpdateState;
+  readonly from?: string;
+  readonly code?: string;
+  readonly reason?: string;
+  readonly updatedAt: number;
+}
+
+export interface DeploymentView {
+  readonly id: string;
+  readonly version: string;
+  readonly target: DeploymentTarget;
+  readonly canary: number;
+  readonly maxFailures: number;
+  readonly state: DeploymentState;
+  readonly reason?: string;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly gateways: readonly DeploymentGatewayView[];
+}
+
+export interface DeploymentServiceOptions {
+  readonly sql: Sql;
+  readonly releases: ReleaseService;
+  readonly gateways: () => Promise<readonly GatewayRecord[]>;
+  /** Publishes QoS 1 (retained as asked); rejects when the hub is not connected. */
+  readonly publish?: (topic: string, payload: Buffer, retain: boolean) => Promise<void>;
+  /** Base URL gateways download from (releases.publicUrl, else the API's own URL). */
+  readonly baseUrl: () => string | undefined;
+  readonly log: Logger;
+  readonly clock?: () => number;
+}
+
+const invalid = (message: string): SwarmgateError => new SwarmgateError('SWG_ERR_DEPLOYMENT_INVALID', message);
+
+export class DeploymentService {
+  private readonly clock: () => number;
+  private serial: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: DeploymentServiceOptions) {
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** One change at a time: statuses from many gateways and new deployments never interleave. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(fn);
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  create(input: CreateDeployment): Promise<DeploymentView> {
+    return this.run(async () => {
+      if (!this.options.publish) throw new SwarmgateError('SWG_ERR_HUB_BROKER', 'this hub has no MQTT connection to tell gateways; start the API through startHub');
+      if (!this.options.baseUrl()) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'gateways need a URL to download from: set releases.publicUrl or run the hub API');
+      const release = await this.options.releases.get(input.version);
+      if (release.state !== 'ready') throw invalid(`release ${input.version} has no uploaded artifact yet`);
+      const targets = await this.resolve(input.target);
+      if (targets.length === 0) throw invalid('the target names no gateway this hub knows');
+      const canary = Math.max(1, Math.min(targets.length, input.canaryPercent !== undefined ? Math.ceil((targets.length * input.canaryPercent) / 100) : (input.canary ?? 1)));
+      const id = `dep-${randomBytes(6).toString('hex')}`;
+      const now = this.clock();
+      const sql = this.options.sql;
+      await sql.all('INSERT INTO deployments (id, version, target, canary, max_failures, state, reason, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)', [
+        id,
+        input.version,
+        JSON.stringify(input.target),
+        canary,
+        input.maxFailures ?? 0,
+        canary >= targets.length ? 'rolling' : 'canary',
+        input.user,
+        now,
+        now,
+      ]);
+      for (const [i, g] of targets.entries()) {
+        await sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?)', [
+          id,
+          g.gateway,
+          g.site,
+          i < canary ? 0 : 1,
+          'waiting',
+          g.version ?? null,
+          now,
+        ]);
+      }
+      this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, canary }, 'deployment created');
+      await this.sendWave(id, 0);
+      if (canary >= targets.length) await this.sendWave(id, 1);
+      return this.get(id);
+    });
+  }
+
+  async list(limit = 50): Promise<DeploymentView[]> {
+    const rows = await this.options.sql.all('SELECT id FROM deployments ORDER BY created_at DESC LIMIT ?', [limit]);
+    return Promise.all(rows.map((r) => this.get(str(r, 'id'))));
+  }
+
+  async get(id: string): Promise<DeploymentView> {
+    const sql = this.options.sql;
+    const d = (await sql.all('SELECT * FROM deployments WHERE id = ?', [id]))[0];
+    if (!d) throw new SwarmgateError('SWG_ERR_DEPLOYMENT_UNKNOWN', `no deployment "${id}"`, { details: { id } });
+    const gateways = (await sql.all('SELECT * FROM deployment_gateways WHERE deployment = ? ORDER BY wave, gateway', [id])).map(gatewayView);
+    const counts: Record<string, number> = {};
+    for (const g of gateways) counts[g.state] = (counts[g.state] ?? 0) + 1;
+    const reason = d.reason === null ? undefined : str(d, 'reason');
+    return {
+      id,
+      version: str(d, 'version'),
+      target: JSON.parse(str(d, 'target')) as DeploymentTarget,
+      canary: num(d, 'canary'),
+      maxFailures: num(d, 'max_failures'),
+      state: str(d, 'state') as DeploymentState,
+      ...(reason ? { reason } : {}),
+      createdBy: str(d, 'created_by'),
+      createdAt: num(d, 'created_at'),
+      updatedAt: num(d, 'updated_at'),
+      counts,
+      gateways,
+    };
+  }
+
+  /** A gateway's update/status (from ingest): its row moves on, and the deployment with it. */
+  recordStatus(site: string, gateway: string, status: UpdateStatus): Promise<void> {
+    return this.run(async () => {
+      const sql = this.options.sql;
+      const row = (await sql.all('SELECT state FROM deployment_gateways WHERE deployment = ? AND gateway = ? AND site = ?', [status.deployment, gateway, site]))[0];
+      if (!row) {
+        this.options.log.warn({ gateway, deployment: status.deployment }, 'update status for a deployment this gateway is not in; ignored');
+        return;
+      }
+      // Outcomes are final: a late progress message does not undo one.
+      if (FINAL.has(str(row, 'state'))) return;
+      await sql.all('UPDATE deployment_gateways SET state = ?, from_version = COALESCE(?, from_version), code = ?, reason = ?, updated_at = ? WHERE deployment = ? AND gateway = ?', [
+        status.state,
+        status.from ?? null,
+        status.code ?? null,
+        status.reason ?? null,
+        this.clock(),
+        status.deployment,
+        gateway,
+      ]);
+      if (FINAL.has(status.state)) {
+        this.options.log.info({ deployment: status.deployment, gateway, state: status.state, code: status.code, reason: status.reason }, 'gateway update finished');
+        // Nothing left to tell this gateway: the retained desired update is cleared.
+        await this.options.publish?.(gatewayTopic(site, gateway, 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
+      }
+      await this.advance(status.deployment);
+    });
+  }
+
+  private async advance(id: string): Promise<void> {
+    const d = await this.get(id);
+    if (d.state === 'done' || d.state === 'halted') return;
+    const failures = d.gateways.filter((g) => FAILED.has(g.state)).length;
+    const now = this.clock();
+    const sql = this.options.sql;
+    if (failures > d.maxFailures) {
+      const reason = `${failures} gateway(s) failed or rolled back (${d.maxFailures} tolerated); gateways not told yet stay on their release`;
+      await sql.all('UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ?', ['halted', reason, now, id]);
+      this.options.log.error({ deployment: id, version: d.version, failures }, 'deployment halted');
+      return;
+    }
+    if (d.gateways.every((g) => FINAL.has(g.state))) {
+      await sql.all('UPDATE deployments SET state = ?, updated_at = ? WHERE id = ?', ['done', now, id]);
+      return;
+    }
+    if (d.state === 'canary' && d.gateways.filter((g) => g.wave === 'canary').every((g) => FINAL.has(g.state))) {
+      await sql.all('UPDATE deployments SET state = ?, updated_at = ? WHERE id = ?', ['rolling', now, id]);
+      this.options.log.info({ deployment: id, version: d.version }, 'canary wave healthy; updating the rest');
+      await this.sendWave(id, 1);
+    }
+  }
+
+  /** Tells every waiting gateway of the wave, each with its own download token. */
+  private async sendWave(id: string, wave: 0 | 1): Promise<void> {
+    const sql = this.options.sql;
+    const d = (await sql.all('SELECT version FROM deployments WHERE id = ?', [id]))[0];
+    if (!d) return;
+    const release = await this.options.releases.get(str(d, 'version'));
+    const base = (this.options.baseUrl() ?? '').replace(/\/+$/, '');
+    const rows = await sql.all('SELECT gateway, site FROM deployment_gateways WHERE deployment = ? AND wave = ? AND state = ?', [id, wave, 'waiting']);
+    for (const r of rows) {
+      const token = randomBytes(24).toString('base64url');
+      const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
+      await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ?', ['sent', sha256Hex(token), this.clock(), id, str(r, 'gateway')]);
+      await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), encode(UpdateDesiredSchema, desired), true);
+    }
+  }
+
+  private async resolve(target: DeploymentTarget): Promise<GatewayRecord[]> {
+    const all = [...(await this.options.gateways())];
+    if ('site' in target) return all.filter((g) => g.site === target.site).sort((a, b) => a.gateway.localeCompare(b.gateway));
+    if ('gateways' in target) {
+      const out: GatewayRecord[] = [];
+      for (const id of new Set(target.gateways)) {
+        const g = all.find((x) => x.gateway === id);
+        if (!g) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${id}" is not known to this hub`, { details: { gateway: id } });
+        out.push(g);
+      }
+      return out;
+    }
+    if (!(target.percent > 0 && target.percent <= 100)) throw invalid('percent must be in (0, 100]');
+    // A stable spread over the fleet: ordered by a hash of the id, not by name or age.
+    const order = (g: GatewayRecord): string => createHash('sha256').update(g.gateway).digest('hex');
+    return all.sort((a, b) => order(a).localeCompare(order(b))).slice(0, Math.ceil((all.length * target.percent) / 100));
+  }
+}
+
+function gatewayView(row: SqlRow): DeploymentGatewayView {
+  const opt = (k: string): string | undefined => (row[k] === null || row[k] === undefined ? undefined : str(row, k));
+  const from = opt('from_version');
+  const code = opt('code');
+  const reason = opt('reason');
+  return {
+    gateway: str(row, 'gateway'),
+    site: str(row, 'site'),
+    wave: num(row, 'wave') === 0 ? 'canary' : 'rest',
+    state: str(row, 'state') as GatewayUpdateState,
+    ...(from ? { from } : {}),
+    ...(code ? { code } : {}),
+    ...(reason ? { reason } : {}),
+    updatedAt: num(row, 'updated_at'),
+  };
+}
