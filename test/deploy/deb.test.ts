@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE_ADDONS, buildDeb, loadNativeAddons, type BuildResult } from '../../deploy/package/build-deb.js';
 import { APP_DIR, COMMAND_LINK, CONFIG_DIR, STATE_DIR, UNIT_DIR, UNIT_NAME } from '../../deploy/package/layout.js';
+import { productionModules } from '../../shared/release/app-files.js';
 import { deployToolsPeer } from '../support/deploy-tools.js';
 import { peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
@@ -98,6 +99,15 @@ describe.runIf(run)('the swarmgate-edge package', () => {
       expect(spawnSync('sh', ['-n', join(control, script)]).status, `${script} parses`).toBe(0);
     }
     expect(readFileSync(join(control, 'postinst'), 'utf8')).toContain(`NODE_ABI=${process.versions.modules}`);
+  });
+
+  it('holds every production dependency and nothing else in node_modules (npm ls --omit=dev in the unpacked app)', () => {
+    const app = join(root, APP_DIR);
+    const ls = spawnSync('npm', ['ls', '--omit=dev', '--all', '--offline'], { cwd: app, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(ls.stderr).not.toMatch(/missing|invalid|ERR/i);
+    expect(ls.status).toBe(0);
+    const shipped = readdirSync(join(app, 'node_modules')).flatMap((n) => (n.startsWith('@') ? readdirSync(join(app, 'node_modules', n)).map((m) => `node_modules/${n}/${m}`) : [`node_modules/${n}`]));
+    expect(shipped.sort()).toEqual(productionModules(ROOT));
   });
 
   it('loads its native addons from the unpacked tree', () => {
