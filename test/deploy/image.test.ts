@@ -226,6 +226,10 @@ describe('swarmgate image prepare on a FAT image', () => {
     const image = makeImage('arch.img');
     expect(await refused(options(image, makeDeb('amd64')))).toMatch(/--deb: swarmgate-edge_0\.1\.0_amd64\.deb is built for amd64; a Raspberry Pi needs arm64/);
     expect(await refused(options(image, makeDeb('arm64', 'something-else')))).toMatch(/--deb: .* is the package "something-else"/);
+    const oddName = join(dir.path, 'my package.deb');
+    writeFileSync(oddName, readFileSync(armDeb));
+    expect(await refused(options(image, oddName))).toMatch(/--deb: "my package\.deb" is not a Debian package file name/);
+    expect(await refused(options(image, armDeb, { extraDebs: [join(dir.path, 'raspios.img')] }))).toMatch(/--extra-deb: .*raspios\.img is not a \.deb file/);
     expect(readBack(image, '/cmdline.txt')).toBe(`${CMDLINE}\n`);
   });
 
