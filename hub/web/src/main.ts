@@ -159,7 +159,8 @@ async function route(focus = true): Promise<void> {
         focus,
       );
     } else if (page === 'fleet') {
-      show(fleetView((await api.gateways()).gateways), focus);
+      const [fleet, deployments] = await Promise.all([api.gateways(), api.deployments().catch(() => ({ items: [] }))]);
+      show(fleetView(fleet.gateways, deployments.items), focus);
     } else if (page === 'gateway' && a) {
       const [g, pts]: [Gateway, Awaited<ReturnType<typeof api.points>>] = await Promise.all([api.gateway(a), api.points(a)]);
       show(gatewayView(g, pts.points), focus);

@@ -18,3 +18,4 @@ export type Gateway = Static<typeof GatewaySchema>;
 export type Reading = Static<typeof ReadingSchema>;
 export type HistoryResult = Static<typeof HistorySchema>;
 export type WorkOrder = Static<typeof WorkOrderSchema>;
+export type { DeploymentView as Deployment } from '../../releases/deployments.js';
