@@ -7,7 +7,7 @@
  * saying why. A deployment of that release to the fleet halts after its canary fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,11 +29,15 @@ let keys: Keys;
 let token = '';
 const built: Record<string, BuiltRelease> = {};
 
-/** A gateway process under a supervisor that starts `current` again whenever it exits with 75. */
+/**
+ * A gateway process supervised as systemd does it: the start guard first (ExecStartPre), then
+ * `current`; started again whenever it exits (Restart=always), after a short RestartSec.
+ */
 class Supervised {
   child?: ChildProcess;
   readonly versions: string[] = [];
   readonly restarts: string[] = [];
+  crashes = 0;
   stderr = '';
   private stopped = false;
   constructor(
@@ -43,6 +47,15 @@ class Supervised {
   ) {}
 
   start(): void {
+    const guard = join(this.root, 'update-guard.mjs');
+    if (!existsSync(guard)) return this.run();
+    const pre = spawn(process.execPath, [guard, this.root], { stdio: ['ignore', 'ignore', 'pipe'] });
+    pre.stderr.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    pre.on('exit', () => this.run());
+  }
+
+  private run(): void {
+    if (this.stopped) return;
     const child = spawn(process.execPath, ['--import', 'tsx', join(this.root, 'current', 'bin', 'swarmgate.js')], { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let buf = '';
@@ -57,7 +70,8 @@ class Supervised {
     });
     child.stderr?.on('data', (c: Buffer) => (this.stderr = (this.stderr + c.toString()).slice(-20_000)));
     child.on('exit', (code) => {
-      if (!this.stopped && code === 75) this.start();
+      if (code !== 75) this.crashes++;
+      if (!this.stopped) setTimeout(() => this.start(), 200);
     });
   }
 
@@ -108,6 +122,7 @@ beforeAll(async () => {
   built['1.0.0'] = await buildTestRelease(dir.path, keys, '1.0.0');
   built['2.0.0'] = await buildTestRelease(dir.path, keys, '2.0.0');
   built['2.0.0-broken'] = await buildTestRelease(dir.path, keys, '2.0.0-broken', { healthy: false });
+  built['2.0.0-crash'] = await buildTestRelease(dir.path, keys, '2.0.0-crash', { crash: true });
   hub = await startReleaseHub(dir.path, keys);
   token = await adminToken(hub);
   for (const id of ['gw-a', 'gw-b', 'gw-c']) {
@@ -211,4 +226,21 @@ describe('a deployment to three gateway processes', () => {
     await until('gw-a back on 2.0.0', () => (a.versions.at(-1) === '2.0.0' ? true : undefined));
     expect([a.current, b.current, c.current]).toEqual(['2.0.0', '2.0.0', '1.0.0']);
   }, 90_000);
+
+  it('a release that dies as it loads (no updater ever runs) is rolled back by the start guard, and reported', async () => {
+    const up = await cli(['hub', 'release', 'upload', '--manifest', built['2.0.0-crash']?.manifestFile ?? '']);
+    expect(up.status, up.stderr).toBe(0);
+    const r = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-crash', '--gateways', 'gw-b', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const id = (JSON.parse(r.stdout) as DeploymentView).id;
+    const b = gateways[1] as Supervised;
+    const crashesBefore = b.crashes;
+    const d = await deployment(id, (x) => x.state === 'halted' || x.state === 'done', 90_000);
+    expect(d.gateways[0]).toMatchObject({ gateway: 'gw-b', state: 'rolled-back', code: 'SWG_ERR_UPDATE_UNHEALTHY' });
+    expect(d.gateways[0]?.reason).toContain('crash loop');
+    expect(b.current).toBe('2.0.0');
+    // maxBoots (3) starts of the broken release died; the guard's fourth start ran 2.0.0 again.
+    expect(b.crashes - crashesBefore).toBe(3);
+    expect(b.versions.at(-1)).toBe('2.0.0');
+  }, 120_000);
 });
