@@ -22,7 +22,7 @@ async function api(method: string, path: string, body?: unknown, headers: Record
   const res = await fetch(`${hub.api?.url ?? ''}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }), ...headers },
-    ...(body === undefined ? {} : { body: raw ? (body as Buffer) : JSON.stringify(body) }),
+    ...(body === undefined ? {} : { body: raw ? new Uint8Array(body as Buffer) : JSON.stringify(body) }),
   });
   return { status: res.status, json: (await res.json().catch(() => ({}))) as { error?: { code: string } } };
 }
