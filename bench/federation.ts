@@ -37,7 +37,7 @@ const MOSQUITTO = { host: '127.0.0.1', port: 1883 };
 const quiet = (name: string) => createLogger(name, 'warn');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`bench: timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -45,7 +45,7 @@ async function until(probe: () => boolean | Promise<boolean>, timeoutMs: number,
   }
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
@@ -59,7 +59,7 @@ function reachable(host: string, port: number): Promise<boolean> {
   });
 }
 
-interface EmbeddedHub {
+export interface EmbeddedHub {
   readonly hub: Hub;
   readonly url: string;
   /** A gateway user of `site`. */
@@ -67,7 +67,7 @@ interface EmbeddedHub {
   stop(): Promise<void>;
 }
 
-async function embeddedHub(dir: string): Promise<EmbeddedHub> {
+export async function embeddedHub(dir: string): Promise<EmbeddedHub> {
   const users = join(dir, 'users.yaml');
   const config = parseHubConfig('broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n', join(dir, 'hub.yaml'));
   const hub = await startHub(config, { logger: quiet('bench-hub'), retentionIntervalMs: 0 });

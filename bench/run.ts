@@ -32,6 +32,7 @@ const benches: Record<string, Bench> = {
   api: async () => (await import('./api.js')).benchApi(),
   federation: async () => (await import('./federation.js')).benchFederation(),
   deployment: async () => (await import('./deployment.js')).benchDeployment(),
+  enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
 };
 
 async function main(): Promise<void> {

@@ -2,6 +2,7 @@
  * `swarmgate edge --config FILE [--print]`   run the gateway
  * `swarmgate edge check FILE...`             validate configs and their profiles
  * `swarmgate edge discover ...`              browse/scan devices and write a draft profile
+ * `swarmgate edge enroll --hub URL --token T` enroll with the hub (cli/enroll.ts)
  */
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
@@ -11,7 +12,9 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
-import { discover } from './discover.js';
+import { enroll } from './enroll.js';
+import { enrollOnFirstStart } from '../edge/enrollment/enroll.js';
+import { createLogger } from '../shared/kit/log.js';
 import { untilSignal } from './shutdown.js';
 
 /** Exit code asking the service manager for a restart (new config file, or `current` switched by the updater). */
@@ -25,6 +28,10 @@ const HELP = `usage:
   swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml]
   swarmgate edge discover --protocol bacnet-ip [--bind HOST:PORT] [--target HOST:PORT | --broadcast ADDR:PORT] [--instances LOW-HIGH]
                           [--bbmd HOST:PORT] [--wait MS] [--output draft.yaml]
+  swarmgate edge enroll --hub https://hub.example:8443 --token TOKEN [--ca-fingerprint sha256:..] [--ca FILE] [--out /etc/swarmgate]
+                        [--id GATEWAY-ID] [--force]     (--token also takes the swarmgate://enroll?... claim URI from the QR code)
+A config file holding only an \`enrollment: { hub, tokenFile, caFingerprint }\` section enrolls on first start
+and is then replaced by the config the hub issued.
 `;
 
 async function check(files: string[]): Promise<number> {
@@ -53,6 +60,11 @@ async function run(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return values.help ? 0 : 2;
   }
+  // First start of a flashed gateway: its config is a bootstrap file; enroll, then run what the hub issued.
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
+  await enrollOnFirstStart(values.config, createLogger('edge-enroll'), controller.signal).finally(() => process.off('SIGTERM', onSignal).off('SIGINT', onSignal));
   const print = values.print ? (r: Reading): void => void process.stdout.write(`${JSON.stringify(r)}\n`) : undefined;
   // Remote configuration installed a new config file: stop cleanly and exit with 75 (EX_TEMPFAIL);
   // the service manager starts the gateway again with it (Restart=always in the systemd unit).
@@ -77,7 +89,9 @@ async function run(args: string[]): Promise<number> {
 export const edgeCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'check') return check(args.slice(1));
-    if (args[0] === 'discover') return discover(args.slice(1));
+    // Discovery imports every protocol's driver: not loaded by a running gateway.
+    if (args[0] === 'discover') return (await import('./discover.js')).discover(args.slice(1));
+    if (args[0] === 'enroll') return enroll(args.slice(1));
     return run(args);
   },
 };

@@ -5,6 +5,7 @@
  * `swarmgate hub user remove --credentials FILE --username U`
  * `swarmgate hub mosquitto --credentials FILE --out DIR [--owner USER]`  emit Mosquitto password + ACL files
  * `swarmgate hub quarantine list|show ID|discard ID --config hub.yaml`  refused messages (cli/quarantine.ts)
+ * `swarmgate hub enroll create|list|revoke|revoke-gateway --config hub.yaml`  enrollment tokens (cli/enrollment.ts)
  */
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
@@ -25,6 +26,8 @@ const HELP = `usage:
   swarmgate hub quarantine show ID [--json] --config hub.yaml
   swarmgate hub quarantine discard ID [--user U] --config hub.yaml
   swarmgate hub release upload|deploy|status|list ...   signed releases and deployments (--help for options)
+  swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW] [--count N] [--ttl 7d] [--qr]
+  swarmgate hub enroll list|revoke TOKEN-ID|revoke-gateway GW --config hub.yaml
 Passwords: given with --password, or generated and printed once (only hashes are stored).
 hub mosquitto: creates DIR when missing and writes mosquitto.passwd and mosquitto.acl (mode 0600).
   Mosquitto reads them as the user it runs as (\`user\` in mosquitto.conf; Debian: mosquitto), so that
@@ -117,6 +120,7 @@ export const hubCommand: Pick<Command, 'run'> = {
     if (args[0] === 'quarantine') return (await import('./quarantine.js')).quarantineCommand(args.slice(1));
     if (args[0] === 'mosquitto') return mosquitto(args.slice(1));
     if (args[0] === 'release') return (await import('./hub-release.js')).hubReleaseCommand(args.slice(1));
+    if (args[0] === 'enroll') return (await import('./enrollment.js')).enrollmentCommand(args.slice(1));
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help || !values.config) {
       process.stdout.write(HELP);

@@ -8,6 +8,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
+import { EnrollmentConfigSchema } from './enrollment/schema.js';
 import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres/schema-name.js';
 
 const strict = { additionalProperties: false } as const;
@@ -196,6 +197,7 @@ export const HubConfigSchema = Type.Object(
       ),
     ),
     api: Type.Optional(ApiConfigSchema),
+    enrollment: Type.Optional(EnrollmentConfigSchema),
     releases: Type.Optional(
       Type.Object(
         {
@@ -233,6 +235,8 @@ function validate(source: SourceFile, value: unknown): ConfigProblem[] {
   const broker = value.broker;
   if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push(source.problem(['broker', 'embedded'], 'mode is embedded: give embedded.credentialsFile (and port)'));
   if (broker.mode === 'external' && broker.external === undefined) problems.push(source.problem(['broker', 'external'], 'mode is external: give external.url'));
+  if (value.enrollment !== undefined && broker.mode !== 'embedded') problems.push(source.problem(['enrollment'], 'enrollment issues broker users in the embedded broker; with an external broker, add gateway users there (`swarmgate hub user add` + `swarmgate hub mosquitto`)'));
+  if (value.enrollment !== undefined && value.api === undefined) problems.push(source.problem(['enrollment'], 'gateways enroll over the web API: add an api section'));
   if (isRecord(store) && store.kind === 'postgres' && !store.url && !process.env.DATABASE_URL) problems.push(source.problem(['store', 'url'], 'missing: set store.url or the DATABASE_URL environment variable'));
   return problems;
 }
@@ -269,6 +273,11 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (config.api?.tls) {
     config.api.tls.certFile = resolveFrom(file, config.api.tls.certFile);
     config.api.tls.keyFile = resolveFrom(file, config.api.tls.keyFile);
+  }
+  const enrollment = config.enrollment;
+  if (enrollment) {
+    enrollment.templatesDir = resolveFrom(file, enrollment.templatesDir);
+    if (enrollment.brokerCaFile) enrollment.brokerCaFile = resolveFrom(file, enrollment.brokerCaFile);
   }
   if (config.releases) {
     config.releases.dir = resolveFrom(file, config.releases.dir);

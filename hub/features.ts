@@ -11,6 +11,7 @@
  *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
  *   70-79 the point index: units and Haystack tags from the births (hub/registry)
  *   80-89 software releases, deployments and per-gateway update progress (hub/releases)
+ *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';
@@ -20,6 +21,7 @@ import { REVIEW_MIGRATIONS } from './review/migrations.js';
 import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
 import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
 import { REGISTRY_MIGRATIONS } from './registry/migrations.js';
+import { ENROLLMENT_MIGRATIONS } from './enrollment/migrations.js';
 import { RELEASES_MIGRATIONS } from './releases/migrations.js';
 import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
 import { PostgresStore } from './store/postgres/postgres.js';
@@ -38,6 +40,7 @@ export const FEATURES: readonly FeatureMigrations[] = [
   WORK_ORDER_MIGRATIONS,
   QUARANTINE_MIGRATIONS,
   REGISTRY_MIGRATIONS,
+  ENROLLMENT_MIGRATIONS,
   RELEASES_MIGRATIONS,
 ];
 

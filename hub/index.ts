@@ -16,6 +16,9 @@ import { GatewayConfigService } from './gateway-config/service.js';
 import { DeploymentService, ReleaseService } from './releases/index.js';
 import { readPublicKey } from '../shared/release/signing.js';
 import { WorkOrderService } from './work-orders/service.js';
+import { EnrollmentService } from './enrollment/service.js';
+import { enrollmentSettings } from './enrollment/settings.js';
+import { CredentialsFileIssuer } from './broker/gateway-credentials.js';
 import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
@@ -67,6 +70,8 @@ export interface Hub {
   readonly configs?: GatewayConfigService;
   /** Maintenance work orders the agents raised. */
   readonly workOrders: WorkOrderService;
+  /** Enrollment tokens and enrolled gateways; enrolls only with config.enrollment (embedded broker). */
+  readonly enrollment: EnrollmentService;
   /** Messages ingest refused, kept for inspection. */
   readonly quarantine: QuarantineService;
   /** The web API and review page, present when config.api is set. */
@@ -140,7 +145,7 @@ interface MqttLink {
   client?: MqttClient;
 }
 
-type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine'> & { readonly points: PointIndex };
+type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine' | 'enrollment'> & { readonly points: PointIndex };
 
 /** The store with every feature's tables: opened here (and closed at stop), or the caller's, migrated. */
 async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
@@ -208,7 +213,19 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   cleanups.push(() => review.stop());
   const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
   cleanups.push(async () => offReviews());
-  return { registry, points, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)) };
+  return { registry, points, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
+}
+
+/** Enrollment: tokens always (CLI and API list them); enrolling gateways with config.enrollment and the embedded broker's credentials file. */
+function openEnrollment(ctx: StartContext, store: HubStore, link: BrokerLink): EnrollmentService {
+  const e = ctx.config.enrollment;
+  const credentialsFile = ctx.config.broker.embedded?.credentialsFile;
+  const accepting = e && credentialsFile && link.broker;
+  return new EnrollmentService({
+    sql: sqlFor(store),
+    log: ctx.log.child({ part: 'enrollment' }),
+    ...(accepting ? { settings: enrollmentSettings(e, ctx.config.api?.tls?.certFile, ctx.config.releases?.publicKeyFile), issuer: new CredentialsFileIssuer(credentialsFile, link.broker) } : {}),
+  });
 }
 
 /** The agents, when configured; they listen before ingest starts, so no event is missed. */
@@ -326,8 +343,8 @@ async function startWebApi(ctx: StartContext, store: HubStore, services: HubServ
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-  const { commands, registry, points, review, workOrders, quarantine } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, points, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
+  const { commands, registry, points, review, workOrders, quarantine, enrollment } = services;
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
   cleanups.push(api.close);
   return api;
 }

@@ -15,6 +15,14 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
+function readSecret(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `federation.mqtt.passwordFile: cannot read ${path} (${errorMessage(err)})`, { cause: err, details: { path } });
+  }
+}
+
 export function clientOptions(mqtt: ResolvedFederationConfig['mqtt'], clientId: string, extra: Partial<IClientOptions> = {}): IClientOptions {
   const options: IClientOptions = {
     clientId,
@@ -33,6 +41,7 @@ export function clientOptions(mqtt: ResolvedFederationConfig['mqtt'], clientId: 
   };
   if (mqtt.username !== undefined) options.username = mqtt.username;
   if (mqtt.password !== undefined) options.password = mqtt.password;
+  if (mqtt.passwordFile !== undefined) options.password = readSecret(mqtt.passwordFile);
   if (mqtt.tls) {
     if (mqtt.tls.ca) options.ca = readPem(mqtt.tls.ca, 'ca');
     if (mqtt.tls.cert) options.cert = readPem(mqtt.tls.cert, 'cert');

@@ -28,6 +28,7 @@ export const FederationMqttSchema = Type.Object(
     url: Type.String({ pattern: '^(mqtts?|tcp|ssl|wss?)://', description: 'Broker url, e.g. mqtts://hub.example.com:8883' }),
     username: Type.Optional(Type.String()),
     password: Type.Optional(Type.String()),
+    passwordFile: Type.Optional(Type.String({ description: 'Path of a file holding the password (mode 0600; what enrollment writes); instead of password' })),
     clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'MQTT client id: the gateway id, which is the default (the hub binds a gateway\'s client id to its identity and refuses any other; the Sparkplug node uses <id>-spb). The session is kept across reconnects' })),
     keepaliveS: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keepalive in seconds' })),
     reconnectPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'Wait between reconnect attempts' })),
@@ -109,6 +110,7 @@ export interface ResolvedFederationConfig {
     readonly url: string;
     readonly username?: string;
     readonly password?: string;
+    readonly passwordFile?: string;
     readonly clientId?: string;
     readonly keepaliveS: number;
     readonly reconnectPeriodMs: number;
@@ -134,6 +136,7 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
       url: m.url,
       ...(m.username !== undefined ? { username: m.username } : {}),
       ...(m.password !== undefined ? { password: m.password } : {}),
+      ...(m.passwordFile !== undefined ? { passwordFile: m.passwordFile } : {}),
       ...(m.clientId !== undefined ? { clientId: m.clientId } : {}),
       keepaliveS: m.keepaliveS ?? 30,
       reconnectPeriodMs: m.reconnectPeriodMs ?? 5000,

@@ -18,6 +18,7 @@ import type { GatewayConfigService } from '../gateway-config/service.js';
 import type { QuarantineService } from '../quarantine/service.js';
 import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
+import type { EnrollmentService } from '../enrollment/service.js';
 import type { DeploymentService, ReleaseService } from '../releases/index.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
@@ -63,6 +64,8 @@ export interface ApiContext extends ApiServices {
   readonly configs: GatewayConfigService;
   /** Maintenance work orders. */
   readonly workOrders: WorkOrderService;
+  /** Enrollment tokens and enrolled gateways. */
+  readonly enrollment: EnrollmentService;
   /** Messages ingest refused. */
   readonly quarantine: QuarantineService;
   /** Points by unit and Haystack tags, from the gateways' births. */

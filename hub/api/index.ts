@@ -29,6 +29,7 @@ import { fleetPlugin } from './plugins/fleet.js';
 import { gatewayConfigPlugin } from './plugins/gateway-config.js';
 import { GatewayConfigService } from '../gateway-config/service.js';
 import { WorkOrderService } from '../work-orders/service.js';
+import { EnrollmentService } from '../enrollment/service.js';
 import { QuarantineService } from '../quarantine/service.js';
 import { PointIndex } from '../registry/points.js';
 import { planningPlugin } from './plugins/planning.js';
@@ -36,6 +37,7 @@ import { releasesPlugin } from './plugins/releases.js';
 import { DeploymentService, ReleaseService } from '../releases/index.js';
 import { reviewPlugin } from './plugins/review.js';
 import { workOrdersPlugin } from './plugins/work-orders.js';
+import { enrollmentPlugin } from './plugins/enrollment.js';
 import { quarantinePlugin } from './plugins/quarantine.js';
 import { pointsPlugin } from './plugins/points.js';
 import { streamPlugin } from './plugins/stream.js';
@@ -56,6 +58,8 @@ export interface ApiDeps extends ApiServices {
   readonly configs?: GatewayConfigService;
   /** Maintenance work orders; default: one on the API's store. */
   readonly workOrders?: WorkOrderService;
+  /** Enrollment tokens and enrolled gateways (the hub's, which may enroll; else one that only lists and makes tokens). */
+  readonly enrollment?: EnrollmentService;
   /** Messages ingest refused (startHub passes the hub's); default: one on the API's store. */
   readonly quarantine?: QuarantineService;
   /** The point index the registry fills from births (startHub passes the hub's); default: one on the API's store. */
@@ -91,6 +95,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log }),
     configs: deps.configs ?? new GatewayConfigService({ sql }),
     workOrders: deps.workOrders ?? new WorkOrderService(sql),
+    enrollment: deps.enrollment ?? new EnrollmentService({ sql }),
     quarantine: deps.quarantine ?? new QuarantineService(sql),
     points: deps.points ?? new PointIndex(sql),
     sql,
@@ -152,6 +157,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(releasesPlugin);
   await app.register(reviewPlugin);
   await app.register(workOrdersPlugin);
+  await app.register(enrollmentPlugin);
   await app.register(quarantinePlugin);
   await app.register(pointsPlugin);
   await app.register(planningPlugin);

@@ -73,6 +73,13 @@ export const ROUTES = {
 
   'agents.list': { method: 'GET', url: '/api/v1/agents', access: read, tag: 'agents', summary: 'Decision agents with track records and consensus weights' },
 
+  'enroll': { method: 'POST', url: '/api/v1/enroll', access: 'public', tag: 'enrollment', summary: 'A gateway enrolls with a one-time token and its public key; answers its identity, broker credentials and first config (the token is the credential; failures are rate-limited per address)' },
+  'enrollment.tokens.list': { method: 'GET', url: '/api/v1/enrollment/tokens', access: operate, tag: 'enrollment', summary: 'Enrollment tokens with their state (active, used, expired, revoked), never their secrets' },
+  'enrollment.tokens.create': { method: 'POST', url: '/api/v1/enrollment/tokens', access: operate, tag: 'enrollment', summary: 'Create one-time enrollment tokens for a site (optionally one bound gateway id); each token is shown once, with its claim URI and QR code' },
+  'enrollment.tokens.revoke': { method: 'DELETE', url: '/api/v1/enrollment/tokens/:id', access: operate, tag: 'enrollment', summary: 'Revoke an unused enrollment token' },
+  'enrollment.gateways.list': { method: 'GET', url: '/api/v1/enrollment/gateways', access: operate, tag: 'enrollment', summary: 'Enrolled gateways with their key fingerprint and whether they are revoked' },
+  'enrollment.gateways.revoke': { method: 'POST', url: '/api/v1/enrollment/gateways/:gateway/revoke', access: operate, tag: 'enrollment', summary: "Revoke a gateway: its broker user is removed and its connection ends at once" },
+
   'users.list': { method: 'GET', url: '/api/v1/users', access: admin, tag: 'admin', summary: 'Users' },
   'users.create': { method: 'POST', url: '/api/v1/users', access: admin, tag: 'admin', summary: 'Add a user' },
   'users.update': { method: 'PATCH', url: '/api/v1/users/:username', access: admin, tag: 'admin', summary: 'Change role, password or disable' },

@@ -4,10 +4,11 @@
  * be emitted for an external Mosquitto. Plain passwords are never written; add/rotate hashes the
  * password given once (CLI: `swarmgate hub user add`).
  */
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
 import { mosquittoHash } from './mosquitto-hash.js';
@@ -80,19 +81,49 @@ function invalid(file: string, message: string): SwarmgateError {
   return new SwarmgateError('SWG_ERR_HUB_CREDENTIALS', `${file}: ${message}`);
 }
 
+const HEADER = '# Swarmgate broker users. Managed by `swarmgate hub user add`; holds hashes only.\n';
+/** The layout saveCredentials writes: one user per line as a flow mapping (JSON is YAML). */
+const ONE_PER_LINE = /^(?:#[^\n]*\n)*users:(?: \[\])?\n(?: {2}- \{[^\n]*\}\n)*$/;
+
+/** YAML as written by saveCredentials parses line by line with JSON.parse (thousands of users in ms); anything else with the YAML parser. */
+function parseText(text: string): unknown {
+  if (ONE_PER_LINE.test(text)) {
+    return { users: text.split('\n').filter((l) => l.startsWith('  - {')).map((l) => JSON.parse(l.slice(4)) as unknown) };
+  }
+  return parse(text) ?? {};
+}
+
+const checkFile = TypeCompiler.Compile(CredentialsFileSchema);
+
+/** The last file read or written, by identity and mtime: enrollment, the broker and the CLI read it again and again. */
+let cached: { readonly file: string; readonly key: string; readonly creds: CredentialsFile } | undefined;
+
+function statKey(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads and validates a credentials file; a missing file is an empty user list. */
 export function loadCredentials(file: string): CredentialsFile {
-  if (!existsSync(file)) return { users: [] };
+  const key = statKey(file);
+  if (key === undefined) return { users: [] };
+  if (cached?.file === file && cached.key === key) return structuredClone(cached.creds);
   let raw: unknown;
   try {
-    raw = parse(readFileSync(file, 'utf8')) ?? {};
+    raw = parseText(readFileSync(file, 'utf8'));
   } catch (err) {
     throw invalid(file, `not valid YAML (${errorMessage(err)})`);
   }
-  const value = Value.Default(CredentialsFileSchema, structuredClone(raw));
-  const first = Value.Errors(CredentialsFileSchema, value).First();
-  if (first) throw invalid(file, `${first.path || '(document)'}: ${first.message}`);
-  const parsed = value as CredentialsFile;
+  const value = Value.Default(CredentialsFileSchema, raw);
+  if (!checkFile.Check(value)) {
+    const first = Value.Errors(CredentialsFileSchema, value).First();
+    throw invalid(file, `${first?.path || '(document)'}: ${first?.message ?? 'invalid'}`);
+  }
+  const parsed = value;
   const seen = new Set<string>();
   parsed.users.forEach((user, i) => {
     if (seen.has(user.username)) throw invalid(file, `/users/${i}/username: duplicate user "${user.username}"`);
@@ -106,15 +137,18 @@ export function loadCredentials(file: string): CredentialsFile {
       }
     }
   });
+  cached = { file, key, creds: structuredClone(parsed) };
   return parsed;
 }
 
 function saveCredentials(file: string, creds: CredentialsFile): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const header = '# Swarmgate broker users. Managed by `swarmgate hub user add`; holds hashes only.\n';
-  writeFileSync(tmp, header + stringify(creds), { mode: 0o600 });
+  const body = creds.users.length === 0 ? 'users: []\n' : `users:\n${creds.users.map((u) => `  - ${JSON.stringify(u)}\n`).join('')}`;
+  writeFileSync(tmp, HEADER + body, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
+  const key = statKey(file);
+  cached = key === undefined ? undefined : { file, key, creds: structuredClone(creds) };
 }
 
 /**
@@ -123,8 +157,10 @@ function saveCredentials(file: string, creds: CredentialsFile): void {
  */
 export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number } = {}): Promise<{ created: boolean }> {
   if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
-  const creds = loadCredentials(file);
   const hashes = { passwordHash: await hashPassword(password), mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+  // Read, change and write with no await in between: concurrent upserts in one process (gateways
+  // enrolling at once) each see the others' users.
+  const creds = loadCredentials(file);
   let user: CredentialUser;
   switch (spec.role) {
     case 'gateway':

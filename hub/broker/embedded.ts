@@ -68,7 +68,10 @@ export interface EmbeddedBroker {
   readonly metrics: HubMetrics;
   /** Credential of this hub process's own clients (role hub). */
   readonly internal: { readonly username: string; readonly password: string };
-  /** Re-reads the credentials file now (it is also re-read when its mtime changes). */
+  /**
+   * Re-reads the credentials file now (it is also re-read when its mtime changes, checked every
+   * second): clients whose user was removed or whose password was rotated are disconnected.
+   */
   reloadCredentials(): void;
   readonly connectedClients: number;
   /** Lets gateways and integrations connect (after startClosed). */
@@ -98,6 +101,8 @@ function channelOf(topic: string): string {
 class CredentialCache {
   private creds: CredentialsFile = { users: [] };
   private mtimeMs = -1;
+  /** Called after every reload (revocation: clients whose user is gone are disconnected). */
+  onReload: (creds: CredentialsFile) => void = () => undefined;
 
   constructor(private readonly file: string) {
     this.reload();
@@ -110,6 +115,7 @@ class CredentialCache {
     } catch {
       this.mtimeMs = 0;
     }
+    this.onReload(this.creds);
   }
 
   /** Picks up rotations made by the CLI while the hub runs. A broken file keeps the last good one. */
@@ -148,6 +154,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();
+  /** The password hash each client authenticated with: a rotation or removal ends its connection. */
+  const authenticatedWith = new WeakMap<Client, string>();
   const shared = new SharedSubscriptions();
   const connected = new Set<Client>();
   let accepting = options.startClosed !== true;
@@ -205,6 +213,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             return done(authError(2, `identifier rejected: ${why}`), null);
           }
           identities.set(client, identity);
+          authenticatedWith.set(client, user.passwordHash);
           done(null, true);
         },
         (err: unknown) => refuse(`verification failed: ${errorMessage(err)}`),
@@ -264,6 +273,20 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
     },
   });
+  // Revocation takes effect at once: after a reload, a client whose user is gone (or whose password
+  // changed) is disconnected, and its next CONNECT is refused.
+  credentials.onReload = (creds) => {
+    const hashes = new Map(creds.users.map((u) => [u.username, u.passwordHash]));
+    for (const client of connected) {
+      const identity = identities.get(client);
+      const hash = authenticatedWith.get(client);
+      if (!identity || identity.role === 'hub' || hash === undefined || hashes.get(identity.username) === hash) continue;
+      log.warn({ clientId: client.id, username: identity.username }, 'credentials revoked or rotated: disconnecting the client');
+      client.close();
+    }
+  };
+  const credentialWatch = setInterval(() => credentials.current(log), 1000);
+  credentialWatch.unref();
   broker.on('client', (client) => {
     connected.add(client);
     const identity = identities.get(client);
@@ -281,6 +304,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const servers: (NetServer | TlsServer | HttpServer)[] = [];
   let wss: WebSocketServer | undefined;
   const closeAll = async (): Promise<void> => {
+    clearInterval(credentialWatch);
     await new Promise<void>((resolve) => broker.close(() => resolve()));
     await holdQueue; // held publishes finish (or are refused) before the caller closes the store
     if (wss) {

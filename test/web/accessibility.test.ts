@@ -3,37 +3,14 @@
  * A and AA rules): login, queue, item detail (chart, votes, decision forms), work orders, fleet,
  * gateway and point history, on a phone-sized screen. Any violation fails, with the rule and the elements.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { chromiumPeer, peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { waitFor } from '../hub/helpers.js';
-import { TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
+import { TECH, axeViolations as audit, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
 
 const hasChromium = peerOrSkip(chromiumPeer());
-/** Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does not govern. */
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface Violation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: unknown[] }[];
-}
-
-/** axe's WCAG A/AA violations on the current page, as "rule (impact): help — elements". */
-async function audit(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: Violation[] }> } }).axe;
-    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return result.violations;
-  });
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
-}
-
 describe.skipIf(!hasChromium)('review page accessibility (axe-core in chromium)', () => {
   let w: WebHub;
   let browser: BrowserContext;

@@ -3,7 +3,9 @@
  * technician account, and a gateway played by a plain MQTT client with the gateway's broker
  * credentials that acknowledges every command it receives as applied.
  */
-import { chromium, type BrowserContext } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
 import { Accounts } from '../../hub/api/index.js';
 import { sqlFor } from '../../hub/db/sql.js';
@@ -92,4 +94,25 @@ export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--
 /** Headless Debian chromium with a fresh profile directory. */
 export async function launchBrowser(profileDir: string, viewport = { width: 390, height: 844 }): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, viewport, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+}
+
+/** Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does not govern. */
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface Violation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: unknown[] }[];
+}
+
+/** axe's WCAG 2.0/2.1 A and AA violations on the current page, as "rule (impact): help — elements". */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: Violation[] }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations;
+  });
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
 }

@@ -144,11 +144,38 @@ export class DeviceLink extends EventEmitter {
       }
       this.#probing = true;
     }
+    // Every poll passes here: the common case (address known, a free slot) costs no extra await.
     try {
-      const address = await this.address();
-      await this.#slot();
+      const address = this.#address ?? (await this.address());
+      if (this.#active < this.#settings.maxConcurrentRequests) this.#active++;
+      else await this.#slot();
       try {
-        return await this.#withRetries(what, probe, () => this.#network.request((client) => run(client, address)));
+        const tries = probe ? 1 : this.#settings.apduRetries + 1;
+        for (let i = 1; ; i++) {
+          try {
+            const wait = this.#network.acquire();
+            if (wait) await wait;
+            let result: T;
+            try {
+              result = await run(this.#network.client, address);
+            } finally {
+              this.#network.release();
+            }
+            this.#answered();
+            return result;
+          } catch (err) {
+            if (classifyError(err) !== 'timeout') {
+              this.#answered(); // an error reply is an answer: the device is alive
+              throw err;
+            }
+            if (i < tries && !this.#stopped) continue;
+            this.#timedOut();
+            throw new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `BACnet device ${this.instance}: ${what} got no answer after ${tries} tries of ${this.#settings.apduTimeoutMs} ms`, {
+              cause: err,
+              details: { deviceInstance: this.instance },
+            });
+          }
+        }
       } finally {
         this.#active--;
         this.#queue.shift()?.();
@@ -158,35 +185,13 @@ export class DeviceLink extends EventEmitter {
     }
   }
 
+  /** Waits for a free request slot, then takes it. */
   async #slot(): Promise<void> {
     while (this.#active >= this.#settings.maxConcurrentRequests) {
       await new Promise<void>((resolve) => this.#queue.push(resolve));
       if (this.#stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `BACnet device ${this.instance}: driver stopped`);
     }
     this.#active++;
-  }
-
-  async #withRetries<T>(what: string, probe: boolean, attempt: () => Promise<T>): Promise<T> {
-    const tries = probe ? 1 : this.#settings.apduRetries + 1;
-    for (let i = 1; ; i++) {
-      try {
-        const result = await attempt();
-        this.#answered();
-        return result;
-      } catch (err) {
-        const kind = classifyError(err);
-        if (kind !== 'timeout') {
-          this.#answered(); // an error reply is an answer: the device is alive
-          throw err;
-        }
-        if (i < tries && !this.#stopped) continue;
-        this.#timedOut();
-        throw new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `BACnet device ${this.instance}: ${what} got no answer after ${tries} tries of ${this.#settings.apduTimeoutMs} ms`, {
-          cause: err,
-          details: { deviceInstance: this.instance },
-        });
-      }
-    }
   }
 
   #answered(): void {

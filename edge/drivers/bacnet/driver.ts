@@ -38,6 +38,13 @@ import {
 } from './settings.js';
 import { badReading, presentValueTag, toWriteData } from './values.js';
 
+interface ResolvedPoints {
+  readonly targets: ReadTarget[];
+  readonly invalidPoints: PointSpec[];
+  /** Every point resolved: the reader's readings come in the points' own order. */
+  readonly inOrder: boolean;
+}
+
 export class BacnetDriver implements SubscribableDriver, BrowsableDriver, RelinquishableDriver {
   readonly settings: ResolvedBacnetConnection;
   readonly #device: DeviceSpec<BacnetConnection, BacnetAddress>;
@@ -92,19 +99,19 @@ export class BacnetDriver implements SubscribableDriver, BrowsableDriver, Relinq
   }
 
   /** Resolved once per point list: the runtime passes the same list every poll. */
-  readonly #resolved = new WeakMap<readonly PointSpec[], { targets: ReadTarget[]; invalidPoints: PointSpec[] }>();
+  readonly #resolved = new WeakMap<readonly PointSpec[], ResolvedPoints>();
 
-  #targets(points: readonly PointSpec[]): { targets: ReadTarget[]; invalid: Reading[] } {
+  #targets(points: readonly PointSpec[]): { targets: ReadTarget[]; invalid: Reading[]; inOrder: boolean } {
     let resolved = this.#resolved.get(points);
     if (!resolved) {
       resolved = this.#resolve(points);
       this.#resolved.set(points, resolved);
     }
     const cause = 'unknown BACnet object type or property name (SWG_ERR_CONFIG_INVALID)';
-    return { targets: resolved.targets, invalid: resolved.invalidPoints.map((p) => badReading(this.#device.id, p.name, cause)) };
+    return { targets: resolved.targets, invalid: resolved.inOrder ? [] : resolved.invalidPoints.map((p) => badReading(this.#device.id, p.name, cause)), inOrder: resolved.inOrder };
   }
 
-  #resolve(points: readonly PointSpec[]): { targets: ReadTarget[]; invalidPoints: PointSpec[] } {
+  #resolve(points: readonly PointSpec[]): ResolvedPoints {
     const targets: ReadTarget[] = [];
     const invalidPoints: PointSpec[] = [];
     for (const point of points) {
@@ -112,13 +119,19 @@ export class BacnetDriver implements SubscribableDriver, BrowsableDriver, Relinq
       if (address) targets.push({ point, address });
       else invalidPoints.push(point);
     }
-    return { targets, invalidPoints };
+    return { targets, invalidPoints, inOrder: invalidPoints.length === 0 };
   }
 
-  async read(points: readonly PointSpec[]): Promise<Reading[]> {
+  read(points: readonly PointSpec[]): Promise<Reading[]> {
     const reader = this.#reader;
-    if (!reader) return points.map((p) => badReading(this.#device.id, p.name, 'driver not initialized (SWG_ERR_DEVICE_NOT_CONNECTED)'));
-    const { targets, invalid } = this.#targets(points);
+    if (!reader) return Promise.resolve(points.map((p) => badReading(this.#device.id, p.name, 'driver not initialized (SWG_ERR_DEVICE_NOT_CONNECTED)')));
+    const { targets, invalid, inOrder } = this.#targets(points);
+    // Every point resolved (the usual case): the reader's readings are already in the points' order.
+    if (inOrder) return reader.read(targets);
+    return this.#readReordered(reader, points, targets, invalid);
+  }
+
+  async #readReordered(reader: PointReader, points: readonly PointSpec[], targets: readonly ReadTarget[], invalid: readonly Reading[]): Promise<Reading[]> {
     const readings = await reader.read(targets);
     const byPoint = new Map([...readings, ...invalid].map((r) => [r.point, r]));
     return points.map((p) => byPoint.get(p.name) ?? badReading(this.#device.id, p.name, 'not read'));

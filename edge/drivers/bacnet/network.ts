@@ -201,16 +201,26 @@ export class BacnetNetwork {
     return { processId, release: () => this.#cov.delete(processId) };
   }
 
-  /** Runs one confirmed request under the port-wide in-flight cap. */
-  async request<T>(run: (client: BacnetClient) => Promise<T>): Promise<T> {
+  /**
+   * A place under the port-wide cap on requests in flight; give it back with release() when the
+   * request settles. Synchronous when there is room (every poll asks), a promise when there is not.
+   */
+  acquire(): Promise<void> | undefined {
+    if (this.#inFlight < MAX_IN_FLIGHT) {
+      this.#inFlight++;
+      return undefined;
+    }
+    return this.#wait();
+  }
+
+  async #wait(): Promise<void> {
     while (this.#inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     this.#inFlight++;
-    try {
-      return await run(this.client);
-    } finally {
-      this.#inFlight--;
-      this.#waiting.shift()?.();
-    }
+  }
+
+  release(): void {
+    this.#inFlight--;
+    this.#waiting.shift()?.();
   }
 
   close(): void {

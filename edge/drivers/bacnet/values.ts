@@ -5,24 +5,12 @@
  */
 import { ApplicationTag, ObjectType, PropertyIdentifier, Reliability, StatusFlags, type BACNetAppData } from '@bacnet-js/client';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
-import type { PointSpec, PointValue, PointValueType, Quality, Reading } from '../driver.js';
+import type { PointSpec, PointValue, Quality, Reading } from '../driver.js';
 import type { ResolvedBacnetAddress } from './settings.js';
 
 const BINARY_TYPES: ReadonlySet<number> = new Set([ObjectType.BINARY_INPUT, ObjectType.BINARY_OUTPUT, ObjectType.BINARY_VALUE, ObjectType.BINARY_LIGHTING_OUTPUT]);
 const ANALOG_TYPES: ReadonlySet<number> = new Set([ObjectType.ANALOG_INPUT, ObjectType.ANALOG_OUTPUT, ObjectType.ANALOG_VALUE]);
 const MULTI_STATE_TYPES: ReadonlySet<number> = new Set([ObjectType.MULTI_STATE_INPUT, ObjectType.MULTI_STATE_OUTPUT, ObjectType.MULTI_STATE_VALUE]);
-
-/** The value type of a present-value, from the object type alone (what Sparkplug births need). */
-export function presentValueType(objectType: number): PointValueType | undefined {
-  if (BINARY_TYPES.has(objectType)) return 'boolean';
-  if (ANALOG_TYPES.has(objectType)) return 'float';
-  if (MULTI_STATE_TYPES.has(objectType)) return 'uint32';
-  if (objectType === ObjectType.INTEGER_VALUE) return 'int32';
-  if (objectType === ObjectType.POSITIVE_INTEGER_VALUE) return 'uint32';
-  if (objectType === ObjectType.LARGE_ANALOG_VALUE) return 'double';
-  if (objectType === ObjectType.CHARACTERSTRING_VALUE) return 'string';
-  return undefined;
-}
 
 /** The application tag a write of present-value uses, by object type; undefined when it depends on the device. */
 export function presentValueTag(objectType: number): ApplicationTag | undefined {
@@ -35,31 +23,50 @@ export function presentValueTag(objectType: number): ApplicationTag | undefined 
   return undefined;
 }
 
+// The library's enums are re-exported through getters: the values read on every reading are taken once.
+const TAG_NULL = ApplicationTag.NULL;
+const TAG_BOOLEAN = ApplicationTag.BOOLEAN;
+const TAG_ENUMERATED = ApplicationTag.ENUMERATED;
+const TAG_UNSIGNED = ApplicationTag.UNSIGNED_INTEGER;
+const TAG_SIGNED = ApplicationTag.SIGNED_INTEGER;
+const TAG_REAL = ApplicationTag.REAL;
+const TAG_DOUBLE = ApplicationTag.DOUBLE;
+const TAG_STRING = ApplicationTag.CHARACTER_STRING;
+const TAG_DATE = ApplicationTag.DATE;
+const TAG_TIME = ApplicationTag.TIME;
+const TAG_BIT_STRING = ApplicationTag.BIT_STRING;
+const PRESENT_VALUE = PropertyIdentifier.PRESENT_VALUE;
+const RELINQUISH_DEFAULT = PropertyIdentifier.RELINQUISH_DEFAULT;
+const NO_FAULT_DETECTED = Reliability.NO_FAULT_DETECTED;
+const FAULT_BIT = 1 << StatusFlags.FAULT;
+const OUT_OF_SERVICE_BIT = 1 << StatusFlags.OUT_OF_SERVICE;
+const OVERRIDDEN_BIT = 1 << StatusFlags.OVERRIDDEN;
+
 /** One application value as a point value; undefined when it has no plain form (lists, constructed data). */
 export function appDataToPointValue(data: BACNetAppData, address: ResolvedBacnetAddress): PointValue | null | undefined {
   const v: unknown = data.value;
   switch (data.type) {
-    case ApplicationTag.NULL:
-      return null;
-    case ApplicationTag.BOOLEAN:
-      return Boolean(v);
-    case ApplicationTag.ENUMERATED:
+    case TAG_REAL:
+    case TAG_DOUBLE:
+    case TAG_UNSIGNED:
+    case TAG_SIGNED:
+      return typeof v === 'number' ? v : undefined;
+    case TAG_ENUMERATED:
       // binary present-value (and relinquish-default): inactive/active as false/true
-      if (BINARY_TYPES.has(address.objectType) && (address.property === PropertyIdentifier.PRESENT_VALUE || address.property === PropertyIdentifier.RELINQUISH_DEFAULT)) {
+      if (BINARY_TYPES.has(address.objectType) && (address.property === PRESENT_VALUE || address.property === RELINQUISH_DEFAULT)) {
         return v === 1;
       }
       return typeof v === 'number' ? v : undefined;
-    case ApplicationTag.UNSIGNED_INTEGER:
-    case ApplicationTag.SIGNED_INTEGER:
-    case ApplicationTag.REAL:
-    case ApplicationTag.DOUBLE:
-      return typeof v === 'number' ? v : undefined;
-    case ApplicationTag.CHARACTER_STRING:
+    case TAG_NULL:
+      return null;
+    case TAG_BOOLEAN:
+      return Boolean(v);
+    case TAG_STRING:
       return typeof v === 'string' ? v : undefined;
-    case ApplicationTag.DATE:
-    case ApplicationTag.TIME:
+    case TAG_DATE:
+    case TAG_TIME:
       return v instanceof Date ? v.toISOString() : undefined;
-    case ApplicationTag.BIT_STRING: {
+    case TAG_BIT_STRING: {
       const bits = (v as { value?: number[]; bitsUsed?: number } | null)?.value ?? [];
       const used = (v as { bitsUsed?: number } | null)?.bitsUsed ?? bits.length * 8;
       let text = '';
@@ -78,13 +85,14 @@ export interface ObjectStatus {
   readonly outOfService?: boolean;
 }
 
-function flag(bits: readonly number[] | undefined, which: StatusFlags): boolean {
-  return bits !== undefined && (((bits[0] ?? 0) >> which) & 1) === 1;
-}
-
 const RELIABILITY_NAMES = new Map(
   Object.entries(Reliability as unknown as Record<string, string | number>).flatMap(([k, v]) => (typeof v === 'number' ? [[v, k.toLowerCase().replace(/_/g, '-')] as const] : [])),
 );
+
+const GOOD: { quality: Quality; cause?: string } = Object.freeze({ quality: 'good' });
+const FAULT: { quality: Quality; cause?: string } = Object.freeze({ quality: 'bad', cause: 'status-flags: fault' });
+const OUT_OF_SERVICE: { quality: Quality; cause?: string } = Object.freeze({ quality: 'uncertain', cause: 'out-of-service: the value is set by hand, not measured' });
+const OVERRIDDEN: { quality: Quality; cause?: string } = Object.freeze({ quality: 'uncertain', cause: 'status-flags: overridden by a local hand/off/auto switch' });
 
 /**
  * Fault (or a reliability other than no-fault-detected) makes the value bad; out-of-service makes it
@@ -92,16 +100,18 @@ const RELIABILITY_NAMES = new Map(
  * nothing about the value's truth and keeps it good.
  */
 export function qualityOf(status: ObjectStatus): { quality: Quality; cause?: string } {
-  const reliability = status.reliability;
-  if (reliability !== undefined && reliability !== Reliability.NO_FAULT_DETECTED) {
+  return qualityFrom(status.statusFlags?.[0] ?? 0, status.reliability, status.outOfService === true);
+}
+
+/** qualityOf on the raw parts (first byte of status-flags, reliability), without building an ObjectStatus. */
+export function qualityFrom(flags: number, reliability: number | undefined, outOfService = false): { quality: Quality; cause?: string } {
+  if (reliability !== undefined && reliability !== NO_FAULT_DETECTED) {
     return { quality: 'bad', cause: `reliability ${RELIABILITY_NAMES.get(reliability) ?? reliability}` };
   }
-  if (flag(status.statusFlags, StatusFlags.FAULT)) return { quality: 'bad', cause: 'status-flags: fault' };
-  if (status.outOfService === true || flag(status.statusFlags, StatusFlags.OUT_OF_SERVICE)) {
-    return { quality: 'uncertain', cause: 'out-of-service: the value is set by hand, not measured' };
-  }
-  if (flag(status.statusFlags, StatusFlags.OVERRIDDEN)) return { quality: 'uncertain', cause: 'status-flags: overridden by a local hand/off/auto switch' };
-  return { quality: 'good' };
+  if ((flags & FAULT_BIT) !== 0) return FAULT;
+  if (outOfService || (flags & OUT_OF_SERVICE_BIT) !== 0) return OUT_OF_SERVICE;
+  if ((flags & OVERRIDDEN_BIT) !== 0) return OVERRIDDEN;
+  return GOOD;
 }
 
 export function badReading(device: string, point: string, cause: string, ts = Date.now()): Reading {
@@ -110,6 +120,11 @@ export function badReading(device: string, point: string, cause: string, ts = Da
 
 /** The point's value from the property's data, scaled, with quality from the object status. */
 export function toReading(device: string, point: PointSpec, address: ResolvedBacnetAddress, data: readonly BACNetAppData[], status: ObjectStatus, ts = Date.now()): Reading {
+  return readingOf(device, point, address, data, qualityOf(status), ts);
+}
+
+/** toReading with the quality already worked out (once per object, shared by its points). */
+export function readingOf(device: string, point: PointSpec, address: ResolvedBacnetAddress, data: readonly BACNetAppData[], q: { quality: Quality; cause?: string }, ts: number): Reading {
   const first = data[0];
   if (!first) return badReading(device, point.name, 'the device returned no value', ts);
   if (data.length > 1 && address.arrayIndex === undefined) {
@@ -119,8 +134,7 @@ export function toReading(device: string, point: PointSpec, address: ResolvedBac
   if (raw === undefined) return badReading(device, point.name, `value of application tag ${first.type} has no plain form`, ts);
   if (raw === null) return badReading(device, point.name, 'the property is NULL', ts);
   const value = typeof raw === 'number' ? raw * point.scale + point.offset : raw;
-  const q = qualityOf(status);
-  return { device, point: point.name, value, quality: q.quality, ts, ...(q.cause ? { cause: q.cause } : {}) };
+  return q.cause === undefined ? { device, point: point.name, value, quality: q.quality, ts } : { device, point: point.name, value, quality: q.quality, ts, cause: q.cause };
 }
 
 /** A point value (engineering units) as the application data of a WriteProperty. */

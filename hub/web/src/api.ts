@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Calls to the hub API (same origin, session cookie). Errors carry the API's code and hint. */
-import type { Action, Command, Deployment, Gateway, HistoryResult, Me, Reading, ReviewItem, WorkOrder } from './types.js';
+import type { Action, Command, CreatedToken, Deployment, EnrolledGateway, EnrollmentToken, Gateway, HistoryResult, Me, Reading, ReviewItem, WorkOrder } from './types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -54,4 +54,10 @@ export const api = {
   points: (id: string) => call<{ points: Reading[] }>('GET', `/api/v1/gateways/${encodeURIComponent(id)}/points`),
   history: (gw: string, device: string, point: string, from: number, to: number) =>
     call<HistoryResult>('GET', `/api/v1/gateways/${encodeURIComponent(gw)}/points/${encodeURIComponent(device)}/${encodeURIComponent(point)}/history${q({ from, to, maxPoints: 300 })}`),
+  enrollmentTokens: () => call<{ items: EnrollmentToken[] }>('GET', `/api/v1/enrollment/tokens${q({ state: 'active', limit: 200 })}`),
+  createEnrollmentTokens: (body: { site: string; gateway?: string; count: number; ttl: string; qr: boolean }) =>
+    call<{ items: (CreatedToken & { claim?: string; qrSvg?: string })[] }>('POST', '/api/v1/enrollment/tokens', body),
+  revokeEnrollmentToken: (id: string) => call<EnrollmentToken>('DELETE', `/api/v1/enrollment/tokens/${encodeURIComponent(id)}`),
+  enrolledGateways: () => call<{ items: EnrolledGateway[] }>('GET', '/api/v1/enrollment/gateways'),
+  revokeEnrolledGateway: (gateway: string) => call<EnrolledGateway>('POST', `/api/v1/enrollment/gateways/${encodeURIComponent(gateway)}/revoke`),
 };

@@ -2,13 +2,15 @@
 /**
  * The technicians' review page: log in, the queue (live over SSE), an item's evidence and the
  * decision, maintenance work orders, and the fleet. Hash routes keep it a single static page:
- * #/queue, #/review/<id>, #/work-orders, #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>.
+ * #/queue, #/review/<id>, #/work-orders, #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>,
+ * #/enroll (admins).
  */
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 import { fleetView, gatewayView, pointView } from './fleet.js';
 import { detailView, queueView, sortQueue } from './review.js';
 import { workOrdersView } from './work-orders.js';
+import { enrollmentView } from './enrollment.js';
 import type { Command, Gateway, Me, ReviewItem } from './types.js';
 
 const main = document.getElementById('main') as HTMLElement;
@@ -86,6 +88,7 @@ async function start(): Promise<void> {
   logoutBtn.setAttribute('aria-label', `Log out ${me.name}`);
   logoutBtn.hidden = false;
   nav.hidden = false;
+  (document.getElementById('nav-enroll') as HTMLElement).hidden = me.role !== 'admin';
   stream?.close();
   stream = new EventSource('/api/v1/stream');
   stream.addEventListener('review', (e) => onReview(JSON.parse((e as MessageEvent<string>).data) as ReviewItem));
@@ -158,6 +161,9 @@ async function route(focus = true): Promise<void> {
         }),
         focus,
       );
+    } else if (page === 'enroll') {
+      const [tokens, gateways] = await Promise.all([api.enrollmentTokens(), api.enrolledGateways()]);
+      show(enrollmentView(tokens.items, gateways.items, { announce, onChanged: () => void route(false) }), focus);
     } else if (page === 'fleet') {
       const [fleet, deployments] = await Promise.all([api.gateways(), api.deployments().catch(() => ({ items: [] }))]);
       show(fleetView(fleet.gateways, deployments.items), focus);

@@ -45,6 +45,34 @@ describe.skipIf(!run)('bacnet-ip reads (bacnet-stack peer)', () => {
     }
   });
 
+  it('reads with ReadPropertyMultiple: out-of-service as uncertain, a property the object lacks as bad, in the points\' order on every read', async () => {
+    await tool('bacwp', [...at(serv), '1234', 'analog-input', '1', 'out-of-service', '0', '-1', '1', '1']);
+    const points = [
+      point('ai1', { objectType: 'analog-input', instance: 1 }),
+      point('unknown_type', { objectType: 'no-such-type', instance: 1 }),
+      point('ai1_priority_array', { objectType: 'analog-input', instance: 1, property: 'priority-array' }),
+      point('av1', { objectType: 'analog-value', instance: 1 }),
+    ];
+    const driver = await driverFor(serv, points);
+    try {
+      await driver.initialize();
+      for (let i = 0; i < 2; i++) {
+        const readings = await driver.read(points);
+        expect(readings.map((r) => r.point)).toEqual(points.map((p) => p.name));
+        const by = new Map(readings.map((r) => [r.point, r]));
+        expect(by.get('ai1')).toMatchObject({ value: 0, quality: 'uncertain' });
+        expect(by.get('ai1')?.cause).toMatch(/out-of-service/);
+        expect(by.get('ai1_priority_array')).toMatchObject({ value: null, quality: 'bad', cause: 'unknown-property' });
+        expect(by.get('unknown_type')).toMatchObject({ quality: 'bad' });
+        expect(by.get('unknown_type')?.cause).toMatch(/SWG_ERR_CONFIG_INVALID/);
+        expect(by.get('av1')).toMatchObject({ quality: 'good' });
+      }
+    } finally {
+      await tool('bacwp', [...at(serv), '1234', 'analog-input', '1', 'out-of-service', '0', '-1', '1', '0']);
+      await driver.stop();
+    }
+  });
+
   it('reads with ReadProperty when RPM is off, with out-of-service as uncertain quality', async () => {
     await tool('bacwp', [...at(serv), '1234', 'analog-input', '1', 'out-of-service', '0', '-1', '1', '1']);
     const driver = await driverFor(serv, SERV_POINTS, { readPropertyMultiple: false });

@@ -1,0 +1,139 @@
+/**
+ * Enrolling a gateway: the token (or the claim URI from the sticker's QR code), a key generated
+ * here, the request, the checked answer written into the config folder. Used by
+ * `swarmgate edge enroll` and, on first start, by a gateway whose config is a bootstrap file.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import { parse } from 'yaml';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
+import { packageVersion } from '../../shared/kit/package-info.js';
+import type { Logger } from '../../shared/kit/log.js';
+import { ENROLL_TOKEN_PREFIX, parseEnrollClaimUri, parseEnrollToken, type EnrolledIdentity } from '../../shared/wire/enrollment.js';
+import { requestEnrollment, type HubTrust } from './client.js';
+import { generateGatewayKey, signEnrollProof } from './keys.js';
+import { EnrollmentBootstrapSchema, type EnrollmentBootstrap } from './schema.js';
+import { isEnrolled, writeIdentity, type WrittenIdentity } from './writer.js';
+
+export interface EnrollOptions {
+  /** The hub API URL; may come from the claim URI instead. */
+  readonly hub?: string;
+  /** The token or the claim URI. */
+  readonly token: string;
+  readonly out: string;
+  readonly trust?: HubTrust;
+  readonly requestedId?: string;
+  /** Enroll again although the folder holds an identity (a replaced or reset box). */
+  readonly force?: boolean;
+  /** The config file name in `out` (default gateway.yaml). */
+  readonly configFileName?: string;
+}
+
+export interface Enrolled extends WrittenIdentity {
+  readonly identity: EnrolledIdentity;
+}
+
+/** Token, hub and CA fingerprint from what the technician typed or scanned. */
+export function readClaim(tokenOrClaim: string, hub?: string, caFingerprint?: string): { token: string; hub: string; caFingerprint?: string } {
+  const claim = parseEnrollClaimUri(tokenOrClaim.trim());
+  const token = claim?.token ?? tokenOrClaim.trim();
+  const hubUrl = hub ?? claim?.hub;
+  if (!hubUrl) throw new SwarmgateError('SWG_ERR_CLI_USAGE', '--hub URL is required (the token is not a claim URI carrying it)');
+  const ca = caFingerprint ?? claim?.ca;
+  return { token, hub: hubUrl, ...(ca ? { caFingerprint: ca } : {}) };
+}
+
+export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
+  if (!options.force && isEnrolled(options.out)) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_FILE_REFUSED', `${options.out} already holds an enrolled gateway (identity.json); enrolling again replaces its identity: give --force to do so`);
+  }
+  const claim = readClaim(options.token, options.hub, options.trust?.caFingerprint);
+  const parsed = parseEnrollToken(claim.token);
+  if (!parsed) throw new SwarmgateError('SWG_ERR_ENROLL_TOKEN', `--token: not an enrollment token (expected ${ENROLL_TOKEN_PREFIX}.<id>.<secret> or a swarmgate://enroll claim URI)`);
+  const key = generateGatewayKey();
+  const trust: HubTrust = { ...options.trust, ...(claim.caFingerprint ? { caFingerprint: claim.caFingerprint } : {}) };
+  const response = await requestEnrollment(
+    claim.hub,
+    {
+      token: claim.token,
+      publicKey: key.publicKeyPem,
+      proof: signEnrollProof(key, parsed.id),
+      hostname: hostname(),
+      version: packageVersion(),
+      ...(options.requestedId ? { requestedId: options.requestedId } : {}),
+    },
+    parsed.secret,
+    trust,
+  );
+  const written = writeIdentity(options.out, claim.hub, response.identity, key, { ...(options.configFileName ? { configFileName: options.configFileName } : {}), ...(response.hubCaPem ? { hubCaPem: response.hubCaPem } : {}) });
+  return { ...written, identity: response.identity };
+}
+
+/** The bootstrap section of a config file, or undefined when the file is a regular gateway config. */
+export function readBootstrap(configFile: string): EnrollmentBootstrap | undefined {
+  let raw: unknown;
+  try {
+    raw = parse(readFileSync(configFile, 'utf8'));
+  } catch {
+    return undefined; // the regular loader reports an unreadable or broken file with its line
+  }
+  if (typeof raw !== 'object' || raw === null || !('enrollment' in raw)) return undefined;
+  const section = (raw as { enrollment: unknown }).enrollment;
+  const first = Value.Errors(EnrollmentBootstrapSchema, section).First();
+  if (first) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${configFile}: enrollment${first.path.replace(/\//g, '.')}: ${first.message}`);
+  const bootstrap = section as EnrollmentBootstrap;
+  if (!bootstrap.token && !bootstrap.tokenFile) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${configFile}: enrollment: give token or tokenFile`);
+  return bootstrap;
+}
+
+const TRANSIENT = new Set(['SWG_ERR_ENROLL_HUB']);
+
+/**
+ * First start of a gateway whose config file is a bootstrap file: enrolls (retrying while the hub
+ * is unreachable, with backoff up to a minute; a refused token stops at once), then the config
+ * file holds the hub's config and the token file is deleted. Returns whether it enrolled.
+ */
+export async function enrollOnFirstStart(configFile: string, log: Logger, signal?: AbortSignal): Promise<boolean> {
+  const bootstrap = readBootstrap(configFile);
+  if (!bootstrap) return false;
+  const dir = dirname(resolve(configFile));
+  const at = (p: string): string => (isAbsolute(p) ? p : resolve(dir, p));
+  const tokenFile = bootstrap.tokenFile ? at(bootstrap.tokenFile) : undefined;
+  let token = bootstrap.token;
+  if (tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${configFile}: enrollment.tokenFile: cannot read ${tokenFile} (${errorMessage(err)})`);
+    }
+  }
+  const trust: HubTrust = {
+    ...(bootstrap.caFingerprint ? { caFingerprint: bootstrap.caFingerprint } : {}),
+    ...(bootstrap.caFile ? { caPem: readFileSync(at(bootstrap.caFile), 'utf8') } : {}),
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      log.info({ hub: bootstrap.hub, attempt }, 'enrolling with the hub (first start)');
+      const enrolled = await enrollGateway({
+        hub: bootstrap.hub,
+        token: token ?? '',
+        out: dir,
+        trust,
+        force: true, // the bootstrap file is proof the folder is not enrolled yet
+        configFileName: configFile.split('/').pop() ?? 'gateway.yaml',
+        ...(bootstrap.requestedId ? { requestedId: bootstrap.requestedId } : {}),
+      });
+      if (tokenFile && existsSync(tokenFile)) rmSync(tokenFile);
+      log.info({ gateway: enrolled.identity.gateway, site: enrolled.identity.site }, 'enrolled; starting with the config the hub issued');
+      return true;
+    } catch (err) {
+      if (!isSwarmgateError(err) || !TRANSIENT.has(err.code) || signal?.aborted) throw err;
+      const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+      log.warn({ err: err.message, retryInMs: waitMs }, 'hub unreachable for enrollment; retrying');
+      await sleep(waitMs, undefined, signal ? { signal } : {});
+    }
+  }
+}

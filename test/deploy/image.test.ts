@@ -1,0 +1,308 @@
+/**
+ * `swarmgate image prepare` on a FAT image the test builds itself: an MBR written here
+ * (deploy/image/mbr.ts buildMbr), mkfs.vfat at the partition's offset, a cmdline.txt like
+ * Raspberry Pi OS's; the written files are read back with mtools, independently of fat.ts.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
+import { buildMbr, findBootPartition, parseMbr, SECTOR_BYTES } from '../../deploy/image/mbr.js';
+import { prepareImage, withFirstrun, FIRSTRUN_ARGS, type ImagePrepareOptions } from '../../deploy/image/prepare.js';
+import { deployToolsPeer } from '../support/deploy-tools.js';
+import { peerOrSkip } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TOKEN = `swg-enroll-v1.abcdef123456.${'A'.repeat(40)}b_-`;
+const CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot';
+const BOOT_LBA = 8192;
+const BOOT_SECTORS = 48 * 2048; // 48 MiB
+
+const dir = tempDir('swarmgate-image-');
+afterAll(() => dir.remove());
+
+/** A Raspberry-Pi-OS-shaped image: MBR, FAT32 boot partition with cmdline.txt, a (blank) Linux partition. */
+function makeImage(name: string, cmdline = CMDLINE): string {
+  const image = join(dir.path, name);
+  const fd = openSync(image, 'w');
+  ftruncateSync(fd, (BOOT_LBA + BOOT_SECTORS + 8192) * SECTOR_BYTES);
+  writeSync(fd, buildMbr([{ type: 0x0c, firstLba: BOOT_LBA, sectors: BOOT_SECTORS }, { type: 0x83, firstLba: BOOT_LBA + BOOT_SECTORS, sectors: 8192 }]), 0, SECTOR_BYTES, 0);
+  closeSync(fd);
+  execFileSync('mkfs.vfat', ['-F', '32', '-s', '1', '-n', 'bootfs', `--offset=${BOOT_LBA}`, image, String((BOOT_SECTORS * SECTOR_BYTES) / 1024)], { stdio: 'ignore' });
+  const local = join(dir.path, `${name}.cmdline.txt`);
+  writeFileSync(local, `${cmdline}\n`);
+  mtools('mcopy', image, [local, '::/cmdline.txt']);
+  mtools('mcopy', image, [join(ROOT, 'README.md'), '::/config.txt']);
+  return image;
+}
+
+function mtools(tool: string, image: string, args: string[]): Buffer {
+  return execFileSync(tool, ['-i', `${image}@@${BOOT_LBA * SECTOR_BYTES}`, ...args], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+}
+const readBack = (image: string, path: string): string => mtools('mtype', image, [`::${path}`]).toString('utf8');
+const names = (image: string, path: string): string[] =>
+  mtools('mdir', image, ['-b', `::${path}`])
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((p) => p.split('/').filter(Boolean).pop() ?? '');
+
+/** A real (tiny) package with the gateway's name, for the architecture given. */
+function makeDeb(arch: string, packageName = 'swarmgate-edge'): string {
+  const root = join(dir.path, `deb-${packageName}-${arch}`);
+  mkdirSync(join(root, 'DEBIAN'), { recursive: true });
+  mkdirSync(join(root, 'opt', 'swarmgate'), { recursive: true });
+  writeFileSync(join(root, 'opt', 'swarmgate', 'VERSION'), '0.1.0\n');
+  writeFileSync(join(root, 'DEBIAN', 'control'), `Package: ${packageName}\nVersion: 0.1.0\nArchitecture: ${arch}\nMaintainer: test <t@localhost>\nDescription: test package\n`);
+  const file = join(dir.path, `${packageName}_0.1.0_${arch}.deb`);
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Znone', '--build', root, file], { stdio: 'ignore' });
+  return file;
+}
+
+function options(image: string, deb: string, more: Partial<ImagePrepareOptions> = {}): ImagePrepareOptions {
+  return { image, hub: 'https://hub.example:8443', token: TOKEN, deb, extraDebs: [], ...more };
+}
+
+async function refused(input: unknown): Promise<string> {
+  try {
+    await prepareImage(input);
+  } catch (err) {
+    if (isSwarmgateError(err)) return `${err.code} ${err.message}`;
+    throw err;
+  }
+  throw new Error('prepareImage accepted it');
+}
+
+describe('the MBR of an image file', () => {
+  it('finds the FAT boot partition and its byte offset', () => {
+    const sector = buildMbr([{ type: 0x0c, firstLba: 8192, sectors: 1024, bootable: true }, { type: 0x83, firstLba: 9216, sectors: 2048 }]);
+    expect(parseMbr(sector)).toEqual([
+      { index: 1, type: 0x0c, bootable: true, offset: 8192 * 512, bytes: 1024 * 512 },
+      { index: 2, type: 0x83, bootable: false, offset: 9216 * 512, bytes: 2048 * 512 },
+    ]);
+  });
+
+  it('refuses a file without a partition table, a GPT disk, an image without FAT and a truncated image', () => {
+    const write = (name: string, sector: Uint8Array, bytes = 64 * 1024 * 1024): string => {
+      const file = join(dir.path, name);
+      const fd = openSync(file, 'w');
+      ftruncateSync(fd, bytes);
+      writeSync(fd, sector, 0, sector.length, 0);
+      closeSync(fd);
+      return file;
+    };
+    const problem = (file: string): string => {
+      try {
+        findBootPartition(file, readFileSync(file).length);
+      } catch (err) {
+        if (isSwarmgateError(err, 'SWG_ERR_IMAGE_INVALID')) return err.message;
+      }
+      return 'accepted';
+    };
+    expect(problem(write('zero.img', new Uint8Array(512)))).toMatch(/no MBR partition table/);
+    expect(problem(write('gpt.img', buildMbr([{ type: 0xee, firstLba: 1, sectors: 100_000 }])))).toMatch(/GPT/);
+    expect(problem(write('ext4.img', buildMbr([{ type: 0x83, firstLba: 2048, sectors: 4096 }])))).toMatch(/no FAT partition in its partition table \(1: 0x83\)/);
+    expect(problem(write('short.img', buildMbr([{ type: 0x0c, firstLba: 8192, sectors: 1_000_000 }]), 1024 * 1024))).toMatch(/past the end of the file.*\.img\.xz/);
+  });
+});
+
+describe('swarmgate image prepare on a FAT image', () => {
+  let run = true;
+  let armDeb = '';
+  beforeAll(() => {
+    run = peerOrSkip(deployToolsPeer(['mcopy', 'mtype', 'mdir', 'mkfs.vfat', 'dpkg-deb']));
+    if (run) armDeb = makeDeb('arm64');
+  });
+
+  it('writes the first-boot files, the package and the token, and hooks cmdline.txt last', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('raspios.img');
+    const lines: string[] = [];
+    const result = await prepareImage(options(image, armDeb, { hostname: 'plant-gw-07', wifiSsid: 'Plant Wi-Fi', wifiPassword: 'correct horse battery', wifiCountry: 'DE' }), (l) => lines.push(l));
+    expect(result.partition).toMatchObject({ index: 1, offset: BOOT_LBA * SECTOR_BYTES });
+    expect(result).toMatchObject({ arch: 'arm64', version: '0.1.0' });
+    expect(result.written.at(-1)).toBe('/cmdline.txt');
+    expect(lines.join('\n')).toMatch(/copying swarmgate-edge_0\.1\.0_arm64\.deb/);
+
+    const cmdline = readBack(image, '/cmdline.txt');
+    expect(cmdline).toBe(`${CMDLINE} ${FIRSTRUN_ARGS.join(' ')}\n`);
+    expect(cmdline).toContain('systemd.run=/boot/firmware/swarmgate/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target');
+    expect(names(image, '/swarmgate').sort()).toEqual(['debs', 'enroll-token', 'firstboot.conf', 'firstboot.sh', 'firstrun.sh', 'swarmgate-firstboot.service', 'wifi.conf']);
+    expect(names(image, '/swarmgate/debs')).toEqual(['swarmgate-edge_0.1.0_arm64.deb']);
+    expect(mtools('mtype', image, ['::/swarmgate/debs/swarmgate-edge_0.1.0_arm64.deb']).equals(readFileSync(armDeb))).toBe(true);
+    expect(readBack(image, '/swarmgate/enroll-token')).toBe(`${TOKEN}\n`);
+    expect(readBack(image, '/swarmgate/firstboot.conf')).toBe('HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.1.0_arm64.deb\nHOSTNAME=plant-gw-07\n');
+    expect(readBack(image, '/swarmgate/wifi.conf')).toBe('SSID=Plant Wi-Fi\nPSK=correct horse battery\nCOUNTRY=DE\n');
+    expect(readBack(image, '/swarmgate/firstrun.sh')).toBe(readFileSync(join(ROOT, 'deploy/image/boot/firstrun.sh'), 'utf8'));
+    // The contract with the enrollment command, as the first-boot script runs it.
+    const firstboot = readBack(image, '/swarmgate/firstboot.sh');
+    expect(firstboot).toContain('/usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
+    expect(firstboot).toContain('systemctl enable --now swarmgate-edge.service');
+    expect(firstboot).toMatch(/rm -f "\$TOKEN"/);
+    // The rest of the boot partition is untouched.
+    expect(readBack(image, '/config.txt')).toBe(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  });
+
+  it('first boot, stage 1 (firstrun.sh run from the card against a scratch root): token off the card, host name, Wi-Fi, stage 2 installed, cmdline.txt restored', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('firstrun.img');
+    const nodeDeb = makeDeb('arm64', 'nodejs');
+    await prepareImage(options(image, armDeb, { hostname: 'plant-gw-07', wifiSsid: 'Plant\\Wi-Fi', wifiPassword: 'correct horse battery', wifiCountry: 'DE', extraDebs: [nodeDeb] }));
+    // The boot partition as the box mounts it, copied off the image with mtools.
+    const boot = join(dir.path, 'firmware');
+    mkdirSync(boot);
+    mtools('mcopy', image, ['-s', '::/swarmgate', '::/cmdline.txt', boot]);
+    const root = join(dir.path, 'rootfs');
+    mkdirSync(join(root, 'etc/systemd/system'), { recursive: true });
+    mkdirSync(join(root, 'var/lib/systemd/rfkill'), { recursive: true });
+    writeFileSync(join(root, 'etc/hostname'), 'raspberrypi\n');
+    writeFileSync(join(root, 'etc/hosts'), '127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n');
+    writeFileSync(join(root, 'var/lib/systemd/rfkill/platform-3f300000.mmcnr:wlan'), '1\n');
+
+    const r = spawnSync('sh', [join(boot, 'swarmgate/firstrun.sh')], { encoding: 'utf8', env: { ...process.env, SWARMGATE_FIRSTRUN_ROOT: root } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+
+    const lib = join(root, 'var/lib/swarmgate-firstboot');
+    expect(statSync(lib).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(lib, 'enroll-token'), 'utf8')).toBe(`${TOKEN}\n`);
+    expect(statSync(join(lib, 'enroll-token')).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(lib, 'debs')).sort()).toEqual(['extra', 'swarmgate-edge_0.1.0_arm64.deb']);
+    expect(readFileSync(join(lib, 'debs/extra/nodejs_0.1.0_arm64.deb')).equals(readFileSync(nodeDeb))).toBe(true);
+    expect(readdirSync(lib).sort()).toEqual(['debs', 'enroll-token', 'firstboot.conf', 'firstboot.sh']);
+    // Secrets and the one-shot script are gone from the card; the status file says what happened.
+    expect(readdirSync(join(boot, 'swarmgate')).sort()).toEqual(['debs', 'firstboot.conf', 'firstboot.sh', 'status.txt', 'swarmgate-firstboot.service']);
+    expect(readFileSync(join(boot, 'swarmgate/status.txt'), 'utf8')).toMatch(/token moved off the boot partition[\s\S]*hostname raspberrypi -> plant-gw-07[\s\S]*Wi-Fi[\s\S]*done; rebooting/);
+    expect(readFileSync(join(boot, 'cmdline.txt'), 'utf8')).toBe(`${CMDLINE} cfg80211.ieee80211_regdom=DE\n`);
+
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('plant-gw-07\n');
+    expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toBe('127.0.0.1\tlocalhost\n127.0.1.1\tplant-gw-07\n');
+    const wifi = join(root, 'etc/NetworkManager/system-connections/swarmgate-wifi.nmconnection');
+    expect(statSync(wifi).mode & 0o777).toBe(0o600);
+    expect(readFileSync(wifi, 'utf8')).toContain('ssid=Plant\\\\Wi-Fi\n');
+    expect(readFileSync(wifi, 'utf8')).toContain('psk=correct horse battery\n');
+    expect(readFileSync(join(root, 'var/lib/systemd/rfkill/platform-3f300000.mmcnr:wlan'), 'utf8')).toBe('0\n');
+    expect(readFileSync(join(root, 'etc/systemd/system/swarmgate-firstboot.service'), 'utf8')).toContain('ExecStart=/bin/sh /var/lib/swarmgate-firstboot/firstboot.sh');
+    expect(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/swarmgate-firstboot.service'))).toBe('/etc/systemd/system/swarmgate-firstboot.service');
+  });
+
+  it('prepares a card again without stacking first-boot arguments, old packages or Wi-Fi keys', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('again.img');
+    const oldDeb = makeDeb('armhf');
+    await prepareImage(options(image, oldDeb, { wifiSsid: 'old', wifiPassword: 'old-password', wifiCountry: 'GB' }));
+    await prepareImage(options(image, armDeb));
+    expect(readBack(image, '/cmdline.txt')).toBe(`${CMDLINE} ${FIRSTRUN_ARGS.join(' ')}\n`);
+    expect(names(image, '/swarmgate/debs')).toEqual(['swarmgate-edge_0.1.0_arm64.deb']);
+    expect(names(image, '/swarmgate')).not.toContain('wifi.conf');
+    expect(readBack(image, '/swarmgate/firstboot.conf')).toBe('HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.1.0_arm64.deb\n');
+  });
+
+  it('takes the hub and CA fingerprint from a claim URI given as the token (the QR code on the sticker)', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('claim.img');
+    const ca = `sha256:${'ab'.repeat(32)}`;
+    const claim = `swarmgate://enroll?${new URLSearchParams({ hub: 'https://hub.plant.example:8443/', token: TOKEN, ca }).toString()}`;
+    await prepareImage({ image, token: claim, deb: armDeb, extraDebs: [] });
+    expect(readBack(image, '/swarmgate/enroll-token')).toBe(`${TOKEN}\n`);
+    expect(readBack(image, '/swarmgate/firstboot.conf')).toBe(`HUB=https://hub.plant.example:8443\nDEB=swarmgate-edge_0.1.0_arm64.deb\nCA_FINGERPRINT=${ca}\n`);
+    expect(readBack(image, '/swarmgate/firstboot.sh')).toContain('${CA:+--ca-fingerprint "$CA"}');
+  });
+
+  it('refuses an image that already runs another first-boot script, changing nothing', async ({ skip }) => {
+    if (!run) skip();
+    const theirs = `${CMDLINE} systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target`;
+    const image = makeImage('imager.img', theirs);
+    expect(await refused(options(image, armDeb))).toMatch(/SWG_ERR_IMAGE_INVALID .*another first-boot script \(systemd\.run=\/boot\/firmware\/firstrun\.sh\)/);
+    expect(readBack(image, '/cmdline.txt')).toBe(`${theirs}\n`);
+    expect(names(image, '/')).not.toContain('swarmgate');
+  });
+
+  it('refuses a package for another architecture or another package', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('arch.img');
+    expect(await refused(options(image, makeDeb('amd64')))).toMatch(/--deb: swarmgate-edge_0\.1\.0_amd64\.deb is built for amd64; a Raspberry Pi needs arm64/);
+    expect(await refused(options(image, makeDeb('arm64', 'something-else')))).toMatch(/--deb: .* is the package "something-else"/);
+    expect(readBack(image, '/cmdline.txt')).toBe(`${CMDLINE}\n`);
+  });
+
+  it('refuses a FAT image that is not a Raspberry Pi OS boot partition (no cmdline.txt)', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('nocmdline.img');
+    mtools('mdel', image, ['::/cmdline.txt']);
+    expect(await refused(options(image, armDeb))).toMatch(/SWG_ERR_IMAGE_INVALID .*no cmdline\.txt on the FAT partition 1/);
+  });
+});
+
+describe('the options of image prepare', () => {
+  const image = join(dir.path, 'options.img');
+  beforeAll(() => writeFileSync(image, ''));
+  const base = (): Record<string, unknown> => ({ image, hub: 'https://hub.example:8443', token: TOKEN, deb: '/nonexistent.deb', extraDebs: [] });
+
+  it.each([
+    [{ hub: 'http://hub.example:8080' }, /--hub: must be https:\/\/ \(plain http only for a loopback hub/],
+    [{ hub: 'hub.example' }, /--hub: "hub.example" is not a URL/],
+    [{ hub: 'ftp://hub.example' }, /--hub: must be https:\/\/, got ftp:/],
+    [{ hub: 'https://admin:pw@hub.example' }, /--hub: must not contain a user name or password/],
+    [{ hub: 'https://hub.example/?x=1' }, /--hub: must not have a query/],
+    [{ hub: undefined }, /--hub: is required \(the token is not a claim URI carrying it\)/],
+    [{ token: 'swg-enroll-v1.short.secret' }, /--token: not an enrollment token \(expected swg-enroll-v1\.<id>\.<secret>/],
+    [{ token: 'swarmgate://enroll?hub=https%3A%2F%2Fhub.example&token=nope' }, /--token: not an enrollment token/],
+    [{ hub: undefined, token: `swarmgate://enroll?token=${TOKEN}` }, /--hub: is required \(the token is not a claim URI carrying it\)/],
+    [{ hub: undefined, token: `swarmgate://enroll?hub=http%3A%2F%2Fhub.example&token=${TOKEN}` }, /--hub: must be https:\/\//],
+    [{ caFingerprint: 'sha256:abcd' }, /--ca-fingerprint: is not valid \(sha256:<hex> fingerprint/],
+    [{ token: `swarmgate://enroll?hub=https%3A%2F%2Fhub.example&token=${TOKEN}&ca=md5%3Aab` }, /--ca-fingerprint: the claim URI's ca= is not a sha256/],
+    [{ token: undefined }, /--token: is required/],
+    [{ hostname: 'plant_gw' }, /--hostname: is not valid \(RFC 1123 host name/],
+    [{ hostname: '-gw' }, /--hostname: is not valid/],
+    [{ hostname: `${'a'.repeat(64)}` }, /--hostname: is not valid/],
+    [{ wifiSsid: 'Plant' }, /--wifi-password: Wi-Fi needs --wifi-ssid, --wifi-password and --wifi-country together/],
+    [{ wifiSsid: 'Plant', wifiPassword: 'short', wifiCountry: 'DE' }, /--wifi-password: is not valid \(WPA2 passphrase/],
+    [{ wifiSsid: 'Plant', wifiPassword: 'long enough', wifiCountry: 'de' }, /--wifi-country: is not valid/],
+    [{ image: join(dir.path, 'missing.img') }, /--image: .*missing\.img is not a file/],
+    [{ deb: '/nonexistent.deb' }, /--deb: \/nonexistent\.deb is not a file/],
+  ])('%o is refused naming the option', async (change, message) => {
+    const text = await refused({ ...base(), ...change });
+    expect(text).toMatch(/^SWG_ERR_CLI_USAGE /);
+    expect(text).toMatch(message);
+    expect(text).not.toContain(TOKEN.slice(14)); // the secret is never echoed
+  });
+
+  it('accepts plain http for a loopback hub and multi-label host names', async () => {
+    // It gets as far as the package (which does not exist): the hub and host name passed.
+    expect(await refused({ ...base(), hub: 'http://127.0.0.1:8080', hostname: 'gw-7.plant.example' })).toMatch(/--deb: \/nonexistent\.deb is not a file/);
+    expect(await refused({ ...base(), hub: 'http://[::1]:8080/' })).toMatch(/--deb:/);
+  });
+
+  it('withFirstrun keeps the other kernel arguments on one line', () => {
+    expect(withFirstrun('a=1  b=2\n')).toBe(`a=1 b=2 ${FIRSTRUN_ARGS.join(' ')}\n`);
+  });
+});
+
+describe('the first-boot scripts', () => {
+  it('call swarmgate edge enroll with options it knows (it gets as far as the hub, which is not there)', () => {
+    const firstboot = readFileSync(join(ROOT, 'deploy/image/boot/firstboot.sh'), 'utf8');
+    const line = firstboot.split('\n').find((l) => l.includes('swarmgate edge enroll')) ?? '';
+    const options = [...line.matchAll(/(--[a-z-]+)/g)].map((m) => m[1]);
+    expect(options).toEqual(['--hub', '--token', '--ca-fingerprint', '--out']);
+    const out = join(dir.path, 'enroll-out');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'edge', 'enroll', '--hub', 'http://127.0.0.1:9', '--token', TOKEN, '--ca-fingerprint', `sha256:${'ab'.repeat(32)}`, '--out', out],
+      { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } },
+    );
+    expect(r.stderr).not.toMatch(/SWG_ERR_CLI_USAGE|Unknown option/);
+    expect(r.stderr).toMatch(/SWG_ERR_ENROLL_HUB/);
+    expect(r.status).toBe(1);
+  });
+
+
+  it.each(['firstrun.sh', 'firstboot.sh'])('%s is valid POSIX sh (sh -n)', (script) => {
+    const r = spawnSync('sh', ['-n', join(ROOT, 'deploy/image/boot', script)], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * The enrollment service on both stores: a token is claimed once however many gateways race with
+ * it (two hub processes on one PostgreSQL included), a bound token names the gateway, an unbound
+ * one takes the requested id when free, a broken site template does not burn the token, and the
+ * broker user it issues is the one the credentials file holds.
+ */
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CredentialsFileIssuer } from '../../hub/broker/gateway-credentials.js';
+import { loadCredentials } from '../../hub/broker/credentials.js';
+import { verifyPassword } from '../../hub/broker/passwords.js';
+import { sqlFor } from '../../hub/db/sql.js';
+import { EnrollmentService, type EnrollmentSettings } from '../../hub/enrollment/service.js';
+import { featureMigrations } from '../../hub/features.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
+import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
+import type { HubStore } from '../../hub/store/types.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
+import { enrollMacMatches, enrollProofMessage, enrollSecretHash, parseEnrollToken, type EnrollRequest } from '../../shared/wire/enrollment.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+
+function requestFor(token: string, extra: Partial<EnrollRequest> = {}): EnrollRequest {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const id = parseEnrollToken(token)?.id ?? '';
+  return { token, publicKey: pem, proof: sign(null, enrollProofMessage(id, pem), privateKey).toString('base64'), ...extra };
+}
+
+function suite(kind: string, open: () => Promise<{ stores: [HubStore, HubStore]; close: () => Promise<void> }>, skip = false): void {
+  describe.skipIf(skip)(`enrollment service on ${kind}`, () => {
+    const dir = tempDir('swg-enroll-svc-');
+    const credentials = join(dir.path, 'users.yaml');
+    const templates = join(dir.path, 'templates');
+    mkdirSync(templates);
+    writeFileSync(join(templates, 'default.yaml'), 'gateway: { id: x, site: y }\ndevices: []\n');
+    const settings: EnrollmentSettings = { brokerUrl: 'mqtts://hub.example:8883', templatesDir: templates, defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000 };
+    let close: (() => Promise<void>) | undefined;
+    let stores: [HubStore, HubStore];
+    beforeAll(async () => {
+      const opened = await open();
+      close = opened.close;
+      stores = opened.stores;
+    });
+    afterAll(async () => {
+      await close?.();
+      dir.remove();
+    });
+
+    it('claims a token once when gateways race with it on two hub processes', async () => {
+      const [a, b] = stores.map((store) => new EnrollmentService({ sql: sqlFor(store), settings, issuer: new CredentialsFileIssuer(credentials) }));
+      if (!a || !b) throw new Error('two services expected');
+      const [created] = await a.createTokens({ site: 'hq', createdBy: 'test' });
+      if (!created) throw new Error('no token');
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).enroll(requestFor(created.token, { requestedId: `racer-${i}` }))));
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(isSwarmgateError(r.reason, 'SWG_ERR_ENROLL_TOKEN')).toBe(true);
+      const answer = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<EnrollmentService['enroll']>>>).value;
+      expect(enrollMacMatches(enrollSecretHash(parseEnrollToken(created.token)?.secret ?? ''), answer.identity, answer.mac)).toBe(true);
+      // The broker user issued is the one in the credentials file, with the password handed out.
+      const user = loadCredentials(credentials).users.find((u) => u.username === answer.identity.gateway);
+      expect(user).toMatchObject({ role: 'gateway', site: 'hq', gateway: answer.identity.gateway });
+      expect(await verifyPassword(answer.identity.broker.password, user?.passwordHash ?? '')).toBe(true);
+      expect(answer.identity.configYaml).toContain(`id: ${answer.identity.gateway}`);
+      expect(answer.identity.configYaml).toContain('url: mqtts://hub.example:8883');
+      expect((await b.listTokens({ site: 'hq' }))[0]).toMatchObject({ state: 'used', usedBy: answer.identity.gateway });
+    });
+
+    it('a bound token names the gateway; an unbound one takes a free requested id, else makes one', async () => {
+      const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings, issuer: new CredentialsFileIssuer(credentials) });
+      const [bound] = await svc.createTokens({ site: 'hq', gateway: 'ahu-gw-7', createdBy: 'test' });
+      expect((await svc.enroll(requestFor(bound?.token ?? '', { requestedId: 'other' }))).identity.gateway).toBe('ahu-gw-7');
+      const [free, taken] = await svc.createTokens({ site: 'hq', count: 2, createdBy: 'test' });
+      expect((await svc.enroll(requestFor(free?.token ?? '', { requestedId: 'roof-gw' }))).identity.gateway).toBe('roof-gw');
+      expect((await svc.enroll(requestFor(taken?.token ?? '', { requestedId: 'roof-gw' }))).identity.gateway).toMatch(/^hq-gw-[0-9a-f]{6}$/);
+    });
+
+    it('a broken template or a key that did not sign the proof does not burn the token', async () => {
+      const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings: { ...settings, templatesDir: join(dir.path, 'nowhere') }, issuer: new CredentialsFileIssuer(credentials) });
+      const [t] = await svc.createTokens({ site: 'plant', createdBy: 'test' });
+      const token = t?.token ?? '';
+      await expect(svc.enroll(requestFor(token))).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TEMPLATE' });
+      const forged = { ...requestFor(token), proof: requestFor(token).proof };
+      await expect(svc.enroll(forged)).rejects.toMatchObject({ code: 'SWG_ERR_API_VALIDATION', message: expect.stringMatching(/^proof:/) as unknown });
+      expect((await svc.listTokens({ site: 'plant' }))[0]?.state).toBe('active');
+    });
+  });
+}
+
+suite('SQLite', async () => {
+  const dir = tempDir('swg-enroll-db-');
+  const path = join(dir.path, 'hub.db');
+  const a = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
+  const b = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
+  return { stores: [a, b], close: async () => { await a.close(); await b.close(); dir.remove(); } };
+});
+
+suite(
+  'PostgreSQL',
+  async () => {
+    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const a = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
+    const b = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
+    return { stores: [a, b], close: async () => { await b.close(); await a.dropSchema(); await a.close(); } };
+  },
+  !pgAvailable,
+);
