@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
 import { mosquittoHash } from './mosquitto-hash.js';
-import { hashPassword, isPasswordHash } from './passwords.js';
+import { hashPassword, hashSecret, isPasswordHash } from './passwords.js';
 import { isValidFilter } from './topic-filter.js';
 
 const strict = { additionalProperties: false } as const;
@@ -22,7 +22,7 @@ const SparkplugGroupId = Type.String({ pattern: '^(?!STATE$)[A-Za-z0-9][A-Za-z0-
 const Username = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:\\s]+$', description: 'MQTT username (no spaces or ":")' });
 const Hashes = {
   username: Username,
-  passwordHash: Type.String({ description: 'scrypt hash checked by the embedded broker' }),
+  passwordHash: Type.String({ description: 'hash checked by the embedded broker: scrypt for a chosen password, salted HMAC-SHA256 for a generated 256-bit secret' }),
   mosquittoHash: Type.Optional(Type.String({ description: 'PBKDF2-SHA512 ($7$) hash for an external Mosquitto' })),
 };
 
@@ -128,7 +128,7 @@ export function loadCredentials(file: string): CredentialsFile {
   parsed.users.forEach((user, i) => {
     if (seen.has(user.username)) throw invalid(file, `/users/${i}/username: duplicate user "${user.username}"`);
     seen.add(user.username);
-    if (!isPasswordHash(user.passwordHash)) throw invalid(file, `/users/${i}/passwordHash: not a scrypt hash (never store plain passwords)`);
+    if (!isPasswordHash(user.passwordHash)) throw invalid(file, `/users/${i}/passwordHash: not a password hash of a known format (never store plain passwords)`);
     if (user.role === 'integration') {
       for (const [field, filters] of [['read', user.read], ['write', user.write]] as const) {
         filters.forEach((f, j) => {
@@ -153,11 +153,13 @@ function saveCredentials(file: string, creds: CredentialsFile): void {
 
 /**
  * Adds a user or rotates its password (and role/scopes). Writes the file atomically, mode 0600.
- * Returns whether the user was new.
+ * Returns whether the user was new. `generated`: the password came from generatePassword (a
+ * 256-bit secret), so it gets the fast hash (see passwords.ts); a chosen password keeps scrypt.
  */
-export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number } = {}): Promise<{ created: boolean }> {
+export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number; generated?: boolean } = {}): Promise<{ created: boolean }> {
   if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
-  const hashes = { passwordHash: await hashPassword(password), mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+  const passwordHash = options.generated === true ? hashSecret(password) : await hashPassword(password);
+  const hashes = { passwordHash, mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
   // Read, change and write with no await in between: concurrent upserts in one process (gateways
   // enrolling at once) each see the others' users.
   const creds = loadCredentials(file);

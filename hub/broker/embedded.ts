@@ -81,7 +81,10 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-// A fixed hash to verify against for unknown users, so they cost the same time as known ones.
+// A fixed hash to verify against for unknown users. It is the slow format: an unknown user then
+// costs what a user with a chosen password costs, so timing does not tell which people's
+// usernames exist. (It does tell an unknown user from one with a generated secret, which is
+// harmless: knowing a gateway's username brings no one closer to its 256-bit secret.)
 const DUMMY_HASH = '$scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$' + Buffer.alloc(64).toString('base64');
 
 function authError(code: number, message: string): AuthenticateError {
