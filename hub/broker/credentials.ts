@@ -94,6 +94,7 @@ function parseText(text: string): unknown {
 }
 
 const checkFile = TypeCompiler.Compile(CredentialsFileSchema);
+const checkUser = TypeCompiler.Compile(CredentialUserSchema);
 
 /** The last file read or written, by identity and mtime: enrollment, the broker and the CLI read it again and again. */
 let cached: { readonly file: string; readonly key: string; readonly creds: CredentialsFile } | undefined;
@@ -156,32 +157,52 @@ function saveCredentials(file: string, creds: CredentialsFile): void {
  * Returns whether the user was new. `generated`: the password came from generatePassword (a
  * 256-bit secret), so it gets the fast hash (see passwords.ts); a chosen password keeps scrypt.
  */
-export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number; generated?: boolean } = {}): Promise<{ created: boolean }> {
-  if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
-  const passwordHash = options.generated === true ? hashSecret(password) : await hashPassword(password);
-  const hashes = { passwordHash, mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+export async function upsertUser(file: string, spec: UserSpec, password: string, options: UpsertOptions = {}): Promise<{ created: boolean }> {
+  const [created] = await upsertUsers(file, [{ spec, password }], options);
+  return { created: created ?? false };
+}
+
+export interface UpsertOptions {
+  readonly mosquittoIterations?: number;
+  /** The passwords came from generatePassword: the fast hash (see passwords.ts). */
+  readonly generated?: boolean;
+}
+
+/** Adds or rotates many users with one write of the file (a fleet provisioned at once); per user, whether it was new. */
+export async function upsertUsers(file: string, entries: readonly { spec: UserSpec; password: string }[], options: UpsertOptions = {}): Promise<boolean[]> {
+  const users: CredentialUser[] = [];
+  for (const { spec, password } of entries) {
+    if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
+    const passwordHash = options.generated === true ? hashSecret(password) : await hashPassword(password);
+    const hashes = { passwordHash, mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+    let user: CredentialUser;
+    switch (spec.role) {
+      case 'gateway':
+        user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway, ...(spec.sparkplugGroups ? { sparkplugGroups: [...spec.sparkplugGroups] } : {}) };
+        break;
+      case 'integration':
+        user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };
+        break;
+      case 'hub':
+        user = { username: spec.username, ...hashes, role: 'hub' };
+        break;
+    }
+    const check = checkUser.Check(user) ? undefined : Value.Errors(CredentialUserSchema, user).First();
+    if (check) throw invalid(file, `user "${spec.username}": ${check.path}: ${check.message}`);
+    users.push(user);
+  }
   // Read, change and write with no await in between: concurrent upserts in one process (gateways
   // enrolling at once) each see the others' users.
   const creds = loadCredentials(file);
-  let user: CredentialUser;
-  switch (spec.role) {
-    case 'gateway':
-      user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway, ...(spec.sparkplugGroups ? { sparkplugGroups: [...spec.sparkplugGroups] } : {}) };
-      break;
-    case 'integration':
-      user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };
-      break;
-    case 'hub':
-      user = { username: spec.username, ...hashes, role: 'hub' };
-      break;
-  }
-  const check = Value.Errors(CredentialUserSchema, user).First();
-  if (check) throw invalid(file, `user "${spec.username}": ${check.path}: ${check.message}`);
-  const index = creds.users.findIndex((u) => u.username === spec.username);
-  if (index >= 0) creds.users[index] = user;
-  else creds.users.push(user);
+  const index = new Map(creds.users.map((u, i) => [u.username, i]));
+  const created = users.map((user) => {
+    const at = index.get(user.username);
+    if (at !== undefined) creds.users[at] = user;
+    else index.set(user.username, creds.users.push(user) - 1);
+    return at === undefined;
+  });
   saveCredentials(file, creds);
-  return { created: index < 0 };
+  return created;
 }
 
 /** Removes a user; returns false when there was none of that name. */
