@@ -32,6 +32,7 @@ const benches: Record<string, Bench> = {
   api: async () => (await import('./api.js')).benchApi(),
   federation: async () => (await import('./federation.js')).benchFederation(),
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
+  store: async () => (await import('./store.js')).benchStore(),
 };
 
 async function main(): Promise<void> {
