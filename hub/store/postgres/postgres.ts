@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import { ConflictLog, batchContentHash, isConflict } from '../batch-conflicts.js';
 import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
 import { GroupCommit } from './group-commit.js';
+import { JournaledTelemetry } from './journaled.js';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations.js';
 import { ChunkPartitions } from './partitions.js';
 import { SeriesReads } from './reads.js';
@@ -37,6 +38,7 @@ import {
   type StoredEvent,
   type StoredGap,
   type StoredReading,
+  type TelemetryStoreStats,
 } from '../types.js';
 
 export interface PostgresStoreOptions {
@@ -49,6 +51,16 @@ export interface PostgresStoreOptions {
   readonly maxConnections?: number;
   /** Where batch conflicts are reported; default a 'hub-store' logger. */
   readonly logger?: Logger;
+  /**
+   * This process's ingest journal folder: telemetry is acknowledged once journaled and written to
+   * PostgreSQL every flushMs (journaled.ts). Without it every batch is committed before
+   * ingestBatch resolves. Each hub process needs its own folder.
+   */
+  readonly journalDir?: string;
+  /** Interval of journaled writes; default 2000 ms. */
+  readonly flushMs?: number;
+  /** fsync every journal append (acknowledged telemetry survives power loss too). */
+  readonly fsync?: boolean;
 }
 
 const INT8_OID = 20;
@@ -67,6 +79,8 @@ export class PostgresStore implements HubStore {
   private readonly ids = new SeriesIds();
   private readonly commits: GroupCommit;
   private readonly reads: SeriesReads;
+  private readonly writer: ChunkWriter;
+  private journaled: JournaledTelemetry | undefined;
   private aheadTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -77,9 +91,9 @@ export class PostgresStore implements HubStore {
   ) {
     this.conflicts = new ConflictLog(log);
     this.partitions = new ChunkPartitions(pool, schema);
-    const writer = new ChunkWriter(pool, this.partitions, this.ids);
+    const writer = (this.writer = new ChunkWriter(pool, this.partitions, this.ids));
     this.commits = new GroupCommit((entries) => writer.write(entries));
-    this.reads = new SeriesReads(pool, this.ids);
+    this.reads = new SeriesReads(pool, this.ids, () => this.journaled?.buffer.generations ?? []);
   }
 
   /** Creates the coming days' partitions now and every few hours (writes create a missing one anyway). */
@@ -103,7 +117,9 @@ export class PostgresStore implements HubStore {
     try {
       await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])]);
       await store.startPartitions();
+      if (options.journalDir) store.journaled = await JournaledTelemetry.open({ dir: options.journalDir, flushMs: options.flushMs, fsync: options.fsync }, pool, store.writer, store.conflicts, store.log);
     } catch (err) {
+      if (store.aheadTimer) clearInterval(store.aheadTimer);
       await pool.end().catch(() => undefined);
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open PostgreSQL store (${url.replace(/\/\/[^@/]*@/, '//***@')}, schema ${schema}): ${errorMessage(err)}`, { cause: err });
     }
@@ -157,11 +173,14 @@ export class PostgresStore implements HubStore {
   }
 
   /**
-   * Stores the batch as per-point chunks with its key and latest values (writer.ts), written
-   * together with the calls in flight beside it (group-commit.ts); committed when it resolves.
+   * Stores the batch as per-point chunks with its key and latest values (writer.ts): journaled and
+   * written with the next flush (journaled.ts) when the store has a journal, else written together
+   * with the calls in flight beside it (group-commit.ts) and committed when it resolves.
    */
-  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now()): Promise<IngestResult> {
+  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now(), raw?: Uint8Array): Promise<IngestResult> {
     const hash = batchContentHash(batch);
+    const journaled = await this.journaled?.ingest(batch, receivedAt, raw, hash);
+    if (journaled) return journaled;
     const outcome = await this.commits.submit({ batch, receivedAt, hash });
     if (outcome.stored) return { stored: true, readings: batch.readings.length };
     if (!isConflict(outcome.storedHash || null, hash)) return { stored: false, readings: 0 };
@@ -169,9 +188,20 @@ export class PostgresStore implements HubStore {
     return { stored: false, readings: 0, conflict: true };
   }
 
+  /** Writes journaled telemetry now (it happens on a timer anyway); nothing to do when writing through. */
+  async flush(): Promise<void> {
+    await this.journaled?.flush();
+    await this.commits.idle();
+  }
+
+  /** The journal and buffer when journaled, for metrics. */
+  telemetryStats(): TelemetryStoreStats {
+    return this.journaled?.stats() ?? { buffered: 0, journalBytes: 0, lastFlushMs: 0, flushFailures: 0 };
+  }
+
   async latest(gateway?: string): Promise<StoredReading[]> {
     const rows = gateway ? await this.rows('SELECT * FROM latest WHERE gateway = $1 ORDER BY device, point', [gateway]) : await this.rows('SELECT * FROM latest ORDER BY gateway, device, point');
-    return rows.map(readingFromRow);
+    return this.reads.latest(rows.map(readingFromRow), gateway);
   }
 
   history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
@@ -320,7 +350,7 @@ export class PostgresStore implements HubStore {
     for (const level of policy.rollups) {
       await this.pool.query('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES ($1, $2) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = EXCLUDED.keep_days', [level.bucketS, level.keepDays]);
     }
-    await this.commits.idle();
+    await this.flush();
     const rawDeleted = await retainChunks(this.pool, this.partitions, cutoff, policy.rollups);
     await this.pool.query('DELETE FROM batches WHERE received_at < $1', [cutoff]);
     let rollupRowsDeleted = 0;
@@ -345,7 +375,11 @@ export class PostgresStore implements HubStore {
     if (this.closed) return;
     this.closed = true;
     if (this.aheadTimer) clearInterval(this.aheadTimer);
-    await this.commits.idle();
-    await this.pool.end();
+    try {
+      await this.journaled?.close();
+      await this.commits.idle();
+    } finally {
+      await this.pool.end();
+    }
   }
 }

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { POSTGRES_MIGRATIONS } from '../../../hub/store/postgres/migrations.js';
 import { PostgresStore } from '../../../hub/store/postgres/postgres.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
+import { tempDir } from '../../support/tmp.js';
 import { batch, reading, uniqueId } from '../helpers.js';
 import { storeContract } from './contract.js';
 
@@ -24,6 +27,23 @@ storeContract(
       cleanup: async () => {
         await store.dropSchema();
         await store.close();
+      },
+    };
+  },
+  available,
+);
+
+storeContract(
+  'postgres (journaled)',
+  async (logger) => {
+    const dir = tempDir('swarmgate-pg-journal-');
+    const store = await PostgresStore.open({ url: PG_URL, schema: newSchema(), logger, journalDir: dir.path });
+    return {
+      store,
+      cleanup: async () => {
+        await store.dropSchema();
+        await store.close();
+        dir.remove();
       },
     };
   },
@@ -173,5 +193,66 @@ it.skipIf(!available)('postgres: the version-4 migration converts per-reading ro
   } finally {
     await store.dropSchema();
     await store.close();
+  }
+});
+
+it.skipIf(!available)('postgres journaled: a batch acknowledged and not yet written survives kill -9 of the hub and is written once at the next open', async () => {
+  const schema = newSchema();
+  const dir = tempDir('swarmgate-pg-journal-');
+  const writer = fileURLToPath(new URL('./fixtures/pg-journal-writer.ts', import.meta.url));
+  try {
+    const child = await new Promise<{ stdout: string; signal: string | null }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', writer, PG_URL, schema, dir.path, '30'], { env: { ...process.env, SWARMGATE_LOG_LEVEL: 'silent' } }, (err, stdout) => {
+        resolve({ stdout, signal: (err as (Error & { signal?: string }) | null)?.signal ?? null });
+      });
+    });
+    expect(child).toEqual({ stdout: 'acked 30\n', signal: 'SIGKILL' });
+    const store = await PostgresStore.open({ url: PG_URL, schema, journalDir: dir.path });
+    try {
+      const got = await store.history('gw-crash', 'meter', 'p3', 0, 2_000_000_000_000);
+      expect(got.map((s) => s.value)).toEqual(Array.from({ length: 30 }, (_, seq) => seq * 10 + 3));
+      // Written to the database (not only buffered): another store without the journal sees it.
+      const other = await PostgresStore.open({ url: PG_URL, schema });
+      expect(await other.history('gw-crash', 'meter', 'p3', 0, 2_000_000_000_000)).toHaveLength(30);
+      await other.close();
+      // A repeat of an acknowledged batch is a duplicate.
+      const bootId = '0b1c2d3e-0000-4000-8000-000000000003';
+      const readings = Array.from({ length: 10 }, (_, i) => ({ d: 'meter', p: `p${i}`, v: 5 * 10 + i, q: 'good' as const, ts: 1_700_000_000_000 + 5 * 1000 }));
+      expect(await store.ingestBatch({ v: 1, gateway: 'gw-crash', bootId, seq: 5, sentAt: Date.now(), historical: true, readings })).toEqual({ stored: false, readings: 0 });
+    } finally {
+      await store.dropSchema();
+      await store.close();
+    }
+  } finally {
+    dir.remove();
+  }
+});
+
+it.skipIf(!available)('postgres journaled: two hub processes buffering the same batches store them once; a flush makes one chunk per point of many batches', async () => {
+  const schema = newSchema();
+  const dirs = [tempDir('swarmgate-pg-journal-'), tempDir('swarmgate-pg-journal-')];
+  const open = (dir: { path: string }): Promise<PostgresStore> => PostgresStore.open({ url: PG_URL, schema, journalDir: dir.path, flushMs: 600_000 });
+  const [a, b] = await Promise.all([open(dirs[0]!), open(dirs[1]!)]);
+  try {
+    const gw = uniqueId('gw');
+    const t = Date.UTC(2024, 0, 1, 10);
+    const batches = Array.from({ length: 40 }, (_, seq) => batch(gw, 'boot-0001', seq, Array.from({ length: 20 }, (_, i) => reading('d', `p${i % 4}`, seq * 20 + i, t + seq * 20 + i))));
+    for (const x of batches) {
+      expect(await a.ingestBatch(x)).toEqual({ stored: true, readings: 20 });
+      expect(await b.ingestBatch(x)).toEqual({ stored: true, readings: 20 });
+    }
+    // Buffered readings are visible before any write.
+    expect(await a.history(gw, 'd', 'p1', t, t + 10_000)).toHaveLength(200);
+    expect((await a.latest(gw)).map((r) => r.value)).toEqual([796, 797, 798, 799]);
+    await Promise.all([a.flush(), b.flush()]);
+    expect(Number((await a.query('SELECT COUNT(*) AS n FROM batches WHERE gateway = $1', [gw]))[0]!.n)).toBe(40);
+    expect(await a.query('SELECT s.point, c.n FROM chunks c JOIN series s ON s.id = c.series WHERE s.gateway = $1 ORDER BY s.point', [gw])).toEqual(['p0', 'p1', 'p2', 'p3'].map((point) => ({ point, n: 200 })));
+    expect((await b.history(gw, 'd', 'p1', t, t + 10_000)).map((s) => s.value)).toEqual(Array.from({ length: 200 }, (_, k) => k * 4 + 1));
+    expect(await b.ingestBatch(batches[3]!)).toEqual({ stored: false, readings: 0 });
+  } finally {
+    await a.dropSchema();
+    await a.close();
+    await b.close();
+    for (const d of dirs) d.remove();
   }
 });
