@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect, it } from 'vitest';
+import { openStore } from '../../../hub/store/index.js';
 import { POSTGRES_MIGRATIONS } from '../../../hub/store/postgres/migrations.js';
 import { PostgresStore } from '../../../hub/store/postgres/postgres.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
@@ -254,5 +255,22 @@ it.skipIf(!available)('postgres journaled: two hub processes buffering the same 
     await a.close();
     await b.close();
     for (const d of dirs) d.remove();
+  }
+});
+
+it.skipIf(!available)('postgres: store.journal in the hub config opens the store journaled', async () => {
+  const dir = tempDir('swarmgate-pg-journal-');
+  const store = await openStore({ kind: 'postgres', url: PG_URL, schema: newSchema(), journal: dir.path, flushMs: 60_000 });
+  try {
+    if (!(store instanceof PostgresStore)) throw new Error('not a PostgresStore');
+    await store.ingestBatch(batch(uniqueId('gw'), 'boot-0001', 1, [reading('d', 'p', 1, T0)]));
+    expect(store.telemetryStats()).toMatchObject({ buffered: 1, flushFailures: 0 });
+    expect(store.telemetryStats().journalBytes).toBeGreaterThan(0);
+    await store.flush();
+    expect(store.telemetryStats().buffered).toBe(0);
+    await store.dropSchema();
+  } finally {
+    await store.close();
+    dir.remove();
   }
 });
