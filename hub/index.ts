@@ -33,7 +33,7 @@ import { AgentService, loadFacilityModel, type AgentServiceOptions } from './age
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
 import { applyFeatureMigrations, openHubStore } from './features.js';
-import { SqliteStore } from './store/index.js';
+import { PostgresStore, SqliteStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
 export interface StartHubOptions {
@@ -160,7 +160,7 @@ async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
   const { config, options, log, metrics, cleanups } = ctx;
   const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
   const store = options.store ?? (await openHubStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
-  if (store instanceof SqliteStore) metrics.watchTelemetryStore(() => store.telemetryStats());
+  if (store instanceof SqliteStore || store instanceof PostgresStore) metrics.watchTelemetryStore(() => store.telemetryStats());
   if (!options.store) cleanups.push(() => store.close());
   else await applyFeatureMigrations(store);
   return store;
