@@ -10,10 +10,9 @@
  *   50-59 maintenance work orders from the agents (hub/work-orders)
  *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
  *   70-79 the point index: units and Haystack tags from the births (hub/registry)
- *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
- *   100-109 leases: work one hub process does at a time (agents per site, retention) (hub/leases)
  *   80-89 software releases, deployments and per-gateway update progress (hub/releases)
  *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
+ *   100-109 leases: work one hub process does at a time (agents per site, retention) (hub/leases)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';

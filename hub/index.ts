@@ -22,7 +22,6 @@ import { CredentialsFileIssuer } from './broker/gateway-credentials.js';
 import { Leases } from './leases/leases.js';
 import { LiveFeed } from './live/feed.js';
 import { startPgRelay } from './live/pg-relay.js';
-import { PostgresStore } from './store/postgres/postgres.js';
 import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
