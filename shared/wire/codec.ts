@@ -72,3 +72,19 @@ export function telemetryKey(payload: Buffer | Uint8Array): { gateway: string; b
     return undefined;
   }
 }
+
+/**
+ * A telemetry payload this hub accepted before, read back from its ingest journal: JSON parsed
+ * without a second schema check, a binary frame decoded (checked as it is read, at no extra cost).
+ * Throws when the record is neither.
+ */
+export function readJournaledTelemetry(payload: Buffer | Uint8Array): TelemetryBatch {
+  if (payload.byteLength > 0 && payload[0] === BINARY_TELEMETRY_MAGIC) {
+    const r = decodeTelemetryBinary('ingest journal', payload);
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  }
+  const b = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as TelemetryBatch;
+  if (!Array.isArray(b.readings)) throw new Error('no readings array');
+  return b;
+}

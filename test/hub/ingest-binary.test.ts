@@ -3,10 +3,10 @@
  * JSON, a batch sent once in each encoding is one batch (a duplicate, not a conflict), and a
  * frame that is broken or breaks the schema is quarantined with an error naming the batch, the
  * reading and the field, and receipted when its head names the batch. The ingest journal keeps
- * binary frames as they came and replays them after a crash. A batch hashes the same (the key
+ * binary frames as they came and replays them after a crash (SQLite and PostgreSQL stores). A batch hashes the same (the key
  * of dedupe and conflicts) whichever encoding it came in.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -14,12 +14,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import { batchContentHash } from '../../hub/store/batch-conflicts.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
 import { StoredReceiptSchema, decode, decodeTelemetry, encodeTelemetryBinary, gatewayTopic, type StoredReceipt, type TelemetryBatch, type WireReading } from '../../shared/wire/index.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
 
 const SITE = 'site-bin';
+const postgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const frame = (b: TelemetryBatch): Buffer => encodeTelemetryBinary(b, b.readings);
 
 describe('hub ingest of binary telemetry (embedded broker, SQLite)', () => {
@@ -118,6 +122,34 @@ describe('SQLite ingest journal with binary frames', () => {
       }
     } finally {
       await a.close();
+      dir.remove();
+      copy.remove();
+    }
+  });
+});
+
+describe.skipIf(!postgres)('PostgreSQL ingest journal with binary frames', () => {
+  it('replays acknowledged binary batches after a crash (journal copied while the store is open)', async () => {
+    const schema = `swg_binjournal_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const dir = tempDir('swg-pg-journal-binary-');
+    const copy = tempDir('swg-pg-journal-binary-');
+    // A long flush interval: what is acknowledged is only in the journal when the copy is taken.
+    const a = await PostgresStore.open({ url: PG_URL, schema, journalDir: dir.path, flushMs: 600_000 });
+    let b: PostgresStore | undefined;
+    try {
+      const t0 = Date.UTC(2024, 0, 1);
+      for (let seq = 1; seq <= 3; seq++) {
+        const x = batch('gw', 'boot-journal-pg', seq, [reading('d', 'p', seq + 0.25, t0 + seq), reading('d', 'label', `n° ${seq}`, t0 + seq)]);
+        expect(await a.ingestBatch(x, t0 + 10, frame(x))).toEqual({ stored: true, readings: 2 });
+      }
+      cpSync(dir.path, copy.path, { recursive: true, filter: (src) => !src.endsWith('LOCK') });
+      b = await PostgresStore.open({ url: PG_URL, schema, journalDir: copy.path });
+      expect((await b.history('gw', 'd', 'p', 0, Number.MAX_SAFE_INTEGER)).map((s) => s.value)).toEqual([1.25, 2.25, 3.25]);
+      expect((await b.history('gw', 'd', 'label', 0, Number.MAX_SAFE_INTEGER)).map((s) => s.value)).toEqual(['n° 1', 'n° 2', 'n° 3']);
+    } finally {
+      await a.close();
+      await b?.dropSchema();
+      await b?.close();
       dir.remove();
       copy.remove();
     }
