@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlFor } from '../../hub/db/sql.js';
 import { featureMigrations } from '../../hub/features.js';
+import { HubEvents } from '../../hub/events.js';
 import { DeploymentService, ReleaseService } from '../../hub/releases/index.js';
 import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
@@ -32,6 +33,7 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
     let store: HubStore;
     let deployments: DeploymentService;
     const told: { gateway: string; deployment: string; retain: boolean; cleared: boolean }[] = [];
+    const announced: string[] = [];
 
     beforeAll(async () => {
       store = await open();
@@ -39,6 +41,8 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
       const built = await buildTestRelease(join(dir.path, kind), keys, '2.0.0');
       const sql = sqlFor(store);
       const releases = new ReleaseService({ sql, dir: join(dir.path, `artifacts-${kind}`), publicKey: keys.publicKey });
+      const events = new HubEvents();
+      events.on('deployment', (c) => void announced.push(`${c.state}${c.gateway ? ` ${c.gateway} ${c.gatewayState ?? ''}` : ''}`));
       await releases.create(built.manifest);
       await releases.upload('2.0.0', createReadStream(built.tarball));
       deployments = new DeploymentService({
@@ -47,6 +51,7 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
         gateways: async () => fleet,
         baseUrl: () => 'https://hub.example:8443',
         log: createLogger('test-deployments'),
+        events,
         publish: async (topic, payload, retain) => {
           const gateway = parseTopic(topic)?.gateway ?? '';
           if (payload.length === 0) return void told.push({ gateway, deployment: '', retain, cleared: true });
@@ -87,6 +92,9 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
       expect(done.gateways.find((g) => g.gateway === 'gw-1')).toMatchObject({ wave: 'canary', state: 'rolled-back', code: 'SWG_ERR_UPDATE_UNHEALTHY', reason: 'devices down' });
       // Each finished gateway's retained desired update was cleared.
       expect(told.filter((t) => t.cleared).map((t) => t.gateway).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']);
+      // The live stream hears every step (the page refreshes on them).
+      expect(announced.slice(0, 4)).toEqual(['canary', 'canary gw-0 downloading', 'canary gw-0 healthy', 'rolling gw-1 rolled-back']);
+      expect(announced.at(-1)).toBe('done gw-5 healthy');
     });
 
     it('halts when failures exceed the threshold: gateways not told yet never are', async () => {

@@ -1,6 +1,6 @@
 /**
- * Live updates over Server-Sent Events: review item changes, gateway status, gateway events and
- * command status. One subscription per connection, removed when the client goes away or the API
+ * Live updates over Server-Sent Events: review item changes, gateway status, gateway events,
+ * command status and software deployment progress. One subscription per connection, removed when the client goes away or the API
  * closes. A client that stops reading (more than 1 MiB queued) is dropped; EventSource reconnects
  * and the page reloads the list, so nothing is lost for good. Session streams are re-checked at
  * every heartbeat and end after logout.
@@ -10,7 +10,7 @@ import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
 
 const strict = { additionalProperties: false } as const;
-const TOPICS = ['review', 'gateway', 'event', 'command'] as const;
+const TOPICS = ['review', 'gateway', 'event', 'command', 'deployment'] as const;
 type Topic = (typeof TOPICS)[number];
 const MAX_QUEUED = 1 << 20;
 
@@ -22,7 +22,7 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
     schema: {
       querystring: Type.Object({ topics: Type.Optional(Type.String({ pattern: '^[a-z,]*$', description: `comma-separated subset of ${TOPICS.join(', ')}; default all` })) }, strict),
       produces: ['text/event-stream'],
-      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway, event, command' }) },
+      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway, event, command, deployment' }) },
     },
     handler: (request, reply) => {
       const wanted = new Set<Topic>((request.query.topics ? request.query.topics.split(',') : TOPICS).filter((t): t is Topic => (TOPICS as readonly string[]).includes(t)));
@@ -57,6 +57,7 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
       if (wanted.has('gateway')) offs.push(ctx.events.on('gateway', ({ record, previous }) => send('gateway', { ...record, previous: previous ?? null })));
       if (wanted.has('event')) offs.push(ctx.events.on('event', ({ site, gateway, event }) => send('event', { ...event, site, gateway })));
       if (wanted.has('command')) offs.push(ctx.events.on('command', ({ record }) => send('command', record)));
+      if (wanted.has('deployment')) offs.push(ctx.events.on('deployment', (change) => send('deployment', change)));
       res.on('close', end);
       res.on('error', end);
       ctx.closing.addEventListener('abort', end);
