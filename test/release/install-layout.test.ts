@@ -55,3 +55,15 @@ describe('install layout', () => {
     expect(readdirSync(layout.releasesDir).sort()).toEqual(['0.7.0', '1.0.0', '2.0.0']);
   });
 });
+
+describe('running version', () => {
+  it('is the installed release when the app runs from one, else package.json', async () => {
+    const { runningVersion } = await import('../../edge/update/index.js');
+    const { packageVersion } = await import('../../shared/kit/package-info.js');
+    const root = join(dir.path, 'app');
+    mkdirSync(root, { recursive: true });
+    expect(runningVersion(root)).toBe(packageVersion());
+    writeFileSync(join(root, '.swarmgate-release.json'), JSON.stringify({ version: '0.2.0-rc.1' }));
+    expect(runningVersion(root)).toBe('0.2.0-rc.1');
+  });
+});
