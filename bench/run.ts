@@ -33,6 +33,7 @@ const benches: Record<string, Bench> = {
   federation: async () => (await import('./federation.js')).benchFederation(),
   deployment: async () => (await import('./deployment.js')).benchDeployment(),
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
+  store: async () => (await import('./store.js')).benchStore(),
 };
 
 async function main(): Promise<void> {

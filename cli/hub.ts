@@ -86,7 +86,7 @@ async function user(args: string[]): Promise<number> {
           ? { role: 'hub', username: values.username ?? '' }
           : undefined;
   if (!spec) throw usageError('hub', `--role must be gateway, integration or hub, got "${role ?? ''}"`);
-  const { created } = await upsertUser(file, spec, password);
+  const { created } = await upsertUser(file, spec, password, { generated: values.password === undefined });
   process.stdout.write(`${created ? 'added' : 'updated'} ${spec.username} (${role})${values.password ? '' : `\npassword: ${password}\n(shown once; only its hash is stored)`}\n`);
   return 0;
 }
