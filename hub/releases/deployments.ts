@@ -232,7 +232,16 @@ export class DeploymentService {
     for (const r of rows) {
       const token = randomBytes(24).toString('base64url');
       const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
-      await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ?', ['sent', sha256Hex(token), this.clock(), id, str(r, 'gateway')]);
+      // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
+      const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', [
+        'sent',
+        sha256Hex(token),
+        this.clock(),
+        id,
+        str(r, 'gateway'),
+        'waiting',
+      ]);
+      if (claimed.length === 0) continue;
       await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), encode(UpdateDesiredSchema, desired), true);
     }
   }
