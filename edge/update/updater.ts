@@ -83,17 +83,19 @@ export class Updater {
       return 'interrupted';
     }
     const boots = pending.boots + 1;
-    writeUpdateState(layout.stateFile, { ...state, pending: { ...pending, phase: 'checking', boots } });
     const now = this.clock();
-    if (boots > this.options.settings.maxBoots || now >= pending.deadline) {
+    // The window opens when the new release first starts: a slow restart does not eat into it.
+    const deadline = boots === 1 ? Math.max(pending.deadline, now + this.options.settings.healthDeadlineMs) : pending.deadline;
+    writeUpdateState(layout.stateFile, { ...state, pending: { ...pending, phase: 'checking', boots, deadline } });
+    if (boots > this.options.settings.maxBoots || now >= deadline) {
       this.rollBack(boots > this.options.settings.maxBoots ? `started ${boots} times without a health verdict (crash loop)` : 'the health deadline passed before this start');
       return 'checking';
     }
     this.report(pending.deployment, pending.version, 'checking', { from: pending.previous });
-    log.info({ version: pending.version, previous: pending.previous, deadlineInS: Math.round((pending.deadline - now) / 1000), boot: boots }, 'new release running; waiting for its health verdict');
+    log.info({ version: pending.version, previous: pending.previous, deadlineInS: Math.round((deadline - now) / 1000), boot: boots }, 'new release running; waiting for its health verdict');
     this.verdict = awaitHealthy({
       probe: this.options.probe,
-      deadline: pending.deadline,
+      deadline,
       healthyForMs: this.options.settings.healthyForMs,
       clock: this.clock,
       signal: this.stopping.signal,
