@@ -312,6 +312,7 @@ function openReleases(ctx: StartContext, store: HubStore, services: HubServices,
     gateways: () => services.registry.list(),
     baseUrl: () => r?.publicUrl ?? apiUrl.url,
     log: ctx.log.child({ part: 'deployments' }),
+    events: ctx.events,
     publish: async (topic, payload, retain) => {
       const client = mqttLink.client;
       if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url}; deploy again once it is`);
