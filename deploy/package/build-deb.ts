@@ -311,7 +311,7 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       writeFileSync(join(debian, 'control'), controlFile({ version, arch, installedSizeKiB: kib, nodeMajor }));
       writeFileSync(join(debian, 'conffiles'), conffiles(files));
       writeFileSync(join(debian, 'md5sums'), md5sums(root, files));
-      const values = { NODE_MAJOR: String(nodeMajor), NODE_ABI: nodeAbi, CONFIG_DIR, STATE_DIR, UNIT_NAME, APP_DIR, RELEASES_DIR };
+      const values = { NODE_MAJOR: String(nodeMajor), NODE_ABI: nodeAbi, CONFIG_DIR, STATE_DIR, UNIT_NAME, APP_DIR, RELEASES_DIR, RELEASE_DIR: releaseDir(pkg.version) };
       for (const script of ['postinst', 'prerm', 'postrm']) {
         const text = fillTemplate(readFileSync(join(repo, 'deploy', 'package', 'maintainer', script), 'utf8'), values);
         writeFileSync(join(debian, script), text, { mode: 0o755 });

@@ -181,16 +181,18 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     for (const d of [STATE_DIR, CONFIG_DIR]) expect(statSync(join(target, d)).uid, d).toBe(uid);
     expect(readFileSync(join(target, CONFIG_DIR, 'gateway.yaml'), 'utf8')).toBe('gateway: { id: kept }\n');
     expect(existsSync(join(target, CURRENT_LINK, 'dist/cli/main.js'))).toBe(true);
-    // The updater (running as swarmgate) may add releases and switch `current`.
+    // The updater (running as swarmgate) may add releases, switch `current` and prune this one.
     for (const d of [APP_DIR, `${APP_DIR}/releases`]) {
       expect(statSync(join(target, d)).gid, d).toBe(Number(user?.[2]));
       expect(statSync(join(target, d)).mode & 0o777, d).toBe(0o775);
     }
+    const release = readlinkSync(join(target, CURRENT_LINK));
+    for (const p of ['', 'bin/swarmgate.js', 'node_modules/better-sqlite3/package.json']) expect(statSync(join(target, APP_DIR, release, p)).uid, p).toBe(uid);
 
     const purge = dpkg('--purge', 'swarmgate-edge');
     expect(purge.status, purge.stderr).toBe(0);
     expect(existsSync(join(target, APP_DIR))).toBe(false);
     expect(existsSync(join(target, CONFIG_DIR))).toBe(false);
     expect(existsSync(join(target, STATE_DIR))).toBe(false);
-  });
+  }, 600_000);
 });
