@@ -32,6 +32,7 @@ const benches: Record<string, Bench> = {
   api: async () => (await import('./api.js')).benchApi(),
   federation: async () => (await import('./federation.js')).benchFederation(),
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
+  connections: async () => (await import('./connections.js')).benchConnections(),
 };
 
 async function main(): Promise<void> {
