@@ -17,6 +17,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import { upsertUsers } from '../hub/broker/credentials.js';
 import { emitMosquittoConf, writeMosquittoFiles } from '../hub/broker/mosquitto.js';
 import { generatePassword } from '../hub/broker/passwords.js';
@@ -194,6 +195,17 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs:
   }
 }
 
+/** Whether the broker at url lets this member in (a probe under another client id). */
+async function accepts(url: string, member: FleetMember | undefined): Promise<boolean> {
+  try {
+    const c = await mqtt.connectAsync(url, { username: member?.username, password: member?.password, clientId: 'bench-probe', reconnectPeriod: 0, connectTimeout: 1000 });
+    await c.endAsync(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function openFileLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8')
     .split('\n')
@@ -255,7 +267,8 @@ export async function benchConnections(): Promise<BenchEntry[]> {
     writeFileSync(conf, `user root\nmax_connections -1\n${emitMosquittoConf({ port: mosqPort, host: '127.0.0.1', passwordFile, aclFile, persistenceLocation: false })}`.replace('persistence true', 'persistence false'));
     const mosq = spawn(MOSQUITTO_BIN, ['-c', conf], { stdio: 'ignore' });
     children.push(mosq);
-    await sleep(1500);
+    await waitUntil('mosquitto accepting the users', () => accepts(`mqtt://127.0.0.1:${mosqPort}`, members[0]), 60_000);
+    await sleep(1000);
     clients = await startClients(dir.path, members, mosqPort, procs, 'mosquitto');
     children.push(...clients);
     const mosqPid = mosq.pid ?? 0;
