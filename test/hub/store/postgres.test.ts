@@ -55,8 +55,8 @@ it.skipIf(!available)('postgres: a second open of the same schema finds it migra
   const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const [a, b] = await Promise.all([PostgresStore.open({ url: PG_URL, schema }), PostgresStore.open({ url: PG_URL, schema })]);
   try {
-    expect(await a.schemaVersion()).toBe(4);
-    expect(await b.schemaVersion()).toBe(4);
+    expect(await a.schemaVersion()).toBe(5);
+    expect(await b.schemaVersion()).toBe(5);
   } finally {
     await a.dropSchema();
     await a.close();
@@ -174,7 +174,7 @@ it.skipIf(!available)('postgres: the version-4 migration converts per-reading ro
   }
   const store = await PostgresStore.open({ url: PG_URL, schema });
   try {
-    expect(await store.schemaVersion()).toBe(4);
+    expect(await store.schemaVersion()).toBe(5);
     expect(await store.query("SELECT to_regclass('readings') AS t")).toEqual([{ t: null }]);
     expect(await store.history('gw-old', 'd', 'n', T0, T0 + 2 * DAY)).toEqual([
       { ts: T0 + 1000, value: 1.5, quality: 'good' },
@@ -272,5 +272,27 @@ it.skipIf(!available)('postgres: store.journal in the hub config opens the store
   } finally {
     await store.close();
     dir.remove();
+  }
+});
+
+it.skipIf(!available)('postgres: compaction merges runs of small old chunks, keeping samples and arrival order on equal ts', async () => {
+  const store = await PostgresStore.open({ url: PG_URL, schema: newSchema() });
+  try {
+    const gw = uniqueId('gw');
+    // Written through one by one: one small chunk per batch; seq 3 repeats the ts of seq 2.
+    for (let seq = 0; seq < 10; seq++) await store.ingestBatch(batch(gw, 'boot-0001', seq, [reading('d', 'p', seq, T0 + Math.min(seq, 2) * 1000 + Math.max(0, seq - 3) * 1000)]));
+    const before = await store.history(gw, 'd', 'p', T0, T0 + DAY);
+    const count = async (): Promise<number> => Number((await store.query('SELECT COUNT(*) AS n FROM chunks'))[0]!.n);
+    expect(await count()).toBe(10);
+    // Not yet old enough.
+    expect(await store.compact()).toBe(0);
+    expect(await store.compact(Date.now() + 11 * 60_000)).toBe(9);
+    expect(await count()).toBe(1);
+    expect(await store.history(gw, 'd', 'p', T0, T0 + DAY)).toEqual(before);
+    expect(before.slice(2, 4).map((s) => s.value)).toEqual([2, 3]);
+    expect(await store.history(gw, 'd', 'p', T0, T0 + DAY, 3_600_000)).toEqual([{ start: T0, avg: 4.5, min: 0, max: 9, count: 10 }]);
+  } finally {
+    await store.dropSchema();
+    await store.close();
   }
 });
