@@ -31,11 +31,18 @@ export interface JournaledOptions {
   readonly fsync?: boolean;
 }
 
-/** PostgreSQL text cannot hold NUL: such a batch is written through, to fail (and be quarantined) alone. */
-function hasNul(batch: TelemetryBatch): boolean {
+/** Timestamps a day partition can be named for (years 1970 to 9999). */
+const LAST_TS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * A batch PostgreSQL would refuse (text cannot hold NUL) or that has no day partition name is
+ * written through instead, to fail (and be quarantined) alone rather than hold up every flush.
+ */
+function mustWriteThrough(batch: TelemetryBatch): boolean {
   if (batch.gateway.includes('\u0000') || batch.bootId.includes('\u0000')) return true;
   for (const r of batch.readings) {
     if (r.d.includes('\u0000') || r.p.includes('\u0000') || (typeof r.v === 'string' && r.v.includes('\u0000')) || r.c?.includes('\u0000')) return true;
+    if (!(r.ts >= 0 && r.ts <= LAST_TS)) return true;
   }
   return false;
 }
@@ -112,7 +119,7 @@ export class JournaledTelemetry {
 
   /** Journals and buffers the batch; undefined when it must be written through instead. */
   async ingest(batch: TelemetryBatch, receivedAt: number, raw: Uint8Array | undefined, hash: string): Promise<IngestResult | undefined> {
-    if (hasNul(batch)) return undefined;
+    if (mustWriteThrough(batch)) return undefined;
     const key = batchKey(batch.gateway, batch.bootId, batch.seq);
     const seen =
       this.buffer.hashOf(key) ??

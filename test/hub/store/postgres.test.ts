@@ -296,3 +296,20 @@ it.skipIf(!available)('postgres: compaction merges runs of small old chunks, kee
     await store.close();
   }
 });
+
+it.skipIf(!available)('postgres journaled: a batch PostgreSQL refuses fails alone at ingest instead of holding up the journal', async () => {
+  const dir = tempDir('swarmgate-pg-journal-');
+  const store = await PostgresStore.open({ url: PG_URL, schema: newSchema(), journalDir: dir.path, flushMs: 60_000 });
+  try {
+    const gw = uniqueId('gw');
+    await expect(store.ingestBatch(batch(gw, 'boot-0001', 1, [reading('d', 'label', 'bad\u0000byte', T0)]))).rejects.toThrow(/0x00|null character|\\u0000/i);
+    expect(await store.ingestBatch(batch(gw, 'boot-0001', 2, [reading('d', 'p', 1, T0)]))).toEqual({ stored: true, readings: 1 });
+    await store.flush();
+    expect(store.telemetryStats()).toMatchObject({ buffered: 0, flushFailures: 0 });
+    expect(await store.history(gw, 'd', 'p', T0, T0)).toEqual([{ ts: T0, value: 1, quality: 'good' }]);
+    await store.dropSchema();
+  } finally {
+    await store.close();
+    dir.remove();
+  }
+});
