@@ -140,7 +140,7 @@ export class JournaledTelemetry {
   }
 
   private async write(generation: Generation): Promise<void> {
-    const outcomes = await this.writer.write(generation.entries);
+    const outcomes = await this.writer.write(generation.entries, generation.series);
     outcomes.forEach((o, i) => {
       if (o.stored) return;
       const e: PendingBatch = generation.entries[i]!;

@@ -33,8 +33,23 @@ const RETRYABLE = new Set(['40P01', '40001', '23514', '42P01']);
 const keyOf = (b: TelemetryBatch): string => `${b.gateway}\u0000${b.bootId}\u0000${b.seq}`;
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-interface Series extends SeriesName {
+export interface Series extends SeriesName {
   readonly samples: SampleColumns;
+}
+
+function winnersByPoint(unique: readonly PendingBatch[], won: ReadonlySet<string>): Map<string, Series> {
+  const series = new Map<string, Series>();
+  for (const e of unique) {
+    if (!won.has(keyOf(e.batch))) continue;
+    const g = e.batch.gateway;
+    for (const r of e.batch.readings) {
+      const k = seriesKey(g, r.d, r.p);
+      let s = series.get(k);
+      if (!s) series.set(k, (s = { gateway: g, device: r.d, point: r.p, samples: new SampleColumns() }));
+      s.samples.push(r);
+    }
+  }
+  return series;
 }
 
 export class ChunkWriter {
@@ -44,11 +59,15 @@ export class ChunkWriter {
     private readonly ids: SeriesIds,
   ) {}
 
-  /** Writes the batches in one transaction; an outcome per batch, in order. A repeat of a key earlier in `entries` is a duplicate of it. */
-  async write(entries: readonly PendingBatch[]): Promise<WriteOutcome[]> {
+  /**
+   * Writes the batches in one transaction; an outcome per batch, in order. A repeat of a key
+   * earlier in `entries` is a duplicate of it. `columns`, when given, are the entries' readings
+   * per point already (the journal's buffer), used as they are when every batch wins its key.
+   */
+  async write(entries: readonly PendingBatch[], columns?: ReadonlyMap<string, Series>): Promise<WriteOutcome[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(entries);
+        return await this.attempt(entries, columns);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (attempt >= RETRIES || code === undefined || !RETRYABLE.has(code)) throw err;
@@ -57,7 +76,7 @@ export class ChunkWriter {
     }
   }
 
-  private async attempt(entries: readonly PendingBatch[]): Promise<WriteOutcome[]> {
+  private async attempt(entries: readonly PendingBatch[], columns: ReadonlyMap<string, Series> | undefined): Promise<WriteOutcome[]> {
     // The first of each key competes for it; later ones in this write are judged against it.
     const first = new Map<string, number>();
     entries.forEach((e, i) => {
@@ -67,12 +86,19 @@ export class ChunkWriter {
     const unique = [...first.values()].map((i) => entries[i]!);
     const days = new Set<number>();
     const names = new Map<string, SeriesName>();
-    for (const e of unique) {
-      const g = e.batch.gateway;
-      for (const r of e.batch.readings) {
-        days.add(dayOf(r.ts));
-        const k = seriesKey(g, r.d, r.p);
-        if (!names.has(k)) names.set(k, { gateway: g, device: r.d, point: r.p });
+    if (columns) {
+      for (const [k, s] of columns) {
+        names.set(k, s);
+        for (const ts of s.samples.ts) days.add(dayOf(ts));
+      }
+    } else {
+      for (const e of unique) {
+        const g = e.batch.gateway;
+        for (const r of e.batch.readings) {
+          days.add(dayOf(r.ts));
+          const k = seriesKey(g, r.d, r.p);
+          if (!names.has(k)) names.set(k, { gateway: g, device: r.d, point: r.p });
+        }
       }
     }
     await this.partitions.ensure(days);
@@ -115,17 +141,7 @@ export class ChunkWriter {
       }
 
       // The winners' readings per point, in arrival order.
-      const series = new Map<string, Series>();
-      for (const e of unique) {
-        if (!won.has(keyOf(e.batch))) continue;
-        const g = e.batch.gateway;
-        for (const r of e.batch.readings) {
-          const k = seriesKey(g, r.d, r.p);
-          let s = series.get(k);
-          if (!s) series.set(k, (s = { gateway: g, device: r.d, point: r.p, samples: new SampleColumns() }));
-          s.samples.push(r);
-        }
-      }
+      const series = columns !== undefined && won.size === entries.length ? columns : winnersByPoint(unique, won);
       if (series.size > 0) {
         const chunks: NewChunk[] = [];
         const latest = { g: [] as string[], d: [] as string[], p: [] as string[], ts: [] as number[], num: [] as (number | null)[], str: [] as (string | null)[], vt: [] as string[], q: [] as string[], c: [] as (string | null)[] };
