@@ -13,7 +13,7 @@ import type pg from 'pg';
 import type { TelemetryBatch } from '../../../shared/wire/messages.js';
 import { encodeValue } from '../aggregate.js';
 import { SampleColumns, encodeChunks } from '../chunk.js';
-import { insertChunks, type NewChunk } from './chunk-rows.js';
+import { chunkInsertSql, chunkParams, type NewChunk } from './chunk-rows.js';
 import { ChunkPartitions, dayLockSql, dayOf } from './partitions.js';
 import { SeriesIds, seriesKey, type SeriesName } from './series-ids.js';
 
@@ -109,13 +109,15 @@ export class ChunkWriter {
     const storedHash = new Map<string, string>();
     try {
       await client.query('BEGIN');
-      await client.query({ name: 'swarmgate-day-lock-shared', text: dayLockSql('shared'), values: [this.partitions.lockClass, [...days].sort((a, b) => a - b)] });
       // Keys in one order for every process: two inserting the same keys wait, never deadlock.
       const sorted = [...unique].sort((x, y) => cmp(x.batch.gateway, y.batch.gateway) || cmp(x.batch.bootId, y.batch.bootId) || x.batch.seq - y.batch.seq);
       const inserted = await client.query({
         name: 'swarmgate-insert-batches',
-        text: `INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash)
+        // The days' locks first (the sub-select runs once, before any row), in the same round trip.
+        text: `WITH locks AS MATERIALIZED (${dayLockSql('shared', 8)})
+               INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash)
                SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::boolean[], $7::text[])
+               WHERE (SELECT COUNT(*) FROM locks) >= 0
                ON CONFLICT DO NOTHING RETURNING gateway, boot_id, seq`,
         values: [
           sorted.map((e) => e.batch.gateway),
@@ -125,6 +127,8 @@ export class ChunkWriter {
           sorted.map((e) => e.batch.readings.length),
           sorted.map((e) => e.batch.historical),
           sorted.map((e) => e.hash),
+          this.partitions.lockClass,
+          [...days].sort((a, b) => a - b),
         ],
       });
       for (const r of inserted.rows as { gateway: string; boot_id: string; seq: number }[]) won.add(`${r.gateway}\u0000${r.boot_id}\u0000${r.seq}`);
@@ -164,15 +168,16 @@ export class ChunkWriter {
           latest.q.push(r.q);
           latest.c.push(r.c ?? null);
         }
-        await insertChunks(client, chunks, Date.now());
+        // Chunks and latest values in one statement (one round trip).
         await client.query({
-          name: 'swarmgate-upsert-latest',
-          text: `INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::text[], $7::text[], $8::text[], $9::text[])
+          name: 'swarmgate-insert-chunks-latest',
+          text: `WITH written AS (${chunkInsertSql(1)})
+                 INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause)
+                 SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[], $19::float8[], $20::text[], $21::text[], $22::text[], $23::text[])
                  ON CONFLICT (gateway, device, point) DO UPDATE SET ts = EXCLUDED.ts, num = EXCLUDED.num, str = EXCLUDED.str,
                    vtype = EXCLUDED.vtype, quality = EXCLUDED.quality, cause = EXCLUDED.cause
                  WHERE EXCLUDED.ts >= latest.ts`,
-          values: [latest.g, latest.d, latest.p, latest.ts, latest.num, latest.str, latest.vt, latest.q, latest.c],
+          values: [...chunkParams(chunks, Date.now()), latest.g, latest.d, latest.p, latest.ts, latest.num, latest.str, latest.vt, latest.q, latest.c],
         });
       }
       await client.query('COMMIT');
