@@ -313,3 +313,30 @@ it.skipIf(!available)('postgres journaled: a batch PostgreSQL refuses fails alon
     dir.remove();
   }
 });
+
+it.skipIf(!available)('postgres: a write to a day waits while retention holds that day, and writes to other days do not', async () => {
+  const schema = newSchema();
+  const store = await PostgresStore.open({ url: PG_URL, schema });
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const gw = uniqueId('gw');
+    await client.query('BEGIN');
+    // What retention.ts holds while it rolls a day up and drops it.
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1), $2)', [`swarmgate-chunk-day:${schema}`, Math.floor(T0 / DAY)]);
+    let done = false;
+    const held = store.ingestBatch(batch(gw, 'boot-0001', 1, [reading('d', 'p', 1, T0 + 5)])).then((r) => {
+      done = true;
+      return r;
+    });
+    expect(await store.ingestBatch(batch(gw, 'boot-0001', 2, [reading('d', 'p', 2, T0 + DAY + 5)]))).toEqual({ stored: true, readings: 1 });
+    expect(done).toBe(false);
+    await client.query('COMMIT');
+    expect(await held).toEqual({ stored: true, readings: 1 });
+    expect((await store.history(gw, 'd', 'p', T0, T0 + 2 * DAY)).map((s) => s.value)).toEqual([1, 2]);
+  } finally {
+    await client.end();
+    await store.dropSchema();
+    await store.close();
+  }
+});
