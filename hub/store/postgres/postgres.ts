@@ -84,6 +84,7 @@ export class PostgresStore implements HubStore {
   private journaled: JournaledTelemetry | undefined;
   private aheadTimer: NodeJS.Timeout | undefined;
   private compactTimer: NodeJS.Timeout | undefined;
+  private compacting: Promise<number> | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -114,7 +115,11 @@ export class PostgresStore implements HubStore {
 
   /** Merges runs of small old chunks now (compaction.ts; it happens on a timer anyway); how many chunks it removed. */
   compact(now = Date.now()): Promise<number> {
-    return compactChunks(this.pool, this.partitions, this.schema, now);
+    const run = compactChunks(this.pool, this.partitions, this.schema, now);
+    this.compacting = run;
+    return run.finally(() => {
+      if (this.compacting === run) this.compacting = undefined;
+    });
   }
 
   static async open(options: PostgresStoreOptions = {}): Promise<PostgresStore> {
@@ -391,6 +396,7 @@ export class PostgresStore implements HubStore {
     try {
       await this.journaled?.close();
       await this.commits.idle();
+      await this.compacting?.catch(() => undefined);
     } finally {
       await this.pool.end();
     }
