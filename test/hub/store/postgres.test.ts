@@ -9,7 +9,7 @@ import { PostgresStore } from '../../../hub/store/postgres/postgres.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
 import { tempDir } from '../../support/tmp.js';
 import { batch, reading, uniqueId } from '../helpers.js';
-import { storeContract } from './contract.js';
+import { capturedLogger, storeContract } from './contract.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -338,5 +338,34 @@ it.skipIf(!available)('postgres: a write to a day waits while retention holds th
     await client.end();
     await store.dropSchema();
     await store.close();
+  }
+});
+
+it.skipIf(!available)('postgres journaled: while the database refuses writes, batches are journaled and written once it is back', async () => {
+  const schema = newSchema();
+  const dir = tempDir('swarmgate-pg-journal-');
+  const { logger } = capturedLogger();
+  const store = await PostgresStore.open({ url: PG_URL, schema, journalDir: dir.path, flushMs: 60_000, logger });
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  try {
+    const gw = uniqueId('gw');
+    // The batch keys table gone: every key check and every write fails.
+    await admin.query(`ALTER TABLE ${schema}.batches RENAME TO batches_away`);
+    for (let seq = 1; seq <= 3; seq++) expect(await store.ingestBatch(batch(gw, 'boot-0001', seq, [reading('d', 'p', seq, T0 + seq)]))).toEqual({ stored: true, readings: 1 });
+    await store.flush();
+    expect(store.telemetryStats()).toMatchObject({ buffered: 3, flushFailures: 1 });
+    // Buffered readings are served meanwhile.
+    expect((await store.history(gw, 'd', 'p', T0, T0 + 10)).map((s) => s.value)).toEqual([1, 2, 3]);
+    await admin.query(`ALTER TABLE ${schema}.batches_away RENAME TO batches`);
+    await store.flush();
+    expect(store.telemetryStats()).toMatchObject({ buffered: 0, flushFailures: 0 });
+    expect(Number((await store.query('SELECT COUNT(*) AS n FROM batches WHERE gateway = $1', [gw]))[0]!.n)).toBe(3);
+    expect(await store.ingestBatch(batch(gw, 'boot-0001', 2, [reading('d', 'p', 2, T0 + 2)]))).toEqual({ stored: false, readings: 0 });
+    await store.dropSchema();
+  } finally {
+    await admin.end();
+    await store.close();
+    dir.remove();
   }
 });
