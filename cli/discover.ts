@@ -15,7 +15,7 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { draftProfile as modbusDraftProfile, type ModbusDiscoveredPoint, type ProfileDraft } from '../edge/drivers/modbus/browse.js';
 import { Value } from '@sinclair/typebox/value';
 import { proposeTags } from '../edge/config/haystack.js';
-import { BacnetDriver, discoveryDrafts, type DiscoveredDevice, type TagProposer } from '../edge/drivers/bacnet/index.js';
+import { LazyBacnetDriver, discoveryDrafts, type DiscoveredDevice, type TagProposer } from '../edge/drivers/bacnet/index.js';
 import { tmpdir } from 'node:os';
 
 function parseRange(text: string | undefined, fallback: [number, number]): [number, number] {
@@ -128,7 +128,7 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
   if (errors.length > 0) throw usageError('edge', `options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
   const log = createLogger('discover');
   const driver = manifest.create({ id: 'discover', protocol: 'bacnet-ip', connection, points: [] }, { log, dataDir: tmpdir() });
-  if (!(driver instanceof BacnetDriver)) throw new SwarmgateError('SWG_ERR_INTERNAL', 'the bacnet-ip manifest did not create a BacnetDriver');
+  if (!(driver instanceof LazyBacnetDriver)) throw new SwarmgateError('SWG_ERR_INTERNAL', 'the bacnet-ip manifest did not create a BacnetDriver');
   try {
     await driver.initialize();
     process.stderr.write(`sending Who-Is${values.target ? ` to ${values.target}` : values.bbmd ? ` through the BBMD ${values.bbmd}` : values.broadcast ? ` to ${values.broadcast}` : ''}…\n`);

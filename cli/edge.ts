@@ -12,7 +12,6 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
-import { discover } from './discover.js';
 import { enroll } from './enroll.js';
 import { enrollOnFirstStart } from '../edge/enrollment/enroll.js';
 import { createLogger } from '../shared/kit/log.js';
@@ -90,7 +89,8 @@ async function run(args: string[]): Promise<number> {
 export const edgeCommand: Pick<Command, 'run'> = {
   async run(args) {
     if (args[0] === 'check') return check(args.slice(1));
-    if (args[0] === 'discover') return discover(args.slice(1));
+    // Discovery imports every protocol's driver: not loaded by a running gateway.
+    if (args[0] === 'discover') return (await import('./discover.js')).discover(args.slice(1));
     if (args[0] === 'enroll') return enroll(args.slice(1));
     return run(args);
   },

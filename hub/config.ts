@@ -206,6 +206,12 @@ export const HubConfigSchema = Type.Object(
     ),
     api: Type.Optional(ApiConfigSchema),
     enrollment: Type.Optional(EnrollmentConfigSchema),
+    cluster: Type.Object(
+      {
+        leaseTtlS: Type.Integer({ minimum: 3, maximum: 600, default: 15, description: 'Leases of work done once (the agents of a site, retention) last this long without renewal: a dead hub process\'s work moves to another within it' }),
+      },
+      { ...strict, default: {}, description: 'Several hub processes on one store (PostgreSQL)' },
+    ),
     releases: Type.Optional(
       Type.Object(
         {

@@ -10,8 +10,7 @@ import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { BrowseOptions, DiscoveredPoint } from '../driver.js';
 import { DeviceLink, classifyError, describeError, type DeviceInfo } from './device-link.js';
 import type { BacnetNetwork, IAm } from './network.js';
-import { objectTypeName, withPort, type BacnetAddress, type ResolvedBacnetConnection } from './settings.js';
-import { presentValueType } from './values.js';
+import { objectTypeName, presentValueType, withPort, type BacnetAddress, type ResolvedBacnetConnection } from './settings.js';
 
 const ALL = 0xffffffff;
 

@@ -1,5 +1,6 @@
 export { bacnetManifest, validateBacnetDevice } from './manifest.js';
 export { BacnetDriver } from './driver.js';
+export { LazyBacnetDriver } from './lazy-driver.js';
 export { browseNetwork, type BacnetDiscoveredPoint, type DiscoveredDevice } from './browse.js';
 export { discoveryDrafts, profileDraft, type DraftFiles, type TagProposer } from './draft.js';
 export {

@@ -2,21 +2,24 @@
  * The bacnet-ip driver manifest: settings schemas, semantic checks a schema cannot express (object
  * type and property names, refused priorities, writes to objects that have no priority), and the
  * factory. Profiles of the 'bacnet' family.
+ *
+ * Every gateway imports it (edge/drivers/builtin.ts), so it stays light: @bacnet-js/client is
+ * required on the first check of a BACnet device (settings.ts), and the driver with it is imported
+ * when a device initializes (lazy-driver.ts).
  */
-import { PropertyIdentifier } from '@bacnet-js/client';
 import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
-import { BacnetDriver } from './driver.js';
+import { LazyBacnetDriver } from './lazy-driver.js';
 import {
   BacnetAddressSchema,
   BacnetConnectionSchema,
-  OBJECT_TYPES,
-  PROPERTIES,
   REFUSED_PRIORITIES,
+  objectTypeId,
+  presentValueType,
+  propertyId,
   resolveAddress,
   type BacnetAddress,
   type BacnetConnection,
 } from './settings.js';
-import { presentValueType } from './values.js';
 
 export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, BacnetAddress>): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
@@ -28,10 +31,10 @@ export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, Bacnet
   device.points.forEach((point, i) => {
     const a = point.address;
     const at = (field: string): string => `/points/${i}/address/${field}`;
-    if (!OBJECT_TYPES.has(a.objectType)) {
+    if (objectTypeId(a.objectType) === undefined) {
       problems.push({ path: at('objectType'), message: `${point.name}: "${a.objectType}" is not a BACnet object type; use e.g. analog-input, analog-value, binary-output, multi-state-value` });
     }
-    if (typeof a.property === 'string' && !PROPERTIES.has(a.property)) {
+    if (typeof a.property === 'string' && propertyId(a.property) === undefined) {
       problems.push({ path: at('property'), message: `${point.name}: "${a.property}" is not a BACnet property name; use e.g. present-value, or a number for a proprietary property` });
     }
     const priority = a.priority;
@@ -40,7 +43,7 @@ export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, Bacnet
       problems.push({ path: at('priority'), message: `${point.name}: priority ${priority} is ${refused}; a gateway commands at 9-16 (default 12), or 3-5 and 7-8 when the site says so` });
     }
     const resolved = resolveAddress(a);
-    if (resolved && resolved.property !== PropertyIdentifier.PRESENT_VALUE && a.priority !== undefined) {
+    if (resolved && resolved.property !== propertyId('present-value') && a.priority !== undefined) {
       problems.push({ path: at('priority'), message: `${point.name}: only present-value has command priorities; remove priority` });
     }
     const key = `${a.objectType}:${a.instance}:${String(a.property ?? 'present-value')}:${a.arrayIndex ?? ''}`;
@@ -61,7 +64,7 @@ export const bacnetManifest: DriverManifest<typeof BacnetConnectionSchema, typeo
   validate: validateBacnetDevice,
   valueType: (address) => {
     const resolved = resolveAddress(address);
-    return resolved && resolved.property === PropertyIdentifier.PRESENT_VALUE ? presentValueType(resolved.objectType) : undefined;
+    return resolved && resolved.property === propertyId('present-value') ? presentValueType(resolved.objectType) : undefined;
   },
-  create: (device, context) => new BacnetDriver(device, context),
+  create: (device, context) => new LazyBacnetDriver(device, context),
 };

@@ -1,10 +1,16 @@
 /**
- * The table of confirmed requests awaiting their reply, keyed by invoke id, installed in place of
- * the library's own (`@bacnet-js/client` 3.3 RequestManager). That one keeps answered requests in
- * its expiry list, and when such an entry expires it deletes whatever request now holds the same
- * invoke id: after 256 requests within one APDU timeout a request's reply is dropped and its promise
- * never settles, which would hold a device's queue slot forever. Here each request has its own timer,
- * and an answer removes the request for good.
+ * The table of confirmed requests awaiting their reply, installed in place of the library's own
+ * (`@bacnet-js/client` 3.3 RequestManager). That one keeps answered requests in its expiry list,
+ * and when such an entry expires it deletes whatever request now holds the same invoke id: after
+ * 256 requests within one APDU timeout a request's reply is dropped and its promise never settles,
+ * which would hold a device's queue slot forever. Here each request has its own timer, and an
+ * answer removes the request for good.
+ *
+ * Requests are keyed by the device they went to AND the invoke id (the library's key is the invoke
+ * id alone, one 8-bit counter for the whole port): a late reply from a slow device, or one whose
+ * invoke id came round again for another device, can never settle another device's request with
+ * its values. The device of a request is the receiver of the send just before it is added; the
+ * device of a reply is the sender of the PDU being handled (IP:port, plus SNET/SADR behind a router).
  */
 
 interface Pending {
@@ -13,9 +19,30 @@ interface Pending {
   readonly timer: NodeJS.Timeout;
 }
 
+export interface BacnetPeer {
+  readonly address?: string;
+  readonly net?: number;
+  readonly adr?: readonly number[];
+  readonly forwardedFrom?: string | null;
+}
+
+const DEFAULT_PORT = 47808;
+
+/** One spelling per device: host:port (default port 47808), and net/adr of a device behind a router. */
+export function peerKey(peer: BacnetPeer | undefined, address = peer?.address): string {
+  let where = String(address ?? '').trim();
+  if (where && !/:\d+$/.test(where)) where = `${where}:${DEFAULT_PORT}`;
+  const routed = peer?.net !== undefined && peer.net !== 0xffff && peer.adr && peer.adr.length > 0 ? `|${peer.net}|${peer.adr.join('.')}` : '';
+  return `${where}${routed}`;
+}
+
 export class PendingRequests {
   readonly #timeoutMs: number;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new Map<string, Pending>();
+  /** The device of the request being sent now (set by the client's send, read by add). */
+  #sendingTo = '';
+  /** The devices a reply being handled may come from (set around the client's PDU handler). */
+  #receivingFrom: readonly string[] | undefined;
 
   constructor(timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
@@ -25,31 +52,52 @@ export class PendingRequests {
     return this.#pending.size;
   }
 
+  /** The client is sending a PDU to this device (the request added next goes to it). */
+  sending(receiver: BacnetPeer | undefined): void {
+    this.#sendingTo = peerKey(receiver);
+  }
+
+  /** The client is handling a PDU from this device (undefined: done). */
+  receiving(sender: BacnetPeer | undefined): void {
+    if (!sender) {
+      this.#receivingFrom = undefined;
+      return;
+    }
+    const direct = peerKey(sender);
+    this.#receivingFrom = sender.forwardedFrom ? [direct, peerKey(sender, sender.forwardedFrom)] : [direct];
+  }
+
   /** Called by the library right after it sent a request with this invoke id. */
   add(invokeId: number): Promise<unknown> {
-    // An id still pending means 256 requests in flight; the older one cannot be told from the new.
-    this.#settle(invokeId, new Error('ERR_TIMEOUT (invoke id reused while pending)'));
+    const key = `${this.#sendingTo}#${invokeId}`;
+    // An id still pending to this device means 256 requests in flight to it; the older one cannot be told from the new.
+    this.#settle(key, new Error('ERR_TIMEOUT (invoke id reused while pending)'));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#settle(invokeId, new Error('ERR_TIMEOUT')), this.#timeoutMs);
-      this.#pending.set(invokeId, { resolve, reject, timer });
+      const timer = setTimeout(() => this.#settle(key, new Error('ERR_TIMEOUT')), this.#timeoutMs);
+      this.#pending.set(key, { resolve, reject, timer });
     });
   }
 
-  /** Called by the library with the reply (or the error, abort or reject) for an invoke id. */
+  /**
+   * Called by the library with the reply (or the error, abort or reject) for an invoke id: settles
+   * the request with that id to the device the reply came from; a reply no request of that device
+   * waits for (late, or a stranger's) is dropped.
+   */
   resolve(invokeId: number, err: Error | null | undefined, result?: unknown): boolean {
-    return this.#settle(invokeId, err ?? undefined, result);
+    for (const from of this.#receivingFrom ?? []) if (this.#settle(`${from}#${invokeId}`, err ?? undefined, result)) return true;
+    return false;
   }
 
   /** force: reject everything (the client is closing). */
   clear(force?: boolean): void {
     if (!force) return;
-    for (const invokeId of [...this.#pending.keys()]) this.#settle(invokeId, new Error('ERR_CLOSED'));
+    for (const key of [...this.#pending.keys()]) this.#settle(key, new Error('ERR_CLOSED'));
   }
 
-  #settle(invokeId: number, err: Error | undefined, result?: unknown): boolean {
-    const pending = this.#pending.get(invokeId);
+  #settle(key: string, err: Error | undefined, result?: unknown): boolean {
+    const pending = this.#pending.get(key);
     if (!pending) return false;
-    this.#pending.delete(invokeId);
+    this.#pending.delete(key);
     clearTimeout(pending.timer);
     if (err) pending.reject(err);
     else pending.resolve(result);
@@ -57,14 +105,34 @@ export class PendingRequests {
   }
 }
 
-/** Puts a PendingRequests into a library client; throws when the library no longer has the field it replaces. */
+type Send = (buffer: unknown, receiver?: BacnetPeer) => void;
+type HandlePdu = (buffer: unknown, offset: number, length: number, header: { sender?: BacnetPeer }) => void;
+
+/**
+ * Puts a PendingRequests into a library client, and lets it see where each PDU goes to and comes
+ * from; throws when the library no longer has the members it hooks.
+ */
 export function installPendingRequests(client: object, timeoutMs: number): PendingRequests {
-  const target = client as { _requestManager?: unknown };
+  const target = client as { _requestManager?: unknown; _send?: unknown; _handlePdu?: unknown };
   const current = target._requestManager as { add?: unknown; resolve?: unknown } | undefined;
-  if (typeof current?.add !== 'function' || typeof current.resolve !== 'function') {
-    throw new Error('@bacnet-js/client has no _requestManager with add/resolve: the pending-request table cannot be installed (library version changed?)');
+  if (typeof current?.add !== 'function' || typeof current.resolve !== 'function' || typeof target._send !== 'function' || typeof target._handlePdu !== 'function') {
+    throw new Error('@bacnet-js/client has no _requestManager with add/resolve, _send or _handlePdu: the pending-request table cannot be installed (library version changed?)');
   }
   const table = new PendingRequests(timeoutMs);
   target._requestManager = table;
+  const send = (target._send as Send).bind(client);
+  target._send = (buffer: unknown, receiver?: BacnetPeer): void => {
+    table.sending(receiver);
+    send(buffer, receiver);
+  };
+  const handlePdu = (target._handlePdu as HandlePdu).bind(client);
+  target._handlePdu = (buffer: unknown, offset: number, length: number, header: { sender?: BacnetPeer }): void => {
+    table.receiving(header.sender);
+    try {
+      handlePdu(buffer, offset, length, header);
+    } finally {
+      table.receiving(undefined);
+    }
+  };
   return table;
 }

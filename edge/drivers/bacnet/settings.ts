@@ -10,7 +10,8 @@
  * the site's other supervisory programs (demand limiting, optimum start). 1, 2 and 6 are refused.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ObjectType, PropertyIdentifier } from '@bacnet-js/client';
+import type { PointValueType } from '../driver.js';
+import { bacnetLibrary } from './library.js';
 
 export const DEFAULT_WRITE_PRIORITY = 12;
 /** Priorities a gateway must never command at: manual and automatic life safety, minimum on/off. */
@@ -29,17 +30,61 @@ function namesOf(e: Record<string, string | number>): Map<string, number> {
   return new Map(Object.entries(e).flatMap(([k, v]) => (typeof v === 'number' ? [[kebab(k), v] as const] : [])));
 }
 
-export const OBJECT_TYPES: ReadonlyMap<string, number> = namesOf(ObjectType as unknown as Record<string, string | number>);
-export const PROPERTIES: ReadonlyMap<string, number> = namesOf(PropertyIdentifier as unknown as Record<string, string | number>);
-const OBJECT_TYPE_NAMES = new Map([...OBJECT_TYPES].map(([name, id]) => [id, name]));
-const PROPERTY_NAMES = new Map([...PROPERTIES].map(([name, id]) => [id, name]));
+interface NameTables {
+  readonly objectTypes: ReadonlyMap<string, number>;
+  readonly properties: ReadonlyMap<string, number>;
+  readonly objectTypeNames: ReadonlyMap<number, string>;
+  readonly propertyNames: ReadonlyMap<number, string>;
+  readonly presentValueTypes: ReadonlyMap<number, PointValueType>;
+}
+
+let tables: NameTables | undefined;
+
+/** Built from the library's enums on first use (a gateway without BACnet devices never needs them). */
+function nameTables(): NameTables {
+  if (tables) return tables;
+  const { ObjectType: T } = bacnetLibrary();
+  const objectTypes = namesOf(T as unknown as Record<string, string | number>);
+  const properties = namesOf(bacnetLibrary().PropertyIdentifier as unknown as Record<string, string | number>);
+  const presentValueTypes = new Map<number, PointValueType>([
+    ...[T.BINARY_INPUT, T.BINARY_OUTPUT, T.BINARY_VALUE, T.BINARY_LIGHTING_OUTPUT].map((t) => [t, 'boolean'] as const),
+    ...[T.ANALOG_INPUT, T.ANALOG_OUTPUT, T.ANALOG_VALUE].map((t) => [t, 'float'] as const),
+    ...[T.MULTI_STATE_INPUT, T.MULTI_STATE_OUTPUT, T.MULTI_STATE_VALUE, T.POSITIVE_INTEGER_VALUE].map((t) => [t, 'uint32'] as const),
+    [T.INTEGER_VALUE, 'int32'],
+    [T.LARGE_ANALOG_VALUE, 'double'],
+    [T.CHARACTERSTRING_VALUE, 'string'],
+  ]);
+  tables = {
+    objectTypes,
+    properties,
+    objectTypeNames: new Map([...objectTypes].map(([name, id]) => [id, name])),
+    propertyNames: new Map([...properties].map(([name, id]) => [id, name])),
+    presentValueTypes,
+  };
+  return tables;
+}
+
+/** analog-input -> 0; undefined for a name BACnet does not have. */
+export function objectTypeId(name: string): number | undefined {
+  return nameTables().objectTypes.get(name);
+}
+
+/** present-value -> 85; undefined for a name BACnet does not have. */
+export function propertyId(name: string): number | undefined {
+  return nameTables().properties.get(name);
+}
 
 export function objectTypeName(id: number): string {
-  return OBJECT_TYPE_NAMES.get(id) ?? String(id);
+  return nameTables().objectTypeNames.get(id) ?? String(id);
 }
 
 export function propertyName(id: number): string {
-  return PROPERTY_NAMES.get(id) ?? String(id);
+  return nameTables().propertyNames.get(id) ?? String(id);
+}
+
+/** The value type of a present-value, from the object type alone (what Sparkplug births need). */
+export function presentValueType(objectType: number): PointValueType | undefined {
+  return nameTables().presentValueTypes.get(objectType);
 }
 
 const HostPort = Type.String({ pattern: '^[^\\s:]+(:\\d{1,5})?$', description: 'host or host:port (port defaults to 47808)' });
@@ -183,9 +228,9 @@ export interface ResolvedBacnetAddress {
 
 /** Undefined when a name is unknown (the manifest's validate reports it with its path). */
 export function resolveAddress(a: BacnetAddress): ResolvedBacnetAddress | undefined {
-  const objectType = OBJECT_TYPES.get(a.objectType);
+  const objectType = objectTypeId(a.objectType);
   const rawProperty = a.property ?? 'present-value';
-  const property = typeof rawProperty === 'number' ? rawProperty : PROPERTIES.get(rawProperty);
+  const property = typeof rawProperty === 'number' ? rawProperty : propertyId(rawProperty);
   if (objectType === undefined || property === undefined) return undefined;
   return {
     objectType,

@@ -5,24 +5,12 @@
  */
 import { ApplicationTag, ObjectType, PropertyIdentifier, Reliability, StatusFlags, type BACNetAppData } from '@bacnet-js/client';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
-import type { PointSpec, PointValue, PointValueType, Quality, Reading } from '../driver.js';
+import type { PointSpec, PointValue, Quality, Reading } from '../driver.js';
 import type { ResolvedBacnetAddress } from './settings.js';
 
 const BINARY_TYPES: ReadonlySet<number> = new Set([ObjectType.BINARY_INPUT, ObjectType.BINARY_OUTPUT, ObjectType.BINARY_VALUE, ObjectType.BINARY_LIGHTING_OUTPUT]);
 const ANALOG_TYPES: ReadonlySet<number> = new Set([ObjectType.ANALOG_INPUT, ObjectType.ANALOG_OUTPUT, ObjectType.ANALOG_VALUE]);
 const MULTI_STATE_TYPES: ReadonlySet<number> = new Set([ObjectType.MULTI_STATE_INPUT, ObjectType.MULTI_STATE_OUTPUT, ObjectType.MULTI_STATE_VALUE]);
-
-/** The value type of a present-value, from the object type alone (what Sparkplug births need). */
-export function presentValueType(objectType: number): PointValueType | undefined {
-  if (BINARY_TYPES.has(objectType)) return 'boolean';
-  if (ANALOG_TYPES.has(objectType)) return 'float';
-  if (MULTI_STATE_TYPES.has(objectType)) return 'uint32';
-  if (objectType === ObjectType.INTEGER_VALUE) return 'int32';
-  if (objectType === ObjectType.POSITIVE_INTEGER_VALUE) return 'uint32';
-  if (objectType === ObjectType.LARGE_ANALOG_VALUE) return 'double';
-  if (objectType === ObjectType.CHARACTERSTRING_VALUE) return 'string';
-  return undefined;
-}
 
 /** The application tag a write of present-value uses, by object type; undefined when it depends on the device. */
 export function presentValueTag(objectType: number): ApplicationTag | undefined {

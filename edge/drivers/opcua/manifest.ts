@@ -1,16 +1,23 @@
 /**
  * The OPC UA driver manifest: settings schemas, semantic checks that a schema cannot express
  * (node id syntax, security mode/policy pairing), and the factory.
+ *
+ * Every gateway imports it (edge/drivers/builtin.ts), so it stays light: node-opcua-client is
+ * required on the first node id check (an OPC UA device in the config), and the driver with it is
+ * imported when a device initializes (lazy-driver.ts).
  */
-import { resolveNodeId } from 'node-opcua-client';
+import { createRequire } from 'node:module';
 import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
-import { OpcuaDriver } from './driver.js';
+import { LazyOpcuaDriver } from './lazy-driver.js';
 import { OPCUA_VALUE_TYPES, OpcuaAddressSchema, OpcuaConnectionSchema, type OpcuaAddress, type OpcuaConnection } from './settings.js';
+
+let parseNodeId: (typeof import('node-opcua-client'))['resolveNodeId'] | undefined;
 
 /** Why a node id string cannot be used, or undefined when it parses to a non-null node id. */
 export function nodeIdProblem(nodeId: string): string | undefined {
+  parseNodeId ??= (createRequire(import.meta.url)('node-opcua-client') as typeof import('node-opcua-client')).resolveNodeId;
   try {
-    const parsed = resolveNodeId(nodeId);
+    const parsed = parseNodeId(nodeId);
     if (parsed.isEmpty()) return `"${nodeId}" is the null node id; use e.g. ns=1;s=ColdRoom.Temperature`;
     return undefined;
   } catch {
@@ -55,5 +62,5 @@ export const opcuaManifest: DriverManifest<typeof OpcuaConnectionSchema, typeof 
   capabilities: { subscribe: true, browse: true },
   validate: validateOpcuaDevice,
   valueType: (address) => (address.dataType === undefined ? undefined : OPCUA_VALUE_TYPES[address.dataType]),
-  create: (device, context) => new OpcuaDriver(device, context),
+  create: (device, context) => new LazyOpcuaDriver(device, context),
 };
