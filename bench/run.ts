@@ -31,7 +31,9 @@ const benches: Record<string, Bench> = {
   review: async () => (await import('./review.js')).benchReview(),
   api: async () => (await import('./api.js')).benchApi(),
   federation: async () => (await import('./federation.js')).benchFederation(),
+  deployment: async () => (await import('./deployment.js')).benchDeployment(),
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
+  store: async () => (await import('./store.js')).benchStore(),
 };
 
 async function main(): Promise<void> {

@@ -195,7 +195,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     mkdirSync(dirname(credentials), { recursive: true });
     if (hubConfig.store.kind === 'sqlite') mkdirSync(dirname(hubConfig.store.path), { recursive: true });
     const gatewayPassword = generatePassword();
-    await upsertUser(credentials, { role: 'gateway', username: DEMO_GATEWAY.gateway, ...DEMO_GATEWAY }, gatewayPassword);
+    await upsertUser(credentials, { role: 'gateway', username: DEMO_GATEWAY.gateway, ...DEMO_GATEWAY }, gatewayPassword, { generated: true });
     // The demo opens the store itself so the technician exists before the web API starts.
     const store = await openHubStore(hubConfig.store, { retention: { rawDays: hubConfig.retention.rawDays, rollups: hubConfig.retention.rollups } });
     stops.push(() => store.close());

@@ -25,6 +25,7 @@ const HELP = `usage:
   swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
   swarmgate hub quarantine show ID [--json] --config hub.yaml
   swarmgate hub quarantine discard ID [--user U] --config hub.yaml
+  swarmgate hub release upload|deploy|status|list ...   signed releases and deployments (--help for options)
   swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW] [--count N] [--ttl 7d] [--qr]
   swarmgate hub enroll list|revoke TOKEN-ID|revoke-gateway GW --config hub.yaml
 Passwords: given with --password, or generated and printed once (only hashes are stored).
@@ -85,7 +86,7 @@ async function user(args: string[]): Promise<number> {
           ? { role: 'hub', username: values.username ?? '' }
           : undefined;
   if (!spec) throw usageError('hub', `--role must be gateway, integration or hub, got "${role ?? ''}"`);
-  const { created } = await upsertUser(file, spec, password);
+  const { created } = await upsertUser(file, spec, password, { generated: values.password === undefined });
   process.stdout.write(`${created ? 'added' : 'updated'} ${spec.username} (${role})${values.password ? '' : `\npassword: ${password}\n(shown once; only its hash is stored)`}\n`);
   return 0;
 }
@@ -118,6 +119,7 @@ export const hubCommand: Pick<Command, 'run'> = {
     if (args[0] === 'user') return user(args.slice(1));
     if (args[0] === 'quarantine') return (await import('./quarantine.js')).quarantineCommand(args.slice(1));
     if (args[0] === 'mosquitto') return mosquitto(args.slice(1));
+    if (args[0] === 'release') return (await import('./hub-release.js')).hubReleaseCommand(args.slice(1));
     if (args[0] === 'enroll') return (await import('./enrollment.js')).enrollmentCommand(args.slice(1));
     const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help || !values.config) {

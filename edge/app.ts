@@ -118,6 +118,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
   }
   let updater: Updater | undefined;
   if (loaded.config.update) {
+    // `edge check` refuses an update section without federation; a config that skipped the check runs without updates.
     if (!federation) gateway.log.warn('update: needs a federation section (updates come from the hub); updates are off');
     else {
       const log = gateway.log.child({ part: 'update' });

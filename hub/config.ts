@@ -100,6 +100,14 @@ export const StoreConfigSchema = Type.Union([
       kind: Type.Literal('postgres'),
       url: Type.Optional(Type.String({ description: 'postgres://user@host:port/db; default env DATABASE_URL' })),
       schema: Type.String({ default: 'swarmgate', pattern: POSTGRES_SCHEMA_NAME_PATTERN, description: `Schema holding the tables: ${POSTGRES_SCHEMA_NAME_RULE}` }),
+      journal: Type.Optional(
+        Type.String({
+          description:
+            "This hub process's ingest journal folder (one per process): telemetry is acknowledged once journaled and written to PostgreSQL as per-point chunks every flushMs. Without it every batch is committed before it is acknowledged (slower, nothing held locally)",
+        }),
+      ),
+      flushMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, description: 'Interval of journaled writes to PostgreSQL, ms (default 2000; sooner once 200k readings wait)' })),
+      fsync: Type.Optional(Type.Boolean({ description: 'fsync every journal append: acknowledged telemetry then survives power loss of the hub machine, not only a crash (default false)' })),
     },
     strict,
   ),
@@ -219,6 +227,12 @@ export const HubConfigSchema = Type.Object(
     ),
     api: Type.Optional(ApiConfigSchema),
     enrollment: Type.Optional(EnrollmentConfigSchema),
+    cluster: Type.Object(
+      {
+        leaseTtlS: Type.Integer({ minimum: 3, maximum: 600, default: 15, description: 'Leases of work done once (the agents of a site, retention) last this long without renewal: a dead hub process\'s work moves to another within it' }),
+      },
+      { ...strict, default: {}, description: 'Several hub processes on one store (PostgreSQL)' },
+    ),
     releases: Type.Optional(
       Type.Object(
         {

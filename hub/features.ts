@@ -10,8 +10,9 @@
  *   50-59 maintenance work orders from the agents (hub/work-orders)
  *   60-69 messages ingest refused, kept for inspection (hub/quarantine)
  *   70-79 the point index: units and Haystack tags from the births (hub/registry)
- *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
  *   80-89 software releases, deployments and per-gateway update progress (hub/releases)
+ *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
+ *   100-109 leases: work one hub process does at a time (agents per site, retention) (hub/leases)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';
@@ -22,6 +23,7 @@ import { WORK_ORDER_MIGRATIONS } from './work-orders/migrations.js';
 import { QUARANTINE_MIGRATIONS } from './quarantine/migrations.js';
 import { REGISTRY_MIGRATIONS } from './registry/migrations.js';
 import { ENROLLMENT_MIGRATIONS } from './enrollment/migrations.js';
+import { LEASE_MIGRATIONS } from './leases/migrations.js';
 import { RELEASES_MIGRATIONS } from './releases/migrations.js';
 import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
 import { PostgresStore } from './store/postgres/postgres.js';
@@ -41,6 +43,7 @@ export const FEATURES: readonly FeatureMigrations[] = [
   QUARANTINE_MIGRATIONS,
   REGISTRY_MIGRATIONS,
   ENROLLMENT_MIGRATIONS,
+  LEASE_MIGRATIONS,
   RELEASES_MIGRATIONS,
 ];
 

@@ -19,6 +19,9 @@ import { WorkOrderService } from './work-orders/service.js';
 import { EnrollmentService } from './enrollment/service.js';
 import { enrollmentSettings } from './enrollment/settings.js';
 import { CredentialsFileIssuer } from './broker/gateway-credentials.js';
+import { Leases } from './leases/leases.js';
+import { LiveFeed } from './live/feed.js';
+import { startPgRelay } from './live/pg-relay.js';
 import { QuarantineService } from './quarantine/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
@@ -30,7 +33,7 @@ import { AgentService, loadFacilityModel, type AgentServiceOptions } from './age
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
 import { applyFeatureMigrations, openHubStore } from './features.js';
-import { SqliteStore } from './store/index.js';
+import { PostgresStore, SqliteStore } from './store/index.js';
 import type { HubStore, RetentionPolicy } from './store/types.js';
 
 export interface StartHubOptions {
@@ -46,6 +49,8 @@ export interface StartHubOptions {
   readonly sites?: readonly string[];
   /** Run retention on this interval; default from config.retention.intervalMinutes, 0 disables. */
   readonly retentionIntervalMs?: number;
+  /** Time to live of this process's leases (default config.cluster.leaseTtlS). */
+  readonly leaseTtlMs?: number;
   /** Overrides for the agent service (tests: agents, settling, vote timeout, facility). */
   readonly agents?: Partial<Omit<AgentServiceOptions, 'store' | 'events' | 'commands' | 'review'>>;
 }
@@ -71,6 +76,8 @@ export interface Hub {
   readonly configs?: GatewayConfigService;
   /** Maintenance work orders the agents raised. */
   readonly workOrders: WorkOrderService;
+  /** The leases this process holds: the agents of a site (agents:<site>) and retention run where their lease is. */
+  readonly leases: Leases;
   /** Enrollment tokens and enrolled gateways; enrolls only with config.enrollment (embedded broker). */
   readonly enrollment: EnrollmentService;
   /** Messages ingest refused, kept for inspection. */
@@ -155,7 +162,7 @@ async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
   const { config, options, log, metrics, cleanups } = ctx;
   const retention: RetentionPolicy = { rawDays: config.retention.rawDays, rollups: config.retention.rollups };
   const store = options.store ?? (await openHubStore(config.store, { retention, logger: log.child({ part: 'store' }) }));
-  if (store instanceof SqliteStore) metrics.watchTelemetryStore(() => store.telemetryStats());
+  if (store instanceof SqliteStore || store instanceof PostgresStore) metrics.watchTelemetryStore(() => store.telemetryStats());
   if (!options.store) cleanups.push(() => store.close());
   else await applyFeatureMigrations(store);
   return store;
@@ -240,15 +247,31 @@ function openEnrollment(ctx: StartContext, store: HubStore, link: BrokerLink): E
 }
 
 /** The agents, when configured; they listen before ingest starts, so no event is missed. */
-async function startAgents(ctx: StartContext, store: HubStore, services: HubServices): Promise<AgentService | undefined> {
+/**
+ * The leases of this process: with several hub processes on one store, the agents of each site
+ * and retention run in one of them at a time. Released at stop, so another takes over at once.
+ */
+function openLeases(ctx: StartContext, store: HubStore): Leases {
+  const leases = new Leases({ sql: sqlFor(store), ttlMs: ctx.options.leaseTtlMs ?? ctx.config.cluster.leaseTtlS * 1000, log: ctx.log.child({ part: 'leases' }) });
+  ctx.cleanups.push(() => leases.stop());
+  return leases;
+}
+
+export const siteLease = (site: string): string => `agents:${site}`;
+const RETENTION_LEASE = 'maintenance:retention';
+
+async function startAgents(ctx: StartContext, store: HubStore, services: HubServices, leases: Leases): Promise<AgentService | undefined> {
   const { config, options, log, events, cleanups } = ctx;
   if (!config.agents?.enabled && !options.agents?.facility) return undefined;
   const a = config.agents;
   const facility = options.agents?.facility ?? (a ? loadFacilityModel(a.facilityModel) : undefined);
   if (!facility) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'agents need a facility model: set agents.facilityModel');
   const { commands, review, workOrders } = services;
+  leases.want(facility.siteIds().map(siteLease));
+  await leases.renewAll(); // a lone hub owns its sites before its first evaluation
   const agents = await AgentService.start({
     store, events, commands, review, workOrders, facility,
+    ownsSite: (site) => leases.holds(siteLease(site)),
     ...(a ? { threshold: a.threshold, evaluationIntervalMs: a.evaluationIntervalS * 1000 } : {}),
     ...(a?.settleMinutes === undefined ? {} : { settleMs: a.settleMinutes * 60_000 }),
     log: log.child({ part: 'agents' }),
@@ -358,24 +381,51 @@ function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
 }
 
 /** The web API and review page, when config.api is set. */
-async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases?: ReleaseFeature): Promise<RunningApi | undefined> {
+/**
+ * What the API's live stream sends: this process's changes and, on a PostgreSQL store that other
+ * hub processes may share, theirs (LISTEN/NOTIFY), so a browser on any process sees them all.
+ */
+async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubServices, origin: string): Promise<LiveFeed> {
+  const feed = new LiveFeed({ events: ctx.events, review: services.review });
+  ctx.cleanups.push(async () => feed.close());
+  const url = ctx.config.store.kind === 'postgres' ? ctx.config.store.url : undefined;
+  if (store instanceof PostgresStore && url) {
+    const sql = sqlFor(store);
+    const relay = await startPgRelay({
+      url,
+      schema: store.schema,
+      origin,
+      feed,
+      notify: async (channel, payload) => void (await sql.all('SELECT pg_notify(?, ?)', [channel, payload])),
+      review: services.review,
+      log: ctx.log.child({ part: 'live' }),
+    });
+    ctx.cleanups.push(() => relay.close());
+  }
+  return feed;
+}
+
+async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases: ReleaseFeature | undefined, origin: string): Promise<RunningApi | undefined> {
   const { config, options, log, metrics, events, cleanups } = ctx;
   if (!config.api) return undefined;
+  const live = await openLiveFeed(ctx, store, services, origin);
   const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
   const { commands, registry, points, review, workOrders, quarantine, enrollment } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, live, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
   cleanups.push(api.close);
   return api;
 }
 
-function scheduleRetention(ctx: StartContext, store: HubStore): void {
+function scheduleRetention(ctx: StartContext, store: HubStore, leases: Leases): void {
   const { config, options, log, cleanups } = ctx;
   const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
   if (everyMs <= 0) return;
+  leases.want([RETENTION_LEASE]);
   const timer = setInterval(() => {
+    if (!leases.holds(RETENTION_LEASE)) return; // another hub process runs retention
     store.retention(Date.now()).then(
       (r) => log.info(r, 'retention applied'),
       (err: unknown) => log.error({ err: errorMessage(err) }, 'retention failed'),
@@ -399,12 +449,13 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
   };
   try {
     const store = await openStoreWithFeatures(ctx);
+    const leases = openLeases(ctx, store);
     const link = await startBroker(ctx);
     // The MQTT connection is made once the services below exist (startIngest); commands are only
     // published after that (commands.resume(), agents on their interval or on ingested events).
     const mqttLink: MqttLink = {};
     const services = await startServices(ctx, store, link, mqttLink);
-    const agents = await startAgents(ctx, store, services);
+    const agents = await startAgents(ctx, store, services, leases);
     const configs = openGatewayConfigs(ctx, store, link, mqttLink);
     const apiUrl: { url?: string } = {};
     const releases = openReleases(ctx, store, services, link, mqttLink, apiUrl);
@@ -412,12 +463,12 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     openBrokerGate(ctx, link);
     await services.commands.resume();
     await services.review.start();
-    const api = await startWebApi(ctx, store, services, agents, configs, releases);
+    const api = await startWebApi(ctx, store, services, agents, configs, releases, leases.holder);
     if (api) apiUrl.url = api.url;
-    scheduleRetention(ctx, store);
+    scheduleRetention(ctx, store, leases);
     log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
     let stopping: Promise<void> | undefined;
-    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, events, metrics, agents, configs, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
+    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, leases, events, metrics, agents, configs, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
   } catch (err) {
     await cleanup();
     throw err;

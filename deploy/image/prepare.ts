@@ -139,8 +139,12 @@ function debField(file: string, field: string): Promise<string> {
 /** Raspberry Pi OS architectures (64-bit and 32-bit). */
 const PI_ARCHES = new Set(['arm64', 'armhf']);
 
+/** A Debian package file name (it goes into firstboot.conf and onto the FAT partition as it is). */
+const DEB_NAME = /^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.deb$/;
+
 async function checkDeb(file: string): Promise<{ arch: string; version: string }> {
   if (!existsSync(file) || !statSync(file).isFile()) throw refuse('deb', `${file} is not a file`);
+  if (!DEB_NAME.test(basename(file))) throw refuse('deb', `"${basename(file)}" is not a Debian package file name (letters, digits, . + ~ _ -, ending in .deb)`);
   const name = await debField(file, 'Package');
   if (name !== 'swarmgate-edge') throw refuse('deb', `${file} is the package "${name}", not swarmgate-edge`);
   const arch = await debField(file, 'Architecture');
@@ -185,7 +189,7 @@ export async function prepareImage(input: unknown, progress: (line: string) => v
   if (!deb) throw refuse('deb', `no swarmgate-edge_*.deb under ${join(packageRoot(), 'dist')}: build one (npm run package:deb on the Pi's architecture) or name it with --deb`);
   const { arch, version } = await checkDeb(deb);
   for (const extra of options.extraDebs) {
-    if (!existsSync(extra) || !statSync(extra).isFile() || !extra.endsWith('.deb')) throw refuse('extraDebs', `${extra} is not a .deb file`);
+    if (!existsSync(extra) || !statSync(extra).isFile() || !DEB_NAME.test(basename(extra))) throw refuse('extraDebs', `${extra} is not a .deb file (letters, digits, . + ~ _ - in its name)`);
   }
 
   const partition = findBootPartition(options.image, statSync(options.image).size);

@@ -7,9 +7,10 @@
  * Steps (each printed with its time, the slow ones with a heartbeat):
  *   1. compile the app (tsc -p tsconfig.build.json) into the staging tree's /opt/swarmgate/dist
  *   2. copy bin/, package.json, the device profiles and the examples
- *   3. production dependencies: a copy of node_modules pruned with `npm prune --omit=dev` (in the
- *      staging copy, never in the checkout), offline, so the native addons built here are the ones
- *      shipped; then source maps and native build leftovers are dropped
+ *   3. production dependencies: the node_modules folders `npm ls --omit=dev` names (the one list of
+ *      the app's files, shared/release/app-files.ts, as `swarmgate release build` uses), copied
+ *      from the checkout (nothing fetched, the checkout untouched), so the native addons built
+ *      here are the ones shipped; then source maps and native build leftovers are dropped
  *   4. check the staged app runs: better-sqlite3 opens a database and `swarmgate --help` answers
  *   5. the systemd unit, /etc/swarmgate, /var/lib/swarmgate, DEBIAN/ (control, conffiles,
  *      md5sums, maintainer scripts from deploy/package/maintainer/)
@@ -46,6 +47,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { productionModules } from '../../shared/release/app-files.js';
 import {
   APP_DIR,
   COMMAND_LINK,
@@ -125,6 +127,25 @@ function walk(dir: string, visit: (path: string) => void): void {
     visit(path);
     if (entry.isDirectory()) walk(path, visit);
   }
+}
+
+/**
+ * The native addons the gateway needs on the box: the store and outbox (better-sqlite3), the
+ * systemd notify socket (unix-dgram, optional in package.json but required by the Type=notify
+ * unit), GPIO (epoll, via onoff) and RS-485 (serialport's bindings).
+ */
+export const NATIVE_ADDONS = ['better-sqlite3', 'unix-dgram', 'epoll', '@serialport/bindings-cpp'] as const;
+
+/** A node -e script that loads each native addon from a node_modules folder and exits 1 naming the first that fails. */
+export function loadNativeAddons(modules: string): string {
+  return [
+    `const { createRequire } = require('node:module');`,
+    `const load = createRequire(${JSON.stringify(join(modules, '..', 'package.json'))});`,
+    `for (const name of ${JSON.stringify(NATIVE_ADDONS)}) {`,
+    `  try { load(name); } catch (err) { console.error(name + ': ' + err.message); process.exit(1); }`,
+    `}`,
+    `const Db = load('better-sqlite3'); new Db(':memory:').prepare('select 1').get();`,
+  ].join('\n');
 }
 
 /** Files that a running gateway never reads: source maps, and native-addon build leftovers. */
@@ -238,24 +259,31 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       cpSync(join(repo, 'deploy', 'image', 'boot'), join(app, 'deploy', 'image', 'boot'), { recursive: true });
     });
 
-    await step(progress, '[3/6] production dependencies (copy of node_modules, npm prune --omit=dev, offline)', async () => {
-      // cpSync follows the top-level link (a worktree's node_modules may be one) and copies links inside as links.
-      cpSync(realpathSync(join(repo, 'node_modules')), join(app, 'node_modules'), { recursive: true, dereference: false, verbatimSymlinks: true });
-      const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-      await run('prune', npm, ['prune', '--omit=dev', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], app);
+    const modules = await step(progress, '[3/6] production dependencies (npm ls --omit=dev, as release build: shared/release/app-files.ts)', () => {
+      // The one list of what the app is made of decides which node_modules folders ship; they are
+      // copied as they are (native addons built here included), never pruned in the checkout.
+      const listed = productionModules(repo);
+      if (listed.length === 0) fail('dependencies', `npm ls --omit=dev lists no production dependencies in ${repo}: run npm ci first`);
+      const source = realpathSync(join(repo, 'node_modules'));
+      for (const dir of listed) {
+        cpSync(join(source, dir.slice('node_modules/'.length)), join(app, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
+      }
       for (const dev of ['typescript', 'vitest', 'tsx']) {
-        if (existsSync(join(app, 'node_modules', dev))) fail('prune', `dev dependency ${dev} is still in the staged node_modules`);
+        if (existsSync(join(app, 'node_modules', dev))) fail('dependencies', `dev dependency ${dev} is in the staged node_modules`);
       }
       trimNodeModules(join(app, 'node_modules'));
+      return listed.length;
     });
 
-    await step(progress, '[4/6] checking the staged app runs (better-sqlite3, swarmgate --help)', async () => {
-      const sqlite = `const D = require(${JSON.stringify(join(app, 'node_modules', 'better-sqlite3'))}); new D(':memory:').prepare('select 1').get();`;
-      await run('check', process.execPath, ['-e', sqlite], app);
+    await step(progress, `[4/6] checking the staged app runs (native addons: ${NATIVE_ADDONS.join(', ')}; swarmgate --help)`, async () => {
+      await run('check', process.execPath, ['-e', loadNativeAddons(join(app, 'node_modules'))], app).catch((err: unknown) => {
+        fail('check', `a native addon does not load from the staged node_modules (unix-dgram and epoll need make and g++ when npm ci runs; the systemd unit is Type=notify and needs unix-dgram): ${errorMessage(err)}`, err);
+      });
       const help = await run('check', process.execPath, [join(app, 'bin', 'swarmgate.js'), '--help'], app);
       if (!help.includes('usage: swarmgate')) fail('check', `swarmgate --help from the staged app printed no usage:\n${help}`);
     });
 
+    progress(`  ${modules} production dependency folders`);
     const installedSizeKiB = await step(progress, '[5/6] unit, folders and DEBIAN/ (control, conffiles, md5sums, scripts)', () => {
       mkdirSync(join(root, UNIT_DIR), { recursive: true });
       copyFileSync(join(repo, 'deploy', 'systemd', UNIT_NAME), join(root, UNIT_DIR, UNIT_NAME));

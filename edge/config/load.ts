@@ -107,6 +107,8 @@ class ConfigChecker {
       this.problems.push(source.problem(['federation', 'mqtt', 'clientId'], `must be the gateway id "${gatewayId}" (the hub refuses any other client id for this gateway); remove it to use the default`));
     }
     for (const problem of sparkplugConfigProblems(config)) this.problems.push(source.problem(problem.path, problem.message));
+    // Updates come from the hub: an update section without federation could never be used.
+    if (isRecord(config.update) && config.federation === undefined) this.problems.push(source.problem(['update'], 'needs a federation section: releases come from the hub over its MQTT link and API'));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
     const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
     const dataDir = resolveFrom(this.file, withDefaults.dataDir ?? `data/${withDefaults.gateway.id}`);

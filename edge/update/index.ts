@@ -12,6 +12,7 @@ import { Updater, type UpdaterOptions } from './updater.js';
 
 export { UpdateConfigSchema, updateSettings, type UpdateConfig, type UpdateSettings } from './schema.js';
 export { Updater, type UpdateReport } from './updater.js';
+export { GUARD_FILE, writeStartGuard } from './guard.js';
 export type { UpdateHealthProbe, UpdateHealthSample } from './health-gate.js';
 
 export interface StartUpdaterOptions {

@@ -5,7 +5,7 @@
  *   1. the manifest is verified against the pinned fleet key (nothing is written before this);
  *   2. the artifact is downloaded into staging/ (resuming an earlier partial download);
  *   3. its size and sha256 are checked against the manifest (a mismatch deletes it);
- *   4. it is unpacked into releases/<version>.partial, flushed, and renamed to releases/<version>;
+ *   4. it is unpacked into releases/<version>.partial-<pid>, flushed, and renamed to releases/<version>;
  *   5. the pending update is recorded (update-state.json, phase switching), `current` is switched
  *      (symlink + rename), and the pending update moves to phase checking.
  *
@@ -22,6 +22,7 @@ import { verifyManifest } from '../../shared/release/signing.js';
 import { download } from './download.js';
 import { fsyncDir, syncFileSystem, type InstallLayout } from './layout.js';
 import { readUpdateState, writeUpdateState } from './state.js';
+import { writeStartGuard } from './guard.js';
 
 /** recorded: the pending update is in the state file and `current` is about to switch. */
 export type InstallStep = 'verified' | 'downloading' | 'downloaded' | 'unpacking' | 'unpacked' | 'recorded' | 'switched';
@@ -39,6 +40,8 @@ export interface InstallOptions {
   readonly publicKey: KeyObject;
   readonly caFile?: string;
   readonly healthDeadlineMs: number;
+  /** Starts without a verdict before the start guard rolls back (update.maxBoots). */
+  readonly maxBoots?: number;
   readonly clock?: () => number;
   /** Each step as it begins or ends (progress reports; tests kill the process at them). */
   readonly onStep?: (step: InstallStep) => void;
@@ -129,7 +132,9 @@ export async function installRelease(request: InstallRequest, options: InstallOp
   // pending update the next start recognises as interrupted.
   const now = clock();
   const state = readUpdateState(layout.stateFile);
-  writeUpdateState(layout.stateFile, { ...state, pending: { deployment: request.deployment, version: manifest.version, previous, phase: 'switching', switchedAt: now, deadline: now + options.healthDeadlineMs, boots: 0 } });
+  writeUpdateState(layout.stateFile, { ...state, pending: { deployment: request.deployment, version: manifest.version, previous, phase: 'switching', switchedAt: now, deadline: now + options.healthDeadlineMs, boots: 0, ...(options.maxBoots ? { maxBoots: options.maxBoots } : {}) } });
+  // The known-good release writes the start guard the service runs before each start (guard.ts).
+  writeStartGuard(layout.root);
   step('recorded');
   layout.switchCurrent(manifest.version);
   const after = readUpdateState(layout.stateFile);

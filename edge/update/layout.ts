@@ -2,7 +2,8 @@
  * The install layout the updater owns, under update.installRoot:
  *
  *   releases/<version>/           a complete release (only ever made by renaming a finished .partial)
- *   releases/<version>.partial/   being unpacked; removed when found at the next install
+ *   releases/<version>.partial-<pid>/  being unpacked (one per process: an unpacker orphaned by a
+ *                                 kill writes only into its own); removed at the next install
  *   current -> releases/<version> what the service runs; switched by symlink + rename (atomic)
  *   staging/                      downloads (resumable), verified before anything is unpacked
  *   update-state.json             the pending update and the last outcome (state.ts)
@@ -37,7 +38,7 @@ export class InstallLayout {
     return join(this.releasesDir, version);
   }
   partialDir(version: string): string {
-    return `${this.releaseDir(version)}.partial`;
+    return `${this.releaseDir(version)}.partial-${process.pid}`;
   }
 
   /** The version `current` points to; undefined when there is no link (not the releases layout). */
@@ -76,7 +77,7 @@ export class InstallLayout {
 
   /** Leftovers of an interrupted install: partial folders and stray temporary links. */
   clean(): void {
-    for (const name of safeList(this.releasesDir)) if (name.endsWith('.partial')) rmSync(join(this.releasesDir, name), { recursive: true, force: true });
+    for (const name of safeList(this.releasesDir)) if (name.includes('.partial')) rmSync(join(this.releasesDir, name), { recursive: true, force: true });
     for (const name of safeList(this.root)) if (name.startsWith('.current-')) rmSync(join(this.root, name), { force: true });
   }
 
@@ -84,7 +85,7 @@ export class InstallLayout {
   prune(keep: number, protect: readonly (string | undefined)[]): string[] {
     const kept = new Set(protect.filter((v): v is string => v !== undefined));
     const others = safeList(this.releasesDir)
-      .filter((n) => !n.endsWith('.partial') && !kept.has(n) && VERSION.test(n))
+      .filter((n) => !n.includes('.partial') && !kept.has(n) && VERSION.test(n))
       .map((n) => ({ n, t: lstatSync(join(this.releasesDir, n)).mtimeMs }))
       .sort((a, b) => b.t - a.t);
     const removed: string[] = [];

@@ -20,8 +20,12 @@ export const PendingUpdateSchema = Type.Object(
     phase: Type.Union([Type.Literal('switching'), Type.Literal('checking')]),
     switchedAt: Type.Integer(),
     deadline: Type.Integer(),
-    /** Starts of the new release so far. */
+    /** Starts of the new release that reached its updater. */
     boots: Type.Integer({ minimum: 0 }),
+    /** Starts of the service counted by the start guard (guard.ts), whether or not the updater ran. */
+    starts: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** update.maxBoots at install time, for the start guard. */
+    maxBoots: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   strict,
 );
@@ -34,6 +38,8 @@ export const OutcomeSchema = Type.Object(
     code: Type.Optional(Type.String()),
     reason: Type.Optional(Type.String()),
     ts: Type.Integer(),
+    /** false: decided by the start guard, still to be reported to the hub by the next updater. */
+    reported: Type.Optional(Type.Boolean()),
   },
   strict,
 );

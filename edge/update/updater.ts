@@ -61,8 +61,15 @@ export class Updater {
     const { layout } = this;
     const state = readUpdateState(layout.stateFile);
     const pending = state.pending;
-    if (!pending) return 'none';
     const log = this.options.log;
+    // The start guard rolled a release back before any updater could say so: report it now.
+    if (!pending && state.last && state.last.reported === false) {
+      const { reported: _r, ...last } = state.last;
+      log.error({ version: last.version, reason: last.reason }, 'the start guard rolled back a release');
+      writeUpdateState(layout.stateFile, { ...state, last });
+      this.report(last.deployment, last.version, last.outcome, { ...(this.running ? { from: this.running } : {}), ...(last.code ? { code: last.code } : {}), ...(last.reason ? { reason: last.reason } : {}) });
+    }
+    if (!pending) return 'none';
     if (this.running !== pending.version) {
       // Killed between recording the update and switching `current`: the old release runs on.
       const reason = `the install of ${pending.version} was interrupted before the switch; ${this.running ?? 'the old release'} runs on`;
@@ -147,6 +154,7 @@ export class Updater {
             layout: this.layout,
             publicKey: this.publicKey(),
             healthDeadlineMs: settings.healthDeadlineMs,
+            maxBoots: settings.maxBoots,
             clock: this.clock,
             ...(settings.caFile ? { caFile: settings.caFile } : {}),
             onStep: (step) => {

@@ -19,6 +19,7 @@ import type { QuarantineService } from '../quarantine/service.js';
 import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
 import type { EnrollmentService } from '../enrollment/service.js';
+import type { LiveFeed } from '../live/feed.js';
 import type { DeploymentService, ReleaseService } from '../releases/index.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
@@ -48,9 +49,12 @@ export interface ApiServices {
   readonly agents?: AgentsView;
   /** The hub's Prometheus registry, served at /metrics. */
   readonly metrics?: Registry;
+  /** What the live stream sends (with other hub processes' changes when they share a store); default: this process's. */
+  readonly live?: LiveFeed;
 }
 
 export interface ApiContext extends ApiServices {
+  readonly live: LiveFeed;
   readonly config: ApiConfig;
   readonly log: Logger;
   readonly accounts: Accounts;

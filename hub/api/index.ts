@@ -30,6 +30,7 @@ import { gatewayConfigPlugin } from './plugins/gateway-config.js';
 import { GatewayConfigService } from '../gateway-config/service.js';
 import { WorkOrderService } from '../work-orders/service.js';
 import { EnrollmentService } from '../enrollment/service.js';
+import { LiveFeed } from '../live/feed.js';
 import { QuarantineService } from '../quarantine/service.js';
 import { PointIndex } from '../registry/points.js';
 import { planningPlugin } from './plugins/planning.js';
@@ -90,12 +91,16 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as Api;
 
   const releases = deps.releases ?? new ReleaseService({ sql });
+  // The stream's feed: the caller's (startHub: with the other hub processes' changes), else this process's own.
+  const ownFeed = deps.live ? undefined : new LiveFeed({ events: deps.events, ...(deps.review ? { review: deps.review } : {}) });
+  if (ownFeed) app.addHook('onClose', async () => ownFeed.close());
   const ctx: ApiContext = {
     releases,
     deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log }),
     configs: deps.configs ?? new GatewayConfigService({ sql }),
     workOrders: deps.workOrders ?? new WorkOrderService(sql),
     enrollment: deps.enrollment ?? new EnrollmentService({ sql }),
+    live: deps.live ?? (ownFeed as LiveFeed),
     quarantine: deps.quarantine ?? new QuarantineService(sql),
     points: deps.points ?? new PointIndex(sql),
     sql,

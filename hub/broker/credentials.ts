@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
 import { mosquittoHash } from './mosquitto-hash.js';
-import { hashPassword, isPasswordHash } from './passwords.js';
+import { hashPassword, hashSecret, isPasswordHash } from './passwords.js';
 import { isValidFilter } from './topic-filter.js';
 
 const strict = { additionalProperties: false } as const;
@@ -22,7 +22,7 @@ const SparkplugGroupId = Type.String({ pattern: '^(?!STATE$)[A-Za-z0-9][A-Za-z0-
 const Username = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^:\\s]+$', description: 'MQTT username (no spaces or ":")' });
 const Hashes = {
   username: Username,
-  passwordHash: Type.String({ description: 'scrypt hash checked by the embedded broker' }),
+  passwordHash: Type.String({ description: 'hash checked by the embedded broker: scrypt for a chosen password, salted HMAC-SHA256 for a generated 256-bit secret' }),
   mosquittoHash: Type.Optional(Type.String({ description: 'PBKDF2-SHA512 ($7$) hash for an external Mosquitto' })),
 };
 
@@ -94,6 +94,7 @@ function parseText(text: string): unknown {
 }
 
 const checkFile = TypeCompiler.Compile(CredentialsFileSchema);
+const checkUser = TypeCompiler.Compile(CredentialUserSchema);
 
 /** The last file read or written, by identity and mtime: enrollment, the broker and the CLI read it again and again. */
 let cached: { readonly file: string; readonly key: string; readonly creds: CredentialsFile } | undefined;
@@ -128,7 +129,7 @@ export function loadCredentials(file: string): CredentialsFile {
   parsed.users.forEach((user, i) => {
     if (seen.has(user.username)) throw invalid(file, `/users/${i}/username: duplicate user "${user.username}"`);
     seen.add(user.username);
-    if (!isPasswordHash(user.passwordHash)) throw invalid(file, `/users/${i}/passwordHash: not a scrypt hash (never store plain passwords)`);
+    if (!isPasswordHash(user.passwordHash)) throw invalid(file, `/users/${i}/passwordHash: not a password hash of a known format (never store plain passwords)`);
     if (user.role === 'integration') {
       for (const [field, filters] of [['read', user.read], ['write', user.write]] as const) {
         filters.forEach((f, j) => {
@@ -153,33 +154,55 @@ function saveCredentials(file: string, creds: CredentialsFile): void {
 
 /**
  * Adds a user or rotates its password (and role/scopes). Writes the file atomically, mode 0600.
- * Returns whether the user was new.
+ * Returns whether the user was new. `generated`: the password came from generatePassword (a
+ * 256-bit secret), so it gets the fast hash (see passwords.ts); a chosen password keeps scrypt.
  */
-export async function upsertUser(file: string, spec: UserSpec, password: string, options: { mosquittoIterations?: number } = {}): Promise<{ created: boolean }> {
-  if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
-  const hashes = { passwordHash: await hashPassword(password), mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+export async function upsertUser(file: string, spec: UserSpec, password: string, options: UpsertOptions = {}): Promise<{ created: boolean }> {
+  const [created] = await upsertUsers(file, [{ spec, password }], options);
+  return { created: created ?? false };
+}
+
+export interface UpsertOptions {
+  readonly mosquittoIterations?: number;
+  /** The passwords came from generatePassword: the fast hash (see passwords.ts). */
+  readonly generated?: boolean;
+}
+
+/** Adds or rotates many users with one write of the file (a fleet provisioned at once); per user, whether it was new. */
+export async function upsertUsers(file: string, entries: readonly { spec: UserSpec; password: string }[], options: UpsertOptions = {}): Promise<boolean[]> {
+  const users: CredentialUser[] = [];
+  for (const { spec, password } of entries) {
+    if (password.length < 8) throw invalid(file, `password for "${spec.username}" is shorter than 8 characters`);
+    const passwordHash = options.generated === true ? hashSecret(password) : await hashPassword(password);
+    const hashes = { passwordHash, mosquittoHash: mosquittoHash(password, options.mosquittoIterations) };
+    let user: CredentialUser;
+    switch (spec.role) {
+      case 'gateway':
+        user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway, ...(spec.sparkplugGroups ? { sparkplugGroups: [...spec.sparkplugGroups] } : {}) };
+        break;
+      case 'integration':
+        user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };
+        break;
+      case 'hub':
+        user = { username: spec.username, ...hashes, role: 'hub' };
+        break;
+    }
+    const check = checkUser.Check(user) ? undefined : Value.Errors(CredentialUserSchema, user).First();
+    if (check) throw invalid(file, `user "${spec.username}": ${check.path}: ${check.message}`);
+    users.push(user);
+  }
   // Read, change and write with no await in between: concurrent upserts in one process (gateways
   // enrolling at once) each see the others' users.
   const creds = loadCredentials(file);
-  let user: CredentialUser;
-  switch (spec.role) {
-    case 'gateway':
-      user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway, ...(spec.sparkplugGroups ? { sparkplugGroups: [...spec.sparkplugGroups] } : {}) };
-      break;
-    case 'integration':
-      user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };
-      break;
-    case 'hub':
-      user = { username: spec.username, ...hashes, role: 'hub' };
-      break;
-  }
-  const check = Value.Errors(CredentialUserSchema, user).First();
-  if (check) throw invalid(file, `user "${spec.username}": ${check.path}: ${check.message}`);
-  const index = creds.users.findIndex((u) => u.username === spec.username);
-  if (index >= 0) creds.users[index] = user;
-  else creds.users.push(user);
+  const index = new Map(creds.users.map((u, i) => [u.username, i]));
+  const created = users.map((user) => {
+    const at = index.get(user.username);
+    if (at !== undefined) creds.users[at] = user;
+    else index.set(user.username, creds.users.push(user) - 1);
+    return at === undefined;
+  });
   saveCredentials(file, creds);
-  return { created: index < 0 };
+  return created;
 }
 
 /** Removes a user; returns false when there was none of that name. */

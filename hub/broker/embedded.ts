@@ -20,6 +20,7 @@ import { identityOf, loadCredentials, type CredentialsFile } from './credentials
 import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from '../metrics.js';
 import { verifyPassword } from './passwords.js';
+import { RetainedIndex, type RetainedPersistence } from './retained-index.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
 import { parseShared } from './topic-filter.js';
 
@@ -81,8 +82,14 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-// A fixed hash to verify against for unknown users, so they cost the same time as known ones.
+// A fixed hash to verify against for unknown users. It is the slow format: an unknown user then
+// costs what a user with a chosen password costs, so timing does not tell which people's
+// usernames exist. (It does tell an unknown user from one with a generated secret, which is
+// harmless: knowing a gateway's username brings no one closer to its 256-bit secret.)
 const DUMMY_HASH = '$scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$' + Buffer.alloc(64).toString('base64');
+
+/** High enough that aedes' emitter never queues (see createBroker below). */
+const MQ_CONCURRENCY = 1 << 30;
 
 function authError(code: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code as AuthErrorCode });
@@ -169,6 +176,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let holdQueue: Promise<unknown> = Promise.resolve();
 
   const broker = await Aedes.createBroker({
+    // aedes' message emitter (mqemitter) queues messages past `concurrency` in flight and drains
+    // the queue recursively: each queued message with no subscriber completes synchronously and
+    // starts the next inside its own stack. A fleet dropping at once queues one will and one
+    // $SYS disconnect notice per gateway, and 8,000 of them overflowed the stack (RangeError in
+    // qlobber's _match). No queue, no recursion: in-flight messages are bounded by the clients
+    // anyway, since aedes handles one client's packets one at a time.
+    concurrency: MQ_CONCURRENCY,
     preConnect(client, packet, done) {
       // aedes 1.x speaks MQTT 3.1.1 and 3.1 only and answers anything else with CONNACK
       // "unacceptable protocol version" (an MQTT 5 client reports 132); say so in the log, since
@@ -273,6 +287,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return shared.shouldForward(client, packet.topic, packet.brokerCounter) ? packet : null;
     },
   });
+  new RetainedIndex().install((broker as unknown as { persistence: RetainedPersistence }).persistence);
   // Revocation takes effect at once: after a reload, a client whose user is gone (or whose password
   // changed) is disconnected, and its next CONNECT is refused.
   credentials.onReload = (creds) => {

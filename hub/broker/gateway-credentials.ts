@@ -15,8 +15,8 @@ export class CredentialsFileIssuer implements GatewayCredentialIssuer {
   ) {}
 
   async issue(gateway: string, site: string): Promise<{ username: string; password: string }> {
-    const password = generatePassword(32);
-    await upsertUser(this.file, { role: 'gateway', username: gateway, site, gateway }, password);
+    const password = generatePassword();
+    await upsertUser(this.file, { role: 'gateway', username: gateway, site, gateway }, password, { generated: true });
     this.broker?.reloadCredentials();
     return { username: gateway, password };
   }

@@ -8,6 +8,7 @@ import type { GatewayState } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
 import type { GatewayRecord, GatewayStore } from '../store/types.js';
 import type { PointIndexPort } from './points.js';
+import { StatusLog } from './status-log.js';
 
 export interface GatewayRegistryOptions {
   readonly store: GatewayStore;
@@ -22,9 +23,12 @@ export interface GatewayRegistryOptions {
 export class GatewayRegistry {
   private readonly lastWritten = new Map<string, number>();
   private readonly touchIntervalMs: number;
+  /** Status changes in the log: the first at once, a burst (a site's network dropped) as one summary. */
+  private readonly statusLog: StatusLog;
 
   constructor(private readonly options: GatewayRegistryOptions) {
     this.touchIntervalMs = options.touchIntervalMs ?? 1000;
+    this.statusLog = new StatusLog(options.logger);
   }
 
   /** Applies a birth (online) or will/offline message in arrival order. */
@@ -49,7 +53,7 @@ export class GatewayRegistry {
     if (state.status === 'online' && state.devices) await this.options.points?.applyBirth(site, gateway, state.devices, now);
     await this.options.events.emit('state', { site, gateway, state, record });
     if (previous !== record.status) {
-      this.options.logger?.info({ site, gateway, status: record.status, version: record.version }, 'gateway status changed');
+      this.statusLog.changed({ site, gateway, status: record.status, version: record.version });
       await this.options.events.emit('gateway', { record, previous });
     }
     return record;

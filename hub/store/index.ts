@@ -8,7 +8,7 @@ import type { HubStore, RetentionPolicy } from './types.js';
 
 export type StoreConfig =
   | { readonly kind: 'sqlite'; readonly path: string; readonly flushMs?: number; readonly fsync?: boolean }
-  | { readonly kind: 'postgres'; readonly url?: string; readonly schema?: string };
+  | { readonly kind: 'postgres'; readonly url?: string; readonly schema?: string; readonly journal?: string; readonly flushMs?: number; readonly fsync?: boolean };
 
 export interface OpenStoreOptions {
   retention?: RetentionPolicy;
@@ -29,7 +29,15 @@ const STORES: { readonly [K in StoreConfig['kind']]: StoreOpener<K> } = {
   sqlite: async (config, options) =>
     SqliteStore.open({ path: config.path, flushMs: config.flushMs, fsync: config.fsync, retention: options.retention, migrations: options.migrations?.('sqlite') ?? [], logger: options.logger }),
   postgres: (config, options) =>
-    PostgresStore.open({ logger: options.logger, ...options.postgres, url: config.url, schema: config.schema, retention: options.retention, migrations: options.migrations?.('postgres') ?? [] }),
+    PostgresStore.open({
+      logger: options.logger,
+      ...options.postgres,
+      url: config.url,
+      schema: config.schema,
+      ...(config.journal === undefined ? {} : { journalDir: config.journal, flushMs: config.flushMs, fsync: config.fsync }),
+      retention: options.retention,
+      migrations: options.migrations?.('postgres') ?? [],
+    }),
 };
 
 export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<HubStore> {

@@ -10,8 +10,9 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSy
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDeb, type BuildResult } from '../../deploy/package/build-deb.js';
+import { NATIVE_ADDONS, buildDeb, loadNativeAddons, type BuildResult } from '../../deploy/package/build-deb.js';
 import { APP_DIR, COMMAND_LINK, CONFIG_DIR, STATE_DIR, UNIT_DIR, UNIT_NAME } from '../../deploy/package/layout.js';
+import { productionModules } from '../../shared/release/app-files.js';
 import { deployToolsPeer } from '../support/deploy-tools.js';
 import { peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
@@ -100,6 +101,22 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     expect(readFileSync(join(control, 'postinst'), 'utf8')).toContain(`NODE_ABI=${process.versions.modules}`);
   });
 
+  it('holds every production dependency and nothing else in node_modules (npm ls --omit=dev in the unpacked app)', () => {
+    const app = join(root, APP_DIR);
+    const ls = spawnSync('npm', ['ls', '--omit=dev', '--all', '--offline'], { cwd: app, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(ls.stderr).not.toMatch(/missing|invalid|ERR/i);
+    expect(ls.status).toBe(0);
+    const shipped = readdirSync(join(app, 'node_modules')).flatMap((n) => (n.startsWith('@') ? readdirSync(join(app, 'node_modules', n)).map((m) => `node_modules/${n}/${m}`) : [`node_modules/${n}`]));
+    expect(shipped.sort()).toEqual(productionModules(ROOT));
+  });
+
+  it('loads its native addons from the unpacked tree', () => {
+    const r = spawnSync(process.execPath, ['-e', loadNativeAddons(join(root, APP_DIR, 'node_modules'))], { encoding: 'utf8', cwd: dir.path });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    for (const name of NATIVE_ADDONS) expect(existsSync(join(root, APP_DIR, 'node_modules', name)), name).toBe(true);
+  });
+
   it('runs from the unpacked tree on its production dependencies: edge check of the example config', () => {
     const config = join(root, CONFIG_DIR, 'gateway.yaml');
     writeFileSync(config, readFileSync(join(root, CONFIG_DIR, 'gateway.yaml.example')));
@@ -111,7 +128,7 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     expect(r.status).toBe(0);
   });
 
-  it('installs into a scratch root with dpkg -i (maintainer scripts chrootless), keeps an existing config, and purges', ({ skip }) => {
+  it('installs into a scratch root with dpkg -i (maintainer scripts chrootless): refused without Node.js, configured once it is there, existing config kept, purged', ({ skip }) => {
     if (process.getuid?.() !== 0) {
       console.warn('skipping dpkg -i: needs root (dpkg sets file owners); the dpkg -x checks above ran');
       skip();
@@ -123,16 +140,27 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     writeFileSync(join(target, 'etc/group'), 'root:x:0:\ndialout:x:20:\n');
     writeFileSync(join(target, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', { mode: 0o600 });
     writeFileSync(join(target, 'etc/gshadow'), 'root:*::\ndialout:*::\n', { mode: 0o600 });
-    symlinkSync(process.execPath, join(target, 'usr/bin/node'));
     // A config already there (a gateway enrolled before): the package must not replace it.
     writeFileSync(join(target, CONFIG_DIR, 'gateway.yaml'), 'gateway: { id: kept }\n');
-    const dpkg = (...args: string[]): ReturnType<typeof spawnSync> =>
+    const dpkg = (...args: string[]): { status: number | null; stderr: string } =>
       spawnSync('dpkg', [`--root=${target}`, '--force-script-chrootless', '--force-depends', '--log=/dev/null', ...args], { encoding: 'utf8', timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
+    const state = (): string =>
+      spawnSync('dpkg-query', [`--admindir=${join(target, 'var/lib/dpkg')}`, '-W', '-f=${Status}', 'swarmgate-edge'], { encoding: 'utf8' }).stdout;
 
-    const install = dpkg('-i', deb.debFile);
-    expect(install.stderr).not.toMatch(/error/i);
-    expect(install.status).toBe(0);
-    expect(execFileSync('dpkg-query', [`--admindir=${join(target, 'var/lib/dpkg')}`, '-W', '-f=${Status}', 'swarmgate-edge'], { encoding: 'utf8' })).toBe('install ok installed');
+    // No /usr/bin/node: unpacked, not configured, and the message says what to do.
+    const refused = dpkg('-i', deb.debFile);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`swarmgate-edge: Node.js ${process.versions.node.split('.')[0]} is required at ${target}/usr/bin/node`);
+    expect(refused.stderr).toContain('dpkg --configure -a');
+    expect(state()).toBe('install ok half-configured');
+
+    // As the message says: install Node.js, then configure.
+    symlinkSync(process.execPath, join(target, 'usr/bin/node'));
+    const configured = dpkg('--configure', '-a');
+    expect(configured.stderr).not.toMatch(/error/i);
+    expect(configured.status).toBe(0);
+    expect(state()).toBe('install ok installed');
+
     const passwd = readFileSync(join(target, 'etc/passwd'), 'utf8');
     const user = /^swarmgate:x:(\d+):(\d+):[^:]*:\/var\/lib\/swarmgate:\/usr\/sbin\/nologin$/m.exec(passwd);
     expect(user, passwd).not.toBeNull();
@@ -145,20 +173,9 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     expect(existsSync(join(target, APP_DIR, 'dist/cli/main.js'))).toBe(true);
 
     const purge = dpkg('--purge', 'swarmgate-edge');
-    expect(purge.status, String(purge.stderr)).toBe(0);
+    expect(purge.status, purge.stderr).toBe(0);
     expect(existsSync(join(target, APP_DIR))).toBe(false);
     expect(existsSync(join(target, CONFIG_DIR))).toBe(false);
     expect(existsSync(join(target, STATE_DIR))).toBe(false);
-  });
-
-  it('refuses to configure without a suitable Node.js, saying what to install', ({ skip }) => {
-    if (process.getuid?.() !== 0) skip();
-    const target = join(dir.path, 'no-node');
-    for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/lib/dpkg/triggers', 'etc']) mkdirSync(join(target, d), { recursive: true });
-    writeFileSync(join(target, 'var/lib/dpkg/status'), '');
-    const r = spawnSync('dpkg', [`--root=${target}`, '--force-script-chrootless', '--force-depends', '--log=/dev/null', '-i', deb.debFile], { encoding: 'utf8', timeout: 300_000 });
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain(`swarmgate-edge: Node.js ${process.versions.node.split('.')[0]} is required at ${target}/usr/bin/node`);
-    expect(r.stderr).toContain('dpkg --configure -a');
   });
 });

@@ -226,6 +226,10 @@ describe('swarmgate image prepare on a FAT image', () => {
     const image = makeImage('arch.img');
     expect(await refused(options(image, makeDeb('amd64')))).toMatch(/--deb: swarmgate-edge_0\.1\.0_amd64\.deb is built for amd64; a Raspberry Pi needs arm64/);
     expect(await refused(options(image, makeDeb('arm64', 'something-else')))).toMatch(/--deb: .* is the package "something-else"/);
+    const oddName = join(dir.path, 'my package.deb');
+    writeFileSync(oddName, readFileSync(armDeb));
+    expect(await refused(options(image, oddName))).toMatch(/--deb: "my package\.deb" is not a Debian package file name/);
+    expect(await refused(options(image, armDeb, { extraDebs: [join(dir.path, 'raspios.img')] }))).toMatch(/--extra-deb: .*raspios\.img is not a \.deb file/);
     expect(readBack(image, '/cmdline.txt')).toBe(`${CMDLINE}\n`);
   });
 
@@ -275,6 +279,17 @@ describe('the options of image prepare', () => {
     // It gets as far as the package (which does not exist): the hub and host name passed.
     expect(await refused({ ...base(), hub: 'http://127.0.0.1:8080', hostname: 'gw-7.plant.example' })).toMatch(/--deb: \/nonexistent\.deb is not a file/);
     expect(await refused({ ...base(), hub: 'http://[::1]:8080/' })).toMatch(/--deb:/);
+  });
+
+  it('swarmgate image prepare reports a refused option with its exit code; without a subcommand it prints its usage', () => {
+    const cli = (...args: string[]): ReturnType<typeof spawnSync> =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'image', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } });
+    const bad = cli('prepare', '--image', image, '--hub', 'http://hub.example', '--token', TOKEN, '--deb', '/nonexistent.deb');
+    expect(bad.stderr).toMatch(/^swarmgate: SWG_ERR_CLI_USAGE: --hub: must be https:\/\/ .*swarmgate image prepare --help/m);
+    expect(bad.status).toBe(1);
+    const usage = cli();
+    expect(usage.stdout).toContain('swarmgate image prepare --image raspios-lite.img --hub');
+    expect(usage.status).toBe(2);
   });
 
   it('withFirstrun keeps the other kernel arguments on one line', () => {

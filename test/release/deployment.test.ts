@@ -6,8 +6,8 @@
  * keep it, the third is given a release whose devices never come up, and rolls back by itself,
  * saying why. A deployment of that release to the fleet halts after its canary fails.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,11 +29,15 @@ let keys: Keys;
 let token = '';
 const built: Record<string, BuiltRelease> = {};
 
-/** A gateway process under a supervisor that starts `current` again whenever it exits with 75. */
+/**
+ * A gateway process supervised as systemd does it: the start guard first (ExecStartPre), then
+ * `current`; started again whenever it exits (Restart=always), after a short RestartSec.
+ */
 class Supervised {
   child?: ChildProcess;
   readonly versions: string[] = [];
   readonly restarts: string[] = [];
+  crashes = 0;
   stderr = '';
   private stopped = false;
   constructor(
@@ -43,6 +47,15 @@ class Supervised {
   ) {}
 
   start(): void {
+    const guard = join(this.root, 'update-guard.mjs');
+    if (!existsSync(guard)) return this.run();
+    const pre = spawn(process.execPath, [guard, this.root], { stdio: ['ignore', 'ignore', 'pipe'] });
+    pre.stderr.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    pre.on('exit', () => this.run());
+  }
+
+  private run(): void {
+    if (this.stopped) return;
     const child = spawn(process.execPath, ['--import', 'tsx', join(this.root, 'current', 'bin', 'swarmgate.js')], { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let buf = '';
@@ -57,7 +70,8 @@ class Supervised {
     });
     child.stderr?.on('data', (c: Buffer) => (this.stderr = (this.stderr + c.toString()).slice(-20_000)));
     child.on('exit', (code) => {
-      if (!this.stopped && code === 75) this.start();
+      if (code !== 75) this.crashes++;
+      if (!this.stopped) setTimeout(() => this.start(), 200);
     });
   }
 
@@ -77,14 +91,19 @@ class Supervised {
 
 const gateways: Supervised[] = [];
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+/** The CLI as a separate process (asynchronously: the hub it calls runs in this process). */
+async function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
     cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 60_000,
     env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn', SWARMGATE_API_URL: hub.api?.url ?? '', SWARMGATE_API_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  await exited(child);
+  return { status: child.exitCode, stdout, stderr };
 }
 
 async function deployment(id: string, done: (d: DeploymentView) => boolean, timeoutMs = 60_000): Promise<DeploymentView> {
@@ -103,6 +122,7 @@ beforeAll(async () => {
   built['1.0.0'] = await buildTestRelease(dir.path, keys, '1.0.0');
   built['2.0.0'] = await buildTestRelease(dir.path, keys, '2.0.0');
   built['2.0.0-broken'] = await buildTestRelease(dir.path, keys, '2.0.0-broken', { healthy: false });
+  built['2.0.0-crash'] = await buildTestRelease(dir.path, keys, '2.0.0-crash', { crash: true });
   hub = await startReleaseHub(dir.path, keys);
   token = await adminToken(hub);
   for (const id of ['gw-a', 'gw-b', 'gw-c']) {
@@ -131,27 +151,26 @@ afterAll(async () => {
 });
 
 describe('a deployment to three gateway processes', () => {
-  it('refuses a release signed by another key at upload, before anything is stored', () => {
+  it('refuses a release signed by another key at upload, before anything is stored', async () => {
     const other = makeKeys(join(dir.path, 'other-keys'));
-    return buildTestRelease(join(dir.path, 'other'), other, '9.9.9').then((forged) => {
-      const r = cli(['hub', 'release', 'upload', '--manifest', forged.manifestFile]);
-      expect(r.status).toBe(1);
-      expect(r.stderr).toContain('SWG_ERR_RELEASE_SIGNATURE');
-      return hub.releases?.releases.list().then((list) => expect(list.map((x) => x.version)).not.toContain('9.9.9'));
-    });
+    const forged = await buildTestRelease(join(dir.path, 'other'), other, '9.9.9');
+    const r = await cli(['hub', 'release', 'upload', '--manifest', forged.manifestFile]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('SWG_ERR_RELEASE_SIGNATURE');
+    expect((await hub.releases?.releases.list())?.map((x) => x.version)).not.toContain('9.9.9');
   }, 30_000);
 
   it('two gateways update and stay; the one given a failing release rolls back by itself and says why', async () => {
     for (const v of ['2.0.0', '2.0.0-broken']) {
-      const up = cli(['hub', 'release', 'upload', '--manifest', built[v]?.manifestFile ?? '']);
+      const up = await cli(['hub', 'release', 'upload', '--manifest', built[v]?.manifestFile ?? '']);
       expect(up.status, up.stderr).toBe(0);
       expect(up.stdout).toContain(`release ${v}: ready`);
     }
     const started = Date.now();
-    const good = cli(['hub', 'release', 'deploy', '--version', '2.0.0', '--gateways', 'gw-a,gw-b', '--canary', '1', '--json']);
+    const good = await cli(['hub', 'release', 'deploy', '--version', '2.0.0', '--gateways', 'gw-a,gw-b', '--canary', '1', '--json']);
     expect(good.status, good.stderr).toBe(0);
     const goodId = (JSON.parse(good.stdout) as DeploymentView).id;
-    const bad = cli(['hub', 'release', 'deploy', '--version', '2.0.0-broken', '--gateways', 'gw-c', '--json']);
+    const bad = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-broken', '--gateways', 'gw-c', '--json']);
     expect(bad.status, bad.stderr).toBe(0);
     const badId = (JSON.parse(bad.stdout) as DeploymentView).id;
 
@@ -173,6 +192,8 @@ describe('a deployment to three gateway processes', () => {
     expect(rolled.gateways[0]?.reason).toContain('0/1 devices up (dev1 down)');
 
     const [a, b, c] = gateways as [Supervised, Supervised, Supervised];
+    // The rollback is reported before the restart into the old release: wait for that start.
+    await until('gw-c running 1.0.0 again', () => (c.versions.length === 3 ? true : undefined));
     expect([a.current, b.current, c.current]).toEqual(['2.0.0', '2.0.0', '1.0.0']);
     expect(a.versions).toEqual(['1.0.0', '2.0.0']);
     expect(c.versions).toEqual(['1.0.0', '2.0.0-broken', '1.0.0']);
@@ -182,14 +203,14 @@ describe('a deployment to three gateway processes', () => {
       const v = Object.fromEntries((await hub.registry.list()).map((g) => [g.gateway, g.version]));
       return v['gw-a'] === '2.0.0' && v['gw-b'] === '2.0.0' && v['gw-c'] === '1.0.0' ? true : undefined;
     });
-    const status = cli(['hub', 'release', 'status', badId]);
+    const status = await cli(['hub', 'release', 'status', badId]);
     expect(status.status, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/gw-c\s+canary\s+rolled-back/);
     console.log(`2 gateways updated (canary then rest) in ${goodMs} ms; broken release rolled back in ${badMs} ms (health deadline 10 s)`);
   }, 120_000);
 
   it('a fleet deployment of the failing release halts after its canary rolls back; the others are never told', async () => {
-    const r = cli(['hub', 'release', 'deploy', '--version', '2.0.0-broken', '--site', SITE, '--canary', '1', '--json']);
+    const r = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-broken', '--site', SITE, '--canary', '1', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const id = (JSON.parse(r.stdout) as DeploymentView).id;
     const halted = await deployment(id, (d) => d.state === 'halted');
@@ -205,4 +226,21 @@ describe('a deployment to three gateway processes', () => {
     await until('gw-a back on 2.0.0', () => (a.versions.at(-1) === '2.0.0' ? true : undefined));
     expect([a.current, b.current, c.current]).toEqual(['2.0.0', '2.0.0', '1.0.0']);
   }, 90_000);
+
+  it('a release that dies as it loads (no updater ever runs) is rolled back by the start guard, and reported', async () => {
+    const up = await cli(['hub', 'release', 'upload', '--manifest', built['2.0.0-crash']?.manifestFile ?? '']);
+    expect(up.status, up.stderr).toBe(0);
+    const r = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-crash', '--gateways', 'gw-b', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const id = (JSON.parse(r.stdout) as DeploymentView).id;
+    const b = gateways[1] as Supervised;
+    const crashesBefore = b.crashes;
+    const d = await deployment(id, (x) => x.state === 'halted' || x.state === 'done', 90_000);
+    expect(d.gateways[0]).toMatchObject({ gateway: 'gw-b', state: 'rolled-back', code: 'SWG_ERR_UPDATE_UNHEALTHY' });
+    expect(d.gateways[0]?.reason).toContain('crash loop');
+    expect(b.current).toBe('2.0.0');
+    // maxBoots (3) starts of the broken release died; the guard's fourth start ran 2.0.0 again.
+    expect(b.crashes - crashesBefore).toBe(3);
+    expect(b.versions.at(-1)).toBe('2.0.0');
+  }, 120_000);
 });

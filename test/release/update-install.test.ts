@@ -157,13 +157,13 @@ describe('installing a release', () => {
       SWG_TEST_INSTALL: JSON.stringify({ root: layout.root, desired, publicKeyFile: keys.publicFile }),
       ...(pauseAt ? { SWG_TEST_PAUSE_AT: pauseAt } : {}),
     });
-    /** Runs the install in a child; kills it once it is paused at `pauseAt`, or `afterMs` after the spawn. */
+    /** Runs the install in a child; kills it once it is paused at `pauseAt`, or `afterMs` after it began downloading. */
     const run = async (kill: { pauseAt?: string; afterMs?: number }): Promise<{ steps: string[]; killed: boolean }> => {
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT, env: env(kill.pauseAt), stdio: ['ignore', 'pipe', 'pipe'] });
       const steps: string[] = [];
       let buf = '';
       let stderr = '';
-      const timer = kill.afterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), kill.afterMs);
+      let timer: NodeJS.Timeout | undefined;
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       child.stdout.on('data', (c: Buffer) => {
         buf += c.toString();
@@ -172,6 +172,7 @@ describe('installing a release', () => {
           buf = buf.slice(i + 1);
           if (line.startsWith('step ')) steps.push(line.slice(5));
           if (kill.pauseAt && line === `step ${kill.pauseAt}`) child.kill('SIGKILL');
+          if (kill.afterMs !== undefined && line === 'step downloading') timer = setTimeout(() => child.kill('SIGKILL'), kill.afterMs);
         }
       });
       await exited(child);
@@ -187,7 +188,7 @@ describe('installing a release', () => {
       void u.stop();
       return { outcome, reports };
     };
-    const partials = (): string[] => readdirSync(layout.releasesDir).filter((n) => n.endsWith('.partial'));
+    const partials = (): string[] => readdirSync(layout.releasesDir).filter((n) => n.includes('.partial'));
 
     // Frozen at each step before the switch: the old release stays current, nothing is pending.
     for (const step of ['verified', 'downloading', 'downloaded', 'unpacking', 'unpacked']) {
@@ -207,9 +208,9 @@ describe('installing a release', () => {
     expect(readUpdateState(layout.stateFile).pending).toBeUndefined();
     expect(partials()).toEqual([]);
 
-    // Killed at arbitrary instants (process start ~1 s, then download and unpack): never a half release.
+    // Killed at instants through download, unpack and switch: never a half release.
     const landed: string[] = [];
-    for (const afterMs of [900, 1100, 1300, 1500, 1700]) {
+    for (const afterMs of [5, 40, 120, 250, 400, 600, 900]) {
       const r = await run({ afterMs });
       landed.push(`${afterMs} ms: ${r.killed ? `killed after ${r.steps.at(-1) ?? 'start'}` : 'finished'}`);
       const version = currentComplete(layout);
@@ -231,6 +232,6 @@ describe('installing a release', () => {
     expect(currentComplete(layout)).toBe('2.0.0');
     expect(readUpdateState(layout.stateFile).pending).toMatchObject({ version: '2.0.0', previous: '1.0.0' });
     expect(restart().outcome).toBe('checking');
-    expect(readdirSync(layout.releasesDir).filter((n) => !n.endsWith('.partial')).sort()).toEqual(['1.0.0', '2.0.0']);
+    expect(readdirSync(layout.releasesDir).filter((n) => !n.includes('.partial')).sort()).toEqual(['1.0.0', '2.0.0']);
   }, 180_000);
 });

@@ -38,6 +38,11 @@ export interface AgentServiceOptions {
   readonly threshold?: number;
   /** Evaluate every site this often; 0 or absent: only on anomaly events. */
   readonly evaluationIntervalMs?: number;
+  /**
+   * Whether this process runs the agents of a site now (the site's lease, when several hub
+   * processes share the store); absent: every site is this process's.
+   */
+  readonly ownsSite?: (site: string) => boolean;
   /** Default: the built-in specialists (hub/agents/specialists/index.ts, with `settleMs` when given). */
   readonly agents?: readonly Agent[];
   /** Settling window of the built-in specialists' expected effects. */
@@ -149,6 +154,7 @@ export class AgentService {
   evaluateSite(site: string, trigger?: GatewayEvent): Promise<CoordinatorReport | undefined> {
     const run = async (): Promise<CoordinatorReport | undefined> => {
       if (this.stopped || !this.options.facility.site(site)) return undefined;
+      if (this.options.ownsSite && !this.options.ownsSite(site)) return undefined; // another hub process runs this site's agents
       const snapshot = await snapshotFromStore(this.options.store, this.options.facility, site, this.clock(), trigger, this.options.snapshot);
       const report = await this.coordinator.evaluate(snapshot);
       // Every agent proposed what it sees now: work-order conditions not among them have cleared.

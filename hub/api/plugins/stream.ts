@@ -8,10 +8,11 @@
 import { Type } from '@sinclair/typebox';
 import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
+import { LIVE_TOPICS, type LiveTopic } from '../../live/feed.js';
 
 const strict = { additionalProperties: false } as const;
-const TOPICS = ['review', 'gateway', 'event', 'command'] as const;
-type Topic = (typeof TOPICS)[number];
+const TOPICS = LIVE_TOPICS;
+type Topic = LiveTopic;
 const MAX_QUEUED = 1 << 20;
 
 export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opts) => {
@@ -53,10 +54,8 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
         if (sessionHash) ctx.accounts.sessionAlive(sessionHash).then((alive) => alive || end(), () => undefined);
       }, heartbeatMs);
       beat.unref();
-      if (wanted.has('review') && ctx.review) offs.push(ctx.review.onChange((item) => send('review', item)));
-      if (wanted.has('gateway')) offs.push(ctx.events.on('gateway', ({ record, previous }) => send('gateway', { ...record, previous: previous ?? null })));
-      if (wanted.has('event')) offs.push(ctx.events.on('event', ({ site, gateway, event }) => send('event', { ...event, site, gateway })));
-      if (wanted.has('command')) offs.push(ctx.events.on('command', ({ record }) => send('command', record)));
+      // This process's changes and, with several hub processes on one store, the others' (hub/live).
+      offs.push(ctx.live.subscribe((topic, data) => wanted.has(topic) && send(topic, data)));
       res.on('close', end);
       res.on('error', end);
       ctx.closing.addEventListener('abort', end);

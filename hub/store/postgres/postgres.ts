@@ -8,10 +8,17 @@ import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
 import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import { ConflictLog, batchContentHash, isConflict } from '../batch-conflicts.js';
-import { DAY_MS, checkHistoryArgs, encodeValue, mergeBuckets, rollupLevelFor, type PartialBucket } from '../aggregate.js';
-import { POSTGRES_MIGRATIONS } from './migrations.js';
+import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
+import { GroupCommit } from './group-commit.js';
+import { JournaledTelemetry } from './journaled.js';
+import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations.js';
+import { ChunkPartitions } from './partitions.js';
+import { SeriesReads } from './reads.js';
+import { retainChunks } from './retention.js';
+import { SeriesIds } from './series-ids.js';
+import { ChunkWriter } from './writer.js';
 import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './schema-name.js';
-import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, sampleFromRow, type Row } from '../rows.js';
+import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
 import type { Migration } from '../migration.js';
 import {
   DEFAULT_RETENTION,
@@ -31,6 +38,7 @@ import {
   type StoredEvent,
   type StoredGap,
   type StoredReading,
+  type TelemetryStoreStats,
 } from '../types.js';
 
 export interface PostgresStoreOptions {
@@ -43,9 +51,20 @@ export interface PostgresStoreOptions {
   readonly maxConnections?: number;
   /** Where batch conflicts are reported; default a 'hub-store' logger. */
   readonly logger?: Logger;
+  /**
+   * This process's ingest journal folder: telemetry is acknowledged once journaled and written to
+   * PostgreSQL every flushMs (journaled.ts). Without it every batch is committed before
+   * ingestBatch resolves. Each hub process needs its own folder.
+   */
+  readonly journalDir?: string;
+  /** Interval of journaled writes; default 2000 ms. */
+  readonly flushMs?: number;
+  /** fsync every journal append (acknowledged telemetry survives power loss too). */
+  readonly fsync?: boolean;
 }
 
 const INT8_OID = 20;
+const PARTITIONS_AHEAD_EVERY_MS = 6 * 3_600_000;
 
 function typeParser(oid: number, format?: string): (value: string) => unknown {
   if (oid === INT8_OID) return (value: string) => Number(value);
@@ -56,14 +75,35 @@ export class PostgresStore implements HubStore {
   readonly kind = 'postgres' as const;
   private closed = false;
   private readonly conflicts: ConflictLog;
+  private readonly partitions: ChunkPartitions;
+  private readonly ids = new SeriesIds();
+  private readonly commits: GroupCommit;
+  private readonly reads: SeriesReads;
+  private readonly writer: ChunkWriter;
+  private journaled: JournaledTelemetry | undefined;
+  private aheadTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
     readonly schema: string,
     private readonly policy: RetentionPolicy,
-    logger: Logger,
+    private readonly log: Logger,
   ) {
-    this.conflicts = new ConflictLog(logger);
+    this.conflicts = new ConflictLog(log);
+    this.partitions = new ChunkPartitions(pool, schema);
+    const writer = (this.writer = new ChunkWriter(pool, this.partitions, this.ids));
+    this.commits = new GroupCommit((entries) => writer.write(entries));
+    this.reads = new SeriesReads(pool, this.ids, () => this.journaled?.buffer.generations ?? []);
+  }
+
+  /** Creates the coming days' partitions now and every few hours (writes create a missing one anyway). */
+  private async startPartitions(): Promise<void> {
+    await this.partitions.list();
+    await this.partitions.ensureAhead();
+    this.aheadTimer = setInterval(() => {
+      this.partitions.ensureAhead().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'creating the coming days\' chunk partitions failed; retrying later'));
+    }, PARTITIONS_AHEAD_EVERY_MS);
+    this.aheadTimer.unref();
   }
 
   static async open(options: PostgresStoreOptions = {}): Promise<PostgresStore> {
@@ -76,7 +116,10 @@ export class PostgresStore implements HubStore {
     const store = new PostgresStore(pool, schema, options.retention ?? DEFAULT_RETENTION, options.logger ?? createLogger('hub-store'));
     try {
       await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])]);
+      await store.startPartitions();
+      if (options.journalDir) store.journaled = await JournaledTelemetry.open({ dir: options.journalDir, flushMs: options.flushMs, fsync: options.fsync }, pool, store.writer, store.conflicts, store.log);
     } catch (err) {
+      if (store.aheadTimer) clearInterval(store.aheadTimer);
       await pool.end().catch(() => undefined);
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open PostgreSQL store (${url.replace(/\/\/[^@/]*@/, '//***@')}, schema ${schema}): ${errorMessage(err)}`, { cause: err });
     }
@@ -102,7 +145,7 @@ export class PostgresStore implements HubStore {
     return (await this.pool.query(sql, args)).rows as Row[];
   }
 
-  private async migrate(migrations: readonly Migration[]): Promise<void> {
+  private async migrate(migrations: readonly (Migration | PostgresMigration)[]): Promise<void> {
     await this.tx(async (c) => {
       // Several hub processes may start at once: one creates and migrates, the others wait.
       // (CREATE SCHEMA IF NOT EXISTS itself races, so it runs under the lock too.)
@@ -113,6 +156,7 @@ export class PostgresStore implements HubStore {
       for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
         if (applied.has(m.version)) continue;
         await c.query(m.sql);
+        if ('convert' in m) await (m as PostgresMigration).convert?.(c, this.schema);
         await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       }
     });
@@ -128,85 +172,44 @@ export class PostgresStore implements HubStore {
     return this.rows(sql, args);
   }
 
-  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now()): Promise<IngestResult> {
+  /**
+   * Stores the batch as per-point chunks with its key and latest values (writer.ts): journaled and
+   * written with the next flush (journaled.ts) when the store has a journal, else written together
+   * with the calls in flight beside it (group-commit.ts) and committed when it resolves.
+   */
+  async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now(), raw?: Uint8Array): Promise<IngestResult> {
     const hash = batchContentHash(batch);
-    const result = await this.tx(async (c): Promise<IngestResult & { storedHash?: string }> => {
-      const key = await c.query('INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING', [
-        batch.gateway,
-        batch.bootId,
-        batch.seq,
-        receivedAt,
-        batch.readings.length,
-        batch.historical,
-        hash,
-      ]);
-      if (key.rowCount === 0) {
-        // Only repeats pay for this read.
-        const stored = (await c.query('SELECT content_hash FROM batches WHERE gateway = $1 AND boot_id = $2 AND seq = $3', [batch.gateway, batch.bootId, batch.seq])).rows[0] as { content_hash: string | null } | undefined;
-        return isConflict(stored?.content_hash, hash) ? { stored: false, readings: 0, conflict: true, storedHash: stored?.content_hash ?? '' } : { stored: false, readings: 0 };
-      }
-      const cols = { d: [] as string[], p: [] as string[], ts: [] as number[], num: [] as (number | null)[], str: [] as (string | null)[], vt: [] as string[], q: [] as string[], c: [] as (string | null)[] };
-      for (const r of batch.readings) {
-        const v = encodeValue(r.v);
-        cols.d.push(r.d);
-        cols.p.push(r.p);
-        cols.ts.push(r.ts);
-        cols.num.push(v.num);
-        cols.str.push(v.str);
-        cols.vt.push(v.vtype);
-        cols.q.push(r.q);
-        cols.c.push(r.c ?? null);
-      }
-      const args = [batch.gateway, cols.d, cols.p, cols.ts, cols.num, cols.str, cols.vt, cols.q, cols.c];
-      const source = 'unnest($2::text[], $3::text[], $4::bigint[], $5::float8[], $6::text[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS r(d, p, ts, num, str, vtype, q, c, ord)';
-      await c.query(`INSERT INTO readings (gateway, device, point, ts, num, str, vtype, quality, cause) SELECT $1, d, p, ts, num, str, vtype, q, c FROM ${source} ORDER BY ord`, args);
-      await c.query(
-        `INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause)
-         SELECT DISTINCT ON (d, p) $1, d, p, ts, num, str, vtype, q, c FROM ${source} ORDER BY d, p, ts DESC, ord DESC
-         ON CONFLICT (gateway, device, point) DO UPDATE SET ts = EXCLUDED.ts, num = EXCLUDED.num, str = EXCLUDED.str,
-           vtype = EXCLUDED.vtype, quality = EXCLUDED.quality, cause = EXCLUDED.cause
-         WHERE EXCLUDED.ts >= latest.ts`,
-        args,
-      );
-      return { stored: true, readings: batch.readings.length };
-    });
-    if (!result.conflict) return result;
-    this.conflicts.report(batch, result.storedHash ?? '', hash);
+    const journaled = await this.journaled?.ingest(batch, receivedAt, raw, hash);
+    if (journaled) return journaled;
+    const outcome = await this.commits.submit({ batch, receivedAt, hash });
+    if (outcome.stored) return { stored: true, readings: batch.readings.length };
+    if (!isConflict(outcome.storedHash || null, hash)) return { stored: false, readings: 0 };
+    this.conflicts.report(batch, outcome.storedHash, hash);
     return { stored: false, readings: 0, conflict: true };
+  }
+
+  /** Writes journaled telemetry now (it happens on a timer anyway); nothing to do when writing through. */
+  async flush(): Promise<void> {
+    await this.journaled?.flush();
+    await this.commits.idle();
+  }
+
+  /** The journal and buffer when journaled, for metrics. */
+  telemetryStats(): TelemetryStoreStats {
+    return this.journaled?.stats() ?? { buffered: 0, journalBytes: 0, lastFlushMs: 0, flushFailures: 0 };
   }
 
   async latest(gateway?: string): Promise<StoredReading[]> {
     const rows = gateway ? await this.rows('SELECT * FROM latest WHERE gateway = $1 ORDER BY device, point', [gateway]) : await this.rows('SELECT * FROM latest ORDER BY gateway, device, point');
-    return rows.map(readingFromRow);
+    return this.reads.latest(rows.map(readingFromRow), gateway);
   }
 
   history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
   history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
   async history(gateway: string, device: string, point: string, from: number, to: number, bucketMs?: number): Promise<RawSample[] | HistoryBucket[]> {
     checkHistoryArgs(from, to, bucketMs);
-    if (bucketMs === undefined) {
-      const rows = await this.rows('SELECT ts, num, str, vtype, quality, cause FROM readings WHERE gateway = $1 AND device = $2 AND point = $3 AND ts >= $4 AND ts <= $5 ORDER BY ts, id', [gateway, device, point, from, to]);
-      return rows.map(sampleFromRow);
-    }
-    const raw = (await this.rows(
-      `SELECT (ts / $1::bigint) * $1::bigint AS start, SUM(num) AS sum, MIN(num) AS min, MAX(num) AS max, COUNT(*) AS count FROM readings
-       WHERE gateway = $2 AND device = $3 AND point = $4 AND ts >= $5 AND ts <= $6 AND vtype IN ('n', 'b') AND quality <> 'bad'
-       GROUP BY 1`,
-      [bucketMs, gateway, device, point, from, to],
-    )) as unknown as PartialBucket[];
-    const levels = (await this.rows('SELECT bucket_s, keep_days FROM rollup_levels')).map((r) => ({ bucketS: Number(r.bucket_s), keepDays: Number(r.keep_days) }));
-    const level = rollupLevelFor(levels, bucketMs);
-    const rolled = level
-      ? ((await this.rows('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = $1 AND gateway = $2 AND device = $3 AND point = $4 AND start >= $5 AND start <= $6', [
-          level.bucketS,
-          gateway,
-          device,
-          point,
-          Math.floor(from / bucketMs) * bucketMs,
-          to,
-        ])) as unknown as PartialBucket[])
-      : [];
-    return mergeBuckets([...raw, ...rolled], bucketMs);
+    if (bucketMs === undefined) return this.reads.samples(gateway, device, point, from, to);
+    return this.reads.buckets(gateway, device, point, from, to, bucketMs);
   }
 
   async insertGap(gap: GapRecord, receivedAt = Date.now()): Promise<{ stored: boolean }> {
@@ -341,30 +344,21 @@ export class PostgresStore implements HubStore {
     return (await this.rows(sql, args)).map(commandFromRow);
   }
 
+  /** Rolls raw chunks older than rawDays up and drops them (whole day partitions; retention.ts), then ages out keys and rollups. */
   async retention(now: number, policy: RetentionPolicy = this.policy): Promise<RetentionResult> {
     const cutoff = now - policy.rawDays * DAY_MS;
-    return this.tx(async (c) => {
-      for (const level of policy.rollups) {
-        await c.query('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES ($1, $2) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = EXCLUDED.keep_days', [level.bucketS, level.keepDays]);
-        await c.query(
-          `INSERT INTO rollups AS r (bucket_s, gateway, device, point, start, sum, min, max, count)
-           SELECT $1::integer, gateway, device, point, (ts / $2::bigint) * $2::bigint, SUM(num), MIN(num), MAX(num), COUNT(*) FROM readings
-           WHERE ts < $3 AND vtype IN ('n', 'b') AND quality <> 'bad'
-           GROUP BY 1, 2, 3, 4, 5
-           ON CONFLICT (bucket_s, gateway, device, point, start) DO UPDATE SET
-             sum = r.sum + EXCLUDED.sum, min = LEAST(r.min, EXCLUDED.min),
-             max = GREATEST(r.max, EXCLUDED.max), count = r.count + EXCLUDED.count`,
-          [level.bucketS, level.bucketS * 1000, cutoff],
-        );
-      }
-      const rawDeleted = (await c.query('DELETE FROM readings WHERE ts < $1', [cutoff])).rowCount ?? 0;
-      await c.query('DELETE FROM batches WHERE received_at < $1', [cutoff]);
-      let rollupRowsDeleted = 0;
-      for (const level of policy.rollups) {
-        rollupRowsDeleted += (await c.query('DELETE FROM rollups WHERE bucket_s = $1 AND start < $2', [level.bucketS, now - level.keepDays * DAY_MS])).rowCount ?? 0;
-      }
-      return { rawDeleted, rollupRowsDeleted };
-    });
+    for (const level of policy.rollups) {
+      await this.pool.query('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES ($1, $2) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = EXCLUDED.keep_days', [level.bucketS, level.keepDays]);
+    }
+    await this.flush();
+    const rawDeleted = await retainChunks(this.pool, this.partitions, cutoff, policy.rollups);
+    await this.pool.query('DELETE FROM batches WHERE received_at < $1', [cutoff]);
+    let rollupRowsDeleted = 0;
+    for (const level of policy.rollups) {
+      rollupRowsDeleted += (await this.pool.query('DELETE FROM rollups WHERE bucket_s = $1 AND start < $2', [level.bucketS, now - level.keepDays * DAY_MS])).rowCount ?? 0;
+    }
+    await this.partitions.ensureAhead();
+    return { rawDeleted, rollupRowsDeleted };
   }
 
   async schemaVersion(): Promise<number> {
@@ -380,6 +374,12 @@ export class PostgresStore implements HubStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.end();
+    if (this.aheadTimer) clearInterval(this.aheadTimer);
+    try {
+      await this.journaled?.close();
+      await this.commits.idle();
+    } finally {
+      await this.pool.end();
+    }
   }
 }

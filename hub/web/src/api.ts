@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Calls to the hub API (same origin, session cookie). Errors carry the API's code and hint. */
-import type { Action, Command, CreatedToken, EnrolledGateway, EnrollmentToken, Gateway, HistoryResult, Me, Reading, ReviewItem, WorkOrder } from './types.js';
+import type { Action, Command, CreatedToken, Deployment, EnrolledGateway, EnrollmentToken, Gateway, HistoryResult, Me, Reading, ReviewItem, WorkOrder } from './types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -38,6 +38,7 @@ const q = (params: Record<string, string | number | undefined>): string => {
 
 export const api = {
   me: () => call<Me>('GET', '/api/v1/auth/me'),
+  deployments: (limit = 5) => call<{ items: Deployment[] }>('GET', `/api/v1/deployments${q({ limit })}`),
   login: (username: string, password: string) => call<{ user: { username: string; role: Me['role'] } }>('POST', '/api/v1/auth/login', { username, password }),
   logout: () => call<{ ok: true }>('POST', '/api/v1/auth/logout'),
   reviews: (state?: string) => call<{ items: ReviewItem[] }>('GET', `/api/v1/reviews${q({ state, limit: 200 })}`),

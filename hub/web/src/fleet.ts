@@ -3,11 +3,11 @@
 import { api } from './api.js';
 import { chart, numeric } from './chart.js';
 import { ago, breakable, h, unitSymbol, withUnit } from './dom.js';
-import type { Gateway, Reading } from './types.js';
+import type { Deployment, Gateway, Reading } from './types.js';
 
 const pill = (status: string) => h('span', { class: `badge gw-${status}` }, status);
 
-export function fleetView(gateways: Gateway[]): HTMLElement {
+export function fleetView(gateways: Gateway[], deployments: Deployment[] = []): HTMLElement {
   const online = gateways.filter((g) => g.status === 'online').length;
   const list = h('ul', { class: 'cards', 'aria-label': 'Gateways' });
   for (const g of [...gateways].sort((a, b) => Number(a.status === 'online') - Number(b.status === 'online') || a.gateway.localeCompare(b.gateway))) {
@@ -33,6 +33,30 @@ export function fleetView(gateways: Gateway[]): HTMLElement {
     h('h1', { id: 'fleet-title', tabindex: '-1' }, 'Fleet'),
     h('p', { class: 'summary' }, `${online} online, ${gateways.length - online} offline or unknown`),
     gateways.length ? list : h('p', { class: 'empty' }, 'No gateway has announced itself yet.'),
+    deployments.length ? deploymentsView(deployments) : null,
+  );
+}
+
+/** Recent software deployments: each gateway's progress (canary first), failures with their reason. */
+function deploymentsView(deployments: Deployment[]): HTMLElement {
+  return h(
+    'section',
+    { 'aria-labelledby': 'deployments-title' },
+    h('h2', { id: 'deployments-title' }, 'Software updates'),
+    ...deployments.map((d) =>
+      h(
+        'div',
+        { class: 'deployment', 'data-deployment': d.id },
+        h('p', {}, h('strong', {}, `v${d.version}`), ` · ${d.state}${d.reason ? ` — ${d.reason}` : ''} · `, h('span', { class: 'muted' }, Object.entries(d.counts).map(([k, v]) => `${v} ${k}`).join(', '))),
+        h(
+          'ul',
+          { 'aria-label': `Gateways of deployment ${d.id}` },
+          ...d.gateways.map((g) =>
+            h('li', { 'data-gateway': g.gateway, class: g.state === 'rolled-back' || g.state === 'failed' ? 'health-critical' : '' }, `${g.gateway} (${g.wave}): ${g.state}${g.from ? ` from v${g.from}` : ''}${g.reason ? ` — ${g.reason}` : ''}`),
+          ),
+        ),
+      ),
+    ),
   );
 }
 

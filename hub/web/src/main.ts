@@ -165,7 +165,8 @@ async function route(focus = true): Promise<void> {
       const [tokens, gateways] = await Promise.all([api.enrollmentTokens(), api.enrolledGateways()]);
       show(enrollmentView(tokens.items, gateways.items, { announce, onChanged: () => void route(false) }), focus);
     } else if (page === 'fleet') {
-      show(fleetView((await api.gateways()).gateways), focus);
+      const [fleet, deployments] = await Promise.all([api.gateways(), api.deployments().catch(() => ({ items: [] }))]);
+      show(fleetView(fleet.gateways, deployments.items), focus);
     } else if (page === 'gateway' && a) {
       const [g, pts]: [Gateway, Awaited<ReturnType<typeof api.points>>] = await Promise.all([api.gateway(a), api.points(a)]);
       show(gatewayView(g, pts.points), focus);

@@ -19,6 +19,7 @@ export type Gateway = Static<typeof GatewaySchema>;
 export type Reading = Static<typeof ReadingSchema>;
 export type HistoryResult = Static<typeof HistorySchema>;
 export type WorkOrder = Static<typeof WorkOrderSchema>;
+export type { DeploymentView as Deployment } from '../../releases/deployments.js';
 export type EnrollmentToken = Static<typeof EnrollmentTokenSchema>;
 export type CreatedToken = Static<typeof CreatedTokenSchema>;
 export type EnrolledGateway = Static<typeof EnrolledGatewaySchema>;

@@ -36,6 +36,8 @@ export function makeKeys(dir: string): Keys {
 export interface AppOptions {
   /** What the test gateway process reports: devices up (healthy) or down. */
   readonly healthy?: boolean;
+  /** The release dies as it loads, before any updater runs. */
+  readonly crash?: boolean;
   /** Padding files, to make unpacking take measurable time. */
   readonly padFiles?: number;
   readonly padBytes?: number;
@@ -54,7 +56,7 @@ await import(harness);
 export function stageApp(dir: string, version: string, options: AppOptions = {}): string {
   const app = join(dir, `app-${version}`);
   mkdirSync(join(app, 'bin'), { recursive: true });
-  writeFileSync(join(app, 'bin', 'swarmgate.js'), ENTRY);
+  writeFileSync(join(app, 'bin', 'swarmgate.js'), options.crash ? `throw new Error('release ${version} is broken: it dies as it loads');\n` : ENTRY);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'swarmgate', version, type: 'module', engines: { node: '>=20.0' } }));
   writeFileSync(join(app, 'health.json'), JSON.stringify({ devicesUp: options.healthy ?? true }));
   if (options.padFiles) {

@@ -1,0 +1,132 @@
+/**
+ * `swarmgate hub release upload --manifest FILE [--artifact FILE]`      add a signed release to the hub
+ * `swarmgate hub release deploy --version V (--site S | --gateways A,B | --percent P) [--canary N | --canary-percent P] [--max-failures N]`
+ * `swarmgate hub release status [DEPLOYMENT] [--json]`                   deployments and per-gateway progress
+ * `swarmgate hub release list [--json]`                                  releases on the hub
+ * All through the running hub's API: --api URL (or SWARMGATE_API_URL) and an admin API token
+ * (SWARMGATE_API_TOKEN, or --token), since deploying tells gateways over the hub's MQTT link.
+ */
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { SwarmgateError, type ErrorCode } from '../shared/kit/errors.js';
+import { escapeControl } from '../shared/kit/terminal-text.js';
+import type { DeploymentView, ReleaseView } from '../hub/releases/index.js';
+import { usageError } from './usage.js';
+
+const HELP = `usage:
+  swarmgate hub release upload --manifest swarmgate-V.manifest.json [--artifact swarmgate-V.tar.gz]
+  swarmgate hub release deploy --version V (--site S | --gateways GW,... | --percent P) [--canary N | --canary-percent P] [--max-failures N]
+  swarmgate hub release status [DEPLOYMENT] [--json]
+  swarmgate hub release list [--json]
+options of every subcommand: --api URL (default $SWARMGATE_API_URL), --token T (default $SWARMGATE_API_TOKEN: an admin API token)
+The artifact defaults to the file the manifest names, beside the manifest.
+`;
+
+interface Api {
+  readonly url: string;
+  readonly token: string;
+}
+
+async function call<T>(api: Api, method: string, path: string, body?: { json: unknown } | { stream: Readable; length: number }): Promise<T> {
+  const headers: Record<string, string> = { authorization: `Bearer ${api.token}` };
+  let payload: BodyInit | undefined;
+  if (body && 'json' in body) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body.json);
+  } else if (body) {
+    headers['content-type'] = 'application/octet-stream';
+    headers['content-length'] = String(body.length);
+    payload = Readable.toWeb(body.stream) as unknown as BodyInit;
+  }
+  const res = await fetch(`${api.url.replace(/\/+$/, '')}${path}`, { method, headers, ...(payload ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
+  const json = (await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string; hint?: string } } | undefined;
+  if (!res.ok) {
+    const e = json?.error;
+    const code = (e?.code ?? 'SWG_ERR_INTERNAL') as ErrorCode;
+    throw new SwarmgateError(code, `${method} ${path}: HTTP ${res.status}: ${e?.message ?? 'no error body'}`, e?.hint ? { hint: e.hint } : {});
+  }
+  return json as T;
+}
+
+function gatewayLine(g: DeploymentView['gateways'][number]): string {
+  return escapeControl(`  ${g.gateway.padEnd(24)} ${g.wave.padEnd(7)} ${g.state.padEnd(12)} ${g.from ? `from ${g.from}` : ''}${g.code ? `  ${g.code}` : ''}${g.reason ? `: ${g.reason}` : ''}`);
+}
+
+function deploymentText(d: DeploymentView): string {
+  const counts = Object.entries(d.counts).map(([k, v]) => `${v} ${k}`).join(', ');
+  return [`${d.id}  release ${d.version}  ${d.state}${d.reason ? ` (${d.reason})` : ''}  ${counts}`, ...d.gateways.map(gatewayLine)].join('\n');
+}
+
+export async function hubReleaseCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      api: { type: 'string' },
+      token: { type: 'string' },
+      manifest: { type: 'string' },
+      artifact: { type: 'string' },
+      version: { type: 'string' },
+      site: { type: 'string' },
+      gateways: { type: 'string' },
+      percent: { type: 'string' },
+      canary: { type: 'string' },
+      'canary-percent': { type: 'string' },
+      'max-failures': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!sub || !['upload', 'deploy', 'status', 'list'].includes(sub)) {
+    process.stdout.write(HELP);
+    return sub === '--help' || sub === '-h' ? 0 : 2;
+  }
+  const url = values.api ?? process.env.SWARMGATE_API_URL;
+  const token = values.token ?? process.env.SWARMGATE_API_TOKEN;
+  if (!url || !token) throw usageError('hub', 'hub release needs --api URL and an API token (--token or SWARMGATE_API_TOKEN)');
+  const api: Api = { url, token };
+  const number = (text: string | undefined, what: string): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw usageError('hub', `${what} must be a number, got "${text}"`);
+    return n;
+  };
+
+  if (sub === 'upload') {
+    if (!values.manifest) throw usageError('hub', '--manifest FILE is required');
+    const manifest = JSON.parse(readFileSync(values.manifest, 'utf8')) as { version?: string; artifact?: { file?: string } };
+    const artifact = values.artifact ?? join(dirname(values.manifest), manifest.artifact?.file ?? '');
+    const size = statSync(artifact).size;
+    // A retried upload of the same release is accepted (the hub answers with the waiting release).
+    const created = await call<ReleaseView>(api, 'POST', '/api/v1/releases', { json: { manifest } });
+    const started = Date.now();
+    const ready = await call<ReleaseView>(api, 'PUT', `/api/v1/releases/${encodeURIComponent(created.version)}/artifact`, { stream: createReadStream(artifact), length: size });
+    process.stdout.write(`release ${ready.version}: ${ready.state} (${size} bytes in ${Date.now() - started} ms, signed by ${ready.manifest.signature.keyId})\n`);
+    return 0;
+  }
+  if (sub === 'deploy') {
+    if (!values.version) throw usageError('hub', '--version is required');
+    const targets = [values.site, values.gateways, values.percent].filter((t) => t !== undefined).length;
+    if (targets !== 1) throw usageError('hub', 'give exactly one target: --site, --gateways or --percent');
+    const target = values.site ? { site: values.site } : values.gateways ? { gateways: values.gateways.split(',').map((s) => s.trim()).filter(Boolean) } : { percent: number(values.percent, '--percent') ?? 0 };
+    const canary = number(values.canary, '--canary');
+    const canaryPercent = number(values['canary-percent'], '--canary-percent');
+    const maxFailures = number(values['max-failures'], '--max-failures');
+    const d = await call<DeploymentView>(api, 'POST', '/api/v1/deployments', {
+      json: { version: values.version, target, ...(canary !== undefined ? { canary } : {}), ...(canaryPercent !== undefined ? { canaryPercent } : {}), ...(maxFailures !== undefined ? { maxFailures } : {}) },
+    });
+    process.stdout.write(values.json ? `${JSON.stringify(d)}\n` : `${deploymentText(d)}\n`);
+    return 0;
+  }
+  if (sub === 'list') {
+    const { items } = await call<{ items: ReleaseView[] }>(api, 'GET', '/api/v1/releases');
+    process.stdout.write(values.json ? `${JSON.stringify(items)}\n` : items.map((r) => escapeControl(`${r.version.padEnd(20)} ${r.state.padEnd(10)} ${r.size} bytes  ${new Date(r.createdAt).toISOString()}`)).join('\n') + (items.length ? '\n' : 'no releases\n'));
+    return 0;
+  }
+  const id = positionals[0];
+  const list = id ? [await call<DeploymentView>(api, 'GET', `/api/v1/deployments/${encodeURIComponent(id)}`)] : (await call<{ items: DeploymentView[] }>(api, 'GET', '/api/v1/deployments')).items;
+  process.stdout.write(values.json ? `${JSON.stringify(id ? list[0] : list)}\n` : list.map(deploymentText).join('\n\n') + (list.length ? '\n' : 'no deployments\n'));
+  return 0;
+}

@@ -1,0 +1,83 @@
+/**
+ * Leases on both stores: one holder at a time however many ask at once, renewal keeps it, a holder
+ * that stops renewing loses it to the next asker after the time to live, release hands it over at
+ * once, and the holder is told when it gains or loses one.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlFor, type Sql } from '../../hub/db/sql.js';
+import { featureMigrations } from '../../hub/features.js';
+import { Leases } from '../../hub/leases/leases.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
+import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
+import type { HubStore } from '../../hub/store/types.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+
+function suite(kind: string, open: () => Promise<{ stores: HubStore[]; close: () => Promise<void> }>, skip = false): void {
+  describe.skipIf(skip)(`leases on ${kind}`, () => {
+    let sqls: Sql[] = [];
+    let close: (() => Promise<void>) | undefined;
+    let now = 1_000_000;
+    const clock = (): number => now;
+    beforeAll(async () => {
+      const opened = await open();
+      sqls = opened.stores.map(sqlFor);
+      close = opened.close;
+    });
+    afterAll(async () => close?.());
+
+    it('one of many processes asking at once gets it; renewal keeps it; expiry hands it over', async () => {
+      const processes = sqls.flatMap((sql, i) => Array.from({ length: 4 }, (_, j) => new Leases({ sql, holder: `hub-${i}-${j}`, ttlMs: 10_000, clock })));
+      const won = await Promise.all(processes.map((l) => l.acquire('agents:hq')));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const holder = processes[won.indexOf(true)] as Leases;
+      const other = processes.find((l) => l !== holder) as Leases;
+      expect(holder.holds('agents:hq')).toBe(true);
+      now += 5000;
+      expect(await holder.acquire('agents:hq')).toBe(true); // renewed
+      now += 9000; // 4 s left of the renewed lease
+      expect(await other.acquire('agents:hq')).toBe(false);
+      now += 1001; // the holder stopped renewing (died): expired
+      expect(holder.holds('agents:hq')).toBe(false);
+      expect(await other.acquire('agents:hq')).toBe(true);
+      expect(await holder.acquire('agents:hq')).toBe(false);
+      expect((await other.list()).find((l) => l.name === 'agents:hq')?.holder).toBe(other.holder);
+    });
+
+    it('release hands the lease over at once and the holders are told', async () => {
+      const changes: string[] = [];
+      const a = new Leases({ sql: sqls[0] as Sql, holder: 'a', ttlMs: 60_000, clock, onChange: (n, held) => changes.push(`a ${n} ${held}`) });
+      const b = new Leases({ sql: sqls[sqls.length - 1] as Sql, holder: 'b', ttlMs: 60_000, clock, onChange: (n, held) => changes.push(`b ${n} ${held}`) });
+      expect(await a.acquire('maintenance:retention')).toBe(true);
+      expect(await b.acquire('maintenance:retention')).toBe(false);
+      a.want(['maintenance:retention']);
+      await a.stop();
+      expect(await b.acquire('maintenance:retention')).toBe(true);
+      expect(changes).toEqual(['a maintenance:retention true', 'b maintenance:retention true']);
+    });
+  });
+}
+
+suite('SQLite', async () => {
+  const dir = tempDir('swg-leases-');
+  const path = join(dir.path, 'hub.db');
+  const a = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
+  const b = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
+  return { stores: [a, b], close: async () => { await a.close(); await b.close(); dir.remove(); } };
+});
+
+suite(
+  'PostgreSQL',
+  async () => {
+    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const a = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
+    const b = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
+    return { stores: [a, b], close: async () => { await b.close(); await a.dropSchema(); await a.close(); } };
+  },
+  !pgAvailable,
+);

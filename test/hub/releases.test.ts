@@ -1,0 +1,99 @@
+/**
+ * The hub's releases over its API: a manifest not signed by the fleet key is refused, an artifact
+ * that is not the signed one is refused (the release stays unusable), downloads need the gateway's
+ * deployment token and honour Range, and deployments name known gateways.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Hub } from '../../hub/index.js';
+import type { BuiltRelease } from '../../shared/release/artifact.js';
+import { tempDir } from '../support/tmp.js';
+import { adminToken, buildTestRelease, desiredUpdate, makeKeys, startReleaseHub, type Keys } from '../release/support/releases.js';
+
+const dir = tempDir('swg-hub-releases-');
+let hub: Hub;
+let keys: Keys;
+let token = '';
+let good: BuiltRelease;
+
+async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: { error?: { code: string }; [k: string]: unknown } }> {
+  const raw = Buffer.isBuffer(body);
+  const res = await fetch(`${hub.api?.url ?? ''}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': raw ? 'application/octet-stream' : 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: raw ? new Uint8Array(body as Buffer) : JSON.stringify(body) }),
+  });
+  return { status: res.status, json: (await res.json().catch(() => ({}))) as { error?: { code: string } } };
+}
+
+beforeAll(async () => {
+  keys = makeKeys(join(dir.path, 'keys'));
+  good = await buildTestRelease(dir.path, keys, '3.0.0');
+  hub = await startReleaseHub(dir.path, keys);
+  token = await adminToken(hub);
+}, 30_000);
+
+afterAll(async () => {
+  await hub?.stop();
+  dir.remove();
+});
+
+describe('releases on the hub', () => {
+  it('refuses a manifest signed by another key', async () => {
+    const forged = await buildTestRelease(join(dir.path, 'forged'), makeKeys(join(dir.path, 'other')), '3.0.1');
+    const r = await api('POST', '/api/v1/releases', { manifest: forged.manifest });
+    expect([r.status, r.json.error?.code]).toEqual([400, 'SWG_ERR_RELEASE_SIGNATURE']);
+    expect((await api('GET', '/api/v1/releases')).json.items).toEqual([]);
+  });
+
+  it('keeps an artifact only when it is the signed one', async () => {
+    expect((await api('POST', '/api/v1/releases', { manifest: good.manifest })).status).toBe(201);
+    const bytes = readFileSync(good.tarball);
+    const wrong = Buffer.from(bytes);
+    wrong[10] = (wrong[10] ?? 0) ^ 0xff;
+    const refused = await api('PUT', '/api/v1/releases/3.0.0/artifact', wrong);
+    expect([refused.status, refused.json.error?.code]).toEqual([400, 'SWG_ERR_RELEASE_DIGEST']);
+    const short = await api('PUT', '/api/v1/releases/3.0.0/artifact', bytes.subarray(0, bytes.length - 1));
+    expect(short.json.error?.code).toBe('SWG_ERR_RELEASE_DIGEST');
+    // Not deployable while its artifact is missing.
+    const early = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { percent: 100 } });
+    expect([early.status, early.json.error?.code]).toEqual([400, 'SWG_ERR_DEPLOYMENT_INVALID']);
+    const ok = await api('PUT', '/api/v1/releases/3.0.0/artifact', bytes);
+    expect([ok.status, ok.json.state]).toEqual([200, 'ready']);
+    const again = await api('POST', '/api/v1/releases', { manifest: good.manifest });
+    expect([again.status, again.json.error?.code]).toEqual([409, 'SWG_ERR_RELEASE_EXISTS']);
+  });
+
+  it('serves the artifact only with a deployment token, with Range', async () => {
+    const url = `/api/v1/releases/3.0.0/artifact`;
+    expect((await fetch(`${hub.api?.url ?? ''}${url}`)).status).toBe(401);
+    expect((await fetch(`${hub.api?.url ?? ''}${url}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+    const desired = await desiredUpdate(hub, dir.path, 'site-r', 'gw-r1', '3.0.0');
+    const bytes = readFileSync(good.tarball);
+    const get = (range?: string): Promise<Response> => fetch(desired.url, { headers: { authorization: `Bearer ${desired.token}`, ...(range ? { range } : {}) } });
+    const whole = await get();
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(bytes)).toBe(true);
+    const mid = await get('bytes=10-19');
+    expect([mid.status, mid.headers.get('content-range')]).toEqual([206, `bytes 10-19/${bytes.length}`]);
+    expect(Buffer.from(await mid.arrayBuffer()).equals(bytes.subarray(10, 20))).toBe(true);
+    const tail = await get('bytes=-5');
+    expect(Buffer.from(await tail.arrayBuffer()).equals(bytes.subarray(bytes.length - 5))).toBe(true);
+    const from = await get(`bytes=${bytes.length - 3}-`);
+    expect(Buffer.from(await from.arrayBuffer()).equals(bytes.subarray(bytes.length - 3))).toBe(true);
+    expect((await get(`bytes=${bytes.length}-`)).status).toBe(416);
+  }, 30_000);
+
+  it('deploys only to gateways the hub knows; the deployment shows each gateway', async () => {
+    const unknown = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { gateways: ['gw-nobody'] } });
+    expect([unknown.status, unknown.json.error?.code]).toEqual([404, 'SWG_ERR_GATEWAY_UNKNOWN']);
+    const none = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { site: 'no-such-site' } });
+    expect(none.json.error?.code).toBe('SWG_ERR_DEPLOYMENT_INVALID');
+    const d = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { site: 'site-r' }, maxFailures: 1 });
+    expect(d.status).toBe(201);
+    expect(d.json).toMatchObject({ version: '3.0.0', canary: 1, maxFailures: 1, state: 'rolling', gateways: [{ gateway: 'gw-r1', wave: 'canary', state: 'sent' }] });
+    const listed = await api('GET', '/api/v1/deployments');
+    expect((listed.json.items as { id: string }[]).map((x) => x.id)).toContain(d.json.id);
+  }, 30_000);
+});
