@@ -4,7 +4,7 @@
  * again one by one (same ports, same store folder), like a node that crashed and came back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { exited } from './child.js';
@@ -40,15 +40,16 @@ export interface NatsCluster {
 
 /** The config of one node: JetStream in `dir`, routes to every other node, an MQTT listener. */
 export function natsNodeConf(o: { name: string; dir: string; port: number; clusterPort: number; mqttPort: number; routes: readonly number[] }): string {
+  const clustered = o.routes.length > 0;
   return [
     `server_name: ${o.name}`,
     `log_file: "${o.dir}.log"`,
     `listen: 127.0.0.1:${o.port}`,
     `jetstream { store_dir: "${o.dir}", max_memory_store: 64MB, max_file_store: 2GB }`,
-    `cluster { name: swg-test, listen: 127.0.0.1:${o.clusterPort}, routes: [${o.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`,
+    ...(clustered ? [`cluster { name: swg-test, listen: 127.0.0.1:${o.clusterPort}, routes: [${o.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}] }`] : []),
     // Explicit: the MQTT streams (sessions, retained, QoS 1 deliveries) are made with the nodes up at
     // the first MQTT connect, and an R2 stream of a three-node cluster dies with either of its nodes.
-    `mqtt { listen: 127.0.0.1:${o.mqttPort}, stream_replicas: 3 }`,
+    `mqtt { listen: 127.0.0.1:${o.mqttPort}${clustered ? `, stream_replicas: ${Math.min(3, o.routes.length + 1)}` : ''} }`,
     '',
   ].join('\n');
 }
@@ -105,7 +106,8 @@ export async function ownNatsCluster(dir: string, size = 3): Promise<NatsCluster
         try {
           await waitMqtt(node.mqttUrl, 30_000);
         } catch (err) {
-          throw new Error(`${String(err)}\n${log}`);
+          const file = `${join(nodeDir, 'js')}.log`;
+          throw new Error(`${String(err)}\n${log}${existsSync(file) ? readFileSync(file, 'utf8').slice(-5000) : ''}`);
         }
       },
     };
