@@ -84,15 +84,38 @@ export class JetStreamSource implements IngestSource {
     void this.watchStatus(nc);
     try {
       await this.ensureStreamAndConsumer(nc);
-      const consumer = await nc.jetstream().consumers.get(o.stream, o.consumer);
-      // A pull consumer refilling its buffer: at most `concurrency` messages waiting in this process.
-      this.messages = await consumer.consume({ max_messages: Math.max(1, o.concurrency), idle_heartbeat: 5000 });
+      this.messages = await this.consume(nc);
     } catch (err) {
       await nc.close().catch(() => undefined);
       throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot set up JetStream stream ${o.stream} / consumer ${o.consumer}: ${errorMessage(err)}`, { cause: err });
     }
-    this.loop = this.run(this.messages, handle);
+    this.loop = this.keepConsuming(nc, this.messages, handle);
     o.log.info({ servers: o.servers, stream: o.stream, consumer: o.consumer }, 'ingest consuming from JetStream');
+  }
+
+  /** A pull consumer refilling its buffer: at most `concurrency` messages waiting in this process. */
+  private async consume(nc: NatsConnection): Promise<ConsumerMessages> {
+    const consumer = await nc.jetstream().consumers.get(this.options.stream, this.options.consumer);
+    return consumer.consume({ max_messages: Math.max(1, this.options.concurrency), idle_heartbeat: 5000 });
+  }
+
+  /** Runs the consumer; should it end other than by stop() (consumer deleted, a client error), starts it again. */
+  private async keepConsuming(nc: NatsConnection, first: ConsumerMessages, handle: MessageHandler): Promise<void> {
+    let messages: ConsumerMessages | undefined = first;
+    while (!this.stopping) {
+      if (messages) await this.run(messages, handle);
+      if (this.stopping) return;
+      this.options.log.error({ stream: this.options.stream, consumer: this.options.consumer }, 'JetStream consumer ended; starting it again');
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.stopping) return;
+      try {
+        await this.ensureStreamAndConsumer(nc);
+        messages = this.messages = await this.consume(nc);
+      } catch (err) {
+        this.options.log.error({ err: errorMessage(err) }, 'JetStream consumer cannot be started again yet');
+        messages = undefined;
+      }
+    }
   }
 
   private async ensureStreamAndConsumer(nc: NatsConnection): Promise<void> {
@@ -140,7 +163,7 @@ export class JetStreamSource implements IngestSource {
         while (this.inflight.size >= o.concurrency) await Promise.race(this.inflight);
       }
     } catch (err) {
-      if (!this.stopping) o.log.error({ err: errorMessage(err) }, 'JetStream consumer ended; ingest from NATS stopped');
+      if (!this.stopping) o.log.error({ err: errorMessage(err) }, 'JetStream consumer failed');
     }
   }
 
