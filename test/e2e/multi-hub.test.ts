@@ -102,7 +102,7 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
     const nc = await connect({ servers: cluster.natsUrls.split(',') });
     try {
       const jsm = await nc.jetstreamManager();
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < 20; i++) {
         const leader = (await jsm.streams.info(stream)).cluster?.leader;
         if (leader === node) return leader;
         await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, new Uint8Array(), { timeout: 5000 }).catch(() => undefined);

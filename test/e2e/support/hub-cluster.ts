@@ -1,7 +1,7 @@
 /**
  * Several hub processes (`swarmgate hub --config FILE`, each its own child process) on one broker
  * and one PostgreSQL schema: the shape of a scaled-out hub. Configs are written the way an
- * operator writes them (deploy/examples/hub-cluster-*.yaml); the schema is made and migrated once
+ * operator writes them (deploy/examples/cluster/hub-*.yaml); the schema is made and migrated once
  * before the hubs start and dropped at the end.
  */
 import { randomUUID } from 'node:crypto';
