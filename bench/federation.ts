@@ -1,7 +1,7 @@
 /**
  * Federation benchmarks (gateway → MQTT → hub):
- *   - hub ingest rate against what Mosquitto alone delivers to a subscriber that does nothing,
- *     same messages, same run (ratio);
+ *   - hub ingest rate against what Mosquitto alone delivers to a null subscriber (one that counts
+ *     and does nothing else), same messages, same run (ratio), for JSON and binary telemetry;
  *   - reading → stored latency (p50/p99) on loopback, with the default outbox flushMs and a small one;
  *   - outbox replay after an hour's backlog (100 points at 1 s = 360,000 readings);
  *   - the gateway's CPU and RSS while forwarding 10,000 readings/s (its own process).
@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -26,7 +27,7 @@ import { parseHubConfig } from '../hub/config.js';
 import { startHub, type Hub } from '../hub/index.js';
 import { SqliteStore } from '../hub/store/sqlite/sqlite.js';
 import { createLogger } from '../shared/kit/log.js';
-import { TelemetryBatchSchema, encode, gatewayTopic, type WireReading } from '../shared/wire/index.js';
+import { TelemetryBatchSchema, decodeTelemetry, encode, encodeTelemetryBinary, gatewayTopic, type TelemetryBatch, type TelemetryEncoding, type WireReading } from '../shared/wire/index.js';
 import { tempDir } from '../test/support/tmp.js';
 import { atLeast, atMost, progress, ratioEntry, type BenchEntry } from './results.js';
 import { syntheticManifest } from './synthetic-driver.js';
@@ -102,19 +103,27 @@ function syntheticGateway(id: string, site: string): FederationGateway & { emit(
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Hub ingest vs Mosquitto alone
+// 1. Hub ingest vs Mosquitto alone, JSON and binary telemetry
 
 const INGEST_BATCHES = 3000;
 const INGEST_READINGS = 100;
 
-function telemetryPayloads(gateway: string): Buffer[] {
+/** The bench's batches: 100 points of 10 devices, doubles, one timestamp per batch (a poll). */
+function telemetryBatches(gateway: string): TelemetryBatch[] {
   const bootId = randomUUID();
   const t0 = Date.now() - 3_600_000;
   return Array.from({ length: INGEST_BATCHES }, (_, seq) => {
     const readings: WireReading[] = Array.from({ length: INGEST_READINGS }, (_, i) => ({ d: `dev${i % 10}`, p: `point_${i}`, v: 20 + Math.sin(seq + i) * 5, q: 'good', ts: t0 + seq * 1000 }));
-    return encode(TelemetryBatchSchema, { v: 1, gateway, bootId, seq, sentAt: Date.now(), historical: false, readings });
+    return { v: 1, gateway, bootId, seq, sentAt: Date.now(), historical: false, readings };
   });
 }
+
+function telemetryPayloads(batches: readonly TelemetryBatch[], encoding: TelemetryEncoding): Buffer[] {
+  return batches.map((b) => (encoding === 'binary' ? encodeTelemetryBinary(b, b.readings) : encode(TelemetryBatchSchema, b)));
+}
+
+/** CPU microseconds of this process per message in the last publishAll (publisher + subscriber or hub, every thread). */
+let lastCpuPerMessage = 0;
 
 /**
  * Publishes every payload QoS 1, keeping at most WINDOW messages published and not yet consumed:
@@ -126,40 +135,37 @@ async function publishAll(topic: string, payloads: readonly Buffer[], consumed: 
   const pub = await mqtt.connectAsync(`mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`, { clientId: `swg-bench-pub-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0 });
   try {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     for (let i = 0; i < payloads.length; i++) {
       while (i - consumed() >= WINDOW) await new Promise((r) => setImmediate(r));
       pub.publish(topic, payloads[i]!, { qos: 1 });
     }
     await until(() => consumed() >= payloads.length, 120_000, 'every message');
+    const used = process.cpuUsage(cpu);
+    lastCpuPerMessage = (used.user + used.system) / payloads.length;
     return performance.now() - started;
   } finally {
     await pub.endAsync();
   }
 }
 
-async function benchIngestRatio(): Promise<BenchEntry[]> {
-  if (!(await reachable(MOSQUITTO.host, MOSQUITTO.port))) {
-    progress('federation: Mosquitto not reachable on 127.0.0.1:1883; ingest ratio skipped');
-    return [{ name: 'hub_ingest_vs_mosquitto', value: 0, unit: 'msgs/s', notes: 'skipped: Mosquitto not reachable at 127.0.0.1:1883' }];
-  }
-  const dir = tempDir('swg-bench-ingest-');
-  const site = `bench-${randomUUID().slice(0, 8)}`;
-  const gateway = 'gw-bench';
-  const topic = gatewayTopic(site, gateway, 'telemetry');
-  const payloads = telemetryPayloads(gateway);
-  const bytes = payloads.reduce((n, p) => n + p.length, 0);
+/** What Mosquitto delivers to a subscriber that counts and does nothing else (same QoS and filter shape as ingest): msgs/s. */
+async function nullSubscriberRate(site: string, topic: string, payloads: readonly Buffer[]): Promise<number> {
+  const sub = await mqtt.connectAsync(`mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`, { clientId: `swg-bench-sub-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0 });
   try {
-    // Baseline: a subscriber that counts and does nothing else, same QoS and filter shape as ingest.
-    const sub = await mqtt.connectAsync(`mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}`, { clientId: `swg-bench-sub-${randomUUID().slice(0, 8)}`, clean: true, reconnectPeriod: 0 });
     let received = 0;
     sub.on('message', () => void received++);
     await sub.subscribeAsync(`$share/bench-${randomUUID().slice(0, 6)}/swarmgate/v1/${site}/+/telemetry`, { qos: 1 });
-    const baseMs = await publishAll(topic, payloads, () => received);
+    return (payloads.length / (await publishAll(topic, payloads, () => received))) * 1000;
+  } finally {
     await sub.endAsync();
-    const baseRate = (INGEST_BATCHES / baseMs) * 1000;
-    progress(`federation: Mosquitto → plain subscriber ${baseRate.toFixed(0)} msgs/s`);
+  }
+}
 
-    // The hub: external mode on the same Mosquitto, SQLite store.
+/** One hub (external mode on the same Mosquitto, SQLite store) ingesting every payload: msgs/s, every reading checked in the database after stop. */
+async function hubIngestRate(site: string, gateway: string, topic: string, payloads: readonly Buffer[]): Promise<number> {
+  const dir = tempDir('swg-bench-ingest-');
+  try {
     const config = parseHubConfig(`broker:\n  mode: external\n  external: { url: "mqtt://${MOSQUITTO.host}:${MOSQUITTO.port}", shareGroup: bench-${randomUUID().slice(0, 6)} }\nstore: { kind: sqlite, path: hub.db }\n`, join(dir.path, 'hub.yaml'));
     const hub = await startHub(config, { logger: quiet('bench-hub'), sites: [site], retentionIntervalMs: 0 });
     let hubMs: number;
@@ -180,20 +186,80 @@ async function benchIngestRatio(): Promise<BenchEntry[]> {
     } finally {
       await check.close();
     }
-    const hubRate = (INGEST_BATCHES / hubMs) * 1000;
-    progress(`federation: hub ingest ${hubRate.toFixed(0)} msgs/s (${((hubRate * INGEST_READINGS) / 1000).toFixed(0)}k readings/s)`);
-    return [
-      ratioEntry(
-        'hub_ingest_vs_mosquitto',
-        { value: Math.round(hubRate), unit: 'msgs/s' },
-        { name: 'mosquitto_to_idle_subscriber', value: Math.round(baseRate), unit: 'msgs/s' },
-        0.8,
-        `${INGEST_BATCHES} telemetry batches of ${INGEST_READINGS} readings (${Math.round(bytes / INGEST_BATCHES)} bytes each) published QoS 1 through Mosquitto; hub = external mode, SQLite store (journaled on arrival, acknowledged after the journal write, group-committed as per-point chunks every 5 s or 200k readings; all 300k readings verified queryable in the database after stop); ${Math.round(hubRate * INGEST_READINGS)} readings/s`,
-      ),
-    ];
+    return (INGEST_BATCHES / hubMs) * 1000;
   } finally {
     dir.remove();
   }
+}
+
+/** CPU microseconds per message to decode and check it as ingest does (decodeTelemetry), best of several passes. */
+function decodeMicros(topic: string, payloads: readonly Buffer[]): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let pass = 0; pass < 5; pass++) {
+    const cpu = process.cpuUsage();
+    for (const p of payloads) if (!decodeTelemetry(topic, p).ok) throw new Error('bench payload refused');
+    const used = process.cpuUsage(cpu);
+    best = Math.min(best, (used.user + used.system) / payloads.length);
+  }
+  return best;
+}
+
+async function benchIngestRatio(): Promise<BenchEntry[]> {
+  if (!(await reachable(MOSQUITTO.host, MOSQUITTO.port))) {
+    progress('federation: Mosquitto not reachable on 127.0.0.1:1883; ingest ratio skipped');
+    return [{ name: 'hub_ingest_vs_mosquitto', value: 0, unit: 'msgs/s', notes: 'skipped: Mosquitto not reachable at 127.0.0.1:1883' }];
+  }
+  const site = `bench-${randomUUID().slice(0, 8)}`;
+  const gateway = 'gw-bench';
+  const topic = gatewayTopic(site, gateway, 'telemetry');
+  const batches = telemetryBatches(gateway);
+  const entries: BenchEntry[] = [];
+  const encodings: readonly TelemetryEncoding[] = ['json', 'binary'];
+  const rates = new Map<TelemetryEncoding, { base: number; hub: number }>();
+  for (const encoding of encodings) {
+    const payloads = telemetryPayloads(batches, encoding);
+    const bytes = Math.round(payloads.reduce((n, p) => n + p.length, 0) / payloads.length);
+    // Alternated and the best of two kept on both sides: the machine is shared, and a burst of
+    // other work in one measurement would otherwise decide the ratio.
+    let baseRate = 0;
+    let hubRate = 0;
+    let baseCpu = Number.POSITIVE_INFINITY;
+    let hubCpu = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 2; round++) {
+      baseRate = Math.max(baseRate, await nullSubscriberRate(site, topic, payloads));
+      baseCpu = Math.min(baseCpu, lastCpuPerMessage);
+      hubRate = Math.max(hubRate, await hubIngestRate(site, gateway, topic, payloads));
+      hubCpu = Math.min(hubCpu, lastCpuPerMessage);
+    }
+    rates.set(encoding, { base: baseRate, hub: hubRate });
+    progress(`federation: ${encoding}: Mosquitto → null subscriber ${baseRate.toFixed(0)} msgs/s`);
+    const micros = decodeMicros(topic, payloads);
+    progress(`federation: ${encoding}: hub ingest ${hubRate.toFixed(0)} msgs/s (${((hubRate * INGEST_READINGS) / 1000).toFixed(0)}k readings/s), ratio ${(hubRate / baseRate).toFixed(2)}; decode ${micros.toFixed(1)} us/msg; bench process CPU per message: null subscriber ${baseCpu.toFixed(0)} us, hub ${hubCpu.toFixed(0)} us`);
+    const suffix = encoding === 'json' ? '' : '_binary';
+    entries.push(
+      ratioEntry(
+        `hub_ingest${suffix}_vs_mosquitto`,
+        { value: Math.round(hubRate), unit: 'msgs/s' },
+        { name: `mosquitto_to_null_subscriber${suffix}`, value: Math.round(baseRate), unit: 'msgs/s' },
+        0.8,
+        `${INGEST_BATCHES} telemetry batches of ${INGEST_READINGS} readings, ${encoding} encoding (${bytes} bytes each), published QoS 1 through Mosquitto (publisher in the bench process); the baseline is a null subscriber (counts, nothing else) on the same Mosquitto with the same payloads in the same run, best of two alternated runs each side; hub = external mode, SQLite store (journaled on arrival, acknowledged after the journal write, group-committed as per-point chunks every 5 s or 200k readings; all 300k readings verified queryable in the database after stop); ${Math.round(hubRate * INGEST_READINGS)} readings/s; CPU of the bench process per message (publisher included): ${baseCpu.toFixed(0)} us with the null subscriber, ${hubCpu.toFixed(0)} us with the hub; ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}`,
+      ),
+      { name: `telemetry_decode_${encoding}_us_per_message`, value: Number(micros.toFixed(1)), unit: 'us', notes: `CPU time to decode and check one ${bytes}-byte batch of ${INGEST_READINGS} readings as ingest does (decodeTelemetry: every reading validated), best of 5 passes over ${INGEST_BATCHES}` },
+    );
+  }
+  const json = rates.get('json')!;
+  const binary = rates.get('binary')!;
+  // Informational (no target): the same telemetry, the hub taking it binary against the broker
+  // delivering it as JSON (today's default) to a null subscriber.
+  entries.push({
+    name: 'hub_ingest_binary_vs_mosquitto_json',
+    value: Math.round(binary.hub),
+    unit: 'msgs/s',
+    baseline: { name: 'mosquitto_to_null_subscriber', value: Math.round(json.base), unit: 'msgs/s' },
+    ratio: Number((binary.hub / json.base).toFixed(3)),
+    notes: `the same ${INGEST_BATCHES} batches: hub ingest of the binary frames against what Mosquitto delivers of the JSON payloads to a null subscriber, same run; no target: the target holds the hub against the broker carrying the same bytes (hub_ingest_binary_vs_mosquitto)`,
+  });
+  return entries;
 }
 
 // ---------------------------------------------------------------------------------------------

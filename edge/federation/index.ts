@@ -145,7 +145,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
   mkdirSync(dataDir, { recursive: true });
 
   const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site });
-  const outbox = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site: gateway.site, gateway: gateway.id, ...config.outbox, clock, metrics, log: log.child({ part: 'outbox' }) });
+  const outbox = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site: gateway.site, gateway: gateway.id, ...config.outbox, encoding: config.telemetryEncoding, clock, metrics, log: log.child({ part: 'outbox' }) });
   const startedAt = clock();
 
   const birth = (): GatewayState => {

@@ -17,7 +17,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { createLogger } from '../../shared/kit/log.js';
-import { GapRecordSchema, encode, gatewayTopic, isValidId, type GapRecord } from '../../shared/wire/index.js';
+import { GapRecordSchema, binaryReadingBound, encode, encodeTelemetryBinary, gatewayTopic, isValidId, type GapRecord, type TelemetryEncoding, type WireReading } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 import { FederationMetrics } from './metrics.js';
 import { OutboxTable, type MessageKind, type NewRow, type OutboxRow, type RowSummary } from './outbox-table.js';
@@ -37,6 +37,8 @@ export interface OutboxOptions {
   readonly flushMs?: number;
   readonly batchMax?: number;
   readonly batchMs?: number;
+  /** How telemetry batches are encoded (default 'json'); rows already written keep theirs. */
+  readonly encoding?: TelemetryEncoding;
   readonly clock?: () => number;
   readonly metrics?: FederationMetrics;
   readonly log?: Logger;
@@ -48,8 +50,12 @@ export interface CommitInfo {
   readonly lastSeq: number;
 }
 
+/** Readings waiting to become a batch: JSON texts, or (binary encoding) the readings themselves. */
 interface OpenBatch {
   parts: string[];
+  readings: WireReading[];
+  count: number;
+  /** Upper bound of the encoded readings' bytes. */
   bytes: number;
   minTs: number;
   maxTs: number;
@@ -68,6 +74,7 @@ export class Outbox {
   private readonly flushMs: number;
   private readonly batchMax: number;
   private readonly batchMs: number;
+  private readonly binary: boolean;
   private readonly dbBudget: number;
   private readonly gapTopic: string;
   private readonly telemetryTopic: string;
@@ -100,6 +107,9 @@ export class Outbox {
     this.flushMs = options.flushMs ?? 200;
     this.batchMax = options.batchMax ?? 500;
     this.batchMs = options.batchMs ?? 200;
+    this.binary = options.encoding === 'binary';
+    // The frame's encoder refuses what the wire refuses; better here than at the first batch.
+    if (this.binary && !/^[A-Za-z0-9_-]{8,64}$/.test(this.bootId)) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `boot id "${this.bootId}" is not a wire boot id (8 to 64 of A-Z a-z 0-9 _ -)`);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     // The bound covers the database and its write-ahead log; the WAL gets a fixed slice of it.
     const walBudget = Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(maxBytes / 8)));
@@ -123,7 +133,7 @@ export class Outbox {
   }
 
   stats(): { messages: number; bytes: number; fileBytes: number; buffered: number } {
-    return { messages: this.table.rows, bytes: this.table.bytes, fileBytes: this.fileBytes(), buffered: this.open.parts.length };
+    return { messages: this.table.rows, bytes: this.table.bytes, fileBytes: this.fileBytes(), buffered: this.open.count };
   }
 
   /** Database plus WAL size on disk. */
@@ -163,12 +173,14 @@ export class Outbox {
       this.log.warn({ device: reading.device, point: reading.point }, 'reading does not fit the wire schema; not forwarded');
       return;
     }
-    const json = JSON.stringify(wire);
-    if (this.open.parts.length > 0 && this.open.bytes + json.length > MAX_BATCH_BYTES) this.sealOpen();
-    if (this.strict) this.table.stage(json);
-    push(this.open, json, wire.ts);
+    // JSON text only where it is kept: the JSON encoding, or strict mode's staging table.
+    const json = !this.binary || this.strict ? JSON.stringify(wire) : undefined;
+    const size = json === undefined ? binaryReadingBound(wire) : json.length + 1;
+    if (this.open.count > 0 && this.open.bytes + size > MAX_BATCH_BYTES) this.sealOpen();
+    if (json !== undefined && this.strict) this.table.stage(json);
+    this.push(wire, json, size);
     if (this.strict) this.notifyCommit(1);
-    if (this.open.parts.length >= this.batchMax) this.commit();
+    if (this.open.count >= this.batchMax) this.commit();
     else this.arm(this.strict ? this.batchMs : this.flushMs);
   }
 
@@ -316,12 +328,23 @@ export class Outbox {
     }
   }
 
+  private push(wire: WireReading, json: string | undefined, size: number): void {
+    const b = this.open;
+    if (this.binary) b.readings.push(wire);
+    else b.parts.push(json!);
+    b.count++;
+    b.bytes += size;
+    if (wire.ts < b.minTs) b.minTs = wire.ts;
+    if (wire.ts > b.maxTs) b.maxTs = wire.ts;
+  }
+
   private sealOpen(): void {
-    if (this.open.parts.length === 0) return;
+    if (this.open.count === 0) return;
     const b = this.open;
     const batchSeq = this.nextBatchSeq++;
-    const payload = encodeBatch({ gateway: this.options.gateway, bootId: this.bootId, seq: batchSeq, sentAt: this.clock(), historical: false }, b.parts);
-    this.sealed.push({ bootId: this.bootId, kind: 'telemetry', topic: this.telemetryTopic, payload, readings: b.parts.length, batchSeq, firstTs: b.minTs, lastTs: b.maxTs });
+    const head = { gateway: this.options.gateway, bootId: this.bootId, seq: batchSeq, sentAt: this.clock(), historical: false };
+    const payload = this.binary ? encodeTelemetryBinary(head, b.readings) : encodeBatch(head, b.parts);
+    this.sealed.push({ bootId: this.bootId, kind: 'telemetry', topic: this.telemetryTopic, payload, readings: b.count, batchSeq, firstTs: b.minTs, lastTs: b.maxTs });
     this.open = emptyBatch();
   }
 
@@ -331,7 +354,7 @@ export class Outbox {
     this.timer = undefined;
     const now = this.clock();
     const ageDue = now - this.ageCheckedAt >= 1000;
-    if (this.open.parts.length === 0 && this.sealed.length === 0 && !extra && this.pendingAcks.size === 0 && !ageDue) return;
+    if (this.open.count === 0 && this.sealed.length === 0 && !extra && this.pendingAcks.size === 0 && !ageDue) return;
     this.sealOpen();
     const rows = this.sealed.splice(0);
     if (extra) rows.push(extra);
@@ -443,8 +466,10 @@ export class Outbox {
     const staged = this.table.staged();
     if (staged.length === 0) return;
     for (const json of staged) {
-      if (this.open.parts.length >= this.batchMax || this.open.bytes + json.length > MAX_BATCH_BYTES) this.sealOpen();
-      push(this.open, json, (JSON.parse(json) as { ts: number }).ts);
+      const wire = JSON.parse(json) as WireReading;
+      const size = this.binary ? binaryReadingBound(wire) : json.length + 1;
+      if (this.open.count >= this.batchMax || this.open.bytes + size > MAX_BATCH_BYTES) this.sealOpen();
+      this.push(wire, json, size);
     }
     this.sealOpen();
     const rows = this.sealed.splice(0);
@@ -468,12 +493,5 @@ export class Outbox {
 }
 
 function emptyBatch(): OpenBatch {
-  return { parts: [], bytes: 0, minTs: Number.POSITIVE_INFINITY, maxTs: 0 };
-}
-
-function push(b: OpenBatch, json: string, ts: number): void {
-  b.parts.push(json);
-  b.bytes += json.length + 1;
-  if (ts < b.minTs) b.minTs = ts;
-  if (ts > b.maxTs) b.maxTs = ts;
+  return { parts: [], readings: [], count: 0, bytes: 0, minTs: Number.POSITIVE_INFINITY, maxTs: 0 };
 }

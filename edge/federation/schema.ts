@@ -91,6 +91,13 @@ export const FederationConfigSchema = Type.Object(
     mqtt: FederationMqttSchema,
     outbox: Type.Optional(FederationOutboxSchema),
     stateIntervalS: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'Refresh the retained gateway state (health) this often; 0: only on connect' })),
+    telemetryEncoding: Type.Optional(
+      Type.Union([Type.Literal('json'), Type.Literal('binary')], {
+        default: 'json',
+        description:
+          "Encoding of the telemetry batches on .../telemetry: 'json' (readable by any MQTT client) or 'binary' (the compact frame of shared/wire/telemetry-binary.ts, about a quarter of the bytes, decoded 4x faster by the hub; for a broker whose consumers are Swarmgate hubs). Plain topics and Sparkplug are not affected",
+      }),
+    ),
     integration: Type.Optional(
       Type.Object(
         { plainTopics: Type.Optional(PlainTopicsSchema), sparkplug: Type.Optional(SparkplugSchema) },
@@ -120,6 +127,7 @@ export interface ResolvedFederationConfig {
   };
   readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number; readonly deleteOn: 'stored' | 'puback'; readonly storedTimeoutS: number };
   readonly stateIntervalS: number;
+  readonly telemetryEncoding: 'json' | 'binary';
   readonly plainTopics?: { readonly writable: boolean };
   readonly sparkplug?: { readonly groupId: string; readonly edgeNodeId?: string; readonly primaryHostId?: string; readonly aliases?: boolean };
 }
@@ -154,6 +162,7 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
       storedTimeoutS: o.storedTimeoutS ?? 30,
     },
     stateIntervalS: c.stateIntervalS ?? 60,
+    telemetryEncoding: c.telemetryEncoding ?? 'json',
     ...(plain?.enabled ? { plainTopics: { writable: plain.writable ?? false } } : {}),
     ...(spb?.enabled
       ? {

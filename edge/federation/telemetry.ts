@@ -1,9 +1,11 @@
 /**
  * Telemetry batch encoding. Readings are serialised once, when they enter the outbox; a batch's
  * head (seq, sentAt, historical) is rebuilt at publish time without re-parsing the readings, so
- * replaying a large backlog costs a buffer copy per message, not a JSON round trip.
+ * replaying a large backlog costs a buffer copy per message, not a JSON round trip. A batch is
+ * JSON or, with `federation.telemetryEncoding: binary`, the binary frame of
+ * shared/wire/telemetry-binary.ts (its head is rewritten in place the same way).
  */
-import { MAX_ABS_VALUE, WireReadingSchema, isValid, type WireReading } from '../../shared/wire/index.js';
+import { MAX_ABS_VALUE, WireReadingSchema, isValid, retagTelemetryBinary, telemetryEncodingOf, type TelemetryHead, type WireReading } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 
 /** Upper bound of one batch's encoded readings; keeps every message well below MAX_PAYLOAD_BYTES. */
@@ -11,6 +13,17 @@ export const MAX_BATCH_BYTES = 192 * 1024;
 
 const VALUE_MAX = 1024;
 const CAUSE_MAX = 512;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text as UTF-8 can carry it: a lone surrogate (a string cut inside a pair, a device's bad bytes)
+ * becomes U+FFFD here, so a reading is the same in JSON and in the binary frame (and hashes the
+ * same at the hub whichever way it travels).
+ */
+function wellFormed(s: string): string {
+  return s.replace(LONE_SURROGATE, '\uFFFD');
+}
 
 /** Wire form of a reading, or undefined when it cannot satisfy the wire schema (bad ids). */
 export function toWireReading(r: Reading): WireReading | undefined {
@@ -23,19 +36,14 @@ export function toWireReading(r: Reading): WireReading | undefined {
     v = null;
     q = 'bad';
     cause = `value ${r.value as number} out of range`;
-  } else if (typeof v === 'string' && v.length > VALUE_MAX) v = v.slice(0, VALUE_MAX);
+  } else if (typeof v === 'string') v = wellFormed(v.length > VALUE_MAX ? v.slice(0, VALUE_MAX) : v);
   const wire: WireReading = { d: r.device, p: r.point, v, q, ts: Math.max(0, Math.round(r.ts)) };
-  if (cause !== undefined) wire.c = cause.slice(0, CAUSE_MAX);
+  if (cause !== undefined) wire.c = wellFormed(cause.slice(0, CAUSE_MAX));
   return isValid(WireReadingSchema, wire) ? wire : undefined;
 }
 
-export interface BatchHead {
-  readonly gateway: string;
-  readonly bootId: string;
-  readonly seq: number;
-  readonly sentAt: number;
-  readonly historical: boolean;
-}
+/** The head of a batch (the wire's TelemetryHead): what names it and when it was sent. */
+export type BatchHead = TelemetryHead;
 
 const READINGS_KEY = ',"readings":';
 
@@ -51,6 +59,7 @@ export function encodeBatch(h: BatchHead, readingsJson: readonly string[]): Buff
 
 /** The same batch with a new head (historical flag, send time); seq and readings never change. */
 export function retagBatch(payload: Buffer, h: BatchHead): Buffer {
+  if (telemetryEncodingOf(payload) === 'binary') return retagTelemetryBinary(payload, h.sentAt, h.historical);
   const at = payload.indexOf(READINGS_KEY);
   if (at < 0) {
     // Not written by encodeBatch: fall back to a full round trip rather than send a wrong flag.

@@ -25,7 +25,7 @@ import type { Static } from '@sinclair/typebox';
 import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
-import { MAX_PAYLOAD_BYTES, decode } from '../../shared/wire/codec.js';
+import { MAX_PAYLOAD_BYTES, decode, decodeTelemetry, telemetryKey, type DecodeResult } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument, type UpdateStatus } from '../../shared/wire/messages.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { LogLimiter } from '../broker/log-limiter.js';
@@ -398,13 +398,10 @@ export class Ingest {
   /** The receipt for a telemetry payload that was stored or quarantined, when it names its batch. */
   private receiptFor(site: string, gateway: string, payload: Buffer): void {
     if (!this.receipts) return;
-    try {
-      const head = JSON.parse(payload.toString('utf8')) as { gateway?: unknown; bootId?: unknown; seq?: unknown };
-      if (head.gateway !== gateway || typeof head.bootId !== 'string' || !isValidId(head.bootId) || !Number.isSafeInteger(head.seq) || (head.seq as number) < 0) return;
-      this.receipts.add(site, gateway, head.bootId, head.seq as number);
-    } catch {
-      // Not JSON: nothing names the batch, so nothing can be receipted.
-    }
+    // Either encoding; unreadable: nothing names the batch, so nothing can be receipted.
+    const head = telemetryKey(payload);
+    if (!head || head.gateway !== gateway || !isValidId(head.bootId) || !Number.isSafeInteger(head.seq) || head.seq < 0) return;
+    this.receipts.add(site, gateway, head.bootId, head.seq);
   }
 
   /** Sleeps, or returns at once when stop() is called. */
@@ -427,7 +424,8 @@ export class Ingest {
    * gateway or site than its topic (checked on every channel whose payload names them).
    */
   private async accept<C extends IngestChannel>(topic: string, site: string, gateway: string, channel: C, payload: Buffer): Promise<Static<(typeof CHANNEL_SCHEMAS)[C]> | undefined> {
-    const r = decode(CHANNEL_SCHEMAS[channel], topic, payload, this.maxBytes);
+    // Telemetry comes as JSON or as the binary frame (shared/wire/telemetry-binary.ts), checked alike.
+    const r = (channel === 'telemetry' ? decodeTelemetry(topic, payload, this.maxBytes) : decode(CHANNEL_SCHEMAS[channel], topic, payload, this.maxBytes)) as DecodeResult<Static<(typeof CHANNEL_SCHEMAS)[C]>>;
     if (!r.ok) {
       const kept = await this.reject(topic, channel, r.reason, r.error, payload);
       // Kept for inspection: the gateway may delete it (resending would be refused again).

@@ -9,9 +9,23 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../shared/wire/messages.js';
 
-/** 128 bits of SHA-256 over the readings in order (d, p, v, q, ts, c): 32 hex characters. */
+/**
+ * 128 bits of SHA-256 over the readings in order (d, p, v, q, ts, c): 32 hex characters. The
+ * input is JSON.stringify(readings.map((r) => [r.d, r.p, r.v, r.q, r.ts, r.c ?? null])), written
+ * out by hand (no array per reading, no generic walk: about half the cost on the ingest path).
+ * Ids, point names and qualities are validated by the wire schema and need no escaping; a finite
+ * number's JSON text is its String(); the result is the same text, so stored hashes stay valid.
+ */
 export function batchContentHash(batch: Pick<TelemetryBatch, 'readings'>): string {
-  const canonical = JSON.stringify(batch.readings.map((r) => [r.d, r.p, r.v, r.q, r.ts, r.c ?? null]));
+  const readings = batch.readings;
+  let canonical = '[';
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    const v = r.v;
+    const value = typeof v === 'string' ? JSON.stringify(v) : String(v);
+    canonical += `${i === 0 ? '' : ','}["${r.d}","${r.p}",${value},"${r.q}",${r.ts},${r.c === undefined ? 'null' : JSON.stringify(r.c)}]`;
+  }
+  canonical += ']';
   return createHash('sha256').update(canonical).digest('hex').slice(0, 32);
 }
 

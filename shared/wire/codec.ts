@@ -1,15 +1,19 @@
 /**
  * Encoding and checked decoding of wire messages. Decoding never throws: a payload that is too
  * large, not JSON or not matching its schema comes back as a rejection naming the topic and the
- * offending field, for the caller to count and log.
+ * offending field, for the caller to count and log. Telemetry may also come in the binary frame
+ * of telemetry-binary.ts, told apart by its first byte; decodeTelemetry reads either.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { TelemetryBatchSchema, type TelemetryBatch } from './messages.js';
+import { BINARY_TELEMETRY_MAGIC, binaryTelemetryKey, decodeTelemetryBinary } from './telemetry-binary.js';
 
 /** Default upper bound of one MQTT payload on the wire contract. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: 'too-large' | 'not-json' | 'schema'; error: string };
+/** bad-frame: a binary telemetry frame broken in its structure (truncated, unknown version, bad index). */
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: 'too-large' | 'not-json' | 'schema' | 'bad-frame'; error: string };
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
@@ -45,4 +49,42 @@ export function decode<S extends TSchema>(schema: S, topic: string, payload: Buf
 /** Validates an in-memory value (e.g. before publishing) with the same compiled schema. */
 export function isValid<S extends TSchema>(schema: S, value: unknown): value is Static<S> {
   return checker(schema).Check(value);
+}
+
+/** A telemetry batch in either encoding (JSON, or the binary frame announced by its first byte), checked alike. */
+export function decodeTelemetry(topic: string, payload: Buffer | Uint8Array, maxBytes = MAX_PAYLOAD_BYTES): DecodeResult<TelemetryBatch> {
+  if (payload.byteLength === 0 || payload[0] !== BINARY_TELEMETRY_MAGIC) return decode(TelemetryBatchSchema, topic, payload, maxBytes);
+  if (payload.byteLength > maxBytes) return { ok: false, reason: 'too-large', error: `${topic}: payload of ${payload.byteLength} bytes exceeds the limit of ${maxBytes}` };
+  return decodeTelemetryBinary(topic, payload);
+}
+
+/**
+ * The batch a telemetry payload names (gateway, bootId, seq), in either encoding, without
+ * checking its readings: what a receipt for a refused batch needs. Undefined when it names none.
+ */
+export function telemetryKey(payload: Buffer | Uint8Array): { gateway: string; bootId: string; seq: number } | undefined {
+  if (payload.byteLength > 0 && payload[0] === BINARY_TELEMETRY_MAGIC) return binaryTelemetryKey(payload);
+  try {
+    const head = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as { gateway?: unknown; bootId?: unknown; seq?: unknown };
+    if (typeof head.gateway !== 'string' || typeof head.bootId !== 'string' || typeof head.seq !== 'number') return undefined;
+    return { gateway: head.gateway, bootId: head.bootId, seq: head.seq };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A telemetry payload this hub accepted before, read back from its ingest journal: JSON parsed
+ * without a second schema check, a binary frame decoded (checked as it is read, at no extra cost).
+ * Throws when the record is neither.
+ */
+export function readJournaledTelemetry(payload: Buffer | Uint8Array): TelemetryBatch {
+  if (payload.byteLength > 0 && payload[0] === BINARY_TELEMETRY_MAGIC) {
+    const r = decodeTelemetryBinary('ingest journal', payload);
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  }
+  const b = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as TelemetryBatch;
+  if (!Array.isArray(b.readings)) throw new Error('no readings array');
+  return b;
 }

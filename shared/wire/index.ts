@@ -2,3 +2,4 @@ export * from './topics.js';
 export * from './messages.js';
 export * from './codec.js';
 export * from './digest.js';
+export * from './telemetry-binary.js';

@@ -15,6 +15,7 @@ import type pg from 'pg';
 import { errorMessage } from '../../../shared/kit/errors.js';
 import type { Logger } from '../../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../../shared/wire/messages.js';
+import { readJournaledTelemetry } from '../../../shared/wire/codec.js';
 import { batchContentHash, isConflict, type ConflictLog } from '../batch-conflicts.js';
 import { IngestJournal } from '../ingest-journal.js';
 import type { IngestResult, TelemetryStoreStats } from '../types.js';
@@ -83,8 +84,8 @@ export class JournaledTelemetry {
       for (const rec of records) {
         let b: TelemetryBatch;
         try {
-          b = JSON.parse(rec.payload.toString('utf8')) as TelemetryBatch;
-          if (!Array.isArray(b.readings)) throw new Error('no readings array');
+          // As received: JSON, or the binary frame (shared/wire/telemetry-binary.ts).
+          b = readJournaledTelemetry(rec.payload);
         } catch (err) {
           this.log.error({ segment: rec.segment, err: errorMessage(err) }, 'ingest journal: record is not a telemetry batch; skipped');
           continue;

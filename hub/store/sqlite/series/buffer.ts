@@ -26,6 +26,12 @@ export function newest(samples: SampleColumns): ChunkSample {
 
 export class SeriesBuffer {
   private pendingSeries = new Map<string, PendingSeries>();
+  /**
+   * The same series by gateway, device, point: add() finds a reading's series without building
+   * its key string (the names are the decoder's strings, hashed once; a key is a new string to
+   * hash for every reading).
+   */
+  private byName = new Map<string, Map<string, Map<string, PendingSeries>>>();
   /** Batch key -> content hash of the batches buffered. */
   private keys = new Map<string, string>();
   private pendingBatches: PendingBatch[] = [];
@@ -50,10 +56,23 @@ export class SeriesBuffer {
   }
 
   add(batch: TelemetryBatch, receivedAt: number, key: string, hash: string): void {
+    const gateway = batch.gateway;
+    let devices = this.byName.get(gateway);
+    if (!devices) this.byName.set(gateway, (devices = new Map()));
+    let device: string | undefined;
+    let points: Map<string, PendingSeries> | undefined;
     for (const r of batch.readings) {
-      const k = seriesKey(batch.gateway, r.d, r.p);
-      let p = this.pendingSeries.get(k);
-      if (!p) this.pendingSeries.set(k, (p = { gateway: batch.gateway, device: r.d, point: r.p, samples: new SampleColumns() }));
+      if (r.d !== device || !points) {
+        device = r.d;
+        points = devices.get(device);
+        if (!points) devices.set(device, (points = new Map()));
+      }
+      let p = points.get(r.p);
+      if (!p) {
+        p = { gateway, device: r.d, point: r.p, samples: new SampleColumns() };
+        points.set(r.p, p);
+        this.pendingSeries.set(seriesKey(gateway, r.d, r.p), p);
+      }
       p.samples.push(r);
     }
     this.keys.set(key, hash);
@@ -63,6 +82,7 @@ export class SeriesBuffer {
 
   reset(): void {
     this.pendingSeries = new Map();
+    this.byName = new Map();
     this.keys = new Map();
     this.pendingBatches = [];
     this.pendingReadings = 0;

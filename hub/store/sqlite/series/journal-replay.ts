@@ -5,6 +5,7 @@
 import { errorMessage } from '../../../../shared/kit/errors.js';
 import type { Logger } from '../../../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../../../shared/wire/messages.js';
+import { readJournaledTelemetry } from '../../../../shared/wire/codec.js';
 import { batchContentHash } from '../../batch-conflicts.js';
 import type { IngestJournal } from '../../ingest-journal.js';
 import { batchKey } from './buffer.js';
@@ -29,8 +30,8 @@ export function replayJournal(journal: IngestJournal, flushed: number, target: R
       // validated again.
       let b: TelemetryBatch;
       try {
-        b = JSON.parse(rec.payload.toString('utf8')) as TelemetryBatch;
-        if (!Array.isArray(b.readings)) throw new Error('no readings array');
+        // As received: JSON, or the binary frame.
+        b = readJournaledTelemetry(rec.payload);
       } catch (err) {
         log.error({ segment: rec.segment, err: errorMessage(err) }, 'ingest journal: record is not a telemetry batch; skipped');
         continue;
