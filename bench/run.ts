@@ -35,6 +35,7 @@ const benches: Record<string, Bench> = {
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
   store: async () => (await import('./store.js')).benchStore(),
   connections: async () => (await import('./connections.js')).benchConnections(),
+  'multi-hub': async () => (await import('./multi-hub.js')).benchMultiHub(),
 };
 
 async function main(): Promise<void> {
