@@ -85,7 +85,16 @@ if [ ! -f "$CONFIG_DIR/identity.json" ]; then
     exit 1
   fi
   log "enrolling with $HUB"
-  if ! /usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"; then
+  # --token-file: the token never shows in the process list. Exit 3: the hub refused the token
+  # for good (used, expired, revoked): retrying cannot help, so this unit stops.
+  /usr/bin/swarmgate edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"
+  status=$?
+  if [ "$status" -eq 3 ]; then
+    log "FAILED: the hub refused the enrollment token (used, expired or revoked; see journalctl -u swarmgate-firstboot); not retrying: flash the card again with a new token"
+    systemctl disable swarmgate-firstboot.service 2>/dev/null || true
+    exit 0
+  fi
+  if [ "$status" -ne 0 ]; then
     log "FAILED: enrollment with $HUB (see journalctl -u swarmgate-firstboot); retrying in a minute"
     exit 1
   fi
