@@ -300,7 +300,7 @@ describe('the options of image prepare', () => {
 describe('the first-boot scripts', () => {
   it('call swarmgate edge enroll with options it knows (it gets as far as the hub, which is not there)', () => {
     const firstboot = readFileSync(join(ROOT, 'deploy/image/boot/firstboot.sh'), 'utf8');
-    const line = firstboot.split('\n').find((l) => l.includes('swarmgate edge enroll')) ?? '';
+    const line = firstboot.split('\n').find((l) => l.trim().startsWith('/usr/bin/swarmgate edge enroll')) ?? '';
     const options = [...line.matchAll(/(--[a-z-]+)/g)].map((m) => m[1]);
     expect(options).toEqual(['--hub', '--token-file', '--ca-fingerprint', '--out']);
     const out = join(dir.path, 'enroll-out');

@@ -2,8 +2,8 @@
 # Swarmgate first boot, stage 2 (swarmgate-firstboot.service, after the network is up):
 #   1. Node.js: the packages under debs/extra (for sites without internet) or apt-get install nodejs
 #   2. the swarmgate-edge package from debs/
-#   3. swarmgate edge enroll --hub URL --token TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
-#      the token is deleted
+#   3. swarmgate edge enroll --hub URL --token-file TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
+#      the token is deleted (a token the hub refused for good stops this unit: flash a new one)
 #   4. systemctl enable --now swarmgate-edge, and this unit removes itself
 # Any step that fails exits 1: systemd retries the whole script a minute later, and every step is
 # skipped when already done. Progress: journalctl -u swarmgate-firstboot, and swarmgate/status.txt
