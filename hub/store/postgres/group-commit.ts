@@ -9,8 +9,8 @@ import type { PendingBatch, WriteOutcome } from './writer.js';
 
 /** Readings per write at most. */
 const MAX_GROUP_READINGS = 100_000;
-/** Writes in flight at once. */
-const LANES = 3;
+/** Writes in flight at once: one connection of the default five is left for reads and the journal's flush. */
+const LANES = 4;
 
 interface Waiting {
   readonly entry: PendingBatch;
