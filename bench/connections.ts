@@ -13,7 +13,7 @@
  * traffic (over SWARMGATE_BENCH_IDLE_S, default 30 s), then every gateway dropping at once (a
  * site's network gone: wills) and reconnecting at once: whether the broker lives, and how long.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,8 +62,12 @@ async function cpuPercent(pid: number, seconds: number): Promise<number> {
 type ToChild = { cmd: 'connect' } | { cmd: 'drop' } | { cmd: 'close' } | { cmd: 'status' } | { cmd: 'stop' };
 type FromChild = { type: 'ready'; port?: number } | { type: 'round'; round: ConnectRound } | { type: 'done' } | { type: 'status'; online: number; offline: number; clients: number };
 
+/** Runs a command with its open-file limit raised to the hard limit (each holds thousands of sockets). */
+const RAISE_FILES = 'ulimit -n "$(ulimit -Hn)" && exec "$0" "$@"';
+
 function child(args: string[]): ChildProcess {
-  return fork(SELF, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The IPC channel survives the shell's exec (its fd and NODE_CHANNEL_FD are inherited).
+  return spawn('/bin/sh', ['-c', RAISE_FILES, process.execPath, '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function ask<T extends FromChild['type']>(proc: ChildProcess, msg: ToChild, type: T): Promise<Extract<FromChild, { type: T }>> {
@@ -206,18 +210,20 @@ async function accepts(url: string, member: FleetMember | undefined): Promise<bo
   }
 }
 
+/** The hard open-file limit: what the children raise theirs to. */
 function openFileLimit(): number {
   const line = readFileSync('/proc/self/limits', 'utf8')
     .split('\n')
     .find((l) => l.startsWith('Max open files'));
-  return Number(line?.split(/\s+/)[3] ?? 1024);
+  const hard = line?.split(/\s+/)[4];
+  return hard === 'unlimited' ? Number.POSITIVE_INFINITY : Number(hard ?? 1024);
 }
 
 export async function benchConnections(): Promise<BenchEntry[]> {
   const n = Number(process.env.SWARMGATE_BENCH_GATEWAYS ?? 10_000);
   const idleS = Number(process.env.SWARMGATE_BENCH_IDLE_S ?? 30);
   const procs = Number(process.env.SWARMGATE_BENCH_CLIENT_PROCS ?? 2);
-  if (openFileLimit() < n + 200) throw new Error(`${n} gateways need ${n + 200} open files in the broker process; ulimit -n is ${openFileLimit()}`);
+  if (openFileLimit() < n + 200) throw new Error(`${n} gateways need ${n + 200} open files in the broker process; the hard limit (ulimit -Hn) is ${openFileLimit()}`);
   const dir = tempDir('swg-bench-conn-');
   const children: ChildProcess[] = [];
   try {
@@ -265,7 +271,7 @@ export async function benchConnections(): Promise<BenchEntry[]> {
     const mosqPort = await freePort();
     const conf = join(mosqDir, 'mosquitto.conf');
     writeFileSync(conf, `user root\nmax_connections -1\n${emitMosquittoConf({ port: mosqPort, host: '127.0.0.1', passwordFile, aclFile, persistenceLocation: false })}`.replace('persistence true', 'persistence false'));
-    const mosq = spawn(MOSQUITTO_BIN, ['-c', conf], { stdio: 'ignore' });
+    const mosq = spawn('/bin/sh', ['-c', RAISE_FILES, MOSQUITTO_BIN, '-c', conf], { stdio: 'ignore' });
     children.push(mosq);
     await waitUntil('mosquitto accepting the users', () => accepts(`mqtt://127.0.0.1:${mosqPort}`, members[0]), 60_000);
     await sleep(1000);

@@ -224,6 +224,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         identities.set(client, { role: 'hub', username });
         return done(null, true);
       }
+      // No cache of successful checks: a generated secret's hash costs ~2 us, no more than a cache
+      // lookup, and a cache would have to forget rotated and removed users; scrypt (chosen
+      // passwords: people and integrations, a handful of clients) stays slow on purpose.
       const user = credentials.user(username, log);
       verifyPassword(password.toString('utf8'), user?.passwordHash ?? DUMMY_HASH).then(
         (ok) => {
