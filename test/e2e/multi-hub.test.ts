@@ -15,6 +15,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MOSQUITTO_BIN, ownMosquitto, type OwnMosquitto } from '../support/mosquitto.js';
@@ -25,7 +26,9 @@ import { startFleet, type Fleet } from './support/fleet.js';
 import { addGatewayUser, addHubUser } from './support/hub.js';
 import { clusterSchema, mqttBrokerYaml, natsBrokerYaml, startHubProcesses, type BrokerYaml, type ClusterSchema, type HubProcesses } from './support/hub-cluster.js';
 import { PERFECT, checkStored, summary } from './support/stored.js';
-import { sleep, uniqueId } from './support/util.js';
+import { sleep, uniqueId, waitFor } from './support/util.js';
+import type { Reading } from '../../edge/drivers/driver.js';
+import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode } from '../../shared/wire/index.js';
 
 const hasPostgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 const hasNats = peerOrSkip(natsServerPeer());
@@ -147,6 +150,52 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
 
   it('three hubs: the same with one hub and one NATS node killed', async () => {
     expectExactlyOnceWithShares(await scenario(3), 3);
+  });
+
+  it('a hub killed with messages in hand: JetStream hands them to the other hub, with no gateway sending anything again', async () => {
+    const n1 = cluster.nodes[0]!;
+    const schema = await clusterSchema();
+    cleanups.push(() => schema.drop());
+    const stream = uniqueId('SWG').replace(/-/g, '_');
+    const hubDir = join(dir.path, 'hubs-burst');
+    mkdirSync(hubDir, { recursive: true });
+    const hubs = await startHubProcesses(hubDir, 2, natsBrokerYaml(cluster.natsUrls.split(','), n1.mqttUrl, { stream, ackWaitS: 3 }), schema.schema);
+    cleanups.push(() => hubs.stopAll());
+    const site = uniqueId('site');
+    // Plain MQTT publishers that never resend: whatever the hubs lose stays lost.
+    const gw = await mqtt.connectAsync(n1.mqttUrl, { clientId: uniqueId('burst'), protocolVersion: 4, clean: true });
+    cleanups.push(() => gw.endAsync());
+    const receipted = new Set<string>();
+    gw.on('message', (topic, payload) => {
+      const r = decode(StoredReceiptSchema, topic, payload);
+      if (r.ok) for (const b of r.value.batches) for (let q = b.from; q <= b.to; q++) receipted.add(`${topic.split('/')[3]}:${q}`);
+    });
+    await gw.subscribeAsync(`swarmgate/v1/${site}/+/stored`, { qos: 1 });
+    const gateways = ['gw-b0', 'gw-b1', 'gw-b2', 'gw-b3'];
+    const reported = new Map<string, Reading[]>(gateways.map((g) => [g, []]));
+    const BATCHES = 400;
+    const t0 = Date.now() - 600_000;
+    const sends: Promise<unknown>[] = [];
+    for (let seq = 0; seq < BATCHES; seq++) {
+      for (const g of gateways) {
+        const readings: Reading[] = Array.from({ length: 10 }, (_, p) => ({ device: 'sim', point: `p${p}`, value: seq * 100 + p, quality: 'good', ts: t0 + seq * 100 }));
+        reported.get(g)!.push(...readings);
+        const batch = { v: 1 as const, gateway: g, bootId: 'boot-burst-1', seq, sentAt: Date.now(), historical: true, readings: readings.map((r) => ({ d: r.device, p: r.point, v: r.value as number, q: 'good' as const, ts: r.ts })) };
+        sends.push(gw.publishAsync(`swarmgate/v1/${site}/${g}/telemetry`, encode(TelemetryBatchSchema, batch), { qos: 1 }));
+      }
+    }
+    await Promise.all(sends);
+    const total = BATCHES * gateways.length;
+    // Mid-drain: each hub holds up to `concurrency` messages unacknowledged.
+    await waitFor(() => receipted.size >= total * 0.2, 60_000, 'a fifth of the burst stored');
+    await hubs.kill(0);
+    await waitFor(() => receipted.size >= total, 90_000, `every batch stored (${receipted.size}/${total})`, 100);
+    const shares = await hubs.stopAll();
+    for (const g of gateways) expect(summary(await checkStored(schema.store, g, reported.get(g)!))).toEqual(PERFECT);
+    expect(shares[1]).toBeGreaterThan(0);
+    const nc = await connect({ servers: cluster.natsUrls.split(',') });
+    await (await nc.jetstreamManager()).streams.delete(stream);
+    await nc.close();
   });
 });
 
