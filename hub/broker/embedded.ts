@@ -19,6 +19,7 @@ import { ClientIdBinding } from './client-ids.js';
 import { identityOf, loadCredentials, type CredentialUser, type CredentialsFile } from './credentials.js';
 import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from '../metrics.js';
+import { DEFAULT_LANE_WINDOW, OrderedLanes } from '../ingest/lanes.js';
 import { verifyPassword } from './passwords.js';
 import { RetainedIndex, type RetainedPersistence } from './retained-index.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
@@ -57,6 +58,11 @@ export interface EmbeddedBrokerOptions {
   readonly startClosed?: boolean;
   /** Acknowledge these publishes only after the hub handled them (embedded hub: ingest). */
   readonly beforeAcknowledge?: PublishHold;
+  /**
+   * Most held publishes handled at once across gateways (default 64); one gateway's run one at a
+   * time, in the order it sent them.
+   */
+  readonly holdWindow?: number;
 }
 
 export interface EmbeddedBroker {
@@ -99,6 +105,12 @@ function authError(code: number, message: string): AuthenticateError {
 function remoteAddress(client: Client): string {
   const conn = client.conn;
   return 'remoteAddress' in conn && typeof conn.remoteAddress === 'string' ? conn.remoteAddress : '?';
+}
+
+/** The hold lane of a topic: its gateway (site/gateway), so one gateway's messages keep their order. */
+function laneOf(topic: string): string {
+  const parsed = parseTopic(topic);
+  return parsed ? `${parsed.site}/${parsed.gateway}` : topic;
 }
 
 function channelOf(topic: string): string {
@@ -188,8 +200,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const hold = options.beforeAcknowledge;
   /** Payloads of held publishes the hub handled: not forwarded to its consumer client again. */
   const handled = new WeakSet<Buffer>();
-  /** Held publishes run one at a time, in arrival order, like one subscriber's queue. */
-  let holdQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * Held publishes run in one lane per gateway (its site/gateway in the topic): a gateway's
+   * messages one at a time in the order they arrived (aedes hands over a socket read's packets in
+   * order), different gateways' overlapping, at most holdWindow at once.
+   */
+  const holdLanes = new OrderedLanes(options.holdWindow ?? DEFAULT_LANE_WINDOW);
 
   const broker = await Aedes.createBroker({
     // aedes' message emitter (mqemitter) queues messages past `concurrency` in flight and drains
@@ -269,9 +285,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       if (!hold || identity?.role === 'hub' || !hold.holds(packet.topic)) return done(null);
       // aedes writes a QoS 1 PUBACK right after this hook answers: answer once the hub has it.
       const payload = packet.payload as Buffer;
-      const run = holdQueue.then(() => hold.handle(packet.topic, payload));
-      holdQueue = run.catch(() => undefined);
-      run.then(
+      holdLanes.submit(laneOf(packet.topic), () => hold.handle(packet.topic, payload)).then(
         (ok) => {
           if (!ok) return done(new Error('the hub could not store the message; it is not acknowledged, send it again'));
           handled.add(payload);
@@ -340,7 +354,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const closeAll = async (): Promise<void> => {
     clearInterval(credentialWatch);
     await new Promise<void>((resolve) => broker.close(() => resolve()));
-    await holdQueue; // held publishes finish (or are refused) before the caller closes the store
+    await holdLanes.idle(); // held publishes finish (or are refused) before the caller closes the store
     if (wss) {
       for (const socket of wss.clients) socket.terminate();
       await new Promise<void>((resolve) => wss!.close(() => resolve()));

@@ -146,7 +146,7 @@ export class JournaledTelemetry {
     // Checked again after the await: the same batch may have been buffered meanwhile.
     const again = seen ?? this.buffer.hashOf(key);
     if (again !== undefined) {
-      if (!isConflict(again || null, hash)) return { stored: false, readings: 0 };
+      if (!isConflict(again || null, hash, batch)) return { stored: false, readings: 0 };
       this.conflicts.report(batch, again, hash);
       return { stored: false, readings: 0, conflict: true };
     }
@@ -161,7 +161,7 @@ export class JournaledTelemetry {
     outcomes.forEach((o, i) => {
       if (o.stored) return;
       const e: PendingBatch = generation.entries[i]!;
-      if (isConflict(o.storedHash || null, e.hash)) this.conflicts.report(e.batch, o.storedHash, e.hash);
+      if (isConflict(o.storedHash || null, e.hash, e.batch)) this.conflicts.report(e.batch, o.storedHash, e.hash);
     });
   }
 

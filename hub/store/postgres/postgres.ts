@@ -200,7 +200,7 @@ export class PostgresStore implements HubStore {
     if (journaled) return journaled;
     const outcome = await this.commits.submit({ batch, receivedAt, hash });
     if (outcome.stored) return { stored: true, readings: batch.readings.length };
-    if (!isConflict(outcome.storedHash || null, hash)) return { stored: false, readings: 0 };
+    if (!isConflict(outcome.storedHash || null, hash, batch)) return { stored: false, readings: 0 };
     this.conflicts.report(batch, outcome.storedHash, hash);
     return { stored: false, readings: 0, conflict: true };
   }
