@@ -34,6 +34,7 @@ const benches: Record<string, Bench> = {
   deployment: async () => (await import('./deployment.js')).benchDeployment(),
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
   store: async () => (await import('./store.js')).benchStore(),
+  incidents: async () => (await import('./incidents.js')).benchIncidents(),
 };
 
 async function main(): Promise<void> {
