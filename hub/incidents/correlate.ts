@@ -7,8 +7,10 @@
  * - A **fleet incident** forms when, within `windowMs`, at least `minGateways` distinct gateways
  *   alarm on points of one signature and they are at least `siteFraction` of the site's gateways
  *   with such a point (scope `site`: a heat wave on one site's outside-air sensors) or, over two or
- *   more sites, at least `fleetFraction` of all of them (scope `fleet`: a grid event on every
- *   meter, a bad release). Later events on that signature (and site, for a site scope) join it
+ *   more sites (two or more of the gateways outside the site with the most), at least
+ *   `fleetFraction` of all of them (scope `fleet`: a grid event on every meter); or, when the
+ *   gateways run a version less than `releaseShare` of the fleet runs, `fleetFraction` of the
+ *   gateways on it (scope `fleet`, release hint: a bad rollout). Later events on that signature (and site, for a site scope) join it
  *   while it stays active; a signature whose alarms start on the same gateways at the same time as
  *   an open fleet incident joins that one (a voltage dip that trips voltage and power points).
  * - Every other event is an **equipment incident** of its (gateway, device): one gateway
@@ -49,7 +51,7 @@ export interface Incident {
   /** The one site of a site or equipment incident; absent for a fleet-wide one. */
   site?: string;
   signatures: string[];
-  /** The markers every member's point shares. */
+  /** The markers every member's point shares, in the first member's reading order. */
   tags: string[];
   unit?: string;
   cause: string;
@@ -103,7 +105,7 @@ function distinct<T>(values: Iterable<T>): number {
 function commonTags(members: readonly Member[]): string[] {
   const [first, ...rest] = members;
   if (!first) return [];
-  return [...new Set(first.tags)].filter((t) => rest.every((m) => m.tags.includes(t))).sort();
+  return [...new Set(first.tags)].filter((t) => rest.every((m) => m.tags.includes(t)));
 }
 
 function describe(tags: readonly string[], members: readonly Member[]): string {
@@ -244,7 +246,7 @@ export class Correlator {
       state: 'open',
       site: m.site,
       signatures: [m.signature],
-      tags: [...m.tags].sort(),
+      tags: [...m.tags],
       ...(m.unit === undefined ? {} : { unit: m.unit }),
       cause: '',
       firstSeen: m.ts,
@@ -275,9 +277,14 @@ export class Correlator {
     const siteMembers = siteIncidents.flatMap((i) => i.members.filter((x) => x.signature === m.signature));
     const all = [...recent, ...siteMembers];
     const gateways = distinct(all.map((x) => x.gateway));
-    const sites = distinct(all.map((x) => x.site));
     const total = Math.max(sum(population), gateways);
-    if (sites >= 2 && gateways >= this.o.minGateways && gateways / total >= this.o.fleetFraction) {
+    // Alarms beyond the site with the most of them (two or more gateways): one site's incident
+    // and a stray alarm elsewhere are not a fleet-wide cause.
+    const perSite = new Map<string, Set<string>>();
+    for (const x of all) perSite.set(x.site, (perSite.get(x.site) ?? new Set()).add(x.gateway));
+    const largest = Math.max(0, ...[...perSite.values()].map((g) => g.size));
+    const elsewhere = gateways - largest;
+    if (perSite.size >= 2 && elsewhere >= Math.max(2, Math.ceil(this.o.minGateways / 2)) && gateways >= this.o.minGateways && gateways / total >= this.o.fleetFraction) {
       return this.widen(m, recent, siteIncidents, 'fleet', undefined, total);
     }
     if (m.version !== undefined && versionShare !== undefined && versionShare < this.o.releaseShare) {
