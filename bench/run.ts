@@ -36,6 +36,7 @@ const benches: Record<string, Bench> = {
   store: async () => (await import('./store.js')).benchStore(),
   connections: async () => (await import('./connections.js')).benchConnections(),
   'multi-hub': async () => (await import('./multi-hub.js')).benchMultiHub(),
+  incidents: async () => (await import('./incidents.js')).benchIncidents(),
 };
 
 async function main(): Promise<void> {

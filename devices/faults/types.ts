@@ -112,6 +112,15 @@ export const CompressorFailureFault = Type.Object(
   { additionalProperties: false, description: 'main cold-room compressor will not start; room warms steadily' },
 );
 
+export const HeatWaveFault = Type.Object(
+  {
+    kind: Type.Literal('heat-wave'),
+    offsetK: Type.Number({ minimum: -30, maximum: 30, description: 'added to the outdoor temperature once the ramp is over (K); negative for a cold snap' }),
+    rampMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1440, description: 'simulated minutes over which the offset builds up; default 30' })),
+  },
+  { additionalProperties: false, description: 'weather: the outdoor temperature of the whole facility rises (AHU outside and mixed air, zone, BACnet plant); inject it into several simulators for a fleet-wide cause' },
+);
+
 const BacnetDevice = Type.Integer({ minimum: 0, maximum: 4_194_302, description: 'BACnet device instance (1001, 1002, 2001, ...); omit for every simulated BACnet device' });
 
 export const BacnetOfflineFault = Type.Object(
@@ -163,6 +172,7 @@ export const FaultSpec = Type.Union([
   ExceptionFault,
   OpcuaRestartFault,
   CompressorFailureFault,
+  HeatWaveFault,
   BacnetOfflineFault,
   BacnetSlowFault,
   BacnetNoSegmentationFault,
@@ -181,6 +191,7 @@ export const FAULT_SCHEMAS: Readonly<Record<FaultKind, typeof FaultSpec.anyOf[nu
   exception: ExceptionFault,
   'opcua-restart': OpcuaRestartFault,
   'compressor-failure': CompressorFailureFault,
+  'heat-wave': HeatWaveFault,
   'bacnet-offline': BacnetOfflineFault,
   'bacnet-slow': BacnetSlowFault,
   'bacnet-no-segmentation': BacnetNoSegmentationFault,
