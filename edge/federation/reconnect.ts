@@ -58,7 +58,10 @@ export function reconnectWithBackoff(client: MqttClient, backoff: Backoff, onRet
     timer = setTimeout(() => {
       timer = undefined;
       if (stopped || client.connected || client.disconnecting || client.disconnected) return;
-      client.reconnect();
+      // MQTT.js' public reconnect() starts with new, empty message stores unless it is given the
+      // old ones: QoS 1 publishes in flight on the lost connection would never be sent again nor
+      // answered (their outbox rows stuck in flight). Keep them, as its own timer does.
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
     }, delay);
     timer.unref();
   };
