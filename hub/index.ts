@@ -23,6 +23,7 @@ import { Leases } from './leases/leases.js';
 import { LiveFeed } from './live/feed.js';
 import { startPgRelay } from './live/pg-relay.js';
 import { QuarantineService } from './quarantine/service.js';
+import { IncidentService } from './incidents/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { openIngestSource, type IngestSource } from './ingest/sources/index.js';
@@ -82,6 +83,8 @@ export interface Hub {
   readonly enrollment: EnrollmentService;
   /** Messages ingest refused, kept for inspection. */
   readonly quarantine: QuarantineService;
+  /** The emergence monitor: anomaly events grouped into fleet and equipment incidents. */
+  readonly incidents: IncidentService;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
   /** Software releases and deployments; present on the SQLite and PostgreSQL stores. */
@@ -155,7 +158,7 @@ interface MqttLink {
   client?: MqttClient;
 }
 
-type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine' | 'enrollment'> & { readonly points: PointIndex };
+type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine' | 'enrollment' | 'incidents'> & { readonly points: PointIndex };
 
 /** The store with every feature's tables: opened here (and closed at stop), or the caller's, migrated. */
 async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
@@ -231,7 +234,18 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   cleanups.push(() => review.stop());
   const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
   cleanups.push(async () => offReviews());
-  return { registry, points, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
+  // Listens before ingest starts, like the review queue: no anomaly event goes ungrouped.
+  const incidents = await IncidentService.open({ sql: sqlFor(store), points, gatewayVersion: async (gw) => (await registry.get(gw))?.version, fleetVersions: async () => versionCounts(await registry.list()), log: log.child({ part: 'incidents' }) });
+  incidents.connect(events);
+  cleanups.push(() => incidents.stop());
+  return { registry, points, commands, review, incidents, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
+}
+
+/** Gateways per software version (the incidents' release hint). */
+function versionCounts(gateways: readonly { readonly version?: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const g of gateways) if (g.version !== undefined) counts.set(g.version, (counts.get(g.version) ?? 0) + 1);
+  return counts;
 }
 
 /** Enrollment: tokens always (CLI and API list them); enrolling gateways with config.enrollment and the embedded broker's credentials file. */
@@ -323,6 +337,7 @@ function openReleases(ctx: StartContext, store: HubStore, services: HubServices,
     gateways: () => services.registry.list(),
     baseUrl: () => r?.publicUrl ?? apiUrl.url,
     log: ctx.log.child({ part: 'deployments' }),
+    events: ctx.events,
     publish: async (topic, payload, retain) => {
       const client = mqttLink.client;
       if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url}; deploy again once it is`);
@@ -386,7 +401,7 @@ function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
  * hub processes may share, theirs (LISTEN/NOTIFY), so a browser on any process sees them all.
  */
 async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubServices, origin: string): Promise<LiveFeed> {
-  const feed = new LiveFeed({ events: ctx.events, review: services.review });
+  const feed = new LiveFeed({ events: ctx.events, review: services.review, incidents: services.incidents });
   ctx.cleanups.push(async () => feed.close());
   const url = ctx.config.store.kind === 'postgres' ? ctx.config.store.url : undefined;
   if (store instanceof PostgresStore && url) {
@@ -413,8 +428,8 @@ async function startWebApi(ctx: StartContext, store: HubStore, services: HubServ
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-  const { commands, registry, points, review, workOrders, quarantine, enrollment } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, live, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
+  const { commands, registry, points, review, workOrders, quarantine, enrollment, incidents } = services;
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, incidents, points, live, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
   cleanups.push(api.close);
   return api;
 }
