@@ -12,6 +12,9 @@
  *     own that is killed and started again (a single broker node; EMQX/HiveMQ clusters speak the
  *     same protocol). A hub killed there is restarted, as systemd would: its broker session holds
  *     the messages the broker had already assigned to it.
+ * And on NATS with publishers that never resend (plain MQTT clients): a hub killed while it holds
+ * unacknowledged messages loses none of them, because JetStream hands them to the other hub; this
+ * one fails if the source acknowledged before the store write.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +28,7 @@ import { tempDir } from '../support/tmp.js';
 import { startFleet, type Fleet } from './support/fleet.js';
 import { addGatewayUser, addHubUser } from './support/hub.js';
 import { clusterSchema, mqttBrokerYaml, natsBrokerYaml, startHubProcesses, type BrokerYaml, type ClusterSchema, type HubProcesses } from './support/hub-cluster.js';
-import { PERFECT, checkStored, summary } from './support/stored.js';
+import { PERFECT, checkStored, summary, waitStored } from './support/stored.js';
 import { sleep, uniqueId, waitFor } from './support/util.js';
 import type { Reading } from '../../edge/drivers/driver.js';
 import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode } from '../../shared/wire/index.js';
@@ -136,6 +139,7 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
       await hubs.kill(0);
       await n3!.stop('SIGKILL');
     });
+    await fleet.stop();
     await n3!.start();
     // One stream per set of subjects in an account: the next scenario makes its own.
     const nc = await connect({ servers: cluster.natsUrls.split(',') });
@@ -189,9 +193,14 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
     // Mid-drain: each hub holds up to `concurrency` messages unacknowledged.
     await waitFor(() => receipted.size >= total * 0.2, 60_000, 'a fifth of the burst stored');
     await hubs.kill(0);
-    await waitFor(() => receipted.size >= total, 90_000, `every batch stored (${receipted.size}/${total})`, 100);
+    // The database, not the receipts, is the judge: a hub killed between a store write and its
+    // receipt (receipts go out every 50 ms) stored the batch, and a real gateway would send it
+    // again and be receipted for the duplicate; these publishers never do.
+    const checks = [];
+    for (const g of gateways) checks.push(summary(await waitStored(schema.store, g, reported.get(g)!, 90_000)));
     const shares = await hubs.stopAll();
-    for (const g of gateways) expect(summary(await checkStored(schema.store, g, reported.get(g)!))).toEqual(PERFECT);
+    if (checks.some((c) => c.missing.length > 0)) console.info(hubs.hubs.map((h) => `--- hub ${h.index}\n${(h.child?.output() ?? '').slice(-4000)}`).join('\n'));
+    expect(checks).toEqual(gateways.map(() => PERFECT));
     expect(shares[1]).toBeGreaterThan(0);
     const nc = await connect({ servers: cluster.natsUrls.split(',') });
     await (await nc.jetstreamManager()).streams.delete(stream);
@@ -240,6 +249,7 @@ describe.skipIf(!hasPostgres || !hasMosquitto)('hub processes on Mosquitto share
       await hubs.start(0);
       restarted = hubs.hubs[0];
     });
+    await fleet.stop();
     expect(restarted?.child?.output()).toContain('"msg":"hub started"');
     return result;
   }
