@@ -117,13 +117,13 @@ for (const store of API_STORES) {
       expect(fleet).toHaveLength(1);
       expect(fleet[0]).toMatchObject({ gateways: 6, memberCount: 6, lastSeen: T0 + 6 * MIN });
 
-      expect(await service.sweep(T0 + 20 * MIN)).toBe(0);
-      expect(await service.sweep(T0 + 6 * MIN + 31 * MIN)).toBe(3);
+      expect(await service.sweep(T0 + 60 * MIN)).toBe(0);
+      expect(await service.sweep(T0 + 6 * MIN + 61 * MIN)).toBe(3);
       expect((await get('/api/v1/incidents?state=open')).body.items).toEqual([]);
       const closed = (await get('/api/v1/incidents?state=closed&kind=fleet')).body.items[0];
-      expect(closed).toMatchObject({ state: 'closed', closedAt: T0 + 37 * MIN });
+      expect(closed).toMatchObject({ state: 'closed', closedAt: T0 + 67 * MIN });
       // A later alarm opens a new incident rather than growing a closed one.
-      await emit('site-a', anomaly('gw-a1', 'outdoor_air_temp', T0 + 60 * MIN));
+      await emit('site-a', anomaly('gw-a1', 'outdoor_air_temp', T0 + 90 * MIN));
       expect((await get('/api/v1/incidents?state=open')).body.items.map((i: Json) => i.kind)).toEqual(['equipment']);
     });
   });
