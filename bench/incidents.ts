@@ -82,7 +82,7 @@ export async function benchIncidents(): Promise<BenchEntry[]> {
 async function benchSimulated(): Promise<BenchEntry[]> {
   const { runSimulatedFleet } = await import('./incidents-sim.js');
   const out: BenchEntry[] = [];
-  const runs = [];
+  const runs: Awaited<ReturnType<typeof runSimulatedFleet>>[] = [];
   for (const seed of [1, 2, 3]) {
     const r = await runSimulatedFleet({ seed });
     const s = r.score;
@@ -90,7 +90,7 @@ async function benchSimulated(): Promise<BenchEntry[]> {
     runs.push(r);
   }
   const mean = (f: (s: GroupingScore) => number): number => Number((runs.reduce((a, r) => a + f(r.score), 0) / runs.length).toFixed(3));
-  const note = 'real AnomalyMonitor per simulated facility (4 AHU temperatures, learned day), heat-wave fault +14 K on 2x4 gateways' site-1, return-air drift on one site-2 gateway; seeds 1-3 (1 seen while tuning)';
+  const note = 'real AnomalyMonitor per simulated facility (4 AHU temperatures, learned day), heat-wave fault +14 K on site-1 of 2x4 gateways, return-air drift on one site-2 gateway; seeds 1-3 (1 seen while tuning)';
   out.push(
     { name: 'incidents_sim_pairwise_precision', value: mean((s) => s.pairwisePrecision), unit: 'ratio', notes: `mean over seeds; per seed ${runs.map((r) => r.score.pairwisePrecision.toFixed(3)).join(', ')}. ${note}` },
     { name: 'incidents_sim_pairwise_recall', value: mean((s) => s.pairwiseRecall), unit: 'ratio', notes: `mean over seeds; per seed ${runs.map((r) => r.score.pairwiseRecall.toFixed(3)).join(', ')}; a heat wave's return-air alarms trailing its last outside/mixed-air alarm by more than the quiet period split off. ${note}` },
