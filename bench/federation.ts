@@ -533,8 +533,18 @@ async function benchGatewayLoad(): Promise<BenchEntry[]> {
 const PARTS = { ingest: benchIngestRatio, latency: benchLatency, replay: benchReplay, load: benchGatewayLoad } as const;
 export type FederationBenchPart = keyof typeof PARTS;
 
-/** Every part, or the ones named (npx tsx bench/federation.ts latency replay). */
-export async function benchFederation(parts: readonly FederationBenchPart[] = Object.keys(PARTS) as FederationBenchPart[]): Promise<BenchEntry[]> {
+/** The parts named in SWARMGATE_BENCH_FEDERATION (comma-separated, e.g. `ingest`), else every part. */
+function partsFromEnv(): FederationBenchPart[] {
+  const named = (process.env.SWARMGATE_BENCH_FEDERATION ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of named) if (!(p in PARTS)) throw new Error(`SWARMGATE_BENCH_FEDERATION: unknown part "${p}"; known: ${Object.keys(PARTS).join(', ')}`);
+  return named.length > 0 ? (named as FederationBenchPart[]) : (Object.keys(PARTS) as FederationBenchPart[]);
+}
+
+/**
+ * Every part, or the ones named (npx tsx bench/federation.ts latency replay), or those in
+ * SWARMGATE_BENCH_FEDERATION (`SWARMGATE_BENCH_FEDERATION=ingest npm run bench -- --only federation`).
+ */
+export async function benchFederation(parts: readonly FederationBenchPart[] = partsFromEnv()): Promise<BenchEntry[]> {
   const entries: BenchEntry[] = [];
   for (const name of parts) {
     progress(`federation: ${name}`);

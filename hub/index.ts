@@ -26,6 +26,7 @@ import { QuarantineService } from './quarantine/service.js';
 import { IncidentService } from './incidents/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
+import { openIngestSource, type IngestSource } from './ingest/sources/index.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { PointIndex } from './registry/points.js';
@@ -148,6 +149,8 @@ interface BrokerLink {
   readonly persistent: boolean;
   /** Embedded mode: the broker hands gateways' messages to this ingest before the PUBACK, once it is set. */
   readonly handOff: { ingest?: Ingest };
+  /** NATS mode: the shared channels come from this source (a JetStream consumer), not MQTT subscriptions. */
+  readonly source?: IngestSource;
 }
 
 /** The hub's MQTT client, set once the services that publish through it exist. */
@@ -190,6 +193,14 @@ async function startBroker(ctx: StartContext): Promise<BrokerLink> {
     // Embedded mode keeps clean sessions: its shared-subscription emulation relies on them, and
     // its gate (startClosed/open/seal) already keeps gateways out while ingest is not listening.
     return { broker: started, url: started.url, auth: started.internal, shareGroup: DEFAULT_SHARE_GROUP, clientId, persistent: false, handOff };
+  }
+  const n = config.broker.nats;
+  if (config.broker.mode === 'nats') {
+    if (!n) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.nats is required in nats mode');
+    // A clean MQTT session: what must outlive this process waits in the JetStream stream, not in an MQTT session.
+    const clientId = options.clientId ?? n.clientId ?? `swarmgate-hub-${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 64);
+    const source = openIngestSource(config.broker, clientId, log.child({ part: 'ingest-source' }));
+    return { url: n.mqttUrl, auth: { username: n.username, password: n.password }, shareGroup: DEFAULT_SHARE_GROUP, clientId, persistent: false, handOff, source };
   }
   const x = config.broker.external;
   if (!x) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.external is required in external mode');
@@ -326,6 +337,7 @@ function openReleases(ctx: StartContext, store: HubStore, services: HubServices,
     gateways: () => services.registry.list(),
     baseUrl: () => r?.publicUrl ?? apiUrl.url,
     log: ctx.log.child({ part: 'deployments' }),
+    events: ctx.events,
     publish: async (topic, payload, retain) => {
       const client = mqttLink.client;
       if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url}; deploy again once it is`);
@@ -344,20 +356,31 @@ async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink,
   // MQTT.js' default handler would acknowledge them without storing them.
   // resubscribe: false: ingest subscribes again on every connect itself (MQTT.js would skip it
   // when the broker says the session is present, which Mosquitto says without shared subscriptions).
-  const mqttClient = mqtt.connect(url, { ...link.auth, clientId: link.clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false });
+  // NATS's MQTT listener speaks 3.1.1 only.
+  const mqttClient = mqtt.connect(url, { ...link.auth, clientId: link.clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false, ...(link.source ? { protocolVersion: 4 as const } : {}) });
   mqttLink.client = mqttClient;
   mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
   mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
   cleanups.push(() => mqttClient.endAsync(true));
-  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
   link.handOff.ingest = ingest;
   const subscribed = ingest.start(); // the handler is in place when this returns
   subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
-  cleanups.push(() => ingest.stop());
+  cleanups.push(async () => {
+    await ingest.stop();
+    // What this process did, for operators and for the multi-hub tests that add up each hub's share.
+    log.info({ ...ingest.stats, readingsStored: await metrics.count(metrics.readingsStored) }, 'ingest stopped');
+  });
   await whenConnected(mqttClient).catch((err: unknown) => {
     throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
   });
   await subscribed;
+  const source = link.source;
+  if (source) {
+    // Started after the MQTT link, which sends the stored receipts; stopped before ingest (cleanups run in reverse).
+    await source.start((topic, payload) => ingest.handle(topic, payload));
+    cleanups.push(() => source.stop());
+  }
   return { mqttClient, ingest };
 }
 

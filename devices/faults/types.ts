@@ -146,6 +146,14 @@ export const BacnetNoSegmentationFault = Type.Object(
   { additionalProperties: false },
 );
 
+export const BacnetNoRpmFault = Type.Object(
+  {
+    kind: Type.Literal('bacnet-no-rpm'),
+    device: Type.Optional(BacnetDevice),
+  },
+  { additionalProperties: false, description: 'the device has no ReadPropertyMultiple, like many small controllers: it rejects RPM (unrecognized-service) and leaves it out of protocol-services-supported' },
+);
+
 export const BacnetRestartFault = Type.Object(
   {
     kind: Type.Literal('bacnet-restart'),
@@ -168,6 +176,7 @@ export const FaultSpec = Type.Union([
   BacnetOfflineFault,
   BacnetSlowFault,
   BacnetNoSegmentationFault,
+  BacnetNoRpmFault,
   BacnetRestartFault,
 ]);
 export type FaultSpec = Static<typeof FaultSpec>;
@@ -186,6 +195,7 @@ export const FAULT_SCHEMAS: Readonly<Record<FaultKind, typeof FaultSpec.anyOf[nu
   'bacnet-offline': BacnetOfflineFault,
   'bacnet-slow': BacnetSlowFault,
   'bacnet-no-segmentation': BacnetNoSegmentationFault,
+  'bacnet-no-rpm': BacnetNoRpmFault,
   'bacnet-restart': BacnetRestartFault,
 };
 

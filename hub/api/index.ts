@@ -102,7 +102,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   if (ownFeed) app.addHook('onClose', async () => ownFeed.close());
   const ctx: ApiContext = {
     releases,
-    deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log }),
+    deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log, events: deps.events }),
     configs: deps.configs ?? new GatewayConfigService({ sql }),
     workOrders: deps.workOrders ?? new WorkOrderService(sql),
     enrollment: deps.enrollment ?? new EnrollmentService({ sql }),

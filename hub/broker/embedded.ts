@@ -16,9 +16,10 @@ import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
 import { mayPublish, mayRead, maySubscribe, type Identity } from './acl.js';
 import { ClientIdBinding } from './client-ids.js';
-import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
+import { identityOf, loadCredentials, type CredentialUser, type CredentialsFile } from './credentials.js';
 import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from '../metrics.js';
+import { DEFAULT_LANE_WINDOW, OrderedLanes } from '../ingest/lanes.js';
 import { verifyPassword } from './passwords.js';
 import { RetainedIndex, type RetainedPersistence } from './retained-index.js';
 import { SharedSubscriptions } from './shared-subscriptions.js';
@@ -57,6 +58,11 @@ export interface EmbeddedBrokerOptions {
   readonly startClosed?: boolean;
   /** Acknowledge these publishes only after the hub handled them (embedded hub: ingest). */
   readonly beforeAcknowledge?: PublishHold;
+  /**
+   * Most held publishes handled at once across gateways (default 64); one gateway's run one at a
+   * time, in the order it sent them.
+   */
+  readonly holdWindow?: number;
 }
 
 export interface EmbeddedBroker {
@@ -101,12 +107,20 @@ function remoteAddress(client: Client): string {
   return 'remoteAddress' in conn && typeof conn.remoteAddress === 'string' ? conn.remoteAddress : '?';
 }
 
+/** The hold lane of a topic: its gateway (site/gateway), so one gateway's messages keep their order. */
+function laneOf(topic: string): string {
+  const parsed = parseTopic(topic);
+  return parsed ? `${parsed.site}/${parsed.gateway}` : topic;
+}
+
 function channelOf(topic: string): string {
   return parseTopic(topic)?.rest ?? 'other';
 }
 
 class CredentialCache {
   private creds: CredentialsFile = { users: [] };
+  /** The users by name: a CONNECT looks its user up here, not by scanning the list. */
+  private byName = new Map<string, CredentialUser>();
   private mtimeMs = -1;
   /** Called after every reload (revocation: clients whose user is gone are disconnected). */
   onReload: (creds: CredentialsFile) => void = () => undefined;
@@ -117,6 +131,7 @@ class CredentialCache {
 
   reload(): void {
     this.creds = loadCredentials(this.file);
+    this.byName = new Map(this.creds.users.map((u) => [u.username, u]));
     try {
       this.mtimeMs = statSync(this.file).mtimeMs;
     } catch {
@@ -134,6 +149,12 @@ class CredentialCache {
       if (this.mtimeMs !== 0) log.error({ err: errorMessage(err), file: this.file }, 'credentials file unreadable; keeping the users loaded before');
     }
     return this.creds;
+  }
+
+  /** The user of this name in the current file (picking up changes as current() does). */
+  user(username: string, log: Logger): CredentialUser | undefined {
+    this.current(log);
+    return this.byName.get(username);
   }
 }
 
@@ -161,6 +182,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();
+  /** One identity per user entry, shared by its connections (and with it the ACL's per-identity scope cache). */
+  const userIdentities = new WeakMap<CredentialUser, Identity>();
+  const identityFor = (user: CredentialUser): Identity => {
+    let identity = userIdentities.get(user);
+    if (!identity) userIdentities.set(user, (identity = identityOf(user)));
+    return identity;
+  };
   /** The password hash each client authenticated with: a rotation or removal ends its connection. */
   const authenticatedWith = new WeakMap<Client, string>();
   const shared = new SharedSubscriptions();
@@ -172,8 +200,12 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const hold = options.beforeAcknowledge;
   /** Payloads of held publishes the hub handled: not forwarded to its consumer client again. */
   const handled = new WeakSet<Buffer>();
-  /** Held publishes run one at a time, in arrival order, like one subscriber's queue. */
-  let holdQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * Held publishes run in one lane per gateway (its site/gateway in the topic): a gateway's
+   * messages one at a time in the order they arrived (aedes hands over a socket read's packets in
+   * order), different gateways' overlapping, at most holdWindow at once.
+   */
+  const holdLanes = new OrderedLanes(options.holdWindow ?? DEFAULT_LANE_WINDOW);
 
   const broker = await Aedes.createBroker({
     // aedes' message emitter (mqemitter) queues messages past `concurrency` in flight and drains
@@ -208,7 +240,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         identities.set(client, { role: 'hub', username });
         return done(null, true);
       }
-      const user = credentials.current(log).users.find((u) => u.username === username);
+      // No cache of successful checks: a generated secret's hash costs ~2 us, no more than a cache
+      // lookup, and a cache would have to forget rotated and removed users; scrypt (chosen
+      // passwords: people and integrations, a handful of clients) stays slow on purpose.
+      const user = credentials.user(username, log);
       verifyPassword(password.toString('utf8'), user?.passwordHash ?? DUMMY_HASH).then(
         (ok) => {
           if (!user) return refuse('unknown user');
@@ -217,7 +252,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             log.debug({ clientId: client.id, username }, 'connection refused: the hub is starting or stopping');
             return done(authError(3, 'server unavailable: the hub is starting or stopping'), null);
           }
-          const identity = identityOf(user);
+          const identity = identityFor(user);
           // Refused here, before aedes registers the client: a takeover would close the live
           // owner and hand over the session's queued messages.
           const why = clientIds.problem(identity, client.id, credentials.current(log));
@@ -250,9 +285,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       if (!hold || identity?.role === 'hub' || !hold.holds(packet.topic)) return done(null);
       // aedes writes a QoS 1 PUBACK right after this hook answers: answer once the hub has it.
       const payload = packet.payload as Buffer;
-      const run = holdQueue.then(() => hold.handle(packet.topic, payload));
-      holdQueue = run.catch(() => undefined);
-      run.then(
+      holdLanes.submit(laneOf(packet.topic), () => hold.handle(packet.topic, payload)).then(
         (ok) => {
           if (!ok) return done(new Error('the hub could not store the message; it is not acknowledged, send it again'));
           handled.add(payload);
@@ -321,7 +354,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const closeAll = async (): Promise<void> => {
     clearInterval(credentialWatch);
     await new Promise<void>((resolve) => broker.close(() => resolve()));
-    await holdQueue; // held publishes finish (or are refused) before the caller closes the store
+    await holdLanes.idle(); // held publishes finish (or are refused) before the caller closes the store
     if (wss) {
       for (const socket of wss.clients) socket.terminate();
       await new Promise<void>((resolve) => wss!.close(() => resolve()));

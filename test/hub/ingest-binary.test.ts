@@ -13,10 +13,10 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
-import { batchContentHash } from '../../hub/store/batch-conflicts.js';
+import { batchContentHash, batchContentHashV1, isConflict } from '../../hub/store/batch-conflicts.js';
 import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
-import { StoredReceiptSchema, decode, decodeTelemetry, encodeTelemetryBinary, gatewayTopic, type StoredReceipt, type TelemetryBatch, type WireReading } from '../../shared/wire/index.js';
+import { StoredReceiptSchema, TelemetryBatchSchema, decode, decodeTelemetry, encode, encodeTelemetryBinary, gatewayTopic, type StoredReceipt, type TelemetryBatch, type WireReading } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
@@ -157,7 +157,7 @@ describe.skipIf(!postgres)('PostgreSQL ingest journal with binary frames', () =>
 });
 
 describe('batch content hash (dedupe across encodings)', () => {
-  it('is SHA-256 of the canonical JSON of the readings, for every kind of value', () => {
+  it('version 1 is SHA-256 of the canonical JSON of the readings, for every kind of value', () => {
     const readings: WireReading[] = [
       { d: 'ahu1', p: 'temp', v: 21.5, q: 'good', ts: 1 },
       { d: 'ahu1', p: 'neg_zero', v: -0, q: 'good', ts: 2 },
@@ -170,10 +170,50 @@ describe('batch content hash (dedupe across encodings)', () => {
       { d: 'io', p: 'max', v: Number.MAX_SAFE_INTEGER, q: 'good', ts: 9 },
     ];
     const canonical = JSON.stringify(readings.map((r) => [r.d, r.p, r.v, r.q, r.ts, r.c ?? null]));
-    expect(batchContentHash({ readings })).toBe(createHash('sha256').update(canonical).digest('hex').slice(0, 32));
-    // And a batch decoded from its binary frame hashes like the original.
+    expect(batchContentHashV1({ readings })).toBe(createHash('sha256').update(canonical).digest('hex').slice(0, 32));
+    // And a batch decoded from its binary frame hashes like the original, in both versions.
     const b = batch('gw-a', 'boot-hash-01', 1, readings);
     const d = decodeTelemetry('t', frame(b));
+    expect(d.ok && batchContentHashV1(d.value)).toBe(batchContentHashV1(b));
     expect(d.ok && batchContentHash(d.value)).toBe(batchContentHash(b));
+    const j = decodeTelemetry('t', encode(TelemetryBatchSchema, b));
+    expect(j.ok && batchContentHash(j.value)).toBe(batchContentHash(b));
+  });
+
+  it('version 2 tells every field apart, and compares with keys stored under version 1', () => {
+    const base: WireReading[] = [
+      { d: 'ahu1', p: 'temp', v: 21.5, q: 'good', ts: 1 },
+      { d: 'io', p: 'door', v: true, q: 'good', ts: 2, c: 'x' },
+    ];
+    const h = batchContentHash({ readings: base });
+    expect(h).toMatch(/^2:[0-9a-f]{32}$/);
+    expect(batchContentHash({ readings: base.map((r) => ({ ...r })) })).toBe(h);
+    // -0 is 0, as in version 1's JSON text.
+    expect(batchContentHash({ readings: [{ ...base[0]!, v: -0 }] })).toBe(batchContentHash({ readings: [{ ...base[0]!, v: 0 }] }));
+    const variants: WireReading[][] = [
+      [{ ...base[0]!, d: 'ahu2' }, base[1]!],
+      [{ ...base[0]!, p: 'tem' }, base[1]!],
+      [{ ...base[0]!, v: 21.500000000000004 }, base[1]!],
+      [{ ...base[0]!, v: '21.5' }, base[1]!],
+      [{ ...base[0]!, q: 'bad' }, base[1]!],
+      [{ ...base[0]!, ts: 3 }, base[1]!],
+      [{ ...base[0]!, c: '' }, base[1]!],
+      [base[0]!, { ...base[1]!, v: false }],
+      [base[0]!, { ...base[1]!, v: null }],
+      [base[0]!, { ...base[1]!, c: undefined }],
+      [base[1]!, base[0]!],
+      [base[0]!],
+      // Strings moved between fields must not hash alike.
+      [{ ...base[0]!, d: 'ahu1t', p: 'emp' }, base[1]!],
+    ];
+    const hashes = new Set([h, ...variants.map((readings) => batchContentHash({ readings }))]);
+    expect(hashes.size).toBe(variants.length + 1);
+    // A key stored with a version-1 hash: the same readings are a duplicate, others a conflict.
+    const stored = batchContentHashV1({ readings: base });
+    expect(isConflict(stored, h, { readings: base })).toBe(false);
+    expect(isConflict(stored, batchContentHash({ readings: variants[0]! }), { readings: variants[0]! })).toBe(true);
+    expect(isConflict(h, h, { readings: base })).toBe(false);
+    expect(isConflict(h, batchContentHash({ readings: variants[2]! }), { readings: variants[2]! })).toBe(true);
+    expect(isConflict(null, h, { readings: base })).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { batchContentHash, batchContentHashV1 } from '../../../hub/store/batch-conflicts.js';
 import { IngestJournal } from '../../../hub/store/ingest-journal.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../../hub/store/sqlite/sqlite.js';
 import { SQLITE_MIGRATIONS } from '../../../hub/store/sqlite/migrations.js';
@@ -72,12 +73,19 @@ describe('SqliteStore specifics', () => {
       // A key from before the hash column (NULL): a repeat cannot be compared, so it is a duplicate.
       a.database.prepare('UPDATE batches SET content_hash = NULL WHERE gateway = ? AND seq = 2').run('gw-hash');
       expect(await a.ingestBatch({ ...other, seq: 2 })).toEqual({ stored: false, readings: 0 });
+      // A key stored with a version-1 hash (SHA-256, before version 2): compared like with like.
+      await a.ingestBatch({ ...first, seq: 3 });
+      a.flush();
+      a.database.prepare('UPDATE batches SET content_hash = ? WHERE gateway = ? AND seq = 3').run(batchContentHashV1(first), 'gw-hash');
+      expect(await a.ingestBatch({ ...first, seq: 3, historical: true })).toEqual({ stored: false, readings: 0 });
+      expect(await a.ingestBatch({ ...other, seq: 3 })).toEqual({ stored: false, readings: 0, conflict: true });
+      expect(a.database.prepare('SELECT content_hash FROM batches WHERE gateway = ? AND seq = 1').pluck().get('gw-hash')).toBe(batchContentHash(first));
       await a.close();
       const b = SqliteStore.open({ path });
       try {
         expect(await b.ingestBatch(other)).toEqual({ stored: false, readings: 0, conflict: true });
         expect(await b.ingestBatch({ ...first, historical: true })).toEqual({ stored: false, readings: 0 });
-        expect((await b.history('gw-hash', 'm', 'p', T0, T0)).map((s) => s.value)).toEqual([1, 1]);
+        expect((await b.history('gw-hash', 'm', 'p', T0, T0)).map((s) => s.value)).toEqual([1, 1, 1]);
       } finally {
         await b.close();
       }

@@ -99,7 +99,7 @@ export class SqliteSeries {
     const hash = batchContentHash(batch);
     const seen = this.seenHash(key, batch);
     if (seen !== undefined) {
-      if (!isConflict(seen || null, hash)) return { stored: false, readings: 0 };
+      if (!isConflict(seen || null, hash, batch)) return { stored: false, readings: 0 };
       this.conflicts.report(batch, seen, hash);
       return { stored: false, readings: 0, conflict: true };
     }
