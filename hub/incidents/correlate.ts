@@ -135,8 +135,10 @@ export class Correlator {
     return this.o;
   }
 
-  /** Open incidents from the store after a restart (with their members). */
+  /** Open incidents from the store after a restart (with their members), replacing what it held. */
   restore(incidents: readonly Incident[]): void {
+    this.open.clear();
+    this.byEvent.clear();
     for (const i of incidents) {
       if (i.state !== 'open') continue;
       this.open.set(i.id, i);
