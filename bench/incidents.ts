@@ -71,7 +71,32 @@ export async function runIncidentScenario(seed: number): Promise<ScenarioRun> {
 export async function benchIncidents(): Promise<BenchEntry[]> {
   const dev = await benchSeeds(1, 10, 'dev');
   const heldOut = await benchSeeds(11, 40, 'held_out');
-  return [...heldOut, ...dev];
+  return [...heldOut, ...dev, ...(await benchSimulated())];
+}
+
+/**
+ * Alarms raised by the real anomaly monitors on simulated facilities (bench/incidents-sim.ts):
+ * 2 sites x 4 gateways, heat-wave fault on site-1, sensor drift on one gateway of site-2. Seed 1
+ * was looked at while choosing the quiet period (60 min) and joining while open; 2 and 3 were not.
+ */
+async function benchSimulated(): Promise<BenchEntry[]> {
+  const { runSimulatedFleet } = await import('./incidents-sim.js');
+  const out: BenchEntry[] = [];
+  const runs: Awaited<ReturnType<typeof runSimulatedFleet>>[] = [];
+  for (const seed of [1, 2, 3]) {
+    const r = await runSimulatedFleet({ seed });
+    const s = r.score;
+    progress(`incidents sim seed ${seed}: ${s.alarms} detector alarms -> ${s.incidents} incidents, pairwise P ${s.pairwisePrecision.toFixed(3)} R ${s.pairwiseRecall.toFixed(3)}, heat wave one fleet incident: ${s.fleetCausesRecovered === 1}, drift kept as equipment: ${s.equipmentCausesRecovered === 1} (${r.seconds.toFixed(0)} s)`);
+    runs.push(r);
+  }
+  const mean = (f: (s: GroupingScore) => number): number => Number((runs.reduce((a, r) => a + f(r.score), 0) / runs.length).toFixed(3));
+  const note = 'real AnomalyMonitor per simulated facility (4 AHU temperatures, learned day), heat-wave fault +14 K on site-1 of 2x4 gateways, return-air drift on one site-2 gateway; seeds 1-3 (1 seen while tuning)';
+  out.push(
+    { name: 'incidents_sim_pairwise_precision', value: mean((s) => s.pairwisePrecision), unit: 'ratio', notes: `mean over seeds; per seed ${runs.map((r) => r.score.pairwisePrecision.toFixed(3)).join(', ')}. ${note}` },
+    { name: 'incidents_sim_pairwise_recall', value: mean((s) => s.pairwiseRecall), unit: 'ratio', notes: `mean over seeds; per seed ${runs.map((r) => r.score.pairwiseRecall.toFixed(3)).join(', ')}; a heat wave's return-air alarms trailing its last outside/mixed-air alarm by more than the quiet period split off. ${note}` },
+    { name: 'incidents_sim_alarms_per_incident', value: Number((runs.reduce((a, r) => a + r.score.alarms, 0) / runs.reduce((a, r) => a + r.score.incidents, 0)).toFixed(2)), unit: 'alarms', notes: note },
+  );
+  return out;
 }
 
 async function benchSeeds(from: number, to: number, label: string): Promise<BenchEntry[]> {

@@ -213,7 +213,7 @@ async function startBroker(ctx: StartContext): Promise<BrokerLink> {
 }
 
 /** The registry, commands, the review queue and the features; the queue listens before ingest starts, so no review request is missed. */
-async function startServices(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink): Promise<HubServices> {
+async function startServices(ctx: StartContext, store: HubStore, link: BrokerLink, mqttLink: MqttLink, leases: Leases): Promise<HubServices> {
   const { config, log, events, cleanups } = ctx;
   const points = new PointIndex(sqlFor(store));
   const registry = new GatewayRegistry({ store, events, logger: log, points });
@@ -234,8 +234,14 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   cleanups.push(() => review.stop());
   const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
   cleanups.push(async () => offReviews());
-  // Listens before ingest starts, like the review queue: no anomaly event goes ungrouped.
-  const incidents = await IncidentService.open({ sql: sqlFor(store), points, gatewayVersion: async (gw) => (await registry.get(gw))?.version, fleetVersions: async () => versionCounts(await registry.list()), log: log.child({ part: 'incidents' }) });
+  // Listens before ingest starts, like the review queue. With several hub processes on one store
+  // the holder of the incidents lease groups: its own events live, the others' from the store.
+  leases.want([INCIDENTS_LEASE]);
+  await leases.renewAll(); // a lone hub groups from its first event
+  const incidents = await IncidentService.open({
+    sql: sqlFor(store), points, stored: store, owns: () => leases.holds(INCIDENTS_LEASE), log: log.child({ part: 'incidents' }),
+    gatewayVersion: async (gw) => (await registry.get(gw))?.version, fleetVersions: async () => versionCounts(await registry.list()),
+  });
   incidents.connect(events);
   cleanups.push(() => incidents.stop());
   return { registry, points, commands, review, incidents, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
@@ -273,6 +279,7 @@ function openLeases(ctx: StartContext, store: HubStore): Leases {
 
 export const siteLease = (site: string): string => `agents:${site}`;
 const RETENTION_LEASE = 'maintenance:retention';
+const INCIDENTS_LEASE = 'incidents';
 
 async function startAgents(ctx: StartContext, store: HubStore, services: HubServices, leases: Leases): Promise<AgentService | undefined> {
   const { config, options, log, events, cleanups } = ctx;
@@ -469,7 +476,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // The MQTT connection is made once the services below exist (startIngest); commands are only
     // published after that (commands.resume(), agents on their interval or on ingested events).
     const mqttLink: MqttLink = {};
-    const services = await startServices(ctx, store, link, mqttLink);
+    const services = await startServices(ctx, store, link, mqttLink, leases);
     const agents = await startAgents(ctx, store, services, leases);
     const configs = openGatewayConfigs(ctx, store, link, mqttLink);
     const apiUrl: { url?: string } = {};

@@ -10,9 +10,10 @@
  *   more sites (two or more of the gateways outside the site with the most), at least
  *   `fleetFraction` of all of them (scope `fleet`: a grid event on every meter); or, when the
  *   gateways run a version less than `releaseShare` of the fleet runs, `fleetFraction` of the
- *   gateways on it (scope `fleet`, release hint: a bad rollout). Later events on that signature (and site, for a site scope) join it
- *   while it stays active; a signature whose alarms start on the same gateways at the same time as
- *   an open fleet incident joins that one (a voltage dip that trips voltage and power points).
+ *   gateways on it (scope `fleet`, release hint: a bad rollout).
+ *   Later events on that signature (and site, for a site scope) join it while it is open; two or
+ *   more of its gateways alarming within the window on another kind of point sharing a marker join
+ *   it too (a voltage dip trips voltage and power; a heat wave reaches mixed, then return air).
  * - Every other event is an **equipment incident** of its (gateway, device): one gateway
  *   deviating while its peers do not. Its events are provisional: if peers start alarming within
  *   the window, they move into the fleet incident, and an equipment incident left empty is
@@ -69,7 +70,7 @@ export interface Incident {
 export interface CorrelatorOptions {
   /** Events this close in time may belong together (default 10 min). */
   readonly windowMs?: number;
-  /** An incident without events this long closes (default 30 min). */
+  /** An incident without events this long closes (default 60 min: weather reaches zones and return air through the buildings' thermal mass within the hour). */
   readonly quietMs?: number;
   /** Distinct gateways a fleet incident needs at least (default 3). */
   readonly minGateways?: number;
@@ -87,7 +88,7 @@ export interface CorrelatorOptions {
 /** Gateways with a point of a signature, per site. */
 export type Population = ReadonlyMap<string, number>;
 
-const DEFAULTS = { windowMs: 600_000, quietMs: 1_800_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, releaseShare: 0.5 } as const;
+const DEFAULTS = { windowMs: 600_000, quietMs: 3_600_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, releaseShare: 0.5 } as const;
 
 /** Markers too generic to say what two points have in common. */
 const GENERIC = new Set(['point', 'sensor', 'cmd', 'sp', 'his', 'cur', 'writable', 'equip']);
@@ -134,8 +135,10 @@ export class Correlator {
     return this.o;
   }
 
-  /** Open incidents from the store after a restart (with their members). */
+  /** Open incidents from the store after a restart (with their members), replacing what it held. */
   restore(incidents: readonly Incident[]): void {
+    this.open.clear();
+    this.byEvent.clear();
     for (const i of incidents) {
       if (i.state !== 'open') continue;
       this.open.set(i.id, i);
@@ -215,7 +218,8 @@ export class Correlator {
     for (const i of this.open.values()) {
       if (i.kind !== 'fleet' || !i.signatures.includes(m.signature)) continue;
       if (i.scope === 'site' && i.site !== m.site) continue;
-      if (m.ts > i.lastSeen + this.o.windowMs) continue;
+      // While it is open: a cause like the weather goes on for hours.
+      if (m.ts > i.lastSeen + this.o.quietMs) continue;
       this.place(m, i);
       // Alarms on its points still held as equipment incidents (before it formed, or before
       // their signature joined it) belong to it as well.
@@ -311,7 +315,7 @@ export class Correlator {
     const mine = m.tags.filter((t) => !GENERIC.has(t));
     if (mine.length === 0) return undefined;
     for (const i of this.open.values()) {
-      if (i.kind !== 'fleet' || i.lastSeen < since || !i.tags.some((t) => mine.includes(t))) continue;
+      if (i.kind !== 'fleet' || i.lastSeen + this.o.quietMs < m.ts || !i.tags.some((t) => mine.includes(t))) continue;
       const gateways = new Set(i.members.map((x) => x.gateway));
       if (!gateways.has(m.gateway)) continue;
       const candidates: Member[] = [];
@@ -416,7 +420,7 @@ export class Correlator {
       const sites = [...new Set(members.map((x) => x.site))].sort();
       const where = i.scope === 'site' ? `site ${i.site ?? sites[0] ?? '?'}` : `${sites.length} site${sites.length === 1 ? '' : 's'} (${sites.join(', ')})`;
       const release = i.release ? `; every one runs ${i.release}: a release is suspect` : '';
-      i.cause = `${gateways} of ${i.population ?? gateways} gateways alarm on ${what} at ${where} within ${Math.round(this.o.windowMs / 60_000)} min: a common cause (weather, grid, release)${release}`;
+      i.cause = `${gateways} of ${i.population ?? gateways} gateways alarm on ${what} at ${where}, the first within ${Math.round(this.o.windowMs / 60_000)} min of each other: a common cause (weather, grid, release)${release}`;
     } else {
       const first = members[0]!;
       const peers = Math.max(0, (i.population ?? 1) - 1);

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../../shared/kit/log.js';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
 import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 import type { HubEvents } from '../events.js';
+import type { HubStore } from '../store/types.js';
 import { Correlator, type CorrelatorOptions, type Incident, type Member, type Population } from './correlate.js';
 
 const strict = { additionalProperties: false } as const;
@@ -87,6 +88,16 @@ export interface IncidentServiceOptions {
   readonly correlation?: CorrelatorOptions;
   /** Close quiet incidents this often (default 60 s; 0: only when events arrive). */
   readonly sweepEveryMs?: number;
+  /**
+   * Whether this process groups now (the `incidents` lease, when several hub processes share the
+   * store and each ingests a share of the gateways); absent: always. Only the holder groups: live
+   * events it ingests itself, and the others' from the store (`catchUp`).
+   */
+  readonly owns?: () => boolean;
+  /** The stored anomaly events, read back by `catchUp` (the other processes' and any missed). */
+  readonly stored?: Pick<HubStore, 'events'>;
+  /** Catch up from the store this often while owning (default 30 s; 0: never). */
+  readonly catchUpEveryMs?: number;
   readonly clock?: () => number;
   readonly log?: Logger;
 }
@@ -156,6 +167,9 @@ export class IncidentService {
   private readonly cache = new Map<string, { at: number; value: unknown }>();
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private catchUpTimer: NodeJS.Timeout | undefined;
+  /** Stored events up to this receivedAt were looked at by catchUp. */
+  private caughtUpTo = 0;
   private offs: (() => void)[] = [];
 
   private constructor(private readonly options: IncidentServiceOptions) {
@@ -170,8 +184,17 @@ export class IncidentService {
     await service.restore();
     const every = options.sweepEveryMs ?? 60_000;
     if (every > 0) {
-      service.timer = setInterval(() => void service.sweep().catch((err: unknown) => service.log.error({ err: errorMessage(err) }, 'closing quiet incidents failed')), every);
+      service.timer = setInterval(() => {
+        if (service.owning()) void service.sweep().catch((err: unknown) => service.log.error({ err: errorMessage(err) }, 'closing quiet incidents failed'));
+      }, every);
       service.timer.unref();
+    }
+    const catchUpEvery = options.catchUpEveryMs ?? 30_000;
+    if (options.stored && catchUpEvery > 0) {
+      service.catchUpTimer = setInterval(() => {
+        if (service.owning()) void service.catchUp().catch((err: unknown) => service.log.error({ err: errorMessage(err) }, 'incidents: catching up from the stored events failed'));
+      }, catchUpEvery);
+      service.catchUpTimer.unref();
     }
     return service;
   }
@@ -179,7 +202,7 @@ export class IncidentService {
   /** Groups every anomaly event the hub receives (awaited by ingest: at-least-once). Returns the function that stops listening. */
   connect(events: HubEvents): () => void {
     const off = events.on('event', async ({ site, gateway, event }) => {
-      if (event.kind === 'anomaly') await this.record(site, gateway, event);
+      if (event.kind === 'anomaly' && this.owning()) await this.record(site, gateway, event);
     });
     this.offs.push(off);
     return off;
@@ -217,6 +240,35 @@ export class IncidentService {
     });
   }
 
+  /**
+   * Groups the stored anomaly events not grouped yet (oldest first): those other hub processes
+   * ingested, and any this one stored but did not group (a crash between the two). A process that
+   * just took the lease reloads the open incidents first. Returns how many it grouped.
+   */
+  async catchUp(): Promise<number> {
+    const stored = this.options.stored;
+    if (!stored) return 0;
+    if (this.caughtUpTo === 0) await this.serial(() => this.restore());
+    const from = this.caughtUpTo === 0 ? this.clock() - this.correlator.options.quietMs : this.caughtUpTo - this.correlator.options.windowMs;
+    const events = (await stored.events({ kind: 'anomaly', from, limit: 10_000 })).sort((a, b) => a.ts - b.ts || a.receivedAt - b.receivedAt);
+    let grouped = 0;
+    for (const e of events) {
+      const { site, receivedAt, ...event } = e;
+      void receivedAt;
+      if ((await this.record(site, event.gateway, event)) !== undefined) grouped++;
+      this.caughtUpTo = Math.max(this.caughtUpTo, e.ts);
+    }
+    if (events.length === 0) this.caughtUpTo = Math.max(this.caughtUpTo, from + this.correlator.options.windowMs);
+    return grouped;
+  }
+
+  private owning(): boolean {
+    const owns = this.options.owns;
+    if (!owns || owns()) return true;
+    this.caughtUpTo = 0; // another process groups now: reload when the lease comes back
+    return false;
+  }
+
   /** Closes the incidents quiet for quietMs. */
   sweep(now = this.clock()): Promise<number> {
     return this.serial(async () => {
@@ -249,7 +301,9 @@ export class IncidentService {
   /** Waits for the queued work and stops the timer and the listeners. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.catchUpTimer) clearInterval(this.catchUpTimer);
     this.timer = undefined;
+    this.catchUpTimer = undefined;
     for (const off of this.offs.splice(0)) off();
     await this.queue.catch(() => undefined);
   }

@@ -3,11 +3,13 @@
  * registry fill the point index, anomaly events go through the real HubEvents bus to the
  * IncidentService, and the API shows one fleet incident for a site's outside-air sensors alarming
  * together and one equipment incident for one gateway's filter; a redelivered event is not counted
- * twice; a restarted service goes on with the open incidents; quiet incidents close.
+ * twice; a restarted service goes on with the open incidents; quiet incidents close; the holder of
+ * the incidents lease groups what another hub process stored (catch-up).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlFor } from '../../hub/db/sql.js';
+import { HubEvents } from '../../hub/events.js';
 import { IncidentService } from '../../hub/incidents/service.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { PointIndex } from '../../hub/registry/points.js';
@@ -117,14 +119,36 @@ for (const store of API_STORES) {
       expect(fleet).toHaveLength(1);
       expect(fleet[0]).toMatchObject({ gateways: 6, memberCount: 6, lastSeen: T0 + 6 * MIN });
 
-      expect(await service.sweep(T0 + 20 * MIN)).toBe(0);
-      expect(await service.sweep(T0 + 6 * MIN + 31 * MIN)).toBe(3);
+      expect(await service.sweep(T0 + 60 * MIN)).toBe(0);
+      expect(await service.sweep(T0 + 6 * MIN + 61 * MIN)).toBe(3);
       expect((await get('/api/v1/incidents?state=open')).body.items).toEqual([]);
       const closed = (await get('/api/v1/incidents?state=closed&kind=fleet')).body.items[0];
-      expect(closed).toMatchObject({ state: 'closed', closedAt: T0 + 37 * MIN });
+      expect(closed).toMatchObject({ state: 'closed', closedAt: T0 + 67 * MIN });
       // A later alarm opens a new incident rather than growing a closed one.
-      await emit('site-a', anomaly('gw-a1', 'outdoor_air_temp', T0 + 60 * MIN));
+      await emit('site-a', anomaly('gw-a1', 'outdoor_air_temp', T0 + 90 * MIN));
       expect((await get('/api/v1/incidents?state=open')).body.items.map((i: Json) => i.kind)).toEqual(['equipment']);
+    });
+
+    it('groups what another hub process ingested once it holds the incidents lease (catch-up from the stored events)', async () => {
+      const sql = sqlFor(t.store);
+      // The other process stores and announces the alarms, but does not hold the lease: it groups nothing.
+      const other = await IncidentService.open({ sql, points, sweepEveryMs: 0, catchUpEveryMs: 0, owns: () => false, stored: t.store });
+      const bus = new HubEvents();
+      other.connect(bus);
+      const alarms = ['gw-b1', 'gw-b2', 'gw-b3'].map((gw, k) => anomaly(gw, 'outdoor_air_temp', T0 + (200 + k) * MIN));
+      for (const event of alarms) {
+        await t.store.insertEvent(event, 'site-b', event.ts);
+        await bus.emit('event', { site: 'site-b', gateway: event.gateway, event });
+      }
+      expect((await get('/api/v1/incidents?site=site-b&kind=fleet')).body.items).toEqual([]);
+      const leader = await IncidentService.open({ sql, points, sweepEveryMs: 0, catchUpEveryMs: 0, owns: () => true, stored: t.store, clock: () => T0 + 205 * MIN });
+      expect(await leader.catchUp()).toBe(3);
+      expect(await leader.catchUp()).toBe(0);
+      const fleet = (await get('/api/v1/incidents?site=site-b&kind=fleet')).body.items as Json[];
+      expect(fleet).toHaveLength(1);
+      expect(fleet[0]).toMatchObject({ scope: 'site', site: 'site-b', gateways: 3, memberCount: 3 });
+      await other.stop();
+      await leader.stop();
     });
   });
 }

@@ -1,0 +1,91 @@
+/**
+ * The correlator's rules one by one (hub/incidents/correlate.ts): a fleet-wide incident over
+ * several sites; a stray alarm at another site does not widen a site incident; a rollout's
+ * gateways alarming together form a fleet incident with the release named, counted against the
+ * gateways on that version; another kind of point on the same gateways joins an open fleet
+ * incident only when it shares a marker and two or more of them alarm; a restored correlator
+ * goes on where the stored one stopped.
+ */
+import { describe, expect, it } from 'vitest';
+import { Correlator, signatureOf, type AnomalyInput, type Incident } from '../../hub/incidents/correlate.js';
+
+const T0 = 1_700_000_000_000;
+const MIN = 60_000;
+const VOLT = { tags: ['elec', 'volt', 'sensor'], unit: 'V' };
+const POWER = { tags: ['elec', 'power', 'sensor'], unit: 'kW' };
+const OAT = { tags: ['outside', 'air', 'temp', 'sensor'], unit: 'degC' };
+const FILTER = { tags: ['filter', 'delta', 'pressure', 'sensor'], unit: 'Pa' };
+
+let n = 0;
+function alarm(site: string, gateway: string, point: string, kind: { tags: string[]; unit: string }, ts: number, version?: string): AnomalyInput {
+  return { eventId: `e${++n}`, ts, site, gateway, device: point === 'voltage' || point === 'active_power' ? 'meter1' : 'ahu1', point, tags: kind.tags, unit: kind.unit, severity: 'warning', ...(version ? { version } : {}) };
+}
+
+/** 10 gateways on each of sites s1..s3. */
+const everywhere = new Map([['s1', 10], ['s2', 10], ['s3', 10]]);
+
+describe('correlator', () => {
+  it('names points by sorted markers and unit, untagged ones by name', () => {
+    expect(signatureOf({ tags: ['outside', 'air', 'temp', 'sensor'], unit: 'degC' })).toBe('air,outside,sensor,temp|degC');
+    expect(signatureOf({ tags: [], point: 'x1' })).toBe('point:x1|');
+  });
+
+  it('makes a grid event over three sites one fleet-wide incident, and power alarms of the same meters join it', () => {
+    const c = new Correlator();
+    let last: Incident | undefined;
+    for (let g = 0; g < 10; g++) for (const s of ['s1', 's2', 's3']) last = c.add(alarm(s, `${s}-g${g}`, 'voltage', VOLT, T0 + g * 10_000), everywhere);
+    expect(last).toMatchObject({ kind: 'fleet', scope: 'fleet', state: 'open' });
+    expect(last?.members).toHaveLength(30);
+    expect(c.openIncidents().filter((i) => i.kind === 'equipment')).toEqual([]);
+    // One power alarm alone stays with its meter; the second on another of the incident's meters joins both.
+    const p1 = c.add(alarm('s1', 's1-g1', 'active_power', POWER, T0 + 3 * MIN), everywhere);
+    expect(p1.kind).toBe('equipment');
+    const p2 = c.add(alarm('s2', 's2-g4', 'active_power', POWER, T0 + 4 * MIN), everywhere);
+    expect(p2.id).toBe(last?.id);
+    expect(p2.members).toHaveLength(32);
+    expect(p2.signatures).toEqual(['elec,sensor,volt|V', 'elec,power,sensor|kW']);
+    expect(p2.tags).toEqual(['elec', 'sensor']);
+  });
+
+  it('keeps one site\'s incident and a stray alarm at another site apart', () => {
+    const c = new Correlator();
+    for (let g = 0; g < 6; g++) c.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + g * MIN), everywhere);
+    const stray = c.add(alarm('s2', 's2-g0', 'outdoor_air_temp', OAT, T0 + 7 * MIN), everywhere);
+    expect(stray).toMatchObject({ kind: 'equipment', site: 's2' });
+    const site = c.openIncidents().find((i) => i.kind === 'fleet');
+    expect(site).toMatchObject({ scope: 'site', site: 's1', population: 10 });
+    expect(new Set(site?.members.map((m) => m.gateway)).size).toBe(6);
+    // A different kind of point on one of the site's gateways is that gateway's own problem.
+    expect(c.add(alarm('s1', 's1-g2', 'filter_dp', FILTER, T0 + 8 * MIN), everywhere).kind).toBe('equipment');
+  });
+
+  it('counts a rollout\'s alarms against the gateways on its version and names the release', () => {
+    const c = new Correlator();
+    // 6 of 30 gateways run 2.1.0 (a share of 0.2): 2 alarming are not enough, 3 of them are (0.3 of 6 is 1.8, and minGateways 3).
+    const first = c.add(alarm('s1', 's1-g1', 'supply_air_temp', OAT, T0, '2.1.0'), everywhere, 0.2);
+    expect(first.kind).toBe('equipment');
+    c.add(alarm('s2', 's2-g1', 'supply_air_temp', OAT, T0 + MIN, '2.1.0'), everywhere, 0.2);
+    const third = c.add(alarm('s3', 's3-g1', 'supply_air_temp', OAT, T0 + 2 * MIN, '2.1.0'), everywhere, 0.2);
+    expect(third).toMatchObject({ kind: 'fleet', scope: 'fleet', release: '2.1.0', population: 6 });
+    expect(third.cause).toContain('every one runs 2.1.0');
+    // Without a version (or on the fleet's common one) three gateways of 30 over three sites are no fleet incident.
+    const d = new Correlator();
+    for (const [k, s] of ['s1', 's2', 's3'].entries()) d.add(alarm(s, `${s}-g1`, 'supply_air_temp', OAT, T0 + k * MIN, '2.0.3'), everywhere, 0.8);
+    expect(d.openIncidents().every((i) => i.kind === 'equipment')).toBe(true);
+  });
+
+  it('closes quiet incidents, and a restored correlator grows the stored open incident', () => {
+    const c = new Correlator({ quietMs: 30 * MIN });
+    for (let g = 0; g < 5; g++) c.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + g * MIN), everywhere);
+    const open = c.openIncidents().filter((i) => i.kind === 'fleet');
+    expect(open).toHaveLength(1);
+    const restored = new Correlator({ quietMs: 30 * MIN });
+    restored.restore(structuredClone(open));
+    const joined = restored.add(alarm('s1', 's1-g7', 'outdoor_air_temp', OAT, T0 + 20 * MIN), everywhere);
+    expect(joined.id).toBe(open[0]?.id);
+    expect(restored.closeQuiet(T0 + 49 * MIN)).toEqual([]);
+    const closed = restored.closeQuiet(T0 + 51 * MIN);
+    expect(closed.map((i) => [i.id, i.state])).toEqual([[open[0]?.id, 'closed']]);
+    expect(restored.add(alarm('s1', 's1-g8', 'outdoor_air_temp', OAT, T0 + 52 * MIN), everywhere).kind).toBe('equipment');
+  });
+});
