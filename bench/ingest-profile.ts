@@ -5,9 +5,11 @@
  * EXTRA=n adds n consumer connections to the hub's share group, each handing its messages to the
  * same ingest (MQTT.js hands over one message at a time per connection): the measurement behind
  * keeping one consumer connection (no gain seen: 1,800-2,100 msgs/s either way at load 13).
- * With the PostgreSQL store (SWARMGATE_PROFILE_PG) each batch waits on database round trips and
- * extra connections did pay: binary, 1 gateway, 3,000 batches, load 12-15: write-through 43 -> 96
- * msgs/s, journaled 270 -> 610 msgs/s with EXTRA=3 (order across connections not kept there).
+ * With the PostgreSQL store (SWARMGATE_PROFILE_PG, journaled with SWARMGATE_PROFILE_PG_JOURNAL=1)
+ * one run showed 2.2x with EXTRA=3 (43 -> 96, 270 -> 610 msgs/s at load 12-15), but alternated
+ * A/B runs did not (8 gateways, journaled: 629/1138/760 msgs/s with one connection, 750/793/736
+ * with four, each batch's hub CPU 0.4-3.4 ms): the first figures were the machine's load moving.
+ * A hub-side consumers option with per-gateway lanes was built, tested and left out for that.
  * cpuShare is the process's CPU seconds per wall second: well under 1 means the machine's other
  * load, not this process's work, set the pace.
  */
