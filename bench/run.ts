@@ -26,6 +26,7 @@ const benches: Record<string, Bench> = {
       { name: 'analytics_cost_per_reading', value: Number(r.usPerReading.toFixed(1)), unit: 'us', notes: 'detector score + background training, averaged over the NAB run' },
     ];
   },
+  'nab-cv': async () => (await import('./nab-cv.js')).benchNabCv(),
   analytics: async () => (await import('./analytics.js')).benchAnalytics(),
   agents: async () => (await import('./agents.js')).benchAgents(),
   review: async () => (await import('./review.js')).benchReview(),
@@ -34,6 +35,9 @@ const benches: Record<string, Bench> = {
   deployment: async () => (await import('./deployment.js')).benchDeployment(),
   enrollment: async () => (await import('./enrollment.js')).benchEnrollment(),
   store: async () => (await import('./store.js')).benchStore(),
+  connections: async () => (await import('./connections.js')).benchConnections(),
+  'multi-hub': async () => (await import('./multi-hub.js')).benchMultiHub(),
+  incidents: async () => (await import('./incidents.js')).benchIncidents(),
 };
 
 async function main(): Promise<void> {

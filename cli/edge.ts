@@ -28,8 +28,9 @@ const HELP = `usage:
   swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml]
   swarmgate edge discover --protocol bacnet-ip [--bind HOST:PORT] [--target HOST:PORT | --broadcast ADDR:PORT] [--instances LOW-HIGH]
                           [--bbmd HOST:PORT] [--wait MS] [--output draft.yaml]
-  swarmgate edge enroll --hub https://hub.example:8443 --token TOKEN [--ca-fingerprint sha256:..] [--ca FILE] [--out /etc/swarmgate]
-                        [--id GATEWAY-ID] [--force]     (--token also takes the swarmgate://enroll?... claim URI from the QR code)
+  swarmgate edge enroll --hub https://hub.example:8443 --token TOKEN|--token-file FILE [--ca-fingerprint sha256:..] [--ca FILE]
+                        [--out /etc/swarmgate] [--id GATEWAY-ID] [--force]
+                        (the token may be the swarmgate://enroll?... claim URI from the QR code; exit 3: the hub refused it for good)
 A config file holding only an \`enrollment: { hub, tokenFile, caFingerprint }\` section enrolls on first start
 and is then replaced by the config the hub issued.
 `;

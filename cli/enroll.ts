@@ -1,8 +1,12 @@
 /**
- * `swarmgate edge enroll --hub URL --token T [--ca-fingerprint sha256:..] [--ca FILE] [--out DIR] [--id ID] [--force]`:
+ * `swarmgate edge enroll --hub URL --token T|--token-file F [--ca-fingerprint sha256:..] [--ca FILE] [--out DIR] [--id ID] [--force]`:
  * enrolls this gateway with the hub and writes its identity, secrets (0600) and first config into DIR.
+ * Exit 0 enrolled; 1 enrolled but the config from the site template has problems, or a failure
+ * worth retrying (hub unreachable); 3 the hub refused the token for good (used, expired, revoked,
+ * unknown): a script should stop retrying and ask for a new token.
  */
 import { readFileSync } from 'node:fs';
+import { isSwarmgateError } from '../shared/kit/errors.js';
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
@@ -10,12 +14,16 @@ import { enrollGateway } from '../edge/enrollment/enroll.js';
 import { formatProblem } from '../shared/kit/config-file.js';
 import { usageError } from './usage.js';
 
+/** The hub refused the token for good: retrying cannot help. */
+export const EXIT_TOKEN_REFUSED = 3;
+
 export async function enroll(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       hub: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       'ca-fingerprint': { type: 'string' },
       ca: { type: 'string' },
       out: { type: 'string', default: '/etc/swarmgate' },
@@ -23,18 +31,27 @@ export async function enroll(args: string[]): Promise<number> {
       force: { type: 'boolean', default: false },
     },
   });
-  if (!values.token) throw usageError('edge', 'enroll: --token TOKEN (or the claim URI from the QR code) is required');
-  const enrolled = await enrollGateway({
-    token: values.token,
-    out: values.out,
-    force: values.force,
-    ...(values.hub ? { hub: values.hub } : {}),
-    ...(values.id ? { requestedId: values.id } : {}),
-    trust: {
-      ...(values['ca-fingerprint'] ? { caFingerprint: values['ca-fingerprint'] } : {}),
-      ...(values.ca ? { caPem: readFileSync(values.ca, 'utf8') } : {}),
-    },
-  });
+  // --token-file keeps the token out of the process list (first boot uses it).
+  const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : values.token;
+  if (!token) throw usageError('edge', 'enroll: --token TOKEN or --token-file FILE (the token or the claim URI from the QR code) is required');
+  let enrolled;
+  try {
+    enrolled = await enrollGateway({
+      token,
+      out: values.out,
+      force: values.force,
+      ...(values.hub ? { hub: values.hub } : {}),
+      ...(values.id ? { requestedId: values.id } : {}),
+      trust: {
+        ...(values['ca-fingerprint'] ? { caFingerprint: values['ca-fingerprint'] } : {}),
+        ...(values.ca ? { caPem: readFileSync(values.ca, 'utf8') } : {}),
+      },
+    });
+  } catch (err) {
+    if (!isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')) throw err;
+    process.stderr.write(`swarmgate: ${err.toDisplay()}\n`);
+    return EXIT_TOKEN_REFUSED;
+  }
   const { identity } = enrolled;
   process.stdout.write(`enrolled as ${identity.gateway} (site ${identity.site}); broker ${identity.broker.url} as ${identity.broker.username}\n`);
   for (const file of enrolled.files) process.stdout.write(`  wrote ${file}\n`);

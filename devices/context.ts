@@ -55,9 +55,13 @@ export function resolveContext(options: SimContextOptions): SimContext {
   };
 }
 
-/** Faults that change the physics rather than a protocol answer (compressor-failure). */
+/** Faults that change the physics rather than a protocol answer (compressor-failure, heat-wave). */
 export function wirePhysicalFaults(faults: FaultRegistry, model: FacilityModel): () => void {
-  return faults.onChange(() => model.setCompressorFailure(faults.has('compressor-failure')));
+  return faults.onChange(() => {
+    model.setCompressorFailure(faults.has('compressor-failure'));
+    const wave = faults.list().find((f) => f.kind === 'heat-wave');
+    model.setHeatWave(wave?.kind === 'heat-wave' ? { offsetK: wave.offsetK, since: wave.injectedAt, rampMs: (wave.rampMinutes ?? 30) * 60_000 } : undefined);
+  });
 }
 
 export const DEFAULT_HOST = '127.0.0.1';

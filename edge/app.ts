@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { packageVersion } from '../shared/kit/package-info.js';
 import { startLocalDecisions, type LocalDecisions } from './decisions/index.js';
 import { checkGatewayConfigFile } from './config/check-file.js';
 import type { LoadedConfig } from './config/load.js';
@@ -19,7 +18,7 @@ import { openServiceNotifier, watchdogTimeoutMs, type NotifyEnvironment, type Se
 import { HealthAgent, type HealthHost } from './health/agent.js';
 import { healthLimits } from './health/schema.js';
 import { startWatchdog, type ProgressSource, type Watchdog } from './runtime/watchdog.js';
-import { gatewayProbe, startUpdater, updateSettings, type Updater } from './update/index.js';
+import { gatewayProbe, runningVersion, startUpdater, updateSettings, type Updater } from './update/index.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
 export interface EdgeApp {
@@ -81,7 +80,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       dataDir: loaded.dataDir,
       log: gateway.log.child({ part: 'federation' }),
       registry: gateway.metrics.registry,
-      version: packageVersion(),
+      version: runningVersion(),
       configFile: loaded.file,
       checkConfig: (file) => checkGatewayConfigFile(file, registry),
       ...(options.onRestart ? { onRestart: options.onRestart } : {}),

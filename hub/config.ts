@@ -65,6 +65,26 @@ export const ExternalBrokerSchema = Type.Object(
   { ...strict, description: 'An existing broker such as Mosquitto' },
 );
 
+export const NatsBrokerSchema = Type.Object(
+  {
+    servers: Type.Array(Type.String({ pattern: '^(nats|tls)://' }), { minItems: 1, description: 'Client URLs of the NATS nodes, e.g. [nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222]; the hub fails over between them' }),
+    mqttUrl: Type.String({
+      pattern: '^(mqtts?|tcp|ssl)://',
+      description: "The NATS MQTT listener the hub publishes through (stored receipts, commands, gateway configs) and receives the gateways' retained state on; gateways connect to the same listeners",
+    }),
+    username: Type.Optional(Type.String({ description: 'NATS user of the hub (NATS and MQTT connections)' })),
+    password: Type.Optional(Type.String({ description: 'Falls back to env SWARMGATE_HUB_NATS_PASSWORD' })),
+    clientId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "MQTT client id of this hub process (clean session); default swarmgate-hub-<hostname>-<pid>" })),
+    stream: Type.String({ default: 'SWARMGATE_INGEST', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream stream capturing the shared channels (work-queue retention); created by the first hub when missing' }),
+    consumer: Type.String({ default: 'swarmgate-hub', pattern: '^[A-Za-z0-9_-]+$', description: 'Durable pull consumer every hub process of this fleet shares: each message goes to one hub' }),
+    replicas: Type.Union([Type.Literal(1), Type.Literal(3), Type.Literal(5)], { default: 3, description: 'Stream replicas when a hub creates the stream (at most the number of NATS nodes); 3 survives the loss of one node' }),
+    ackWaitS: Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'A message not acknowledged this long after delivery (its hub died) goes to another hub' }),
+    concurrency: Type.Integer({ minimum: 1, maximum: 1024, default: 16, description: 'Messages one hub process handles at once' }),
+    maxAckPending: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000, description: 'Messages handed out and not yet acknowledged, over all hub processes' }),
+  },
+  { ...strict, description: 'A NATS cluster with JetStream: gateways speak MQTT to its MQTT listener, hub processes share one durable consumer of a replicated stream' },
+);
+
 export const StoreConfigSchema = Type.Union([
   Type.Object(
     {
@@ -153,9 +173,10 @@ export const HubConfigSchema = Type.Object(
   {
     broker: Type.Object(
       {
-        mode: Type.Union([Type.Literal('embedded'), Type.Literal('external')], { default: 'embedded' }),
+        mode: Type.Union([Type.Literal('embedded'), Type.Literal('external'), Type.Literal('nats')], { default: 'embedded' }),
         embedded: Type.Optional(EmbeddedBrokerSchema),
         external: Type.Optional(ExternalBrokerSchema),
+        nats: Type.Optional(NatsBrokerSchema),
         maxPayloadBytes: Type.Integer({ minimum: 1024, default: MAX_PAYLOAD_BYTES, description: 'Largest accepted message' }),
       },
       strict,
@@ -229,6 +250,7 @@ export const HubConfigSchema = Type.Object(
 export type HubConfig = Static<typeof HubConfigSchema> & { store: Static<typeof StoreConfigSchema> };
 export type EmbeddedBrokerConfig = Static<typeof EmbeddedBrokerSchema>;
 export type ExternalBrokerConfig = Static<typeof ExternalBrokerSchema>;
+export type NatsBrokerConfig = Static<typeof NatsBrokerSchema>;
 export type ApiConfig = Static<typeof ApiConfigSchema>;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -249,6 +271,7 @@ function validate(source: SourceFile, value: unknown): ConfigProblem[] {
   const broker = value.broker;
   if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push(source.problem(['broker', 'embedded'], 'mode is embedded: give embedded.credentialsFile (and port)'));
   if (broker.mode === 'external' && broker.external === undefined) problems.push(source.problem(['broker', 'external'], 'mode is external: give external.url'));
+  if (broker.mode === 'nats' && broker.nats === undefined) problems.push(source.problem(['broker', 'nats'], 'mode is nats: give nats.servers and nats.mqttUrl'));
   if (value.enrollment !== undefined && broker.mode !== 'embedded') problems.push(source.problem(['enrollment'], 'enrollment issues broker users in the embedded broker; with an external broker, add gateway users there (`swarmgate hub user add` + `swarmgate hub mosquitto`)'));
   if (value.enrollment !== undefined && value.api === undefined) problems.push(source.problem(['enrollment'], 'gateways enroll over the web API: add an api section'));
   if (isRecord(store) && store.kind === 'postgres' && !store.url && !process.env.DATABASE_URL) problems.push(source.problem(['store', 'url'], 'missing: set store.url or the DATABASE_URL environment variable'));
@@ -301,6 +324,8 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;
   if (external && external.password === undefined && process.env.SWARMGATE_HUB_MQTT_PASSWORD) external.password = process.env.SWARMGATE_HUB_MQTT_PASSWORD;
+  const nats = config.broker.nats;
+  if (nats && nats.password === undefined && process.env.SWARMGATE_HUB_NATS_PASSWORD) nats.password = process.env.SWARMGATE_HUB_NATS_PASSWORD;
   return config;
 }
 

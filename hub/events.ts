@@ -26,6 +26,8 @@ export interface HubEventMap {
   gateway: { record: GatewayRecord; previous: GatewayRecord['status'] | undefined };
   /** A command was created or changed status. */
   command: { record: CommandRecord };
+  /** A software deployment was created or moved on (a gateway reported, a wave was told, it halted or finished). */
+  deployment: { id: string; version: string; state: string; gateway?: string; gatewayState?: string };
   /** A message was refused (size, JSON, schema, topic/payload mismatch). */
   rejected: { topic: string; channel: string; reason: string; error: string };
 }

@@ -23,8 +23,10 @@ import { Leases } from './leases/leases.js';
 import { LiveFeed } from './live/feed.js';
 import { startPgRelay } from './live/pg-relay.js';
 import { QuarantineService } from './quarantine/service.js';
+import { IncidentService } from './incidents/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
+import { openIngestSource, type IngestSource } from './ingest/sources/index.js';
 import { parseTopic } from '../shared/wire/topics.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { PointIndex } from './registry/points.js';
@@ -81,6 +83,8 @@ export interface Hub {
   readonly enrollment: EnrollmentService;
   /** Messages ingest refused, kept for inspection. */
   readonly quarantine: QuarantineService;
+  /** The emergence monitor: anomaly events grouped into fleet and equipment incidents. */
+  readonly incidents: IncidentService;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
   /** Software releases and deployments; present on the SQLite and PostgreSQL stores. */
@@ -145,6 +149,8 @@ interface BrokerLink {
   readonly persistent: boolean;
   /** Embedded mode: the broker hands gateways' messages to this ingest before the PUBACK, once it is set. */
   readonly handOff: { ingest?: Ingest };
+  /** NATS mode: the shared channels come from this source (a JetStream consumer), not MQTT subscriptions. */
+  readonly source?: IngestSource;
 }
 
 /** The hub's MQTT client, set once the services that publish through it exist. */
@@ -152,7 +158,7 @@ interface MqttLink {
   client?: MqttClient;
 }
 
-type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine' | 'enrollment'> & { readonly points: PointIndex };
+type HubServices = Pick<Hub, 'registry' | 'commands' | 'review' | 'workOrders' | 'quarantine' | 'enrollment' | 'incidents'> & { readonly points: PointIndex };
 
 /** The store with every feature's tables: opened here (and closed at stop), or the caller's, migrated. */
 async function openStoreWithFeatures(ctx: StartContext): Promise<HubStore> {
@@ -188,6 +194,14 @@ async function startBroker(ctx: StartContext): Promise<BrokerLink> {
     // its gate (startClosed/open/seal) already keeps gateways out while ingest is not listening.
     return { broker: started, url: started.url, auth: started.internal, shareGroup: DEFAULT_SHARE_GROUP, clientId, persistent: false, handOff };
   }
+  const n = config.broker.nats;
+  if (config.broker.mode === 'nats') {
+    if (!n) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.nats is required in nats mode');
+    // A clean MQTT session: what must outlive this process waits in the JetStream stream, not in an MQTT session.
+    const clientId = options.clientId ?? n.clientId ?? `swarmgate-hub-${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]+/g, '_').slice(0, 64);
+    const source = openIngestSource(config.broker, clientId, log.child({ part: 'ingest-source' }));
+    return { url: n.mqttUrl, auth: { username: n.username, password: n.password }, shareGroup: DEFAULT_SHARE_GROUP, clientId, persistent: false, handOff, source };
+  }
   const x = config.broker.external;
   if (!x) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', 'broker.external is required in external mode');
   // A broker acknowledges a gateway's message whether or not a hub is subscribed, and the
@@ -220,7 +234,18 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   cleanups.push(() => review.stop());
   const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
   cleanups.push(async () => offReviews());
-  return { registry, points, commands, review, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
+  // Listens before ingest starts, like the review queue: no anomaly event goes ungrouped.
+  const incidents = await IncidentService.open({ sql: sqlFor(store), points, gatewayVersion: async (gw) => (await registry.get(gw))?.version, fleetVersions: async () => versionCounts(await registry.list()), log: log.child({ part: 'incidents' }) });
+  incidents.connect(events);
+  cleanups.push(() => incidents.stop());
+  return { registry, points, commands, review, incidents, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
+}
+
+/** Gateways per software version (the incidents' release hint). */
+function versionCounts(gateways: readonly { readonly version?: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const g of gateways) if (g.version !== undefined) counts.set(g.version, (counts.get(g.version) ?? 0) + 1);
+  return counts;
 }
 
 /** Enrollment: tokens always (CLI and API list them); enrolling gateways with config.enrollment and the embedded broker's credentials file. */
@@ -312,6 +337,7 @@ function openReleases(ctx: StartContext, store: HubStore, services: HubServices,
     gateways: () => services.registry.list(),
     baseUrl: () => r?.publicUrl ?? apiUrl.url,
     log: ctx.log.child({ part: 'deployments' }),
+    events: ctx.events,
     publish: async (topic, payload, retain) => {
       const client = mqttLink.client;
       if (!client?.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub is not connected to ${link.url}; deploy again once it is`);
@@ -330,20 +356,31 @@ async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink,
   // MQTT.js' default handler would acknowledge them without storing them.
   // resubscribe: false: ingest subscribes again on every connect itself (MQTT.js would skip it
   // when the broker says the session is present, which Mosquitto says without shared subscriptions).
-  const mqttClient = mqtt.connect(url, { ...link.auth, clientId: link.clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false });
+  // NATS's MQTT listener speaks 3.1.1 only.
+  const mqttClient = mqtt.connect(url, { ...link.auth, clientId: link.clientId, clean: !persistent, reconnectPeriod: 2000, connectTimeout: 10_000, resubscribe: false, ...(link.source ? { protocolVersion: 4 as const } : {}) });
   mqttLink.client = mqttClient;
   mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
   mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
   cleanups.push(() => mqttClient.endAsync(true));
-  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
   link.handOff.ingest = ingest;
   const subscribed = ingest.start(); // the handler is in place when this returns
   subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it
-  cleanups.push(() => ingest.stop());
+  cleanups.push(async () => {
+    await ingest.stop();
+    // What this process did, for operators and for the multi-hub tests that add up each hub's share.
+    log.info({ ...ingest.stats, readingsStored: await metrics.count(metrics.readingsStored) }, 'ingest stopped');
+  });
   await whenConnected(mqttClient).catch((err: unknown) => {
     throw new SwarmgateError('SWG_ERR_HUB_BROKER', `hub cannot connect to ${url}: ${errorMessage(err)}`, { cause: err });
   });
   await subscribed;
+  const source = link.source;
+  if (source) {
+    // Started after the MQTT link, which sends the stored receipts; stopped before ingest (cleanups run in reverse).
+    await source.start((topic, payload) => ingest.handle(topic, payload));
+    cleanups.push(() => source.stop());
+  }
   return { mqttClient, ingest };
 }
 
@@ -364,7 +401,7 @@ function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
  * hub processes may share, theirs (LISTEN/NOTIFY), so a browser on any process sees them all.
  */
 async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubServices, origin: string): Promise<LiveFeed> {
-  const feed = new LiveFeed({ events: ctx.events, review: services.review });
+  const feed = new LiveFeed({ events: ctx.events, review: services.review, incidents: services.incidents });
   ctx.cleanups.push(async () => feed.close());
   const url = ctx.config.store.kind === 'postgres' ? ctx.config.store.url : undefined;
   if (store instanceof PostgresStore && url) {
@@ -391,8 +428,8 @@ async function startWebApi(ctx: StartContext, store: HubStore, services: HubServ
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
   if (!facility && config.agents) try { facility = loadFacilityModel(config.agents.facilityModel); } catch (err) { log.warn({ err: errorMessage(err) }, 'web API: no facility model, planning is unavailable'); }
-  const { commands, registry, points, review, workOrders, quarantine, enrollment } = services;
-  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, points, live, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
+  const { commands, registry, points, review, workOrders, quarantine, enrollment, incidents } = services;
+  const api = await startApi({ store, commands, registry, events, review, metrics: metrics.registry, config: config.api, logger: log.child({ part: 'api' }), agents: { trackRecords: agents?.learning, facility }, workOrders, quarantine, enrollment, incidents, points, live, ...(configs ? { configs } : {}), ...(releases ? { releases: releases.releases, deployments: releases.deployments } : {}) });
   cleanups.push(api.close);
   return api;
 }

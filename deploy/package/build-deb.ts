@@ -5,14 +5,16 @@
  *   node --import tsx deploy/package/build-deb.ts [--out DIR] [--compression xz|gzip|none] [--keep]
  *
  * Steps (each printed with its time, the slow ones with a heartbeat):
- *   1. compile the app (tsc -p tsconfig.build.json) into the staging tree's /opt/swarmgate/dist
+ *   1. compile the app (tsc -p tsconfig.build.json) into the staging tree's
+ *      /opt/swarmgate/releases/<version>/dist (the updater's layout: deploy/package/layout.ts)
  *   2. copy bin/, package.json, the device profiles and the examples
  *   3. production dependencies: the node_modules folders `npm ls --omit=dev` names (the one list of
  *      the app's files, shared/release/app-files.ts, as `swarmgate release build` uses), copied
  *      from the checkout (nothing fetched, the checkout untouched), so the native addons built
  *      here are the ones shipped; then source maps and native build leftovers are dropped
  *   4. check the staged app runs: better-sqlite3 opens a database and `swarmgate --help` answers
- *   5. the systemd unit, /etc/swarmgate, /var/lib/swarmgate, DEBIAN/ (control, conffiles,
+ *   5. the links current -> releases/<version> and bin -> current/bin (the unit's ExecStart),
+ *      the systemd unit, /etc/swarmgate, /var/lib/swarmgate, DEBIAN/ (control, conffiles,
  *      md5sums, maintainer scripts from deploy/package/maintainer/)
  *   6. dpkg-deb --build --root-owner-group
  *
@@ -51,6 +53,8 @@ import { productionModules } from '../../shared/release/app-files.js';
 import {
   APP_DIR,
   COMMAND_LINK,
+  CURRENT_LINK,
+  RELEASES_DIR,
   CONFIG_DIR,
   DOC_DIR,
   STATE_DIR,
@@ -61,6 +65,7 @@ import {
   debFileName,
   debianVersion,
   fillTemplate,
+  releaseDir,
 } from './layout.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -232,7 +237,8 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
 
   const staging = mkdtempSync(join(tmpdir(), 'swarmgate-deb-'));
   const root = join(staging, 'root');
-  const app = join(root, APP_DIR);
+  // The app goes into its release folder; current and bin are links to it (layout.ts).
+  const app = join(root, releaseDir(pkg.version));
   progress(`building ${debFileName(version, arch)} (Node.js ${process.versions.node}, ABI ${nodeAbi}) in ${staging}`);
   try {
     await step(progress, '[1/6] compiling the app (tsc -p tsconfig.build.json)', async () => {
@@ -262,14 +268,18 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
     const modules = await step(progress, '[3/6] production dependencies (npm ls --omit=dev, as release build: shared/release/app-files.ts)', () => {
       // The one list of what the app is made of decides which node_modules folders ship; they are
       // copied as they are (native addons built here included), never pruned in the checkout.
-      const listed = productionModules(repo);
-      if (listed.length === 0) fail('dependencies', `npm ls --omit=dev lists no production dependencies in ${repo}: run npm ci first`);
+      // npm ls runs where node_modules really is: a git worktree may link it from another checkout
+      // of the same project, and npm misreads a linked node_modules.
       const source = realpathSync(join(repo, 'node_modules'));
+      const listed = productionModules(dirname(source));
+      if (listed.length === 0) fail('dependencies', `npm ls --omit=dev lists no production dependencies in ${dirname(source)}: run npm ci first`);
       for (const dir of listed) {
         cpSync(join(source, dir.slice('node_modules/'.length)), join(app, dir), { recursive: true, dereference: false, verbatimSymlinks: true });
       }
       for (const dev of ['typescript', 'vitest', 'tsx']) {
-        if (existsSync(join(app, 'node_modules', dev))) fail('dependencies', `dev dependency ${dev} is in the staged node_modules`);
+        if (existsSync(join(app, 'node_modules', dev))) {
+          fail('dependencies', `npm ls --omit=dev in ${dirname(source)} lists the dev dependency ${dev}: its node_modules does not match package.json and package-lock.json; run npm ci there`);
+        }
       }
       trimNodeModules(join(app, 'node_modules'));
       return listed.length;
@@ -290,6 +300,8 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       mkdirSync(join(root, STATE_DIR), { recursive: true });
       mkdirSync(join(root, dirname(COMMAND_LINK)), { recursive: true });
       symlinkSync(join(APP_DIR, 'bin', 'swarmgate.js'), join(root, COMMAND_LINK));
+      symlinkSync(relative(APP_DIR, releaseDir(pkg.version)), join(root, CURRENT_LINK));
+      for (const entry of ['bin', 'README.md']) symlinkSync(join(relative(APP_DIR, CURRENT_LINK), entry), join(root, APP_DIR, entry));
       normaliseModes(root);
 
       const { files, bytes } = packagedFiles(root);
@@ -299,7 +311,7 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       writeFileSync(join(debian, 'control'), controlFile({ version, arch, installedSizeKiB: kib, nodeMajor }));
       writeFileSync(join(debian, 'conffiles'), conffiles(files));
       writeFileSync(join(debian, 'md5sums'), md5sums(root, files));
-      const values = { NODE_MAJOR: String(nodeMajor), NODE_ABI: nodeAbi, CONFIG_DIR, STATE_DIR, UNIT_NAME };
+      const values = { NODE_MAJOR: String(nodeMajor), NODE_ABI: nodeAbi, CONFIG_DIR, STATE_DIR, UNIT_NAME, APP_DIR, RELEASES_DIR, RELEASE_DIR: releaseDir(pkg.version) };
       for (const script of ['postinst', 'prerm', 'postrm']) {
         const text = fillTemplate(readFileSync(join(repo, 'deploy', 'package', 'maintainer', script), 'utf8'), values);
         writeFileSync(join(debian, script), text, { mode: 0o755 });

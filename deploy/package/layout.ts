@@ -6,8 +6,23 @@
 
 export const PACKAGE_NAME = 'swarmgate-edge';
 
-/** The app (bin/, dist/, node_modules/, package.json): the unit's ExecStart runs from here. */
+/**
+ * The app: the unit's ExecStart runs APP_DIR/bin/swarmgate.js. The package installs it in the
+ * layout the updater owns (edge/update/layout.ts, with update.installRoot: /opt/swarmgate), so a
+ * gateway installed from the package takes signed updates and rolls back:
+ *   /opt/swarmgate/releases/<version>/   bin/, dist/, node_modules/, package.json (this package's release)
+ *   /opt/swarmgate/current -> releases/<version>     switched by the updater
+ *   /opt/swarmgate/bin -> current/bin                what the unit runs (Node follows the links, so
+ *                                                    the release's own dist/ and node_modules load)
+ */
 export const APP_DIR = '/opt/swarmgate';
+export const RELEASES_DIR = `${APP_DIR}/releases`;
+export const CURRENT_LINK = `${APP_DIR}/current`;
+
+/** The release folder of a version (package.json's, as `swarmgate release build` names releases). */
+export function releaseDir(version: string): string {
+  return `${RELEASES_DIR}/${version}`;
+}
 export const CONFIG_DIR = '/etc/swarmgate';
 export const STATE_DIR = '/var/lib/swarmgate';
 export const UNIT_DIR = '/lib/systemd/system';

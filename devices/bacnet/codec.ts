@@ -80,6 +80,11 @@ export function abortFrame(receiver: Receiver, invokeId: number, reason: AbortRe
   return frame(receiver, false, (b) => apdu.encodeAbort(b, SERVER_ABORT, invokeId, reason));
 }
 
+/** A Reject PDU (same layout as an Abort: type, invoke id, reason), e.g. unrecognized-service (9). */
+export function rejectFrame(receiver: Receiver, invokeId: number, reason: number): Frame {
+  return frame(receiver, false, (b) => apdu.encodeAbort(b, PduType.REJECT, invokeId, reason));
+}
+
 export interface CovValue {
   readonly property: number;
   readonly value: AppValue[];

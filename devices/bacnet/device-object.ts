@@ -30,16 +30,18 @@ export interface DeviceIdentity {
   readonly location: string;
 }
 
-const SERVICES = new ServicesSupportedBitString(
+const BASE_SERVICES = [
   ServicesSupported.I_AM,
   ServicesSupported.WHO_IS,
   ServicesSupported.READ_PROPERTY,
-  ServicesSupported.READ_PROPERTY_MULTIPLE,
   ServicesSupported.WRITE_PROPERTY,
   ServicesSupported.SUBSCRIBE_COV,
   ServicesSupported.CONFIRMED_COV_NOTIFICATION,
   ServicesSupported.UNCONFIRMED_COV_NOTIFICATION,
-);
+];
+const SERVICES = new ServicesSupportedBitString(...BASE_SERVICES, ServicesSupported.READ_PROPERTY_MULTIPLE);
+/** A device without ReadPropertyMultiple (the bacnet-no-rpm fault). */
+const SERVICES_WITHOUT_RPM = new ServicesSupportedBitString(...BASE_SERVICES);
 const OBJECT_TYPES = new ObjectTypesSupportedBitString(
   ObjectTypesSupported.DEVICE,
   ObjectTypesSupported.ANALOG_INPUT,
@@ -84,6 +86,7 @@ export class DeviceObject implements BacnetObjectLike {
     readonly identity: DeviceIdentity,
     private readonly objectIds: () => readonly BACNetObjectID[],
     private readonly maxApdu: () => number,
+    private readonly hasRpm: () => boolean = () => true,
   ) {
     this.id = { type: ObjectType.DEVICE, instance: identity.instance };
     this.name = identity.name;
@@ -116,7 +119,7 @@ export class DeviceObject implements BacnetObjectLike {
       [P.LOCATION]: [text(id.location)],
       [P.PROTOCOL_VERSION]: [unsigned(1)],
       [P.PROTOCOL_REVISION]: [unsigned(14)],
-      [P.PROTOCOL_SERVICES_SUPPORTED]: [{ type: ApplicationTag.BIT_STRING, value: SERVICES }],
+      [P.PROTOCOL_SERVICES_SUPPORTED]: [{ type: ApplicationTag.BIT_STRING, value: this.hasRpm() ? SERVICES : SERVICES_WITHOUT_RPM }],
       [P.PROTOCOL_OBJECT_TYPES_SUPPORTED]: [{ type: ApplicationTag.BIT_STRING, value: OBJECT_TYPES }],
       [P.MAX_APDU_LENGTH_ACCEPTED]: [unsigned(this.maxApdu())],
       [P.SEGMENTATION_SUPPORTED]: [enumerated(Segmentation.NO_SEGMENTATION)],

@@ -25,7 +25,10 @@ import {
   type BacnetClient,
   type Receiver,
 } from './bacnet-lib.js';
-import { abortFrame, covValues, errorFrame, iAmFrame, readPropertyAckFrame, readPropertyMultipleAckFrame, simpleAckFrame, unconfirmedCovFrame, type Frame } from './codec.js';
+import { abortFrame, covValues, errorFrame, iAmFrame, readPropertyAckFrame, readPropertyMultipleAckFrame, rejectFrame, simpleAckFrame, unconfirmedCovFrame, type Frame } from './codec.js';
+
+/** Reject reason 9: the device does not implement the service. */
+const REJECT_UNRECOGNIZED_SERVICE = 9;
 import { CovTable, type CovObservation, type CovSubscription } from './cov.js';
 import { DeviceObject, SIM_VENDOR_ID, type DeviceIdentity } from './device-object.js';
 import type { BacnetObjectLike, BacnetPoint } from './objects.js';
@@ -67,7 +70,7 @@ export class BacnetDeviceServer {
   constructor(private readonly options: DeviceServerOptions) {
     this.instance = options.identity.instance;
     this.log = createLogger('sim-bacnet').child({ device: this.instance });
-    this.device = new DeviceObject(options.identity, () => options.points.map((p) => p.id), () => this.maxApdu());
+    this.device = new DeviceObject(options.identity, () => options.points.map((p) => p.id), () => this.maxApdu(), () => !options.faults.bacnetNoRpm(this.instance));
     for (const o of [this.device, ...options.points]) this.objects.set(key(o.id), o);
     this.binding = new UdpBinding({ host: options.host, port: options.port, broadcastAddress: options.broadcastAddress, broadcastPort: options.broadcastPort });
     this.binding.setGate(() => ({ silent: this.silent(), delayMs: options.faults.bacnetDelayMs(this.instance) }));
@@ -187,6 +190,7 @@ export class BacnetDeviceServer {
   }
 
   private onReadPropertyMultiple(req: Request, specs: ReadonlyArray<{ objectId: BACNetObjectID; properties: ReadonlyArray<{ id: number; index: number }> }>): void {
+    if (this.options.faults.bacnetNoRpm(this.instance)) return this.reply(req, rejectFrame(req.sender, req.invokeId, REJECT_UNRECOGNIZED_SERVICE));
     const results: BACNetReadAccess[] = specs.map((spec) => {
       const obj = this.lookup(spec.objectId);
       if (!obj) {

@@ -94,6 +94,11 @@ export class FaultRegistry {
     return total;
   }
 
+  /** Whether a bacnet-no-rpm fault takes ReadPropertyMultiple away from the device. */
+  bacnetNoRpm(device: number): boolean {
+    return this.list().some((f) => f.kind === 'bacnet-no-rpm' && matchesUnit(f.device, device));
+  }
+
   /** The smallest max-APDU a bacnet-no-segmentation fault imposes on the device, if any. */
   bacnetMaxApdu(device: number): number | undefined {
     let min: number | undefined;

@@ -112,6 +112,15 @@ export const CompressorFailureFault = Type.Object(
   { additionalProperties: false, description: 'main cold-room compressor will not start; room warms steadily' },
 );
 
+export const HeatWaveFault = Type.Object(
+  {
+    kind: Type.Literal('heat-wave'),
+    offsetK: Type.Number({ minimum: -30, maximum: 30, description: 'added to the outdoor temperature once the ramp is over (K); negative for a cold snap' }),
+    rampMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 1440, description: 'simulated minutes over which the offset builds up; default 30' })),
+  },
+  { additionalProperties: false, description: 'weather: the outdoor temperature of the whole facility rises (AHU outside and mixed air, zone, BACnet plant); inject it into several simulators for a fleet-wide cause' },
+);
+
 const BacnetDevice = Type.Integer({ minimum: 0, maximum: 4_194_302, description: 'BACnet device instance (1001, 1002, 2001, ...); omit for every simulated BACnet device' });
 
 export const BacnetOfflineFault = Type.Object(
@@ -137,6 +146,14 @@ export const BacnetNoSegmentationFault = Type.Object(
   { additionalProperties: false },
 );
 
+export const BacnetNoRpmFault = Type.Object(
+  {
+    kind: Type.Literal('bacnet-no-rpm'),
+    device: Type.Optional(BacnetDevice),
+  },
+  { additionalProperties: false, description: 'the device has no ReadPropertyMultiple, like many small controllers: it rejects RPM (unrecognized-service) and leaves it out of protocol-services-supported' },
+);
+
 export const BacnetRestartFault = Type.Object(
   {
     kind: Type.Literal('bacnet-restart'),
@@ -155,9 +172,11 @@ export const FaultSpec = Type.Union([
   ExceptionFault,
   OpcuaRestartFault,
   CompressorFailureFault,
+  HeatWaveFault,
   BacnetOfflineFault,
   BacnetSlowFault,
   BacnetNoSegmentationFault,
+  BacnetNoRpmFault,
   BacnetRestartFault,
 ]);
 export type FaultSpec = Static<typeof FaultSpec>;
@@ -172,9 +191,11 @@ export const FAULT_SCHEMAS: Readonly<Record<FaultKind, typeof FaultSpec.anyOf[nu
   exception: ExceptionFault,
   'opcua-restart': OpcuaRestartFault,
   'compressor-failure': CompressorFailureFault,
+  'heat-wave': HeatWaveFault,
   'bacnet-offline': BacnetOfflineFault,
   'bacnet-slow': BacnetSlowFault,
   'bacnet-no-segmentation': BacnetNoSegmentationFault,
+  'bacnet-no-rpm': BacnetNoRpmFault,
   'bacnet-restart': BacnetRestartFault,
 };
 

@@ -56,6 +56,8 @@ export class FacilityModel {
   private readonly listeners = new Set<TickListener>();
   /** Door forced open/closed (tests, demos); undefined = follow the delivery schedule. */
   private doorOverride: boolean | undefined;
+  /** A heat wave (or cold snap): offset added to the outdoor temperature, built up over rampMs from `since`. */
+  private heatWave: { readonly offsetK: number; readonly since: number; readonly rampMs: number } | undefined;
 
   constructor(options: FacilityModelOptions = {}) {
     this.seed = options.seed ?? 1;
@@ -130,6 +132,11 @@ export class FacilityModel {
     this.coldRoom.compressorFailed = failed;
   }
   /** Force the cold-room door open (true) or shut (false); undefined returns it to the schedule. */
+  /** Weather out of the ordinary: offsetK more outdoors, reached rampMs after `since` (sim time); undefined ends it. */
+  setHeatWave(wave: { readonly offsetK: number; readonly since: number; readonly rampMs: number } | undefined): void {
+    this.heatWave = wave;
+  }
+
   setDoorOverride(open: boolean | undefined): void {
     this.doorOverride = open;
     this.coldRoom.doorOpen = open ?? doorOpenAt(this.seed, this.simTime, this.utcOffset);
@@ -152,12 +159,19 @@ export class FacilityModel {
     };
   }
 
+  private heatWaveK(): number {
+    const w = this.heatWave;
+    if (!w) return 0;
+    const built = w.rampMs <= 0 ? 1 : Math.min(1, Math.max(0, (this.simTime - w.since) / w.rampMs));
+    return w.offsetK * built;
+  }
+
   private integrate(dt: number): void {
     this.simTime += dt * 1000;
     // OU process: tau 2 h, stationary sd ~0.8 K.
     const tau = 7200;
     this.weatherNoise += (-this.weatherNoise / tau) * dt + 0.8 * Math.sqrt((2 * dt) / tau) * this.prng.gaussian();
-    this.outdoor = outdoorBaseC(this.seed, this.simTime, this.utcOffset, this.outdoorMean, this.outdoorAmplitude) + this.weatherNoise;
+    this.outdoor = outdoorBaseC(this.seed, this.simTime, this.utcOffset, this.outdoorMean, this.outdoorAmplitude) + this.weatherNoise + this.heatWaveK();
     this.occupiedNow = occupiedAt(this.seed, this.simTime, this.utcOffset);
     this.coldRoom.doorOpen = this.doorOverride ?? doorOpenAt(this.seed, this.simTime, this.utcOffset);
 

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import { PointDetector, type DetectorOptionsInput } from './detector.js';
+import { PointDetector, type DetectorOptionsInput, type ModelSource } from './detector.js';
 
 export interface ScoreCsvOptions {
   readonly detector?: DetectorOptionsInput;
@@ -17,6 +17,8 @@ export interface ScoreCsvOptions {
   readonly progress?: boolean;
   /** Save the detector state here after scoring (optional). */
   readonly saveDir?: string;
+  /** Where forecaster trainings come from (default: trained here; see ModelSource). */
+  readonly modelSource?: ModelSource;
 }
 
 export interface ScoreCsvResult {
@@ -101,7 +103,7 @@ export async function scoreCsv(inputPath: string, outputPath: string | undefined
   const started = Date.now();
   const progress = options.progress ?? true;
   const rows = await readSeriesCsv(inputPath, progress ? (m) => process.stderr.write(`warning: ${m}\n`) : undefined);
-  const detector = new PointDetector(options.detector, inputPath);
+  const detector = new PointDetector(options.detector, inputPath, options.modelSource);
   const out: Writable = outputPath ? createWriteStream(outputPath) : process.stdout;
   const step = Math.max(1, Math.floor(rows.length / 10));
   let maxScore = 0;

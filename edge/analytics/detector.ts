@@ -201,6 +201,15 @@ export interface ScoreDetail {
 
 const STATE_FILE = 'detector.json';
 
+/**
+ * Where a detector's forecaster trainings come from: `train` runs the training the detector asked
+ * for (a pure function of the history, the previous model and the seed, see forecaster.ts); a
+ * source may return a model it already has for the same (training number, reading) instead — the
+ * NAB cross-validation (bench/nab-cv.ts) reuses one training trajectory for every configuration
+ * that differs only in how scores are calibrated and reported. The default runs `train`.
+ */
+export type ModelSource = (at: { readonly training: number; readonly reading: number }, train: () => Promise<ForecasterModel>) => Promise<ForecasterModel>;
+
 export class PointDetector {
   readonly options: DetectorOptions;
   private readonly log: Logger;
@@ -226,7 +235,11 @@ export class PointDetector {
   private input: Float64Array;
   private lastDetail: ScoreDetail = { score: 0, phase: 'learning', forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
 
-  constructor(options: DetectorOptionsInput = {}, readonly name = 'point') {
+  constructor(
+    options: DetectorOptionsInput = {},
+    readonly name = 'point',
+    private readonly modelSource: ModelSource = (_at, train) => train(),
+  ) {
     this.options = resolveOptions(options);
     this.log = createLogger('analytics').child({ point: name });
     const o = this.options;
@@ -377,15 +390,18 @@ export class PointDetector {
     const at = this.seen;
     const result = (async (): Promise<ForecasterModel | undefined> => {
       try {
-        await selectBackend();
-        const model = await trainForecaster(tf, o.forecaster, {
-          values,
-          timestamps,
-          historyCapacity: o.maxHistory,
-          previous,
-          seed: o.seed * 1000 + trainingNo,
-          yieldNow: () => new Promise((r) => setImmediate(r)),
-        });
+        const train = async (): Promise<ForecasterModel> => {
+          await selectBackend();
+          return trainForecaster(tf, o.forecaster, {
+            values,
+            timestamps,
+            historyCapacity: o.maxHistory,
+            previous,
+            seed: o.seed * 1000 + trainingNo,
+            yieldNow: () => new Promise((r) => setImmediate(r)),
+          });
+        };
+        const model = await this.modelSource({ training: trainingNo, reading: at }, train);
         this.log.info({ training: trainingNo, readings: at, samples: model.trainedOn, loss: Number(model.loss.toFixed(5)), ms: Date.now() - started }, 'forecaster trained');
         return model;
       } catch (err) {

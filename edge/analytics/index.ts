@@ -10,7 +10,7 @@
  * and report `currentBackend()` as a metric.
  */
 export { PointDetector, DEFAULT_DETECTOR_OPTIONS, resolveOptions } from './detector.js';
-export type { DetectorOptions, DetectorOptionsInput, DetectorPhase, DetectorState, ScoreDetail } from './detector.js';
+export type { DetectorOptions, DetectorOptionsInput, DetectorPhase, DetectorState, ModelSource, ScoreDetail } from './detector.js';
 export { selectBackend, currentBackend } from './backend.js';
 export type { BackendName } from './backend.js';
 export { AnalyticsConfigSchema, AnalyticsPointSchema, type AnalyticsConfig, type AnalyticsPointConfig } from './schema.js';

@@ -10,7 +10,7 @@
  * Every file is written to a temporary name first and renamed into place only once all of them
  * are written, so a failure leaves the folder as it was.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
@@ -108,7 +108,17 @@ export function writeIdentity(dir: string, hub: string, identity: EnrolledIdenti
   try {
     mkdirSync(out, { recursive: true, mode: 0o755 });
     mkdirSync(secrets, { recursive: true, mode: 0o700 });
-    for (const file of planned) writeDurably(file, tmpOf(file.path));
+    // Run as root (first boot, sudo) into a folder the gateway's service user owns: the files are
+    // that user's, or the service could not read its own secrets.
+    const owner = process.getuid?.() === 0 ? statSync(out) : undefined;
+    const own = (path: string): void => {
+      if (owner && owner.uid !== 0) chownSync(path, owner.uid, owner.gid);
+    };
+    own(secrets);
+    for (const file of planned) {
+      writeDurably(file, tmpOf(file.path));
+      own(tmpOf(file.path));
+    }
   } catch (err) {
     for (const file of planned) rmSync(tmpOf(file.path), { force: true });
     throw new SwarmgateError('SWG_ERR_FILE_WRITE', `cannot write the gateway's identity into ${out}: ${errorMessage(err)}`, { cause: err });

@@ -18,6 +18,7 @@ import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayTopic, 
 import { FederationMetrics } from './metrics.js';
 import { clientOptions, topicMatches } from './mqtt-link.js';
 import type { Outbox, OutboxRow } from './outbox.js';
+import { Backoff, reconnectWithBackoff } from './reconnect.js';
 import type { ResolvedFederationConfig } from './schema.js';
 import { retagBatch } from './telemetry.js';
 
@@ -45,6 +46,8 @@ const END = Number.MAX_SAFE_INTEGER;
 export class Publisher {
   private client: MqttClient | undefined;
   private readonly handlers: { filter: string; qos: 0 | 1; handler: MessageHandler }[] = [];
+  /** Filters the broker's session for this client holds (subscribed since the session began). */
+  private readonly sessionFilters = new Set<string>();
   private readonly connectListeners = new Set<() => void>();
   private readonly stateTopic: string;
   private readonly window: number;
@@ -58,6 +61,7 @@ export class Publisher {
   private stateTimer: NodeJS.Timeout | undefined;
   private receiptTimer: NodeJS.Timeout | undefined;
   private readonly unsubscribeOutbox: () => void;
+  private stopRetrying: () => void = () => undefined;
   readonly metrics: FederationMetrics;
   private hubClockSkewMs: number | undefined;
 
@@ -87,9 +91,11 @@ export class Publisher {
   start(): void {
     if (this.client) return;
     const { mqtt: cfg, gateway } = this.options;
-    const client = mqtt.connect(cfg.url, clientOptions(cfg, cfg.clientId ?? gateway, { will: this.will() }));
+    // reconnectPeriod 0: the retries are ours, with backoff and jitter (reconnect.ts).
+    const client = mqtt.connect(cfg.url, clientOptions(cfg, cfg.clientId ?? gateway, { will: this.will(), reconnectPeriod: 0 }));
     this.client = client;
-    client.on('connect', () => this.handleConnect());
+    this.stopRetrying = reconnectWithBackoff(client, new Backoff({ baseMs: cfg.reconnectPeriodMs, maxMs: cfg.reconnectMaxPeriodMs }), (delayMs) => this.options.log.debug({ delayMs }, 'reconnecting to the hub broker after a backoff'));
+    client.on('connect', (connack) => this.handleConnect(connack.sessionPresent));
     client.on('reconnect', () => {
       client.options.will = this.will();
     });
@@ -138,7 +144,16 @@ export class Publisher {
   /** Registers a handler; the subscription is (re)made on every connect. */
   subscribe(filter: string, qos: 0 | 1, handler: MessageHandler): void {
     this.handlers.push({ filter, qos, handler });
-    if (this.client?.connected) this.client.subscribe(filter, { qos }, (err) => err && this.subscribeFailed(filter, err));
+    if (this.client?.connected) this.subscribeNow(this.client, filter, qos);
+  }
+
+  private subscribeNow(client: MqttClient, filter: string, qos: 0 | 1): void {
+    this.sessionFilters.add(filter);
+    client.subscribe(filter, { qos }, (err) => {
+      if (!err) return;
+      this.sessionFilters.delete(filter);
+      this.subscribeFailed(filter, err);
+    });
   }
 
   onConnect(listener: () => void): () => void {
@@ -182,6 +197,7 @@ export class Publisher {
     while (client.connected && (this.inflight > 0 || this.pumpQueued || this.options.outbox.awaitingCount > 0) && this.clock() < deadline) await sleep(20);
     this.stopping = true;
     this.unsubscribeOutbox();
+    this.stopRetrying();
     if (client.connected) {
       const offline = { ...this.offlineState(), bootId: this.options.birth().bootId };
       await withTimeout(client.publishAsync(this.stateTopic, encode(GatewayStateSchema, offline), { qos: 1, retain: true }), 1000).catch(() => undefined);
@@ -200,7 +216,7 @@ export class Publisher {
     return { topic: this.stateTopic, payload: encode(GatewayStateSchema, this.offlineState()), qos: 1, retain: true };
   }
 
-  private handleConnect(): void {
+  private handleConnect(sessionPresent: boolean): void {
     const client = this.client;
     if (!client) return;
     // No Nagle: small publishes go out at once instead of waiting for the broker's delayed ACK
@@ -216,7 +232,10 @@ export class Publisher {
     const released = this.options.outbox.releaseAwaiting();
     if (released > 0) this.metrics.resent.inc({ cause: 'reconnect' }, released);
     this.options.log.info({ backlog: this.options.outbox.stats().messages }, 'connected to the hub broker');
-    for (const h of this.handlers) client.subscribe(h.filter, { qos: h.qos }, (err) => err && this.subscribeFailed(h.filter, err));
+    // A session the broker kept has our subscriptions: subscribing again only makes it send every
+    // retained message again (and costs the hub work per gateway when a fleet reconnects).
+    if (!sessionPresent) this.sessionFilters.clear();
+    for (const h of this.handlers) if (!this.sessionFilters.has(h.filter)) this.subscribeNow(client, h.filter, h.qos);
     this.publishState();
     for (const l of this.connectListeners) {
       try {

@@ -31,7 +31,8 @@ export const FederationMqttSchema = Type.Object(
     passwordFile: Type.Optional(Type.String({ description: 'Path of a file holding the password (mode 0600; what enrollment writes); instead of password' })),
     clientId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'MQTT client id: the gateway id, which is the default (the hub binds a gateway\'s client id to its identity and refuses any other; the Sparkplug node uses <id>-spb). The session is kept across reconnects' })),
     keepaliveS: Type.Optional(Type.Integer({ minimum: 5, maximum: 3600, default: 30, description: 'MQTT keepalive in seconds' })),
-    reconnectPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'Wait between reconnect attempts' })),
+    reconnectPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 5000, description: 'First reconnect attempt within this long (a random wait: a fleet does not come back in lockstep); the window doubles with each failed attempt up to reconnectMaxPeriodMs' })),
+    reconnectMaxPeriodMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000, description: 'Longest wait between reconnect attempts (at least reconnectPeriodMs)' })),
     connectTimeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 })),
     inflight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Messages published and not yet acknowledged (PUBACK) at once' })),
     tls: Type.Optional(FederationTlsSchema),
@@ -121,6 +122,7 @@ export interface ResolvedFederationConfig {
     readonly clientId?: string;
     readonly keepaliveS: number;
     readonly reconnectPeriodMs: number;
+    readonly reconnectMaxPeriodMs: number;
     readonly connectTimeoutMs: number;
     readonly inflight: number;
     readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized: boolean };
@@ -148,6 +150,7 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
       ...(m.clientId !== undefined ? { clientId: m.clientId } : {}),
       keepaliveS: m.keepaliveS ?? 30,
       reconnectPeriodMs: m.reconnectPeriodMs ?? 5000,
+      reconnectMaxPeriodMs: Math.max(m.reconnectMaxPeriodMs ?? 60_000, m.reconnectPeriodMs ?? 5000),
       connectTimeoutMs: m.connectTimeoutMs ?? 10_000,
       inflight: m.inflight ?? 20,
       ...(m.tls ? { tls: { ...m.tls, rejectUnauthorized: m.tls.rejectUnauthorized ?? true } } : {}),

@@ -52,7 +52,10 @@ if (current !== pending.version) process.exit(0);
 const starts = (pending.starts ?? 0) + 1;
 const maxBoots = pending.maxBoots ?? 3;
 const now = Date.now();
-if (starts <= maxBoots && now < pending.deadline) {
+// The deadline counts once the updater has started the release (it opens the window at its first
+// start); a release that never gets that far is judged by its starts.
+const late = (pending.boots ?? 0) > 0 && now >= pending.deadline;
+if (starts <= maxBoots && !late) {
   write(stateFile, JSON.stringify({ ...state, pending: { ...pending, starts } }, null, 2) + '\\n');
   process.exit(0);
 }

@@ -3,7 +3,10 @@
  * so an offline gateway gets it on connect), statuses leave on update/status through the outbox.
  * edge/app.ts starts it when the config has an `update:` section; test gateways start it the same way.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { packageRoot, packageVersion } from '../../shared/kit/package-info.js';
 import { UpdateStatusSchema, encode, gatewayTopic, type UpdateStatus } from '../../shared/wire/index.js';
 import type { Federation } from '../federation/index.js';
 import type { UpdateHealthProbe } from './health-gate.js';
@@ -60,4 +63,18 @@ export function gatewayProbe(parts: {
       return { connected: parts.federation.publisher.connected, devices: parts.deviceStates(), outboxMessages: parts.federation.outbox.stats().messages, ...(status ? { status } : {}) };
     },
   };
+}
+
+/**
+ * The version this process runs: the release it was installed as (the updater writes the manifest
+ * into each release folder as .swarmgate-release.json), else package.json's version (a checkout).
+ */
+export function runningVersion(root: string = packageRoot()): string {
+  try {
+    const manifest = JSON.parse(readFileSync(join(root, '.swarmgate-release.json'), 'utf8')) as { version?: unknown };
+    if (typeof manifest.version === 'string' && manifest.version.length > 0) return manifest.version;
+  } catch {
+    // not an installed release
+  }
+  return packageVersion();
 }

@@ -14,7 +14,8 @@
 import { spawnSync } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
 import { renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { statfs } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { sha256File } from '../../shared/release/artifact.js';
 import { versionAtLeast, type ReleaseManifest } from '../../shared/release/manifest.js';
@@ -82,15 +83,17 @@ export async function installRelease(request: InstallRequest, options: InstallOp
   const pending = readUpdateState(layout.stateFile).pending;
   if (pending) throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `release ${pending.version} is still waiting for its health verdict`, { details: { check: 'pending' } });
 
+  const staged = join(layout.stagingDir, `${manifest.artifact.sha256}.tar.gz.part`);
   try {
     layout.ensureDirs();
-    layout.clean();
+    // A partial download of this very artifact is kept (it resumes); anything else left over goes.
+    layout.clean(basename(staged));
   } catch (err) {
     throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `cannot prepare ${layout.root}: ${errorMessage(err)}`, { cause: err });
   }
+  await ensureFreeSpace(layout.root, manifest.artifact.size);
 
   // 2.-3. Download (resumable), then the bytes must be the ones the signature covers.
-  const staged = join(layout.stagingDir, `${manifest.artifact.sha256}.tar.gz.part`);
   const started = clock();
   step('downloading');
   const got = await download({ url: request.url, token: request.token, file: staged, size: manifest.artifact.size, ...(options.caFile ? { caFile: options.caFile } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
@@ -142,4 +145,20 @@ export async function installRelease(request: InstallRequest, options: InstallOp
   rmSync(staged, { force: true });
   step('switched');
   return { manifest, previous, resumedFrom: got.resumedFrom, downloadMs, installMs: clock() - installStarted };
+}
+
+/** Room for the download and the unpacked tree (taken as 4x the compressed size, plus 32 MiB). */
+async function ensureFreeSpace(root: string, artifactSize: number): Promise<void> {
+  let free: number;
+  try {
+    const s = await statfs(root);
+    free = s.bavail * s.bsize;
+  } catch {
+    return; // not measurable here: the writes themselves will say so
+  }
+  const needed = 4 * artifactSize + 32 * 1024 * 1024;
+  if (free < needed) {
+    const mib = (n: number): string => `${Math.round(n / 1024 / 1024)} MiB`;
+    throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `${root} has ${mib(free)} free; the release needs about ${mib(needed)} (download and unpacked tree)`, { details: { check: 'disk', free, needed } });
+  }
 }

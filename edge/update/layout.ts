@@ -75,8 +75,9 @@ export class InstallLayout {
     }
   }
 
-  /** Leftovers of an interrupted install: partial folders and stray temporary links. */
-  clean(): void {
+  /** Leftovers of an interrupted install: partial folders, stray temporary links, downloads of other artifacts. */
+  clean(keepStaged?: string): void {
+    for (const name of safeList(this.stagingDir)) if (name !== keepStaged) rmSync(join(this.stagingDir, name), { force: true });
     for (const name of safeList(this.releasesDir)) if (name.includes('.partial')) rmSync(join(this.releasesDir, name), { recursive: true, force: true });
     for (const name of safeList(this.root)) if (name.startsWith('.current-')) rmSync(join(this.root, name), { force: true });
   }

@@ -13,7 +13,7 @@ export const UpdateConfigSchema = Type.Object(
     releaseKeyFile: Type.String({ minLength: 1, description: "The fleet's pinned Ed25519 public key (PEM); enrollment writes it. Releases not signed by it are refused" }),
     caFile: Type.Optional(Type.String({ description: "CA certificate (PEM) trusted for the hub's HTTPS downloads besides the system's" })),
     healthDeadlineSec: Type.Optional(
-      Type.Integer({ minimum: 10, maximum: 86_400, default: 300, description: 'A new release must report healthy (connected, devices up, outbox draining) within this long after the switch, else it is rolled back' }),
+      Type.Integer({ minimum: 10, maximum: 86_400, default: 300, description: 'A new release must report healthy (connected, devices up, outbox draining) within this long after it first starts, else it is rolled back' }),
     ),
     healthyForSec: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 10, description: 'How long the new release must stay healthy, without a break, to be kept' })),
     maxBoots: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Starts of a new release before it is rolled back even within the deadline (crash loops)' })),

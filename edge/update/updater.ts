@@ -46,6 +46,10 @@ export class Updater {
   private readonly stopping = new AbortController();
   private verdict: Promise<void> | undefined;
   private key: KeyObject | undefined;
+  /** A desired update that arrived while another waited for its verdict: taken up after it. */
+  private deferred: Buffer | undefined;
+  /** A restart was asked for: what arrives now is left for the next process (retained, it comes again). */
+  private restarting = false;
 
   constructor(private readonly options: UpdaterOptions) {
     this.layout = new InstallLayout(options.settings.installRoot);
@@ -79,17 +83,19 @@ export class Updater {
       return 'interrupted';
     }
     const boots = pending.boots + 1;
-    writeUpdateState(layout.stateFile, { ...state, pending: { ...pending, phase: 'checking', boots } });
     const now = this.clock();
-    if (boots > this.options.settings.maxBoots || now >= pending.deadline) {
+    // The window opens when the new release first starts: a slow restart does not eat into it.
+    const deadline = boots === 1 ? Math.max(pending.deadline, now + this.options.settings.healthDeadlineMs) : pending.deadline;
+    writeUpdateState(layout.stateFile, { ...state, pending: { ...pending, phase: 'checking', boots, deadline } });
+    if (boots > this.options.settings.maxBoots || now >= deadline) {
       this.rollBack(boots > this.options.settings.maxBoots ? `started ${boots} times without a health verdict (crash loop)` : 'the health deadline passed before this start');
       return 'checking';
     }
     this.report(pending.deployment, pending.version, 'checking', { from: pending.previous });
-    log.info({ version: pending.version, previous: pending.previous, deadlineInS: Math.round((pending.deadline - now) / 1000), boot: boots }, 'new release running; waiting for its health verdict');
+    log.info({ version: pending.version, previous: pending.previous, deadlineInS: Math.round((deadline - now) / 1000), boot: boots }, 'new release running; waiting for its health verdict');
     this.verdict = awaitHealthy({
       probe: this.options.probe,
-      deadline: pending.deadline,
+      deadline,
       healthyForMs: this.options.settings.healthyForMs,
       clock: this.clock,
       signal: this.stopping.signal,
@@ -100,6 +106,9 @@ export class Updater {
         this.finish({ deployment: pending.deployment, version: pending.version, outcome: 'healthy', ts: this.clock() }, pending.previous);
         const removed = this.layout.prune(this.options.settings.keepReleases, [pending.version, pending.previous]);
         log.info({ version: pending.version, pruned: removed }, 'new release healthy; kept');
+        const next = this.deferred;
+        this.deferred = undefined;
+        if (next) void this.handle(next);
       } else this.rollBack(v.reason);
     });
     return 'checking';
@@ -127,7 +136,7 @@ export class Updater {
   }
 
   private async process(payload: Buffer): Promise<void> {
-    if (payload.length === 0 || this.stopping.signal.aborted) return;
+    if (payload.length === 0 || this.stopping.signal.aborted || this.restarting) return;
     const { log, settings } = this.options;
     const decoded = decode(UpdateDesiredSchema, 'update/desired', payload);
     if (!decoded.ok) {
@@ -137,7 +146,12 @@ export class Updater {
     const desired = decoded.value;
     const state = readUpdateState(this.layout.stateFile);
     // The retained message comes back on every connect: what was handled (kept, failed, rolled back) is not retried.
-    if (state.handled.includes(desired.deployment) || state.pending) return;
+    if (state.handled.includes(desired.deployment)) return;
+    if (state.pending) {
+      // Another release is on probation: this one waits for its verdict.
+      if (state.pending.deployment !== desired.deployment) this.deferred = payload;
+      return;
+    }
     const version = desired.manifest.version;
     if (!settings.enabled) return this.fail(desired, new SwarmgateError('SWG_ERR_UPDATE_INSTALL', 'updates are disabled on this gateway (update.enabled: false)'));
     if (version === this.running) {
@@ -167,6 +181,7 @@ export class Updater {
         );
         log.info({ version, previous: installed.previous, resumedFromBytes: installed.resumedFrom, downloadMs: installed.downloadMs, installMs: installed.installMs }, 'release installed; restarting into it');
         this.report(desired.deployment, version, 'restarting', { from: installed.previous, bytes: installed.manifest.artifact.size });
+        this.restarting = true;
         this.options.restart(`release ${version} installed`);
         return;
       } catch (err) {
@@ -203,6 +218,7 @@ export class Updater {
     }
     log.error({ version: pending.version, previous: pending.previous, reason }, 'new release unhealthy; rolled back');
     this.finish({ deployment: pending.deployment, version: pending.version, outcome: 'rolled-back', code: 'SWG_ERR_UPDATE_UNHEALTHY', reason, ts: this.clock() }, pending.previous);
+    this.restarting = true;
     this.options.restart(`rolled back to ${pending.previous}`);
   }
 

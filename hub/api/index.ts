@@ -32,6 +32,7 @@ import { WorkOrderService } from '../work-orders/service.js';
 import { EnrollmentService } from '../enrollment/service.js';
 import { LiveFeed } from '../live/feed.js';
 import { QuarantineService } from '../quarantine/service.js';
+import { IncidentService } from '../incidents/service.js';
 import { PointIndex } from '../registry/points.js';
 import { planningPlugin } from './plugins/planning.js';
 import { releasesPlugin } from './plugins/releases.js';
@@ -40,6 +41,7 @@ import { reviewPlugin } from './plugins/review.js';
 import { workOrdersPlugin } from './plugins/work-orders.js';
 import { enrollmentPlugin } from './plugins/enrollment.js';
 import { quarantinePlugin } from './plugins/quarantine.js';
+import { incidentsPlugin } from './plugins/incidents.js';
 import { pointsPlugin } from './plugins/points.js';
 import { streamPlugin } from './plugins/stream.js';
 import { systemPlugin } from './plugins/system.js';
@@ -63,6 +65,8 @@ export interface ApiDeps extends ApiServices {
   readonly enrollment?: EnrollmentService;
   /** Messages ingest refused (startHub passes the hub's); default: one on the API's store. */
   readonly quarantine?: QuarantineService;
+  /** The emergence monitor's incidents (startHub passes the hub's); default: one reading the API's store. */
+  readonly incidents?: IncidentService;
   /** The point index the registry fills from births (startHub passes the hub's); default: one on the API's store. */
   readonly points?: PointIndex;
   /** Releases and deployments (startHub passes the hub's, which publish); default: on the API's store, without artifacts or MQTT. */
@@ -92,16 +96,19 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
 
   const releases = deps.releases ?? new ReleaseService({ sql });
   // The stream's feed: the caller's (startHub: with the other hub processes' changes), else this process's own.
-  const ownFeed = deps.live ? undefined : new LiveFeed({ events: deps.events, ...(deps.review ? { review: deps.review } : {}) });
+  // Without the hub's monitor (tests, tools): incidents are read from the store, nothing groups new events.
+  const incidents = deps.incidents ?? (await IncidentService.open({ sql, points: deps.points ?? new PointIndex(sql), sweepEveryMs: 0 }));
+  const ownFeed = deps.live ? undefined : new LiveFeed({ events: deps.events, incidents, ...(deps.review ? { review: deps.review } : {}) });
   if (ownFeed) app.addHook('onClose', async () => ownFeed.close());
   const ctx: ApiContext = {
     releases,
-    deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log }),
+    deployments: deps.deployments ?? new DeploymentService({ sql, releases, gateways: () => deps.registry.list(), baseUrl: () => undefined, log, events: deps.events }),
     configs: deps.configs ?? new GatewayConfigService({ sql }),
     workOrders: deps.workOrders ?? new WorkOrderService(sql),
     enrollment: deps.enrollment ?? new EnrollmentService({ sql }),
     live: deps.live ?? (ownFeed as LiveFeed),
     quarantine: deps.quarantine ?? new QuarantineService(sql),
+    incidents,
     points: deps.points ?? new PointIndex(sql),
     sql,
     store: deps.store,
@@ -164,6 +171,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(workOrdersPlugin);
   await app.register(enrollmentPlugin);
   await app.register(quarantinePlugin);
+  await app.register(incidentsPlugin);
   await app.register(pointsPlugin);
   await app.register(planningPlugin);
   await app.register(adminPlugin);

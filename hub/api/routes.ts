@@ -66,6 +66,9 @@ export const ROUTES = {
   'quarantine.get': { method: 'GET', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'One quarantined message: payload as received and the error naming the field' },
   'quarantine.discard': { method: 'DELETE', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'Discard an inspected quarantined message (audited)' },
 
+  'incidents.list': { method: 'GET', url: '/api/v1/incidents', access: read, tag: 'incidents', summary: 'Incidents of the emergence monitor: anomaly events grouped as one fleet incident (many gateways, one cause: weather, grid, release) or one equipment incident (one gateway deviating from its peers), most recently active first; filter by state, kind, site' },
+  'incidents.get': { method: 'GET', url: '/api/v1/incidents/:id', access: read, tag: 'incidents', summary: 'One incident with its cause hint and its member events (gateway, device, point, event id)' },
+
   'objectives.create': { method: 'POST', url: '/api/v1/objectives', access: act, tag: 'planning', summary: 'Plan an objective (e.g. cut energy 10% at a site)' },
   'plans.list': { method: 'GET', url: '/api/v1/plans', access: read, tag: 'planning', summary: 'Plans, newest first' },
   'plans.get': { method: 'GET', url: '/api/v1/plans/:id', access: read, tag: 'planning', summary: 'A plan with steps, timeline and risks' },
@@ -99,7 +102,7 @@ export const ROUTES = {
   'deployments.create': { method: 'POST', url: '/api/v1/deployments', access: operate, tag: 'releases', summary: 'Deploy a release to a site, a list of gateways or a percentage of the fleet, canary first, halting on failures' },
   'deployments.get': { method: 'GET', url: '/api/v1/deployments/:id', access: read, tag: 'releases', summary: "A deployment and each gateway's update progress" },
 
-  'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands' },
+  'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands, incidents' },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteId = keyof typeof ROUTES;

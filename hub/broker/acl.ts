@@ -39,23 +39,35 @@ export function gatewayScopes(site: string, gateway: string, sparkplugGroups: re
 
 type GatewayIdentity = Extract<Identity, { role: 'gateway' }>;
 
-/** Kept per identity: the broker checks a gateway's scopes on every message it publishes. */
-const gatewayScopeCache = new WeakMap<GatewayIdentity, { readonly read: readonly string[]; readonly write: readonly string[] }>();
+const NODE_WRITE = new Set(['NBIRTH', 'NDEATH', 'NDATA']);
+const DEVICE_WRITE = new Set(['DBIRTH', 'DDEATH', 'DDATA']);
+const NODE_READ = new Set(['NCMD', 'NBIRTH']);
 
-function scopesOf(identity: GatewayIdentity): { readonly read: readonly string[]; readonly write: readonly string[] } {
-  let scopes = gatewayScopeCache.get(identity);
-  if (!scopes) {
-    const s = gatewayScopes(identity.site, identity.gateway, identity.sparkplugGroups);
-    scopes = { read: [...s.readWrite, ...s.read], write: [...s.readWrite, ...s.write] };
-    gatewayScopeCache.set(identity, scopes);
-  }
-  return scopes;
+/**
+ * A gateway's scopes (gatewayScopes) checked on the topic's levels rather than against a list of
+ * filters made for it: the broker checks every message a gateway publishes or receives, and a
+ * list kept per connected gateway (a dozen strings) was kilobytes of hub memory per gateway.
+ * test/hub/acl.test.ts holds this to the filters gatewayScopes writes.
+ */
+function gatewayMay(identity: GatewayIdentity, topic: string, access: 'read' | 'write'): boolean {
+  const prefix = gatewayPrefix(identity.site, identity.gateway);
+  if (topic.startsWith(prefix) && (topic.length === prefix.length || topic.charCodeAt(prefix.length) === 47 /* / */)) return true;
+  if (!topic.startsWith('spBv1.0/')) return false;
+  const levels = topic.split('/');
+  if (access === 'read' && levels.length === 3 && levels[1] === 'STATE') return true;
+  const [, group = '', type = '', node] = levels;
+  if (node !== identity.gateway || !identity.sparkplugGroups.includes(group)) return false;
+  if (levels.length === 4) return (access === 'write' ? NODE_WRITE : NODE_READ).has(type);
+  if (levels.length === 5) return access === 'write' ? DEVICE_WRITE.has(type) : type === 'DCMD';
+  return false;
 }
 
 export function readScopes(identity: Identity): readonly string[] {
   switch (identity.role) {
-    case 'gateway':
-      return scopesOf(identity).read;
+    case 'gateway': {
+      const s = gatewayScopes(identity.site, identity.gateway, identity.sparkplugGroups);
+      return [...s.readWrite, ...s.read];
+    }
     case 'integration':
       return identity.read;
     case 'hub':
@@ -65,8 +77,10 @@ export function readScopes(identity: Identity): readonly string[] {
 
 export function writeScopes(identity: Identity): readonly string[] {
   switch (identity.role) {
-    case 'gateway':
-      return scopesOf(identity).write;
+    case 'gateway': {
+      const s = gatewayScopes(identity.site, identity.gateway, identity.sparkplugGroups);
+      return [...s.readWrite, ...s.write];
+    }
     case 'integration':
       return identity.write;
     case 'hub':
@@ -82,7 +96,8 @@ export function mayPublish(identity: Identity | undefined, topic: string): Decis
   if (!identity) return { allowed: false, reason: 'not authenticated' };
   if (topic.startsWith('$')) return identity.role === 'hub' && !topic.startsWith('$SYS') ? allow : { allowed: false, reason: `"${topic}" is reserved` };
   if (identity.role === 'hub') return allow;
-  return writeScopes(identity).some((scope) => topicMatches(scope, topic)) ? allow : { allowed: false, reason: `"${topic}" is outside the write scopes of ${identity.username}` };
+  const allowed = identity.role === 'gateway' ? gatewayMay(identity, topic, 'write') : identity.write.some((scope) => topicMatches(scope, topic));
+  return allowed ? allow : { allowed: false, reason: `"${topic}" is outside the write scopes of ${identity.username}` };
 }
 
 /** Whether a message on this topic may be delivered to the identity (hub: anything). */
@@ -90,7 +105,7 @@ export function mayRead(identity: Identity | undefined, topic: string): boolean 
   if (!identity) return false;
   if (identity.role === 'hub') return true;
   if (topic.startsWith('$')) return false;
-  return readScopes(identity).some((scope) => topicMatches(scope, topic));
+  return identity.role === 'gateway' ? gatewayMay(identity, topic, 'read') : identity.read.some((scope) => topicMatches(scope, topic));
 }
 
 /** Checks a subscription; for `$share/<group>/<filter>` the inner filter is what is checked. */

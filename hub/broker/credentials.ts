@@ -1,6 +1,7 @@
 /**
  * The broker credentials file (YAML): one entry per user with its role and password hashes. The
- * embedded broker checks the scrypt hash; `mosquittoHash` ($7$ PBKDF2-SHA512) lets the same users
+ * embedded broker checks `passwordHash` (scrypt for a chosen password, a salted HMAC for a generated
+ * secret: passwords.ts); `mosquittoHash` ($7$ PBKDF2-SHA512) lets the same users
  * be emitted for an external Mosquitto. Plain passwords are never written; add/rotate hashes the
  * password given once (CLI: `swarmgate hub user add`).
  */

@@ -16,7 +16,7 @@ import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
 import { mayPublish, mayRead, maySubscribe, type Identity } from './acl.js';
 import { ClientIdBinding } from './client-ids.js';
-import { identityOf, loadCredentials, type CredentialsFile } from './credentials.js';
+import { identityOf, loadCredentials, type CredentialUser, type CredentialsFile } from './credentials.js';
 import { LogLimiter } from './log-limiter.js';
 import { HubMetrics } from '../metrics.js';
 import { DEFAULT_LANE_WINDOW, OrderedLanes } from '../ingest/lanes.js';
@@ -119,6 +119,8 @@ function channelOf(topic: string): string {
 
 class CredentialCache {
   private creds: CredentialsFile = { users: [] };
+  /** The users by name: a CONNECT looks its user up here, not by scanning the list. */
+  private byName = new Map<string, CredentialUser>();
   private mtimeMs = -1;
   /** Called after every reload (revocation: clients whose user is gone are disconnected). */
   onReload: (creds: CredentialsFile) => void = () => undefined;
@@ -129,6 +131,7 @@ class CredentialCache {
 
   reload(): void {
     this.creds = loadCredentials(this.file);
+    this.byName = new Map(this.creds.users.map((u) => [u.username, u]));
     try {
       this.mtimeMs = statSync(this.file).mtimeMs;
     } catch {
@@ -146,6 +149,12 @@ class CredentialCache {
       if (this.mtimeMs !== 0) log.error({ err: errorMessage(err), file: this.file }, 'credentials file unreadable; keeping the users loaded before');
     }
     return this.creds;
+  }
+
+  /** The user of this name in the current file (picking up changes as current() does). */
+  user(username: string, log: Logger): CredentialUser | undefined {
+    this.current(log);
+    return this.byName.get(username);
   }
 }
 
@@ -173,6 +182,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();
+  /** One identity per user entry, shared by its connections (and with it the ACL's per-identity scope cache). */
+  const userIdentities = new WeakMap<CredentialUser, Identity>();
+  const identityFor = (user: CredentialUser): Identity => {
+    let identity = userIdentities.get(user);
+    if (!identity) userIdentities.set(user, (identity = identityOf(user)));
+    return identity;
+  };
   /** The password hash each client authenticated with: a rotation or removal ends its connection. */
   const authenticatedWith = new WeakMap<Client, string>();
   const shared = new SharedSubscriptions();
@@ -224,7 +240,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         identities.set(client, { role: 'hub', username });
         return done(null, true);
       }
-      const user = credentials.current(log).users.find((u) => u.username === username);
+      // No cache of successful checks: a generated secret's hash costs ~2 us, no more than a cache
+      // lookup, and a cache would have to forget rotated and removed users; scrypt (chosen
+      // passwords: people and integrations, a handful of clients) stays slow on purpose.
+      const user = credentials.user(username, log);
       verifyPassword(password.toString('utf8'), user?.passwordHash ?? DUMMY_HASH).then(
         (ok) => {
           if (!user) return refuse('unknown user');
@@ -233,7 +252,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             log.debug({ clientId: client.id, username }, 'connection refused: the hub is starting or stopping');
             return done(authError(3, 'server unavailable: the hub is starting or stopping'), null);
           }
-          const identity = identityOf(user);
+          const identity = identityFor(user);
           // Refused here, before aedes registers the client: a takeover would close the live
           // owner and hand over the session's queued messages.
           const why = clientIds.problem(identity, client.id, credentials.current(log));

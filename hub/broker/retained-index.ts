@@ -10,6 +10,7 @@
  * persistence reads retained messages.
  */
 import { Readable } from 'node:stream';
+import { topicMatches } from './topic-filter.js';
 
 /** What aedes stores as a retained message (it copies the fields it needs from the packet). */
 interface RetainedPacket {
@@ -26,20 +27,6 @@ export interface RetainedPersistence {
 
 function isWildcard(filter: string): boolean {
   return filter.includes('+') || filter.includes('#');
-}
-
-/** MQTT filter match; a filter starting with a wildcard does not match topics starting with '$' (MQTT-4.7.2-1). */
-export function filterMatches(filter: string, topic: string): boolean {
-  if ((filter.startsWith('+') || filter.startsWith('#')) && topic.startsWith('$')) return false;
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    const part = f[i];
-    if (part === '#') return true;
-    if (i >= t.length) return false;
-    if (part !== '+' && part !== t[i]) return false;
-  }
-  return f.length === t.length;
 }
 
 export class RetainedIndex {
@@ -67,7 +54,7 @@ export class RetainedIndex {
     }
     if (wild.length === 0) return;
     for (const [topic, p] of this.byTopic) {
-      if (!seen?.has(topic) && wild.some((f) => filterMatches(f, topic))) yield p;
+      if (!seen?.has(topic) && wild.some((f) => topicMatches(f, topic))) yield p;
     }
   }
 

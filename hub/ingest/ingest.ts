@@ -87,6 +87,11 @@ export interface IngestOptions {
   readonly updates?: UpdateStatusSink;
   /** Shared-subscription group; undefined subscribes plainly (a single hub process). */
   readonly shareGroup?: string;
+  /**
+   * The shared channels come from another source (hub/ingest/sources/, e.g. a JetStream consumer)
+   * that calls handle() itself: the MQTT client then subscribes to the broadcast channels only.
+   */
+  readonly sharedFromSource?: boolean;
   /** Sites this ingest serves (default every site, '+'). */
   readonly sites?: readonly string[];
   readonly maxPayloadBytes?: number;
@@ -155,7 +160,8 @@ export class Ingest {
     const share = (f: string): string => (options.shareGroup ? `$share/${options.shareGroup}/${f}` : f);
     const sites = options.sites ?? ['+'];
     const filter = (site: string, channel: GatewayChannel): string => (site === '+' ? allGatewaysFilter(channel) : `${TOPIC_ROOT}/${WIRE_VERSION}/${site}/+/${channel}`);
-    this.filters = sites.flatMap((site) => [...SHARED_CHANNELS.map((c) => share(filter(site, c))), ...BROADCAST_CHANNELS.map((c) => filter(site, c))]);
+    const shared = options.sharedFromSource ? [] : SHARED_CHANNELS;
+    this.filters = sites.flatMap((site) => [...shared.map((c) => share(filter(site, c))), ...BROADCAST_CHANNELS.map((c) => filter(site, c))]);
     this.receipts = options.receipts === false ? undefined : new StoredReceipts(options.client, { metrics: this.metrics, log: this.log });
   }
 

@@ -1,19 +1,22 @@
 /**
  * What the live stream (SSE) of the API sends, from one place: this process's own changes (review
- * items, gateway status, gateway events, commands) and, where several hub processes share a
+ * items, gateway status, gateway events, commands, software deployments, incidents) and, where several hub processes share a
  * store, the changes the others relay (pg-relay.ts). The data is already in the shape the stream
  * sends.
  */
 import type { HubEvents } from '../events.js';
+import type { IncidentView } from '../incidents/service.js';
 import type { ReviewItem } from '../review/types.js';
 
-export const LIVE_TOPICS = ['review', 'gateway', 'event', 'command'] as const;
+export const LIVE_TOPICS = ['review', 'gateway', 'event', 'command', 'deployment', 'incident'] as const;
 export type LiveTopic = (typeof LIVE_TOPICS)[number];
 export type LiveListener = (topic: LiveTopic, data: unknown) => void;
 
 export interface LiveSources {
   readonly events: HubEvents;
   readonly review?: { onChange(listener: (item: ReviewItem) => void): () => void };
+  /** Incidents opened, grown, merged or closed (hub/incidents), without their members. */
+  readonly incidents?: { onChange(listener: (incident: IncidentView) => void): () => void };
 }
 
 export class LiveFeed {
@@ -30,7 +33,9 @@ export class LiveFeed {
       sources.events.on('gateway', ({ record, previous }) => emit('gateway', { ...record, previous: previous ?? null })),
       sources.events.on('event', ({ site, gateway, event }) => emit('event', { ...event, site, gateway })),
       sources.events.on('command', ({ record }) => emit('command', record)),
+      sources.events.on('deployment', (change) => emit('deployment', change)),
       ...(sources.review ? [sources.review.onChange((item) => emit('review', item))] : []),
+      ...(sources.incidents ? [sources.incidents.onChange((incident) => emit('incident', incident))] : []),
     ];
   }
 

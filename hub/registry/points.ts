@@ -139,4 +139,26 @@ export class PointIndex implements PointIndexPort {
     const last = items[items.length - 1];
     return rows.length > limit && last ? { items, next: { gateway: last.gateway, device: last.device, point: last.point } } : { items };
   }
+
+  /** The unit and markers of one point, as its gateway's last birth gave them. */
+  async describe(gateway: string, device: string, point: string): Promise<Pick<IndexedPoint, 'site' | 'unit' | 'tags'> | undefined> {
+    const rows = await this.sql.all('SELECT site, gateway, device, point, unit, tags, updated_at FROM point_index WHERE gateway = ? AND device = ? AND point = ?', [gateway, device, point]);
+    if (!rows[0]) return undefined;
+    const p = fromRow(rows[0]);
+    return { site: p.site, tags: p.tags, ...(p.unit === undefined ? {} : { unit: p.unit }) };
+  }
+
+  /**
+   * How many gateways per site have a point like this one: the same markers (as the births list
+   * them) and unit; a point without markers is matched by its name.
+   */
+  async peers(like: { readonly point: string; readonly unit?: string; readonly tags: readonly string[] }): Promise<Map<string, number>> {
+    const tags = like.tags.join(' ');
+    const byName = tags === '' ? ' AND point = ?' : '';
+    const rows = await this.sql.all(
+      `SELECT site, COUNT(DISTINCT gateway) AS n FROM point_index WHERE tags = ? AND COALESCE(unit, '') = ?${byName} GROUP BY site`,
+      [tags, like.unit ?? '', ...(byName ? [like.point] : [])],
+    );
+    return new Map(rows.map((r) => [str(r, 'site'), num(r, 'n')]));
+  }
 }

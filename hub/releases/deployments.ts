@@ -11,6 +11,7 @@ import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
 import { UpdateDesiredSchema, encode, gatewayTopic, type UpdateDesired, type UpdateStatus } from '../../shared/wire/index.js';
 import { num, str, type Sql, type SqlRow } from '../db/sql.js';
+import type { HubEvents } from '../events.js';
 import type { GatewayRecord } from '../store/types.js';
 import { sha256Hex, type ReleaseService } from './service.js';
 
@@ -68,6 +69,8 @@ export interface DeploymentServiceOptions {
   /** Base URL gateways download from (releases.publicUrl, else the API's own URL). */
   readonly baseUrl: () => string | undefined;
   readonly log: Logger;
+  /** Where deployment changes are announced (the page's live stream). */
+  readonly events?: HubEvents;
   readonly clock?: () => number;
 }
 
@@ -125,7 +128,9 @@ export class DeploymentService {
       this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, canary }, 'deployment created');
       await this.sendWave(id, 0);
       if (canary >= targets.length) await this.sendWave(id, 1);
-      return this.get(id);
+      const view = await this.get(id);
+      await this.announce({ id, version: view.version, state: view.state });
+      return view;
     });
   }
 
@@ -184,7 +189,13 @@ export class DeploymentService {
         await this.options.publish?.(gatewayTopic(site, gateway, 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
       }
       await this.advance(status.deployment);
+      const d = await this.get(status.deployment);
+      await this.announce({ id: d.id, version: d.version, state: d.state, gateway, gatewayState: status.state });
     });
+  }
+
+  private async announce(change: { id: string; version: string; state: string; gateway?: string; gatewayState?: string }): Promise<void> {
+    await this.options.events?.emit('deployment', change);
   }
 
   private async advance(id: string): Promise<void> {
@@ -221,7 +232,16 @@ export class DeploymentService {
     for (const r of rows) {
       const token = randomBytes(24).toString('base64url');
       const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
-      await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ?', ['sent', sha256Hex(token), this.clock(), id, str(r, 'gateway')]);
+      // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
+      const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', [
+        'sent',
+        sha256Hex(token),
+        this.clock(),
+        id,
+        str(r, 'gateway'),
+        'waiting',
+      ]);
+      if (claimed.length === 0) continue;
       await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), encode(UpdateDesiredSchema, desired), true);
     }
   }

@@ -67,6 +67,7 @@ export const ERROR_TABLE = {
   SWG_ERR_REVIEW_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the review queue to see known ids (`swarmgate review list`)' },
   SWG_ERR_WORK_ORDER_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the work orders to see known ids (GET /api/v1/work-orders)' },
   SWG_ERR_QUARANTINE_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the quarantine to see known ids (GET /api/v1/quarantine or `swarmgate hub quarantine list`)' },
+  SWG_ERR_INCIDENT_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the incidents to see known ids (GET /api/v1/incidents)' },
   SWG_ERR_WORK_ORDER_CLOSED: { kind: 'state', status: 409, hint: 'the work order was closed already; a new occurrence of the problem opens a new one' },
   SWG_ERR_API_VALIDATION: { kind: 'validation', status: 400, hint: 'fix the fields listed in error.fields; /docs shows the schema of every route' },
   SWG_ERR_API_NOT_FOUND: { kind: 'validation', status: 404, hint: 'no such route or resource; /docs lists the routes of this API' },

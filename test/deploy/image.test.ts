@@ -139,7 +139,7 @@ describe('swarmgate image prepare on a FAT image', () => {
     expect(readBack(image, '/swarmgate/firstrun.sh')).toBe(readFileSync(join(ROOT, 'deploy/image/boot/firstrun.sh'), 'utf8'));
     // The contract with the enrollment command, as the first-boot script runs it.
     const firstboot = readBack(image, '/swarmgate/firstboot.sh');
-    expect(firstboot).toContain('/usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
+    expect(firstboot).toContain('/usr/bin/swarmgate edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
     expect(firstboot).toContain('systemctl enable --now swarmgate-edge.service');
     expect(firstboot).toMatch(/rm -f "\$TOKEN"/);
     // The rest of the boot partition is untouched.
@@ -300,13 +300,15 @@ describe('the options of image prepare', () => {
 describe('the first-boot scripts', () => {
   it('call swarmgate edge enroll with options it knows (it gets as far as the hub, which is not there)', () => {
     const firstboot = readFileSync(join(ROOT, 'deploy/image/boot/firstboot.sh'), 'utf8');
-    const line = firstboot.split('\n').find((l) => l.includes('swarmgate edge enroll')) ?? '';
+    const line = firstboot.split('\n').find((l) => l.trim().startsWith('/usr/bin/swarmgate edge enroll')) ?? '';
     const options = [...line.matchAll(/(--[a-z-]+)/g)].map((m) => m[1]);
-    expect(options).toEqual(['--hub', '--token', '--ca-fingerprint', '--out']);
+    expect(options).toEqual(['--hub', '--token-file', '--ca-fingerprint', '--out']);
     const out = join(dir.path, 'enroll-out');
+    const tokenFile = join(dir.path, 'enroll-token');
+    writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'edge', 'enroll', '--hub', 'http://127.0.0.1:9', '--token', TOKEN, '--ca-fingerprint', `sha256:${'ab'.repeat(32)}`, '--out', out],
+      ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'edge', 'enroll', '--hub', 'http://127.0.0.1:9', '--token-file', tokenFile, '--ca-fingerprint', `sha256:${'ab'.repeat(32)}`, '--out', out],
       { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } },
     );
     expect(r.stderr).not.toMatch(/SWG_ERR_CLI_USAGE|Unknown option/);

@@ -7,7 +7,7 @@
  * revoked token and a tampered answer are refused with their reason and nothing is written; and
  * revoking the gateway cuts it off at once.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -176,7 +176,19 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')).toBe(true);
     expect(String((err as Error).message)).toMatch(/already used at .* \(by gateway site-.*-gw-[0-9a-f]{6}\)/);
     expect(filesIn(second)).toEqual([]);
-  });
+    // The command says so with exit 3 (refused for good: a first-boot script stops retrying).
+    const tokenFile = join(dir.path, 'used-token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    // Run asynchronously: the hub answering it lives in this process.
+    const cli = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'edge', 'enroll', '--hub', apiUrl, '--token-file', tokenFile, '--ca-fingerprint', fingerprint, '--out', second], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (err, _stdout, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stderr }),
+      );
+    });
+    expect(cli.stderr).toMatch(/SWG_ERR_ENROLL_TOKEN: the hub refused the enrollment: token [a-z0-9]{12} was already used/);
+    expect(cli.status).toBe(3);
+    expect(filesIn(second)).toEqual([]);
+  }, 60_000);
 
   it('refuses a wrong CA fingerprint before sending the token, and the token stays usable', async () => {
     const { id, token } = await newToken();

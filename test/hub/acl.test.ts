@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mayPublish, maySubscribe, type Identity } from '../../hub/broker/acl.js';
+import { mayPublish, mayRead, maySubscribe, readScopes, writeScopes, type Identity } from '../../hub/broker/acl.js';
 import { filterWithin, parseShared, topicMatches } from '../../hub/broker/topic-filter.js';
 import { SharedSubscriptions } from '../../hub/broker/shared-subscriptions.js';
 
@@ -110,5 +110,26 @@ describe('shared subscriptions for the embedded broker', () => {
     expect(shared.shouldForward(b, 'x/1', 1)).toBe(true);
     shared.leave(b);
     expect(shared.size).toBe(0);
+  });
+
+  it("checks a gateway's topics on their levels exactly as its scope filters would", () => {
+    const levels = ['swarmgate', 'v1', 'spBv1.0', 's', 'hq', 'plant', 'utilities', 'other', 'g1', 'gw-plant-1', 'g1x', 'NBIRTH', 'NDEATH', 'NDATA', 'NCMD', 'DBIRTH', 'DDEATH', 'DDATA', 'DCMD', 'STATE', 'host', 'telemetry', ''];
+    const topics = new Set<string>(['swarmgate/v1/s/g1', 'swarmgate/v1/s/g1/', 'swarmgate/v1/s/g1x/state', 'swarmgate/v1/hq/gw-plant-1/state/x/y', 'spBv1.0/STATE', 'spBv1.0/STATE/host/x']);
+    for (const a of levels) for (const b of levels) {
+      topics.add(`swarmgate/v1/${a}/${b}`);
+      topics.add(`swarmgate/v1/${a}/${b}/telemetry`);
+      topics.add(`spBv1.0/${a}/${b}`);
+      for (const c of ['g1', 'gw-plant-1', 'other']) {
+        topics.add(`spBv1.0/${a}/${b}/${c}`);
+        topics.add(`spBv1.0/${a}/${b}/${c}/dev1`);
+        topics.add(`spBv1.0/${a}/${b}/${c}/dev1/x`);
+      }
+    }
+    for (const identity of [gw, plant]) {
+      for (const topic of topics) {
+        expect([topic, mayPublish(identity, topic).allowed]).toEqual([topic, writeScopes(identity).some((f) => topicMatches(f, topic))]);
+        expect([topic, mayRead(identity, topic)]).toEqual([topic, readScopes(identity).some((f) => topicMatches(f, topic))]);
+      }
+    }
   });
 });

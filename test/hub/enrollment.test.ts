@@ -4,7 +4,7 @@
  * one takes the requested id when free, a broken site template does not burn the token, and the
  * broker user it issues is the one the credentials file holds.
  */
-import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,17 +13,12 @@ import { loadCredentials } from '../../hub/broker/credentials.js';
 import { verifyPassword } from '../../hub/broker/passwords.js';
 import { sqlFor } from '../../hub/db/sql.js';
 import { EnrollmentService, type EnrollmentSettings } from '../../hub/enrollment/service.js';
-import { featureMigrations } from '../../hub/features.js';
-import { PostgresStore } from '../../hub/store/postgres/postgres.js';
-import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { enrollMacMatches, enrollProofMessage, enrollSecretHash, parseEnrollToken, type EnrollRequest } from '../../shared/wire/enrollment.js';
-import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
+import { sharedStoreBackends, type SharedStores } from './shared-stores.js';
 
-const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 
 function requestFor(token: string, extra: Partial<EnrollRequest> = {}): EnrollRequest {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -32,7 +27,7 @@ function requestFor(token: string, extra: Partial<EnrollRequest> = {}): EnrollRe
   return { token, publicKey: pem, proof: sign(null, enrollProofMessage(id, pem), privateKey).toString('base64'), ...extra };
 }
 
-function suite(kind: string, open: () => Promise<{ stores: [HubStore, HubStore]; close: () => Promise<void> }>, skip = false): void {
+function suite(kind: string, open: () => Promise<SharedStores>, skip = false): void {
   describe.skipIf(skip)(`enrollment service on ${kind}`, () => {
     const dir = tempDir('swg-enroll-svc-');
     const credentials = join(dir.path, 'users.yaml');
@@ -93,21 +88,4 @@ function suite(kind: string, open: () => Promise<{ stores: [HubStore, HubStore];
   });
 }
 
-suite('SQLite', async () => {
-  const dir = tempDir('swg-enroll-db-');
-  const path = join(dir.path, 'hub.db');
-  const a = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
-  const b = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
-  return { stores: [a, b], close: async () => { await a.close(); await b.close(); dir.remove(); } };
-});
-
-suite(
-  'PostgreSQL',
-  async () => {
-    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const a = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
-    const b = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
-    return { stores: [a, b], close: async () => { await b.close(); await a.dropSchema(); await a.close(); } };
-  },
-  !pgAvailable,
-);
+for (const backend of await sharedStoreBackends()) suite(backend.kind, backend.open, backend.skip);

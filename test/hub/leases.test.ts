@@ -3,22 +3,13 @@
  * that stops renewing loses it to the next asker after the time to live, release hands it over at
  * once, and the holder is told when it gains or loses one.
  */
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlFor, type Sql } from '../../hub/db/sql.js';
-import { featureMigrations } from '../../hub/features.js';
 import { Leases } from '../../hub/leases/leases.js';
-import { PostgresStore } from '../../hub/store/postgres/postgres.js';
-import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
-import type { HubStore } from '../../hub/store/types.js';
-import { peerOrSkip, tcpPeer } from '../support/peers.js';
-import { tempDir } from '../support/tmp.js';
+import { sharedStoreBackends, type SharedStores } from './shared-stores.js';
 
-const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const pgAvailable = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 
-function suite(kind: string, open: () => Promise<{ stores: HubStore[]; close: () => Promise<void> }>, skip = false): void {
+function suite(kind: string, open: () => Promise<SharedStores>, skip = false): void {
   describe.skipIf(skip)(`leases on ${kind}`, () => {
     let sqls: Sql[] = [];
     let close: (() => Promise<void>) | undefined;
@@ -63,21 +54,4 @@ function suite(kind: string, open: () => Promise<{ stores: HubStore[]; close: ()
   });
 }
 
-suite('SQLite', async () => {
-  const dir = tempDir('swg-leases-');
-  const path = join(dir.path, 'hub.db');
-  const a = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
-  const b = await SqliteStore.open({ path, migrations: featureMigrations('sqlite') });
-  return { stores: [a, b], close: async () => { await a.close(); await b.close(); dir.remove(); } };
-});
-
-suite(
-  'PostgreSQL',
-  async () => {
-    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const a = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
-    const b = await PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
-    return { stores: [a, b], close: async () => { await b.close(); await a.dropSchema(); await a.close(); } };
-  },
-  !pgAvailable,
-);
+for (const backend of await sharedStoreBackends()) suite(backend.kind, backend.open, backend.skip);

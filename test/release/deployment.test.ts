@@ -4,7 +4,8 @@
  * real federation and updater. Releases go to the hub with `swarmgate hub release upload`, are
  * deployed with `swarmgate hub release deploy` (canary first); two gateways update to 2.0.0 and
  * keep it, the third is given a release whose devices never come up, and rolls back by itself,
- * saying why. A deployment of that release to the fleet halts after its canary fails.
+ * saying why. A deployment of that release to the fleet halts after its canary fails. A release
+ * that dies as it loads is rolled back by the start guard the supervisor runs before each start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';

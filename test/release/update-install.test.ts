@@ -23,7 +23,7 @@ import type { BuiltRelease } from '../../shared/release/artifact.js';
 import { encode, UpdateDesiredSchema, type UpdateDesired } from '../../shared/wire/index.js';
 import { exited } from '../support/child.js';
 import { tempDir } from '../support/tmp.js';
-import { bootstrapInstall, buildTestRelease, desiredUpdate, makeKeys, snapshot, startReleaseHub, storeRelease, type Keys } from './support/releases.js';
+import { bootstrapInstall, buildTestRelease, desiredUpdate, makeKeys, snapshot, startReleaseHub, storeRelease, until, type Keys } from './support/releases.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = join(ROOT, 'test', 'release', 'support', 'install-child.ts');
@@ -33,6 +33,7 @@ let keys: Keys;
 let other: Keys;
 let v1: BuiltRelease;
 let v2: BuiltRelease;
+let v3: BuiltRelease;
 const SITE = 'site-u';
 
 beforeAll(async () => {
@@ -44,9 +45,12 @@ beforeAll(async () => {
   hub = await startReleaseHub(dir.path, keys);
   await storeRelease(hub, v1);
   await storeRelease(hub, v2);
+  v3 = await buildTestRelease(dir.path, keys, '3.0.0');
+  await storeRelease(hub, v3);
 }, 60_000);
 
 afterAll(async () => {
+  await Promise.all(updaters.map((u) => u.stop()));
   await hub?.stop();
   dir.remove();
 });
@@ -58,15 +62,19 @@ function freshRoot(name: string): InstallLayout {
 }
 
 function updater(layout: InstallLayout, reports: UpdateReport[], restarts: string[]): Updater {
-  return new Updater({
+  const u = new Updater({
     settings: updateSettings({ installRoot: layout.root, releaseKeyFile: keys.publicFile, healthDeadlineSec: 10, healthyForSec: 1 }),
     probe: { sample: () => ({ connected: true, devices: {}, outboxMessages: 0 }) },
     report: (r) => reports.push(r),
     restart: (why) => restarts.push(why),
     log: createLogger('test-updater'),
     retryDelayMs: 10,
+    healthIntervalMs: 100,
   });
+  updaters.push(u);
+  return u;
 }
+const updaters: Updater[] = [];
 
 /** `current` points at a complete release (its entry and manifest are there); returns its version. */
 function currentComplete(layout: InstallLayout): string {
@@ -234,4 +242,25 @@ describe('installing a release', () => {
     expect(restart().outcome).toBe('checking');
     expect(readdirSync(layout.releasesDir).filter((n) => !n.includes('.partial')).sort()).toEqual(['1.0.0', '2.0.0']);
   }, 180_000);
+
+  it('an update that arrives while another is on probation waits for its verdict, then installs', async () => {
+    const layout = freshRoot('root-defer');
+    const first = await desiredUpdate(hub, dir.path, SITE, 'gw-defer', '2.0.0');
+    const reports: UpdateReport[] = [];
+    const restarts: string[] = [];
+    await updater(layout, reports, restarts).handle(encode(UpdateDesiredSchema, first));
+    expect(restarts).toEqual(['release 2.0.0 installed']);
+    // The restarted gateway: 2.0.0 on probation when the next deployment arrives.
+    const after: UpdateReport[] = [];
+    const again: string[] = [];
+    const u = updater(layout, after, again);
+    expect(u.start()).toBe('checking');
+    const second = await desiredUpdate(hub, dir.path, SITE, 'gw-defer', '3.0.0');
+    await u.handle(encode(UpdateDesiredSchema, second));
+    expect(again).toEqual([]);
+    await until('the deferred install', () => (again.length > 0 ? true : undefined), 15_000);
+    expect(after.map((r) => `${r.version} ${r.state}`)).toEqual(['2.0.0 checking', '2.0.0 healthy', '3.0.0 downloading', '3.0.0 installing', '3.0.0 restarting']);
+    expect(again).toEqual(['release 3.0.0 installed']);
+    expect(currentComplete(layout)).toBe('3.0.0');
+  }, 60_000);
 });

@@ -2,8 +2,8 @@
 # Swarmgate first boot, stage 2 (swarmgate-firstboot.service, after the network is up):
 #   1. Node.js: the packages under debs/extra (for sites without internet) or apt-get install nodejs
 #   2. the swarmgate-edge package from debs/
-#   3. swarmgate edge enroll --hub URL --token TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
-#      the token is deleted
+#   3. swarmgate edge enroll --hub URL --token-file TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
+#      the token is deleted (a token the hub refused for good stops this unit: flash a new one)
 #   4. systemctl enable --now swarmgate-edge, and this unit removes itself
 # Any step that fails exits 1: systemd retries the whole script a minute later, and every step is
 # skipped when already done. Progress: journalctl -u swarmgate-firstboot, and swarmgate/status.txt
@@ -85,7 +85,16 @@ if [ ! -f "$CONFIG_DIR/identity.json" ]; then
     exit 1
   fi
   log "enrolling with $HUB"
-  if ! /usr/bin/swarmgate edge enroll --hub "$HUB" --token "$(cat "$TOKEN")" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"; then
+  # --token-file: the token never shows in the process list. Exit 3: the hub refused the token
+  # for good (used, expired, revoked): retrying cannot help, so this unit stops.
+  /usr/bin/swarmgate edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"
+  status=$?
+  if [ "$status" -eq 3 ]; then
+    log "FAILED: the hub refused the enrollment token (used, expired or revoked; see journalctl -u swarmgate-firstboot); not retrying: flash the card again with a new token"
+    systemctl disable swarmgate-firstboot.service 2>/dev/null || true
+    exit 0
+  fi
+  if [ "$status" -ne 0 ]; then
     log "FAILED: enrollment with $HUB (see journalctl -u swarmgate-firstboot); retrying in a minute"
     exit 1
   fi

@@ -23,7 +23,7 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
     schema: {
       querystring: Type.Object({ topics: Type.Optional(Type.String({ pattern: '^[a-z,]*$', description: `comma-separated subset of ${TOPICS.join(', ')}; default all` })) }, strict),
       produces: ['text/event-stream'],
-      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway, event, command' }) },
+      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway, event, command, deployment' }) },
     },
     handler: (request, reply) => {
       const wanted = new Set<Topic>((request.query.topics ? request.query.topics.split(',') : TOPICS).filter((t): t is Topic => (TOPICS as readonly string[]).includes(t)));

@@ -36,16 +36,19 @@ export interface NewChunk {
   readonly ord?: number;
 }
 
-const INSERT = `
+/** The INSERT of chunks with its 14 parameters numbered from $`first` (chunkParams gives them), to use alone or as a CTE. */
+export function chunkInsertSql(first = 1): string {
+  const $ = (k: number): string => `$${first + k}`;
+  return `
   INSERT INTO chunks (series, ord, t_min, t_max, n, agg_n, agg_sum, agg_min, agg_max, ts, num, meta, flushed_at)
-  SELECT c.series, COALESCE(c.ord, f.base + c.i), c.t_min, c.t_max, c.n, c.agg_n, c.agg_sum, c.agg_min, c.agg_max, c.ts, c.num, c.meta, $14
+  SELECT c.series, COALESCE(c.ord, f.base + c.i), c.t_min, c.t_max, c.n, c.agg_n, c.agg_sum, c.agg_min, c.agg_max, c.ts, c.num, c.meta, ${$(13)}::bigint
   FROM (SELECT nextval('chunk_flushes') * 1048576 AS base) f,
-       unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[], $7::float8[], $8::float8[], $9::float8[], $10::bytea[], $11::bytea[], $12::text[], $13::bigint[])
+       unnest(${$(0)}::bigint[], ${$(1)}::bigint[], ${$(2)}::bigint[], ${$(3)}::bigint[], ${$(4)}::int[], ${$(5)}::int[], ${$(6)}::float8[], ${$(7)}::float8[], ${$(8)}::float8[], ${$(9)}::bytea[], ${$(10)}::bytea[], ${$(11)}::text[], ${$(12)}::bigint[])
          AS c(series, ord, t_min, t_max, n, agg_n, agg_sum, agg_min, agg_max, ts, num, meta, i)`;
+}
 
-/** Inserts chunks in one statement; their order in `chunks` is their arrival order. */
-export async function insertChunks(client: pg.ClientBase, chunks: readonly NewChunk[], flushedAt: number): Promise<void> {
-  if (chunks.length === 0) return;
+/** The 14 parameters of chunkInsertSql: one array per column, then flushedAt. */
+export function chunkParams(chunks: readonly NewChunk[], flushedAt: number): unknown[] {
   if (chunks.length > MAX_CHUNKS_PER_WRITE) throw new RangeError(`insertChunks: ${chunks.length} chunks in one write, at most ${MAX_CHUNKS_PER_WRITE}`);
   const cols: unknown[][] = Array.from({ length: 13 }, () => []);
   chunks.forEach((x, i) => {
@@ -53,7 +56,13 @@ export async function insertChunks(client: pg.ClientBase, chunks: readonly NewCh
     const row = [x.series, x.ord ?? null, c.tMin, c.tMax, c.n, c.agg.count, c.agg.count > 0 ? c.agg.sum : null, c.agg.min, c.agg.max, c.ts, c.num, c.meta, i];
     row.forEach((v, k) => cols[k]!.push(v));
   });
-  await client.query({ name: 'swarmgate-insert-chunks', text: INSERT, values: [...cols, flushedAt] });
+  return [...cols, flushedAt];
+}
+
+/** Inserts chunks in one statement; their order in `chunks` is their arrival order. */
+export async function insertChunks(client: pg.ClientBase, chunks: readonly NewChunk[], flushedAt: number): Promise<void> {
+  if (chunks.length === 0) return;
+  await client.query({ name: 'swarmgate-insert-chunks', text: chunkInsertSql(), values: chunkParams(chunks, flushedAt) });
 }
 
 /** A decoded sample back in the chunk encoder's shape (compaction and retention re-encode). */

@@ -1,14 +1,16 @@
 /**
  * Group commit: ingestBatch calls that arrive while a write is running are written together by
  * the next one (one transaction, multi-row statements), and each call resolves once its batch is
- * committed, so the batch is durable in PostgreSQL before the hub acknowledges it. One write runs
- * at a time per store. A write that fails is retried batch by batch, so one batch the database
+ * committed, so the batch is durable in PostgreSQL before the hub acknowledges it. Up to LANES
+ * writes run at once (their transactions overlap in the server, on as many connections). A write that fails is retried batch by batch, so one batch the database
  * refuses (a poison message) fails alone and the others are stored.
  */
 import type { PendingBatch, WriteOutcome } from './writer.js';
 
 /** Readings per write at most. */
 const MAX_GROUP_READINGS = 100_000;
+/** Writes in flight at once: one connection of the default five is left for reads and the journal's flush. */
+const LANES = 4;
 
 interface Waiting {
   readonly entry: PendingBatch;
@@ -18,20 +20,23 @@ interface Waiting {
 
 export class GroupCommit {
   private queue: Waiting[] = [];
-  private running: Promise<void> | undefined;
+  private readonly lanes = new Set<Promise<void>>();
 
   constructor(private readonly write: (entries: readonly PendingBatch[]) => Promise<WriteOutcome[]>) {}
 
   submit(entry: PendingBatch): Promise<WriteOutcome> {
     return new Promise<WriteOutcome>((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
-      this.running ??= this.drain().finally(() => (this.running = undefined));
+      if (this.lanes.size < LANES) {
+        const lane: Promise<void> = this.drain().finally(() => this.lanes.delete(lane));
+        this.lanes.add(lane);
+      }
     });
   }
 
   /** Resolves once everything submitted so far is written (or failed). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.lanes.size > 0) await Promise.all([...this.lanes]);
   }
 
   private take(): Waiting[] {

@@ -96,4 +96,9 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     `,
     convert: convertLegacyReadings,
   },
+  {
+    version: 5,
+    name: 'core: an index of small chunks, for compaction to find what to merge without scanning every partition',
+    sql: 'CREATE INDEX chunks_small ON chunks (series, flushed_at) WHERE n < 256;',
+  },
 ];

@@ -29,9 +29,9 @@ function dayOfName(name: string): number | undefined {
   return m ? dayOf(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]))) : undefined;
 }
 
-/** The advisory-lock class of a schema's chunk days: (class, day) keys the lock of one day. */
-export function dayLockSql(mode: 'shared' | 'exclusive'): string {
-  return `SELECT ${mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(hashtext($1), d) FROM unnest($2::int[]) AS d`;
+/** Takes the days' advisory locks for the transaction: (hashtext(lock class), day) keys one day; parameters $first (the class) and $first+1 (the days). */
+export function dayLockSql(mode: 'shared' | 'exclusive', first = 1): string {
+  return `SELECT ${mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(hashtext($${first}), d) FROM unnest($${first + 1}::int[]) AS d`;
 }
 
 /** Creates these days' partitions when missing, inside the caller's transaction (serialised by an advisory lock held to its end). */

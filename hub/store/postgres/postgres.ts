@@ -9,6 +9,7 @@ import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wi
 import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import { ConflictLog, batchContentHash, isConflict } from '../batch-conflicts.js';
 import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
+import { COMPACT_EVERY_MS, compactChunks } from './compaction.js';
 import { GroupCommit } from './group-commit.js';
 import { JournaledTelemetry } from './journaled.js';
 import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations.js';
@@ -82,6 +83,8 @@ export class PostgresStore implements HubStore {
   private readonly writer: ChunkWriter;
   private journaled: JournaledTelemetry | undefined;
   private aheadTimer: NodeJS.Timeout | undefined;
+  private compactTimer: NodeJS.Timeout | undefined;
+  private compacting: Promise<number> | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -104,6 +107,19 @@ export class PostgresStore implements HubStore {
       this.partitions.ensureAhead().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'creating the coming days\' chunk partitions failed; retrying later'));
     }, PARTITIONS_AHEAD_EVERY_MS);
     this.aheadTimer.unref();
+    this.compactTimer = setInterval(() => {
+      this.compact().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'chunk compaction failed; retrying later'));
+    }, COMPACT_EVERY_MS);
+    this.compactTimer.unref();
+  }
+
+  /** Merges runs of small old chunks now (compaction.ts; it happens on a timer anyway); how many chunks it removed. */
+  compact(now = Date.now()): Promise<number> {
+    const run = compactChunks(this.pool, this.partitions, this.schema, now);
+    this.compacting = run;
+    return run.finally(() => {
+      if (this.compacting === run) this.compacting = undefined;
+    });
   }
 
   static async open(options: PostgresStoreOptions = {}): Promise<PostgresStore> {
@@ -120,6 +136,7 @@ export class PostgresStore implements HubStore {
       if (options.journalDir) store.journaled = await JournaledTelemetry.open({ dir: options.journalDir, flushMs: options.flushMs, fsync: options.fsync }, pool, store.writer, store.conflicts, store.log);
     } catch (err) {
       if (store.aheadTimer) clearInterval(store.aheadTimer);
+      if (store.compactTimer) clearInterval(store.compactTimer);
       await pool.end().catch(() => undefined);
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open PostgreSQL store (${url.replace(/\/\/[^@/]*@/, '//***@')}, schema ${schema}): ${errorMessage(err)}`, { cause: err });
     }
@@ -375,9 +392,11 @@ export class PostgresStore implements HubStore {
     if (this.closed) return;
     this.closed = true;
     if (this.aheadTimer) clearInterval(this.aheadTimer);
+    if (this.compactTimer) clearInterval(this.compactTimer);
     try {
       await this.journaled?.close();
       await this.commits.idle();
+      await this.compacting?.catch(() => undefined);
     } finally {
       await this.pool.end();
     }

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import type { TelemetryBatch } from '../../../shared/wire/messages.js';
 import { encodeValue } from '../aggregate.js';
 import { SampleColumns, encodeChunks } from '../chunk.js';
-import { insertChunks, type NewChunk } from './chunk-rows.js';
+import { chunkInsertSql, chunkParams, type NewChunk } from './chunk-rows.js';
 import { ChunkPartitions, dayLockSql, dayOf } from './partitions.js';
 import { SeriesIds, seriesKey, type SeriesName } from './series-ids.js';
 
@@ -33,8 +33,23 @@ const RETRYABLE = new Set(['40P01', '40001', '23514', '42P01']);
 const keyOf = (b: TelemetryBatch): string => `${b.gateway}\u0000${b.bootId}\u0000${b.seq}`;
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-interface Series extends SeriesName {
+export interface Series extends SeriesName {
   readonly samples: SampleColumns;
+}
+
+function winnersByPoint(unique: readonly PendingBatch[], won: ReadonlySet<string>): Map<string, Series> {
+  const series = new Map<string, Series>();
+  for (const e of unique) {
+    if (!won.has(keyOf(e.batch))) continue;
+    const g = e.batch.gateway;
+    for (const r of e.batch.readings) {
+      const k = seriesKey(g, r.d, r.p);
+      let s = series.get(k);
+      if (!s) series.set(k, (s = { gateway: g, device: r.d, point: r.p, samples: new SampleColumns() }));
+      s.samples.push(r);
+    }
+  }
+  return series;
 }
 
 export class ChunkWriter {
@@ -44,11 +59,15 @@ export class ChunkWriter {
     private readonly ids: SeriesIds,
   ) {}
 
-  /** Writes the batches in one transaction; an outcome per batch, in order. A repeat of a key earlier in `entries` is a duplicate of it. */
-  async write(entries: readonly PendingBatch[]): Promise<WriteOutcome[]> {
+  /**
+   * Writes the batches in one transaction; an outcome per batch, in order. A repeat of a key
+   * earlier in `entries` is a duplicate of it. `columns`, when given, are the entries' readings
+   * per point already (the journal's buffer), used as they are when every batch wins its key.
+   */
+  async write(entries: readonly PendingBatch[], columns?: ReadonlyMap<string, Series>): Promise<WriteOutcome[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.attempt(entries);
+        return await this.attempt(entries, columns);
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (attempt >= RETRIES || code === undefined || !RETRYABLE.has(code)) throw err;
@@ -57,7 +76,7 @@ export class ChunkWriter {
     }
   }
 
-  private async attempt(entries: readonly PendingBatch[]): Promise<WriteOutcome[]> {
+  private async attempt(entries: readonly PendingBatch[], columns: ReadonlyMap<string, Series> | undefined): Promise<WriteOutcome[]> {
     // The first of each key competes for it; later ones in this write are judged against it.
     const first = new Map<string, number>();
     entries.forEach((e, i) => {
@@ -67,12 +86,19 @@ export class ChunkWriter {
     const unique = [...first.values()].map((i) => entries[i]!);
     const days = new Set<number>();
     const names = new Map<string, SeriesName>();
-    for (const e of unique) {
-      const g = e.batch.gateway;
-      for (const r of e.batch.readings) {
-        days.add(dayOf(r.ts));
-        const k = seriesKey(g, r.d, r.p);
-        if (!names.has(k)) names.set(k, { gateway: g, device: r.d, point: r.p });
+    if (columns) {
+      for (const [k, s] of columns) {
+        names.set(k, s);
+        for (const ts of s.samples.ts) days.add(dayOf(ts));
+      }
+    } else {
+      for (const e of unique) {
+        const g = e.batch.gateway;
+        for (const r of e.batch.readings) {
+          days.add(dayOf(r.ts));
+          const k = seriesKey(g, r.d, r.p);
+          if (!names.has(k)) names.set(k, { gateway: g, device: r.d, point: r.p });
+        }
       }
     }
     await this.partitions.ensure(days);
@@ -83,13 +109,15 @@ export class ChunkWriter {
     const storedHash = new Map<string, string>();
     try {
       await client.query('BEGIN');
-      await client.query({ name: 'swarmgate-day-lock-shared', text: dayLockSql('shared'), values: [this.partitions.lockClass, [...days].sort((a, b) => a - b)] });
       // Keys in one order for every process: two inserting the same keys wait, never deadlock.
       const sorted = [...unique].sort((x, y) => cmp(x.batch.gateway, y.batch.gateway) || cmp(x.batch.bootId, y.batch.bootId) || x.batch.seq - y.batch.seq);
       const inserted = await client.query({
         name: 'swarmgate-insert-batches',
-        text: `INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash)
+        // The days' locks first (the sub-select runs once, before any row), in the same round trip.
+        text: `WITH locks AS MATERIALIZED (${dayLockSql('shared', 8)})
+               INSERT INTO batches (gateway, boot_id, seq, received_at, readings, historical, content_hash)
                SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::boolean[], $7::text[])
+               WHERE (SELECT COUNT(*) FROM locks) >= 0
                ON CONFLICT DO NOTHING RETURNING gateway, boot_id, seq`,
         values: [
           sorted.map((e) => e.batch.gateway),
@@ -99,6 +127,8 @@ export class ChunkWriter {
           sorted.map((e) => e.batch.readings.length),
           sorted.map((e) => e.batch.historical),
           sorted.map((e) => e.hash),
+          this.partitions.lockClass,
+          [...days].sort((a, b) => a - b),
         ],
       });
       for (const r of inserted.rows as { gateway: string; boot_id: string; seq: number }[]) won.add(`${r.gateway}\u0000${r.boot_id}\u0000${r.seq}`);
@@ -115,17 +145,7 @@ export class ChunkWriter {
       }
 
       // The winners' readings per point, in arrival order.
-      const series = new Map<string, Series>();
-      for (const e of unique) {
-        if (!won.has(keyOf(e.batch))) continue;
-        const g = e.batch.gateway;
-        for (const r of e.batch.readings) {
-          const k = seriesKey(g, r.d, r.p);
-          let s = series.get(k);
-          if (!s) series.set(k, (s = { gateway: g, device: r.d, point: r.p, samples: new SampleColumns() }));
-          s.samples.push(r);
-        }
-      }
+      const series = columns !== undefined && won.size === entries.length ? columns : winnersByPoint(unique, won);
       if (series.size > 0) {
         const chunks: NewChunk[] = [];
         const latest = { g: [] as string[], d: [] as string[], p: [] as string[], ts: [] as number[], num: [] as (number | null)[], str: [] as (string | null)[], vt: [] as string[], q: [] as string[], c: [] as (string | null)[] };
@@ -148,15 +168,16 @@ export class ChunkWriter {
           latest.q.push(r.q);
           latest.c.push(r.c ?? null);
         }
-        await insertChunks(client, chunks, Date.now());
+        // Chunks and latest values in one statement (one round trip).
         await client.query({
-          name: 'swarmgate-upsert-latest',
-          text: `INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::text[], $7::text[], $8::text[], $9::text[])
+          name: 'swarmgate-insert-chunks-latest',
+          text: `WITH written AS (${chunkInsertSql(1)})
+                 INSERT INTO latest (gateway, device, point, ts, num, str, vtype, quality, cause)
+                 SELECT * FROM unnest($15::text[], $16::text[], $17::text[], $18::bigint[], $19::float8[], $20::text[], $21::text[], $22::text[], $23::text[])
                  ON CONFLICT (gateway, device, point) DO UPDATE SET ts = EXCLUDED.ts, num = EXCLUDED.num, str = EXCLUDED.str,
                    vtype = EXCLUDED.vtype, quality = EXCLUDED.quality, cause = EXCLUDED.cause
                  WHERE EXCLUDED.ts >= latest.ts`,
-          values: [latest.g, latest.d, latest.p, latest.ts, latest.num, latest.str, latest.vt, latest.q, latest.c],
+          values: [...chunkParams(chunks, Date.now()), latest.g, latest.d, latest.p, latest.ts, latest.num, latest.str, latest.vt, latest.q, latest.c],
         });
       }
       await client.query('COMMIT');

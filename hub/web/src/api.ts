@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Calls to the hub API (same origin, session cookie). Errors carry the API's code and hint. */
-import type { Action, Command, CreatedToken, Deployment, EnrolledGateway, EnrollmentToken, Gateway, HistoryResult, Me, Reading, ReviewItem, WorkOrder } from './types.js';
+import type { Action, Command, CreatedToken, Deployment, EnrolledGateway, EnrollmentToken, Gateway, HistoryResult, Incident, IncidentDetail, Me, Reading, ReviewItem, WorkOrder } from './types.js';
 
 export class ApiError extends Error {
   constructor(
@@ -48,6 +48,8 @@ export const api = {
   modify: (id: string, action: Action, note?: string) => call<ReviewItem>('POST', `/api/v1/reviews/${encodeURIComponent(id)}/modify`, note ? { action, note } : { action }),
   workOrders: (state: 'open' | 'closed') => call<{ items: WorkOrder[] }>('GET', `/api/v1/work-orders${q({ state, limit: 200 })}`),
   closeWorkOrder: (id: string, note: string) => call<WorkOrder>('POST', `/api/v1/work-orders/${encodeURIComponent(id)}/close`, { note }),
+  incidents: (state: string, kind?: string) => call<{ items: Incident[] }>('GET', `/api/v1/incidents${q({ state, kind, limit: 200 })}`),
+  incident: (id: string) => call<IncidentDetail>('GET', `/api/v1/incidents/${encodeURIComponent(id)}`),
   command: (id: string) => call<Command>('GET', `/api/v1/commands/${encodeURIComponent(id)}`),
   gateways: () => call<{ gateways: Gateway[] }>('GET', '/api/v1/gateways'),
   gateway: (id: string) => call<Gateway>('GET', `/api/v1/gateways/${encodeURIComponent(id)}`),

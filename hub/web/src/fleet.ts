@@ -52,7 +52,7 @@ function deploymentsView(deployments: Deployment[]): HTMLElement {
           'ul',
           { 'aria-label': `Gateways of deployment ${d.id}` },
           ...d.gateways.map((g) =>
-            h('li', { 'data-gateway': g.gateway, class: g.state === 'rolled-back' || g.state === 'failed' ? 'health-critical' : '' }, `${g.gateway} (${g.wave}): ${g.state}${g.from ? ` from v${g.from}` : ''}${g.reason ? ` — ${g.reason}` : ''}`),
+            h('li', { 'data-deployment-gateway': g.gateway, class: g.state === 'rolled-back' || g.state === 'failed' ? 'health-critical' : undefined }, `${g.gateway} (${g.wave}): ${g.state}${g.from ? ` from v${g.from}` : ''}${g.reason ? ` — ${g.reason}` : ''}`),
           ),
         ),
       ),

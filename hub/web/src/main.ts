@@ -2,7 +2,7 @@
 /**
  * The technicians' review page: log in, the queue (live over SSE), an item's evidence and the
  * decision, maintenance work orders, and the fleet. Hash routes keep it a single static page:
- * #/queue, #/review/<id>, #/work-orders, #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>,
+ * #/queue, #/review/<id>, #/work-orders, #/incidents, #/incident/<id>, #/fleet, #/gateway/<id>, #/point/<gw>/<device>/<point>,
  * #/enroll (admins).
  */
 import { api, ApiError } from './api.js';
@@ -10,6 +10,7 @@ import { h } from './dom.js';
 import { fleetView, gatewayView, pointView } from './fleet.js';
 import { detailView, queueView, sortQueue } from './review.js';
 import { workOrdersView } from './work-orders.js';
+import { incidentsView, incidentView, type IncidentFilter } from './incidents.js';
 import { enrollmentView } from './enrollment.js';
 import type { Command, Gateway, Me, ReviewItem } from './types.js';
 
@@ -23,6 +24,7 @@ let me: Me | undefined;
 let stream: EventSource | undefined;
 let filter = 'pending';
 let workOrderState: 'open' | 'closed' = 'open';
+let incidentFilter: IncidentFilter = { state: 'open', kind: '' };
 let pointRange = 86_400_000;
 const commands = new Map<string, Command>();
 
@@ -93,6 +95,8 @@ async function start(): Promise<void> {
   stream = new EventSource('/api/v1/stream');
   stream.addEventListener('review', (e) => onReview(JSON.parse((e as MessageEvent<string>).data) as ReviewItem));
   stream.addEventListener('gateway', () => onFleetChange());
+  stream.addEventListener('deployment', () => onFleetChange());
+  stream.addEventListener('incident', () => onIncident());
   stream.addEventListener('command', (e) => onCommand(JSON.parse((e as MessageEvent<string>).data) as Command));
   let lost = false;
   // After a reconnect (hub restart, network change) the view may be stale: reload it once.
@@ -132,6 +136,11 @@ function onFleetChange(): void {
   if (page === 'fleet' || page === 'gateway') refresh();
 }
 
+function onIncident(): void {
+  const [page] = current();
+  if (page === 'incidents' || page === 'incident') refresh();
+}
+
 function onCommand(c: Command): void {
   commands.set(c.id, c);
   const el = document.getElementById('command-status');
@@ -161,6 +170,17 @@ async function route(focus = true): Promise<void> {
         }),
         focus,
       );
+    } else if (page === 'incidents') {
+      const items = (await api.incidents(incidentFilter.state, incidentFilter.kind || undefined)).items;
+      show(
+        incidentsView(items, incidentFilter, (f) => {
+          incidentFilter = f;
+          void route(false);
+        }),
+        focus,
+      );
+    } else if (page === 'incident' && a) {
+      show(incidentView(await api.incident(a)), focus);
     } else if (page === 'enroll') {
       const [tokens, gateways] = await Promise.all([api.enrollmentTokens(), api.enrolledGateways()]);
       show(enrollmentView(tokens.items, gateways.items, { announce, onChanged: () => void route(false) }), focus);

@@ -7,6 +7,7 @@ import type { Static } from '@sinclair/typebox';
 import type { Action as WireAction } from '../../../shared/wire/messages.js';
 import type { CommandRecordSchema, GatewaySchema, HistorySchema, MeSchema, ReadingSchema, RoleSchema } from '../../api/schemas.js';
 import type { WorkOrderSchema } from '../../work-orders/service.js';
+import type { IncidentMemberSchema, IncidentSchema } from '../../incidents/service.js';
 import type { CreatedTokenSchema, EnrolledGatewaySchema, EnrollmentTokenSchema } from '../../enrollment/service.js';
 
 export type Role = Static<typeof RoleSchema>;
@@ -23,3 +24,5 @@ export type { DeploymentView as Deployment } from '../../releases/deployments.js
 export type EnrollmentToken = Static<typeof EnrollmentTokenSchema>;
 export type CreatedToken = Static<typeof CreatedTokenSchema>;
 export type EnrolledGateway = Static<typeof EnrolledGatewaySchema>;
+export type Incident = Static<typeof IncidentSchema>;
+export type IncidentDetail = Incident & { members: Static<typeof IncidentMemberSchema>[] };

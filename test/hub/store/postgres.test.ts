@@ -9,7 +9,7 @@ import { PostgresStore } from '../../../hub/store/postgres/postgres.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
 import { tempDir } from '../../support/tmp.js';
 import { batch, reading, uniqueId } from '../helpers.js';
-import { storeContract } from './contract.js';
+import { capturedLogger, storeContract } from './contract.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -55,8 +55,8 @@ it.skipIf(!available)('postgres: a second open of the same schema finds it migra
   const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const [a, b] = await Promise.all([PostgresStore.open({ url: PG_URL, schema }), PostgresStore.open({ url: PG_URL, schema })]);
   try {
-    expect(await a.schemaVersion()).toBe(4);
-    expect(await b.schemaVersion()).toBe(4);
+    expect(await a.schemaVersion()).toBe(5);
+    expect(await b.schemaVersion()).toBe(5);
   } finally {
     await a.dropSchema();
     await a.close();
@@ -174,7 +174,7 @@ it.skipIf(!available)('postgres: the version-4 migration converts per-reading ro
   }
   const store = await PostgresStore.open({ url: PG_URL, schema });
   try {
-    expect(await store.schemaVersion()).toBe(4);
+    expect(await store.schemaVersion()).toBe(5);
     expect(await store.query("SELECT to_regclass('readings') AS t")).toEqual([{ t: null }]);
     expect(await store.history('gw-old', 'd', 'n', T0, T0 + 2 * DAY)).toEqual([
       { ts: T0 + 1000, value: 1.5, quality: 'good' },
@@ -270,6 +270,101 @@ it.skipIf(!available)('postgres: store.journal in the hub config opens the store
     expect(store.telemetryStats().buffered).toBe(0);
     await store.dropSchema();
   } finally {
+    await store.close();
+    dir.remove();
+  }
+});
+
+it.skipIf(!available)('postgres: compaction merges runs of small old chunks, keeping samples and arrival order on equal ts', async () => {
+  const store = await PostgresStore.open({ url: PG_URL, schema: newSchema() });
+  try {
+    const gw = uniqueId('gw');
+    // Written through one by one: one small chunk per batch; seq 3 repeats the ts of seq 2.
+    for (let seq = 0; seq < 10; seq++) await store.ingestBatch(batch(gw, 'boot-0001', seq, [reading('d', 'p', seq, T0 + Math.min(seq, 2) * 1000 + Math.max(0, seq - 3) * 1000)]));
+    const before = await store.history(gw, 'd', 'p', T0, T0 + DAY);
+    const count = async (): Promise<number> => Number((await store.query('SELECT COUNT(*) AS n FROM chunks'))[0]!.n);
+    expect(await count()).toBe(10);
+    // Not yet old enough.
+    expect(await store.compact()).toBe(0);
+    expect(await store.compact(Date.now() + 11 * 60_000)).toBe(9);
+    expect(await count()).toBe(1);
+    expect(await store.history(gw, 'd', 'p', T0, T0 + DAY)).toEqual(before);
+    expect(before.slice(2, 4).map((s) => s.value)).toEqual([2, 3]);
+    expect(await store.history(gw, 'd', 'p', T0, T0 + DAY, 3_600_000)).toEqual([{ start: T0, avg: 4.5, min: 0, max: 9, count: 10 }]);
+  } finally {
+    await store.dropSchema();
+    await store.close();
+  }
+});
+
+it.skipIf(!available)('postgres journaled: a batch PostgreSQL refuses fails alone at ingest instead of holding up the journal', async () => {
+  const dir = tempDir('swarmgate-pg-journal-');
+  const store = await PostgresStore.open({ url: PG_URL, schema: newSchema(), journalDir: dir.path, flushMs: 60_000 });
+  try {
+    const gw = uniqueId('gw');
+    await expect(store.ingestBatch(batch(gw, 'boot-0001', 1, [reading('d', 'label', 'bad\u0000byte', T0)]))).rejects.toThrow(/0x00|null character|\\u0000/i);
+    expect(await store.ingestBatch(batch(gw, 'boot-0001', 2, [reading('d', 'p', 1, T0)]))).toEqual({ stored: true, readings: 1 });
+    await store.flush();
+    expect(store.telemetryStats()).toMatchObject({ buffered: 0, flushFailures: 0 });
+    expect(await store.history(gw, 'd', 'p', T0, T0)).toEqual([{ ts: T0, value: 1, quality: 'good' }]);
+    await store.dropSchema();
+  } finally {
+    await store.close();
+    dir.remove();
+  }
+});
+
+it.skipIf(!available)('postgres: a write to a day waits while retention holds that day, and writes to other days do not', async () => {
+  const schema = newSchema();
+  const store = await PostgresStore.open({ url: PG_URL, schema });
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const gw = uniqueId('gw');
+    await client.query('BEGIN');
+    // What retention.ts holds while it rolls a day up and drops it.
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1), $2)', [`swarmgate-chunk-day:${schema}`, Math.floor(T0 / DAY)]);
+    let done = false;
+    const held = store.ingestBatch(batch(gw, 'boot-0001', 1, [reading('d', 'p', 1, T0 + 5)])).then((r) => {
+      done = true;
+      return r;
+    });
+    expect(await store.ingestBatch(batch(gw, 'boot-0001', 2, [reading('d', 'p', 2, T0 + DAY + 5)]))).toEqual({ stored: true, readings: 1 });
+    expect(done).toBe(false);
+    await client.query('COMMIT');
+    expect(await held).toEqual({ stored: true, readings: 1 });
+    expect((await store.history(gw, 'd', 'p', T0, T0 + 2 * DAY)).map((s) => s.value)).toEqual([1, 2]);
+  } finally {
+    await client.end();
+    await store.dropSchema();
+    await store.close();
+  }
+});
+
+it.skipIf(!available)('postgres journaled: while the database refuses writes, batches are journaled and written once it is back', async () => {
+  const schema = newSchema();
+  const dir = tempDir('swarmgate-pg-journal-');
+  const { logger } = capturedLogger();
+  const store = await PostgresStore.open({ url: PG_URL, schema, journalDir: dir.path, flushMs: 60_000, logger });
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  try {
+    const gw = uniqueId('gw');
+    // The batch keys table gone: every key check and every write fails.
+    await admin.query(`ALTER TABLE ${schema}.batches RENAME TO batches_away`);
+    for (let seq = 1; seq <= 3; seq++) expect(await store.ingestBatch(batch(gw, 'boot-0001', seq, [reading('d', 'p', seq, T0 + seq)]))).toEqual({ stored: true, readings: 1 });
+    await store.flush();
+    expect(store.telemetryStats()).toMatchObject({ buffered: 3, flushFailures: 1 });
+    // Buffered readings are served meanwhile.
+    expect((await store.history(gw, 'd', 'p', T0, T0 + 10)).map((s) => s.value)).toEqual([1, 2, 3]);
+    await admin.query(`ALTER TABLE ${schema}.batches_away RENAME TO batches`);
+    await store.flush();
+    expect(store.telemetryStats()).toMatchObject({ buffered: 0, flushFailures: 0 });
+    expect(Number((await store.query('SELECT COUNT(*) AS n FROM batches WHERE gateway = $1', [gw]))[0]!.n)).toBe(3);
+    expect(await store.ingestBatch(batch(gw, 'boot-0001', 2, [reading('d', 'p', 2, T0 + 2)]))).toEqual({ stored: false, readings: 0 });
+    await store.dropSchema();
+  } finally {
+    await admin.end();
     await store.close();
     dir.remove();
   }

@@ -100,13 +100,14 @@ export function snapshot(dir: string): string[] {
 
 export const ADMIN_PASSWORD = 'release-admin-password';
 
-/** A hub with embedded broker, API and the releases feature holding the fleet public key. */
-export async function startReleaseHub(dir: string, keys: Keys): Promise<Hub> {
+/** A hub with embedded broker, API (HTTPS with `tls`) and the releases feature holding the fleet public key. */
+export async function startReleaseHub(dir: string, keys: Keys, options: { readonly tls?: { readonly certFile: string; readonly keyFile: string } } = {}): Promise<Hub> {
   process.env.SWG_TEST_RELEASE_ADMIN_PW = ADMIN_PASSWORD;
+  const tls = options.tls ? `tls: { certFile: ${options.tls.certFile}, keyFile: ${options.tls.keyFile} }, ` : '';
   const yaml =
     `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml }\n` +
     `store: { kind: sqlite, path: hub.db }\n` +
-    `api: { host: 127.0.0.1, port: 0, initialAdmin: { username: root, passwordEnv: SWG_TEST_RELEASE_ADMIN_PW } }\n` +
+    `api: { host: 127.0.0.1, port: 0, ${tls}initialAdmin: { username: root, passwordEnv: SWG_TEST_RELEASE_ADMIN_PW } }\n` +
     `releases: { dir: hub-releases, publicKeyFile: ${keys.publicFile} }\n`;
   return startHub(parseHubConfig(yaml, join(dir, 'hub.yaml')), { retentionIntervalMs: 0 });
 }

@@ -1,0 +1,432 @@
+/**
+ * The emergence monitor's grouping, in memory and without I/O: anomaly events become incidents.
+ *
+ * - Points are peers when they carry the same Haystack markers and unit (their `signature`; a
+ *   point without markers is known by its name and unit). How many gateways have such a point,
+ *   per site, is the `population` the caller looks up (hub/registry/points.ts).
+ * - A **fleet incident** forms when, within `windowMs`, at least `minGateways` distinct gateways
+ *   alarm on points of one signature and they are at least `siteFraction` of the site's gateways
+ *   with such a point (scope `site`: a heat wave on one site's outside-air sensors) or, over two or
+ *   more sites (two or more of the gateways outside the site with the most), at least
+ *   `fleetFraction` of all of them (scope `fleet`: a grid event on every meter); or, when the
+ *   gateways run a version less than `releaseShare` of the fleet runs, `fleetFraction` of the
+ *   gateways on it (scope `fleet`, release hint: a bad rollout). Later events on that signature (and site, for a site scope) join it
+ *   while it stays active; a signature whose alarms start on the same gateways at the same time as
+ *   an open fleet incident joins that one (a voltage dip that trips voltage and power points).
+ * - Every other event is an **equipment incident** of its (gateway, device): one gateway
+ *   deviating while its peers do not. Its events are provisional: if peers start alarming within
+ *   the window, they move into the fleet incident, and an equipment incident left empty is
+ *   `merged` into it.
+ * - An incident without a new event for `quietMs` is `closed`; a later event opens a new one.
+ */
+
+export type IncidentKind = 'fleet' | 'equipment';
+export type IncidentScope = 'site' | 'fleet' | 'equipment';
+export type IncidentState = 'open' | 'closed' | 'merged';
+
+export interface AnomalyInput {
+  readonly eventId: string;
+  readonly ts: number;
+  readonly site: string;
+  readonly gateway: string;
+  readonly device?: string;
+  readonly point?: string;
+  /** Haystack markers of the point, from the point index ("point" left out); empty when unknown. */
+  readonly tags: readonly string[];
+  readonly unit?: string;
+  readonly severity: string;
+  /** The gateway's software version from its last birth. */
+  readonly version?: string;
+}
+
+export interface Member extends AnomalyInput {
+  readonly signature: string;
+}
+
+export interface Incident {
+  readonly id: string;
+  kind: IncidentKind;
+  scope: IncidentScope;
+  state: IncidentState;
+  /** The one site of a site or equipment incident; absent for a fleet-wide one. */
+  site?: string;
+  signatures: string[];
+  /** The markers every member's point shares, in the first member's reading order. */
+  tags: string[];
+  unit?: string;
+  cause: string;
+  /** Set when every member gateway runs this version (a fleet incident: a release is suspect). */
+  release?: string;
+  firstSeen: number;
+  lastSeen: number;
+  /** Gateways with a point of the incident's first signature (in its scope) when it formed. */
+  population?: number;
+  mergedInto?: string;
+  closedAt?: number;
+  readonly members: Member[];
+}
+
+export interface CorrelatorOptions {
+  /** Events this close in time may belong together (default 10 min). */
+  readonly windowMs?: number;
+  /** An incident without events this long closes (default 30 min). */
+  readonly quietMs?: number;
+  /** Distinct gateways a fleet incident needs at least (default 3). */
+  readonly minGateways?: number;
+  /** Share of a site's gateways with such a point (default 0.5). */
+  readonly siteFraction?: number;
+  /** Share of all gateways with such a point, over two or more sites (default 0.3). */
+  readonly fleetFraction?: number;
+  /**
+   * A version run by less than this share of the fleet is a rollout in progress: gateways on it
+   * alarming together count against the gateways on that version only (default 0.5).
+   */
+  readonly releaseShare?: number;
+}
+
+/** Gateways with a point of a signature, per site. */
+export type Population = ReadonlyMap<string, number>;
+
+const DEFAULTS = { windowMs: 600_000, quietMs: 1_800_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, releaseShare: 0.5 } as const;
+
+/** Markers too generic to say what two points have in common. */
+const GENERIC = new Set(['point', 'sensor', 'cmd', 'sp', 'his', 'cur', 'writable', 'equip']);
+
+export function signatureOf(input: Pick<AnomalyInput, 'tags' | 'unit' | 'point'>): string {
+  const tags = [...new Set(input.tags.filter((t) => t !== 'point'))].sort();
+  const what = tags.length > 0 ? tags.join(',') : `point:${input.point ?? '?'}`;
+  return `${what}|${input.unit ?? ''}`;
+}
+
+function distinct<T>(values: Iterable<T>): number {
+  return new Set(values).size;
+}
+
+function commonTags(members: readonly Member[]): string[] {
+  const [first, ...rest] = members;
+  if (!first) return [];
+  return [...new Set(first.tags)].filter((t) => rest.every((m) => m.tags.includes(t)));
+}
+
+function describe(tags: readonly string[], members: readonly Member[]): string {
+  const meaningful = tags.filter((t) => !GENERIC.has(t));
+  if (meaningful.length > 0) return meaningful.join(' ');
+  const points = [...new Set(members.map((m) => m.point ?? '?'))];
+  return points.slice(0, 3).join(', ');
+}
+
+export class Correlator {
+  private readonly o: Required<CorrelatorOptions>;
+  private readonly open = new Map<string, Incident>();
+  private readonly byEvent = new Map<string, Incident>();
+  /** Incidents whose row or members changed since the last drain. */
+  private readonly dirty = new Map<string, Incident>();
+  private readonly dirtyMembers = new Map<string, { member: Member; incident: string }>();
+
+  constructor(
+    options: CorrelatorOptions = {},
+    private readonly newId: (first: Member) => string = (first) => `inc-${first.eventId}`,
+  ) {
+    this.o = { ...DEFAULTS, ...options };
+  }
+
+  get options(): Readonly<Required<CorrelatorOptions>> {
+    return this.o;
+  }
+
+  /** Open incidents from the store after a restart (with their members). */
+  restore(incidents: readonly Incident[]): void {
+    for (const i of incidents) {
+      if (i.state !== 'open') continue;
+      this.open.set(i.id, i);
+      for (const m of i.members) this.byEvent.set(m.eventId, i);
+    }
+  }
+
+  openIncidents(): Incident[] {
+    return [...this.open.values()];
+  }
+
+  /** Whether this event was grouped already (a redelivery). */
+  knows(eventId: string): boolean {
+    return this.byEvent.has(eventId);
+  }
+
+  /**
+   * Groups one anomaly event; `population` gives the gateways per site with a point of its
+   * signature (the event's own gateway counts even when the index does not know it yet);
+   * `versionShare` the share of the fleet running the event's gateway's version.
+   */
+  add(input: AnomalyInput, population: Population, versionShare?: number): Incident {
+    const known = this.byEvent.get(input.eventId);
+    if (known) return known;
+    this.closeQuiet(input.ts);
+    const member: Member = { ...input, signature: signatureOf(input) };
+    const joined = this.joinFleet(member);
+    if (joined) return joined;
+    const equipment = this.toEquipment(member, population);
+    return this.formFleet(member, population, versionShare) ?? this.joinRelated(member) ?? equipment;
+  }
+
+  /** Closes incidents quiet for quietMs before `now`; returns them. */
+  closeQuiet(now: number): Incident[] {
+    const closed: Incident[] = [];
+    for (const i of this.open.values()) {
+      if (i.lastSeen + this.o.quietMs >= now) continue;
+      i.state = 'closed';
+      i.closedAt = now;
+      this.open.delete(i.id);
+      for (const m of i.members) this.byEvent.delete(m.eventId);
+      this.touch(i);
+      closed.push(i);
+    }
+    return closed;
+  }
+
+  /** What changed since the last call: incidents to write, and members with their (new) incident. */
+  drain(): { incidents: Incident[]; members: { member: Member; incident: string }[] } {
+    const out = { incidents: [...this.dirty.values()], members: [...this.dirtyMembers.values()] };
+    this.dirty.clear();
+    this.dirtyMembers.clear();
+    return out;
+  }
+
+  private touch(i: Incident): void {
+    this.dirty.set(i.id, i);
+  }
+
+  private place(m: Member, i: Incident): void {
+    const previous = this.byEvent.get(m.eventId);
+    if (previous && previous !== i) {
+      const at = previous.members.findIndex((x) => x.eventId === m.eventId);
+      if (at >= 0) previous.members.splice(at, 1);
+      this.touch(previous);
+    }
+    i.members.push(m);
+    i.firstSeen = Math.min(i.firstSeen, m.ts);
+    i.lastSeen = Math.max(i.lastSeen, m.ts);
+    this.byEvent.set(m.eventId, i);
+    this.dirtyMembers.set(m.eventId, { member: m, incident: i.id });
+    this.touch(i);
+  }
+
+  /** An active fleet incident this event belongs to. */
+  private joinFleet(m: Member): Incident | undefined {
+    for (const i of this.open.values()) {
+      if (i.kind !== 'fleet' || !i.signatures.includes(m.signature)) continue;
+      if (i.scope === 'site' && i.site !== m.site) continue;
+      if (m.ts > i.lastSeen + this.o.windowMs) continue;
+      this.place(m, i);
+      // Alarms on its points still held as equipment incidents (before it formed, or before
+      // their signature joined it) belong to it as well.
+      const since = i.firstSeen - this.o.windowMs;
+      const stranded: Member[] = [];
+      for (const e of this.open.values()) {
+        if (e.kind !== 'equipment') continue;
+        for (const x of e.members) if (i.signatures.includes(x.signature) && x.ts >= since && (i.scope !== 'site' || x.site === i.site)) stranded.push(x);
+      }
+      return this.widen(m, stranded, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? 0, i);
+    }
+    return undefined;
+  }
+
+  private toEquipment(m: Member, population: Population): Incident {
+    for (const i of this.open.values()) {
+      if (i.kind !== 'equipment' || i.members[0]?.gateway !== m.gateway || i.members[0]?.device !== m.device) continue;
+      if (m.ts > i.lastSeen + this.o.windowMs) continue;
+      this.place(m, i);
+      this.refresh(i);
+      return i;
+    }
+    const peers = Math.max(0, (sum(population) || 1) - 1);
+    const i: Incident = {
+      id: this.newId(m),
+      kind: 'equipment',
+      scope: 'equipment',
+      state: 'open',
+      site: m.site,
+      signatures: [m.signature],
+      tags: [...m.tags],
+      ...(m.unit === undefined ? {} : { unit: m.unit }),
+      cause: '',
+      firstSeen: m.ts,
+      lastSeen: m.ts,
+      population: peers + 1,
+      members: [],
+    };
+    this.open.set(i.id, i);
+    this.place(m, i);
+    this.refresh(i);
+    return i;
+  }
+
+  /** Forms (or widens) a fleet incident when enough peers alarm within the window. */
+  private formFleet(m: Member, population: Population, versionShare: number | undefined): Incident | undefined {
+    const since = m.ts - this.o.windowMs;
+    // Provisional members: recent events on this signature in equipment incidents, and the
+    // members of site-scoped fleet incidents on it (a site incident may widen to the fleet).
+    const recent: Member[] = [];
+    const siteIncidents: Incident[] = [];
+    for (const i of this.open.values()) {
+      if (i.kind === 'equipment') {
+        for (const x of i.members) if (x.signature === m.signature && x.ts >= since) recent.push(x);
+      } else if (i.scope === 'site' && i.signatures.includes(m.signature) && i.lastSeen >= since) {
+        siteIncidents.push(i);
+      }
+    }
+    const siteMembers = siteIncidents.flatMap((i) => i.members.filter((x) => x.signature === m.signature));
+    const all = [...recent, ...siteMembers];
+    const gateways = distinct(all.map((x) => x.gateway));
+    const total = Math.max(sum(population), gateways);
+    // Alarms beyond the site with the most of them (two or more gateways): one site's incident
+    // and a stray alarm elsewhere are not a fleet-wide cause.
+    const perSite = new Map<string, Set<string>>();
+    for (const x of all) perSite.set(x.site, (perSite.get(x.site) ?? new Set()).add(x.gateway));
+    const largest = Math.max(0, ...[...perSite.values()].map((g) => g.size));
+    const elsewhere = gateways - largest;
+    if (perSite.size >= 2 && elsewhere >= Math.max(2, Math.ceil(this.o.minGateways / 2)) && gateways >= this.o.minGateways && gateways / total >= this.o.fleetFraction) {
+      return this.widen(m, recent, siteIncidents, 'fleet', undefined, total);
+    }
+    if (m.version !== undefined && versionShare !== undefined && versionShare < this.o.releaseShare) {
+      const onRelease = recent.filter((x) => x.version === m.version);
+      const released = distinct(onRelease.map((x) => x.gateway));
+      const peers = Math.max(Math.round(total * versionShare), released);
+      if (released >= this.o.minGateways && released / peers >= this.o.fleetFraction) return this.widen(m, onRelease, [], 'fleet', undefined, peers);
+    }
+    const here = recent.filter((x) => x.site === m.site);
+    const hereGateways = distinct(here.map((x) => x.gateway));
+    const atSite = Math.max(population.get(m.site) ?? 0, hereGateways);
+    if (!siteIncidents.some((i) => i.site === m.site) && hereGateways >= this.o.minGateways && hereGateways / atSite >= this.o.siteFraction) {
+      return this.widen(m, here, [], 'site', m.site, atSite);
+    }
+    return undefined;
+  }
+
+  /**
+   * Gateways of an open fleet incident alarming on another kind of point that shares a marker
+   * with it (a grid event: voltage, then power), two or more within the window: they join it.
+   */
+  private joinRelated(m: Member): Incident | undefined {
+    const since = m.ts - this.o.windowMs;
+    const mine = m.tags.filter((t) => !GENERIC.has(t));
+    if (mine.length === 0) return undefined;
+    for (const i of this.open.values()) {
+      if (i.kind !== 'fleet' || i.lastSeen < since || !i.tags.some((t) => mine.includes(t))) continue;
+      const gateways = new Set(i.members.map((x) => x.gateway));
+      if (!gateways.has(m.gateway)) continue;
+      const candidates: Member[] = [];
+      for (const e of this.open.values()) {
+        if (e.kind !== 'equipment') continue;
+        for (const x of e.members) if (x.signature === m.signature && x.ts >= since && gateways.has(x.gateway)) candidates.push(x);
+      }
+      if (distinct(candidates.map((x) => x.gateway)) < 2) continue;
+      return this.widen(m, candidates, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? gateways.size, i);
+    }
+    return undefined;
+  }
+
+  private widen(m: Member, provisional: readonly Member[], absorb: readonly Incident[], scope: 'site' | 'fleet', site: string | undefined, population: number, into?: Incident): Incident {
+    // The same gateways alarming on another signature at the same time: that incident widens.
+    const gws = new Set(provisional.map((x) => x.gateway));
+    let target = into ?? [...this.open.values()].find((i) => {
+      if (i.kind !== 'fleet' || absorb.includes(i) || i.firstSeen < m.ts - this.o.windowMs) return false;
+      if (scope === 'site' && i.scope === 'site' && i.site !== site) return false;
+      const theirs = new Set(i.members.map((x) => x.gateway));
+      let shared = 0;
+      for (const g of gws) if (theirs.has(g)) shared++;
+      return shared / gws.size >= 0.5;
+    });
+    if (!target) target = absorb[0];
+    if (!target) {
+      const first = [...provisional].sort((a, b) => a.ts - b.ts)[0] ?? m;
+      target = { id: this.newId(first), kind: 'fleet', scope, state: 'open', ...(site === undefined ? {} : { site }), signatures: [m.signature], tags: [], cause: '', firstSeen: first.ts, lastSeen: first.ts, population, members: [] };
+      this.open.set(target.id, target);
+    }
+    if (!target.signatures.includes(m.signature)) target.signatures.push(m.signature);
+    if (scope === 'fleet' && target.scope !== 'fleet' && !into) {
+      target.scope = 'fleet';
+      delete target.site;
+      target.population = population;
+    }
+    for (const other of absorb) {
+      if (other === target) continue;
+      for (const x of [...other.members]) this.place(x, target);
+    }
+    for (const x of provisional) if (this.byEvent.get(x.eventId) !== target) this.place(x, target);
+    this.refresh(target);
+    this.mergeRelated(target);
+    // Equipment and site incidents left empty were merged into this one.
+    for (const i of [...this.open.values()]) {
+      if (i === target || i.members.length > 0) continue;
+      i.state = 'merged';
+      i.mergedInto = target.id;
+      this.open.delete(i.id);
+      this.touch(i);
+    }
+    for (const i of this.open.values()) if (this.dirty.has(i.id)) this.refresh(i);
+    return target;
+  }
+
+  /**
+   * Another open fleet incident that began within the window of this one, on points sharing a
+   * marker, with mostly the same gateways (the smaller's half or more): one cause, one incident.
+   */
+  private mergeRelated(target: Incident): void {
+    const mine = new Set(target.members.map((x) => x.gateway));
+    for (const other of [...this.open.values()]) {
+      if (other === target || other.kind !== 'fleet' || Math.abs(other.firstSeen - target.firstSeen) > this.o.windowMs) continue;
+      if (!other.tags.some((t) => !GENERIC.has(t) && target.tags.includes(t))) continue;
+      if (target.scope === 'site' && other.scope === 'site' && other.site !== target.site) continue;
+      const theirs = new Set(other.members.map((x) => x.gateway));
+      let shared = 0;
+      for (const g of theirs) if (mine.has(g)) shared++;
+      if (shared < Math.max(2, 0.5 * Math.min(mine.size, theirs.size))) continue;
+      for (const sig of other.signatures) if (!target.signatures.includes(sig)) target.signatures.push(sig);
+      if (other.scope === 'fleet' && target.scope === 'site') {
+        target.scope = 'fleet';
+        delete target.site;
+      }
+      for (const x of [...other.members]) this.place(x, target);
+      other.state = 'merged';
+      other.mergedInto = target.id;
+      this.open.delete(other.id);
+      this.touch(other);
+      this.refresh(target);
+    }
+  }
+
+  /** Recomputes an incident's derived fields (tags, sites, cause) from its members. */
+  private refresh(i: Incident): void {
+    const members = i.members;
+    if (members.length === 0) return;
+    i.firstSeen = members.reduce((a, x) => Math.min(a, x.ts), Infinity);
+    i.lastSeen = members.reduce((a, x) => Math.max(a, x.ts), -Infinity);
+    i.tags = commonTags(members);
+    const units = new Set(members.map((x) => x.unit ?? ''));
+    const [unit] = units;
+    if (units.size === 1 && unit) i.unit = unit;
+    else delete i.unit;
+    const versions = new Set(members.map((x) => x.version ?? ''));
+    const [version] = versions;
+    const gateways = distinct(members.map((x) => x.gateway));
+    if (i.kind === 'fleet' && versions.size === 1 && version) i.release = version;
+    else delete i.release;
+    const what = describe(i.tags, members);
+    if (i.kind === 'fleet') {
+      const sites = [...new Set(members.map((x) => x.site))].sort();
+      const where = i.scope === 'site' ? `site ${i.site ?? sites[0] ?? '?'}` : `${sites.length} site${sites.length === 1 ? '' : 's'} (${sites.join(', ')})`;
+      const release = i.release ? `; every one runs ${i.release}: a release is suspect` : '';
+      i.cause = `${gateways} of ${i.population ?? gateways} gateways alarm on ${what} at ${where} within ${Math.round(this.o.windowMs / 60_000)} min: a common cause (weather, grid, release)${release}`;
+    } else {
+      const first = members[0]!;
+      const peers = Math.max(0, (i.population ?? 1) - 1);
+      i.cause = `${first.gateway}/${first.device ?? '?'} deviates on ${what}${peers > 0 ? `; its ${peers} peer${peers === 1 ? '' : 's'} with the same point do not` : ''}: equipment`;
+    }
+  }
+}
+
+function sum(population: Population): number {
+  let n = 0;
+  for (const v of population.values()) n += v;
+  return n;
+}

@@ -1,0 +1,141 @@
+/**
+ * Deployments on both stores (SQLite, and PostgreSQL where it runs): who is told when (canary
+ * first, by count or share, then the rest), what halts a deployment (more failures than tolerated),
+ * percentages of the fleet, and that outcomes are final. The gateways' side is their update/status
+ * messages, fed as ingest feeds them; what the hub publishes is recorded.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sqlFor } from '../../hub/db/sql.js';
+import { featureMigrations } from '../../hub/features.js';
+import { HubEvents } from '../../hub/events.js';
+import { DeploymentService, ReleaseService } from '../../hub/releases/index.js';
+import { PostgresStore } from '../../hub/store/postgres/postgres.js';
+import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
+import type { GatewayRecord, HubStore } from '../../hub/store/types.js';
+import { createLogger } from '../../shared/kit/log.js';
+import { UpdateDesiredSchema, decode, parseTopic, type UpdateStatus } from '../../shared/wire/index.js';
+import { peerOrSkip, tcpPeer } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+import { buildTestRelease, makeKeys } from '../release/support/releases.js';
+
+const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pg = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
+const dir = tempDir('swg-deployments-');
+afterAll(() => dir.remove());
+
+const fleet: GatewayRecord[] = Array.from({ length: 10 }, (_, i) => ({ gateway: `gw-${i}`, site: i < 6 ? 'north' : 'south', status: 'online', firstSeen: 0, lastSeen: 0, stateTs: 0, version: '1.0.0' }));
+
+function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore) => Promise<void>): void {
+  describe(`deployments on ${kind}`, () => {
+    let store: HubStore;
+    let deployments: DeploymentService;
+    const told: { gateway: string; deployment: string; retain: boolean; cleared: boolean }[] = [];
+    const announced: string[] = [];
+
+    beforeAll(async () => {
+      store = await open();
+      const keys = makeKeys(join(dir.path, `keys-${kind}`));
+      const built = await buildTestRelease(join(dir.path, kind), keys, '2.0.0');
+      const sql = sqlFor(store);
+      const releases = new ReleaseService({ sql, dir: join(dir.path, `artifacts-${kind}`), publicKey: keys.publicKey });
+      const events = new HubEvents();
+      events.on('deployment', (c) => void announced.push(`${c.state}${c.gateway ? ` ${c.gateway} ${c.gatewayState ?? ''}` : ''}`));
+      await releases.create(built.manifest);
+      await releases.upload('2.0.0', createReadStream(built.tarball));
+      deployments = new DeploymentService({
+        sql,
+        releases,
+        gateways: async () => fleet,
+        baseUrl: () => 'https://hub.example:8443',
+        log: createLogger('test-deployments'),
+        events,
+        publish: async (topic, payload, retain) => {
+          const gateway = parseTopic(topic)?.gateway ?? '';
+          if (payload.length === 0) return void told.push({ gateway, deployment: '', retain, cleared: true });
+          const d = decode(UpdateDesiredSchema, topic, payload);
+          if (!d.ok) throw new Error(d.error);
+          expect(d.value.url).toBe('https://hub.example:8443/api/v1/releases/2.0.0/artifact');
+          told.push({ gateway, deployment: d.value.deployment, retain, cleared: false });
+        },
+      });
+    }, 30_000);
+    afterAll(async () => {
+      if (store) await close(store);
+    });
+
+    const status = (deployment: string, gateway: string, state: UpdateStatus['state'], extra: Partial<UpdateStatus> = {}): Promise<void> =>
+      deployments.recordStatus(fleet.find((g) => g.gateway === gateway)?.site ?? '', gateway, { v: 1, gateway, deployment, version: '2.0.0', state, ts: Date.now(), ...extra });
+    const toldIn = (id: string): string[] => told.filter((t) => t.deployment === id && !t.cleared).map((t) => t.gateway);
+
+    it('tells the canary wave first, the rest once every canary has an outcome', async () => {
+      const d = await deployments.create({ version: '2.0.0', target: { site: 'north' }, canary: 2, maxFailures: 1, user: 'ops' });
+      expect(d.state).toBe('canary');
+      expect(toldIn(d.id)).toEqual(['gw-0', 'gw-1']);
+      expect(told.every((t) => t.retain)).toBe(true);
+      await status(d.id, 'gw-0', 'downloading');
+      await status(d.id, 'gw-0', 'healthy', { from: '1.0.0' });
+      expect(toldIn(d.id)).toHaveLength(2);
+      // One failure is tolerated (maxFailures 1): the rest go ahead once gw-1 has its outcome.
+      await status(d.id, 'gw-1', 'rolled-back', { code: 'SWG_ERR_UPDATE_UNHEALTHY', reason: 'devices down' });
+      expect(toldIn(d.id)).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']);
+      expect((await deployments.get(d.id)).state).toBe('rolling');
+      // A late progress message does not undo an outcome.
+      await status(d.id, 'gw-0', 'installing');
+      expect((await deployments.get(d.id)).gateways.find((g) => g.gateway === 'gw-0')?.state).toBe('healthy');
+      for (const g of ['gw-2', 'gw-3', 'gw-4', 'gw-5']) await status(d.id, g, 'healthy');
+      const done = await deployments.get(d.id);
+      expect(done.state).toBe('done');
+      expect(done.counts).toEqual({ healthy: 5, 'rolled-back': 1 });
+      expect(done.gateways.find((g) => g.gateway === 'gw-1')).toMatchObject({ wave: 'canary', state: 'rolled-back', code: 'SWG_ERR_UPDATE_UNHEALTHY', reason: 'devices down' });
+      // Each finished gateway's retained desired update was cleared.
+      expect(told.filter((t) => t.cleared).map((t) => t.gateway).sort()).toEqual(['gw-0', 'gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']);
+      // The live stream hears every step (the page refreshes on them).
+      expect(announced.slice(0, 4)).toEqual(['canary', 'canary gw-0 downloading', 'canary gw-0 healthy', 'rolling gw-1 rolled-back']);
+      expect(announced.at(-1)).toBe('done gw-5 healthy');
+    });
+
+    it('halts when failures exceed the threshold: gateways not told yet never are', async () => {
+      const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-6', 'gw-7', 'gw-8', 'gw-9'] }, canaryPercent: 50, user: 'ops' });
+      expect(d.canary).toBe(2);
+      expect(toldIn(d.id)).toEqual(['gw-6', 'gw-7']);
+      await status(d.id, 'gw-6', 'failed', { code: 'SWG_ERR_RELEASE_DIGEST' });
+      const halted = await deployments.get(d.id);
+      expect(halted.state).toBe('halted');
+      expect(halted.reason).toContain('1 gateway(s) failed or rolled back (0 tolerated)');
+      await status(d.id, 'gw-7', 'healthy');
+      expect(toldIn(d.id)).toEqual(['gw-6', 'gw-7']);
+      expect((await deployments.get(d.id)).state).toBe('halted');
+    });
+
+    it('takes a stable share of the fleet for a percentage; ignores statuses of gateways not in it', async () => {
+      const a = await deployments.create({ version: '2.0.0', target: { percent: 30 }, canary: 10, user: 'ops' });
+      const b = await deployments.create({ version: '2.0.0', target: { percent: 30 }, canary: 10, user: 'ops' });
+      expect(a.gateways).toHaveLength(3);
+      expect(a.gateways.map((g) => g.gateway)).toEqual(b.gateways.map((g) => g.gateway));
+      expect(a.state).toBe('rolling');
+      const outsider = fleet.map((g) => g.gateway).find((g) => !a.gateways.some((x) => x.gateway === g)) ?? '';
+      await status(a.id, outsider, 'failed');
+      expect((await deployments.get(a.id)).state).toBe('rolling');
+    });
+  });
+}
+
+suite(
+  'SQLite',
+  async () => SqliteStore.open({ path: join(dir.path, 'hub.db'), migrations: featureMigrations('sqlite') }),
+  (s) => s.close(),
+);
+
+describe.skipIf(!pg)('PostgreSQL', () => {
+  suite(
+    'PostgreSQL',
+    () => PostgresStore.open({ url: PG_URL, schema: `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`, migrations: featureMigrations('postgres') }),
+    async (s) => {
+      await (s as PostgresStore).dropSchema();
+      await s.close();
+    },
+  );
+});
