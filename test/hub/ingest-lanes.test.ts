@@ -73,7 +73,7 @@ function slowForSome(store: SqliteStore, slow: ReadonlySet<string>): { store: Hu
           inside++;
           most = Math.max(most, inside);
           try {
-            if (slow.has(args[0].gateway)) await sleep(25);
+            if (slow.has(args[0].gateway)) await sleep(40);
             const result = await target.ingestBatch(...args);
             calls.push({ gateway: args[0].gateway, seq: args[0].seq, stored: result.stored });
             return result;
