@@ -68,9 +68,9 @@ export interface EmbeddedHub {
   stop(): Promise<void>;
 }
 
-export async function embeddedHub(dir: string): Promise<EmbeddedHub> {
+export async function embeddedHub(dir: string, store: { readonly fsync?: boolean } = {}): Promise<EmbeddedHub> {
   const users = join(dir, 'users.yaml');
-  const config = parseHubConfig('broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n', join(dir, 'hub.yaml'));
+  const config = parseHubConfig(`broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db${store.fsync ? ', fsync: true' : ''} }\n`, join(dir, 'hub.yaml'));
   const hub = await startHub(config, { logger: quiet('bench-hub'), retentionIntervalMs: 0 });
   return {
     hub,
@@ -207,7 +207,7 @@ function decodeMicros(topic: string, payloads: readonly Buffer[]): number {
 async function benchIngestRatio(): Promise<BenchEntry[]> {
   if (!(await reachable(MOSQUITTO.host, MOSQUITTO.port))) {
     progress('federation: Mosquitto not reachable on 127.0.0.1:1883; ingest ratio skipped');
-    return [{ name: 'hub_ingest_vs_mosquitto', value: 0, unit: 'msgs/s', notes: 'skipped: Mosquitto not reachable at 127.0.0.1:1883' }];
+    return [{ name: 'hub_ingest_vs_mosquitto', value: 0, unit: 'msgs/s', notes: 'skipped: Mosquitto not reachable at 127.0.0.1:1883' }, ...(await benchEmbeddedFleet())];
   }
   const site = `bench-${randomUUID().slice(0, 8)}`;
   const gateway = 'gw-bench';
@@ -259,6 +259,67 @@ async function benchIngestRatio(): Promise<BenchEntry[]> {
     ratio: Number((binary.hub / json.base).toFixed(3)),
     notes: `the same ${INGEST_BATCHES} batches: hub ingest of the binary frames against what Mosquitto delivers of the JSON payloads to a null subscriber, same run; no target: the target holds the hub against the broker carrying the same bytes (hub_ingest_binary_vs_mosquitto)`,
   });
+  entries.push(...(await benchEmbeddedFleet()));
+  return entries;
+}
+
+const FLEET_GATEWAYS = 20;
+const FLEET_WINDOW = 20;
+const FLEET_BATCHES = 100;
+
+/**
+ * The embedded hub taking a fleet at once: FLEET_GATEWAYS gateways, each publishing FLEET_BATCHES
+ * binary batches QoS 1 with FLEET_WINDOW unacknowledged, into the SQLite store; msgs/s, and how
+ * many journal writes carried several gateways' batches (group commit, with fsync).
+ */
+async function embeddedFleetRate(fsync: boolean): Promise<{ rate: number; groupWrites: number }> {
+  const dir = tempDir('swg-bench-fleet-');
+  const hub = await embeddedHub(dir.path, { fsync });
+  const clients: mqtt.MqttClient[] = [];
+  try {
+    const work = [];
+    for (let g = 0; g < FLEET_GATEWAYS; g++) {
+      const gateway = `gw-fleet-${g}`;
+      const client = await mqtt.connectAsync(hub.url, { ...(await hub.user('bench', gateway)), clientId: gateway, clean: true, reconnectPeriod: 0 });
+      clients.push(client);
+      const payloads = telemetryPayloads(telemetryBatches(gateway).slice(0, FLEET_BATCHES), 'binary');
+      work.push({ client, topic: gatewayTopic('bench', gateway, 'telemetry'), payloads });
+    }
+    const started = performance.now();
+    await Promise.all(
+      work.map(async ({ client, topic, payloads }) => {
+        let next = 0;
+        const lane = async (): Promise<void> => {
+          while (next < payloads.length) await client.publishAsync(topic, payloads[next++]!, { qos: 1 });
+        };
+        await Promise.all(Array.from({ length: FLEET_WINDOW }, lane));
+      }),
+    );
+    const ms = performance.now() - started;
+    const stored = await hub.hub.metrics.count(hub.hub.metrics.readingsStored);
+    if (stored !== FLEET_GATEWAYS * FLEET_BATCHES * INGEST_READINGS) throw new Error(`fleet: hub stored ${stored} readings, expected ${FLEET_GATEWAYS * FLEET_BATCHES * INGEST_READINGS}`);
+    const store = hub.hub.store;
+    const groupWrites = store instanceof SqliteStore ? (store.telemetryStats().journalGroupWrites ?? 0) : 0;
+    return { rate: ((FLEET_GATEWAYS * FLEET_BATCHES) / ms) * 1000, groupWrites };
+  } finally {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await hub.stop();
+    dir.remove();
+  }
+}
+
+async function benchEmbeddedFleet(): Promise<BenchEntry[]> {
+  const entries: BenchEntry[] = [];
+  for (const fsync of [false, true]) {
+    const r = await embeddedFleetRate(fsync);
+    progress(`federation: embedded hub, ${FLEET_GATEWAYS} gateways at once, journal fsync ${fsync}: ${r.rate.toFixed(0)} msgs/s, ${r.groupWrites} group writes`);
+    entries.push({
+      name: `hub_ingest_embedded_${FLEET_GATEWAYS}_gateways${fsync ? '_fsync' : ''}`,
+      value: Math.round(r.rate),
+      unit: 'msgs/s',
+      notes: `${FLEET_GATEWAYS} gateways publishing ${FLEET_BATCHES} binary batches of ${INGEST_READINGS} readings each at once (QoS 1, ${FLEET_WINDOW} unacknowledged per gateway, publishers in the bench process) into the hub's embedded broker and SQLite store, journal fsync ${fsync ? 'on: batches of several gateways arriving in one event-loop turn share one write and one fsync' : 'off: every batch appended at once'}; ${r.groupWrites} group writes; per-gateway lanes (a gateway's batches in order, gateways overlapping); ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(1)}`,
+    });
+  }
   return entries;
 }
 

@@ -1,7 +1,17 @@
 /**
  * Profiling helper (not part of `npm run bench`): one hub in external mode on the local Mosquitto
  * ingesting INGEST_BATCHES telemetry batches, publisher in this process.
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/ingest-profile.ts [json|binary] [batches]
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/ingest-profile.ts [json|binary] [batches] [gateways]
+ * EXTRA=n adds n consumer connections to the hub's share group, each handing its messages to the
+ * same ingest (MQTT.js hands over one message at a time per connection): the measurement behind
+ * keeping one consumer connection (no gain seen: 1,800-2,100 msgs/s either way at load 13).
+ * With the PostgreSQL store (SWARMGATE_PROFILE_PG, journaled with SWARMGATE_PROFILE_PG_JOURNAL=1)
+ * one run showed 2.2x with EXTRA=3 (43 -> 96, 270 -> 610 msgs/s at load 12-15), but alternated
+ * A/B runs did not (8 gateways, journaled: 629/1138/760 msgs/s with one connection, 750/793/736
+ * with four, each batch's hub CPU 0.4-3.4 ms): the first figures were the machine's load moving.
+ * A hub-side consumers option with per-gateway lanes was built, tested and left out for that.
+ * cpuShare is the process's CPU seconds per wall second: well under 1 means the machine's other
+ * load, not this process's work, set the pace.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -29,7 +39,12 @@ for (let seq = 0; seq < count / gateways; seq++) {
 }
 const dir = tempDir('swg-prof-');
 const group = `prof-${randomUUID().slice(0, 6)}`;
-const config = parseHubConfig(`broker:\n  mode: external\n  external: { url: "mqtt://127.0.0.1:1883", shareGroup: ${group} }\nstore: { kind: sqlite, path: hub.db }\n`, join(dir.path, 'hub.yaml'));
+// SWARMGATE_PROFILE_PG=<postgres url>: the PostgreSQL store in a schema of its own (dropped at the
+// end), journaled with SWARMGATE_PROFILE_PG_JOURNAL=1; else SQLite.
+const pgUrl = process.env.SWARMGATE_PROFILE_PG;
+const pgSchema = `prof_${randomUUID().slice(0, 8).replace(/-/g, '')}`;
+const store = pgUrl ? `store: { kind: postgres, url: "${pgUrl}", schema: ${pgSchema}${process.env.SWARMGATE_PROFILE_PG_JOURNAL === '1' ? `, journal: ${join(dir.path, 'pg-journal')}` : ''} }` : 'store: { kind: sqlite, path: hub.db }';
+const config = parseHubConfig(`broker:\n  mode: external\n  external: { url: "mqtt://127.0.0.1:1883", shareGroup: ${group} }\n${store}\n`, join(dir.path, 'hub.yaml'));
 const hub = await startHub(config, { logger: createLogger('prof', 'warn'), sites: [site], retentionIntervalMs: 0 });
 const extra = Number(process.env.EXTRA ?? 0);
 const extras = [];
@@ -49,8 +64,15 @@ for (let i = 0; i < payloads.length; i++) {
 while (hub.ingest.stats.handled < payloads.length) await new Promise((r) => setTimeout(r, 2));
 const ms = performance.now() - started;
 const used = process.cpuUsage(cpu);
-console.log(JSON.stringify({ encoding, gateways, msgs: payloads.length, perS: Math.round((payloads.length / ms) * 1000), cpuUsPerMsg: Math.round((used.user + used.system) / payloads.length), stored: await hub.metrics.count(hub.metrics.readingsStored) }));
+console.log(JSON.stringify({ cpuShare: Number(((used.user + used.system) / 1000 / ms).toFixed(2)), encoding, gateways, msgs: payloads.length, perS: Math.round((payloads.length / ms) * 1000), cpuUsPerMsg: Math.round((used.user + used.system) / payloads.length), stored: await hub.metrics.count(hub.metrics.readingsStored) }));
 await pub.endAsync();
 for (const c of extras) await c.endAsync();
 await hub.stop();
+if (pgUrl) {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+  await client.end();
+}
 dir.remove();

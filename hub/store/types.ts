@@ -164,6 +164,8 @@ export interface TelemetryStoreStats {
   readonly lastFlushMs: number;
   /** Group commits failed in a row. */
   readonly flushFailures: number;
+  /** Journal writes that carried several batches at once (SQLite store's ingest group commit). */
+  readonly journalGroupWrites?: number;
 }
 
 /** Telemetry: batches in, latest values and history out. */

@@ -73,7 +73,7 @@ function slowForSome(store: SqliteStore, slow: ReadonlySet<string>): { store: Hu
           inside++;
           most = Math.max(most, inside);
           try {
-            if (slow.has(args[0].gateway)) await sleep(25);
+            if (slow.has(args[0].gateway)) await sleep(40);
             const result = await target.ingestBatch(...args);
             calls.push({ gateway: args[0].gateway, seq: args[0].seq, stored: result.stored });
             return result;
@@ -96,12 +96,14 @@ describe('embedded ingest across many gateways at once', () => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => undefined);
   });
 
-  it('keeps each gateway in order, stores every batch once, and does not hold fast gateways behind slow ones', async () => {
+  // With fsync the SQLite store also group-commits batches of several gateways into one journal write.
+  it.each([false, true])('keeps each gateway in order, stores every batch once, and does not hold fast gateways behind slow ones (fsync %s)', async (fsync) => {
     const GATEWAYS = 12;
     const BATCHES = 25;
     const gateways = Array.from({ length: GATEWAYS }, (_, i) => `gw-lane-${i}`);
     const slow = new Set(gateways.slice(0, 3));
-    const sqlite = SqliteStore.open({ path: `${dir.path}/lanes.db` });
+    const db = `${dir.path}/lanes-${fsync}.db`;
+    const sqlite = SqliteStore.open({ path: db, fsync });
     cleanups.push(() => sqlite.close());
     const wrapped = slowForSome(sqlite, slow);
     const auths = [];
@@ -150,6 +152,7 @@ describe('embedded ingest across many gateways at once', () => {
       expect(samples.map((s) => s.value)).toEqual(Array.from({ length: BATCHES }, (_, s) => s));
     }
     expect(hub.ingest.stats.duplicates).toBe(GATEWAYS * (BATCHES / 5));
+    if (fsync) expect(sqlite.telemetryStats().journalGroupWrites).toBeGreaterThan(0);
     // Overlap: the store had several gateways' batches at once, and every fast gateway was done
     // before the slow ones (one queue for all would have interleaved them to the end).
     expect(wrapped.mostAtOnce()).toBeGreaterThan(1);
@@ -159,7 +162,7 @@ describe('embedded ingest across many gateways at once', () => {
     // After a restart of the store (flushed on close), the same holds in the database.
     await hub.stop();
     await sqlite.close();
-    const reopened = SqliteStore.open({ path: `${dir.path}/lanes.db`, journal: false });
+    const reopened = SqliteStore.open({ path: db, journal: false });
     try {
       const n = reopened.database.prepare('SELECT COUNT(*) FROM batches').pluck().get() as number;
       expect(n).toBe(GATEWAYS * BATCHES);

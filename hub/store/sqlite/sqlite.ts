@@ -126,7 +126,7 @@ export class SqliteStore implements HubStore {
    * is instead of re-encoding the batch.
    */
   async ingestBatch(batch: TelemetryBatch, receivedAt = Date.now(), raw?: Uint8Array): Promise<IngestResult> {
-    return this.series.ingest(batch, receivedAt, raw);
+    return this.series.ingestGrouped(batch, receivedAt, raw);
   }
 
   /** Materialises buffered telemetry now (it happens on a timer anyway). */

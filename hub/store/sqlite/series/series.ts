@@ -42,6 +42,17 @@ export interface SeriesOptions {
 }
 
 export const DEFAULT_FLUSH_MS = 5000;
+
+/** A batch waiting for its group's journal write. */
+interface Queued {
+  readonly batch: TelemetryBatch;
+  readonly receivedAt: number;
+  readonly payload: Uint8Array;
+  readonly key: string;
+  readonly hash: string;
+  readonly resolve: (result: IngestResult) => void;
+  readonly reject: (err: unknown) => void;
+}
 /** Flush early once this much is buffered, whatever the interval. */
 const FLUSH_READINGS = 200_000;
 const FLUSH_JOURNAL_BYTES = 32 * 1024 * 1024;
@@ -60,12 +71,23 @@ export class SqliteSeries {
   private lastFlushMs = 0;
   private readonly conflicts: ConflictLog;
   private readonly batchHash: Statement;
+  /** Batches waiting for the open group's journal write (ingestGrouped), in arrival order. */
+  private group: Queued[] | undefined;
+  /** Key -> content hash of the batches in the open group: a copy arriving meanwhile is a duplicate. */
+  private readonly queuedKeys = new Map<string, string>();
+  /** Gateways that sent batches in this turn of the event loop, and how many the last turn had. */
+  private readonly turnGateways = new Set<string>();
+  private lastTurnGateways = 0;
+  /** Group commit pays only when each journal write is a disk flush (fsync). */
+  private readonly groupCommit: boolean;
+  private turnEnd: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly db: Db,
     options: SeriesOptions = {},
   ) {
     this.log = options.logger ?? createLogger('hub-store');
+    this.groupCommit = options.fsync === true;
     this.conflicts = new ConflictLog(this.log);
     // '' for a key stored before hashes were (NULL would read as "no such key").
     this.batchHash = db.prepare("SELECT COALESCE(content_hash, '') FROM batches WHERE gateway = ? AND boot_id = ? AND seq = ?").pluck();
@@ -91,18 +113,14 @@ export class SqliteSeries {
   }
 
   stats(): TelemetryStoreStats {
-    return { buffered: this.pending.readings, journalBytes: this.journal?.segmentBytes ?? 0, lastFlushMs: this.lastFlushMs, flushFailures: this.flushFailures };
+    return { buffered: this.pending.readings, journalBytes: this.journal?.segmentBytes ?? 0, lastFlushMs: this.lastFlushMs, flushFailures: this.flushFailures, journalGroupWrites: this.journal?.groupWrites ?? 0 };
   }
 
   ingest(batch: TelemetryBatch, receivedAt: number, raw?: Uint8Array): IngestResult {
     const key = batchKey(batch.gateway, batch.bootId, batch.seq);
     const hash = batchContentHash(batch);
     const seen = this.seenHash(key, batch);
-    if (seen !== undefined) {
-      if (!isConflict(seen || null, hash, batch)) return { stored: false, readings: 0 };
-      this.conflicts.report(batch, seen, hash);
-      return { stored: false, readings: 0, conflict: true };
-    }
+    if (seen !== undefined) return this.repeated(batch, seen, hash);
     if (!this.journal) {
       // Write-through: nothing else is buffered, so a failed flush leaves no trace to undo but this.
       this.pending.add(batch, receivedAt, key, hash);
@@ -122,9 +140,80 @@ export class SqliteSeries {
     return { stored: true, readings: batch.readings.length };
   }
 
+  /**
+   * ingest() with group commit when it pays: with `fsync` (a disk flush per write), when the last
+   * turn of the event loop brought batches of several gateways (the embedded broker's lanes
+   * overlap them), a batch waits for the end of this turn (setImmediate) and every batch that came
+   * meanwhile goes to the journal in one write and one fsync (IngestJournal.appendMany); each
+   * resolves once that write returned, so its acknowledgement still follows a durable journal
+   * record. Measured (20 gateways, embedded broker, 100-reading JSON batches, load 10 on 2 CPUs):
+   * with fsync 294-361 -> 485-1544 batches/s; without fsync an 8 kB append is ~13 us and the wait
+   * cost more than the writes it saved (CPU/batch 214-222 -> 230-242 us), so without fsync every
+   * batch is written at once, as is one gateway alone (or one consumer connection, which hands
+   * over one message at a time).
+   * A gateway's next batch comes only after this one resolved (its lane, or its connection), so
+   * a gateway's batches stay in order; dedupe sees the open group's keys.
+   */
+  ingestGrouped(batch: TelemetryBatch, receivedAt: number, raw?: Uint8Array): IngestResult | Promise<IngestResult> {
+    if (!this.journal) return this.ingest(batch, receivedAt, raw);
+    if (!this.groupCommit) return this.ingest(batch, receivedAt, raw);
+    this.noteTurn(batch.gateway);
+    if (!this.group && this.lastTurnGateways < 2) return this.ingest(batch, receivedAt, raw);
+    const key = batchKey(batch.gateway, batch.bootId, batch.seq);
+    const hash = batchContentHash(batch);
+    const seen = this.seenHash(key, batch);
+    if (seen !== undefined) return this.repeated(batch, seen, hash);
+    this.queuedKeys.set(key, hash);
+    const payload = raw ?? Buffer.from(JSON.stringify(batch));
+    return new Promise<IngestResult>((resolve, reject) => {
+      if (!this.group) {
+        this.group = [];
+        setImmediate(() => this.commitGroup());
+      }
+      this.group.push({ batch, receivedAt, payload, key, hash, resolve, reject });
+    });
+  }
+
+  private noteTurn(gateway: string): void {
+    this.turnGateways.add(gateway);
+    this.turnEnd ??= setImmediate(() => {
+      this.lastTurnGateways = this.turnGateways.size;
+      this.turnGateways.clear();
+      this.turnEnd = undefined;
+    });
+  }
+
+  /** Writes the open group to the journal in one write, then buffers and resolves each batch; a failed write rejects them all (none is buffered). */
+  private commitGroup(): void {
+    const group = this.group;
+    this.group = undefined;
+    if (!group || group.length === 0 || !this.journal) return;
+    try {
+      this.journal.appendMany(group);
+    } catch (err) {
+      for (const q of group) {
+        this.queuedKeys.delete(q.key);
+        q.reject(err);
+      }
+      return;
+    }
+    for (const q of group) {
+      this.queuedKeys.delete(q.key);
+      this.pending.add(q.batch, q.receivedAt, q.key, q.hash);
+      q.resolve({ stored: true, readings: q.batch.readings.length });
+    }
+    if (this.flushFailures === 0 && (this.pending.readings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES)) this.flush();
+  }
+
+  private repeated(batch: TelemetryBatch, seen: string, hash: string): IngestResult {
+    if (!isConflict(seen || null, hash, batch)) return { stored: false, readings: 0 };
+    this.conflicts.report(batch, seen, hash);
+    return { stored: false, readings: 0, conflict: true };
+  }
+
   /** The content hash a key was buffered or stored with ('' when stored without one), undefined when new. */
   private seenHash(key: string, batch: TelemetryBatch): string | undefined {
-    return this.pending.hashOf(key) ?? (this.batchHash.get(batch.gateway, batch.bootId, batch.seq) as string | undefined);
+    return this.pending.hashOf(key) ?? this.queuedKeys.get(key) ?? (this.batchHash.get(batch.gateway, batch.bootId, batch.seq) as string | undefined);
   }
 
   private tick(): void {
@@ -197,6 +286,8 @@ export class SqliteSeries {
   /** Flushes and releases the journal. */
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.turnEnd) clearImmediate(this.turnEnd);
+    this.commitGroup(); // batches waiting for a group write are written (and resolved) first
     try {
       this.flushNow();
     } finally {
