@@ -63,7 +63,34 @@ export interface CvConfig {
  * and reported. The forecaster's own options are not searched (so every configuration shares one
  * training trajectory per series, see the module comment).
  */
-export const SEARCH_SPACE: readonly CvConfig[] = [{ name: 'default', options: {} }];
+export const SEARCH_SPACE: readonly CvConfig[] = [
+  { name: 'default', options: {} },
+  // The likelihood's short average (HTM: 10) and its memory of normal (HTM: 8640).
+  { name: 'avg4', options: { likelihood: { avgWindow: 4 }, noveltyLikelihood: { avgWindow: 4, estimator: 'robust' } } },
+  { name: 'avg16', options: { likelihood: { avgWindow: 16 }, noveltyLikelihood: { avgWindow: 16, estimator: 'robust' } } },
+  { name: 'history4000', options: { likelihood: { historySize: 4000 } } },
+  // Resolution: the same alert level (10^-12) but scores clip at 10^-48, not 10^-24 (fewer ties at 1);
+  // the damping halves too, or damped scores of an open incident would reach the new alert level.
+  { name: 'decades48', options: { scoreDecades: 48, alertLevel: 0.25, recoveredBelow: 0.125, refractoryDamping: 0.15 } },
+  // Tail combination of the two surprises.
+  { name: 'fisher', options: { combine: 'fisher' } },
+  // Warm-up: score sooner (short series have windows soon after NAB's probation).
+  { name: 'quickstart', options: { warmup: 50, spatialAfter: 50, likelihood: { learnPeriod: 50 }, novelty: { minMemory: 25 } } },
+  // Range novelty (HTM's spatial anomaly): tighter, or off.
+  { name: 'spatial0.05', options: { spatialTolerance: 0.05 } },
+  { name: 'spatialOff', options: { spatialTolerance: 0 } },
+  // Reporting after a detection: rising edges only; an alarm-rate prior; longer incidents (an
+  // incident ends when its score has recovered for recoveredFor readings, or after `refractory`).
+  { name: 'peak', options: { suppression: 'peak' } },
+  { name: 'rate0.5', options: { ratePenalty: 0.5 } },
+  { name: 'refractory400', options: { refractory: 400, recoveredFor: 300 } },
+  { name: 'incident400', options: { refractory: 400 } },
+  { name: 'incident800', options: { refractory: 800 } },
+  { name: 'incident1600', options: { refractory: 1600 } },
+  // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); ensemble3 was the default before.
+  { name: 'retrain1600', options: { retrainEvery: 1600 } },
+  { name: 'ensemble3', options: { forecaster: { ensemble: 3 } } },
+];
 
 export interface CvOptions {
   readonly nabDir?: string;
