@@ -69,9 +69,6 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   { name: 'avg4', options: { likelihood: { avgWindow: 4 }, noveltyLikelihood: { avgWindow: 4, estimator: 'robust' } } },
   { name: 'avg16', options: { likelihood: { avgWindow: 16 }, noveltyLikelihood: { avgWindow: 16, estimator: 'robust' } } },
   { name: 'history4000', options: { likelihood: { historySize: 4000 } } },
-  // Resolution: the same alert level (10^-12) but scores clip at 10^-48, not 10^-24 (fewer ties at 1);
-  // the damping halves too, or damped scores of an open incident would reach the new alert level.
-  { name: 'decades48', options: { scoreDecades: 48, alertLevel: 0.25, recoveredBelow: 0.125, refractoryDamping: 0.15 } },
   // Tail combination of the two surprises.
   { name: 'fisher', options: { combine: 'fisher' } },
   // Warm-up: score sooner (short series have windows soon after NAB's probation).
@@ -413,6 +410,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       const i = argv.indexOf(name);
       return i >= 0 ? argv[i + 1] : undefined;
     };
+    if (argv.includes('--dirs')) {
+      // Where each configuration's outputs are cached (for per-file inspection with the scorer).
+      const cache = resolve(arg('--cache') ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
+      for (const c of SEARCH_SPACE) process.stdout.write(`${c.name} ${join(cache, 'runs', runKey(c.options))}\n`);
+      process.exit(0);
+    }
     const names = arg('--configs')?.split(',');
     const configs = names ? SEARCH_SPACE.filter((c) => names.includes(c.name)) : undefined;
     const workers = arg('--workers');
