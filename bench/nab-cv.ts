@@ -84,6 +84,8 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   { name: 'incident400', options: { refractory: 400 } },
   { name: 'incident800', options: { refractory: 800 } },
   { name: 'incident1600', options: { refractory: 1600 } },
+  // The alarm latch (on by default): no new alert while the score stays above the alert level past the refractory period.
+  { name: 'noLatch', options: { latch: false } },
   // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); ensemble3 was the default before.
   { name: 'retrain1600', options: { retrainEvery: 1600 } },
   { name: 'ensemble3', options: { forecaster: { ensemble: 3 } } },
