@@ -63,7 +63,33 @@ export interface CvConfig {
  * and reported. The forecaster's own options are not searched (so every configuration shares one
  * training trajectory per series, see the module comment).
  */
-export const SEARCH_SPACE: readonly CvConfig[] = [{ name: 'default', options: {} }];
+export const SEARCH_SPACE: readonly CvConfig[] = [
+  { name: 'default', options: {} },
+  // The likelihood's short average (HTM: 10) and its memory of normal (HTM: 8640).
+  { name: 'avg4', options: { likelihood: { avgWindow: 4 }, noveltyLikelihood: { avgWindow: 4, estimator: 'robust' } } },
+  { name: 'avg16', options: { likelihood: { avgWindow: 16 }, noveltyLikelihood: { avgWindow: 16, estimator: 'robust' } } },
+  { name: 'history4000', options: { likelihood: { historySize: 4000 } } },
+  // Tail combination of the two surprises.
+  { name: 'fisher', options: { combine: 'fisher' } },
+  // Warm-up: score sooner (short series have windows soon after NAB's probation).
+  { name: 'quickstart', options: { warmup: 50, spatialAfter: 50, likelihood: { learnPeriod: 50 }, novelty: { minMemory: 25 } } },
+  // Range novelty (HTM's spatial anomaly): tighter, or off.
+  { name: 'spatial0.05', options: { spatialTolerance: 0.05 } },
+  { name: 'spatialOff', options: { spatialTolerance: 0 } },
+  // Reporting after a detection: rising edges only; an alarm-rate prior; longer incidents (an
+  // incident ends when its score has recovered for recoveredFor readings, or after `refractory`).
+  { name: 'peak', options: { suppression: 'peak' } },
+  { name: 'rate0.5', options: { ratePenalty: 0.5 } },
+  { name: 'refractory400', options: { refractory: 400, recoveredFor: 300 } },
+  { name: 'incident400', options: { refractory: 400 } },
+  { name: 'incident800', options: { refractory: 800 } },
+  { name: 'incident1600', options: { refractory: 1600 } },
+  // The alarm latch (on by default): no new alert while the score stays above the alert level past the refractory period.
+  { name: 'noLatch', options: { latch: false } },
+  // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); ensemble3 was the default before.
+  { name: 'retrain1600', options: { retrainEvery: 1600 } },
+  { name: 'ensemble3', options: { forecaster: { ensemble: 3 } } },
+];
 
 export interface CvOptions {
   readonly nabDir?: string;
@@ -386,6 +412,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       const i = argv.indexOf(name);
       return i >= 0 ? argv[i + 1] : undefined;
     };
+    if (argv.includes('--dirs')) {
+      // Where each configuration's outputs are cached (for per-file inspection with the scorer).
+      const cache = resolve(arg('--cache') ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
+      for (const c of SEARCH_SPACE) process.stdout.write(`${c.name} ${join(cache, 'runs', runKey(c.options))}\n`);
+      process.exit(0);
+    }
     const names = arg('--configs')?.split(',');
     const configs = names ? SEARCH_SPACE.filter((c) => names.includes(c.name)) : undefined;
     const workers = arg('--workers');

@@ -38,7 +38,10 @@ export interface NabResult {
   readonly lowFn: number;
   readonly seconds: number;
   readonly rows: number;
+  /** Wall time of scoreCsv per reading (includes waiting for the CPU on a shared box). */
   readonly usPerReading: number;
+  /** CPU time (user + system) of this process per reading: scoring and every training. */
+  readonly cpuUsPerReading: number;
   readonly perFile?: Record<string, number>;
   readonly detail?: Record<string, { tp: number; fn: number; fp: number; threshold: number }>;
 }
@@ -64,6 +67,7 @@ export async function runNab(options: NabOptions = {}): Promise<NabResult> {
   const started = Date.now();
   let rows = 0;
   let scoringMs = 0;
+  const cpu0 = process.cpuUsage();
   try {
     for (const category of (await readdir(join(nabDir, 'data'))).sort()) {
       const files = (await readdir(join(nabDir, 'data', category))).filter((f) => f.endsWith('.csv')).sort();
@@ -75,6 +79,7 @@ export async function runNab(options: NabOptions = {}): Promise<NabResult> {
         if (options.verbose) process.stderr.write(`nab: ${category}/${file} ${r.rows} rows in ${r.seconds.toFixed(1)} s, max ${r.maxScore.toFixed(3)}\n`);
       }
     }
+    const cpu = process.cpuUsage(cpu0);
     const jsonOut = join(outDir, 'nab_score.json');
     const args = [scorer, '--nab-dir', nabDir, '--results', outDir, '--profile', 'all', '--json', jsonOut];
     if (options.perFile) args.push('--per-file');
@@ -95,6 +100,7 @@ export async function runNab(options: NabOptions = {}): Promise<NabResult> {
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
       rows,
       usPerReading: Number(((scoringMs * 1000) / Math.max(1, rows)).toFixed(1)),
+      cpuUsPerReading: Number(((cpu.user + cpu.system) / Math.max(1, rows)).toFixed(1)),
       ...(options.perFile ? { perFile: get('standard').per_file ?? {} } : {}),
       detail,
     };
