@@ -15,7 +15,8 @@
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, connect, type ConsumerMessages, type JsMsg, type NatsConnection } from 'nats';
 import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 import type { Logger } from '../../../shared/kit/log.js';
-import { TOPIC_ROOT, WIRE_VERSION } from '../../../shared/wire/topics.js';
+import { TOPIC_ROOT, WIRE_VERSION, parseTopic } from '../../../shared/wire/topics.js';
+import { OrderedLanes } from '../lanes.js';
 import type { IngestSource, MessageHandler } from './source.js';
 
 export interface JetStreamSourceOptions {
@@ -43,6 +44,12 @@ export interface JetStreamSourceOptions {
 }
 
 /** The MQTT topic of a NATS subject made by the MQTT listener: `//` -> `.`, `.` -> `/`. */
+/** The gateway a subject belongs to (its lane), or the subject itself. */
+function laneOf(subject: string): string {
+  const topic = parseTopic(subjectToTopic(subject));
+  return topic ? `${topic.site}/${topic.gateway}` : subject;
+}
+
 export function subjectToTopic(subject: string): string {
   let out = '';
   for (let i = 0; i < subject.length; i++) {
@@ -149,6 +156,13 @@ export class JetStreamSource implements IngestSource {
     }
   }
 
+  private lanes: OrderedLanes | undefined;
+
+  private lanesFor(): OrderedLanes {
+    this.lanes ??= new OrderedLanes(Math.max(1, this.options.concurrency));
+    return this.lanes;
+  }
+
   private async run(messages: ConsumerMessages, handle: MessageHandler): Promise<void> {
     const o = this.options;
     try {
@@ -157,7 +171,8 @@ export class JetStreamSource implements IngestSource {
           msg.nak();
           continue;
         }
-        const work = this.handleOne(msg, handle);
+        // One gateway's messages are stored in the order the stream holds them; gateways overlap.
+        const work = this.lanesFor().submit(laneOf(msg.subject), () => this.handleOne(msg, handle));
         this.inflight.add(work);
         void work.finally(() => this.inflight.delete(work));
         while (this.inflight.size >= o.concurrency) await Promise.race(this.inflight);
