@@ -113,7 +113,7 @@ export async function benchAnalytics(): Promise<BenchEntry[]> {
       unit: 'readings/s',
       baseline: { name: 'the same detector on the CPU backend', value: Math.round(cpu.readingsPerS), unit: 'readings/s' },
       ratio: Number((wasm.readingsPerS / cpu.readingsPerS).toFixed(3)),
-      notes: `one detector on one core with background retraining every 800 readings; scoring runs in plain JS on the exported weights, so the backend matters for training only; CPU per reading: WASM ${wasm.scoreUs.toFixed(1)} us, CPU backend ${cpu.scoreUs.toFixed(1)} us`,
+      notes: `one detector on one core with background retraining (default options); scoring runs in plain JS on the exported weights, so the backend matters for training only; CPU per reading: WASM ${wasm.scoreUs.toFixed(1)} us, CPU backend ${cpu.scoreUs.toFixed(1)} us`,
     },
     atMost('analytics_cpu_us_per_reading_wasm', Number(wasm.scoreUs.toFixed(1)), 'us', 150, 'CPU (user + system) per reading: scoring + its share of the background retraining, trained model, default options'),
     {

@@ -86,8 +86,8 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   { name: 'incident1600', options: { refractory: 1600 } },
   // The alarm latch (on by default): no new alert while the score stays above the alert level past the refractory period.
   { name: 'noLatch', options: { latch: false } },
-  // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); ensemble3 was the default before.
-  { name: 'retrain1600', options: { retrainEvery: 1600 } },
+  // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); both were the defaults before.
+  { name: 'retrain800', options: { retrainEvery: 800 } },
   { name: 'ensemble3', options: { forecaster: { ensemble: 3 } } },
 ];
 

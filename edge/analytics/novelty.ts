@@ -58,7 +58,8 @@ export class PatternNovelty {
   constructor(readonly opts: NoveltyOptions, state?: NoveltyState) {
     this.block = state ? [...state.block] : [];
     this.blocks = Ring.from(state?.blocks ?? [], opts.window);
-    this.mem = Ring.from(state?.memory ?? [], opts.memory * opts.window);
+    // float32: the memory is most of a detector's footprint, and distances need no more precision.
+    this.mem = Ring.from(state?.memory ?? [], opts.memory * opts.window, 'f32');
     this.lo = state?.lo ?? Infinity;
     this.hi = state?.hi ?? -Infinity;
     this.last = state?.last ?? 0;

@@ -3,14 +3,20 @@
  * reading (fixed-size rings) because the gateway scores every reading of every point.
  */
 
-/** Fixed-capacity ring of numbers; index 0 is the oldest kept value. */
+/**
+ * Fixed-capacity ring of numbers; index 0 is the oldest kept value. 'f32' halves the memory of a
+ * large ring whose values need no more than 7 significant digits (the pattern memories).
+ */
 export class Ring {
-  private readonly buf: Float64Array;
+  private readonly buf: Float64Array | Float32Array;
   private start = 0;
   private count = 0;
 
-  constructor(readonly capacity: number) {
-    this.buf = new Float64Array(Math.max(1, capacity));
+  constructor(
+    readonly capacity: number,
+    precision: 'f64' | 'f32' = 'f64',
+  ) {
+    this.buf = precision === 'f32' ? new Float32Array(Math.max(1, capacity)) : new Float64Array(Math.max(1, capacity));
   }
 
   get length(): number {
@@ -44,8 +50,8 @@ export class Ring {
     return out;
   }
 
-  static from(values: readonly number[], capacity: number): Ring {
-    const r = new Ring(capacity);
+  static from(values: readonly number[], capacity: number, precision: 'f64' | 'f32' = 'f64'): Ring {
+    const r = new Ring(capacity, precision);
     for (const v of values.slice(-capacity)) r.push(v);
     return r;
   }
