@@ -277,7 +277,7 @@ export class EnrollmentService {
   }
 
   /** The gateway id for this enrollment: the token's, else the requested one when free, else a new one. */
-  private async gatewayIdFor(row: SqlRow, request: EnrollRequest, issuer: GatewayCredentialIssuer): Promise<string> {
+  private async gatewayIdFor(row: SqlRow, request: Pick<EnrollRequest, 'requestedId'>, issuer: GatewayCredentialIssuer): Promise<string> {
     const bound = optStr(row, 'gateway');
     if (bound !== undefined) return bound;
     const free = async (id: string): Promise<boolean> => !issuer.exists(id) && (await this.sql.all('SELECT gateway FROM enrolled_gateways WHERE gateway = ?', [id])).length === 0;
@@ -303,29 +303,54 @@ export class EnrollmentService {
     if (why) throw refused(why, { tokenId: parsed.id });
     const der = checkedKey(request, parsed.id);
     const site = str(row, 'site');
-    const gateway = await this.gatewayIdFor(row, request, issuer);
+    const bound = optStr(row, 'gateway') !== undefined;
+    let gateway = await this.gatewayIdFor(row, request, issuer);
     // The template is rendered before the token is claimed: a broken template does not burn it.
-    const configYaml = renderGatewayConfig({ templatesDir: settings.templatesDir, site, gateway, brokerUrl: settings.brokerUrl, username: gateway });
+    let configYaml = renderGatewayConfig({ templatesDir: settings.templatesDir, site, gateway, brokerUrl: settings.brokerUrl, username: gateway });
     const claimed = await this.sql.all('UPDATE enrollment_tokens SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING id', [now, gateway, parsed.id, now]);
     if (claimed.length === 0) {
       const again = (await this.sql.all(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens WHERE id = ?`, [parsed.id]))[0] as SqlRow;
       throw refused(this.problem(again, this.now()) ?? `token ${parsed.id} could not be claimed`, { tokenId: parsed.id });
+    }
+    const fingerprint = keyFingerprint(der);
+    const record = [site, fingerprint, request.publicKey.trim(), parsed.id, request.hostname ?? null, now] as const;
+    if (!bound) {
+      // An id the hub picked is taken by inserting its row: two gateways asking for the same free id
+      // at once cannot both get it (the loser gets another), and no one's credentials are rotated.
+      for (let attempt = 0; ; attempt++) {
+        const taken = await this.sql.all(
+          `INSERT INTO enrolled_gateways (gateway, site, key_fingerprint, public_key, token_id, hostname, enrolled_at, revoked_at, revoked_by)
+           VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (gateway) DO NOTHING RETURNING gateway`,
+          [gateway, ...record],
+        );
+        if (taken.length > 0) break;
+        if (attempt >= 5) {
+          await this.sql.all('UPDATE enrollment_tokens SET used_at = NULL, used_by = NULL WHERE id = ?', [parsed.id]);
+          throw new SwarmgateError('SWG_ERR_INTERNAL', `no free gateway id for site ${site} after ${attempt + 1} tries`);
+        }
+        gateway = await this.gatewayIdFor(row, {}, issuer);
+        configYaml = renderGatewayConfig({ templatesDir: settings.templatesDir, site, gateway, brokerUrl: settings.brokerUrl, username: gateway });
+        await this.sql.all('UPDATE enrollment_tokens SET used_by = ? WHERE id = ?', [gateway, parsed.id]);
+      }
     }
     let password: string;
     try {
       ({ password } = await issuer.issue(gateway, site));
     } catch (err) {
       await this.sql.all('UPDATE enrollment_tokens SET used_at = NULL, used_by = NULL WHERE id = ?', [parsed.id]);
+      if (!bound) await this.sql.all('DELETE FROM enrolled_gateways WHERE gateway = ? AND token_id = ?', [gateway, parsed.id]);
       throw err;
     }
-    const fingerprint = keyFingerprint(der);
-    await this.sql.all(
-      `INSERT INTO enrolled_gateways (gateway, site, key_fingerprint, public_key, token_id, hostname, enrolled_at, revoked_at, revoked_by)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)
-       ON CONFLICT (gateway) DO UPDATE SET site = excluded.site, key_fingerprint = excluded.key_fingerprint, public_key = excluded.public_key,
-         token_id = excluded.token_id, hostname = excluded.hostname, enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_by = NULL`,
-      [gateway, site, fingerprint, request.publicKey.trim(), parsed.id, request.hostname ?? null, now],
-    );
+    if (bound) {
+      // A token bound to an id re-enrolls it (a replaced box): the new key and credentials take over.
+      await this.sql.all(
+        `INSERT INTO enrolled_gateways (gateway, site, key_fingerprint, public_key, token_id, hostname, enrolled_at, revoked_at, revoked_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)
+         ON CONFLICT (gateway) DO UPDATE SET site = excluded.site, key_fingerprint = excluded.key_fingerprint, public_key = excluded.public_key,
+           token_id = excluded.token_id, hostname = excluded.hostname, enrolled_at = excluded.enrolled_at, revoked_at = NULL, revoked_by = NULL`,
+        [gateway, ...record],
+      );
+    }
     const identity: EnrolledIdentity = {
       gateway,
       site,

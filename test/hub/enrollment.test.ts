@@ -76,6 +76,24 @@ function suite(kind: string, open: () => Promise<SharedStores>, skip = false): v
       expect((await svc.enroll(requestFor(taken?.token ?? '', { requestedId: 'roof-gw' }))).identity.gateway).toMatch(/^hq-gw-[0-9a-f]{6}$/);
     });
 
+    it('two gateways asking for the same free id at once: one gets it, the other another id, both keep working credentials', async () => {
+      const [a, b] = stores.map((store) => new EnrollmentService({ sql: sqlFor(store), settings, issuer: new CredentialsFileIssuer(credentials) }));
+      if (!a || !b) throw new Error('two services expected');
+      const [t1, t2] = await a.createTokens({ site: 'hq', count: 2, createdBy: 'test' });
+      const answers = await Promise.all([a.enroll(requestFor(t1?.token ?? '', { requestedId: 'same-name' })), b.enroll(requestFor(t2?.token ?? '', { requestedId: 'same-name' }))]);
+      const ids = answers.map((x) => x.identity.gateway).sort();
+      expect(ids[0]).not.toBe(ids[1]);
+      expect(ids).toContain('same-name');
+      const users = loadCredentials(credentials).users;
+      for (const answer of answers) {
+        const user = users.find((u) => u.username === answer.identity.gateway);
+        expect(await verifyPassword(answer.identity.broker.password, user?.passwordHash ?? '')).toBe(true);
+        expect(answer.identity.configYaml).toContain(`id: ${answer.identity.gateway}`);
+      }
+      const enrolled = await a.listGateways({ site: 'hq' });
+      expect(enrolled.filter((g) => ids.includes(g.gateway)).map((g) => g.tokenId).sort()).toEqual([t1?.id, t2?.id].sort());
+    });
+
     it('a broken template or a key that did not sign the proof does not burn the token', async () => {
       const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings: { ...settings, templatesDir: join(dir.path, 'nowhere') }, issuer: new CredentialsFileIssuer(credentials) });
       const [t] = await svc.createTokens({ site: 'plant', createdBy: 'test' });
