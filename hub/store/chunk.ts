@@ -299,3 +299,51 @@ export function countableReading(r: ChunkSample): number | undefined {
 export function sampleOf(r: ChunkSample): RawSample {
   return r.c === undefined ? { ts: r.ts, value: r.v, quality: r.q } : { ts: r.ts, value: r.v, quality: r.q, cause: r.c };
 }
+
+/** A decoded sample as a chunk sample again (merging and trimming chunks). */
+export function chunkSampleOf(s: RawSample): ChunkSample {
+  return s.cause === undefined ? { v: s.value, q: s.quality, ts: s.ts } : { v: s.value, q: s.quality, ts: s.ts, c: s.cause };
+}
+
+/** What compaction needs of a stored chunk row (each backend's row has more). */
+export interface StoredChunk {
+  readonly ord: number;
+  readonly ts: Buffer;
+  readonly num: Buffer;
+  readonly meta: string | null;
+}
+
+export interface ChunkMerge<R> {
+  /** Consecutive rows (in arrival order) to replace... */
+  readonly run: readonly R[];
+  /** ...by these, fewer, chunks (stored at the run's first ord values, so arrival order is kept). */
+  readonly pieces: EncodedChunk[];
+}
+
+/**
+ * Compaction's plan, the same for both backends: the runs of consecutive `small` chunks (rows in
+ * arrival order) whose samples re-encode into fewer chunks. Runs of one, and runs that would not
+ * shrink, are left as they are.
+ */
+export function planChunkMerges<R extends StoredChunk>(rows: readonly R[], small: (row: R) => boolean): ChunkMerge<R>[] {
+  const merges: ChunkMerge<R>[] = [];
+  for (let i = 0; i < rows.length; ) {
+    if (!small(rows[i] as R)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < rows.length && small(rows[j] as R)) j++;
+    const run = rows.slice(i, j);
+    i = j;
+    if (run.length < 2) continue;
+    const merged: ChunkSample[] = [];
+    for (const row of run) {
+      const c = new DecodedChunk(row.ts, row.num, row.meta);
+      for (let k = 0; k < c.length; k++) merged.push(chunkSampleOf(c.sample(k)));
+    }
+    const pieces = encodeChunks(SampleColumns.of(merged).sorted());
+    if (pieces.length < run.length) merges.push({ run, pieces });
+  }
+  return merges;
+}

@@ -8,8 +8,7 @@
  * the order they took their sequence value.
  */
 import type pg from 'pg';
-import type { ChunkSample, EncodedChunk } from '../chunk.js';
-import type { RawSample } from '../types.js';
+import type { EncodedChunk } from '../chunk.js';
 
 export interface ChunkRow {
   series: number;
@@ -66,6 +65,3 @@ export async function insertChunks(client: pg.ClientBase, chunks: readonly NewCh
 }
 
 /** A decoded sample back in the chunk encoder's shape (compaction and retention re-encode). */
-export function chunkSampleOf(s: RawSample): ChunkSample {
-  return s.cause === undefined ? { v: s.value, q: s.quality, ts: s.ts } : { v: s.value, q: s.quality, ts: s.ts, c: s.cause };
-}

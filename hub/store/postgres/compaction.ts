@@ -7,8 +7,8 @@
  * a day under it.
  */
 import type pg from 'pg';
-import { CHUNK_MAX_SPAN_MS, DecodedChunk, SampleColumns, encodeChunks, type ChunkSample } from '../chunk.js';
-import { chunkSampleOf, insertChunks, type ChunkRow, type NewChunk } from './chunk-rows.js';
+import { CHUNK_MAX_SPAN_MS, planChunkMerges } from '../chunk.js';
+import { insertChunks, type ChunkRow, type NewChunk } from './chunk-rows.js';
 import { dayLockSql, dayOf, type ChunkPartitions } from './partitions.js';
 
 /** Chunks below this many samples are merged once COMPACT_AGE_MS old. */
@@ -58,25 +58,9 @@ async function compactSeries(client: pg.ClientBase, partitions: ChunkPartitions,
     const small = (r: ChunkRow & { flushed_at: number }): boolean => r.n < COMPACT_BELOW && r.flushed_at < before;
     const gone: number[] = [];
     const pieces: NewChunk[] = [];
-    for (let i = 0; i < rows.length; ) {
-      if (!small(rows[i]!)) {
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < rows.length && small(rows[j]!)) j++;
-      const run = rows.slice(i, j);
-      i = j;
-      if (run.length < 2) continue;
-      const merged: ChunkSample[] = [];
-      for (const row of run) {
-        const c = new DecodedChunk(row.ts, row.num, row.meta);
-        for (let k = 0; k < c.length; k++) merged.push(chunkSampleOf(c.sample(k)));
-      }
-      const encoded = encodeChunks(SampleColumns.of(merged).sorted());
-      if (encoded.length >= run.length) continue;
-      for (const row of run) gone.push(row.ord);
-      encoded.forEach((chunk, k) => pieces.push({ series, chunk, ord: run[k]!.ord }));
+    for (const merge of planChunkMerges(rows, small)) {
+      for (const row of merge.run) gone.push(row.ord);
+      merge.pieces.forEach((chunk, k) => pieces.push({ series, chunk, ord: merge.run[k]!.ord }));
     }
     if (gone.length > 0) {
       await client.query('DELETE FROM chunks WHERE series = $1 AND ord = ANY($2::bigint[]) AND t_min >= $3 AND t_min <= $4', [series, gone, tMin - CHUNK_MAX_SPAN_MS, tMax]);

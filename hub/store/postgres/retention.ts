@@ -8,9 +8,9 @@
  * writers of that day wait, and two hub processes never roll the same day up twice.
  */
 import type pg from 'pg';
-import { DecodedChunk, addToBuckets, encodeChunk, type ChunkSample } from '../chunk.js';
+import { DecodedChunk, addToBuckets, chunkSampleOf, encodeChunk, type ChunkSample } from '../chunk.js';
 import type { RollupLevel } from '../types.js';
-import { chunkSampleOf, type ChunkRow } from './chunk-rows.js';
+import type { ChunkRow } from './chunk-rows.js';
 import { ChunkPartitions, PARTITION_MS, dayLockSql, partitionName } from './partitions.js';
 
 /** Series decoded per statement. */

@@ -1,7 +1,6 @@
 /** The `chunks` table's row, and the one INSERT every writer of chunks uses (flush, compaction, legacy conversion). */
 import type { Database as Db } from 'better-sqlite3';
-import type { ChunkSample, EncodedChunk } from '../../chunk.js';
-import type { RawSample } from '../../types.js';
+import type { EncodedChunk } from '../../chunk.js';
 
 export interface ChunkRow {
   id: number;
@@ -38,6 +37,3 @@ export function nextChunkOrd(db: Db): number {
 }
 
 /** A decoded sample back in the chunk encoder's shape (compaction and retention re-encode). */
-export function chunkSampleOf(s: RawSample): ChunkSample {
-  return s.cause === undefined ? { v: s.value, q: s.quality, ts: s.ts } : { v: s.value, q: s.quality, ts: s.ts, c: s.cause };
-}

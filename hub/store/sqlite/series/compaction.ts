@@ -3,8 +3,8 @@
  * merged once COMPACT_AGE_MS old, keeping arrival order on equal timestamps.
  */
 import type { Database as Db } from 'better-sqlite3';
-import { DecodedChunk, SampleColumns, encodeChunks, type ChunkSample } from '../../chunk.js';
-import { chunkSampleOf, type ChunkRow, type InsertChunk } from './chunk-rows.js';
+import { planChunkMerges } from '../../chunk.js';
+import type { ChunkRow, InsertChunk } from './chunk-rows.js';
 
 /** Chunks below this many samples are merged once COMPACT_AGE_MS old. */
 const COMPACT_BELOW = 256;
@@ -36,23 +36,7 @@ export function compactChunks(db: Db, now: number, insertChunk: InsertChunk): nu
     removed += db.transaction((): number => {
       const rows = chunksOf.all(series) as ChunkRow[];
       let gone = 0;
-      for (let i = 0; i < rows.length; ) {
-        if (!small(rows[i]!)) {
-          i++;
-          continue;
-        }
-        let j = i;
-        while (j < rows.length && small(rows[j]!)) j++;
-        const run = rows.slice(i, j);
-        i = j;
-        if (run.length < 2) continue;
-        const merged: ChunkSample[] = [];
-        for (const row of run) {
-          const c = new DecodedChunk(row.ts, row.num, row.meta);
-          for (let k = 0; k < c.length; k++) merged.push(chunkSampleOf(c.sample(k)));
-        }
-        const pieces = encodeChunks(SampleColumns.of(merged).sorted());
-        if (pieces.length >= run.length) continue;
+      for (const { run, pieces } of planChunkMerges(rows, small)) {
         for (const row of run) remove.run(row.id);
         // Stamped now: a merged chunk that is still small waits COMPACT_AGE_MS before it is
         // merged again with what arrived since.

@@ -3,9 +3,9 @@
  * and removed from their chunks.
  */
 import type { Database as Db } from 'better-sqlite3';
-import { DecodedChunk, addToBuckets, encodeChunk, type ChunkSample } from '../../chunk.js';
+import { DecodedChunk, addToBuckets, chunkSampleOf, encodeChunk, type ChunkSample } from '../../chunk.js';
 import type { RollupLevel } from '../../types.js';
-import { chunkSampleOf, type ChunkRow } from './chunk-rows.js';
+import type { ChunkRow } from './chunk-rows.js';
 
 /** Chunks rolled up per retention transaction. */
 const RETENTION_PAGE = 500;
