@@ -86,3 +86,16 @@ export type DetectorPrior = Static<typeof DetectorPriorSchema>;
 export function decodeDetectorPrior(payload: Buffer | Uint8Array | string, source = 'detector prior'): DecodeResult<DetectorPrior> {
   return decode(DetectorPriorSchema, source, payload, DETECTOR_PRIOR_MAX_BYTES);
 }
+
+/**
+ * The fleet key of a point's prior: the same equipment's same point on every gateway. From the
+ * profile and the point name (`profile:ahu-modbus.yaml#supply_air_temp`), or, for points of
+ * different profiles that mean the same, from their Haystack markers and unit
+ * (`tags:air,discharge,sensor,temp|degC`). Both sides compute it with this function.
+ */
+export function priorKey(of: { readonly profile: string; readonly point: string } | { readonly markers: readonly string[]; readonly unit: string }): string {
+  if ('profile' in of) return `profile:${of.profile}#${of.point}`;
+  return `tags:${[...new Set(of.markers)].sort().join(',')}|${of.unit}`;
+}
+
+export const PriorKeySchema = Type.String({ minLength: 3, maxLength: 300, pattern: '^(profile|tags):[^\\u0000-\\u001f]+$', description: 'Fleet key of the point (priorKey): profile:<profile>#<point> or tags:<markers>|<unit>' });
