@@ -8,10 +8,11 @@
  * prior's weights on its own history.
  */
 import { SwarmgateError } from '../../shared/kit/errors.js';
+import { decode } from '../../shared/wire/codec.js';
 import {
   DETECTOR_PRIOR_MAX_BYTES,
+  DetectorPriorSchema,
   DETECTOR_PRIOR_VERSION,
-  decodeDetectorPrior,
   PRIOR_HISTORY_MAX,
   PRIOR_PATTERNS_MAX,
   type DetectorPrior,
@@ -56,7 +57,7 @@ export function encodePrior(prior: DetectorPrior): Buffer {
 
 /** A prior from JSON (text or bytes), checked against the wire schema; the error names the field. */
 export function readPrior(payload: Buffer | Uint8Array | string, source = 'detector prior'): DetectorPrior {
-  const r = decodeDetectorPrior(payload, source);
+  const r = decode(DetectorPriorSchema, source, payload, DETECTOR_PRIOR_MAX_BYTES);
   if (!r.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', r.error);
   return r.value;
 }

@@ -6,7 +6,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import { decodeDetectorPrior, PriorKeySchema, type DetectorPrior } from '../../shared/wire/detector-prior.js';
+import { decode } from '../../shared/wire/codec.js';
+import { DETECTOR_PRIOR_MAX_BYTES, DetectorPriorSchema, PriorKeySchema, type DetectorPrior, type PriorMessage } from '../../shared/wire/detector-prior.js';
 import { num, str, type Sql, type SqlRow } from '../db/sql.js';
 
 const strict = { additionalProperties: false } as const;
@@ -51,7 +52,7 @@ export class PriorService {
   /** Stores a new version of the key's prior; refused (field named) when it fails the schema. */
   async publish(input: PublishPrior): Promise<PriorSummary> {
     const text = typeof input.prior === 'string' || Buffer.isBuffer(input.prior) ? input.prior : JSON.stringify(input.prior);
-    const checked = decodeDetectorPrior(text, `prior ${input.key}`);
+    const checked = decode(DetectorPriorSchema, `prior ${input.key}`, text, DETECTOR_PRIOR_MAX_BYTES);
     if (!checked.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', checked.error);
     const document = JSON.stringify(checked.value);
     const bytes = Buffer.byteLength(document);
@@ -67,6 +68,11 @@ export class PriorService {
       if (row) return summaryOf(row);
     }
     throw new SwarmgateError('SWG_ERR_HUB_STORE', `prior ${input.key}: no free version after ${VERSION_ATTEMPTS} attempts`);
+  }
+
+  /** A prior a gateway published on its `prior` channel (ingest, already checked against the wire schema). */
+  async recordPrior(site: string, gateway: string, message: PriorMessage): Promise<void> {
+    await this.publish({ key: message.key, site, gateway, device: message.device, point: message.point, prior: message.prior });
   }
 
   /** The newest version of every key (or of one), by key. */

@@ -8,11 +8,10 @@
  * the hub validates the same schema when it stores and serves priors.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { decode, type DecodeResult } from './codec.js';
 
 export const DETECTOR_PRIOR_VERSION = 1;
-/** Upper bound of one encoded prior (it travels as one MQTT payload). */
-export const DETECTOR_PRIOR_MAX_BYTES = 256 * 1024;
+/** Upper bound of one encoded prior (it travels in one MQTT payload of at most MAX_PAYLOAD_BYTES, with its envelope). */
+export const DETECTOR_PRIOR_MAX_BYTES = 240 * 1024;
 /** Calibration history kept per signal in a prior. */
 export const PRIOR_HISTORY_MAX = 500;
 /** Pattern vectors kept per novelty scale in a prior. */
@@ -82,10 +81,6 @@ export type PriorCalibration = Static<typeof PriorCalibrationSchema>;
 export type PriorPatterns = Static<typeof PriorPatternsSchema>;
 export type DetectorPrior = Static<typeof DetectorPriorSchema>;
 
-/** Checked decoding of a prior (JSON text or bytes): never throws; a refusal names the field. */
-export function decodeDetectorPrior(payload: Buffer | Uint8Array | string, source = 'detector prior'): DecodeResult<DetectorPrior> {
-  return decode(DetectorPriorSchema, source, payload, DETECTOR_PRIOR_MAX_BYTES);
-}
 
 /**
  * The fleet key of a point's prior: the same equipment's same point on every gateway. From the
@@ -99,3 +94,16 @@ export function priorKey(of: { readonly profile: string; readonly point: string 
 }
 
 export const PriorKeySchema = Type.String({ minLength: 3, maxLength: 300, pattern: '^(profile|tags):[^\\u0000-\\u001f]+$', description: 'Fleet key of the point (priorKey): profile:<profile>#<point> or tags:<markers>|<unit>' });
+
+/** Gateway to hub on `prior`: what one point's detector learned, under the point's fleet key. */
+export const PriorMessageSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    key: PriorKeySchema,
+    device: Type.String({ minLength: 1, maxLength: 128 }),
+    point: Type.String({ minLength: 1, maxLength: 128 }),
+    prior: DetectorPriorSchema,
+  },
+  { ...strict, description: 'A detector prior published by a gateway that shares (analytics.fleetLearning)' },
+);
+export type PriorMessage = Static<typeof PriorMessageSchema>;
