@@ -28,6 +28,7 @@ const benches: Record<string, Bench> = {
       { name: 'nab_memory_per_point', value: Math.round(bytes / 1024), unit: 'KiB', notes: 'heap + array buffers per detector with a trained model, default options (as analytics_memory_per_point)' },
     ];
   },
+  'fleet-prior': async () => (await import('./fleet-prior.js')).benchFleetPrior(),
   'nab-cv': async () => (await import('./nab-cv.js')).benchNabCv(),
   analytics: async () => (await import('./analytics.js')).benchAnalytics(),
   agents: async () => (await import('./agents.js')).benchAgents(),

@@ -14,6 +14,7 @@
  *   90-99 gateway enrollment: one-time tokens, enrolled gateways (hub/enrollment)
  *   100-109 leases: work one hub process does at a time (agents per site, retention) (hub/leases)
  *   110-119 incidents: anomaly events grouped into fleet and equipment incidents (hub/incidents)
+ *   120-129 fleet detector priors per profile point key, versioned (hub/priors)
  * Add a feature with ONE line in FEATURES; never edit a migration that has shipped.
  */
 import { AGENT_STATE_MIGRATIONS } from './agents/runtime/migrations.js';
@@ -26,6 +27,7 @@ import { REGISTRY_MIGRATIONS } from './registry/migrations.js';
 import { ENROLLMENT_MIGRATIONS } from './enrollment/migrations.js';
 import { LEASE_MIGRATIONS } from './leases/migrations.js';
 import { INCIDENT_MIGRATIONS } from './incidents/migrations.js';
+import { PRIOR_MIGRATIONS } from './priors/migrations.js';
 import { RELEASES_MIGRATIONS } from './releases/migrations.js';
 import { openStore, type OpenStoreOptions, type StoreConfig } from './store/index.js';
 import { PostgresStore } from './store/postgres/postgres.js';
@@ -48,6 +50,7 @@ export const FEATURES: readonly FeatureMigrations[] = [
   LEASE_MIGRATIONS,
   RELEASES_MIGRATIONS,
   INCIDENT_MIGRATIONS,
+  PRIOR_MIGRATIONS,
 ];
 
 /** Every registered feature migration for one store kind, checked for overlapping versions. */

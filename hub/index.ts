@@ -24,6 +24,7 @@ import { LiveFeed } from './live/feed.js';
 import { startPgRelay } from './live/pg-relay.js';
 import { QuarantineService } from './quarantine/service.js';
 import { IncidentService } from './incidents/service.js';
+import { PriorService } from './priors/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { openIngestSource, type IngestSource } from './ingest/sources/index.js';
@@ -369,7 +370,7 @@ async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink,
   mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
   mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
   cleanups.push(() => mqttClient.endAsync(true));
-  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), priors: new PriorService(sqlFor(store)), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
   link.handOff.ingest = ingest;
   const subscribed = ingest.start(); // the handler is in place when this returns
   subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it

@@ -316,10 +316,10 @@ export class PointDetector {
     if (v > this.hi) this.hi = v;
     if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
-    let noveltyP = this.novelty.ready ? this.patternCal.update(noveltyRaw, this.novelty.lastMasked) : 1;
+    let noveltyP = this.novelty.ready && this.novelty.filled ? this.patternCal.update(noveltyRaw, this.novelty.lastMasked) : 1;
     if (this.longNovelty) {
       const longRaw = this.longNovelty.update(v);
-      if (this.longNovelty.ready) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
+      if (this.longNovelty.ready && this.longNovelty.filled) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
     }
     this.values.push(v);
     this.timestamps.push(ts);

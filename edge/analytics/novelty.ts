@@ -85,6 +85,15 @@ export class PatternNovelty {
     return this.mem.length / this.opts.window - this.opts.exclude >= this.opts.minMemory;
   }
 
+  /**
+   * Whether the point's own recent readings fill a pattern vector. Always so once the memory is
+   * ready (vectors are remembered only then), except in a detector started from a prior
+   * (prior.ts): its memory came with the prior, its own blocks have yet to fill.
+   */
+  get filled(): boolean {
+    return this.blocks.length >= this.opts.window;
+  }
+
   /** Raw novelty after this reading (recomputed once per block, held in between). */
   update(value: number): number {
     if (value < this.lo) this.lo = value;

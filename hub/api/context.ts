@@ -17,6 +17,7 @@ import type { Sql } from '../db/sql.js';
 import type { GatewayConfigService } from '../gateway-config/service.js';
 import type { QuarantineService } from '../quarantine/service.js';
 import type { IncidentService } from '../incidents/service.js';
+import type { PriorService } from '../priors/service.js';
 import type { PointIndex } from '../registry/points.js';
 import type { WorkOrderService } from '../work-orders/service.js';
 import type { EnrollmentService } from '../enrollment/service.js';
@@ -75,6 +76,8 @@ export interface ApiContext extends ApiServices {
   readonly quarantine: QuarantineService;
   /** Anomaly events grouped into fleet and equipment incidents (the emergence monitor). */
   readonly incidents: IncidentService;
+  /** Fleet detector priors per profile point key. */
+  readonly priors: PriorService;
   /** Points by unit and Haystack tags, from the gateways' births. */
   readonly points: PointIndex;
   /** The store's SQL, for the API's own tables (plans). */

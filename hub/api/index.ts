@@ -32,6 +32,7 @@ import { WorkOrderService } from '../work-orders/service.js';
 import { EnrollmentService } from '../enrollment/service.js';
 import { LiveFeed } from '../live/feed.js';
 import { QuarantineService } from '../quarantine/service.js';
+import { PriorService } from '../priors/service.js';
 import { IncidentService } from '../incidents/service.js';
 import { PointIndex } from '../registry/points.js';
 import { planningPlugin } from './plugins/planning.js';
@@ -42,6 +43,7 @@ import { workOrdersPlugin } from './plugins/work-orders.js';
 import { enrollmentPlugin } from './plugins/enrollment.js';
 import { quarantinePlugin } from './plugins/quarantine.js';
 import { incidentsPlugin } from './plugins/incidents.js';
+import { priorsPlugin } from './plugins/priors.js';
 import { pointsPlugin } from './plugins/points.js';
 import { streamPlugin } from './plugins/stream.js';
 import { systemPlugin } from './plugins/system.js';
@@ -109,6 +111,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     live: deps.live ?? (ownFeed as LiveFeed),
     quarantine: deps.quarantine ?? new QuarantineService(sql),
     incidents,
+    priors: new PriorService(sql),
     points: deps.points ?? new PointIndex(sql),
     sql,
     store: deps.store,
@@ -172,6 +175,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(enrollmentPlugin);
   await app.register(quarantinePlugin);
   await app.register(incidentsPlugin);
+  await app.register(priorsPlugin);
   await app.register(pointsPlugin);
   await app.register(planningPlugin);
   await app.register(adminPlugin);

@@ -27,6 +27,7 @@ import { errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES, decode, decodeTelemetry, telemetryKey, type DecodeResult } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument, type UpdateStatus } from '../../shared/wire/messages.js';
+import type { PriorMessage } from '../../shared/wire/detector-prior.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { LogLimiter } from '../broker/log-limiter.js';
 import { HubMetrics } from '../metrics.js';
@@ -39,7 +40,7 @@ import { StoredReceipts } from './receipts.js';
 import { classifyStoreError } from './store-errors.js';
 
 /** Channels split across hub processes. */
-export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported', 'update/status'] as const satisfies readonly GatewayChannel[];
+export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported', 'update/status', 'prior'] as const satisfies readonly GatewayChannel[];
 /** Channels every hub process receives. */
 export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
 
@@ -61,6 +62,11 @@ export interface ReportedConfigSink {
 /** Keeps what gateways report about their software updates (the DeploymentService). */
 export interface UpdateStatusSink {
   recordStatus(site: string, gateway: string, status: UpdateStatus): Promise<void>;
+}
+
+/** Keeps the detector priors gateways publish (the PriorService). */
+export interface PriorSink {
+  recordPrior(site: string, gateway: string, message: PriorMessage): Promise<void>;
 }
 
 export interface IngestOptions {
@@ -85,6 +91,8 @@ export interface IngestOptions {
   readonly configs?: ReportedConfigSink;
   /** Receives update progress; without it it is validated and dropped. */
   readonly updates?: UpdateStatusSink;
+  /** Receives detector priors; without it they are validated and dropped. */
+  readonly priors?: PriorSink;
   /** Shared-subscription group; undefined subscribes plainly (a single hub process). */
   readonly shareGroup?: string;
   /**
@@ -525,6 +533,15 @@ export class Ingest {
         await this.persist(channel, () => registry.seen(site, gateway, now));
         const updates = this.options.updates;
         if (updates) await this.persist(channel, () => updates.recordStatus(site, gateway, value));
+        return;
+      }
+      case 'prior': {
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
+        this.metrics.messages.inc({ channel });
+        await this.persist(channel, () => registry.seen(site, gateway, now));
+        const priors = this.options.priors;
+        if (priors) await this.persist(channel, () => priors.recordPrior(site, gateway, value));
         return;
       }
       case 'state': {

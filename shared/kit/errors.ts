@@ -44,6 +44,8 @@ export const ERROR_TABLE = {
   SWG_ERR_SERVICE_NOTIFY: { kind: 'config', status: 503, hint: 'the systemd unit is Type=notify but the gateway cannot reach its notify socket: install the optional dependency unix-dgram (npm install unix-dgram; needs make and g++), or run the unit as Type=simple without WatchdogSec=' },
   SWG_ERR_INTERLOCK: { kind: 'state', status: 409, hint: 'an interlock in the rules config (rules.interlocks) refused this write; wait until its condition clears or change the interlock' },
   SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
+  SWG_ERR_PRIOR_INVALID: { kind: 'validation', status: 400, hint: 'the detector prior does not match the wire DetectorPriorSchema (shared/wire/detector-prior.ts) or the detector options it is loaded into (forecaster lags and hidden units, pattern lengths); fix the named field or export the prior again' },
+  SWG_ERR_PRIOR_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the fleet priors (GET /api/v1/priors): a prior exists once a gateway has published one for that key' },
   SWG_ERR_SIM_FAULT_INVALID: { kind: 'validation', status: 400, hint: 'fix the named field; GET /faults on the simulator control API lists active faults, the fault kinds are drift, stuck, spikes, offline, slow, exception, opcua-restart, compressor-failure, bacnet-offline, bacnet-slow, bacnet-no-segmentation, bacnet-restart' },
   SWG_ERR_SIM_FAULT_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /faults lists the ids of active faults' },
   SWG_ERR_SIM_START: { kind: 'device', status: 503, hint: 'a simulator server could not start; check the port is free (use 0 for an ephemeral port) and the serial path exists' },

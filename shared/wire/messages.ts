@@ -4,6 +4,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ReleaseManifestSchema, ReleaseVersionSchema } from '../release/manifest.js';
+import { PriorMessageSchema } from './detector-prior.js';
 
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
@@ -330,4 +331,5 @@ export const CHANNEL_SCHEMAS = {
   stored: StoredReceiptSchema,
   'update/desired': UpdateDesiredSchema,
   'update/status': UpdateStatusSchema,
+  prior: PriorMessageSchema,
 } as const satisfies Record<string, TSchema>;

@@ -18,7 +18,9 @@ export type GatewayChannel =
   | 'config/reported'
   | 'stored'
   | 'update/desired'
-  | 'update/status';
+  | 'update/status'
+  /** Gateway to hub: a detector prior (shared/wire/detector-prior.ts). */
+  | 'prior';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 

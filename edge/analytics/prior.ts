@@ -1,0 +1,178 @@
+/**
+ * Detector priors (shared/wire/detector-prior.ts): export what a point's detector has learned, and
+ * start a detector from it. A detector started from a prior scores after `forecaster.lags`
+ * readings (the network needs that many inputs of its own point) instead of its whole learning
+ * period: the forecaster, the calibration of both surprises, the remembered shapes and the
+ * operating range come from the prior. It then keeps learning its own: every reading feeds its
+ * calibration and pattern memory, and its first training (at `minTrain` readings) starts from the
+ * prior's weights on its own history.
+ */
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import { decode } from '../../shared/wire/codec.js';
+import {
+  DETECTOR_PRIOR_MAX_BYTES,
+  DetectorPriorSchema,
+  DETECTOR_PRIOR_VERSION,
+  PRIOR_HISTORY_MAX,
+  PRIOR_PATTERNS_MAX,
+  type DetectorPrior,
+  type PriorCalibration,
+  type PriorModel,
+  type PriorPatterns,
+} from '../../shared/wire/detector-prior.js';
+import { PointDetector, resolveOptions, type DetectorOptionsInput, type DetectorState } from './detector.js';
+import { inputSize } from './forecaster.js';
+import type { LikelihoodState } from './likelihood.js';
+import type { NoveltyState } from './novelty.js';
+
+/** Seven significant digits (float32 precision): what the forecaster trains in anyway. */
+const r7 = (x: number): number => (x === 0 ? 0 : Number(x.toPrecision(7)));
+
+/** What `detector` has learned, as a prior. Refused while it is still learning (nothing to share). */
+export async function exportPrior(detector: PointDetector, now = Date.now()): Promise<DetectorPrior> {
+  if (detector.phase !== 'scoring') throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `detector ${detector.name} is still learning: no prior to export yet`);
+  const s = await detector.state();
+  if (!s.range) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `detector ${detector.name} has seen no value`);
+  const o = s.options;
+  const patterns: PriorPatterns[] = [patternsOf(s.novelty, o.novelty.window, o.novelty.step, s.pattern)];
+  if (o.longPattern > 0 && s.longNovelty && s.longPattern) patterns.push(patternsOf(s.longNovelty, o.longPattern, o.longStep, s.longPattern));
+  return {
+    kind: 'swarmgate.detector-prior',
+    version: DETECTOR_PRIOR_VERSION,
+    createdAt: Math.round(now),
+    readings: s.seen,
+    range: [r7(s.range[0]), r7(s.range[1])],
+    ...(s.model ? { model: modelOf(s.model) } : {}),
+    forecast: calibrationOf(s.forecast),
+    patterns,
+  };
+}
+
+/** JSON bytes of a prior; refused beyond DETECTOR_PRIOR_MAX_BYTES. */
+export function encodePrior(prior: DetectorPrior): Buffer {
+  const bytes = Buffer.from(JSON.stringify(prior));
+  if (bytes.byteLength > DETECTOR_PRIOR_MAX_BYTES) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `detector prior of ${bytes.byteLength} bytes exceeds the limit of ${DETECTOR_PRIOR_MAX_BYTES}`);
+  return bytes;
+}
+
+/** A prior from JSON (text or bytes), checked against the wire schema; the error names the field. */
+export function readPrior(payload: Buffer | Uint8Array | string, source = 'detector prior'): DetectorPrior {
+  const r = decode(DetectorPriorSchema, source, payload, DETECTOR_PRIOR_MAX_BYTES);
+  if (!r.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', r.error);
+  return r.value;
+}
+
+/**
+ * A detector for a new point that starts from `prior`: it scores after `forecaster.lags` readings
+ * and keeps learning its own. Refused (field named) when the prior does not fit the options.
+ */
+export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptionsInput = {}, name = 'point'): PointDetector {
+  const base = resolveOptions(options);
+  const o = { ...base, warmup: Math.min(base.warmup, base.forecaster.lags), spatialAfter: 0 };
+  const fail = (field: string, msg: string): never => {
+    throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `detector prior: ${field}: ${msg}`);
+  };
+  const m = prior.model;
+  if (m) {
+    const size = inputSize(o.forecaster);
+    const hidden = o.forecaster.hidden * Math.max(1, Math.round(o.forecaster.ensemble));
+    if (m.inputSize !== size) fail('/model/inputSize', `${m.inputSize} inputs, the detector's forecaster takes ${size}`);
+    if (m.hidden !== hidden) fail('/model/hidden', `${m.hidden} hidden units, the detector's forecaster has ${hidden}`);
+    if (m.w1.length !== size * hidden) fail('/model/w1', `${m.w1.length} weights, expected ${size * hidden}`);
+    if (m.b1.length !== hidden) fail('/model/b1', `${m.b1.length} biases, expected ${hidden}`);
+    if (m.w2.length !== hidden) fail('/model/w2', `${m.w2.length} weights, expected ${hidden}`);
+  }
+  const scales: Array<{ window: number; step: number }> = [{ window: o.novelty.window, step: o.novelty.step }];
+  if (o.longPattern > 0) scales.push({ window: o.longPattern, step: o.longStep });
+  scales.forEach((want, i) => {
+    const p = prior.patterns[i];
+    if (!p) return fail(`/patterns/${i}`, `missing (the detector uses ${scales.length} pattern scales)`);
+    if (p.window !== want.window || p.step !== want.step) fail(`/patterns/${i}`, `window ${p.window} × step ${p.step}, the detector's is ${want.window} × ${want.step}`);
+    if (p.vectors.length % p.window !== 0) fail(`/patterns/${i}/vectors`, `${p.vectors.length} numbers is not a whole number of ${p.window}-block vectors`);
+    return undefined;
+  });
+  const [lo, hi] = prior.range;
+  if (!(lo <= hi)) fail('/range', `lowest ${lo} above highest ${hi}`);
+  const short = prior.patterns[0] as PriorPatterns;
+  const long = prior.patterns[1];
+  const state: DetectorState = {
+    version: 1,
+    options: o,
+    seen: 0,
+    values: [],
+    timestamps: [],
+    model: m ? { ...m } : null,
+    pending: null,
+    lastTrainAt: -1e12,
+    trainings: 0,
+    lastAlertAt: -1e12,
+    quietRun: 0,
+    lastRaw: 0,
+    recentScores: [],
+    alerts: [],
+    range: [lo, hi],
+    forecast: likelihoodOf(prior.forecast),
+    pattern: likelihoodOf(short.calibration),
+    novelty: noveltyOf(short, lo, hi),
+    ...(o.longPattern > 0 && long ? { longNovelty: noveltyOf(long, lo, hi), longPattern: likelihoodOf(long.calibration) } : {}),
+  };
+  return PointDetector.fromState(state, name);
+}
+
+function modelOf(m: NonNullable<DetectorState['model']>): PriorModel {
+  return {
+    inputSize: m.inputSize,
+    hidden: m.hidden,
+    w1: m.w1.map(r7),
+    b1: m.b1.map(r7),
+    w2: m.w2.map(r7),
+    b2: r7(m.b2),
+    mean: r7(m.mean),
+    std: r7(m.std),
+    dayLag: m.dayLag,
+    weekLag: m.weekLag,
+    trainedOn: m.trainedOn,
+    loss: r7(m.loss),
+  };
+}
+
+function calibrationOf(l: LikelihoodState): PriorCalibration {
+  const history = l.history.slice(-PRIOR_HISTORY_MAX).map(r7);
+  return {
+    history: history.length > 0 ? history : [0],
+    mean1: r7(l.mean1),
+    std1: r7(l.std1),
+    meanK: r7(l.meanK),
+    stdK: r7(l.stdK),
+    evt1: [r7(l.evt1[0]), r7(l.evt1[1])],
+    evtK: [r7(l.evtK[0]), r7(l.evtK[1])],
+  };
+}
+
+function patternsOf(n: NoveltyState, window: number, step: number, calibration: LikelihoodState): PriorPatterns {
+  return { window, step, vectors: n.memory.slice(-PRIOR_PATTERNS_MAX * window).map(r7), calibration: calibrationOf(calibration) };
+}
+
+/** A calibrator that has estimated its idea of normal from the prior's history. */
+function likelihoodOf(c: PriorCalibration): LikelihoodState {
+  return {
+    history: [...c.history],
+    mean1: c.mean1,
+    std1: c.std1,
+    meanK: c.meanK,
+    stdK: c.stdK,
+    seen: c.history.length,
+    sinceEstimate: 0,
+    estimated: true,
+    blockMax1: [],
+    blockMaxK: [],
+    current: [0, 0, 0],
+    evt1: [...c.evt1],
+    evtK: [...c.evtK],
+  };
+}
+
+/** Remembered shapes from the prior; the blocks of this point's own recent readings start empty. */
+function noveltyOf(p: PriorPatterns, lo: number, hi: number): NoveltyState {
+  return { block: [], blocks: [], memory: [...p.vectors], lo, hi, last: 0, masked: [], blockMasked: false, lastMasked: 0 };
+}

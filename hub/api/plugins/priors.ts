@@ -1,0 +1,34 @@
+/**
+ * Fleet detector priors (hub/priors): the newest prior per profile point key, and one prior's
+ * document (the newest of its key or a given version) for a gateway or a tool to start from.
+ */
+import { Type } from '@sinclair/typebox';
+import { DetectorPriorSchema, PriorKeySchema } from '../../../shared/wire/detector-prior.js';
+import { PriorSummarySchema } from '../../priors/service.js';
+import type { ApiPlugin } from '../context.js';
+import { at } from '../context.js';
+import { responses } from '../errors.js';
+
+const strict = { additionalProperties: false } as const;
+
+export const priorsPlugin: ApiPlugin = async (app) => {
+  const priors = app.hub.priors;
+
+  app.route({
+    ...at('priors.list'),
+    schema: {
+      querystring: Type.Object({ key: Type.Optional(PriorKeySchema) }, strict),
+      response: responses(Type.Object({ items: Type.Array(PriorSummarySchema) }, strict)),
+    },
+    handler: async (request) => ({ items: await priors.list(request.query.key === undefined ? {} : { key: request.query.key }) }),
+  });
+
+  app.route({
+    ...at('priors.get'),
+    schema: {
+      querystring: Type.Object({ key: PriorKeySchema, version: Type.Optional(Type.Integer({ minimum: 1 })) }, strict),
+      response: responses(Type.Object({ summary: PriorSummarySchema, prior: DetectorPriorSchema }, strict)),
+    },
+    handler: async (request) => priors.get(request.query.key, request.query.version),
+  });
+};

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { detectorFromPrior, encodePrior, exportPrior, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
+import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
+import { dailySeries, STEP_MS, T0 } from './synthetic.js';
+
+const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
+
+async function run(det: PointDetector, values: readonly number[], from: number): Promise<Array<{ score: number; prediction: number; phase: string }>> {
+  const out: Array<{ score: number; prediction: number; phase: string }> = [];
+  for (let i = 0; i < values.length; i++) {
+    const score = await det.score(T0 + (from + i) * STEP_MS, values[i] ?? 0);
+    out.push({ score, prediction: det.detail.prediction, phase: det.detail.phase });
+  }
+  return out;
+}
+
+async function trained(): Promise<PointDetector> {
+  const det = new PointDetector(FAST, 'peer');
+  await run(det, dailySeries(1500, 11), 0);
+  await det.idle();
+  return det;
+}
+
+describe('detector priors', () => {
+  it('round trip: export, encode, read back give the same document within the size bound', async () => {
+    const peer = await trained();
+    const prior = await exportPrior(peer, 1_700_000_000_000);
+    expect(prior.model).toBeDefined();
+    expect(prior.readings).toBe(1500);
+    const bytes = encodePrior(prior);
+    expect(bytes.byteLength).toBeLessThanOrEqual(DETECTOR_PRIOR_MAX_BYTES);
+    expect(readPrior(bytes)).toEqual(prior);
+    expect(readPrior(bytes.toString('utf8'))).toEqual(prior);
+  }, 60_000);
+
+  it('a detector from a prior scores without a learning period and matches the trained detector', async () => {
+    const peer = await trained();
+    const prior = readPrior(encodePrior(await exportPrior(peer)));
+    // A new point on the same equipment: same shape, its own noise.
+    const next = dailySeries(250, 12);
+    const fresh = await run(new PointDetector(FAST), next, 1500);
+    const primed = detectorFromPrior(prior, FAST, 'new');
+    const own = await run(primed, next, 1500);
+    const reference = await run(peer, next, 1500);
+    const lags = 12;
+    // Scoring after the network's inputs are its own readings, where a fresh detector is still learning.
+    expect(own[lags]?.phase).toBe('scoring');
+    expect(fresh[lags]?.phase).toBe('learning');
+    expect(fresh.filter((r) => r.phase === 'learning').length).toBeGreaterThan(100);
+    // Same network (weights rounded to 7 digits), but until a day of its own readings the seasonal
+    // inputs fall back to the latest reading: forecasts about as good as the trained detector's.
+    const mae = (rs: typeof own): number => rs.slice(lags).reduce((a, r, k) => a + Math.abs(r.prediction - (next[k + lags] ?? 0)), 0) / (rs.length - lags);
+    expect(mae(own)).toBeLessThan(2 * mae(reference));
+    // And scores on normal data as low as the trained detector's.
+    const tail = (rs: typeof own): number[] => rs.slice(100).map((r) => r.score);
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(Math.abs(mean(tail(own)) - mean(tail(reference)))).toBeLessThan(0.05);
+    expect(Math.max(...tail(own))).toBeLessThan(0.5);
+    // A fault on the new point is seen from the prior's first day.
+    const spiked = detectorFromPrior(prior, FAST, 'spiked');
+    const faulty = dailySeries(60, 13);
+    faulty[40] = 120;
+    const s = await run(spiked, faulty, 1500);
+    expect(s[40]?.score).toBeGreaterThanOrEqual(0.5);
+    // It keeps learning its own: its first training starts from the prior's weights.
+    await run(primed, dailySeries(200, 14), 1750);
+    await primed.idle();
+    const state = await primed.state();
+    expect(state.trainings).toBe(1);
+  }, 120_000);
+
+  it('refuses a malformed prior with the field named', async () => {
+    const prior = await exportPrior(await trained());
+    const broken = { ...prior, model: { ...prior.model, std: -1 } };
+    expect(() => readPrior(JSON.stringify(broken))).toThrowError(/\/model\/std/);
+    const noRange = { ...prior, range: 'wide' };
+    expect(() => readPrior(JSON.stringify(noRange))).toThrowError(/\/range/);
+    try {
+      readPrior(JSON.stringify({ ...prior, version: 2 }));
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(SwarmgateError);
+      expect((err as SwarmgateError).code).toBe('SWG_ERR_PRIOR_INVALID');
+      expect(String(err)).toMatch(/\/version/);
+    }
+    // Well-formed but for another forecaster: refused by the detector, field named.
+    expect(() => detectorFromPrior(prior, { ...FAST, forecaster: { ...FAST.forecaster, lags: 6 } })).toThrowError(/\/model\/inputSize/);
+    expect(() => detectorFromPrior(prior, { ...FAST, longPattern: 12 })).toThrowError(/\/patterns\/1/);
+    // Nothing learned yet: nothing to export.
+    await expect(exportPrior(new PointDetector(FAST))).rejects.toThrowError(/still learning/);
+  }, 60_000);
+});

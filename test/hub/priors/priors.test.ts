@@ -1,0 +1,98 @@
+/**
+ * Fleet detector priors on the hub, on SQLite and (when it is up) PostgreSQL: priors exported by a
+ * real detector are stored versioned per profile point key (concurrent publishers get distinct
+ * versions), listed and served by the API, and what is served starts a detector; a malformed
+ * prior is refused with the field named; an unknown key is a coded 404.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectorFromPrior, exportPrior, PointDetector, type DetectorOptionsInput } from '../../../edge/analytics/index.js';
+import { sqlFor } from '../../../hub/db/sql.js';
+import { PriorService } from '../../../hub/priors/service.js';
+import { isSwarmgateError } from '../../../shared/kit/errors.js';
+import { priorKey, type DetectorPrior } from '../../../shared/wire/detector-prior.js';
+import { dailySeries, STEP_MS, T0 } from '../../analytics/synthetic.js';
+import { API_STORES, type TestApi } from '../../api/support.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
+const KEY = priorKey({ profile: 'ahu-modbus.yaml', point: 'supply_air_temp' });
+
+async function learned(seed: number): Promise<DetectorPrior> {
+  const det = new PointDetector(FAST);
+  const values = dailySeries(700, seed);
+  for (let i = 0; i < values.length; i++) await det.score(T0 + i * STEP_MS, values[i] ?? 0);
+  await det.idle();
+  return exportPrior(det, T0);
+}
+
+it('keys a point by profile and point, or by its markers and unit', () => {
+  expect(KEY).toBe('profile:ahu-modbus.yaml#supply_air_temp');
+  expect(priorKey({ markers: ['temp', 'air', 'sensor', 'discharge', 'air'], unit: 'degC' })).toBe('tags:air,discharge,sensor,temp|degC');
+});
+
+for (const store of API_STORES) {
+  describe.skipIf(!store.enabled)(`fleet priors (${store.name})`, () => {
+    let t: TestApi;
+    let cleanup: () => Promise<void>;
+    let service: PriorService;
+    let priors: DetectorPrior[];
+    const get = async (url: string) => {
+      const res = await t.app.inject({ method: 'GET', url, headers: { cookie: t.cookies.viewer } });
+      return { status: res.statusCode, body: res.json<Json>() };
+    };
+
+    beforeAll(async () => {
+      ({ t, cleanup } = await store.open());
+      service = new PriorService(sqlFor(t.store), () => T0 + 1000);
+      priors = [await learned(1), await learned(2)];
+    }, 60_000);
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    it('stores each published prior as the next version of its key and serves the newest', async () => {
+      const first = await service.publish({ key: KEY, site: 'site-a', gateway: 'gw-1', device: 'ahu1', point: 'supply_air_temp', prior: priors[0] as DetectorPrior });
+      expect(first.version).toBe(1);
+      const second = await service.publish({ key: KEY, site: 'site-b', gateway: 'gw-2', device: 'ahu1', point: 'supply_air_temp', prior: JSON.stringify(priors[1]) });
+      expect(second).toMatchObject({ version: 2, gateway: 'gw-2', readings: 700, createdAt: T0, receivedAt: T0 + 1000 });
+      // Gateways publishing at once: one version each.
+      const racing = await Promise.all([3, 4, 5].map((g) => service.publish({ key: KEY, site: 'site-c', gateway: `gw-${g}`, device: 'ahu1', point: 'supply_air_temp', prior: priors[0] as DetectorPrior })));
+      expect(racing.map((s) => s.version).sort()).toEqual([3, 4, 5]);
+      await service.publish({ key: 'tags:air,discharge,sensor,temp|degC', site: 'site-a', gateway: 'gw-1', device: 'ahu1', point: 'sat', prior: priors[1] as DetectorPrior });
+
+      const list = await get('/api/v1/priors');
+      expect(list.status).toBe(200);
+      expect(list.body.items.map((s: Json) => [s.key, s.version])).toEqual([
+        [KEY, 5],
+        ['tags:air,discharge,sensor,temp|degC', 1],
+      ]);
+      const one = await get(`/api/v1/priors?key=${encodeURIComponent(KEY)}`);
+      expect(one.body.items).toHaveLength(1);
+
+      const newest = await get(`/api/v1/priors/document?key=${encodeURIComponent(KEY)}`);
+      expect(newest.status).toBe(200);
+      expect(newest.body.summary.version).toBe(5);
+      expect(newest.body.prior).toEqual(priors[0]);
+      const v2 = await get(`/api/v1/priors/document?key=${encodeURIComponent(KEY)}&version=2`);
+      expect(v2.body.prior).toEqual(priors[1]);
+      // What the hub serves starts a detector that scores at once.
+      const det = detectorFromPrior(v2.body.prior as DetectorPrior, FAST);
+      const values = dailySeries(20, 9);
+      for (let i = 0; i < values.length; i++) await det.score(T0 + (700 + i) * STEP_MS, values[i] ?? 0);
+      expect(det.phase).toBe('scoring');
+    });
+
+    it('refuses a malformed prior with the field named, and answers an unknown key with a coded 404', async () => {
+      const broken = { ...(priors[0] as DetectorPrior), forecast: { ...(priors[0] as DetectorPrior).forecast, std1: 0 } };
+      const err = await service.publish({ key: KEY, site: 's', gateway: 'g', device: 'd', point: 'p', prior: broken }).catch((e: unknown) => e);
+      expect(isSwarmgateError(err, 'SWG_ERR_PRIOR_INVALID')).toBe(true);
+      expect(String((err as Error).message)).toMatch(/\/forecast\/std1/);
+      const missing = await get(`/api/v1/priors/document?key=${encodeURIComponent('profile:none.yaml#x')}`);
+      expect(missing.status).toBe(404);
+      expect(missing.body.error.code).toBe('SWG_ERR_PRIOR_UNKNOWN');
+      const badKey = await get('/api/v1/priors/document?key=nonsense');
+      expect(badKey.status).toBe(400);
+    });
+  });
+}
