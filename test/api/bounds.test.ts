@@ -37,9 +37,12 @@ function numericParams(doc: OpenApi): NumericParam[] {
   return out;
 }
 
+/** Query parameters a route requires besides the numeric one under test (valid values). */
+const REQUIRED_QUERY: Readonly<Record<string, string>> = { '/api/v1/priors/document': `key=${encodeURIComponent('tags:discharge,air,temp|degC')}&` };
+
 function urlWith(param: NumericParam, value: string): string {
   const path = param.url.replace(/\{([A-Za-z]+)\}/g, (_, name: string) => (name === param.name ? encodeURIComponent(value) : (PATH_VALUES[name] ?? 'x')));
-  return param.in === 'query' ? `${path}?${param.name}=${encodeURIComponent(value)}` : path;
+  return param.in === 'query' ? `${path}?${REQUIRED_QUERY[param.url] ?? ''}${param.name}=${encodeURIComponent(value)}` : path;
 }
 
 function boundsSuite(name: string, open: () => Promise<{ t: TestApi; cleanup: () => Promise<void> }>, enabled = true): void {

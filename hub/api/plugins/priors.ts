@@ -26,7 +26,7 @@ export const priorsPlugin: ApiPlugin = async (app) => {
   app.route({
     ...at('priors.get'),
     schema: {
-      querystring: Type.Object({ key: PriorKeySchema, version: Type.Optional(Type.Integer({ minimum: 1 })) }, strict),
+      querystring: Type.Object({ key: PriorKeySchema, version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'a version of the key (default the newest)' })) }, strict),
       response: responses(Type.Object({ summary: PriorSummarySchema, prior: DetectorPriorSchema }, strict)),
     },
     handler: async (request) => priors.get(request.query.key, request.query.version),
