@@ -181,31 +181,11 @@ export class IngestJournal {
   /** Appends one record; durable against a process crash when this returns. */
   append(receivedAt: number, payload: Uint8Array): void {
     if (this.partial) this.cutPartial();
-    const header = this.header;
+    const header = this.header; // reused: the hot path allocates nothing
     header.writeUInt32LE(payload.byteLength, 0);
     header.writeDoubleLE(receivedAt, 8);
     header.writeUInt32LE(crc32(payload, crc32(header.subarray(8, 16))), 4);
-    const total = HEADER_BYTES + payload.byteLength;
-    try {
-      let written = writevSync(this.fd, [header, payload]);
-      // writev may write less than asked (rare on regular files): finish the frame.
-      while (written < total) {
-        const rest = Buffer.concat([header, payload]).subarray(written);
-        written += writevSync(this.fd, [rest]);
-      }
-      if (this.fsync) fsyncSync(this.fd);
-    } catch (err) {
-      // A failed write (disk full) can leave part of a frame. Recovery stops at it, which would
-      // hide every record appended after it: cut it off now, or before the next append.
-      this.partial = true;
-      try {
-        this.cutPartial();
-      } catch {
-        // Retried by the next append.
-      }
-      throw err;
-    }
-    this.bytes += total;
+    this.writeFrames([header, payload], HEADER_BYTES + payload.byteLength);
   }
 
   /**
@@ -227,21 +207,30 @@ export class IngestJournal {
       iov.push(header, r.payload);
       total += HEADER_BYTES + r.payload.byteLength;
     }
+    this.writeFrames(iov, total);
+    this.groups++;
+  }
+
+  /**
+   * Writes whole frames: at most IOV_MAX (1024 on Linux) buffers per writev, a short write
+   * finished from where it stopped, then fsync when asked. A failed write (disk full) can leave
+   * part of a frame; recovery stops at it, which would hide every record appended after it, so
+   * it is cut off now (or before the next append).
+   */
+  private writeFrames(iov: readonly Uint8Array[], total: number): void {
     try {
       let written = 0;
-      // At most IOV_MAX (1024 on Linux) buffers per call; a short write finishes from where it stopped.
-      for (let i = 0; i < iov.length; ) {
+      for (let i = 0; i < iov.length; i += MAX_IOV) {
         const part = iov.slice(i, i + MAX_IOV);
         const want = part.reduce((n, b) => n + b.byteLength, 0);
         let done = writevSync(this.fd, part);
         if (done < want) {
-          const rest = Buffer.concat(part).subarray(done);
-          while (done < want) done += writevSync(this.fd, [rest.subarray(done)]);
+          const all = Buffer.concat(part);
+          while (done < want) done += writevSync(this.fd, [all.subarray(done)]);
         }
         written += done;
-        i += part.length;
       }
-      if (written !== total) throw new Error(`journal group write: ${written} of ${total} bytes`);
+      if (written !== total) throw new Error(`journal write: ${written} of ${total} bytes`);
       if (this.fsync) fsyncSync(this.fd);
     } catch (err) {
       this.partial = true;
@@ -253,7 +242,6 @@ export class IngestJournal {
       throw err;
     }
     this.bytes += total;
-    this.groups++;
   }
 
   /** Group writes made (appendMany with more than one record), for tests and metrics. */
