@@ -305,12 +305,46 @@ export function chunkSampleOf(s: RawSample): ChunkSample {
   return s.cause === undefined ? { v: s.value, q: s.quality, ts: s.ts } : { v: s.value, q: s.quality, ts: s.ts, c: s.cause };
 }
 
-/** What compaction needs of a stored chunk row (each backend's row has more). */
+/** The columns of a `chunks` row both backends store and read back (each backend's row adds its own). */
 export interface StoredChunk {
+  readonly series: number;
+  /** Place in arrival order. */
   readonly ord: number;
+  readonly t_min: number;
+  readonly t_max: number;
+  readonly n: number;
+  readonly agg_n: number;
+  readonly agg_sum: number | null;
+  readonly agg_min: number | null;
+  readonly agg_max: number | null;
   readonly ts: Buffer;
   readonly num: Buffer;
   readonly meta: string | null;
+}
+
+/**
+ * History buckets from stored chunks, the same for both backends: a chunk inside [from, to] and
+ * inside one bucket counts through its stored aggregate (`whole`, not decoded); any other chunk is
+ * decoded and its countable samples in [from, to] go into `buckets` (where the caller adds what is
+ * still buffered).
+ */
+export function chunkBuckets(rows: Iterable<StoredChunk>, from: number, to: number, bucketMs: number): { buckets: Map<number, { sum: number; min: number; max: number; count: number }>; whole: PartialBucket[] } {
+  const buckets = new Map<number, { sum: number; min: number; max: number; count: number }>();
+  const whole: PartialBucket[] = [];
+  for (const row of rows) {
+    if (row.t_min >= from && row.t_max <= to && Math.floor(row.t_min / bucketMs) === Math.floor(row.t_max / bucketMs)) {
+      if (row.agg_n > 0) whole.push({ start: row.t_min, sum: row.agg_sum ?? 0, min: row.agg_min ?? 0, max: row.agg_max ?? 0, count: row.agg_n });
+      continue;
+    }
+    const c = new DecodedChunk(row.ts, row.num, row.meta);
+    for (let i = 0; i < c.length; i++) {
+      const ts = c.ts[i]!;
+      if (ts < from || ts > to) continue;
+      const x = c.countable(i);
+      if (x !== undefined) addToBuckets(buckets, bucketMs, ts, x);
+    }
+  }
+  return { buckets, whole };
 }
 
 export interface ChunkMerge<R> {

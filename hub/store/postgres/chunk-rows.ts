@@ -8,22 +8,10 @@
  * the order they took their sequence value.
  */
 import type pg from 'pg';
-import type { EncodedChunk } from '../chunk.js';
+import type { EncodedChunk, StoredChunk } from '../chunk.js';
 
-export interface ChunkRow {
-  series: number;
-  ord: number;
-  t_min: number;
-  t_max: number;
-  n: number;
-  agg_n: number;
-  agg_sum: number | null;
-  agg_min: number | null;
-  agg_max: number | null;
-  ts: Buffer;
-  num: Buffer;
-  meta: string | null;
-}
+/** A `chunks` row as PostgreSQL keeps it: the shared columns (hub/store/chunk.ts). */
+export type ChunkRow = StoredChunk;
 
 /** Chunks per write at most (the ord layout leaves 2^20 per sequence value). */
 export const MAX_CHUNKS_PER_WRITE = 1 << 20;

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { mergeBuckets, rollupLevelFor, type PartialBucket } from '../aggregate.js';
-import { CHUNK_MAX_SPAN_MS, DecodedChunk, addToBuckets, bucketsToPartials, countableReading, sampleOf } from '../chunk.js';
+import { CHUNK_MAX_SPAN_MS, DecodedChunk, addToBuckets, bucketsToPartials, chunkBuckets, countableReading, sampleOf } from '../chunk.js';
 import type { HistoryBucket, RawSample, StoredReading } from '../types.js';
 import type { Generation } from './buffer.js';
 import type { ChunkRow } from './chunk-rows.js';
@@ -60,21 +60,7 @@ export class SeriesReads {
 
   /** History buckets: raw chunks plus the best rollup level's rows. */
   async buckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]> {
-    const buckets = new Map<number, { sum: number; min: number; max: number; count: number }>();
-    const whole: PartialBucket[] = [];
-    for (const row of await this.chunksIn(gateway, device, point, from, to)) {
-      if (row.t_min >= from && row.t_max <= to && Math.floor(row.t_min / bucketMs) === Math.floor(row.t_max / bucketMs)) {
-        if (row.agg_n > 0) whole.push({ start: row.t_min, sum: row.agg_sum ?? 0, min: row.agg_min ?? 0, max: row.agg_max ?? 0, count: row.agg_n });
-        continue;
-      }
-      const c = new DecodedChunk(row.ts, row.num, row.meta);
-      for (let i = 0; i < c.length; i++) {
-        const ts = c.ts[i]!;
-        if (ts < from || ts > to) continue;
-        const x = c.countable(i);
-        if (x !== undefined) addToBuckets(buckets, bucketMs, ts, x);
-      }
-    }
+    const { buckets, whole } = chunkBuckets(await this.chunksIn(gateway, device, point, from, to), from, to, bucketMs);
     for (const g of this.buffered()) {
       for (const r of g.samplesIn(gateway, device, point, from, to)) {
         const x = countableReading(r);

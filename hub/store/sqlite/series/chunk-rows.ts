@@ -1,21 +1,10 @@
 /** The `chunks` table's row, and the one INSERT every writer of chunks uses (flush, compaction, legacy conversion). */
 import type { Database as Db } from 'better-sqlite3';
-import type { EncodedChunk } from '../../chunk.js';
+import type { EncodedChunk, StoredChunk } from '../../chunk.js';
 
-export interface ChunkRow {
+/** A `chunks` row as SQLite keeps it: the shared columns, its rowid and when it was flushed. */
+export interface ChunkRow extends StoredChunk {
   id: number;
-  series: number;
-  ord: number;
-  t_min: number;
-  t_max: number;
-  n: number;
-  agg_n: number;
-  agg_sum: number | null;
-  agg_min: number | null;
-  agg_max: number | null;
-  ts: Buffer;
-  num: Buffer;
-  meta: string | null;
   flushed_at: number;
 }
 

@@ -1,7 +1,7 @@
 /** Reads of telemetry: what is stored in chunks and rollups merged with what is still buffered. */
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { mergeBuckets, rollupLevelFor, type PartialBucket } from '../../aggregate.js';
-import { CHUNK_MAX_SPAN_MS, DecodedChunk, addToBuckets, bucketsToPartials, countableReading, sampleOf, sortByTs } from '../../chunk.js';
+import { CHUNK_MAX_SPAN_MS, DecodedChunk, addToBuckets, bucketsToPartials, chunkBuckets, countableReading, sampleOf, sortByTs } from '../../chunk.js';
 import type { HistoryBucket, RawSample, StoredReading } from '../../types.js';
 import { newest, type SeriesBuffer } from './buffer.js';
 import type { ChunkRow } from './chunk-rows.js';
@@ -56,21 +56,7 @@ export class SeriesReads {
 
   /** Raw data's partial buckets; a chunk inside one bucket contributes its stored aggregate. */
   private rawBuckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): PartialBucket[] {
-    const buckets = new Map<number, { sum: number; min: number; max: number; count: number }>();
-    const whole: PartialBucket[] = [];
-    for (const row of this.chunksIn(this.ids.lookup(gateway, device, point), from, to)) {
-      if (row.t_min >= from && row.t_max <= to && Math.floor(row.t_min / bucketMs) === Math.floor(row.t_max / bucketMs)) {
-        if (row.agg_n > 0) whole.push({ start: row.t_min, sum: row.agg_sum ?? 0, min: row.agg_min ?? 0, max: row.agg_max ?? 0, count: row.agg_n });
-        continue;
-      }
-      const c = new DecodedChunk(row.ts, row.num, row.meta);
-      for (let i = 0; i < c.length; i++) {
-        const ts = c.ts[i]!;
-        if (ts < from || ts > to) continue;
-        const x = c.countable(i);
-        if (x !== undefined) addToBuckets(buckets, bucketMs, ts, x);
-      }
-    }
+    const { buckets, whole } = chunkBuckets(this.chunksIn(this.ids.lookup(gateway, device, point), from, to), from, to, bucketMs);
     for (const r of this.buffer.samplesIn(gateway, device, point, from, to)) {
       const x = countableReading(r);
       if (x !== undefined) addToBuckets(buckets, bucketMs, r.ts, x);
