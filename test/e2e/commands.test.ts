@@ -34,7 +34,7 @@ beforeAll(async () => {
     facility: facility.endpoints,
     devices: ['ahu1'],
     pollMs: 100,
-    federation: { mqtt: { url: proxy.url, ...auth, reconnectPeriodMs: 200, keepaliveS: 5 }, outbox: { flushMs: 20 }, stateIntervalS: 0 },
+    federation: { mqtt: { url: proxy.url, ...auth, reconnectPeriodMs: 200, reconnectMaxPeriodMs: 400, keepaliveS: 5 }, outbox: { flushMs: 20 }, stateIntervalS: 0 },
   });
   edge = await startEdge(file);
   await waitFor(async () => (await hub.registry.get(gatewayId))?.status === 'online', 15_000, 'gateway online');

@@ -29,7 +29,7 @@ async function gatewayBehindProxy(id: string): Promise<{ edge: InProcessEdge; pr
     dataDir: `${dir.path}/${id}`,
     facility: rig.facility.endpoints,
     pollMs: 100,
-    federation: { mqtt: { url: proxy.url, ...auth, reconnectPeriodMs: 250, keepaliveS: 5, connectTimeoutMs: 2000 }, outbox: { flushMs: 50 }, stateIntervalS: 0 },
+    federation: { mqtt: { url: proxy.url, ...auth, reconnectPeriodMs: 250, reconnectMaxPeriodMs: 2000, keepaliveS: 5, connectTimeoutMs: 2000 }, outbox: { flushMs: 50 }, stateIntervalS: 0 },
   });
   const edge = await startEdge(file);
   cleanups.push(() => edge.stop());
