@@ -86,6 +86,8 @@ export interface Hub {
   readonly quarantine: QuarantineService;
   /** The emergence monitor: anomaly events grouped into fleet and equipment incidents. */
   readonly incidents: IncidentService;
+  /** What the API's live stream sends (status changes summed up in bursts; other processes' changes on a shared PostgreSQL store). */
+  readonly live: LiveFeed;
   /** The web API and review page, present when config.api is set. */
   readonly api?: RunningApi;
   /** Software releases and deployments; present on the SQLite and PostgreSQL stores. */
@@ -403,16 +405,15 @@ function openBrokerGate(ctx: StartContext, link: BrokerLink): void {
   ctx.cleanups.push(async () => gate.seal());
 }
 
-/** The web API and review page, when config.api is set. */
 /**
- * What the API's live stream sends: this process's changes and, on a PostgreSQL store that other
- * hub processes may share, theirs (LISTEN/NOTIFY), so a browser on any process sees them all.
+ * What the API's live stream sends: this process's changes and, with the API on a PostgreSQL store
+ * that other hub processes may share, theirs (LISTEN/NOTIFY), so a browser on any process sees them all.
  */
 async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubServices, origin: string): Promise<LiveFeed> {
   const feed = new LiveFeed({ events: ctx.events, review: services.review, incidents: services.incidents });
   ctx.cleanups.push(async () => feed.close());
   const url = ctx.config.store.kind === 'postgres' ? ctx.config.store.url : undefined;
-  if (store instanceof PostgresStore && url) {
+  if (ctx.config.api && store instanceof PostgresStore && url) {
     const sql = sqlFor(store);
     const relay = await startPgRelay({
       url,
@@ -428,10 +429,10 @@ async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubSer
   return feed;
 }
 
-async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases: ReleaseFeature | undefined, origin: string): Promise<RunningApi | undefined> {
+/** The web API and review page, when config.api is set. */
+async function startWebApi(ctx: StartContext, store: HubStore, services: HubServices, agents: AgentService | undefined, configs: GatewayConfigService | undefined, releases: ReleaseFeature | undefined, live: LiveFeed): Promise<RunningApi | undefined> {
   const { config, options, log, metrics, events, cleanups } = ctx;
   if (!config.api) return undefined;
-  const live = await openLiveFeed(ctx, store, services, origin);
   const { startApi } = await import('./api/index.js'); // Fastify loads only when the API is configured
   let facility = options.agents?.facility;
   // Planning objectives needs the facility model; without a readable one the API still runs.
@@ -486,12 +487,13 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     openBrokerGate(ctx, link);
     await services.commands.resume();
     await services.review.start();
-    const api = await startWebApi(ctx, store, services, agents, configs, releases, leases.holder);
+    const live = await openLiveFeed(ctx, store, services, leases.holder);
+    const api = await startWebApi(ctx, store, services, agents, configs, releases, live);
     if (api) apiUrl.url = api.url;
     scheduleRetention(ctx, store, leases);
     log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
     let stopping: Promise<void> | undefined;
-    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, leases, events, metrics, agents, configs, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
+    return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, leases, events, metrics, agents, configs, live, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
   } catch (err) {
     await cleanup();
     throw err;

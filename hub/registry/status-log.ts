@@ -5,6 +5,7 @@
  * change in a quiet window is logged as it happens; the rest of the window's changes become one
  * summary line at its end: how many went online and offline, and the first few gateway ids.
  */
+import { BurstWindow } from '../../shared/kit/burst-window.js';
 import type { Logger } from '../../shared/kit/log.js';
 
 const SAMPLE = 10;
@@ -16,39 +17,36 @@ interface Change {
   readonly version?: string | undefined;
 }
 
-export class StatusLog {
-  private timer: NodeJS.Timeout | undefined;
-  private readonly counts = new Map<string, number>();
-  private readonly sample: string[] = [];
-  private pending = 0;
+interface Summary {
+  readonly counts: Map<string, number>;
+  readonly sample: string[];
+}
 
-  constructor(
-    private readonly log: Logger | undefined,
-    private readonly windowMs = 1000,
-  ) {}
+export class StatusLog {
+  private readonly window: BurstWindow<Change, Summary> | undefined;
+
+  constructor(log: Logger | undefined, windowMs = 1000) {
+    this.window = log
+      ? new BurstWindow<Change, Summary>({
+          windowMs,
+          single: (change) => log.info(change, 'gateway status changed'),
+          start: () => ({ counts: new Map(), sample: [] }),
+          add: ({ counts, sample }, change) => {
+            counts.set(change.status, (counts.get(change.status) ?? 0) + 1);
+            if (sample.length < SAMPLE) sample.push(`${change.site}/${change.gateway}:${change.status}`);
+          },
+          summary: ({ counts, sample }, changes) =>
+            log.info({ changes, byStatus: Object.fromEntries(counts), first: sample, windowMs }, `gateway status changed for ${changes} more gateways (${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')})`),
+        })
+      : undefined;
+  }
 
   changed(change: Change): void {
-    if (!this.log) return;
-    if (!this.timer) {
-      this.log.info(change, 'gateway status changed');
-      this.timer = setTimeout(() => this.flush(), this.windowMs);
-      this.timer.unref();
-      return;
-    }
-    this.pending++;
-    this.counts.set(change.status, (this.counts.get(change.status) ?? 0) + 1);
-    if (this.sample.length < SAMPLE) this.sample.push(`${change.site}/${change.gateway}:${change.status}`);
+    this.window?.push(change);
   }
 
   /** Writes the window's summary now (when there is one) and starts a quiet window. */
   flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pending === 0 || !this.log) return;
-    const byStatus = Object.fromEntries(this.counts);
-    this.log.info({ changes: this.pending, byStatus, first: [...this.sample], windowMs: this.windowMs }, `gateway status changed for ${this.pending} more gateways (${[...this.counts].map(([s, n]) => `${n} ${s}`).join(', ')})`);
-    this.pending = 0;
-    this.counts.clear();
-    this.sample.length = 0;
+    this.window?.flush();
   }
 }

@@ -12,6 +12,7 @@ import { upsertUsers } from '../../hub/broker/credentials.js';
 import { generatePassword } from '../../hub/broker/passwords.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
+import type { GatewayBurst } from '../../hub/live/feed.js';
 import { capturedLog } from '../support/captured-log.js';
 import { GatewayFleet, type FleetMember } from '../support/gateway-fleet.js';
 import { tempDir } from '../support/tmp.js';
@@ -66,8 +67,10 @@ describe.skipIf(!enoughFiles)(`connection storm: ${N} gateways drop and come bac
     await waitFor(async () => (await statusCounts()).online === N || undefined, 60_000, 'every gateway online');
   }, 120_000);
 
-  it('takes every gateway dropping at once (wills), marks them offline, and logs the burst as a few lines', async () => {
+  it('takes every gateway dropping at once (wills), marks them offline, and logs and streams the burst as a few lines and events', async () => {
     const before = captured.lines.length;
+    const live: { topic: string; data: unknown }[] = [];
+    const off = hub.live.subscribe((topic, data) => (topic === 'gateway' || topic === 'gateways') && live.push({ topic, data }));
     fleet.dropAll();
     await waitFor(() => hub.broker?.connectedClients === 1 || undefined, 60_000, 'every gateway gone');
     await waitFor(async () => (await statusCounts()).offline === N || undefined, 60_000, 'every gateway offline');
@@ -79,6 +82,12 @@ describe.skipIf(!enoughFiles)(`connection storm: ${N} gateways drop and come bac
     // Every change is accounted for: the lines logged at once plus the summaries' counts.
     const offline = statusLines.reduce((n, l) => n + (l.byStatus ? (l.byStatus.offline ?? 0) : l.status === 'offline' ? 1 : 0), 0);
     expect(offline).toBe(N);
+    // The live stream (every browser, every relay to other hub processes) likewise.
+    off();
+    expect(live.length).toBeGreaterThan(0);
+    expect(live.length).toBeLessThan(60);
+    const streamed = live.reduce((n, e) => n + (e.topic === 'gateways' ? ((e.data as GatewayBurst).byStatus.offline ?? 0) : (e.data as { status: string }).status === 'offline' ? 1 : 0), 0);
+    expect(streamed).toBe(N);
   }, 120_000);
 
   it('lets the whole fleet back in at once, and takes a clean disconnect of all of them', async () => {

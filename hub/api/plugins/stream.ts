@@ -23,10 +23,12 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
     schema: {
       querystring: Type.Object({ topics: Type.Optional(Type.String({ pattern: '^[a-z,]*$', description: `comma-separated subset of ${TOPICS.join(', ')}; default all` })) }, strict),
       produces: ['text/event-stream'],
-      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway, event, command, deployment' }) },
+      response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway (one status change), gateways (the rest of a burst of status changes within a second, summed up: counts by status and site, the first 50 gateways), event, command, deployment, incident' }) },
     },
     handler: (request, reply) => {
       const wanted = new Set<Topic>((request.query.topics ? request.query.topics.split(',') : TOPICS).filter((t): t is Topic => (TOPICS as readonly string[]).includes(t)));
+      // Status changes come one by one and, in a burst, summed up: asking for one is asking for both.
+      if (wanted.has('gateway')) wanted.add('gateways');
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });

@@ -95,6 +95,7 @@ async function start(): Promise<void> {
   stream = new EventSource('/api/v1/stream');
   stream.addEventListener('review', (e) => onReview(JSON.parse((e as MessageEvent<string>).data) as ReviewItem));
   stream.addEventListener('gateway', () => onFleetChange());
+  stream.addEventListener('gateways', () => onFleetChange());
   stream.addEventListener('deployment', () => onFleetChange());
   stream.addEventListener('incident', () => onIncident());
   stream.addEventListener('command', (e) => onCommand(JSON.parse((e as MessageEvent<string>).data) as Command));
