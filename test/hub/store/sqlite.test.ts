@@ -94,6 +94,52 @@ describe('SqliteStore specifics', () => {
     }
   });
 
+  it('finds every repeat whatever the order: below the highest stored seq, buffered or flushed, after a restart, and after a batch that failed to store', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const path = join(dir.path, 'hub.db');
+    const at = (seq: number): ReturnType<typeof batch> => batch('gw-marks', BOOT, seq, [reading('m', 'p', seq, T0 + seq)]);
+    const stored = { stored: true, readings: 1 };
+    const repeat = { stored: false, readings: 0 };
+    try {
+      const a = SqliteStore.open({ path, flushMs: 600_000 });
+      expect(await a.ingestBatch(at(5))).toEqual(stored);
+      expect(await a.ingestBatch(at(5))).toEqual(repeat); // buffered
+      a.flush();
+      expect(await a.ingestBatch(at(5))).toEqual(repeat); // stored
+      expect(await a.ingestBatch(at(3))).toEqual(stored); // a gap filled late: below the highest seq, new
+      expect(await a.ingestBatch(at(3))).toEqual(repeat);
+      expect(await a.ingestBatch(at(9))).toEqual(stored);
+      await a.close();
+      const b = SqliteStore.open({ path, flushMs: 600_000 });
+      try {
+        for (const seq of [3, 5, 9]) expect(await b.ingestBatch(at(seq))).toEqual(repeat);
+        expect(await b.ingestBatch(at(4))).toEqual(stored);
+        expect(await b.ingestBatch(at(10))).toEqual(stored);
+        b.flush();
+        for (const seq of [4, 10]) expect(await b.ingestBatch(at(seq))).toEqual(repeat);
+        expect((await b.history('gw-marks', 'm', 'p', T0, T0 + 100)).map((s) => s.value)).toEqual([3, 4, 5, 9, 10]);
+      } finally {
+        await b.close();
+      }
+      // Written through (no journal: another process owns it) and refused by the database: the
+      // batch was not stored, so sending it again stores it.
+      const owner = SqliteStore.open({ path, flushMs: 600_000 });
+      const c = SqliteStore.open({ path });
+      try {
+        c.database.exec("CREATE TRIGGER refuse BEFORE INSERT ON batches WHEN NEW.seq = 11 BEGIN SELECT RAISE(ABORT, 'refused'); END");
+        await expect(c.ingestBatch(at(11))).rejects.toThrow(/refused/);
+        c.database.exec('DROP TRIGGER refuse');
+        expect(await c.ingestBatch(at(11))).toEqual(stored);
+        expect(await c.ingestBatch(at(11))).toEqual(repeat);
+      } finally {
+        await c.close();
+        await owner.close();
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('keeps every acknowledged batch when the process is killed before a flush (journal replay)', async () => {
     const dir = tempDir('swarmgate-hub-store-');
     const path = join(dir.path, 'hub.db');
