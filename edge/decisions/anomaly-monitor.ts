@@ -50,6 +50,10 @@ export interface AnomalyStatus {
   readonly learning: boolean;
   readonly readings: number;
   readonly hasModel: boolean;
+  /** The detector's own phase ('scoring': its scores mean something). */
+  readonly phase: 'learning' | 'scoring';
+  /** The fleet prior the detector started from ('<key>@<version>'), when it did. */
+  readonly prior?: string;
   readonly range?: readonly [number, number];
   readonly value?: number;
   readonly lastTs?: number;
@@ -114,6 +118,8 @@ interface PointState {
   flatline: boolean;
   below: number;
   timer?: NodeJS.Timeout;
+  /** Its detector's 'scoring' was announced (onScoring). */
+  announced: boolean;
 }
 
 const MAX_QUEUE = 5000;
@@ -131,6 +137,7 @@ export class AnomalyMonitor {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly points = new Map<string, PointState>();
+  private readonly scoringListeners = new Set<(ref: string) => void>();
   private unsubscribe?: () => void;
   private saveTimer?: NodeJS.Timeout;
   private saving?: Promise<void>;
@@ -192,7 +199,7 @@ export class AnomalyMonitor {
           detector = undefined;
         }
       }
-      const fresh = { queue: [], draining: false, chain: Promise.resolve(), dropped: 0, detectorScore: 0, outOfRange: false, flatline: false, below: 0 };
+      const fresh = { announced: false, queue: [], draining: false, chain: Promise.resolve(), dropped: 0, detectorScore: 0, outOfRange: false, flatline: false, below: 0 };
       const state = { ref: cfg.point, device, point, dir, cfg, threshold, input, own: detector !== undefined, side, lastQueuedTs: side.lastTs ?? -Infinity };
       this.points.set(cfg.point, { ...state, ...fresh, detector: detector ?? new PointDetector(input, cfg.point) });
     }
@@ -219,6 +226,8 @@ export class AnomalyMonitor {
       learning: !this.armed(p, p.side.lastTs ?? this.now()) && !this.detectorArmed(p),
       readings: p.detector.readings,
       hasModel: p.detector.hasModel,
+      phase: p.detector.phase,
+      ...(p.side.prior !== undefined ? { prior: p.side.prior } : {}),
       ...(range ? { range } : {}),
       ...(p.side.lastValue !== undefined ? { value: p.side.lastValue } : {}),
       ...(p.side.lastTs !== undefined ? { lastTs: p.side.lastTs } : {}),
@@ -379,9 +388,19 @@ export class AnomalyMonitor {
     return out;
   }
 
+  /** Called once per point (and start) when its detector reaches 'scoring'. */
+  onScoring(listener: (ref: string) => void): () => void {
+    this.scoringListeners.add(listener);
+    return () => this.scoringListeners.delete(listener);
+  }
+
   private async process(p: PointState, s: Sample): Promise<void> {
     const c = this.options.config;
     p.detectorScore = await p.detector.score(s.ts, s.value);
+    if (!p.announced && p.detector.phase === 'scoring') {
+      p.announced = true;
+      for (const l of this.scoringListeners) l(p.ref);
+    }
     const side = p.side;
     side.firstTs ??= s.ts;
     const armed = this.armed(p, s.ts);

@@ -3,8 +3,9 @@
  * that are "the same" across gateways share one fleet key (shared/wire/detector-prior.ts: priorKey,
  * from the profile and point name, or from the Haystack markers and unit).
  *
- * - share: every CHECK_MS, the prior of each point whose detector scores on its own learning and
- *   was not offered within shareEveryS goes to the hub on `prior` (QoS 1, only while connected: a
+ * - share: when a point's detector reaches 'scoring', and every CHECK_MS, the prior of each point
+ *   whose detector scores on its own learning and was not offered within shareEveryS (bounded
+ *   rate; later priors carry retrainings) goes to the hub on `prior` (QoS 1, only while connected: a
  *   prior is a snapshot, the next one comes anyway).
  * - use: the keys of points still waiting (no saved state, not started from a prior, still
  *   learning) are asked for on `prior/request` at each connect and every requestEveryS; a fleet
@@ -30,6 +31,8 @@ import type { Publisher } from './publisher.js';
 
 /** What fleet learning needs of the anomaly monitor. */
 export interface PriorHost {
+  /** Called when a point's detector reaches 'scoring' (its prior may then be shared at once). */
+  onScoring(listener: (ref: string) => void): () => void;
   waitingForPrior(): string[];
   adoptPrior(ref: string, prior: DetectorPrior, origin: string): Promise<boolean>;
   sharePriors(now: number, everyMs: number): Promise<Array<{ readonly ref: string; readonly device: string; readonly point: string; readonly prior: DetectorPrior }>>;
@@ -99,6 +102,7 @@ export class FleetPriors {
     }
     if (settings.share) {
       this.offConnect.push(publisher.onConnect(() => void this.share()));
+      this.offConnect.push(this.options.host.onScoring(() => void this.share()));
       this.every(CHECK_MS, () => this.share());
     }
     // Already connected: no connect event comes to start with.
