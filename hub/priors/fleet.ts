@@ -10,9 +10,9 @@
  * 1. Compatible: the architecture (forecaster inputs × hidden units, pattern window × step) most
  *    members share — a gateway's detector can only start from a prior of its own architecture.
  *    Members without a trained forecaster are left out when any member has one.
- * 2. Typical: with three or more compatible members, one whose level, spread, forecast fit or
- *    typical surprise lies more than OUTLIER robust deviations from the members' median (a unit
- *    with a fault, a sensor in the wrong place) is left out.
+ * 2. Typical: with three or more compatible members, one whose level or spread lies more than
+ *    OUTLIER robust deviations from the members' median (a unit with a fault, a sensor in the
+ *    wrong place) is left out, the farthest first, while more than half of them remain.
  * 3. The medoid: of the rest, the member closest to the members' medians over those four figures
  *    (sum of robust deviations); ties go to more readings, then the newer prior. The most typical
  *    unit is what a new unit of the same model most likely resembles, so its calibration gives the
@@ -105,19 +105,23 @@ export function chooseFleetPrior(members: readonly FleetMember[]): FleetChoice {
     return out;
   };
 
-  if (candidates.length >= 3) {
+  // Left out one at a time, the farthest first, while it lies beyond OUTLIER on level or spread
+  // (where a unit's readings sit and how they swing: a miscalibrated or misplaced sensor, a
+  // failing unit) and more than half of the compatible members remain. Fit and typical surprise
+  // vary between healthy units with their load and weather: they weigh in the medoid only.
+  const compatible = candidates.length;
+  while (candidates.length >= 3 && (candidates.length - 1) * 2 > compatible) {
     const dev = deviation();
-    const outliers = candidates.filter((i) => FEATURES.some((f) => (dev.get(i) as Record<Feature, number>)[f] > OUTLIER));
-    // Never leave out the majority: then there is no "typical" to speak of.
-    if (outliers.length * 2 < candidates.length) {
-      for (const i of outliers) {
-        const d = dev.get(i) as Record<Feature, number>;
-        const x = feats.get(i) as Record<Feature, number>;
-        const worst = FEATURES.reduce((a, b) => (d[b] > d[a] ? b : a));
-        exclude(i, `atypical: ${worst} ${fmt(x[worst])} is ${d[worst].toFixed(1)} robust deviations from the members' median (limit ${OUTLIER})`);
-      }
-      candidates = candidates.filter((i) => !outliers.includes(i));
-    }
+    const far = (i: number): { f: Feature; d: number } => {
+      const d = dev.get(i) as Record<Feature, number>;
+      return d.level >= d.spread ? { f: 'level', d: d.level } : { f: 'spread', d: d.spread };
+    };
+    const worst = candidates.reduce((a, b) => (far(b).d > far(a).d ? b : a));
+    const w = far(worst);
+    if (w.d <= OUTLIER) break;
+    const x = feats.get(worst) as Record<Feature, number>;
+    exclude(worst, `atypical: ${w.f} ${fmt(x[w.f])} is ${w.d.toFixed(1)} robust deviations from the members' median (limit ${OUTLIER})`);
+    candidates = candidates.filter((i) => i !== worst);
   }
 
   const dev = deviation();

@@ -58,11 +58,11 @@ export const MemberVerdictSchema = Type.Object(
 export const FleetPriorSummarySchema = Type.Object(
   {
     key: PriorKeySchema,
-    version: Type.Integer({ minimum: 1, description: 'Increases by one each time the rebuilt fleet prior of the key changes' }),
-    builtAt: Type.Integer({ description: 'ms since epoch' }),
+    version: Type.Integer({ minimum: 1, description: 'Increases by one each time the prior served for the key changes' }),
+    builtAt: Type.Integer({ description: 'When this version was chosen, ms since epoch' }),
     source: Type.String({ description: 'site/gateway/device/point of the member chosen' }),
     sourceVersion: Type.Integer({ minimum: 1, description: 'Version of the published prior chosen' }),
-    members: Type.Integer({ minimum: 1, description: 'Published priors (one per sharing point, the newest) it was chosen from' }),
+    members: Type.Integer({ minimum: 1, description: 'Published priors (one per sharing point, the newest) of the latest rebuild' }),
     verdicts: Type.Array(MemberVerdictSchema, { description: 'Every member: chosen, kept, or excluded and why' }),
     bytes: Type.Integer({ minimum: 0 }),
   },
@@ -154,7 +154,12 @@ export class PriorService {
     const chosen = choice.chosen === undefined ? undefined : members[choice.chosen];
     if (!chosen) return undefined;
     const current = await this.fleetSummary(key);
-    if (current && current.source === chosen.source && current.sourceVersion === chosen.version) return current;
+    if (current && current.source === chosen.source && current.sourceVersion === chosen.version) {
+      // The same prior served: the version stays, the members and their reasons are brought up to date.
+      const verdicts = JSON.stringify(choice.verdicts);
+      await this.sql.all('UPDATE fleet_priors SET members = ?, verdicts = ? WHERE prior_key = ? AND version = ?', [members.length, verdicts, key, current.version]);
+      return { ...current, members: members.length, verdicts: [...choice.verdicts] };
+    }
     const document = JSON.stringify(chosen.prior);
     const builtAt = this.clock();
     for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
