@@ -86,6 +86,8 @@ export class FleetPriors {
   private readonly offConnect: Array<() => void> = [];
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Keys whose last fleet prior fitted none of the waiting points: not asked for again (a new version still comes when the hub pushes it). */
+  private readonly unfit = new Set<string>();
   /** Priors published and fleet priors adopted (for tests and logs). */
   readonly stats = { shared: 0, requested: 0, received: 0, adopted: 0 };
 
@@ -181,7 +183,7 @@ export class FleetPriors {
   private async requestNow(): Promise<void> {
     const { publisher, host, keys, settings, log } = this.options;
     if (!settings.use || !publisher.connected) return;
-    const wanted = [...new Set(host.waitingForPrior().flatMap((ref) => keys.get(ref) ?? []))].slice(0, PRIOR_REQUEST_MAX_KEYS);
+    const wanted = [...new Set(host.waitingForPrior().flatMap((ref) => keys.get(ref) ?? []))].filter((k) => !this.unfit.has(k)).slice(0, PRIOR_REQUEST_MAX_KEYS);
     if (wanted.length === 0) return;
     if (publisher.publishLive(this.topic('prior/request'), encode(PriorRequestSchema, { v: 1, keys: wanted }), { qos: 1, retain: false })) {
       this.stats.requested++;
@@ -203,9 +205,15 @@ export class FleetPriors {
       log.warn({ key, version, problem: tooBig }, 'fleet prior refused');
       return;
     }
+    let tried = 0;
+    let adopted = 0;
     for (const ref of host.waitingForPrior()) {
       if (keys.get(ref) !== key) continue;
-      if (await host.adoptPrior(ref, prior, `${key}@${version}`)) this.stats.adopted++;
+      tried++;
+      if (await host.adoptPrior(ref, prior, `${key}@${version}`)) adopted++;
     }
+    this.stats.adopted += adopted;
+    if (tried > 0 && adopted === 0) this.unfit.add(key);
+    else this.unfit.delete(key);
   }
 }
