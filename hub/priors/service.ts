@@ -96,6 +96,8 @@ export class PriorService {
   /** key -> 'site/gateway' that asked for it (answered again on each new version). */
   private readonly waiting = new Map<string, Set<string>>();
   private waitingCount = 0;
+  /** One rebuild of a key at a time in this process: a rebuild that read fewer members must not write last. */
+  private readonly rebuilding = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly sql: Sql,
@@ -138,7 +140,17 @@ export class PriorService {
    * Chooses the key's fleet prior again from the newest published prior of each of its points;
    * stores (and pushes to the gateways waiting for it) a new version when the choice changed.
    */
-  async rebuild(key: string): Promise<FleetPriorSummary | undefined> {
+  rebuild(key: string): Promise<FleetPriorSummary | undefined> {
+    const previous = this.rebuilding.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.rebuildNow(key));
+    this.rebuilding.set(key, next);
+    void next.finally(() => {
+      if (this.rebuilding.get(key) === next) this.rebuilding.delete(key);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async rebuildNow(key: string): Promise<FleetPriorSummary | undefined> {
     const rows = await this.sql.all(
       `SELECT p.site, p.gateway, p.device, p.point, p.version, p.document FROM detector_priors p
        WHERE p.prior_key = ? AND p.version = (SELECT MAX(q.version) FROM detector_priors q
