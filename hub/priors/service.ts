@@ -12,7 +12,8 @@
  * never gets one.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { SwarmgateError } from '../../shared/kit/errors.js';
+import { errorMessage, SwarmgateError } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
 import { decode } from '../../shared/wire/codec.js';
 import {
   DETECTOR_PRIOR_MAX_BYTES,
@@ -103,6 +104,7 @@ export class PriorService {
     private readonly sql: Sql,
     private readonly clock: () => number = Date.now,
     private readonly send?: SendFleetPrior,
+    private readonly log?: Logger,
   ) {}
 
   /** Stores a new version of the key's prior; refused (field named) when it fails the schema. */
@@ -124,7 +126,9 @@ export class PriorService {
       );
       const row = rows[0];
       if (row) {
-        await this.rebuild(input.key);
+        // Stored: a failed rebuild must not fail the publish (a retry would store it twice); the
+        // key keeps the fleet prior it had and the next publish rebuilds it.
+        await this.rebuild(input.key).catch((err: unknown) => this.log?.error({ key: input.key, err: errorMessage(err) }, 'fleet prior rebuild failed; the previous version stays served'));
         return summaryOf(row);
       }
     }
@@ -240,7 +244,10 @@ export class PriorService {
       const row = rows[0];
       if (!row) continue;
       const summary = fleetSummaryOf(row);
-      await this.send(site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior: JSON.parse(str(row, 'document')) as DetectorPrior });
+      // Not delivered (the hub's broker link is down): the gateway asks again every requestEveryS.
+      await this.send(site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior: JSON.parse(str(row, 'document')) as DetectorPrior }).catch((err: unknown) =>
+        this.log?.warn({ site, gateway, key, err: errorMessage(err) }, 'fleet prior not sent'),
+      );
     }
   }
 
@@ -250,7 +257,7 @@ export class PriorService {
     for (const who of this.waiting.get(message.key) ?? []) {
       const [site = '', gateway = ''] = who.split('/');
       // A failed push is not the publishing gateway's problem: the waiting gateway asks again.
-      await send(site, gateway, message).catch(() => undefined);
+      await send(site, gateway, message).catch((err: unknown) => this.log?.warn({ site, gateway, key: message.key, err: errorMessage(err) }, 'fleet prior not pushed'));
     }
   }
 
