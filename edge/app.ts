@@ -11,6 +11,7 @@ import type { LoadedConfig } from './config/load.js';
 import type { Reading } from './drivers/driver.js';
 import type { DriverRegistry } from './drivers/registry.js';
 import { federationGateway, startFederation, type Federation } from './federation/index.js';
+import { FleetPriors, fleetKeys } from './federation/fleet-priors.js';
 import { createInterlockGuard, loggingReporter, teeReporter, type Reporter } from './decisions/rules/index.js';
 import { registerAnalyticsMetrics } from './analytics/metrics.js';
 import { Gateway } from './runtime/gateway.js';
@@ -111,6 +112,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
     await federation?.stop();
     throw err;
   }
+  const fleet = startFleetLearning(loaded, federation, local, gateway.log.child({ part: 'fleet-learning' }));
   if (loaded.config.health?.enabled !== false) {
     health = new HealthAgent({ host: healthHost(gateway, federation, local, reporter), limits: healthLimits(loaded.config.health), log: gateway.log.child({ part: 'health' }), registry: gateway.metrics.registry });
     health.start();
@@ -146,11 +148,37 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
       notifier?.close();
       await updater?.stop();
       await health?.stop();
+      await fleet?.stop();
       await local.stop();
       await gateway.stop(force);
       await federation?.stop();
     },
   };
+}
+
+/**
+ * Fleet learning (analytics.fleetLearning: share and/or use) between the anomaly monitor and the
+ * hub, when the gateway has both; nothing runs (nor publishes, nor subscribes) otherwise.
+ */
+function startFleetLearning(loaded: LoadedConfig, federation: Federation | undefined, local: LocalDecisions, log: Logger): FleetPriors | undefined {
+  const settings = loaded.config.analytics?.fleetLearning;
+  const monitor = local.monitor;
+  if (!settings || (!settings.share && !settings.use) || !monitor) return undefined;
+  if (!federation) {
+    log.warn('analytics.fleetLearning needs a federation section (priors go through the hub); fleet learning is off');
+    return undefined;
+  }
+  const points = monitor.monitored.flatMap((ref) => {
+    const [device = '', point = ''] = ref.split('/');
+    const spec = loaded.devices.find((d) => d.id === device)?.points.find((p) => p.name === point);
+    const profile = loaded.profiles.get(device)?.profile;
+    if (!spec || !profile) return [];
+    return [{ ref, profile, point, ...(spec.tags ? { tags: spec.tags } : {}), ...(spec.unit !== undefined ? { unit: spec.unit } : {}) }];
+  });
+  const fleet = new FleetPriors({ settings, site: loaded.config.gateway.site, gateway: loaded.config.gateway.id, publisher: federation.publisher, host: monitor, keys: fleetKeys(points, settings.key), log });
+  fleet.start();
+  log.info({ share: settings.share, use: settings.use, points: points.length }, 'fleet learning on');
+  return fleet;
 }
 
 /** The health agent's view of this gateway process; its events go where the decision layer's go. */

@@ -28,7 +28,9 @@ import { PriorService } from './priors/service.js';
 import { sqlFor } from './db/sql.js';
 import { INGEST_CHANNELS, Ingest } from './ingest/ingest.js';
 import { openIngestSource, type IngestSource } from './ingest/sources/index.js';
-import { parseTopic } from '../shared/wire/topics.js';
+import { gatewayTopic, parseTopic } from '../shared/wire/topics.js';
+import { encode } from '../shared/wire/codec.js';
+import { FleetPriorMessageSchema } from '../shared/wire/detector-prior.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { PointIndex } from './registry/points.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
@@ -372,7 +374,11 @@ async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink,
   mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
   mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
   cleanups.push(() => mqttClient.endAsync(true));
-  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), priors: new PriorService(sqlFor(store)), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), priors: new PriorService(sqlFor(store), Date.now, async (site, gateway, message) => {
+    // QoS 1, not retained: a fleet prior is an answer to this gateway's request, inside its own subtree.
+    if (!mqttClient.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', 'hub is not connected to its broker');
+    await mqttClient.publishAsync(gatewayTopic(site, gateway, 'prior/fleet'), encode(FleetPriorMessageSchema, message), { qos: 1 });
+  }, log.child({ part: 'priors' })), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
   link.handOff.ingest = ingest;
   const subscribed = ingest.start(); // the handler is in place when this returns
   subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it

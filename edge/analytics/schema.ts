@@ -25,6 +25,22 @@ export const AnalyticsPointSchema = Type.Object(
   strict,
 );
 
+export const FleetLearningSchema = Type.Object(
+  {
+    share: Type.Optional(Type.Boolean({ default: false, description: 'Publish what each point\'s detector learned (its prior) to the hub once it scores, then at most every shareEveryS: it helps build the fleet prior of its key' })),
+    use: Type.Optional(Type.Boolean({ default: false, description: 'A point whose detector has no saved state of its own starts from the fleet prior of its key when the hub has one, then learns its own; a saved state is never replaced' })),
+    key: Type.Optional(
+      Type.Union([Type.Literal('profile'), Type.Literal('tags')], {
+        default: 'profile',
+        description: 'What makes points "the same" across gateways: profile = the profile and point name; tags = the point\'s Haystack markers and unit (points of different profiles that mean the same; a point without tags or unit keeps its profile key)',
+      }),
+    ),
+    shareEveryS: Type.Optional(Type.Integer({ minimum: 600, default: 21_600, description: 'Least time between two priors of one point' })),
+    requestEveryS: Type.Optional(Type.Integer({ minimum: 60, default: 600, description: 'How often points still waiting for a fleet prior ask the hub again' })),
+  },
+  { ...strict, description: 'Fleet learning through the hub (needs a federation section); both off by default' },
+);
+
 export const AnalyticsConfigSchema = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean({ default: true })),
@@ -48,10 +64,12 @@ export const AnalyticsConfigSchema = Type.Object(
         { ...strict, description: 'Detector budget (defaults from edge/analytics suit a Raspberry Pi 4)' },
       ),
     ),
+    fleetLearning: Type.Optional(FleetLearningSchema),
     points: Type.Array(AnalyticsPointSchema, { description: 'Numeric points to score' }),
   },
   { ...strict, description: 'On-device anomaly detection per point' },
 );
 
+export type FleetLearningConfig = Static<typeof FleetLearningSchema>;
 export type AnalyticsPointConfig = Static<typeof AnalyticsPointSchema>;
 export type AnalyticsConfig = Static<typeof AnalyticsConfigSchema>;

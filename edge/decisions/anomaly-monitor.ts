@@ -8,13 +8,19 @@
  * Polling never waits for analytics: samples are queued per point and scored in the background
  * (training is the detector's own background job). Learned state is saved under
  * <dataDir>/models/<device>/<point>/ periodically and on stop, and reloaded on start.
+ *
+ * Fleet learning (analytics.fleetLearning, driven by edge/federation/fleet-priors.ts): a point with
+ * no saved state of its own may start from a fleet prior (adoptPrior); its detector score then
+ * raises events as soon as the detector scores, while the range and stuck-value checks still
+ * learn this unit for learningHours. A point's own learning is offered back (sharePriors).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/kit/errors.js';
-import { currentBackend, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
+import { currentBackend, detectorFromPrior, exportPrior, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
+import type { DetectorPrior } from '../../shared/wire/detector-prior.js';
 import type { AnalyticsConfig, AnalyticsPointConfig } from '../analytics/schema.js';
 import type { Reading } from '../drivers/driver.js';
 import type { GatewayPort } from '../runtime/ports.js';
@@ -44,6 +50,10 @@ export interface AnomalyStatus {
   readonly learning: boolean;
   readonly readings: number;
   readonly hasModel: boolean;
+  /** The detector's own phase ('scoring': its scores mean something). */
+  readonly phase: 'learning' | 'scoring';
+  /** The fleet prior the detector started from ('<key>@<version>'), when it did. */
+  readonly prior?: string;
   readonly range?: readonly [number, number];
   readonly value?: number;
   readonly lastTs?: number;
@@ -72,6 +82,18 @@ interface Sidecar {
   excursion: number;
   lastEventAt: number;
   active: boolean;
+  /** The fleet prior the detector started from ('<key>@<version>'), when it did. */
+  prior?: string;
+  /** When this point's prior was last offered to the fleet (ms). */
+  sharedAt?: number;
+}
+
+/** A point's prior, ready to share. */
+export interface SharedPrior {
+  readonly ref: string;
+  readonly device: string;
+  readonly point: string;
+  readonly prior: DetectorPrior;
 }
 
 interface PointState {
@@ -81,6 +103,9 @@ interface PointState {
   readonly dir: string;
   readonly cfg: AnalyticsPointConfig;
   readonly threshold: number;
+  readonly input: DetectorOptionsInput;
+  /** The detector came from a state saved on this gateway: it is never replaced by a fleet prior. */
+  readonly own: boolean;
   detector: PointDetector;
   side: Sidecar;
   queue: Sample[];
@@ -93,6 +118,8 @@ interface PointState {
   flatline: boolean;
   below: number;
   timer?: NodeJS.Timeout;
+  /** Its detector's 'scoring' was announced (onScoring). */
+  announced: boolean;
 }
 
 const MAX_QUEUE = 5000;
@@ -110,6 +137,7 @@ export class AnomalyMonitor {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly points = new Map<string, PointState>();
+  private readonly scoringListeners = new Set<(ref: string) => void>();
   private unsubscribe?: () => void;
   private saveTimer?: NodeJS.Timeout;
   private saving?: Promise<void>;
@@ -171,8 +199,8 @@ export class AnomalyMonitor {
           detector = undefined;
         }
       }
-      const fresh = { queue: [], draining: false, chain: Promise.resolve(), dropped: 0, detectorScore: 0, outOfRange: false, flatline: false, below: 0 };
-      const state = { ref: cfg.point, device, point, dir, cfg, threshold, side, lastQueuedTs: side.lastTs ?? -Infinity };
+      const fresh = { announced: false, queue: [], draining: false, chain: Promise.resolve(), dropped: 0, detectorScore: 0, outOfRange: false, flatline: false, below: 0 };
+      const state = { ref: cfg.point, device, point, dir, cfg, threshold, input, own: detector !== undefined, side, lastQueuedTs: side.lastTs ?? -Infinity };
       this.points.set(cfg.point, { ...state, ...fresh, detector: detector ?? new PointDetector(input, cfg.point) });
     }
   }
@@ -195,9 +223,11 @@ export class AnomalyMonitor {
       outOfRange: p.outOfRange,
       flatline: p.flatline,
       active: p.side.active,
-      learning: !this.armed(p, p.side.lastTs ?? this.now()),
+      learning: !this.armed(p, p.side.lastTs ?? this.now()) && !this.detectorArmed(p),
       readings: p.detector.readings,
       hasModel: p.detector.hasModel,
+      phase: p.detector.phase,
+      ...(p.side.prior !== undefined ? { prior: p.side.prior } : {}),
       ...(range ? { range } : {}),
       ...(p.side.lastValue !== undefined ? { value: p.side.lastValue } : {}),
       ...(p.side.lastTs !== undefined ? { lastTs: p.side.lastTs } : {}),
@@ -298,9 +328,79 @@ export class AnomalyMonitor {
     return first !== undefined && ts - first >= (this.options.config.learningHours ?? 24) * 3_600_000;
   }
 
+  /** A detector started from a fleet prior may raise events once it scores (the prior did its learning). */
+  private detectorArmed(p: PointState): boolean {
+    return p.side.prior !== undefined && p.detector.phase === 'scoring';
+  }
+
+  /**
+   * Points still waiting for a fleet prior: no saved state of their own, not started from a prior,
+   * still learning.
+   */
+  waitingForPrior(): string[] {
+    return [...this.points.values()].filter((p) => !p.own && p.side.prior === undefined && p.detector.phase === 'learning').map((p) => p.ref);
+  }
+
+  /**
+   * Starts `ref`'s detector from a fleet prior (`origin` names it: '<key>@<version>'), then it learns
+   * its own. False (and nothing changes) when the point is no longer waiting or the prior does not
+   * fit its detector (the error is logged with the field).
+   */
+  async adoptPrior(ref: string, prior: DetectorPrior, origin: string): Promise<boolean> {
+    const p = this.points.get(ref);
+    if (!p || this.stopped) return false;
+    return this.serial(p, async () => {
+      if (p.own || p.side.prior !== undefined || p.detector.phase !== 'learning') return false;
+      let detector: PointDetector;
+      try {
+        detector = detectorFromPrior(prior, p.input, p.ref);
+      } catch (err) {
+        this.log.warn({ point: p.ref, prior: origin, err: errorMessage(err) }, 'fleet prior does not fit this detector; learning from scratch');
+        return false;
+      }
+      const dropped = p.detector.readings;
+      p.detector = detector;
+      p.side.prior = origin;
+      this.log.info({ point: p.ref, prior: origin, readingsReplaced: dropped }, 'detector starts from the fleet prior');
+      return true;
+    });
+  }
+
+  /**
+   * The priors of points whose detector scores on its own learning (at least its first training's
+   * readings) and that were not offered within `everyMs`; each is marked offered at `now`.
+   */
+  async sharePriors(now: number, everyMs: number): Promise<SharedPrior[]> {
+    const out: SharedPrior[] = [];
+    for (const p of this.points.values()) {
+      if (this.stopped || this.isShedding) break;
+      const d = p.detector;
+      if (d.phase !== 'scoring' || d.readings < d.options.minTrain) continue;
+      if (p.side.sharedAt !== undefined && now - p.side.sharedAt < everyMs) continue;
+      const prior = await this.serial(p, () => exportPrior(p.detector, now)).catch((err: unknown) => {
+        this.log.warn({ point: p.ref, err: errorMessage(err) }, 'could not export the detector prior');
+        return undefined;
+      });
+      if (!prior) continue;
+      p.side.sharedAt = now;
+      out.push({ ref: p.ref, device: p.device, point: p.point, prior });
+    }
+    return out;
+  }
+
+  /** Called once per point (and start) when its detector reaches 'scoring'. */
+  onScoring(listener: (ref: string) => void): () => void {
+    this.scoringListeners.add(listener);
+    return () => this.scoringListeners.delete(listener);
+  }
+
   private async process(p: PointState, s: Sample): Promise<void> {
     const c = this.options.config;
     p.detectorScore = await p.detector.score(s.ts, s.value);
+    if (!p.announced && p.detector.phase === 'scoring') {
+      p.announced = true;
+      for (const l of this.scoringListeners) l(p.ref);
+    }
     const side = p.side;
     side.firstTs ??= s.ts;
     const armed = this.armed(p, s.ts);
@@ -345,6 +445,9 @@ export class AnomalyMonitor {
     side.lastValue = s.value;
     side.lastTs = s.ts;
 
+    // Before learningHours the range and stuck checks are off (armed), so only a detector started
+    // from a fleet prior can raise an event.
+    const detArmed = armed || this.detectorArmed(p);
     const score = combined(p);
     if (side.active) {
       // Closed only once the score is low AND the value is back inside its learned range: a freezer
@@ -357,7 +460,7 @@ export class AnomalyMonitor {
       }
       return;
     }
-    if (!armed || score < p.threshold || s.ts - side.lastEventAt < (c.cooldownS ?? 3600) * 1000) return;
+    if (!detArmed || score < p.threshold || s.ts - side.lastEventAt < (c.cooldownS ?? 3600) * 1000) return;
     side.active = true;
     side.lastEventAt = s.ts;
     p.below = 0;

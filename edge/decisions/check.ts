@@ -17,6 +17,8 @@ export interface LocalDecisionSections {
   readonly rules?: RulesConfig;
   readonly analytics?: AnalyticsConfig;
   readonly advisor?: AdvisorConfig;
+  /** Only whether it is there: fleet learning goes through the hub. */
+  readonly federation?: unknown;
 }
 
 /** The three optional sections of a loaded config (present once schema.ts declares them). */
@@ -39,6 +41,10 @@ export function localDecisionProblems(loaded: Pick<GatewayConfigView, 'devices'>
       seen.add(p.point);
       checkRef(p.point, catalog, path, problems);
     });
+    const fleet = sections.analytics.fleetLearning;
+    if (fleet && (fleet.share || fleet.use) && !sections.federation) {
+      problems.push({ path: ['analytics', 'fleetLearning'], message: `${fleet.share ? 'share' : 'use'}: true needs a federation section (priors go to and come from the hub)` });
+    }
   }
   if (sections.advisor) {
     problems.push(...compileStrategies(sections.advisor, catalog).problems.map((p) => ({ ...p, path: ['advisor', ...p.path] })));

@@ -67,8 +67,10 @@ export const ROUTES = {
   'quarantine.discard': { method: 'DELETE', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'Discard an inspected quarantined message (audited)' },
 
   'incidents.list': { method: 'GET', url: '/api/v1/incidents', access: read, tag: 'incidents', summary: 'Incidents of the emergence monitor: anomaly events grouped as one fleet incident (many gateways, one cause: weather, grid, release) or one equipment incident (one gateway deviating from its peers), most recently active first; filter by state, kind, site' },
-  'priors.list': { method: 'GET', url: '/api/v1/priors', access: read, tag: 'priors', summary: 'Fleet detector priors: the newest version per profile point key (what a new gateway\'s detector on that point starts from), or of one key' },
-  'priors.get': { method: 'GET', url: '/api/v1/priors/document', access: read, tag: 'priors', summary: 'One fleet detector prior (the newest of the key, or the version asked for): its summary and the document (shared/wire/detector-prior.ts)' },
+  'priors.list': { method: 'GET', url: '/api/v1/priors', access: read, tag: 'priors', summary: 'Detector priors gateways published: the newest version per profile point key, or of one key' },
+  'priors.get': { method: 'GET', url: '/api/v1/priors/document', access: read, tag: 'priors', summary: 'One published detector prior (the newest of the key, or the version asked for): its summary and the document (shared/wire/detector-prior.ts)' },
+  'priors.fleet': { method: 'GET', url: '/api/v1/priors/fleet', access: read, tag: 'priors', summary: 'Fleet priors: per key the prior served to gateways that use them (what a new point\'s detector starts from), chosen from the published ones, with each member\'s reason' },
+  'priors.fleetDocument': { method: 'GET', url: '/api/v1/priors/fleet/document', access: read, tag: 'priors', summary: 'One fleet prior (the newest of the key, or the version asked for): its summary and the document' },
   'incidents.get': { method: 'GET', url: '/api/v1/incidents/:id', access: read, tag: 'incidents', summary: 'One incident with its cause hint and its member events (gateway, device, point, event id)' },
 
   'objectives.create': { method: 'POST', url: '/api/v1/objectives', access: act, tag: 'planning', summary: 'Plan an objective (e.g. cut energy 10% at a site)' },

@@ -27,7 +27,7 @@ import { errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES, decode, decodeTelemetry, telemetryKey, type DecodeResult } from '../../shared/wire/codec.js';
 import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument, type UpdateStatus } from '../../shared/wire/messages.js';
-import type { PriorMessage } from '../../shared/wire/detector-prior.js';
+import { priorSizeProblem, type PriorMessage, type PriorRequest } from '../../shared/wire/detector-prior.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { LogLimiter } from '../broker/log-limiter.js';
 import { HubMetrics } from '../metrics.js';
@@ -40,7 +40,7 @@ import { StoredReceipts } from './receipts.js';
 import { classifyStoreError } from './store-errors.js';
 
 /** Channels split across hub processes. */
-export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported', 'update/status', 'prior'] as const satisfies readonly GatewayChannel[];
+export const SHARED_CHANNELS = ['telemetry', 'gaps', 'events', 'reviews', 'commands/ack', 'config/reported', 'update/status', 'prior', 'prior/request'] as const satisfies readonly GatewayChannel[];
 /** Channels every hub process receives. */
 export const BROADCAST_CHANNELS = ['state'] as const satisfies readonly GatewayChannel[];
 
@@ -64,9 +64,10 @@ export interface UpdateStatusSink {
   recordStatus(site: string, gateway: string, status: UpdateStatus): Promise<void>;
 }
 
-/** Keeps the detector priors gateways publish (the PriorService). */
+/** Keeps the detector priors gateways publish and answers their requests for fleet priors (the PriorService). */
 export interface PriorSink {
   recordPrior(site: string, gateway: string, message: PriorMessage): Promise<void>;
+  requested(site: string, gateway: string, request: PriorRequest): Promise<void>;
 }
 
 export interface IngestOptions {
@@ -538,10 +539,25 @@ export class Ingest {
       case 'prior': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
+        // Within the payload limit yet beyond the prior's own: kept aside, never stored nor served.
+        const tooBig = priorSizeProblem(value.prior);
+        if (tooBig) {
+          await this.reject(topic, channel, 'too-large', `${topic}: ${tooBig}`, payload);
+          return;
+        }
         this.metrics.messages.inc({ channel });
         await this.persist(channel, () => registry.seen(site, gateway, now));
         const priors = this.options.priors;
         if (priors) await this.persist(channel, () => priors.recordPrior(site, gateway, value));
+        return;
+      }
+      case 'prior/request': {
+        const value = await this.accept(topic, site, gateway, channel, payload);
+        if (!value) return;
+        this.metrics.messages.inc({ channel });
+        await this.persist(channel, () => registry.seen(site, gateway, now));
+        const priors = this.options.priors;
+        if (priors) await this.persist(channel, () => priors.requested(site, gateway, value));
         return;
       }
       case 'state': {

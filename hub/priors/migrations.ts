@@ -17,7 +17,24 @@ const table = (big: string): string => `
   );
 `;
 
-const SQLITE: readonly Migration[] = [{ version: 120, name: NAME, sql: table('INTEGER') }];
-const POSTGRES: readonly Migration[] = [{ version: 120, name: NAME, sql: table('BIGINT') }];
+const FLEET = 'fleet priors: the prior served per key, chosen from the sharing gateways\' priors, every version kept';
+
+const fleet = (big: string): string => `
+  CREATE TABLE fleet_priors (
+    prior_key TEXT NOT NULL, version INTEGER NOT NULL, built_at ${big} NOT NULL, source TEXT NOT NULL,
+    source_version INTEGER NOT NULL, members INTEGER NOT NULL, verdicts TEXT NOT NULL, bytes INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (prior_key, version)
+  );
+`;
+
+const SQLITE: readonly Migration[] = [
+  { version: 120, name: NAME, sql: table('INTEGER') },
+  { version: 121, name: FLEET, sql: fleet('INTEGER') },
+];
+const POSTGRES: readonly Migration[] = [
+  { version: 120, name: NAME, sql: table('BIGINT') },
+  { version: 121, name: FLEET, sql: fleet('BIGINT') },
+];
 
 export const PRIOR_MIGRATIONS: FeatureMigrations = { feature: 'hub/priors', versions: [120, 129], sqlite: SQLITE, postgres: POSTGRES };

@@ -1,14 +1,32 @@
 /**
  * Fleet detector priors: the hub keeps every version a gateway published for a profile point key
- * (shared/wire/detector-prior.ts: priorKey) and serves the newest. A prior is checked against the
- * wire schema again on the way in (whoever hands it over), so what is served is always a valid
- * document a gateway can start a detector from.
+ * (shared/wire/detector-prior.ts: priorKey), and after each one rebuilds the key's fleet prior:
+ * the newest prior of every sharing point of the key, one of them chosen (fleet.ts: compatible,
+ * typical, the medoid) with every member's reason; a new fleet version is stored only when the
+ * choice changes. A prior is checked against the wire schema and its size bound again on the way
+ * in (whoever hands it over), so what is served is always a valid document a gateway can start a
+ * detector from.
+ * Serving: a gateway that uses fleet priors asks for its keys on `prior/request`; the answer (and
+ * each later version of a key it asked for, while this process runs) goes to its own
+ * `…/<gateway>/prior/fleet`, inside the subtree the broker lets it read. A gateway that never asks
+ * never gets one.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { SwarmgateError } from '../../shared/kit/errors.js';
+import { errorMessage, SwarmgateError } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
 import { decode } from '../../shared/wire/codec.js';
-import { DETECTOR_PRIOR_MAX_BYTES, DetectorPriorSchema, PriorKeySchema, type DetectorPrior, type PriorMessage } from '../../shared/wire/detector-prior.js';
+import {
+  DETECTOR_PRIOR_MAX_BYTES,
+  DetectorPriorSchema,
+  PriorKeySchema,
+  priorSizeProblem,
+  type DetectorPrior,
+  type FleetPriorMessage,
+  type PriorMessage,
+  type PriorRequest,
+} from '../../shared/wire/detector-prior.js';
 import { num, str, type Sql, type SqlRow } from '../db/sql.js';
+import { chooseFleetPrior, type FleetMember } from './fleet.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -29,6 +47,38 @@ export const PriorSummarySchema = Type.Object(
 );
 export type PriorSummary = Static<typeof PriorSummarySchema>;
 
+export const MemberVerdictSchema = Type.Object(
+  {
+    ref: Type.String({ description: 'site/gateway/device/point@version of the published prior' }),
+    role: Type.Union([Type.Literal('chosen'), Type.Literal('kept'), Type.Literal('excluded')]),
+    reason: Type.String(),
+  },
+  strict,
+);
+
+export const FleetPriorSummarySchema = Type.Object(
+  {
+    key: PriorKeySchema,
+    version: Type.Integer({ minimum: 1, description: 'Increases by one each time the prior served for the key changes' }),
+    builtAt: Type.Integer({ description: 'When this version was chosen, ms since epoch' }),
+    source: Type.String({ description: 'site/gateway/device/point of the member chosen' }),
+    sourceVersion: Type.Integer({ minimum: 1, description: 'Version of the published prior chosen' }),
+    members: Type.Integer({ minimum: 1, description: 'Published priors (one per sharing point, the newest) of the latest rebuild' }),
+    verdicts: Type.Array(MemberVerdictSchema, { description: 'Every member: chosen, kept, or excluded and why' }),
+    bytes: Type.Integer({ minimum: 0 }),
+  },
+  strict,
+);
+export type FleetPriorSummary = Static<typeof FleetPriorSummarySchema>;
+
+/** Sends a fleet prior to one gateway (hub/index.ts: an MQTT publish on its prior/fleet). */
+export type SendFleetPrior = (site: string, gateway: string, message: FleetPriorMessage) => Promise<void>;
+
+/** Published priors of a key considered for its fleet prior: the newest of each point, newest points first. */
+const MAX_MEMBERS = 64;
+/** Gateways remembered per key for pushing new versions (this process only; gateways ask again anyway). */
+const MAX_WAITING = 10_000;
+
 export interface PublishPrior {
   readonly key: string;
   readonly site: string;
@@ -44,9 +94,17 @@ const COLUMNS = 'prior_key, version, site, gateway, device, point, readings, cre
 const VERSION_ATTEMPTS = 5;
 
 export class PriorService {
+  /** key -> 'site/gateway' that asked for it (answered again on each new version). */
+  private readonly waiting = new Map<string, Set<string>>();
+  private waitingCount = 0;
+  /** One rebuild of a key at a time in this process: a rebuild that read fewer members must not write last. */
+  private readonly rebuilding = new Map<string, Promise<unknown>>();
+
   constructor(
     private readonly sql: Sql,
     private readonly clock: () => number = Date.now,
+    private readonly send?: SendFleetPrior,
+    private readonly log?: Logger,
   ) {}
 
   /** Stores a new version of the key's prior; refused (field named) when it fails the schema. */
@@ -54,6 +112,8 @@ export class PriorService {
     const text = typeof input.prior === 'string' || Buffer.isBuffer(input.prior) ? input.prior : JSON.stringify(input.prior);
     const checked = decode(DetectorPriorSchema, `prior ${input.key}`, text, DETECTOR_PRIOR_MAX_BYTES);
     if (!checked.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', checked.error);
+    const tooBig = priorSizeProblem(checked.value);
+    if (tooBig) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `prior ${input.key}${tooBig}`);
     const document = JSON.stringify(checked.value);
     const bytes = Buffer.byteLength(document);
     const receivedAt = this.clock();
@@ -65,7 +125,12 @@ export class PriorService {
         [input.key, input.site, input.gateway, input.device, input.point, checked.value.readings, checked.value.createdAt, receivedAt, bytes, document, input.key],
       );
       const row = rows[0];
-      if (row) return summaryOf(row);
+      if (row) {
+        // Stored: a failed rebuild must not fail the publish (a retry would store it twice); the
+        // key keeps the fleet prior it had and the next publish rebuilds it.
+        await this.rebuild(input.key).catch((err: unknown) => this.log?.error({ key: input.key, err: errorMessage(err) }, 'fleet prior rebuild failed; the previous version stays served'));
+        return summaryOf(row);
+      }
     }
     throw new SwarmgateError('SWG_ERR_HUB_STORE', `prior ${input.key}: no free version after ${VERSION_ATTEMPTS} attempts`);
   }
@@ -73,6 +138,127 @@ export class PriorService {
   /** A prior a gateway published on its `prior` channel (ingest, already checked against the wire schema). */
   async recordPrior(site: string, gateway: string, message: PriorMessage): Promise<void> {
     await this.publish({ key: message.key, site, gateway, device: message.device, point: message.point, prior: message.prior });
+  }
+
+  /**
+   * Chooses the key's fleet prior again from the newest published prior of each of its points;
+   * stores (and pushes to the gateways waiting for it) a new version when the choice changed.
+   */
+  rebuild(key: string): Promise<FleetPriorSummary | undefined> {
+    const previous = this.rebuilding.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.rebuildNow(key));
+    this.rebuilding.set(key, next);
+    void next.finally(() => {
+      if (this.rebuilding.get(key) === next) this.rebuilding.delete(key);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async rebuildNow(key: string): Promise<FleetPriorSummary | undefined> {
+    const rows = await this.sql.all(
+      `SELECT p.site, p.gateway, p.device, p.point, p.version, p.document FROM detector_priors p
+       WHERE p.prior_key = ? AND p.version = (SELECT MAX(q.version) FROM detector_priors q
+         WHERE q.prior_key = p.prior_key AND q.site = p.site AND q.gateway = p.gateway AND q.device = p.device AND q.point = p.point)
+       ORDER BY p.version DESC LIMIT ${MAX_MEMBERS}`,
+      [key],
+    );
+    const members: Array<FleetMember & { readonly version: number; readonly source: string }> = rows.map((r) => {
+      const source = `${str(r, 'site')}/${str(r, 'gateway')}/${str(r, 'device')}/${str(r, 'point')}`;
+      return { ref: `${source}@${num(r, 'version')}`, source, version: num(r, 'version'), prior: JSON.parse(str(r, 'document')) as DetectorPrior };
+    });
+    const choice = chooseFleetPrior(members);
+    const chosen = choice.chosen === undefined ? undefined : members[choice.chosen];
+    if (!chosen) return undefined;
+    const current = await this.fleetSummary(key);
+    if (current && current.source === chosen.source && current.sourceVersion === chosen.version) {
+      // The same prior served: the version stays, the members and their reasons are brought up to date.
+      const verdicts = JSON.stringify(choice.verdicts);
+      await this.sql.all('UPDATE fleet_priors SET members = ?, verdicts = ? WHERE prior_key = ? AND version = ?', [members.length, verdicts, key, current.version]);
+      return { ...current, members: members.length, verdicts: [...choice.verdicts] };
+    }
+    const document = JSON.stringify(chosen.prior);
+    const builtAt = this.clock();
+    for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
+      const inserted = await this.sql.all(
+        `INSERT INTO fleet_priors (${FLEET_COLUMNS}, document)
+         SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM fleet_priors WHERE prior_key = ?
+         ON CONFLICT (prior_key, version) DO NOTHING RETURNING ${FLEET_COLUMNS}`,
+        [key, builtAt, chosen.source, chosen.version, members.length, JSON.stringify(choice.verdicts), Buffer.byteLength(document), document, key],
+      );
+      const row = inserted[0];
+      if (row) {
+        const summary = fleetSummaryOf(row);
+        await this.pushToWaiting({ v: 1, key, version: summary.version, members: summary.members, prior: chosen.prior });
+        return summary;
+      }
+    }
+    throw new SwarmgateError('SWG_ERR_HUB_STORE', `fleet prior ${key}: no free version after ${VERSION_ATTEMPTS} attempts`);
+  }
+
+  /** The newest fleet prior of every key (or of one). */
+  async listFleet(filter: { readonly key?: string } = {}): Promise<FleetPriorSummary[]> {
+    const where = filter.key === undefined ? '' : 'AND p.prior_key = ?';
+    const rows = await this.sql.all(
+      `SELECT ${FLEET_COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')} FROM fleet_priors p
+       WHERE p.version = (SELECT MAX(q.version) FROM fleet_priors q WHERE q.prior_key = p.prior_key) ${where}
+       ORDER BY p.prior_key`,
+      filter.key === undefined ? [] : [filter.key],
+    );
+    return rows.map(fleetSummaryOf);
+  }
+
+  /** One version of a key's fleet prior (default the newest), with its document. */
+  async getFleet(key: string, version?: number): Promise<{ readonly summary: FleetPriorSummary; readonly prior: DetectorPrior }> {
+    const rows = await this.sql.all(
+      version === undefined
+        ? `SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
+        : `SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? AND version = ?`,
+      version === undefined ? [key] : [key, version],
+    );
+    const row = rows[0];
+    if (!row) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no fleet prior for ${key}${version === undefined ? '' : ` version ${version}`}`);
+    return { summary: fleetSummaryOf(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
+  }
+
+  private async fleetSummary(key: string): Promise<FleetPriorSummary | undefined> {
+    return (await this.listFleet({ key }))[0];
+  }
+
+  /**
+   * A gateway asks for the fleet priors of its waiting points (ingest, `prior/request`): each key
+   * that has one is sent at once; every key is remembered so a later version goes out too.
+   */
+  async requested(site: string, gateway: string, request: PriorRequest): Promise<void> {
+    const who = `${site}/${gateway}`;
+    for (const key of request.keys) {
+      let set = this.waiting.get(key);
+      if (!set) this.waiting.set(key, (set = new Set()));
+      if (!set.has(who) && this.waitingCount < MAX_WAITING) {
+        set.add(who);
+        this.waitingCount++;
+      }
+    }
+    if (!this.send) return;
+    for (const key of request.keys) {
+      const rows = await this.sql.all(`SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`, [key]);
+      const row = rows[0];
+      if (!row) continue;
+      const summary = fleetSummaryOf(row);
+      // Not delivered (the hub's broker link is down): the gateway asks again every requestEveryS.
+      await this.send(site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior: JSON.parse(str(row, 'document')) as DetectorPrior }).catch((err: unknown) =>
+        this.log?.warn({ site, gateway, key, err: errorMessage(err) }, 'fleet prior not sent'),
+      );
+    }
+  }
+
+  private async pushToWaiting(message: FleetPriorMessage): Promise<void> {
+    const send = this.send;
+    if (!send) return;
+    for (const who of this.waiting.get(message.key) ?? []) {
+      const [site = '', gateway = ''] = who.split('/');
+      // A failed push is not the publishing gateway's problem: the waiting gateway asks again.
+      await send(site, gateway, message).catch((err: unknown) => this.log?.warn({ site, gateway, key: message.key, err: errorMessage(err) }, 'fleet prior not pushed'));
+    }
   }
 
   /** The newest version of every key (or of one), by key. */
@@ -99,6 +285,21 @@ export class PriorService {
     if (!row) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no prior for ${key}${version === undefined ? '' : ` version ${version}`}`);
     return { summary: summaryOf(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
   }
+}
+
+const FLEET_COLUMNS = 'prior_key, version, built_at, source, source_version, members, verdicts, bytes';
+
+function fleetSummaryOf(row: SqlRow): FleetPriorSummary {
+  return {
+    key: str(row, 'prior_key'),
+    version: num(row, 'version'),
+    builtAt: num(row, 'built_at'),
+    source: str(row, 'source'),
+    sourceVersion: num(row, 'source_version'),
+    members: num(row, 'members'),
+    verdicts: JSON.parse(str(row, 'verdicts')) as FleetPriorSummary['verdicts'],
+    bytes: num(row, 'bytes'),
+  };
 }
 
 function summaryOf(row: SqlRow): PriorSummary {

@@ -107,3 +107,38 @@ export const PriorMessageSchema = Type.Object(
   { ...strict, description: 'A detector prior published by a gateway that shares (analytics.fleetLearning)' },
 );
 export type PriorMessage = Static<typeof PriorMessageSchema>;
+
+/** Most keys one prior/request names (a gateway's points waiting for a prior). */
+export const PRIOR_REQUEST_MAX_KEYS = 500;
+
+/** Gateway to hub on `prior/request`: the keys whose fleet prior this gateway's new points wait for. */
+export const PriorRequestSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    keys: Type.Array(PriorKeySchema, { minItems: 1, maxItems: PRIOR_REQUEST_MAX_KEYS, uniqueItems: true }),
+  },
+  { ...strict, description: 'Fleet priors a gateway that uses them (analytics.fleetLearning.use) waits for' },
+);
+export type PriorRequest = Static<typeof PriorRequestSchema>;
+
+/** Hub to gateway on `prior/fleet`: the fleet prior of one key (hub/priors builds it from the sharing gateways' priors). */
+export const FleetPriorMessageSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    key: PriorKeySchema,
+    version: Type.Integer({ minimum: 1, description: 'Fleet prior version of this key (increases with each rebuild that changes it)' }),
+    members: Type.Integer({ minimum: 1, description: 'Gateways\' priors it was built from' }),
+    prior: DetectorPriorSchema,
+  },
+  { ...strict, description: 'The fleet prior of one key, for a gateway whose new points start from it' },
+);
+export type FleetPriorMessage = Static<typeof FleetPriorMessageSchema>;
+
+/**
+ * What the schema cannot say about a prior that passed it: its encoded size beyond
+ * DETECTOR_PRIOR_MAX_BYTES. Undefined when fine; the hub quarantines a prior with a problem.
+ */
+export function priorSizeProblem(prior: DetectorPrior): string | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(prior));
+  return bytes > DETECTOR_PRIOR_MAX_BYTES ? `/prior: ${bytes} bytes exceeds the detector prior limit of ${DETECTOR_PRIOR_MAX_BYTES}` : undefined;
+}

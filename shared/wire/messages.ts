@@ -4,7 +4,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ReleaseManifestSchema, ReleaseVersionSchema } from '../release/manifest.js';
-import { PriorMessageSchema } from './detector-prior.js';
+import { FleetPriorMessageSchema, PriorMessageSchema, PriorRequestSchema } from './detector-prior.js';
 
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
@@ -332,4 +332,6 @@ export const CHANNEL_SCHEMAS = {
   'update/desired': UpdateDesiredSchema,
   'update/status': UpdateStatusSchema,
   prior: PriorMessageSchema,
+  'prior/request': PriorRequestSchema,
+  'prior/fleet': FleetPriorMessageSchema,
 } as const satisfies Record<string, TSchema>;

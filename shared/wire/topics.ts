@@ -20,7 +20,11 @@ export type GatewayChannel =
   | 'update/desired'
   | 'update/status'
   /** Gateway to hub: a detector prior (shared/wire/detector-prior.ts). */
-  | 'prior';
+  | 'prior'
+  /** Gateway to hub: the fleet keys whose prior the gateway's new points wait for (analytics.fleetLearning.use). */
+  | 'prior/request'
+  /** Hub to gateway: the fleet prior of one key, answering prior/request (and each new version of a key it asked for). */
+  | 'prior/fleet';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 

@@ -38,7 +38,10 @@ function numericParams(doc: OpenApi): NumericParam[] {
 }
 
 /** Query parameters a route requires besides the numeric one under test (valid values). */
-const REQUIRED_QUERY: Readonly<Record<string, string>> = { '/api/v1/priors/document': `key=${encodeURIComponent('tags:discharge,air,temp|degC')}&` };
+const REQUIRED_QUERY: Readonly<Record<string, string>> = {
+  '/api/v1/priors/document': `key=${encodeURIComponent('tags:discharge,air,temp|degC')}&`,
+  '/api/v1/priors/fleet/document': `key=${encodeURIComponent('tags:discharge,air,temp|degC')}&`,
+};
 
 function urlWith(param: NumericParam, value: string): string {
   const path = param.url.replace(/\{([A-Za-z]+)\}/g, (_, name: string) => (name === param.name ? encodeURIComponent(value) : (PATH_VALUES[name] ?? 'x')));

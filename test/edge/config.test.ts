@@ -296,6 +296,20 @@ describe('edge check: one run reports schema, profile and reference problems tog
     expect(lines, lines.join('\n')).toHaveLength(expected.length);
   });
 
+  it('analytics.fleetLearning: a wrong value is named with its line, and share/use without a federation section is refused', () => {
+    const devices = `devices:\n  - { id: a, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n`;
+    const bad = write('fleet-bad.yaml', `${head}${devices}analytics:\n  fleetLearning: { share: sometimes, every: 3 }\n  points:\n    - { point: a/supply_air_temp }\n`);
+    const badLines = checkGatewayConfigFile(bad, registry).problems.map(formatProblem);
+    expect(badLines.some((l) => l.includes('fleet-bad.yaml:') && l.includes('analytics.fleetLearning.share')), badLines.join('\n')).toBe(true);
+    expect(badLines.some((l) => l.includes('analytics.fleetLearning') && l.includes('every')), badLines.join('\n')).toBe(true);
+    const lonely = write('fleet-lonely.yaml', `${head}${devices}analytics:\n  fleetLearning: { use: true }\n  points:\n    - { point: a/supply_air_temp }\n`);
+    const lonelyLines = checkGatewayConfigFile(lonely, registry).problems.map(formatProblem);
+    expect(lonelyLines, lonelyLines.join('\n')).toHaveLength(1);
+    expect(lonelyLines[0]).toMatch(/fleet-lonely\.yaml:\d+:.*analytics\.fleetLearning.*use: true needs a federation section/);
+    const off = write('fleet-off.yaml', `${head}${devices}analytics:\n  fleetLearning: { share: false, use: false }\n  points:\n    - { point: a/supply_air_temp }\n`);
+    expect(checkGatewayConfigFile(off, registry).problems.map(formatProblem)).toEqual([]);
+  });
+
   it('a section that fails its schema is not reference-checked, the others still are', () => {
     const file = write(
       'sections.yaml',

@@ -83,6 +83,36 @@ for (const store of API_STORES) {
       expect(det.phase).toBe('scoring');
     });
 
+    it('builds a fleet prior per key from the newest prior of each sharing point, with every member\'s reason, and serves it', async () => {
+      // After the publishes above: five points of KEY (gw-1..gw-5), one of the tags key.
+      const fleet = await get('/api/v1/priors/fleet');
+      expect(fleet.status).toBe(200);
+      const items = fleet.body.items as Json[];
+      expect(items.map((f) => f.key)).toEqual([KEY, 'tags:air,discharge,sensor,temp|degC']);
+      const ahu = items[0] as Json;
+      expect(ahu.members).toBe(5);
+      expect(ahu.verdicts.filter((v: Json) => v.role === 'chosen')).toHaveLength(1);
+      // gw-3..gw-5 raced for versions 3-5 in any order.
+      const refs = (ahu.verdicts as Json[]).map((v) => String(v.ref).split('@'));
+      expect(refs.map(([who]) => who).sort()).toEqual(['site-a/gw-1', 'site-b/gw-2', 'site-c/gw-3', 'site-c/gw-4', 'site-c/gw-5'].map((g) => `${g}/ahu1/supply_air_temp`));
+      expect(refs.map(([, version]) => Number(version)).sort()).toEqual([1, 2, 3, 4, 5]);
+      const doc = await get(`/api/v1/priors/fleet/document?key=${encodeURIComponent(KEY)}`);
+      expect(doc.status).toBe(200);
+      const chosen = (ahu.verdicts as Json[]).find((v) => v.role === 'chosen') as Json;
+      expect(chosen.ref).toBe(`${doc.body.summary.source}@${doc.body.summary.sourceVersion}`);
+      const source = await get(`/api/v1/priors/document?key=${encodeURIComponent(KEY)}&version=${doc.body.summary.sourceVersion}`);
+      expect(doc.body.prior).toEqual(source.body.prior);
+      // Republishing what is already chosen does not make a new fleet version; a new version of the chosen point does.
+      const before = ahu.version as number;
+      const [site, gateway, device, point] = String(doc.body.summary.source).split('/');
+      await service.publish({ key: KEY, site: site ?? '', gateway: gateway ?? '', device: device ?? '', point: point ?? '', prior: doc.body.prior as DetectorPrior });
+      const after = await service.listFleet({ key: KEY });
+      expect(after[0]?.version).toBe(before + 1);
+      expect(after[0]?.members).toBe(5);
+      const missing = await get(`/api/v1/priors/fleet/document?key=${encodeURIComponent('profile:none.yaml#x')}`);
+      expect(missing.status).toBe(404);
+    });
+
     it('refuses a malformed prior with the field named, and answers an unknown key with a coded 404', async () => {
       const broken = { ...(priors[0] as DetectorPrior), forecast: { ...(priors[0] as DetectorPrior).forecast, std1: 0 } };
       const err = await service.publish({ key: KEY, site: 's', gateway: 'g', device: 'd', point: 'p', prior: broken }).catch((e: unknown) => e);
