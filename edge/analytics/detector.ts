@@ -383,7 +383,9 @@ export class PointDetector {
 
   private coldScale(): number {
     const n = this.values.length;
-    if (n < 2) return 1;
+    // No scale from one reading: an error divided by 1 would be in raw units (a 40 MB jump on a
+    // network counter) and would dominate the forecast calibration's history for thousands of readings.
+    if (n < 2) return Infinity;
     let s = 0;
     let s2 = 0;
     const k = Math.min(n, 500);
