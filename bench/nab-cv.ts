@@ -84,6 +84,10 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   { name: 'incident400', options: { refractory: 400 } },
   { name: 'incident800', options: { refractory: 800 } },
   { name: 'incident1600', options: { refractory: 1600 } },
+  // Alert confidence (default: the alerts of the last 4000 readings): shorter, longer, off.
+  { name: 'confidence2000', options: { confidenceWindow: 2000 } },
+  { name: 'confidence8000', options: { confidenceWindow: 8000 } },
+  { name: 'confidenceOff', options: { confidenceWindow: 0 } },
   // The alarm latch (on by default): no new alert while the score stays above the alert level past the refractory period.
   { name: 'noLatch', options: { latch: false } },
   // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); both were the defaults before.
@@ -418,8 +422,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       for (const c of SEARCH_SPACE) process.stdout.write(`${c.name} ${join(cache, 'runs', runKey(c.options))}\n`);
       process.exit(0);
     }
+    // --extra FILE: more configurations (a JSON array of {name, options}) searched beside SEARCH_SPACE.
+    const extraFile = arg('--extra');
+    const extra = extraFile ? (JSON.parse(readFileSync(extraFile, 'utf8')) as CvConfig[]) : [];
     const names = arg('--configs')?.split(',');
-    const configs = names ? SEARCH_SPACE.filter((c) => names.includes(c.name)) : undefined;
+    const space = [...SEARCH_SPACE, ...extra];
+    const configs = names ? space.filter((c) => names.includes(c.name)) : extra.length > 0 ? space : undefined;
     const workers = arg('--workers');
     const cache = arg('--cache');
     const r = await runNabCv({ ...(configs ? { configs } : {}), ...(workers ? { workers: Number(workers) } : {}), ...(cache ? { cacheDir: cache } : {}), verbose: true });
