@@ -196,28 +196,13 @@ export class PriorService {
   }
 
   /** The newest fleet prior of every key (or of one). */
-  async listFleet(filter: { readonly key?: string } = {}): Promise<FleetPriorSummary[]> {
-    const where = filter.key === undefined ? '' : 'AND p.prior_key = ?';
-    const rows = await this.sql.all(
-      `SELECT ${FLEET_COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')} FROM fleet_priors p
-       WHERE p.version = (SELECT MAX(q.version) FROM fleet_priors q WHERE q.prior_key = p.prior_key) ${where}
-       ORDER BY p.prior_key`,
-      filter.key === undefined ? [] : [filter.key],
-    );
-    return rows.map(fleetSummaryOf);
+  listFleet(filter: { readonly key?: string } = {}): Promise<FleetPriorSummary[]> {
+    return newestPerKey(this.sql, FLEET, filter.key);
   }
 
   /** One version of a key's fleet prior (default the newest), with its document. */
-  async getFleet(key: string, version?: number): Promise<{ readonly summary: FleetPriorSummary; readonly prior: DetectorPrior }> {
-    const rows = await this.sql.all(
-      version === undefined
-        ? `SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
-        : `SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? AND version = ?`,
-      version === undefined ? [key] : [key, version],
-    );
-    const row = rows[0];
-    if (!row) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no fleet prior for ${key}${version === undefined ? '' : ` version ${version}`}`);
-    return { summary: fleetSummaryOf(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
+  getFleet(key: string, version?: number): Promise<{ readonly summary: FleetPriorSummary; readonly prior: DetectorPrior }> {
+    return oneVersion(this.sql, FLEET, key, version);
   }
 
   private async fleetSummary(key: string): Promise<FleetPriorSummary | undefined> {
@@ -240,12 +225,11 @@ export class PriorService {
     }
     if (!this.send) return;
     for (const key of request.keys) {
-      const rows = await this.sql.all(`SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`, [key]);
-      const row = rows[0];
-      if (!row) continue;
-      const summary = fleetSummaryOf(row);
+      const newest = await findVersion(this.sql, FLEET, key);
+      if (!newest) continue;
+      const { summary, prior } = newest;
       // Not delivered (the hub's broker link is down): the gateway asks again every requestEveryS.
-      await this.send(site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior: JSON.parse(str(row, 'document')) as DetectorPrior }).catch((err: unknown) =>
+      await this.send(site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior }).catch((err: unknown) =>
         this.log?.warn({ site, gateway, key, err: errorMessage(err) }, 'fleet prior not sent'),
       );
     }
@@ -262,29 +246,50 @@ export class PriorService {
   }
 
   /** The newest version of every key (or of one), by key. */
-  async list(filter: { readonly key?: string } = {}): Promise<PriorSummary[]> {
-    const where = filter.key === undefined ? '' : 'AND p.prior_key = ?';
-    const rows = await this.sql.all(
-      `SELECT ${COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')} FROM detector_priors p
-       WHERE p.version = (SELECT MAX(q.version) FROM detector_priors q WHERE q.prior_key = p.prior_key) ${where}
-       ORDER BY p.prior_key`,
-      filter.key === undefined ? [] : [filter.key],
-    );
-    return rows.map(summaryOf);
+  list(filter: { readonly key?: string } = {}): Promise<PriorSummary[]> {
+    return newestPerKey(this.sql, PUBLISHED, filter.key);
   }
 
   /** One version of a key's prior (default the newest), with the document to start a detector from. */
-  async get(key: string, version?: number): Promise<{ readonly summary: PriorSummary; readonly prior: DetectorPrior }> {
-    const rows = await this.sql.all(
-      version === undefined
-        ? `SELECT ${COLUMNS}, document FROM detector_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
-        : `SELECT ${COLUMNS}, document FROM detector_priors WHERE prior_key = ? AND version = ?`,
-      version === undefined ? [key] : [key, version],
-    );
-    const row = rows[0];
-    if (!row) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no prior for ${key}${version === undefined ? '' : ` version ${version}`}`);
-    return { summary: summaryOf(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
+  get(key: string, version?: number): Promise<{ readonly summary: PriorSummary; readonly prior: DetectorPrior }> {
+    return oneVersion(this.sql, PUBLISHED, key, version);
   }
+}
+
+/** A table of versioned prior documents (published priors, fleet priors), read alike. */
+interface VersionedTable<S> {
+  readonly table: 'detector_priors' | 'fleet_priors';
+  readonly columns: string;
+  readonly what: string;
+  readonly summary: (row: SqlRow) => S;
+}
+
+async function newestPerKey<S>(sql: Sql, t: VersionedTable<S>, key?: string): Promise<S[]> {
+  const rows = await sql.all(
+    `SELECT ${t.columns.split(', ').map((c) => `p.${c}`).join(', ')} FROM ${t.table} p
+     WHERE p.version = (SELECT MAX(q.version) FROM ${t.table} q WHERE q.prior_key = p.prior_key) ${key === undefined ? '' : 'AND p.prior_key = ?'}
+     ORDER BY p.prior_key`,
+    key === undefined ? [] : [key],
+  );
+  return rows.map(t.summary);
+}
+
+async function oneVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, version?: number): Promise<{ readonly summary: S; readonly prior: DetectorPrior }> {
+  const found = await findVersion(sql, t, key, version);
+  if (!found) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no ${t.what} for ${key}${version === undefined ? '' : ` version ${version}`}`);
+  return found;
+}
+
+/** One version of a key (default the newest) with its document; undefined when there is none. */
+async function findVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, version?: number): Promise<{ readonly summary: S; readonly prior: DetectorPrior } | undefined> {
+  const rows = await sql.all(
+    version === undefined
+      ? `SELECT ${t.columns}, document FROM ${t.table} WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
+      : `SELECT ${t.columns}, document FROM ${t.table} WHERE prior_key = ? AND version = ?`,
+    version === undefined ? [key] : [key, version],
+  );
+  const row = rows[0];
+  return row && { summary: t.summary(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
 }
 
 const FLEET_COLUMNS = 'prior_key, version, built_at, source, source_version, members, verdicts, bytes';
@@ -316,3 +321,6 @@ function summaryOf(row: SqlRow): PriorSummary {
     bytes: num(row, 'bytes'),
   };
 }
+
+const PUBLISHED: VersionedTable<PriorSummary> = { table: 'detector_priors', columns: COLUMNS, what: 'prior', summary: summaryOf };
+const FLEET: VersionedTable<FleetPriorSummary> = { table: 'fleet_priors', columns: FLEET_COLUMNS, what: 'fleet prior', summary: fleetSummaryOf };
