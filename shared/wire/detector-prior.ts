@@ -84,7 +84,7 @@ export type DetectorPrior = Static<typeof DetectorPriorSchema>;
 
 /**
  * The fleet key of a point's prior: the same equipment's same point on every gateway. From the
- * profile and the point name (`profile:ahu-modbus.yaml#supply_air_temp`), or, for points of
+ * profile's name and the point name (`profile:ahu-modbus#supply_air_temp`), or, for points of
  * different profiles that mean the same, from their Haystack markers and unit
  * (`tags:air,discharge,sensor,temp|degC`). Both sides compute it with this function.
  */
