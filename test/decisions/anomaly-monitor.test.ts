@@ -128,6 +128,41 @@ describe('anomaly monitor', () => {
     expect(delayMin).toBeLessThanOrEqual(boundMin);
   });
 
+  it('offers a point\'s prior until one was handed over, and a point started from a fleet prior offers its own only after training on its unit', async () => {
+    // A: the learned models; its points score on their own learning.
+    const a = dir();
+    cpSync(join(learned, 'models'), join(a, 'models'), { recursive: true });
+    const sharer = await AnomalyMonitor.start({ gateway: noGateway, config: CONFIG, reporter: new MemoryReporter(), dataDir: a });
+    const sim = facility();
+    await run(sharer, sim, 5);
+    const t = sim.model.now();
+    const due = await sharer.sharePriors(t, 3_600_000);
+    expect(due.map((d) => d.ref).sort()).toEqual(Object.keys(POINTS).sort());
+    // Not handed over (the broker link was down): still due. Handed over: due again an hour later.
+    expect((await sharer.sharePriors(t + 1000, 3_600_000)).length).toBe(3);
+    for (const d of due) sharer.markShared(d.ref, t);
+    expect(await sharer.sharePriors(t + 1000, 3_600_000)).toEqual([]);
+    expect((await sharer.sharePriors(t + 3_600_000, 3_600_000)).length).toBe(3);
+    await sharer.stop();
+
+    // B: a new gateway; its supply air point starts from A's prior and scores at once, but offers
+    // nothing back until its own first training (echoes would make the fleet look alike).
+    const ref = 'ahu1/supply_air_temp';
+    const adopter = await AnomalyMonitor.start({ gateway: noGateway, config: CONFIG, reporter: new MemoryReporter(), dataDir: dir() });
+    expect(adopter.waitingForPrior()).toContain(ref);
+    expect(await adopter.adoptPrior(ref, due.find((d) => d.ref === ref)!.prior, 'profile:ahu#supply_air_temp@1')).toBe(true);
+    const simB = facility();
+    let offered: Awaited<ReturnType<AnomalyMonitor['sharePriors']>>[number] | undefined;
+    for (let i = 0; i < 2400 && !offered; i++) {
+      await run(adopter, simB, 1);
+      offered = (await adopter.sharePriors(simB.model.now(), 3_600_000)).find((d) => d.ref === ref);
+    }
+    // What it offers is its own forecaster, trained on this unit, not the one it was given.
+    expect(offered?.prior.model?.trainedOn).toBeGreaterThan(0);
+    expect(offered?.prior.model?.w1).not.toEqual(due.find((d) => d.ref === ref)?.prior.model?.w1);
+    await adopter.stop();
+  }, 120_000);
+
   it('a restarted monitor continues with the learned models: same scores for the same input', async () => {
     const a = dir();
     const b = dir();
