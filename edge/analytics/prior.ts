@@ -116,7 +116,123 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     novelty: noveltyOf(short, lo, hi),
     ...(o.longPattern > 0 && long ? { longNovelty: noveltyOf(long, lo, hi), longPattern: likelihoodOf(long.calibration) } : {}),
   };
-  return PointDetector.fromState(state, name);
+  const d = new PriorDetector(o, name, prior, o.novelty.window * o.novelty.step - 1);
+  d.start(state);
+  return d;
+}
+
+/** Best shape matches whose level offsets are pooled (their median) into the unit's offset. */
+const ALIGN_MATCHES = 5;
+
+/**
+ * A detector started from a prior that re-centres the prior on its own unit's level (transfer
+ * learning's usual move: the weights carry over, the normalisation is local). A unit of the same
+ * model in a colder climate, or with its sensor a little elsewhere, reads the same shapes at
+ * another level; left at the peer's level, its first patterns look new, its forecasts biased and
+ * its operating range misplaced, and the first false alert's refractory period hides a real fault.
+ * Just before its first pattern of its own is compared with the remembered ones (window × step
+ * readings), the level offset is estimated by matching its readings so far, as block means,
+ * against every remembered shape with the mean removed (the same time of day and load: the
+ * readings' raw mean would mistake a night for a colder unit), taking the median offset of the
+ * ALIGN_MATCHES closest; then the forecaster's normalisation, the operating range and the
+ * remembered shapes move by it. The calibrations stay: they describe surprises, not levels.
+ */
+class PriorDetector extends PointDetector {
+  private alignAt: number | undefined;
+  private shift: number | undefined;
+
+  constructor(
+    options: DetectorOptionsInput,
+    name: string,
+    private readonly prior: DetectorPrior,
+    alignAt: number,
+  ) {
+    super(options, name);
+    this.alignAt = alignAt;
+  }
+
+  /** The level offset applied to the prior (undefined until it was estimated). */
+  get levelShift(): number | undefined {
+    return this.shift;
+  }
+
+  /** Loads the detector's starting state (the prior's). */
+  start(state: DetectorState): void {
+    this.restore(state);
+  }
+
+  override async score(ts: number, value: number): Promise<number> {
+    if (this.alignAt !== undefined && this.readings >= this.alignAt) {
+      this.alignAt = undefined;
+      const state = await this.state();
+      const delta = levelOffset(this.prior, state.values, this.options.novelty.step);
+      this.shift = delta;
+      if (delta !== 0) this.restore(recentred(state, this.prior, delta));
+    }
+    return super.score(ts, value);
+  }
+}
+
+/**
+ * How far this unit's level sits from the prior's: its readings as block means against every
+ * remembered shape (and every part of one as long), each with its mean removed; the median offset
+ * of the closest few. 0 when there are not enough readings or shapes to compare.
+ */
+export function levelOffset(prior: DetectorPrior, values: readonly number[], step: number): number {
+  const p = prior.patterns[0];
+  if (!p) return 0;
+  const w = p.window;
+  const nb = Math.min(w, Math.floor(values.length / step));
+  const vectors = Math.floor(p.vectors.length / w);
+  if (nb < 2 || vectors === 0) return 0;
+  const blocks: number[] = [];
+  for (let b = 0; b < nb; b++) {
+    let sum = 0;
+    for (let i = 0; i < step; i++) sum += values[b * step + i] ?? 0;
+    blocks.push(sum / step);
+  }
+  const mine = blocks.reduce((a, b) => a + b, 0) / nb;
+  const matches: Array<{ offset: number; residual: number }> = [];
+  for (let j = 0; j < vectors; j++) {
+    for (let at = 0; at + nb <= w; at++) {
+      const base = j * w + at;
+      let theirs = 0;
+      for (let i = 0; i < nb; i++) theirs += p.vectors[base + i] ?? 0;
+      const offset = mine - theirs / nb;
+      let residual = 0;
+      for (let i = 0; i < nb; i++) residual += ((blocks[i] ?? 0) - (p.vectors[base + i] ?? 0) - offset) ** 2;
+      matches.push({ offset, residual });
+    }
+  }
+  matches.sort((a, b) => a.residual - b.residual);
+  const best = matches
+    .slice(0, ALIGN_MATCHES)
+    .map((m) => m.offset)
+    .sort((a, b) => a - b);
+  return best[Math.floor((best.length - 1) / 2)] ?? 0;
+}
+
+/**
+ * `state` (a detector started from `prior`) with the prior's level moved by `delta`: the
+ * forecaster's mean while it is still the prior's network, the remembered shapes, and the
+ * operating range (the prior's, moved, together with what the unit read itself).
+ */
+function recentred(state: DetectorState, prior: DetectorPrior, delta: number): DetectorState {
+  let lo = prior.range[0] + delta;
+  let hi = prior.range[1] + delta;
+  for (const v of state.values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const moved = (n: NoveltyState, count: number): NoveltyState => ({ ...n, memory: n.memory.map((x, i) => (i < count ? x + delta : x)), lo, hi });
+  const model = state.model && state.trainings === 0 ? { ...state.model, mean: state.model.mean + delta } : state.model;
+  return {
+    ...state,
+    model,
+    range: [lo, hi],
+    novelty: moved(state.novelty, prior.patterns[0]?.vectors.length ?? 0),
+    ...(state.longNovelty ? { longNovelty: moved(state.longNovelty, prior.patterns[1]?.vectors.length ?? 0) } : {}),
+  };
 }
 
 function modelOf(m: NonNullable<DetectorState['model']>): PriorModel {
