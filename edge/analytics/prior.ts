@@ -121,22 +121,12 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
   return d;
 }
 
-/** Best shape matches whose level offsets are pooled (their median) into the unit's offset. */
-const ALIGN_MATCHES = 5;
-
 /**
- * A detector started from a prior that re-centres the prior on its own unit's level (transfer
- * learning's usual move: the weights carry over, the normalisation is local). A unit of the same
- * model in a colder climate, or with its sensor a little elsewhere, reads the same shapes at
- * another level; left at the peer's level, its first patterns look new, its forecasts biased and
- * its operating range misplaced, and the first false alert's refractory period hides a real fault.
- * Just before its first pattern of its own is compared with the remembered ones (window × step
- * readings), the level offset is estimated by matching its readings so far, as block means,
- * against every remembered shape with the mean removed (the same time of day and load: the
- * readings' raw mean would mistake a night for a colder unit), taking the median offset of the
- * ALIGN_MATCHES closest; then the forecaster's normalisation, the operating range and the
- * remembered shapes move by it. The calibrations stay: they describe surprises, not levels.
+ * A shape match is as good as the best one when its misfit (RMS over the blocks, with the offset
+ * removed) is within this factor of the best's: the best one's misfit is the noise of the match.
  */
+const ALIGN_TOLERANCE = 2;
+
 class PriorDetector extends PointDetector {
   private alignAt: number | undefined;
   private shift: number | undefined;
@@ -175,8 +165,9 @@ class PriorDetector extends PointDetector {
 
 /**
  * How far this unit's level sits from the prior's: its readings as block means against every
- * remembered shape (and every part of one as long), each with its mean removed; the median offset
- * of the closest few. 0 when there are not enough readings or shapes to compare.
+ * remembered shape (and every part of one as long), each with its mean removed; of the matches
+ * within ALIGN_TOLERANCE of the best one's misfit, the offset closest to 0. 0 when there are not
+ * enough readings or shapes to compare.
  */
 export function levelOffset(prior: DetectorPrior, values: readonly number[], step: number): number {
   const p = prior.patterns[0];
@@ -192,24 +183,23 @@ export function levelOffset(prior: DetectorPrior, values: readonly number[], ste
     blocks.push(sum / step);
   }
   const mine = blocks.reduce((a, b) => a + b, 0) / nb;
-  const matches: Array<{ offset: number; residual: number }> = [];
+  const matches: Array<{ offset: number; misfit: number }> = [];
   for (let j = 0; j < vectors; j++) {
-    for (let at = 0; at + nb <= w; at++) {
+    // Consecutive shapes overlap by all but one block: the start of each, and every part of the last.
+    for (let at = 0; at + nb <= w && (at === 0 || j === vectors - 1); at++) {
       const base = j * w + at;
       let theirs = 0;
       for (let i = 0; i < nb; i++) theirs += p.vectors[base + i] ?? 0;
       const offset = mine - theirs / nb;
-      let residual = 0;
-      for (let i = 0; i < nb; i++) residual += ((blocks[i] ?? 0) - (p.vectors[base + i] ?? 0) - offset) ** 2;
-      matches.push({ offset, residual });
+      let misfit = 0;
+      for (let i = 0; i < nb; i++) misfit += ((blocks[i] ?? 0) - (p.vectors[base + i] ?? 0) - offset) ** 2;
+      matches.push({ offset, misfit: Math.sqrt(misfit / nb) });
     }
   }
-  matches.sort((a, b) => a.residual - b.residual);
-  const best = matches
-    .slice(0, ALIGN_MATCHES)
-    .map((m) => m.offset)
-    .sort((a, b) => a - b);
-  return best[Math.floor((best.length - 1) / 2)] ?? 0;
+  const best = Math.min(...matches.map((m) => m.misfit));
+  let offset = Infinity;
+  for (const m of matches) if (m.misfit <= ALIGN_TOLERANCE * best && Math.abs(m.offset) < Math.abs(offset)) offset = m.offset;
+  return Number.isFinite(offset) ? offset : 0;
 }
 
 /**

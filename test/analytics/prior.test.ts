@@ -1,8 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { detectorFromPrior, encodePrior, exportPrior, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { FacilityModel } from '../../devices/physics/model.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';
+
+/** A day of 5-min return air temperatures of a simulated AHU (after a day of running in). */
+function returnAir(seed: number, outdoorMeanC: number, days: number): { ts: number[]; values: number[] } {
+  const model = new FacilityModel({ seed, startTime: Date.UTC(2024, 10, 25), outdoorMeanC });
+  model.setFanCommand(true);
+  model.step(86_400);
+  const ts: number[] = [];
+  const values: number[] = [];
+  for (let i = 0; i < days * 288; i++) {
+    model.step(300);
+    ts.push(model.now());
+    values.push(Math.fround(model.ahu.returnAirC));
+  }
+  return { ts, values };
+}
 
 const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
 
@@ -90,4 +106,34 @@ describe('detector priors', () => {
     // Nothing learned yet: nothing to export.
     await expect(exportPrior(new PointDetector(FAST))).rejects.toThrowError(/still learning/);
   }, 60_000);
+
+  it('a prior from a unit in a milder climate fits a colder unit: no alarm on its lower level, a drift still seen', async () => {
+    // The peer: three days at 10 °C mean outdoors, the gateway's default detector.
+    const peerDays = returnAir(1101, 10, 3);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = readPrior(encodePrior(await exportPrior(peer)));
+    // The newcomer: the same AHU model at 4 °C, its return air about half a kelvin lower, below
+    // most of what the peer ever read; its first day clean, then with a 3 K/h drift from hour 12.
+    const { ts, values } = returnAir(1204, 4, 1);
+    const scores = async (vs: readonly number[]): Promise<{ scores: number[]; shift: number | undefined }> => {
+      const det = detectorFromPrior(prior, {}, 'new');
+      const out: number[] = [];
+      for (let i = 0; i < vs.length; i++) out.push(await det.score(ts[i] ?? 0, vs[i] ?? 0));
+      return { scores: out, shift: (det as PointDetector & { readonly levelShift?: number }).levelShift };
+    };
+    const clean = await scores(values);
+    // The prior was moved to the unit's own level: by about the offset the climate makes.
+    expect(clean.shift).toBeLessThan(-0.2);
+    expect(clean.shift).toBeGreaterThan(-1.2);
+    expect(Math.max(...clean.scores)).toBeLessThan(0.5);
+    const from = 144;
+    const drifted = values.map((v, i) => (i < from ? v : Math.fround(v + (3 * (i - from)) / 12)));
+    const d = await scores(drifted);
+    const seen = d.scores.findIndex((s, i) => i >= from && s >= 0.5);
+    expect(seen).toBeGreaterThanOrEqual(from);
+    // Within an hour of its start (a drift of 3 K/h is well out of the range by then).
+    expect(seen - from).toBeLessThanOrEqual(12);
+  }, 120_000);
 });
