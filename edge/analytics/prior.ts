@@ -66,7 +66,7 @@ export function readPrior(payload: Buffer | Uint8Array | string, source = 'detec
  * A detector for a new point that starts from `prior`: it scores after `forecaster.lags` readings
  * and keeps learning its own. Refused (field named) when the prior does not fit the options.
  */
-export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptionsInput = {}, name = 'point'): PointDetector {
+export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptionsInput = {}, name = 'point'): PriorStartedDetector {
   const base = resolveOptions(options);
   const o = { ...base, warmup: Math.min(base.warmup, base.forecaster.lags), spatialAfter: 0 };
   const fail = (field: string, msg: string): never => {
@@ -120,6 +120,9 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
   d.start(state);
   return d;
 }
+
+/** A detector started from a prior; `levelShift`: how far the prior was moved to this unit's level (undefined until estimated). */
+export type PriorStartedDetector = PointDetector & { readonly levelShift: number | undefined };
 
 /**
  * A shape match is as good as the best one when its misfit (RMS over the blocks, with the offset

@@ -62,6 +62,8 @@ describe('detector priors', () => {
     const lags = 12;
     // Scoring after the network's inputs are its own readings, where a fresh detector is still learning.
     expect(own[lags]?.phase).toBe('scoring');
+    // A unit at the prior's level is not moved (more than a fraction of the noise, sd 1).
+    expect(Math.abs(primed.levelShift ?? NaN)).toBeLessThan(0.5);
     expect(fresh[lags]?.phase).toBe('learning');
     expect(fresh.filter((r) => r.phase === 'learning').length).toBeGreaterThan(100);
     // Same network (weights rounded to 7 digits), but until a day of its own readings the seasonal
@@ -121,13 +123,13 @@ describe('detector priors', () => {
       const det = detectorFromPrior(prior, {}, 'new');
       const out: number[] = [];
       for (let i = 0; i < vs.length; i++) out.push(await det.score(ts[i] ?? 0, vs[i] ?? 0));
-      return { scores: out, shift: (det as PointDetector & { readonly levelShift?: number }).levelShift };
+      return { scores: out, shift: det.levelShift };
     };
     const clean = await scores(values);
-    // The prior was moved to the unit's own level: by about the offset the climate makes.
+    expect(Math.max(...clean.scores)).toBeLessThan(0.5);
+    // Because the prior was moved to the unit's own level: by about the offset the climate makes.
     expect(clean.shift).toBeLessThan(-0.2);
     expect(clean.shift).toBeGreaterThan(-1.2);
-    expect(Math.max(...clean.scores)).toBeLessThan(0.5);
     const from = 144;
     const drifted = values.map((v, i) => (i < from ? v : Math.fround(v + (3 * (i - from)) / 12)));
     const d = await scores(drifted);
