@@ -21,9 +21,10 @@ import {
   type PriorPatterns,
 } from '../../shared/wire/detector-prior.js';
 import { PointDetector, resolveOptions, type DetectorOptionsInput, type DetectorState } from './detector.js';
-import { inputSize } from './forecaster.js';
+import { buildInput, inputSize, predict, type ForecasterModel } from './forecaster.js';
 import type { LikelihoodState } from './likelihood.js';
 import type { NoveltyState } from './novelty.js';
+import { Ring } from './stats.js';
 
 /** Seven significant digits (float32 precision): what the forecaster trains in anyway. */
 const r7 = (x: number): number => (x === 0 ? 0 : Number(x.toPrecision(7)));
@@ -116,7 +117,7 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     novelty: noveltyOf(short, lo, hi),
     ...(o.longPattern > 0 && long ? { longNovelty: noveltyOf(long, lo, hi), longPattern: likelihoodOf(long.calibration) } : {}),
   };
-  const d = new PriorDetector(o, name, prior, o.novelty.window * o.novelty.step - 1);
+  const d = new PriorDetector(o, name, prior, [o.warmup, o.novelty.window * o.novelty.step - 1]);
   d.start(state);
   return d;
 }
@@ -130,18 +131,32 @@ export type PriorStartedDetector = PointDetector & { readonly levelShift: number
  */
 const ALIGN_TOLERANCE = 2;
 
+/**
+ * A detector started from a prior that re-centres the prior on its own unit's level (transfer
+ * learning's usual move: the weights carry over, the normalisation is local). A unit of the same
+ * model in a colder climate, or with its sensor a little elsewhere or off by a few kelvin, reads
+ * the same shapes at another level; left at the peer's level, its first patterns look new, its
+ * forecaster extrapolates from inputs it never saw (a 5 K offset: predictions off by 2 K), its
+ * operating range is misplaced, and the first false alert's refractory period hides a real fault.
+ * The level offset (levelOffset) is estimated twice: before the first score (warm-up, a few
+ * blocks: provisional) and just before its first own pattern is compared with the remembered
+ * ones (window × step readings); each time the forecaster's normalisation (while it is the
+ * prior's network), the operating range and the remembered shapes move to it. The calibrations
+ * stay: they describe surprises, not levels.
+ */
 class PriorDetector extends PointDetector {
-  private alignAt: number | undefined;
+  /** Readings at which the level offset is (re-)estimated, soonest first. */
+  private readonly alignAt: number[];
   private shift: number | undefined;
 
   constructor(
     options: DetectorOptionsInput,
     name: string,
     private readonly prior: DetectorPrior,
-    alignAt: number,
+    alignAt: readonly number[],
   ) {
     super(options, name);
-    this.alignAt = alignAt;
+    this.alignAt = [...new Set(alignAt)].sort((a, b) => a - b);
   }
 
   /** The level offset applied to the prior (undefined until it was estimated). */
@@ -155,12 +170,14 @@ class PriorDetector extends PointDetector {
   }
 
   override async score(ts: number, value: number): Promise<number> {
-    if (this.alignAt !== undefined && this.readings >= this.alignAt) {
-      this.alignAt = undefined;
+    const next = this.alignAt[0];
+    if (next !== undefined && this.readings >= next) {
+      this.alignAt.shift();
       const state = await this.state();
-      const delta = levelOffset(this.prior, state.values, this.options.novelty.step);
-      this.shift = delta;
-      if (delta !== 0) this.restore(recentred(state, this.prior, delta));
+      const total = levelOffset(this.prior, state.values, this.options.novelty.step);
+      const applied = this.shift ?? 0;
+      this.shift = total;
+      if (total !== applied) this.restore(recentred(state, this.prior, applied, total));
     }
     return super.score(ts, value);
   }
@@ -168,9 +185,11 @@ class PriorDetector extends PointDetector {
 
 /**
  * How far this unit's level sits from the prior's: its readings as block means against every
- * remembered shape (and every part of one as long), each with its mean removed; of the matches
- * within ALIGN_TOLERANCE of the best one's misfit, the offset closest to 0. 0 when there are not
- * enough readings or shapes to compare.
+ * remembered shape (and every part of one as long), each with its mean removed (the same time of
+ * day and load: the readings' raw mean would mistake a night for a colder unit); of the matches
+ * within ALIGN_TOLERANCE of the best one's misfit, the offset closest to 0: a ramp or a flat
+ * stretch fits many remembered shapes at many levels, and a unit whose readings the prior already
+ * knows is not moved. 0 when there are not enough readings or shapes to compare.
  */
 export function levelOffset(prior: DetectorPrior, values: readonly number[], step: number): number {
   const p = prior.patterns[0];
@@ -206,13 +225,15 @@ export function levelOffset(prior: DetectorPrior, values: readonly number[], ste
 }
 
 /**
- * `state` (a detector started from `prior`) with the prior's level moved by `delta`: the
+ * `state` (a detector started from `prior`, moved by `applied` so far) with the prior's level
+ * moved by `total` instead: the
  * forecaster's mean while it is still the prior's network, the remembered shapes, and the
  * operating range (the prior's, moved, together with what the unit read itself).
  */
-function recentred(state: DetectorState, prior: DetectorPrior, delta: number): DetectorState {
-  let lo = prior.range[0] + delta;
-  let hi = prior.range[1] + delta;
+function recentred(state: DetectorState, prior: DetectorPrior, applied: number, total: number): DetectorState {
+  const delta = total - applied;
+  let lo = prior.range[0] + total;
+  let hi = prior.range[1] + total;
   for (const v of state.values) {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
@@ -222,10 +243,36 @@ function recentred(state: DetectorState, prior: DetectorPrior, delta: number): D
   return {
     ...state,
     model,
+    forecast: model && model !== state.model ? reforecast(state, model) : state.forecast,
     range: [lo, hi],
     novelty: moved(state.novelty, prior.patterns[0]?.vectors.length ?? 0),
     ...(state.longNovelty ? { longNovelty: moved(state.longNovelty, prior.patterns[1]?.vectors.length ?? 0) } : {}),
   };
+}
+
+/**
+ * The forecast calibration with the surprises of the unit's own readings so far recomputed by the
+ * moved forecaster, as score() measured them (|reading − prediction| / the network's scale): what
+ * the moved network would have said, not the errors of the network at the peer's level, which
+ * would otherwise dominate the short average behind the first scores.
+ */
+function reforecast(state: DetectorState, model: ForecasterModel): LikelihoodState {
+  const o = state.options;
+  const n = state.values.length;
+  const cal = state.forecast;
+  if (n === 0 || cal.history.length < n) return cal;
+  const values = Ring.from(state.values, o.maxHistory);
+  const input = new Float64Array(inputSize(o.forecaster));
+  const power = o.likelihood.power;
+  const surprises: number[] = [];
+  for (let t = 0; t < n; t++) {
+    buildInput(values, t, state.timestamps[t] ?? 0, o.forecaster.lags, model, input);
+    const raw = Math.abs((state.values[t] ?? 0) - predict(model, input)) / model.std;
+    // As the calibrator records it (likelihood.ts: raw ** power; none when not finite or not positive).
+    surprises.push(Number.isFinite(raw) && raw > 0 ? (power === 1 ? raw : raw ** power) : 0);
+  }
+  const history = [...cal.history.slice(0, cal.history.length - n), ...surprises];
+  return { ...cal, history, scored: history.slice(-o.likelihood.avgWindow) };
 }
 
 function modelOf(m: NonNullable<DetectorState['model']>): PriorModel {
