@@ -6,7 +6,7 @@ import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';
 
 /** A day of 5-min return air temperatures of a simulated AHU (after a day of running in). */
-function returnAir(seed: number, outdoorMeanC: number, days: number): { ts: number[]; values: number[] } {
+function returnAir(seed: number, outdoorMeanC: number, days: number, offset = 0): { ts: number[]; values: number[] } {
   const model = new FacilityModel({ seed, startTime: Date.UTC(2024, 10, 25), outdoorMeanC });
   model.setFanCommand(true);
   model.step(86_400);
@@ -15,7 +15,7 @@ function returnAir(seed: number, outdoorMeanC: number, days: number): { ts: numb
   for (let i = 0; i < days * 288; i++) {
     model.step(300);
     ts.push(model.now());
-    values.push(Math.fround(model.ahu.returnAirC));
+    values.push(Math.fround(model.ahu.returnAirC + offset));
   }
   return { ts, values };
 }
@@ -137,5 +137,29 @@ describe('detector priors', () => {
     expect(seen).toBeGreaterThanOrEqual(from);
     // Within an hour of its start (a drift of 3 K/h is well out of the range by then).
     expect(seen - from).toBeLessThanOrEqual(12);
+  }, 120_000);
+
+  it('a prior from a unit reading 5 K high: moved before the first score, no alarm on the offset', async () => {
+    const peerDays = returnAir(1104, 10, 3, 5);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = await exportPrior(peer);
+    const { ts, values } = returnAir(1201, 10, 1);
+    // Every reading of the newcomer lies below the lowest the peer ever read.
+    expect(Math.max(...values)).toBeLessThan(prior.range[0]);
+    const det = detectorFromPrior(prior, {}, 'new');
+    const scores: number[] = [];
+    const predictions: number[] = [];
+    for (let i = 0; i < values.length; i++) {
+      scores.push(await det.score(ts[i] ?? 0, values[i] ?? 0));
+      predictions.push(det.detail.prediction);
+    }
+    // From its first score (after the 12 readings its forecaster needs), the prior sits at the unit's level.
+    expect(det.detail.phase).toBe('scoring');
+    expect(det.levelShift).toBeLessThan(-4);
+    expect(det.levelShift).toBeGreaterThan(-6);
+    expect(Math.abs((predictions[12] ?? 0) - (values[12] ?? 0))).toBeLessThan(0.5);
+    expect(Math.max(...scores)).toBeLessThan(0.5);
   }, 120_000);
 });
