@@ -7,6 +7,10 @@
  * calibration and pattern memory, and its first training (at `minTrain` readings) starts from the
  * prior's weights on its own history.
  */
+import { existsSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { decode } from '../../shared/wire/codec.js';
 import {
@@ -164,9 +168,24 @@ class PriorDetector extends PointDetector {
     return this.shift;
   }
 
-  /** Loads the detector's starting state (the prior's). */
-  start(state: DetectorState): void {
+  /** Loads the detector's starting state (the prior's, or its own saved one). */
+  start(state: DetectorState, shift?: number): void {
     this.restore(state);
+    this.shift = shift;
+  }
+
+  /** Saves as every detector does; while a re-centring is still due, the prior and when, beside it. */
+  override async save(dir: string): Promise<void> {
+    await super.save(dir);
+    const file = join(dir, PENDING_FILE);
+    if (this.alignAt.length === 0) {
+      await rm(file, { force: true });
+      return;
+    }
+    const tmp = `${file}.${process.pid}.tmp`;
+    const pending: PendingAlignment = { alignAt: [...this.alignAt], ...(this.shift !== undefined ? { shift: this.shift } : {}), prior: this.prior };
+    await writeFile(tmp, JSON.stringify(pending));
+    await rename(tmp, file);
   }
 
   override async score(ts: number, value: number): Promise<number> {
@@ -181,6 +200,35 @@ class PriorDetector extends PointDetector {
     }
     return super.score(ts, value);
   }
+}
+
+/** Beside a saved detector started from a prior whose re-centring is still due. */
+const PENDING_FILE = 'prior-pending.json';
+
+const PendingAlignmentSchema = Type.Object(
+  {
+    alignAt: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 }),
+    shift: Type.Optional(Type.Number({ minimum: -1e300, maximum: 1e300 })),
+    prior: DetectorPriorSchema,
+  },
+  { additionalProperties: false },
+);
+type PendingAlignment = Static<typeof PendingAlignmentSchema>;
+
+/**
+ * Loads a detector saved with save(dir) (PointDetector.load), continuing a detector started from
+ * a prior whose re-centring was still due when it was saved: the same scores as if it had never
+ * stopped. An unreadable pending file is refused with its path and field, as a detector state is.
+ */
+export async function loadDetector(dir: string, name = 'point'): Promise<PointDetector> {
+  const saved = await PointDetector.load(dir, name);
+  const file = join(dir, PENDING_FILE);
+  if (!existsSync(file)) return saved;
+  const r = decode(PendingAlignmentSchema, file, await readFile(file), DETECTOR_PRIOR_MAX_BYTES + 4096);
+  if (!r.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', r.error);
+  const d = new PriorDetector(saved.options, name, r.value.prior, r.value.alignAt);
+  d.start(await saved.state(), r.value.shift);
+  return d;
 }
 
 /**

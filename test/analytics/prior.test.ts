@@ -1,5 +1,8 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectorFromPrior, encodePrior, exportPrior, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { detectorFromPrior, encodePrior, exportPrior, loadDetector, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
 import { FacilityModel } from '../../devices/physics/model.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
@@ -161,5 +164,45 @@ describe('detector priors', () => {
     expect(det.levelShift).toBeGreaterThan(-6);
     expect(Math.abs((predictions[12] ?? 0) - (values[12] ?? 0))).toBeLessThan(0.5);
     expect(Math.max(...scores)).toBeLessThan(0.5);
+  }, 120_000);
+
+  it('saved between its two re-centrings and loaded again, it continues exactly as if it had not stopped', async () => {
+    const peerDays = returnAir(1104, 10, 3, 5);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = await exportPrior(peer);
+    const { ts, values } = returnAir(1202, 4, 1);
+    const straight = detectorFromPrior(prior, {}, 'new');
+    const expected: number[] = [];
+    for (let i = 0; i < 120; i++) expected.push(await straight.score(ts[i] ?? 0, values[i] ?? 0));
+    const dir = mkdtempSync(join(tmpdir(), 'swarmgate-prior-'));
+    try {
+      const first = detectorFromPrior(prior, {}, 'new');
+      const got: number[] = [];
+      for (let i = 0; i < 20; i++) got.push(await first.score(ts[i] ?? 0, values[i] ?? 0));
+      // Moved once (before its first score), the second move (at 47 readings) still due.
+      expect(first.levelShift).toBeLessThan(-4);
+      await first.save(dir);
+      const again = await loadDetector(dir, 'new');
+      const plain = await PointDetector.load(dir, 'new');
+      const unmoved: number[] = [...got];
+      for (let i = 20; i < 120; i++) {
+        got.push(await again.score(ts[i] ?? 0, values[i] ?? 0));
+        unmoved.push(await plain.score(ts[i] ?? 0, values[i] ?? 0));
+      }
+      expect(got).toEqual(expected);
+      // Loaded as a plain detector's state alone, it would have missed the second move.
+      expect(unmoved).not.toEqual(expected);
+      // Both moves done: nothing is left pending beside a later save.
+      await again.save(dir);
+      expect(existsSync(join(dir, 'prior-pending.json'))).toBe(false);
+      // A damaged pending file is refused with its path and the field.
+      await first.save(dir);
+      writeFileSync(join(dir, 'prior-pending.json'), JSON.stringify({ alignAt: ['soon'], prior }));
+      await expect(loadDetector(dir, 'new')).rejects.toThrowError(/prior-pending\.json.*alignAt/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
