@@ -5,7 +5,8 @@
  * period: the forecaster, the calibration of both surprises, the remembered shapes and the
  * operating range come from the prior. It then keeps learning its own: every reading feeds its
  * calibration and pattern memory, and its first training (at `minTrain` readings) starts from the
- * prior's weights on its own history.
+ * prior's weights on its own history. Before its first score, and again before its first own
+ * pattern is compared, it moves the prior to its own unit's level (PriorDetector, levelOffset).
  */
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
