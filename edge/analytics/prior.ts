@@ -153,14 +153,12 @@ class PriorDetector extends PointDetector {
   /** Readings at which the level offset is (re-)estimated, soonest first. */
   private readonly alignAt: number[];
   private shift: number | undefined;
+  /** Kept until the last re-centring (then let go: a prior is tens of kilobytes per point). */
+  private prior: DetectorPrior | undefined;
 
-  constructor(
-    options: DetectorOptionsInput,
-    name: string,
-    private readonly prior: DetectorPrior,
-    alignAt: readonly number[],
-  ) {
+  constructor(options: DetectorOptionsInput, name: string, prior: DetectorPrior, alignAt: readonly number[]) {
     super(options, name);
+    this.prior = prior;
     this.alignAt = [...new Set(alignAt)].sort((a, b) => a - b);
   }
 
@@ -179,7 +177,7 @@ class PriorDetector extends PointDetector {
   override async save(dir: string): Promise<void> {
     await super.save(dir);
     const file = join(dir, PENDING_FILE);
-    if (this.alignAt.length === 0) {
+    if (this.alignAt.length === 0 || !this.prior) {
       await rm(file, { force: true });
       return;
     }
@@ -191,13 +189,15 @@ class PriorDetector extends PointDetector {
 
   override async score(ts: number, value: number): Promise<number> {
     const next = this.alignAt[0];
-    if (next !== undefined && this.readings >= next) {
+    const prior = this.prior;
+    if (next !== undefined && prior && this.readings >= next) {
       this.alignAt.shift();
+      if (this.alignAt.length === 0) this.prior = undefined;
       const state = await this.state();
-      const total = levelOffset(this.prior, state.values, this.options.novelty.step);
+      const total = levelOffset(prior, state.values, this.options.novelty.step);
       const applied = this.shift ?? 0;
       this.shift = total;
-      if (total !== applied) this.restore(recentred(state, this.prior, applied, total));
+      if (total !== applied) this.restore(recentred(state, prior, applied, total));
     }
     return super.score(ts, value);
   }
