@@ -145,6 +145,7 @@ export async function runFleetPrior(options: FleetPriorOptions = {}): Promise<Fl
         await hub.publish({ key, site: 'bench', gateway: `peer-${g}`, device: 'ahu1', point, prior: bytes });
       }
     }
+    await hub.idle(); // fleet priors are chosen in the background
     for (const point of Object.keys(POINTS)) {
       const key = priorKey({ profile: 'ahu-modbus', point });
       latest.set(point, (await hub.get(key)).prior);

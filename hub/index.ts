@@ -374,11 +374,14 @@ async function startIngest(ctx: StartContext, store: HubStore, link: BrokerLink,
   mqttClient.on('error', (err) => log.warn({ err: err.message }, 'hub mqtt client error'));
   mqttClient.on('offline', () => log.warn({ url }, 'hub mqtt client offline; reconnecting'));
   cleanups.push(() => mqttClient.endAsync(true));
-  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), priors: new PriorService(sqlFor(store), Date.now, async (site, gateway, message) => {
+  const priors = new PriorService(sqlFor(store), Date.now, async (site, gateway, message) => {
     // QoS 1, not retained: a fleet prior is an answer to this gateway's request, inside its own subtree.
+    // Sent from the service's background work, never from inside ingest: the PUBACK is read by this client.
     if (!mqttClient.connected) throw new SwarmgateError('SWG_ERR_HUB_BROKER', 'hub is not connected to its broker');
     await mqttClient.publishAsync(gatewayTopic(site, gateway, 'prior/fleet'), encode(FleetPriorMessageSchema, message), { qos: 1 });
-  }, log.child({ part: 'priors' })), quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
+  }, log.child({ part: 'priors' }));
+  cleanups.push(() => priors.close()); // after ingest stopped (cleanups run in reverse), before the store closes
+  const ingest = new Ingest({ client: mqttClient, store, events, registry: services.registry, acks: services.commands, ...(configs ? { configs } : {}), ...(releases ? { updates: releases.deployments } : {}), priors, quarantine: services.quarantine, shareGroup: link.shareGroup, sharedFromSource: link.source !== undefined, persistentSession: persistent, sites: options.sites, stallAfterMs: link.broker || link.source ? 0 : (config.broker.external?.stallAfterS ?? 120) * 1000, maxPayloadBytes: config.broker.maxPayloadBytes, metrics, logger: log.child({ part: 'ingest' }) });
   link.handOff.ingest = ingest;
   const subscribed = ingest.start(); // the handler is in place when this returns
   subscribed.catch(() => undefined); // awaited once connected; a failed connection rejects it

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { errorMessage } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
 import type { ReviewItem } from '../review/types.js';
-import { LIVE_TOPICS, type LiveFeed, type LiveTopic } from './feed.js';
+import { LIVE_TOPICS, type GatewayBurst, type LiveFeed, type LiveTopic } from './feed.js';
 
 const MAX_PAYLOAD = 7900;
 
@@ -82,6 +82,11 @@ export async function startPgRelay(options: PgRelayOptions): Promise<PgRelay> {
 
   const offLocal = feed.onLocal((topic, data) => {
     let payload = JSON.stringify({ o: origin, t: topic, d: data } satisfies Envelope);
+    if (payload.length > MAX_PAYLOAD && topic === 'gateways') {
+      // A burst's summary with long ids or many sites: its totals still go (the page reloads its view).
+      const { changes, byStatus, windowMs } = data as GatewayBurst;
+      payload = JSON.stringify({ o: origin, t: topic, d: { changes, byStatus, sites: {}, gateways: [], windowMs } satisfies GatewayBurst } satisfies Envelope);
+    }
     if (payload.length > MAX_PAYLOAD) {
       if (topic !== 'review') return log.debug({ topic, bytes: payload.length }, 'live relay: change too large to relay');
       payload = JSON.stringify({ o: origin, t: topic, ref: (data as ReviewItem).id } satisfies Envelope);

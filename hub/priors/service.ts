@@ -1,15 +1,19 @@
 /**
  * Fleet detector priors: the hub keeps every version a gateway published for a profile point key
- * (shared/wire/detector-prior.ts: priorKey), and after each one rebuilds the key's fleet prior:
- * the newest prior of every sharing point of the key, one of them chosen (fleet.ts: compatible,
- * typical, the medoid) with every member's reason; a new fleet version is stored only when the
- * choice changes. A prior is checked against the wire schema and its size bound again on the way
- * in (whoever hands it over), so what is served is always a valid document a gateway can start a
- * detector from.
+ * (shared/wire/detector-prior.ts: priorKey), the newest KEEP_VERSIONS of each sharing point, and
+ * after each one rebuilds the key's fleet prior: the newest prior of each sharing gateway (one
+ * member per gateway, so one gateway cannot outvote the fleet with invented points), one of them
+ * chosen (fleet.ts: compatible, typical, the medoid) with every member's reason; a new fleet version
+ * is stored only when the choice changes. A prior is checked against the wire schema and its size
+ * bound again on the way in (whoever hands it over), so what is served is always a valid document
+ * a gateway can start a detector from.
  * Serving: a gateway that uses fleet priors asks for its keys on `prior/request`; the answer (and
- * each later version of a key it asked for, while this process runs) goes to its own
+ * the next version of a key it asked for, while this process runs) goes to its own
  * `…/<gateway>/prior/fleet`, inside the subtree the broker lets it read. A gateway that never asks
- * never gets one.
+ * never gets one. Fleet priors are built across every site this hub serves.
+ * Rebuilds and sends run in the background, never inside the ingest of the message that caused
+ * them: a send waits for the broker's acknowledgement, which the ingesting client would never read
+ * while it is still handling that message. close() waits for what is running.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { errorMessage, SwarmgateError } from '../../shared/kit/errors.js';
@@ -25,7 +29,7 @@ import {
   type PriorMessage,
   type PriorRequest,
 } from '../../shared/wire/detector-prior.js';
-import { num, str, type Sql, type SqlRow } from '../db/sql.js';
+import { num, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 import { chooseFleetPrior, type FleetMember } from './fleet.js';
 
 const strict = { additionalProperties: false } as const;
@@ -74,10 +78,12 @@ export type FleetPriorSummary = Static<typeof FleetPriorSummarySchema>;
 /** Sends a fleet prior to one gateway (hub/index.ts: an MQTT publish on its prior/fleet). */
 export type SendFleetPrior = (site: string, gateway: string, message: FleetPriorMessage) => Promise<void>;
 
-/** Published priors of a key considered for its fleet prior: the newest of each point, newest points first. */
+/** Published priors of a key considered for its fleet prior: the newest of each gateway, newest first. */
 const MAX_MEMBERS = 64;
-/** Gateways remembered per key for pushing new versions (this process only; gateways ask again anyway). */
-const MAX_WAITING = 10_000;
+/** (key, gateway) pairs remembered for pushing the next version (this process only; gateways ask again anyway). */
+const MAX_WAITING = 100_000;
+/** Versions kept of each sharing point's published prior, and of each key's fleet prior. */
+const KEEP_VERSIONS = 5;
 
 export interface PublishPrior {
   readonly key: string;
@@ -94,11 +100,14 @@ const COLUMNS = 'prior_key, version, site, gateway, device, point, readings, cre
 const VERSION_ATTEMPTS = 5;
 
 export class PriorService {
-  /** key -> 'site/gateway' that asked for it (answered again on each new version). */
+  /** key -> 'site/gateway' that asked for it and got no version yet (sent the next one, then forgotten). */
   private readonly waiting = new Map<string, Set<string>>();
   private waitingCount = 0;
   /** One rebuild of a key at a time in this process: a rebuild that read fewer members must not write last. */
   private readonly rebuilding = new Map<string, Promise<unknown>>();
+  /** Background work (rebuilds, answers), awaited by idle() and close(). */
+  private readonly background = new Set<Promise<unknown>>();
+  private closed = false;
 
   constructor(
     private readonly sql: Sql,
@@ -117,22 +126,35 @@ export class PriorService {
     const document = JSON.stringify(checked.value);
     const bytes = Buffer.byteLength(document);
     const receivedAt = this.clock();
-    for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
-      const rows = await this.sql.all(
-        `INSERT INTO detector_priors (${COLUMNS}, document)
-         SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM detector_priors WHERE prior_key = ?
-         ON CONFLICT (prior_key, version) DO NOTHING RETURNING ${COLUMNS}`,
-        [input.key, input.site, input.gateway, input.device, input.point, checked.value.readings, checked.value.createdAt, receivedAt, bytes, document, input.key],
-      );
-      const row = rows[0];
-      if (row) {
-        // Stored: a failed rebuild must not fail the publish (a retry would store it twice); the
-        // key keeps the fleet prior it had and the next publish rebuilds it.
-        await this.rebuild(input.key).catch((err: unknown) => this.log?.error({ key: input.key, err: errorMessage(err) }, 'fleet prior rebuild failed; the previous version stays served'));
-        return summaryOf(row);
-      }
-    }
-    throw new SwarmgateError('SWG_ERR_HUB_STORE', `prior ${input.key}: no free version after ${VERSION_ATTEMPTS} attempts`);
+    const row = await insertNextVersion(this.sql, PUBLISHED, input.key, [input.site, input.gateway, input.device, input.point, checked.value.readings, checked.value.createdAt, receivedAt, bytes, document]);
+    // Stored: the fleet prior is chosen again in the background (a failure is logged; the key keeps
+    // the fleet prior it had and the next publish rebuilds it).
+    this.inBackground(`rebuild of ${input.key}`, async () => {
+      const point = [input.key, input.site, input.gateway, input.device, input.point];
+      const same = 'prior_key = ? AND site = ? AND gateway = ? AND device = ? AND point = ?';
+      await this.sql.all(`DELETE FROM detector_priors WHERE ${same} AND version NOT IN (SELECT version FROM detector_priors WHERE ${same} ORDER BY version DESC LIMIT ${KEEP_VERSIONS})`, [...point, ...point]);
+      await this.rebuild(input.key);
+    });
+    return summaryOf(row);
+  }
+
+  /** Runs work after the caller has returned; failures are logged. */
+  private inBackground(what: string, work: () => Promise<unknown>): void {
+    if (this.closed) return;
+    const running = work().catch((err: unknown) => this.log?.error({ err: errorMessage(err) }, `${what} failed`));
+    this.background.add(running);
+    void running.finally(() => this.background.delete(running));
+  }
+
+  /** Resolves once no rebuild or answer is running (tests, benches). */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  /** Takes no new background work and waits for what runs (before the store closes). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle();
   }
 
   /** A prior a gateway published on its `prior` channel (ingest, already checked against the wire schema). */
@@ -158,7 +180,7 @@ export class PriorService {
     const rows = await this.sql.all(
       `SELECT p.site, p.gateway, p.device, p.point, p.version, p.document FROM detector_priors p
        WHERE p.prior_key = ? AND p.version = (SELECT MAX(q.version) FROM detector_priors q
-         WHERE q.prior_key = p.prior_key AND q.site = p.site AND q.gateway = p.gateway AND q.device = p.device AND q.point = p.point)
+         WHERE q.prior_key = p.prior_key AND q.site = p.site AND q.gateway = p.gateway)
        ORDER BY p.version DESC LIMIT ${MAX_MEMBERS}`,
       [key],
     );
@@ -177,47 +199,21 @@ export class PriorService {
       return { ...current, members: members.length, verdicts: [...choice.verdicts] };
     }
     const document = JSON.stringify(chosen.prior);
-    const builtAt = this.clock();
-    for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
-      const inserted = await this.sql.all(
-        `INSERT INTO fleet_priors (${FLEET_COLUMNS}, document)
-         SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM fleet_priors WHERE prior_key = ?
-         ON CONFLICT (prior_key, version) DO NOTHING RETURNING ${FLEET_COLUMNS}`,
-        [key, builtAt, chosen.source, chosen.version, members.length, JSON.stringify(choice.verdicts), Buffer.byteLength(document), document, key],
-      );
-      const row = inserted[0];
-      if (row) {
-        const summary = fleetSummaryOf(row);
-        await this.pushToWaiting({ v: 1, key, version: summary.version, members: summary.members, prior: chosen.prior });
-        return summary;
-      }
-    }
-    throw new SwarmgateError('SWG_ERR_HUB_STORE', `fleet prior ${key}: no free version after ${VERSION_ATTEMPTS} attempts`);
+    const row = await insertNextVersion(this.sql, FLEET, key, [this.clock(), chosen.source, chosen.version, members.length, JSON.stringify(choice.verdicts), Buffer.byteLength(document), document]);
+    const summary = fleetSummaryOf(row);
+    await this.sql.all('DELETE FROM fleet_priors WHERE prior_key = ? AND version <= ?', [key, summary.version - KEEP_VERSIONS]);
+    await this.pushToWaiting({ v: 1, key, version: summary.version, members: summary.members, prior: chosen.prior });
+    return summary;
   }
 
   /** The newest fleet prior of every key (or of one). */
-  async listFleet(filter: { readonly key?: string } = {}): Promise<FleetPriorSummary[]> {
-    const where = filter.key === undefined ? '' : 'AND p.prior_key = ?';
-    const rows = await this.sql.all(
-      `SELECT ${FLEET_COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')} FROM fleet_priors p
-       WHERE p.version = (SELECT MAX(q.version) FROM fleet_priors q WHERE q.prior_key = p.prior_key) ${where}
-       ORDER BY p.prior_key`,
-      filter.key === undefined ? [] : [filter.key],
-    );
-    return rows.map(fleetSummaryOf);
+  listFleet(filter: { readonly key?: string } = {}): Promise<FleetPriorSummary[]> {
+    return newestPerKey(this.sql, FLEET, filter.key);
   }
 
   /** One version of a key's fleet prior (default the newest), with its document. */
-  async getFleet(key: string, version?: number): Promise<{ readonly summary: FleetPriorSummary; readonly prior: DetectorPrior }> {
-    const rows = await this.sql.all(
-      version === undefined
-        ? `SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
-        : `SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? AND version = ?`,
-      version === undefined ? [key] : [key, version],
-    );
-    const row = rows[0];
-    if (!row) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no fleet prior for ${key}${version === undefined ? '' : ` version ${version}`}`);
-    return { summary: fleetSummaryOf(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
+  getFleet(key: string, version?: number): Promise<{ readonly summary: FleetPriorSummary; readonly prior: DetectorPrior }> {
+    return oneVersion(this.sql, FLEET, key, version);
   }
 
   private async fleetSummary(key: string): Promise<FleetPriorSummary | undefined> {
@@ -231,60 +227,112 @@ export class PriorService {
   async requested(site: string, gateway: string, request: PriorRequest): Promise<void> {
     const who = `${site}/${gateway}`;
     for (const key of request.keys) {
-      let set = this.waiting.get(key);
-      if (!set) this.waiting.set(key, (set = new Set()));
-      if (!set.has(who) && this.waitingCount < MAX_WAITING) {
-        set.add(who);
-        this.waitingCount++;
+      const set = this.waiting.get(key);
+      if (set?.has(who) || this.waitingCount >= MAX_WAITING) continue;
+      if (set) set.add(who);
+      else this.waiting.set(key, new Set([who]));
+      this.waitingCount++;
+    }
+    const send = this.send;
+    if (!send) return;
+    this.inBackground(`answer to ${who}`, async () => {
+      for (const key of request.keys) {
+        const newest = await findVersion(this.sql, FLEET, key);
+        if (!newest) continue;
+        const { summary, prior } = newest;
+        // Not delivered (the hub's broker link is down): the gateway asks again every requestEveryS.
+        if (await this.deliver(send, site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior })) this.forget(key, who);
       }
+    });
+  }
+
+  /** Sends one fleet prior; false (logged) when it could not. */
+  private async deliver(send: SendFleetPrior, site: string, gateway: string, message: FleetPriorMessage): Promise<boolean> {
+    try {
+      await send(site, gateway, message);
+      return true;
+    } catch (err) {
+      this.log?.warn({ site, gateway, key: message.key, err: errorMessage(err) }, 'fleet prior not sent; the gateway asks again');
+      return false;
     }
-    if (!this.send) return;
-    for (const key of request.keys) {
-      const rows = await this.sql.all(`SELECT ${FLEET_COLUMNS}, document FROM fleet_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`, [key]);
-      const row = rows[0];
-      if (!row) continue;
-      const summary = fleetSummaryOf(row);
-      // Not delivered (the hub's broker link is down): the gateway asks again every requestEveryS.
-      await this.send(site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior: JSON.parse(str(row, 'document')) as DetectorPrior }).catch((err: unknown) =>
-        this.log?.warn({ site, gateway, key, err: errorMessage(err) }, 'fleet prior not sent'),
-      );
-    }
+  }
+
+  private forget(key: string, who: string): void {
+    const set = this.waiting.get(key);
+    if (!set?.delete(who)) return;
+    this.waitingCount--;
+    if (set.size === 0) this.waiting.delete(key);
   }
 
   private async pushToWaiting(message: FleetPriorMessage): Promise<void> {
     const send = this.send;
     if (!send) return;
-    for (const who of this.waiting.get(message.key) ?? []) {
+    for (const who of [...(this.waiting.get(message.key) ?? [])]) {
       const [site = '', gateway = ''] = who.split('/');
-      // A failed push is not the publishing gateway's problem: the waiting gateway asks again.
-      await send(site, gateway, message).catch((err: unknown) => this.log?.warn({ site, gateway, key: message.key, err: errorMessage(err) }, 'fleet prior not pushed'));
+      if (await this.deliver(send, site, gateway, message)) this.forget(message.key, who);
     }
   }
 
   /** The newest version of every key (or of one), by key. */
-  async list(filter: { readonly key?: string } = {}): Promise<PriorSummary[]> {
-    const where = filter.key === undefined ? '' : 'AND p.prior_key = ?';
-    const rows = await this.sql.all(
-      `SELECT ${COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')} FROM detector_priors p
-       WHERE p.version = (SELECT MAX(q.version) FROM detector_priors q WHERE q.prior_key = p.prior_key) ${where}
-       ORDER BY p.prior_key`,
-      filter.key === undefined ? [] : [filter.key],
-    );
-    return rows.map(summaryOf);
+  list(filter: { readonly key?: string } = {}): Promise<PriorSummary[]> {
+    return newestPerKey(this.sql, PUBLISHED, filter.key);
   }
 
   /** One version of a key's prior (default the newest), with the document to start a detector from. */
-  async get(key: string, version?: number): Promise<{ readonly summary: PriorSummary; readonly prior: DetectorPrior }> {
-    const rows = await this.sql.all(
-      version === undefined
-        ? `SELECT ${COLUMNS}, document FROM detector_priors WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
-        : `SELECT ${COLUMNS}, document FROM detector_priors WHERE prior_key = ? AND version = ?`,
-      version === undefined ? [key] : [key, version],
-    );
-    const row = rows[0];
-    if (!row) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no prior for ${key}${version === undefined ? '' : ` version ${version}`}`);
-    return { summary: summaryOf(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
+  get(key: string, version?: number): Promise<{ readonly summary: PriorSummary; readonly prior: DetectorPrior }> {
+    return oneVersion(this.sql, PUBLISHED, key, version);
   }
+}
+
+/** A table of versioned prior documents (published priors, fleet priors), read alike. */
+interface VersionedTable<S> {
+  readonly table: 'detector_priors' | 'fleet_priors';
+  readonly columns: string;
+  readonly what: string;
+  readonly summary: (row: SqlRow) => S;
+}
+
+/** Stores `values` (the table's columns after prior_key and version, then the document) as the key's next version. */
+async function insertNextVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, values: readonly SqlValue[]): Promise<SqlRow> {
+  for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
+    // Two writers of the same key at once: the loser's INSERT conflicts and it takes the next version.
+    const rows = await sql.all(
+      `INSERT INTO ${t.table} (${t.columns}, document)
+       SELECT ?, COALESCE(MAX(version), 0) + 1, ${values.map(() => '?').join(', ')} FROM ${t.table} WHERE prior_key = ?
+       ON CONFLICT (prior_key, version) DO NOTHING RETURNING ${t.columns}`,
+      [key, ...values, key],
+    );
+    if (rows[0]) return rows[0];
+  }
+  throw new SwarmgateError('SWG_ERR_HUB_STORE', `${t.what} ${key}: no free version after ${VERSION_ATTEMPTS} attempts`);
+}
+
+async function newestPerKey<S>(sql: Sql, t: VersionedTable<S>, key?: string): Promise<S[]> {
+  const rows = await sql.all(
+    `SELECT ${t.columns.split(', ').map((c) => `p.${c}`).join(', ')} FROM ${t.table} p
+     WHERE p.version = (SELECT MAX(q.version) FROM ${t.table} q WHERE q.prior_key = p.prior_key) ${key === undefined ? '' : 'AND p.prior_key = ?'}
+     ORDER BY p.prior_key`,
+    key === undefined ? [] : [key],
+  );
+  return rows.map(t.summary);
+}
+
+async function oneVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, version?: number): Promise<{ readonly summary: S; readonly prior: DetectorPrior }> {
+  const found = await findVersion(sql, t, key, version);
+  if (!found) throw new SwarmgateError('SWG_ERR_PRIOR_UNKNOWN', `no ${t.what} for ${key}${version === undefined ? '' : ` version ${version}`}`);
+  return found;
+}
+
+/** One version of a key (default the newest) with its document; undefined when there is none. */
+async function findVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, version?: number): Promise<{ readonly summary: S; readonly prior: DetectorPrior } | undefined> {
+  const rows = await sql.all(
+    version === undefined
+      ? `SELECT ${t.columns}, document FROM ${t.table} WHERE prior_key = ? ORDER BY version DESC LIMIT 1`
+      : `SELECT ${t.columns}, document FROM ${t.table} WHERE prior_key = ? AND version = ?`,
+    version === undefined ? [key] : [key, version],
+  );
+  const row = rows[0];
+  return row && { summary: t.summary(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
 }
 
 const FLEET_COLUMNS = 'prior_key, version, built_at, source, source_version, members, verdicts, bytes';
@@ -316,3 +364,6 @@ function summaryOf(row: SqlRow): PriorSummary {
     bytes: num(row, 'bytes'),
   };
 }
+
+const PUBLISHED: VersionedTable<PriorSummary> = { table: 'detector_priors', columns: COLUMNS, what: 'prior', summary: summaryOf };
+const FLEET: VersionedTable<FleetPriorSummary> = { table: 'fleet_priors', columns: FLEET_COLUMNS, what: 'fleet prior', summary: fleetSummaryOf };

@@ -88,4 +88,16 @@ describe.skipIf(!available)('live stream across hub processes (PostgreSQL LISTEN
     const review = await waitFor(() => received.find((r) => r.event === 'review' && r.data.id === `rv-live-${gateway}`), 15_000, 'the review item relayed');
     expect(review.data).toMatchObject({ state: 'pending', gateway });
   }, 40_000);
+
+  it("a burst of status changes on the first hub reaches the second hub's stream as a summary, even when its sample is too large to relay", async () => {
+    const [first] = hubs as [Hub, Hub];
+    await new Promise((r) => setTimeout(r, 1100)); // a quiet spell: the first change goes on its own
+    const long = (i: number): string => `${'g'.repeat(58)}-${String(i).padStart(4, '0')}`;
+    for (let i = 0; i < 300; i++) {
+      const record = { gateway: long(i), site: `${'s'.repeat(50)}-${i % 60}`, status: 'offline' as const, firstSeen: 1, lastSeen: 1, stateTs: 1 };
+      await first.events.emit('gateway', { record, previous: 'online' });
+    }
+    const burst = await waitFor(() => received.find((r) => r.event === 'gateways'), 15_000, 'the burst summary relayed');
+    expect(burst.data).toMatchObject({ changes: 299, byStatus: { offline: 299 } });
+  }, 30_000);
 });

@@ -17,6 +17,7 @@ import { ownNatsCluster, natsServerPeer, type NatsCluster } from '../support/nat
 import { peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import mqtt from 'mqtt';
+import { RetentionPolicy, StorageType, connect } from 'nats';
 
 const EXAMPLES = join(import.meta.dirname, '../../deploy/examples/cluster');
 
@@ -60,6 +61,14 @@ describe.skipIf(!peerOrSkip(natsServerPeer()))('a hub in nats mode on a NATS nod
   beforeAll(async () => {
     nats = await ownNatsCluster(join(dir.path, 'nats'), 1);
     const node = nats.nodes[0]!;
+    // The stream as an older hub made it, without the channels added since: the hub adds them.
+    const nc = await connect({ servers: node.natsUrl });
+    try {
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.add({ name: 'SWARMGATE_INGEST', subjects: streamSubjects(SHARED_CHANNELS.filter((c) => c !== 'prior/request' && c !== 'prior')), retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: 1 });
+    } finally {
+      await nc.close();
+    }
     const yaml = `broker:\n  mode: nats\n  nats: { servers: ["${node.natsUrl}"], mqttUrl: "${node.mqttUrl}", replicas: 1, ackWaitS: 5 }\nstore: { kind: sqlite, path: hub.db }\n`;
     hub = await startHub(parseHubConfig(yaml, join(dir.path, 'hub.yaml')), { retentionIntervalMs: 0 });
   }, 90_000);
@@ -68,6 +77,16 @@ describe.skipIf(!peerOrSkip(natsServerPeer()))('a hub in nats mode on a NATS nod
     await hub?.stop();
     await nats?.stop();
     dir.remove();
+  });
+
+  it('adds the channels a stream made by an older hub lacks', async () => {
+    const nc = await connect({ servers: nats.nodes[0]!.natsUrl });
+    try {
+      const info = await (await nc.jetstreamManager()).streams.info('SWARMGATE_INGEST');
+      expect([...info.config.subjects].sort()).toEqual(streamSubjects(SHARED_CHANNELS).sort());
+    } finally {
+      await nc.close();
+    }
   });
 
   it('stores a batch published over MQTT 3.1.1 and receipts it', async () => {

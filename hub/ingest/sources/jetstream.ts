@@ -130,14 +130,21 @@ export class JetStreamSource implements IngestSource {
     const jsm = await nc.jetstreamManager();
     const subjects = streamSubjects(o.channels);
     // Several hubs start at once: whoever comes second finds the stream (or the consumer) there.
-    try {
-      await jsm.streams.info(o.stream);
-    } catch {
+    const info = await jsm.streams.info(o.stream).catch(() => undefined);
+    if (!info) {
       await jsm.streams
         .add({ name: o.stream, subjects, retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: o.replicas, duplicate_window: 120 * 1000 * NANOS })
         .catch(async (err: unknown) => {
           await jsm.streams.info(o.stream).catch(() => Promise.reject(err));
         });
+    } else {
+      // A stream made by an older hub lacks the channels added since (e.g. prior/request): add them,
+      // or gateways' messages on them would reach no hub.
+      const missing = subjects.filter((s) => !info.config.subjects.includes(s));
+      if (missing.length > 0) {
+        await jsm.streams.update(o.stream, { subjects: [...info.config.subjects, ...missing] });
+        o.log.info({ stream: o.stream, added: missing }, 'JetStream stream now captures the channels added since it was made');
+      }
     }
     const consumer = { durable_name: o.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: o.ackWaitMs * NANOS, max_ack_pending: o.maxAckPending, max_deliver: -1 };
     try {

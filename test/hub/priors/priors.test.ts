@@ -60,6 +60,7 @@ for (const store of API_STORES) {
       const racing = await Promise.all([3, 4, 5].map((g) => service.publish({ key: KEY, site: 'site-c', gateway: `gw-${g}`, device: 'ahu1', point: 'supply_air_temp', prior: priors[0] as DetectorPrior })));
       expect(racing.map((s) => s.version).sort()).toEqual([3, 4, 5]);
       await service.publish({ key: 'tags:air,discharge,sensor,temp|degC', site: 'site-a', gateway: 'gw-1', device: 'ahu1', point: 'sat', prior: priors[1] as DetectorPrior });
+      await service.idle(); // the fleet priors are chosen in the background
 
       const list = await get('/api/v1/priors');
       expect(list.status).toBe(200);
@@ -106,6 +107,7 @@ for (const store of API_STORES) {
       const before = ahu.version as number;
       const [site, gateway, device, point] = String(doc.body.summary.source).split('/');
       await service.publish({ key: KEY, site: site ?? '', gateway: gateway ?? '', device: device ?? '', point: point ?? '', prior: doc.body.prior as DetectorPrior });
+      await service.idle();
       const after = await service.listFleet({ key: KEY });
       expect(after[0]?.version).toBe(before + 1);
       expect(after[0]?.members).toBe(5);
