@@ -368,7 +368,10 @@ export class AnomalyMonitor {
 
   /**
    * The priors of points whose detector scores on its own learning (at least its first training's
-   * readings) and that were not offered within `everyMs`; each is marked offered at `now`.
+   * readings) and that were not offered within `everyMs` (markShared says when one was). A point
+   * started from a fleet prior offers its own only after its forecaster trained on this unit's
+   * readings: before, it would hand the fleet its own prior back, and echoes of one prior would
+   * make the fleet look more alike than its units are.
    */
   async sharePriors(now: number, everyMs: number): Promise<SharedPrior[]> {
     const out: SharedPrior[] = [];
@@ -377,15 +380,23 @@ export class AnomalyMonitor {
       const d = p.detector;
       if (d.phase !== 'scoring' || d.readings < d.options.minTrain) continue;
       if (p.side.sharedAt !== undefined && now - p.side.sharedAt < everyMs) continue;
-      const prior = await this.serial(p, () => exportPrior(p.detector, now)).catch((err: unknown) => {
+      const prior = await this.serial(p, async () => {
+        if (p.side.prior !== undefined && (await p.detector.state()).trainings === 0) return undefined;
+        return exportPrior(p.detector, now);
+      }).catch((err: unknown) => {
         this.log.warn({ point: p.ref, err: errorMessage(err) }, 'could not export the detector prior');
         return undefined;
       });
       if (!prior) continue;
-      p.side.sharedAt = now;
       out.push({ ref: p.ref, device: p.device, point: p.point, prior });
     }
     return out;
+  }
+
+  /** `ref`'s prior went to the fleet at `now`: the next is due everyMs later. */
+  markShared(ref: string, now: number): void {
+    const p = this.points.get(ref);
+    if (p) p.side.sharedAt = now;
   }
 
   /** Called once per point (and start) when its detector reaches 'scoring'. */

@@ -36,6 +36,8 @@ export interface PriorHost {
   waitingForPrior(): string[];
   adoptPrior(ref: string, prior: DetectorPrior, origin: string): Promise<boolean>;
   sharePriors(now: number, everyMs: number): Promise<Array<{ readonly ref: string; readonly device: string; readonly point: string; readonly prior: DetectorPrior }>>;
+  /** A point's prior was handed to the broker: the next is due shareEveryS later. */
+  markShared(ref: string, now: number): void;
 }
 
 export interface FleetLearningSettings {
@@ -86,8 +88,8 @@ export class FleetPriors {
   private readonly offConnect: Array<() => void> = [];
   private busy: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  /** Keys whose last fleet prior fitted none of the waiting points: not asked for again (a new version still comes when the hub pushes it). */
-  private readonly unfit = new Set<string>();
+  /** Keys whose last fleet prior fitted none of the waiting points, with its version: asked for again with that version, so only a newer one comes. */
+  private readonly unfit = new Map<string, number>();
   /** Priors published and fleet priors adopted (for tests and logs). */
   readonly stats = { shared: 0, requested: 0, received: 0, adopted: 0 };
 
@@ -163,7 +165,8 @@ export class FleetPriors {
   private async shareNow(): Promise<void> {
     const { publisher, host, keys, settings, log } = this.options;
     if (!settings.share || !publisher.connected) return;
-    const due = await host.sharePriors(this.clock(), (settings.shareEveryS ?? 21_600) * 1000);
+    const now = this.clock();
+    const due = await host.sharePriors(now, (settings.shareEveryS ?? 21_600) * 1000);
     for (const d of due) {
       const key = keys.get(d.ref);
       if (!key) continue;
@@ -174,6 +177,7 @@ export class FleetPriors {
       }
       const sent = publisher.publishLive(this.topic('prior'), encode(PriorMessageSchema, { v: 1, key, device: d.device, point: d.point, prior: d.prior }), { qos: 1, retain: false });
       if (sent) {
+        host.markShared(d.ref, now);
         this.stats.shared++;
         log.info({ point: d.ref, key, readings: d.prior.readings }, 'detector prior shared with the fleet');
       }
@@ -183,9 +187,13 @@ export class FleetPriors {
   private async requestNow(): Promise<void> {
     const { publisher, host, keys, settings, log } = this.options;
     if (!settings.use || !publisher.connected) return;
-    const wanted = [...new Set(host.waitingForPrior().flatMap((ref) => keys.get(ref) ?? []))].filter((k) => !this.unfit.has(k)).slice(0, PRIOR_REQUEST_MAX_KEYS);
+    const wanted = [...new Set(host.waitingForPrior().flatMap((ref) => keys.get(ref) ?? []))].slice(0, PRIOR_REQUEST_MAX_KEYS);
     if (wanted.length === 0) return;
-    if (publisher.publishLive(this.topic('prior/request'), encode(PriorRequestSchema, { v: 1, keys: wanted }), { qos: 1, retain: false })) {
+    const have = wanted.flatMap((key) => {
+      const version = this.unfit.get(key);
+      return version === undefined ? [] : [{ key, version }];
+    });
+    if (publisher.publishLive(this.topic('prior/request'), encode(PriorRequestSchema, { v: 1, keys: wanted, ...(have.length > 0 ? { have } : {}) }), { qos: 1, retain: false })) {
       this.stats.requested++;
       log.debug({ keys: wanted }, 'fleet priors requested');
     }
@@ -213,7 +221,7 @@ export class FleetPriors {
       if (await host.adoptPrior(ref, prior, `${key}@${version}`)) adopted++;
     }
     this.stats.adopted += adopted;
-    if (tried > 0 && adopted === 0) this.unfit.add(key);
+    if (tried > 0 && adopted === 0) this.unfit.set(key, Math.max(version, this.unfit.get(key) ?? 0));
     else this.unfit.delete(key);
   }
 }

@@ -25,6 +25,8 @@ import type { DetectorPrior } from '../../shared/wire/detector-prior.js';
 
 /** Robust deviations (MAD-scaled) beyond which a member is left out as atypical. */
 export const OUTLIER = 3.5;
+/** The smallest scale of the level's deviations, in the members' typical spreads. */
+const LEVEL_FLOOR_SPREADS = 0.5;
 
 export interface FleetMember {
   /** Who published it: site/gateway/device/point and the version of the key it was stored as. */
@@ -91,12 +93,17 @@ export function chooseFleetPrior(members: readonly FleetMember[]): FleetChoice {
   const deviation = (): Map<number, Record<Feature, number>> => {
     const out = new Map<number, Record<Feature, number>>();
     const centre = {} as Record<Feature, { med: number; scale: number }>;
+    const typicalSpread = median(candidates.map((i) => (feats.get(i) as Record<Feature, number>).spread));
     for (const f of FEATURES) {
       const xs = candidates.map((i) => (feats.get(i) as Record<Feature, number>)[f]);
       const med = median(xs);
       const mad = median(xs.map((x) => Math.abs(x - med)));
-      // A floor keeps near-identical members from making a tiny difference look huge.
-      centre[f] = { med, scale: Math.max(1.4826 * mad, 0.02 * Math.abs(med), 1e-9) };
+      // A floor keeps near-identical members from making a tiny difference look huge. A level's
+      // floor is half the members' typical spread, not a share of the level itself: a point that
+      // lives near zero (a valve, a differential pressure, a freezer near 0 °C) would otherwise
+      // make any offset an outlier.
+      const floor = f === 'level' ? Math.max(LEVEL_FLOOR_SPREADS * typicalSpread, 0.02 * Math.abs(med)) : 0.02 * Math.abs(med);
+      centre[f] = { med, scale: Math.max(1.4826 * mad, floor, 1e-9) };
     }
     for (const i of candidates) {
       const x = feats.get(i) as Record<Feature, number>;

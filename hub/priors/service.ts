@@ -235,10 +235,11 @@ export class PriorService {
     }
     const send = this.send;
     if (!send) return;
+    const has = new Map((request.have ?? []).map((h) => [h.key, h.version]));
     this.inBackground(`answer to ${who}`, async () => {
       for (const key of request.keys) {
         const newest = await findVersion(this.sql, FLEET, key);
-        if (!newest) continue;
+        if (!newest || newest.summary.version <= (has.get(key) ?? 0)) continue;
         const { summary, prior } = newest;
         // Not delivered (the hub's broker link is down): the gateway asks again every requestEveryS.
         if (await this.deliver(send, site, gateway, { v: 1, key, version: summary.version, members: summary.members, prior })) this.forget(key, who);

@@ -84,7 +84,7 @@ export type DetectorPrior = Static<typeof DetectorPriorSchema>;
 
 /**
  * The fleet key of a point's prior: the same equipment's same point on every gateway. From the
- * profile and the point name (`profile:ahu-modbus.yaml#supply_air_temp`), or, for points of
+ * profile's name and the point name (`profile:ahu-modbus#supply_air_temp`), or, for points of
  * different profiles that mean the same, from their Haystack markers and unit
  * (`tags:air,discharge,sensor,temp|degC`). Both sides compute it with this function.
  */
@@ -116,6 +116,12 @@ export const PriorRequestSchema = Type.Object(
   {
     v: Type.Literal(1),
     keys: Type.Array(PriorKeySchema, { minItems: 1, maxItems: PRIOR_REQUEST_MAX_KEYS, uniqueItems: true }),
+    have: Type.Optional(
+      Type.Array(Type.Object({ key: PriorKeySchema, version: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }, strict), {
+        maxItems: PRIOR_REQUEST_MAX_KEYS,
+        description: 'Fleet prior versions this gateway already has for keys it names (one that fitted none of its points): the hub answers those keys only with a newer version',
+      }),
+    ),
   },
   { ...strict, description: 'Fleet priors a gateway that uses them (analytics.fleetLearning.use) waits for' },
 );
@@ -126,8 +132,8 @@ export const FleetPriorMessageSchema = Type.Object(
   {
     v: Type.Literal(1),
     key: PriorKeySchema,
-    version: Type.Integer({ minimum: 1, description: 'Fleet prior version of this key (increases with each rebuild that changes it)' }),
-    members: Type.Integer({ minimum: 1, description: 'Gateways\' priors it was built from' }),
+    version: Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Fleet prior version of this key (increases with each rebuild that changes it)' }),
+    members: Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'Gateways\' priors it was built from' }),
     prior: DetectorPriorSchema,
   },
   { ...strict, description: 'The fleet prior of one key, for a gateway whose new points start from it' },

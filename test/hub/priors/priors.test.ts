@@ -115,6 +115,29 @@ for (const store of API_STORES) {
       expect(missing.status).toBe(404);
     });
 
+    it('counts one member per gateway, keeps the newest versions, and answers a request once per version (not again for the version a gateway has)', async () => {
+      const key = priorKey({ profile: 'vav-bacnet', point: 'zone_temp' });
+      const sent: { to: string; version: number }[] = [];
+      const serving = new PriorService(sqlFor(t.store), () => T0 + 2000, async (site, gateway, message) => void sent.push({ to: `${site}/${gateway}`, version: message.version }));
+      // One gateway publishing under many invented points is still one member.
+      for (let i = 0; i < 9; i++) await serving.publish({ key, site: 'site-x', gateway: 'gw-loud', device: `dev-${Math.max(0, i - 6)}`, point: 'zone_temp', prior: priors[0] as DetectorPrior });
+      await serving.publish({ key, site: 'site-y', gateway: 'gw-quiet', device: 'vav1', point: 'zone_temp', prior: priors[1] as DetectorPrior });
+      await serving.idle();
+      const [fleet] = await serving.listFleet({ key });
+      expect(fleet?.members).toBe(2);
+      // The newest 5 versions of each sharing point are kept.
+      const kept = await sqlFor(t.store).all('SELECT device, COUNT(*) AS n FROM detector_priors WHERE prior_key = ? GROUP BY device ORDER BY device', [key]);
+      expect(kept.map((r) => [r.device, Number(r.n)])).toEqual([['dev-0', 5], ['dev-1', 1], ['dev-2', 1], ['vav1', 1]]);
+      // A request is answered in the background with the newest fleet version; a gateway that has it gets nothing.
+      await serving.requested('site-z', 'gw-new', { v: 1, keys: [key] });
+      await serving.idle();
+      expect(sent).toEqual([{ to: 'site-z/gw-new', version: fleet?.version }]);
+      await serving.requested('site-z', 'gw-unfit', { v: 1, keys: [key], have: [{ key, version: fleet?.version ?? 0 }] });
+      await serving.idle();
+      expect(sent).toHaveLength(1);
+      await serving.close();
+    });
+
     it('refuses a malformed prior with the field named, and answers an unknown key with a coded 404', async () => {
       const broken = { ...(priors[0] as DetectorPrior), forecast: { ...(priors[0] as DetectorPrior).forecast, std1: 0 } };
       const err = await service.publish({ key: KEY, site: 's', gateway: 'g', device: 'd', point: 'p', prior: broken }).catch((e: unknown) => e);
