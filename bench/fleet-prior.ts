@@ -237,8 +237,9 @@ export async function benchFleetPrior(): Promise<BenchEntry[]> {
     unit: 'fraction',
     notes: `points whose fleet prior left out the miscalibrated peer; choices: ${Object.entries(r.choices).map(([p, c]) => `${p} <- ${c.source}`).join(', ')}; left out: ${excluded.join('; ')}`,
   });
-  // The same newcomers in a colder climate (4 °C mean outdoors, the peers' 10 °C): a prior is the
-  // fleet's idea of normal, and a site unlike the fleet's sees more of its readings as new at first.
+  // The same newcomers in a colder climate (4 °C mean outdoors, the peers' 10 °C): their readings
+  // sit lower than any peer's; a detector started from a prior re-centres it on its own level
+  // (edge/analytics/prior.ts) before its first own pattern is compared with the remembered ones.
   const cold = await runFleetPrior({ newcomerOutdoorMeanC: 4 });
   for (const name of ARMS) {
     const a = cold.arms[name];

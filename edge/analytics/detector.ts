@@ -515,6 +515,17 @@ export class PointDetector {
       throw new SwarmgateError('SWG_ERR_INTERNAL', `unsupported anomaly detector state version ${String(state.version)}`);
     }
     const d = new PointDetector(state.options, name);
+    d.restore(state);
+    return d;
+  }
+
+  /**
+   * Replaces everything this detector has learned with `state` (whose options must be this
+   * detector's): what fromState does, open to subclasses that rework their own state
+   * (prior.ts re-centres a detector started from a prior on its own unit's level).
+   */
+  protected restore(state: DetectorState): void {
+    const d = this; // (the body fromState had, unchanged)
     const o = d.options;
     d.seen = state.seen;
     d.values = Ring.from(state.values, o.maxHistory);
@@ -539,7 +550,6 @@ export class PointDetector {
       d.longNovelty = new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }, state.longNovelty);
       d.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.longPattern);
     }
-    return d;
   }
 
   /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */

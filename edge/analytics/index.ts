@@ -16,4 +16,4 @@ export type { BackendName } from './backend.js';
 export { AnalyticsConfigSchema, AnalyticsPointSchema, type AnalyticsConfig, type AnalyticsPointConfig } from './schema.js';
 export { scoreCsv, readSeriesCsv, parseTimestamp } from './csv.js';
 export type { ScoreCsvOptions, ScoreCsvResult, CsvRow } from './csv.js';
-export { exportPrior, encodePrior, readPrior, detectorFromPrior } from './prior.js';
+export { exportPrior, encodePrior, readPrior, detectorFromPrior, levelOffset, loadDetector, type PriorStartedDetector } from './prior.js';

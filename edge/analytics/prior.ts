@@ -5,8 +5,13 @@
  * period: the forecaster, the calibration of both surprises, the remembered shapes and the
  * operating range come from the prior. It then keeps learning its own: every reading feeds its
  * calibration and pattern memory, and its first training (at `minTrain` readings) starts from the
- * prior's weights on its own history.
+ * prior's weights on its own history. Before its first score, and again before its first own
+ * pattern is compared, it moves the prior to its own unit's level (PriorDetector, levelOffset).
  */
+import { existsSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { decode } from '../../shared/wire/codec.js';
 import {
@@ -21,9 +26,10 @@ import {
   type PriorPatterns,
 } from '../../shared/wire/detector-prior.js';
 import { PointDetector, resolveOptions, type DetectorOptionsInput, type DetectorState } from './detector.js';
-import { inputSize } from './forecaster.js';
+import { buildInput, inputSize, predict, type ForecasterModel } from './forecaster.js';
 import type { LikelihoodState } from './likelihood.js';
 import type { NoveltyState } from './novelty.js';
+import { Ring } from './stats.js';
 
 /** Seven significant digits (float32 precision): what the forecaster trains in anyway. */
 const r7 = (x: number): number => (x === 0 ? 0 : Number(x.toPrecision(7)));
@@ -66,7 +72,7 @@ export function readPrior(payload: Buffer | Uint8Array | string, source = 'detec
  * A detector for a new point that starts from `prior`: it scores after `forecaster.lags` readings
  * and keeps learning its own. Refused (field named) when the prior does not fit the options.
  */
-export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptionsInput = {}, name = 'point'): PointDetector {
+export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptionsInput = {}, name = 'point'): PriorStartedDetector {
   const base = resolveOptions(options);
   const o = { ...base, warmup: Math.min(base.warmup, base.forecaster.lags), spatialAfter: 0 };
   const fail = (field: string, msg: string): never => {
@@ -116,7 +122,206 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     novelty: noveltyOf(short, lo, hi),
     ...(o.longPattern > 0 && long ? { longNovelty: noveltyOf(long, lo, hi), longPattern: likelihoodOf(long.calibration) } : {}),
   };
-  return PointDetector.fromState(state, name);
+  const d = new PriorDetector(o, name, prior, [o.warmup, o.novelty.window * o.novelty.step - 1]);
+  d.start(state);
+  return d;
+}
+
+/** A detector started from a prior; `levelShift`: how far the prior was moved to this unit's level (undefined until estimated). */
+export type PriorStartedDetector = PointDetector & { readonly levelShift: number | undefined };
+
+/**
+ * A shape match is as good as the best one when its misfit (RMS over the blocks, with the offset
+ * removed) is within this factor of the best's: the best one's misfit is the noise of the match.
+ */
+const ALIGN_TOLERANCE = 2;
+
+/**
+ * A detector started from a prior that re-centres the prior on its own unit's level (transfer
+ * learning's usual move: the weights carry over, the normalisation is local). A unit of the same
+ * model in a colder climate, or with its sensor a little elsewhere or off by a few kelvin, reads
+ * the same shapes at another level; left at the peer's level, its first patterns look new, its
+ * forecaster extrapolates from inputs it never saw (a 5 K offset: predictions off by 2 K), its
+ * operating range is misplaced, and the first false alert's refractory period hides a real fault.
+ * The level offset (levelOffset) is estimated twice: before the first score (warm-up, a few
+ * blocks: provisional) and just before its first own pattern is compared with the remembered
+ * ones (window × step readings); each time the forecaster's normalisation (while it is the
+ * prior's network), the operating range and the remembered shapes move to it. The calibrations
+ * stay: they describe surprises, not levels.
+ */
+class PriorDetector extends PointDetector {
+  /** Readings at which the level offset is (re-)estimated, soonest first. */
+  private readonly alignAt: number[];
+  private shift: number | undefined;
+  /** Kept until the last re-centring (then let go: a prior is tens of kilobytes per point). */
+  private prior: DetectorPrior | undefined;
+
+  constructor(options: DetectorOptionsInput, name: string, prior: DetectorPrior, alignAt: readonly number[]) {
+    super(options, name);
+    this.prior = prior;
+    this.alignAt = [...new Set(alignAt)].sort((a, b) => a - b);
+  }
+
+  /** The level offset applied to the prior (undefined until it was estimated). */
+  get levelShift(): number | undefined {
+    return this.shift;
+  }
+
+  /** Loads the detector's starting state (the prior's, or its own saved one). */
+  start(state: DetectorState, shift?: number): void {
+    this.restore(state);
+    this.shift = shift;
+  }
+
+  /** Saves as every detector does; while a re-centring is still due, the prior and when, beside it. */
+  override async save(dir: string): Promise<void> {
+    await super.save(dir);
+    const file = join(dir, PENDING_FILE);
+    if (this.alignAt.length === 0 || !this.prior) {
+      await rm(file, { force: true });
+      return;
+    }
+    const tmp = `${file}.${process.pid}.tmp`;
+    const pending: PendingAlignment = { alignAt: [...this.alignAt], ...(this.shift !== undefined ? { shift: this.shift } : {}), prior: this.prior };
+    await writeFile(tmp, JSON.stringify(pending));
+    await rename(tmp, file);
+  }
+
+  override async score(ts: number, value: number): Promise<number> {
+    const next = this.alignAt[0];
+    const prior = this.prior;
+    if (next !== undefined && prior && this.readings >= next) {
+      this.alignAt.shift();
+      if (this.alignAt.length === 0) this.prior = undefined;
+      const state = await this.state();
+      const total = levelOffset(prior, state.values, this.options.novelty.step);
+      const applied = this.shift ?? 0;
+      this.shift = total;
+      if (total !== applied) this.restore(recentred(state, prior, applied, total));
+    }
+    return super.score(ts, value);
+  }
+}
+
+/** Beside a saved detector started from a prior whose re-centring is still due. */
+const PENDING_FILE = 'prior-pending.json';
+
+const PendingAlignmentSchema = Type.Object(
+  {
+    alignAt: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 }),
+    shift: Type.Optional(Type.Number({ minimum: -1e300, maximum: 1e300 })),
+    prior: DetectorPriorSchema,
+  },
+  { additionalProperties: false },
+);
+type PendingAlignment = Static<typeof PendingAlignmentSchema>;
+
+/**
+ * Loads a detector saved with save(dir) (PointDetector.load), continuing a detector started from
+ * a prior whose re-centring was still due when it was saved: the same scores as if it had never
+ * stopped. An unreadable pending file is refused with its path and field, as a detector state is.
+ */
+export async function loadDetector(dir: string, name = 'point'): Promise<PointDetector> {
+  const saved = await PointDetector.load(dir, name);
+  const file = join(dir, PENDING_FILE);
+  if (!existsSync(file)) return saved;
+  const r = decode(PendingAlignmentSchema, file, await readFile(file), DETECTOR_PRIOR_MAX_BYTES + 4096);
+  if (!r.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', r.error);
+  const d = new PriorDetector(saved.options, name, r.value.prior, r.value.alignAt);
+  d.start(await saved.state(), r.value.shift);
+  return d;
+}
+
+/**
+ * How far this unit's level sits from the prior's: its readings as block means against every
+ * remembered shape (and every part of one as long), each with its mean removed (the same time of
+ * day and load: the readings' raw mean would mistake a night for a colder unit); of the matches
+ * within ALIGN_TOLERANCE of the best one's misfit, the offset closest to 0: a ramp or a flat
+ * stretch fits many remembered shapes at many levels, and a unit whose readings the prior already
+ * knows is not moved. 0 when there are not enough readings or shapes to compare.
+ */
+export function levelOffset(prior: DetectorPrior, values: readonly number[], step: number): number {
+  const p = prior.patterns[0];
+  if (!p) return 0;
+  const w = p.window;
+  const nb = Math.min(w, Math.floor(values.length / step));
+  const vectors = Math.floor(p.vectors.length / w);
+  if (nb < 2 || vectors === 0) return 0;
+  const blocks: number[] = [];
+  for (let b = 0; b < nb; b++) {
+    let sum = 0;
+    for (let i = 0; i < step; i++) sum += values[b * step + i] ?? 0;
+    blocks.push(sum / step);
+  }
+  const mine = blocks.reduce((a, b) => a + b, 0) / nb;
+  const matches: Array<{ offset: number; misfit: number }> = [];
+  for (let j = 0; j < vectors; j++) {
+    // Consecutive shapes overlap by all but one block: the start of each, and every part of the last.
+    for (let at = 0; at + nb <= w && (at === 0 || j === vectors - 1); at++) {
+      const base = j * w + at;
+      let theirs = 0;
+      for (let i = 0; i < nb; i++) theirs += p.vectors[base + i] ?? 0;
+      const offset = mine - theirs / nb;
+      let misfit = 0;
+      for (let i = 0; i < nb; i++) misfit += ((blocks[i] ?? 0) - (p.vectors[base + i] ?? 0) - offset) ** 2;
+      matches.push({ offset, misfit: Math.sqrt(misfit / nb) });
+    }
+  }
+  const best = Math.min(...matches.map((m) => m.misfit));
+  let offset = Infinity;
+  for (const m of matches) if (m.misfit <= ALIGN_TOLERANCE * best && Math.abs(m.offset) < Math.abs(offset)) offset = m.offset;
+  return Number.isFinite(offset) ? offset : 0;
+}
+
+/**
+ * `state` (a detector started from `prior`, moved by `applied` so far) with the prior's level
+ * moved by `total` instead: the
+ * forecaster's mean while it is still the prior's network, the remembered shapes, and the
+ * operating range (the prior's, moved, together with what the unit read itself).
+ */
+function recentred(state: DetectorState, prior: DetectorPrior, applied: number, total: number): DetectorState {
+  const delta = total - applied;
+  let lo = prior.range[0] + total;
+  let hi = prior.range[1] + total;
+  for (const v of state.values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const moved = (n: NoveltyState, count: number): NoveltyState => ({ ...n, memory: n.memory.map((x, i) => (i < count ? x + delta : x)), lo, hi });
+  const model = state.model && state.trainings === 0 ? { ...state.model, mean: state.model.mean + delta } : state.model;
+  return {
+    ...state,
+    model,
+    forecast: model && model !== state.model ? reforecast(state, model) : state.forecast,
+    range: [lo, hi],
+    novelty: moved(state.novelty, prior.patterns[0]?.vectors.length ?? 0),
+    ...(state.longNovelty ? { longNovelty: moved(state.longNovelty, prior.patterns[1]?.vectors.length ?? 0) } : {}),
+  };
+}
+
+/**
+ * The forecast calibration with the surprises of the unit's own readings so far recomputed by the
+ * moved forecaster, as score() measured them (|reading − prediction| / the network's scale): what
+ * the moved network would have said, not the errors of the network at the peer's level, which
+ * would otherwise dominate the short average behind the first scores.
+ */
+function reforecast(state: DetectorState, model: ForecasterModel): LikelihoodState {
+  const o = state.options;
+  const n = state.values.length;
+  const cal = state.forecast;
+  if (n === 0 || cal.history.length < n) return cal;
+  const values = Ring.from(state.values, o.maxHistory);
+  const input = new Float64Array(inputSize(o.forecaster));
+  const power = o.likelihood.power;
+  const surprises: number[] = [];
+  for (let t = 0; t < n; t++) {
+    buildInput(values, t, state.timestamps[t] ?? 0, o.forecaster.lags, model, input);
+    const raw = Math.abs((state.values[t] ?? 0) - predict(model, input)) / model.std;
+    // As the calibrator records it (likelihood.ts: raw ** power; none when not finite or not positive).
+    surprises.push(Number.isFinite(raw) && raw > 0 ? (power === 1 ? raw : raw ** power) : 0);
+  }
+  const history = [...cal.history.slice(0, cal.history.length - n), ...surprises];
+  return { ...cal, history, scored: history.slice(-o.likelihood.avgWindow) };
 }
 
 function modelOf(m: NonNullable<DetectorState['model']>): PriorModel {

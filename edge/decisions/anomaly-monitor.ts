@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/kit/errors.js';
-import { currentBackend, detectorFromPrior, exportPrior, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
+import { currentBackend, detectorFromPrior, exportPrior, loadDetector, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
 import type { DetectorPrior } from '../../shared/wire/detector-prior.js';
 import type { AnalyticsConfig, AnalyticsPointConfig } from '../analytics/schema.js';
 import type { Reading } from '../drivers/driver.js';
@@ -190,7 +190,7 @@ export class AnomalyMonitor {
       let side: Sidecar = { v: 1, run: 0, longestRun: 0, samples: 0, changes: 0, env: [], pending: [], excursion: 0, lastEventAt: -Infinity, active: false };
       if (existsSync(join(dir, 'detector.json'))) {
         try {
-          detector = await PointDetector.load(dir, cfg.point);
+          detector = await loadDetector(dir, cfg.point);
           side = { ...side, ...(JSON.parse(await readFile(join(dir, SIDECAR), 'utf8').catch(() => '{}')) as Partial<Sidecar>) };
           side.lastEventAt ??= -Infinity;
           this.log.info({ point: cfg.point, readings: detector.readings, hasModel: detector.hasModel }, 'anomaly model loaded');

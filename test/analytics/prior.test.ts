@@ -1,8 +1,27 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectorFromPrior, encodePrior, exportPrior, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { detectorFromPrior, encodePrior, exportPrior, loadDetector, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { FacilityModel } from '../../devices/physics/model.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';
+
+/** A day of 5-min return air temperatures of a simulated AHU (after a day of running in). */
+function returnAir(seed: number, outdoorMeanC: number, days: number, offset = 0): { ts: number[]; values: number[] } {
+  const model = new FacilityModel({ seed, startTime: Date.UTC(2024, 10, 25), outdoorMeanC });
+  model.setFanCommand(true);
+  model.step(86_400);
+  const ts: number[] = [];
+  const values: number[] = [];
+  for (let i = 0; i < days * 288; i++) {
+    model.step(300);
+    ts.push(model.now());
+    values.push(Math.fround(model.ahu.returnAirC + offset));
+  }
+  return { ts, values };
+}
 
 const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
 
@@ -46,6 +65,8 @@ describe('detector priors', () => {
     const lags = 12;
     // Scoring after the network's inputs are its own readings, where a fresh detector is still learning.
     expect(own[lags]?.phase).toBe('scoring');
+    // A unit at the prior's level is not moved (more than a fraction of the noise, sd 1).
+    expect(Math.abs(primed.levelShift ?? NaN)).toBeLessThan(0.5);
     expect(fresh[lags]?.phase).toBe('learning');
     expect(fresh.filter((r) => r.phase === 'learning').length).toBeGreaterThan(100);
     // Same network (weights rounded to 7 digits), but until a day of its own readings the seasonal
@@ -90,4 +111,98 @@ describe('detector priors', () => {
     // Nothing learned yet: nothing to export.
     await expect(exportPrior(new PointDetector(FAST))).rejects.toThrowError(/still learning/);
   }, 60_000);
+
+  it('a prior from a unit in a milder climate fits a colder unit: no alarm on its lower level, a drift still seen', async () => {
+    // The peer: three days at 10 °C mean outdoors, the gateway's default detector.
+    const peerDays = returnAir(1101, 10, 3);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = readPrior(encodePrior(await exportPrior(peer)));
+    // The newcomer: the same AHU model at 4 °C, its return air about half a kelvin lower, below
+    // most of what the peer ever read; its first day clean, then with a 3 K/h drift from hour 12.
+    const { ts, values } = returnAir(1204, 4, 1);
+    const scores = async (vs: readonly number[]): Promise<{ scores: number[]; shift: number | undefined }> => {
+      const det = detectorFromPrior(prior, {}, 'new');
+      const out: number[] = [];
+      for (let i = 0; i < vs.length; i++) out.push(await det.score(ts[i] ?? 0, vs[i] ?? 0));
+      return { scores: out, shift: det.levelShift };
+    };
+    const clean = await scores(values);
+    expect(Math.max(...clean.scores)).toBeLessThan(0.5);
+    // Because the prior was moved to the unit's own level: by about the offset the climate makes.
+    expect(clean.shift).toBeLessThan(-0.2);
+    expect(clean.shift).toBeGreaterThan(-1.2);
+    const from = 144;
+    const drifted = values.map((v, i) => (i < from ? v : Math.fround(v + (3 * (i - from)) / 12)));
+    const d = await scores(drifted);
+    const seen = d.scores.findIndex((s, i) => i >= from && s >= 0.5);
+    expect(seen).toBeGreaterThanOrEqual(from);
+    // Within an hour of its start (a drift of 3 K/h is well out of the range by then).
+    expect(seen - from).toBeLessThanOrEqual(12);
+  }, 120_000);
+
+  it('a prior from a unit reading 5 K high: moved before the first score, no alarm on the offset', async () => {
+    const peerDays = returnAir(1104, 10, 3, 5);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = await exportPrior(peer);
+    const { ts, values } = returnAir(1201, 10, 1);
+    // Every reading of the newcomer lies below the lowest the peer ever read.
+    expect(Math.max(...values)).toBeLessThan(prior.range[0]);
+    const det = detectorFromPrior(prior, {}, 'new');
+    const scores: number[] = [];
+    const predictions: number[] = [];
+    for (let i = 0; i < values.length; i++) {
+      scores.push(await det.score(ts[i] ?? 0, values[i] ?? 0));
+      predictions.push(det.detail.prediction);
+    }
+    // From its first score (after the 12 readings its forecaster needs), the prior sits at the unit's level.
+    expect(det.detail.phase).toBe('scoring');
+    expect(det.levelShift).toBeLessThan(-4);
+    expect(det.levelShift).toBeGreaterThan(-6);
+    expect(Math.abs((predictions[12] ?? 0) - (values[12] ?? 0))).toBeLessThan(0.5);
+    expect(Math.max(...scores)).toBeLessThan(0.5);
+  }, 120_000);
+
+  it('saved between its two re-centrings and loaded again, it continues exactly as if it had not stopped', async () => {
+    const peerDays = returnAir(1104, 10, 3, 5);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = await exportPrior(peer);
+    const { ts, values } = returnAir(1202, 4, 1);
+    const straight = detectorFromPrior(prior, {}, 'new');
+    const expected: number[] = [];
+    for (let i = 0; i < 120; i++) expected.push(await straight.score(ts[i] ?? 0, values[i] ?? 0));
+    const dir = mkdtempSync(join(tmpdir(), 'swarmgate-prior-'));
+    try {
+      const first = detectorFromPrior(prior, {}, 'new');
+      const got: number[] = [];
+      for (let i = 0; i < 20; i++) got.push(await first.score(ts[i] ?? 0, values[i] ?? 0));
+      // Moved once (before its first score), the second move (at 47 readings) still due.
+      expect(first.levelShift).toBeLessThan(-4);
+      await first.save(dir);
+      const again = await loadDetector(dir, 'new');
+      const plain = await PointDetector.load(dir, 'new');
+      const unmoved: number[] = [...got];
+      for (let i = 20; i < 120; i++) {
+        got.push(await again.score(ts[i] ?? 0, values[i] ?? 0));
+        unmoved.push(await plain.score(ts[i] ?? 0, values[i] ?? 0));
+      }
+      expect(got).toEqual(expected);
+      // Loaded as a plain detector's state alone, it would have missed the second move.
+      expect(unmoved).not.toEqual(expected);
+      // Both moves done: nothing is left pending beside a later save.
+      await again.save(dir);
+      expect(existsSync(join(dir, 'prior-pending.json'))).toBe(false);
+      // A damaged pending file is refused with its path and the field.
+      await first.save(dir);
+      writeFileSync(join(dir, 'prior-pending.json'), JSON.stringify({ alignAt: ['soon'], prior }));
+      await expect(loadDetector(dir, 'new')).rejects.toThrowError(/prior-pending\.json.*alignAt/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
