@@ -28,13 +28,18 @@ const fleet = (big: string): string => `
   );
 `;
 
+const BASIS = 'fleet priors: the newest published version each was chosen from (a rebuild that read fewer members never writes last)';
+const basis = 'ALTER TABLE fleet_priors ADD COLUMN basis INTEGER NOT NULL DEFAULT 0;';
+
 const SQLITE: readonly Migration[] = [
   { version: 120, name: NAME, sql: table('INTEGER') },
   { version: 121, name: FLEET, sql: fleet('INTEGER') },
+  { version: 122, name: BASIS, sql: basis },
 ];
 const POSTGRES: readonly Migration[] = [
   { version: 120, name: NAME, sql: table('BIGINT') },
   { version: 121, name: FLEET, sql: fleet('BIGINT') },
+  { version: 122, name: BASIS, sql: basis },
 ];
 
 export const PRIOR_MIGRATIONS: FeatureMigrations = { feature: 'hub/priors', versions: [120, 129], sqlite: SQLITE, postgres: POSTGRES };

@@ -191,15 +191,20 @@ export class PriorService {
     const choice = chooseFleetPrior(members);
     const chosen = choice.chosen === undefined ? undefined : members[choice.chosen];
     if (!chosen) return undefined;
+    // The newest published version this choice saw. Hub processes sharing a store rebuild a key at
+    // once; the one that read fewer members must not write last: every write below is refused once
+    // a choice from a newer basis is stored.
+    const basis = Math.max(...members.map((m) => m.version));
     const current = await this.fleetSummary(key);
     if (current && current.source === chosen.source && current.sourceVersion === chosen.version) {
       // The same prior served: the version stays, the members and their reasons are brought up to date.
       const verdicts = JSON.stringify(choice.verdicts);
-      await this.sql.all('UPDATE fleet_priors SET members = ?, verdicts = ? WHERE prior_key = ? AND version = ?', [members.length, verdicts, key, current.version]);
+      await this.sql.all('UPDATE fleet_priors SET members = ?, verdicts = ?, basis = ? WHERE prior_key = ? AND version = ? AND basis <= ?', [members.length, verdicts, basis, key, current.version, basis]);
       return { ...current, members: members.length, verdicts: [...choice.verdicts] };
     }
     const document = JSON.stringify(chosen.prior);
-    const row = await insertNextVersion(this.sql, FLEET, key, [this.clock(), chosen.source, chosen.version, members.length, JSON.stringify(choice.verdicts), Buffer.byteLength(document), document]);
+    const row = await insertNextVersion(this.sql, FLEET, key, [this.clock(), chosen.source, chosen.version, members.length, JSON.stringify(choice.verdicts), Buffer.byteLength(document), basis, document], { column: 'basis', below: basis });
+    if (!row) return this.fleetSummary(key); // a newer choice is stored already
     const summary = fleetSummaryOf(row);
     await this.sql.all('DELETE FROM fleet_priors WHERE prior_key = ? AND version <= ?', [key, summary.version - KEEP_VERSIONS]);
     await this.pushToWaiting({ v: 1, key, version: summary.version, members: summary.members, prior: chosen.prior });
@@ -293,17 +298,28 @@ interface VersionedTable<S> {
   readonly summary: (row: SqlRow) => S;
 }
 
-/** Stores `values` (the table's columns after prior_key and version, then the document) as the key's next version. */
-async function insertNextVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, values: readonly SqlValue[]): Promise<SqlRow> {
+/**
+ * Stores `values` (the table's columns after prior_key and version, then the document) as the key's
+ * next version. With `unless`, nothing is stored (undefined) once a version whose `column` is at
+ * least `below` exists.
+ */
+async function insertNextVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, values: readonly SqlValue[]): Promise<SqlRow>;
+async function insertNextVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, values: readonly SqlValue[], unless: { readonly column: 'basis'; readonly below: number }): Promise<SqlRow | undefined>;
+async function insertNextVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, values: readonly SqlValue[], unless?: { readonly column: 'basis'; readonly below: number }): Promise<SqlRow | undefined> {
+  const guard = unless ? `HAVING COALESCE(MAX(${unless.column}), 0) < ?` : '';
   for (let attempt = 0; attempt < VERSION_ATTEMPTS; attempt++) {
     // Two writers of the same key at once: the loser's INSERT conflicts and it takes the next version.
     const rows = await sql.all(
       `INSERT INTO ${t.table} (${t.columns}, document)
-       SELECT ?, COALESCE(MAX(version), 0) + 1, ${values.map(() => '?').join(', ')} FROM ${t.table} WHERE prior_key = ?
+       SELECT ?, COALESCE(MAX(version), 0) + 1, ${values.map(() => '?').join(', ')} FROM ${t.table} WHERE prior_key = ? ${guard}
        ON CONFLICT (prior_key, version) DO NOTHING RETURNING ${t.columns}`,
-      [key, ...values, key],
+      [key, ...values, key, ...(unless ? [unless.below] : [])],
     );
     if (rows[0]) return rows[0];
+    if (unless) {
+      const [newest] = await sql.all(`SELECT COALESCE(MAX(${unless.column}), 0) AS n FROM ${t.table} WHERE prior_key = ?`, [key]);
+      if (newest && num(newest, 'n') >= unless.below) return undefined;
+    }
   }
   throw new SwarmgateError('SWG_ERR_HUB_STORE', `${t.what} ${key}: no free version after ${VERSION_ATTEMPTS} attempts`);
 }
@@ -336,7 +352,7 @@ async function findVersion<S>(sql: Sql, t: VersionedTable<S>, key: string, versi
   return row && { summary: t.summary(row), prior: JSON.parse(str(row, 'document')) as DetectorPrior };
 }
 
-const FLEET_COLUMNS = 'prior_key, version, built_at, source, source_version, members, verdicts, bytes';
+const FLEET_COLUMNS = 'prior_key, version, built_at, source, source_version, members, verdicts, bytes, basis';
 
 function fleetSummaryOf(row: SqlRow): FleetPriorSummary {
   return {

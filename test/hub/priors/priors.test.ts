@@ -135,6 +135,12 @@ for (const store of API_STORES) {
       await serving.requested('site-z', 'gw-unfit', { v: 1, keys: [key], have: [{ key, version: fleet?.version ?? 0 }] });
       await serving.idle();
       expect(sent).toHaveLength(1);
+      // Another hub process stored a choice made from newer priors than this process read: this
+      // process's rebuild from an older view writes nothing after it.
+      await sqlFor(t.store).all('UPDATE fleet_priors SET basis = 1000000 WHERE prior_key = ? AND version = ?', [key, fleet?.version ?? 0]);
+      for (const g of ['gw-late-1', 'gw-late-2', 'gw-late-3']) await serving.publish({ key, site: 'site-w', gateway: g, device: 'vav1', point: 'zone_temp', prior: priors[1] as DetectorPrior });
+      await serving.idle();
+      expect(await serving.listFleet({ key })).toMatchObject([{ version: fleet?.version, members: 2 }]);
       await serving.close();
     });
 
