@@ -5,25 +5,20 @@
  * refused and not stored.
  */
 import { afterAll, expect, it } from 'vitest';
-import { exportPrior, PointDetector } from '../../../edge/analytics/index.js';
 import { parseHubConfig } from '../../../hub/config.js';
 import { sqlFor } from '../../../hub/db/sql.js';
 import { startHub } from '../../../hub/index.js';
 import { PriorService } from '../../../hub/priors/service.js';
 import { encode, gatewayTopic, PriorMessageSchema, priorKey, type PriorMessage } from '../../../shared/wire/index.js';
-import { dailySeries, STEP_MS, T0 } from '../../analytics/synthetic.js';
 import { tempDir } from '../../support/tmp.js';
 import { addUsers, connectClient, waitFor } from '../helpers.js';
+import { learnedPrior } from './support.js';
 
 const dir = tempDir('swarmgate-prior-channel-');
 afterAll(() => dir.remove());
 
 it('stores a prior a gateway publishes on its prior channel, and refuses a malformed one', async () => {
-  const det = new PointDetector({ maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } });
-  const values = dailySeries(600, 3);
-  for (let i = 0; i < values.length; i++) await det.score(T0 + i * STEP_MS, values[i] ?? 0);
-  await det.idle();
-  const prior = await exportPrior(det, T0);
+  const prior = await learnedPrior(3);
   const key = priorKey({ profile: 'ahu-modbus.yaml', point: 'supply_air_temp' });
 
   await addUsers(`${dir.path}/users.yaml`, [{ spec: { role: 'gateway', username: 'gw-1', site: 'site-a', gateway: 'gw-1' }, password: 'gw-1-password' }]);

@@ -9,14 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportPrior, PointDetector } from '../../../edge/analytics/index.js';
 import { parseHubConfig } from '../../../hub/config.js';
 import { startHub, type Hub } from '../../../hub/index.js';
 import { decode, encode, FleetPriorMessageSchema, gatewayTopic, PriorMessageSchema, PriorRequestSchema, priorKey, TelemetryBatchSchema } from '../../../shared/wire/index.js';
-import { dailySeries, STEP_MS, T0 } from '../../analytics/synthetic.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
 import { tempDir } from '../../support/tmp.js';
 import { connectClient, waitFor } from '../helpers.js';
+import { learnedPrior } from './support.js';
 
 const available = peerOrSkip(await tcpPeer('127.0.0.1', 1883, 'mosquitto'));
 
@@ -37,11 +36,7 @@ describe.skipIf(!available)('fleet priors through external Mosquitto', () => {
   });
 
   it('answers a request for a fleet prior and goes on ingesting', async () => {
-    const det = new PointDetector({ maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } });
-    const values = dailySeries(600, 4);
-    for (let i = 0; i < values.length; i++) await det.score(T0 + i * STEP_MS, values[i] ?? 0);
-    await det.idle();
-    const prior = await exportPrior(det, T0);
+    const prior = await learnedPrior(4);
     const clients = await Promise.all(['gw-a', 'gw-b', 'gw-new'].map((id) => connectClient('mqtt://127.0.0.1:1883', { clientId: `${site}-${id}` })));
     const [a, b, newcomer] = clients as [(typeof clients)[0], (typeof clients)[0], (typeof clients)[0]];
     try {

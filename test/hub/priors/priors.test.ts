@@ -5,26 +5,19 @@
  * prior is refused with the field named; an unknown key is a coded 404.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectorFromPrior, exportPrior, PointDetector, type DetectorOptionsInput } from '../../../edge/analytics/index.js';
+import { detectorFromPrior } from '../../../edge/analytics/index.js';
 import { sqlFor } from '../../../hub/db/sql.js';
 import { PriorService } from '../../../hub/priors/service.js';
 import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import { priorKey, type DetectorPrior } from '../../../shared/wire/detector-prior.js';
 import { dailySeries, STEP_MS, T0 } from '../../analytics/synthetic.js';
 import { API_STORES, type TestApi } from '../../api/support.js';
+import { FAST, learnedPrior } from './support.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
 const KEY = priorKey({ profile: 'ahu-modbus.yaml', point: 'supply_air_temp' });
-
-async function learned(seed: number): Promise<DetectorPrior> {
-  const det = new PointDetector(FAST);
-  const values = dailySeries(700, seed);
-  for (let i = 0; i < values.length; i++) await det.score(T0 + i * STEP_MS, values[i] ?? 0);
-  await det.idle();
-  return exportPrior(det, T0);
-}
+const learned = (seed: number): Promise<DetectorPrior> => learnedPrior(seed, 700);
 
 it('keys a point by profile and point, or by its markers and unit', () => {
   expect(KEY).toBe('profile:ahu-modbus.yaml#supply_air_temp');
