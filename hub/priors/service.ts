@@ -103,8 +103,8 @@ export class PriorService {
   /** key -> 'site/gateway' that asked for it and got no version yet (sent the next one, then forgotten). */
   private readonly waiting = new Map<string, Set<string>>();
   private waitingCount = 0;
-  /** One rebuild of a key at a time in this process: a rebuild that read fewer members must not write last. */
-  private readonly rebuilding = new Map<string, Promise<unknown>>();
+  /** One rebuild of a key at a time in this process (a rebuild that read fewer members must not write last), and at most one waiting. */
+  private readonly rebuilding = new Map<string, { running: Promise<unknown>; waiting?: Promise<FleetPriorSummary | undefined> }>();
   /** Background work (rebuilds, answers), awaited by idle() and close(). */
   private readonly background = new Set<Promise<unknown>>();
   private closed = false;
@@ -167,13 +167,21 @@ export class PriorService {
    * stores (and pushes to the gateways waiting for it) a new version when the choice changed.
    */
   rebuild(key: string): Promise<FleetPriorSummary | undefined> {
-    const previous = this.rebuilding.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.rebuildNow(key));
-    this.rebuilding.set(key, next);
-    void next.finally(() => {
-      if (this.rebuilding.get(key) === next) this.rebuilding.delete(key);
-    }).catch(() => undefined);
-    return next;
+    // At most one running and one waiting per key: a fleet publishing at once costs two rebuilds of
+    // the key, not one each (the waiting one reads every prior stored before it starts).
+    const state = this.rebuilding.get(key);
+    if (state?.waiting) return state.waiting;
+    const waiting = (state?.running ?? Promise.resolve()).catch(() => undefined).then(() => {
+      this.rebuilding.set(key, { running: waiting }); // the waiting one runs: the next call waits behind it
+      return this.rebuildNow(key);
+    });
+    this.rebuilding.set(key, { running: state?.running ?? waiting, ...(state ? { waiting } : {}) });
+    void waiting
+      .finally(() => {
+        if (this.rebuilding.get(key)?.running === waiting && !this.rebuilding.get(key)?.waiting) this.rebuilding.delete(key);
+      })
+      .catch(() => undefined);
+    return waiting;
   }
 
   private async rebuildNow(key: string): Promise<FleetPriorSummary | undefined> {
