@@ -342,8 +342,8 @@ export class Correlator {
     if (mine.length === 0) return undefined;
     const equipOf = (x: Pick<Member, 'gateway' | 'device'>): string => `${x.gateway}\n${x.device ?? ''}`;
     for (const i of [...this.open.values(), ...this.recent.values()]) {
-      // Its own kind of point joins only while it is open (joinFleet); a later alarm on it is news.
-      if (i.kind !== 'fleet' || i.signatures.includes(m.signature) || i.lastSeen + this.o.propagationMs < m.ts || !i.tags.some((t) => mine.includes(t))) continue;
+      // The kind of point it formed on joins only while it is open (joinFleet); a later alarm on it is news.
+      if (i.kind !== 'fleet' || i.signatures[0] === m.signature || i.lastSeen + this.o.propagationMs < m.ts || !i.tags.some((t) => mine.includes(t))) continue;
       const equipment = new Set(i.members.map(equipOf));
       if (!equipment.has(equipOf(m))) continue;
       // Effects follow their cause (a voltage dip's power alarms may come within the window of it).
