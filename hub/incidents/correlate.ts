@@ -76,12 +76,12 @@ export interface Incident {
 export interface CorrelatorOptions {
   /** Events this close in time may belong together (default 10 min). */
   readonly windowMs?: number;
-  /** An incident without events this long closes (default 60 min: weather reaches zones and return air through the buildings' thermal mass within the hour). */
+  /** An incident without events this long closes (default 60 min; a fleet incident's slower effects on related points still join it for propagationMs). */
   readonly quietMs?: number;
   /**
-   * A fleet incident's related points (a marker shared, on its gateways) join it this long after its
-   * latest member, reopening it when it closed quiet (default 3 h: outside air reaches return and
-   * zone air through a building's thermal mass, whose time constant is hours).
+   * A fleet incident's related points (a marker shared, on equipment that alarmed in it) join it this
+   * long after its latest member, reopening it when it closed quiet (default 3 h: outside air reaches
+   * return and zone air through a building's thermal mass, whose time constant is hours).
    */
   readonly propagationMs?: number;
   /** Distinct gateways a fleet incident needs at least (default 3). */
@@ -187,6 +187,7 @@ export class Correlator {
     const joined = this.joinFleet(member);
     if (joined) return joined;
     const equipment = this.toEquipment(member, population);
+    // A known cause's further effects before a new cause: return air trailing a heat wave is that heat wave.
     return this.joinRelated(member) ?? this.formFleet(member, population, versionShare) ?? equipment;
   }
 
