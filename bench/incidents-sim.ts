@@ -7,7 +7,8 @@
  * drift into one gateway of another site; every anomaly event the monitors raise is then grouped
  * by the hub's real IncidentService (SQLite, point index filled from births with the profile's
  * units and markers). Labels: site-1's alarms after the heat wave are one cause, the drifting
- * gateway's are another, every other alarm (a false alarm) is its own.
+ * gateway's are another, every other alarm (a false alarm) is its own. Optionally one site-1 AHU's
+ * discharge-air sensor drifts too while the heat wave lasts: its alarms are a cause of their own.
  */
 import { join } from 'node:path';
 import { wirePhysicalFaults } from '../devices/context.js';
@@ -49,6 +50,11 @@ export interface SimulatedFleetOptions {
   /** Hours after the faults. Default 3. */
   readonly afterHours?: number;
   readonly heatWaveK?: number;
+  /**
+   * Minutes after the heat wave at which one site-1 AHU's discharge-air sensor starts drifting
+   * (an equipment fault on a heat-wave gateway, on a point sharing markers with it). Default none.
+   */
+  readonly hotSiteFaultAfterMin?: number;
 }
 
 export interface SimulatedFleetResult {
@@ -107,13 +113,20 @@ export async function runSimulatedFleet(options: SimulatedFleetOptions = {}): Pr
     for (const gw of fleet) if (gw.info.site === 'site-1') gw.faults.inject({ kind: 'heat-wave', offsetK: options.heatWaveK ?? 14, rampMinutes: 30 });
     const drifting = fleet.find((gw) => gw.info.site === 'site-2') ?? fleet[fleet.length - 1];
     drifting?.faults.inject({ kind: 'drift', target: 'ahu.return_air_temp', ratePerHour: 3 });
-    await run(((options.afterHours ?? 3) * 3600) / STEP_S);
+    const after = ((options.afterHours ?? 3) * 3600) / STEP_S;
+    const faultAfter = options.hotSiteFaultAfterMin === undefined ? after : Math.min(after, Math.round((options.hotSiteFaultAfterMin * 60) / STEP_S));
+    await run(faultAfter);
+    const failing = options.hotSiteFaultAfterMin === undefined ? undefined : fleet.find((gw) => gw.info.site === 'site-1' && gw.info.gateway.endsWith('-2'));
+    const failingAt = fleet[0]?.model.now() ?? START;
+    failing?.faults.inject({ kind: 'drift', target: 'ahu.supply_air_temp', ratePerHour: 3 });
+    await run(after - faultAfter);
     for (const gw of fleet) await gw.monitor.stop();
 
     // The labels.
     const causes: ScenarioCause[] = [
       { id: 'heat-wave', kind: 'fleet', description: 'heat wave on site-1' },
       { id: 'drift', kind: 'equipment', description: `return-air sensor drift on ${drifting?.info.gateway ?? '?'}` },
+      ...(failing ? [{ id: 'hot-site-drift', kind: 'equipment' as const, description: `discharge-air sensor drift on ${failing.info.gateway} during the heat wave` }] : []),
     ];
     const events: { site: string; event: GatewayEvent }[] = [];
     const alarms: (ScenarioAlarm & { message: string })[] = [];
@@ -121,7 +134,8 @@ export async function runSimulatedFleet(options: SimulatedFleetOptions = {}): Pr
       for (const event of gw.reporter.events) {
         if (event.kind !== 'anomaly') continue;
         let cause: string;
-        if (event.ts >= injectedAt && gw.info.site === 'site-1') cause = 'heat-wave';
+        if (gw === failing && event.ts >= failingAt && event.point === 'supply_air_temp') cause = 'hot-site-drift';
+        else if (event.ts >= injectedAt && gw.info.site === 'site-1') cause = 'heat-wave';
         else if (event.ts >= injectedAt && gw === drifting && event.point === 'return_air_temp') cause = 'drift';
         else {
           cause = `false-${alarms.length + 1}`;

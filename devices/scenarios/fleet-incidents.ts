@@ -3,12 +3,14 @@
  * several sites (the demo equipment: AHU, energy meter, cold room, with their profiles' units and
  * Haystack markers) and a day of anomaly alarms, each labelled with its true cause:
  *
- * - fleet causes, many gateways at once: a heat wave on one site (its outside-air sensors), a grid
+ * - fleet causes, many gateways at once: a heat wave on one site (its outside-air sensors, then
+ *   mixed air within minutes and return air 40 min to 3 h later, each building its own lag), a grid
  *   event on every meter of every site (voltage, and power on part of them), a bad release on the
  *   gateways it reached (a scaling bug in the supply-air temperature, right after each update);
  * - equipment causes, one gateway deviating from identical peers: a clogging filter, a failing
  *   cold-room compressor, a stuck sensor, a drifting outside-air sensor during the heat wave on a
- *   site the heat wave does not reach (one or several alarms on one device);
+ *   site the heat wave does not reach, a failing discharge-air sensor on one of the heat wave's
+ *   own AHUs while it lasts (one or several alarms on one device);
  * - background noise: false alarms on random points at random times, each its own cause.
  *
  * Deterministic for a seed. The scenario describes alarms in the simulator's own terms (no wire
@@ -193,6 +195,24 @@ export function fleetScenario(options: FleetScenarioOptions = {}): FleetScenario
     causes.push({ id, kind: 'noise', description: `false alarm on ${gw.gateway}/${device.id}/${point.name}` });
     alarm(start + jitter(24 * HOUR), gw, device.id, point.name, id);
   }
+
+  // Drawn last, so the alarms above stay what they were for a seed. The heat wave reaches further
+  // points of the site's AHUs: mixed air minutes after outside air, return air through each
+  // building's thermal mass 40 min to 3 h later (its own lag per building).
+  const hotGateways = [...new Set(alarms.filter((a) => a.cause === 'heat-wave').map((a) => a.gateway))];
+  for (const gw of gateways) {
+    if (!hotGateways.includes(gw.gateway)) continue;
+    const lag = 40 * MIN + jitter(140 * MIN);
+    if (prng.next() < 0.7) alarm(heatAt + 5 * MIN + jitter(25 * MIN), gw, 'ahu1', 'mixed_air_temp', 'heat-wave');
+    if (prng.next() < 0.6) alarm(heatAt + lag, gw, 'ahu1', 'return_air_temp', 'heat-wave');
+  }
+  // And while it lasts, one of those AHUs fails on its own: the discharge-air sensor (held at its
+  // set point, the weather does not move it) misreads, once or twice.
+  const failing = pick(prng, gateways.filter((g) => hotGateways.includes(g.gateway)));
+  const failAt = heatAt + 30 * MIN + jitter(150 * MIN);
+  causes.push({ id: 'hot-site-equipment', kind: 'equipment', description: `discharge-air sensor failing on ${failing.gateway} (on the heat wave's site, while it lasts)` });
+  alarm(failAt, failing, 'ahu1', 'supply_air_temp', 'hot-site-equipment');
+  if (prng.next() < 0.5) alarm(failAt + jitter(8 * MIN), failing, 'ahu1', 'supply_air_temp', 'hot-site-equipment');
 
   alarms.sort((a, b) => a.ts - b.ts || a.id.localeCompare(b.id));
   return { seed, start, gateways, causes, alarms, release: { version: BAD_VERSION, at: releaseAt, gateways: reached.map((g) => g.gateway) } };

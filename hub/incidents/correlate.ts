@@ -11,9 +11,15 @@
  *   `fleetFraction` of all of them (scope `fleet`: a grid event on every meter); or, when the
  *   gateways run a version less than `releaseShare` of the fleet runs, `fleetFraction` of the
  *   gateways on it (scope `fleet`, release hint: a bad rollout).
- *   Later events on that signature (and site, for a site scope) join it while it is open; two or
- *   more of its gateways alarming within the window on another kind of point sharing a marker join
- *   it too (a voltage dip trips voltage and power; a heat wave reaches mixed, then return air).
+ *   Later events on that signature (and site, for a site scope) join it while it is open.
+ * - **Propagation.** A cause reaches further points of the same equipment later: a voltage dip
+ *   trips voltage and power at once, a heat wave reaches mixed air within minutes and return air
+ *   through the building's thermal mass up to hours later, each building with its own lag. Alarms
+ *   on another kind of point sharing a marker with a fleet incident, on equipment that alarmed in
+ *   it, join it: two or more of its gateways within the window while it is open, or, up to
+ *   `propagationMs` after its latest member (reopening it if it closed quiet), a `fleetFraction`
+ *   share of its gateways (two or more) since it began, their lags spread over hours. One gateway
+ *   alarming alone on such a point stays its own equipment incident.
  * - Every other event is an **equipment incident** of its (gateway, device): one gateway
  *   deviating while its peers do not. Its events are provisional: if peers start alarming within
  *   the window, they move into the fleet incident, and an equipment incident left empty is
@@ -70,8 +76,14 @@ export interface Incident {
 export interface CorrelatorOptions {
   /** Events this close in time may belong together (default 10 min). */
   readonly windowMs?: number;
-  /** An incident without events this long closes (default 60 min: weather reaches zones and return air through the buildings' thermal mass within the hour). */
+  /** An incident without events this long closes (default 60 min; a fleet incident's slower effects on related points still join it for propagationMs). */
   readonly quietMs?: number;
+  /**
+   * A fleet incident's related points (a marker shared, on equipment that alarmed in it) join it this
+   * long after its latest member, reopening it when it closed quiet (default 3 h: outside air reaches
+   * return and zone air through a building's thermal mass, whose time constant is hours).
+   */
+  readonly propagationMs?: number;
   /** Distinct gateways a fleet incident needs at least (default 3). */
   readonly minGateways?: number;
   /** Share of a site's gateways with such a point (default 0.5). */
@@ -88,7 +100,7 @@ export interface CorrelatorOptions {
 /** Gateways with a point of a signature, per site. */
 export type Population = ReadonlyMap<string, number>;
 
-const DEFAULTS = { windowMs: 600_000, quietMs: 3_600_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, releaseShare: 0.5 } as const;
+const DEFAULTS = { windowMs: 600_000, quietMs: 3_600_000, propagationMs: 10_800_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, releaseShare: 0.5 } as const;
 
 /** Markers too generic to say what two points have in common. */
 const GENERIC = new Set(['point', 'sensor', 'cmd', 'sp', 'his', 'cur', 'writable', 'equip']);
@@ -119,6 +131,8 @@ function describe(tags: readonly string[], members: readonly Member[]): string {
 export class Correlator {
   private readonly o: Required<CorrelatorOptions>;
   private readonly open = new Map<string, Incident>();
+  /** Fleet incidents closed quiet within propagationMs of their latest member: related points may still reopen them. */
+  private readonly recent = new Map<string, Incident>();
   private readonly byEvent = new Map<string, Incident>();
   /** Incidents whose row or members changed since the last drain. */
   private readonly dirty = new Map<string, Incident>();
@@ -135,11 +149,16 @@ export class Correlator {
     return this.o;
   }
 
-  /** Open incidents from the store after a restart (with their members), replacing what it held. */
+  /**
+   * Open incidents from the store after a restart (with their members), replacing what it held;
+   * fleet incidents closed less than propagationMs after their latest member may be passed too.
+   */
   restore(incidents: readonly Incident[]): void {
     this.open.clear();
+    this.recent.clear();
     this.byEvent.clear();
     for (const i of incidents) {
+      if (i.state === 'closed' && i.kind === 'fleet') this.recent.set(i.id, i);
       if (i.state !== 'open') continue;
       this.open.set(i.id, i);
       for (const m of i.members) this.byEvent.set(m.eventId, i);
@@ -168,7 +187,8 @@ export class Correlator {
     const joined = this.joinFleet(member);
     if (joined) return joined;
     const equipment = this.toEquipment(member, population);
-    return this.formFleet(member, population, versionShare) ?? this.joinRelated(member) ?? equipment;
+    // A known cause's further effects before a new cause: return air trailing a heat wave is that heat wave.
+    return this.joinRelated(member) ?? this.formFleet(member, population, versionShare) ?? equipment;
   }
 
   /** Closes incidents quiet for quietMs before `now`; returns them. */
@@ -180,9 +200,11 @@ export class Correlator {
       i.closedAt = now;
       this.open.delete(i.id);
       for (const m of i.members) this.byEvent.delete(m.eventId);
+      if (i.kind === 'fleet') this.recent.set(i.id, i);
       this.touch(i);
       closed.push(i);
     }
+    for (const i of this.recent.values()) if (i.state !== 'closed' || i.lastSeen + this.o.propagationMs < now) this.recent.delete(i.id);
     return closed;
   }
 
@@ -307,26 +329,50 @@ export class Correlator {
   }
 
   /**
-   * Gateways of an open fleet incident alarming on another kind of point that shares a marker
-   * with it (a grid event: voltage, then power), two or more within the window: they join it.
+   * Another kind of point sharing a marker with a fleet incident, on equipment that alarmed in it
+   * (a grid event: voltage, then power of the same meters; a heat wave: outside, mixed, then return
+   * air of the same AHUs). Its alarms join the incident when two or more of its gateways raise them
+   * within the window while it is open, or, up to propagationMs after its latest member (reopening
+   * it if it closed quiet), when since it began they came from a share of its gateways of at least
+   * fleetFraction (two or more; counted while their own equipment incidents are open, each within
+   * quietMs of the next): one gateway's own fault on such a point, or two false alarms in a large
+   * incident, stay apart.
    */
   private joinRelated(m: Member): Incident | undefined {
-    const since = m.ts - this.o.windowMs;
     const mine = m.tags.filter((t) => !GENERIC.has(t));
     if (mine.length === 0) return undefined;
-    for (const i of this.open.values()) {
-      if (i.kind !== 'fleet' || i.lastSeen + this.o.quietMs < m.ts || !i.tags.some((t) => mine.includes(t))) continue;
-      const gateways = new Set(i.members.map((x) => x.gateway));
-      if (!gateways.has(m.gateway)) continue;
+    const equipOf = (x: Pick<Member, 'gateway' | 'device'>): string => `${x.gateway}\n${x.device ?? ''}`;
+    for (const i of [...this.open.values(), ...this.recent.values()]) {
+      // The kind of point it formed on joins only while it is open (joinFleet); a later alarm on it is news.
+      if (i.kind !== 'fleet' || i.signatures[0] === m.signature || i.lastSeen + this.o.propagationMs < m.ts || !i.tags.some((t) => mine.includes(t))) continue;
+      const equipment = new Set(i.members.map(equipOf));
+      if (!equipment.has(equipOf(m))) continue;
+      // Effects follow their cause (a voltage dip's power alarms may come within the window of it).
+      const since = i.firstSeen - this.o.windowMs;
       const candidates: Member[] = [];
       for (const e of this.open.values()) {
         if (e.kind !== 'equipment') continue;
-        for (const x of e.members) if (x.signature === m.signature && x.ts >= since && gateways.has(x.gateway)) candidates.push(x);
+        for (const x of e.members) if (x.signature === m.signature && x.ts >= since && equipment.has(equipOf(x))) candidates.push(x);
       }
-      if (distinct(candidates.map((x) => x.gateway)) < 2) continue;
-      return this.widen(m, candidates, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? gateways.size, i);
+      const gateways = distinct(i.members.map((x) => x.gateway));
+      const near = candidates.filter((x) => x.ts >= m.ts - this.o.windowMs);
+      const together = i.state === 'open' && i.lastSeen + this.o.quietMs >= m.ts && distinct(near.map((x) => x.gateway)) >= 2;
+      const spread = distinct(candidates.map((x) => x.gateway)) >= Math.max(2, Math.ceil(this.o.fleetFraction * gateways));
+      if (!together && !spread) continue;
+      if (i.state === 'closed') this.reopen(i);
+      return this.widen(m, together && !spread ? near : candidates, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? gateways, i);
     }
     return undefined;
+  }
+
+  /** A fleet incident closed quiet that its cause's later effects join again. */
+  private reopen(i: Incident): void {
+    this.recent.delete(i.id);
+    i.state = 'open';
+    delete i.closedAt;
+    this.open.set(i.id, i);
+    for (const x of i.members) this.byEvent.set(x.eventId, i);
+    this.touch(i);
   }
 
   private widen(m: Member, provisional: readonly Member[], absorb: readonly Incident[], scope: 'site' | 'fleet', site: string | undefined, population: number, into?: Incident): Incident {

@@ -352,7 +352,10 @@ export class IncidentService {
 
   private async restore(): Promise<void> {
     const sql = this.options.sql;
-    const rows = await sql.all("SELECT * FROM incidents WHERE state = 'open'");
+    // Fleet incidents closed quiet lately too: their cause's later effects may still reopen them.
+    const rows = await sql.all("SELECT * FROM incidents WHERE state = 'open' OR (state = 'closed' AND kind = 'fleet' AND last_seen >= ?)", [
+      this.clock() - this.correlator.options.propagationMs,
+    ]);
     const open: Incident[] = [];
     for (const row of rows) {
       const v = fromRow(row);
@@ -361,7 +364,7 @@ export class IncidentService {
         id: v.id,
         kind: v.kind,
         scope: v.scope,
-        state: 'open',
+        state: v.state === 'closed' ? 'closed' : 'open',
         ...(v.site === undefined ? {} : { site: v.site }),
         signatures: v.signatures,
         tags: v.tags,
@@ -371,6 +374,7 @@ export class IncidentService {
         firstSeen: v.firstSeen,
         lastSeen: v.lastSeen,
         ...(v.population === undefined ? {} : { population: v.population }),
+        ...(v.closedAt === undefined ? {} : { closedAt: v.closedAt }),
         members: m.map((r): Member => {
           const x = memberFromRow(r);
           return { ...x, tags: tagsOfSignature(x.signature) };
@@ -378,7 +382,8 @@ export class IncidentService {
       });
     }
     this.correlator.restore(open);
-    if (open.length > 0) this.log.info({ open: open.length }, 'open incidents restored');
+    const restored = open.filter((i) => i.state === 'open').length;
+    if (restored > 0) this.log.info({ open: restored, recentlyClosed: open.length - restored }, 'open incidents restored');
   }
 
   private view(i: Incident): IncidentView {

@@ -2,8 +2,8 @@
  * The simulator's fleet-wide causes: a heat-wave fault raises the facility's outdoor temperature
  * (and with it the AHU's mixed air) against a twin facility without it, reaching its offset after
  * the ramp and gone once cleared; the labelled fleet scenario is deterministic for a seed and
- * labels what it claims (one site in the heat wave, every meter in the grid event, the release's
- * gateways only).
+ * labels what it claims (one site in the heat wave, reaching return air later, every meter in the
+ * grid event, the release's gateways only, an equipment fault on one of the heat wave's AHUs).
  */
 import { describe, expect, it } from 'vitest';
 import { wirePhysicalFaults } from '../../devices/context.js';
@@ -45,7 +45,15 @@ describe('fleet scenario', () => {
     expect(a.gateways).toHaveLength(30);
     const heat = a.alarms.filter((x) => x.cause === 'heat-wave');
     expect(new Set(heat.map((x) => x.site)).size).toBe(1);
-    expect(heat.every((x) => x.point === 'outdoor_air_temp')).toBe(true);
+    expect(new Set(heat.map((x) => x.point))).toEqual(new Set(['outdoor_air_temp', 'mixed_air_temp', 'return_air_temp']));
+    // Return air follows through the building's thermal mass, 40 min or more after the heat wave.
+    const first = Math.min(...heat.map((x) => x.ts));
+    expect(heat.filter((x) => x.point === 'return_air_temp').every((x) => x.ts >= first + 20 * 60_000)).toBe(true); // 40 min after the wave, its first alarm within 20 min of it
+    const failing = a.alarms.filter((x) => x.cause === 'hot-site-equipment');
+    expect(failing.length).toBeGreaterThan(0);
+    expect(new Set(failing.map((x) => `${x.site} ${x.gateway} ${x.point}`)).size).toBe(1);
+    expect(failing[0]).toMatchObject({ site: heat[0]?.site, point: 'supply_air_temp' });
+    expect(heat.some((x) => x.gateway === failing[0]?.gateway && x.ts < (failing[0]?.ts ?? 0))).toBe(true);
     const grid = a.alarms.filter((x) => x.cause === 'grid-event');
     expect(new Set(grid.map((x) => x.site))).toEqual(new Set(['site-1', 'site-2', 'site-3']));
     expect(grid.every((x) => x.device === 'meter1')).toBe(true);

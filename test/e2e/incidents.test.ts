@@ -1,7 +1,7 @@
 /**
  * The emergence monitor end to end: a real hub (embedded broker, SQLite, web API over HTTP) and a
  * labelled fleet scenario (devices/scenarios/fleet-incidents.ts: 30 gateways on 3 sites, a heat
- * wave on one site, a grid event on every meter, a bad release on part of the fleet, single
+ * wave on one site reaching return air later, a grid event on every meter, a bad release on part of the fleet, single
  * equipment faults, false alarms). Each simulated gateway connects with its own broker account,
  * publishes its birth (units, Haystack markers, version) and then its anomaly events over MQTT, in
  * time order; the hub's ingest, point index and IncidentService group them. Read back over the
@@ -124,7 +124,10 @@ describe('emergence monitor: gateway anomaly events over MQTT -> hub incidents -
     const fleet = (await api('/api/v1/incidents?kind=fleet')).items as Json[];
     const hot = scenario.alarms.find((a) => a.cause === 'heat-wave')?.site;
     const heat = fleet.find((i) => i.scope === 'site');
-    expect(heat).toMatchObject({ site: hot, sites: [hot], tags: ['outside', 'air', 'temp', 'sensor'], unit: 'degC' });
+    // Outside air first, then mixed and return air of the same AHUs: the markers they share.
+    expect(heat).toMatchObject({ site: hot, sites: [hot], tags: ['air', 'temp', 'sensor'], unit: 'degC' });
+    expect(heat?.signatures[0]).toBe('air,outside,sensor,temp|degC');
+    expect(heat?.signatures).toContain('air,return,sensor,temp|degC');
     const grid = fleet.find((i) => i.tags.includes('elec'));
     expect(grid).toMatchObject({ scope: 'fleet', sites: ['site-1', 'site-2', 'site-3'] });
     expect(grid?.signatures).toContain('elec,sensor,volt|V');

@@ -15,6 +15,10 @@ const VOLT = { tags: ['elec', 'volt', 'sensor'], unit: 'V' };
 const POWER = { tags: ['elec', 'power', 'sensor'], unit: 'kW' };
 const OAT = { tags: ['outside', 'air', 'temp', 'sensor'], unit: 'degC' };
 const FILTER = { tags: ['filter', 'delta', 'pressure', 'sensor'], unit: 'Pa' };
+const MAT = { tags: ['mixed', 'air', 'temp', 'sensor'], unit: 'degC' };
+const RAT = { tags: ['return', 'air', 'temp', 'sensor'], unit: 'degC' };
+const DAT = { tags: ['discharge', 'air', 'temp', 'sensor'], unit: 'degC' };
+const ZONE = { tags: ['zone', 'air', 'temp', 'sensor'], unit: 'degC' };
 
 let n = 0;
 function alarm(site: string, gateway: string, point: string, kind: { tags: string[]; unit: string }, ts: number, version?: string): AnomalyInput {
@@ -72,6 +76,63 @@ describe('correlator', () => {
     const d = new Correlator();
     for (const [k, s] of ['s1', 's2', 's3'].entries()) d.add(alarm(s, `${s}-g1`, 'supply_air_temp', OAT, T0 + k * MIN, '2.0.3'), everywhere, 0.8);
     expect(d.openIncidents().every((i) => i.kind === 'equipment')).toBe(true);
+  });
+
+  it('joins return-air alarms trailing a heat wave past its quiet period (each building its own lag), reopening it', () => {
+    // As the real detectors raised them in the simulator (bench/incidents-sim.ts, seed 2): four
+    // AHUs of one site, outside then mixed air within 20 min, return air 53 to 92 min after the last.
+    const site = new Map([['s1', 4]]);
+    const c = new Correlator();
+    const gws = ['s1-g1', 's1-g2', 's1-g3', 's1-g4'];
+    gws.forEach((g, k) => c.add(alarm('s1', g, 'outdoor_air_temp', OAT, T0 + 2 * k * MIN), site));
+    [11, 11, 13, 18].forEach((t, k) => c.add(alarm('s1', gws[k]!, 'mixed_air_temp', MAT, T0 + t * MIN), site));
+    const heat = c.openIncidents().find((i) => i.kind === 'fleet');
+    expect(heat).toMatchObject({ scope: 'site', site: 's1' });
+    expect(heat?.members).toHaveLength(8);
+    // The first return-air alarm alone is its AHU's own until another follows.
+    expect(c.add(alarm('s1', 's1-g1', 'return_air_temp', RAT, T0 + 71 * MIN), site).kind).toBe('equipment');
+    // 84 min: the heat wave closed quiet at 78 min (60 after its last alarm); the second AHU's return air reopens it.
+    const second = c.add(alarm('s1', 's1-g3', 'return_air_temp', RAT, T0 + 84 * MIN), site);
+    expect(second).toMatchObject({ id: heat?.id, kind: 'fleet', state: 'open' });
+    expect(second.closedAt).toBeUndefined();
+    expect(c.add(alarm('s1', 's1-g4', 'return_air_temp', RAT, T0 + 93 * MIN), site).id).toBe(heat?.id);
+    expect(c.add(alarm('s1', 's1-g2', 'return_air_temp', RAT, T0 + 110 * MIN), site).id).toBe(heat?.id);
+    expect(heat?.members).toHaveLength(12);
+    expect(c.openIncidents().filter((i) => i.kind === 'equipment')).toEqual([]);
+    const { incidents } = c.drain();
+    expect(incidents.filter((i) => i.kind === 'equipment').every((i) => i.state === 'merged' && i.mergedInto === heat?.id)).toBe(true);
+  });
+
+  it('keeps one AHU\'s own fault, other equipment and two false alarms in a large incident apart from a heat wave', () => {
+    const site = new Map([['s1', 10]]);
+    const c = new Correlator();
+    for (let g = 0; g < 10; g++) c.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + g * MIN), site);
+    const heat = c.openIncidents().find((i) => i.kind === 'fleet');
+    expect(heat?.members).toHaveLength(10);
+    // One AHU's discharge-air sensor fails during the heat wave (one gateway, however long): its own incident.
+    const own = c.add(alarm('s1', 's1-g2', 'supply_air_temp', DAT, T0 + 30 * MIN), site);
+    expect(own.kind).toBe('equipment');
+    expect(c.add(alarm('s1', 's1-g2', 'supply_air_temp', DAT, T0 + 35 * MIN), site).id).toBe(own.id);
+    // Two cold rooms of the incident's gateways ("zone air temp", another device) within minutes: not the AHUs' heat wave.
+    const zone = (g: string, t: number) => ({ ...alarm('s1', g, 'temperature', ZONE, t), device: 'freezer' });
+    expect(c.add(zone('s1-g3', T0 + 40 * MIN), site).kind).toBe('equipment');
+    expect(c.add(zone('s1-g4', T0 + 42 * MIN), site).kind).toBe('equipment');
+    // After it closed, two of its ten AHUs' return air 40 min apart (less than 0.3 of them): false alarms, not its lag.
+    expect(c.add(alarm('s1', 's1-g5', 'return_air_temp', RAT, T0 + 100 * MIN), site).kind).toBe('equipment');
+    expect(c.add(alarm('s1', 's1-g6', 'return_air_temp', RAT, T0 + 140 * MIN), site).kind).toBe('equipment');
+    // A third makes it the heat wave's (3 of 10), and the other two with it.
+    const third = c.add(alarm('s1', 's1-g7', 'return_air_temp', RAT, T0 + 150 * MIN), site);
+    expect(third).toMatchObject({ id: heat?.id, state: 'open' });
+    expect(third.members).toHaveLength(13);
+    expect(third.members.some((m) => m.point === 'supply_air_temp' || m.point === 'temperature')).toBe(false);
+    // Past propagationMs after its latest member (here 60 min) nothing reopens it.
+    const four = new Map([['s1', 4]]);
+    const late = new Correlator({ propagationMs: 60 * MIN });
+    for (let g = 0; g < 4; g++) late.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + g * MIN), four);
+    late.add(alarm('s1', 's1-g0', 'return_air_temp', RAT, T0 + 62 * MIN), four);
+    expect(late.add(alarm('s1', 's1-g1', 'return_air_temp', RAT, T0 + 63 * MIN), four).kind).toBe('fleet');
+    late.add(alarm('s1', 's1-g2', 'mixed_air_temp', MAT, T0 + 124 * MIN), four);
+    expect(late.add(alarm('s1', 's1-g3', 'mixed_air_temp', MAT, T0 + 125 * MIN), four).kind).toBe('equipment');
   });
 
   it('closes quiet incidents, and a restored correlator grows the stored open incident', () => {

@@ -3,7 +3,8 @@
  * registry fill the point index, anomaly events go through the real HubEvents bus to the
  * IncidentService, and the API shows one fleet incident for a site's outside-air sensors alarming
  * together and one equipment incident for one gateway's filter; a redelivered event is not counted
- * twice; a restarted service goes on with the open incidents; quiet incidents close; the holder of
+ * twice; a restarted service goes on with the open incidents; quiet incidents close, and a closed
+ * heat wave reopens when its AHUs' return air follows hours later (also after a restart); the holder of
  * the incidents lease groups what another hub process stored (catch-up).
  */
 import { randomUUID } from 'node:crypto';
@@ -25,8 +26,8 @@ const AHU = {
   id: 'ahu1',
   protocol: 'modbus-tcp',
   state: 'up' as const,
-  units: { outdoor_air_temp: 'degC', filter_dp: 'Pa' },
-  tags: { outdoor_air_temp: ['outside', 'air', 'temp', 'sensor'], filter_dp: ['filter', 'delta', 'pressure', 'sensor'] },
+  units: { outdoor_air_temp: 'degC', return_air_temp: 'degC', filter_dp: 'Pa' },
+  tags: { outdoor_air_temp: ['outside', 'air', 'temp', 'sensor'], return_air_temp: ['return', 'air', 'temp', 'sensor'], filter_dp: ['filter', 'delta', 'pressure', 'sensor'] },
 };
 
 function birth(gateway: string, site: string): GatewayState {
@@ -127,6 +128,26 @@ for (const store of API_STORES) {
       // A later alarm opens a new incident rather than growing a closed one.
       await emit('site-a', anomaly('gw-a1', 'outdoor_air_temp', T0 + 90 * MIN));
       expect((await get('/api/v1/incidents?state=open')).body.items.map((i: Json) => i.kind)).toEqual(['equipment']);
+    });
+
+    it('reopens the closed heat wave when its AHUs\' return air follows hours later, across a restart', async () => {
+      const heat = (await get('/api/v1/incidents?state=closed&kind=fleet')).body.items[0] as Json;
+      expect(heat).toMatchObject({ site: 'site-a', gateways: 6, lastSeen: T0 + 6 * MIN });
+      await emit('site-a', anomaly('gw-a2', 'return_air_temp', T0 + 155 * MIN));
+      // Restarted in between: the recently closed fleet incident is reloaded with the open ones.
+      await service.stop();
+      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => T0 + 160 * MIN });
+      service.connect(t.events);
+      await emit('site-a', anomaly('gw-a3', 'return_air_temp', T0 + 170 * MIN));
+      const detail = (await get(`/api/v1/incidents/${heat.id}`)).body;
+      expect(detail).toMatchObject({ state: 'open', gateways: 6, memberCount: 8, lastSeen: T0 + 170 * MIN });
+      expect(detail.closedAt).toBeUndefined();
+      expect(detail.members.filter((m: Json) => m.point === 'return_air_temp').map((m: Json) => m.gateway)).toEqual(['gw-a2', 'gw-a3']);
+      const emptied = (await get('/api/v1/incidents?state=merged')).body.items as Json[];
+      expect(emptied.some((i) => i.mergedInto === heat.id)).toBe(true);
+      expect(await service.sweep(T0 + 230 * MIN)).toBe(0);
+      expect(await service.sweep(T0 + 231 * MIN)).toBe(1);
+      expect((await get(`/api/v1/incidents/${heat.id}`)).body).toMatchObject({ state: 'closed', closedAt: T0 + 231 * MIN });
     });
 
     it('groups what another hub process ingested once it holds the incidents lease (catch-up from the stored events)', async () => {
