@@ -451,6 +451,15 @@ export class Ingest {
     return r.value;
   }
 
+  /** A channel whose message goes to one sink: decoded and checked, counted, the gateway seen, then handed over (stored retried like any store write). */
+  private async toSink<C extends IngestChannel>(topic: string, site: string, gateway: string, channel: C, payload: Buffer, now: number, hand: ((value: Static<(typeof CHANNEL_SCHEMAS)[C]>) => Promise<unknown>) | undefined): Promise<void> {
+    const value = await this.accept(topic, site, gateway, channel, payload);
+    if (!value) return;
+    this.metrics.messages.inc({ channel });
+    await this.persist(channel, () => this.options.registry.seen(site, gateway, now));
+    if (hand) await this.persist(channel, () => hand(value));
+  }
+
   private async route(topic: string, site: string, gateway: string, channel: IngestChannel, payload: Buffer, now: number): Promise<void> {
     const { store, events, registry } = this.options;
     switch (channel) {
@@ -519,22 +528,12 @@ export class Ingest {
         return;
       }
       case 'config/reported': {
-        const value = await this.accept(topic, site, gateway, channel, payload);
-        if (!value) return;
-        this.metrics.messages.inc({ channel });
-        await this.persist(channel, () => registry.seen(site, gateway, now));
         const configs = this.options.configs;
-        if (configs) await this.persist(channel, () => configs.recordReported(site, gateway, value));
-        return;
+        return this.toSink(topic, site, gateway, channel, payload, now, configs && ((value) => configs.recordReported(site, gateway, value)));
       }
       case 'update/status': {
-        const value = await this.accept(topic, site, gateway, channel, payload);
-        if (!value) return;
-        this.metrics.messages.inc({ channel });
-        await this.persist(channel, () => registry.seen(site, gateway, now));
         const updates = this.options.updates;
-        if (updates) await this.persist(channel, () => updates.recordStatus(site, gateway, value));
-        return;
+        return this.toSink(topic, site, gateway, channel, payload, now, updates && ((value) => updates.recordStatus(site, gateway, value)));
       }
       case 'prior': {
         const value = await this.accept(topic, site, gateway, channel, payload);
@@ -552,13 +551,8 @@ export class Ingest {
         return;
       }
       case 'prior/request': {
-        const value = await this.accept(topic, site, gateway, channel, payload);
-        if (!value) return;
-        this.metrics.messages.inc({ channel });
-        await this.persist(channel, () => registry.seen(site, gateway, now));
         const priors = this.options.priors;
-        if (priors) await this.persist(channel, () => priors.requested(site, gateway, value));
-        return;
+        return this.toSink(topic, site, gateway, channel, payload, now, priors && ((value) => priors.requested(site, gateway, value)));
       }
       case 'state': {
         const value = await this.accept(topic, site, gateway, channel, payload);
