@@ -22,7 +22,6 @@ import { SeriesBuffer, batchKey } from './buffer.js';
 import { chunkInserter, type InsertChunk } from './chunk-rows.js';
 import { COMPACT_EVERY_MS, compactChunks } from './compaction.js';
 import { FlushWriter } from './flush.js';
-import { KeyWatermarks } from './key-watermarks.js';
 import { replayJournal } from './journal-replay.js';
 import { SeriesReads } from './reads.js';
 import { retainChunks } from './retention.js';
@@ -72,8 +71,6 @@ export class SqliteSeries {
   private lastFlushMs = 0;
   private readonly conflicts: ConflictLog;
   private readonly batchHash: Statement;
-  /** Skips the database lookup of a batch key above its gateway's and boot's highest stored seq. */
-  private readonly marks: KeyWatermarks;
   /** Batches waiting for the open group's journal write (ingestGrouped), in arrival order. */
   private group: Queued[] | undefined;
   /** Key -> content hash of the batches in the open group: a copy arriving meanwhile is a duplicate. */
@@ -94,7 +91,6 @@ export class SqliteSeries {
     this.conflicts = new ConflictLog(this.log);
     // '' for a key stored before hashes were (NULL would read as "no such key").
     this.batchHash = db.prepare("SELECT COALESCE(content_hash, '') FROM batches WHERE gateway = ? AND boot_id = ? AND seq = ?").pluck();
-    this.marks = new KeyWatermarks(db);
     this.ids = new SeriesIds(db);
     this.insertChunk = chunkInserter(db);
     this.writer = new FlushWriter(db, this.ids, this.insertChunk);
@@ -104,7 +100,7 @@ export class SqliteSeries {
     if (options.journalDir && !this.journal) this.log.info({ journal: options.journalDir }, 'another process owns the ingest journal; telemetry written here goes straight to the database');
     if (this.journal) {
       try {
-        replayJournal(this.journal, flushed, { seenHash: (key, b) => this.seenHash(key, b), buffer: (b, at, key, hash) => this.buffer(b, at, key, hash), flushNow: (segment) => this.flushNow(segment) }, this.log);
+        replayJournal(this.journal, flushed, { seenHash: (key, b) => this.seenHash(key, b), buffer: (b, at, key, hash) => this.pending.add(b, at, key, hash), flushNow: (segment) => this.flushNow(segment) }, this.log);
       } catch (err) {
         // Not replayed: the segments stay for the next open, which must be able to take the lock.
         this.journal.close();
@@ -127,7 +123,7 @@ export class SqliteSeries {
     if (seen !== undefined) return this.repeated(batch, seen, hash);
     if (!this.journal) {
       // Write-through: nothing else is buffered, so a failed flush leaves no trace to undo but this.
-      this.buffer(batch, receivedAt, key, hash);
+      this.pending.add(batch, receivedAt, key, hash);
       try {
         this.flushNow();
       } catch (err) {
@@ -137,7 +133,7 @@ export class SqliteSeries {
       return { stored: true, readings: batch.readings.length };
     }
     this.journal.append(receivedAt, raw ?? Buffer.from(JSON.stringify(batch)));
-    this.buffer(batch, receivedAt, key, hash);
+    this.pending.add(batch, receivedAt, key, hash);
     // After a failed flush the timer retries: retrying here would re-encode the whole buffer and
     // start a new journal segment for every batch while the database is down.
     if (this.flushFailures === 0 && (this.pending.readings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES)) this.flush();
@@ -203,7 +199,7 @@ export class SqliteSeries {
     }
     for (const q of group) {
       this.queuedKeys.delete(q.key);
-      this.buffer(q.batch, q.receivedAt, q.key, q.hash);
+      this.pending.add(q.batch, q.receivedAt, q.key, q.hash);
       q.resolve({ stored: true, readings: q.batch.readings.length });
     }
     if (this.flushFailures === 0 && (this.pending.readings >= FLUSH_READINGS || this.journal.segmentBytes >= FLUSH_JOURNAL_BYTES)) this.flush();
@@ -217,15 +213,7 @@ export class SqliteSeries {
 
   /** The content hash a key was buffered or stored with ('' when stored without one), undefined when new. */
   private seenHash(key: string, batch: TelemetryBatch): string | undefined {
-    const known = this.pending.hashOf(key) ?? this.queuedKeys.get(key);
-    if (known !== undefined || this.marks.isNew(batch.gateway, batch.bootId, batch.seq)) return known;
-    return this.batchHash.get(batch.gateway, batch.bootId, batch.seq) as string | undefined;
-  }
-
-  /** Buffers a batch for the next flush (its key's mark rises with it). */
-  private buffer(batch: TelemetryBatch, receivedAt: number, key: string, hash: string): void {
-    this.pending.add(batch, receivedAt, key, hash);
-    this.marks.note(batch.gateway, batch.bootId, batch.seq);
+    return this.pending.hashOf(key) ?? this.queuedKeys.get(key) ?? (this.batchHash.get(batch.gateway, batch.bootId, batch.seq) as string | undefined);
   }
 
   private tick(): void {
@@ -266,7 +254,6 @@ export class SqliteSeries {
     const closed = replayed ?? this.journal?.rotate();
     this.writer.write(this.pending, closed);
     this.pending.reset();
-    this.marks.trim();
     if (closed !== undefined) this.journal?.discardThrough(closed);
     this.lastFlushMs = performance.now() - started;
   }
