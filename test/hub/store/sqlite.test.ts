@@ -131,6 +131,13 @@ describe('SqliteStore specifics', () => {
         c.database.exec('DROP TRIGGER refuse');
         expect(await c.ingestBatch(at(11))).toEqual(stored);
         expect(await c.ingestBatch(at(11))).toEqual(repeat);
+        // What the other process stored is a repeat for the journal's owner too, even after the
+        // owner saw later batches of that boot (a resend after a reconnect).
+        expect(await owner.ingestBatch(at(12))).toEqual(stored);
+        owner.flush();
+        expect(await c.ingestBatch(at(13))).toEqual(stored);
+        expect(await owner.ingestBatch(at(13))).toEqual(repeat);
+        expect((await owner.history('gw-marks', 'm', 'p', T0 + 11, T0 + 13)).map((x) => x.value)).toEqual([11, 12, 13]);
       } finally {
         await c.close();
         await owner.close();
