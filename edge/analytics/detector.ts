@@ -195,6 +195,8 @@ export interface DetectorState {
   readonly pending: { readonly model: ForecasterModel; readonly adoptAt: number } | null;
   readonly lastTrainAt: number;
   readonly trainings: number;
+  /** Models of its own training adopted (not a prior's); absent in older states. */
+  readonly ownModels?: number;
   readonly lastAlertAt: number;
   /** Undamped scores below recoveredBelow in a row since the last alert; absent in older states. */
   readonly quietRun?: number;
@@ -248,6 +250,7 @@ export class PointDetector {
   private pending: { adoptAt: number; result: Promise<ForecasterModel | undefined>; model?: ForecasterModel | undefined } | undefined;
   private lastTrainAt = -Infinity;
   private trainings = 0;
+  private ownModels = 0;
   private lastAlertAt = -Infinity;
   private quietRun = 0;
   private lastRaw = 0;
@@ -286,6 +289,11 @@ export class PointDetector {
   /** Readings scored so far. */
   get readings(): number {
     return this.seen;
+  }
+
+  /** Its forecaster is one it trained on its own readings (not a prior's, not none). */
+  get hasOwnModel(): boolean {
+    return this.ownModels > 0;
   }
 
   get hasModel(): boolean {
@@ -464,6 +472,7 @@ export class PointDetector {
     this.pending = undefined;
     if (!model) return;
     this.model = model;
+    this.ownModels++;
     if (this.options.reseedCalibration) this.forecastCal.reseed(this.recentErrors(model));
   }
 
@@ -497,6 +506,7 @@ export class PointDetector {
       pending,
       lastTrainAt: Number.isFinite(this.lastTrainAt) ? this.lastTrainAt : -1e12,
       trainings: this.trainings,
+      ownModels: this.ownModels,
       lastAlertAt: Number.isFinite(this.lastAlertAt) ? this.lastAlertAt : -1e12,
       quietRun: this.quietRun,
       lastRaw: this.lastRaw,
@@ -537,6 +547,8 @@ export class PointDetector {
     }
     d.lastTrainAt = state.lastTrainAt;
     d.trainings = state.trainings;
+    // Older states: a trained model is its own unless none of its trainings finished yet.
+    d.ownModels = state.ownModels ?? (state.model && state.trainings > (state.pending ? 1 : 0) ? 1 : 0);
     d.lastAlertAt = state.lastAlertAt;
     d.quietRun = state.quietRun ?? 0;
     d.lastRaw = state.lastRaw ?? 0;

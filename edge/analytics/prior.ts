@@ -111,6 +111,7 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     pending: null,
     lastTrainAt: -1e12,
     trainings: 0,
+    ownModels: 0,
     lastAlertAt: -1e12,
     quietRun: 0,
     lastRaw: 0,

@@ -380,10 +380,9 @@ export class AnomalyMonitor {
       const d = p.detector;
       if (d.phase !== 'scoring' || d.readings < d.options.minTrain) continue;
       if (p.side.sharedAt !== undefined && now - p.side.sharedAt < everyMs) continue;
-      const prior = await this.serial(p, async () => {
-        if (p.side.prior !== undefined && !ownModel(await p.detector.state())) return undefined;
-        return exportPrior(p.detector, now);
-      }).catch((err: unknown) => {
+      // Started from a fleet prior: its own learning is worth sharing once its own model is in.
+      if (p.side.prior !== undefined && !d.hasOwnModel) continue;
+      const prior = await this.serial(p, () => exportPrior(p.detector, now)).catch((err: unknown) => {
         this.log.warn({ point: p.ref, err: errorMessage(err) }, 'could not export the detector prior');
         return undefined;
       });
@@ -565,9 +564,4 @@ function envelope(values: readonly number[]): readonly [number, number] | undefi
     if (v > hi) hi = v;
   }
   return [lo, hi];
-}
-
-/** The detector's forecaster is one it trained on its own readings (its first training's model was adopted). */
-function ownModel(state: { readonly trainings: number; readonly pending: unknown }): boolean {
-  return state.trainings >= 2 || (state.trainings === 1 && state.pending === null);
 }

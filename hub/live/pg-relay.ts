@@ -82,13 +82,13 @@ export async function startPgRelay(options: PgRelayOptions): Promise<PgRelay> {
 
   const offLocal = feed.onLocal((topic, data) => {
     let payload = JSON.stringify({ o: origin, t: topic, d: data } satisfies Envelope);
-    if (payload.length > MAX_PAYLOAD && topic === 'gateways') {
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD && topic === 'gateways') {
       // A burst's summary with long ids or many sites: its totals still go (the page reloads its view).
       const { changes, byStatus, windowMs } = data as GatewayBurst;
       payload = JSON.stringify({ o: origin, t: topic, d: { changes, byStatus, sites: {}, gateways: [], windowMs } satisfies GatewayBurst } satisfies Envelope);
     }
-    if (payload.length > MAX_PAYLOAD) {
-      if (topic !== 'review') return log.debug({ topic, bytes: payload.length }, 'live relay: change too large to relay');
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) {
+      if (topic !== 'review') return log.debug({ topic, bytes: Buffer.byteLength(payload) }, 'live relay: change too large to relay');
       payload = JSON.stringify({ o: origin, t: topic, ref: (data as ReviewItem).id } satisfies Envelope);
     }
     options.notify(channel, payload).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'live relay: NOTIFY failed'));

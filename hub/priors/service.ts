@@ -151,10 +151,21 @@ export class PriorService {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
-  /** Takes no new background work and waits for what runs (before the store closes). */
-  async close(): Promise<void> {
+  /**
+   * Takes no new background work and waits for what runs (before the store closes), at most
+   * `waitMs`: a send waiting for a broker that went away must not hold up the hub's shutdown (the
+   * gateways ask again).
+   */
+  async close(waitMs = 5000): Promise<void> {
     this.closed = true;
-    await this.idle();
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), waitMs);
+      timer.unref();
+    });
+    const late = await Promise.race([this.idle().then(() => false), gaveUp]);
+    clearTimeout(timer);
+    if (late) this.log?.warn({ running: this.background.size, waitMs }, 'fleet prior work still running at stop; left behind');
   }
 
   /** A prior a gateway published on its `prior` channel (ingest, already checked against the wire schema). */

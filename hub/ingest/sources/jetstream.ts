@@ -142,8 +142,14 @@ export class JetStreamSource implements IngestSource {
       // or gateways' messages on them would reach no hub.
       const missing = subjects.filter((s) => !info.config.subjects.includes(s));
       if (missing.length > 0) {
-        await jsm.streams.update(o.stream, { subjects: [...info.config.subjects, ...missing] });
-        o.log.info({ stream: o.stream, added: missing }, 'JetStream stream now captures the channels added since it was made');
+        try {
+          await jsm.streams.update(o.stream, { subjects: [...info.config.subjects, ...missing] });
+          o.log.info({ stream: o.stream, added: missing }, 'JetStream stream now captures the channels added since it was made');
+        } catch (err) {
+          // No right to update it, or another stream holds those subjects: the hub still runs; what
+          // gateways send on these channels reaches no hub until an operator adds them.
+          o.log.error({ stream: o.stream, missing, err: errorMessage(err) }, 'JetStream stream lacks channels and could not be updated; add these subjects to it');
+        }
       }
     }
     const consumer = { durable_name: o.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: o.ackWaitMs * NANOS, max_ack_pending: o.maxAckPending, max_deliver: -1 };
