@@ -13,6 +13,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/kit/errors.js';
+import type { Logger } from '../../shared/kit/log.js';
 import { decode } from '../../shared/wire/codec.js';
 import {
   DETECTOR_PRIOR_MAX_BYTES,
@@ -174,18 +175,23 @@ class PriorDetector extends PointDetector {
     this.shift = shift;
   }
 
-  /** Saves as every detector does; while a re-centring is still due, the prior and when, beside it. */
+  /**
+   * Saves as every detector does; while a re-centring is still due, the prior and when, beside it,
+   * written first and stamped with the readings of the state it belongs to: a crash between the two
+   * writes leaves a pending file that does not match the state, which loading then ignores.
+   */
   override async save(dir: string): Promise<void> {
-    await super.save(dir);
     const file = join(dir, PENDING_FILE);
     if (this.alignAt.length === 0 || !this.prior) {
+      await super.save(dir);
       await rm(file, { force: true });
       return;
     }
     const tmp = `${file}.${process.pid}.tmp`;
-    const pending: PendingAlignment = { alignAt: [...this.alignAt], ...(this.shift !== undefined ? { shift: this.shift } : {}), prior: this.prior };
+    const pending: PendingAlignment = { readings: this.readings, alignAt: [...this.alignAt], ...(this.shift !== undefined ? { shift: this.shift } : {}), prior: this.prior };
     await writeFile(tmp, JSON.stringify(pending));
     await rename(tmp, file);
+    await super.save(dir);
   }
 
   override async score(ts: number, value: number): Promise<number> {
@@ -209,6 +215,7 @@ const PENDING_FILE = 'prior-pending.json';
 
 const PendingAlignmentSchema = Type.Object(
   {
+    readings: Type.Integer({ minimum: 0, description: 'Readings of the saved state this belongs to' }),
     alignAt: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 8 }),
     shift: Type.Optional(Type.Number({ minimum: -1e300, maximum: 1e300 })),
     prior: DetectorPriorSchema,
@@ -220,14 +227,22 @@ type PendingAlignment = Static<typeof PendingAlignmentSchema>;
 /**
  * Loads a detector saved with save(dir) (PointDetector.load), continuing a detector started from
  * a prior whose re-centring was still due when it was saved: the same scores as if it had never
- * stopped. An unreadable pending file is refused with its path and field, as a detector state is.
+ * stopped. A pending file that is unreadable (its path and field are logged) or belongs to another
+ * state than the one saved (a crash between the two writes; a state saved by a detector that
+ * learned alone) is removed and the saved state loads as it is: its re-centring is skipped, never
+ * applied twice.
  */
-export async function loadDetector(dir: string, name = 'point'): Promise<PointDetector> {
+export async function loadDetector(dir: string, name = 'point', log?: Logger): Promise<PointDetector> {
   const saved = await PointDetector.load(dir, name);
   const file = join(dir, PENDING_FILE);
   if (!existsSync(file)) return saved;
   const r = decode(PendingAlignmentSchema, file, await readFile(file), DETECTOR_PRIOR_MAX_BYTES + 4096);
-  if (!r.ok) throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', r.error);
+  const problem = !r.ok ? r.error : r.value.readings !== saved.readings ? `${file}: for a state at ${r.value.readings} readings, the saved one is at ${saved.readings}` : undefined;
+  if (!r.ok || problem) {
+    log?.warn({ point: name, problem }, 'pending re-centring of a fleet prior dropped; the saved detector loads as it is');
+    await rm(file, { force: true });
+    return saved;
+  }
   const d = new PriorDetector(saved.options, name, r.value.prior, r.value.alignAt);
   d.start(await saved.state(), r.value.shift);
   return d;

@@ -190,7 +190,7 @@ export class AnomalyMonitor {
       let side: Sidecar = { v: 1, run: 0, longestRun: 0, samples: 0, changes: 0, env: [], pending: [], excursion: 0, lastEventAt: -Infinity, active: false };
       if (existsSync(join(dir, 'detector.json'))) {
         try {
-          detector = await loadDetector(dir, cfg.point);
+          detector = await loadDetector(dir, cfg.point, this.log);
           side = { ...side, ...(JSON.parse(await readFile(join(dir, SIDECAR), 'utf8').catch(() => '{}')) as Partial<Sidecar>) };
           side.lastEventAt ??= -Infinity;
           this.log.info({ point: cfg.point, readings: detector.readings, hasModel: detector.hasModel }, 'anomaly model loaded');

@@ -6,6 +6,7 @@ import { detectorFromPrior, encodePrior, exportPrior, loadDetector, PointDetecto
 import { FacilityModel } from '../../devices/physics/model.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
+import { capturedLog } from '../support/captured-log.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';
 
 /** A day of 5-min return air temperatures of a simulated AHU (after a day of running in). */
@@ -197,10 +198,25 @@ describe('detector priors', () => {
       // Both moves done: nothing is left pending beside a later save.
       await again.save(dir);
       expect(existsSync(join(dir, 'prior-pending.json'))).toBe(false);
-      // A damaged pending file is refused with its path and the field.
+      // A damaged pending file is dropped with its path and field logged, and the saved state loads as it is.
+      const pendingFile = join(dir, 'prior-pending.json');
+      const captured = capturedLog<{ problem?: string }>('warn');
       await first.save(dir);
-      writeFileSync(join(dir, 'prior-pending.json'), JSON.stringify({ alignAt: ['soon'], prior }));
-      await expect(loadDetector(dir, 'new')).rejects.toThrowError(/prior-pending\.json.*alignAt/);
+      expect(existsSync(pendingFile)).toBe(true);
+      writeFileSync(pendingFile, JSON.stringify({ readings: first.readings, alignAt: ['soon'], prior }));
+      const kept = await loadDetector(dir, 'new', captured.log);
+      expect(kept.readings).toBe(20);
+      expect(existsSync(pendingFile)).toBe(false);
+      expect(captured.lines.at(-1)?.problem).toMatch(/prior-pending\.json.*alignAt/);
+      // A pending file of another state (a crash between its write and the state's; a state saved
+      // by a detector without one) is dropped too: a re-centring is never applied twice.
+      await first.save(dir);
+      await plain.save(dir);
+      const later = await loadDetector(dir, 'new', captured.log);
+      expect(later.readings).toBe(120);
+      expect(later).not.toHaveProperty('levelShift');
+      expect(existsSync(pendingFile)).toBe(false);
+      expect(captured.lines.at(-1)?.problem).toMatch(/for a state at 20 readings, the saved one is at 120/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
