@@ -9,7 +9,7 @@
  * pattern is compared, it moves the prior to its own unit's level (PriorDetector, levelOffset).
  */
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -187,6 +187,7 @@ class PriorDetector extends PointDetector {
       await rm(file, { force: true });
       return;
     }
+    await mkdir(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     const pending: PendingAlignment = { readings: this.readings, alignAt: [...this.alignAt], ...(this.shift !== undefined ? { shift: this.shift } : {}), prior: this.prior };
     await writeFile(tmp, JSON.stringify(pending));
