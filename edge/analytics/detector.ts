@@ -38,7 +38,7 @@ import { join } from 'node:path';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { selectBackend, tf } from './backend.js';
-import { buildInput, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
+import { buildInput, forecastErrors, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
 import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
 import { Ring } from './stats.js';
@@ -478,14 +478,7 @@ export class PointDetector {
 
   /** Normalised prediction errors of `model` over the kept history (for re-calibration). */
   private recentErrors(model: ForecasterModel): number[] {
-    const n = this.values.length;
-    const from = Math.max(1, n - this.options.likelihood.historySize);
-    const out: number[] = [];
-    for (let t = from; t < n; t++) {
-      buildInput(this.values, t, this.timestamps.at(t), this.options.forecaster.lags, model, this.input);
-      out.push(Math.abs(this.values.at(t) - predict(model, this.input)) / model.std);
-    }
-    return out;
+    return forecastErrors(model, this.values, this.timestamps, this.options.forecaster.lags, Math.max(1, this.values.length - this.options.likelihood.historySize), this.input);
   }
 
   /** Snapshot of the whole state (waits for a running training so the snapshot is complete). */

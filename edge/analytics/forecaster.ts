@@ -102,6 +102,19 @@ export function predict(model: ForecasterModel, input: Float64Array): number {
   return y * model.std + model.mean;
 }
 
+/**
+ * The forecast's raw surprise at each reading t in [from, values.length): |value − prediction| in
+ * the model's standard deviations (what the forecast calibration then ranks).
+ */
+export function forecastErrors(model: ForecasterModel, values: Ring, timestamps: Ring, lags: number, from: number, input: Float64Array<ArrayBufferLike> = new Float64Array(model.inputSize)): number[] {
+  const out: number[] = [];
+  for (let t = from; t < values.length; t++) {
+    buildInput(values, t, timestamps.at(t), lags, model, input);
+    out.push(Math.abs(values.at(t) - predict(model, input)) / model.std);
+  }
+  return out;
+}
+
 /** Sampling-interval-derived seasonal lags that fit in the history. */
 export function seasonalLags(timestamps: Ring, capacity: number): { dayLag: number; weekLag: number } {
   const n = timestamps.length;

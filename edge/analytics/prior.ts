@@ -27,7 +27,7 @@ import {
   type PriorPatterns,
 } from '../../shared/wire/detector-prior.js';
 import { PointDetector, resolveOptions, type DetectorOptionsInput, type DetectorState } from './detector.js';
-import { buildInput, inputSize, predict, type ForecasterModel } from './forecaster.js';
+import { forecastErrors, inputSize, type ForecasterModel } from './forecaster.js';
 import type { LikelihoodState } from './likelihood.js';
 import type { NoveltyState } from './novelty.js';
 import { Ring } from './stats.js';
@@ -327,16 +327,10 @@ function reforecast(state: DetectorState, model: ForecasterModel): LikelihoodSta
   const n = state.values.length;
   const cal = state.forecast;
   if (n === 0 || cal.history.length < n) return cal;
-  const values = Ring.from(state.values, o.maxHistory);
-  const input = new Float64Array(inputSize(o.forecaster));
   const power = o.likelihood.power;
-  const surprises: number[] = [];
-  for (let t = 0; t < n; t++) {
-    buildInput(values, t, state.timestamps[t] ?? 0, o.forecaster.lags, model, input);
-    const raw = Math.abs((state.values[t] ?? 0) - predict(model, input)) / model.std;
-    // As the calibrator records it (likelihood.ts: raw ** power; none when not finite or not positive).
-    surprises.push(Number.isFinite(raw) && raw > 0 ? (power === 1 ? raw : raw ** power) : 0);
-  }
+  const errors = forecastErrors(model, Ring.from(state.values, o.maxHistory), Ring.from(state.timestamps, o.maxHistory), o.forecaster.lags, 0, new Float64Array(inputSize(o.forecaster)));
+  // As the calibrator records it (likelihood.ts: raw ** power; none when not finite or not positive).
+  const surprises = errors.map((raw) => (Number.isFinite(raw) && raw > 0 ? (power === 1 ? raw : raw ** power) : 0));
   const history = [...cal.history.slice(0, cal.history.length - n), ...surprises];
   return { ...cal, history, scored: history.slice(-o.likelihood.avgWindow) };
 }
