@@ -1,19 +1,20 @@
 /**
- * Fleet detector priors: the hub keeps every version a gateway published for a profile point key
- * (shared/wire/detector-prior.ts: priorKey), the newest KEEP_VERSIONS of each sharing point, and
- * after each one rebuilds the key's fleet prior: the newest prior of each sharing gateway (one
- * member per gateway, so one gateway cannot outvote the fleet with invented points), one of them
- * chosen (fleet.ts: compatible, typical, the medoid) with every member's reason; a new fleet version
- * is stored only when the choice changes. A prior is checked against the wire schema and its size
- * bound again on the way in (whoever hands it over), so what is served is always a valid document
- * a gateway can start a detector from.
+ * Fleet detector priors: the hub keeps the newest KEEP_VERSIONS priors each sharing point published
+ * under its profile point key (shared/wire/detector-prior.ts: priorKey), and after each one
+ * rebuilds the key's fleet prior: the newest prior of each sharing gateway (one member per gateway,
+ * so one gateway cannot outvote the fleet with invented points), one of them chosen (fleet.ts:
+ * compatible, typical, the medoid) with every member's reason. A new fleet version is stored only
+ * when the prior served changes (another member, or a newer prior of the member served); otherwise
+ * the members and their reasons are brought up to date. A prior is checked against the wire schema
+ * and its size bound again on the way in (whoever hands it over), so what is served is always a
+ * valid document a gateway can start a detector from.
  * Serving: a gateway that uses fleet priors asks for its keys on `prior/request`; the answer (and
  * the next version of a key it asked for, while this process runs) goes to its own
  * `…/<gateway>/prior/fleet`, inside the subtree the broker lets it read. A gateway that never asks
  * never gets one. Fleet priors are built across every site this hub serves.
  * Rebuilds and sends run in the background, never inside the ingest of the message that caused
  * them: a send waits for the broker's acknowledgement, which the ingesting client would never read
- * while it is still handling that message. close() waits for what is running.
+ * while it is still handling that message. close() waits for what is running (at most a few seconds).
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { errorMessage, SwarmgateError } from '../../shared/kit/errors.js';
@@ -175,7 +176,7 @@ export class PriorService {
 
   /**
    * Chooses the key's fleet prior again from the newest published prior of each of its points;
-   * stores (and pushes to the gateways waiting for it) a new version when the choice changed.
+   * stores (and pushes to the gateways waiting for it) a new version when the prior served changed.
    */
   rebuild(key: string): Promise<FleetPriorSummary | undefined> {
     // At most one running and one waiting per key: a fleet publishing at once costs two rebuilds of
