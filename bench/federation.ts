@@ -18,9 +18,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import mqtt from 'mqtt';
 import { startEdgeApp } from '../edge/app.js';
-import type { DeviceSpec, Reading } from '../edge/drivers/driver.js';
+import type { DeviceSpec } from '../edge/drivers/driver.js';
 import { DriverRegistry } from '../edge/drivers/registry.js';
-import { Outbox, startFederation, type FederationConfig, type FederationGateway } from '../edge/federation/index.js';
+import { Outbox, startFederation, type FederationConfig } from '../edge/federation/index.js';
 import { upsertUser } from '../hub/broker/credentials.js';
 import { startEmbeddedBroker } from '../hub/broker/embedded.js';
 import { parseHubConfig } from '../hub/config.js';
@@ -28,6 +28,7 @@ import { startHub, type Hub } from '../hub/index.js';
 import { SqliteStore } from '../hub/store/sqlite/sqlite.js';
 import { createLogger } from '../shared/kit/log.js';
 import { TelemetryBatchSchema, decodeTelemetry, encode, encodeTelemetryBinary, gatewayTopic, type TelemetryBatch, type TelemetryEncoding, type WireReading } from '../shared/wire/index.js';
+import { syntheticGateway } from '../test/e2e/support/fleet.js';
 import { tempDir } from '../test/support/tmp.js';
 import { atLeast, atMost, progress, ratioEntry, type BenchEntry } from './results.js';
 import { syntheticManifest } from './synthetic-driver.js';
@@ -81,24 +82,6 @@ export async function embeddedHub(dir: string, store: { readonly fsync?: boolean
       return { username: gateway, password };
     },
     stop: () => hub.stop(),
-  };
-}
-
-/** A stand-in gateway for federation: emit() reports a reading. */
-function syntheticGateway(id: string, site: string): FederationGateway & { emit(r: Reading): void } {
-  const listeners = new Set<(r: Reading) => void>();
-  return {
-    id,
-    site,
-    onReport(l) {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    emit(r) {
-      for (const l of listeners) l(r);
-    },
-    write: async () => undefined,
-    deviceStates: () => ({ dev: { state: 'up' } }),
   };
 }
 
@@ -344,7 +327,7 @@ interface LatencyResult {
 /** Child role: federation with a synthetic source, LATENCY_POINTS points every LATENCY_POLL_MS. */
 async function latencySourceChild(arg: string): Promise<void> {
   const { url, username, password, dataDir, flushMs, seconds } = JSON.parse(arg) as { url: string; username: string; password: string; dataDir: string; flushMs: number; seconds: number };
-  const gw = syntheticGateway(username, 'bench');
+  const gw = syntheticGateway(username, 'bench', 'dev');
   const fed = await startFederation({ gateway: gw, dataDir, config: { mqtt: { url, username, password, reconnectPeriodMs: 200 }, outbox: { flushMs }, stateIntervalS: 0 }, log: quiet('bench-fed') });
   await until(() => fed.publisher.connected, 10_000, 'connect');
   const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -451,7 +434,7 @@ function fillOutbox(dataDir: string, site: string, gateway: string): { messages:
  */
 async function replay(dataDir: string, site: string, gateway: string, mqttConfig: FederationConfig['mqtt'], messages: number, deleteOn: 'stored' | 'puback', alsoUntil?: () => Promise<boolean>): Promise<{ ackedMs: number; doneMs: number }> {
   const started = performance.now();
-  const fed = await startFederation({ gateway: syntheticGateway(gateway, site), dataDir, config: { mqtt: mqttConfig, outbox: { deleteOn }, stateIntervalS: 0 }, log: quiet('bench-fed') });
+  const fed = await startFederation({ gateway: syntheticGateway(gateway, site, 'dev'), dataDir, config: { mqtt: mqttConfig, outbox: { deleteOn }, stateIntervalS: 0 }, log: quiet('bench-fed') });
   try {
     const acked = async (): Promise<number> => (await fed.publisher.metrics.acked.get()).values.filter((v) => v.labels.kind === 'telemetry').reduce((n, v) => n + v.value, 0);
     await until(async () => (await acked()) >= messages, 300_000, 'backlog acknowledged');

@@ -9,17 +9,15 @@
  * one fleet incident), show the heat wave as a site incident and the release by its version, and
  * the live stream must announce incidents.
  */
-import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetScenario, type ScenarioAlarm } from '../../devices/scenarios/fleet-incidents.js';
-import { parseHubConfig } from '../../hub/config.js';
-import { startHub, type Hub } from '../../hub/index.js';
+import type { Hub } from '../../hub/index.js';
 import { gatewayTopic } from '../../shared/wire/index.js';
 import { connectClient, endAll } from '../hub/helpers.js';
 import { birthOf, eventOf, scoreGrouping } from '../support/incident-scenario.js';
 import { tempDir } from '../support/tmp.js';
-import { addGatewayUser, credentialsFile } from './support/hub.js';
+import { addGatewayUser, adminCookie, credentialsFile, startEmbeddedHub } from './support/hub.js';
 import { waitFor } from './support/util.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -48,14 +46,8 @@ describe('emergence monitor: gateway anomaly events over MQTT -> hub incidents -
 
   beforeAll(async () => {
     process.env[PW_ENV] = ADMIN_PW;
-    const yaml =
-      `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml }\n` +
-      `store: { kind: sqlite, path: hub.db }\n` +
-      `api: { host: 127.0.0.1, port: 0, initialAdmin: { username: root, passwordEnv: ${PW_ENV} } }\n`;
-    hub = await startHub(parseHubConfig(yaml, join(dir.path, 'hub.yaml')), { retentionIntervalMs: 0 });
-    const login = await fetch(`${hub.api?.url ?? ''}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'root', password: ADMIN_PW }) });
-    expect(login.status).toBe(200);
-    cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    hub = await startEmbeddedHub({ dir: dir.path, apiAdminPasswordEnv: PW_ENV });
+    cookie = await adminCookie(hub, ADMIN_PW);
     for (const gw of scenario.gateways) {
       const auth = await addGatewayUser(credentialsFile(dir.path), gw.site, gw.gateway);
       const client = await connectClient(hub.broker?.url ?? '', { ...auth, clientId: gw.gateway });

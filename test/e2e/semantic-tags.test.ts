@@ -7,12 +7,11 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Facility } from '../../devices/facility.js';
-import { parseHubConfig } from '../../hub/config.js';
-import { startHub, type Hub } from '../../hub/index.js';
+import type { Hub } from '../../hub/index.js';
 import { tempDir } from '../support/tmp.js';
 import { startEdge, writeEdgeConfig, type InProcessEdge } from './support/edge.js';
 import { startBusyFacility } from './support/facility.js';
-import { addGatewayUser, credentialsFile } from './support/hub.js';
+import { addGatewayUser, adminCookie, credentialsFile, startEmbeddedHub } from './support/hub.js';
 import { uniqueId, waitFor } from './support/util.js';
 
 const ADMIN_PW = 'tags-admin-password-1';
@@ -42,14 +41,8 @@ describe('semantic tags: gateway birth -> hub point index -> API', () => {
   beforeAll(async () => {
     process.env[PW_ENV] = ADMIN_PW;
     facility = await startBusyFacility(23);
-    const yaml =
-      `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml }\n` +
-      `store: { kind: sqlite, path: hub.db }\n` +
-      `api: { host: 127.0.0.1, port: 0, initialAdmin: { username: root, passwordEnv: ${PW_ENV} } }\n`;
-    hub = await startHub(parseHubConfig(yaml, join(dir.path, 'hub.yaml')), { retentionIntervalMs: 0 });
-    const login = await fetch(`${hub.api?.url ?? ''}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'root', password: ADMIN_PW }) });
-    expect(login.status).toBe(200);
-    cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    hub = await startEmbeddedHub({ dir: dir.path, apiAdminPasswordEnv: PW_ENV });
+    cookie = await adminCookie(hub, ADMIN_PW);
     const auth = await addGatewayUser(credentialsFile(dir.path), site, gateway);
     const file = writeEdgeConfig(dir.path, {
       id: gateway,

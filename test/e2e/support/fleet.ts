@@ -45,7 +45,8 @@ export interface FleetOptions {
   readonly storedTimeoutS?: number;
 }
 
-function syntheticGateway(id: string, site: string): FederationGateway & { emit(r: Reading): void } {
+/** A stand-in gateway for federation (one device, always up): emit() reports a reading. */
+export function syntheticGateway(id: string, site: string, device = 'sim'): FederationGateway & { emit(r: Reading): void } {
   const listeners = new Set<(r: Reading) => void>();
   return {
     id,
@@ -58,7 +59,7 @@ function syntheticGateway(id: string, site: string): FederationGateway & { emit(
       for (const l of listeners) l(r);
     },
     write: async () => undefined,
-    deviceStates: () => ({ sim: { state: 'up' } }),
+    deviceStates: () => ({ [device]: { state: 'up' as const } }),
   };
 }
 

@@ -56,6 +56,8 @@ export interface EmbeddedHubOptions {
   readonly storePath?: string;
   readonly commands?: CommandTiming;
   readonly maxPayloadBytes?: number;
+  /** With the web API on an ephemeral port, its first admin `root` taking the password from this environment variable. */
+  readonly apiAdminPasswordEnv?: string;
   readonly options?: StartHubOptions;
 }
 
@@ -68,8 +70,16 @@ export async function startEmbeddedHub(o: EmbeddedHubOptions): Promise<Hub> {
     `broker:\n  mode: embedded\n  embedded: { host: 127.0.0.1, port: ${o.port ?? 0}, credentialsFile: users.yaml }\n` +
     (o.maxPayloadBytes ? `  maxPayloadBytes: ${o.maxPayloadBytes}\n` : '') +
     storeYaml(o.storePath) +
-    commandsYaml(o.commands);
+    commandsYaml(o.commands) +
+    (o.apiAdminPasswordEnv ? `api: { host: 127.0.0.1, port: 0, initialAdmin: { username: root, passwordEnv: ${o.apiAdminPasswordEnv} } }\n` : '');
   return startHub(parseHubConfig(yaml, join(o.dir, 'hub.yaml')), { retentionIntervalMs: 0, ...o.options });
+}
+
+/** Logs `root` in on the hub's web API; the session cookie to send. */
+export async function adminCookie(hub: Hub, password: string): Promise<string> {
+  const login = await fetch(`${hub.api?.url ?? ''}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'root', password }) });
+  if (login.status !== 200) throw new Error(`admin login on ${hub.api?.url ?? '(no API)'}: HTTP ${login.status}`);
+  return (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
 }
 
 export interface ExternalHubOptions {
