@@ -31,6 +31,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { resolveOptions, type DetectorOptionsInput, type ModelSource } from '../edge/analytics/detector.js';
 import type { ForecasterModel } from '../edge/analytics/forecaster.js';
+import { python, type ScorerProfile } from './nab.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
 
 const run = promisify(execFile);
@@ -245,18 +246,6 @@ async function runPool(jobs: readonly Job[], n: number, verbose: boolean): Promi
 }
 
 // ---- scoring -----------------------------------------------------------------------------------
-
-function python(): string {
-  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-}
-
-interface ScorerProfile {
-  score: number;
-  threshold: number;
-  tp_windows: number;
-  fn_windows: number;
-  fp_rows: number;
-}
 
 /** The scorer (standard profile) on `resultsDir`, restricted to `categories`; cached beside the outputs. */
 async function nabScore(ctx: { nabDir: string; scorer: string }, resultsDir: string, categories: readonly string[], threshold?: number): Promise<Scored> {

@@ -46,7 +46,8 @@ export interface NabResult {
   readonly detail?: Record<string, { tp: number; fn: number; fp: number; threshold: number }>;
 }
 
-interface ScorerProfile {
+/** One scoring profile of the NAB scorer's JSON output (../shared/tools/nab_score.py). */
+export interface ScorerProfile {
   score: number;
   threshold: number;
   tp_windows: number;
@@ -55,7 +56,8 @@ interface ScorerProfile {
   per_file?: Record<string, number>;
 }
 
-function python(): string {
+/** The Python that runs the NAB scorer. */
+export function python(): string {
   return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
 
