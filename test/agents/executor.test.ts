@@ -128,6 +128,30 @@ describe('executor', () => {
     expect(r.outcomes).toEqual(['bad-effect']);
   });
 
+  it('waits for the settling window\'s telemetry when it arrives late, then judges on it', async () => {
+    // The gateway's outbox delivers the window's readings 3 minutes late (a reconnect, a backlog).
+    const r = rig(2);
+    const arrival = (ts: number): number => ts + 3 * 60_000;
+    const late = {
+      window: async (g: string, d: string, p: string, from: number, to: number) => (await r.telemetry.window(g, d, p, from, to)).filter((s) => arrival(s.ts) <= r.clock.now),
+      latest: (g: string, d: string, p: string) => r.telemetry.latest(g, d, p),
+    };
+    const executor = new Executor({ commands: r.commands, telemetry: late, clock: r.clock.read, sleep: r.clock.sleep });
+    const result = await executor.execute(decision({ id: 'p-late' }));
+    expect(result.status).toBe('effective');
+    expect(result.effect?.observed).toBeCloseTo(-14.6);
+    expect(r.clock.now - T0).toBeGreaterThanOrEqual(SETTLE + 3 * 60_000);
+    expect(r.clock.now - T0).toBeLessThanOrEqual(SETTLE * 1.5);
+
+    // Telemetry that never arrives: judged after the grace period (half the window by default).
+    const silent = rig(2);
+    const none = { window: () => Promise.resolve([]), latest: (g: string, d: string, p: string) => silent.telemetry.latest(g, d, p) };
+    const blind = new Executor({ commands: silent.commands, telemetry: none, clock: silent.clock.read, sleep: silent.clock.sleep, bus: new AgentBus({ audit: silent.audit, clock: silent.clock.read }) });
+    const unknown = await blind.execute(decision({ id: 'p-blind' }));
+    expect(unknown.status).toBe('no-data');
+    expect(silent.clock.now - T0).toBe(SETTLE * 1.5);
+  });
+
   it('a rejected command is escalated and never retried under the same decision', async () => {
     const r = rig(2);
     r.commands.outcome = 'rejected';

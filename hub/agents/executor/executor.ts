@@ -10,8 +10,8 @@ import type { Action } from '../../../shared/wire/messages.js';
 import type { AgentBus } from '../bus/bus.js';
 import type { Decision } from '../consensus/types.js';
 import type { LearningOutcome } from '../learning/track-record.js';
-import type { CommandPort, CommandResult, ExecutedSet, TelemetryPort } from '../ports.js';
-import type { PointValue } from '../types.js';
+import type { CommandPort, CommandResult, ExecutedSet, TelemetryPort, TelemetrySample } from '../ports.js';
+import type { ExpectedEffect, PointValue } from '../types.js';
 import { checkEffect, numeric, type EffectCheck } from './effect.js';
 import { MemoryExecutedSet } from './executed-set.js';
 
@@ -51,6 +51,11 @@ export interface ExecutorOptions {
   /** Waits out the settling window; tests pass a fake that advances a fake clock. */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly clock?: () => number;
+  /**
+   * How long past the settling window to wait for its telemetry to arrive (store-and-forward, a
+   * reconnecting gateway) before judging on what is there. Default: half the settling window.
+   */
+  readonly lateTelemetryMs?: number;
   /** Learning hook: called with the measured outcome of each effect check. */
   readonly onOutcome?: (decision: Decision, outcome: LearningOutcome) => void | Promise<void>;
   readonly log?: Logger;
@@ -108,13 +113,7 @@ export class Executor {
 
     const sentAt = this.clock();
     await this.sleep(effect.settleMs);
-    let samples;
-    try {
-      samples = await this.options.telemetry.window(effect.gateway, effect.device, effect.point, sentAt, sentAt + effect.settleMs);
-    } catch (err) {
-      this.log.warn({ decision: decision.id, err: errorMessage(err) }, 'telemetry window unavailable for effect check');
-      samples = [];
-    }
+    const samples = await this.settledWindow(decision.id, effect, sentAt);
     const check = checkEffect(effect, baseline, samples);
     if (check.verdict === 'effective') {
       await this.learn(decision, 'effect-expected');
@@ -135,6 +134,30 @@ export class Executor {
       { effect: check, rollback: rollback.status },
     );
     return done(check.verdict, { command, effect: check, rollback, escalated });
+  }
+
+  /**
+   * The effect point's samples over the settling window. Telemetry reaches the store late (the
+   * gateway's outbox, a reconnect after a hub restart), so when nothing near the window's end has
+   * arrived yet this polls until it has or `lateTelemetryMs` has passed, then judges on what is there.
+   */
+  private async settledWindow(decisionId: string, effect: ExpectedEffect, sentAt: number): Promise<readonly TelemetrySample[]> {
+    const end = sentAt + effect.settleMs;
+    const covered = end - effect.settleMs / 10;
+    const grace = this.options.lateTelemetryMs ?? effect.settleMs / 2;
+    const step = Math.max(100, grace / 20);
+    const deadline = this.clock() + grace;
+    for (;;) {
+      let samples: readonly TelemetrySample[] = [];
+      try {
+        samples = await this.options.telemetry.window(effect.gateway, effect.device, effect.point, sentAt, end);
+      } catch (err) {
+        this.log.warn({ decision: decisionId, err: errorMessage(err) }, 'telemetry window unavailable for effect check');
+      }
+      const last = samples[samples.length - 1];
+      if ((last !== undefined && last.ts >= covered) || this.clock() >= deadline) return samples;
+      await this.sleep(Math.min(step, deadline - this.clock()));
+    }
   }
 
   private async rollback(decision: Decision, action: Action, previous: PointValue | undefined): Promise<NonNullable<ExecutionResult['rollback']>> {
