@@ -61,10 +61,11 @@ function freshRoot(name: string): InstallLayout {
   return new InstallLayout(root);
 }
 
-function updater(layout: InstallLayout, reports: UpdateReport[], restarts: string[]): Updater {
+/** `connected` says whether the gateway's health probe finds it connected (healthy) at each sample. */
+function updater(layout: InstallLayout, reports: UpdateReport[], restarts: string[], connected: () => boolean = () => true): Updater {
   const u = new Updater({
     settings: updateSettings({ installRoot: layout.root, releaseKeyFile: keys.publicFile, healthDeadlineSec: 10, healthyForSec: 1 }),
-    probe: { sample: () => ({ connected: true, devices: {}, outboxMessages: 0 }) },
+    probe: { sample: () => ({ connected: connected(), devices: {}, outboxMessages: 0 }) },
     report: (r) => reports.push(r),
     restart: (why) => restarts.push(why),
     log: createLogger('test-updater'),
@@ -253,11 +254,15 @@ describe('installing a release', () => {
     // The restarted gateway: 2.0.0 on probation when the next deployment arrives.
     const after: UpdateReport[] = [];
     const again: string[] = [];
-    const u = updater(layout, after, again);
+    // Not connected (so not healthy) until the next deployment has arrived: however slow the
+    // hub's answer below, 2.0.0 is still on probation when 3.0.0 comes.
+    let connected = false;
+    const u = updater(layout, after, again, () => connected);
     expect(u.start()).toBe('checking');
     const second = await desiredUpdate(hub, dir.path, SITE, 'gw-defer', '3.0.0');
     await u.handle(encode(UpdateDesiredSchema, second));
     expect(again).toEqual([]);
+    connected = true;
     await until('the deferred install', () => (again.length > 0 ? true : undefined), 15_000);
     expect(after.map((r) => `${r.version} ${r.state}`)).toEqual(['2.0.0 checking', '2.0.0 healthy', '3.0.0 downloading', '3.0.0 installing', '3.0.0 restarting']);
     expect(again).toEqual(['release 3.0.0 installed']);
