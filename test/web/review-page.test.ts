@@ -9,7 +9,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { chromiumPeer, peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { waitFor } from '../hub/helpers.js';
-import { TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
+import { GATEWAY, TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
 
 const hasChromium = peerOrSkip(chromiumPeer());
 
@@ -131,6 +131,21 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await page.goto(`${w.url}/#/review/rv-low-0001`);
     await page.getByRole('heading', { name: 'Set ahu1.setpoint to 20' }).waitFor();
     await page.getByLabel('Reason for rejecting').fill('Setpoint is scheduled to change tonight');
+    // A live update of this item (here: relayed from another hub process) and a command for another
+    // item reload the view while the technician types: the reason and the focus stay.
+    const reloads = await page.evaluate(() => {
+      const w = window as unknown as { reloads: number };
+      w.reloads = 0;
+      new MutationObserver(() => (w.reloads += 1)).observe(document.getElementById('main') as HTMLElement, { childList: true });
+      return w.reloads;
+    });
+    w.hub.live.deliverRemote('review', await w.hub.review.get('rv-low-0001'));
+    await expect.poll(() => page.evaluate(() => (window as unknown as { reloads: number }).reloads)).toBeGreaterThan(reloads);
+    const other = await w.hub.commands.create({ gateway: GATEWAY, action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 21 }, origin: 'user:test' });
+    expect((await w.hub.commands.settled(other.id)).status).toBe('applied');
+    await page.waitForTimeout(500); // the live stream's delivery and the view's 200 ms reload delay
+    expect(await page.getByLabel('Reason for rejecting').inputValue()).toBe('Setpoint is scheduled to change tonight');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('reject-reason');
     await page.getByRole('button', { name: 'Reject' }).click();
     await page.locator('article[data-state="rejected"]').waitFor();
     expect(await w.hub.review.get('rv-low-0001')).toMatchObject({ state: 'rejected', reason: 'Setpoint is scheduled to change tonight' });

@@ -145,9 +145,9 @@ export class Executor {
     const end = sentAt + effect.settleMs;
     const covered = end - effect.settleMs / 10;
     const grace = this.options.lateTelemetryMs ?? effect.settleMs / 2;
-    const step = Math.max(100, grace / 20);
-    const deadline = this.clock() + grace;
-    for (;;) {
+    // Counted in polls, not by the clock: an injected clock may stand still.
+    const polls = Math.min(20, Math.ceil(grace / 100));
+    for (let poll = 0; ; poll++) {
       let samples: readonly TelemetrySample[] = [];
       try {
         samples = await this.options.telemetry.window(effect.gateway, effect.device, effect.point, sentAt, end);
@@ -155,8 +155,8 @@ export class Executor {
         this.log.warn({ decision: decisionId, err: errorMessage(err) }, 'telemetry window unavailable for effect check');
       }
       const last = samples[samples.length - 1];
-      if ((last !== undefined && last.ts >= covered) || this.clock() >= deadline) return samples;
-      await this.sleep(Math.min(step, deadline - this.clock()));
+      if ((last !== undefined && last.ts >= covered) || poll >= polls) return samples;
+      await this.sleep(grace / polls);
     }
   }
 

@@ -8,7 +8,7 @@
 import { api, ApiError } from './api.js';
 import { h } from './dom.js';
 import { fleetView, gatewayView, pointView } from './fleet.js';
-import { detailView, queueView, sortQueue } from './review.js';
+import { commandStatus, detailView, queueView, sortQueue } from './review.js';
 import { workOrdersView } from './work-orders.js';
 import { incidentsView, incidentView, type IncidentFilter } from './incidents.js';
 import { enrollmentView } from './enrollment.js';
@@ -34,9 +34,41 @@ function announce(text: string): void {
   setTimeout(() => (status.textContent = text), 30);
 }
 
+type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+
+/** Whether the user changed a field from the value it was rendered with. */
+function edited(el: Field): boolean {
+  if (el instanceof HTMLSelectElement) return Array.from(el.options).some((o) => o.selected !== o.defaultSelected);
+  if (el instanceof HTMLInputElement && (el.type === 'checkbox' || el.type === 'radio')) return el.checked !== el.defaultChecked;
+  return el.value !== el.defaultValue;
+}
+
+/**
+ * A live reload of the view on screen keeps what the user was doing: the text typed (a reason, a
+ * new value), the sections opened and the field in focus, matched by id in the new view.
+ */
+function carryOver(from: HTMLElement, to: HTMLElement): string | undefined {
+  for (const el of Array.from(from.querySelectorAll<Field>('input[id], textarea[id], select[id]'))) {
+    const next = to.querySelector<Field>(`#${CSS.escape(el.id)}`);
+    if (!next || next.tagName !== el.tagName || !edited(el)) continue;
+    if (el instanceof HTMLInputElement && next instanceof HTMLInputElement && (el.type === 'checkbox' || el.type === 'radio')) next.checked = el.checked;
+    else next.value = el.value;
+  }
+  const opened = Array.from(from.querySelectorAll('details')).map((d) => d.open);
+  const details = Array.from(to.querySelectorAll('details'));
+  if (details.length === opened.length) details.forEach((d, i) => (d.open = opened[i] ?? d.open));
+  const active = document.activeElement;
+  return active instanceof HTMLElement && active.id && from.contains(active) ? active.id : undefined;
+}
+
+let shownRoute = '';
 function show(view: HTMLElement, focus = true): void {
+  const previous = main.firstElementChild;
+  const focused = !focus && shownRoute === location.hash && previous instanceof HTMLElement ? carryOver(previous, view) : undefined;
+  shownRoute = location.hash;
   main.replaceChildren(view);
   if (focus) (main.querySelector('h1') as HTMLElement | null)?.focus();
+  else if (focused) document.getElementById(focused)?.focus();
 }
 
 function loginView(message?: string): HTMLElement {
@@ -144,8 +176,9 @@ function onIncident(): void {
 
 function onCommand(c: Command): void {
   commands.set(c.id, c);
+  // The item on screen follows its own command in place; other commands change nothing here.
   const el = document.getElementById('command-status');
-  if (el && main.querySelector('article')) refresh();
+  if (el?.dataset.command === c.id) el.textContent = commandStatus(c);
 }
 
 async function route(focus = true): Promise<void> {

@@ -17,6 +17,10 @@ export function stateBadge(state: string): HTMLElement {
   return h('span', { class: `badge st-${state}` }, state);
 }
 
+export function commandStatus(c: Command): string {
+  return `${c.status}${c.reason ? ` — ${c.reason}` : ''}`;
+}
+
 export function sortQueue(items: ReviewItem[]): ReviewItem[] {
   return items.sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
 }
@@ -183,7 +187,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
       row(item.state === 'pending' ? 'Expires' : 'Decided', item.state === 'pending' ? ago(item.expiresAt) : `${item.decidedBy ?? 'system'} ${ago(item.decidedAt ?? item.createdAt)}`),
       item.modifiedAction ? row('Originally', h('span', {}, breakable(describeAction(item.action)))) : [],
       item.reason ? row('Note', item.reason) : [],
-      item.commandId ? row('Command', h('span', { id: 'command-status' }, command ? `${command.status}${command.reason ? ` — ${command.reason}` : ''}` : 'sent')) : [],
+      item.commandId ? row('Command', h('span', { id: 'command-status', 'data-command': item.commandId }, command ? commandStatus(command) : 'sent')) : [],
     ),
     h('h2', {}, 'Why'),
     h('p', { class: 'rationale' }, item.rationale),

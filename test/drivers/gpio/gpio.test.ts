@@ -17,7 +17,9 @@ function point(name: string, address: GpioAddress, extra: Partial<PointSpec<Gpio
 
 const DOOR = point('door_closed', { pin: 17, direction: 'in' });
 const DOOR_OPEN = point('door_open', { pin: 17, direction: 'in', activeLow: true });
-const OCCUPIED = point('occupied', { pin: 27, direction: 'in', debounceMs: 80 });
+/** Long enough that a loaded machine's late timers still fall inside one bounce (8-10 ms gaps). */
+const DEBOUNCE_MS = 300;
+const OCCUPIED = point('occupied', { pin: 27, direction: 'in', debounceMs: DEBOUNCE_MS });
 const RELAY = point('backup_compressor', { pin: 22, direction: 'out' });
 const AHU_ENABLE = point('ahu_enable', { pin: 23, direction: 'out', activeLow: true, initial: 1 });
 
@@ -163,13 +165,13 @@ describe('gpio driver on the simulated chip protocol', () => {
       await sleep(8);
     }
     await waitFor(() => (got.length > 0 ? true : undefined), 2000, 'debounced reading');
-    await sleep(200);
+    await sleep(DEBOUNCE_MS + 100);
     expect(got.map((r) => r.value)).toEqual([true]);
     // a burst that returns to the reported value produces nothing
     chip.set(27, 0);
     await sleep(10);
     chip.set(27, 1);
-    await sleep(200);
+    await sleep(DEBOUNCE_MS + 200);
     expect(got.map((r) => r.value)).toEqual([true]);
     await sub.close();
   });
