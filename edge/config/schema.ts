@@ -14,6 +14,9 @@ import { UpdateConfigSchema } from '../update/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
+/** The gateway's Prometheus endpoint when `metrics.port` is not given (the OpenTelemetry exporter's usual port). */
+export const DEFAULT_METRICS_PORT = 9464;
+
 export const IdSchema = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$',
   description: 'Identifier: letters, digits, "_" and "-", at most 64 characters, no spaces or dots',
@@ -120,7 +123,7 @@ export const GatewayConfigSchema = Type.Object(
         {
           enabled: Type.Optional(Type.Boolean({ default: true })),
           host: Type.Optional(Type.String({ default: '127.0.0.1' })),
-          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 9464 })),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: DEFAULT_METRICS_PORT })),
         },
         { ...strict, description: 'Prometheus /metrics endpoint' },
       ),

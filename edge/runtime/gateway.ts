@@ -20,6 +20,7 @@ import { createLogger } from '../../shared/kit/log.js';
 import { isRelinquishable, type DeviceSpec, type Reading, type WriteValue } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
+import { DEFAULT_METRICS_PORT } from '../config/schema.js';
 import type { WriteGuard, WriteRequest } from './ports.js';
 import { DeviceRunner, type DeviceState, type StalledPoll } from './device-runner.js';
 import { ExceptionFilter } from './exception-filter.js';
@@ -91,10 +92,17 @@ export class Gateway {
     for (const runner of this.runners.values()) runner.start();
     this.scheduleHeartbeat(Date.now() + this.filter.heartbeatMs);
     const m = loaded.config.metrics;
-    if (m?.enabled !== false && m?.port !== undefined) {
-      const { server, port } = await this.metrics.serve(m.host ?? '127.0.0.1', m.port);
-      this.metricsServer = server;
-      this.log.info({ url: `http://${m.host ?? '127.0.0.1'}:${port}/metrics` }, 'metrics endpoint');
+    if (m?.enabled !== false) {
+      const host = m?.host ?? '127.0.0.1';
+      const wanted = m?.port ?? DEFAULT_METRICS_PORT;
+      try {
+        const { server, port } = await this.metrics.serve(host, wanted);
+        this.metricsServer = server;
+        this.log.info({ url: `http://${host}:${port}/metrics` }, 'metrics endpoint');
+      } catch (err) {
+        // Monitoring is not worth stopping the gateway's control for: it runs on, loudly.
+        this.log.error({ host, port: wanted, err: errorMessage(err) }, `metrics endpoint could not listen on ${host}:${wanted}; the gateway runs without it (set metrics.port, or metrics.enabled: false)`);
+      }
     }
     this.log.info({ gateway: this.id, site: loaded.config.gateway.site, devices: loaded.devices.length }, 'gateway started');
   }
