@@ -13,7 +13,7 @@ import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
 import { enroll } from './enroll.js';
-import { enrollOnFirstStart } from '../edge/enrollment/enroll.js';
+import { checkBootstrap, enrollOnFirstStart } from '../edge/enrollment/enroll.js';
 import { createLogger } from '../shared/kit/log.js';
 import { untilSignal } from './shutdown.js';
 
@@ -42,6 +42,17 @@ async function check(files: string[]): Promise<number> {
   }
   let failed = 0;
   for (const file of files) {
+    // A first-start bootstrap file: its enrollment section is all there is to check.
+    const bootstrap = checkBootstrap(file);
+    if (bootstrap) {
+      for (const p of bootstrap) process.stderr.write(`${p}\n`);
+      if (bootstrap.length === 0) process.stdout.write(`${file}: ok (enrolls with the hub on first start)\n`);
+      else {
+        failed++;
+        process.stderr.write(`${file}: ${bootstrap.length} problem(s)\n`);
+      }
+      continue;
+    }
     const { loaded, problems } = checkGatewayConfigFile(file, builtinDrivers());
     for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
     if (loaded && problems.length === 0) {

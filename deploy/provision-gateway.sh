@@ -50,7 +50,11 @@ mkdir -p /etc/swarmgate/profiles
 cp "$CONFIG" /etc/swarmgate/gateway.yaml
 cp "$PREFIX"/devices/profiles/*.yaml /etc/swarmgate/profiles/
 [[ -n "$PROFILES" ]] && cp "$PROFILES"/*.yaml /etc/swarmgate/profiles/
-node "$PREFIX/bin/swarmgate.js" edge check /etc/swarmgate/gateway.yaml
+# The gateway writes here (remote configuration replaces gateway.yaml, enrollment its identity and
+# secrets): the folder belongs to the service user, like the package's postinst leaves it.
+chown -R swarmgate:swarmgate /etc/swarmgate
+chmod 0750 /etc/swarmgate
+runuser -u swarmgate -- node "$PREFIX/bin/swarmgate.js" edge check /etc/swarmgate/gateway.yaml
 
 echo "== service"
 sed "s#/opt/swarmgate#$PREFIX#g" "$PREFIX/deploy/systemd/swarmgate-edge.service" > /etc/systemd/system/swarmgate-edge.service

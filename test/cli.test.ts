@@ -59,6 +59,25 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${bad}:6:`);
     expect(r.stderr).toContain('devices[0].connection.port');
+
+    // A first-start bootstrap file (what the systemd unit's ExecStartPre checks before enrolling).
+    const boot = join(dir.path, 'boot');
+    mkdirSync(boot, { recursive: true });
+    const bootstrap = join(boot, 'gateway.yaml');
+    const pin = `sha256:${Array(32).fill('AB').join(':')}`;
+    writeFileSync(bootstrap, `enrollment: { hub: "https://hub.example:8443", tokenFile: token, caFingerprint: "${pin}" }\n`);
+    const missing = cli(['edge', 'check', bootstrap]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(`${bootstrap}: enrollment.tokenFile: cannot read ${join(boot, 'token')}`);
+    writeFileSync(join(boot, 'token'), 'swgt_x\n');
+    const ready = cli(['edge', 'check', bootstrap]);
+    expect(ready.stderr).toBe('');
+    expect(ready.status).toBe(0);
+    expect(ready.stdout).toContain(`${bootstrap}: ok (enrolls with the hub on first start)`);
+    writeFileSync(bootstrap, 'enrollment: { tokenFile: token }\n');
+    const broken = cli(['edge', 'check', bootstrap]);
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toContain('enrollment');
   });
 
   it('edge --print writes readings as JSON lines on stdout and stops cleanly on SIGTERM', async () => {

@@ -111,7 +111,7 @@ class ConfigChecker {
     if (isRecord(config.update) && config.federation === undefined) this.problems.push(source.problem(['update'], 'needs a federation section: releases come from the hub over its MQTT link and API'));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
     const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
-    const dataDir = resolveFrom(this.file, withDefaults.dataDir ?? `data/${withDefaults.gateway.id}`);
+    const dataDir = withDefaults.dataDir !== undefined ? resolveFrom(this.file, withDefaults.dataDir) : defaultDataDir(this.file, withDefaults.gateway.id);
     return { loaded: { file: this.file, config: withDefaults, dataDir, devices: specs, profiles: profilesByDevice }, problems: [] };
   }
 
@@ -282,4 +282,14 @@ export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig
     throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${result.problems.length} problem(s) in ${file}:\n${lines.join('\n')}`, { details: { problems: lines }, hint: `fix them; \`swarmgate edge check ${file}\` lists every problem again` });
   }
   return result.loaded;
+}
+
+/**
+ * Where a gateway without `dataDir` keeps its state: the service's state directory when systemd
+ * gives it one (`StateDirectory=` sets $STATE_DIRECTORY; /etc, where the config lives, is not the
+ * place for it), else `data/<gateway id>` next to the config file.
+ */
+export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.STATE_DIRECTORY?.split(':')[0];
+  return state && isAbsolute(state) ? state : resolveFrom(configFile, `data/${gatewayId}`);
 }

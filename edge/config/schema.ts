@@ -116,7 +116,7 @@ export const GatewayConfigSchema = Type.Object(
       },
       strict,
     ),
-    dataDir: Type.Optional(Type.String({ description: 'Where the gateway keeps state; default ./data/<gateway id> next to this file' })),
+    dataDir: Type.Optional(Type.String({ description: 'Where the gateway keeps state; default: the service state directory under systemd ($STATE_DIRECTORY, /var/lib/swarmgate), else ./data/<gateway id> next to this file' })),
     log: Type.Optional(Type.Object({ level: Type.Optional(LogLevelSchema) }, strict)),
     metrics: Type.Optional(
       Type.Object(

@@ -3,7 +3,7 @@
  * here, the request, the checked answer written into the config folder. Used by
  * `swarmgate edge enroll` and, on first start, by a gateway whose config is a bootstrap file.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -87,6 +87,33 @@ export function readBootstrap(configFile: string): EnrollmentBootstrap | undefin
   const bootstrap = section as EnrollmentBootstrap;
   if (!bootstrap.token && !bootstrap.tokenFile) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${configFile}: enrollment: give token or tokenFile`);
   return bootstrap;
+}
+
+/**
+ * `edge check` of a bootstrap file: undefined when the file is a regular gateway config; otherwise
+ * what would stop its first start from enrolling (empty when nothing): a bad section, or a token
+ * or CA file it cannot read.
+ */
+export function checkBootstrap(configFile: string): string[] | undefined {
+  let bootstrap: EnrollmentBootstrap | undefined;
+  try {
+    bootstrap = readBootstrap(configFile);
+  } catch (err) {
+    return [errorMessage(err)];
+  }
+  if (!bootstrap) return undefined;
+  const dir = dirname(resolve(configFile));
+  const problems: string[] = [];
+  for (const [field, file] of [['tokenFile', bootstrap.tokenFile], ['caFile', bootstrap.caFile]] as const) {
+    if (!file) continue;
+    const path = isAbsolute(file) ? file : resolve(dir, file);
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      problems.push(`${configFile}: enrollment.${field}: cannot read ${path} (${errorMessage(err)})`);
+    }
+  }
+  return problems;
 }
 
 const TRANSIENT = new Set(['SWG_ERR_ENROLL_HUB']);

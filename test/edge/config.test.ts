@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkConfig, loadConfig } from '../../edge/config/load.js';
+import { checkConfig, defaultDataDir, loadConfig } from '../../edge/config/load.js';
 import { checkGatewayConfigFile } from '../../edge/config/check-file.js';
 import { formatProblem } from '../../shared/kit/config-file.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
@@ -32,6 +32,10 @@ describe('gateway config: valid', () => {
     expect(setpoint).toMatchObject({ writable: true, limits: { min: 10, max: 90 }, scale: 0.1, pollIntervalMs: 1000 });
     expect(ahu.connection).toMatchObject({ host: '127.0.0.1', port: 15020, unitId: 1, timeoutMs: 1000 });
     expect(loaded.dataDir).toBe(join(FIXTURES, 'data', 'gw-test'));
+    // Under systemd (StateDirectory=swarmgate) state goes to the state directory, not beside /etc's config.
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' })).toBe('/var/lib/swarmgate');
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {})).toBe('/etc/swarmgate/data/gw-1');
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: 'relative' })).toBe('/etc/swarmgate/data/gw-1');
   });
 
   it('loads the shipped demo config', () => {
