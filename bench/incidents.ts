@@ -14,7 +14,7 @@ import { featureMigrations } from '../hub/features.js';
 import { IncidentService } from '../hub/incidents/service.js';
 import { PointIndex } from '../hub/registry/points.js';
 import { SqliteStore } from '../hub/store/index.js';
-import { fleetScenario, type FleetScenario } from '../devices/scenarios/fleet-incidents.js';
+import { fleetScenario, type FleetScenario, type FleetScenarioOptions } from '../devices/scenarios/fleet-incidents.js';
 import { birthOf, eventOf, scoreGrouping, versionAt, type GroupingScore } from '../test/support/incident-scenario.js';
 import { tempDir } from '../test/support/tmp.js';
 import { atLeast, atMost, progress, type BenchEntry } from './results.js';
@@ -28,8 +28,8 @@ export interface ScenarioRun {
 }
 
 /** One scenario through a fresh store and service. */
-export async function runIncidentScenario(seed: number): Promise<ScenarioRun> {
-  const scenario = fleetScenario({ seed });
+export async function runIncidentScenario(seed: number, options: Omit<FleetScenarioOptions, 'seed'> = {}): Promise<ScenarioRun> {
+  const scenario = fleetScenario({ ...options, seed });
   const dir = tempDir('swarmgate-bench-incidents-');
   const store = await SqliteStore.open({ path: join(dir.path, 'hub.db'), migrations: featureMigrations('sqlite') });
   try {
