@@ -19,8 +19,8 @@
  *   equipment incidents on one signature over `quietMs` (the span an equipment incident stays
  *   open) once they come from `spreadSiteFraction` (0.7) of the site's gateways with such a point,
  *   and from one gateway more than `minGateways`. Why stricter: with independent faults at a rate
- *   r per gateway and point, k of N gateways within a span T happen by chance about as often as
- *   (N·r·T)^k/k!, so six times the window needs more gateways to stay as rare. A per-point false
+ *   r per gateway and point, k of N gateways within a span T happen by chance about C(N,k)·(r·T)^k
+ *   per span, so six times the window needs more gateways to stay as rare. A per-point false
  *   alarm rate of 1 a gateway-day puts chance site incidents at about 5e-7 a day for 10 gateways
  *   (7 of 10 in 60 min) against 5e-7 for the window rule (5 of 10 in 10 min), and 6e-5 against
  *   2e-4 for 4 gateways (all 4 in 60 min against 3 in 10), while a heat wave that trips 90 % of
