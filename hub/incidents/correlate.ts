@@ -7,11 +7,11 @@
  * - A **fleet incident** forms when, within `windowMs`, at least `minGateways` distinct gateways
  *   alarm on points of one signature and they are at least `siteFraction` of the site's gateways
  *   with such a point (scope `site`: a heat wave on one site's outside-air sensors) or, over two or
- *   more sites (two or more of the gateways outside the site with the most), at least
+ *   more sites (`minGateways` or more of the gateways outside the site with the most: a site's
+ *   incident and stray alarms at other sites are not a fleet-wide cause), at least
  *   `fleetFraction` of all of them (scope `fleet`: a grid event on every meter); or, when the
  *   gateways run a version less than `releaseShare` of the fleet runs, `fleetFraction` of the
- *   gateways on it (scope `fleet`, release hint: a bad rollout). Widening a site incident to the
- *   fleet takes `minGateways` alarming beyond its site: strays at other sites are not the cause.
+ *   gateways on it (scope `fleet`, release hint: a bad rollout).
  *   Later events on that signature (and site, for a site scope) join it while it is open.
  * - **Spread over the quiet period.** Weather reaches each building's detector at its own time
  *   (sensor placement, learned range, sensitivity): one site's outside-air alarms can come over
@@ -363,9 +363,10 @@ export class Correlator {
   }
 
   /**
-   * A site incident that formed late (its gateways' alarms spread over quietMs) finds its
+   * A site incident that forms late (its gateways' alarms spread over quietMs) finds its
    * equipment's related alarms already held as equipment incidents: mixed air that followed each
-   * building's outside air. Each such kind of point joins as if its latest alarm came now.
+   * building's outside air. Each such kind of point joins by the propagation rule as if its latest
+   * alarm came now.
    */
   private adoptRelated(i: Incident): void {
     const equipment = new Set(i.members.map(equipOf));
@@ -546,7 +547,7 @@ export class Correlator {
       const first = new Map<string, number>();
       for (const x of members) if (x.signature === i.signatures[0]) first.set(x.gateway, Math.min(first.get(x.gateway) ?? Infinity, x.ts));
       const firsts = [...first.values()].sort((a, b) => a - b);
-      const together = (firsts[this.o.minGateways - 1] ?? Infinity) - (firsts[0] ?? 0) <= this.o.windowMs;
+      const together = firsts.length < this.o.minGateways || (firsts[this.o.minGateways - 1] ?? 0) - (firsts[0] ?? 0) <= this.o.windowMs;
       const when = together ? `the first within ${Math.round(this.o.windowMs / 60_000)} min of each other` : `their first alarms spread over ${Math.round(((firsts.at(-1) ?? 0) - (firsts[0] ?? 0)) / 60_000)} min (each building's detector in its own time)`;
       i.cause = `${gateways} of ${i.population ?? gateways} gateways alarm on ${what} at ${where}, ${when}: a common cause (weather, grid, release)${release}`;
     } else {
