@@ -81,6 +81,13 @@ export interface FleetScenarioOptions {
   readonly noisePerGatewayDay?: number;
   /** Single-equipment faults (default 6). */
   readonly equipmentFaults?: number;
+  /**
+   * Minutes over which the heat wave's first alarms at the site's gateways are spread (default 20).
+   * Each building's detector trips at its own time on a weather-driven point (its sensor's
+   * placement, its learned range, its sensitivity): a gateway that trips late raises its mixed and
+   * return air that much later too. 60 is the field's worst case (the `spread` variant).
+   */
+  readonly heatSpreadMin?: number;
 }
 
 const UNITS: Readonly<Record<string, string>> = {
@@ -141,11 +148,20 @@ export function fleetScenario(options: FleetScenarioOptions = {}): FleetScenario
   };
   const jitter = (spreadMs: number): number => prng.next() * spreadMs;
 
-  // A heat wave on one site: its outside-air sensors leave their learned range within 20 min.
+  // A heat wave on one site: its outside-air sensors leave their learned range within 20 min (or
+  // heatSpreadMin). The same draws for every spread, so a seed's other alarms stay what they were.
   const hot = pick(prng, sites);
   const heatAt = start + 14 * HOUR;
+  const spreadMs = (options.heatSpreadMin ?? 20) * MIN;
+  /** How much later than with the default spread each hot gateway trips (its detector's own lag). */
+  const lateBy = new Map<string, number>();
   causes.push({ id: 'heat-wave', kind: 'fleet', description: `heat wave at ${hot}: outside-air temperature on every AHU of the site` });
-  for (const gw of gateways) if (gw.site === hot && prng.next() < 0.9) alarm(heatAt + jitter(20 * MIN), gw, 'ahu1', 'outdoor_air_temp', 'heat-wave');
+  for (const gw of gateways) {
+    if (gw.site !== hot || prng.next() >= 0.9) continue;
+    const share = prng.next();
+    lateBy.set(gw.gateway, share * (spreadMs - 20 * MIN));
+    alarm(heatAt + share * spreadMs, gw, 'ahu1', 'outdoor_air_temp', 'heat-wave');
+  }
 
   // A grid event: voltage on every meter of every site within 3 min, active power on some.
   const gridAt = start + 9 * HOUR + jitter(HOUR);
@@ -183,7 +199,7 @@ export function fleetScenario(options: FleetScenarioOptions = {}): FleetScenario
   const elsewhere = gateways.filter((g) => g.site !== hot);
   const drifting = pick(prng, elsewhere);
   causes.push({ id: 'oat-drift', kind: 'equipment', description: `outside-air sensor drifting on ${drifting.gateway} (another site than the heat wave)` });
-  alarm(heatAt + jitter(20 * MIN), drifting, 'ahu1', 'outdoor_air_temp', 'oat-drift');
+  alarm(heatAt + jitter(spreadMs), drifting, 'ahu1', 'outdoor_air_temp', 'oat-drift');
 
   // Background noise: false alarms, each its own cause.
   const noise = Math.round((options.noisePerGatewayDay ?? 1) * gateways.length);
@@ -198,13 +214,15 @@ export function fleetScenario(options: FleetScenarioOptions = {}): FleetScenario
 
   // Drawn last, so the alarms above stay what they were for a seed. The heat wave reaches further
   // points of the site's AHUs: mixed air minutes after outside air, return air through each
-  // building's thermal mass 40 min to 3 h later (its own lag per building).
+  // building's thermal mass 40 min to 3 h later (its own lag per building), each as late as the
+  // building's outside-air alarm was.
   const hotGateways = [...new Set(alarms.filter((a) => a.cause === 'heat-wave').map((a) => a.gateway))];
   for (const gw of gateways) {
     if (!hotGateways.includes(gw.gateway)) continue;
+    const late = heatAt + (lateBy.get(gw.gateway) ?? 0);
     const lag = 40 * MIN + jitter(140 * MIN);
-    if (prng.next() < 0.7) alarm(heatAt + 5 * MIN + jitter(25 * MIN), gw, 'ahu1', 'mixed_air_temp', 'heat-wave');
-    if (prng.next() < 0.6) alarm(heatAt + lag, gw, 'ahu1', 'return_air_temp', 'heat-wave');
+    if (prng.next() < 0.7) alarm(late + 5 * MIN + jitter(25 * MIN), gw, 'ahu1', 'mixed_air_temp', 'heat-wave');
+    if (prng.next() < 0.6) alarm(late + lag, gw, 'ahu1', 'return_air_temp', 'heat-wave');
   }
   // And while it lasts, one of those AHUs fails on its own: the discharge-air sensor (held at its
   // set point, the weather does not move it) misreads, once or twice.

@@ -7,11 +7,27 @@
  * - A **fleet incident** forms when, within `windowMs`, at least `minGateways` distinct gateways
  *   alarm on points of one signature and they are at least `siteFraction` of the site's gateways
  *   with such a point (scope `site`: a heat wave on one site's outside-air sensors) or, over two or
- *   more sites (two or more of the gateways outside the site with the most), at least
+ *   more sites (`minGateways` or more of the gateways outside the site with the most: a site's
+ *   incident and stray alarms at other sites are not a fleet-wide cause), at least
  *   `fleetFraction` of all of them (scope `fleet`: a grid event on every meter); or, when the
  *   gateways run a version less than `releaseShare` of the fleet runs, `fleetFraction` of the
  *   gateways on it (scope `fleet`, release hint: a bad rollout).
  *   Later events on that signature (and site, for a site scope) join it while it is open.
+ * - **Spread over the quiet period.** Weather reaches each building's detector at its own time
+ *   (sensor placement, learned range, sensitivity): one site's outside-air alarms can come over
+ *   30-60 min, never three within the window. A site incident also forms from the site's open
+ *   equipment incidents on one signature over `quietMs` (the span an equipment incident stays
+ *   open) once they come from `spreadSiteFraction` (0.7) of the site's gateways with such a point,
+ *   and from one gateway more than `minGateways`. Why stricter: with independent faults at a rate
+ *   r per gateway and point, k of N gateways within a span T happen by chance about C(N,k)·(r·T)^k
+ *   per span, so six times the window needs more gateways to stay as rare. A per-point false
+ *   alarm rate of 1 a gateway-day puts chance site incidents at about 5e-7 a day for 10 gateways
+ *   (7 of 10 in 60 min) against 5e-7 for the window rule (5 of 10 in 10 min), and 6e-5 against
+ *   2e-4 for 4 gateways (all 4 in 60 min against 3 in 10), while a heat wave that trips 90 % of
+ *   the detectors reaches 7 of 10 in 99 % of cases. A site of three gateways needs them within
+ *   the window. A site incident, however it formed, takes the site's open equipment incidents on
+ *   its signature from that span when the spread share holds (from the window otherwise), and
+ *   related points they hold (mixed air beside outside air) join it by the propagation rule.
  * - **Propagation.** A cause reaches further points of the same equipment later: a voltage dip
  *   trips voltage and power at once, a heat wave reaches mixed air within minutes and return air
  *   through the building's thermal mass up to hours later, each building with its own lag. Alarms
@@ -91,6 +107,12 @@ export interface CorrelatorOptions {
   /** Share of all gateways with such a point, over two or more sites (default 0.3). */
   readonly fleetFraction?: number;
   /**
+   * Share of a site's gateways with such a point whose alarms, spread over quietMs rather than
+   * within the window, still form a site incident (default 0.7; and one gateway more than
+   * minGateways): six times the span needs a stricter share to stay as rare by chance.
+   */
+  readonly spreadSiteFraction?: number;
+  /**
    * A version run by less than this share of the fleet is a rollout in progress: gateways on it
    * alarming together count against the gateways on that version only (default 0.5).
    */
@@ -100,7 +122,7 @@ export interface CorrelatorOptions {
 /** Gateways with a point of a signature, per site. */
 export type Population = ReadonlyMap<string, number>;
 
-const DEFAULTS = { windowMs: 600_000, quietMs: 3_600_000, propagationMs: 10_800_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, releaseShare: 0.5 } as const;
+const DEFAULTS = { windowMs: 600_000, quietMs: 3_600_000, propagationMs: 10_800_000, minGateways: 3, siteFraction: 0.5, fleetFraction: 0.3, spreadSiteFraction: 0.7, releaseShare: 0.5 } as const;
 
 /** Markers too generic to say what two points have in common. */
 const GENERIC = new Set(['point', 'sensor', 'cmd', 'sp', 'his', 'cur', 'writable', 'equip']);
@@ -289,28 +311,31 @@ export class Correlator {
   /** Forms (or widens) a fleet incident when enough peers alarm within the window. */
   private formFleet(m: Member, population: Population, versionShare: number | undefined): Incident | undefined {
     const since = m.ts - this.o.windowMs;
-    // Provisional members: recent events on this signature in equipment incidents, and the
-    // members of site-scoped fleet incidents on it (a site incident may widen to the fleet).
-    const recent: Member[] = [];
+    // Provisional members: events on this signature in equipment incidents (within the window,
+    // `recent`; within quietMs, `spread`: the equipment incidents still open), and the members of
+    // site-scoped fleet incidents on it (a site incident may widen to the fleet).
+    const spread: Member[] = [];
     const siteIncidents: Incident[] = [];
     for (const i of this.open.values()) {
       if (i.kind === 'equipment') {
-        for (const x of i.members) if (x.signature === m.signature && x.ts >= since) recent.push(x);
+        for (const x of i.members) if (x.signature === m.signature && x.ts >= m.ts - this.o.quietMs) spread.push(x);
       } else if (i.scope === 'site' && i.signatures.includes(m.signature) && i.lastSeen >= since) {
         siteIncidents.push(i);
       }
     }
+    const recent = spread.filter((x) => x.ts >= since);
     const siteMembers = siteIncidents.flatMap((i) => i.members.filter((x) => x.signature === m.signature));
     const all = [...recent, ...siteMembers];
     const gateways = distinct(all.map((x) => x.gateway));
     const total = Math.max(sum(population), gateways);
-    // Alarms beyond the site with the most of them (two or more gateways): one site's incident
-    // and a stray alarm elsewhere are not a fleet-wide cause.
+    // Alarms beyond the site with the most of them (minGateways or more): one site's incident and
+    // two stray alarms elsewhere are not a fleet-wide cause, however many gateways that site's
+    // incident holds (a site incident gathered over quietMs can hold them all).
     const perSite = new Map<string, Set<string>>();
     for (const x of all) perSite.set(x.site, (perSite.get(x.site) ?? new Set()).add(x.gateway));
     const largest = Math.max(0, ...[...perSite.values()].map((g) => g.size));
     const elsewhere = gateways - largest;
-    if (perSite.size >= 2 && elsewhere >= Math.max(2, Math.ceil(this.o.minGateways / 2)) && gateways >= this.o.minGateways && gateways / total >= this.o.fleetFraction) {
+    if (perSite.size >= 2 && elsewhere >= this.o.minGateways && gateways >= this.o.minGateways && gateways / total >= this.o.fleetFraction) {
       return this.widen(m, recent, siteIncidents, 'fleet', undefined, total);
     }
     if (m.version !== undefined && versionShare !== undefined && versionShare < this.o.releaseShare) {
@@ -322,10 +347,42 @@ export class Correlator {
     const here = recent.filter((x) => x.site === m.site);
     const hereGateways = distinct(here.map((x) => x.gateway));
     const atSite = Math.max(population.get(m.site) ?? 0, hereGateways);
-    if (!siteIncidents.some((i) => i.site === m.site) && hereGateways >= this.o.minGateways && hereGateways / atSite >= this.o.siteFraction) {
-      return this.widen(m, here, [], 'site', m.site, atSite);
+    if (siteIncidents.some((i) => i.site === m.site)) return undefined;
+    // Weather reaches each building's detector at its own time: a site incident takes the site's
+    // open equipment incidents on this point (quietMs back), and forms from them too when a
+    // stricter share of its gateways alarmed over that span.
+    const spreadHere = spread.filter((x) => x.site === m.site);
+    const spreadGateways = distinct(spreadHere.map((x) => x.gateway));
+    const withPoint = Math.max(population.get(m.site) ?? 0, spreadGateways);
+    const together = hereGateways >= this.o.minGateways && hereGateways / atSite >= this.o.siteFraction;
+    const spreadOut = spreadGateways >= Math.max(this.o.minGateways + 1, Math.ceil(this.o.spreadSiteFraction * withPoint));
+    if (!together && !spreadOut) return undefined;
+    const formed = spreadOut ? this.widen(m, spreadHere, [], 'site', m.site, withPoint) : this.widen(m, here, [], 'site', m.site, atSite);
+    this.adoptRelated(formed);
+    return formed;
+  }
+
+  /**
+   * A site incident that forms late (its gateways' alarms spread over quietMs) finds its
+   * equipment's related alarms already held as equipment incidents: mixed air that followed each
+   * building's outside air. Each such kind of point joins by the propagation rule as if its latest
+   * alarm came now.
+   */
+  private adoptRelated(i: Incident): void {
+    const equipment = new Set(i.members.map(equipOf));
+    const latest = new Map<string, Member>();
+    for (const e of this.open.values()) {
+      if (e.kind !== 'equipment') continue;
+      for (const x of e.members) {
+        if (i.signatures.includes(x.signature) || !equipment.has(equipOf(x))) continue;
+        const seen = latest.get(x.signature);
+        if (!seen || x.ts > seen.ts) latest.set(x.signature, x);
+      }
     }
-    return undefined;
+    for (const m of latest.values()) {
+      const joining = this.relatedMembers(i, m);
+      if (joining) this.widen(m, joining, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? 0, i);
+    }
   }
 
   /**
@@ -339,30 +396,35 @@ export class Correlator {
    * incident, stay apart.
    */
   private joinRelated(m: Member): Incident | undefined {
-    const mine = m.tags.filter((t) => !GENERIC.has(t));
-    if (mine.length === 0) return undefined;
-    const equipOf = (x: Pick<Member, 'gateway' | 'device'>): string => `${x.gateway}\n${x.device ?? ''}`;
     for (const i of [...this.open.values(), ...this.recent.values()]) {
-      // The kind of point it formed on joins only while it is open (joinFleet); a later alarm on it is news.
-      if (i.kind !== 'fleet' || i.signatures[0] === m.signature || i.lastSeen + this.o.propagationMs < m.ts || !i.tags.some((t) => mine.includes(t))) continue;
-      const equipment = new Set(i.members.map(equipOf));
-      if (!equipment.has(equipOf(m))) continue;
-      // Effects follow their cause (a voltage dip's power alarms may come within the window of it).
-      const since = i.firstSeen - this.o.windowMs;
-      const candidates: Member[] = [];
-      for (const e of this.open.values()) {
-        if (e.kind !== 'equipment') continue;
-        for (const x of e.members) if (x.signature === m.signature && x.ts >= since && equipment.has(equipOf(x))) candidates.push(x);
-      }
-      const gateways = distinct(i.members.map((x) => x.gateway));
-      const near = candidates.filter((x) => x.ts >= m.ts - this.o.windowMs);
-      const together = i.state === 'open' && i.lastSeen + this.o.quietMs >= m.ts && distinct(near.map((x) => x.gateway)) >= 2;
-      const spread = distinct(candidates.map((x) => x.gateway)) >= Math.max(2, Math.ceil(this.o.fleetFraction * gateways));
-      if (!together && !spread) continue;
+      const joining = this.relatedMembers(i, m);
+      if (!joining) continue;
       if (i.state === 'closed') this.reopen(i);
-      return this.widen(m, together && !spread ? near : candidates, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? gateways, i);
+      return this.widen(m, joining, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? distinct(i.members.map((x) => x.gateway)), i);
     }
     return undefined;
+  }
+
+  /** The alarms on m's kind of point (m's among them) that join fleet incident i as its related effects, if they do. */
+  private relatedMembers(i: Incident, m: Member): Member[] | undefined {
+    const mine = m.tags.filter((t) => !GENERIC.has(t));
+    // The kind of point it formed on joins only while it is open (joinFleet); a later alarm on it is news.
+    if (mine.length === 0 || i.kind !== 'fleet' || i.signatures[0] === m.signature || i.lastSeen + this.o.propagationMs < m.ts || !i.tags.some((t) => mine.includes(t))) return undefined;
+    const equipment = new Set(i.members.map(equipOf));
+    if (!equipment.has(equipOf(m))) return undefined;
+    // Effects follow their cause (a voltage dip's power alarms may come within the window of it).
+    const since = i.firstSeen - this.o.windowMs;
+    const candidates: Member[] = [];
+    for (const e of this.open.values()) {
+      if (e.kind !== 'equipment') continue;
+      for (const x of e.members) if (x.signature === m.signature && x.ts >= since && equipment.has(equipOf(x))) candidates.push(x);
+    }
+    const gateways = distinct(i.members.map((x) => x.gateway));
+    const near = candidates.filter((x) => x.ts >= m.ts - this.o.windowMs);
+    const together = i.state === 'open' && i.lastSeen + this.o.quietMs >= m.ts && distinct(near.map((x) => x.gateway)) >= 2;
+    const spread = distinct(candidates.map((x) => x.gateway)) >= Math.max(2, Math.ceil(this.o.fleetFraction * gateways));
+    if (!together && !spread) return undefined;
+    return together && !spread ? near : candidates;
   }
 
   /** A fleet incident closed quiet that its cause's later effects join again. */
@@ -389,7 +451,7 @@ export class Correlator {
     if (!target) target = absorb[0];
     if (!target) {
       const first = [...provisional].sort((a, b) => a.ts - b.ts)[0] ?? m;
-      target = { id: this.newId(first), kind: 'fleet', scope, state: 'open', ...(site === undefined ? {} : { site }), signatures: [m.signature], tags: [], cause: '', firstSeen: first.ts, lastSeen: first.ts, population, members: [] };
+      target = { id: this.freshId(provisional, first), kind: 'fleet', scope, state: 'open', ...(site === undefined ? {} : { site }), signatures: [m.signature], tags: [], cause: '', firstSeen: first.ts, lastSeen: first.ts, population, members: [] };
       this.open.set(target.id, target);
     }
     if (!target.signatures.includes(m.signature)) target.signatures.push(m.signature);
@@ -415,6 +477,21 @@ export class Correlator {
     }
     for (const i of this.open.values()) if (this.dirty.has(i.id)) this.refresh(i);
     return target;
+  }
+
+  /**
+   * An id for a new fleet incident from its earliest member, as newId gives it; not one an open
+   * incident keeps (the earliest member's equipment incident has that id, and it may hold other
+   * alarms that do not move, such as mixed air beside outside air).
+   */
+  private freshId(provisional: readonly Member[], first: Member): string {
+    const moving = new Set(provisional.map((x) => x.eventId));
+    for (const x of [first, ...[...provisional].sort((a, b) => a.ts - b.ts)]) {
+      const id = this.newId(x);
+      const holder = this.open.get(id) ?? this.recent.get(id);
+      if (!holder || holder.members.every((y) => moving.has(y.eventId))) return id;
+    }
+    return `${this.newId(first)}-fleet`;
   }
 
   /**
@@ -466,13 +543,23 @@ export class Correlator {
       const sites = [...new Set(members.map((x) => x.site))].sort();
       const where = i.scope === 'site' ? `site ${i.site ?? sites[0] ?? '?'}` : `${sites.length} site${sites.length === 1 ? '' : 's'} (${sites.join(', ')})`;
       const release = i.release ? `; every one runs ${i.release}: a release is suspect` : '';
-      i.cause = `${gateways} of ${i.population ?? gateways} gateways alarm on ${what} at ${where}, the first within ${Math.round(this.o.windowMs / 60_000)} min of each other: a common cause (weather, grid, release)${release}`;
+      // When each gateway first alarmed on the kind of point it formed on: together, or spread out.
+      const first = new Map<string, number>();
+      for (const x of members) if (x.signature === i.signatures[0]) first.set(x.gateway, Math.min(first.get(x.gateway) ?? Infinity, x.ts));
+      const firsts = [...first.values()].sort((a, b) => a - b);
+      const together = firsts.length < this.o.minGateways || (firsts[this.o.minGateways - 1] ?? 0) - (firsts[0] ?? 0) <= this.o.windowMs;
+      const when = together ? `the first within ${Math.round(this.o.windowMs / 60_000)} min of each other` : `their first alarms spread over ${Math.round(((firsts.at(-1) ?? 0) - (firsts[0] ?? 0)) / 60_000)} min (each building's detector in its own time)`;
+      i.cause = `${gateways} of ${i.population ?? gateways} gateways alarm on ${what} at ${where}, ${when}: a common cause (weather, grid, release)${release}`;
     } else {
       const first = members[0]!;
       const peers = Math.max(0, (i.population ?? 1) - 1);
       i.cause = `${first.gateway}/${first.device ?? '?'} deviates on ${what}${peers > 0 ? `; its ${peers} peer${peers === 1 ? '' : 's'} with the same point do not` : ''}: equipment`;
     }
   }
+}
+
+function equipOf(x: Pick<Member, 'gateway' | 'device'>): string {
+  return `${x.gateway}\n${x.device ?? ''}`;
 }
 
 function sum(population: Population): number {

@@ -62,6 +62,20 @@ describe('fleet scenario', () => {
     const drift = a.alarms.find((x) => x.cause === 'oat-drift');
     expect(drift?.site).not.toBe(heat[0]?.site);
     expect(a.alarms.map((x) => x.ts)).toEqual([...a.alarms.map((x) => x.ts)].sort((x, y) => x - y));
+    // The spread variant: each gateway's first heat-wave alarm up to an hour after the wave, every other cause as it was.
+    expect(fleetScenario({ seed: 3, heatSpreadMin: 20 })).toEqual(a);
+    const spread = fleetScenario({ seed: 3, heatSpreadMin: 60 });
+    const others = (s: typeof a) => s.alarms.filter((x) => x.cause !== 'heat-wave' && x.cause !== 'oat-drift');
+    expect(others(spread)).toEqual(others(a));
+    const firstAt = (s: typeof a) => {
+      const first = new Map<string, number>();
+      for (const x of s.alarms) if (x.cause === 'heat-wave' && !first.has(x.gateway)) first.set(x.gateway, x.ts);
+      return [...first.values()];
+    };
+    const span = (ts: number[]) => Math.max(...ts) - Math.min(...ts);
+    expect(span(firstAt(a))).toBeLessThanOrEqual(30 * 60_000);
+    expect(span(firstAt(spread))).toBeGreaterThan(30 * 60_000);
+    expect(span(firstAt(spread))).toBeLessThanOrEqual(60 * 60_000);
     // Every alarm is on a point the gateway has, with the profile's markers.
     for (const x of a.alarms) {
       const point = a.gateways.find((g) => g.gateway === x.gateway)?.devices.find((d) => d.id === x.device)?.points.find((p) => p.name === x.point);

@@ -4,7 +4,8 @@
  * gateways alarming together form a fleet incident with the release named, counted against the
  * gateways on that version; another kind of point on the same gateways joins an open fleet
  * incident only when it shares a marker and two or more of them alarm; a restored correlator
- * goes on where the stored one stopped.
+ * goes on where the stored one stopped; one site's alarms spread over an hour form one site
+ * incident when a stricter share of its gateways raise them, and fewer stay apart.
  */
 import { describe, expect, it } from 'vitest';
 import { Correlator, signatureOf, type AnomalyInput, type Incident } from '../../hub/incidents/correlate.js';
@@ -133,6 +134,50 @@ describe('correlator', () => {
     expect(late.add(alarm('s1', 's1-g1', 'return_air_temp', RAT, T0 + 63 * MIN), four).kind).toBe('fleet');
     late.add(alarm('s1', 's1-g2', 'mixed_air_temp', MAT, T0 + 124 * MIN), four);
     expect(late.add(alarm('s1', 's1-g3', 'mixed_air_temp', MAT, T0 + 125 * MIN), four).kind).toBe('equipment');
+  });
+
+  it('forms one site incident from outside-air alarms spread over an hour (each building\'s detector in its own time), with the mixed air held as equipment', () => {
+    const site = new Map([['s1', 10]]);
+    const c = new Correlator();
+    // Nine of ten AHUs, 7 min apart: never three within the window.
+    const gws = Array.from({ length: 9 }, (_, g) => `s1-g${g}`);
+    for (const [g, gw] of gws.slice(0, 6).entries()) {
+      expect(c.add(alarm('s1', gw, 'outdoor_air_temp', OAT, T0 + 7 * g * MIN), site).kind).toBe('equipment');
+      // The first three buildings' mixed air follows their outside air by 5 min.
+      if (g < 3) expect(c.add(alarm('s1', gw, 'mixed_air_temp', MAT, T0 + (7 * g + 5) * MIN), site).kind).toBe('equipment');
+    }
+    // The seventh of ten within the quiet period (0.7 of the site): one incident of the site, the earlier alarms in it.
+    const heat = c.add(alarm('s1', 's1-g6', 'outdoor_air_temp', OAT, T0 + 42 * MIN), site);
+    expect(heat).toMatchObject({ kind: 'fleet', scope: 'site', site: 's1', population: 10, firstSeen: T0 });
+    expect(heat.members).toHaveLength(10);
+    expect(heat.signatures).toEqual(['air,outside,sensor,temp|degC', 'air,mixed,sensor,temp|degC']);
+    expect(heat.cause).toContain('spread over 42 min');
+    expect(c.add(alarm('s1', 's1-g7', 'outdoor_air_temp', OAT, T0 + 49 * MIN), site).id).toBe(heat.id);
+    expect(c.add(alarm('s1', 's1-g8', 'outdoor_air_temp', OAT, T0 + 56 * MIN), site).id).toBe(heat.id);
+    expect(c.openIncidents().filter((i) => i.kind === 'equipment')).toEqual([]);
+  });
+
+  it('keeps spread alarms from fewer than 0.7 of a site (or all but one of a small site) apart, and a site incident with strays elsewhere a site incident', () => {
+    // Six of ten over an hour: six faults are rarer than one cause, but not rare enough at six times the window.
+    const ten = new Map([['s1', 10]]);
+    const c = new Correlator();
+    for (let g = 0; g < 6; g++) c.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + 11 * g * MIN), ten);
+    expect(c.openIncidents().map((i) => i.kind)).toEqual(Array(6).fill('equipment'));
+    // A site of four: three spread alarms (minGateways) stay apart, the fourth makes them one.
+    const four = new Map([['s1', 4]]);
+    const d = new Correlator();
+    for (let g = 0; g < 3; g++) expect(d.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + 20 * g * MIN), four).kind).toBe('equipment');
+    expect(d.add(alarm('s1', 's1-g3', 'outdoor_air_temp', OAT, T0 + 50 * MIN), four)).toMatchObject({ kind: 'fleet', scope: 'site' });
+    // A heat wave on s1 and two strays at two other sites within the window: the strays are their own.
+    const e = new Correlator();
+    for (let g = 0; g < 9; g++) e.add(alarm('s1', `s1-g${g}`, 'outdoor_air_temp', OAT, T0 + g * MIN), everywhere);
+    expect(e.add(alarm('s2', 's2-g0', 'outdoor_air_temp', OAT, T0 + 9 * MIN), everywhere).kind).toBe('equipment');
+    expect(e.add(alarm('s3', 's3-g0', 'outdoor_air_temp', OAT, T0 + 10 * MIN), everywhere).kind).toBe('equipment');
+    expect(e.openIncidents().filter((i) => i.kind === 'fleet')).toMatchObject([{ scope: 'site', site: 's1' }]);
+    // A third gateway beyond s1 (minGateways elsewhere): the heat wave reaches other sites, one fleet incident.
+    const wide = e.add(alarm('s2', 's2-g1', 'outdoor_air_temp', OAT, T0 + 11 * MIN), everywhere);
+    expect(wide).toMatchObject({ kind: 'fleet', scope: 'fleet' });
+    expect(wide.members).toHaveLength(12);
   });
 
   it('closes quiet incidents, and a restored correlator grows the stored open incident', () => {

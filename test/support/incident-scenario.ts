@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FleetScenario, ScenarioAlarm, ScenarioGateway } from '../../devices/scenarios/fleet-incidents.js';
+import { Correlator, signatureOf, type CorrelatorOptions } from '../../hub/incidents/correlate.js';
 import type { GatewayEvent, GatewayState } from '../../shared/wire/messages.js';
 
 type DeviceStatus = NonNullable<GatewayState['devices']>[number];
@@ -39,6 +40,41 @@ export function eventOf(alarm: ScenarioAlarm, ts = alarm.ts, salt = ''): Gateway
 export function versionAt(scenario: FleetScenario, gateway: string, ts: number): string {
   const gw = scenario.gateways.find((g) => g.gateway === gateway);
   return scenario.release.gateways.includes(gateway) && ts >= scenario.release.at ? scenario.release.version : (gw?.version ?? '?');
+}
+
+/**
+ * A scenario's alarms through the correlator alone, in time order (no store, no point index: the
+ * population per site and the fleet's versions come from the scenario itself, as the service
+ * would look them up from the births). Alarm id -> the incident it ended in.
+ */
+export function correlateScenario(scenario: FleetScenario, options: CorrelatorOptions = {}): Map<string, { id: string; kind: 'fleet' | 'equipment' }> {
+  const pointOf = (gateway: string, device: string, point: string) => scenario.gateways.find((g) => g.gateway === gateway)?.devices.find((d) => d.id === device)?.points.find((p) => p.name === point);
+  const perSite = new Map<string, Map<string, Set<string>>>();
+  for (const gw of scenario.gateways) {
+    for (const p of gw.devices.flatMap((d) => d.points)) {
+      const signature = signatureOf({ tags: p.tags, point: p.name, ...(p.unit === undefined ? {} : { unit: p.unit }) });
+      const sites = perSite.get(signature) ?? new Map<string, Set<string>>();
+      sites.set(gw.site, (sites.get(gw.site) ?? new Set()).add(gw.gateway));
+      perSite.set(signature, sites);
+    }
+  }
+  const correlator = new Correlator(options);
+  for (const a of scenario.alarms) {
+    const point = pointOf(a.gateway, a.device, a.point);
+    const tags = point?.tags ?? [];
+    const unit = point?.unit;
+    const signature = signatureOf({ tags, point: a.point, ...(unit === undefined ? {} : { unit }) });
+    const population = new Map([...(perSite.get(signature) ?? new Map<string, Set<string>>()).entries()].map(([site, gws]) => [site, gws.size]));
+    const version = versionAt(scenario, a.gateway, a.ts);
+    const share = scenario.gateways.filter((g) => versionAt(scenario, g.gateway, a.ts) === version).length / scenario.gateways.length;
+    correlator.add({ eventId: a.id, ts: a.ts, site: a.site, gateway: a.gateway, device: a.device, point: a.point, tags, ...(unit === undefined ? {} : { unit }), severity: 'warning', version }, population, share);
+  }
+  correlator.closeQuiet(Number.MAX_SAFE_INTEGER);
+  const incidentOf = new Map<string, { id: string; kind: 'fleet' | 'equipment' }>();
+  const { members, incidents } = correlator.drain();
+  const kindOf = new Map(incidents.map((i) => [i.id, i.kind]));
+  for (const { member, incident } of members) incidentOf.set(member.eventId, { id: incident, kind: kindOf.get(incident) ?? 'equipment' });
+  return incidentOf;
 }
 
 export interface GroupingScore {
