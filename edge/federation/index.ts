@@ -51,6 +51,9 @@ export interface FederationDevice {
   readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean; readonly valueType?: PointValueType; readonly tags?: readonly string[] }[];
 }
 
+/** Device state changes within this long are published as one state document. */
+const STATE_COALESCE_MS = 1000;
+
 /** What federation needs from the gateway (the Gateway class via federationGateway(), or a stand-in). */
 export interface FederationGateway {
   readonly id: string;
@@ -58,6 +61,8 @@ export interface FederationGateway {
   onReport(listener: (reading: Reading) => void): () => void;
   write(device: string, point: string, value: WriteValue, origin?: string): Promise<void>;
   deviceStates(): Readonly<Record<string, { readonly state: DeviceState }>>;
+  /** Device state changes: the retained state document follows them (without it, only on connect and every stateIntervalS). */
+  onDeviceState?(listener: (device: string, state: DeviceState) => void): () => void;
   /** Device catalogue: Sparkplug births, units on plain topics, protocols in the state document. */
   readonly devices?: readonly FederationDevice[];
   /** Latest value of a point (Sparkplug births carry current values). */
@@ -115,6 +120,7 @@ export function federationGateway(gateway: Gateway): FederationGateway {
     onReport: (listener) => gateway.onReport(listener),
     write: (device, point, value, origin) => gateway.write(device, point, value, origin),
     deviceStates: () => gateway.deviceStates(),
+    onDeviceState: (listener) => gateway.onDeviceState(listener),
     devices: loaded.devices.map((d) => ({
       id: d.id,
       protocol: d.protocol,
@@ -274,6 +280,17 @@ export async function startFederation(options: StartFederationOptions): Promise<
     sparkplug?.onReading(reading);
   });
 
+  // A device coming up or going down reaches the hub's fleet view within a second, not at the
+  // next periodic state (up to stateIntervalS later); changes in one second go as one document.
+  let stateTimer: NodeJS.Timeout | undefined;
+  const unwatchStates =
+    gateway.onDeviceState?.(() => {
+      stateTimer ??= setTimeout(() => {
+        stateTimer = undefined;
+        publisher.publishState();
+      }, STATE_COALESCE_MS).unref();
+    }) ?? ((): void => undefined);
+
   if (config.enabled) {
     publisher.start();
     sparkplug?.start();
@@ -297,6 +314,8 @@ export async function startFederation(options: StartFederationOptions): Promise<
       if (stopped) return;
       stopped = true;
       unsubscribe();
+      unwatchStates();
+      clearTimeout(stateTimer);
       await Promise.race([Promise.all([commands.idle(), remoteConfig?.idle()]), new Promise((r) => setTimeout(r, 2000).unref())]);
       await sparkplug?.stop();
       outbox.flush();

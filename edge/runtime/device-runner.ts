@@ -24,6 +24,8 @@ export interface DeviceRunnerOptions {
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
   readonly onReadings: (readings: readonly Reading[]) => void;
+  /** Called when the device's state changes (starting → up, up → down, ...). */
+  readonly onState?: (state: DeviceState) => void;
   /** First reconnect delay; doubles up to maxRetryMs. */
   readonly retryMs?: number;
   readonly maxRetryMs?: number;
@@ -158,8 +160,10 @@ export class DeviceRunner {
 
   private setState(state: DeviceState): void {
     if (this.state === 'stopped') return;
+    const changed = state !== this.state;
     this.state = state;
     this.options.metrics.deviceUp.set({ device: this.options.spec.id }, state === 'up' ? 1 : 0);
+    if (changed) this.options.onState?.(state);
   }
 
   async stop(force = false): Promise<void> {

@@ -46,6 +46,7 @@ export class Gateway {
   private readonly latestValues = new Map<string, Reading>();
   private readonly sampleListeners = new Set<ReadingListener>();
   private readonly reportListeners = new Set<ReadingListener>();
+  private readonly stateListeners = new Set<(device: string, state: DeviceState) => void>();
   private readonly filter: ExceptionFilter;
   private readonly deadbands = new Map<string, number>();
   private metricsServer?: Server;
@@ -75,6 +76,12 @@ export class Gateway {
   onSample(listener: ReadingListener): () => void {
     this.sampleListeners.add(listener);
     return () => this.sampleListeners.delete(listener);
+  }
+
+  /** A device's state changed (up, down): the retained state document is published again. */
+  onDeviceState(listener: (device: string, state: DeviceState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
   }
 
   /** Readings that passed report-by-exception (printing, forwarding). */
@@ -112,7 +119,16 @@ export class Gateway {
     const { loaded, registry } = this.options;
     const log = this.log.child({ device: spec.id });
     const driver = registry.get(spec.protocol).create(spec, { log, dataDir: loaded.dataDir });
-    return new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r) });
+    const onState = (state: DeviceState): void => {
+      for (const listener of this.stateListeners) {
+        try {
+          listener(spec.id, state);
+        } catch (err) {
+          this.log.error({ err: errorMessage(err), device: spec.id }, 'device state listener failed');
+        }
+      }
+    };
+    return new DeviceRunner({ spec, driver, log, metrics: this.metrics, onReadings: (r) => this.accept(r), onState });
   }
 
   /**
