@@ -4,7 +4,7 @@
  * commits (a batch's dedup key and its readings commit together or not at all). Everything else
  * is one synchronous statement or transaction per call.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
@@ -68,6 +68,25 @@ function migrate(db: Db, migrations: readonly Migration[]): void {
   }
 }
 
+/**
+ * The database holds password, token and session hashes and the audit trail: a new one is created
+ * readable by its owner only (SQLite gives its WAL and shared-memory files the same mode), and an
+ * existing one readable by every user loses that (a group the operator chose keeps its access).
+ */
+function keepPrivate(path: string, log: Logger | undefined): void {
+  if (!existsSync(path)) {
+    closeSync(openSync(path, 'a', 0o600));
+    return;
+  }
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (!existsSync(file)) continue;
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o007) === 0) continue;
+    chmodSync(file, mode & ~0o007);
+    log?.warn({ file, was: mode.toString(8), now: (mode & ~0o007).toString(8) }, 'hub database was readable by every user; access for others removed');
+  }
+}
+
 export class SqliteStore implements HubStore {
   readonly kind = 'sqlite' as const;
   private readonly db: Db;
@@ -84,7 +103,10 @@ export class SqliteStore implements HubStore {
   static open(options: SqliteStoreOptions): SqliteStore {
     let db: Db | undefined;
     try {
-      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+      if (options.path !== ':memory:') {
+        mkdirSync(dirname(options.path), { recursive: true });
+        keepPrivate(options.path, options.logger);
+      }
       db = new Database(options.path);
       db.pragma('journal_mode = WAL');
       // NORMAL: a commit survives a crash of the process, not power loss, and a flush deletes the

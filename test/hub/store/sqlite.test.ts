@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, chmodSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -53,6 +53,26 @@ describe('SqliteStore specifics', () => {
       await a.close();
       const b = SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: [{ version: 99, name: 'extra', sql: 'CREATE TABLE extra (x INTEGER)' }] });
       expect(await b.schemaVersion()).toBe(99);
+      await b.close();
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('keeps the database private: created 0600 (its WAL too), and an existing world-readable one loses that', async () => {
+    const dir = tempDir('swarmgate-hub-store-');
+    const mode = (f: string): number => statSync(f).mode & 0o777;
+    try {
+      const path = `${dir.path}/hub.db`;
+      const a = SqliteStore.open({ path });
+      await a.ingestBatch(batch('gw-1', 'boot-1', 1, [reading('ahu1', 'temp', 21, 1_000)]));
+      expect(mode(path)).toBe(0o600);
+      expect(mode(`${path}-wal`)).toBe(0o600);
+      await a.close();
+      chmodSync(path, 0o644);
+      const b = SqliteStore.open({ path });
+      expect(mode(path)).toBe(0o640);
+      expect((await b.history('gw-1', 'ahu1', 'temp', 0, 10_000)).length).toBeGreaterThan(0);
       await b.close();
     } finally {
       dir.remove();
