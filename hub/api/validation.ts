@@ -35,7 +35,7 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
       // The first problem per field is the telling one ("required" before "expected string").
       if (seen.has(e.path)) continue;
       seen.add(e.path);
-      issues.push({ instancePath: e.path, message: e.message });
+      issues.push({ instancePath: e.path, message: allowedValues(e.schema) ?? e.message });
     }
     return { error: Object.assign(new Error(issues.map((i) => `${i.instancePath || '/'} ${i.message}`).join('; ')), { validation: issues }) };
   };
@@ -57,4 +57,13 @@ function exactIntegers(schema: TSchema, input: unknown): unknown {
     if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) out[key] = Number(value);
   }
   return out;
+}
+
+/** "must be one of: pending, approved, …" for a choice among literals (TypeBox says only "Expected union value"). */
+function allowedValues(schema: TSchema): string | undefined {
+  const members = (schema as { anyOf?: readonly TSchema[] }).anyOf;
+  if (!Array.isArray(members) || members.length === 0) return undefined;
+  const values = members.map((m) => (m as { const?: unknown }).const);
+  if (values.some((v) => v === undefined)) return undefined;
+  return `must be one of: ${values.map((v) => String(v)).join(', ')}`;
 }

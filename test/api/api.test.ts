@@ -117,7 +117,10 @@ describe('web API', () => {
       await t.store.insertEvent({ v: 1, id: 'ev-00000002', gateway: 'gw-2', ts: Date.now(), kind: 'system', severity: 'info', message: 'boot' }, 'site-b');
       const res = await call('GET', '/api/v1/events?kind=anomaly', as('viewer'));
       expect(res.body.events.map((e: Json) => e.id)).toEqual(['ev-00000001']);
-      expect((await call('GET', '/api/v1/events?severity=fatal', as('viewer'))).status).toBe(400);
+      const fatal = await call('GET', '/api/v1/events?severity=fatal', as('viewer'));
+      expect(fatal.status).toBe(400);
+      // A choice among fixed values names them.
+      expect(fatal.body.error.fields).toEqual([{ path: 'querystring.severity', message: 'must be one of: info, warning, critical' }]);
     });
   });
 
