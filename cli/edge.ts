@@ -57,7 +57,7 @@ async function check(files: string[]): Promise<number> {
     for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
     if (loaded && problems.length === 0) {
       const points = loaded.devices.reduce((n, d) => n + d.points.length, 0);
-      process.stdout.write(`${file}: ok (${loaded.devices.length} devices, ${points} points)\n`);
+      process.stdout.write(`${file}: ok (${loaded.devices.length} device${loaded.devices.length === 1 ? '' : 's'}, ${points} point${points === 1 ? '' : 's'})\n`);
     } else {
       failed++;
       process.stderr.write(`${file}: ${problems.length} problem(s)\n`);

@@ -54,8 +54,13 @@ async function user(args: string[]): Promise<number> {
       read: { type: 'string' },
       write: { type: 'string' },
       'sparkplug-group': { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   const { upsertUser, removeUser, generatePassword } = await import('../hub/index.js');
   const file = values.credentials;
   if (!file) throw usageError('hub', '--credentials FILE is required');

@@ -553,7 +553,7 @@ export class Correlator {
     } else {
       const first = members[0]!;
       const peers = Math.max(0, (i.population ?? 1) - 1);
-      i.cause = `${first.gateway}/${first.device ?? '?'} deviates on ${what}${peers > 0 ? `; its ${peers} peer${peers === 1 ? '' : 's'} with the same point do not` : ''}: equipment`;
+      i.cause = `${first.gateway}/${first.device ?? '?'} deviates on ${what}${peers > 0 ? `; its ${peers} peer${peers === 1 ? '' : 's'} with the same point do not` : ''}: a fault of this equipment, not a common cause`;
     }
   }
 }

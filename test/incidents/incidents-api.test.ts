@@ -86,8 +86,8 @@ for (const store of API_STORES) {
 
       const equipment = (await get('/api/v1/incidents?kind=equipment&state=open')).body.items as Json[];
       expect(equipment.map((i) => `${i.site}:${i.cause}`).sort()).toEqual([
-        'site-a:gw-a6/ahu1 deviates on filter delta pressure; its 8 peers with the same point do not: equipment',
-        'site-b:gw-b1/ahu1 deviates on outside air temp; its 8 peers with the same point do not: equipment',
+        'site-a:gw-a6/ahu1 deviates on filter delta pressure; its 8 peers with the same point do not: a fault of this equipment, not a common cause',
+        'site-b:gw-b1/ahu1 deviates on outside air temp; its 8 peers with the same point do not: a fault of this equipment, not a common cause',
       ]);
       // The first alarms were equipment incidents until their peers joined: merged into the fleet one.
       const merged = (await get('/api/v1/incidents?state=merged')).body.items as Json[];
