@@ -66,8 +66,14 @@ export class ModbusDriver implements BrowsableDriver {
         failure = toModbusError(err, `for ${this.deviceId}`);
       }
       for (const prepared of plan.blocks) {
-        if (failure || !session) this.markBad(prepared, failure, results);
-        else failure = await this.readBlock(session, prepared, plan, results);
+        if (!failure && session) {
+          failure = await this.readBlock(session, prepared, plan, results);
+          continue;
+        }
+        // After a link failure the other blocks are not sent: their points say so, not that
+        // their own registers failed.
+        const reason = failure && !failure.message.startsWith('not read') ? new SwarmgateError(failure.code, `not read (${prepared.label}): ${failure.message}`, { cause: failure }) : failure;
+        this.markBad(prepared, reason, results);
       }
       // Repeated specs share the reading of their first occurrence (positions[i] <= i).
       const { positions } = plan;

@@ -125,6 +125,11 @@ describe('AHU over Modbus TCP', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(down.every((r) => r.quality === 'bad')).toBe(true);
     expect(down[0]?.cause).toMatch(/^SWG_ERR_DEVICE_TIMEOUT/);
+    // Points of the blocks not sent say so, naming their own registers and the link failure.
+    const skipped = down.filter((r) => r.cause?.includes('not read'));
+    expect(skipped.length).toBeGreaterThan(0);
+    for (const r of skipped) expect(r.cause).toMatch(/^SWG_ERR_DEVICE_TIMEOUT: not read \(reading \w+ \d+\.\.\d+\): no reply reading/);
+    expect(new Set(skipped.map((r) => r.cause)).size).toBeGreaterThan(1);
     ahu.faults.clear(id);
     // The late answers of the timed-out requests must not be taken for the next replies.
     await sleep(50);
