@@ -8,7 +8,9 @@
  *    scales (48 and 96 readings), each calibrated on its own and the smaller p doubled;
  * plus range novelty (as HTM's NAB detector): a reading well outside every value seen so far
  * scores 1 outright, however well the forecaster predicted it (a forecaster trained on the recent
- * past happily extrapolates a value the point never produced).
+ * past happily extrapolates a value the point never produced), and record volatility (blocks.ts)
+ * the same way for how erratic the point is: the median |change| over the last 32 readings at more
+ * than twice any before scores 1 (a point flapping between levels it has always had).
  * Each goes through its own TailCalibrator (likelihood.ts) to a tail probability; the smaller of
  * the two (Bonferroni-corrected) becomes the score −log10(p)/scoreDecades, clipped to [0,1]. So a
  * score of 0.5 means a nominal tail probability of 10^(−scoreDecades/2) on every point. Nominal:
