@@ -94,6 +94,10 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   // Cost: the forecaster's retraining is most of the CPU per reading (scoring alone ~20 us); both were the defaults before.
   { name: 'retrain800', options: { retrainEvery: 800 } },
   { name: 'ensemble3', options: { forecaster: { ensemble: 3 } } },
+  // Record volatility (default: the median |change| over 32 readings, a record at twice any before): off, or over 16 / 24 readings.
+  { name: 'volatilityOff', options: { volatilityRecord: { size: 0 } } },
+  { name: 'volatility16', options: { volatilityRecord: { size: 16 } } },
+  { name: 'volatility24', options: { volatilityRecord: { size: 24 } } },
 ];
 
 export interface CvOptions {
@@ -150,7 +154,7 @@ function hashFiles(files: readonly string[], extra: string): string {
 
 /** Output cache key: the resolved configuration and every source file that shapes a score. */
 function runKey(options: DetectorOptionsInput): string {
-  return hashFiles(['detector.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
+  return hashFiles(['detector.ts', 'blocks.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
 }
 
 /** Model cache key: what a training depends on (history, schedule, seed, forecaster). */
@@ -405,15 +409,15 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       const i = argv.indexOf(name);
       return i >= 0 ? argv[i + 1] : undefined;
     };
-    if (argv.includes('--dirs')) {
-      // Where each configuration's outputs are cached (for per-file inspection with the scorer).
-      const cache = resolve(arg('--cache') ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
-      for (const c of SEARCH_SPACE) process.stdout.write(`${c.name} ${join(cache, 'runs', runKey(c.options))}\n`);
-      process.exit(0);
-    }
     // --extra FILE: more configurations (a JSON array of {name, options}) searched beside SEARCH_SPACE.
     const extraFile = arg('--extra');
     const extra = extraFile ? (JSON.parse(readFileSync(extraFile, 'utf8')) as CvConfig[]) : [];
+    if (argv.includes('--dirs')) {
+      // Where each configuration's outputs are cached (for per-file inspection with the scorer).
+      const cache = resolve(arg('--cache') ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
+      for (const c of [...SEARCH_SPACE, ...extra]) process.stdout.write(`${c.name} ${join(cache, 'runs', runKey(c.options))}\n`);
+      process.exit(0);
+    }
     const names = arg('--configs')?.split(',');
     const space = [...SEARCH_SPACE, ...extra];
     const configs = names ? space.filter((c) => names.includes(c.name)) : extra.length > 0 ? space : undefined;
