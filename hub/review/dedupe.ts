@@ -27,7 +27,7 @@ export interface Proposer {
 /**
  * What propose did: `created` a new item; `joined` a pending item for the same action (as another
  * proposer); `unchanged` when that proposer had joined already or the id exists; `held` back by a
- * recent rejection of the same action.
+ * recent rejection of the same action, or by an approved item executing it.
  */
 export type ProposeOutcome = 'created' | 'joined' | 'unchanged' | 'held';
 

@@ -76,7 +76,7 @@ export class PostgresReviewRepository implements ReviewRepository {
   }
 
   async standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]> {
-    const sql = "SELECT * FROM review_items WHERE gateway = $1 AND (state = 'pending' OR (state = 'rejected' AND expires_at > $2)) ORDER BY created_at DESC LIMIT $3";
+    const sql = "SELECT * FROM review_items WHERE gateway = $1 AND (state IN ('pending', 'approved') OR (state = 'rejected' AND expires_at > $2)) ORDER BY created_at DESC LIMIT $3";
     return (await this.store.query(sql, [gateway, now, limit])).map(itemFromRow);
   }
 

@@ -29,8 +29,8 @@ export interface ReviewRepository {
   dueForExpiry(now: number, limit: number): Promise<StoredReviewItem[]>;
   inState(state: ReviewState, limit: number): Promise<StoredReviewItem[]>;
   /**
-   * The gateway's pending items and its rejected items whose expiry is still ahead of `now`: what a
-   * new proposal for the same action joins or is held back by.
+   * The gateway's pending and approved (executing) items, and its rejected items whose expiry is
+   * still ahead of `now`: what a new proposal for the same action joins or is held back by.
    */
   standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]>;
   /** Items changed at or after `since` (by any process). */

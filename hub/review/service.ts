@@ -159,7 +159,8 @@ export class ReviewService implements ReviewApi {
    * pending item per (gateway, action target and value). A proposal for an action that waits
    * joins that item as another proposer (audited as 'join'; its private context is kept under
    * context.supporting for its source's learning). One for an action a technician rejected is
-   * held back until the rejected item would have expired, unless its priority is higher.
+   * held back until the rejected item would have expired, unless its priority is higher, and
+   * one for an action an approved item is executing is held back until that finishes.
    */
   async propose(input: NewReviewItem): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> {
     if (!isValid(ActionSchema, input.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `review item ${input.id}: the action does not match the wire ActionSchema`);
@@ -196,6 +197,8 @@ export class ReviewService implements ReviewApi {
         }
         continue;
       }
+      const executing = same.find((r) => r.item.state === 'approved');
+      if (executing) return { item: executing.item, outcome: 'held' };
       const rejected = same.find((r) => r.item.state === 'rejected');
       if (rejected && heldBack(rejected.item, input)) {
         this.log.debug({ proposal: input.id, rejected: rejected.item.id, until: new Date(rejected.item.expiresAt).toISOString() }, 'recommendation held back: a technician rejected this action');

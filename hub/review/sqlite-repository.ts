@@ -71,7 +71,7 @@ export class SqliteReviewRepository implements ReviewRepository {
   }
 
   async standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]> {
-    const sql = "SELECT * FROM review_items WHERE gateway = ? AND (state = 'pending' OR (state = 'rejected' AND expires_at > ?)) ORDER BY created_at DESC LIMIT ?";
+    const sql = "SELECT * FROM review_items WHERE gateway = ? AND (state IN ('pending', 'approved') OR (state = 'rejected' AND expires_at > ?)) ORDER BY created_at DESC LIMIT ?";
     return (this.db.prepare(sql).all(gateway, now, limit) as Row[]).map(itemFromRow);
   }
 

@@ -291,7 +291,7 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       expect(pending.filter((p) => p.gateway === gateway)).toHaveLength(3);
     });
 
-    it('propose: an action a technician rejected is held back until the rejected item would have expired, unless it escalates', async () => {
+    it('propose: an action a technician rejected is held back until the rejected item would have expired, unless it escalates; an approved one while it runs', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const gateway = `gw-${randomUUID().slice(0, 6)}`;
       const agent = (over: Partial<NewReviewItem> = {}): NewReviewItem => item(site, { gateway, source: 'hub', sourceAgent: 'safety', priority: 75, expiresAt: T0 + 1_800_000, ...over });
@@ -311,6 +311,9 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       const later = await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000 }));
       expect(later.outcome).toBe('created');
       expect((await svc.list({ site, state: 'pending' })).map((p) => p.id)).toEqual([later.item.id]);
+      // Approved (this queue has no executor, so it stays approved): nothing new while it runs.
+      await svc.approve(later.item.id, { user: 'ann' });
+      expect(await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000, priority: 100 }))).toMatchObject({ outcome: 'held', item: { id: later.item.id, state: 'approved' } });
       now = T0;
     });
 
