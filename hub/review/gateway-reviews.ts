@@ -1,7 +1,10 @@
 /**
  * Gateway review requests into the queue: each HubEvents 'review' becomes one item (deduplicated
- * by the request id; ingest may deliver twice), with the telemetry window of the point the action
- * writes attached as evidence so the technician sees what the gateway saw.
+ * by the request id; ingest may deliver twice), with the same evidence an agent's item carries:
+ * telemetry windows from the hub's store of the point the action writes and of the points the
+ * request's evidence names (the cold-room temperature behind a backup-compressor write). A request
+ * for an action that already waits joins that item; one the technician just rejected is held back
+ * (ReviewService.propose).
  */
 import { errorMessage } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
@@ -9,6 +12,7 @@ import type { ReviewRequest } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
 import type { HubStore } from '../store/types.js';
 import type { ReviewService } from './service.js';
+import { pointsOfRequest, readWindow } from './evidence.js';
 import type { NewReviewItem } from './types.js';
 
 export interface GatewayReviewOptions {
@@ -25,12 +29,11 @@ function priorityOf(review: ReviewRequest): number {
 }
 
 export async function reviewItemFromRequest(store: HubStore, site: string, review: ReviewRequest, windowMs = 3_600_000): Promise<NewReviewItem> {
-  const telemetry: Array<{ device: string; point: string; samples: Array<{ ts: number; value: unknown }> }> = [];
-  if (review.action.kind === 'write') {
-    const { device, point } = review.action;
-    const samples = await store.history(review.gateway, device, point, review.ts - windowMs, review.ts);
-    telemetry.push({ device, point, samples: samples.filter((s) => s.quality !== 'bad').map((s) => ({ ts: s.ts, value: s.value })) });
-  }
+  const from = review.ts - windowMs;
+  const target = review.action.kind === 'write' ? `${review.action.device}/${review.action.point}` : undefined;
+  const windows = await Promise.all(pointsOfRequest(review.gateway, review.action, review.evidence).map((ref) => readWindow(store, review.gateway, ref, from, review.ts)));
+  // The action's target is always charted; a named point the store never heard of is not.
+  const telemetry = windows.filter((w) => w.samples.length > 0 || `${w.device}/${w.point}` === target);
   return {
     id: review.id,
     site,
@@ -51,7 +54,7 @@ export async function reviewItemFromRequest(store: HubStore, site: string, revie
 export function connectGatewayReviews(events: HubEvents, service: ReviewService, store: HubStore, options: GatewayReviewOptions = {}): () => void {
   return events.on('review', async ({ site, review }) => {
     try {
-      await service.submit(await reviewItemFromRequest(store, site, review, options.evidenceWindowMs));
+      await service.propose(await reviewItemFromRequest(store, site, review, options.evidenceWindowMs));
     } catch (err) {
       options.log?.error({ id: review.id, gateway: review.gateway, err: errorMessage(err) }, 'gateway review request not queued');
       throw err;

@@ -19,6 +19,8 @@ const items = (json: string, real: string, big: string) => `
   CREATE INDEX review_items_updated ON review_items (updated_at);
 `;
 
+const GATEWAY_INDEX = 'CREATE INDEX review_items_gateway ON review_items (gateway, state);';
+
 export const REVIEW_MIGRATIONS: FeatureMigrations = {
   feature: 'review',
   versions: [10, 19],
@@ -33,6 +35,7 @@ export const REVIEW_MIGRATIONS: FeatureMigrations = {
         );
         CREATE INDEX review_audit_item ON review_audit (item_id, seq);`,
     },
+    { version: 11, name: 'review: items by gateway (one pending item per action)', sql: GATEWAY_INDEX },
   ],
   postgres: [
     {
@@ -45,5 +48,6 @@ export const REVIEW_MIGRATIONS: FeatureMigrations = {
         );
         CREATE INDEX review_audit_item ON review_audit (item_id, seq);`,
     },
+    { version: 11, name: 'review: items by gateway (one pending item per action)', sql: GATEWAY_INDEX },
   ],
 };

@@ -59,10 +59,10 @@ export class PostgresReviewRepository implements ReviewRepository {
     const rows = await this.store.query(
       `WITH u AS (
          UPDATE review_items SET state = $2, modified_action = $3::jsonb, decided_by = $4, decided_at = $5, reason = $6, command_id = $7, context = $8::jsonb,
-           version = $9, updated_at = $10
+           version = $9, updated_at = $10, priority = $13, evidence = $14::jsonb
          WHERE id = $1 AND version = $11 AND state = ANY($12::text[]) RETURNING id)
-       INSERT INTO review_audit (${AUDIT_COLUMNS}) SELECT id, $13::bigint, $14::text, $15::text, $16::jsonb, $17::jsonb, $18::text FROM u RETURNING seq`,
-      [i.id, i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, stringify(next.context), i.version, next.updatedAt, i.version - 1, [...from], ...auditArgs(entry)],
+       INSERT INTO review_audit (${AUDIT_COLUMNS}) SELECT id, $15::bigint, $16::text, $17::text, $18::jsonb, $19::jsonb, $20::text FROM u RETURNING seq`,
+      [i.id, i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, stringify(next.context), i.version, next.updatedAt, i.version - 1, [...from], i.priority, JSON.stringify(i.evidence), ...auditArgs(entry)],
     );
     return rows.length > 0;
   }
@@ -73,6 +73,11 @@ export class PostgresReviewRepository implements ReviewRepository {
 
   async inState(state: ReviewState, limit: number): Promise<StoredReviewItem[]> {
     return (await this.store.query('SELECT * FROM review_items WHERE state = $1 ORDER BY updated_at LIMIT $2', [state, limit])).map(itemFromRow);
+  }
+
+  async standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]> {
+    const sql = "SELECT * FROM review_items WHERE gateway = $1 AND (state IN ('pending', 'approved') OR (state = 'rejected' AND expires_at > $2)) ORDER BY created_at DESC LIMIT $3";
+    return (await this.store.query(sql, [gateway, now, limit])).map(itemFromRow);
   }
 
   async changedSince(since: number, limit: number): Promise<StoredReviewItem[]> {

@@ -20,11 +20,19 @@ export interface ReviewRepository {
   insert(row: StoredReviewItem, entry: NewAuditEntry): Promise<boolean>;
   get(id: string): Promise<StoredReviewItem | undefined>;
   list(filter: ReviewFilter): Promise<ReviewItem[]>;
-  /** Writes `next` while the stored version is next.version - 1 and its state one of `from`. */
+  /**
+   * Writes `next` (state, decision, priority, evidence, context) while the stored version is
+   * next.version - 1 and its state one of `from`.
+   */
   update(next: StoredReviewItem, from: readonly ReviewState[], entry: NewAuditEntry): Promise<boolean>;
   /** Pending items whose expiresAt <= now. */
   dueForExpiry(now: number, limit: number): Promise<StoredReviewItem[]>;
   inState(state: ReviewState, limit: number): Promise<StoredReviewItem[]>;
+  /**
+   * The gateway's pending and approved (executing) items, and its rejected items whose expiry is
+   * still ahead of `now`: what a new proposal for the same action joins or is held back by.
+   */
+  standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]>;
   /** Items changed at or after `since` (by any process). */
   changedSince(since: number, limit: number): Promise<StoredReviewItem[]>;
   audit(itemId?: string): Promise<AuditEntry[]>;

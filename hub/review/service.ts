@@ -12,6 +12,8 @@ import { isValid } from '../../shared/wire/codec.js';
 import { ActionSchema, type Action } from '../../shared/wire/messages.js';
 import type { CommandService } from '../commands/service.js';
 import type { HubStore } from '../store/types.js';
+import { actionKey, clampPriority, heldBack, joined, proposerName, type ProposeOutcome } from './dedupe.js';
+import { liveEvidence } from './evidence.js';
 import { reviewRepository, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import { effectiveAction, type AuditAction, type AuditEntry, type NewReviewItem, type ReviewApi, type ReviewFilter, type ReviewItem, type ReviewSource, type ReviewState, type StoredReviewItem } from './types.js';
 
@@ -49,6 +51,8 @@ export class ReviewService implements ReviewApi {
   private readonly listeners = new Set<(item: ReviewItem) => void>();
   private readonly executors = new Map<ReviewSource, ReviewExecutor>();
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Proposals for one action run one at a time (per actionKey), so two cannot both create an item. */
+  private readonly proposing = new Map<string, Promise<unknown>>();
   /** Last version this process announced per item, so sweeps only announce changes made elsewhere. */
   private readonly seen = new Map<string, number>();
   private readonly clock: () => number;
@@ -127,7 +131,7 @@ export class ReviewService implements ReviewApi {
       state: 'pending',
       site: input.site,
       gateway: input.gateway,
-      priority: Math.max(0, Math.min(100, Math.round(input.priority))),
+      priority: clampPriority(input.priority),
       source: input.source,
       ...(input.sourceAgent === undefined ? {} : { sourceAgent: input.sourceAgent }),
       actionClass: input.actionClass,
@@ -140,7 +144,7 @@ export class ReviewService implements ReviewApi {
       version: 1,
     };
     const stored: StoredReviewItem = { item, updatedAt: now, ...(input.context ? { context: input.context } : {}) };
-    const inserted = await this.repo.insert(stored, { itemId: item.id, at: now, actor: input.sourceAgent ? `agent:${input.sourceAgent}` : `gateway:${input.gateway}`, action: 'submit', after: item });
+    const inserted = await this.repo.insert(stored, { itemId: item.id, at: now, actor: proposerName(input), action: 'submit', after: item });
     if (!inserted) {
       const existing = await this.repo.get(input.id);
       if (!existing) throw new SwarmgateError('SWG_ERR_INTERNAL', `review item ${input.id} was neither inserted nor found`);
@@ -150,12 +154,78 @@ export class ReviewService implements ReviewApi {
     return item;
   }
 
+  /**
+   * Submits a recommendation unless its action already waits or was just rejected: at most one
+   * pending item per (gateway, action target and value). A proposal for an action that waits
+   * joins that item as another proposer (audited as 'join'; its private context is kept under
+   * context.supporting for its source's learning). One for an action a technician rejected is
+   * held back until the rejected item would have expired, unless its priority is higher, and
+   * one for an action an approved item is executing is held back until that finishes.
+   */
+  async propose(input: NewReviewItem): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> {
+    if (!isValid(ActionSchema, input.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `review item ${input.id}: the action does not match the wire ActionSchema`);
+    const key = actionKey(input.gateway, input.action);
+    const run = (): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> => this.proposeNow(input, key);
+    const prev = this.proposing.get(key) ?? Promise.resolve();
+    const next = prev.then(run, run);
+    const settled = next.catch(() => undefined);
+    this.proposing.set(key, settled);
+    void settled.finally(() => {
+      if (this.proposing.get(key) === settled) this.proposing.delete(key);
+    });
+    return next;
+  }
+
+  private async proposeNow(input: NewReviewItem, key: string): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> {
+    // A decision racing the join bumps the version; look again (a few times at most).
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const known = await this.repo.get(input.id);
+      if (known) return { item: known.item, outcome: 'unchanged' };
+      const now = this.clock();
+      const same = (await this.repo.standing(input.gateway, now, 1000)).filter((r) => actionKey(r.item.gateway, r.item.action) === key);
+      const pending = same.find((r) => r.item.state === 'pending' && r.item.expiresAt > now);
+      if (pending) {
+        const next = joined(pending.item, input, now);
+        if (!next) return { item: pending.item, outcome: 'unchanged' };
+        const context = input.context ? { ...(pending.context ?? {}), supporting: [...supportingOf(pending.context), input.context] } : pending.context;
+        const row: StoredReviewItem = { item: next, updatedAt: now, ...(context ? { context } : {}) };
+        const by = proposerName(input);
+        if (await this.repo.update(row, ['pending'], audit(next.id, now, by, 'join', pending.item, next, `${by} (${input.id}): ${input.rationale}`.slice(0, 2000)))) {
+          this.log.info({ id: next.id, by, proposal: input.id }, 'a second recommendation for the same action joined the pending item');
+          this.announce(next);
+          return { item: next, outcome: 'joined' };
+        }
+        continue;
+      }
+      const executing = same.find((r) => r.item.state === 'approved');
+      if (executing) return { item: executing.item, outcome: 'held' };
+      const rejected = same.find((r) => r.item.state === 'rejected');
+      if (rejected && heldBack(rejected.item, input)) {
+        this.log.debug({ proposal: input.id, rejected: rejected.item.id, until: new Date(rejected.item.expiresAt).toISOString() }, 'recommendation held back: a technician rejected this action');
+        return { item: rejected.item, outcome: 'held' };
+      }
+      return { item: await this.submit(input), outcome: 'created' };
+    }
+    throw conflict(input.id, 'pending', `review item for ${key} kept changing while recommendation ${input.id} tried to join it; it is submitted again on the next evaluation`);
+  }
+
   async list(filter: ReviewFilter = {}): Promise<ReviewItem[]> {
     return this.repo.list(filter);
   }
 
+  /**
+   * One item, its telemetry windows read again from the store (up to now while it is open, an hour
+   * past its last change once closed), so the technician sees what happened since it was filed.
+   */
   async get(id: string): Promise<ReviewItem | undefined> {
-    return (await this.repo.get(id))?.item;
+    const row = await this.repo.get(id);
+    if (!row) return undefined;
+    try {
+      return { ...row.item, evidence: await liveEvidence(this.options.store, row, this.clock()) };
+    } catch (err) {
+      this.log.warn({ id, err: errorMessage(err) }, 'review evidence not refreshed; showing what was attached');
+      return row.item;
+    }
   }
 
   /** The item with its private context (for the executor and learning of its source). */
@@ -313,6 +383,10 @@ export class ReviewService implements ReviewApi {
 
 function audit(itemId: string, at: number, actor: string, action: AuditAction, before: ReviewItem | undefined, after: ReviewItem, note?: string): NewAuditEntry {
   return { itemId, at, actor, action, ...(before ? { before } : {}), after, ...(note ? { note } : {}) };
+}
+
+function supportingOf(context: Readonly<Record<string, unknown>> | undefined): unknown[] {
+  return Array.isArray(context?.supporting) ? (context.supporting as unknown[]) : [];
 }
 
 function conflict(id: string, state: ReviewState, message: string): SwarmgateError {

@@ -51,10 +51,11 @@ export class SqliteReviewRepository implements ReviewRepository {
     return this.db.transaction((): boolean => {
       const r = this.db
         .prepare(
-          `UPDATE review_items SET state = ?, modified_action = ?, decided_by = ?, decided_at = ?, reason = ?, command_id = ?, context = ?, version = ?, updated_at = ?
+          `UPDATE review_items SET state = ?, modified_action = ?, decided_by = ?, decided_at = ?, reason = ?, command_id = ?, priority = ?, evidence = ?, context = ?,
+             version = ?, updated_at = ?
            WHERE id = ? AND version = ? AND state IN (${from.map(() => '?').join(', ')})`,
         )
-        .run(i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, stringify(next.context), i.version, next.updatedAt, i.id, i.version - 1, ...from);
+        .run(i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, i.priority, JSON.stringify(i.evidence), stringify(next.context), i.version, next.updatedAt, i.id, i.version - 1, ...from);
       if (r.changes === 0) return false;
       this.writeAudit(entry);
       return true;
@@ -67,6 +68,11 @@ export class SqliteReviewRepository implements ReviewRepository {
 
   async inState(state: ReviewState, limit: number): Promise<StoredReviewItem[]> {
     return (this.db.prepare('SELECT * FROM review_items WHERE state = ? ORDER BY updated_at LIMIT ?').all(state, limit) as Row[]).map(itemFromRow);
+  }
+
+  async standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]> {
+    const sql = "SELECT * FROM review_items WHERE gateway = ? AND (state IN ('pending', 'approved') OR (state = 'rejected' AND expires_at > ?)) ORDER BY created_at DESC LIMIT ?";
+    return (this.db.prepare(sql).all(gateway, now, limit) as Row[]).map(itemFromRow);
   }
 
   async changedSince(since: number, limit: number): Promise<StoredReviewItem[]> {

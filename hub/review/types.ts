@@ -44,7 +44,8 @@ export interface NewReviewItem extends ReviewProposal {
   readonly context?: Record<string, unknown>;
 }
 
-export type AuditAction = 'submit' | 'approve' | 'reject' | 'modify' | 'expire' | 'execute' | 'fail';
+/** 'join': another proposer's recommendation for the same action joined a pending item. */
+export type AuditAction = 'submit' | 'join' | 'approve' | 'reject' | 'modify' | 'expire' | 'execute' | 'fail';
 
 export interface AuditEntry {
   readonly seq: number;

@@ -1,9 +1,11 @@
 /**
  * Gateway review requests through the running hub: a plain MQTT client plays the gateway (birth,
  * telemetry, review requests, command acks) against the hub's embedded broker. Requests become
- * one item each (also when delivered twice) with the telemetry window as evidence; approve sends
- * the command once, modify sends the changed action, reject and expiry send nothing; the CLI
- * lists and shows the queue from the same store.
+ * one item each (also when delivered twice) with the telemetry windows of the written point and of
+ * the points the evidence names, read again when the item is shown; approve sends the command
+ * once, modify sends the changed action, reject and expiry send nothing; a request for an action
+ * that waits shares its item, one just rejected is held back; the CLI lists and shows the queue
+ * from the same store.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -81,7 +83,7 @@ describe('gateway review requests in the running hub', () => {
     const item = await waitFor(() => hub.review.get(r.id), 5000, 'the review item');
     expect(item).toMatchObject({ state: 'pending', site: SITE, gateway: GW, source: 'gateway', priority: 60, actionClass: 'setpoint', confidence: 0.55, expiresAt: r.expiresAt });
     const telemetry = item.evidence.telemetry as Array<{ device: string; point: string; samples: Array<{ ts: number; value: unknown }> }>;
-    expect(telemetry).toEqual([{ device: 'ahu1', point: 'supply_temp_setpoint', samples: [18, 18.5, 19].map((value) => expect.objectContaining({ value })) }]);
+    expect(telemetry).toEqual([expect.objectContaining({ device: 'ahu1', point: 'supply_temp_setpoint', samples: [18, 18.5, 19].map((value) => expect.objectContaining({ value })) })]);
     expect(item.evidence.rule).toBe('comfort');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await hub.review.audit(r.id)).map((e) => e.action)).toEqual(['submit']);
@@ -99,9 +101,11 @@ describe('gateway review requests in the running hub', () => {
   });
 
   it('modify sends the technician’s action; reject and expiry send nothing', async () => {
-    const m = request('req-modify-0001');
-    const x = request('req-reject-0001');
-    const e = request('req-expire-0001', { expiresAt: Date.now() + 300 });
+    // Three different actions: requests for the same action would share one item.
+    const setpoint = (value: number): ReviewRequest['action'] => ({ kind: 'write', device: 'ahu1', point: 'supply_temp_setpoint', value });
+    const m = request('req-modify-0001', { action: setpoint(21) });
+    const x = request('req-reject-0001', { action: setpoint(22) });
+    const e = request('req-expire-0001', { action: setpoint(23), expiresAt: Date.now() + 300 });
     for (const r of [m, x, e]) await publish(r);
     await waitFor(async () => ((await hub.review.list({ site: SITE, state: 'pending' })).length >= 3 ? true : undefined), 5000, 'three pending items');
     const modified = await hub.review.modify(m.id, { user: 'tech-anna', action: { kind: 'write', device: 'ahu1', point: 'supply_temp_setpoint', value: 20 }, note: '20 is enough' });
@@ -133,5 +137,65 @@ describe('gateway review requests in the running hub', () => {
     }
     await expect(reviewCommand.run(['reject', 'req-approve-0001', '--user', 'x', '--reason', 'late', '--config', file])).rejects.toMatchObject({ code: 'SWG_ERR_REVIEW_CONFLICT' });
     await expect(reviewCommand.run(['approve', 'nope-0000', '--user', 'x', '--config', file])).rejects.toMatchObject({ code: 'SWG_ERR_REVIEW_UNKNOWN' });
+  });
+  it('a request charts the points its evidence names beside the written one, and the charts follow them after execution', async () => {
+    const t = Date.now();
+    const temps = [-17, -16, -15.2];
+    await gw.publishAsync(
+      gatewayTopic(SITE, GW, 'telemetry'),
+      encode(TelemetryBatchSchema, batch(GW, 'boot-0001', 2, [...temps.map((v, i) => reading('coldroom', 'temperature', v, t - 120_000 + i * 60_000)), reading('io', 'backup_compressor_relay', false, t - 120_000)])),
+      { qos: 1 },
+    );
+    await waitFor(async () => ((await hub.store.history(GW, 'coldroom', 'temperature', t - 200_000, t)).length === 3 ? true : undefined), 5000, 'cold-room telemetry stored');
+    const r = request('req-freezer-0001', {
+      actionClass: 'safety',
+      action: { kind: 'write', device: 'io', point: 'backup_compressor_relay', value: true },
+      rationale: 'Switch the backup compressor on: cold room at -15.2 °C, 0.8 K above its band.',
+      // An advisor strategy's bindings; the door sensor never reported, so it has no chart.
+      evidence: { priority: 90, strategy: 'freezer-protection', bindings: { temperature: 'coldroom/temperature', backupRelay: 'io/backup_compressor_relay', doorOpen: 'coldroom/door_open' } },
+    });
+    await publish(r);
+    const item = await waitFor(() => hub.review.get(r.id), 5000, 'the freezer item');
+    type Window = { device: string; point: string; samples: Array<{ ts: number; value: unknown }> };
+    const charts = (i: { evidence: Record<string, unknown> }): Window[] => i.evidence.telemetry as Window[];
+    expect(charts(item).map((w) => `${w.device}/${w.point}`)).toEqual(['io/backup_compressor_relay', 'coldroom/temperature']);
+    expect(charts(item)[1]?.samples.map((s) => s.value)).toEqual(temps);
+
+    await hub.review.approve(r.id, { user: 'tech-anna' });
+    await waitFor(async () => ((await hub.review.get(r.id))?.state === 'executed' ? true : undefined), 8000, 'freezer item executed');
+    // The gateway reports the relay on and the room cooling.
+    const after = Date.now();
+    await gw.publishAsync(gatewayTopic(SITE, GW, 'telemetry'), encode(TelemetryBatchSchema, batch(GW, 'boot-0001', 3, [reading('io', 'backup_compressor_relay', true, after), reading('coldroom', 'temperature', -16.5, after)])), { qos: 1 });
+    await waitFor(async () => ((await hub.store.history(GW, 'io', 'backup_compressor_relay', after, after)).length === 1 ? true : undefined), 5000, 'relay reading stored');
+    const shown = await hub.review.get(r.id);
+    if (!shown) throw new Error('item gone');
+    const [relay, temperature] = charts(shown);
+    expect(relay?.samples.at(-1)).toMatchObject({ ts: after });
+    expect([true, 1]).toContain(relay?.samples.at(-1)?.value);
+    expect(temperature?.samples.map((s) => s.value)).toEqual([...temps, -16.5]);
+  });
+
+  it('a request for an action that waits shares its item; one the technician just rejected is held back unless it escalates', async () => {
+    const action: ReviewRequest['action'] = { kind: 'write', device: 'ahu1', point: 'supply_temp_setpoint', value: 24 };
+    const first = request('req-same-0001', { action });
+    await publish(first);
+    await waitFor(() => hub.review.get(first.id), 5000, 'the first item');
+    await publish(request('req-same-0002', { action }));
+    // A request for another action, published after it, tells when the hub has handled the second.
+    const other = request('req-other-0001', { action: { ...action, value: 25 } });
+    await publish(other);
+    await waitFor(() => hub.review.get(other.id), 5000, 'the other item');
+    const waiting = async (): Promise<string[]> => (await hub.review.list({ site: SITE, state: 'pending' })).filter((i) => JSON.stringify(i.action) === JSON.stringify(action)).map((i) => i.id);
+    expect(await waiting()).toEqual([first.id]);
+    expect(await hub.review.get('req-same-0002')).toBeUndefined();
+
+    await hub.review.reject(first.id, { user: 'tech-ben', reason: 'the supply air is cold on purpose (night flush)' });
+    await publish(request('req-same-0003', { action }));
+    // The same action at a higher priority than the rejected one: the condition escalated.
+    const escalated = request('req-same-0004', { action, evidence: { rule: 'comfort', priority: 80 } });
+    await publish(escalated);
+    await waitFor(() => hub.review.get(escalated.id), 5000, 'the escalated item');
+    expect(await hub.review.get('req-same-0003')).toBeUndefined();
+    expect(await waiting()).toEqual([escalated.id]);
   });
 });

@@ -1,8 +1,9 @@
 /**
  * The review queue contract both stores pass: idempotent submit, ordering and filters, decisions
  * with audit before/after, exactly one winner among concurrent deciders (also across two store
- * connections, like two hub processes or the CLI next to the hub), expiry, execution once, and
- * everything surviving a reopen.
+ * connections, like two hub processes or the CLI next to the hub), expiry, execution once,
+ * everything surviving a reopen, one pending item per action (propose: join, hold back after a
+ * rejection) and charts read again from the store when an item is shown.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -256,6 +257,83 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       } finally {
         await again.close();
       }
+    });
+    it('propose: one pending item per (gateway, action target and value); a second proposer joins it', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const first = await svc.propose(item(site, { gateway, priority: 50 }));
+      expect(first.outcome).toBe('created');
+      const agent = item(site, { gateway, source: 'hub', sourceAgent: 'safety', actionClass: 'cold-chain', priority: 100, confidence: 0.95, rationale: 'cold-chain breach', context: { decision: { id: 'dec-safety' } } });
+      const joined = await svc.propose(agent);
+      expect(joined.outcome).toBe('joined');
+      expect(joined.item).toMatchObject({ id: first.item.id, priority: 100, version: 2, state: 'pending', confidence: 0.6 });
+      expect((joined.item.evidence.proposers as Array<{ by: string; id: string; priority: number }>).map((p) => [p.by, p.id, p.priority])).toEqual([
+        [`gateway:${gateway}`, first.item.id, 50],
+        ['agent:safety', agent.id, 100],
+      ]);
+      expect((await svc.audit(first.item.id)).map((e) => [e.action, e.actor])).toEqual([
+        ['submit', `gateway:${gateway}`],
+        ['join', 'agent:safety'],
+      ]);
+      expect((await svc.stored(first.item.id))?.context).toEqual({ supporting: [{ decision: { id: 'dec-safety' } }] });
+      // The same agent again (the next periodic evaluation): nothing changes.
+      expect((await svc.propose({ ...agent, id: `rv-${randomUUID().slice(0, 12)}` })).outcome).toBe('unchanged');
+      expect((await svc.get(first.item.id))?.version).toBe(2);
+      // Another value, another gateway: other actions.
+      expect((await svc.propose(item(site, { gateway, action: write(-21) }))).outcome).toBe('created');
+      expect((await svc.propose(item(site, { gateway: `${gateway}-b` }))).outcome).toBe('created');
+      // Concurrent proposals for a new action still make one item.
+      const burst = await Promise.all(['a', 'b', 'c', 'd'].map((a) => svc.propose(item(site, { gateway, action: write(-25), source: 'hub', sourceAgent: `agent-${a}` }))));
+      expect(burst.map((b) => b.outcome).sort()).toEqual(['created', 'joined', 'joined', 'joined']);
+      const pending = await svc.list({ site, state: 'pending' });
+      // (PostgreSQL's jsonb reorders an action's keys: compare them as objects.)
+      expect(pending.filter((p) => p.gateway === gateway).map((p) => p.action)).toEqual(expect.arrayContaining([write(-20), write(-21), write(-25)]));
+      expect(pending.filter((p) => p.gateway === gateway)).toHaveLength(3);
+    });
+
+    it('propose: an action a technician rejected is held back until the rejected item would have expired, unless it escalates; an approved one while it runs', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const agent = (over: Partial<NewReviewItem> = {}): NewReviewItem => item(site, { gateway, source: 'hub', sourceAgent: 'safety', priority: 75, expiresAt: T0 + 1_800_000, ...over });
+      const { item: rejected } = await svc.propose(agent());
+      now = T0 + 60_000;
+      await svc.reject(rejected.id, { user: 'ann', reason: 'door open during loading' });
+      now = T0 + 84_000;
+      const again = await svc.propose(agent({ createdAt: now, confidence: 0.66 }));
+      expect(again).toMatchObject({ outcome: 'held', item: { id: rejected.id, state: 'rejected' } });
+      expect(await svc.list({ site, state: 'pending' })).toEqual([]);
+      // Escalated (critical now): asked again at once.
+      const escalated = await svc.propose(agent({ createdAt: now, priority: 100 }));
+      expect(escalated.outcome).toBe('created');
+      await svc.reject(escalated.item.id, { user: 'ann', reason: 'still loading' });
+      // Past the rejected items' expiry the condition that persists is asked about again.
+      now = T0 + 1_800_000 + 1000;
+      const later = await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000 }));
+      expect(later.outcome).toBe('created');
+      expect((await svc.list({ site, state: 'pending' })).map((p) => p.id)).toEqual([later.item.id]);
+      // Approved (this queue has no executor, so it stays approved): nothing new while it runs.
+      await svc.approve(later.item.id, { user: 'ann' });
+      expect(await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000, priority: 100 }))).toMatchObject({ outcome: 'held', item: { id: later.item.id, state: 'approved' } });
+      now = T0;
+    });
+
+    it('an item shown reads its charts again from the store: up to now while open, an hour past its decision once closed', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const reading = (v: number, ts: number) => ({ d: 'coldroom', p: 'temperature', v, q: 'good' as const, ts });
+      await store.ingestBatch({ v: 1, gateway, bootId: 'boot-0001', seq: 1, sentAt: T0, historical: false, readings: [reading(-17, T0 - 60_000)] });
+      const x = await svc.submit(item(site, { gateway, evidence: { telemetry: [{ device: 'coldroom', point: 'temperature', from: T0 - 3_600_000, samples: [{ ts: T0 - 60_000, value: -17 }] }] } }));
+      const charted = async (): Promise<unknown[]> => ((await svc.get(x.id))?.evidence.telemetry as Array<{ samples: Array<{ value: unknown }> }>)[0]?.samples.map((s) => s.value) ?? [];
+      await store.ingestBatch({ v: 1, gateway, bootId: 'boot-0001', seq: 2, sentAt: T0, historical: false, readings: [reading(-15, T0 + 600_000)] });
+      now = T0 + 900_000;
+      expect(await charted()).toEqual([-17, -15]);
+      await svc.reject(x.id, { user: 'ann', reason: 'sensor being replaced' });
+      await store.ingestBatch({ v: 1, gateway, bootId: 'boot-0001', seq: 3, sentAt: T0, historical: false, readings: [reading(-18, T0 + 1_200_000), reading(-19, T0 + 900_000 + 2 * 3_600_000)] });
+      now = T0 + 5 * 3_600_000;
+      expect(await charted()).toEqual([-17, -15, -18]);
+      // What the list and the audit hold stays as it was filed.
+      expect(((await svc.stored(x.id))?.item.evidence.telemetry as Array<{ samples: unknown[] }>)[0]?.samples).toHaveLength(1);
+      now = T0;
     });
   });
 }

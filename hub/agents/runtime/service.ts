@@ -56,6 +56,9 @@ export interface AgentServiceOptions {
   readonly log?: Logger;
 }
 
+/** Telemetry history before a decision that its review item charts. */
+const EVIDENCE_WINDOW_MS = 3_600_000;
+
 export const PRIORITY_SCORE: Record<Priority, number> = { low: 25, normal: 50, high: 75, critical: 100 };
 
 /** States of items a technician decided (executed and failed were approved first). */
@@ -106,6 +109,7 @@ export class AgentService {
       review: this.reviewSink(),
       learning: this.learning,
       telemetry,
+      evidenceWindowMs: EVIDENCE_WINDOW_MS,
       bus: this.bus,
       clock: this.clock,
       log: this.log,
@@ -255,19 +259,14 @@ export class AgentService {
           await this.raiseWorkOrder(item);
           return;
         }
-        // Periodic evaluations propose the same action again and again: one pending item is enough.
-        const pending = await this.options.review.list({ site: item.site, state: 'pending', limit: 1000 });
-        const action = JSON.stringify(item.action);
-        const same = pending.find((p) => p.source === 'hub' && p.gateway === item.gateway && p.actionClass === item.kind && JSON.stringify(p.action) === action);
-        if (same) {
-          this.log.debug({ id: item.id, pending: same.id }, 'same action already waits for review');
-          return;
-        }
         const telemetry = item.evidence.telemetry.map((t) => {
-          const [, device = '', point = ''] = t.point.split('/');
-          return { device, point, samples: t.samples.map((s) => ({ ts: s.ts, value: s.value })) };
+          const [gateway = item.gateway, device = '', point = ''] = t.point.split('/');
+          return { gateway, device, point, from: item.createdAt - EVIDENCE_WINDOW_MS, samples: t.samples.map((s) => ({ ts: s.ts, value: s.value })) };
         });
-        await this.options.review.submit({
+        // Periodic evaluations and other specialists propose the same action again: the queue
+        // keeps one pending item per action (the others join it) and holds back what a
+        // technician just rejected.
+        const { outcome, item: queued } = await this.options.review.propose({
           id: item.id,
           site: item.site,
           gateway: item.gateway,
@@ -292,6 +291,7 @@ export class AgentService {
           expiresAt: item.expiresAt,
           context: { decision: item.decision as unknown as Record<string, unknown> },
         });
+        if (outcome !== 'created') this.log.debug({ id: item.id, outcome, item: queued.id }, 'recommendation not queued as a new item');
       },
     };
   }
@@ -328,10 +328,13 @@ export class AgentService {
     if (await this.executed.has(`learn:${item.id}`)) return;
     if (!(await this.executed.claim(`learn:${item.id}`))) return;
     const stored = await this.options.review.stored(item.id);
-    const decision = stored?.context?.decision as Decision | undefined;
-    if (!decision) return;
-    await this.coordinator.technicianVerdict(decision, item.state === 'rejected' ? 'rejected' : 'approved');
-    this.log.info({ id: item.id, agent: decision.proposal.agent, verdict: item.state }, 'technician verdict learned');
+    // The item's own decision, and those of the recommendations that joined it: the verdict is on each.
+    const supporting = Array.isArray(stored?.context?.supporting) ? (stored.context.supporting as Array<Record<string, unknown>>) : [];
+    const decisions = [stored?.context?.decision, ...supporting.map((c) => c.decision)].filter((d): d is Decision => typeof d === 'object' && d !== null);
+    for (const decision of decisions) {
+      await this.coordinator.technicianVerdict(decision, item.state === 'rejected' ? 'rejected' : 'approved');
+      this.log.info({ id: item.id, agent: decision.proposal.agent, verdict: item.state }, 'technician verdict learned');
+    }
   }
 }
 

@@ -1,0 +1,82 @@
+/**
+ * One pending item per action: what a new proposal for an action that already waits (or that a
+ * technician just rejected) does. Agents re-evaluate every few seconds and several agents (and
+ * the gateway itself) can recommend the same write, so the queue judges "the same" by what would
+ * be executed — the gateway, the action's target and its value — not by who proposed it or why.
+ */
+import type { Action } from '../../shared/wire/messages.js';
+import type { NewReviewItem, ReviewItem } from './types.js';
+
+/** Same key, same effect on the site: the gateway, the point written and its value (or the mode). */
+export function actionKey(gateway: string, action: Action): string {
+  return action.kind === 'write' ? `${gateway}|write|${action.device}|${action.point}|${JSON.stringify(action.value)}` : `${gateway}|mode|${action.mode}`;
+}
+
+/** Who recommended an item's action; the first entry is the item's own submitter. */
+export interface Proposer {
+  /** "agent:<id>" or "gateway:<id>". */
+  readonly by: string;
+  /** The id the proposer submitted under (a decision id, a gateway's request id). */
+  readonly id: string;
+  readonly confidence: number;
+  readonly priority: number;
+  readonly rationale: string;
+  readonly at: number;
+}
+
+/**
+ * What propose did: `created` a new item; `joined` a pending item for the same action (as another
+ * proposer); `unchanged` when that proposer had joined already or the id exists; `held` back by a
+ * recent rejection of the same action, or by an approved item executing it.
+ */
+export type ProposeOutcome = 'created' | 'joined' | 'unchanged' | 'held';
+
+export function proposerName(p: Pick<NewReviewItem, 'sourceAgent' | 'gateway'>): string {
+  return p.sourceAgent ? `agent:${p.sourceAgent}` : `gateway:${p.gateway}`;
+}
+
+export function clampPriority(priority: number): number {
+  return Math.max(0, Math.min(100, Math.round(priority)));
+}
+
+function proposerOf(p: NewReviewItem | ReviewItem, at: number): Proposer {
+  return { by: proposerName(p), id: p.id, confidence: p.confidence, priority: clampPriority(p.priority), rationale: p.rationale.slice(0, 2000), at };
+}
+
+/** The item's proposers: the recorded list, else its submitter alone. */
+export function proposersOf(item: ReviewItem): Proposer[] {
+  const list = item.evidence.proposers;
+  return Array.isArray(list) && list.length > 0 ? (list as Proposer[]) : [proposerOf(item, item.createdAt)];
+}
+
+/**
+ * The pending item with `input` as another proposer (undefined when it already is one): the
+ * higher priority of the two, the telemetry windows the item lacked, the proposer's rationale.
+ */
+export function joined(item: ReviewItem, input: NewReviewItem, now: number): ReviewItem | undefined {
+  const proposers = proposersOf(item);
+  const by = proposerName(input);
+  if (proposers.some((p) => p.by === by)) return undefined;
+  const charts = (e: Readonly<Record<string, unknown>> | undefined): unknown[] => (Array.isArray(e?.telemetry) ? (e.telemetry as unknown[]) : []);
+  const keyOf = (w: unknown): string => {
+    const o = (w ?? {}) as Record<string, unknown>;
+    return `${String(o.gateway ?? item.gateway)}/${String(o.device)}/${String(o.point)}`;
+  };
+  const have = new Set(charts(item.evidence).map(keyOf));
+  const telemetry = [...charts(item.evidence), ...charts(input.evidence).filter((w) => !have.has(keyOf(w)))];
+  return {
+    ...item,
+    priority: Math.max(item.priority, clampPriority(input.priority)),
+    evidence: { ...item.evidence, telemetry, proposers: [...proposers, proposerOf(input, now)] },
+    version: item.version + 1,
+  };
+}
+
+/**
+ * A technician rejected this action and the rejected item has not reached its expiry yet: the same
+ * recommendation is held back unless it comes with a higher priority than the rejected one (the
+ * condition escalated, e.g. a warming room became a cold-chain breach).
+ */
+export function heldBack(rejected: ReviewItem, input: NewReviewItem): boolean {
+  return clampPriority(input.priority) <= rejected.priority;
+}
