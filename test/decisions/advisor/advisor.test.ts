@@ -167,13 +167,14 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
 
   it('a backup switched on by the hub is switched off once the room is held cold, though the main compressor is idle, and the main thermostat takes over', async () => {
     const reporter = new MemoryReporter();
+    let skewMs = 0;
     // The acceptance scenario: a stuck sensor at -14.5 °C made the hub's agent switch the backup on.
     sim.facility.faults.inject({ kind: 'stuck', target: 'freezer.temperature', value: -14.5 });
     sim.facility.model.step(0);
     await waitFor('stuck reading', () => temperature() === -14.5);
     await setRelay(true, 'hub:agent:equipment-health');
-    // offHoldS scaled like the physics (600x): 3 real seconds stand for half an hour.
-    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings, params: { windowS: 4, offHoldS: 3 } }] }, reporter });
+    // Default parameters; the advisor's clock is moved on where the test needs its minutes to pass.
+    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings }] }, reporter, now: () => Date.now() + skewMs });
     advisor.start();
     expect(await advisor.runOnce()).toEqual([]);
 
@@ -182,7 +183,9 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     sim.facility.faults.clear();
     sim.facility.setSpeed(600);
     await waitFor('the true temperature read again', () => temperature() < -20, 10_000);
-    await sleep(3500);
+    await sleep(1000);
+    // The room has now been held below -18.5 °C for the default 10 minutes (offHoldS) as the advisor sees it.
+    skewMs = 601_000;
     // The backup alone holds the room below the thermostat's cut-in: the main compressor does not run.
     expect(sim.gateway.latest('coldroom', 'compressor_running')?.value).toBe(false);
     expect(temperature()).toBeLessThan(-20.5);
@@ -209,16 +212,17 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     const reporter = new MemoryReporter();
     let skewMs = 0;
     sim.facility.setSpeed(0);
+    sim.facility.faults.clear();
+    await setRelay(false, 'test');
     sim.facility.faults.inject({ kind: 'compressor-failure' });
     sim.facility.model.coldRoom.temperatureC = -14;
     // One simulated second lets the thermostat call for cooling (and the failed compressor not start).
     sim.facility.model.step(1);
     await waitFor('cold room warm, compressor in fault', () => temperature() > -14.1 && sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
-    expect(relay()).toBe(false);
     const advisor = new Advisor({
       gateway: sim.gateway,
       // Safety may not act locally here: every "backup on" goes to a technician.
-      config: { classes: { safety: { allowLocal: false } }, strategies: [{ kind: 'freezer-protection', bindings, params: { minOffS: 1 } }] },
+      config: { classes: { safety: { allowLocal: false } }, strategies: [{ kind: 'freezer-protection', bindings }] },
       reporter,
       now: () => Date.now() + skewMs,
     });
@@ -237,7 +241,8 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     expect(await advisor.runOnce()).toEqual([]);
     // The backup is stopped again (by hand, for service) while the room is still warm: the condition is back.
     await setRelay(false, 'hub:user:tech');
-    await sleep(1200);
+    // The next pass, 5 minutes on (past the backup's minimum off time), well before the first review would expire.
+    skewMs = 301_000;
     const [again] = await advisor.runOnce();
     expect(again?.outcome).toBe('review');
     expect(again?.recommendation.id).not.toBe(first?.recommendation.id);
@@ -246,11 +251,11 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
 
     // Rejected (or not yet decided): the hub sends nothing back, so it is not proposed again before it expires...
     expect((await advisor.runOnce())[0]?.outcome).toBe('open');
-    skewMs = 899_000;
+    skewMs = 301_000 + 899_000;
     expect((await advisor.runOnce())[0]?.outcome).toBe('open');
     expect(reporter.reviews).toHaveLength(2);
     // ... and is proposed again once it has.
-    skewMs = 900_000;
+    skewMs = 301_000 + 901_000;
     expect((await advisor.runOnce())[0]?.outcome).toBe('review');
     expect(reporter.reviews).toHaveLength(3);
     expect(alarms()).toBe(3);

@@ -3,7 +3,7 @@
  * stronger evidence → higher confidence, explaining or doubtful evidence → lower.
  */
 import { describe, expect, it } from 'vitest';
-import { slopePerHour } from '../../../edge/decisions/advisor/advisor.js';
+import { heldBelowS, slopePerHour } from '../../../edge/decisions/advisor/advisor.js';
 import { STRATEGIES } from '../../../edge/decisions/advisor/strategies/index.js';
 import type { AnomalyEvidence, StrategyProposal, Strategy, StrategyContext } from '../../../edge/decisions/advisor/strategy.js';
 
@@ -136,5 +136,15 @@ describe('slopePerHour', () => {
     expect(slopePerHour(h, 600_000, 300)).toBeCloseTo(3, 6);
     expect(slopePerHour(h, 600_000, 3600)).toBeUndefined();
     expect(slopePerHour(undefined, 0, 60)).toBeUndefined();
+  });
+});
+
+describe('heldBelowS', () => {
+  it('counts from the first reading after the last one above the level; 0 while above it', () => {
+    const h = { ts: [0, 60_000, 120_000, 180_000, 240_000], v: [-17, -18.2, -18.6, -19, -19.4] };
+    expect(heldBelowS(h, { ts: 240_000, value: -19.4 }, -18.5, 300_000)).toBe(180);
+    expect(heldBelowS(h, { ts: 240_000, value: -19.4 }, -16, 300_000)).toBe(300);
+    expect(heldBelowS(h, { ts: 300_000, value: -18 }, -18.5, 300_000)).toBe(0);
+    expect(heldBelowS(undefined, { ts: 100_000, value: -20 }, -18.5, 160_000)).toBe(60);
   });
 });
