@@ -208,6 +208,48 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     await advisor.stop();
   });
 
+  it('with the main compressor really failed: a bound compressor fault keeps the backup on; without it, the room warms after the release and the backup is proposed again', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    sim.facility.setSpeed(0);
+    sim.facility.faults.clear();
+    await setRelay(false, 'test');
+    sim.facility.faults.inject({ kind: 'compressor-failure' });
+    sim.facility.model.coldRoom.temperatureC = -15;
+    sim.facility.model.step(1);
+    await waitFor('compressor fault raised', () => sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+    await setRelay(true, 'rule:cold-room-compressor-fault');
+    // The backup alone has pulled the room down; the controller's fault alarm stays latched.
+    sim.facility.model.coldRoom.temperatureC = -21;
+    sim.facility.model.step(1);
+    await waitFor('room held cold', () => temperature() < -20.9);
+    const make = (extra: Record<string, string>): Advisor =>
+      new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings: { ...bindings, ...extra } }] }, reporter, now: () => Date.now() + skewMs });
+    const guarded = make({ compressorFault: 'coldroom/compressor_fault' });
+    const demo = make({});
+    guarded.start();
+    demo.start();
+    await sleep(500);
+    skewMs = 601_000;
+    expect(await guarded.runOnce()).toEqual([]);
+    expect(relay()).toBe(true);
+
+    // Without the fault bound, the advisor cannot tell a satisfied thermostat from a dead compressor: it hands back...
+    const [off] = await demo.runOnce();
+    expect(off).toMatchObject({ outcome: 'applied', recommendation: { action: { value: false } } });
+    await waitFor('backup compressor off', () => !sim.facility.model.coldRoom.backupCompressor, 5000);
+    // ... the room warms past its band (no main compressor), and the backup is proposed again with a critical alarm.
+    sim.facility.setSpeed(600);
+    await waitFor('room above its band', () => temperature() > -15.9, 30_000, 100);
+    sim.facility.setSpeed(0);
+    const [on] = await demo.runOnce();
+    expect(on?.recommendation.action).toMatchObject({ point: 'backup_compressor_relay', value: true });
+    expect(reporter.events.find((e) => e.kind === 'anomaly')).toMatchObject({ severity: 'critical', message: expect.stringMatching(/main compressor not running/) });
+    sim.facility.faults.clear();
+    await guarded.stop();
+    await demo.stop();
+  });
+
   it('once the hub has carried out a reviewed proposal, the condition coming back is proposed and alarmed again; a pending one waits for its expiry', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;
