@@ -4,7 +4,11 @@
  *   confidence >= threshold of the action class AND the class allows local action
  *     → applied through gateway.write (interlocks, limits, audit) and reported as a local-action event;
  *   otherwise → a ReviewRequest through the Reporter (queued by federation while offline), never applied.
- * A recommendation is not repeated while it is open (until it expires) unless it can now be applied.
+ * A recommendation is not repeated while it is open unless it can now be applied. It is open until
+ * its action has taken effect — the target point reads back the proposed value, whoever wrote it:
+ * applied here, or approved at the hub and executed as a command — or until it expires (the
+ * back-off after a rejection, which the hub does not send back; a pending review waits as long). So a
+ * condition that comes back after its action was carried out is proposed again at the next pass.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -12,6 +16,7 @@ import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/
 import type { Action, ReviewRequest } from '../../../shared/wire/messages.js';
 import type { PointValue, Reading } from '../../drivers/driver.js';
 import { catalogOf } from '../rules/compile.js';
+import { splitRef } from '../rules/schema.js';
 import type { GatewayPort } from '../../runtime/ports.js';
 import { clip, makeEvent, safeReport, type Reporter } from '../rules/reporter.js';
 import { compileStrategies, type StrategyInstance } from './instances.js';
@@ -62,6 +67,15 @@ const DEFAULT_CLASSES: Readonly<Record<string, { allowLocal: boolean; threshold?
   maintenance: { allowLocal: false },
 };
 
+interface OpenRecommendation {
+  readonly ref: string;
+  readonly value: PointValue;
+  readonly expiresAt: number;
+  readonly outcome: Outcome;
+  /** Its alarm was raised (raised once per recommendation, also when it is routed again). */
+  readonly alarmed: boolean;
+}
+
 const HISTORY_KEEP_MS = 3 * 3_600_000;
 const HISTORY_MIN_GAP_MS = 1000;
 
@@ -70,8 +84,9 @@ export class Advisor {
   private readonly now: () => number;
   private readonly instances: readonly StrategyInstance[];
   private readonly history = new Map<string, { ts: number[]; v: number[] }>();
-  private readonly held = new Map<string, { value: PointValue; since: number }>();
-  private readonly open = new Map<string, { expiresAt: number; outcome: Outcome }>();
+  /** Per bound point: its current value, since when, and whether that was a change the advisor saw. */
+  private readonly held = new Map<string, { value: PointValue; since: number; changed: boolean }>();
+  private readonly open = new Map<string, OpenRecommendation>();
   private readonly refs = new Set<string>();
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
@@ -111,7 +126,8 @@ export class Advisor {
     const ref = `${r.device}/${r.point}`;
     if (!this.refs.has(ref) || r.quality === 'bad' || r.value === null) return;
     const held = this.held.get(ref);
-    if (!held || held.value !== r.value) this.held.set(ref, { value: r.value, since: r.ts });
+    if (!held || held.value !== r.value) this.held.set(ref, { value: r.value, since: r.ts, changed: held !== undefined });
+    if (r.quality === 'good') this.forgetDone(ref, r.value);
     if (typeof r.value !== 'number') return;
     const h = this.history.get(ref) ?? { ts: [], v: [] };
     this.history.set(ref, h);
@@ -139,6 +155,11 @@ export class Advisor {
     const out: RoutedRecommendation[] = [];
     const now = this.now();
     for (const [key, o] of this.open) if (o.expiresAt <= now) this.open.delete(key);
+    for (const o of this.open.values()) {
+      const { device, point } = splitRef(o.ref);
+      const current = this.options.gateway.latest(device, point);
+      if (current?.quality === 'good' && current.value !== null) this.forgetDone(o.ref, current.value);
+    }
     for (const instance of this.instances) {
       let proposals: StrategyProposal[] = [];
       try {
@@ -154,6 +175,11 @@ export class Advisor {
       }
     }
     return out;
+  }
+
+  /** Forgets the open recommendations this value of `ref` carried out (locally, or approved and executed by the hub). */
+  private forgetDone(ref: string, value: PointValue): void {
+    for (const [key, o] of this.open) if (o.ref === ref && sameValue(value, o.value)) this.open.delete(key);
   }
 
   private policy(actionClass: string): { allowLocal: boolean; threshold: number } {
@@ -192,9 +218,9 @@ export class Advisor {
     const open = this.open.get(key);
     // Already proposed and still open: repeat only if it has since become applicable locally.
     if (open && !(open.outcome === 'review' && local)) return { recommendation: rec, outcome: 'open' };
-    if (p.alarm && !this.open.has(`${instance.name}:alarm`)) {
+    const alarmed = p.alarm !== undefined || open?.alarmed === true;
+    if (p.alarm && !open?.alarmed) {
       const subject = instance.bindings.get(instance.strategy.roles.required[0] ?? '');
-      this.open.set(`${instance.name}:alarm`, { expiresAt: rec.expiresAt, outcome: 'open' });
       safeReport(this.options.reporter, this.log, makeEvent(this.options.gateway.id, {
         kind: 'anomaly',
         severity: p.alarm.severity,
@@ -207,7 +233,7 @@ export class Advisor {
     if (local) {
       try {
         await this.options.gateway.write(target.device, target.point, p.value, `advisor:${instance.name}`);
-        this.open.set(key, { expiresAt: rec.expiresAt, outcome: 'applied' });
+        this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'applied', alarmed });
         this.log.info({ strategy: instance.name, action, confidence: rec.confidence }, 'recommendation applied locally');
         this.event('info', rec, `advisor applied ${target.ref} = ${String(p.value)} (${actionClass}, confidence ${rec.confidence.toFixed(2)}): ${p.rationale}`, { outcome: 'applied', policy: policyInfo });
         return { recommendation: rec, outcome: 'applied' };
@@ -215,12 +241,12 @@ export class Advisor {
         const code = isSwarmgateError(err) ? err.code : undefined;
         this.event('warning', rec, `advisor could not apply ${target.ref} = ${String(p.value)}: ${errorMessage(err)}; sent for review`, { outcome: 'refused', ...(code ? { code } : {}) });
         this.review(rec, `${p.rationale} (Local apply refused: ${errorMessage(err)})`);
-        this.open.set(key, { expiresAt: rec.expiresAt, outcome: 'refused' });
+        this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'refused', alarmed });
         return { recommendation: rec, outcome: 'refused', reason: errorMessage(err) };
       }
     }
     this.review(rec, p.rationale);
-    this.open.set(key, { expiresAt: rec.expiresAt, outcome: 'review' });
+    this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'review', alarmed });
     const reason = policy.allowLocal ? `confidence ${rec.confidence.toFixed(2)} < ${policy.threshold}` : `class "${actionClass}" is not allowed to act locally`;
     this.log.info({ strategy: instance.name, action, confidence: rec.confidence, reason }, 'recommendation sent for review');
     return { recommendation: rec, outcome: 'review', reason };
@@ -284,6 +310,19 @@ export class Advisor {
         const o = get(role);
         return !o ? 0 : o.quality === 'good' ? 1 : 0.6;
       },
+      changedS: (role) => {
+        const b = instance.bindings.get(role);
+        const h = b ? this.held.get(b.ref) : undefined;
+        const r = reading(role);
+        if (!h || !h.changed || !r || r.value === null || h.value !== r.value) return undefined;
+        return Math.max(0, (now - h.since) / 1000);
+      },
+      heldBelowS: (role, level) => {
+        const b = instance.bindings.get(role);
+        const r = reading(role);
+        if (!b || !r || r.quality === 'bad' || typeof r.value !== 'number') return undefined;
+        return heldBelowS(this.history.get(b.ref), { ts: r.ts, value: r.value }, level, now);
+      },
       heldS: (role) => {
         const b = instance.bindings.get(role);
         const r = reading(role);
@@ -316,6 +355,17 @@ function sameValue(a: PointValue | null, b: PointValue): boolean {
   if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-3 * Math.max(1, Math.abs(b));
   if (typeof b === 'boolean' && typeof a === 'number') return (a !== 0) === b;
   return a === b;
+}
+
+/** Seconds the readings have been at or below `level`: since the first one after the last one above it. */
+export function heldBelowS(h: { ts: readonly number[]; v: readonly number[] } | undefined, latest: { ts: number; value: number }, level: number, now: number): number {
+  if (latest.value > level) return 0;
+  let since = latest.ts;
+  for (let i = (h?.ts.length ?? 0) - 1; i >= 0; i--) {
+    if ((h?.v[i] ?? Infinity) > level) break;
+    since = Math.min(since, h?.ts[i] ?? since);
+  }
+  return Math.max(0, (now - since) / 1000);
 }
 
 /** Least-squares slope (units per hour) over the window ending at `now`; needs half a window of data. */

@@ -41,6 +41,16 @@ export interface StrategyContext {
   quality(role: string): number;
   /** Seconds the role's point has held its current value (a lower bound right after start). */
   heldS(role: string): number | undefined;
+  /**
+   * Seconds since the advisor saw the role's point change value; undefined while it has not seen a
+   * change (since start), so "recently switched" is never guessed.
+   */
+  changedS(role: string): number | undefined;
+  /**
+   * Seconds the role's numeric readings have stayed at or below `level` (0 when the latest is above
+   * it; counted from the oldest reading kept, so a lower bound right after start).
+   */
+  heldBelowS(role: string, level: number): number | undefined;
   /** Least-squares slope per hour over the last windowS; undefined without half a window of data. */
   trendPerHour(role: string, windowS: number): number | undefined;
   anomaly(role: string): AnomalyEvidence | undefined;

@@ -138,3 +138,170 @@ describe('advisor: confidence routing against the simulated facility', () => {
     await monitor.stop();
   });
 });
+
+describe('advisor: hand-back and recurrence of the freezer protection against the simulated facility', () => {
+  let sim: SimGateway;
+  beforeAll(async () => {
+    sim = await startSimGateway('', { facility: { speed: 0, startTime: NIGHT }, pollMs: 100 });
+    sim.facility.model.setDoorOverride(false);
+    sim.facility.model.step(0);
+    await waitFor('door closed', () => sim.gateway.latest('coldroom', 'door_open')?.value === false);
+  });
+  afterAll(async () => {
+    await sim?.stop();
+  });
+
+  const bindings = {
+    temperature: 'coldroom/temperature',
+    backupRelay: 'io/backup_compressor_relay',
+    setpoint: 'coldroom/setpoint',
+    compressorRunning: 'coldroom/compressor_running',
+    doorOpen: 'coldroom/door_open',
+  };
+  const temperature = (): number => sim.gateway.latest('coldroom', 'temperature')?.value as number;
+  const relay = (): unknown => sim.gateway.latest('io', 'backup_compressor_relay')?.value;
+  const setRelay = async (on: boolean, origin: string): Promise<void> => {
+    await sim.gateway.write('io', 'backup_compressor_relay', on, origin);
+    await waitFor(`backup relay ${on ? 'on' : 'off'} read back`, () => relay() === on && sim.facility.model.coldRoom.backupCompressor === on);
+  };
+
+  it('a backup switched on by the hub is switched off once the room is held cold, though the main compressor is idle, and the main thermostat takes over', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    // The acceptance scenario: a stuck sensor at -14.5 °C made the hub's agent switch the backup on.
+    sim.facility.faults.inject({ kind: 'stuck', target: 'freezer.temperature', value: -14.5 });
+    sim.facility.model.step(0);
+    await waitFor('stuck reading', () => temperature() === -14.5);
+    await setRelay(true, 'hub:agent:equipment-health');
+    // Default parameters; the advisor's clock is moved on where the test needs its minutes to pass.
+    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings }] }, reporter, now: () => Date.now() + skewMs });
+    advisor.start();
+    expect(await advisor.runOnce()).toEqual([]);
+
+    // Meanwhile the backup has pulled the real room well below setpoint; then the fault clears.
+    sim.facility.model.coldRoom.temperatureC = -20.6;
+    sim.facility.faults.clear();
+    sim.facility.setSpeed(600);
+    await waitFor('the true temperature read again', () => temperature() < -20, 10_000);
+    await sleep(1000);
+    // The room has now been held below -18.5 °C for the default 10 minutes (offHoldS) as the advisor sees it.
+    skewMs = 601_000;
+    // The backup alone holds the room below the thermostat's cut-in: the main compressor does not run.
+    expect(sim.gateway.latest('coldroom', 'compressor_running')?.value).toBe(false);
+    expect(temperature()).toBeLessThan(-20.5);
+
+    const [routed] = await advisor.runOnce();
+    expect(routed?.outcome).toBe('applied');
+    expect(routed?.recommendation).toMatchObject({ actionClass: 'energy', action: { kind: 'write', device: 'io', point: 'backup_compressor_relay', value: false } });
+    expect(routed?.recommendation.confidence).toBeGreaterThanOrEqual(0.8);
+    expect(routed?.recommendation.rationale).toMatch(/held at or below -18\.5 °C .* thermostat takes over/);
+    await waitFor('backup compressor off in the facility', () => !sim.facility.model.coldRoom.backupCompressor, 5000);
+
+    // Handed back: the room warms into the band, the main compressor starts and pulls it down again.
+    await waitFor('main compressor running', () => sim.gateway.latest('coldroom', 'compressor_running')?.value === true, 30_000, 100);
+    const warmest = temperature();
+    expect(warmest).toBeLessThan(-16);
+    await waitFor('the main compressor cooling the room', () => temperature() < warmest - 0.5, 30_000, 100);
+    expect(await advisor.runOnce()).toEqual([]);
+    expect(relay()).toBe(false);
+    sim.facility.setSpeed(0);
+    await advisor.stop();
+  });
+
+  it('with the main compressor really failed: a bound compressor fault keeps the backup on; without it, the room warms after the release and the backup is proposed again', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    sim.facility.setSpeed(0);
+    sim.facility.faults.clear();
+    await setRelay(false, 'test');
+    sim.facility.faults.inject({ kind: 'compressor-failure' });
+    sim.facility.model.coldRoom.temperatureC = -15;
+    sim.facility.model.step(1);
+    await waitFor('compressor fault raised', () => sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+    await setRelay(true, 'rule:cold-room-compressor-fault');
+    // The backup alone has pulled the room down; the controller's fault alarm stays latched.
+    sim.facility.model.coldRoom.temperatureC = -21;
+    sim.facility.model.step(1);
+    await waitFor('room held cold', () => temperature() < -20.9);
+    const make = (extra: Record<string, string>): Advisor =>
+      new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings: { ...bindings, ...extra } }] }, reporter, now: () => Date.now() + skewMs });
+    const guarded = make({ compressorFault: 'coldroom/compressor_fault' });
+    const demo = make({});
+    guarded.start();
+    demo.start();
+    await sleep(500);
+    skewMs = 601_000;
+    expect(await guarded.runOnce()).toEqual([]);
+    expect(relay()).toBe(true);
+
+    // Without the fault bound, the advisor cannot tell a satisfied thermostat from a dead compressor: it hands back...
+    const [off] = await demo.runOnce();
+    expect(off).toMatchObject({ outcome: 'applied', recommendation: { action: { value: false } } });
+    await waitFor('backup compressor off', () => !sim.facility.model.coldRoom.backupCompressor, 5000);
+    // ... the room warms past its band (no main compressor), and the backup is proposed again with a critical alarm.
+    sim.facility.setSpeed(600);
+    await waitFor('room above its band', () => temperature() > -15.9, 30_000, 100);
+    sim.facility.setSpeed(0);
+    const [on] = await demo.runOnce();
+    expect(on?.recommendation.action).toMatchObject({ point: 'backup_compressor_relay', value: true });
+    expect(reporter.events.find((e) => e.kind === 'anomaly')).toMatchObject({ severity: 'critical', message: expect.stringMatching(/main compressor not running/) });
+    sim.facility.faults.clear();
+    await guarded.stop();
+    await demo.stop();
+  });
+
+  it('once the hub has carried out a reviewed proposal, the condition coming back is proposed and alarmed again; a pending one waits for its expiry', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    sim.facility.setSpeed(0);
+    sim.facility.faults.clear();
+    await setRelay(false, 'test');
+    sim.facility.faults.inject({ kind: 'compressor-failure' });
+    sim.facility.model.coldRoom.temperatureC = -14;
+    // One simulated second lets the thermostat call for cooling (and the failed compressor not start).
+    sim.facility.model.step(1);
+    await waitFor('cold room warm, compressor in fault', () => temperature() > -14.1 && sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+    const advisor = new Advisor({
+      gateway: sim.gateway,
+      // Safety may not act locally here: every "backup on" goes to a technician.
+      config: { classes: { safety: { allowLocal: false } }, strategies: [{ kind: 'freezer-protection', bindings }] },
+      reporter,
+      now: () => Date.now() + skewMs,
+    });
+    advisor.start();
+    const alarms = (): number => reporter.events.filter((e) => e.kind === 'anomaly' && e.data?.strategy === 'freezer-protection').length;
+
+    const [first] = await advisor.runOnce();
+    expect(first?.outcome).toBe('review');
+    expect(first?.recommendation.action).toMatchObject({ point: 'backup_compressor_relay', value: true });
+    expect(alarms()).toBe(1);
+    expect((await advisor.runOnce())[0]?.outcome).toBe('open');
+    expect(reporter.reviews).toHaveLength(1);
+
+    // Approved: the hub executes it as a command (origin review:<user>) through the gateway's write path.
+    await setRelay(true, 'hub:review:tech');
+    expect(await advisor.runOnce()).toEqual([]);
+    // The backup is stopped again (by hand, for service) while the room is still warm: the condition is back.
+    await setRelay(false, 'hub:user:tech');
+    // The next pass, 5 minutes on (past the backup's minimum off time), well before the first review would expire.
+    skewMs = 301_000;
+    const [again] = await advisor.runOnce();
+    expect(again?.outcome).toBe('review');
+    expect(again?.recommendation.id).not.toBe(first?.recommendation.id);
+    expect(reporter.reviews).toHaveLength(2);
+    expect(alarms()).toBe(2);
+
+    // Rejected (or not yet decided): the hub sends nothing back, so it is not proposed again before it expires...
+    expect((await advisor.runOnce())[0]?.outcome).toBe('open');
+    skewMs = 301_000 + 899_000;
+    expect((await advisor.runOnce())[0]?.outcome).toBe('open');
+    expect(reporter.reviews).toHaveLength(2);
+    // ... and is proposed again once it has.
+    skewMs = 301_000 + 901_000;
+    expect((await advisor.runOnce())[0]?.outcome).toBe('review');
+    expect(reporter.reviews).toHaveLength(3);
+    expect(alarms()).toBe(3);
+    sim.facility.faults.clear();
+    await advisor.stop();
+  });
+});

@@ -3,7 +3,7 @@
  * stronger evidence → higher confidence, explaining or doubtful evidence → lower.
  */
 import { describe, expect, it } from 'vitest';
-import { slopePerHour } from '../../../edge/decisions/advisor/advisor.js';
+import { heldBelowS, slopePerHour } from '../../../edge/decisions/advisor/advisor.js';
 import { STRATEGIES } from '../../../edge/decisions/advisor/strategies/index.js';
 import type { AnomalyEvidence, StrategyProposal, Strategy, StrategyContext } from '../../../edge/decisions/advisor/strategy.js';
 
@@ -12,6 +12,10 @@ interface Fake {
   quality?: Record<string, number>;
   trend?: number;
   heldS?: number;
+  /** Seconds since the backup relay (any role) was seen switching; undefined: never seen. */
+  changedS?: number;
+  /** Seconds the role's value has been at or below the level asked about, while it is. */
+  heldBelowS?: number;
   anomaly?: AnomalyEvidence;
   params?: Record<string, number>;
 }
@@ -27,6 +31,11 @@ function propose(kind: string, f: Fake): StrategyProposal[] {
     boolean: (r) => (typeof f.values[r] === 'boolean' ? (f.values[r] as boolean) : undefined),
     quality: (r) => (f.values[r] === undefined ? 0 : (f.quality?.[r] ?? 1)),
     heldS: () => f.heldS,
+    changedS: () => f.changedS,
+    heldBelowS: (r, level) => {
+      const v = f.values[r];
+      return typeof v !== 'number' ? undefined : v <= level ? (f.heldBelowS ?? 0) : 0;
+    },
     trendPerHour: () => f.trend,
     anomaly: () => f.anomaly,
     param: (n) => params[n] ?? 0,
@@ -58,9 +67,40 @@ describe('freezer-protection', () => {
 
   it('nothing inside the band; backup off (energy) once cold with the main compressor running', () => {
     expect(propose('freezer-protection', { values: { ...warm, temperature: -17 }, trend: 2 })).toEqual([]);
-    const [off] = propose('freezer-protection', { values: { ...warm, temperature: -19.5, backupRelay: true, compressorRunning: true }, trend: -1 });
+    const [off] = propose('freezer-protection', { values: { ...warm, temperature: -19.5, backupRelay: true, compressorRunning: true }, trend: -1, heldBelowS: 1200 });
     expect(off).toMatchObject({ value: false, actionClass: 'energy' });
     expect(off?.confidence).toBeGreaterThan(0.8);
+  });
+
+  // The backup alone holds the room near -21.6 °C, below the main thermostat's cut-in (-17 °C): the
+  // main compressor never runs while the backup is on, so waiting for it would never release the backup.
+  const heldCold = { ...warm, temperature: -21, backupRelay: true, compressorRunning: false };
+
+  it('backup off once held below setpoint with the main compressor idle (its thermostat is satisfied)', () => {
+    const [off] = propose('freezer-protection', { values: heldCold, trend: -0.2, heldBelowS: 900 });
+    expect(off).toMatchObject({ target: 'backupRelay', value: false, actionClass: 'energy', evidence: { heldBelowS: 900, compressorRunning: false } });
+    expect(off?.confidence).toBeGreaterThanOrEqual(0.8);
+    expect(off?.rationale).toMatch(/held at or below -18\.5 °C for 15 min.*thermostat takes over/);
+  });
+
+  it('the backup stays on while the room is not proven cold and steady, the main compressor is in fault, or it just started', () => {
+    const none = (f: Fake): void => expect(propose('freezer-protection', f)).toEqual([]);
+    none({ values: heldCold, trend: -0.2, heldBelowS: 300 }); // not held long enough
+    none({ values: { ...heldCold, temperature: -18.3 }, trend: -0.2, heldBelowS: 3600 }); // not below setpoint by the margin
+    none({ values: heldCold, trend: 1, heldBelowS: 900 }); // warming despite the backup
+    none({ values: { ...heldCold, doorOpen: true }, trend: -0.2, heldBelowS: 900 });
+    none({ values: { ...heldCold, compressorFault: true }, trend: -0.2, heldBelowS: 900 });
+    none({ values: heldCold, trend: -0.2, heldBelowS: 900, changedS: 120 }); // minimum run time
+    expect(propose('freezer-protection', { values: heldCold, trend: -0.2, heldBelowS: 900, changedS: 400 })[0]).toMatchObject({ value: false });
+  });
+
+  it('no restart within the minimum off time of a switch-off it saw; a compressor fault is evidence', () => {
+    expect(propose('freezer-protection', { values: warm, trend: 3, changedS: 60 })).toEqual([]);
+    expect(propose('freezer-protection', { values: warm, trend: 3, changedS: 400 })[0]).toMatchObject({ value: true });
+    expect(propose('freezer-protection', { values: warm, trend: 3 })[0]).toMatchObject({ value: true });
+    const c = (f: Fake): number => propose('freezer-protection', f)[0]?.confidence ?? 0;
+    const running = { ...warm, compressorRunning: undefined };
+    expect(c({ values: { ...running, compressorFault: true }, trend: 0 })).toBeGreaterThan(c({ values: running, trend: 0 }));
   });
 });
 
@@ -96,5 +136,15 @@ describe('slopePerHour', () => {
     expect(slopePerHour(h, 600_000, 300)).toBeCloseTo(3, 6);
     expect(slopePerHour(h, 600_000, 3600)).toBeUndefined();
     expect(slopePerHour(undefined, 0, 60)).toBeUndefined();
+  });
+});
+
+describe('heldBelowS', () => {
+  it('counts from the first reading after the last one above the level; 0 while above it', () => {
+    const h = { ts: [0, 60_000, 120_000, 180_000, 240_000], v: [-17, -18.2, -18.6, -19, -19.4] };
+    expect(heldBelowS(h, { ts: 240_000, value: -19.4 }, -18.5, 300_000)).toBe(180);
+    expect(heldBelowS(h, { ts: 240_000, value: -19.4 }, -16, 300_000)).toBe(300);
+    expect(heldBelowS(h, { ts: 300_000, value: -18 }, -18.5, 300_000)).toBe(0);
+    expect(heldBelowS(undefined, { ts: 100_000, value: -20 }, -18.5, 160_000)).toBe(60);
   });
 });
