@@ -154,7 +154,7 @@ function hashFiles(files: readonly string[], extra: string): string {
 
 /** Output cache key: the resolved configuration and every source file that shapes a score. */
 function runKey(options: DetectorOptionsInput): string {
-  return hashFiles(['detector.ts', 'blocks.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
+  return hashFiles(['detector.ts', 'volatility.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
 }
 
 /** Model cache key: what a training depends on (history, schedule, seed, forecaster). */

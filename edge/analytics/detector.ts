@@ -8,7 +8,7 @@
  *    scales (48 and 96 readings), each calibrated on its own and the smaller p doubled;
  * plus range novelty (as HTM's NAB detector): a reading well outside every value seen so far
  * scores 1 outright, however well the forecaster predicted it (a forecaster trained on the recent
- * past happily extrapolates a value the point never produced), and record volatility (blocks.ts)
+ * past happily extrapolates a value the point never produced), and record volatility (volatility.ts)
  * the same way for how erratic the point is: the median |change| over the last 32 readings at more
  * than twice any before scores 1 (a point flapping between levels it has always had).
  * Each goes through its own TailCalibrator (likelihood.ts) to a tail probability; the smaller of
@@ -41,7 +41,7 @@ import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { selectBackend, tf } from './backend.js';
 import { buildInput, forecastErrors, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
-import { BlockDeviation, VolatilityRecord, type BlockOptions, type BlockState, type VolatilityRecordOptions, type VolatilityRecordState } from './blocks.js';
+import { VolatilityRecord, type VolatilityRecordOptions, type VolatilityRecordState } from './volatility.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
 import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
 import { Ring } from './stats.js';
@@ -129,23 +129,7 @@ export interface DetectorOptions {
   /** Readings per block of the longer scale (its vectors span longPattern × longStep readings). */
   readonly longStep: number;
   /**
-   * The slow view (blocks.ts; size 0 = off): block means and spreads against a robust baseline of
-   * the blocks before, recomputed once per block, calibrated on their own and joined to the
-   * combination as a third signal (Bonferroni over three).
-   */
-  readonly blocks: BlockOptions;
-  /**
-   * A third, slow shape-novelty scale (step 0 = off): vectors of `window` blocks of `step`
-   * readings, nearest neighbour among `memory` remembered ones; with `blocks`, the slow signal is
-   * the smaller p of the two, doubled.
-   */
-  readonly blockNovelty: { readonly step: number; readonly window: number; readonly memory: number };
-  /** Overrides of `likelihood` (after `noveltyLikelihood`) for the slow signals. */
-  readonly slowLikelihood: Partial<LikelihoodOptions>;
-  /** The slow signals' p is multiplied by this (≥ 1: they must be this much rarer to count as much). */
-  readonly slowPenalty: number;
-  /**
-   * Record volatility (blocks.ts; size 0 = off): the last `size` readings more volatile than any
+   * Record volatility (volatility.ts; size 0 = off): the last `size` readings more volatile than any
    * stretch before by more than `tolerance` score 1, as range novelty does for values. Checked
    * after `spatialAfter` and `after` readings.
    */
@@ -189,34 +173,32 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   noveltyLikelihood: { avgWindow: 8, estimator: 'robust' },
   longPattern: 24,
   longStep: 4,
-  blocks: { size: 0, baseline: 24, features: 'both', minScale: 0.01, direction: 'both', spread: 'std' },
   // Record volatility over 32 readings (bench/nab-cv.ts: see the README's "On-device analytics").
   volatilityRecord: { size: 32, tolerance: 1, after: 300, minRange: 0.01 },
-  blockNovelty: { step: 0, window: 16, memory: 1500 },
-  slowLikelihood: {},
-  slowPenalty: 1,
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
 };
 
-export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood' | 'blocks' | 'blockNovelty' | 'volatilityRecord'>> & {
+export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood' | 'volatilityRecord'>> & {
   readonly volatilityRecord?: Partial<VolatilityRecordOptions>;
-  readonly blocks?: Partial<BlockOptions>;
-  readonly blockNovelty?: Partial<DetectorOptions['blockNovelty']>;
   readonly forecaster?: Partial<ForecasterOptions>;
   readonly novelty?: Partial<NoveltyOptions>;
   readonly likelihood?: Partial<LikelihoodOptions>;
 };
 
+/**
+ * The defaults overlaid with `input`. Options this version does not know are dropped: the options
+ * inside a state saved by an older version may name signals since removed (the slow block signals'
+ * `blocks`, `blockNovelty`, `slowLikelihood`, `slowPenalty`), and such a state loads without them.
+ */
 export function resolveOptions(input: DetectorOptionsInput = {}): DetectorOptions {
   const d = DEFAULT_DETECTOR_OPTIONS;
+  const known = Object.fromEntries(Object.entries(input).filter(([key]) => Object.hasOwn(d, key))) as DetectorOptionsInput;
   return {
     ...d,
-    ...input,
+    ...known,
     forecaster: { ...d.forecaster, ...input.forecaster },
     novelty: { ...d.novelty, ...input.novelty },
     likelihood: { ...d.likelihood, ...input.likelihood },
-    blocks: { ...d.blocks, ...input.blocks },
-    blockNovelty: { ...d.blockNovelty, ...input.blockNovelty },
     volatilityRecord: { ...d.volatilityRecord, ...input.volatilityRecord },
   };
 }
@@ -248,11 +230,6 @@ export interface DetectorState {
   readonly novelty: NoveltyState;
   readonly longNovelty?: NoveltyState;
   readonly longPattern?: LikelihoodState;
-  /** The slow signals (absent when off, and in states saved before they existed). */
-  readonly blocks?: BlockState;
-  readonly blocksCal?: LikelihoodState;
-  readonly blockNovelty?: NoveltyState;
-  readonly blockNoveltyCal?: LikelihoodState;
   readonly volatilityRecord?: VolatilityRecordState;
 }
 
@@ -268,8 +245,6 @@ export interface ScoreDetail {
   readonly phase: DetectorPhase;
   readonly forecastP: number;
   readonly noveltyP: number;
-  /** The slow signals' tail probability (1 while they are off or not ready). */
-  readonly slowP: number;
   readonly prediction: number;
   readonly usingModel: boolean;
 }
@@ -309,13 +284,9 @@ export class PointDetector {
   private novelty: PatternNovelty;
   private longNovelty: PatternNovelty | undefined;
   private longCal: TailCalibrator;
-  private blocks: BlockDeviation | undefined;
-  private blocksCal: TailCalibrator;
-  private blockNovelty: PatternNovelty | undefined;
-  private blockNoveltyCal: TailCalibrator;
   private volatility: VolatilityRecord | undefined;
   private input: Float64Array;
-  private lastDetail: ScoreDetail = { score: 0, phase: 'learning', forecastP: 0.5, noveltyP: 0.5, slowP: 1, prediction: 0, usingModel: false };
+  private lastDetail: ScoreDetail = { score: 0, phase: 'learning', forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
 
   constructor(
     options: DetectorOptionsInput = {},
@@ -332,10 +303,6 @@ export class PointDetector {
     this.novelty = new PatternNovelty(o.novelty);
     this.longNovelty = o.longPattern > 0 ? new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }) : undefined;
     this.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood });
-    this.blocks = o.blocks.size > 0 ? new BlockDeviation(o.blocks) : undefined;
-    this.blocksCal = new TailCalibrator(slowLikelihood(o));
-    this.blockNovelty = o.blockNovelty.step > 0 ? new PatternNovelty(blockNoveltyOptions(o)) : undefined;
-    this.blockNoveltyCal = new TailCalibrator(slowLikelihood(o));
     this.volatility = o.volatilityRecord.size > 0 ? new VolatilityRecord(o.volatilityRecord) : undefined;
     this.recentScores = new Ring(o.refractory);
     this.input = new Float64Array(inputSize(o.forecaster));
@@ -397,7 +364,6 @@ export class PointDetector {
       const longRaw = this.longNovelty.update(v);
       if (this.longNovelty.ready && this.longNovelty.filled) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
     }
-    const slowP = this.slow(v);
     const record = this.volatility?.update(v) === true && this.seen >= o.spatialAfter;
     this.values.push(v);
     this.timestamps.push(ts);
@@ -405,14 +371,11 @@ export class PointDetector {
     let score = 0;
     if (this.seen > o.warmup) {
       const { forecast, novelty } = o.signals;
-      const ps = forecast && novelty ? [forecastP, noveltyP] : forecast ? [forecastP] : [noveltyP];
-      if (this.blocks || this.blockNovelty) ps.push(slowP);
-      const p = ps.length === 1 ? (ps[0] ?? 1) : this.combine(ps);
+      const p = forecast && novelty ? this.combine(forecastP, noveltyP) : forecast ? forecastP : noveltyP;
       score = spatial || record ? 1 : toScore(p, o.scoreDecades);
-      if (o.maskReported && novelty && (spatial || record || (forecast && toScore(this.combine([forecastP, 1]), o.scoreDecades) >= o.alertLevel))) {
+      if (o.maskReported && novelty && (spatial || record || (forecast && toScore(this.combine(forecastP, 1), o.scoreDecades) >= o.alertLevel))) {
         this.novelty.maskLatest();
         this.longNovelty?.maskLatest();
-        this.blockNovelty?.maskLatest();
       }
       {
         // Alerts older than every window in use are forgotten (the list stays small).
@@ -428,52 +391,17 @@ export class PointDetector {
         if (score <= prevMax) score *= o.refractoryDamping;
       } else score = this.suppress(score);
     }
-    this.lastDetail = { score, phase: this.phase, forecastP, noveltyP, slowP, prediction, usingModel: this.model !== undefined };
+    this.lastDetail = { score, phase: this.phase, forecastP, noveltyP, prediction, usingModel: this.model !== undefined };
     this.maybeTrain();
     return score;
   }
 
-  /**
-   * The slow signals' tail probability after reading `v` (1 while off or not ready): each is
-   * calibrated on its own (raw held between blocks, as the novelty's), the smaller p doubled when
-   * both are on.
-   */
-  private slow(v: number): number {
-    let p = 1;
-    let n = 0;
-    if (this.blocks) {
-      const raw = this.blocks.update(v);
-      if (this.blocks.ready) {
-        p = Math.min(p, this.blocksCal.update(raw));
-        n++;
-      }
-    }
-    if (this.blockNovelty) {
-      const raw = this.blockNovelty.update(v);
-      if (this.blockNovelty.ready && this.blockNovelty.filled) {
-        p = Math.min(p, this.blockNoveltyCal.update(raw, this.blockNovelty.lastMasked));
-        n++;
-      }
-    }
-    return Math.min(1, Math.max(1, n) * p * this.options.slowPenalty);
-  }
-
-  /** The signals' tail probabilities as one, by `options.combine`. */
-  private combine(ps: readonly number[]): number {
-    const k = ps.length;
-    if (this.options.combine === 'min') return Math.min(1, k * Math.min(...ps));
-    // Fisher's method for k p-values has the closed form X·Σ_{i<k} (−ln X)^i / i!, X = Πp.
-    let x = 1;
-    for (const p of ps) x *= p;
-    x = Math.max(x, 1e-300);
-    const l = -Math.log(x);
-    let term = 1;
-    let sum = 1;
-    for (let i = 1; i < k; i++) {
-      term *= l / i;
-      sum += term;
-    }
-    return Math.min(1, x * sum);
+  /** Both signals' tail probabilities as one, by `options.combine`. */
+  private combine(forecastP: number, noveltyP: number): number {
+    if (this.options.combine === 'min') return Math.min(1, 2 * Math.min(forecastP, noveltyP));
+    // Fisher's method for two p-values has the closed form X(1 − ln X), X = p1·p2.
+    const x = Math.max(forecastP * noveltyP, 1e-300);
+    return Math.min(1, x * (1 - Math.log(x)));
   }
 
   /** 'alert' suppression: one alert per incident; the incident ends when the score has recovered. */
@@ -605,8 +533,6 @@ export class PointDetector {
       pattern: this.patternCal.state(),
       novelty: this.novelty.state(),
       ...(this.longNovelty ? { longNovelty: this.longNovelty.state(), longPattern: this.longCal.state() } : {}),
-      ...(this.blocks ? { blocks: this.blocks.state(), blocksCal: this.blocksCal.state() } : {}),
-      ...(this.blockNovelty ? { blockNovelty: this.blockNovelty.state(), blockNoveltyCal: this.blockNoveltyCal.state() } : {}),
       ...(this.volatility ? { volatilityRecord: this.volatility.state() } : {}),
     };
   }
@@ -653,15 +579,7 @@ export class PointDetector {
       d.longNovelty = new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }, state.longNovelty);
       d.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.longPattern);
     }
-    if (o.blocks.size > 0) {
-      d.blocks = new BlockDeviation(o.blocks, state.blocks);
-      d.blocksCal = new TailCalibrator(slowLikelihood(o), state.blocksCal);
-    }
     if (o.volatilityRecord.size > 0) d.volatility = new VolatilityRecord(o.volatilityRecord, state.volatilityRecord);
-    if (o.blockNovelty.step > 0) {
-      d.blockNovelty = new PatternNovelty(blockNoveltyOptions(o), state.blockNovelty);
-      d.blockNoveltyCal = new TailCalibrator(slowLikelihood(o), state.blockNoveltyCal);
-    }
   }
 
   /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */
@@ -685,16 +603,6 @@ export class PointDetector {
     }
     return PointDetector.fromState(JSON.parse(text) as DetectorState, name);
   }
-}
-
-/** The slow signals' calibration: the novelty's (median/MAD), with `slowLikelihood` on top. */
-function slowLikelihood(o: DetectorOptions): LikelihoodOptions {
-  return { ...o.likelihood, ...o.noveltyLikelihood, ...o.slowLikelihood };
-}
-
-function blockNoveltyOptions(o: DetectorOptions): NoveltyOptions {
-  const b = o.blockNovelty;
-  return { ...o.novelty, step: b.step, window: b.window, memory: b.memory };
 }
 
 /** Score in [0, 1] of a tail probability: −log10(p) / decades, clipped. */

@@ -100,4 +100,36 @@ describe('PointDetector', () => {
     expect(sb).toEqual(sa);
     expect(b.readings).toBe(a.readings);
   });
+
+  it('loads a state saved with the slow block signals (since removed) as if they had never been there', async () => {
+    const values = dailySeries(1400, 4);
+    const a = new PointDetector(FAST);
+    await run(a, values.slice(0, 900));
+    const state = await a.state();
+    // What a version with the slow block signals saved, here with both of them on.
+    const legacy = JSON.parse(
+      JSON.stringify({
+        ...state,
+        options: {
+          ...state.options,
+          blocks: { size: 6, baseline: 24, features: 'both', minScale: 0.01, direction: 'both', spread: 'std' },
+          blockNovelty: { step: 4, window: 16, memory: 1500 },
+          slowLikelihood: { estimator: 'moments' },
+          slowPenalty: 2,
+        },
+        blocks: { current: [2, 40.5, 820.3], means: [20.1, 20.3], spreads: [0.1, 0.2], lo: 18, hi: 23, last: 1.5, previous: 20.2 },
+        blocksCal: state.pattern,
+        blockNovelty: state.novelty,
+        blockNoveltyCal: state.pattern,
+      }),
+    ) as typeof state;
+    const b = PointDetector.fromState(legacy);
+    const c = PointDetector.fromState(JSON.parse(JSON.stringify(state)) as typeof state);
+    const rest = values.slice(900);
+    expect(await run(b, rest, 900)).toEqual(await run(c, rest, 900));
+    const saved = await b.state();
+    for (const key of ['blocks', 'blockNovelty', 'slowLikelihood', 'slowPenalty']) expect(saved.options).not.toHaveProperty(key);
+    for (const key of ['blocks', 'blocksCal', 'blockNovelty', 'blockNoveltyCal']) expect(saved).not.toHaveProperty(key);
+    expect(saved.options).toEqual(c.options);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VolatilityRecord } from '../../edge/analytics/blocks.js';
+import { VolatilityRecord } from '../../edge/analytics/volatility.js';
 import { PointDetector, type DetectorOptionsInput } from '../../edge/analytics/index.js';
 import { gaussian, rng, STEP_MS, T0 } from './synthetic.js';
 
