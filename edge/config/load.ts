@@ -4,6 +4,7 @@
  * into the DeviceSpecs the runtime starts drivers from. Every problem names file, line, column and
  * field path; nothing is started from a config with problems.
  */
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -287,9 +288,12 @@ export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig
 /**
  * Where a gateway without `dataDir` keeps its state: the service's state directory when systemd
  * gives it one (`StateDirectory=` sets $STATE_DIRECTORY; /etc, where the config lives, is not the
- * place for it), else `data/<gateway id>` next to the config file.
+ * place for it), else `data/<gateway id>` next to the config file — also under systemd when that
+ * folder exists already (a gateway installed before this default keeps its unsent data and models).
  */
-export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJS.ProcessEnv = process.env): string {
+export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string {
+  const beside = resolveFrom(configFile, `data/${gatewayId}`);
   const state = env.STATE_DIRECTORY?.split(':')[0];
-  return state && isAbsolute(state) ? state : resolveFrom(configFile, `data/${gatewayId}`);
+  // A gateway that already keeps its outbox and models beside its config goes on using them.
+  return state && isAbsolute(state) && !exists(beside) ? state : beside;
 }

@@ -33,7 +33,9 @@ describe('gateway config: valid', () => {
     expect(ahu.connection).toMatchObject({ host: '127.0.0.1', port: 15020, unitId: 1, timeoutMs: 1000 });
     expect(loaded.dataDir).toBe(join(FIXTURES, 'data', 'gw-test'));
     // Under systemd (StateDirectory=swarmgate) state goes to the state directory, not beside /etc's config.
-    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' })).toBe('/var/lib/swarmgate');
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' }, () => false)).toBe('/var/lib/swarmgate');
+    // ... unless the gateway already keeps its data beside the config (installed before this default).
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' }, (p) => p === '/etc/swarmgate/data/gw-1')).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {})).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: 'relative' })).toBe('/etc/swarmgate/data/gw-1');
   });

@@ -82,8 +82,13 @@ function keepPrivate(path: string, log: Logger | undefined): void {
     if (!existsSync(file)) continue;
     const mode = statSync(file).mode & 0o777;
     if ((mode & 0o007) === 0) continue;
-    chmodSync(file, mode & ~0o007);
-    log?.warn({ file, was: mode.toString(8), now: (mode & ~0o007).toString(8) }, 'hub database was readable by every user; access for others removed');
+    try {
+      chmodSync(file, mode & ~0o007);
+      log?.warn({ file, was: mode.toString(8), now: (mode & ~0o007).toString(8) }, 'hub database was readable by every user; access for others removed');
+    } catch (err) {
+      // Not ours to change (a CLI run by another user): say so, and open it as before.
+      log?.warn({ file, mode: mode.toString(8), err: errorMessage(err) }, 'hub database is readable by every user; its owner should remove that access (chmod o-rwx)');
+    }
   }
 }
 

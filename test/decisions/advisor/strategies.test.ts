@@ -18,6 +18,8 @@ interface Fake {
   heldBelowS?: number;
   anomaly?: AnomalyEvidence;
   params?: Record<string, number>;
+  /** Roles bound to a point that has no usable reading (bad or missing). */
+  unreadable?: readonly string[];
 }
 
 function propose(kind: string, f: Fake): StrategyProposal[] {
@@ -25,7 +27,7 @@ function propose(kind: string, f: Fake): StrategyProposal[] {
   const params = { ...strategy.defaults, ...f.params };
   const ctx: StrategyContext = {
     now: 0,
-    bound: (r) => f.values[r] !== undefined,
+    bound: (r) => f.values[r] !== undefined || (f.unreadable?.includes(r) ?? false),
     get: (r) => (f.values[r] === undefined ? undefined : { value: f.values[r] as number | boolean, quality: (f.quality?.[r] ?? 1) === 1 ? 'good' : 'uncertain', ts: 0, ageS: 0 }),
     number: (r) => (typeof f.values[r] === 'number' ? (f.values[r] as number) : undefined),
     boolean: (r) => (typeof f.values[r] === 'boolean' ? (f.values[r] as boolean) : undefined),
@@ -91,11 +93,15 @@ describe('freezer-protection', () => {
     none({ values: { ...heldCold, doorOpen: true }, trend: -0.2, heldBelowS: 900 });
     none({ values: { ...heldCold, compressorFault: true }, trend: -0.2, heldBelowS: 900 });
     none({ values: heldCold, trend: -0.2, heldBelowS: 900, changedS: 120 }); // minimum run time
+    none({ values: heldCold, trend: -0.2, heldBelowS: 900, unreadable: ['compressorFault'] }); // fault point bound but unreadable
     expect(propose('freezer-protection', { values: heldCold, trend: -0.2, heldBelowS: 900, changedS: 400 })[0]).toMatchObject({ value: false });
   });
 
   it('no restart within the minimum off time of a switch-off it saw; a compressor fault is evidence', () => {
     expect(propose('freezer-protection', { values: warm, trend: 3, changedS: 60 })).toEqual([]);
+    // ... unless the room is already far past its band: then the alarm and the backup go at once.
+    const [hot] = propose('freezer-protection', { values: { ...warm, temperature: -10 }, trend: 3, changedS: 60 });
+    expect(hot).toMatchObject({ value: true, alarm: { severity: 'critical' } });
     expect(propose('freezer-protection', { values: warm, trend: 3, changedS: 400 })[0]).toMatchObject({ value: true });
     expect(propose('freezer-protection', { values: warm, trend: 3 })[0]).toMatchObject({ value: true });
     const c = (f: Fake): number => propose('freezer-protection', f)[0]?.confidence ?? 0;

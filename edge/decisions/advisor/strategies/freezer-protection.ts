@@ -59,9 +59,11 @@ export const freezerProtection: Strategy = {
       backupSwitchedS: switchedS === undefined ? null : Math.round(switchedS),
     };
     const out: StrategyProposal[] = [];
-    // Anti-short-cycle: a compressor restarted right after stopping (or stopped right after starting) wears and trips.
+    // Anti-short-cycle: a compressor restarted right after stopping (or stopped right after starting)
+    // wears and trips. It never holds back a room already more than scaleK past its band: then the
+    // product matters more than the compressor (and the alarm must go out).
     const rested = switchedS === undefined || switchedS >= ctx.num(relay === true ? 'minOnS' : 'minOffS');
-    if (excess > 0 && relay !== true && rested) {
+    if (excess > 0 && relay !== true && (rested || excess > ctx.num('scaleK'))) {
       const fMargin = saturate(excess, ctx.num('scaleK'));
       const fRise = rise === undefined ? 0 : clamp01(rise / ctx.num('riseKPerH'));
       const fAnomaly = anomaly ? clamp01(anomaly.score / ctx.num('anomalyLevel')) : 0;
@@ -110,6 +112,8 @@ function release(
   const heldS = ctx.heldBelowS('temperature', level) ?? 0;
   const holdS = ctx.num('offHoldS');
   if (t > level || heldS < holdS || fault === true || door === true) return undefined;
+  // A bound fault point that cannot be read (bad, missing) is not proof the main compressor is fine.
+  if (ctx.bound('compressorFault') && fault === undefined) return undefined;
   if (rise !== undefined && rise > ctx.num('offMaxRiseKPerH')) return undefined;
   const fBelow = saturate(level - t, 1);
   const fHeld = clamp01(heldS / (2 * Math.max(1, holdS)));
