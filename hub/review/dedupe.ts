@@ -73,10 +73,25 @@ export function joined(item: ReviewItem, input: NewReviewItem, now: number): Rev
 }
 
 /**
- * A technician rejected this action and the rejected item has not reached its expiry yet: the same
- * recommendation is held back unless it comes with a higher priority than the rejected one (the
- * condition escalated, e.g. a warming room became a cold-chain breach).
+ * How long a rejection holds the same action back at most: a technician's "no" answers the
+ * situation they looked at, not one that changes hours later (a compressor failing after a
+ * rejected precautionary backup-on).
  */
-export function heldBack(rejected: ReviewItem, input: NewReviewItem): boolean {
-  return clampPriority(input.priority) <= rejected.priority;
+export const REJECTION_HOLD_MS = 30 * 60_000;
+
+/** Until when a rejected item holds its action back: its expiry, or 30 min past the decision if earlier. */
+export function heldUntil(rejected: ReviewItem): number {
+  return Math.min(rejected.expiresAt, (rejected.decidedAt ?? rejected.createdAt) + REJECTION_HOLD_MS);
+}
+
+/**
+ * A technician rejected this action recently (heldUntil is ahead of `now`): the same
+ * recommendation is held back unless it comes with a higher priority than the rejected one (the
+ * condition escalated, e.g. a warming room became a cold-chain breach). A request of the 'safety'
+ * action class (a gateway's freezer protection asking for the backup compressor) is never held
+ * back: gateway requests all carry one priority, so they cannot escalate that way.
+ */
+export function heldBack(rejected: ReviewItem, input: NewReviewItem, now: number): boolean {
+  if (input.actionClass === 'safety') return false;
+  return now < heldUntil(rejected) && clampPriority(input.priority) <= rejected.priority;
 }

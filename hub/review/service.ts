@@ -12,7 +12,7 @@ import { isValid } from '../../shared/wire/codec.js';
 import { ActionSchema, type Action } from '../../shared/wire/messages.js';
 import type { CommandService } from '../commands/service.js';
 import type { HubStore } from '../store/types.js';
-import { actionKey, clampPriority, heldBack, joined, proposerName, type ProposeOutcome } from './dedupe.js';
+import { actionKey, clampPriority, heldBack, heldUntil, joined, proposerName, type ProposeOutcome } from './dedupe.js';
 import { liveEvidence } from './evidence.js';
 import { reviewRepository, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import { effectiveAction, type AuditAction, type AuditEntry, type NewReviewItem, type ReviewApi, type ReviewFilter, type ReviewItem, type ReviewSource, type ReviewState, type StoredReviewItem } from './types.js';
@@ -159,8 +159,10 @@ export class ReviewService implements ReviewApi {
    * pending item per (gateway, action target and value). A proposal for an action that waits
    * joins that item as another proposer (audited as 'join'; its private context is kept under
    * context.supporting for its source's learning). One for an action a technician rejected is
-   * held back until the rejected item would have expired, unless its priority is higher, and
-   * one for an action an approved item is executing is held back until that finishes.
+   * held back until the rejected item would have expired, at most 30 min past the rejection,
+   * unless its priority is higher or its action class is 'safety' (filed, naming the rejection in
+   * evidence.earlierRejection); one for an action an approved item is executing is held back
+   * until that finishes.
    */
   async propose(input: NewReviewItem): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> {
     if (!isValid(ActionSchema, input.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `review item ${input.id}: the action does not match the wire ActionSchema`);
@@ -199,12 +201,13 @@ export class ReviewService implements ReviewApi {
       }
       const executing = same.find((r) => r.item.state === 'approved');
       if (executing) return { item: executing.item, outcome: 'held' };
-      const rejected = same.find((r) => r.item.state === 'rejected');
-      if (rejected && heldBack(rejected.item, input)) {
-        this.log.debug({ proposal: input.id, rejected: rejected.item.id, until: new Date(rejected.item.expiresAt).toISOString() }, 'recommendation held back: a technician rejected this action');
-        return { item: rejected.item, outcome: 'held' };
+      const rejections = same.filter((r) => r.item.state === 'rejected');
+      const holding = rejections.find((r) => heldBack(r.item, input, now));
+      if (holding) {
+        this.log.debug({ proposal: input.id, rejected: holding.item.id, until: new Date(heldUntil(holding.item)).toISOString() }, 'recommendation held back: a technician rejected this action');
+        return { item: holding.item, outcome: 'held' };
       }
-      return { item: await this.submit(input), outcome: 'created' };
+      return { item: await this.submit(withEarlierRejection(input, rejections)), outcome: 'created' };
     }
     throw conflict(input.id, 'pending', `review item for ${key} kept changing while recommendation ${input.id} tried to join it; it is submitted again on the next evaluation`);
   }
@@ -383,6 +386,18 @@ export class ReviewService implements ReviewApi {
 
 function audit(itemId: string, at: number, actor: string, action: AuditAction, before: ReviewItem | undefined, after: ReviewItem, note?: string): NewAuditEntry {
   return { itemId, at, actor, action, ...(before ? { before } : {}), after, ...(note ? { note } : {}) };
+}
+
+/**
+ * A recommendation filed although the same action was rejected recently (a safety request, an
+ * escalation, or past the hold): its evidence names the latest rejection, so the technician sees
+ * who said no, when and why.
+ */
+function withEarlierRejection(input: NewReviewItem, rejections: readonly StoredReviewItem[]): NewReviewItem {
+  const latest = rejections.reduce<ReviewItem | undefined>((a, r) => (!a || (r.item.decidedAt ?? 0) > (a.decidedAt ?? 0) ? r.item : a), undefined);
+  if (!latest) return input;
+  const earlierRejection = { id: latest.id, ...(latest.decidedBy ? { by: latest.decidedBy } : {}), ...(latest.decidedAt ? { at: latest.decidedAt } : {}), ...(latest.reason ? { reason: latest.reason } : {}), priority: latest.priority };
+  return { ...input, evidence: { ...(input.evidence ?? {}), earlierRejection } };
 }
 
 function supportingOf(context: Readonly<Record<string, unknown>> | undefined): unknown[] {

@@ -317,6 +317,29 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       now = T0;
     });
 
+    it('propose: a rejection holds the action back 30 min at most, and never a safety request', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      // A low-priority gateway request lives 24 h; the technician rejects it a minute in.
+      const low = (over: Partial<NewReviewItem> = {}): NewReviewItem => item(site, { gateway, priority: 20, actionClass: 'energy', expiresAt: T0 + 24 * 3_600_000, ...over });
+      const { item: rejected } = await svc.propose(low());
+      now = T0 + 60_000;
+      await svc.reject(rejected.id, { user: 'ann', reason: 'precaution not needed' });
+      now = T0 + 60_000 + 29 * 60_000;
+      expect((await svc.propose(low({ createdAt: now }))).outcome).toBe('held');
+      // A safety request for the same action right after the rejection is filed, naming it.
+      const safety = await svc.propose(low({ createdAt: now, actionClass: 'safety', rationale: 'main compressor failed' }));
+      expect(safety.outcome).toBe('created');
+      expect(safety.item.evidence.earlierRejection).toMatchObject({ id: rejected.id, by: 'ann', at: T0 + 60_000, reason: 'precaution not needed' });
+      await svc.reject(safety.item.id, { user: 'ann', reason: 'compressor being serviced' });
+      // 30 min past the last rejection the same priority is asked again, long before the 24 h expiry.
+      now = T0 + 60_000 + 29 * 60_000 + 30 * 60_000 + 1000;
+      const again = await svc.propose(low({ createdAt: now }));
+      expect(again.outcome).toBe('created');
+      expect(again.item.evidence.earlierRejection).toMatchObject({ id: safety.item.id });
+      now = T0;
+    });
+
     it('an item shown reads its charts again from the store: up to now while open, an hour past its decision once closed', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const gateway = `gw-${randomUUID().slice(0, 6)}`;
