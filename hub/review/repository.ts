@@ -21,7 +21,7 @@ export interface ReviewRepository {
   get(id: string): Promise<StoredReviewItem | undefined>;
   list(filter: ReviewFilter): Promise<ReviewItem[]>;
   /**
-   * Writes `next` (state, decision, priority, evidence, context) while the stored version is
+   * Writes `next` (state, decision, priority, expiry, evidence, context) while the stored version is
    * next.version - 1 and its state one of `from`.
    */
   update(next: StoredReviewItem, from: readonly ReviewState[], entry: NewAuditEntry): Promise<boolean>;

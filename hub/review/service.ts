@@ -187,15 +187,18 @@ export class ReviewService implements ReviewApi {
       const same = (await this.repo.standing(input.gateway, now, 1000)).filter((r) => actionKey(r.item.gateway, r.item.action) === key);
       const pending = same.find((r) => r.item.state === 'pending' && r.item.expiresAt > now);
       if (pending) {
-        const next = joined(pending.item, input, now);
-        if (!next) return { item: pending.item, outcome: 'unchanged' };
-        const context = input.context ? { ...(pending.context ?? {}), supporting: [...supportingOf(pending.context), input.context] } : pending.context;
+        const joinedBy = joined(pending.item, input, now, input.expiresAt ?? (input.createdAt ?? now) + this.defaultExpiryMs);
+        if (!joinedBy) return { item: pending.item, outcome: 'unchanged' };
+        const { item: next, change } = joinedBy;
+        // A joiner's private context is kept for its source's learning; a raise adds no proposer.
+        const context = change === 'join' && input.context ? { ...(pending.context ?? {}), supporting: [...supportingOf(pending.context), input.context] } : pending.context;
         const row: StoredReviewItem = { item: next, updatedAt: now, ...(context ? { context } : {}) };
         const by = proposerName(input);
-        if (await this.repo.update(row, ['pending'], audit(next.id, now, by, 'join', pending.item, next, `${by} (${input.id}): ${input.rationale}`.slice(0, 2000)))) {
-          this.log.info({ id: next.id, by, proposal: input.id }, 'a second recommendation for the same action joined the pending item');
+        const note = change === 'join' ? `${by} (${input.id}): ${input.rationale}` : `${by} (${input.id}) raised the priority ${pending.item.priority} -> ${next.priority}: ${input.rationale}`;
+        if (await this.repo.update(row, ['pending'], audit(next.id, now, by, change, pending.item, next, note.slice(0, 2000)))) {
+          this.log.info({ id: next.id, by, proposal: input.id, change, priority: next.priority }, change === 'join' ? 'a second recommendation for the same action joined the pending item' : 'a proposer raised the pending item\'s priority');
           this.announce(next);
-          return { item: next, outcome: 'joined' };
+          return { item: next, outcome: change === 'join' ? 'joined' : 'raised' };
         }
         continue;
       }

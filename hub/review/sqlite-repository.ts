@@ -51,11 +51,11 @@ export class SqliteReviewRepository implements ReviewRepository {
     return this.db.transaction((): boolean => {
       const r = this.db
         .prepare(
-          `UPDATE review_items SET state = ?, modified_action = ?, decided_by = ?, decided_at = ?, reason = ?, command_id = ?, priority = ?, evidence = ?, context = ?,
+          `UPDATE review_items SET state = ?, modified_action = ?, decided_by = ?, decided_at = ?, reason = ?, command_id = ?, priority = ?, evidence = ?, context = ?, expires_at = ?,
              version = ?, updated_at = ?
            WHERE id = ? AND version = ? AND state IN (${from.map(() => '?').join(', ')})`,
         )
-        .run(i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, i.priority, JSON.stringify(i.evidence), stringify(next.context), i.version, next.updatedAt, i.id, i.version - 1, ...from);
+        .run(i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, i.priority, JSON.stringify(i.evidence), stringify(next.context), i.expiresAt, i.version, next.updatedAt, i.id, i.version - 1, ...from);
       if (r.changes === 0) return false;
       this.writeAudit(entry);
       return true;

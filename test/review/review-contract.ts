@@ -291,6 +291,37 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       expect(pending.filter((p) => p.gateway === gateway)).toHaveLength(3);
     });
 
+    it('propose: a proposer coming back with a higher priority raises the item, audited', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const agent = (priority: number): NewReviewItem => item(site, { gateway, source: 'hub', sourceAgent: 'equipment-health', priority });
+      const first = await svc.propose(agent(50));
+      expect((await svc.propose(agent(50))).outcome).toBe('unchanged');
+      const raised = await svc.propose(agent(100));
+      expect(raised.outcome).toBe('raised');
+      expect(raised.item).toMatchObject({ id: first.item.id, priority: 100, version: 2 });
+      expect((raised.item.evidence.proposers as Array<{ by: string; priority: number }>).map((p) => [p.by, p.priority])).toEqual([['agent:equipment-health', 100]]);
+      expect((await svc.audit(first.item.id)).map((e) => [e.action, e.actor, e.before?.priority, e.after.priority])).toEqual([
+        ['submit', 'agent:equipment-health', undefined, 50],
+        ['raise', 'agent:equipment-health', 50, 100],
+      ]);
+      // Lower again: nothing changes.
+      expect((await svc.propose(agent(75))).outcome).toBe('unchanged');
+      expect((await svc.get(first.item.id))?.priority).toBe(100);
+    });
+
+    it('propose: a join keeps the item until the later of the two expiries', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const first = await svc.propose(item(site, { gateway, expiresAt: T0 + 1_800_000 }));
+      const joiner = await svc.propose(item(site, { gateway, source: 'hub', sourceAgent: 'safety', expiresAt: T0 + 8 * 3_600_000 }));
+      expect(joiner).toMatchObject({ outcome: 'joined', item: { id: first.item.id, expiresAt: T0 + 8 * 3_600_000 } });
+      // A joiner expiring sooner does not shorten it.
+      const short = await svc.propose(item(site, { gateway, source: 'hub', sourceAgent: 'comfort', expiresAt: T0 + 60_000 }));
+      expect(short).toMatchObject({ outcome: 'joined', item: { expiresAt: T0 + 8 * 3_600_000 } });
+      expect((await svc.stored(first.item.id))?.item.expiresAt).toBe(T0 + 8 * 3_600_000);
+    });
+
     it('propose: an action a technician rejected is held back until the rejected item would have expired, unless it escalates; an approved one while it runs', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const gateway = `gw-${randomUUID().slice(0, 6)}`;
