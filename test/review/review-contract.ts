@@ -6,7 +6,7 @@
  * rejection) and charts read again from the store when an item is shown.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ReviewService, type NewReviewItem } from '../../hub/review/index.js';
 import type { CommandRecord, HubStore } from '../../hub/store/types.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
@@ -388,6 +388,38 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       // What the list and the audit hold stays as it was filed.
       expect(((await svc.stored(x.id))?.item.evidence.telemetry as Array<{ samples: unknown[] }>)[0]?.samples).toHaveLength(1);
       now = T0;
+    });
+
+    it('an item pending for hours on a 1 Hz point is charted from the bucketed history, not re-read raw', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      // Three hours at 1 Hz: -18 °C for the first hour, -15 °C after.
+      const start = T0 - 3_600_000;
+      let seq = 0;
+      for (let t = start; t < T0 + 2 * 3_600_000; t += 5000 * 1000) {
+        const readings = [];
+        for (let ts = t; ts < Math.min(t + 5000 * 1000, T0 + 2 * 3_600_000); ts += 1000) readings.push({ d: 'coldroom', p: 'temperature', v: ts < T0 ? -18 : -15, q: 'good' as const, ts });
+        seq += 1;
+        await store.ingestBatch({ v: 1, gateway, bootId: 'boot-0001', seq, sentAt: t, historical: true, readings });
+      }
+      const x = await svc.submit(item(site, { gateway, expiresAt: T0 + 24 * 3_600_000, evidence: { telemetry: [{ device: 'coldroom', point: 'temperature', from: start, samples: [] }] } }));
+      now = T0 + 2 * 3_600_000;
+      const history = vi.spyOn(store, 'history');
+      try {
+        const shown = (await svc.get(x.id))?.evidence.telemetry as Array<{ samples: Array<{ ts: number; value: number }> }>;
+        const samples = shown[0]?.samples ?? [];
+        expect(samples.length).toBeGreaterThan(400);
+        expect(samples.length).toBeLessThanOrEqual(500);
+        expect(samples[0]?.value).toBeCloseTo(-18, 5);
+        expect(samples.at(-1)?.value).toBeCloseTo(-15, 5);
+        expect(samples.at(-1)?.ts).toBeGreaterThan(now - 60_000);
+        // No raw read of the 10 800 samples: only bucketed history.
+        const rawRead = (await Promise.all(history.mock.calls.map((c, i) => (c[5] === undefined ? history.mock.results[i]?.value : [])))).reduce((n: number, r: unknown[]) => n + r.length, 0);
+        expect(rawRead).toBe(0);
+      } finally {
+        history.mockRestore();
+        now = T0;
+      }
     });
   });
 }
