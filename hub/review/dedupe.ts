@@ -27,7 +27,8 @@ export interface Proposer {
 /**
  * What propose did: `created` a new item; `joined` a pending item for the same action (as another
  * proposer); `raised` the pending item's priority (a proposer of it came back with a higher one);
- * `unchanged` when that proposer had joined already or the id exists; `held` back by a recent
+ * `unchanged` when that proposer had joined already, the id exists, or the id had joined an
+ * item before (a gateway resending a request after its item closed); `held` back by a recent
  * rejection of the same action, or by an approved item executing it.
  */
 export type ProposeOutcome = 'created' | 'joined' | 'raised' | 'unchanged' | 'held';

@@ -80,6 +80,12 @@ export class PostgresReviewRepository implements ReviewRepository {
     return (await this.store.query(sql, [gateway, now, limit])).map(itemFromRow);
   }
 
+  async joinedBy(gateway: string, proposalId: string, since: number): Promise<StoredReviewItem | undefined> {
+    const sql = "SELECT * FROM review_items WHERE updated_at >= $1 AND gateway = $2 AND evidence->'proposers' @> $3::jsonb ORDER BY updated_at DESC LIMIT 1";
+    const row = (await this.store.query(sql, [since, gateway, JSON.stringify([{ id: proposalId }])]))[0];
+    return row ? itemFromRow(row) : undefined;
+  }
+
   async changedSince(since: number, limit: number): Promise<StoredReviewItem[]> {
     return (await this.store.query('SELECT * FROM review_items WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2', [since, limit])).map(itemFromRow);
   }

@@ -42,6 +42,11 @@ const SYSTEM = 'system';
 /** After a start, approvals wait at most this long for their gateway to be heard from again. */
 const START_GRACE_MS = 60_000;
 const MAX_USER = 128;
+/**
+ * A proposal joins an item after it was made, so the item it joined changed after its createdAt;
+ * this much earlier still counts (a gateway's clock ahead of the hub's).
+ */
+const JOIN_LOOKBACK_MS = 3_600_000;
 
 export function commandIdFor(itemId: string): string {
   return `rv-${createHash('sha1').update(itemId).digest('hex').slice(0, 32)}`;
@@ -210,6 +215,9 @@ export class ReviewService implements ReviewApi {
         this.log.debug({ proposal: input.id, rejected: holding.item.id, until: new Date(heldUntil(holding.item)).toISOString() }, 'recommendation held back: a technician rejected this action');
         return { item: holding.item, outcome: 'held' };
       }
+      // A proposal resent (a gateway's outbox after a reconnect) that had joined an item since closed.
+      const joinedBefore = await this.repo.joinedBy(input.gateway, input.id, (input.createdAt ?? now) - JOIN_LOOKBACK_MS);
+      if (joinedBefore) return { item: joinedBefore.item, outcome: 'unchanged' };
       return { item: await this.submit(withEarlierRejection(input, rejections)), outcome: 'created' };
     }
     throw conflict(input.id, 'pending', `review item for ${key} kept changing while recommendation ${input.id} tried to join it; it is submitted again on the next evaluation`);

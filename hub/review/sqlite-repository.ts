@@ -75,6 +75,14 @@ export class SqliteReviewRepository implements ReviewRepository {
     return (this.db.prepare(sql).all(gateway, now, limit) as Row[]).map(itemFromRow);
   }
 
+  async joinedBy(gateway: string, proposalId: string, since: number): Promise<StoredReviewItem | undefined> {
+    const sql = `SELECT * FROM review_items WHERE updated_at >= ? AND gateway = ?
+      AND EXISTS (SELECT 1 FROM json_each(review_items.evidence, '$.proposers') p WHERE json_extract(p.value, '$.id') = ?)
+      ORDER BY updated_at DESC LIMIT 1`;
+    const row = this.db.prepare(sql).get(since, gateway, proposalId) as Row | undefined;
+    return row ? itemFromRow(row) : undefined;
+  }
+
   async changedSince(since: number, limit: number): Promise<StoredReviewItem[]> {
     return (this.db.prepare('SELECT * FROM review_items WHERE updated_at >= ? ORDER BY updated_at LIMIT ?').all(since, limit) as Row[]).map(itemFromRow);
   }

@@ -322,6 +322,39 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       expect((await svc.stored(first.item.id))?.item.expiresAt).toBe(T0 + 8 * 3_600_000);
     });
 
+    it('propose: a resent request that had joined an item since executed or rejected opens no new item', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const hubStore = await stores.connect();
+      const hub = await ReviewService.open({ store: hubStore, commands: new FakeCommands(), clock: Date.now });
+      try {
+        const t = Date.now();
+        const agent = await hub.propose(item(site, { gateway, source: 'hub', sourceAgent: 'safety', createdAt: t, expiresAt: t + 60_000 }));
+        const request = item(site, { gateway, id: `req-${randomUUID().slice(0, 8)}`, createdAt: t, expiresAt: t + 60_000 });
+        expect((await hub.propose(request)).outcome).toBe('joined');
+        await hub.approve(agent.item.id, { user: 'ann' });
+        await hub.idle();
+        expect((await hub.get(agent.item.id))?.state).toBe('executed');
+        // The gateway's outbox sends the request again after a reconnect.
+        expect(await hub.propose(request)).toMatchObject({ outcome: 'unchanged', item: { id: agent.item.id, state: 'executed' } });
+        expect(await hub.get(request.id)).toBeUndefined();
+        // A new request (another id) for the same action is a new item.
+        expect((await hub.propose({ ...request, id: `req-${randomUUID().slice(0, 8)}` })).outcome).toBe('created');
+      } finally {
+        await hub.stop();
+        await hubStore.close();
+      }
+      // Rejected, past the hold: the resent request still opens nothing.
+      const gw2 = `${gateway}-b`;
+      const first = await svc.propose(item(site, { gateway: gw2, source: 'hub', sourceAgent: 'safety', expiresAt: T0 + 8 * 3_600_000 }));
+      const again = item(site, { gateway: gw2, id: `req-${randomUUID().slice(0, 8)}`, expiresAt: T0 + 8 * 3_600_000 });
+      expect((await svc.propose(again)).outcome).toBe('joined');
+      await svc.reject(first.item.id, { user: 'ann', reason: 'not needed' });
+      now = T0 + 3_600_000;
+      expect(await svc.propose(again)).toMatchObject({ outcome: 'unchanged', item: { id: first.item.id, state: 'rejected' } });
+      now = T0;
+    });
+
     it('propose: an action a technician rejected is held back until the rejected item would have expired, unless it escalates; an approved one while it runs', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const gateway = `gw-${randomUUID().slice(0, 6)}`;
