@@ -301,33 +301,39 @@ export class ReviewService implements ReviewApi {
   private async decide(id: string, user: string, action: AuditAction, change: Partial<Pick<ReviewItem, 'state' | 'reason' | 'modifiedAction'>>): Promise<ReviewItem> {
     const who = user.trim();
     if (!who || who.length > MAX_USER) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', `a decision needs the technician's user name (1-${MAX_USER} characters)`);
-    const row = await this.repo.get(id);
-    if (!row) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${id}"`, { details: { id } });
-    const now = this.clock();
-    const cur = row.item;
-    if (cur.state === 'pending' && cur.expiresAt <= now) {
-      await this.expire(row, now);
-      throw conflict(id, 'expired', `review item "${id}" expired at ${new Date(cur.expiresAt).toISOString()}`);
+    // A join (another proposer, a raised priority) bumps the version between the read and the
+    // write; the item is still pending then, so the decision is made again on the latest row, once.
+    for (let attempt = 0; ; attempt += 1) {
+      const row = await this.repo.get(id);
+      if (!row) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${id}"`, { details: { id } });
+      const now = this.clock();
+      const cur = row.item;
+      if (cur.state === 'pending' && cur.expiresAt <= now) {
+        await this.expire(row, now);
+        throw conflict(id, 'expired', `review item "${id}" expired at ${new Date(cur.expiresAt).toISOString()}`);
+      }
+      if (cur.state !== 'pending') throw conflict(id, cur.state, `review item "${id}" is already ${cur.state}${cur.decidedBy ? ` (by ${cur.decidedBy})` : ''}`);
+      const next: ReviewItem = {
+        ...cur,
+        ...change,
+        decidedBy: who,
+        decidedAt: now,
+        ...(change.state === 'approved' ? { commandId: commandIdFor(id) } : {}),
+        version: cur.version + 1,
+      };
+      const note = change.reason;
+      const ok = await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(id, now, who, action, cur, next, note));
+      if (!ok) {
+        const latest = (await this.repo.get(id))?.item;
+        if (latest?.state === 'pending' && attempt === 0) continue;
+        if (latest?.state === 'pending') throw conflict(id, 'pending', `review item "${id}" kept changing while it was being decided (recommendations joining it); try again`);
+        throw conflict(id, latest?.state ?? 'pending', `review item "${id}" was decided by someone else${latest?.decidedBy ? ` (${latest.decidedBy}, ${latest.state})` : ''}`);
+      }
+      this.log.info({ id, user: who, action, state: next.state }, 'review decision');
+      this.announce(next);
+      if (next.state === 'approved') this.dispatch({ ...row, item: next, updatedAt: now });
+      return next;
     }
-    if (cur.state !== 'pending') throw conflict(id, cur.state, `review item "${id}" is already ${cur.state}${cur.decidedBy ? ` (by ${cur.decidedBy})` : ''}`);
-    const next: ReviewItem = {
-      ...cur,
-      ...change,
-      decidedBy: who,
-      decidedAt: now,
-      ...(change.state === 'approved' ? { commandId: commandIdFor(id) } : {}),
-      version: cur.version + 1,
-    };
-    const note = change.reason;
-    const ok = await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(id, now, who, action, cur, next, note));
-    if (!ok) {
-      const latest = (await this.repo.get(id))?.item;
-      throw conflict(id, latest?.state ?? 'pending', `review item "${id}" was decided by someone else${latest?.decidedBy ? ` (${latest.decidedBy}, ${latest.state})` : ''}`);
-    }
-    this.log.info({ id, user: who, action, state: next.state }, 'review decision');
-    this.announce(next);
-    if (next.state === 'approved') this.dispatch({ ...row, item: next, updatedAt: now });
-    return next;
   }
 
   private async expire(row: StoredReviewItem, now: number): Promise<boolean> {

@@ -178,6 +178,40 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       }
     });
 
+    it('a join between the technician reading and writing does not fail the decision: it is made again on the latest item', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const otherStore = await stores.connect();
+      const other = await ReviewService.open({ store: otherStore, clock });
+      const repo = (svc as unknown as { repo: { get(id: string): Promise<unknown> } }).repo;
+      const original = repo.get.bind(repo);
+      try {
+        for (const decision of ['approve', 'reject'] as const) {
+          const { item: x } = await svc.propose(item(site, { gateway, action: write(decision === 'approve' ? -22 : -23) }));
+          let joinedOnce = false;
+          // Another hub process joins a second recommendation right after this decision read the item.
+          const get = vi.spyOn(repo, 'get').mockImplementation(async (id: string) => {
+            const row = await original(id);
+            if (id === x.id && !joinedOnce) {
+              joinedOnce = true;
+              expect((await other.propose(item(site, { gateway, action: x.action, source: 'hub', sourceAgent: 'safety', priority: 90 }))).outcome).toBe('joined');
+            }
+            return row;
+          });
+          try {
+            const decided = decision === 'approve' ? await svc.approve(x.id, { user: 'ann' }) : await svc.reject(x.id, { user: 'ann', reason: 'no' });
+            expect(decided).toMatchObject({ state: decision === 'approve' ? 'approved' : 'rejected', priority: 90, version: 3, decidedBy: 'ann' });
+            expect((await svc.audit(x.id)).map((e) => e.action)).toEqual(['submit', 'join', decision]);
+          } finally {
+            get.mockRestore();
+          }
+        }
+      } finally {
+        await other.stop();
+        await otherStore.close();
+      }
+    });
+
     it('pending items past expiresAt expire (sweep, or when someone tries to decide)', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const a = await svc.submit(item(site, { expiresAt: T0 + 1000 }));
