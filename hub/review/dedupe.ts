@@ -26,10 +26,12 @@ export interface Proposer {
 
 /**
  * What propose did: `created` a new item; `joined` a pending item for the same action (as another
- * proposer); `unchanged` when that proposer had joined already or the id exists; `held` back by a
- * recent rejection of the same action, or by an approved item executing it.
+ * proposer); `raised` the pending item's priority (a proposer of it came back with a higher one);
+ * `unchanged` when that proposer had joined already, the id exists, or the id had joined an
+ * item before (a gateway resending a request after its item closed); `held` back by a recent
+ * rejection of the same action, or by an approved item executing it.
  */
-export type ProposeOutcome = 'created' | 'joined' | 'unchanged' | 'held';
+export type ProposeOutcome = 'created' | 'joined' | 'raised' | 'unchanged' | 'held';
 
 export function proposerName(p: Pick<NewReviewItem, 'sourceAgent' | 'gateway'>): string {
   return p.sourceAgent ? `agent:${p.sourceAgent}` : `gateway:${p.gateway}`;
@@ -49,14 +51,30 @@ export function proposersOf(item: ReviewItem): Proposer[] {
   return Array.isArray(list) && list.length > 0 ? (list as Proposer[]) : [proposerOf(item, item.createdAt)];
 }
 
+/** A pending item changed by a proposal: `join` added a proposer, `raise` raised the priority. */
+export interface JoinChange {
+  readonly item: ReviewItem;
+  readonly change: 'join' | 'raise';
+}
+
 /**
- * The pending item with `input` as another proposer (undefined when it already is one): the
- * higher priority of the two, the telemetry windows the item lacked, the proposer's rationale.
+ * The pending item with `input` as another proposer: the higher priority of the two, the later
+ * expiry (the joiner's request must not vanish with a shorter-lived item), the telemetry windows
+ * the item lacked, the proposer's rationale. A proposer that had joined already raises the
+ * item's priority when it comes back with a higher one (and extends the expiry); otherwise
+ * nothing changes (undefined). `inputExpiresAt` is when the proposal itself would expire.
  */
-export function joined(item: ReviewItem, input: NewReviewItem, now: number): ReviewItem | undefined {
+export function joined(item: ReviewItem, input: NewReviewItem, now: number, inputExpiresAt: number): JoinChange | undefined {
   const proposers = proposersOf(item);
   const by = proposerName(input);
-  if (proposers.some((p) => p.by === by)) return undefined;
+  const priority = clampPriority(input.priority);
+  const expiresAt = Math.max(item.expiresAt, inputExpiresAt);
+  const mine = proposers.findIndex((p) => p.by === by);
+  if (mine >= 0) {
+    if (priority <= item.priority) return undefined;
+    const raised = proposers.map((p, i) => (i === mine ? { ...p, priority, at: now } : p));
+    return { change: 'raise', item: { ...item, priority, expiresAt, evidence: { ...item.evidence, proposers: raised }, version: item.version + 1 } };
+  }
   const charts = (e: Readonly<Record<string, unknown>> | undefined): unknown[] => (Array.isArray(e?.telemetry) ? (e.telemetry as unknown[]) : []);
   const keyOf = (w: unknown): string => {
     const o = (w ?? {}) as Record<string, unknown>;
@@ -65,18 +83,37 @@ export function joined(item: ReviewItem, input: NewReviewItem, now: number): Rev
   const have = new Set(charts(item.evidence).map(keyOf));
   const telemetry = [...charts(item.evidence), ...charts(input.evidence).filter((w) => !have.has(keyOf(w)))];
   return {
-    ...item,
-    priority: Math.max(item.priority, clampPriority(input.priority)),
-    evidence: { ...item.evidence, telemetry, proposers: [...proposers, proposerOf(input, now)] },
-    version: item.version + 1,
+    change: 'join',
+    item: {
+      ...item,
+      priority: Math.max(item.priority, priority),
+      expiresAt,
+      evidence: { ...item.evidence, telemetry, proposers: [...proposers, proposerOf(input, now)] },
+      version: item.version + 1,
+    },
   };
 }
 
 /**
- * A technician rejected this action and the rejected item has not reached its expiry yet: the same
- * recommendation is held back unless it comes with a higher priority than the rejected one (the
- * condition escalated, e.g. a warming room became a cold-chain breach).
+ * How long a rejection holds the same action back at most: a technician's "no" answers the
+ * situation they looked at, not one that changes hours later (a compressor failing after a
+ * rejected precautionary backup-on).
  */
-export function heldBack(rejected: ReviewItem, input: NewReviewItem): boolean {
-  return clampPriority(input.priority) <= rejected.priority;
+export const REJECTION_HOLD_MS = 30 * 60_000;
+
+/** Until when a rejected item holds its action back: its expiry, or 30 min past the decision if earlier. */
+export function heldUntil(rejected: ReviewItem): number {
+  return Math.min(rejected.expiresAt, (rejected.decidedAt ?? rejected.createdAt) + REJECTION_HOLD_MS);
+}
+
+/**
+ * A technician rejected this action recently (heldUntil is ahead of `now`): the same
+ * recommendation is held back unless it comes with a higher priority than the rejected one (the
+ * condition escalated, e.g. a warming room became a cold-chain breach). A request of the 'safety'
+ * action class (a gateway's freezer protection asking for the backup compressor) is never held
+ * back: gateway requests all carry one priority, so they cannot escalate that way.
+ */
+export function heldBack(rejected: ReviewItem, input: NewReviewItem, now: number): boolean {
+  if (input.actionClass === 'safety') return false;
+  return now < heldUntil(rejected) && clampPriority(input.priority) <= rejected.priority;
 }

@@ -24,7 +24,7 @@ export interface EvidenceWindow {
   readonly samples: readonly EvidenceSample[];
 }
 
-/** A phone draws a few hundred points; longer windows are thinned evenly (the last sample kept). */
+/** A phone draws a few hundred points; longer windows are bucketed or thinned evenly (the last sample kept). */
 export const MAX_SAMPLES = 500;
 /** How far past its decision (or expiry) a closed item's charts go: long enough to see the effect. */
 export const AFTER_DECISION_MS = 3_600_000;
@@ -36,8 +36,24 @@ interface PointRef {
   readonly point: string;
 }
 
-/** Samples of one point, bad quality left out, thinned to MAX_SAMPLES. */
+/** Windows with at most this many countable samples are read raw (exact values and times). */
+const RAW_LIMIT = 2000;
+
+/**
+ * Samples of one point, bad quality left out, at most MAX_SAMPLES. The store's bucketed history
+ * (about MAX_SAMPLES buckets over the window; rollups and SQL do the work) says how many samples
+ * the window holds: a few are read raw and thinned, many (an item pending a day on a 1 Hz point)
+ * are charted as the buckets' averages, so a page view never pulls the raw day into the hub.
+ * A point of strings (nothing countable) is read raw.
+ */
 export async function readWindow(store: HubStore, gateway: string, ref: PointRef, from: number, to: number): Promise<EvidenceWindow> {
+  const bucketMs = Math.max(1000, Math.ceil((to - from) / MAX_SAMPLES));
+  const buckets = await store.history(gateway, ref.device, ref.point, from, to, bucketMs);
+  const counted = buckets.reduce((n, b) => n + b.count, 0);
+  if (counted > RAW_LIMIT) {
+    const samples = buckets.map((b) => ({ ts: Math.max(from, b.start), value: b.avg }));
+    return { device: ref.device, point: ref.point, from, to, samples: thin(samples, MAX_SAMPLES) };
+  }
   const raw = await store.history(gateway, ref.device, ref.point, from, to);
   const good = raw.filter((s) => s.quality !== 'bad').map((s) => ({ ts: s.ts, value: s.value }));
   return { device: ref.device, point: ref.point, from, to, samples: thin(good, MAX_SAMPLES) };

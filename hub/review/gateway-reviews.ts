@@ -4,7 +4,8 @@
  * telemetry windows from the hub's store of the point the action writes and of the points the
  * request's evidence names (the cold-room temperature behind a backup-compressor write). A request
  * for an action that already waits joins that item; one the technician just rejected is held back
- * (ReviewService.propose).
+ * for 30 min at most, and never one of the 'safety' action class (ReviewService.propose): all
+ * gateway requests carry the same priority, so they cannot escalate past a rejection otherwise.
  */
 import { errorMessage } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';

@@ -21,7 +21,7 @@ export interface ReviewRepository {
   get(id: string): Promise<StoredReviewItem | undefined>;
   list(filter: ReviewFilter): Promise<ReviewItem[]>;
   /**
-   * Writes `next` (state, decision, priority, evidence, context) while the stored version is
+   * Writes `next` (state, decision, priority, expiry, evidence, context) while the stored version is
    * next.version - 1 and its state one of `from`.
    */
   update(next: StoredReviewItem, from: readonly ReviewState[], entry: NewAuditEntry): Promise<boolean>;
@@ -33,6 +33,11 @@ export interface ReviewRepository {
    * still ahead of `now`: what a new proposal for the same action joins or is held back by.
    */
   standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]>;
+  /**
+   * The item of `gateway` a proposal `proposalId` joined (its id in evidence.proposers), among
+   * items changed at or after `since` (a join changes the item, and every later change too).
+   */
+  joinedBy(gateway: string, proposalId: string, since: number): Promise<StoredReviewItem | undefined>;
   /** Items changed at or after `since` (by any process). */
   changedSince(since: number, limit: number): Promise<StoredReviewItem[]>;
   audit(itemId?: string): Promise<AuditEntry[]>;

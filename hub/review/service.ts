@@ -12,7 +12,7 @@ import { isValid } from '../../shared/wire/codec.js';
 import { ActionSchema, type Action } from '../../shared/wire/messages.js';
 import type { CommandService } from '../commands/service.js';
 import type { HubStore } from '../store/types.js';
-import { actionKey, clampPriority, heldBack, joined, proposerName, type ProposeOutcome } from './dedupe.js';
+import { actionKey, clampPriority, heldBack, heldUntil, joined, proposerName, type ProposeOutcome } from './dedupe.js';
 import { liveEvidence } from './evidence.js';
 import { reviewRepository, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import { effectiveAction, type AuditAction, type AuditEntry, type NewReviewItem, type ReviewApi, type ReviewFilter, type ReviewItem, type ReviewSource, type ReviewState, type StoredReviewItem } from './types.js';
@@ -42,6 +42,11 @@ const SYSTEM = 'system';
 /** After a start, approvals wait at most this long for their gateway to be heard from again. */
 const START_GRACE_MS = 60_000;
 const MAX_USER = 128;
+/**
+ * A proposal joins an item after it was made, so the item it joined changed after its createdAt;
+ * this much earlier still counts (a gateway's clock ahead of the hub's).
+ */
+const JOIN_LOOKBACK_MS = 3_600_000;
 
 export function commandIdFor(itemId: string): string {
   return `rv-${createHash('sha1').update(itemId).digest('hex').slice(0, 32)}`;
@@ -159,8 +164,10 @@ export class ReviewService implements ReviewApi {
    * pending item per (gateway, action target and value). A proposal for an action that waits
    * joins that item as another proposer (audited as 'join'; its private context is kept under
    * context.supporting for its source's learning). One for an action a technician rejected is
-   * held back until the rejected item would have expired, unless its priority is higher, and
-   * one for an action an approved item is executing is held back until that finishes.
+   * held back until the rejected item would have expired, at most 30 min past the rejection,
+   * unless its priority is higher or its action class is 'safety' (filed, naming the rejection in
+   * evidence.earlierRejection); one for an action an approved item is executing is held back
+   * until that finishes.
    */
   async propose(input: NewReviewItem): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> {
     if (!isValid(ActionSchema, input.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `review item ${input.id}: the action does not match the wire ActionSchema`);
@@ -185,26 +192,33 @@ export class ReviewService implements ReviewApi {
       const same = (await this.repo.standing(input.gateway, now, 1000)).filter((r) => actionKey(r.item.gateway, r.item.action) === key);
       const pending = same.find((r) => r.item.state === 'pending' && r.item.expiresAt > now);
       if (pending) {
-        const next = joined(pending.item, input, now);
-        if (!next) return { item: pending.item, outcome: 'unchanged' };
-        const context = input.context ? { ...(pending.context ?? {}), supporting: [...supportingOf(pending.context), input.context] } : pending.context;
+        const joinedBy = joined(pending.item, input, now, input.expiresAt ?? (input.createdAt ?? now) + this.defaultExpiryMs);
+        if (!joinedBy) return { item: pending.item, outcome: 'unchanged' };
+        const { item: next, change } = joinedBy;
+        // A joiner's private context is kept for its source's learning; a raise adds no proposer.
+        const context = change === 'join' && input.context ? { ...(pending.context ?? {}), supporting: [...supportingOf(pending.context), input.context] } : pending.context;
         const row: StoredReviewItem = { item: next, updatedAt: now, ...(context ? { context } : {}) };
         const by = proposerName(input);
-        if (await this.repo.update(row, ['pending'], audit(next.id, now, by, 'join', pending.item, next, `${by} (${input.id}): ${input.rationale}`.slice(0, 2000)))) {
-          this.log.info({ id: next.id, by, proposal: input.id }, 'a second recommendation for the same action joined the pending item');
+        const note = change === 'join' ? `${by} (${input.id}): ${input.rationale}` : `${by} (${input.id}) raised the priority ${pending.item.priority} -> ${next.priority}: ${input.rationale}`;
+        if (await this.repo.update(row, ['pending'], audit(next.id, now, by, change, pending.item, next, note.slice(0, 2000)))) {
+          this.log.info({ id: next.id, by, proposal: input.id, change, priority: next.priority }, change === 'join' ? 'a second recommendation for the same action joined the pending item' : 'a proposer raised the pending item\'s priority');
           this.announce(next);
-          return { item: next, outcome: 'joined' };
+          return { item: next, outcome: change === 'join' ? 'joined' : 'raised' };
         }
         continue;
       }
       const executing = same.find((r) => r.item.state === 'approved');
       if (executing) return { item: executing.item, outcome: 'held' };
-      const rejected = same.find((r) => r.item.state === 'rejected');
-      if (rejected && heldBack(rejected.item, input)) {
-        this.log.debug({ proposal: input.id, rejected: rejected.item.id, until: new Date(rejected.item.expiresAt).toISOString() }, 'recommendation held back: a technician rejected this action');
-        return { item: rejected.item, outcome: 'held' };
+      const rejections = same.filter((r) => r.item.state === 'rejected');
+      const holding = rejections.find((r) => heldBack(r.item, input, now));
+      if (holding) {
+        this.log.debug({ proposal: input.id, rejected: holding.item.id, until: new Date(heldUntil(holding.item)).toISOString() }, 'recommendation held back: a technician rejected this action');
+        return { item: holding.item, outcome: 'held' };
       }
-      return { item: await this.submit(input), outcome: 'created' };
+      // A proposal resent (a gateway's outbox after a reconnect) that had joined an item since closed.
+      const joinedBefore = await this.repo.joinedBy(input.gateway, input.id, (input.createdAt ?? now) - JOIN_LOOKBACK_MS);
+      if (joinedBefore) return { item: joinedBefore.item, outcome: 'unchanged' };
+      return { item: await this.submit(withEarlierRejection(input, rejections)), outcome: 'created' };
     }
     throw conflict(input.id, 'pending', `review item for ${key} kept changing while recommendation ${input.id} tried to join it; it is submitted again on the next evaluation`);
   }
@@ -287,33 +301,39 @@ export class ReviewService implements ReviewApi {
   private async decide(id: string, user: string, action: AuditAction, change: Partial<Pick<ReviewItem, 'state' | 'reason' | 'modifiedAction'>>): Promise<ReviewItem> {
     const who = user.trim();
     if (!who || who.length > MAX_USER) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', `a decision needs the technician's user name (1-${MAX_USER} characters)`);
-    const row = await this.repo.get(id);
-    if (!row) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${id}"`, { details: { id } });
-    const now = this.clock();
-    const cur = row.item;
-    if (cur.state === 'pending' && cur.expiresAt <= now) {
-      await this.expire(row, now);
-      throw conflict(id, 'expired', `review item "${id}" expired at ${new Date(cur.expiresAt).toISOString()}`);
+    // A join (another proposer, a raised priority) bumps the version between the read and the
+    // write; the item is still pending then, so the decision is made again on the latest row, once.
+    for (let attempt = 0; ; attempt += 1) {
+      const row = await this.repo.get(id);
+      if (!row) throw new SwarmgateError('SWG_ERR_REVIEW_UNKNOWN', `no review item "${id}"`, { details: { id } });
+      const now = this.clock();
+      const cur = row.item;
+      if (cur.state === 'pending' && cur.expiresAt <= now) {
+        await this.expire(row, now);
+        throw conflict(id, 'expired', `review item "${id}" expired at ${new Date(cur.expiresAt).toISOString()}`);
+      }
+      if (cur.state !== 'pending') throw conflict(id, cur.state, `review item "${id}" is already ${cur.state}${cur.decidedBy ? ` (by ${cur.decidedBy})` : ''}`);
+      const next: ReviewItem = {
+        ...cur,
+        ...change,
+        decidedBy: who,
+        decidedAt: now,
+        ...(change.state === 'approved' ? { commandId: commandIdFor(id) } : {}),
+        version: cur.version + 1,
+      };
+      const note = change.reason;
+      const ok = await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(id, now, who, action, cur, next, note));
+      if (!ok) {
+        const latest = (await this.repo.get(id))?.item;
+        if (latest?.state === 'pending' && attempt === 0) continue;
+        if (latest?.state === 'pending') throw conflict(id, 'pending', `review item "${id}" kept changing while it was being decided (recommendations joining it); try again`);
+        throw conflict(id, latest?.state ?? 'pending', `review item "${id}" was decided by someone else${latest?.decidedBy ? ` (${latest.decidedBy}, ${latest.state})` : ''}`);
+      }
+      this.log.info({ id, user: who, action, state: next.state }, 'review decision');
+      this.announce(next);
+      if (next.state === 'approved') this.dispatch({ ...row, item: next, updatedAt: now });
+      return next;
     }
-    if (cur.state !== 'pending') throw conflict(id, cur.state, `review item "${id}" is already ${cur.state}${cur.decidedBy ? ` (by ${cur.decidedBy})` : ''}`);
-    const next: ReviewItem = {
-      ...cur,
-      ...change,
-      decidedBy: who,
-      decidedAt: now,
-      ...(change.state === 'approved' ? { commandId: commandIdFor(id) } : {}),
-      version: cur.version + 1,
-    };
-    const note = change.reason;
-    const ok = await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(id, now, who, action, cur, next, note));
-    if (!ok) {
-      const latest = (await this.repo.get(id))?.item;
-      throw conflict(id, latest?.state ?? 'pending', `review item "${id}" was decided by someone else${latest?.decidedBy ? ` (${latest.decidedBy}, ${latest.state})` : ''}`);
-    }
-    this.log.info({ id, user: who, action, state: next.state }, 'review decision');
-    this.announce(next);
-    if (next.state === 'approved') this.dispatch({ ...row, item: next, updatedAt: now });
-    return next;
   }
 
   private async expire(row: StoredReviewItem, now: number): Promise<boolean> {
@@ -383,6 +403,18 @@ export class ReviewService implements ReviewApi {
 
 function audit(itemId: string, at: number, actor: string, action: AuditAction, before: ReviewItem | undefined, after: ReviewItem, note?: string): NewAuditEntry {
   return { itemId, at, actor, action, ...(before ? { before } : {}), after, ...(note ? { note } : {}) };
+}
+
+/**
+ * A recommendation filed although the same action was rejected recently (a safety request, an
+ * escalation, or past the hold): its evidence names the latest rejection, so the technician sees
+ * who said no, when and why.
+ */
+function withEarlierRejection(input: NewReviewItem, rejections: readonly StoredReviewItem[]): NewReviewItem {
+  const latest = rejections.reduce<ReviewItem | undefined>((a, r) => (!a || (r.item.decidedAt ?? 0) > (a.decidedAt ?? 0) ? r.item : a), undefined);
+  if (!latest) return input;
+  const earlierRejection = { id: latest.id, ...(latest.decidedBy ? { by: latest.decidedBy } : {}), ...(latest.decidedAt ? { at: latest.decidedAt } : {}), ...(latest.reason ? { reason: latest.reason } : {}), priority: latest.priority };
+  return { ...input, evidence: { ...(input.evidence ?? {}), earlierRejection } };
 }
 
 function supportingOf(context: Readonly<Record<string, unknown>> | undefined): unknown[] {

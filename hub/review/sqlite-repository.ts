@@ -51,11 +51,11 @@ export class SqliteReviewRepository implements ReviewRepository {
     return this.db.transaction((): boolean => {
       const r = this.db
         .prepare(
-          `UPDATE review_items SET state = ?, modified_action = ?, decided_by = ?, decided_at = ?, reason = ?, command_id = ?, priority = ?, evidence = ?, context = ?,
+          `UPDATE review_items SET state = ?, modified_action = ?, decided_by = ?, decided_at = ?, reason = ?, command_id = ?, priority = ?, evidence = ?, context = ?, expires_at = ?,
              version = ?, updated_at = ?
            WHERE id = ? AND version = ? AND state IN (${from.map(() => '?').join(', ')})`,
         )
-        .run(i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, i.priority, JSON.stringify(i.evidence), stringify(next.context), i.version, next.updatedAt, i.id, i.version - 1, ...from);
+        .run(i.state, stringify(i.modifiedAction), i.decidedBy ?? null, i.decidedAt ?? null, i.reason ?? null, i.commandId ?? null, i.priority, JSON.stringify(i.evidence), stringify(next.context), i.expiresAt, i.version, next.updatedAt, i.id, i.version - 1, ...from);
       if (r.changes === 0) return false;
       this.writeAudit(entry);
       return true;
@@ -73,6 +73,14 @@ export class SqliteReviewRepository implements ReviewRepository {
   async standing(gateway: string, now: number, limit: number): Promise<StoredReviewItem[]> {
     const sql = "SELECT * FROM review_items WHERE gateway = ? AND (state IN ('pending', 'approved') OR (state = 'rejected' AND expires_at > ?)) ORDER BY created_at DESC LIMIT ?";
     return (this.db.prepare(sql).all(gateway, now, limit) as Row[]).map(itemFromRow);
+  }
+
+  async joinedBy(gateway: string, proposalId: string, since: number): Promise<StoredReviewItem | undefined> {
+    const sql = `SELECT * FROM review_items WHERE updated_at >= ? AND gateway = ?
+      AND EXISTS (SELECT 1 FROM json_each(review_items.evidence, '$.proposers') p WHERE json_extract(p.value, '$.id') = ?)
+      ORDER BY updated_at DESC LIMIT 1`;
+    const row = this.db.prepare(sql).get(since, gateway, proposalId) as Row | undefined;
+    return row ? itemFromRow(row) : undefined;
   }
 
   async changedSince(since: number, limit: number): Promise<StoredReviewItem[]> {

@@ -44,8 +44,11 @@ export interface NewReviewItem extends ReviewProposal {
   readonly context?: Record<string, unknown>;
 }
 
-/** 'join': another proposer's recommendation for the same action joined a pending item. */
-export type AuditAction = 'submit' | 'join' | 'approve' | 'reject' | 'modify' | 'expire' | 'execute' | 'fail';
+/**
+ * 'join': another proposer's recommendation for the same action joined a pending item; 'raise':
+ * one of its proposers came back with a higher priority.
+ */
+export type AuditAction = 'submit' | 'join' | 'raise' | 'approve' | 'reject' | 'modify' | 'expire' | 'execute' | 'fail';
 
 export interface AuditEntry {
   readonly seq: number;

@@ -6,7 +6,7 @@
  * rejection) and charts read again from the store when an item is shown.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ReviewService, type NewReviewItem } from '../../hub/review/index.js';
 import type { CommandRecord, HubStore } from '../../hub/store/types.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
@@ -178,6 +178,40 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       }
     });
 
+    it('a join between the technician reading and writing does not fail the decision: it is made again on the latest item', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const otherStore = await stores.connect();
+      const other = await ReviewService.open({ store: otherStore, clock });
+      const repo = (svc as unknown as { repo: { get(id: string): Promise<unknown> } }).repo;
+      const original = repo.get.bind(repo);
+      try {
+        for (const decision of ['approve', 'reject'] as const) {
+          const { item: x } = await svc.propose(item(site, { gateway, action: write(decision === 'approve' ? -22 : -23) }));
+          let joinedOnce = false;
+          // Another hub process joins a second recommendation right after this decision read the item.
+          const get = vi.spyOn(repo, 'get').mockImplementation(async (id: string) => {
+            const row = await original(id);
+            if (id === x.id && !joinedOnce) {
+              joinedOnce = true;
+              expect((await other.propose(item(site, { gateway, action: x.action, source: 'hub', sourceAgent: 'safety', priority: 90 }))).outcome).toBe('joined');
+            }
+            return row;
+          });
+          try {
+            const decided = decision === 'approve' ? await svc.approve(x.id, { user: 'ann' }) : await svc.reject(x.id, { user: 'ann', reason: 'no' });
+            expect(decided).toMatchObject({ state: decision === 'approve' ? 'approved' : 'rejected', priority: 90, version: 3, decidedBy: 'ann' });
+            expect((await svc.audit(x.id)).map((e) => e.action)).toEqual(['submit', 'join', decision]);
+          } finally {
+            get.mockRestore();
+          }
+        }
+      } finally {
+        await other.stop();
+        await otherStore.close();
+      }
+    });
+
     it('pending items past expiresAt expire (sweep, or when someone tries to decide)', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const a = await svc.submit(item(site, { expiresAt: T0 + 1000 }));
@@ -291,6 +325,70 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       expect(pending.filter((p) => p.gateway === gateway)).toHaveLength(3);
     });
 
+    it('propose: a proposer coming back with a higher priority raises the item, audited', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const agent = (priority: number): NewReviewItem => item(site, { gateway, source: 'hub', sourceAgent: 'equipment-health', priority });
+      const first = await svc.propose(agent(50));
+      expect((await svc.propose(agent(50))).outcome).toBe('unchanged');
+      const raised = await svc.propose(agent(100));
+      expect(raised.outcome).toBe('raised');
+      expect(raised.item).toMatchObject({ id: first.item.id, priority: 100, version: 2 });
+      expect((raised.item.evidence.proposers as Array<{ by: string; priority: number }>).map((p) => [p.by, p.priority])).toEqual([['agent:equipment-health', 100]]);
+      expect((await svc.audit(first.item.id)).map((e) => [e.action, e.actor, e.before?.priority, e.after.priority])).toEqual([
+        ['submit', 'agent:equipment-health', undefined, 50],
+        ['raise', 'agent:equipment-health', 50, 100],
+      ]);
+      // Lower again: nothing changes.
+      expect((await svc.propose(agent(75))).outcome).toBe('unchanged');
+      expect((await svc.get(first.item.id))?.priority).toBe(100);
+    });
+
+    it('propose: a join keeps the item until the later of the two expiries', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const first = await svc.propose(item(site, { gateway, expiresAt: T0 + 1_800_000 }));
+      const joiner = await svc.propose(item(site, { gateway, source: 'hub', sourceAgent: 'safety', expiresAt: T0 + 8 * 3_600_000 }));
+      expect(joiner).toMatchObject({ outcome: 'joined', item: { id: first.item.id, expiresAt: T0 + 8 * 3_600_000 } });
+      // A joiner expiring sooner does not shorten it.
+      const short = await svc.propose(item(site, { gateway, source: 'hub', sourceAgent: 'comfort', expiresAt: T0 + 60_000 }));
+      expect(short).toMatchObject({ outcome: 'joined', item: { expiresAt: T0 + 8 * 3_600_000 } });
+      expect((await svc.stored(first.item.id))?.item.expiresAt).toBe(T0 + 8 * 3_600_000);
+    });
+
+    it('propose: a resent request that had joined an item since executed or rejected opens no new item', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const hubStore = await stores.connect();
+      const hub = await ReviewService.open({ store: hubStore, commands: new FakeCommands(), clock: Date.now });
+      try {
+        const t = Date.now();
+        const agent = await hub.propose(item(site, { gateway, source: 'hub', sourceAgent: 'safety', createdAt: t, expiresAt: t + 60_000 }));
+        const request = item(site, { gateway, id: `req-${randomUUID().slice(0, 8)}`, createdAt: t, expiresAt: t + 60_000 });
+        expect((await hub.propose(request)).outcome).toBe('joined');
+        await hub.approve(agent.item.id, { user: 'ann' });
+        await hub.idle();
+        expect((await hub.get(agent.item.id))?.state).toBe('executed');
+        // The gateway's outbox sends the request again after a reconnect.
+        expect(await hub.propose(request)).toMatchObject({ outcome: 'unchanged', item: { id: agent.item.id, state: 'executed' } });
+        expect(await hub.get(request.id)).toBeUndefined();
+        // A new request (another id) for the same action is a new item.
+        expect((await hub.propose({ ...request, id: `req-${randomUUID().slice(0, 8)}` })).outcome).toBe('created');
+      } finally {
+        await hub.stop();
+        await hubStore.close();
+      }
+      // Rejected, past the hold: the resent request still opens nothing.
+      const gw2 = `${gateway}-b`;
+      const first = await svc.propose(item(site, { gateway: gw2, source: 'hub', sourceAgent: 'safety', expiresAt: T0 + 8 * 3_600_000 }));
+      const again = item(site, { gateway: gw2, id: `req-${randomUUID().slice(0, 8)}`, expiresAt: T0 + 8 * 3_600_000 });
+      expect((await svc.propose(again)).outcome).toBe('joined');
+      await svc.reject(first.item.id, { user: 'ann', reason: 'not needed' });
+      now = T0 + 3_600_000;
+      expect(await svc.propose(again)).toMatchObject({ outcome: 'unchanged', item: { id: first.item.id, state: 'rejected' } });
+      now = T0;
+    });
+
     it('propose: an action a technician rejected is held back until the rejected item would have expired, unless it escalates; an approved one while it runs', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const gateway = `gw-${randomUUID().slice(0, 6)}`;
@@ -317,6 +415,29 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       now = T0;
     });
 
+    it('propose: a rejection holds the action back 30 min at most, and never a safety request', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      // A low-priority gateway request lives 24 h; the technician rejects it a minute in.
+      const low = (over: Partial<NewReviewItem> = {}): NewReviewItem => item(site, { gateway, priority: 20, actionClass: 'energy', expiresAt: T0 + 24 * 3_600_000, ...over });
+      const { item: rejected } = await svc.propose(low());
+      now = T0 + 60_000;
+      await svc.reject(rejected.id, { user: 'ann', reason: 'precaution not needed' });
+      now = T0 + 60_000 + 29 * 60_000;
+      expect((await svc.propose(low({ createdAt: now }))).outcome).toBe('held');
+      // A safety request for the same action right after the rejection is filed, naming it.
+      const safety = await svc.propose(low({ createdAt: now, actionClass: 'safety', rationale: 'main compressor failed' }));
+      expect(safety.outcome).toBe('created');
+      expect(safety.item.evidence.earlierRejection).toMatchObject({ id: rejected.id, by: 'ann', at: T0 + 60_000, reason: 'precaution not needed' });
+      await svc.reject(safety.item.id, { user: 'ann', reason: 'compressor being serviced' });
+      // 30 min past the last rejection the same priority is asked again, long before the 24 h expiry.
+      now = T0 + 60_000 + 29 * 60_000 + 30 * 60_000 + 1000;
+      const again = await svc.propose(low({ createdAt: now }));
+      expect(again.outcome).toBe('created');
+      expect(again.item.evidence.earlierRejection).toMatchObject({ id: safety.item.id });
+      now = T0;
+    });
+
     it('an item shown reads its charts again from the store: up to now while open, an hour past its decision once closed', async () => {
       const site = `s-${randomUUID().slice(0, 6)}`;
       const gateway = `gw-${randomUUID().slice(0, 6)}`;
@@ -334,6 +455,38 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       // What the list and the audit hold stays as it was filed.
       expect(((await svc.stored(x.id))?.item.evidence.telemetry as Array<{ samples: unknown[] }>)[0]?.samples).toHaveLength(1);
       now = T0;
+    });
+
+    it('an item pending for hours on a 1 Hz point is charted from the bucketed history, not re-read raw', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      // Three hours at 1 Hz: -18 °C for the first hour, -15 °C after.
+      const start = T0 - 3_600_000;
+      let seq = 0;
+      for (let t = start; t < T0 + 2 * 3_600_000; t += 5000 * 1000) {
+        const readings = [];
+        for (let ts = t; ts < Math.min(t + 5000 * 1000, T0 + 2 * 3_600_000); ts += 1000) readings.push({ d: 'coldroom', p: 'temperature', v: ts < T0 ? -18 : -15, q: 'good' as const, ts });
+        seq += 1;
+        await store.ingestBatch({ v: 1, gateway, bootId: 'boot-0001', seq, sentAt: t, historical: true, readings });
+      }
+      const x = await svc.submit(item(site, { gateway, expiresAt: T0 + 24 * 3_600_000, evidence: { telemetry: [{ device: 'coldroom', point: 'temperature', from: start, samples: [] }] } }));
+      now = T0 + 2 * 3_600_000;
+      const history = vi.spyOn(store, 'history');
+      try {
+        const shown = (await svc.get(x.id))?.evidence.telemetry as Array<{ samples: Array<{ ts: number; value: number }> }>;
+        const samples = shown[0]?.samples ?? [];
+        expect(samples.length).toBeGreaterThan(400);
+        expect(samples.length).toBeLessThanOrEqual(500);
+        expect(samples[0]?.value).toBeCloseTo(-18, 5);
+        expect(samples.at(-1)?.value).toBeCloseTo(-15, 5);
+        expect(samples.at(-1)?.ts).toBeGreaterThan(now - 60_000);
+        // No raw read of the 10 800 samples: only bucketed history.
+        const rawRead = (await Promise.all(history.mock.calls.map((c, i) => (c[5] === undefined ? history.mock.results[i]?.value : [])))).reduce((n: number, r: unknown[]) => n + r.length, 0);
+        expect(rawRead).toBe(0);
+      } finally {
+        history.mockRestore();
+        now = T0;
+      }
     });
   });
 }

@@ -64,6 +64,13 @@ export const PRIORITY_SCORE: Record<Priority, number> = { low: 25, normal: 50, h
 /** States of items a technician decided (executed and failed were approved first). */
 const DECIDED = new Set<ReviewItem['state']>(['approved', 'rejected', 'executed', 'failed']);
 
+/** A hub item, or one an agent's recommendation joined (evidence.proposers names "agent:<id>"). */
+function agentProposed(item: ReviewItem): boolean {
+  if (item.source === 'hub') return true;
+  const proposers = item.evidence.proposers;
+  return Array.isArray(proposers) && proposers.some((p) => typeof (p as { by?: unknown })?.by === 'string' && (p as { by: string }).by.startsWith('agent:'));
+}
+
 /** Executor statuses that mean the command was carried out. */
 const DONE = new Set<ExecutionResult['status']>(['applied', 'effective', 'no-data']);
 
@@ -131,13 +138,15 @@ export class AgentService {
         // Never hold ingest for a consensus round: the evaluation runs behind the ack.
         if (event.kind === 'anomaly') service.track(service.evaluateSite(options.facility.gateway(event.gateway)?.site.id ?? site, event));
       }),
+      // Any decided item may carry agents' decisions: its own (a hub item) or those of agent
+      // recommendations that joined it (also a gateway's item); learnVerdict reads its context.
       review.onChange((item) => {
-        if (item.source === 'hub' && item.decidedBy && DECIDED.has(item.state)) service.track(service.learnVerdict(item));
+        if (item.decidedBy && DECIDED.has(item.state)) service.track(service.learnVerdict(item));
       }),
     );
-    // Verdicts given while no hub ran (the CLI): learned once, like live ones.
+    // Verdicts given while no hub ran (the CLI): learned once, like live ones (only items an agent proposed).
     for (const state of DECIDED) {
-      for (const item of await review.list({ state, limit: 1000 })) if (item.source === 'hub' && item.decidedBy) service.track(service.learnVerdict(item));
+      for (const item of await review.list({ state, limit: 1000 })) if (item.decidedBy && agentProposed(item)) service.track(service.learnVerdict(item));
     }
     const every = options.evaluationIntervalMs ?? 0;
     if (every > 0) {
@@ -325,12 +334,16 @@ export class AgentService {
 
   /** A technician's verdict on a hub item teaches the track records, once per item. */
   private async learnVerdict(item: ReviewItem): Promise<void> {
+    const stored = await this.options.review.stored(item.id);
+    // The item's own decision, and those of the agents' recommendations that joined it (also a
+    // gateway's item): the verdict is on each. Items no agent proposed teach nothing.
+    const supporting = Array.isArray(stored?.context?.supporting) ? (stored.context.supporting as unknown[]) : [];
+    const decisions = [stored?.context?.decision, ...supporting.map((c) => (typeof c === 'object' && c !== null ? (c as Record<string, unknown>).decision : undefined))].filter(
+      (d): d is Decision => typeof d === 'object' && d !== null,
+    );
+    if (decisions.length === 0) return;
     if (await this.executed.has(`learn:${item.id}`)) return;
     if (!(await this.executed.claim(`learn:${item.id}`))) return;
-    const stored = await this.options.review.stored(item.id);
-    // The item's own decision, and those of the recommendations that joined it: the verdict is on each.
-    const supporting = Array.isArray(stored?.context?.supporting) ? (stored.context.supporting as Array<Record<string, unknown>>) : [];
-    const decisions = [stored?.context?.decision, ...supporting.map((c) => c.decision)].filter((d): d is Decision => typeof d === 'object' && d !== null);
     for (const decision of decisions) {
       await this.coordinator.technicianVerdict(decision, item.state === 'rejected' ? 'rejected' : 'approved');
       this.log.info({ id: item.id, agent: decision.proposal.agent, verdict: item.state }, 'technician verdict learned');

@@ -123,6 +123,37 @@ describe('the agents file one review item per action', () => {
 
   });
 
+  it("an agent's recommendation that joined a gateway's item learns the technician's verdict", async () => {
+    let now = T0;
+    const hub = await boot(() => now, 'gateway-joined.db');
+    await hub.freezer(-15.5, T0 - 5 * MIN, now);
+    // The gateway's freezer protection asked for the backup compressor first.
+    const request = await hub.review.propose({
+      id: 'req-backup-0001',
+      site: 's1',
+      gateway: GW,
+      priority: 50,
+      source: 'gateway',
+      actionClass: 'safety',
+      action: RELAY,
+      confidence: 0.6,
+      rationale: 'cold room warming, main compressor off',
+      createdAt: now,
+      expiresAt: now + 3_600_000,
+    });
+    expect(request.outcome).toBe('created');
+    const anomaly: GatewayEvent = { v: 1, id: '6f1c2b9e-0d1f-4c55-9a39-3f1e8b1a0002', gateway: GW, ts: now - 500, kind: 'anomaly', severity: 'critical', device: 'coldroom', point: 'temperature', message: 'anomaly on coldroom/temperature: warming' };
+    await hub.agents.evaluateSite('s1', anomaly);
+    const pending = await hub.relayItems('pending');
+    expect(pending.map((i) => [i.id, i.source])).toEqual([['req-backup-0001', 'gateway']]);
+    expect((pending[0]?.evidence.proposers as Array<{ by: string }>).map((p) => p.by)).toEqual([`gateway:${GW}`, 'agent:equipment-health']);
+
+    const before = hub.agents.learning.mean('equipment-health', 'equipment', now);
+    await hub.review.reject('req-backup-0001', { user: 'tech', reason: 'door was open during loading' });
+    await hub.agents.idle();
+    expect(hub.agents.learning.mean('equipment-health', 'equipment', now)).toBeLessThan(before);
+  });
+
   it('a rejected recommendation is not re-filed 24 s later, only once the rejected item would have expired', async () => {
     let now = T0 + 15 * MIN;
     const hub = await boot(() => now, 'rejected.db');
