@@ -8,7 +8,7 @@
  *    scales (48 and 96 readings), each calibrated on its own and the smaller p doubled;
  * plus range novelty (as HTM's NAB detector): a reading well outside every value seen so far
  * scores 1 outright, however well the forecaster predicted it (a forecaster trained on the recent
- * past happily extrapolates a value the point never produced), and record volatility (volatility.ts)
+ * past happily extrapolates a value the point never produced), and, when switched on (off by default), record volatility (volatility.ts)
  * the same way for how erratic the point is: the median |change| over the last 32 readings at more
  * than twice any before scores 1 (a point flapping between levels it has always had).
  * Each goes through its own TailCalibrator (likelihood.ts) to a tail probability; the smaller of
