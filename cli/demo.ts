@@ -227,10 +227,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     );
 
     // What reaches the hub is what the page shows: print it from there.
+    const printedStates = new Map<string, string>();
     const offs = [
       hub.events.on('event', ({ gateway, event }) => out(formatEvent(gateway, event))),
       hub.events.on('command', ({ record }) => out(formatCommand(record))),
-      hub.review.onChange((item) => out(formatReview(item))),
+      // One line per state an item reaches (a join or a learning note changes an item, not its state).
+      hub.review.onChange((item) => {
+        if (printedStates.get(item.id) === item.state) return;
+        printedStates.set(item.id, item.state);
+        out(formatReview(item));
+      }),
     ];
     stops.push(async () => offs.forEach((off) => off()));
 
