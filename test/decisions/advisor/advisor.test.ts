@@ -165,6 +165,18 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     await waitFor(`backup relay ${on ? 'on' : 'off'} read back`, () => relay() === on && sim.facility.model.coldRoom.backupCompressor === on);
   };
 
+  /** The building frozen in time, backup off, the main compressor failed and the room at `tempC`. */
+  const failedCompressorAt = async (tempC: number): Promise<void> => {
+    sim.facility.setSpeed(0);
+    sim.facility.faults.clear();
+    await setRelay(false, 'test');
+    sim.facility.faults.inject({ kind: 'compressor-failure' });
+    sim.facility.model.coldRoom.temperatureC = tempC;
+    // One simulated second lets the thermostat call for cooling (and the failed compressor not start).
+    sim.facility.model.step(1);
+    await waitFor('cold room warm, compressor in fault', () => temperature() > tempC - 0.1 && sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+  };
+
   it('a backup switched on by the hub is switched off once the room is held cold, though the main compressor is idle, and the main thermostat takes over', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;
@@ -211,13 +223,7 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
   it('with the main compressor really failed: a bound compressor fault keeps the backup on; without it, the room warms after the release and the backup is proposed again', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;
-    sim.facility.setSpeed(0);
-    sim.facility.faults.clear();
-    await setRelay(false, 'test');
-    sim.facility.faults.inject({ kind: 'compressor-failure' });
-    sim.facility.model.coldRoom.temperatureC = -15;
-    sim.facility.model.step(1);
-    await waitFor('compressor fault raised', () => sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+    await failedCompressorAt(-15);
     await setRelay(true, 'rule:cold-room-compressor-fault');
     // The backup alone has pulled the room down; the controller's fault alarm stays latched.
     sim.facility.model.coldRoom.temperatureC = -21;
@@ -253,14 +259,7 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
   it('once the hub has carried out a reviewed proposal, the condition coming back is proposed and alarmed again; a pending one waits for its expiry', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;
-    sim.facility.setSpeed(0);
-    sim.facility.faults.clear();
-    await setRelay(false, 'test');
-    sim.facility.faults.inject({ kind: 'compressor-failure' });
-    sim.facility.model.coldRoom.temperatureC = -14;
-    // One simulated second lets the thermostat call for cooling (and the failed compressor not start).
-    sim.facility.model.step(1);
-    await waitFor('cold room warm, compressor in fault', () => temperature() > -14.1 && sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+    await failedCompressorAt(-14);
     const advisor = new Advisor({
       gateway: sim.gateway,
       // Safety may not act locally here: every "backup on" goes to a technician.
