@@ -111,8 +111,10 @@ health: { intervalS: 1, memoryBudgetMB: 32, deviceDownRestartS: 10 }
     try {
       await until('the device to go down', () => app.gateway.deviceStates().ahu1?.state === 'down', 10_000);
       await until('a driver restart', () => events.some((e) => e.data?.remedy === 'restart-driver' && e.device === 'ahu1'), 20_000);
-      expect(app.health?.checks.find((c) => c.name === 'devices')).toMatchObject({ status: 'critical', detail: expect.stringMatching(/^down for long: ahu1/) });
-      expect(events.filter((e) => e.data?.check === 'devices' && e.severity === 'critical')).toHaveLength(1);
+      // The check's verdict as reported (its current state may already be 'starting' again: the restarted driver).
+      const critical = events.filter((e) => e.data?.check === 'devices' && e.severity === 'critical');
+      expect(critical).toHaveLength(1);
+      expect(critical[0]?.message).toMatch(/^health: devices critical: down for long: ahu1/);
     } finally {
       facility.faults.clear(id);
     }

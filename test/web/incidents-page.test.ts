@@ -64,8 +64,9 @@ describe.skipIf(!hasChromium)('incidents page (chromium)', () => {
     await cards.filter({ hasText: '4 gateways' }).waitFor();
 
     await page.getByRole('combobox', { name: 'Kind' }).selectOption('equipment');
+    // The filtered list replaces the whole list (which held gw-4's card too): wait for it.
+    await expect.poll(() => cards.count()).toBe(1);
     await cards.filter({ hasText: 'gw-4' }).waitFor();
-    expect(await cards.count()).toBe(1);
     await page.getByRole('combobox', { name: 'Kind' }).selectOption('fleet');
     await cards.filter({ hasText: '4 gateways' }).click();
     await page.getByRole('heading', { name: 'Fleet incident' }).waitFor();
