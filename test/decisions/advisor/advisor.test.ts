@@ -14,13 +14,18 @@ import { sleep, startSimGateway, waitFor, type SimGateway } from '../rules/suppo
 
 const NIGHT = Date.UTC(2024, 10, 26, 2, 0, 0);
 
+/** Frozen physics at 02:00 on a Tuesday, door shut: the office is empty; time moves only when a test says so. */
+async function startNightFacility(): Promise<SimGateway> {
+  const sim = await startSimGateway('', { facility: { speed: 0, startTime: NIGHT }, pollMs: 100 });
+  sim.facility.model.setDoorOverride(false);
+  sim.facility.model.step(0);
+  return sim;
+}
+
 describe('advisor: confidence routing against the simulated facility', () => {
   let sim: SimGateway;
   beforeAll(async () => {
-    // Frozen physics at 02:00 on a Tuesday: the office is empty; time moves only when a test says so.
-    sim = await startSimGateway('', { facility: { speed: 0, startTime: NIGHT }, pollMs: 100 });
-    sim.facility.model.setDoorOverride(false);
-    sim.facility.model.step(0);
+    sim = await startNightFacility();
     await sim.gateway.write('ahu1', 'fan_speed_setpoint', 60, 'test');
     await waitFor('fan speed 60 read back', () => sim.gateway.latest('ahu1', 'fan_speed_setpoint')?.value === 60);
     await waitFor('unoccupied', () => sim.gateway.latest('io', 'occupancy')?.value === false);
@@ -142,9 +147,7 @@ describe('advisor: confidence routing against the simulated facility', () => {
 describe('advisor: hand-back and recurrence of the freezer protection against the simulated facility', () => {
   let sim: SimGateway;
   beforeAll(async () => {
-    sim = await startSimGateway('', { facility: { speed: 0, startTime: NIGHT }, pollMs: 100 });
-    sim.facility.model.setDoorOverride(false);
-    sim.facility.model.step(0);
+    sim = await startNightFacility();
     await waitFor('door closed', () => sim.gateway.latest('coldroom', 'door_open')?.value === false);
   });
   afterAll(async () => {
