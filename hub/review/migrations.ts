@@ -4,6 +4,7 @@
  * consensus decision), `updated_at` lets other processes notice changes made elsewhere.
  */
 import type { FeatureMigrations } from '../db/migrations.js';
+import { onePendingPostgres, onePendingSqlite } from './one-pending.js';
 
 const items = (json: string, real: string, big: string) => `
   CREATE TABLE review_items (
@@ -20,6 +21,10 @@ const items = (json: string, real: string, big: string) => `
 `;
 
 const GATEWAY_INDEX = 'CREATE INDEX review_items_gateway ON review_items (gateway, state);';
+// One pending item per action across hub processes: 12 keys every item (and expires pending
+// duplicates filed before, one-pending.ts), 13 makes the key unique among pending items.
+const ACTION_KEY = { version: 12, name: 'review: action key of every item (pending duplicates expired)', sql: 'ALTER TABLE review_items ADD COLUMN action_key TEXT;' };
+const ONE_PENDING = { version: 13, name: 'review: one pending item per action', sql: "CREATE UNIQUE INDEX review_items_one_pending ON review_items (action_key) WHERE state = 'pending';" };
 
 export const REVIEW_MIGRATIONS: FeatureMigrations = {
   feature: 'review',
@@ -36,6 +41,8 @@ export const REVIEW_MIGRATIONS: FeatureMigrations = {
         CREATE INDEX review_audit_item ON review_audit (item_id, seq);`,
     },
     { version: 11, name: 'review: items by gateway (one pending item per action)', sql: GATEWAY_INDEX },
+    { ...ACTION_KEY, run: (db) => onePendingSqlite(db) },
+    ONE_PENDING,
   ],
   postgres: [
     {
@@ -49,5 +56,7 @@ export const REVIEW_MIGRATIONS: FeatureMigrations = {
         CREATE INDEX review_audit_item ON review_audit (item_id, seq);`,
     },
     { version: 11, name: 'review: items by gateway (one pending item per action)', sql: GATEWAY_INDEX },
+    { ...ACTION_KEY, convert: (client) => onePendingPostgres(client) },
+    ONE_PENDING,
   ],
 };

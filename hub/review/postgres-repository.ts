@@ -4,6 +4,7 @@
  * version condition is re-checked after a concurrent update commits, so exactly one decider wins.
  */
 import type { PostgresStore } from '../store/postgres/postgres.js';
+import { actionKey } from './dedupe.js';
 import { auditFromRow, clampLimit, itemFromRow, listColumns, stringify, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import type { AuditEntry, ReviewFilter, ReviewItem, ReviewState, StoredReviewItem } from './types.js';
 
@@ -16,17 +17,18 @@ function auditArgs(e: NewAuditEntry): unknown[] {
 export class PostgresReviewRepository implements ReviewRepository {
   constructor(private readonly store: PostgresStore) {}
 
+  /** Nothing is written when the id exists or the action already has a pending item (the one-pending index). */
   async insert(row: StoredReviewItem, entry: NewAuditEntry): Promise<boolean> {
     const i = row.item;
     const args = [i.id, i.state, i.site, i.gateway, i.priority, i.source, i.sourceAgent ?? null, i.actionClass, JSON.stringify(i.action), stringify(i.modifiedAction),
       i.confidence, i.rationale, JSON.stringify(i.evidence), stringify(row.context), i.createdAt, i.expiresAt, i.decidedBy ?? null, i.decidedAt ?? null,
-      i.reason ?? null, i.commandId ?? null, i.version, row.updatedAt, ...auditArgs(entry)];
+      i.reason ?? null, i.commandId ?? null, i.version, row.updatedAt, ...auditArgs(entry), actionKey(i.gateway, i.action)];
     const rows = await this.store.query(
       `WITH i AS (
          INSERT INTO review_items (id, state, site, gateway, priority, source, source_agent, action_class, action, modified_action,
-           confidence, rationale, evidence, context, created_at, expires_at, decided_by, decided_at, reason, command_id, version, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20, $21, $22)
-         ON CONFLICT (id) DO NOTHING RETURNING id)
+           confidence, rationale, evidence, context, created_at, expires_at, decided_by, decided_at, reason, command_id, version, updated_at, action_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20, $21, $22, $29)
+         ON CONFLICT DO NOTHING RETURNING id)
        INSERT INTO review_audit (${AUDIT_COLUMNS}) SELECT id, $23::bigint, $24::text, $25::text, $26::jsonb, $27::jsonb, $28::text FROM i RETURNING seq`,
       args,
     );

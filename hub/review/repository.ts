@@ -16,7 +16,11 @@ import type { AuditAction, AuditEntry, ReviewFilter, ReviewItem, ReviewSource, R
 export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
 export interface ReviewRepository {
-  /** Inserts with its audit entry; false (nothing written) when the id exists. */
+  /**
+   * Inserts with its audit entry; false (nothing written) when the id exists or another pending
+   * item has the same action (actionKey): the unique index that keeps one pending item per action
+   * across hub processes (migration 13).
+   */
   insert(row: StoredReviewItem, entry: NewAuditEntry): Promise<boolean>;
   get(id: string): Promise<StoredReviewItem | undefined>;
   list(filter: ReviewFilter): Promise<ReviewItem[]>;

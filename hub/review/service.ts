@@ -129,6 +129,13 @@ export class ReviewService implements ReviewApi {
 
   async submit(input: NewReviewItem): Promise<ReviewItem> {
     if (!isValid(ActionSchema, input.action)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `review item ${input.id}: the action does not match the wire ActionSchema`);
+    const item = await this.insertNew(input);
+    if (!item) throw conflict(input.id, 'pending', `review item ${input.id}: ${actionKey(input.gateway, input.action)} already has a pending item (one per action); propose joins it`);
+    return item;
+  }
+
+  /** The new item, the stored one when the id exists, or undefined when another pending item has the same action. */
+  private async insertNew(input: NewReviewItem): Promise<ReviewItem | undefined> {
     const now = this.clock();
     const createdAt = input.createdAt ?? now;
     const item: ReviewItem = {
@@ -150,11 +157,7 @@ export class ReviewService implements ReviewApi {
     };
     const stored: StoredReviewItem = { item, updatedAt: now, ...(input.context ? { context: input.context } : {}) };
     const inserted = await this.repo.insert(stored, { itemId: item.id, at: now, actor: proposerName(input), action: 'submit', after: item });
-    if (!inserted) {
-      const existing = await this.repo.get(input.id);
-      if (!existing) throw new SwarmgateError('SWG_ERR_INTERNAL', `review item ${input.id} was neither inserted nor found`);
-      return existing.item;
-    }
+    if (!inserted) return (await this.repo.get(input.id))?.item;
     this.announce(item);
     return item;
   }
@@ -184,13 +187,20 @@ export class ReviewService implements ReviewApi {
   }
 
   private async proposeNow(input: NewReviewItem, key: string): Promise<{ item: ReviewItem; outcome: ProposeOutcome }> {
-    // A decision racing the join bumps the version; look again (a few times at most).
-    for (let attempt = 0; attempt < 3; attempt += 1) {
+    // A decision racing the join bumps the version, another process may file the action first:
+    // look again (a few times at most).
+    for (let attempt = 0; attempt < 4; attempt += 1) {
       const known = await this.repo.get(input.id);
       if (known) return { item: known.item, outcome: 'unchanged' };
       const now = this.clock();
       const same = (await this.repo.standing(input.gateway, now, 1000)).filter((r) => actionKey(r.item.gateway, r.item.action) === key);
       const pending = same.find((r) => r.item.state === 'pending' && r.item.expiresAt > now);
+      // An item past its expiry that no sweep has closed yet still holds the action's pending slot.
+      const overdue = same.find((r) => r.item.state === 'pending' && r.item.expiresAt <= now);
+      if (!pending && overdue) {
+        await this.expire(overdue, now);
+        continue;
+      }
       if (pending) {
         const joinedBy = joined(pending.item, input, now, input.expiresAt ?? (input.createdAt ?? now) + this.defaultExpiryMs);
         if (!joinedBy) return { item: pending.item, outcome: 'unchanged' };
@@ -218,7 +228,9 @@ export class ReviewService implements ReviewApi {
       // A proposal resent (a gateway's outbox after a reconnect) that had joined an item since closed.
       const joinedBefore = await this.repo.joinedBy(input.gateway, input.id, (input.createdAt ?? now) - JOIN_LOOKBACK_MS);
       if (joinedBefore) return { item: joinedBefore.item, outcome: 'unchanged' };
-      return { item: await this.submit(withEarlierRejection(input, rejections)), outcome: 'created' };
+      // Another hub process may have filed the same action since it was read: join that one.
+      const created = await this.insertNew(withEarlierRejection(input, rejections));
+      if (created) return { item: created, outcome: 'created' };
     }
     throw conflict(input.id, 'pending', `review item for ${key} kept changing while recommendation ${input.id} tried to join it; it is submitted again on the next evaluation`);
   }

@@ -1,5 +1,6 @@
 /** Review queue on SQLite: better-sqlite3 transactions make update + audit one atomic step. */
 import type { Database } from 'better-sqlite3';
+import { actionKey } from './dedupe.js';
 import { auditFromRow, clampLimit, itemFromRow, listColumns, stringify, type NewAuditEntry, type ReviewRepository, type Row } from './repository.js';
 import type { AuditEntry, ReviewFilter, ReviewItem, ReviewState, StoredReviewItem } from './types.js';
 
@@ -12,18 +13,19 @@ export class SqliteReviewRepository implements ReviewRepository {
       .run(e.itemId, e.at, e.actor, e.action, stringify(e.before), JSON.stringify(e.after), e.note ?? null);
   }
 
+  /** Nothing is written when the id exists or the action already has a pending item (the one-pending index). */
   async insert(row: StoredReviewItem, entry: NewAuditEntry): Promise<boolean> {
     const i = row.item;
     return this.db.transaction((): boolean => {
       const r = this.db
         .prepare(
           `INSERT OR IGNORE INTO review_items (id, state, site, gateway, priority, source, source_agent, action_class, action, modified_action,
-             confidence, rationale, evidence, context, created_at, expires_at, decided_by, decided_at, reason, command_id, version, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             confidence, rationale, evidence, context, created_at, expires_at, decided_by, decided_at, reason, command_id, version, updated_at, action_key)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(i.id, i.state, i.site, i.gateway, i.priority, i.source, i.sourceAgent ?? null, i.actionClass, JSON.stringify(i.action), stringify(i.modifiedAction),
           i.confidence, i.rationale, JSON.stringify(i.evidence), stringify(row.context), i.createdAt, i.expiresAt, i.decidedBy ?? null, i.decidedAt ?? null,
-          i.reason ?? null, i.commandId ?? null, i.version, row.updatedAt);
+          i.reason ?? null, i.commandId ?? null, i.version, row.updatedAt, actionKey(i.gateway, i.action));
       if (r.changes === 0) return false;
       this.writeAudit(entry);
       return true;

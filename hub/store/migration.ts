@@ -3,11 +3,14 @@
  * version order, each in its own transaction. Features register theirs in hub/db/migrations.ts.
  */
 import type { Database } from 'better-sqlite3';
+import type pg from 'pg';
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
-  /** Data conversion run after `sql`, in the same transaction. */
+  /** SQLite: data conversion run after `sql`, in the same transaction. */
   readonly run?: (db: Database) => void;
+  /** PostgreSQL: data conversion run after `sql`, in the same transaction (tables in `schema`). */
+  readonly convert?: (client: pg.ClientBase, schema: string) => Promise<void>;
 }

@@ -150,10 +150,10 @@ describe('web API', () => {
 
   describe('review queue', () => {
     beforeAll(async () => {
-      await seedReview(t, 'rv-low', 10);
-      await seedReview(t, 'rv-high', 90);
+      await seedReview(t, 'rv-low', 10, 'gw-1', 20);
+      await seedReview(t, 'rv-high', 90, 'gw-1', 21);
       await seedReview(t, 'rv-mid', 50, 'gw-2');
-      await seedReview(t, 'rv-bare', 5);
+      await seedReview(t, 'rv-bare', 5, 'gw-1', 22);
     });
 
 

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ReviewService, type NewReviewItem } from '../../hub/review/index.js';
+import { sqlFor } from '../../hub/db/sql.js';
 import type { CommandRecord, HubStore } from '../../hub/store/types.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import type { Action } from '../../shared/wire/messages.js';
@@ -15,6 +16,8 @@ import type { Action } from '../../shared/wire/messages.js';
 export interface ReviewStores {
   /** A new connection to the same database (another process, the CLI). */
   connect(): Promise<HubStore>;
+  /** Another, empty database: opened with the feature migrations up to `upTo` (all by default). */
+  scratch(): Promise<{ open(upTo?: number): Promise<HubStore>; cleanup(): Promise<void> }>;
   cleanup(): Promise<void>;
 }
 
@@ -25,7 +28,8 @@ function item(site: string, over: Partial<NewReviewItem> = {}): NewReviewItem {
   return {
     id: `rv-${randomUUID().slice(0, 12)}`,
     site,
-    gateway: 'gw-1',
+    // A gateway of its own: the queue holds one pending item per gateway and action.
+    gateway: `gw-${randomUUID().slice(0, 8)}`,
     priority: 50,
     source: 'gateway',
     actionClass: 'setpoint',
@@ -140,7 +144,7 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
 
       const trail = await svc.audit(m.id);
       expect(trail.map((e) => [e.action, e.actor])).toEqual([
-        ['submit', 'gateway:gw-1'],
+        ['submit', `gateway:${m.gateway}`],
         ['modify', 'cy'],
       ]);
       expect(trail[1]).toMatchObject({ at: now, note: 'colder', before: { state: 'pending', version: 1 }, after: { state: 'approved', version: 2, modifiedAction: write(-22) } });
@@ -436,6 +440,79 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       expect(again.outcome).toBe('created');
       expect(again.item.evidence.earlierRejection).toMatchObject({ id: safety.item.id });
       now = T0;
+    });
+
+    it('propose: two hub processes proposing the same action at once file one item; the others join it', async () => {
+      const other = await stores.connect();
+      const svc2 = await ReviewService.open({ store: other, clock });
+      try {
+        const site = `s-${randomUUID().slice(0, 6)}`;
+        const gateway = `gw-${randomUUID().slice(0, 6)}`;
+        for (let round = 0; round < 5; round += 1) {
+          const action = write(-30 - round);
+          const results = await Promise.all([svc, svc2, svc, svc2].map((s, i) => s.propose(item(site, { gateway, action, source: 'hub', sourceAgent: `agent-${i}` }))));
+          expect(results.map((r) => r.outcome).sort()).toEqual(['created', 'joined', 'joined', 'joined']);
+          expect(new Set(results.map((r) => r.item.id)).size).toBe(1);
+        }
+        expect(await svc.list({ site, state: 'pending' })).toHaveLength(5);
+        // The store itself refuses a second pending item for an action, whoever files it.
+        const [first] = await svc.list({ site, state: 'pending' });
+        const again = item(site, { gateway, action: first!.action });
+        expect(await conflictOf(svc2.submit(again))).toBe('SWG_ERR_REVIEW_CONFLICT/409');
+        expect(await svc.get(again.id)).toBeUndefined();
+      } finally {
+        await svc2.stop();
+        await other.close();
+      }
+    });
+
+    it('propose: an item past its expiry that no sweep has closed yet is expired, and the action filed again', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const gateway = `gw-${randomUUID().slice(0, 6)}`;
+      const old = await svc.propose(item(site, { gateway, expiresAt: T0 + 1000 }));
+      now = T0 + 5000;
+      const fresh = await svc.propose(item(site, { gateway, createdAt: now, expiresAt: now + 3_600_000 }));
+      expect(fresh.outcome).toBe('created');
+      expect(fresh.item.id).not.toBe(old.item.id);
+      expect((await svc.get(old.item.id))?.state).toBe('expired');
+      now = T0;
+    });
+
+    it('migrations 12-13: pending duplicates filed before (two hub processes) leave one pending item, the others expired and audited', async () => {
+      const db = await stores.scratch();
+      try {
+        const before = await db.open(11);
+        const sql = sqlFor(before);
+        const row = (id: string, priority: number, createdAt: number, state = 'pending', value = -20) =>
+          sql.all(
+            'INSERT INTO review_items (id, state, site, gateway, priority, source, action_class, action, confidence, rationale, evidence, created_at, expires_at, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            [id, state, 's-m', 'gw-m', priority, 'gateway', 'setpoint', JSON.stringify(write(value)), 0.6, 'drifting', '{}', createdAt, T0 + 3_600_000, 1, createdAt],
+          );
+        await row('rv-a', 50, T0);
+        await row('rv-b', 80, T0 + 1000);
+        await row('rv-c', 80, T0 + 2000);
+        await row('rv-d', 50, T0, 'pending', -21);
+        await row('rv-e', 50, T0, 'rejected');
+        await before.close();
+        const after = await db.open();
+        const migrated = await ReviewService.open({ store: after, clock });
+        try {
+          expect((await migrated.list({ site: 's-m', state: 'pending' })).map((i) => i.id).sort()).toEqual(['rv-b', 'rv-d']);
+          for (const id of ['rv-a', 'rv-c']) {
+            expect(await migrated.get(id)).toMatchObject({ state: 'expired', version: 2, reason: 'superseded by review item rv-b: one pending item per action' });
+            expect((await migrated.audit(id)).map((e) => [e.action, e.actor, e.before?.state, e.after.state])).toEqual([['expire', 'system', 'pending', 'expired']]);
+          }
+          expect((await migrated.get('rv-e'))?.state).toBe('rejected');
+          // Keyed: a new proposal for the kept item's action joins it.
+          const joined = await migrated.propose(item('s-m', { gateway: 'gw-m', source: 'hub', sourceAgent: 'safety' }));
+          expect(joined).toMatchObject({ outcome: 'joined', item: { id: 'rv-b' } });
+        } finally {
+          await migrated.stop();
+          await after.close();
+        }
+      } finally {
+        await db.cleanup();
+      }
     });
 
     it('an item shown reads its charts again from the store: up to now while open, an hour past its decision once closed', async () => {

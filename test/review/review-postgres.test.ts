@@ -10,11 +10,23 @@ const available = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 reviewContract(
   'postgres',
   async () => {
-    const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    const open = (): Promise<PostgresStore> => PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres') });
+    const schemaName = (): string => `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const opener = (schema: string) => (upTo = Number.MAX_SAFE_INTEGER): Promise<PostgresStore> => PostgresStore.open({ url: PG_URL, schema, migrations: featureMigrations('postgres').filter((m) => m.version <= upTo) });
+    const open = opener(schemaName());
     const admin = await open();
     return {
-      connect: open,
+      connect: () => open(),
+      scratch: async () => {
+        const other = opener(schemaName());
+        return {
+          open: other,
+          cleanup: async () => {
+            const s = await other();
+            await s.dropSchema();
+            await s.close();
+          },
+        };
+      },
       cleanup: async () => {
         await admin.dropSchema();
         await admin.close();

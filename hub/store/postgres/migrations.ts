@@ -2,16 +2,10 @@
  * Versioned PostgreSQL schema, same tables and columns as the SQLite one. Tables are created in
  * the store's schema (first on the search_path). Append new migrations, never edit applied ones.
  */
-import type pg from 'pg';
 import type { Migration } from '../migration.js';
 import { convertLegacyReadings } from './legacy.js';
 
-/** A core migration with an optional data conversion run after `sql`, in the same transaction. */
-export interface PostgresMigration extends Migration {
-  readonly convert?: (client: pg.ClientBase, schema: string) => Promise<void>;
-}
-
-export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'core: batches, readings, latest, rollups, rollup levels, gaps, events, gateways, commands',

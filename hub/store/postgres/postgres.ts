@@ -12,7 +12,7 @@ import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
 import { COMPACT_EVERY_MS, compactChunks } from './compaction.js';
 import { GroupCommit } from './group-commit.js';
 import { JournaledTelemetry } from './journaled.js';
-import { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations.js';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
 import { ChunkPartitions } from './partitions.js';
 import { SeriesReads } from './reads.js';
 import { retainChunks } from './retention.js';
@@ -162,7 +162,7 @@ export class PostgresStore implements HubStore {
     return (await this.pool.query(sql, args)).rows as Row[];
   }
 
-  private async migrate(migrations: readonly (Migration | PostgresMigration)[]): Promise<void> {
+  private async migrate(migrations: readonly Migration[]): Promise<void> {
     await this.tx(async (c) => {
       // Several hub processes may start at once: one creates and migrates, the others wait.
       // (CREATE SCHEMA IF NOT EXISTS itself races, so it runs under the lock too.)
@@ -173,7 +173,7 @@ export class PostgresStore implements HubStore {
       for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
         if (applied.has(m.version)) continue;
         await c.query(m.sql);
-        if ('convert' in m) await (m as PostgresMigration).convert?.(c, this.schema);
+        await m.convert?.(c, this.schema);
         await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
       }
     });
