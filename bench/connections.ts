@@ -27,6 +27,7 @@ import { createLogger } from '../shared/kit/log.js';
 import { GatewayFleet, type ConnectRound, type FleetMember } from '../test/support/gateway-fleet.js';
 import { freePort } from '../test/support/mosquitto.js';
 import { tempDir } from '../test/support/tmp.js';
+import { cpuSeconds } from './proc.js';
 import { atMost, progress, type BenchEntry } from './results.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -35,19 +36,11 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 // ---- measuring a process ----
 
-const TICKS = 100; // USER_HZ on Linux
-
 function rssKb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
     .find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1] ?? 0);
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime
 }
 
 async function cpuPercent(pid: number, seconds: number): Promise<number> {

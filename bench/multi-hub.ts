@@ -13,7 +13,7 @@
  *   npx tsx bench/multi-hub.ts
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,6 +27,7 @@ import { spawnHub, stopHub, type HubChild } from '../test/e2e/support/processes.
 import { MOSQUITTO_BIN, ownMosquitto } from '../test/support/mosquitto.js';
 import { ownNatsCluster, type NatsCluster } from '../test/support/nats.js';
 import { tempDir } from '../test/support/tmp.js';
+import { cpuOfCommands, cpuSeconds } from './proc.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
 
 const GATEWAYS = 30;
@@ -42,34 +43,6 @@ interface RunResult {
   /** CPU seconds of PostgreSQL (all its processes) and of the broker while the backlog drained. */
   readonly postgresCpuS: number;
   readonly brokerCpuS: number;
-}
-
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    // utime and stime: fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second on Linux).
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU seconds so far of every process whose command is one of `names` (e.g. all PostgreSQL backends). */
-function cpuOfCommands(names: readonly string[]): number {
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (!names.includes(comm)) continue;
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
 }
 
 function payloads(): { subject: string; topic: string; data: Buffer }[] {
