@@ -51,7 +51,8 @@ export interface Recommendation {
   readonly expiresAt: number;
 }
 
-export type Outcome = 'applied' | 'review' | 'refused' | 'unchanged' | 'open';
+/** `held`: its alarm was raised, the write waits for the strategy's hold (StrategyProposal.holdS). */
+export type Outcome = 'applied' | 'review' | 'refused' | 'unchanged' | 'open' | 'held';
 
 export interface RoutedRecommendation {
   readonly recommendation: Recommendation;
@@ -216,8 +217,10 @@ export class Advisor {
     const current = this.options.gateway.latest(target.device, target.point);
     if (current?.quality === 'good' && sameValue(current.value, p.value)) return { recommendation: rec, outcome: 'unchanged' };
     const open = this.open.get(key);
-    // Already proposed and still open: repeat only if it has since become applicable locally.
-    if (open && !(open.outcome === 'review' && local)) return { recommendation: rec, outcome: 'open' };
+    // Already proposed and still open: repeat only if it has since become applicable locally (or
+    // it was only held so far).
+    const held = (p.holdS ?? 0) > 0;
+    if (open && (held || !(open.outcome === 'review' && local)) && open.outcome !== 'held') return { recommendation: rec, outcome: 'open' };
     const alarmed = p.alarm !== undefined || open?.alarmed === true;
     if (p.alarm && !open?.alarmed) {
       const subject = instance.bindings.get(instance.strategy.roles.required[0] ?? '');
@@ -228,6 +231,12 @@ export class Advisor {
         ...(subject ? { device: subject.device, point: subject.point } : {}),
         data: { strategy: instance.name, recommendation: rec.id, confidence: rec.confidence },
       }));
+    }
+    if (held) {
+      // Remembered as alarmed; not blocking: once the hold is over the write is routed (without a second alarm).
+      this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'held', alarmed });
+      this.log.info({ strategy: instance.name, action, confidence: rec.confidence, holdS: Math.round(p.holdS ?? 0) }, 'recommendation held back by equipment protection; its alarm is raised');
+      return { recommendation: rec, outcome: 'held', reason: `held back for ${Math.round(p.holdS ?? 0)} s` };
     }
     const policyInfo = { threshold: policy.threshold, allowLocal: policy.allowLocal };
     if (local) {

@@ -69,6 +69,12 @@ export interface StrategyProposal extends Readonly<ProposalBasis> {
   readonly actionClass?: string;
   /** Raised as an event with the recommendation, whatever the routing (e.g. a freezer alarm). */
   readonly alarm?: { readonly severity: 'warning' | 'critical'; readonly message: string };
+  /**
+   * Not to be carried out for this many seconds yet (equipment protection, e.g. a compressor's
+   * minimum off time): its alarm is raised now, the write is neither applied nor sent for review,
+   * and the strategy proposes it again once the hold is over.
+   */
+  readonly holdS?: number;
 }
 
 export interface Strategy {

@@ -259,6 +259,38 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     await demo.stop();
   });
 
+  it('a warm room within the backup\'s minimum off time: the alarm goes out at once, the switch waits out the rest, then is routed without a second alarm', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    await failedCompressorAt(-15); // 1 K past the band: not enough to override the compressor's rest
+    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings }] }, reporter, now: () => Date.now() + skewMs });
+    advisor.start();
+    // The backup was just switched off (by hand, as the advisor sees it).
+    await setRelay(true, 'hub:user:tech');
+    await setRelay(false, 'hub:user:tech');
+    const alarms = () => reporter.events.filter((e) => e.kind === 'anomaly' && e.data?.strategy === 'freezer-protection');
+
+    const [held] = await advisor.runOnce();
+    expect(held).toMatchObject({ outcome: 'held', recommendation: { action: { point: 'backup_compressor_relay', value: true } } });
+    expect(alarms()).toHaveLength(1);
+    expect(alarms()[0]).toMatchObject({ severity: 'critical', message: expect.stringMatching(/main compressor in fault|not running/) as string });
+    expect(alarms()[0]?.message).toMatch(/waits \d+ s more of its 300 s minimum off time/);
+    expect(reporter.reviews).toHaveLength(0);
+    expect(relay()).toBe(false);
+    // Still resting: held again, no second alarm.
+    skewMs = 120_000;
+    expect((await advisor.runOnce())[0]?.outcome).toBe('held');
+    expect(alarms()).toHaveLength(1);
+    // Rested: routed (1 K past the band and no trend yet: below the local threshold, so to a
+    // technician), still one alarm.
+    skewMs = 301_000;
+    expect((await advisor.runOnce())[0]?.outcome).toBe('review');
+    expect(reporter.reviews).toHaveLength(1);
+    expect(alarms()).toHaveLength(1);
+    sim.facility.faults.clear();
+    await advisor.stop();
+  });
+
   it('once the hub has carried out a reviewed proposal, the condition coming back is proposed and alarmed again; a pending one waits for its expiry', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;

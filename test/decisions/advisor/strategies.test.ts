@@ -97,11 +97,13 @@ describe('freezer-protection', () => {
     expect(propose('freezer-protection', { values: heldCold, trend: -0.2, heldBelowS: 900, changedS: 400 })[0]).toMatchObject({ value: false });
   });
 
-  it('no restart within the minimum off time of a switch-off it saw; a compressor fault is evidence', () => {
-    expect(propose('freezer-protection', { values: warm, trend: 3, changedS: 60 })).toEqual([]);
+  it('no restart within the minimum off time of a switch-off it saw (the alarm goes out at once); a compressor fault is evidence', () => {
+    const [resting] = propose('freezer-protection', { values: warm, trend: 3, changedS: 60 });
+    expect(resting).toMatchObject({ value: true, holdS: 240, alarm: { message: expect.stringContaining('waits 240 s more of its 300 s minimum off time') as string } });
     // ... unless the room is already far past its band: then the alarm and the backup go at once.
     const [hot] = propose('freezer-protection', { values: { ...warm, temperature: -10 }, trend: 3, changedS: 60 });
     expect(hot).toMatchObject({ value: true, alarm: { severity: 'critical' } });
+    expect(hot?.holdS).toBeUndefined();
     expect(propose('freezer-protection', { values: warm, trend: 3, changedS: 400 })[0]).toMatchObject({ value: true });
     expect(propose('freezer-protection', { values: warm, trend: 3 })[0]).toMatchObject({ value: true });
     const c = (f: Fake): number => propose('freezer-protection', f)[0]?.confidence ?? 0;

@@ -13,7 +13,9 @@
  * failed, the room warms after the release and the backup comes on again (here, or through the
  * controller's compressor-fault alarm); a bound `compressorFault` that is true keeps it on.
  * Compressor protection: the backup is not switched off within `minOnS` of being switched on,
- * nor on within `minOffS` of being switched off (only counted from a switch the advisor saw).
+ * nor on within `minOffS` of being switched off (only counted from a switch the advisor saw); a
+ * warm room during that rest raises its alarm at once and holds the switch (holdS) until the rest
+ * is over, unless the room is more than `scaleK` past its band.
  */
 import { clamp01, noisyOr, round, saturate, type StrategyProposal, type Strategy, type StrategyContext } from '../strategy.js';
 
@@ -60,10 +62,13 @@ export const freezerProtection: Strategy = {
     };
     const out: StrategyProposal[] = [];
     // Anti-short-cycle: a compressor restarted right after stopping (or stopped right after starting)
-    // wears and trips. It never holds back a room already more than scaleK past its band: then the
-    // product matters more than the compressor (and the alarm must go out).
-    const rested = switchedS === undefined || switchedS >= ctx.num(relay === true ? 'minOnS' : 'minOffS');
-    if (excess > 0 && relay !== true && (rested || excess > ctx.num('scaleK'))) {
+    // wears and trips. The backup waits out its minimum off time (the alarm goes out at once, the
+    // write is held), except for a room already more than scaleK past its band: then the product
+    // matters more than the compressor.
+    const restS = ctx.num(relay === true ? 'minOnS' : 'minOffS');
+    const rested = switchedS === undefined || switchedS >= restS;
+    if (excess > 0 && relay !== true) {
+      const holdS = rested || excess > ctx.num('scaleK') ? 0 : restS - (switchedS ?? restS);
       const fMargin = saturate(excess, ctx.num('scaleK'));
       const fRise = rise === undefined ? 0 : clamp01(rise / ctx.num('riseKPerH'));
       const fAnomaly = anomaly ? clamp01(anomaly.score / ctx.num('anomalyLevel')) : 0;
@@ -82,13 +87,15 @@ export const freezerProtection: Strategy = {
       if (fault === true) why.push('main compressor in fault');
       else if (compressor === false) why.push('main compressor not running');
       if (door === true) why.push('door open (may explain the warming)');
+      const waits = holdS > 0 ? `; the backup compressor waits ${Math.ceil(holdS)} s more of its ${restS} s minimum off time` : '';
       out.push({
         target: 'backupRelay',
         value: true,
         confidence,
         rationale: `Switch the backup compressor on: ${why.join(', ')}.`,
         evidence: { ...inputs, factors: { margin: round(fMargin), rise: round(fRise), anomaly: round(fAnomaly), compressorOff: fCompressor, doorPenalty: door === true }, anomaly: anomaly ?? null },
-        alarm: { severity: excess > ctx.num('scaleK') || fCompressor === 1 ? 'critical' : 'warning', message: `Freezer alarm: ${why.join(', ')}` },
+        alarm: { severity: excess > ctx.num('scaleK') || fCompressor === 1 ? 'critical' : 'warning', message: `Freezer alarm: ${why.join(', ')}${waits}` },
+        ...(holdS > 0 ? { holdS } : {}),
       });
     } else if (relay === true && rested) {
       const off = release(ctx, t, sp, rise, compressor, fault, door);
