@@ -193,7 +193,10 @@ export class ReviewService implements ReviewApi {
       const known = await this.repo.get(input.id);
       if (known) return { item: known.item, outcome: 'unchanged' };
       const now = this.clock();
-      const same = (await this.repo.standing(input.gateway, now, 1000)).filter((r) => actionKey(r.item.gateway, r.item.action) === key);
+      // An approved item the technician modified executes its modified action: both are its actions.
+      const same = (await this.repo.standing(input.gateway, now, 1000)).filter(
+        (r) => actionKey(r.item.gateway, r.item.action) === key || (r.item.modifiedAction !== undefined && actionKey(r.item.gateway, r.item.modifiedAction) === key),
+      );
       const pending = same.find((r) => r.item.state === 'pending' && r.item.expiresAt > now);
       // An item past its expiry that no sweep has closed yet still holds the action's pending slot.
       const overdue = same.find((r) => r.item.state === 'pending' && r.item.expiresAt <= now);

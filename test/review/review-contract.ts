@@ -416,6 +416,10 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       // Approved (this queue has no executor, so it stays approved): nothing new while it runs.
       await svc.approve(later.item.id, { user: 'ann' });
       expect(await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000, priority: 100 }))).toMatchObject({ outcome: 'held', item: { id: later.item.id, state: 'approved' } });
+      // Modified and approved: the technician's value is the one running, so a proposal of it waits too.
+      const other = await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000, action: write(-23) }));
+      await svc.modify(other.item.id, { user: 'ann', action: write(-22) });
+      expect(await svc.propose(agent({ createdAt: now, expiresAt: now + 1_800_000, action: write(-22) }))).toMatchObject({ outcome: 'held', item: { id: other.item.id, state: 'approved' } });
       now = T0;
     });
 
