@@ -37,7 +37,7 @@ export function draftProfile(name: string, family: string, points: readonly Disc
       let pointName = p.name.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^[^a-z]+/, '').slice(0, 60) || `point_${i}`;
       while (used.has(pointName)) pointName = `${pointName}_${i}`;
       used.add(pointName);
-      return { name: pointName, ...(p.description ? { description: p.description } : {}), address: p.address, ...(p.writable ? { writable: true } : {}) };
+      return { name: pointName, ...(p.description ? { description: p.description } : {}), address: p.address, ...(p.unit ? { unit: p.unit } : {}), ...(p.writable ? { writable: true } : {}) };
     }),
   };
 }

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { startFacility } from '../devices/facility.js';
 import { sqlFor } from '../hub/db/sql.js';
 import { featureMigrations } from '../hub/features.js';
@@ -114,6 +115,8 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
       const modbusDraft = join(dir.path, 'draft-modbus.yaml');
       await cliAsync(['edge', 'discover', '--protocol', 'modbus-tcp', '--host', '127.0.0.1', '--port', String(facility.endpoints.modbusTcp.port), '--units', '1', '--output', modbusDraft]);
       expect(readFileSync(opcuaDraft, 'utf8')).toContain('ns=1;s=ColdRoom.Temperature');
+      const drafted = (parseYaml(readFileSync(opcuaDraft, 'utf8')) as { points: { name: string; unit?: string }[] }).points;
+      expect(drafted.find((p) => p.name === 'facility_cold_room_temperature')?.unit).toBe('degC');
       expect(readFileSync(modbusDraft, 'utf8')).toMatch(/name: input_0\b/);
       const config = join(dir.path, 'drafts.yaml');
       writeFileSync(

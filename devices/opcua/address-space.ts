@@ -2,7 +2,7 @@
  * Builds Objects/Facility/ColdRoom in a node-opcua server and keeps its values in step with the
  * physics. Values are set from source (not getters) so monitored items get real data changes.
  */
-import { DataType, StatusCodes, Variant, type OPCUAServer, type UAVariable } from 'node-opcua';
+import { DataType, StatusCodes, Variant, standardUnits, type OPCUAServer, type UAVariable } from 'node-opcua';
 import type { FaultRegistry } from '../faults/registry.js';
 import type { SensorTarget } from '../faults/types.js';
 import type { FacilityModel } from '../physics/model.js';
@@ -47,7 +47,7 @@ export function buildColdRoomAddressSpace(server: OPCUAServer, model: FacilityMo
   const variables: Array<{ spec: ColdRoomVariableSpec; node: UAVariable }> = [];
   for (const spec of COLD_ROOM_VARIABLES) {
     const dataType = spec.dataType === 'Double' ? DataType.Double : DataType.Boolean;
-    const node = ns.addVariable({
+    const common = {
       organizedBy: coldRoom,
       browseName: spec.name,
       nodeId: `s=ColdRoom.${spec.name}`,
@@ -56,8 +56,13 @@ export function buildColdRoomAddressSpace(server: OPCUAServer, model: FacilityMo
       accessLevel: spec.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
       userAccessLevel: spec.writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
       minimumSamplingInterval: 0,
-      value: new Variant({ dataType, value: spec.read(model, faults) }),
-    });
+    };
+    // Temperatures are AnalogItems, as a real controller's are: EngineeringUnits and EURange properties.
+    const node: UAVariable =
+      spec.unit === 'degC'
+        ? ns.addAnalogDataItem({ ...common, engineeringUnits: standardUnits.degree_celsius, engineeringUnitsRange: { low: -50, high: 50 } })
+        : ns.addVariable(common);
+    node.setValueFromSource(new Variant({ dataType, value: spec.read(model, faults) }), StatusCodes.Good);
     if (spec.name === 'Setpoint') {
       // Client writes land in the node; push them into the physics.
       node.on('value_changed', (dv) => {

@@ -91,6 +91,8 @@ export interface DiscoveredPoint {
   readonly dataType?: string;
   readonly writable?: boolean;
   readonly description?: string;
+  /** Engineering unit the device declares (profile convention: degC, %, kW ...). */
+  readonly unit?: string;
 }
 
 export interface BrowseOptions {

@@ -1,13 +1,15 @@
 /**
  * Commissioning: walk the address space from a root (default Objects) breadth-first, level by
  * level in batched Browse calls, and describe every variable found (data type name, writable from
- * AccessLevel). Namespace 0 (the server's own diagnostics) is skipped unless asked for, and
- * properties (HasProperty: EURange, EngineeringUnits ...) are metadata, not points.
+ * AccessLevel, engineering unit from its EngineeringUnits property). Namespace 0 (the server's
+ * own diagnostics) is skipped unless asked for, and properties (HasProperty: EURange,
+ * EngineeringUnits ...) are metadata, not points.
  */
 import {
   AccessLevelFlag,
   AttributeIds,
   BrowseDirection,
+  makeBrowsePath,
   NodeClass,
   NodeClassMask,
   ReferenceTypeIds,
@@ -127,19 +129,49 @@ async function describe(session: ClientSession, variables: readonly Found[]): Pr
       if (name) typeNames.set(id.toString(), name);
     });
   }
+  const units = await engineeringUnits(session, variables);
   const used = new Set<string>();
   return variables.map((v, i) => {
     const typeId = values[i * 3]?.value.value as NodeId | null | undefined;
     const access = values[i * 3 + 1]?.value.value as number | null | undefined;
     const description = (values[i * 3 + 2]?.value.value as { text?: string | null } | null | undefined)?.text ?? undefined;
+    const unit = units[i];
     return {
       name: uniqueName(pointName(v.path), used),
       address: { nodeId: v.nodeId.toString() },
       ...(typeId ? { dataType: typeNames.get(typeId.toString()) ?? typeId.toString() } : {}),
       writable: typeof access === 'number' && (access & AccessLevelFlag.CurrentWrite) !== 0,
       ...(description ? { description } : {}),
+      ...(unit ? { unit } : {}),
     };
   });
+}
+
+/** Profile spellings of the UNECE symbols servers declare (others are kept as declared). */
+const UNIT_SPELLING: Readonly<Record<string, string>> = { '°C': 'degC', '℃': 'degC', '°F': 'degF', '℉': 'degF', '°K': 'K' };
+
+/**
+ * The unit each variable declares in its EngineeringUnits property (AnalogItemType and others:
+ * an EUInformation whose displayName is the UNECE symbol), in batched TranslateBrowsePath and
+ * Read calls; undefined where a variable has none.
+ */
+async function engineeringUnits(session: ClientSession, variables: readonly Found[]): Promise<(string | undefined)[]> {
+  const units: (string | undefined)[] = variables.map(() => undefined);
+  for (let i = 0; i < variables.length; i += BATCH) {
+    const chunk = variables.slice(i, i + BATCH);
+    const paths = await session.translateBrowsePath(chunk.map((v) => makeBrowsePath(v.nodeId, '.EngineeringUnits')));
+    const found = paths.flatMap((p, j) => {
+      const target = p.statusCode.isGood() ? p.targets?.[0]?.targetId : undefined;
+      return target ? [{ index: i + j, nodeId: target as unknown as NodeId }] : [];
+    });
+    if (found.length === 0) continue;
+    const read = await session.read(found.map((f) => ({ nodeId: f.nodeId, attributeId: AttributeIds.Value })));
+    found.forEach((f, j) => {
+      const symbol = (read[j]?.value.value as { displayName?: { text?: string | null } } | null | undefined)?.displayName?.text?.trim();
+      if (symbol) units[f.index] = UNIT_SPELLING[symbol] ?? symbol;
+    });
+  }
+  return units;
 }
 
 /** Browse path -> profile point name (^[a-z][a-z0-9_]*$): "ColdRoom/SetPoint" -> "cold_room_set_point". */

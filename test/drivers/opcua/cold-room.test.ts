@@ -90,6 +90,10 @@ describe('opcua driver with the cold-room simulator', () => {
     expect(nodeIds).toEqual(expect.arrayContaining(['ns=1;s=ColdRoom.Temperature', 'ns=1;s=ColdRoom.Setpoint']));
     expect(found.find((d) => (d.address as { nodeId: string }).nodeId === 'ns=1;s=ColdRoom.Setpoint')?.writable).toBe(true);
     expect(found.find((d) => (d.address as { nodeId: string }).nodeId === 'ns=1;s=ColdRoom.Temperature')?.writable).toBe(false);
+    // The unit each AnalogItem declares (EngineeringUnits, UNECE "°C"), in the profiles' spelling; none for a switch.
+    expect(found.find((d) => (d.address as { nodeId: string }).nodeId === 'ns=1;s=ColdRoom.Temperature')?.unit).toBe('degC');
+    expect(found.find((d) => (d.address as { nodeId: string }).nodeId === 'ns=1;s=ColdRoom.Setpoint')?.unit).toBe('degC');
+    expect(found.find((d) => (d.address as { nodeId: string }).nodeId === 'ns=1;s=ColdRoom.DoorOpen')?.unit).toBeUndefined();
   });
 
   it("survives the 'opcua-restart' fault: bad while down, subscription restored, physics changes flow again", async () => {
