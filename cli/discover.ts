@@ -42,6 +42,13 @@ export function draftProfile(name: string, family: string, points: readonly Disc
   };
 }
 
+/** "unit 1 also answers as units 2, 3 …": a device that ignores the unit id, drafted once. */
+function echoLines(points: readonly ModbusDiscoveredPoint[]): string[] {
+  const seen = new Map<number, readonly number[]>();
+  for (const p of points) if (p.alsoAnswersAs && !seen.has(p.unitId)) seen.set(p.unitId, p.alsoAnswersAs);
+  return [...seen].map(([unit, echoes]) => `unit ${unit} also answers as unit${echoes.length > 1 ? 's' : ''} ${echoes.join(', ')} with the same registers and values (the device ignores the unit id): drafted once, as unit ${unit}`);
+}
+
 /** Modbus: one draft profile per responding unit, one point per readable register. */
 function modbusProfiles(name: string, points: ModbusDiscoveredPoint[]): { unitId: number; profile: ProfileDraft }[] {
   const units = [...new Set(points.map((p) => p.unitId))];
@@ -233,6 +240,7 @@ export async function discover(args: string[]): Promise<number> {
     for (const file of files) writeFileSync(file.path, stringify(file.content));
     const scanned = modbus ? ` from ${points.length} readable register ranges on ${modbus.length} unit(s)` : '';
     process.stderr.write(`wrote draft${scanned}:\n${files.map((f) => `  ${f.summary}`).join('\n')}\n`);
+    for (const line of echoLines(points as ModbusDiscoveredPoint[])) process.stderr.write(`${line}\n`);
     if (files.length > 1) process.stderr.write(`check it with: swarmgate edge check ${values.output}\n`);
     return 0;
   } finally {

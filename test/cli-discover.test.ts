@@ -1,16 +1,19 @@
 /**
- * `swarmgate edge discover` in process against the AHU simulator (it answers on every unit id):
- * what a scan of several units writes must pass `edge check`, and the counts it prints must be
- * the points it drafted.
+ * `swarmgate edge discover` in process: a scan of several units on an RS-485 bus (the energy-meter
+ * simulator over a socat pty) writes what `edge check` accepts, with counts that are the points
+ * drafted; the AHU simulator answers on every unit id, and is drafted once, saying so.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { discover } from '../cli/discover.js';
 import { startAhuServer, type AhuServer } from '../devices/modbus/ahu-server.js';
+import { startMeterBus, type MeterBus } from '../devices/modbus/meter-bus.js';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { formatProblem } from '../shared/kit/config-file.js';
+import { startSocat } from './drivers/modbus/helpers.js';
+import { peerOrSkip, socatPeer } from './support/peers.js';
 import { tempDir } from './support/tmp.js';
 
 const dir = tempDir('swarmgate-discover-');
@@ -41,22 +44,15 @@ async function run(args: string[]): Promise<{ code: number; stderr: string }> {
 }
 
 describe('edge discover --protocol modbus-tcp', { timeout: 60_000 }, () => {
-  it('a scan of two units writes what edge check accepts: one profile per unit and a gateway config draft using them', async () => {
-    const output = join(dir.path, 'draft.yaml');
-    const { code, stderr } = await run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--units', '1-2', '--output', output, '--name', 'ahu-draft']);
+  it('a device that answers on every unit id is drafted once, and the scan says so', async () => {
+    const output = join(dir.path, 'ahu.yaml');
+    const { code, stderr } = await run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--units', '1-3', '--output', output, '--name', 'ahu-draft']);
     expect(code).toBe(0);
-    expect(readFileSync(output, 'utf8')).not.toMatch(/^---/m);
-    const { loaded, problems } = checkGatewayConfigFile(output, builtinDrivers());
-    expect(problems.map(formatProblem)).toEqual([]);
-    expect(loaded?.devices).toMatchObject([
-      { protocol: 'modbus-tcp', connection: { host: ahu.host, port: ahu.port, unitId: 1 } },
-      { protocol: 'modbus-tcp', connection: { host: ahu.host, port: ahu.port, unitId: 2 } },
-    ]);
-    // The counts printed are the points written, not the readable ranges the scan found.
-    const perUnit = loaded?.devices.map((d) => d.points.length) ?? [];
-    expect(perUnit[0]).toBeGreaterThan(12);
-    for (const count of perUnit) expect(stderr).toContain(`${count} points`);
-    expect(stderr).toContain(`edge check ${output}`);
+    expect(stderr).toContain('on 1 unit(s)');
+    expect(stderr).toContain('unit 1 also answers as units 2, 3 with the same registers and values (the device ignores the unit id): drafted once, as unit 1');
+    const points = (readFileSync(output, 'utf8').match(/^ {2}- name: /gm) ?? []).length;
+    expect(points).toBeGreaterThan(12);
+    expect(stderr).toContain(`${points} points`);
   });
 
   it('a scan of one unit writes a profile, and its count is the profile points', async () => {
@@ -70,5 +66,38 @@ describe('edge discover --protocol modbus-tcp', { timeout: 60_000 }, () => {
 
   it('several units without --output: refused before scanning, saying why', async () => {
     await expect(run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--units', '1-2'])).rejects.toThrow(/--output/);
+  });
+});
+
+describe.skipIf(!peerOrSkip(socatPeer()))('edge discover --protocol modbus-rtu: two meters on one bus', { timeout: 60_000 }, () => {
+  let pty: Awaited<ReturnType<typeof startSocat>>;
+  let bus: MeterBus;
+  beforeAll(async () => {
+    pty = await startSocat();
+    bus = await startMeterBus({ path: pty.simPath, unitIds: [1, 2], speed: 0, seed: 9 });
+    bus.model.step(60);
+  });
+  afterAll(async () => {
+    await bus?.stop();
+    await pty?.close();
+  });
+
+  it('a scan of several units writes what edge check accepts: one profile per unit and a gateway config draft using them', async () => {
+    const output = join(dir.path, 'meters.yaml');
+    const { code, stderr } = await run(['--protocol', 'modbus-rtu', '--path', pty.gatewayPath, '--baud', '9600', '--units', '1-3', '--output', output, '--name', 'meter-draft']);
+    expect(code).toBe(0);
+    expect(readFileSync(output, 'utf8')).not.toMatch(/^---/m);
+    const { loaded, problems } = checkGatewayConfigFile(output, builtinDrivers());
+    expect(problems.map(formatProblem)).toEqual([]);
+    expect(loaded?.devices).toMatchObject([
+      { protocol: 'modbus-rtu', connection: { path: pty.gatewayPath, unitId: 1 } },
+      { protocol: 'modbus-rtu', connection: { path: pty.gatewayPath, unitId: 2 } },
+    ]);
+    // The counts printed are the points written, not the readable ranges the scan found.
+    const perUnit = loaded?.devices.map((d) => d.points.length) ?? [];
+    expect(perUnit[0]).toBeGreaterThan(3);
+    for (const count of perUnit) expect(stderr).toContain(`${count} points`);
+    expect(stderr).toContain(`edge check ${output}`);
+    expect(stderr).not.toContain('also answers as');
   });
 });

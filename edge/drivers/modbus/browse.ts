@@ -39,6 +39,8 @@ export interface ModbusDiscoveredPoint extends DiscoveredPoint {
   readonly address: ModbusAddress;
   readonly unitId: number;
   readonly count: number;
+  /** Unit ids that answered exactly as this unit (a device that ignores the unit id): left out of the scan. */
+  readonly alsoAnswersAs?: readonly number[];
 }
 
 function integer(value: unknown, name: string, min: number, max: number, fallback: number): number {
@@ -151,6 +153,55 @@ function mergeRanges(ranges: readonly Range[]): Range[] {
   return merged;
 }
 
+interface KeptUnit {
+  readonly unitId: number;
+  readonly ranges: readonly Range[];
+  /** Later unit ids that answered exactly as this one. */
+  readonly echoes: number[];
+}
+
+/**
+ * The earlier unit that `unitId` merely echoes: a device that ignores the unit id (many Modbus TCP
+ * devices) answers every id alike. Same readable ranges, then every range read from both units,
+ * back to back (twice, in case a live value moved in between), with the same values, not all
+ * zero. Two real devices of one model share ranges and configuration registers, but not every
+ * measurement; a live echo whose values move between the two reads is kept (a duplicate draft is
+ * the safe mistake, a real device left out is not).
+ */
+async function echoOf(session: UnitSession, options: ModbusBrowseOptions, unitId: number, ranges: readonly Range[], kept: readonly KeptUnit[]): Promise<KeptUnit | undefined> {
+  const key = (rs: readonly Range[]): string => rs.map((r) => `${r.table}:${r.start}:${r.count}`).join(',');
+  const blocks = ranges.flatMap((r) => {
+    const max = isBitTable(r.table) ? MAX_READ_BITS : MAX_READ_REGISTERS;
+    return Array.from({ length: Math.ceil(r.count / max) }, (_, i) => ({ table: r.table, start: r.start + i * max, count: Math.min(max, r.count - i * max) }));
+  });
+  const read = (id: number, b: Range): Promise<string> =>
+    session
+      .request(`comparing unit ${id} ${b.table} ${b.start}..${b.start + b.count - 1}`, blockRequest(b.table, b.start, b.count), { unitId: id, timeoutMs: options.timeoutMs, retries: 0, bypassBreaker: true })
+      .then((data) => JSON.stringify(data), () => `unreadable ${id}`);
+  const alike = async (other: number, b: Range): Promise<string | undefined> => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const [a, c] = [await read(other, b), await read(unitId, b)];
+      if (a === c && !a.startsWith('unreadable')) return a;
+    }
+    return undefined;
+  };
+  for (const other of kept) {
+    if (key(other.ranges) !== key(ranges)) continue;
+    let nonZero = false;
+    let same = true;
+    for (const b of blocks) {
+      const values = await alike(other.unitId, b);
+      if (values === undefined) {
+        same = false;
+        break;
+      }
+      nonZero ||= /[1-9]|true/.test(values);
+    }
+    if (same && nonZero) return other;
+  }
+  return undefined;
+}
+
 /** Silent probes in a row after which a unit is given up (it answered before, then stopped). */
 const MAX_SILENT = 3;
 
@@ -158,6 +209,7 @@ export async function browseUnits(session: UnitSession, options: ModbusBrowseOpt
   const budget = { left: options.maxRequests };
   const found: ModbusDiscoveredPoint[] = [];
   const prefix = options.unitIds.length > 1;
+  const kept: KeptUnit[] = [];
   for (const unitId of options.unitIds) {
     const unit = new UnitScan(session, unitId, options, budget);
     tables: for (const table of options.tables) {
@@ -175,7 +227,18 @@ export async function browseUnits(session: UnitSession, options: ModbusBrowseOpt
     }
     if (budget.left <= 0) log.warn({ maxRequests: options.maxRequests }, 'modbus browse: request budget used up, result is partial');
     if (!unit.answered) continue;
-    for (const r of mergeRanges(unit.ranges)) {
+    const ranges = mergeRanges(unit.ranges);
+    const twin = await echoOf(session, options, unitId, ranges, kept);
+    if (twin) {
+      log.warn({ unitId, sameAs: twin.unitId }, `modbus browse: unit ${unitId} answers exactly as unit ${twin.unitId} (same registers, same values): the device ignores the unit id, as many Modbus TCP devices do; unit ${unitId} is left out`);
+      twin.echoes.push(unitId);
+      continue;
+    }
+    kept.push({ unitId, ranges, echoes: [] });
+    if (budget.left <= 0) break;
+  }
+  for (const { unitId, ranges, echoes } of kept) {
+    for (const r of ranges) {
       const last = r.start + r.count - 1;
       const bits = isBitTable(r.table);
       found.push({
@@ -186,9 +249,9 @@ export async function browseUnits(session: UnitSession, options: ModbusBrowseOpt
         description: `unit ${unitId}: ${r.table} ${r.start}..${last} readable (${r.count} ${bits ? 'bits' : 'registers'})`,
         unitId,
         count: r.count,
+        ...(echoes.length > 0 ? { alsoAnswersAs: [...echoes] } : {}),
       });
     }
-    if (budget.left <= 0) break;
   }
   return found;
 }
