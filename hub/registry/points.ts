@@ -93,12 +93,15 @@ export class PointIndex implements PointIndexPort {
     const entries = entriesOf(devices);
     const digest = JSON.stringify([site, entries]);
     if (this.applied.get(gateway) === digest) return;
+    // Every hub process applies every birth (a gateway's state is not a shared-stream message):
+    // two processes replacing one gateway's rows at once end with the same rows, a key the other
+    // process inserted first being skipped, not refused.
     await this.sql.all('DELETE FROM point_markers WHERE gateway = ?', [gateway]);
     await this.sql.all('DELETE FROM point_index WHERE gateway = ?', [gateway]);
     for (let i = 0; i < entries.length; i += CHUNK) {
       const chunk = entries.slice(i, i + CHUNK);
       await this.sql.all(
-        `INSERT INTO point_index (gateway, device, point, site, unit, tags, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO point_index (gateway, device, point, site, unit, tags, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
         chunk.flatMap((e): SqlValue[] => [gateway, e.device, e.point, site, e.unit ?? null, e.tags.join(' '), now]),
       );
     }
@@ -106,7 +109,7 @@ export class PointIndex implements PointIndexPort {
     for (let i = 0; i < markers.length; i += CHUNK) {
       const chunk = markers.slice(i, i + CHUNK);
       await this.sql.all(
-        `INSERT INTO point_markers (marker, gateway, device, point) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO point_markers (marker, gateway, device, point) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
         chunk.flatMap(([marker, device, point]): SqlValue[] => [marker, gateway, device, point]),
       );
     }

@@ -107,6 +107,17 @@ for (const store of API_STORES) {
       expect(gw.body.devices[0].tags.supply_air_temp).toEqual(['discharge', 'air', 'temp', 'sensor']);
     });
 
+    it('two hub processes applying one birth at once end with its rows, neither refused', async () => {
+      // Each process has its own index (and, on PostgreSQL, its statements run on separate pooled connections).
+      const [a, b] = [new PointIndex(sqlFor(t.store)), new PointIndex(sqlFor(t.store))];
+      for (let round = 0; round < 12; round += 1) {
+        const devices = [VAV(`vav-r${round}`)];
+        await Promise.all([a.applyBirth('site-c', 'gw-c', devices, T0 + round), b.applyBirth('site-c', 'gw-c', devices, T0 + round)]);
+        expect(keys((await get('/api/v1/points?gateway=gw-c')).body)).toEqual([`gw-c/vav-r${round}/da_t`, `gw-c/vav-r${round}/zn_t`]);
+        expect((await get('/api/v1/points?gateway=gw-c&tags=discharge,air')).body.items).toHaveLength(1);
+      }
+    });
+
     it('refuses bad markers, cursors and limits with a 400 naming the field, and callers without a login', async () => {
       const bad = await get('/api/v1/points?tags=Discharge Air');
       expect(bad.status).toBe(400);
