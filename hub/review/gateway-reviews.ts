@@ -6,6 +6,8 @@
  * for an action that already waits joins that item; one the technician just rejected is held back
  * for 30 min at most, and never one of the 'safety' action class (ReviewService.propose): all
  * gateway requests carry the same priority, so they cannot escalate past a rejection otherwise.
+ * A command applied without review (an agent's confident decision) closes a pending item for the
+ * same write, so nobody is asked to approve what was already done.
  */
 import { errorMessage } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
@@ -51,9 +53,12 @@ export async function reviewItemFromRequest(store: HubStore, site: string, revie
   };
 }
 
-/** Subscribes the queue to gateway review requests; returns the unsubscribe function. */
+/**
+ * Subscribes the queue to gateway review requests, and to commands applied without review (a
+ * pending item for the same write is closed); returns the unsubscribe function.
+ */
 export function connectGatewayReviews(events: HubEvents, service: ReviewService, store: HubStore, options: GatewayReviewOptions = {}): () => void {
-  return events.on('review', async ({ site, review }) => {
+  const offReviews = events.on('review', async ({ site, review }) => {
     try {
       await service.propose(await reviewItemFromRequest(store, site, review, options.evidenceWindowMs));
     } catch (err) {
@@ -61,4 +66,16 @@ export function connectGatewayReviews(events: HubEvents, service: ReviewService,
       throw err;
     }
   });
+  const offCommands = events.on('command', async ({ record }) => {
+    if (record.status !== 'applied') return;
+    try {
+      await service.carriedOut(record.gateway, record.command.action, { origin: record.command.origin, commandId: record.id });
+    } catch (err) {
+      options.log?.warn({ command: record.id, gateway: record.gateway, err: errorMessage(err) }, 'pending review items for an applied command not closed');
+    }
+  });
+  return () => {
+    offReviews();
+    offCommands();
+  };
 }

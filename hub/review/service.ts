@@ -238,6 +238,28 @@ export class ReviewService implements ReviewApi {
     throw conflict(input.id, 'pending', `review item for ${key} kept changing while recommendation ${input.id} tried to join it; it is submitted again on the next evaluation`);
   }
 
+  /**
+   * A write went out without review (an agent's confident decision, an operator's command) and was
+   * applied: a pending item asking for the same action is moot, so it is closed (expired, with a
+   * reason naming who carried it out), not left for a technician to approve a second time.
+   */
+  async carriedOut(gateway: string, action: Action, by: { readonly origin: string; readonly commandId: string }): Promise<ReviewItem[]> {
+    const key = actionKey(gateway, action);
+    const now = this.clock();
+    const closed: ReviewItem[] = [];
+    for (const row of await this.repo.standing(gateway, now, 1000)) {
+      if (row.item.state !== 'pending' || actionKey(row.item.gateway, row.item.action) !== key) continue;
+      const reason = `carried out without review by ${by.origin} (command ${by.commandId})`;
+      const next: ReviewItem = { ...row.item, state: 'expired', reason, version: row.item.version + 1 };
+      if (await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(next.id, now, SYSTEM, 'expire', row.item, next, reason))) {
+        this.log.info({ id: next.id, origin: by.origin, command: by.commandId }, 'pending review item closed: its action was carried out without review');
+        this.announce(next);
+        closed.push(next);
+      }
+    }
+    return closed;
+  }
+
   async list(filter: ReviewFilter = {}): Promise<ReviewItem[]> {
     return this.repo.list(filter);
   }

@@ -198,4 +198,21 @@ describe('gateway review requests in the running hub', () => {
     expect(await hub.review.get('req-same-0003')).toBeUndefined();
     expect(await waiting()).toEqual([escalated.id]);
   });
+
+  it('a write carried out without review (an agent\'s confident decision) closes the pending item asking for it', async () => {
+    const action: ReviewRequest['action'] = { kind: 'write', device: 'ahu1', point: 'supply_temp_setpoint', value: 26 };
+    const asked = request('req-done-0001', { action });
+    await publish(asked);
+    await waitFor(() => hub.review.get(asked.id), 5000, 'the item');
+    // Another write of the same point stays waiting: only the same action is moot.
+    const other = request('req-done-0002', { action: { ...action, value: 27 } });
+    await publish(other);
+    await waitFor(() => hub.review.get(other.id), 5000, 'the other item');
+    const command = await hub.commands.create({ gateway: GW, action, origin: 'agent:comfort' });
+    await waitFor(async () => (await hub.review.get(asked.id))?.state === 'expired', 5000, 'the item closed');
+    expect(await hub.review.get(asked.id)).toMatchObject({ state: 'expired', reason: `carried out without review by agent:comfort (command ${command.id})` });
+    expect((await hub.review.audit(asked.id)).map((e) => e.action)).toEqual(['submit', 'expire']);
+    expect((await hub.review.get(other.id))?.state).toBe('pending');
+    expect(received.filter((c) => c.id === command.id)).toHaveLength(1);
+  });
 });
