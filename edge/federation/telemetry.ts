@@ -17,12 +17,13 @@ const CAUSE_MAX = 512;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
- * Text as UTF-8 can carry it: a lone surrogate (a string cut inside a pair, a device's bad bytes)
- * becomes U+FFFD here, so a reading is the same in JSON and in the binary frame (and hashes the
+ * Text as UTF-8 and both hub stores can carry it: a lone surrogate (a string cut inside a pair, a
+ * device's bad bytes) and a NUL (which PostgreSQL's text cannot hold, so the wire refuses it)
+ * become U+FFFD here, so a reading is the same in JSON and in the binary frame (and hashes the
  * same at the hub whichever way it travels).
  */
 function wellFormed(s: string): string {
-  return s.replace(LONE_SURROGATE, '\uFFFD');
+  return s.replace(LONE_SURROGATE, '\uFFFD').replace(/\u0000/g, '\uFFFD');
 }
 
 /** Wire form of a reading, or undefined when it cannot satisfy the wire schema (bad ids). */

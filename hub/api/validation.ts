@@ -7,6 +7,7 @@ import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
+import { literalChoice } from '../../shared/kit/schema-text.js';
 
 export interface FieldIssue {
   readonly instancePath: string;
@@ -61,9 +62,6 @@ function exactIntegers(schema: TSchema, input: unknown): unknown {
 
 /** "must be one of: pending, approved, …" for a choice among literals (TypeBox says only "Expected union value"). */
 function allowedValues(schema: TSchema): string | undefined {
-  const members = (schema as { anyOf?: readonly TSchema[] }).anyOf;
-  if (!Array.isArray(members) || members.length === 0) return undefined;
-  const values = members.map((m) => (m as { const?: unknown }).const);
-  if (values.some((v) => v === undefined)) return undefined;
-  return `must be one of: ${values.map((v) => String(v)).join(', ')}`;
+  const choice = literalChoice(schema);
+  return choice ? `must be ${choice}` : undefined;
 }

@@ -10,6 +10,7 @@ import { LineCounter, parseDocument, isNode, visit, type Document, type Node } f
 import { SwarmgateError, errorMessage } from './errors.js';
 import { escapeControl } from './terminal-text.js';
 import { describeYamlErrors } from './yaml-syntax.js';
+import { allowedText, describeValue } from './schema-text.js';
 
 /**
  * Largest config, profile or rules file read (1 MiB). The biggest shipped profile is a few KiB and
@@ -252,19 +253,13 @@ export function pointerSegments(pointer: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
-  if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping';
-  return String(value);
-}
-
 function explain(error: ValueError): string {
   const schema = error.schema as TSchema & { description?: string; pattern?: string; enum?: unknown[]; anyOf?: TSchema[] };
   if (error.message.startsWith('Unexpected property')) return 'unknown key (check spelling; unknown keys are not allowed)';
   if (error.message.startsWith('Expected required property')) return 'required field is missing';
-  const parts = [error.message.replace(/^Expected/, 'expected'), `got ${describeValue(error.value)}`];
+  const allowed = error.message.startsWith('Expected union') ? allowedText(schema) : undefined;
+  const parts = [allowed ? `expected ${allowed}` : error.message.replace(/^Expected/, 'expected'), `got ${describeValue(error.value)}`];
+  // In a YAML file, the choices as they are written there.
   if (schema.anyOf && schema.anyOf.every((s) => 'const' in s)) {
     parts[0] = `expected one of ${schema.anyOf.map((s) => JSON.stringify((s as unknown as { const: unknown }).const)).join(', ')}`;
   }

@@ -8,6 +8,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { TelemetryBatchSchema, type TelemetryBatch } from './messages.js';
 import { BINARY_TELEMETRY_MAGIC, binaryTelemetryKey, decodeTelemetryBinary } from './telemetry-binary.js';
+import { errorText } from '../kit/schema-text.js';
 
 /** Default upper bound of one MQTT payload on the wire contract. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -34,16 +35,33 @@ export function decode<S extends TSchema>(schema: S, topic: string, payload: Buf
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > maxBytes) return { ok: false, reason: 'too-large', error: `${topic}: payload of ${size} bytes exceeds the limit of ${maxBytes}` };
   let value: unknown;
+  const text = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   try {
-    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     return { ok: false, reason: 'not-json', error: `${topic}: payload is not JSON (${err instanceof Error ? err.message : String(err)})` };
   }
+  // JSON can carry a NUL only escaped; PostgreSQL's text and jsonb cannot keep one, in any field.
+  const nul = text.includes('\\u0000') ? nulPath(value, '') : undefined;
+  if (nul !== undefined) return { ok: false, reason: 'schema', error: `${topic}: ${nul || '(message)'}: text must not contain NUL characters (U+0000)` };
   const check = checker(schema);
   if (check.Check(value)) return { ok: true, value };
   const first = check.Errors(value).First();
   const where = first?.path ? first.path : '(message)';
-  return { ok: false, reason: 'schema', error: `${topic}: ${where}: ${first?.message ?? 'does not match the schema'}` };
+  return { ok: false, reason: 'schema', error: `${topic}: ${where}: ${first ? errorText(first) : 'does not match the schema'}` };
+}
+
+/** JSON pointer of the first string (value or key) holding a NUL, or undefined. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const at = `${path}/${key}`;
+    if (key.includes('\u0000')) return at;
+    const found = nulPath(v, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Validates an in-memory value (e.g. before publishing) with the same compiled schema. */

@@ -20,14 +20,17 @@ const Marker = Type.String({ pattern: '^[a-z][a-zA-Z0-9_]{0,31}$' });
 export const MAX_TS = Date.UTC(2100, 0, 1);
 /** Largest integer both sides represent exactly (and far inside BIGINT). */
 export const MAX_COUNT = Number.MAX_SAFE_INTEGER;
-/** Point values: finite doubles are what the stores keep; JSON cannot carry NaN or infinities. */
+/**
+ * Point values: finite doubles are what the stores keep; JSON cannot carry NaN or infinities; text
+ * holds no NUL (U+0000), which PostgreSQL's text cannot store.
+ */
 export const MAX_ABS_VALUE = 1e300;
 const Millis = Type.Integer({ minimum: 0, maximum: MAX_TS, description: 'milliseconds since the epoch, before 2100' });
 const Count = (description?: string) => Type.Integer({ minimum: 0, maximum: MAX_COUNT, ...(description ? { description } : {}) });
 const Uuid = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 
 export const QualitySchema = Type.Union([Type.Literal('good'), Type.Literal('uncertain'), Type.Literal('bad')]);
-export const PointValueSchema = Type.Union([Type.Number({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE }), Type.Boolean(), Type.String({ maxLength: 1024 })]);
+export const PointValueSchema = Type.Union([Type.Number({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE }), Type.Boolean(), Type.String({ maxLength: 1024, pattern: '^[^\\u0000]*$' })]);
 
 /** One reading, compact keys (telemetry is the bulk of the traffic). */
 export const WireReadingSchema = Type.Object(

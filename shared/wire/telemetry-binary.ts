@@ -468,6 +468,7 @@ export function decodeTelemetryBinary(topic: string, payload: Uint8Array): Binar
           break;
         case KIND.string:
           v = r.utf8('.v', MAX_VALUE_CHARS);
+          if (v.includes('\u0000')) throw new FrameError('schema', '.v', 'a text value must not contain NUL characters (U+0000)', tagAt + 1);
           break;
         default:
           throw new FrameError('bad-frame', '.v', `value kind ${tag & 7} is not known`, tagAt);

@@ -84,8 +84,8 @@ describe('outbox with binary telemetry', () => {
     ]);
   });
 
-  it('text that UTF-8 cannot carry (a lone surrogate, a pair cut at the length limit) goes as U+FFFD in either encoding', () => {
-    const texts = [reading(0, { value: 'a\uD83D' }), reading(1, { value: `${'x'.repeat(1023)}😀` }), reading(2, { value: null, quality: 'bad', cause: '\uDE00 lost' })];
+  it('text that UTF-8 or a hub store cannot carry (a lone surrogate, a pair cut at the length limit, a NUL) goes as U+FFFD in either encoding', () => {
+    const texts = [reading(0, { value: 'a\uD83D' }), reading(1, { value: `${'x'.repeat(1023)}😀` }), reading(2, { value: null, quality: 'bad', cause: '\uDE00 lost' }), reading(3, { value: 'bad\u0000nul' })];
     const viaBinary = outbox({ flushMs: 10_000 });
     const viaJson = outbox({ flushMs: 10_000, encoding: 'json' });
     for (const r of texts) {
@@ -98,6 +98,7 @@ describe('outbox with binary telemetry', () => {
       { v: 'a\uFFFD' },
       { v: `${'x'.repeat(1023)}\uFFFD` },
       { v: null, c: '\uFFFD lost' },
+      { v: 'bad\uFFFDnul' },
     ];
     expect(telemetry(viaBinary)[0]!.readings).toMatchObject(expected);
     const json = viaJson.all()[0]!;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommandSchema, TelemetryBatchSchema, decode, encode, gatewayTopic, parseTopic, pointSetTopic, type TelemetryBatch } from '../../shared/wire/index.js';
+import { CommandSchema, EventSchema, TelemetryBatchSchema, decode, encode, gatewayTopic, parseTopic, pointSetTopic, type TelemetryBatch } from '../../shared/wire/index.js';
 
 const batch: TelemetryBatch = {
   v: 1,
@@ -32,6 +32,27 @@ describe('wire contract', () => {
       expect(result.error).toContain('swarmgate/v1/s/g/telemetry');
       expect(result.error).toContain(mentions);
     }
+  });
+
+  it('says what a reading\'s value and quality may be, and what came instead', () => {
+    const refused = (reading: Record<string, unknown>): string => {
+      const r = decode(TelemetryBatchSchema, 't', JSON.stringify({ ...batch, readings: [reading] }));
+      return r.ok ? '' : r.error;
+    };
+    const reading = { d: 'ahu1', p: 'x', v: 1, q: 'good', ts: 1 };
+    expect(refused({ ...reading, q: 'great' })).toBe('t: /readings/0/q: expected one of: good, uncertain, bad; got "great"');
+    expect(refused({ ...reading, v: 1e301 })).toBe(
+      't: /readings/0/v: expected a number from -1e+300 to 1e+300, true or false, a string of at most 1024 characters without NUL characters or null; got 1e+301',
+    );
+    expect(refused({ ...reading, v: 'bad\u0000nul' })).toBe('t: /readings/0/v: text must not contain NUL characters (U+0000)');
+  });
+
+  it('refuses a NUL in any text of any message, naming the field (the hub\'s PostgreSQL store cannot keep one)', () => {
+    const event = { v: 1, id: 'evt-00001', gateway: 'g', ts: 1, kind: 'anomaly', severity: 'warning', message: 'door\u0000open' };
+    const r = decode(EventSchema, 'swarmgate/v1/s/g/events', JSON.stringify(event));
+    expect(r).toEqual({ ok: false, reason: 'schema', error: 'swarmgate/v1/s/g/events: /message: text must not contain NUL characters (U+0000)' });
+    // An escaped backslash before "u0000" is no NUL.
+    expect(decode(EventSchema, 't', JSON.stringify({ ...event, message: 'path C:\\u0000' })).ok).toBe(true);
   });
 
   it('rejects a command whose action is not one of the known kinds', () => {

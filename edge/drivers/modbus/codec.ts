@@ -78,8 +78,9 @@ function stringByte(address: ModbusAddress, words: readonly number[], index: num
 }
 
 function decodeString(address: ModbusAddress, words: readonly number[], index: number, count: number): string {
-  // Latin-1: one byte is one character; trailing NULs and spaces are padding.
-  let end = count * 2;
+  // Latin-1: one byte is one character; a NUL ends the text (C strings), trailing spaces are padding.
+  let end = 0;
+  while (end < count * 2 && stringByte(address, words, index, end) !== 0) end++;
   while (end > 0) {
     const last = stringByte(address, words, index, end - 1);
     if (last !== 0 && last !== 0x20) break;

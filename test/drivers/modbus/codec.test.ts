@@ -30,11 +30,13 @@ describe('codec: known vectors (big-endian bytes and words)', () => {
     expect(encodeRegisters(a, value, unscaled)).toEqual(words);
   });
 
-  it('strings: register order, trailing NULs/spaces trimmed, padded with NULs on write', () => {
+  it('strings: register order, ended by a NUL, trailing spaces trimmed, padded with NULs on write', () => {
     const a = addr('string', { length: 4 });
     const words = [0x5357, 0x472d, 0x5445, 0x5354];
     expect(decodeRegisters(a, words, unscaled)).toBe('SWG-TEST');
     expect(decodeRegisters(a, [0x4142, 0x4300, 0, 0], unscaled)).toBe('ABC');
+    // A NUL ends the text, as in the C strings devices keep: what follows it is stale bytes.
+    expect(decodeRegisters(a, [0x4142, 0x0044, 0x4546, 0x2020], unscaled)).toBe('AB');
     expect(encodeRegisters(a, 'ABC', unscaled)).toEqual([0x4142, 0x4300, 0, 0]);
     expect(decodeRegisters({ ...a, byteOrder: 'little' }, [0x4241, 0x0043, 0, 0], unscaled)).toBe('ABC');
     expect(() => encodeRegisters(a, 'too long for it', unscaled)).toThrow(/longer than 8/);
