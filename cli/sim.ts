@@ -12,27 +12,44 @@ const HELP = `usage:
   swarmgate sim [--config sim.yaml] [--speed N] [--bacnet]   N simulated seconds per real second (default 1);
         --bacnet adds the BACnet/IP controllers (VAV-1 1001, VAV-2 1002, CHW-PLANT 2001; UDP 47820-47822
         unless the config's bacnet.port says otherwise)
-  swarmgate sim fault list [--control http://127.0.0.1:15022]
+  swarmgate sim fault list [--control URL]   (default: the demo's control API, 127.0.0.1:15022, then swarmgate sim's, :5080)
   swarmgate sim fault add '{"kind":"drift","target":"ahu.supply_air_temp","ratePerHour":2}' [--control URL]
   swarmgate sim fault clear [ID] [--control URL]
   swarmgate sim speed [N] [--control URL]        show, or set, how fast simulated time runs (0 freezes it)
   swarmgate sim step SECONDS [--control URL]     jump simulated time ahead (e.g. 1800: half an hour)
 `;
 
-const DEFAULT_CONTROL = 'http://127.0.0.1:15022';
-
-function controlArgs(args: string[]): { base: string; positionals: string[] } {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { control: { type: 'string', default: DEFAULT_CONTROL } } });
-  return { base: values.control.replace(/\/$/, ''), positionals };
+/**
+ * The control API to call: --control, else the demo's (`npm start`), then a plain `swarmgate sim`'s
+ * default port, the first that answers.
+ */
+async function controlArgs(args: string[]): Promise<{ bases: string[]; positionals: string[] }> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { control: { type: 'string' } } });
+  if (values.control !== undefined) return { bases: [values.control.replace(/\/$/, '')], positionals };
+  const [{ DEMO_PORTS }, { SIM_DEFAULT_PORTS }] = await Promise.all([import('./demo.js'), import('../devices/sim-config.js')]);
+  return { bases: [DEMO_PORTS.control, SIM_DEFAULT_PORTS.control].map((port) => `http://127.0.0.1:${port}`), positionals };
 }
 
-async function answer(request: Promise<Response>): Promise<number> {
-  const response = await request;
+/** The control API's answer to `path` from the first base that is listening; undefined (after saying which were tried) when none is. */
+async function call(bases: readonly string[], path: string, init?: RequestInit): Promise<Response | undefined> {
+  for (const base of bases) {
+    try {
+      return await fetch(`${base}${path}`, init);
+    } catch {
+      // not listening there: the next one
+    }
+  }
+  process.stderr.write(`swarmgate: no simulator control API answered at ${bases.join(' or ')} (is the demo or \`swarmgate sim\` running? give its address with --control URL)\n`);
+  return undefined;
+}
+
+async function answer(response: Response | undefined): Promise<number> {
+  if (!response) return 1;
   process.stdout.write(`${await response.text()}\n`);
   return response.ok ? 0 : 1;
 }
 
-const post = (url: string, body: unknown): Promise<Response> => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const postInit = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 /** A number argument, or undefined after printing why not (exit 2). */
 function numberArg(text: string | undefined, what: string): number | undefined {
@@ -43,38 +60,39 @@ function numberArg(text: string | undefined, what: string): number | undefined {
 }
 
 async function speed(args: string[]): Promise<number> {
-  const { base, positionals } = controlArgs(args);
-  if (positionals[0] === undefined) return answer(fetch(`${base}/speed`));
+  const { bases, positionals } = await controlArgs(args);
+  if (positionals[0] === undefined) return answer(await call(bases, '/speed'));
   const n = numberArg(positionals[0], 'sim speed');
-  return n === undefined ? 2 : answer(post(`${base}/speed`, { speed: n }));
+  return n === undefined ? 2 : answer(await call(bases, '/speed', postInit({ speed: n })));
 }
 
 async function step(args: string[]): Promise<number> {
-  const { base, positionals } = controlArgs(args);
+  const { bases, positionals } = await controlArgs(args);
   const seconds = numberArg(positionals[0], 'sim step');
   if (seconds === undefined) return 2;
-  const response = await post(`${base}/step`, { seconds });
+  const response = await call(bases, '/step', postInit({ seconds }));
+  if (!response) return 1;
   const body = (await response.json()) as { time?: number; coldRoom?: { temperatureC?: number }; error?: string };
   process.stdout.write(response.ok ? `simulated time now ${new Date(body.time ?? 0).toISOString()}; cold room ${body.coldRoom?.temperatureC?.toFixed(1) ?? '?'} degC\n` : `${JSON.stringify(body)}\n`);
   return response.ok ? 0 : 1;
 }
 
 async function fault(args: string[]): Promise<number> {
-  const { base, positionals } = controlArgs(args);
+  const { bases, positionals } = await controlArgs(args);
   const [action, arg] = positionals;
-  const request =
+  const request: [string, RequestInit?] | undefined =
     action === 'list'
-      ? fetch(`${base}/faults`)
+      ? ['/faults']
       : action === 'add' && arg
-        ? fetch(`${base}/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: arg })
+        ? ['/faults', { method: 'POST', headers: { 'content-type': 'application/json' }, body: arg }]
         : action === 'clear'
-          ? fetch(arg ? `${base}/faults/${encodeURIComponent(arg)}` : `${base}/faults`, { method: 'DELETE' })
+          ? [arg ? `/faults/${encodeURIComponent(arg)}` : '/faults', { method: 'DELETE' }]
           : undefined;
   if (!request) {
     process.stderr.write(HELP);
     return 2;
   }
-  return answer(request);
+  return answer(await call(bases, ...request));
 }
 
 export const simCommand: Pick<Command, 'run'> = {

@@ -13,6 +13,9 @@ import { startFacility, type Facility, type FacilityOptions } from './facility.j
 
 const log = createLogger('sim');
 const strict = { additionalProperties: false } as const;
+/** Where `swarmgate sim` listens unless its config says otherwise (the demo uses its own, cli/demo.ts). */
+export const SIM_DEFAULT_PORTS = { modbusTcp: 5020, opcua: 4841, gpio: 5017, control: 5080 } as const;
+
 const Port = (def: number, what: string) => Type.Integer({ minimum: 0, maximum: 65535, default: def, description: `${what} port (0 = ephemeral)` });
 
 export const SimConfigSchema = Type.Object(
@@ -25,10 +28,10 @@ export const SimConfigSchema = Type.Object(
     dataDir: Type.Optional(Type.String({ description: 'Folder for simulator state (OPC UA PKI); relative to this file; default: a temp folder' })),
     ports: Type.Object(
       {
-        modbusTcp: Port(5020, 'AHU Modbus TCP'),
-        opcua: Port(4841, 'cold room OPC UA'),
-        gpio: Port(5017, 'GPIO sim chip'),
-        control: Port(5080, 'control HTTP API'),
+        modbusTcp: Port(SIM_DEFAULT_PORTS.modbusTcp, 'AHU Modbus TCP'),
+        opcua: Port(SIM_DEFAULT_PORTS.opcua, 'cold room OPC UA'),
+        gpio: Port(SIM_DEFAULT_PORTS.gpio, 'GPIO sim chip'),
+        control: Port(SIM_DEFAULT_PORTS.control, 'control HTTP API'),
       },
       { ...strict, default: {}, description: 'Listening ports' },
     ),
