@@ -323,6 +323,15 @@ export class PointDetector {
     return this.model !== undefined;
   }
 
+  /**
+   * Whether the detector's last alert is still an open incident ('alert' suppression; never under
+   * 'peak'): its score has not yet recovered (below `recoveredBelow` for `recoveredFor` readings)
+   * and `refractory` readings have not passed since.
+   */
+  get inIncident(): boolean {
+    return this.seen - this.lastAlertAt <= this.options.refractory;
+  }
+
   get detail(): ScoreDetail {
     return this.lastDetail;
   }
