@@ -463,7 +463,11 @@ export class AnomalyMonitor {
       // Closed only once the score is low AND the value is back inside its learned range: a freezer
       // still warming (or a sensor still drifting) is the same incident, even after the detector
       // has calmed down.
-      p.below = score < (c.clearBelow ?? 0.3) && excess === 0 ? p.below + 1 : 0;
+      // And only once the detector's own incident is over (its score recovered for a while): a
+      // fault it reported early, while the value was still inside its range (a drift's first
+      // steps, a ramp more erratic than anything before), is the same incident when the value
+      // leaves the range later, not a second event as soon as the cool-down has passed.
+      p.below = score < (c.clearBelow ?? 0.3) && excess === 0 && !p.detector.inIncident ? p.below + 1 : 0;
       if (p.below >= CLEAR_SAMPLES) {
         side.active = false;
         this.log.info({ point: p.ref, value: s.value }, 'anomaly cleared');

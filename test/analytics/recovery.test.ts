@@ -21,16 +21,18 @@ function coldRoom(n: number, seed: number, steps: readonly number[]): number[] {
   return Array.from({ length: n }, (_, i) => 4 + 0.3 * Math.sin((2 * Math.PI * i) / 120) + 0.05 * g() + (steps.some((s) => i >= s && i < s + STEP) ? 8 : 0));
 }
 
-async function replay(values: readonly number[]): Promise<{ scores: number[]; phases: DetectorPhase[] }> {
+async function replay(values: readonly number[]): Promise<{ scores: number[]; phases: DetectorPhase[]; incident: boolean[] }> {
   const det = new PointDetector({});
   const scores: number[] = [];
   const phases: DetectorPhase[] = [];
+  const incident: boolean[] = [];
   for (let i = 0; i < values.length; i++) {
     scores.push(await det.score(T0 + i * MINUTE, values[i] ?? 0));
     phases.push(det.detail.phase);
+    incident.push(det.inIncident);
   }
   await det.idle();
-  return { scores, phases };
+  return { scores, phases, incident };
 }
 
 describe('PointDetector after an anomaly', () => {
@@ -45,6 +47,21 @@ describe('PointDetector after an anomaly', () => {
     expect(phases.slice(LEARN - 100).every((p) => p === 'scoring')).toBe(true);
     const firstScoring = phases.indexOf('scoring');
     expect(phases.slice(firstScoring).every((p) => p === 'scoring')).toBe(true);
+  });
+
+  // The gateway's monitor keeps a point's event open while the detector's incident is (a fault
+  // reported early is one event when its value leaves the learned range later).
+  it('its incident stays open after the score has fallen back, until it has been quiet for recoveredFor readings', async () => {
+    const end = LEARN + STEP;
+    const { scores, incident } = await replay(coldRoom(end + 300, 7, [LEARN]));
+    expect(incident.slice(0, LEARN).some(Boolean)).toBe(false);
+    const alert = scores.findIndex((s, i) => i >= LEARN && s >= 0.5);
+    expect(incident[alert]).toBe(true);
+    expect(scores[end + RECOVERY_SAMPLES]).toBeLessThan(RECOVERED);
+    expect(incident[end + RECOVERY_SAMPLES]).toBe(true);
+    const closed = incident.indexOf(false, alert);
+    expect(closed).toBeGreaterThan(end + 100);
+    expect(closed).toBeLessThanOrEqual(alert + 201);
   });
 
   // The refractory period (one alert per incident) ends once the first incident has been quiet
