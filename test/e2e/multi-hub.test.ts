@@ -103,11 +103,33 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
     dir.remove();
   });
 
+  /**
+   * Deletes a stream; the cluster may still be electing after a node came back (and a loaded CI box
+   * answers slowly), so the JetStream API gets 20 s and three tries.
+   */
+  async function deleteStream(stream: string): Promise<void> {
+    const nc = await connect({ servers: cluster.natsUrls.split(',') });
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: 20_000 });
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await jsm.streams.delete(stream);
+          return;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+          await sleep(2000);
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+  }
+
   /** Moves the stream's leadership to `node` (a step-down elects a random peer), then says who leads. */
   async function leadOn(stream: string, node: string): Promise<string | undefined> {
     const nc = await connect({ servers: cluster.natsUrls.split(',') });
     try {
-      const jsm = await nc.jetstreamManager();
+      const jsm = await nc.jetstreamManager({ timeout: 20_000 });
       for (let i = 0; i < 20; i++) {
         const leader = (await jsm.streams.info(stream)).cluster?.leader;
         if (leader === node) return leader;
@@ -142,9 +164,7 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
     await fleet.stop();
     await n3!.start();
     // One stream per set of subjects in an account: the next scenario makes its own.
-    const nc = await connect({ servers: cluster.natsUrls.split(',') });
-    await (await nc.jetstreamManager()).streams.delete(stream);
-    await nc.close();
+    await deleteStream(stream);
     return result;
   }
 
@@ -202,9 +222,7 @@ describe.skipIf(!hasPostgres || !hasNats)('hub processes on a NATS JetStream clu
     if (checks.some((c) => c.missing.length > 0)) console.info(hubs.hubs.map((h) => `--- hub ${h.index}\n${(h.child?.output() ?? '').slice(-4000)}`).join('\n'));
     expect(checks).toEqual(gateways.map(() => PERFECT));
     expect(shares[1]).toBeGreaterThan(0);
-    const nc = await connect({ servers: cluster.natsUrls.split(',') });
-    await (await nc.jetstreamManager()).streams.delete(stream);
-    await nc.close();
+    await deleteStream(stream);
   });
 });
 
