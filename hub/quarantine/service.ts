@@ -16,7 +16,7 @@ export const QuarantinedMessageSchema = Type.Object(
     site: Type.Optional(Type.String()),
     gateway: Type.Optional(Type.String()),
     channel: Type.String(),
-    reason: Type.String({ description: 'too-large, not-json, schema, mismatch, implausible, store-refused ...' }),
+    reason: Type.String({ description: 'too-large, not-json, schema, bad-frame, mismatch, implausible, store-refused ...' }),
     error: Type.String({ description: 'what is wrong and where (field path)' }),
     encoding: Type.Union([Type.Literal('utf8'), Type.Literal('base64')]),
     payload: Type.String({ description: 'the message as received (base64 when it is not clean text)' }),
