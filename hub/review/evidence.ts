@@ -21,6 +21,8 @@ export interface EvidenceWindow {
   readonly point: string;
   readonly from?: number;
   readonly to?: number;
+  /** Engineering unit, as the gateway's birth announced it (its device profile). */
+  readonly unit?: string;
   readonly samples: readonly EvidenceSample[];
 }
 
@@ -47,16 +49,18 @@ const RAW_LIMIT = 2000;
  * A point of strings (nothing countable) is read raw.
  */
 export async function readWindow(store: HubStore, gateway: string, ref: PointRef, from: number, to: number): Promise<EvidenceWindow> {
+  const unit = (await store.getGateway(gateway))?.devices?.find((d) => d.id === ref.device)?.units?.[ref.point];
+  const head = { device: ref.device, point: ref.point, from, to, ...(unit === undefined ? {} : { unit }) };
   const bucketMs = Math.max(1000, Math.ceil((to - from) / MAX_SAMPLES));
   const buckets = await store.history(gateway, ref.device, ref.point, from, to, bucketMs);
   const counted = buckets.reduce((n, b) => n + b.count, 0);
   if (counted > RAW_LIMIT) {
     const samples = buckets.map((b) => ({ ts: Math.max(from, b.start), value: b.avg }));
-    return { device: ref.device, point: ref.point, from, to, samples: thin(samples, MAX_SAMPLES) };
+    return { ...head, samples: thin(samples, MAX_SAMPLES) };
   }
   const raw = await store.history(gateway, ref.device, ref.point, from, to);
   const good = raw.filter((s) => s.quality !== 'bad').map((s) => ({ ts: s.ts, value: s.value }));
-  return { device: ref.device, point: ref.point, from, to, samples: thin(good, MAX_SAMPLES) };
+  return { ...head, samples: thin(good, MAX_SAMPLES) };
 }
 
 function thin<T>(samples: readonly T[], max: number): T[] {

@@ -9,7 +9,8 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { chromiumPeer, peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
 import { waitFor } from '../hub/helpers.js';
-import { GATEWAY, TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
+import { GATEWAY, SITE, TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
+import { GatewayStateSchema, ReviewRequestSchema, TelemetryBatchSchema, encode, gatewayTopic } from '../../shared/wire/index.js';
 
 const hasChromium = peerOrSkip(chromiumPeer());
 
@@ -91,6 +92,40 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await page.locator('figure.chart svg[role="img"]').waitFor();
     await page.getByRole('button', { name: '1 h' }).click();
     await expect.poll(() => page.getByRole('button', { name: '1 h' }).getAttribute('aria-pressed')).toBe('true');
+  });
+
+  it('charts an on/off point as steps labelled on and off, and a measured one with its unit', async () => {
+    const now = Date.now();
+    // The gateway's birth announces its points' units; its fan has been switching.
+    await w.gateway.publishAsync(
+      gatewayTopic(SITE, GATEWAY, 'state'),
+      encode(GatewayStateSchema, { v: 1, gateway: GATEWAY, site: SITE, status: 'online', ts: now, version: '1.0.0', devices: [{ id: 'ahu1', protocol: 'modbus-tcp', state: 'up', units: { setpoint: 'degC' } }] }),
+      { qos: 1, retain: true },
+    );
+    const fan = [true, true, false, false, true, true].map((v, i) => ({ d: 'ahu1', p: 'fan_running', v, q: 'good' as const, ts: now - (6 - i) * 60_000 }));
+    await w.gateway.publishAsync(gatewayTopic(SITE, GATEWAY, 'telemetry'), encode(TelemetryBatchSchema, { v: 1, gateway: GATEWAY, bootId: 'boot-0001', seq: 2, sentAt: now, historical: false, readings: fan }), { qos: 1 });
+    await waitFor(async () => ((await w.hub.registry.get(GATEWAY))?.devices?.[0]?.units?.setpoint === 'degC' && (await w.hub.store.latest(GATEWAY)).some((r) => r.point === 'fan_running') ? true : undefined), 10_000, 'units and fan telemetry');
+    await w.gateway.publishAsync(
+      gatewayTopic(SITE, GATEWAY, 'reviews'),
+      encode(ReviewRequestSchema, {
+        v: 1, id: 'rv-steps-0001', gateway: GATEWAY, ts: now, expiresAt: now + 3_600_000, actionClass: 'setpoint',
+        action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 18.5 }, confidence: 0.5, rationale: 'The fan cycles: lower the setpoint.',
+        evidence: { bindings: { fan: 'ahu1/fan_running' } },
+      }),
+      { qos: 1 },
+    );
+    await waitFor(() => w.hub.review.get('rv-steps-0001'), 10_000, 'the item');
+    await page.goto(`${w.url}/#/review/rv-steps-0001`);
+    const fanChart = page.locator('figure.chart', { hasText: 'ahu1.fan_running' });
+    await fanChart.waitFor();
+    expect(await fanChart.locator('.last').textContent()).toBe('last on');
+    expect(await fanChart.locator('svg').getAttribute('aria-label')).toMatch(/2 switches, last on$/);
+    // Steps: every change of state is a vertical edge (two vertices at one time).
+    const xs = ((await fanChart.locator('polyline.line').getAttribute('points')) ?? '').split(' ').map((p) => p.split(',')[0]);
+    expect(xs.length).toBe(6 * 2 - 1);
+    const setpoint = page.locator('figure.chart', { hasText: 'ahu1.setpoint' });
+    expect(await setpoint.locator('figcaption').textContent()).toContain('ahu1.setpoint (degC)');
+    expect(await setpoint.locator('.last').textContent()).toMatch(/ degC$/);
   });
 
   it('lists work orders most urgent first; a technician closes one only with a note', async () => {

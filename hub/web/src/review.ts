@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /** The review queue (highest priority first) and an item's detail with evidence and decisions. */
 import { api, ApiError } from './api.js';
-import { chart, numeric } from './chart.js';
+import { chart, isBinary, numeric } from './chart.js';
 import { ago, breakable, fmt, h } from './dom.js';
 import type { Action, Command, Me, ReviewItem } from './types.js';
 
@@ -77,7 +77,7 @@ interface VoteView {
 
 function evidenceCharts(evidence: Record<string, unknown>): HTMLElement[] {
   const windows = (Array.isArray(evidence.telemetry) ? evidence.telemetry : []) as Telemetry[];
-  return windows.map((w) => chart({ label: `${w.device ? `${w.device}.` : ''}${w.point ?? 'value'}`, unit: w.unit, points: numeric(w.samples ?? []) }));
+  return windows.map((w) => chart({ label: `${w.device ? `${w.device}.` : ''}${w.point ?? 'value'}`, unit: w.unit, binary: isBinary(w.samples ?? []), points: numeric(w.samples ?? []) }));
 }
 
 function votesTable(title: string, votes: VoteView[]): HTMLElement | null {
