@@ -128,6 +128,24 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     expect(await setpoint.locator('.last').textContent()).toMatch(/ degC$/);
   });
 
+  it('says plainly when the hub does not answer, and loads the view again on "Try again"', async () => {
+    await page.goto(`${w.url}/#/queue`);
+    await page.getByRole('heading', { name: 'Review queue' }).waitFor();
+    expect(await page.locator('#conn').isHidden()).toBe(true);
+    // The hub stops answering (restarting, or the phone lost its network).
+    await page.route('**/api/v1/work-orders**', (route) => route.abort('connectionrefused'));
+    await page.evaluate(() => {
+      location.hash = '#/work-orders';
+    });
+    await page.getByRole('heading', { name: 'Cannot reach the hub' }).waitFor();
+    expect(await page.locator('main p.error').textContent()).toContain('Nothing was changed');
+    await page.unroute('**/api/v1/work-orders**');
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByRole('heading', { name: 'Work orders' }).waitFor();
+    await page.goto(`${w.url}/#/queue`);
+    await page.getByRole('heading', { name: 'Review queue' }).waitFor();
+  });
+
   it('lists work orders most urgent first; a technician closes one only with a note', async () => {
     const raise = (equipment: string, urgency: 'normal' | 'high', task: string) =>
       w.hub.workOrders.raise({ site: 'site-a', gateway: 'gw-1', equipment, problem: `${equipment} needs attention`, task, urgency, sourceAgent: 'equipment-health', dedupeKey: `page-${equipment}` });

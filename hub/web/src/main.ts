@@ -133,12 +133,15 @@ async function start(): Promise<void> {
   stream.addEventListener('command', (e) => onCommand(JSON.parse((e as MessageEvent<string>).data) as Command));
   let lost = false;
   // After a reconnect (hub restart, network change) the view may be stale: reload it once.
+  const conn = document.getElementById('conn') as HTMLElement;
   stream.addEventListener('open', () => {
     if (lost) refresh();
     lost = false;
+    conn.hidden = true;
   });
   stream.addEventListener('error', () => {
     lost = true;
+    conn.hidden = false;
     // The session may have ended (401 closes the stream for good): check and show the login.
     if (stream?.readyState === EventSource.CLOSED) api.me().catch(() => signedOut('Your session ended; log in again.'));
   });
@@ -244,7 +247,19 @@ async function route(focus = true): Promise<void> {
     }
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signedOut('Your session ended; log in again.');
-    show(h('section', {}, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? `${err.message}. ${err.hint}` : String(err)), h('a', { href: '#/queue' }, 'Back to the queue')));
+    // fetch() itself failing (a TypeError) means no answer at all: the hub is down or unreachable.
+    const unreachable = !(err instanceof ApiError);
+    const retry = h('button', { class: 'btn', type: 'button' }, 'Try again');
+    retry.addEventListener('click', () => void route(true));
+    show(
+      h(
+        'section',
+        {},
+        h('h1', { tabindex: '-1' }, unreachable ? 'Cannot reach the hub' : 'Something went wrong'),
+        h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? `${err.message}. ${err.hint}` : 'The hub did not answer: it may be restarting, or this phone has lost its network. Nothing was changed.'),
+        h('p', {}, retry, ' ', h('a', { href: '#/queue' }, 'Back to the queue')),
+      ),
+    );
   }
 }
 
