@@ -2,6 +2,7 @@
  * Profiling helper (not part of `npm run bench`): one hub in external mode on the local Mosquitto
  * ingesting INGEST_BATCHES telemetry batches, publisher in this process.
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/ingest-profile.ts [json|binary] [batches] [gateways]
+ *   (READINGS=n readings per batch, default 100; AGENTS=1 with the agents and API on)
  * EXTRA=n adds n consumer connections to the hub's share group, each handing its messages to the
  * same ingest (MQTT.js hands over one message at a time per connection): the measurement behind
  * keeping one consumer connection (no gain seen: 1,800-2,100 msgs/s either way at load 13).
@@ -25,6 +26,9 @@ import { tempDir } from '../test/support/tmp.js';
 const encoding = process.argv[2] === 'binary' ? 'binary' : 'json';
 const count = Number(process.argv[3] ?? 6000);
 const gateways = Number(process.argv[4] ?? 1);
+// READINGS=n readings per batch (default 100); AGENTS=1 runs the agents (demo facility model) and the API as a production hub does.
+const perBatch = Number(process.env.READINGS ?? 100);
+const withAgents = process.env.AGENTS === '1';
 const site = `prof-${randomUUID().slice(0, 6)}`;
 const t0 = Date.now() - (count / gateways) * 1000 - 600_000;
 const payloads: { topic: string; payload: Buffer }[] = [];
@@ -32,7 +36,7 @@ const boots = Array.from({ length: gateways }, () => randomUUID());
 for (let seq = 0; seq < count / gateways; seq++) {
   for (let g = 0; g < gateways; g++) {
     const gateway = `gw-${g}`;
-    const readings: WireReading[] = Array.from({ length: 100 }, (_, i) => ({ d: `dev${i % 10}`, p: `point_${i}`, v: 20 + Math.sin(seq + i) * 5, q: 'good', ts: t0 + seq * 1000 }));
+    const readings: WireReading[] = Array.from({ length: perBatch }, (_, i) => ({ d: `dev${i % 10}`, p: `point_${(seq * perBatch + i) % 100}`, v: 20 + Math.sin(seq + i) * 5, q: 'good', ts: t0 + seq * 1000 + i }));
     const b: TelemetryBatch = { v: 1, gateway, bootId: boots[g]!, seq, sentAt: Date.now(), historical: false, readings };
     payloads.push({ topic: gatewayTopic(site, gateway, 'telemetry'), payload: encoding === 'binary' ? encodeTelemetryBinary(b, b.readings) : encode(TelemetryBatchSchema, b) });
   }
@@ -44,7 +48,8 @@ const group = `prof-${randomUUID().slice(0, 6)}`;
 const pgUrl = process.env.SWARMGATE_PROFILE_PG;
 const pgSchema = `prof_${randomUUID().slice(0, 8).replace(/-/g, '')}`;
 const store = pgUrl ? `store: { kind: postgres, url: "${pgUrl}", schema: ${pgSchema}${process.env.SWARMGATE_PROFILE_PG_JOURNAL === '1' ? `, journal: ${join(dir.path, 'pg-journal')}` : ''} }` : 'store: { kind: sqlite, path: hub.db }';
-const config = parseHubConfig(`broker:\n  mode: external\n  external: { url: "mqtt://127.0.0.1:1883", shareGroup: ${group} }\n${store}\n`, join(dir.path, 'hub.yaml'));
+const agents = withAgents ? `agents: { enabled: true, facilityModel: "${join(process.cwd(), 'deploy/examples/demo-facility.yaml')}" }\napi: { host: 127.0.0.1, port: 0 }\n` : '';
+const config = parseHubConfig(`broker:\n  mode: external\n  external: { url: "mqtt://127.0.0.1:1883", shareGroup: ${group} }\n${store}\n${agents}`, join(dir.path, 'hub.yaml'));
 const hub = await startHub(config, { logger: createLogger('prof', 'warn'), sites: [site], retentionIntervalMs: 0 });
 const extra = Number(process.env.EXTRA ?? 0);
 const extras = [];
