@@ -83,6 +83,8 @@ describe.skipIf(!peerOrSkip(chromiumPeer()))('review page → real gateway → s
     await page.locator('.cards a.card[data-id="rv-edge-0001"]').click();
     await page.getByRole('heading', { name: 'Set ahu1.supply_temp_setpoint to 17.5' }).waitFor();
     await page.getByRole('button', { name: 'Approve', exact: true }).click();
+    // A second tap confirms, naming what goes where.
+    await page.getByRole('button', { name: /^Confirm: Set ahu1\./ }).click();
     await page.locator('article[data-state="executed"]').waitFor({ timeout: 20_000 });
     const item = await hub!.review.get('rv-edge-0001');
     expect((await hub!.commands.get(item!.commandId!))?.status).toBe('applied');

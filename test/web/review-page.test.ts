@@ -62,6 +62,11 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     expect(await page.getByRole('table', { name: 'Votes' }).isVisible()).toBe(true);
 
     await page.getByRole('button', { name: 'Approve', exact: true }).click();
+    // One tap sends nothing: a second confirms, naming what goes where.
+    const confirm = page.getByRole('button', { name: 'Confirm: Set ahu1.setpoint to 21.5 on gw-1' });
+    await confirm.waitFor();
+    expect((await w.hub.review.get('rv-top-0001'))?.state).toBe('pending');
+    await confirm.click();
     // Approved, then executed once the gateway acknowledges: both arrive over SSE.
     await page.locator('article[data-state="executed"]').waitFor({ timeout: 15_000 });
     await expect.poll(() => page.locator('#command-status').textContent(), { timeout: 10_000 }).toContain('applied');

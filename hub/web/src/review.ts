@@ -102,7 +102,8 @@ export interface DetailHandlers {
 
 function errorText(err: unknown): string {
   if (err instanceof ApiError) return `${err.message}${err.fields.length ? ` (${err.fields.map((f) => `${f.path} ${f.message}`).join('; ')})` : ''}. ${err.hint}`;
-  return String(err);
+  // fetch() itself failed: the request may or may not have reached the hub.
+  return 'The hub did not answer (restarting, or no network): the decision may not have been recorded. Reload the item to see its state.';
 }
 
 export function detailView(item: ReviewItem, me: Me, command: Command | undefined, handlers: DetailHandlers): HTMLElement {
@@ -124,8 +125,24 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
 
   const decisions: HTMLElement[] = [];
   if (canDecide) {
+    // Approving sends a command to equipment: a second tap confirms it (a phone in a plant room
+    // is tapped by accident), naming what goes where; the first tap's offer lapses after 5 s.
     const approve = h('button', { type: 'button', class: 'btn primary', id: 'approve' }, 'Approve');
-    approve.addEventListener('click', () => void run(approve, () => api.approve(item.id), 'Approved'));
+    let armed: number | undefined;
+    approve.addEventListener('click', () => {
+      if (armed === undefined) {
+        approve.textContent = `Confirm: ${describeAction(item.action)} on ${item.gateway}`;
+        handlers.announce('Tap again to confirm');
+        armed = window.setTimeout(() => {
+          armed = undefined;
+          approve.textContent = 'Approve';
+        }, 5000);
+        return;
+      }
+      window.clearTimeout(armed);
+      armed = undefined;
+      void run(approve, () => api.approve(item.id), 'Approved');
+    });
     const reason = h('textarea', { id: 'reject-reason', name: 'reason', required: true, rows: 2, maxlength: 2000 });
     const rejectBtn = h('button', { type: 'submit', class: 'btn danger' }, 'Reject');
     const rejectForm = h('form', { class: 'decision', 'aria-label': 'Reject', novalidate: true }, h('label', { for: 'reject-reason' }, 'Reason for rejecting'), reason, rejectBtn);
