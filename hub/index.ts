@@ -431,8 +431,6 @@ async function openLiveFeed(ctx: StartContext, store: HubStore, services: HubSer
       feed,
       notify: async (channel, payload) => void (await sql.all('SELECT pg_notify(?, ?)', [channel, payload])),
       review: services.review,
-      // Each process hears every gateway's state through a shared broker (not its own embedded one).
-      notRelayed: ctx.config.broker.mode === 'embedded' ? [] : ['gateway', 'gateways'],
       log: ctx.log.child({ part: 'live' }),
     });
     ctx.cleanups.push(() => relay.close());

@@ -31,12 +31,6 @@ export interface PgRelayOptions {
   /** NOTIFY through the store's pool. */
   readonly notify: (channel: string, payload: string) => Promise<void>;
   readonly review?: { get(id: string): Promise<ReviewItem | undefined> };
-  /**
-   * Topics not relayed because every process sees their changes itself: gateway status where
-   * every hub hears every gateway's state (an external broker or NATS broadcasts it to each), so
-   * relaying it would show each change once per process.
-   */
-  readonly notRelayed?: readonly LiveTopic[];
   readonly log: Logger;
 }
 
@@ -86,9 +80,7 @@ export async function startPgRelay(options: PgRelayOptions): Promise<PgRelay> {
   };
   await connect();
 
-  const skip = new Set(options.notRelayed ?? []);
   const offLocal = feed.onLocal((topic, data) => {
-    if (skip.has(topic)) return;
     let payload = JSON.stringify({ o: origin, t: topic, d: data } satisfies Envelope);
     if (Buffer.byteLength(payload) > MAX_PAYLOAD && topic === 'gateways') {
       // A burst's summary with long ids or many sites: its totals still go (the page reloads its view).
