@@ -53,6 +53,12 @@ export class LiveFeed {
   private readonly local = new Set<LiveListener>();
   private readonly offs: (() => void)[];
   private readonly statusBursts: BurstWindow<GatewayChange & { readonly data: unknown }, GatewayBurst>;
+  /**
+   * Each gateway's last status change shown (status and state time): behind a shared broker every
+   * hub process hears a gateway's state, and two processes applying it at once may both report
+   * the change, one of them also relayed; a stream shows it once.
+   */
+  private readonly shownStatus = new Map<string, string>();
 
   constructor(sources: LiveSources, options: { readonly burstWindowMs?: number } = {}) {
     const emit = (topic: LiveTopic, data: unknown): void => {
@@ -62,7 +68,9 @@ export class LiveFeed {
     const windowMs = options.burstWindowMs ?? BURST_WINDOW_MS;
     this.statusBursts = new BurstWindow({
       windowMs,
-      single: (change) => emit('gateway', change.data),
+      single: (change) => {
+        if (this.firstShowing(change.data)) emit('gateway', change.data);
+      },
       start: (): GatewayBurst => ({ changes: 0, byStatus: {}, sites: {}, gateways: [], windowMs }),
       add: (burst, { gateway, site, status }) => {
         burst.changes++;
@@ -97,7 +105,18 @@ export class LiveFeed {
 
   /** A change another hub process relayed: to the stream's clients, not relayed again. */
   deliverRemote(topic: LiveTopic, data: unknown): void {
+    if (topic === 'gateway' && !this.firstShowing(data)) return;
     for (const l of this.all) l(topic, data);
+  }
+
+  /** false for a gateway status change already shown (same gateway, status and state time). */
+  private firstShowing(data: unknown): boolean {
+    const d = (data ?? {}) as { gateway?: unknown; status?: unknown; stateTs?: unknown };
+    if (typeof d.gateway !== 'string') return true;
+    const signature = `${String(d.status)}|${String(d.stateTs ?? '')}`;
+    if (this.shownStatus.get(d.gateway) === signature) return false;
+    this.shownStatus.set(d.gateway, signature);
+    return true;
   }
 
   close(): void {
