@@ -73,8 +73,10 @@ interface OpenRecommendation {
   readonly value: PointValue;
   readonly expiresAt: number;
   readonly outcome: Outcome;
-  /** Its alarm was raised (raised once per recommendation, also when it is routed again). */
+  /** Its alarm was raised (raised once per recommendation, also when it is routed again)... */
   readonly alarmed: boolean;
+  /** ...at this severity: a critical one still goes out after a warning. */
+  readonly severity?: 'warning' | 'critical';
 }
 
 const HISTORY_KEEP_MS = 3 * 3_600_000;
@@ -88,6 +90,8 @@ export class Advisor {
   /** Per bound point: its current value, since when, and whether that was a change the advisor saw. */
   private readonly held = new Map<string, { value: PointValue; since: number; changed: boolean }>();
   private readonly open = new Map<string, OpenRecommendation>();
+  /** Keys proposed in the running pass: a held recommendation not proposed again is forgotten. */
+  private proposedKeys: Set<string> | undefined;
   private readonly refs = new Set<string>();
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
@@ -161,6 +165,7 @@ export class Advisor {
       const current = this.options.gateway.latest(device, point);
       if (current?.quality === 'good' && current.value !== null) this.forgetDone(o.ref, current.value);
     }
+    this.proposedKeys = new Set();
     for (const instance of this.instances) {
       let proposals: StrategyProposal[] = [];
       try {
@@ -175,6 +180,10 @@ export class Advisor {
         if (routed) out.push(routed);
       }
     }
+    // A held recommendation whose condition went away is forgotten: the next warming is a new
+    // incident with its own alarm.
+    for (const [key, o] of this.open) if (o.outcome === 'held' && !this.proposedKeys.has(key)) this.open.delete(key);
+    this.proposedKeys = undefined;
     return out;
   }
 
@@ -217,12 +226,13 @@ export class Advisor {
     const current = this.options.gateway.latest(target.device, target.point);
     if (current?.quality === 'good' && sameValue(current.value, p.value)) return { recommendation: rec, outcome: 'unchanged' };
     const open = this.open.get(key);
-    // Already proposed and still open: repeat only if it has since become applicable locally (or
-    // it was only held so far).
     const held = (p.holdS ?? 0) > 0;
-    if (open && (held || !(open.outcome === 'review' && local)) && open.outcome !== 'held') return { recommendation: rec, outcome: 'open' };
+    this.proposedKeys?.add(key);
+    // The alarm goes out once per recommendation, and once more if it turns critical (a room
+    // warming past scaleK while its switch-on was held or waits for a technician).
     const alarmed = p.alarm !== undefined || open?.alarmed === true;
-    if (p.alarm && !open?.alarmed) {
+    const severity = p.alarm?.severity === 'critical' || open?.severity === 'critical' ? 'critical' : (p.alarm?.severity ?? open?.severity);
+    if (p.alarm && (!open?.alarmed || (p.alarm.severity === 'critical' && open.severity !== 'critical'))) {
       const subject = instance.bindings.get(instance.strategy.roles.required[0] ?? '');
       safeReport(this.options.reporter, this.log, makeEvent(this.options.gateway.id, {
         kind: 'anomaly',
@@ -232,9 +242,15 @@ export class Advisor {
         data: { strategy: instance.name, recommendation: rec.id, confidence: rec.confidence },
       }));
     }
+    // Already proposed and still open: repeat only if it has since become applicable locally (or
+    // it was only held so far).
+    if (open && (held || !(open.outcome === 'review' && local)) && open.outcome !== 'held') {
+      if (severity !== open.severity) this.open.set(key, { ...open, alarmed, ...(severity ? { severity } : {}) });
+      return { recommendation: rec, outcome: 'open' };
+    }
     if (held) {
       // Remembered as alarmed; not blocking: once the hold is over the write is routed (without a second alarm).
-      this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'held', alarmed });
+      this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'held', alarmed, ...(severity ? { severity } : {}) });
       this.log.info({ strategy: instance.name, action, confidence: rec.confidence, holdS: Math.round(p.holdS ?? 0) }, 'recommendation held back by equipment protection; its alarm is raised');
       return { recommendation: rec, outcome: 'held', reason: `held back for ${Math.round(p.holdS ?? 0)} s` };
     }
@@ -242,7 +258,7 @@ export class Advisor {
     if (local) {
       try {
         await this.options.gateway.write(target.device, target.point, p.value, `advisor:${instance.name}`);
-        this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'applied', alarmed });
+        this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'applied', alarmed, ...(severity ? { severity } : {}) });
         this.log.info({ strategy: instance.name, action, confidence: rec.confidence }, 'recommendation applied locally');
         this.event('info', rec, `advisor applied ${target.ref} = ${String(p.value)} (${actionClass}, confidence ${rec.confidence.toFixed(2)}): ${p.rationale}`, { outcome: 'applied', policy: policyInfo });
         return { recommendation: rec, outcome: 'applied' };
@@ -250,12 +266,12 @@ export class Advisor {
         const code = isSwarmgateError(err) ? err.code : undefined;
         this.event('warning', rec, `advisor could not apply ${target.ref} = ${String(p.value)}: ${errorMessage(err)}; sent for review`, { outcome: 'refused', ...(code ? { code } : {}) });
         this.review(rec, `${p.rationale} (Local apply refused: ${errorMessage(err)})`);
-        this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'refused', alarmed });
+        this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'refused', alarmed, ...(severity ? { severity } : {}) });
         return { recommendation: rec, outcome: 'refused', reason: errorMessage(err) };
       }
     }
     this.review(rec, p.rationale);
-    this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'review', alarmed });
+    this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'review', alarmed, ...(severity ? { severity } : {}) });
     const reason = policy.allowLocal ? `confidence ${rec.confidence.toFixed(2)} < ${policy.threshold}` : `class "${actionClass}" is not allowed to act locally`;
     this.log.info({ strategy: instance.name, action, confidence: rec.confidence, reason }, 'recommendation sent for review');
     return { recommendation: rec, outcome: 'review', reason };

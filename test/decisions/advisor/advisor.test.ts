@@ -291,6 +291,65 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     await advisor.stop();
   });
 
+  it('a held warning does not swallow the critical alarm when the room passes scaleK during the rest', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    sim.facility.setSpeed(0);
+    sim.facility.faults.clear();
+    await setRelay(false, 'test');
+    sim.facility.model.coldRoom.temperatureC = -15;
+    sim.facility.model.step(1);
+    await waitFor('warm, the main compressor running', () => temperature() > -15.1 && sim.gateway.latest('coldroom', 'compressor_running')?.value === true);
+    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings }] }, reporter, now: () => Date.now() + skewMs });
+    advisor.start();
+    await setRelay(true, 'hub:user:tech');
+    await setRelay(false, 'hub:user:tech');
+    const alarms = () => reporter.events.filter((e) => e.kind === 'anomaly' && e.data?.strategy === 'freezer-protection').map((e) => e.severity);
+    expect((await advisor.runOnce())[0]?.outcome).toBe('held');
+    expect(alarms()).toEqual(['warning']);
+    // A minute on, still within the rest, the room is 4 K past its band: critical, and the backup goes at once.
+    sim.facility.model.coldRoom.temperatureC = -12;
+    sim.facility.model.step(0);
+    await waitFor('room far past its band', () => temperature() > -12.1);
+    skewMs = 60_000;
+    expect((await advisor.runOnce())[0]?.outcome).not.toBe('held');
+    expect(alarms()).toEqual(['warning', 'critical']);
+    // Still critical at the next pass: no third alarm.
+    skewMs = 120_000;
+    await advisor.runOnce();
+    expect(alarms()).toEqual(['warning', 'critical']);
+    await advisor.stop();
+  });
+
+  it('a held switch-on whose warming went away is forgotten: the next warming is a new incident with its own alarm', async () => {
+    const reporter = new MemoryReporter();
+    let skewMs = 0;
+    await failedCompressorAt(-15);
+    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings }] }, reporter, now: () => Date.now() + skewMs });
+    advisor.start();
+    await setRelay(true, 'hub:user:tech');
+    await setRelay(false, 'hub:user:tech');
+    const alarms = () => reporter.events.filter((e) => e.kind === 'anomaly' && e.data?.strategy === 'freezer-protection');
+    expect((await advisor.runOnce())[0]?.outcome).toBe('held');
+    expect(alarms()).toHaveLength(1);
+    // The main compressor recovers and the room is cold again: nothing proposed.
+    sim.facility.faults.clear();
+    sim.facility.model.coldRoom.temperatureC = -19;
+    sim.facility.model.step(0);
+    await waitFor('cold', () => temperature() < -18.9);
+    expect(await advisor.runOnce()).toEqual([]);
+    // Ten minutes later it fails again.
+    skewMs = 600_000;
+    sim.facility.faults.inject({ kind: 'compressor-failure' });
+    sim.facility.model.coldRoom.temperatureC = -15;
+    sim.facility.model.step(1);
+    await waitFor('warm again, compressor in fault', () => temperature() > -15.1 && sim.gateway.latest('coldroom', 'compressor_fault')?.value === true);
+    expect((await advisor.runOnce())[0]?.outcome).toBe('review');
+    expect(alarms()).toHaveLength(2);
+    sim.facility.faults.clear();
+    await advisor.stop();
+  });
+
   it('once the hub has carried out a reviewed proposal, the condition coming back is proposed and alarmed again; a pending one waits for its expiry', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;
