@@ -314,6 +314,9 @@ class Reader {
     this.off += n;
     let ascii = true;
     for (let i = from; i < this.off; i++) if (this.buf[i]! >= 0x80) (ascii = false), (i = this.off);
+    // Every text field (names, values, causes): PostgreSQL cannot store a NUL (U+0000).
+    const nul = this.buf.indexOf(0, from);
+    if (nul !== -1 && nul < this.off) throw new FrameError('schema', where, 'text must not contain NUL characters (U+0000)', nul);
     let s: string;
     if (ascii) s = this.buf.toString('latin1', from, this.off);
     else
@@ -468,7 +471,6 @@ export function decodeTelemetryBinary(topic: string, payload: Uint8Array): Binar
           break;
         case KIND.string:
           v = r.utf8('.v', MAX_VALUE_CHARS);
-          if (v.includes('\u0000')) throw new FrameError('schema', '.v', 'a text value must not contain NUL characters (U+0000)', tagAt + 1);
           break;
         default:
           throw new FrameError('bad-frame', '.v', `value kind ${tag & 7} is not known`, tagAt);

@@ -134,6 +134,7 @@ describe('binary telemetry frame', () => {
       { name: 'a value beyond ±1e300', readings: [good, { ...good, v: 1e301 }], path: '/readings/1/v' },
       { name: 'a string value of 1025 characters', readings: [{ ...good, v: 'x'.repeat(1025) }], path: '/readings/0/v' },
       { name: 'a string value holding a NUL (PostgreSQL cannot store it)', readings: [good, { ...good, v: 'bad\u0000nul' }], path: '/readings/1/v' },
+      { name: 'a cause holding a NUL', readings: [good, { ...good, q: 'bad', v: null, c: 'lost\u0000link' }], path: '/readings/1/c' },
       { name: 'a cause of 513 characters', readings: [{ ...good, c: 'x'.repeat(513) }], path: '/readings/0/c' },
       { name: 'a timestamp after 2100', readings: [good, good, good, { ...good, ts: MAX_TS + 1 }], path: '/readings/3/ts' },
       { name: 'a timestamp before the epoch', readings: [{ ...good, ts: -1 }], path: '/readings/0/ts' },
