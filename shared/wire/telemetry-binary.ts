@@ -315,8 +315,8 @@ class Reader {
     let ascii = true;
     for (let i = from; i < this.off; i++) if (this.buf[i]! >= 0x80) (ascii = false), (i = this.off);
     // Every text field (names, values, causes): PostgreSQL cannot store a NUL (U+0000).
-    const nul = this.buf.indexOf(0, from);
-    if (nul !== -1 && nul < this.off) throw new FrameError('schema', where, 'text must not contain NUL characters (U+0000)', nul);
+    const nul = this.buf.subarray(from, this.off).indexOf(0);
+    if (nul !== -1) throw new FrameError('schema', where, 'text must not contain NUL characters (U+0000)', from + nul);
     let s: string;
     if (ascii) s = this.buf.toString('latin1', from, this.off);
     else
