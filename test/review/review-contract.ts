@@ -487,21 +487,25 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       try {
         const before = await db.open(11);
         const sql = sqlFor(before);
-        const row = (id: string, priority: number, createdAt: number, state = 'pending', value = -20) =>
+        const row = (id: string, priority: number, createdAt: number, state = 'pending', value = -20, expiresAt = T0 + 3_600_000) =>
           sql.all(
             'INSERT INTO review_items (id, state, site, gateway, priority, source, action_class, action, confidence, rationale, evidence, created_at, expires_at, version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-            [id, state, 's-m', 'gw-m', priority, 'gateway', 'setpoint', JSON.stringify(write(value)), 0.6, 'drifting', '{}', createdAt, T0 + 3_600_000, 1, createdAt],
+            [id, state, 's-m', 'gw-m', priority, 'gateway', 'setpoint', JSON.stringify(write(value)), 0.6, 'drifting', '{}', createdAt, expiresAt, 1, createdAt],
           );
         await row('rv-a', 50, T0);
         await row('rv-b', 80, T0 + 1000);
         await row('rv-c', 80, T0 + 2000);
         await row('rv-d', 50, T0, 'pending', -21);
         await row('rv-e', 50, T0, 'rejected');
+        // An item past its expiry, not swept yet, and the live one filed after it: the live one is kept.
+        await row('rv-f', 90, T0, 'pending', -24, T0 + 1000);
+        await row('rv-g', 10, T0 + 5000, 'pending', -24, Date.UTC(2099, 0, 1));
         await before.close();
         const after = await db.open();
         const migrated = await ReviewService.open({ store: after, clock });
         try {
-          expect((await migrated.list({ site: 's-m', state: 'pending' })).map((i) => i.id).sort()).toEqual(['rv-b', 'rv-d']);
+          expect((await migrated.list({ site: 's-m', state: 'pending' })).map((i) => i.id).sort()).toEqual(['rv-b', 'rv-d', 'rv-g']);
+          expect(await migrated.get('rv-f')).toMatchObject({ state: 'expired', reason: 'superseded by review item rv-g: one pending item per action' });
           for (const id of ['rv-a', 'rv-c']) {
             expect(await migrated.get(id)).toMatchObject({ state: 'expired', version: 2, reason: 'superseded by review item rv-b: one pending item per action' });
             expect((await migrated.audit(id)).map((e) => [e.action, e.actor, e.before?.state, e.after.state])).toEqual([['expire', 'system', 'pending', 'expired']]);
