@@ -67,9 +67,10 @@ export function connectGatewayReviews(events: HubEvents, service: ReviewService,
     }
   });
   const offCommands = events.on('command', async ({ record }) => {
-    if (record.status !== 'applied') return;
+    // A reviewed item's own command is not "without review".
+    if (record.status !== 'applied' || record.command.origin.startsWith('review:')) return;
     try {
-      await service.carriedOut(record.gateway, record.command.action, { origin: record.command.origin, commandId: record.id });
+      await service.carriedOut(record.gateway, record.command.action, { origin: record.command.origin, commandId: record.id, sentAt: record.createdAt });
     } catch (err) {
       options.log?.warn({ command: record.id, gateway: record.gateway, err: errorMessage(err) }, 'pending review items for an applied command not closed');
     }

@@ -243,12 +243,13 @@ export class ReviewService implements ReviewApi {
    * applied: a pending item asking for the same action is moot, so it is closed (expired, with a
    * reason naming who carried it out), not left for a technician to approve a second time.
    */
-  async carriedOut(gateway: string, action: Action, by: { readonly origin: string; readonly commandId: string }): Promise<ReviewItem[]> {
+  async carriedOut(gateway: string, action: Action, by: { readonly origin: string; readonly commandId: string; readonly sentAt: number }): Promise<ReviewItem[]> {
     const key = actionKey(gateway, action);
     const now = this.clock();
     const closed: ReviewItem[] = [];
     for (const row of await this.repo.standing(gateway, now, 1000)) {
-      if (row.item.state !== 'pending' || actionKey(row.item.gateway, row.item.action) !== key) continue;
+      // An item filed after the command was sent asks about a later condition (a late ack).
+      if (row.item.state !== 'pending' || row.item.createdAt > by.sentAt || actionKey(row.item.gateway, row.item.action) !== key) continue;
       const reason = `carried out without review by ${by.origin} (command ${by.commandId})`;
       const next: ReviewItem = { ...row.item, state: 'expired', reason, version: row.item.version + 1 };
       if (await this.repo.update({ ...row, item: next, updatedAt: now }, ['pending'], audit(next.id, now, SYSTEM, 'expire', row.item, next, reason))) {

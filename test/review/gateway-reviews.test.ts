@@ -214,5 +214,9 @@ describe('gateway review requests in the running hub', () => {
     expect((await hub.review.audit(asked.id)).map((e) => e.action)).toEqual(['submit', 'expire']);
     expect((await hub.review.get(other.id))?.state).toBe('pending');
     expect(received.filter((c) => c.id === command.id)).toHaveLength(1);
+    // A reviewed item's own command (origin review:<user>) is no write "without review".
+    const reviewed = await hub.commands.create({ gateway: GW, action: { ...action, value: 27 }, origin: 'review:tech-anna' });
+    await waitFor(async () => ((await hub.commands.get(reviewed.id))?.status === 'applied' ? true : undefined), 5000, 'the reviewed command applied');
+    expect((await hub.review.get(other.id))?.state).toBe('pending');
   });
 });
