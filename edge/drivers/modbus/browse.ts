@@ -32,6 +32,8 @@ export interface ModbusBrowseOptions {
   readonly timeoutMs: number;
   /** Stop after this many requests in total. Default 5000. */
   readonly maxRequests: number;
+  /** Leave out a unit that answers exactly as an earlier one (TCP; on an RTU bus each id is a device). Default true. */
+  readonly echoes?: boolean;
 }
 
 /** A readable range: address.register is its first register, count its length. */
@@ -228,7 +230,7 @@ export async function browseUnits(session: UnitSession, options: ModbusBrowseOpt
     if (budget.left <= 0) log.warn({ maxRequests: options.maxRequests }, 'modbus browse: request budget used up, result is partial');
     if (!unit.answered) continue;
     const ranges = mergeRanges(unit.ranges);
-    const twin = await echoOf(session, options, unitId, ranges, kept);
+    const twin = options.echoes === false ? undefined : await echoOf(session, options, unitId, ranges, kept);
     if (twin) {
       log.warn({ unitId, sameAs: twin.unitId }, `modbus browse: unit ${unitId} answers exactly as unit ${twin.unitId} (same registers, same values): the device ignores the unit id, as many Modbus TCP devices do; unit ${unitId} is left out`);
       twin.echoes.push(unitId);

@@ -23,6 +23,11 @@ import type { UnitSession } from './session.js';
 
 /** The transport side of one device: a TCP connection of its own, or a unit on a shared bus. */
 export interface ModbusEndpoint {
+  /**
+   * An RS-485 bus (RTU), where every unit id that answers is a device of its own; over TCP one
+   * device may answer every unit id alike (a scan leaves its echoes out).
+   */
+  readonly bus: boolean;
   /** Connects now (TCP) or opens the shared port (RTU). Rejects with a SwarmgateError. */
   open(): Promise<void>;
   /** The unit session; throws a SwarmgateError when the endpoint cannot be set up (config clash). */
@@ -200,7 +205,7 @@ export class ModbusDriver implements BrowsableDriver {
   async browse(options: BrowseOptions): Promise<ModbusDiscoveredPoint[]> {
     if (this.stopped) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `driver for ${this.deviceId} is stopped`);
     const session = this.endpoint.session();
-    return browseUnits(session, parseBrowseOptions(options, session.settings), options.log ?? this.log);
+    return browseUnits(session, { ...parseBrowseOptions(options, session.settings), echoes: !this.endpoint.bus }, options.log ?? this.log);
   }
 
   async stop(force = false): Promise<void> {

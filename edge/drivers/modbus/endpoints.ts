@@ -22,6 +22,7 @@ export function tcpEndpoint(settings: Required<ModbusTcpConnection>, log: Logger
   });
   const session = new UnitSession(link, settings);
   return {
+    bus: false,
     open: () => link.open(),
     session: () => session,
     async release(force) {
@@ -46,6 +47,7 @@ export function rtuEndpoint(settings: RtuSettings, log: Logger): ModbusEndpoint 
     return joined.session;
   };
   return {
+    bus: true,
     open: () => join().link.open(),
     session: join,
     async release(force) {
