@@ -248,7 +248,7 @@ async function route(focus = true): Promise<void> {
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return signedOut('Your session ended; log in again.');
     // fetch() itself failing (a TypeError) means no answer at all: the hub is down or unreachable.
-    const unreachable = !(err instanceof ApiError);
+    const unreachable = err instanceof TypeError;
     const retry = h('button', { class: 'btn', type: 'button' }, 'Try again');
     retry.addEventListener('click', () => void route(true));
     show(
@@ -256,7 +256,7 @@ async function route(focus = true): Promise<void> {
         'section',
         {},
         h('h1', { tabindex: '-1' }, unreachable ? 'Cannot reach the hub' : 'Something went wrong'),
-        h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? `${err.message}. ${err.hint}` : 'The hub did not answer: it may be restarting, or this phone has lost its network. Nothing was changed.'),
+        h('p', { class: 'error', role: 'alert' }, err instanceof ApiError ? `${err.message}. ${err.hint}` : unreachable ? 'The hub did not answer: it may be restarting, or this phone has lost its network. Nothing was changed.' : String(err)),
         h('p', {}, retry, ' ', h('a', { href: '#/queue' }, 'Back to the queue')),
       ),
     );

@@ -102,8 +102,9 @@ export interface DetailHandlers {
 
 function errorText(err: unknown): string {
   if (err instanceof ApiError) return `${err.message}${err.fields.length ? ` (${err.fields.map((f) => `${f.path} ${f.message}`).join('; ')})` : ''}. ${err.hint}`;
-  // fetch() itself failed: the request may or may not have reached the hub.
-  return 'The hub did not answer (restarting, or no network): the decision may not have been recorded. Reload the item to see its state.';
+  // fetch() itself failed (a TypeError): the request may or may not have reached the hub.
+  if (err instanceof TypeError) return 'The hub did not answer (restarting, or no network): the decision may not have been recorded. Reload the item to see its state.';
+  return String(err);
 }
 
 export function detailView(item: ReviewItem, me: Me, command: Command | undefined, handlers: DetailHandlers): HTMLElement {
