@@ -65,11 +65,14 @@ export function allowedText(schema: TSchema): string | undefined {
   return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} or ${parts[parts.length - 1]}`;
 }
 
-/** A value in an error message: strings quoted and cut at 40 characters, objects by kind. */
+/**
+ * A value in an error message: strings quoted and cut at 40 characters, objects by kind. Control
+ * characters are left for the caller's terminal escaping (config-file problems, logs).
+ */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'string') return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
   if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping';
   return String(value);
 }
