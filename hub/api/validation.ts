@@ -7,6 +7,7 @@ import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler } from 'fastify';
+import { NUL_MESSAGE, nulPath } from '../../shared/kit/nul.js';
 import { literalChoice } from '../../shared/kit/schema-text.js';
 
 export interface FieldIssue {
@@ -29,7 +30,13 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
     // Strings from the URL become numbers/booleans/arrays as the schema says; bodies are JSON already.
     const converted = httpPart === 'body' ? input : Value.Convert(schema, exactIntegers(schema, input));
     const value = Value.Default(schema, converted);
-    if (compiled.Check(value)) return { value };
+    if (compiled.Check(value)) {
+      // Valid, but no store can keep a NUL in text: a 400 naming the field, not a database error.
+      const nul = nulPath(value);
+      if (nul === undefined) return { value };
+      const issue: FieldIssue = { instancePath: nul, message: NUL_MESSAGE };
+      return { error: Object.assign(new Error(`${nul || '/'} ${NUL_MESSAGE}`), { validation: [issue] }) };
+    }
     const seen = new Set<string>();
     const issues: FieldIssue[] = [];
     for (const e of compiled.Errors(value)) {

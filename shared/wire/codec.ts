@@ -8,6 +8,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { TelemetryBatchSchema, type TelemetryBatch } from './messages.js';
 import { BINARY_TELEMETRY_MAGIC, binaryTelemetryKey, decodeTelemetryBinary } from './telemetry-binary.js';
+import { NUL_MESSAGE, nulPath } from '../kit/nul.js';
 import { errorText } from '../kit/schema-text.js';
 
 /** Default upper bound of one MQTT payload on the wire contract. */
@@ -27,8 +28,17 @@ function checker<S extends TSchema>(schema: S): TypeCheck<S> {
   return check;
 }
 
+/** An escaped NUL in JSON text (not an escaped backslash followed by "u0000"). */
+const ESCAPED_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+
+/**
+ * A message as JSON. The wire carries no NUL (decode refuses one: PostgreSQL cannot store it), so
+ * a NUL in any text a device or config produced (an event message, a unit, a tag) goes as U+FFFD
+ * rather than getting the whole message refused.
+ */
 export function encode<S extends TSchema>(_schema: S, message: Static<S>): Buffer {
-  return Buffer.from(JSON.stringify(message));
+  const json = JSON.stringify(message);
+  return Buffer.from(json.includes('\\u0000') ? json.replace(ESCAPED_NUL, '$1\\ufffd') : json);
 }
 
 export function decode<S extends TSchema>(schema: S, topic: string, payload: Buffer | Uint8Array | string, maxBytes = MAX_PAYLOAD_BYTES): DecodeResult<Static<S>> {
@@ -42,26 +52,13 @@ export function decode<S extends TSchema>(schema: S, topic: string, payload: Buf
     return { ok: false, reason: 'not-json', error: `${topic}: payload is not JSON (${err instanceof Error ? err.message : String(err)})` };
   }
   // JSON can carry a NUL only escaped; PostgreSQL's text and jsonb cannot keep one, in any field.
-  const nul = text.includes('\\u0000') ? nulPath(value, '') : undefined;
-  if (nul !== undefined) return { ok: false, reason: 'schema', error: `${topic}: ${nul || '(message)'}: text must not contain NUL characters (U+0000)` };
+  const nul = text.includes('\\u0000') ? nulPath(value) : undefined;
+  if (nul !== undefined) return { ok: false, reason: 'schema', error: `${topic}: ${nul || '(message)'}: ${NUL_MESSAGE}` };
   const check = checker(schema);
   if (check.Check(value)) return { ok: true, value };
   const first = check.Errors(value).First();
   const where = first?.path ? first.path : '(message)';
   return { ok: false, reason: 'schema', error: `${topic}: ${where}: ${first ? errorText(first) : 'does not match the schema'}` };
-}
-
-/** JSON pointer of the first string (value or key) holding a NUL, or undefined. */
-function nulPath(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, v] of Object.entries(value)) {
-    const at = `${path}/${key}`;
-    if (key.includes('\u0000')) return at;
-    const found = nulPath(v, at);
-    if (found !== undefined) return found;
-  }
-  return undefined;
 }
 
 /** Validates an in-memory value (e.g. before publishing) with the same compiled schema. */

@@ -197,6 +197,10 @@ describe('web API', () => {
       const noReason = await call('POST', '/api/v1/reviews/rv-low/reject', as('technician'), {});
       expect(noReason.status).toBe(400);
       expect(noReason.body.error.fields).toEqual([{ path: 'body.reason', message: 'is required' }]);
+      // A NUL no store could keep is a 400 naming the field, not a database error.
+      const nul = await call('POST', '/api/v1/reviews/rv-low/reject', as('technician'), { reason: 'sensor\u0000swap' });
+      expect(nul.status).toBe(400);
+      expect(nul.body.error.fields).toEqual([{ path: 'body.reason', message: 'text must not contain NUL characters (U+0000)' }]);
       expect((await call('POST', '/api/v1/reviews/rv-low/reject', as('technician'), { reason: 'sensor is being replaced' })).body).toMatchObject({ state: 'rejected', reason: 'sensor is being replaced' });
       const mod = await call('POST', '/api/v1/reviews/rv-mid/modify', as('technician'), { action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 22 } });
       expect(mod.body).toMatchObject({ state: 'approved', modifiedAction: { value: 22 } });

@@ -53,6 +53,11 @@ describe('wire contract', () => {
     expect(r).toEqual({ ok: false, reason: 'schema', error: 'swarmgate/v1/s/g/events: /message: text must not contain NUL characters (U+0000)' });
     // An escaped backslash before "u0000" is no NUL.
     expect(decode(EventSchema, 't', JSON.stringify({ ...event, message: 'path C:\\u0000' })).ok).toBe(true);
+    // What a gateway or hub sends carries U+FFFD instead, so the message is not lost.
+    const sent = decode(EventSchema, 't', encode(EventSchema, event as never));
+    expect(sent.ok && sent.value.message).toBe('door\ufffdopen');
+    const literal = decode(EventSchema, 't', encode(EventSchema, { ...event, message: 'path C:\\u0000 \\\u0000' } as never));
+    expect(literal.ok && literal.value.message).toBe('path C:\\u0000 \\\ufffd');
   });
 
   it('rejects a command whose action is not one of the known kinds', () => {
