@@ -98,6 +98,8 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   { name: 'volatilityOff', options: { volatilityRecord: { size: 0 } } },
   { name: 'volatility16', options: { volatilityRecord: { size: 16 } } },
   { name: 'volatility24', options: { volatilityRecord: { size: 24 } } },
+  // Flatline record (default off): a run of identical readings more than twice as long as any before (a stuck sensor).
+  { name: 'flatline', options: { flatlineRecord: { factor: 2 } } },
 ];
 
 export interface CvOptions {
@@ -154,7 +156,7 @@ function hashFiles(files: readonly string[], extra: string): string {
 
 /** Output cache key: the resolved configuration and every source file that shapes a score. */
 function runKey(options: DetectorOptionsInput): string {
-  return hashFiles(['detector.ts', 'volatility.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
+  return hashFiles(['detector.ts', 'volatility.ts', 'flatline.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
 }
 
 /** Model cache key: what a training depends on (history, schedule, seed, forecaster). */

@@ -41,6 +41,7 @@ import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { selectBackend, tf } from './backend.js';
 import { buildInput, forecastErrors, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
+import { FlatlineRecord, type FlatlineRecordOptions, type FlatlineRecordState } from './flatline.js';
 import { VolatilityRecord, type VolatilityRecordOptions, type VolatilityRecordState } from './volatility.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
 import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
@@ -134,6 +135,12 @@ export interface DetectorOptions {
    * after `spatialAfter` and `after` readings.
    */
   readonly volatilityRecord: VolatilityRecordOptions;
+  /**
+   * Flatline record (flatline.ts; factor 0 = off): a run of identical readings longer than `factor`
+   * times every earlier run of the point (and at least `minRun`) scores 1, once per run: a stuck
+   * sensor. Runs starting before `after` readings only set the bar.
+   */
+  readonly flatlineRecord: FlatlineRecordOptions;
 }
 
 export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
@@ -179,11 +186,15 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   // choice moves to `quickstart` (README, "On-device analytics"). The simulated drift is alarmed
   // earlier, as one event (the monitor keeps an event open while the detector's incident is).
   volatilityRecord: { size: 32, tolerance: 1, after: 300, minRange: 0.01 },
+  // Flatline record (a stuck sensor): off (factor 0). On (bench/nab-cv.ts searches `flatline`), a
+  // run of identical readings more than twice as long as any before, of 12 or more, scores 1.
+  flatlineRecord: { factor: 0, minRun: 12, after: 400, tolerance: 0 },
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
 };
 
-export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood' | 'volatilityRecord'>> & {
+export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood' | 'volatilityRecord' | 'flatlineRecord'>> & {
   readonly volatilityRecord?: Partial<VolatilityRecordOptions>;
+  readonly flatlineRecord?: Partial<FlatlineRecordOptions>;
   readonly forecaster?: Partial<ForecasterOptions>;
   readonly novelty?: Partial<NoveltyOptions>;
   readonly likelihood?: Partial<LikelihoodOptions>;
@@ -204,6 +215,7 @@ export function resolveOptions(input: DetectorOptionsInput = {}): DetectorOption
     novelty: { ...d.novelty, ...input.novelty },
     likelihood: { ...d.likelihood, ...input.likelihood },
     volatilityRecord: { ...d.volatilityRecord, ...input.volatilityRecord },
+    flatlineRecord: { ...d.flatlineRecord, ...input.flatlineRecord },
   };
 }
 
@@ -235,6 +247,7 @@ export interface DetectorState {
   readonly longNovelty?: NoveltyState;
   readonly longPattern?: LikelihoodState;
   readonly volatilityRecord?: VolatilityRecordState;
+  readonly flatlineRecord?: FlatlineRecordState;
 }
 
 /**
@@ -289,6 +302,7 @@ export class PointDetector {
   private longNovelty: PatternNovelty | undefined;
   private longCal: TailCalibrator;
   private volatility: VolatilityRecord | undefined;
+  private flatline: FlatlineRecord | undefined;
   private input: Float64Array;
   private lastDetail: ScoreDetail = { score: 0, phase: 'learning', forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
 
@@ -308,6 +322,7 @@ export class PointDetector {
     this.longNovelty = o.longPattern > 0 ? new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }) : undefined;
     this.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood });
     this.volatility = o.volatilityRecord.size > 0 ? new VolatilityRecord(o.volatilityRecord) : undefined;
+    this.flatline = o.flatlineRecord.factor > 0 ? new FlatlineRecord(o.flatlineRecord) : undefined;
     this.recentScores = new Ring(o.refractory);
     this.input = new Float64Array(inputSize(o.forecaster));
   }
@@ -378,6 +393,7 @@ export class PointDetector {
       if (this.longNovelty.ready && this.longNovelty.filled) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
     }
     const record = this.volatility?.update(v) === true && this.seen >= o.spatialAfter;
+    const stuck = this.flatline?.update(v) === true && this.seen >= o.spatialAfter;
     this.values.push(v);
     this.timestamps.push(ts);
     this.seen++;
@@ -385,8 +401,8 @@ export class PointDetector {
     if (this.seen > o.warmup) {
       const { forecast, novelty } = o.signals;
       const p = forecast && novelty ? this.combine(forecastP, noveltyP) : forecast ? forecastP : noveltyP;
-      score = spatial || record ? 1 : toScore(p, o.scoreDecades);
-      if (o.maskReported && novelty && (spatial || record || (forecast && toScore(this.combine(forecastP, 1), o.scoreDecades) >= o.alertLevel))) {
+      score = spatial || record || stuck ? 1 : toScore(p, o.scoreDecades);
+      if (o.maskReported && novelty && (spatial || record || stuck || (forecast && toScore(this.combine(forecastP, 1), o.scoreDecades) >= o.alertLevel))) {
         this.novelty.maskLatest();
         this.longNovelty?.maskLatest();
       }
@@ -547,6 +563,7 @@ export class PointDetector {
       novelty: this.novelty.state(),
       ...(this.longNovelty ? { longNovelty: this.longNovelty.state(), longPattern: this.longCal.state() } : {}),
       ...(this.volatility ? { volatilityRecord: this.volatility.state() } : {}),
+      ...(this.flatline ? { flatlineRecord: this.flatline.state() } : {}),
     };
   }
 
@@ -593,6 +610,7 @@ export class PointDetector {
       d.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.longPattern);
     }
     if (o.volatilityRecord.size > 0) d.volatility = new VolatilityRecord(o.volatilityRecord, state.volatilityRecord);
+    if (o.flatlineRecord.factor > 0) d.flatline = new FlatlineRecord(o.flatlineRecord, state.flatlineRecord);
   }
 
   /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */
