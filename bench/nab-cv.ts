@@ -77,6 +77,9 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   // Range novelty (HTM's spatial anomaly): tighter, or off.
   { name: 'spatial0.05', options: { spatialTolerance: 0.05 } },
   { name: 'spatialOff', options: { spatialTolerance: 0 } },
+  // Range novelty against the range before the last 96 readings (default), every reading so far (off), or before the last 288.
+  { name: 'lagOff', options: { spatialLag: 0 } },
+  { name: 'lag288', options: { spatialLag: 288 } },
   // Reporting after a detection: rising edges only; an alarm-rate prior; longer incidents (an
   // incident ends when its score has recovered for recoveredFor readings, or after `refractory`).
   { name: 'peak', options: { suppression: 'peak' } },

@@ -113,6 +113,12 @@ export interface DetectorOptions {
   readonly spatialTolerance: number;
 
   readonly spatialAfter: number;
+  /**
+   * Range novelty against the range of the readings older than this many (0: every reading so far):
+   * a point that climbs out of its range over a few hours stretches a running range with each
+   * reading and is never "well outside" it; against the range it had before the climb, it is.
+   */
+  readonly spatialLag: number;
   /** Recompute the forecast-error history with each newly adopted model. */
   readonly reseedCalibration: boolean;
   /** Which surprises feed the score (both by default). */
@@ -171,6 +177,8 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   seed: 1,
   spatialTolerance: 0.1,
   spatialAfter: 150,
+  // Against the range of the readings older than 96 (the long pattern scale's span, 8 hours at 5 min).
+  spatialLag: 96,
   reseedCalibration: false,
   signals: { forecast: true, novelty: true },
   // One network, not an ensemble of three: the same held-out NAB scores on every fold of the
@@ -243,6 +251,8 @@ export interface DetectorState {
   readonly pattern: LikelihoodState;
   /** Lowest and highest value seen (range novelty); absent in states saved before it existed. */
   readonly range?: readonly [number, number] | null;
+  /** Lowest and highest value older than spatialLag readings; absent: `range` stands in. */
+  readonly laggedRange?: readonly [number, number] | null;
   readonly novelty: NoveltyState;
   readonly longNovelty?: NoveltyState;
   readonly longPattern?: LikelihoodState;
@@ -293,6 +303,8 @@ export class PointDetector {
   private lastRaw = 0;
   private lo = Infinity;
   private hi = -Infinity;
+  private lagLo = Infinity;
+  private lagHi = -Infinity;
   private recentScores: Ring;
   /** Reading numbers of recent alerts (for the alarm-rate prior). */
   private alerts: number[] = [];
@@ -382,8 +394,15 @@ export class PointDetector {
       scale = this.model.std;
     } else scale = this.coldScale(); // up to 500 values per reading: only until a model exists
     const forecastP = this.forecastCal.update(Math.abs(v - prediction) / scale);
-    const range = this.hi - this.lo;
-    const spatial = o.spatialTolerance > 0 && this.seen >= o.spatialAfter && range > 0 && (v > this.hi + o.spatialTolerance * range || v < this.lo - o.spatialTolerance * range);
+    if (o.spatialLag > 0 && this.values.length >= o.spatialLag) {
+      const old = this.values.back(o.spatialLag - 1);
+      if (old < this.lagLo) this.lagLo = old;
+      if (old > this.lagHi) this.lagHi = old;
+    }
+    // The lagged range stands in once it holds spatialAfter readings itself (a warm-up of its own).
+    const [lo, hi] = o.spatialLag > 0 && this.seen >= o.spatialLag + o.spatialAfter ? [this.lagLo, this.lagHi] : [this.lo, this.hi];
+    const range = hi - lo;
+    const spatial = o.spatialTolerance > 0 && this.seen >= o.spatialAfter && range > 0 && (v > hi + o.spatialTolerance * range || v < lo - o.spatialTolerance * range);
     if (v > this.hi) this.hi = v;
     if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
@@ -556,6 +575,7 @@ export class PointDetector {
       quietRun: this.quietRun,
       lastRaw: this.lastRaw,
       range: Number.isFinite(this.lo) && Number.isFinite(this.hi) ? [this.lo, this.hi] : null,
+      ...(this.options.spatialLag > 0 ? { laggedRange: Number.isFinite(this.lagLo) && Number.isFinite(this.lagHi) ? [this.lagLo, this.lagHi] : null } : {}),
       recentScores: this.recentScores.toArray(),
       alerts: [...this.alerts],
       forecast: this.forecastCal.state(),
@@ -600,6 +620,9 @@ export class PointDetector {
     d.quietRun = state.quietRun ?? 0;
     d.lastRaw = state.lastRaw ?? 0;
     if (state.range) [d.lo, d.hi] = state.range;
+    // A state without its own lagged range (older, or moved by a prior): the whole range stands in.
+    const lagged = state.laggedRange === undefined ? state.range : state.laggedRange;
+    [d.lagLo, d.lagHi] = lagged ?? [Infinity, -Infinity];
     d.recentScores = Ring.from(state.recentScores, o.refractory);
     d.alerts = [...state.alerts];
     d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
