@@ -77,9 +77,6 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   // Range novelty (HTM's spatial anomaly): tighter, or off.
   { name: 'spatial0.05', options: { spatialTolerance: 0.05 } },
   { name: 'spatialOff', options: { spatialTolerance: 0 } },
-  // Range novelty against the range before the last 96 readings (default), every reading so far (off), or before the last 288.
-  { name: 'lagOff', options: { spatialLag: 0 } },
-  { name: 'lag288', options: { spatialLag: 288 } },
   // Reporting after a detection: rising edges only; an alarm-rate prior; longer incidents (an
   // incident ends when its score has recovered for recoveredFor readings, or after `refractory`).
   { name: 'peak', options: { suppression: 'peak' } },
@@ -101,8 +98,6 @@ export const SEARCH_SPACE: readonly CvConfig[] = [
   { name: 'volatilityOff', options: { volatilityRecord: { size: 0 } } },
   { name: 'volatility16', options: { volatilityRecord: { size: 16 } } },
   { name: 'volatility24', options: { volatilityRecord: { size: 24 } } },
-  // Flatline record (default off): a run of identical readings more than twice as long as any before (a stuck sensor).
-  { name: 'flatline', options: { flatlineRecord: { factor: 2 } } },
 ];
 
 export interface CvOptions {
@@ -159,7 +154,7 @@ function hashFiles(files: readonly string[], extra: string): string {
 
 /** Output cache key: the resolved configuration and every source file that shapes a score. */
 function runKey(options: DetectorOptionsInput): string {
-  return hashFiles(['detector.ts', 'volatility.ts', 'flatline.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
+  return hashFiles(['detector.ts', 'volatility.ts', 'likelihood.ts', 'novelty.ts', 'forecaster.ts', 'stats.ts', 'csv.ts'], JSON.stringify(resolveOptions(options)));
 }
 
 /** Model cache key: what a training depends on (history, schedule, seed, forecaster). */

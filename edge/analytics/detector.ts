@@ -41,7 +41,6 @@ import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { selectBackend, tf } from './backend.js';
 import { buildInput, forecastErrors, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
-import { FlatlineRecord, type FlatlineRecordOptions, type FlatlineRecordState } from './flatline.js';
 import { VolatilityRecord, type VolatilityRecordOptions, type VolatilityRecordState } from './volatility.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
 import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
@@ -113,12 +112,6 @@ export interface DetectorOptions {
   readonly spatialTolerance: number;
 
   readonly spatialAfter: number;
-  /**
-   * Range novelty against the range of the readings older than this many (0: every reading so far):
-   * a point that climbs out of its range over a few hours stretches a running range with each
-   * reading and is never "well outside" it; against the range it had before the climb, it is.
-   */
-  readonly spatialLag: number;
   /** Recompute the forecast-error history with each newly adopted model. */
   readonly reseedCalibration: boolean;
   /** Which surprises feed the score (both by default). */
@@ -141,12 +134,6 @@ export interface DetectorOptions {
    * after `spatialAfter` and `after` readings.
    */
   readonly volatilityRecord: VolatilityRecordOptions;
-  /**
-   * Flatline record (flatline.ts; factor 0 = off): a run of identical readings longer than `factor`
-   * times every earlier run of the point (and at least `minRun`) scores 1, once per run: a stuck
-   * sensor. Runs starting before `after` readings only set the bar.
-   */
-  readonly flatlineRecord: FlatlineRecordOptions;
 }
 
 export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
@@ -177,8 +164,6 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   seed: 1,
   spatialTolerance: 0.1,
   spatialAfter: 150,
-  // Against the range of the readings older than 96 (the long pattern scale's span, 8 hours at 5 min).
-  spatialLag: 96,
   reseedCalibration: false,
   signals: { forecast: true, novelty: true },
   // One network, not an ensemble of three: the same held-out NAB scores on every fold of the
@@ -194,15 +179,11 @@ export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
   // choice moves to `quickstart` (README, "On-device analytics"). The simulated drift is alarmed
   // earlier, as one event (the monitor keeps an event open while the detector's incident is).
   volatilityRecord: { size: 32, tolerance: 1, after: 300, minRange: 0.01 },
-  // Flatline record (a stuck sensor): off (factor 0). On (bench/nab-cv.ts searches `flatline`), a
-  // run of identical readings more than twice as long as any before, of 12 or more, scores 1.
-  flatlineRecord: { factor: 0, minRun: 12, after: 400, tolerance: 0 },
   likelihood: { avgWindow: 8, historySize: 2000, learnPeriod: 100, reestimateEvery: 20, minStd: 1e-3, blockSize: 25, blocks: 0, single: false, singlePenalty: 1, power: 1, tail: 'gauss', tailFraction: 0.1 },
 };
 
-export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood' | 'volatilityRecord' | 'flatlineRecord'>> & {
+export type DetectorOptionsInput = Partial<Omit<DetectorOptions, 'forecaster' | 'novelty' | 'likelihood' | 'volatilityRecord'>> & {
   readonly volatilityRecord?: Partial<VolatilityRecordOptions>;
-  readonly flatlineRecord?: Partial<FlatlineRecordOptions>;
   readonly forecaster?: Partial<ForecasterOptions>;
   readonly novelty?: Partial<NoveltyOptions>;
   readonly likelihood?: Partial<LikelihoodOptions>;
@@ -223,7 +204,6 @@ export function resolveOptions(input: DetectorOptionsInput = {}): DetectorOption
     novelty: { ...d.novelty, ...input.novelty },
     likelihood: { ...d.likelihood, ...input.likelihood },
     volatilityRecord: { ...d.volatilityRecord, ...input.volatilityRecord },
-    flatlineRecord: { ...d.flatlineRecord, ...input.flatlineRecord },
   };
 }
 
@@ -251,13 +231,10 @@ export interface DetectorState {
   readonly pattern: LikelihoodState;
   /** Lowest and highest value seen (range novelty); absent in states saved before it existed. */
   readonly range?: readonly [number, number] | null;
-  /** Lowest and highest value older than spatialLag readings; absent: `range` stands in. */
-  readonly laggedRange?: readonly [number, number] | null;
   readonly novelty: NoveltyState;
   readonly longNovelty?: NoveltyState;
   readonly longPattern?: LikelihoodState;
   readonly volatilityRecord?: VolatilityRecordState;
-  readonly flatlineRecord?: FlatlineRecordState;
 }
 
 /**
@@ -303,8 +280,6 @@ export class PointDetector {
   private lastRaw = 0;
   private lo = Infinity;
   private hi = -Infinity;
-  private lagLo = Infinity;
-  private lagHi = -Infinity;
   private recentScores: Ring;
   /** Reading numbers of recent alerts (for the alarm-rate prior). */
   private alerts: number[] = [];
@@ -314,7 +289,6 @@ export class PointDetector {
   private longNovelty: PatternNovelty | undefined;
   private longCal: TailCalibrator;
   private volatility: VolatilityRecord | undefined;
-  private flatline: FlatlineRecord | undefined;
   private input: Float64Array;
   private lastDetail: ScoreDetail = { score: 0, phase: 'learning', forecastP: 0.5, noveltyP: 0.5, prediction: 0, usingModel: false };
 
@@ -334,7 +308,6 @@ export class PointDetector {
     this.longNovelty = o.longPattern > 0 ? new PatternNovelty({ ...o.novelty, window: o.longPattern, step: o.longStep }) : undefined;
     this.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood });
     this.volatility = o.volatilityRecord.size > 0 ? new VolatilityRecord(o.volatilityRecord) : undefined;
-    this.flatline = o.flatlineRecord.factor > 0 ? new FlatlineRecord(o.flatlineRecord) : undefined;
     this.recentScores = new Ring(o.refractory);
     this.input = new Float64Array(inputSize(o.forecaster));
   }
@@ -394,15 +367,8 @@ export class PointDetector {
       scale = this.model.std;
     } else scale = this.coldScale(); // up to 500 values per reading: only until a model exists
     const forecastP = this.forecastCal.update(Math.abs(v - prediction) / scale);
-    if (o.spatialLag > 0 && this.values.length >= o.spatialLag) {
-      const old = this.values.back(o.spatialLag - 1);
-      if (old < this.lagLo) this.lagLo = old;
-      if (old > this.lagHi) this.lagHi = old;
-    }
-    // The lagged range stands in once it holds spatialAfter readings itself (a warm-up of its own).
-    const [lo, hi] = o.spatialLag > 0 && this.seen >= o.spatialLag + o.spatialAfter ? [this.lagLo, this.lagHi] : [this.lo, this.hi];
-    const range = hi - lo;
-    const spatial = o.spatialTolerance > 0 && this.seen >= o.spatialAfter && range > 0 && (v > hi + o.spatialTolerance * range || v < lo - o.spatialTolerance * range);
+    const range = this.hi - this.lo;
+    const spatial = o.spatialTolerance > 0 && this.seen >= o.spatialAfter && range > 0 && (v > this.hi + o.spatialTolerance * range || v < this.lo - o.spatialTolerance * range);
     if (v > this.hi) this.hi = v;
     if (v < this.lo) this.lo = v;
     const noveltyRaw = this.novelty.update(v);
@@ -412,7 +378,6 @@ export class PointDetector {
       if (this.longNovelty.ready && this.longNovelty.filled) noveltyP = Math.min(1, 2 * Math.min(noveltyP, this.longCal.update(longRaw, this.longNovelty.lastMasked)));
     }
     const record = this.volatility?.update(v) === true && this.seen >= o.spatialAfter;
-    const stuck = this.flatline?.update(v) === true && this.seen >= o.spatialAfter;
     this.values.push(v);
     this.timestamps.push(ts);
     this.seen++;
@@ -420,8 +385,8 @@ export class PointDetector {
     if (this.seen > o.warmup) {
       const { forecast, novelty } = o.signals;
       const p = forecast && novelty ? this.combine(forecastP, noveltyP) : forecast ? forecastP : noveltyP;
-      score = spatial || record || stuck ? 1 : toScore(p, o.scoreDecades);
-      if (o.maskReported && novelty && (spatial || record || stuck || (forecast && toScore(this.combine(forecastP, 1), o.scoreDecades) >= o.alertLevel))) {
+      score = spatial || record ? 1 : toScore(p, o.scoreDecades);
+      if (o.maskReported && novelty && (spatial || record || (forecast && toScore(this.combine(forecastP, 1), o.scoreDecades) >= o.alertLevel))) {
         this.novelty.maskLatest();
         this.longNovelty?.maskLatest();
       }
@@ -575,7 +540,6 @@ export class PointDetector {
       quietRun: this.quietRun,
       lastRaw: this.lastRaw,
       range: Number.isFinite(this.lo) && Number.isFinite(this.hi) ? [this.lo, this.hi] : null,
-      ...(this.options.spatialLag > 0 ? { laggedRange: Number.isFinite(this.lagLo) && Number.isFinite(this.lagHi) ? [this.lagLo, this.lagHi] : null } : {}),
       recentScores: this.recentScores.toArray(),
       alerts: [...this.alerts],
       forecast: this.forecastCal.state(),
@@ -583,7 +547,6 @@ export class PointDetector {
       novelty: this.novelty.state(),
       ...(this.longNovelty ? { longNovelty: this.longNovelty.state(), longPattern: this.longCal.state() } : {}),
       ...(this.volatility ? { volatilityRecord: this.volatility.state() } : {}),
-      ...(this.flatline ? { flatlineRecord: this.flatline.state() } : {}),
     };
   }
 
@@ -620,9 +583,6 @@ export class PointDetector {
     d.quietRun = state.quietRun ?? 0;
     d.lastRaw = state.lastRaw ?? 0;
     if (state.range) [d.lo, d.hi] = state.range;
-    // A state without its own lagged range (older, or moved by a prior): the whole range stands in.
-    const lagged = state.laggedRange === undefined ? state.range : state.laggedRange;
-    [d.lagLo, d.lagHi] = lagged ?? [Infinity, -Infinity];
     d.recentScores = Ring.from(state.recentScores, o.refractory);
     d.alerts = [...state.alerts];
     d.forecastCal = new TailCalibrator(o.likelihood, state.forecast);
@@ -633,7 +593,6 @@ export class PointDetector {
       d.longCal = new TailCalibrator({ ...o.likelihood, ...o.noveltyLikelihood }, state.longPattern);
     }
     if (o.volatilityRecord.size > 0) d.volatility = new VolatilityRecord(o.volatilityRecord, state.volatilityRecord);
-    if (o.flatlineRecord.factor > 0) d.flatline = new FlatlineRecord(o.flatlineRecord, state.flatlineRecord);
   }
 
   /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */

@@ -306,9 +306,8 @@ function recentred(state: DetectorState, prior: DetectorPrior, applied: number, 
   }
   const moved = (n: NoveltyState, count: number): NoveltyState => ({ ...n, memory: n.memory.map((x, i) => (i < count ? x + delta : x)), lo, hi });
   const model = state.model && state.trainings === 0 ? { ...state.model, mean: state.model.mean + delta } : state.model;
-  const { laggedRange: _lagged, ...rest } = state; // the moved whole range stands in for it
   return {
-    ...rest,
+    ...state,
     model,
     forecast: model && model !== state.model ? reforecast(state, model) : state.forecast,
     range: [lo, hi],
