@@ -236,21 +236,31 @@ function combine(kind: 'all' | 'any' | 'not', children: Condition[]): Condition 
   };
 }
 
+/**
+ * True once `inner` has held for `ms`. While it is waiting that out, the condition is what it was
+ * before: false after a known false (the room only just warmed), but unknown right after a start
+ * or after an unknown input, so a rule's `else` does not drive its outputs (a gateway restarting
+ * in a warm cold room must not switch the backup compressor off for `forS`).
+ */
 function heldFor(inner: Condition, ms: number): Condition {
   let since: number | undefined;
+  let before: boolean | undefined;
   return {
     evaluate(i) {
       const v = inner.evaluate(i);
       if (v !== true) {
         since = undefined;
+        before = v;
         return v;
       }
       since ??= i.now();
-      return i.now() - since >= ms;
+      if (i.now() - since >= ms) return (before = true);
+      return before === false ? false : undefined;
     },
     test: (i) => inner.test(i),
     reset() {
       since = undefined;
+      before = undefined;
       inner.reset();
     },
   };

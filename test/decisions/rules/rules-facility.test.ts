@@ -61,6 +61,35 @@ describe('local rules against the simulated facility', () => {
     ]);
   });
 
+  it('started in a warm room, a held-for rule leaves its output alone until it has held: its else does not switch the backup off', async () => {
+    await reset();
+    await setTemperature(-12);
+    // The backup compressor is on (the gateway before its restart switched it on).
+    await suite.sim.gateway.write('io', 'backup_compressor_relay', true, 'test');
+    await waitFor('backup on', () => model().coldRoom.backupCompressor);
+    const e = start({
+      list: [
+        {
+          name: 'cold-room-warm',
+          when: { kind: 'above', point: 'coldroom/temperature', on: -15, off: -17, forS: 1 },
+          then: [{ write: 'io/backup_compressor_relay', value: true }],
+          else: [{ write: 'io/backup_compressor_relay', value: false }],
+        },
+      ],
+    });
+    await sleep(600);
+    expect(e.status().rules[0]?.state).toBeUndefined();
+    expect(model().coldRoom.backupCompressor).toBe(true);
+    await waitFor('held: rule true', () => e.status().rules[0]?.state === true, 5000);
+    expect(actions().filter((a) => a.data?.outcome === 'applied' && a.data?.value === false)).toEqual([]);
+    // Once known, a room that only just warmed again stays false while it waits out forS.
+    await setTemperature(-18);
+    await waitFor('rule false', () => e.status().rules[0]?.state === false);
+    await setTemperature(-12);
+    await sleep(300);
+    expect(e.status().rules[0]?.state).toBe(false);
+  });
+
   it('priorities: the higher priority wins an output, the first listed wins a tie', async () => {
     await reset();
     start({
