@@ -92,7 +92,19 @@ export class DeviceRunner {
       await driver.initialize();
       if (this.state === 'stopped') return;
       if (isSubscribable(driver)) {
-        this.subscription = await driver.subscribe(spec.points, (reading) => this.options.onReadings([reading]));
+        // Up or down from what the subscription reports: down once every point has gone bad
+        // (connection lost, not answering), up again with the first good reading.
+        const bad = new Set<string>();
+        this.subscription = await driver.subscribe(spec.points, (reading) => {
+          if (reading.quality === 'good') {
+            bad.delete(reading.point);
+            this.setState('up');
+          } else if (reading.quality === 'bad') {
+            bad.add(reading.point);
+            if (bad.size >= spec.points.length) this.setState('down', reading.cause);
+          }
+          this.options.onReadings([reading]);
+        });
       } else {
         this.startPolling();
       }
@@ -145,7 +157,7 @@ export class DeviceRunner {
       const readings = await driver.read(group.points);
       if (this.state === 'stopped') return;
       const good = readings.some((r) => r.quality === 'good');
-      this.setState(good ? 'up' : 'down');
+      this.setState(good ? 'up' : 'down', readings.find((r) => r.cause !== undefined)?.cause);
       this.options.onReadings(readings);
     } catch (err) {
       // Drivers must not reject read(); if one does, its points go bad and polling goes on.
@@ -158,12 +170,16 @@ export class DeviceRunner {
     }
   }
 
-  private setState(state: DeviceState): void {
+  private setState(state: DeviceState, cause?: string): void {
     if (this.state === 'stopped') return;
-    const changed = state !== this.state;
+    const previous = this.state;
     this.state = state;
     this.options.metrics.deviceUp.set({ device: this.options.spec.id }, state === 'up' ? 1 : 0);
-    if (changed) this.options.onState?.(state);
+    if (state === previous) return;
+    // The first connect logs itself ('device connected'); later changes are news for whoever reads the log.
+    if (state === 'down' && previous === 'up') this.options.log.warn({ device: this.id, err: cause }, 'device down: no point could be read');
+    if (state === 'up' && previous === 'down') this.options.log.info({ device: this.id }, 'device up again');
+    this.options.onState?.(state);
   }
 
   async stop(force = false): Promise<void> {

@@ -57,4 +57,25 @@ describe('gateway state document', () => {
     // One document per change (the connect birth may see 'starting' or already 'up').
     expect(states().filter((s) => s === 'down')).toHaveLength(1);
   }, 40_000);
+
+  it('a subscribed device (OPC UA) goes down when every point it reports has gone bad, and up again', async () => {
+    const { dir } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-sub/state', 'swg-fed-state-sub-');
+    const facility = await startFacility({ dataDir: join(dir.path, 'sim'), seed: 4 });
+    cleanups.push(() => facility.stop());
+    const file = join(dir.path, 'gateway.yaml');
+    writeFileSync(
+      file,
+      `gateway: { id: gw-sub, site: site-a }\ndataDir: ${dir.path}/gw\nmetrics: { enabled: false }\ndevices:\n` +
+        `  - { id: coldroom, protocol: opcua, profile: ${PROFILES}cold-room-opcua.yaml, connection: { endpointUrl: "${facility.endpoints.opcua.endpointUrl}" } }\n`,
+    );
+    const gateway = new Gateway({ loaded: loadConfig(file, builtinDrivers()), registry: builtinDrivers(), metrics: new GatewayMetrics(false) });
+    cleanups.push(() => gateway.stop(true));
+    await gateway.start();
+    const state = (): string | undefined => gateway.deviceStates().coldroom?.state;
+    await waitFor(() => state() === 'up' && gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000, 'the cold room up with a good reading');
+    facility.faults.inject({ kind: 'offline', device: 'freezer' });
+    await waitFor(() => state() === 'down', 20_000, 'the cold room down');
+    facility.faults.clear();
+    await waitFor(() => state() === 'up', 20_000, 'the cold room up again');
+  }, 60_000);
 });
