@@ -60,6 +60,10 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${bad}:6:`);
     expect(r.stderr).toContain('devices[0].connection.port');
+    // A device file is refused without being read (it used to crash the check reading /dev/zero).
+    const zero = cli(['edge', 'check', '/dev/zero']);
+    expect(zero.status).toBe(1);
+    expect(zero.stderr).toContain('/dev/zero:1:1: (document): not a regular file (character device)');
 
     // A first-start bootstrap file (what the systemd unit's ExecStartPre checks before enrolling).
     const boot = join(dir.path, 'boot');

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse } from 'yaml';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
+import { readConfigFile } from '../../shared/kit/config-file.js';
 import { packageVersion } from '../../shared/kit/package-info.js';
 import type { Logger } from '../../shared/kit/log.js';
 import { ENROLL_TOKEN_PREFIX, parseEnrollClaimUri, parseEnrollToken, type EnrolledIdentity } from '../../shared/wire/enrollment.js';
@@ -76,7 +77,8 @@ export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
 export function readBootstrap(configFile: string): EnrollmentBootstrap | undefined {
   let raw: unknown;
   try {
-    raw = parse(readFileSync(configFile, 'utf8'));
+    // The guarded read: a device file, a pipe or a huge file is refused, not read (the regular loader says why).
+    raw = parse(readConfigFile(configFile));
   } catch {
     return undefined; // the regular loader reports an unreadable or broken file with its line
   }
