@@ -212,6 +212,7 @@ class ConfigChecker {
       if (o.writable === true && p.writable !== true) {
         this.problems.push(source.problem(at('points', p.name, 'writable'), `profile "${profile.profile}" marks "${p.name}" read-only; a site may restrict writes, not add them`));
       }
+      this.problems.push(...limitProblems(source, at('points', p.name, 'limits'), p.name, profile.profile, o.limits, p.limits));
       profileIndex.push(i);
       const scale = p.scale ?? 1;
       const offset = p.offset ?? 0;
@@ -227,7 +228,7 @@ class ConfigChecker {
         writable: o.writable ?? p.writable ?? false,
         scale,
         offset,
-        limits: o.limits ?? p.limits,
+        limits: narrowed(p.limits, o.limits),
         deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
         pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
         ...(valueType !== undefined ? { valueType } : {}),
@@ -296,4 +297,27 @@ export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJ
   const state = env.STATE_DIRECTORY?.split(':')[0];
   // A gateway that already keeps its outbox and models beside its config goes on using them.
   return state && isAbsolute(state) && !exists(beside) ? state : beside;
+}
+
+type Limits = { readonly min?: number; readonly max?: number };
+
+/** A site's limits within the profile's: the tighter bound of each side (a site may narrow limits, never widen them). */
+function narrowed(profile: Limits | undefined, site: Limits | undefined): Limits | undefined {
+  if (!site) return profile;
+  if (!profile) return site;
+  const pick = (a: number | undefined, b: number | undefined, f: (x: number, y: number) => number): number | undefined => (a === undefined ? b : b === undefined ? a : f(a, b));
+  const min = pick(profile.min, site.min, Math.max);
+  const max = pick(profile.max, site.max, Math.min);
+  return { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) };
+}
+
+/** A site's limits that widen the profile's, or whose min is above its max. */
+function limitProblems(source: SourceFile, path: (string | number)[], point: string, profile: string, site: Limits | undefined, own: Limits | undefined): ConfigProblem[] {
+  if (!site) return [];
+  const out: ConfigProblem[] = [];
+  if (site.min !== undefined && site.max !== undefined && site.min > site.max) out.push(source.problem(path, `"${point}": min ${site.min} is above max ${site.max}`));
+  const range = `[${own?.min ?? '-inf'}, ${own?.max ?? '+inf'}]`;
+  if (own?.min !== undefined && site.min !== undefined && site.min < own.min) out.push(source.problem([...path, 'min'], `"${point}": min ${site.min} is below the profile "${profile}"'s limits ${range}; a site may narrow limits, not widen them`));
+  if (own?.max !== undefined && site.max !== undefined && site.max > own.max) out.push(source.problem([...path, 'max'], `"${point}": max ${site.max} is above the profile "${profile}"'s limits ${range}; a site may narrow limits, not widen them`));
+  return out;
 }

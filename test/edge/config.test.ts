@@ -30,6 +30,9 @@ describe('gateway config: valid', () => {
     expect(ahu.points.find((p) => p.name === 'serial_number')).toBeUndefined();
     const setpoint = ahu.points.find((p) => p.name === 'fan_speed_setpoint');
     expect(setpoint).toMatchObject({ writable: true, limits: { min: 10, max: 90 }, scale: 0.1, pollIntervalMs: 1000 });
+    // A site narrowing one side keeps the profile's other side.
+    const narrowed = loadConfig(write('narrow.yaml', limitsOf('{ max: 60 }')), registry);
+    expect(narrowed.devices[0]!.points.find((p) => p.name === 'fan_speed_setpoint')?.limits).toEqual({ min: 0, max: 60 });
     expect(ahu.connection).toMatchObject({ host: '127.0.0.1', port: 15020, unitId: 1, timeoutMs: 1000 });
     expect(loaded.dataDir).toBe(join(FIXTURES, 'data', 'gw-test'));
     // Under systemd (StateDirectory=swarmgate) state goes to the state directory, not beside /etc's config.
@@ -54,8 +57,13 @@ interface BadCase {
 }
 
 const head = 'gateway: { id: gw-1, site: s }\n';
+const limitsOf = (limits: string): string =>
+  `${head}devices:\n  - id: ahu1\n    protocol: modbus-tcp\n    profile: ${AHU}\n    connection: { host: h }\n    points:\n      fan_speed_setpoint: { limits: ${limits} }\n`;
 const cases: BadCase[] = [
   { name: 'YAML syntax error', yaml: `${head}devices:\n  - id: a\n    protocol: [modbus-tcp\n`, expect: ['bad.yaml:', 'YAML syntax'] },
+  { name: 'site limits wider than the profile\'s', yaml: limitsOf('{ min: -50, max: 500 }'), expect: [':8:', 'devices[0].points.fan_speed_setpoint.limits.max', 'max 500 is above the profile "ahu-modbus"\'s limits [0, 100]; a site may narrow limits, not widen them'] },
+  { name: 'site limits below the profile\'s', yaml: limitsOf('{ min: -50 }'), expect: [':8:', 'limits.min', 'min -50 is below'] },
+  { name: 'site limits with min above max', yaml: limitsOf('{ min: 80, max: 20 }'), expect: [':8:', 'fan_speed_setpoint.limits', 'min 80 is above max 20'] },
   { name: 'missing devices', yaml: head, expect: [':1:', 'devices', 'required field is missing'] },
   { name: 'unknown top-level key', yaml: `${head}devicez: []\ndevices: []\n`, expect: [':2:', 'devicez', 'unknown key'] },
   {
