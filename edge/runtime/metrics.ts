@@ -15,7 +15,8 @@ export class GatewayMetrics {
   readonly writes = new Counter({ name: 'swarmgate_writes_total', help: 'Point writes, by device and outcome', labelNames: ['device', 'outcome'] as const, registers: [this.registry] });
 
   constructor(defaultMetrics = true) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'swarmgate_process_' });
+    // prom-client names its process metrics process_* and nodejs_*: swarmgate_process_cpu_seconds_total, swarmgate_nodejs_heap_size_used_bytes, ...
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'swarmgate_' });
   }
 
   /** Serves GET /metrics; resolves with the bound port. */
