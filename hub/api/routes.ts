@@ -40,6 +40,7 @@ export const ROUTES = {
 
   'gateways.list': { method: 'GET', url: '/api/v1/gateways', access: read, tag: 'fleet', summary: 'Gateways with status, health and last seen' },
   'gateways.get': { method: 'GET', url: '/api/v1/gateways/:gateway', access: read, tag: 'fleet', summary: 'One gateway: status, health, devices' },
+  'gateways.gaps': { method: 'GET', url: '/api/v1/gateways/:gateway/gaps', access: read, tag: 'fleet', summary: "Where a gateway's outbox had to drop telemetry (full, or older than its limit during a long outage): batch seqs, readings dropped, time span, reason; newest first" },
   'gateways.config.get': { method: 'GET', url: '/api/v1/gateways/:gateway/config', access: read, tag: 'fleet', summary: "A gateway's desired and reported config documents" },
   'gateways.config.put': { method: 'PUT', url: '/api/v1/gateways/:gateway/config', access: { roles: ADMIN, tokens: 'role' }, tag: 'fleet', summary: 'Set the desired config of a gateway (published retained; the gateway validates, applies and restarts)' },
   'points.latest': { method: 'GET', url: '/api/v1/gateways/:gateway/points', access: read, tag: 'fleet', summary: 'Latest value of every point of a gateway' },

@@ -1,6 +1,6 @@
 /** Response and parameter schemas shared by the API's plugins (they also make the OpenAPI document). */
 import { Type } from '@sinclair/typebox';
-import { ActionSchema, DeviceStatusSchema, EventSchema, GatewayHealthSchema, QualitySchema } from '../../shared/wire/messages.js';
+import { ActionSchema, DeviceStatusSchema, EventSchema, GapRecordSchema, GatewayHealthSchema, QualitySchema } from '../../shared/wire/messages.js';
 import { ReviewItemSchema, ReviewStateSchema } from '../review/schema.js';
 import { IndexedPointSchema } from '../registry/points.js';
 
@@ -38,6 +38,9 @@ export const StoredEventSchema = Type.Object(
   { ...EventSchema.properties, site: Type.String(), receivedAt: Millis },
   strict,
 );
+
+/** Where a gateway's outbox had to drop telemetry (full or too old): the seqs and readings lost. */
+export const StoredGapSchema = Type.Object({ ...GapRecordSchema.properties, receivedAt: Millis }, strict);
 
 export const CommandRecordSchema = Type.Object(
   {

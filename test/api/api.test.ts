@@ -122,6 +122,20 @@ describe('web API', () => {
       // A choice among fixed values names them.
       expect(fatal.body.error.fields).toEqual([{ path: 'querystring.severity', message: 'must be one of: info, warning, critical' }]);
     });
+
+    it("lists a gateway's data gaps, newest first; 404 for an unknown gateway", async () => {
+      const gap = (fromSeq: number, ts: number) => ({ v: 1 as const, gateway: 'gw-1', bootId: 'boot-gaps-1', fromSeq, toSeq: fromSeq + 9, readingsDropped: 190, fromTs: ts - 60_000, toTs: ts, reason: 'outbox-age' as const, ts });
+      const now = Date.now();
+      await t.store.insertGap(gap(27, now - 3_600_000));
+      await t.store.insertGap(gap(65, now));
+      const res = await call('GET', '/api/v1/gateways/gw-1/gaps', as('viewer'));
+      expect(res.status).toBe(200);
+      expect(res.body.gaps.map((g: Json) => [g.fromSeq, g.toSeq, g.readingsDropped, g.reason])).toEqual([
+        [65, 74, 190, 'outbox-age'],
+        [27, 36, 190, 'outbox-age'],
+      ]);
+      expect((await call('GET', '/api/v1/gateways/nope/gaps', as('viewer'))).status).toBe(404);
+    });
   });
 
   describe('commands', () => {

@@ -5,7 +5,7 @@ import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import type { ApiPlugin } from '../context.js';
 import { at, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
-import { GatewaySchema, HistorySchema, IdParam, Limit, MillisParam, ReadingSchema, StoredEventSchema } from '../schemas.js';
+import { GatewaySchema, HistorySchema, IdParam, Limit, MillisParam, ReadingSchema, StoredEventSchema, StoredGapSchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const HOUR = 3_600_000;
@@ -39,6 +39,15 @@ export const fleetPlugin: ApiPlugin = async (app) => {
     ...at('gateways.get'),
     schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(GatewaySchema) },
     handler: async (request) => knownGateway(ctx, request.params.gateway),
+  });
+
+  app.route({
+    ...at('gateways.gaps'),
+    schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(Type.Object({ gaps: Type.Array(StoredGapSchema) }, strict)) },
+    handler: async (request) => {
+      await knownGateway(ctx, request.params.gateway);
+      return { gaps: [...(await ctx.store.gaps(request.params.gateway))].sort((a, b) => b.ts - a.ts) };
+    },
   });
 
   app.route({
