@@ -39,8 +39,8 @@ export interface ConditionProblem {
 
 /** What compile() needs to know about the gateway to check references. */
 export interface PointCatalog {
-  /** Device id → point name → writable. */
-  readonly devices: ReadonlyMap<string, ReadonlyMap<string, { readonly writable: boolean }>>;
+  /** Device id → point name → writable, and the write limits the profile and site set. */
+  readonly devices: ReadonlyMap<string, ReadonlyMap<string, { readonly writable: boolean; readonly limits?: { readonly min?: number; readonly max?: number } }>>;
 }
 
 export interface CompileResult {

@@ -37,6 +37,10 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
     else if (catalog && !spec) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": device "${device}" has no point "${point}"` });
     else if (spec && !spec.writable) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": ${c.point} is read-only, so no write can reach it` });
     if (c.min !== undefined && c.max !== undefined && c.min > c.max) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max is below min` });
+    // Bounds no write within the point's own limits can meet: while it holds, every write is refused.
+    const limits = spec?.limits;
+    if (limits?.max !== undefined && c.min !== undefined && c.min > limits.max) problems.push({ path: [...at, 'min'], message: `interlock "${c.name}": min ${c.min} is above ${c.point}'s limit max ${limits.max}, so while it holds every write is refused` });
+    if (limits?.min !== undefined && c.max !== undefined && c.max < limits.min) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max ${c.max} is below ${c.point}'s limit min ${limits.min}, so while it holds every write is refused` });
     if ((c.min !== undefined || c.max !== undefined) && c.value !== undefined) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": use either value or min/max` });
     if (c.when === undefined && c.min === undefined && c.max === undefined) {
       problems.push({ path: [...at, 'when'], message: `interlock "${c.name}" refuses nothing: give "when" and/or "min"/"max"` });

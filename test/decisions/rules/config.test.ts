@@ -79,6 +79,10 @@ describe('local decision config checks', () => {
     - name: guard-read-only
       point: coldroom/door_open
       when: { kind: equals, point: io/door_contact, value: false }
+    - name: guard-impossible
+      point: ahu1/fan_speed_setpoint
+      min: 120
+      when: { kind: above, point: coldroom/temperature, on: -10 }
 analytics:
   points:
     - { point: ahu1/no_such_point }
@@ -103,6 +107,7 @@ advisor:
     expectLine('kind: all, of:', /rules\.list\[3\]\.when\.of\[1\]\.above: rule "missing-on": condition kind "rate" needs "above"/);
     expectLine('value: 150', /rules\.list\[3\]\.then\[0\]\.value: rule "missing-on": 150 is outside the limits of ahu1\/fan_speed_setpoint \[0, 100\]/);
     expectLine('point: coldroom/door_open', /rules\.interlocks\[0\]\.point: interlock "guard-read-only": coldroom\/door_open is read-only/);
+    expectLine('min: 120', /rules\.interlocks\[1\]\.min: interlock "guard-impossible": min 120 is above ahu1\/fan_speed_setpoint's limit max 100, so while it holds every write is refused/);
     expectLine('ahu1/no_such_point', /analytics\.points\[0\]\.point: device "ahu1" has no point "no_such_point"/);
     expectLine('no-such-strategy', /advisor\.strategies\[0\]\.kind: strategy "no-such-strategy": unknown strategy kind/);
     expectLine('colour: io/occupancy', /advisor\.strategies\[1\]\.bindings\.colour: strategy "freezer-protection": unknown role "colour"/);
