@@ -78,6 +78,10 @@ class ConfigChecker {
     const source = parsed.source;
     if (!source) return { problems: this.problems };
     const raw = source.value();
+    // A device profile given where a gateway config belongs (discover writes both kinds of file).
+    if (isRecord(raw) && typeof raw.profile === 'string' && 'points' in raw && !('gateway' in raw)) {
+      return { problems: [source.problem([], `this is a device profile ("${raw.profile}"), not a gateway config: a device in gateway.yaml uses it (profile: ${this.file}); check that config`)] };
+    }
     const schemaProblems = validateAt(source, GatewayConfigSchema, raw);
     this.problems.push(...schemaProblems);
     if (schemaProblems.length > 0 && !isRecord(raw)) return { problems: this.problems };

@@ -208,6 +208,11 @@ describe('gateway config: files that are not regular files or too large are refu
     expect(lines).toEqual([expect.stringContaining(`devices[0].profile: ${big}: 2.0 MiB exceeds the 1 MiB limit for config files`)]);
   });
 
+  it('a device profile given to the check is one problem saying what it is', () => {
+    const result = checkConfig(AHU, registry);
+    expect(result.problems.map(formatProblem)).toEqual([`${AHU}:2:1: (document): this is a device profile ("ahu-modbus"), not a gateway config: a device in gateway.yaml uses it (profile: ${AHU}); check that config`]);
+  });
+
   it('a config file that is a device is one problem naming it', () => {
     const result = checkConfig('/dev/zero', registry);
     expect(result.problems.map(formatProblem)).toEqual(['/dev/zero:1:1: (document): not a regular file (character device)']);
