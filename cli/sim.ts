@@ -43,11 +43,23 @@ async function call(bases: readonly string[], path: string, init?: RequestInit):
   return undefined;
 }
 
-async function answer(response: Response | undefined): Promise<number> {
+/** Prints the answer (`done` when it has no body, `format` for a readable line), exit code 0 when it was a success. */
+async function answer(response: Response | undefined, done = 'done', format?: (body: unknown) => string): Promise<number> {
   if (!response) return 1;
-  process.stdout.write(`${await response.text()}\n`);
+  const text = await response.text();
+  let line = text.trim() === '' ? done : text;
+  if (response.ok && format && text.trim() !== '') {
+    try {
+      line = format(JSON.parse(text));
+    } catch {
+      // not JSON: as it came
+    }
+  }
+  (response.ok ? process.stdout : process.stderr).write(`${line}\n`);
   return response.ok ? 0 : 1;
 }
+
+const speedLine = (body: unknown): string => `simulated time runs at ${String((body as { speed?: unknown }).speed)} s per real second`;
 
 const postInit = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -61,9 +73,9 @@ function numberArg(text: string | undefined, what: string): number | undefined {
 
 async function speed(args: string[]): Promise<number> {
   const { bases, positionals } = await controlArgs(args);
-  if (positionals[0] === undefined) return answer(await call(bases, '/speed'));
+  if (positionals[0] === undefined) return answer(await call(bases, '/speed'), 'done', speedLine);
   const n = numberArg(positionals[0], 'sim speed');
-  return n === undefined ? 2 : answer(await call(bases, '/speed', postInit({ speed: n })));
+  return n === undefined ? 2 : answer(await call(bases, '/speed', postInit({ speed: n })), 'done', speedLine);
 }
 
 async function step(args: string[]): Promise<number> {
@@ -92,7 +104,7 @@ async function fault(args: string[]): Promise<number> {
     process.stderr.write(HELP);
     return 2;
   }
-  return answer(await call(bases, ...request));
+  return answer(await call(bases, ...request), action === 'clear' ? (arg ? `fault ${arg} cleared` : 'all faults cleared') : 'done');
 }
 
 export const simCommand: Pick<Command, 'run'> = {

@@ -138,7 +138,8 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     const facility = await startFacility({ dataDir: join(dir.path, 'sim-control'), speed: 0 });
     try {
       const control = facility.endpoints.control.url;
-      expect((await cliAsync(['sim', 'speed', '5', '--control', control])).stdout).toContain('5');
+      expect((await cliAsync(['sim', 'speed', '5', '--control', control])).stdout).toBe('simulated time runs at 5 s per real second\n');
+      expect((await cliAsync(['sim', 'fault', 'clear', '--control', control])).stdout).toBe('all faults cleared\n');
       expect(facility.speed).toBe(5);
       expect((await cliAsync(['sim', 'fault', 'list', '--control', control])).stdout.trim()).toBe('[]');
     } finally {
