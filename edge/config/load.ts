@@ -4,11 +4,11 @@
  * into the DeviceSpecs the runtime starts drivers from. Every problem names file, line, column and
  * field path; nothing is started from a config with problems.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError } from '../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { DeviceSpec, PointSpec, PointValueType } from '../drivers/driver.js';
 import { sparkplugConfigProblems } from '../federation/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
@@ -112,6 +112,11 @@ class ConfigChecker {
       this.problems.push(source.problem(['federation', 'mqtt', 'clientId'], `must be the gateway id "${gatewayId}" (the hub refuses any other client id for this gateway); remove it to use the default`));
     }
     for (const problem of sparkplugConfigProblems(config)) this.problems.push(source.problem(problem.path, problem.message));
+    const passwordFile: unknown = isRecord(config.federation) && isRecord(config.federation.mqtt) ? config.federation.mqtt.passwordFile : undefined;
+    if (typeof passwordFile === 'string') {
+      const problem = secretFileProblem(passwordFile);
+      if (problem) this.problems.push(source.problem(['federation', 'mqtt', 'passwordFile'], problem));
+    }
     // Updates come from the hub: an update section without federation could never be used.
     if (isRecord(config.update) && config.federation === undefined) this.problems.push(source.problem(['update'], 'needs a federation section: releases come from the hub over its MQTT link and API'));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
@@ -324,4 +329,21 @@ function limitProblems(source: SourceFile, path: (string | number)[], point: str
   if (own?.min !== undefined && site.min !== undefined && site.min < own.min) out.push(source.problem([...path, 'min'], `"${point}": min ${site.min} is below the profile "${profile}"'s limits ${range}; a site may narrow limits, not widen them`));
   if (own?.max !== undefined && site.max !== undefined && site.max > own.max) out.push(source.problem([...path, 'max'], `"${point}": max ${site.max} is above the profile "${profile}"'s limits ${range}; a site may narrow limits, not widen them`));
   return out;
+}
+
+/**
+ * What is wrong with a file holding a secret, as the gateway will read it (a relative path from
+ * its working directory): missing, unreadable, not a file, or readable by other users.
+ */
+function secretFileProblem(path: string): string | undefined {
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile()) return `${path} is not a regular file`;
+    accessSync(path, constants.R_OK);
+    if ((stats.mode & 0o077) !== 0) return `${path} is readable by other users (mode 0${(stats.mode & 0o777).toString(8)}): chmod 600 ${path}`;
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`;
+  }
 }

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -206,6 +206,18 @@ describe('gateway config: files that are not regular files or too large are refu
     const big = write('big-profile.yaml', `# ${'x'.repeat(2 * 1024 * 1024)}\n`);
     const lines = checkConfig(write('big.yaml', device(big)), registry).problems.map(formatProblem);
     expect(lines).toEqual([expect.stringContaining(`devices[0].profile: ${big}: 2.0 MiB exceeds the 1 MiB limit for config files`)]);
+  });
+
+  it('the broker password file must exist and be readable by its owner only', () => {
+    const secret = join(dir.path, 'broker-password');
+    const config = (file: string): string => `${limitsOf('{ max: 60 }')}federation: { mqtt: { url: "mqtt://127.0.0.1:1883", username: gw-1, passwordFile: ${file} } }\n`;
+    const problems = (file: string): string[] => checkConfig(write('secret.yaml', config(file)), registry).problems.map((p) => p.message);
+    expect(problems(join(dir.path, 'missing'))).toEqual([`cannot read ${join(dir.path, 'missing')}: no such file`]);
+    writeFileSync(secret, 'pw\n', { mode: 0o644 });
+    chmodSync(secret, 0o644);
+    expect(problems(secret)).toEqual([`${secret} is readable by other users (mode 0644): chmod 600 ${secret}`]);
+    chmodSync(secret, 0o600);
+    expect(problems(secret)).toEqual([]);
   });
 
   it('a device profile given to the check is one problem saying what it is', () => {
