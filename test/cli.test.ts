@@ -134,22 +134,6 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     }
   });
 
-  it('sim speed and fault go to the control API given, and name the addresses tried when none answers', async () => {
-    const facility = await startFacility({ dataDir: join(dir.path, 'sim-control'), speed: 0 });
-    try {
-      const control = facility.endpoints.control.url;
-      expect((await cliAsync(['sim', 'speed', '5', '--control', control])).stdout).toBe('simulated time runs at 5 s per real second\n');
-      expect((await cliAsync(['sim', 'fault', 'clear', '--control', control])).stdout).toBe('all faults cleared\n');
-      expect(facility.speed).toBe(5);
-      expect((await cliAsync(['sim', 'fault', 'list', '--control', control])).stdout.trim()).toBe('[]');
-    } finally {
-      await facility.stop();
-    }
-    const closed = cli(['sim', 'speed', '--control', 'http://127.0.0.1:9']);
-    expect(closed.status).toBe(1);
-    expect(closed.stderr).toContain('no simulator control API answered at http://127.0.0.1:9');
-  });
-
   it('hub quarantine: lists, shows (payload decoded, error naming the field) and discards refused messages', async () => {
     const hubDir = join(dir.path, 'quarantine-hub');
     mkdirSync(hubDir);

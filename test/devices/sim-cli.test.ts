@@ -33,7 +33,7 @@ describe('swarmgate sim speed / step', { timeout: 120_000 }, () => {
     const control = ['--control', facility.endpoints.control.url];
     const set = await sim(['speed', '30', ...control]);
     expect(set.code, set.stderr).toBe(0);
-    expect(JSON.parse(set.stdout)).toEqual({ speed: 30 });
+    expect(set.stdout).toBe('simulated time runs at 30 s per real second\n');
     expect(facility.speed).toBe(30);
     facility.setSpeed(0);
 
@@ -46,5 +46,12 @@ describe('swarmgate sim speed / step', { timeout: 120_000 }, () => {
     const bad = await sim(['step', 'soon', ...control]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('sim step: expected a number >= 0');
+
+    const cleared = await sim(['fault', 'clear', ...control]);
+    expect(cleared.stdout).toBe('all faults cleared\n');
+    // Nothing listening there: the addresses tried are named (it used to say only "fetch failed").
+    const closed = await sim(['speed', '--control', 'http://127.0.0.1:9']);
+    expect(closed.code).toBe(1);
+    expect(closed.stderr).toContain('no simulator control API answered at http://127.0.0.1:9');
   });
 });
