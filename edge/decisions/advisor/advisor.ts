@@ -245,7 +245,7 @@ export class Advisor {
     // Already proposed and still open: repeat only if it has since become applicable locally (or
     // it was only held so far).
     if (open && (held || !(open.outcome === 'review' && local)) && open.outcome !== 'held') {
-      if (severity !== open.severity) this.open.set(key, { ...open, alarmed, ...(severity ? { severity } : {}) });
+      if (severity !== open.severity || alarmed !== open.alarmed) this.open.set(key, { ...open, alarmed, ...(severity ? { severity } : {}) });
       return { recommendation: rec, outcome: 'open' };
     }
     if (held) {
