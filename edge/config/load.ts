@@ -93,7 +93,11 @@ class ConfigChecker {
     const unresolved = new Set<string>();
     devices.forEach((device, index) => {
       if (!isRecord(device) || typeof device.id !== 'string') return;
-      if (ids.has(device.id)) this.problems.push(source.problem(['devices', index, 'id'], `duplicate device id "${device.id}"`));
+      if (ids.has(device.id)) {
+        // Checked no further: references to the id are checked against the first device of that id.
+        this.problems.push(source.problem(['devices', index, 'id'], `duplicate device id "${device.id}": a device above has it`));
+        return;
+      }
       ids.add(device.id);
       const resolved = this.device(source, config, device, index);
       if (device.enabled === false) return;

@@ -220,6 +220,15 @@ describe('gateway config: files that are not regular files or too large are refu
     expect(problems(secret)).toEqual([]);
   });
 
+  it('a duplicate device id is one problem, not one per reference to the other device\'s points', () => {
+    const file = write(
+      'dup.yaml',
+      `${head}devices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\n  - { id: ahu1, protocol: opcua, profile: ${PROFILES}cold-room-opcua.yaml, connection: { endpointUrl: "opc.tcp://h:4840" } }\n` +
+        'rules:\n  list:\n    - { name: r, when: { kind: above, point: ahu1/supply_air_temp, on: 20 }, then: [{ event: warm }] }\n',
+    );
+    expect(checkGatewayConfigFile(file, registry).problems.map((p) => p.message)).toEqual(['duplicate device id "ahu1": a device above has it']);
+  });
+
   it('a device profile given to the check is one problem saying what it is', () => {
     const result = checkConfig(AHU, registry);
     expect(result.problems.map(formatProblem)).toEqual([`${AHU}:2:1: (document): this is a device profile ("ahu-modbus"), not a gateway config: a device in gateway.yaml uses it (profile: ${AHU}); check that config`]);
