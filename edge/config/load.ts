@@ -8,13 +8,13 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { DeviceSpec, PointSpec, PointValueType } from '../drivers/driver.js';
 import { sparkplugConfigProblems } from '../federation/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { normalizeTags, tagProblems } from './haystack.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
-import { SourceFile, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
+import { SourceFile, fileErrorReason, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -347,7 +347,6 @@ function secretFileProblem(path: string): string | undefined {
     if ((stats.mode & 0o077) !== 0) return `${path} is readable by other users (mode 0${(stats.mode & 0o777).toString(8)}): chmod 600 ${path}`;
     return undefined;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err)}`;
+    return `cannot read ${path}: ${fileErrorReason(err)}`;
   }
 }

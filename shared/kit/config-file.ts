@@ -10,7 +10,7 @@ import { LineCounter, parseDocument, isNode, visit, type Document, type Node } f
 import { SwarmgateError, errorMessage } from './errors.js';
 import { escapeControl } from './terminal-text.js';
 import { describeYamlErrors } from './yaml-syntax.js';
-import { allowedText, describeValue } from './schema-text.js';
+import { allowedText, describeValue, literalChoice } from './schema-text.js';
 
 /**
  * Largest config, profile or rules file read (1 MiB). The biggest shipped profile is a few KiB and
@@ -99,7 +99,7 @@ export function readConfigFile(file: string, options: ReadConfigFileOptions = {}
       }
       throw refused(`not a regular file (${kind})`, cause);
     }
-    throw unreadable(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(cause), cause);
+    throw unreadable(fileErrorReason(cause), cause);
   }
   try {
     const stats = fstatSync(fd);
@@ -202,6 +202,12 @@ export class SourceFile {
  * Why readConfigFile did not read a file ("no such file", "not a regular file (named pipe)", "2.0 MiB
  * exceeds …"), for a problem that names the file itself; undefined for any other error.
  */
+/** Why a file could not be opened or read, in words: "no such file", "permission denied", else the error's own message. */
+export function fileErrorReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : errorMessage(err);
+}
+
 export function unreadableReason(err: unknown): string | undefined {
   if (!(err instanceof SwarmgateError) || (err.code !== 'SWG_ERR_CONFIG_FILE_REFUSED' && err.code !== 'SWG_ERR_CONFIG_NOT_FOUND')) return undefined;
   const reason = err.details.reason;
@@ -257,12 +263,9 @@ function explain(error: ValueError): string {
   const schema = error.schema as TSchema & { description?: string; pattern?: string; enum?: unknown[]; anyOf?: TSchema[] };
   if (error.message.startsWith('Unexpected property')) return 'unknown key (check spelling; unknown keys are not allowed)';
   if (error.message.startsWith('Expected required property')) return 'required field is missing';
-  const allowed = error.message.startsWith('Expected union') ? allowedText(schema) : undefined;
+  // In a YAML file, a choice among literals as they are written there.
+  const allowed = literalChoice(schema, true) ?? (error.message.startsWith('Expected union') ? allowedText(schema) : undefined);
   const parts = [allowed ? `expected ${allowed}` : error.message.replace(/^Expected/, 'expected'), `got ${describeValue(error.value)}`];
-  // In a YAML file, the choices as they are written there.
-  if (schema.anyOf && schema.anyOf.every((s) => 'const' in s)) {
-    parts[0] = `expected one of ${schema.anyOf.map((s) => JSON.stringify((s as unknown as { const: unknown }).const)).join(', ')}`;
-  }
   const hint = schema.description && !error.message.startsWith('Expected union') ? ` (${schema.description})` : '';
   return `${parts.join(', ')}${hint}`;
 }

@@ -16,11 +16,15 @@ type Described = TSchema & {
   pattern?: string;
 };
 
-/** "one of: good, uncertain, bad" for literals; undefined when the schema is not a choice among literals. */
-export function literalChoice(schema: TSchema): string | undefined {
+/**
+ * "one of: good, uncertain, bad" for literals (`quoted`: `one of "good", "uncertain"`, as they are
+ * written in a YAML file); undefined when the schema is not a choice among literals.
+ */
+export function literalChoice(schema: TSchema, quoted = false): string | undefined {
   const members = (schema as Described).anyOf;
   if (!Array.isArray(members) || members.length === 0 || !members.every((m) => 'const' in m)) return undefined;
-  return `one of: ${members.map((m) => String((m as Described).const)).join(', ')}`;
+  const values = members.map((m) => (quoted ? JSON.stringify((m as Described).const) : String((m as Described).const)));
+  return quoted ? `one of ${values.join(', ')}` : `one of: ${values.join(', ')}`;
 }
 
 function range(s: Described): string {

@@ -90,8 +90,6 @@ export class Advisor {
   /** Per bound point: its current value, since when, and whether that was a change the advisor saw. */
   private readonly held = new Map<string, { value: PointValue; since: number; changed: boolean }>();
   private readonly open = new Map<string, OpenRecommendation>();
-  /** Keys proposed in the running pass: a held recommendation not proposed again is forgotten. */
-  private proposedKeys: Set<string> | undefined;
   private readonly refs = new Set<string>();
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
@@ -165,7 +163,8 @@ export class Advisor {
       const current = this.options.gateway.latest(device, point);
       if (current?.quality === 'good' && current.value !== null) this.forgetDone(o.ref, current.value);
     }
-    this.proposedKeys = new Set();
+    // Keys proposed in this pass: a held recommendation not proposed again is forgotten.
+    const proposed = new Set<string>();
     for (const instance of this.instances) {
       let proposals: StrategyProposal[] = [];
       try {
@@ -176,14 +175,13 @@ export class Advisor {
       }
       for (const p of proposals) {
         if (this.stopped) return out;
-        const routed = await this.route(instance, p, now);
+        const routed = await this.route(instance, p, now, proposed);
         if (routed) out.push(routed);
       }
     }
     // A held recommendation whose condition went away is forgotten: the next warming is a new
     // incident with its own alarm.
-    for (const [key, o] of this.open) if (o.outcome === 'held' && !this.proposedKeys.has(key)) this.open.delete(key);
-    this.proposedKeys = undefined;
+    for (const [key, o] of this.open) if (o.outcome === 'held' && !proposed.has(key)) this.open.delete(key);
     return out;
   }
 
@@ -201,7 +199,7 @@ export class Advisor {
     };
   }
 
-  private async route(instance: StrategyInstance, p: StrategyProposal, now: number): Promise<RoutedRecommendation | undefined> {
+  private async route(instance: StrategyInstance, p: StrategyProposal, now: number, proposed: Set<string>): Promise<RoutedRecommendation | undefined> {
     const target = instance.bindings.get(p.target);
     if (!target || !instance.strategy.roles.written.includes(p.target)) {
       this.log.error({ strategy: instance.name, target: p.target }, 'strategy proposed a write to a role it may not write');
@@ -227,7 +225,7 @@ export class Advisor {
     if (current?.quality === 'good' && sameValue(current.value, p.value)) return { recommendation: rec, outcome: 'unchanged' };
     const open = this.open.get(key);
     const held = (p.holdS ?? 0) > 0;
-    this.proposedKeys?.add(key);
+    proposed.add(key);
     // The alarm goes out once per recommendation, and once more if it turns critical (a room
     // warming past scaleK while its switch-on was held or waits for a technician).
     const alarmed = p.alarm !== undefined || open?.alarmed === true;
