@@ -38,6 +38,19 @@ interface PointRef {
   readonly point: string;
 }
 
+/** A point's unit as its gateway's birth announced it. */
+export type UnitLookup = (gateway: string, ref: PointRef) => Promise<string | undefined>;
+
+/** Units from the gateways' records, each gateway read once however many of its points are charted. */
+export function unitLookup(store: HubStore): UnitLookup {
+  const records = new Map<string, ReturnType<HubStore['getGateway']>>();
+  return async (gateway, ref) => {
+    let record = records.get(gateway);
+    if (!record) records.set(gateway, (record = store.getGateway(gateway)));
+    return (await record)?.devices?.find((d) => d.id === ref.device)?.units?.[ref.point];
+  };
+}
+
 /** Windows with at most this many countable samples are read raw (exact values and times). */
 const RAW_LIMIT = 2000;
 
@@ -48,8 +61,8 @@ const RAW_LIMIT = 2000;
  * are charted as the buckets' averages, so a page view never pulls the raw day into the hub.
  * A point of strings (nothing countable) is read raw.
  */
-export async function readWindow(store: HubStore, gateway: string, ref: PointRef, from: number, to: number): Promise<EvidenceWindow> {
-  const unit = (await store.getGateway(gateway))?.devices?.find((d) => d.id === ref.device)?.units?.[ref.point];
+export async function readWindow(store: HubStore, gateway: string, ref: PointRef, from: number, to: number, unitOf: UnitLookup = unitLookup(store)): Promise<EvidenceWindow> {
+  const unit = await unitOf(gateway, ref);
   const head = { device: ref.device, point: ref.point, from, to, ...(unit === undefined ? {} : { unit }) };
   const bucketMs = Math.max(1000, Math.ceil((to - from) / MAX_SAMPLES));
   const buckets = await store.history(gateway, ref.device, ref.point, from, to, bucketMs);
@@ -122,11 +135,12 @@ export async function liveEvidence(store: HubStore, row: StoredReviewItem, now: 
   const windows = Array.isArray(item.evidence.telemetry) ? (item.evidence.telemetry as unknown[]) : [];
   if (windows.length === 0) return item.evidence;
   const to = windowEnd(item, row.updatedAt, now);
+  const unitOf = unitLookup(store);
   const telemetry = await Promise.all(
     windows.map(async (w) => {
       if (!isWindow(w)) return w;
       const from = w.from ?? w.samples[0]?.ts ?? item.createdAt - defaultWindowMs;
-      const fresh = await readWindow(store, w.gateway ?? item.gateway, w, from, Math.max(from, to));
+      const fresh = await readWindow(store, w.gateway ?? item.gateway, w, from, Math.max(from, to), unitOf);
       if (fresh.samples.length === 0 && w.samples.length > 0) return w;
       return { ...w, ...fresh };
     }),

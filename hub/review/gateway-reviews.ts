@@ -15,7 +15,7 @@ import type { ReviewRequest } from '../../shared/wire/messages.js';
 import type { HubEvents } from '../events.js';
 import type { HubStore } from '../store/types.js';
 import type { ReviewService } from './service.js';
-import { pointsOfRequest, readWindow } from './evidence.js';
+import { pointsOfRequest, readWindow, unitLookup } from './evidence.js';
 import type { NewReviewItem } from './types.js';
 
 export interface GatewayReviewOptions {
@@ -34,7 +34,8 @@ function priorityOf(review: ReviewRequest): number {
 export async function reviewItemFromRequest(store: HubStore, site: string, review: ReviewRequest, windowMs = 3_600_000): Promise<NewReviewItem> {
   const from = review.ts - windowMs;
   const target = review.action.kind === 'write' ? `${review.action.device}/${review.action.point}` : undefined;
-  const windows = await Promise.all(pointsOfRequest(review.gateway, review.action, review.evidence).map((ref) => readWindow(store, review.gateway, ref, from, review.ts)));
+  const unitOf = unitLookup(store);
+  const windows = await Promise.all(pointsOfRequest(review.gateway, review.action, review.evidence).map((ref) => readWindow(store, review.gateway, ref, from, review.ts, unitOf)));
   // The action's target is always charted; a named point the store never heard of is not.
   const telemetry = windows.filter((w) => w.samples.length > 0 || `${w.device}/${w.point}` === target);
   return {
