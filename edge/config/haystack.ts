@@ -10,6 +10,8 @@
  * `point` is implied on every point: a profile may write it, normalizeTags drops it.
  */
 
+import { closest } from '../../shared/kit/suggest.js';
+
 /** What a marker says about a point; the groups drive the "at most one" rules and the reading order. */
 export type MarkerGroup = 'function' | 'section' | 'waterKind' | 'medium' | 'component' | 'quantity' | 'modifier' | 'state';
 
@@ -79,30 +81,12 @@ export function quantityOfUnit(unit: string | undefined): string | undefined {
   return unit === undefined ? undefined : QUANTITY_OF_UNIT[unit.trim()];
 }
 
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
 function suggestion(tag: string): string {
   const synonym = SYNONYMS[tag] ?? SYNONYMS[tag.toLowerCase()];
   if (synonym) return `; Haystack writes "${synonym}"`;
-  let best: string | undefined;
-  let bestDistance = 3;
-  const candidates: [string, string][] = [...[...MARKERS.keys()].map((m): [string, string] => [m, m]), ...Object.entries(SYNONYMS)];
-  for (const [word, marker] of candidates) {
-    const d = editDistance(tag.toLowerCase(), word.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [marker, d];
-  }
+  const words = new Map<string, string>([...[...MARKERS.keys()].map((m): [string, string] => [m, m]), ...Object.entries(SYNONYMS)]);
+  const near = closest(tag, words.keys());
+  const best = near === undefined ? undefined : words.get(near);
   return best ? `; did you mean "${best}"?` : '; the known point markers are listed in edge/config/haystack.ts (MARKERS)';
 }
 

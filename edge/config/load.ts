@@ -4,8 +4,8 @@
  * into the DeviceSpecs the runtime starts drivers from. Every problem names file, line, column and
  * field path; nothing is started from a config with problems.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -15,6 +15,7 @@ import type { DriverRegistry } from '../drivers/registry.js';
 import { normalizeTags, tagProblems } from './haystack.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
 import { SourceFile, fileErrorReason, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
+import { closest, didYouMean } from '../../shared/kit/suggest.js';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -155,7 +156,7 @@ class ConfigChecker {
       const reason = unreadableReason(err);
       if (reason === undefined) throw err;
       const at = referencedFrom();
-      this.problems.push({ ...at, message: reason === 'no such file' ? `profile file not found: ${path}` : `${path}: ${reason}` });
+      this.problems.push({ ...at, message: reason === 'no such file' ? `profile file not found: ${path}${nearbyFile(path)}` : `${path}: ${reason}` });
     }
     if (parsed) this.problems.push(...parsed.problems);
     this.profiles.set(path, parsed);
@@ -207,7 +208,7 @@ class ConfigChecker {
     for (const [name, o] of Object.entries(overrides)) {
       const p = profile.points.find((q) => q.name === name);
       if (!p) {
-        this.problems.push(source.problem(at('points', name), `profile "${profile.profile}" has no point "${name}"`));
+        this.problems.push(source.problem(at('points', name), `profile "${profile.profile}" has no point "${name}"${didYouMean(name, profile.points.map((q) => q.name))}`));
       } else if (o.tags) {
         this.problems.push(...tagListProblems(source, at('points', name, 'tags'), name, o.tags, { unit: o.unit ?? p.unit, writable: o.writable ?? p.writable }));
       }
@@ -349,4 +350,16 @@ function secretFileProblem(path: string): string | undefined {
   } catch (err) {
     return `cannot read ${path}: ${fileErrorReason(err)}`;
   }
+}
+
+/** `; did you mean "chiller.yaml" (same folder)?` for a misspelt profile file whose folder holds a close name. */
+function nearbyFile(path: string): string {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path)).filter((n) => /\.(ya?ml|json)$/i.test(n));
+  } catch {
+    return '';
+  }
+  const near = closest(basename(path), names);
+  return near === undefined ? '' : `; did you mean "${near}" (same folder)?`;
 }

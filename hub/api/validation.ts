@@ -6,9 +6,12 @@
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
+import { ValueErrorType } from '@sinclair/typebox/errors';
 import type { FastifySchemaCompiler } from 'fastify';
 import { NUL_MESSAGE, nulPath } from '../../shared/kit/nul.js';
 import { literalChoice } from '../../shared/kit/schema-text.js';
+import { pointerSegments } from '../../shared/kit/config-file.js';
+import { didYouMean } from '../../shared/kit/suggest.js';
 
 export interface FieldIssue {
   readonly instancePath: string;
@@ -43,7 +46,7 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
       // The first problem per field is the telling one ("required" before "expected string").
       if (seen.has(e.path)) continue;
       seen.add(e.path);
-      issues.push({ instancePath: e.path, message: allowedValues(e.schema) ?? e.message });
+      issues.push({ instancePath: e.path, message: allowedValues(e.schema) ?? (e.type === ValueErrorType.ObjectAdditionalProperties ? unknownKey(e.schema, e.path) : undefined) ?? e.message });
     }
     return { error: Object.assign(new Error(issues.map((i) => `${i.instancePath || '/'} ${i.message}`).join('; ')), { validation: issues }) };
   };
@@ -71,4 +74,13 @@ function exactIntegers(schema: TSchema, input: unknown): unknown {
 function allowedValues(schema: TSchema): string | undefined {
   const choice = literalChoice(schema);
   return choice ? `must be ${choice}` : undefined;
+}
+
+/** "is not allowed here; did you mean "reason"?" for a misspelt field, when one is close. */
+function unknownKey(schema: TSchema, path: string): string | undefined {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties;
+  const key = pointerSegments(path).at(-1);
+  if (!properties || typeof key !== 'string') return undefined;
+  const hint = didYouMean(key, Object.keys(properties));
+  return hint ? `is not allowed here${hint}` : undefined;
 }

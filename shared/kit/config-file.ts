@@ -5,12 +5,13 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
-import { Value, type ValueError } from '@sinclair/typebox/value';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, isNode, visit, type Document, type Node } from 'yaml';
 import { SwarmgateError, errorMessage } from './errors.js';
 import { escapeControl } from './terminal-text.js';
 import { describeYamlErrors } from './yaml-syntax.js';
 import { allowedText, describeValue, literalChoice } from './schema-text.js';
+import { didYouMean } from './suggest.js';
 
 /**
  * Largest config, profile or rules file read (1 MiB). The biggest shipped profile is a few KiB and
@@ -260,8 +261,13 @@ export function pointerSegments(pointer: string): (string | number)[] {
 }
 
 function explain(error: ValueError): string {
-  const schema = error.schema as TSchema & { description?: string; pattern?: string; enum?: unknown[]; anyOf?: TSchema[] };
-  if (error.message.startsWith('Unexpected property')) return 'unknown key (check spelling; unknown keys are not allowed)';
+  const schema = error.schema as TSchema & { description?: string; pattern?: string; enum?: unknown[]; anyOf?: TSchema[]; properties?: Record<string, TSchema> };
+  if (error.type === ValueErrorType.ObjectAdditionalProperties) {
+    const key = pointerSegments(error.path).at(-1);
+    const known = schema.properties ? Object.keys(schema.properties) : [];
+    const hint = typeof key === 'string' ? didYouMean(key, known) : '';
+    return hint ? `unknown key${hint}` : 'unknown key (check spelling; unknown keys are not allowed)';
+  }
   if (error.message.startsWith('Expected required property')) return 'required field is missing';
   // In a YAML file, a choice among literals as they are written there.
   const allowed = literalChoice(schema, true) ?? (error.message.startsWith('Expected union') ? allowedText(schema) : undefined);

@@ -110,6 +110,11 @@ describe('web API', () => {
       expect(res.body.error.code).toBe('SWG_ERR_API_VALIDATION');
       const paths = (res.body.error.fields as Json[]).map((f) => f.path);
       expect(paths).toEqual(expect.arrayContaining(['querystring.from', 'querystring.bucketMs', 'querystring.extra']));
+      expect((res.body.error.fields as Json[]).find((f) => f.path === 'querystring.extra')?.message).toBe('is not allowed here');
+      // A misspelt parameter names the one meant.
+      const typo = await call('GET', '/api/v1/gateways/gw-1/points/ahu1/temp/history?bucketMS=600000', as('viewer'));
+      expect(typo.status).toBe(400);
+      expect(typo.body.error.fields).toEqual([{ path: 'querystring.bucketMS', message: 'is not allowed here; did you mean "bucketMs"?' }]);
     });
 
     it('filters events', async () => {

@@ -1,5 +1,5 @@
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, defaultDataDir, loadConfig } from '../../edge/config/load.js';
@@ -65,7 +65,7 @@ const cases: BadCase[] = [
   { name: 'site limits below the profile\'s', yaml: limitsOf('{ min: -50 }'), expect: [':8:', 'limits.min', 'min -50 is below'] },
   { name: 'site limits with min above max', yaml: limitsOf('{ min: 80, max: 20 }'), expect: [':8:', 'fan_speed_setpoint.limits', 'min 80 is above max 20'] },
   { name: 'missing devices', yaml: head, expect: [':1:', 'devices', 'required field is missing'] },
-  { name: 'unknown top-level key', yaml: `${head}devicez: []\ndevices: []\n`, expect: [':2:', 'devicez', 'unknown key'] },
+  { name: 'unknown top-level key', yaml: `${head}devicez: []\ndevices: []\n`, expect: [':2:', 'devicez', 'unknown key; did you mean "devices"?'] },
   {
     name: 'unknown protocol',
     yaml: `${head}devices:\n  - id: a\n    protocol: bacnet\n    profile: ${AHU}\n    connection: {}\n`,
@@ -115,6 +115,11 @@ const cases: BadCase[] = [
     name: 'profile file missing',
     yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: nowhere.yaml\n    connection: { host: h }\n`,
     expect: [':5:', 'devices[0].profile', 'profile file not found'],
+  },
+  {
+    name: 'profile file name misspelt',
+    yaml: `${head}devices:\n  - id: a\n    protocol: modbus-tcp\n    profile: ${AHU.replace('ahu-modbus', 'ahu-modbsu')}\n    connection: { host: h }\n`,
+    expect: [':5:', 'devices[0].profile', `; did you mean "${basename(AHU)}" (same folder)?`],
   },
   {
     name: 'profile of another protocol family',
@@ -328,7 +333,7 @@ describe('edge check: one run reports schema, profile and reference problems tog
       ['staged.yaml:15:', 'devices[2].connection.port'],
       ['staged.yaml:17:', 'devices[2].points.no_such_point', 'has no point'],
       ['staged.yaml:20:', 'analytics.points[0].point', 'device "c" has no point "no_such_point"'],
-      ['staged.yaml:26:', 'rules.list[0].when.point', 'device "a" has no point "supply_air_tmp"'],
+      ['staged.yaml:26:', 'rules.list[0].when.point', 'device "a" has no point "supply_air_tmp" (or it is disabled); did you mean "supply_air_temp"?'],
     ];
     for (const parts of expected) {
       expect(lines.some((l) => parts.every((p) => l.includes(p))), `expected ${JSON.stringify(parts)} in:\n${lines.join('\n')}`).toBe(true);

@@ -6,6 +6,7 @@
  */
 import type { PointValue, Reading } from '../../drivers/driver.js';
 import { MAX_CONDITION_DEPTH, splitRef, type ConditionConfig } from './schema.js';
+import { didYouMean } from '../../../shared/kit/suggest.js';
 
 export type Tri = boolean | undefined;
 
@@ -58,11 +59,11 @@ export function checkRef(ref: string | undefined, catalog: PointCatalog | undefi
   const { device, point } = splitRef(ref);
   const points = catalog.devices.get(device);
   if (!points) {
-    problems.push({ path, message: `unknown device "${device}" (devices: ${[...catalog.devices.keys()].join(', ')})` });
+    problems.push({ path, message: `unknown device "${device}"${didYouMean(device, catalog.devices.keys())} (devices: ${[...catalog.devices.keys()].join(', ')})` });
     return false;
   }
   if (!points.has(point)) {
-    problems.push({ path, message: `device "${device}" has no point "${point}" (or it is disabled)` });
+    problems.push({ path, message: `device "${device}" has no point "${point}" (or it is disabled)${didYouMean(point, points.keys())}` });
     return false;
   }
   return true;
@@ -167,7 +168,7 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
         inner = ref ? stateless((i) => i.isBad(ref)) : undefined;
       } else if (c.device !== undefined) {
         const device = c.device;
-        if (catalog && !catalog.devices.has(device)) problems.push({ path: at('device'), message: `unknown device "${device}"` });
+        if (catalog && !catalog.devices.has(device)) problems.push({ path: at('device'), message: `unknown device "${device}"${didYouMean(device, catalog.devices.keys())}` });
         else inner = stateless((i) => i.deviceBad(device));
       }
       break;

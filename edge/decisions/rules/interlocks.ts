@@ -8,6 +8,7 @@ import type { PointValue, Reading, WriteValue } from '../../drivers/driver.js';
 import type { WriteGuard } from '../../runtime/ports.js';
 import { compileCondition, snapshotInputs, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { splitRef, type InterlockConfig } from './schema.js';
+import { didYouMean } from '../../../shared/kit/suggest.js';
 
 export type LatestLookup = (device: string, point: string) => Reading | undefined;
 
@@ -33,8 +34,8 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
     names.add(c.name);
     const { device, point } = splitRef(c.point);
     const spec = catalog?.devices.get(device)?.get(point);
-    if (catalog && !catalog.devices.has(device)) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": unknown device "${device}"` });
-    else if (catalog && !spec) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": device "${device}" has no point "${point}"` });
+    if (catalog && !catalog.devices.has(device)) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": unknown device "${device}"${didYouMean(device, catalog.devices.keys())}` });
+    else if (catalog && !spec) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": device "${device}" has no point "${point}"${didYouMean(point, catalog.devices.get(device)?.keys() ?? [])}` });
     else if (spec && !spec.writable) problems.push({ path: [...at, 'point'], message: `interlock "${c.name}": ${c.point} is read-only, so no write can reach it` });
     if (c.min !== undefined && c.max !== undefined && c.min > c.max) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max is below min` });
     // Bounds no write within the point's own limits can meet: while it holds, every write is refused.
