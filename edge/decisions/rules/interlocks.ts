@@ -43,8 +43,8 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
     if (limits?.max !== undefined && c.min !== undefined && c.min > limits.max) problems.push({ path: [...at, 'min'], message: `interlock "${c.name}": min ${c.min} is above ${c.point}'s limit max ${limits.max}, so while it holds every write is refused` });
     if (limits?.min !== undefined && c.max !== undefined && c.max < limits.min) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max ${c.max} is below ${c.point}'s limit min ${limits.min}, so while it holds every write is refused` });
     if ((c.min !== undefined || c.max !== undefined) && c.value !== undefined) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": use either value or min/max` });
-    if (c.when === undefined && c.min === undefined && c.max === undefined) {
-      problems.push({ path: [...at, 'when'], message: `interlock "${c.name}" refuses nothing: give "when" and/or "min"/"max"` });
+    if (c.when === undefined && c.min === undefined && c.max === undefined && c.value === undefined) {
+      problems.push({ path: [...at, 'when'], message: `interlock "${c.name}" refuses nothing: give "when", "min"/"max" or "value"` });
     }
     const when = c.when ? compileCondition(c.when, [...at, 'when'], problems, catalog) : undefined;
     if (problems.length > before) return;
@@ -60,7 +60,46 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
       ...(c.message !== undefined ? { message: c.message } : {}),
     });
   });
+  problems.push(...contradictions(configs));
   return out;
+}
+
+/**
+ * Interlocks on one point whose bounds leave no value a write may take while they hold together:
+ * those that always hold (no `when`) with each other, and each group with the same condition
+ * with those. Conditions that differ may or may not hold at once, so they are not compared.
+ * (One interlock against the point's own limits is checked with the interlock.)
+ */
+function contradictions(configs: readonly InterlockConfig[]): ConditionProblem[] {
+  type Bounded = { readonly index: number; readonly c: InterlockConfig };
+  const groups = new Map<string, Map<string, Bounded[]>>();
+  configs.forEach((c, index) => {
+    if (c.value !== undefined || (c.min === undefined && c.max === undefined)) return;
+    const byCondition = groups.get(c.point) ?? new Map<string, Bounded[]>();
+    groups.set(c.point, byCondition);
+    const key = c.when === undefined ? '' : JSON.stringify(c.when);
+    byCondition.set(key, [...(byCondition.get(key) ?? []), { index, c }]);
+  });
+  const problems: ConditionProblem[] = [];
+  for (const [ref, byCondition] of groups) {
+    const always = byCondition.get('') ?? [];
+    for (const [key, group] of byCondition) {
+      const together = key === '' ? group : [...always, ...group];
+      if (together.length < 2) continue;
+      const lowest = together.reduce<Bounded | undefined>((a, b) => (b.c.min !== undefined && (a === undefined || b.c.min > a.c.min!) ? b : a), undefined);
+      const highest = together.reduce<Bounded | undefined>((a, b) => (b.c.max !== undefined && (a === undefined || b.c.max < a.c.max!) ? b : a), undefined);
+      if (!lowest || !highest || lowest === highest || lowest.c.min! <= highest.c.max!) continue;
+      // Two that always hold are reported once, not again with every conditional group.
+      if (key !== '' && always.includes(lowest) && always.includes(highest)) continue;
+      const later = Math.max(lowest.index, highest.index);
+      const when = key === '' ? '' : 'while their condition holds ';
+      problems.push({
+        path: ['interlocks', later, lowest.index === later ? 'min' : 'max'],
+        message: `interlocks "${lowest.c.name}" (min ${lowest.c.min}) and "${highest.c.name}" (max ${highest.c.max}) leave no value ${ref} may take, so ${when}every write is refused`,
+      });
+    }
+  }
+  return problems;
 }
 
 /** Throws SWG_ERR_INTERLOCK naming the interlock when the write must not happen. */

@@ -94,7 +94,7 @@ export const InterlockSchema = Type.Object(
   {
     name: RuleIdSchema,
     point: PointRefSchema,
-    value: Type.Optional(ValueSchema),
+    value: Type.Optional(Type.Union(ValueSchema.anyOf, { description: 'Only writes of this value are refused: while `when` holds, or always without `when`' })),
     when: Type.Optional(conditionSchema(MAX_CONDITION_DEPTH - 1)),
     min: Type.Optional(Type.Number({ description: 'While `when` holds, writes below this are refused' })),
     max: Type.Optional(Type.Number({ description: 'While `when` holds, writes above this are refused' })),

@@ -83,6 +83,18 @@ describe('local decision config checks', () => {
       point: ahu1/fan_speed_setpoint
       min: 120
       when: { kind: above, point: coldroom/temperature, on: -10 }
+    - name: guard-floor
+      point: ahu1/fan_speed_setpoint
+      min: 60
+      when: { kind: above, point: coldroom/temperature, on: -5 }
+    - name: guard-other-condition
+      point: ahu1/fan_speed_setpoint
+      max: 10
+      when: { kind: below, point: coldroom/temperature, on: -30 }
+    - name: guard-ceiling
+      point: ahu1/fan_speed_setpoint
+      max: 40
+      when: { kind: above, point: coldroom/temperature, on: -5 }
 analytics:
   points:
     - { point: ahu1/no_such_point }
@@ -108,6 +120,9 @@ advisor:
     expectLine('value: 150', /rules\.list\[3\]\.then\[0\]\.value: rule "missing-on": 150 is outside the limits of ahu1\/fan_speed_setpoint \[0, 100\]/);
     expectLine('point: coldroom/door_open', /rules\.interlocks\[0\]\.point: interlock "guard-read-only": coldroom\/door_open is read-only/);
     expectLine('min: 120', /rules\.interlocks\[1\]\.min: interlock "guard-impossible": min 120 is above ahu1\/fan_speed_setpoint's limit max 100, so while it holds every write is refused/);
+    // Two bounds under the same condition that no value meets; one under another condition may never hold with them.
+    expectLine('max: 40', /rules\.interlocks\[4\]\.max: interlocks "guard-floor" \(min 60\) and "guard-ceiling" \(max 40\) leave no value ahu1\/fan_speed_setpoint may take, so while their condition holds every write is refused/);
+    expect(lines.filter((l) => l.includes('guard-other-condition')), lines.join('\n')).toEqual([]);
     expectLine('ahu1/no_such_point', /analytics\.points\[0\]\.point: device "ahu1" has no point "no_such_point"/);
     expectLine('no-such-strategy', /advisor\.strategies\[0\]\.kind: strategy "no-such-strategy": unknown strategy kind/);
     expectLine('colour: io/occupancy', /advisor\.strategies\[1\]\.bindings\.colour: strategy "freezer-protection": unknown role "colour"/);
