@@ -235,7 +235,7 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
     },
   });
   cleanups.push(async () => commands.stop());
-  const review = await ReviewService.open({ store, commands, defaultExpiryMs: (config.review?.defaultExpiryMinutes ?? 480) * 60_000, sweepIntervalMs: config.review?.sweepIntervalMs, log: log.child({ part: 'review' }) });
+  const review = await ReviewService.open({ store, commands, writes: points, defaultExpiryMs: (config.review?.defaultExpiryMinutes ?? 480) * 60_000, sweepIntervalMs: config.review?.sweepIntervalMs, log: log.child({ part: 'review' }) });
   cleanups.push(() => review.stop());
   const offReviews = connectGatewayReviews(events, review, store, { evidenceWindowMs: (config.review?.evidenceWindowMinutes ?? 60) * 60_000, log });
   cleanups.push(async () => offReviews());

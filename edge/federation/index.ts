@@ -48,7 +48,7 @@ type DeviceState = 'starting' | 'up' | 'down' | 'stopped';
 export interface FederationDevice {
   readonly id: string;
   readonly protocol: string;
-  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean; readonly valueType?: PointValueType; readonly tags?: readonly string[] }[];
+  readonly points: readonly { readonly name: string; readonly unit?: string; readonly writable: boolean; readonly limits?: { readonly min?: number; readonly max?: number }; readonly valueType?: PointValueType; readonly tags?: readonly string[] }[];
 }
 
 /** Device state changes within this long are published as one state document. */
@@ -127,6 +127,7 @@ export function federationGateway(gateway: Gateway): FederationGateway {
       points: d.points.map((p) => ({
         name: p.name,
         writable: p.writable,
+        ...(p.limits !== undefined ? { limits: p.limits } : {}),
         ...(p.unit !== undefined ? { unit: p.unit } : {}),
         ...(p.valueType !== undefined ? { valueType: p.valueType } : {}),
         ...(p.tags !== undefined && p.tags.length > 0 ? { tags: p.tags } : {}),
@@ -139,6 +140,16 @@ export function federationGateway(gateway: Gateway): FederationGateway {
 const UNITS_IN_BIRTH = 4000;
 /** Points whose tags the birth carries (about 60 bytes each). */
 const TAGGED_IN_BIRTH = 4000;
+/** Writable points whose limits the birth carries (about 40 bytes each). */
+const WRITABLE_IN_BIRTH = 4000;
+
+/** A point's write limits as the birth states them (finite bounds only). */
+function writeLimits(limits: { readonly min?: number; readonly max?: number } | undefined): { min?: number; max?: number } {
+  const out: { min?: number; max?: number } = {};
+  if (limits?.min !== undefined && Number.isFinite(limits.min)) out.min = limits.min;
+  if (limits?.max !== undefined && Number.isFinite(limits.max)) out.max = limits.max;
+  return out;
+}
 
 export async function startFederation(options: StartFederationOptions): Promise<Federation> {
   const { gateway, dataDir } = options;
@@ -162,6 +173,9 @@ export async function startFederation(options: StartFederationOptions): Promise<
     let unitBudget = UNITS_IN_BIRTH;
     // Tags let the hub find "every discharge air temp" across vendors' names (its point index).
     let tagBudget = TAGGED_IN_BIRTH;
+    // Writable points and their limits let the hub refuse, when a technician types it, a write
+    // the gateway would refuse (review modify, operator commands).
+    let writableBudget = WRITABLE_IN_BIRTH;
     const list = Object.entries(states)
       .filter(([id]) => isValidId(id))
       .slice(0, 1000)
@@ -173,7 +187,13 @@ export async function startFederation(options: StartFederationOptions): Promise<
         const tagged = (device?.points ?? []).filter((p) => p.tags && p.tags.length > 0).slice(0, Math.max(0, tagBudget));
         tagBudget -= tagged.length;
         const tags = Object.fromEntries(tagged.map((p) => [p.name, [...(p.tags ?? [])].slice(0, 16)]));
-        return { id, protocol: device?.protocol ?? 'unknown', state: s.state, ...(Object.keys(units).length ? { units } : {}), ...(Object.keys(tags).length ? { tags } : {}) };
+        // All of a device's writable points or none (past the budget: the hub knows nothing of them,
+        // rather than taking the points left out for read-only).
+        const writablePoints = (device?.points ?? []).filter((p) => p.writable);
+        const withWritable = device !== undefined && writablePoints.length <= writableBudget;
+        if (withWritable) writableBudget -= writablePoints.length;
+        const writable = withWritable ? { writable: Object.fromEntries(writablePoints.map((p) => [p.name, writeLimits(p.limits)])) } : {};
+        return { id, protocol: device?.protocol ?? 'unknown', state: s.state, ...(Object.keys(units).length ? { units } : {}), ...(Object.keys(tags).length ? { tags } : {}), ...writable };
       });
     return {
       v: 1,

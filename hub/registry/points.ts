@@ -5,7 +5,7 @@
  * (points gone from its profiles go from the index); a will (offline) leaves them as they were.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { GatewayState } from '../../shared/wire/messages.js';
+import { WriteLimitsSchema, type Action, type GatewayState } from '../../shared/wire/messages.js';
 import { num, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 
 type DeviceStatus = NonNullable<GatewayState['devices']>[number];
@@ -18,6 +18,8 @@ export const IndexedPointSchema = Type.Object(
     point: Type.String(),
     unit: Type.Optional(Type.String()),
     tags: Type.Array(Type.String(), { description: 'Project Haystack markers ("point" implied), in reading order; empty when the profile gives none' }),
+    writable: Type.Optional(Type.Boolean({ description: 'whether the gateway accepts writes of it; absent when its birth does not say (an older gateway)' })),
+    limits: Type.Optional(WriteLimitsSchema),
     updatedAt: Type.Integer({ minimum: 0, description: 'when the birth that described the point was applied' }),
   },
   { additionalProperties: false },
@@ -53,6 +55,9 @@ const CHUNK = 200;
 function fromRow(row: SqlRow): IndexedPoint {
   const unit = row.unit === null || row.unit === undefined ? undefined : str(row, 'unit');
   const tags = str(row, 'tags');
+  const writable = row.writable === null || row.writable === undefined ? undefined : num(row, 'writable') === 1;
+  const min = optionalNumber(row.min_value);
+  const max = optionalNumber(row.max_value);
   return {
     site: str(row, 'site'),
     gateway: str(row, 'gateway'),
@@ -60,8 +65,14 @@ function fromRow(row: SqlRow): IndexedPoint {
     point: str(row, 'point'),
     ...(unit === undefined ? {} : { unit }),
     tags: tags === '' ? [] : tags.split(' '),
+    ...(writable === undefined ? {} : { writable }),
+    ...(min === undefined && max === undefined ? {} : { limits: { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) } }),
     updatedAt: num(row, 'updated_at'),
   };
+}
+
+function optionalNumber(v: unknown): number | undefined {
+  return v === null || v === undefined ? undefined : Number(v);
 }
 
 interface Entry {
@@ -69,21 +80,45 @@ interface Entry {
   readonly point: string;
   readonly unit?: string;
   readonly tags: readonly string[];
+  /** Undefined: the birth does not say. */
+  readonly writable?: boolean;
+  readonly min?: number;
+  readonly max?: number;
 }
 
 function entriesOf(devices: readonly DeviceStatus[]): Entry[] {
   const out: Entry[] = [];
   for (const d of devices) {
-    const names = new Set([...Object.keys(d.units ?? {}), ...Object.keys(d.tags ?? {})]);
+    const names = new Set([...Object.keys(d.units ?? {}), ...Object.keys(d.tags ?? {}), ...Object.keys(d.writable ?? {})]);
     for (const point of [...names].sort()) {
       const unit = d.units?.[point];
-      out.push({ device: d.id, point, ...(unit !== undefined ? { unit } : {}), tags: [...new Set((d.tags?.[point] ?? []).filter((t) => t !== 'point'))] });
+      const limits = d.writable?.[point];
+      out.push({
+        device: d.id,
+        point,
+        ...(unit !== undefined ? { unit } : {}),
+        tags: [...new Set((d.tags?.[point] ?? []).filter((t) => t !== 'point'))],
+        ...(d.writable === undefined ? {} : { writable: limits !== undefined }),
+        ...(limits?.min === undefined ? {} : { min: limits.min }),
+        ...(limits?.max === undefined ? {} : { max: limits.max }),
+      });
     }
   }
   return out;
 }
 
-export class PointIndex implements PointIndexPort {
+/** Why the hub refuses a write before sending it: the field at fault and the reason. */
+export interface WriteProblem {
+  readonly field: 'point' | 'value';
+  readonly message: string;
+}
+
+/** The check the review queue and the command API make of a write (the point index implements it). */
+export interface WriteCheckPort {
+  checkWrite(gateway: string, action: Action): Promise<WriteProblem | undefined>;
+}
+
+export class PointIndex implements PointIndexPort, WriteCheckPort {
   /** What each gateway's last applied birth said, so the periodic births that change nothing write nothing. */
   private readonly applied = new Map<string, string>();
 
@@ -101,8 +136,8 @@ export class PointIndex implements PointIndexPort {
     for (let i = 0; i < entries.length; i += CHUNK) {
       const chunk = entries.slice(i, i + CHUNK);
       await this.sql.all(
-        `INSERT INTO point_index (gateway, device, point, site, unit, tags, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-        chunk.flatMap((e): SqlValue[] => [gateway, e.device, e.point, site, e.unit ?? null, e.tags.join(' '), now]),
+        `INSERT INTO point_index (gateway, device, point, site, unit, tags, writable, min_value, max_value, updated_at) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+        chunk.flatMap((e): SqlValue[] => [gateway, e.device, e.point, site, e.unit ?? null, e.tags.join(' '), e.writable === undefined ? null : e.writable ? 1 : 0, e.min ?? null, e.max ?? null, now]),
       );
     }
     const markers = entries.flatMap((e) => e.tags.map((marker) => [marker, e.device, e.point] as const));
@@ -135,7 +170,7 @@ export class PointIndex implements PointIndexPort {
       args.push(a.gateway, a.gateway, a.device, a.device, a.point);
     }
     const rows = await this.sql.all(
-      `SELECT p.site, p.gateway, p.device, p.point, p.unit, p.tags, p.updated_at FROM ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY p.gateway, p.device, p.point LIMIT ?`,
+      `SELECT p.site, p.gateway, p.device, p.point, p.unit, p.tags, p.writable, p.min_value, p.max_value, p.updated_at FROM ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY p.gateway, p.device, p.point LIMIT ?`,
       [...args, limit + 1],
     );
     const items = rows.slice(0, limit).map(fromRow);
@@ -149,6 +184,33 @@ export class PointIndex implements PointIndexPort {
     if (!rows[0]) return undefined;
     const p = fromRow(rows[0]);
     return { site: p.site, tags: p.tags, ...(p.unit === undefined ? {} : { unit: p.unit }) };
+  }
+
+  /**
+   * Whether the gateway, by its last birth, would take this write: a writable point, a number
+   * within its limits. Undefined (no objection) when the birth does not say: a gateway older than
+   * the birth's `writable`, a gateway not seen yet, or a mode action.
+   */
+  async checkWrite(gateway: string, action: Action): Promise<WriteProblem | undefined> {
+    if (action.kind !== 'write') return undefined;
+    const { device, point, value } = action;
+    const rows = await this.sql.all(
+      'SELECT device, point, writable, min_value, max_value FROM point_index WHERE gateway = ? AND ((device = ? AND point = ?) OR writable IS NOT NULL) ORDER BY device = ? AND point = ? DESC LIMIT 1',
+      [gateway, device, point, device, point],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const ref = `${device}/${point}`;
+    const itself = str(row, 'device') === device && str(row, 'point') === point;
+    if (!itself) return { field: 'point', message: `${gateway} has no writable point ${ref} (by its last birth)` };
+    if (row.writable === null || row.writable === undefined) return undefined;
+    if (num(row, 'writable') !== 1) return { field: 'point', message: `${ref} on ${gateway} is read-only (by its last birth)` };
+    if (typeof value !== 'number') return undefined;
+    const min = optionalNumber(row.min_value);
+    const max = optionalNumber(row.max_value);
+    const range = `[${min ?? '-inf'}, ${max ?? 'inf'}]`;
+    if ((min !== undefined && value < min) || (max !== undefined && value > max)) return { field: 'value', message: `${value} is outside the write limits of ${ref} on ${gateway}, ${range} (by its last birth)` };
+    return undefined;
   }
 
   /**

@@ -16,6 +16,7 @@ import { actionKey, clampPriority, heldBack, heldUntil, joined, proposerName, ty
 import { liveEvidence } from './evidence.js';
 import { reviewRepository, type NewAuditEntry, type ReviewRepository } from './repository.js';
 import { effectiveAction, type AuditAction, type AuditEntry, type NewReviewItem, type ReviewApi, type ReviewFilter, type ReviewItem, type ReviewSource, type ReviewState, type StoredReviewItem } from './types.js';
+import type { WriteCheckPort } from '../registry/points.js';
 
 export interface ExecutionOutcome {
   readonly ok: boolean;
@@ -36,6 +37,8 @@ export interface ReviewServiceOptions {
   readonly sweepIntervalMs?: number;
   readonly clock?: () => number;
   readonly log?: Logger;
+  /** Checks a modified write against what the gateway's birth says of the point (the point index); without it, the gateway alone refuses. */
+  readonly writes?: WriteCheckPort;
 }
 
 const SYSTEM = 'system';
@@ -300,6 +303,10 @@ export class ReviewService implements ReviewApi {
 
   async modify(id: string, by: { user: string; action: Action; note?: string }): Promise<ReviewItem> {
     if (!isValid(ActionSchema, by.action)) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', 'the modified action does not match the wire ActionSchema (write {device, point, value} or mode {mode})');
+    // A value the gateway would refuse is refused now, while the technician is still at the item.
+    const gateway = this.options.writes ? (await this.repo.get(id))?.item.gateway : undefined;
+    const problem = gateway === undefined ? undefined : await this.options.writes?.checkWrite(gateway, by.action);
+    if (problem) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', `action.${problem.field}: ${problem.message}`, { details: { field: `action.${problem.field}` } });
     return this.decide(id, by.user, 'modify', { state: 'approved', modifiedAction: by.action, ...(by.note ? { reason: by.note } : {}) });
   }
 

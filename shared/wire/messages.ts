@@ -75,6 +75,9 @@ export const GapRecordSchema = Type.Object(
   strict,
 );
 
+/** Limits a write must keep, in engineering units (either may be absent). */
+export const WriteLimitsSchema = Type.Object({ min: Type.Optional(Type.Number()), max: Type.Optional(Type.Number()) }, strict);
+
 export const DeviceStatusSchema = Type.Object(
   {
     id: Id,
@@ -84,6 +87,12 @@ export const DeviceStatusSchema = Type.Object(
     units: Type.Optional(Type.Record(PointName, Type.String({ maxLength: 32 }), { maxProperties: 1000 })),
     /** Project Haystack markers of the device's points, from its profile ("point" implied; untagged points are absent). */
     tags: Type.Optional(Type.Record(PointName, Type.Array(Marker, { minItems: 1, maxItems: 16 }), { maxProperties: 1000 })),
+    /**
+     * The device's writable points and their write limits (profile and site), so the hub can refuse
+     * a write the gateway would refuse; points absent are read-only. Absent from gateways older than
+     * this field: the hub then knows nothing of writability.
+     */
+    writable: Type.Optional(Type.Record(PointName, WriteLimitsSchema, { maxProperties: 1000 })),
   },
   strict,
 );

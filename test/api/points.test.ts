@@ -9,7 +9,7 @@ import { sqlFor } from '../../hub/db/sql.js';
 import { GatewayRegistry } from '../../hub/registry/registry.js';
 import { PointIndex } from '../../hub/registry/points.js';
 import type { GatewayState } from '../../shared/wire/messages.js';
-import { API_STORES, type TestApi } from './support.js';
+import { API_STORES, seedReview, type TestApi } from './support.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -128,6 +128,46 @@ for (const store of API_STORES) {
       expect((await get('/api/v1/points?tag=temp')).status).toBe(400);
       expect((await get('/api/v1/points', {})).status).toBe(401);
       expect((await get('/api/v1/points', { authorization: t.tokens.viewer })).status).toBe(200);
+    });
+
+    it("lists writable points with their limits, and refuses a command or a modified review the gateway's birth says it would refuse", async () => {
+      const post = async (url: string, body: Json, cookie = t.cookies.technician) => {
+        const res = await t.app.inject({ method: 'POST', url, headers: { cookie }, payload: body });
+        return { status: res.statusCode, body: res.json<Json>() };
+      };
+      const write = (device: string, point: string, value: number | boolean) => ({ kind: 'write', device, point, value });
+      const writable = { ...VAV('vav-9'), writable: { zn_sp: { min: 15, max: 28 }, fan_cmd: {} } };
+      await registry.applyState('site-c', 'gw-c', birth('gw-c', 'site-c', [writable]), T0 + 2);
+      const points = (await get('/api/v1/points?gateway=gw-c')).body.items as Json[];
+      expect(points.map((p) => [p.point, p.writable, p.limits])).toEqual([
+        ['da_t', false, undefined],
+        ['fan_cmd', true, undefined],
+        ['zn_sp', true, { min: 15, max: 28 }],
+        ['zn_t', false, undefined],
+      ]);
+
+      const refused = await post('/api/v1/commands', { gateway: 'gw-c', action: write('vav-9', 'zn_sp', 35) });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.code).toBe('SWG_ERR_COMMAND_INVALID');
+      expect(refused.body.error.fields).toEqual([{ path: 'body.action.value', message: '35 is outside the write limits of vav-9/zn_sp on gw-c, [15, 28] (by its last birth)' }]);
+      const readOnly = await post('/api/v1/commands', { gateway: 'gw-c', action: write('vav-9', 'da_t', 20) });
+      expect(readOnly.body.error.fields).toEqual([{ path: 'body.action.point', message: 'vav-9/da_t on gw-c is read-only (by its last birth)' }]);
+      const unknown = await post('/api/v1/commands', { gateway: 'gw-c', action: write('vav-9', 'zn_spt', 20) });
+      expect(unknown.body.error.fields).toEqual([{ path: 'body.action.point', message: 'gw-c has no writable point vav-9/zn_spt (by its last birth)' }]);
+      expect((await post('/api/v1/commands', { gateway: 'gw-c', action: write('vav-9', 'zn_sp', 21) })).status).toBe(201);
+      expect((await post('/api/v1/commands', { gateway: 'gw-c', action: write('vav-9', 'fan_cmd', true) })).status).toBe(201);
+      // A gateway whose birth does not say (older than the field) is left to refuse for itself.
+      expect((await post('/api/v1/commands', { gateway: 'gw-a', action: write('ahu1', 'supply_air_temp', 999) })).status).toBe(201);
+
+      await seedReview(t, 'rv-limits', 50, 'gw-c');
+      const modified = await post('/api/v1/reviews/rv-limits/modify', { action: write('vav-9', 'zn_sp', 40) });
+      expect(modified.status).toBe(400);
+      expect(modified.body.error.code).toBe('SWG_ERR_REVIEW_INVALID');
+      expect(modified.body.error.fields).toEqual([{ path: 'body.action.value', message: '40 is outside the write limits of vav-9/zn_sp on gw-c, [15, 28] (by its last birth)' }]);
+      expect((await t.review.get('rv-limits'))?.state).toBe('pending');
+      const ok = await post('/api/v1/reviews/rv-limits/modify', { action: write('vav-9', 'zn_sp', 22) });
+      expect(ok.status).toBe(200);
+      expect(ok.body.state).toBe('approved');
     });
   });
 }

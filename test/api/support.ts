@@ -17,6 +17,7 @@ import type { Registry } from 'prom-client';
 import { facility } from '../agents/support.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
+import { PointIndex } from '../../hub/registry/points.js';
 
 export const PASSWORD = 'correct-horse-battery';
 export const FAST_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
@@ -70,7 +71,8 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
       setImmediate(() => void commands.handleAck('', gateway, { v: 1, id: command.id, ts: Date.now(), status: 'applied' }));
     },
   });
-  const review = await ReviewService.open({ store, commands });
+  // As startHub wires it: a modified write is checked against the point index's births.
+  const review = await ReviewService.open({ store, commands, writes: new PointIndex(sqlFor(store)) });
   const trackRecords = new TrackRecordBook();
   await trackRecords.record('energy-1', 'energy', 'technician-approved');
   const app = await buildApi({

@@ -44,6 +44,9 @@ export const commandsPlugin: ApiPlugin = async (app) => {
     handler: async (request, reply) => {
       const p = who(request);
       const { gateway, action, expiresAt } = request.body;
+      // A write the gateway's last birth says it would refuse is refused here, with the field named.
+      const problem = await ctx.points.checkWrite(gateway, action);
+      if (problem) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `action.${problem.field}: ${problem.message}`, { details: { field: `action.${problem.field}` } });
       const record = await ctx.commands.create({ gateway, action, expiresAt, origin: p.via === 'token' ? p.name : `user:${p.name}` });
       await audited(ctx, request, 'command.create', record.id, { gateway, action });
       return reply.status(201).send(record);

@@ -137,7 +137,7 @@ export function fakeGateway(id: string, site: string, extra: readonly Federation
   const states = new Map<string, DeviceState>();
   const points = [TEMP, SETPOINT];
   const devices: FederationDevice[] = [
-    { id: 'ahu1', protocol: 'modbus-tcp', points: points.map((p) => ({ name: p.name, unit: p.unit ?? '', writable: p.writable, ...(p.valueType ? { valueType: p.valueType } : {}) })) },
+    { id: 'ahu1', protocol: 'modbus-tcp', points: points.map((p) => ({ name: p.name, unit: p.unit ?? '', writable: p.writable, ...(p.limits ? { limits: p.limits } : {}), ...(p.valueType ? { valueType: p.valueType } : {}) })) },
     ...extra,
   ];
   return {

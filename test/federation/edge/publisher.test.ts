@@ -45,7 +45,7 @@ describe('publisher (aedes)', () => {
     await waitFor(() => fed.publisher.connected, 5000, 'connect');
     await waitFor(() => hub.messages.some((m) => m.topic.endsWith('/state')), 5000, 'birth');
     const birth = decode(GatewayStateSchema, 'state', hub.messages.find((m) => m.topic.endsWith('/state'))!.payload);
-    expect(birth.ok && birth.value).toMatchObject({ status: 'online', gateway: 'gw-1', site: 'site-a', bootId: fed.bootId, devices: [{ id: 'ahu1', protocol: 'modbus-tcp', state: 'up', units: { setpoint: 'degC', temp: 'degC' } }] });
+    expect(birth.ok && birth.value).toMatchObject({ status: 'online', gateway: 'gw-1', site: 'site-a', bootId: fed.bootId, devices: [{ id: 'ahu1', protocol: 'modbus-tcp', state: 'up', units: { setpoint: 'degC', temp: 'degC' }, writable: { setpoint: { min: 10, max: 30 } } }] });
     for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: 1_700_000_000_000 + i });
     await waitFor(() => telemetry(hub.messages).reduce((n, b) => n + b.readings.length, 0) >= 100, 5000, 'readings');
     const batches = telemetry(hub.messages);
