@@ -116,8 +116,9 @@ export class OutboxTable {
   }
 
   /** Oldest non-gap rows after `after`, a page at a time. */
-  oldest(after: number): RowSummary[] {
-    return this.stmt.oldest.all(after) as RowSummary[];
+  /** The oldest rows after `after` (gap records never), telemetry only or every kind. */
+  oldest(after: number, telemetryOnly = false): RowSummary[] {
+    return (telemetryOnly ? this.stmt.oldestTelemetry : this.stmt.oldest).all(after) as RowSummary[];
   }
 
   createdBefore(ts: number): RowSummary[] {
@@ -172,6 +173,7 @@ function prepare(db: Database.Database) {
     range: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
     all: db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq`),
     oldest: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND seq > ? ORDER BY seq LIMIT 256`),
+    oldestTelemetry: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind = 'telemetry' AND seq > ? ORDER BY seq LIMIT 256`),
     aged: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND created_at < ? ORDER BY seq`),
     lastGap: db.prepare("SELECT seq, payload FROM outbox WHERE kind = 'gap' AND boot_id = ? ORDER BY seq DESC LIMIT 1"),
     stage: db.prepare('INSERT INTO staging (reading) VALUES (?)'),

@@ -384,7 +384,11 @@ export class Outbox {
     if (rows.length > 0) for (const l of this.appendListeners) l();
   }
 
-  /** Drops the oldest rows (never in-flight ones, never gap records) until `incoming` fits. */
+  /**
+   * Drops the oldest rows (never in-flight ones, never gap records) until `incoming` fits:
+   * telemetry first, which the gap records account for; events, review requests and acks (small,
+   * and each one a thing a person or the hub acts on) only once no telemetry is left to drop.
+   */
   private enforceSize(incoming: number, now: number): void {
     for (let round = 0; round < 8; round++) {
       const over = this.table.usedBytes() + incoming - this.dbBudget;
@@ -393,16 +397,18 @@ export class Outbox {
       const target = over + Math.floor(this.dbBudget * 0.05);
       const victims: RowSummary[] = [];
       let freed = 0;
-      let cursor = 0;
-      while (freed < target) {
-        const page = this.table.oldest(cursor);
-        if (page.length === 0) break;
-        for (const c of page) {
-          cursor = c.seq;
-          if (this.inflight.has(c.seq)) continue;
-          victims.push(c);
-          freed += c.bytes + ROW_OVERHEAD;
-          if (freed >= target) break;
+      for (const telemetryOnly of [true, false]) {
+        let cursor = 0;
+        while (freed < target) {
+          const page = this.table.oldest(cursor, telemetryOnly);
+          if (page.length === 0) break;
+          for (const c of page) {
+            cursor = c.seq;
+            if (this.inflight.has(c.seq) || (!telemetryOnly && c.kind === 'telemetry')) continue;
+            victims.push(c);
+            freed += c.bytes + ROW_OVERHEAD;
+            if (freed >= target) break;
+          }
         }
       }
       if (victims.length === 0) {
@@ -446,6 +452,12 @@ export class Outbox {
       this.table.insert({ bootId: merged.bootId, kind: 'gap', topic: this.gapTopic, payload: encode(GapRecordSchema, merged), readings: 0, batchSeq: null, firstTs: merged.fromTs, lastTs: merged.toTs }, now);
     }
     this.log.warn({ reason, messages: victims.length, gaps: [...gaps.values()].map((g) => ({ bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq, readings: g.readingsDropped })) }, 'outbox dropped its oldest messages');
+    // No gap record tells the hub of these: the log and swarmgate_federation_dropped_total do.
+    const others = victims.filter((v) => v.kind !== 'telemetry');
+    if (others.length > 0) {
+      const byKind = Object.fromEntries([...new Set(others.map((v) => v.kind))].map((k) => [k, others.filter((v) => v.kind === k).length]));
+      this.log.error({ reason, dropped: byKind }, 'outbox dropped messages other than telemetry (events, review requests or acks): they will never reach the hub');
+    }
   }
 
   /**

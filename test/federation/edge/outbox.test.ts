@@ -186,6 +186,19 @@ describe('outbox', () => {
     console.info(`outbox size bound ${maxBytes} B: largest file ${maxFile} B, kept ${keptReadings} readings, dropped ${dropped} in ${holes.length} gap records`);
   });
 
+  it('over the size bound, drops telemetry before the older events and review requests it holds', () => {
+    const box = make({ maxBytes: 256 * 1024, flushMs: 10_000, batchMax: 50, bootId: 'boot-size-2' });
+    // An alarm and a review request queued while offline, before hours of telemetry.
+    box.enqueue('swarmgate/v1/site-a/gw-1/events', 'event', Buffer.from('{"alarm":"cold room warm"}'));
+    box.enqueue('swarmgate/v1/site-a/gw-1/reviews', 'review', Buffer.from('{"request":"backup on"}'));
+    for (let i = 0; i < 3000; i++) box.addReading(reading(i, { value: `v${i}-${'x'.repeat(280)}` }));
+    box.flush();
+    const kinds = box.all().map((r) => r.kind);
+    expect(kinds.filter((k) => k === 'event' || k === 'review')).toEqual(['event', 'review']);
+    expect(gaps(box)[0]?.readingsDropped).toBeGreaterThan(0);
+    expect(box.fileBytes()).toBeLessThanOrEqual(256 * 1024);
+  });
+
   it('drops messages older than maxAgeS with an outbox-age gap record', () => {
     let now = 1_700_000_000_000;
     const box = make({ maxAgeS: 60, flushMs: 10_000, batchMax: 10, clock: () => now, bootId: 'boot-age-01' });
