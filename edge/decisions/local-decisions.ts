@@ -3,6 +3,7 @@
  * monitor, rule engine, advisor — wired to each other and to one Reporter. Used by
  * `swarmgate edge`; each part can also be built on its own.
  */
+import { join } from 'node:path';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { RuleEngine } from './rules/engine.js';
 import type { GatewayPort } from '../runtime/ports.js';
@@ -45,7 +46,7 @@ export async function startLocalDecisions(options: LocalDecisionOptions): Promis
   let adv: Advisor | undefined;
   try {
     if (rules && rules.enabled !== false && (rules.list?.length ?? 0) > 0) {
-      engine = new RuleEngine({ gateway, config: rules, reporter, ...(monitor ? { anomaly: (d: string, p: string) => monitor.score(d, p) } : {}) });
+      engine = new RuleEngine({ gateway, config: rules, reporter, historyFile: join(loaded.dataDir, 'rule-writes.json'), ...(monitor ? { anomaly: (d: string, p: string) => monitor.score(d, p) } : {}) });
       engine.start();
     }
     if (advisor && advisor.enabled !== false && advisor.strategies.length > 0) {

@@ -13,6 +13,7 @@ import { compileRules, type CompiledOutput, type CompiledRule, type RuleEvent } 
 import type { GatewayPort } from '../../runtime/ports.js';
 import { makeEvent, safeReport, type Reporter } from './reporter.js';
 import { splitRef, type RulesConfig } from './schema.js';
+import { WriteHistory } from './write-history.js';
 
 export interface RuleEngineOptions {
   readonly gateway: GatewayPort;
@@ -22,6 +23,8 @@ export interface RuleEngineOptions {
   readonly anomaly?: (device: string, point: string) => number | undefined;
   readonly now?: () => number;
   readonly log?: Logger;
+  /** Where the times of rate-limited writes are kept across restarts (e.g. <dataDir>/rule-writes.json); default: memory only. */
+  readonly historyFile?: string;
 }
 
 interface OutputState {
@@ -30,7 +33,6 @@ interface OutputState {
   commanded?: PointValue;
   desired?: { value: PointValue; origin: string; reason: string; rule?: string };
   inFlight: boolean;
-  attempts: number[];
   /** A refused value is retried only after this time (and reported once). */
   failed?: { value: PointValue; retryAt: number; delayMs: number };
   limited: boolean;
@@ -63,6 +65,8 @@ export class RuleEngine {
   private readonly relevant = new Set<string>();
   private readonly pointsOf = new Map<string, string[]>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Times of rate-limited outputs' writes (kept across restarts with historyFile). */
+  private readonly writes: WriteHistory;
   private startedAt: number;
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
@@ -80,7 +84,8 @@ export class RuleEngine {
       throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${lines.length} problem(s) in the rules:\n${lines.join('\n')}`, { details: { problems: lines } });
     }
     this.rules = compiled.rules;
-    this.outputs = compiled.outputs.map((spec) => ({ spec, inFlight: false, attempts: [], limited: false }));
+    this.outputs = compiled.outputs.map((spec) => ({ spec, inFlight: false, limited: false }));
+    this.writes = new WriteHistory(options.historyFile, this.log);
     for (const rule of this.rules) {
       for (const ref of rule.inputs) this.relevant.add(ref);
       for (const [ref, windowS] of rule.rateWindows) {
@@ -264,8 +269,7 @@ export class RuleEngine {
     if (output.failed && output.failed.value === want.value && now < output.failed.retryAt) return;
     const limit = output.spec.rateLimit;
     if (limit) {
-      output.attempts = output.attempts.filter((t) => t > now - limit.periodMs);
-      if (output.attempts.length >= limit.max) {
+      if (this.writes.recent(output.spec.ref, limit.periodMs, now).length >= limit.max) {
         if (!output.limited) {
           output.limited = true;
           this.log.warn({ output: output.spec.ref, value: want.value, max: limit.max, periodMs: limit.periodMs }, 'output rate limit reached; write deferred');
@@ -274,7 +278,7 @@ export class RuleEngine {
         return;
       }
       output.limited = false;
-      output.attempts.push(now);
+      this.writes.record(output.spec.ref, now);
     }
     output.inFlight = true;
     const previous = output.commanded;

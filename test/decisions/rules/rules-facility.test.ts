@@ -3,6 +3,8 @@
  * step is exact): hysteresis, held-for durations, priorities, rate limits. Safe state and
  * interlocks: safety-facility.test.ts.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ruleSuite, sleep, waitFor } from './support.js';
 
@@ -134,6 +136,33 @@ describe('local rules against the simulated facility', () => {
     expect(outcomes.filter((o) => o === 'applied')).toHaveLength(2);
     expect(outcomes.filter((o) => o === 'rate-limited')).toHaveLength(1);
     expect(suite.engine?.status().outputs[0]).toMatchObject({ point: 'ahu1/damper_position', commanded: 50, desired: 20 });
+  });
+
+  it('rate limit: a restarted engine remembers the writes of the period (a restart loop cannot cycle an output)', async () => {
+    await reset();
+    const historyFile = join(suite.sim.dir, 'gw', 'rule-writes.json');
+    const config = {
+      list: [{ name: 'damper', when: { kind: 'above' as const, point: 'coldroom/temperature', on: -10 }, then: [{ write: 'ahu1/damper_position', value: 50 }], else: [{ write: 'ahu1/damper_position', value: 20 }] }],
+      outputs: [{ point: 'ahu1/damper_position', rateLimit: { max: 2, periodS: 60 } }],
+    };
+    const damper = () => model().ahu.damperPct;
+    start(config, { historyFile });
+    await waitFor('damper 20', () => Math.abs(damper() - 20) < 0.01);
+    await setTemperature(-5);
+    await waitFor('damper 50', () => Math.abs(damper() - 50) < 0.01);
+    await suite.stopEngine();
+    expect(JSON.parse(readFileSync(historyFile, 'utf8')).outputs['ahu1/damper_position']).toHaveLength(2);
+    // Restarted in a cold room: its else wants 20, but both writes of the period are spent.
+    await setTemperature(-18);
+    start(config, { historyFile });
+    await waitFor('rate-limited after the restart', () => actions().some((a) => a.data?.outcome === 'rate-limited'));
+    expect(Math.abs(damper() - 50)).toBeLessThan(0.01);
+    expect(actions().filter((a) => a.data?.outcome === 'applied')).toEqual([]);
+    await suite.stopEngine();
+    // A malformed history is logged and ignored: the limit counts from the start again.
+    writeFileSync(historyFile, '{"v":1,"outputs":{"ahu1/damper_position":"soon"}}');
+    start(config, { historyFile });
+    await waitFor('damper 20 with the history ignored', () => Math.abs(damper() - 20) < 0.01);
   });
 
 });

@@ -122,7 +122,7 @@ export interface RuleSuite {
   readonly reporter: MemoryReporter;
   model(): Facility['model'];
   /** Starts this test's engine (evaluating every 100 ms unless `config` says otherwise). */
-  start(config: RulesConfig): RuleEngine;
+  start(config: RulesConfig, options?: { historyFile?: string }): RuleEngine;
   stopEngine(): Promise<void>;
   /** local-action events reported so far by this test's engine. */
   actions(): GatewayEvent[];
@@ -165,9 +165,9 @@ export function ruleSuite(sections = ''): RuleSuite {
       return reporter;
     },
     model: () => started().facility.model,
-    start(config) {
+    start(config, options = {}) {
       reporter = new MemoryReporter();
-      engine = new RuleEngine({ gateway: started().gateway, config: { evaluateEveryMs: 100, ...config }, reporter });
+      engine = new RuleEngine({ gateway: started().gateway, config: { evaluateEveryMs: 100, ...config }, reporter, ...options });
       engine.start();
       return engine;
     },
