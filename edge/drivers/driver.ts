@@ -60,6 +60,7 @@ export interface DeviceSpec<Connection = unknown, Address = unknown> {
 }
 
 export interface DriverContext {
+  /** Already bound to the device (`device`: its id): a driver adds only what it knows more (a pino child repeats a key it is given again). */
   readonly log: Logger;
   /** Folder the driver may write to (PKI folders, caches). */
   readonly dataDir: string;

@@ -162,7 +162,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
   mkdirSync(dataDir, { recursive: true });
 
   const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site });
-  const outbox = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site: gateway.site, gateway: gateway.id, ...config.outbox, encoding: config.telemetryEncoding, clock, metrics, log: log.child({ part: 'outbox' }) });
+  const outbox = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site: gateway.site, gateway: gateway.id, ...config.outbox, encoding: config.telemetryEncoding, clock, metrics, log: log.child({ component: 'outbox' }) });
   const startedAt = clock();
 
   const birth = (): GatewayState => {
@@ -209,8 +209,8 @@ export async function startFederation(options: StartFederationOptions): Promise<
   };
 
   const untilStored = config.outbox.deleteOn === 'stored' ? { timeoutMs: config.outbox.storedTimeoutS * 1000 } : undefined;
-  const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ part: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock, untilStored });
-  const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ part: 'commands' }), clock });
+  const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ component: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock, untilStored });
+  const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ component: 'commands' }), clock });
   publisher.subscribe(commands.topic, 1, (_topic, payload) => void commands.handle(payload));
 
   const remoteConfig =
@@ -223,7 +223,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
           outbox,
           state,
           onRestart: options.onRestart ?? ((version) => log.warn({ version }, 'new config installed; restart the gateway to apply it')),
-          log: log.child({ part: 'remote-config' }),
+          log: log.child({ component: 'remote-config' }),
           clock,
         })
       : undefined;
@@ -257,7 +257,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
         publisher,
         outbox,
         metrics,
-        log: log.child({ part: 'plain-topics' }),
+        log: log.child({ component: 'plain-topics' }),
         clock,
       })
     : undefined;
@@ -289,7 +289,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
             ...(isPointName(point) ? { point } : {}),
           }),
         metrics,
-        log: log.child({ part: 'sparkplug' }),
+        log: log.child({ component: 'sparkplug' }),
         clock,
       })
     : undefined;

@@ -110,12 +110,12 @@ export class DeviceRunner {
       }
       this.setState('up');
       this.retryDelay = this.options.retryMs ?? 1000;
-      log.info({ device: spec.id, protocol: spec.protocol, points: spec.points.length, mode: this.subscription ? 'subscribe' : 'poll' }, 'device connected');
+      log.info({ protocol: spec.protocol, points: spec.points.length, mode: this.subscription ? 'subscribe' : 'poll' }, 'device connected');
     } catch (err) {
       if (this.state === 'stopped') return;
       this.setState('down');
       const cause = isSwarmgateError(err) ? err.toDisplay() : errorMessage(err);
-      log.warn({ device: spec.id, err: cause, retryInMs: this.retryDelay }, 'device unreachable, will retry');
+      log.warn({ err: cause, retryInMs: this.retryDelay }, 'device unreachable, will retry');
       const ts = Date.now();
       this.options.onReadings(spec.points.map((p) => ({ device: spec.id, point: p.name, value: null, quality: 'bad', ts, cause })));
       this.retryTimer = setTimeout(() => void this.connect(), this.retryDelay);
@@ -161,7 +161,7 @@ export class DeviceRunner {
       this.options.onReadings(readings);
     } catch (err) {
       // Drivers must not reject read(); if one does, its points go bad and polling goes on.
-      log.error({ device: spec.id, err: errorMessage(err) }, 'driver read rejected (driver bug): points marked bad');
+      log.error({ err: errorMessage(err) }, 'driver read rejected (driver bug): points marked bad');
       const ts = Date.now();
       this.options.onReadings(group.points.map((p) => ({ device: spec.id, point: p.name, value: null, quality: 'bad', ts, cause: errorMessage(err) })));
     } finally {
@@ -177,8 +177,8 @@ export class DeviceRunner {
     this.options.metrics.deviceUp.set({ device: this.options.spec.id }, state === 'up' ? 1 : 0);
     if (state === previous) return;
     // The first connect logs itself ('device connected'); later changes are news for whoever reads the log.
-    if (state === 'down' && previous === 'up') this.options.log.warn({ device: this.id, err: cause }, 'device down: no point could be read');
-    if (state === 'up' && previous === 'down') this.options.log.info({ device: this.id }, 'device up again');
+    if (state === 'down' && previous === 'up') this.options.log.warn({ err: cause }, 'device down: no point could be read');
+    if (state === 'up' && previous === 'down') this.options.log.info('device up again');
     this.options.onState?.(state);
   }
 
@@ -189,7 +189,7 @@ export class DeviceRunner {
     try {
       await this.subscription?.close();
     } catch (err) {
-      this.options.log.warn({ device: this.id, err: errorMessage(err) }, 'closing subscription failed');
+      this.options.log.warn({ err: errorMessage(err) }, 'closing subscription failed');
     }
     await this.options.driver.stop(force);
   }

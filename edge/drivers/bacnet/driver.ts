@@ -57,7 +57,7 @@ export class BacnetDriver implements SubscribableDriver, BrowsableDriver, Relinq
   constructor(device: DeviceSpec<BacnetConnection, BacnetAddress>, context: DriverContext) {
     this.#device = device;
     this.settings = resolveConnection(device.connection);
-    this.#log = context.log.child({ device: device.id, protocol: 'bacnet-ip', deviceInstance: this.settings.deviceInstance });
+    this.#log = context.log.child({ protocol: 'bacnet-ip', deviceInstance: this.settings.deviceInstance });
   }
 
   /** Whether reads use ReadPropertyMultiple (false before the first read, or after the device rejected it). */

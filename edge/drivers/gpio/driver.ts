@@ -55,7 +55,7 @@ export class GpioDriver implements SubscribableDriver {
 
   constructor(device: DeviceSpec<GpioConnection, GpioAddress>, context: DriverContext) {
     this.#device = device;
-    this.#log = context.log.child({ device: device.id, protocol: 'gpio' });
+    this.#log = context.log.child({ protocol: 'gpio' });
   }
 
   async initialize(): Promise<void> {

@@ -90,7 +90,7 @@ export class ModbusDriver implements BrowsableDriver {
       return results as Reading[];
     } catch (err) {
       // Only a bug gets here (e.g. an address that skipped schema validation); still no rejection.
-      this.log.error({ err, device: this.deviceId }, 'modbus read failed unexpectedly');
+      this.log.error({ err }, 'modbus read failed unexpectedly');
       const error = new SwarmgateError('SWG_ERR_INTERNAL', `reading ${this.deviceId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       const ts = Date.now();
       return specs.map((p) => this.bad(p, error, ts));
@@ -195,7 +195,7 @@ export class ModbusDriver implements BrowsableDriver {
     const [single] = words;
     if (words.length === 1 && single !== undefined) await session.request(what, (c) => c.writeRegister(a.register, single)); // FC6
     else await session.request(what, (c) => c.writeRegisters(a.register, words)); // FC16
-    this.log.debug({ device: this.deviceId, point: spec.name }, 'modbus write done');
+    this.log.debug({ point: spec.name }, 'modbus write done');
   }
 
   /**

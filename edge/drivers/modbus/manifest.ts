@@ -92,7 +92,7 @@ export function validateModbusPoints(points: readonly PointSpec<ModbusAddress>[]
 }
 
 function childLog(context: DriverContext, device: DeviceSpec) {
-  return context.log.child({ driver: device.protocol, device: device.id });
+  return context.log.child({ driver: device.protocol });
 }
 
 const MODBUS_VALUE_TYPES: Readonly<Record<ModbusAddress['type'], PointValueType>> = {

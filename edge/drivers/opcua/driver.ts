@@ -36,7 +36,7 @@ export class OpcuaDriver implements SubscribableDriver, BrowsableDriver {
 
   constructor(device: DeviceSpec<OpcuaConnection, OpcuaAddress>, context: DriverContext) {
     this.#device = device;
-    this.#log = context.log.child({ device: device.id, protocol: 'opcua' });
+    this.#log = context.log.child({ protocol: 'opcua' });
     this.settings = resolveConnection(device.connection, join(context.dataDir, 'pki', 'opcua'));
     this.#link = new OpcuaLink(this.settings, this.#log, device.id);
     this.#link.on('restored', () => this.#dataTypes.clear());
