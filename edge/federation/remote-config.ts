@@ -18,6 +18,7 @@ import { errorMessage } from '../../shared/kit/errors.js';
 import { ConfigDocumentSchema, decode, encode, gatewayTopic, type ConfigDocument } from '../../shared/wire/index.js';
 import type { Outbox } from './outbox.js';
 import type { FederationState } from './state.js';
+import { REDACTED, redactSecrets, restoreSecrets } from '../../shared/kit/secrets.js';
 
 export type ConfigStatus = 'running' | 'rejected' | 'applied-pending-restart';
 
@@ -81,13 +82,16 @@ export class RemoteConfig {
 
   /** Reports the version running now (on every connect). */
   reportRunning(): ConfigDocument {
-    let parsed: unknown;
+    return this.report(this.options.state.configVersion ?? 0, 'running', [], this.running());
+  }
+
+  /** The config file as it is now, parsed; undefined when it cannot be read. */
+  private running(): unknown {
     try {
-      parsed = parse(readConfigFile(this.options.configFile)) as unknown;
+      return parse(readConfigFile(this.options.configFile)) as unknown;
     } catch {
-      parsed = undefined;
+      return undefined;
     }
-    return this.report(this.options.state.configVersion ?? 0, 'running', [], parsed);
   }
 
   private async process(payload: Buffer): Promise<ConfigDocument | undefined> {
@@ -132,17 +136,20 @@ export class RemoteConfig {
 
   private validate(desired: ConfigDocument): ConfigProblem[] {
     const file = this.desiredFile;
+    // Secrets the hub only showed redacted keep the running config's values.
+    const { value, unresolved } = restoreSecrets(desired.config, this.running());
     try {
-      writeFileSync(file, stringify(desired.config), 'utf8');
+      writeFileSync(file, stringify(value), 'utf8');
     } catch (err) {
       return [{ file, line: 1, column: 1, path: '', message: `cannot write the desired config: ${errorMessage(err)}` }];
     }
     const checked = this.options.check(file);
     const problems = [...checked.problems];
     const gateway = checked.loaded?.config.gateway;
+    const { source } = SourceFile.read(file);
+    const at = (path: (string | number)[], message: string): ConfigProblem => (source ? source.problem(path, message) : { file, line: 1, column: 1, path: path.join('.'), message });
+    for (const path of unresolved) problems.push(at(path, `is "${REDACTED}" but the running config has no secret here to keep: give the secret itself (or a file holding it, such as passwordFile)`));
     if (gateway) {
-      const { source } = SourceFile.read(file);
-      const at = (path: (string | number)[], message: string): ConfigProblem => (source ? source.problem(path, message) : { file, line: 1, column: 1, path: path.join('.'), message });
       // A gateway must not become another one: its data folder, outbox and ACL belong to this id.
       if (gateway.id !== this.options.gateway) problems.push(at(['gateway', 'id'], `is "${gateway.id}" but this gateway is "${this.options.gateway}"; a gateway's id cannot be changed remotely`));
       if (gateway.site !== this.options.site) problems.push(at(['gateway', 'site'], `is "${gateway.site}" but this gateway is at site "${this.options.site}"; a gateway's site cannot be changed remotely`));
@@ -162,7 +169,9 @@ export class RemoteConfig {
   private report(version: number, status: ConfigStatus, problems: readonly string[], config?: unknown): ConfigDocument {
     const body: Record<string, unknown> = { status };
     if (problems.length > 0) body.problems = problems.slice(0, MAX_PROBLEMS).map((p) => p.slice(0, 1000));
-    if (config !== undefined && JSON.stringify(config).length <= MAX_CONFIG_BYTES) body.config = config;
+    // Whoever may read the gateway's topics or the hub's API sees the config, not its secrets.
+    const shown = config === undefined ? undefined : redactSecrets(config);
+    if (shown !== undefined && JSON.stringify(shown).length <= MAX_CONFIG_BYTES) body.config = shown;
     const doc: ConfigDocument = { v: 1, version, ts: this.clock(), config: body };
     this.options.outbox.enqueue(this.reportTopic, 'other', encode(ConfigDocumentSchema, doc));
     return doc;

@@ -17,6 +17,7 @@ import { startHub, type Hub } from '../../hub/index.js';
 import { ConfigDocumentSchema, decode, type ConfigDocument } from '../../shared/wire/index.js';
 import { addGatewayUser, addHubUser, credentialsFile } from '../e2e/support/hub.js';
 import { tempDir } from '../support/tmp.js';
+import { redactSecrets } from '../../shared/kit/secrets.js';
 
 const AHU = fileURLToPath(new URL('../../devices/profiles/ahu-modbus.yaml', import.meta.url));
 const ADMIN_PW = 'remote-config-admin-pw';
@@ -100,14 +101,18 @@ describe('remote gateway configuration through the hub', () => {
     next.polling = { defaultIntervalMs: 4000 };
     const put = await api('PUT', '/api/v1/gateways/gw-rc/config', { config: next });
     expect(put.status).toBe(200);
-    expect(put.json).toMatchObject({ v: 1, version: 1, config: next });
+    // Secrets are write-only: the API shows the broker password redacted.
+    const shownNext = redactSecrets(next) as Record<string, unknown>;
+    expect(put.json).toMatchObject({ v: 1, version: 1, config: shownNext });
 
     const view = await until('applied report', async () => {
       const v = (await api('GET', '/api/v1/gateways/gw-rc/config')).json as View;
       return v.reported?.config.status === 'applied-pending-restart' ? v : undefined;
     });
-    expect(view.desired).toMatchObject({ version: 1, config: next });
-    expect(view.reported).toMatchObject({ version: 1, config: { status: 'applied-pending-restart' } });
+    expect(view.desired).toMatchObject({ version: 1, config: shownNext });
+    expect(view.reported).toMatchObject({ version: 1, config: { status: 'applied-pending-restart', config: shownNext } });
+    const password = (next.federation as { mqtt: { password: string } }).mqtt.password;
+    expect(JSON.stringify(view)).not.toContain(password);
     expect(restarts).toEqual([1]);
     expect(parse(readFileSync(configFile, 'utf8'))).toEqual(next);
 
@@ -128,9 +133,12 @@ describe('remote gateway configuration through the hub', () => {
       await reader.endAsync();
     }
 
-    // The next PUT counts up; the change is audited.
-    const second = await api('PUT', '/api/v1/gateways/gw-rc/config', { config: next });
+    // The next PUT counts up; the change is audited. Sent back as the API showed it, with the
+    // password redacted, it keeps the gateway's password.
+    const second = await api('PUT', '/api/v1/gateways/gw-rc/config', { config: view.desired?.config });
     expect((second.json as ConfigDocument).version).toBe(2);
+    await until('second config applied', async () => (restarts.length === 2 ? true : undefined));
+    expect(parse(readFileSync(configFile, 'utf8'))).toEqual(next);
     const audit = (await api('GET', '/api/v1/audit?action=gateway.config.set')).json as { entries?: unknown[]; audit?: unknown[] };
     expect(JSON.stringify(audit)).toContain('gw-rc');
   });

@@ -5,6 +5,7 @@ import { at, audited, knownGateway } from '../context.js';
 import { responses } from '../errors.js';
 import { IdParam } from '../schemas.js';
 import { DesiredGatewayConfigSchema } from '../../../shared/wire/desired-config.js';
+import { redactSecrets } from '../../../shared/kit/secrets.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -29,7 +30,12 @@ export const gatewayConfigPlugin: ApiPlugin = async (app) => {
     schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(View) },
     handler: async (request) => {
       await knownGateway(ctx, request.params.gateway);
-      return configs.get(request.params.gateway);
+      // Secrets are write-only: a desired config may keep "(redacted)" where it does not change one.
+      const view = await configs.get(request.params.gateway);
+      return {
+        ...(view.desired ? { desired: { ...view.desired, config: redactSecrets(view.desired.config) as Record<string, unknown> } } : {}),
+        ...(view.reported ? { reported: { ...view.reported, config: redactSecrets(view.reported.config) as Record<string, unknown> } } : {}),
+      };
     },
   });
 
@@ -44,7 +50,7 @@ export const gatewayConfigPlugin: ApiPlugin = async (app) => {
       const g = await knownGateway(ctx, request.params.gateway);
       const doc = await configs.setDesired(g.site, g.gateway, request.body.config);
       await audited(ctx, request, 'gateway.config.set', g.gateway, { site: g.site, version: doc.version });
-      return doc;
+      return { ...doc, config: redactSecrets(doc.config) as Record<string, unknown> };
     },
   });
 };

@@ -31,10 +31,10 @@ function gatewayConfig(extra: Record<string, unknown> = {}, gateway = { id: 'gw-
   };
 }
 
-async function setup() {
+async function setup(extraYaml = '') {
   const { broker, dir, hub } = await startPeers(cleanups, `${PREFIX}/config/reported`, 'swg-rcfg-');
   const configFile = join(dir.path, 'gateway.yaml');
-  const original = `gateway: { id: gw-1, site: site-a }\ndevices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: 127.0.0.1, port: 15020 } }\n`;
+  const original = `gateway: { id: gw-1, site: site-a }\ndevices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: 127.0.0.1, port: 15020 } }\n${extraYaml}`;
   writeFileSync(configFile, original);
   const restarts: number[] = [];
   const fed = await startFederation({
@@ -86,6 +86,32 @@ describe('remote configuration (aedes)', () => {
     await fed.remoteConfig?.idle();
     await new Promise((r) => setTimeout(r, 100));
     expect(restarts).toEqual([3]);
+  });
+
+  it('never reports a secret: the password shows redacted, and a desired config that keeps it redacted keeps the running one', async () => {
+    const secret = 's3cret-broker-pw';
+    const { broker, configFile, restarts, reports } = await setup(`federation:\n  mqtt: { url: "mqtt://hub.example:1883", username: gw-1, password: ${secret} }\n`);
+    const running = reports().find((r) => r.config.status === 'running');
+    expect(running?.config.config).toMatchObject({ federation: { mqtt: { username: 'gw-1', password: '(redacted)' } } });
+    // An operator edits what the hub shows and sends it back with the password left as shown.
+    const shown = running?.config.config as Record<string, unknown>;
+    const next = { ...shown, polling: { defaultIntervalMs: 2000 } };
+    await publishTo(broker.broker, `${PREFIX}/config/desired`, desired(2, next), true);
+    await waitFor(() => reports().some((r) => r.config.status === 'applied-pending-restart'), 5000, 'applied report');
+    expect(restarts).toEqual([2]);
+    expect(parse(readFileSync(configFile, 'utf8'))).toMatchObject({ federation: { mqtt: { password: secret } }, polling: { defaultIntervalMs: 2000 } });
+    expect(JSON.stringify(reports())).not.toContain(secret);
+  });
+
+  it('rejects a redacted secret the running config does not have, naming its line', async () => {
+    const { broker, configFile, original, restarts, reports } = await setup();
+    const next = gatewayConfig({ federation: { mqtt: { url: 'mqtt://hub.example:1883', password: '(redacted)' } } });
+    await publishTo(broker.broker, `${PREFIX}/config/desired`, desired(4, next), true);
+    await waitFor(() => reports().some((r) => r.config.status === 'rejected'), 5000, 'rejected report');
+    const problems = (reports().find((r) => r.config.status === 'rejected')?.config.problems as string[]).join('\n');
+    expect(problems).toMatch(/gateway\.yaml\.desired\.yaml:\d+:\d+: federation\.mqtt\.password: is "\(redacted\)" but the running config has no secret here to keep/);
+    expect(readFileSync(configFile, 'utf8')).toBe(original);
+    expect(restarts).toEqual([]);
   });
 
   it('rejects an invalid config with file:line problems and leaves everything as is', async () => {
