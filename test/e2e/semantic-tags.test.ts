@@ -69,8 +69,8 @@ describe('semantic tags: gateway birth -> hub point index -> API', () => {
       return p.items.length > 0 ? p : undefined;
     }, 20_000, 'tagged points indexed from the birth');
     expect(page.items).toEqual([
-      { site, gateway, device: 'ahu1', point: 'supply_air_temp', unit: 'degC', tags: ['discharge', 'air', 'temp', 'sensor'], updatedAt: expect.any(Number) as number },
-      { site, gateway, device: 'ahu1', point: 'supply_temp_setpoint', unit: 'degC', tags: ['discharge', 'air', 'temp', 'sp'], updatedAt: expect.any(Number) as number },
+      { site, gateway, device: 'ahu1', point: 'supply_air_temp', unit: 'degC', tags: ['discharge', 'air', 'temp', 'sensor'], writable: false, updatedAt: expect.any(Number) as number },
+      { site, gateway, device: 'ahu1', point: 'supply_temp_setpoint', unit: 'degC', tags: ['discharge', 'air', 'temp', 'sp'], writable: true, limits: { min: 5, max: 35 }, updatedAt: expect.any(Number) as number },
     ]);
     expect(keys(await points(`tags=discharge,air,temp,sensor&site=${site}`))).toEqual(['ahu1/supply_air_temp']);
   });
