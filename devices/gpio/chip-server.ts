@@ -1,6 +1,6 @@
 /**
- * Simulated GPIO chip over TCP JSON lines (contract in notes/profiles.md, "Simulated GPIO chip
- * wire protocol"). Input lines mirror the physics (door contact, occupancy); output lines drive
+ * Simulated GPIO chip over TCP JSON lines (contract in devices/README.md, "GPIO sim chip
+ * protocol"). Input lines mirror the physics (door contact, occupancy); output lines drive
  * it (backup compressor relay, AHU enable relay). Edge events carry wall-clock timestamps, like a
  * kernel GPIO event would on the gateway.
  */
@@ -35,6 +35,7 @@ interface Request {
   readonly op?: unknown;
   readonly line?: unknown;
   readonly value?: unknown;
+  readonly initial?: unknown;
 }
 
 export async function startGpioChipServer(options: GpioChipServerOptions = {}): Promise<GpioChipServer> {
@@ -42,8 +43,11 @@ export async function startGpioChipServer(options: GpioChipServerOptions = {}): 
   const { model, faults } = ctx;
   const host = options.host ?? DEFAULT_HOST;
   const lines = new Map<number, GpioLine>(GPIO_LINES.map((l) => [l.line, l]));
-  // Outputs hold what was written; start at each line's initial level and push it into physics.
+  // Outputs hold what was written; start at each line's power-up level and push it into physics.
   const outputs = new Map<number, 0 | 1>();
+  // Outputs a gateway has claimed since the chip "powered up" (like lines exported in sysfs): a
+  // gateway that reconnects or restarts finds them held at their level.
+  const claimed = new Set<number>();
   for (const l of GPIO_LINES) {
     if (l.direction === 'out') {
       outputs.set(l.line, l.initial);
@@ -88,10 +92,22 @@ export async function startGpioChipServer(options: GpioChipServerOptions = {}): 
     if (req.op === 'info') {
       return { id, label: 'swarmgate-sim', lines: GPIO_LINES.map((l) => ({ line: l.line, name: l.name, direction: l.direction })) };
     }
-    if (req.op !== 'read' && req.op !== 'write' && req.op !== 'watch') return fail(`unknown op ${JSON.stringify(req.op)}; use info, read, write or watch`);
+    if (req.op !== 'read' && req.op !== 'write' && req.op !== 'watch' && req.op !== 'claim') return fail(`unknown op ${JSON.stringify(req.op)}; use info, claim, read, write or watch`);
     const line = typeof req.line === 'number' ? lines.get(req.line) : undefined;
     if (!line) return fail(`line ${String(req.line)} does not exist`);
     if (req.op === 'read') return { id, value: levelOf(line) };
+    if (req.op === 'claim') {
+      if (line.direction !== 'out') return { id, ok: true, held: false, value: levelOf(line) };
+      if (req.initial !== undefined && req.initial !== 0 && req.initial !== 1) return fail('initial must be 0 or 1');
+      const held = claimed.has(line.line);
+      claimed.add(line.line);
+      if (!held && req.initial !== undefined) {
+        outputs.set(line.line, req.initial);
+        line.drive(model, req.initial);
+        pushChanges();
+      }
+      return { id, ok: true, held, value: levelOf(line) };
+    }
     if (req.op === 'watch') {
       watchers.get(sock)?.add(line.line);
       return { id, ok: true };
@@ -99,6 +115,7 @@ export async function startGpioChipServer(options: GpioChipServerOptions = {}): 
     if (line.direction !== 'out') return fail(`line ${line.line} is an input`);
     if (req.value !== 0 && req.value !== 1) return fail(`value must be 0 or 1`);
     outputs.set(line.line, req.value);
+    claimed.add(line.line);
     line.drive(model, req.value);
     pushChanges();
     return { id, ok: true };

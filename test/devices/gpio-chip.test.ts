@@ -102,6 +102,28 @@ describe('GPIO sim chip (TCP JSON lines)', () => {
     expect((await client.request({ op: 'frobnicate' })).error).toMatch(/unknown op/);
   });
 
+  it('claim applies an output\'s initial level once per power-up; a later claim (gateway restart) finds it held', async () => {
+    const fresh = await startGpioChipServer({ speed: 0, seed: 9 });
+    const a = await LineClient.open(fresh.host, fresh.port);
+    try {
+      expect(await a.request({ op: 'claim', line: 22, initial: 1 })).toMatchObject({ ok: true, held: false, value: 1 });
+      expect(fresh.model.coldRoom.backupCompressor).toBe(true);
+      a.close();
+      const b = await LineClient.open(fresh.host, fresh.port);
+      expect(await b.request({ op: 'claim', line: 22, initial: 0 })).toMatchObject({ ok: true, held: true, value: 1 });
+      expect(fresh.model.coldRoom.backupCompressor).toBe(true);
+      // A line written before it was claimed is held too; inputs are never held.
+      expect(await b.request({ op: 'write', line: 23, value: 0 })).toMatchObject({ ok: true });
+      expect(await b.request({ op: 'claim', line: 23, initial: 1 })).toMatchObject({ held: true, value: 0 });
+      expect(await b.request({ op: 'claim', line: 17 })).toMatchObject({ ok: true, held: false });
+      expect((await b.request({ op: 'claim', line: 22, initial: 7 })).error).toMatch(/initial must be 0 or 1/);
+      b.close();
+    } finally {
+      a.close();
+      await fresh.stop();
+    }
+  });
+
   it('watch pushes edges on level changes (physics and writes)', async () => {
     expect(await client.request({ op: 'watch', line: 17 })).toMatchObject({ ok: true });
     expect(await client.request({ op: 'watch', line: 22 })).toMatchObject({ ok: true });

@@ -9,8 +9,18 @@ export interface LineConfig {
   readonly direction: 'in' | 'out';
   /** Inputs: deliver level changes to watch() listeners. */
   readonly interrupts: boolean;
-  /** Outputs: raw level to drive right after export. */
+  /**
+   * Outputs: raw level to drive when the line is claimed for the first time since the chip powered
+   * up. An output the chip still holds from an earlier run of the gateway (a restart, not a reboot)
+   * keeps its level: a restart must not switch a running compressor off.
+   */
   readonly initialLevel?: Level;
+}
+
+/** What claiming a line found. */
+export interface ClaimedLine {
+  /** Outputs: true when the line was already an output and kept its level (initialLevel not applied). */
+  readonly held: boolean;
 }
 
 export interface EdgeEvent {
@@ -27,7 +37,7 @@ export interface GpioChip {
   /** Chip label (e.g. pinctrl-bcm2711, swarmgate-sim) for logs and errors. */
   readonly label: string;
   /** Claims a line. Rejects with SWG_ERR_GPIO_EXPORT naming the line and why. */
-  exportLine(pin: number, config: LineConfig): Promise<void>;
+  exportLine(pin: number, config: LineConfig): Promise<ClaimedLine>;
   read(pin: number): Promise<Level>;
   write(pin: number, level: Level): Promise<void>;
   /** Level changes of an exported input; returns the function that stops watching. */
@@ -35,6 +45,6 @@ export interface GpioChip {
   unexport(pin: number): Promise<void>;
   /** Connection up/down (a remote chip); local chips never call it. Returns an unsubscribe function. */
   onLink(listener: LinkListener): () => void;
-  /** Releases every line and handle. */
+  /** Releases every line and handle; outputs keep their level and stay claimed in the chip. */
   close(): Promise<void>;
 }

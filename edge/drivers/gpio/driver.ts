@@ -3,6 +3,9 @@
  * Values are booleans after active-low mapping; edge selection (rising/falling) applies to that
  * logical value. Debounce is trailing: a burst of edges yields one reading once the line has been
  * stable for debounceMs, and only if the settled value differs from the last one reported.
+ * Outputs have no interrupts: subscribed outputs are read back every OUTPUT_READBACK_MS, so a line
+ * changed behind the gateway's back (another process, a chip reset) is reported as it is.
+ * An output's `initial` applies only when the chip powers up; a gateway restart leaves it held.
  */
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
@@ -25,7 +28,11 @@ interface SubState {
   readonly entries: Watched[];
   readonly onReading: (reading: Reading) => void;
   closed: boolean;
+  readback: NodeJS.Timeout | undefined;
 }
+
+/** How often subscribed outputs are read back from the line. */
+export const OUTPUT_READBACK_MS = 1000;
 
 export function toLogical(level: Level, address: Pick<GpioAddress, 'activeLow'>): boolean {
   return address.activeLow === true ? level === 0 : level === 1;
@@ -51,6 +58,8 @@ export class GpioDriver implements SubscribableDriver {
   #unlink: (() => void) | undefined;
   /** Exported pins and the config they were exported with. */
   readonly #exported = new Map<number, GpioAddress>();
+  /** Outputs found held at their level by the chip (a restart): initial was not applied. */
+  readonly #held: string[] = [];
   readonly #subs = new Set<SubState>();
 
   constructor(device: DeviceSpec<GpioConnection, GpioAddress>, context: DriverContext) {
@@ -71,19 +80,20 @@ export class GpioDriver implements SubscribableDriver {
     this.#chip = chip;
     this.#linkUp = true;
     this.#unlink = chip.onLink((up, cause) => (up ? this.#onLinkUp() : this.#onLinkDown(cause ?? 'connection lost')));
-    this.#log.info({ chip: chip.label, kind: chip.kind, lines: [...this.#exported.keys()] }, 'GPIO lines exported');
+    this.#log.info({ chip: chip.label, kind: chip.kind, lines: [...this.#exported.keys()], ...(this.#held.length > 0 ? { held: this.#held } : {}) }, 'GPIO lines exported');
   }
 
   async #export(chip: GpioChip, point: GpioPoint): Promise<void> {
     const a = point.address;
     if (this.#exported.has(a.pin)) return;
     const edge = a.edge ?? 'both';
-    await chip.exportLine(a.pin, {
+    const claimed = await chip.exportLine(a.pin, {
       direction: a.direction,
       interrupts: a.direction === 'in' && edge !== 'none',
       ...(a.direction === 'out' && a.initial !== undefined ? { initialLevel: toLevel(a.initial === 1, a) } : {}),
     });
     this.#exported.set(a.pin, a);
+    if (claimed.held) this.#held.push(point.name);
   }
 
   #requireChip(): GpioChip {
@@ -132,7 +142,12 @@ export class GpioDriver implements SubscribableDriver {
 
   async subscribe(points: readonly PointSpec[], onReading: (reading: Reading) => void): Promise<Subscription> {
     const chip = this.#requireChip();
-    const sub: SubState = { entries: points.map((p) => ({ point: p as GpioPoint, last: undefined, debounce: undefined, unwatch: undefined })), onReading, closed: false };
+    const sub: SubState = {
+      entries: points.map((p) => ({ point: p as GpioPoint, last: undefined, debounce: undefined, unwatch: undefined })),
+      onReading,
+      closed: false,
+      readback: undefined,
+    };
     this.#subs.add(sub);
     for (const e of sub.entries) {
       const a = e.point.address;
@@ -145,7 +160,30 @@ export class GpioDriver implements SubscribableDriver {
       }
     }
     await this.#resync(sub);
+    if (sub.entries.some((e) => e.point.address.direction === 'out')) this.#scheduleReadback(sub);
     return { close: async () => this.#closeSub(sub) };
+  }
+
+  /** Reads the subscribed outputs back and reports a level that changed without a write here. */
+  #scheduleReadback(sub: SubState): void {
+    sub.readback = setTimeout(() => {
+      const chip = this.#chip;
+      const outputs = sub.entries.filter((e) => e.point.address.direction === 'out');
+      const round = chip && this.#linkUp && !sub.closed ? Promise.all(outputs.map(async (e) => this.#readBack(chip, sub, e))) : Promise.resolve([]);
+      void round.finally(() => {
+        if (!sub.closed) this.#scheduleReadback(sub);
+      });
+    }, OUTPUT_READBACK_MS);
+    sub.readback.unref();
+  }
+
+  async #readBack(chip: GpioChip, sub: SubState, e: Watched): Promise<void> {
+    try {
+      const level = await chip.read(e.point.address.pin);
+      if (!sub.closed && this.#linkUp) this.#report(sub, e, toLogical(level, e.point.address), Date.now());
+    } catch {
+      // A failed read is the link's business (onLink reports it); the next round tries again.
+    }
   }
 
   #emit(sub: SubState, reading: Reading): void {
@@ -215,6 +253,7 @@ export class GpioDriver implements SubscribableDriver {
   async #closeSub(sub: SubState): Promise<void> {
     if (sub.closed) return;
     sub.closed = true;
+    clearTimeout(sub.readback);
     this.#subs.delete(sub);
     for (const e of sub.entries) {
       clearTimeout(e.debounce);

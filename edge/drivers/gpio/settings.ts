@@ -63,7 +63,7 @@ export const GpioAddressSchema = Type.Object(
       Type.Integer({ minimum: 0, maximum: 10000, default: 0, description: 'Inputs: report only after the level was stable this long' }),
     ),
     initial: Type.Optional(
-      Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'Outputs: logical value set at start-up (after active-low mapping)' }),
+      Type.Union([Type.Literal(0), Type.Literal(1)], { description: 'Outputs: logical value set when the line is first claimed after the gateway boots (after active-low mapping); a restarted gateway finds the output held at its level and keeps it' }),
     ),
   },
   { additionalProperties: false, description: 'GPIO line address' },

@@ -1,12 +1,12 @@
 /**
- * GpioChip over the simulator's TCP JSON-lines protocol (notes/profiles.md). Requests carry ids
+ * GpioChip over the simulator's TCP JSON-lines protocol (devices/README.md, "GPIO sim chip protocol"). Requests carry ids
  * and time out on their own; a dropped connection fails what is in flight, tells the driver
  * (onLink) and is re-established on a bounded backoff, re-arming the watched lines.
  */
 import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, type ErrorCode } from '../../../shared/kit/errors.js';
-import type { EdgeEvent, GpioChip, Level, LineConfig, LinkListener } from './chip.js';
+import type { ClaimedLine, EdgeEvent, GpioChip, Level, LineConfig, LinkListener } from './chip.js';
 import type { GpioSimChipSettings } from './settings.js';
 
 interface SimLine {
@@ -198,7 +198,7 @@ export class SimChip implements GpioChip {
     });
   }
 
-  async exportLine(pin: number, config: LineConfig): Promise<void> {
+  async exportLine(pin: number, config: LineConfig): Promise<ClaimedLine> {
     const line = this.#lines.get(pin);
     const known = [...this.#lines.values()].map((l) => `${l.line} ${l.name} (${l.direction})`).join(', ');
     if (!line) {
@@ -209,8 +209,9 @@ export class SimChip implements GpioChip {
         details: { pin, label: this.#label },
       });
     }
-    if (config.direction === 'out' && config.initialLevel !== undefined) await this.write(pin, config.initialLevel);
+    const answer = await this.#request({ op: 'claim', line: pin, ...(config.direction === 'out' && config.initialLevel !== undefined ? { initial: config.initialLevel } : {}) });
     this.#exported.add(pin);
+    return { held: answer.held === true };
   }
 
   async read(pin: number): Promise<Level> {

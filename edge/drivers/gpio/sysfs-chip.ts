@@ -5,7 +5,8 @@
  */
 import type { Gpio as OnoffGpio } from 'onoff';
 import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
-import type { EdgeEvent, GpioChip, Level, LineConfig, LinkListener } from './chip.js';
+import { readFileSync } from 'node:fs';
+import type { ClaimedLine, EdgeEvent, GpioChip, Level, LineConfig, LinkListener } from './chip.js';
 import { resolveSysfsBase, sysfsLine, type SysfsBase } from './sysfs-base.js';
 import { DEFAULT_SYSFS_ROOT, type GpioSysfsChipSettings } from './settings.js';
 
@@ -44,9 +45,26 @@ export function exportError(pin: number, line: number, base: SysfsBase, err: unk
   });
 }
 
+/**
+ * Outputs this process drives, by sysfs line. They outlive a chip handle (a driver restart): the
+ * handle is reused rather than re-created, and the kernel keeps the line exported at its level
+ * when the process exits, so the next run finds it held.
+ */
+const heldOutputs = new Map<number, OnoffGpio>();
+
+/** The direction sysfs reports for an exported line, or undefined when the line is not exported. */
+function exportedDirection(line: number): string | undefined {
+  try {
+    return readFileSync(`${DEFAULT_SYSFS_ROOT}/gpio${line}/direction`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 export class SysfsChip implements GpioChip {
   readonly kind = 'sysfs' as const;
   readonly #lines = new Map<number, OnoffGpio>();
+  readonly #outputs = new Set<number>();
 
   private constructor(
     private readonly Gpio: GpioClass,
@@ -65,15 +83,29 @@ export class SysfsChip implements GpioChip {
     return new SysfsChip(Gpio, base);
   }
 
-  async exportLine(pin: number, config: LineConfig): Promise<void> {
-    if (this.#lines.has(pin)) return;
+  async exportLine(pin: number, config: LineConfig): Promise<ClaimedLine> {
+    if (this.#lines.has(pin)) return { held: false };
     const line = sysfsLine(pin, this.base);
-    // 'high'/'low' set the output level atomically with the direction (no glitch on the relay).
-    const direction = config.direction === 'in' ? 'in' : config.initialLevel === undefined ? 'out' : config.initialLevel === 1 ? 'high' : 'low';
+    if (config.direction === 'out') {
+      const reused = heldOutputs.get(line);
+      // An output already exported by an earlier run keeps its level: direction is left alone.
+      const held = reused !== undefined || exportedDirection(line) === 'out';
+      try {
+        // 'high'/'low' set the level atomically with the direction (no glitch on the relay).
+        const gpio = reused ?? new this.Gpio(line, config.initialLevel === undefined ? 'out' : config.initialLevel === 1 ? 'high' : 'low', 'none', { reconfigureDirection: false });
+        heldOutputs.set(line, gpio);
+        this.#lines.set(pin, gpio);
+        this.#outputs.add(pin);
+        return { held };
+      } catch (err) {
+        throw exportError(pin, line, this.base, err);
+      }
+    }
     try {
       // Edges on both flanks: the driver selects rising/falling on the active-low mapped value.
-      const gpio = config.direction === 'in' && config.interrupts ? new this.Gpio(line, 'in', 'both') : new this.Gpio(line, direction);
+      const gpio = config.interrupts ? new this.Gpio(line, 'in', 'both') : new this.Gpio(line, 'in');
       this.#lines.set(pin, gpio);
+      return { held: false };
     } catch (err) {
       throw exportError(pin, line, this.base, err);
     }
@@ -105,6 +137,10 @@ export class SysfsChip implements GpioChip {
   async unexport(pin: number): Promise<void> {
     const gpio = this.#lines.get(pin);
     this.#lines.delete(pin);
+    if (this.#outputs.delete(pin)) {
+      // An output is released on purpose: the line goes back to the kernel's default.
+      heldOutputs.delete(sysfsLine(pin, this.base));
+    }
     gpio?.unexport();
   }
 
@@ -112,8 +148,17 @@ export class SysfsChip implements GpioChip {
     return () => undefined;
   }
 
+  /** Releases the inputs; outputs stay exported at their level (see heldOutputs). */
   async close(): Promise<void> {
-    for (const pin of [...this.#lines.keys()]) await this.unexport(pin);
+    for (const pin of [...this.#lines.keys()]) {
+      if (this.#outputs.has(pin)) {
+        this.#lines.get(pin)?.unwatchAll();
+        this.#lines.delete(pin);
+        this.#outputs.delete(pin);
+      } else {
+        await this.unexport(pin);
+      }
+    }
   }
 }
 

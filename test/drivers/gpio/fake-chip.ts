@@ -18,6 +18,8 @@ export interface FakeChip {
   set(line: number, level: 0 | 1): void;
   /** Requests received (op names), for assertions. */
   readonly ops: string[];
+  /** Forgets which outputs were claimed, as a power cycle would: the next claim applies its initial level. */
+  powerCycle(): void;
   /** Drops every client connection (the server keeps listening). */
   dropClients(): void;
   /** Stops answering (requests vanish) until resumed. */
@@ -29,6 +31,7 @@ export async function startFakeChip(lines: FakeLine[]): Promise<FakeChip> {
   const byLine = new Map(lines.map((l) => [l.line, { ...l }]));
   const watchers = new Map<Socket, Set<number>>();
   const ops: string[] = [];
+  const claimed = new Set<number>();
   let muted = false;
   const send = (sock: Socket, msg: object): void => {
     if (!sock.destroyed) sock.write(`${JSON.stringify(msg)}\n`);
@@ -47,7 +50,7 @@ export async function startFakeChip(lines: FakeLine[]): Promise<FakeChip> {
         const text = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
         if (muted || text.trim() === '') continue;
-        const req = JSON.parse(text) as { id: number; op: string; line?: number; value?: number };
+        const req = JSON.parse(text) as { id: number; op: string; line?: number; value?: number; initial?: number };
         ops.push(req.op);
         if (req.op === 'info') {
           send(sock, { id: req.id, label: 'fake-chip', lines: [...byLine.values()].map(({ line, name, direction }) => ({ line, name, direction })) });
@@ -59,7 +62,12 @@ export async function startFakeChip(lines: FakeLine[]): Promise<FakeChip> {
           continue;
         }
         if (req.op === 'read') send(sock, { id: req.id, value: l.level });
-        else if (req.op === 'watch') {
+        else if (req.op === 'claim') {
+          const held = l.direction === 'out' && claimed.has(l.line);
+          if (l.direction === 'out') claimed.add(l.line);
+          if (l.direction === 'out' && !held && (req.initial === 0 || req.initial === 1)) l.level = req.initial;
+          send(sock, { id: req.id, ok: true, held, value: l.level });
+        } else if (req.op === 'watch') {
           watchers.get(sock)?.add(l.line);
           send(sock, { id: req.id, ok: true });
         } else if (req.op === 'write') {
@@ -88,6 +96,9 @@ export async function startFakeChip(lines: FakeLine[]): Promise<FakeChip> {
       push(line, level);
     },
     ops,
+    powerCycle() {
+      claimed.clear();
+    },
     dropClients() {
       for (const sock of watchers.keys()) sock.destroy();
     },

@@ -4,6 +4,7 @@ import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import { createLogger } from '../../../shared/kit/log.js';
 import type { PointSpec, Reading, SubscribableDriver } from '../../../edge/drivers/driver.js';
 import { isSubscribable } from '../../../edge/drivers/driver.js';
+import { OUTPUT_READBACK_MS } from '../../../edge/drivers/gpio/driver.js';
 import { gpioManifest, loadOnoff, openChip, type GpioAddress, type GpioConnection } from '../../../edge/drivers/gpio/index.js';
 import { driverContract } from '../../contract/driver-contract.js';
 import { startFakeChip, type FakeChip } from './fake-chip.js';
@@ -100,6 +101,7 @@ describe('gpio driver on the simulated chip protocol', () => {
     chip.set(17, 1);
     chip.set(27, 0);
     chip.set(22, 0);
+    chip.powerCycle();
     driver = makeDriver(chip.port, [DOOR, DOOR_OPEN, OCCUPIED, RELAY, AHU_ENABLE]);
     await driver.initialize();
   });
@@ -188,6 +190,29 @@ describe('gpio driver on the simulated chip protocol', () => {
     chip.set(17, 0);
     await waitFor(() => (got.filter((r) => r.value === true).length === 2 ? true : undefined), 2000, 'second rising edge');
     expect(got.map((r) => r.value)).toEqual([true, true]);
+    await sub.close();
+  });
+
+  it('a restarted driver finds its outputs held: initial applies only after a power cycle', async () => {
+    await driver.write(AHU_ENABLE, false); // raw 1; the profile's initial is logical 1 (raw 0)
+    await driver.stop();
+    driver = makeDriver(chip.port, [RELAY, AHU_ENABLE]);
+    await driver.initialize();
+    expect(chip.level(23)).toBe(1);
+    expect((await driver.read([AHU_ENABLE]))[0]?.value).toBe(false);
+    await driver.stop();
+    chip.powerCycle();
+    driver = makeDriver(chip.port, [RELAY, AHU_ENABLE]);
+    await driver.initialize();
+    expect(chip.level(23)).toBe(0);
+  });
+
+  it('subscribed outputs are read back: a level changed behind the driver is reported', async () => {
+    const got: Reading[] = [];
+    const sub = await driver.subscribe([RELAY], (r) => got.push(r));
+    chip.set(22, 1); // outputs have no edge events: only the read-back can see this
+    await waitFor(() => (got.length >= 2 ? true : undefined), OUTPUT_READBACK_MS * 4, 'read-back reading');
+    expect(got.map((r) => r.value)).toEqual([false, true]);
     await sub.close();
   });
 

@@ -101,6 +101,29 @@ describe('gpio driver with the simulator chip server', () => {
     expect(server.level(23)).toBe(1);
   });
 
+  it('a gateway restart keeps a running backup compressor on (initial: 0 applies at power-up only)', async () => {
+    await driver.write(BACKUP_RELAY, true);
+    expect(server.model.coldRoom.backupCompressor).toBe(true);
+    await driver.stop();
+    const switchedOff: number[] = [];
+    const watch = setInterval(() => {
+      if (!server.model.coldRoom.backupCompressor) switchedOff.push(Date.now());
+    }, 1);
+    try {
+      driver = makeDriver(server);
+      await driver.initialize();
+      const got: Reading[] = [];
+      const sub = await driver.subscribe([BACKUP_RELAY], (r) => got.push(r));
+      expect(got.map((r) => r.value)).toEqual([true]);
+      await sub.close();
+    } finally {
+      clearInterval(watch);
+    }
+    expect(switchedOff).toEqual([]);
+    expect(server.level(22)).toBe(1);
+    await driver.write(BACKUP_RELAY, false);
+  });
+
   it("the 'offline' fault turns reads into bad readings with a timeout cause", async () => {
     const id = server.faults.inject({ kind: 'offline', device: 'gpio' });
     try {
