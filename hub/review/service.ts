@@ -81,7 +81,7 @@ export class ReviewService implements ReviewApi {
     this.defaultExpiryMs = options.defaultExpiryMs ?? 8 * 3_600_000;
     const commands = options.commands;
     if (commands) {
-      const send: ReviewExecutor = (item) => sendCommand(commands, item);
+      const send: ReviewExecutor = (item) => sendCommand(commands, item, this.clock);
       this.executors.set('gateway', send);
       // Hub items approved while no agents run here still go out (without an effect check); the
       // agent service registers its own executor for them.
@@ -394,27 +394,39 @@ export class ReviewService implements ReviewApi {
     const executor = this.executors.get(row.item.source);
     if (!executor || this.inflight.has(id) || this.stopped) return;
     const run = async (): Promise<void> => {
-      if (!(await this.gatewayReady(row.item))) return; // the sweep tries again
+      if (!(await this.gatewayReady(row.item))) {
+        // An approval is for the conditions of its item: once the item's deadline has passed with
+        // the gateway still away, the action is stale and is not sent when the gateway returns.
+        if (this.clock() > row.item.expiresAt) {
+          await this.finish(id, { ok: false, reason: `not sent: gateway ${row.item.gateway} was not reachable before the item's deadline (${new Date(row.item.expiresAt).toISOString()}); the recommendation is stale, a new one is filed if it still applies` });
+        }
+        return; // the sweep tries again
+      }
       let outcome: ExecutionOutcome;
       try {
         outcome = await executor(row.item, row.context);
       } catch (err) {
         outcome = { ok: false, reason: errorMessage(err) };
       }
-      const latest = await this.repo.get(id);
-      if (!latest || latest.item.state !== 'approved') return;
-      const now = this.clock();
-      const next: ReviewItem = { ...latest.item, state: outcome.ok ? 'executed' : 'failed', version: latest.item.version + 1, ...(outcome.ok ? {} : { reason: (outcome.reason ?? 'execution failed').slice(0, 2000) }) };
-      const ok = await this.repo.update({ ...latest, item: next, updatedAt: now }, ['approved'], audit(id, now, SYSTEM, outcome.ok ? 'execute' : 'fail', latest.item, next, outcome.reason));
-      if (ok) {
-        this.log.info({ id, state: next.state, command: next.commandId, reason: outcome.reason }, 'review item executed');
-        this.announce(next);
-      }
+      await this.finish(id, outcome);
     };
     const p = run()
       .catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'recording a review execution failed'))
       .finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);
+  }
+
+  /** Records an approved item's outcome (executed or failed), unless someone else did first. */
+  private async finish(id: string, outcome: ExecutionOutcome): Promise<void> {
+    const latest = await this.repo.get(id);
+    if (!latest || latest.item.state !== 'approved') return;
+    const now = this.clock();
+    const next: ReviewItem = { ...latest.item, state: outcome.ok ? 'executed' : 'failed', version: latest.item.version + 1, ...(outcome.ok ? {} : { reason: (outcome.reason ?? 'execution failed').slice(0, 2000) }) };
+    const ok = await this.repo.update({ ...latest, item: next, updatedAt: now }, ['approved'], audit(id, now, SYSTEM, outcome.ok ? 'execute' : 'fail', latest.item, next, outcome.reason));
+    if (ok) {
+      this.log.info({ id, state: next.state, command: next.commandId, reason: outcome.reason }, 'review item executed');
+      this.announce(next);
+    }
   }
 
   /**
@@ -470,12 +482,17 @@ function conflict(id: string, state: ReviewState, message: string): SwarmgateErr
   return new SwarmgateError('SWG_ERR_REVIEW_CONFLICT', message, { details: { id, state } });
 }
 
-/** Gateway items: one command per item (its persisted id), then wait for the gateway's answer. */
-async function sendCommand(commands: Pick<CommandService, 'create' | 'get' | 'settled'>, item: ReviewItem): Promise<ExecutionOutcome> {
+/**
+ * Gateway items: one command per item (its persisted id), valid until the item's deadline (the
+ * gateway refuses it after that), then wait for the gateway's answer. An item past its deadline
+ * before its command was sent (a hub down meanwhile) is not sent at all.
+ */
+async function sendCommand(commands: Pick<CommandService, 'create' | 'get' | 'settled'>, item: ReviewItem, clock: () => number): Promise<ExecutionOutcome> {
   const id = item.commandId ?? commandIdFor(item.id);
   if (!(await commands.get(id))) {
+    if (clock() > item.expiresAt) return { ok: false, reason: `not sent: the item's deadline (${new Date(item.expiresAt).toISOString()}) passed before its command could be sent` };
     try {
-      await commands.create({ gateway: item.gateway, action: effectiveAction(item), origin: `review:${item.decidedBy ?? 'unknown'}`.slice(0, 128), id });
+      await commands.create({ gateway: item.gateway, action: effectiveAction(item), origin: `review:${item.decidedBy ?? 'unknown'}`.slice(0, 128), id, expiresAt: item.expiresAt });
     } catch (err) {
       // Another hub process created it first: follow that one.
       if (!(await commands.get(id))) throw err;

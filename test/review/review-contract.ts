@@ -47,12 +47,12 @@ function item(site: string, over: Partial<NewReviewItem> = {}): NewReviewItem {
 export class FakeCommands {
   readonly records = new Map<string, CommandRecord>();
   creates = 0;
-  async create(input: { gateway: string; action: Action; origin: string; id?: string }): Promise<CommandRecord> {
+  async create(input: { gateway: string; action: Action; origin: string; id?: string; expiresAt?: number }): Promise<CommandRecord> {
     const id = input.id ?? randomUUID();
     if (this.records.has(id)) throw new Error(`duplicate command id ${id}`);
     this.creates += 1;
     const now = Date.now();
-    const r: CommandRecord = { id, gateway: input.gateway, site: 's', command: { v: 1, id, ts: now, origin: input.origin, action: input.action }, status: 'applied', attempts: 1, createdAt: now, updatedAt: now, deadline: null };
+    const r: CommandRecord = { id, gateway: input.gateway, site: 's', command: { v: 1, id, ts: now, origin: input.origin, action: input.action, ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }) }, status: 'applied', attempts: 1, createdAt: now, updatedAt: now, deadline: null };
     this.records.set(id, r);
     return r;
   }
@@ -279,6 +279,41 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
         await restarted.stop();
         await second.stop();
         await restartedStore.close();
+      }
+    });
+
+    it('an approval whose gateway stays away past the item\'s deadline is not sent when it returns; a sent command carries the deadline', async () => {
+      const site = `s-${randomUUID().slice(0, 6)}`;
+      const commands = new FakeCommands();
+      let t = Date.now();
+      const hub = await ReviewService.open({ store, commands, clock: () => t });
+      try {
+        await hub.start();
+        t += 120_000; // past the start-up grace: the stored status counts
+        const x = await hub.submit(item(site, { createdAt: t, expiresAt: t + 60_000 }));
+        await store.upsertGateway({ gateway: x.gateway, site, status: 'offline', lastSeen: t - 1000 }, t);
+        await hub.approve(x.id, { user: 'ann' });
+        await hub.idle();
+        expect((await hub.get(x.id))?.state).toBe('approved'); // waits for the gateway
+        t += 61_000;
+        await hub.sweep();
+        await hub.idle();
+        const closed = await hub.get(x.id);
+        expect(closed?.state).toBe('failed');
+        expect(closed?.reason).toMatch(new RegExp(`not sent: gateway ${x.gateway} was not reachable before the item's deadline`));
+        await store.upsertGateway({ gateway: x.gateway, site, status: 'online', lastSeen: t }, t);
+        await hub.sweep();
+        await hub.idle();
+        expect(commands.creates).toBe(0);
+        expect((await hub.audit(x.id)).map((e) => e.action)).toEqual(['submit', 'approve', 'fail']);
+
+        const y = await hub.submit(item(site, { gateway: x.gateway, action: write(-21), createdAt: t, expiresAt: t + 60_000 }));
+        const approved = await hub.approve(y.id, { user: 'ann' });
+        await hub.idle();
+        expect((await hub.get(y.id))?.state).toBe('executed');
+        expect(commands.records.get(approved.commandId ?? '')?.command.expiresAt).toBe(t + 60_000);
+      } finally {
+        await hub.stop();
       }
     });
 
