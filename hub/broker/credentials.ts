@@ -14,7 +14,7 @@ import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
 import { mosquittoHash } from './mosquitto-hash.js';
 import { hashPassword, hashSecret, isPasswordHash } from './passwords.js';
-import { isValidFilter } from './topic-filter.js';
+import { filterProblem, isValidFilter } from './topic-filter.js';
 
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
@@ -182,6 +182,12 @@ export async function upsertUsers(file: string, entries: readonly { spec: UserSp
         user = { username: spec.username, ...hashes, role: 'gateway', site: spec.site, gateway: spec.gateway, ...(spec.sparkplugGroups ? { sparkplugGroups: [...spec.sparkplugGroups] } : {}) };
         break;
       case 'integration':
+        for (const [field, filters] of [['read', spec.read ?? []], ['write', spec.write ?? []]] as const) {
+          for (const f of filters) {
+            const problem = filterProblem(f);
+            if (problem) throw invalid(file, `user "${spec.username}": --${field} "${f}" is not a valid MQTT topic filter: ${problem}; nothing was written`);
+          }
+        }
         user = { username: spec.username, ...hashes, role: 'integration', read: [...(spec.read ?? [])], write: [...(spec.write ?? [])] };
         break;
       case 'hub':

@@ -42,13 +42,19 @@ export function filterWithin(filter: string, scope: string): boolean {
 
 /** A filter is well formed when '#' is only last and wildcards fill whole levels. */
 export function isValidFilter(filter: string): boolean {
-  if (filter.length === 0 || filter.length > 65535) return false;
+  return filterProblem(filter) === undefined;
+}
+
+/** Why a topic filter is malformed (MQTT 5 section 4.7), or undefined when it is well formed. */
+export function filterProblem(filter: string): string | undefined {
+  if (filter.length === 0) return 'a topic filter cannot be empty';
+  if (filter.length > 65535) return 'a topic filter is at most 65535 characters';
   const levels = filter.split('/');
-  return levels.every((level, i) => {
-    if (level === '#') return i === levels.length - 1;
-    if (level === '+') return true;
-    return !level.includes('#') && !level.includes('+');
-  });
+  for (const [i, level] of levels.entries()) {
+    if (level === '#' && i !== levels.length - 1) return `'#' must be the last level (it matches everything below), found at level ${i + 1} of ${levels.length}`;
+    if (level !== '#' && level !== '+' && (level.includes('#') || level.includes('+'))) return `a wildcard must fill a whole level, found "${level}" (use "+" or "#" alone between slashes)`;
+  }
+  return undefined;
 }
 
 export interface SharedFilter {

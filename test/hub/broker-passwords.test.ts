@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadCredentials, upsertUser } from '../../hub/broker/credentials.js';
 import { generatePassword, hashPassword, hashSecret, isPasswordHash, isSecretHash, verifyPassword } from '../../hub/broker/passwords.js';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEmbeddedBroker } from '../../hub/broker/embedded.js';
 import { tempDir } from '../support/tmp.js';
@@ -54,6 +55,23 @@ describe('broker password formats', () => {
       expect(bms?.passwordHash).toMatch(/^\$scrypt\$/);
       expect(await verifyPassword(secret, gw?.passwordHash ?? '')).toBe(true);
       expect(await verifyPassword('chosen by a person', bms?.passwordHash ?? '')).toBe(true);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('upsertUser refuses a malformed topic filter, naming it and why, and leaves the file as it was', async () => {
+    const dir = tempDir('swg-passwords-');
+    try {
+      const file = join(dir.path, 'users.yaml');
+      await upsertUser(file, { role: 'integration', username: 'bms', read: ['swarmgate/v1/#'] }, 'chosen by a person', { mosquittoIterations: 101 });
+      const before = readFileSync(file, 'utf8');
+      await expect(upsertUser(file, { role: 'integration', username: 'scada', read: ['swarmgate/#/v1'] }, 'chosen by a person', { mosquittoIterations: 101 })).rejects.toThrow(
+        /user "scada": --read "swarmgate\/#\/v1" is not a valid MQTT topic filter: '#' must be the last level.*nothing was written/,
+      );
+      await expect(upsertUser(file, { role: 'integration', username: 'scada', write: ['site+/cmd'] }, 'chosen by a person', { mosquittoIterations: 101 })).rejects.toThrow(/--write "site\+\/cmd".*wildcard must fill a whole level/);
+      expect(readFileSync(file, 'utf8')).toBe(before);
+      expect(loadCredentials(file).users.map((u) => u.username)).toEqual(['bms']);
     } finally {
       dir.remove();
     }
