@@ -208,4 +208,25 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     await page.locator('article[data-state="rejected"]').waitFor();
     expect(await w.hub.review.get('rv-low-0001')).toMatchObject({ state: 'rejected', reason: 'Setpoint is scheduled to change tonight' });
   });
+
+  it('a decision on an item decided elsewhere meanwhile is not recorded: the page says so and shows the item as it is now', async () => {
+    await requestReview(w, 'rv-stale-0001', 24, 50);
+    await waitFor(async () => (await w.hub.review.get('rv-stale-0001'))?.state === 'pending', 10_000, 'stale item pending');
+    // No live updates reach this page (a phone whose event stream lags behind).
+    await page.route('**/api/v1/stream', (route) => route.abort());
+    try {
+      await page.goto(`${w.url}/#/review/rv-stale-0001`);
+      await page.reload();
+      await page.getByRole('heading', { name: 'Set ahu1.setpoint to 24' }).waitFor();
+      await w.hub.review.reject('rv-stale-0001', { user: 'tech2', reason: 'done by hand already' });
+      await page.getByLabel('Reason for rejecting').fill('not needed');
+      await page.getByRole('button', { name: 'Reject' }).click();
+      await page.locator('article[data-state="rejected"]').waitFor();
+      expect(await page.locator('#stale-notice').textContent()).toMatch(/Not recorded: .*already rejected \(by tech2\)/);
+      expect(await page.getByRole('button', { name: 'Reject' }).count()).toBe(0);
+      expect(await w.hub.review.get('rv-stale-0001')).toMatchObject({ state: 'rejected', decidedBy: 'tech2', reason: 'done by hand already' });
+    } finally {
+      await page.unroute('**/api/v1/stream');
+    }
+  });
 });

@@ -22,6 +22,8 @@ const nav = document.getElementById('nav') as HTMLElement;
 
 let me: Me | undefined;
 let stream: EventSource | undefined;
+/** Why a decision on the item about to be shown again was not recorded (a 409), shown once. */
+let staleNotice: string | undefined;
 let filter = 'pending';
 let workOrderState: 'open' | 'closed' = 'open';
 let incidentFilter: IncidentFilter = { state: 'open', kind: '' };
@@ -193,7 +195,19 @@ async function route(focus = true): Promise<void> {
       let command = item.commandId ? commands.get(item.commandId) : undefined;
       if (item.commandId && !command) command = await api.command(item.commandId).catch(() => undefined);
       // After a decision the heading takes focus again, so the new state is read out and in view.
-      show(detailView(item, me, command, { announce, onDecided: () => void route(true) }), focus);
+      const notice = staleNotice;
+      staleNotice = undefined;
+      show(
+        detailView(item, me, command, {
+          announce,
+          onDecided: () => void route(true),
+          onStale: (message) => {
+            staleNotice = message;
+            void route(true);
+          },
+        }, notice),
+        focus,
+      );
     } else if (page === 'work-orders') {
       const orders = (await api.workOrders(workOrderState)).items;
       show(

@@ -97,6 +97,8 @@ function votesTable(title: string, votes: VoteView[]): HTMLElement | null {
 
 export interface DetailHandlers {
   readonly onDecided: (item: ReviewItem) => void;
+  /** The item changed under the technician (decided elsewhere, expired): show it again, saying why. */
+  readonly onStale: (message: string) => void;
   readonly announce: (text: string) => void;
 }
 
@@ -107,7 +109,15 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
-export function detailView(item: ReviewItem, me: Me, command: Command | undefined, handlers: DetailHandlers): HTMLElement {
+/** What the Command row says: the command's own status, or why there is none (yet). */
+function commandText(item: ReviewItem, command: Command | undefined): string {
+  if (command) return commandStatus(command);
+  if (item.state === 'approved') return 'not sent yet (waiting for the gateway)';
+  if (item.state === 'executed') return 'sent';
+  return 'not sent';
+}
+
+export function detailView(item: ReviewItem, me: Me, command: Command | undefined, handlers: DetailHandlers, notice?: string): HTMLElement {
   const canDecide = item.state === 'pending' && (me.role === 'technician' || me.role === 'admin');
   const error = h('p', { class: 'error', role: 'alert', hidden: true });
   const run = async (button: HTMLButtonElement, what: () => Promise<ReviewItem>, done: string) => {
@@ -118,6 +128,11 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
       handlers.announce(done);
       handlers.onDecided(updated);
     } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        // Decided by someone else or expired meanwhile: this view is stale, show the item as it is.
+        handlers.onStale(err.message);
+        return;
+      }
       error.textContent = errorText(err);
       error.hidden = false;
       button.disabled = false;
@@ -194,6 +209,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     { 'aria-labelledby': 'item-title', 'data-state': item.state },
     h('a', { href: '#/queue', class: 'back' }, '← Queue'),
     h('h1', { id: 'item-title', tabindex: '-1' }, breakable(describeAction(item.modifiedAction ?? item.action))),
+    notice ? h('p', { class: 'error', role: 'alert', id: 'stale-notice' }, `Not recorded: ${notice}. This is the item as it is now.`) : null,
     h(
       'dl',
       { class: 'facts' },
@@ -205,7 +221,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
       row(item.state === 'pending' ? 'Expires' : 'Decided', item.state === 'pending' ? ago(item.expiresAt) : `${item.decidedBy ?? 'system'} ${ago(item.decidedAt ?? item.createdAt)}`),
       item.modifiedAction ? row('Originally', h('span', {}, breakable(describeAction(item.action)))) : [],
       item.reason ? row('Note', item.reason) : [],
-      item.commandId ? row('Command', h('span', { id: 'command-status', 'data-command': item.commandId }, command ? commandStatus(command) : 'sent')) : [],
+      item.commandId ? row('Command', h('span', { id: 'command-status', 'data-command': item.commandId }, commandText(item, command))) : [],
     ),
     h('h2', {}, 'Why'),
     h('p', { class: 'rationale' }, item.rationale),
