@@ -63,9 +63,11 @@ export function makeErrorHandler(log: Logger) {
   return function handle(err: FastifyError | SwarmgateError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
     if (isSwarmgateError(err)) {
       if (err.status >= 500) log.error({ err, url: request.url }, 'request failed');
-      // A refusal that names a field of the request body (details.field) lists it as the validators do.
+      // A refusal that names a field of the request (details.field, in the body unless details.part
+      // says querystring or params) lists it as the validators do.
       const field = err.details.field;
-      const fields = err.status === 400 && typeof field === 'string' ? [{ path: `body.${field}`, message: err.message.replace(`${field}: `, '') }] : undefined;
+      const part = typeof err.details.part === 'string' ? err.details.part : 'body';
+      const fields = err.status === 400 && typeof field === 'string' ? [{ path: `${part}.${field}`, message: err.message.replace(`${field}: `, '') }] : undefined;
       return reply.status(err.status).send(errorBody(err.code, err.message, fields));
     }
     const fe = err as FastifyError & { validation?: Issue[]; validationContext?: string };

@@ -6,10 +6,10 @@
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
-import { ValueErrorType } from '@sinclair/typebox/errors';
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import type { FastifySchemaCompiler } from 'fastify';
 import { NUL_MESSAGE, nulPath } from '../../shared/kit/nul.js';
-import { literalChoice } from '../../shared/kit/schema-text.js';
+import { describeValue, discriminatedMember, discriminator, errorText, literalChoice } from '../../shared/kit/schema-text.js';
 import { pointerSegments } from '../../shared/kit/config-file.js';
 import { didYouMean } from '../../shared/kit/suggest.js';
 
@@ -43,14 +43,30 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
     const seen = new Set<string>();
     const issues: FieldIssue[] = [];
     for (const e of compiled.Errors(value)) {
+      const issue = explain(e);
       // The first problem per field is the telling one ("required" before "expected string").
-      if (seen.has(e.path)) continue;
-      seen.add(e.path);
-      issues.push({ instancePath: e.path, message: allowedValues(e.schema) ?? (e.type === ValueErrorType.ObjectAdditionalProperties ? unknownKey(e.schema, e.path) : undefined) ?? e.message });
+      if (seen.has(issue.instancePath)) continue;
+      seen.add(issue.instancePath);
+      issues.push(issue);
     }
     return { error: Object.assign(new Error(issues.map((i) => `${i.instancePath || '/'} ${i.message}`).join('; ')), { validation: issues }) };
   };
 };
+
+/** One problem in words, at the deepest field that explains it. */
+function explain(e: ValueError): FieldIssue {
+  // A union of objects told apart by `kind` (an action): the member the value names says what is wrong.
+  const member = e.type === ValueErrorType.Union ? discriminatedMember(e.schema, e.value) : undefined;
+  const inner = member ? Value.Errors(member, e.value).First() : undefined;
+  if (inner) return explain({ ...inner, path: `${e.path}${inner.path}` });
+  const d = e.type === ValueErrorType.Union && typeof e.value === 'object' && e.value !== null && !Array.isArray(e.value) ? discriminator(e.schema) : undefined;
+  if (d) {
+    const got = (e.value as Record<string, unknown>)[d.key];
+    return { instancePath: `${e.path}/${d.key}`, message: `must be one of: ${d.values.map(String).join(', ')}; got ${describeValue(got)}` };
+  }
+  const message = allowedValues(e.schema) ?? (e.type === ValueErrorType.ObjectAdditionalProperties ? unknownKey(e.schema, e.path) : undefined) ?? errorText(e);
+  return { instancePath: e.path, message };
+}
 
 /**
  * TypeBox converts an integer from a URL with parseInt, so `limit=1e300` became 1 and `offset=2.5`

@@ -81,6 +81,33 @@ export function describeValue(value: unknown): string {
   return String(value);
 }
 
+/** The field that tells a union's object members apart (an action's `kind`) and its values. */
+export function discriminator(schema: TSchema): { readonly key: string; readonly values: readonly unknown[] } | undefined {
+  const members = (schema as Described).anyOf;
+  if (!Array.isArray(members) || members.length === 0) return undefined;
+  const props = members.map((m) => (m as { properties?: Record<string, Described> }).properties);
+  const first = props[0];
+  if (!first || props.some((p) => p === undefined)) return undefined;
+  for (const [key, field] of Object.entries(first)) {
+    if (!('const' in field)) continue;
+    const values = props.map((p) => p?.[key]?.const);
+    if (props.every((p) => p?.[key] !== undefined && 'const' in (p[key] as Described)) && new Set(values).size === values.length) return { key, values };
+  }
+  return undefined;
+}
+
+/**
+ * The member of a union of objects told apart by a literal field (an action's `kind`) that a value
+ * names, so its errors can be reported field by field instead of "expected union value";
+ * undefined when the union is not of that shape or the value names no member.
+ */
+export function discriminatedMember(schema: TSchema, value: unknown): TSchema | undefined {
+  const d = discriminator(schema);
+  if (!d || typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const at = d.values.indexOf((value as Record<string, unknown>)[d.key]);
+  return at < 0 ? undefined : (schema as Described).anyOf?.[at];
+}
+
 /** TypeBox's message, with a union's allowed members and the value that came instead of "Expected union value". */
 export function errorText(error: ValueError): string {
   const allowed = error.message.startsWith('Expected union') ? allowedText(error.schema) : undefined;

@@ -165,6 +165,40 @@ describe('web API', () => {
       expect(paths.some((p) => p.startsWith('body.action'))).toBe(true);
       expect((await call('POST', '/api/v1/commands', as('technician'), { gateway: 'ghost', action: { kind: 'mode', mode: 'auto' } })).body.error.code).toBe('SWG_ERR_GATEWAY_UNKNOWN');
     });
+
+    it('refuses a bad query naming the parameter: history from after to, gaps limit, unknown stream topics', async () => {
+      const history = await call('GET', '/api/v1/gateways/gw-1/points/ahu1/temp/history?from=2000&to=1000', as('viewer'));
+      expect(history.status).toBe(400);
+      expect(history.body.error).toMatchObject({ code: 'SWG_ERR_API_VALIDATION', fields: [{ path: 'querystring.from', message: expect.stringContaining('is after to') as string }] });
+      const gaps = await call('GET', '/api/v1/gateways/gw-1/gaps?limit=-1', as('viewer'));
+      expect(gaps.status).toBe(400);
+      expect(gaps.body.error.fields[0].path).toBe('querystring.limit');
+      expect((await call('GET', '/api/v1/gateways/gw-1/gaps?limit=5', as('viewer'))).status).toBe(200);
+      const stream = await call('GET', '/api/v1/stream?topics=review,bogus', as('viewer'));
+      expect(stream.status).toBe(400);
+      expect(stream.body.error.fields).toEqual([{ path: 'querystring.topics', message: expect.stringMatching(/^"bogus" is not a topic \(topics: review, .*\)$/) as string }]);
+      expect((await call('GET', '/api/v1/stream?topics=reviews', as('viewer'))).body.error.fields[0].message).toMatch(/did you mean "review"\?/);
+    });
+
+    it('explains a bad action at the field that is wrong, not as "expected union value"', async () => {
+      const fields = async (action: unknown, raw?: string): Promise<Json[]> => {
+        const headers = { ...as('technician'), 'content-type': 'application/json' };
+        const res = await t.app.inject({ method: 'POST', url: '/api/v1/commands', headers, payload: raw ?? JSON.stringify({ gateway: 'gw-1', action }) });
+        expect(res.statusCode).toBe(400);
+        return res.json<Json>().error.fields as Json[];
+      };
+      expect(await fields({ kind: 'mode', mode: 'turbo' })).toEqual([{ path: 'body.action.mode', message: 'must be one of: auto, manual, maintenance' }]);
+      expect(await fields(undefined, '{"gateway":"gw-1","action":{"kind":"write","device":"ahu1","point":"setpoint","value":1e400}}')).toEqual([
+        { path: 'body.action.value', message: expect.stringMatching(/^expected a number from -1e\+?\d+ to 1e\+?\d+, true or false, a string .* or null; got Infinity$/) as string },
+      ]);
+      expect((await fields({ kind: 'write', device: 'ahu1', point: 'setpoint', value: 'a\u0000b' }))[0]).toMatchObject({ path: 'body.action.value', message: expect.stringContaining('without NUL characters') as string });
+      expect((await fields({ kind: 'write', device: 'ahu1', point: 'setpoint' }))[0]).toMatchObject({ path: 'body.action.value' });
+      expect(await fields({ kind: 'reboot' })).toEqual([{ path: 'body.action.kind', message: 'must be one of: write, mode; got "reboot"' }]);
+      const past = await call('POST', '/api/v1/commands', as('technician'), { gateway: 'gw-1', action: { kind: 'mode', mode: 'auto' }, expiresAt: 1 });
+      expect(past.status).toBe(400);
+      expect(past.body.error.fields).toEqual([{ path: 'body.expiresAt', message: expect.stringContaining('1970-01-01T00:00:00.001Z is in the past') as string }]);
+      expect(await fields({ device: 'ahu1' })).toEqual([{ path: 'body.action.kind', message: 'must be one of: write, mode; got nothing' }]);
+    });
   });
 
   describe('review queue', () => {

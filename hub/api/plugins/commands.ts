@@ -44,6 +44,10 @@ export const commandsPlugin: ApiPlugin = async (app) => {
     handler: async (request, reply) => {
       const p = who(request);
       const { gateway, action, expiresAt } = request.body;
+      // A command the gateway would refuse as expired on arrival is refused here.
+      if (expiresAt !== undefined && expiresAt <= Date.now()) {
+        throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `expiresAt: ${new Date(expiresAt).toISOString()} is in the past; give a time to come (ms since the epoch) or leave it out`, { details: { field: 'expiresAt' } });
+      }
       // A write the gateway's last birth says it would refuse is refused here, with the field named.
       const problem = await ctx.points.checkWrite(gateway, action);
       if (problem) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `action.${problem.field}: ${problem.message}`, { details: { field: `action.${problem.field}` } });

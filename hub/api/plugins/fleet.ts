@@ -43,10 +43,15 @@ export const fleetPlugin: ApiPlugin = async (app) => {
 
   app.route({
     ...at('gateways.gaps'),
-    schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(Type.Object({ gaps: Type.Array(StoredGapSchema) }, strict)) },
+    schema: {
+      params: Type.Object({ gateway: IdParam }, strict),
+      querystring: Type.Object({ limit: Type.Optional(Limit(1000, 200)) }, strict),
+      response: responses(Type.Object({ gaps: Type.Array(StoredGapSchema, { description: 'newest first' }) }, strict)),
+    },
     handler: async (request) => {
       await knownGateway(ctx, request.params.gateway);
-      return { gaps: [...(await ctx.store.gaps(request.params.gateway))].sort((a, b) => b.ts - a.ts) };
+      const gaps = [...(await ctx.store.gaps(request.params.gateway))].sort((a, b) => b.ts - a.ts);
+      return { gaps: gaps.slice(0, request.query.limit ?? 200) };
     },
   });
 
@@ -80,7 +85,9 @@ export const fleetPlugin: ApiPlugin = async (app) => {
       const { gateway, device, point } = request.params;
       const to = request.query.to ?? Date.now();
       const from = request.query.from ?? to - 24 * HOUR;
-      if (from > to) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `from (${from}) is after to (${to})`);
+      if (from > to) {
+        throw new SwarmgateError('SWG_ERR_API_VALIDATION', `from: ${new Date(from).toISOString()} is after to (${new Date(to).toISOString()}); give from <= to`, { details: { field: 'from', part: 'querystring' } });
+      }
       await knownGateway(ctx, gateway);
       const maxPoints = request.query.maxPoints ?? DEFAULT_MAX_POINTS;
       // Raw samples only when asked for and the span is small enough not to flood a phone.

@@ -6,6 +6,8 @@
  * every heartbeat and end after logout.
  */
 import { Type } from '@sinclair/typebox';
+import { SwarmgateError } from '../../../shared/kit/errors.js';
+import { didYouMean } from '../../../shared/kit/suggest.js';
 import type { ApiPlugin } from '../context.js';
 import { at } from '../context.js';
 import { LIVE_TOPICS, type LiveTopic } from '../../live/feed.js';
@@ -26,7 +28,12 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
       response: { 200: Type.String({ description: 'text/event-stream; event names: review, gateway (one status change), gateways (the rest of a burst of status changes within a second, summed up: counts by status and site, the first 50 gateways), event, command, deployment, incident' }) },
     },
     handler: (request, reply) => {
-      const wanted = new Set<Topic>((request.query.topics ? request.query.topics.split(',') : TOPICS).filter((t): t is Topic => (TOPICS as readonly string[]).includes(t)));
+      const asked = request.query.topics ? request.query.topics.split(',').filter((t) => t !== '') : [...TOPICS];
+      const unknown = asked.find((t) => !(TOPICS as readonly string[]).includes(t));
+      if (unknown !== undefined) {
+        throw new SwarmgateError('SWG_ERR_API_VALIDATION', `topics: "${unknown}" is not a topic (topics: ${TOPICS.join(', ')})${didYouMean(unknown, TOPICS)}`, { details: { field: 'topics', part: 'querystring' } });
+      }
+      const wanted = new Set<Topic>(asked as Topic[]);
       // Status changes come one by one and, in a burst, summed up: asking for one is asking for both.
       if (wanted.has('gateway')) wanted.add('gateways');
       reply.hijack();
