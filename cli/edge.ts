@@ -36,7 +36,13 @@ and is then replaced by the config the hub issued.
 `;
 
 async function check(files: string[]): Promise<number> {
-  if (files.length === 0) {
+  if (files.includes('--help') || files.includes('-h')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const option = files.find((f) => f.startsWith('-'));
+  if (files.length === 0 || option !== undefined) {
+    if (option !== undefined) process.stderr.write(`swarmgate edge check: unknown option ${option} (it takes config files only)\n`);
     process.stderr.write(HELP);
     return 2;
   }

@@ -48,6 +48,13 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     const r = cli(['frobnicate']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
+    // Options of edge check are not config files.
+    const help = cli(['edge', 'check', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('swarmgate edge check FILE [FILE...]');
+    const option = cli(['edge', 'check', '--strict', 'gateway.yaml']);
+    expect(option.status).toBe(2);
+    expect(option.stderr).toContain('unknown option --strict (it takes config files only)');
   });
 
   it('edge check: exit 0 for the demo config, exit 1 with file:line for a broken one', () => {

@@ -46,7 +46,7 @@ export const ERROR_TABLE = {
   SWG_ERR_INPUT_CSV: { kind: 'validation', status: 400, hint: 'each row must be timestamp,value with a parseable time and a number' },
   SWG_ERR_PRIOR_INVALID: { kind: 'validation', status: 400, hint: 'the detector prior does not match the wire DetectorPriorSchema (shared/wire/detector-prior.ts) or the detector options it is loaded into (forecaster lags and hidden units, pattern lengths); fix the named field or export the prior again' },
   SWG_ERR_PRIOR_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the fleet priors (GET /api/v1/priors): a prior exists once a gateway has published one for that key' },
-  SWG_ERR_SIM_FAULT_INVALID: { kind: 'validation', status: 400, hint: 'fix the named field; GET /faults on the simulator control API lists active faults, the fault kinds are drift, stuck, spikes, offline, slow, exception, opcua-restart, compressor-failure, bacnet-offline, bacnet-slow, bacnet-no-segmentation, bacnet-restart' },
+  SWG_ERR_SIM_FAULT_INVALID: { kind: 'validation', status: 400, hint: 'fix the named field; GET /faults on the simulator control API lists active faults, the fault kinds are drift, stuck, spikes, offline, slow, exception, opcua-restart, compressor-failure, heat-wave, bacnet-offline, bacnet-slow, bacnet-no-segmentation, bacnet-no-rpm, bacnet-restart' },
   SWG_ERR_SIM_FAULT_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /faults lists the ids of active faults' },
   SWG_ERR_SIM_START: { kind: 'device', status: 503, hint: 'a simulator server could not start; check the port is free (use 0 for an ephemeral port) and the serial path exists' },
   SWG_ERR_HUB_CREDENTIALS: { kind: 'config', status: 400, hint: 'fix the credentials file, or re-add the user with `swarmgate hub user add`' },

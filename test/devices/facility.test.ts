@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFacility, type Facility } from '../../devices/facility.js';
+import { FAULT_SCHEMAS } from '../../devices/faults/types.js';
+import { ERROR_TABLE } from '../../shared/kit/errors.js';
 import { closeModbusClient, newModbusClient, type ModbusClient } from './support.js';
 
 describe('startFacility + control API', () => {
@@ -49,6 +51,12 @@ describe('startFacility + control API', () => {
     expect(((await badTarget.json()) as { field: string }).field).toBe('target');
     const extra = await post({ kind: 'offline', device: 'ahu', bogus: 1 });
     expect(extra.status).toBe(400);
+  });
+
+  it('the invalid-fault hint lists every fault kind there is', () => {
+    const hint = ERROR_TABLE.SWG_ERR_SIM_FAULT_INVALID.hint;
+    const listed = (hint.split('the fault kinds are ')[1] ?? '').split(', ');
+    expect(listed.sort()).toEqual(Object.keys(FAULT_SCHEMAS).sort());
   });
 
   it('exception, offline and slow faults change Modbus behaviour; DELETE clears', async () => {
