@@ -125,12 +125,14 @@ export function compileRules(config: RulesConfig | undefined, devices: readonly 
     problems.push(...scoped.map((p) => ({ ...p, message: `${who}: ${p.message}` })));
     const then = actions(r.then, [...at, 'then'], who);
     const otherwise = actions(r.else, [...at, 'else'], who);
-    if (r.enabled === false || !compiled.condition) return;
+    if (r.enabled === false) return;
+    // Also when its condition has problems: an output it writes is not "written by no rule" on top of them.
     for (const ref of [...then.writes.keys(), ...otherwise.writes.keys()]) {
       const by = written.get(ref) ?? new Set<string>();
       by.add(r.name);
       written.set(ref, by);
     }
+    if (!compiled.condition) return;
     rules.push({
       name: r.name,
       index,
