@@ -1,6 +1,7 @@
 /**
  * Loads a gateway config and the device profiles it names, validates both (generic schema first,
- * then each driver manifest's connection/address schemas and semantic checks) and resolves them
+ * then each driver manifest's connection/address schemas and semantic checks, then what devices
+ * claim together: serial ports, bus addresses, GPIO lines) and resolves them
  * into the DeviceSpecs the runtime starts drivers from. Every problem names file, line, column and
  * field path; nothing is started from a config with problems.
  */
@@ -16,6 +17,7 @@ import { normalizeTags, tagProblems } from './haystack.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
 import { SourceFile, fileErrorReason, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
 import { closest, didYouMean } from '../../shared/kit/suggest.js';
+import { claimConflicts, type LocatedClaim, type Place } from './claims.js';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -92,6 +94,7 @@ class ConfigChecker {
     const profilesByDevice = new Map<string, Profile>();
     const ids = new Set<string>();
     const unresolved = new Set<string>();
+    const claims: LocatedClaim[] = [];
     devices.forEach((device, index) => {
       if (!isRecord(device) || typeof device.id !== 'string') return;
       if (ids.has(device.id)) {
@@ -105,10 +108,15 @@ class ConfigChecker {
       if (resolved) {
         specs.push(resolved.spec);
         profilesByDevice.set(device.id, resolved.profile);
+        claims.push(...resolved.claims);
       } else {
         unresolved.add(device.id);
       }
     });
+    // Ports, bus addresses and GPIO lines shared between devices. A conflict at a place already
+    // reported (GPIO pins used differently within one profile) is not reported twice.
+    const reported = new Set(this.problems.map((p) => `${p.file}:${p.line}:${p.path}`));
+    this.problems.push(...claimConflicts(claims).filter((p) => !reported.has(`${p.file}:${p.line}:${p.path}`)));
     // The hub's broker binds a gateway's client id to its identity (its gateway id, and
     // <id>-spb for the Sparkplug node) and refuses any other at connect.
     const clientId: unknown = isRecord(config.federation) && isRecord(config.federation.mqtt) ? config.federation.mqtt.clientId : undefined;
@@ -175,7 +183,7 @@ class ConfigChecker {
     });
   }
 
-  private device(source: SourceFile, config: GatewayConfig, device: DeviceConfig, index: number): { spec: DeviceSpec; profile: Profile } | undefined {
+  private device(source: SourceFile, config: GatewayConfig, device: DeviceConfig, index: number): { spec: DeviceSpec; profile: Profile; claims: LocatedClaim[] } | undefined {
     const at = (...path: (string | number)[]): (string | number)[] => ['devices', index, ...path];
     if (typeof device.protocol !== 'string' || typeof device.profile !== 'string') return undefined;
     if (!this.registry.has(device.protocol)) {
@@ -255,16 +263,17 @@ class ConfigChecker {
       connection,
       points,
     };
-    for (const problem of settingsValid ? manifest.validate(spec) : []) {
-      const segments = pointerSegments(problem.path);
+    // A path inside the device entry: its points are in the profile (before disabled points were left out), the rest in the config.
+    const locate = (path: string): Place => {
+      const segments = pointerSegments(path);
       if (segments[0] === 'points' && typeof segments[1] === 'number') {
-        const original = profileIndex[segments[1]] ?? 0;
-        this.problems.push(parsed.source.problem(['points', original, ...segments.slice(2)], problem.message));
-      } else {
-        this.problems.push(source.problem(at(...segments), problem.message));
+        return parsed.source.problem(['points', profileIndex[segments[1]] ?? 0, ...segments.slice(2)], '');
       }
-    }
-    return { spec, profile };
+      return source.problem(at(...segments), '');
+    };
+    for (const problem of settingsValid ? manifest.validate(spec) : []) this.problems.push({ ...locate(problem.path), message: problem.message });
+    const claims = settingsValid && manifest.claims ? manifest.claims(spec).map((claim) => ({ device: device.id, claim, locate })) : [];
+    return { spec, profile, claims };
   }
 }
 

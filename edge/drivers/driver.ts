@@ -135,6 +135,30 @@ export interface ValidationProblem {
 }
 
 /**
+ * Something a device holds that other devices of the gateway may hold too: a serial port whose
+ * line settings every device on it must share, a unit address on that bus, a GPIO line. The config
+ * check compares the claims of every enabled device and reports a conflict naming both places.
+ */
+export interface DeviceClaim {
+  /** What is claimed: equal strings name the same thing, e.g. `serial /dev/ttyUSB0 unit 3`. */
+  readonly resource: string;
+  /** The same in words for messages, e.g. `unit id 3 on serial port /dev/ttyUSB0`. */
+  readonly label: string;
+  /** exclusive: one holder only; shared: every holder must have the same `settings`. */
+  readonly kind: 'exclusive' | 'shared';
+  /** Shared claims: connection fields and their values that every holder must agree on. */
+  readonly settings?: Readonly<Record<string, string | number>>;
+  /** What must hold, for messages: `every device on one bus needs its own unitId`. */
+  readonly rule: string;
+  /** Where the device claims it, a path inside the device entry: `/connection/unitId`, `/points/2/address/pin`. */
+  readonly path: string;
+  /** Claims of a point (in a profile several devices may use): where in the device's connection the claim is reported when another device holds it. */
+  readonly connectionPath?: string;
+  /** The point that claims it, for messages. */
+  readonly point?: string;
+}
+
+/**
  * What a protocol declares about itself (OIBus-style manifest): its settings schemas, capabilities,
  * semantic validation, and the factory. Registered once in edge/drivers/registry.ts.
  */
@@ -148,6 +172,8 @@ export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema =
   readonly capabilities: { readonly subscribe: boolean; readonly browse: boolean };
   /** Checks that need more than a schema (overlapping registers, string lengths ...). */
   validate(device: DeviceSpec<Static<C>, Static<A>>): ValidationProblem[];
+  /** What the device holds that no other device may hold, or hold differently (checked across devices). */
+  claims?(device: DeviceSpec<Static<C>, Static<A>>): DeviceClaim[];
   /** The raw value type at this address (before scale and offset); undefined when the address does not say. */
   valueType(address: Static<A>): PointValueType | undefined;
   create(device: DeviceSpec<Static<C>, Static<A>>, context: DriverContext): Driver;

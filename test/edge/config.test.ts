@@ -1,5 +1,5 @@
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { chmodSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, defaultDataDir, loadConfig } from '../../edge/config/load.js';
@@ -364,5 +364,133 @@ describe('edge check: one run reports schema, profile and reference problems tog
     expect(lines.some((l) => l.includes('analytics.points[0].point') && l.includes('no point "nope"')), lines.join('\n')).toBe(true);
     expect(lines.some((l) => l.includes('rules.list[0].when')), lines.join('\n')).toBe(true);
     expect(lines.some((l) => l.includes('nope2')), lines.join('\n')).toBe(false);
+  });
+});
+
+describe('edge check: what devices share (serial ports, bus addresses, GPIO lines) is checked across devices', () => {
+  const METER = `${PROFILES}energy-meter-modbus.yaml`;
+  const GPIO = `${PROFILES}facility-gpio.yaml`;
+  const lineIn = (text: string, needle: string): number => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+  const profileLine = (file: string, needle: string): number => lineIn(readFileSync(file, 'utf8'), needle);
+  const rel = (from: string, to: string): string => relative(dirname(from), to);
+
+  it('RTU devices on one serial port with different line settings: both places named', () => {
+    const text = `${head}devices:
+  - id: meter1
+    protocol: modbus-rtu
+    profile: ${METER}
+    connection: { path: /dev/ttyS-test-bus, baudRate: 19200, unitId: 1 }
+  - id: meter2
+    protocol: modbus-rtu
+    profile: ${METER}
+    connection:
+      path: /dev/ttyS-test-bus
+      baudRate: 9600
+      parity: even
+      unitId: 2
+`;
+    const file = write('rtu-settings.yaml', text);
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    expect(lines).toEqual([
+      `${file}:${lineIn(text, 'baudRate: 9600')}:17: devices[1].connection.baudRate: serial port /dev/ttyS-test-bus is also used by device "meter1" (line ${lineIn(text, 'baudRate: 19200')}) with baudRate 19200, parity none; this device has baudRate 9600, parity even: every device on one serial port must use the same baudRate, parity, dataBits and stopBits`,
+    ]);
+    expect(() => loadConfig(file, registry)).toThrow(/serial port \/dev\/ttyS-test-bus is also used by device "meter1"/);
+  });
+
+  it('two RTU devices with one unit id on one serial port, also through a symlink to it; other ports and disabled devices are not compared', () => {
+    const port = write('tty-real', '');
+    const link = join(dir.path, 'tty-link');
+    symlinkSync(port, link);
+    const text = `${head}devices:
+  - id: meter1
+    protocol: modbus-rtu
+    profile: ${METER}
+    connection: { path: ${port}, baudRate: 19200 }
+  - id: meter2
+    protocol: modbus-rtu
+    profile: ${METER}
+    connection: { path: ${link}, baudRate: 19200 }
+  - id: meter3
+    protocol: modbus-rtu
+    profile: ${METER}
+    connection: { path: /dev/ttyS-other, unitId: 1 }
+  - id: meter4
+    enabled: false
+    protocol: modbus-rtu
+    profile: ${METER}
+    connection: { path: ${port}, baudRate: 19200, unitId: 1 }
+`;
+    const file = write('rtu-units.yaml', text);
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    // unitId is not written: its default (1) is meant, and the problem is at the connection.
+    expect(lines).toEqual([
+      `${file}:${lineIn(text, `path: ${link}`)}:17: devices[1].connection.unitId: unit id 1 on serial port ${link} is already claimed by device "meter1" (line ${lineIn(text, `path: ${port}, baudRate`)}): two devices on one bus cannot answer to the same address: give each its own unitId`,
+    ]);
+  });
+
+  it('two GPIO devices on one chip claiming the same lines: the device, the point and the profile line of each', () => {
+    const text = `${head}devices:
+  - id: io
+    protocol: gpio
+    profile: ${GPIO}
+    connection: { chip: { kind: sim, host: 127.0.0.1, port: 15021 } }
+  - id: io-other-chip
+    protocol: gpio
+    profile: ${GPIO}
+    connection: { chip: { kind: sim, host: 127.0.0.1, port: 15022 } }
+  - id: io2
+    protocol: gpio
+    profile: ${GPIO}
+    connection: { chip: { kind: sim, host: localhost, port: 15021 } }
+`;
+    const file = write('gpio-devices.yaml', text);
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    const at = `${file}:${lineIn(text, 'host: localhost')}:25: devices[2].connection.chip`;
+    const profile = rel(file, GPIO);
+    const pins: readonly [string, number][] = [['door_contact', 17], ['occupancy', 27], ['backup_compressor_relay', 22], ['ahu_enable_relay', 23]];
+    expect(lines).toEqual(
+      pins.map(([point, pin]) => {
+        const where = `${profile}:${profileLine(GPIO, `pin: ${pin},`)}`;
+        return `${at}: BCM pin ${pin} of the simulated chip at localhost:15021 (point "${point}", ${where}) is already claimed by device "io" (line ${lineIn(text, 'port: 15021')}, point "${point}" at ${where}): a GPIO line belongs to one point of one device`;
+      }),
+    );
+    // The header chip is the same whether a device says sysfs or auto.
+    const header = write('gpio-header.yaml', `${head}devices:\n  - { id: a, protocol: gpio, profile: ${GPIO}, connection: { chip: { kind: auto } } }\n  - { id: b, protocol: gpio, profile: ${GPIO}, connection: { chip: { kind: sysfs } } }\n  - { id: c, protocol: gpio, profile: ${GPIO}, connection: { chip: { kind: sysfs, label: pinctrl-other } } }\n`);
+    const headerLines = checkGatewayConfigFile(header, registry).problems.map(formatProblem);
+    expect(headerLines, headerLines.join('\n')).toHaveLength(4);
+    expect(headerLines.every((l) => l.includes(`${header}:4:`) && l.includes('devices[1].connection.chip: BCM pin') && l.includes('of the header chip') && l.includes('already claimed by device "a" (line 3,')), headerLines.join('\n')).toBe(true);
+  });
+
+  it('two points of one profile on one GPIO line: both profile lines; a pin used differently is reported once', () => {
+    const profile = write(
+      'two-on-one-pin.yaml',
+      [
+        'profile: two-on-one-pin',
+        'protocol: gpio',
+        'points:',
+        '  - name: door',
+        '    address: { pin: 17, direction: in }',
+        '  - name: door_again', // 6
+        '    address: { pin: 17, direction: in }', // 7
+        '  - name: relay',
+        '    address: { pin: 22, direction: out }', // 9
+        '    writable: true',
+        '  - name: relay_as_input',
+        '    address: { pin: 22, direction: in }', // 12
+        '',
+      ].join('\n'),
+    );
+    const file = write('gpio-points.yaml', `${head}devices:\n  - { id: io, protocol: gpio, profile: ${profile}, connection: { chip: { kind: sim, host: h, port: 1 } } }\n`);
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    // The manifest's own check of a pin used differently comes first; the claims add the pin claimed twice alike.
+    expect(lines).toEqual([
+      `${profile}:12:21: points[3].address.pin: BCM pin 22 is also used by point relay with a different direction, edge or activeLow`,
+      `${profile}:7:21: points[1].address.pin: BCM pin 17 of the simulated chip at h:1 is also claimed by point "door" (line 5): a GPIO line belongs to one point of one device`,
+    ]);
+  });
+
+  it('the shipped demo config shares nothing it must not', () => {
+    const demo = fileURLToPath(new URL('../../deploy/examples/demo-gateway.yaml', import.meta.url));
+    expect(checkGatewayConfigFile(demo, registry).problems.map(formatProblem)).toEqual([]);
   });
 });

@@ -1,13 +1,15 @@
 /**
  * Rules config → executable rules, with every semantic problem the schema cannot see: unknown
- * devices/points, writes to read-only points, values outside a point's limits, kinds missing
+ * devices/points, writes to read-only points, values of the wrong type for the point or outside
+ * its limits, kinds missing
  * their fields, duplicate names. Problems carry the field path inside the `rules` section and
  * name the rule, so the config checker can point at file and line.
  */
 import type { DeviceSpec, PointValue } from '../../drivers/driver.js';
-import { checkRef, compileCondition, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
+import { checkRef, compileCondition, pointValueType, type CatalogPoint, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { compileInterlocks, type CompiledInterlock } from './interlocks.js';
 import { splitRef, type ActionConfig, type RulesConfig } from './schema.js';
+import { valueTypeProblem } from './value-types.js';
 
 export interface RuleEvent {
   readonly message: string;
@@ -45,7 +47,9 @@ export interface CompiledRules {
 }
 
 export function catalogOf(devices: readonly DeviceSpec[]): PointCatalog & { limits(ref: string): { min?: number; max?: number } | undefined } {
-  const map = new Map(devices.map((d) => [d.id, new Map(d.points.map((p) => [p.name, { writable: p.writable, limits: p.limits }]))]));
+  const map = new Map(
+    devices.map((d) => [d.id, new Map(d.points.map((p): [string, CatalogPoint] => [p.name, { writable: p.writable, limits: p.limits, ...(p.valueType !== undefined ? { valueType: p.valueType } : {}) }]))]),
+  );
   return {
     devices: map,
     limits(ref) {
@@ -63,6 +67,11 @@ export function compileRules(config: RulesConfig | undefined, devices: readonly 
   const written = new Map<string, Set<string>>();
 
   const checkValue = (ref: string, value: PointValue, path: (string | number)[], who: string): void => {
+    const mismatch = valueTypeProblem(ref, pointValueType(ref, catalog), value, 'cannot be written to it');
+    if (mismatch) {
+      problems.push({ path, message: `${who}: ${mismatch}` });
+      return;
+    }
     const limits = catalog?.limits(ref);
     if (typeof value === 'number' && limits && ((limits.min !== undefined && value < limits.min) || (limits.max !== undefined && value > limits.max))) {
       problems.push({ path, message: `${who}: ${value} is outside the limits of ${ref} [${limits.min ?? '-inf'}, ${limits.max ?? '+inf'}]` });
@@ -116,12 +125,14 @@ export function compileRules(config: RulesConfig | undefined, devices: readonly 
     problems.push(...scoped.map((p) => ({ ...p, message: `${who}: ${p.message}` })));
     const then = actions(r.then, [...at, 'then'], who);
     const otherwise = actions(r.else, [...at, 'else'], who);
-    if (r.enabled === false || !compiled.condition) return;
+    if (r.enabled === false) return;
+    // Also when its condition has problems: an output it writes is not "written by no rule" on top of them.
     for (const ref of [...then.writes.keys(), ...otherwise.writes.keys()]) {
       const by = written.get(ref) ?? new Set<string>();
       by.add(r.name);
       written.set(ref, by);
     }
+    if (!compiled.condition) return;
     rules.push({
       name: r.name,
       index,

@@ -4,8 +4,9 @@
  * unknown never counts as "all clear" (not(unknown) stays unknown), so a lost sensor cannot
  * switch anything on or off by itself — the output's safe state handles it.
  */
-import type { PointValue, Reading } from '../../drivers/driver.js';
+import type { PointValue, PointValueType, Reading } from '../../drivers/driver.js';
 import { MAX_CONDITION_DEPTH, splitRef, type ConditionConfig } from './schema.js';
+import { describePointType, kindOfType, valueTypeProblem } from './value-types.js';
 import { didYouMean } from '../../../shared/kit/suggest.js';
 
 export type Tri = boolean | undefined;
@@ -40,8 +41,31 @@ export interface ConditionProblem {
 
 /** What compile() needs to know about the gateway to check references. */
 export interface PointCatalog {
-  /** Device id → point name → writable, and the write limits the profile and site set. */
-  readonly devices: ReadonlyMap<string, ReadonlyMap<string, { readonly writable: boolean; readonly limits?: { readonly min?: number; readonly max?: number } }>>;
+  /**
+   * Device id → point name → writable, the write limits the profile and site set, and the value
+   * type the profile declares (undefined when it does not say: values are then not type-checked).
+   */
+  readonly devices: ReadonlyMap<string, ReadonlyMap<string, CatalogPoint>>;
+}
+
+export interface CatalogPoint {
+  readonly writable: boolean;
+  readonly limits?: { readonly min?: number; readonly max?: number };
+  readonly valueType?: PointValueType;
+}
+
+/** The declared value type of a point the catalog has, else undefined. */
+export function pointValueType(ref: string, catalog: PointCatalog | undefined): PointValueType | undefined {
+  const { device, point } = splitRef(ref);
+  return catalog?.devices.get(device)?.get(point)?.valueType;
+}
+
+/** Kinds that compare a point's value as a number: on a boolean or string point they are never true. */
+function numericOnly(kind: 'above' | 'below' | 'range' | 'rate', ref: string, catalog: PointCatalog | undefined, path: readonly (string | number)[], problems: ConditionProblem[]): void {
+  const type = pointValueType(ref, catalog);
+  if (type === undefined || kindOfType(type) === 'number') return;
+  const use = type === 'boolean' ? 'use kind "equals" with value true or false' : 'use kind "equals" with a quoted value';
+  problems.push({ path, message: `condition kind "${kind}" compares numbers, but ${ref} is ${describePointType(type)}, so it is never true: ${use}` });
 }
 
 export interface CompileResult {
@@ -99,6 +123,7 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
       const off = c.off ?? on;
       if (c.kind === 'above' && off > on) problems.push({ path: at('off'), message: `"off" (${off}) must not be above "on" (${on}) for kind "above": the condition turns off below off` });
       if (c.kind === 'below' && off < on) problems.push({ path: at('off'), message: `"off" (${off}) must not be below "on" (${on}) for kind "below": the condition turns off above off` });
+      if (ref) numericOnly(c.kind, ref, catalog, at('point'), problems);
       if (ref) acc.valueRefs.add(ref);
       inner = ref ? threshold(ref, c.kind, on, off) : undefined;
       break;
@@ -107,6 +132,8 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
       const ref = pointRef();
       need('value');
       forbid(['device', 'on', 'off', 'min', 'max', 'above', 'below', 'windowS', 'of']);
+      const mismatch = ref && c.value !== undefined ? valueTypeProblem(ref, pointValueType(ref, catalog), c.value, 'never equals it') : undefined;
+      if (mismatch) problems.push({ path: at('value'), message: mismatch });
       if (ref) acc.valueRefs.add(ref);
       const want = c.value;
       inner = ref && want !== undefined ? stateless((i) => {
@@ -120,6 +147,7 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
       if (c.min === undefined && c.max === undefined) problems.push({ path: at('min'), message: 'condition kind "range" needs "min", "max" or both' });
       forbid(['device', 'on', 'off', 'value', 'above', 'below', 'windowS', 'of']);
       if (c.min !== undefined && c.max !== undefined && c.min > c.max) problems.push({ path: at('max'), message: `"max" (${c.max}) is below "min" (${c.min})` });
+      if (ref) numericOnly('range', ref, catalog, at('point'), problems);
       if (ref) acc.valueRefs.add(ref);
       const lo = c.min ?? -Infinity;
       const hi = c.max ?? Infinity;
@@ -134,6 +162,7 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
       if (c.above === undefined && c.below === undefined) problems.push({ path: at('above'), message: 'condition kind "rate" needs "above" (rising faster than, per minute) or "below"' });
       forbid(['device', 'on', 'off', 'value', 'min', 'max', 'of']);
       const windowS = c.windowS ?? 300;
+      if (ref) numericOnly('rate', ref, catalog, at('point'), problems);
       if (ref) {
         acc.valueRefs.add(ref);
         acc.rateWindows.set(ref, Math.max(acc.rateWindows.get(ref) ?? 0, windowS));

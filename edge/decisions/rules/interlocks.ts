@@ -8,6 +8,7 @@ import type { PointValue, Reading, WriteValue } from '../../drivers/driver.js';
 import type { WriteGuard } from '../../runtime/ports.js';
 import { compileCondition, snapshotInputs, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { splitRef, type InterlockConfig } from './schema.js';
+import { describePointType, kindOfType, valueTypeProblem } from './value-types.js';
 import { didYouMean } from '../../../shared/kit/suggest.js';
 
 export type LatestLookup = (device: string, point: string) => Reading | undefined;
@@ -43,6 +44,13 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
     if (limits?.max !== undefined && c.min !== undefined && c.min > limits.max) problems.push({ path: [...at, 'min'], message: `interlock "${c.name}": min ${c.min} is above ${c.point}'s limit max ${limits.max}, so while it holds every write is refused` });
     if (limits?.min !== undefined && c.max !== undefined && c.max < limits.min) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max ${c.max} is below ${c.point}'s limit min ${limits.min}, so while it holds every write is refused` });
     if ((c.min !== undefined || c.max !== undefined) && c.value !== undefined) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": use either value or min/max` });
+    // Writes are matched with ===: a value of another kind than the point's never matches, so the interlock refuses nothing.
+    const mismatch = c.value !== undefined ? valueTypeProblem(c.point, spec?.valueType, c.value, 'never matches a write to it, so the interlock refuses nothing') : undefined;
+    if (mismatch) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": ${mismatch}` });
+    // min/max bound numbers: on a boolean or string point every write is refused while it holds.
+    if (spec?.valueType !== undefined && kindOfType(spec.valueType) !== 'number' && (c.min !== undefined || c.max !== undefined)) {
+      problems.push({ path: [...at, c.min !== undefined ? 'min' : 'max'], message: `interlock "${c.name}": min/max bound numbers, but ${c.point} is ${describePointType(spec.valueType)}, so while it holds every write is refused: use "value" to refuse one value` });
+    }
     if (c.when === undefined && c.min === undefined && c.max === undefined && c.value === undefined) {
       problems.push({ path: [...at, 'when'], message: `interlock "${c.name}" refuses nothing: give "when", "min"/"max" or "value"` });
     }

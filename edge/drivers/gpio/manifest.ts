@@ -2,6 +2,7 @@
  * The GPIO driver manifest: schemas, consistency checks between points sharing a pin, factory.
  */
 import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
+import { gpioClaims } from './claims.js';
 import { GpioDriver } from './driver.js';
 import { GpioAddressSchema, GpioConnectionSchema, type GpioAddress, type GpioConnection } from './settings.js';
 
@@ -42,6 +43,7 @@ export const gpioManifest: DriverManifest<typeof GpioConnectionSchema, typeof Gp
   addressSchema: GpioAddressSchema,
   capabilities: { subscribe: true, browse: false },
   validate: validateGpioDevice,
+  claims: gpioClaims,
   valueType: () => 'boolean',
   create: (device, context) => new GpioDriver(device, context),
 };

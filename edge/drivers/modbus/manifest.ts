@@ -2,10 +2,11 @@
  * Manifests of modbus-tcp and modbus-rtu: schemas, semantic validation of a device's points, and
  * the driver factory. Both read profiles of the 'modbus' family.
  */
-import type { DeviceSpec, DriverContext, DriverManifest, PointSpec, PointValueType, ValidationProblem } from '../driver.js';
+import type { DeviceClaim, DeviceSpec, DriverContext, DriverManifest, PointSpec, PointValueType, ValidationProblem } from '../driver.js';
 import { isBitTable, registerCount } from './codec.js';
 import { ModbusDriver } from './driver.js';
 import { rtuEndpoint, tcpEndpoint } from './endpoints.js';
+import { busKey } from './rtu-bus.js';
 import {
   ModbusAddressSchema,
   ModbusRtuConnectionSchema,
@@ -109,6 +110,32 @@ const MODBUS_VALUE_TYPES: Readonly<Record<ModbusAddress['type'], PointValueType>
 /** Coils and discrete inputs hold bits, and validation requires type bool for them. */
 const modbusValueType = (address: ModbusAddress): PointValueType => MODBUS_VALUE_TYPES[address.type];
 
+/**
+ * An RTU device shares its serial port with every device naming the same port (symlinks resolved,
+ * as the bus registry does at run time): one line setting for all, and a unit id of its own.
+ */
+export function rtuClaims(device: DeviceSpec<ModbusRtuConnection, ModbusAddress>): DeviceClaim[] {
+  const s = rtuSettings(device.connection);
+  const port = busKey(s.path);
+  return [
+    {
+      resource: `serial ${port}`,
+      label: `serial port ${s.path}`,
+      kind: 'shared',
+      settings: { baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits },
+      rule: 'every device on one serial port must use the same baudRate, parity, dataBits and stopBits',
+      path: '/connection/path',
+    },
+    {
+      resource: `serial ${port} unit ${s.unitId}`,
+      label: `unit id ${s.unitId} on serial port ${s.path}`,
+      kind: 'exclusive',
+      rule: 'two devices on one bus cannot answer to the same address: give each its own unitId',
+      path: '/connection/unitId',
+    },
+  ];
+}
+
 export const modbusTcpManifest: DriverManifest<typeof ModbusTcpConnectionSchema, typeof ModbusAddressSchema> = {
   protocol: 'modbus-tcp',
   profileProtocol: 'modbus',
@@ -142,6 +169,7 @@ export const modbusRtuManifest: DriverManifest<typeof ModbusRtuConnectionSchema,
     }
     return problems;
   },
+  claims: rtuClaims,
   valueType: modbusValueType,
   create(device: DeviceSpec<ModbusRtuConnection, ModbusAddress>, context: DriverContext): ModbusDriver {
     const settings = rtuSettings(device.connection);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkLocalDecisions, startLocalDecisions } from '../../../edge/decisions/index.js';
 import { checkConfig, loadConfig } from '../../../edge/config/load.js';
+import { checkGatewayConfigFile } from '../../../edge/config/check-file.js';
 import { formatProblem } from '../../../shared/kit/config-file.js';
 import { builtinDrivers } from '../../../edge/drivers/builtin.js';
 import { RuleEngine, MemoryReporter, createInterlockGuard } from '../../../edge/decisions/rules/index.js';
@@ -129,6 +130,69 @@ advisor:
     expectLine('colour: io/occupancy', /advisor\.strategies\[1\]\.bindings\.backupRelay: .*written by the advisor but coldroom\/backup_compressor is read-only/);
     expectLine('windowS: fast', /advisor\.strategies\[1\]\.params\.windowS: .*must be a number/);
     expect(() => createInterlockGuard(loaded)).toThrow(/interlock "guard-read-only"/);
+  });
+
+  it('values and comparisons of the wrong type for the point name the rule or interlock, field, file and line', () => {
+    // io/backup_compressor_relay: GPIO, boolean; ahu1/fan_speed_setpoint: uint16 scaled 0.1, a number;
+    // coldroom/compressor_fault: OPC UA Boolean; ahu1/serial_number: a Modbus string.
+    const text = `${DEVICES}rules:
+  list:
+    - name: fault-string
+      when: { kind: equals, point: coldroom/compressor_fault, value: "true" }
+      then: [{ write: io/backup_compressor_relay, value: 1 }]
+    - name: door-above
+      when: { kind: above, point: io/door_contact, on: 0.5 }
+      then: [{ write: ahu1/fan_speed_setpoint, value: "50" }]
+    - name: serial-below
+      when: { kind: any, of: [{ kind: below, point: ahu1/serial_number, on: 3 }, { kind: equals, point: ahu1/fan_speed_setpoint, value: "fast" }] }
+      then: [{ event: odd }]
+    - name: door-range
+      when: { kind: range, point: coldroom/door_open, min: 0, max: 1 }
+      then: [{ event: odd }]
+      else: [{ write: ahu1/fan_speed_setpoint, value: true }]
+    - name: fault-backup
+      when: { kind: equals, point: coldroom/compressor_fault, value: true }
+      then: [{ write: io/backup_compressor_relay, value: true }]
+  outputs:
+    - { point: io/backup_compressor_relay, safeValue: 1 }
+  interlocks:
+    - name: relay-number
+      point: io/backup_compressor_relay
+      value: 1
+      when: { kind: equals, point: io/door_contact, value: 0 }
+    - name: setpoint-string
+      point: ahu1/fan_speed_setpoint
+      value: "off"
+    - name: relay-bounds
+      point: io/backup_compressor_relay
+      max: 0
+      when: { kind: below, point: coldroom/door_open, on: 1 }
+`;
+    const file = write(text);
+    const problems = checkGatewayConfigFile(file, builtinDrivers()).problems;
+    const lines = problems.map(formatProblem);
+    const expectLine = (needle: string, pattern: RegExp): void => {
+      const line = needle.endsWith('\n') ? text.split('\n').findIndex((l) => l.trim() === needle.trim()) + 1 : lineOf(text, needle);
+      expect(lines, lines.join('\n')).toContainEqual(expect.stringMatching(new RegExp(`^${file.replace(/[.]/g, '\\.')}:${line}:\\d+: ${pattern.source}`)));
+    };
+    expectLine('value: "true"', /rules\.list\[0\]\.when\.value: rule "fault-string": coldroom\/compressor_fault is a boolean point, so value "true" \(a string\) never equals it: write true without quotes$/);
+    expectLine('write: io/backup_compressor_relay, value: 1', /rules\.list\[0\]\.then\[0\]\.value: rule "fault-string": io\/backup_compressor_relay is a boolean point, so value 1 \(a number\) cannot be written to it: use true or false$/);
+    expectLine('point: io/door_contact, on: 0.5', /rules\.list\[1\]\.when\.point: rule "door-above": condition kind "above" compares numbers, but io\/door_contact is a boolean point, so it is never true: use kind "equals" with value true or false$/);
+    expectLine('value: "50"', /rules\.list\[1\]\.then\[0\]\.value: rule "door-above": ahu1\/fan_speed_setpoint is a number point \(double\), so value "50" \(a string\) cannot be written to it: write 50 without quotes$/);
+    expectLine('ahu1/serial_number', /rules\.list\[2\]\.when\.of\[0\]\.point: rule "serial-below": condition kind "below" compares numbers, but ahu1\/serial_number is a string point, so it is never true: use kind "equals" with a quoted value$/);
+    expectLine('ahu1/serial_number', /rules\.list\[2\]\.when\.of\[1\]\.value: rule "serial-below": ahu1\/fan_speed_setpoint is a number point \(double\), so value "fast" \(a string\) never equals it: use a number$/);
+    expectLine('kind: range', /rules\.list\[3\]\.when\.point: rule "door-range": condition kind "range" compares numbers, but coldroom\/door_open is a boolean point/);
+    expectLine('value: true }]', /rules\.list\[3\]\.else\[0\]\.value: rule "door-range": ahu1\/fan_speed_setpoint is a number point \(double\), so value true \(a boolean\) cannot be written to it: use a number$/);
+    expectLine('safeValue: 1', /rules\.outputs\[0\]\.safeValue: output io\/backup_compressor_relay: io\/backup_compressor_relay is a boolean point, so value 1 \(a number\) cannot be written to it: use true or false$/);
+    expectLine('value: 1\n', /rules\.interlocks\[0\]\.value: interlock "relay-number": io\/backup_compressor_relay is a boolean point, so value 1 \(a number\) never matches a write to it, so the interlock refuses nothing: use true or false$/);
+    expectLine('point: io/door_contact, value: 0', /rules\.interlocks\[0\]\.when\.value: io\/door_contact is a boolean point, so value 0 \(a number\) never equals it: use true or false$/);
+    expectLine('value: "off"', /rules\.interlocks\[1\]\.value: interlock "setpoint-string": ahu1\/fan_speed_setpoint is a number point \(double\), so value "off" \(a string\) never matches a write to it, so the interlock refuses nothing: use a number$/);
+    expectLine('max: 0', /rules\.interlocks\[2\]\.max: interlock "relay-bounds": min\/max bound numbers, but io\/backup_compressor_relay is a boolean point, so while it holds every write is refused: use "value" to refuse one value$/);
+    expectLine('point: coldroom/door_open, on: 1', /rules\.interlocks\[2\]\.when\.point: condition kind "below" compares numbers, but coldroom\/door_open is a boolean point/);
+    expect(lines, lines.join('\n')).toHaveLength(14);
+    // The gateway's start runs the same checks: the rule engine and the interlock guard refuse this config.
+    expect(() => loadConfig(file, builtinDrivers())).not.toThrow();
+    expect(() => createInterlockGuard(loadConfig(file, builtinDrivers()))).toThrow(/interlock "relay-number": io\/backup_compressor_relay is a boolean point/);
   });
 
   it('the engine and the whole layer refuse to start on such problems (SWG_ERR_CONFIG_INVALID)', async () => {
