@@ -220,10 +220,11 @@ export class Gateway {
    * Writes a point through its driver after the write checks; every outcome is logged and counted.
    * value null relinquishes the gateway's command (drivers with command priorities, e.g. BACnet).
    */
-  async write(device: string, point: string, value: WriteValue, origin = 'local'): Promise<void> {
+  async write(device: string, point: string, given: WriteValue, origin = 'local'): Promise<void> {
+    let value = given;
     try {
       const found = findPoint(this.options.loaded.devices, device, point);
-      checkWrite(device, found.point, value);
+      value = checkWrite(device, found.point, given);
       for (const guard of this.options.guards ?? []) guard({ device, point, value, origin }, (d, p) => this.latest(d, p));
       const runner = this.runners.get(device);
       if (!runner) throw new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `device ${device} is not running (gateway stopped or not started)`);

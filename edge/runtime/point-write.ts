@@ -14,10 +14,41 @@ export function findPoint(devices: readonly DeviceSpec[], device: string, point:
   return { device: d, point: p };
 }
 
-/** Throws a SwarmgateError naming the point when the write is not allowed. */
-export function checkWrite(device: string, point: PointSpec, value: WriteValue): void {
+const TRUE = new Set<WriteValue>([true, 1, '1', 'true', 'on']);
+const FALSE = new Set<WriteValue>([false, 0, '0', 'false', 'off']);
+
+/**
+ * The value as the point's declared type holds it: 1/"on" for a boolean point is true, true for a
+ * numeric point is 1, "21.5" is 21.5. Interlocks and audit then see what the driver will write,
+ * so an interlock on `value: true` also refuses a hub command writing 1. A value that has no such
+ * reading (a word for a number point) is refused naming the type.
+ */
+export function normalizeWrite(device: string, point: PointSpec, value: WriteValue): WriteValue {
+  const type = point.valueType;
+  if (value === null || type === undefined || type === 'string') return value;
+  const where = `${device}/${point.name}`;
+  if (type === 'boolean') {
+    if (TRUE.has(value)) return true;
+    if (FALSE.has(value)) return false;
+    throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where} is a boolean point: ${JSON.stringify(value)} is not true or false (nor 1/0, on/off)`, { details: { device, point: point.name } });
+  }
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string') {
+    const n = value.trim() === '' ? Number.NaN : Number(value);
+    if (!Number.isFinite(n)) throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where} is a number point (${type}): ${JSON.stringify(value)} is not a number`, { details: { device, point: point.name } });
+    return n;
+  }
+  return value;
+}
+
+/**
+ * Throws a SwarmgateError naming the point when the write is not allowed; returns the value as the
+ * point's type holds it (normalizeWrite), which is what guards and the driver get.
+ */
+export function checkWrite(device: string, point: PointSpec, given: WriteValue): WriteValue {
   const where = `${device}/${point.name}`;
   if (!point.writable) throw new SwarmgateError('SWG_ERR_POINT_NOT_WRITABLE', `${where} is read-only`, { details: { device, point: point.name } });
+  const value = normalizeWrite(device, point, given);
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where}: ${value} is not a finite number`);
     const { min, max } = point.limits ?? {};
@@ -27,4 +58,5 @@ export function checkWrite(device: string, point: PointSpec, value: WriteValue):
       });
     }
   }
+  return value;
 }

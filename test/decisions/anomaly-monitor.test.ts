@@ -204,19 +204,23 @@ describe('anomaly monitor', () => {
     const ingestMs = performance.now() - t0;
     let last = performance.now();
     let maxGap = 0;
+    let ticks = 0;
     const timer = setInterval(() => {
       const now = performance.now();
       maxGap = Math.max(maxGap, now - last);
       last = now;
+      ticks += 1;
     }, 5);
     await monitor.idle();
     clearInterval(timer);
     expect(monitor.status('coldroom', 'temperature')?.readings).toBe(1500);
     console.log(`backlog of 4500 samples: queued in ${ingestMs.toFixed(0)} ms (incl. physics), longest timer gap while scoring ${maxGap.toFixed(0)} ms`);
-    // Load-independent: scoring must yield, so no single stall may take a large share of the work
-    // (blocking would make one gap as long as the whole backlog).
+    // Load-independent: scoring must yield, so timers fire again and again while it runs and no
+    // single stall takes most of the work (blocking would make one gap as long as the whole
+    // backlog, with a tick or two). A loaded CI box stretches every gap alike, so no fixed bound.
     const scoringMs = performance.now() - t0 - ingestMs;
-    expect(maxGap).toBeLessThan(Math.max(250, scoringMs / 4));
+    expect(ticks).toBeGreaterThanOrEqual(4);
+    expect(maxGap).toBeLessThan(Math.max(250, scoringMs / 2));
     await monitor.stop();
   });
 

@@ -14,6 +14,7 @@ import {
   BacnetConnectionSchema,
   REFUSED_PRIORITIES,
   objectTypeId,
+  parseHostPort,
   presentValueType,
   propertyId,
   resolveAddress,
@@ -24,6 +25,18 @@ import {
 export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, BacnetAddress>): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
   const c = device.connection;
+  // The schema's patterns allow five digits: a UDP port is 0-65535 (0 only for bind: any free port).
+  const addresses: [string, string | undefined, number][] = [
+    ['/connection/bind', c.bind, 0],
+    ['/connection/deviceAddress', c.deviceAddress, 1],
+    ['/connection/broadcastAddress', c.broadcastAddress, 1],
+    ['/connection/bbmd/address', c.bbmd?.address, 1],
+  ];
+  for (const [path, value, lowest] of addresses) {
+    if (value === undefined || !value.includes(':')) continue;
+    const { port } = parseHostPort(value);
+    if (port < lowest || port > 65535) problems.push({ path, message: `"${value}": UDP port ${port} is out of range (${lowest}-65535; BACnet/IP uses 47808)` });
+  }
   if (c.network !== undefined && c.deviceAddress === undefined) {
     problems.push({ path: '/connection/deviceAddress', message: 'a device behind a BACnet router (network) needs deviceAddress: the router\'s IP address' });
   }

@@ -63,6 +63,9 @@ describe('safe state and interlocks against the simulated facility', () => {
     const code = async (p: Promise<void>): Promise<string> => p.then(() => 'applied', (err: unknown) => (isSwarmgateError(err) ? err.code : String(err)));
     expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', true, 'hub:operator'))).toBe('SWG_ERR_INTERLOCK');
     await expect(suite.sim.gateway.write('io', 'backup_compressor_relay', true)).rejects.toThrow(/interlock "backup-door".*door is open/);
+    // The same value in another spelling is the same write: the relay driver would switch on for 1 or "on".
+    for (const spelling of [1, 'on', '1', 'true'] as const) expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', spelling, 'hub:operator'))).toBe('SWG_ERR_INTERLOCK');
+    expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', 'maybe', 'hub:operator'))).toBe('SWG_ERR_POINT_TYPE');
     expect(model().coldRoom.backupCompressor).toBe(false);
     // Switching it off is always allowed.
     expect(await code(suite.sim.gateway.write('io', 'backup_compressor_relay', false))).toBe('applied');
@@ -81,6 +84,8 @@ describe('safe state and interlocks against the simulated facility', () => {
     await suite.sim.gateway.write('ahu1', 'fan_command', true);
     await waitFor('fan command read back', () => suite.sim.gateway.latest('ahu1', 'fan_command')?.value === true);
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('SWG_ERR_INTERLOCK');
+    expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', '10'))).toBe('SWG_ERR_INTERLOCK');
+    expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 'fast'))).toBe('SWG_ERR_POINT_TYPE');
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 35))).toBe('applied');
     await suite.sim.gateway.write('ahu1', 'fan_command', false);
     await waitFor('fan command off read back', () => suite.sim.gateway.latest('ahu1', 'fan_command')?.value === false);

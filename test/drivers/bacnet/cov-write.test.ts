@@ -138,4 +138,17 @@ describe.skipIf(!run)('bacnet-ip COV and commands (bacnet-stack peer)', () => {
     });
     expect(problems.map((p) => p.path)).toEqual(['/points/0/address/priority', '/points/1/address/priority']);
   });
+
+  it('refuses UDP ports over 65535 (and port 0 but for bind) in validation', () => {
+    const problems = bacnetManifest.validate({
+      id: 'x',
+      protocol: 'bacnet-ip',
+      connection: { deviceInstance: 1, bind: '0.0.0.0:0', deviceAddress: '10.0.0.5:99999', broadcastAddress: '10.0.0.255:0', bbmd: { address: '10.1.0.1:65535' } },
+      points: [],
+    });
+    expect(problems).toEqual([
+      { path: '/connection/deviceAddress', message: '"10.0.0.5:99999": UDP port 99999 is out of range (1-65535; BACnet/IP uses 47808)' },
+      { path: '/connection/broadcastAddress', message: '"10.0.0.255:0": UDP port 0 is out of range (1-65535; BACnet/IP uses 47808)' },
+    ]);
+  });
 });
