@@ -305,6 +305,8 @@ describe('web API', () => {
     it('manages users; a duplicate is 409; a disabled user cannot log in', async () => {
       expect((await call('POST', '/api/v1/users', as('admin'), { username: 'maria', role: 'technician', password: PASSWORD })).status).toBe(201);
       expect((await call('POST', '/api/v1/users', as('admin'), { username: 'maria', role: 'viewer', password: PASSWORD })).body.error.code).toBe('SWG_ERR_USER_EXISTS');
+      const twin = await call('POST', '/api/v1/users', as('admin'), { username: 'Maria', role: 'viewer', password: PASSWORD });
+      expect(twin.body.error).toMatchObject({ code: 'SWG_ERR_USER_EXISTS', message: 'user "Maria" differs from the existing user "maria" only in case; choose another name or use "maria"' });
       expect((await call('POST', '/api/v1/users', as('admin'), { username: 'x y', role: 'boss', password: 'short' })).body.error.fields.map((f: Json) => f.path)).toEqual(
         expect.arrayContaining(['body.username', 'body.role', 'body.password']),
       );

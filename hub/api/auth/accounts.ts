@@ -93,6 +93,12 @@ export class Accounts {
   }
 
   async createUser(username: string, role: Role, password: string, now = Date.now()): Promise<User> {
+    // "Tech1" next to "tech1" is two accounts an auditor cannot tell apart in the review trail.
+    const twin = (await this.sql.all('SELECT username FROM api_users WHERE lower(username) = lower(?) AND username <> ?', [username, username]))[0];
+    if (twin) {
+      const existing = str(twin, 'username');
+      throw new SwarmgateError('SWG_ERR_USER_EXISTS', `user "${username}" differs from the existing user "${existing}" only in case; choose another name or use "${existing}"`, { details: { username } });
+    }
     const hash = await hashPassword(password, this.options.scryptCost);
     const rows = await this.sql.all(
       'INSERT INTO api_users (username, role, password_hash, disabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING *',
