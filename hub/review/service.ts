@@ -303,8 +303,13 @@ export class ReviewService implements ReviewApi {
 
   async modify(id: string, by: { user: string; action: Action; note?: string }): Promise<ReviewItem> {
     if (!isValid(ActionSchema, by.action)) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', 'the modified action does not match the wire ActionSchema (write {device, point, value} or mode {mode})');
+    const item = (await this.repo.get(id))?.item;
+    // A modification changes how much, not what: another point (or a mode for a write) is a new
+    // action nobody recommended, which goes through the command API with its own audit.
+    const retarget = item ? retargeted(item.action, by.action) : undefined;
+    if (retarget) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', `action.${retarget.field}: ${retarget.message}`, { details: { field: `action.${retarget.field}` } });
     // A value the gateway would refuse is refused now, while the technician is still at the item.
-    const gateway = this.options.writes ? (await this.repo.get(id))?.item.gateway : undefined;
+    const gateway = this.options.writes ? item?.gateway : undefined;
     const problem = gateway === undefined ? undefined : await this.options.writes?.checkWrite(gateway, by.action);
     if (problem) throw new SwarmgateError('SWG_ERR_REVIEW_INVALID', `action.${problem.field}: ${problem.message}`, { details: { field: `action.${problem.field}` } });
     return this.decide(id, by.user, 'modify', { state: 'approved', modifiedAction: by.action, ...(by.note ? { reason: by.note } : {}) });
@@ -476,6 +481,17 @@ function withEarlierRejection(input: NewReviewItem, rejections: readonly StoredR
 
 function supportingOf(context: Readonly<Record<string, unknown>> | undefined): unknown[] {
   return Array.isArray(context?.supporting) ? (context.supporting as unknown[]) : [];
+}
+
+/** Why a modified action is not the recommended one with another value, or undefined when it is. */
+function retargeted(original: Action, modified: Action): { field: string; message: string } | undefined {
+  if (modified.kind !== original.kind) return { field: 'kind', message: `the item recommends a ${original.kind}; a modification may change its value, not make it a ${modified.kind}` };
+  if (original.kind === 'write' && modified.kind === 'write') {
+    for (const field of ['device', 'point'] as const) {
+      if (modified[field] !== original[field]) return { field, message: `the item writes ${original.device}/${original.point}; a modification may change the value, not the ${field} (send a command for ${modified.device}/${modified.point} instead)` };
+    }
+  }
+  return undefined;
 }
 
 function conflict(id: string, state: ReviewState, message: string): SwarmgateError {

@@ -139,6 +139,10 @@ export function reviewContract(name: string, open: () => Promise<ReviewStores>, 
       const rejected = await svc.reject(r.id, { user: 'bob', reason: 'door was open, not a fault' });
       expect(rejected).toMatchObject({ state: 'rejected', decidedBy: 'bob', reason: 'door was open, not a fault', version: 2 });
       expect(rejected.commandId).toBeUndefined();
+      // A modification changes the value, not what is written.
+      expect(await conflictOf(svc.modify(m.id, { user: 'cy', action: { kind: 'write', device: 'coldroom', point: 'door_heater', value: -22 } }))).toBe('SWG_ERR_REVIEW_INVALID/400');
+      await expect(svc.modify(m.id, { user: 'cy', action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: -22 } })).rejects.toThrow(/^action\.device: the item writes coldroom\/setpoint; a modification may change the value, not the device/);
+      await expect(svc.modify(m.id, { user: 'cy', action: { kind: 'mode', mode: 'manual' } })).rejects.toThrow(/^action\.kind: the item recommends a write/);
       const modified = await svc.modify(m.id, { user: 'cy', action: write(-22), note: 'colder' });
       expect(modified).toMatchObject({ state: 'approved', modifiedAction: write(-22), action: write(-20), decidedBy: 'cy' });
 
