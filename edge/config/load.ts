@@ -153,6 +153,9 @@ class ConfigChecker {
             if (names.has(point.name)) parsed?.problems.push(read.source!.problem(['points', i, 'name'], `duplicate point name "${point.name}"`));
             names.add(point.name);
           }
+          if (isRecord(point) && point.scale === 0) {
+            parsed?.problems.push(read.source!.problem(['points', i, 'scale'], `"${String(point.name)}": scale 0 makes every reading equal the offset and a write divide by zero; give the factor from raw to engineering units (negative inverts)`));
+          }
           if (isRecord(point) && Array.isArray(point.tags) && point.tags.every((t) => typeof t === 'string')) {
             parsed?.problems.push(...tagListProblems(read.source!, ['points', i, 'tags'], String(point.name), point.tags as string[], point));
           }

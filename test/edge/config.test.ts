@@ -161,6 +161,23 @@ describe('gateway config: every broken file names file, line, field and what is 
     expect(lines.some((l) => l.includes('bad-profile.yaml:6:') && l.includes('points[1].name'))).toBe(true);
     expect(lines.some((l) => l.includes('bad-profile.yaml:9:') && l.includes('points[2].address.type'))).toBe(true);
   });
+
+  it('a point scaled by 0 is refused at its line: every reading would be the offset', () => {
+    const profile = write('scale0.yaml', `profile: scale0
+protocol: modbus
+points:
+  - name: flow
+    address: { table: holding, register: 0, type: uint16 }
+    scale: 0
+`);
+    const config = write('scale0-gw.yaml', `gateway: { id: gw, site: s }
+devices:
+  - { id: m, protocol: modbus-tcp, profile: ${profile}, connection: { host: 127.0.0.1, port: 502 } }
+`);
+    expect(checkConfig(config, registry).problems.map(formatProblem)).toEqual([
+      `${profile}:6:12: points[0].scale: "flow": scale 0 makes every reading equal the offset and a write divide by zero; give the factor from raw to engineering units (negative inverts)`,
+    ]);
+  });
 });
 
 describe('JSON Schema for editors', () => {
