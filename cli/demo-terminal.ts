@@ -41,7 +41,10 @@ function actionText(a: Action): string {
 /** A review item that is new or changed state (the queue on the review page). */
 export function formatReview(item: ReviewItem): string {
   const who = item.source === 'hub' ? `hub ${item.sourceAgent ?? 'agents'}` : item.gateway;
-  return `${clock()}  REVIEW  ${item.state}: ${actionText(item.action)} (${who}, confidence ${item.confidence.toFixed(2)}): ${clip(item.rationale, 160)}`;
+  // A modified item goes (or failed to go) out with the technician's value: show that one.
+  const action = item.modifiedAction ? `${actionText(item.modifiedAction)} (modified from ${actionText(item.action)})` : actionText(item.action);
+  const why = (item.state === 'failed' || item.state === 'rejected') && item.reason ? ` (${clip(item.reason, 120)})` : '';
+  return `${clock()}  REVIEW  ${item.state}: ${action}${why} (${who}, confidence ${item.confidence.toFixed(2)}): ${clip(item.rationale, 160)}`;
 }
 
 export function formatCommand(record: CommandRecord): string {
