@@ -90,6 +90,12 @@ export class PlainTopics {
       this.options.metrics.rejected.inc({ source: 'point-set', reason: 'retained' });
       return;
     }
+    // An empty payload is how MQTT clears a retained message (the integrator cleaning up a /set it
+    // retained by mistake): nothing was asked, nothing to refuse.
+    if (payload.length === 0) {
+      this.options.log.debug({ topic }, 'empty /set (a retained message cleared) ignored');
+      return;
+    }
     const rest = parseTopic(topic)?.rest.split('/');
     const device = rest?.[1];
     const point = rest?.[2];

@@ -147,6 +147,11 @@ describe('plain point topics (aedes)', () => {
     expect(gw.writes.length).toBe(1);
     const ignored = (await registry.getSingleMetric('swarmgate_federation_rejected_total')?.get())?.values.find((v) => v.labels.reason === 'retained');
     expect(ignored?.value).toBe(1);
+    // The integrator clears the retained /set: no write, no refusal, no event.
+    const refusedBefore = (await registry.getSingleMetric('swarmgate_federation_rejected_total')?.get())?.values.reduce((a, v) => a + v.value, 0);
     await publishTo(broker.broker, `${PREFIX}/points/ahu1/setpoint/set`, '', true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(gw.writes.length).toBe(1);
+    expect((await registry.getSingleMetric('swarmgate_federation_rejected_total')?.get())?.values.reduce((a, v) => a + v.value, 0)).toBe(refusedBefore);
   });
 });
