@@ -11,7 +11,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
 import { chromiumPeer, peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
-import { SITE, TECH, axeViolations, launchBrowser, startWebHub, type WebHub } from './support.js';
+import { SITE, TECH, axeViolations, launchBrowser, overflowing, startWebHub, type WebHub } from './support.js';
 
 const hasChromium = peerOrSkip(chromiumPeer());
 
@@ -58,6 +58,11 @@ describe.skipIf(!hasChromium)('incidents page (chromium)', () => {
     expect(await fleet.textContent()).toContain(`site ${SITE}`);
     expect(await cards.filter({ hasText: 'gw-4/ahu1 deviates' }).locator('.badge').textContent()).toBe('equipment');
     expect(await axeViolations(page), 'incidents list').toEqual([]);
+    // The narrowest phones in use (320 px): nothing sticks out sideways.
+    const size = page.viewportSize();
+    await page.setViewportSize({ width: 320, height: 640 });
+    expect(await overflowing(page), 'incidents list at 320 px').toEqual([]);
+    if (size) await page.setViewportSize(size);
 
     // A fourth gateway joins while the page is open: the list follows the stream.
     await alarm('gw-5', 'outdoor_air_temp', t0 + 180_000);
@@ -75,5 +80,7 @@ describe.skipIf(!hasChromium)('incidents page (chromium)', () => {
     expect(await rows.first().textContent()).toContain('ahu1/outdoor_air_temp');
     expect(await page.locator('caption').textContent()).toBe('4 alarms in this incident');
     expect(await axeViolations(page), 'incident detail').toEqual([]);
+    await page.setViewportSize({ width: 320, height: 640 });
+    expect(await overflowing(page), 'incident detail at 320 px').toEqual([]);
   });
 });

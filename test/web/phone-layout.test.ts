@@ -11,25 +11,10 @@ import { GatewayStateSchema, TelemetryBatchSchema, encode, gatewayTopic } from '
 import { waitFor } from '../hub/helpers.js';
 import { chromiumPeer, peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
-import { GATEWAY, SITE, TECH, launchBrowser, requestReview, startWebHub, type WebHub } from './support.js';
+import { GATEWAY, SITE, TECH, launchBrowser, overflowing, requestReview, startWebHub, type WebHub } from './support.js';
 
 const hasChromium = peerOrSkip(chromiumPeer());
 const LONG = 'supply_air_temperature_setpoint_offset_adjustment';
-
-/** Elements whose right edge lies beyond the viewport, as "tag.class (right px)". */
-async function overflowing(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const width = window.innerWidth;
-    const out: string[] = [];
-    if (document.documentElement.scrollWidth > width) out.push(`document scrollWidth ${document.documentElement.scrollWidth} > ${width}`);
-    for (const el of Array.from(document.querySelectorAll('body *'))) {
-      const r = el.getBoundingClientRect();
-      if (r.width === 0 || r.height === 0) continue;
-      if (r.right > width + 0.5) out.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''} "${(el.textContent ?? '').slice(0, 40)}" right ${Math.round(r.right)}`);
-    }
-    return out;
-  });
-}
 
 /**
  * Line breaks inside a text node of the matched elements that fall between two letters or digits

@@ -60,7 +60,7 @@ export function incidentsView(items: Incident[], filter: IncidentFilter, onFilte
 
 export function incidentView(i: IncidentDetail): HTMLElement {
   const rows = i.members.map((m) =>
-    h('tr', { 'data-event': m.eventId }, h('td', {}, breakable(m.gateway)), h('td', {}, breakable(`${m.device ?? '—'}/${m.point ?? '—'}`)), h('td', {}, m.site), h('td', {}, new Date(m.ts).toLocaleString())),
+    h('tr', { 'data-event': m.eventId }, h('td', {}, breakable(m.gateway)), h('td', {}, breakable(`${m.device ?? '—'}/${m.point ?? '—'}`)), h('td', {}, breakable(m.site)), h('td', {}, new Date(m.ts).toLocaleString())),
   );
   return h(
     'article',
