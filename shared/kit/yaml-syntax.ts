@@ -42,8 +42,12 @@ export function describeYamlErrors(text: string, doc: Document.Parsed, lines: Li
     if (previous && rank(previous.code) <= rank(error.code)) continue;
     byLine.set(at.line, { code: error.code, ...describe(error, ctx, blamed) });
   }
+  // An unclosed bracket or quote swallows what follows: the parser's complaints further down are
+  // its echo, not mistakes of their own, so the problem list stops at it.
+  const swallowing = [...byLine.values()].filter((p) => p.message.startsWith('unclosed ')).sort((a, b) => a.line - b.line || a.column - b.column)[0];
   const seen = new Set<string>();
   return [...byLine.values()]
+    .filter((p) => !swallowing || p === swallowing || p.line < swallowing.line || (p.line === swallowing.line && p.column < swallowing.column))
     .map(({ line, column, message }) => ({ line, column, message: PREFIX + message }))
     .filter((p) => {
       const key = `${p.line}:${p.column}:${p.message}`;

@@ -108,6 +108,11 @@ const syntaxCases: SyntaxCase[] = [
     expect: [['1:13', "unclosed '{' opened at line 1 column 13: add the closing '}'"]],
   },
   {
+    name: 'unclosed flow mapping in a list item followed by more items: one problem, not its echo further down',
+    text: 'devices:\n  - id: a\n    connection: { host: h, port: 502\n  - id: b\n    protocol: modbus-tcp\n    connection: { host: h, port: 503 }\n',
+    expect: [['3:17', "unclosed '{' opened at line 3 column 17: add the closing '}'"]],
+  },
+  {
     name: 'tab used for indentation',
     text: 'gateway:\n  id: gw\n\tsite: s\n',
     expect: [['3:1', 'tab used for indentation']],
