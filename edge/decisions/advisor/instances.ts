@@ -5,6 +5,7 @@
 import type { ConditionProblem, PointCatalog } from '../rules/conditions.js';
 import { checkRef } from '../rules/conditions.js';
 import { splitRef } from '../rules/schema.js';
+import { describePointType, kindOfType } from '../rules/value-types.js';
 import type { AdvisorConfig } from './schema.js';
 import type { ParamValue, Strategy } from './strategy.js';
 import { STRATEGIES } from './strategies/index.js';
@@ -55,6 +56,12 @@ export function compileStrategies(
       const { device, point } = splitRef(ref);
       if (strategy.roles.written.includes(role) && catalog && !catalog.devices.get(device)?.get(point)?.writable) {
         problems.push({ path: [...at, 'bindings', role], message: `${who}: role "${role}" is written by the advisor but ${ref} is read-only` });
+        continue;
+      }
+      const type = catalog?.devices.get(device)?.get(point)?.valueType;
+      const kind = strategy.roles.kinds[role];
+      if (type !== undefined && kind !== undefined && kindOfType(type) !== kind) {
+        problems.push({ path: [...at, 'bindings', role], message: `${who}: role "${role}" takes a ${kind} point, but ${ref} is ${describePointType(type)}` });
         continue;
       }
       bindings.set(role, { ref, device, point });

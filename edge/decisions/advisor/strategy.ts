@@ -86,6 +86,8 @@ export interface Strategy {
     readonly optional: readonly string[];
     /** Roles the strategy may write (must be writable points). */
     readonly written: readonly string[];
+    /** The kind of value each role reads (and writes): a binding to a point of another type is refused. */
+    readonly kinds: Readonly<Record<string, 'number' | 'boolean'>>;
   };
   readonly defaults: Readonly<Record<string, ParamValue>>;
   propose(ctx: StrategyContext): StrategyProposal[];

@@ -106,6 +106,9 @@ advisor:
     - kind: freezer-protection
       bindings: { temperature: coldroom/temperature, backupRelay: coldroom/backup_compressor, colour: io/occupancy }
       params: { windowS: fast }
+    - kind: fan-setback
+      name: setback-typed
+      bindings: { zoneTemperature: io/occupancy, occupancy: ahu1/return_air_temp, fanSpeed: ahu1/fan_speed_setpoint }
 `;
     const file = write(text);
     const loaded = loadConfig(file, builtinDrivers());
@@ -129,6 +132,8 @@ advisor:
     expectLine('colour: io/occupancy', /advisor\.strategies\[1\]\.bindings\.colour: strategy "freezer-protection": unknown role "colour"/);
     expectLine('colour: io/occupancy', /advisor\.strategies\[1\]\.bindings\.backupRelay: .*written by the advisor but coldroom\/backup_compressor is read-only/);
     expectLine('windowS: fast', /advisor\.strategies\[1\]\.params\.windowS: .*must be a number/);
+    expectLine('zoneTemperature: io/occupancy', /advisor\.strategies\[2\]\.bindings\.zoneTemperature: strategy "setback-typed": role "zoneTemperature" takes a number point, but io\/occupancy is a boolean point/);
+    expectLine('zoneTemperature: io/occupancy', /advisor\.strategies\[2\]\.bindings\.occupancy: strategy "setback-typed": role "occupancy" takes a boolean point, but ahu1\/return_air_temp is a number point/);
     expect(() => createInterlockGuard(loaded)).toThrow(/interlock "guard-read-only"/);
   });
 

@@ -10,7 +10,12 @@ export const economizer: Strategy = {
   kind: 'economizer',
   description: 'Open the outdoor-air damper for free cooling when outdoor air is cooler than a warm zone; back to minimum when it is not',
   actionClass: 'energy',
-  roles: { required: ['zoneTemperature', 'outdoorTemperature', 'damper'], optional: [], written: ['damper'] },
+  roles: {
+    required: ['zoneTemperature', 'outdoorTemperature', 'damper'],
+    optional: [],
+    written: ['damper'],
+    kinds: { zoneTemperature: 'number', outdoorTemperature: 'number', damper: 'number' },
+  },
   defaults: { warmAboveC: 23, minDeltaK: 3, minOutdoorC: 8, openPct: 80, minPct: 20 },
   propose(ctx) {
     const zone = ctx.number('zoneTemperature');

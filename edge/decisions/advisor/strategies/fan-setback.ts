@@ -11,7 +11,12 @@ export const fanSetback: Strategy = {
   kind: 'fan-setback',
   description: 'Lower the supply fan speed while the zone is unoccupied and within its comfort band; restore it when occupied',
   actionClass: 'energy',
-  roles: { required: ['zoneTemperature', 'occupancy', 'fanSpeed'], optional: [], written: ['fanSpeed'] },
+  roles: {
+    required: ['zoneTemperature', 'occupancy', 'fanSpeed'],
+    optional: [],
+    written: ['fanSpeed'],
+    kinds: { zoneTemperature: 'number', occupancy: 'boolean', fanSpeed: 'number' },
+  },
   defaults: { bandLow: 19, bandHigh: 25, setbackPct: 30, restorePct: 60, minUnoccupiedS: 1800 },
   propose(ctx) {
     const zone = ctx.number('zoneTemperature');

@@ -23,7 +23,12 @@ export const freezerProtection: Strategy = {
   kind: 'freezer-protection',
   description: 'Backup compressor on (and a freezer alarm) when the cold room warms past its band; off again, back to the main thermostat, once held below setpoint',
   actionClass: 'safety',
-  roles: { required: ['temperature', 'backupRelay'], optional: ['setpoint', 'compressorRunning', 'compressorFault', 'doorOpen'], written: ['backupRelay'] },
+  roles: {
+    required: ['temperature', 'backupRelay'],
+    optional: ['setpoint', 'compressorRunning', 'compressorFault', 'doorOpen'],
+    written: ['backupRelay'],
+    kinds: { temperature: 'number', backupRelay: 'boolean', setpoint: 'number', compressorRunning: 'boolean', compressorFault: 'boolean', doorOpen: 'boolean' },
+  },
   defaults: {
     setpoint: -18,
     warnAboveK: 2,
