@@ -85,6 +85,10 @@ class ConfigChecker {
     if (isRecord(raw) && typeof raw.profile === 'string' && 'points' in raw && !('gateway' in raw)) {
       return { problems: [source.problem([], `this is a device profile ("${raw.profile}"), not a gateway config: a device in gateway.yaml uses it (profile: ${this.file}); check that config`)] };
     }
+    // A hub config (hub.yaml: broker, store, api, agents) given to the gateway's check.
+    if (isRecord(raw) && !('gateway' in raw) && !('devices' in raw) && ('broker' in raw || 'store' in raw) && Object.keys(raw).some((k) => ['api', 'agents', 'review', 'commands', 'store'].includes(k))) {
+      return { problems: [source.problem([], 'this is a hub config (broker, store, api sections), not a gateway config: the hub checks it when it starts (swarmgate hub --config FILE); edge check takes gateway configs')] };
+    }
     const schemaProblems = validateAt(source, GatewayConfigSchema, raw);
     this.problems.push(...schemaProblems);
     if (schemaProblems.length > 0 && !isRecord(raw)) return { problems: this.problems };

@@ -256,6 +256,13 @@ describe('gateway config: files that are not regular files or too large are refu
     expect(result.problems.map(formatProblem)).toEqual([`${AHU}:2:1: (document): this is a device profile ("ahu-modbus"), not a gateway config: a device in gateway.yaml uses it (profile: ${AHU}); check that config`]);
   });
 
+  it('a hub config given to the check is one problem saying what it is', () => {
+    const hub = fileURLToPath(new URL('../../deploy/examples/demo-hub.yaml', import.meta.url));
+    expect(checkConfig(hub, registry).problems.map(formatProblem)).toEqual([
+      `${hub}:3:1: (document): this is a hub config (broker, store, api sections), not a gateway config: the hub checks it when it starts (swarmgate hub --config FILE); edge check takes gateway configs`,
+    ]);
+  });
+
   it('a config file that is a device is one problem naming it', () => {
     const result = checkConfig('/dev/zero', registry);
     expect(result.problems.map(formatProblem)).toEqual(['/dev/zero:1:1: (document): not a regular file (character device)']);
