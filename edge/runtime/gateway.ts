@@ -45,6 +45,7 @@ export class Gateway {
   private readonly runners = new Map<string, DeviceRunner>();
   private readonly latestValues = new Map<string, Reading>();
   private readonly sampleListeners = new Set<ReadingListener>();
+  private readonly writeListeners = new Set<(write: WriteRequest) => void>();
   private readonly reportListeners = new Set<ReadingListener>();
   private readonly stateListeners = new Set<(device: string, state: DeviceState) => void>();
   private readonly filter: ExceptionFilter;
@@ -76,6 +77,12 @@ export class Gateway {
   onSample(listener: ReadingListener): () => void {
     this.sampleListeners.add(listener);
     return () => this.sampleListeners.delete(listener);
+  }
+
+  /** Writes that were applied, whoever asked (the rule engine tells its own from an operator's). */
+  onWrite(listener: (write: WriteRequest) => void): () => void {
+    this.writeListeners.add(listener);
+    return () => this.writeListeners.delete(listener);
   }
 
   /** A device's state changed (up, down): the retained state document is published again. */
@@ -233,6 +240,13 @@ export class Gateway {
       else throw new SwarmgateError('SWG_ERR_POINT_RELINQUISH', `${device}/${point}: protocol ${found.device.protocol} has no command priorities to relinquish`, { details: { device, point } });
       this.metrics.writes.inc({ device, outcome: 'applied' });
       this.log.info({ audit: 'write', device, point, value, origin }, 'point written');
+      for (const listener of this.writeListeners) {
+        try {
+          listener({ device, point, value, origin });
+        } catch (err) {
+          this.log.error({ err: errorMessage(err) }, 'write listener threw');
+        }
+      }
     } catch (err) {
       // Unknown device names (from a bad command) must not create new metric series.
       this.metrics.writes.inc({ device: this.runners.has(device) ? device : 'unknown', outcome: 'rejected' });

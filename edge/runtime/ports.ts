@@ -27,6 +27,8 @@ export interface GatewayPort {
   latest(device: string, point: string): Reading | undefined;
   /** THE command path: writable/limit checks, interlocks, audit log; rejects with a SwarmgateError. */
   write(device: string, point: string, value: WriteValue, origin?: string): Promise<void>;
+  /** Writes that were applied (value as the point's type holds it), whoever asked. */
+  onWrite?(listener: (write: WriteRequest) => void): () => void;
 }
 
 export interface WriteRequest {

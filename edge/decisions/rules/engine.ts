@@ -4,6 +4,12 @@
  * when the inputs of the rules driving it go bad or its device is lost, rate-limits writes, and
  * sends every write through gateway.write (interlocks, limits, audit) — reporting each one as a
  * `local-action` event. Needs no network: the Reporter queues or logs.
+ *
+ * An output that reads back other than what the engine wrote, with nobody having written it
+ * through the gateway (an I/O module that rebooted to its power-up state, a line switched by
+ * hand), is written again after it has read so for `reassert.settleMs`, backing off, at most
+ * `reassert.max` times; then it is reported and left alone until the rule's output changes. A write
+ * by someone else through the gateway (an operator's command) is an override: not fought.
  */
 import type { Logger } from 'pino';
 import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/kit/errors.js';
@@ -25,6 +31,8 @@ export interface RuleEngineOptions {
   readonly log?: Logger;
   /** Where the times of rate-limited writes are kept across restarts (e.g. <dataDir>/rule-writes.json); default: memory only. */
   readonly historyFile?: string;
+  /** Writing an output again that reads back otherwise (default: after 5 s, backing off x4, 3 times). */
+  readonly reassert?: { readonly settleMs?: number; readonly max?: number };
 }
 
 interface OutputState {
@@ -36,6 +44,16 @@ interface OutputState {
   /** A refused value is retried only after this time (and reported once). */
   failed?: { value: PointValue; retryAt: number; delayMs: number };
   limited: boolean;
+  /** When this engine last wrote the output (readings older than that say nothing about it). */
+  writtenAt?: number;
+  /** The value someone else wrote through the gateway since (an override, not fought). */
+  external?: PointValue;
+  /** Since when the output reads other than commanded, and how often it was written again for it. */
+  drift?: { since: number };
+  reasserts: number;
+  gaveUp: boolean;
+  /** Two values within this are the same reading of the output (its resolution). */
+  readonly tolerance: number;
 }
 
 export interface RuleStatus {
@@ -53,6 +71,13 @@ export interface OutputStatus {
 
 const RETRY_MIN_MS = 5000;
 const RETRY_MAX_MS = 300_000;
+const REASSERT_SETTLE_MS = 5000;
+const REASSERT_MAX = 3;
+
+function sameReading(a: PointValue, b: PointValue, tolerance: number): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= Math.max(tolerance, 1e-6 * Math.max(1, Math.abs(a), Math.abs(b)));
+  return a === b;
+}
 
 export class RuleEngine {
   private readonly log: Logger;
@@ -70,6 +95,7 @@ export class RuleEngine {
   private startedAt: number;
   private timer?: NodeJS.Timeout;
   private unsubscribe?: () => void;
+  private unsubscribeWrites?: () => void;
   private scheduled = false;
   private stopped = false;
 
@@ -84,7 +110,12 @@ export class RuleEngine {
       throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${lines.length} problem(s) in the rules:\n${lines.join('\n')}`, { details: { problems: lines } });
     }
     this.rules = compiled.rules;
-    this.outputs = compiled.outputs.map((spec) => ({ spec, inFlight: false, limited: false }));
+    this.outputs = compiled.outputs.map((spec) => {
+      const point = options.gateway.config.devices.find((d) => d.id === spec.device)?.points.find((p) => p.name === spec.point);
+      // A scaled register holds steps of `scale`: a value between two steps reads back as the nearer.
+      const tolerance = Math.max(point?.deadband ?? 0, point && point.scale !== 1 ? Math.abs(point.scale) / 2 : 0);
+      return { spec, inFlight: false, limited: false, reasserts: 0, gaveUp: false, tolerance };
+    });
     this.writes = new WriteHistory(options.historyFile, this.log);
     for (const rule of this.rules) {
       for (const ref of rule.inputs) this.relevant.add(ref);
@@ -108,6 +139,15 @@ export class RuleEngine {
     if (this.timer || this.stopped) return;
     this.startedAt = this.now();
     this.unsubscribe = this.options.gateway.onSample((r) => this.onSample(r));
+    this.unsubscribeWrites = this.options.gateway.onWrite?.((w) => {
+      // This engine's own writes carry its origins; anyone else's is an override of the output.
+      if (w.origin.startsWith('rule:') || w.origin.startsWith('safe-state:')) return;
+      for (const o of this.outputs) {
+        if (o.spec.device !== w.device || o.spec.point !== w.point) continue;
+        o.external = w.value ?? undefined;
+        o.drift = undefined;
+      }
+    });
     const every = this.options.config.evaluateEveryMs ?? 1000;
     this.timer = setInterval(() => this.evaluate(), every);
     this.timer.unref();
@@ -121,6 +161,7 @@ export class RuleEngine {
     clearInterval(this.timer);
     this.timer = undefined;
     this.unsubscribe?.();
+    this.unsubscribeWrites?.();
     await this.settled();
   }
 
@@ -262,10 +303,51 @@ export class RuleEngine {
     return { value: best.value, origin: `rule:${best.rule.name}`, reason: best.when ? 'condition true' : 'condition false', rule: best.rule.name };
   }
 
+  /**
+   * Whether an output that holds its commanded value by the engine's account reads otherwise for
+   * long enough to be written again (see the header); reports giving up once.
+   */
+  private drifted(output: OutputState, now: number): boolean {
+    const r = this.reading(output.spec.ref);
+    const commanded = output.commanded;
+    const writtenAt = output.writtenAt ?? 0;
+    if (commanded === undefined || !r || r.quality !== 'good' || r.value === null || r.ts < writtenAt) return false;
+    const settleMs = this.options.reassert?.settleMs ?? REASSERT_SETTLE_MS;
+    const max = this.options.reassert?.max ?? REASSERT_MAX;
+    if (sameReading(r.value, commanded, output.tolerance) || (output.external !== undefined && sameReading(r.value, output.external, output.tolerance))) {
+      output.drift = undefined;
+      // Held, as read well after the write (not the driver's echo of it): a later drift starts afresh.
+      if (r.ts >= writtenAt + settleMs) {
+        output.reasserts = 0;
+        output.gaveUp = false;
+      }
+      return false;
+    }
+    output.drift ??= { since: Math.max(r.ts, writtenAt) };
+    if (now - output.drift.since < settleMs * 4 ** output.reasserts) return false;
+    if (output.reasserts >= max) {
+      if (!output.gaveUp) {
+        output.gaveUp = true;
+        const message = `${output.spec.ref} does not hold ${String(commanded)}: it reads ${String(r.value)} after ${max} writes again; left alone until its rules change their output (check the device: a higher-priority command, a manual override, a fault)`;
+        this.log.error({ output: output.spec.ref, commanded, reads: r.value }, 'output does not hold its value');
+        if (output.desired) this.report('warning', output, output.desired, message, { outcome: 'not-held', reads: r.value });
+      }
+      return false;
+    }
+    output.reasserts += 1;
+    this.log.warn({ output: output.spec.ref, commanded, reads: r.value, attempt: output.reasserts }, 'output reads other than written; writing it again');
+    return true;
+  }
+
   private drive(output: OutputState): void {
     const want = output.desired;
-    if (!want || output.inFlight || want.value === output.commanded) return;
+    if (!want || output.inFlight) return;
     const now = this.now();
+    if (want.value === output.commanded && !this.drifted(output, now)) return;
+    if (want.value !== output.commanded) {
+      output.reasserts = 0;
+      output.gaveUp = false;
+    }
     if (output.failed && output.failed.value === want.value && now < output.failed.retryAt) return;
     const limit = output.spec.rateLimit;
     if (limit) {
@@ -282,11 +364,22 @@ export class RuleEngine {
     }
     output.inFlight = true;
     const previous = output.commanded;
+    // Past the early return with the same value: the output drifted and is written again.
+    const again = want.value === previous ? { attempt: output.reasserts, reads: this.reading(output.spec.ref)?.value } : undefined;
     const job = this.options.gateway
       .write(output.spec.device, output.spec.point, want.value, want.origin)
       .then(() => {
         output.commanded = want.value;
         output.failed = undefined;
+        output.writtenAt = this.now();
+        output.external = undefined;
+        output.drift = undefined;
+        if (again) {
+          const max = this.options.reassert?.max ?? REASSERT_MAX;
+          const what = `${output.spec.ref} read ${String(again.reads)} though nobody wrote it since ${want.origin} set ${String(want.value)}: written again (${again.attempt} of at most ${max})`;
+          this.report('warning', output, want, what, { outcome: 'reasserted', reads: again.reads ?? null, attempt: again.attempt });
+          return;
+        }
         const what = want.origin.startsWith('safe-state') ? `safe state: ${output.spec.ref} = ${String(want.value)} (${want.reason})` : `rule "${want.rule ?? '?'}" set ${output.spec.ref} = ${String(want.value)}`;
         this.report(want.origin.startsWith('safe-state') ? 'warning' : 'info', output, want, what, { outcome: 'applied', ...(previous !== undefined ? { previous } : {}) });
       })

@@ -4,6 +4,7 @@
  * interlocks: safety-facility.test.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ruleSuite, sleep, waitFor } from './support.js';
@@ -165,4 +166,84 @@ describe('local rules against the simulated facility', () => {
     await waitFor('damper 20 with the history ignored', () => Math.abs(damper() - 20) < 0.01);
   });
 
+  it('an output switched behind the gateway (an I/O module back at its power-up state) is written again; an operator\'s write through the gateway is not fought', async () => {
+    await reset();
+    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
+    try {
+      start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] }, { reassert: { settleMs: 300, max: 2 } });
+      await setTemperature(-12);
+      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+      await line.write(22, 0); // not through the gateway
+      await waitFor('relay switched off behind the gateway', () => !model().coldRoom.backupCompressor);
+      await waitFor('written again', () => actions().some((a) => a.data?.outcome === 'reasserted'), 8000);
+      await waitFor('relay on again', () => model().coldRoom.backupCompressor);
+      expect(actions().find((a) => a.data?.outcome === 'reasserted')).toMatchObject({ severity: 'warning', point: 'backup_compressor_relay', data: { reads: false, attempt: 1, value: true } });
+      // An operator switches it off through the gateway: an override, left as it is.
+      await suite.sim.gateway.write('io', 'backup_compressor_relay', false, 'hub:operator');
+      await sleep(2500);
+      expect(model().coldRoom.backupCompressor).toBe(false);
+      expect(actions().filter((a) => a.data?.outcome === 'reasserted')).toHaveLength(1);
+    } finally {
+      line.close();
+    }
+  });
+
+  it('an output that will not hold its value is written again at most max times, then reported and left alone', async () => {
+    await reset();
+    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
+    try {
+      start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] }, { reassert: { settleMs: 200, max: 2 } });
+      await setTemperature(-12);
+      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+      // From now on something switches the relay off whenever it comes on (a stuck contactor, a local hand switch).
+      line.holdOff(22);
+      await waitFor('given up', () => actions().some((a) => a.data?.outcome === 'not-held'), 15_000).catch((err: unknown) => {
+        throw new Error(`${String(err)}; actions: ${JSON.stringify(actions().map((a) => [a.message, a.data?.outcome]))}; latest ${JSON.stringify(suite.sim.gateway.latest('io', 'backup_compressor_relay'))}`);
+      });
+      const outcomes = actions().map((a) => a.data?.outcome);
+      expect(outcomes.filter((o) => o === 'reasserted')).toHaveLength(2);
+      expect(actions().find((a) => a.data?.outcome === 'not-held')?.message).toMatch(/^io\/backup_compressor_relay does not hold true: it reads false after 2 writes again/);
+      await sleep(1500);
+      expect(actions().filter((a) => a.data?.outcome === 'reasserted')).toHaveLength(2);
+    } finally {
+      line.close();
+    }
+  });
 });
+
+/** Another client of the simulated GPIO chip: writes lines behind the gateway's back. */
+async function rawChipClient(port: number): Promise<{ write(line: number, value: 0 | 1): Promise<void>; holdOff(line: number): void; close(): void }> {
+  const socket = connect({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.setEncoding('utf8');
+  let id = 0;
+  let buffer = '';
+  const held = new Set<number>();
+  const waiting = new Map<number, () => void>();
+  const send = (body: object): Promise<void> => {
+    id += 1;
+    const mine = id;
+    return new Promise((resolve) => {
+      waiting.set(mine, resolve);
+      socket.write(`${JSON.stringify({ id: mine, ...body })}\n`);
+    });
+  };
+  socket.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buffer.slice(0, nl)) as { id?: number; event?: string; line?: number; value?: number };
+      buffer = buffer.slice(nl + 1);
+      if (msg.id !== undefined) waiting.get(msg.id)?.();
+      if (msg.event === 'edge' && msg.value === 1 && msg.line !== undefined && held.has(msg.line)) void send({ op: 'write', line: msg.line, value: 0 });
+    }
+  });
+  return {
+    write: (line, value) => send({ op: 'write', line, value }),
+    holdOff(line) {
+      held.add(line);
+      void send({ op: 'watch', line }).then(() => send({ op: 'write', line, value: 0 }));
+    },
+    close: () => socket.destroy(),
+  };
+}
