@@ -159,7 +159,7 @@ for (const store of API_STORES) {
       // A gateway whose birth does not say (older than the field) is left to refuse for itself.
       expect((await post('/api/v1/commands', { gateway: 'gw-a', action: write('ahu1', 'supply_air_temp', 999) })).status).toBe(201);
 
-      await seedReview(t, 'rv-limits', 50, 'gw-c');
+      await seedReview(t, 'rv-limits', 50, 'gw-c', 24, { device: 'vav-9', point: 'zn_sp' });
       const modified = await post('/api/v1/reviews/rv-limits/modify', { action: write('vav-9', 'zn_sp', 40) });
       expect(modified.status).toBe(400);
       expect(modified.body.error.code).toBe('SWG_ERR_REVIEW_INVALID');

@@ -132,7 +132,7 @@ export async function seedGateway(t: TestApi, gateway = 'gw-1', site = 'site-a',
 }
 
 /** A pending review item; one per gateway and action, so several on one gateway need other `value`s. */
-export async function seedReview(t: TestApi, id = 'rv-1', priority = 50, gateway = 'gw-1', value = 21): Promise<void> {
+export async function seedReview(t: TestApi, id = 'rv-1', priority = 50, gateway = 'gw-1', value = 21, target: { device: string; point: string } = { device: 'ahu1', point: 'setpoint' }): Promise<void> {
   const now = Date.now();
   await t.review.submit({
     id,
@@ -141,7 +141,7 @@ export async function seedReview(t: TestApi, id = 'rv-1', priority = 50, gateway
     priority,
     source: 'gateway',
     actionClass: 'setpoint',
-    action: { kind: 'write', device: 'ahu1', point: 'setpoint', value },
+    action: { kind: 'write', ...target, value },
     confidence: 0.6,
     rationale: 'zone is 2 K above its band',
     evidence: { telemetry: [{ device: 'ahu1', point: 'temp', samples: [{ ts: now - 60_000, value: 23 }, { ts: now, value: 24 }] }], votes: [], dissent: [] },
