@@ -32,8 +32,8 @@ export function responses(ok: TSchema, code = 200): Record<string, TSchema> {
   return { [code]: ok, '4xx': ErrorBodySchema, '5xx': ErrorBodySchema };
 }
 
-export function errorBody(code: ErrorCode, message: string, fields?: { path: string; message: string }[]): ErrorBody {
-  return { error: { code, message, hint: ERROR_TABLE[code].hint, ...(fields && fields.length > 0 ? { fields } : {}) } };
+export function errorBody(code: ErrorCode, message: string, fields?: { path: string; message: string }[], hint?: string): ErrorBody {
+  return { error: { code, message, hint: hint ?? ERROR_TABLE[code].hint, ...(fields && fields.length > 0 ? { fields } : {}) } };
 }
 
 interface Issue {

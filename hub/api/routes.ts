@@ -97,7 +97,7 @@ export const ROUTES = {
   'tokens.revoke': { method: 'DELETE', url: '/api/v1/tokens/:id', access: admin, tag: 'admin', summary: 'Revoke an API token' },
   'logins.limits': { method: 'GET', url: '/api/v1/login-limits', access: admin, tag: 'admin', summary: 'Login limits holding now (user name, address, or both) with their failures and wait' },
   'logins.unlock': { method: 'POST', url: '/api/v1/login-limits/unlock', access: admin, tag: 'admin', summary: 'Lift the login limits of a user name and/or an address' },
-  'audit.list': { method: 'GET', url: '/api/v1/audit', access: admin, tag: 'admin', summary: 'Who did what, newest first' },
+  'audit.list': { method: 'GET', url: '/api/v1/audit', access: operate, tag: 'admin', summary: 'Who did what, newest first (admins, by session or an admin API token: a SIEM export)' },
 
   'releases.list': { method: 'GET', url: '/api/v1/releases', access: read, tag: 'releases', summary: 'Software releases this hub holds, newest first' },
   'releases.create': { method: 'POST', url: '/api/v1/releases', access: operate, tag: 'releases', summary: 'Add a release by its signed manifest (verified with the fleet key); then upload its artifact' },

@@ -76,6 +76,15 @@ describe('web API', () => {
       expect((await call('DELETE', `/api/v1/tokens/${created.body.record.id as string}`, as('admin'))).body.revokedAt).toBeGreaterThan(0);
       expect((await call('GET', '/api/v1/gateways', { authorization: token })).status).toBe(401);
     });
+
+    it('an admin API token reads the audit log; account management asks for a session, saying so', async () => {
+      expect((await call('GET', '/api/v1/audit?limit=5', { authorization: t.tokens.admin })).status).toBe(200);
+      const users = await call('GET', '/api/v1/users', { authorization: t.tokens.admin });
+      expect(users.status).toBe(403);
+      expect(users.body.error.message).toMatch(/^users\.list is for a logged-in session only, not an API token/);
+      expect(users.body.error.hint).toMatch(/auth\/login/);
+      expect((await call('GET', '/api/v1/audit', { authorization: t.tokens.technician })).body.error.message).toBe('role technician (API token) may not call audit.list');
+    });
   });
 
   describe('fleet', () => {

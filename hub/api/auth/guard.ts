@@ -59,7 +59,12 @@ function authorizer(ctx: ApiContext, id: RouteId): onRequestHookHandler {
           void reply.status(401).send(errorBody('SWG_ERR_AUTH_REQUIRED', 'log in or send an API token'));
           return;
         }
-        void reply.status(403).send(errorBody('SWG_ERR_AUTH_FORBIDDEN', `role ${request.principal?.role ?? '?'}${request.principal?.via === 'token' ? ' (API token)' : ''} may not call ${id}`));
+        // An admin's API token on a route kept for sessions (accounts, tokens): the role is right, the means is not.
+        const sessionOnly = request.principal?.via === 'token' && typeof access === 'object' && access.tokens === 'none' && access.roles.includes(request.principal.role);
+        const message = sessionOnly
+          ? `${id} is for a logged-in session only, not an API token (account and token management); log in as an admin`
+          : `role ${request.principal?.role ?? '?'}${request.principal?.via === 'token' ? ' (API token)' : ''} may not call ${id}`;
+        void reply.status(403).send(errorBody('SWG_ERR_AUTH_FORBIDDEN', message, undefined, sessionOnly ? 'POST /api/v1/auth/login with an admin account, then call it with the session cookie' : undefined));
       },
       (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
     );
