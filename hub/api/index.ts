@@ -19,6 +19,7 @@ import { LoginLimiter } from './auth/rate-limit.js';
 import { AuditLog } from './audit.js';
 import type { Api, ApiContext, ApiServices } from './context.js';
 import { sqlFor } from '../db/sql.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { errorBody, makeErrorHandler } from './errors.js';
 import { installApiMetrics, loginMetrics } from './metrics.js';
 import { typeboxValidator } from './validation.js';
@@ -227,7 +228,16 @@ async function ensureInitialAdmin(ctx: ApiContext): Promise<void> {
     ctx.log.error({ env: passwordEnv }, `${passwordEnv} is shorter than 10 characters; no admin was created`);
     return;
   }
-  await ctx.accounts.createUser(username, 'admin', password);
+  try {
+    await ctx.accounts.createUser(username, 'admin', password);
+  } catch (err) {
+    // Hub processes started together on one empty database: another one created it first.
+    if (isSwarmgateError(err, 'SWG_ERR_USER_EXISTS')) {
+      ctx.log.info({ username }, 'initial admin created by another hub process');
+      return;
+    }
+    throw err;
+  }
   await ctx.audit.write({ name: 'system', via: 'config' }, 'user.create', username, { role: 'admin', from: passwordEnv });
   ctx.log.info({ username }, 'initial admin created');
 }
