@@ -31,7 +31,8 @@ export const typeboxValidator: FastifySchemaCompiler<TSchema> = ({ schema, httpP
   return (input: unknown) => {
     if (optionalBody && (input === undefined || input === null)) return { value: undefined };
     // Strings from the URL become numbers/booleans/arrays as the schema says; bodies are JSON already.
-    const converted = httpPart === 'body' ? input : Value.Convert(schema, exactIntegers(schema, input));
+    // Value.Convert changes its argument in place: it converts a copy, the original keeps the text.
+    const converted = httpPart === 'body' ? input : exactIntegers(schema, input, Value.Convert(schema, structuredClone(input)));
     const value = Value.Default(schema, converted);
     if (compiled.Check(value)) {
       // Valid, but no store can keep a NUL in text: a 400 naming the field, not a database error.
@@ -74,19 +75,25 @@ function explain(e: ValueError): FieldIssue {
 }
 
 /**
- * TypeBox converts an integer from a URL with parseInt, so `limit=1e300` became 1 and `offset=2.5`
- * became 2. Numeric strings of integer fields become the number they spell instead, which the
- * schema then checks (1e300 is over the maximum, 2.5 is not an integer) and names in the 400.
+ * TypeBox converts an integer from a URL with parseInt and truncates, so `limit=1e300` became 1,
+ * `offset=2.5` became 2 and `limit=0x10` 16. After its conversion, integer fields get the number
+ * their decimal text spells instead (any other text stays text), which the schema then checks
+ * (1e300 is over the maximum, 2.5 is not an integer, "0x10" not a number) and names in the 400.
  */
-function exactIntegers(schema: TSchema, input: unknown): unknown {
+function exactIntegers(schema: TSchema, input: unknown, converted: unknown): unknown {
   const properties = (schema as { properties?: Record<string, TSchema> }).properties;
-  if (!properties || typeof input !== 'object' || input === null || Array.isArray(input)) return input;
-  const out: Record<string, unknown> = { ...(input as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(out)) {
+  if (!properties || typeof input !== 'object' || input === null || Array.isArray(input)) return converted;
+  if (typeof converted !== 'object' || converted === null || Array.isArray(converted)) return converted;
+  const out: Record<string, unknown> = { ...(converted as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
     const field = properties[key];
     if (field === undefined || field[Kind] !== 'Integer') continue;
-    // 1e400 is Infinity: not an integer, so refused rather than parsed as 1.
-    if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) out[key] = Number(value);
+    // 1e400 is Infinity and 0x10 is 16 by Number(): neither is an integer as written, so both are
+    // kept as what they are (Infinity; the string) and refused, rather than parsed as 1 or 16.
+    if (typeof value !== 'string' || value.trim() === '') continue;
+    const n = Number(value);
+    if (Number.isNaN(n)) continue;
+    out[key] = /^[+-]?\d+(\.\d*)?([eE][+-]?\d+)?$/.test(value.trim()) ? n : value;
   }
   return out;
 }

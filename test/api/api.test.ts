@@ -183,6 +183,13 @@ describe('web API', () => {
       expect(gaps.status).toBe(400);
       expect(gaps.body.error.fields[0].path).toBe('querystring.limit');
       expect((await call('GET', '/api/v1/gateways/gw-1/gaps?limit=5', as('viewer'))).status).toBe(200);
+      // Integers as written: neither truncated nor read as hex.
+      for (const limit of ['1.5', '0x10', '1e400']) {
+        const res = await call('GET', `/api/v1/reviews?limit=${limit}`, as('viewer'));
+        expect(res.status, `limit=${limit}`).toBe(400);
+        expect(res.body.error.fields[0].path).toBe('querystring.limit');
+      }
+      expect((await call('GET', '/api/v1/reviews?limit=2', as('viewer'))).status).toBe(200);
       const stream = await call('GET', '/api/v1/stream?topics=review,bogus', as('viewer'));
       expect(stream.status).toBe(400);
       expect(stream.body.error.fields).toEqual([{ path: 'querystring.topics', message: expect.stringMatching(/^"bogus" is not a topic \(topics: review, .*\)$/) as string }]);
