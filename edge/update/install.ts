@@ -13,11 +13,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
-import { renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
-import { sha256File } from '../../shared/release/artifact.js';
+import { escapingLink, sha256File } from '../../shared/release/artifact.js';
 import { versionAtLeast, type ReleaseManifest } from '../../shared/release/manifest.js';
 import { verifyManifest } from '../../shared/release/signing.js';
 import { download } from './download.js';
@@ -121,6 +121,9 @@ export async function installRelease(request: InstallRequest, options: InstallOp
     const tar = spawnSync('tar', ['-xzf', staged, '-C', partial, '--no-same-owner', '--no-overwrite-dir'], { encoding: 'utf8' });
     if (tar.error || tar.status !== 0) throw new Error(`tar: ${tar.error?.message ?? tar.stderr.slice(0, 500)}`);
     if (!statSync(join(partial, manifest.entry), { throwIfNoEntry: false })?.isFile()) throw new Error(`the release has no ${manifest.entry}`);
+    // Signed, so built by us; still, a link out of the release would reach into this gateway's disk.
+    const escaping = escapingLink(partial, readdirSync(partial));
+    if (escaping) throw new Error(`${escaping.path} links to ${escaping.target}, outside the release`);
     writeFileSync(join(partial, '.swarmgate-release.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     syncFileSystem(partial);
     renameSync(partial, target);

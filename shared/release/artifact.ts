@@ -4,8 +4,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, type KeyObject } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createReadStream, lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { SwarmgateError } from '../kit/errors.js';
 import { signManifest } from './signing.js';
 import type { ReleaseManifest } from './manifest.js';
@@ -38,6 +38,28 @@ export function stagedFiles(dir: string): string[] {
   return readdirSync(dir).sort();
 }
 
+/**
+ * A symbolic link in the staged tree that would point outside the release once unpacked on a
+ * gateway (an absolute target, or one climbing out of the tree), or undefined when there is none.
+ */
+export function escapingLink(sourceDir: string, files: readonly string[]): { path: string; target: string } | undefined {
+  const root = resolve(sourceDir);
+  const stack = files.filter((f) => f !== '.git').map((f) => join(root, f));
+  while (stack.length > 0) {
+    const path = stack.pop() as string;
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(path);
+      const landed = relative(root, resolve(dirname(path), target));
+      if (isAbsolute(target) || landed.startsWith('..') || isAbsolute(landed)) return { path: relative(root, path), target };
+    } else if (st.isDirectory()) {
+      for (const name of readdirSync(path)) if (name !== '.git') stack.push(join(path, name));
+    }
+  }
+  return undefined;
+}
+
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -51,6 +73,11 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
     if (!statSync(join(sourceDir, entry)).isFile()) throw new Error('not a file');
   } catch {
     throw new SwarmgateError('SWG_ERR_RELEASE_BUILD', `${sourceDir}: the entry ${entry} is missing`);
+  }
+  // Unpacked on a gateway, such a link would point into the gateway's own disk, not the release.
+  const escaping = escapingLink(sourceDir, options.files);
+  if (escaping) {
+    throw new SwarmgateError('SWG_ERR_RELEASE_BUILD', `${sourceDir}: ${escaping.path} is a link to ${escaping.target}, outside the release; copy what it points to into the staged folder (cp -L) or make the link relative inside it`);
   }
   mkdirSync(outDir, { recursive: true });
   const tarball = resolve(outDir, tarballFileName(version));
