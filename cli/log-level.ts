@@ -1,5 +1,6 @@
 /**
- * Commands a person runs in a terminal (review, hub user, hub mosquitto, hub quarantine, edge
+ * Commands a person runs in a terminal (review, hub user, hub mosquitto, hub quarantine, hub
+ * enroll, hub release, edge enroll, edge
  * check, edge discover, score, sim fault/speed/step) answer on stdout; their log shows warnings and
  * errors only, so a normal run prints no JSON lines. The demo prints alarms, decisions and a
  * summary itself, so its JSON log shows errors only. The long-running services (hub, edge, sim) keep info logs
@@ -8,8 +9,8 @@
  */
 const SERVICE_SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   // command: its subcommands that are NOT the service (anything else runs the service)
-  hub: ['user', 'mosquitto', 'quarantine'],
-  edge: ['check', 'discover'],
+  hub: ['user', 'mosquitto', 'quarantine', 'enroll', 'release'],
+  edge: ['check', 'discover', 'enroll'],
   sim: ['fault', 'speed', 'step'],
 };
 
