@@ -5,6 +5,11 @@
  * and failures stay within maxFailures, the rest follow. More failures than maxFailures (failed or
  * rolled back) halts the deployment: gateways not told yet never are. Progress per gateway comes
  * back on update/status (ingest calls recordStatus).
+ *
+ * A gateway has one retained update/desired topic, so a newer deployment to it replaces whatever an
+ * earlier one told it: creating a deployment marks the earlier deployments' unfinished rows of its
+ * gateways `superseded` (naming the new deployment), so those deployments can still finish.
+ * Revoked gateways are not told: they are recorded as `skipped` with the reason.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -18,9 +23,11 @@ import { sha256Hex, type ReleaseService } from './service.js';
 export type DeploymentTarget = { readonly site: string } | { readonly gateways: readonly string[] } | { readonly percent: number };
 export type DeploymentState = 'canary' | 'rolling' | 'done' | 'halted';
 /** waiting: not told yet; sent: told, nothing heard; then what the gateway reports. */
-export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'];
+export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'] | 'superseded' | 'skipped';
 
-const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed']);
+/** Outcomes: nothing more is told or heard for the row. superseded and skipped are the hub's own. */
+const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed', 'superseded', 'skipped']);
+const FINAL_LIST = [...FINAL];
 const FAILED: ReadonlySet<string> = new Set(['rolled-back', 'failed']);
 
 export interface CreateDeployment {
@@ -42,6 +49,8 @@ export interface DeploymentGatewayView {
   readonly from?: string;
   readonly code?: string;
   readonly reason?: string;
+  /** The later deployment that took this gateway over (state superseded). */
+  readonly supersededBy?: string;
   readonly updatedAt: number;
 }
 
@@ -64,6 +73,8 @@ export interface DeploymentServiceOptions {
   readonly sql: Sql;
   readonly releases: ReleaseService;
   readonly gateways: () => Promise<readonly GatewayRecord[]>;
+  /** Gateways that must not be told (revoked), each with the reason recorded; none when absent. */
+  readonly revoked?: () => Promise<ReadonlyMap<string, string>>;
   /** Publishes QoS 1 (retained as asked); rejects when the hub is not connected. */
   readonly publish?: (topic: string, payload: Buffer, retain: boolean) => Promise<void>;
   /** Base URL gateways download from (releases.publicUrl, else the API's own URL). */
@@ -97,8 +108,12 @@ export class DeploymentService {
       if (!this.options.baseUrl()) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'gateways need a URL to download from: set releases.publicUrl or run the hub API');
       const release = await this.options.releases.get(input.version);
       if (release.state !== 'ready') throw invalid(`release ${input.version} has no uploaded artifact yet`);
-      const targets = await this.resolve(input.target);
-      if (targets.length === 0) throw invalid('the target names no gateway this hub knows');
+      const resolved = await this.resolve(input.target);
+      if (resolved.length === 0) throw invalid('the target names no gateway this hub knows');
+      const revoked = (await this.options.revoked?.()) ?? new Map<string, string>();
+      const targets = resolved.filter((g) => !revoked.has(g.gateway));
+      const skipped = resolved.filter((g) => revoked.has(g.gateway));
+      if (targets.length === 0) throw invalid(`every gateway of the target is revoked: ${skipped.map((g) => `${g.gateway} (${revoked.get(g.gateway) ?? 'revoked'})`).join(', ')}`);
       const canary = Math.max(1, Math.min(targets.length, input.canaryPercent !== undefined ? Math.ceil((targets.length * input.canaryPercent) / 100) : (input.canary ?? 1)));
       const id = `dep-${randomBytes(6).toString('hex')}`;
       const now = this.clock();
@@ -125,7 +140,20 @@ export class DeploymentService {
           now,
         ]);
       }
-      this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, canary }, 'deployment created');
+      for (const g of skipped) {
+        await sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?)', [
+          id,
+          g.gateway,
+          g.site,
+          1,
+          'skipped',
+          g.version ?? null,
+          revoked.get(g.gateway) ?? 'revoked',
+          now,
+        ]);
+      }
+      this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, skipped: skipped.length, canary }, 'deployment created');
+      await this.supersede(id, targets);
       await this.sendWave(id, 0);
       if (canary >= targets.length) await this.sendWave(id, 1);
       const view = await this.get(id);
@@ -192,6 +220,37 @@ export class DeploymentService {
       const d = await this.get(status.deployment);
       await this.announce({ id: d.id, version: d.version, state: d.state, gateway, gatewayState: status.state });
     });
+  }
+
+  /**
+   * Marks the unfinished rows of these gateways in other deployments superseded by `id` (the new
+   * deployment's desired update replaces theirs on the retained topic), then lets each of those
+   * deployments move on: one whose rows are now all outcomes is done.
+   */
+  private async supersede(id: string, targets: readonly GatewayRecord[]): Promise<void> {
+    const sql = this.options.sql;
+    const now = this.clock();
+    const touched = new Set<string>();
+    const marks = FINAL_LIST.map(() => '?').join(', ');
+    for (const g of targets) {
+      const rows = await sql.all(`UPDATE deployment_gateways SET state = ?, superseded_by = ?, reason = ?, updated_at = ? WHERE gateway = ? AND site = ? AND deployment <> ? AND state NOT IN (${marks}) RETURNING deployment`, [
+        'superseded',
+        id,
+        `superseded by deployment ${id}`,
+        now,
+        g.gateway,
+        g.site,
+        id,
+        ...FINAL_LIST,
+      ]);
+      for (const r of rows) touched.add(str(r, 'deployment'));
+    }
+    for (const earlier of touched) {
+      this.options.log.info({ deployment: earlier, by: id }, 'gateways of an earlier deployment superseded');
+      await this.advance(earlier);
+      const d = await this.get(earlier);
+      await this.announce({ id: d.id, version: d.version, state: d.state });
+    }
   }
 
   private async announce(change: { id: string; version: string; state: string; gateway?: string; gatewayState?: string }): Promise<void> {
@@ -270,6 +329,7 @@ function gatewayView(row: SqlRow): DeploymentGatewayView {
   const from = opt('from_version');
   const code = opt('code');
   const reason = opt('reason');
+  const supersededBy = opt('superseded_by');
   return {
     gateway: str(row, 'gateway'),
     site: str(row, 'site'),
@@ -278,6 +338,7 @@ function gatewayView(row: SqlRow): DeploymentGatewayView {
     ...(from ? { from } : {}),
     ...(code ? { code } : {}),
     ...(reason ? { reason } : {}),
+    ...(supersededBy ? { supersededBy } : {}),
     updatedAt: num(row, 'updated_at'),
   };
 }
