@@ -99,7 +99,8 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
     const manifest = JSON.parse(readFileSync(values.manifest, 'utf8')) as { version?: string; artifact?: { file?: string } };
     const artifact = values.artifact ?? join(dirname(values.manifest), manifest.artifact?.file ?? '');
     const size = statSync(artifact).size;
-    // A retried upload of the same release is accepted (the hub answers with the waiting release).
+    // A retried upload of the same release is accepted (the hub answers with the waiting release);
+    // while no artifact is verified, a rebuilt release's manifest replaces the waiting one.
     const created = await call<ReleaseView>(api, 'POST', '/api/v1/releases', { json: { manifest } });
     const started = Date.now();
     const ready = await call<ReleaseView>(api, 'PUT', `/api/v1/releases/${encodeURIComponent(created.version)}/artifact`, { stream: createReadStream(artifact), length: size });

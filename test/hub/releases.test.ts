@@ -65,6 +65,25 @@ describe('releases on the hub', () => {
     expect([again.status, again.json.error?.code]).toEqual([409, 'SWG_ERR_RELEASE_EXISTS']);
   });
 
+  it('after a refused artifact, a rebuilt release of the same version replaces the waiting one', async () => {
+    const first = await buildTestRelease(join(dir.path, 'first'), keys, '3.0.2');
+    const rebuilt = await buildTestRelease(join(dir.path, 'rebuilt'), keys, '3.0.2', { healthy: false });
+    expect(rebuilt.manifest.artifact.sha256).not.toBe(first.manifest.artifact.sha256);
+    expect((await api('POST', '/api/v1/releases', { manifest: first.manifest })).status).toBe(201);
+    // The rebuilt tarball is not the one the first manifest signs: refused, the release waits.
+    const refused = await api('PUT', '/api/v1/releases/3.0.2/artifact', readFileSync(rebuilt.tarball));
+    expect([refused.status, refused.json.error?.code]).toEqual([400, 'SWG_ERR_RELEASE_DIGEST']);
+    expect((refused.json.error as { hint?: string } | undefined)?.hint).toContain('its new manifest replaces this one');
+    // Its manifest replaces the waiting one (it used to be 409: the version was unusable).
+    const replaced = await api('POST', '/api/v1/releases', { manifest: rebuilt.manifest });
+    expect([replaced.status, replaced.json.state, replaced.json.sha256]).toEqual([201, 'uploading', rebuilt.manifest.artifact.sha256]);
+    const ok = await api('PUT', '/api/v1/releases/3.0.2/artifact', readFileSync(rebuilt.tarball));
+    expect([ok.status, ok.json.state, ok.json.sha256]).toEqual([200, 'ready', rebuilt.manifest.artifact.sha256]);
+    // Once an artifact is verified the version is taken.
+    const late = await api('POST', '/api/v1/releases', { manifest: first.manifest });
+    expect([late.status, late.json.error?.code]).toEqual([409, 'SWG_ERR_RELEASE_EXISTS']);
+  }, 30_000);
+
   it('serves the artifact only with a deployment token, with Range', async () => {
     const url = `/api/v1/releases/3.0.0/artifact`;
     expect((await fetch(`${hub.api?.url ?? ''}${url}`)).status).toBe(401);
