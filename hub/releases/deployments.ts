@@ -108,6 +108,8 @@ export class DeploymentService {
       if (!this.options.baseUrl()) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'gateways need a URL to download from: set releases.publicUrl or run the hub API');
       const release = await this.options.releases.get(input.version);
       if (release.state !== 'ready') throw invalid(`release ${input.version} has no uploaded artifact yet`);
+      // Gateways download from whichever hub process answers: this one must hold the file too.
+      this.options.releases.readyArtifact(release.version);
       const resolved = await this.resolve(input.target);
       if (resolved.length === 0) throw invalid('the target names no gateway this hub knows');
       const revoked = (await this.options.revoked?.()) ?? new Map<string, string>();

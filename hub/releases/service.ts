@@ -5,7 +5,7 @@
  * are files in releases.dir, served to gateways with Range support (api/plugins/releases.ts).
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
@@ -163,6 +163,22 @@ export class ReleaseService {
     const dir = this.options.dir;
     if (!dir) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'this hub keeps no release artifacts: set releases.dir in the hub config');
     return join(dir, `${version}.tar.gz`);
+  }
+
+  /**
+   * The artifact file of a ready release, as this process sees it. With several hub processes the
+   * upload went to one of them: a missing file means releases.dir is not shared between them.
+   */
+  readyArtifact(version: string): { readonly file: string; readonly size: number } {
+    const file = this.artifactPath(version);
+    const stat = statSync(file, { throwIfNoEntry: false });
+    if (!stat?.isFile()) {
+      throw new SwarmgateError('SWG_ERR_RELEASE_UNKNOWN', `the artifact of release ${version} is missing on this hub: ${file} does not exist; releases.dir must be shared storage for all hub processes (the upload went to a hub process that keeps another releases.dir)`, {
+        details: { version, file },
+        hint: 'mount one releases.dir (NFS or a shared volume, same path) on every hub process, or copy the file there from the hub process that took the upload',
+      });
+    }
+    return { file, size: stat.size };
   }
 
   /** A gateway's download token for this release: one of a deployment of it sent to that gateway. */

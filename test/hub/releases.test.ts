@@ -3,7 +3,7 @@
  * that is not the signed one is refused (the release stays unusable), downloads need the gateway's
  * deployment token and honour Range, and deployments name known gateways.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../hub/index.js';
@@ -114,5 +114,24 @@ describe('releases on the hub', () => {
     expect(d.json).toMatchObject({ version: '3.0.0', canary: 1, maxFailures: 1, state: 'rolling', gateways: [{ gateway: 'gw-r1', wave: 'canary', state: 'sent' }] });
     const listed = await api('GET', '/api/v1/deployments');
     expect((listed.json.items as { id: string }[]).map((x) => x.id)).toContain(d.json.id);
+  }, 30_000);
+
+  it('a hub process whose releases.dir lacks the artifact says so (404), for downloads and for deployments', async () => {
+    const desired = await desiredUpdate(hub, dir.path, 'site-r', 'gw-r2', '3.0.0');
+    // As a second hub process with its own releases.dir sees a release uploaded to the first.
+    const file = join(dir.path, 'hub-releases', '3.0.0.tar.gz');
+    renameSync(file, `${file}.elsewhere`);
+    try {
+      const res = await fetch(desired.url, { headers: { authorization: `Bearer ${desired.token}` } });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code]).toEqual([404, 'SWG_ERR_RELEASE_UNKNOWN']);
+      expect(body.error.message).toContain(`${file} does not exist`);
+      expect(body.error.message).toContain('releases.dir must be shared storage for all hub processes');
+      const d = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { site: 'site-r' } });
+      expect([d.status, d.json.error?.code]).toEqual([404, 'SWG_ERR_RELEASE_UNKNOWN']);
+      expect((d.json.error as { message?: string } | undefined)?.message).toContain('releases.dir must be shared storage');
+    } finally {
+      renameSync(`${file}.elsewhere`, file);
+    }
   }, 30_000);
 });

@@ -3,7 +3,7 @@
  * list them, serve an artifact to gateways (Range supported, each gateway with the download token
  * its deployment gave it), create deployments (canary first) and follow each gateway's progress.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
@@ -135,8 +135,7 @@ export const releasesPlugin: ApiPlugin = async (app) => {
         return reply.status(401).send(errorBody('SWG_ERR_AUTH_REQUIRED', `a download token of a deployment of ${release.version} is needed`));
       }
       if (release.state !== 'ready') throw new SwarmgateError('SWG_ERR_RELEASE_UNKNOWN', `release ${release.version} has no artifact yet`);
-      const file = releases.artifactPath(release.version);
-      const size = statSync(file).size;
+      const { file, size } = releases.readyArtifact(release.version);
       const range = parseRange(request.headers.range, size);
       void reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('etag', `"${release.sha256}"`);
       if (range === 'unsatisfiable') return reply.status(416).header('content-range', `bytes */${size}`).send();
