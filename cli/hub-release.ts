@@ -22,7 +22,32 @@ const HELP = `usage:
   swarmgate hub release list [--json]
 options of every subcommand: --api URL (default $SWARMGATE_API_URL), --token T (default $SWARMGATE_API_TOKEN: an admin API token)
 The artifact defaults to the file the manifest names, beside the manifest.
+A hub on HTTPS with a certificate of its own CA: NODE_EXTRA_CA_CERTS=/path/ca.pem swarmgate hub release ...
 `;
+
+/** Certificate errors of Node's TLS: the hub's CA is not one this process trusts. */
+const CERT_ERRORS: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
+
+/** fetch says only "fetch failed"; what failed is its cause (a TLS or socket error with a code). */
+function unreachable(method: string, url: string, err: unknown): SwarmgateError {
+  const cause = (err as { cause?: unknown }).cause;
+  const detail = cause instanceof Error ? cause : err instanceof Error ? err : new Error(String(err));
+  const code = (detail as NodeJS.ErrnoException).code;
+  const what = `${detail.message}${code && !detail.message.includes(code) ? ` (${code})` : ''}`;
+  const hint = code && CERT_ERRORS.has(code)
+    ? `the hub's certificate is not signed by a CA this machine trusts: give its CA with NODE_EXTRA_CA_CERTS=/path/ca.pem (the CA of api.tls in the hub config), e.g. NODE_EXTRA_CA_CERTS=/etc/swarmgate/ca.pem swarmgate hub release ...`
+    : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+      ? "the hub's certificate does not name the host in --api: use the name or address its certificate has"
+      : undefined;
+  return new SwarmgateError('SWG_ERR_API_UNREACHABLE', `${method} ${url}: ${what}`, { cause: err, ...(hint ? { hint } : {}) });
+}
 
 interface Api {
   readonly url: string;
@@ -40,7 +65,13 @@ async function call<T>(api: Api, method: string, path: string, body?: { json: un
     headers['content-length'] = String(body.length);
     payload = Readable.toWeb(body.stream) as unknown as BodyInit;
   }
-  const res = await fetch(`${api.url.replace(/\/+$/, '')}${path}`, { method, headers, ...(payload ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
+  const url = `${api.url.replace(/\/+$/, '')}${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method, headers, ...(payload ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
+  } catch (err) {
+    throw unreachable(method, url, err);
+  }
   const json = (await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string; hint?: string } } | undefined;
   if (!res.ok) {
     const e = json?.error;
@@ -77,11 +108,12 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
       'canary-percent': { type: 'string' },
       'max-failures': { type: 'string' },
       json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (!sub || !['upload', 'deploy', 'status', 'list'].includes(sub)) {
+  if (!sub || !['upload', 'deploy', 'status', 'list'].includes(sub) || values.help) {
     process.stdout.write(HELP);
-    return sub === '--help' || sub === '-h' ? 0 : 2;
+    return sub === '--help' || sub === '-h' || values.help ? 0 : 2;
   }
   const url = values.api ?? process.env.SWARMGATE_API_URL;
   const token = values.token ?? process.env.SWARMGATE_API_TOKEN;
