@@ -116,6 +116,22 @@ describe('releases on the hub', () => {
     expect((listed.json.items as { id: string }[]).map((x) => x.id)).toContain(d.json.id);
   }, 30_000);
 
+  it('refuses a wrong deployment target naming its field', async () => {
+    const cases: [unknown, string, string][] = [
+      [{ percent: 0 }, 'body.target.percent', 'must be > 0 and <= 100'],
+      [{ percent: 1e308 }, 'body.target.percent', 'must be > 0 and <= 100'],
+      [{ gateways: [] }, 'body.target.gateways', 'must name at least one gateway'],
+      [{ site: 'site-r', gateways: ['gw-r1'] }, 'body.target', 'give exactly one of site, gateways or percent (got site and gateways)'],
+      [{}, 'body.target', 'give exactly one of site, gateways or percent (got none)'],
+    ];
+    for (const [target, path, message] of cases) {
+      const r = await api('POST', '/api/v1/deployments', { version: '3.0.0', target });
+      const e = r.json.error as { code: string; message: string; fields?: { path: string; message: string }[] } | undefined;
+      expect([r.status, e?.code, e?.fields], JSON.stringify(target)).toEqual([400, 'SWG_ERR_DEPLOYMENT_INVALID', [{ path, message }]]);
+      expect(e?.message).not.toContain('expected object');
+    }
+  });
+
   it('a hub process whose releases.dir lacks the artifact says so (404), for downloads and for deployments', async () => {
     const desired = await desiredUpdate(hub, dir.path, 'site-r', 'gw-r2', '3.0.0');
     // As a second hub process with its own releases.dir sees a release uploaded to the first.
