@@ -2,6 +2,7 @@
  * `swarmgate hub release upload --manifest FILE [--artifact FILE]`      add a signed release to the hub
  * `swarmgate hub release deploy --version V (--site S | --gateways A,B | --percent P) [--canary N | --canary-percent P] [--max-failures N]`
  * `swarmgate hub release status [DEPLOYMENT] [--json]`                   deployments and per-gateway progress
+ * `swarmgate hub release cancel DEPLOYMENT`                              cancel the gateways not updating yet
  * `swarmgate hub release list [--json]`                                  releases on the hub
  * All through the running hub's API: --api URL (or SWARMGATE_API_URL) and an admin API token
  * (SWARMGATE_API_TOKEN, or --token), since deploying tells gateways over the hub's MQTT link.
@@ -19,6 +20,7 @@ const HELP = `usage:
   swarmgate hub release upload --manifest swarmgate-V.manifest.json [--artifact swarmgate-V.tar.gz]
   swarmgate hub release deploy --version V (--site S | --gateways GW,... | --percent P) [--canary N | --canary-percent P] [--max-failures N]
   swarmgate hub release status [DEPLOYMENT] [--json]
+  swarmgate hub release cancel DEPLOYMENT      (gateways already updating finish; the others are not updated)
   swarmgate hub release list [--json]
 options of every subcommand: --api URL (default $SWARMGATE_API_URL), --token T (default $SWARMGATE_API_TOKEN: an admin API token)
 The artifact defaults to the file the manifest names, beside the manifest.
@@ -111,7 +113,7 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (!sub || !['upload', 'deploy', 'status', 'list'].includes(sub) || values.help) {
+  if (!sub || !['upload', 'deploy', 'status', 'list', 'cancel'].includes(sub) || values.help) {
     process.stdout.write(HELP);
     return sub === '--help' || sub === '-h' || values.help ? 0 : 2;
   }
@@ -159,6 +161,12 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
     return 0;
   }
   const id = positionals[0];
+  if (sub === 'cancel') {
+    if (!id) throw usageError('hub', 'hub release cancel needs the deployment id (hub release status lists them)');
+    const d = await call<DeploymentView>(api, 'POST', `/api/v1/deployments/${encodeURIComponent(id)}/cancel`);
+    process.stdout.write(values.json ? `${JSON.stringify(d)}\n` : `${deploymentText(d)}\n`);
+    return 0;
+  }
   const list = id ? [await call<DeploymentView>(api, 'GET', `/api/v1/deployments/${encodeURIComponent(id)}`)] : (await call<{ items: DeploymentView[] }>(api, 'GET', '/api/v1/deployments')).items;
   process.stdout.write(values.json ? `${JSON.stringify(id ? list[0] : list)}\n` : list.map(deploymentText).join('\n\n') + (list.length ? '\n' : 'no deployments\n'));
   return 0;

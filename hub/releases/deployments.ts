@@ -9,7 +9,10 @@
  * A gateway has one retained update/desired topic, so a newer deployment to it replaces whatever an
  * earlier one told it: creating a deployment marks the earlier deployments' unfinished rows of its
  * gateways `superseded` (naming the new deployment), so those deployments can still finish.
- * Revoked gateways are not told: they are recorded as `skipped` with the reason.
+ * Revoked gateways are not told: they are recorded as `skipped` with the reason. Cancelling a
+ * deployment cancels its gateways not told yet or told and not heard from (their retained desired
+ * update is cleared); gateways already updating finish on their own. After a restart of a hub
+ * whose embedded broker lost its retained messages, gateways told and not heard from are told again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -21,12 +24,12 @@ import type { GatewayRecord } from '../store/types.js';
 import { sha256Hex, type ReleaseService } from './service.js';
 
 export type DeploymentTarget = { readonly site: string } | { readonly gateways: readonly string[] } | { readonly percent: number };
-export type DeploymentState = 'canary' | 'rolling' | 'done' | 'halted';
+export type DeploymentState = 'canary' | 'rolling' | 'done' | 'halted' | 'cancelled';
 /** waiting: not told yet; sent: told, nothing heard; then what the gateway reports. */
-export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'] | 'superseded' | 'skipped';
+export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'] | 'superseded' | 'skipped' | 'cancelled';
 
-/** Outcomes: nothing more is told or heard for the row. superseded and skipped are the hub's own. */
-const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed', 'superseded', 'skipped']);
+/** Outcomes: nothing more is told or heard for the row. superseded, skipped and cancelled are the hub's own. */
+const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed', 'superseded', 'skipped', 'cancelled']);
 const FINAL_LIST = [...FINAL];
 const FAILED: ReadonlySet<string> = new Set(['rolled-back', 'failed']);
 
@@ -255,13 +258,54 @@ export class DeploymentService {
     }
   }
 
+  /**
+   * Cancels what is not under way yet: waiting gateways, and gateways told but not heard from (their
+   * retained desired update is cleared). Gateways already downloading or installing finish on their
+   * own and their outcomes are still recorded.
+   */
+  cancel(id: string, user: string): Promise<DeploymentView> {
+    return this.run(async () => {
+      const d = await this.get(id);
+      if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') throw new SwarmgateError('SWG_ERR_DEPLOYMENT_INVALID', `deployment ${id} is ${d.state} already: nothing to cancel`, { details: { id } });
+      const sql = this.options.sql;
+      const now = this.clock();
+      const rows = await sql.all('UPDATE deployment_gateways SET state = ?, reason = ?, updated_at = ? WHERE deployment = ? AND state IN (?, ?) RETURNING gateway, site, token_hash', ['cancelled', `cancelled by ${user}`, now, id, 'waiting', 'sent']);
+      for (const r of rows) {
+        // Told ones (a token was given) hold this deployment on their retained topic: cleared.
+        if (r.token_hash !== null && r.token_hash !== undefined) await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
+      }
+      const busy = d.gateways.filter((g) => !FINAL.has(g.state) && g.state !== 'waiting' && g.state !== 'sent').length;
+      const reason = `cancelled by ${user}: ${rows.length} gateway(s) not updated${busy ? `; ${busy} already updating finish on their own` : ''}`;
+      await sql.all('UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ?', ['cancelled', reason, now, id]);
+      this.options.log.warn({ deployment: id, user, cancelled: rows.length, busy }, 'deployment cancelled');
+      const view = await this.get(id);
+      await this.announce({ id, version: view.version, state: view.state });
+      return view;
+    });
+  }
+
+  /**
+   * Tells again every gateway told and not heard from (state sent), each with a new download token:
+   * the embedded broker keeps retained messages in memory, so a hub restart loses them. Returns how many.
+   */
+  republish(): Promise<number> {
+    return this.run(async () => {
+      if (!this.options.publish || !this.options.baseUrl()) return 0;
+      const rows = await this.options.sql.all('SELECT g.deployment, g.gateway, g.site FROM deployment_gateways g WHERE g.state = ? ORDER BY g.deployment, g.gateway', ['sent']);
+      let told = 0;
+      for (const r of rows) if (await this.tell(str(r, 'deployment'), str(r, 'gateway'), str(r, 'site'), 'sent')) told++;
+      if (told > 0) this.options.log.info({ gateways: told }, 'in-flight desired updates published again');
+      return told;
+    });
+  }
+
   private async announce(change: { id: string; version: string; state: string; gateway?: string; gatewayState?: string }): Promise<void> {
     await this.options.events?.emit('deployment', change);
   }
 
   private async advance(id: string): Promise<void> {
     const d = await this.get(id);
-    if (d.state === 'done' || d.state === 'halted') return;
+    if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') return;
     const failures = d.gateways.filter((g) => FAILED.has(g.state)).length;
     const now = this.clock();
     const sql = this.options.sql;
@@ -284,27 +328,24 @@ export class DeploymentService {
 
   /** Tells every waiting gateway of the wave, each with its own download token. */
   private async sendWave(id: string, wave: 0 | 1): Promise<void> {
+    const rows = await this.options.sql.all('SELECT gateway, site FROM deployment_gateways WHERE deployment = ? AND wave = ? AND state = ?', [id, wave, 'waiting']);
+    for (const r of rows) await this.tell(id, str(r, 'gateway'), str(r, 'site'), 'waiting');
+  }
+
+  /** Publishes one gateway's desired update with a new download token if its row is still in state `from`; false when it was not. */
+  private async tell(id: string, gateway: string, site: string, from: 'waiting' | 'sent'): Promise<boolean> {
     const sql = this.options.sql;
     const d = (await sql.all('SELECT version FROM deployments WHERE id = ?', [id]))[0];
-    if (!d) return;
+    if (!d) return false;
     const release = await this.options.releases.get(str(d, 'version'));
     const base = (this.options.baseUrl() ?? '').replace(/\/+$/, '');
-    const rows = await sql.all('SELECT gateway, site FROM deployment_gateways WHERE deployment = ? AND wave = ? AND state = ?', [id, wave, 'waiting']);
-    for (const r of rows) {
-      const token = randomBytes(24).toString('base64url');
-      const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
-      // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
-      const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', [
-        'sent',
-        sha256Hex(token),
-        this.clock(),
-        id,
-        str(r, 'gateway'),
-        'waiting',
-      ]);
-      if (claimed.length === 0) continue;
-      await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), encode(UpdateDesiredSchema, desired), true);
-    }
+    const token = randomBytes(24).toString('base64url');
+    const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
+    // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
+    const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', ['sent', sha256Hex(token), this.clock(), id, gateway, from]);
+    if (claimed.length === 0) return false;
+    await this.options.publish?.(gatewayTopic(site, gateway, 'update/desired'), encode(UpdateDesiredSchema, desired), true);
+    return true;
   }
 
   private async resolve(target: DeploymentTarget): Promise<GatewayRecord[]> {

@@ -152,6 +152,39 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
       await expect(deployments.create({ version: '2.0.0', target: { gateways: ['gw-3'] }, user: 'ops' })).rejects.toThrow('every gateway of the target is revoked: gw-3 (gateway revoked at 2026-01-01T00:00:00.000Z by ops)');
       revoked.clear();
     });
+
+    it('cancels the gateways not updating yet, clearing their retained update; one already updating still reports', async () => {
+      const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-4', 'gw-5', 'gw-6', 'gw-7'] }, canary: 3, user: 'ops' });
+      await status(d.id, 'gw-4', 'downloading');
+      const cleared = told.filter((t) => t.cleared).length;
+      const c = await deployments.cancel(d.id, 'ops');
+      expect(c.state).toBe('cancelled');
+      expect(c.reason).toBe('cancelled by ops: 3 gateway(s) not updated; 1 already updating finish on their own');
+      expect(c.gateways.map((g) => [g.gateway, g.state])).toEqual([
+        ['gw-4', 'downloading'],
+        ['gw-5', 'cancelled'],
+        ['gw-6', 'cancelled'],
+        ['gw-7', 'cancelled'],
+      ]);
+      // Told ones (gw-5, gw-6) had their retained desired update cleared; gw-7 was never told.
+      expect(told.filter((t) => t.cleared).slice(cleared).map((t) => t.gateway)).toEqual(['gw-5', 'gw-6']);
+      await status(d.id, 'gw-4', 'healthy');
+      const after = await deployments.get(d.id);
+      expect([after.state, after.gateways[0]?.state]).toEqual(['cancelled', 'healthy']);
+      await expect(deployments.cancel(d.id, 'ops')).rejects.toThrow(`deployment ${d.id} is cancelled already`);
+    });
+
+    it('tells again, with new tokens, the gateways told and not heard from (a restarted hub with an embedded broker)', async () => {
+      const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-8', 'gw-9'] }, canary: 2, user: 'ops' });
+      await status(d.id, 'gw-8', 'installing');
+      const before = told.length;
+      // What every still-unheard gateway of any deployment gets again (gw-9 here, and any left over above).
+      const sent = (await deployments.list(500)).flatMap((x) => x.gateways.filter((g) => g.state === 'sent').map((g) => `${x.id} ${g.gateway}`));
+      expect(sent).toContain(`${d.id} gw-9`);
+      expect(await deployments.republish()).toBe(sent.length);
+      expect(told.slice(before).map((t) => `${t.deployment} ${t.gateway}`).sort()).toEqual(sent.sort());
+      expect(told.slice(before).every((t) => t.retain && !t.cleared)).toBe(true);
+    });
   });
 }
 

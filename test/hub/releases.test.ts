@@ -5,9 +5,12 @@
  */
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../hub/index.js';
 import type { BuiltRelease } from '../../shared/release/artifact.js';
+import { UpdateDesiredSchema, decode, gatewayTopic, type UpdateDesired } from '../../shared/wire/index.js';
+import { addGatewayUser, credentialsFile } from '../e2e/support/hub.js';
 import { tempDir } from '../support/tmp.js';
 import { adminToken, buildTestRelease, desiredUpdate, makeKeys, startReleaseHub, type Keys } from '../release/support/releases.js';
 
@@ -148,6 +151,47 @@ describe('releases on the hub', () => {
       expect((d.json.error as { message?: string } | undefined)?.message).toContain('releases.dir must be shared storage');
     } finally {
       renameSync(`${file}.elsewhere`, file);
+    }
+  }, 30_000);
+
+  it('cancels a deployment over the API', async () => {
+    const d = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { gateways: ['gw-r1'] } });
+    expect(d.status).toBe(201);
+    const c = await api('POST', `/api/v1/deployments/${String(d.json.id)}/cancel`);
+    expect([c.status, c.json.state]).toEqual([200, 'cancelled']);
+    expect(c.json.reason).toMatch(/^cancelled by token:\S+: 1 gateway\(s\) not updated$/);
+    expect(c.json.gateways).toMatchObject([{ gateway: 'gw-r1', state: 'cancelled' }]);
+    const again = await api('POST', `/api/v1/deployments/${String(d.json.id)}/cancel`);
+    expect([again.status, again.json.error?.code]).toEqual([400, 'SWG_ERR_DEPLOYMENT_INVALID']);
+    expect((await api('POST', '/api/v1/deployments/dep-nothing/cancel')).status).toBe(404);
+  });
+
+  it('tells a gateway again after a hub restart: the embedded broker lost the retained update', async () => {
+    const first = await desiredUpdate(hub, dir.path, 'site-r', 'gw-r3', '3.0.0');
+    await hub.stop();
+    hub = await startReleaseHub(dir.path, keys);
+    token = await adminToken(hub);
+    const auth = await addGatewayUser(credentialsFile(dir.path), 'site-r', 'gw-r3');
+    const client = await mqtt.connectAsync(hub.broker?.url ?? '', { ...auth, clientId: 'gw-r3', protocolVersion: 4 });
+    try {
+      const got = new Promise<UpdateDesired>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no retained desired update after the restart')), 5000);
+        client.on('message', (topic, payload) => {
+          const d = payload.length > 0 ? decode(UpdateDesiredSchema, topic, payload) : undefined;
+          if (d?.ok) {
+            clearTimeout(timer);
+            resolve(d.value);
+          }
+        });
+      });
+      await client.subscribeAsync(gatewayTopic('site-r', 'gw-r3', 'update/desired'), { qos: 1 });
+      const again = await got;
+      expect(again.deployment).toBe(first.deployment);
+      expect(again.token).not.toBe(first.token);
+      // The new token downloads from the restarted hub's API.
+      expect((await fetch(again.url, { headers: { authorization: `Bearer ${again.token}` } })).status).toBe(200);
+    } finally {
+      await client.endAsync();
     }
   }, 30_000);
 });

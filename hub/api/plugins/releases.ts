@@ -72,7 +72,7 @@ const DeploymentViewSchema = Type.Object(
     target: TargetSchema,
     canary: Type.Integer(),
     maxFailures: Type.Integer(),
-    state: Type.Union([Type.Literal('canary'), Type.Literal('rolling'), Type.Literal('done'), Type.Literal('halted')]),
+    state: Type.Union([Type.Literal('canary'), Type.Literal('rolling'), Type.Literal('done'), Type.Literal('halted'), Type.Literal('cancelled')]),
     reason: Type.Optional(Type.String()),
     createdBy: Type.String(),
     createdAt: Type.Integer(),
@@ -84,7 +84,7 @@ const DeploymentViewSchema = Type.Object(
           gateway: Type.String(),
           site: Type.String(),
           wave: Type.Union([Type.Literal('canary'), Type.Literal('rest')]),
-          state: Type.String({ description: 'waiting, sent, downloading, installing, restarting, checking, healthy, rolled-back, failed; superseded (a later deployment took the gateway over) or skipped (revoked, not told)' }),
+          state: Type.String({ description: 'waiting, sent, downloading, installing, restarting, checking, healthy, rolled-back, failed; superseded (a later deployment took the gateway over), skipped (revoked, not told) or cancelled' }),
           from: Type.Optional(Type.String()),
           code: Type.Optional(Type.String()),
           reason: Type.Optional(Type.String()),
@@ -212,5 +212,15 @@ export const releasesPlugin: ApiPlugin = async (app) => {
     ...at('deployments.get'),
     schema: { params: Type.Object({ id: IdParam }, strict), response: responses(DeploymentViewSchema) },
     handler: async (request) => deployments.get(request.params.id),
+  });
+
+  app.route({
+    ...at('deployments.cancel'),
+    schema: { params: Type.Object({ id: IdParam }, strict), response: responses(DeploymentViewSchema) },
+    handler: async (request) => {
+      const view = await deployments.cancel(request.params.id, who(request).name);
+      await audited(ctx, request, 'deployment.cancel', view.id, { version: view.version, cancelled: view.counts.cancelled ?? 0 });
+      return view;
+    },
   });
 };
