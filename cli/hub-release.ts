@@ -2,6 +2,7 @@
  * `swarmgate hub release upload --manifest FILE [--artifact FILE]`      add a signed release to the hub
  * `swarmgate hub release deploy --version V (--site S | --gateways A,B | --percent P) [--canary N | --canary-percent P] [--max-failures N]`
  * `swarmgate hub release status [DEPLOYMENT] [--json]`                   deployments and per-gateway progress
+ * `swarmgate hub release cancel DEPLOYMENT`                              cancel the gateways not updating yet
  * `swarmgate hub release list [--json]`                                  releases on the hub
  * All through the running hub's API: --api URL (or SWARMGATE_API_URL) and an admin API token
  * (SWARMGATE_API_TOKEN, or --token), since deploying tells gateways over the hub's MQTT link.
@@ -19,10 +20,36 @@ const HELP = `usage:
   swarmgate hub release upload --manifest swarmgate-V.manifest.json [--artifact swarmgate-V.tar.gz]
   swarmgate hub release deploy --version V (--site S | --gateways GW,... | --percent P) [--canary N | --canary-percent P] [--max-failures N]
   swarmgate hub release status [DEPLOYMENT] [--json]
+  swarmgate hub release cancel DEPLOYMENT      (gateways already updating finish; the others are not updated)
   swarmgate hub release list [--json]
 options of every subcommand: --api URL (default $SWARMGATE_API_URL), --token T (default $SWARMGATE_API_TOKEN: an admin API token)
 The artifact defaults to the file the manifest names, beside the manifest.
+A hub on HTTPS with a certificate of its own CA: NODE_EXTRA_CA_CERTS=/path/ca.pem swarmgate hub release ...
 `;
+
+/** Certificate errors of Node's TLS: the hub's CA is not one this process trusts. */
+const CERT_ERRORS: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
+
+/** fetch says only "fetch failed"; what failed is its cause (a TLS or socket error with a code). */
+function unreachable(method: string, url: string, err: unknown): SwarmgateError {
+  const cause = (err as { cause?: unknown }).cause;
+  const detail = cause instanceof Error ? cause : err instanceof Error ? err : new Error(String(err));
+  const code = (detail as NodeJS.ErrnoException).code;
+  const what = `${detail.message}${code && !detail.message.includes(code) ? ` (${code})` : ''}`;
+  const hint = code && CERT_ERRORS.has(code)
+    ? `the hub's certificate is not signed by a CA this machine trusts: give its CA with NODE_EXTRA_CA_CERTS=/path/ca.pem (the CA of api.tls in the hub config), e.g. NODE_EXTRA_CA_CERTS=/etc/swarmgate/ca.pem swarmgate hub release ...`
+    : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+      ? "the hub's certificate does not name the host in --api: use the name or address its certificate has"
+      : undefined;
+  return new SwarmgateError('SWG_ERR_API_UNREACHABLE', `${method} ${url}: ${what}`, { cause: err, ...(hint ? { hint } : {}) });
+}
 
 interface Api {
   readonly url: string;
@@ -40,7 +67,13 @@ async function call<T>(api: Api, method: string, path: string, body?: { json: un
     headers['content-length'] = String(body.length);
     payload = Readable.toWeb(body.stream) as unknown as BodyInit;
   }
-  const res = await fetch(`${api.url.replace(/\/+$/, '')}${path}`, { method, headers, ...(payload ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
+  const url = `${api.url.replace(/\/+$/, '')}${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method, headers, ...(payload ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
+  } catch (err) {
+    throw unreachable(method, url, err);
+  }
   const json = (await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string; hint?: string } } | undefined;
   if (!res.ok) {
     const e = json?.error;
@@ -77,11 +110,12 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
       'canary-percent': { type: 'string' },
       'max-failures': { type: 'string' },
       json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (!sub || !['upload', 'deploy', 'status', 'list'].includes(sub)) {
+  if (!sub || !['upload', 'deploy', 'status', 'list', 'cancel'].includes(sub) || values.help) {
     process.stdout.write(HELP);
-    return sub === '--help' || sub === '-h' ? 0 : 2;
+    return sub === '--help' || sub === '-h' || values.help ? 0 : 2;
   }
   const url = values.api ?? process.env.SWARMGATE_API_URL;
   const token = values.token ?? process.env.SWARMGATE_API_TOKEN;
@@ -99,7 +133,8 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
     const manifest = JSON.parse(readFileSync(values.manifest, 'utf8')) as { version?: string; artifact?: { file?: string } };
     const artifact = values.artifact ?? join(dirname(values.manifest), manifest.artifact?.file ?? '');
     const size = statSync(artifact).size;
-    // A retried upload of the same release is accepted (the hub answers with the waiting release).
+    // A retried upload of the same release is accepted (the hub answers with the waiting release);
+    // while no artifact is verified, a rebuilt release's manifest replaces the waiting one.
     const created = await call<ReleaseView>(api, 'POST', '/api/v1/releases', { json: { manifest } });
     const started = Date.now();
     const ready = await call<ReleaseView>(api, 'PUT', `/api/v1/releases/${encodeURIComponent(created.version)}/artifact`, { stream: createReadStream(artifact), length: size });
@@ -126,6 +161,12 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
     return 0;
   }
   const id = positionals[0];
+  if (sub === 'cancel') {
+    if (!id) throw usageError('hub', 'hub release cancel needs the deployment id (hub release status lists them)');
+    const d = await call<DeploymentView>(api, 'POST', `/api/v1/deployments/${encodeURIComponent(id)}/cancel`);
+    process.stdout.write(values.json ? `${JSON.stringify(d)}\n` : `${deploymentText(d)}\n`);
+    return 0;
+  }
   const list = id ? [await call<DeploymentView>(api, 'GET', `/api/v1/deployments/${encodeURIComponent(id)}`)] : (await call<{ items: DeploymentView[] }>(api, 'GET', '/api/v1/deployments')).items;
   process.stdout.write(values.json ? `${JSON.stringify(id ? list[0] : list)}\n` : list.map(deploymentText).join('\n\n') + (list.length ? '\n' : 'no deployments\n'));
   return 0;

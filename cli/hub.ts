@@ -25,7 +25,7 @@ const HELP = `usage:
   swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
   swarmgate hub quarantine show ID [--json] --config hub.yaml
   swarmgate hub quarantine discard ID [--user U] --config hub.yaml
-  swarmgate hub release upload|deploy|status|list ...   signed releases and deployments (--help for options)
+  swarmgate hub release upload|deploy|status|list|cancel ... signed releases and deployments (--help for options)
   swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW] [--count N] [--ttl 7d] [--qr]
   swarmgate hub enroll list|revoke TOKEN-ID|revoke-gateway GW --config hub.yaml
 Passwords: given with --password, or generated and printed once (only hashes are stored).

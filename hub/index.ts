@@ -347,6 +347,7 @@ function openReleases(ctx: StartContext, store: HubStore, services: HubServices,
     sql,
     releases,
     gateways: () => services.registry.list(),
+    revoked: async () => new Map((await services.enrollment.listGateways()).flatMap((g) => (g.revokedAt === undefined ? [] : [[g.gateway, `gateway revoked at ${new Date(g.revokedAt).toISOString()}${g.revokedBy ? ` by ${g.revokedBy}` : ''}`] as const]))),
     baseUrl: () => r?.publicUrl ?? apiUrl.url,
     log: ctx.log.child({ part: 'deployments' }),
     events: ctx.events,
@@ -499,6 +500,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const live = await openLiveFeed(ctx, store, services, leases.holder);
     const api = await startWebApi(ctx, store, services, agents, configs, releases, live);
     if (api) apiUrl.url = api.url;
+    // The embedded broker keeps retained messages in memory: gateways told and not heard from are told again.
+    if (link.broker && releases) await releases.deployments.republish().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'in-flight desired updates could not be published again'));
     scheduleRetention(ctx, store, leases);
     log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
     let stopping: Promise<void> | undefined;

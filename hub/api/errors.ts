@@ -32,6 +32,7 @@ export function responses(ok: TSchema, code = 200): Record<string, TSchema> {
   return { [code]: ok, '4xx': ErrorBodySchema, '5xx': ErrorBodySchema };
 }
 
+/** `hint` defaults to the code's own; a SwarmgateError's hint is its (the code's, or one the thrower gave). */
 export function errorBody(code: ErrorCode, message: string, fields?: { path: string; message: string }[], hint?: string): ErrorBody {
   return { error: { code, message, hint: hint ?? ERROR_TABLE[code].hint, ...(fields && fields.length > 0 ? { fields } : {}) } };
 }
@@ -68,7 +69,7 @@ export function makeErrorHandler(log: Logger) {
       const field = err.details.field;
       const part = typeof err.details.part === 'string' ? err.details.part : 'body';
       const fields = err.status === 400 && typeof field === 'string' ? [{ path: `${part}.${field}`, message: err.message.replace(`${field}: `, '') }] : undefined;
-      return reply.status(err.status).send(errorBody(err.code, err.message, fields));
+      return reply.status(err.status).send(errorBody(err.code, err.message, fields, err.hint));
     }
     const fe = err as FastifyError & { validation?: Issue[]; validationContext?: string };
     if (Array.isArray(fe.validation)) {

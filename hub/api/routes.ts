@@ -106,6 +106,7 @@ export const ROUTES = {
   'deployments.list': { method: 'GET', url: '/api/v1/deployments', access: read, tag: 'releases', summary: 'Deployments with per-gateway progress, newest first' },
   'deployments.create': { method: 'POST', url: '/api/v1/deployments', access: operate, tag: 'releases', summary: 'Deploy a release to a site, a list of gateways or a percentage of the fleet, canary first, halting on failures' },
   'deployments.get': { method: 'GET', url: '/api/v1/deployments/:id', access: read, tag: 'releases', summary: "A deployment and each gateway's update progress" },
+  'deployments.cancel': { method: 'POST', url: '/api/v1/deployments/:id/cancel', access: operate, tag: 'releases', summary: 'Cancel the gateways of a deployment not updating yet (their retained desired update is cleared); gateways already updating finish' },
 
   'stream': { method: 'GET', url: '/api/v1/stream', access: read, tag: 'live', summary: 'Server-Sent Events: review changes, gateway status, events, commands, incidents' },
 } as const satisfies Record<string, RouteSpec>;

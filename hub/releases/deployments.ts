@@ -5,6 +5,14 @@
  * and failures stay within maxFailures, the rest follow. More failures than maxFailures (failed or
  * rolled back) halts the deployment: gateways not told yet never are. Progress per gateway comes
  * back on update/status (ingest calls recordStatus).
+ *
+ * A gateway has one retained update/desired topic, so a newer deployment to it replaces whatever an
+ * earlier one told it: creating a deployment marks the earlier deployments' unfinished rows of its
+ * gateways `superseded` (naming the new deployment), so those deployments can still finish.
+ * Revoked gateways are not told: they are recorded as `skipped` with the reason. Cancelling a
+ * deployment cancels its gateways not told yet or told and not heard from (their retained desired
+ * update is cleared); gateways already updating finish on their own. After a restart of a hub
+ * whose embedded broker lost its retained messages, gateways told and not heard from are told again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -16,11 +24,13 @@ import type { GatewayRecord } from '../store/types.js';
 import { sha256Hex, type ReleaseService } from './service.js';
 
 export type DeploymentTarget = { readonly site: string } | { readonly gateways: readonly string[] } | { readonly percent: number };
-export type DeploymentState = 'canary' | 'rolling' | 'done' | 'halted';
+export type DeploymentState = 'canary' | 'rolling' | 'done' | 'halted' | 'cancelled';
 /** waiting: not told yet; sent: told, nothing heard; then what the gateway reports. */
-export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'];
+export type GatewayUpdateState = 'waiting' | 'sent' | UpdateStatus['state'] | 'superseded' | 'skipped' | 'cancelled';
 
-const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed']);
+/** Outcomes: nothing more is told or heard for the row. superseded, skipped and cancelled are the hub's own. */
+const FINAL: ReadonlySet<string> = new Set(['healthy', 'rolled-back', 'failed', 'superseded', 'skipped', 'cancelled']);
+const FINAL_LIST = [...FINAL];
 const FAILED: ReadonlySet<string> = new Set(['rolled-back', 'failed']);
 
 export interface CreateDeployment {
@@ -42,6 +52,8 @@ export interface DeploymentGatewayView {
   readonly from?: string;
   readonly code?: string;
   readonly reason?: string;
+  /** The later deployment that took this gateway over (state superseded). */
+  readonly supersededBy?: string;
   readonly updatedAt: number;
 }
 
@@ -64,6 +76,8 @@ export interface DeploymentServiceOptions {
   readonly sql: Sql;
   readonly releases: ReleaseService;
   readonly gateways: () => Promise<readonly GatewayRecord[]>;
+  /** Gateways that must not be told (revoked), each with the reason recorded; none when absent. */
+  readonly revoked?: () => Promise<ReadonlyMap<string, string>>;
   /** Publishes QoS 1 (retained as asked); rejects when the hub is not connected. */
   readonly publish?: (topic: string, payload: Buffer, retain: boolean) => Promise<void>;
   /** Base URL gateways download from (releases.publicUrl, else the API's own URL). */
@@ -97,8 +111,14 @@ export class DeploymentService {
       if (!this.options.baseUrl()) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'gateways need a URL to download from: set releases.publicUrl or run the hub API');
       const release = await this.options.releases.get(input.version);
       if (release.state !== 'ready') throw invalid(`release ${input.version} has no uploaded artifact yet`);
-      const targets = await this.resolve(input.target);
-      if (targets.length === 0) throw invalid('the target names no gateway this hub knows');
+      // Gateways download from whichever hub process answers: this one must hold the file too.
+      this.options.releases.readyArtifact(release.version);
+      const resolved = await this.resolve(input.target);
+      if (resolved.length === 0) throw invalid('the target names no gateway this hub knows');
+      const revoked = (await this.options.revoked?.()) ?? new Map<string, string>();
+      const targets = resolved.filter((g) => !revoked.has(g.gateway));
+      const skipped = resolved.filter((g) => revoked.has(g.gateway));
+      if (targets.length === 0) throw invalid(`every gateway of the target is revoked: ${skipped.map((g) => `${g.gateway} (${revoked.get(g.gateway) ?? 'revoked'})`).join(', ')}`);
       const canary = Math.max(1, Math.min(targets.length, input.canaryPercent !== undefined ? Math.ceil((targets.length * input.canaryPercent) / 100) : (input.canary ?? 1)));
       const id = `dep-${randomBytes(6).toString('hex')}`;
       const now = this.clock();
@@ -125,7 +145,20 @@ export class DeploymentService {
           now,
         ]);
       }
-      this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, canary }, 'deployment created');
+      for (const g of skipped) {
+        await sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?)', [
+          id,
+          g.gateway,
+          g.site,
+          1,
+          'skipped',
+          g.version ?? null,
+          revoked.get(g.gateway) ?? 'revoked',
+          now,
+        ]);
+      }
+      this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, skipped: skipped.length, canary }, 'deployment created');
+      await this.supersede(id, targets);
       await this.sendWave(id, 0);
       if (canary >= targets.length) await this.sendWave(id, 1);
       const view = await this.get(id);
@@ -194,13 +227,85 @@ export class DeploymentService {
     });
   }
 
+  /**
+   * Marks the unfinished rows of these gateways in other deployments superseded by `id` (the new
+   * deployment's desired update replaces theirs on the retained topic), then lets each of those
+   * deployments move on: one whose rows are now all outcomes is done.
+   */
+  private async supersede(id: string, targets: readonly GatewayRecord[]): Promise<void> {
+    const sql = this.options.sql;
+    const now = this.clock();
+    const touched = new Set<string>();
+    const marks = FINAL_LIST.map(() => '?').join(', ');
+    for (const g of targets) {
+      const rows = await sql.all(`UPDATE deployment_gateways SET state = ?, superseded_by = ?, reason = ?, updated_at = ? WHERE gateway = ? AND site = ? AND deployment <> ? AND state NOT IN (${marks}) RETURNING deployment`, [
+        'superseded',
+        id,
+        `superseded by deployment ${id}`,
+        now,
+        g.gateway,
+        g.site,
+        id,
+        ...FINAL_LIST,
+      ]);
+      for (const r of rows) touched.add(str(r, 'deployment'));
+    }
+    for (const earlier of touched) {
+      this.options.log.info({ deployment: earlier, by: id }, 'gateways of an earlier deployment superseded');
+      await this.advance(earlier);
+      const d = await this.get(earlier);
+      await this.announce({ id: d.id, version: d.version, state: d.state });
+    }
+  }
+
+  /**
+   * Cancels what is not under way yet: waiting gateways, and gateways told but not heard from (their
+   * retained desired update is cleared). Gateways already downloading or installing finish on their
+   * own and their outcomes are still recorded.
+   */
+  cancel(id: string, user: string): Promise<DeploymentView> {
+    return this.run(async () => {
+      const d = await this.get(id);
+      if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') throw new SwarmgateError('SWG_ERR_DEPLOYMENT_INVALID', `deployment ${id} is ${d.state} already: nothing to cancel`, { details: { id } });
+      const sql = this.options.sql;
+      const now = this.clock();
+      const rows = await sql.all('UPDATE deployment_gateways SET state = ?, reason = ?, updated_at = ? WHERE deployment = ? AND state IN (?, ?) RETURNING gateway, site, token_hash', ['cancelled', `cancelled by ${user}`, now, id, 'waiting', 'sent']);
+      for (const r of rows) {
+        // Told ones (a token was given) hold this deployment on their retained topic: cleared.
+        if (r.token_hash !== null && r.token_hash !== undefined) await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
+      }
+      const busy = d.gateways.filter((g) => !FINAL.has(g.state) && g.state !== 'waiting' && g.state !== 'sent').length;
+      const reason = `cancelled by ${user}: ${rows.length} gateway(s) not updated${busy ? `; ${busy} already updating finish on their own` : ''}`;
+      await sql.all('UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ?', ['cancelled', reason, now, id]);
+      this.options.log.warn({ deployment: id, user, cancelled: rows.length, busy }, 'deployment cancelled');
+      const view = await this.get(id);
+      await this.announce({ id, version: view.version, state: view.state });
+      return view;
+    });
+  }
+
+  /**
+   * Tells again every gateway told and not heard from (state sent), each with a new download token:
+   * the embedded broker keeps retained messages in memory, so a hub restart loses them. Returns how many.
+   */
+  republish(): Promise<number> {
+    return this.run(async () => {
+      if (!this.options.publish || !this.options.baseUrl()) return 0;
+      const rows = await this.options.sql.all('SELECT g.deployment, g.gateway, g.site FROM deployment_gateways g WHERE g.state = ? ORDER BY g.deployment, g.gateway', ['sent']);
+      let told = 0;
+      for (const r of rows) if (await this.tell(str(r, 'deployment'), str(r, 'gateway'), str(r, 'site'), 'sent')) told++;
+      if (told > 0) this.options.log.info({ gateways: told }, 'in-flight desired updates published again');
+      return told;
+    });
+  }
+
   private async announce(change: { id: string; version: string; state: string; gateway?: string; gatewayState?: string }): Promise<void> {
     await this.options.events?.emit('deployment', change);
   }
 
   private async advance(id: string): Promise<void> {
     const d = await this.get(id);
-    if (d.state === 'done' || d.state === 'halted') return;
+    if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') return;
     const failures = d.gateways.filter((g) => FAILED.has(g.state)).length;
     const now = this.clock();
     const sql = this.options.sql;
@@ -223,27 +328,24 @@ export class DeploymentService {
 
   /** Tells every waiting gateway of the wave, each with its own download token. */
   private async sendWave(id: string, wave: 0 | 1): Promise<void> {
+    const rows = await this.options.sql.all('SELECT gateway, site FROM deployment_gateways WHERE deployment = ? AND wave = ? AND state = ?', [id, wave, 'waiting']);
+    for (const r of rows) await this.tell(id, str(r, 'gateway'), str(r, 'site'), 'waiting');
+  }
+
+  /** Publishes one gateway's desired update with a new download token if its row is still in state `from`; false when it was not. */
+  private async tell(id: string, gateway: string, site: string, from: 'waiting' | 'sent'): Promise<boolean> {
     const sql = this.options.sql;
     const d = (await sql.all('SELECT version FROM deployments WHERE id = ?', [id]))[0];
-    if (!d) return;
+    if (!d) return false;
     const release = await this.options.releases.get(str(d, 'version'));
     const base = (this.options.baseUrl() ?? '').replace(/\/+$/, '');
-    const rows = await sql.all('SELECT gateway, site FROM deployment_gateways WHERE deployment = ? AND wave = ? AND state = ?', [id, wave, 'waiting']);
-    for (const r of rows) {
-      const token = randomBytes(24).toString('base64url');
-      const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
-      // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
-      const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', [
-        'sent',
-        sha256Hex(token),
-        this.clock(),
-        id,
-        str(r, 'gateway'),
-        'waiting',
-      ]);
-      if (claimed.length === 0) continue;
-      await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), encode(UpdateDesiredSchema, desired), true);
-    }
+    const token = randomBytes(24).toString('base64url');
+    const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
+    // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
+    const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', ['sent', sha256Hex(token), this.clock(), id, gateway, from]);
+    if (claimed.length === 0) return false;
+    await this.options.publish?.(gatewayTopic(site, gateway, 'update/desired'), encode(UpdateDesiredSchema, desired), true);
+    return true;
   }
 
   private async resolve(target: DeploymentTarget): Promise<GatewayRecord[]> {
@@ -270,6 +372,7 @@ function gatewayView(row: SqlRow): DeploymentGatewayView {
   const from = opt('from_version');
   const code = opt('code');
   const reason = opt('reason');
+  const supersededBy = opt('superseded_by');
   return {
     gateway: str(row, 'gateway'),
     site: str(row, 'site'),
@@ -278,6 +381,7 @@ function gatewayView(row: SqlRow): DeploymentGatewayView {
     ...(from ? { from } : {}),
     ...(code ? { code } : {}),
     ...(reason ? { reason } : {}),
+    ...(supersededBy ? { supersededBy } : {}),
     updatedAt: num(row, 'updated_at'),
   };
 }

@@ -26,7 +26,10 @@ const tables = (int: string): string => `
   CREATE INDEX deployment_gateways_token ON deployment_gateways (token_hash);
 `;
 
-const SQLITE: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('INTEGER') }];
-const POSTGRES: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('BIGINT') }];
+// A later deployment to the same gateway supersedes the earlier one's unfinished row: which one did.
+const SUPERSEDED_BY = { version: 81, name: 'deployments: the deployment that superseded a gateway row', sql: 'ALTER TABLE deployment_gateways ADD COLUMN superseded_by TEXT;' };
+
+const SQLITE: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('INTEGER') }, SUPERSEDED_BY];
+const POSTGRES: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('BIGINT') }, SUPERSEDED_BY];
 
 export const RELEASES_MIGRATIONS: FeatureMigrations = { feature: 'hub/releases', versions: [80, 89], sqlite: SQLITE, postgres: POSTGRES };

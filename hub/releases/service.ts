@@ -5,7 +5,7 @@
  * are files in releases.dir, served to gateways with Range support (api/plugins/releases.ts).
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
@@ -33,6 +33,10 @@ export interface ReleaseServiceOptions {
   readonly publicKey?: KeyObject;
   readonly clock?: () => number;
 }
+
+/** How much of an upload larger than its manifest is read and dropped before the connection is cut. */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+const DIGEST_HINT = 'the release stays waiting for its artifact: upload the right artifact again, or build the release again and upload both (its new manifest replaces this one)';
 
 export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -67,7 +71,11 @@ export class ReleaseService {
     return view(row);
   }
 
-  /** Verifies the manifest with the fleet key and records the release (state uploading). */
+  /**
+   * Verifies the manifest with the fleet key and records the release (state uploading). While the
+   * release has no verified artifact yet, a manifest of the same version replaces the one recorded
+   * (a rebuilt release after a refused upload); once its artifact is verified, the version is taken.
+   */
   async create(manifestInput: unknown): Promise<ReleaseView> {
     const key = this.options.publicKey;
     if (!key) throw new SwarmgateError('SWG_ERR_RELEASE_KEY', 'this hub holds no fleet public key: set releases.publicKeyFile in the hub config');
@@ -75,9 +83,18 @@ export class ReleaseService {
     const existing = (await this.options.sql.all('SELECT * FROM releases WHERE version = ?', [manifest.version]))[0];
     if (existing) {
       const v = view(existing);
-      // Creating it again with the same artifact is a retried upload; anything else is a clash.
-      if (v.sha256 === manifest.artifact.sha256 && v.state === 'uploading') return v;
-      throw new SwarmgateError('SWG_ERR_RELEASE_EXISTS', `release ${manifest.version} exists already (${v.state})`, { details: { version: manifest.version } });
+      if (v.state !== 'uploading') throw new SwarmgateError('SWG_ERR_RELEASE_EXISTS', `release ${manifest.version} exists already (${v.state})`, { details: { version: manifest.version } });
+      // No verified artifact yet: the same manifest is a retried upload, another one replaces it.
+      if (v.sha256 === manifest.artifact.sha256 && JSON.stringify(v.manifest) === JSON.stringify(manifest)) return v;
+      await this.options.sql.all('UPDATE releases SET manifest = ?, size = ?, sha256 = ?, created_at = ? WHERE version = ? AND state = ?', [
+        JSON.stringify(manifest),
+        manifest.artifact.size,
+        manifest.artifact.sha256,
+        this.clock(),
+        manifest.version,
+        'uploading',
+      ]);
+      return this.get(manifest.version);
     }
     await this.options.sql.all('INSERT INTO releases (version, manifest, size, sha256, state, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, NULL)', [
       manifest.version,
@@ -101,12 +118,19 @@ export class ReleaseService {
     try {
       await new Promise<void>((resolve, reject) => {
         const out = createWriteStream(tmp);
+        const tooLarge = (): SwarmgateError => new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the uploaded artifact of ${version} is larger than the signed manifest's ${release.size} bytes`, { hint: DIGEST_HINT });
         body.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > release.size) {
-            body.destroy();
-            out.destroy();
-            reject(new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the upload is larger than the manifest's ${release.size} bytes`));
+            // Read (and drop) a little more so the client gets the answer rather than a closed socket.
+            if (!out.destroyed) {
+              out.destroy();
+              body.resume();
+            }
+            if (size > release.size + DISCARD_BYTES) {
+              body.destroy();
+              reject(tooLarge());
+            }
             return;
           }
           hash.update(chunk);
@@ -115,14 +139,16 @@ export class ReleaseService {
             out.once('drain', () => body.resume());
           }
         });
-        body.on('end', () => out.end(() => resolve()));
+        body.on('end', () => (size > release.size ? reject(tooLarge()) : out.end(() => resolve())));
         body.on('error', reject);
         out.on('error', reject);
       });
       const sha = hash.digest('hex');
       if (size !== release.size || sha !== release.sha256) {
-        throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the uploaded artifact of ${version} is ${size} bytes sha256 ${sha}, the signed manifest says ${release.size} bytes sha256 ${release.sha256}`);
+        throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the uploaded artifact of ${version} is ${size} bytes sha256 ${sha}, the signed manifest says ${release.size} bytes sha256 ${release.sha256}`, { hint: DIGEST_HINT });
       }
+      // The manifest may have been replaced while this upload ran: only the one it was checked against is marked ready.
+      if ((await this.get(version)).sha256 !== release.sha256) throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the manifest of ${version} was replaced during this upload; upload the artifact again`);
       renameSync(tmp, final);
     } catch (err) {
       rmSync(tmp, { force: true });
@@ -137,6 +163,22 @@ export class ReleaseService {
     const dir = this.options.dir;
     if (!dir) throw new SwarmgateError('SWG_ERR_API_UNAVAILABLE', 'this hub keeps no release artifacts: set releases.dir in the hub config');
     return join(dir, `${version}.tar.gz`);
+  }
+
+  /**
+   * The artifact file of a ready release, as this process sees it. With several hub processes the
+   * upload went to one of them: a missing file means releases.dir is not shared between them.
+   */
+  readyArtifact(version: string): { readonly file: string; readonly size: number } {
+    const file = this.artifactPath(version);
+    const stat = statSync(file, { throwIfNoEntry: false });
+    if (!stat?.isFile()) {
+      throw new SwarmgateError('SWG_ERR_RELEASE_UNKNOWN', `the artifact of release ${version} is missing on this hub: ${file} does not exist; releases.dir must be shared storage for all hub processes (the upload went to a hub process that keeps another releases.dir)`, {
+        details: { version, file },
+        hint: 'mount one releases.dir (NFS or a shared volume, same path) on every hub process, or copy the file there from the hub process that took the upload',
+      });
+    }
+    return { file, size: stat.size };
   }
 
   /** A gateway's download token for this release: one of a deployment of it sent to that gateway. */

@@ -34,6 +34,7 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
     let deployments: DeploymentService;
     const told: { gateway: string; deployment: string; retain: boolean; cleared: boolean }[] = [];
     const announced: string[] = [];
+    const revoked = new Map<string, string>();
 
     beforeAll(async () => {
       store = await open();
@@ -49,6 +50,7 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
         sql,
         releases,
         gateways: async () => fleet,
+        revoked: async () => revoked,
         baseUrl: () => 'https://hub.example:8443',
         log: createLogger('test-deployments'),
         events,
@@ -116,9 +118,72 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
       expect(a.gateways).toHaveLength(3);
       expect(a.gateways.map((g) => g.gateway)).toEqual(b.gateways.map((g) => g.gateway));
       expect(a.state).toBe('rolling');
-      const outsider = fleet.map((g) => g.gateway).find((g) => !a.gateways.some((x) => x.gateway === g)) ?? '';
-      await status(a.id, outsider, 'failed');
-      expect((await deployments.get(a.id)).state).toBe('rolling');
+      const outsider = fleet.map((g) => g.gateway).find((g) => !b.gateways.some((x) => x.gateway === g)) ?? '';
+      await status(b.id, outsider, 'failed');
+      expect((await deployments.get(b.id)).state).toBe('rolling');
+    });
+
+    it('a later deployment to the same gateways supersedes the earlier one, which can finish; revoked gateways are skipped', async () => {
+      const a = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-0', 'gw-1', 'gw-2'] }, canary: 3, user: 'ops' });
+      await status(a.id, 'gw-0', 'healthy');
+      await status(a.id, 'gw-1', 'downloading');
+      revoked.set('gw-3', 'gateway revoked at 2026-01-01T00:00:00.000Z by ops');
+      const b = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-1', 'gw-2', 'gw-3'] }, canary: 3, user: 'ops' });
+      // The earlier deployment is not left rolling/sent: its unfinished gateways name the later one.
+      const earlier = await deployments.get(a.id);
+      expect(earlier.state).toBe('done');
+      expect(earlier.counts).toEqual({ healthy: 1, superseded: 2 });
+      expect(earlier.gateways.filter((g) => g.state === 'superseded').map((g) => [g.gateway, g.supersededBy])).toEqual([
+        ['gw-1', b.id],
+        ['gw-2', b.id],
+      ]);
+      // The revoked gateway is recorded, with the reason, and never told.
+      expect(b.gateways.find((g) => g.gateway === 'gw-3')).toMatchObject({ state: 'skipped', reason: 'gateway revoked at 2026-01-01T00:00:00.000Z by ops' });
+      expect(toldIn(b.id)).toEqual(['gw-1', 'gw-2']);
+      // A late outcome for the superseded deployment neither counts nor clears the newer retained update.
+      const cleared = told.filter((t) => t.cleared).length;
+      await status(a.id, 'gw-1', 'failed');
+      expect(told.filter((t) => t.cleared)).toHaveLength(cleared);
+      expect((await deployments.get(a.id)).gateways.find((g) => g.gateway === 'gw-1')?.state).toBe('superseded');
+      await status(b.id, 'gw-1', 'healthy');
+      await status(b.id, 'gw-2', 'healthy');
+      const later = await deployments.get(b.id);
+      expect([later.state, later.counts]).toEqual(['done', { healthy: 2, skipped: 1 }]);
+      await expect(deployments.create({ version: '2.0.0', target: { gateways: ['gw-3'] }, user: 'ops' })).rejects.toThrow('every gateway of the target is revoked: gw-3 (gateway revoked at 2026-01-01T00:00:00.000Z by ops)');
+      revoked.clear();
+    });
+
+    it('cancels the gateways not updating yet, clearing their retained update; one already updating still reports', async () => {
+      const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-4', 'gw-5', 'gw-6', 'gw-7'] }, canary: 3, user: 'ops' });
+      await status(d.id, 'gw-4', 'downloading');
+      const cleared = told.filter((t) => t.cleared).length;
+      const c = await deployments.cancel(d.id, 'ops');
+      expect(c.state).toBe('cancelled');
+      expect(c.reason).toBe('cancelled by ops: 3 gateway(s) not updated; 1 already updating finish on their own');
+      expect(c.gateways.map((g) => [g.gateway, g.state])).toEqual([
+        ['gw-4', 'downloading'],
+        ['gw-5', 'cancelled'],
+        ['gw-6', 'cancelled'],
+        ['gw-7', 'cancelled'],
+      ]);
+      // Told ones (gw-5, gw-6) had their retained desired update cleared; gw-7 was never told.
+      expect(told.filter((t) => t.cleared).slice(cleared).map((t) => t.gateway)).toEqual(['gw-5', 'gw-6']);
+      await status(d.id, 'gw-4', 'healthy');
+      const after = await deployments.get(d.id);
+      expect([after.state, after.gateways[0]?.state]).toEqual(['cancelled', 'healthy']);
+      await expect(deployments.cancel(d.id, 'ops')).rejects.toThrow(`deployment ${d.id} is cancelled already`);
+    });
+
+    it('tells again, with new tokens, the gateways told and not heard from (a restarted hub with an embedded broker)', async () => {
+      const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-8', 'gw-9'] }, canary: 2, user: 'ops' });
+      await status(d.id, 'gw-8', 'installing');
+      const before = told.length;
+      // What every still-unheard gateway of any deployment gets again (gw-9 here, and any left over above).
+      const sent = (await deployments.list(500)).flatMap((x) => x.gateways.filter((g) => g.state === 'sent').map((g) => `${x.id} ${g.gateway}`));
+      expect(sent).toContain(`${d.id} gw-9`);
+      expect(await deployments.republish()).toBe(sent.length);
+      expect(told.slice(before).map((t) => `${t.deployment} ${t.gateway}`).sort()).toEqual(sent.sort());
+      expect(told.slice(before).every((t) => t.retain && !t.cleared)).toBe(true);
     });
   });
 }

@@ -3,11 +3,14 @@
  * that is not the signed one is refused (the release stays unusable), downloads need the gateway's
  * deployment token and honour Range, and deployments name known gateways.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hub } from '../../hub/index.js';
 import type { BuiltRelease } from '../../shared/release/artifact.js';
+import { UpdateDesiredSchema, decode, gatewayTopic, type UpdateDesired } from '../../shared/wire/index.js';
+import { addGatewayUser, credentialsFile } from '../e2e/support/hub.js';
 import { tempDir } from '../support/tmp.js';
 import { adminToken, buildTestRelease, desiredUpdate, makeKeys, startReleaseHub, type Keys } from '../release/support/releases.js';
 
@@ -65,6 +68,25 @@ describe('releases on the hub', () => {
     expect([again.status, again.json.error?.code]).toEqual([409, 'SWG_ERR_RELEASE_EXISTS']);
   });
 
+  it('after a refused artifact, a rebuilt release of the same version replaces the waiting one', async () => {
+    const first = await buildTestRelease(join(dir.path, 'first'), keys, '3.0.2');
+    const rebuilt = await buildTestRelease(join(dir.path, 'rebuilt'), keys, '3.0.2', { healthy: false });
+    expect(rebuilt.manifest.artifact.sha256).not.toBe(first.manifest.artifact.sha256);
+    expect((await api('POST', '/api/v1/releases', { manifest: first.manifest })).status).toBe(201);
+    // The rebuilt tarball is not the one the first manifest signs: refused, the release waits.
+    const refused = await api('PUT', '/api/v1/releases/3.0.2/artifact', readFileSync(rebuilt.tarball));
+    expect([refused.status, refused.json.error?.code]).toEqual([400, 'SWG_ERR_RELEASE_DIGEST']);
+    expect((refused.json.error as { hint?: string } | undefined)?.hint).toContain('its new manifest replaces this one');
+    // Its manifest replaces the waiting one (it used to be 409: the version was unusable).
+    const replaced = await api('POST', '/api/v1/releases', { manifest: rebuilt.manifest });
+    expect([replaced.status, replaced.json.state, replaced.json.sha256]).toEqual([201, 'uploading', rebuilt.manifest.artifact.sha256]);
+    const ok = await api('PUT', '/api/v1/releases/3.0.2/artifact', readFileSync(rebuilt.tarball));
+    expect([ok.status, ok.json.state, ok.json.sha256]).toEqual([200, 'ready', rebuilt.manifest.artifact.sha256]);
+    // Once an artifact is verified the version is taken.
+    const late = await api('POST', '/api/v1/releases', { manifest: first.manifest });
+    expect([late.status, late.json.error?.code]).toEqual([409, 'SWG_ERR_RELEASE_EXISTS']);
+  }, 30_000);
+
   it('serves the artifact only with a deployment token, with Range', async () => {
     const url = `/api/v1/releases/3.0.0/artifact`;
     expect((await fetch(`${hub.api?.url ?? ''}${url}`)).status).toBe(401);
@@ -95,5 +117,81 @@ describe('releases on the hub', () => {
     expect(d.json).toMatchObject({ version: '3.0.0', canary: 1, maxFailures: 1, state: 'rolling', gateways: [{ gateway: 'gw-r1', wave: 'canary', state: 'sent' }] });
     const listed = await api('GET', '/api/v1/deployments');
     expect((listed.json.items as { id: string }[]).map((x) => x.id)).toContain(d.json.id);
+  }, 30_000);
+
+  it('refuses a wrong deployment target naming its field', async () => {
+    const cases: [unknown, string, string][] = [
+      [{ percent: 0 }, 'body.target.percent', 'must be > 0 and <= 100'],
+      [{ percent: 1e308 }, 'body.target.percent', 'must be > 0 and <= 100'],
+      [{ gateways: [] }, 'body.target.gateways', 'must name at least one gateway'],
+      [{ site: 'site-r', gateways: ['gw-r1'] }, 'body.target', 'give exactly one of site, gateways or percent (got site and gateways)'],
+      [{}, 'body.target', 'give exactly one of site, gateways or percent (got none)'],
+    ];
+    for (const [target, path, message] of cases) {
+      const r = await api('POST', '/api/v1/deployments', { version: '3.0.0', target });
+      const e = r.json.error as { code: string; message: string; fields?: { path: string; message: string }[] } | undefined;
+      expect([r.status, e?.code, e?.fields], JSON.stringify(target)).toEqual([400, 'SWG_ERR_DEPLOYMENT_INVALID', [{ path, message }]]);
+      expect(e?.message).not.toContain('expected object');
+    }
+  });
+
+  it('a hub process whose releases.dir lacks the artifact says so (404), for downloads and for deployments', async () => {
+    const desired = await desiredUpdate(hub, dir.path, 'site-r', 'gw-r2', '3.0.0');
+    // As a second hub process with its own releases.dir sees a release uploaded to the first.
+    const file = join(dir.path, 'hub-releases', '3.0.0.tar.gz');
+    renameSync(file, `${file}.elsewhere`);
+    try {
+      const res = await fetch(desired.url, { headers: { authorization: `Bearer ${desired.token}` } });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, body.error.code]).toEqual([404, 'SWG_ERR_RELEASE_UNKNOWN']);
+      expect(body.error.message).toContain(`${file} does not exist`);
+      expect(body.error.message).toContain('releases.dir must be shared storage for all hub processes');
+      const d = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { site: 'site-r' } });
+      expect([d.status, d.json.error?.code]).toEqual([404, 'SWG_ERR_RELEASE_UNKNOWN']);
+      expect((d.json.error as { message?: string } | undefined)?.message).toContain('releases.dir must be shared storage');
+    } finally {
+      renameSync(`${file}.elsewhere`, file);
+    }
+  }, 30_000);
+
+  it('cancels a deployment over the API', async () => {
+    const d = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { gateways: ['gw-r1'] } });
+    expect(d.status).toBe(201);
+    const c = await api('POST', `/api/v1/deployments/${String(d.json.id)}/cancel`);
+    expect([c.status, c.json.state]).toEqual([200, 'cancelled']);
+    expect(c.json.reason).toMatch(/^cancelled by token:\S+: 1 gateway\(s\) not updated$/);
+    expect(c.json.gateways).toMatchObject([{ gateway: 'gw-r1', state: 'cancelled' }]);
+    const again = await api('POST', `/api/v1/deployments/${String(d.json.id)}/cancel`);
+    expect([again.status, again.json.error?.code]).toEqual([400, 'SWG_ERR_DEPLOYMENT_INVALID']);
+    expect((await api('POST', '/api/v1/deployments/dep-nothing/cancel')).status).toBe(404);
+  });
+
+  it('tells a gateway again after a hub restart: the embedded broker lost the retained update', async () => {
+    const first = await desiredUpdate(hub, dir.path, 'site-r', 'gw-r3', '3.0.0');
+    await hub.stop();
+    hub = await startReleaseHub(dir.path, keys);
+    token = await adminToken(hub);
+    const auth = await addGatewayUser(credentialsFile(dir.path), 'site-r', 'gw-r3');
+    const client = await mqtt.connectAsync(hub.broker?.url ?? '', { ...auth, clientId: 'gw-r3', protocolVersion: 4 });
+    try {
+      const got = new Promise<UpdateDesired>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no retained desired update after the restart')), 5000);
+        client.on('message', (topic, payload) => {
+          const d = payload.length > 0 ? decode(UpdateDesiredSchema, topic, payload) : undefined;
+          if (d?.ok) {
+            clearTimeout(timer);
+            resolve(d.value);
+          }
+        });
+      });
+      await client.subscribeAsync(gatewayTopic('site-r', 'gw-r3', 'update/desired'), { qos: 1 });
+      const again = await got;
+      expect(again.deployment).toBe(first.deployment);
+      expect(again.token).not.toBe(first.token);
+      // The new token downloads from the restarted hub's API.
+      expect((await fetch(again.url, { headers: { authorization: `Bearer ${again.token}` } })).status).toBe(200);
+    } finally {
+      await client.endAsync();
+    }
   }, 30_000);
 });

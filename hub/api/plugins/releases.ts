@@ -3,11 +3,12 @@
  * list them, serve an artifact to gateways (Range supported, each gateway with the download token
  * its deployment gave it), create deployments (canary first) and follow each gateway's progress.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
 import { ReleaseManifestSchema, ReleaseVersionSchema } from '../../../shared/release/manifest.js';
+import type { DeploymentTarget } from '../../releases/index.js';
 import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { errorBody, responses } from '../errors.js';
@@ -29,10 +30,40 @@ const ReleaseViewSchema = Type.Object(
 );
 
 const TargetSchema = Type.Union([
-  Type.Object({ site: IdParam }, strict),
-  Type.Object({ gateways: Type.Array(IdParam, { minItems: 1, maxItems: 10_000 }) }, strict),
-  Type.Object({ percent: Type.Number({ exclusiveMinimum: 0, maximum: 100 }) }, strict),
+  Type.Object({ site: IdParam }, { ...strict, title: 'site target', description: 'every gateway of one site' }),
+  Type.Object({ gateways: Type.Array(IdParam, { minItems: 1, maxItems: 10_000 }) }, { ...strict, title: 'gateways target', description: 'these gateways (at least one)' }),
+  Type.Object({ percent: Type.Number({ exclusiveMinimum: 0, maximum: 100 }) }, { ...strict, title: 'percent target', description: 'this share of the fleet: > 0 and <= 100' }),
 ]);
+
+/**
+ * The target as a request gives it: one object with the three keys optional, checked by
+ * checkTarget, so a wrong one is refused naming its field (a union would only say that none of
+ * its three shapes matched).
+ */
+const TargetInputSchema = Type.Object(
+  {
+    site: Type.Optional(IdParam),
+    gateways: Type.Optional(Type.Array(IdParam, { maxItems: 10_000, description: 'at least one gateway id' })),
+    percent: Type.Optional(Type.Number({ description: 'share of the fleet: > 0 and <= 100' })),
+  },
+  { ...strict, description: 'exactly one of: site, gateways (at least one) or percent (> 0 and <= 100)' },
+);
+
+const targetInvalid = (field: string, message: string): SwarmgateError => new SwarmgateError('SWG_ERR_DEPLOYMENT_INVALID', `${field}: ${message}`, { details: { field } });
+
+/** Exactly one target kind, within its bounds. */
+function checkTarget(target: Static<typeof TargetInputSchema>): DeploymentTarget {
+  const given = (['site', 'gateways', 'percent'] as const).filter((k) => target[k] !== undefined);
+  if (given.length !== 1) throw targetInvalid('target', `give exactly one of site, gateways or percent (got ${given.length === 0 ? 'none' : given.join(' and ')})`);
+  if (target.site !== undefined) return { site: target.site };
+  if (target.gateways !== undefined) {
+    if (target.gateways.length === 0) throw targetInvalid('target.gateways', 'must name at least one gateway');
+    return { gateways: target.gateways };
+  }
+  const percent = target.percent ?? 0;
+  if (!(percent > 0 && percent <= 100)) throw targetInvalid('target.percent', 'must be > 0 and <= 100');
+  return { percent };
+}
 
 const DeploymentViewSchema = Type.Object(
   {
@@ -41,7 +72,7 @@ const DeploymentViewSchema = Type.Object(
     target: TargetSchema,
     canary: Type.Integer(),
     maxFailures: Type.Integer(),
-    state: Type.Union([Type.Literal('canary'), Type.Literal('rolling'), Type.Literal('done'), Type.Literal('halted')]),
+    state: Type.Union([Type.Literal('canary'), Type.Literal('rolling'), Type.Literal('done'), Type.Literal('halted'), Type.Literal('cancelled')]),
     reason: Type.Optional(Type.String()),
     createdBy: Type.String(),
     createdAt: Type.Integer(),
@@ -53,10 +84,11 @@ const DeploymentViewSchema = Type.Object(
           gateway: Type.String(),
           site: Type.String(),
           wave: Type.Union([Type.Literal('canary'), Type.Literal('rest')]),
-          state: Type.String({ description: 'waiting, sent, downloading, installing, restarting, checking, healthy, rolled-back, failed' }),
+          state: Type.String({ description: 'waiting, sent, downloading, installing, restarting, checking, healthy, rolled-back, failed; superseded (a later deployment took the gateway over), skipped (revoked, not told) or cancelled' }),
           from: Type.Optional(Type.String()),
           code: Type.Optional(Type.String()),
           reason: Type.Optional(Type.String()),
+          supersededBy: Type.Optional(Type.String({ description: 'the later deployment that took this gateway over' })),
           updatedAt: Type.Integer(),
         },
         strict,
@@ -134,8 +166,7 @@ export const releasesPlugin: ApiPlugin = async (app) => {
         return reply.status(401).send(errorBody('SWG_ERR_AUTH_REQUIRED', `a download token of a deployment of ${release.version} is needed`));
       }
       if (release.state !== 'ready') throw new SwarmgateError('SWG_ERR_RELEASE_UNKNOWN', `release ${release.version} has no artifact yet`);
-      const file = releases.artifactPath(release.version);
-      const size = statSync(file).size;
+      const { file, size } = releases.readyArtifact(release.version);
       const range = parseRange(request.headers.range, size);
       void reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('etag', `"${release.sha256}"`);
       if (range === 'unsatisfiable') return reply.status(416).header('content-range', `bytes */${size}`).send();
@@ -160,7 +191,7 @@ export const releasesPlugin: ApiPlugin = async (app) => {
       body: Type.Object(
         {
           version: ReleaseVersionSchema,
-          target: TargetSchema,
+          target: TargetInputSchema,
           canary: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'gateways in the canary wave (default 1)' })),
           canaryPercent: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'instead of canary: this share of the targets' })),
           maxFailures: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000, description: 'failures (failed or rolled back) tolerated before the deployment halts; default 0' })),
@@ -171,7 +202,7 @@ export const releasesPlugin: ApiPlugin = async (app) => {
     },
     handler: async (request, reply) => {
       const b = request.body;
-      const view = await deployments.create({ ...b, user: who(request).name });
+      const view = await deployments.create({ ...b, target: checkTarget(b.target), user: who(request).name });
       await audited(ctx, request, 'deployment.create', view.id, { version: view.version, gateways: view.gateways.length, canary: view.canary });
       return reply.status(201).send(view);
     },
@@ -181,5 +212,15 @@ export const releasesPlugin: ApiPlugin = async (app) => {
     ...at('deployments.get'),
     schema: { params: Type.Object({ id: IdParam }, strict), response: responses(DeploymentViewSchema) },
     handler: async (request) => deployments.get(request.params.id),
+  });
+
+  app.route({
+    ...at('deployments.cancel'),
+    schema: { params: Type.Object({ id: IdParam }, strict), response: responses(DeploymentViewSchema) },
+    handler: async (request) => {
+      const view = await deployments.cancel(request.params.id, who(request).name);
+      await audited(ctx, request, 'deployment.cancel', view.id, { version: view.version, cancelled: view.counts.cancelled ?? 0 });
+      return view;
+    },
   });
 };
