@@ -29,7 +29,7 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
       const limitKey = `enroll:${parseEnrollToken(request.body.token)?.id ?? 'malformed'}`;
       const refusal = ctx.limiter.check(limitKey, request.ip);
       if (refusal) {
-        return reply.status(429).header('retry-after', String(refusal.retryAfterS)).send(errorBody('SWG_ERR_AUTH_RATE_LIMITED', `too many failed enrollments from this address or with this token; retry in ${refusal.retryAfterS} s`));
+        return reply.status(429).header('retry-after', String(refusal.retryAfterS)).send(errorBody('SWG_ERR_ENROLL_RATE_LIMITED', `too many failed enrollments from this address or with this token; retry in ${refusal.retryAfterS} s`));
       }
       try {
         const answer = await enrollment.enroll(request.body);
