@@ -32,7 +32,9 @@ const HELP = `usage:
                           [--bbmd HOST:PORT] [--wait MS] [--output draft.yaml]
   swarmgate edge enroll --hub https://hub.example:8443 --token TOKEN|--token-file FILE [--ca-fingerprint sha256:..] [--ca FILE]
                         [--out /etc/swarmgate] [--id GATEWAY-ID] [--force]
-                        (the token may be the swarmgate://enroll?... claim URI from the QR code; exit 3: the hub refused it for good)
+                        (the token may be the swarmgate://enroll?... claim URI from the QR code; exit 1: not enrolled, worth
+                        retrying; 3: the hub refused the token for good; 4: enrolled, but the config issued has problems here:
+                        fix it, do not enroll again)
 A config file holding only an \`enrollment: { hub, tokenFile, caFingerprint }\` section enrolls on first start
 and is then replaced by the config the hub issued; exit 3 when the hub refused its token for good (flash a new
 token; the systemd unit does not restart on 3).

@@ -190,6 +190,25 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(filesIn(second)).toEqual([]);
   }, 60_000);
 
+  it('enrolled but the config issued has problems on this box: exit 4 (not 1, "worth retrying"), one line saying who enrolled and what to fix', async () => {
+    const broken = `${site}-b`;
+    writeFileSync(join(dir.path, 'templates', `${broken}.yaml`), `gateway: { id: x, site: y }\ndevices:\n  - { id: ahu1, protocol: modbus-tcp, profile: /nowhere/ahu-modbus.yaml, connection: { host: 127.0.0.1, port: 502 } }\n`);
+    const res = await api('POST', '/api/v1/enrollment/tokens', { site: broken, gateway: 'gw-broken-1' });
+    const token = (res.body.items as { token: string }[])[0]?.token ?? '';
+    const tokenFile = join(dir.path, 'broken-token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const out = join(dir.path, 'broken');
+    const cli = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'edge', 'enroll', '--hub', apiUrl, '--token-file', tokenFile, '--ca-fingerprint', fingerprint, '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+    });
+    expect(cli.stdout).toContain(`enrolled as gw-broken-1 (site ${broken})`);
+    expect(cli.stderr).toMatch(new RegExp(`^enrolled as gw-broken-1 \\(site ${broken}\\); the config issued has 1 problem\\(s\\): devices\\[0\\]\\.profile: profile file not found: /nowhere/ahu-modbus\\.yaml; fix the site template on the hub .*--gateway gw-broken-1.* \\(exit 4\\)$`, 'm'));
+    expect(cli.status).toBe(4);
+    expect(filesIn(out)).toContain('identity.json');
+  }, 60_000);
+
   it('refuses a wrong CA fingerprint before sending the token, and the token stays usable', async () => {
     const { id, token } = await newToken();
     const out = join(dir.path, 'wrong-ca');
