@@ -167,6 +167,16 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect((tokens.body.items as { usedBy: string; note: string }[])[0]).toMatchObject({ usedBy: 'gw-boot-1', note: 'sticker on box 1' });
   }, 120_000);
 
+  it('a token for a gateway enrolled at another site is refused (409) unless moveSite says so', async () => {
+    const refused = await api('POST', '/api/v1/enrollment/tokens', { site: `${site}-other`, gateway: 'gw-boot-1' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'SWG_ERR_ENROLL_SITE_MOVE', message: expect.stringContaining(`"gw-boot-1" is enrolled at site ${site}, not ${site}-other`) as unknown });
+    const moving = await api('POST', '/api/v1/enrollment/tokens', { site: `${site}-other`, gateway: 'gw-boot-1', moveSite: true });
+    expect(moving.status).toBe(201);
+    expect((moving.body.items as { moveSite?: boolean }[])[0]?.moveSite).toBe(true);
+    expect((await api('DELETE', `/api/v1/enrollment/tokens/${(moving.body.items as { id: string }[])[0]?.id ?? ''}`)).status).toBe(200);
+  });
+
   it('refuses the same token again with its reason and writes nothing', async () => {
     const { token } = await newToken();
     const first = join(dir.path, 'again-1');
