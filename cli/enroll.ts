@@ -12,7 +12,7 @@ import { isSwarmgateError } from '../shared/kit/errors.js';
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
-import { enrollGateway } from '../edge/enrollment/enroll.js';
+import { enrollGateway, idDifference } from '../edge/enrollment/enroll.js';
 import { formatProblem } from '../shared/kit/config-file.js';
 import { escapeControl } from '../shared/kit/terminal-text.js';
 import { usageError } from './usage.js';
@@ -59,6 +59,8 @@ export async function enroll(args: string[]): Promise<number> {
   }
   const { identity } = enrolled;
   process.stdout.write(`enrolled as ${identity.gateway} (site ${identity.site}); broker ${identity.broker.url} as ${identity.broker.username}\n`);
+  const differs = idDifference(values.id, identity);
+  if (differs) process.stdout.write(`${differs}\n`);
   for (const file of enrolled.files) process.stdout.write(`  wrote ${file}\n`);
   const { problems } = checkGatewayConfigFile(enrolled.configFile, builtinDrivers());
   if (problems.length > 0) {

@@ -49,7 +49,7 @@ export function readClaim(tokenOrClaim: string, hub?: string, caFingerprint?: st
 
 export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
   if (!options.force && isEnrolled(options.out)) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_FILE_REFUSED', `${options.out} already holds an enrolled gateway (identity.json); enrolling again replaces its identity: give --force to do so`);
+    throw new SwarmgateError('SWG_ERR_ENROLL_ENROLLED', `${options.out} already holds an enrolled gateway (identity.json); enrolling again replaces its identity: give --force to do so`);
   }
   const claim = readClaim(options.token, options.hub, options.trust?.caFingerprint);
   const parsed = parseEnrollToken(claim.token);
@@ -71,6 +71,19 @@ export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
   );
   const written = writeIdentity(options.out, claim.hub, response.identity, key, { ...(options.configFileName ? { configFileName: options.configFileName } : {}), ...(response.hubCaPem ? { hubCaPem: response.hubCaPem } : {}) });
   return { ...written, identity: response.identity };
+}
+
+/**
+ * Why the gateway id the hub issued is not the one asked for (--id, enrollment.requestedId), or
+ * undefined when it is (or none was asked for). The hub keeps a token's bound id, and gives a
+ * taken id to no one: it picks `<site>-gw-<hex>` instead.
+ */
+export function idDifference(requestedId: string | undefined, identity: Pick<EnrolledIdentity, 'gateway' | 'site'>): string | undefined {
+  if (requestedId === undefined || requestedId === identity.gateway) return undefined;
+  const picked = identity.gateway.startsWith(`${identity.site.slice(0, 50)}-gw-`) && /-gw-[0-9a-f]{6}$/.test(identity.gateway);
+  return picked
+    ? `asked for gateway id ${requestedId}, enrolled as ${identity.gateway}: ${requestedId} is taken by another gateway, so the hub picked one`
+    : `asked for gateway id ${requestedId}, enrolled as ${identity.gateway}: the token is bound to ${identity.gateway} (made with --gateway), which the hub keeps`;
 }
 
 /** The bootstrap section of a config file, or undefined when the file is a regular gateway config. */
@@ -184,6 +197,8 @@ export async function enrollOnFirstStart(configFile: string, log: Logger, option
         ...(bootstrap.requestedId ? { requestedId: bootstrap.requestedId } : {}),
       });
       if (tokenFile && existsSync(tokenFile)) rmSync(tokenFile);
+      const differs = idDifference(bootstrap.requestedId, enrolled.identity);
+      if (differs) log.warn({ requestedId: bootstrap.requestedId, gateway: enrolled.identity.gateway }, differs);
       log.info({ gateway: enrolled.identity.gateway, site: enrolled.identity.site }, 'enrolled; starting with the config the hub issued');
       return true;
     } catch (err) {

@@ -265,11 +265,21 @@ export class EnrollmentService {
     return (filter.state ? tokens.filter((t) => t.state === filter.state) : tokens).slice(0, limit);
   }
 
+  /**
+   * Revokes an unused token (active or expired). A token already used or already revoked is left
+   * as it is and refused with when and by whom (SWG_ERR_ENROLL_TOKEN_SPENT, 409): nothing changed,
+   * so nothing is audited.
+   */
   async revokeToken(id: string, by: string): Promise<EnrollmentToken> {
-    await this.sql.all('UPDATE enrollment_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL AND used_at IS NULL', [this.now(), by, id]);
+    const revoked = await this.sql.all(`UPDATE enrollment_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL AND used_at IS NULL RETURNING ${TOKEN_COLUMNS}`, [this.now(), by, id]);
+    if (revoked[0]) return tokenFromRow(revoked[0], this.now());
     const row = (await this.sql.all(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens WHERE id = ?`, [id]))[0];
     if (!row) throw new SwarmgateError('SWG_ERR_ENROLL_UNKNOWN', `no enrollment token "${id}"`);
-    return tokenFromRow(row, this.now());
+    const usedAt = optNum(row, 'used_at');
+    const why = usedAt === undefined
+      ? `token ${id} was already revoked at ${iso(num(row, 'revoked_at'))} by ${str(row, 'revoked_by')}`
+      : `token ${id} was already used at ${iso(usedAt)} (by gateway ${str(row, 'used_by')}): there is nothing left to revoke`;
+    throw new SwarmgateError('SWG_ERR_ENROLL_TOKEN_SPENT', why, { details: { tokenId: id, state: usedAt === undefined ? 'revoked' : 'used' } });
   }
 
   async listGateways(filter: { site?: string } = {}): Promise<EnrolledGateway[]> {

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollGateway } from '../../edge/enrollment/enroll.js';
+import { isSwarmgateError, type SwarmgateError } from '../../shared/kit/errors.js';
 import { listenNotifySocket, python3Peer, type NotifySocket } from '../support/notify-socket.js';
 import { peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
@@ -113,4 +115,19 @@ describe('first start from a bootstrap config', () => {
       await socket.close();
     }
   }, 60_000);
+});
+
+describe('enrolling into a folder that holds an enrolled gateway', () => {
+  const dir = tempDir('swg-enroll-again-');
+  afterAll(() => dir.remove());
+
+  it('is refused with its own code and what to do, before anything is sent', async () => {
+    writeFileSync(join(dir.path, 'identity.json'), '{"gateway":"gw-1"}\n');
+    // No hub listens there: the refusal must come first.
+    const err = await enrollGateway({ hub: 'http://127.0.0.1:9', token: TOKEN, out: dir.path }).catch((e: unknown) => e);
+    expect(isSwarmgateError(err, 'SWG_ERR_ENROLL_ENROLLED')).toBe(true);
+    expect((err as SwarmgateError).message).toContain(`${dir.path} already holds an enrolled gateway (identity.json)`);
+    expect((err as SwarmgateError).hint).toMatch(/--force/);
+    expect((err as SwarmgateError).hint).not.toMatch(/1 MiB|regular files/);
+  });
 });

@@ -119,6 +119,17 @@ function suite(kind: string, open: () => Promise<SharedStores>, skip = false): v
       expect((await svc.listTokens({ site: 'plant', state: 'active' })).map((t) => t.id)).toContain(late?.id);
     });
 
+    it('revokes an unused token once; an already revoked or used one is refused with when and by whom', async () => {
+      const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings, issuer: new CredentialsFileIssuer(credentials) });
+      const [t, u] = await svc.createTokens({ site: 'depot', count: 2, createdBy: 'test' });
+      expect(await svc.revokeToken(t?.id ?? '', 'alice')).toMatchObject({ state: 'revoked', revokedBy: 'alice' });
+      await expect(svc.revokeToken(t?.id ?? '', 'bob')).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN_SPENT', status: 409, message: expect.stringMatching(/already revoked at .* by alice/) as unknown });
+      expect((await svc.listTokens({ site: 'depot', state: 'revoked' }))[0]).toMatchObject({ revokedBy: 'alice' });
+      const answer = await svc.enroll(requestFor(u?.token ?? ''));
+      await expect(svc.revokeToken(u?.id ?? '', 'bob')).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN_SPENT', message: expect.stringContaining(`(by gateway ${answer.identity.gateway})`) as unknown });
+      await expect(svc.revokeToken('nosuchtoken1', 'bob')).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_UNKNOWN' });
+    });
+
     it('a broken template or a key that did not sign the proof does not burn the token', async () => {
       const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings: { ...settings, templatesDir: join(dir.path, 'nowhere') }, issuer: new CredentialsFileIssuer(credentials) });
       const [t] = await svc.createTokens({ site: 'plant', createdBy: 'test' });
