@@ -12,9 +12,11 @@ import { builtinDrivers } from '../edge/drivers/builtin.js';
 import { startEdgeApp } from '../edge/app.js';
 import type { Reading } from '../edge/drivers/driver.js';
 import type { Command } from './commands.js';
-import { enroll } from './enroll.js';
+import { EXIT_TOKEN_REFUSED, enroll } from './enroll.js';
 import { checkBootstrap, enrollOnFirstStart } from '../edge/enrollment/enroll.js';
-import { createLogger } from '../shared/kit/log.js';
+import { openServiceNotifier, type ServiceNotifier } from '../edge/runtime/systemd-notify.js';
+import { isSwarmgateError } from '../shared/kit/errors.js';
+import { createLogger, type Logger } from '../shared/kit/log.js';
 import { untilSignal } from './shutdown.js';
 
 /** Exit code asking the service manager for a restart (new config file, or `current` switched by the updater). */
@@ -30,10 +32,40 @@ const HELP = `usage:
                           [--bbmd HOST:PORT] [--wait MS] [--output draft.yaml]
   swarmgate edge enroll --hub https://hub.example:8443 --token TOKEN|--token-file FILE [--ca-fingerprint sha256:..] [--ca FILE]
                         [--out /etc/swarmgate] [--id GATEWAY-ID] [--force]
-                        (the token may be the swarmgate://enroll?... claim URI from the QR code; exit 3: the hub refused it for good)
+                        (the token may be the swarmgate://enroll?... claim URI from the QR code; exit 1: not enrolled, worth
+                        retrying; 3: the hub refused the token for good; 4: enrolled, but the config issued has problems here:
+                        fix it, do not enroll again)
 A config file holding only an \`enrollment: { hub, tokenFile, caFingerprint }\` section enrolls on first start
-and is then replaced by the config the hub issued.
+and is then replaced by the config the hub issued; exit 3 when the hub refused its token for good (flash a new
+token; the systemd unit does not restart on 3).
 `;
+
+/**
+ * The service manager's status line while a first start enrolls: STATUS= what it is doing, and
+ * EXTEND_TIMEOUT_USEC= while it waits for the hub, so TimeoutStartSec= does not kill a gateway that
+ * waits out a Retry-After. Opened on first use; without a notify socket (or without unix-dgram,
+ * which the gateway reports when it starts) it says nothing.
+ */
+function enrollmentStatus(log: Logger): { report(status: string, waitMs?: number): void; close(): void } {
+  let notifier: ServiceNotifier | undefined;
+  let opened = false;
+  return {
+    report(status, waitMs) {
+      if (!opened) {
+        opened = true;
+        try {
+          notifier = openServiceNotifier(process.env, log);
+        } catch {
+          notifier = undefined;
+        }
+      }
+      // The wait, plus the next attempt's own time limits (TLS and request, 30 s each).
+      notifier?.notify({ STATUS: status, ...(waitMs === undefined ? {} : { EXTEND_TIMEOUT_USEC: String((waitMs + 90_000) * 1000) }) });
+    },
+    close: () => notifier?.close(),
+  };
+}
+
 
 async function check(files: string[]): Promise<number> {
   if (files.includes('--help') || files.includes('-h')) {
@@ -82,7 +114,23 @@ async function run(args: string[]): Promise<number> {
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
   process.once('SIGTERM', onSignal).once('SIGINT', onSignal);
-  await enrollOnFirstStart(values.config, createLogger('edge-enroll'), controller.signal).finally(() => process.off('SIGTERM', onSignal).off('SIGINT', onSignal));
+  const enrollLog = createLogger('edge-enroll');
+  const status = enrollmentStatus(enrollLog);
+  try {
+    await enrollOnFirstStart(values.config, enrollLog, { signal: controller.signal, onStatus: (text, waitMs) => status.report(text, waitMs) });
+  } catch (err) {
+    if (!isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')) throw err;
+    // Refused for good: a restart would present the same token again (and count against this
+    // address's enrollment limit, locking out good tokens behind the same NAT). Exit 3 is the
+    // unit's RestartPreventExitStatus=.
+    status.report('not enrolled: the hub refused the enrollment token for good; flash a new token (not restarting)');
+    process.stderr.write(`swarmgate: ${err.toDisplay()}\n`);
+    process.stderr.write(`swarmgate: not enrolled; exit ${EXIT_TOKEN_REFUSED}: the gateway is not restarted until it is given a new token\n`);
+    return EXIT_TOKEN_REFUSED;
+  } finally {
+    status.close();
+    process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+  }
   const print = values.print ? (r: Reading): void => void process.stdout.write(`${JSON.stringify(r)}\n`) : undefined;
   // Remote configuration installed a new config file: stop cleanly and exit with 75 (EX_TEMPFAIL);
   // the service manager starts the gateway again with it (Restart=always in the systemd unit).

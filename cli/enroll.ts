@@ -1,21 +1,26 @@
 /**
  * `swarmgate edge enroll --hub URL --token T|--token-file F [--ca-fingerprint sha256:..] [--ca FILE] [--out DIR] [--id ID] [--force]`:
  * enrolls this gateway with the hub and writes its identity, secrets (0600) and first config into DIR.
- * Exit 0 enrolled; 1 enrolled but the config from the site template has problems, or a failure
- * worth retrying (hub unreachable); 3 the hub refused the token for good (used, expired, revoked,
- * unknown): a script should stop retrying and ask for a new token.
+ * Exit 0 enrolled, config ok; 1 not enrolled, worth retrying (hub unreachable, rate-limited, ...);
+ * 3 the hub refused the token for good (used, expired, revoked, unknown): a script should stop
+ * retrying and ask for a new token; 4 enrolled (identity and files written, the token spent), but
+ * the config the hub issued has problems on this gateway (e.g. a device profile missing here):
+ * enrolling again cannot help, the config must be fixed (on the hub's site template, or here).
  */
 import { readFileSync } from 'node:fs';
 import { isSwarmgateError } from '../shared/kit/errors.js';
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
-import { enrollGateway } from '../edge/enrollment/enroll.js';
+import { enrollGateway, idDifference } from '../edge/enrollment/enroll.js';
 import { formatProblem } from '../shared/kit/config-file.js';
+import { escapeControl } from '../shared/kit/terminal-text.js';
 import { usageError } from './usage.js';
 
 /** The hub refused the token for good: retrying cannot help. */
 export const EXIT_TOKEN_REFUSED = 3;
+/** Enrolled, but the config issued has problems here: fix the config, do not enroll again. */
+export const EXIT_ENROLLED_CONFIG_PROBLEMS = 4;
 
 export async function enroll(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -54,12 +59,21 @@ export async function enroll(args: string[]): Promise<number> {
   }
   const { identity } = enrolled;
   process.stdout.write(`enrolled as ${identity.gateway} (site ${identity.site}); broker ${identity.broker.url} as ${identity.broker.username}\n`);
+  const differs = idDifference(values.id, identity);
+  if (differs) process.stdout.write(`${differs}\n`);
   for (const file of enrolled.files) process.stdout.write(`  wrote ${file}\n`);
   const { problems } = checkGatewayConfigFile(enrolled.configFile, builtinDrivers());
   if (problems.length > 0) {
     for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
-    process.stderr.write(`enrolled, but the config from the site template has ${problems.length} problem(s) on this gateway: fix ${enrolled.configFile} (swarmgate edge check)\n`);
-    return 1;
+    // One line that says it all (first boot copies it into status.txt on the card).
+    const listed = problems.map((p) => `${p.path || '(document)'}: ${p.message}`).join('; ');
+    process.stderr.write(
+      `enrolled as ${identity.gateway} (site ${identity.site}); the config issued has ${problems.length} problem(s): ${escapeControl(listed)}; ` +
+        `fix the site template on the hub (enrollment.templatesDir) and enroll again with a token for ${identity.gateway} ` +
+        `(swarmgate hub enroll create --site ${identity.site} --gateway ${identity.gateway}; then --force here), ` +
+        `or fix ${enrolled.configFile} on this gateway until \`swarmgate edge check ${enrolled.configFile}\` passes (exit ${EXIT_ENROLLED_CONFIG_PROBLEMS})\n`,
+    );
+    return EXIT_ENROLLED_CONFIG_PROBLEMS;
   }
   process.stdout.write(`config ok: start the gateway with swarmgate edge --config ${enrolled.configFile}\n`);
   return 0;

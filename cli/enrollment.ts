@@ -1,5 +1,5 @@
 /**
- * `swarmgate hub enroll create --config hub.yaml --site S [--gateway G] [--count N] [--ttl 7d] [--note T] [--qr] [--json]`
+ * `swarmgate hub enroll create --config hub.yaml --site S [--gateway G [--move-site]] [--count N] [--ttl 7d] [--note T] [--qr] [--json]`
  * `swarmgate hub enroll list --config hub.yaml [--site S] [--state active|used|expired|revoked] [--json]`
  * `swarmgate hub enroll revoke TOKEN-ID --config hub.yaml`
  * `swarmgate hub enroll revoke-gateway GATEWAY --config hub.yaml`
@@ -16,13 +16,15 @@ import type { CreatedToken, EnrollmentToken, TokenState } from '../hub/enrollmen
 import { usageError } from './usage.js';
 
 const HELP = `usage:
-  swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW] [--count N] [--ttl 7d] [--note TEXT] [--qr] [--json]
+  swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW [--move-site]] [--count N] [--ttl 7d] [--note TEXT] [--qr] [--json]
   swarmgate hub enroll list --config hub.yaml [--site SITE] [--state active|used|expired|revoked] [--json]
   swarmgate hub enroll revoke TOKEN-ID --config hub.yaml
   swarmgate hub enroll revoke-gateway GATEWAY --config hub.yaml
 Tokens are one-time: each enrolls one gateway of its site (with --gateway: that gateway id) until
 it expires. They are shown once; the hub stores only their hash. --qr prints the claim URI (hub
 URL, token, CA fingerprint; needs enrollment.hubUrl in the hub config) as a QR code for a sticker.
+A token for a gateway id enrolled at another site is refused unless --move-site says the gateway
+is meant to move to SITE.
 `;
 
 const STATES: readonly TokenState[] = ['active', 'used', 'expired', 'revoked'];
@@ -55,6 +57,7 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
       note: { type: 'string' },
       state: { type: 'string' },
       qr: { type: 'boolean', default: false },
+      'move-site': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -98,8 +101,9 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
           ...(values.gateway ? { gateway: values.gateway } : {}),
           ...(ttlMs ? { ttlMs } : {}),
           ...(values.note ? { note: values.note } : {}),
+          ...(values['move-site'] ? { moveSite: true } : {}),
         });
-        await audit.write({ name: user, via: 'cli' }, 'enrollment.tokens.create', values.site, { count: created.length, gateway: values.gateway, ids: created.map((t) => t.id) });
+        await audit.write({ name: user, via: 'cli' }, 'enrollment.tokens.create', values.site, { count: created.length, gateway: values.gateway, ids: created.map((t) => t.id), ...(values['move-site'] ? { moveSite: true } : {}) });
         if (values.json) json(created.map((t) => ({ ...t, claim: enrollment.claimFor(t.token) })));
         else await printCreated(created, (t) => enrollment.claimFor(t), values.qr);
         return 0;

@@ -51,6 +51,10 @@ describe('swarmgate hub enroll', () => {
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toMatch(new RegExp(`^${id}  hq  \\*  revoked`));
     expect(swarmgate('hub', 'enroll', 'list', '--config', config, '--state', 'active').stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    // Revoked already: said so, exit 1, nothing changed.
+    const again = swarmgate('hub', 'enroll', 'revoke', id, '--config', config);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(new RegExp(`SWG_ERR_ENROLL_TOKEN_SPENT: token ${id} was already revoked at .* by cli:`));
   }, 60_000);
 
   it('names the wrong option or value', () => {
@@ -61,6 +65,9 @@ describe('swarmgate hub enroll', () => {
     expect(badTtl.stderr).toContain('--ttl: expected a duration like 30m, 12h or 7d, got "forever"');
     const tooLong = swarmgate('hub', 'enroll', 'create', '--config', config, '--site', 'hq', '--ttl', '365d');
     expect(tooLong.stderr).toMatch(/ttl: expected at most 90 days/);
+    const moveUnbound = swarmgate('hub', 'enroll', 'create', '--config', config, '--site', 'hq', '--move-site');
+    expect(moveUnbound.stderr).toContain('moveSite: only for a token bound to a gateway id');
+    expect(swarmgate('hub', 'enroll', '--help').stdout).toContain('[--gateway GW [--move-site]]');
     const unknown = swarmgate('hub', 'enroll', 'revoke', 'nosuchtoken1', '--config', config);
     expect(unknown.stderr).toContain('no enrollment token "nosuchtoken1"');
   }, 60_000);

@@ -72,7 +72,14 @@ export function pinnedCa(url: URL, fingerprint: string, timeoutMs = 10_000): Pro
   });
 }
 
-function post(url: URL, body: string, caPem: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+interface HubAnswer {
+  readonly status: number;
+  readonly text: string;
+  /** The Retry-After header (seconds), when the hub sent one. */
+  readonly retryAfter?: string;
+}
+
+function post(url: URL, body: string, caPem: string | undefined, timeoutMs: number): Promise<HubAnswer> {
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(
@@ -86,7 +93,8 @@ function post(url: URL, body: string, caPem: string | undefined, timeoutMs: numb
           if (size > 4 * 1024 * 1024) req.destroy(hubError('the enrollment answer is larger than 4 MiB'));
           else chunks.push(c);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        const retryAfter = res.headers['retry-after'];
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(retryAfter ? { retryAfter } : {}) }));
         res.on('error', reject);
       },
     );
@@ -104,11 +112,19 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The hub's refusal as the coded error it sent (token used, expired, ...), else a hub error with the status. */
-function refusal(status: number, text: string): SwarmgateError {
+/**
+ * The hub's refusal as the coded error it sent (token used, expired, ...), else a hub error with
+ * the status. A 429 is SWG_ERR_ENROLL_RATE_LIMITED whatever its body, with `details.retryAfterS`
+ * (the hub's Retry-After, in seconds) when the hub sent one.
+ */
+function refusal({ status, text, retryAfter }: HubAnswer): SwarmgateError {
   const body = parseJson(text) as { error?: { code?: string; message?: string } } | undefined;
   const code = body?.error?.code;
   const message = body?.error?.message ?? text.slice(0, 200);
+  if (status === 429) {
+    const seconds = retryAfter !== undefined && /^\d{1,9}$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) : undefined;
+    return new SwarmgateError('SWG_ERR_ENROLL_RATE_LIMITED', `the hub refused the enrollment for now: ${message}`, { details: seconds === undefined ? {} : { retryAfterS: seconds } });
+  }
   if (code && code in ERROR_TABLE) return new SwarmgateError(code as ErrorCode, `the hub refused the enrollment: ${message}`);
   return hubError(`the hub answered ${status}: ${message}`);
 }
@@ -121,8 +137,9 @@ export async function requestEnrollment(hub: string, request: EnrollRequest, sec
   const base = checkedHubUrl(hub);
   const url = new URL('/api/v1/enroll', base);
   const ca = base.protocol === 'https:' && trust.caFingerprint ? await pinnedCa(base, trust.caFingerprint, timeoutMs) : trust.caPem;
-  const { status, text } = await post(url, JSON.stringify(request), ca, timeoutMs);
-  if (status !== 200) throw refusal(status, text);
+  const answered = await post(url, JSON.stringify(request), ca, timeoutMs);
+  const { status, text } = answered;
+  if (status !== 200) throw refusal(answered);
   const answer = parseJson(text);
   if (answer === undefined) throw new SwarmgateError('SWG_ERR_ENROLL_RESPONSE', 'the enrollment answer is not JSON');
   const first = Value.Errors(EnrollResponseSchema, answer).First();

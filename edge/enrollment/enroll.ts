@@ -49,7 +49,7 @@ export function readClaim(tokenOrClaim: string, hub?: string, caFingerprint?: st
 
 export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
   if (!options.force && isEnrolled(options.out)) {
-    throw new SwarmgateError('SWG_ERR_CONFIG_FILE_REFUSED', `${options.out} already holds an enrolled gateway (identity.json); enrolling again replaces its identity: give --force to do so`);
+    throw new SwarmgateError('SWG_ERR_ENROLL_ENROLLED', `${options.out} already holds an enrolled gateway (identity.json); enrolling again replaces its identity: give --force to do so`);
   }
   const claim = readClaim(options.token, options.hub, options.trust?.caFingerprint);
   const parsed = parseEnrollToken(claim.token);
@@ -71,6 +71,19 @@ export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
   );
   const written = writeIdentity(options.out, claim.hub, response.identity, key, { ...(options.configFileName ? { configFileName: options.configFileName } : {}), ...(response.hubCaPem ? { hubCaPem: response.hubCaPem } : {}) });
   return { ...written, identity: response.identity };
+}
+
+/**
+ * Why the gateway id the hub issued is not the one asked for (--id, enrollment.requestedId), or
+ * undefined when it is (or none was asked for). The hub keeps a token's bound id, and gives a
+ * taken id to no one: it picks `<site>-gw-<hex>` instead.
+ */
+export function idDifference(requestedId: string | undefined, identity: Pick<EnrolledIdentity, 'gateway' | 'site'>): string | undefined {
+  if (requestedId === undefined || requestedId === identity.gateway) return undefined;
+  const picked = identity.gateway.startsWith(`${identity.site.slice(0, 50)}-gw-`) && /-gw-[0-9a-f]{6}$/.test(identity.gateway);
+  return picked
+    ? `asked for gateway id ${requestedId}, enrolled as ${identity.gateway}: ${requestedId} is taken by another gateway, so the hub picked one`
+    : `asked for gateway id ${requestedId}, enrolled as ${identity.gateway}: the token is bound to ${identity.gateway} (made with --gateway), which the hub keeps`;
 }
 
 /** The bootstrap section of a config file, or undefined when the file is a regular gateway config. */
@@ -118,14 +131,41 @@ export function checkBootstrap(configFile: string): string[] | undefined {
   return problems;
 }
 
-const TRANSIENT = new Set(['SWG_ERR_ENROLL_HUB']);
+/** The longest a first start waits out the hub's Retry-After (429) before asking again. */
+export const MAX_RATE_LIMIT_WAIT_MS = 15 * 60_000;
+
+export interface FirstStartOptions {
+  /** Aborts a wait between attempts (SIGTERM while the hub is unreachable). */
+  readonly signal?: AbortSignal;
+  /**
+   * What the first start is doing, for the service manager's status line (STATUS=); `waitMs` when
+   * it waits that long before trying again.
+   */
+  readonly onStatus?: (status: string, waitMs?: number) => void;
+}
+
+/** How long to wait before the next attempt after this error, or undefined when trying again cannot help. */
+function retryDelayMs(err: unknown, attempt: number): { waitMs: number; why: string } | undefined {
+  if (isSwarmgateError(err, 'SWG_ERR_ENROLL_HUB')) return { waitMs: Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), why: 'hub unreachable for enrollment' };
+  if (isSwarmgateError(err, 'SWG_ERR_ENROLL_RATE_LIMITED')) {
+    // The hub's Retry-After, at least a second and at most MAX_RATE_LIMIT_WAIT_MS; a minute when it sent none.
+    const seconds = err.details.retryAfterS;
+    const waitMs = typeof seconds === 'number' ? Math.min(MAX_RATE_LIMIT_WAIT_MS, Math.max(1000, seconds * 1000)) : 60_000;
+    return { waitMs, why: 'the hub rate-limits enrollment from this address for now (Retry-After)' };
+  }
+  return undefined;
+}
 
 /**
  * First start of a gateway whose config file is a bootstrap file: enrolls (retrying while the hub
- * is unreachable, with backoff up to a minute; a refused token stops at once), then the config
- * file holds the hub's config and the token file is deleted. Returns whether it enrolled.
+ * is unreachable, with backoff up to a minute, and after the hub's Retry-After when it rate-limits,
+ * at most MAX_RATE_LIMIT_WAIT_MS), then the config file holds the hub's config and the token file
+ * is deleted. Returns whether it enrolled. A token the hub refused for good (used, expired,
+ * revoked, unknown) throws SWG_ERR_ENROLL_TOKEN at once, its hint saying where a new token goes;
+ * the token file is kept.
  */
-export async function enrollOnFirstStart(configFile: string, log: Logger, signal?: AbortSignal): Promise<boolean> {
+export async function enrollOnFirstStart(configFile: string, log: Logger, options: FirstStartOptions = {}): Promise<boolean> {
+  const { signal, onStatus } = options;
   const bootstrap = readBootstrap(configFile);
   if (!bootstrap) return false;
   const dir = dirname(resolve(configFile));
@@ -146,6 +186,7 @@ export async function enrollOnFirstStart(configFile: string, log: Logger, signal
   for (let attempt = 1; ; attempt++) {
     try {
       log.info({ hub: bootstrap.hub, attempt }, 'enrolling with the hub (first start)');
+      onStatus?.(`enrolling with ${bootstrap.hub} (attempt ${attempt})`);
       const enrolled = await enrollGateway({
         hub: bootstrap.hub,
         token: token ?? '',
@@ -156,13 +197,24 @@ export async function enrollOnFirstStart(configFile: string, log: Logger, signal
         ...(bootstrap.requestedId ? { requestedId: bootstrap.requestedId } : {}),
       });
       if (tokenFile && existsSync(tokenFile)) rmSync(tokenFile);
+      const differs = idDifference(bootstrap.requestedId, enrolled.identity);
+      if (differs) log.warn({ requestedId: bootstrap.requestedId, gateway: enrolled.identity.gateway }, differs);
       log.info({ gateway: enrolled.identity.gateway, site: enrolled.identity.site }, 'enrolled; starting with the config the hub issued');
       return true;
     } catch (err) {
-      if (!isSwarmgateError(err) || !TRANSIENT.has(err.code) || signal?.aborted) throw err;
-      const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
-      log.warn({ err: err.message, retryInMs: waitMs }, 'hub unreachable for enrollment; retrying');
-      await sleep(waitMs, undefined, signal ? { signal } : {});
+      if (isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')) {
+        const where = tokenFile ?? `${configFile} (enrollment.token)`;
+        throw new SwarmgateError('SWG_ERR_ENROLL_TOKEN', err.message, {
+          cause: err,
+          details: err.details,
+          hint: `retrying cannot help: flash a new token. Ask the hub admin for one (swarmgate hub enroll create), put it in ${where} or flash the card again, then start the gateway (systemctl restart swarmgate-edge)`,
+        });
+      }
+      const retry = retryDelayMs(err, attempt);
+      if (!retry || signal?.aborted) throw err;
+      log.warn({ err: errorMessage(err), retryInMs: retry.waitMs }, `${retry.why}; retrying`);
+      onStatus?.(`not enrolled yet: ${retry.why}; retrying in ${Math.round(retry.waitMs / 1000)} s`, retry.waitMs);
+      await sleep(retry.waitMs, undefined, signal ? { signal } : {});
     }
   }
 }

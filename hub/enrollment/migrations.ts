@@ -21,7 +21,10 @@ const tables = (int: string): string => `
   );
 `;
 
-const SQLITE: readonly Migration[] = [{ version: 90, name: NAME, sql: tables('INTEGER') }];
-const POSTGRES: readonly Migration[] = [{ version: 90, name: NAME, sql: tables('BIGINT') }];
+/** A token that may move its bound gateway from another site (said so when it was made). */
+const MOVE_SITE = { version: 91, name: 'enrollment: tokens that may move their gateway to their site', sql: 'ALTER TABLE enrollment_tokens ADD COLUMN move_site INTEGER NOT NULL DEFAULT 0;' };
+
+const SQLITE: readonly Migration[] = [{ version: 90, name: NAME, sql: tables('INTEGER') }, MOVE_SITE];
+const POSTGRES: readonly Migration[] = [{ version: 90, name: NAME, sql: tables('BIGINT') }, MOVE_SITE];
 
 export const ENROLLMENT_MIGRATIONS: FeatureMigrations = { feature: 'hub/enrollment', versions: [90, 99], sqlite: SQLITE, postgres: POSTGRES };

@@ -49,6 +49,7 @@ export const EnrollmentTokenSchema = Type.Object(
     revokedAt: Type.Optional(Type.Integer()),
     revokedBy: Type.Optional(Type.String()),
     note: Type.Optional(Type.String()),
+    moveSite: Type.Optional(Type.Boolean({ description: 'the bound gateway is enrolled at another site and moves to this one when the token is used (said so when it was made)' })),
   },
   strict,
 );
@@ -93,6 +94,11 @@ export interface NewTokens {
   readonly ttlMs?: number;
   readonly createdBy: string;
   readonly note?: string;
+  /**
+   * The bound gateway id is enrolled at another site and is meant to move to this one. Without it,
+   * a token for a gateway id enrolled at another site is refused (SWG_ERR_ENROLL_SITE_MOVE).
+   */
+  readonly moveSite?: boolean;
 }
 
 export interface EnrollmentServiceOptions {
@@ -104,7 +110,7 @@ export interface EnrollmentServiceOptions {
   readonly now?: () => number;
 }
 
-const TOKEN_COLUMNS = 'id, site, gateway, secret_hash, created_at, created_by, expires_at, used_at, used_by, revoked_at, revoked_by, note';
+const TOKEN_COLUMNS = 'id, site, gateway, secret_hash, created_at, created_by, expires_at, used_at, used_by, revoked_at, revoked_by, note, move_site';
 const GATEWAY_COLUMNS = 'gateway, site, key_fingerprint, token_id, hostname, enrolled_at, revoked_at, revoked_by';
 const MAX_TOKENS_AT_ONCE = 1000;
 
@@ -126,6 +132,7 @@ function tokenFromRow(row: SqlRow, now: number): EnrollmentToken {
   const revokedAt = optNum(row, 'revoked_at');
   const revokedBy = optStr(row, 'revoked_by');
   const note = optStr(row, 'note');
+  const moveSite = optNum(row, 'move_site') === 1;
   return {
     id: str(row, 'id'),
     site: str(row, 'site'),
@@ -139,6 +146,7 @@ function tokenFromRow(row: SqlRow, now: number): EnrollmentToken {
     ...(revokedAt === undefined ? {} : { revokedAt }),
     ...(revokedBy === undefined ? {} : { revokedBy }),
     ...(note === undefined ? {} : { note }),
+    ...(moveSite ? { moveSite } : {}),
   };
 }
 
@@ -206,22 +214,44 @@ export class EnrollmentService {
     if (!ID_PATTERN.test(spec.site)) throw new SwarmgateError('SWG_ERR_API_VALIDATION', `site: "${spec.site}" is not an id (letters, digits, "_" and "-", at most 64)`);
     if (spec.gateway !== undefined && !ID_PATTERN.test(spec.gateway)) throw new SwarmgateError('SWG_ERR_API_VALIDATION', `gateway: "${spec.gateway}" is not an id (letters, digits, "_" and "-", at most 64)`);
     if (spec.gateway !== undefined && count > 1) throw new SwarmgateError('SWG_ERR_API_VALIDATION', 'count: a token bound to one gateway id is made one at a time');
+    if (spec.moveSite === true && spec.gateway === undefined) throw new SwarmgateError('SWG_ERR_API_VALIDATION', 'moveSite: only for a token bound to a gateway id (gateway)');
     const maxTtl = this.options.settings?.maxTtlMs ?? 90 * 86_400_000;
     const ttl = spec.ttlMs ?? this.options.settings?.defaultTtlMs ?? 7 * 86_400_000;
     if (ttl <= 0 || ttl > maxTtl) throw new SwarmgateError('SWG_ERR_API_VALIDATION', `ttl: expected at most ${Math.round(maxTtl / 86_400_000)} days (enrollment.maxTtl), got ${Math.round(ttl / 3_600_000)} h`);
+    if (spec.gateway !== undefined) await this.checkSiteMove(spec.gateway, spec.site, spec.moveSite === true);
     const now = this.now();
     const created: CreatedToken[] = [];
     for (let i = 0; i < count; i++) {
       const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
       const secret = randomBytes(32).toString('base64url');
-      await this.sql.all(`INSERT INTO enrollment_tokens (${TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?)`, [
-        id, spec.site, spec.gateway ?? null, enrollSecretHash(secret), now, spec.createdBy, now + ttl, spec.note ?? null,
+      await this.sql.all(`INSERT INTO enrollment_tokens (${TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, ?, ?)`, [
+        id, spec.site, spec.gateway ?? null, enrollSecretHash(secret), now, spec.createdBy, now + ttl, spec.note ?? null, spec.moveSite === true && spec.gateway !== undefined ? 1 : 0,
       ]);
       const row = (await this.sql.all(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens WHERE id = ?`, [id]))[0] as SqlRow;
       created.push({ ...tokenFromRow(row, now), token: `${ENROLL_TOKEN_PREFIX}.${id}.${secret}` });
     }
     this.options.log?.info({ site: spec.site, gateway: spec.gateway, count, by: spec.createdBy, expiresAt: iso(now + ttl) }, 'enrollment tokens created');
     return created;
+  }
+
+  /** The site a gateway id is enrolled at (revoked or not), when it is enrolled at all. */
+  private async enrolledSite(gateway: string): Promise<{ site: string; revokedAt?: number } | undefined> {
+    const row = (await this.sql.all('SELECT site, revoked_at FROM enrolled_gateways WHERE gateway = ?', [gateway]))[0];
+    if (!row) return undefined;
+    const revokedAt = optNum(row, 'revoked_at');
+    return { site: str(row, 'site'), ...(revokedAt === undefined ? {} : { revokedAt }) };
+  }
+
+  /** Refuses a token that would move a gateway enrolled at another site, unless the move was asked for. */
+  private async checkSiteMove(gateway: string, site: string, moveSite: boolean): Promise<void> {
+    const enrolled = await this.enrolledSite(gateway);
+    if (!enrolled || enrolled.site === site || moveSite) return;
+    const state = enrolled.revokedAt === undefined ? '' : ` (revoked at ${iso(enrolled.revokedAt)})`;
+    throw new SwarmgateError(
+      'SWG_ERR_ENROLL_SITE_MOVE',
+      `gateway: "${gateway}" is enrolled at site ${enrolled.site}${state}, not ${site}; a token for it would move it to ${site} when used. Give --move-site ("moveSite": true) if that is intended, or pick another gateway id`,
+      { details: { gateway, site: enrolled.site } },
+    );
   }
 
   async listTokens(filter: { site?: string; state?: TokenState; limit?: number } = {}): Promise<EnrollmentToken[]> {
@@ -235,11 +265,21 @@ export class EnrollmentService {
     return (filter.state ? tokens.filter((t) => t.state === filter.state) : tokens).slice(0, limit);
   }
 
+  /**
+   * Revokes an unused token (active or expired). A token already used or already revoked is left
+   * as it is and refused with when and by whom (SWG_ERR_ENROLL_TOKEN_SPENT, 409): nothing changed,
+   * so nothing is audited.
+   */
   async revokeToken(id: string, by: string): Promise<EnrollmentToken> {
-    await this.sql.all('UPDATE enrollment_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL AND used_at IS NULL', [this.now(), by, id]);
+    const revoked = await this.sql.all(`UPDATE enrollment_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL AND used_at IS NULL RETURNING ${TOKEN_COLUMNS}`, [this.now(), by, id]);
+    if (revoked[0]) return tokenFromRow(revoked[0], this.now());
     const row = (await this.sql.all(`SELECT ${TOKEN_COLUMNS} FROM enrollment_tokens WHERE id = ?`, [id]))[0];
     if (!row) throw new SwarmgateError('SWG_ERR_ENROLL_UNKNOWN', `no enrollment token "${id}"`);
-    return tokenFromRow(row, this.now());
+    const usedAt = optNum(row, 'used_at');
+    const why = usedAt === undefined
+      ? `token ${id} was already revoked at ${iso(num(row, 'revoked_at'))} by ${str(row, 'revoked_by')}`
+      : `token ${id} was already used at ${iso(usedAt)} (by gateway ${str(row, 'used_by')}): there is nothing left to revoke`;
+    throw new SwarmgateError('SWG_ERR_ENROLL_TOKEN_SPENT', why, { details: { tokenId: id, state: usedAt === undefined ? 'revoked' : 'used' } });
   }
 
   async listGateways(filter: { site?: string } = {}): Promise<EnrolledGateway[]> {
@@ -303,7 +343,15 @@ export class EnrollmentService {
     if (why) throw refused(why, { tokenId: parsed.id });
     const der = checkedKey(request, parsed.id);
     const site = str(row, 'site');
-    const bound = optStr(row, 'gateway') !== undefined;
+    const boundId = optStr(row, 'gateway');
+    const bound = boundId !== undefined;
+    if (boundId !== undefined && optNum(row, 'move_site') !== 1) {
+      // Enrolled at another site since the token was made: it does not move it unasked (nor burn).
+      const enrolled = await this.enrolledSite(boundId);
+      if (enrolled && enrolled.site !== site) {
+        throw refused(`token ${parsed.id} is for gateway ${boundId} at site ${site}, but ${boundId} has since enrolled at site ${enrolled.site}; the token does not move it (make one with --move-site if it should)`, { tokenId: parsed.id });
+      }
+    }
     let gateway = await this.gatewayIdFor(row, request, issuer);
     // The template is rendered before the token is claimed: a broken template does not burn it.
     let configYaml = renderGatewayConfig({ templatesDir: settings.templatesDir, site, gateway, brokerUrl: settings.brokerUrl, username: gateway });

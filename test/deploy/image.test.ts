@@ -4,7 +4,7 @@
  * Raspberry Pi OS's; the written files are read back with mtools, independently of fat.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,7 +139,8 @@ describe('swarmgate image prepare on a FAT image', () => {
     expect(readBack(image, '/swarmgate/firstrun.sh')).toBe(readFileSync(join(ROOT, 'deploy/image/boot/firstrun.sh'), 'utf8'));
     // The contract with the enrollment command, as the first-boot script runs it.
     const firstboot = readBack(image, '/swarmgate/firstboot.sh');
-    expect(firstboot).toContain('/usr/bin/swarmgate edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
+    expect(firstboot).toContain('SWARMGATE="$ROOT/usr/bin/swarmgate"');
+    expect(firstboot).toContain('"$SWARMGATE" edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
     expect(firstboot).toContain('systemctl enable --now swarmgate-edge.service');
     expect(firstboot).toMatch(/rm -f "\$TOKEN"/);
     // The rest of the boot partition is untouched.
@@ -300,7 +301,7 @@ describe('the options of image prepare', () => {
 describe('the first-boot scripts', () => {
   it('call swarmgate edge enroll with options it knows (it gets as far as the hub, which is not there)', () => {
     const firstboot = readFileSync(join(ROOT, 'deploy/image/boot/firstboot.sh'), 'utf8');
-    const line = firstboot.split('\n').find((l) => l.trim().startsWith('/usr/bin/swarmgate edge enroll')) ?? '';
+    const line = firstboot.split('\n').find((l) => l.trim().startsWith('"$SWARMGATE" edge enroll')) ?? '';
     const options = [...line.matchAll(/(--[a-z-]+)/g)].map((m) => m[1]);
     expect(options).toEqual(['--hub', '--token-file', '--ca-fingerprint', '--out']);
     const out = join(dir.path, 'enroll-out');
@@ -316,6 +317,59 @@ describe('the first-boot scripts', () => {
     expect(r.status).toBe(1);
   });
 
+
+  it('firstboot.sh: enrolled but the config issued has problems (exit 4) is said as such, not "FAILED ... retrying", and the gateway starts once the config is fixed', () => {
+    // The box's paths under a root folder; the commands it runs are stand-ins recording their calls.
+    const root = join(dir.path, 'firstboot-root');
+    const lib = join(root, 'var/lib/swarmgate-firstboot');
+    const boot = join(root, 'boot/firmware/swarmgate');
+    const config = join(root, 'etc/swarmgate');
+    const bin = join(root, 'stubs');
+    for (const d of [lib, boot, config, bin, join(root, 'usr/bin')]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(lib, 'firstboot.conf'), 'HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.1.0_arm64.deb\n');
+    writeFileSync(join(lib, 'enroll-token'), `${TOKEN}\n`, { mode: 0o600 });
+    symlinkSync(process.execPath, join(root, 'usr/bin/node'));
+    const stub = (name: string, body: string): void => writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    stub('dpkg-query', "printf 'install ok installed'");
+    stub('systemctl', `echo "$*" >>"${join(root, 'systemctl.log')}"`);
+    stub('chown', 'exit 0');
+    stub('hostnamectl', 'exit 0');
+    // `swarmgate edge enroll` as it ends when the site template names a profile the box lacks
+    // (test/e2e/enrollment.test.ts runs the real one); `edge check` is the real one.
+    const profile = join(root, 'profiles/ahu.yaml');
+    writeFileSync(
+      join(root, 'usr/bin/swarmgate'),
+      `#!/bin/sh\nif [ "$2" = enroll ]; then\n` +
+        `  printf 'gateway: { id: gw-7, site: hq }\\ndevices:\\n  - { id: ahu1, protocol: modbus-tcp, profile: ${profile}, connection: { host: 127.0.0.1, port: 502 } }\\n' >"${config}/gateway.yaml"\n` +
+        `  echo '{"gateway":"gw-7"}' >"${config}/identity.json"\n` +
+        `  echo 'enrolled as gw-7 (site hq); broker mqtts://hub.example:8883 as gw-7'\n` +
+        `  echo "enrolled as gw-7 (site hq); the config issued has 1 problem(s): devices[0].profile: profile file not found: ${profile}; fix the site template on the hub ..." >&2\n` +
+        `  exit 4\nfi\nexec "${process.execPath}" --import tsx "${join(ROOT, 'cli/main.ts')}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    const firstboot = (): ReturnType<typeof spawnSync> =>
+      spawnSync('sh', [join(ROOT, 'deploy/image/boot/firstboot.sh')], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, SWARMGATE_FIRSTBOOT_ROOT: root, SWARMGATE_LOG_LEVEL: 'error' } });
+    const status = (): string => readFileSync(join(boot, 'status.txt'), 'utf8');
+
+    const first = firstboot();
+    expect(first.status).toBe(1); // systemd runs it again in a minute
+    expect(status()).not.toMatch(/FAILED/);
+    expect(status()).toMatch(/firstboot: enrolled as gw-7 \(site hq\); the config issued has 1 problem\(s\): devices\[0\]\.profile: profile file not found: .*; the gateway starts once the config passes the check/);
+    expect(existsSync(join(lib, 'enroll-token'))).toBe(false); // spent: the hub used it
+    // Run again a minute later: enrollment is not tried again, nothing new to say, still waiting.
+    const lines = status().split('\n').length;
+    const second = firstboot();
+    expect(second.status).toBe(1);
+    expect(status().split('\n').length).toBe(lines);
+    expect(existsSync(join(root, 'systemctl.log')) ? readFileSync(join(root, 'systemctl.log'), 'utf8') : '').not.toContain('enable');
+    // The technician installs the missing profile: the next run starts the gateway.
+    mkdirSync(join(root, 'profiles'));
+    copyFileSync(join(ROOT, 'devices/profiles/ahu-modbus.yaml'), profile);
+    const third = firstboot();
+    expect(third.stdout).toContain('swarmgate-edge enabled and started');
+    expect(third.status).toBe(0);
+    expect(readFileSync(join(root, 'systemctl.log'), 'utf8')).toContain('enable --now swarmgate-edge.service');
+  }, 60_000);
 
   it.each(['firstrun.sh', 'firstboot.sh'])('%s is valid POSIX sh (sh -n)', (script) => {
     const r = spawnSync('sh', ['-n', join(ROOT, 'deploy/image/boot', script)], { encoding: 'utf8' });

@@ -20,7 +20,7 @@ import type { Facility } from '../../devices/facility.js';
 import { enrollGateway } from '../../edge/enrollment/enroll.js';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
-import { isSwarmgateError } from '../../shared/kit/errors.js';
+import { isSwarmgateError, type SwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 import { ROOT, spawnEdge, killHard, type EdgeChild } from './support/edge.js';
 import { startBusyFacility } from './support/facility.js';
@@ -167,6 +167,16 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect((tokens.body.items as { usedBy: string; note: string }[])[0]).toMatchObject({ usedBy: 'gw-boot-1', note: 'sticker on box 1' });
   }, 120_000);
 
+  it('a token for a gateway enrolled at another site is refused (409) unless moveSite says so', async () => {
+    const refused = await api('POST', '/api/v1/enrollment/tokens', { site: `${site}-other`, gateway: 'gw-boot-1' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'SWG_ERR_ENROLL_SITE_MOVE', message: expect.stringContaining(`"gw-boot-1" is enrolled at site ${site}, not ${site}-other`) as unknown });
+    const moving = await api('POST', '/api/v1/enrollment/tokens', { site: `${site}-other`, gateway: 'gw-boot-1', moveSite: true });
+    expect(moving.status).toBe(201);
+    expect((moving.body.items as { moveSite?: boolean }[])[0]?.moveSite).toBe(true);
+    expect((await api('DELETE', `/api/v1/enrollment/tokens/${(moving.body.items as { id: string }[])[0]?.id ?? ''}`)).status).toBe(200);
+  });
+
   it('refuses the same token again with its reason and writes nothing', async () => {
     const { token } = await newToken();
     const first = join(dir.path, 'again-1');
@@ -188,6 +198,25 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(cli.stderr).toMatch(/SWG_ERR_ENROLL_TOKEN: the hub refused the enrollment: token [a-z0-9]{12} was already used/);
     expect(cli.status).toBe(3);
     expect(filesIn(second)).toEqual([]);
+  }, 60_000);
+
+  it('enrolled but the config issued has problems on this box: exit 4 (not 1, "worth retrying"), one line saying who enrolled and what to fix', async () => {
+    const broken = `${site}-b`;
+    writeFileSync(join(dir.path, 'templates', `${broken}.yaml`), `gateway: { id: x, site: y }\ndevices:\n  - { id: ahu1, protocol: modbus-tcp, profile: /nowhere/ahu-modbus.yaml, connection: { host: 127.0.0.1, port: 502 } }\n`);
+    const res = await api('POST', '/api/v1/enrollment/tokens', { site: broken, gateway: 'gw-broken-1' });
+    const token = (res.body.items as { token: string }[])[0]?.token ?? '';
+    const tokenFile = join(dir.path, 'broken-token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const out = join(dir.path, 'broken');
+    const cli = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'edge', 'enroll', '--hub', apiUrl, '--token-file', tokenFile, '--ca-fingerprint', fingerprint, '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      );
+    });
+    expect(cli.stdout).toContain(`enrolled as gw-broken-1 (site ${broken})`);
+    expect(cli.stderr).toMatch(new RegExp(`^enrolled as gw-broken-1 \\(site ${broken}\\); the config issued has 1 problem\\(s\\): devices\\[0\\]\\.profile: profile file not found: /nowhere/ahu-modbus\\.yaml; fix the site template on the hub .*--gateway gw-broken-1.* \\(exit 4\\)$`, 'm'));
+    expect(cli.status).toBe(4);
+    expect(filesIn(out)).toContain('identity.json');
   }, 60_000);
 
   it('refuses a wrong CA fingerprint before sending the token, and the token stays usable', async () => {
@@ -224,6 +253,56 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     // The untouched good token still works afterwards.
     await enrollGateway({ hub: apiUrl, token, out, trust: { caFingerprint: fingerprint } });
     expect(filesIn(out)).toContain('identity.json');
+  });
+
+  it('revoking a token already revoked or used is refused (409, saying so) and not audited again', async () => {
+    const revokes = async (id: string): Promise<number> => {
+      const res = await api('GET', '/api/v1/audit?action=enrollment.tokens.revoke&limit=1000');
+      return (res.body.entries as { target?: string }[]).filter((e) => e.target === id).length;
+    };
+    const { id } = await newToken();
+    expect((await api('DELETE', `/api/v1/enrollment/tokens/${id}`)).status).toBe(200);
+    expect(await revokes(id)).toBe(1);
+    const again = await api('DELETE', `/api/v1/enrollment/tokens/${id}`);
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN_SPENT', message: expect.stringMatching(new RegExp(`token ${id} was already revoked at .* by root`)) as unknown });
+    expect(await revokes(id)).toBe(1);
+    const used = await newToken();
+    await enrollGateway({ hub: apiUrl, token: used.token, out: join(dir.path, 'used-then-revoked'), trust: { caFingerprint: fingerprint } });
+    const late = await api('DELETE', `/api/v1/enrollment/tokens/${used.id}`);
+    expect(late.status).toBe(409);
+    expect((late.body.error as { message: string }).message).toMatch(/already used at .* \(by gateway .*\): there is nothing left to revoke/);
+    expect(await revokes(used.id)).toBe(0);
+  });
+
+  it('--id that the hub does not give is said, with why', async () => {
+    const run = (args: string[]): Promise<{ status: number | null; stdout: string }> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'edge', 'enroll', '--hub', apiUrl, '--ca-fingerprint', fingerprint, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 }, (err, stdout) =>
+          resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout }),
+        );
+      });
+    const bound = await newToken({ gateway: 'gw-bound-9' });
+    const first = await run(['--token', bound.token, '--id', 'my-name', '--out', join(dir.path, 'id-bound')]);
+    expect(first.stdout).toContain('asked for gateway id my-name, enrolled as gw-bound-9: the token is bound to gw-bound-9');
+    const taken = await newToken();
+    const second = await run(['--token', taken.token, '--id', 'gw-bound-9', '--out', join(dir.path, 'id-taken')]);
+    expect(second.stdout).toMatch(new RegExp(`asked for gateway id gw-bound-9, enrolled as ${site}-gw-[0-9a-f]{6}: gw-bound-9 is taken by another gateway, so the hub picked one`));
+  }, 60_000);
+
+  it('failed enrollments are rate-limited with their own code and hint (not failed logins)', async () => {
+    const unknown = `swg-enroll-v1.zzzzzzzzzzzz.${'Q'.repeat(43)}`;
+    let last: unknown;
+    for (let i = 0; i < 8 && !isSwarmgateError(last, 'SWG_ERR_ENROLL_RATE_LIMITED'); i++) {
+      last = await enrollGateway({ hub: apiUrl, token: unknown, out: join(dir.path, 'limited'), trust: { caFingerprint: fingerprint } }).catch((e: unknown) => e);
+    }
+    expect(isSwarmgateError(last, 'SWG_ERR_ENROLL_RATE_LIMITED')).toBe(true);
+    const err = last as SwarmgateError;
+    expect(err.status).toBe(429);
+    expect(err.details.retryAfterS).toBeGreaterThan(0);
+    expect(err.hint).toMatch(/failed enrollments/);
+    expect(err.hint).not.toMatch(/failed logins|user name/);
+    expect(filesIn(join(dir.path, 'limited'))).toEqual([]);
   });
 
   it('refuses an answer changed on the way (MAC) and writes nothing', async () => {

@@ -94,6 +94,42 @@ function suite(kind: string, open: () => Promise<SharedStores>, skip = false): v
       expect(enrolled.filter((g) => ids.includes(g.gateway)).map((g) => g.tokenId).sort()).toEqual([t1?.id, t2?.id].sort());
     });
 
+    it('a token for a gateway id enrolled at another site is refused unless the move is asked for', async () => {
+      const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings, issuer: new CredentialsFileIssuer(credentials) });
+      const [first] = await svc.createTokens({ site: 'hq', gateway: 'mover-1', createdBy: 'test' });
+      await svc.enroll(requestFor(first?.token ?? ''));
+      // Same site (a replaced box): fine. Another site: refused, saying where it is and how to move it.
+      expect(await svc.createTokens({ site: 'hq', gateway: 'mover-1', createdBy: 'test' })).toHaveLength(1);
+      await expect(svc.createTokens({ site: 'plant', gateway: 'mover-1', createdBy: 'test' })).rejects.toMatchObject({
+        code: 'SWG_ERR_ENROLL_SITE_MOVE',
+        status: 409,
+        message: expect.stringMatching(/"mover-1" is enrolled at site hq, not plant; .*--move-site \("moveSite": true\)/) as unknown,
+      });
+      await expect(svc.createTokens({ site: 'plant', moveSite: true, createdBy: 'test' })).rejects.toMatchObject({ code: 'SWG_ERR_API_VALIDATION' });
+      const [move] = await svc.createTokens({ site: 'plant', gateway: 'mover-1', moveSite: true, createdBy: 'test' });
+      expect(move).toMatchObject({ site: 'plant', gateway: 'mover-1', moveSite: true });
+      expect((await svc.enroll(requestFor(move?.token ?? ''))).identity).toMatchObject({ gateway: 'mover-1', site: 'plant' });
+      expect((await svc.listGateways({ site: 'plant' })).map((g) => g.gateway)).toContain('mover-1');
+      // A token made before its gateway enrolled elsewhere does not move it either, and is not spent.
+      const [late] = await svc.createTokens({ site: 'plant', gateway: 'mover-2', createdBy: 'test' });
+      const [elsewhere] = await svc.createTokens({ site: 'hq', gateway: 'mover-2', createdBy: 'test' });
+      await svc.enroll(requestFor(elsewhere?.token ?? ''));
+      await expect(svc.enroll(requestFor(late?.token ?? ''))).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN', message: expect.stringMatching(/has since enrolled at site hq; the token does not move it/) as unknown });
+      expect((await svc.listGateways({ site: 'hq' })).map((g) => g.gateway)).toContain('mover-2');
+      expect((await svc.listTokens({ site: 'plant', state: 'active' })).map((t) => t.id)).toContain(late?.id);
+    });
+
+    it('revokes an unused token once; an already revoked or used one is refused with when and by whom', async () => {
+      const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings, issuer: new CredentialsFileIssuer(credentials) });
+      const [t, u] = await svc.createTokens({ site: 'depot', count: 2, createdBy: 'test' });
+      expect(await svc.revokeToken(t?.id ?? '', 'alice')).toMatchObject({ state: 'revoked', revokedBy: 'alice' });
+      await expect(svc.revokeToken(t?.id ?? '', 'bob')).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN_SPENT', status: 409, message: expect.stringMatching(/already revoked at .* by alice/) as unknown });
+      expect((await svc.listTokens({ site: 'depot', state: 'revoked' }))[0]).toMatchObject({ revokedBy: 'alice' });
+      const answer = await svc.enroll(requestFor(u?.token ?? ''));
+      await expect(svc.revokeToken(u?.id ?? '', 'bob')).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN_SPENT', message: expect.stringContaining(`(by gateway ${answer.identity.gateway})`) as unknown });
+      await expect(svc.revokeToken('nosuchtoken1', 'bob')).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_UNKNOWN' });
+    });
+
     it('a broken template or a key that did not sign the proof does not burn the token', async () => {
       const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings: { ...settings, templatesDir: join(dir.path, 'nowhere') }, issuer: new CredentialsFileIssuer(credentials) });
       const [t] = await svc.createTokens({ site: 'plant', createdBy: 'test' });

@@ -4,18 +4,22 @@
 #   2. the swarmgate-edge package from debs/
 #   3. swarmgate edge enroll --hub URL --token-file TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
 #      the token is deleted (a token the hub refused for good stops this unit: flash a new one)
-#   4. systemctl enable --now swarmgate-edge, and this unit removes itself
+#   4. swarmgate edge check /etc/swarmgate/gateway.yaml (enrolled, but the config the hub issued may
+#      have problems on this box: waits, checking every minute, until it is fixed)
+#   5. systemctl enable --now swarmgate-edge, and this unit removes itself
 # Any step that fails exits 1: systemd retries the whole script a minute later, and every step is
 # skipped when already done. Progress: journalctl -u swarmgate-firstboot, and swarmgate/status.txt
-# on the boot partition.
+# on the boot partition. SWARMGATE_FIRSTBOOT_ROOT (tests only) prefixes every path on the box.
 set -u
 
-LIB=/var/lib/swarmgate-firstboot
+ROOT=${SWARMGATE_FIRSTBOOT_ROOT:-}
+LIB="$ROOT/var/lib/swarmgate-firstboot"
 CONF="$LIB/firstboot.conf"
 TOKEN="$LIB/enroll-token"
-CONFIG_DIR=/etc/swarmgate
-BOOT=/boot/firmware
-[ -d "$BOOT/swarmgate" ] || BOOT=/boot
+CONFIG_DIR="$ROOT/etc/swarmgate"
+SWARMGATE="$ROOT/usr/bin/swarmgate"
+BOOT="$ROOT/boot/firmware"
+[ -d "$BOOT/swarmgate" ] || BOOT="$ROOT/boot"
 STATUS="$BOOT/swarmgate/status.txt"
 
 log() {
@@ -28,8 +32,8 @@ conf() {
 }
 
 node_ok() {
-  [ -x /usr/bin/node ] || return 1
-  major=$(/usr/bin/node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ -x "$ROOT/usr/bin/node" ] || return 1
+  major=$("$ROOT/usr/bin/node" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
   [ "$major" -ge 20 ] 2>/dev/null
 }
 
@@ -85,25 +89,48 @@ if [ ! -f "$CONFIG_DIR/identity.json" ]; then
     exit 1
   fi
   log "enrolling with $HUB"
-  # --token-file: the token never shows in the process list. Exit 3: the hub refused the token
-  # for good (used, expired, revoked): retrying cannot help, so this unit stops.
-  /usr/bin/swarmgate edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"
+  # --token-file: the token never shows in the process list. Its output is kept to pick the
+  # summary line out of it, then goes to the journal as it would have.
+  "$SWARMGATE" edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR" >"$LIB/enroll.out" 2>&1
   status=$?
-  if [ "$status" -eq 3 ]; then
-    log "FAILED: the hub refused the enrollment token (used, expired or revoked; see journalctl -u swarmgate-firstboot); not retrying: flash the card again with a new token"
-    systemctl disable swarmgate-firstboot.service 2>/dev/null || true
-    exit 0
-  fi
-  if [ "$status" -ne 0 ]; then
-    log "FAILED: enrollment with $HUB (see journalctl -u swarmgate-firstboot); retrying in a minute"
-    exit 1
-  fi
-  log "enrolled"
+  cat "$LIB/enroll.out"
+  case "$status" in
+    0) log "enrolled" ;;
+    3)
+      # The hub refused the token for good (used, expired, revoked): retrying cannot help, so this unit stops.
+      log "FAILED: the hub refused the enrollment token (used, expired or revoked; see journalctl -u swarmgate-firstboot); not retrying: flash the card again with a new token"
+      systemctl disable swarmgate-firstboot.service 2>/dev/null || true
+      exit 0
+      ;;
+    4)
+      # Enrolled (identity written, token spent), but the config the hub issued has problems here:
+      # enrolling again cannot help; step 4 waits for the config to be fixed.
+      rm -f "$TOKEN"
+      summary=$(grep '^enrolled as ' "$LIB/enroll.out" | tail -n 1)
+      log "${summary:-enrolled, but the config issued has problems (see journalctl -u swarmgate-firstboot)}; the gateway starts once the config passes the check (every minute)"
+      swarmgate_config_logged=yes
+      ;;
+    *)
+      log "FAILED: enrollment with $HUB (see journalctl -u swarmgate-firstboot); retrying in a minute"
+      exit 1
+      ;;
+  esac
 fi
-rm -f "$TOKEN"
+rm -f "$TOKEN" "$LIB/enroll.out"
 chown -R swarmgate:swarmgate "$CONFIG_DIR"
 
-# 4. The gateway service
+# 4. The config the hub issued must pass its check before the gateway starts; said once per change.
+if ! "$SWARMGATE" edge check "$CONFIG_DIR/gateway.yaml" >"$LIB/check.out" 2>&1; then
+  cat "$LIB/check.out"
+  if [ "${swarmgate_config_logged:-}" != yes ] && ! cmp -s "$LIB/check.out" "$LIB/check.logged" 2>/dev/null; then
+    log "enrolled, but $CONFIG_DIR/gateway.yaml has problems: $(grep -v ' problem(s)$' "$LIB/check.out" | tr '\n' ';' | sed 's/;$//; s/;/; /g'); fix the site template on the hub and flash the card again with a token for this gateway, or fix the file on the box; checked again every minute"
+  fi
+  cp "$LIB/check.out" "$LIB/check.logged"
+  exit 1
+fi
+rm -f "$LIB/check.out" "$LIB/check.logged"
+
+# 5. The gateway service
 systemctl daemon-reload
 if ! systemctl enable --now swarmgate-edge.service; then
   log "FAILED: systemctl enable --now swarmgate-edge (see journalctl -u swarmgate-edge); retrying in a minute"
@@ -112,7 +139,7 @@ fi
 log "swarmgate-edge enabled and started"
 
 systemctl disable swarmgate-firstboot.service 2>/dev/null || true
-rm -f /etc/systemd/system/swarmgate-firstboot.service /etc/systemd/system/multi-user.target.wants/swarmgate-firstboot.service
+rm -f "$ROOT/etc/systemd/system/swarmgate-firstboot.service" "$ROOT/etc/systemd/system/multi-user.target.wants/swarmgate-firstboot.service"
 rm -rf "$BOOT/swarmgate/debs" "$LIB"
 log "done: the first-boot files are removed (this status file stays)"
 exit 0

@@ -29,7 +29,7 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
       const limitKey = `enroll:${parseEnrollToken(request.body.token)?.id ?? 'malformed'}`;
       const refusal = ctx.limiter.check(limitKey, request.ip);
       if (refusal) {
-        return reply.status(429).header('retry-after', String(refusal.retryAfterS)).send(errorBody('SWG_ERR_AUTH_RATE_LIMITED', `too many failed enrollments from this address or with this token; retry in ${refusal.retryAfterS} s`));
+        return reply.status(429).header('retry-after', String(refusal.retryAfterS)).send(errorBody('SWG_ERR_ENROLL_RATE_LIMITED', `too many failed enrollments from this address or with this token; retry in ${refusal.retryAfterS} s`));
       }
       try {
         const answer = await enrollment.enroll(request.body);
@@ -65,6 +65,7 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
           ttl: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,5}[smhd]$', description: 'validity, e.g. 12h or 7d (default enrollment.defaultTtl)' })),
           note: Type.Optional(Type.String({ maxLength: 500 })),
           qr: Type.Optional(Type.Boolean({ default: false, description: 'add each claim URI as a QR code (SVG) for a sticker' })),
+          moveSite: Type.Optional(Type.Boolean({ default: false, description: 'the gateway id is enrolled at another site and is meant to move to this one; without it such a token is refused (409 SWG_ERR_ENROLL_SITE_MOVE)' })),
         },
         strict,
       ),
@@ -77,7 +78,7 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
       ),
     },
     handler: async (request, reply) => {
-      const { site, gateway, count, ttl, note, qr } = request.body;
+      const { site, gateway, count, ttl, note, qr, moveSite } = request.body;
       const created = await enrollment.createTokens({
         site,
         createdBy: who(request).name,
@@ -85,8 +86,9 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
         ...(count ? { count } : {}),
         ...(ttl ? { ttlMs: parseDuration(ttl) } : {}),
         ...(note ? { note } : {}),
+        ...(moveSite ? { moveSite } : {}),
       });
-      await audited(ctx, request, 'enrollment.tokens.create', site, { count: created.length, gateway, ids: created.map((t) => t.id) });
+      await audited(ctx, request, 'enrollment.tokens.create', site, { count: created.length, gateway, ids: created.map((t) => t.id), ...(moveSite ? { moveSite } : {}) });
       const items = await Promise.all(
         created.map(async (t) => {
           const claim = enrollment.claimFor(t.token);
