@@ -245,7 +245,8 @@ class ConfigChecker {
       profileIndex.push(i);
       const scale = p.scale ?? 1;
       const offset = p.offset ?? 0;
-      const valueType = scaledValueType(manifest.valueType(addresses[i]), scale, offset);
+      const rawType = manifest.valueType(addresses[i]);
+      const valueType = scaledValueType(rawType, scale, offset);
       if (valueType === undefined && sparkplug) {
         this.problems.push(parsed.source.problem(['points', i, 'address'], `"${p.name}" declares no data type (address.dataType, e.g. Boolean, Int32, Double, String); Sparkplug births declare every metric's datatype before its first value is read`));
       }
@@ -261,6 +262,7 @@ class ConfigChecker {
         deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
         pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
         ...(valueType !== undefined ? { valueType } : {}),
+        ...(rawType !== undefined && /int/.test(rawType) ? { resolution: Math.abs(scale) } : {}),
         ...(tags && tags.length > 0 ? { tags: normalizeTags(tags) } : {}),
       });
     });

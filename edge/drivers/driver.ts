@@ -47,6 +47,8 @@ export interface PointSpec<Address = unknown> {
   readonly pollIntervalMs: number;
   /** Declared by the profile; undefined when the profile does not say (an OPC UA point without dataType). */
   readonly valueType?: PointValueType;
+  /** Integer registers: the step between two values it can hold, in engineering units (|scale|). */
+  readonly resolution?: number;
   /** Project Haystack markers from the profile or the site's override ("point" implied), in reading order. */
   readonly tags?: readonly string[];
 }

@@ -3,6 +3,7 @@
  * the point must exist and be writable, the value must fit its type and limits. Interlocks and
  * audit hook in here as later layers add them.
  */
+import { parseDecimal } from '../../shared/kit/decimal.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import type { DeviceSpec, PointSpec, WriteValue } from '../drivers/driver.js';
 
@@ -34,7 +35,7 @@ export function normalizeWrite(device: string, point: PointSpec, value: WriteVal
   }
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'string') {
-    const n = value.trim() === '' ? Number.NaN : Number(value);
+    const n = parseDecimal(value.trim()) ?? Number.NaN;
     if (!Number.isFinite(n)) throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where} is a number point (${type}): ${JSON.stringify(value)} is not a number`, { details: { device, point: point.name } });
     return n;
   }

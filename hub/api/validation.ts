@@ -11,6 +11,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { NUL_MESSAGE, nulPath } from '../../shared/kit/nul.js';
 import { describeValue, discriminatedMember, discriminator, errorText, keyedMember, literalChoice } from '../../shared/kit/schema-text.js';
 import { pointerSegments } from '../../shared/kit/config-file.js';
+import { parseDecimal } from '../../shared/kit/decimal.js';
 import { didYouMean } from '../../shared/kit/suggest.js';
 
 export interface FieldIssue {
@@ -90,10 +91,8 @@ function exactIntegers(schema: TSchema, input: unknown, converted: unknown): unk
     if (field === undefined || field[Kind] !== 'Integer') continue;
     // 1e400 is Infinity and 0x10 is 16 by Number(): neither is an integer as written, so both are
     // kept as what they are (Infinity; the string) and refused, rather than parsed as 1 or 16.
-    if (typeof value !== 'string' || value.trim() === '') continue;
-    const n = Number(value);
-    if (Number.isNaN(n)) continue;
-    out[key] = /^[+-]?\d+(\.\d*)?([eE][+-]?\d+)?$/.test(value.trim()) ? n : value;
+    if (typeof value !== 'string' || value.trim() === '' || Number.isNaN(Number(value))) continue;
+    out[key] = parseDecimal(value.trim()) ?? value;
   }
   return out;
 }

@@ -29,7 +29,7 @@ describe('gateway config: valid', () => {
     const ahu = loaded.devices[0]!;
     expect(ahu.points.find((p) => p.name === 'serial_number')).toBeUndefined();
     const setpoint = ahu.points.find((p) => p.name === 'fan_speed_setpoint');
-    expect(setpoint).toMatchObject({ writable: true, limits: { min: 10, max: 90 }, scale: 0.1, pollIntervalMs: 1000 });
+    expect(setpoint).toMatchObject({ writable: true, limits: { min: 10, max: 90 }, scale: 0.1, pollIntervalMs: 1000, valueType: 'double', resolution: 0.1 });
     // A site narrowing one side keeps the profile's other side.
     const narrowed = loadConfig(write('narrow.yaml', limitsOf('{ max: 60 }')), registry);
     expect(narrowed.devices[0]!.points.find((p) => p.name === 'fan_speed_setpoint')?.limits).toEqual({ min: 0, max: 60 });

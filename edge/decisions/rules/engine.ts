@@ -46,8 +46,8 @@ interface OutputState {
   limited: boolean;
   /** When this engine last wrote the output (readings older than that say nothing about it). */
   writtenAt?: number;
-  /** The value someone else wrote through the gateway since (an override, not fought). */
-  external?: PointValue;
+  /** Someone else wrote it through the gateway since (an override, relinquish included): not fought. */
+  overridden: boolean;
   /** Since when the output reads other than commanded, and how often it was written again for it. */
   drift?: { since: number };
   reasserts: number;
@@ -113,8 +113,9 @@ export class RuleEngine {
     this.outputs = compiled.outputs.map((spec) => {
       const point = options.gateway.config.devices.find((d) => d.id === spec.device)?.points.find((p) => p.name === spec.point);
       // A scaled register holds steps of `scale`: a value between two steps reads back as the nearer.
-      const tolerance = Math.max(point?.deadband ?? 0, point && point.scale !== 1 ? Math.abs(point.scale) / 2 : 0);
-      return { spec, inFlight: false, limited: false, reasserts: 0, gaveUp: false, tolerance };
+      // An integer register holds steps of its resolution: a value between two reads back as the nearer.
+      const tolerance = Math.max(point?.deadband ?? 0, (point?.resolution ?? 0) / 2);
+      return { spec, inFlight: false, limited: false, overridden: false, reasserts: 0, gaveUp: false, tolerance };
     });
     this.writes = new WriteHistory(options.historyFile, this.log);
     for (const rule of this.rules) {
@@ -144,7 +145,7 @@ export class RuleEngine {
       if (w.origin.startsWith('rule:') || w.origin.startsWith('safe-state:')) return;
       for (const o of this.outputs) {
         if (o.spec.device !== w.device || o.spec.point !== w.point) continue;
-        o.external = w.value ?? undefined;
+        o.overridden = true;
         o.drift = undefined;
       }
     });
@@ -311,18 +312,21 @@ export class RuleEngine {
     const r = this.reading(output.spec.ref);
     const commanded = output.commanded;
     const writtenAt = output.writtenAt ?? 0;
-    if (commanded === undefined || !r || r.quality !== 'good' || r.value === null || r.ts < writtenAt) return false;
+    if (output.overridden || commanded === undefined || !r || r.quality !== 'good' || r.value === null) return false;
     const settleMs = this.options.reassert?.settleMs ?? REASSERT_SETTLE_MS;
     const max = this.options.reassert?.max ?? REASSERT_MAX;
-    if (sameReading(r.value, commanded, output.tolerance) || (output.external !== undefined && sameReading(r.value, output.external, output.tolerance))) {
+    if (sameReading(r.value, commanded, output.tolerance)) {
       output.drift = undefined;
-      // Held, as read well after the write (not the driver's echo of it): a later drift starts afresh.
-      if (r.ts >= writtenAt + settleMs) {
+      // Holding, and still a settle time after the write (drivers that report changes only may
+      // have nothing newer than their echo of it): a later drift is a new upset, counted afresh.
+      if (now >= writtenAt + settleMs) {
         output.reasserts = 0;
         output.gaveUp = false;
       }
       return false;
     }
+    // A reading from before the write says nothing about it.
+    if (r.ts < writtenAt) return false;
     output.drift ??= { since: Math.max(r.ts, writtenAt) };
     if (now - output.drift.since < settleMs * 4 ** output.reasserts) return false;
     if (output.reasserts >= max) {
@@ -334,8 +338,6 @@ export class RuleEngine {
       }
       return false;
     }
-    output.reasserts += 1;
-    this.log.warn({ output: output.spec.ref, commanded, reads: r.value, attempt: output.reasserts }, 'output reads other than written; writing it again');
     return true;
   }
 
@@ -364,15 +366,21 @@ export class RuleEngine {
     }
     output.inFlight = true;
     const previous = output.commanded;
-    // Past the early return with the same value: the output drifted and is written again.
-    const again = want.value === previous ? { attempt: output.reasserts, reads: this.reading(output.spec.ref)?.value } : undefined;
+    // Past the early return with the same value: the output drifted and is written again (counted
+    // here, where the write goes out, not when a rate limit or a refusal's back-off holds it).
+    let again: { attempt: number; reads: PointValue | undefined } | undefined;
+    if (want.value === previous) {
+      output.reasserts += 1;
+      again = { attempt: output.reasserts, reads: this.reading(output.spec.ref)?.value ?? undefined };
+      this.log.warn({ output: output.spec.ref, commanded: previous, reads: again.reads, attempt: again.attempt }, 'output reads other than written; writing it again');
+    }
     const job = this.options.gateway
       .write(output.spec.device, output.spec.point, want.value, want.origin)
       .then(() => {
         output.commanded = want.value;
         output.failed = undefined;
         output.writtenAt = this.now();
-        output.external = undefined;
+        output.overridden = false;
         output.drift = undefined;
         if (again) {
           const max = this.options.reassert?.max ?? REASSERT_MAX;

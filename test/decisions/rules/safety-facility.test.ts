@@ -86,6 +86,7 @@ describe('safe state and interlocks against the simulated facility', () => {
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('SWG_ERR_INTERLOCK');
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', '10'))).toBe('SWG_ERR_INTERLOCK');
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 'fast'))).toBe('SWG_ERR_POINT_TYPE');
+    expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', '0x30'))).toBe('SWG_ERR_POINT_TYPE');
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 35))).toBe('applied');
     await suite.sim.gateway.write('ahu1', 'fan_command', false);
     await waitFor('fan command off read back', () => suite.sim.gateway.latest('ahu1', 'fan_command')?.value === false);
