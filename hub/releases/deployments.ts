@@ -158,7 +158,7 @@ export class DeploymentService {
         ]);
       }
       this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, skipped: skipped.length, canary }, 'deployment created');
-      await this.supersede(id, targets);
+      await this.supersede(id, targets, new Set(targets.slice(0, canary).map((g) => g.gateway)));
       await this.sendWave(id, 0);
       if (canary >= targets.length) await this.sendWave(id, 1);
       const view = await this.get(id);
@@ -232,13 +232,13 @@ export class DeploymentService {
    * deployment's desired update replaces theirs on the retained topic), then lets each of those
    * deployments move on: one whose rows are now all outcomes is done.
    */
-  private async supersede(id: string, targets: readonly GatewayRecord[]): Promise<void> {
+  private async supersede(id: string, targets: readonly GatewayRecord[], toldNow: ReadonlySet<string>): Promise<void> {
     const sql = this.options.sql;
     const now = this.clock();
     const touched = new Set<string>();
     const marks = FINAL_LIST.map(() => '?').join(', ');
     for (const g of targets) {
-      const rows = await sql.all(`UPDATE deployment_gateways SET state = ?, superseded_by = ?, reason = ?, updated_at = ? WHERE gateway = ? AND site = ? AND deployment <> ? AND state NOT IN (${marks}) RETURNING deployment`, [
+      const rows = await sql.all(`UPDATE deployment_gateways SET state = ?, superseded_by = ?, reason = ?, updated_at = ? WHERE gateway = ? AND site = ? AND deployment <> ? AND state NOT IN (${marks}) RETURNING deployment, token_hash`, [
         'superseded',
         id,
         `superseded by deployment ${id}`,
@@ -249,6 +249,11 @@ export class DeploymentService {
         ...FINAL_LIST,
       ]);
       for (const r of rows) touched.add(str(r, 'deployment'));
+      // Told by an earlier deployment but not by this one yet (its later wave, which may never
+      // come if it halts): the earlier desired update must not wait on the retained topic.
+      if (!toldNow.has(g.gateway) && rows.some((r) => r.token_hash !== null && r.token_hash !== undefined)) {
+        await this.options.publish?.(gatewayTopic(g.site, g.gateway, 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
+      }
     }
     for (const earlier of touched) {
       this.options.log.info({ deployment: earlier, by: id }, 'gateways of an earlier deployment superseded');
@@ -266,7 +271,7 @@ export class DeploymentService {
   cancel(id: string, user: string): Promise<DeploymentView> {
     return this.run(async () => {
       const d = await this.get(id);
-      if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') throw new SwarmgateError('SWG_ERR_DEPLOYMENT_INVALID', `deployment ${id} is ${d.state} already: nothing to cancel`, { details: { id } });
+      if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') throw new SwarmgateError('SWG_ERR_DEPLOYMENT_STATE', `deployment ${id} is ${d.state} already: nothing to cancel`, { details: { id } });
       const sql = this.options.sql;
       const now = this.clock();
       const rows = await sql.all('UPDATE deployment_gateways SET state = ?, reason = ?, updated_at = ? WHERE deployment = ? AND state IN (?, ?) RETURNING gateway, site, token_hash', ['cancelled', `cancelled by ${user}`, now, id, 'waiting', 'sent']);
@@ -319,7 +324,18 @@ export class DeploymentService {
       await sql.all('UPDATE deployments SET state = ?, updated_at = ? WHERE id = ?', ['done', now, id]);
       return;
     }
-    if (d.state === 'canary' && d.gateways.filter((g) => g.wave === 'canary').every((g) => FINAL.has(g.state))) {
+    const canaries = d.gateways.filter((g) => g.wave === 'canary');
+    if (d.state === 'canary' && canaries.every((g) => FINAL.has(g.state))) {
+      // The rest is told only after a canary proved the release healthy. Canaries that ended
+      // without proving anything (superseded by a later deployment, skipped, cancelled) are
+      // replaced from the waiting rest, which then waits for them.
+      if (!canaries.some((g) => g.state === 'healthy')) {
+        const stand = await sql.all('SELECT gateway FROM deployment_gateways WHERE deployment = ? AND wave = 1 AND state = ? ORDER BY gateway LIMIT ?', [id, 'waiting', Math.max(1, d.canary)]);
+        for (const r of stand) await sql.all('UPDATE deployment_gateways SET wave = 0, updated_at = ? WHERE deployment = ? AND gateway = ?', [now, id, str(r, 'gateway')]);
+        this.options.log.warn({ deployment: id, version: d.version, canaries: stand.map((r) => str(r, 'gateway')) }, 'no canary proved the release (superseded, skipped or cancelled); new canaries');
+        await this.sendWave(id, 0);
+        return;
+      }
       await sql.all('UPDATE deployments SET state = ?, updated_at = ? WHERE id = ?', ['rolling', now, id]);
       this.options.log.info({ deployment: id, version: d.version }, 'canary wave healthy; updating the rest');
       await this.sendWave(id, 1);
@@ -344,7 +360,15 @@ export class DeploymentService {
     // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
     const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', ['sent', sha256Hex(token), this.clock(), id, gateway, from]);
     if (claimed.length === 0) return false;
-    await this.options.publish?.(gatewayTopic(site, gateway, 'update/desired'), encode(UpdateDesiredSchema, desired), true);
+    const topic = gatewayTopic(site, gateway, 'update/desired');
+    await this.options.publish?.(topic, encode(UpdateDesiredSchema, desired), true);
+    // Another hub process may have cancelled or superseded the row between the claim and the
+    // publish: then this retained update must not stay for the gateway to find.
+    const after = (await sql.all('SELECT state FROM deployment_gateways WHERE deployment = ? AND gateway = ?', [id, gateway]))[0];
+    if (after && str(after, 'state') === 'cancelled') {
+      await this.options.publish?.(topic, Buffer.alloc(0), true).catch(() => undefined);
+      return false;
+    }
     return true;
   }
 

@@ -101,6 +101,7 @@ export const ERROR_TABLE = {
   SWG_ERR_UPDATE_UNHEALTHY: { kind: 'state', status: 503, hint: 'the new version did not report healthy (connected, devices up, outbox draining) within update.healthDeadlineSec; it was rolled back, see its log' },
   SWG_ERR_DEPLOYMENT_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/deployments lists the deployments' },
   SWG_ERR_API_UNREACHABLE: { kind: 'protocol', status: 502, hint: 'check --api (or SWARMGATE_API_URL) and that the hub API runs there; a hub on HTTPS with its own CA needs NODE_EXTRA_CA_CERTS=/path/ca.pem' },
+  SWG_ERR_DEPLOYMENT_STATE: { kind: 'state', status: 409, hint: 'the deployment has ended (done, halted or cancelled); GET /api/v1/deployments/<id> shows its gateways' },
   SWG_ERR_DEPLOYMENT_INVALID: { kind: 'validation', status: 400, hint: 'a deployment names a stored release and exactly one target: a site, a list of gateways or a percentage of the fleet' },
   SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;

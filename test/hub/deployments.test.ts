@@ -153,6 +153,41 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
       revoked.clear();
     });
 
+    it('a later deployment taking the canary of an earlier one does not let the earlier skip its canary: a new canary is told', async () => {
+      const a = await deployments.create({ version: '2.0.0', target: { site: 'south' }, canary: 1, user: 'ops' });
+      const [canary] = toldIn(a.id);
+      expect(toldIn(a.id)).toHaveLength(1);
+      const b = await deployments.create({ version: '2.0.0', target: { gateways: [canary ?? ''] }, canary: 1, user: 'ops' });
+      const earlier = await deployments.get(a.id);
+      // Not rolling: nothing proved the release on a gateway of this deployment yet.
+      expect(earlier.state).toBe('canary');
+      expect(earlier.gateways.find((g) => g.gateway === canary)?.state).toBe('superseded');
+      const told = toldIn(a.id);
+      expect(told).toHaveLength(2);
+      const second = told[1] ?? '';
+      expect(second).not.toBe(canary);
+      await status(a.id, second, 'healthy');
+      expect((await deployments.get(a.id)).state).toBe('rolling');
+      expect(toldIn(a.id)).toHaveLength(4);
+      await status(b.id, canary ?? '', 'healthy');
+      for (const g of toldIn(a.id).slice(2)) await status(a.id, g, 'healthy');
+      expect((await deployments.get(a.id)).state).toBe('done');
+    });
+
+    it('a gateway told by an earlier deployment and superseded by a later one that tells it only in its later wave has the earlier update cleared', async () => {
+      const a = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-4', 'gw-5'] }, canary: 2, user: 'ops' });
+      expect(toldIn(a.id)).toEqual(['gw-4', 'gw-5']);
+      const before = told.length;
+      const b = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-4', 'gw-5'] }, canary: 1, user: 'ops' });
+      // gw-4 is B's canary (told now, replacing A's update); gw-5 waits for B's canary: A's update is cleared.
+      expect(told.slice(before).map((t) => [t.gateway, t.cleared ? 'cleared' : t.deployment])).toEqual([
+        ['gw-5', 'cleared'],
+        ['gw-4', b.id],
+      ]);
+      await status(b.id, 'gw-4', 'healthy');
+      await status(b.id, 'gw-5', 'healthy');
+    });
+
     it('cancels the gateways not updating yet, clearing their retained update; one already updating still reports', async () => {
       const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-4', 'gw-5', 'gw-6', 'gw-7'] }, canary: 3, user: 'ops' });
       await status(d.id, 'gw-4', 'downloading');

@@ -162,7 +162,7 @@ describe('releases on the hub', () => {
     expect(c.json.reason).toMatch(/^cancelled by token:\S+: 1 gateway\(s\) not updated$/);
     expect(c.json.gateways).toMatchObject([{ gateway: 'gw-r1', state: 'cancelled' }]);
     const again = await api('POST', `/api/v1/deployments/${String(d.json.id)}/cancel`);
-    expect([again.status, again.json.error?.code]).toEqual([400, 'SWG_ERR_DEPLOYMENT_INVALID']);
+    expect([again.status, again.json.error?.code]).toEqual([409, 'SWG_ERR_DEPLOYMENT_STATE']);
     expect((await api('POST', '/api/v1/deployments/dep-nothing/cancel')).status).toBe(404);
   });
 
