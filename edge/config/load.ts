@@ -117,10 +117,8 @@ class ConfigChecker {
         unresolved.add(device.id);
       }
     });
-    // Ports, bus addresses and GPIO lines shared between devices. A conflict at a place already
-    // reported (GPIO pins used differently within one profile) is not reported twice.
-    const reported = new Set(this.problems.map((p) => `${p.file}:${p.line}:${p.path}`));
-    this.problems.push(...claimConflicts(claims).filter((p) => !reported.has(`${p.file}:${p.line}:${p.path}`)));
+    // Ports, bus addresses and GPIO lines shared between devices (and GPIO lines between points).
+    this.problems.push(...claimConflicts(claims));
     // The hub's broker binds a gateway's client id to its identity (its gateway id, and
     // <id>-spb for the Sparkplug node) and refuses any other at connect.
     const clientId: unknown = isRecord(config.federation) && isRecord(config.federation.mqtt) ? config.federation.mqtt.clientId : undefined;

@@ -232,7 +232,7 @@ async function ensureInitialAdmin(ctx: ApiContext): Promise<void> {
     await ctx.accounts.createUser(username, 'admin', password);
   } catch (err) {
     // Hub processes started together on one empty database: another one created it first.
-    if (isSwarmgateError(err, 'SWG_ERR_USER_EXISTS')) {
+    if (isSwarmgateError(err, 'SWG_ERR_USER_EXISTS') && (await ctx.accounts.getUser(username))?.role === 'admin') {
       ctx.log.info({ username }, 'initial admin created by another hub process');
       return;
     }

@@ -9,7 +9,7 @@ import { Value } from '@sinclair/typebox/value';
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import type { FastifySchemaCompiler } from 'fastify';
 import { NUL_MESSAGE, nulPath } from '../../shared/kit/nul.js';
-import { describeValue, discriminatedMember, discriminator, errorText, keyedMember, literalChoice } from '../../shared/kit/schema-text.js';
+import { describeValue, discriminatedMember, discriminator, errorText, literalChoice } from '../../shared/kit/schema-text.js';
 import { pointerSegments } from '../../shared/kit/config-file.js';
 import { parseDecimal } from '../../shared/kit/decimal.js';
 import { didYouMean } from '../../shared/kit/suggest.js';
@@ -66,11 +66,6 @@ function explain(e: ValueError): FieldIssue {
     const got = (e.value as Record<string, unknown>)[d.key];
     return { instancePath: `${e.path}/${d.key}`, message: `must be one of: ${d.values.map(String).join(', ')}; got ${describeValue(got)}` };
   }
-  // Objects told apart by their keys: the one whose keys came explains itself, else say which keys.
-  const keyed = e.type === ValueErrorType.Union ? keyedMember(e.schema, e.value) : undefined;
-  const keyedInner = keyed?.member ? Value.Errors(keyed.member, e.value).First() : undefined;
-  if (keyedInner) return explain({ ...keyedInner, path: `${e.path}${keyedInner.path}` });
-  if (keyed?.allowed) return { instancePath: e.path, message: `must have ${keyed.allowed}` };
   const message = allowedValues(e.schema) ?? (e.type === ValueErrorType.ObjectAdditionalProperties ? unknownKey(e.schema, e.path) : undefined) ?? errorText(e);
   return { instancePath: e.path, message };
 }

@@ -155,7 +155,10 @@ export class ReleaseService {
       if (err instanceof SwarmgateError) throw err;
       throw new SwarmgateError('SWG_ERR_INTERNAL', `storing the artifact of ${version} failed: ${errorMessage(err)}`, { cause: err });
     }
-    await this.options.sql.all('UPDATE releases SET state = ?, uploaded_at = ? WHERE version = ?', ['ready', this.clock(), version]);
+    // Only the manifest the artifact was checked against, and only once: a manifest replaced
+    // between the check above and here stays uploading (its artifact is uploaded again).
+    const marked = await this.options.sql.all('UPDATE releases SET state = ?, uploaded_at = ? WHERE version = ? AND sha256 = ? AND state = ? RETURNING version', ['ready', this.clock(), version, release.sha256, 'uploading']);
+    if (marked.length === 0) throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the manifest of ${version} was replaced during this upload; upload the artifact again`);
     return this.get(version);
   }
 

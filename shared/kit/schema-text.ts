@@ -97,23 +97,6 @@ export function discriminator(schema: TSchema): { readonly key: string; readonly
 }
 
 /**
- * For a union of objects told apart by which keys they have (a deployment target: {site},
- * {gateways} or {percent}): the member whose keys the value has (so its own errors can be
- * reported), or, when none or several fit, what the union allows in words.
- */
-export function keyedMember(schema: TSchema, value: unknown): { readonly member?: TSchema; readonly allowed?: string } | undefined {
-  const members = (schema as Described).anyOf;
-  if (!Array.isArray(members) || members.length < 2 || typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const keysOf = members.map((m) => Object.keys((m as { properties?: Record<string, unknown> }).properties ?? {}));
-  if (members.some((m) => (m as Described)[Kind] !== 'Object') || discriminator(schema)) return undefined;
-  const given = Object.keys(value);
-  const fits = members.filter((_, i) => (keysOf[i] ?? []).some((k) => given.includes(k)) && given.every((k) => (keysOf[i] ?? []).includes(k)));
-  if (fits.length === 1) return { member: fits[0] };
-  const shapes = keysOf.map((keys) => keys.join(' and ')).join(', or ');
-  return { allowed: `exactly one of: ${shapes}${given.length > 0 ? `; got ${given.join(', ')}` : '; got an empty mapping'}` };
-}
-
-/**
  * The member of a union of objects told apart by a literal field (an action's `kind`) that a value
  * names, so its errors can be reported field by field instead of "expected union value";
  * undefined when the union is not of that shape or the value names no member.

@@ -148,6 +148,12 @@ describe('web API', () => {
         [65, 74, 190, 'outbox-age'],
         [27, 36, 190, 'outbox-age'],
       ]);
+      expect(res.body.next).toBeUndefined();
+      // Paged: a cut page says where the next one starts.
+      const first = await call('GET', '/api/v1/gateways/gw-1/gaps?limit=1', as('viewer'));
+      expect([first.body.gaps.map((g: Json) => g.fromSeq), first.body.next]).toEqual([[65], now]);
+      const second = await call('GET', `/api/v1/gateways/gw-1/gaps?limit=1&before=${String(first.body.next)}`, as('viewer'));
+      expect([second.body.gaps.map((g: Json) => g.fromSeq), second.body.next]).toEqual([[27], undefined]);
       expect((await call('GET', '/api/v1/gateways/nope/gaps', as('viewer'))).status).toBe(404);
     });
   });

@@ -485,7 +485,7 @@ describe('edge check: what devices share (serial ports, bus addresses, GPIO line
     expect(headerLines.every((l) => l.includes(`${header}:4:`) && l.includes('devices[1].connection.chip: BCM pin') && l.includes('of the header chip') && l.includes('already claimed by device "a" (line 3,')), headerLines.join('\n')).toBe(true);
   });
 
-  it('two points of one profile on one GPIO line: both profile lines; a pin used differently is reported once', () => {
+  it('two points of one profile on one GPIO line: both profile lines, in line order, one rule', () => {
     const profile = write(
       'two-on-one-pin.yaml',
       [
@@ -506,10 +506,9 @@ describe('edge check: what devices share (serial ports, bus addresses, GPIO line
     );
     const file = write('gpio-points.yaml', `${head}devices:\n  - { id: io, protocol: gpio, profile: ${profile}, connection: { chip: { kind: sim, host: h, port: 1 } } }\n`);
     const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
-    // The manifest's own check of a pin used differently comes first; the claims add the pin claimed twice alike.
     expect(lines).toEqual([
-      `${profile}:12:21: points[3].address.pin: BCM pin 22 is also used by point relay with a different direction, edge or activeLow`,
       `${profile}:7:21: points[1].address.pin: BCM pin 17 of the simulated chip at h:1 is also claimed by point "door" (line 5): a GPIO line belongs to one point of one device`,
+      `${profile}:12:21: points[3].address.pin: BCM pin 22 of the simulated chip at h:1 is also claimed by point "relay" (line 9): a GPIO line belongs to one point of one device`,
     ]);
   });
 

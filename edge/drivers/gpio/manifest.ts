@@ -1,5 +1,6 @@
 /**
- * The GPIO driver manifest: schemas, consistency checks between points sharing a pin, factory.
+ * The GPIO driver manifest: schemas, input/output option checks, the lines a device claims (one
+ * point of one device per line: claims.ts, checked across the config), factory.
  */
 import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
 import { gpioClaims } from './claims.js';
@@ -8,7 +9,6 @@ import { GpioAddressSchema, GpioConnectionSchema, type GpioAddress, type GpioCon
 
 export function validateGpioDevice(device: DeviceSpec<GpioConnection, GpioAddress>): ValidationProblem[] {
   const problems: ValidationProblem[] = [];
-  const byPin = new Map<number, { index: number; address: GpioAddress }>();
   device.points.forEach((point, i) => {
     const a = point.address;
     const at = `/points/${i}/address`;
@@ -18,18 +18,6 @@ export function validateGpioDevice(device: DeviceSpec<GpioConnection, GpioAddres
     } else {
       if (a.initial !== undefined) problems.push({ path: `${at}/initial`, message: 'initial applies to outputs only' });
       if (point.writable) problems.push({ path: `/points/${i}/writable`, message: `BCM pin ${a.pin} is an input and cannot be written` });
-    }
-    const first = byPin.get(a.pin);
-    if (!first) {
-      byPin.set(a.pin, { index: i, address: a });
-      return;
-    }
-    const f = first.address;
-    if (f.direction !== a.direction || (f.activeLow ?? false) !== (a.activeLow ?? false) || (f.edge ?? 'both') !== (a.edge ?? 'both')) {
-      problems.push({
-        path: `${at}/pin`,
-        message: `BCM pin ${a.pin} is also used by point ${device.points[first.index]?.name ?? first.index} with a different direction, edge or activeLow`,
-      });
     }
   });
   return problems;

@@ -52,7 +52,10 @@ export function exportError(pin: number, line: number, base: SysfsBase, err: unk
  */
 const heldOutputs = new Map<number, OnoffGpio>();
 
-/** The direction sysfs reports for an exported line, or undefined when the line is not exported. */
+/**
+ * The direction sysfs reports for an exported line, or undefined when the line is not exported.
+ * onoff always works on /sys/class/gpio (sysfsRoot only locates the chip base), so this does too.
+ */
 function exportedDirection(line: number): string | undefined {
   try {
     return readFileSync(`${DEFAULT_SYSFS_ROOT}/gpio${line}/direction`, 'utf8').trim();
@@ -101,6 +104,8 @@ export class SysfsChip implements GpioChip {
         throw exportError(pin, line, this.base, err);
       }
     }
+    // The line is an input now: a handle this process held for it as an output is gone.
+    heldOutputs.delete(line);
     try {
       // Edges on both flanks: the driver selects rising/falling on the active-low mapped value.
       const gpio = config.interrupts ? new this.Gpio(line, 'in', 'both') : new this.Gpio(line, 'in');

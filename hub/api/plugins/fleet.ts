@@ -45,13 +45,30 @@ export const fleetPlugin: ApiPlugin = async (app) => {
     ...at('gateways.gaps'),
     schema: {
       params: Type.Object({ gateway: IdParam }, strict),
-      querystring: Type.Object({ limit: Type.Optional(Limit(1000, 200)) }, strict),
-      response: responses(Type.Object({ gaps: Type.Array(StoredGapSchema, { description: 'newest first' }) }, strict)),
+      querystring: Type.Object(
+        {
+          limit: Type.Optional(Limit(1000, 200)),
+          before: Type.Optional(MillisParam('page: gaps recorded before this time (the `next` of the previous page)')),
+        },
+        strict,
+      ),
+      response: responses(
+        Type.Object(
+          {
+            gaps: Type.Array(StoredGapSchema, { description: 'newest first' }),
+            next: Type.Optional(Type.Integer({ description: 'more, older gaps: pass as `before` for the next page' })),
+          },
+          strict,
+        ),
+      ),
     },
     handler: async (request) => {
       await knownGateway(ctx, request.params.gateway);
-      const gaps = [...(await ctx.store.gaps(request.params.gateway))].sort((a, b) => b.ts - a.ts);
-      return { gaps: gaps.slice(0, request.query.limit ?? 200) };
+      const { limit = 200, before } = request.query;
+      const gaps = [...(await ctx.store.gaps(request.params.gateway))].filter((g) => before === undefined || g.ts < before).sort((a, b) => b.ts - a.ts);
+      const page = gaps.slice(0, limit);
+      const last = page[page.length - 1];
+      return { gaps: page, ...(gaps.length > limit && last ? { next: last.ts } : {}) };
     },
   });
 

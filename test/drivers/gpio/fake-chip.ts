@@ -1,5 +1,5 @@
 /**
- * A tiny chip server that follows the simulated GPIO chip protocol (notes/profiles.md), with
+ * A tiny chip server that follows the simulated GPIO chip protocol (devices/README.md, "GPIO sim chip protocol"), with
  * levels the test sets directly so edge, burst and debounce timing is deterministic.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';

@@ -45,7 +45,7 @@ describe('gpio manifest', () => {
     expect(Value.Check(gpioManifest.addressSchema, { pin: 22, direction: 'out', initial: 2 })).toBe(false);
   });
 
-  it('validate() flags input-only/output-only options and conflicting uses of a pin', () => {
+  it('validate() flags input-only/output-only options; every point claims its pin (one point of one device per line, checked across the config)', () => {
     const problems = gpioManifest.validate({
       id: 'io',
       protocol: 'gpio',
@@ -57,7 +57,12 @@ describe('gpio manifest', () => {
         point('d', { pin: 27, direction: 'in' }, { writable: true }),
       ],
     });
-    expect(problems.map((p) => p.path).sort()).toEqual(['/points/0/address/initial', '/points/1/address/debounceMs', '/points/1/address/edge', '/points/2/address/pin', '/points/3/writable']);
+    expect(problems.map((p) => p.path).sort()).toEqual(['/points/0/address/initial', '/points/1/address/debounceMs', '/points/1/address/edge', '/points/3/writable']);
+    const claims = gpioManifest.claims?.({ id: 'io', protocol: 'gpio', connection: { chip: { kind: 'auto' } }, points: [point('a', { pin: 17, direction: 'in' }), point('c', { pin: 17, direction: 'out' })] }) ?? [];
+    expect(claims.map((c) => [c.resource, c.kind, c.path])).toEqual([
+      ['gpio sysfs /sys/class/gpio header pin 17', 'exclusive', '/points/0/address/pin'],
+      ['gpio sysfs /sys/class/gpio header pin 17', 'exclusive', '/points/1/address/pin'],
+    ]);
   });
 });
 
