@@ -37,6 +37,8 @@ export interface CompiledOutput {
   readonly safeValue?: PointValue;
   readonly rateLimit?: { readonly max: number; readonly periodMs: number };
   readonly inputs: ReadonlySet<string>;
+  /** Written again when it drifts (RuleEngine); false when its read-back differs by design. */
+  readonly reassert: boolean;
 }
 
 export interface CompiledRules {
@@ -172,6 +174,7 @@ export function compileRules(config: RulesConfig | undefined, devices: readonly 
       ...(o?.safeValue !== undefined ? { safeValue: o.safeValue } : {}),
       ...(o?.rateLimit ? { rateLimit: { max: o.rateLimit.max, periodMs: o.rateLimit.periodS * 1000 } } : {}),
       inputs,
+      reassert: o?.reassert !== false,
     });
   }
 

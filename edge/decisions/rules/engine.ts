@@ -312,7 +312,7 @@ export class RuleEngine {
     const r = this.reading(output.spec.ref);
     const commanded = output.commanded;
     const writtenAt = output.writtenAt ?? 0;
-    if (output.overridden || commanded === undefined || !r || r.quality !== 'good' || r.value === null) return false;
+    if (!output.spec.reassert || output.overridden || commanded === undefined || !r || r.quality !== 'good' || r.value === null) return false;
     const settleMs = this.options.reassert?.settleMs ?? REASSERT_SETTLE_MS;
     const max = this.options.reassert?.max ?? REASSERT_MAX;
     if (sameReading(r.value, commanded, output.tolerance)) {

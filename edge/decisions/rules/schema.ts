@@ -86,6 +86,12 @@ export const OutputSchema = Type.Object(
       ),
     ),
     inputs: Type.Optional(Type.Array(PointRefSchema, { description: 'Extra inputs whose loss sends the output to its safe value' })),
+    reassert: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: 'Write the output again when it reads back other than written with nobody writing it (false: for points whose read-back differs by design, e.g. a status, not the command)',
+      }),
+    ),
   },
   { ...strict, description: 'An output driven by rules: its safe value (applied when the inputs of the rules driving it go bad or its device is lost) and rate limit' },
 );

@@ -195,6 +195,25 @@ describe('local rules against the simulated facility', () => {
     }
   });
 
+  it('an output with reassert: false is left as it reads (a point whose read-back differs by design)', async () => {
+    await reset();
+    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
+    try {
+      start(
+        { list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }], outputs: [{ point: 'io/backup_compressor_relay', reassert: false }] },
+        { reassert: { settleMs: 200, max: 2 } },
+      );
+      await setTemperature(-12);
+      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+      await line.write(22, 0);
+      await sleep(2500);
+      expect(model().coldRoom.backupCompressor).toBe(false);
+      expect(actions().filter((a) => a.data?.outcome === 'reasserted')).toEqual([]);
+    } finally {
+      line.close();
+    }
+  });
+
   it('an output that will not hold its value is written again at most max times, then reported and left alone', async () => {
     await reset();
     const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
