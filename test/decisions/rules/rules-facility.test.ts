@@ -7,11 +7,29 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { RulesConfig } from '../../../edge/decisions/rules/schema.js';
 import { ruleSuite, sleep, waitFor } from './support.js';
 
 describe('local rules against the simulated facility', () => {
   const suite = ruleSuite();
   const { start, actions, model, setTemperature, reset } = suite;
+
+  /**
+   * A warm cold room whose rule has switched the backup relay on, and another client of the GPIO
+   * chip that can switch it behind the gateway; `run` gets that client, which is closed after.
+   */
+  const withRelayOn = async (outputs: RulesConfig['outputs'], reassert: { settleMs: number; max: number }, run: (line: RawChipClient) => Promise<void>): Promise<void> => {
+    await reset();
+    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
+    try {
+      start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }], ...(outputs ? { outputs } : {}) }, { reassert });
+      await setTemperature(-12);
+      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+      await run(line);
+    } finally {
+      line.close();
+    }
+  };
 
   it('threshold with hysteresis: on above `on`, off only below `off`, through the GPIO relay', async () => {
     await reset();
@@ -167,12 +185,7 @@ describe('local rules against the simulated facility', () => {
   });
 
   it('an output switched behind the gateway (an I/O module back at its power-up state) is written again; an operator\'s write through the gateway is not fought', async () => {
-    await reset();
-    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
-    try {
-      start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] }, { reassert: { settleMs: 300, max: 2 } });
-      await setTemperature(-12);
-      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+    await withRelayOn(undefined, { settleMs: 300, max: 2 }, async (line) => {
       await line.write(22, 0); // not through the gateway
       await waitFor('relay switched off behind the gateway', () => !model().coldRoom.backupCompressor);
       await waitFor('written again', () => actions().some((a) => a.data?.outcome === 'reasserted'), 8000);
@@ -190,39 +203,22 @@ describe('local rules against the simulated facility', () => {
       await sleep(2500);
       expect(model().coldRoom.backupCompressor).toBe(false);
       expect(actions().filter((a) => a.data?.outcome === 'reasserted')).toHaveLength(2);
-    } finally {
-      line.close();
-    }
+    });
   });
 
   it('an output with reassert: false is left as it reads (a point whose read-back differs by design)', async () => {
-    await reset();
-    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
-    try {
-      start(
-        { list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }], outputs: [{ point: 'io/backup_compressor_relay', reassert: false }] },
-        { reassert: { settleMs: 200, max: 2 } },
-      );
-      await setTemperature(-12);
-      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+    await withRelayOn([{ point: 'io/backup_compressor_relay', reassert: false }], { settleMs: 200, max: 2 }, async (line) => {
       await line.write(22, 0);
       await sleep(2500);
       expect(model().coldRoom.backupCompressor).toBe(false);
       expect(actions().filter((a) => a.data?.outcome === 'reasserted')).toEqual([]);
-    } finally {
-      line.close();
-    }
+    });
   });
 
   it('an output that will not hold its value is written again at most max times, then reported and left alone', async () => {
-    await reset();
-    const line = await rawChipClient(suite.sim.facility.endpoints.gpio.port);
-    try {
-      // A settle time longer than the GPIO read-back period (1 s): the relay's echo of each write
-      // must not count as holding before the read-back has seen it switched off again.
-      start({ list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -15 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }] }, { reassert: { settleMs: 1300, max: 1 } });
-      await setTemperature(-12);
-      await waitFor('relay on', () => model().coldRoom.backupCompressor);
+    // A settle time longer than the GPIO read-back period (1 s): the relay's echo of each write
+    // must not count as holding before the read-back has seen it switched off again.
+    await withRelayOn(undefined, { settleMs: 1300, max: 1 }, async (line) => {
       // From now on something switches the relay off whenever it comes on (a stuck contactor, a local hand switch).
       line.holdOff(22);
       await waitFor('given up', () => actions().some((a) => a.data?.outcome === 'not-held'), 15_000).catch((err: unknown) => {
@@ -233,14 +229,19 @@ describe('local rules against the simulated facility', () => {
       expect(actions().find((a) => a.data?.outcome === 'not-held')?.message).toMatch(/^io\/backup_compressor_relay does not hold true: it reads false after 1 writes again/);
       await sleep(2000);
       expect(actions().filter((a) => a.data?.outcome === 'reasserted')).toHaveLength(1);
-    } finally {
-      line.close();
-    }
+    });
   });
 });
 
 /** Another client of the simulated GPIO chip: writes lines behind the gateway's back. */
-async function rawChipClient(port: number): Promise<{ write(line: number, value: 0 | 1): Promise<void>; holdOff(line: number): void; close(): void }> {
+interface RawChipClient {
+  write(line: number, value: 0 | 1): Promise<void>;
+  /** Switches the line off again whenever it comes on. */
+  holdOff(line: number): void;
+  close(): void;
+}
+
+async function rawChipClient(port: number): Promise<RawChipClient> {
   const socket = connect({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.setEncoding('utf8');
