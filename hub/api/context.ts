@@ -125,6 +125,18 @@ export async function knownGateway(ctx: ApiContext, gateway: string): Promise<Ga
   return g;
 }
 
+/** Gateways as the API shows them: with `revoked` when their enrollment was revoked (not just offline). */
+export async function withRevocations<G extends { gateway: string }>(ctx: ApiContext, gateways: readonly G[]): Promise<(G & { revoked?: { at: number; by: string } })[]> {
+  const revoked = new Map<string, { at: number; by: string }>();
+  for (const e of await ctx.enrollment.listGateways()) {
+    if (e.revokedAt !== undefined) revoked.set(e.gateway, { at: e.revokedAt, by: e.revokedBy ?? 'unknown' });
+  }
+  return gateways.map((g) => {
+    const r = revoked.get(g.gateway);
+    return r ? { ...g, revoked: r } : g;
+  });
+}
+
 /** Writes an audit record for the caller; audit failures are logged, never fail the request. */
 export async function audited(ctx: ApiContext, request: FastifyRequest, action: string, target?: string, detail?: Record<string, unknown>): Promise<void> {
   const p = request.principal ?? { name: 'anonymous', via: 'none' };

@@ -25,6 +25,9 @@ export const GatewaySchema = Type.Object(
     version: Type.Optional(Type.String()),
     health: Type.Optional(GatewayHealthSchema),
     devices: Type.Optional(Type.Array(DeviceStatusSchema)),
+    revoked: Type.Optional(
+      Type.Object({ at: Millis, by: Type.String() }, { ...strict, description: 'Its enrollment was revoked: the broker refuses it (shown offline by the broker)' }),
+    ),
   },
   strict,
 );

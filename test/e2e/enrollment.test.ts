@@ -351,8 +351,10 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(outcome).toMatch(/Bad username or password|Not authorized/i);
     const fleet = await waitFor(async () => {
       const r = await api('GET', '/api/v1/gateways');
-      return (r.body.gateways as { gateway: string; status: string }[]).find((g) => g.gateway === 'gw-boot-1' && g.status === 'offline');
+      return (r.body.gateways as { gateway: string; status: string; revoked?: { at: number; by: string } }[]).find((g) => g.gateway === 'gw-boot-1' && g.status === 'offline');
     }, 15_000, 'gw-boot-1 offline');
-    expect(fleet.status).toBe('offline');
+    // Offline because it was revoked, and the fleet says so (not a box that lost its network).
+    expect(fleet.revoked).toEqual({ at: res.body.revokedAt as number, by: 'root' });
+    expect((await api('GET', '/api/v1/gateways/gw-boot-1')).body.revoked).toEqual({ at: res.body.revokedAt as number, by: 'root' });
   }, 30_000);
 });

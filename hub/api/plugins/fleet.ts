@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
 import type { ApiPlugin } from '../context.js';
-import { at, knownGateway } from '../context.js';
+import { at, knownGateway, withRevocations } from '../context.js';
 import { responses } from '../errors.js';
 import { GatewaySchema, HistorySchema, IdParam, Limit, MillisParam, ReadingSchema, StoredEventSchema, StoredGapSchema } from '../schemas.js';
 
@@ -31,14 +31,14 @@ export const fleetPlugin: ApiPlugin = async (app) => {
     handler: async (request) => {
       const { site, status } = request.query;
       const all = await ctx.registry.list();
-      return { gateways: all.filter((g) => (site === undefined || g.site === site) && (status === undefined || g.status === status)) };
+      return { gateways: await withRevocations(ctx, all.filter((g) => (site === undefined || g.site === site) && (status === undefined || g.status === status))) };
     },
   });
 
   app.route({
     ...at('gateways.get'),
     schema: { params: Type.Object({ gateway: IdParam }, strict), response: responses(GatewaySchema) },
-    handler: async (request) => knownGateway(ctx, request.params.gateway),
+    handler: async (request) => (await withRevocations(ctx, [await knownGateway(ctx, request.params.gateway)]))[0],
   });
 
   app.route({

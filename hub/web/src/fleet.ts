@@ -22,7 +22,7 @@ export function fleetView(gateways: Gateway[], deployments: Deployment[] = []): 
           'a',
           { href: `#/gateway/${encodeURIComponent(g.gateway)}`, class: 'card', 'data-gateway': g.gateway },
           h('span', { class: 'card-body' }, h('strong', {}, g.gateway), h('span', { class: 'muted' }, `${g.site}${g.version ? ` · v${g.version}` : ''}`), h('span', { class: 'muted' }, `seen ${ago(g.lastSeen)} · ${health}`), ...problems.map((c) => h('span', { class: `health-${c.status}`, 'data-check': c.name }, `${c.status === 'critical' ? 'Critical' : 'Warning'}: ${c.name} — ${c.detail}`))),
-          pill(g.status),
+          pill(g.revoked ? 'revoked' : g.status),
         ),
       ),
     );
@@ -83,7 +83,7 @@ export function gatewayView(g: Gateway, points: Reading[]): HTMLElement {
     'section',
     { 'aria-labelledby': 'gw-title' },
     h('a', { href: '#/fleet', class: 'back' }, '← Fleet'),
-    h('div', { class: 'row' }, h('h1', { id: 'gw-title', tabindex: '-1' }, breakable(g.gateway)), pill(g.status)),
+    h('div', { class: 'row' }, h('h1', { id: 'gw-title', tabindex: '-1' }, breakable(g.gateway)), pill(g.revoked ? 'revoked' : g.status)),
     h('p', { class: 'muted' }, `${g.site} · seen ${ago(g.lastSeen)}${g.devices ? ` · devices: ${g.devices.map((d) => `${d.id} ${d.state}`).join(', ')}` : ''}`),
     points.length
       ? h('table', { class: 'points' }, h('caption', {}, 'Latest values'), h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Point'), h('th', { scope: 'col', class: 'value' }, 'Value'), h('th', { scope: 'col', class: 'at' }, 'At'))), h('tbody', {}, rows))
