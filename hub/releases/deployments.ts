@@ -134,29 +134,19 @@ export class DeploymentService {
         now,
         now,
       ]);
-      for (const [i, g] of targets.entries()) {
-        await sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, NULL, ?)', [
+      const addRow = (g: GatewayRecord, wave: 0 | 1, state: 'waiting' | 'skipped', reason: string | null): Promise<unknown> =>
+        sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?)', [
           id,
           g.gateway,
           g.site,
-          i < canary ? 0 : 1,
-          'waiting',
+          wave,
+          state,
           g.version ?? null,
+          reason,
           now,
         ]);
-      }
-      for (const g of skipped) {
-        await sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?)', [
-          id,
-          g.gateway,
-          g.site,
-          1,
-          'skipped',
-          g.version ?? null,
-          revoked.get(g.gateway) ?? 'revoked',
-          now,
-        ]);
-      }
+      for (const [i, g] of targets.entries()) await addRow(g, i < canary ? 0 : 1, 'waiting', null);
+      for (const g of skipped) await addRow(g, 1, 'skipped', revoked.get(g.gateway) ?? 'revoked');
       this.options.log.info({ deployment: id, version: input.version, gateways: targets.length, skipped: skipped.length, canary }, 'deployment created');
       await this.supersede(id, targets, new Set(targets.slice(0, canary).map((g) => g.gateway)));
       await this.sendWave(id, 0);

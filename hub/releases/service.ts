@@ -147,16 +147,14 @@ export class ReleaseService {
       if (size !== release.size || sha !== release.sha256) {
         throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the uploaded artifact of ${version} is ${size} bytes sha256 ${sha}, the signed manifest says ${release.size} bytes sha256 ${release.sha256}`, { hint: DIGEST_HINT });
       }
-      // The manifest may have been replaced while this upload ran: only the one it was checked against is marked ready.
-      if ((await this.get(version)).sha256 !== release.sha256) throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the manifest of ${version} was replaced during this upload; upload the artifact again`);
       renameSync(tmp, final);
     } catch (err) {
       rmSync(tmp, { force: true });
       if (err instanceof SwarmgateError) throw err;
       throw new SwarmgateError('SWG_ERR_INTERNAL', `storing the artifact of ${version} failed: ${errorMessage(err)}`, { cause: err });
     }
-    // Only the manifest the artifact was checked against, and only once: a manifest replaced
-    // between the check above and here stays uploading (its artifact is uploaded again).
+    // Only the manifest the artifact was checked against, and only once: a manifest replaced while
+    // this upload ran stays uploading (the file here is then overwritten by its own upload).
     const marked = await this.options.sql.all('UPDATE releases SET state = ?, uploaded_at = ? WHERE version = ? AND sha256 = ? AND state = ? RETURNING version', ['ready', this.clock(), version, release.sha256, 'uploading']);
     if (marked.length === 0) throw new SwarmgateError('SWG_ERR_RELEASE_DIGEST', `the manifest of ${version} was replaced during this upload; upload the artifact again`);
     return this.get(version);
