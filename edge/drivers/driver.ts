@@ -19,6 +19,20 @@ export type { PointValue, Quality, WriteValue };
  */
 export type PointValueType = 'boolean' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float' | 'double' | 'string';
 
+/** The JavaScript kind of value a point of a declared type yields. */
+export type ValueKind = 'boolean' | 'number' | 'string';
+
+export function kindOfType(type: PointValueType): ValueKind {
+  return type === 'boolean' || type === 'string' ? type : 'number';
+}
+
+/** The boolean a write means in any of its accepted spellings (true, 1, "1", "true", "on"; and off), or undefined. */
+export function booleanOf(value: unknown): boolean | undefined {
+  if (value === true || value === 1 || value === '1' || value === 'true' || value === 'on') return true;
+  if (value === false || value === 0 || value === '0' || value === 'false' || value === 'off') return false;
+  return undefined;
+}
+
 export interface Reading {
   /** Device id from the gateway config. */
   readonly device: string;

@@ -5,7 +5,7 @@
  */
 import { parseDecimal } from '../../shared/kit/decimal.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import type { DeviceSpec, PointSpec, WriteValue } from '../drivers/driver.js';
+import { booleanOf, kindOfType, type DeviceSpec, type PointSpec, type WriteValue } from '../drivers/driver.js';
 
 export function findPoint(devices: readonly DeviceSpec[], device: string, point: string): { device: DeviceSpec; point: PointSpec } {
   const d = devices.find((x) => x.id === device);
@@ -15,9 +15,6 @@ export function findPoint(devices: readonly DeviceSpec[], device: string, point:
   return { device: d, point: p };
 }
 
-const TRUE = new Set<WriteValue>([true, 1, '1', 'true', 'on']);
-const FALSE = new Set<WriteValue>([false, 0, '0', 'false', 'off']);
-
 /**
  * The value as the point's declared type holds it: 1/"on" for a boolean point is true, true for a
  * numeric point is 1, "21.5" is 21.5. Interlocks and audit then see what the driver will write,
@@ -26,11 +23,11 @@ const FALSE = new Set<WriteValue>([false, 0, '0', 'false', 'off']);
  */
 export function normalizeWrite(device: string, point: PointSpec, value: WriteValue): WriteValue {
   const type = point.valueType;
-  if (value === null || type === undefined || type === 'string') return value;
+  if (value === null || type === undefined || kindOfType(type) === 'string') return value;
   const where = `${device}/${point.name}`;
-  if (type === 'boolean') {
-    if (TRUE.has(value)) return true;
-    if (FALSE.has(value)) return false;
+  if (kindOfType(type) === 'boolean') {
+    const b = booleanOf(value);
+    if (b !== undefined) return b;
     throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where} is a boolean point: ${JSON.stringify(value)} is not true or false (nor 1/0, on/off)`, { details: { device, point: point.name } });
   }
   if (typeof value === 'boolean') return value ? 1 : 0;

@@ -5,7 +5,8 @@
 import type { ConditionProblem, PointCatalog } from '../rules/conditions.js';
 import { checkRef } from '../rules/conditions.js';
 import { splitRef } from '../rules/schema.js';
-import { describePointType, kindOfType } from '../rules/value-types.js';
+import { kindOfType } from '../../drivers/driver.js';
+import { describePointType } from '../rules/value-types.js';
 import type { AdvisorConfig } from './schema.js';
 import type { ParamValue, Strategy } from './strategy.js';
 import { STRATEGIES } from './strategies/index.js';

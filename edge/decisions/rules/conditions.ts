@@ -4,9 +4,9 @@
  * unknown never counts as "all clear" (not(unknown) stays unknown), so a lost sensor cannot
  * switch anything on or off by itself — the output's safe state handles it.
  */
-import type { PointValue, PointValueType, Reading } from '../../drivers/driver.js';
+import { kindOfType, type PointValue, type PointValueType, type Reading } from '../../drivers/driver.js';
 import { MAX_CONDITION_DEPTH, splitRef, type ConditionConfig } from './schema.js';
-import { describePointType, kindOfType, valueTypeProblem } from './value-types.js';
+import { describePointType, valueTypeProblem } from './value-types.js';
 import { didYouMean } from '../../../shared/kit/suggest.js';
 
 export type Tri = boolean | undefined;

@@ -4,11 +4,11 @@
  * place that can refuse a dangerous write, after the point's own writable/limit checks.
  */
 import { SwarmgateError } from '../../../shared/kit/errors.js';
-import type { PointValue, Reading, WriteValue } from '../../drivers/driver.js';
+import { kindOfType, type PointValue, type Reading, type WriteValue } from '../../drivers/driver.js';
 import type { WriteGuard } from '../../runtime/ports.js';
 import { compileCondition, snapshotInputs, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { splitRef, type InterlockConfig } from './schema.js';
-import { describePointType, kindOfType, valueTypeProblem } from './value-types.js';
+import { describePointType, valueTypeProblem } from './value-types.js';
 import { didYouMean } from '../../../shared/kit/suggest.js';
 
 export type LatestLookup = (device: string, point: string) => Reading | undefined;

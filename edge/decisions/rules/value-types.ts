@@ -4,14 +4,7 @@
  * declares (PointSpec.valueType). Readings are compared with ===, so "true" never equals a boolean
  * point and 1 never equals true; numbers compare only with numeric points.
  */
-import type { PointValue, PointValueType } from '../../drivers/driver.js';
-
-export type ValueKind = 'boolean' | 'number' | 'string';
-
-/** What JavaScript kind of value a point of this declared type yields. */
-export function kindOfType(type: PointValueType): ValueKind {
-  return type === 'boolean' || type === 'string' ? type : 'number';
-}
+import { kindOfType, type PointValue, type PointValueType, type ValueKind } from '../../drivers/driver.js';
 
 /** `a boolean point`, `a number point (uint16)`, `a string point`. */
 export function describePointType(type: PointValueType): string {

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
-import type { DeviceSpec, DriverContext, PointSpec, PointValue, Reading, SubscribableDriver, Subscription } from '../driver.js';
+import { booleanOf, type DeviceSpec, type DriverContext, type PointSpec, type PointValue, type Reading, type SubscribableDriver, type Subscription } from '../driver.js';
 import type { EdgeEvent, GpioChip, Level } from './chip.js';
 import { openChip } from './open-chip.js';
 import type { GpioAddress, GpioConnection } from './settings.js';
@@ -43,9 +43,8 @@ export function toLevel(value: boolean, address: Pick<GpioAddress, 'activeLow'>)
 }
 
 function asBoolean(point: GpioPoint, value: PointValue): boolean {
-  if (typeof value === 'boolean') return value;
-  if (value === 1 || value === '1' || value === 'true' || value === 'on') return true;
-  if (value === 0 || value === '0' || value === 'false' || value === 'off') return false;
+  const b = booleanOf(value);
+  if (b !== undefined) return b;
   throw new SwarmgateError('SWG_ERR_POINT_TYPE', `GPIO point ${point.name} takes true/false (or 1/0), not ${JSON.stringify(value)}`, { details: { point: point.name } });
 }
 
