@@ -22,6 +22,7 @@
  *
  *   npm run bench -- --only nab-cv
  *   npx tsx bench/nab-cv.ts [--configs default,avg4,...] [--workers 2] [--cache DIR]
+ *   npx tsx bench/nab-cv.ts --seeds 1,2,3,4,5   (the default configuration's spread over forecaster seeds)
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,7 +32,7 @@ import { setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { resolveOptions, type DetectorOptionsInput, type ModelSource } from '../edge/analytics/detector.js';
+import { DEFAULT_DETECTOR_OPTIONS, resolveOptions, type DetectorOptionsInput, type ModelSource } from '../edge/analytics/detector.js';
 import type { ForecasterModel } from '../edge/analytics/forecaster.js';
 import { python, type ScorerProfile } from './nab.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
@@ -55,6 +56,8 @@ export const FOLDS: readonly Fold[] = [
 ];
 /** The published pooled scores on the 35 series. */
 export const PUBLISHED_POOLED = { artime: 67.85, htm: 66.59 };
+
+const DEFAULT_SEED = DEFAULT_DETECTOR_OPTIONS.seed;
 
 export interface CvConfig {
   readonly name: string;
@@ -314,15 +317,26 @@ async function nabScore(ctx: { nabDir: string; scorer: string }, resultsDir: str
 
 // ---- the cross-validation ----------------------------------------------------------------------
 
-export async function runNabCv(options: CvOptions = {}): Promise<CvResult> {
-  const started = Date.now();
+interface CvContext {
+  readonly nabDir: string;
+  readonly scorer: string;
+  /** Where a configuration's outputs are cached. */
+  readonly dir: (c: CvConfig) => string;
+  readonly cacheDir: string;
+  readonly replayed: JobDone;
+}
+
+function cacheDirOf(cacheDir: string | undefined): string {
+  return resolve(cacheDir ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
+}
+
+/** Resolves the data, scorer and cache of `options`, and replays every (series, configuration) the cache lacks. */
+async function prepare(options: CvOptions, configs: readonly CvConfig[]): Promise<CvContext> {
   const nabDir = options.nabDir ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
   const scorer = options.scorer ?? join(repoRoot, '..', 'shared', 'tools', 'nab_score.py');
-  const cacheDir = resolve(options.cacheDir ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
-  const configs = options.configs ?? SEARCH_SPACE;
+  const cacheDir = cacheDirOf(options.cacheDir);
   if (!existsSync(join(nabDir, 'data'))) throw new Error(`NAB data not found under ${nabDir} (set SWARMGATE_NAB_DIR)`);
   const verbose = options.verbose ?? false;
-  const ctx = { nabDir, scorer };
   const dirOf = new Map(configs.map((c) => [c.name, join(cacheDir, 'runs', runKey(c.options))]));
   const dir = (c: CvConfig): string => dirOf.get(c.name) ?? '';
 
@@ -340,6 +354,14 @@ export async function runNabCv(options: CvOptions = {}): Promise<CvResult> {
   if (verbose) progress(`nab-cv: ${jobs.length} series to replay (${jobs.reduce((a, j) => a + j.runs.length, 0)} series x configurations not cached)`);
   const replayed = jobs.length > 0 ? await runPool(jobs, options.workers ?? 2, verbose) : { rows: 0, seconds: 0 };
   // A changed configuration leaves stale scorer results only under its old key: nothing to clear.
+  return { nabDir, scorer, dir, cacheDir, replayed };
+}
+
+export async function runNabCv(options: CvOptions = {}): Promise<CvResult> {
+  const started = Date.now();
+  const configs = options.configs ?? SEARCH_SPACE;
+  const { nabDir, scorer, dir, cacheDir, replayed } = await prepare(options, configs);
+  const ctx = { nabDir, scorer };
 
   // Every configuration on every fold and on every pair of folds (two at a time: 2 cores).
   const table: Record<string, Record<string, number>> = {};
@@ -409,6 +431,36 @@ export async function runNabCv(options: CvOptions = {}): Promise<CvResult> {
   };
 }
 
+/** One fold's scores of the default configuration under several forecaster seeds. */
+export interface SeedSpread {
+  readonly fold: string;
+  readonly seeds: readonly number[];
+  readonly scores: readonly number[];
+  readonly mean: number;
+  /** Sample standard deviation over the seeds. */
+  readonly sd: number;
+}
+
+/**
+ * How much of a fold's score is the luck of one training: the default configuration with the
+ * forecaster seeded 1..n (its initial weights and the order of its training samples; seed 1 is the
+ * defaults' own), each fold scored as the cross-validation scores it. A difference between two
+ * detectors smaller than this spread is not evidence either way.
+ */
+export async function runSeedSpread(seeds: readonly number[] = [1, 2, 3, 4, 5], options: CvOptions = {}): Promise<SeedSpread[]> {
+  const configs: CvConfig[] = seeds.map((seed) => ({ name: `seed${seed}`, options: seed === DEFAULT_SEED ? {} : { seed } }));
+  const { nabDir, scorer, dir } = await prepare(options, configs);
+  const out: SeedSpread[] = [];
+  for (const f of FOLDS) {
+    const scores: number[] = [];
+    for (const c of configs) scores.push((await nabScore({ nabDir, scorer }, dir(c), f.categories)).score);
+    const mean = scores.reduce((a, x) => a + x, 0) / scores.length;
+    const sd = scores.length > 1 ? Math.sqrt(scores.reduce((a, x) => a + (x - mean) ** 2, 0) / (scores.length - 1)) : 0;
+    out.push({ fold: f.name, seeds, scores, mean: Number(mean.toFixed(2)), sd: Number(sd.toFixed(2)) });
+  }
+  return out;
+}
+
 async function pool(tasks: ReadonlyArray<() => Promise<void>>, n: number): Promise<void> {
   let next = 0;
   const one = async (): Promise<void> => {
@@ -451,6 +503,17 @@ export async function benchNabCv(): Promise<BenchEntry[]> {
     ratio: Number((r.pooled.score / PUBLISHED_POOLED.artime).toFixed(3)),
     notes: `the three held-out outputs scored as one corpus; Numenta HTM ${PUBLISHED_POOLED.htm}`,
   });
+  const spread = await runSeedSpread([1, 2, 3, 4, 5], { verbose: true });
+  for (const sp of spread) {
+    const artime = FOLDS.find((f) => f.name === sp.fold)?.artime;
+    progress(`nab-cv: ${sp.fold} default configuration, forecaster seeds ${sp.seeds.join(',')}: ${sp.scores.map((x) => x.toFixed(2)).join(' ')} (mean ${sp.mean}, sd ${sp.sd})`);
+    entries.push({
+      name: `nab_seed_spread_${sp.fold}`,
+      value: sp.sd,
+      unit: 'points',
+      notes: `standard deviation of the default configuration's score on ${sp.fold} over forecaster seeds ${sp.seeds.join(', ')}: ${sp.scores.map((x) => x.toFixed(2)).join(', ')} (mean ${sp.mean}${artime !== undefined ? `; ARTime ${artime}` : ''})`,
+    });
+  }
   entries.push({ name: 'nab_cv_seconds', value: r.seconds, unit: 's', notes: `wall time of the cross-validation, 2 niced workers on a shared box${cost}` });
   return entries;
 }
@@ -468,8 +531,20 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const extra = extraFile ? (JSON.parse(readFileSync(extraFile, 'utf8')) as CvConfig[]) : [];
     if (argv.includes('--dirs')) {
       // Where each configuration's outputs are cached (for per-file inspection with the scorer).
-      const cache = resolve(arg('--cache') ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
+      const cache = cacheDirOf(arg('--cache'));
       for (const c of [...SEARCH_SPACE, ...extra]) process.stdout.write(`${c.name} ${join(cache, 'runs', runKey(c.options))}\n`);
+      process.exit(0);
+    }
+    const seedList = arg('--seeds');
+    if (seedList !== undefined) {
+      // --seeds 1,2,3: the default configuration's score per fold under each forecaster seed.
+      const seeds = seedList.split(',').map(Number);
+      if (seeds.some((x) => !Number.isInteger(x))) throw new Error(`--seeds wants integers separated by commas, got "${seedList}"`);
+      const workers = arg('--workers');
+      const cache = arg('--cache');
+      for (const sp of await runSeedSpread(seeds, { ...(workers ? { workers: Number(workers) } : {}), ...(cache ? { cacheDir: cache } : {}), verbose: true })) {
+        process.stdout.write(`${sp.fold.padEnd(18)} ${sp.scores.map((x) => x.toFixed(2)).join(' ')}  mean ${sp.mean} sd ${sp.sd}\n`);
+      }
       process.exit(0);
     }
     const names = arg('--configs')?.split(',');
