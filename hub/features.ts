@@ -66,5 +66,5 @@ export async function applyFeatureMigrations(store: HubStore): Promise<void> {
 
 /** Opens the configured store with every feature's tables: what the hub and its CLI commands open. */
 export function openHubStore(config: StoreConfig, options: Omit<OpenStoreOptions, 'migrations'> = {}): Promise<HubStore> {
-  return openStore(config, { ...options, migrations: (kind) => featureMigrations(kind) });
+  return openStore(config, { ...options, migrations: (kind) => featureMigrations(kind), wholeSchema: true });
 }

@@ -16,6 +16,8 @@ export interface OpenStoreOptions {
   logger?: Logger;
   /** Migrations applied after the core schema, per store kind: the caller's feature tables (hub/db/migrations.ts). */
   migrations?: (kind: 'sqlite' | 'postgres') => Migration[];
+  /** The core schema and `migrations` are this release's whole schema: refuse a database a newer release migrated. */
+  wholeSchema?: boolean;
 }
 
 type StoreOpener<K extends StoreConfig['kind']> = (config: Extract<StoreConfig, { kind: K }>, options: OpenStoreOptions) => Promise<HubStore>;
@@ -27,7 +29,7 @@ type StoreOpener<K extends StoreConfig['kind']> = (config: Extract<StoreConfig, 
  */
 const STORES: { readonly [K in StoreConfig['kind']]: StoreOpener<K> } = {
   sqlite: async (config, options) =>
-    SqliteStore.open({ path: config.path, flushMs: config.flushMs, fsync: config.fsync, retention: options.retention, migrations: options.migrations?.('sqlite') ?? [], logger: options.logger }),
+    SqliteStore.open({ path: config.path, flushMs: config.flushMs, fsync: config.fsync, retention: options.retention, migrations: options.migrations?.('sqlite') ?? [], wholeSchema: options.wholeSchema, logger: options.logger }),
   postgres: (config, options) =>
     PostgresStore.open({
       logger: options.logger,
@@ -37,6 +39,7 @@ const STORES: { readonly [K in StoreConfig['kind']]: StoreOpener<K> } = {
       ...(config.journal === undefined ? {} : { journalDir: config.journal, flushMs: config.flushMs, fsync: config.fsync }),
       retention: options.retention,
       migrations: options.migrations?.('postgres') ?? [],
+      wholeSchema: options.wholeSchema,
     }),
 };
 

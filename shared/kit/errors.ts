@@ -52,6 +52,7 @@ export const ERROR_TABLE = {
   SWG_ERR_HUB_CREDENTIALS: { kind: 'config', status: 400, hint: 'fix the credentials file, or re-add the user with `swarmgate hub user add`' },
   SWG_ERR_HUB_BROKER: { kind: 'device', status: 503, hint: 'check the broker url, credentials and that the port is free (use 0 for an ephemeral port in tests)' },
   SWG_ERR_HUB_STORE: { kind: 'internal', status: 503, hint: 'check the database path or DATABASE_URL and that the database is reachable' },
+  SWG_ERR_HUB_STORE_NEWER: { kind: 'config', status: 503, hint: 'run the hub release that migrated this database, or a newer one; to go back to an older release, restore the backup taken before the upgrade (README, "Upgrading and going back")' },
   SWG_ERR_ENROLL_TOKEN: { kind: 'auth', status: 403, hint: 'ask the hub admin for a new enrollment token (`swarmgate hub enroll create`); each token works once, for its site, until it expires' },
   SWG_ERR_ENROLL_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the tokens (`swarmgate hub enroll list`, GET /api/v1/enrollment/tokens) or the enrolled gateways (GET /api/v1/enrollment/gateways)' },
   SWG_ERR_ENROLL_UNAVAILABLE: { kind: 'config', status: 503, hint: 'this hub has no enrollment section (brokerUrl, templatesDir) or runs an external broker; see the README, "Enrolling gateways"' },

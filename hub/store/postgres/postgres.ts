@@ -4,7 +4,7 @@
  * columns come back as JS numbers (ms timestamps fit exactly).
  */
 import pg from 'pg';
-import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
 import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import { ConflictLog, batchContentHash, isConflict } from '../batch-conflicts.js';
@@ -20,7 +20,7 @@ import { SeriesIds } from './series-ids.js';
 import { ChunkWriter } from './writer.js';
 import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './schema-name.js';
 import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
-import type { Migration } from '../migration.js';
+import { refuseNewerSchema, type Migration } from '../migration.js';
 import {
   DEFAULT_RETENTION,
   type CommandPatch,
@@ -49,6 +49,8 @@ export interface PostgresStoreOptions {
   readonly schema?: string;
   readonly retention?: RetentionPolicy;
   readonly migrations?: readonly Migration[];
+  /** `migrations` and the built-in ones are this release's whole schema: a database with a newer one is refused (refuseNewerSchema). */
+  readonly wholeSchema?: boolean;
   readonly maxConnections?: number;
   /** Where batch conflicts are reported; default a 'hub-store' logger. */
   readonly logger?: Logger;
@@ -131,13 +133,14 @@ export class PostgresStore implements HubStore {
     pool.on('error', () => undefined);
     const store = new PostgresStore(pool, schema, options.retention ?? DEFAULT_RETENTION, options.logger ?? createLogger('hub-store'));
     try {
-      await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])]);
+      await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])], options.wholeSchema ? `the PostgreSQL schema ${schema}` : undefined);
       await store.startPartitions();
       if (options.journalDir) store.journaled = await JournaledTelemetry.open({ dir: options.journalDir, flushMs: options.flushMs, fsync: options.fsync }, pool, store.writer, store.conflicts, store.log);
     } catch (err) {
       if (store.aheadTimer) clearInterval(store.aheadTimer);
       if (store.compactTimer) clearInterval(store.compactTimer);
       await pool.end().catch(() => undefined);
+      if (isSwarmgateError(err, 'SWG_ERR_HUB_STORE_NEWER')) throw err;
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open PostgreSQL store (${url.replace(/\/\/[^@/]*@/, '//***@')}, schema ${schema}): ${errorMessage(err)}`, { cause: err });
     }
     return store;
@@ -162,7 +165,7 @@ export class PostgresStore implements HubStore {
     return (await this.pool.query(sql, args)).rows as Row[];
   }
 
-  private async migrate(migrations: readonly Migration[]): Promise<void> {
+  private async migrate(migrations: readonly Migration[], refuseNewer?: string): Promise<void> {
     await this.tx(async (c) => {
       // Several hub processes may start at once: one creates and migrates, the others wait.
       // (CREATE SCHEMA IF NOT EXISTS itself races, so it runs under the lock too.)
@@ -170,6 +173,7 @@ export class PostgresStore implements HubStore {
       await c.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
       const applied = new Set((await c.query('SELECT version FROM schema_migrations')).rows.map((r: { version: number }) => r.version));
+      if (refuseNewer !== undefined) refuseNewerSchema(applied, migrations, refuseNewer);
       for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
         if (applied.has(m.version)) continue;
         await c.query(m.sql);

@@ -7,12 +7,12 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
-import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
 import type { Logger } from '../../../shared/kit/log.js';
 import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
 import { commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
-import type { Migration } from '../migration.js';
+import { refuseNewerSchema, type Migration } from '../migration.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteSeries } from './series/series.js';
 import {
@@ -42,6 +42,8 @@ export interface SqliteStoreOptions {
   readonly retention?: RetentionPolicy;
   /** Extra migrations appended after the built-in ones (versions must be higher). */
   readonly migrations?: readonly Migration[];
+  /** `migrations` and the built-in ones are this release's whole schema: a database with a newer one is refused (refuseNewerSchema). */
+  readonly wholeSchema?: boolean;
   /**
    * Journal telemetry and group-commit it (default for a file). false writes every batch
    * through before ingestBatch returns. The journal is `<path>.ingest/`.
@@ -54,9 +56,10 @@ export interface SqliteStoreOptions {
   readonly logger?: Logger;
 }
 
-function migrate(db: Db, migrations: readonly Migration[]): void {
+function migrate(db: Db, migrations: readonly Migration[], refuseNewer: string | undefined): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  if (refuseNewer !== undefined) refuseNewerSchema(applied, migrations, refuseNewer);
   const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
   for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
     if (applied.has(m.version)) continue;
@@ -118,12 +121,13 @@ export class SqliteStore implements HubStore {
       // journal segments it covered right after its commit. Power-loss durability needs FULL too.
       db.pragma(options.fsync ? 'synchronous = FULL' : 'synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      migrate(db, [...SQLITE_MIGRATIONS, ...(options.migrations ?? [])]);
+      migrate(db, [...SQLITE_MIGRATIONS, ...(options.migrations ?? [])], options.wholeSchema ? `the SQLite database ${options.path}` : undefined);
       const journaled = options.path !== ':memory:' && options.journal !== false;
       const series = new SqliteSeries(db, { journalDir: journaled ? `${options.path}.ingest` : undefined, flushMs: options.flushMs, fsync: options.fsync, logger: options.logger });
       return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION, series);
     } catch (err) {
       if (db?.open) db.close();
+      if (isSwarmgateError(err, 'SWG_ERR_HUB_STORE_NEWER')) throw err;
       throw new SwarmgateError('SWG_ERR_HUB_STORE', `cannot open SQLite store at ${options.path}: ${errorMessage(err)}`, { cause: err });
     }
   }
