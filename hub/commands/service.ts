@@ -2,6 +2,10 @@
  * Command tracking: create (persist, publish QoS 1 to the gateway's commands topic), follow acks
  * pending → delivered → applied | rejected, time out when no ack comes within timeoutMs, and
  * re-publish the SAME id on retry (the gateway applies an id once and acks a repeat as duplicate).
+ * Every command carries an expiry (`expiresAt`; by default the time the hub waits for it, all
+ * attempts included): a gateway that was away refuses it when it comes back, so a command the hub
+ * reported as timed out does not reach the equipment later (the broker keeps a QoS 1 command for
+ * a gateway's persistent session however long it is away).
  * State lives in the store, so an ack handled by another hub process of the share group, or after
  * a restart, still lands; timers here only drive timeouts and automatic retries.
  */
@@ -36,6 +40,7 @@ export interface CreateCommand {
   readonly origin: string;
   /** Default: the site the gateway registered with. */
   readonly site?: string;
+  /** The gateway refuses it after this (ms since epoch). Default: now + timeoutMs x (1 + retries), when the hub gives up on it. */
   readonly expiresAt?: number;
   /** Default: a new uuid. */
   readonly id?: string;
@@ -58,7 +63,8 @@ export class CommandService {
     const site = input.site ?? (await store.getGateway(input.gateway))?.site;
     if (!site) throw new SwarmgateError('SWG_ERR_GATEWAY_UNKNOWN', `gateway "${input.gateway}" is not known to this hub`, { details: { gateway: input.gateway } });
     const now = Date.now();
-    const command: Command = { v: 1, id: input.id ?? randomUUID(), ts: now, origin: input.origin, action: input.action, ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }) };
+    const expiresAt = input.expiresAt ?? now + this.options.timeoutMs * (1 + this.options.retries);
+    const command: Command = { v: 1, id: input.id ?? randomUUID(), ts: now, origin: input.origin, action: input.action, expiresAt };
     if (!isValid(CommandSchema, command)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `command for ${input.gateway} does not match the wire schema`, { details: { action: JSON.stringify(input.action) } });
     const record: CommandRecord = { id: command.id, gateway: input.gateway, site, command, status: 'pending', attempts: 1, createdAt: now, updatedAt: now, deadline: now + this.options.timeoutMs };
     await store.insertCommand(record);
@@ -68,12 +74,16 @@ export class CommandService {
     return record;
   }
 
-  /** Re-publishes the same command id. Applied and rejected commands are final. */
+  /** Re-publishes the same command id. Applied and rejected commands are final, and so is one past its expiry. */
   async retry(id: string): Promise<CommandRecord> {
     const current = await this.options.store.getCommand(id);
     if (!current) throw new SwarmgateError('SWG_ERR_COMMAND_UNKNOWN', `no command "${id}"`);
     if (FINAL.includes(current.status)) throw new SwarmgateError('SWG_ERR_COMMAND_STATE', `command "${id}" is ${current.status}`);
     const now = Date.now();
+    const { expiresAt } = current.command;
+    if (expiresAt !== undefined && expiresAt <= now) {
+      throw new SwarmgateError('SWG_ERR_COMMAND_STATE', `command "${id}" expired at ${new Date(expiresAt).toISOString()}: the gateway would refuse it; send a new command`, { details: { id, expiresAt } });
+    }
     const updated = await this.options.store.updateCommand(id, { status: 'pending', attempts: current.attempts + 1, deadline: now + this.options.timeoutMs, updatedAt: now }, ['pending', 'delivered', 'timed-out']);
     if (!updated) throw new SwarmgateError('SWG_ERR_COMMAND_STATE', `command "${id}" changed while retrying; read it again`);
     await this.options.events.emit('command', { record: updated });
@@ -211,7 +221,10 @@ export class CommandService {
       await this.send(updated);
       return;
     }
-    const reason = current.status === 'delivered' ? `delivered but not applied within ${timeoutMs} ms` : `no ack within ${timeoutMs} ms after ${current.attempts} attempt(s)`;
+    const { expiresAt } = current.command;
+    // Only a command given a longer expiry than the hub waits can still be applied after this.
+    const still = current.status === 'pending' && expiresAt !== undefined && expiresAt > now ? `; the gateway may still apply it until ${new Date(expiresAt).toISOString()} (its expiresAt)` : '';
+    const reason = current.status === 'delivered' ? `delivered but not applied within ${timeoutMs} ms` : `no ack within ${timeoutMs} ms after ${current.attempts} attempt(s)${still}`;
     const updated = await store.updateCommand(id, { status: 'timed-out', deadline: null, reason, updatedAt: now }, [current.status]);
     if (!updated) return;
     this.log.warn({ id, gateway: current.gateway, reason }, 'command timed out');

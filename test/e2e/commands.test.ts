@@ -85,21 +85,19 @@ describe('hub commands end to end', () => {
     expect(await appliedWrites()).toBe(writes);
   });
 
-  it('times out while the gateway is offline; retried with the same id it is applied exactly once when the gateway is back', async () => {
+  it('retried with the same id while the gateway is offline, it is applied exactly once when the gateway is back', async () => {
     const writes = await appliedWrites();
     const duplicates = await commandCount('duplicate');
-    const before = damper();
     await proxy.cut('reset');
     await waitFor(async () => (await hub.registry.get(gatewayId))?.status === 'offline', 10_000, 'gateway offline');
 
-    const record = await hub.commands.create({ gateway: gatewayId, action: write(62), origin: 'user:e2e' });
+    // A longer expiry than the hub waits: the operator may retry until then. Two copies of one id
+    // wait in the gateway's persistent session on the broker.
+    const record = await hub.commands.create({ gateway: gatewayId, action: write(62), origin: 'user:e2e', expiresAt: Date.now() + 60_000 });
     const timedOut = await hub.commands.settled(record.id);
     expect(timedOut.status).toBe('timed-out');
     expect(timedOut.reason).toContain(`no ack within ${TIMEOUT_MS} ms`);
-    expect(damper()).toBe(before);
-
-    // The operator retries while the gateway is still away: two copies of one id wait in its
-    // persistent session on the broker.
+    expect(timedOut.reason).toContain('the gateway may still apply it until');
     const retried = await hub.commands.retry(record.id);
     expect(retried).toMatchObject({ status: 'pending', attempts: 2 });
     await proxy.restore();
@@ -109,5 +107,27 @@ describe('hub commands end to end', () => {
     await waitFor(async () => (await commandCount('duplicate')) === duplicates + 1, 5000, 'the second copy acknowledged as a duplicate');
     expect(await appliedWrites()).toBe(writes + 1);
     expect((await hub.commands.get(record.id))?.status).toBe('applied');
+  });
+
+  it('a command the hub reported as timed out is refused as expired when the gateway comes back, not applied late', async () => {
+    const writes = await appliedWrites();
+    const before = damper();
+    await proxy.cut('reset');
+    await waitFor(async () => (await hub.registry.get(gatewayId))?.status === 'offline', 10_000, 'gateway offline');
+
+    const record = await hub.commands.create({ gateway: gatewayId, action: write(before === 44 ? 45 : 44), origin: 'user:e2e' });
+    expect(record.command.expiresAt).toBe(record.createdAt + TIMEOUT_MS);
+    const timedOut = await hub.commands.settled(record.id);
+    expect(timedOut.status).toBe('timed-out');
+    expect(timedOut.reason).not.toContain('may still apply');
+    await expect(hub.commands.retry(record.id)).rejects.toThrow(/expired at .*send a new command/);
+
+    // The broker still holds the command for the gateway's session: it arrives, and is refused.
+    await proxy.restore();
+    await waitFor(async () => (await hub.commands.get(record.id))?.status === 'rejected', 15_000, 'the late copy refused by the gateway');
+    expect((await hub.commands.get(record.id))?.code).toBe('SWG_ERR_COMMAND_EXPIRED');
+    await sleep(300);
+    expect(damper()).toBe(before);
+    expect(await appliedWrites()).toBe(writes);
   });
 });
