@@ -116,9 +116,9 @@ commands: { timeoutMs: 300, retries: 1 }
     expect(done).toMatchObject({ status: 'applied', attempts: 2 });
   });
 
-  it('retries a timed-out command with the same id; the gateway acks it as a duplicate', async () => {
+  it('retries a timed-out command with the same id until its expiry; the gateway acks it as a duplicate', async () => {
     gw1.behaviour = () => [];
-    const created = await hub.commands.create({ gateway: 'gw-1', action: write, origin: 'test' });
+    const created = await hub.commands.create({ gateway: 'gw-1', action: write, origin: 'test', expiresAt: Date.now() + 60_000 });
     expect((await hub.commands.settled(created.id, 5000)).status).toBe('timed-out');
     gw1.behaviour = () => [{ status: 'applied', duplicate: true }];
     const retried = await hub.commands.retry(created.id);
@@ -127,6 +127,15 @@ commands: { timeoutMs: 300, retries: 1 }
     expect(done).toMatchObject({ status: 'applied', duplicate: true });
     expect(new Set(gw1.received.filter((c) => c.id === created.id).map((c) => JSON.stringify(c))).size).toBe(1);
     await expect(hub.commands.retry(created.id)).rejects.toSatisfy((e: unknown) => isSwarmgateError(e, 'SWG_ERR_COMMAND_STATE'));
+  });
+
+  it('a timed-out command without an expiry of its own expired with it: a retry is refused', async () => {
+    gw1.behaviour = () => [];
+    const created = await hub.commands.create({ gateway: 'gw-1', action: write, origin: 'test' });
+    expect(created.command.expiresAt).toBeGreaterThan(created.createdAt);
+    expect((await hub.commands.settled(created.id, 5000)).status).toBe('timed-out');
+    await waitFor(async () => Date.now() > (created.command.expiresAt ?? 0), 5000, 'past the expiry');
+    await expect(hub.commands.retry(created.id)).rejects.toThrow(/expired at .*send a new command/);
   });
 
   it('times out for an offline gateway and refuses unknown gateways', async () => {
