@@ -8,6 +8,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_TABLE, SwarmgateError, isSwarmgateError, type ErrorCode } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
+import { classifyStoreError } from '../ingest/store-errors.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -85,7 +86,20 @@ export function makeErrorHandler(log: Logger) {
       if (status === 404) return reply.status(404).send(errorBody('SWG_ERR_API_NOT_FOUND', fe.message));
       return reply.status(status).send({ error: { code: 'SWG_ERR_API_VALIDATION', message: fe.message, hint: ERROR_TABLE.SWG_ERR_API_VALIDATION.hint } });
     }
+    if (classifyStoreError(err) === 'outage') {
+      // The database cannot serve the request now (disk full, read-only, locked, unreachable):
+      // an honest 503 the caller may retry, not "a bug".
+      log.error({ err, url: request.url }, 'request failed: the store cannot serve it now');
+      return reply.status(503).send(errorBody('SWG_ERR_HUB_STORE', `the hub's database cannot serve this request now (${storeCause(err)}); try again later`));
+    }
     log.error({ err, url: request.url }, 'request failed');
     return reply.status(500).send(errorBody('SWG_ERR_INTERNAL', 'internal error'));
   };
+}
+
+/** The database's error code and first line, for a 503 (no SQL text, no stack). */
+function storeCause(err: Error): string {
+  const code = 'code' in err ? String((err as { code: unknown }).code) : '';
+  const first = err.message.split('\n')[0]?.slice(0, 200) ?? '';
+  return code && !first.includes(code) ? `${code}: ${first}` : first;
 }

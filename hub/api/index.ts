@@ -124,7 +124,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     metrics: deps.metrics,
     config,
     log,
-    accounts: new Accounts(sql, { sessionTtlMs: config.session.ttlHours * 3_600_000, scryptCost: deps.scryptCost }),
+    accounts: new Accounts(sql, { sessionTtlMs: config.session.ttlHours * 3_600_000, scryptCost: deps.scryptCost, logger: log }),
     audit: new AuditLog(sql),
     limiter: loginLimiter(config.loginRateLimit),
     loginMetrics: loginMetrics(deps.metrics),

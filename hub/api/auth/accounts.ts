@@ -4,7 +4,8 @@
  * SHA-256 is stored, so a copy of the database lets nobody log in.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SwarmgateError } from '../../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import type { Logger } from '../../../shared/kit/log.js';
 import { hashPassword, verifyPassword } from '../../broker/passwords.js';
 import { num, optNum, str, type Sql, type SqlRow } from '../../db/sql.js';
 
@@ -68,11 +69,15 @@ export interface AccountsOptions {
   readonly sessionTtlMs: number;
   /** scrypt cost; tests lower it. */
   readonly scryptCost?: { N: number; r: number; p: number };
+  /** Where a failed write of a token's last use is reported (it does not fail the request). */
+  readonly logger?: Logger;
 }
 
 export class Accounts {
   /** Hash of a fixed string: failed logins for unknown users cost the same scrypt as known ones. */
   private dummyHash: Promise<string> | undefined;
+  /** Tokens whose last use could not be written, and when (retried a minute later). */
+  private readonly lastUseFailedAt = new Map<string, number>();
 
   constructor(
     private readonly sql: Sql,
@@ -216,8 +221,18 @@ export class Accounts {
     const actual = Buffer.from(sha256(secret), 'hex');
     if (expected.length !== actual.length || !timingSafeEqual(expected, actual)) return undefined;
     const record = tokenFrom(row);
-    // lastUsed is informative; writing it at most once a minute keeps hot integrations cheap.
-    if ((record.lastUsedAt ?? 0) < now - 60_000) await this.sql.all('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', [now, id]);
+    // lastUsed is informative; writing it at most once a minute keeps hot integrations cheap. A
+    // database that cannot write (disk full) must not lock integrations out, Prometheus above all:
+    // the request goes on and the failure is logged (at most once a minute per token, as the write).
+    if ((record.lastUsedAt ?? 0) < now - 60_000 && (this.lastUseFailedAt.get(id) ?? 0) < now - 60_000) {
+      try {
+        await this.sql.all('UPDATE api_tokens SET last_used_at = ? WHERE id = ?', [now, id]);
+        this.lastUseFailedAt.delete(id);
+      } catch (err) {
+        this.lastUseFailedAt.set(id, now);
+        this.options.logger?.warn({ token: id, err: errorMessage(err) }, "an API token's last use could not be recorded; the request goes on");
+      }
+    }
     return { via: 'token', name: `token:${id}`, role: record.role, tokenId: id };
   }
 }
