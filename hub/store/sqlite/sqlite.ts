@@ -56,7 +56,7 @@ export interface SqliteStoreOptions {
   readonly logger?: Logger;
 }
 
-function migrate(db: Db, migrations: readonly Migration[], refuseNewer: string | undefined): void {
+function migrate(db: Db, migrations: readonly Migration[], refuseNewer?: string): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
   if (refuseNewer !== undefined) refuseNewerSchema(applied, migrations, refuseNewer);
