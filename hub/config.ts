@@ -169,6 +169,15 @@ export const ApiConfigSchema = Type.Object(
   { ...strict, description: 'Web API and the technicians\' review page' },
 );
 
+/**
+ * The smallest broker.maxPayloadBytes the hub accepts: the wire's message limit, which gateways size
+ * their messages to (a telemetry batch carries up to 192 KiB of readings plus its head,
+ * edge/federation/telemetry.ts MAX_BATCH_BYTES). Below it the embedded broker refuses a gateway's
+ * normal batch and closes its connection; the gateway sends that batch again first after
+ * reconnecting, so nothing after it is delivered.
+ */
+export const MIN_BROKER_PAYLOAD_BYTES = MAX_PAYLOAD_BYTES;
+
 export const HubConfigSchema = Type.Object(
   {
     broker: Type.Object(
@@ -177,7 +186,7 @@ export const HubConfigSchema = Type.Object(
         embedded: Type.Optional(EmbeddedBrokerSchema),
         external: Type.Optional(ExternalBrokerSchema),
         nats: Type.Optional(NatsBrokerSchema),
-        maxPayloadBytes: Type.Integer({ minimum: 1024, default: MAX_PAYLOAD_BYTES, description: 'Largest accepted message' }),
+        maxPayloadBytes: Type.Integer({ minimum: 1, default: MAX_PAYLOAD_BYTES, description: `Largest accepted message, bytes; at least ${MIN_BROKER_PAYLOAD_BYTES} (256 KiB, the wire limit gateways size their messages to)` }),
       },
       strict,
     ),
@@ -269,6 +278,13 @@ function validate(source: SourceFile, value: unknown): ConfigProblem[] {
   }
   if (problems.length > 0 || !isRecord(value) || !isRecord(value.broker)) return problems;
   const broker = value.broker;
+  if (typeof broker.maxPayloadBytes === 'number' && broker.maxPayloadBytes < MIN_BROKER_PAYLOAD_BYTES)
+    problems.push(
+      source.problem(
+        ['broker', 'maxPayloadBytes'],
+        `${broker.maxPayloadBytes} is below ${MIN_BROKER_PAYLOAD_BYTES} (256 KiB), the wire limit gateways size their messages to (a telemetry batch carries up to 192 KiB of readings): the broker would refuse a gateway's normal batch and close its connection, and the gateway, sending that batch again first, would deliver nothing more. Give at least ${MIN_BROKER_PAYLOAD_BYTES}, or leave it out`,
+      ),
+    );
   if (broker.mode === 'embedded' && broker.embedded === undefined) problems.push(source.problem(['broker', 'embedded'], 'mode is embedded: give embedded.credentialsFile (and port)'));
   if (broker.mode === 'external' && broker.external === undefined) problems.push(source.problem(['broker', 'external'], 'mode is external: give external.url'));
   if (broker.mode === 'nats' && broker.nats === undefined) problems.push(source.problem(['broker', 'nats'], 'mode is nats: give nats.servers and nats.mqttUrl'));

@@ -279,7 +279,11 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       const size = packet.payload.length;
       if (size > maxPayload && identity?.role !== 'hub') {
         metrics.payloadRejected.inc({ channel: channelOf(packet.topic), reason: 'too-large' });
-        refusals.warn(client?.id ?? '', 'payload', { clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, 'payload rejected: too large');
+        // aedes closes the connection on a refused publish, and a gateway sends the refused
+        // outbox row again first after reconnecting: its delivery stalls behind it. Said once
+        // per gateway (then in the limiter's summaries, with how many more), naming what blocks.
+        const gateway = identity?.role === 'gateway' ? { site: identity.site, gateway: identity.gateway } : {};
+        refusals.warn(identity?.role === 'gateway' ? `gateway ${identity.site}/${identity.gateway}` : (client?.id ?? ''), 'payload', { ...gateway, clientId: client?.id, username: identity?.username, topic: packet.topic, size, limit: maxPayload }, `payload rejected: ${size} bytes on ${packet.topic} exceed broker.maxPayloadBytes (${maxPayload}); the connection is closed, and a gateway that sends it again first delivers nothing after it`);
         return done(new Error(`payload of ${size} bytes exceeds ${maxPayload}`));
       }
       if (!hold || identity?.role === 'hub' || !hold.holds(packet.topic)) return done(null);

@@ -11,7 +11,9 @@
  * this client (backpressure) instead of losing what gateways handed over.
  * A message the store refuses every time (poison: bad data, not a bad store) is kept in the
  * quarantine with the reason and ingest moves on, so one gateway's bad message never holds back
- * another's; so are messages that fail their schema or lie outside the plausible time window.
+ * another's; so are messages that fail their schema. Telemetry readings outside the plausible time
+ * window are quarantined alone (one entry per batch, kept once per batch key); the other readings
+ * of their batch are stored.
  * What is stored (or quarantined) is receipted to its gateway (receipts.ts): the gateway deletes a
  * message from its outbox only then, not on the broker's PUBACK, so a broker that loses acknowledged
  * messages (a restart, a crash, a lost subscription) costs a resend, never the data.
@@ -26,7 +28,7 @@ import type { MqttClient } from 'mqtt';
 import { errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES, decode, decodeTelemetry, telemetryKey, type DecodeResult } from '../../shared/wire/codec.js';
-import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument, type UpdateStatus } from '../../shared/wire/messages.js';
+import { CHANNEL_SCHEMAS, type CommandAck, type ConfigDocument, type TelemetryBatch, type UpdateStatus } from '../../shared/wire/messages.js';
 import { priorSizeProblem, type PriorMessage, type PriorRequest } from '../../shared/wire/detector-prior.js';
 import { TOPIC_ROOT, WIRE_VERSION, allGatewaysFilter, isValidId, parseTopic, type GatewayChannel } from '../../shared/wire/topics.js';
 import { LogLimiter } from '../broker/log-limiter.js';
@@ -35,7 +37,7 @@ import type { QuarantinePort } from '../quarantine/service.js';
 import type { GatewayRegistry } from '../registry/registry.js';
 import type { HubStore } from '../store/types.js';
 import type { HubEvents } from '../events.js';
-import { DEFAULT_TIME_WINDOW, implausibleTimes, type TimeWindow } from './plausibility.js';
+import { DEFAULT_TIME_WINDOW, splitByTime, type TimeSplit, type TimeWindow } from './plausibility.js';
 import { StoredReceipts } from './receipts.js';
 import { classifyStoreError } from './store-errors.js';
 
@@ -279,9 +281,10 @@ export class Ingest {
   /**
    * Refuses a message: counted, logged, announced, and kept in the quarantine (at most
    * QUARANTINE_PER_MINUTE per gateway and reason: a flood of junk must not fill the database).
-   * True when it was kept.
+   * With `dedupeKey` a message kept already under that key is not kept again (a resend).
+   * True when it is kept (now, or before under the same key).
    */
-  private async reject(topic: string, channel: string, reason: string, error: string, payload?: Buffer): Promise<boolean> {
+  private async reject(topic: string, channel: string, reason: string, error: string, payload?: Uint8Array, dedupeKey?: string): Promise<boolean> {
     this.stats.rejected++;
     this.metrics.payloadRejected.inc({ channel, reason });
     this.refusals.warn(topic, reason, { topic, channel, reason, error }, 'message rejected');
@@ -298,8 +301,8 @@ export class Ingest {
       this.quarantineBudget.set(key, { minute, used: 1 });
     } else budget.used++;
     try {
-      await q.add({ topic, ...(parsed ? { site: parsed.site, gateway: parsed.gateway } : {}), channel, reason, error, payload }, Date.now());
-      this.metrics.quarantined.inc({ channel, reason });
+      // false: kept already under this key (a resend); kept all the same.
+      if (await q.add({ topic, ...(parsed ? { site: parsed.site, gateway: parsed.gateway } : {}), channel, reason, error, payload, ...(dedupeKey === undefined ? {} : { key: dedupeKey }) }, Date.now())) this.metrics.quarantined.inc({ channel, reason });
       return true;
     } catch (err) {
       this.log.warn({ topic, err: errorMessage(err) }, 'could not keep the rejected message in the quarantine');
@@ -318,8 +321,7 @@ export class Ingest {
     this.log.error({ topic, channel, error }, 'the store refuses this message every time; it is kept in the quarantine and ingest moves on');
     const q = this.options.quarantine;
     if (q) {
-      await this.persist(channel, () => q.add({ topic, site, gateway, channel, reason: 'store-refused', error, payload }, Date.now()), false);
-      this.metrics.quarantined.inc({ channel, reason: 'store-refused' });
+      if (await this.persist(channel, () => q.add({ topic, site, gateway, channel, reason: 'store-refused', error, payload }, Date.now()), false)) this.metrics.quarantined.inc({ channel, reason: 'store-refused' });
     }
     await this.options.events.emit('rejected', { topic, channel, reason: 'store-refused', error });
   }
@@ -460,28 +462,70 @@ export class Ingest {
     if (hand) await this.persist(channel, () => hand(value));
   }
 
+  /**
+   * Stores a telemetry batch (retried like any store write), counts it, receipts it when `receipt`,
+   * marks the gateway seen and announces it. A batch whose key is stored already is a duplicate.
+   */
+  private async storeTelemetry(site: string, gateway: string, batch: TelemetryBatch, now: number, raw: Buffer | undefined, receipt: boolean): Promise<void> {
+    const { store, events, registry } = this.options;
+    const result = await this.persist('telemetry', () => store.ingestBatch(batch, now, raw));
+    if (receipt) this.receipts?.add(site, gateway, batch.bootId, batch.seq);
+    this.metrics.messages.inc({ channel: 'telemetry' });
+    if (result.stored) this.metrics.readingsStored.inc(result.readings);
+    else {
+      this.stats.duplicates++;
+      this.metrics.duplicates.inc();
+      if (result.conflict) this.metrics.batchConflicts.inc();
+    }
+    await this.persist('telemetry', () => registry.seen(site, gateway, now));
+    await events.emit('telemetry', { site, gateway, batch, stored: result.stored });
+  }
+
+  /**
+   * Keeps the readings of a batch that lie outside the plausible time window in the quarantine:
+   * one entry per batch, reason `implausible`, the error naming each reading's field path in the
+   * batch as sent. Every reading outside: the payload as received. Some: a batch of the same
+   * key holding only those readings (JSON), the others being stored. Keyed by the batch, so a
+   * resend (same gateway, bootId, seq) adds no second entry. True when kept (now or before).
+   */
+  private async quarantineImplausible(topic: string, site: string, gateway: string, batch: TelemetryBatch, split: TimeSplit, payload: Buffer): Promise<boolean> {
+    const bad = split.implausible;
+    const all = split.plausible.length === 0;
+    const SHOWN = 5;
+    const problems = bad.slice(0, SHOWN).map((b) => b.problem).join('; ') + (bad.length > SHOWN ? `; and ${bad.length - SHOWN} more` : '');
+    const error = all ? `${topic}: ${problems}` : `${topic}: ${problems} (${bad.length} of ${batch.readings.length} readings of batch ${gateway}/${batch.bootId}/${batch.seq} outside the time window, kept here in their order; the other ${split.plausible.length} were stored)`;
+    const kept = all ? payload : Buffer.from(JSON.stringify({ ...batch, readings: bad.map((b) => b.reading) }));
+    return this.reject(topic, 'telemetry', 'implausible', error, kept, `telemetry/implausible/${site}/${gateway}/${batch.bootId}/${batch.seq}`);
+  }
+
   private async route(topic: string, site: string, gateway: string, channel: IngestChannel, payload: Buffer, now: number): Promise<void> {
     const { store, events, registry } = this.options;
     switch (channel) {
       case 'telemetry': {
         const value = await this.accept(topic, site, gateway, channel, payload);
         if (!value) return;
-        const implausible = implausibleTimes(value, now, this.options.timeWindow ?? DEFAULT_TIME_WINDOW);
-        if (implausible) {
-          if (await this.reject(topic, channel, 'implausible', `${topic}: ${implausible}`, payload)) this.receipts?.add(site, gateway, value.bootId, value.seq);
-          return;
+        const split = splitByTime(value, now, this.options.timeWindow ?? DEFAULT_TIME_WINDOW);
+        let batch = value;
+        let raw: Buffer | undefined = payload;
+        if (split) {
+          const kept = await this.quarantineImplausible(topic, site, gateway, value, split, payload);
+          // Nothing else to store: done (receipted once kept; not kept, the gateway sends it again).
+          if (split.plausible.length === 0) {
+            if (kept) this.receipts?.add(site, gateway, value.bootId, value.seq);
+            return;
+          }
+          // The rest is stored under the batch's key, so a resend stores it no second time. Not
+          // the payload as received: the SQLite journal would bring the refused readings back.
+          batch = { ...value, readings: split.plausible };
+          raw = undefined;
+          if (!kept) {
+            // The good readings are stored; without a receipt the gateway sends the batch again,
+            // and the quarantine is tried again then (the store keeps the key: no second copy).
+            await this.storeTelemetry(site, gateway, batch, now, raw, false);
+            return;
+          }
         }
-        const result = await this.persist(channel, () => store.ingestBatch(value, now, payload));
-        this.receipts?.add(site, gateway, value.bootId, value.seq);
-        this.metrics.messages.inc({ channel });
-        if (result.stored) this.metrics.readingsStored.inc(result.readings);
-        else {
-          this.stats.duplicates++;
-          this.metrics.duplicates.inc();
-          if (result.conflict) this.metrics.batchConflicts.inc();
-        }
-        await this.persist(channel, () => registry.seen(site, gateway, now));
-        await events.emit('telemetry', { site, gateway, batch: value, stored: result.stored });
+        await this.storeTelemetry(site, gateway, batch, now, raw, true);
         return;
       }
       case 'gaps': {

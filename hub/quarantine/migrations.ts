@@ -17,7 +17,18 @@ const table = (id: string, big: string): string => `
   CREATE INDEX quarantine_gateway ON quarantine (gateway, received_at);
 `;
 
-const SQLITE: readonly Migration[] = [{ version: 60, name: NAME, sql: table('INTEGER PRIMARY KEY AUTOINCREMENT', 'INTEGER') }];
-const POSTGRES: readonly Migration[] = [{ version: 60, name: NAME, sql: table('BIGSERIAL PRIMARY KEY', 'BIGINT') }];
+/**
+ * A message may carry a key that names it once (telemetry: site/gateway/bootId/seq and the reason):
+ * a gateway resending it (a lost receipt, a redelivery after a crash) finds it kept already and
+ * adds no second row. NULL keys (messages naming nothing) are all distinct.
+ */
+const DEDUPE = {
+  version: 61,
+  name: 'quarantine: a key per kept message, so a resend is not kept twice',
+  sql: 'ALTER TABLE quarantine ADD COLUMN dedupe_key TEXT;\nCREATE UNIQUE INDEX quarantine_dedupe ON quarantine (dedupe_key);',
+};
+
+const SQLITE: readonly Migration[] = [{ version: 60, name: NAME, sql: table('INTEGER PRIMARY KEY AUTOINCREMENT', 'INTEGER') }, DEDUPE];
+const POSTGRES: readonly Migration[] = [{ version: 60, name: NAME, sql: table('BIGSERIAL PRIMARY KEY', 'BIGINT') }, DEDUPE];
 
 export const QUARANTINE_MIGRATIONS: FeatureMigrations = { feature: 'hub/quarantine', versions: [60, 69], sqlite: SQLITE, postgres: POSTGRES };

@@ -46,11 +46,17 @@ export interface NewQuarantined {
   readonly reason: string;
   readonly error: string;
   readonly payload: Uint8Array;
+  /**
+   * Names the message once (e.g. `telemetry/implausible/site/gateway/bootId/seq`): a message with a
+   * key already kept is not kept again. Absent: every add keeps a row.
+   */
+  readonly key?: string;
 }
 
 /** What ingest needs of the quarantine. */
 export interface QuarantinePort {
-  add(message: NewQuarantined, receivedAt: number): Promise<void>;
+  /** Keeps the message; false when one with the same key is kept already (nothing added). */
+  add(message: NewQuarantined, receivedAt: number): Promise<boolean>;
 }
 
 export interface QuarantineFilter {
@@ -106,9 +112,9 @@ export class QuarantineService implements QuarantinePort {
     private readonly options: { readonly maxRows?: number } = {},
   ) {}
 
-  async add(m: NewQuarantined, receivedAt: number): Promise<void> {
+  async add(m: NewQuarantined, receivedAt: number): Promise<boolean> {
     const p = encodePayload(m.payload);
-    await this.sql.all('INSERT INTO quarantine (received_at, topic, site, gateway, channel, reason, error, encoding, payload, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
+    const rows = await this.sql.all('INSERT INTO quarantine (received_at, topic, site, gateway, channel, reason, error, encoding, payload, size, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id', [
       receivedAt,
       clean(m.topic),
       m.site ?? null,
@@ -119,9 +125,12 @@ export class QuarantineService implements QuarantinePort {
       p.encoding,
       p.text,
       m.payload.byteLength,
+      m.key === undefined ? null : clean(m.key),
     ]);
+    if (rows.length === 0) return false;
     // Trim now and then, not on every insert.
     if (++this.added % 100 === 1) await this.trim();
+    return true;
   }
 
   /** Newest first (by id: the order ingest kept them in). */

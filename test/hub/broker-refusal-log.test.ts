@@ -87,3 +87,44 @@ describe('refusal logging under a flood', () => {
     expect(auth.refusals).toBe(authFailures);
   });
 });
+
+describe('an oversize publish from a gateway', () => {
+  const dir = tempDir('swarmgate-hub-oversize-log-');
+  const credentialsFile = `${dir.path}/users.yaml`;
+  const { log, lines } = capturedLog<LogLine & { site?: string; gateway?: string; topic?: string; size?: number; limit?: number }>('warn');
+  let broker: EmbeddedBroker;
+  const clients: MqttClient[] = [];
+  let closedBroker = false;
+
+  beforeAll(async () => {
+    await addUsers(credentialsFile, [{ spec: { role: 'gateway', username: 'gw-1', site: 'site-a', gateway: 'gw-1' }, password: 'gw-1-password' }]);
+    broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0, credentialsFile, logger: log, maxPayloadBytes: 4096 });
+  });
+
+  afterAll(async () => {
+    await endAll(clients);
+    if (!closedBroker) await broker.close();
+    dir.remove();
+  });
+
+  it('is logged as a warning naming the gateway, topic, size and limit, once and then in summaries, however often the gateway sends it again', async () => {
+    // What a gateway whose outbox holds a row over the limit does: reconnect, send it first, be closed.
+    const SENDS = 20;
+    const topic = 'swarmgate/v1/site-a/gw-1/telemetry';
+    for (let i = 0; i < SENDS; i++) {
+      const gw = await connectClient(broker.url, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-1' });
+      clients.push(gw);
+      gw.publish(topic, Buffer.alloc(5000, 32), { qos: 1 });
+      expect(await closed(gw)).toBe(true);
+    }
+    expect(await broker.metrics.count(broker.metrics.payloadRejected)).toBe(SENDS);
+    await endAll(clients);
+    await broker.close();
+    closedBroker = true;
+    const mine = lines.filter((l) => l.msg.startsWith('payload rejected'));
+    expect(mine.length).toBeLessThanOrEqual(2);
+    expect(mine[0]).toMatchObject({ site: 'site-a', gateway: 'gw-1', topic, size: 5000, limit: 4096 });
+    expect(mine[0]!.msg).toBe(`payload rejected: 5000 bytes on ${topic} exceed broker.maxPayloadBytes (4096); the connection is closed, and a gateway that sends it again first delivers nothing after it`);
+    expect(mine.reduce((n, l) => n + (l.suppressed ?? 1), 0)).toBe(SENDS);
+  });
+});

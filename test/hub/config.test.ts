@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadHubConfig, parseHubConfig } from '../../hub/config.js';
+import { MAX_BATCH_BYTES } from '../../edge/federation/telemetry.js';
+import { MIN_BROKER_PAYLOAD_BYTES, loadHubConfig, parseHubConfig } from '../../hub/config.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -86,6 +87,21 @@ describe('hub config', () => {
     expect(withSchema(`s${'x'.repeat(63)}`)).toMatch(/store\.schema: .*at most 63/);
     expect(withSchema('plant_1')).toBe('no error');
     expect(withSchema(`s${'x'.repeat(62)}`)).toBe('no error');
+  });
+
+  it("refuses a broker.maxPayloadBytes below the wire limit, naming the field and why: a gateway's largest telemetry batch must always fit", () => {
+    const yaml = (bytes: number): string => `broker: { embedded: { credentialsFile: u }, maxPayloadBytes: ${bytes} }\nstore: { kind: sqlite }\n`;
+    for (const bytes of [1024, 64 * 1024, MIN_BROKER_PAYLOAD_BYTES - 1]) {
+      const message = problemsOf(yaml(bytes));
+      expect(message).toMatch(/^SWG_ERR_CONFIG_INVALID/);
+      expect(message).toMatch(new RegExp(`hub\\.yaml:1:\\d+: broker\\.maxPayloadBytes: ${bytes} is below 262144 \\(256 KiB\\), the wire limit gateways size their messages to`));
+      expect(message).toContain("the broker would refuse a gateway's normal batch and close its connection");
+    }
+    expect(parseHubConfig(yaml(MIN_BROKER_PAYLOAD_BYTES), '/x/hub.yaml').broker.maxPayloadBytes).toBe(MIN_BROKER_PAYLOAD_BYTES);
+    expect(parseHubConfig(yaml(1024 * 1024), '/x/hub.yaml').broker.maxPayloadBytes).toBe(1024 * 1024);
+    expect(parseHubConfig('broker: { embedded: { credentialsFile: u } }\nstore: { kind: sqlite }\n', '/x/hub.yaml').broker.maxPayloadBytes).toBe(MIN_BROKER_PAYLOAD_BYTES);
+    // The gateway's bound on one batch's readings, with room for the batch head and one more reading.
+    expect(MAX_BATCH_BYTES + 16 * 1024).toBeLessThanOrEqual(MIN_BROKER_PAYLOAD_BYTES);
   });
 
   it('refuses to read a hub config that is not a regular file', () => {
