@@ -385,9 +385,9 @@ export class Ingest {
         if (mayBePoison) {
           const kind = classifyStoreError(err);
           if (kind === 'poison') throw new PoisonMessage(errorMessage(err));
-          // Neither kind by its error: a store that answers something else while this message
-          // keeps failing is refusing the message, not down.
-          if (kind === 'unknown' && i >= probeAfter && (await this.storeAnswers())) throw new PoisonMessage(errorMessage(err));
+          // Neither kind by its error: a store that answers and takes other writes while this
+          // message keeps failing is refusing the message, not down.
+          if (kind === 'unknown' && i >= probeAfter && (await this.storeTakesWrites(channel))) throw new PoisonMessage(errorMessage(err));
         }
         const delay = Math.min(maxDelay, 100 * 2 ** (i - 1));
         this.log[i === 1 ? 'warn' : 'error']({ err: errorMessage(err), channel, attempt: i, retryInMs: delay }, 'store write failed; the message waits, unacknowledged, and is retried');
@@ -397,11 +397,17 @@ export class Ingest {
     }
   }
 
-  private async storeAnswers(): Promise<boolean> {
+  /**
+   * The store answers a read and takes a write (StoreUpkeep.probeWrite). Answering reads alone is
+   * no evidence against a message: a full disk or a read-only failover still answers them.
+   */
+  private async storeTakesWrites(channel: IngestChannel): Promise<boolean> {
     try {
       await this.options.store.schemaVersion();
+      await this.options.store.probeWrite();
       return true;
-    } catch {
+    } catch (err) {
+      this.log.warn({ channel, err: errorMessage(err) }, 'the store does not take writes now; the failing message is kept for a retry, not called poison');
       return false;
     }
   }

@@ -4,8 +4,12 @@
  * quarantined and ingest moves on; an outage holds messages unacknowledged and retries them.
  * When the error says neither, ingest decides after a few attempts by asking the store something
  * else (see Ingest.persist): a store that answers while one message keeps failing is refusing
- * that message.
+ * that message (and takes writes: Ingest.storeTakesWrites).
+ * A store that refuses for now (SWG_ERR_HUB_STORE_BUSY: its buffer of unwritten telemetry is
+ * full, ../store/buffer-limit.ts) says so with its code: an outage, never poison.
  */
+import { isSwarmgateError } from '../../shared/kit/errors.js';
+
 export type StoreErrorKind = 'poison' | 'outage' | 'unknown';
 
 /** PostgreSQL SQLSTATE classes that are about the data sent, not the server. */
@@ -14,6 +18,7 @@ const SQLITE_DATA_CODES = /^SQLITE_(TOOBIG|MISMATCH|CONSTRAINT|RANGE)/;
 const SQLITE_OUTAGE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|PROTOCOL|CORRUPT|NOTADB|INTERRUPT|AUTH)/;
 
 export function classifyStoreError(err: unknown): StoreErrorKind {
+  if (isSwarmgateError(err, 'SWG_ERR_HUB_STORE_BUSY')) return 'outage';
   if (err instanceof RangeError || err instanceof TypeError || err instanceof SyntaxError) return 'poison';
   const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : '';
   if (!code) return 'unknown';

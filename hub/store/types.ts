@@ -218,6 +218,14 @@ export interface StoreUpkeep {
   retention(now: number, policy?: RetentionPolicy): Promise<RetentionResult>;
   /** Highest applied migration version. */
   schemaVersion(): Promise<number>;
+  /**
+   * Resolves when the store takes writes now; throws, naming why, when it does not: its own
+   * background telemetry writes (journaled group commits) keep failing, or a small write of its
+   * bookkeeping does not go through. Ingest asks before it calls a message that keeps failing
+   * poison: a store that answers reads but cannot write is having an outage (a full disk, a
+   * read-only failover), which says nothing against the message.
+   */
+  probeWrite(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -8,18 +8,20 @@
  * was journaled and not written. The batch key decides at write time too: a batch that another
  * hub process stored meanwhile is dropped from the write (stored once).
  *
- * While PostgreSQL is away, batches are still journaled (up to MAX_BUFFERED_READINGS, then refused
- * and left to the broker) and written once it is back.
+ * While PostgreSQL is away, batches are still journaled (up to MAX_BUFFERED_READINGS readings, then
+ * refused with SWG_ERR_HUB_STORE_BUSY and left to the broker and the gateways: ../buffer-limit.ts)
+ * and written once it is back.
  *
  * Each hub process needs a journal folder of its own; a process that finds the folder held by
  * another writes through (every batch committed before ingestBatch resolves).
  */
 import type pg from 'pg';
-import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
+import { errorMessage } from '../../../shared/kit/errors.js';
 import type { Logger } from '../../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../../shared/wire/messages.js';
 import { readJournaledTelemetry } from '../../../shared/wire/codec.js';
 import { batchContentHash, isConflict, type ConflictLog } from '../batch-conflicts.js';
+import { BufferLimit, MAX_BUFFERED_READINGS } from '../buffer-limit.js';
 import { IngestJournal } from '../ingest-journal.js';
 import type { IngestResult, TelemetryStoreStats } from '../types.js';
 import { TelemetryBuffer, batchKey, type Generation } from './buffer.js';
@@ -28,13 +30,13 @@ import type { ChunkWriter, PendingBatch } from './writer.js';
 export const DEFAULT_PG_FLUSH_MS = 2000;
 /** Flush early once this many readings wait. */
 const FLUSH_READINGS = 200_000;
-/** While writes fail, batches are taken into the journal up to this many readings, then refused (left to the broker). */
-const MAX_BUFFERED_READINGS = 10 * FLUSH_READINGS;
 
 export interface JournaledOptions {
   readonly dir: string;
   readonly flushMs?: number;
   readonly fsync?: boolean;
+  /** While writes fail, batches are journaled up to this many readings, then refused (../buffer-limit.ts); default MAX_BUFFERED_READINGS. */
+  readonly maxBufferedReadings?: number;
 }
 
 /** Timestamps a day partition can be named for (years 1970 to 9999). */
@@ -59,6 +61,7 @@ export class JournaledTelemetry {
   private running: Promise<void> | undefined;
   private failures = 0;
   private lastFlushMs = 0;
+  private readonly limit: BufferLimit;
 
   private constructor(
     private readonly journal: IngestJournal,
@@ -66,7 +69,10 @@ export class JournaledTelemetry {
     private readonly writer: ChunkWriter,
     private readonly conflicts: ConflictLog,
     private readonly log: Logger,
-  ) {}
+    maxBufferedReadings: number,
+  ) {
+    this.limit = new BufferLimit(maxBufferedReadings, 'PostgreSQL', log);
+  }
 
   /** Takes the journal folder and replays it; undefined when another live process holds it. */
   static async open(options: JournaledOptions, pool: pg.Pool, writer: ChunkWriter, conflicts: ConflictLog, log: Logger): Promise<JournaledTelemetry | undefined> {
@@ -75,7 +81,13 @@ export class JournaledTelemetry {
       log.info({ journal: options.dir }, 'another process owns the ingest journal; telemetry written here goes straight to PostgreSQL');
       return undefined;
     }
-    const t = new JournaledTelemetry(journal, pool, writer, conflicts, log);
+    let t: JournaledTelemetry;
+    try {
+      t = new JournaledTelemetry(journal, pool, writer, conflicts, log, options.maxBufferedReadings ?? MAX_BUFFERED_READINGS);
+    } catch (err) {
+      journal.close();
+      throw err;
+    }
     try {
       await t.replay();
     } catch (err) {
@@ -126,9 +138,7 @@ export class JournaledTelemetry {
   /** Journals and buffers the batch; undefined when it must be written through instead. */
   async ingest(batch: TelemetryBatch, receivedAt: number, raw: Uint8Array | undefined, hash: string): Promise<IngestResult | undefined> {
     if (mustWriteThrough(batch)) return undefined;
-    if (this.buffer.readings >= MAX_BUFFERED_READINGS) {
-      throw new SwarmgateError('SWG_ERR_HUB_STORE', `telemetry buffer full (${this.buffer.readings} readings): writes to PostgreSQL are failing; not acknowledged, the broker keeps the rest`);
-    }
+    this.limit.check(this.buffer.readings, this.failures);
     const key = batchKey(batch.gateway, batch.bootId, batch.seq);
     let seen = this.buffer.hashOf(key);
     if (seen === undefined) {

@@ -64,6 +64,8 @@ export interface PostgresStoreOptions {
   readonly flushMs?: number;
   /** fsync every journal append (acknowledged telemetry survives power loss too). */
   readonly fsync?: boolean;
+  /** Journaled readings waiting for PostgreSQL past which batches are refused for now (../buffer-limit.ts); default 2,000,000. */
+  readonly maxBufferedReadings?: number;
 }
 
 const INT8_OID = 20;
@@ -135,7 +137,7 @@ export class PostgresStore implements HubStore {
     try {
       await store.migrate([...POSTGRES_MIGRATIONS, ...(options.migrations ?? [])], options.wholeSchema ? `the PostgreSQL schema ${schema}` : undefined);
       await store.startPartitions();
-      if (options.journalDir) store.journaled = await JournaledTelemetry.open({ dir: options.journalDir, flushMs: options.flushMs, fsync: options.fsync }, pool, store.writer, store.conflicts, store.log);
+      if (options.journalDir) store.journaled = await JournaledTelemetry.open({ dir: options.journalDir, flushMs: options.flushMs, fsync: options.fsync, maxBufferedReadings: options.maxBufferedReadings }, pool, store.writer, store.conflicts, store.log);
     } catch (err) {
       if (store.aheadTimer) clearInterval(store.aheadTimer);
       if (store.compactTimer) clearInterval(store.compactTimer);
@@ -380,6 +382,20 @@ export class PostgresStore implements HubStore {
     }
     await this.partitions.ensureAhead();
     return { rawDeleted, rollupRowsDeleted };
+  }
+
+  /** StoreUpkeep.probeWrite: journaled flushes not failing, and a row written in a transaction that is rolled back (fails on a read-only server). */
+  async probeWrite(): Promise<void> {
+    const failures = this.journaled?.stats().flushFailures ?? 0;
+    if (failures > 0) throw new SwarmgateError('SWG_ERR_HUB_STORE', `PostgreSQL store (schema ${this.schema}): the last ${failures} telemetry flushes failed; writes are not going through`);
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (-1, 'write probe (rolled back)', $1)", [Date.now()]);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
   }
 
   async schemaVersion(): Promise<number> {

@@ -53,6 +53,8 @@ export interface SqliteStoreOptions {
   readonly flushMs?: number;
   /** fsync each journal append: acknowledged telemetry then survives power loss, not only a crash. */
   readonly fsync?: boolean;
+  /** Journaled readings waiting for their group commit past which batches are refused for now (../buffer-limit.ts); default 2,000,000. */
+  readonly maxBufferedReadings?: number;
   readonly logger?: Logger;
 }
 
@@ -123,7 +125,7 @@ export class SqliteStore implements HubStore {
       db.pragma('busy_timeout = 5000');
       migrate(db, [...SQLITE_MIGRATIONS, ...(options.migrations ?? [])], options.wholeSchema ? `the SQLite database ${options.path}` : undefined);
       const journaled = options.path !== ':memory:' && options.journal !== false;
-      const series = new SqliteSeries(db, { journalDir: journaled ? `${options.path}.ingest` : undefined, flushMs: options.flushMs, fsync: options.fsync, logger: options.logger });
+      const series = new SqliteSeries(db, { journalDir: journaled ? `${options.path}.ingest` : undefined, flushMs: options.flushMs, fsync: options.fsync, maxBufferedReadings: options.maxBufferedReadings, logger: options.logger });
       return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION, series);
     } catch (err) {
       if (db?.open) db.close();
@@ -329,6 +331,13 @@ export class SqliteStore implements HubStore {
       }
       return { rawDeleted, rollupRowsDeleted };
     })();
+  }
+
+  /** StoreUpkeep.probeWrite: group commits not failing, and a row of store_meta written (fails on a read-only or full file, or a lock held elsewhere). */
+  async probeWrite(): Promise<void> {
+    const failures = this.series.stats().flushFailures;
+    if (failures > 0) throw new SwarmgateError('SWG_ERR_HUB_STORE', `SQLite store: the last ${failures} telemetry flushes failed; writes are not going through`);
+    this.prepare("INSERT INTO store_meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(Date.now()));
   }
 
   async schemaVersion(): Promise<number> {

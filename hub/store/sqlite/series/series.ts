@@ -16,6 +16,7 @@ import { errorMessage } from '../../../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../../../shared/kit/log.js';
 import type { TelemetryBatch } from '../../../../shared/wire/messages.js';
 import { ConflictLog, batchContentHash, isConflict } from '../../batch-conflicts.js';
+import { BufferLimit, MAX_BUFFERED_READINGS } from '../../buffer-limit.js';
 import { IngestJournal } from '../../ingest-journal.js';
 import type { HistoryBucket, IngestResult, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from '../../types.js';
 import { SeriesBuffer, batchKey } from './buffer.js';
@@ -38,6 +39,11 @@ export interface SeriesOptions {
   readonly flushMs?: number;
   /** fsync every journal append (survives power loss, costs a disk flush per batch). */
   readonly fsync?: boolean;
+  /**
+   * While group commits fail, batches are journaled and buffered up to this many readings, then
+   * refused with SWG_ERR_HUB_STORE_BUSY (../../buffer-limit.ts); default MAX_BUFFERED_READINGS.
+   */
+  readonly maxBufferedReadings?: number;
   readonly logger?: Logger;
 }
 
@@ -56,6 +62,13 @@ interface Queued {
 /** Flush early once this much is buffered, whatever the interval. */
 const FLUSH_READINGS = 200_000;
 const FLUSH_JOURNAL_BYTES = 32 * 1024 * 1024;
+/**
+ * How long a group commit waits for a write lock another process holds. better-sqlite3 waits in
+ * the calling thread, so the store's busy_timeout (5 s, for one-statement writes elsewhere) would
+ * stop the event loop that long on every attempt; a flush that finds the lock held fails at once
+ * instead, keeps its readings buffered and journaled, and the timer tries again.
+ */
+export const FLUSH_BUSY_TIMEOUT_MS = 100;
 
 export class SqliteSeries {
   private readonly log: Logger;
@@ -81,6 +94,7 @@ export class SqliteSeries {
   /** Group commit pays only when each journal write is a disk flush (fsync). */
   private readonly groupCommit: boolean;
   private turnEnd: NodeJS.Immediate | undefined;
+  private readonly limit: BufferLimit;
 
   constructor(
     private readonly db: Db,
@@ -88,6 +102,7 @@ export class SqliteSeries {
   ) {
     this.log = options.logger ?? createLogger('hub-store');
     this.groupCommit = options.fsync === true;
+    this.limit = new BufferLimit(options.maxBufferedReadings ?? MAX_BUFFERED_READINGS, 'SQLite', this.log);
     this.conflicts = new ConflictLog(this.log);
     // '' for a key stored before hashes were (NULL would read as "no such key").
     this.batchHash = db.prepare("SELECT COALESCE(content_hash, '') FROM batches WHERE gateway = ? AND boot_id = ? AND seq = ?").pluck();
@@ -121,6 +136,8 @@ export class SqliteSeries {
     const hash = batchContentHash(batch);
     const seen = this.seenHash(key, batch);
     if (seen !== undefined) return this.repeated(batch, seen, hash);
+    // A repeat is answered even when full (nothing is buffered for it); a new batch may be refused.
+    this.limit.check(this.pending.readings, this.flushFailures);
     if (!this.journal) {
       // Write-through: nothing else is buffered, so a failed flush leaves no trace to undo but this.
       this.pending.add(batch, receivedAt, key, hash);
@@ -163,6 +180,7 @@ export class SqliteSeries {
     const hash = batchContentHash(batch);
     const seen = this.seenHash(key, batch);
     if (seen !== undefined) return this.repeated(batch, seen, hash);
+    this.limit.check(this.pending.readings, this.flushFailures);
     this.queuedKeys.set(key, hash);
     const payload = raw ?? Buffer.from(JSON.stringify(batch));
     return new Promise<IngestResult>((resolve, reject) => {
@@ -233,6 +251,9 @@ export class SqliteSeries {
    * (logged; the next flush retries), so nothing acknowledged is lost.
    */
   flush(): void {
+    if (this.pending.batches.length === 0) return;
+    const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma(`busy_timeout = ${FLUSH_BUSY_TIMEOUT_MS}`);
     try {
       this.flushNow();
       if (this.flushFailures > 0) this.log.info({ failures: this.flushFailures }, 'telemetry flush recovered');
@@ -240,6 +261,8 @@ export class SqliteSeries {
     } catch (err) {
       this.flushFailures++;
       this.log.error({ err: errorMessage(err), buffered: this.pending.readings, failures: this.flushFailures }, 'telemetry flush failed; readings stay buffered and journaled');
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyTimeout}`);
     }
   }
 
