@@ -184,10 +184,31 @@ export interface TelemetryStore {
   history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
 }
 
+/**
+ * Where a page of gaps ends: gaps are ordered newest first by (ts, bootId, fromSeq, toSeq), the
+ * stored key after ts, so records with equal ts (one per boot for one outbox drop) keep an order.
+ */
+export interface GapCursor {
+  readonly ts: number;
+  readonly bootId: string;
+  readonly fromSeq: number;
+  readonly toSeq: number;
+}
+
+export interface GapPageQuery {
+  /** At most this many gaps. */
+  readonly limit: number;
+  /** Gaps after this one in the order (older); a number takes the gaps with ts below it. */
+  readonly before?: GapCursor | number;
+}
+
 /** The gaps gateways report in their telemetry. */
 export interface GapStore {
   insertGap(gap: GapRecord, receivedAt?: number): Promise<{ stored: boolean }>;
+  /** Every gap of the gateway, by fromTs, fromSeq. */
   gaps(gateway: string): Promise<StoredGap[]>;
+  /** One page of the gateway's gaps, newest first (GapCursor's order); only the page is read. */
+  gapPage(gateway: string, query: GapPageQuery): Promise<StoredGap[]>;
 }
 
 /** The events gateways report. */

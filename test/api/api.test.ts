@@ -151,9 +151,12 @@ describe('web API', () => {
       expect(res.body.next).toBeUndefined();
       // Paged: a cut page says where the next one starts.
       const first = await call('GET', '/api/v1/gateways/gw-1/gaps?limit=1', as('viewer'));
-      expect([first.body.gaps.map((g: Json) => g.fromSeq), first.body.next]).toEqual([[65], now]);
+      expect([first.body.gaps.map((g: Json) => g.fromSeq), first.body.next]).toEqual([[65], `${now}.65.74.boot-gaps-1`]);
       const second = await call('GET', `/api/v1/gateways/gw-1/gaps?limit=1&before=${String(first.body.next)}`, as('viewer'));
       expect([second.body.gaps.map((g: Json) => g.fromSeq), second.body.next]).toEqual([[27], undefined]);
+      // A plain time as `before` (what `next` was before it became a cursor) still pages by time.
+      const byTime = await call('GET', `/api/v1/gateways/gw-1/gaps?before=${now}`, as('viewer'));
+      expect(byTime.body.gaps.map((g: Json) => g.fromSeq)).toEqual([27]);
       expect((await call('GET', '/api/v1/gateways/nope/gaps', as('viewer'))).status).toBe(404);
     });
   });

@@ -2,10 +2,11 @@
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
+import type { GapCursor, StoredGap } from '../../store/types.js';
 import type { ApiPlugin } from '../context.js';
 import { at, knownGateway, withRevocations } from '../context.js';
 import { responses } from '../errors.js';
-import { GatewaySchema, HistorySchema, IdParam, Limit, MillisParam, ReadingSchema, StoredEventSchema, StoredGapSchema } from '../schemas.js';
+import { GatewaySchema, HistorySchema, IdParam, Limit, MAX_MILLIS, MillisParam, ReadingSchema, StoredEventSchema, StoredGapSchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const HOUR = 3_600_000;
@@ -17,6 +18,28 @@ const NICE_BUCKETS = [1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 90
 export function autoBucket(spanMs: number, maxPoints: number): number {
   const want = Math.ceil(spanMs / maxPoints);
   return NICE_BUCKETS.find((b) => b >= want) ?? Math.ceil(want / (24 * HOUR)) * 24 * HOUR;
+}
+
+/**
+ * Where a page of gaps ends (GET /gateways/{gw}/gaps `next`, passed back as `before`):
+ * `<ts>.<fromSeq>.<toSeq>.<bootId>` of the page's last gap, so gaps with equal ts keep their order
+ * across pages (GapCursor). A plain ms number, as `next` used to be, still takes the gaps before it.
+ */
+const GAP_CURSOR = '^[0-9]{1,16}(\\.[0-9]{1,16}\\.[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64})?$';
+
+export function gapCursor(gap: StoredGap): string {
+  return `${gap.ts}.${gap.fromSeq}.${gap.toSeq}.${gap.bootId}`;
+}
+
+/** The cursor a `before` names (GAP_CURSOR checked it is digits and an id); a plain number is a time. */
+export function parseGapCursor(text: string): GapCursor | number {
+  const [ts, fromSeq, toSeq, bootId] = text.split('.') as [string, string?, string?, string?];
+  const numbers = [Number(ts), Number(fromSeq ?? 0), Number(toSeq ?? 0)];
+  if (numbers.some((n) => !Number.isSafeInteger(n)) || numbers[0]! > MAX_MILLIS) {
+    throw new SwarmgateError('SWG_ERR_API_VALIDATION', `before: "${text}" is out of range; pass the \`next\` of the previous page as it came`, { details: { field: 'before', part: 'querystring' } });
+  }
+  if (bootId === undefined) return numbers[0]!;
+  return { ts: numbers[0]!, fromSeq: numbers[1]!, toSeq: numbers[2]!, bootId };
 }
 
 export const fleetPlugin: ApiPlugin = async (app) => {
@@ -48,7 +71,7 @@ export const fleetPlugin: ApiPlugin = async (app) => {
       querystring: Type.Object(
         {
           limit: Type.Optional(Limit(1000, 200)),
-          before: Type.Optional(MillisParam('page: gaps recorded before this time (the `next` of the previous page)')),
+          before: Type.Optional(Type.String({ pattern: GAP_CURSOR, description: 'page: the `next` of the previous page (a plain ms number takes the gaps recorded before that time)' })),
         },
         strict,
       ),
@@ -56,7 +79,7 @@ export const fleetPlugin: ApiPlugin = async (app) => {
         Type.Object(
           {
             gaps: Type.Array(StoredGapSchema, { description: 'newest first' }),
-            next: Type.Optional(Type.Integer({ description: 'more, older gaps: pass as `before` for the next page' })),
+            next: Type.Optional(Type.String({ description: 'more, older gaps: pass as `before` for the next page (a cursor: <ts>.<fromSeq>.<toSeq>.<bootId> of the last gap)' })),
           },
           strict,
         ),
@@ -65,10 +88,11 @@ export const fleetPlugin: ApiPlugin = async (app) => {
     handler: async (request) => {
       await knownGateway(ctx, request.params.gateway);
       const { limit = 200, before } = request.query;
-      const gaps = [...(await ctx.store.gaps(request.params.gateway))].filter((g) => before === undefined || g.ts < before).sort((a, b) => b.ts - a.ts);
+      // One more than the page: whether there is a next page.
+      const gaps = await ctx.store.gapPage(request.params.gateway, { limit: limit + 1, ...(before === undefined ? {} : { before: parseGapCursor(before) }) });
       const page = gaps.slice(0, limit);
       const last = page[page.length - 1];
-      return { gaps: page, ...(gaps.length > limit && last ? { next: last.ts } : {}) };
+      return { gaps: page, ...(gaps.length > limit && last ? { next: gapCursor(last) } : {}) };
     },
   });
 

@@ -28,6 +28,7 @@ import {
   type CommandRecord,
   type CommandStatus,
   type EventQuery,
+  type GapPageQuery,
   type GatewayPatch,
   type GatewayRecord,
   type HistoryBucket,
@@ -245,6 +246,18 @@ export class PostgresStore implements HubStore {
 
   async gaps(gateway: string): Promise<StoredGap[]> {
     return (await this.rows('SELECT * FROM gaps WHERE gateway = $1 ORDER BY from_ts, from_seq', [gateway])).map(gapFromRow);
+  }
+
+  async gapPage(gateway: string, query: GapPageQuery): Promise<StoredGap[]> {
+    const order = 'ORDER BY ts DESC, boot_id DESC, from_seq DESC, to_seq DESC';
+    const { before, limit } = query;
+    const rows =
+      before === undefined
+        ? await this.rows(`SELECT * FROM gaps WHERE gateway = $1 ${order} LIMIT $2`, [gateway, limit])
+        : typeof before === 'number'
+          ? await this.rows(`SELECT * FROM gaps WHERE gateway = $1 AND ts < $2 ${order} LIMIT $3`, [gateway, before, limit])
+          : await this.rows(`SELECT * FROM gaps WHERE gateway = $1 AND (ts, boot_id, from_seq, to_seq) < ($2, $3, $4, $5) ${order} LIMIT $6`, [gateway, before.ts, before.bootId, before.fromSeq, before.toSeq, limit]);
+    return rows.map(gapFromRow);
   }
 
   async insertEvent(event: GatewayEvent, site: string, receivedAt = Date.now()): Promise<{ stored: boolean }> {

@@ -22,6 +22,7 @@ import {
   type CommandRecord,
   type CommandStatus,
   type EventQuery,
+  type GapPageQuery,
   type GatewayPatch,
   type GatewayRecord,
   type HistoryBucket,
@@ -200,6 +201,18 @@ export class SqliteStore implements HubStore {
 
   async gaps(gateway: string): Promise<StoredGap[]> {
     return (this.prepare('SELECT * FROM gaps WHERE gateway = ? ORDER BY from_ts, from_seq').all(gateway) as Row[]).map(gapFromRow);
+  }
+
+  async gapPage(gateway: string, query: GapPageQuery): Promise<StoredGap[]> {
+    const order = 'ORDER BY ts DESC, boot_id DESC, from_seq DESC, to_seq DESC LIMIT ?';
+    const { before, limit } = query;
+    const rows =
+      before === undefined
+        ? this.prepare(`SELECT * FROM gaps WHERE gateway = ? ${order}`).all(gateway, limit)
+        : typeof before === 'number'
+          ? this.prepare(`SELECT * FROM gaps WHERE gateway = ? AND ts < ? ${order}`).all(gateway, before, limit)
+          : this.prepare(`SELECT * FROM gaps WHERE gateway = ? AND (ts, boot_id, from_seq, to_seq) < (?, ?, ?, ?) ${order}`).all(gateway, before.ts, before.bootId, before.fromSeq, before.toSeq, limit);
+    return (rows as Row[]).map(gapFromRow);
   }
 
   async insertEvent(event: GatewayEvent, site: string, receivedAt = Date.now()): Promise<{ stored: boolean }> {

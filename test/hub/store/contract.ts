@@ -199,6 +199,31 @@ export function storeContract(name: string, open: (logger: Logger) => Promise<St
       expect(await store.gaps(uniqueId('other'))).toEqual([]);
     });
 
+    it('pages gaps newest first by (ts, bootId, fromSeq, toSeq): records with equal ts are neither skipped nor repeated', async () => {
+      const gw = uniqueId('gw');
+      const gap = (bootId: string, fromSeq: number, ts: number): GapRecord => ({ v: 1, gateway: gw, bootId, fromSeq, toSeq: fromSeq + 9, readingsDropped: 10, fromTs: ts - 60_000, toTs: ts - 1000, reason: 'outbox-size', ts });
+      // One drop on a gateway that booted three times: one record per boot, one ts; and two older ones.
+      const all = [gap('boot-cccc3', 0, T0 + 5000), gap('boot-aaaa1', 0, T0 + 5000), gap('boot-bbbb2', 20, T0 + 5000), gap('boot-bbbb2', 0, T0 + 5000), gap('boot-aaaa1', 0, T0 + 1000), gap('boot-zzzz9', 0, T0)];
+      for (const g of all) await store.insertGap(g, T0 + 9000);
+      await store.insertGap({ ...gap('boot-other1', 0, T0 + 5000), gateway: uniqueId('other') });
+      const key = (g: GapRecord): string => `${g.ts}/${g.bootId}/${g.fromSeq}`;
+      const expected = ['5000/boot-cccc3/0', '5000/boot-bbbb2/20', '5000/boot-bbbb2/0', '5000/boot-aaaa1/0', '1000/boot-aaaa1/0', '0/boot-zzzz9/0'].map((k) => `${T0 + Number(k.split('/')[0])}/${k.split('/').slice(1).join('/')}`);
+      expect((await store.gapPage(gw, { limit: 100 })).map(key)).toEqual(expected);
+      for (const limit of [1, 2, 4]) {
+        const seen: string[] = [];
+        let page = await store.gapPage(gw, { limit });
+        while (page.length > 0) {
+          seen.push(...page.map(key));
+          const last = page[page.length - 1]!;
+          page = await store.gapPage(gw, { limit, before: { ts: last.ts, bootId: last.bootId, fromSeq: last.fromSeq, toSeq: last.toSeq } });
+        }
+        expect(seen, `limit ${limit}`).toEqual(expected);
+      }
+      // A plain time takes the gaps recorded before it.
+      expect((await store.gapPage(gw, { limit: 100, before: T0 + 5000 })).map(key)).toEqual(expected.slice(4));
+      expect((await store.gapPage(gw, { limit: 100 }))[0]).toEqual({ ...all[0], receivedAt: T0 + 9000 });
+    });
+
     it('stores events once and queries them newest first with filters', async () => {
       const gw = uniqueId('gw');
       const ev = (id: string, ts: number, severity: GatewayEvent['severity'], extra: Partial<GatewayEvent> = {}): GatewayEvent => ({ v: 1, id, gateway: gw, ts, kind: 'anomaly', severity, message: `m ${id}`, ...extra });

@@ -35,7 +35,9 @@ const big = (seq: number): TelemetryBatch => batch('gw-a', 'boot-0001', seq, Arr
 it('while flushes fail the buffer stops at its limit: further batches are refused with SWG_ERR_HUB_STORE_BUSY (an outage), and taken again once writes work', async () => {
   const { store, path } = open(30_000);
   const side = new Database(path);
-  cleanups.push(() => side.close());
+  cleanups.push(() => {
+    side.close();
+  });
   side.exec("CREATE TRIGGER fail_writes BEFORE INSERT ON batches BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END");
   let accepted = 0;
   const refusals: unknown[] = [];
@@ -73,7 +75,9 @@ it('a flush that finds the write lock held elsewhere fails at once (the event lo
   const { store, path } = open();
   expect((await store.ingestBatch(batch('gw-a', 'boot-0001', 1, [reading('ahu1', 'temp', 21, T0)]))).stored).toBe(true);
   const side = new Database(path);
-  cleanups.push(() => side.close());
+  cleanups.push(() => {
+    side.close();
+  });
   side.exec('BEGIN IMMEDIATE'); // another process holds the write lock
   const started = performance.now();
   store.flush();
