@@ -203,11 +203,12 @@ export function storeContract(name: string, open: (logger: Logger) => Promise<St
       const gw = uniqueId('gw');
       const gap = (bootId: string, fromSeq: number, ts: number): GapRecord => ({ v: 1, gateway: gw, bootId, fromSeq, toSeq: fromSeq + 9, readingsDropped: 10, fromTs: ts - 60_000, toTs: ts - 1000, reason: 'outbox-size', ts });
       // One drop on a gateway that booted three times: one record per boot, one ts; and two older ones.
-      const all = [gap('boot-cccc3', 0, T0 + 5000), gap('boot-aaaa1', 0, T0 + 5000), gap('boot-bbbb2', 20, T0 + 5000), gap('boot-bbbb2', 0, T0 + 5000), gap('boot-aaaa1', 0, T0 + 1000), gap('boot-zzzz9', 0, T0)];
+      const all = [gap('boot-cccc3', 0, T0 + 5000), gap('boot-aaaa1', 0, T0 + 5000), gap('boot-bbbb2', 20, T0 + 5000), gap('boot-bbbb2', 0, T0 + 5000), gap('boot-aaaa1', 30, T0 + 1000), gap('boot-zzzz9', 0, T0)];
       for (const g of all) await store.insertGap(g, T0 + 9000);
       await store.insertGap({ ...gap('boot-other1', 0, T0 + 5000), gateway: uniqueId('other') });
       const key = (g: GapRecord): string => `${g.ts}/${g.bootId}/${g.fromSeq}`;
-      const expected = ['5000/boot-cccc3/0', '5000/boot-bbbb2/20', '5000/boot-bbbb2/0', '5000/boot-aaaa1/0', '1000/boot-aaaa1/0', '0/boot-zzzz9/0'].map((k) => `${T0 + Number(k.split('/')[0])}/${k.split('/').slice(1).join('/')}`);
+      const at = (ms: number, bootId: string, fromSeq: number): string => `${T0 + ms}/${bootId}/${fromSeq}`;
+      const expected = [at(5000, 'boot-cccc3', 0), at(5000, 'boot-bbbb2', 20), at(5000, 'boot-bbbb2', 0), at(5000, 'boot-aaaa1', 0), at(1000, 'boot-aaaa1', 30), at(0, 'boot-zzzz9', 0)];
       expect((await store.gapPage(gw, { limit: 100 })).map(key)).toEqual(expected);
       for (const limit of [1, 2, 4]) {
         const seen: string[] = [];
