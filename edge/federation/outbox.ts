@@ -11,10 +11,10 @@
  * reconnect or restart is the same batch and the hub de-duplicates it. Rows leave only when the
  * publisher reports the hub's stored receipt (or the broker's PUBACK with deleteOn puback), or when
  * the size/age bound drops the oldest ones: then a GapRecord per boot tells the hub exactly which
- * batches and how many readings it will never get. Batches the broker acknowledged but the hub never
- * receipted are dropped only when nothing else is left, in records of their own (reason
- * `…-unconfirmed`): the hub may have them. A gap record once handed to the broker is never merged
- * into a later one.
+ * batches and how many readings it will never get. Batches waiting for the hub's receipt are passed
+ * over (while they hold at most half the bound), and any batch the broker ever acknowledged is
+ * reported in a record of its own (reason `…-unconfirmed`): the hub may have it. A gap record once
+ * handed to the broker is never merged into a later one.
  *
  * Ages (maxAgeS) and receipt waits are measured on a monotonic clock within a run: a wall-clock
  * step (NTP correcting an RTC-less gateway) moves the stored creation times with it. Across a
