@@ -609,14 +609,14 @@ export class Outbox {
   /**
    * Deletes the rows and leaves one GapRecord per boot the dropped telemetry came from, and a
    * separate `-unconfirmed` one for batches the broker had acknowledged. Everything but the table
-   * (and the merge bookkeeping) waits in `after` for the transaction to commit.
+   * (and the merge bookkeeping) waits in `after` for the transaction to commit (runs at once without it).
    */
-  private drop(victims: readonly RowSummary[], reason: 'outbox-size' | 'outbox-age', now: number, after: (() => void)[]): void {
+  private drop(victims: readonly RowSummary[], reason: GapRecord['reason'], now: number, after?: (() => void)[]): void {
     const gaps = new Map<string, GapRecord>();
     for (const v of victims) {
       this.table.delete(v.seq);
       if (v.kind !== 'telemetry' || v.batch_seq === null) continue;
-      const gapReason: GapRecord['reason'] = this.brokerAcked.has(v.seq) ? `${reason}-unconfirmed` : reason;
+      const gapReason = this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason;
       const key = `${v.boot_id}|${gapReason}`;
       const g = gaps.get(key);
       const fromTs = v.first_ts ?? now;
@@ -632,9 +632,9 @@ export class Outbox {
       }
     }
     for (const gap of gaps.values()) this.insertGap(gap, now);
-    after.push(() => {
+    const account = (): void => {
       for (const v of victims) {
-        const r = v.kind === 'telemetry' && this.brokerAcked.has(v.seq) ? `${reason}-unconfirmed` : reason;
+        const r = v.kind === 'telemetry' && this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason;
         this.forget(v.seq);
         this.brokerAcked.delete(v.seq);
         this.metrics.dropped.inc({ kind: v.kind, reason: r });
@@ -648,7 +648,9 @@ export class Outbox {
         const byKind = Object.fromEntries([...new Set(others.map((v) => v.kind))].map((k) => [k, others.filter((v) => v.kind === k).length]));
         this.log.error({ reason, dropped: byKind }, 'outbox dropped messages other than telemetry (events, review requests or acks): they will never reach the hub');
       }
-    });
+    };
+    if (after) after.push(account);
+    else account();
   }
 
   /** Writes a gap record, merged with the previous one of its boot and reason when that one was never handed to the broker. */
@@ -742,6 +744,13 @@ export class Outbox {
     this.metrics.outboxRows.set(this.table.rows);
     this.metrics.outboxBytes.set(this.table.bytes);
   }
+}
+
+/** The reason of a gap record for batches the broker had acknowledged (the hub may have them). */
+function unconfirmed(reason: GapRecord['reason']): GapRecord['reason'] {
+  if (reason === 'outbox-size') return 'outbox-size-unconfirmed';
+  if (reason === 'outbox-age') return 'outbox-age-unconfirmed';
+  return reason;
 }
 
 function emptyBatch(): OpenBatch {
