@@ -21,6 +21,7 @@ export class FederationMetrics {
   readonly inflight: Gauge;
   readonly awaitingStored: Gauge;
   readonly resent: Counter<'cause'>;
+  readonly commitFailures: Counter;
   readonly connected: Gauge<'link'>;
   readonly sparkplugRefused: Counter<'operation' | 'reason'>;
   readonly sparkplugBorn: Gauge;
@@ -38,6 +39,7 @@ export class FederationMetrics {
     this.inflight = reuse(registry, 'swarmgate_federation_inflight', () => new Gauge({ name: 'swarmgate_federation_inflight', help: 'Messages published and awaiting PUBACK', registers }));
     this.awaitingStored = reuse(registry, 'swarmgate_federation_awaiting_stored', () => new Gauge({ name: 'swarmgate_federation_awaiting_stored', help: 'Outbox messages the broker acknowledged and the hub has not yet receipted as stored', registers }));
     this.resent = reuse(registry, 'swarmgate_federation_resent_total', () => new Counter({ name: 'swarmgate_federation_resent_total', help: 'Outbox messages sent again because no stored receipt came (timeout) or the connection was new (reconnect)', labelNames: ['cause'] as const, registers }));
+    this.commitFailures = reuse(registry, 'swarmgate_federation_outbox_commit_failures_total', () => new Counter({ name: 'swarmgate_federation_outbox_commit_failures_total', help: 'Outbox transactions that failed (disk full, read-only or failing storage); readings wait in memory up to a bound, then are dropped with an outbox-write-failed gap record', registers }));
     this.sparkplugRefused = reuse(registry, 'swarmgate_federation_sparkplug_refused_total', () => new Counter({ name: 'swarmgate_federation_sparkplug_refused_total', help: 'Sparkplug subscriptions and publishes the broker refused (operation subscribe|publish; reason suback: SUBACK failure code, closed: the broker closed the connection on the births, no-echo: the births never came back)', labelNames: ['operation', 'reason'] as const, registers }));
     this.sparkplugBorn = reuse(registry, 'swarmgate_federation_sparkplug_born', () => new Gauge({ name: 'swarmgate_federation_sparkplug_born', help: '1 while the Sparkplug births of the current session are confirmed by the broker', registers }));
     this.connected = reuse(registry, 'swarmgate_federation_connected', () => new Gauge({ name: 'swarmgate_federation_connected', help: '1 while the MQTT link is up', labelNames: ['link'] as const, registers }));

@@ -115,7 +115,6 @@ export class OutboxTable {
     return (this.stmt.all.all() as RawRow[]).map(fromRaw);
   }
 
-  /** Oldest non-gap rows after `after`, a page at a time. */
   /** The oldest rows after `after` (gap records never), telemetry only or every kind. */
   oldest(after: number, telemetryOnly = false): RowSummary[] {
     return (telemetryOnly ? this.stmt.oldestTelemetry : this.stmt.oldest).all(after) as RowSummary[];
@@ -125,9 +124,14 @@ export class OutboxTable {
     return this.stmt.aged.all(ts) as RowSummary[];
   }
 
-  /** The newest gap record about `bootId`, if one is still queued. */
-  lastGap(bootId: string): { seq: number; payload: Buffer } | undefined {
-    return this.stmt.lastGap.get(bootId) as { seq: number; payload: Buffer } | undefined;
+  /** The newest row's creation time, undefined when the table is empty. */
+  newestCreatedAt(): number | undefined {
+    return (this.stmt.newestCreated.get() as number | null | undefined) ?? undefined;
+  }
+
+  /** Moves every row's creation time by `ms` (the wall clock stepped: ages stay what they were). */
+  shiftCreated(ms: number): void {
+    this.stmt.shiftCreated.run(Math.round(ms));
   }
 
   /** Pages holding live data (free pages excluded), in bytes. */
@@ -175,7 +179,8 @@ function prepare(db: Database.Database) {
     oldest: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND seq > ? ORDER BY seq LIMIT 256`),
     oldestTelemetry: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind = 'telemetry' AND seq > ? ORDER BY seq LIMIT 256`),
     aged: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND created_at < ? ORDER BY seq`),
-    lastGap: db.prepare("SELECT seq, payload FROM outbox WHERE kind = 'gap' AND boot_id = ? ORDER BY seq DESC LIMIT 1"),
+    newestCreated: db.prepare('SELECT max(created_at) FROM outbox').pluck(),
+    shiftCreated: db.prepare('UPDATE outbox SET created_at = max(0, created_at + ?)'),
     stage: db.prepare('INSERT INTO staging (reading) VALUES (?)'),
     staged: db.prepare('SELECT reading FROM staging ORDER BY id').pluck(),
     unstage: db.prepare('DELETE FROM staging'),

@@ -9,8 +9,22 @@
  * Every row is a whole wire message (telemetry, gap records, events, reviews, command acks). A
  * telemetry batch gets its (bootId, seq) when it is inserted and keeps it, so a re-publish after a
  * reconnect or restart is the same batch and the hub de-duplicates it. Rows leave only when the
- * publisher reports the broker's PUBACK, or when the size/age bound drops the oldest ones: then a
- * GapRecord per boot tells the hub exactly which batches and how many readings it will never get.
+ * publisher reports the hub's stored receipt (or the broker's PUBACK with deleteOn puback), or when
+ * the size/age bound drops the oldest ones: then a GapRecord per boot tells the hub exactly which
+ * batches and how many readings it will never get. Batches waiting for the hub's receipt are passed
+ * over (while they hold at most half the bound), and any batch the broker ever acknowledged is
+ * reported in a record of its own (reason `…-unconfirmed`): the hub may have it. A gap record once
+ * handed to the broker is never merged into a later one.
+ *
+ * Ages (maxAgeS) and receipt waits are measured on a monotonic clock within a run: a wall-clock
+ * step (NTP correcting an RTC-less gateway) moves the stored creation times with it. Across a
+ * restart only the wall clock exists: a row is as old as its wall-clock creation time says, except
+ * that a clock behind the newest row (it stepped back while the gateway was off) re-stamps the rows
+ * so the newest is "now" (no row gets a negative age that would keep it forever).
+ *
+ * While commits fail (read-only or failing disk) readings wait in memory, at most
+ * `maxUnwrittenBytes` of sealed batches; older ones are dropped with an `outbox-write-failed` gap
+ * record written once the disk takes writes again. addReading never throws for it.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
@@ -39,7 +53,12 @@ export interface OutboxOptions {
   readonly batchMs?: number;
   /** How telemetry batches are encoded (default 'json'); rows already written keep theirs. */
   readonly encoding?: TelemetryEncoding;
+  /** Wall clock, ms since the epoch (default Date.now): creation times, times on the wire. */
   readonly clock?: () => number;
+  /** A clock that never steps, ms (default performance.now): ages and waits within a run. */
+  readonly monotonic?: () => number;
+  /** Sealed batches kept in memory while commits fail (default min(the outbox's size bound, 16 MiB)). */
+  readonly maxUnwrittenBytes?: number;
   readonly metrics?: FederationMetrics;
   readonly log?: Logger;
 }
@@ -62,6 +81,11 @@ interface OpenBatch {
 }
 
 const ROW_OVERHEAD = 64;
+/** A wall-clock move this much larger or smaller than the monotonic clock's between two looks is a step. */
+const CLOCK_STEP_MS = 1000;
+const COMMIT_RETRY_MIN_MS = 1000;
+const COMMIT_RETRY_MAX_MS = 30_000;
+const FAILURE_LOG_EVERY_MS = 60_000;
 
 export class Outbox {
   readonly bootId: string;
@@ -70,7 +94,9 @@ export class Outbox {
   private readonly log: Logger;
   private readonly metrics: FederationMetrics;
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
   private readonly maxAgeMs: number;
+  private readonly maxUnwrittenBytes: number;
   private readonly flushMs: number;
   private readonly batchMax: number;
   private readonly batchMs: number;
@@ -83,13 +109,30 @@ export class Outbox {
   private readonly sealed: NewRow[] = [];
   private readonly inflight = new Set<number>();
   private readonly pendingAcks = new Set<number>();
-  /** Telemetry rows the broker acknowledged, waiting for the hub's stored receipt: row seq -> batch key and since when. */
+  /** Telemetry rows the broker acknowledged, waiting for the hub's stored receipt: row seq -> batch key and since when (monotonic). */
   private readonly awaiting = new Map<number, { key: string; since: number; kind: MessageKind }>();
+  /** Rows the broker acknowledged in this run (waiting for a receipt, or waiting to be sent again): the hub may have them. */
+  private readonly brokerAcked = new Set<number>();
+  /** Gap records written in this run and never handed to the broker, by `${bootId}|${reason}`: the only ones a new drop may merge into. */
+  private readonly unsentGaps = new Map<string, { seq: number; gap: GapRecord }>();
+  /** Telemetry dropped from memory while commits failed, written with the next commit that works. */
+  private unwrittenGap: GapRecord | undefined;
+  private lastWall: number | undefined;
+  private lastMono = 0;
+  /** Wall-clock steps seen and not yet applied to the stored creation times. */
+  private pendingShift = 0;
+  private commitFailures = 0;
+  /** Strict mode: readings the staging table refused, durable only with the next commit that works. */
+  private unstaged = 0;
+  private commitRetryAt = Number.NEGATIVE_INFINITY;
+  private commitBackoffMs = 0;
+  private failureLoggedAt = Number.NEGATIVE_INFINITY;
   /** `${bootId}:${batchSeq}` -> row seq of the rows in `awaiting`. */
   private readonly awaitingByKey = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private readonly maintenance: NodeJS.Timeout;
-  private ageCheckedAt = 0;
+  /** Monotonic time of the last age check. */
+  private ageCheckedAt = Number.NEGATIVE_INFINITY;
   private closed = false;
   private readonly appendListeners = new Set<() => void>();
   private readonly commitListeners = new Set<(info: CommitInfo) => void>();
@@ -103,6 +146,7 @@ export class Outbox {
     this.log = options.log ?? createLogger('edge:outbox');
     this.metrics = options.metrics ?? new FederationMetrics();
     this.clock = options.clock ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
     this.maxAgeMs = (options.maxAgeS ?? 7 * 24 * 3600) * 1000;
     this.flushMs = options.flushMs ?? 200;
     this.batchMax = options.batchMax ?? 500;
@@ -114,9 +158,11 @@ export class Outbox {
     // The bound covers the database and its write-ahead log; the WAL gets a fixed slice of it.
     const walBudget = Math.min(4 * 1024 * 1024, Math.max(64 * 1024, Math.floor(maxBytes / 8)));
     this.dbBudget = maxBytes - walBudget;
+    this.maxUnwrittenBytes = options.maxUnwrittenBytes ?? Math.min(this.dbBudget, 16 * 1024 * 1024);
     this.gapTopic = gatewayTopic(options.site, options.gateway, 'gaps');
     this.telemetryTopic = gatewayTopic(options.site, options.gateway, 'telemetry');
     this.table = new OutboxTable(options.path, walBudget);
+    this.checkClockAgainstRows();
     this.recoverStaging();
     this.updateGauges();
     const every = Math.min(60_000, Math.max(1000, Math.floor(this.maxAgeMs / 10)));
@@ -132,8 +178,9 @@ export class Outbox {
     return this.table.lastSeq;
   }
 
+  /** buffered: readings in memory not committed yet (the open batch, and sealed batches while commits fail). */
   stats(): { messages: number; bytes: number; fileBytes: number; buffered: number } {
-    return { messages: this.table.rows, bytes: this.table.bytes, fileBytes: this.fileBytes(), buffered: this.open.count };
+    return { messages: this.table.rows, bytes: this.table.bytes, fileBytes: this.fileBytes(), buffered: this.open.count + this.sealed.reduce((n, r) => n + r.readings, 0) };
   }
 
   /** Database plus WAL size on disk. */
@@ -177,10 +224,12 @@ export class Outbox {
     const json = !this.binary || this.strict ? JSON.stringify(wire) : undefined;
     const size = json === undefined ? binaryReadingBound(wire) : json.length + 1;
     if (this.open.count > 0 && this.open.bytes + size > MAX_BATCH_BYTES) this.sealOpen();
-    if (json !== undefined && this.strict) this.table.stage(json);
+    const staged = json !== undefined && this.strict && this.stageSafely(json);
     this.push(wire, json, size);
-    if (this.strict) this.notifyCommit(1);
-    if (this.open.count >= this.batchMax) this.commit();
+    if (staged) this.notifyCommit(1);
+    else if (this.strict) this.unstaged++;
+    // Never throws: a failing disk keeps the readings in memory (bounded) and retries with a backoff.
+    if (this.open.count >= this.batchMax) this.commitSafely();
     else this.arm(this.strict ? this.batchMs : this.flushMs);
   }
 
@@ -204,9 +253,10 @@ export class Outbox {
     return { rows: raw.filter((r) => !this.inflight.has(r.seq) && !this.pendingAcks.has(r.seq) && !this.awaiting.has(r.seq)), last: raw[raw.length - 1]?.seq ?? after };
   }
 
-  /** The row is with the broker; it must not be dropped or handed out again. */
+  /** The row is with the broker; it must not be dropped or handed out again (nor, a gap record, merged into another). */
   markSent(seq: number): void {
     this.inflight.add(seq);
+    for (const [key, g] of this.unsentGaps) if (g.seq === seq) this.unsentGaps.delete(key);
   }
 
   /** The publish failed before a PUBACK: the row is eligible again. */
@@ -228,7 +278,8 @@ export class Outbox {
   awaitStored(seq: number, kind: MessageKind, name: { bootId: string; batchSeq: number } | { digest: string }): void {
     this.inflight.delete(seq);
     const key = 'digest' in name ? `m:${name.digest}` : `${name.bootId}:${name.batchSeq}`;
-    this.awaiting.set(seq, { key, since: this.clock(), kind });
+    this.awaiting.set(seq, { key, since: this.monotonic(), kind });
+    this.brokerAcked.add(seq);
     this.awaitingByKey.set(key, seq);
     this.metrics.awaitingStored.set(this.awaiting.size);
   }
@@ -269,10 +320,16 @@ export class Outbox {
     return kinds;
   }
 
-  /** Rows waiting for a receipt since before `before` become eligible to send again; their seqs. */
+  /**
+   * Rows waiting for a receipt since before `before` (a time on this outbox's clock) become eligible
+   * to send again; their seqs. The wait is `clock() - before` measured on the monotonic clock, so a
+   * wall-clock step neither holds a resend back nor hurries it.
+   */
   expireAwaiting(before: number): number[] {
+    const waitMs = this.wallNow() - before;
+    const now = this.monotonic();
     const expired: number[] = [];
-    for (const [seq, a] of this.awaiting) if (a.since < before) expired.push(seq);
+    for (const [seq, a] of this.awaiting) if (now - a.since > waitMs) expired.push(seq);
     for (const seq of expired) this.forget(seq);
     this.metrics.awaitingStored.set(this.awaiting.size);
     return expired;
@@ -304,7 +361,11 @@ export class Outbox {
 
   close(): void {
     if (this.closed) return;
-    this.commit();
+    try {
+      this.commit();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), readings: this.stats().buffered }, 'outbox: the last commit before closing failed; the readings still in memory are lost');
+    }
     this.closed = true;
     clearInterval(this.maintenance);
     if (this.timer) clearTimeout(this.timer);
@@ -320,11 +381,81 @@ export class Outbox {
     }, ms);
   }
 
+  /** Commits unless commits are failing and the retry time has not come; never throws. */
   private commitSafely(): void {
+    if (this.closed) return;
+    const wait = this.commitRetryAt - this.monotonic();
+    if (wait > 0) {
+      // Backing off a failing disk: the batch waits in memory (bounded) for the retry.
+      if (this.open.count >= this.batchMax) this.sealOpen();
+      this.boundUnwritten();
+      this.arm(Math.ceil(wait));
+      return;
+    }
     try {
-      if (!this.closed) this.commit();
+      this.commit();
+    } catch {
+      // commit() counted and logged it and armed the retry.
+    }
+  }
+
+  /** Strict mode's per-reading commit; false (and the reading only in memory) when the disk refuses it. */
+  private stageSafely(json: string): boolean {
+    if (this.monotonic() < this.commitRetryAt) return false;
+    try {
+      this.table.stage(json);
+      return true;
     } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'outbox commit failed; readings stay buffered');
+      this.commitFailed(err);
+      return false;
+    }
+  }
+
+  private commitFailed(err: unknown): void {
+    this.commitFailures++;
+    this.metrics.commitFailures.inc();
+    this.commitBackoffMs = Math.min(COMMIT_RETRY_MAX_MS, Math.max(COMMIT_RETRY_MIN_MS, this.commitBackoffMs * 2));
+    const mono = this.monotonic();
+    this.commitRetryAt = mono + this.commitBackoffMs;
+    this.arm(this.commitBackoffMs);
+    if (mono - this.failureLoggedAt < FAILURE_LOG_EVERY_MS) return;
+    this.failureLoggedAt = mono;
+    this.log.error(
+      { err: errorMessage(err), path: this.path, failures: this.commitFailures, unwrittenReadings: this.stats().buffered, droppedFromMemory: this.unwrittenGap?.readingsDropped ?? 0, retryInMs: this.commitBackoffMs },
+      'outbox commit failed (disk full, read-only or failing?); readings wait in memory up to a bound, older ones are dropped with an outbox-write-failed gap record',
+    );
+  }
+
+  /** While commits fail: drops the oldest sealed batches beyond maxUnwrittenBytes into the pending gap record. */
+  private boundUnwritten(): void {
+    let bytes = this.sealed.reduce((n, r) => n + r.payload.length, 0);
+    let batches = 0;
+    let readings = 0;
+    const now = this.clock();
+    while (bytes > this.maxUnwrittenBytes && this.sealed.length > 0) {
+      const row = this.sealed.shift()!;
+      bytes -= row.payload.length;
+      if (row.kind !== 'telemetry' || row.batchSeq === null) continue;
+      batches++;
+      readings += row.readings;
+      const g = this.unwrittenGap;
+      const fromTs = row.firstTs ?? now;
+      const toTs = row.lastTs ?? now;
+      if (!g) this.unwrittenGap = { v: 1, gateway: this.options.gateway, bootId: row.bootId, fromSeq: row.batchSeq, toSeq: row.batchSeq, readingsDropped: row.readings, fromTs, toTs, reason: 'outbox-write-failed', ts: now };
+      else {
+        g.fromSeq = Math.min(g.fromSeq, row.batchSeq);
+        g.toSeq = Math.max(g.toSeq, row.batchSeq);
+        g.readingsDropped += row.readings;
+        g.fromTs = Math.min(g.fromTs, fromTs);
+        g.toTs = Math.max(g.toTs, toTs);
+      }
+    }
+    if (batches === 0) return;
+    this.metrics.dropped.inc({ kind: 'telemetry', reason: 'outbox-write-failed' }, batches);
+    this.metrics.droppedReadings.inc({ reason: 'outbox-write-failed' }, readings);
+    if (this.unwrittenGap?.readingsDropped === readings) {
+      // The first drop of this failure; later ones show in the periodic commit-failure error.
+      this.log.error({ path: this.path, batches, readings, maxUnwrittenBytes: this.maxUnwrittenBytes }, 'outbox cannot be written and its memory bound is reached: dropping the oldest unwritten readings (an outbox-write-failed gap record follows once the disk takes writes)');
     }
   }
 
@@ -348,64 +479,114 @@ export class Outbox {
     this.open = emptyBatch();
   }
 
-  /** One transaction: acks, buffered batches, the extra message, then the size and age bounds. */
+  /** One transaction: clock-step fix-up, acks, the pending gap record, buffered batches, the extra message, then the size and age bounds. */
   private commit(extra?: NewRow): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const now = this.clock();
-    const ageDue = now - this.ageCheckedAt >= 1000;
-    if (this.open.count === 0 && this.sealed.length === 0 && !extra && this.pendingAcks.size === 0 && !ageDue) return;
+    const now = this.wallNow();
+    const mono = this.monotonic();
+    const ageDue = mono - this.ageCheckedAt >= 1000;
+    const shift = this.pendingShift;
+    const memGap = this.unwrittenGap;
+    if (this.open.count === 0 && this.sealed.length === 0 && !extra && this.pendingAcks.size === 0 && !ageDue && shift === 0 && !memGap) return;
     this.sealOpen();
     const rows = this.sealed.splice(0);
     if (extra) rows.push(extra);
     const acks = [...this.pendingAcks];
     const readings = rows.reduce((n, r) => n + r.readings, 0);
+    const after: (() => void)[] = [];
     try {
       this.table.transaction(() => {
+        if (shift !== 0) this.table.shiftCreated(shift);
         for (const seq of acks) this.table.delete(seq);
-        this.enforceSize(rows.reduce((n, r) => n + r.payload.length + ROW_OVERHEAD, 0), now);
+        if (memGap) this.insertGap({ ...memGap, ts: now }, now);
+        this.enforceSize(rows.reduce((n, r) => n + r.payload.length + ROW_OVERHEAD, 0), now, after);
         for (const row of rows) this.table.insert(row, now);
         if (this.strict && readings > 0) this.table.clearStaging();
-        if (ageDue) {
-          this.ageCheckedAt = now;
-          this.enforceAge(now);
-        }
+        if (ageDue) this.enforceAge(now, after);
       });
     } catch (err) {
-      // Rolled back (disk full, I/O error): keep the batches for the next attempt, fix the counters.
+      // Rolled back (disk full, I/O error): keep the batches for the next attempt (within the memory
+      // bound), fix the counters; merges made inside the transaction are void, so merge nothing more.
       this.sealed.unshift(...rows.filter((r) => r !== extra));
-      this.table.recount();
+      this.unsentGaps.clear();
+      try {
+        this.table.recount();
+      } catch {
+        // The counters stay as they were; the next commit that works recounts.
+      }
+      this.boundUnwritten();
+      this.commitFailed(err);
       throw err;
     }
-    for (const seq of acks) this.pendingAcks.delete(seq);
+    if (this.commitFailures > 0) {
+      this.log.warn({ failures: this.commitFailures, droppedFromMemory: memGap?.readingsDropped ?? 0 }, 'outbox commits work again');
+      this.commitFailures = 0;
+    }
+    this.commitBackoffMs = 0;
+    this.commitRetryAt = Number.NEGATIVE_INFINITY;
+    this.failureLoggedAt = Number.NEGATIVE_INFINITY;
+    this.pendingShift -= shift;
+    if (memGap === this.unwrittenGap) this.unwrittenGap = undefined;
+    if (ageDue) this.ageCheckedAt = mono;
+    for (const seq of acks) {
+      this.pendingAcks.delete(seq);
+      this.brokerAcked.delete(seq);
+    }
+    for (const f of after) f();
     this.table.shrinkTo(this.dbBudget);
     this.updateGauges();
     if (!this.strict && readings > 0) this.notifyCommit(readings);
+    else if (this.unstaged > 0 && readings > 0) {
+      const now = Math.min(this.unstaged, readings);
+      this.unstaged = 0;
+      this.notifyCommit(now);
+    }
     if (rows.length > 0) for (const l of this.appendListeners) l();
   }
 
   /**
    * Drops the oldest rows (never in-flight ones, never gap records) until `incoming` fits:
-   * telemetry first, which the gap records account for; events, review requests and acks (small,
-   * and each one a thing a person or the hub acts on) only once no telemetry is left to drop.
+   * telemetry first, which the gap records account for. Batches waiting for the hub's stored
+   * receipt right now (the broker acknowledged them within storedTimeoutS: the receipt is most
+   * likely on its way) are passed over while they hold at most half the bound, and go only when
+   * nothing else is left; a batch the broker ever acknowledged is reported in a gap record of its
+   * own (`outbox-size-unconfirmed`: the hub may have it). Events, review requests and acks (small,
+   * and each one a thing a person or the hub acts on) go only once no telemetry is left to drop.
    */
-  private enforceSize(incoming: number, now: number): void {
+  private enforceSize(incoming: number, now: number, after: (() => void)[]): void {
+    const exemptMax = Math.floor(this.dbBudget / 2);
     for (let round = 0; round < 8; round++) {
       const over = this.table.usedBytes() + incoming - this.dbBudget;
       if (over <= 0) return;
       // Hysteresis: free 5 % more than needed so the drop does not repeat on every flush.
       const target = over + Math.floor(this.dbBudget * 0.05);
       const victims: RowSummary[] = [];
+      const taken = new Set<number>();
       let freed = 0;
-      for (const telemetryOnly of [true, false]) {
+      let exempt = 0;
+      const passes: { telemetryOnly: boolean; take: (c: RowSummary) => boolean }[] = [
+        {
+          telemetryOnly: true,
+          take: (c) => {
+            if (!this.awaiting.has(c.seq) || exempt + c.bytes > exemptMax) return true;
+            exempt += c.bytes;
+            return false;
+          },
+        },
+        { telemetryOnly: true, take: () => true },
+        { telemetryOnly: false, take: (c) => c.kind !== 'telemetry' },
+      ];
+      for (const pass of passes) {
         let cursor = 0;
         while (freed < target) {
-          const page = this.table.oldest(cursor, telemetryOnly);
+          const page = this.table.oldest(cursor, pass.telemetryOnly);
           if (page.length === 0) break;
           for (const c of page) {
             cursor = c.seq;
-            if (this.inflight.has(c.seq) || (!telemetryOnly && c.kind === 'telemetry')) continue;
+            if (this.inflight.has(c.seq) || taken.has(c.seq) || !pass.take(c)) continue;
             victims.push(c);
+            taken.add(c.seq);
             freed += c.bytes + ROW_OVERHEAD;
             if (freed >= target) break;
           }
@@ -415,29 +596,33 @@ export class Outbox {
         this.log.error({ over }, 'outbox over its size bound with nothing left to drop');
         return;
       }
-      this.drop(victims, 'outbox-size', now);
+      this.drop(victims, 'outbox-size', now, after);
     }
   }
 
-  private enforceAge(now: number): void {
-    const victims = this.table.createdBefore(now - this.maxAgeMs).filter((c) => !this.inflight.has(c.seq));
-    if (victims.length > 0) this.drop(victims, 'outbox-age', now);
+  /** Rows past maxAgeS go, except those with the broker now (in flight, or waiting for their receipt). */
+  private enforceAge(now: number, after: (() => void)[]): void {
+    const victims = this.table.createdBefore(now - this.maxAgeMs).filter((c) => !this.inflight.has(c.seq) && !this.awaiting.has(c.seq));
+    if (victims.length > 0) this.drop(victims, 'outbox-age', now, after);
   }
 
-  /** Deletes the rows and leaves one GapRecord per boot the dropped telemetry came from. */
-  private drop(victims: readonly RowSummary[], reason: GapRecord['reason'], now: number): void {
+  /**
+   * Deletes the rows and leaves one GapRecord per boot the dropped telemetry came from, and a
+   * separate `-unconfirmed` one for batches the broker had acknowledged. Everything but the table
+   * (and the merge bookkeeping) waits in `after` for the transaction to commit (runs at once without it).
+   */
+  private drop(victims: readonly RowSummary[], reason: GapRecord['reason'], now: number, after?: (() => void)[]): void {
     const gaps = new Map<string, GapRecord>();
     for (const v of victims) {
       this.table.delete(v.seq);
-      this.forget(v.seq);
-      this.metrics.dropped.inc({ kind: v.kind, reason });
       if (v.kind !== 'telemetry' || v.batch_seq === null) continue;
-      this.metrics.droppedReadings.inc({ reason }, v.readings);
-      const g = gaps.get(v.boot_id);
+      const gapReason = this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason;
+      const key = `${v.boot_id}|${gapReason}`;
+      const g = gaps.get(key);
       const fromTs = v.first_ts ?? now;
       const toTs = v.last_ts ?? now;
       if (!g) {
-        gaps.set(v.boot_id, { v: 1, gateway: this.options.gateway, bootId: v.boot_id, fromSeq: v.batch_seq, toSeq: v.batch_seq, readingsDropped: v.readings, fromTs, toTs, reason, ts: now });
+        gaps.set(key, { v: 1, gateway: this.options.gateway, bootId: v.boot_id, fromSeq: v.batch_seq, toSeq: v.batch_seq, readingsDropped: v.readings, fromTs, toTs, reason: gapReason, ts: now });
       } else {
         g.fromSeq = Math.min(g.fromSeq, v.batch_seq);
         g.toSeq = Math.max(g.toSeq, v.batch_seq);
@@ -446,31 +631,85 @@ export class Outbox {
         g.toTs = Math.max(g.toTs, toTs);
       }
     }
-    for (const gap of gaps.values()) {
-      const merged = this.mergeWithPrevious(gap);
-      // Gap rows carry the boot they describe, so the next merge can find them.
-      this.table.insert({ bootId: merged.bootId, kind: 'gap', topic: this.gapTopic, payload: encode(GapRecordSchema, merged), readings: 0, batchSeq: null, firstTs: merged.fromTs, lastTs: merged.toTs }, now);
-    }
-    this.log.warn({ reason, messages: victims.length, gaps: [...gaps.values()].map((g) => ({ bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq, readings: g.readingsDropped })) }, 'outbox dropped its oldest messages');
-    // No gap record tells the hub of these: the log and swarmgate_federation_dropped_total do.
-    const others = victims.filter((v) => v.kind !== 'telemetry');
-    if (others.length > 0) {
-      const byKind = Object.fromEntries([...new Set(others.map((v) => v.kind))].map((k) => [k, others.filter((v) => v.kind === k).length]));
-      this.log.error({ reason, dropped: byKind }, 'outbox dropped messages other than telemetry (events, review requests or acks): they will never reach the hub');
-    }
+    for (const gap of gaps.values()) this.insertGap(gap, now);
+    const account = (): void => {
+      for (const v of victims) {
+        const r = v.kind === 'telemetry' && this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason;
+        this.forget(v.seq);
+        this.brokerAcked.delete(v.seq);
+        this.metrics.dropped.inc({ kind: v.kind, reason: r });
+        if (v.kind === 'telemetry' && v.batch_seq !== null) this.metrics.droppedReadings.inc({ reason: r }, v.readings);
+      }
+      this.metrics.awaitingStored.set(this.awaiting.size);
+      this.log.warn({ reason, messages: victims.length, gaps: [...gaps.values()].map((g) => ({ bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq, readings: g.readingsDropped, reason: g.reason })) }, 'outbox dropped its oldest messages');
+      // No gap record tells the hub of these: the log and swarmgate_federation_dropped_total do.
+      const others = victims.filter((v) => v.kind !== 'telemetry');
+      if (others.length > 0) {
+        const byKind = Object.fromEntries([...new Set(others.map((v) => v.kind))].map((k) => [k, others.filter((v) => v.kind === k).length]));
+        this.log.error({ reason, dropped: byKind }, 'outbox dropped messages other than telemetry (events, review requests or acks): they will never reach the hub');
+      }
+    };
+    if (after) after.push(account);
+    else account();
+  }
+
+  /** Writes a gap record, merged with the previous one of its boot and reason when that one was never handed to the broker. */
+  private insertGap(gap: GapRecord, now: number): void {
+    const merged = this.mergeWithPrevious(gap);
+    // Gap rows carry the boot they describe.
+    const seq = this.table.insert({ bootId: merged.bootId, kind: 'gap', topic: this.gapTopic, payload: encode(GapRecordSchema, merged), readings: 0, batchSeq: null, firstTs: merged.fromTs, lastTs: merged.toTs }, now);
+    this.unsentGaps.set(`${merged.bootId}|${merged.reason}`, { seq, gap: merged });
   }
 
   /**
    * A long outage drops a little on many flushes; while the previous gap record of the same boot
-   * is unsent and ends right before this one, the two become one record instead of a trail.
+   * and reason was written in this run, was never handed to the broker (the hub cannot have it) and
+   * ends right before this one, the two become one record instead of a trail. A record the broker
+   * may have is never merged: the hub would store both and count its readings twice.
    */
   private mergeWithPrevious(gap: GapRecord): GapRecord {
-    const prev = this.table.lastGap(gap.bootId);
-    if (!prev || this.inflight.has(prev.seq)) return gap;
-    const old = JSON.parse(prev.payload.toString('utf8')) as GapRecord;
+    const key = `${gap.bootId}|${gap.reason}`;
+    const prev = this.unsentGaps.get(key);
+    if (!prev || this.inflight.has(prev.seq) || this.brokerAcked.has(prev.seq)) return gap;
+    const old = prev.gap;
     if (old.toSeq + 1 !== gap.fromSeq) return gap;
     this.table.delete(prev.seq);
+    this.unsentGaps.delete(key);
     return { ...gap, fromSeq: old.fromSeq, readingsDropped: old.readingsDropped + gap.readingsDropped, fromTs: Math.min(old.fromTs, gap.fromTs), toTs: Math.max(old.toTs, gap.toTs) };
+  }
+
+  /**
+   * The wall clock, after checking it against the monotonic one: a step since the last look is
+   * remembered and moves the rows' creation times with the next transaction, so their ages stay
+   * what the monotonic clock measured.
+   */
+  private wallNow(): number {
+    const wall = this.clock();
+    const mono = this.monotonic();
+    if (this.lastWall !== undefined) {
+      const step = wall - this.lastWall - (mono - this.lastMono);
+      if (Math.abs(step) >= CLOCK_STEP_MS) {
+        this.pendingShift += step;
+        this.log.warn({ stepMs: Math.round(step) }, 'the wall clock stepped; queued messages keep the age they had');
+      }
+    }
+    this.lastWall = wall;
+    this.lastMono = mono;
+    return wall;
+  }
+
+  /**
+   * Across a restart the wall clock is all there is. A clock behind the newest row (it stepped back
+   * while the gateway was off, or an RTC-less board booted with an old time) would give rows a
+   * negative age and keep them past maxAgeS once the clock is right: they are re-stamped so the
+   * newest is now.
+   */
+  private checkClockAgainstRows(): void {
+    const now = this.wallNow();
+    const newest = this.table.newestCreatedAt();
+    if (newest === undefined || now >= newest - CLOCK_STEP_MS) return;
+    this.pendingShift += now - newest;
+    this.log.warn({ behindMs: newest - now }, 'the wall clock is behind the newest outbox row; the queued rows count their age from now');
   }
 
   /** Strict mode leftovers of a crash: committed readings not yet in a batch become batches now. */
@@ -485,11 +724,14 @@ export class Outbox {
     }
     this.sealOpen();
     const rows = this.sealed.splice(0);
-    const now = this.clock();
+    const now = this.wallNow();
+    const shift = this.pendingShift;
     this.table.transaction(() => {
+      if (shift !== 0) this.table.shiftCreated(shift);
       for (const row of rows) this.table.insert(row, now);
       this.table.clearStaging();
     });
+    this.pendingShift -= shift;
     this.log.info({ readings: staged.length }, 'recovered readings staged before a crash');
   }
 
@@ -502,6 +744,13 @@ export class Outbox {
     this.metrics.outboxRows.set(this.table.rows);
     this.metrics.outboxBytes.set(this.table.bytes);
   }
+}
+
+/** The reason of a gap record for batches the broker had acknowledged (the hub may have them). */
+function unconfirmed(reason: GapRecord['reason']): GapRecord['reason'] {
+  if (reason === 'outbox-size') return 'outbox-size-unconfirmed';
+  if (reason === 'outbox-age') return 'outbox-age-unconfirmed';
+  return reason;
 }
 
 function emptyBatch(): OpenBatch {

@@ -69,7 +69,14 @@ export const GapRecordSchema = Type.Object(
     readingsDropped: Count(),
     fromTs: Millis,
     toTs: Millis,
-    reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age')]),
+    /**
+     * Why the batches were dropped: outbox-size / outbox-age: never acknowledged by the broker, so
+     * lost. outbox-size-unconfirmed / outbox-age-unconfirmed: the broker had acknowledged them but
+     * the hub's stored receipt never came, so the hub may have stored them (check before counting
+     * them lost). outbox-write-failed: the outbox could not be written (failing or read-only disk)
+     * and the readings were dropped from memory.
+     */
+    reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age'), Type.Literal('outbox-size-unconfirmed'), Type.Literal('outbox-age-unconfirmed'), Type.Literal('outbox-write-failed')]),
     ts: Millis,
   },
   strict,

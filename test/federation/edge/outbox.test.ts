@@ -201,10 +201,13 @@ describe('outbox', () => {
 
   it('drops messages older than maxAgeS with an outbox-age gap record', () => {
     let now = 1_700_000_000_000;
-    const box = make({ maxAgeS: 60, flushMs: 10_000, batchMax: 10, clock: () => now, bootId: 'boot-age-01' });
+    let mono = 0;
+    const box = make({ maxAgeS: 60, flushMs: 10_000, batchMax: 10, clock: () => now, monotonic: () => mono, bootId: 'boot-age-01' });
     for (let i = 0; i < 30; i++) box.addReading(reading(i));
     box.enqueue('swarmgate/v1/site-a/gw-1/events', 'event', Buffer.from('{}'));
+    // Time passes on both clocks (a wall clock moving alone is a step, not age).
     now += 61_000;
+    mono += 61_000;
     box.addReading(reading(100));
     box.flush();
     const holes = gaps(box);
