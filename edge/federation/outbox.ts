@@ -222,7 +222,8 @@ export class Outbox {
     }
     // JSON text only where it is kept: the JSON encoding, or strict mode's staging table.
     const json = !this.binary || this.strict ? JSON.stringify(wire) : undefined;
-    const size = json === undefined ? binaryReadingBound(wire) : json.length + 1;
+    // Bytes on the wire, not characters: a text value of "°C" or "€" is 2-3 bytes a character.
+    const size = json === undefined || this.binary ? binaryReadingBound(wire) : Buffer.byteLength(json) + 1;
     if (this.open.count > 0 && this.open.bytes + size > MAX_BATCH_BYTES) this.sealOpen();
     const staged = json !== undefined && this.strict && this.stageSafely(json);
     this.push(wire, json, size);
@@ -718,7 +719,7 @@ export class Outbox {
     if (staged.length === 0) return;
     for (const json of staged) {
       const wire = JSON.parse(json) as WireReading;
-      const size = this.binary ? binaryReadingBound(wire) : json.length + 1;
+      const size = this.binary ? binaryReadingBound(wire) : Buffer.byteLength(json) + 1;
       if (this.open.count >= this.batchMax || this.open.bytes + size > MAX_BATCH_BYTES) this.sealOpen();
       this.push(wire, json, size);
     }
