@@ -69,7 +69,8 @@ export const GapRecordSchema = Type.Object(
     readingsDropped: Count(),
     fromTs: Millis,
     toTs: Millis,
-    reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age')]),
+    /** outbox-size / outbox-age: the outbox's bounds dropped the batches; refused: the broker kept closing the connection on the batch (ACL, message size limit) and the gateway set it aside. */
+    reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age'), Type.Literal('refused')]),
     ts: Millis,
   },
   strict,
