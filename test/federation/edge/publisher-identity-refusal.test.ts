@@ -2,9 +2,9 @@
  * The publisher against what the hub's broker refuses (review H2, M4):
  * - rows queued before a site move or a re-enrollment under a new gateway id go out under the
  *   gateway's current identity (topic and payload), JSON and binary alike;
- * - a row the broker closes the connection on again and again (here: larger than the embedded
- *   broker's maxPayloadBytes) is set aside after REFUSALS_BEFORE_SET_ASIDE closes, reported as a
- *   gap (reason refused) and kept in the dead-letter table; the rows behind it are delivered;
+ * - a row the broker closes the connection on again and again (larger than a broker's message
+ *   size limit, outside the gateway's ACL) is set aside after REFUSALS_BEFORE_SET_ASIDE closes,
+ *   reported as a gap (reason refused) and kept in the dead-letter table; the rows behind it flow;
  * - a hub that sends no receipts does not make the gateway resend its backlog (Mosquitto).
  */
 import { randomUUID } from 'node:crypto';
@@ -16,7 +16,7 @@ import { Outbox } from '../../../edge/federation/outbox.js';
 import { REFUSALS_BEFORE_SET_ASIDE } from '../../../edge/federation/publisher.js';
 import { startFederation, type Federation } from '../../../edge/federation/index.js';
 import type { Hub } from '../../../hub/index.js';
-import { EventSchema, GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, decodeTelemetry, encode, messageDigest } from '../../../shared/wire/index.js';
+import { EventSchema, GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, decodeTelemetry, encode, messageDigest, type TelemetryBatch } from '../../../shared/wire/index.js';
 import { addGatewayUser, credentialsFile, startEmbeddedHub } from '../../e2e/support/hub.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
 import { tempDir } from '../../support/tmp.js';
@@ -90,13 +90,14 @@ describe('rows queued under an earlier identity', () => {
 });
 
 describe('a row the broker keeps refusing', () => {
-  it('an oversize batch is set aside after repeated refusals (dead letter, gap reason refused, error metric); every later reading is delivered', async () => {
-    const { hub, auth } = await embeddedHub('site-a', 'gw-1', 64 * 1024);
-    const gwDir = tempDir('swg-pub-size-');
-    cleanups.push(() => gwDir.remove());
+  it('an oversize batch (a broker with a message size limit) is set aside after repeated refusals: dead letter, gap record reason refused, metrics; every later batch is delivered', async () => {
+    const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#', 'swg-pub-size-');
+    // An external broker's message size limit, refused as aedes refuses: by closing the connection.
+    const limit = 64 * 1024;
+    broker.broker.authorizePublish = (_client, packet, done) => done(packet.payload.length > limit ? new Error('too large') : null);
     const gw = fakeGateway('gw-1', 'site-a');
     const registry = new Registry();
-    const fed: Federation = await startFederation({ gateway: gw, dataDir: gwDir.path, registry, config: { mqtt: { url: hub.broker!.url, ...auth, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
+    const fed: Federation = await startFederation({ gateway: gw, dataDir: dir.path, registry, config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
     cleanups.push(() => fed.stop());
     await waitFor(() => fed.publisher.connected, 10_000, 'connect');
     const t0 = Date.now();
@@ -104,27 +105,39 @@ describe('a row the broker keeps refusing', () => {
     for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: `status ${i} ${'x'.repeat(1000)}`, quality: 'good', ts: t0 + i });
     await new Promise((r) => setTimeout(r, 200));
     for (let i = 0; i < 200; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: t0 + 1000 + i * 10 });
-    const later = async (): Promise<number> => (await hub.store.history('gw-1', 'ahu1', 'temp', t0 + 1000, t0 + 10_000)).length;
-    const deadline = Date.now() + 20_000;
-    while ((await later()) < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(await later()).toBe(200);
-    await waitFor(() => fed.outbox.stats().messages === 0, 10_000, 'outbox drained');
+    const batches = (): TelemetryBatch[] => hub.messages.filter((m) => m.topic.endsWith('/telemetry')).flatMap((m) => { const d = decode(TelemetryBatchSchema, m.topic, m.payload); return d.ok ? [d.value] : []; });
+    await waitFor(() => fed.outbox.stats().messages === 0, 20_000, 'outbox drained');
+    expect(new Set(batches().flatMap((b) => b.readings.filter((r) => typeof r.v === 'number').map((r) => r.ts))).size).toBe(200);
+    expect(batches().some((b) => b.seq === 0)).toBe(false);
     const dead = fed.outbox.deadLetters();
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ kind: 'telemetry', batchSeq: 0, readings: 100, reason: 'refused', topic: 'swarmgate/v1/site-a/gw-1/telemetry' });
-    expect(dead[0]!.payload.length).toBeGreaterThan(64 * 1024);
+    expect(dead[0]!.payload.length).toBeGreaterThan(limit);
     expect(await metric(registry, 'swarmgate_federation_dropped_total', { kind: 'telemetry', reason: 'refused' })).toBe(1);
     expect(await metric(registry, 'swarmgate_federation_dropped_readings_total', { reason: 'refused' })).toBe(100);
-    // The hub knows what it will never get.
-    const gapDeadline = Date.now() + 5000;
-    let gaps = await hub.store.gaps('gw-1');
-    while (gaps.length === 0 && Date.now() < gapDeadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      gaps = await hub.store.gaps('gw-1');
-    }
-    expect(gaps).toHaveLength(1);
-    expect(gaps[0]).toMatchObject({ bootId: fed.bootId, fromSeq: 0, toSeq: 0, readingsDropped: 100, reason: 'refused' });
+    // The hub is told what it will never get.
+    const gaps = hub.messages.filter((m) => m.topic.endsWith('/gaps')).map((m) => decode(GapRecordSchema, m.topic, m.payload));
+    expect(gaps.map((g) => g.ok && g.value)).toEqual([expect.objectContaining({ gateway: 'gw-1', bootId: fed.bootId, fromSeq: 0, toSeq: 0, readingsDropped: 100, reason: 'refused' })]);
     expect(REFUSALS_BEFORE_SET_ASIDE).toBe(3);
+  }, 60_000);
+
+  it("a message outside the gateway's ACL (the hub's embedded broker) is set aside; the readings behind it reach the hub's store", async () => {
+    const { hub, auth } = await embeddedHub('site-a', 'gw-1');
+    const gwDir = tempDir('swg-pub-acl-');
+    cleanups.push(() => gwDir.remove());
+    const gw = fakeGateway('gw-1', 'site-a');
+    const registry = new Registry();
+    const fed: Federation = await startFederation({ gateway: gw, dataDir: gwDir.path, registry, config: { mqtt: { url: hub.broker!.url, ...auth, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 10 }, stateIntervalS: 0 } });
+    cleanups.push(() => fed.stop());
+    await waitFor(() => fed.publisher.connected, 10_000, 'connect');
+    // A message on a topic this hub does not let gateways write (here: a wire version it does not know).
+    fed.outbox.enqueue('swarmgate/v2/site-a/gw-1/events', 'other', Buffer.from('{"v":2}'));
+    const t0 = Date.now();
+    for (let i = 0; i < 200; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: t0 + i * 10 });
+    await waitFor(() => fed.outbox.stats().messages === 0, 20_000, 'outbox drained');
+    expect((await hub.store.history('gw-1', 'ahu1', 'temp', t0 - 1, t0 + 10_000)).length).toBe(200);
+    expect(fed.outbox.deadLetters()).toEqual([expect.objectContaining({ kind: 'other', topic: 'swarmgate/v2/site-a/gw-1/events', reason: 'refused' })]);
+    expect(await metric(registry, 'swarmgate_federation_dropped_total', { kind: 'other', reason: 'refused' })).toBe(1);
   }, 60_000);
 
   it('a gap record with reason refused is valid on the wire', () => {
