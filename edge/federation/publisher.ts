@@ -8,9 +8,9 @@
  * its payload's digest): a PUBACK only moves it to waiting for that receipt; without one within
  * storedTimeoutS, or after a reconnect, it is sent again and the hub keeps one copy. At most
  * `receiptWindow` rows are out without a receipt; while the hub sends no receipt at all (hub down,
- * ingest stalled), only the longest-waiting row is sent again, as a probe, with the wait doubling
- * up to RESEND_MAX_MS: the broker already holds the rest for the hub, and a hub outage must not
- * multiply the broker's traffic. Any receipt resets that. After a reconnect two cursors run side
+ * ingest stalled) and more than one in-flight window waits, only the longest-waiting window is
+ * sent again, as a probe, with the wait doubling up to RESEND_MAX_MS: the broker already holds the
+ * rest for the hub, and a hub outage must not multiply the broker's traffic. Any receipt resets that. After a reconnect two cursors run side
  * by side: rows committed while connected (live, first) and the backlog from before the connection
  * (flagged historical: true), each in seq order, so live data keeps flowing while the backlog drains.
  *
@@ -198,19 +198,23 @@ export class Publisher {
   /**
    * Rows the broker acknowledged but the hub never receipted: send them again. When a receipt came
    * since the last round the hub is answering, and every row that waited storedTimeoutS goes again
-   * (the broker or the hub lost them). When none came the hub is silent (down, ingest stalled):
-   * the broker still holds those rows for the hub, so only the longest-waiting one goes, as a
-   * probe, and the next round waits twice as long, up to RESEND_MAX_MS.
+   * (the broker or the hub lost them), as does a set no larger than one in-flight window (a hub
+   * process whose share of a shared subscription waits in its session while the others receipt).
+   * Otherwise the hub is silent (down, ingest stalled) and the broker still holds those rows for
+   * it: only the longest-waiting in-flight window goes, as a probe, and the next round waits twice
+   * as long, up to RESEND_MAX_MS.
    */
   private resendUnreceipted(timeoutMs: number): void {
     if (!this.client?.connected) return;
     const now = this.clock();
     if (now < this.nextResendAt) return;
     const answering = this.receiptSinceResend;
-    const expired = this.options.outbox.expireAwaiting(now - timeoutMs, answering ? Number.POSITIVE_INFINITY : 1);
+    // No more waiting than one in-flight window: resending all of it costs no more than a probe.
+    const full = answering || this.options.outbox.awaitingCount <= this.window;
+    const expired = this.options.outbox.expireAwaiting(now - timeoutMs, full ? Number.POSITIVE_INFINITY : this.window);
     if (expired.length === 0) return;
     this.receiptSinceResend = false;
-    if (answering) {
+    if (full) {
       this.metrics.resent.inc({ cause: 'timeout' }, expired.length);
       this.options.log.warn({ batches: expired.length, timeoutS: timeoutMs / 1000 }, 'no stored receipt from the hub for messages the broker acknowledged; sending them again');
     } else {
@@ -220,7 +224,7 @@ export class Publisher {
       this.metrics.resent.inc({ cause: 'probe' }, expired.length);
       this.options.log.warn(
         { awaiting: this.options.outbox.awaitingCount + expired.length, probe: expired[0], nextInS: waitMs / 1000 },
-        'no stored receipt from the hub at all: it may be down or stalled; the broker holds what it acknowledged, so only the oldest message is sent again (a probe), backing off',
+        'no stored receipt from the hub at all: it may be down or stalled; the broker holds what it acknowledged, so only the oldest messages are sent again (a probe), backing off',
       );
     }
     for (const seq of expired) this.stepBack(seq);

@@ -68,7 +68,7 @@ export const FederationOutboxSchema = Type.Object(
         maximum: 3600,
         default: 30,
         description:
-          "deleteOn 'stored': a message the broker acknowledged is sent again when no stored receipt came within this many seconds. While the hub sends no receipt at all, only the longest-waiting message is sent again, as a probe, and the wait doubles each time up to 5 minutes (or this, when longer); any receipt resets it",
+          "deleteOn 'stored': a message the broker acknowledged is sent again when no stored receipt came within this many seconds. While the hub sends no receipt at all and more than mqtt.inflight messages wait, only the longest-waiting mqtt.inflight are sent again, as a probe, and the wait doubles each time up to 5 minutes (or this, when longer); any receipt resets it",
       }),
     ),
     receiptWindow: Type.Optional(

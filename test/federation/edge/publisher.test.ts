@@ -17,7 +17,7 @@ async function setup(config: Partial<FederationConfig> & { outbox?: FederationCo
     gateway: gw,
     dataDir: dir.path,
     registry,
-    config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, inflight: 10, ...config.mqtt }, outbox: { flushMs: 20, batchMax: 10, ...config.outbox }, stateIntervalS: 0 },
+    config: { mqtt: { reconnectPeriodMs: 100, inflight: 10, ...config.mqtt, url: broker.url }, outbox: { flushMs: 20, batchMax: 10, ...config.outbox }, stateIntervalS: 0 },
   });
   cleanups.push(() => fed.stop());
   return { broker, gw, hub, fed, registry };
@@ -128,8 +128,8 @@ describe('stored receipts: the outbox keeps a batch until the hub has stored it'
   };
   const seqs = (messages: readonly Received[]): number[] => telemetry(messages).map((b) => b.seq);
 
-  it('a PUBACK alone deletes nothing; with no receipt at all only the oldest batch goes again (a probe, backing off); once the hub answers, every batch past storedTimeoutS goes again; the receipt deletes them', async () => {
-    const { broker, gw, hub, fed, registry } = await setup({ outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 1 } }, false);
+  it('a PUBACK alone deletes nothing; with no receipt at all only the oldest in-flight window goes again (a probe, backing off); once the hub answers, every batch past storedTimeoutS goes again; the receipt deletes them', async () => {
+    const { broker, gw, hub, fed, registry } = await setup({ mqtt: { url: 'set by setup', inflight: 2 }, outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 1 } }, false);
     await waitFor(() => fed.publisher.connected, 5000, 'connect');
     emit100(gw);
     await waitFor(() => seqs(hub.messages).length >= 10, 5000, 'ten batches at the broker');
@@ -138,20 +138,21 @@ describe('stored receipts: the outbox keeps a batch until the hub has stored it'
     expect(fed.outbox.stats().messages).toBe(10);
     expect(await metric(registry, 'swarmgate_federation_awaiting_stored', {})).toBe(10);
     // No receipt at all within a second: the hub is silent and the broker holds the ten for it;
-    // only the oldest goes again, as a probe (same bootId and seq), and the next probe waits 2 s.
-    await waitFor(() => seqs(hub.messages).length >= 11, 5000, 'a probe');
+    // only the oldest two (one in-flight window) go again, as a probe (same bootId and seq), and
+    // the next probe waits 2 s.
+    await waitFor(() => seqs(hub.messages).length >= 12, 5000, 'a probe');
     await new Promise((r) => setTimeout(r, 1000));
-    expect(seqs(hub.messages).slice(10)).toEqual([0]);
-    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'probe' })).toBe(1);
+    expect(seqs(hub.messages).slice(10)).toEqual([0, 1]);
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'probe' })).toBe(2);
     expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBe(0);
     // A receipt (for another boot: it deletes nothing) shows the hub answers: every batch that
     // waited a second goes again.
     const receipt = (bootId: string, from: number, to: number): Promise<void> =>
       publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [{ bootId, from, to }] }));
     await receipt('another-boot-0001', 0, 9);
-    await waitFor(() => new Set(seqs(hub.messages).slice(11)).size >= 9, 5000, 'the batches sent again');
-    expect([...new Set(seqs(hub.messages).slice(11))].sort((a, b) => a - b)).toEqual(expect.arrayContaining([1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBeGreaterThanOrEqual(9);
+    await waitFor(() => new Set(seqs(hub.messages).slice(12)).size >= 8, 5000, 'the batches sent again');
+    expect([...new Set(seqs(hub.messages).slice(12))].sort((a, b) => a - b)).toEqual(expect.arrayContaining([2, 3, 4, 5, 6, 7, 8, 9]));
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBeGreaterThanOrEqual(8);
     // A receipt for 0..6 deletes those.
     await receipt(fed.bootId, 0, 6);
     await waitFor(() => fed.outbox.stats().messages === 3, 5000, 'seven batches receipted and deleted');
