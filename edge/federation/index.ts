@@ -208,7 +208,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
     };
   };
 
-  const untilStored = config.outbox.deleteOn === 'stored' ? { timeoutMs: config.outbox.storedTimeoutS * 1000 } : undefined;
+  const untilStored = config.outbox.deleteOn === 'stored' ? { timeoutMs: config.outbox.storedTimeoutS * 1000, window: config.outbox.receiptWindow } : undefined;
   const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ component: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock, untilStored });
   const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ component: 'commands' }), clock });
   publisher.subscribe(commands.topic, 1, (_topic, payload) => void commands.handle(payload));

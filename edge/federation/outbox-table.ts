@@ -69,7 +69,11 @@ export class OutboxTable {
       seq INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT NOT NULL,
       readings INTEGER NOT NULL, batch_seq INTEGER, first_ts INTEGER, last_ts INTEGER,
       created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL);
-      CREATE TABLE IF NOT EXISTS staging (id INTEGER PRIMARY KEY, reading TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS staging (id INTEGER PRIMARY KEY, reading TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS dead_letter (
+      id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, boot_id TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT NOT NULL,
+      readings INTEGER NOT NULL, batch_seq INTEGER, first_ts INTEGER, last_ts INTEGER, created_at INTEGER NOT NULL,
+      set_aside_at INTEGER NOT NULL, reason TEXT NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL);`);
     this.stmt = prepare(db);
     // Seqs are handed out here, never reused in a run, even when the table empties.
     this.nextSeq = this.recount() + 1;
@@ -134,6 +138,38 @@ export class OutboxTable {
     this.stmt.shiftCreated.run(Math.round(ms));
   }
 
+  /** One row with its payload, if it is still queued. */
+  get(seq: number): OutboxRow | undefined {
+    const r = this.stmt.one.get(seq) as RawRow | undefined;
+    return r ? fromRaw(r) : undefined;
+  }
+
+  /** The small columns of one row, if it is still queued. */
+  summary(seq: number): RowSummary | undefined {
+    return this.stmt.summary.get(seq) as RowSummary | undefined;
+  }
+
+  /**
+   * Keeps a copy of a row taken out of the queue (the caller deletes it from the queue) in the
+   * dead-letter table, then trims that table's oldest entries to `maxBytes` of payload (the entry
+   * just added always stays).
+   */
+  deadLetter(row: OutboxRow, reason: string, at: number, maxBytes: number): void {
+    const r = row;
+    const id = Number(this.stmt.deadInsert.run(r.seq, r.bootId, r.kind, r.topic, r.readings, r.batchSeq, r.firstTs, r.lastTs, r.createdAt, at, reason, r.payload.length, r.payload).lastInsertRowid);
+    let total = this.stmt.deadBytes.get() as number;
+    for (const old of this.stmt.deadOldest.all(id) as { id: number; bytes: number }[]) {
+      if (total <= maxBytes) break;
+      this.stmt.deadRemove.run(old.id);
+      total -= old.bytes;
+    }
+  }
+
+  /** What the dead-letter table holds, oldest first. */
+  deadLetters(): (OutboxRow & { setAsideAt: number; reason: string })[] {
+    return (this.stmt.deadAll.all() as (RawRow & { set_aside_at: number; reason: string })[]).map((r) => ({ ...fromRaw(r), setAsideAt: r.set_aside_at, reason: r.reason }));
+  }
+
   /** Pages holding live data (free pages excluded), in bytes. */
   usedBytes(): number {
     return ((this.stmt.pageCount.get() as number) - (this.stmt.freelist.get() as number)) * this.pageSize;
@@ -181,6 +217,13 @@ function prepare(db: Database.Database) {
     aged: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND created_at < ? ORDER BY seq`),
     newestCreated: db.prepare('SELECT max(created_at) FROM outbox').pluck(),
     shiftCreated: db.prepare('UPDATE outbox SET created_at = max(0, created_at + ?)'),
+    one: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq = ?`),
+    summary: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE seq = ?`),
+    deadInsert: db.prepare('INSERT INTO dead_letter (seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, set_aside_at, reason, bytes, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    deadBytes: db.prepare('SELECT coalesce(sum(bytes), 0) FROM dead_letter').pluck(),
+    deadOldest: db.prepare('SELECT id, bytes FROM dead_letter WHERE id != ? ORDER BY id'),
+    deadRemove: db.prepare('DELETE FROM dead_letter WHERE id = ?'),
+    deadAll: db.prepare(`SELECT ${COLUMNS}, set_aside_at, reason FROM dead_letter ORDER BY id`),
     stage: db.prepare('INSERT INTO staging (reading) VALUES (?)'),
     staged: db.prepare('SELECT reading FROM staging ORDER BY id').pluck(),
     unstage: db.prepare('DELETE FROM staging'),

@@ -323,14 +323,18 @@ export class Outbox {
 
   /**
    * Rows waiting for a receipt since before `before` (a time on this outbox's clock) become eligible
-   * to send again; their seqs. The wait is `clock() - before` measured on the monotonic clock, so a
-   * wall-clock step neither holds a resend back nor hurries it.
+   * to send again (at most `limit`, the longest waiting first); their seqs. The wait is
+   * `clock() - before` measured on the monotonic clock, so a wall-clock step neither holds a resend
+   * back nor hurries it.
    */
-  expireAwaiting(before: number): number[] {
+  expireAwaiting(before: number, limit = Number.POSITIVE_INFINITY): number[] {
     const waitMs = this.wallNow() - before;
     const now = this.monotonic();
     const expired: number[] = [];
-    for (const [seq, a] of this.awaiting) if (now - a.since > waitMs) expired.push(seq);
+    for (const [seq, a] of this.awaiting) {
+      if (expired.length >= limit) break;
+      if (now - a.since > waitMs) expired.push(seq);
+    }
     for (const seq of expired) this.forget(seq);
     this.metrics.awaitingStored.set(this.awaiting.size);
     return expired;
@@ -343,6 +347,43 @@ export class Outbox {
     this.awaitingByKey.clear();
     this.metrics.awaitingStored.set(0);
     return n;
+  }
+
+  /**
+   * Takes a row the broker keeps refusing (it closes the connection on the row's publish: an ACL
+   * refusal, a message size limit) out of the send queue, so the rows behind it flow again. A copy
+   * stays in the outbox file's dead-letter table (oldest entries trimmed to 1/16 of maxBytes), and
+   * the row is accounted like a drop with reason 'refused': a gap record for telemetry,
+   * swarmgate_federation_dropped_total. Returns the row, or undefined when it is no longer queued.
+   */
+  setAside(seq: number, reason: 'refused' = 'refused'): OutboxRow | undefined {
+    if (this.closed) return undefined;
+    const row = this.table.get(seq);
+    const summary = this.table.summary(seq);
+    if (!row || !summary) return undefined;
+    const now = this.clock();
+    try {
+      this.table.transaction(() => {
+        this.table.deadLetter(row, reason, now, Math.max(64 * 1024, Math.floor(this.dbBudget / 16)));
+        this.drop([summary], reason, now);
+      });
+    } catch (err) {
+      this.table.recount();
+      // As commit(): a gap record the failed transaction may have merged into is not on disk.
+      this.unsentGaps.clear();
+      throw err;
+    }
+    this.inflight.delete(seq);
+    this.pendingAcks.delete(seq);
+    this.metrics.awaitingStored.set(this.awaiting.size);
+    this.updateGauges();
+    for (const l of this.appendListeners) l();
+    return row;
+  }
+
+  /** Rows set aside by setAside(), oldest first, with when and why. */
+  deadLetters(): (OutboxRow & { setAsideAt: number; reason: string })[] {
+    return this.table.deadLetters();
   }
 
   get awaitingCount(): number {

@@ -6,15 +6,29 @@
  * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once. A row is deleted only
  * when the hub's stored receipt names it (a telemetry batch by bootId and seq, anything else by
  * its payload's digest): a PUBACK only moves it to waiting for that receipt; without one within
- * storedTimeoutS, or after a reconnect, it is sent again and the hub keeps one copy. After a reconnect two cursors run side by side: rows committed while
- * connected (live, first) and the backlog from before the connection (flagged historical: true),
- * each in seq order, so live data keeps flowing while the backlog drains.
+ * storedTimeoutS, or after a reconnect, it is sent again and the hub keeps one copy. At most
+ * `receiptWindow` rows are out without a receipt; while the hub sends no receipt at all (hub down,
+ * ingest stalled) and more than one in-flight window waits, only the longest-waiting window is
+ * sent again, as a probe, with the wait doubling up to RESEND_MAX_MS: the broker already holds the
+ * rest for the hub, and a hub outage must not multiply the broker's traffic. Any receipt resets that. After a reconnect two cursors run side
+ * by side: rows committed while connected (live, first) and the backlog from before the connection
+ * (flagged historical: true), each in seq order, so live data keeps flowing while the backlog drains.
+ *
+ * A row goes out under the gateway's current identity: its topic is rebuilt from its channel and
+ * the current site and gateway, and a payload naming the gateway names the current one, so what
+ * was queued before a site move or a re-enrollment under a new id is delivered after it.
+ *
+ * A row the broker refuses by closing the connection (an ACL refusal, a message size limit) would
+ * otherwise come first again on every reconnect, forever. When the broker closes the connection
+ * right after the same row's publish REFUSALS_BEFORE_SET_ASIDE times in a row, the row is set aside
+ * (the outbox's dead-letter table, a gap record with reason 'refused', an error log naming it) and
+ * the rows behind it flow again.
  */
-import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import mqtt, { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../../shared/kit/errors.js';
-import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayTopic, messageDigest, type GatewayState } from '../../shared/wire/index.js';
+import { GatewayStateSchema, StoredReceiptSchema, decode, encode, gatewayPrefix, gatewayTopic, messageDigest, parseTopic, type GatewayState } from '../../shared/wire/index.js';
 import { FederationMetrics } from './metrics.js';
 import { clientOptions, topicMatches } from './mqtt-link.js';
 import type { Outbox, OutboxRow } from './outbox.js';
@@ -37,11 +51,35 @@ export interface PublisherOptions {
   readonly birth: () => GatewayState;
   readonly stateIntervalS?: number;
   readonly clock?: () => number;
-  /** Keep telemetry until the hub's stored receipt (default), resending after timeoutMs; undefined: delete on PUBACK. */
-  readonly untilStored?: { readonly timeoutMs: number } | undefined;
+  /**
+   * Keep telemetry until the hub's stored receipt (default), resending after timeoutMs, with at most
+   * `window` rows (default 1000) sent and not receipted; undefined: delete on PUBACK.
+   */
+  readonly untilStored?: { readonly timeoutMs: number; readonly window?: number } | undefined;
 }
 
 const END = Number.MAX_SAFE_INTEGER;
+/** The broker closing the connection right after the same row's publish this many times in a row sets the row aside. */
+export const REFUSALS_BEFORE_SET_ASIDE = 3;
+/** A close counts against a row only this soon after the row was written. */
+const REFUSAL_CLOSE_MS = 10_000;
+/** The longest wait between probes while the hub sends no receipt (or storedTimeoutS, when longer). */
+export const RESEND_MAX_MS = 5 * 60_000;
+
+/** A row handed to the MQTT client and not answered yet (no PUBACK, no error). */
+interface Unanswered {
+  readonly seq: number;
+  readonly kind: OutboxRow['kind'];
+  readonly bootId: string;
+  readonly batchSeq: number | null;
+  readonly topic: string;
+  readonly payload: Buffer;
+  /** The MQTT packet id, once the client wrote the publish. */
+  messageId?: number;
+  /** The connection (this.connection) and time it was last written on. */
+  writtenOn: number;
+  writtenAt: number;
+}
 
 export class Publisher {
   private client: MqttClient | undefined;
@@ -64,11 +102,28 @@ export class Publisher {
   private stopRetrying: () => void = () => undefined;
   readonly metrics: FederationMetrics;
   private hubClockSkewMs: number | undefined;
+  private readonly receiptWindow: number;
+  /** Counts successful connections; `linkUp` while one is open. */
+  private connection = 0;
+  private linkUp = false;
+  /** Rows the client has and has not answered, in the order they were handed over (the client resends them in that order). */
+  private readonly unanswered = new Map<number, Unanswered>();
+  private readonly payloadSeq = new WeakMap<Buffer, number>();
+  private readonly messageSeq = new Map<number, number>();
+  /** The row whose publish the last publish packet written on this connection was (undefined: none, or not a row). */
+  private lastWritten: number | undefined;
+  /** The row the broker closed the connection on, and how many times in a row. */
+  private strikes: { seq: number; count: number } | undefined;
+  /** Resends while the hub is silent: how many probes since the last receipt, and not before when the next. */
+  private probes = 0;
+  private nextResendAt = 0;
+  private receiptSinceResend = false;
 
   constructor(private readonly options: PublisherOptions) {
     this.metrics = options.metrics ?? new FederationMetrics(options.registry);
     this.stateTopic = gatewayTopic(options.site, options.gateway, 'state');
     this.window = options.mqtt.inflight;
+    this.receiptWindow = options.untilStored ? Math.max(1, options.untilStored.window ?? 1000) : Number.POSITIVE_INFINITY;
     this.clock = options.clock ?? Date.now;
     this.unsubscribeOutbox = options.outbox.onAppend(() => this.schedulePump());
     if (options.untilStored) this.subscribe(gatewayTopic(options.site, options.gateway, 'stored'), 1, (topic, payload) => this.receipt(topic, payload));
@@ -99,7 +154,16 @@ export class Publisher {
     client.on('reconnect', () => {
       client.options.will = this.will();
     });
-    client.on('close', () => this.metrics.connected.set({ link: 'hub' }, 0));
+    client.on('close', () => this.handleClose());
+    client.on('packetsend', (packet) => this.written(packet));
+    // A connection starts at its CONNACK: the client sends what its store holds (rows not answered
+    // on the last connection) before it emits 'connect'.
+    client.on('packetreceive', (packet) => {
+      if (packet.cmd !== 'connack' || (packet.returnCode ?? packet.reasonCode ?? 0) !== 0) return;
+      this.connection++;
+      this.linkUp = true;
+      this.lastWritten = undefined;
+    });
     client.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'hub broker connection error'));
     client.on('message', (topic, payload, packet) => this.route(topic, payload, packet));
     const every = this.options.stateIntervalS ?? 60;
@@ -118,19 +182,51 @@ export class Publisher {
     }
     // Sent within milliseconds of its ts, so this is the hub's clock against ours, give or take the transit.
     this.hubClockSkewMs = r.value.ts - Date.now();
+    // The hub answers: resends go back to every storedTimeoutS, for every row that expired.
+    this.receiptSinceResend = true;
+    this.probes = 0;
+    this.nextResendAt = 0;
     let rows = 0;
     for (const b of r.value.batches) rows += this.options.outbox.stored(b.bootId, b.from, b.to);
     if (rows > 0) this.metrics.acked.inc({ kind: 'telemetry' }, rows);
-    for (const kind of r.value.messages ? this.options.outbox.storedMessages(r.value.messages) : []) this.metrics.acked.inc({ kind });
+    const kinds = r.value.messages ? this.options.outbox.storedMessages(r.value.messages) : [];
+    for (const kind of kinds) this.metrics.acked.inc({ kind });
+    // Room in the receipt window.
+    if (rows > 0 || kinds.length > 0) this.schedulePump();
   }
 
-  /** Batches the broker acknowledged but the hub never receipted: send them again. */
+  /**
+   * Rows the broker acknowledged but the hub never receipted: send them again. When a receipt came
+   * since the last round the hub is answering, and every row that waited storedTimeoutS goes again
+   * (the broker or the hub lost them), as does a set no larger than one in-flight window (a hub
+   * process whose share of a shared subscription waits in its session while the others receipt).
+   * Otherwise the hub is silent (down, ingest stalled) and the broker still holds those rows for
+   * it: only the longest-waiting in-flight window goes, as a probe, and the next round waits twice
+   * as long, up to RESEND_MAX_MS.
+   */
   private resendUnreceipted(timeoutMs: number): void {
     if (!this.client?.connected) return;
-    const expired = this.options.outbox.expireAwaiting(this.clock() - timeoutMs);
+    const now = this.clock();
+    if (now < this.nextResendAt) return;
+    const answering = this.receiptSinceResend;
+    // No more waiting than one in-flight window: resending all of it costs no more than a probe.
+    const full = answering || this.options.outbox.awaitingCount <= this.window;
+    const expired = this.options.outbox.expireAwaiting(now - timeoutMs, full ? Number.POSITIVE_INFINITY : this.window);
     if (expired.length === 0) return;
-    this.metrics.resent.inc({ cause: 'timeout' }, expired.length);
-    this.options.log.warn({ batches: expired.length, timeoutS: timeoutMs / 1000 }, 'no stored receipt from the hub for batches the broker acknowledged; sending them again');
+    this.receiptSinceResend = false;
+    if (full) {
+      this.metrics.resent.inc({ cause: 'timeout' }, expired.length);
+      this.options.log.warn({ batches: expired.length, timeoutS: timeoutMs / 1000 }, 'no stored receipt from the hub for messages the broker acknowledged; sending them again');
+    } else {
+      const waitMs = Math.min(Math.max(RESEND_MAX_MS, timeoutMs), timeoutMs * 2 ** (this.probes + 1));
+      this.probes++;
+      this.nextResendAt = now + waitMs;
+      this.metrics.resent.inc({ cause: 'probe' }, expired.length);
+      this.options.log.warn(
+        { awaiting: this.options.outbox.awaitingCount + expired.length, probe: expired[0], nextInS: waitMs / 1000 },
+        'no stored receipt from the hub at all: it may be down or stalled; the broker holds what it acknowledged, so only the oldest messages are sent again (a probe), backing off',
+      );
+    }
     for (const seq of expired) this.stepBack(seq);
     this.schedulePump();
   }
@@ -218,7 +314,8 @@ export class Publisher {
 
   private handleConnect(sessionPresent: boolean): void {
     const client = this.client;
-    if (!client) return;
+    // (The client can emit 'connect' for a connection already lost, when its store replay ends late.)
+    if (!client?.connected) return;
     // No Nagle: small publishes go out at once instead of waiting for the broker's delayed ACK
     // (which waits when the PUBACK follows the hub's store rather than the receipt).
     (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
@@ -247,6 +344,119 @@ export class Publisher {
     this.schedulePump();
   }
 
+  /** The client wrote a packet: for a row's publish, note its packet id and when (what handleClose judges by). */
+  private written(packet: Packet): void {
+    if (packet.cmd !== 'publish') return;
+    this.lastWritten = undefined;
+    const id = packet.messageId;
+    if (packet.qos === 0 || id === undefined) return;
+    const payload = packet.payload;
+    let seq = Buffer.isBuffer(payload) ? this.payloadSeq.get(payload) : undefined;
+    seq ??= this.messageSeq.get(id);
+    if (seq === undefined && Buffer.isBuffer(payload)) {
+      // Written from the client's store as a copy before its packet id was known here: by content.
+      for (const u of this.unanswered.values())
+        if (u.messageId === undefined && u.topic === packet.topic && u.payload.equals(payload)) {
+          seq = u.seq;
+          break;
+        }
+    }
+    const u = seq === undefined ? undefined : this.unanswered.get(seq);
+    if (!u) return;
+    if (u.messageId !== undefined && u.messageId !== id) this.messageSeq.delete(u.messageId);
+    u.messageId = id;
+    this.messageSeq.set(id, u.seq);
+    u.writtenOn = this.connection;
+    u.writtenAt = this.clock();
+    this.lastWritten = u.seq;
+  }
+
+  /**
+   * The connection closed. When the broker closed it right after the publish of the first row it
+   * has not answered (the client sends that row first again on the next connection), that row
+   * gets a strike; REFUSALS_BEFORE_SET_ASIDE strikes in a row set it aside.
+   */
+  private handleClose(): void {
+    this.metrics.connected.set({ link: 'hub' }, 0);
+    if (!this.linkUp) return;
+    this.linkUp = false;
+    if (this.stopping) return;
+    const first = this.unanswered.values().next().value as Unanswered | undefined;
+    if (!first || first.writtenOn !== this.connection || this.lastWritten !== first.seq || this.clock() - first.writtenAt > REFUSAL_CLOSE_MS) return;
+    const count = this.strikes?.seq === first.seq ? this.strikes.count + 1 : 1;
+    this.strikes = { seq: first.seq, count };
+    const what = this.describe(first);
+    if (count < REFUSALS_BEFORE_SET_ASIDE) {
+      this.options.log.warn({ ...what, closes: count }, 'the broker closed the connection right after this message was published (refused: ACL or message size limit?)');
+      return;
+    }
+    this.setAside(first, count);
+  }
+
+  private describe(u: Unanswered): Record<string, unknown> {
+    return { seq: u.seq, kind: u.kind, channel: parseTopic(u.topic)?.rest ?? u.topic, topic: u.topic, bytes: u.payload.length, bootId: u.bootId, ...(u.batchSeq !== null ? { batchSeq: u.batchSeq } : {}) };
+  }
+
+  /** Out of the send queue and out of the client's store, so the next connection sends what is behind it. */
+  private setAside(u: Unanswered, closes: number): void {
+    const { outbox, log } = this.options;
+    this.strikes = undefined;
+    let row: OutboxRow | undefined;
+    try {
+      row = outbox.setAside(u.seq, 'refused');
+    } catch (err) {
+      log.error({ ...this.describe(u), err: errorMessage(err) }, 'could not set aside the message the broker keeps refusing; it is sent again');
+      return;
+    }
+    log.error(
+      { ...this.describe(u), closes, readings: row?.readings ?? 0 },
+      `the broker closed the connection on this message ${closes} times in a row (refused: ACL or message size limit?): set aside in the outbox dead-letter table and reported as a gap (reason refused); the messages behind it are sent again`,
+    );
+    // The client would send it first again on the next connection: it leaves its store too
+    // (its publish callback then runs with an error, and finds the row gone).
+    // After every 'close' listener ran (the client's own store replay among them), before any reconnect.
+    const client = this.client;
+    const id = u.messageId;
+    if (client && id !== undefined) process.nextTick(() => client.removeOutgoingMessage(id));
+  }
+
+  /** The topic a queued row goes out on now: its channel under the current site and gateway. */
+  private currentTopic(topic: string): string {
+    const { site, gateway } = this.options;
+    const t = parseTopic(topic);
+    if (!t || (t.site === site && t.gateway === gateway)) return topic;
+    return `${gatewayPrefix(site, gateway)}/${t.rest}`;
+  }
+
+  /**
+   * A row queued under another identity (before a site move or a re-enrollment under a new id):
+   * a JSON payload naming the old gateway or site names the current ones (the hub refuses a
+   * payload that does not match its topic). Telemetry heads are rebuilt by retagBatch.
+   */
+  private currentPayload(row: OutboxRow): Buffer {
+    const { site, gateway } = this.options;
+    const t = parseTopic(row.topic);
+    if (!t || (t.site === site && t.gateway === gateway)) return row.payload;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(row.payload.toString('utf8'));
+    } catch {
+      return row.payload;
+    }
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return row.payload;
+    const named = doc as Record<string, unknown>;
+    let changed = false;
+    if (named.gateway === t.gateway && t.gateway !== gateway) {
+      named.gateway = gateway;
+      changed = true;
+    }
+    if (named.site === t.site && t.site !== site) {
+      named.site = site;
+      changed = true;
+    }
+    return changed ? Buffer.from(JSON.stringify(named)) : row.payload;
+  }
+
   private subscribeFailed(filter: string, err: Error): void {
     this.options.log.error({ filter, err: errorMessage(err) }, 'subscribe failed');
   }
@@ -271,15 +481,20 @@ export class Publisher {
     });
   }
 
+  /** Rows that may be handed to the client now: the inflight window, and (until stored) the receipt window. */
+  private room(): number {
+    return Math.min(this.window - this.inflight, this.receiptWindow - this.inflight - this.options.outbox.awaitingCount);
+  }
+
   private pump(): void {
     const { outbox } = this.options;
-    while (this.client?.connected && !this.stopping && this.inflight < this.window) {
-      const live = outbox.next(this.liveCursor, END, this.window - this.inflight);
+    while (this.client?.connected && !this.stopping && this.room() > 0) {
+      const live = outbox.next(this.liveCursor, END, this.room());
       const liveMoved = live.last !== this.liveCursor;
       this.liveCursor = live.last;
       for (const row of live.rows) this.send(row, false);
-      if (this.inflight >= this.window) break;
-      const hist = outbox.next(this.histCursor, this.watermark, this.window - this.inflight);
+      if (this.room() <= 0) break;
+      const hist = outbox.next(this.histCursor, this.watermark, this.room());
       const histMoved = hist.last !== this.histCursor;
       this.histCursor = hist.last;
       for (const row of hist.rows) this.send(row, true);
@@ -293,23 +508,45 @@ export class Publisher {
     if (!client) return;
     const { outbox, gateway } = this.options;
     const metrics = this.metrics;
+    const topic = this.currentTopic(row.topic);
+    let payload: Buffer;
+    try {
+      payload =
+        row.kind === 'telemetry' && row.batchSeq !== null
+          ? retagBatch(row.payload, { gateway, bootId: row.bootId, seq: row.batchSeq, sentAt: this.clock(), historical })
+          : this.currentPayload(row);
+    } catch (err) {
+      // A row no head can be written into: sending it as it is would be refused the same way.
+      this.options.log.error({ seq: row.seq, kind: row.kind, topic, bytes: row.payload.length, err: errorMessage(err) }, 'outbox message is unreadable; set aside');
+      try {
+        outbox.setAside(row.seq, 'refused');
+      } catch (e) {
+        this.options.log.error({ seq: row.seq, err: errorMessage(e) }, 'could not set aside an unreadable outbox message');
+      }
+      return;
+    }
     outbox.markSent(row.seq);
     this.inflight++;
-    const payload =
-      row.kind === 'telemetry' && row.batchSeq !== null
-        ? retagBatch(row.payload, { gateway, bootId: row.bootId, seq: row.batchSeq, sentAt: this.clock(), historical })
-        : row.payload;
+    this.unanswered.set(row.seq, { seq: row.seq, kind: row.kind, bootId: row.bootId, batchSeq: row.batchSeq, topic, payload, writtenOn: 0, writtenAt: 0 });
+    this.payloadSeq.set(payload, row.seq);
     metrics.published.inc({ kind: row.kind });
-    client.publish(row.topic, payload, { qos: 1 }, (err) => {
+    client.publish(topic, payload, { qos: 1 }, (err) => {
       this.inflight--;
+      const u = this.unanswered.get(row.seq);
+      if (u?.messageId !== undefined) this.messageSeq.delete(u.messageId);
+      this.unanswered.delete(row.seq);
       if (err) {
-        // Not acknowledged: eligible again, and the cursor steps back so this connection retries it.
+        // Not acknowledged: eligible again, and the cursor steps back so this connection retries it
+        // (a row set aside is gone from the outbox: the cursor passes over it).
         outbox.unmarkSent(row.seq);
         if (historical) this.histCursor = Math.min(this.histCursor, row.seq - 1);
         else this.liveCursor = Math.min(this.liveCursor, row.seq - 1);
       } else if (this.options.untilStored) {
-        outbox.awaitStored(row.seq, row.kind, row.kind === 'telemetry' && row.batchSeq !== null ? { bootId: row.bootId, batchSeq: row.batchSeq } : { digest: messageDigest(row.payload) });
+        if (this.strikes?.seq === row.seq) this.strikes = undefined;
+        // The digest of what went out: the hub receipts the payload it got.
+        outbox.awaitStored(row.seq, row.kind, row.kind === 'telemetry' && row.batchSeq !== null ? { bootId: row.bootId, batchSeq: row.batchSeq } : { digest: messageDigest(payload) });
       } else {
+        if (this.strikes?.seq === row.seq) this.strikes = undefined;
         outbox.ack(row.seq);
         metrics.acked.inc({ kind: row.kind });
       }

@@ -62,7 +62,18 @@ export const FederationOutboxSchema = Type.Object(
         description: "When a message leaves the outbox: 'stored' on the hub's stored receipt (nothing is lost if the broker loses what it acknowledged); 'puback' on the broker's acknowledgement (only for a broker with no Swarmgate hub behind it)",
       }),
     ),
-    storedTimeoutS: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: "deleteOn 'stored': a message the broker acknowledged is sent again when no stored receipt came within this many seconds" })),
+    storedTimeoutS: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 3600,
+        default: 30,
+        description:
+          "deleteOn 'stored': a message the broker acknowledged is sent again when no stored receipt came within this many seconds. While the hub sends no receipt at all and more than mqtt.inflight messages wait, only the longest-waiting mqtt.inflight are sent again, as a probe, and the wait doubles each time up to 5 minutes (or this, when longer); any receipt resets it",
+      }),
+    ),
+    receiptWindow: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: "deleteOn 'stored': messages sent and not yet receipted by the hub at most; the rest wait in the outbox until receipts come (bounds what a hub outage leaves queued at the broker)" }),
+    ),
   },
   { ...strict, description: 'Durable store-and-forward queue on the gateway' },
 );
@@ -127,7 +138,7 @@ export interface ResolvedFederationConfig {
     readonly inflight: number;
     readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly rejectUnauthorized: boolean };
   };
-  readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number; readonly deleteOn: 'stored' | 'puback'; readonly storedTimeoutS: number };
+  readonly outbox: { readonly maxBytes: number; readonly maxAgeS: number; readonly flushMs: number; readonly batchMax: number; readonly batchMs: number; readonly deleteOn: 'stored' | 'puback'; readonly storedTimeoutS: number; readonly receiptWindow: number };
   readonly stateIntervalS: number;
   readonly telemetryEncoding: 'json' | 'binary';
   readonly plainTopics?: { readonly writable: boolean };
@@ -163,6 +174,7 @@ export function resolveFederationConfig(config: FederationConfig): ResolvedFeder
       batchMs: o.batchMs ?? 200,
       deleteOn: o.deleteOn ?? 'stored',
       storedTimeoutS: o.storedTimeoutS ?? 30,
+      receiptWindow: o.receiptWindow ?? 1000,
     },
     stateIntervalS: c.stateIntervalS ?? 60,
     telemetryEncoding: c.telemetryEncoding ?? 'json',

@@ -58,14 +58,18 @@ export function encodeBatch(h: BatchHead, readingsJson: readonly string[]): Buff
   return Buffer.from(`${head(h)}${READINGS_KEY}[${readingsJson.join(',')}]}`);
 }
 
-/** The same batch with a new head (historical flag, send time); seq and readings never change. */
+/**
+ * The same batch with a new head (historical flag, send time, and the gateway id it goes out
+ * under: the current one, also for a batch queued before a re-enrollment under a new id); bootId,
+ * seq and readings never change, so the hub's (gateway, bootId, seq) still names one batch.
+ */
 export function retagBatch(payload: Buffer, h: BatchHead): Buffer {
-  if (telemetryEncodingOf(payload) === 'binary') return retagTelemetryBinary(payload, h.sentAt, h.historical);
+  if (telemetryEncodingOf(payload) === 'binary') return retagTelemetryBinary(payload, h.sentAt, h.historical, h.gateway);
   const at = payload.indexOf(READINGS_KEY);
   if (at < 0) {
     // Not written by encodeBatch: fall back to a full round trip rather than send a wrong flag.
     const parsed = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
-    return Buffer.from(JSON.stringify({ ...parsed, sentAt: h.sentAt, historical: h.historical }));
+    return Buffer.from(JSON.stringify({ ...parsed, gateway: h.gateway, sentAt: h.sentAt, historical: h.historical }));
   }
   return Buffer.concat([Buffer.from(head(h)), payload.subarray(at)]);
 }

@@ -74,9 +74,17 @@ export const GapRecordSchema = Type.Object(
      * lost. outbox-size-unconfirmed / outbox-age-unconfirmed: the broker had acknowledged them but
      * the hub's stored receipt never came, so the hub may have stored them (check before counting
      * them lost). outbox-write-failed: the outbox could not be written (failing or read-only disk)
-     * and the readings were dropped from memory.
+     * and the readings were dropped from memory. refused: the broker kept closing the connection on
+     * the batch (ACL, message size limit) and the gateway set it aside.
      */
-    reason: Type.Union([Type.Literal('outbox-size'), Type.Literal('outbox-age'), Type.Literal('outbox-size-unconfirmed'), Type.Literal('outbox-age-unconfirmed'), Type.Literal('outbox-write-failed')]),
+    reason: Type.Union([
+      Type.Literal('outbox-size'),
+      Type.Literal('outbox-age'),
+      Type.Literal('outbox-size-unconfirmed'),
+      Type.Literal('outbox-age-unconfirmed'),
+      Type.Literal('outbox-write-failed'),
+      Type.Literal('refused'),
+    ]),
     ts: Millis,
   },
   strict,

@@ -222,10 +222,23 @@ export function encodeTelemetryBinary(head: TelemetryHead, readings: readonly Wi
   return w.buf.subarray(0, w.off);
 }
 
-/** The same frame with a new send time and historical flag (seq and readings never change). */
-export function retagTelemetryBinary(frame: Uint8Array, sentAt: number, historical: boolean): Buffer {
+/**
+ * The same frame with a new send time and historical flag (seq and readings never change), and,
+ * when `gateway` is given and differs from the frame's (a gateway re-enrolled under a new id
+ * sending what it queued before), that gateway id in its head.
+ */
+export function retagTelemetryBinary(frame: Uint8Array, sentAt: number, historical: boolean, gateway?: string): Buffer {
   if (frame.byteLength < FIXED_HEAD || frame[0] !== BINARY_TELEMETRY_MAGIC) throw new RangeError('not a binary telemetry frame');
-  const out = Buffer.from(frame);
+  let out = Buffer.from(frame);
+  if (gateway !== undefined) {
+    if (!ID.test(gateway)) throw new RangeError(`binary telemetry: gateway "${gateway}" is not a valid id`);
+    const r = new Reader(out);
+    r.off = FIXED_HEAD;
+    r.varint('/seq');
+    const at = r.off;
+    const old = r.ascii8('/gateway', ID, 'a gateway id');
+    if (old !== gateway) out = Buffer.concat([out.subarray(0, at), Buffer.from([gateway.length]), Buffer.from(gateway, 'ascii'), out.subarray(r.off)]);
+  }
   out[2] = (out[2]! & ~FLAG_HISTORICAL) | (historical ? FLAG_HISTORICAL : 0);
   out.writeDoubleLE(sentAt, 3);
   return out;

@@ -125,6 +125,15 @@ describe('binary telemetry frame', () => {
     expect(r.ok && r.value).toEqual({ ...b, sentAt: T + 99, historical: true });
   });
 
+  it('retags a frame with another gateway id (a re-enrolled gateway), of another length, readings untouched', () => {
+    const b = batchOf([{ d: 'd', p: 'p', v: 1.25, q: 'good', ts: T }, { d: 'e', p: 'q', v: 'x', q: 'bad', ts: T + 5, c: 'why' }]);
+    for (const gateway of ['gw-1', 'g', 'gateway-with-a-much-longer-id_0123456789']) {
+      const r = decodeTelemetry(TOPIC.replace('gw-1', gateway), retagTelemetryBinary(frame(b), T + 1, false, gateway));
+      expect(r.ok && r.value).toEqual({ ...b, gateway, sentAt: T + 1, historical: false });
+    }
+    expect(() => retagTelemetryBinary(frame(b), T, false, 'bad/id')).toThrow(/not a valid id/);
+  });
+
   describe('refuses what the schema refuses, naming the batch, reading and field', () => {
     const good: WireReading = { d: 'ahu1', p: 'temp', v: 1, q: 'good', ts: T };
     const cases: { name: string; readings: WireReading[]; over?: Partial<TelemetryBatch>; path: string }[] = [

@@ -17,7 +17,7 @@ async function setup(config: Partial<FederationConfig> & { outbox?: FederationCo
     gateway: gw,
     dataDir: dir.path,
     registry,
-    config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, inflight: 10, ...config.mqtt }, outbox: { flushMs: 20, batchMax: 10, ...config.outbox }, stateIntervalS: 0 },
+    config: { mqtt: { reconnectPeriodMs: 100, inflight: 10, ...config.mqtt, url: broker.url }, outbox: { flushMs: 20, batchMax: 10, ...config.outbox }, stateIntervalS: 0 },
   });
   cleanups.push(() => fed.stop());
   return { broker, gw, hub, fed, registry };
@@ -128,8 +128,8 @@ describe('stored receipts: the outbox keeps a batch until the hub has stored it'
   };
   const seqs = (messages: readonly Received[]): number[] => telemetry(messages).map((b) => b.seq);
 
-  it('a PUBACK alone deletes nothing; without a receipt the batches are sent again after storedTimeoutS; the receipt deletes them', async () => {
-    const { broker, gw, hub, fed, registry } = await setup({ outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 1 } }, false);
+  it('a PUBACK alone deletes nothing; with no receipt at all only the oldest in-flight window goes again (a probe, backing off); once the hub answers, every batch past storedTimeoutS goes again; the receipt deletes them', async () => {
+    const { broker, gw, hub, fed, registry } = await setup({ mqtt: { url: 'set by setup', inflight: 2 }, outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 1 } }, false);
     await waitFor(() => fed.publisher.connected, 5000, 'connect');
     emit100(gw);
     await waitFor(() => seqs(hub.messages).length >= 10, 5000, 'ten batches at the broker');
@@ -137,20 +137,48 @@ describe('stored receipts: the outbox keeps a batch until the hub has stored it'
     await waitFor(() => fed.outbox.awaitingCount === 10, 5000, 'ten batches waiting for a receipt');
     expect(fed.outbox.stats().messages).toBe(10);
     expect(await metric(registry, 'swarmgate_federation_awaiting_stored', {})).toBe(10);
-    // No receipt within a second: every batch goes out again (same bootId and seq).
-    await waitFor(() => seqs(hub.messages).length >= 20, 8000, 'the batches sent again');
-    expect(seqs(hub.messages).slice(0, 20).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => [i, i]).flat());
-    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBeGreaterThanOrEqual(10);
-    // A receipt for 0..6 deletes those; a receipt for another boot deletes nothing.
+    // No receipt at all within a second: the hub is silent and the broker holds the ten for it;
+    // only the oldest two (one in-flight window) go again, as a probe (same bootId and seq), and
+    // the next probe waits 2 s.
+    await waitFor(() => seqs(hub.messages).length >= 12, 5000, 'a probe');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(seqs(hub.messages).slice(10)).toEqual([0, 1]);
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'probe' })).toBe(2);
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBe(0);
+    // A receipt (for another boot: it deletes nothing) shows the hub answers: every batch that
+    // waited a second goes again.
     const receipt = (bootId: string, from: number, to: number): Promise<void> =>
       publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [{ bootId, from, to }] }));
     await receipt('another-boot-0001', 0, 9);
+    await waitFor(() => new Set(seqs(hub.messages).slice(12)).size >= 8, 5000, 'the batches sent again');
+    expect([...new Set(seqs(hub.messages).slice(12))].sort((a, b) => a - b)).toEqual(expect.arrayContaining([2, 3, 4, 5, 6, 7, 8, 9]));
+    expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBeGreaterThanOrEqual(8);
+    // A receipt for 0..6 deletes those.
     await receipt(fed.bootId, 0, 6);
     await waitFor(() => fed.outbox.stats().messages === 3, 5000, 'seven batches receipted and deleted');
     expect(fed.outbox.all().map((r) => r.batchSeq)).toEqual([7, 8, 9]);
     await receipt(fed.bootId, 7, 9);
     await waitFor(() => fed.outbox.stats().messages === 0, 5000, 'all receipted');
     expect(await metric(registry, 'swarmgate_federation_acked_total', { kind: 'telemetry' })).toBe(10);
+  });
+
+  it('at most receiptWindow messages are out without a receipt; receipts let the rest follow in order', async () => {
+    const { broker, gw, hub, fed, registry } = await setup({ outbox: { flushMs: 20, batchMax: 10, storedTimeoutS: 60, receiptWindow: 30 } }, false);
+    await waitFor(() => fed.publisher.connected, 5000, 'connect');
+    for (let i = 0; i < 1000; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: Date.now() - 2000 + i });
+    await waitFor(() => fed.outbox.stats().messages === 100 && fed.outbox.awaitingCount === 30, 5000, 'a full receipt window');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(seqs(hub.messages)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(await metric(registry, 'swarmgate_federation_awaiting_stored', {})).toBe(30);
+    const receipt = (from: number, to: number): Promise<void> =>
+      publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [{ bootId: fed.bootId, from, to }] }));
+    for (let from = 0; from < 100; from += 30) {
+      await waitFor(() => seqs(hub.messages).length >= Math.min(100, from + 30), 5000, `batches up to ${from + 30} sent`);
+      expect(fed.outbox.awaitingCount).toBeLessThanOrEqual(30);
+      await receipt(from, Math.min(99, from + 29));
+    }
+    await waitFor(() => fed.outbox.stats().messages === 0, 5000, 'all receipted');
+    expect(seqs(hub.messages)).toEqual(Array.from({ length: 100 }, (_, i) => i));
   });
 
   it('an event waits for a receipt naming the digest of its payload, then goes', async () => {
