@@ -50,6 +50,7 @@ export const ERROR_TABLE = {
   SWG_ERR_SIM_FAULT_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /faults lists the ids of active faults' },
   SWG_ERR_SIM_START: { kind: 'device', status: 503, hint: 'a simulator server could not start; check the port is free (use 0 for an ephemeral port) and the serial path exists' },
   SWG_ERR_HUB_CREDENTIALS: { kind: 'config', status: 400, hint: 'fix the credentials file, or re-add the user with `swarmgate hub user add`' },
+  SWG_ERR_HUB_CREDENTIALS_WRITE: { kind: 'config', status: 503, hint: 'the broker credentials file must be in a folder this user may write (the hub rewrites it when gateways enroll): under the shipped systemd units, the hub state directory /var/lib/swarmgate-hub' },
   SWG_ERR_HUB_BROKER: { kind: 'device', status: 503, hint: 'check the broker url, credentials and that the port is free (use 0 for an ephemeral port in tests)' },
   SWG_ERR_HUB_STORE: { kind: 'internal', status: 503, hint: 'check the database path or DATABASE_URL and that the database is reachable' },
   SWG_ERR_ENROLL_TOKEN: { kind: 'auth', status: 403, hint: 'ask the hub admin for a new enrollment token (`swarmgate hub enroll create`); each token works once, for its site, until it expires' },
