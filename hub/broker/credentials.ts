@@ -6,10 +6,11 @@
  * password given once (CLI: `swarmgate hub user add`).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
+import { dirname } from 'node:path';
 import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
@@ -208,6 +209,23 @@ function keepOwner(tmp: string, before: Stats): void {
     chownSync(tmp, uid, before.gid);
   } catch {
     // Not a member of the file's group.
+  }
+}
+
+/**
+ * Why this process could not rewrite the credentials file (undefined: it can): the file is
+ * rewritten through a temporary file beside it, so its folder must be writable. Checked at hub
+ * start when gateways may enroll.
+ */
+export function credentialsFolderProblem(file: string): string | undefined {
+  const folder = dirname(file);
+  try {
+    accessSync(folder, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === 'EROFS' ? 'is on a read-only file system' : code === 'ENOENT' ? 'does not exist' : 'is not writable by this user';
+    return `the folder ${folder} of the credentials file ${file} ${what} (${code ?? errorMessage(err)})`;
   }
 }
 

@@ -56,6 +56,7 @@ export const ERROR_TABLE = {
   SWG_ERR_ENROLL_TOKEN: { kind: 'auth', status: 403, hint: 'ask the hub admin for a new enrollment token (`swarmgate hub enroll create`); each token works once, for its site, until it expires' },
   SWG_ERR_ENROLL_UNKNOWN: { kind: 'validation', status: 404, hint: 'list the tokens (`swarmgate hub enroll list`, GET /api/v1/enrollment/tokens) or the enrolled gateways (GET /api/v1/enrollment/gateways)' },
   SWG_ERR_ENROLL_UNAVAILABLE: { kind: 'config', status: 503, hint: 'this hub has no enrollment section (brokerUrl, templatesDir) or runs an external broker; see the README, "Enrolling gateways"' },
+  SWG_ERR_ENROLL_STORAGE: { kind: 'state', status: 503, hint: 'the hub cannot store gateway credentials right now; the token was not used: ask the hub admin (the hub log names the file and the error), then enroll again with the same token' },
   SWG_ERR_ENROLL_HUB: { kind: 'protocol', status: 502, hint: 'check the hub URL, that the hub runs with its API on HTTPS, and the CA fingerprint printed with the token' },
   SWG_ERR_ENROLL_RESPONSE: { kind: 'protocol', status: 502, hint: 'the enrollment answer failed its check (changed on the way, or not from the hub that issued the token); nothing was written; check the network path and try again' },
   SWG_ERR_ENROLL_TEMPLATE: { kind: 'config', status: 500, hint: 'fix the site template named above (enrollment.templatesDir in the hub config): it must be a gateway config YAML mapping' },
