@@ -514,7 +514,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // The embedded broker keeps retained messages in memory: gateways told and not heard from are told again.
     if (link.broker && releases) await releases.deployments.republish().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'in-flight desired updates could not be published again'));
     scheduleRetention(ctx, store, leases);
-    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
+    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind, ...(config.store.kind === 'sqlite' ? { storePath: config.store.path } : {}) }, 'hub started');
     let stopping: Promise<void> | undefined;
     return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, leases, events, metrics, agents, configs, live, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
   } catch (err) {
