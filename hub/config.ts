@@ -10,6 +10,7 @@ import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/er
 import { resolveDataPath } from '../shared/kit/state-dir.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { EnrollmentConfigSchema } from './enrollment/schema.js';
+import { tlsFileProblems } from './tls-files.js';
 import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres/schema-name.js';
 
 const strict = { additionalProperties: false } as const;
@@ -336,7 +337,7 @@ export function parseHubConfig(text: string, file: string, env: NodeJS.ProcessEn
   return config;
 }
 
-/** Loads `swarmgate hub --config FILE`; throws SWG_ERR_CONFIG_* naming every bad field. */
+/** Loads `swarmgate hub --config FILE`; throws SWG_ERR_CONFIG_* naming every bad field, TLS files that are missing or swapped included. */
 export function loadHubConfig(file: string): HubConfig {
   const path = resolve(file);
   let text: string;
@@ -346,5 +347,12 @@ export function loadHubConfig(file: string): HubConfig {
     if (isSwarmgateError(cause, 'SWG_ERR_CONFIG_FILE_REFUSED')) throw cause;
     throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}: ${unreadableReason(cause) ?? errorMessage(cause)}`, { cause });
   }
-  return parseHubConfig(text, path);
+  const config = parseHubConfig(text, path);
+  const source = SourceFile.parse(path, text).source;
+  const problems = source ? tlsFileProblems(source, config) : [];
+  if (problems.length > 0) {
+    const messages = problems.map(formatProblem);
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${problems.length} problem(s) in ${path}:\n${messages.join('\n')}`, { details: { problems: messages } });
+  }
+  return config;
 }

@@ -4,7 +4,7 @@
  * client id. The hub's own clients use an in-memory credential created at start (never on disk).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -185,7 +185,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const metrics = options.metrics ?? new HubMetrics();
   const maxPayload = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
   const credentials = new CredentialCache(options.credentialsFile);
-  if (credentials.current(log).users.length === 0) log.warn({ file: options.credentialsFile }, 'no broker users yet: gateways cannot connect until one is added (`swarmgate hub user add`)');
+  if (!existsSync(options.credentialsFile)) {
+    // A first start has no file yet; a typo in credentialsFile looks the same: name the path.
+    log.warn(
+      { file: options.credentialsFile },
+      `credentials file ${options.credentialsFile} does not exist (broker.embedded.credentialsFile): no broker users, gateways cannot connect. ` +
+        'Check the path if users were added; on a first start add one (`swarmgate hub user add --credentials <that file>`) or enroll gateways',
+    );
+  } else if (credentials.current(log).users.length === 0) log.warn({ file: options.credentialsFile }, 'no broker users yet: gateways cannot connect until one is added (`swarmgate hub user add`)');
   const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();
