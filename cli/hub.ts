@@ -32,7 +32,8 @@ const HELP = `usage:
 Passwords: given with --password, or generated and printed once (only hashes are stored).
 hub user add/remove: an existing credentials file keeps its owner, group and mode (the hub reads it
   as its service user, swarmgate under the shipped units); a new one is mode 0600 and belongs to
-  whoever runs the command, or to --owner USER[:GROUP] (as root): sudo ... --owner swarmgate.
+  --owner USER[:GROUP] (as root: sudo ... --owner swarmgate), else to the owner of its folder when
+  root writes it in a folder another user owns (the hub's state directory), else to whoever runs it.
 hub mosquitto: creates DIR when missing and writes mosquitto.passwd and mosquitto.acl (mode 0600).
   Mosquitto reads them as the user it runs as (\`user\` in mosquitto.conf; Debian: mosquitto), so that
   user must own them: --owner mosquitto does it (as root), or chown them afterwards.

@@ -135,7 +135,7 @@ function permissionDenied(file: string, err: unknown): SwarmgateError {
   }
   const self = process.getuid?.();
   const running = self === undefined ? '' : `; this process runs as user ${idName('passwd', self)}`;
-  return new SwarmgateError('SWG_ERR_HUB_CREDENTIALS', `${file}: permission denied reading ${file}${owner}${running}`, {
+  return new SwarmgateError('SWG_ERR_HUB_CREDENTIALS', `permission denied reading ${file}${owner}${running}`, {
     cause: err,
     hint:
       `the hub reads this file as its service user (deploy/systemd units: User=swarmgate): give it the file, e.g. \`chown swarmgate:swarmgate ${file}\`. ` +
@@ -213,6 +213,16 @@ function keepOwner(tmp: string, before: Stats): void {
 }
 
 /**
+ * A new file written by root in a folder another user owns (the hub's state directory, owned by
+ * its service user) goes to that user: root:root 0600 there would lock the hub out of it.
+ */
+function folderOwner(tmp: string, folder: string): void {
+  if (process.getuid?.() !== 0) return;
+  const st = statSync(folder);
+  if (st.uid !== 0) chownSync(tmp, st.uid, st.gid);
+}
+
+/**
  * Why this process could not rewrite the credentials file (undefined: it can): the file is
  * rewritten through a temporary file beside it, so its folder must be writable. Checked at hub
  * start when gateways may enroll.
@@ -246,7 +256,8 @@ function unwritable(file: string, tmp: string, err: unknown, owner: FileOwner | 
 /**
  * Writes the file atomically (a temporary file beside it, renamed over it). A file that exists
  * keeps its owner, group and mode: root adding a user must not take the file away from the hub's
- * service user. A new file is mode 0600, owned by `owner` when given (needs root), else by this user.
+ * service user. A new file is mode 0600, owned by `owner` when given (needs root), else by this
+ * user — by the folder's owner when root writes it in a folder another user owns.
  */
 function saveCredentials(file: string, creds: CredentialsFile, owner?: FileOwner): void {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -257,6 +268,7 @@ function saveCredentials(file: string, creds: CredentialsFile, owner?: FileOwner
     writeFileSync(tmp, HEADER + body, { mode: 0o600 });
     if (owner) chownSync(tmp, owner.uid, owner.gid);
     else if (before) keepOwner(tmp, before);
+    else folderOwner(tmp, dirname(file));
     chmodSync(tmp, mode);
     renameSync(tmp, file);
   } catch (err) {

@@ -6,7 +6,7 @@
  * owner and mode, not "not valid YAML".
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,16 @@ describe.skipIf(!runnable)('credentials file ownership', { timeout: 60_000 }, ()
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    const st = statSync(file);
+    expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o600 });
+  });
+
+  it('a new file root writes in a folder the hub user owns (its state directory) goes to that user', async () => {
+    const state = join(dir.path, 'state');
+    mkdirSync(state);
+    chownSync(state, NOBODY, NOBODY);
+    const file = join(state, 'users.yaml');
+    await upsertUser(file, spec('gw-1'), 'first-password', { mosquittoIterations: 101 });
     const st = statSync(file);
     expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o600 });
   });
