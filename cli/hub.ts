@@ -1,6 +1,6 @@
 /**
  * `swarmgate hub --config hub.yaml`                                   run the hub
- * `swarmgate hub user add --credentials FILE --role gateway --site S --gateway G [--username U] [--sparkplug-group G,...]`
+ * `swarmgate hub user add --credentials FILE --role gateway --site S --gateway G [--username U] [--sparkplug-group G,...] [--owner USER]`
  * `swarmgate hub user add --credentials FILE --role integration --username U [--read F,...] [--write F,...]`
  * `swarmgate hub user remove --credentials FILE --username U`
  * `swarmgate hub mosquitto --credentials FILE --out DIR [--owner USER]`  emit Mosquitto password + ACL files
@@ -21,6 +21,7 @@ const HELP = `usage:
   swarmgate hub user add --credentials FILE --role integration --username U [--read 'filter,...'] [--write 'filter,...']
   swarmgate hub user add --credentials FILE --role hub --username U
   swarmgate hub user remove --credentials FILE --username U
+  (user add/remove also take --owner USER[:GROUP])
   swarmgate hub mosquitto --credentials FILE --out DIR [--owner USER[:GROUP]]
   swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
   swarmgate hub quarantine show ID [--json] --config hub.yaml
@@ -29,6 +30,10 @@ const HELP = `usage:
   swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW] [--count N] [--ttl 7d] [--qr]
   swarmgate hub enroll list|revoke TOKEN-ID|revoke-gateway GW --config hub.yaml
 Passwords: given with --password, or generated and printed once (only hashes are stored).
+hub user add/remove: an existing credentials file keeps its owner, group and mode (the hub reads it
+  as its service user, swarmgate under the shipped units); a new one is mode 0600 and belongs to
+  --owner USER[:GROUP] (as root: sudo ... --owner swarmgate), else to the owner of its folder when
+  root writes it in a folder another user owns (the hub's state directory), else to whoever runs it.
 hub mosquitto: creates DIR when missing and writes mosquitto.passwd and mosquitto.acl (mode 0600).
   Mosquitto reads them as the user it runs as (\`user\` in mosquitto.conf; Debian: mosquitto), so that
   user must own them: --owner mosquitto does it (as root), or chown them afterwards.
@@ -54,6 +59,7 @@ async function user(args: string[]): Promise<number> {
       read: { type: 'string' },
       write: { type: 'string' },
       'sparkplug-group': { type: 'string', multiple: true },
+      owner: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -61,12 +67,13 @@ async function user(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const { upsertUser, removeUser, generatePassword } = await import('../hub/index.js');
+  const { upsertUser, removeUser, generatePassword, resolveFileOwner } = await import('../hub/index.js');
   const file = values.credentials;
   if (!file) throw usageError('hub', '--credentials FILE is required');
+  const owner = values.owner === undefined ? undefined : resolveFileOwner(values.owner, 'name the user the hub runs as (the shipped systemd units: swarmgate), optionally user:group');
   if (positionals[0] === 'remove') {
     if (!values.username) throw usageError('hub', '--username is required');
-    const removed = removeUser(file, values.username);
+    const removed = removeUser(file, values.username, owner ? { owner } : {});
     process.stdout.write(removed ? `removed ${values.username}\n` : `no user ${values.username}\n`);
     return removed ? 0 : 1;
   }
@@ -91,7 +98,7 @@ async function user(args: string[]): Promise<number> {
           ? { role: 'hub', username: values.username ?? '' }
           : undefined;
   if (!spec) throw usageError('hub', `--role must be gateway, integration or hub, got "${role ?? ''}"`);
-  const { created } = await upsertUser(file, spec, password, { generated: values.password === undefined });
+  const { created } = await upsertUser(file, spec, password, { generated: values.password === undefined, ...(owner ? { owner } : {}) });
   process.stdout.write(`${created ? 'added' : 'updated'} ${spec.username} (${role})${values.password ? '' : `\npassword: ${password}\n(shown once; only its hash is stored)`}\n`);
   return 0;
 }

@@ -7,8 +7,10 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
+import { resolveDataPath } from '../shared/kit/state-dir.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { EnrollmentConfigSchema } from './enrollment/schema.js';
+import { tlsFileProblems } from './tls-files.js';
 import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store/postgres/schema-name.js';
 
 const strict = { additionalProperties: false } as const;
@@ -89,7 +91,10 @@ export const StoreConfigSchema = Type.Union([
   Type.Object(
     {
       kind: Type.Literal('sqlite'),
-      path: Type.String({ default: 'data/hub.db', description: 'SQLite file; telemetry is journaled in <path>.ingest/ until it is committed' }),
+      path: Type.String({
+        default: 'data/hub.db',
+        description: 'SQLite file; telemetry is journaled in <path>.ingest/ until it is committed. Relative: in the service state directory under systemd ($STATE_DIRECTORY, /var/lib/swarmgate-hub) unless it exists next to this file, else next to this file',
+      }),
       flushMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, description: 'Group-commit interval for telemetry, ms (default 5000; sooner once 200k readings or 32 MB are waiting)' })),
       fsync: Type.Optional(Type.Boolean({ description: 'fsync every journal append: acknowledged telemetry then survives power loss, not only a crash (default false, like SQLite synchronous=NORMAL)' })),
     },
@@ -298,8 +303,11 @@ function resolveFrom(file: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dirname(file), p);
 }
 
-/** Parses and validates hub config text; `file` names it in messages and anchors relative paths. */
-export function parseHubConfig(text: string, file: string): HubConfig {
+/**
+ * Parses and validates hub config text; `file` names it in messages and anchors relative paths
+ * (a relative SQLite store.path: in the systemd state directory when `env` has one, see resolveDataPath).
+ */
+export function parseHubConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const parsed = SourceFile.parse(file, text);
   const source = parsed.source;
   if (!source) {
@@ -336,7 +344,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
     config.releases.dir = resolveFrom(file, config.releases.dir);
     config.releases.publicKeyFile = resolveFrom(file, config.releases.publicKeyFile);
   }
-  if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveFrom(file, config.store.path);
+  if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveDataPath(file, config.store.path, env);
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;
   if (external && external.password === undefined && process.env.SWARMGATE_HUB_MQTT_PASSWORD) external.password = process.env.SWARMGATE_HUB_MQTT_PASSWORD;
@@ -345,7 +353,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   return config;
 }
 
-/** Loads `swarmgate hub --config FILE`; throws SWG_ERR_CONFIG_* naming every bad field. */
+/** Loads `swarmgate hub --config FILE`; throws SWG_ERR_CONFIG_* naming every bad field, TLS files that are missing or swapped included. */
 export function loadHubConfig(file: string): HubConfig {
   const path = resolve(file);
   let text: string;
@@ -355,5 +363,12 @@ export function loadHubConfig(file: string): HubConfig {
     if (isSwarmgateError(cause, 'SWG_ERR_CONFIG_FILE_REFUSED')) throw cause;
     throw new SwarmgateError('SWG_ERR_CONFIG_NOT_FOUND', `cannot read hub config ${path}: ${unreadableReason(cause) ?? errorMessage(cause)}`, { cause });
   }
-  return parseHubConfig(text, path);
+  const config = parseHubConfig(text, path);
+  const source = SourceFile.parse(path, text).source;
+  const problems = source ? tlsFileProblems(source, config) : [];
+  if (problems.length > 0) {
+    const messages = problems.map(formatProblem);
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${problems.length} problem(s) in ${path}:\n${messages.join('\n')}`, { details: { problems: messages } });
+  }
+  return config;
 }

@@ -35,6 +35,9 @@ import type { Migration } from './store/migration.js';
 import { SqliteStore } from './store/sqlite/sqlite.js';
 import type { HubStore } from './store/types.js';
 import { collectMigrations, type FeatureMigrations } from './db/migrations.js';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SwarmgateError, isSwarmgateError } from '../shared/kit/errors.js';
 
 export type { FeatureMigrations };
 
@@ -65,6 +68,40 @@ export async function applyFeatureMigrations(store: HubStore): Promise<void> {
 }
 
 /** Opens the configured store with every feature's tables: what the hub and its CLI commands open. */
-export function openHubStore(config: StoreConfig, options: Omit<OpenStoreOptions, 'migrations'> = {}): Promise<HubStore> {
-  return openStore(config, { ...options, migrations: (kind) => featureMigrations(kind), wholeSchema: true });
+export async function openHubStore(config: StoreConfig, options: Omit<OpenStoreOptions, 'migrations'> = {}): Promise<HubStore> {
+  try {
+    return await openStore(config, { ...options, migrations: (kind) => featureMigrations(kind), wholeSchema: true });
+  } catch (err) {
+    throw config.kind === 'sqlite' ? withSqlitePathHint(config.path, err) : err;
+  }
+}
+
+const FOLDER_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT']);
+
+/** Why no folder can be made for `path`: its nearest existing folder and what is wrong with it (mkdir -p on a read-only file system says only ENOENT). */
+function folderProblem(path: string): { folder: string; errno: string; what: string } | undefined {
+  let folder = dirname(path);
+  while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder);
+  try {
+    accessSync(folder, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code ?? 'EACCES';
+    return { folder, errno, what: errno === 'EROFS' ? 'is on a read-only file system' : 'is not writable by this user' };
+  }
+}
+
+/** An SQLite store that could not be created where store.path points: say which path, why, and where it belongs. */
+function withSqlitePathHint(path: string, err: unknown): unknown {
+  if (!isSwarmgateError(err, 'SWG_ERR_HUB_STORE')) return err;
+  const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (cause === undefined || !FOLDER_ERRNOS.has(cause)) return err;
+  const problem = folderProblem(path);
+  return new SwarmgateError('SWG_ERR_HUB_STORE', problem ? `${err.message} (${problem.folder} ${problem.what}, ${problem.errno})` : err.message, {
+    cause: err.cause,
+    details: { path, errno: problem?.errno ?? cause },
+    hint:
+      `store.path ${path} must be in a folder this user may create and write. Under systemd the hub resolves a relative store.path in its state directory ` +
+      '(StateDirectory=, $STATE_DIRECTORY: /var/lib/swarmgate-hub for the shipped units; /etc is read-only to it): leave store.path relative or give an absolute path there',
+  });
 }

@@ -19,6 +19,7 @@ import { WorkOrderService } from './work-orders/service.js';
 import { EnrollmentService } from './enrollment/service.js';
 import { enrollmentSettings } from './enrollment/settings.js';
 import { CredentialsFileIssuer } from './broker/gateway-credentials.js';
+import { credentialsFolderProblem } from './broker/credentials.js';
 import { Leases } from './leases/leases.js';
 import { LiveFeed } from './live/feed.js';
 import { startPgRelay } from './live/pg-relay.js';
@@ -264,6 +265,16 @@ function openEnrollment(ctx: StartContext, store: HubStore, link: BrokerLink): E
   const e = ctx.config.enrollment;
   const credentialsFile = ctx.config.broker.embedded?.credentialsFile;
   const accepting = e && credentialsFile && link.broker;
+  if (accepting) {
+    const problem = credentialsFolderProblem(credentialsFile);
+    if (problem) {
+      ctx.log.error(
+        { file: credentialsFile, problem },
+        `enrollment cannot issue broker credentials: ${problem}. Gateways that enroll are refused (503, token kept) until broker.embedded.credentialsFile is in a folder the hub may write ` +
+          '(under the shipped systemd units: the state directory /var/lib/swarmgate-hub; /etc is read-only to the hub)',
+      );
+    }
+  }
   return new EnrollmentService({
     sql: sqlFor(store),
     log: ctx.log.child({ part: 'enrollment' }),
@@ -503,7 +514,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // The embedded broker keeps retained messages in memory: gateways told and not heard from are told again.
     if (link.broker && releases) await releases.deployments.republish().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'in-flight desired updates could not be published again'));
     scheduleRetention(ctx, store, leases);
-    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind }, 'hub started');
+    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind, ...(config.store.kind === 'sqlite' ? { storePath: config.store.path } : {}) }, 'hub started');
     let stopping: Promise<void> | undefined;
     return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, leases, events, metrics, agents, configs, live, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
   } catch (err) {

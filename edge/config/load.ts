@@ -18,6 +18,7 @@ import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConf
 import { SourceFile, fileErrorReason, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
 import { closest, didYouMean } from '../../shared/kit/suggest.js';
 import { claimConflicts, type LocatedClaim, type Place } from './claims.js';
+import { serviceStateDirectory } from '../../shared/kit/state-dir.js';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -324,9 +325,9 @@ export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig
  */
 export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string {
   const beside = resolveFrom(configFile, `data/${gatewayId}`);
-  const state = env.STATE_DIRECTORY?.split(':')[0];
+  const state = serviceStateDirectory(env);
   // A gateway that already keeps its outbox and models beside its config goes on using them.
-  return state && isAbsolute(state) && !exists(beside) ? state : beside;
+  return state && !exists(beside) ? state : beside;
 }
 
 type Limits = { readonly min?: number; readonly max?: number };

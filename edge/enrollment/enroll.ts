@@ -147,6 +147,7 @@ export interface FirstStartOptions {
 /** How long to wait before the next attempt after this error, or undefined when trying again cannot help. */
 function retryDelayMs(err: unknown, attempt: number): { waitMs: number; why: string } | undefined {
   if (isSwarmgateError(err, 'SWG_ERR_ENROLL_HUB')) return { waitMs: Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), why: 'hub unreachable for enrollment' };
+  if (isSwarmgateError(err, 'SWG_ERR_ENROLL_STORAGE')) return { waitMs: Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), why: 'the hub cannot store gateway credentials now (its admin must fix it; the token was not used)' };
   if (isSwarmgateError(err, 'SWG_ERR_ENROLL_RATE_LIMITED')) {
     // The hub's Retry-After, at least a second and at most MAX_RATE_LIMIT_WAIT_MS; a minute when it sent none.
     const seconds = err.details.retryAfterS;

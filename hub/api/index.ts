@@ -4,6 +4,7 @@
  * route comes from the route table (routes.ts), which decides who may call it.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import Fastify, { LogController } from 'fastify';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
@@ -19,7 +20,7 @@ import { LoginLimiter } from './auth/rate-limit.js';
 import { AuditLog } from './audit.js';
 import type { Api, ApiContext, ApiServices } from './context.js';
 import { sqlFor } from '../db/sql.js';
-import { isSwarmgateError } from '../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { errorBody, makeErrorHandler } from './errors.js';
 import { installApiMetrics, loginMetrics } from './metrics.js';
 import { typeboxValidator } from './validation.js';
@@ -81,12 +82,31 @@ export function apiConfig(input: Partial<ApiConfig> = {}): ApiConfig {
   return Value.Default(ApiConfigSchema, structuredClone(input)) as ApiConfig;
 }
 
+/** The API's certificate and key, read and loaded with errors naming the field (api.tls.certFile, api.tls.keyFile), not a bare ENOENT or OpenSSL's "no start line". */
+function tlsOptions(tls: { certFile: string; keyFile: string }): { key: Buffer; cert: Buffer } {
+  const readField = (field: 'certFile' | 'keyFile', what: string): Buffer => {
+    try {
+      return readFileSync(tls[field]);
+    } catch (err) {
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `api.tls.${field}: cannot read ${tls[field]} (${what}): ${errorMessage(err)}`, { cause: err });
+    }
+  };
+  const cert = readField('certFile', 'the PEM certificate chain');
+  const key = readField('keyFile', 'the PEM private key');
+  try {
+    createSecureContext({ key, cert });
+  } catch (err) {
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `api.tls: certFile ${tls.certFile} and keyFile ${tls.keyFile} do not load as a certificate chain and its private key (${errorMessage(err)}); certFile must hold the PEM certificate chain, keyFile the PEM private key`, { cause: err });
+  }
+  return { key, cert };
+}
+
 export async function buildApi(deps: ApiDeps): Promise<Api> {
   const config = apiConfig(deps.config);
   const log = deps.logger ?? createLogger('hub-api');
   const sql = sqlFor(deps.store);
   const closing = new AbortController();
-  const https = config.tls ? { key: readFileSync(config.tls.keyFile), cert: readFileSync(config.tls.certFile) } : null;
+  const https = config.tls ? tlsOptions(config.tls) : null;
   const app = Fastify({
     ...(https ? { https } : {}),
     loggerInstance: log,

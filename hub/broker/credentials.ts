@@ -5,13 +5,16 @@
  * be emitted for an external Mosquitto. Plain passwords are never written; add/rotate hashes the
  * password given once (CLI: `swarmgate hub user add`).
  */
-import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { accessSync, chmodSync, chownSync, constants, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
+import { dirname } from 'node:path';
 import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import type { Identity } from './acl.js';
+import type { FileOwner } from './mosquitto.js';
 import { mosquittoHash } from './mosquitto-hash.js';
 import { hashPassword, hashSecret, isPasswordHash } from './passwords.js';
 import { filterProblem, isValidFilter } from './topic-filter.js';
@@ -109,14 +112,53 @@ function statKey(file: string): string | undefined {
   }
 }
 
+/** A user or group id with its name where this machine knows it ("998 (swarmgate)"). */
+function idName(db: 'passwd' | 'group', id: number): string {
+  try {
+    const name = execFileSync('getent', [db, String(id)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':')[0];
+    return name ? `${id} (${name})` : String(id);
+  } catch {
+    return String(id);
+  }
+}
+
+const octal = (mode: number): string => `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+
+/** A credentials file this process may not read: who owns it, its mode, who we are, and what to do. */
+function permissionDenied(file: string, err: unknown): SwarmgateError {
+  let owner = '';
+  try {
+    const st = statSync(file);
+    owner = ` (owner ${idName('passwd', st.uid)}, group ${idName('group', st.gid)}, mode ${octal(st.mode)})`;
+  } catch {
+    // The folder may be what is unreadable: the message then names only the file.
+  }
+  const self = process.getuid?.();
+  const running = self === undefined ? '' : `; this process runs as user ${idName('passwd', self)}`;
+  return new SwarmgateError('SWG_ERR_HUB_CREDENTIALS', `permission denied reading ${file}${owner}${running}`, {
+    cause: err,
+    hint:
+      `the hub reads this file as its service user (deploy/systemd units: User=swarmgate): give it the file, e.g. \`chown swarmgate:swarmgate ${file}\`. ` +
+      '`swarmgate hub user add` keeps the owner and mode of an existing file; creating one as root, give it --owner swarmgate',
+  });
+}
+
 /** Reads and validates a credentials file; a missing file is an empty user list. */
 export function loadCredentials(file: string): CredentialsFile {
   const key = statKey(file);
   if (key === undefined) return { users: [] };
   if (cached?.file === file && cached.key === key) return structuredClone(cached.creds);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw permissionDenied(file, err);
+    throw new SwarmgateError('SWG_ERR_HUB_CREDENTIALS', `${file}: cannot read it (${errorMessage(err)})`, { cause: err, hint: 'name the credentials file itself (broker.embedded.credentialsFile, --credentials)' });
+  }
   let raw: unknown;
   try {
-    raw = parseText(readFileSync(file, 'utf8'));
+    raw = parseText(text);
   } catch (err) {
     throw invalid(file, `not valid YAML (${errorMessage(err)})`);
   }
@@ -143,18 +185,103 @@ export function loadCredentials(file: string): CredentialsFile {
   return parsed;
 }
 
-function saveCredentials(file: string, creds: CredentialsFile): void {
+function existing(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Gives the new file the old one's owner and group: root can; another user keeps the group when
+ * it is one of its groups (else the file is its own, as any file it writes).
+ */
+function keepOwner(tmp: string, before: Stats): void {
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  if (uid === undefined || (before.uid === uid && before.gid === gid)) return;
+  if (uid === 0) {
+    chownSync(tmp, before.uid, before.gid);
+    return;
+  }
+  try {
+    chownSync(tmp, uid, before.gid);
+  } catch {
+    // Not a member of the file's group.
+  }
+}
+
+/**
+ * A new file written by root in a folder another user owns (the hub's state directory, owned by
+ * its service user) goes to that user: root:root 0600 there would lock the hub out of it.
+ */
+function folderOwner(tmp: string, folder: string): void {
+  if (process.getuid?.() !== 0) return;
+  const st = statSync(folder);
+  if (st.uid !== 0) chownSync(tmp, st.uid, st.gid);
+}
+
+/**
+ * Why this process could not rewrite the credentials file (undefined: it can): the file is
+ * rewritten through a temporary file beside it, so its folder must be writable. Checked at hub
+ * start when gateways may enroll.
+ */
+export function credentialsFolderProblem(file: string): string | undefined {
+  const folder = dirname(file);
+  try {
+    accessSync(folder, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === 'EROFS' ? 'is on a read-only file system' : code === 'ENOENT' ? 'does not exist' : 'is not writable by this user';
+    return `the folder ${folder} of the credentials file ${file} ${what} (${code ?? errorMessage(err)})`;
+  }
+}
+
+/** The file could not be written: which file, the errno, and what to do about it. */
+function unwritable(file: string, tmp: string, err: unknown, owner: FileOwner | undefined): SwarmgateError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = errorMessage(err);
+  const hint =
+    owner && code === 'EPERM'
+      ? `giving the file to ${owner.name} (--owner) needs root`
+      : code === 'EROFS' || code === 'EACCES' || code === 'EPERM'
+        ? `the folder of ${file} must be writable by this user (the hub's service user when gateways enroll: the file is rewritten beside itself, as ${tmp}); ` +
+          'under the shipped systemd units /etc is read-only to the hub (ProtectSystem=full): keep the credentials file in the state directory, /var/lib/swarmgate-hub'
+        : undefined;
+  return new SwarmgateError('SWG_ERR_HUB_CREDENTIALS_WRITE', `cannot write the broker credentials file ${file}: ${reason}`, { cause: err, details: { file, ...(code ? { errno: code } : {}) }, ...(hint ? { hint } : {}) });
+}
+
+/**
+ * Writes the file atomically (a temporary file beside it, renamed over it). A file that exists
+ * keeps its owner, group and mode: root adding a user must not take the file away from the hub's
+ * service user. A new file is mode 0600, owned by `owner` when given (needs root), else by this
+ * user — by the folder's owner when root writes it in a folder another user owns.
+ */
+function saveCredentials(file: string, creds: CredentialsFile, owner?: FileOwner): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const body = creds.users.length === 0 ? 'users: []\n' : `users:\n${creds.users.map((u) => `  - ${JSON.stringify(u)}\n`).join('')}`;
-  writeFileSync(tmp, HEADER + body, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  const before = existing(file);
+  const mode = before ? before.mode & 0o777 : 0o600;
+  try {
+    writeFileSync(tmp, HEADER + body, { mode: 0o600 });
+    if (owner) chownSync(tmp, owner.uid, owner.gid);
+    else if (before) keepOwner(tmp, before);
+    else folderOwner(tmp, dirname(file));
+    chmodSync(tmp, mode);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw unwritable(file, tmp, err, owner);
+  }
   const key = statKey(file);
   cached = key === undefined ? undefined : { file, key, creds: structuredClone(creds) };
 }
 
 /**
- * Adds a user or rotates its password (and role/scopes). Writes the file atomically, mode 0600.
+ * Adds a user or rotates its password (and role/scopes). Writes the file atomically: a new file
+ * mode 0600, an existing one keeping its owner, group and mode.
  * Returns whether the user was new. `generated`: the password came from generatePassword (a
  * 256-bit secret), so it gets the fast hash (see passwords.ts); a chosen password keeps scrypt.
  */
@@ -165,6 +292,8 @@ export async function upsertUser(file: string, spec: UserSpec, password: string,
 
 export interface UpsertOptions {
   readonly mosquittoIterations?: number;
+  /** Who the file belongs to after the write (needs root); default: an existing file keeps its owner, a new one is this user's. */
+  readonly owner?: FileOwner;
   /** The passwords came from generatePassword: the fast hash (see passwords.ts). */
   readonly generated?: boolean;
 }
@@ -208,15 +337,15 @@ export async function upsertUsers(file: string, entries: readonly { spec: UserSp
     else index.set(user.username, creds.users.push(user) - 1);
     return at === undefined;
   });
-  saveCredentials(file, creds);
+  saveCredentials(file, creds, options.owner);
   return created;
 }
 
 /** Removes a user; returns false when there was none of that name. */
-export function removeUser(file: string, username: string): boolean {
+export function removeUser(file: string, username: string, options: { readonly owner?: FileOwner } = {}): boolean {
   const creds = loadCredentials(file);
   const users = creds.users.filter((u) => u.username !== username);
   if (users.length === creds.users.length) return false;
-  saveCredentials(file, { users });
+  saveCredentials(file, { users }, options.owner);
   return true;
 }

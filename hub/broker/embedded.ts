@@ -4,13 +4,13 @@
  * client id. The hub's own clients use an in-memory credential created at start (never on disk).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError, type AuthErrorCode, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { MAX_PAYLOAD_BYTES } from '../../shared/wire/codec.js';
 import { parseTopic } from '../../shared/wire/topics.js';
@@ -122,6 +122,8 @@ class CredentialCache {
   /** The users by name: a CONNECT looks its user up here, not by scanning the list. */
   private byName = new Map<string, CredentialUser>();
   private mtimeMs = -1;
+  /** The version of the file whose read failed last (logged once). */
+  private failedMtimeMs = -1;
   /** Called after every reload (revocation: clients whose user is gone are disconnected). */
   onReload: (creds: CredentialsFile) => void = () => undefined;
 
@@ -142,11 +144,16 @@ class CredentialCache {
 
   /** Picks up rotations made by the CLI while the hub runs. A broken file keeps the last good one. */
   current(log: Logger): CredentialsFile {
+    let mtime = 0;
     try {
-      const mtime = statSync(this.file).mtimeMs;
+      mtime = statSync(this.file).mtimeMs;
       if (mtime !== this.mtimeMs) this.reload();
     } catch (err) {
-      if (this.mtimeMs !== 0) log.error({ err: errorMessage(err), file: this.file }, 'credentials file unreadable; keeping the users loaded before');
+      // Once per version of the file, not on every CONNECT and every second.
+      if (this.mtimeMs !== 0 && mtime !== this.failedMtimeMs) {
+        this.failedMtimeMs = mtime;
+        log.error({ err: errorMessage(err), code: isSwarmgateError(err) ? err.code : undefined, hint: isSwarmgateError(err) ? err.hint : undefined, file: this.file }, 'credentials file unreadable; keeping the users loaded before');
+      }
     }
     return this.creds;
   }
@@ -178,7 +185,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const metrics = options.metrics ?? new HubMetrics();
   const maxPayload = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
   const credentials = new CredentialCache(options.credentialsFile);
-  if (credentials.current(log).users.length === 0) log.warn({ file: options.credentialsFile }, 'no broker users yet: gateways cannot connect until one is added (`swarmgate hub user add`)');
+  if (!existsSync(options.credentialsFile)) {
+    // A first start has no file yet; a typo in credentialsFile looks the same: name the path.
+    log.warn(
+      { file: options.credentialsFile },
+      `credentials file ${options.credentialsFile} does not exist (broker.embedded.credentialsFile): no broker users, gateways cannot connect. ` +
+        'Check the path if users were added; on a first start add one (`swarmgate hub user add --credentials <that file>`) or enroll gateways',
+    );
+  } else if (credentials.current(log).users.length === 0) log.warn({ file: options.credentialsFile }, 'no broker users yet: gateways cannot connect until one is added (`swarmgate hub user add`)');
   const internal = { username: `swarmgate-hub-internal-${randomBytes(6).toString('hex')}`, password: randomBytes(24).toString('base64url') };
   const internalDigest = createHash('sha256').update(internal.password).digest();
   const identities = new WeakMap<Client, Identity>();

@@ -131,10 +131,9 @@ function idOf(user: string, flag: '-u' | '-g'): number {
  * from LDAP or other NSS sources work as well as /etc/passwd ones; the group defaults to the
  * user's primary group.
  */
-export function resolveFileOwner(spec: string): FileOwner {
+export function resolveFileOwner(spec: string, hint = 'name the user Mosquitto runs as (`user` in mosquitto.conf; Debian: mosquitto), optionally user:group'): FileOwner {
   const [user = '', group] = spec.split(':');
-  const fail = (what: string, cause?: unknown): SwarmgateError =>
-    new SwarmgateError('SWG_ERR_CLI_USAGE', `--owner ${spec}: ${what}`, { ...(cause === undefined ? {} : { cause }), hint: 'name the user Mosquitto runs as (`user` in mosquitto.conf; Debian: mosquitto), optionally user:group' });
+  const fail = (what: string, cause?: unknown): SwarmgateError => new SwarmgateError('SWG_ERR_CLI_USAGE', `--owner ${spec}: ${what}`, { ...(cause === undefined ? {} : { cause }), hint });
   if (!user) throw fail('no user');
   let uid: number;
   let gid: number;

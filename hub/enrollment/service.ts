@@ -10,7 +10,7 @@
  */
 import { createPublicKey, randomBytes, timingSafeEqual, verify } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import type { Logger } from '../../shared/kit/log.js';
 import {
   ENROLL_TOKEN_PREFIX,
@@ -387,6 +387,11 @@ export class EnrollmentService {
     } catch (err) {
       await this.sql.all('UPDATE enrollment_tokens SET used_at = NULL, used_by = NULL WHERE id = ?', [parsed.id]);
       if (!bound) await this.sql.all('DELETE FROM enrolled_gateways WHERE gateway = ? AND token_id = ?', [gateway, parsed.id]);
+      if (isSwarmgateError(err, 'SWG_ERR_HUB_CREDENTIALS_WRITE')) {
+        // The operator's problem, told in the hub log; the gateway learns only that it may retry later.
+        this.options.log?.error({ err: err.message, errno: err.details.errno, file: err.details.file, hint: err.hint, gateway, site, tokenId: parsed.id }, 'enrollment refused: the broker credentials file cannot be written');
+        throw new SwarmgateError('SWG_ERR_ENROLL_STORAGE', `the hub cannot store gateway credentials now (token ${parsed.id} was not used)`, { cause: err });
+      }
       throw err;
     }
     if (bound) {

@@ -1,0 +1,26 @@
+/**
+ * Where a service keeps its data under systemd. The shipped units set `StateDirectory=` (the hub:
+ * swarmgate-hub, the gateway: swarmgate), which creates /var/lib/<name> for the service user and
+ * passes it as $STATE_DIRECTORY; /etc, where the config files live, is read-only to the services
+ * (ProtectSystem=full). The gateway and the hub resolve their data paths with these two functions.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+
+/** The service's state directory: the first entry of $STATE_DIRECTORY when it is absolute, else undefined (not under systemd). */
+export function serviceStateDirectory(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const first = env.STATE_DIRECTORY?.split(':')[0];
+  return first && isAbsolute(first) ? first : undefined;
+}
+
+/**
+ * A data path (a database, a journal folder) from a config file: absolute as given; relative, in
+ * the service state directory under systemd, else next to the config file — also under systemd
+ * when it exists there already (data kept beside the config before this rule stays in use).
+ */
+export function resolveDataPath(configFile: string, path: string, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string {
+  if (isAbsolute(path)) return path;
+  const beside = resolve(dirname(configFile), path);
+  const state = serviceStateDirectory(env);
+  return state && !exists(beside) ? join(state, path) : beside;
+}

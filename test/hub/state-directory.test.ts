@@ -1,0 +1,63 @@
+/**
+ * The hub's SQLite store path under systemd ($STATE_DIRECTORY) and the error when it cannot be
+ * created: the path and where it belongs, not only "ENOENT ... mkdir".
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseHubConfig } from '../../hub/config.js';
+import { openHubStore } from '../../hub/features.js';
+import { isSwarmgateError } from '../../shared/kit/errors.js';
+import { peerOrSkip } from '../support/peers.js';
+import { tempDir } from '../support/tmp.js';
+
+const CONFIG = 'broker: { embedded: { credentialsFile: users.yaml } }\nstore: { kind: sqlite }\n';
+
+describe('hub store path and $STATE_DIRECTORY', () => {
+  const dir = tempDir('swg-hub-state-');
+  afterAll(() => dir.remove());
+
+  it('a relative store.path goes to the state directory, unless the database exists next to the config already', () => {
+    const etc = join(dir.path, 'etc');
+    const state = join(dir.path, 'state');
+    mkdirSync(etc);
+    const file = join(etc, 'hub.yaml');
+    expect(parseHubConfig(CONFIG, file, { STATE_DIRECTORY: state }).store).toMatchObject({ path: join(state, 'data/hub.db') });
+    expect(parseHubConfig(CONFIG, file, { STATE_DIRECTORY: `${state}:/other` }).store).toMatchObject({ path: join(state, 'data/hub.db') });
+    expect(parseHubConfig(CONFIG, file, { STATE_DIRECTORY: 'relative' }).store).toMatchObject({ path: join(etc, 'data/hub.db') });
+    expect(parseHubConfig(CONFIG, file, {}).store).toMatchObject({ path: join(etc, 'data/hub.db') });
+    // A hub installed before this rule keeps its database.
+    mkdirSync(join(etc, 'data'));
+    writeFileSync(join(etc, 'data/hub.db'), '');
+    expect(parseHubConfig(CONFIG, file, { STATE_DIRECTORY: state }).store).toMatchObject({ path: join(etc, 'data/hub.db') });
+  });
+
+  const ro = join(dir.path, 'ro');
+  let mounted = false;
+  if (process.getuid?.() === 0) {
+    try {
+      mkdirSync(ro);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro], { stdio: 'pipe' });
+      mounted = true;
+    } catch {
+      mounted = false;
+    }
+  }
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [ro], { stdio: 'pipe' });
+  });
+  const runnable = peerOrSkip({ available: mounted, reason: 'needs root and mount (a read-only tmpfs, as /etc is to the hub unit)' });
+
+  it.skipIf(!runnable)('a store.path in a read-only folder: the error names the path, the errno and the state directory', async () => {
+    const config = parseHubConfig(CONFIG, join(ro, 'hub.yaml'), {});
+    const err = await openHubStore(config.store).catch((e: unknown) => e);
+    expect(isSwarmgateError(err, 'SWG_ERR_HUB_STORE'), String(err)).toBe(true);
+    if (!isSwarmgateError(err)) return;
+    expect(err.message).toContain(join(ro, 'data/hub.db'));
+    expect(err.message).toContain(`(${ro} is on a read-only file system, EROFS)`);
+    expect(err.details).toMatchObject({ path: join(ro, 'data/hub.db'), errno: 'EROFS' });
+    expect(err.hint).toContain(`store.path ${join(ro, 'data/hub.db')}`);
+    expect(err.hint).toContain('/var/lib/swarmgate-hub');
+  });
+});
