@@ -7,6 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
+import { existsSync } from 'node:fs';
 import { resolveDataPath } from '../shared/kit/state-dir.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { EnrollmentConfigSchema } from './enrollment/schema.js';
@@ -16,6 +17,9 @@ import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store
 const strict = { additionalProperties: false } as const;
 const Port = (description: string, dflt?: number) => Type.Integer({ minimum: 0, maximum: 65535, description, ...(dflt === undefined ? {} : { default: dflt }) });
 
+
+/** The state directory the shipped hub units give the hub (StateDirectory=swarmgate-hub, deploy/systemd). */
+export const HUB_STATE_DIRECTORY = '/var/lib/swarmgate-hub';
 export const EmbeddedBrokerSchema = Type.Object(
   {
     host: Type.String({ default: '0.0.0.0', description: 'Address to listen on' }),
@@ -344,7 +348,7 @@ export function parseHubConfig(text: string, file: string, env: NodeJS.ProcessEn
     config.releases.dir = resolveFrom(file, config.releases.dir);
     config.releases.publicKeyFile = resolveFrom(file, config.releases.publicKeyFile);
   }
-  if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveDataPath(file, config.store.path, env);
+  if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveDataPath(file, config.store.path, env, existsSync, HUB_STATE_DIRECTORY);
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;
   if (external && external.password === undefined && process.env.SWARMGATE_HUB_MQTT_PASSWORD) external.password = process.env.SWARMGATE_HUB_MQTT_PASSWORD;

@@ -17,10 +17,22 @@ export function serviceStateDirectory(env: NodeJS.ProcessEnv = process.env): str
  * A data path (a database, a journal folder) from a config file: absolute as given; relative, in
  * the service state directory under systemd, else next to the config file — also under systemd
  * when it exists there already (data kept beside the config before this rule stays in use).
+ * `installed` is the state directory the shipped unit gives the service: a command run from a
+ * shell on the same config (`sudo swarmgate hub enroll create --config /etc/swarmgate/hub.yaml`)
+ * has no $STATE_DIRECTORY, and must open the service's data there, not create another next to the
+ * config, when only the service's exists.
  */
-export function resolveDataPath(configFile: string, path: string, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string {
+export function resolveDataPath(
+  configFile: string,
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (path: string) => boolean = existsSync,
+  installed?: string,
+): string {
   if (isAbsolute(path)) return path;
   const beside = resolve(dirname(configFile), path);
   const state = serviceStateDirectory(env);
-  return state && !exists(beside) ? join(state, path) : beside;
+  if (state) return exists(beside) ? beside : join(state, path);
+  if (installed !== undefined && !exists(beside) && exists(join(installed, path))) return join(installed, path);
+  return beside;
 }

@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseHubConfig } from '../../hub/config.js';
+import { HUB_STATE_DIRECTORY, parseHubConfig } from '../../hub/config.js';
+import { resolveDataPath } from '../../shared/kit/state-dir.js';
 import { openHubStore } from '../../hub/features.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { peerOrSkip } from '../support/peers.js';
@@ -31,6 +32,20 @@ describe('hub store path and $STATE_DIRECTORY', () => {
     mkdirSync(join(etc, 'data'));
     writeFileSync(join(etc, 'data/hub.db'), '');
     expect(parseHubConfig(CONFIG, file, { STATE_DIRECTORY: state }).store).toMatchObject({ path: join(etc, 'data/hub.db') });
+  });
+
+  it("a command run from a shell (no $STATE_DIRECTORY) opens the service's database in the installed state directory, not a new one next to the config", () => {
+    const file = '/etc/swarmgate/hub.yaml';
+    const exists = (have: string[]) => (p: string) => have.includes(p);
+    const installed = join(HUB_STATE_DIRECTORY, 'data/hub.db');
+    // Only the service's database exists: the command opens it.
+    expect(resolveDataPath(file, 'data/hub.db', {}, exists([installed]), HUB_STATE_DIRECTORY)).toBe(installed);
+    // One next to the config (a hub run from a shell before): that one, as before.
+    expect(resolveDataPath(file, 'data/hub.db', {}, exists([installed, '/etc/swarmgate/data/hub.db']), HUB_STATE_DIRECTORY)).toBe('/etc/swarmgate/data/hub.db');
+    // Neither: next to the config, as before (a hub started from a checkout).
+    expect(resolveDataPath(file, 'data/hub.db', {}, exists([]), HUB_STATE_DIRECTORY)).toBe('/etc/swarmgate/data/hub.db');
+    // Under systemd the state directory it is given wins over the installed default.
+    expect(resolveDataPath(file, 'data/hub.db', { STATE_DIRECTORY: '/srv/hub' }, exists([installed]), HUB_STATE_DIRECTORY)).toBe('/srv/hub/data/hub.db');
   });
 
   const ro = join(dir.path, 'ro');
