@@ -186,6 +186,12 @@ export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema =
   readonly connectionSchema: C;
   readonly addressSchema: A;
   readonly capabilities: { readonly subscribe: boolean; readonly browse: boolean };
+  /**
+   * Connection fields holding a file or folder path (each a path of keys into the connection): a
+   * relative one is resolved against the config file's folder when the config is loaded, like
+   * profiles and dataDir, so the gateway reads the same file from any working directory.
+   */
+  readonly pathFields?: readonly (readonly string[])[];
   /** Checks that need more than a schema (overlapping registers, string lengths ...). */
   validate(device: DeviceSpec<Static<C>, Static<A>>): ValidationProblem[];
   /** What the device holds that no other device may hold, or hold differently (checked across devices). */

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { checkConfig, defaultDataDir, loadConfig } from '../../edge/config/load.
 import { checkGatewayConfigFile } from '../../edge/config/check-file.js';
 import { formatProblem } from '../../shared/kit/config-file.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
+import { clientOptions } from '../../edge/federation/mqtt-link.js';
+import { resolveFederationConfig } from '../../edge/federation/schema.js';
 import { tempDir } from '../support/tmp.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/configs/', import.meta.url));
@@ -240,6 +242,36 @@ describe('gateway config: files that are not regular files or too large are refu
     expect(problems(secret)).toEqual([`${secret} is readable by other users (mode 0644): chmod 600 ${secret}`]);
     chmodSync(secret, 0o600);
     expect(problems(secret)).toEqual([]);
+  });
+
+  it('relative file paths in the config are resolved against its folder, not the working directory', () => {
+    // The check and the gateway run from anywhere (systemd: WorkingDirectory=/var/lib/swarmgate).
+    const site = join(dir.path, 'site');
+    mkdirSync(site, { recursive: true });
+    writeFileSync(join(site, 'broker-password'), 'pw-site\n', { mode: 0o600 });
+    chmodSync(join(site, 'broker-password'), 0o600);
+    mkdirSync(join(site, 'certs'));
+    for (const f of ['ca.pem', 'certs/gw.pem', 'certs/gw.key']) writeFileSync(join(site, f), f);
+    const file = join(site, 'gateway.yaml');
+    writeFileSync(
+      file,
+      `${head}devices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${relative(site, AHU)}, connection: { host: h } }\n` +
+        `  - { id: cold, protocol: opcua, profile: ${relative(site, PROFILES)}/cold-room-opcua.yaml, connection: { endpointUrl: "opc.tcp://h:4840", pkiDir: pki } }\n` +
+        'federation: { mqtt: { url: "mqtts://127.0.0.1:8883", username: gw-1, passwordFile: broker-password, tls: { ca: ca.pem, cert: certs/gw.pem, key: ./certs/gw.key } } }\n' +
+        'update: { installRoot: opt, releaseKeyFile: release-key.pem, caFile: ../hub-ca.pem }\n',
+    );
+    expect(process.cwd()).not.toBe(site);
+    const checked = checkConfig(file, registry);
+    expect(checked.problems.map(formatProblem)).toEqual([]);
+    const config = checked.loaded!.config;
+    expect(config.federation?.mqtt).toMatchObject({ passwordFile: join(site, 'broker-password'), tls: { ca: join(site, 'ca.pem'), cert: join(site, 'certs/gw.pem'), key: join(site, 'certs/gw.key') } });
+    expect(config.update).toMatchObject({ installRoot: join(site, 'opt'), releaseKeyFile: join(site, 'release-key.pem'), caFile: join(dir.path, 'hub-ca.pem') });
+    expect(checked.loaded!.devices.find((d) => d.id === 'cold')?.connection).toMatchObject({ pkiDir: join(site, 'pki') });
+    // The MQTT link reads the password the check found.
+    expect(clientOptions(resolveFederationConfig(config.federation!).mqtt, 'gw-1')).toMatchObject({ password: 'pw-site', ca: Buffer.from('ca.pem'), key: Buffer.from('certs/gw.key') });
+    // Absolute paths stay as given.
+    writeFileSync(file, `${head}devices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\nfederation: { mqtt: { url: "mqtt://127.0.0.1:1883", passwordFile: ${join(site, 'broker-password')} } }\n`);
+    expect(loadConfig(file, registry).config.federation?.mqtt.passwordFile).toBe(join(site, 'broker-password'));
   });
 
   it('a duplicate device id is one problem, not one per reference to the other device\'s points', () => {

@@ -60,6 +60,7 @@ export const opcuaManifest: DriverManifest<typeof OpcuaConnectionSchema, typeof 
   connectionSchema: OpcuaConnectionSchema,
   addressSchema: OpcuaAddressSchema,
   capabilities: { subscribe: true, browse: true },
+  pathFields: [['pkiDir']],
   validate: validateOpcuaDevice,
   valueType: (address) => (address.dataType === undefined ? undefined : OPCUA_VALUE_TYPES[address.dataType]),
   create: (device, context) => new LazyOpcuaDriver(device, context),
