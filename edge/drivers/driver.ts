@@ -172,6 +172,13 @@ export interface DeviceClaim {
   readonly connectionPath?: string;
   /** The point that claims it, for messages. */
   readonly point?: string;
+  /**
+   * Claims with different resources that still clash when either is a wildcard: a UDP socket bound
+   * to 0.0.0.0 takes its port on every address, so no other device may bind that port on any
+   * address. Claims of one `key` (e.g. `udp port 47808`) conflict when their resources differ and
+   * one of them has `wildcard`.
+   */
+  readonly overlap?: { readonly key: string; readonly wildcard: boolean };
 }
 
 /**

@@ -484,6 +484,30 @@ describe('edge check: what devices share (serial ports, bus addresses, GPIO line
     ]);
   });
 
+  it('a BACnet bind on the wildcard address clashes with any other bind of that UDP port; equal binds share one socket', () => {
+    const VAV = `${PROFILES}vav-bacnet.yaml`;
+    const text = `${head}devices:
+  - { id: vav1, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 1, bind: "127.0.0.1:47915" } }
+  - { id: vav2, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 2, bind: "127.0.0.1:47915" } }
+  - { id: vav3, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 3, bind: "0.0.0.0:47915" } }
+  - { id: vav4, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 4, bind: "127.0.0.2:47915" } }
+  - { id: vav5, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 5, bind: "0.0.0.0:47916" } }
+  - { id: vav6, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 6, bind: "0.0.0.0:0" } }
+  - { id: vav7, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 7, bind: "0.0.0.0:0" } }
+`;
+    const file = write('bacnet-binds.yaml', text);
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    // Two specific addresses on one port do not clash (127.0.0.1 and 127.0.0.2); port 0 is any free port.
+    expect(lines).toEqual([
+      `${file}:${lineIn(text, 'id: vav3')}:${(text.split('\n')[lineIn(text, 'id: vav3') - 1] ?? '').indexOf('"0.0.0.0:47915"') + 1}: devices[2].connection.bind: BACnet/IP bind 0.0.0.0:47915 clashes with BACnet/IP bind 127.0.0.1:47915 of device "vav1" (line ${lineIn(text, 'id: vav1')}): this wildcard address takes the port on every address, so the second socket cannot bind (EADDRINUSE); give both devices the same bind to share one socket, or use different ports`,
+    ]);
+    // The other order: the wildcard first, a specific address later.
+    const reversed = write('bacnet-binds-2.yaml', `${head}devices:\n  - { id: a, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 1 } }\n  - { id: b, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 2, bind: "192.168.1.5:47808" } }\n`);
+    expect(checkGatewayConfigFile(reversed, registry).problems.map((p) => p.message)).toEqual([
+      'BACnet/IP bind 192.168.1.5:47808 clashes with BACnet/IP bind 0.0.0.0:47808 of device "a" (line 3): that wildcard address takes the port on every address, so the second socket cannot bind (EADDRINUSE); give both devices the same bind to share one socket, or use different ports',
+    ]);
+  });
+
   it('two GPIO devices on one chip claiming the same lines: the device, the point and the profile line of each', () => {
     const text = `${head}devices:
   - id: io
