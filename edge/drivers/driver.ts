@@ -199,6 +199,12 @@ export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema =
    * profiles and dataDir, so the gateway reads the same file from any working directory.
    */
   readonly pathFields?: readonly (readonly string[])[];
+  /**
+   * Readings carry the device's own timestamp (OPC UA sourceTimestamp), which a new subscription
+   * repeats for an unchanged value: the gateway keeps the last reported timestamp of these points
+   * across restarts and does not report such a sample again (edge/runtime/reported-times.ts).
+   */
+  readonly sourceTimestamps?: boolean;
   /** Checks that need more than a schema (overlapping registers, string lengths ...). */
   validate(device: DeviceSpec<Static<C>, Static<A>>): ValidationProblem[];
   /** What the device holds that no other device may hold, or hold differently (checked across devices). */
