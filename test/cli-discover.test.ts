@@ -3,7 +3,7 @@
  * simulator over a socat pty) writes what `edge check` accepts, with counts that are the points
  * drafted; the AHU simulator answers on every unit id, and is drafted once, saying so.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { discover } from '../cli/discover.js';
@@ -48,7 +48,7 @@ describe('edge discover --protocol modbus-tcp', { timeout: 60_000 }, () => {
     const output = join(dir.path, 'ahu.yaml');
     const { code, stderr } = await run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--units', '1-3', '--output', output, '--name', 'ahu-draft']);
     expect(code).toBe(0);
-    expect(stderr).toContain('on 1 unit(s)');
+    expect(stderr).toContain('on 1 unit (unit id 1)');
     expect(stderr).toContain('unit 1 also answers as units 2, 3 with the same registers and values (the device ignores the unit id): drafted once, as unit 1');
     const points = (readFileSync(output, 'utf8').match(/^ {2}- name: /gm) ?? []).length;
     expect(points).toBeGreaterThan(12);
@@ -66,6 +66,39 @@ describe('edge discover --protocol modbus-tcp', { timeout: 60_000 }, () => {
 
   it('several units without --output: refused before scanning, saying why', async () => {
     await expect(run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--units', '1-2'])).rejects.toThrow(/--output/);
+  });
+
+  it('an --output folder that does not exist or is not writable: refused before scanning, naming the folder', async () => {
+    const missing = join(dir.path, 'nonexistent', 'dir', 'draft.yaml');
+    const started = Date.now();
+    await expect(run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--units', '1-247', '--output', missing])).rejects.toThrow(
+      `--output ${missing}: cannot write the draft there (${join(dir.path, 'nonexistent', 'dir')}: no such file); nothing was scanned`,
+    );
+    // A scan of 247 units would take far longer.
+    expect(Date.now() - started).toBeLessThan(2000);
+    await expect(run(['--protocol', 'bacnet-ip', '--output', missing])).rejects.toThrow('nothing was scanned');
+    if (process.getuid?.() !== 0) {
+      const locked = join(dir.path, 'locked');
+      mkdirSync(locked, { mode: 0o500 });
+      await expect(run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--output', join(locked, 'd.yaml')])).rejects.toThrow(`${locked}: permission denied`);
+    }
+    await expect(run(['--protocol', 'modbus-tcp', '--host', ahu.host, '--port', String(ahu.port), '--output', dir.path])).rejects.toThrow('is a folder; give a file name');
+  });
+
+  it('--help prints the usage of every protocol and exits 0', async () => {
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await discover(['--help'])).toBe(0);
+      expect(await discover(['--protocol', 'bacnet-ip', '--help'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    for (const protocol of ['opcua', 'modbus-tcp', 'modbus-rtu', 'bacnet-ip']) expect(out[0]).toContain(`--protocol ${protocol}`);
+    expect(out[1]).toBe(out[0]);
   });
 });
 
