@@ -3,8 +3,9 @@
  * with the driver's browse capability, and write a draft device profile for a technician to edit
  * (names, units, types).
  */
-import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { createLogger } from '../shared/kit/log.js';
@@ -20,7 +21,11 @@ import { tmpdir } from 'node:os';
 import { fileErrorReason } from '../shared/kit/config-file.js';
 
 export const DISCOVER_HELP = `usage:
-  swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--depth N] [--output profile.yaml] [--name NAME]
+  swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--security-mode None|Sign|SignAndEncrypt]
+                          [--security-policy None|Basic256Sha256|Aes128_Sha256_RsaOaep|Aes256_Sha256_RsaPss]
+                          [--data-dir DIR] [--depth N] [--output profile.yaml] [--name NAME]
+      the client certificate and key are kept in DIR/pki/opcua: the gateway's dataDir (its certificate, which the
+      server may trust already), else \$XDG_CONFIG_HOME/swarmgate/discover (~/.config/swarmgate/discover, mode 0700)
   swarmgate edge discover --protocol modbus-tcp --host HOST [--port 502] [--units 1-10] [--output profile.yaml] [--name NAME]
   swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml] [--name NAME]
   swarmgate edge discover --protocol bacnet-ip [--bind HOST:PORT] [--target HOST:PORT | --broadcast ADDR:PORT] [--instances LOW-HIGH]
@@ -47,6 +52,23 @@ export function checkOutputFolder(output: string | undefined): void {
     }
   }
   if (problem !== undefined) throw usageError('edge discover', `--output ${output}: cannot write the draft there (${problem}); nothing was scanned`);
+}
+
+/**
+ * The folder whose pki/opcua holds discover's OPC UA client certificate and key: the gateway's
+ * data folder when given (--data-dir), else a private per-user folder (never the shared tmp).
+ */
+export function discoverDataDir(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (given !== undefined) {
+    mkdirSync(given, { recursive: true, mode: 0o700 });
+    return resolve(given);
+  }
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  const dir = join(base, 'swarmgate', 'discover');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // A folder made earlier (or by hand) with a looser mode: the private key lives below it.
+  if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  return dir;
 }
 
 function parseRange(text: string | undefined, fallback: [number, number]): [number, number] {
@@ -230,16 +252,20 @@ export async function discover(args: string[]): Promise<number> {
       depth: { type: 'string' },
       output: { type: 'string', short: 'o' },
       name: { type: 'string' },
+      'security-mode': { type: 'string' },
+      'security-policy': { type: 'string' },
+      'data-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const protocol = values.protocol;
   if (!protocol) throw usageError('edge discover', '--protocol is required (opcua, modbus-tcp, modbus-rtu, bacnet-ip)');
+  if (protocol !== 'opcua' && (values['security-mode'] || values['security-policy'] || values['data-dir'])) throw usageError('edge discover', '--security-mode, --security-policy and --data-dir are OPC UA options');
   checkOutputFolder(values.output);
   const manifest = builtinDrivers().get(protocol);
   const connection: Record<string, unknown> =
     protocol === 'opcua'
-      ? { endpointUrl: values.endpoint }
+      ? { endpointUrl: values.endpoint, ...(values['security-mode'] ? { securityMode: values['security-mode'] } : {}), ...(values['security-policy'] ? { securityPolicy: values['security-policy'] } : {}) }
       : protocol === 'modbus-tcp'
         ? { host: values.host, port: values.port ? Number(values.port) : 502 }
         : { path: values.path, baudRate: values.baud ? Number(values.baud) : 9600 };
@@ -250,7 +276,8 @@ export async function discover(args: string[]): Promise<number> {
   }
   const log = createLogger('discover');
   const spec: DeviceSpec = { id: 'discover', protocol, connection: withDefaults, points: [] };
-  const driver = manifest.create(spec, { log, dataDir: tmpdir() });
+  // OPC UA keeps its client certificate and private key under <dataDir>/pki/opcua: a private folder, not the shared tmp.
+  const driver = manifest.create(spec, { log, dataDir: protocol === 'opcua' ? discoverDataDir(values['data-dir']) : tmpdir() });
   if (!isBrowsable(driver)) throw new SwarmgateError('SWG_ERR_DRIVER_UNKNOWN', `${protocol} driver cannot browse`);
   const [fromUnit, toUnit] = parseRange(values.units, [1, 1]);
   if (manifest.profileProtocol === 'modbus' && toUnit > fromUnit && !values.output) {
