@@ -260,6 +260,7 @@ class ConfigChecker {
         deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
         pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
         ...(valueType !== undefined ? { valueType } : {}),
+        ...(rawType !== undefined && valueType !== undefined && rawType !== valueType ? { rawType } : {}),
         ...(rawType !== undefined && /int/.test(rawType) ? { resolution: Math.abs(scale) } : {}),
         ...(tags && tags.length > 0 ? { tags: normalizeTags(tags) } : {}),
       });

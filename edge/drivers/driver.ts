@@ -26,6 +26,13 @@ export function kindOfType(type: PointValueType): ValueKind {
   return type === 'boolean' || type === 'string' ? type : 'number';
 }
 
+/** `a boolean point`, `a number point (uint16)`, `a number point (uint16, scaled: a double in engineering units)`, `a string point`. */
+export function describePointType(type: PointValueType, rawType?: PointValueType): string {
+  const kind = kindOfType(type);
+  if (kind !== 'number') return `a ${kind} point`;
+  return rawType !== undefined && rawType !== type ? `a number point (${rawType}, scaled: a ${type} in engineering units)` : `a number point (${type})`;
+}
+
 /** The boolean a write means in any of its accepted spellings (true, 1, "1", "true", "on"; and off), or undefined. */
 export function booleanOf(value: unknown): boolean | undefined {
   if (value === true || value === 1 || value === '1' || value === 'true' || value === 'on') return true;
@@ -61,6 +68,8 @@ export interface PointSpec<Address = unknown> {
   readonly pollIntervalMs: number;
   /** Declared by the profile; undefined when the profile does not say (an OPC UA point without dataType). */
   readonly valueType?: PointValueType;
+  /** The type at the device address when scale or offset make valueType differ (a scaled uint16 register reads as a double): for messages. */
+  readonly rawType?: PointValueType;
   /** Integer registers: the step between two values it can hold, in engineering units (|scale|). */
   readonly resolution?: number;
   /** Project Haystack markers from the profile or the site's override ("point" implied), in reading order. */

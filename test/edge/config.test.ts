@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, defaultDataDir, loadConfig } from '../../edge/config/load.js';
 import { checkGatewayConfigFile } from '../../edge/config/check-file.js';
 import { formatProblem } from '../../shared/kit/config-file.js';
+import { checkWrite } from '../../edge/runtime/point-write.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { clientOptions } from '../../edge/federation/mqtt-link.js';
 import { resolveFederationConfig } from '../../edge/federation/schema.js';
@@ -43,6 +44,20 @@ describe('gateway config: valid', () => {
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' }, (p) => p === '/etc/swarmgate/data/gw-1')).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {})).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: 'relative' })).toBe('/etc/swarmgate/data/gw-1');
+  });
+
+  it('a scaled integer register names its type on the device in refusals: a uint16 point, not "a number point (double)"', () => {
+    const loaded = loadConfig(write('scaled.yaml', limitsOf('{ max: 60 }')), registry);
+    const setpoint = loaded.devices[0]!.points.find((p) => p.name === 'fan_speed_setpoint')!;
+    expect(setpoint).toMatchObject({ valueType: 'double', rawType: 'uint16' });
+    expect(() => checkWrite('ahu1', setpoint, 'fast')).toThrow('ahu1/fan_speed_setpoint is a number point (uint16, scaled: a double in engineering units): "fast" is not a number');
+    // Unscaled points keep the short form.
+    const plain = loaded.devices[0]!.points.find((p) => p.valueType !== undefined && p.rawType === undefined && p.valueType !== 'boolean' && p.valueType !== 'string')!;
+    expect(() => checkWrite('ahu1', { ...plain, writable: true }, 'x')).toThrow(`is a number point (${plain.valueType}): "x" is not a number`);
+    // The config check of an interlock says the same.
+    const interlock = write('scaled-interlock.yaml', `${limitsOf('{ max: 60 }')}rules:\n  interlocks:\n    - { name: i, point: ahu1/fan_speed_setpoint, value: "fast", when: { kind: above, point: ahu1/supply_air_temp, above: 30 } }\n`);
+    const messages = checkGatewayConfigFile(interlock, registry).problems.map((p) => p.message);
+    expect(messages.join('\n')).toContain('ahu1/fan_speed_setpoint is a number point (uint16, scaled: a double in engineering units)');
   });
 
   it('loads the shipped demo config', () => {
