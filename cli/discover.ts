@@ -3,8 +3,9 @@
  * with the driver's browse capability, and write a draft device profile for a technician to edit
  * (names, units, types).
  */
-import { writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { accessSync, chmodSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { createLogger } from '../shared/kit/log.js';
@@ -17,11 +18,63 @@ import { Value } from '@sinclair/typebox/value';
 import { proposeTags } from '../edge/config/haystack.js';
 import { LazyBacnetDriver, discoveryDrafts, type DiscoveredDevice, type TagProposer } from '../edge/drivers/bacnet/index.js';
 import { tmpdir } from 'node:os';
+import { fileErrorReason } from '../shared/kit/config-file.js';
+
+export const DISCOVER_HELP = `usage:
+  swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--security-mode None|Sign|SignAndEncrypt]
+                          [--security-policy None|Basic256Sha256|Aes128_Sha256_RsaOaep|Aes256_Sha256_RsaPss]
+                          [--data-dir DIR] [--depth N] [--output profile.yaml] [--name NAME]
+      the client certificate and key are kept in DIR/pki/opcua: the gateway's dataDir (its certificate, which the
+      server may trust already), else \$XDG_CONFIG_HOME/swarmgate/discover (~/.config/swarmgate/discover, mode 0700)
+  swarmgate edge discover --protocol modbus-tcp --host HOST [--port 502] [--units 1-10] [--output profile.yaml] [--name NAME]
+  swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml] [--name NAME]
+  swarmgate edge discover --protocol bacnet-ip [--bind HOST:PORT] [--target HOST:PORT | --broadcast ADDR:PORT] [--instances LOW-HIGH]
+                          [--bbmd HOST:PORT] [--wait MS] [--output draft.yaml] [--name NAME]
+  --output FILE: its folder must exist and be writable (checked before the scan); without it the draft goes to stdout
+`;
+
+/** The folder of --output must exist and be writable: checked before a scan that may take minutes. */
+export function checkOutputFolder(output: string | undefined): void {
+  if (output === undefined) return;
+  const folder = dirname(resolve(output));
+  let problem: string | undefined;
+  try {
+    if (!statSync(folder).isDirectory()) problem = `${folder} is not a folder`;
+    else accessSync(folder, constants.W_OK);
+  } catch (err) {
+    problem = `${folder}: ${fileErrorReason(err)}`;
+  }
+  if (problem === undefined) {
+    try {
+      if (statSync(output).isDirectory()) problem = `${output} is a folder; give a file name (e.g. ${join(output, 'draft.yaml')})`;
+    } catch {
+      // Not there yet: written after the scan.
+    }
+  }
+  if (problem !== undefined) throw usageError('edge discover', `--output ${output}: cannot write the draft there (${problem}); nothing was scanned`);
+}
+
+/**
+ * The folder whose pki/opcua holds discover's OPC UA client certificate and key: the gateway's
+ * data folder when given (--data-dir), else a private per-user folder (never the shared tmp).
+ */
+export function discoverDataDir(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (given !== undefined) {
+    mkdirSync(given, { recursive: true, mode: 0o700 });
+    return resolve(given);
+  }
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  const dir = join(base, 'swarmgate', 'discover');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // A folder made earlier (or by hand) with a looser mode: the private key lives below it.
+  if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  return dir;
+}
 
 function parseRange(text: string | undefined, fallback: [number, number]): [number, number] {
   if (!text) return fallback;
   const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw usageError('edge', `--units must look like 1-10 or 5, got "${text}"`);
+  if (!m) throw usageError('edge discover', `--units must look like 1-10 or 5, got "${text}"`);
   const from = Number(m[1]);
   return [from, m[2] ? Number(m[2]) : from];
 }
@@ -83,10 +136,10 @@ function modbusUnitFiles(output: string, protocol: string, connection: Record<st
 function bacnetRange(text: string | undefined): { low?: number; high?: number } {
   if (!text) return {};
   const m = /^(\d+)(?:-(\d+))?$/.exec(text);
-  if (!m) throw usageError('edge', `--instances must look like 1000-1999 or 1234, got "${text}"`);
+  if (!m) throw usageError('edge discover', `--instances must look like 1000-1999 or 1234, got "${text}"`);
   const low = Number(m[1]);
   const high = m[2] ? Number(m[2]) : low;
-  if (high < low || high > 4194303) throw usageError('edge', `--instances ${text}: need LOW <= HIGH <= 4194303`);
+  if (high < low || high > 4194303) throw usageError('edge discover', `--instances ${text}: need LOW <= HIGH <= 4194303`);
   return { low, high };
 }
 
@@ -121,9 +174,15 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
       wait: { type: 'string' },
       output: { type: 'string', short: 'o' },
       name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.target && values.broadcast) throw usageError('edge', '--target and --broadcast exclude each other: Who-Is goes to one address or to a broadcast address');
+  if (values.help) {
+    process.stdout.write(DISCOVER_HELP);
+    return 0;
+  }
+  checkOutputFolder(values.output);
+  if (values.target && values.broadcast) throw usageError('edge discover', '--target and --broadcast exclude each other: Who-Is goes to one address or to a broadcast address');
   const bind = values.bind ?? '0.0.0.0:47808';
   const connection: Record<string, unknown> = {
     bind,
@@ -132,7 +191,7 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
   };
   const manifest = builtinDrivers().get('bacnet-ip');
   const errors = [...Value.Errors(manifest.connectionSchema, connection)];
-  if (errors.length > 0) throw usageError('edge', `options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
+  if (errors.length > 0) throw usageError('edge discover', `options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
   const log = createLogger('discover');
   const driver = manifest.create({ id: 'discover', protocol: 'bacnet-ip', connection, points: [] }, { log, dataDir: tmpdir() });
   if (!(driver instanceof LazyBacnetDriver)) throw new SwarmgateError('SWG_ERR_INTERNAL', 'the bacnet-ip manifest did not create a BacnetDriver');
@@ -174,7 +233,11 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
 }
 
 export async function discover(args: string[]): Promise<number> {
-  const first = parseArgs({ args, options: { protocol: { type: 'string' } }, strict: false });
+  const first = parseArgs({ args, options: { protocol: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: false });
+  if (first.values.help === true) {
+    process.stdout.write(DISCOVER_HELP);
+    return 0;
+  }
   if (first.values.protocol === 'bacnet-ip') return discoverBacnet(args, { proposeTags: haystackForBacnet });
   const { values } = parseArgs({
     args,
@@ -189,25 +252,32 @@ export async function discover(args: string[]): Promise<number> {
       depth: { type: 'string' },
       output: { type: 'string', short: 'o' },
       name: { type: 'string' },
+      'security-mode': { type: 'string' },
+      'security-policy': { type: 'string' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   const protocol = values.protocol;
-  if (!protocol) throw usageError('edge', '--protocol is required (opcua, modbus-tcp, modbus-rtu, bacnet-ip)');
+  if (!protocol) throw usageError('edge discover', '--protocol is required (opcua, modbus-tcp, modbus-rtu, bacnet-ip)');
+  if (protocol !== 'opcua' && (values['security-mode'] || values['security-policy'] || values['data-dir'])) throw usageError('edge discover', '--security-mode, --security-policy and --data-dir are OPC UA options');
+  checkOutputFolder(values.output);
   const manifest = builtinDrivers().get(protocol);
   const connection: Record<string, unknown> =
     protocol === 'opcua'
-      ? { endpointUrl: values.endpoint }
+      ? { endpointUrl: values.endpoint, ...(values['security-mode'] ? { securityMode: values['security-mode'] } : {}), ...(values['security-policy'] ? { securityPolicy: values['security-policy'] } : {}) }
       : protocol === 'modbus-tcp'
         ? { host: values.host, port: values.port ? Number(values.port) : 502 }
         : { path: values.path, baudRate: values.baud ? Number(values.baud) : 9600 };
   const withDefaults = Value.Default(manifest.connectionSchema, structuredClone(connection));
   const errors = [...Value.Errors(manifest.connectionSchema, withDefaults)];
   if (errors.length > 0) {
-    throw usageError('edge', `connection options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
+    throw usageError('edge discover', `connection options: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`);
   }
   const log = createLogger('discover');
   const spec: DeviceSpec = { id: 'discover', protocol, connection: withDefaults, points: [] };
-  const driver = manifest.create(spec, { log, dataDir: tmpdir() });
+  // OPC UA keeps its client certificate and private key under <dataDir>/pki/opcua: a private folder, not the shared tmp.
+  const driver = manifest.create(spec, { log, dataDir: protocol === 'opcua' ? discoverDataDir(values['data-dir']) : tmpdir() });
   if (!isBrowsable(driver)) throw new SwarmgateError('SWG_ERR_DRIVER_UNKNOWN', `${protocol} driver cannot browse`);
   const [fromUnit, toUnit] = parseRange(values.units, [1, 1]);
   if (manifest.profileProtocol === 'modbus' && toUnit > fromUnit && !values.output) {
@@ -238,7 +308,8 @@ export async function discover(args: string[]): Promise<number> {
         ? modbusUnitFiles(values.output, protocol, connection, modbus)
         : [{ path: values.output, content: profiles[0]!, summary: `${basename(values.output)}: ${pointCount(profiles[0]!)} points` }];
     for (const file of files) writeFileSync(file.path, stringify(file.content));
-    const scanned = modbus ? ` from ${points.length} readable register ranges on ${modbus.length} unit(s)` : '';
+    const unitIds = modbus ? modbus.map((d) => d.unitId).sort((a, b) => a - b) : [];
+    const scanned = modbus ? ` from ${points.length} readable register ranges on ${unitIds.length === 1 ? `1 unit (unit id ${unitIds[0]})` : `${unitIds.length} units (unit ids ${unitIds.join(', ')})`}` : '';
     process.stderr.write(`wrote draft${scanned}:\n${files.map((f) => `  ${f.summary}`).join('\n')}\n`);
     for (const line of echoLines(points as ModbusDiscoveredPoint[])) process.stderr.write(`${line}\n`);
     if (files.length > 1) process.stderr.write(`check it with: swarmgate edge check ${values.output}\n`);

@@ -25,7 +25,8 @@ export const EXIT_RESTART = 75;
 const HELP = `usage:
   swarmgate edge --config gateway.yaml [--print]
   swarmgate edge check FILE [FILE...]
-  swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--output profile.yaml]
+  swarmgate edge discover --protocol opcua --endpoint opc.tcp://host:4840 [--security-mode MODE --security-policy POLICY]
+                          [--data-dir DIR] [--output profile.yaml]   (swarmgate edge discover --help: every option)
   swarmgate edge discover --protocol modbus-tcp --host HOST [--port 502] [--units 1-10] [--output profile.yaml]
   swarmgate edge discover --protocol modbus-rtu --path /dev/ttyUSB0 [--baud 9600] [--units 1-10] [--output profile.yaml]
   swarmgate edge discover --protocol bacnet-ip [--bind HOST:PORT] [--target HOST:PORT | --broadcast ADDR:PORT] [--instances LOW-HIGH]

@@ -28,8 +28,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
+    // `swarmgate <command> <sub> --help` where the subcommand has no help of its own: the command's usage, which lists its subcommands.
+    if (isParseArgsError(err) && wantsHelp(rest)) return command.run(['--help']);
     throw isParseArgsError(err) ? usageError(name, err.message) : err;
   }
+}
+
+/** --help or -h among the options (not after `--`). */
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  const options = end < 0 ? args : args.slice(0, end);
+  return options.includes('--help') || options.includes('-h');
 }
 
 main(process.argv.slice(2)).then(

@@ -52,6 +52,12 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     const help = cli(['edge', 'check', '--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('swarmgate edge check FILE [FILE...]');
+    // Subcommands without a help of their own print their command's usage, exit 0.
+    for (const args of [['edge', 'discover'], ['edge', 'enroll'], ['release', 'keygen'], ['sim', 'fault']]) {
+      const sub = cli([...args, '--help']);
+      expect(sub.status, `${args.join(' ')} --help: ${sub.stderr}`).toBe(0);
+      expect(sub.stdout).toContain(`swarmgate ${args.join(' ')}`);
+    }
     const option = cli(['edge', 'check', '--strict', 'gateway.yaml']);
     expect(option.status).toBe(2);
     expect(option.stderr).toContain('unknown option --strict (it takes config files only)');

@@ -1,7 +1,7 @@
 /**
  * Conflicts between what the devices of one config claim (DeviceClaim, declared by each driver
  * manifest): a serial port used with different line settings, a unit id twice on one bus, a GPIO
- * line claimed by two points. Each conflict is reported at the later claim, naming the earlier
+ * line claimed by two points, a UDP port bound on a wildcard address and on another address. Each conflict is reported at the later claim, naming the earlier
  * one's file and line, so both places are in the one problem line.
  */
 import { dirname, relative } from 'node:path';
@@ -48,11 +48,33 @@ function exclusive(earlier: LocatedClaim, later: LocatedClaim): ConfigProblem {
   return { ...at, message: `${later.claim.label}${mine} is already claimed by device "${earlier.device}" (${there}${theirs}): ${later.claim.rule}` };
 }
 
+/** A wildcard claim and another of its overlap key with a different resource (e.g. 0.0.0.0:47808 and 127.0.0.1:47808). */
+function overlapping(earlier: LocatedClaim, later: LocatedClaim): ConfigProblem {
+  const at = later.locate(later.claim.connectionPath ?? later.claim.path);
+  const there = placeText(earlier.locate(earlier.claim.connectionPath ?? earlier.claim.path), at);
+  const wildcard = later.claim.overlap?.wildcard === true ? later : earlier;
+  return {
+    ...at,
+    message: `${later.claim.label} clashes with ${earlier.claim.label} of device "${earlier.device}" (${there}): ${wildcard === later ? 'this' : 'that'} wildcard address takes the port on every address, so the second socket cannot bind (EADDRINUSE); give both devices the same bind to share one socket, or use different ports`,
+  };
+}
+
 /** One problem per claim that conflicts with an earlier one, in config order. */
 export function claimConflicts(claims: readonly LocatedClaim[]): ConfigProblem[] {
   const first = new Map<string, LocatedClaim>();
+  const byOverlap = new Map<string, LocatedClaim[]>();
   const problems: ConfigProblem[] = [];
   for (const claim of claims) {
+    const overlap = claim.claim.overlap;
+    if (overlap) {
+      const others = byOverlap.get(overlap.key) ?? [];
+      const clash = others.find((o) => o.claim.resource !== claim.claim.resource && (overlap.wildcard || o.claim.overlap?.wildcard === true));
+      if (clash) {
+        problems.push(overlapping(clash, claim));
+        continue;
+      }
+      if (!others.some((o) => o.claim.resource === claim.claim.resource)) byOverlap.set(overlap.key, [...others, claim]);
+    }
     const earlier = first.get(claim.claim.resource);
     if (!earlier) {
       first.set(claim.claim.resource, claim);

@@ -130,13 +130,13 @@ class ConfigChecker {
     for (const problem of sparkplugConfigProblems(config)) this.problems.push(source.problem(problem.path, problem.message));
     const passwordFile: unknown = isRecord(config.federation) && isRecord(config.federation.mqtt) ? config.federation.mqtt.passwordFile : undefined;
     if (typeof passwordFile === 'string') {
-      const problem = secretFileProblem(passwordFile);
+      const problem = secretFileProblem(resolveFrom(this.file, passwordFile));
       if (problem) this.problems.push(source.problem(['federation', 'mqtt', 'passwordFile'], problem));
     }
     // Updates come from the hub: an update section without federation could never be used.
     if (isRecord(config.update) && config.federation === undefined) this.problems.push(source.problem(['update'], 'needs a federation section: releases come from the hub over its MQTT link and API'));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
-    const withDefaults = Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig;
+    const withDefaults = withPathsResolved(this.file, Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig);
     const dataDir = withDefaults.dataDir !== undefined ? resolveFrom(this.file, withDefaults.dataDir) : defaultDataDir(this.file, withDefaults.gateway.id);
     return { loaded: { file: this.file, config: withDefaults, dataDir, devices: specs, profiles: profilesByDevice }, problems: [] };
   }
@@ -261,6 +261,7 @@ class ConfigChecker {
         deadband: o.deadband ?? p.deadband ?? config.polling?.defaultDeadband ?? 0,
         pollIntervalMs: o.pollIntervalMs ?? device.pollIntervalMs ?? config.polling?.defaultIntervalMs ?? 1000,
         ...(valueType !== undefined ? { valueType } : {}),
+        ...(rawType !== undefined && valueType !== undefined && rawType !== valueType ? { rawType } : {}),
         ...(rawType !== undefined && /int/.test(rawType) ? { resolution: Math.abs(scale) } : {}),
         ...(tags && tags.length > 0 ? { tags: normalizeTags(tags) } : {}),
       });
@@ -268,7 +269,7 @@ class ConfigChecker {
     const spec: DeviceSpec = {
       id: device.id,
       protocol: device.protocol,
-      connection,
+      connection: connectionPathsResolved(this.file, connection, manifest.pathFields ?? []),
       points,
     };
     // A path inside the device entry: its points are in the profile (before disabled points were left out), the rest in the config.
@@ -296,6 +297,50 @@ function tagListProblems(source: SourceFile, path: (string | number)[], point: s
 function scaledValueType(raw: PointValueType | undefined, scale: number, offset: number): PointValueType | undefined {
   if (raw === undefined || raw === 'boolean' || raw === 'string') return raw;
   return scale === 1 && offset === 0 ? raw : 'double';
+}
+
+/**
+ * The config with every file path in it absolute, resolved against the config file's folder (as
+ * profiles and dataDir are): the MQTT password file and TLS files, the updater's install root,
+ * release key and CA. The gateway then reads the same files from any working directory (a
+ * systemd unit runs it in /var/lib/swarmgate, an operator checks it from anywhere).
+ */
+export function withPathsResolved(file: string, config: GatewayConfig): GatewayConfig {
+  const at = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolveFrom(file, path));
+  const out = { ...config };
+  const mqtt = config.federation?.mqtt;
+  if (config.federation && mqtt) {
+    const tls = mqtt.tls;
+    out.federation = {
+      ...config.federation,
+      mqtt: {
+        ...mqtt,
+        ...(mqtt.passwordFile !== undefined ? { passwordFile: at(mqtt.passwordFile) } : {}),
+        ...(tls ? { tls: { ...tls, ...(tls.ca !== undefined ? { ca: at(tls.ca) } : {}), ...(tls.cert !== undefined ? { cert: at(tls.cert) } : {}), ...(tls.key !== undefined ? { key: at(tls.key) } : {}) } } : {}),
+      },
+    };
+  }
+  const update = config.update;
+  if (update) {
+    out.update = { ...update, installRoot: resolveFrom(file, update.installRoot), releaseKeyFile: resolveFrom(file, update.releaseKeyFile), ...(update.caFile !== undefined ? { caFile: resolveFrom(file, update.caFile) } : {}) };
+  }
+  return out;
+}
+
+/** A device connection with its path fields (DriverManifest.pathFields) resolved against the config file's folder. */
+function connectionPathsResolved(file: string, connection: unknown, fields: readonly (readonly string[])[]): Record<string, unknown> {
+  const out: Record<string, unknown> = isRecord(connection) ? { ...connection } : {};
+  for (const keys of fields) {
+    let parent = out;
+    for (const key of keys.slice(0, -1)) {
+      const next = parent[key];
+      if (!isRecord(next)) break;
+      parent = parent[key] = { ...next };
+    }
+    const last = keys[keys.length - 1];
+    if (last !== undefined && typeof parent[last] === 'string') parent[last] = resolveFrom(file, parent[last] as string);
+  }
+  return out;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -354,8 +399,8 @@ function limitProblems(source: SourceFile, path: (string | number)[], point: str
 }
 
 /**
- * What is wrong with a file holding a secret, as the gateway will read it (a relative path from
- * its working directory): missing, unreadable, not a file, or readable by other users.
+ * What is wrong with a file holding a secret (its path resolved against the config file's folder,
+ * as the gateway reads it): missing, unreadable, not a file, or readable by other users.
  */
 function secretFileProblem(path: string): string | undefined {
   try {

@@ -26,6 +26,13 @@ export function kindOfType(type: PointValueType): ValueKind {
   return type === 'boolean' || type === 'string' ? type : 'number';
 }
 
+/** `a boolean point`, `a number point (uint16)`, `a number point (uint16, scaled: a double in engineering units)`, `a string point`. */
+export function describePointType(type: PointValueType, rawType?: PointValueType): string {
+  const kind = kindOfType(type);
+  if (kind !== 'number') return `a ${kind} point`;
+  return rawType !== undefined && rawType !== type ? `a number point (${rawType}, scaled: a ${type} in engineering units)` : `a number point (${type})`;
+}
+
 /** The boolean a write means in any of its accepted spellings (true, 1, "1", "true", "on"; and off), or undefined. */
 export function booleanOf(value: unknown): boolean | undefined {
   if (value === true || value === 1 || value === '1' || value === 'true' || value === 'on') return true;
@@ -61,6 +68,8 @@ export interface PointSpec<Address = unknown> {
   readonly pollIntervalMs: number;
   /** Declared by the profile; undefined when the profile does not say (an OPC UA point without dataType). */
   readonly valueType?: PointValueType;
+  /** The type at the device address when scale or offset make valueType differ (a scaled uint16 register reads as a double): for messages. */
+  readonly rawType?: PointValueType;
   /** Integer registers: the step between two values it can hold, in engineering units (|scale|). */
   readonly resolution?: number;
   /** Project Haystack markers from the profile or the site's override ("point" implied), in reading order. */
@@ -172,6 +181,13 @@ export interface DeviceClaim {
   readonly connectionPath?: string;
   /** The point that claims it, for messages. */
   readonly point?: string;
+  /**
+   * Claims with different resources that still clash when either is a wildcard: a UDP socket bound
+   * to 0.0.0.0 takes its port on every address, so no other device may bind that port on any
+   * address. Claims of one `key` (e.g. `udp port 47808`) conflict when their resources differ and
+   * one of them has `wildcard`.
+   */
+  readonly overlap?: { readonly key: string; readonly wildcard: boolean };
 }
 
 /**
@@ -186,6 +202,18 @@ export interface DriverManifest<C extends TSchema = TSchema, A extends TSchema =
   readonly connectionSchema: C;
   readonly addressSchema: A;
   readonly capabilities: { readonly subscribe: boolean; readonly browse: boolean };
+  /**
+   * Connection fields holding a file or folder path (each a path of keys into the connection): a
+   * relative one is resolved against the config file's folder when the config is loaded, like
+   * profiles and dataDir, so the gateway reads the same file from any working directory.
+   */
+  readonly pathFields?: readonly (readonly string[])[];
+  /**
+   * Readings carry the device's own timestamp (OPC UA sourceTimestamp), which a new subscription
+   * repeats for an unchanged value: the gateway keeps the last reported timestamp of these points
+   * across restarts and does not report such a sample again (edge/runtime/reported-times.ts).
+   */
+  readonly sourceTimestamps?: boolean;
   /** Checks that need more than a schema (overlapping registers, string lengths ...). */
   validate(device: DeviceSpec<Static<C>, Static<A>>): ValidationProblem[];
   /** What the device holds that no other device may hold, or hold differently (checked across devices). */

@@ -11,6 +11,10 @@
  * is still this as of ts", which is what a poll's ts says too; the value and quality are those of
  * the latest sample (a bad point stays bad, with its cause). A device whose runner is not up is
  * never heartbeated good: its points are reported bad.
+ *
+ * Points of devices with source timestamps (OPC UA) keep their last reported timestamp across
+ * restarts (<dataDir>/reported-times.json): the first values of a new subscription, which repeat
+ * samples reported before the restart, are not reported again.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -24,6 +28,7 @@ import { DEFAULT_METRICS_PORT } from '../config/schema.js';
 import type { WriteGuard, WriteRequest } from './ports.js';
 import { DeviceRunner, type DeviceState, type StalledPoll } from './device-runner.js';
 import { ExceptionFilter } from './exception-filter.js';
+import { SAVE_INTERVAL_MS, loadReportedTimes, reportedTimesFile, saveReportedTimes } from './reported-times.js';
 import { GatewayMetrics } from './metrics.js';
 import { checkWrite, findPoint } from './point-write.js';
 
@@ -52,6 +57,8 @@ export class Gateway {
   private readonly deadbands = new Map<string, number>();
   private metricsServer?: Server;
   private heartbeatTimer?: NodeJS.Timeout;
+  private saveTimer?: NodeJS.Timeout;
+  private savedVersion = 0;
   private started = false;
   private stopped = false;
 
@@ -59,7 +66,8 @@ export class Gateway {
     const { config } = options.loaded;
     this.log = options.log ?? createLogger(`edge:${config.gateway.id}`, config.log?.level);
     this.metrics = options.metrics ?? new GatewayMetrics();
-    this.filter = new ExceptionFilter(config.polling?.heartbeatMs ?? 60_000);
+    const tracked = new Set(options.loaded.devices.filter((d) => options.registry.has(d.protocol) && options.registry.get(d.protocol).sourceTimestamps === true).map((d) => d.id));
+    this.filter = new ExceptionFilter(config.polling?.heartbeatMs ?? 60_000, { tracked });
     for (const device of options.loaded.devices) {
       for (const point of device.points) this.deadbands.set(key(device.id, point.name), point.deadband);
     }
@@ -102,6 +110,12 @@ export class Gateway {
     this.started = true;
     const { loaded } = this.options;
     mkdirSync(loaded.dataDir, { recursive: true });
+    if (loaded.devices.some((d) => this.options.registry.has(d.protocol) && this.options.registry.get(d.protocol).sourceTimestamps === true)) {
+      this.filter.restore(loadReportedTimes(reportedTimesFile(loaded.dataDir), this.log));
+      this.savedVersion = this.filter.version;
+      this.saveTimer = setInterval(() => this.saveReportedTimes(), SAVE_INTERVAL_MS);
+      this.saveTimer.unref();
+    }
     for (const spec of loaded.devices) this.runners.set(spec.id, this.createRunner(spec));
     for (const runner of this.runners.values()) runner.start();
     this.scheduleHeartbeat(Date.now() + this.filter.heartbeatMs);
@@ -202,6 +216,13 @@ export class Gateway {
     return { ...latest, ts: now };
   }
 
+  /** Writes the last reported timestamps when reports changed them since the last write. */
+  private saveReportedTimes(): void {
+    const version = this.filter.version;
+    if (version === this.savedVersion) return;
+    if (saveReportedTimes(reportedTimesFile(this.options.loaded.dataDir), this.filter.reportedTimes(), this.log)) this.savedVersion = version;
+  }
+
   private safely(listener: ReadingListener, reading: Reading): void {
     try {
       listener(reading);
@@ -261,6 +282,11 @@ export class Gateway {
     this.heartbeatTimer = undefined;
     await Promise.all([...this.runners.values()].map((r) => r.stop(force)));
     this.runners.clear();
+    if (this.saveTimer) {
+      clearInterval(this.saveTimer);
+      this.saveTimer = undefined;
+      this.saveReportedTimes();
+    }
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     this.log.info({ gateway: this.id }, 'gateway stopped');
   }

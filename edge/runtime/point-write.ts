@@ -5,7 +5,7 @@
  */
 import { parseDecimal } from '../../shared/kit/decimal.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import { booleanOf, kindOfType, type DeviceSpec, type PointSpec, type WriteValue } from '../drivers/driver.js';
+import { booleanOf, describePointType, kindOfType, type DeviceSpec, type PointSpec, type WriteValue } from '../drivers/driver.js';
 
 export function findPoint(devices: readonly DeviceSpec[], device: string, point: string): { device: DeviceSpec; point: PointSpec } {
   const d = devices.find((x) => x.id === device);
@@ -33,7 +33,7 @@ export function normalizeWrite(device: string, point: PointSpec, value: WriteVal
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'string') {
     const n = parseDecimal(value.trim()) ?? Number.NaN;
-    if (!Number.isFinite(n)) throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where} is a number point (${type}): ${JSON.stringify(value)} is not a number`, { details: { device, point: point.name } });
+    if (!Number.isFinite(n)) throw new SwarmgateError('SWG_ERR_POINT_TYPE', `${where} is ${describePointType(type, point.rawType)}: ${JSON.stringify(value)} is not a number`, { details: { device, point: point.name } });
     return n;
   }
   return value;

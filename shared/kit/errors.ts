@@ -69,7 +69,7 @@ export const ERROR_TABLE = {
   SWG_ERR_GATEWAY_UNKNOWN: { kind: 'validation', status: 404, hint: 'the gateway has not announced itself to this hub yet; check the id, or wait for its birth message' },
   SWG_ERR_COMMAND_UNKNOWN: { kind: 'validation', status: 404, hint: 'list commands to see known ids' },
   SWG_ERR_COMMAND_STATE: { kind: 'state', status: 409, hint: 'only pending, delivered or timed-out commands can be retried; applied and rejected are final' },
-  SWG_ERR_COMMAND_INVALID: { kind: 'validation', status: 400, hint: 'the command does not match the wire CommandSchema (shared/wire/messages.ts); fix the named field' },
+  SWG_ERR_COMMAND_INVALID: { kind: 'validation', status: 400, hint: 'the message names the field and what it allows (type, length or range limit); fix that field (wire CommandSchema, shared/wire/messages.ts)' },
   SWG_ERR_COMMAND_EXPIRED: { kind: 'validation', status: 410, hint: 'the command reached the gateway after its expiresAt; send a new command (check the gateway clock if this repeats)' },
   SWG_ERR_COMMAND_UNSUPPORTED: { kind: 'validation', status: 501, hint: 'this gateway cannot apply that action kind; send a write action or enable the feature on the gateway' },
   SWG_ERR_REVIEW_CONFLICT: { kind: 'state', status: 409, hint: 'the review item was already decided, expired or changed by someone else; reload it and decide again only if it is still pending' },

@@ -4,7 +4,7 @@
  * what came. One home for that text: wire messages, config files and the web API use it.
  */
 import { Kind, type TSchema } from '@sinclair/typebox';
-import type { ValueError } from '@sinclair/typebox/value';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 
 type Described = TSchema & {
   const?: unknown;
@@ -112,4 +112,21 @@ export function discriminatedMember(schema: TSchema, value: unknown): TSchema | 
 export function errorText(error: ValueError): string {
   const allowed = error.message.startsWith('Expected union') ? allowedText(error.schema) : undefined;
   return allowed ? `expected ${allowed}; got ${describeValue(error.value)}` : error.message;
+}
+
+/**
+ * The error to report for a value: for a union of objects told apart by a literal field (an
+ * action's `kind`) that the value names, the first error inside that member, with its full path
+ * ("/action/value: Expected string length less or equal to 256"), not "/action: expected object
+ * or object". Other errors come back as they are.
+ */
+export function fieldError(error: ValueError): ValueError {
+  let current = error;
+  for (let depth = 0; depth < 8 && current.type === ValueErrorType.Union; depth++) {
+    const member = discriminatedMember(current.schema, current.value);
+    const inner = member ? Value.Errors(member, current.value).First() : undefined;
+    if (!inner) break;
+    current = { ...inner, path: `${current.path}${inner.path}` };
+  }
+  return current;
 }

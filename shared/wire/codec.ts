@@ -9,7 +9,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { TelemetryBatchSchema, type TelemetryBatch } from './messages.js';
 import { BINARY_TELEMETRY_MAGIC, binaryTelemetryKey, decodeTelemetryBinary } from './telemetry-binary.js';
 import { NUL_MESSAGE, nulPath } from '../kit/nul.js';
-import { errorText } from '../kit/schema-text.js';
+import { errorText, fieldError } from '../kit/schema-text.js';
 
 /** Default upper bound of one MQTT payload on the wire contract. */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -56,7 +56,8 @@ export function decode<S extends TSchema>(schema: S, topic: string, payload: Buf
   if (nul !== undefined) return { ok: false, reason: 'schema', error: `${topic}: ${nul || '(message)'}: ${NUL_MESSAGE}` };
   const check = checker(schema);
   if (check.Check(value)) return { ok: true, value };
-  const first = check.Errors(value).First();
+  const found = check.Errors(value).First();
+  const first = found ? fieldError(found) : undefined;
   const where = first?.path ? first.path : '(message)';
   return { ok: false, reason: 'schema', error: `${topic}: ${where}: ${first ? errorText(first) : 'does not match the schema'}` };
 }

@@ -1,11 +1,14 @@
-import { chmodSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkConfig, defaultDataDir, loadConfig } from '../../edge/config/load.js';
 import { checkGatewayConfigFile } from '../../edge/config/check-file.js';
 import { formatProblem } from '../../shared/kit/config-file.js';
+import { checkWrite } from '../../edge/runtime/point-write.js';
 import { builtinDrivers } from '../../edge/drivers/builtin.js';
+import { clientOptions } from '../../edge/federation/mqtt-link.js';
+import { resolveFederationConfig } from '../../edge/federation/schema.js';
 import { tempDir } from '../support/tmp.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/configs/', import.meta.url));
@@ -41,6 +44,20 @@ describe('gateway config: valid', () => {
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' }, (p) => p === '/etc/swarmgate/data/gw-1')).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {})).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: 'relative' })).toBe('/etc/swarmgate/data/gw-1');
+  });
+
+  it('a scaled integer register names its type on the device in refusals: a uint16 point, not "a number point (double)"', () => {
+    const loaded = loadConfig(write('scaled.yaml', limitsOf('{ max: 60 }')), registry);
+    const setpoint = loaded.devices[0]!.points.find((p) => p.name === 'fan_speed_setpoint')!;
+    expect(setpoint).toMatchObject({ valueType: 'double', rawType: 'uint16' });
+    expect(() => checkWrite('ahu1', setpoint, 'fast')).toThrow('ahu1/fan_speed_setpoint is a number point (uint16, scaled: a double in engineering units): "fast" is not a number');
+    // Unscaled points keep the short form.
+    const plain = loaded.devices[0]!.points.find((p) => p.valueType !== undefined && p.rawType === undefined && p.valueType !== 'boolean' && p.valueType !== 'string')!;
+    expect(() => checkWrite('ahu1', { ...plain, writable: true }, 'x')).toThrow(`is a number point (${plain.valueType}): "x" is not a number`);
+    // The config check of an interlock says the same.
+    const interlock = write('scaled-interlock.yaml', `${limitsOf('{ max: 60 }')}rules:\n  interlocks:\n    - { name: i, point: ahu1/fan_speed_setpoint, value: "fast", when: { kind: above, point: ahu1/supply_air_temp, above: 30 } }\n`);
+    const messages = checkGatewayConfigFile(interlock, registry).problems.map((p) => p.message);
+    expect(messages.join('\n')).toContain('ahu1/fan_speed_setpoint is a number point (uint16, scaled: a double in engineering units)');
   });
 
   it('loads the shipped demo config', () => {
@@ -240,6 +257,36 @@ describe('gateway config: files that are not regular files or too large are refu
     expect(problems(secret)).toEqual([`${secret} is readable by other users (mode 0644): chmod 600 ${secret}`]);
     chmodSync(secret, 0o600);
     expect(problems(secret)).toEqual([]);
+  });
+
+  it('relative file paths in the config are resolved against its folder, not the working directory', () => {
+    // The check and the gateway run from anywhere (systemd: WorkingDirectory=/var/lib/swarmgate).
+    const site = join(dir.path, 'site');
+    mkdirSync(site, { recursive: true });
+    writeFileSync(join(site, 'broker-password'), 'pw-site\n', { mode: 0o600 });
+    chmodSync(join(site, 'broker-password'), 0o600);
+    mkdirSync(join(site, 'certs'));
+    for (const f of ['ca.pem', 'certs/gw.pem', 'certs/gw.key']) writeFileSync(join(site, f), f);
+    const file = join(site, 'gateway.yaml');
+    writeFileSync(
+      file,
+      `${head}devices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${relative(site, AHU)}, connection: { host: h } }\n` +
+        `  - { id: cold, protocol: opcua, profile: ${relative(site, PROFILES)}/cold-room-opcua.yaml, connection: { endpointUrl: "opc.tcp://h:4840", pkiDir: pki } }\n` +
+        'federation: { mqtt: { url: "mqtts://127.0.0.1:8883", username: gw-1, passwordFile: broker-password, tls: { ca: ca.pem, cert: certs/gw.pem, key: ./certs/gw.key } } }\n' +
+        'update: { installRoot: opt, releaseKeyFile: release-key.pem, caFile: ../hub-ca.pem }\n',
+    );
+    expect(process.cwd()).not.toBe(site);
+    const checked = checkConfig(file, registry);
+    expect(checked.problems.map(formatProblem)).toEqual([]);
+    const config = checked.loaded!.config;
+    expect(config.federation?.mqtt).toMatchObject({ passwordFile: join(site, 'broker-password'), tls: { ca: join(site, 'ca.pem'), cert: join(site, 'certs/gw.pem'), key: join(site, 'certs/gw.key') } });
+    expect(config.update).toMatchObject({ installRoot: join(site, 'opt'), releaseKeyFile: join(site, 'release-key.pem'), caFile: join(dir.path, 'hub-ca.pem') });
+    expect(checked.loaded!.devices.find((d) => d.id === 'cold')?.connection).toMatchObject({ pkiDir: join(site, 'pki') });
+    // The MQTT link reads the password the check found.
+    expect(clientOptions(resolveFederationConfig(config.federation!).mqtt, 'gw-1')).toMatchObject({ password: 'pw-site', ca: Buffer.from('ca.pem'), key: Buffer.from('certs/gw.key') });
+    // Absolute paths stay as given.
+    writeFileSync(file, `${head}devices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\nfederation: { mqtt: { url: "mqtt://127.0.0.1:1883", passwordFile: ${join(site, 'broker-password')} } }\n`);
+    expect(loadConfig(file, registry).config.federation?.mqtt.passwordFile).toBe(join(site, 'broker-password'));
   });
 
   it('a duplicate device id is one problem, not one per reference to the other device\'s points', () => {
@@ -449,6 +496,30 @@ describe('edge check: what devices share (serial ports, bus addresses, GPIO line
     // unitId is not written: its default (1) is meant, and the problem is at the connection.
     expect(lines).toEqual([
       `${file}:${lineIn(text, `path: ${link}`)}:17: devices[1].connection.unitId: unit id 1 on serial port ${link} is already claimed by device "meter1" (line ${lineIn(text, `path: ${port}, baudRate`)}): two devices on one bus cannot answer to the same address: give each its own unitId`,
+    ]);
+  });
+
+  it('a BACnet bind on the wildcard address clashes with any other bind of that UDP port; equal binds share one socket', () => {
+    const VAV = `${PROFILES}vav-bacnet.yaml`;
+    const text = `${head}devices:
+  - { id: vav1, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 1, bind: "127.0.0.1:47915" } }
+  - { id: vav2, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 2, bind: "127.0.0.1:47915" } }
+  - { id: vav3, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 3, bind: "0.0.0.0:47915" } }
+  - { id: vav4, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 4, bind: "127.0.0.2:47915" } }
+  - { id: vav5, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 5, bind: "0.0.0.0:47916" } }
+  - { id: vav6, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 6, bind: "0.0.0.0:0" } }
+  - { id: vav7, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 7, bind: "0.0.0.0:0" } }
+`;
+    const file = write('bacnet-binds.yaml', text);
+    const lines = checkGatewayConfigFile(file, registry).problems.map(formatProblem);
+    // Two specific addresses on one port do not clash (127.0.0.1 and 127.0.0.2); port 0 is any free port.
+    expect(lines).toEqual([
+      `${file}:${lineIn(text, 'id: vav3')}:${(text.split('\n')[lineIn(text, 'id: vav3') - 1] ?? '').indexOf('"0.0.0.0:47915"') + 1}: devices[2].connection.bind: BACnet/IP bind 0.0.0.0:47915 clashes with BACnet/IP bind 127.0.0.1:47915 of device "vav1" (line ${lineIn(text, 'id: vav1')}): this wildcard address takes the port on every address, so the second socket cannot bind (EADDRINUSE); give both devices the same bind to share one socket, or use different ports`,
+    ]);
+    // The other order: the wildcard first, a specific address later.
+    const reversed = write('bacnet-binds-2.yaml', `${head}devices:\n  - { id: a, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 1 } }\n  - { id: b, protocol: bacnet-ip, profile: ${VAV}, connection: { deviceInstance: 2, bind: "192.168.1.5:47808" } }\n`);
+    expect(checkGatewayConfigFile(reversed, registry).problems.map((p) => p.message)).toEqual([
+      'BACnet/IP bind 192.168.1.5:47808 clashes with BACnet/IP bind 0.0.0.0:47808 of device "a" (line 3): that wildcard address takes the port on every address, so the second socket cannot bind (EADDRINUSE); give both devices the same bind to share one socket, or use different ports',
     ]);
   });
 

@@ -6,7 +6,7 @@
  * name the rule, so the config checker can point at file and line.
  */
 import type { DeviceSpec, PointValue } from '../../drivers/driver.js';
-import { checkRef, compileCondition, pointValueType, type CatalogPoint, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
+import { checkRef, compileCondition, pointRawType, pointValueType, type CatalogPoint, type Condition, type ConditionProblem, type PointCatalog } from './conditions.js';
 import { compileInterlocks, type CompiledInterlock } from './interlocks.js';
 import { splitRef, type ActionConfig, type RulesConfig } from './schema.js';
 import { valueTypeProblem } from './value-types.js';
@@ -50,7 +50,7 @@ export interface CompiledRules {
 
 export function catalogOf(devices: readonly DeviceSpec[]): PointCatalog & { limits(ref: string): { min?: number; max?: number } | undefined } {
   const map = new Map(
-    devices.map((d) => [d.id, new Map(d.points.map((p): [string, CatalogPoint] => [p.name, { writable: p.writable, limits: p.limits, ...(p.valueType !== undefined ? { valueType: p.valueType } : {}) }]))]),
+    devices.map((d) => [d.id, new Map(d.points.map((p): [string, CatalogPoint] => [p.name, { writable: p.writable, limits: p.limits, ...(p.valueType !== undefined ? { valueType: p.valueType } : {}), ...(p.rawType !== undefined ? { rawType: p.rawType } : {}) }]))]),
   );
   return {
     devices: map,
@@ -69,7 +69,7 @@ export function compileRules(config: RulesConfig | undefined, devices: readonly 
   const written = new Map<string, Set<string>>();
 
   const checkValue = (ref: string, value: PointValue, path: (string | number)[], who: string): void => {
-    const mismatch = valueTypeProblem(ref, pointValueType(ref, catalog), value, 'cannot be written to it');
+    const mismatch = valueTypeProblem(ref, pointValueType(ref, catalog), value, 'cannot be written to it', pointRawType(ref, catalog));
     if (mismatch) {
       problems.push({ path, message: `${who}: ${mismatch}` });
       return;

@@ -52,12 +52,20 @@ export interface CatalogPoint {
   readonly writable: boolean;
   readonly limits?: { readonly min?: number; readonly max?: number };
   readonly valueType?: PointValueType;
+  /** The type at the device address when scaling makes valueType differ (for messages). */
+  readonly rawType?: PointValueType;
 }
 
 /** The declared value type of a point the catalog has, else undefined. */
 export function pointValueType(ref: string, catalog: PointCatalog | undefined): PointValueType | undefined {
   const { device, point } = splitRef(ref);
   return catalog?.devices.get(device)?.get(point)?.valueType;
+}
+
+/** The type at the device address of a scaled point the catalog has, else undefined. */
+export function pointRawType(ref: string, catalog: PointCatalog | undefined): PointValueType | undefined {
+  const { device, point } = splitRef(ref);
+  return catalog?.devices.get(device)?.get(point)?.rawType;
 }
 
 /** Kinds that compare a point's value as a number: on a boolean or string point they are never true. */
@@ -132,7 +140,7 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
       const ref = pointRef();
       need('value');
       forbid(['device', 'on', 'off', 'min', 'max', 'above', 'below', 'windowS', 'of']);
-      const mismatch = ref && c.value !== undefined ? valueTypeProblem(ref, pointValueType(ref, catalog), c.value, 'never equals it') : undefined;
+      const mismatch = ref && c.value !== undefined ? valueTypeProblem(ref, pointValueType(ref, catalog), c.value, 'never equals it', pointRawType(ref, catalog)) : undefined;
       if (mismatch) problems.push({ path: at('value'), message: mismatch });
       if (ref) acc.valueRefs.add(ref);
       const want = c.value;

@@ -45,7 +45,7 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
     if (limits?.min !== undefined && c.max !== undefined && c.max < limits.min) problems.push({ path: [...at, 'max'], message: `interlock "${c.name}": max ${c.max} is below ${c.point}'s limit min ${limits.min}, so while it holds every write is refused` });
     if ((c.min !== undefined || c.max !== undefined) && c.value !== undefined) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": use either value or min/max` });
     // Writes are matched with ===: a value of another kind than the point's never matches, so the interlock refuses nothing.
-    const mismatch = c.value !== undefined ? valueTypeProblem(c.point, spec?.valueType, c.value, 'never matches a write to it, so the interlock refuses nothing') : undefined;
+    const mismatch = c.value !== undefined ? valueTypeProblem(c.point, spec?.valueType, c.value, 'never matches a write to it, so the interlock refuses nothing', spec?.rawType) : undefined;
     if (mismatch) problems.push({ path: [...at, 'value'], message: `interlock "${c.name}": ${mismatch}` });
     // min/max bound numbers: on a boolean or string point every write is refused while it holds.
     if (spec?.valueType !== undefined && kindOfType(spec.valueType) !== 'number' && (c.min !== undefined || c.max !== undefined)) {

@@ -4,13 +4,9 @@
  * declares (PointSpec.valueType). Readings are compared with ===, so "true" never equals a boolean
  * point and 1 never equals true; numbers compare only with numeric points.
  */
-import { kindOfType, type PointValue, type PointValueType, type ValueKind } from '../../drivers/driver.js';
+import { describePointType, kindOfType, type PointValue, type PointValueType, type ValueKind } from '../../drivers/driver.js';
 
-/** `a boolean point`, `a number point (uint16)`, `a string point`. */
-export function describePointType(type: PointValueType): string {
-  const kind = kindOfType(type);
-  return kind === 'number' ? `a number point (${type})` : `a ${kind} point`;
-}
+export { describePointType };
 
 function describeValue(value: PointValue): string {
   return typeof value === 'string' ? `${JSON.stringify(value)} (a string)` : `${String(value)} (a ${typeof value})`;
@@ -27,9 +23,9 @@ function instead(kind: ValueKind, value: PointValue): string {
  * Why `value` does not fit the point `ref` of declared type `type`, or undefined when it does (or
  * the profile declares no type). `what` says what goes wrong: "never equals it", "cannot be written".
  */
-export function valueTypeProblem(ref: string, type: PointValueType | undefined, value: PointValue, what: string): string | undefined {
+export function valueTypeProblem(ref: string, type: PointValueType | undefined, value: PointValue, what: string, rawType?: PointValueType): string | undefined {
   if (type === undefined) return undefined;
   const kind = kindOfType(type);
   if (typeof value === kind) return undefined;
-  return `${ref} is ${describePointType(type)}, so value ${describeValue(value)} ${what}: ${instead(kind, value)}`;
+  return `${ref} is ${describePointType(type, rawType)}, so value ${describeValue(value)} ${what}: ${instead(kind, value)}`;
 }

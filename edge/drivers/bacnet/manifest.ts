@@ -7,7 +7,7 @@
  * required on the first check of a BACnet device (settings.ts), and the driver with it is imported
  * when a device initializes (lazy-driver.ts).
  */
-import type { DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
+import type { DeviceClaim, DeviceSpec, DriverManifest, ValidationProblem } from '../driver.js';
 import { LazyBacnetDriver } from './lazy-driver.js';
 import {
   BacnetAddressSchema,
@@ -67,6 +67,27 @@ export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, Bacnet
   return problems;
 }
 
+/**
+ * The UDP socket of a device's bind: devices with the same bind share one socket; a bind on the
+ * wildcard address 0.0.0.0 clashes with any other bind of the same port (the kernel refuses the
+ * second socket with EADDRINUSE).
+ */
+export function bacnetClaims(device: DeviceSpec<BacnetConnection, BacnetAddress>): DeviceClaim[] {
+  const bind = device.connection.bind ?? '0.0.0.0:47808';
+  const { host, port } = parseHostPort(bind);
+  if (port === 0) return [];
+  return [
+    {
+      resource: `udp ${host}:${port}`,
+      label: `BACnet/IP bind ${host}:${port}`,
+      kind: 'shared',
+      rule: 'devices with the same bind share one socket',
+      path: '/connection/bind',
+      overlap: { key: `udp port ${port}`, wildcard: host === '0.0.0.0' },
+    },
+  ];
+}
+
 export const bacnetManifest: DriverManifest<typeof BacnetConnectionSchema, typeof BacnetAddressSchema> = {
   protocol: 'bacnet-ip',
   profileProtocol: 'bacnet',
@@ -75,6 +96,7 @@ export const bacnetManifest: DriverManifest<typeof BacnetConnectionSchema, typeo
   addressSchema: BacnetAddressSchema,
   capabilities: { subscribe: true, browse: true },
   validate: validateBacnetDevice,
+  claims: bacnetClaims,
   valueType: (address) => {
     const resolved = resolveAddress(address);
     return resolved && resolved.property === propertyId('present-value') ? presentValueType(resolved.objectType) : undefined;

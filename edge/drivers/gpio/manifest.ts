@@ -30,6 +30,7 @@ export const gpioManifest: DriverManifest<typeof GpioConnectionSchema, typeof Gp
   connectionSchema: GpioConnectionSchema,
   addressSchema: GpioAddressSchema,
   capabilities: { subscribe: true, browse: false },
+  pathFields: [['chip', 'sysfsRoot']],
   validate: validateGpioDevice,
   claims: gpioClaims,
   valueType: () => 'boolean',

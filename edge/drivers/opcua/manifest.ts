@@ -60,6 +60,8 @@ export const opcuaManifest: DriverManifest<typeof OpcuaConnectionSchema, typeof 
   connectionSchema: OpcuaConnectionSchema,
   addressSchema: OpcuaAddressSchema,
   capabilities: { subscribe: true, browse: true },
+  pathFields: [['pkiDir']],
+  sourceTimestamps: true,
   validate: validateOpcuaDevice,
   valueType: (address) => (address.dataType === undefined ? undefined : OPCUA_VALUE_TYPES[address.dataType]),
   create: (device, context) => new LazyOpcuaDriver(device, context),

@@ -96,6 +96,15 @@ describe('commands (aedes)', () => {
     await waitFor(() => acks(hub.messages, 'cmd-bad-00001').length === 1, 5000, 'ack');
     expect(acks(hub.messages, 'cmd-bad-00001')[0]).toMatchObject({ status: 'rejected', code: 'SWG_ERR_COMMAND_INVALID' });
   });
+
+  it('refuses an over-limit command naming the field and its limit, not just "the schema"', async () => {
+    const { broker, hub } = await setup();
+    await publishTo(broker.broker, `${PREFIX}/commands`, JSON.stringify({ v: 1, id: 'cmd-big-00001', ts: 1, origin: 'x', action: { kind: 'write', device: 'ahu1', point: 'temp', value: 'y'.repeat(5000) } }));
+    await waitFor(() => acks(hub.messages, 'cmd-big-00001').length === 1, 5000, 'ack');
+    const ack = acks(hub.messages, 'cmd-big-00001')[0] as { code?: string; reason?: string };
+    expect(ack.code).toBe('SWG_ERR_COMMAND_INVALID');
+    expect(ack.reason).toContain('/action/value: expected a number from -1e+300 to 1e+300, true or false, a string of at most 1024 characters');
+  });
 });
 
 describe('plain point topics (aedes)', () => {

@@ -1,0 +1,81 @@
+/**
+ * The timestamp of the last reading reported per point, kept across restarts for devices whose
+ * readings carry the device's own timestamp (DriverManifest.sourceTimestamps: OPC UA). A new
+ * subscription after a restart delivers each point's current value with the server's original
+ * sourceTimestamp: a sample the gateway reported before the restart. The exception filter holds
+ * those back (edge/runtime/exception-filter.ts restore()), so the hub does not store the sample again.
+ *
+ * One small JSON file under the data folder, replaced atomically (temp file, fsync, rename) at most
+ * once per SAVE_INTERVAL_MS while something changed, and on stop. A crash loses at most that
+ * window: a point that changed in it may report its last sample once more after the restart. A file
+ * written at a later gateway-clock time than now (the clock went back across the restart) is not
+ * used: its timestamps would hold back fresh readings.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import type { Logger } from 'pino';
+import { errorMessage } from '../../shared/kit/errors.js';
+
+export const REPORTED_TIMES_FILE = 'reported-times.json';
+/** Throttle of the file writes. */
+export const SAVE_INTERVAL_MS = 30_000;
+
+const ReportedTimesSchema = Type.Object({
+  v: Type.Literal(1),
+  /** Gateway clock (ms since the epoch) when the file was written. */
+  savedAt: Type.Number(),
+  /** "device/point" → timestamp (ms since the epoch) of the last reading reported. */
+  points: Type.Record(Type.String(), Type.Number()),
+});
+
+export function reportedTimesFile(dataDir: string): string {
+  return join(dataDir, REPORTED_TIMES_FILE);
+}
+
+/** "device/point" keys (ids and point names hold no "/") → timestamps; empty when there is no usable file. */
+export function loadReportedTimes(file: string, log: Logger, now: number = Date.now()): Map<string, number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ file, err: errorMessage(err) }, 'cannot read the last reported timestamps; readings repeated by a new subscription may be reported again');
+    return new Map();
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    log.warn({ file, err: errorMessage(err) }, 'the last reported timestamps are not JSON; starting without them');
+    return new Map();
+  }
+  if (!Value.Check(ReportedTimesSchema, doc)) {
+    log.warn({ file }, 'the last reported timestamps file has an unknown layout; starting without it');
+    return new Map();
+  }
+  if (doc.savedAt > now) {
+    log.warn({ file, savedAt: new Date(doc.savedAt).toISOString(), now: new Date(now).toISOString() }, 'the gateway clock is behind the time the last reported timestamps were saved (clock went back); not using them');
+    return new Map();
+  }
+  return new Map(Object.entries(doc.points));
+}
+
+/** Replaces the file atomically; a failure is logged (only the suppression of repeated samples after a restart is at stake). */
+export function saveReportedTimes(file: string, points: ReadonlyMap<string, number>, log: Logger, now: number = Date.now()): boolean {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      writeSync(fd, JSON.stringify({ v: 1, savedAt: now, points: Object.fromEntries(points) }));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+    return true;
+  } catch (err) {
+    log.warn({ file, err: errorMessage(err) }, 'could not save the last reported timestamps');
+    return false;
+  }
+}
