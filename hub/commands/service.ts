@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
-import { encode, isValid } from '../../shared/wire/codec.js';
+import { encode, schemaProblem } from '../../shared/wire/codec.js';
 import { CommandSchema, type Action, type Command, type CommandAck } from '../../shared/wire/messages.js';
 import { gatewayTopic } from '../../shared/wire/topics.js';
 import type { HubEvents } from '../events.js';
@@ -65,7 +65,8 @@ export class CommandService {
     const now = Date.now();
     const expiresAt = input.expiresAt ?? now + this.options.timeoutMs * (1 + this.options.retries);
     const command: Command = { v: 1, id: input.id ?? randomUUID(), ts: now, origin: input.origin, action: input.action, expiresAt };
-    if (!isValid(CommandSchema, command)) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `command for ${input.gateway} does not match the wire schema`, { details: { action: JSON.stringify(input.action) } });
+    const problem = schemaProblem(CommandSchema, command);
+    if (problem !== undefined) throw new SwarmgateError('SWG_ERR_COMMAND_INVALID', `command for ${input.gateway}: ${problem}`, { details: { action: JSON.stringify(input.action) } });
     const record: CommandRecord = { id: command.id, gateway: input.gateway, site, command, status: 'pending', attempts: 1, createdAt: now, updatedAt: now, deadline: now + this.options.timeoutMs };
     await store.insertCommand(record);
     await this.options.events.emit('command', { record });

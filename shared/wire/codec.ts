@@ -54,12 +54,18 @@ export function decode<S extends TSchema>(schema: S, topic: string, payload: Buf
   // JSON can carry a NUL only escaped; PostgreSQL's text and jsonb cannot keep one, in any field.
   const nul = text.includes('\\u0000') ? nulPath(value) : undefined;
   if (nul !== undefined) return { ok: false, reason: 'schema', error: `${topic}: ${nul || '(message)'}: ${NUL_MESSAGE}` };
+  const problem = schemaProblem(schema, value);
+  return problem === undefined ? { ok: true, value: value as Static<S> } : { ok: false, reason: 'schema', error: `${topic}: ${problem}` };
+}
+
+/** What is wrong with `value` against `schema`, as "<field path>: <what it should be>"; undefined when it fits. */
+export function schemaProblem<S extends TSchema>(schema: S, value: unknown): string | undefined {
   const check = checker(schema);
-  if (check.Check(value)) return { ok: true, value };
+  if (check.Check(value)) return undefined;
   const found = check.Errors(value).First();
   const first = found ? fieldError(found) : undefined;
   const where = first?.path ? first.path : '(message)';
-  return { ok: false, reason: 'schema', error: `${topic}: ${where}: ${first ? errorText(first) : 'does not match the schema'}` };
+  return `${where}: ${first ? errorText(first) : 'does not match the schema'}`;
 }
 
 /** Validates an in-memory value (e.g. before publishing) with the same compiled schema. */

@@ -146,6 +146,10 @@ commands: { timeoutMs: 300, retries: 1 }
     await expect(hub.commands.create({ gateway: 'gw-1', action: { kind: 'write', device: 'bad id!', point: 'p', value: 1 }, origin: 'test' })).rejects.toSatisfy((e: unknown) =>
       isSwarmgateError(e, 'SWG_ERR_COMMAND_INVALID'),
     );
+    // The refusal names the field and what it takes, not "does not match the wire schema".
+    await expect(hub.commands.create({ gateway: 'gw-1', action: { kind: 'write', device: 'ahu1', point: 'p', value: 'x'.repeat(5000) }, origin: 'test' })).rejects.toThrow(
+      /command for gw-1: \/action\/value: .*1024/,
+    );
   });
 
   it("ignores an ack for gw-1's command sent by gw-2, counting it as rejected", async () => {
