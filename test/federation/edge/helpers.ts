@@ -10,7 +10,8 @@ import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointSpec, Reading, WriteValue } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
-import { StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type StoredReceipt } from '../../../shared/wire/index.js';
+import { GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type GapRecord, type StoredReceipt } from '../../../shared/wire/index.js';
+import type { Outbox } from '../../../edge/federation/outbox.js';
 import { tempDir } from '../../support/tmp.js';
 
 export interface TestBroker {
@@ -176,4 +177,16 @@ export async function waitFor(condition: () => boolean, timeoutMs = 10_000, what
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The gap records an outbox holds, decoded, with their seqs. */
+export function queuedGaps(box: Outbox): { seq: number; gap: GapRecord }[] {
+  return box
+    .all()
+    .filter((r) => r.kind === 'gap')
+    .map((r) => {
+      const d = decode(GapRecordSchema, r.topic, r.payload);
+      if (!d.ok) throw new Error(d.error);
+      return { seq: r.seq, gap: d.value };
+    });
 }

@@ -10,7 +10,8 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FederationMetrics } from '../../../edge/federation/metrics.js';
 import { Outbox } from '../../../edge/federation/outbox.js';
-import { GapRecordSchema, decode, type GapRecord } from '../../../shared/wire/index.js';
+import type { GapRecord } from '../../../shared/wire/index.js';
+import { queuedGaps } from './helpers.js';
 import { tempDir } from '../../support/tmp.js';
 
 const dir = tempDir('swg-outbox-failing-disk-');
@@ -33,16 +34,7 @@ function breakDisk(path: string): () => void {
   };
 }
 
-function gapsOf(box: Outbox): GapRecord[] {
-  return box
-    .all()
-    .filter((r) => r.kind === 'gap')
-    .map((r) => {
-      const d = decode(GapRecordSchema, r.topic, r.payload);
-      if (!d.ok) throw new Error(d.error);
-      return d.value;
-    });
-}
+const gapsOf = (box: Outbox): GapRecord[] => queuedGaps(box).map((g) => g.gap);
 
 describe('outbox while commits fail', () => {
   it('keeps memory bounded, never throws from addReading, and accounts for every reading once the disk is back', async () => {

@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Outbox, type OutboxOptions } from '../../../edge/federation/outbox.js';
-import { GapRecordSchema, decode, messageDigest, type GapRecord } from '../../../shared/wire/index.js';
+import { messageDigest, type GapRecord } from '../../../shared/wire/index.js';
+import { queuedGaps } from './helpers.js';
 import type { Reading } from '../../../edge/drivers/driver.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -27,16 +28,7 @@ function make(options: Partial<OutboxOptions>): Outbox {
 
 const reading = (i: number): Reading => ({ device: 'ahu1', point: `p${i % 20}`, value: i * 1.000001, quality: 'good', ts: 1_700_000_000_000 + i });
 
-function gapsOf(box: Outbox): { seq: number; gap: GapRecord }[] {
-  return box
-    .all()
-    .filter((r) => r.kind === 'gap')
-    .map((r) => {
-      const d = decode(GapRecordSchema, r.topic, r.payload);
-      if (!d.ok) throw new Error(d.error);
-      return { seq: r.seq, gap: d.value };
-    });
-}
+const gapsOf = queuedGaps;
 
 /** The publisher's path for a row the broker acknowledged: it now waits for the hub's receipt. */
 function deliverToBroker(box: Outbox, limit: number): number[] {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GapRecordSchema, TelemetryBatchSchema, decode, type GapRecord, type TelemetryBatch } from '../../../shared/wire/index.js';
+import { TelemetryBatchSchema, decode, type GapRecord, type TelemetryBatch } from '../../../shared/wire/index.js';
+import { queuedGaps } from './helpers.js';
 import { Outbox, type OutboxOptions } from '../../../edge/federation/outbox.js';
 import { retagBatch } from '../../../edge/federation/telemetry.js';
 import type { Reading } from '../../../edge/drivers/driver.js';
@@ -36,16 +37,7 @@ function batches(box: Outbox): TelemetryBatch[] {
     });
 }
 
-function gaps(box: Outbox): GapRecord[] {
-  return box
-    .all()
-    .filter((r) => r.kind === 'gap')
-    .map((r) => {
-      const d = decode(GapRecordSchema, r.topic, r.payload);
-      if (!d.ok) throw new Error(d.error);
-      return d.value;
-    });
-}
+const gaps = (box: Outbox): GapRecord[] => queuedGaps(box).map((g) => g.gap);
 
 afterEach(() => {
   for (const b of boxes.splice(0)) b.close();
