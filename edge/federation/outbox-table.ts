@@ -128,7 +128,7 @@ export class OutboxTable {
     return this.stmt.aged.all(ts) as RowSummary[];
   }
 
-  /** The newest row's creation time, undefined when the table is empty. */
+  /** The newest message's creation time (gap records aside), undefined when there is none. */
   newestCreatedAt(): number | undefined {
     return (this.stmt.newestCreated.get() as number | null | undefined) ?? undefined;
   }
@@ -215,7 +215,8 @@ function prepare(db: Database.Database) {
     oldest: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND seq > ? ORDER BY seq LIMIT 256`),
     oldestTelemetry: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind = 'telemetry' AND seq > ? ORDER BY seq LIMIT 256`),
     aged: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE kind != 'gap' AND created_at < ? ORDER BY seq`),
-    newestCreated: db.prepare('SELECT max(created_at) FROM outbox').pluck(),
+    // Messages only: a gap record's time is when it was written, not data the clock check should judge.
+    newestCreated: db.prepare("SELECT max(created_at) FROM outbox WHERE kind != 'gap'").pluck(),
     shiftCreated: db.prepare('UPDATE outbox SET created_at = max(0, created_at + ?)'),
     one: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq = ?`),
     summary: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE seq = ?`),

@@ -361,12 +361,17 @@ export class Outbox {
     const row = this.table.get(seq);
     const summary = this.table.summary(seq);
     if (!row || !summary) return undefined;
-    const now = this.clock();
+    // As commit(): a wall-clock step seen now moves the stored creation times in the same
+    // transaction, so the gap record written with this time is not left a step ahead of the rows.
+    const now = this.wallNow();
+    const shift = this.pendingShift;
     try {
       this.table.transaction(() => {
+        if (shift !== 0) this.table.shiftCreated(shift);
         this.table.deadLetter(row, reason, now, Math.max(64 * 1024, Math.floor(this.dbBudget / 16)));
         this.drop([summary], reason, now);
       });
+      this.pendingShift -= shift;
     } catch (err) {
       this.table.recount();
       // As commit(): a gap record the failed transaction may have merged into is not on disk.
