@@ -659,26 +659,29 @@ export class Outbox {
    * (and the merge bookkeeping) waits in `after` for the transaction to commit (runs at once without it).
    */
   private drop(victims: readonly RowSummary[], reason: GapRecord['reason'], now: number, after?: (() => void)[]): void {
-    const gaps = new Map<string, GapRecord>();
+    // One gap record per run of consecutive batches of a boot and reason: batches passed over (in
+    // flight, waiting for a receipt) or dropped for the other reason split a run, so no record's
+    // range covers a batch that is still queued or counted in another record.
+    const batches: { bootId: string; reason: GapRecord['reason']; seq: number; readings: number; fromTs: number; toTs: number }[] = [];
     for (const v of victims) {
       this.table.delete(v.seq);
       if (v.kind !== 'telemetry' || v.batch_seq === null) continue;
-      const gapReason = this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason;
-      const key = `${v.boot_id}|${gapReason}`;
-      const g = gaps.get(key);
-      const fromTs = v.first_ts ?? now;
-      const toTs = v.last_ts ?? now;
-      if (!g) {
-        gaps.set(key, { v: 1, gateway: this.options.gateway, bootId: v.boot_id, fromSeq: v.batch_seq, toSeq: v.batch_seq, readingsDropped: v.readings, fromTs, toTs, reason: gapReason, ts: now });
+      batches.push({ bootId: v.boot_id, reason: this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason, seq: v.batch_seq, readings: v.readings, fromTs: v.first_ts ?? now, toTs: v.last_ts ?? now });
+    }
+    batches.sort((a, b) => a.bootId.localeCompare(b.bootId) || a.reason.localeCompare(b.reason) || a.seq - b.seq);
+    const gaps: GapRecord[] = [];
+    for (const b of batches) {
+      const g = gaps[gaps.length - 1];
+      if (g && g.bootId === b.bootId && g.reason === b.reason && g.toSeq + 1 === b.seq) {
+        g.toSeq = b.seq;
+        g.readingsDropped += b.readings;
+        g.fromTs = Math.min(g.fromTs, b.fromTs);
+        g.toTs = Math.max(g.toTs, b.toTs);
       } else {
-        g.fromSeq = Math.min(g.fromSeq, v.batch_seq);
-        g.toSeq = Math.max(g.toSeq, v.batch_seq);
-        g.readingsDropped += v.readings;
-        g.fromTs = Math.min(g.fromTs, fromTs);
-        g.toTs = Math.max(g.toTs, toTs);
+        gaps.push({ v: 1, gateway: this.options.gateway, bootId: b.bootId, fromSeq: b.seq, toSeq: b.seq, readingsDropped: b.readings, fromTs: b.fromTs, toTs: b.toTs, reason: b.reason, ts: now });
       }
     }
-    for (const gap of gaps.values()) this.insertGap(gap, now);
+    for (const gap of gaps) this.insertGap(gap, now);
     const account = (): void => {
       for (const v of victims) {
         const r = v.kind === 'telemetry' && this.brokerAcked.has(v.seq) ? unconfirmed(reason) : reason;
@@ -688,7 +691,7 @@ export class Outbox {
         if (v.kind === 'telemetry' && v.batch_seq !== null) this.metrics.droppedReadings.inc({ reason: r }, v.readings);
       }
       this.metrics.awaitingStored.set(this.awaiting.size);
-      this.log.warn({ reason, messages: victims.length, gaps: [...gaps.values()].map((g) => ({ bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq, readings: g.readingsDropped, reason: g.reason })) }, 'outbox dropped its oldest messages');
+      this.log.warn({ reason, messages: victims.length, gaps: gaps.map((g) => ({ bootId: g.bootId, fromSeq: g.fromSeq, toSeq: g.toSeq, readings: g.readingsDropped, reason: g.reason })) }, 'outbox dropped its oldest messages');
       // No gap record tells the hub of these: the log and swarmgate_federation_dropped_total do.
       const others = victims.filter((v) => v.kind !== 'telemetry');
       if (others.length > 0) {

@@ -171,4 +171,23 @@ describe('outbox gap accounting', () => {
     expect(all[0]).toEqual(merged[0]);
     expect(all[1]!.gap.fromSeq).toBe(merged[0]!.gap.toSeq + 1);
   });
+
+  it('no gap record spans a batch passed over by the drop (still queued): a run of dropped batches ends at it', () => {
+    const box = new Outbox({ path: join(dir.path, 'span.sqlite'), site: 's', gateway: 'gw-1', bootId: 'boot-span', maxBytes: 512 * 1024, flushMs: 10_000, batchMax: 50 });
+    for (let i = 0; i < 500; i++) box.addReading(reading(i));
+    box.flush();
+    // Batches 3 and 4 are with the broker, waiting for the hub's receipt: the size bound passes them over.
+    for (const r of box.all().filter((row) => row.kind === 'telemetry').slice(3, 5)) {
+      box.markSent(r.seq);
+      box.awaitStored(r.seq, 'telemetry', { bootId: r.bootId, batchSeq: r.batchSeq! });
+    }
+    for (let i = 500; i < 40_000; i++) box.addReading(reading(i));
+    box.flush();
+    const gaps = queuedGaps(box).map((g) => g.gap);
+    const kept = new Set(box.all().filter((r) => r.kind === 'telemetry').map((r) => r.batchSeq));
+    expect(kept.has(3) && kept.has(4)).toBe(true);
+    for (const seq of kept) expect(gaps.filter((g) => g.fromSeq <= seq! && seq! <= g.toSeq)).toEqual([]);
+    expect(gaps.some((g) => g.toSeq === 2) && gaps.some((g) => g.fromSeq === 5)).toBe(true);
+    box.close();
+  });
 });
