@@ -138,7 +138,6 @@ export class JournaledTelemetry {
   /** Journals and buffers the batch; undefined when it must be written through instead. */
   async ingest(batch: TelemetryBatch, receivedAt: number, raw: Uint8Array | undefined, hash: string): Promise<IngestResult | undefined> {
     if (mustWriteThrough(batch)) return undefined;
-    this.limit.check(this.buffer.readings, this.failures);
     const key = batchKey(batch.gateway, batch.bootId, batch.seq);
     let seen = this.buffer.hashOf(key);
     if (seen === undefined) {
@@ -160,6 +159,8 @@ export class JournaledTelemetry {
       this.conflicts.report(batch, again, hash);
       return { stored: false, readings: 0, conflict: true };
     }
+    // After the repeat check, as SQLite: a repeat of a stored batch is answered even while full.
+    this.limit.check(this.buffer.readings, this.failures);
     this.journal.append(receivedAt, raw ?? Buffer.from(JSON.stringify(batch)));
     this.buffer.add({ batch, receivedAt, hash });
     if (this.failures === 0 && this.buffer.readings >= FLUSH_READINGS) void this.flush();
