@@ -31,7 +31,7 @@ import { FederationMetrics } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { PlainTopics, isPointName } from './plain-topics.js';
 import { RemoteConfig, type ConfigFileChecker } from './remote-config.js';
-import { Publisher } from './publisher.js';
+import { Publisher, type RefusalPolicy } from './publisher.js';
 import { resolveFederationConfig, type FederationConfig } from './schema.js';
 import { SparkplugNode } from './sparkplug.js';
 import { FederationState } from './state.js';
@@ -81,6 +81,8 @@ export interface StartFederationOptions {
   /** Software version announced in the birth message. */
   readonly version?: string;
   readonly clock?: () => number;
+  /** Tests only: shorter thresholds for setting aside a row the broker keeps refusing (see publisher.ts). */
+  readonly refusal?: Partial<RefusalPolicy>;
   /**
    * The config file this gateway runs from: with checkConfig, the gateway takes desired configs
    * from the hub (config/desired), checks and installs them and calls onRestart.
@@ -209,7 +211,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
   };
 
   const untilStored = config.outbox.deleteOn === 'stored' ? { timeoutMs: config.outbox.storedTimeoutS * 1000, window: config.outbox.receiptWindow } : undefined;
-  const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ component: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock, untilStored });
+  const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ component: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock, untilStored, ...(options.refusal ? { refusal: options.refusal } : {}) });
   const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ component: 'commands' }), clock });
   publisher.subscribe(commands.topic, 1, (_topic, payload) => void commands.handle(payload));
 

@@ -19,10 +19,12 @@
  * was queued before a site move or a re-enrollment under a new id is delivered after it.
  *
  * A row the broker refuses by closing the connection (an ACL refusal, a message size limit) would
- * otherwise come first again on every reconnect, forever. When the broker closes the connection
- * right after the same row's publish REFUSALS_BEFORE_SET_ASIDE times in a row, the row is set aside
- * (the outbox's dead-letter table, a gap record with reason 'refused', an error log naming it) and
- * the rows behind it flow again.
+ * otherwise come first again on every reconnect, forever. A close within REFUSAL_CLOSE_MS of that
+ * row's publish is a strike against it; after REFUSALS_BEFORE_SET_ASIDE strikes in a row spanning at
+ * least REFUSAL_MIN_SPAN_MS, the row is set aside (the outbox's dead-letter table, a gap record with
+ * reason 'refused', an error log naming it) and the rows behind it flow again. A flapping link (a
+ * cellular link cut again and again, the client resending the unanswered publish first after every
+ * CONNACK) can look like a refusal a few times; it must not lose a good row for good.
  */
 import mqtt, { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import type { Logger } from 'pino';
@@ -51,6 +53,10 @@ export interface PublisherOptions {
   readonly birth: () => GatewayState;
   readonly stateIntervalS?: number;
   readonly clock?: () => number;
+  /** Milliseconds on a clock that never steps (default performance.now): probe backoff and refusal timing. */
+  readonly monotonic?: () => number;
+  /** Tests only: shorter refusal thresholds than the defaults (REFUSAL_CLOSE_MS, REFUSALS_BEFORE_SET_ASIDE, REFUSAL_MIN_SPAN_MS). */
+  readonly refusal?: Partial<RefusalPolicy> | undefined;
   /**
    * Keep telemetry until the hub's stored receipt (default), resending after timeoutMs, with at most
    * `window` rows (default 1000) sent and not receipted; undefined: delete on PUBACK.
@@ -59,10 +65,30 @@ export interface PublisherOptions {
 }
 
 const END = Number.MAX_SAFE_INTEGER;
-/** The broker closing the connection right after the same row's publish this many times in a row sets the row aside. */
-export const REFUSALS_BEFORE_SET_ASIDE = 3;
-/** A close counts against a row only this soon after the row was written. */
-const REFUSAL_CLOSE_MS = 10_000;
+/**
+ * A close counts against a row (a strike) only this soon after the row's publish was written: a
+ * broker that refuses a publish closes the connection as soon as it reads it. A link that dies
+ * later on (after the broker held the connection with that row) ends a run of strikes.
+ */
+export const REFUSAL_CLOSE_MS = 2000;
+/**
+ * Strikes in a row against the same row before it is set aside: a flapping link can cut the
+ * connection right after the resent publish a few times (MQTT.js resends the unanswered publish
+ * first after every CONNACK); a refusing broker does it on every connection.
+ */
+export const REFUSALS_BEFORE_SET_ASIDE = 5;
+/**
+ * And the strikes must span at least this long, first to last: a refusing broker keeps refusing
+ * (with the reconnect backoff it gets there within a minute or two), while a burst of cuts on a
+ * bad link is over in seconds.
+ */
+export const REFUSAL_MIN_SPAN_MS = 60_000;
+/** When a row is set aside as refused by the broker (the constants above; tests shorten them). */
+export interface RefusalPolicy {
+  readonly closeWithinMs: number;
+  readonly strikes: number;
+  readonly minSpanMs: number;
+}
 /** The longest wait between probes while the hub sends no receipt (or storedTimeoutS, when longer). */
 export const RESEND_MAX_MS = 5 * 60_000;
 
@@ -76,7 +102,7 @@ interface Unanswered {
   readonly payload: Buffer;
   /** The MQTT packet id, once the client wrote the publish. */
   messageId?: number;
-  /** The connection (this.connection) and time it was last written on. */
+  /** The connection (this.connection) and time (monotonic) it was last written on. */
   writtenOn: number;
   writtenAt: number;
 }
@@ -90,6 +116,8 @@ export class Publisher {
   private readonly stateTopic: string;
   private readonly window: number;
   private readonly clock: () => number;
+  private readonly monotonic: () => number;
+  private readonly refusal: RefusalPolicy;
   private watermark = 1;
   private liveCursor = 0;
   private histCursor = 0;
@@ -112,9 +140,9 @@ export class Publisher {
   private readonly messageSeq = new Map<number, number>();
   /** The row whose publish the last publish packet written on this connection was (undefined: none, or not a row). */
   private lastWritten: number | undefined;
-  /** The row the broker closed the connection on, and how many times in a row. */
-  private strikes: { seq: number; count: number } | undefined;
-  /** Resends while the hub is silent: how many probes since the last receipt, and not before when the next. */
+  /** The row the broker closed the connection on, how many times in a row, and when (monotonic) the first. */
+  private strikes: { seq: number; count: number; firstAt: number } | undefined;
+  /** Resends while the hub is silent: how many probes since the last receipt, and not before when the next (monotonic). */
   private probes = 0;
   private nextResendAt = 0;
   private receiptSinceResend = false;
@@ -125,6 +153,8 @@ export class Publisher {
     this.window = options.mqtt.inflight;
     this.receiptWindow = options.untilStored ? Math.max(1, options.untilStored.window ?? 1000) : Number.POSITIVE_INFINITY;
     this.clock = options.clock ?? Date.now;
+    this.monotonic = options.monotonic ?? (() => performance.now());
+    this.refusal = { closeWithinMs: REFUSAL_CLOSE_MS, strikes: REFUSALS_BEFORE_SET_ASIDE, minSpanMs: REFUSAL_MIN_SPAN_MS, ...options.refusal };
     this.unsubscribeOutbox = options.outbox.onAppend(() => this.schedulePump());
     if (options.untilStored) this.subscribe(gatewayTopic(options.site, options.gateway, 'stored'), 1, (topic, payload) => this.receipt(topic, payload));
   }
@@ -206,12 +236,11 @@ export class Publisher {
    */
   private resendUnreceipted(timeoutMs: number): void {
     if (!this.client?.connected) return;
-    const now = this.clock();
-    if (now < this.nextResendAt) return;
+    if (this.monotonic() < this.nextResendAt) return;
     const answering = this.receiptSinceResend;
     // No more waiting than one in-flight window: resending all of it costs no more than a probe.
     const full = answering || this.options.outbox.awaitingCount <= this.window;
-    const expired = this.options.outbox.expireAwaiting(now - timeoutMs, full ? Number.POSITIVE_INFINITY : this.window);
+    const expired = this.options.outbox.expireAwaiting(this.clock() - timeoutMs, full ? Number.POSITIVE_INFINITY : this.window);
     if (expired.length === 0) return;
     this.receiptSinceResend = false;
     if (full) {
@@ -220,7 +249,7 @@ export class Publisher {
     } else {
       const waitMs = Math.min(Math.max(RESEND_MAX_MS, timeoutMs), timeoutMs * 2 ** (this.probes + 1));
       this.probes++;
-      this.nextResendAt = now + waitMs;
+      this.nextResendAt = this.monotonic() + waitMs;
       this.metrics.resent.inc({ cause: 'probe' }, expired.length);
       this.options.log.warn(
         { awaiting: this.options.outbox.awaitingCount + expired.length, probe: expired[0], nextInS: waitMs / 1000 },
@@ -286,11 +315,11 @@ export class Publisher {
       this.unsubscribeOutbox();
       return;
     }
-    const deadline = this.clock() + drainMs;
+    const deadline = this.monotonic() + drainMs;
     // Without this drain the last flush window (the final readings) reached the hub only with
     // the next start. The pump keeps going on each PUBACK until nothing is left to send.
     // Receipts included: a batch the hub has not receipted yet would be sent again by the next run.
-    while (client.connected && (this.inflight > 0 || this.pumpQueued || this.options.outbox.awaitingCount > 0) && this.clock() < deadline) await sleep(20);
+    while (client.connected && (this.inflight > 0 || this.pumpQueued || this.options.outbox.awaitingCount > 0) && this.monotonic() < deadline) await sleep(20);
     this.stopping = true;
     this.unsubscribeOutbox();
     this.stopRetrying();
@@ -367,14 +396,15 @@ export class Publisher {
     u.messageId = id;
     this.messageSeq.set(id, u.seq);
     u.writtenOn = this.connection;
-    u.writtenAt = this.clock();
+    u.writtenAt = this.monotonic();
     this.lastWritten = u.seq;
   }
 
   /**
-   * The connection closed. When the broker closed it right after the publish of the first row it
-   * has not answered (the client sends that row first again on the next connection), that row
-   * gets a strike; REFUSALS_BEFORE_SET_ASIDE strikes in a row set it aside.
+   * The connection closed. When it closed within closeWithinMs of the publish of the first row the
+   * broker has not answered (the client sends that row first again on the next connection), that
+   * row gets a strike; `strikes` strikes in a row spanning at least minSpanMs set it aside. A close
+   * later than that after the row's publish (the broker held the connection with it) ends the run.
    */
   private handleClose(): void {
     this.metrics.connected.set({ link: 'hub' }, 0);
@@ -382,15 +412,27 @@ export class Publisher {
     this.linkUp = false;
     if (this.stopping) return;
     const first = this.unanswered.values().next().value as Unanswered | undefined;
-    if (!first || first.writtenOn !== this.connection || this.lastWritten !== first.seq || this.clock() - first.writtenAt > REFUSAL_CLOSE_MS) return;
-    const count = this.strikes?.seq === first.seq ? this.strikes.count + 1 : 1;
-    this.strikes = { seq: first.seq, count };
-    const what = this.describe(first);
-    if (count < REFUSALS_BEFORE_SET_ASIDE) {
-      this.options.log.warn({ ...what, closes: count }, 'the broker closed the connection right after this message was published (refused: ACL or message size limit?)');
+    if (!first || first.writtenOn !== this.connection || this.lastWritten !== first.seq) return;
+    const now = this.monotonic();
+    const { closeWithinMs, strikes, minSpanMs } = this.refusal;
+    if (now - first.writtenAt > closeWithinMs) {
+      if (this.strikes?.seq === first.seq) this.strikes = undefined;
       return;
     }
-    this.setAside(first, count);
+    const run = this.strikes?.seq === first.seq ? this.strikes : undefined;
+    const count = (run?.count ?? 0) + 1;
+    const firstAt = run?.firstAt ?? now;
+    this.strikes = { seq: first.seq, count, firstAt };
+    const what = this.describe(first);
+    const spanMs = Math.round(now - firstAt);
+    if (count < strikes || spanMs < minSpanMs) {
+      this.options.log.warn(
+        { ...what, closes: count, spanS: spanMs / 1000, closeAfterMs: Math.round(now - first.writtenAt) },
+        `the connection closed right after this message was published (refused by the broker: ACL or message size limit? or a flapping link); set aside after ${strikes} such closes in a row over at least ${minSpanMs / 1000} s`,
+      );
+      return;
+    }
+    this.setAside(first, count, spanMs);
   }
 
   private describe(u: Unanswered): Record<string, unknown> {
@@ -398,7 +440,7 @@ export class Publisher {
   }
 
   /** Out of the send queue and out of the client's store, so the next connection sends what is behind it. */
-  private setAside(u: Unanswered, closes: number): void {
+  private setAside(u: Unanswered, closes: number, spanMs: number): void {
     const { outbox, log } = this.options;
     this.strikes = undefined;
     let row: OutboxRow | undefined;
@@ -409,8 +451,8 @@ export class Publisher {
       return;
     }
     log.error(
-      { ...this.describe(u), closes, readings: row?.readings ?? 0 },
-      `the broker closed the connection on this message ${closes} times in a row (refused: ACL or message size limit?): set aside in the outbox dead-letter table and reported as a gap (reason refused); the messages behind it are sent again`,
+      { ...this.describe(u), closes, spanS: spanMs / 1000, readings: row?.readings ?? 0 },
+      `the broker closed the connection on this message ${closes} times in a row over ${Math.round(spanMs / 1000)} s (refused: ACL or message size limit?): set aside in the outbox dead-letter table and reported as a gap (reason refused); the messages behind it are sent again`,
     );
     // The client would send it first again on the next connection: it leaves its store too
     // (its publish callback then runs with an error, and finds the row gone).

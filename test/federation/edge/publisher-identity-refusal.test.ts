@@ -3,7 +3,8 @@
  * - rows queued before a site move or a re-enrollment under a new gateway id go out under the
  *   gateway's current identity (topic and payload), JSON and binary alike;
  * - a row the broker closes the connection on again and again (larger than a broker's message
- *   size limit, outside the gateway's ACL) is set aside after REFUSALS_BEFORE_SET_ASIDE closes,
+ *   size limit, outside the gateway's ACL) is set aside after REFUSALS_BEFORE_SET_ASIDE closes
+ *   spanning REFUSAL_MIN_SPAN_MS (shortened here to SPAN, a minute in production),
  *   reported as a gap (reason refused) and kept in the dead-letter table; the rows behind it flow;
  * - a hub that sends no receipts does not make the gateway resend its backlog (Mosquitto).
  */
@@ -13,7 +14,7 @@ import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Outbox } from '../../../edge/federation/outbox.js';
-import { REFUSALS_BEFORE_SET_ASIDE } from '../../../edge/federation/publisher.js';
+import { REFUSALS_BEFORE_SET_ASIDE, REFUSAL_MIN_SPAN_MS } from '../../../edge/federation/publisher.js';
 import { startFederation, type Federation } from '../../../edge/federation/index.js';
 import type { Hub } from '../../../hub/index.js';
 import { EventSchema, GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, decodeTelemetry, encode, messageDigest, type TelemetryBatch } from '../../../shared/wire/index.js';
@@ -23,6 +24,8 @@ import { tempDir } from '../../support/tmp.js';
 import { fakeGateway, publishTo, startPeers, waitFor, type Cleanup } from './helpers.js';
 
 const cleanups: Cleanup[] = [];
+/** The refusal strikes must span this long here (REFUSAL_MIN_SPAN_MS in production): the tests stay fast. */
+const SPAN = { minSpanMs: 1000 };
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -97,7 +100,7 @@ describe('a row the broker keeps refusing', () => {
     broker.broker.authorizePublish = (_client, packet, done) => done(packet.payload.length > limit ? new Error('too large') : null);
     const gw = fakeGateway('gw-1', 'site-a');
     const registry = new Registry();
-    const fed: Federation = await startFederation({ gateway: gw, dataDir: dir.path, registry, config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
+    const fed: Federation = await startFederation({ gateway: gw, dataDir: dir.path, registry, refusal: SPAN, config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
     cleanups.push(() => fed.stop());
     await waitFor(() => fed.publisher.connected, 10_000, 'connect');
     const t0 = Date.now();
@@ -118,7 +121,8 @@ describe('a row the broker keeps refusing', () => {
     // The hub is told what it will never get.
     const gaps = hub.messages.filter((m) => m.topic.endsWith('/gaps')).map((m) => decode(GapRecordSchema, m.topic, m.payload));
     expect(gaps.map((g) => g.ok && g.value)).toEqual([expect.objectContaining({ gateway: 'gw-1', bootId: fed.bootId, fromSeq: 0, toSeq: 0, readingsDropped: 100, reason: 'refused' })]);
-    expect(REFUSALS_BEFORE_SET_ASIDE).toBe(3);
+    expect(REFUSALS_BEFORE_SET_ASIDE).toBe(5);
+    expect(REFUSAL_MIN_SPAN_MS).toBe(60_000);
   }, 60_000);
 
   it("a message outside the gateway's ACL (the hub's embedded broker) is set aside; the readings behind it reach the hub's store", async () => {
@@ -127,7 +131,7 @@ describe('a row the broker keeps refusing', () => {
     cleanups.push(() => gwDir.remove());
     const gw = fakeGateway('gw-1', 'site-a');
     const registry = new Registry();
-    const fed: Federation = await startFederation({ gateway: gw, dataDir: gwDir.path, registry, config: { mqtt: { url: hub.broker!.url, ...auth, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 10 }, stateIntervalS: 0 } });
+    const fed: Federation = await startFederation({ gateway: gw, dataDir: gwDir.path, registry, refusal: SPAN, config: { mqtt: { url: hub.broker!.url, ...auth, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 10 }, stateIntervalS: 0 } });
     cleanups.push(() => fed.stop());
     await waitFor(() => fed.publisher.connected, 10_000, 'connect');
     // A message on a topic this hub does not let gateways write (here: a wire version it does not know).
