@@ -8,11 +8,17 @@
  * A polled point gets its heartbeat from its next poll; a point nothing new arrives for (subscribed
  * points that do not change, slow polls) is found by due() and re-reported by the gateway.
  *
- * After a restart (restore()), a reading whose timestamp is not newer than the last one reported
- * for its point before the restart is not reported: a new OPC UA subscription delivers the
- * current value with its original sourceTimestamp, a sample the hub already has. The heartbeat
+ * After a restart (restore()), a good reading whose timestamp is not newer than the last one
+ * reported for its point before the restart is not reported: a new OPC UA subscription delivers
+ * the current value with its original sourceTimestamp, a sample the hub already has. The heartbeat
  * period runs from it; the first reading with a newer timestamp is reported, even with an equal
  * value (as the first reading after a start always is), and the usual rules apply from there.
+ * Only source timestamps are kept and compared: those of good readings the driver delivered
+ * (accept()), never a heartbeat's (remember(), gateway clock) nor a bad reading's (the runner's and
+ * drivers' "not connected" readings carry the gateway clock). A point whose last report was not
+ * good has no kept timestamp, and a reading whose quality differs from the last one reported is
+ * never held back. A kept timestamp ahead of the gateway clock (a source clock running ahead) is
+ * dropped rather than holding back later readings.
  */
 import type { Reading } from '../drivers/driver.js';
 
@@ -21,8 +27,6 @@ interface Last {
   readonly quality: Reading['quality'];
   /** Gateway clock (ms) when this value was last reported. */
   readonly reportedAt: number;
-  /** The reported reading's own timestamp. */
-  readonly ts: number;
   /** A sample held back after a restart (reported before it): the next newer reading is reported whatever its value. */
   readonly held?: boolean;
 }
@@ -34,8 +38,13 @@ export interface ExceptionFilterOptions {
 
 export class ExceptionFilter {
   private readonly last = new Map<string, Last>();
-  /** Last reported timestamps from before a restart, until the point reports a newer reading. */
+  /**
+   * Last reported timestamps of good readings from before a restart (source clock), until the point
+   * reports a newer one. Their presence says the point's last report before the restart was good.
+   */
   private readonly restored = new Map<string, number>();
+  /** Tracked points: source timestamp of the last good driver reading reported (never a heartbeat's or a bad reading's). */
+  private readonly sourceTs = new Map<string, number>();
   private readonly tracked: ReadonlySet<string>;
   private changes = 0;
 
@@ -46,29 +55,47 @@ export class ExceptionFilter {
     this.tracked = options.tracked ?? new Set();
   }
 
-  /** True when the reading should be reported; remembers it when so. now: the gateway clock. */
+  /** True when the reading (as the driver delivered it) should be reported; remembers it when so. now: the gateway clock. */
   accept(reading: Reading, deadband: number, now: number = Date.now()): boolean {
     const k = filterKey(reading);
-    const before = this.restored.get(k);
-    if (before !== undefined && reading.ts <= before) {
+    const previous = this.last.get(k);
+    let before = this.restored.get(k);
+    if (before !== undefined && before > now) {
+      // Saved from a source clock running ahead of ours: it would hold back every reading until the source passes it.
+      this.restored.delete(k);
+      this.changes++;
+      before = undefined;
+    }
+    // Held back only a good sample after a good report (restored times are of good reports): a quality change is news.
+    if (before !== undefined && reading.ts <= before && reading.quality === 'good' && (previous === undefined || previous.quality === 'good')) {
       // Reported before the restart: the hub has it. Held back, and the heartbeat runs from now.
-      if (!this.last.has(k)) this.last.set(k, { value: reading.value, quality: reading.quality, reportedAt: now, ts: before, held: true });
+      if (!previous) this.last.set(k, { value: reading.value, quality: reading.quality, reportedAt: now, held: true });
       return false;
     }
-    const previous = this.last.get(k);
     if (!previous || previous.held === true || this.changed(previous, reading, deadband) || now - previous.reportedAt >= this.heartbeatMs) {
-      this.remember(reading, now);
+      this.record(reading, now, true);
       return true;
     }
     return false;
   }
 
-  /** Records a report made outside accept() (a heartbeat). */
+  /** Records a report made outside accept() (a heartbeat: its ts is the gateway clock, not kept as a source timestamp). */
   remember(reading: Reading, now: number = Date.now()): void {
+    this.record(reading, now, false);
+  }
+
+  private record(reading: Reading, now: number, fromDriver: boolean): void {
     const k = filterKey(reading);
-    this.last.set(k, { value: reading.value, quality: reading.quality, reportedAt: now, ts: reading.ts });
-    if (this.restored.size > 0 && (this.restored.get(k) ?? Infinity) < reading.ts) this.restored.delete(k);
-    if (this.tracked.has(reading.device)) this.changes++;
+    const previousQuality = this.last.get(k)?.quality;
+    this.last.set(k, { value: reading.value, quality: reading.quality, reportedAt: now });
+    if (!this.tracked.has(reading.device)) return;
+    let moved = previousQuality !== reading.quality;
+    if (fromDriver && reading.quality === 'good') {
+      if (this.sourceTs.get(k) !== reading.ts) moved = true;
+      this.sourceTs.set(k, reading.ts);
+      if ((this.restored.get(k) ?? Infinity) < reading.ts) this.restored.delete(k);
+    }
+    if (moved) this.changes++;
   }
 
   /** The last reported timestamps of tracked points before a restart ("device/point" → ms); points of other devices are ignored. */
@@ -80,21 +107,27 @@ export class ExceptionFilter {
     }
   }
 
-  /** Counts reports of tracked points: a caller saves reportedTimes() when it moved. */
+  /** Counts changes of reportedTimes(): a caller saves it when this moved. */
   get version(): number {
     return this.changes;
   }
 
-  /** "device/point" → timestamp of the last reading reported, for the tracked devices (what restore() takes after a restart). */
+  /**
+   * "device/point" → source timestamp of the last good reading reported, for the tracked points
+   * whose last report was good (what restore() takes after a restart).
+   */
   reportedTimes(): Map<string, number> {
     const out = new Map<string, number>();
     const add = (k: string, ts: number): void => {
+      const last = this.last.get(k);
+      if (last !== undefined && last.quality !== 'good') return;
       const sep = k.indexOf('\u0000');
       const device = k.slice(0, sep);
-      if (this.tracked.has(device)) out.set(`${device}/${k.slice(sep + 1)}`, Math.max(ts, out.get(`${device}/${k.slice(sep + 1)}`) ?? -Infinity));
+      const ref = `${device}/${k.slice(sep + 1)}`;
+      if (this.tracked.has(device)) out.set(ref, Math.max(ts, out.get(ref) ?? -Infinity));
     };
     for (const [k, ts] of this.restored) add(k, ts);
-    for (const [k, last] of this.last) add(k, last.ts);
+    for (const [k, ts] of this.sourceTs) add(k, ts);
     return out;
   }
 

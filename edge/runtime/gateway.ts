@@ -12,9 +12,10 @@
  * the latest sample (a bad point stays bad, with its cause). A device whose runner is not up is
  * never heartbeated good: its points are reported bad.
  *
- * Points of devices with source timestamps (OPC UA) keep their last reported timestamp across
- * restarts (<dataDir>/reported-times.json): the first values of a new subscription, which repeat
- * samples reported before the restart, are not reported again.
+ * Points of devices with source timestamps (OPC UA) keep their last reported source timestamp
+ * across restarts (<dataDir>/reported-times.json): the first values of a new subscription, which
+ * repeat samples reported before the restart, are not reported again. Only good driver readings
+ * set it: a heartbeat (remember()) and a runner's "not connected" reading carry the gateway clock.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -203,6 +204,7 @@ export class Gateway {
     for (const latest of this.latestValues.values()) {
       if (!this.filter.due(latest.device, latest.point, now)) continue;
       const reading = this.heartbeatOf(latest, now);
+      // Its ts is the gateway clock: remember() does not keep it as the point's source timestamp.
       this.filter.remember(reading, now);
       this.report(reading);
     }

@@ -9,7 +9,10 @@
  * once per SAVE_INTERVAL_MS while something changed, and on stop. A crash loses at most that
  * window: a point that changed in it may report its last sample once more after the restart. A file
  * written at a later gateway-clock time than now (the clock went back across the restart) is not
- * used: its timestamps would hold back fresh readings.
+ * used: its timestamps would hold back fresh readings. Nor is a timestamp later than the gateway
+ * clock when the file was written: it came from a source clock running ahead, and would hold back
+ * the point's readings after the source's clock is set right. Version 1 files (which could hold
+ * heartbeat times, on the gateway's clock) are not used.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,10 +26,10 @@ export const REPORTED_TIMES_FILE = 'reported-times.json';
 export const SAVE_INTERVAL_MS = 30_000;
 
 const ReportedTimesSchema = Type.Object({
-  v: Type.Literal(1),
+  v: Type.Literal(2),
   /** Gateway clock (ms since the epoch) when the file was written. */
   savedAt: Type.Number(),
-  /** "device/point" → timestamp (ms since the epoch) of the last reading reported. */
+  /** "device/point" → source timestamp (ms since the epoch) of the last good reading reported, for points whose last report was good. */
   points: Type.Record(Type.String(), Type.Number()),
 });
 
@@ -50,6 +53,10 @@ export function loadReportedTimes(file: string, log: Logger, now: number = Date.
     log.warn({ file, err: errorMessage(err) }, 'the last reported timestamps are not JSON; starting without them');
     return new Map();
   }
+  if (typeof doc === 'object' && doc !== null && (doc as { v?: unknown }).v === 1) {
+    log.info({ file }, 'the last reported timestamps file is of version 1 (may hold heartbeat times); starting without it');
+    return new Map();
+  }
   if (!Value.Check(ReportedTimesSchema, doc)) {
     log.warn({ file }, 'the last reported timestamps file has an unknown layout; starting without it');
     return new Map();
@@ -58,7 +65,14 @@ export function loadReportedTimes(file: string, log: Logger, now: number = Date.
     log.warn({ file, savedAt: new Date(doc.savedAt).toISOString(), now: new Date(now).toISOString() }, 'the gateway clock is behind the time the last reported timestamps were saved (clock went back); not using them');
     return new Map();
   }
-  return new Map(Object.entries(doc.points));
+  const points = new Map<string, number>();
+  const ahead: string[] = [];
+  for (const [ref, ts] of Object.entries(doc.points)) {
+    if (ts > doc.savedAt) ahead.push(ref);
+    else points.set(ref, ts);
+  }
+  if (ahead.length > 0) log.warn({ file, points: ahead.slice(0, 10), count: ahead.length, savedAt: new Date(doc.savedAt).toISOString() }, 'last reported timestamps later than the gateway clock when they were saved (source clock ahead); not using them');
+  return points;
 }
 
 /** Replaces the file atomically; a failure is logged (only the suppression of repeated samples after a restart is at stake). */
@@ -67,7 +81,7 @@ export function saveReportedTimes(file: string, points: ReadonlyMap<string, numb
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {
-      writeSync(fd, JSON.stringify({ v: 1, savedAt: now, points: Object.fromEntries(points) }));
+      writeSync(fd, JSON.stringify({ v: 2, savedAt: now, points: Object.fromEntries(points) }));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -88,3 +88,83 @@ describe('report-by-exception after a restart (last reported timestamps restored
     expect(filter.reportedTimes()).toEqual(new Map([['d/p', 2500], ['d/q', 3000]]));
   });
 });
+
+/**
+ * Only source timestamps of good driver readings are kept and compared across a restart: a
+ * heartbeat's or a "not connected" reading's timestamp is the gateway clock, which must not hold
+ * back samples stamped by the device's clock (reviewer's repro, gateway-clock vs source-clock).
+ */
+describe('report-by-exception after a restart: gateway-clock times are never compared with source timestamps', () => {
+  const tracked = new Set(['plc']);
+  const R = (value: number, ts: number): Reading => ({ device: 'plc', point: 'temp', value, quality: 'good', ts });
+  const bad = (ts: number): Reading => ({ device: 'plc', point: 'temp', value: null, quality: 'bad', ts, cause: 'device down (SWG_ERR_DEVICE_NOT_CONNECTED)' });
+
+  it('a heartbeat is not kept as the point reported time: a server clock 2 min behind loses no change after a restart', () => {
+    const HB = 15 * 60_000;
+    const gwNow = Date.UTC(2026, 11, 7, 12, 0, 0);
+    const behind = 2 * 60_000;
+    const before = new ExceptionFilter(HB, { tracked });
+    expect(before.accept(R(20, gwNow - behind), 0, gwNow)).toBe(true);
+    const hbAt = gwNow + HB;
+    const v = before.version;
+    before.remember(R(20, hbAt), hbAt); // the gateway's heartbeat: ts is the gateway clock
+    expect(before.version).toBe(v); // nothing to save again
+    expect(before.reportedTimes()).toEqual(new Map([['plc/temp', gwNow - behind]]));
+
+    const after = new ExceptionFilter(HB, { tracked });
+    after.restore(before.reportedTimes());
+    const t = hbAt + 10_000;
+    expect(after.accept(R(20, gwNow - behind), 0, t)).toBe(false); // the repeated sample: still held back
+    const reported: boolean[] = [];
+    for (let i = 1; i <= 10; i++) reported.push(after.accept(R(20 + i, t + i * 10_000 - behind), 0, t + i * 10_000));
+    expect(reported).toEqual(Array(10).fill(true));
+  });
+
+  it('a restored time ahead of the gateway clock (source clock ahead, set right across the restart) is dropped', () => {
+    const now = Date.UTC(2026, 11, 7, 12);
+    const before = new ExceptionFilter(60_000, { tracked });
+    before.accept(R(1, now + 3600_000), 0, now); // PLC an hour ahead
+    const after = new ExceptionFilter(60_000, { tracked });
+    after.restore(before.reportedTimes());
+    let n = 0;
+    for (let i = 1; i <= 30; i++) if (after.accept(R(1 + i, now + i * 60_000), 0, now + i * 60_000)) n++;
+    expect(n).toBe(30);
+    expect(after.reportedTimes()).toEqual(new Map([['plc/temp', now + 30 * 60_000]]));
+  });
+
+  it('a point last reported bad (device down at stop) keeps no time: its unchanged good value is reported after the restart', () => {
+    const t0 = Date.UTC(2026, 11, 7, 12);
+    const before = new ExceptionFilter(15 * 60_000, { tracked });
+    before.accept(R(20, t0), 0, t0);
+    const down = t0 + 60_000;
+    expect(before.accept(bad(down), 0, down)).toBe(true); // the runner's reading, gateway clock
+    expect(before.reportedTimes()).toEqual(new Map());
+    const after = new ExceptionFilter(15 * 60_000, { tracked });
+    after.restore(before.reportedTimes());
+    expect(after.accept(R(20, t0), 0, down + 30_000)).toBe(true);
+  });
+
+  it('after a restart, a good sample following a bad report is reported even when not newer than the restored time', () => {
+    const after = new ExceptionFilter(60_000, { tracked });
+    after.restore(new Map([['plc/temp', 2000]]));
+    // Device not reachable at start: the runner reports it bad (gateway clock, not kept).
+    expect(after.accept(bad(10_000), 0, 10_000)).toBe(true);
+    expect(after.reportedTimes()).toEqual(new Map());
+    // Reachable again: the subscription repeats the sample of before the restart; the hub shows bad, so it is reported.
+    expect(after.accept(R(6, 2000), 0, 10_100)).toBe(true);
+    expect(after.reportedTimes()).toEqual(new Map([['plc/temp', 2000]]));
+    // Repeated again (a new subscription after a reconnect): the hub has it now.
+    expect(after.accept(R(6, 2000), 0, 10_200)).toBe(false);
+  });
+
+  it('a bad heartbeat of a device that is down drops the point time; a good heartbeat does not change it', () => {
+    const f = new ExceptionFilter(1000, { tracked });
+    f.accept(R(5, 500), 0, 1000);
+    f.remember(R(5, 2000), 2000);
+    expect(f.reportedTimes()).toEqual(new Map([['plc/temp', 500]]));
+    const v = f.version;
+    f.remember(bad(3000), 3000);
+    expect(f.version).toBe(v + 1);
+    expect(f.reportedTimes()).toEqual(new Map());
+  });
+});

@@ -14,7 +14,8 @@ import { builtinDrivers } from '../../edge/drivers/builtin.js';
 import { loadConfig } from '../../edge/config/load.js';
 import { Gateway } from '../../edge/runtime/gateway.js';
 import { GatewayMetrics } from '../../edge/runtime/metrics.js';
-import { REPORTED_TIMES_FILE } from '../../edge/runtime/reported-times.js';
+import { REPORTED_TIMES_FILE, loadReportedTimes, saveReportedTimes } from '../../edge/runtime/reported-times.js';
+import { createLogger } from '../../shared/kit/log.js';
 import { sleep, waitFor } from '../drivers/support.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -84,4 +85,49 @@ devices:
     expect(Object.keys(doc.points).every((k) => k.startsWith('coldroom/'))).toBe(true);
     for (const r of first) expect(doc.points[`coldroom/${r.point}`]).toBeGreaterThanOrEqual(r.ts);
   }, 120_000);
+
+  it('heartbeats (gateway clock) are not saved as reported times: the file holds source timestamps of samples only', async () => {
+    const hbFile = join(dir.path, 'gateway-hb.yaml');
+    writeFileSync(hbFile, readFileSync(file, 'utf8').replace('heartbeatMs: 600000', 'heartbeatMs: 1000').replace('dataDir: gw', 'dataDir: gw-hb').replace('id: gw-rts', 'id: gw-rts-hb'));
+    const loaded = loadConfig(hbFile, builtinDrivers());
+    const gateway = new Gateway({ loaded, registry: builtinDrivers(), metrics: new GatewayMetrics(false) });
+    const samples = new Map<string, Set<number>>();
+    const heartbeats: Reading[] = [];
+    gateway.onSample((r) => {
+      if (r.quality === 'good') samples.set(r.point, (samples.get(r.point) ?? new Set()).add(r.ts));
+    });
+    gateway.onReport((r) => {
+      if (r.quality === 'good' && !samples.get(r.point)?.has(r.ts)) heartbeats.push(r);
+    });
+    await gateway.start();
+    try {
+      const points = loaded.devices[0]!.points.map((p) => p.name);
+      await waitFor(() => (points.every((p) => gateway.latest('coldroom', p)?.quality === 'good') ? true : undefined), WAIT_MS, 'every cold room point read good');
+      await waitFor(() => (points.every((p) => heartbeats.some((h) => h.point === p)) ? true : undefined), WAIT_MS, 'a heartbeat of every cold room point');
+    } finally {
+      await gateway.stop();
+    }
+    const doc = JSON.parse(readFileSync(join(dir.path, 'gw-hb', REPORTED_TIMES_FILE), 'utf8')) as { points: Record<string, number> };
+    const saved = Object.entries(doc.points);
+    expect(saved.length).toBeGreaterThan(0);
+    for (const [ref, ts] of saved) expect(samples.get(ref.slice('coldroom/'.length))?.has(ts), `${ref}@${ts} is a sample's source timestamp`).toBe(true);
+  }, 120_000);
+});
+
+describe('the reported times file', () => {
+  const dir = tempDir('swarmgate-rtf-');
+  const log = createLogger('test:reported-times', 'silent');
+  afterAll(() => dir.remove());
+
+  it('drops times later than the gateway clock when the file was written (a source clock ahead)', () => {
+    const f = join(dir.path, REPORTED_TIMES_FILE);
+    expect(saveReportedTimes(f, new Map([['plc/a', 1000], ['plc/b', 9000]]), log, 5000)).toBe(true);
+    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map([['plc/a', 1000]]));
+  });
+
+  it('does not use a version 1 file (its times may be heartbeats, on the gateway clock)', () => {
+    const f = join(dir.path, 'v1.json');
+    writeFileSync(f, JSON.stringify({ v: 1, savedAt: 5000, points: { 'plc/a': 1000 } }));
+    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map());
+  });
 });
