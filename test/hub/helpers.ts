@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { upsertUser, type UserSpec } from '../../hub/broker/credentials.js';
-import type { TelemetryBatch, WireReading } from '../../shared/wire/index.js';
+import { StoredReceiptSchema, decode, gatewayTopic, type StoredReceipt, type TelemetryBatch, type WireReading } from '../../shared/wire/index.js';
 
 export async function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
   return mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, clientId: `t-${randomUUID().slice(0, 8)}`, ...options });
@@ -64,4 +64,20 @@ export async function grantedQos(client: MqttClient, filter: string): Promise<nu
     if (first === undefined) throw err;
     return typeof first === 'number' ? first : first.qos;
   }
+}
+
+/**
+ * Subscribes `client` (playing gateway `gateway` of `site`) to its stored receipts; they collect in
+ * the returned array. `receipted(bootId, seq)` counts the receipts naming that batch.
+ */
+export async function storedReceipts(client: MqttClient, site: string, gateway: string): Promise<{ receipts: StoredReceipt[]; receipted: (bootId: string, seq: number) => number }> {
+  const receipts: StoredReceipt[] = [];
+  const storedTopic = gatewayTopic(site, gateway, 'stored');
+  client.on('message', (topic, payload) => {
+    if (topic !== storedTopic) return;
+    const r = decode(StoredReceiptSchema, topic, payload);
+    if (r.ok) receipts.push(r.value);
+  });
+  await client.subscribeAsync(storedTopic, { qos: 1 });
+  return { receipts, receipted: (bootId, seq) => receipts.filter((r) => r.batches.some((x) => x.bootId === bootId && x.from <= seq && seq <= x.to)).length };
 }

@@ -17,10 +17,10 @@ import { startHub, type Hub } from '../../hub/index.js';
 import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';
-import { StoredReceiptSchema, decode, encodeTelemetryBinary, gatewayTopic, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
+import { encodeTelemetryBinary, gatewayTopic, type TelemetryBatch } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
-import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
+import { addUsers, batch, connectClient, endAll, reading, storedReceipts, waitFor } from './helpers.js';
 
 const postgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -35,8 +35,7 @@ function implausibleSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
     let sqlite: SqliteStore | undefined;
     let hub: Hub;
     let gw: MqttClient;
-    const receipts: StoredReceipt[] = [];
-    const receipted = (bootId: string, seq: number): number => receipts.filter((r) => r.batches.some((x) => x.bootId === bootId && x.from <= seq && seq <= x.to)).length;
+    let receipted: (bootId: string, seq: number) => number = () => 0;
     const send = async (b: TelemetryBatch | Buffer): Promise<void> => {
       await gw.publishAsync(gatewayTopic(SITE, 'gw-1', 'telemetry'), Buffer.isBuffer(b) ? b : JSON.stringify(b), { qos: 1 });
     };
@@ -50,13 +49,7 @@ function implausibleSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
       else sqlite = SqliteStore.open({ path: join(dir.path, 'hub.db'), flushMs: 600_000, logger: quiet });
       hub = await startHub(config, { store: (pg ?? sqlite)!, retentionIntervalMs: 0 });
       gw = await connectClient(hub.broker!.url, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-1' });
-      const storedTopic = gatewayTopic(SITE, 'gw-1', 'stored');
-      gw.on('message', (topic, payload) => {
-        if (topic !== storedTopic) return;
-        const r = decode(StoredReceiptSchema, topic, payload);
-        if (r.ok) receipts.push(r.value);
-      });
-      await gw.subscribeAsync(storedTopic, { qos: 1 });
+      ({ receipted } = await storedReceipts(gw, SITE, 'gw-1'));
     });
 
     afterAll(async () => {

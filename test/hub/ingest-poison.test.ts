@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import { PostgresStore } from '../../hub/store/postgres/postgres.js';
-import { StoredReceiptSchema, decode, gatewayTopic, messageDigest, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
+import { gatewayTopic, messageDigest, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
-import { addUsers, batch, connectClient, endAll, reading, waitFor } from './helpers.js';
+import { addUsers, batch, connectClient, endAll, reading, storedReceipts, waitFor } from './helpers.js';
 
 const postgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -28,14 +28,7 @@ interface Gw {
 
 async function gatewayOn(hub: Hub, id: string, password: string): Promise<Gw> {
   const client = await connectClient(hub.broker!.url, { username: id, password, clientId: id });
-  const receipts: StoredReceipt[] = [];
-  const storedTopic = gatewayTopic(SITE, id, 'stored');
-  client.on('message', (topic, payload) => {
-    if (topic !== storedTopic) return;
-    const r = decode(StoredReceiptSchema, topic, payload);
-    if (r.ok) receipts.push(r.value);
-  });
-  await client.subscribeAsync(storedTopic, { qos: 1 });
+  const { receipts, receipted } = await storedReceipts(client, SITE, id);
   return {
     id,
     client,
@@ -43,7 +36,7 @@ async function gatewayOn(hub: Hub, id: string, password: string): Promise<Gw> {
     send: async (b) => {
       await client.publishAsync(gatewayTopic(SITE, id, 'telemetry'), typeof b === 'string' ? b : JSON.stringify(b), { qos: 1 });
     },
-    receipted: (bootId, seq) => receipts.some((r) => r.batches.some((x) => x.bootId === bootId && x.from <= seq && seq <= x.to)),
+    receipted: (bootId, seq) => receipted(bootId, seq) > 0,
   };
 }
 

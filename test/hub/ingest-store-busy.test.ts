@@ -19,10 +19,10 @@ import { startHub, type Hub } from '../../hub/index.js';
 import { PostgresStore } from '../../hub/store/postgres/postgres.js';
 import { SqliteStore } from '../../hub/store/sqlite/sqlite.js';
 import type { HubStore } from '../../hub/store/types.js';
-import { StoredReceiptSchema, decode, gatewayTopic, type StoredReceipt, type TelemetryBatch } from '../../shared/wire/index.js';
+import { gatewayTopic, type TelemetryBatch } from '../../shared/wire/index.js';
 import { peerOrSkip, tcpPeer } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
-import { addUsers, batch, connectClient, endAll, reading, sleep, waitFor } from './helpers.js';
+import { addUsers, batch, connectClient, endAll, reading, sleep, storedReceipts, waitFor } from './helpers.js';
 
 const postgres = peerOrSkip(await tcpPeer('127.0.0.1', 5432, 'postgresql'));
 const PG_URL = process.env.SWARMGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -51,20 +51,13 @@ async function hubWithGateway(store: HubStore): Promise<{ hub: Hub; gw: Gw }> {
   cleanups.push(() => hub.stop());
   const client = await connectClient(hub.broker!.url, { username: 'gw-a', password: 'gw-a-password', clientId: 'gw-a' });
   cleanups.push(() => endAll([client]));
-  const receipts: StoredReceipt[] = [];
-  const storedTopic = gatewayTopic(SITE, 'gw-a', 'stored');
-  client.on('message', (topic, payload) => {
-    if (topic !== storedTopic) return;
-    const r = decode(StoredReceiptSchema, topic, payload);
-    if (r.ok) receipts.push(r.value);
-  });
-  await client.subscribeAsync(storedTopic, { qos: 1 });
+  const { receipted } = await storedReceipts(client, SITE, 'gw-a');
   return {
     hub,
     gw: {
       client,
       send: (b) => void client.publish(gatewayTopic(SITE, 'gw-a', 'telemetry'), JSON.stringify(b), { qos: 1 }),
-      receipted: (bootId, seq) => receipts.some((r) => r.batches.some((x) => x.bootId === bootId && x.from <= seq && seq <= x.to)),
+      receipted: (bootId, seq) => receipted(bootId, seq) > 0,
     },
   };
 }

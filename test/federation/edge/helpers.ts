@@ -10,7 +10,7 @@ import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointSpec, Reading, WriteValue } from '../../../edge/drivers/driver.js';
 import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
-import { GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type GapRecord, type StoredReceipt } from '../../../shared/wire/index.js';
+import { GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type GapRecord, type StoredReceipt, type TelemetryBatch } from '../../../shared/wire/index.js';
 import type { Outbox } from '../../../edge/federation/outbox.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -188,5 +188,17 @@ export function queuedGaps(box: Outbox): { seq: number; gap: GapRecord }[] {
       const d = decode(GapRecordSchema, r.topic, r.payload);
       if (!d.ok) throw new Error(d.error);
       return { seq: r.seq, gap: d.value };
+    });
+}
+
+/** The telemetry batches an outbox holds (JSON encoding), decoded, oldest first. */
+export function queuedBatches(box: Outbox): TelemetryBatch[] {
+  return box
+    .all()
+    .filter((r) => r.kind === 'telemetry')
+    .map((r) => {
+      const d = decode(TelemetryBatchSchema, r.topic, r.payload);
+      if (!d.ok) throw new Error(d.error);
+      return d.value;
     });
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TelemetryBatchSchema, decode, type GapRecord, type TelemetryBatch } from '../../../shared/wire/index.js';
-import { queuedGaps } from './helpers.js';
+import { TelemetryBatchSchema, decode, type GapRecord} from '../../../shared/wire/index.js';
+import { queuedBatches, queuedGaps } from './helpers.js';
 import { Outbox, type OutboxOptions } from '../../../edge/federation/outbox.js';
 import { retagBatch } from '../../../edge/federation/telemetry.js';
 import type { Reading } from '../../../edge/drivers/driver.js';
@@ -26,16 +26,7 @@ function reading(i: number, extra: Partial<Reading> = {}): Reading {
   return { device: 'ahu1', point: 'supply_air_temp', value: i, quality: 'good', ts: 1_700_000_000_000 + i, ...extra };
 }
 
-function batches(box: Outbox): TelemetryBatch[] {
-  return box
-    .all()
-    .filter((r) => r.kind === 'telemetry')
-    .map((r) => {
-      const d = decode(TelemetryBatchSchema, r.topic, r.payload);
-      if (!d.ok) throw new Error(d.error);
-      return d.value;
-    });
-}
+const batches = queuedBatches;
 
 const gaps = (box: Outbox): GapRecord[] => queuedGaps(box).map((g) => g.gap);
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TelemetryBatchSchema, decode } from '../../../shared/wire/index.js';
+import { queuedBatches } from './helpers.js';
 import { Outbox } from '../../../edge/federation/outbox.js';
 import { tempDir } from '../../support/tmp.js';
 
@@ -36,14 +36,7 @@ function runAndKill(path: string, flushMs: number, atLeast: number): Promise<num
 function readValues(path: string): number[] {
   const box = new Outbox({ path, site: 'site-a', gateway: 'gw-kill' });
   try {
-    return box
-      .all()
-      .filter((r) => r.kind === 'telemetry')
-      .flatMap((r) => {
-        const d = decode(TelemetryBatchSchema, r.topic, r.payload);
-        if (!d.ok) throw new Error(d.error);
-        return d.value.readings.map((x) => x.v as number);
-      });
+    return queuedBatches(box).flatMap((b) => b.readings.map((x) => x.v as number));
   } finally {
     box.close();
   }
