@@ -27,15 +27,6 @@ function problemAt(ts: number, i: number, now: number, window: TimeWindow): stri
   return undefined;
 }
 
-/** undefined when every reading is inside the window, else what is wrong and where (the first one). */
-export function implausibleTimes(batch: TelemetryBatch, now: number, window: TimeWindow = DEFAULT_TIME_WINDOW): string | undefined {
-  for (let i = 0; i < batch.readings.length; i++) {
-    const problem = problemAt(batch.readings[i]!.ts, i, now, window);
-    if (problem) return problem;
-  }
-  return undefined;
-}
-
 export interface ImplausibleReading {
   /** Its index in the batch as sent. */
   readonly index: number;
