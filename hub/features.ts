@@ -35,9 +35,10 @@ import type { Migration } from './store/migration.js';
 import { SqliteStore } from './store/sqlite/sqlite.js';
 import type { HubStore } from './store/types.js';
 import { collectMigrations, type FeatureMigrations } from './db/migrations.js';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SwarmgateError, isSwarmgateError } from '../shared/kit/errors.js';
+import { folderWriteProblem } from '../shared/kit/writable-folder.js';
 
 export type { FeatureMigrations };
 
@@ -82,13 +83,8 @@ const FOLDER_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT']);
 function folderProblem(path: string): { folder: string; errno: string; what: string } | undefined {
   let folder = dirname(path);
   while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder);
-  try {
-    accessSync(folder, constants.W_OK);
-    return undefined;
-  } catch (err) {
-    const errno = (err as NodeJS.ErrnoException).code ?? 'EACCES';
-    return { folder, errno, what: errno === 'EROFS' ? 'is on a read-only file system' : 'is not writable by this user' };
-  }
+  const problem = folderWriteProblem(folder);
+  return problem && { folder, ...problem };
 }
 
 /** An SQLite store that could not be created where store.path points: say which path, why, and where it belongs. */

@@ -6,13 +6,14 @@
  * password given once (CLI: `swarmgate hub user add`).
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, chmodSync, chownSync, constants, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { dirname } from 'node:path';
 import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { folderWriteProblem } from '../../shared/kit/writable-folder.js';
 import type { Identity } from './acl.js';
 import type { FileOwner } from './mosquitto.js';
 import { mosquittoHash } from './mosquitto-hash.js';
@@ -229,14 +230,8 @@ function folderOwner(tmp: string, folder: string): void {
  */
 export function credentialsFolderProblem(file: string): string | undefined {
   const folder = dirname(file);
-  try {
-    accessSync(folder, constants.W_OK);
-    return undefined;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const what = code === 'EROFS' ? 'is on a read-only file system' : code === 'ENOENT' ? 'does not exist' : 'is not writable by this user';
-    return `the folder ${folder} of the credentials file ${file} ${what} (${code ?? errorMessage(err)})`;
-  }
+  const problem = folderWriteProblem(folder);
+  return problem && `the folder ${folder} of the credentials file ${file} ${problem.what} (${problem.errno})`;
 }
 
 /** The file could not be written: which file, the errno, and what to do about it. */
