@@ -421,3 +421,14 @@ describe('web API', () => {
     });
   });
 });
+
+describe('the API harness', () => {
+  it('waits at close for the acks its simulated gateway is still sending', async () => {
+    const t = await makeApi();
+    await seedGateway(t);
+    const record = await t.commands.create({ gateway: 'gw-1', origin: 'user:test', action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 20 } });
+    // Closed before the ack runs: had it run after, its store call would fail as an unhandled rejection.
+    await t.close();
+    expect(t.published.map((p) => (p.payload as Json).id)).toEqual([record.id]);
+  });
+});

@@ -57,6 +57,9 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
   const store = options.store ?? SqliteStore.open({ path: `${dir.path}/hub.db`, migrations: featureMigrations('sqlite') });
   const events = new HubEvents();
   const published: Published[] = [];
+  // The simulated gateway's acks still in flight: close() waits for them, so none reaches a store
+  // already closed (or a PostgreSQL schema already dropped) as an unhandled rejection.
+  const acking = new Set<Promise<unknown>>();
   const registry = new GatewayRegistry({ store, events });
   const commands = new CommandService({
     store,
@@ -68,7 +71,10 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
       const command = JSON.parse(payload.toString()) as { id: string };
       published.push({ topic, payload: command });
       const gateway = topic.split('/')[3] ?? '';
-      setImmediate(() => void commands.handleAck('', gateway, { v: 1, id: command.id, ts: Date.now(), status: 'applied' }));
+      const ack = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => commands.handleAck('', gateway, { v: 1, id: command.id, ts: Date.now(), status: 'applied' }))
+        .finally(() => acking.delete(ack));
+      acking.add(ack);
     },
   });
   // As startHub wires it: a modified write is checked against the point index's births.
@@ -109,6 +115,7 @@ export async function makeApi(options: { config?: Partial<ApiConfig>; webDir?: s
     tokens,
     close: async () => {
       await app.close();
+      await Promise.all(acking);
       commands.stop();
       await review.stop();
       if (!options.store) await store.close();
