@@ -234,15 +234,27 @@ export class Outbox {
     else this.arm(this.strict ? this.batchMs : this.flushMs);
   }
 
-  /** Queues any other wire message; committed at once (with the readings buffered before it). */
+  /**
+   * Queues any other wire message (an event, a command's ack, a review request, a config report);
+   * committed at once, after the readings buffered before it. Never throws on a failing disk: the
+   * message waits in memory with the readings and goes in with the next commit that works (control
+   * messages are small and are the last thing the memory bound drops).
+   */
   enqueue(topic: string, kind: Exclude<MessageKind, 'telemetry'>, payload: Buffer): void {
     if (this.closed) throw new SwarmgateError('SWG_ERR_INTERNAL', 'the outbox is closed');
-    this.commit({ bootId: this.bootId, kind, topic, payload, readings: 0, batchSeq: null, firstTs: null, lastTs: null });
+    this.sealOpen();
+    this.sealed.push({ bootId: this.bootId, kind, topic, payload, readings: 0, batchSeq: null, firstTs: null, lastTs: null });
+    this.commitSafely();
   }
 
-  /** Writes whatever is buffered now. */
+  /** Writes whatever is buffered now, even while backing off a failing disk; never throws (a failure is logged and retried). */
   flush(): void {
-    if (!this.closed) this.commit();
+    if (this.closed) return;
+    try {
+      this.commit();
+    } catch {
+      // commit() counted and logged it and armed the retry.
+    }
   }
 
   /**
@@ -473,16 +485,25 @@ export class Outbox {
     );
   }
 
-  /** While commits fail: drops the oldest sealed batches beyond maxUnwrittenBytes into the pending gap record. */
+  /**
+   * While commits fail: drops the oldest sealed batches beyond maxUnwrittenBytes into the pending gap
+   * record. Other messages (acks, events, reviews: small, and no gap record could tell of them) go
+   * only when no telemetry is left to drop, each counted and logged.
+   */
   private boundUnwritten(): void {
     let bytes = this.sealed.reduce((n, r) => n + r.payload.length, 0);
     let batches = 0;
     let readings = 0;
     const now = this.clock();
     while (bytes > this.maxUnwrittenBytes && this.sealed.length > 0) {
-      const row = this.sealed.shift()!;
+      const oldestBatch = this.sealed.findIndex((r) => r.kind === 'telemetry' && r.batchSeq !== null);
+      const row = this.sealed.splice(Math.max(0, oldestBatch), 1)[0]!;
       bytes -= row.payload.length;
-      if (row.kind !== 'telemetry' || row.batchSeq === null) continue;
+      if (oldestBatch < 0) {
+        this.metrics.dropped.inc({ kind: row.kind, reason: 'outbox-write-failed' });
+        this.log.error({ path: this.path, kind: row.kind, topic: row.topic, bytes: row.payload.length }, 'outbox cannot be written and its memory bound is reached: dropping a message that waited in memory');
+        continue;
+      }
       batches++;
       readings += row.readings;
       const g = this.unwrittenGap;
@@ -526,8 +547,8 @@ export class Outbox {
     this.open = emptyBatch();
   }
 
-  /** One transaction: clock-step fix-up, acks, the pending gap record, buffered batches, the extra message, then the size and age bounds. */
-  private commit(extra?: NewRow): void {
+  /** One transaction: clock-step fix-up, acks, the pending gap record, buffered batches and messages, then the size and age bounds. */
+  private commit(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const now = this.wallNow();
@@ -535,10 +556,9 @@ export class Outbox {
     const ageDue = mono - this.ageCheckedAt >= 1000;
     const shift = this.pendingShift;
     const memGap = this.unwrittenGap;
-    if (this.open.count === 0 && this.sealed.length === 0 && !extra && this.pendingAcks.size === 0 && !ageDue && shift === 0 && !memGap) return;
+    if (this.open.count === 0 && this.sealed.length === 0 && this.pendingAcks.size === 0 && !ageDue && shift === 0 && !memGap) return;
     this.sealOpen();
     const rows = this.sealed.splice(0);
-    if (extra) rows.push(extra);
     const acks = [...this.pendingAcks];
     const readings = rows.reduce((n, r) => n + r.readings, 0);
     const after: (() => void)[] = [];
@@ -555,7 +575,7 @@ export class Outbox {
     } catch (err) {
       // Rolled back (disk full, I/O error): keep the batches for the next attempt (within the memory
       // bound), fix the counters; merges made inside the transaction are void, so merge nothing more.
-      this.sealed.unshift(...rows.filter((r) => r !== extra));
+      this.sealed.unshift(...rows);
       this.unsentGaps.clear();
       try {
         this.table.recount();

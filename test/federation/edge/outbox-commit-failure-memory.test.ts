@@ -3,6 +3,8 @@
  * L2): addReading must not throw to the drivers, and the batches kept in memory for the next
  * attempt stay bounded; the oldest beyond the bound are dropped into an outbox-write-failed gap
  * record that is written once the disk takes writes again, so every reading is accounted for.
+ * Other messages (a command's ack, an event) wait in memory too, in order, and are the last thing
+ * the bound drops.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -102,4 +104,42 @@ describe('outbox while commits fail', () => {
     expect(queued).toBe(251);
     expect(durable).toBe(251);
   });
+
+  it('keeps acks and events queued in memory, in order, while commits fail, and never throws from enqueue or flush', async () => {
+    const path = join(dir.path, 'control.sqlite');
+    let mono = 0;
+    const metrics = new FederationMetrics(new Registry());
+    const box = new Outbox({ path, site: 's', gateway: 'gw-1', bootId: 'boot-mem3', maxBytes: 1024 * 1024, maxUnwrittenBytes: 64 * 1024, flushMs: 200, batchMax: 100, monotonic: () => mono, metrics });
+    boxes.push(box);
+    const cure = breakDisk(path);
+    const ack = (id: string) => Buffer.from(JSON.stringify({ v: 1, id, ts: 1, status: 'applied' }));
+    // A command applied while the disk refuses writes: its ack must still reach the hub, after the readings before it.
+    for (let i = 0; i < 50; i++) box.addReading({ device: 'ahu1', point: 'p', value: i, quality: 'good', ts: 1_700_000_000_000 + i });
+    expect(() => box.enqueue('swarmgate/v1/s/gw-1/commands/ack', 'ack', ack('cmd-1'))).not.toThrow();
+    expect(() => box.flush()).not.toThrow();
+    // Far more readings than the memory bound holds, then an event: the bound drops readings, not the ack.
+    for (let i = 50; i < 40_000; i++) {
+      box.addReading({ device: 'ahu1', point: `p${i % 10}`, value: i, quality: 'good', ts: 1_700_000_000_000 + i });
+      if (i % 2000 === 0) mono += 5000;
+    }
+    expect(() => box.enqueue('swarmgate/v1/s/gw-1/events', 'event', Buffer.from('{"v":1,"id":"ev-1"}'))).not.toThrow();
+    expect(box.stats().messages).toBe(0);
+    const dropped = (await metrics.droppedReadings.get()).values.find((v) => v.labels.reason === 'outbox-write-failed')?.value ?? 0;
+    expect(dropped).toBeGreaterThan(0);
+    cure();
+    mono += 60_000;
+    box.flush();
+    const rows = box.all();
+    const kinds = rows.map((r) => r.kind);
+    expect(kinds.filter((k) => k === 'ack')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'event')).toHaveLength(1);
+    expect(JSON.parse(rows.find((r) => r.kind === 'ack')!.payload.toString()).id).toBe('cmd-1');
+    // The event was queued after every reading kept: it comes last.
+    expect(kinds.at(-1)).toBe('event');
+    // No control message was dropped.
+    expect((await metrics.dropped.get()).values.filter((v) => v.labels.kind !== 'telemetry')).toEqual([]);
+    // Every reading is queued or counted in a gap record.
+    const counted = rows.filter((r) => r.kind === 'telemetry').reduce((s, r) => s + r.readings, 0) + gapsOf(box).reduce((s, g) => s + g.readingsDropped, 0);
+    expect(counted).toBe(40_000);
+  }, 60_000);
 });
