@@ -499,7 +499,7 @@ export class Outbox {
       const oldestBatch = this.sealed.findIndex((r) => r.kind === 'telemetry' && r.batchSeq !== null);
       const row = this.sealed.splice(Math.max(0, oldestBatch), 1)[0]!;
       bytes -= row.payload.length;
-      if (oldestBatch < 0) {
+      if (oldestBatch < 0 || row.batchSeq === null) {
         this.metrics.dropped.inc({ kind: row.kind, reason: 'outbox-write-failed' });
         this.log.error({ path: this.path, kind: row.kind, topic: row.topic, bytes: row.payload.length }, 'outbox cannot be written and its memory bound is reached: dropping a message that waited in memory');
         continue;
