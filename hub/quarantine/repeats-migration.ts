@@ -65,7 +65,9 @@ export function planRepeats(rows: readonly KeptRow[]): RepeatsPlan {
   return { remove, update };
 }
 
-const PAGE = 500;
+/** Rows read at a time (each with its payload, up to broker.maxPayloadBytes or more), and ids written at a time. */
+const PAGE = 100;
+const WRITE = 500;
 const COLUMNS = 'id, topic, site, gateway, channel, reason, error, encoding, payload, received_at, dedupe_key';
 
 function kept(row: Record<string, unknown>): KeptRow {
@@ -109,9 +111,9 @@ export async function keyRepeatsPostgres(client: pg.ClientBase): Promise<void> {
     after = got[got.length - 1]!.id;
   }
   const plan = planRepeats(rows);
-  for (let i = 0; i < plan.remove.length; i += PAGE) await client.query('DELETE FROM quarantine WHERE id = ANY($1::bigint[])', [plan.remove.slice(i, i + PAGE)]);
-  for (let i = 0; i < plan.update.length; i += PAGE) {
-    const part = plan.update.slice(i, i + PAGE);
+  for (let i = 0; i < plan.remove.length; i += WRITE) await client.query('DELETE FROM quarantine WHERE id = ANY($1::bigint[])', [plan.remove.slice(i, i + WRITE)]);
+  for (let i = 0; i < plan.update.length; i += WRITE) {
+    const part = plan.update.slice(i, i + WRITE);
     await client.query(
       `UPDATE quarantine q SET dedupe_key = u.key, seen_count = u.seen, received_at = u.first, last_seen_at = u.last
          FROM unnest($1::bigint[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(id, key, seen, first, last) WHERE q.id = u.id`,

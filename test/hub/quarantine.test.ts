@@ -207,13 +207,17 @@ function quarantineSuite(kind: 'sqlite' | 'postgres', enabled: boolean): void {
       const lone = await old(refused('gw-3', 'schema', '{"v":1,"id":"e"}', 'events'), T0 + 60);
       // The same bytes under two errors (an error worded otherwise by another release): both kept.
       const worded = [await old(refused('gw-3', 'schema', '{"v":2}', 'events', 'one wording'), T0 + 70), await old(refused('gw-3', 'schema', '{"v":2}', 'events', 'another wording'), T0 + 71)];
+      // A gateway that resent one message all day: more copies than the migration reads at a time.
+      const flood: number[] = [];
+      for (let i = 0; i < 250; i++) flood.push(await old(refused('gw-4', 'not-json', 'not json {'), T0 + 1000 + i));
       await before.close();
       opened = opened.filter((o) => o !== before);
 
       const after = await open();
       const q = new QuarantineService(sqlFor(after.store));
       const byId = new Map((await q.list({ limit: 1000 })).map((m) => [m.id, m]));
-      expect([...byId.keys()].sort((a, b) => a - b)).toEqual([junkIds[0], binaryIds[0], poisonIds[0], poisonIds[2], lateIds[0], lone, ...worded].sort((a, b) => a! - b!));
+      expect([...byId.keys()].sort((a, b) => a - b)).toEqual([junkIds[0], binaryIds[0], poisonIds[0], poisonIds[2], lateIds[0], lone, ...worded, flood[0]].sort((a, b) => a! - b!));
+      expect(byId.get(flood[0]!)).toMatchObject({ seenCount: 250, receivedAt: T0 + 1000, lastSeenAt: T0 + 1249, payload: 'not json {' });
       expect(byId.get(junkIds[0]!)).toMatchObject({ seenCount: 3, receivedAt: T0, lastSeenAt: T0 + 20, payload: junk });
       expect(byId.get(binaryIds[0]!)).toMatchObject({ seenCount: 2, receivedAt: T0 + 30, lastSeenAt: T0 + 31, encoding: 'base64' });
       expect(byId.get(poisonIds[0]!)).toMatchObject({ seenCount: 2, receivedAt: T0 + 40, lastSeenAt: T0 + 41 });
@@ -230,7 +234,7 @@ function quarantineSuite(kind: 'sqlite' | 'postgres', enabled: boolean): void {
       expect(await q.add(refused('gw-1', 'store-refused', JSON.stringify({ ...poison, sentAt: poison.sentAt + 99 }), 'telemetry', 'refused by a trigger'), T0 + 102)).toEqual({ id: poisonIds[0], seenCount: 3 });
       expect(await q.add(refused('gw-1', 'implausible', late), T0 + 103)).toEqual({ id: lateIds[0], seenCount: 3 });
       expect(await q.add(refused('gw-3', 'schema', '{"v":2}', 'events', 'a third wording'), T0 + 104)).toEqual({ id: worded[0], seenCount: 2 });
-      expect(await q.summary()).toMatchObject({ count: 8, seenCount: 18, lastSeenAt: T0 + 104 });
+      expect(await q.summary()).toMatchObject({ count: 9, seenCount: 268, lastSeenAt: T0 + 1249 });
     });
   });
 }
