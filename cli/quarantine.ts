@@ -18,7 +18,8 @@ const HELP = `usage:
   swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
   swarmgate hub quarantine show ID [--json] --config hub.yaml
   swarmgate hub quarantine discard ID [--user U] --config hub.yaml
-Messages the hub refused (invalid, implausible timestamps, refused by the store every time), newest first.
+Messages the hub refused (invalid, implausible timestamps, refused by the store every time), newest
+first: one entry per gateway and message, with how many times it was received and when it was last.
 `;
 
 function positiveInt(text: string, what: string, max: number): number {
@@ -27,9 +28,14 @@ function positiveInt(text: string, what: string, max: number): number {
   return n;
 }
 
+/** How often a message was received: `seen 1x`, or for a repeated one `seen 3x, last <when>`. */
+function seen(m: QuarantinedMessage): string {
+  return m.seenCount > 1 ? `seen ${m.seenCount}x, last ${new Date(m.lastSeenAt).toISOString()}` : 'seen 1x';
+}
+
 function row(m: QuarantinedMessage): string {
   const error = m.error.length > 100 ? `${m.error.slice(0, 99)}…` : m.error;
-  return escapeControl([m.id, new Date(m.receivedAt).toISOString(), m.gateway ?? '-', m.channel, m.reason, error].join('  '));
+  return escapeControl([m.id, new Date(m.receivedAt).toISOString(), m.gateway ?? '-', m.channel, m.reason, seen(m), error].join('  '));
 }
 
 /** The payload as text: decoded from base64; bytes that are not UTF-8 shown as \xNN. */
@@ -43,17 +49,23 @@ export function payloadText(m: QuarantinedMessage): string {
   }
 }
 
+/** Bytes of the payload kept: fewer than its size only for a message larger than the hub keeps. */
+function keptBytes(m: QuarantinedMessage): number {
+  return m.encoding === 'base64' ? Buffer.from(m.payload, 'base64').byteLength : Buffer.byteLength(m.payload);
+}
+
 function details(m: QuarantinedMessage): string {
   const line = (label: string, value: string | number): string => `${`${label}:`.padEnd(10)}${escapeControl(String(value))}`;
   return [
     line('id', m.id),
-    line('received', new Date(m.receivedAt).toISOString()),
+    line('received', `${new Date(m.receivedAt).toISOString()} (first seen)`),
+    line('seen', m.seenCount > 1 ? `${m.seenCount} times, last ${new Date(m.lastSeenAt).toISOString()}` : 'once'),
     line('topic', m.topic),
     line('gateway', `${m.site ?? '-'}/${m.gateway ?? '-'}`),
     line('channel', m.channel),
     line('reason', m.reason),
     line('error', m.error),
-    line('size', `${m.size} bytes${m.encoding === 'base64' ? ' (not clean text: kept as base64, shown decoded)' : ''}`),
+    line('size', `${m.size} bytes${keptBytes(m) < m.size ? ` (the first ${keptBytes(m)} kept)` : ''}${m.encoding === 'base64' ? ' (not clean text: kept as base64, shown decoded)' : ''}`),
     'payload:',
     payloadText(m),
   ].join('\n');

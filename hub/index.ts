@@ -250,7 +250,7 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   });
   incidents.connect(events);
   cleanups.push(() => incidents.stop());
-  return { registry, points, commands, review, incidents, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store)), enrollment: openEnrollment(ctx, store, link) };
+  return { registry, points, commands, review, incidents, workOrders: new WorkOrderService(sqlFor(store)), quarantine: new QuarantineService(sqlFor(store), { maxPayloadBytes: config.broker.maxPayloadBytes }), enrollment: openEnrollment(ctx, store, link) };
 }
 
 /** Gateways per software version (the incidents' release hint). */

@@ -20,7 +20,7 @@ export class HubMetrics {
     registers: [this.registry],
   });
   readonly readingsStored = new Counter({ name: 'swarmgate_hub_readings_stored_total', help: 'Readings stored', registers: [this.registry] });
-  readonly quarantined = new Counter({ name: 'swarmgate_hub_quarantined_total', help: 'Messages refused and kept for inspection in the quarantine, by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });
+  readonly quarantined = new Counter({ name: 'swarmgate_hub_quarantined_total', help: 'Messages refused and kept for inspection in the quarantine (new entries: a repeat of one kept is counted on its entry), by channel and reason', labelNames: ['channel', 'reason'] as const, registers: [this.registry] });
   readonly receiptsSent = new Counter({ name: 'swarmgate_hub_stored_receipts_total', help: 'Stored receipts sent to gateways (each covers the batches stored since the previous one)', registers: [this.registry] });
   readonly ingestStalls = new Counter({ name: 'swarmgate_hub_ingest_stalls_total', help: 'Times the ingest subscriptions delivered nothing while gateways were online (resubscribed each time)', registers: [this.registry] });
   readonly resubscribes = new Counter({ name: 'swarmgate_hub_ingest_resubscribes_total', help: 'Ingest subscriptions made again, by cause (reconnect, stall)', labelNames: ['cause'] as const, registers: [this.registry] });

@@ -147,7 +147,7 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     }
   });
 
-  it('hub quarantine: lists, shows (payload decoded, error naming the field) and discards refused messages', async () => {
+  it('hub quarantine: lists (how often each was received), shows (payload decoded, error naming the field) and discards refused messages', async () => {
     const hubDir = join(dir.path, 'quarantine-hub');
     mkdirSync(hubDir);
     const config = join(hubDir, 'hub.yaml');
@@ -157,17 +157,21 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     const t0 = Date.UTC(2026, 0, 2, 3, 4, 5);
     await q.add({ topic: 'swarmgate/v1/s/gw-1/telemetry', site: 's', gateway: 'gw-1', channel: 'telemetry', reason: 'schema', error: 'readings/0/seq: must be <= 9007199254740991', payload: Buffer.from('{"v":1,"seq":1e300}') }, t0);
     await q.add({ topic: 'swarmgate/v1/s/gw-2/telemetry', site: 's', gateway: 'gw-2', channel: 'telemetry', reason: 'not-json', error: 'not JSON at byte 0', payload: Buffer.from('\u001b[31mred\u0000', 'utf8') }, t0 + 1000);
+    // Sent again a minute later: one entry, seen twice.
+    await q.add({ topic: 'swarmgate/v1/s/gw-1/telemetry', site: 's', gateway: 'gw-1', channel: 'telemetry', reason: 'schema', error: 'readings/0/seq: must be <= 9007199254740991', payload: Buffer.from('{"v":1,"seq":1e300}') }, t0 + 60_000);
     const [binary, schema] = await q.list();
     await store.close();
 
     const list = cli(['hub', 'quarantine', 'list', '--config', config, '--gateway', 'gw-1']);
     expect(list.status, list.stderr).toBe(0);
-    expect(list.stdout).toContain(`${schema!.id}  2026-01-02T03:04:05.000Z  gw-1  telemetry  schema`);
+    expect(list.stdout).toContain(`${schema!.id}  2026-01-02T03:04:05.000Z  gw-1  telemetry  schema  seen 2x, last 2026-01-02T03:05:05.000Z  readings/0/seq`);
+    expect(list.stdout.trim().split('\n')).toHaveLength(1);
     expect(list.stdout).not.toContain('gw-2');
 
     const show = cli(['hub', 'quarantine', 'show', String(binary!.id), '--config', config]);
     expect(show.status, show.stderr).toBe(0);
     expect(show.stdout).toContain('error:    not JSON at byte 0');
+    expect(show.stdout).toContain('received: 2026-01-02T03:04:06.000Z (first seen)\nseen:     once');
     expect(show.stdout).toContain('\\x1b[31mred\\x00'); // decoded from base64, control bytes escaped
     expect(show.stdout).not.toContain('\u001b');
 

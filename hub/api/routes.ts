@@ -62,8 +62,8 @@ export const ROUTES = {
   'workOrders.list': { method: 'GET', url: '/api/v1/work-orders', access: read, tag: 'review', summary: 'Maintenance work orders from the agents, most urgent first (open by default)' },
   'workOrders.close': { method: 'POST', url: '/api/v1/work-orders/:id/close', access: act, tag: 'review', summary: 'Close a work order with a note of what was done' },
 
-  'quarantine.list': { method: 'GET', url: '/api/v1/quarantine', access: operate, tag: 'quarantine', summary: 'Messages ingest refused and kept for inspection (invalid, implausible timestamps, refused by the store every time), newest first' },
-  'quarantine.summary': { method: 'GET', url: '/api/v1/quarantine/summary', access: operate, tag: 'quarantine', summary: 'How many messages are quarantined, with the receivedAt of the oldest and newest' },
+  'quarantine.list': { method: 'GET', url: '/api/v1/quarantine', access: operate, tag: 'quarantine', summary: 'Messages ingest refused and kept for inspection (invalid, implausible timestamps, refused by the store every time), newest first; one entry per gateway and message, with how often it was received' },
+  'quarantine.summary': { method: 'GET', url: '/api/v1/quarantine/summary', access: operate, tag: 'quarantine', summary: 'How many messages are quarantined and how often they were received, with the receivedAt of the oldest and newest and the latest lastSeenAt' },
   'quarantine.get': { method: 'GET', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'One quarantined message: payload as received and the error naming the field' },
   'quarantine.discard': { method: 'DELETE', url: '/api/v1/quarantine/:id', access: operate, tag: 'quarantine', summary: 'Discard an inspected quarantined message (audited)' },
 

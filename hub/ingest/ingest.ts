@@ -12,8 +12,8 @@
  * A message the store refuses every time (poison: bad data, not a bad store) is kept in the
  * quarantine with the reason and ingest moves on, so one gateway's bad message never holds back
  * another's; so are messages that fail their schema. Telemetry readings outside the plausible time
- * window are quarantined alone (one entry per batch, kept once per batch key); the other readings
- * of their batch are stored.
+ * window are quarantined alone (one entry per batch); the other readings of their batch are
+ * stored. The quarantine keeps each refused message once, counting its repeats (hub/quarantine/key.ts).
  * What is stored (or quarantined) is receipted to its gateway (receipts.ts): the gateway deletes a
  * message from its outbox only then, not on the broker's PUBACK, so a broker that loses acknowledged
  * messages (a restart, a crash, a lost subscription) costs a resend, never the data.
@@ -281,10 +281,10 @@ export class Ingest {
   /**
    * Refuses a message: counted, logged, announced, and kept in the quarantine (at most
    * QUARANTINE_PER_MINUTE per gateway and reason: a flood of junk must not fill the database).
-   * With `dedupeKey` a message kept already under that key is not kept again (a resend).
-   * True when it is kept (now, or before under the same key).
+   * A message kept already (a resend) is counted onto its entry, not kept again.
+   * True when it is kept (now, or before).
    */
-  private async reject(topic: string, channel: string, reason: string, error: string, payload?: Uint8Array, dedupeKey?: string): Promise<boolean> {
+  private async reject(topic: string, channel: string, reason: string, error: string, payload?: Uint8Array): Promise<boolean> {
     this.stats.rejected++;
     this.metrics.payloadRejected.inc({ channel, reason });
     this.refusals.warn(topic, reason, { topic, channel, reason, error }, 'message rejected');
@@ -301,8 +301,9 @@ export class Ingest {
       this.quarantineBudget.set(key, { minute, used: 1 });
     } else budget.used++;
     try {
-      // false: kept already under this key (a resend); kept all the same.
-      if (await q.add({ topic, ...(parsed ? { site: parsed.site, gateway: parsed.gateway } : {}), channel, reason, error, payload, ...(dedupeKey === undefined ? {} : { key: dedupeKey }) }, Date.now())) this.metrics.quarantined.inc({ channel, reason });
+      // A repeat (seen before) is counted on its entry: kept all the same, not counted as newly kept.
+      const kept = await q.add({ topic, ...(parsed ? { site: parsed.site, gateway: parsed.gateway } : {}), channel, reason, error, payload }, Date.now());
+      if (kept.seenCount === 1) this.metrics.quarantined.inc({ channel, reason });
       return true;
     } catch (err) {
       this.log.warn({ topic, err: errorMessage(err) }, 'could not keep the rejected message in the quarantine');
@@ -321,7 +322,8 @@ export class Ingest {
     this.log.error({ topic, channel, error }, 'the store refuses this message every time; it is kept in the quarantine and ingest moves on');
     const q = this.options.quarantine;
     if (q) {
-      if (await this.persist(channel, () => q.add({ topic, site, gateway, channel, reason: 'store-refused', error, payload }, Date.now()), false)) this.metrics.quarantined.inc({ channel, reason: 'store-refused' });
+      const kept = await this.persist(channel, () => q.add({ topic, site, gateway, channel, reason: 'store-refused', error, payload }, Date.now()), false);
+      if (kept.seenCount === 1) this.metrics.quarantined.inc({ channel, reason: 'store-refused' });
     }
     await this.options.events.emit('rejected', { topic, channel, reason: 'store-refused', error });
   }
@@ -491,17 +493,17 @@ export class Ingest {
    * Keeps the readings of a batch that lie outside the plausible time window in the quarantine:
    * one entry per batch, reason `implausible`, the error naming each reading's field path in the
    * batch as sent. Every reading outside: the payload as received. Some: a batch of the same
-   * key holding only those readings (JSON), the others being stored. Keyed by the batch, so a
-   * resend (same gateway, bootId, seq) adds no second entry. True when kept (now or before).
+   * key holding only those readings (JSON), the others being stored. The quarantine keys it by the
+   * batch, so a resend (same gateway, bootId, seq) adds no second entry. True when kept (now or before).
    */
-  private async quarantineImplausible(topic: string, site: string, gateway: string, batch: TelemetryBatch, split: TimeSplit, payload: Buffer): Promise<boolean> {
+  private async quarantineImplausible(topic: string, gateway: string, batch: TelemetryBatch, split: TimeSplit, payload: Buffer): Promise<boolean> {
     const bad = split.implausible;
     const all = split.plausible.length === 0;
     const SHOWN = 5;
     const problems = bad.slice(0, SHOWN).map((b) => b.problem).join('; ') + (bad.length > SHOWN ? `; and ${bad.length - SHOWN} more` : '');
     const error = all ? `${topic}: ${problems}` : `${topic}: ${problems} (${bad.length} of ${batch.readings.length} readings of batch ${gateway}/${batch.bootId}/${batch.seq} outside the time window, kept here in their order; the other ${split.plausible.length} were stored)`;
     const kept = all ? payload : Buffer.from(JSON.stringify({ ...batch, readings: bad.map((b) => b.reading) }));
-    return this.reject(topic, 'telemetry', 'implausible', error, kept, `telemetry/implausible/${site}/${gateway}/${batch.bootId}/${batch.seq}`);
+    return this.reject(topic, 'telemetry', 'implausible', error, kept);
   }
 
   private async route(topic: string, site: string, gateway: string, channel: IngestChannel, payload: Buffer, now: number): Promise<void> {
@@ -514,7 +516,7 @@ export class Ingest {
         let batch = value;
         let raw: Buffer | undefined = payload;
         if (split) {
-          const kept = await this.quarantineImplausible(topic, site, gateway, value, split, payload);
+          const kept = await this.quarantineImplausible(topic, gateway, value, split, payload);
           // Nothing else to store: done (receipted once kept; not kept, the gateway sends it again).
           if (split.plausible.length === 0) {
             if (kept) this.receipts?.add(site, gateway, value.bootId, value.seq);

@@ -1,8 +1,9 @@
 /**
  * The quarantine through the web API, on SQLite and (when it is up) PostgreSQL: admins list the
- * messages ingest refused (newest first, by gateway, bounded), look at one, see how many there
- * are and since when, and discard one they have inspected (audited; an unknown id is a 404).
- * Other roles are refused. The quarantine is filled through the real QuarantineService.
+ * messages ingest refused (newest first, by gateway, bounded), each with how many times it was
+ * received and when first and last, look at one, see how many there are and since when, and
+ * discard one they have inspected (audited; an unknown id is a 404). Other roles are refused. The
+ * quarantine is filled through the real QuarantineService.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Accounts } from '../../hub/api/index.js';
@@ -38,6 +39,8 @@ function quarantineSuite(name: string, open: () => Promise<{ t: TestApi; cleanup
       await q.add({ ...base, topic: 'swarmgate/v1/site-a/gw-1/telemetry', gateway: 'gw-1', reason: 'schema', error: 'readings/0/ts: must be <= 9007199254740991', payload: Buffer.from('{"v":1,"seq":1}') }, T0);
       await q.add({ ...base, topic: 'swarmgate/v1/site-a/gw-2/telemetry', gateway: 'gw-2', reason: 'implausible', error: 'readings/0/ts: 1e15 is more than 10 min ahead of the hub clock', payload: Buffer.from('{"v":1,"seq":2}') }, T0 + 1_000);
       await q.add({ ...base, topic: 'swarmgate/v1/site-a/gw-1/telemetry', gateway: 'gw-1', reason: 'not-json', error: 'not JSON: unexpected token', payload: BINARY }, T0 + 2_000);
+      // The first one sent again: counted on its entry, not a fourth one.
+      await q.add({ ...base, topic: 'swarmgate/v1/site-a/gw-1/telemetry', gateway: 'gw-1', reason: 'schema', error: 'readings/0/ts: must be <= 9007199254740991', payload: Buffer.from('{"v":1,"seq":1}') }, T0 + 3_000);
     });
     afterAll(async () => cleanup?.());
 
@@ -45,8 +48,8 @@ function quarantineSuite(name: string, open: () => Promise<{ t: TestApi; cleanup
       const all = await call('GET', '/api/v1/quarantine', admin());
       expect(all.status).toBe(200);
       expect(all.body.items.map((m: Json) => m.receivedAt)).toEqual([T0 + 2_000, T0 + 1_000, T0]);
-      expect(all.body.items[0]).toMatchObject({ gateway: 'gw-1', site: 'site-a', channel: 'telemetry', reason: 'not-json', encoding: 'base64', payload: Buffer.from(BINARY).toString('base64'), size: 5 });
-      expect(all.body.items[2]).toMatchObject({ reason: 'schema', error: 'readings/0/ts: must be <= 9007199254740991', encoding: 'utf8', payload: '{"v":1,"seq":1}' });
+      expect(all.body.items[0]).toMatchObject({ gateway: 'gw-1', site: 'site-a', channel: 'telemetry', reason: 'not-json', encoding: 'base64', payload: Buffer.from(BINARY).toString('base64'), size: 5, seenCount: 1, lastSeenAt: T0 + 2_000 });
+      expect(all.body.items[2]).toMatchObject({ reason: 'schema', error: 'readings/0/ts: must be <= 9007199254740991', encoding: 'utf8', payload: '{"v":1,"seq":1}', seenCount: 2, receivedAt: T0, lastSeenAt: T0 + 3_000 });
 
       const gw1 = await call('GET', '/api/v1/quarantine?gateway=gw-1', admin());
       expect(gw1.body.items.map((m: Json) => [m.gateway, m.receivedAt])).toEqual([['gw-1', T0 + 2_000], ['gw-1', T0]]);
@@ -70,9 +73,9 @@ function quarantineSuite(name: string, open: () => Promise<{ t: TestApi; cleanup
       expect(one).toEqual({ status: 200, body: first });
       expect((await call('GET', '/api/v1/quarantine/999999999', admin())).status).toBe(404);
 
-      expect((await call('GET', '/api/v1/quarantine/summary', admin())).body).toEqual({ count: 3, oldestReceivedAt: T0, newestReceivedAt: T0 + 2_000 });
-      expect((await call('GET', '/api/v1/quarantine/summary?gateway=gw-2', admin())).body).toEqual({ count: 1, oldestReceivedAt: T0 + 1_000, newestReceivedAt: T0 + 1_000 });
-      expect((await call('GET', '/api/v1/quarantine/summary?gateway=gw-nope', admin())).body).toEqual({ count: 0 });
+      expect((await call('GET', '/api/v1/quarantine/summary', admin())).body).toEqual({ count: 3, seenCount: 4, oldestReceivedAt: T0, newestReceivedAt: T0 + 2_000, lastSeenAt: T0 + 3_000 });
+      expect((await call('GET', '/api/v1/quarantine/summary?gateway=gw-2', admin())).body).toEqual({ count: 1, seenCount: 1, oldestReceivedAt: T0 + 1_000, newestReceivedAt: T0 + 1_000, lastSeenAt: T0 + 1_000 });
+      expect((await call('GET', '/api/v1/quarantine/summary?gateway=gw-nope', admin())).body).toEqual({ count: 0, seenCount: 0 });
     });
 
     it('refuses anonymous callers, viewers and technicians (sessions and tokens)', async () => {
@@ -110,8 +113,9 @@ function quarantineSuite(name: string, open: () => Promise<{ t: TestApi; cleanup
 
 for (const s of API_STORES) quarantineSuite(s.name, s.open, s.enabled);
 
-// The whole path once: a real hub (embedded broker, SQLite) refuses a gateway's message in ingest,
-// and its API shows it to an admin and discards it.
+// The whole path once: a real hub (embedded broker, SQLite) refuses a gateway's message in ingest
+// each time its outbox sends it (it names no batch, so it is never receipted), and its API shows it
+// to an admin as one entry seen that often, and discards it.
 it('a message a real hub refused shows up in its quarantine API and can be discarded', async () => {
   const dir = tempDir('swg-quarantine-hub-');
   await addUsers(`${dir.path}/users.yaml`, [{ spec: { role: 'gateway', username: 'gw-q', site: 'site-q', gateway: 'gw-q' }, password: 'gw-q-password' }]);
@@ -121,15 +125,16 @@ it('a message a real hub refused shows up in its quarantine API and can be disca
   try {
     const admin = { authorization: `Bearer ${(await new Accounts(sqlFor(hub.store), { sessionTtlMs: 60_000, scryptCost: FAST_SCRYPT }).createToken('ops', 'admin', 'test')).token}` };
     const good = batch('gw-q', 'boot-quarantine', 1, [reading('ahu1', 'temp', 20, Date.now())]);
-    await client.publishAsync(gatewayTopic('site-q', 'gw-q', 'telemetry'), JSON.stringify({ ...good, seq: 1e300 }), { qos: 1 });
+    for (let i = 0; i < 3; i++) await client.publishAsync(gatewayTopic('site-q', 'gw-q', 'telemetry'), JSON.stringify({ ...good, seq: 1e300 }), { qos: 1 });
     const api = hub.api!.app;
     const items = await waitFor(async () => {
       const res = await api.inject({ method: 'GET', url: '/api/v1/quarantine?gateway=gw-q', headers: admin });
       const body = res.json<{ items: Json[] }>();
-      return body.items.length > 0 ? body.items : undefined;
-    }, 10_000, 'the refused message in the API');
+      return body.items.some((m) => m.seenCount === 3) ? body.items : undefined;
+    }, 10_000, 'the refused message in the API, seen three times');
     expect(items).toHaveLength(1);
-    expect(items[0]).toMatchObject({ site: 'site-q', gateway: 'gw-q', channel: 'telemetry', reason: 'schema', error: expect.stringContaining('/seq') });
+    expect(items[0]).toMatchObject({ site: 'site-q', gateway: 'gw-q', channel: 'telemetry', reason: 'schema', error: expect.stringContaining('/seq'), seenCount: 3 });
+    expect(items[0]!.lastSeenAt).toBeGreaterThanOrEqual(items[0]!.receivedAt);
     expect(JSON.parse(items[0]!.payload as string).seq).toBe(1e300);
     expect((await api.inject({ method: 'DELETE', url: `/api/v1/quarantine/${items[0]!.id}`, headers: admin })).statusCode).toBe(200);
     expect(await hub.quarantine.count()).toBe(0);

@@ -1,7 +1,8 @@
 /**
  * One gateway's bad message must never stop another's, and a refused message is kept for
- * inspection, not lost and not retried forever. A real hub (embedded broker) on PostgreSQL and on
- * SQLite; plain MQTT.js clients play two gateways of one site and listen for their stored receipts.
+ * inspection, not lost and not retried forever; sent again, it is counted on its entry, not kept
+ * again. A real hub (embedded broker) on PostgreSQL and on SQLite; plain MQTT.js clients play two
+ * gateways of one site and listen for their stored receipts.
  */
 import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
@@ -123,6 +124,33 @@ function poisonSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
       expect((await hub.store.history('gw-a', 'ahu1', 'co2', t - 1, t + 1)).map((x) => x.value)).toEqual([400]);
     });
 
+    it('a refused message its gateway keeps sending is one quarantine entry counting each time, whatever the reason', async () => {
+      const t = Date.now();
+      const newlyKept = await hub.metrics.count(hub.metrics.quarantined);
+      const publish = async (channel: 'telemetry' | 'events', payload: string, times: number): Promise<void> => {
+        for (let i = 0; i < times; i++) await b.client.publishAsync(gatewayTopic(SITE, 'gw-b', channel), payload, { qos: 1 });
+      };
+      await publish('telemetry', '{"v":1,"gateway":"gw-b", not json', 3); // not-json: names no batch, never receipted
+      await publish('events', JSON.stringify({ v: 1, id: 'evt-bad', gateway: 'gw-b', ts: t, kind: 'no-such-kind', severity: 'info', message: 'x' }), 3); // schema
+      await publish('telemetry', JSON.stringify(batch('gw-a', 'boot-foreign', 1, [reading('ahu1', 'temp', 1, t)])), 2); // mismatch: names gw-a
+      // Invalid yet naming its batch: a resend (lost receipt) with another sentAt is the same message.
+      const invalid = { ...batch('gw-b', 'boot-invalid', 4, [reading('ahu1', 'temp', 1, t)]), readings: [{ d: 'ahu1', p: 'temp', v: 1, q: 'so-so', ts: t }] };
+      await b.send(JSON.stringify(invalid));
+      await b.send(JSON.stringify({ ...invalid, sentAt: invalid.sentAt + 30_000, historical: true }));
+      await waitFor(async () => ((await hub.quarantine.summary({ gateway: 'gw-b' })).seenCount === 10 ? true : undefined), 10_000, 'ten refusals counted');
+      const kept = await hub.quarantine.list({ gateway: 'gw-b' });
+      expect(kept.map((k) => [k.channel, k.reason, k.seenCount])).toEqual([
+        ['telemetry', 'schema', 2],
+        ['telemetry', 'mismatch', 2],
+        ['events', 'schema', 3],
+        ['telemetry', 'not-json', 3],
+      ]);
+      expect(JSON.parse(kept[0]!.payload)).toEqual(invalid); // the first copy
+      for (const k of kept) expect(k.lastSeenAt).toBeGreaterThanOrEqual(k.receivedAt);
+      expect(await hub.metrics.count(hub.metrics.quarantined)).toBe(newlyKept + 4);
+      await waitFor(() => (b.receipted('boot-invalid', 4) ? true : undefined), 10_000, 'the invalid batch receipted');
+    });
+
     // PostgreSQL only (SQLite journals a batch before its store write). What the wire allows a
     // database may still refuse every time (a constraint or trigger an operator added, a value
     // another version of the schema cannot hold); here a trigger refuses one batch.
@@ -147,6 +175,16 @@ function poisonSuite(kind: 'postgres' | 'sqlite', enabled: boolean): void {
         // Ingest did not give up on the store: the next batch of the same gateway is stored.
         await a.send(batch('gw-a', 'boot-poison-2', 8, [reading('ahu1', 'label', 'fine', t + 10)]));
         await waitFor(async () => ((await hub.store.latest('gw-a')).some((r) => r.point === 'label' && r.value === 'fine') ? true : undefined), 10_000, 'the next batch stored');
+        // Sent again (the receipt lost, twice): receipted again and counted on the one entry.
+        const receipts = a.receipts.length;
+        await a.send(poison);
+        await a.send({ ...poison, sentAt: poison.sentAt + 1 });
+        const again = await waitFor(async () => {
+          const entries = (await hub.quarantine.list({ gateway: 'gw-a' })).filter((k) => k.reason === 'store-refused');
+          return entries.length === 1 && entries[0]!.seenCount === 3 ? entries[0] : undefined;
+        }, 20_000, 'the poison counted three times on one entry');
+        expect(again).toMatchObject({ id: kept!.id, payload: kept!.payload });
+        await waitFor(() => (a.receipts.length >= receipts + 1 ? true : undefined), 10_000, 'the resends receipted');
       });
   });
 }

@@ -1,7 +1,8 @@
 /**
  * The quarantine for operators (admins): what ingest refused and kept (schema-invalid,
- * implausible timestamps, messages the store refuses every time), newest first; one message;
- * how many and since when; and discarding one once it has been inspected (audited).
+ * implausible timestamps, messages the store refuses every time), newest first, each with how
+ * often it was received; one message; how many and since when; and discarding one once it has
+ * been inspected (audited).
  */
 import { Type } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
