@@ -253,8 +253,10 @@ describe.skipIf(!hasRtuPeers)('modbus-rtu against pymodbus on a socat pty pair',
 
   it('units 1 and 2 share one port; a dead unit 3 trips its breaker without stalling them', async () => {
     const breaker = { failureThreshold: 2, openMs: 60_000 };
-    const u1 = rtuDriver({ path: pty.gatewayPath, unitId: 1, breaker });
-    const u2 = rtuDriver({ path: pty.gatewayPath, unitId: 2, breaker });
+    // Live units get a timeout a loaded CI box cannot miss (pymodbus is a Python process sharing
+    // two cores); only the dead unit's matters, and it is never waited out once its breaker opens.
+    const u1 = rtuDriver({ path: pty.gatewayPath, unitId: 1, breaker, timeoutMs: 2000 });
+    const u2 = rtuDriver({ path: pty.gatewayPath, unitId: 2, breaker, timeoutMs: 2000 });
     const u3 = rtuDriver({ path: pty.gatewayPath, unitId: 3, breaker });
     drivers.push(u1, u2, u3);
     for (const d of [u1, u2, u3]) await d.initialize();
@@ -264,11 +266,8 @@ describe.skipIf(!hasRtuPeers)('modbus-rtu against pymodbus on a socat pty pair',
     expect((await u2.read([layout[1]!]))[0]?.value).toBe(6000);
 
     for (let i = 0; i < 2; i++) expect((await u3.read([layout[1]!]))[0]?.cause).toMatch(/SWG_ERR_DEVICE_TIMEOUT/);
-    const started = Date.now();
+    // Refused by the open breaker, without going on the bus (a request would end in a timeout).
     const open = await u3.read([layout[1]!, layout[0]!]);
-    // Refused without going on the bus: a request to the dead unit would wait out its 200 ms
-    // timeout. (Not a tighter bound: a loaded 2-core CI box stalls a process for 100 ms and more.)
-    expect(Date.now() - started).toBeLessThan(200);
     expect(open.map((r) => r.cause)).toEqual([expect.stringMatching(/^SWG_ERR_DEVICE_CIRCUIT_OPEN/), expect.stringMatching(/^SWG_ERR_DEVICE_CIRCUIT_OPEN/)]);
 
     // Writes over RTU (FC6 / FC16) reach the right unit.
@@ -286,7 +285,7 @@ describe.skipIf(!hasRtuPeers)('modbus-rtu against pymodbus on a socat pty pair',
   it('browse scans unit ids on the bus', async () => {
     const d = rtuDriver({ path: pty.gatewayPath, unitId: 1 });
     drivers.push(d);
-    const found = await d.browse({ unitIds: { from: 1, to: 3 }, tables: ['holding'], count: 24, blockSize: 24, timeoutMs: 100 });
+    const found = await d.browse({ unitIds: { from: 1, to: 3 }, tables: ['holding'], count: 24, blockSize: 24, timeoutMs: 1000 });
     expect(found.map((p) => [p.unitId, p.address.register, p.count])).toEqual([
       [1, 0, 20],
       [2, 0, 20],
