@@ -78,9 +78,9 @@ describe('ModbusLink', () => {
     await link.open();
     const started = Date.now();
     await expect(link.exchange(1, 20, 'reading holding 0..0', read)).rejects.toMatchObject({ code: 'SWG_ERR_DEVICE_TIMEOUT', message: 'no reply reading holding 0..0' });
-    // timeoutMs + the 250 ms guard, not much more.
+    // timeoutMs + the 250 ms guard, not the library's own (never) answer; the bound leaves room for a loaded box.
     expect(Date.now() - started).toBeGreaterThanOrEqual(260);
-    expect(Date.now() - started).toBeLessThan(800);
+    expect(Date.now() - started).toBeLessThan(2000);
     const next = link.exchange(1, 20, 'next', read);
     await new Promise((r) => setImmediate(r));
     client.pending.at(-1)?.resolve({ data: [7] });
