@@ -15,7 +15,7 @@ export const commands: Record<string, Command> = {
   demo: lazy('run the demo: simulated facility, gateway, hub and review page', async () => {
     return (await import('./demo.js')).demoCommand;
   }),
-  edge: lazy('run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles', async () => (await import('./edge.js')).edgeCommand),
+  edge: lazy('run the edge gateway; "edge check" validates configs; "edge discover" drafts profiles; "edge dead-letters" re-queues what the broker refused', async () => (await import('./edge.js')).edgeCommand),
   image: lazy('prepare a Raspberry Pi OS image that installs the gateway and enrolls it on first boot', async () => (await import('./image.js')).imageCommand),
   hub: lazy('run the hub (broker, ingest, store); "hub user" manages broker users; "hub quarantine" shows refused messages', async () => (await import('./hub.js')).hubCommand),
   review: lazy('the technician review queue: list, show, approve, reject, modify (against the hub store)', async () => (await import('./review.js')).reviewCommand),

@@ -3,6 +3,7 @@
  * `swarmgate edge check FILE...`             validate configs and their profiles
  * `swarmgate edge discover ...`              browse/scan devices and write a draft profile
  * `swarmgate edge enroll --hub URL --token T` enroll with the hub (cli/enroll.ts)
+ * `swarmgate edge dead-letters list|requeue|drop` what the broker refused (cli/dead-letters.ts)
  */
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
@@ -36,6 +37,8 @@ const HELP = `usage:
                         (the token may be the swarmgate://enroll?... claim URI from the QR code; exit 1: not enrolled, worth
                         retrying; 3: the hub refused the token for good; 4: enrolled, but the config issued has problems here:
                         fix it, do not enroll again)
+  swarmgate edge dead-letters list|requeue ID...|--all|drop ID...|--all (--config gateway.yaml | --data-dir DIR)
+                        (messages the broker kept refusing, set aside; swarmgate edge dead-letters --help: every option)
 A config file holding only an \`enrollment: { hub, tokenFile, caFingerprint }\` section enrolls on first start
 and is then replaced by the config the hub issued; exit 3 when the hub refused its token for good (flash a new
 token; the systemd unit does not restart on 3).
@@ -159,6 +162,7 @@ export const edgeCommand: Pick<Command, 'run'> = {
     // Discovery imports every protocol's driver: not loaded by a running gateway.
     if (args[0] === 'discover') return (await import('./discover.js')).discover(args.slice(1));
     if (args[0] === 'enroll') return enroll(args.slice(1));
+    if (args[0] === 'dead-letters') return (await import('./dead-letters.js')).deadLettersCommand(args.slice(1));
     return run(args);
   },
 };

@@ -1,7 +1,7 @@
 /**
  * Commands a person runs in a terminal (review, hub user, hub mosquitto, hub quarantine, hub
  * enroll, hub release, edge enroll, edge
- * check, edge discover, score, sim fault/speed/step) answer on stdout; their log shows warnings and
+ * check, edge discover, edge dead-letters, score, sim fault/speed/step) answer on stdout; their log shows warnings and
  * errors only, so a normal run prints no JSON lines. The demo prints alarms, decisions and a
  * summary itself, so its JSON log shows errors only. The long-running services (hub, edge, sim) keep info logs
  * for journald. SWARMGATE_LOG_LEVEL overrides either. main.ts imports this first, before any
@@ -10,7 +10,7 @@
 const SERVICE_SUBCOMMANDS: Readonly<Record<string, readonly string[]>> = {
   // command: its subcommands that are NOT the service (anything else runs the service)
   hub: ['user', 'mosquitto', 'quarantine', 'enroll', 'release'],
-  edge: ['check', 'discover', 'enroll'],
+  edge: ['check', 'discover', 'enroll', 'dead-letters'],
   sim: ['fault', 'speed', 'step'],
 };
 

@@ -7,7 +7,7 @@ describe('default log level per command', () => {
     expect(defaultLogLevel(['hub', '--config', 'hub.yaml'])).toBeUndefined();
     expect(defaultLogLevel(['edge', '--config', 'g.yaml'])).toBeUndefined();
     expect(defaultLogLevel(['sim'])).toBeUndefined();
-    for (const argv of [['hub', 'user', 'add'], ['hub', 'mosquitto'], ['hub', 'quarantine', 'list'], ['hub', 'enroll', 'create'], ['hub', 'release', 'list'], ['edge', 'enroll', '--hub', 'h'], ['edge', 'check', 'g.yaml'], ['sim', 'speed', '600'], ['sim', 'step', '60'], ['sim', 'fault', 'list'], ['review', 'list'], ['score']]) {
+    for (const argv of [['hub', 'user', 'add'], ['hub', 'mosquitto'], ['hub', 'quarantine', 'list'], ['hub', 'enroll', 'create'], ['hub', 'release', 'list'], ['edge', 'enroll', '--hub', 'h'], ['edge', 'check', 'g.yaml'], ['edge', 'dead-letters', 'list'], ['sim', 'speed', '600'], ['sim', 'step', '60'], ['sim', 'fault', 'list'], ['review', 'list'], ['score']]) {
       expect(defaultLogLevel(argv), argv.join(' ')).toBe('warn');
     }
     expect(defaultLogLevel(['demo'])).toBe('error');

@@ -362,17 +362,23 @@ export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig
   return result.loaded;
 }
 
+/** The state directory the shipped unit gives the gateway service (StateDirectory=swarmgate). */
+export const GATEWAY_STATE_DIRECTORY = '/var/lib/swarmgate';
+
 /**
  * Where a gateway without `dataDir` keeps its state: the service's state directory when systemd
  * gives it one (`StateDirectory=` sets $STATE_DIRECTORY; /etc, where the config lives, is not the
  * place for it), else `data/<gateway id>` next to the config file — also under systemd when that
  * folder exists already (a gateway installed before this default keeps its unsent data and models).
+ * `installed`: the state directory of the shipped unit, for a command run from a shell on the
+ * service's config (no $STATE_DIRECTORY): it finds the service's data there when only that exists.
  */
-export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string {
+export function defaultDataDir(configFile: string, gatewayId: string, env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync, installed?: string): string {
   const beside = resolveFrom(configFile, `data/${gatewayId}`);
   const state = serviceStateDirectory(env);
   // A gateway that already keeps its outbox and models beside its config goes on using them.
-  return state && !exists(beside) ? state : beside;
+  if (state) return exists(beside) ? beside : state;
+  return installed !== undefined && !exists(beside) && exists(installed) ? installed : beside;
 }
 
 type Limits = { readonly min?: number; readonly max?: number };

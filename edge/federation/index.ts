@@ -169,6 +169,9 @@ export async function startFederation(options: StartFederationOptions): Promise<
 
   const birth = (): GatewayState => {
     const stats = outbox.stats();
+    // Only when there are some: a hub older than the field refuses a state document that has it.
+    const dead = outbox.deadLetterSummary();
+    const deadLetters = dead.count > 0 && dead.oldestSetAsideAt !== undefined ? { deadLetters: { count: dead.count, bytes: dead.bytes, oldestSetAsideAt: dead.oldestSetAsideAt } } : {};
     const states = gateway.deviceStates();
     // Units let the hub's page show "21.5 °C", not a bare number (telemetry carries none); at most
     // UNITS_IN_BIRTH of them keep the birth far below the payload limit.
@@ -206,7 +209,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
       bootId: outbox.bootId,
       ...(options.version !== undefined ? { version: options.version.slice(0, 64) } : {}),
       devices: list,
-      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000), ...options.health?.() },
+      health: { outboxDepth: stats.messages, outboxBytes: stats.bytes, rssBytes: process.memoryUsage().rss, uptimeS: Math.max(0, (clock() - startedAt) / 1000), ...deadLetters, ...options.health?.() },
     };
   };
 

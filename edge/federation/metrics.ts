@@ -25,6 +25,10 @@ export class FederationMetrics {
   readonly connected: Gauge<'link'>;
   readonly sparkplugRefused: Counter<'operation' | 'reason'>;
   readonly sparkplugBorn: Gauge;
+  readonly deadLetters: Gauge;
+  readonly deadLetterBytes: Gauge;
+  readonly deadLetterOldest: Gauge;
+  readonly requeued: Counter<'kind'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -42,6 +46,10 @@ export class FederationMetrics {
     this.commitFailures = reuse(registry, 'swarmgate_federation_outbox_commit_failures_total', () => new Counter({ name: 'swarmgate_federation_outbox_commit_failures_total', help: 'Outbox transactions that failed (disk full, read-only or failing storage); readings wait in memory up to a bound, then are dropped with an outbox-write-failed gap record', registers }));
     this.sparkplugRefused = reuse(registry, 'swarmgate_federation_sparkplug_refused_total', () => new Counter({ name: 'swarmgate_federation_sparkplug_refused_total', help: 'Sparkplug subscriptions and publishes the broker refused (operation subscribe|publish; reason suback: SUBACK failure code, closed: the broker closed the connection on the births, no-echo: the births never came back)', labelNames: ['operation', 'reason'] as const, registers }));
     this.sparkplugBorn = reuse(registry, 'swarmgate_federation_sparkplug_born', () => new Gauge({ name: 'swarmgate_federation_sparkplug_born', help: '1 while the Sparkplug births of the current session are confirmed by the broker', registers }));
+    this.deadLetters = reuse(registry, 'swarmgate_federation_dead_letters', () => new Gauge({ name: 'swarmgate_federation_dead_letters', help: 'Messages set aside in the outbox dead-letter table (the broker kept refusing them), waiting for a technician to re-queue or drop them: swarmgate edge dead-letters', registers }));
+    this.deadLetterBytes = reuse(registry, 'swarmgate_federation_dead_letter_bytes', () => new Gauge({ name: 'swarmgate_federation_dead_letter_bytes', help: 'Payload bytes in the outbox dead-letter table', registers }));
+    this.deadLetterOldest = reuse(registry, 'swarmgate_federation_dead_letter_oldest_timestamp_seconds', () => new Gauge({ name: 'swarmgate_federation_dead_letter_oldest_timestamp_seconds', help: 'When the oldest message in the outbox dead-letter table was set aside, Unix seconds; 0 when it holds none', registers }));
+    this.requeued = reuse(registry, 'swarmgate_federation_requeued_total', () => new Counter({ name: 'swarmgate_federation_requeued_total', help: 'Dead letters a technician re-queued (swarmgate edge dead-letters requeue), by kind', labelNames: ['kind'] as const, registers }));
     this.connected = reuse(registry, 'swarmgate_federation_connected', () => new Gauge({ name: 'swarmgate_federation_connected', help: '1 while the MQTT link is up', labelNames: ['link'] as const, registers }));
   }
 }

@@ -3,9 +3,16 @@
  * the page accounting the size bound works with. WAL with synchronous=NORMAL: a commit survives
  * a process crash (SIGKILL); power loss may lose the last commits, which is the trade the SD card
  * wear budget asks for. Policy (batching, bounds, gap records) lives in outbox.ts.
+ *
+ * Another process may write the file while the gateway runs: `swarmgate edge dead-letters` asks for
+ * re-queues and drops entries of the dead-letter table (dead-letters.ts), never the queue. So every
+ * transaction here is IMMEDIATE: one that began by reading and then found the other process had
+ * committed in between would fail at its first write (SQLITE_BUSY_SNAPSHOT), a commit failure
+ * for nothing.
  */
 import Database from 'better-sqlite3';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { DeadLetterTable, ensureDeadLetterTable } from './dead-letters.js';
 
 export type MessageKind = 'telemetry' | 'gap' | 'event' | 'review' | 'ack' | 'other';
 
@@ -22,9 +29,11 @@ export interface OutboxRow {
   readonly lastTs: number | null;
   readonly createdAt: number;
   readonly payload: Buffer;
+  /** How often an operator re-queued this message from the dead-letter table (0: never). */
+  readonly requeues: number;
 }
 
-export type NewRow = Omit<OutboxRow, 'seq' | 'createdAt'>;
+export type NewRow = Omit<OutboxRow, 'seq' | 'createdAt' | 'requeues'> & { readonly requeues?: number };
 
 /** The small columns of a row: what the bound checks read without touching payloads. */
 export interface RowSummary {
@@ -38,16 +47,19 @@ export interface RowSummary {
   bytes: number;
 }
 
-const COLUMNS = 'seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, payload';
+const COLUMNS = 'seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, payload, requeues';
 const SUMMARY = 'seq, boot_id, kind, batch_seq, readings, first_ts, last_ts, bytes';
 
 export class OutboxTable {
   readonly pageSize: number;
   rows = 0;
   bytes = 0;
+  /** The entries set aside as refused (the caller keeps its own transaction around their writes). */
+  readonly deadLetters: DeadLetterTable;
   private nextSeq: number;
   private readonly db: Database.Database;
   private readonly stmt: ReturnType<typeof prepare>;
+  private readonly dataVersionStmt: Database.Statement;
 
   /** walBudget: bytes the write-ahead log may keep on disk. */
   constructor(path: string, walBudget: number) {
@@ -68,13 +80,16 @@ export class OutboxTable {
     db.exec(`CREATE TABLE IF NOT EXISTS outbox (
       seq INTEGER PRIMARY KEY, boot_id TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT NOT NULL,
       readings INTEGER NOT NULL, batch_seq INTEGER, first_ts INTEGER, last_ts INTEGER,
-      created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL);
-      CREATE TABLE IF NOT EXISTS staging (id INTEGER PRIMARY KEY, reading TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS dead_letter (
-      id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, boot_id TEXT NOT NULL, kind TEXT NOT NULL, topic TEXT NOT NULL,
-      readings INTEGER NOT NULL, batch_seq INTEGER, first_ts INTEGER, last_ts INTEGER, created_at INTEGER NOT NULL,
-      set_aside_at INTEGER NOT NULL, reason TEXT NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL);`);
+      created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, payload BLOB NOT NULL, requeues INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS staging (id INTEGER PRIMARY KEY, reading TEXT NOT NULL);`);
+    // A file an earlier release wrote: the column re-queued rows carry (an earlier release started
+    // again on it names the columns it writes, and leaves this one at its default).
+    const outboxColumns = db.prepare("SELECT name FROM pragma_table_info('outbox')").pluck().all() as string[];
+    if (!outboxColumns.includes('requeues')) db.exec('ALTER TABLE outbox ADD COLUMN requeues INTEGER NOT NULL DEFAULT 0');
+    ensureDeadLetterTable(db);
+    this.deadLetters = new DeadLetterTable(db);
     this.stmt = prepare(db);
+    this.dataVersionStmt = db.prepare('PRAGMA data_version').pluck();
     // Seqs are handed out here, never reused in a run, even when the table empties.
     this.nextSeq = this.recount() + 1;
   }
@@ -84,13 +99,18 @@ export class OutboxTable {
   }
 
   transaction(fn: () => void): void {
-    this.db.transaction(fn)();
+    this.db.transaction(fn).immediate();
+  }
+
+  /** Moves when another connection (another process) commits to the file; this one's commits leave it. */
+  dataVersion(): number {
+    return this.dataVersionStmt.get() as number;
   }
 
   insert(row: NewRow, createdAt: number): number {
     const seq = this.nextSeq++;
     const r = row;
-    this.stmt.insert.run(seq, r.bootId, r.kind, r.topic, r.readings, r.batchSeq, r.firstTs, r.lastTs, createdAt, r.payload.length, r.payload);
+    this.stmt.insert.run(seq, r.bootId, r.kind, r.topic, r.readings, r.batchSeq, r.firstTs, r.lastTs, createdAt, r.payload.length, r.payload, r.requeues ?? 0);
     this.rows++;
     this.bytes += r.payload.length;
     return seq;
@@ -149,27 +169,6 @@ export class OutboxTable {
     return this.stmt.summary.get(seq) as RowSummary | undefined;
   }
 
-  /**
-   * Keeps a copy of a row taken out of the queue (the caller deletes it from the queue) in the
-   * dead-letter table, then trims that table's oldest entries to `maxBytes` of payload (the entry
-   * just added always stays).
-   */
-  deadLetter(row: OutboxRow, reason: string, at: number, maxBytes: number): void {
-    const r = row;
-    const id = Number(this.stmt.deadInsert.run(r.seq, r.bootId, r.kind, r.topic, r.readings, r.batchSeq, r.firstTs, r.lastTs, r.createdAt, at, reason, r.payload.length, r.payload).lastInsertRowid);
-    let total = this.stmt.deadBytes.get() as number;
-    for (const old of this.stmt.deadOldest.all(id) as { id: number; bytes: number }[]) {
-      if (total <= maxBytes) break;
-      this.stmt.deadRemove.run(old.id);
-      total -= old.bytes;
-    }
-  }
-
-  /** What the dead-letter table holds, oldest first. */
-  deadLetters(): (OutboxRow & { setAsideAt: number; reason: string })[] {
-    return (this.stmt.deadAll.all() as (RawRow & { set_aside_at: number; reason: string })[]).map((r) => ({ ...fromRaw(r), setAsideAt: r.set_aside_at, reason: r.reason }));
-  }
-
   /** Pages holding live data (free pages excluded), in bytes. */
   usedBytes(): number {
     return ((this.stmt.pageCount.get() as number) - (this.stmt.freelist.get() as number)) * this.pageSize;
@@ -208,7 +207,7 @@ export class OutboxTable {
 
 function prepare(db: Database.Database) {
   return {
-    insert: db.prepare('INSERT INTO outbox (seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, bytes, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+    insert: db.prepare('INSERT INTO outbox (seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, bytes, payload, requeues) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
     remove: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes'),
     range: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
     all: db.prepare(`SELECT ${COLUMNS} FROM outbox ORDER BY seq`),
@@ -220,11 +219,6 @@ function prepare(db: Database.Database) {
     shiftCreated: db.prepare('UPDATE outbox SET created_at = max(0, created_at + ?)'),
     one: db.prepare(`SELECT ${COLUMNS} FROM outbox WHERE seq = ?`),
     summary: db.prepare(`SELECT ${SUMMARY} FROM outbox WHERE seq = ?`),
-    deadInsert: db.prepare('INSERT INTO dead_letter (seq, boot_id, kind, topic, readings, batch_seq, first_ts, last_ts, created_at, set_aside_at, reason, bytes, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-    deadBytes: db.prepare('SELECT coalesce(sum(bytes), 0) FROM dead_letter').pluck(),
-    deadOldest: db.prepare('SELECT id, bytes FROM dead_letter WHERE id != ? ORDER BY id'),
-    deadRemove: db.prepare('DELETE FROM dead_letter WHERE id = ?'),
-    deadAll: db.prepare(`SELECT ${COLUMNS}, set_aside_at, reason FROM dead_letter ORDER BY id`),
     stage: db.prepare('INSERT INTO staging (reading) VALUES (?)'),
     staged: db.prepare('SELECT reading FROM staging ORDER BY id').pluck(),
     unstage: db.prepare('DELETE FROM staging'),
@@ -245,6 +239,7 @@ interface RawRow {
   last_ts: number | null;
   created_at: number;
   payload: Buffer;
+  requeues: number;
 }
 
 function fromRaw(r: RawRow): OutboxRow {
@@ -259,5 +254,6 @@ function fromRaw(r: RawRow): OutboxRow {
     lastTs: r.last_ts,
     createdAt: r.created_at,
     payload: r.payload,
+    requeues: r.requeues,
   };
 }

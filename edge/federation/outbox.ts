@@ -25,6 +25,12 @@
  * While commits fail (read-only or failing disk) readings wait in memory, at most
  * `maxUnwrittenBytes` of sealed batches; older ones are dropped with an `outbox-write-failed` gap
  * record written once the disk takes writes again. addReading never throws for it.
+ *
+ * A row the broker keeps refusing is set aside in the file's dead-letter table (setAside). A
+ * technician re-queues or drops those entries from a shell (`swarmgate edge dead-letters`, another
+ * process): a re-queue is a request in the table that this outbox takes at start and, while it
+ * runs, within REQUEST_POLL_MS of the command's commit (dead-letters.ts says why the queue itself
+ * is written by this process only).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
@@ -34,6 +40,7 @@ import { createLogger } from '../../shared/kit/log.js';
 import { GapRecordSchema, binaryReadingBound, encode, encodeTelemetryBinary, gatewayTopic, isValidId, type GapRecord, type TelemetryEncoding, type WireReading } from '../../shared/wire/index.js';
 import type { Reading } from '../drivers/driver.js';
 import { FederationMetrics } from './metrics.js';
+import type { DeadLetterSummary, DeadLetterWithPayload } from './dead-letters.js';
 import { OutboxTable, type MessageKind, type NewRow, type OutboxRow, type RowSummary } from './outbox-table.js';
 import { MAX_BATCH_BYTES, encodeBatch, toWireReading } from './telemetry.js';
 
@@ -86,6 +93,8 @@ const CLOCK_STEP_MS = 1000;
 const COMMIT_RETRY_MIN_MS = 1000;
 const COMMIT_RETRY_MAX_MS = 30_000;
 const FAILURE_LOG_EVERY_MS = 60_000;
+/** How often the outbox looks whether another process (`swarmgate edge dead-letters`) wrote its file: one PRAGMA, no disk write. */
+const REQUEST_POLL_MS = 1000;
 
 export class Outbox {
   readonly bootId: string;
@@ -131,6 +140,12 @@ export class Outbox {
   private readonly awaitingByKey = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private readonly maintenance: NodeJS.Timeout;
+  private readonly requestWatch: NodeJS.Timeout;
+  /** The file's data_version when this outbox last looked: it moves when another process commits. */
+  private seenDataVersion = 0;
+  /** A re-queue request could not be applied (the transaction failed): tried again on the next look. */
+  private requestsFailed = false;
+  private deadSummary: DeadLetterSummary = { count: 0, bytes: 0, oldestSetAsideAt: undefined };
   /** Monotonic time of the last age check. */
   private ageCheckedAt = Number.NEGATIVE_INFINITY;
   private closed = false;
@@ -165,8 +180,13 @@ export class Outbox {
     this.checkClockAgainstRows();
     this.recoverStaging();
     this.updateGauges();
+    this.seenDataVersion = this.table.dataVersion();
+    this.refreshDeadLetters();
+    // Re-queues asked for while the gateway was stopped.
+    this.takeRequeueRequests();
     const every = Math.min(60_000, Math.max(1000, Math.floor(this.maxAgeMs / 10)));
     this.maintenance = setInterval(() => this.commitSafely(), every).unref();
+    this.requestWatch = setInterval(() => this.watchOtherWriters(), REQUEST_POLL_MS).unref();
   }
 
   get strict(): boolean {
@@ -366,7 +386,9 @@ export class Outbox {
    * refusal, a message size limit) out of the send queue, so the rows behind it flow again. A copy
    * stays in the outbox file's dead-letter table (oldest entries trimmed to 1/16 of maxBytes), and
    * the row is accounted like a drop with reason 'refused': a gap record for telemetry,
-   * swarmgate_federation_dropped_total. Returns the row, or undefined when it is no longer queued.
+   * swarmgate_federation_dropped_total. A row an operator had re-queued from there goes back with
+   * its count of re-queues, and an error says the broker still refuses it. Returns the row, or
+   * undefined when it is no longer queued.
    */
   setAside(seq: number, reason: 'refused' = 'refused'): OutboxRow | undefined {
     if (this.closed) return undefined;
@@ -380,7 +402,7 @@ export class Outbox {
     try {
       this.table.transaction(() => {
         if (shift !== 0) this.table.shiftCreated(shift);
-        this.table.deadLetter(row, reason, now, Math.max(64 * 1024, Math.floor(this.dbBudget / 16)));
+        this.table.deadLetters.add(row, reason, now, this.deadLetterBudget, row.requeues);
         this.drop([summary], reason, now);
       });
       this.pendingShift -= shift;
@@ -394,13 +416,120 @@ export class Outbox {
     this.pendingAcks.delete(seq);
     this.metrics.awaitingStored.set(this.awaiting.size);
     this.updateGauges();
+    this.refreshDeadLetters();
+    if (row.requeues > 0) {
+      this.log.error(
+        { seq, kind: row.kind, topic: row.topic, bytes: row.payload.length, requeues: row.requeues },
+        'a message re-queued from the dead-letter table was refused by the broker again and is set aside again; fix what the broker refuses (ACL, message size limit: see the broker log) before re-queuing it (--force), or drop it: swarmgate edge dead-letters',
+      );
+    }
     for (const l of this.appendListeners) l();
     return row;
   }
 
+  /** Payload bytes the dead-letter table keeps (its oldest entries are trimmed past it): 1/16 of the bound. */
+  private get deadLetterBudget(): number {
+    return Math.max(64 * 1024, Math.floor(this.dbBudget / 16));
+  }
+
   /** Rows set aside by setAside(), oldest first, with when and why. */
-  deadLetters(): (OutboxRow & { setAsideAt: number; reason: string })[] {
-    return this.table.deadLetters();
+  deadLetters(): DeadLetterWithPayload[] {
+    return this.table.deadLetters.all();
+  }
+
+  /** How many rows are set aside, their payload bytes and when the oldest was (as of the last change seen). */
+  deadLetterSummary(): DeadLetterSummary {
+    return this.deadSummary;
+  }
+
+  /**
+   * Puts the dead letters a re-queue was asked for (`swarmgate edge dead-letters requeue`) back in
+   * the send queue, in the order they were set aside, behind what is queued now; one transaction
+   * with the size bound (which may drop the oldest telemetry to make room, as for any commit). A
+   * telemetry batch keeps its boot id and seq: the hub stores it once, also when it had it already.
+   * Each row counts its re-queues, so a row the broker refuses again is set aside again naming
+   * them. Returns how many rows went back.
+   */
+  takeRequeueRequests(): number {
+    if (this.closed) return 0;
+    let taken: DeadLetterWithPayload[] = [];
+    const after: (() => void)[] = [];
+    let shift = 0;
+    try {
+      // A look without the write lock first: nearly always there is nothing to take.
+      if (!this.table.deadLetters.hasRequests()) {
+        this.requestsFailed = false;
+        return 0;
+      }
+      const now = this.wallNow();
+      shift = this.pendingShift;
+      this.table.transaction(() => {
+        taken = this.table.deadLetters.requested();
+        if (taken.length === 0) return;
+        if (shift !== 0) this.table.shiftCreated(shift);
+        // Out of the dead-letter table first: the pages they free count towards the room they need.
+        for (const d of taken) this.table.deadLetters.remove(d.id);
+        this.enforceSize(taken.reduce((n, d) => n + d.payload.length + ROW_OVERHEAD, 0), now, after);
+        for (const d of taken) this.table.insert({ bootId: d.bootId, kind: d.kind, topic: d.topic, readings: d.readings, batchSeq: d.batchSeq, firstTs: d.firstTs, lastTs: d.lastTs, payload: d.payload, requeues: d.requeues + 1 }, now);
+      });
+    } catch (err) {
+      this.unsentGaps.clear();
+      try {
+        this.table.recount();
+      } catch {
+        // The counters stay as they were; the next commit that works recounts.
+      }
+      this.requestsFailed = true;
+      this.commitFailed(err);
+      return 0;
+    }
+    this.requestsFailed = false;
+    if (taken.length === 0) return 0;
+    this.pendingShift -= shift;
+    for (const f of after) f();
+    for (const d of taken) this.metrics.requeued.inc({ kind: d.kind });
+    this.updateGauges();
+    this.refreshDeadLetters();
+    this.log.info(
+      { messages: taken.length, readings: taken.reduce((n, d) => n + d.readings, 0), ids: taken.map((d) => d.id), refusedAgainBefore: taken.filter((d) => d.requeues > 0).length },
+      'dead letters re-queued (swarmgate edge dead-letters requeue): they are sent again, in the order they were set aside',
+    );
+    for (const l of this.appendListeners) l();
+    return taken.length;
+  }
+
+  /**
+   * Another process committed to the file (data_version moved): re-queue requests to take, or
+   * entries dropped (which the gauges and the log then show). Costs one PRAGMA when nothing moved.
+   */
+  private watchOtherWriters(): void {
+    if (this.closed) return;
+    let version: number;
+    try {
+      version = this.table.dataVersion();
+    } catch {
+      return;
+    }
+    // A request that failed (the disk) is tried again with the commits' backoff.
+    const retry = this.requestsFailed && this.monotonic() >= this.commitRetryAt;
+    if (version === this.seenDataVersion && !retry) return;
+    this.seenDataVersion = version;
+    const before = this.deadSummary.count;
+    const taken = this.takeRequeueRequests();
+    this.refreshDeadLetters();
+    const dropped = before - taken - this.deadSummary.count;
+    if (dropped > 0) this.log.warn({ dropped, left: this.deadSummary.count }, 'dead letters dropped by another process (swarmgate edge dead-letters drop): they will not be sent');
+  }
+
+  private refreshDeadLetters(): void {
+    try {
+      this.deadSummary = this.table.deadLetters.summary();
+    } catch {
+      return;
+    }
+    this.metrics.deadLetters.set(this.deadSummary.count);
+    this.metrics.deadLetterBytes.set(this.deadSummary.bytes);
+    this.metrics.deadLetterOldest.set((this.deadSummary.oldestSetAsideAt ?? 0) / 1000);
   }
 
   get awaitingCount(): number {
@@ -427,6 +556,7 @@ export class Outbox {
     }
     this.closed = true;
     clearInterval(this.maintenance);
+    clearInterval(this.requestWatch);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.table.close();
@@ -716,7 +846,8 @@ export class Outbox {
       const others = victims.filter((v) => v.kind !== 'telemetry');
       if (others.length > 0) {
         const byKind = Object.fromEntries([...new Set(others.map((v) => v.kind))].map((k) => [k, others.filter((v) => v.kind === k).length]));
-        this.log.error({ reason, dropped: byKind }, 'outbox dropped messages other than telemetry (events, review requests or acks): they will never reach the hub');
+        if (reason === 'refused') this.log.error({ reason, setAside: byKind }, 'outbox set aside messages other than telemetry (events, review requests or acks): they reach the hub only when re-queued (swarmgate edge dead-letters)');
+        else this.log.error({ reason, dropped: byKind }, 'outbox dropped messages other than telemetry (events, review requests or acks): they will never reach the hub');
       }
     };
     if (after) after.push(account);

@@ -5,7 +5,6 @@
  * be emitted for an external Mosquitto. Plain passwords are never written; add/rotate hashes the
  * password given once (CLI: `swarmgate hub user add`).
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
@@ -13,6 +12,7 @@ import { Value } from '@sinclair/typebox/value';
 import { dirname } from 'node:path';
 import { parse } from 'yaml';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { idName } from '../../shared/kit/id-name.js';
 import { folderWriteProblem } from '../../shared/kit/writable-folder.js';
 import type { Identity } from './acl.js';
 import type { FileOwner } from './mosquitto.js';
@@ -110,16 +110,6 @@ function statKey(file: string): string | undefined {
     return `${st.ino}:${st.size}:${st.mtimeMs}`;
   } catch {
     return undefined;
-  }
-}
-
-/** A user or group id with its name where this machine knows it ("998 (swarmgate)"). */
-function idName(db: 'passwd' | 'group', id: number): string {
-  try {
-    const name = execFileSync('getent', [db, String(id)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':')[0];
-    return name ? `${id} (${name})` : String(id);
-  } catch {
-    return String(id);
   }
 }
 

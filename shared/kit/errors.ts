@@ -107,6 +107,10 @@ export const ERROR_TABLE = {
   SWG_ERR_API_UNREACHABLE: { kind: 'protocol', status: 502, hint: 'check --api (or SWARMGATE_API_URL) and that the hub API runs there; a hub on HTTPS with its own CA needs NODE_EXTRA_CA_CERTS=/path/ca.pem' },
   SWG_ERR_DEPLOYMENT_STATE: { kind: 'state', status: 409, hint: 'the deployment has ended (done, halted or cancelled); GET /api/v1/deployments/<id> shows its gateways' },
   SWG_ERR_DEPLOYMENT_INVALID: { kind: 'validation', status: 400, hint: 'a deployment names a stored release and exactly one target: a site, a list of gateways or a percentage of the fleet' },
+  SWG_ERR_OUTBOX_FILE: { kind: 'config', status: 404, hint: "name the config the gateway service runs (--config /etc/swarmgate/gateway.yaml) or its data folder (--data-dir; the shipped unit's is /var/lib/swarmgate): the outbox is outbox.sqlite there, created at the gateway's first start" },
+  SWG_ERR_OUTBOX_OWNER: { kind: 'config', status: 403, hint: "run the command as the user that owns the outbox file, the gateway's service user (sudo -u swarmgate swarmgate edge dead-letters ...): run as root, it could leave SQLite's -wal and -shm files next to the outbox owned by root, and the gateway could then no longer open its outbox" },
+  SWG_ERR_DEAD_LETTER_UNKNOWN: { kind: 'validation', status: 404, hint: '`swarmgate edge dead-letters list` shows the ids of the dead letters this outbox holds' },
+  SWG_ERR_DEAD_LETTER_REFUSED_AGAIN: { kind: 'state', status: 409, hint: 'the broker still refuses them (an ACL refusal or a message size limit: the gateway log and the broker log name the topic and size); fix that first, then re-queue them with --force, or drop them (`swarmgate edge dead-letters drop ID`)' },
   SWG_ERR_INTERNAL: { kind: 'internal', status: 500, hint: 'this is a bug; please report it with the log' },
 } as const satisfies Record<string, ErrorSpec>;
 

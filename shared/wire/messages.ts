@@ -75,7 +75,9 @@ export const GapRecordSchema = Type.Object(
      * the hub's stored receipt never came, so the hub may have stored them (check before counting
      * them lost). outbox-write-failed: the outbox could not be written (failing or read-only disk)
      * and the readings were dropped from memory. refused: the broker kept closing the connection on
-     * the batch (ACL, message size limit) and the gateway set it aside.
+     * the batch (ACL, message size limit) and the gateway set it aside in its dead-letter table, from
+     * where a technician may re-queue it (`swarmgate edge dead-letters`): the hub may still get it
+     * then (check before counting it lost), and stores it once.
      */
     reason: Type.Union([
       Type.Literal('outbox-size'),
@@ -130,6 +132,13 @@ export const GatewayHealthSchema = Type.Object(
     outboxBytes: Count(),
     rssBytes: Count(),
     uptimeS: Type.Number({ minimum: 0, maximum: 1e10 }),
+    /**
+     * Messages the broker kept refusing, set aside in the gateway's outbox dead-letter table for a
+     * technician to re-queue or drop (`swarmgate edge dead-letters`): how many, their payload bytes
+     * and when the oldest was set aside. Absent when there are none, and from gateways older than
+     * this field.
+     */
+    deadLetters: Type.Optional(Type.Object({ count: Count(), bytes: Count(), oldestSetAsideAt: Millis }, strict)),
     /** The health agent's checks (absent when it is off); `status` is the worst of them. */
     status: Type.Optional(HealthStatusSchema),
     checks: Type.Optional(Type.Array(HealthCheckSchema, { maxItems: 16 })),

@@ -44,6 +44,11 @@ describe('gateway config: valid', () => {
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: '/var/lib/swarmgate' }, (p) => p === '/etc/swarmgate/data/gw-1')).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {})).toBe('/etc/swarmgate/data/gw-1');
     expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', { STATE_DIRECTORY: 'relative' })).toBe('/etc/swarmgate/data/gw-1');
+    // A command run from a shell on the service's config (no $STATE_DIRECTORY) finds the service's data
+    // in the unit's state directory when only that exists (`swarmgate edge dead-letters --config ...`).
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {}, (p) => p === '/var/lib/swarmgate', '/var/lib/swarmgate')).toBe('/var/lib/swarmgate');
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {}, () => true, '/var/lib/swarmgate')).toBe('/etc/swarmgate/data/gw-1');
+    expect(defaultDataDir('/etc/swarmgate/gateway.yaml', 'gw-1', {}, () => false, '/var/lib/swarmgate')).toBe('/etc/swarmgate/data/gw-1');
   });
 
   it('a scaled integer register names its type on the device in refusals: a uint16 point, not "a number point (double)"', () => {

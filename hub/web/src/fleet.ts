@@ -11,7 +11,9 @@ export function fleetView(gateways: Gateway[], deployments: Deployment[] = []): 
   const online = gateways.filter((g) => g.status === 'online').length;
   const list = h('ul', { class: 'cards', 'aria-label': 'Gateways' });
   for (const g of [...gateways].sort((a, b) => Number(a.status === 'online') - Number(b.status === 'online') || a.gateway.localeCompare(b.gateway))) {
-    const health = g.health ? `outbox ${g.health.outboxDepth} · ${Math.round(g.health.rssBytes / 1_048_576)} MB · up ${Math.round(g.health.uptimeS / 3600)} h` : 'no health report';
+    // Messages the broker kept refusing wait on the gateway for a technician (swarmgate edge dead-letters).
+    const dead = g.health?.deadLetters ? ` (${g.health.deadLetters.count} set aside)` : '';
+    const health = g.health ? `outbox ${g.health.outboxDepth}${dead} · ${Math.round(g.health.rssBytes / 1_048_576)} MB · up ${Math.round(g.health.uptimeS / 3600)} h` : 'no health report';
     // What the gateway's health agent found wrong (ok checks are not listed).
     const problems = (g.health?.checks ?? []).filter((c) => c.status !== 'ok');
     list.append(
