@@ -356,5 +356,5 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     // Offline because it was revoked, and the fleet says so (not a box that lost its network).
     expect(fleet.revoked).toEqual({ at: res.body.revokedAt as number, by: 'root' });
     expect((await api('GET', '/api/v1/gateways/gw-boot-1')).body.revoked).toEqual({ at: res.body.revokedAt as number, by: 'root' });
-  }, 30_000);
+  }, 120_000);
 });

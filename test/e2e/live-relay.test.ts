@@ -87,7 +87,7 @@ describe.skipIf(!available)('live stream across hub processes (PostgreSQL LISTEN
     );
     const review = await waitFor(() => received.find((r) => r.event === 'review' && r.data.id === `rv-live-${gateway}`), 15_000, 'the review item relayed');
     expect(review.data).toMatchObject({ state: 'pending', gateway });
-  }, 40_000);
+  }, 120_000);
 
   it("a burst of status changes on the first hub reaches the second hub's stream as a summary, even when its sample is too large to relay", async () => {
     const [first] = hubs as [Hub, Hub];
@@ -99,5 +99,5 @@ describe.skipIf(!available)('live stream across hub processes (PostgreSQL LISTEN
     }
     const burst = await waitFor(() => received.find((r) => r.event === 'gateways'), 15_000, 'the burst summary relayed');
     expect(burst.data).toMatchObject({ changes: 299, byStatus: { offline: 299 } });
-  }, 30_000);
+  }, 120_000);
 });

@@ -48,6 +48,7 @@ describe('refusal logging under a flood', () => {
   it('logs a flood of denied subscriptions, publishes and wrong passwords once per client and cause, with counts', async () => {
     const gw = await connectClient(broker.url, { username: 'gw-1', password: 'gw-1-password', clientId: 'gw-1' });
     clients.push(gw);
+    const started = Date.now();
     const SUBSCRIBES = 200;
     for (let i = 0; i < SUBSCRIBES; i++) await gw.subscribeAsync(`swarmgate/v1/site-a/gw-2/commands/${i}`, { qos: 1 }).catch(() => undefined);
 
@@ -78,9 +79,12 @@ describe('refusal logging under a flood', () => {
     const subs = tally('subscribe denied', (l) => l.clientId === 'gw-1');
     const pubs = tally('publish denied', (l) => l.clientId === 'gw-2');
     const auth = tally('connection refused', (l) => l.username === 'gw-1');
-    expect(subs.lines).toBeLessThanOrEqual(2);
-    expect(pubs.lines).toBeLessThanOrEqual(2);
-    expect(auth.lines).toBeLessThanOrEqual(2);
+    // The first line, then one summary per 10 s interval the flood lasted (one or two, more on a loaded box).
+    const allowed = 2 + Math.floor((Date.now() - started) / 10_000);
+    expect(subs.lines).toBeLessThanOrEqual(allowed);
+    expect(pubs.lines).toBeLessThanOrEqual(allowed);
+    expect(auth.lines).toBeLessThanOrEqual(allowed);
+    expect(allowed).toBeLessThan(PUBLISHES);
     // Every refusal is accounted for in the log: the first line plus the summary's count.
     expect(subs.refusals).toBe(subscribeDenied);
     expect(pubs.refusals).toBe(publishDenied);

@@ -63,7 +63,7 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
           told.push({ gateway, deployment: d.value.deployment, retain, cleared: false });
         },
       });
-    }, 30_000);
+    }, 120_000);
     afterAll(async () => {
       if (store) await close(store);
     });

@@ -77,7 +77,7 @@ beforeAll(async () => {
   configFile = join(dir.path, 'gateway.yaml');
   writeFileSync(configFile, edgeYaml(hub.broker?.url ?? '', auth, 5000));
   edge = await startEdgeApp(loadConfig(configFile, builtinDrivers()), builtinDrivers(), { onRestart: (v) => restarts.push(v) });
-}, 30_000);
+}, 120_000);
 
 afterAll(async () => {
   await edge?.stop(true);

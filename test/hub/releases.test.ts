@@ -35,7 +35,7 @@ beforeAll(async () => {
   good = await buildTestRelease(dir.path, keys, '3.0.0');
   hub = await startReleaseHub(dir.path, keys);
   token = await adminToken(hub);
-}, 30_000);
+}, 120_000);
 
 afterAll(async () => {
   await hub?.stop();
@@ -85,7 +85,7 @@ describe('releases on the hub', () => {
     // Once an artifact is verified the version is taken.
     const late = await api('POST', '/api/v1/releases', { manifest: first.manifest });
     expect([late.status, late.json.error?.code]).toEqual([409, 'SWG_ERR_RELEASE_EXISTS']);
-  }, 30_000);
+  }, 120_000);
 
   it('serves the artifact only with a deployment token, with Range', async () => {
     const url = `/api/v1/releases/3.0.0/artifact`;
@@ -105,7 +105,7 @@ describe('releases on the hub', () => {
     const from = await get(`bytes=${bytes.length - 3}-`);
     expect(Buffer.from(await from.arrayBuffer()).equals(bytes.subarray(bytes.length - 3))).toBe(true);
     expect((await get(`bytes=${bytes.length}-`)).status).toBe(416);
-  }, 30_000);
+  }, 120_000);
 
   it('deploys only to gateways the hub knows; the deployment shows each gateway', async () => {
     const unknown = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { gateways: ['gw-nobody'] } });
@@ -117,7 +117,7 @@ describe('releases on the hub', () => {
     expect(d.json).toMatchObject({ version: '3.0.0', canary: 1, maxFailures: 1, state: 'rolling', gateways: [{ gateway: 'gw-r1', wave: 'canary', state: 'sent' }] });
     const listed = await api('GET', '/api/v1/deployments');
     expect((listed.json.items as { id: string }[]).map((x) => x.id)).toContain(d.json.id);
-  }, 30_000);
+  }, 120_000);
 
   it('refuses a wrong deployment target naming its field', async () => {
     const cases: [unknown, string, string][] = [
@@ -152,7 +152,7 @@ describe('releases on the hub', () => {
     } finally {
       renameSync(`${file}.elsewhere`, file);
     }
-  }, 30_000);
+  }, 120_000);
 
   it('cancels a deployment over the API', async () => {
     const d = await api('POST', '/api/v1/deployments', { version: '3.0.0', target: { gateways: ['gw-r1'] } });
@@ -193,5 +193,5 @@ describe('releases on the hub', () => {
     } finally {
       await client.endAsync();
     }
-  }, 30_000);
+  }, 120_000);
 });

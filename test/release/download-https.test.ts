@@ -47,7 +47,7 @@ describe('release downloads', () => {
     expect(got.bytes).toBe(size);
     expect(await sha256File(file)).toBe(release.manifest.artifact.sha256);
     expect(readFileSync(file).equals(readFileSync(release.tarball))).toBe(true);
-  }, 30_000);
+  }, 120_000);
 
   it('refuse plain http except to a loopback address', () => {
     for (const url of ['http://10.0.0.5:8443/api/v1/releases/1/artifact', 'http://hub.example/x', 'ftp://127.0.0.1/x', 'not a url']) {

@@ -66,7 +66,7 @@ describe('the gateway process updates itself', () => {
     const done = await until('the deployment done', async () => {
       const v = await hub.releases?.deployments.get(d?.id ?? '');
       return v?.state === 'done' ? v : undefined;
-    }, 40_000);
+    }, 120_000);
     expect(done.gateways).toMatchObject([{ gateway: 'gw-upd', state: 'healthy', from: '1.0.0' }]);
     expect(readUpdateState(join(root, 'update-state.json'))).toMatchObject({ last: { version: '1.1.0', outcome: 'healthy' } });
     expect(restarts).toHaveLength(1);

@@ -56,7 +56,7 @@ describe('gateway state document', () => {
     await waitFor(() => states().at(-1) === 'down', 15_000, 'a state document with the device down');
     // One document per change (the connect birth may see 'starting' or already 'up').
     expect(states().filter((s) => s === 'down')).toHaveLength(1);
-  }, 40_000);
+  }, 120_000);
 
   it('a subscribed device (OPC UA) goes down when every point it reports has gone bad, and up again', async () => {
     const { dir } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-sub/state', 'swg-fed-state-sub-');

@@ -28,7 +28,7 @@ describe.skipIf(!available)('fleet priors through external Mosquitto', () => {
   beforeAll(async () => {
     const yaml = `broker:\n  mode: external\n  external: { url: "mqtt://127.0.0.1:1883", shareGroup: g-${randomUUID().slice(0, 6)} }\nstore: { kind: sqlite, path: hub.db }\n`;
     hub = await startHub(parseHubConfig(yaml, join(dir.path, 'hub.yaml')), { sites: [site], retentionIntervalMs: 0 });
-  }, 30_000);
+  }, 120_000);
 
   afterAll(async () => {
     await hub?.stop();
