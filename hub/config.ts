@@ -1,14 +1,14 @@
 /**
  * The hub config file (`swarmgate hub --config FILE`): schema, defaults and a loader whose every
- * problem names file, line, column and field. Relative paths are resolved against the file.
+ * problem names file, line, column and field. Relative paths resolve by one rule (config-paths.ts):
+ * what the hub reads against the file's folder, what it writes in the service state directory.
  */
 import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../shared/kit/config-file.js';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
-import { existsSync } from 'node:fs';
-import { resolveDataPath } from '../shared/kit/state-dir.js';
+import { InputPath, StatePath, resolveConfigPaths } from './config-paths.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { EnrollmentConfigSchema } from './enrollment/schema.js';
 import { tlsFileProblems } from './tls-files.js';
@@ -17,21 +17,23 @@ import { POSTGRES_SCHEMA_NAME_PATTERN, POSTGRES_SCHEMA_NAME_RULE } from './store
 const strict = { additionalProperties: false } as const;
 const Port = (description: string, dflt?: number) => Type.Integer({ minimum: 0, maximum: 65535, description, ...(dflt === undefined ? {} : { default: dflt }) });
 
+export { HUB_STATE_DIRECTORY } from './config-paths.js';
 
-/** The state directory the shipped hub units give the hub (StateDirectory=swarmgate-hub, deploy/systemd). */
-export const HUB_STATE_DIRECTORY = '/var/lib/swarmgate-hub';
 export const EmbeddedBrokerSchema = Type.Object(
   {
     host: Type.String({ default: '0.0.0.0', description: 'Address to listen on' }),
     port: Port('MQTT over TCP (0 = ephemeral, for tests)', 1883),
     tls: Type.Optional(
       Type.Object(
-        { port: Port('MQTT over TLS', 8883), certFile: Type.String({ description: 'PEM certificate chain' }), keyFile: Type.String({ description: 'PEM private key' }) },
+        { port: Port('MQTT over TLS', 8883), certFile: InputPath({ description: 'PEM certificate chain' }), keyFile: InputPath({ description: 'PEM private key' }) },
         { ...strict, description: 'Optional TLS listener' },
       ),
     ),
     ws: Type.Optional(Type.Object({ port: Port('MQTT over WebSocket', 8080) }, { ...strict, description: 'Optional WebSocket listener' })),
-    credentialsFile: Type.String({ description: 'YAML file of broker users with scrypt password hashes (`swarmgate hub user add`)' }),
+    credentialsFile: InputPath({
+      description:
+        'YAML file of broker users with scrypt password hashes (`swarmgate hub user add`). Enrollment adds users to it, so with enrollment it must be in a folder the hub may write: under the shipped systemd units give it absolute in the state directory, /var/lib/swarmgate-hub/users.yaml',
+    }),
   },
   { ...strict, description: 'The broker built into the hub (aedes)' },
 );
@@ -95,10 +97,7 @@ export const StoreConfigSchema = Type.Union([
   Type.Object(
     {
       kind: Type.Literal('sqlite'),
-      path: Type.String({
-        default: 'data/hub.db',
-        description: 'SQLite file; telemetry is journaled in <path>.ingest/ until it is committed. Relative: in the service state directory under systemd ($STATE_DIRECTORY, /var/lib/swarmgate-hub) unless it exists next to this file, else next to this file',
-      }),
+      path: StatePath({ default: 'data/hub.db', keep: [':memory:'], description: 'SQLite file; telemetry is journaled in <path>.ingest/ until it is committed' }),
       flushMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 60_000, description: 'Group-commit interval for telemetry, ms (default 5000; sooner once 200k readings or 32 MB are waiting)' })),
       fsync: Type.Optional(Type.Boolean({ description: 'fsync every journal append: acknowledged telemetry then survives power loss, not only a crash (default false, like SQLite synchronous=NORMAL)' })),
     },
@@ -110,7 +109,7 @@ export const StoreConfigSchema = Type.Union([
       url: Type.Optional(Type.String({ description: 'postgres://user@host:port/db; default env DATABASE_URL' })),
       schema: Type.String({ default: 'swarmgate', pattern: POSTGRES_SCHEMA_NAME_PATTERN, description: `Schema holding the tables: ${POSTGRES_SCHEMA_NAME_RULE}` }),
       journal: Type.Optional(
-        Type.String({
+        StatePath({
           description:
             "This hub process's ingest journal folder (one per process): telemetry is acknowledged once journaled and written to PostgreSQL as per-point chunks every flushMs. Without it every batch is committed before it is acknowledged (slower, nothing held locally)",
         }),
@@ -128,7 +127,7 @@ export const ApiConfigSchema = Type.Object(
     port: Port('HTTP(S) port (0 = ephemeral, for tests)', 8080),
     tls: Type.Optional(
       Type.Object(
-        { certFile: Type.String({ description: 'PEM certificate chain' }), keyFile: Type.String({ description: 'PEM private key' }) },
+        { certFile: InputPath({ description: 'PEM certificate chain' }), keyFile: InputPath({ description: 'PEM private key' }) },
         { ...strict, description: 'Serve HTTPS (session cookies are then always Secure)' },
       ),
     ),
@@ -235,7 +234,7 @@ export const HubConfigSchema = Type.Object(
       Type.Object(
         {
           enabled: Type.Boolean({ default: false, description: 'Run the decision agents in this hub process' }),
-          facilityModel: Type.String({ description: 'YAML file with the facility model (sites, zones, gateways, point roles); relative to this file' }),
+          facilityModel: InputPath({ description: 'YAML file with the facility model (sites, zones, gateways, point roles)' }),
           threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.8, description: 'Decisions at or above this confidence run without review' }),
           evaluationIntervalS: Type.Number({ minimum: 0, default: 60, description: 'Evaluate every site this often (0: only on anomaly events)' }),
           settleMinutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Override how long the executor waits before checking an action took effect' })),
@@ -254,8 +253,8 @@ export const HubConfigSchema = Type.Object(
     releases: Type.Optional(
       Type.Object(
         {
-          dir: Type.String({ minLength: 1, description: 'Where release artifacts are kept (relative to this file)' }),
-          publicKeyFile: Type.String({ minLength: 1, description: "The fleet's Ed25519 public key (release.pub from `swarmgate release keygen`): uploaded manifests must verify with it; enrollment pins it on gateways" }),
+          dir: StatePath({ minLength: 1, description: 'Where the hub keeps the release artifacts uploaded to it (one folder shared by all hub processes of a fleet)' }),
+          publicKeyFile: InputPath({ minLength: 1, description: "The fleet's Ed25519 public key (release.pub from `swarmgate release keygen`): uploaded manifests must verify with it; enrollment pins it on gateways" }),
           publicUrl: Type.Optional(Type.String({ pattern: '^https?://', description: "Base URL gateways download releases from (the hub API as they reach it); default the API's own URL" })),
         },
         { ...strict, description: 'Software releases and deployments to gateways' },
@@ -303,13 +302,9 @@ function validate(source: SourceFile, value: unknown): ConfigProblem[] {
   return problems;
 }
 
-function resolveFrom(file: string, p: string): string {
-  return isAbsolute(p) ? p : resolve(dirname(file), p);
-}
-
 /**
  * Parses and validates hub config text; `file` names it in messages and anchors relative paths
- * (a relative SQLite store.path: in the systemd state directory when `env` has one, see resolveDataPath).
+ * (inputs next to it, state in the systemd state directory when `env` has one: config-paths.ts).
  */
 export function parseHubConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): HubConfig {
   const parsed = SourceFile.parse(file, text);
@@ -326,29 +321,7 @@ export function parseHubConfig(text: string, file: string, env: NodeJS.ProcessEn
     throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${problems.length} problem(s) in ${file}:\n${messages.join('\n')}`, { details: { problems: messages } });
   }
   const config = withDefaults as HubConfig;
-  const embedded = config.broker.embedded;
-  if (embedded) {
-    embedded.credentialsFile = resolveFrom(file, embedded.credentialsFile);
-    if (embedded.tls) {
-      embedded.tls.certFile = resolveFrom(file, embedded.tls.certFile);
-      embedded.tls.keyFile = resolveFrom(file, embedded.tls.keyFile);
-    }
-  }
-  if (config.agents) config.agents.facilityModel = resolveFrom(file, config.agents.facilityModel);
-  if (config.api?.tls) {
-    config.api.tls.certFile = resolveFrom(file, config.api.tls.certFile);
-    config.api.tls.keyFile = resolveFrom(file, config.api.tls.keyFile);
-  }
-  const enrollment = config.enrollment;
-  if (enrollment) {
-    enrollment.templatesDir = resolveFrom(file, enrollment.templatesDir);
-    if (enrollment.brokerCaFile) enrollment.brokerCaFile = resolveFrom(file, enrollment.brokerCaFile);
-  }
-  if (config.releases) {
-    config.releases.dir = resolveFrom(file, config.releases.dir);
-    config.releases.publicKeyFile = resolveFrom(file, config.releases.publicKeyFile);
-  }
-  if (config.store.kind === 'sqlite' && config.store.path !== ':memory:') config.store.path = resolveDataPath(file, config.store.path, env, existsSync, HUB_STATE_DIRECTORY);
+  resolveConfigPaths(HubConfigSchema, config, file, { env });
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;
   if (external && external.password === undefined && process.env.SWARMGATE_HUB_MQTT_PASSWORD) external.password = process.env.SWARMGATE_HUB_MQTT_PASSWORD;

@@ -35,10 +35,10 @@ import type { Migration } from './store/migration.js';
 import { SqliteStore } from './store/sqlite/sqlite.js';
 import type { HubStore } from './store/types.js';
 import { collectMigrations, type FeatureMigrations } from './db/migrations.js';
-import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SwarmgateError, isSwarmgateError } from '../shared/kit/errors.js';
-import { folderWriteProblem } from '../shared/kit/writable-folder.js';
+import { folderCreateProblem } from '../shared/kit/writable-folder.js';
+import { statePathHint } from './config-paths.js';
 
 export type { FeatureMigrations };
 
@@ -73,31 +73,29 @@ export async function openHubStore(config: StoreConfig, options: Omit<OpenStoreO
   try {
     return await openStore(config, { ...options, migrations: (kind) => featureMigrations(kind), wholeSchema: true });
   } catch (err) {
-    throw config.kind === 'sqlite' ? withSqlitePathHint(config.path, err) : err;
+    throw withStatePathHint(config, err);
   }
 }
 
 const FOLDER_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT']);
 
-/** Why no folder can be made for `path`: its nearest existing folder and what is wrong with it (mkdir -p on a read-only file system says only ENOENT). */
-function folderProblem(path: string): { folder: string; errno: string; what: string } | undefined {
-  let folder = dirname(path);
-  while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder);
-  const problem = folderWriteProblem(folder);
-  return problem && { folder, ...problem };
+/** The folder a store writes in, named by its config field: the SQLite file's folder, a PostgreSQL hub's journal folder. */
+function storeFolder(config: StoreConfig): { field: string; path: string; folder: string } | undefined {
+  if (config.kind === 'sqlite') return config.path === ':memory:' ? undefined : { field: 'store.path', path: config.path, folder: dirname(config.path) };
+  return config.journal === undefined ? undefined : { field: 'store.journal', path: config.journal, folder: config.journal };
 }
 
-/** An SQLite store that could not be created where store.path points: say which path, why, and where it belongs. */
-function withSqlitePathHint(path: string, err: unknown): unknown {
+/** A store that could not be opened because its folder cannot be made or written: say which path, why, and where it belongs. */
+function withStatePathHint(config: StoreConfig, err: unknown): unknown {
   if (!isSwarmgateError(err, 'SWG_ERR_HUB_STORE')) return err;
   const cause = (err.cause as NodeJS.ErrnoException | undefined)?.code;
-  if (cause === undefined || !FOLDER_ERRNOS.has(cause)) return err;
-  const problem = folderProblem(path);
-  return new SwarmgateError('SWG_ERR_HUB_STORE', problem ? `${err.message} (${problem.folder} ${problem.what}, ${problem.errno})` : err.message, {
+  const at = storeFolder(config);
+  if (cause === undefined || !FOLDER_ERRNOS.has(cause) || !at) return err;
+  const problem = folderCreateProblem(at.folder);
+  if (!problem) return err;
+  return new SwarmgateError('SWG_ERR_HUB_STORE', `${err.message} (${problem.folder} ${problem.what}, ${problem.errno})`, {
     cause: err.cause,
-    details: { path, errno: problem?.errno ?? cause },
-    hint:
-      `store.path ${path} must be in a folder this user may create and write. Under systemd the hub resolves a relative store.path in its state directory ` +
-      '(StateDirectory=, $STATE_DIRECTORY: /var/lib/swarmgate-hub for the shipped units; /etc is read-only to it): leave store.path relative or give an absolute path there',
+    details: { path: at.path, errno: problem.errno },
+    hint: statePathHint(at.field, at.path),
   });
 }

@@ -354,6 +354,8 @@ function openReleases(ctx: StartContext, store: HubStore, services: HubServices,
     return undefined;
   }
   const releases = new ReleaseService({ sql, ...(r ? { dir: r.dir, publicKey: readPublicKey(r.publicKeyFile) } : {}) });
+  const storage = releases.storageProblem();
+  if (storage) ctx.log.error(storage.details, `${storage.message}. New releases and uploads are refused (503 SWG_ERR_RELEASE_STORAGE) until it can; artifacts already there are still served. ${storage.hint}`);
   const deployments = new DeploymentService({
     sql,
     releases,
@@ -514,7 +516,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // The embedded broker keeps retained messages in memory: gateways told and not heard from are told again.
     if (link.broker && releases) await releases.deployments.republish().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'in-flight desired updates could not be published again'));
     scheduleRetention(ctx, store, leases);
-    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind, ...(config.store.kind === 'sqlite' ? { storePath: config.store.path } : {}) }, 'hub started');
+    log.info({ broker: config.broker.mode, url: link.url, clientId: link.clientId, persistentSession: link.persistent, store: store.kind, ...(config.store.kind === 'sqlite' ? { storePath: config.store.path } : {}), ...(config.store.kind === 'postgres' && config.store.journal ? { journal: config.store.journal } : {}), ...(config.releases ? { releasesDir: config.releases.dir } : {}) }, 'hub started');
     let stopping: Promise<void> | undefined;
     return { config, store, broker: link.broker, mqtt: mqttClient, ingest, ...services, leases, events, metrics, agents, configs, live, api, ...(releases ? { releases } : {}), stop: () => (stopping ??= cleanup()) };
   } catch (err) {

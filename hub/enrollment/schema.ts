@@ -3,6 +3,7 @@
  * CA; the fleet's release key comes from the releases section) and which template its first config comes from.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { InputPath } from '../config-paths.js';
 
 const strict = { additionalProperties: false } as const;
 const Duration = (description: string, dflt: string) => Type.String({ pattern: '^[1-9][0-9]{0,5}[smhd]$', default: dflt, description: `${description} (e.g. 30m, 12h, 7d)` });
@@ -11,8 +12,8 @@ export const EnrollmentConfigSchema = Type.Object(
   {
     hubUrl: Type.Optional(Type.String({ pattern: '^https?://', description: "The API's URL as gateways reach it (e.g. https://hub.example.com:8443); it goes into each token's claim URI and QR code" })),
     brokerUrl: Type.String({ pattern: '^(mqtts?|wss?)://', description: "The broker URL enrolled gateways connect to, as they reach it (e.g. mqtts://hub.example.com:8883)" }),
-    brokerCaFile: Type.Optional(Type.String({ description: "PEM CA bundle of the broker's TLS certificate, handed to gateways (relative to this file)" })),
-    templatesDir: Type.String({ description: 'Folder of site templates: <site>.yaml, else default.yaml: the first gateway config (devices, polling, federation options) of a gateway of that site (relative to this file)' }),
+    brokerCaFile: Type.Optional(InputPath({ description: "PEM CA bundle of the broker's TLS certificate, handed to gateways" })),
+    templatesDir: InputPath({ description: 'Folder of site templates: <site>.yaml, else default.yaml: the first gateway config (devices, polling, federation options) of a gateway of that site' }),
     defaultTtl: Duration('How long a new token is valid when none is given', '7d'),
     maxTtl: Duration('Longest validity a token may be given', '90d'),
   },

@@ -9,6 +9,8 @@ import { createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
+import { folderCreateProblem } from '../../shared/kit/writable-folder.js';
+import { statePathHint } from '../config-paths.js';
 import type { ReleaseManifest } from '../../shared/release/manifest.js';
 import { verifyManifest } from '../../shared/release/signing.js';
 import { num, optNum, str, type Sql, type SqlRow } from '../db/sql.js';
@@ -58,7 +60,37 @@ export class ReleaseService {
 
   constructor(private readonly options: ReleaseServiceOptions) {
     this.clock = options.clock ?? Date.now;
-    if (options.dir) mkdirSync(options.dir, { recursive: true });
+  }
+
+  /**
+   * Why artifacts cannot be stored in releases.dir now (undefined: they can, or there is no dir):
+   * the folder is made when missing; one this process cannot make or write (/etc under the shipped
+   * units, read-only to the hub) is named with the reason. Checked when the hub starts and before
+   * every new release and upload, so fixing the folder needs no restart.
+   */
+  storageProblem(): SwarmgateError | undefined {
+    const dir = this.options.dir;
+    if (!dir) return undefined;
+    let made: unknown;
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      made = err;
+    }
+    const problem = folderCreateProblem(dir);
+    if (!problem && made === undefined) return undefined;
+    const why = problem ? `${problem.folder} ${problem.what} (${problem.errno})` : `it cannot be made: ${errorMessage(made)}`;
+    const errno = problem?.errno ?? (made as NodeJS.ErrnoException).code;
+    return new SwarmgateError('SWG_ERR_RELEASE_STORAGE', `this hub cannot store release artifacts in releases.dir ${dir}: ${why}`, {
+      ...(made === undefined ? {} : { cause: made }),
+      details: { dir, ...(problem ? { folder: problem.folder } : {}), ...(errno ? { errno } : {}) },
+      hint: statePathHint('releases.dir', dir),
+    });
+  }
+
+  private assertStorable(): void {
+    const problem = this.storageProblem();
+    if (problem) throw problem;
   }
 
   async list(): Promise<ReleaseView[]> {
@@ -80,6 +112,7 @@ export class ReleaseService {
     const key = this.options.publicKey;
     if (!key) throw new SwarmgateError('SWG_ERR_RELEASE_KEY', 'this hub holds no fleet public key: set releases.publicKeyFile in the hub config');
     const manifest = verifyManifest(manifestInput, key, 'uploaded manifest');
+    this.assertStorable();
     const existing = (await this.options.sql.all('SELECT * FROM releases WHERE version = ?', [manifest.version]))[0];
     if (existing) {
       const v = view(existing);
@@ -111,6 +144,7 @@ export class ReleaseService {
   async upload(version: string, body: Readable): Promise<ReleaseView> {
     const release = await this.get(version);
     if (release.state === 'ready') throw new SwarmgateError('SWG_ERR_RELEASE_EXISTS', `the artifact of ${version} is uploaded already`);
+    this.assertStorable();
     const final = this.artifactPath(version);
     const tmp = `${final}.upload-${process.pid}-${Date.now()}`;
     const hash = createHash('sha256');

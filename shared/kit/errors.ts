@@ -98,6 +98,7 @@ export const ERROR_TABLE = {
   SWG_ERR_RELEASE_SIGNATURE: { kind: 'auth', status: 400, hint: 'the manifest is not signed by the fleet key pinned here: sign releases with the fleet\'s private key, or check which public key the hub and gateways hold' },
   SWG_ERR_RELEASE_DIGEST: { kind: 'validation', status: 400, hint: 'the artifact is not the one the signed manifest names (size or sha256 differ): it was cut short or altered; download or upload it again' },
   SWG_ERR_RELEASE_UNKNOWN: { kind: 'validation', status: 404, hint: 'GET /api/v1/releases lists the releases this hub holds' },
+  SWG_ERR_RELEASE_STORAGE: { kind: 'config', status: 503, hint: 'the hub cannot write its releases.dir (the message says why): under the shipped systemd units leave releases.dir relative, so that it resolves in the state directory /var/lib/swarmgate-hub, or give a folder there' },
   SWG_ERR_RELEASE_EXISTS: { kind: 'state', status: 409, hint: 'a release with this version is stored already; build the new one with a new --version' },
   SWG_ERR_UPDATE_DOWNLOAD: { kind: 'device', status: 503, hint: 'check that the hub URL is reachable over HTTPS (plain http only on loopback) and its certificate trusted (update.caFile); the download resumes on the next try' },
   SWG_ERR_UPDATE_INSTALL: { kind: 'state', status: 500, hint: 'check free space and that the gateway user may write in update.installRoot; the running version stays' },

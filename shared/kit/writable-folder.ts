@@ -1,10 +1,11 @@
 /**
  * Whether this process may write files in a folder, and if not, why in words: a file written
  * atomically (a temporary file beside it, renamed over it) needs its folder writable, and mkdir -p
- * on a read-only file system says only ENOENT. Used where the hub explains a store or a
- * credentials file it cannot write.
+ * on a read-only file system says only ENOENT. Used where the hub explains a store, a journal, a
+ * folder of release artifacts or a credentials file it cannot write.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface FolderWriteProblem {
   /** The errno of the check (EROFS, EACCES, ENOENT, ...). */
@@ -23,4 +24,16 @@ export function folderWriteProblem(folder: string): FolderWriteProblem | undefin
     const what = errno === 'EROFS' ? 'is on a read-only file system' : errno === 'ENOENT' ? 'does not exist' : 'is not writable by this user';
     return { errno, what };
   }
+}
+
+/**
+ * Why this process could not make `folder` (mkdir -p) and write in it: the problem of the folder
+ * itself when it exists, else of its nearest existing parent, which is named as `folder`.
+ * Undefined when it can.
+ */
+export function folderCreateProblem(folder: string): (FolderWriteProblem & { readonly folder: string }) | undefined {
+  let nearest = folder;
+  while (!existsSync(nearest) && dirname(nearest) !== nearest) nearest = dirname(nearest);
+  const problem = folderWriteProblem(nearest);
+  return problem && { folder: nearest, ...problem };
 }

@@ -3,7 +3,8 @@
  * hub (ProtectSystem=full) and systemd passes the state directory (StateDirectory=swarmgate-hub)
  * as $STATE_DIRECTORY: a relative SQLite store.path — the default `data/hub.db` included — must
  * land there, not next to /etc/swarmgate/hub.yaml (it used to: "cannot open SQLite store at
- * /etc/swarmgate/data/hub.db"). The cluster examples' journal folders live in the same directory.
+ * /etc/swarmgate/data/hub.db"), nor may releases.dir or a relative PostgreSQL journal. The cluster
+ * examples' journal folders live in the same directory.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ function unit(name: string): { stateDir: string; configFile: string; protectSyst
 
 describe('the hub units and the hub data paths', () => {
   for (const name of UNITS) {
-    it(`${name}: the default and relative SQLite store paths resolve in its state directory`, () => {
+    it(`${name}: the default and relative SQLite store paths, releases.dir and a relative journal resolve in its state directory`, () => {
       const { stateDir, configFile, protectSystem } = unit(name);
       expect(stateDir).toBe('/var/lib/swarmgate-hub');
       expect(configFile.startsWith('/etc/swarmgate/')).toBe(true);
@@ -34,6 +35,10 @@ describe('the hub units and the hub data paths', () => {
       expect(parseHubConfig(`${base}store: { kind: sqlite, path: /srv/hub.db }\n`, configFile, env).store).toMatchObject({ path: '/srv/hub.db' });
       // Outside systemd (a shell, tests): next to the config file, as before.
       expect(parseHubConfig(`${base}store: { kind: sqlite }\n`, configFile, {}).store).toMatchObject({ path: '/etc/swarmgate/data/hub.db' });
+      // What else the hub writes resolves there too (release artifacts, a relative journal); what it reads stays in /etc/swarmgate.
+      const more = parseHubConfig(`${base}store: { kind: postgres, url: "postgres://hub@db/hub", journal: hub-1/ingest }\nreleases: { dir: releases, publicKeyFile: release.pub }\n`, configFile, env);
+      expect(more.releases).toMatchObject({ dir: `${stateDir}/releases`, publicKeyFile: '/etc/swarmgate/release.pub' });
+      expect(more.store).toMatchObject({ journal: `${stateDir}/hub-1/ingest` });
     });
   }
 

@@ -6,7 +6,6 @@
  * is refused with 503 SWG_ERR_ENROLL_STORAGE ("cannot store gateway credentials now"), the token
  * stays usable, and the hub log names the file and the errno.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,23 +16,13 @@ import { startHub, type Hub } from '../../hub/index.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { capturedLog } from '../support/captured-log.js';
 import { peerOrSkip } from '../support/peers.js';
+import { readOnlyFolder } from '../support/read-only-folder.js';
 import { tempDir } from '../support/tmp.js';
 
-/** Mounts a tmpfs at `path` (remounted read-only once the file is written); false where mounting is not allowed. */
-function readOnlyMount(path: string): boolean {
-  try {
-    mkdirSync(path, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const dir = tempDir('swg-enroll-rofs-');
-const ro = join(dir.path, 'etc');
-const mounted = process.getuid?.() === 0 && readOnlyMount(ro);
-const runnable = peerOrSkip({ available: mounted, reason: 'needs root and mount (a read-only tmpfs for the credentials file)' });
+const etc = readOnlyFolder(join(dir.path, 'etc'));
+const ro = etc?.path ?? '';
+const runnable = peerOrSkip({ available: etc !== undefined, reason: 'needs root and mount (a read-only tmpfs for the credentials file)' });
 
 interface Line {
   msg: string;
@@ -48,7 +37,7 @@ describe.skipIf(!runnable)('enrollment with the credentials file on a read-only 
 
   beforeAll(async () => {
     await upsertUser(credentialsFile, { role: 'integration', username: 'bms', read: ['swarmgate/v1/#'] }, 'a-password-long-enough', { mosquittoIterations: 101 });
-    execFileSync('mount', ['-o', 'remount,ro', ro], { stdio: 'pipe' });
+    etc?.seal();
     mkdirSync(join(dir.path, 'templates'));
     writeFileSync(join(dir.path, 'templates', 'default.yaml'), 'gateway: { id: x, site: y }\ndevices: []\n');
     const yaml =
@@ -61,7 +50,7 @@ describe.skipIf(!runnable)('enrollment with the credentials file on a read-only 
 
   afterAll(async () => {
     await hub?.stop();
-    if (mounted) execFileSync('umount', [ro], { stdio: 'pipe' });
+    etc?.remove();
     dir.remove();
   });
 

@@ -2,7 +2,6 @@
  * The hub's SQLite store path under systemd ($STATE_DIRECTORY) and the error when it cannot be
  * created: the path and where it belongs, not only "ENOENT ... mkdir".
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { resolveDataPath } from '../../shared/kit/state-dir.js';
 import { openHubStore } from '../../hub/features.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { peerOrSkip } from '../support/peers.js';
+import { readOnlyFolder } from '../support/read-only-folder.js';
 import { tempDir } from '../support/tmp.js';
 
 const CONFIG = 'broker: { embedded: { credentialsFile: users.yaml } }\nstore: { kind: sqlite }\n';
@@ -48,21 +48,11 @@ describe('hub store path and $STATE_DIRECTORY', () => {
     expect(resolveDataPath(file, 'data/hub.db', { STATE_DIRECTORY: '/srv/hub' }, exists([installed]), HUB_STATE_DIRECTORY)).toBe('/srv/hub/data/hub.db');
   });
 
-  const ro = join(dir.path, 'ro');
-  let mounted = false;
-  if (process.getuid?.() === 0) {
-    try {
-      mkdirSync(ro);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro], { stdio: 'pipe' });
-      mounted = true;
-    } catch {
-      mounted = false;
-    }
-  }
-  afterAll(() => {
-    if (mounted) execFileSync('umount', [ro], { stdio: 'pipe' });
-  });
-  const runnable = peerOrSkip({ available: mounted, reason: 'needs root and mount (a read-only tmpfs, as /etc is to the hub unit)' });
+  const roFolder = readOnlyFolder(join(dir.path, 'ro'));
+  roFolder?.seal();
+  const ro = roFolder?.path ?? '';
+  afterAll(() => roFolder?.remove());
+  const runnable = peerOrSkip({ available: roFolder !== undefined, reason: 'needs root and mount (a read-only tmpfs, as /etc is to the hub unit)' });
 
   it.skipIf(!runnable)('a store.path in a read-only folder: the error names the path, the errno and the state directory', async () => {
     const config = parseHubConfig(CONFIG, join(ro, 'hub.yaml'), {});
