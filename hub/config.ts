@@ -4,11 +4,12 @@
  * what the hub reads against the file's folder, what it writes in the service state directory.
  */
 import { SourceFile, formatProblem, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../shared/kit/config-file.js';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../shared/kit/errors.js';
 import { InputPath, StatePath, resolveConfigPaths } from './config-paths.js';
+import { holdsData } from '../shared/kit/state-dir.js';
 import { MAX_PAYLOAD_BYTES } from '../shared/wire/codec.js';
 import { EnrollmentConfigSchema } from './enrollment/schema.js';
 import { tlsFileProblems } from './tls-files.js';
@@ -322,12 +323,29 @@ export function parseHubConfig(text: string, file: string, env: NodeJS.ProcessEn
   }
   const config = withDefaults as HubConfig;
   resolveConfigPaths(HubConfigSchema, config, file, { env });
+  const moved = movedJournal(raw, config);
+  if (moved) {
+    const message = formatProblem(source.problem(['store', 'journal'], `a journal holding data is at ${moved} (earlier releases resolved a relative store.journal from the working directory); it may hold acknowledged telemetry not yet in PostgreSQL: move its files into ${(config.store as { journal: string }).journal}, or set store.journal to ${moved}`));
+    throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `1 problem(s) in ${file}:\n${message}`, { details: { problems: [message] } });
+  }
   if (config.store.kind === 'postgres') config.store.url ??= process.env.DATABASE_URL;
   const external = config.broker.external;
   if (external && external.password === undefined && process.env.SWARMGATE_HUB_MQTT_PASSWORD) external.password = process.env.SWARMGATE_HUB_MQTT_PASSWORD;
   const nats = config.broker.nats;
   if (nats && nats.password === undefined && process.env.SWARMGATE_HUB_NATS_PASSWORD) nats.password = process.env.SWARMGATE_HUB_NATS_PASSWORD;
   return config;
+}
+
+/**
+ * A relative store.journal resolved from the working directory before it resolved by the config
+ * path rule: a journal left there with data, where the rule's folder holds none, is that folder's
+ * (acknowledged, unflushed telemetry); starting on an empty journal elsewhere would strand it.
+ */
+function movedJournal(raw: unknown, config: HubConfig): string | undefined {
+  const given = isRecord(raw) && isRecord(raw.store) ? raw.store.journal : undefined;
+  if (typeof given !== 'string' || isAbsolute(given) || config.store.kind !== 'postgres' || config.store.journal === undefined) return undefined;
+  const before = resolve(given);
+  return before !== config.store.journal && holdsData(before) && !holdsData(config.store.journal) ? before : undefined;
 }
 
 /** Loads `swarmgate hub --config FILE`; throws SWG_ERR_CONFIG_* naming every bad field, TLS files that are missing or swapped included. */

@@ -132,6 +132,37 @@ describe('hub config paths: inputs next to the config, state in the state direct
     expect(paths(parseHubConfig(EVERY_PATH, file, { STATE_DIRECTORY: state })).releasesDir).toBe(join(etc, 'releases'));
   });
 
+  it('a journal with data left where an earlier release put a relative store.journal (the working directory) is not passed over', () => {
+    const etc = join(dir.path, 'moved', 'etc');
+    const work = join(dir.path, 'moved', 'work');
+    mkdirSync(etc, { recursive: true });
+    mkdirSync(join(work, 'hub-1/ingest'), { recursive: true });
+    const file = join(etc, 'hub.yaml');
+    const cwd = process.cwd();
+    process.chdir(work);
+    try {
+      // An empty folder there is nothing to strand.
+      expect(paths(parseHubConfig(EVERY_PATH, file, {})).journal).toBe(join(etc, 'hub-1/ingest'));
+      writeFileSync(join(work, 'hub-1/ingest', '00000001.seg'), 'unflushed');
+      let error: unknown;
+      try {
+        parseHubConfig(EVERY_PATH, file, {});
+      } catch (err) {
+        error = err;
+      }
+      expect(isSwarmgateError(error, 'SWG_ERR_CONFIG_INVALID')).toBe(true);
+      expect((error as Error).message).toContain(`${file}:5`);
+      expect((error as Error).message).toContain(`a journal holding data is at ${join(work, 'hub-1/ingest')}`);
+      expect((error as Error).message).toContain(`move its files into ${join(etc, 'hub-1/ingest')}`);
+      // Once moved (the new folder holds the data), the hub starts on it.
+      mkdirSync(join(etc, 'hub-1/ingest'), { recursive: true });
+      writeFileSync(join(etc, 'hub-1/ingest', '00000001.seg'), 'unflushed');
+      expect(paths(parseHubConfig(EVERY_PATH, file, {})).journal).toBe(join(etc, 'hub-1/ingest'));
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it("a command run from a shell (no $STATE_DIRECTORY) uses the installed service's folders when only they hold data", () => {
     const etc = join(dir.path, 'shell', 'etc');
     const installed = join(dir.path, 'shell', 'var-lib-swarmgate-hub');
