@@ -150,8 +150,8 @@ describe('stored receipts: the outbox keeps a batch until the hub has stored it'
     const receipt = (bootId: string, from: number, to: number): Promise<void> =>
       publishTo(broker.broker, 'swarmgate/v1/site-a/gw-1/stored', encode(StoredReceiptSchema, { v: 1, ts: Date.now(), batches: [{ bootId, from, to }] }));
     await receipt('another-boot-0001', 0, 9);
-    await waitFor(() => new Set(seqs(hub.messages).slice(12)).size >= 8, 5000, 'the batches sent again');
-    expect([...new Set(seqs(hub.messages).slice(12))].sort((a, b) => a - b)).toEqual(expect.arrayContaining([2, 3, 4, 5, 6, 7, 8, 9]));
+    // (0 and 1, the probe, go again too when the receipt comes more than a second after it: a slow machine.)
+    await waitFor(() => [2, 3, 4, 5, 6, 7, 8, 9].every((seq) => seqs(hub.messages).slice(12).includes(seq)), 5000, 'the batches sent again');
     expect(await metric(registry, 'swarmgate_federation_resent_total', { cause: 'timeout' })).toBeGreaterThanOrEqual(8);
     // A receipt for 0..6 deletes those.
     await receipt(fed.bootId, 0, 6);
