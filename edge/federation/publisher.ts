@@ -6,13 +6,26 @@
  * Outbox rows go out with QoS 1, at most `inflight` unacknowledged at once. A row is deleted only
  * when the hub's stored receipt names it (a telemetry batch by bootId and seq, anything else by
  * its payload's digest): a PUBACK only moves it to waiting for that receipt; without one within
- * storedTimeoutS, or after a reconnect, it is sent again and the hub keeps one copy. At most
- * `receiptWindow` rows are out without a receipt; while the hub sends no receipt at all (hub down,
- * ingest stalled) and more than one in-flight window waits, only the longest-waiting window is
- * sent again, as a probe, with the wait doubling up to RESEND_MAX_MS: the broker already holds the
- * rest for the hub, and a hub outage must not multiply the broker's traffic. Any receipt resets that. After a reconnect two cursors run side
- * by side: rows committed while connected (live, first) and the backlog from before the connection
- * (flagged historical: true), each in seq order, so live data keeps flowing while the backlog drains.
+ * storedTimeoutS it is sent again and the hub keeps one copy. At most `receiptWindow` rows are out
+ * without a receipt; while the hub sends no receipt at all (hub down, ingest stalled) and more than
+ * one in-flight window waits, only the longest-waiting window is sent again, as a probe, with the
+ * wait doubling up to RESEND_MAX_MS: the broker already holds the rest for the hub, and a hub
+ * outage must not multiply the broker's traffic. Any receipt resets that.
+ *
+ * A reconnect does not resend by itself (a flapping cellular link reconnects every few seconds):
+ * rows the broker acknowledged stay waiting for their receipts, which the broker kept in our
+ * session and delivers after the CONNACK. Rows the client never had a PUBACK for, MQTT.js sends
+ * again itself on the new connection; a receipt that names one of them before its PUBACK (from an
+ * earlier delivery) counts. Once the hub receipts a row sent on the new connection, the receipts
+ * for what the broker had before are in (the broker delivers in order, the hub receipts in
+ * order): rows acknowledged on an earlier connection and still waiting were lost (a broker that
+ * lost what it acknowledged, or the session with their receipts) and go again, at once the first
+ * time, then not again from a reconnect within storedTimeoutS, doubling up to RESEND_MAX_MS while
+ * each reconnect finds rows to resend; one that finds none starts over.
+ *
+ * After a reconnect two cursors run side by side: rows committed while connected (live, first) and
+ * the backlog from before the connection (flagged historical: true), each in seq order, so live
+ * data keeps flowing while the backlog drains.
  *
  * A row goes out under the gateway's current identity: its topic is rebuilt from its channel and
  * the current site and gateway, and a payload naming the gateway names the current one, so what
@@ -89,8 +102,17 @@ export interface RefusalPolicy {
   readonly strikes: number;
   readonly minSpanMs: number;
 }
-/** The longest wait between probes while the hub sends no receipt (or storedTimeoutS, when longer). */
+/** The longest wait between probes while the hub sends no receipt (or storedTimeoutS, when longer); also between resends after reconnects. */
 export const RESEND_MAX_MS = 5 * 60_000;
+/**
+ * Rows acknowledged on an earlier connection are those whose PUBACK came this long before the
+ * CONNACK: the wall clock the outbox measures waits against ticks in whole milliseconds, and a
+ * row acknowledged by the broker on the new connection must not count as one of them.
+ */
+const BEFORE_CONNACK_MS = 5;
+
+/** What a stored receipt names a row by: a telemetry batch by its key, any other message by its payload's digest. */
+type ReceiptName = Parameters<Outbox['awaitStored']>[2];
 
 /** A row handed to the MQTT client and not answered yet (no PUBACK, no error). */
 interface Unanswered {
@@ -100,6 +122,10 @@ interface Unanswered {
   readonly batchSeq: number | null;
   readonly topic: string;
   readonly payload: Buffer;
+  /** What the hub's receipt names it by (until stored only). */
+  readonly name: ReceiptName | undefined;
+  /** A receipt named it before its PUBACK (the hub has it from an earlier delivery). */
+  receipted: boolean;
   /** The MQTT packet id, once the client wrote the publish. */
   messageId?: number;
   /** The connection (this.connection) and time (monotonic) it was last written on. */
@@ -146,6 +172,15 @@ export class Publisher {
   private probes = 0;
   private nextResendAt = 0;
   private receiptSinceResend = false;
+  /**
+   * Rows acknowledged on an earlier connection waited for their receipts at this connection's
+   * CONNACK (monotonic `since`): once a receipt names one of the rows written on this connection
+   * (`names`), those still waiting go again. Undefined when nothing waited or that was done.
+   */
+  private reconnectCheck: { since: number; names: ReceiptName[] } | undefined;
+  /** Resends after reconnects: how many in a row found rows to resend, and not before when the next (monotonic). */
+  private reconnectRounds = 0;
+  private nextReconnectResendAt = 0;
 
   constructor(private readonly options: PublisherOptions) {
     this.metrics = options.metrics ?? new FederationMetrics(options.registry);
@@ -193,6 +228,8 @@ export class Publisher {
       this.connection++;
       this.linkUp = true;
       this.lastWritten = undefined;
+      // Before the broker's first delivery on this connection (the receipts it kept for us).
+      this.reconnectCheck = this.options.untilStored && this.options.outbox.awaitingCount > 0 ? { since: this.monotonic(), names: [] } : undefined;
     });
     client.on('error', (err) => this.options.log.warn({ err: errorMessage(err) }, 'hub broker connection error'));
     client.on('message', (topic, payload, packet) => this.route(topic, payload, packet));
@@ -221,8 +258,49 @@ export class Publisher {
     if (rows > 0) this.metrics.acked.inc({ kind: 'telemetry' }, rows);
     const kinds = r.value.messages ? this.options.outbox.storedMessages(r.value.messages) : [];
     for (const kind of kinds) this.metrics.acked.inc({ kind });
+    const names = receiptNames(r.value.batches, r.value.messages);
+    // Rows the client sends again itself (no PUBACK on the connection that dropped): the hub had an
+    // earlier delivery; they leave the outbox with their PUBACK instead of waiting for another receipt.
+    for (const u of this.unanswered.values()) if (u.name && names(u.name)) u.receipted = true;
+    const check = this.reconnectCheck;
+    if (check?.names.some(names)) {
+      this.reconnectCheck = undefined;
+      this.resendAfterReconnect(check.since);
+    }
     // Room in the receipt window.
     if (rows > 0 || kinds.length > 0) this.schedulePump();
+  }
+
+  /**
+   * The hub receipted a row written on this connection, so the receipts for what the broker had
+   * before have come: rows acknowledged before this connection's CONNACK (at `since`) and still
+   * waiting are not stored (the broker lost them, or their receipts with our session) and go
+   * again. Backed off while reconnects keep finding such rows (the receipt timeout covers the rows
+   * meanwhile); a reconnect that finds none starts over.
+   */
+  private resendAfterReconnect(since: number): void {
+    const timeoutMs = this.options.untilStored?.timeoutMs;
+    if (timeoutMs === undefined) return;
+    const now = this.monotonic();
+    if (now < this.nextReconnectResendAt) {
+      this.options.log.debug({ inS: Math.round(this.nextReconnectResendAt - now) / 1000 }, 'reconnected again soon after sending unconfirmed messages again; the next such resend waits');
+      return;
+    }
+    const expired = this.options.outbox.expireAwaiting(this.clock() - (now - since) - BEFORE_CONNACK_MS);
+    if (expired.length === 0) {
+      this.reconnectRounds = 0;
+      return;
+    }
+    const waitMs = Math.min(Math.max(RESEND_MAX_MS, timeoutMs), timeoutMs * 2 ** this.reconnectRounds);
+    this.reconnectRounds++;
+    this.nextReconnectResendAt = now + waitMs;
+    this.metrics.resent.inc({ cause: 'reconnect' }, expired.length);
+    this.options.log.warn(
+      { messages: expired.length, nextInS: waitMs / 1000 },
+      'after the reconnect the hub receipts new messages but not these the broker acknowledged before it (lost by the broker, or their receipts with its session): sending them again',
+    );
+    for (const seq of expired) this.stepBack(seq);
+    this.schedulePump();
   }
 
   /**
@@ -353,10 +431,8 @@ export class Publisher {
     this.watermark = this.options.outbox.lastSeq + 1;
     this.histCursor = 0;
     this.liveCursor = this.watermark - 1;
-    // A new connection may follow a broker restart that lost what it had acknowledged: everything
-    // not receipted yet is backlog again (the hub keeps one copy of whatever arrives twice).
-    const released = this.options.outbox.releaseAwaiting();
-    if (released > 0) this.metrics.resent.inc({ cause: 'reconnect' }, released);
+    // Rows waiting for a receipt stay waiting: the broker kept their receipts in our session, or
+    // (a broker that lost them) resendAfterReconnect sends them once the hub answers.
     this.options.log.info({ backlog: this.options.outbox.stats().messages }, 'connected to the hub broker');
     // A session the broker kept has our subscriptions: subscribing again only makes it send every
     // retained message again (and costs the hub work per gateway when a fleet reconnects).
@@ -398,6 +474,9 @@ export class Publisher {
     u.writtenOn = this.connection;
     u.writtenAt = this.monotonic();
     this.lastWritten = u.seq;
+    // Any one of them receipted will do: no more than a receipt window of them.
+    const check = this.reconnectCheck;
+    if (u.name && check && check.names.length < this.receiptWindow) check.names.push(u.name);
   }
 
   /**
@@ -460,6 +539,16 @@ export class Publisher {
     const client = this.client;
     const id = u.messageId;
     if (client && id !== undefined) process.nextTick(() => client.removeOutgoingMessage(id));
+  }
+
+  /** A row receipted before its PUBACK: its receipt, now that it waits for one. */
+  private storedBefore(name: ReceiptName): void {
+    const { outbox } = this.options;
+    if ('digest' in name) {
+      for (const kind of outbox.storedMessages([name.digest])) this.metrics.acked.inc({ kind });
+    } else if (outbox.stored(name.bootId, name.batchSeq, name.batchSeq) > 0) {
+      this.metrics.acked.inc({ kind: 'telemetry' });
+    }
   }
 
   /** The topic a queued row goes out on now: its channel under the current site and gateway. */
@@ -567,9 +656,11 @@ export class Publisher {
       }
       return;
     }
+    // The digest of what goes out: the hub receipts the payload it got.
+    const name: ReceiptName | undefined = !this.options.untilStored ? undefined : row.kind === 'telemetry' && row.batchSeq !== null ? { bootId: row.bootId, batchSeq: row.batchSeq } : { digest: messageDigest(payload) };
     outbox.markSent(row.seq);
     this.inflight++;
-    this.unanswered.set(row.seq, { seq: row.seq, kind: row.kind, bootId: row.bootId, batchSeq: row.batchSeq, topic, payload, writtenOn: 0, writtenAt: 0 });
+    this.unanswered.set(row.seq, { seq: row.seq, kind: row.kind, bootId: row.bootId, batchSeq: row.batchSeq, topic, payload, name, receipted: false, writtenOn: 0, writtenAt: 0 });
     this.payloadSeq.set(payload, row.seq);
     metrics.published.inc({ kind: row.kind });
     client.publish(topic, payload, { qos: 1 }, (err) => {
@@ -583,10 +674,10 @@ export class Publisher {
         outbox.unmarkSent(row.seq);
         if (historical) this.histCursor = Math.min(this.histCursor, row.seq - 1);
         else this.liveCursor = Math.min(this.liveCursor, row.seq - 1);
-      } else if (this.options.untilStored) {
+      } else if (name) {
         if (this.strikes?.seq === row.seq) this.strikes = undefined;
-        // The digest of what went out: the hub receipts the payload it got.
-        outbox.awaitStored(row.seq, row.kind, row.kind === 'telemetry' && row.batchSeq !== null ? { bootId: row.bootId, batchSeq: row.batchSeq } : { digest: messageDigest(payload) });
+        outbox.awaitStored(row.seq, row.kind, name);
+        if (u?.receipted) this.storedBefore(name);
       } else {
         if (this.strikes?.seq === row.seq) this.strikes = undefined;
         outbox.ack(row.seq);
@@ -596,6 +687,12 @@ export class Publisher {
       this.schedulePump();
     });
   }
+}
+
+/** Whether a stored receipt (its batch ranges and message digests) names a row. */
+function receiptNames(batches: readonly { bootId: string; from: number; to: number }[], digests: readonly string[] | undefined): (name: ReceiptName) => boolean {
+  const messages = new Set(digests);
+  return (name) => ('digest' in name ? messages.has(name.digest) : batches.some((b) => b.bootId === name.bootId && b.from <= name.batchSeq && name.batchSeq <= b.to));
 }
 
 function sleep(ms: number): Promise<void> {
