@@ -372,15 +372,6 @@ export class Outbox {
     return expired;
   }
 
-  /** Every row waiting for a receipt becomes eligible again (a new connection: the broker may have lost them). */
-  releaseAwaiting(): number {
-    const n = this.awaiting.size;
-    this.awaiting.clear();
-    this.awaitingByKey.clear();
-    this.metrics.awaitingStored.set(0);
-    return n;
-  }
-
   /**
    * Takes a row the broker keeps refusing (it closes the connection on the row's publish: an ACL
    * refusal, a message size limit) out of the send queue, so the rows behind it flow again. A copy
