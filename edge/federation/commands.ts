@@ -86,7 +86,7 @@ export class CommandHandler {
       this.ack(command.id, 'delivered');
       await this.apply(command);
       // Recorded before the ack: a crash in between re-applies on retry rather than never acking.
-      await state.recordApplied(command.id, this.clock());
+      await this.recordApplied(command);
       return this.finish(command, 'applied');
     } catch (err) {
       const code = isSwarmgateError(err) ? err.code : 'SWG_ERR_INTERNAL';
@@ -94,6 +94,20 @@ export class CommandHandler {
       return this.finish(command, 'rejected', { code, reason: errorMessage(err).slice(0, 1000) });
     } finally {
       this.running.delete(command.id);
+    }
+  }
+
+  /**
+   * Keeps the applied command's id so a redelivery is acknowledged, not applied twice. The device
+   * was written whatever happens here: a record that cannot be saved (a full or read-only card) is
+   * logged, and the command is still acknowledged as applied (this run remembers it; after a
+   * restart a redelivery of it could be applied again).
+   */
+  private async recordApplied(command: Command): Promise<void> {
+    try {
+      await this.options.state.recordApplied(command.id, this.clock());
+    } catch (err) {
+      this.options.log.error({ command: command.id, err: errorMessage(err) }, 'command applied, but the record of it could not be saved; acknowledged as applied (after a restart a redelivery could apply it again)');
     }
   }
 
