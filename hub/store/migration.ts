@@ -17,8 +17,9 @@ export interface Migration {
 }
 
 /**
- * Refuses a database that a newer hub release migrated (an applied version above every migration
- * this release knows), before anything is written to it. An older release does not know the
+ * Refuses a database that a newer hub release migrated (an applied version this release does not
+ * know: above its newest, or a newer migration of a feature whose range lies below it, as
+ * quarantine's 62 under core's 129), before anything is written to it. An older release does not know the
  * newer tables: it would write telemetry, review items and sessions past them (rows the newer
  * release's constraints would have refused), or fail on tables that were renamed, after its
  * broker had already acknowledged the gateways' batches. `known` must be the whole schema of this
@@ -26,11 +27,12 @@ export interface Migration {
  */
 export function refuseNewerSchema(applied: Iterable<number>, known: readonly Migration[], where: string): void {
   const newest = known.reduce((max, m) => Math.max(max, m.version), 0);
-  const unknown = [...applied].filter((v) => v > newest).sort((a, b) => a - b);
+  const versions = new Set(known.map((m) => m.version));
+  const unknown = [...applied].filter((v) => !versions.has(v)).sort((a, b) => a - b);
   if (unknown.length === 0) return;
   throw new SwarmgateError(
     'SWG_ERR_HUB_STORE_NEWER',
-    `${where} was migrated by a newer hub release (schema version ${unknown[unknown.length - 1] ?? newest}; this release knows up to ${newest}): refusing to open it, so nothing this release writes can miss the newer tables`,
+    `${where} was migrated by a newer hub release (schema version${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}, which this release does not know; its newest is ${newest}): refusing to open it, so nothing this release writes can miss the newer tables`,
     { details: { newest, unknown } },
   );
 }
