@@ -118,8 +118,8 @@ export class DeadLetterTable {
 
   /**
    * Keeps a copy of a row taken out of the send queue (the caller deletes it there, in the same
-   * transaction), then trims the oldest entries to `maxBytes` of payload (the entry just added always
-   * stays). `requeues`: how often an operator had re-queued it already.
+   * transaction), then trims the oldest entries to `maxBytes` of payload (the entry just added, and
+   * entries with a re-queue request pending, always stay). `requeues`: how often an operator had re-queued it already.
    */
   add(row: OutboxRow, reason: string, at: number, maxBytes: number, requeues = 0): number {
     const r = row;
@@ -251,7 +251,8 @@ function prepare(db: Database.Database) {
   return {
     insert: db.prepare(`INSERT INTO dead_letter (${DATA_COLUMNS}, requeues) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     bytes: db.prepare('SELECT coalesce(sum(bytes), 0) FROM dead_letter').pluck(),
-    oldest: db.prepare('SELECT id, bytes FROM dead_letter WHERE id != ? ORDER BY id'),
+    // An entry an operator asked to re-queue is not trimmed before the gateway takes it (within a second).
+    oldest: db.prepare('SELECT id, bytes FROM dead_letter WHERE id != ? AND requeue_requested_at IS NULL ORDER BY id'),
     remove: db.prepare('DELETE FROM dead_letter WHERE id = ?'),
     list: db.prepare(`SELECT ${COLUMNS} FROM dead_letter ORDER BY id`),
     all: db.prepare(`SELECT ${COLUMNS}, payload FROM dead_letter ORDER BY id`),

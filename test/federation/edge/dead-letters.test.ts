@@ -175,6 +175,26 @@ describe('re-queue', () => {
   });
 });
 
+describe('the dead-letter budget', () => {
+  it('does not trim an entry whose re-queue is pending: it is re-queued, not lost while the command says re-queued', async () => {
+    const path = join(folder(), 'outbox.sqlite');
+    // maxBytes 1 MiB: the dead letters keep 64 KiB of payload, so two 40 KB entries do not both fit.
+    const box = outbox(path, { maxBytes: 1024 * 1024 });
+    const event = (n: number): Buffer => Buffer.from(JSON.stringify({ v: 1, n, pad: 'x'.repeat(40_000) }));
+    box.enqueue('swarmgate/v1/site-a/gw-1/events', 'event', event(1));
+    box.setAside(box.all()[0]!.seq);
+    const [first] = box.deadLetters();
+    const command = openDeadLetters(path);
+    cleanups.push(() => command.close());
+    command.table.requestRequeue([first!.id], Date.now());
+    // Before the gateway's next look, the broker has it set aside another large message.
+    box.enqueue('swarmgate/v1/site-a/gw-1/events', 'event', event(2));
+    box.setAside(box.all()[0]!.seq);
+    await waitFor(() => command.table.stillRequested([first!.id]).length === 0, 5000, 'the gateway takes the re-queue');
+    expect(box.all().filter((r) => r.kind === 'event').map((r) => (JSON.parse(r.payload.toString()) as { n: number }).n)).toEqual([1]);
+  });
+});
+
 describe('ids', () => {
   it('are never reused, also after the newest entry left', async () => {
     const path = join(folder(), 'outbox.sqlite');
