@@ -471,7 +471,9 @@ export class Outbox {
         // The counters stay as they were; the next commit that works recounts.
       }
       this.requestsFailed = true;
-      this.commitFailed(err);
+      // Another process held the file's write lock past the busy timeout: not the disk; the next look retries.
+      if ((err as { code?: unknown }).code === 'SQLITE_BUSY') this.log.warn({ err: errorMessage(err), path: this.path }, 'dead-letter re-queue requests not taken: another process holds the outbox file locked; retried at the next look');
+      else this.commitFailed(err);
       return 0;
     }
     this.requestsFailed = false;

@@ -195,6 +195,35 @@ describe('the dead-letter budget', () => {
   });
 });
 
+describe('a re-queue while another process holds the file locked', () => {
+  it('is retried at the next look, not taken for a failing disk', async () => {
+    const path = join(folder(), 'outbox.sqlite');
+    const registry = new Registry();
+    const metrics = new FederationMetrics(registry);
+    const { log, lines } = capturedLog<{ msg: string }>('warn');
+    const box = outbox(path, { metrics, log });
+    fill(box, 2);
+    box.setAside(box.all()[0]!.seq);
+    const [dead] = box.deadLetters();
+    const command = openDeadLetters(path);
+    cleanups.push(() => command.close());
+    command.table.requestRequeue([dead!.id], Date.now());
+    const holder = new Database(path);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      // Waits out the busy timeout (5 s), then gives up on this look.
+      expect(box.takeRequeueRequests()).toBe(0);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    expect(lines.some((l) => l.msg.startsWith('dead-letter re-queue requests not taken: another process holds the outbox file locked'))).toBe(true);
+    expect(lines.some((l) => l.msg.startsWith('outbox commit failed'))).toBe(false);
+    expect((await metrics.commitFailures.get()).values[0]?.value ?? 0).toBe(0);
+    expect(box.takeRequeueRequests()).toBe(1);
+  }, 30_000);
+});
+
 describe('ids', () => {
   it('are never reused, also after the newest entry left', async () => {
     const path = join(folder(), 'outbox.sqlite');
