@@ -169,10 +169,11 @@ async function requeue(table: DeadLetterTable, selection: DeadLetterSelection, o
   if (taken.length > 0) out(`re-queued ${count(taken.length)} (${ids(taken)}): the gateway sends ${them(taken.length)} again, in the order they were set aside`);
   if (pending.size > 0) {
     const left = asked.filter((d) => pending.has(d.id));
-    out(
-      `asked the gateway to re-queue ${count(left.length)} (${ids(left)}); it has not taken ${them(left.length)} within ${options.waitMs / 1000} s: it is not running ` +
-        `(or runs a release older than this command). It takes ${them(left.length)} when it starts; \`swarmgate edge dead-letters list\` shows ${them(left.length)} as "re-queue pending" until then`,
-    );
+    const why =
+      options.waitMs === 0
+        ? `not waited for (--wait 0): a running gateway takes ${them(left.length)} within a second, a stopped one when it starts`
+        : `it has not taken ${them(left.length)} within ${options.waitMs / 1000} s: it is not running (or runs a release older than this command). It takes ${them(left.length)} when it starts`;
+    out(`asked the gateway to re-queue ${count(left.length)} (${ids(left)}); ${why}; \`swarmgate edge dead-letters list\` shows ${them(left.length)} as "re-queue pending" until then`);
   }
 }
 

@@ -67,7 +67,7 @@ describe('swarmgate edge dead-letters', { timeout: 240_000 }, () => {
     // No gateway running: asked, taken at its next start.
     const asked = cli(['edge', 'dead-letters', 'requeue', '1', '--wait', '0', '--data-dir', dataDir]);
     expect(asked.status, asked.stderr).toBe(0);
-    expect(asked.stdout).toContain('asked the gateway to re-queue 1 dead letter (id 1); it has not taken it within 0 s: it is not running');
+    expect(asked.stdout).toContain('asked the gateway to re-queue 1 dead letter (id 1); not waited for (--wait 0): a running gateway takes it within a second, a stopped one when it starts');
     const json = cli(['edge', 'dead-letters', 'list', '--json', '--data-dir', dataDir]);
     expect(JSON.parse(json.stdout)).toEqual([
       expect.objectContaining({ id: 1, kind: 'telemetry', readings: 10, batchSeq: 0, bytes: batchBytes, requeues: 0, requeueRequestedAt: expect.any(Number) }),
