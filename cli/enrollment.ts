@@ -68,7 +68,7 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (!values.config) throw usageError('hub enroll', '--config hub.yaml is required (tokens live in the hub store)');
-  const { loadHubConfig, openHubStore } = await import('../hub/index.js');
+  const { commandStoreConfig, loadHubConfig, openHubStore } = await import('../hub/index.js');
   const { sqlFor } = await import('../hub/db/sql.js');
   const { AuditLog } = await import('../hub/api/audit.js');
   const { EnrollmentService } = await import('../hub/enrollment/service.js');
@@ -76,7 +76,7 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
   const { parseDuration } = await import('../hub/enrollment/schema.js');
   const { CredentialsFileIssuer } = await import('../hub/broker/gateway-credentials.js');
   const config = loadHubConfig(values.config);
-  const store = await openHubStore(config.store);
+  const store = await openHubStore(commandStoreConfig(config.store));
   try {
     const sql = sqlFor(store);
     const credentialsFile = config.broker.embedded?.credentialsFile;

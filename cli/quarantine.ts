@@ -96,11 +96,11 @@ export async function quarantineCommand(args: string[]): Promise<number> {
   if (!values.config) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--config hub.yaml is required (the quarantine lives in the hub store)');
   const limit = values.limit === undefined ? 100 : positiveInt(values.limit, '--limit', 1000);
   const id = verb === 'list' ? 0 : positiveInt(idText ?? '', `quarantine ${verb} ID`, Number.MAX_SAFE_INTEGER);
-  const { loadHubConfig, openHubStore } = await import('../hub/index.js');
+  const { commandStoreConfig, loadHubConfig, openHubStore } = await import('../hub/index.js');
   const { sqlFor } = await import('../hub/db/sql.js');
   const { AuditLog } = await import('../hub/api/audit.js');
   const { QuarantineService } = await import('../hub/quarantine/service.js');
-  const store = await openHubStore(loadHubConfig(values.config).store);
+  const store = await openHubStore(commandStoreConfig(loadHubConfig(values.config).store));
   try {
     const sql = sqlFor(store);
     const quarantine = new QuarantineService(sql);

@@ -71,12 +71,12 @@ export const reviewCommand: Pick<Command, 'run'> = {
     }
     if (!values.config) throw usageError('review', '--config hub.yaml is required (the review queue lives in the hub store)');
     if (values.state !== undefined && !STATES.includes(values.state)) throw usageError('review', `--state must be one of ${STATES.join(', ')}, got "${values.state}"`);
-    const { loadHubConfig, openHubStore } = await import('../hub/index.js');
+    const { commandStoreConfig, loadHubConfig, openHubStore } = await import('../hub/index.js');
     const { ReviewService } = await import('../hub/review/index.js');
     const { PointIndex } = await import('../hub/registry/points.js');
     const { sqlFor } = await import('../hub/db/sql.js');
     const config = loadHubConfig(values.config);
-    const store = await openHubStore(config.store);
+    const store = await openHubStore(commandStoreConfig(config.store));
     try {
       const queue = await ReviewService.open({ store, writes: new PointIndex(sqlFor(store)) });
       const out = (text: string): void => void process.stdout.write(`${text}\n`);

@@ -77,6 +77,19 @@ export async function openHubStore(config: StoreConfig, options: Omit<OpenStoreO
   }
 }
 
+/**
+ * What a CLI command (review, enrollment, quarantine) opens: the store without a PostgreSQL hub's
+ * ingest journal. The journal belongs to a hub process; a command writes no telemetry, and would
+ * otherwise make (and, when killed, leave) a journal folder wherever the path resolves from its
+ * shell, such as next to the config while the service's journal was empty, where the service would
+ * then take it for its own in read-only /etc.
+ */
+export function commandStoreConfig(config: StoreConfig): StoreConfig {
+  if (config.kind !== 'postgres' || config.journal === undefined) return config;
+  const { journal, ...rest } = config;
+  return rest;
+}
+
 const FOLDER_ERRNOS = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT']);
 
 /** The folder a store writes in, named by its config field: the SQLite file's folder, a PostgreSQL hub's journal folder. */

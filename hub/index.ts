@@ -536,4 +536,4 @@ export { upsertUser, removeUser, loadCredentials, type UserSpec } from './broker
 export { generatePassword } from './broker/passwords.js';
 export { writeMosquittoFiles, resolveFileOwner, emitMosquittoAcl, emitMosquittoPasswordFile, emitMosquittoConf } from './broker/mosquitto.js';
 export * from './store/index.js';
-export { openHubStore } from './features.js';
+export { commandStoreConfig, openHubStore } from './features.js';

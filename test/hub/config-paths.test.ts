@@ -19,6 +19,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { hubReleaseCommand } from '../../cli/hub-release.js';
+import { quarantineCommand } from '../../cli/quarantine.js';
 import { configPathFields, resolveConfigPaths } from '../../hub/config-paths.js';
 import { HubConfigSchema, parseHubConfig, type HubConfig } from '../../hub/config.js';
 import { openHubStore } from '../../hub/features.js';
@@ -276,6 +277,16 @@ describe.skipIf(!runnable || !pgAvailable)('a PostgreSQL hub\'s store.journal', 
     const store = await openHubStore(config.store);
     await store.close();
     expect(existsSync(join(state, 'hub-1/ingest'))).toBe(true);
+  });
+
+  it('a CLI command on the config makes no journal of its own: the journal belongs to the hub process', async () => {
+    const etc = join(pgDir.path, 'shell-etc');
+    mkdirSync(etc, { recursive: true });
+    const file = join(etc, 'hub.yaml');
+    writeFileSync(file, storeYaml('hub-1/ingest'));
+    expect(await quarantineCommand(['list', '--config', file])).toBe(0);
+    // From a shell with no service data anywhere the journal would resolve next to the config.
+    expect(existsSync(join(etc, 'hub-1'))).toBe(false);
   });
 
   it('in a folder the hub cannot write: the error names the folder, why, and where the journal belongs', async () => {
