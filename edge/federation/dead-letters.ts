@@ -16,7 +16,7 @@
  */
 import Database from 'better-sqlite3';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
-import type { MessageKind, OutboxRow } from './outbox-table.js';
+import { messageFromRaw, type MessageKind, type OutboxRow, type RawMessageColumns } from './outbox-row.js';
 
 export interface DeadLetter {
   /** The entry's id in the table (what the command takes). */
@@ -209,42 +209,16 @@ export class DeadLetterTable {
   }
 }
 
-interface RawDeadLetter {
+interface RawDeadLetter extends RawMessageColumns {
   id: number;
-  seq: number;
-  boot_id: string;
-  kind: MessageKind;
-  topic: string;
-  readings: number;
-  batch_seq: number | null;
-  first_ts: number | null;
-  last_ts: number | null;
-  created_at: number;
   set_aside_at: number;
   reason: string;
   bytes: number;
-  requeues: number;
   requeue_requested_at: number | null;
 }
 
 function fromRaw(r: RawDeadLetter): DeadLetter {
-  return {
-    id: r.id,
-    seq: r.seq,
-    bootId: r.boot_id,
-    kind: r.kind,
-    topic: r.topic,
-    readings: r.readings,
-    batchSeq: r.batch_seq,
-    firstTs: r.first_ts,
-    lastTs: r.last_ts,
-    createdAt: r.created_at,
-    setAsideAt: r.set_aside_at,
-    reason: r.reason,
-    bytes: r.bytes,
-    requeues: r.requeues,
-    requeueRequestedAt: r.requeue_requested_at,
-  };
+  return { id: r.id, ...messageFromRaw(r), setAsideAt: r.set_aside_at, reason: r.reason, bytes: r.bytes, requeueRequestedAt: r.requeue_requested_at };
 }
 
 function prepare(db: Database.Database) {

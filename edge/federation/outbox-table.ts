@@ -13,27 +13,9 @@
 import Database from 'better-sqlite3';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { DeadLetterTable, ensureDeadLetterTable } from './dead-letters.js';
+import { messageFromRaw, type MessageKind, type NewRow, type OutboxRow, type RawMessageColumns } from './outbox-row.js';
 
-export type MessageKind = 'telemetry' | 'gap' | 'event' | 'review' | 'ack' | 'other';
-
-export interface OutboxRow {
-  readonly seq: number;
-  /** Boot that wrote the row; for a gap record, the boot whose batches it reports missing. */
-  readonly bootId: string;
-  readonly kind: MessageKind;
-  readonly topic: string;
-  readonly readings: number;
-  /** Telemetry only: the batch seq on the wire (per boot, +1 per batch). */
-  readonly batchSeq: number | null;
-  readonly firstTs: number | null;
-  readonly lastTs: number | null;
-  readonly createdAt: number;
-  readonly payload: Buffer;
-  /** How often an operator re-queued this message from the dead-letter table (0: never). */
-  readonly requeues: number;
-}
-
-export type NewRow = Omit<OutboxRow, 'seq' | 'createdAt' | 'requeues'> & { readonly requeues?: number };
+export type { MessageKind, NewRow, OutboxRow } from './outbox-row.js';
 
 /** The small columns of a row: what the bound checks read without touching payloads. */
 export interface RowSummary {
@@ -228,32 +210,10 @@ function prepare(db: Database.Database) {
   };
 }
 
-interface RawRow {
-  seq: number;
-  boot_id: string;
-  kind: MessageKind;
-  topic: string;
-  readings: number;
-  batch_seq: number | null;
-  first_ts: number | null;
-  last_ts: number | null;
-  created_at: number;
+interface RawRow extends RawMessageColumns {
   payload: Buffer;
-  requeues: number;
 }
 
 function fromRaw(r: RawRow): OutboxRow {
-  return {
-    seq: r.seq,
-    bootId: r.boot_id,
-    kind: r.kind,
-    topic: r.topic,
-    readings: r.readings,
-    batchSeq: r.batch_seq,
-    firstTs: r.first_ts,
-    lastTs: r.last_ts,
-    createdAt: r.created_at,
-    payload: r.payload,
-    requeues: r.requeues,
-  };
+  return { ...messageFromRaw(r), payload: r.payload };
 }
