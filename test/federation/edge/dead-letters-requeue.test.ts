@@ -19,10 +19,10 @@ import { startFederation, type Federation } from '../../../edge/federation/index
 import { Outbox } from '../../../edge/federation/outbox.js';
 import type { Hub } from '../../../hub/index.js';
 import { isSwarmgateError } from '../../../shared/kit/errors.js';
-import { TelemetryBatchSchema, decode, type TelemetryBatch } from '../../../shared/wire/index.js';
+import type { TelemetryBatch } from '../../../shared/wire/index.js';
 import { addGatewayUser, adminCookie, credentialsFile, startEmbeddedHub } from '../../e2e/support/hub.js';
 import { tempDir } from '../../support/tmp.js';
-import { fakeGateway, startPeers, waitFor, type Cleanup } from './helpers.js';
+import { fakeGateway, oversizeBurst, receivedBatches, waitFor, type Cleanup } from './helpers.js';
 
 const cleanups: Cleanup[] = [];
 /** The refusal strikes must span this long here (a minute in production): the tests stay fast. */
@@ -60,24 +60,14 @@ async function embeddedHub(site: string, gateway: string, apiPasswordEnv?: strin
 
 describe('a re-queued dead letter on a running gateway', () => {
   it('refused for its size, re-queued once the limit is lifted: delivered under its own batch key and deleted on its receipt', async () => {
-    const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#', 'swg-dead-size-');
-    const limit = 64 * 1024;
-    broker.broker.authorizePublish = (_client, packet, done) => done(packet.payload.length > limit ? new Error('too large') : null);
-    const gw = fakeGateway('gw-1', 'site-a');
-    const registry = new Registry();
-    const fed: Federation = await startFederation({ gateway: gw, dataDir: dir.path, registry, refusal: SPAN, config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
-    cleanups.push(() => fed.stop());
-    await waitFor(() => fed.publisher.connected, 10_000, 'connect');
-    const t0 = Date.now();
-    for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: `status ${i} ${'x'.repeat(1000)}`, quality: 'good', ts: t0 + i });
-    await new Promise((r) => setTimeout(r, 200));
+    const { dir, hub, gw, fed, t0, lift } = await oversizeBurst(cleanups, 'swg-dead-size-', { refusal: SPAN });
     for (let i = 0; i < 50; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: t0 + 1000 + i * 10 });
     await waitFor(() => fed.outbox.deadLetters().length === 1 && fed.outbox.stats().messages === 0, 30_000, 'set aside, the rest delivered');
-    const batches = (): TelemetryBatch[] => hub.messages.filter((m) => m.topic.endsWith('/telemetry')).flatMap((m) => { const d = decode(TelemetryBatchSchema, m.topic, m.payload); return d.ok ? [d.value] : []; });
+    const batches = (): TelemetryBatch[] => receivedBatches(hub);
     expect(batches().some((b) => b.seq === 0)).toBe(false);
 
     // The broker's limit is raised; the technician re-queues what it refused.
-    broker.broker.authorizePublish = (_client, _packet, done) => done(null);
+    lift();
     expect(requeue(dir.path)).toEqual([1]);
     await waitFor(() => batches().some((b) => b.seq === 0), 10_000, 'the batch delivered');
     await waitFor(() => fed.outbox.stats().messages === 0, 10_000, 'receipted and deleted');

@@ -8,7 +8,8 @@ import { Aedes } from 'aedes';
 import { checkWrite } from '../../../edge/runtime/point-write.js';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { PointSpec, Reading, WriteValue } from '../../../edge/drivers/driver.js';
-import type { FederationDevice, FederationGateway } from '../../../edge/federation/index.js';
+import { startFederation, type Federation, type FederationDevice, type FederationGateway } from '../../../edge/federation/index.js';
+import { Registry } from 'prom-client';
 import type { DeviceState } from '../../../edge/runtime/device-runner.js';
 import { GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema, decode, encode, messageDigest, type GapRecord, type StoredReceipt, type TelemetryBatch } from '../../../shared/wire/index.js';
 import type { Outbox } from '../../../edge/federation/outbox.js';
@@ -202,3 +203,36 @@ export function queuedBatches(box: Outbox): TelemetryBatch[] {
       return d.value;
     });
 }
+
+/** Telemetry batches the hub subscriber received, decoded. */
+export function receivedBatches(hub: { messages: Received[] }): TelemetryBatch[] {
+  return hub.messages.filter((m) => m.topic.endsWith('/telemetry')).flatMap((m) => {
+    const d = decode(TelemetryBatchSchema, m.topic, m.payload);
+    return d.ok ? [d.value] : [];
+  });
+}
+
+/**
+ * A broker with a message size limit (64 KiB, refused as aedes refuses: by closing the connection)
+ * and a gateway connected to it that has just read a burst of long text values (a device's status
+ * strings): one batch of some 100 kB the broker will keep refusing. `lift()` lifts the limit.
+ */
+export async function oversizeBurst(
+  cleanups: Cleanup[],
+  dirPrefix: string,
+  options: { refusal: { minSpanMs: number } },
+): Promise<{ broker: TestBroker; dir: ReturnType<typeof tempDir>; hub: ReturnType<typeof hubSubscriber>; gw: FakeGateway; fed: Federation; registry: Registry; t0: number; lift(): void }> {
+  const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#', dirPrefix);
+  const limit = 64 * 1024;
+  broker.broker.authorizePublish = (_client, packet, done) => done(packet.payload.length > limit ? new Error('too large') : null);
+  const gw = fakeGateway('gw-1', 'site-a');
+  const registry = new Registry();
+  const fed = await startFederation({ gateway: gw, dataDir: dir.path, registry, refusal: options.refusal, config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
+  cleanups.push(() => fed.stop());
+  await waitFor(() => fed.publisher.connected, 10_000, 'connect');
+  const t0 = Date.now();
+  for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: `status ${i} ${'x'.repeat(1000)}`, quality: 'good', ts: t0 + i });
+  await new Promise((r) => setTimeout(r, 200));
+  return { broker, dir, hub, gw, fed, registry, t0, lift: () => (broker.broker.authorizePublish = (_client, _packet, done) => done(null)) };
+}
+

@@ -21,7 +21,7 @@ import { EventSchema, GapRecordSchema, StoredReceiptSchema, TelemetryBatchSchema
 import { addGatewayUser, credentialsFile, startEmbeddedHub } from '../../e2e/support/hub.js';
 import { peerOrSkip, tcpPeer } from '../../support/peers.js';
 import { tempDir } from '../../support/tmp.js';
-import { fakeGateway, publishTo, startPeers, waitFor, type Cleanup } from './helpers.js';
+import { fakeGateway, oversizeBurst, publishTo, receivedBatches, startPeers, waitFor, type Cleanup } from './helpers.js';
 
 const cleanups: Cleanup[] = [];
 /** The refusal strikes must span this long here (REFUSAL_MIN_SPAN_MS in production): the tests stay fast. */
@@ -94,21 +94,11 @@ describe('rows queued under an earlier identity', () => {
 
 describe('a row the broker keeps refusing', () => {
   it('an oversize batch (a broker with a message size limit) is set aside after repeated refusals: dead letter, gap record reason refused, metrics; every later batch is delivered', async () => {
-    const { broker, dir, hub } = await startPeers(cleanups, 'swarmgate/v1/site-a/gw-1/#', 'swg-pub-size-');
-    // An external broker's message size limit, refused as aedes refuses: by closing the connection.
+    // An external broker's message size limit, and a ~100 kB batch of a device's status strings.
+    const { hub, gw, fed, registry, t0 } = await oversizeBurst(cleanups, 'swg-pub-size-', { refusal: SPAN });
     const limit = 64 * 1024;
-    broker.broker.authorizePublish = (_client, packet, done) => done(packet.payload.length > limit ? new Error('too large') : null);
-    const gw = fakeGateway('gw-1', 'site-a');
-    const registry = new Registry();
-    const fed: Federation = await startFederation({ gateway: gw, dataDir: dir.path, registry, refusal: SPAN, config: { mqtt: { url: broker.url, reconnectPeriodMs: 100, reconnectMaxPeriodMs: 1000, inflight: 10 }, outbox: { flushMs: 20, batchMax: 100 }, stateIntervalS: 0 } });
-    cleanups.push(() => fed.stop());
-    await waitFor(() => fed.publisher.connected, 10_000, 'connect');
-    const t0 = Date.now();
-    // A burst of long text values (a device's status strings): one ~100 kB batch.
-    for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: `status ${i} ${'x'.repeat(1000)}`, quality: 'good', ts: t0 + i });
-    await new Promise((r) => setTimeout(r, 200));
     for (let i = 0; i < 200; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: t0 + 1000 + i * 10 });
-    const batches = (): TelemetryBatch[] => hub.messages.filter((m) => m.topic.endsWith('/telemetry')).flatMap((m) => { const d = decode(TelemetryBatchSchema, m.topic, m.payload); return d.ok ? [d.value] : []; });
+    const batches = (): TelemetryBatch[] => receivedBatches(hub);
     await waitFor(() => fed.outbox.stats().messages === 0, 20_000, 'outbox drained');
     expect(new Set(batches().flatMap((b) => b.readings.filter((r) => typeof r.v === 'number').map((r) => r.ts))).size).toBe(200);
     expect(batches().some((b) => b.seq === 0)).toBe(false);
