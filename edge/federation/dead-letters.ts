@@ -16,26 +16,15 @@
  */
 import Database from 'better-sqlite3';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
-import { messageFromRaw, type MessageKind, type OutboxRow, type RawMessageColumns } from './outbox-row.js';
+import { messageFromRaw, type OutboxRow, type RawMessageColumns } from './outbox-row.js';
 
-export interface DeadLetter {
+/** A message set aside: its queue row's columns (seq: where it was in the send queue), and why and when. */
+export interface DeadLetter extends Omit<OutboxRow, 'payload'> {
   /** The entry's id in the table (what the command takes). */
   readonly id: number;
-  /** The row's seq in the send queue it was taken out of. */
-  readonly seq: number;
-  readonly bootId: string;
-  readonly kind: MessageKind;
-  readonly topic: string;
-  readonly readings: number;
-  readonly batchSeq: number | null;
-  readonly firstTs: number | null;
-  readonly lastTs: number | null;
-  readonly createdAt: number;
   readonly setAsideAt: number;
   readonly reason: string;
   readonly bytes: number;
-  /** How often an operator had re-queued the message before the broker refused it (again). */
-  readonly requeues: number;
   /** When a re-queue was asked for that the gateway has not taken yet; null when none is. */
   readonly requeueRequestedAt: number | null;
 }
