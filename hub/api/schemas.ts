@@ -43,7 +43,20 @@ export const StoredEventSchema = Type.Object(
 );
 
 /** Where a gateway's outbox had to drop telemetry (full or too old): the seqs and readings lost. */
-export const StoredGapSchema = Type.Object({ ...GapRecordSchema.properties, receivedAt: Millis }, strict);
+export const StoredGapSchema = Type.Object(
+  {
+    ...GapRecordSchema.properties,
+    receivedAt: Millis,
+    storedBatches: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Batches of fromSeq..toSeq the hub stored after all (a re-queued dead letter; a batch an -unconfirmed record says the hub may have): readingsDropped counts them too. Absent once the readings are older than the raw retention',
+      }),
+    ),
+  },
+  strict,
+);
 
 export const CommandRecordSchema = Type.Object(
   {

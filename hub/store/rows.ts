@@ -53,6 +53,14 @@ export function sampleFromRow(row: Row): RawSample {
   });
 }
 
+/**
+ * A gap record's storedBatches, as a column of a query on `gaps`: the batches of its range the hub
+ * keeps a key of, counted on the batches primary key; NULL (absent) when its readings are older than
+ * `keptSince` (a parameter: the raw retention's cutoff), whose batch keys may have been deleted.
+ */
+export const STORED_BATCHES_SQL = (keptSince: string): string =>
+  `CASE WHEN gaps.from_ts >= ${keptSince} THEN (SELECT count(*) FROM batches b WHERE b.gateway = gaps.gateway AND b.boot_id = gaps.boot_id AND b.seq BETWEEN gaps.from_seq AND gaps.to_seq) END`;
+
 export function gapFromRow(row: Row): StoredGap {
   return {
     v: 1,
@@ -66,6 +74,7 @@ export function gapFromRow(row: Row): StoredGap {
     reason: row.reason as GapRecord['reason'],
     ts: num(row.ts),
     receivedAt: num(row.received_at),
+    ...(row.stored_batches === null || row.stored_batches === undefined ? {} : { storedBatches: num(row.stored_batches) }),
   };
 }
 

@@ -51,6 +51,13 @@ export interface IngestResult {
 
 export interface StoredGap extends GapRecord {
   readonly receivedAt: number;
+  /**
+   * How many of the record's batches (fromSeq..toSeq) the hub stored after all: a dead letter
+   * re-queued after its `refused` record, or a batch an `-unconfirmed` record says the hub may have.
+   * Given by gapPage() while the hub still keeps the keys of those batches (readings newer than the
+   * raw retention); absent for older records.
+   */
+  readonly storedBatches?: number;
 }
 
 export interface StoredEvent extends GatewayEvent {
@@ -207,7 +214,7 @@ export interface GapStore {
   insertGap(gap: GapRecord, receivedAt?: number): Promise<{ stored: boolean }>;
   /** Every gap of the gateway, by fromTs, fromSeq. */
   gaps(gateway: string): Promise<StoredGap[]>;
-  /** One page of the gateway's gaps, newest first (GapCursor's order); only the page is read. */
+  /** One page of the gateway's gaps, newest first (GapCursor's order), with storedBatches; only the page is read. */
   gapPage(gateway: string, query: GapPageQuery): Promise<StoredGap[]>;
 }
 

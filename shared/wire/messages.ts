@@ -72,12 +72,12 @@ export const GapRecordSchema = Type.Object(
     /**
      * Why the batches were dropped: outbox-size / outbox-age: never acknowledged by the broker, so
      * lost. outbox-size-unconfirmed / outbox-age-unconfirmed: the broker had acknowledged them but
-     * the hub's stored receipt never came, so the hub may have stored them (check before counting
-     * them lost). outbox-write-failed: the outbox could not be written (failing or read-only disk)
+     * the hub's stored receipt never came, so the hub may have stored them (the hub's gaps API counts
+     * those it has: storedBatches). outbox-write-failed: the outbox could not be written (failing or read-only disk)
      * and the readings were dropped from memory. refused: the broker kept closing the connection on
      * the batch (ACL, message size limit) and the gateway set it aside in its dead-letter table, from
      * where a technician may re-queue it (`swarmgate edge dead-letters`): the hub may still get it
-     * then (check before counting it lost), and stores it once.
+     * then, stores it once and counts it in the record's storedBatches.
      */
     reason: Type.Union([
       Type.Literal('outbox-size'),
