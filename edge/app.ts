@@ -195,6 +195,7 @@ function healthHost(gateway: Gateway, federation: Federation | undefined, local:
             maxBytes: federation.outbox.maxBytes,
             connected: () => federation.publisher.connected,
             compact: () => federation.outbox.compact(),
+            deadLetters: () => federation.outbox.deadLetterSummary().count,
           },
           clockSkewMs: () => federation.publisher.clockSkewMs,
         }

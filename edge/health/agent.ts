@@ -34,6 +34,8 @@ export interface HealthHost {
     connected(): boolean;
     /** Bytes given back to the file system. */
     compact(): number;
+    /** How many messages are set aside in the dead-letter table. */
+    deadLetters?(): number;
   };
   /** Hub clock minus ours; undefined before the first stored receipt. */
   clockSkewMs?(): number | undefined;
@@ -142,7 +144,8 @@ export class HealthAgent {
       const grew = this.previousOutboxBytes !== undefined && bytes > this.previousOutboxBytes && host.outbox.connected();
       this.growthRun = grew ? this.growthRun + 1 : 0;
       this.previousOutboxBytes = bytes;
-      outbox = { bytes, maxBytes: host.outbox.maxBytes, growingWhileConnected: this.growthRun >= GROWTH_SAMPLES };
+      const deadLetters = host.outbox.deadLetters?.();
+      outbox = { bytes, maxBytes: host.outbox.maxBytes, growingWhileConnected: this.growthRun >= GROWTH_SAMPLES, ...(deadLetters ? { deadLetters } : {}) };
     }
     const skew = host.clockSkewMs?.();
     return {

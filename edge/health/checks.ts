@@ -18,6 +18,8 @@ export interface HealthSample {
     readonly maxBytes: number;
     /** Grew at every sample of the last few while connected: the link drains slower than readings arrive. */
     readonly growingWhileConnected: boolean;
+    /** Messages the broker kept refusing, set aside for a technician (`swarmgate edge dead-letters`). */
+    readonly deadLetters?: number;
   };
   /** Devices down, with how long. */
   readonly devicesDown: readonly { readonly id: string; readonly downForMs: number }[];
@@ -47,10 +49,11 @@ export function evaluateHealth(sample: HealthSample, limits: HealthLimits): Heal
     );
   }
   if (sample.outbox) {
-    const { bytes, maxBytes, growingWhileConnected } = sample.outbox;
+    const { bytes, maxBytes, growingWhileConnected, deadLetters = 0 } = sample.outbox;
     const share = maxBytes > 0 ? bytes / maxBytes : 0;
-    const status: HealthStatus = share > 0.9 ? 'critical' : share > 0.5 || growingWhileConnected ? 'warn' : 'ok';
-    out.push(check('outbox', status, `${mb(bytes)} of ${mb(maxBytes)}${growingWhileConnected ? ', growing while connected' : ''}`));
+    const status: HealthStatus = share > 0.9 ? 'critical' : share > 0.5 || growingWhileConnected || deadLetters > 0 ? 'warn' : 'ok';
+    const dead = deadLetters > 0 ? `, ${deadLetters} dead letter${deadLetters === 1 ? '' : 's'} the broker refused (swarmgate edge dead-letters list)` : '';
+    out.push(check('outbox', status, `${mb(bytes)} of ${mb(maxBytes)}${growingWhileConnected ? ', growing while connected' : ''}${dead}`));
   }
   const longDown = sample.devicesDown.filter((d) => d.downForMs >= limits.deviceDownRestartMs);
   const allDown = sample.devicesTotal > 0 && longDown.length === sample.devicesTotal;

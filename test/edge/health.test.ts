@@ -27,6 +27,11 @@ describe('health checks', () => {
     expect(worstStatus(checks)).toBe('ok');
   });
 
+  it('outbox: dead letters are a warning naming how many and the command that lists them', () => {
+    const outbox = evaluateHealth({ ...healthy, outbox: { bytes: MB, maxBytes: 64 * MB, growingWhileConnected: false, deadLetters: 1 } }, limits).find((c) => c.name === 'outbox');
+    expect(outbox).toEqual({ name: 'outbox', status: 'warn', detail: '1 MB of 64 MB, 1 dead letter the broker refused (swarmgate edge dead-letters list)' });
+  });
+
   it.each([
     ['event-loop', { loopDelayMs: 150 }, 'warn'],
     ['event-loop', { loopDelayMs: 500 }, 'critical'],
@@ -37,6 +42,7 @@ describe('health checks', () => {
     ['outbox', { outbox: { bytes: 40 * MB, maxBytes: 64 * MB, growingWhileConnected: false } }, 'warn'],
     ['outbox', { outbox: { bytes: MB, maxBytes: 64 * MB, growingWhileConnected: true } }, 'warn'],
     ['outbox', { outbox: { bytes: 60 * MB, maxBytes: 64 * MB, growingWhileConnected: false } }, 'critical'],
+    ['outbox', { outbox: { bytes: MB, maxBytes: 64 * MB, growingWhileConnected: false, deadLetters: 2 } }, 'warn'],
     ['devices', { devicesDown: [{ id: 'ahu1', downForMs: 60_000 }] }, 'ok'],
     ['devices', { devicesDown: [{ id: 'ahu1', downForMs: 700_000 }] }, 'warn'],
     ['devices', { devicesDown: [{ id: 'a', downForMs: 7e5 }, { id: 'b', downForMs: 7e5 }, { id: 'c', downForMs: 7e5 }] }, 'critical'],
