@@ -354,13 +354,11 @@ export class Outbox {
   }
 
   /**
-   * Rows waiting for a receipt since before `before` (a time on this outbox's clock) become eligible
-   * to send again (at most `limit`, the longest waiting first); their seqs. The wait is
-   * `clock() - before` measured on the monotonic clock, so a wall-clock step neither holds a resend
-   * back nor hurries it.
+   * Rows that have waited for a receipt longer than `waitMs` become eligible to send again (at most
+   * `limit`, the longest waiting first); their seqs. Waits are measured on the monotonic clock, so
+   * a wall-clock step neither holds a resend back nor hurries it.
    */
-  expireAwaiting(before: number, limit = Number.POSITIVE_INFINITY): number[] {
-    const waitMs = this.wallNow() - before;
+  expireAwaiting(waitMs: number, limit = Number.POSITIVE_INFINITY): number[] {
     const now = this.monotonic();
     const expired: number[] = [];
     for (const [seq, a] of this.awaiting) {

@@ -104,12 +104,6 @@ export interface RefusalPolicy {
 }
 /** The longest wait between probes while the hub sends no receipt (or storedTimeoutS, when longer); also between resends after reconnects. */
 export const RESEND_MAX_MS = 5 * 60_000;
-/**
- * Rows acknowledged on an earlier connection are those whose PUBACK came this long before the
- * CONNACK: the wall clock the outbox measures waits against ticks in whole milliseconds, and a
- * row acknowledged by the broker on the new connection must not count as one of them.
- */
-const BEFORE_CONNACK_MS = 5;
 
 /** What a stored receipt names a row by: a telemetry batch by its key, any other message by its payload's digest. */
 type ReceiptName = Parameters<Outbox['awaitStored']>[2];
@@ -286,7 +280,8 @@ export class Publisher {
       this.options.log.debug({ inS: Math.round(this.nextReconnectResendAt - now) / 1000 }, 'reconnected again soon after sending unconfirmed messages again; the next such resend waits');
       return;
     }
-    const expired = this.options.outbox.expireAwaiting(this.clock() - (now - since) - BEFORE_CONNACK_MS);
+    // Waiting since before the CONNACK: acknowledged on an earlier connection.
+    const expired = this.options.outbox.expireAwaiting(now - since);
     if (expired.length === 0) {
       this.reconnectRounds = 0;
       return;
@@ -318,7 +313,7 @@ export class Publisher {
     const answering = this.receiptSinceResend;
     // No more waiting than one in-flight window: resending all of it costs no more than a probe.
     const full = answering || this.options.outbox.awaitingCount <= this.window;
-    const expired = this.options.outbox.expireAwaiting(this.clock() - timeoutMs, full ? Number.POSITIVE_INFINITY : this.window);
+    const expired = this.options.outbox.expireAwaiting(timeoutMs, full ? Number.POSITIVE_INFINITY : this.window);
     if (expired.length === 0) return;
     this.receiptSinceResend = false;
     if (full) {
