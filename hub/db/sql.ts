@@ -8,6 +8,7 @@ import type { Statement } from 'better-sqlite3';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { PostgresStore } from '../store/postgres/postgres.js';
 import { SqliteStore } from '../store/sqlite/sqlite.js';
+import { numberPlaceholders } from '../store/rows.js';
 import type { HubStore } from '../store/types.js';
 
 export type SqlValue = string | number | null;
@@ -15,11 +16,6 @@ export type SqlRow = Record<string, unknown>;
 
 export interface Sql {
   all(sql: string, args?: readonly SqlValue[]): Promise<SqlRow[]>;
-}
-
-function numbered(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
 }
 
 export function sqlFor(store: HubStore): Sql {
@@ -38,7 +34,7 @@ export function sqlFor(store: HubStore): Sql {
       },
     };
   }
-  if (store instanceof PostgresStore) return { all: (sql, args = []) => store.query(numbered(sql), [...args]) };
+  if (store instanceof PostgresStore) return { all: (sql, args = []) => store.query(numberPlaceholders(sql), [...args]) };
   throw new SwarmgateError('SWG_ERR_HUB_STORE', `the hub's features need the SQLite or PostgreSQL store, not "${store.kind}"`);
 }
 

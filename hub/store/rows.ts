@@ -1,11 +1,11 @@
 /**
- * Row → record mapping shared by both implementations. Columns are named the same in SQLite and
- * PostgreSQL; JSON columns arrive as text (SQLite) or parsed (PostgreSQL jsonb), flags as 0/1 or
- * booleans, so the mappers accept both.
+ * Row → record mapping shared by both implementations, and the few queries both run alike.
+ * Columns are named the same in SQLite and PostgreSQL; JSON columns arrive as text (SQLite) or
+ * parsed (PostgreSQL jsonb), flags as 0/1 or booleans, so the mappers accept both.
  */
 import type { Command, GatewayEvent, GapRecord } from '../../shared/wire/messages.js';
 import { decodeValue } from './aggregate.js';
-import type { CommandRecord, CommandStatus, GatewayRecord, GatewayStatus, Quality, RawSample, StoredEvent, StoredGap, StoredReading } from './types.js';
+import type { CommandRecord, CommandStatus, GapPageQuery, GatewayRecord, GatewayStatus, Quality, RawSample, StoredEvent, StoredGap, StoredReading } from './types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -53,13 +53,29 @@ export function sampleFromRow(row: Row): RawSample {
   });
 }
 
+/** SQL written with `?` placeholders, for PostgreSQL: numbered $1..$n. */
+export function numberPlaceholders(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
 /**
- * A gap record's storedBatches, as a column of a query on `gaps`: the batches of its range the hub
- * keeps a key of, counted on the batches primary key; NULL (absent) when its readings are older than
- * `keptSince` (a parameter: the raw retention's cutoff), whose batch keys may have been deleted.
+ * One page of a gateway's gaps, newest first (GapCursor's order), as SQL both stores run (`?`
+ * placeholders; PostgreSQL numbers them). Each record carries stored_batches (StoredGap
+ * storedBatches): the batches of its range the hub keeps a key of, counted on the batches primary
+ * key; NULL when its readings are older than `keptSince` (the raw retention's cutoff: their batch
+ * keys may have been deleted).
  */
-export const STORED_BATCHES_SQL = (keptSince: string): string =>
-  `CASE WHEN gaps.from_ts >= ${keptSince} THEN (SELECT count(*) FROM batches b WHERE b.gateway = gaps.gateway AND b.boot_id = gaps.boot_id AND b.seq BETWEEN gaps.from_seq AND gaps.to_seq) END`;
+export function gapPageQuery(gateway: string, query: GapPageQuery, keptSince: number): { sql: string; args: (string | number)[] } {
+  const stored = 'CASE WHEN gaps.from_ts >= ? THEN (SELECT count(*) FROM batches b WHERE b.gateway = gaps.gateway AND b.boot_id = gaps.boot_id AND b.seq BETWEEN gaps.from_seq AND gaps.to_seq) END';
+  const { before, limit } = query;
+  const after =
+    before === undefined ? { where: '', args: [] } : typeof before === 'number' ? { where: ' AND ts < ?', args: [before] } : { where: ' AND (ts, boot_id, from_seq, to_seq) < (?, ?, ?, ?)', args: [before.ts, before.bootId, before.fromSeq, before.toSeq] };
+  return {
+    sql: `SELECT *, ${stored} AS stored_batches FROM gaps WHERE gateway = ?${after.where} ORDER BY ts DESC, boot_id DESC, from_seq DESC, to_seq DESC LIMIT ?`,
+    args: [keptSince, gateway, ...after.args, limit],
+  };
+}
 
 export function gapFromRow(row: Row): StoredGap {
   return {

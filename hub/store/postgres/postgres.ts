@@ -19,7 +19,7 @@ import { retainChunks } from './retention.js';
 import { SeriesIds } from './series-ids.js';
 import { ChunkWriter } from './writer.js';
 import { POSTGRES_SCHEMA_NAME_RULE, isPostgresSchemaName } from './schema-name.js';
-import { STORED_BATCHES_SQL, commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
+import { commandFromRow, eventFromRow, gapFromRow, gapPageQuery, gatewayFromRow, numberPlaceholders, readingFromRow, type Row } from '../rows.js';
 import { refuseNewerSchema, type Migration } from '../migration.js';
 import {
   DEFAULT_RETENTION,
@@ -249,17 +249,8 @@ export class PostgresStore implements HubStore {
   }
 
   async gapPage(gateway: string, query: GapPageQuery): Promise<StoredGap[]> {
-    const order = 'ORDER BY ts DESC, boot_id DESC, from_seq DESC, to_seq DESC';
-    const select = `SELECT *, ${STORED_BATCHES_SQL('$1')} AS stored_batches FROM gaps`;
-    const keptSince = Date.now() - this.policy.rawDays * DAY_MS;
-    const { before, limit } = query;
-    const rows =
-      before === undefined
-        ? await this.rows(`${select} WHERE gateway = $2 ${order} LIMIT $3`, [keptSince, gateway, limit])
-        : typeof before === 'number'
-          ? await this.rows(`${select} WHERE gateway = $2 AND ts < $3 ${order} LIMIT $4`, [keptSince, gateway, before, limit])
-          : await this.rows(`${select} WHERE gateway = $2 AND (ts, boot_id, from_seq, to_seq) < ($3, $4, $5, $6) ${order} LIMIT $7`, [keptSince, gateway, before.ts, before.bootId, before.fromSeq, before.toSeq, limit]);
-    return rows.map(gapFromRow);
+    const { sql, args } = gapPageQuery(gateway, query, Date.now() - this.policy.rawDays * DAY_MS);
+    return (await this.rows(numberPlaceholders(sql), args)).map(gapFromRow);
   }
 
   async insertEvent(event: GatewayEvent, site: string, receivedAt = Date.now()): Promise<{ stored: boolean }> {

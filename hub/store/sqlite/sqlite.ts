@@ -11,7 +11,7 @@ import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
 import type { Logger } from '../../../shared/kit/log.js';
 import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
-import { STORED_BATCHES_SQL, commandFromRow, eventFromRow, gapFromRow, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
+import { commandFromRow, eventFromRow, gapFromRow, gapPageQuery, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
 import { refuseNewerSchema, type Migration } from '../migration.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
 import { SqliteSeries } from './series/series.js';
@@ -204,17 +204,8 @@ export class SqliteStore implements HubStore {
   }
 
   async gapPage(gateway: string, query: GapPageQuery): Promise<StoredGap[]> {
-    const order = 'ORDER BY ts DESC, boot_id DESC, from_seq DESC, to_seq DESC LIMIT ?';
-    const select = `SELECT *, ${STORED_BATCHES_SQL('?')} AS stored_batches FROM gaps`;
-    const keptSince = Date.now() - this.policy.rawDays * DAY_MS;
-    const { before, limit } = query;
-    const rows =
-      before === undefined
-        ? this.prepare(`${select} WHERE gateway = ? ${order}`).all(keptSince, gateway, limit)
-        : typeof before === 'number'
-          ? this.prepare(`${select} WHERE gateway = ? AND ts < ? ${order}`).all(keptSince, gateway, before, limit)
-          : this.prepare(`${select} WHERE gateway = ? AND (ts, boot_id, from_seq, to_seq) < (?, ?, ?, ?) ${order}`).all(keptSince, gateway, before.ts, before.bootId, before.fromSeq, before.toSeq, limit);
-    return (rows as Row[]).map(gapFromRow);
+    const { sql, args } = gapPageQuery(gateway, query, Date.now() - this.policy.rawDays * DAY_MS);
+    return (this.prepare(sql).all(...args) as Row[]).map(gapFromRow);
   }
 
   async insertEvent(event: GatewayEvent, site: string, receivedAt = Date.now()): Promise<{ stored: boolean }> {
