@@ -5,7 +5,6 @@
  * "applied" once the card takes writes, not "rejected" with the disk error for a write that
  * reached the device; a redelivery in the same run is a duplicate, not a second write.
  */
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -16,23 +15,12 @@ import { FederationState } from '../../../edge/federation/state.js';
 import { CommandAckSchema, CommandSchema, decode, encode, type CommandAck } from '../../../shared/wire/index.js';
 import { capturedLog } from '../../support/captured-log.js';
 import { tempDir } from '../../support/tmp.js';
+import { failOutboxWrites } from './helpers.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** Every insert into the outbox fails, as on a read-only or failing card; returns the cure. */
-function failOutboxWrites(path: string): () => void {
-  const side = new Database(path);
-  side.exec("CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END");
-  side.close();
-  return () => {
-    const s = new Database(path);
-    s.exec('DROP TRIGGER fail_outbox');
-    s.close();
-  };
-}
 
 describe('a hub command while the card refuses writes', () => {
   it('is applied once and acknowledged as applied once the card takes writes again', async () => {

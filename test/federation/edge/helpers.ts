@@ -4,6 +4,7 @@
  * persistence), an in-process "hub" subscriber, and a gateway stand-in with the real write checks.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import Database from 'better-sqlite3';
 import { Aedes } from 'aedes';
 import { checkWrite } from '../../../edge/runtime/point-write.js';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
@@ -234,5 +235,21 @@ export async function oversizeBurst(
   for (let i = 0; i < 100; i++) gw.emit({ device: 'ahu1', point: 'temp', value: `status ${i} ${'x'.repeat(1000)}`, quality: 'good', ts: t0 + i });
   await new Promise((r) => setTimeout(r, 200));
   return { broker, dir, hub, gw, fed, registry, t0, lift: () => (broker.broker.authorizePublish = (_client, _packet, done) => done(null)) };
+}
+
+/**
+ * Makes every insert into the outbox file's queue (and strict mode's staging table) fail, as a
+ * read-only or failing SD card does; returns the cure.
+ */
+export function failOutboxWrites(path: string): () => void {
+  const side = new Database(path);
+  side.exec("CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END");
+  side.exec("CREATE TRIGGER fail_staging BEFORE INSERT ON staging BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END");
+  side.close();
+  return () => {
+    const s = new Database(path);
+    s.exec('DROP TRIGGER fail_outbox; DROP TRIGGER fail_staging');
+    s.close();
+  };
 }
 

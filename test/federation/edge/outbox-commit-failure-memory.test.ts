@@ -6,14 +6,13 @@
  * Other messages (a command's ack, an event) wait in memory too, in order, and are the last thing
  * the bound drops.
  */
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FederationMetrics } from '../../../edge/federation/metrics.js';
 import { Outbox } from '../../../edge/federation/outbox.js';
 import type { GapRecord } from '../../../shared/wire/index.js';
-import { queuedGaps } from './helpers.js';
+import { failOutboxWrites, queuedGaps } from './helpers.js';
 import { tempDir } from '../../support/tmp.js';
 
 const dir = tempDir('swg-outbox-failing-disk-');
@@ -22,19 +21,6 @@ afterEach(() => {
   for (const b of boxes.splice(0)) b.close();
 });
 afterAll(() => dir.remove());
-
-/** Makes every write to the outbox's tables fail, as a read-only or failing disk does; returns the cure. */
-function breakDisk(path: string): () => void {
-  const side = new Database(path);
-  side.exec("CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END");
-  side.exec("CREATE TRIGGER fail_staging BEFORE INSERT ON staging BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END");
-  side.close();
-  return () => {
-    const s = new Database(path);
-    s.exec('DROP TRIGGER fail_outbox; DROP TRIGGER fail_staging');
-    s.close();
-  };
-}
 
 const gapsOf = (box: Outbox): GapRecord[] => queuedGaps(box).map((g) => g.gap);
 
@@ -45,7 +31,7 @@ describe('outbox while commits fail', () => {
     const metrics = new FederationMetrics(new Registry());
     const box = new Outbox({ path, site: 's', gateway: 'gw-1', bootId: 'boot-mem1', maxBytes: 1024 * 1024, flushMs: 200, batchMax: 500, monotonic: () => mono, metrics });
     boxes.push(box);
-    const cure = breakDisk(path);
+    const cure = failOutboxWrites(path);
     let thrown = 0;
     let maxBuffered = 0;
     const total = 720_000; // two hours of 100 points at 1 Hz, on a 1 MB outbox
@@ -94,7 +80,7 @@ describe('outbox while commits fail', () => {
     box.onCommit((c) => (durable += c.readings));
     box.addReading({ device: 'ahu1', point: 'p', value: 0, quality: 'good', ts: 1_700_000_000_000 });
     expect(durable).toBe(1);
-    const cure = breakDisk(path);
+    const cure = failOutboxWrites(path);
     for (let i = 1; i <= 250; i++) expect(() => box.addReading({ device: 'ahu1', point: 'p', value: i, quality: 'good', ts: 1_700_000_000_000 + i })).not.toThrow();
     expect(durable).toBe(1);
     cure();
@@ -111,7 +97,7 @@ describe('outbox while commits fail', () => {
     const metrics = new FederationMetrics(new Registry());
     const box = new Outbox({ path, site: 's', gateway: 'gw-1', bootId: 'boot-mem3', maxBytes: 1024 * 1024, maxUnwrittenBytes: 64 * 1024, flushMs: 200, batchMax: 100, monotonic: () => mono, metrics });
     boxes.push(box);
-    const cure = breakDisk(path);
+    const cure = failOutboxWrites(path);
     const ack = (id: string) => Buffer.from(JSON.stringify({ v: 1, id, ts: 1, status: 'applied' }));
     // A command applied while the disk refuses writes: its ack must still reach the hub, after the readings before it.
     for (let i = 0; i < 50; i++) box.addReading({ device: 'ahu1', point: 'p', value: i, quality: 'good', ts: 1_700_000_000_000 + i });

@@ -84,6 +84,13 @@ async function gatewayVia(port: number, refusal?: Partial<RefusalPolicy>): Promi
   return { fed, gw };
 }
 
+/** Ten readings into a link the proxy cuts `cuts` times: waits for the cuts, then for the outbox to empty or set something aside. */
+async function emitThroughCuts(fed: Awaited<ReturnType<typeof gatewayVia>>['fed'], gw: Awaited<ReturnType<typeof gatewayVia>>['gw'], proxy: { cuts: readonly number[] }, cuts: number): Promise<void> {
+  for (let i = 0; i < 10; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: Date.now() + i });
+  await waitFor(() => proxy.cuts.length >= cuts || fed.outbox.deadLetters().length > 0, 20_000, 'the link cut');
+  await waitFor(() => fed.outbox.stats().messages === 0 || fed.outbox.deadLetters().length > 0, 10_000, 'settled');
+}
+
 describe('a flapping link', () => {
   it(`cut right after a telemetry publish ${REFUSALS_BEFORE_SET_ASIDE + 1} times within seconds: the batch is not set aside and is delivered`, async () => {
     const broker = await startBroker();
@@ -91,9 +98,7 @@ describe('a flapping link', () => {
     const drops = REFUSALS_BEFORE_SET_ASIDE + 1;
     const proxy = await cuttingProxy(broker.port, () => proxy.cuts.length < drops);
     const { fed, gw } = await gatewayVia(proxy.port);
-    for (let i = 0; i < 10; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: Date.now() + i });
-    await waitFor(() => proxy.cuts.length >= drops || fed.outbox.deadLetters().length > 0, 20_000, 'the link cut');
-    await waitFor(() => fed.outbox.stats().messages === 0 || fed.outbox.deadLetters().length > 0, 10_000, 'settled');
+    await emitThroughCuts(fed, gw, proxy, drops);
     expect(fed.outbox.deadLetters()).toEqual([]);
     expect(fed.outbox.stats().messages).toBe(0);
   }, 120_000);
@@ -104,9 +109,7 @@ describe('a flapping link', () => {
     const proxy = await cuttingProxy(broker.port, () => proxy.cuts.length < 4, 600);
     // Two strikes would do, at once: only the close window keeps the row.
     const { fed, gw } = await gatewayVia(proxy.port, { closeWithinMs: 200, strikes: 2, minSpanMs: 0 });
-    for (let i = 0; i < 10; i++) gw.emit({ device: 'ahu1', point: 'temp', value: i, quality: 'good', ts: Date.now() + i });
-    await waitFor(() => proxy.cuts.length >= 4 || fed.outbox.deadLetters().length > 0, 20_000, 'the link cut');
-    await waitFor(() => fed.outbox.stats().messages === 0 || fed.outbox.deadLetters().length > 0, 10_000, 'settled');
+    await emitThroughCuts(fed, gw, proxy, 4);
     expect(fed.outbox.deadLetters()).toEqual([]);
     expect(fed.outbox.stats().messages).toBe(0);
   }, 120_000);
