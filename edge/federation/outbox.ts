@@ -396,9 +396,7 @@ export class Outbox {
       });
       this.pendingShift -= shift;
     } catch (err) {
-      this.table.recount();
-      // As commit(): a gap record the failed transaction may have merged into is not on disk.
-      this.unsentGaps.clear();
+      this.rolledBack();
       throw err;
     }
     this.inflight.delete(seq);
@@ -462,12 +460,7 @@ export class Outbox {
         for (const d of taken) this.table.insert({ bootId: d.bootId, kind: d.kind, topic: d.topic, readings: d.readings, batchSeq: d.batchSeq, firstTs: d.firstTs, lastTs: d.lastTs, payload: d.payload, requeues: d.requeues + 1 }, now);
       });
     } catch (err) {
-      this.unsentGaps.clear();
-      try {
-        this.table.recount();
-      } catch {
-        // The counters stay as they were; the next commit that works recounts.
-      }
+      this.rolledBack();
       this.requestsFailed = true;
       // Another process held the file's write lock past the busy timeout: not the disk; the next look retries.
       if ((err as { code?: unknown }).code === 'SQLITE_BUSY') this.log.warn({ err: errorMessage(err), path: this.path }, 'dead-letter re-queue requests not taken: another process holds the outbox file locked; retried at the next look');
@@ -559,6 +552,19 @@ export class Outbox {
       this.timer = undefined;
       this.commitSafely();
     }, ms);
+  }
+
+  /**
+   * After a transaction of the file rolled back: the row and byte counters are read again, and gap
+   * records it may have merged into are not on disk, so nothing merges into them any more.
+   */
+  private rolledBack(): void {
+    this.unsentGaps.clear();
+    try {
+      this.table.recount();
+    } catch {
+      // The counters stay as they were; the next commit that works recounts.
+    }
   }
 
   /** Commits unless commits are failing and the retry time has not come; never throws. */
@@ -697,12 +703,7 @@ export class Outbox {
       // Rolled back (disk full, I/O error): keep the batches for the next attempt (within the memory
       // bound), fix the counters; merges made inside the transaction are void, so merge nothing more.
       this.sealed.unshift(...rows);
-      this.unsentGaps.clear();
-      try {
-        this.table.recount();
-      } catch {
-        // The counters stay as they were; the next commit that works recounts.
-      }
+      this.rolledBack();
       this.boundUnwritten();
       this.commitFailed(err);
       throw err;
