@@ -23,6 +23,7 @@
  *   npm run bench -- --only nab-cv
  *   npx tsx bench/nab-cv.ts [--configs default,avg4,...] [--workers 2] [--cache DIR]
  *   npx tsx bench/nab-cv.ts --seeds 1,2,3,4,5   (the default configuration's spread over forecaster seeds)
+ *   npx tsx bench/nab-cv.ts --young [2000]      (the same on series cut into pieces: young detectors, bench/nab-young.ts)
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -35,6 +36,7 @@ import { promisify } from 'node:util';
 import { DEFAULT_DETECTOR_OPTIONS, resolveOptions, type DetectorOptionsInput, type ModelSource } from '../edge/analytics/detector.js';
 import type { ForecasterModel } from '../edge/analytics/forecaster.js';
 import { python, type ScorerProfile } from './nab.js';
+import { writeYoungCorpus, YOUNG_PIECE } from './nab-young.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
 
 const run = promisify(execFile);
@@ -461,6 +463,26 @@ export async function runSeedSpread(seeds: readonly number[] = [1, 2, 3, 4, 5], 
   return out;
 }
 
+/**
+ * The same cross-validation in the young-detector regime (bench/nab-young.ts): every series cut
+ * into pieces of about `size` readings, each scored as a series of its own. Its outputs and
+ * trainings are cached apart from the full series' (under young-<size> in the cache folder).
+ */
+export async function runYoungCv(size = YOUNG_PIECE, options: CvOptions = {}): Promise<CvResult> {
+  const nabDir = options.nabDir ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
+  // The pieces and everything cached from them share one folder per version of the pieces.
+  const corpus = await writeYoungCorpus(nabDir, join(cacheDirOf(options.cacheDir), `young-${size}`), FOLDS.flatMap((f) => f.categories), size);
+  return runNabCv({ ...options, nabDir: corpus, cacheDir: corpus });
+}
+
+/** The young regime's table: held-out score per fold, the defaults' beside it (no published figures exist for pieces). */
+export function formatYoung(r: CvResult, size: number): string {
+  const lines = [`young detectors (series cut into pieces of about ${size} readings):`, 'fold                 ours  default  chosen'];
+  for (const f of r.folds) lines.push(`${f.fold.name.padEnd(18)} ${f.heldOut.score.toFixed(2).padStart(6)} ${f.defaultScore.toFixed(2).padStart(8)}  ${f.chosen}`);
+  lines.push(`${'pooled'.padEnd(18)} ${r.pooled.score.toFixed(2).padStart(6)}`);
+  return lines.join('\n');
+}
+
 async function pool(tasks: ReadonlyArray<() => Promise<void>>, n: number): Promise<void> {
   let next = 0;
   const one = async (): Promise<void> => {
@@ -503,6 +525,17 @@ export async function benchNabCv(): Promise<BenchEntry[]> {
     ratio: Number((r.pooled.score / PUBLISHED_POOLED.artime).toFixed(3)),
     notes: `the three held-out outputs scored as one corpus; Numenta HTM ${PUBLISHED_POOLED.htm}`,
   });
+  const young = await runYoungCv(YOUNG_PIECE, { verbose: true });
+  progress(`nab-cv (${young.seconds} s):\n${formatYoung(young, YOUNG_PIECE)}`);
+  for (const f of young.folds) {
+    entries.push({
+      name: `nab_young_${f.fold.name}_score`,
+      value: f.heldOut.score,
+      unit: 'points',
+      notes: `held out, series cut into pieces of about ${YOUNG_PIECE} readings scored as series of their own (bench/nab-young.ts); configuration "${f.chosen}" chosen on the other folds' pieces; default configuration ${f.defaultScore.toFixed(2)}; TP ${f.heldOut.tp} FN ${f.heldOut.fn} FP rows ${f.heldOut.fp}`,
+    });
+  }
+  entries.push({ name: 'nab_young_pooled_score', value: young.pooled.score, unit: 'points', notes: `the three held-out outputs of the young regime scored as one corpus; the full series pooled ${r.pooled.score.toFixed(2)}` });
   const spread = await runSeedSpread([1, 2, 3, 4, 5], { verbose: true });
   for (const sp of spread) {
     const artime = FOLDS.find((f) => f.name === sp.fold)?.artime;
@@ -552,7 +585,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const configs = names ? space.filter((c) => names.includes(c.name)) : extra.length > 0 ? space : undefined;
     const workers = arg('--workers');
     const cache = arg('--cache');
-    const r = await runNabCv({ ...(configs ? { configs } : {}), ...(workers ? { workers: Number(workers) } : {}), ...(cache ? { cacheDir: cache } : {}), verbose: true });
+    const common = { ...(configs ? { configs } : {}), ...(workers ? { workers: Number(workers) } : {}), ...(cache ? { cacheDir: cache } : {}), verbose: true };
+    if (argv.includes('--young')) {
+      // --young [SIZE]: the young-detector regime (series cut into pieces of SIZE readings).
+      const sizeArg = arg('--young');
+      const size = sizeArg !== undefined && /^\d+$/.test(sizeArg) ? Number(sizeArg) : YOUNG_PIECE;
+      const y = await runYoungCv(size, common);
+      process.stdout.write(`${formatYoung(y, size)}\n\nevery configuration, per fold:\n${Object.entries(y.table).map(([n, row]) => `  ${n.padEnd(22)} ${FOLDS.map((f) => `${f.name} ${(row[f.name] ?? NaN).toFixed(2)}`).join('  ')}`).join('\n')}\n(${y.seconds} s)\n`);
+      process.exit(0);
+    }
+    const r = await runNabCv(common);
     process.stdout.write(`${formatCv(r)}\n(${r.seconds} s${r.usPerReading !== undefined ? `; ${r.replayedRows} readings replayed at ${r.usPerReading} us each` : ''})\n`);
   }
 }
