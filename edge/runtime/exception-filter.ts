@@ -8,16 +8,17 @@
  * A polled point gets its heartbeat from its next poll; a point nothing new arrives for (subscribed
  * points that do not change, slow polls) is found by due() and re-reported by the gateway.
  *
- * After a restart (restore()), a good reading whose timestamp is not newer than the last one
- * reported for its point before the restart is not reported: a new OPC UA subscription delivers
+ * After a restart (restore()), a reading whose timestamp is not newer than the last one reported
+ * for its point before the restart, and whose quality is the same, is not reported: a new OPC UA subscription delivers
  * the current value with its original sourceTimestamp, a sample the hub already has. The heartbeat
  * period runs from it; the first reading with a newer timestamp is reported, even with an equal
  * value (as the first reading after a start always is), and the usual rules apply from there.
- * Only source timestamps are kept and compared: those of good readings the driver delivered
- * (accept()), never a heartbeat's (remember(), gateway clock) nor a bad reading's (the runner's and
- * drivers' "not connected" readings carry the gateway clock). A point whose last report was not
- * good has no kept timestamp, and a reading whose quality differs from the last one reported is
- * never held back. A kept timestamp ahead of the gateway clock (a source clock running ahead) is
+ * Only source timestamps are kept and compared: those of good and uncertain readings the driver
+ * delivered (accept(); an OPC UA Uncertain status carries the server's sourceTimestamp as a good
+ * one does), never a heartbeat's (remember(), gateway clock) nor a bad reading's (the runner's and
+ * drivers' "not connected" readings carry the gateway clock). A point whose last report was bad
+ * has no kept timestamp, and a reading whose quality differs from the last one reported is never
+ * held back. A kept timestamp ahead of the gateway clock (a source clock running ahead) is
  * dropped rather than holding back later readings.
  */
 import type { Reading } from '../drivers/driver.js';
@@ -31,6 +32,19 @@ interface Last {
   readonly held?: boolean;
 }
 
+/** Qualities whose readings carry the device's own timestamp (bad ones may carry the gateway's). */
+export type KeptQuality = 'good' | 'uncertain';
+
+/** The source timestamp and quality of the last sample reported for a point. */
+export interface KeptSample {
+  readonly ts: number;
+  readonly quality: KeptQuality;
+}
+
+function keptQuality(quality: Reading['quality']): quality is KeptQuality {
+  return quality !== 'bad';
+}
+
 export interface ExceptionFilterOptions {
   /** Devices whose last reported timestamps are kept for restarts (reportedTimes()). */
   readonly tracked?: ReadonlySet<string>;
@@ -39,12 +53,12 @@ export interface ExceptionFilterOptions {
 export class ExceptionFilter {
   private readonly last = new Map<string, Last>();
   /**
-   * Last reported timestamps of good readings from before a restart (source clock), until the point
-   * reports a newer one. Their presence says the point's last report before the restart was good.
+   * Last reported samples from before a restart (source clock), until the point reports a newer
+   * one. Their presence says the point's last report before the restart had that quality.
    */
-  private readonly restored = new Map<string, number>();
-  /** Tracked points: source timestamp of the last good driver reading reported (never a heartbeat's or a bad reading's). */
-  private readonly sourceTs = new Map<string, number>();
+  private readonly restored = new Map<string, KeptSample>();
+  /** Tracked points: the last good or uncertain driver reading reported (never a heartbeat nor a bad reading). */
+  private readonly sourceTs = new Map<string, KeptSample>();
   private readonly tracked: ReadonlySet<string>;
   private changes = 0;
 
@@ -60,14 +74,14 @@ export class ExceptionFilter {
     const k = filterKey(reading);
     const previous = this.last.get(k);
     let before = this.restored.get(k);
-    if (before !== undefined && before > now) {
+    if (before !== undefined && before.ts > now) {
       // Saved from a source clock running ahead of ours: it would hold back every reading until the source passes it.
       this.restored.delete(k);
       this.changes++;
       before = undefined;
     }
-    // Held back only a good sample after a good report (restored times are of good reports): a quality change is news.
-    if (before !== undefined && reading.ts <= before && reading.quality === 'good' && (previous === undefined || previous.quality === 'good')) {
+    // Held back only a sample of the quality last reported before the restart, and since: a quality change is news.
+    if (before !== undefined && reading.ts <= before.ts && reading.quality === before.quality && (previous === undefined || previous.quality === reading.quality)) {
       // Reported before the restart: the hub has it. Held back, and the heartbeat runs from now.
       if (!previous) this.last.set(k, { value: reading.value, quality: reading.quality, reportedAt: now, held: true });
       return false;
@@ -90,20 +104,21 @@ export class ExceptionFilter {
     this.last.set(k, { value: reading.value, quality: reading.quality, reportedAt: now });
     if (!this.tracked.has(reading.device)) return;
     let moved = previousQuality !== reading.quality;
-    if (fromDriver && reading.quality === 'good') {
-      if (this.sourceTs.get(k) !== reading.ts) moved = true;
-      this.sourceTs.set(k, reading.ts);
-      if ((this.restored.get(k) ?? Infinity) < reading.ts) this.restored.delete(k);
+    if (fromDriver && keptQuality(reading.quality)) {
+      const kept = this.sourceTs.get(k);
+      if (kept?.ts !== reading.ts || kept.quality !== reading.quality) moved = true;
+      this.sourceTs.set(k, { ts: reading.ts, quality: reading.quality });
+      if ((this.restored.get(k)?.ts ?? Infinity) < reading.ts) this.restored.delete(k);
     }
     if (moved) this.changes++;
   }
 
-  /** The last reported timestamps of tracked points before a restart ("device/point" → ms); points of other devices are ignored. */
-  restore(times: ReadonlyMap<string, number>): void {
-    for (const [ref, ts] of times) {
+  /** The last reported samples of tracked points before a restart ("device/point" → sample); points of other devices are ignored. */
+  restore(samples: ReadonlyMap<string, KeptSample>): void {
+    for (const [ref, sample] of samples) {
       const slash = ref.indexOf('/');
       const device = ref.slice(0, slash);
-      if (slash > 0 && this.tracked.has(device)) this.restored.set(filterKey({ device, point: ref.slice(slash + 1) }), ts);
+      if (slash > 0 && this.tracked.has(device)) this.restored.set(filterKey({ device, point: ref.slice(slash + 1) }), sample);
     }
   }
 
@@ -113,21 +128,21 @@ export class ExceptionFilter {
   }
 
   /**
-   * "device/point" → source timestamp of the last good reading reported, for the tracked points
-   * whose last report was good (what restore() takes after a restart).
+   * "device/point" → source timestamp and quality of the last sample reported, for the tracked
+   * points whose last report had that quality, good or uncertain (what restore() takes after a restart).
    */
-  reportedTimes(): Map<string, number> {
-    const out = new Map<string, number>();
-    const add = (k: string, ts: number): void => {
+  reportedTimes(): Map<string, KeptSample> {
+    const out = new Map<string, KeptSample>();
+    const add = (k: string, sample: KeptSample): void => {
       const last = this.last.get(k);
-      if (last !== undefined && last.quality !== 'good') return;
+      if (last !== undefined && last.quality !== sample.quality) return;
       const sep = k.indexOf('\u0000');
       const device = k.slice(0, sep);
       const ref = `${device}/${k.slice(sep + 1)}`;
-      if (this.tracked.has(device)) out.set(ref, Math.max(ts, out.get(ref) ?? -Infinity));
+      if (this.tracked.has(device) && sample.ts > (out.get(ref)?.ts ?? -Infinity)) out.set(ref, sample);
     };
-    for (const [k, ts] of this.restored) add(k, ts);
-    for (const [k, ts] of this.sourceTs) add(k, ts);
+    for (const [k, sample] of this.restored) add(k, sample);
+    for (const [k, sample] of this.sourceTs) add(k, sample);
     return out;
   }
 

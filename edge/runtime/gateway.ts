@@ -14,8 +14,9 @@
  *
  * Points of devices with source timestamps (OPC UA) keep their last reported source timestamp
  * across restarts (<dataDir>/reported-times.json): the first values of a new subscription, which
- * repeat samples reported before the restart, are not reported again. Only good driver readings
- * set it: a heartbeat (remember()) and a runner's "not connected" reading carry the gateway clock.
+ * repeat samples reported before the restart, are not reported again. Only good and uncertain
+ * driver readings set it: a heartbeat (remember()) and a runner's "not connected" reading carry
+ * the gateway clock.
  */
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';

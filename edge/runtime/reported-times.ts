@@ -13,13 +13,18 @@
  * clock when the file was written: it came from a source clock running ahead, and would hold back
  * the point's readings after the source's clock is set right. Version 1 files (which could hold
  * heartbeat times, on the gateway's clock) are not used.
+ *
+ * Points whose last report was uncertain (an OPC UA Uncertain status, with the server's source
+ * timestamp) are kept in `uncertain`, beside the good ones in `points`: a release that does not
+ * know that field still reads the file and only reports those samples once more.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/kit/errors.js';
+import type { KeptSample } from './exception-filter.js';
 
 export const REPORTED_TIMES_FILE = 'reported-times.json';
 /** Throttle of the file writes. */
@@ -31,14 +36,16 @@ const ReportedTimesSchema = Type.Object({
   savedAt: Type.Number(),
   /** "device/point" → source timestamp (ms since the epoch) of the last good reading reported, for points whose last report was good. */
   points: Type.Record(Type.String(), Type.Number()),
+  /** The same for points whose last report was uncertain (absent in files of earlier releases). */
+  uncertain: Type.Optional(Type.Record(Type.String(), Type.Number())),
 });
 
 export function reportedTimesFile(dataDir: string): string {
   return join(dataDir, REPORTED_TIMES_FILE);
 }
 
-/** "device/point" keys (ids and point names hold no "/") → timestamps; empty when there is no usable file. */
-export function loadReportedTimes(file: string, log: Logger, now: number = Date.now()): Map<string, number> {
+/** "device/point" keys (ids and point names hold no "/") → last reported samples; empty when there is no usable file. */
+export function loadReportedTimes(file: string, log: Logger, now: number = Date.now()): Map<string, KeptSample> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -65,23 +72,31 @@ export function loadReportedTimes(file: string, log: Logger, now: number = Date.
     log.warn({ file, savedAt: new Date(doc.savedAt).toISOString(), now: new Date(now).toISOString() }, 'the gateway clock is behind the time the last reported timestamps were saved (clock went back); not using them');
     return new Map();
   }
-  const points = new Map<string, number>();
+  const points = new Map<string, KeptSample>();
   const ahead: string[] = [];
-  for (const [ref, ts] of Object.entries(doc.points)) {
-    if (ts > doc.savedAt) ahead.push(ref);
-    else points.set(ref, ts);
-  }
+  const take = (saved: Record<string, number>, quality: KeptSample['quality']): void => {
+    for (const [ref, ts] of Object.entries(saved)) {
+      if (ts > doc.savedAt) ahead.push(ref);
+      else if (ts > (points.get(ref)?.ts ?? -Infinity)) points.set(ref, { ts, quality });
+    }
+  };
+  take(doc.points, 'good');
+  take(doc.uncertain ?? {}, 'uncertain');
   if (ahead.length > 0) log.warn({ file, points: ahead.slice(0, 10), count: ahead.length, savedAt: new Date(doc.savedAt).toISOString() }, 'last reported timestamps later than the gateway clock when they were saved (source clock ahead); not using them');
   return points;
 }
 
 /** Replaces the file atomically; a failure is logged (only the suppression of repeated samples after a restart is at stake). */
-export function saveReportedTimes(file: string, points: ReadonlyMap<string, number>, log: Logger, now: number = Date.now()): boolean {
+export function saveReportedTimes(file: string, samples: ReadonlyMap<string, KeptSample>, log: Logger, now: number = Date.now()): boolean {
   const tmp = `${file}.tmp-${process.pid}`;
+  const points: Record<string, number> = {};
+  const uncertain: Record<string, number> = {};
+  for (const [ref, { ts, quality }] of samples) (quality === 'good' ? points : uncertain)[ref] = ts;
+  const doc: Static<typeof ReportedTimesSchema> = { v: 2, savedAt: now, points, ...(Object.keys(uncertain).length > 0 ? { uncertain } : {}) };
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {
-      writeSync(fd, JSON.stringify({ v: 2, savedAt: now, points: Object.fromEntries(points) }));
+      writeSync(fd, JSON.stringify(doc));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

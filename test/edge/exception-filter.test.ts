@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../edge/drivers/driver.js';
-import { ExceptionFilter } from '../../edge/runtime/exception-filter.js';
+import { ExceptionFilter, type KeptQuality, type KeptSample } from '../../edge/runtime/exception-filter.js';
 
+/** "device/point" → last reported sample, good unless a quality is given. */
+const kept = (...entries: Array<[string, number, KeptQuality?]>): Map<string, KeptSample> => new Map(entries.map(([ref, ts, quality]) => [ref, { ts, quality: quality ?? 'good' }]));
 const r = (value: Reading['value'], ts: number, quality: Reading['quality'] = 'good'): Reading => ({ device: 'd', point: 'p', value, quality, ts });
 
 describe('report-by-exception', () => {
@@ -49,7 +51,7 @@ describe('report-by-exception after a restart (last reported timestamps restored
     const before = new ExceptionFilter(60_000, { tracked });
     expect(before.accept(r(5, 1000), 0, 1000)).toBe(true);
     expect(before.accept(r(6, 2000), 0, 2000)).toBe(true);
-    expect(before.reportedTimes()).toEqual(new Map([['d/p', 2000]]));
+    expect(before.reportedTimes()).toEqual(kept(['d/p', 2000]));
 
     const after = new ExceptionFilter(60_000, { tracked });
     after.restore(before.reportedTimes());
@@ -59,14 +61,14 @@ describe('report-by-exception after a restart (last reported timestamps restored
     expect(after.accept(r(5, 1500), 0, 10_200)).toBe(false);
     // The same value sampled again: a new timestamp, reported.
     expect(after.accept(r(6, 2001), 0, 10_300)).toBe(true);
-    expect(after.reportedTimes()).toEqual(new Map([['d/p', 2001]]));
+    expect(after.reportedTimes()).toEqual(kept(['d/p', 2001]));
     // From then on the usual rules.
     expect(after.accept(r(6, 2002), 0, 10_400)).toBe(false);
   });
 
   it('the heartbeat runs from a held-back sample; the deadband from the first newer reading', () => {
     const after = new ExceptionFilter(1000, { tracked });
-    after.restore(new Map([['d/p', 2000]]));
+    after.restore(kept(['d/p', 2000]));
     expect(after.accept(r(6, 2000), 0.5, 10_000)).toBe(false);
     expect(after.due('d', 'p', 10_999)).toBe(false);
     expect(after.due('d', 'p', 11_000)).toBe(true);
@@ -77,7 +79,7 @@ describe('report-by-exception after a restart (last reported timestamps restored
 
   it('keeps timestamps of tracked devices only, and of points not seen since the restart', () => {
     const filter = new ExceptionFilter(60_000, { tracked });
-    filter.restore(new Map([['d/p', 2000], ['d/q', 3000], ['other/p', 4000]]));
+    filter.restore(kept(['d/p', 2000], ['d/q', 3000], ['other/p', 4000]));
     const v = filter.version;
     filter.accept({ ...r(1, 5000), device: 'other' }, 0, 5000);
     expect(filter.version).toBe(v);
@@ -85,7 +87,7 @@ describe('report-by-exception after a restart (last reported timestamps restored
     expect(filter.accept({ ...r(1, 100), device: 'other', point: 'q' }, 0, 5000)).toBe(true);
     expect(filter.accept(r(1, 2500), 0, 5000)).toBe(true);
     expect(filter.version).toBe(v + 1);
-    expect(filter.reportedTimes()).toEqual(new Map([['d/p', 2500], ['d/q', 3000]]));
+    expect(filter.reportedTimes()).toEqual(kept(['d/p', 2500], ['d/q', 3000]));
   });
 });
 
@@ -109,7 +111,7 @@ describe('report-by-exception after a restart: gateway-clock times are never com
     const v = before.version;
     before.remember(R(20, hbAt), hbAt); // the gateway's heartbeat: ts is the gateway clock
     expect(before.version).toBe(v); // nothing to save again
-    expect(before.reportedTimes()).toEqual(new Map([['plc/temp', gwNow - behind]]));
+    expect(before.reportedTimes()).toEqual(kept(['plc/temp', gwNow - behind]));
 
     const after = new ExceptionFilter(HB, { tracked });
     after.restore(before.reportedTimes());
@@ -129,7 +131,7 @@ describe('report-by-exception after a restart: gateway-clock times are never com
     let n = 0;
     for (let i = 1; i <= 30; i++) if (after.accept(R(1 + i, now + i * 60_000), 0, now + i * 60_000)) n++;
     expect(n).toBe(30);
-    expect(after.reportedTimes()).toEqual(new Map([['plc/temp', now + 30 * 60_000]]));
+    expect(after.reportedTimes()).toEqual(kept(['plc/temp', now + 30 * 60_000]));
   });
 
   it('a point last reported bad (device down at stop) keeps no time: its unchanged good value is reported after the restart', () => {
@@ -138,7 +140,7 @@ describe('report-by-exception after a restart: gateway-clock times are never com
     before.accept(R(20, t0), 0, t0);
     const down = t0 + 60_000;
     expect(before.accept(bad(down), 0, down)).toBe(true); // the runner's reading, gateway clock
-    expect(before.reportedTimes()).toEqual(new Map());
+    expect(before.reportedTimes()).toEqual(kept());
     const after = new ExceptionFilter(15 * 60_000, { tracked });
     after.restore(before.reportedTimes());
     expect(after.accept(R(20, t0), 0, down + 30_000)).toBe(true);
@@ -146,13 +148,13 @@ describe('report-by-exception after a restart: gateway-clock times are never com
 
   it('after a restart, a good sample following a bad report is reported even when not newer than the restored time', () => {
     const after = new ExceptionFilter(60_000, { tracked });
-    after.restore(new Map([['plc/temp', 2000]]));
+    after.restore(kept(['plc/temp', 2000]));
     // Device not reachable at start: the runner reports it bad (gateway clock, not kept).
     expect(after.accept(bad(10_000), 0, 10_000)).toBe(true);
-    expect(after.reportedTimes()).toEqual(new Map());
+    expect(after.reportedTimes()).toEqual(kept());
     // Reachable again: the subscription repeats the sample of before the restart; the hub shows bad, so it is reported.
     expect(after.accept(R(6, 2000), 0, 10_100)).toBe(true);
-    expect(after.reportedTimes()).toEqual(new Map([['plc/temp', 2000]]));
+    expect(after.reportedTimes()).toEqual(kept(['plc/temp', 2000]));
     // Repeated again (a new subscription after a reconnect): the hub has it now.
     expect(after.accept(R(6, 2000), 0, 10_200)).toBe(false);
   });
@@ -161,10 +163,48 @@ describe('report-by-exception after a restart: gateway-clock times are never com
     const f = new ExceptionFilter(1000, { tracked });
     f.accept(R(5, 500), 0, 1000);
     f.remember(R(5, 2000), 2000);
-    expect(f.reportedTimes()).toEqual(new Map([['plc/temp', 500]]));
+    expect(f.reportedTimes()).toEqual(kept(['plc/temp', 500]));
     const v = f.version;
     f.remember(bad(3000), 3000);
     expect(f.version).toBe(v + 1);
-    expect(f.reportedTimes()).toEqual(new Map());
+    expect(f.reportedTimes()).toEqual(kept());
+  });
+});
+
+/**
+ * An uncertain sample (OPC UA Uncertain status: the server's sourceTimestamp, as a good one) is
+ * kept across a restart too, with its quality: before, only good samples' times were kept, and a
+ * point last reported uncertain reported its unchanged sample once more after every restart.
+ */
+describe('report-by-exception after a restart: uncertain samples', () => {
+  const tracked = new Set(['plc']);
+  const R = (value: number, ts: number, quality: Reading['quality'] = 'good'): Reading => ({ device: 'plc', point: 'temp', value, quality, ts });
+
+  it('holds back the repeated uncertain sample; a newer one, or the same time with another quality, is reported', () => {
+    const before = new ExceptionFilter(60_000, { tracked });
+    expect(before.accept(R(20, 1000), 0, 1000)).toBe(true);
+    expect(before.accept(R(21, 2000, 'uncertain'), 0, 2000)).toBe(true);
+    expect(before.reportedTimes()).toEqual(kept(['plc/temp', 2000, 'uncertain']));
+
+    const after = new ExceptionFilter(60_000, { tracked });
+    after.restore(before.reportedTimes());
+    expect(after.accept(R(21, 2000, 'uncertain'), 0, 10_000)).toBe(false);
+    // The server reports the same sample good now (its status cleared): news for the hub.
+    expect(after.accept(R(21, 2000), 0, 10_100)).toBe(true);
+    expect(after.reportedTimes()).toEqual(kept(['plc/temp', 2000]));
+
+    const again = new ExceptionFilter(60_000, { tracked });
+    again.restore(before.reportedTimes());
+    expect(again.accept(R(21, 2001, 'uncertain'), 0, 10_000)).toBe(true);
+  });
+
+  it('a restored good time does not hold back an uncertain sample of the same time, nor the reverse', () => {
+    const a = new ExceptionFilter(60_000, { tracked });
+    a.restore(kept(['plc/temp', 2000]));
+    expect(a.accept(R(21, 2000, 'uncertain'), 0, 10_000)).toBe(true);
+    const b = new ExceptionFilter(60_000, { tracked });
+    b.restore(kept(['plc/temp', 2000, 'uncertain']));
+    expect(b.accept(R(21, 1500), 0, 10_000)).toBe(true);
+    expect(b.reportedTimes()).toEqual(kept(['plc/temp', 1500]));
   });
 });

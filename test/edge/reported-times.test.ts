@@ -121,8 +121,23 @@ describe('the reported times file', () => {
 
   it('drops times later than the gateway clock when the file was written (a source clock ahead)', () => {
     const f = join(dir.path, REPORTED_TIMES_FILE);
-    expect(saveReportedTimes(f, new Map([['plc/a', 1000], ['plc/b', 9000]]), log, 5000)).toBe(true);
-    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map([['plc/a', 1000]]));
+    expect(saveReportedTimes(f, new Map([['plc/a', { ts: 1000, quality: 'good' }], ['plc/b', { ts: 9000, quality: 'good' }], ['plc/c', { ts: 9500, quality: 'uncertain' }]]), log, 5000)).toBe(true);
+    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map([['plc/a', { ts: 1000, quality: 'good' }]]));
+  });
+
+  it('keeps uncertain samples apart from good ones, in a file an earlier release still reads', () => {
+    const f = join(dir.path, 'uncertain.json');
+    expect(saveReportedTimes(f, new Map([['plc/a', { ts: 1000, quality: 'good' }], ['plc/b', { ts: 2000, quality: 'uncertain' }]]), log, 5000)).toBe(true);
+    const doc = JSON.parse(readFileSync(f, 'utf8')) as unknown;
+    // Version 2, good times where they always were: an earlier release reads the file and reports plc/b's sample once more.
+    expect(doc).toEqual({ v: 2, savedAt: 5000, points: { 'plc/a': 1000 }, uncertain: { 'plc/b': 2000 } });
+    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map([['plc/a', { ts: 1000, quality: 'good' }], ['plc/b', { ts: 2000, quality: 'uncertain' }]]));
+    // A file of an earlier release (no uncertain field) reads as before.
+    writeFileSync(f, JSON.stringify({ v: 2, savedAt: 5000, points: { 'plc/a': 1000 } }));
+    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map([['plc/a', { ts: 1000, quality: 'good' }]]));
+    // A malformed uncertain field is an unknown layout: the file is not used.
+    writeFileSync(f, JSON.stringify({ v: 2, savedAt: 5000, points: { 'plc/a': 1000 }, uncertain: { 'plc/b': 'soon' } }));
+    expect(loadReportedTimes(f, log, 6000)).toEqual(new Map());
   });
 
   it('does not use a version 1 file (its times may be heartbeats, on the gateway clock)', () => {
