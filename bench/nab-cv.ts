@@ -303,7 +303,7 @@ async function runPool(jobs: readonly Job[], n: number, verbose: boolean): Promi
 // ---- scoring -----------------------------------------------------------------------------------
 
 /** The scorer (standard profile, per-series raw scores too) on `resultsDir`, restricted to `categories`; cached beside the outputs. */
-async function nabScore(ctx: { nabDir: string; scorer: string }, resultsDir: string, categories: readonly string[], threshold?: number): Promise<Scored> {
+export async function nabScore(ctx: { nabDir: string; scorer: string }, resultsDir: string, categories: readonly string[], threshold?: number): Promise<Scored> {
   const tag = createHash('sha256').update(JSON.stringify([categories, threshold ?? null, 'per-file'])).digest('hex').slice(0, 12);
   const cached = join(resultsDir, `score-${tag}.json`);
   if (!existsSync(cached)) {

@@ -30,6 +30,7 @@ const benches: Record<string, Bench> = {
   },
   'fleet-prior': async () => (await import('./fleet-prior.js')).benchFleetPrior(),
   'nab-cv': async () => (await import('./nab-cv.js')).benchNabCv(),
+  'nab-prior': async () => (await import('./nab-prior.js')).benchNabPrior(),
   analytics: async () => (await import('./analytics.js')).benchAnalytics(),
   agents: async () => (await import('./agents.js')).benchAgents(),
   review: async () => (await import('./review.js')).benchReview(),

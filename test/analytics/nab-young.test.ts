@@ -53,3 +53,14 @@ describe('young-detector pieces of the NAB series (bench/nab-young.ts)', () => {
     await expect(writeYoungCorpus(nab, join(nab, 'young'), ['realX'], 2000)).rejects.toThrow(/combined_windows\.json: realX\/s\.csv: window \[.*\] does not start and end on rows of .*s\.csv/);
   });
 });
+
+describe('pieces scored from a prior (bench/nab-prior.ts)', () => {
+  it('pairs every piece after the first with the piece before it, and nothing else', async () => {
+    const { followingPieces } = await import('../../bench/nab-prior.js');
+    expect(followingPieces(['b_p1.csv', 'a_p0.csv', 'a_p2.csv', 'a_p1.csv', 'b_p0.csv', 'c_p0.csv', 'd_p3.csv', 'notes.txt'])).toEqual([
+      { previous: 'a_p0.csv', current: 'a_p1.csv' },
+      { previous: 'a_p1.csv', current: 'a_p2.csv' },
+      { previous: 'b_p0.csv', current: 'b_p1.csv' },
+    ]);
+  });
+});
