@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
 import { selectBackend, tf } from './backend.js';
-import { buildInput, forecastErrors, inputSize, predict, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
+import { buildInput, forecastErrors, inputSize, predict, spreadFloor, trainForecaster, type ForecasterModel, type ForecasterOptions } from './forecaster.js';
 import { VolatilityRecord, type VolatilityRecordOptions, type VolatilityRecordState } from './volatility.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
 import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
@@ -464,7 +464,7 @@ export class PointDetector {
       s2 += x * x;
     }
     const m = s / k;
-    return Math.max(Math.sqrt(Math.max(0, s2 / k - m * m)), 1e-6 * Math.max(1, Math.abs(m)));
+    return Math.max(Math.sqrt(Math.max(0, s2 / k - m * m)), spreadFloor(m));
   }
 
   private maybeTrain(): void {

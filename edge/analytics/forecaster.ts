@@ -50,6 +50,14 @@ const YIELD_EVERY_BATCHES = 8;
 const SEASONAL = 4;
 const TIME_FEATURES = 4;
 
+/**
+ * The smallest spread a point's readings are measured in: a millionth of their level (at least of
+ * 1), so that a constant point's deviations are not divided by zero.
+ */
+export function spreadFloor(level: number): number {
+  return 1e-6 * Math.max(1, Math.abs(level));
+}
+
 export function inputSize(opts: ForecasterOptions): number {
   return opts.lags + TIME_FEATURES + SEASONAL;
 }
@@ -92,6 +100,9 @@ export function buildInput(
 
 /** Forward pass in plain JS; returns the prediction in value units. */
 export function predict(model: ForecasterModel, input: Float64Array): number {
+  // Trained on one value throughout: the network has nothing to say, and its untrained residue (a
+  // few hundredths of the floored spread) would read as an error far beyond any the point made.
+  if (model.std <= spreadFloor(model.mean)) return model.mean;
   const { inputSize: n, hidden: h, w1, b1, w2 } = model;
   let y = model.b2;
   for (let j = 0; j < h; j++) {
@@ -151,7 +162,7 @@ export async function trainForecaster(tf: typeof TF, opts: ForecasterOptions, in
   }
   const m = n - start + 1;
   const mean = s / m;
-  const std = Math.max(Math.sqrt(Math.max(0, s2 / m - mean * mean)), 1e-6 * Math.max(1, Math.abs(mean)));
+  const std = Math.max(Math.sqrt(Math.max(0, s2 / m - mean * mean)), spreadFloor(mean));
   const lags = seasonalLags(timestamps, input.historyCapacity);
   const norm = { mean, std, ...lags };
   const size = inputSize(opts);

@@ -73,6 +73,20 @@ describe('PointDetector', () => {
     expect(delay(await run(new PointDetector(FAST), drift), 1500, 0.5)).toBeLessThanOrEqual(60);
   });
 
+  it('a constant point raises nothing when its first model is adopted, and still alarms when it starts to move', async () => {
+    // A setpoint or an idle meter: one value throughout. The network trained on it output a few
+    // hundredths of the floored spread where the cold-start predictor had been exact, and that
+    // alarmed at the adoption (reading 311 here, 411 with the defaults) on every such point.
+    for (const level of [0, 21.5, 1000]) {
+      const det = new PointDetector(FAST, `flat-${level}`);
+      const flat = await run(det, Array.from({ length: 700 }, () => level));
+      expect(det.detail.usingModel, `level ${level}`).toBe(true);
+      expect(flat.filter((x) => x >= 0.5), `level ${level}`).toEqual([]);
+      const moved = await run(det, [level + 0.5, level + 1, level + 1.5], 700);
+      expect(Math.max(...moved), `level ${level}`).toBeGreaterThanOrEqual(0.5);
+    }
+  });
+
   it('range novelty: a reading beyond the range seen so far by more than the tolerance scores 1', async () => {
     const values = dailySeries(700, 5);
     const seen = values.slice(0, 650);
