@@ -26,7 +26,7 @@ import {
   type PriorModel,
   type PriorPatterns,
 } from '../../shared/wire/detector-prior.js';
-import { PointDetector, resolveOptions, type DetectorOptionsInput, type DetectorState } from './detector.js';
+import { LONG_AGO, PointDetector, resolveOptions, type DetectorOptionsInput, type DetectorState } from './detector.js';
 import { forecastErrors, inputSize, type ForecasterModel } from './forecaster.js';
 import type { LikelihoodState } from './likelihood.js';
 import type { NoveltyState } from './novelty.js';
@@ -116,6 +116,8 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     lastAlertAt: -1e12,
     quietRun: 0,
     lastRaw: 0,
+    // The prior's pattern calibration has watched its points' days: novelty judges from the start.
+    noveltySince: LONG_AGO,
     recentScores: [],
     alerts: [],
     range: [lo, hi],

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { PointDetector, selectBackend, currentBackend, type DetectorOptionsInput } from '../../edge/analytics/index.js';
+import { PointDetector, selectBackend, currentBackend, type DetectorOptionsInput, type DetectorState } from '../../edge/analytics/index.js';
 import { tempDir } from '../support/tmp.js';
 import { dailySeries, gaussian, rng, STEP_MS, T0 } from './synthetic.js';
 
@@ -85,6 +85,38 @@ describe('PointDetector', () => {
       const moved = await run(det, [level + 0.5, level + 1, level + 1.5], 700);
       expect(Math.max(...moved), `level ${level}`).toBeGreaterThanOrEqual(0.5);
     }
+  });
+
+  it('pattern novelty judges only once its calibration has watched a day (noveltyLearnMs), also across a save and load', async () => {
+    // 5-min readings: a day is 288. Novelty is calibrated from about reading 260 (its memory and
+    // calibration filled), so it judges from about reading 550; before that its p is 1 (after,
+    // it is 1 only while both scales' p are at least 0.5: the first p below 1 comes a few readings on).
+    const values = dailySeries(900, 5);
+    const judgedFrom = async (det: PointDetector, from = 0, to = values.length): Promise<number> => {
+      for (let i = from; i < to; i++) {
+        await det.score(T0 + i * STEP_MS, values[i] ?? 0);
+        if (det.detail.noveltyP < 1) return i;
+      }
+      return Infinity;
+    };
+    const now = await judgedFrom(new PointDetector({ ...FAST, noveltyLearnMs: 0 }));
+    const day = await judgedFrom(new PointDetector(FAST));
+    expect(now).toBeLessThan(400);
+    expect(day - now).toBeGreaterThanOrEqual(288 - 8);
+    expect(day - now).toBeLessThanOrEqual(288 + 8);
+
+    // Saved half-way through its first day, a detector still waits out the rest of that day.
+    const a = new PointDetector(FAST);
+    expect(await judgedFrom(a, 0, 400)).toBe(Infinity);
+    const dir = tempDir('swarmgate-detector-');
+    dirs.push(dir);
+    await a.save(dir.path);
+    expect(await judgedFrom(await PointDetector.load(dir.path), 400)).toBe(day);
+
+    // A state saved before the rule existed (no noveltySince): its novelty judges as it did.
+    const old = { ...(await a.state()) } as Record<string, unknown>;
+    delete old.noveltySince;
+    expect(await judgedFrom(PointDetector.fromState(old as unknown as DetectorState), 400)).toBeLessThan(day - 100);
   });
 
   it('range novelty: a reading beyond the range seen so far by more than the tolerance scores 1', async () => {

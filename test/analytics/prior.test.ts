@@ -26,11 +26,11 @@ function returnAir(seed: number, outdoorMeanC: number, days: number, offset = 0)
 
 const FAST: DetectorOptionsInput = { maxHistory: 1200, minTrain: 300, retrainEvery: 600, forecaster: { epochs: 2, trainWindow: 800 } };
 
-async function run(det: PointDetector, values: readonly number[], from: number): Promise<Array<{ score: number; prediction: number; phase: string }>> {
-  const out: Array<{ score: number; prediction: number; phase: string }> = [];
+async function run(det: PointDetector, values: readonly number[], from: number): Promise<Array<{ score: number; prediction: number; phase: string; noveltyP: number }>> {
+  const out: Array<{ score: number; prediction: number; phase: string; noveltyP: number }> = [];
   for (let i = 0; i < values.length; i++) {
     const score = await det.score(T0 + (from + i) * STEP_MS, values[i] ?? 0);
-    out.push({ score, prediction: det.detail.prediction, phase: det.detail.phase });
+    out.push({ score, prediction: det.detail.prediction, phase: det.detail.phase, noveltyP: det.detail.noveltyP });
   }
   return out;
 }
@@ -68,6 +68,9 @@ describe('detector priors', () => {
     expect(own[lags]?.phase).toBe('scoring');
     // A unit at the prior's level is not moved (more than a fraction of the noise, sd 1).
     expect(Math.abs(primed.levelShift ?? NaN)).toBeLessThan(0.5);
+    // Its pattern novelty judges from the start: the prior's calibration has watched its points' days.
+    expect(own.slice(lags, 60).some((r) => r.noveltyP < 1)).toBe(true);
+    expect(fresh.every((r) => r.noveltyP === 1)).toBe(true);
     expect(fresh[lags]?.phase).toBe('learning');
     expect(fresh.filter((r) => r.phase === 'learning').length).toBeGreaterThan(100);
     // Same network (weights rounded to 7 digits), but until a day of its own readings the seasonal

@@ -66,10 +66,14 @@ describe('PointDetector after an anomaly', () => {
 
   // The refractory period (one alert per incident) ends once the first incident has been quiet
   // for 150 readings, no longer only 200 readings after its alert.
+  // After the detector's first day: within it, pattern novelty (which reports the second step;
+  // the first one's errors fill the forecast's calibration) does not judge yet (noveltyLearnMs),
+  // as the gateway's monitor raises no event in a point's first learningHours (24) anyway.
   it('a second step 180 samples after the first is reported as strongly as the first', async () => {
-    const second = LEARN + STEP + 180;
-    const { scores } = await replay(coldRoom(second + 100, 11, [LEARN, second]));
-    expect(Math.max(...scores.slice(LEARN, LEARN + STEP))).toBeGreaterThanOrEqual(0.5);
+    const first = 30 * 60;
+    const second = first + STEP + 180;
+    const { scores } = await replay(coldRoom(second + 100, 11, [first, second]));
+    expect(Math.max(...scores.slice(first, first + STEP))).toBeGreaterThanOrEqual(0.5);
     expect(Math.max(...scores.slice(second, second + STEP))).toBeGreaterThanOrEqual(0.5);
   });
 });
