@@ -9,10 +9,11 @@
  * points that do not change, slow polls) is found by due() and re-reported by the gateway.
  *
  * After a restart (restore()), a reading whose timestamp is not newer than the last one reported
- * for its point before the restart, and whose quality is the same, is not reported: a new OPC UA subscription delivers
- * the current value with its original sourceTimestamp, a sample the hub already has. The heartbeat
- * period runs from it; the first reading with a newer timestamp is reported, even with an equal
- * value (as the first reading after a start always is), and the usual rules apply from there.
+ * for its point before the restart, and whose quality is the same, is not reported: a new OPC UA
+ * subscription delivers the current value with its original sourceTimestamp, a sample the hub
+ * already has. The heartbeat period runs from it; the first reading with a newer timestamp is
+ * reported, even with an equal value (as the first reading after a start always is), and the usual
+ * rules apply from there.
  * Only source timestamps are kept and compared: those of good and uncertain readings the driver
  * delivered (accept(); an OPC UA Uncertain status carries the server's sourceTimestamp as a good
  * one does), never a heartbeat's (remember(), gateway clock) nor a bad reading's (the runner's and
