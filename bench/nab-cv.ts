@@ -35,7 +35,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { DEFAULT_DETECTOR_OPTIONS, resolveOptions, type DetectorOptionsInput, type ModelSource } from '../edge/analytics/detector.js';
 import type { ForecasterModel } from '../edge/analytics/forecaster.js';
-import { python, type ScorerProfile } from './nab.js';
+import { nabDataDir, nabScorer, python, type ScorerProfile } from './nab.js';
 import { writeYoungCorpus, YOUNG_PIECE } from './nab-young.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
 
@@ -328,14 +328,15 @@ interface CvContext {
   readonly replayed: JobDone;
 }
 
-function cacheDirOf(cacheDir: string | undefined): string {
+/** The cross-validation's cache folder: as given, else $SWARMGATE_NAB_CV_CACHE, else .scratch/nab-cv. */
+export function cacheDirOf(cacheDir: string | undefined): string {
   return resolve(cacheDir ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
 }
 
 /** Resolves the data, scorer and cache of `options`, and replays every (series, configuration) the cache lacks. */
 async function prepare(options: CvOptions, configs: readonly CvConfig[]): Promise<CvContext> {
-  const nabDir = options.nabDir ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
-  const scorer = options.scorer ?? join(repoRoot, '..', 'shared', 'tools', 'nab_score.py');
+  const nabDir = nabDataDir(options.nabDir);
+  const scorer = nabScorer(options.scorer);
   const cacheDir = cacheDirOf(options.cacheDir);
   if (!existsSync(join(nabDir, 'data'))) throw new Error(`NAB data not found under ${nabDir} (set SWARMGATE_NAB_DIR)`);
   const verbose = options.verbose ?? false;
@@ -465,11 +466,11 @@ export async function runSeedSpread(seeds: readonly number[] = [1, 2, 3, 4, 5], 
 
 /**
  * The same cross-validation in the young-detector regime (bench/nab-young.ts): every series cut
- * into pieces of about `size` readings, each scored as a series of its own. Its outputs and
- * trainings are cached apart from the full series' (under young-<size> in the cache folder).
+ * into pieces of about `size` readings, each scored as a series of its own. The pieces, their
+ * outputs and trainings are cached apart from the whole series' (under young-<size>/<version>).
  */
 export async function runYoungCv(size = YOUNG_PIECE, options: CvOptions = {}): Promise<CvResult> {
-  const nabDir = options.nabDir ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
+  const nabDir = nabDataDir(options.nabDir);
   // The pieces and everything cached from them share one folder per version of the pieces.
   const corpus = await writeYoungCorpus(nabDir, join(cacheDirOf(options.cacheDir), `young-${size}`), FOLDS.flatMap((f) => f.categories), size);
   return runNabCv({ ...options, nabDir: corpus, cacheDir: corpus });

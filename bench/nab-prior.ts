@@ -13,16 +13,14 @@
  */
 import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { PointDetector } from '../edge/analytics/detector.js';
 import { readSeriesCsv } from '../edge/analytics/csv.js';
 import { detectorFromPrior, exportPrior } from '../edge/analytics/prior.js';
-import { FOLDS, nabScore } from './nab-cv.js';
+import { cacheDirOf, FOLDS, nabScore } from './nab-cv.js';
+import { nabDataDir, nabScorer } from './nab.js';
 import { writeYoungCorpus, YOUNG_PIECE } from './nab-young.js';
 import { progress, ratioEntry, type BenchEntry } from './results.js';
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export const PRIOR_MODES = ['fresh', 'prior', 'own'] as const;
 export type PriorMode = (typeof PRIOR_MODES)[number];
@@ -49,9 +47,9 @@ export interface NabPriorResult {
 
 export async function runNabPrior(options: { readonly nabDir?: string; readonly scorer?: string; readonly cacheDir?: string } = {}): Promise<NabPriorResult> {
   const started = Date.now();
-  const nabDir = options.nabDir ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
-  const scorer = options.scorer ?? join(repoRoot, '..', 'shared', 'tools', 'nab_score.py');
-  const cache = resolve(options.cacheDir ?? process.env.SWARMGATE_NAB_CV_CACHE ?? join(repoRoot, '.scratch', 'nab-cv'));
+  const nabDir = nabDataDir(options.nabDir);
+  const scorer = nabScorer(options.scorer);
+  const cache = cacheDirOf(options.cacheDir);
   const categories = FOLDS.flatMap((f) => f.categories);
   const corpus = await writeYoungCorpus(nabDir, join(cache, `young-${YOUNG_PIECE}`), categories, YOUNG_PIECE);
   const work = await mkdtemp(join(tmpdir(), 'swarmgate-nab-prior-'));

@@ -57,13 +57,23 @@ export interface ScorerProfile {
 }
 
 /** The Python that runs the NAB scorer. */
+/** The NAB data folder: as given, else $SWARMGATE_NAB_DIR, else ../shared/data/nab beside the project. */
+export function nabDataDir(given?: string): string {
+  return given ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
+}
+
+/** The NAB scorer: as given, else ../shared/tools/nab_score.py beside the project. */
+export function nabScorer(given?: string): string {
+  return given ?? join(repoRoot, '..', 'shared', 'tools', 'nab_score.py');
+}
+
 export function python(): string {
   return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
 
 export async function runNab(options: NabOptions = {}): Promise<NabResult> {
-  const nabDir = options.nabDir ?? process.env.SWARMGATE_NAB_DIR ?? join(repoRoot, '..', 'shared', 'data', 'nab');
-  const scorer = options.scorer ?? join(repoRoot, '..', 'shared', 'tools', 'nab_score.py');
+  const nabDir = nabDataDir(options.nabDir);
+  const scorer = nabScorer(options.scorer);
   if (!existsSync(join(nabDir, 'data'))) throw new Error(`NAB data not found under ${nabDir} (set SWARMGATE_NAB_DIR)`);
   const outDir = options.outDir ?? (await mkdtemp(join(tmpdir(), 'swarmgate-nab-')));
   const started = Date.now();
