@@ -146,12 +146,19 @@ describe('plain point topics (aedes)', () => {
     const { broker, gw, fed, registry } = await setup({ enabled: true, writable: true });
     await publishTo(broker.broker, `${PREFIX}/points/ahu1/setpoint/set`, '{"v":21}', true);
     await waitFor(() => gw.writes.length === 1, 5000, 'live write');
-    // reconnect: the gateway subscribes again and the broker sends the retained /set with retain=1
+    // reconnect: the gateway subscribes again and the broker sends the retained /set with retain=1.
+    // Counted at the broker: the gateway may be back within a few ms (a random wait of at most
+    // reconnectPeriodMs), too briefly away for a poll of `connected` to see it gone.
+    let connects = 0;
+    const counted = (c: { id: string }): void => {
+      if (c.id === 'gw-1') connects++;
+    };
+    broker.broker.on('client', counted);
     for (const c of Object.values((broker.broker as unknown as { clients: Record<string, { id: string; conn: { destroy(): void } }> }).clients)) {
       if (c.id === 'gw-1') c.conn.destroy();
     }
-    await waitFor(() => !fed.publisher.connected, 5000, 'disconnect');
-    await waitFor(() => fed.publisher.connected, 5000, 'reconnect');
+    await waitFor(() => connects === 1 && fed.publisher.connected, 20_000, 'reconnect');
+    broker.broker.off('client', counted);
     await new Promise((r) => setTimeout(r, 200));
     expect(gw.writes.length).toBe(1);
     const ignored = (await registry.getSingleMetric('swarmgate_federation_rejected_total')?.get())?.values.find((v) => v.labels.reason === 'retained');
