@@ -3,21 +3,15 @@
  * and a QR code, list shows states without secrets, revoke ends an unused token, and the errors
  * name what is wrong.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from './support/cli.js';
 import { tempDir } from './support/tmp.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY = join(ROOT, 'cli', 'main.ts');
 const dir = tempDir('swarmgate-cli-enroll-');
 
-function swarmgate(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const swarmgate = (...args: string[]): CliResult => runCli(args, { timeoutMs: 60_000 });
 
 describe('swarmgate hub enroll', () => {
   afterAll(() => dir.remove());
@@ -33,7 +27,7 @@ describe('swarmgate hub enroll', () => {
   it('creates tokens shown once with claim URI and QR code, lists and revokes them', () => {
     const created = swarmgate('hub', 'enroll', 'create', '--config', config, '--site', 'hq', '--count', '2', '--ttl', '12h', '--qr');
     expect(created.stderr).toBe('');
-    expect(created.code).toBe(0);
+    expect(created.status).toBe(0);
     const tokens = [...created.stdout.matchAll(/^ {2}(swg-enroll-v1\.([a-z0-9]{12})\.[A-Za-z0-9_-]{43})$/gm)];
     expect(tokens).toHaveLength(2);
     expect(created.stdout).toContain('claim: swarmgate://enroll?hub=https%3A%2F%2Fhub.example.com%3A8443&token=swg-enroll-v1.');
@@ -48,18 +42,18 @@ describe('swarmgate hub enroll', () => {
 
     const id = tokens[0]?.[2] ?? '';
     const revoked = swarmgate('hub', 'enroll', 'revoke', id, '--config', config);
-    expect(revoked.code).toBe(0);
+    expect(revoked.status).toBe(0);
     expect(revoked.stdout).toMatch(new RegExp(`^${id}  hq  \\*  revoked`));
     expect(swarmgate('hub', 'enroll', 'list', '--config', config, '--state', 'active').stdout.split('\n').filter(Boolean)).toHaveLength(1);
     // Revoked already: said so, exit 1, nothing changed.
     const again = swarmgate('hub', 'enroll', 'revoke', id, '--config', config);
-    expect(again.code).toBe(1);
+    expect(again.status).toBe(1);
     expect(again.stderr).toMatch(new RegExp(`SWG_ERR_ENROLL_TOKEN_SPENT: token ${id} was already revoked at .* by cli:`));
   }, 60_000);
 
   it('names the wrong option or value', () => {
     const noSite = swarmgate('hub', 'enroll', 'create', '--config', config);
-    expect(noSite.code).toBe(1);
+    expect(noSite.status).toBe(1);
     expect(noSite.stderr).toContain('create: --site SITE is required');
     const badTtl = swarmgate('hub', 'enroll', 'create', '--config', config, '--site', 'hq', '--ttl', 'forever');
     expect(badTtl.stderr).toContain('--ttl: expected a duration like 30m, 12h or 7d, got "forever"');

@@ -1,11 +1,9 @@
 /**
  * The `swarmgate` executable as a user runs it: exit codes, messages, JSON lines on stdout.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { startFacility } from '../devices/facility.js';
@@ -15,29 +13,20 @@ import { QuarantineService } from '../hub/quarantine/service.js';
 import { SqliteStore } from '../hub/store/sqlite/sqlite.js';
 import { upsertUser } from '../hub/broker/credentials.js';
 import { loadHubConfig, openHubStore } from '../hub/index.js';
+import { CLI_ENTRY, PROJECT_ROOT, runCli, runCliAsync, type CliResult } from './support/cli.js';
 import { tempDir } from './support/tmp.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ENTRY = join(ROOT, 'cli', 'main.ts');
+const ROOT = PROJECT_ROOT;
+const ENTRY = CLI_ENTRY;
 const PROFILES = join(ROOT, 'devices', 'profiles');
 const dir = tempDir('swarmgate-cli-');
 afterAll(() => dir.remove());
 
 /** `logLevel: 'unset'` runs it as a person does, without SWARMGATE_LOG_LEVEL. */
-function cli(args: string[], logLevel: 'warn' | 'unset' = 'warn'): { status: number | null; stdout: string; stderr: string } {
-  const env: NodeJS.ProcessEnv = { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' };
-  if (logLevel === 'unset') {
-    delete env.SWARMGATE_LOG_LEVEL;
-    delete env.VITEST; // the logger is silent under vitest
-  }
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], logLevel: 'warn' | 'unset' = 'warn'): CliResult => runCli(args, { logLevel });
 
 /** Async: the facility under test runs in this process and must keep answering. */
-async function cliAsync(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return promisify(execFile)(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } });
-}
+const cliAsync = (args: string[]): Promise<{ stdout: string; stderr: string }> => runCliAsync(args, { logLevel: 'error' });
 
 // Every test here starts `node --import tsx` children that load the whole app: on a loaded 2-core
 // CI box one such start takes 10-15 s (edge discover runs three), so the tests get more than the

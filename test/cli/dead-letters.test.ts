@@ -4,31 +4,23 @@
  * taken at the next start) and with one running (taken within a second, said so), drops, and the
  * refusals: an unknown id, root on the service user's outbox.
  */
-import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDeadLetters } from '../../edge/federation/dead-letters.js';
 import { Outbox } from '../../edge/federation/outbox.js';
+import { PROJECT_ROOT, runCli, runCliAsync, type CliResult } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ENTRY = join(ROOT, 'cli', 'main.ts');
-const PROFILES = join(ROOT, 'devices', 'profiles');
+const PROFILES = join(PROJECT_ROOT, 'devices', 'profiles');
 const dir = tempDir('swg-cli-dead-');
 afterAll(() => dir.remove());
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]): CliResult => runCli(args);
 
 /** Async: the gateway's outbox under test runs in this process and must keep looking at its file. */
 async function cliAsync(args: string[]): Promise<string> {
-  const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
-  return r.stdout;
+  return (await runCliAsync(args)).stdout;
 }
 
 describe('swarmgate edge dead-letters', { timeout: 240_000 }, () => {

@@ -5,23 +5,18 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { sha256File } from '../../shared/release/artifact.js';
 import { canonicalJson, type ReleaseManifest } from '../../shared/release/manifest.js';
 import { generateReleaseKeys, parsePublicKey, readPublicKey, verifyManifest } from '../../shared/release/signing.js';
+import { runCli, type CliResult } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ENTRY = join(ROOT, 'cli', 'main.ts');
 const dir = tempDir('swarmgate-release-');
 afterAll(() => dir.remove());
 
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'warn' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]): CliResult => runCli(args, { timeoutMs: 60_000 });
 
 function refusedWith(fn: () => unknown, code: string, check?: string): void {
   try {
