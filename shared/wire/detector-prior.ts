@@ -2,7 +2,7 @@
  * A detector prior: what one point's anomaly detector has learned, in a portable, versioned and
  * size-bounded document, so a new gateway (or a new point) on the same equipment starts from what
  * its peers learned instead of from nothing. Carries the forecaster (weights and normalisation),
- * the calibration of each surprise (its recent history and fitted location/scale), a bounded
+ * the calibration of each surprise (its history, thinned, and fitted location/scale), a bounded
  * sample of remembered shapes and the operating range; never the readings themselves beyond what
  * the calibration and the shapes need. The gateway builds and loads it (edge/analytics/prior.ts);
  * the hub validates the same schema when it stores and serves priors.
@@ -41,7 +41,7 @@ export const PriorModelSchema = Type.Object(
 
 export const PriorCalibrationSchema = Type.Object(
   {
-    history: Type.Array(Type.Number({ minimum: 0, maximum: 1e300 }), { minItems: 1, maxItems: PRIOR_HISTORY_MAX, description: 'Newest surprises of normal operation, oldest first' }),
+    history: Type.Array(Type.Number({ minimum: 0, maximum: 1e300 }), { minItems: 1, maxItems: PRIOR_HISTORY_MAX, description: 'Surprises of normal operation, oldest first: the calibration history thinned evenly, newest kept' }),
     mean1: Finite,
     std1: Positive,
     meanK: Finite,

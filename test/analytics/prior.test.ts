@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { detectorFromPrior, encodePrior, exportPrior, loadDetector, PointDetector, readPrior, type DetectorOptionsInput } from '../../edge/analytics/index.js';
 import { FacilityModel } from '../../devices/physics/model.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
-import { DETECTOR_PRIOR_MAX_BYTES } from '../../shared/wire/index.js';
+import { priorHistory } from '../../edge/analytics/prior.js';
+import { DETECTOR_PRIOR_MAX_BYTES, PRIOR_HISTORY_MAX } from '../../shared/wire/index.js';
 import { capturedLog } from '../support/captured-log.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';
 
@@ -52,6 +53,25 @@ describe('detector priors', () => {
     expect(bytes.byteLength).toBeLessThanOrEqual(DETECTOR_PRIOR_MAX_BYTES);
     expect(readPrior(bytes)).toEqual(prior);
     expect(readPrior(bytes.toString('utf8'))).toEqual(prior);
+  }, 60_000);
+
+  it("carries each calibration's whole history, thinned evenly, not only its newest part", async () => {
+    const peer = await trained();
+    const state = await peer.state();
+    const prior = await exportPrior(peer);
+    const own = [state.forecast.history, state.pattern.history, state.longPattern?.history ?? []];
+    const carried = [prior.forecast.history, ...prior.patterns.map((p) => p.calibration.history)];
+    for (const [i, full] of own.entries()) {
+      const sent = carried[i] ?? [];
+      const every = Math.ceil(full.length / PRIOR_HISTORY_MAX);
+      expect(full.length).toBeGreaterThan(PRIOR_HISTORY_MAX);
+      expect(sent.length).toBeLessThanOrEqual(PRIOR_HISTORY_MAX);
+      // Newest kept, every `every`-th before it, back to the oldest stretch of the peer's history.
+      expect(sent).toEqual(full.filter((_, k) => (full.length - 1 - k) % every === 0).map((x) => Number(x.toPrecision(7))));
+      expect(sent.length).toBe(Math.ceil(full.length / every));
+    }
+    expect(priorHistory([1, 2, 3])).toEqual([1, 2, 3]);
+    expect(priorHistory(Array.from({ length: 2 * PRIOR_HISTORY_MAX }, (_, k) => k))).toEqual(Array.from({ length: PRIOR_HISTORY_MAX }, (_, k) => 2 * k + 1));
   }, 60_000);
 
   it('a detector from a prior scores without a learning period and matches the trained detector', async () => {
