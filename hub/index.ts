@@ -245,7 +245,7 @@ async function startServices(ctx: StartContext, store: HubStore, link: BrokerLin
   leases.want([INCIDENTS_LEASE]);
   await leases.renewAll(); // a lone hub groups from its first event
   const incidents = await IncidentService.open({
-    sql: sqlFor(store), points, stored: store, owns: () => leases.holds(INCIDENTS_LEASE), log: log.child({ part: 'incidents' }),
+    sql: sqlFor(store), points, stored: store, leaseTerm: () => leases.term(INCIDENTS_LEASE), log: log.child({ part: 'incidents' }),
     gatewayVersion: async (gw) => (await registry.get(gw))?.version, fleetVersions: async () => versionCounts(await registry.list()),
   });
   incidents.connect(events);

@@ -41,6 +41,12 @@
  *   the window, they move into the fleet incident, and an equipment incident left empty is
  *   `merged` into it.
  * - An incident without a new event for `quietMs` is `closed`; a later event opens a new one.
+ *   Quiet by both clocks: its events' own times, and the hub's since it last took one. Events can
+ *   arrive late and out of order (a site's store-and-forward backlog after an uplink outage): they
+ *   are grouped by their own times, so an hour-old burst forms the incident it formed then, and
+ *   stays open for an hour after it arrived rather than closing under the next live alarm.
+ * - "Within the window" of an event is any span of `windowMs` that holds it (the one with the most
+ *   gateways), earlier or later: the same incidents whatever order the events arrive in.
  */
 
 export type IncidentKind = 'fleet' | 'equipment';
@@ -82,6 +88,8 @@ export interface Incident {
   release?: string;
   firstSeen: number;
   lastSeen: number;
+  /** When (the hub's clock, as given to add) its latest member arrived; absent: lastSeen. */
+  addedAt?: number;
   /** Gateways with a point of the incident's first signature (in its scope) when it formed. */
   population?: number;
   mergedInto?: string;
@@ -119,6 +127,12 @@ export interface CorrelatorOptions {
   readonly releaseShare?: number;
 }
 
+/** What drain returns: incidents to write, and members with their (new) incident. */
+export interface Drained {
+  readonly incidents: Incident[];
+  readonly members: { member: Member; incident: string }[];
+}
+
 /** Gateways with a point of a signature, per site. */
 export type Population = ReadonlyMap<string, number>;
 
@@ -135,6 +149,29 @@ export function signatureOf(input: Pick<AnomalyInput, 'tags' | 'unit' | 'point'>
 
 function distinct<T>(values: Iterable<T>): number {
   return new Set(values).size;
+}
+
+/**
+ * Of `xs`, those in the span of `span` ms holding `ts` that has the most distinct gateways (the
+ * earliest such span on a tie). When every one is at or before `ts` (events arriving in order)
+ * that is [ts − span, ts].
+ */
+export function aroundOf<T extends { readonly ts: number; readonly gateway: string }>(xs: readonly T[], ts: number, span: number): T[] {
+  const near = xs.filter((x) => Math.abs(x.ts - ts) <= span);
+  if (near.every((x) => x.ts <= ts)) return near;
+  // Every span holding ts holds no more than one starting at its earliest member, or at ts.
+  const starts = [...new Set([...near.filter((x) => x.ts <= ts).map((x) => x.ts), ts])].sort((a, b) => a - b);
+  let best: T[] = [];
+  let bestGateways = -1;
+  for (const from of starts) {
+    const inside = near.filter((x) => x.ts >= from && x.ts <= from + span);
+    const gateways = distinct(inside.map((x) => x.gateway));
+    if (gateways > bestGateways) {
+      best = inside;
+      bestGateways = gateways;
+    }
+  }
+  return best;
 }
 
 function commonTags(members: readonly Member[]): string[] {
@@ -159,6 +196,8 @@ export class Correlator {
   /** Incidents whose row or members changed since the last drain. */
   private readonly dirty = new Map<string, Incident>();
   private readonly dirtyMembers = new Map<string, { member: Member; incident: string }>();
+  /** The hub's clock at the event being added (add's `now`). */
+  private now = 0;
 
   constructor(
     options: CorrelatorOptions = {},
@@ -199,12 +238,14 @@ export class Correlator {
   /**
    * Groups one anomaly event; `population` gives the gateways per site with a point of its
    * signature (the event's own gateway counts even when the index does not know it yet);
-   * `versionShare` the share of the fleet running the event's gateway's version.
+   * `versionShare` the share of the fleet running the event's gateway's version; `now` the hub's
+   * clock (default: the event's time, as when replaying a record in order).
    */
-  add(input: AnomalyInput, population: Population, versionShare?: number): Incident {
+  add(input: AnomalyInput, population: Population, versionShare?: number, now = input.ts): Incident {
     const known = this.byEvent.get(input.eventId);
     if (known) return known;
-    this.closeQuiet(input.ts);
+    this.now = now;
+    this.closeQuiet(now);
     const member: Member = { ...input, signature: signatureOf(input) };
     const joined = this.joinFleet(member);
     if (joined) return joined;
@@ -213,11 +254,11 @@ export class Correlator {
     return this.joinRelated(member) ?? this.formFleet(member, population, versionShare) ?? equipment;
   }
 
-  /** Closes incidents quiet for quietMs before `now`; returns them. */
+  /** Closes incidents quiet for quietMs before `now` (the hub's clock) by both clocks; returns them. */
   closeQuiet(now: number): Incident[] {
     const closed: Incident[] = [];
     for (const i of this.open.values()) {
-      if (i.lastSeen + this.o.quietMs >= now) continue;
+      if (Math.max(i.lastSeen, i.addedAt ?? i.lastSeen) + this.o.quietMs >= now) continue;
       i.state = 'closed';
       i.closedAt = now;
       this.open.delete(i.id);
@@ -231,11 +272,25 @@ export class Correlator {
   }
 
   /** What changed since the last call: incidents to write, and members with their (new) incident. */
-  drain(): { incidents: Incident[]; members: { member: Member; incident: string }[] } {
+  drain(): Drained {
     const out = { incidents: [...this.dirty.values()], members: [...this.dirtyMembers.values()] };
     this.dirty.clear();
     this.dirtyMembers.clear();
     return out;
+  }
+
+  /** Whether anything changed since the last drain. */
+  get pending(): boolean {
+    return this.dirty.size > 0 || this.dirtyMembers.size > 0;
+  }
+
+  /**
+   * Puts back what a drain took and could not be written (the store refused): the next drain
+   * returns it again, with anything changed since (a member moved since keeps its newer incident).
+   */
+  undrain(d: Drained): void {
+    for (const i of d.incidents) this.dirty.set(i.id, i);
+    for (const m of d.members) if (!this.dirtyMembers.has(m.member.eventId)) this.dirtyMembers.set(m.member.eventId, m);
   }
 
   private touch(i: Incident): void {
@@ -252,6 +307,7 @@ export class Correlator {
     i.members.push(m);
     i.firstSeen = Math.min(i.firstSeen, m.ts);
     i.lastSeen = Math.max(i.lastSeen, m.ts);
+    i.addedAt = Math.max(i.addedAt ?? 0, this.now);
     this.byEvent.set(m.eventId, i);
     this.dirtyMembers.set(m.eventId, { member: m, incident: i.id });
     this.touch(i);
@@ -262,16 +318,18 @@ export class Correlator {
     for (const i of this.open.values()) {
       if (i.kind !== 'fleet' || !i.signatures.includes(m.signature)) continue;
       if (i.scope === 'site' && i.site !== m.site) continue;
-      // While it is open: a cause like the weather goes on for hours.
-      if (m.ts > i.lastSeen + this.o.quietMs) continue;
+      // While it is open: a cause like the weather goes on for hours. Not what came well before
+      // it (a backlog alarm from hours earlier): in order, that would have been on its own.
+      if (m.ts > i.lastSeen + this.o.quietMs || m.ts < i.firstSeen - this.o.windowMs) continue;
       this.place(m, i);
       // Alarms on its points still held as equipment incidents (before it formed, or before
       // their signature joined it) belong to it as well.
       const since = i.firstSeen - this.o.windowMs;
+      const until = i.lastSeen + this.o.quietMs;
       const stranded: Member[] = [];
       for (const e of this.open.values()) {
         if (e.kind !== 'equipment') continue;
-        for (const x of e.members) if (i.signatures.includes(x.signature) && x.ts >= since && (i.scope !== 'site' || x.site === i.site)) stranded.push(x);
+        for (const x of e.members) if (i.signatures.includes(x.signature) && x.ts >= since && x.ts <= until && (i.scope !== 'site' || x.site === i.site)) stranded.push(x);
       }
       return this.widen(m, stranded, [], i.scope === 'site' ? 'site' : 'fleet', i.site, i.population ?? 0, i);
     }
@@ -310,20 +368,20 @@ export class Correlator {
 
   /** Forms (or widens) a fleet incident when enough peers alarm within the window. */
   private formFleet(m: Member, population: Population, versionShare: number | undefined): Incident | undefined {
-    const since = m.ts - this.o.windowMs;
+    const { windowMs, quietMs } = this.o;
     // Provisional members: events on this signature in equipment incidents (within the window,
-    // `recent`; within quietMs, `spread`: the equipment incidents still open), and the members of
-    // site-scoped fleet incidents on it (a site incident may widen to the fleet).
-    const spread: Member[] = [];
+    // `recent`; at the site within quietMs, `spreadHere`: the equipment incidents still open), and
+    // the members of site-scoped fleet incidents on it (a site incident may widen to the fleet).
+    const candidates: Member[] = [];
     const siteIncidents: Incident[] = [];
     for (const i of this.open.values()) {
       if (i.kind === 'equipment') {
-        for (const x of i.members) if (x.signature === m.signature && x.ts >= m.ts - this.o.quietMs) spread.push(x);
-      } else if (i.scope === 'site' && i.signatures.includes(m.signature) && i.lastSeen >= since) {
+        for (const x of i.members) if (x.signature === m.signature) candidates.push(x);
+      } else if (i.scope === 'site' && i.signatures.includes(m.signature) && i.lastSeen >= m.ts - windowMs && i.firstSeen <= m.ts + windowMs) {
         siteIncidents.push(i);
       }
     }
-    const recent = spread.filter((x) => x.ts >= since);
+    const recent = aroundOf(candidates, m.ts, windowMs);
     const siteMembers = siteIncidents.flatMap((i) => i.members.filter((x) => x.signature === m.signature));
     const all = [...recent, ...siteMembers];
     const gateways = distinct(all.map((x) => x.gateway));
@@ -344,14 +402,14 @@ export class Correlator {
       const peers = Math.max(Math.round(total * versionShare), released);
       if (released >= this.o.minGateways && released / peers >= this.o.fleetFraction) return this.widen(m, onRelease, [], 'fleet', undefined, peers);
     }
-    const here = recent.filter((x) => x.site === m.site);
+    const here = aroundOf(candidates.filter((x) => x.site === m.site), m.ts, windowMs);
     const hereGateways = distinct(here.map((x) => x.gateway));
     const atSite = Math.max(population.get(m.site) ?? 0, hereGateways);
     if (siteIncidents.some((i) => i.site === m.site)) return undefined;
     // Weather reaches each building's detector at its own time: a site incident takes the site's
     // open equipment incidents on this point (quietMs back), and forms from them too when a
     // stricter share of its gateways alarmed over that span.
-    const spreadHere = spread.filter((x) => x.site === m.site);
+    const spreadHere = aroundOf(candidates.filter((x) => x.site === m.site), m.ts, quietMs);
     const spreadGateways = distinct(spreadHere.map((x) => x.gateway));
     const withPoint = Math.max(population.get(m.site) ?? 0, spreadGateways);
     const together = hereGateways >= this.o.minGateways && hereGateways / atSite >= this.o.siteFraction;
@@ -420,7 +478,7 @@ export class Correlator {
       for (const x of e.members) if (x.signature === m.signature && x.ts >= since && equipment.has(equipOf(x))) candidates.push(x);
     }
     const gateways = distinct(i.members.map((x) => x.gateway));
-    const near = candidates.filter((x) => x.ts >= m.ts - this.o.windowMs);
+    const near = aroundOf(candidates, m.ts, this.o.windowMs);
     const together = i.state === 'open' && i.lastSeen + this.o.quietMs >= m.ts && distinct(near.map((x) => x.gateway)) >= 2;
     const spread = distinct(candidates.map((x) => x.gateway)) >= Math.max(2, Math.ceil(this.o.fleetFraction * gateways));
     if (!together && !spread) return undefined;

@@ -25,7 +25,10 @@ const tables = (big: string): string => `
   CREATE INDEX incident_members_site ON incident_members (site, incident_id);
 `;
 
-const SQLITE: readonly Migration[] = [{ version: 110, name: NAME, sql: tables('INTEGER') }];
-const POSTGRES: readonly Migration[] = [{ version: 110, name: NAME, sql: tables('BIGINT') }];
+// A member's gateway's software version: the release hint of a rollout's incident, after a restart too.
+const VERSION = { version: 111, name: 'incidents: the software version of each member event\'s gateway', sql: 'ALTER TABLE incident_members ADD COLUMN version TEXT;' };
+
+const SQLITE: readonly Migration[] = [{ version: 110, name: NAME, sql: tables('INTEGER') }, VERSION];
+const POSTGRES: readonly Migration[] = [{ version: 110, name: NAME, sql: tables('BIGINT') }, VERSION];
 
 export const INCIDENT_MIGRATIONS: FeatureMigrations = { feature: 'hub/incidents', versions: [110, 119], sqlite: SQLITE, postgres: POSTGRES };

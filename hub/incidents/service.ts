@@ -4,6 +4,16 @@
  * its peers per site, grouped by the correlator (correlate.ts) and the incidents it touched are
  * written at once; quiet incidents close on a timer. One fleet incident stands for fifty alarms
  * with one cause; an equipment incident is one gateway deviating from its peers.
+ *
+ * Time: events are grouped by their own times (a backlog arriving after an uplink outage forms
+ * the incidents it formed then), but what is quiet is judged by the hub's clock, and an event
+ * stamped further ahead of it than a reading may be (a gateway whose clock runs ahead) is grouped
+ * at the hub's time: one bad clock must not close every open incident.
+ *
+ * Several hub processes: one holds the `incidents` lease and groups; the others only store the
+ * events they ingest. The holder groups its own live events and, every catchUpEveryMs, the others'
+ * from the store in the order they were stored. Each time it takes the lease anew it first
+ * reloads the open incidents from the store (another process may have changed them meanwhile).
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
@@ -11,8 +21,9 @@ import { createLogger, type Logger } from '../../shared/kit/log.js';
 import type { GatewayEvent } from '../../shared/wire/messages.js';
 import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 import type { HubEvents } from '../events.js';
-import type { HubStore } from '../store/types.js';
-import { Correlator, type CorrelatorOptions, type Incident, type Member, type Population } from './correlate.js';
+import { DEFAULT_TIME_WINDOW } from '../ingest/plausibility.js';
+import type { HubStore, StoredEvent } from '../store/types.js';
+import { Correlator, type CorrelatorOptions, type Drained, type Incident, type Member, type Population } from './correlate.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -90,12 +101,14 @@ export interface IncidentServiceOptions {
   readonly sweepEveryMs?: number;
   /**
    * Whether this process groups now (the `incidents` lease, when several hub processes share the
-   * store and each ingests a share of the gateways); absent: always. Only the holder groups: live
-   * events it ingests itself, and the others' from the store (`catchUp`).
+   * store and each ingests a share of the gateways): the term of its hold on the lease (a number
+   * that changes each time it takes the lease anew), undefined while it does not hold it; absent:
+   * always. Only the holder groups: live events it ingests itself, and the others' from the store
+   * (`catchUp`).
    */
-  readonly owns?: () => boolean;
+  readonly leaseTerm?: () => number | undefined;
   /** The stored anomaly events, read back by `catchUp` (the other processes' and any missed). */
-  readonly stored?: Pick<HubStore, 'events'>;
+  readonly stored?: Pick<HubStore, 'eventsReceived'>;
   /** Catch up from the store this often while owning (default 30 s; 0: never). */
   readonly catchUpEveryMs?: number;
   readonly clock?: () => number;
@@ -103,9 +116,30 @@ export interface IncidentServiceOptions {
 }
 
 const CACHE_MS = 60_000;
+/** Stored events read per query by catchUp. */
+const CATCH_UP_PAGE = 1000;
+/**
+ * catchUp reads again what was stored this long before the last event it read: hub processes
+ * stamp received times with their own clocks, and a write may commit after a later-stamped one.
+ */
+const CATCH_UP_OVERLAP_MS = 60_000;
 
 function members(s: string): string[] {
   return s === '' ? [] : s.split(' ');
+}
+
+/** The event as the gateway sent it (without what the store added). */
+function eventOf(e: StoredEvent): GatewayEvent {
+  const { site, receivedAt, ...event } = e;
+  void site;
+  void receivedAt;
+  return event;
+}
+
+/** A member's unit, from its signature ("markers|unit"). */
+function unitOfSignature(signature: string): string | undefined {
+  const unit = signature.slice(signature.lastIndexOf('|') + 1);
+  return unit === '' ? undefined : unit;
 }
 
 function tagsOfSignature(signature: string): string[] {
@@ -168,8 +202,12 @@ export class IncidentService {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private catchUpTimer: NodeJS.Timeout | undefined;
-  /** Stored events up to this receivedAt were looked at by catchUp. */
-  private caughtUpTo = 0;
+  /** The lease term the incidents in memory were loaded under (no lease: 0). */
+  private term: number | undefined;
+  /** The last stored event catchUp read in this term (undefined: none yet). */
+  private caughtUp: { receivedAt: number; id: string } | undefined;
+  /** Gateways warned about their clock running ahead (once each an hour). */
+  private readonly aheadWarned = new Map<string, number>();
   private offs: (() => void)[] = [];
 
   private constructor(private readonly options: IncidentServiceOptions) {
@@ -182,6 +220,7 @@ export class IncidentService {
   static async open(options: IncidentServiceOptions): Promise<IncidentService> {
     const service = new IncidentService(options);
     await service.restore();
+    service.term = service.leaseTerm();
     const every = options.sweepEveryMs ?? 60_000;
     if (every > 0) {
       service.timer = setInterval(() => {
@@ -216,14 +255,20 @@ export class IncidentService {
   /** Groups one anomaly event and writes the incidents it changed; the incident it joined. */
   record(site: string, gateway: string, event: GatewayEvent): Promise<IncidentView | undefined> {
     return this.serial(async () => {
-      if (this.correlator.knows(event.id)) return undefined;
+      await this.current();
+      if (this.correlator.knows(event.id)) {
+        // Grouped; what a failed write left unwritten goes now (a redelivery retries it).
+        if (this.correlator.pending) await this.write();
+        return undefined;
+      }
       const seen = await this.options.sql.all('SELECT incident_id FROM incident_members WHERE event_id = ?', [event.id]);
       if (seen.length > 0) return undefined;
       const point = event.device !== undefined && event.point !== undefined ? await this.describe(gateway, event.device, event.point) : undefined;
       const version = await this.version(gateway);
+      const now = this.clock();
       const input = {
         eventId: event.id,
-        ts: event.ts,
+        ts: this.plausibleTime(gateway, event.ts, now),
         site,
         gateway,
         ...(event.device === undefined ? {} : { device: event.device }),
@@ -234,44 +279,78 @@ export class IncidentService {
         ...(version === undefined ? {} : { version }),
       };
       const population = await this.population(site, input);
-      const incident = this.correlator.add(input, population, version === undefined ? undefined : await this.versionShare(version));
+      const incident = this.correlator.add(input, population, version === undefined ? undefined : await this.versionShare(version), now);
       await this.write();
       return this.view(incident);
     });
   }
 
   /**
-   * Groups the stored anomaly events not grouped yet (oldest first): those other hub processes
-   * ingested, and any this one stored but did not group (a crash between the two). A process that
-   * just took the lease reloads the open incidents first. Returns how many it grouped.
+   * Groups the stored anomaly events not grouped yet, in the order they were stored: those other
+   * hub processes ingested (late ones too: a site's backlog after an uplink outage), and any this
+   * one stored but did not group (a crash between the two). The first catch-up of a term looks
+   * back quietMs; each page's events are grouped oldest first. Returns how many it grouped.
    */
   async catchUp(): Promise<number> {
     const stored = this.options.stored;
     if (!stored) return 0;
-    if (this.caughtUpTo === 0) await this.serial(() => this.restore());
-    const from = this.caughtUpTo === 0 ? this.clock() - this.correlator.options.quietMs : this.caughtUpTo - this.correlator.options.windowMs;
-    const events = (await stored.events({ kind: 'anomaly', from, limit: 10_000 })).sort((a, b) => a.ts - b.ts || a.receivedAt - b.receivedAt);
+    await this.serial(() => this.current());
+    const after = this.caughtUp;
+    const from = after ? after.receivedAt - CATCH_UP_OVERLAP_MS : this.clock() - this.correlator.options.quietMs;
     let grouped = 0;
-    for (const e of events) {
-      const { site, receivedAt, ...event } = e;
-      void receivedAt;
-      if ((await this.record(site, event.gateway, event)) !== undefined) grouped++;
-      this.caughtUpTo = Math.max(this.caughtUpTo, e.ts);
+    for (let page: { receivedAt: number; id: string } | undefined; ; ) {
+      const events = await stored.eventsReceived({ kind: 'anomaly', from, ...(page ? { after: page } : {}), limit: CATCH_UP_PAGE });
+      for (const e of [...events].sort((a, b) => a.ts - b.ts)) if ((await this.record(e.site, e.gateway, eventOf(e))) !== undefined) grouped++;
+      const last = events.at(-1);
+      if (last) {
+        page = { receivedAt: last.receivedAt, id: last.id };
+        if (!this.caughtUp || last.receivedAt > this.caughtUp.receivedAt) this.caughtUp = page;
+      }
+      if (events.length < CATCH_UP_PAGE) break;
     }
-    if (events.length === 0) this.caughtUpTo = Math.max(this.caughtUpTo, from + this.correlator.options.windowMs);
     return grouped;
   }
 
+  private leaseTerm(): number | undefined {
+    const term = this.options.leaseTerm;
+    return term ? term() : 0;
+  }
+
   private owning(): boolean {
-    const owns = this.options.owns;
-    if (!owns || owns()) return true;
-    this.caughtUpTo = 0; // another process groups now: reload when the lease comes back
-    return false;
+    return this.leaseTerm() !== undefined;
+  }
+
+  /**
+   * Whether this process groups now; when it took the lease anew since its incidents were loaded,
+   * reloads them first (another process grouped meanwhile) and starts catching up afresh.
+   */
+  private async current(): Promise<boolean> {
+    const term = this.leaseTerm();
+    if (term === undefined) return false;
+    if (term !== this.term) {
+      await this.restore();
+      this.term = term;
+      this.caughtUp = undefined;
+    }
+    return true;
+  }
+
+  /** An event's time, or the hub's when it is further ahead than a reading may be (a gateway's clock running ahead). */
+  private plausibleTime(gateway: string, ts: number, now: number): number {
+    if (ts <= now + DEFAULT_TIME_WINDOW.maxFutureMs) return ts;
+    const warned = this.aheadWarned.get(gateway);
+    if (warned === undefined || now - warned > 3_600_000) {
+      this.aheadWarned.set(gateway, now);
+      if (this.aheadWarned.size > 10_000) this.aheadWarned.clear();
+      this.log.warn({ gateway, aheadMin: Math.round((ts - now) / 60_000) }, 'an anomaly event is stamped ahead of the hub clock: grouped at the hub\'s time (check the gateway\'s clock: NTP)');
+    }
+    return now;
   }
 
   /** Closes the incidents quiet for quietMs. */
   sweep(now = this.clock()): Promise<number> {
     return this.serial(async () => {
+      if (!(await this.current())) return 0;
       const closed = this.correlator.closeQuiet(now);
       await this.write();
       return closed.length;
@@ -373,11 +452,15 @@ export class IncidentService {
         ...(v.release === undefined ? {} : { release: v.release }),
         firstSeen: v.firstSeen,
         lastSeen: v.lastSeen,
+        // Its last write: when a member last joined, or close to it (the hub's clock).
+        addedAt: v.updatedAt,
         ...(v.population === undefined ? {} : { population: v.population }),
         ...(v.closedAt === undefined ? {} : { closedAt: v.closedAt }),
         members: m.map((r): Member => {
           const x = memberFromRow(r);
-          return { ...x, tags: tagsOfSignature(x.signature) };
+          const unit = unitOfSignature(x.signature);
+          const version = r.version === null || r.version === undefined ? undefined : str(r, 'version');
+          return { ...x, tags: tagsOfSignature(x.signature), ...(unit === undefined ? {} : { unit }), ...(version === undefined ? {} : { version }) };
         }),
       });
     }
@@ -410,13 +493,26 @@ export class IncidentService {
     };
   }
 
+  /**
+   * Writes what the correlator changed. What the store refuses stays to be written (by the next
+   * write: a redelivery of the event, the next event, the sweep), as the correlator already has it.
+   */
   private async write(): Promise<void> {
-    const { incidents, members: moved } = this.correlator.drain();
+    const drained = this.correlator.drain();
+    try {
+      await this.writeDrained(drained);
+    } catch (err) {
+      this.correlator.undrain(drained);
+      throw err;
+    }
+  }
+
+  private async writeDrained({ incidents, members: moved }: Drained): Promise<void> {
     const sql = this.options.sql;
     for (const { member: m, incident } of moved) {
       await sql.all(
-        'INSERT INTO incident_members (event_id, incident_id, ts, site, gateway, device, point, signature, severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET incident_id = excluded.incident_id',
-        [m.eventId, incident, m.ts, m.site, m.gateway, m.device ?? null, m.point ?? null, m.signature, m.severity],
+        'INSERT INTO incident_members (event_id, incident_id, ts, site, gateway, device, point, signature, severity, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO UPDATE SET incident_id = excluded.incident_id',
+        [m.eventId, incident, m.ts, m.site, m.gateway, m.device ?? null, m.point ?? null, m.signature, m.severity, m.version ?? null],
       );
     }
     const views = incidents.map((i) => this.view(i));

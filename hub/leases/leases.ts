@@ -43,6 +43,8 @@ export class Leases {
   private readonly clock: () => number;
   /** Leases this process holds, with the expiry it last wrote. */
   private readonly held = new Map<string, number>();
+  /** Per lease, how many times this process has taken it (a new term each time). */
+  private readonly terms = new Map<string, number>();
   private readonly wanted = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> = Promise.resolve();
@@ -60,6 +62,15 @@ export class Leases {
     return until !== undefined && until - this.ttlMs / 10 > this.clock();
   }
 
+  /**
+   * While this process holds the lease (holds), the term of its hold: a number that changes each
+   * time it takes the lease anew, so work kept in memory knows another process may have done it
+   * meanwhile (however briefly the lease was lost); undefined while it does not hold it.
+   */
+  term(name: string): number | undefined {
+    return this.holds(name) ? (this.terms.get(name) ?? 0) : undefined;
+  }
+
   /** Takes the lease when free or expired, renews it when ours; returns whether we hold it. */
   async acquire(name: string): Promise<boolean> {
     const now = this.clock();
@@ -74,6 +85,8 @@ export class Leases {
     );
     const ok = rows.length > 0 && str(rows[0] ?? {}, 'holder') === this.holder;
     const had = this.held.has(name);
+    // A new term when it was not ours, or ours had run out (another process could take it meanwhile).
+    if (ok && (this.held.get(name) ?? 0) <= now) this.terms.set(name, (this.terms.get(name) ?? 0) + 1);
     if (ok) this.held.set(name, expires);
     else this.held.delete(name);
     if (ok !== had) {

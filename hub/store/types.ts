@@ -76,6 +76,16 @@ export interface EventQuery {
   readonly limit?: number;
 }
 
+/** Events in the order the hub stored them (catching up on what other hub processes stored). */
+export interface ReceivedEventQuery {
+  readonly kind?: GatewayEvent['kind'];
+  /** Received at or after this (ms, the storing process's clock). */
+  readonly from: number;
+  /** After this one (received_at, then id): the last of the previous page. */
+  readonly after?: { readonly receivedAt: number; readonly id: string };
+  readonly limit: number;
+}
+
 export type GatewayStatus = 'online' | 'offline' | 'unknown';
 
 export interface GatewayRecord {
@@ -222,6 +232,8 @@ export interface GapStore {
 export interface EventStore {
   insertEvent(event: GatewayEvent, site: string, receivedAt?: number): Promise<{ stored: boolean }>;
   events(query?: EventQuery): Promise<StoredEvent[]>;
+  /** Oldest received first (then by id). */
+  eventsReceived(query: ReceivedEventQuery): Promise<StoredEvent[]>;
 }
 
 /** Gateways and their state. */

@@ -40,6 +40,27 @@ function suite(kind: string, open: () => Promise<SharedStores>, skip = false): v
       expect((await other.list()).find((l) => l.name === 'agents:hq')?.holder).toBe(other.holder);
     });
 
+    it('counts a new term each time a process takes the lease anew, however briefly it was away', async () => {
+      const a = new Leases({ sql: sqls[0] as Sql, holder: 'term-a', ttlMs: 10_000, clock });
+      const b = new Leases({ sql: sqls[sqls.length - 1] as Sql, holder: 'term-b', ttlMs: 10_000, clock });
+      expect(a.term('incidents')).toBeUndefined();
+      expect(await a.acquire('incidents')).toBe(true);
+      const first = a.term('incidents');
+      expect(first).toBeDefined();
+      now += 3000;
+      await a.acquire('incidents'); // renewed: the same term
+      expect(a.term('incidents')).toBe(first);
+      // a's renewals stop (a stalled database); b takes it, gives it back at once; a takes it again
+      // without ever having seen it lost: a new term, so a knows to reload what b may have changed.
+      now += 10_001;
+      expect(a.term('incidents')).toBeUndefined();
+      expect(await b.acquire('incidents')).toBe(true);
+      await b.release('incidents');
+      expect(await a.acquire('incidents')).toBe(true);
+      expect(a.term('incidents')).not.toBe(first);
+      expect(a.term('incidents')).toBeDefined();
+    });
+
     it('release hands the lease over at once and the holders are told', async () => {
       const changes: string[] = [];
       const a = new Leases({ sql: sqls[0] as Sql, holder: 'a', ttlMs: 60_000, clock, onChange: (n, held) => changes.push(`a ${n} ${held}`) });

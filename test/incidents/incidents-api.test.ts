@@ -49,7 +49,12 @@ for (const store of API_STORES) {
       const res = await t.app.inject({ method: 'GET', url, headers: { cookie: t.cookies.viewer } });
       return { status: res.statusCode, body: res.json<Json>() };
     };
-    const emit = (site: string, event: GatewayEvent) => t.events.emit('event', { site, gateway: event.gateway, event });
+    // The hub's clock: each alarm arrives as it is raised.
+    let now = T0;
+    const emit = (site: string, event: GatewayEvent) => {
+      now = Math.max(now, event.ts);
+      return t.events.emit('event', { site, gateway: event.gateway, event });
+    };
 
     beforeAll(async () => {
       ({ t, cleanup } = await store.open());
@@ -57,7 +62,7 @@ for (const store of API_STORES) {
       const registry = new GatewayRegistry({ store: t.store, events: t.events, points });
       for (const gw of gateways) await registry.applyState('site-a', gw, birth(gw, 'site-a'), T0);
       for (const gw of ['gw-b1', 'gw-b2', 'gw-b3']) await registry.applyState('site-b', gw, birth(gw, 'site-b'), T0);
-      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => T0 + 10 * MIN });
+      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => now });
       service.connect(t.events);
     });
     afterAll(async () => {
@@ -113,7 +118,7 @@ for (const store of API_STORES) {
 
     it('goes on with the open incidents after a restart, then closes them when quiet', async () => {
       await service.stop();
-      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => T0 + 10 * MIN });
+      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => now });
       service.connect(t.events);
       await emit('site-a', anomaly('gw-a6', 'outdoor_air_temp', T0 + 6 * MIN));
       const fleet = (await get('/api/v1/incidents?kind=fleet')).body.items as Json[];
@@ -136,7 +141,7 @@ for (const store of API_STORES) {
       await emit('site-a', anomaly('gw-a2', 'return_air_temp', T0 + 155 * MIN));
       // Restarted in between: the recently closed fleet incident is reloaded with the open ones.
       await service.stop();
-      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => T0 + 160 * MIN });
+      service = await IncidentService.open({ sql: sqlFor(t.store), points, sweepEveryMs: 0, clock: () => now });
       service.connect(t.events);
       await emit('site-a', anomaly('gw-a3', 'return_air_temp', T0 + 170 * MIN));
       const detail = (await get(`/api/v1/incidents/${heat.id}`)).body;
@@ -153,7 +158,7 @@ for (const store of API_STORES) {
     it('groups what another hub process ingested once it holds the incidents lease (catch-up from the stored events)', async () => {
       const sql = sqlFor(t.store);
       // The other process stores and announces the alarms, but does not hold the lease: it groups nothing.
-      const other = await IncidentService.open({ sql, points, sweepEveryMs: 0, catchUpEveryMs: 0, owns: () => false, stored: t.store });
+      const other = await IncidentService.open({ sql, points, sweepEveryMs: 0, catchUpEveryMs: 0, leaseTerm: () => undefined, stored: t.store });
       const bus = new HubEvents();
       other.connect(bus);
       const alarms = ['gw-b1', 'gw-b2', 'gw-b3'].map((gw, k) => anomaly(gw, 'outdoor_air_temp', T0 + (200 + k) * MIN));
@@ -162,7 +167,7 @@ for (const store of API_STORES) {
         await bus.emit('event', { site: 'site-b', gateway: event.gateway, event });
       }
       expect((await get('/api/v1/incidents?site=site-b&kind=fleet')).body.items).toEqual([]);
-      const leader = await IncidentService.open({ sql, points, sweepEveryMs: 0, catchUpEveryMs: 0, owns: () => true, stored: t.store, clock: () => T0 + 205 * MIN });
+      const leader = await IncidentService.open({ sql, points, sweepEveryMs: 0, catchUpEveryMs: 0, leaseTerm: () => 1, stored: t.store, clock: () => T0 + 205 * MIN });
       expect(await leader.catchUp()).toBe(3);
       expect(await leader.catchUp()).toBe(0);
       const fleet = (await get('/api/v1/incidents?site=site-b&kind=fleet')).body.items as Json[];

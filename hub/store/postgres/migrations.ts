@@ -95,4 +95,9 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     name: 'core: an index of small chunks, for compaction to find what to merge without scanning every partition',
     sql: 'CREATE INDEX chunks_small ON chunks (series, flushed_at) WHERE n < 256;',
   },
+  {
+    version: 6,
+    name: 'core: events by the time the hub stored them (catching up on what other hub processes stored)',
+    sql: 'CREATE INDEX events_received ON events (received_at);',
+  },
 ];

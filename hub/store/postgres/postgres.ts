@@ -28,6 +28,7 @@ import {
   type CommandRecord,
   type CommandStatus,
   type EventQuery,
+  type ReceivedEventQuery,
   type GapPageQuery,
   type GatewayPatch,
   type GatewayRecord,
@@ -277,6 +278,22 @@ export class PostgresStore implements HubStore {
     add('ts', '<=', query.to);
     args.push(query.limit ?? 100);
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, received_at DESC LIMIT $${args.length}`;
+    return (await this.rows(sql, args)).map(eventFromRow);
+  }
+
+  async eventsReceived(query: ReceivedEventQuery): Promise<StoredEvent[]> {
+    const where = ['received_at >= $1'];
+    const args: unknown[] = [query.from];
+    if (query.kind !== undefined) {
+      args.push(query.kind);
+      where.push(`kind = $${args.length}`);
+    }
+    if (query.after) {
+      args.push(query.after.receivedAt, query.after.id);
+      where.push(`(received_at > $${args.length - 1} OR (received_at = $${args.length - 1} AND id > $${args.length}))`);
+    }
+    args.push(query.limit);
+    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY received_at, id LIMIT $${args.length}`;
     return (await this.rows(sql, args)).map(eventFromRow);
   }
 

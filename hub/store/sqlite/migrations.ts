@@ -87,4 +87,10 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     name: 'core: a hash of each batch\'s readings with its key, to tell a conflicting repeat from a duplicate',
     sql: 'ALTER TABLE batches ADD COLUMN content_hash TEXT;',
   },
+  {
+    // Version 6 on both stores (4 and 5 are PostgreSQL's chunk partitions).
+    version: 6,
+    name: 'core: events by the time the hub stored them (catching up on what other hub processes stored)',
+    sql: 'CREATE INDEX events_received ON events (received_at);',
+  },
 ];

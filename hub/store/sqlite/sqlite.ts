@@ -22,6 +22,7 @@ import {
   type CommandRecord,
   type CommandStatus,
   type EventQuery,
+  type ReceivedEventQuery,
   type GapPageQuery,
   type GatewayPatch,
   type GatewayRecord,
@@ -230,6 +231,15 @@ export class SqliteStore implements HubStore {
     add('ts <= ?', query.to);
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts DESC, received_at DESC LIMIT ?`;
     return (this.prepare(sql).all(...args, query.limit ?? 100) as Row[]).map(eventFromRow);
+  }
+
+  async eventsReceived(query: ReceivedEventQuery): Promise<StoredEvent[]> {
+    const where = ['received_at >= ?'];
+    const args: (string | number)[] = [query.from];
+    if (query.kind !== undefined) where.push('kind = ?') && args.push(query.kind);
+    if (query.after) where.push('(received_at > ? OR (received_at = ? AND id > ?))') && args.push(query.after.receivedAt, query.after.receivedAt, query.after.id);
+    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY received_at, id LIMIT ?`;
+    return (this.prepare(sql).all(...args, query.limit) as Row[]).map(eventFromRow);
   }
 
   async upsertGateway(patch: GatewayPatch, now = Date.now()): Promise<GatewayRecord> {

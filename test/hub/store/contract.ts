@@ -241,6 +241,27 @@ export function storeContract(name: string, open: (logger: Logger) => Promise<St
       expect(await store.events({ gateway: gw, limit: 1 })).toHaveLength(1);
     });
 
+    it('pages events in the order they were stored (received time, then id), whatever their own times', async () => {
+      const gw = uniqueId('gw');
+      // Received far after anything else in this store: only these are read.
+      const R = 9_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const ev = (id: string, ts: number, kind: GatewayEvent['kind'] = 'anomaly'): GatewayEvent => ({ v: 1, id: `${gw}-${id}`, gateway: gw, ts, kind, severity: 'warning', message: id });
+      await store.insertEvent(ev('b', T0 + 9), 'site-a', R + 1);
+      await store.insertEvent(ev('a', T0 + 1), 'site-a', R + 1);
+      await store.insertEvent(ev('late', T0 - 3_600_000), 'site-a', R + 2); // a backlog: old, stored last
+      await store.insertEvent(ev('rule', T0 + 2, 'rule'), 'site-a', R + 2);
+      await store.insertEvent(ev('before', T0 + 5), 'site-a', R - 1);
+      const ids = (events: readonly { id: string }[]): string[] => events.map((e) => e.id.slice(gw.length + 1));
+      expect(ids(await store.eventsReceived({ from: R, kind: 'anomaly', limit: 10 }))).toEqual(['a', 'b', 'late']);
+      expect(ids(await store.eventsReceived({ from: R, limit: 10 }))).toEqual(['a', 'b', 'late', 'rule']);
+      const first = await store.eventsReceived({ from: R, kind: 'anomaly', limit: 1 });
+      expect(ids(first)).toEqual(['a']);
+      const next = await store.eventsReceived({ from: R, kind: 'anomaly', after: { receivedAt: R + 1, id: first[0]!.id }, limit: 1 });
+      expect(ids(next)).toEqual(['b']);
+      expect(ids(await store.eventsReceived({ from: R, kind: 'anomaly', after: { receivedAt: R + 1, id: next[0]!.id }, limit: 5 }))).toEqual(['late']);
+      expect((await store.eventsReceived({ from: R + 2, kind: 'anomaly', limit: 5 }))[0]).toMatchObject({ ts: T0 - 3_600_000, site: 'site-a', receivedAt: R + 2 });
+    });
+
     it('upserts gateways: fields merge, lastSeen only moves forward', async () => {
       const gw = uniqueId('gw');
       const first = await store.upsertGateway({ gateway: gw, site: 'site-a', lastSeen: T0 + 100 });

@@ -55,8 +55,8 @@ it.skipIf(!available)('postgres: a second open of the same schema finds it migra
   const schema = `swg_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const [a, b] = await Promise.all([PostgresStore.open({ url: PG_URL, schema }), PostgresStore.open({ url: PG_URL, schema })]);
   try {
-    expect(await a.schemaVersion()).toBe(5);
-    expect(await b.schemaVersion()).toBe(5);
+    expect(await a.schemaVersion()).toBe(6);
+    expect(await b.schemaVersion()).toBe(6);
   } finally {
     await a.dropSchema();
     await a.close();
@@ -174,7 +174,7 @@ it.skipIf(!available)('postgres: the version-4 migration converts per-reading ro
   }
   const store = await PostgresStore.open({ url: PG_URL, schema });
   try {
-    expect(await store.schemaVersion()).toBe(5);
+    expect(await store.schemaVersion()).toBe(6);
     expect(await store.query("SELECT to_regclass('readings') AS t")).toEqual([{ t: null }]);
     expect(await store.history('gw-old', 'd', 'n', T0, T0 + 2 * DAY)).toEqual([
       { ts: T0 + 1000, value: 1.5, quality: 'good' },
