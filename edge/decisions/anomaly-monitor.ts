@@ -367,21 +367,20 @@ export class AnomalyMonitor {
   }
 
   /**
-   * The priors of points whose detector scores on its own learning (at least its first training's
-   * readings) and that were not offered within `everyMs` (markShared says when one was). A point
-   * started from a fleet prior offers its own only after its forecaster trained on this unit's
-   * readings: before, it would hand the fleet its own prior back, and echoes of one prior would
-   * make the fleet look more alike than its units are.
+   * The priors of points whose detector scores with a forecaster it trained on this unit's
+   * readings and that were not offered within `everyMs` (markShared says when one was). Not
+   * before: a detector that learned alone reaches 'scoring' a few readings before its first
+   * forecaster is adopted, and a prior without one would be served to every newcomer until the
+   * next share, hours later; one started from a fleet prior would hand the fleet its own prior
+   * back, and echoes of one prior would make the fleet look more alike than its units are.
    */
   async sharePriors(now: number, everyMs: number): Promise<SharedPrior[]> {
     const out: SharedPrior[] = [];
     for (const p of this.points.values()) {
       if (this.stopped || this.isShedding) break;
       const d = p.detector;
-      if (d.phase !== 'scoring' || d.readings < d.options.minTrain) continue;
+      if (d.phase !== 'scoring' || !d.hasOwnModel) continue;
       if (p.side.sharedAt !== undefined && now - p.side.sharedAt < everyMs) continue;
-      // Started from a fleet prior: its own learning is worth sharing once its own model is in.
-      if (p.side.prior !== undefined && !d.hasOwnModel) continue;
       const prior = await this.serial(p, () => exportPrior(p.detector, now)).catch((err: unknown) => {
         this.log.warn({ point: p.ref, err: errorMessage(err) }, 'could not export the detector prior');
         return undefined;

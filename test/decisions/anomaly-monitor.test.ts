@@ -145,6 +145,22 @@ describe('anomaly monitor', () => {
     expect((await sharer.sharePriors(t + 3_600_000, 3_600_000)).length).toBe(3);
     await sharer.stop();
 
+    // A point that learned alone offers its prior once its first forecaster is in, not when it
+    // starts scoring a few readings before (a prior without a forecaster would go to the fleet).
+    const fresh = await AnomalyMonitor.start({ gateway: noGateway, config: CONFIG, reporter: new MemoryReporter(), dataDir: dir() });
+    const simC = facility();
+    let firstOffer: Awaited<ReturnType<AnomalyMonitor['sharePriors']>>[number] | undefined;
+    let scoredBefore = false;
+    for (let i = 0; i < 600 && !firstOffer; i++) {
+      await run(fresh, simC, 1);
+      const st = fresh.status('coldroom', 'temperature');
+      if (st?.phase === 'scoring' && !st.hasModel) scoredBefore = true;
+      firstOffer = (await fresh.sharePriors(simC.model.now(), 3_600_000)).find((d) => d.ref === 'coldroom/temperature');
+    }
+    expect(scoredBefore).toBe(true); // the window this is about: scoring, no forecaster yet
+    expect(firstOffer?.prior.model?.trainedOn).toBeGreaterThan(0);
+    await fresh.stop();
+
     // B: a new gateway; its supply air point starts from A's prior and scores at once, but offers
     // nothing back until its own first training (echoes would make the fleet look alike).
     const ref = 'ahu1/supply_air_temp';
