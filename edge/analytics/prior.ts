@@ -75,7 +75,10 @@ export function readPrior(payload: Buffer | Uint8Array | string, source = 'detec
  */
 export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptionsInput = {}, name = 'point'): PriorStartedDetector {
   const base = resolveOptions(options);
-  const o = { ...base, warmup: Math.min(base.warmup, base.forecaster.lags), spatialAfter: 0 };
+  // It scores once its forecaster has its lags, and not before the level offset can be estimated
+  // (two blocks, levelOffset): with a smaller warm-up its first scores would judge the unit at
+  // the peer's level (a sensor a few kelvin off alarms at once).
+  const o = { ...base, warmup: Math.max(Math.min(base.warmup, base.forecaster.lags), 2 * base.novelty.step), spatialAfter: 0 };
   const fail = (field: string, msg: string): never => {
     throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `detector prior: ${field}: ${msg}`);
   };

@@ -188,6 +188,12 @@ describe('detector priors', () => {
     expect(det.levelShift).toBeGreaterThan(-6);
     expect(Math.abs((predictions[12] ?? 0) - (values[12] ?? 0))).toBeLessThan(0.5);
     expect(Math.max(...scores)).toBeLessThan(0.5);
+    // However short the configured warm-up, it scores only once the offset can be estimated (two blocks).
+    const eager = detectorFromPrior(prior, { warmup: 1 }, 'eager');
+    const early: number[] = [];
+    for (let i = 0; i < 60; i++) early.push(await eager.score(ts[i] ?? 0, values[i] ?? 0));
+    expect(eager.options.warmup).toBe(8);
+    expect(Math.max(...early)).toBeLessThan(0.5);
   }, 120_000);
 
   it('saved between its two re-centrings and loaded again, it continues exactly as if it had not stopped', async () => {
