@@ -44,7 +44,7 @@ import { buildInput, forecastErrors, inputSize, predict, spreadFloor, trainForec
 import { VolatilityRecord, type VolatilityRecordOptions, type VolatilityRecordState } from './volatility.js';
 import { TailCalibrator, type LikelihoodOptions, type LikelihoodState } from './likelihood.js';
 import { PatternNovelty, type NoveltyOptions, type NoveltyState } from './novelty.js';
-import { Ring } from './stats.js';
+import { medianGap, Ring } from './stats.js';
 
 export interface DetectorOptions {
   /** Readings of history kept per point (memory budget; must cover a week for weekly features). */
@@ -346,6 +346,11 @@ export class PointDetector {
 
   get hasModel(): boolean {
     return this.model !== undefined;
+  }
+
+  /** The median time between the readings it keeps (ms); undefined before two. */
+  get intervalMs(): number | undefined {
+    return medianGap(this.timestamps.toArray());
   }
 
   /**

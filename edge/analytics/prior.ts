@@ -30,7 +30,7 @@ import { LONG_AGO, PointDetector, resolveOptions, type DetectorOptionsInput, typ
 import { forecastErrors, inputSize, type ForecasterModel } from './forecaster.js';
 import type { LikelihoodState } from './likelihood.js';
 import type { NoveltyState } from './novelty.js';
-import { Ring } from './stats.js';
+import { medianGap, Ring } from './stats.js';
 
 /** Seven significant digits (float32 precision): what the forecaster trains in anyway. */
 const r7 = (x: number): number => (x === 0 ? 0 : Number(x.toPrecision(7)));
@@ -43,11 +43,14 @@ export async function exportPrior(detector: PointDetector, now = Date.now()): Pr
   const o = s.options;
   const patterns: PriorPatterns[] = [patternsOf(s.novelty, o.novelty.window, o.novelty.step, s.pattern)];
   if (o.longPattern > 0 && s.longNovelty && s.longPattern) patterns.push(patternsOf(s.longNovelty, o.longPattern, o.longStep, s.longPattern));
+  const short = patterns[0] as PriorPatterns;
+  const timing = timingOf(s.timestamps, s.seen, (short.vectors.length / short.window + short.window - 1) * short.step);
   return {
     kind: 'swarmgate.detector-prior',
     version: DETECTOR_PRIOR_VERSION,
     createdAt: Math.round(now),
     readings: s.seen,
+    ...timing,
     range: [r7(s.range[0]), r7(s.range[1])],
     ...(s.model ? { model: modelOf(s.model) } : {}),
     forecast: calibrationOf(s.forecast),
@@ -77,8 +80,10 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
   const base = resolveOptions(options);
   // It scores once its forecaster has its lags, and not before the level offset can be estimated
   // (two blocks, levelOffset): with a smaller warm-up its first scores would judge the unit at
-  // the peer's level (a sensor a few kelvin off alarms at once).
-  const o = { ...base, warmup: Math.max(Math.min(base.warmup, base.forecaster.lags), 2 * base.novelty.step), spatialAfter: 0 };
+  // the peer's level (a sensor a few kelvin off alarms at once). Its novelty waits for the part
+  // of a day the prior's shapes do not cover (a point read every 10 s: 250 shapes are 3 hours).
+  const noveltyLearnMs = Math.max(0, base.noveltyLearnMs - (prior.spanMs ?? Infinity));
+  const o = { ...base, warmup: Math.max(Math.min(base.warmup, base.forecaster.lags), 2 * base.novelty.step), spatialAfter: 0, noveltyLearnMs };
   const fail = (field: string, msg: string): never => {
     throw new SwarmgateError('SWG_ERR_PRIOR_INVALID', `detector prior: ${field}: ${msg}`);
   };
@@ -119,8 +124,9 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     lastAlertAt: -1e12,
     quietRun: 0,
     lastRaw: 0,
-    // The prior's pattern calibration has watched its points' days: novelty judges from the start.
-    noveltySince: LONG_AGO,
+    // Novelty judges from the start when the prior's shapes cover a day (a prior without its span,
+    // from an earlier release, too); else once its own readings have made up the rest of the day.
+    noveltySince: prior.spanMs === undefined || o.noveltyLearnMs === 0 ? LONG_AGO : Infinity,
     recentScores: [],
     alerts: [],
     range: [lo, hi],
@@ -381,6 +387,18 @@ function calibrationOf(l: LikelihoodState): PriorCalibration {
     evt1: [r7(l.evt1[0]), r7(l.evt1[1])],
     evtK: [r7(l.evtK[0]), r7(l.evtK[1])],
   };
+}
+
+/**
+ * The median time between readings, and the time the last `covered` readings span (what the
+ * shapes a prior carries were made from), from the timestamps a detector keeps.
+ */
+function timingOf(timestamps: readonly number[], seen: number, covered: number): { intervalMs?: number; spanMs?: number } {
+  const intervalMs = medianGap(timestamps);
+  if (intervalMs === undefined) return {};
+  const n = Math.min(seen, Math.ceil(covered));
+  const spanMs = n <= timestamps.length ? (timestamps.at(-1) ?? 0) - (timestamps[timestamps.length - n] ?? 0) + intervalMs : intervalMs * n;
+  return { intervalMs, spanMs: Math.round(spanMs) };
 }
 
 function patternsOf(n: NoveltyState, window: number, step: number, calibration: LikelihoodState): PriorPatterns {

@@ -85,6 +85,16 @@ export function quantile(values: ArrayLike<number>, q: number): number {
   return a + (b - a) * (pos - lo);
 }
 
+/** The median time between successive timestamps (repeats left out); undefined with fewer than two. */
+export function medianGap(timestamps: ArrayLike<number>): number | undefined {
+  const gaps: number[] = [];
+  for (let i = 1; i < timestamps.length; i++) {
+    const gap = (timestamps[i] ?? 0) - (timestamps[i - 1] ?? 0);
+    if (gap > 0) gaps.push(gap);
+  }
+  return gaps.length === 0 ? undefined : quantile(gaps, 0.5);
+}
+
 /** Deterministic PRNG (mulberry32) so training and weight init replay identically after reload. */
 export class Rng {
   constructor(private state: number) {}

@@ -343,14 +343,21 @@ export class AnomalyMonitor {
 
   /**
    * Starts `ref`'s detector from a fleet prior (`origin` names it: '<key>@<version>'), then it learns
-   * its own. False (and nothing changes) when the point is no longer waiting or the prior does not
-   * fit its detector (the error is logged with the field).
+   * its own. False (and nothing changes) when the point is no longer waiting, the prior does not
+   * fit its detector (the error is logged with the field), or it learned from readings at another
+   * rate than this point's (more than twice as far apart, or half: its lags, daily lag and shapes
+   * are counted in readings).
    */
   async adoptPrior(ref: string, prior: DetectorPrior, origin: string): Promise<boolean> {
     const p = this.points.get(ref);
     if (!p || this.stopped) return false;
     return this.serial(p, async () => {
       if (p.own || p.side.prior !== undefined || p.detector.phase !== 'learning') return false;
+      const mine = p.cfg.intervalMs ?? p.detector.intervalMs;
+      if (prior.intervalMs !== undefined && mine !== undefined && (mine > 2 * prior.intervalMs || 2 * mine < prior.intervalMs)) {
+        this.log.warn({ point: p.ref, prior: origin, priorIntervalS: prior.intervalMs / 1000, intervalS: mine / 1000 }, 'fleet prior learned at another reading rate than this point; learning from scratch');
+        return false;
+      }
       let detector: PointDetector;
       try {
         detector = detectorFromPrior(prior, p.input, p.ref);

@@ -68,6 +68,8 @@ export const DetectorPriorSchema = Type.Object(
     version: Type.Literal(DETECTOR_PRIOR_VERSION),
     createdAt: Type.Integer({ minimum: 0, description: 'ms since epoch' }),
     readings: Type.Integer({ minimum: 0, description: 'Readings the learning came from' }),
+    intervalMs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e12, description: 'Median time between the readings it learned from (ms): its lags and shapes are counted in readings, so a point read at another rate gains nothing from it' })),
+    spanMs: Type.Optional(Type.Number({ minimum: 0, maximum: 1e15, description: 'Time its remembered shapes cover (ms): a new point judges novelty at once only when they cover a day; until then, for the rest of the day' })),
     range: Type.Tuple([Finite, Finite], { description: 'Lowest and highest value seen' }),
     model: Type.Optional(PriorModelSchema),
     forecast: PriorCalibrationSchema,

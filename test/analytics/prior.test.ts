@@ -10,15 +10,15 @@ import { DETECTOR_PRIOR_MAX_BYTES, PRIOR_HISTORY_MAX } from '../../shared/wire/i
 import { capturedLog } from '../support/captured-log.js';
 import { dailySeries, STEP_MS, T0 } from './synthetic.js';
 
-/** A day of 5-min return air temperatures of a simulated AHU (after a day of running in). */
-function returnAir(seed: number, outdoorMeanC: number, days: number, offset = 0): { ts: number[]; values: number[] } {
+/** Days of return air temperatures (every 5 min unless stepS says) of a simulated AHU (after a day of running in). */
+function returnAir(seed: number, outdoorMeanC: number, days: number, offset = 0, stepS = 300): { ts: number[]; values: number[] } {
   const model = new FacilityModel({ seed, startTime: Date.UTC(2024, 10, 25), outdoorMeanC });
   model.setFanCommand(true);
   model.step(86_400);
   const ts: number[] = [];
   const values: number[] = [];
-  for (let i = 0; i < days * 288; i++) {
-    model.step(300);
+  for (let i = 0; i < (days * 86_400) / stepS; i++) {
+    model.step(stepS);
     ts.push(model.now());
     values.push(Math.fround(model.ahu.returnAirC + offset));
   }
@@ -194,6 +194,29 @@ describe('detector priors', () => {
     for (let i = 0; i < 60; i++) early.push(await eager.score(ts[i] ?? 0, values[i] ?? 0));
     expect(eager.options.warmup).toBe(8);
     expect(Math.max(...early)).toBeLessThan(0.5);
+  }, 120_000);
+
+  it("carries its reading rate and its shapes' span: a newcomer read every 30 s waits out the rest of a day before judging novelty", async () => {
+    const peerDays = returnAir(1101, 10, 3, 0, 30);
+    const peer = new PointDetector({}, 'peer');
+    for (let i = 0; i < peerDays.values.length; i++) await peer.score(peerDays.ts[i] ?? 0, peerDays.values[i] ?? 0);
+    await peer.idle();
+    const prior = readPrior(encodePrior(await exportPrior(peer)));
+    expect(prior.intervalMs).toBe(30_000);
+    // 250 shapes of 12 blocks of 4 readings: (250 + 11) x 4 readings of 30 s, 8.7 h.
+    expect(prior.spanMs).toBe((250 + 11) * 4 * 30_000);
+    const det = detectorFromPrior(prior, {}, 'new');
+    expect(det.options.noveltyLearnMs).toBe(86_400_000 - (prior.spanMs ?? 0));
+    const { ts, values } = returnAir(1204, 10, 1, 0, 30);
+    let max = 0;
+    for (let i = 0; i < values.length; i++) max = Math.max(max, await det.score(ts[i] ?? 0, values[i] ?? 0));
+    // Judging at once against 8.7 h of shapes, the same clean day scored 0.88.
+    expect(max).toBeLessThan(0.5);
+    // A prior from 5-min readings covers 3.6 days of shapes: novelty judges at once.
+    const slow = await trained();
+    const slowPrior = await exportPrior(slow);
+    expect(slowPrior.intervalMs).toBe(STEP_MS);
+    expect(detectorFromPrior(slowPrior, FAST, 'x').options.noveltyLearnMs).toBe(0);
   }, 120_000);
 
   it('saved between its two re-centrings and loaded again, it continues exactly as if it had not stopped', async () => {

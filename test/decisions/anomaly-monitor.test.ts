@@ -164,6 +164,13 @@ describe('anomaly monitor', () => {
     // B: a new gateway; its supply air point starts from A's prior and scores at once, but offers
     // nothing back until its own first training (echoes would make the fleet look alike).
     const ref = 'ahu1/supply_air_temp';
+    // Not a point scored every 5 min: the prior learned from readings a minute apart.
+    const given = due.find((d) => d.ref === ref)!.prior;
+    expect(given.intervalMs).toBe(STEP_S * 1000);
+    const slow = await AnomalyMonitor.start({ gateway: noGateway, config: { ...CONFIG, points: [{ point: ref, intervalMs: 300_000 }] }, reporter: new MemoryReporter(), dataDir: dir() });
+    expect(await slow.adoptPrior(ref, given, 'profile:ahu#supply_air_temp@1')).toBe(false);
+    expect(slow.waitingForPrior()).toEqual([ref]);
+    await slow.stop();
     const adopter = await AnomalyMonitor.start({ gateway: noGateway, config: CONFIG, reporter: new MemoryReporter(), dataDir: dir() });
     expect(adopter.waitingForPrior()).toContain(ref);
     expect(await adopter.adoptPrior(ref, due.find((d) => d.ref === ref)!.prior, 'profile:ahu#supply_air_temp@1')).toBe(true);
