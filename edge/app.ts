@@ -175,7 +175,7 @@ function startFleetLearning(loaded: LoadedConfig, federation: Federation | undef
     if (!spec || !profile) return [];
     return [{ ref, profile, point, ...(spec.tags ? { tags: spec.tags } : {}), ...(spec.unit !== undefined ? { unit: spec.unit } : {}) }];
   });
-  const fleet = new FleetPriors({ settings, site: loaded.config.gateway.site, gateway: loaded.config.gateway.id, publisher: federation.publisher, host: monitor, keys: fleetKeys(points, settings.key), log });
+  const fleet = new FleetPriors({ settings, site: loaded.config.gateway.site, gateway: loaded.config.gateway.id, publisher: federation.publisher, host: monitor, keys: fleetKeys(points, settings.key, (ref, key, problem) => log.warn({ point: ref, key: key.slice(0, 400), problem }, 'fleet key refused by the wire schema: this point learns alone')), log });
   fleet.start();
   log.info({ share: settings.share, use: settings.use, points: points.length }, 'fleet learning on');
   return fleet;

@@ -16,12 +16,13 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/kit/errors.js';
-import { decode, encode } from '../../shared/wire/codec.js';
+import { decode, encode, schemaProblem } from '../../shared/wire/codec.js';
 import {
   FleetPriorMessageSchema,
   PRIOR_REQUEST_MAX_KEYS,
   PriorMessageSchema,
   priorKey,
+  PriorKeySchema,
   priorSizeProblem,
   PriorRequestSchema,
   type DetectorPrior,
@@ -57,14 +58,21 @@ export interface KeyedPoint {
   readonly unit?: string;
 }
 
-/** The fleet key of each point ref. */
-export function fleetKeys(points: readonly KeyedPoint[], by: 'profile' | 'tags' = 'profile'): Map<string, string> {
-  return new Map(
-    points.map((p) => [
-      p.ref,
-      by === 'tags' && p.tags && p.tags.length > 0 && p.unit ? priorKey({ markers: p.tags, unit: p.unit }) : priorKey({ profile: p.profile, point: p.point }),
-    ]),
-  );
+/**
+ * The fleet key of each point ref. A key the hub would refuse (a control character in a profile
+ * or point name, longer than the wire allows) is left out, its point learning alone, and
+ * `refused` says why: the hub refuses a whole request that names one, which would starve the
+ * gateway's other points of their priors.
+ */
+export function fleetKeys(points: readonly KeyedPoint[], by: 'profile' | 'tags' = 'profile', refused?: (ref: string, key: string, problem: string) => void): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const p of points) {
+    const key = by === 'tags' && p.tags && p.tags.length > 0 && p.unit ? priorKey({ markers: p.tags, unit: p.unit }) : priorKey({ profile: p.profile, point: p.point });
+    const problem = schemaProblem(PriorKeySchema, key);
+    if (problem === undefined) keys.set(p.ref, key);
+    else refused?.(p.ref, key, problem);
+  }
+  return keys;
 }
 
 export interface FleetPriorsOptions {
