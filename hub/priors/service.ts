@@ -105,7 +105,7 @@ export class PriorService {
   private readonly waiting = new Map<string, Set<string>>();
   private waitingCount = 0;
   /** One rebuild of a key at a time in this process (a rebuild that read fewer members must not write last), and at most one waiting. */
-  private readonly rebuilding = new Map<string, { running: Promise<unknown>; waiting?: Promise<FleetPriorSummary | undefined> }>();
+  private readonly rebuilding = new Map<string, { running: Promise<unknown>; queued?: Promise<FleetPriorSummary | undefined> }>();
   /** Background work (rebuilds, answers), awaited by idle() and close(). */
   private readonly background = new Set<Promise<unknown>>();
   private closed = false;
@@ -182,18 +182,29 @@ export class PriorService {
     // At most one running and one waiting per key: a fleet publishing at once costs two rebuilds of
     // the key, not one each (the waiting one reads every prior stored before it starts).
     const state = this.rebuilding.get(key);
-    if (state?.waiting) return state.waiting;
-    const waiting = (state?.running ?? Promise.resolve()).catch(() => undefined).then(() => {
-      this.rebuilding.set(key, { running: waiting }); // the waiting one runs: the next call waits behind it
-      return this.rebuildNow(key);
-    });
-    this.rebuilding.set(key, { running: state?.running ?? waiting, ...(state ? { waiting } : {}) });
-    void waiting
+    if (state?.queued) return state.queued;
+    let next: Promise<FleetPriorSummary | undefined>;
+    if (state) {
+      // Queued behind the running one; when it starts, it is the running one and the next call queues behind it.
+      next = state.running
+        .catch(() => undefined)
+        .then(() => {
+          state.running = next;
+          delete state.queued;
+          return this.rebuildNow(key);
+        });
+      state.queued = next;
+    } else {
+      next = this.rebuildNow(key);
+      this.rebuilding.set(key, { running: next });
+    }
+    const entry = this.rebuilding.get(key);
+    void next
       .finally(() => {
-        if (this.rebuilding.get(key)?.running === waiting && !this.rebuilding.get(key)?.waiting) this.rebuilding.delete(key);
+        if (entry && entry.running === next && !entry.queued && this.rebuilding.get(key) === entry) this.rebuilding.delete(key);
       })
       .catch(() => undefined);
-    return waiting;
+    return next;
   }
 
   private async rebuildNow(key: string): Promise<FleetPriorSummary | undefined> {
