@@ -379,7 +379,10 @@ export class AnomalyMonitor {
    * before: a detector that learned alone reaches 'scoring' a few readings before its first
    * forecaster is adopted, and a prior without one would be served to every newcomer until the
    * next share, hours later; one started from a fleet prior would hand the fleet its own prior
-   * back, and echoes of one prior would make the fleet look more alike than its units are.
+   * back, and echoes of one prior would make the fleet look more alike than its units are. So a
+   * point started from a prior also waits until its calibrations have seen as many of its own
+   * readings as they keep (likelihood.historySize): what it offers is then its own but for the
+   * operating range, which keeps the prior's.
    */
   async sharePriors(now: number, everyMs: number): Promise<SharedPrior[]> {
     const out: SharedPrior[] = [];
@@ -387,6 +390,7 @@ export class AnomalyMonitor {
       if (this.stopped || this.isShedding) break;
       const d = p.detector;
       if (d.phase !== 'scoring' || !d.hasOwnModel) continue;
+      if (p.side.prior !== undefined && d.readings < d.options.likelihood.historySize) continue;
       if (p.side.sharedAt !== undefined && now - p.side.sharedAt < everyMs) continue;
       const prior = await this.serial(p, () => exportPrior(p.detector, now)).catch((err: unknown) => {
         this.log.warn({ point: p.ref, err: errorMessage(err) }, 'could not export the detector prior');

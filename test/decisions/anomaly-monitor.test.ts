@@ -180,8 +180,10 @@ describe('anomaly monitor', () => {
       await run(adopter, simB, 1);
       offered = (await adopter.sharePriors(simB.model.now(), 3_600_000)).find((d) => d.ref === ref);
     }
-    // What it offers is its own forecaster, trained on this unit, not the one it was given.
+    // What it offers is its own forecaster, trained on this unit, not the one it was given, and
+    // calibrations that have seen as many of its own readings as they keep (not an echo of the prior's).
     expect(offered?.prior.model?.trainedOn).toBeGreaterThan(0);
+    expect(offered?.prior.readings).toBeGreaterThanOrEqual(2000);
     expect(offered?.prior.model?.w1).not.toEqual(due.find((d) => d.ref === ref)?.prior.model?.w1);
     await adopter.stop();
   }, 120_000);
