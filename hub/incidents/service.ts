@@ -77,10 +77,18 @@ export type IncidentDetail = IncidentView & { members: IncidentMember[] };
 export interface IncidentFilter {
   readonly state?: Static<typeof IncidentStateSchema>;
   readonly kind?: Static<typeof IncidentKindSchema>;
-  /** Incidents with a member at this site. */
+  /** Incidents at this site (its own site, or a member event there). */
   readonly site?: string;
   /** Default 100, at most 1000. */
   readonly limit?: number;
+  /** A page after this one (the last of the previous page, in the list's order). */
+  readonly before?: IncidentCursor;
+}
+
+/** Where a page of incidents ends: the last one's lastSeen and id. */
+export interface IncidentCursor {
+  readonly lastSeen: number;
+  readonly id: string;
 }
 
 /** What the service needs of the point index (hub/registry/points.ts). */
@@ -116,6 +124,11 @@ export interface IncidentServiceOptions {
 }
 
 const CACHE_MS = 60_000;
+
+/** A list's size: default 100, 1 to 1000. */
+function listLimit(limit: number | undefined): number {
+  return Math.min(1000, Math.max(1, limit ?? 100));
+}
 /** Stored events read per query by catchUp. */
 const CATCH_UP_PAGE = 1000;
 /**
@@ -357,14 +370,28 @@ export class IncidentService {
     });
   }
 
-  /** Most recently active first. */
-  async list(filter: IncidentFilter = {}): Promise<IncidentView[]> {
-    const limit = Math.min(1000, Math.max(1, filter.limit ?? 100));
+  /** Most recently active first (then by id); `before` pages on. */
+  list(filter: IncidentFilter = {}): Promise<IncidentView[]> {
+    return this.query(filter, listLimit(filter.limit));
+  }
+
+  /** A page of list(), and where the next starts when there are more. */
+  async page(filter: IncidentFilter = {}): Promise<{ items: IncidentView[]; next?: IncidentCursor }> {
+    const limit = listLimit(filter.limit);
+    const rows = await this.query(filter, limit + 1);
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    return { items, ...(rows.length > limit && last ? { next: { lastSeen: last.lastSeen, id: last.id } } : {}) };
+  }
+
+  private async query(filter: IncidentFilter, limit: number): Promise<IncidentView[]> {
     const where: string[] = [];
     const args: SqlValue[] = [];
     if (filter.state !== undefined) where.push('state = ?') && args.push(filter.state);
     if (filter.kind !== undefined) where.push('kind = ?') && args.push(filter.kind);
-    if (filter.site !== undefined) where.push('id IN (SELECT incident_id FROM incident_members WHERE site = ?)') && args.push(filter.site);
+    // A merged incident has no members left, but keeps its site.
+    if (filter.site !== undefined) where.push('(site = ? OR id IN (SELECT incident_id FROM incident_members WHERE site = ?))') && args.push(filter.site, filter.site);
+    if (filter.before !== undefined) where.push('(last_seen < ? OR (last_seen = ? AND id > ?))') && args.push(filter.before.lastSeen, filter.before.lastSeen, filter.before.id);
     const rows = await this.options.sql.all(`SELECT * FROM incidents${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY last_seen DESC, id LIMIT ?`, [...args, limit]);
     return rows.map(fromRow);
   }
