@@ -130,6 +130,8 @@ export class FaultRegistry {
         out = held;
       } else if (f.kind === 'spikes' && this.prng.next() < f.probability) {
         out = typeof out === 'number' ? out + (this.prng.next() < 0.5 ? -1 : 1) * f.magnitude : !out;
+      } else if (f.kind === 'probe-failure' && typeof out === 'number') {
+        out = Number.NaN;
       }
     }
     // Keep the caller's type: a stuck number on a boolean sensor reads as its truthiness.

@@ -69,6 +69,15 @@ export const SpikesFault = Type.Object(
   { additionalProperties: false },
 );
 
+export const ProbeFailureFault = Type.Object(
+  {
+    kind: Type.Literal('probe-failure'),
+    target: Target,
+    unit: Type.Optional(Unit),
+  },
+  { additionalProperties: false, description: 'a failed probe: the controller reports NaN for the sensor (numbers only), as many do' },
+);
+
 export const OfflineFault = Type.Object(
   {
     kind: Type.Literal('offline'),
@@ -167,6 +176,7 @@ export const FaultSpec = Type.Union([
   DriftFault,
   StuckFault,
   SpikesFault,
+  ProbeFailureFault,
   OfflineFault,
   SlowFault,
   ExceptionFault,
@@ -186,6 +196,7 @@ export const FAULT_SCHEMAS: Readonly<Record<FaultKind, typeof FaultSpec.anyOf[nu
   drift: DriftFault,
   stuck: StuckFault,
   spikes: SpikesFault,
+  'probe-failure': ProbeFailureFault,
   offline: OfflineFault,
   slow: SlowFault,
   exception: ExceptionFault,

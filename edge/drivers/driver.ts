@@ -40,6 +40,17 @@ export function booleanOf(value: unknown): boolean | undefined {
   return undefined;
 }
 
+/**
+ * A reading as the gateway takes it: a number that is not finite (a failed probe many controllers
+ * report as NaN, an infinity from a bad scale) is no measurement, so it is bad, whatever the
+ * protocol said of its quality. Every consumer (rules, interlocks, advisor, detectors, the hub)
+ * then sees a bad reading, not a good NaN that compares false with every threshold.
+ */
+export function plausibleReading(r: Reading): Reading {
+  if (typeof r.value !== 'number' || Number.isFinite(r.value) || r.quality === 'bad') return r;
+  return { device: r.device, point: r.point, value: null, quality: 'bad', ts: r.ts, cause: `SWG_ERR_VALUE_NOT_FINITE: the device reported ${String(r.value)} (a failed sensor)` };
+}
+
 export interface Reading {
   /** Device id from the gateway config. */
   readonly device: string;

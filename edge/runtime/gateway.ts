@@ -23,7 +23,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
 import { createLogger } from '../../shared/kit/log.js';
-import { isRelinquishable, type DeviceSpec, type Reading, type WriteValue } from '../drivers/driver.js';
+import { isRelinquishable, plausibleReading, type DeviceSpec, type Reading, type WriteValue } from '../drivers/driver.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import type { LoadedConfig } from '../config/load.js';
 import { DEFAULT_METRICS_PORT } from '../config/schema.js';
@@ -171,7 +171,8 @@ export class Gateway {
   }
 
   private accept(readings: readonly Reading[]): void {
-    for (const reading of readings) {
+    for (const raw of readings) {
+      const reading = plausibleReading(raw);
       this.metrics.readings.inc({ device: reading.device, quality: reading.quality });
       const pointKey = key(reading.device, reading.point);
       this.latestValues.set(pointKey, reading);

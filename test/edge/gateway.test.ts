@@ -92,6 +92,22 @@ devices:
     expect(gateway.latest('ahu1', 'supply_air_temp')?.quality).toBe('good');
   });
 
+  it('takes a failed probe the controller reports as NaN (a good float register) as a bad reading, not a good NaN', async () => {
+    const wait = async (quality: string): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && gateway.latest('ahu1', 'return_air_temp')?.quality !== quality) await sleep(50);
+    };
+    const id = facility.faults.inject({ kind: 'probe-failure', target: 'ahu.return_air_temp' });
+    await wait('bad');
+    expect(gateway.latest('ahu1', 'return_air_temp')).toMatchObject({ quality: 'bad', value: null });
+    expect(gateway.latest('ahu1', 'return_air_temp')?.cause).toContain('SWG_ERR_VALUE_NOT_FINITE');
+    expect(gateway.latest('ahu1', 'supply_air_temp')?.quality).toBe('good'); // the same device's other points
+    expect(readings.some((r) => typeof r.value === 'number' && !Number.isFinite(r.value))).toBe(false);
+    facility.faults.clear(id);
+    await wait('good');
+    expect(gateway.latest('ahu1', 'return_air_temp')?.quality).toBe('good');
+  });
+
   it('skips and counts polls of a slow device instead of stacking them', async () => {
     const skippedBefore = gateway.deviceStates().ahu1?.pollsSkipped ?? 0;
     const id = facility.faults.inject({ kind: 'slow', device: 'ahu', delayMs: 250 });
