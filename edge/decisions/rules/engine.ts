@@ -70,6 +70,18 @@ export interface OutputStatus {
 }
 
 const RETRY_MIN_MS = 5000;
+/** Write errors that mean the write never reached the equipment. */
+const NOT_SENT: ReadonlySet<string> = new Set([
+  'SWG_ERR_INTERLOCK',
+  'SWG_ERR_POINT_UNKNOWN',
+  'SWG_ERR_POINT_NOT_WRITABLE',
+  'SWG_ERR_POINT_LIMIT',
+  'SWG_ERR_POINT_TYPE',
+  'SWG_ERR_DEVICE_NOT_CONNECTED',
+  'SWG_ERR_DEVICE_UNREACHABLE',
+  'SWG_ERR_DEVICE_CIRCUIT_OPEN',
+  'SWG_ERR_DEVICE_EXCEPTION',
+]);
 const RETRY_MAX_MS = 300_000;
 const REASSERT_SETTLE_MS = 5000;
 const REASSERT_MAX = 3;
@@ -364,6 +376,7 @@ export class RuleEngine {
       output.limited = false;
       this.writes.record(output.spec.ref, now);
     }
+    const recordedAt = limit ? now : undefined;
     output.inFlight = true;
     const previous = output.commanded;
     // Past the early return with the same value: the output drifted and is written again (counted
@@ -396,6 +409,11 @@ export class RuleEngine {
         const first = output.failed?.value !== want.value;
         output.failed = { value: want.value, retryAt: this.now() + delayMs, delayMs };
         const code = isSwarmgateError(err) ? err.code : undefined;
+        // A write refused before it reached the equipment (an interlock, the point's checks, a
+        // device not connected or refusing it) switched nothing: it does not use up the rate
+        // limit, or an I/O module offline for minutes would leave its relay unswitched for an
+        // hour after it came back. A timeout may have reached it, and counts.
+        if (recordedAt !== undefined && code !== undefined && NOT_SENT.has(code)) this.writes.forget(output.spec.ref, recordedAt);
         if (first) this.report('warning', output, want, `${want.origin} could not set ${output.spec.ref} = ${String(want.value)}: ${errorMessage(err)}`, { outcome: 'refused', ...(code ? { code } : {}) });
       })
       .finally(() => {

@@ -42,6 +42,15 @@ export class WriteHistory {
     if (this.file) this.save(this.file);
   }
 
+  /** Takes back a write recorded at `ts` that never reached the equipment (refused before it was sent). */
+  forget(ref: string, ts: number): void {
+    const times = this.outputs.get(ref) ?? [];
+    const at = times.lastIndexOf(ts);
+    if (at < 0) return;
+    this.outputs.set(ref, [...times.slice(0, at), ...times.slice(at + 1)]);
+    if (this.file) this.save(this.file);
+  }
+
   private load(file: string): void {
     let text: string;
     try {

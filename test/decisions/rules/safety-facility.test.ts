@@ -92,4 +92,19 @@ describe('safe state and interlocks against the simulated facility', () => {
     await waitFor('fan command off read back', () => suite.sim.gateway.latest('ahu1', 'fan_command')?.value === false);
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('applied');
   });
+
+  it('a write an interlock refused does not use up the rate limit: the relay switches once the door is shut', async () => {
+    await reset();
+    await setDoor(true);
+    start({
+      list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }],
+      outputs: [{ point: 'io/backup_compressor_relay', rateLimit: { max: 1, periodS: 3600 } }],
+    });
+    await setTemperature(-5);
+    await waitFor('refused local action', () => actions().some((a) => a.data?.outcome === 'refused'));
+    await setDoor(false);
+    // The retry (5 s after the refusal) is the one write of the hour: it switches the relay.
+    await waitFor('relay on', () => model().coldRoom.backupCompressor, 10_000);
+    expect(actions().map((a) => a.data?.outcome)).toEqual(['refused', 'applied']);
+  });
 });
