@@ -234,19 +234,23 @@ function stateless(fn: (i: ConditionInputs) => Tri): Condition {
   return { evaluate: fn, test: fn, reset: () => undefined };
 }
 
+/**
+ * A threshold with hysteresis: true past `on`, false only once back past `off` (equal to off
+ * keeps it true). Between the two it is what it was, so it remembers across a reading that is
+ * missing or bad (unknown meanwhile): a backup compressor holding a cold room through the band
+ * is not switched off because one poll timed out. Right after a start (or a reset) in the band,
+ * it does not know what it was: unknown, so the rule's `else` does not drive its outputs (a
+ * gateway restarting with the room half-way down its band leaves the backup as it is).
+ */
 function threshold(ref: string, kind: 'above' | 'below', on: number, off: number): Condition {
-  let active = false;
+  let active: boolean | undefined;
   const beyond = (v: number, level: number): boolean => (kind === 'above' ? v > level : v < level);
   return {
     evaluate(i) {
       const v = i.value(ref);
-      if (typeof v !== 'number') {
-        active = false;
-        return undefined;
-      }
-      // Turns on past `on`; turns off only once back past `off` (equal to off keeps it on).
-      if (!active && beyond(v, on)) active = true;
-      else if (active && (kind === 'above' ? v < off : v > off)) active = false;
+      if (typeof v !== 'number') return undefined;
+      if (beyond(v, on)) active = true;
+      else if (kind === 'above' ? v < off : v > off) active = false;
       return active;
     },
     test(i) {
@@ -254,7 +258,7 @@ function threshold(ref: string, kind: 'above' | 'below', on: number, off: number
       return typeof v === 'number' ? beyond(v, on) : undefined;
     },
     reset() {
-      active = false;
+      active = undefined;
     },
   };
 }

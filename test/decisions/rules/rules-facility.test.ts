@@ -64,6 +64,45 @@ describe('local rules against the simulated facility', () => {
     expect(applied[1]).toMatchObject({ device: 'io', point: 'backup_compressor_relay', data: { origin: 'rule:backup-on-warm', rule: 'backup-on-warm' } });
   });
 
+  it('hysteresis remembers through a lost reading, and a restart in the band leaves the output as it is', async () => {
+    await reset();
+    const rule = {
+      name: 'backup-on-warm',
+      when: { kind: 'above' as const, point: 'coldroom/temperature', on: -12, off: -16 },
+      then: [{ write: 'io/backup_compressor_relay', value: true }],
+      else: [{ write: 'io/backup_compressor_relay', value: false }],
+    };
+    const relay = () => model().coldRoom.backupCompressor;
+    let e = start({ list: [rule] });
+    await setTemperature(-11);
+    await waitFor('relay on', () => relay());
+    await setTemperature(-14); // cooling through the band: stays on
+    // The cold room's controller drops out for a moment (its readings bad), then comes back at -14.
+    const fault = suite.sim.facility.faults.inject({ kind: 'offline', device: 'freezer' });
+    try {
+      await waitFor('temperature bad', () => suite.sim.gateway.latest('coldroom', 'temperature')?.quality === 'bad', 10_000);
+      await waitFor('rule unknown', () => e.status().rules[0]?.state === undefined);
+    } finally {
+      suite.sim.facility.faults.clear(fault);
+    }
+    await waitFor('temperature good again', () => suite.sim.gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000);
+    await waitFor('rule true again', () => e.status().rules[0]?.state === true);
+    await e.settled();
+    expect(relay()).toBe(true);
+    // Off in the cold room it started in, on when it warmed, and nothing in the blip.
+    expect(actions().filter((a) => a.data?.outcome === 'applied').map((a) => a.data?.value)).toEqual([false, true]);
+    // A restart with the room half-way down the band: unknown until it leaves the band; the relay stays on.
+    await suite.stopEngine();
+    e = start({ list: [rule] });
+    await sleep(500);
+    await e.settled();
+    expect(e.status().rules[0]?.state).toBeUndefined();
+    expect(relay()).toBe(true);
+    await setTemperature(-17);
+    await waitFor('relay off below the band', () => !relay());
+    expect(actions().filter((a) => a.data?.outcome === 'applied').map((a) => a.data?.value)).toEqual([false]);
+  });
+
   it('held for a duration: a short excursion does nothing, a held one fires once', async () => {
     await reset();
     start({ list: [{ name: 'warm-for-1s', when: { kind: 'above', point: 'coldroom/temperature', on: -10, forS: 1 }, then: [{ event: 'cold room warm for 1 s', severity: 'critical' }] }] });
