@@ -62,6 +62,8 @@ export interface ApiContext extends ApiServices {
   readonly accounts: Accounts;
   readonly audit: AuditLog;
   readonly limiter: LoginLimiter;
+  /** Failed enrollments (per token and address), apart from the logins'. */
+  readonly enrollLimiter: LoginLimiter;
   readonly loginMetrics: LoginMetrics;
   readonly webDir: string;
   /** SSE connections end when the API closes. */

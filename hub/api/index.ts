@@ -147,6 +147,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     accounts: new Accounts(sql, { sessionTtlMs: config.session.ttlHours * 3_600_000, scryptCost: deps.scryptCost, logger: log }),
     audit: new AuditLog(sql),
     limiter: loginLimiter(config.loginRateLimit),
+    enrollLimiter: loginLimiter(config.loginRateLimit),
     loginMetrics: loginMetrics(deps.metrics),
     webDir: deps.webDir ?? defaultWebDir(),
     closing: closing.signal,

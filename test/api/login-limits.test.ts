@@ -43,6 +43,16 @@ describe('login limits', () => {
     expect((await loginFrom(t.app, '10.0.1.2', 'alice')).status).toBe(200);
   });
 
+  it('holds for guesses sent all at once: each counts from the moment it is let through, a success takes its back', async () => {
+    await createUser('dora');
+    const guesses = await Promise.all(Array.from({ length: 20 }, () => loginFrom(t.app, '10.0.5.1', 'dora', 'wrong-password')));
+    const statuses = guesses.map((g) => g.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(LIMITS.max);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(20 - LIMITS.max);
+    // Logins with the right password do not count against the user: more of them than its limit get in.
+    for (let i = 0; i < LIMITS.perUser.max; i++) expect((await loginFrom(t.app, '10.0.5.2', 'dora')).status).toBe(200);
+  });
+
   it('limits one user guessed from many addresses; the right password still works where the user logged in before', async () => {
     await createUser('bob');
     expect((await loginFrom(t.app, '10.0.2.100', 'bob')).status).toBe(200);

@@ -9,6 +9,10 @@
  * neighbour, or an admin whose name is being guessed from elsewhere): there the right password
  * gets in, a wrong one still counts. Counts live in this process; an admin lifts them through
  * the API (unlock). Only failures count; a success clears its user-address window.
+ *
+ * An attempt counts as a failure from the moment it is let through (`attempt`), and a success
+ * takes it back (`succeeded`): the password check takes a while (scrypt), and attempts sent at
+ * once must not all pass the limit before the first of them has failed.
  */
 export type LimitKind = 'user-address' | 'user' | 'address';
 
@@ -62,6 +66,12 @@ class Windows {
     const w = this.windows.get(key);
     if (!w || w.resetAt <= now || w.count < this.rule.max) return 0;
     return Math.max(1, Math.ceil((w.resetAt - now) / 1000));
+  }
+
+  /** Takes back one failure counted in the current window (an attempt that succeeded after all). */
+  remove(key: string, now: number): void {
+    const w = this.windows.get(key);
+    if (w && w.resetAt > now && w.count > 0) w.count -= 1;
   }
 
   add(key: string, now: number): void {
@@ -131,6 +141,16 @@ export class LoginLimiter {
     return user >= addr ? { by: 'user', retryAfterS: user } : { by: 'address', retryAfterS: addr };
   }
 
+  /**
+   * Lets an attempt go on to the password check and counts it as failed right away; or the
+   * refusal with the longest wait. Call succeeded() when it succeeds.
+   */
+  attempt(username: string, address: string, now = Date.now()): Refusal | undefined {
+    const refusal = this.check(username, address, now);
+    if (!refusal) this.failed(username, address, now);
+    return refusal;
+  }
+
   failed(username: string, address: string, now = Date.now()): void {
     const name = username.toLowerCase();
     this.userAddress.add(pairKey(name, address), now);
@@ -138,8 +158,20 @@ export class LoginLimiter {
     this.address.add(address, now);
   }
 
+  /** An attempt let through by attempt() ended neither way (the service failed): it does not count. */
+  withdraw(username: string, address: string, now = Date.now()): void {
+    const name = username.toLowerCase();
+    this.userAddress.remove(pairKey(name, address), now);
+    this.user.remove(name, now);
+    this.address.remove(address, now);
+  }
+
+  /** An attempt let through by attempt() succeeded: it is not a failure, and the address is trusted for the user. */
   succeeded(username: string, address: string, now = Date.now()): void {
-    const key = pairKey(username.toLowerCase(), address);
+    const name = username.toLowerCase();
+    const key = pairKey(name, address);
+    this.user.remove(name, now);
+    this.address.remove(address, now);
     this.userAddress.delete(key);
     this.trusted.delete(key);
     if (this.trusted.size >= this.maxKeys) for (const k of [...this.trusted.keys()].slice(0, this.maxKeys / 2)) this.trusted.delete(k);

@@ -25,7 +25,8 @@ export const authPlugin: ApiPlugin = async (app) => {
     },
     handler: async (request, reply) => {
       const { username, password } = request.body;
-      const refusal = ctx.limiter.check(username, request.ip);
+      // Counted as failed until it succeeds: parallel guesses cannot all pass before one has failed.
+      const refusal = ctx.limiter.attempt(username, request.ip);
       if (refusal) {
         ctx.loginMetrics.limited(refusal.by);
         await audited(ctx, request, 'auth.rate-limited', username, { limit: refusal.by });
@@ -36,7 +37,6 @@ export const authPlugin: ApiPlugin = async (app) => {
       }
       const user = await ctx.accounts.verify(username, password);
       if (!user) {
-        ctx.limiter.failed(username, request.ip);
         ctx.loginMetrics.failed();
         await ctx.audit.write({ name: username, via: 'login' }, 'auth.login-failed', username, undefined, request.ip);
         return reply.status(401).send(errorBody('SWG_ERR_AUTH_FAILED', 'wrong user name or password, or the account is disabled'));

@@ -27,17 +27,19 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
     schema: { body: EnrollRequestSchema, response: responses(EnrollResponseSchema) },
     handler: async (request, reply) => {
       const limitKey = `enroll:${parseEnrollToken(request.body.token)?.id ?? 'malformed'}`;
-      const refusal = ctx.limiter.check(limitKey, request.ip);
+      // Its own limiter: failed enrollments from a site's address must not lock its technicians out of logging in.
+      const refusal = ctx.enrollLimiter.attempt(limitKey, request.ip);
       if (refusal) {
         return reply.status(429).header('retry-after', String(refusal.retryAfterS)).send(errorBody('SWG_ERR_ENROLL_RATE_LIMITED', `too many failed enrollments from this address or with this token; retry in ${refusal.retryAfterS} s`));
       }
       try {
         const answer = await enrollment.enroll(request.body);
+        ctx.enrollLimiter.withdraw(limitKey, request.ip);
         await audited(ctx, request, 'gateway.enrolled', answer.identity.gateway, { site: answer.identity.site, tokenId: answer.identity.tokenId, hostname: request.body.hostname });
         return answer;
       } catch (err) {
-        if (isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')) {
-          ctx.limiter.failed(limitKey, request.ip);
+        if (!isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')) ctx.enrollLimiter.withdraw(limitKey, request.ip);
+        else {
           await audited(ctx, request, 'gateway.enroll-refused', limitKey.slice('enroll:'.length), { reason: err.message });
         }
         throw err;
