@@ -47,12 +47,42 @@ async function authenticate(ctx: ApiContext, request: FastifyRequest): Promise<v
   if (sid) request.principal = await ctx.accounts.session(sid);
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Why a request riding on a session cookie that changes something comes from another site, if
+ * it does. SameSite=Strict keeps the cookie from other sites, but a "site" is the registrable
+ * domain without the port: a page on another port of the hub's host (a dashboard beside it) or on
+ * a sibling subdomain still sends it, and could approve a review item, which commands equipment.
+ * Browsers say where a request comes from (Sec-Fetch-Site, Origin); the hub's own page is
+ * same-origin. Clients that send neither (curl, scripts) are not browsers and are let through.
+ */
+function crossSite(request: FastifyRequest): string | undefined {
+  if (SAFE_METHODS.has(request.method)) return undefined;
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site: ${site}`;
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string') return undefined;
+  let host: string | undefined;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    host = undefined;
+  }
+  return host !== undefined && host === request.headers.host ? undefined : `Origin: ${origin.slice(0, 200)}`;
+}
+
 function authorizer(ctx: ApiContext, id: RouteId): onRequestHookHandler {
   const access = ROUTES[id].access;
   return function authorize(request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
     if (access === 'public') return done();
     authenticate(ctx, request).then(
       () => {
+        const foreign = request.principal?.via === 'session' ? crossSite(request) : undefined;
+        if (foreign !== undefined) {
+          void reply.status(403).send(errorBody('SWG_ERR_AUTH_FORBIDDEN', `${id} refused: a request with the session cookie from another site (${foreign}); use the hub's own page, or an API token for integrations`));
+          return;
+        }
         const verdict = judge(access, request.principal);
         if (verdict === 'ok') return done();
         if (verdict === 'unauthenticated') {
