@@ -22,7 +22,8 @@ describe('cross-site requests with the session cookie', () => {
 
   it('refuses a change sent with the cookie from another origin, and lets the own page, reads and tokens through', async () => {
     const cookie = t.cookies.technician;
-    for (const foreign of [{ origin: 'http://hub.example:3000' }, { origin: 'http://grafana.hub.example:8080' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }]) {
+    const foreigns: Record<string, string>[] = [{ origin: 'http://hub.example:3000' }, { origin: 'http://grafana.hub.example:8080' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }];
+    for (const foreign of foreigns) {
       const refused = await call('POST', '/api/v1/auth/logout', { cookie, ...foreign });
       expect(refused.status, JSON.stringify(foreign)).toBe(403);
       expect(refused.body).toContain('from another site');

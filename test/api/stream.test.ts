@@ -76,6 +76,21 @@ describe('SSE stream', () => {
     expect(done).toBe(true);
   });
 
+  it('ends an API token stream once the token is revoked', async () => {
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: { cookie: t.cookies.admin }, payload: { name: 'leaked', role: 'viewer' } });
+    expect(created.statusCode).toBe(201);
+    const { token, record } = created.json<{ token: string; record: { id: string } }>();
+    const res = await fetch(`${base}/api/v1/stream`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${record.id}`, headers: { cookie: t.cookies.admin } })).statusCode).toBe(200);
+    const deadline = Date.now() + 3000;
+    let done = false;
+    while (!done && Date.now() < deadline) done = (await reader.read()).done;
+    expect(done).toBe(true);
+  });
+
   it('ends open streams when the API closes', async () => {
     const t2 = await makeApi();
     await t2.app.listen({ host: '127.0.0.1', port: 0 });

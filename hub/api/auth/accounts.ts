@@ -181,6 +181,12 @@ export class Accounts {
     return row !== undefined && num(row, 'expires_at') > now && num(row, 'disabled') === 0;
   }
 
+  /** Still valid (not revoked, not removed)? For long-lived streams opened with it. */
+  async tokenAlive(id: string): Promise<boolean> {
+    const row = (await this.sql.all('SELECT revoked_at FROM api_tokens WHERE id = ?', [id]))[0];
+    return row !== undefined && (row.revoked_at === null || row.revoked_at === undefined);
+  }
+
   async endSession(sessionHash: string): Promise<void> {
     await this.sql.all('DELETE FROM api_sessions WHERE id_hash = ?', [sessionHash]);
   }

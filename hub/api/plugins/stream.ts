@@ -55,12 +55,14 @@ export const streamPlugin: ApiPlugin<{ heartbeatMs?: number }> = async (app, opt
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       };
       res.write(`retry: 3000\n: connected as ${request.principal?.name ?? '?'}\n\n`);
-      const sessionHash = request.principal?.sessionHash;
+      const { sessionHash, tokenId } = request.principal ?? {};
       const beat = setInterval(() => {
         if (ended) return;
         res.write(': keep-alive\n\n');
-        // A stream outlives its request: end it when the session is logged out or the user disabled.
-        if (sessionHash) ctx.accounts.sessionAlive(sessionHash).then((alive) => alive || end(), () => undefined);
+        // A stream outlives its request: end it when the session is logged out or the user
+        // disabled, or its API token revoked (a leaked token must stop reading at once).
+        const alive = sessionHash ? ctx.accounts.sessionAlive(sessionHash) : tokenId ? ctx.accounts.tokenAlive(tokenId) : undefined;
+        alive?.then((yes) => yes || end(), () => undefined);
       }, heartbeatMs);
       beat.unref();
       // This process's changes and, with several hub processes on one store, the others' (hub/live).
