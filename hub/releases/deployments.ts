@@ -264,11 +264,7 @@ export class DeploymentService {
       if (d.state === 'done' || d.state === 'halted' || d.state === 'cancelled') throw new SwarmgateError('SWG_ERR_DEPLOYMENT_STATE', `deployment ${id} is ${d.state} already: nothing to cancel`, { details: { id } });
       const sql = this.options.sql;
       const now = this.clock();
-      const rows = await sql.all('UPDATE deployment_gateways SET state = ?, reason = ?, updated_at = ? WHERE deployment = ? AND state IN (?, ?) RETURNING gateway, site, token_hash', ['cancelled', `cancelled by ${user}`, now, id, 'waiting', 'sent']);
-      for (const r of rows) {
-        // Told ones (a token was given) hold this deployment on their retained topic: cleared.
-        if (r.token_hash !== null && r.token_hash !== undefined) await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
-      }
+      const rows = await this.withdraw(id, `cancelled by ${user}`, now);
       const busy = d.gateways.filter((g) => !FINAL.has(g.state) && g.state !== 'waiting' && g.state !== 'sent').length;
       const reason = `cancelled by ${user}: ${rows.length} gateway(s) not updated${busy ? `; ${busy} already updating finish on their own` : ''}`;
       await sql.all('UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ?', ['cancelled', reason, now, id]);
@@ -280,13 +276,34 @@ export class DeploymentService {
   }
 
   /**
-   * Tells again every gateway told and not heard from (state sent), each with a new download token:
-   * the embedded broker keeps retained messages in memory, so a hub restart loses them. Returns how many.
+   * The gateways of a deployment in these states (waiting, and told but not heard from: sent)
+   * are cancelled with `reason`; the retained desired update of the told ones is cleared, so a
+   * gateway that is offline, slow or restarting does not find it later. Returns the rows cancelled.
+   */
+  private async withdraw(id: string, reason: string, now: number, states: readonly ('waiting' | 'sent')[] = ['waiting', 'sent']): Promise<SqlRow[]> {
+    const rows = await this.options.sql.all(
+      `UPDATE deployment_gateways SET state = ?, reason = ?, updated_at = ? WHERE deployment = ? AND state IN (${states.map(() => '?').join(', ')}) RETURNING gateway, site, token_hash`,
+      ['cancelled', reason, now, id, ...states],
+    );
+    for (const r of rows) {
+      // Told ones (a token was given) hold this deployment on their retained topic: cleared.
+      if (r.token_hash !== null && r.token_hash !== undefined) await this.options.publish?.(gatewayTopic(str(r, 'site'), str(r, 'gateway'), 'update/desired'), Buffer.alloc(0), true).catch(() => undefined);
+    }
+    return rows;
+  }
+
+  /**
+   * Tells again every gateway told and not heard from (state sent) of a deployment still going
+   * (canary or rolling), each with a new download token: the embedded broker keeps retained
+   * messages in memory, so a hub restart loses them. Returns how many.
    */
   republish(): Promise<number> {
     return this.run(async () => {
       if (!this.options.publish || !this.options.baseUrl()) return 0;
-      const rows = await this.options.sql.all('SELECT g.deployment, g.gateway, g.site FROM deployment_gateways g WHERE g.state = ? ORDER BY g.deployment, g.gateway', ['sent']);
+      const rows = await this.options.sql.all(
+        'SELECT g.deployment, g.gateway, g.site FROM deployment_gateways g JOIN deployments d ON d.id = g.deployment WHERE g.state = ? AND d.state IN (?, ?) ORDER BY g.deployment, g.gateway',
+        ['sent', 'canary', 'rolling'],
+      );
       let told = 0;
       for (const r of rows) if (await this.tell(str(r, 'deployment'), str(r, 'gateway'), str(r, 'site'), 'sent')) told++;
       if (told > 0) this.options.log.info({ gateways: told }, 'in-flight desired updates published again');
@@ -305,9 +322,12 @@ export class DeploymentService {
     const now = this.clock();
     const sql = this.options.sql;
     if (failures > d.maxFailures) {
-      const reason = `${failures} gateway(s) failed or rolled back (${d.maxFailures} tolerated); gateways not told yet stay on their release`;
+      // What was told and not acted on yet is taken back (the retained desired update cleared):
+      // the rest of a wave told at once must not install a release its first gateways rolled back.
+      const withdrawn = await this.withdraw(id, `deployment halted: ${failures} gateway(s) failed or rolled back`, now, ['sent']);
+      const reason = `${failures} gateway(s) failed or rolled back (${d.maxFailures} tolerated); gateways not told yet stay on their release${withdrawn.length > 0 ? `, and ${withdrawn.length} told but not updating yet were cancelled` : ''}; gateways already updating finish on their own`;
       await sql.all('UPDATE deployments SET state = ?, reason = ?, updated_at = ? WHERE id = ?', ['halted', reason, now, id]);
-      this.options.log.error({ deployment: id, version: d.version, failures }, 'deployment halted');
+      this.options.log.error({ deployment: id, version: d.version, failures, withdrawn: withdrawn.length }, 'deployment halted');
       return;
     }
     if (d.gateways.every((g) => FINAL.has(g.state))) {

@@ -99,16 +99,22 @@ function suite(kind: string, open: () => Promise<HubStore>, close: (s: HubStore)
       expect(announced.at(-1)).toBe('done gw-5 healthy');
     });
 
-    it('halts when failures exceed the threshold: gateways not told yet never are', async () => {
+    it('halts when failures exceed the threshold: gateways not told yet never are, told ones not acting yet are taken back', async () => {
       const d = await deployments.create({ version: '2.0.0', target: { gateways: ['gw-6', 'gw-7', 'gw-8', 'gw-9'] }, canaryPercent: 50, user: 'ops' });
       expect(d.canary).toBe(2);
       expect(toldIn(d.id)).toEqual(['gw-6', 'gw-7']);
+      const before = told.length;
       await status(d.id, 'gw-6', 'failed', { code: 'SWG_ERR_RELEASE_DIGEST' });
       const halted = await deployments.get(d.id);
       expect(halted.state).toBe('halted');
       expect(halted.reason).toContain('1 gateway(s) failed or rolled back (0 tolerated)');
-      await status(d.id, 'gw-7', 'healthy');
-      expect(toldIn(d.id)).toEqual(['gw-6', 'gw-7']);
+      // gw-7 was told and had not started: its retained desired update is cleared, it is cancelled.
+      expect(told.slice(before).filter((t) => t.cleared).map((t) => t.gateway)).toContain('gw-7');
+      expect(halted.gateways.map((g) => `${g.gateway} ${g.state}`)).toEqual(['gw-6 failed', 'gw-7 cancelled', 'gw-8 waiting', 'gw-9 waiting']);
+      // After a hub restart nothing of it is told again.
+      const settled = told.length;
+      expect(await deployments.republish()).toBe(0);
+      expect(told.length).toBe(settled);
       expect((await deployments.get(d.id)).state).toBe('halted');
     });
 
