@@ -129,7 +129,7 @@ export async function startEdgeApp(loaded: LoadedConfig, registry: DriverRegistr
         gateway: gateway.id,
         federation: fed,
         settings: updateSettings(loaded.config.update, (p) => (isAbsolute(p) ? p : resolve(dirname(loaded.file), p))),
-        probe: gatewayProbe({ federation: fed, deviceStates: () => gateway.deviceStates(), healthStatus: () => health?.status }),
+        probe: gatewayProbe({ federation: fed, deviceStates: () => gateway.deviceStates(), healthStatus: () => (health ? (health.checks.length === 0 ? 'pending' : health.status) : undefined) }),
         restart: (reason) => (options.onUpdateRestart ? options.onUpdateRestart(reason) : log.warn({ reason }, 'restart the gateway to run the current release')),
         log,
       });

@@ -58,6 +58,8 @@ const GROWTH_SAMPLES = 4;
 /** Shedding ends after this many healthy samples in a row (no flapping). */
 const CALM_SAMPLES = 3;
 const COMPACT_EVERY_MS = 3_600_000;
+/** The first round, this long after start at most (startup's own work is done by then). */
+const FIRST_ROUND_MS = 10_000;
 
 export class HealthAgent {
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
@@ -71,6 +73,7 @@ export class HealthAgent {
   private calmRun = 0;
   private lastCompactAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
+  private first: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly clock: () => number;
 
@@ -88,6 +91,10 @@ export class HealthAgent {
     this.loopDelay.enable();
     this.timer = setInterval(() => void this.tick(), this.options.limits.intervalMs);
     this.timer.unref();
+    // A first verdict soon (an update's health gate waits for one), not a whole interval later.
+    const first = setTimeout(() => void this.tick(), Math.min(FIRST_ROUND_MS, this.options.limits.intervalMs));
+    first.unref();
+    this.first = first;
   }
 
   /** The latest verdicts (empty before the first tick), for the state message. */
@@ -107,6 +114,7 @@ export class HealthAgent {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.first);
     this.loopDelay.disable();
     await this.running;
     if (this.shedding) this.options.host.analytics?.shed(false);

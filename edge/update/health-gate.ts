@@ -10,8 +10,8 @@ export interface UpdateHealthSample {
   readonly devices: Readonly<Record<string, { readonly state: string }>>;
   /** Messages waiting in the outbox. */
   readonly outboxMessages: number;
-  /** The health agent's worst verdict (absent without one). */
-  readonly status?: HealthStatus;
+  /** The health agent's worst verdict (absent without one; 'pending' before its first). */
+  readonly status?: HealthStatus | 'pending';
 }
 
 export interface UpdateHealthProbe {
@@ -58,12 +58,14 @@ export async function awaitHealthy(options: HealthGateOptions): Promise<HealthVe
     previousOutbox = sample.outboxMessages;
     if (why.length === 0) {
       since ??= now;
-      if (now - since >= options.healthyForMs) return { healthy: true };
+      // Not before the health agent has judged the new release once (memory, disk, event loop).
+      if (now - since >= options.healthyForMs && sample.status !== 'pending') return { healthy: true };
+      if (sample.status === 'pending') last = 'the health agent has not judged it yet';
     } else {
       since = undefined;
       last = why.join('; ');
     }
-    if (now >= options.deadline) return { healthy: false, reason: `not healthy for ${Math.round(options.healthyForMs / 1000)} s before the deadline: ${since === undefined ? last : 'healthy too briefly'}` };
+    if (now >= options.deadline) return { healthy: false, reason: `not healthy for ${Math.round(options.healthyForMs / 1000)} s before the deadline: ${since === undefined || sample.status === 'pending' ? last : 'healthy too briefly'}` };
     await new Promise((r) => setTimeout(r, Math.max(10, Math.min(interval, options.deadline - now))));
   }
 }

@@ -55,7 +55,7 @@ export function startUpdater(options: StartUpdaterOptions): Updater {
 export function gatewayProbe(parts: {
   readonly federation: Pick<Federation, 'outbox' | 'publisher'>;
   deviceStates(): Readonly<Record<string, { readonly state: string }>>;
-  healthStatus?(): 'ok' | 'warn' | 'critical' | undefined;
+  healthStatus?(): 'ok' | 'warn' | 'critical' | 'pending' | undefined;
 }): UpdateHealthProbe {
   return {
     sample: () => {

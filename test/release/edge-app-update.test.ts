@@ -37,7 +37,8 @@ beforeAll(async () => {
   file = writeAhuGateway(dir.path, facility, {
     id: 'gw-upd',
     intervalMs: 200,
-    extra: `federation: ${JSON.stringify(federation)}\nupdate: { installRoot: ${root}, releaseKeyFile: ${keys.publicFile}, healthDeadlineSec: 30, healthyForSec: 1 }\n`,
+    // The app runs inside the test runner's process: its memory is the runner's, hence the budget.
+    extra: `federation: ${JSON.stringify(federation)}\nupdate: { installRoot: ${root}, releaseKeyFile: ${keys.publicFile}, healthDeadlineSec: 30, healthyForSec: 1 }\nhealth: { intervalS: 2, memoryBudgetMB: 16384 }\n`,
   });
 }, 60_000);
 
