@@ -13,7 +13,13 @@ export type Tri = boolean | undefined;
 
 /** What conditions read: the gateway's latest values plus what the engine tracks around them. */
 export interface ConditionInputs {
+  /** Wall-clock time (ms since the epoch), as readings are stamped. */
   now(): number;
+  /**
+   * A clock for durations (ms, any origin) that an NTP step does not move: a gateway that boots
+   * with an old time and steps forward by hours must not end every held-for wait at once.
+   */
+  elapsed(): number;
   /** The latest reading when it is usable (good quality, not stale); undefined otherwise. */
   value(ref: string): PointValue | undefined;
   /** True when the point is bad, missing (after the start-up grace) or stale. */
@@ -295,8 +301,8 @@ function heldFor(inner: Condition, ms: number): Condition {
         before = v;
         return v;
       }
-      since ??= i.now();
-      if (i.now() - since >= ms) return (before = true);
+      since ??= i.elapsed();
+      if (i.elapsed() - since >= ms) return (before = true);
       return before === false ? false : undefined;
     },
     test: (i) => inner.test(i),
@@ -317,6 +323,7 @@ export function snapshotInputs(latest: (device: string, point: string) => Readin
   };
   return {
     now: () => now,
+    elapsed: () => now,
     value: (ref) => good(ref)?.value ?? undefined,
     isBad: (ref) => good(ref) === undefined,
     deviceBad: () => false,

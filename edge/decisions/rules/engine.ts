@@ -27,6 +27,8 @@ export interface RuleEngineOptions {
   readonly reporter: Reporter;
   /** Anomaly score lookup (AnomalyMonitor.score) for `anomaly` conditions. */
   readonly anomaly?: (device: string, point: string) => number | undefined;
+  /** A clock for durations (held-for waits) that wall-clock steps do not move; default: monotonic, or `now` when that is given. */
+  readonly elapsed?: () => number;
   readonly now?: () => number;
   readonly log?: Logger;
   /** Where the times of rate-limited writes are kept across restarts (e.g. <dataDir>/rule-writes.json); default: memory only. */
@@ -94,6 +96,7 @@ function sameReading(a: PointValue, b: PointValue, tolerance: number): boolean {
 export class RuleEngine {
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly elapsed: () => number;
   private readonly rules: readonly CompiledRule[];
   private readonly outputs: OutputState[];
   private readonly states = new Map<string, boolean | undefined>();
@@ -115,6 +118,8 @@ export class RuleEngine {
   constructor(private readonly options: RuleEngineOptions) {
     this.log = (options.log ?? options.gateway.log).child({ component: 'rules' });
     this.now = options.now ?? Date.now;
+    // With a clock given (tests, replays) durations follow it; else the monotonic clock.
+    this.elapsed = options.elapsed ?? options.now ?? (() => performance.now());
     this.startedAt = this.now();
     const compiled = compileRules(options.config, options.gateway.config.devices);
     if (compiled.problems.length > 0) {
@@ -221,6 +226,7 @@ export class RuleEngine {
 
   private readonly inputs: ConditionInputs = {
     now: () => this.now(),
+    elapsed: () => this.elapsed(),
     value: (ref) => this.usable(ref)?.value ?? undefined,
     isBad: (ref) => this.isBad(ref),
     deviceBad: (device) => (this.pointsOf.get(device) ?? []).every((ref) => this.isBad(ref)),

@@ -64,6 +64,23 @@ describe('local rules against the simulated facility', () => {
     expect(applied[1]).toMatchObject({ device: 'io', point: 'backup_compressor_relay', data: { origin: 'rule:backup-on-warm', rule: 'backup-on-warm' } });
   });
 
+  it('a held-for wait counts real time: a wall-clock step (NTP after a boot with an old time) neither ends nor stretches it', async () => {
+    await reset();
+    let step = 0;
+    const rule = { name: 'warm-for-2s', when: { kind: 'above' as const, point: 'coldroom/temperature', on: -10, forS: 2 }, then: [{ event: 'cold room warm for 2 s', severity: 'critical' as const }] };
+    const events = () => suite.reporter.events.filter((e) => e.message === 'cold room warm for 2 s');
+    start({ list: [rule] }, { now: () => Date.now() + step, elapsed: () => performance.now() });
+    await setTemperature(-5);
+    const warmAt = performance.now();
+    step = 3_600_000; // the clock jumps an hour ahead
+    await sleep(1000);
+    expect(events()).toEqual([]);
+    step = -3_600_000; // and back
+    await waitFor('event after 2 s', () => events().length > 0, 5000);
+    expect(performance.now() - warmAt).toBeGreaterThanOrEqual(1900);
+    expect(performance.now() - warmAt).toBeLessThan(4000);
+  });
+
   it('hysteresis remembers through a lost reading, and a restart in the band leaves the output as it is', async () => {
     await reset();
     const rule = {

@@ -122,7 +122,7 @@ export interface RuleSuite {
   readonly reporter: MemoryReporter;
   model(): Facility['model'];
   /** Starts this test's engine (evaluating every 100 ms unless `config` says otherwise). */
-  start(config: RulesConfig, options?: { historyFile?: string; reassert?: { settleMs?: number; max?: number } }): RuleEngine;
+  start(config: RulesConfig, options?: { historyFile?: string; reassert?: { settleMs?: number; max?: number }; now?: () => number; elapsed?: () => number }): RuleEngine;
   stopEngine(): Promise<void>;
   /** local-action events reported so far by this test's engine. */
   actions(): GatewayEvent[];
