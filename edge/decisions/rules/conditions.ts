@@ -89,6 +89,8 @@ export interface CompileResult {
   /** Points whose rate is needed, with the longest window asked for. */
   readonly rateWindows: Map<string, number>;
   readonly anomalyRefs: Set<string>;
+  /** Devices judged as a whole (kind bad with a device). */
+  readonly deviceRefs: Set<string>;
 }
 
 export function checkRef(ref: string | undefined, catalog: PointCatalog | undefined, path: readonly (string | number)[], problems: ConditionProblem[]): boolean {
@@ -108,7 +110,7 @@ export function checkRef(ref: string | undefined, catalog: PointCatalog | undefi
 }
 
 export function compileCondition(config: ConditionConfig, path: readonly (string | number)[], problems: ConditionProblem[], catalog?: PointCatalog): CompileResult {
-  const result: CompileResult = { valueRefs: new Set(), rateWindows: new Map(), anomalyRefs: new Set() };
+  const result: CompileResult = { valueRefs: new Set(), rateWindows: new Map(), anomalyRefs: new Set(), deviceRefs: new Set() };
   const condition = build(config, path, problems, catalog, result, 0);
   return condition ? { ...result, condition } : result;
 }
@@ -212,7 +214,10 @@ function build(c: ConditionConfig, path: readonly (string | number)[], problems:
       } else if (c.device !== undefined) {
         const device = c.device;
         if (catalog && !catalog.devices.has(device)) problems.push({ path: at('device'), message: `unknown device "${device}"${didYouMean(device, catalog.devices.keys())}` });
-        else inner = stateless((i) => i.deviceBad(device));
+        else {
+          acc.deviceRefs.add(device);
+          inner = stateless((i) => i.deviceBad(device));
+        }
       }
       break;
     }

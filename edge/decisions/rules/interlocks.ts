@@ -55,6 +55,15 @@ export function compileInterlocks(configs: readonly InterlockConfig[], problems:
       problems.push({ path: [...at, 'when'], message: `interlock "${c.name}" refuses nothing: give "when", "min"/"max" or "value"` });
     }
     const when = c.when ? compileCondition(c.when, [...at, 'when'], problems, catalog) : undefined;
+    // An interlock judges the latest readings alone, at the moment of the write: no history (rate),
+    // no detector (anomaly), no device-wide state (bad with a device). Such a condition would be
+    // unknown on every write (or never hold), so the interlock would refuse everything or nothing.
+    const cannot = [
+      ...(when && when.rateWindows.size > 0 ? ['"rate" (it needs a history of readings)'] : []),
+      ...(when && when.anomalyRefs.size > 0 ? ['"anomaly" (it needs the detector)'] : []),
+      ...(when && when.deviceRefs.size > 0 ? ['"bad" with a device (give a point of the device instead)'] : []),
+    ];
+    if (cannot.length > 0) problems.push({ path: [...at, 'when'], message: `interlock "${c.name}": its condition uses ${cannot.join(', ')}, which an interlock cannot judge at the moment of a write; use it in a rule, or judge the latest readings (above/below/range/equals/bad with a point)` });
     if (problems.length > before) return;
     out.push({
       name: c.name,

@@ -96,6 +96,10 @@ describe('local decision config checks', () => {
       point: ahu1/fan_speed_setpoint
       max: 40
       when: { kind: above, point: coldroom/temperature, on: -5 }
+    - name: guard-history
+      point: ahu1/fan_command
+      value: true
+      when: { kind: any, of: [{ kind: bad, device: coldroom }, { kind: rate, point: coldroom/temperature, above: 1 }] }
 analytics:
   points:
     - { point: ahu1/no_such_point }
@@ -127,6 +131,8 @@ advisor:
     // Two bounds under the same condition that no value meets; one under another condition may never hold with them.
     expectLine('max: 40', /rules\.interlocks\[4\]\.max: interlocks "guard-floor" \(min 60\) and "guard-ceiling" \(max 40\) leave no value ahu1\/fan_speed_setpoint may take, so while their condition holds every write is refused/);
     expect(lines.filter((l) => l.includes('guard-other-condition')), lines.join('\n')).toEqual([]);
+    // Conditions an interlock cannot judge at the moment of a write (never or always unknown there).
+    expectLine('kind: bad, device: coldroom', /rules\.interlocks\[5\]\.when: interlock "guard-history": its condition uses "rate" \(it needs a history of readings\), "bad" with a device \(give a point of the device instead\), which an interlock cannot judge/);
     expectLine('ahu1/no_such_point', /analytics\.points\[0\]\.point: device "ahu1" has no point "no_such_point"/);
     expectLine('no-such-strategy', /advisor\.strategies\[0\]\.kind: strategy "no-such-strategy": unknown strategy kind/);
     expectLine('colour: io/occupancy', /advisor\.strategies\[1\]\.bindings\.colour: strategy "freezer-protection": unknown role "colour"/);
