@@ -50,6 +50,11 @@ interface OutputState {
   writtenAt?: number;
   /** Someone else wrote it through the gateway since (an override, relinquish included): not fought. */
   overridden: boolean;
+  /**
+   * What the engine wanted when it was overridden (value and origin): not fought while it wants
+   * the same for the same reason; a new value or reason (its inputs lost: the safe state) is written.
+   */
+  overrideOf?: { value: PointValue; origin: string };
   /** Since when the output reads other than commanded, and how often it was written again for it. */
   drift?: { since: number };
   reasserts: number;
@@ -164,6 +169,10 @@ export class RuleEngine {
         if (o.spec.device !== w.device || o.spec.point !== w.point) continue;
         o.overridden = true;
         o.drift = undefined;
+        // The output holds their value now, not the engine's.
+        o.commanded = undefined;
+        if (o.desired) o.overrideOf = { value: o.desired.value, origin: o.desired.origin };
+        else delete o.overrideOf;
       }
     });
     const every = this.options.config.evaluateEveryMs ?? 1000;
@@ -362,6 +371,7 @@ export class RuleEngine {
   private drive(output: OutputState): void {
     const want = output.desired;
     if (!want || output.inFlight) return;
+    if (output.overridden && output.overrideOf !== undefined && output.overrideOf.value === want.value && output.overrideOf.origin === want.origin) return;
     const now = this.now();
     if (want.value === output.commanded && !this.drifted(output, now)) return;
     if (want.value !== output.commanded) {
@@ -400,6 +410,7 @@ export class RuleEngine {
         output.failed = undefined;
         output.writtenAt = this.now();
         output.overridden = false;
+        delete output.overrideOf;
         output.drift = undefined;
         if (again) {
           const max = this.options.reassert?.max ?? REASSERT_MAX;

@@ -93,6 +93,28 @@ describe('safe state and interlocks against the simulated facility', () => {
     expect(await code(suite.sim.gateway.write('ahu1', 'fan_speed_setpoint', 10))).toBe('applied');
   });
 
+  it("an operator's override is not fought, but losing the rule's input still applies the safe value", async () => {
+    await reset();
+    start({
+      list: [{ name: 'warm', when: { kind: 'above', point: 'coldroom/temperature', on: -10 }, then: [{ write: 'io/backup_compressor_relay', value: true }] }],
+      outputs: [{ point: 'io/backup_compressor_relay', safeValue: true }],
+    });
+    await setTemperature(-5);
+    await waitFor('relay on', () => model().coldRoom.backupCompressor);
+    await suite.sim.gateway.write('io', 'backup_compressor_relay', false, 'hub:operator');
+    await waitFor('relay off by the operator', () => !model().coldRoom.backupCompressor);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(model().coldRoom.backupCompressor).toBe(false); // not fought
+    const fault = suite.sim.facility.faults.inject({ kind: 'offline', device: 'freezer' });
+    try {
+      await waitFor('temperature bad', () => suite.sim.gateway.latest('coldroom', 'temperature')?.quality === 'bad', 10_000);
+      await waitFor('relay on (safe value)', () => model().coldRoom.backupCompressor, 5000);
+    } finally {
+      suite.sim.facility.faults.clear(fault);
+    }
+    await waitFor('temperature good again', () => suite.sim.gateway.latest('coldroom', 'temperature')?.quality === 'good', 20_000);
+  });
+
   it('a write an interlock refused does not use up the rate limit: the relay switches once the door is shut', async () => {
     await reset();
     await setDoor(true);
