@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { WriteLimitsSchema, type Action, type GatewayState } from '../../shared/wire/messages.js';
+import { parseDecimal } from '../../shared/kit/decimal.js';
 import { num, str, type Sql, type SqlRow, type SqlValue } from '../db/sql.js';
 
 type DeviceStatus = NonNullable<GatewayState['devices']>[number];
@@ -205,11 +206,14 @@ export class PointIndex implements PointIndexPort, WriteCheckPort {
     if (!itself) return { field: 'point', message: `${gateway} has no writable point ${ref} (by its last birth)` };
     if (row.writable === null || row.writable === undefined) return undefined;
     if (num(row, 'writable') !== 1) return { field: 'point', message: `${ref} on ${gateway} is read-only (by its last birth)` };
-    if (typeof value !== 'number') return undefined;
+    // As the gateway reads the value for a number point (edge/runtime/point-write.ts): "40" is 40,
+    // true is 1. Anything else is for the gateway to judge by the point's type.
+    const n = typeof value === 'number' ? value : typeof value === 'string' ? parseDecimal(value.trim()) : typeof value === 'boolean' ? Number(value) : undefined;
+    if (n === undefined) return undefined;
     const min = optionalNumber(row.min_value);
     const max = optionalNumber(row.max_value);
     const range = `[${min ?? '-inf'}, ${max ?? 'inf'}]`;
-    if ((min !== undefined && value < min) || (max !== undefined && value > max)) return { field: 'value', message: `${value} is outside the write limits of ${ref} on ${gateway}, ${range} (by its last birth)` };
+    if ((min !== undefined && n < min) || (max !== undefined && n > max)) return { field: 'value', message: `${JSON.stringify(value)} is outside the write limits of ${ref} on ${gateway}, ${range} (by its last birth)` };
     return undefined;
   }
 

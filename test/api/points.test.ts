@@ -135,7 +135,7 @@ for (const store of API_STORES) {
         const res = await t.app.inject({ method: 'POST', url, headers: { cookie }, payload: body });
         return { status: res.statusCode, body: res.json<Json>() };
       };
-      const write = (device: string, point: string, value: number | boolean) => ({ kind: 'write', device, point, value });
+      const write = (device: string, point: string, value: number | boolean | string) => ({ kind: 'write', device, point, value });
       const writable = { ...VAV('vav-9'), writable: { zn_sp: { min: 15, max: 28 }, fan_cmd: {} } };
       await registry.applyState('site-c', 'gw-c', birth('gw-c', 'site-c', [writable]), T0 + 2);
       const points = (await get('/api/v1/points?gateway=gw-c')).body.items as Json[];
@@ -165,6 +165,11 @@ for (const store of API_STORES) {
       expect(modified.body.error.code).toBe('SWG_ERR_REVIEW_INVALID');
       expect(modified.body.error.fields).toEqual([{ path: 'body.action.value', message: '40 is outside the write limits of vav-9/zn_sp on gw-c, [15, 28] (by its last birth)' }]);
       expect((await t.review.get('rv-limits'))?.state).toBe('pending');
+      // A number sent as text is the number the gateway would write: refused alike.
+      const asText = await post('/api/v1/reviews/rv-limits/modify', { action: write('vav-9', 'zn_sp', '40') });
+      expect(asText.status).toBe(400);
+      expect(asText.body.error.fields).toEqual([{ path: 'body.action.value', message: '"40" is outside the write limits of vav-9/zn_sp on gw-c, [15, 28] (by its last birth)' }]);
+      expect((await post('/api/v1/commands', { gateway: 'gw-c', action: write('vav-9', 'zn_sp', ' 99 ') })).status).toBe(400);
       const ok = await post('/api/v1/reviews/rv-limits/modify', { action: write('vav-9', 'zn_sp', 22) });
       expect(ok.status).toBe(200);
       expect(ok.body.state).toBe('approved');
