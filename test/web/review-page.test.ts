@@ -209,6 +209,28 @@ describe.skipIf(!hasChromium)('review page in chromium', () => {
     expect(await w.hub.review.get('rv-low-0001')).toMatchObject({ state: 'rejected', reason: 'Setpoint is scheduled to change tonight' });
   });
 
+  it('modifies an on/off action by choosing On or Off, not by typing (a phone would capitalise "True")', async () => {
+    const now = Date.now();
+    await w.gateway.publishAsync(
+      gatewayTopic(SITE, GATEWAY, 'reviews'),
+      encode(ReviewRequestSchema, {
+        v: 1, id: 'rv-fan-0001', gateway: GATEWAY, ts: now, expiresAt: now + 3_600_000, actionClass: 'setpoint',
+        action: { kind: 'write', device: 'ahu1', point: 'fan_command', value: true }, confidence: 0.5, rationale: 'Occupied: run the fan.', evidence: {},
+      }),
+      { qos: 1 },
+    );
+    await waitFor(() => w.hub.review.get('rv-fan-0001'), 10_000, 'the item');
+    await page.goto(`${w.url}/#/review/rv-fan-0001`);
+    await page.locator('summary', { hasText: 'Modify' }).click();
+    const choice = page.getByLabel('New value for ahu1.fan_command');
+    expect(await choice.evaluate((e) => e.tagName)).toBe('SELECT');
+    expect(await choice.locator('option').allTextContents()).toEqual(['On (true)', 'Off (false)']);
+    await choice.selectOption('false');
+    await page.getByRole('button', { name: 'Approve with this value' }).click();
+    await page.locator('article[data-state="executed"]').waitFor({ timeout: 15_000 });
+    expect(w.received.some((c) => c.action.kind === 'write' && c.action.point === 'fan_command' && c.action.value === false)).toBe(true);
+  });
+
   it('a decision on an item decided elsewhere meanwhile is not recorded: the page says so and shows the item as it is now', async () => {
     await requestReview(w, 'rv-stale-0001', 24, 50);
     await waitFor(async () => (await w.hub.review.get('rv-stale-0001'))?.state === 'pending', 10_000, 'stale item pending');

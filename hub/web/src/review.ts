@@ -176,7 +176,10 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     const a = item.action;
     const modBtn = h('button', { type: 'submit', class: 'btn' }, 'Approve with this value');
     let input: HTMLInputElement | HTMLSelectElement;
-    if (a.kind === 'write') {
+    if (a.kind === 'write' && typeof a.value === 'boolean') {
+      // On or off, chosen: typed, a phone's capital "True" (or "on", "1") must not become false.
+      input = h('select', { id: 'modify-value', name: 'value' }, h('option', { value: 'true', selected: a.value }, 'On (true)'), h('option', { value: 'false', selected: !a.value }, 'Off (false)'));
+    } else if (a.kind === 'write') {
       input = h('input', { id: 'modify-value', name: 'value', value: String(a.value), inputmode: typeof a.value === 'number' ? 'decimal' : 'text', required: true });
     } else {
       input = h('select', { id: 'modify-value', name: 'value' }, ...['auto', 'manual', 'maintenance'].map((m) => h('option', { value: m, selected: m === a.mode }, m)));
