@@ -7,7 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
 import type { Logger } from '../../../shared/kit/log.js';
 import { hashPassword, verifyPassword } from '../../broker/passwords.js';
-import { num, optNum, str, type Sql, type SqlRow } from '../../db/sql.js';
+import { num, optNum, str, type Sql, type SqlRow, type SqlValue } from '../../db/sql.js';
 
 export const ROLES = ['viewer', 'technician', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -117,7 +117,8 @@ export class Accounts {
   async updateUser(username: string, patch: { role?: Role; password?: string; disabled?: boolean }, now = Date.now()): Promise<User> {
     const current = await this.getUser(username);
     if (!current) throw new SwarmgateError('SWG_ERR_USER_UNKNOWN', `no user "${username}"`, { details: { username } });
-    if (current.role === 'admin' && !current.disabled && ((patch.role !== undefined && patch.role !== 'admin') || patch.disabled)) await this.keepOneAdmin(username);
+    const leaving = current.role === 'admin' && !current.disabled && ((patch.role !== undefined && patch.role !== 'admin') || patch.disabled === true);
+    if (leaving) await this.keepOneAdmin(username);
     const sets: string[] = ['updated_at = ?'];
     const args: (string | number)[] = [now];
     if (patch.role !== undefined) sets.push('role = ?') && args.push(patch.role);
@@ -125,22 +126,44 @@ export class Accounts {
     if (patch.password !== undefined) sets.push('password_hash = ?') && args.push(await hashPassword(patch.password, this.options.scryptCost));
     const row = (await this.sql.all(`UPDATE api_users SET ${sets.join(', ')} WHERE username = ? RETURNING *`, [...args, username]))[0];
     if (!row) throw new SwarmgateError('SWG_ERR_USER_UNKNOWN', `no user "${username}"`, { details: { username } });
+    if (leaving && (await this.enabledAdmins()) === 0) {
+      // Another admin left at the same moment (each counted the other): put this one back.
+      await this.sql.all('UPDATE api_users SET role = ?, disabled = ? WHERE username = ?', [current.role, 0, username]);
+      throw lastAdmin(username);
+    }
     // A new password, role or a disabled account ends the user's sessions: they log in again.
     if (patch.password !== undefined || patch.disabled || patch.role !== undefined) await this.sql.all('DELETE FROM api_sessions WHERE username = ?', [username]);
     return userFrom(row);
   }
 
-  /** Refuses to demote, disable or remove the last enabled admin (nobody could manage users). */
+  /**
+   * Refuses to demote, disable or remove the last enabled admin (nobody could manage users). The
+   * count before the change refuses the usual case; two admins leaving at the same moment each
+   * count the other, so the callers count again after their change and undo it when none is left
+   * (both are then refused: at worst for an instant no admin is enabled, never for good).
+   */
   private async keepOneAdmin(leaving: string): Promise<void> {
     const others = num((await this.sql.all("SELECT COUNT(*) AS n FROM api_users WHERE role = 'admin' AND disabled = 0 AND username <> ?", [leaving]))[0] ?? { n: 0 }, 'n');
-    if (others === 0) throw new SwarmgateError('SWG_ERR_USER_LAST_ADMIN', `"${leaving}" is the last enabled admin`, { details: { username: leaving } });
+    if (others === 0) throw lastAdmin(leaving);
+  }
+
+  private async enabledAdmins(): Promise<number> {
+    return num((await this.sql.all("SELECT COUNT(*) AS n FROM api_users WHERE role = 'admin' AND disabled = 0"))[0] ?? { n: 0 }, 'n');
   }
 
   async deleteUser(username: string): Promise<void> {
     const current = await this.getUser(username);
-    if (current?.role === 'admin' && !current.disabled) await this.keepOneAdmin(username);
-    const rows = await this.sql.all('DELETE FROM api_users WHERE username = ? RETURNING username', [username]);
-    if (rows.length === 0) throw new SwarmgateError('SWG_ERR_USER_UNKNOWN', `no user "${username}"`, { details: { username } });
+    const leaving = current?.role === 'admin' && !current.disabled;
+    if (leaving) await this.keepOneAdmin(username);
+    const rows = await this.sql.all('DELETE FROM api_users WHERE username = ? RETURNING *', [username]);
+    const removed = rows[0];
+    if (!removed) throw new SwarmgateError('SWG_ERR_USER_UNKNOWN', `no user "${username}"`, { details: { username } });
+    if (leaving && (await this.enabledAdmins()) === 0) {
+      // Another admin left at the same moment: this one comes back, as it was.
+      const columns = Object.keys(removed);
+      await this.sql.all(`INSERT INTO api_users (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT (username) DO NOTHING`, columns.map((c) => sqlValue(removed[c])));
+      throw lastAdmin(username);
+    }
     await this.sql.all('DELETE FROM api_sessions WHERE username = ?', [username]);
   }
 
@@ -241,4 +264,13 @@ export class Accounts {
     }
     return { via: 'token', name: `token:${id}`, role: record.role, tokenId: id };
   }
+}
+
+function lastAdmin(username: string): SwarmgateError {
+  return new SwarmgateError('SWG_ERR_USER_LAST_ADMIN', `"${username}" is the last enabled admin`, { details: { username } });
+}
+
+/** A column as read back, to be written again (SQLite numbers and text, PostgreSQL's BIGINT as text). */
+function sqlValue(v: unknown): SqlValue {
+  return v === null || v === undefined ? null : typeof v === 'number' || typeof v === 'string' ? v : typeof v === 'bigint' ? Number(v) : String(v);
 }
