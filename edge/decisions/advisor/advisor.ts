@@ -92,6 +92,9 @@ export class Advisor {
   private readonly open = new Map<string, OpenRecommendation>();
   private readonly refs = new Set<string>();
   private timer?: NodeJS.Timeout;
+  /** A pass due when the soonest hold ends (a held write goes then, not at the next interval). */
+  private holdTimer?: NodeJS.Timeout;
+  private holdAt?: number;
   private unsubscribe?: () => void;
   private running?: Promise<RoutedRecommendation[]>;
   private stopped = false;
@@ -120,6 +123,7 @@ export class Advisor {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.holdTimer);
     this.timer = undefined;
     this.unsubscribe?.();
     await this.running;
@@ -146,6 +150,21 @@ export class Advisor {
   }
 
   /** One pass over every strategy; resolves with what was proposed and where it went. */
+  /** Runs a pass `ms` from now (a second after a hold ends), unless one is due sooner. */
+  private passAfter(ms: number): void {
+    if (this.stopped || !this.timer) return;
+    const at = this.now() + ms + 1000;
+    if (this.holdTimer && this.holdAt !== undefined && this.holdAt <= at) return;
+    clearTimeout(this.holdTimer);
+    this.holdAt = at;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      this.holdAt = undefined;
+      void this.runOnce();
+    }, Math.max(0, ms + 1000));
+    this.holdTimer.unref();
+  }
+
   runOnce(): Promise<RoutedRecommendation[]> {
     // Passes never overlap: a slow write must not let two passes apply the same thing.
     this.running ??= this.pass().finally(() => {
@@ -250,6 +269,7 @@ export class Advisor {
       // Remembered as alarmed; not blocking: once the hold is over the write is routed (without a second alarm).
       this.open.set(key, { ref: target.ref, value: p.value, expiresAt: rec.expiresAt, outcome: 'held', alarmed, ...(severity ? { severity } : {}) });
       this.log.info({ strategy: instance.name, action, confidence: rec.confidence, holdS: Math.round(p.holdS ?? 0) }, 'recommendation held back by equipment protection; its alarm is raised');
+      this.passAfter((p.holdS ?? 0) * 1000);
       return { recommendation: rec, outcome: 'held', reason: `held back for ${Math.round(p.holdS ?? 0)} s` };
     }
     const policyInfo = { threshold: policy.threshold, allowLocal: policy.allowLocal };

@@ -291,6 +291,23 @@ describe('advisor: hand-back and recurrence of the freezer protection against th
     await advisor.stop();
   });
 
+  it('a held switch-on goes as soon as the rest is over, not at the next pass minutes later', async () => {
+    const reporter = new MemoryReporter();
+    await failedCompressorAt(-15);
+    const advisor = new Advisor({ gateway: sim.gateway, config: { strategies: [{ kind: 'freezer-protection', bindings, params: { minOffS: 2 } }] }, reporter });
+    advisor.start(); // the next regular pass is 300 s away
+    await setRelay(true, 'hub:user:tech');
+    await setRelay(false, 'hub:user:tech');
+    expect((await advisor.runOnce())[0]?.outcome).toBe('held');
+    const heldAt = Date.now();
+    const deadline = heldAt + 8000;
+    while (reporter.reviews.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(reporter.reviews).toHaveLength(1);
+    expect(Date.now() - heldAt).toBeLessThan(5000);
+    sim.facility.faults.clear();
+    await advisor.stop();
+  });
+
   it('a held warning does not swallow the critical alarm when the room passes scaleK during the rest', async () => {
     const reporter = new MemoryReporter();
     let skewMs = 0;
