@@ -1,6 +1,6 @@
 /**
  * `swarmgate hub release upload --manifest FILE [--artifact FILE]`      add a signed release to the hub
- * `swarmgate hub release deploy --version V (--site S | --gateways A,B | --percent P) [--canary N | --canary-percent P] [--max-failures N]`
+ * `swarmgate hub release deploy --version V (--site S | --gateways A,B | --percent P) [--canary N | --canary-percent P] [--max-failures N] [--allow-downgrade]`
  * `swarmgate hub release status [DEPLOYMENT] [--json]`                   deployments and per-gateway progress
  * `swarmgate hub release cancel DEPLOYMENT`                              cancel the gateways not updating yet
  * `swarmgate hub release list [--json]`                                  releases on the hub
@@ -18,7 +18,7 @@ import { usageError } from './usage.js';
 
 const HELP = `usage:
   swarmgate hub release upload --manifest swarmgate-V.manifest.json [--artifact swarmgate-V.tar.gz]
-  swarmgate hub release deploy --version V (--site S | --gateways GW,... | --percent P) [--canary N | --canary-percent P] [--max-failures N]
+  swarmgate hub release deploy --version V (--site S | --gateways GW,... | --percent P) [--canary N | --canary-percent P] [--max-failures N] [--allow-downgrade]
   swarmgate hub release status [DEPLOYMENT] [--json]
   swarmgate hub release cancel DEPLOYMENT      (gateways already updating finish; the others are not updated)
   swarmgate hub release list [--json]
@@ -109,6 +109,7 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
       canary: { type: 'string' },
       'canary-percent': { type: 'string' },
       'max-failures': { type: 'string' },
+      'allow-downgrade': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -150,7 +151,14 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
     const canaryPercent = number(values['canary-percent'], '--canary-percent');
     const maxFailures = number(values['max-failures'], '--max-failures');
     const d = await call<DeploymentView>(api, 'POST', '/api/v1/deployments', {
-      json: { version: values.version, target, ...(canary !== undefined ? { canary } : {}), ...(canaryPercent !== undefined ? { canaryPercent } : {}), ...(maxFailures !== undefined ? { maxFailures } : {}) },
+      json: {
+        version: values.version,
+        target,
+        ...(canary !== undefined ? { canary } : {}),
+        ...(canaryPercent !== undefined ? { canaryPercent } : {}),
+        ...(maxFailures !== undefined ? { maxFailures } : {}),
+        ...(values['allow-downgrade'] ? { allowDowngrade: true } : {}),
+      },
     });
     process.stdout.write(values.json ? `${JSON.stringify(d)}\n` : `${deploymentText(d)}\n`);
     return 0;

@@ -19,6 +19,7 @@ import { basename, join } from 'node:path';
 import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { escapingLink, sha256File } from '../../shared/release/artifact.js';
 import { versionAtLeast, type ReleaseManifest } from '../../shared/release/manifest.js';
+import { compareVersions } from '../../shared/release/version.js';
 import { verifyManifest } from '../../shared/release/signing.js';
 import { download } from './download.js';
 import { fsyncDir, syncFileSystem, type InstallLayout } from './layout.js';
@@ -34,6 +35,8 @@ export interface InstallRequest {
   readonly manifest: unknown;
   readonly url: string;
   readonly token: string;
+  /** The deployment asks for an older release than the running one (going back on purpose). */
+  readonly downgrade?: boolean;
 }
 
 export interface InstallOptions {
@@ -80,6 +83,11 @@ export async function installRelease(request: InstallRequest, options: InstallOp
     throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `${layout.currentLink} is not a link to releases/<version>: this install is not in the releases layout, so there is nothing to roll back to`, { details: { check: 'layout' } });
   }
   if (previous === manifest.version) throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `release ${manifest.version} is running already`, { details: { check: 'running' } });
+  // An older signed release is still signed: going back needs the deployment to say so, or an old
+  // desired update replayed (or a version mistyped) would take the gateway back to it.
+  if (compareVersions(manifest.version, previous) < 0 && request.downgrade !== true) {
+    throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `release ${manifest.version} is older than the running ${previous}; a deployment that goes back must say so (swarmgate hub release deploy --allow-downgrade)`, { details: { check: 'downgrade' } });
+  }
   const pending = readUpdateState(layout.stateFile).pending;
   if (pending) throw new SwarmgateError('SWG_ERR_UPDATE_INSTALL', `release ${pending.version} is still waiting for its health verdict`, { details: { check: 'pending' } });
 

@@ -163,7 +163,7 @@ export class Updater {
     for (let attempt = 1; ; attempt++) {
       try {
         const installed = await installRelease(
-          { deployment: desired.deployment, manifest: desired.manifest, url: desired.url, token: desired.token },
+          { deployment: desired.deployment, manifest: desired.manifest, url: desired.url, token: desired.token, ...(desired.downgrade ? { downgrade: true } : {}) },
           {
             layout: this.layout,
             publicKey: this.publicKey(),

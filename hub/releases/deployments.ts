@@ -41,6 +41,8 @@ export interface CreateDeployment {
   readonly canaryPercent?: number;
   /** Failures tolerated before the deployment halts (default 0: the first failure halts). */
   readonly maxFailures?: number;
+  /** Going back to an older release than gateways run, on purpose (they refuse one otherwise). */
+  readonly allowDowngrade?: boolean;
   readonly user: string;
 }
 
@@ -63,6 +65,8 @@ export interface DeploymentView {
   readonly target: DeploymentTarget;
   readonly canary: number;
   readonly maxFailures: number;
+  /** It may go back to an older release than a gateway runs. */
+  readonly allowDowngrade: boolean;
   readonly state: DeploymentState;
   readonly reason?: string;
   readonly createdBy: string;
@@ -123,7 +127,7 @@ export class DeploymentService {
       const id = `dep-${randomBytes(6).toString('hex')}`;
       const now = this.clock();
       const sql = this.options.sql;
-      await sql.all('INSERT INTO deployments (id, version, target, canary, max_failures, state, reason, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)', [
+      await sql.all('INSERT INTO deployments (id, version, target, canary, max_failures, state, reason, created_by, created_at, updated_at, allow_downgrade) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)', [
         id,
         input.version,
         JSON.stringify(input.target),
@@ -133,6 +137,7 @@ export class DeploymentService {
         input.user,
         now,
         now,
+        input.allowDowngrade === true ? 1 : 0,
       ]);
       const addRow = (g: GatewayRecord, wave: 0 | 1, state: 'waiting' | 'skipped', reason: string | null): Promise<unknown> =>
         sql.all('INSERT INTO deployment_gateways (deployment, gateway, site, wave, state, token_hash, from_version, code, reason, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?)', [
@@ -176,6 +181,7 @@ export class DeploymentService {
       target: JSON.parse(str(d, 'target')) as DeploymentTarget,
       canary: num(d, 'canary'),
       maxFailures: num(d, 'max_failures'),
+      allowDowngrade: num(d, 'allow_downgrade') === 1,
       state: str(d, 'state') as DeploymentState,
       ...(reason ? { reason } : {}),
       createdBy: str(d, 'created_by'),
@@ -361,12 +367,20 @@ export class DeploymentService {
   /** Publishes one gateway's desired update with a new download token if its row is still in state `from`; false when it was not. */
   private async tell(id: string, gateway: string, site: string, from: 'waiting' | 'sent'): Promise<boolean> {
     const sql = this.options.sql;
-    const d = (await sql.all('SELECT version FROM deployments WHERE id = ?', [id]))[0];
+    const d = (await sql.all('SELECT version, allow_downgrade FROM deployments WHERE id = ?', [id]))[0];
     if (!d) return false;
     const release = await this.options.releases.get(str(d, 'version'));
     const base = (this.options.baseUrl() ?? '').replace(/\/+$/, '');
     const token = randomBytes(24).toString('base64url');
-    const desired: UpdateDesired = { v: 1, deployment: id, ts: this.clock(), manifest: release.manifest, url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`, token };
+    const desired: UpdateDesired = {
+      v: 1,
+      deployment: id,
+      ts: this.clock(),
+      manifest: release.manifest,
+      url: `${base}/api/v1/releases/${encodeURIComponent(release.version)}/artifact`,
+      token,
+      ...(num(d, 'allow_downgrade') === 1 ? { downgrade: true as const } : {}),
+    };
     // Claimed in one statement: with several hub processes on one store, one of them tells each gateway.
     const claimed = await sql.all('UPDATE deployment_gateways SET state = ?, token_hash = ?, updated_at = ? WHERE deployment = ? AND gateway = ? AND state = ? RETURNING gateway', ['sent', sha256Hex(token), this.clock(), id, gateway, from]);
     if (claimed.length === 0) return false;

@@ -29,7 +29,10 @@ const tables = (int: string): string => `
 // A later deployment to the same gateway supersedes the earlier one's unfinished row: which one did.
 const SUPERSEDED_BY = { version: 81, name: 'deployments: the deployment that superseded a gateway row', sql: 'ALTER TABLE deployment_gateways ADD COLUMN superseded_by TEXT;' };
 
-const SQLITE: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('INTEGER') }, SUPERSEDED_BY];
-const POSTGRES: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('BIGINT') }, SUPERSEDED_BY];
+// A deployment that goes back to an older release says so (gateways refuse one otherwise).
+const DOWNGRADE = { version: 82, name: 'deployments: whether a deployment may go back to an older release', sql: 'ALTER TABLE deployments ADD COLUMN allow_downgrade INTEGER NOT NULL DEFAULT 0;' };
+
+const SQLITE: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('INTEGER') }, SUPERSEDED_BY, DOWNGRADE];
+const POSTGRES: readonly Migration[] = [{ version: 80, name: NAME, sql: tables('BIGINT') }, SUPERSEDED_BY, DOWNGRADE];
 
 export const RELEASES_MIGRATIONS: FeatureMigrations = { feature: 'hub/releases', versions: [80, 89], sqlite: SQLITE, postgres: POSTGRES };

@@ -1,2 +1,3 @@
 export * from './manifest.js';
 export * from './signing.js';
+export * from './version.js';

@@ -5,6 +5,7 @@
  * so the manifest may travel as JSON through the hub and MQTT and still verify.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { compareVersions } from './version.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -66,14 +67,7 @@ export function signedBytes(manifest: UnsignedManifest | ReleaseManifest): Buffe
   return Buffer.from(canonicalJson(rest), 'utf8');
 }
 
-/** `1.2.3` >= `1.2.0`? (numeric, per part). */
+/** `1.2.3` >= `1.2.0`? (a Node.js version, `v` allowed; compareVersions). */
 export function versionAtLeast(have: string, need: string): boolean {
-  const a = have.replace(/^v/, '').split('.').map((n) => Number.parseInt(n, 10) || 0);
-  const b = need.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  for (let i = 0; i < 3; i++) {
-    const x = a[i] ?? 0;
-    const y = b[i] ?? 0;
-    if (x !== y) return x > y;
-  }
-  return true;
+  return compareVersions(have.replace(/^v/, ''), need) >= 0;
 }

@@ -285,6 +285,7 @@ export const UpdateDesiredSchema = Type.Object(
     manifest: ReleaseManifestSchema,
     url: Type.String({ maxLength: 2048, pattern: '^https?://' }),
     token: Type.String({ minLength: 16, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' }),
+    downgrade: Type.Optional(Type.Literal(true, { description: 'the deployment asks for an older release than the gateway runs (a fleet going back): without it, a gateway refuses one' })),
   },
   strict,
 );

@@ -122,8 +122,8 @@ beforeAll(async () => {
   keys = makeKeys(join(dir.path, 'keys'));
   built['1.0.0'] = await buildTestRelease(dir.path, keys, '1.0.0');
   built['2.0.0'] = await buildTestRelease(dir.path, keys, '2.0.0');
-  built['2.0.0-broken'] = await buildTestRelease(dir.path, keys, '2.0.0-broken', { healthy: false });
-  built['2.0.0-crash'] = await buildTestRelease(dir.path, keys, '2.0.0-crash', { crash: true });
+  built['2.1.0-broken'] = await buildTestRelease(dir.path, keys, '2.1.0-broken', { healthy: false });
+  built['2.1.0-crash'] = await buildTestRelease(dir.path, keys, '2.1.0-crash', { crash: true });
   hub = await startReleaseHub(dir.path, keys);
   token = await adminToken(hub);
   for (const id of ['gw-a', 'gw-b', 'gw-c']) {
@@ -162,7 +162,7 @@ describe('a deployment to three gateway processes', () => {
   }, 120_000);
 
   it('two gateways update and stay; the one given a failing release rolls back by itself and says why', async () => {
-    for (const v of ['2.0.0', '2.0.0-broken']) {
+    for (const v of ['2.0.0', '2.1.0-broken']) {
       const up = await cli(['hub', 'release', 'upload', '--manifest', built[v]?.manifestFile ?? '']);
       expect(up.status, up.stderr).toBe(0);
       expect(up.stdout).toContain(`release ${v}: ready`);
@@ -171,7 +171,7 @@ describe('a deployment to three gateway processes', () => {
     const good = await cli(['hub', 'release', 'deploy', '--version', '2.0.0', '--gateways', 'gw-a,gw-b', '--canary', '1', '--json']);
     expect(good.status, good.stderr).toBe(0);
     const goodId = (JSON.parse(good.stdout) as DeploymentView).id;
-    const bad = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-broken', '--gateways', 'gw-c', '--json']);
+    const bad = await cli(['hub', 'release', 'deploy', '--version', '2.1.0-broken', '--gateways', 'gw-c', '--json']);
     expect(bad.status, bad.stderr).toBe(0);
     const badId = (JSON.parse(bad.stdout) as DeploymentView).id;
 
@@ -197,8 +197,8 @@ describe('a deployment to three gateway processes', () => {
     await until('gw-c running 1.0.0 again', () => (c.versions.length === 3 ? true : undefined));
     expect([a.current, b.current, c.current]).toEqual(['2.0.0', '2.0.0', '1.0.0']);
     expect(a.versions).toEqual(['1.0.0', '2.0.0']);
-    expect(c.versions).toEqual(['1.0.0', '2.0.0-broken', '1.0.0']);
-    expect(c.restarts).toEqual(['release 2.0.0-broken installed', 'rolled back to 1.0.0']);
+    expect(c.versions).toEqual(['1.0.0', '2.1.0-broken', '1.0.0']);
+    expect(c.restarts).toEqual(['release 2.1.0-broken installed', 'rolled back to 1.0.0']);
     // The fleet as the hub sees it: the running versions from the gateways' births.
     await until('births with the running versions', async () => {
       const v = Object.fromEntries((await hub.registry.list()).map((g) => [g.gateway, g.version]));
@@ -211,7 +211,7 @@ describe('a deployment to three gateway processes', () => {
   }, 120_000);
 
   it('a fleet deployment of the failing release halts after its canary rolls back; the others are never told', async () => {
-    const r = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-broken', '--site', SITE, '--canary', '1', '--json']);
+    const r = await cli(['hub', 'release', 'deploy', '--version', '2.1.0-broken', '--site', SITE, '--canary', '1', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const id = (JSON.parse(r.stdout) as DeploymentView).id;
     const halted = await deployment(id, (d) => d.state === 'halted');
@@ -229,9 +229,9 @@ describe('a deployment to three gateway processes', () => {
   }, 90_000);
 
   it('a release that dies as it loads (no updater ever runs) is rolled back by the start guard, and reported', async () => {
-    const up = await cli(['hub', 'release', 'upload', '--manifest', built['2.0.0-crash']?.manifestFile ?? '']);
+    const up = await cli(['hub', 'release', 'upload', '--manifest', built['2.1.0-crash']?.manifestFile ?? '']);
     expect(up.status, up.stderr).toBe(0);
-    const r = await cli(['hub', 'release', 'deploy', '--version', '2.0.0-crash', '--gateways', 'gw-b', '--json']);
+    const r = await cli(['hub', 'release', 'deploy', '--version', '2.1.0-crash', '--gateways', 'gw-b', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const id = (JSON.parse(r.stdout) as DeploymentView).id;
     const b = gateways[1] as Supervised;

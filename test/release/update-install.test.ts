@@ -114,6 +114,23 @@ describe('installing a release', () => {
     expect(currentComplete(layout)).toBe('1.0.0');
   }, 120_000);
 
+  it('refuses an older signed release unless its deployment says it goes back on purpose', async () => {
+    const layout = new InstallLayout(join(dir.path, 'root-downgrade'));
+    bootstrapInstall(layout.root, v3);
+    const replayed = await desiredUpdate(hub, dir.path, SITE, 'gw-down', '1.0.0');
+    expect(replayed.downgrade).toBeUndefined();
+    const err = await installRelease(replayed, { layout, publicKey: keys.publicKey, healthDeadlineMs: 1000 }).catch((e: unknown) => e);
+    expect(isSwarmgateError(err, 'SWG_ERR_UPDATE_INSTALL') && err.details.check).toBe('downgrade');
+    expect(String(err)).toContain('release 1.0.0 is older than the running 3.0.0');
+    expect(currentComplete(layout)).toBe('3.0.0');
+    expect(readdirSync(layout.releasesDir)).toEqual(['3.0.0']);
+    const meant = await desiredUpdate(hub, dir.path, SITE, 'gw-down-2', '1.0.0', { allowDowngrade: true });
+    expect(meant.downgrade).toBe(true);
+    const installed = await installRelease(meant, { layout, publicKey: keys.publicKey, healthDeadlineMs: 60_000 });
+    expect(installed.previous).toBe('3.0.0');
+    expect(currentComplete(layout)).toBe('1.0.0');
+  }, 120_000);
+
   it('refuses a tarball altered on the hub: checked against the signed sha256 before it is unpacked', async () => {
     const stored = hub.releases?.releases.artifactPath('2.0.0') ?? '';
     const original = readFileSync(stored);

@@ -72,6 +72,7 @@ const DeploymentViewSchema = Type.Object(
     target: TargetSchema,
     canary: Type.Integer(),
     maxFailures: Type.Integer(),
+    allowDowngrade: Type.Boolean({ description: 'it may take gateways back to an older release than they run' }),
     state: Type.Union([Type.Literal('canary'), Type.Literal('rolling'), Type.Literal('done'), Type.Literal('halted'), Type.Literal('cancelled')]),
     reason: Type.Optional(Type.String()),
     createdBy: Type.String(),
@@ -195,6 +196,7 @@ export const releasesPlugin: ApiPlugin = async (app) => {
           canary: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'gateways in the canary wave (default 1)' })),
           canaryPercent: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'instead of canary: this share of the targets' })),
           maxFailures: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000, description: 'failures (failed or rolled back) tolerated before the deployment halts; default 0' })),
+          allowDowngrade: Type.Optional(Type.Boolean({ description: 'going back to an older release than a gateway runs, on purpose: gateways refuse one otherwise' })),
         },
         strict,
       ),
@@ -203,7 +205,7 @@ export const releasesPlugin: ApiPlugin = async (app) => {
     handler: async (request, reply) => {
       const b = request.body;
       const view = await deployments.create({ ...b, target: checkTarget(b.target), user: who(request).name });
-      await audited(ctx, request, 'deployment.create', view.id, { version: view.version, gateways: view.gateways.length, canary: view.canary });
+      await audited(ctx, request, 'deployment.create', view.id, { version: view.version, gateways: view.gateways.length, canary: view.canary, ...(view.allowDowngrade ? { allowDowngrade: true } : {}) });
       return reply.status(201).send(view);
     },
   });

@@ -144,7 +144,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined> | 
  * The desired update a gateway receives for a deployment of `version`: the test connects as the
  * gateway (its own broker user), announces it, deploys to it and reads update/desired.
  */
-export async function desiredUpdate(hub: Hub, dir: string, site: string, gateway: string, version: string): Promise<UpdateDesired> {
+export async function desiredUpdate(hub: Hub, dir: string, site: string, gateway: string, version: string, options: { allowDowngrade?: boolean } = {}): Promise<UpdateDesired> {
   const auth = await addGatewayUser(credentialsFile(dir), site, gateway);
   const client = await mqtt.connectAsync(hub.broker?.url ?? '', { ...auth, clientId: gateway, protocolVersion: 4 });
   try {
@@ -159,7 +159,7 @@ export async function desiredUpdate(hub: Hub, dir: string, site: string, gateway
       });
     });
     await client.subscribeAsync(gatewayTopic(site, gateway, 'update/desired'), { qos: 1 });
-    await hub.releases?.deployments.create({ version, target: { gateways: [gateway] }, user: 'test' });
+    await hub.releases?.deployments.create({ version, target: { gateways: [gateway] }, user: 'test', ...options });
     return await got;
   } finally {
     await client.endAsync();
