@@ -268,7 +268,8 @@ export class IncidentService {
   /** Groups one anomaly event and writes the incidents it changed; the incident it joined. */
   record(site: string, gateway: string, event: GatewayEvent): Promise<IncidentView | undefined> {
     return this.serial(async () => {
-      await this.current();
+      // Another process holds the lease (lost since the caller looked): it groups this event.
+      if (!(await this.current())) return undefined;
       if (this.correlator.knows(event.id)) {
         // Grouped; what a failed write left unwritten goes now (a redelivery retries it).
         if (this.correlator.pending) await this.write();
