@@ -125,8 +125,8 @@ export function detectorFromPrior(prior: DetectorPrior, options: DetectorOptions
     quietRun: 0,
     lastRaw: 0,
     // Novelty judges from the start when the prior's shapes cover a day (a prior without its span,
-    // from an earlier release, too); else once its own readings have made up the rest of the day.
-    noveltySince: prior.spanMs === undefined || o.noveltyLearnMs === 0 ? LONG_AGO : Infinity,
+    // from an earlier release, too: no wait left); else once its own readings make up the rest.
+    noveltySince: o.noveltyLearnMs === 0 ? LONG_AGO : Infinity,
     recentScores: [],
     alerts: [],
     range: [lo, hi],

@@ -12,7 +12,7 @@
  * by someone else through the gateway (an operator's command) is an override: not fought.
  */
 import type { Logger } from 'pino';
-import { errorMessage, isSwarmgateError, SwarmgateError } from '../../../shared/kit/errors.js';
+import { errorMessage, isSwarmgateError, SwarmgateError, type ErrorKind } from '../../../shared/kit/errors.js';
 import type { PointValue, Reading } from '../../drivers/driver.js';
 import type { ConditionInputs } from './conditions.js';
 import { compileRules, type CompiledOutput, type CompiledRule, type RuleEvent } from './compile.js';
@@ -77,18 +77,13 @@ export interface OutputStatus {
 }
 
 const RETRY_MIN_MS = 5000;
-/** Write errors that mean the write never reached the equipment. */
-const NOT_SENT: ReadonlySet<string> = new Set([
-  'SWG_ERR_INTERLOCK',
-  'SWG_ERR_POINT_UNKNOWN',
-  'SWG_ERR_POINT_NOT_WRITABLE',
-  'SWG_ERR_POINT_LIMIT',
-  'SWG_ERR_POINT_TYPE',
-  'SWG_ERR_DEVICE_NOT_CONNECTED',
-  'SWG_ERR_DEVICE_UNREACHABLE',
-  'SWG_ERR_DEVICE_CIRCUIT_OPEN',
-  'SWG_ERR_DEVICE_EXCEPTION',
-]);
+/**
+ * Kinds of write errors (the error table's) that mean the write never reached the equipment: the
+ * point's checks and interlocks (validation, state), a device not connected or unreachable
+ * (device), a device that answered with a refusal (protocol). A timeout, or an error of no known
+ * kind, may have switched it.
+ */
+const NOT_SENT: ReadonlySet<ErrorKind> = new Set(['validation', 'state', 'device', 'protocol']);
 const RETRY_MAX_MS = 300_000;
 const REASSERT_SETTLE_MS = 5000;
 const REASSERT_MAX = 3;
@@ -430,7 +425,7 @@ export class RuleEngine {
         // device not connected or refusing it) switched nothing: it does not use up the rate
         // limit, or an I/O module offline for minutes would leave its relay unswitched for an
         // hour after it came back. A timeout may have reached it, and counts.
-        if (recordedAt !== undefined && code !== undefined && NOT_SENT.has(code)) this.writes.forget(output.spec.ref, recordedAt);
+        if (recordedAt !== undefined && isSwarmgateError(err) && NOT_SENT.has(err.kind)) this.writes.forget(output.spec.ref, recordedAt);
         if (first) this.report('warning', output, want, `${want.origin} could not set ${output.spec.ref} = ${String(want.value)}: ${errorMessage(err)}`, { outcome: 'refused', ...(code ? { code } : {}) });
       })
       .finally(() => {

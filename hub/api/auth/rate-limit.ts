@@ -168,10 +168,8 @@ export class LoginLimiter {
 
   /** An attempt let through by attempt() succeeded: it is not a failure, and the address is trusted for the user. */
   succeeded(username: string, address: string, now = Date.now()): void {
-    const name = username.toLowerCase();
-    const key = pairKey(name, address);
-    this.user.remove(name, now);
-    this.address.remove(address, now);
+    this.withdraw(username, address, now);
+    const key = pairKey(username.toLowerCase(), address);
     this.userAddress.delete(key);
     this.trusted.delete(key);
     if (this.trusted.size >= this.maxKeys) for (const k of [...this.trusted.keys()].slice(0, this.maxKeys / 2)) this.trusted.delete(k);
