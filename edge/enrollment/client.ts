@@ -10,7 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { Value } from '@sinclair/typebox/value';
-import { ERROR_TABLE, SwarmgateError, errorMessage, type ErrorCode } from '../../shared/kit/errors.js';
+import { ERROR_TABLE, SwarmgateError, errorMessage, isSwarmgateError, type ErrorCode } from '../../shared/kit/errors.js';
 import { EnrollResponseSchema, enrollMacMatches, enrollSecretHash, type EnrollRequest, type EnrollResponse } from '../../shared/wire/enrollment.js';
 
 export interface HubTrust {
@@ -22,8 +22,9 @@ export interface HubTrust {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '[::1]', 'localhost']);
 
-function hubError(message: string, cause?: unknown): SwarmgateError {
-  return new SwarmgateError('SWG_ERR_ENROLL_HUB', message, cause === undefined ? {} : { cause });
+/** `reached`: the request reached the hub before it failed (see reachedHub). */
+function hubError(message: string, cause?: unknown, reached = false): SwarmgateError {
+  return new SwarmgateError('SWG_ERR_ENROLL_HUB', message, { ...(cause === undefined ? {} : { cause }), ...(reached ? { details: { reachedHub: true } } : {}) });
 }
 
 /** The hub URL, refused unless https (or http to loopback). */
@@ -79,9 +80,23 @@ interface HubAnswer {
   readonly retryAfter?: string;
 }
 
+/**
+ * Whether an enrollment error came after the request reached the hub (its connection was up, and
+ * trusted, when it failed; or the hub answered 5xx): the hub may then have claimed the token.
+ */
+export function reachedHub(err: unknown): boolean {
+  return isSwarmgateError(err, 'SWG_ERR_ENROLL_HUB') && err.details.reachedHub === true;
+}
+
 function post(url: URL, body: string, caPem: string | undefined, timeoutMs: number): Promise<HubAnswer> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const tls = url.protocol === 'https:';
+  const send = tls ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
+    let reached = false;
+    const fail = (err: unknown): void => {
+      if (isSwarmgateError(err) && (!reached || err.code !== 'SWG_ERR_ENROLL_HUB')) reject(err);
+      else reject(hubError(isSwarmgateError(err) ? err.message : `cannot reach ${url.host}: ${errorMessage(err)}`, err, reached));
+    };
     const req = send(
       url,
       { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs, ...(caPem ? { ca: caPem } : {}) },
@@ -95,11 +110,16 @@ function post(url: URL, body: string, caPem: string | undefined, timeoutMs: numb
         });
         const retryAfter = res.headers['retry-after'];
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), ...(retryAfter ? { retryAfter } : {}) }));
-        res.on('error', reject);
+        res.on('error', (err) => fail(err instanceof SwarmgateError ? err : hubError(`the answer from ${url.host} broke off: ${errorMessage(err)}`, err)));
       },
     );
+    // Connected (and, over https, the hub's certificate trusted): from here the request may reach it.
+    req.once('socket', (socket) => {
+      if (!socket.connecting) reached = true;
+      else socket.once(tls ? 'secureConnect' : 'connect', () => (reached = true));
+    });
     req.on('timeout', () => req.destroy(hubError(`no answer from ${url.host} within ${timeoutMs} ms`)));
-    req.on('error', (err) => reject(err instanceof SwarmgateError ? err : hubError(`cannot reach ${url.host}: ${errorMessage(err)}`, err)));
+    req.on('error', fail);
     req.end(body);
   });
 }
@@ -126,7 +146,8 @@ function refusal({ status, text, retryAfter }: HubAnswer): SwarmgateError {
     return new SwarmgateError('SWG_ERR_ENROLL_RATE_LIMITED', `the hub refused the enrollment for now: ${message}`, { details: seconds === undefined ? {} : { retryAfterS: seconds } });
   }
   if (code && code in ERROR_TABLE) return new SwarmgateError(code as ErrorCode, `the hub refused the enrollment: ${message}`);
-  return hubError(`the hub answered ${status}: ${message}`);
+  // A hub failing mid-way may have claimed the token first.
+  return hubError(`the hub answered ${status}: ${message}`, undefined, status >= 500);
 }
 
 /**

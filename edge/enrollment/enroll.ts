@@ -14,8 +14,9 @@ import { readConfigFile } from '../../shared/kit/config-file.js';
 import { packageVersion } from '../../shared/kit/package-info.js';
 import type { Logger } from '../../shared/kit/log.js';
 import { ENROLL_TOKEN_PREFIX, parseEnrollClaimUri, parseEnrollToken, type EnrolledIdentity } from '../../shared/wire/enrollment.js';
-import { requestEnrollment, type HubTrust } from './client.js';
-import { generateGatewayKey, signEnrollProof } from './keys.js';
+import { reachedHub, requestEnrollment, type HubTrust } from './client.js';
+import { signEnrollProof } from './keys.js';
+import { dropPendingKey, pendingKey } from './pending-key.js';
 import { EnrollmentBootstrapSchema, type EnrollmentBootstrap } from './schema.js';
 import { isEnrolled, writeIdentity, type WrittenIdentity } from './writer.js';
 
@@ -54,23 +55,43 @@ export async function enrollGateway(options: EnrollOptions): Promise<Enrolled> {
   const claim = readClaim(options.token, options.hub, options.trust?.caFingerprint);
   const parsed = parseEnrollToken(claim.token);
   if (!parsed) throw new SwarmgateError('SWG_ERR_ENROLL_TOKEN', `--token: not an enrollment token (expected ${ENROLL_TOKEN_PREFIX}.<id>.<secret> or a swarmgate://enroll claim URI)`);
-  const key = generateGatewayKey();
   const trust: HubTrust = { ...options.trust, ...(claim.caFingerprint ? { caFingerprint: claim.caFingerprint } : {}) };
-  const response = await requestEnrollment(
-    claim.hub,
-    {
-      token: claim.token,
-      publicKey: key.publicKeyPem,
-      proof: signEnrollProof(key, parsed.id),
-      hostname: hostname(),
-      version: packageVersion(),
-      ...(options.requestedId ? { requestedId: options.requestedId } : {}),
-    },
-    parsed.secret,
-    trust,
-  );
-  const written = writeIdentity(options.out, claim.hub, response.identity, key, { ...(options.configFileName ? { configFileName: options.configFileName } : {}), ...(response.hubCaPem ? { hubCaPem: response.hubCaPem } : {}) });
-  return { ...written, identity: response.identity };
+  // The same key for every try with this token until its answer is written: the hub answers the
+  // gateway that claimed the token again when the first answer was lost.
+  const { key, kept } = pendingKey(options.out, parsed.id);
+  try {
+    const response = await requestEnrollment(
+      claim.hub,
+      {
+        token: claim.token,
+        publicKey: key.publicKeyPem,
+        proof: signEnrollProof(key, parsed.id),
+        hostname: hostname(),
+        version: packageVersion(),
+        ...(options.requestedId ? { requestedId: options.requestedId } : {}),
+      },
+      parsed.secret,
+      trust,
+    );
+    const written = writeIdentity(options.out, claim.hub, response.identity, key, { ...(options.configFileName ? { configFileName: options.configFileName } : {}), ...(response.hubCaPem ? { hubCaPem: response.hubCaPem } : {}) });
+    dropPendingKey(options.out);
+    return { ...written, identity: response.identity };
+  } catch (err) {
+    if (!mayHaveClaimed(err, kept)) dropPendingKey(options.out);
+    throw err;
+  }
+}
+
+/**
+ * Whether the hub may have claimed the token for this key although no identity was written: the
+ * request reached the hub and no answer came back (timeout, a link reset, the hub failing mid-way),
+ * the answer could not be written, or an earlier try with this key may have (the hub unreachable
+ * now says nothing about then). The key is kept for the next try; after a refusal, an answer that
+ * failed its check or a first try that never reached the hub, the folder is left as it was.
+ */
+function mayHaveClaimed(err: unknown, kept: boolean): boolean {
+  if (isSwarmgateError(err, 'SWG_ERR_FILE_WRITE')) return true;
+  return isSwarmgateError(err, 'SWG_ERR_ENROLL_HUB') && (kept || reachedHub(err));
 }
 
 /**

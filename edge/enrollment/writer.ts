@@ -35,7 +35,7 @@ export interface WrittenIdentity {
   readonly files: readonly string[];
 }
 
-interface PlannedFile {
+export interface PlannedFile {
   readonly path: string;
   readonly text: string;
   readonly mode: number;
@@ -60,7 +60,18 @@ function configText(identity: EnrolledIdentity, paths: { password: string; ca?: 
   return doc.toString();
 }
 
-function writeDurably(file: PlannedFile, tmp: string): void {
+/**
+ * Gives a file or folder the owner of `dir` when run as root (first boot, sudo) into a folder the
+ * gateway's service user owns: the service could not read its own secrets otherwise.
+ */
+export function ownedLike(dir: string): (path: string) => void {
+  const owner = process.getuid?.() === 0 ? statSync(dir) : undefined;
+  return (path) => {
+    if (owner && owner.uid !== 0) chownSync(path, owner.uid, owner.gid);
+  };
+}
+
+export function writeDurably(file: PlannedFile, tmp: string): void {
   const fd = openSync(tmp, 'w', file.mode);
   try {
     writeSync(fd, file.text);
@@ -108,12 +119,7 @@ export function writeIdentity(dir: string, hub: string, identity: EnrolledIdenti
   try {
     mkdirSync(out, { recursive: true, mode: 0o755 });
     mkdirSync(secrets, { recursive: true, mode: 0o700 });
-    // Run as root (first boot, sudo) into a folder the gateway's service user owns: the files are
-    // that user's, or the service could not read its own secrets.
-    const owner = process.getuid?.() === 0 ? statSync(out) : undefined;
-    const own = (path: string): void => {
-      if (owner && owner.uid !== 0) chownSync(path, owner.uid, owner.gid);
-    };
+    const own = ownedLike(out);
     own(secrets);
     for (const file of planned) {
       writeDurably(file, tmpOf(file.path));

@@ -5,7 +5,9 @@
  * one conditional UPDATE (so two gateways racing with one token cannot both win, on any number of
  * hub processes), issues the gateway its own broker user and answers with its identity and first
  * config, MACed with the token's hash. A used, expired or revoked token is refused with that
- * reason; an unknown token or a wrong secret are refused alike. Revoking a gateway removes its
+ * reason; an unknown token or a wrong secret are refused alike. The gateway that claimed a token
+ * may ask again with the same token and key for a day (ANSWER_AGAIN_MS): its first answer was lost
+ * on the way, and it is answered again with fresh credentials. Revoking a gateway removes its
  * broker user, which ends its connection at once.
  */
 import { createPublicKey, randomBytes, timingSafeEqual, verify } from 'node:crypto';
@@ -167,6 +169,14 @@ function gatewayFromRow(row: SqlRow): EnrolledGateway {
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * How long after claiming a token the gateway that claimed it (the same key, proven by the proof)
+ * is answered again: an answer lost to a timeout, a reset link or a crash before the gateway wrote
+ * it would otherwise need a new token. A gateway retries within minutes; one switched off after
+ * the lost answer has a day.
+ */
+export const ANSWER_AGAIN_MS = 24 * 3_600_000;
 
 function refused(message: string, details: Record<string, string> = {}): SwarmgateError {
   return new SwarmgateError('SWG_ERR_ENROLL_TOKEN', message, { details });
@@ -340,7 +350,11 @@ export class EnrollmentService {
     if (!row || !matches) throw refused('token not recognised by this hub (unknown, or not the one that was issued)');
     const now = this.now();
     const why = this.problem(row, now);
-    if (why) throw refused(why, { tokenId: parsed.id });
+    if (why) {
+      const again = tokenState(row, now) === 'used' ? await this.answerAgain(settings, issuer, row, request, parsed.id, secretHash, now) : undefined;
+      if (again) return again;
+      throw refused(why, { tokenId: parsed.id });
+    }
     const der = checkedKey(request, parsed.id);
     const site = str(row, 'site');
     const boundId = optStr(row, 'gateway');
@@ -383,15 +397,10 @@ export class EnrollmentService {
     }
     let password: string;
     try {
-      ({ password } = await issuer.issue(gateway, site));
+      password = await this.issueCredentials(issuer, gateway, site, parsed.id, `token ${parsed.id} was not used`);
     } catch (err) {
       await this.sql.all('UPDATE enrollment_tokens SET used_at = NULL, used_by = NULL WHERE id = ?', [parsed.id]);
       if (!bound) await this.sql.all('DELETE FROM enrolled_gateways WHERE gateway = ? AND token_id = ?', [gateway, parsed.id]);
-      if (isSwarmgateError(err, 'SWG_ERR_HUB_CREDENTIALS_WRITE')) {
-        // The operator's problem, told in the hub log; the gateway learns only that it may retry later.
-        this.options.log?.error({ err: err.message, errno: err.details.errno, file: err.details.file, hint: err.hint, gateway, site, tokenId: parsed.id }, 'enrollment refused: the broker credentials file cannot be written');
-        throw new SwarmgateError('SWG_ERR_ENROLL_STORAGE', `the hub cannot store gateway credentials now (token ${parsed.id} was not used)`, { cause: err });
-      }
       throw err;
     }
     if (bound) {
@@ -404,17 +413,65 @@ export class EnrollmentService {
         [gateway, ...record],
       );
     }
-    const identity: EnrolledIdentity = {
-      gateway,
-      site,
-      tokenId: parsed.id,
-      keyFingerprint: fingerprint,
-      broker: { url: settings.brokerUrl, username: gateway, password, ...(settings.brokerCaPem ? { caPem: settings.brokerCaPem } : {}) },
-      ...(settings.releaseKeyPem ? { releaseKeyPem: settings.releaseKeyPem } : {}),
-      configYaml,
-      issuedAt: now,
-    };
     this.options.log?.info({ gateway, site, tokenId: parsed.id, hostname: request.hostname, key: fingerprint.slice(0, 16) }, 'gateway enrolled');
+    return this.answer(settings, { gateway, site, tokenId: parsed.id, keyFingerprint: fingerprint, password, configYaml, issuedAt: now }, secretHash);
+  }
+
+  /** Issues (or rotates) the gateway's broker user; a credentials file the hub cannot write is SWG_ERR_ENROLL_STORAGE, said in the hub log. */
+  private async issueCredentials(issuer: GatewayCredentialIssuer, gateway: string, site: string, tokenId: string, outcome: string): Promise<string> {
+    try {
+      return (await issuer.issue(gateway, site)).password;
+    } catch (err) {
+      if (isSwarmgateError(err, 'SWG_ERR_HUB_CREDENTIALS_WRITE')) {
+        // The operator's problem, told in the hub log; the gateway learns only that it may retry later.
+        this.options.log?.error({ err: err.message, errno: err.details.errno, file: err.details.file, hint: err.hint, gateway, site, tokenId }, 'enrollment refused: the broker credentials file cannot be written');
+        throw new SwarmgateError('SWG_ERR_ENROLL_STORAGE', `the hub cannot store gateway credentials now (${outcome})`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The identity answered to the gateway, MACed with the token's hash. */
+  private answer(
+    settings: EnrollmentSettings,
+    a: { gateway: string; site: string; tokenId: string; keyFingerprint: string; password: string; configYaml: string; issuedAt: number },
+    secretHash: string,
+  ): EnrollResponse {
+    const identity: EnrolledIdentity = {
+      gateway: a.gateway,
+      site: a.site,
+      tokenId: a.tokenId,
+      keyFingerprint: a.keyFingerprint,
+      broker: { url: settings.brokerUrl, username: a.gateway, password: a.password, ...(settings.brokerCaPem ? { caPem: settings.brokerCaPem } : {}) },
+      ...(settings.releaseKeyPem ? { releaseKeyPem: settings.releaseKeyPem } : {}),
+      configYaml: a.configYaml,
+      issuedAt: a.issuedAt,
+    };
     return { identity, mac: enrollMac(secretHash, identity) };
+  }
+
+  /**
+   * The answer again for the gateway that claimed this used token, or undefined when the request
+   * is not from it: the same key (the proof checked), its enrollment not revoked, within
+   * ANSWER_AGAIN_MS of the claim. Its broker password is issued again (the first one was lost
+   * with the answer); its id, key and enrollment time stay.
+   */
+  private async answerAgain(settings: EnrollmentSettings, issuer: GatewayCredentialIssuer, row: SqlRow, request: EnrollRequest, tokenId: string, secretHash: string, now: number): Promise<EnrollResponse | undefined> {
+    const usedAt = optNum(row, 'used_at');
+    const gateway = optStr(row, 'used_by');
+    if (usedAt === undefined || gateway === undefined || now - usedAt > ANSWER_AGAIN_MS) return undefined;
+    let fingerprint: string;
+    try {
+      fingerprint = keyFingerprint(checkedKey(request, tokenId));
+    } catch {
+      return undefined;
+    }
+    const enrolled = (await this.sql.all('SELECT site FROM enrolled_gateways WHERE gateway = ? AND token_id = ? AND key_fingerprint = ? AND revoked_at IS NULL', [gateway, tokenId, fingerprint]))[0];
+    if (!enrolled) return undefined;
+    const site = str(enrolled, 'site');
+    const configYaml = renderGatewayConfig({ templatesDir: settings.templatesDir, site, gateway, brokerUrl: settings.brokerUrl, username: gateway });
+    const password = await this.issueCredentials(issuer, gateway, site, tokenId, `gateway ${gateway} keeps its enrollment; ask again`);
+    this.options.log?.warn({ gateway, site, tokenId, hostname: request.hostname, key: fingerprint.slice(0, 16), claimedAt: iso(usedAt) }, 'enrollment asked again by the gateway that claimed the token (its answer was lost): answered again with a new broker password');
+    return this.answer(settings, { gateway, site, tokenId, keyFingerprint: fingerprint, password, configYaml, issuedAt: now }, secretHash);
   }
 }

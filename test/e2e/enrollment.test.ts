@@ -219,6 +219,48 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(filesIn(out)).toContain('identity.json');
   }, 60_000);
 
+  it('an answer lost on the way: asked again with the same token and key, the hub answers again', async () => {
+    // A loopback relay that hands the request to the hub and drops the link instead of its answer.
+    let claimed = 0;
+    const relay = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const upstream = httpsRequest(`${apiUrl}${req.url ?? ''}`, { method: req.method, ca: certPem, headers: { 'content-type': 'application/json' } }, (up) => {
+          up.resume();
+          up.on('end', () => {
+            if (up.statusCode === 200) claimed++;
+            res.socket?.destroy();
+          });
+        });
+        upstream.end(Buffer.concat(chunks));
+      });
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    try {
+      const { id, token } = await newToken();
+      const out = join(dir.path, 'lost-answer');
+      const lost = await enrollGateway({ hub: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`, token, out }).catch((e: unknown) => e);
+      expect(isSwarmgateError(lost, 'SWG_ERR_ENROLL_HUB')).toBe(true);
+      expect(claimed).toBe(1);
+      // Not enrolled; only the key it asked with is kept (owner-only) for the next try.
+      expect(filesIn(out)).toEqual(['secrets', 'secrets/enrolling-key.json']);
+      expect(statSync(join(out, 'secrets', 'enrolling-key.json')).mode & 0o777).toBe(0o600);
+      const enrolled = await enrollGateway({ hub: apiUrl, token, out, trust: { caFingerprint: fingerprint } });
+      const gateways = await api('GET', `/api/v1/enrollment/gateways?site=${site}`);
+      const record = (gateways.body.items as { gateway: string; tokenId: string; keyFingerprint: string }[]).find((g) => g.tokenId === id);
+      expect(record).toMatchObject({ gateway: enrolled.identity.gateway, keyFingerprint: enrolled.identity.keyFingerprint });
+      expect(filesIn(out)).not.toContain('secrets/enrolling-key.json');
+      expect(filesIn(out)).toContain('secrets/gateway-key.pem');
+      expect(filesIn(out)).toContain('identity.json');
+      // The password answered the second time is the broker's.
+      const client = await mqtt.connectAsync(enrolled.identity.broker.url, { username: enrolled.identity.gateway, password: enrolled.identity.broker.password, reconnectPeriod: 0, clientId: enrolled.identity.gateway });
+      await client.endAsync();
+    } finally {
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
+  });
+
   it('refuses a wrong CA fingerprint before sending the token, and the token stays usable', async () => {
     const { id, token } = await newToken();
     const out = join(dir.path, 'wrong-ca');

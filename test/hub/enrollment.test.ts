@@ -12,7 +12,7 @@ import { CredentialsFileIssuer } from '../../hub/broker/gateway-credentials.js';
 import { loadCredentials } from '../../hub/broker/credentials.js';
 import { verifyPassword } from '../../hub/broker/passwords.js';
 import { sqlFor } from '../../hub/db/sql.js';
-import { EnrollmentService, type EnrollmentSettings } from '../../hub/enrollment/service.js';
+import { ANSWER_AGAIN_MS, EnrollmentService, type EnrollmentSettings } from '../../hub/enrollment/service.js';
 import type { HubStore } from '../../hub/store/types.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { enrollMacMatches, enrollProofMessage, enrollSecretHash, parseEnrollToken, type EnrollRequest } from '../../shared/wire/enrollment.js';
@@ -138,6 +138,38 @@ function suite(kind: string, open: () => Promise<SharedStores>, skip = false): v
       const forged = { ...requestFor(token), proof: requestFor(token).proof };
       await expect(svc.enroll(forged)).rejects.toMatchObject({ code: 'SWG_ERR_API_VALIDATION', message: expect.stringMatching(/^proof:/) as unknown });
       expect((await svc.listTokens({ site: 'plant' }))[0]?.state).toBe('active');
+    });
+
+    it('answers the gateway that claimed a token again (same key, within a day), with a new password; no one else', async () => {
+      let now = Date.now();
+      const svc = new EnrollmentService({ sql: sqlFor(stores[0]), settings, issuer: new CredentialsFileIssuer(credentials), now: () => now });
+      const other = new EnrollmentService({ sql: sqlFor(stores[1]), settings, issuer: new CredentialsFileIssuer(credentials), now: () => now });
+      for (const bound of [undefined, 'plant-again-bound']) {
+        const [t] = await svc.createTokens({ site: 'plant', createdBy: 'test', ...(bound ? { gateway: bound } : {}) });
+        const token = t?.token ?? '';
+        const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+        const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+        const sameKey: EnrollRequest = { token, publicKey: pem, proof: sign(null, enrollProofMessage(t?.id ?? '', pem), privateKey).toString('base64') };
+        const first = await svc.enroll(sameKey);
+        now += 60_000;
+        // The answer was lost: the same key asks again, here through the other hub process.
+        const again = await other.enroll(sameKey);
+        expect(again.identity).toMatchObject({ gateway: first.identity.gateway, site: 'plant', tokenId: t?.id, keyFingerprint: first.identity.keyFingerprint, issuedAt: now });
+        expect(enrollMacMatches(enrollSecretHash(parseEnrollToken(token)?.secret ?? ''), again.identity, again.mac)).toBe(true);
+        const user = loadCredentials(credentials).users.find((u) => u.username === first.identity.gateway);
+        expect(await verifyPassword(again.identity.broker.password, user?.passwordHash ?? '')).toBe(true);
+        expect(await verifyPassword(first.identity.broker.password, user?.passwordHash ?? '')).toBe(false);
+        const listed = (await svc.listGateways({ site: 'plant' })).filter((g) => g.gateway === first.identity.gateway);
+        expect(listed).toHaveLength(1);
+        // Another key with the token is refused as a used token.
+        await expect(svc.enroll(requestFor(token))).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN', message: expect.stringMatching(/already used/) as unknown });
+        // A day after the claim, the same key is refused too; so is a revoked gateway's.
+        now += ANSWER_AGAIN_MS;
+        await expect(svc.enroll(sameKey)).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN', message: expect.stringMatching(/already used/) as unknown });
+        now -= ANSWER_AGAIN_MS;
+        await svc.revokeGateway(first.identity.gateway, 'test');
+        await expect(svc.enroll(sameKey)).rejects.toMatchObject({ code: 'SWG_ERR_ENROLL_TOKEN', message: expect.stringMatching(/already used/) as unknown });
+      }
     });
   });
 }
