@@ -45,6 +45,18 @@ export interface CoordinatorOptions {
    * otherwise repeat it. Default 15 min.
    */
   readonly cooldownMs?: number;
+  /**
+   * A write that was sent and not carried out for want of an answer (no ack, the command could
+   * not be sent) may be tried again this long after, rather than after the whole cooldown.
+   * Default 60 s. One the gateway refused keeps the cooldown and goes to review.
+   */
+  readonly retryAfterMs?: number;
+  /**
+   * Whether the gateway is known to be offline now (the registry: its will or last state said
+   * so). A confident write to an offline gateway is held, not sent: it would wait out its timeout
+   * and land on whatever the gateway finds when it comes back. Absent: no gateway is offline.
+   */
+  readonly offline?: (gateway: string) => boolean | Promise<boolean>;
   /** Record every vote on the bus (audit trail); default true. */
   readonly auditVotes?: boolean;
   readonly clock?: () => number;
@@ -61,7 +73,12 @@ export interface CoordinatorReport {
   readonly vetoed: readonly Decision[];
   /** Confident decisions not executed because the same write ran within the cooldown. */
   readonly suppressed: readonly Decision[];
+  /** Confident decisions not executed because their gateway is offline (tried at a later evaluation). */
+  readonly held: readonly Decision[];
 }
+
+/** Executor statuses of a write that was not carried out for want of an answer: tried again after retryAfterMs. */
+const UNANSWERED = new Set<ExecutionResult['status']>(['command-timeout', 'command-error']);
 
 const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2, critical: 3 };
 const DEFAULT_TTL: Record<Priority, number> = { critical: 30 * 60_000, high: 2 * 3_600_000, normal: 8 * 3_600_000, low: 24 * 3_600_000 };
@@ -77,6 +94,7 @@ export class Coordinator {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly recent = new Map<string, number>();
   private readonly cooldownMs: number;
+  private readonly retryAfterMs: number;
 
   constructor(private readonly options: CoordinatorOptions) {
     this.learning = options.learning ?? new TrackRecordBook();
@@ -88,6 +106,7 @@ export class Coordinator {
     this.log = options.log ?? createLogger('hub.agents.coordinator');
     this.ttl = { ...DEFAULT_TTL, ...(options.reviewTtlMs ?? {}) };
     this.cooldownMs = options.cooldownMs ?? 15 * 60_000;
+    this.retryAfterMs = Math.min(this.cooldownMs, options.retryAfterMs ?? 60_000);
   }
 
   /** An event arrived: evaluate the site snapshot with the event as trigger. */
@@ -102,6 +121,7 @@ export class Coordinator {
     const reviewed: ReviewSubmission[] = [];
     const vetoed: Decision[] = [];
     const suppressed: Decision[] = [];
+    const held: Decision[] = [];
     const executions = new Map<string, Promise<ExecutionResult>>();
     const winners = this.resolveConflicts(decisions.filter((d) => this.executable(d)));
     for (const decision of decisions) {
@@ -112,12 +132,18 @@ export class Coordinator {
       }
       if (this.executable(decision)) {
         if (winners.has(decision.id)) {
+          if (await this.gatewayOffline(decision.proposal.gateway)) {
+            held.push(decision);
+            this.log.warn({ decision: decision.id, gateway: decision.proposal.gateway, action: decision.proposal.action }, 'confident decision held: its gateway is offline (tried again at a later evaluation)');
+            continue;
+          }
           if (this.coolingDown(decision)) {
             suppressed.push(decision);
+            this.log.debug({ decision: decision.id, gateway: decision.proposal.gateway, action: decision.proposal.action }, 'confident decision not executed: the same write ran within the cooldown');
             continue;
           }
           executed.push(decision);
-          executions.set(decision.id, this.track(this.options.executor.execute(decision)));
+          executions.set(decision.id, this.track(this.followUp(decision, snapshot, this.options.executor.execute(decision))));
           if (decision.proposal.priority === 'critical') await this.emergency(decision);
           continue;
         }
@@ -133,13 +159,44 @@ export class Coordinator {
         this.log.error({ item: item.id, err: errorMessage(err) }, 'review sink refused an item');
       }
     }
-    return { proposals, decisions, executed, executions, reviewed, vetoed, suppressed };
+    return { proposals, decisions, executed, executions, reviewed, vetoed, suppressed, held };
+  }
+
+  private async gatewayOffline(gateway: string): Promise<boolean> {
+    try {
+      return (await this.options.offline?.(gateway)) ?? false;
+    } catch (err) {
+      this.log.warn({ gateway, err: errorMessage(err) }, 'gateway state unknown; not held');
+      return false;
+    }
+  }
+
+  /**
+   * After an execution: a write not carried out for want of an answer may be tried again after
+   * retryAfterMs (not the whole cooldown); one the gateway refused (an interlock, a limit) goes to
+   * the technicians, as a new item whose approval sends it again.
+   */
+  private async followUp(decision: Decision, snapshot: FacilitySnapshot, execution: Promise<ExecutionResult>): Promise<ExecutionResult> {
+    const result = await execution;
+    if (UNANSWERED.has(result.status)) {
+      this.recent.set(cooldownKey(decision), this.clock() - this.cooldownMs + this.retryAfterMs);
+      this.log.warn({ decision: decision.id, status: result.status, reason: result.command?.reason, retryInMs: this.retryAfterMs }, 'confident decision not carried out (no answer); it may be tried again');
+    } else if (result.status === 'command-rejected') {
+      const item = await this.toReview({ ...decision, id: `${decision.id}:refused` }, 'execution-refused', snapshot);
+      const why = result.command?.reason ?? 'refused';
+      try {
+        await this.options.review.submit({ ...item, rationale: `${item.rationale} (sent automatically; the gateway refused it: ${why})`.slice(0, 4000) });
+      } catch (err) {
+        this.log.error({ item: item.id, err: errorMessage(err) }, 'review sink refused an item');
+      }
+    }
+    return result;
   }
 
   /** true when the same write ran within the cooldown; otherwise records this one. */
   private coolingDown(d: Decision): boolean {
     const now = this.clock();
-    const key = `${targetOf(d.proposal)}|${JSON.stringify(d.proposal.action)}`;
+    const key = cooldownKey(d);
     const last = this.recent.get(key);
     if (last !== undefined && now - last < this.cooldownMs) return true;
     this.recent.set(key, now);
@@ -155,9 +212,9 @@ export class Coordinator {
     await this.learning.recordDecision(decision, outcome, this.clock());
   }
 
-  /** Executes a decision a technician approved (still at most once per decision id). */
-  executeApproved(decision: Decision): Promise<ExecutionResult> {
-    return this.track(this.options.executor.execute({ ...decision, outcome: 'approved' }));
+  /** Executes a decision a technician approved (still at most once per decision id); `sent` as Executor.execute. */
+  executeApproved(decision: Decision, sent?: Parameters<Executor['execute']>[1]): Promise<ExecutionResult> {
+    return this.track(this.options.executor.execute({ ...decision, outcome: 'approved' }, sent));
   }
 
   /** Resolves when every execution started so far has finished (effect checks included). */
@@ -364,6 +421,11 @@ function reasonFor(d: Decision): ReviewReason {
   if (d.outcome === 'rejected') return 'rejected';
   if (d.outcome === 'no-quorum') return 'no-quorum';
   return 'low-confidence';
+}
+
+/** One write: its target and its value. */
+function cooldownKey(d: Decision): string {
+  return `${targetOf(d.proposal)}|${JSON.stringify(d.proposal.action)}`;
 }
 
 function targetOf(p: Proposal): string {

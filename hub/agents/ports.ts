@@ -45,7 +45,8 @@ export interface ExecutedSet {
   has(key: string): Promise<boolean>;
 }
 
-export type ReviewReason = 'low-confidence' | 'rejected' | 'no-quorum' | 'advice' | 'conflict';
+/** Why a decision goes to the technicians; 'execution-refused': it was sent on its own confidence and the gateway refused it. */
+export type ReviewReason = 'low-confidence' | 'rejected' | 'no-quorum' | 'advice' | 'conflict' | 'execution-refused';
 
 /** What the coordinator hands the review queue: a decision it may not execute alone, with its evidence (the runtime turns it into a review item). */
 export interface ReviewSubmission {

@@ -11,6 +11,12 @@ export interface LatestReading {
   readonly value: PointValue | null;
   readonly quality: 'good' | 'uncertain' | 'bad';
   readonly ts: number;
+  /**
+   * Its gateway is offline: the value is the last one before it went away, not the point's value
+   * now, so no agent judges on it (a freezer's last reading three hours ago is not three hours
+   * above its limit).
+   */
+  readonly offline?: boolean;
 }
 
 export interface Sample {
@@ -38,7 +44,7 @@ export interface SnapshotInput {
   readonly ts: number;
   readonly site: string;
   readonly facility: FacilityIndex;
-  readonly readings?: ReadonlyArray<{ gateway: string; device: string; point: string; value: PointValue | null; quality?: LatestReading['quality']; ts?: number }>;
+  readonly readings?: ReadonlyArray<{ gateway: string; device: string; point: string; value: PointValue | null; quality?: LatestReading['quality']; ts?: number; offline?: boolean }>;
   readonly history?: ReadonlyArray<{ gateway: string; device: string; point: string; samples: readonly Sample[] }>;
   readonly events?: readonly GatewayEvent[];
   readonly trigger?: GatewayEvent;
@@ -49,7 +55,7 @@ export interface SnapshotInput {
 export function buildSnapshot(input: SnapshotInput): FacilitySnapshot {
   const readings = new Map<string, LatestReading>();
   for (const r of input.readings ?? []) {
-    readings.set(pointKey(r.gateway, r.device, r.point), { value: r.value, quality: r.quality ?? 'good', ts: r.ts ?? input.ts });
+    readings.set(pointKey(r.gateway, r.device, r.point), { value: r.value, quality: r.quality ?? 'good', ts: r.ts ?? input.ts, ...(r.offline ? { offline: true } : {}) });
   }
   const history = new Map<string, readonly Sample[]>();
   for (const h of input.history ?? []) history.set(pointKey(h.gateway, h.device, h.point), [...h.samples].sort((a, b) => a.ts - b.ts));
@@ -65,11 +71,11 @@ export function buildSnapshot(input: SnapshotInput): FacilitySnapshot {
   };
 }
 
-/** The latest good-quality value of a point, or undefined (bad data never drives an action). */
+/** The latest good-quality value of a point, or undefined (bad data, or an offline gateway's last value, never drives an action). */
 export function valueOf(snapshot: FacilitySnapshot, p: BoundPoint | undefined): PointValue | undefined {
   if (!p) return undefined;
   const r = snapshot.readings.get(p.key);
-  if (!r || r.value === null || r.quality === 'bad') return undefined;
+  if (!r || r.value === null || r.quality === 'bad' || r.offline) return undefined;
   return r.value;
 }
 

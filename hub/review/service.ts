@@ -22,6 +22,16 @@ export interface ExecutionOutcome {
   readonly ok: boolean;
   /** Why it failed (shown to technicians as the item's reason). */
   readonly reason?: string;
+  /**
+   * Another hub process is carrying the item out (it sent the command and may still be checking
+   * its effect): the item stays approved for that process to finish; the sweep looks again.
+   */
+  readonly elsewhere?: boolean;
+}
+
+/** The outcome of an approved item whose deadline passed before its command was sent: not sent. */
+export function pastDeadline(item: Pick<ReviewItem, 'expiresAt'>, now: number): ExecutionOutcome | undefined {
+  return now > item.expiresAt ? { ok: false, reason: `not sent: the item's deadline (${new Date(item.expiresAt).toISOString()}) passed before its command could be sent` } : undefined;
 }
 
 /** Carries out an approved item (its commandId is already set and persisted). */
@@ -413,7 +423,7 @@ export class ReviewService implements ReviewApi {
       } catch (err) {
         outcome = { ok: false, reason: errorMessage(err) };
       }
-      await this.finish(id, outcome);
+      if (!outcome.elsewhere) await this.finish(id, outcome);
     };
     const p = run()
       .catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'recording a review execution failed'))
@@ -506,7 +516,8 @@ function conflict(id: string, state: ReviewState, message: string): SwarmgateErr
 async function sendCommand(commands: Pick<CommandService, 'create' | 'get' | 'settled'>, item: ReviewItem, clock: () => number): Promise<ExecutionOutcome> {
   const id = item.commandId ?? commandIdFor(item.id);
   if (!(await commands.get(id))) {
-    if (clock() > item.expiresAt) return { ok: false, reason: `not sent: the item's deadline (${new Date(item.expiresAt).toISOString()}) passed before its command could be sent` };
+    const late = pastDeadline(item, clock());
+    if (late) return late;
     try {
       await commands.create({ gateway: item.gateway, action: effectiveAction(item), origin: `review:${item.decidedBy ?? 'unknown'}`.slice(0, 128), id, expiresAt: item.expiresAt });
     } catch (err) {

@@ -64,7 +64,7 @@ function officeSnapshot(f: FacilityIndex, at = T0, occupancy?: Record<string, bo
   });
 }
 
-function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; voteTimeoutMs?: number; cooldownMs?: number } = {}) {
+function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; voteTimeoutMs?: number; cooldownMs?: number; offline?: (gateway: string) => boolean } = {}) {
   const clock = new FakeClock();
   const telemetry = new MemoryTelemetry();
   const commands = new FakeCommands();
@@ -90,6 +90,7 @@ function rig(agents: Agent[] = createSpecialists(), opts: { threshold?: number; 
     ...(opts.threshold === undefined ? {} : { threshold: opts.threshold }),
     ...(opts.voteTimeoutMs === undefined ? {} : { voteTimeoutMs: opts.voteTimeoutMs }),
     ...(opts.cooldownMs === undefined ? {} : { cooldownMs: opts.cooldownMs }),
+    ...(opts.offline ? { offline: opts.offline } : {}),
   });
   return { clock, telemetry, commands, audit, bus, executed, reviews, coordinator };
 }
@@ -180,6 +181,80 @@ describe('coordinator', () => {
     expect(later.suppressed).toHaveLength(1);
     await r.coordinator.idle();
     expect(r.commands.sent).toHaveLength(1);
+  });
+
+  it('a critical write that got no answer is tried again after a minute, not after the whole cooldown', async () => {
+    const f = facility();
+    const r = rig();
+    r.commands.outcome = 'timeout';
+    const first = await r.coordinator.evaluate(freezerSnapshot(f).snapshot);
+    await r.coordinator.idle();
+    expect((await first.executions.get(first.executed[0]?.id ?? ''))?.status).toBe('command-timeout');
+    // Half a minute later: still held back (a write in doubt is not sent twice at once).
+    r.clock.now = T0 + MIN / 2;
+    const soon = await r.coordinator.evaluate(freezerSnapshot(f, {}, r.clock.now).snapshot);
+    expect(soon.suppressed).toHaveLength(1);
+    // Two minutes later the gateway answers again: the write goes out (before: suppressed for 15 min).
+    r.commands.outcome = 'applied';
+    r.clock.now = T0 + 2 * MIN;
+    const retry = await r.coordinator.evaluate(freezerSnapshot(f, {}, r.clock.now).snapshot);
+    await r.coordinator.idle();
+    expect(retry.executed).toHaveLength(1);
+    expect(r.commands.sent.map((c) => c.action)).toEqual([
+      { kind: 'write', device: 'gpio', point: 'backup_compressor_relay', value: true },
+      { kind: 'write', device: 'gpio', point: 'backup_compressor_relay', value: true },
+    ]);
+    expect(r.reviews.items.filter((i) => i.reason === 'execution-refused')).toEqual([]);
+  });
+
+  it('a critical write the gateway refused goes to the technicians (approving sends it anew), and is not resent within the cooldown', async () => {
+    const f = facility();
+    const r = rig();
+    r.commands.outcome = 'rejected';
+    const first = await r.coordinator.evaluate(freezerSnapshot(f).snapshot);
+    await r.coordinator.idle();
+    const id = first.executed[0]?.id ?? '';
+    expect((await first.executions.get(id))?.status).toBe('command-rejected');
+    const refused = r.reviews.items.filter((i) => i.reason === 'execution-refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ id: `${id}:refused`, priority: 'critical', action: { kind: 'write', device: 'gpio', point: 'backup_compressor_relay', value: true } });
+    expect(refused[0]?.decision.id).toBe(`${id}:refused`);
+    expect(refused[0]?.rationale).toMatch(/the gateway refused it: fake rejected/);
+    r.clock.now = T0 + 5 * MIN;
+    const later = await r.coordinator.evaluate(freezerSnapshot(f, {}, r.clock.now).snapshot);
+    expect(later.suppressed).toHaveLength(1);
+    expect(r.commands.sent).toHaveLength(1);
+  });
+
+  it('holds a confident write to a gateway the registry has offline, and sends it once the gateway is back', async () => {
+    const f = facility();
+    let away = true;
+    const r = rig(createSpecialists(), { offline: (gw) => away && gw === 'gw-cold' });
+    const first = await r.coordinator.evaluate(freezerSnapshot(f).snapshot);
+    expect(first.held).toHaveLength(1);
+    expect(first.executed).toEqual([]);
+    away = false;
+    const back = await r.coordinator.evaluate(freezerSnapshot(f, {}, T0 + MIN).snapshot);
+    await r.coordinator.idle();
+    expect(back.executed).toHaveLength(1);
+    expect(r.commands.sent).toHaveLength(1);
+  });
+
+  it("an offline gateway's last readings are not judged: three hours away is not three hours above the limit", async () => {
+    const f = facility();
+    const r = rig();
+    const at = T0 + 3 * 60 * MIN;
+    const readings = [
+      { gateway: 'gw-cold', device: 'coldroom', point: 'temperature', value: -12, ts: T0 },
+      { gateway: 'gw-cold', device: 'coldroom', point: 'setpoint', value: -20, ts: T0 },
+      { gateway: 'gw-cold', device: 'coldroom', point: 'compressor_running', value: false, ts: T0 },
+      { gateway: 'gw-cold', device: 'gpio', point: 'backup_compressor_relay', value: false, ts: T0 },
+    ];
+    const stale = await r.coordinator.evaluate(buildSnapshot({ ts: at, site: 's1', facility: f, readings: readings.map((x) => ({ ...x, offline: true })) }));
+    expect(stale.proposals.filter((p) => p.action?.kind === 'write')).toEqual([]);
+    // The same readings from a gateway that is online are judged (the check above is not vacuous).
+    const live = await r.coordinator.evaluate(buildSnapshot({ ts: at, site: 's1', facility: f, readings }));
+    expect(live.proposals.filter((p) => p.action?.kind === 'write').length).toBeGreaterThan(0);
   });
 
   it('without a cooldown, the executor still runs each decision at most once', async () => {

@@ -47,11 +47,13 @@ function item(site: string, over: Partial<NewReviewItem> = {}): NewReviewItem {
 export class FakeCommands {
   readonly records = new Map<string, CommandRecord>();
   creates = 0;
+  /** `clock`: the time commands are stamped with (the test's clock). */
+  constructor(private readonly clock: () => number = Date.now) {}
   async create(input: { gateway: string; action: Action; origin: string; id?: string; expiresAt?: number }): Promise<CommandRecord> {
     const id = input.id ?? randomUUID();
     if (this.records.has(id)) throw new Error(`duplicate command id ${id}`);
     this.creates += 1;
-    const now = Date.now();
+    const now = this.clock();
     const r: CommandRecord = { id, gateway: input.gateway, site: 's', command: { v: 1, id, ts: now, origin: input.origin, action: input.action, ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }) }, status: 'applied', attempts: 1, createdAt: now, updatedAt: now, deadline: null };
     this.records.set(id, r);
     return r;

@@ -76,7 +76,11 @@ export class Executor {
     this.log = options.log ?? createLogger('hub.agents.executor');
   }
 
-  async execute(decision: Decision): Promise<ExecutionResult> {
+  /**
+   * `sent`: who the command is from (default `agent:<proposer>`; `review:<user>` for an item a
+   * technician approved) and when the gateway must refuse it (an approved item's deadline).
+   */
+  async execute(decision: Decision, sent: { readonly origin?: string; readonly expiresAt?: number } = {}): Promise<ExecutionResult> {
     const startedAt = this.clock();
     const action = decision.proposal.action;
     const done = (status: ExecutionStatus, extra: Partial<ExecutionResult> = {}): ExecutionResult => ({
@@ -89,7 +93,7 @@ export class Executor {
     });
     if (!action || decision.outcome !== 'approved') return done('not-executable');
     if (!(await this.executed.claim(decision.id))) {
-      this.log.info({ decision: decision.id }, 'decision already executed; not sending again');
+      this.log.debug({ decision: decision.id }, 'decision already executed; not sending again');
       return done('duplicate');
     }
 
@@ -100,7 +104,7 @@ export class Executor {
 
     let command: CommandResult;
     try {
-      command = await this.options.commands.send(p.gateway, action, { idempotencyKey: decision.id, origin: `agent:${p.agent}` });
+      command = await this.options.commands.send(p.gateway, action, { idempotencyKey: decision.id, origin: sent.origin ?? `agent:${p.agent}`, ...(sent.expiresAt === undefined ? {} : { expiresAt: sent.expiresAt }) });
     } catch (err) {
       const escalated = await this.escalate(decision, 'warning', 'command could not be sent', errorMessage(err), {});
       return done('command-error', { escalated });

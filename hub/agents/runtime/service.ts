@@ -18,7 +18,7 @@ import type { ReviewSink, ReviewSubmission } from '../ports.js';
 import { AgentRoster } from '../roster.js';
 import type { Agent, Priority, WorkOrder as WorkOrderAdvice } from '../types.js';
 import type { HubEvents } from '../../events.js';
-import { effectiveAction, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../../review/index.js';
+import { effectiveAction, pastDeadline, type ExecutionOutcome, type ReviewItem, type ReviewService } from '../../review/index.js';
 import type { HubStore } from '../../store/types.js';
 import type { WorkOrderService } from '../../work-orders/service.js';
 import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './port-adapters.js';
@@ -43,6 +43,11 @@ export interface AgentServiceOptions {
    * processes share the store); absent: every site is this process's.
    */
   readonly ownsSite?: (site: string) => boolean;
+  /**
+   * Whether the registry knows a gateway is offline now: its last readings are not judged, and
+   * confident writes to it are held until it is back. Absent: no gateway is offline.
+   */
+  readonly offline?: (gateway: string) => boolean | Promise<boolean>;
   /** Default: the built-in specialists (hub/agents/specialists/index.ts, with `settleMs` when given). */
   readonly agents?: readonly Agent[];
   /** Settling window of the built-in specialists' expected effects. */
@@ -71,6 +76,19 @@ function agentProposed(item: ReviewItem): boolean {
   return Array.isArray(proposers) && proposers.some((p) => typeof (p as { by?: unknown })?.by === 'string' && (p as { by: string }).by.startsWith('agent:'));
 }
 
+/** How often a process running sites' agents looks for anomaly events other processes stored, and how far back each look overlaps. */
+const CATCH_UP_MS = 5000;
+const CATCH_UP_OVERLAP_MS = 30_000;
+const CATCH_UP_PAGE = 200;
+/** Event ids remembered as evaluated (a few hours of a busy site's anomalies). */
+const HANDLED_EVENTS = 10_000;
+
+/**
+ * How long a claimed execution with no command yet, or past its effect check, is left to the
+ * process that claimed it before another concludes from the command.
+ */
+const CLAIM_GRACE_MS = 2 * 60_000;
+
 /** Executor statuses that mean the command was carried out. */
 const DONE = new Set<ExecutionResult['status']>(['applied', 'effective', 'no-data']);
 
@@ -88,11 +106,18 @@ export class AgentService {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly offs: Array<() => void> = [];
   private timer: NodeJS.Timeout | undefined;
+  private catchUpTimer: NodeJS.Timeout | undefined;
+  /** Anomaly events this process evaluated (live or caught up), newest last; bounded. */
+  private readonly handled = new Set<string>();
+  /** Where the catch-up of events other processes stored has got to (received time, this process's view). */
+  private caughtUpTo: number;
+  private catching = false;
   private stopped = false;
   private readonly sleepers = new Set<NodeJS.Timeout>();
 
   private constructor(private readonly options: AgentServiceOptions) {
     this.clock = options.clock ?? Date.now;
+    this.caughtUpTo = this.clock();
     this.log = options.log ?? createLogger('hub.agents');
     const sql = sqlFor(options.store);
     this.audit = new StoreAuditSink(sql, this.log);
@@ -124,6 +149,7 @@ export class AgentService {
       ...(options.consensus === undefined ? {} : { consensus: options.consensus }),
       ...(options.voteTimeoutMs === undefined ? {} : { voteTimeoutMs: options.voteTimeoutMs }),
       ...(options.cooldownMs === undefined ? {} : { cooldownMs: options.cooldownMs }),
+      ...(options.offline ? { offline: options.offline } : {}),
     });
   }
 
@@ -136,7 +162,7 @@ export class AgentService {
     service.offs.push(
       events.on('event', ({ site, event }) => {
         // Never hold ingest for a consensus round: the evaluation runs behind the ack.
-        if (event.kind === 'anomaly') service.track(service.evaluateSite(options.facility.gateway(event.gateway)?.site.id ?? site, event));
+        if (event.kind === 'anomaly') service.onAnomaly(site, event);
       }),
       // Any decided item may carry agents' decisions: its own (a hub item) or those of agent
       // recommendations that joined it (also a gateway's item); learnVerdict reads its context.
@@ -156,8 +182,68 @@ export class AgentService {
       }, every);
       service.timer.unref();
     }
+    if (options.ownsSite) {
+      // Several hub processes share the load: an anomaly another process ingested is evaluated by
+      // the process that runs its site's agents, from the store.
+      service.catchUpTimer = setInterval(() => service.track(service.catchUp()), CATCH_UP_MS);
+      service.catchUpTimer.unref();
+    }
     service.log.info({ sites: options.facility.siteIds(), trackRecords: loaded, threshold: options.threshold ?? 0.8, everyMs: every }, 'hub agents started');
     return service;
+  }
+
+  /** A live anomaly event: evaluated here when this process runs its site's agents (else the one that does catches it up). */
+  private onAnomaly(storedSite: string, event: GatewayEvent): void {
+    const site = this.options.facility.gateway(event.gateway)?.site.id ?? storedSite;
+    if (this.options.ownsSite && !this.options.ownsSite(site)) return;
+    if (!this.firstTime(event.id)) return;
+    this.track(this.evaluateSite(site, event));
+  }
+
+  /** Remembers an evaluated event id; false when it was evaluated already. */
+  private firstTime(id: string): boolean {
+    if (this.handled.has(id)) return false;
+    this.handled.add(id);
+    if (this.handled.size > HANDLED_EVENTS) {
+      const oldest = this.handled.values().next().value;
+      if (oldest !== undefined) this.handled.delete(oldest);
+    }
+    return true;
+  }
+
+  /**
+   * Evaluates the anomaly events other hub processes stored for the sites this process runs (in
+   * the order they were stored, from a little before where the last pass got to: the processes'
+   * clocks differ), each once.
+   */
+  async catchUp(): Promise<number> {
+    if (this.catching || this.stopped) return 0;
+    this.catching = true;
+    let evaluated = 0;
+    try {
+      const from = this.caughtUpTo - CATCH_UP_OVERLAP_MS;
+      for (let after: { receivedAt: number; id: string } | undefined; ; ) {
+        const page = await this.options.store.eventsReceived({ kind: 'anomaly', from, ...(after ? { after } : {}), limit: CATCH_UP_PAGE });
+        for (const stored of page) {
+          const { site: storedSite, receivedAt: _at, ...event } = stored;
+          const site = this.options.facility.gateway(event.gateway)?.site.id ?? storedSite;
+          if (this.options.ownsSite && !this.options.ownsSite(site)) continue;
+          if (!this.firstTime(event.id)) continue;
+          evaluated += 1;
+          this.track(this.evaluateSite(site, event));
+        }
+        const last = page.at(-1);
+        if (last) {
+          after = { receivedAt: last.receivedAt, id: last.id };
+          this.caughtUpTo = Math.max(this.caughtUpTo, last.receivedAt);
+        }
+        if (page.length < CATCH_UP_PAGE) break;
+      }
+    } finally {
+      this.catching = false;
+    }
+    if (evaluated > 0) this.log.info({ evaluated }, 'anomaly events other hub processes stored evaluated');
+    return evaluated;
   }
 
   /**
@@ -168,7 +254,7 @@ export class AgentService {
     const run = async (): Promise<CoordinatorReport | undefined> => {
       if (this.stopped || !this.options.facility.site(site)) return undefined;
       if (this.options.ownsSite && !this.options.ownsSite(site)) return undefined; // another hub process runs this site's agents
-      const snapshot = await snapshotFromStore(this.options.store, this.options.facility, site, this.clock(), trigger, this.options.snapshot);
+      const snapshot = await snapshotFromStore(this.options.store, this.options.facility, site, this.clock(), trigger, this.options.snapshot, this.options.offline);
       const report = await this.coordinator.evaluate(snapshot);
       // Every agent proposed what it sees now: work-order conditions not among them have cleared.
       await this.options.workOrders?.conditionsPresent(site, report.proposals.flatMap((p) => (p.workOrder ? [workOrderKey(p.agent, p.site, p.gateway, p.kind, p.workOrder)] : [])));
@@ -211,6 +297,7 @@ export class AgentService {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.catchUpTimer) clearInterval(this.catchUpTimer);
     for (const off of this.offs.splice(0)) off();
     for (const t of this.sleepers) clearTimeout(t);
     this.sleepers.clear();
@@ -313,23 +400,41 @@ export class AgentService {
     const modified = item.modifiedAction !== undefined;
     // The command id is the one persisted with the approval: a restart finds the same command.
     const key = item.commandId ?? commandIdForKey(decision.id);
-    const { expectedEffect, ...proposal } = decision.proposal;
+    // An item past its deadline is not sent (a hub down meanwhile), as for a gateway's item.
+    const late = (await this.options.commands.get(key)) ? undefined : pastDeadline(item, this.clock());
+    if (late) return late;
+    // `previous` was read when the item was filed, hours ago perhaps: a rollback writes back the
+    // value just before this write (the executor reads it at send time), not an operator's older one.
+    const { expectedEffect, previous: _filed, ...proposal } = decision.proposal;
     const approved: Decision = {
       ...decision,
       id: key,
       outcome: 'approved',
       proposal: { ...proposal, action, ...(modified || !expectedEffect ? {} : { expectedEffect }) },
     };
-    const result = await this.coordinator.executeApproved(approved);
-    if (result.status === 'duplicate') {
-      // Claimed before a restart: the command (if it was created) tells what happened.
-      const record = await this.options.commands.get(key);
-      if (!record) return { ok: false, reason: 'claimed before a restart but never sent; approve a new item to retry' };
-      const settled = await this.options.commands.settled(key);
-      return settled.status === 'applied' ? { ok: true } : { ok: false, reason: `command ${settled.status}` };
-    }
+    const result = await this.coordinator.executeApproved(approved, { origin: `review:${item.decidedBy ?? 'unknown'}`, expiresAt: item.expiresAt });
+    if (result.status === 'duplicate') return this.claimedElsewhere(item, approved, key);
     if (DONE.has(result.status)) return { ok: true };
     return { ok: false, reason: `${result.status}${result.command?.reason ? `: ${result.command.reason}` : ''}${result.rollback ? `; rollback ${result.rollback.status}` : ''}` };
+  }
+
+  /**
+   * An approved item whose execution another process claimed: still that process's while it may
+   * be sending the command or checking its effect (which may roll it back); after that, or after a
+   * restart ended the process, the command tells what happened.
+   */
+  private async claimedElsewhere(item: ReviewItem, approved: Decision, key: string): Promise<ExecutionOutcome> {
+    const now = this.clock();
+    const record = await this.options.commands.get(key);
+    if (!record) {
+      if (now - (item.decidedAt ?? 0) < CLAIM_GRACE_MS) return { ok: false, elsewhere: true };
+      return { ok: false, reason: 'claimed before a restart but never sent; approve a new item to retry' };
+    }
+    const settled = await this.options.commands.settled(key);
+    if (settled.status !== 'applied') return { ok: false, reason: `command ${settled.status}` };
+    const settleMs = approved.proposal.expectedEffect?.settleMs;
+    if (settleMs !== undefined && now - settled.updatedAt < settleMs * 1.5 + CLAIM_GRACE_MS) return { ok: false, elsewhere: true };
+    return { ok: true };
   }
 
   /** A technician's verdict on a hub item teaches the track records, once per item. */

@@ -18,10 +18,24 @@ export interface SnapshotOptions {
 /** Role of occupancy sensors (1/true = occupied) that override a zone's schedule. */
 export const OCCUPANCY_ROLE = 'occupancy';
 
-export async function snapshotFromStore(store: HubStore, facility: FacilityIndex, site: string, now: number, trigger?: GatewayEvent, options: SnapshotOptions = {}): Promise<FacilitySnapshot> {
+/**
+ * `offline`: whether the registry knows a gateway is offline now; its latest readings are marked
+ * so (LatestReading.offline) and judged unknown.
+ */
+export async function snapshotFromStore(
+  store: HubStore,
+  facility: FacilityIndex,
+  site: string,
+  now: number,
+  trigger?: GatewayEvent,
+  options: SnapshotOptions = {},
+  offline?: (gateway: string) => boolean | Promise<boolean>,
+): Promise<FacilitySnapshot> {
   const model = facility.site(site);
   const gateways = model ? model.zones.flatMap((z) => z.gateways.map((g) => ({ zone: z.id, gateway: g }))) : [];
   const historyMs = options.historyMs ?? 2 * 3_600_000;
+  const away = new Set<string>();
+  for (const { gateway } of gateways) if (offline && (await offline(gateway.id))) away.add(gateway.id);
   const readings = (await Promise.all(gateways.map(({ gateway }) => store.latest(gateway.id)))).flat();
   const history = await Promise.all(
     gateways.flatMap(({ gateway }) =>
@@ -43,14 +57,14 @@ export async function snapshotFromStore(store: HubStore, facility: FacilityIndex
   for (const { zone, gateway } of gateways) {
     for (const p of gateway.points.filter((x) => x.role === OCCUPANCY_ROLE)) {
       const r = readings.find((x) => x.gateway === gateway.id && x.device === p.device && x.point === p.point);
-      if (r && r.quality !== 'bad' && (typeof r.value === 'boolean' || typeof r.value === 'number')) occupancy[zone] = (occupancy[zone] ?? false) || Boolean(r.value);
+      if (r && r.quality !== 'bad' && !away.has(r.gateway) && (typeof r.value === 'boolean' || typeof r.value === 'number')) occupancy[zone] = (occupancy[zone] ?? false) || Boolean(r.value);
     }
   }
   return buildSnapshot({
     ts: now,
     site,
     facility,
-    readings: readings.map((r) => ({ gateway: r.gateway, device: r.device, point: r.point, value: r.value, quality: r.quality, ts: r.ts })),
+    readings: readings.map((r) => ({ gateway: r.gateway, device: r.device, point: r.point, value: r.value, quality: r.quality, ts: r.ts, ...(away.has(r.gateway) ? { offline: true } : {}) })),
     history,
     events,
     ...(trigger ? { trigger } : {}),

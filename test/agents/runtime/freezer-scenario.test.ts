@@ -180,7 +180,7 @@ describe('hub agents on the simulated freezer', () => {
     const mine = (await relayCommands(h)).filter((c) => c.id === executed.commandId);
     expect(mine).toHaveLength(1);
     expect(mine[0]?.status).toBe('applied');
-    expect(mine[0]?.command.origin).toBe('agent:equipment-health');
+    expect(mine[0]?.command.origin).toBe('review:tech-anna');
     expect(facility.snapshot().coldRoom.backupCompressor).toBe(true);
     await expect(h.review.approve(item.id, { user: 'tech-ben' })).rejects.toMatchObject({ code: 'SWG_ERR_REVIEW_CONFLICT', status: 409 });
     // The technician's approval (given while no hub ran) taught the track records once.
