@@ -3,6 +3,12 @@
  * then either subscribes (drivers that push changes) or polls its points in groups of equal
  * interval. A poll still running when its next tick comes is skipped and counted, never stacked.
  * Each device has its own timers, so a dead or slow device never delays another.
+ *
+ * A polled device is up while the latest read of at least one of its poll groups had a good
+ * reading, and down once the latest read of every group had none (a group not read yet gives no
+ * verdict: the state stays). So a group whose points the device refuses (an exception reply to a
+ * register its firmware lacks) does not flip the device down while another group reads fine; a
+ * device that stops answering is down once each group has polled, within the slowest interval.
  */
 import type { Logger } from 'pino';
 import { errorMessage, isSwarmgateError } from '../../shared/kit/errors.js';
@@ -39,6 +45,8 @@ interface PollGroup {
   startedAt: number;
   timer?: NodeJS.Timeout;
   nextAt: number;
+  /** Whether the latest read had a good reading; undefined until the group's first read. */
+  lastGood?: boolean;
 }
 
 export class DeviceRunner {
@@ -156,8 +164,9 @@ export class DeviceRunner {
     try {
       const readings = await driver.read(group.points);
       if (this.state === 'stopped') return;
-      const good = readings.some((r) => r.quality === 'good');
-      this.setState(good ? 'up' : 'down', readings.find((r) => r.cause !== undefined)?.cause);
+      group.lastGood = readings.some((r) => r.quality === 'good');
+      if (this.groups.some((g) => g.lastGood === true)) this.setState('up');
+      else if (this.groups.every((g) => g.lastGood === false)) this.setState('down', readings.find((r) => r.cause !== undefined)?.cause);
       this.options.onReadings(readings);
     } catch (err) {
       // Drivers must not reject read(); if one does, its points go bad and polling goes on.

@@ -157,7 +157,7 @@ export class DeviceLink extends EventEmitter {
             if (wait) await wait;
             let result: T;
             try {
-              result = await run(this.#network.client, address);
+              result = await this.#network.confirmed(this.#settings.apduTimeoutMs, (client) => run(client, address));
             } finally {
               this.#network.release();
             }

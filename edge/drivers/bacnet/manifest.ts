@@ -18,6 +18,7 @@ import {
   presentValueType,
   propertyId,
   resolveAddress,
+  resolveConnection,
   type BacnetAddress,
   type BacnetConnection,
 } from './settings.js';
@@ -68,20 +69,24 @@ export function validateBacnetDevice(device: DeviceSpec<BacnetConnection, Bacnet
 }
 
 /**
- * The UDP socket of a device's bind: devices with the same bind share one socket; a bind on the
- * wildcard address 0.0.0.0 clashes with any other bind of the same port (the kernel refuses the
- * second socket with EADDRINUSE).
+ * The UDP socket of a device's bind: devices with the same bind share one socket, and with it what
+ * belongs to the socket rather than to a device (the broadcast address, the BBMD registration), so
+ * they must agree on those; a bind on the wildcard address 0.0.0.0 clashes with any other bind of
+ * the same port (the kernel refuses the second socket with EADDRINUSE).
  */
 export function bacnetClaims(device: DeviceSpec<BacnetConnection, BacnetAddress>): DeviceClaim[] {
-  const bind = device.connection.bind ?? '0.0.0.0:47808';
-  const { host, port } = parseHostPort(bind);
+  const { bindHost: host, bindPort: port, broadcastAddress, bbmd } = resolveConnection(device.connection);
   if (port === 0) return [];
   return [
     {
       resource: `udp ${host}:${port}`,
       label: `BACnet/IP bind ${host}:${port}`,
       kind: 'shared',
-      rule: 'devices with the same bind share one socket',
+      settings: {
+        ...(broadcastAddress === undefined ? {} : { broadcastAddress }),
+        ...(bbmd === undefined ? {} : { bbmd: `${bbmd.address} ttlSeconds ${bbmd.ttlSeconds}` }),
+      },
+      rule: 'devices with the same bind share one socket, and its broadcast address and BBMD registration',
       path: '/connection/bind',
       overlap: { key: `udp port ${port}`, wildcard: host === '0.0.0.0' },
     },

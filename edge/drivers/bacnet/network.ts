@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import BacnetModule, { ConfirmedServiceChoice, type BACNetAppData, type BACNetObjectID, type PropertyReference } from '@bacnet-js/client';
 import type { Logger } from 'pino';
 import { SwarmgateError, errorMessage } from '../../../shared/kit/errors.js';
-import { installPendingRequests } from './pending-requests.js';
+import { installPendingRequests, type PendingRequests } from './pending-requests.js';
 import { parseHostPort } from './settings.js';
 
 // The package is CommonJS with `exports.default`: Node's default import is the module object, a
@@ -25,15 +25,20 @@ export type BacnetClient = InstanceType<typeof BacnetModule.default>;
 /** Replies are matched by an 8-bit invoke id in the library: stay well below 256 in flight. */
 const MAX_IN_FLIGHT = 128;
 
-/** The transport the library client talks through: one UDP socket whose bind errors are reported, port 0 allowed. */
+/**
+ * The transport the library client talks through: one UDP socket whose bind errors are reported,
+ * port 0 allowed, and whose datagrams the client can never throw out of the socket's handler.
+ */
 class UdpTransport extends EventEmitter {
   readonly #socket: Socket;
+  readonly #log: Logger;
   broadcastAddress: string;
   readonly ready: Promise<{ address: string; port: number }>;
 
-  constructor(host: string, port: number, broadcastAddress: string) {
+  constructor(host: string, port: number, broadcastAddress: string, log: Logger) {
     super();
     this.broadcastAddress = broadcastAddress;
+    this.#log = log;
     this.#socket = createSocket({ type: 'udp4', reuseAddr: false });
     this.ready = new Promise((resolve, reject) => {
       this.#socket.once('error', reject);
@@ -44,7 +49,21 @@ class UdpTransport extends EventEmitter {
         resolve(this.#socket.address());
       });
     });
-    this.#socket.on('message', (msg, rinfo) => this.emit('message', msg, `${rinfo.address}:${rinfo.port}`));
+    this.#socket.on('message', (msg, rinfo) => this.#deliver(msg, `${rinfo.address}:${rinfo.port}`));
+  }
+
+  /**
+   * Hands a datagram to the library client, which decodes and dispatches it within this call. The
+   * library throws on some malformed frames (a truncated Error PDU: ErrorService.decode); thrown
+   * out of the socket's 'message' handler that would end the process, so the frame is dropped here
+   * and the port keeps serving.
+   */
+  #deliver(msg: Buffer, from: string): void {
+    try {
+      this.emit('message', msg, from);
+    } catch (err) {
+      this.#log.debug({ from, bytes: msg.length, frame: msg.subarray(0, 64).toString('hex'), err: errorMessage(err) }, 'malformed BACnet/IP datagram dropped');
+    }
   }
 
   open(): void {
@@ -93,8 +112,11 @@ export interface CovNotification {
 export interface NetworkOptions {
   readonly bindHost: string;
   readonly bindPort: number;
+  /** Of the port: every device on one bind has the same (its claim's settings, manifest.ts). */
   readonly broadcastAddress?: string;
+  /** Reply timeout of requests not started through confirmed(), which take each device's own. */
   readonly apduTimeoutMs: number;
+  /** Of the port, like broadcastAddress. */
   readonly bbmd?: { readonly address: string; readonly ttlSeconds: number };
 }
 
@@ -102,6 +124,7 @@ export class BacnetNetwork {
   readonly client: BacnetClient;
   readonly key: string;
   readonly #transport: UdpTransport;
+  readonly #pending: PendingRequests;
   readonly #log: Logger;
   readonly #iAm = new EventEmitter();
   readonly #cov = new Map<number, (n: CovNotification) => void>();
@@ -115,9 +138,9 @@ export class BacnetNetwork {
   constructor(options: NetworkOptions, log: Logger) {
     this.key = `${options.bindHost}:${options.bindPort}`;
     this.#log = log.child({ bacnetPort: this.key });
-    this.#transport = new UdpTransport(options.bindHost, options.bindPort, options.broadcastAddress ?? '255.255.255.255:47808');
+    this.#transport = new UdpTransport(options.bindHost, options.bindPort, options.broadcastAddress ?? '255.255.255.255:47808', this.#log);
     this.client = new BacnetClient({ transport: this.#transport, apduTimeout: options.apduTimeoutMs });
-    installPendingRequests(this.client, options.apduTimeoutMs);
+    this.#pending = installPendingRequests(this.client, options.apduTimeoutMs);
     this.client.on('error', (err) => this.#log.warn({ err: errorMessage(err) }, 'BACnet/IP socket error'));
     this.client.on('iAm', (content) => {
       const p = content.payload;
@@ -174,6 +197,14 @@ export class BacnetNetwork {
       this.#bbmdTimer.unref();
     };
     void register();
+  }
+
+  /**
+   * Starts a confirmed request (`start` calls one request method of the client) that waits
+   * `timeoutMs` for its reply: each device's own apduTimeoutMs, whoever opened the port.
+   */
+  confirmed<T>(timeoutMs: number, start: (client: BacnetClient) => Promise<T>): Promise<T> {
+    return this.#pending.within(timeoutMs, () => start(this.client));
   }
 
   /** Who-Is: to one address, to a broadcast address, through the BBMD, or to the port's broadcast address. */
@@ -234,7 +265,11 @@ export class BacnetNetwork {
 
 const networks = new Map<string, BacnetNetwork>();
 
-/** The shared port for this bind address (created on first use). Release it with releaseNetwork. */
+/**
+ * The shared port for this bind address (created on first use, with that device's options: the
+ * config check refuses devices of one bind whose broadcastAddress or bbmd differ). Release it
+ * with releaseNetwork.
+ */
 export function acquireNetwork(options: NetworkOptions, log: Logger): BacnetNetwork {
   const key = `${options.bindHost}:${options.bindPort}`;
   let network = options.bindPort === 0 ? undefined : networks.get(key);

@@ -11,6 +11,9 @@
  * invoke id came round again for another device, can never settle another device's request with
  * its values. The device of a request is the receiver of the send just before it is added; the
  * device of a reply is the sender of the PDU being handled (IP:port, plus SNET/SADR behind a router).
+ *
+ * Each request waits for its own device's APDU timeout (devices sharing a port may each have their
+ * own): `within` gives the timeout of the requests a library call adds, the table's own is the default.
  */
 
 interface Pending {
@@ -38,6 +41,8 @@ export function peerKey(peer: BacnetPeer | undefined, address = peer?.address): 
 
 export class PendingRequests {
   readonly #timeoutMs: number;
+  /** The timeout of the requests added by the library call `within` runs now. */
+  #requestTimeoutMs: number | undefined;
   readonly #pending = new Map<string, Pending>();
   /** The device of the request being sent now (set by the client's send, read by add). */
   #sendingTo = '';
@@ -50,6 +55,20 @@ export class PendingRequests {
 
   get size(): number {
     return this.#pending.size;
+  }
+
+  /**
+   * Runs `start`, a library call that sends a confirmed request (synchronously up to the add of its
+   * invoke id, as every @bacnet-js/client request method does), with this reply timeout.
+   */
+  within<T>(timeoutMs: number, start: () => T): T {
+    const outer = this.#requestTimeoutMs;
+    this.#requestTimeoutMs = timeoutMs;
+    try {
+      return start();
+    } finally {
+      this.#requestTimeoutMs = outer;
+    }
   }
 
   /** The client is sending a PDU to this device (the request added next goes to it). */
@@ -72,8 +91,9 @@ export class PendingRequests {
     const key = `${this.#sendingTo}#${invokeId}`;
     // An id still pending to this device means 256 requests in flight to it; the older one cannot be told from the new.
     this.#settle(key, new Error('ERR_TIMEOUT (invoke id reused while pending)'));
+    const timeoutMs = this.#requestTimeoutMs ?? this.#timeoutMs;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#settle(key, new Error('ERR_TIMEOUT')), this.#timeoutMs);
+      const timer = setTimeout(() => this.#settle(key, new Error('ERR_TIMEOUT')), timeoutMs);
       this.#pending.set(key, { resolve, reject, timer });
     });
   }

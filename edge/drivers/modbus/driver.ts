@@ -17,6 +17,7 @@ import { decodeRegistersAt, encodeRegisters, isBitTable, setBit, toBool } from '
 import { isPointFailure, readingCause, toModbusError } from './errors.js';
 import { splitBlock, type PlanOptions, type PlannedPoint } from './plan.js';
 import { PollPlanCache, prepareBlock, type PollPlan, type PreparedBlock } from './poll-plan.js';
+import { SerialQueue } from './queue.js';
 import { blockRequest, type BlockData } from './requests.js';
 import type { ModbusAddress } from './schema.js';
 import type { UnitSession } from './session.js';
@@ -39,6 +40,12 @@ export interface ModbusEndpoint {
 export class ModbusDriver implements BrowsableDriver {
   private stopped = false;
   private readonly plans: PollPlanCache;
+  /**
+   * Bit writes per holding register, one at a time: each reads the word, sets its bit and writes
+   * the word back, so two at once would each put back the word read before the other's write and
+   * one bit would be lost. One queue per register that has bit points (bounded by the config).
+   */
+  private readonly bitWrites = new Map<number, SerialQueue>();
 
   constructor(
     private readonly deviceId: string,
@@ -186,9 +193,16 @@ export class ModbusDriver implements BrowsableDriver {
     }
     if (a.type === 'bool') {
       toBool(a, value); // refuse bad values before touching the device
-      const [current] = await session.request(`reading ${spec.name} before setting bit ${a.bit ?? 0}`, blockRequest('holding', a.register, 1));
-      const word = setBit(a, typeof current === 'number' ? current : 0, value);
-      await session.request(what, (c) => c.writeRegister(a.register, word)); // FC6
+      let queue = this.bitWrites.get(a.register);
+      if (!queue) {
+        queue = new SerialQueue();
+        this.bitWrites.set(a.register, queue);
+      }
+      await queue.run(async () => {
+        const [current] = await session.request(`reading ${spec.name} before setting bit ${a.bit ?? 0}`, blockRequest('holding', a.register, 1));
+        const word = setBit(a, typeof current === 'number' ? current : 0, value);
+        await session.request(what, (c) => c.writeRegister(a.register, word)); // FC6
+      });
       return;
     }
     const words = encodeRegisters(a, value, spec);

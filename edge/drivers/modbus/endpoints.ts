@@ -14,11 +14,19 @@ import { UnitSession } from './session.js';
 /** Reconnects are paced from at least this delay, so backoffMs 0 still never spins. */
 const MIN_RECONNECT_MS = 50;
 
+/**
+ * A Modbus TCP connection is closed after this many requests in a row got no reply (ModbusLink's
+ * dropAfterTimeouts): one timeout may be one slow reply, two in a row mean the device is gone or
+ * the reply stream is out of step, and a new connection costs one handshake.
+ */
+const TCP_DROP_AFTER_TIMEOUTS = 2;
+
 export function tcpEndpoint(settings: Required<ModbusTcpConnection>, log: Logger): ModbusEndpoint {
   const link = new ModbusLink(tcpOpener(settings.host, settings.port, settings.timeoutMs), {
     name: `tcp ${settings.host}:${settings.port}`,
     log,
     reconnectBaseMs: Math.max(MIN_RECONNECT_MS, settings.backoffMs),
+    dropAfterTimeouts: TCP_DROP_AFTER_TIMEOUTS,
   });
   const session = new UnitSession(link, settings);
   return {

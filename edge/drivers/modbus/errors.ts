@@ -25,10 +25,22 @@ export function exceptionLabel(code: number): string {
 }
 
 interface LibraryError {
+  readonly name?: unknown;
   readonly message?: unknown;
   readonly errno?: unknown;
   readonly code?: unknown;
   readonly modbusCode?: unknown;
+}
+
+/**
+ * The text of what the library threw. Its own errors (PortNotOpenError, TransactionTimedOutError,
+ * ...) are plain objects with a message and a name, not Errors: String() of one is "[object Object]".
+ */
+function libraryMessage(err: unknown, e: LibraryError): string {
+  if (err instanceof Error) return err.message;
+  if (typeof e.message === 'string' && e.message !== '') return e.message;
+  if (typeof e.name === 'string' && e.name !== '') return e.name;
+  return errorMessage(err);
 }
 
 /** `what` names the request, e.g. 'reading holding 0+12 of unit 1 at 127.0.0.1:502'. */
@@ -41,7 +53,7 @@ export function toModbusError(err: unknown, what: string): SwarmgateError {
       details: { exceptionCode: e.modbusCode },
     });
   }
-  const message = errorMessage(err);
+  const message = libraryMessage(err, e);
   if (e.errno === 'ETIMEDOUT' || message === 'Timed out') {
     return new SwarmgateError('SWG_ERR_DEVICE_TIMEOUT', `no reply ${what}`, { cause: err });
   }

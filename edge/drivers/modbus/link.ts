@@ -4,6 +4,10 @@
  * Requests run one at a time. A dead connection is reopened by the next request, paced with a
  * doubling delay while reopening keeps failing, so a device that is down costs one connect attempt
  * per delay period and never a tight loop; between attempts requests fail at once.
+ *
+ * A connection counts as dropped when the client says so ('close', 'error'), when it is no longer
+ * open at the next request (modbus-serial's TCP port turns a socket error such as ECONNRESET into
+ * "not open" without telling anyone), and, with dropAfterTimeouts, after that many timeouts in a row.
  */
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js';
@@ -39,6 +43,13 @@ export interface LinkOptions {
   /** First delay before reopening after a failed open; doubles up to reconnectMaxMs. */
   readonly reconnectBaseMs: number;
   readonly reconnectMaxMs?: number;
+  /**
+   * Close the connection after this many requests in a row got no reply, so that the next request
+   * reconnects with a clean receive buffer. Over TCP one stray byte in the reply stream puts
+   * modbus-serial's MBAP framing out of step for good: every later reply is missed until the
+   * connection is new. Unset: timeouts never close the connection.
+   */
+  readonly dropAfterTimeouts?: number;
 }
 
 /** modbus-serial enforces timeoutMs itself; the watchdog only catches a library that never calls back. */
@@ -59,8 +70,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error)
  */
 class InFlight<T> implements Reply<T> {
   constructor(
-    /** Tells the link this request no longer occupies it. */
-    private readonly settled: (flight: InFlight<never>) => void,
+    /** Tells the link this request no longer occupies it, and how it ended. */
+    private readonly settled: (flight: InFlight<never>, error?: SwarmgateError) => void,
     readonly deadline: number,
     readonly what: string,
     private readonly resolve: (value: T) => void,
@@ -73,8 +84,9 @@ class InFlight<T> implements Reply<T> {
   }
 
   fail(err: unknown): void {
-    this.settled(this);
-    this.reject(toModbusError(err, this.what));
+    const error = toModbusError(err, this.what);
+    this.settled(this, error);
+    this.reject(error);
   }
 }
 
@@ -86,6 +98,8 @@ export class ModbusLink {
   private openDelayMs: number;
   private closed = false;
   private inFlight: InFlight<never> | undefined;
+  /** Requests in a row that got no reply on this connection (see LinkOptions.dropAfterTimeouts). */
+  private timeoutsInRow = 0;
   /**
    * One timer per link rather than one per request: it is re-armed only when it fires while a
    * request is still running, or when a request has an earlier deadline than the armed one.
@@ -125,9 +139,12 @@ export class ModbusLink {
    */
   exchange<T>(unitId: number, timeoutMs: number, what: string, run: ModbusRequest<T>): Promise<T> {
     return this.queue.run(() => {
-      const client = this.opened?.client;
-      // The connected case skips ensureOpen's async hop: it is every request of a healthy link.
-      if (client && !this.closed) return this.send(client, unitId, timeoutMs, what, run);
+      const opened = this.opened;
+      if (opened && !this.closed) {
+        // The connected case skips ensureOpen's async hop: it is every request of a healthy link.
+        if (opened.client.isOpen) return this.send(opened.client, unitId, timeoutMs, what, run);
+        this.onDropped(opened, 'the connection is no longer open (e.g. reset by the peer)');
+      }
       return this.ensureOpen(what).then(
         (opened) => this.send(opened, unitId, timeoutMs, what, run),
         (err: unknown) => {
@@ -159,9 +176,21 @@ export class ModbusLink {
     });
   }
 
-  /** One function per link (not per request) that every InFlight calls when it ends. */
-  private readonly settled = (flight: InFlight<never>): void => {
-    if (this.inFlight === flight) this.inFlight = undefined;
+  /**
+   * One function per link (not per request) that every InFlight calls when it ends. A late reply
+   * to a request already failed (watchdog, drop) changes nothing.
+   */
+  private readonly settled = (flight: InFlight<never>, error?: SwarmgateError): void => {
+    if (this.inFlight !== flight) return;
+    this.inFlight = undefined;
+    if (error?.code !== 'SWG_ERR_DEVICE_TIMEOUT') {
+      this.timeoutsInRow = 0;
+      return;
+    }
+    this.timeoutsInRow++;
+    const limit = this.options.dropAfterTimeouts;
+    if (limit === undefined || this.timeoutsInRow < limit || !this.opened) return;
+    this.onDropped(this.opened, `${this.timeoutsInRow} requests in a row got no reply: the reply stream may be out of step (a stray byte); reconnecting with a clean buffer`);
   };
 
   private armWatchdog(deadline: number): void {
@@ -229,6 +258,7 @@ export class ModbusLink {
     if (this.opened !== opened) return;
     this.options.log.warn({ link: this.name, why }, 'modbus link dropped; the next request reconnects');
     this.opened = undefined;
+    this.timeoutsInRow = 0;
     this.inFlight?.fail(new SwarmgateError('SWG_ERR_DEVICE_NOT_CONNECTED', `${this.name} dropped: ${why}`));
     void opened.close().catch(() => undefined);
   }

@@ -10,6 +10,7 @@ import type { Reply, WireRequest } from '../../../edge/drivers/modbus/requests.j
 
 /** A client whose replies the test decides: each request waits for a call of `answer` (or forever). */
 class ScriptedClient extends EventEmitter {
+  readonly isOpen = true;
   readonly pending: { resolve: (v: { data: number[] }) => void; reject: (e: unknown) => void }[] = [];
   running = 0;
   maxRunning = 0;
