@@ -35,6 +35,7 @@ import { FleetPriorMessageSchema } from '../shared/wire/detector-prior.js';
 import { GatewayRegistry } from './registry/registry.js';
 import { PointIndex } from './registry/points.js';
 import { AgentService, loadFacilityModel, type AgentServiceOptions } from './agents/runtime/index.js';
+import { trimAgentState } from './agents/runtime/state.js';
 import { connectGatewayReviews, ReviewService } from './review/index.js';
 import type { RunningApi } from './api/index.js';
 import { applyFeatureMigrations, openHubStore } from './features.js';
@@ -309,6 +310,7 @@ async function startAgents(ctx: StartContext, store: HubStore, services: HubServ
   const agents = await AgentService.start({
     store, events, commands, review, workOrders, facility,
     ownsSite: (site) => leases.holds(siteLease(site)),
+    offline: async (gateway) => (await services.registry.get(gateway))?.status === 'offline',
     ...(a ? { threshold: a.threshold, evaluationIntervalMs: a.evaluationIntervalS * 1000 } : {}),
     ...(a?.settleMinutes === undefined ? {} : { settleMs: a.settleMinutes * 60_000 }),
     log: log.child({ part: 'agents' }),
@@ -466,20 +468,37 @@ async function startWebApi(ctx: StartContext, store: HubStore, services: HubServ
   return api;
 }
 
+/**
+ * Retention, by one hub process at a time: the store's telemetry, then the agents' audit trail and
+ * executed set (kept as many days as raw readings; trimAgentState says what stays longer).
+ */
 function scheduleRetention(ctx: StartContext, store: HubStore, leases: Leases): void {
   const { config, options, log, cleanups } = ctx;
   const everyMs = options.retentionIntervalMs ?? config.retention.intervalMinutes * 60_000;
   if (everyMs <= 0) return;
   leases.want([RETENTION_LEASE]);
-  const timer = setInterval(() => {
-    if (!leases.holds(RETENTION_LEASE)) return; // another hub process runs retention
-    store.retention(Date.now()).then(
+  const sql = sqlFor(store);
+  const run = async (): Promise<void> => {
+    const now = Date.now();
+    await store.retention(now).then(
       (r) => log.info(r, 'retention applied'),
       (err: unknown) => log.error({ err: errorMessage(err) }, 'retention failed'),
     );
+    await trimAgentState(sql, now, config.retention.rawDays).then(
+      (r) => log.info({ ...r, keepDays: config.retention.rawDays }, 'agent audit and executed set trimmed'),
+      (err: unknown) => log.error({ err: errorMessage(err) }, 'agent audit and executed set retention failed'),
+    );
+  };
+  let running: Promise<void> | undefined; // a slow run is not started again on top of itself
+  const timer = setInterval(() => {
+    if (running || !leases.holds(RETENTION_LEASE)) return; // another hub process runs retention
+    running = run().finally(() => (running = undefined));
   }, everyMs);
   timer.unref();
-  cleanups.push(async () => clearInterval(timer));
+  cleanups.push(async () => {
+    clearInterval(timer);
+    await running; // before the store closes
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { SwarmgateError } from '../../shared/kit/errors.js';
+import { TEMPERATURE_UNIT_NAMES, temperatureUnit, type TemperatureUnit } from './quantity.js';
 
 const strict = { additionalProperties: false } as const;
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$', description: 'identifier as on the wire' });
@@ -39,12 +40,23 @@ export const ROLES = {
   backupCompressorRelay: 'backup_compressor_relay',
 } as const;
 
+/**
+ * Roles whose readings and written values are temperatures: the specialists reason in °C and
+ * convert by the point's unit (degC, the default, degF or K); any other unit is refused at load.
+ */
+export const TEMPERATURE_ROLES: ReadonlySet<string> = new Set([ROLES.zoneTemp, ROLES.setpointHeat, ROLES.setpointCool, ROLES.coldRoomTemp, ROLES.coldRoomSetpoint]);
+
 export const FacilityPointSchema = Type.Object(
   {
     device: Id,
     point: PointName,
     role: Role,
-    unit: Type.Optional(Type.String({ maxLength: 32 })),
+    unit: Type.Optional(
+      Type.String({
+        maxLength: 32,
+        description: `engineering unit of the reading; a temperature role (${[...TEMPERATURE_ROLES].join(', ')}) takes ${TEMPERATURE_UNIT_NAMES.join(', ')} (none: degC) and the agents convert`,
+      }),
+    ),
     writable: Type.Optional(Type.Boolean({ default: false })),
     equipment: Type.Optional(Type.String({ maxLength: 128, description: 'name of the machine for work orders' })),
   },
@@ -63,8 +75,8 @@ export const FacilityGatewaySchema = Type.Object(
 
 const BandSchema = Type.Object(
   {
-    tempMin: Type.Number(),
-    tempMax: Type.Number(),
+    tempMin: Type.Number({ description: '°C, whatever the unit of the zone\'s points' }),
+    tempMax: Type.Number({ description: '°C, whatever the unit of the zone\'s points' }),
     co2Max: Type.Optional(Type.Number({ minimum: 0 })),
     humidityMin: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
     humidityMax: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
@@ -75,7 +87,14 @@ const BandSchema = Type.Object(
 export const ScheduleSchema = Type.Object(
   {
     occupied: Type.Array(
-      Type.Object({ days: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { description: '0 = Sunday' }), from: Hhmm, to: Hhmm }, strict),
+      Type.Object(
+        { days: Type.Array(Type.Integer({ minimum: 0, maximum: 6 }), { description: '0 = Sunday' }), from: Hhmm, to: Hhmm },
+        {
+          ...strict,
+          description:
+            'from (inclusive) to (exclusive) on each of the days; from later than to wraps past midnight and belongs to the day it starts (days [1], 22:00-06:00: Monday 22:00 to Tuesday 06:00); from equal to to is refused',
+        },
+      ),
       { description: 'occupied periods in site-local time' },
     ),
   },
@@ -90,11 +109,11 @@ export const ZoneSchema = Type.Object(
     gateways: Type.Array(FacilityGatewaySchema),
     schedule: Type.Optional(ScheduleSchema),
     comfort: Type.Optional(Type.Object({ occupied: BandSchema, unoccupied: BandSchema }, strict)),
-    setback: Type.Optional(Type.Object({ heatC: Type.Number(), coolC: Type.Number() }, { ...strict, description: 'unoccupied setpoints' })),
+    setback: Type.Optional(Type.Object({ heatC: Type.Number(), coolC: Type.Number() }, { ...strict, description: 'unoccupied setpoints, °C (written in the setpoint\'s unit)' })),
     coldChain: Type.Optional(
       Type.Object(
         {
-          maxC: Type.Number({ default: -15, description: 'product is at risk above this temperature' }),
+          maxC: Type.Number({ default: -15, description: 'product is at risk above this temperature, °C (whatever the unit of the cold-room points)' }),
           maxMinutes: Type.Number({ minimum: 0, default: 10, description: 'how long above maxC before it is a breach' }),
         },
         strict,
@@ -152,6 +171,8 @@ export interface BoundPoint {
   readonly point: string;
   readonly role: string;
   readonly unit?: string;
+  /** A point of a temperature role (TEMPERATURE_ROLES): the unit its readings and writes are in. */
+  readonly temperature?: TemperatureUnit;
   readonly writable: boolean;
   readonly equipment?: string;
   readonly key: string;
@@ -179,27 +200,37 @@ export class FacilityIndex {
       throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `facility model is invalid: ${problems.join('; ')}`, { details: { problems } });
     }
     this.model = model;
-    for (const site of model.sites) {
+    model.sites.forEach((site, s) => {
       this.unique(this.sites, site.id, 'site');
       this.sites.set(site.id, site);
-      for (const zone of site.zones) {
+      site.zones.forEach((zone, z) => {
         this.unique(this.zones, zone.id, 'zone');
         this.zones.set(zone.id, { site, zone });
-        for (const gateway of zone.gateways) {
+        checkSchedule(zone, `/sites/${s}/zones/${z}`);
+        zone.gateways.forEach((gateway, g) => {
           this.unique(this.gateways, gateway.id, 'gateway');
           this.gateways.set(gateway.id, { site, zone, gateway });
-          for (const p of gateway.points) this.addPoint(site, zone, gateway, p);
-        }
-      }
-    }
+          gateway.points.forEach((p, i) => this.addPoint(site, zone, gateway, p, `/sites/${s}/zones/${z}/gateways/${g}/points/${i}`));
+        });
+      });
+    });
   }
 
   private unique(map: Map<string, unknown>, id: string, what: string): void {
     if (map.has(id)) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${what} id "${id}" appears twice in the facility model; ids must be unique`);
   }
 
-  private addPoint(site: Site, zone: Zone, gateway: FacilityGateway, p: FacilityPoint): void {
+  private addPoint(site: Site, zone: Zone, gateway: FacilityGateway, p: FacilityPoint, path: string): void {
     const key = pointKey(gateway.id, p.device, p.point);
+    const isTemperature = TEMPERATURE_ROLES.has(p.role);
+    const temperature = isTemperature ? temperatureUnit(p.unit) : undefined;
+    if (isTemperature && temperature === undefined) {
+      throw new SwarmgateError(
+        'SWG_ERR_CONFIG_INVALID',
+        `${path}/unit: point ${key} (role ${p.role}) has unit "${p.unit}", which the agents cannot convert to °C; a temperature point takes ${TEMPERATURE_UNIT_NAMES.join(', ')} (none: degC)`,
+        { details: { field: `${path}/unit`, point: key, role: p.role, unit: p.unit } },
+      );
+    }
     const bound: BoundPoint = {
       site: site.id,
       zone: zone.id,
@@ -210,6 +241,7 @@ export class FacilityIndex {
       writable: p.writable ?? false,
       key,
       ...(p.unit === undefined ? {} : { unit: p.unit }),
+      ...(temperature === undefined ? {} : { temperature }),
       ...(p.equipment === undefined ? {} : { equipment: p.equipment }),
     };
     this.points.set(key, bound);
@@ -257,13 +289,35 @@ export class FacilityIndex {
   }
 }
 
-/** Is the zone occupied at `ts` (ms since epoch) by its schedule? No schedule: always occupied. */
+/**
+ * Is the zone occupied at `ts` (ms since epoch) by its schedule? No schedule: always occupied. A
+ * period whose `from` is later than its `to` runs past midnight into the next day (night shifts).
+ */
 export function scheduledOccupied(site: Site, zone: Zone, ts: number): boolean {
   if (!zone.schedule) return true;
   const local = new Date(ts + site.utcOffsetMin * 60_000);
   const day = local.getUTCDay();
   const minutes = local.getUTCHours() * 60 + local.getUTCMinutes();
-  return zone.schedule.occupied.some((p) => p.days.includes(day) && minutes >= toMinutes(p.from) && minutes < toMinutes(p.to));
+  return zone.schedule.occupied.some((p) => {
+    const from = toMinutes(p.from);
+    const to = toMinutes(p.to);
+    if (from < to) return p.days.includes(day) && minutes >= from && minutes < to;
+    // Past midnight: the evening of a listed day, or the morning after one.
+    return (p.days.includes(day) && minutes >= from) || (p.days.includes((day + 6) % 7) && minutes < to);
+  });
+}
+
+/** Refuses a period from a time to the same time: it could mean no time or a whole day, and guessing either is wrong. */
+function checkSchedule(zone: Zone, path: string): void {
+  zone.schedule?.occupied.forEach((p, i) => {
+    if (p.from !== p.to) return;
+    const field = `${path}/schedule/occupied/${i}`;
+    throw new SwarmgateError(
+      'SWG_ERR_CONFIG_INVALID',
+      `${field}: zone "${zone.id}", occupied period ${i} runs from ${p.from} to ${p.to}, which is no time at all; give it a different end (a period ending earlier than it starts runs past midnight), or leave out the schedule of a zone occupied all day`,
+      { details: { field, zone: zone.id, period: i, from: p.from, to: p.to } },
+    );
+  });
 }
 
 function toMinutes(hhmm: string): number {

@@ -24,7 +24,7 @@ import type { WorkOrderService } from '../../work-orders/service.js';
 import { HubCommandPort, StoreTelemetryPort, commandIdForKey, type CommandApi } from './port-adapters.js';
 import { snapshotFromStore, type SnapshotOptions } from './store-snapshot.js';
 import { sqlFor } from '../../db/sql.js';
-import { StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
+import { LEARNED_VERDICT_PREFIX, StoreAuditSink, StoreExecutedSet, StoreTrackRecords } from './state.js';
 
 export interface AgentServiceOptions {
   readonly store: HubStore;
@@ -447,8 +447,9 @@ export class AgentService {
       (d): d is Decision => typeof d === 'object' && d !== null,
     );
     if (decisions.length === 0) return;
-    if (await this.executed.has(`learn:${item.id}`)) return;
-    if (!(await this.executed.claim(`learn:${item.id}`))) return;
+    const learned = `${LEARNED_VERDICT_PREFIX}${item.id}`;
+    if (await this.executed.has(learned)) return;
+    if (!(await this.executed.claim(learned))) return;
     for (const decision of decisions) {
       await this.coordinator.technicianVerdict(decision, item.state === 'rejected' ? 'rejected' : 'approved');
       this.log.info({ id: item.id, agent: decision.proposal.agent, verdict: item.state }, 'technician verdict learned');

@@ -1,6 +1,7 @@
 /**
  * The agents' persistent state in the hub store (tables of migration 30): the executed set, track
- * records and the bus audit trail. SQL goes through the hub's one adapter (hub/db/sql.ts, `?`
+ * records and the bus audit trail, and how long the first and the last are kept (trimAgentState,
+ * run by the hub's retention job). SQL goes through the hub's one adapter (hub/db/sql.ts, `?`
  * placeholders); JSON goes in as text (jsonb parses it in PostgreSQL).
  */
 import { errorMessage } from '../../../shared/kit/errors.js';
@@ -117,5 +118,57 @@ export class StoreAuditSink implements AuditSink {
       failures: json<AuditEntry['failures']>(r.failures),
       ...(r.correlation_id === null || r.correlation_id === undefined ? {} : { correlationId: String(r.correlation_id) }),
     }));
+  }
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Executed keys of technicians' verdicts (`learn:<review item id>`): the agent service learns each
+ * decided review item once, and looks again at decided items of any age whenever it starts, so
+ * these are kept as long as the review items are.
+ */
+export const LEARNED_VERDICT_PREFIX = 'learn:';
+
+/**
+ * The shortest time a decision's executed key is kept. A decision is executed in the evaluation that
+ * made it (its id embeds its trigger or snapshot time, never seen again), or once a technician
+ * approves its review item, which lives at most a day by default (low priority); a hub that claimed
+ * an approved item and stopped before finishing it finds the claim again on restart. A week covers
+ * both with room for a long outage, however short the telemetry retention.
+ */
+export const EXECUTED_MIN_KEEP_MS = 7 * DAY_MS;
+
+/** Rows deleted per statement: a long backlog goes in short transactions, not one long lock. */
+const TRIM_BATCH = 5000;
+
+export interface AgentStateTrim {
+  /** Audit entries older than the kept days. */
+  readonly auditDeleted: number;
+  /** Executed decision keys older than the kept days (and EXECUTED_MIN_KEEP_MS). */
+  readonly executedDeleted: number;
+}
+
+/**
+ * Deletes the bus audit trail older than `keepDays` and executed decision keys older than
+ * `keepDays` or EXECUTED_MIN_KEEP_MS, whichever is longer; verdict keys stay (LEARNED_VERDICT_PREFIX).
+ */
+export async function trimAgentState(sql: Sql, now: number, keepDays: number): Promise<AgentStateTrim> {
+  const keepMs = keepDays * DAY_MS;
+  const auditDeleted = await deleteInBatches(sql, 'DELETE FROM agent_audit WHERE id IN (SELECT id FROM agent_audit WHERE recorded_at < ? ORDER BY id LIMIT ?) RETURNING id', [now - keepMs]);
+  const executedDeleted = await deleteInBatches(
+    sql,
+    'DELETE FROM agent_executed WHERE key IN (SELECT key FROM agent_executed WHERE claimed_at < ? AND key NOT LIKE ? LIMIT ?) RETURNING key',
+    [now - Math.max(keepMs, EXECUTED_MIN_KEEP_MS), `${LEARNED_VERDICT_PREFIX}%`],
+  );
+  return { auditDeleted, executedDeleted };
+}
+
+async function deleteInBatches(sql: Sql, statement: string, args: readonly SqlValue[]): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const n = (await sql.all(statement, [...args, TRIM_BATCH])).length;
+    deleted += n;
+    if (n < TRIM_BATCH) return deleted;
   }
 }

@@ -1,10 +1,11 @@
 /**
  * What the four specialists have in common: a relevance table per proposal kind, abstaining
- * outside their expertise, and building write proposals from facility points (so device and point
- * names always come from the facility model).
+ * outside their expertise, building write proposals from facility points (so device and point
+ * names always come from the facility model), and temperatures in °C whatever the point's unit.
  */
 import type { BoundPoint } from '../facility.js';
-import { valueOf, type FacilitySnapshot } from '../snapshot.js';
+import { differenceText, fromCelsius, kelvinsIn, temperatureText, toCelsius } from '../quantity.js';
+import { numberOf, valueOf, type FacilitySnapshot } from '../snapshot.js';
 import type { Agent, Domain, ExpectedEffect, PointValue, Priority, Proposal, ProposalDraft, ProposalKind, VoteDraft } from '../types.js';
 import { clamp01 } from '../types.js';
 
@@ -96,4 +97,43 @@ export function writtenPoint(snapshot: FacilitySnapshot, proposal: Proposal): { 
   if (!a || a.kind !== 'write' || a.value === null) return undefined; // a relinquish sets no value of its own
   const point = snapshot.facility.point(proposal.gateway, a.device, a.point);
   return point ? { point, value: a.value } : undefined;
+}
+
+/*
+ * Temperatures: the specialists reason in °C (differences in K), like the facility model's limits
+ * and bands; a temperature-role point reads and takes its own unit (BoundPoint.temperature, checked
+ * at load). Readings come in through celsiusOf/asCelsius; values written to a point, effects
+ * expected on it and text about it go out through inPointUnit, kelvinsInPointUnit and the show*
+ * helpers. Points of other roles pass through unchanged.
+ */
+
+/** A point's latest good reading in °C. */
+export function celsiusOf(snapshot: FacilitySnapshot, p: BoundPoint | undefined): number | undefined {
+  const v = numberOf(snapshot, p);
+  return v === undefined || p === undefined ? v : asCelsius(p, v);
+}
+
+/** A value in the point's unit as °C. */
+export function asCelsius(p: BoundPoint, value: number): number {
+  return p.temperature ? toCelsius(value, p.temperature) : value;
+}
+
+/** A temperature in °C in the point's unit: what is written to it or expected of it. */
+export function inPointUnit(p: BoundPoint, celsius: number): number {
+  return p.temperature ? fromCelsius(celsius, p.temperature) : celsius;
+}
+
+/** A temperature difference (K) in the point's unit: an effect's magnitude or tolerance. */
+export function kelvinsInPointUnit(p: BoundPoint, kelvins: number): number {
+  return p.temperature ? kelvinsIn(kelvins, p.temperature) : kelvins;
+}
+
+/** A temperature in °C as people read it at this point ("73.4 °F"). */
+export function showTemperature(p: BoundPoint, celsius: number): string {
+  return temperatureText(celsius, p.temperature ?? 'degC');
+}
+
+/** A temperature difference (K) as people read it at this point ("3.6 °F"). */
+export function showDifference(p: BoundPoint, kelvins: number): string {
+  return differenceText(kelvins, p.temperature ?? 'degC');
 }

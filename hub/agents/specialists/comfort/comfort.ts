@@ -1,9 +1,10 @@
 /**
  * Comfort specialist: keeps temperature, CO2 and humidity within bands that depend on occupancy
  * (schedule or sensors). Votes against energy measures that would push an occupied zone out of band.
+ * Bands are in °C; zone temperatures and setpoints may read and take °F or K (specialist.ts converts).
  */
 import { DEFAULT_COMFORT, ROLES, type Zone } from '../../facility.js';
-import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
+import { approve, asCelsius, celsiusOf, effectOn, inPointUnit, kelvinsInPointUnit, reject, showTemperature, Specialist, writeDraft, writtenPoint } from '../specialist.js';
 import { boolOf, isOccupied, numberOf, type FacilitySnapshot } from '../../snapshot.js';
 import type { Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
@@ -64,14 +65,14 @@ export class ComfortSpecialist extends Specialist {
     const f = snapshot.facility;
     const out: ProposalDraft[] = [];
     const tempPoint = f.first(zone.id, ROLES.zoneTemp);
-    const temp = numberOf(snapshot, tempPoint);
+    const temp = celsiusOf(snapshot, tempPoint);
     const evidence = { zone: zone.id, occupied, band };
     if (tempPoint && temp !== undefined) {
       const low = band.tempMin - temp;
       const high = temp - band.tempMax;
       const sp = low > this.toleranceK ? f.first(zone.id, ROLES.setpointHeat) : high > this.toleranceK ? f.first(zone.id, ROLES.setpointCool) : undefined;
       const target = low > this.toleranceK ? band.tempMin + 1 : band.tempMax - 1;
-      const current = numberOf(snapshot, sp);
+      const current = celsiusOf(snapshot, sp);
       const needs = low > this.toleranceK ? current === undefined || current < target : current === undefined || current > target;
       if (sp && sp.writable && needs) {
         const dev = Math.max(low, high);
@@ -79,11 +80,11 @@ export class ComfortSpecialist extends Specialist {
           writeDraft(snapshot, {
             kind: 'comfort-restore',
             point: sp,
-            value: target,
+            value: inPointUnit(sp, target),
             confidence: Math.min(0.95, 0.7 + 0.1 * dev) * (occupied ? 1 : 0.85),
-            rationale: `zone ${zone.id} is at ${temp} °C, outside ${band.tempMin}-${band.tempMax} °C (${occupied ? 'occupied' : 'unoccupied'}); setpoint -> ${target} °C`,
+            rationale: `zone ${zone.id} is at ${showTemperature(tempPoint, temp)}, outside ${band.tempMin}-${band.tempMax} °C (${occupied ? 'occupied' : 'unoccupied'}); setpoint -> ${showTemperature(sp, target)}`,
             evidence: { ...evidence, zoneTemp: temp },
-            expectedEffect: effectOn(tempPoint, low > 0 ? 'increase' : 'decrease', Math.min(0.5, dev), this.settleMs),
+            expectedEffect: effectOn(tempPoint, low > 0 ? 'increase' : 'decrease', kelvinsInPointUnit(tempPoint, Math.min(0.5, dev)), this.settleMs),
             priority: occupied ? 'high' : 'normal',
           }),
         );
@@ -144,12 +145,14 @@ export class ComfortSpecialist extends Specialist {
       return approve(0.85, 'zone unoccupied; setback stays within the unoccupied band');
     }
     if (typeof w.value === 'number' && (w.point.role === ROLES.setpointCool || w.point.role === ROLES.setpointHeat)) {
-      const outside = w.value > band.tempMax + this.toleranceK || w.value < band.tempMin - this.toleranceK;
-      if (outside) return reject(occupied ? 0.8 : 0.5, `setpoint ${w.value} °C leaves the ${band.tempMin}-${band.tempMax} °C band`);
+      const value = asCelsius(w.point, w.value);
+      const outside = value > band.tempMax + this.toleranceK || value < band.tempMin - this.toleranceK;
+      if (outside) return reject(occupied ? 0.8 : 0.5, `setpoint ${showTemperature(w.point, value)} leaves the ${band.tempMin}-${band.tempMax} °C band`);
     }
-    const temp = numberOf(snapshot, snapshot.facility.first(w.point.zone, ROLES.zoneTemp));
-    if (proposal.kind === 'simultaneous-heat-cool' && temp !== undefined && (temp < band.tempMin || temp > band.tempMax)) {
-      return reject(0.5, `zone is already out of band at ${temp} °C`);
+    const tempPoint = snapshot.facility.first(w.point.zone, ROLES.zoneTemp);
+    const temp = celsiusOf(snapshot, tempPoint);
+    if (proposal.kind === 'simultaneous-heat-cool' && tempPoint && temp !== undefined && (temp < band.tempMin || temp > band.tempMax)) {
+      return reject(0.5, `zone is already out of band at ${showTemperature(tempPoint, temp)}`);
     }
     return approve(0.7, 'keeps the zone in band');
   }

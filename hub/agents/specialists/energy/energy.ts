@@ -1,9 +1,10 @@
 /**
  * Energy specialist: off-hours setback, peak-demand shedding and simultaneous heating/cooling.
- * Votes against proposals that spend energy unless they protect comfort or product.
+ * Votes against proposals that spend energy unless they protect comfort or product. Setbacks and
+ * bands are in °C; setpoints may read and take °F or K (specialist.ts converts).
  */
 import { DEFAULT_COMFORT, DEFAULT_SETBACK, ROLES, type BoundPoint, type Site, type Zone } from '../../facility.js';
-import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
+import { approve, asCelsius, celsiusOf, effectOn, inPointUnit, kelvinsInPointUnit, reject, showDifference, showTemperature, Specialist, writeDraft, writtenPoint } from '../specialist.js';
 import { isOccupied, numberOf, boolOf, type FacilitySnapshot } from '../../snapshot.js';
 import type { Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
@@ -68,7 +69,7 @@ export class EnergySpecialist extends Specialist {
       [snapshot.facility.first(zone.id, ROLES.setpointCool), target.coolC, 'cool'],
     ];
     for (const [sp, value, mode] of candidates) {
-      const current = numberOf(snapshot, sp);
+      const current = celsiusOf(snapshot, sp);
       if (!sp || !sp.writable || current === undefined) continue;
       const wasteful = mode === 'heat' ? current > value + this.opts.setpointSlackK : current < value - this.opts.setpointSlackK;
       if (!wasteful) continue;
@@ -78,14 +79,14 @@ export class EnergySpecialist extends Specialist {
         writeDraft(snapshot, {
           kind: 'setback',
           point: sp,
-          value,
+          value: inPointUnit(sp, value),
           confidence,
-          rationale: `zone ${zone.id} is unoccupied (site ${site.id}); ${mode}ing setpoint ${current} -> ${value} °C setback`,
+          rationale: `zone ${zone.id} is unoccupied (site ${site.id}); ${mode}ing setpoint ${showTemperature(sp, current)} -> ${showTemperature(sp, value)} setback`,
           evidence: { zone: zone.id, occupied: false, zonePowerKw: kw ?? null },
           expectedEffect:
             power && kw !== undefined && kw > 0
               ? effectOn(power, 'decrease', Math.max(0.1, kw * 0.05), this.opts.settleMs)
-              : effectOn(sp, 'reach', 0, this.opts.settleMs, { target: value, tolerance: 0.1 }),
+              : effectOn(sp, 'reach', 0, this.opts.settleMs, { target: inPointUnit(sp, value), tolerance: kelvinsInPointUnit(sp, 0.1) }),
         }),
       );
     }
@@ -100,7 +101,7 @@ export class EnergySpecialist extends Specialist {
     if (!heat || !cool || h === undefined || c === undefined) return [];
     if (h <= this.opts.valveOpenPct || c <= this.opts.valveOpenPct) return [];
     const band = zone.comfort?.occupied ?? DEFAULT_COMFORT.occupied;
-    const temp = numberOf(snapshot, snapshot.facility.first(zone.id, ROLES.zoneTemp));
+    const temp = celsiusOf(snapshot, snapshot.facility.first(zone.id, ROLES.zoneTemp));
     const mid = (band.tempMin + band.tempMax) / 2;
     // Close whichever valve works against where the zone already is.
     const closeHeating = temp === undefined ? h <= c : temp >= mid;
@@ -146,13 +147,13 @@ export class EnergySpecialist extends Specialist {
     for (const zone of site.zones) {
       if (zone.kind === 'cold-room') continue;
       const sp = snapshot.facility.first(zone.id, ROLES.setpointCool);
-      const current = numberOf(snapshot, sp);
+      const current = celsiusOf(snapshot, sp);
       if (!sp || !sp.writable || current === undefined) continue;
       out.push(
         writeDraft(snapshot, {
           kind: 'peak-shed',
           point: sp,
-          value: current + this.opts.peakSetpointStepK,
+          value: inPointUnit(sp, current + this.opts.peakSetpointStepK),
           confidence: 0.72,
           rationale: `site ${site.id} is ${excess.toFixed(1)} kW over its demand limit and has no sheddable load; raising cooling setpoint of ${zone.id}`,
           evidence: { ...evidence, zone: zone.id },
@@ -171,12 +172,11 @@ export class EnergySpecialist extends Specialist {
       return reject(0.3, 'runs extra equipment; accepted cost only if product is at risk');
     }
     if (proposal.kind === 'comfort-restore' && w) {
-      const current = numberOf(snapshot, w.point);
+      const current = celsiusOf(snapshot, w.point);
       const zone = snapshot.facility.zone(w.point.zone);
       if (zone && !isOccupied(snapshot, zone.site, zone.zone)) return reject(0.7, 'conditioning an unoccupied zone');
-      if (current !== undefined && typeof w.value === 'number' && Math.abs(w.value - current) > 3) {
-        return reject(0.5, `setpoint step of ${Math.abs(w.value - current)} K is costly`);
-      }
+      const step = current !== undefined && typeof w.value === 'number' ? Math.abs(asCelsius(w.point, w.value) - current) : 0;
+      if (step > 3) return reject(0.5, `setpoint step of ${showDifference(w.point, step)} is costly`);
     }
     return approve(0.6, 'acceptable energy cost');
   }

@@ -5,8 +5,7 @@
  */
 import type { GatewayEvent } from '../../../../shared/wire/messages.js';
 import { ROLES, type BoundPoint, type Site, type Zone } from '../../facility.js';
-import { approve, effectOn, reject, Specialist, writeDraft, writtenPoint } from '../specialist.js';
-import { quantity } from '../../quantity.js';
+import { approve, celsiusOf, effectOn, kelvinsInPointUnit, reject, showDifference, showTemperature, Specialist, writeDraft, writtenPoint } from '../specialist.js';
 import { boolOf, historyOf, numberOf, type FacilitySnapshot } from '../../snapshot.js';
 import type { Priority, Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
@@ -77,8 +76,8 @@ export class EquipmentHealthSpecialist extends Specialist {
 
   private coldRoomBackup(snapshot: FacilitySnapshot, temp: BoundPoint, zone: Zone, factor: number, evidence: Record<string, unknown>): ProposalDraft[] {
     const f = snapshot.facility;
-    const t = numberOf(snapshot, temp);
-    const setpoint = numberOf(snapshot, f.first(zone.id, ROLES.coldRoomSetpoint)) ?? (zone.coldChain?.maxC ?? -15) - 3;
+    const t = celsiusOf(snapshot, temp);
+    const setpoint = celsiusOf(snapshot, f.first(zone.id, ROLES.coldRoomSetpoint)) ?? (zone.coldChain?.maxC ?? -15) - 3;
     if (t === undefined || t < setpoint + this.driftK) return [];
     const mainPoint = f.first(zone.id, ROLES.compressorRunning);
     const main = boolOf(snapshot, mainPoint);
@@ -93,9 +92,9 @@ export class EquipmentHealthSpecialist extends Specialist {
           point: relay,
           value: true,
           confidence: (main === false ? 0.88 : 0.75) * factor,
-          rationale: `cold room ${zone.id} is at ${quantity(t, '°C')}, ${quantity(t - setpoint, 'K')} above its ${quantity(setpoint, '°C')} setpoint, and the main compressor is ${main === false ? 'not running' : 'in an unknown state'}; switching on the backup compressor`,
+          rationale: `cold room ${zone.id} is at ${showTemperature(temp, t)}, ${showDifference(temp, t - setpoint)} above its ${showTemperature(temp, setpoint)} setpoint, and the main compressor is ${main === false ? 'not running' : 'in an unknown state'}; switching on the backup compressor`,
           evidence: { ...evidence, zone: zone.id, temperature: t, setpoint, mainCompressorRunning: main ?? null },
-          expectedEffect: effectOn(temp, 'decrease', 0.5, this.settleMs),
+          expectedEffect: effectOn(temp, 'decrease', kelvinsInPointUnit(temp, 0.5), this.settleMs),
           priority: 'high',
           rollback: false,
         }),
@@ -106,7 +105,7 @@ export class EquipmentHealthSpecialist extends Specialist {
         this.workOrder(
           mainPoint,
           site,
-          `main compressor not running while ${zone.id} warms (${quantity(t, '°C')}, ${quantity(t - setpoint, 'K')} above its ${quantity(setpoint, '°C')} setpoint)`,
+          `main compressor not running while ${zone.id} warms (${showTemperature(temp, t)}, ${showDifference(temp, t - setpoint)} above its ${showTemperature(temp, setpoint)} setpoint)`,
           'check the main compressor, its contactor and thermostat',
           'high',
           0.85 * factor,

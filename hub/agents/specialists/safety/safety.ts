@@ -1,12 +1,13 @@
 /**
  * Safety & compliance specialist: cold-chain limits (e.g. a freezer above -15 °C for more than N
  * minutes) and hard interlocks from the facility model. It holds delegated authority: its veto
- * stops any proposal that would break an interlock or weaken cold-chain protection.
+ * stops any proposal that would break an interlock or weaken cold-chain protection. Limits are in
+ * °C; cold-room points may read in °F or K (specialist.ts converts). Interlocks compare the
+ * point's own values, in its own unit, as the facility model writes them.
  */
-import { quantity } from '../../quantity.js';
 import { compare, ROLES, type BoundPoint, type Interlock, type Site, type Zone } from '../../facility.js';
-import { abstain, approve, effectOn, Specialist, writeDraft, writtenPoint } from '../specialist.js';
-import { boolOf, msAbove, numberOf, valueOf, type FacilitySnapshot } from '../../snapshot.js';
+import { abstain, approve, asCelsius, celsiusOf, effectOn, inPointUnit, kelvinsInPointUnit, showDifference, showTemperature, Specialist, writeDraft, writtenPoint } from '../specialist.js';
+import { boolOf, msAbove, valueOf, type FacilitySnapshot } from '../../snapshot.js';
 import type { PointValue, Proposal, ProposalDraft, VoteDraft } from '../../types.js';
 
 export interface SafetyOptions {
@@ -59,9 +60,10 @@ export class SafetySpecialist extends Specialist {
     if (!limits) return [];
     const f = snapshot.facility;
     return f.role(zone.id, ROLES.coldRoomTemp).flatMap((temp) => {
-      const above = msAbove(snapshot, temp, limits.maxC);
+      // The limit in the point's unit: every unit grows with temperature, so "above" is the same.
+      const above = msAbove(snapshot, temp, inPointUnit(temp, limits.maxC));
       if (above === 0 || above < limits.maxMinutes * 60_000) return [];
-      const t = numberOf(snapshot, temp);
+      const t = celsiusOf(snapshot, temp);
       const evidence = { zone: zone.id, temperature: t ?? null, limitC: limits.maxC, minutesAbove: Math.round(above / 60_000), allowedMinutes: limits.maxMinutes };
       const relay = f.first(zone.id, ROLES.backupCompressorRelay);
       if (relay?.writable && boolOf(snapshot, relay) !== true) {
@@ -71,9 +73,9 @@ export class SafetySpecialist extends Specialist {
             point: relay,
             value: true,
             confidence: 0.95,
-            rationale: `cold-chain breach in ${zone.id}: ${t === undefined ? 'unknown' : quantity(t, '°C')}, above ${limits.maxC} °C for ${evidence.minutesAbove} min (limit ${limits.maxMinutes} min); switching on the backup compressor`,
+            rationale: `cold-chain breach in ${zone.id}: ${t === undefined ? 'unknown' : showTemperature(temp, t)}, above ${showTemperature(temp, limits.maxC)} for ${evidence.minutesAbove} min (limit ${limits.maxMinutes} min); switching on the backup compressor`,
             evidence,
-            expectedEffect: effectOn(temp, 'decrease', 0.5, this.settleMs),
+            expectedEffect: effectOn(temp, 'decrease', kelvinsInPointUnit(temp, 0.5), this.settleMs),
             priority: 'critical',
             rollback: false,
           }),
@@ -162,13 +164,14 @@ export class SafetySpecialist extends Specialist {
     const zone = snapshot.facility.zone(p.zone)?.zone;
     const limits = zone?.coldChain ?? (zone?.kind === 'cold-room' ? COLD_CHAIN_DEFAULT : undefined);
     if (!zone || !limits) return undefined;
-    const t = numberOf(snapshot, snapshot.facility.first(zone.id, ROLES.coldRoomTemp));
+    const tempPoint = snapshot.facility.first(zone.id, ROLES.coldRoomTemp);
+    const t = celsiusOf(snapshot, tempPoint);
     const warm = t === undefined || t > limits.maxC - this.marginK;
-    if (p.role === ROLES.coldRoomSetpoint && typeof value === 'number' && value > limits.maxC - this.marginK) {
-      return `cold-room setpoint ${value} °C is within ${this.marginK} K of the ${limits.maxC} °C cold-chain limit`;
+    if (p.role === ROLES.coldRoomSetpoint && typeof value === 'number' && asCelsius(p, value) > limits.maxC - this.marginK) {
+      return `cold-room setpoint ${showTemperature(p, asCelsius(p, value))} is within ${showDifference(p, this.marginK)} of the ${showTemperature(p, limits.maxC)} cold-chain limit`;
     }
     if ((p.role === ROLES.backupCompressorRelay || p.role === ROLES.compressorRunning) && value === false && warm) {
-      return `switching off refrigeration in ${zone.id} while it is at ${t ?? 'unknown'} °C risks the cold chain`;
+      return `switching off refrigeration in ${zone.id} while it is at ${t === undefined || !tempPoint ? 'an unknown temperature' : showTemperature(tempPoint, t)} risks the cold chain`;
     }
     return undefined;
   }
@@ -178,8 +181,9 @@ export class SafetySpecialist extends Specialist {
       const w = writtenPoint(snapshot, proposal);
       const zone = w ? snapshot.facility.zone(w.point.zone)?.zone : undefined;
       const limits = zone?.coldChain ?? COLD_CHAIN_DEFAULT;
-      const t = zone ? numberOf(snapshot, snapshot.facility.first(zone.id, ROLES.coldRoomTemp)) : undefined;
-      if (t !== undefined && t > limits.maxC - this.marginK) return approve(0.95, `product at risk: ${t} °C vs limit ${limits.maxC} °C`);
+      const tempPoint = zone ? snapshot.facility.first(zone.id, ROLES.coldRoomTemp) : undefined;
+      const t = celsiusOf(snapshot, tempPoint);
+      if (tempPoint && t !== undefined && t > limits.maxC - this.marginK) return approve(0.95, `product at risk: ${showTemperature(tempPoint, t)} vs limit ${showTemperature(tempPoint, limits.maxC)}`);
       return approve(0.7, 'adds protection');
     }
     if (proposal.action === null) return abstain('advice only; no safety impact');
