@@ -65,7 +65,10 @@ export class PlainTopics {
     const { topic, unit } = this.target(r.device, r.point);
     const message: PointValueMessage = { v: r.value, ts: Math.max(0, Math.round(r.ts)), q: r.quality, ...(unit !== undefined ? { unit } : {}) };
     const payload = encode(PointValueMessageSchema, message);
-    if (!this.options.publisher.publishLive(topic, payload, { qos: 0, retain: true })) this.pending.set(topic, payload);
+    // A value kept from the outage is older than this one: once this one is out, catchUp (which may
+    // run after it, when the link reports connected before its 'connect') must not retain that one.
+    if (this.options.publisher.publishLive(topic, payload, { qos: 0, retain: true })) this.pending.delete(topic);
+    else this.pending.set(topic, payload);
   }
 
   private target(device: string, point: string): { topic: string; unit: string | undefined } {

@@ -31,7 +31,13 @@
  *   a point while the node is connected); DDATA then sends only the alias, and a DCMD may name a
  *   metric by alias or by name.
  * - NCMD "Node Control/Rebirth" republishes every birth; DCMD writes go through the gateway's
- *   write function (writable check, limits), refusals are reported by `onRefused`.
+ *   write function (writable check, limits), refusals are reported by `onRefused`. One birth is
+ *   confirmed at a time: rebirth requests arriving while the last births wait for their echo are
+ *   answered by one more rebirth once it came back.
+ * - A node whose births went out and that ends its session itself (host offline, a refusal, stop)
+ *   publishes NDEATH with the session's bdSeq first (tck-id-operational-behavior-edge-node-
+ *   intentional-disconnect-ndeath); when the broker does not acknowledge it, the socket is dropped
+ *   without a DISCONNECT so that the will, the same NDEATH, goes out instead.
  * Metric quality uses the common "Quality" property (192 good, 64 uncertain, 0 bad).
  */
 import { Type } from '@sinclair/typebox';
@@ -117,8 +123,12 @@ export class SparkplugNode {
   /** The primary host's last STATE: online, and its timestamp (older messages are ignored). */
   private host: { online: boolean; timestamp: number } | undefined;
   private flushQueued = false;
-  /** Called when the node's own NBIRTH comes back (see confirmBirths). */
+  /** Called when the node's own NBIRTH comes back (see confirmBirths); set while a birth is unconfirmed. */
   private birthEcho: (() => void) | undefined;
+  /** A rebirth was requested while a birth was being confirmed: one more follows its confirmation. */
+  private rebirthQueued = false;
+  /** The node is ending this session itself (retryLater): nothing more is born on it. */
+  private leaving = false;
   private readonly clock: () => number;
   private readonly base: string;
 
@@ -161,6 +171,7 @@ export class SparkplugNode {
     client.on('connect', () => {
       this.bdSeqUsed = true;
       this.session++;
+      this.leaving = false;
       this.onConnect();
     });
     client.on('close', () => {
@@ -216,12 +227,20 @@ export class SparkplugNode {
     const client = this.client;
     if (!client) return;
     if (client.connected) {
-      await timeout(client.publishAsync(this.topic('NDEATH'), this.deathPayload(), { qos: 1 }), 1000).catch(() => undefined);
+      await this.publishDeath(client);
       await timeout(client.endAsync(), 2000).catch(() => client.end(true));
     } else {
       client.end(true);
     }
     this.options.metrics.connected.set({ link: 'sparkplug' }, 0);
+  }
+
+  /** NDEATH at QoS 1 with the session's bdSeq (what the will says): true once the broker acknowledged it. */
+  private async publishDeath(client: MqttClient): Promise<boolean> {
+    return timeout(client.publishAsync(this.topic('NDEATH'), this.deathPayload(), { qos: 1 }), 1000).then(
+      () => true,
+      () => false,
+    );
   }
 
   private deathPayload(): Buffer {
@@ -278,20 +297,37 @@ export class SparkplugNode {
     this.options.log.error({ topic, operation, reason: message, hint: this.hint, bdSeq: this.bdSeq }, `sparkplug ${operation} refused by the broker`);
   }
 
-  /** Ends this session without its will and starts a new one after a backoff, not at once. */
+  /**
+   * Ends this session and starts a new one after a backoff, not at once. A node never born in it
+   * ends with a DISCONNECT (the broker drops the will: no NDEATH without a birth); one whose births
+   * went out, which a host may show online, publishes its NDEATH first, or drops the socket so the
+   * broker publishes the will.
+   */
   private retryLater(client: MqttClient): void {
+    const born = this.birthed;
     this.birthed = false;
+    this.leaving = true;
     const wait = this.retryMs;
     this.retryMs = Math.min(this.retryMs * 2, REFUSED_RETRY_MS.max);
-    this.options.log.warn({ retryInS: Math.round(wait / 1000) }, 'sparkplug node offline until the broker allows it; trying again later');
-    // A DISCONNECT while connected: the broker drops the will, no NDEATH for a node never born.
-    client.end(!client.connected);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.stopping) client.reconnect();
-    }, wait);
-    this.retryTimer.unref();
+    this.options.log.warn({ retryInS: Math.round(wait / 1000), bdSeq: this.bdSeq, ndeath: born }, 'sparkplug node offline until the broker allows it; trying again later');
+    void this.endSession(client, born).then(() => {
+      if (this.stopping) return;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (!this.stopping) client.reconnect();
+      }, wait);
+      this.retryTimer.unref();
+    });
+  }
+
+  private async endSession(client: MqttClient, born: boolean): Promise<void> {
+    if (!client.connected) return void client.end(true);
+    if (!born) return void client.end(false);
+    const acknowledged = await this.publishDeath(client);
+    if (!acknowledged) this.options.log.warn({ bdSeq: this.bdSeq }, 'sparkplug NDEATH not acknowledged: dropping the connection so the broker publishes the will');
+    if (this.stopping) return; // stop() ends the connection itself
+    client.end(!acknowledged);
   }
 
   /**
@@ -300,6 +336,8 @@ export class SparkplugNode {
    * connect timeout is a refusal by a broker that drops what its ACL refuses (Mosquitto).
    */
   private confirmBirths(client: MqttClient, devices: number): void {
+    // One confirmation per session: any NBIRTH of it coming back shows the broker takes the births.
+    if (this.birthEcho) return;
     const session = this.session;
     const timeoutMs = Math.max(this.options.mqtt.connectTimeoutMs, 1000);
     let settled = false;
@@ -309,6 +347,8 @@ export class SparkplugNode {
       clearTimeout(timer);
       client.off('close', onClose);
       if (this.birthEcho === onEcho) this.birthEcho = undefined;
+      const rebirth = this.rebirthQueued;
+      this.rebirthQueued = false;
       if (outcome === 'closed') {
         if (this.stopping || client.disconnecting) return; // we ended it (stop, host offline)
         this.refused('publish', 'closed', this.topic('NBIRTH'), 'the broker closed the connection on the births instead of taking them (an MQTT 3.1.1 broker closes the connection on a publish its ACL refuses)');
@@ -322,6 +362,7 @@ export class SparkplugNode {
         this.retryMs = this.options.refusedRetryMs ?? REFUSED_RETRY_MS.first;
         this.options.metrics.sparkplugBorn.set(1);
         this.options.log.info({ bdSeq: this.bdSeq, devices }, 'sparkplug births published');
+        if (rebirth) this.publishBirths();
       }
     };
     const onClose = (): void => settle('closed');
@@ -355,7 +396,7 @@ export class SparkplugNode {
     } else if (!state.online && this.birthed) {
       this.options.log.warn({ host: this.options.primaryHostId }, 'sparkplug primary host offline: ending the session');
       this.birthed = false;
-      await timeout(client.publishAsync(this.topic('NDEATH'), this.deathPayload(), { qos: 1 }), 1000).catch(() => undefined);
+      await this.publishDeath(client);
       // A new session (and bdSeq, see the reconnect handler); births wait for the host again.
       client.reconnect();
     }
@@ -364,7 +405,7 @@ export class SparkplugNode {
   /** NBIRTH (seq reset to 0) and a DBIRTH for every device. */
   publishBirths(): void {
     const client = this.client;
-    if (!client?.connected) return;
+    if (!client?.connected || this.leaving) return;
     this.seq = 0;
     const nbirth: UPayload = {
       timestamp: this.clock(),
@@ -474,12 +515,19 @@ export class SparkplugNode {
     }
     const metrics = decoded.metrics ?? [];
     if (topic === this.topic('NCMD')) {
-      if (metrics.some((m) => m.name === REBIRTH_METRIC && m.value === true)) this.publishBirths();
+      if (metrics.some((m) => m.name === REBIRTH_METRIC && m.value === true)) this.rebirth();
       return;
     }
     const device = topic.split('/')[4];
     if (!device || topic !== this.topic('DCMD', device)) return;
     for (const m of metrics) await this.applyDeviceCommand(device, m);
+  }
+
+  /** A host's rebirth request; while the last births wait for their echo, one more rebirth follows it. */
+  private rebirth(): void {
+    if (!this.birthEcho) return this.publishBirths();
+    if (!this.rebirthQueued) this.options.log.debug({ bdSeq: this.bdSeq }, 'sparkplug rebirth requested while the last births are being confirmed: rebirth once they are');
+    this.rebirthQueued = true;
   }
 
   private async applyDeviceCommand(device: string, m: UMetric): Promise<void> {
