@@ -8,6 +8,7 @@
  * enrolling again cannot help, the config must be fixed (on the hub's site template, or here).
  */
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isSwarmgateError } from '../shared/kit/errors.js';
 import { parseArgs } from 'node:util';
 import { checkGatewayConfigFile } from '../edge/config/check-file.js';
@@ -75,6 +76,7 @@ export async function enroll(args: string[]): Promise<number> {
     );
     return EXIT_ENROLLED_CONFIG_PROBLEMS;
   }
-  process.stdout.write(`config ok: start the gateway with swarmgate edge --config ${enrolled.configFile}\n`);
+  // The service, not a root shell: as root the gateway would make its data files root's, and the service (User=swarmgate) could not write them.
+  process.stdout.write(`config ok: start the gateway service with systemctl enable --now swarmgate-edge (the folder must be the swarmgate user's: chown -R swarmgate:swarmgate ${dirname(enrolled.configFile)})\n`);
   return 0;
 }

@@ -13,9 +13,9 @@
  *      from the checkout (nothing fetched, the checkout untouched), so the native addons built
  *      here are the ones shipped; then source maps and native build leftovers are dropped
  *   4. check the staged app runs: better-sqlite3 opens a database and `swarmgate --help` answers
- *   5. the links current -> releases/<version> and bin -> current/bin (the unit's ExecStart),
- *      the systemd unit, /etc/swarmgate, /var/lib/swarmgate, DEBIAN/ (control, conffiles,
- *      md5sums, maintainer scripts from deploy/package/maintainer/)
+ *   5. the link bin -> current/bin (the unit's ExecStart; `current` itself is the postinst's, not
+ *      a packaged file: see layout.ts), the systemd unit, /etc/swarmgate, /var/lib/swarmgate,
+ *      DEBIAN/ (control, conffiles, md5sums, maintainer scripts from deploy/package/maintainer/)
  *   6. dpkg-deb --build --root-owner-group
  *
  * A TypeScript script rather than a shell script: the package layout lives in one typed module
@@ -57,6 +57,7 @@ import {
   RELEASES_DIR,
   CONFIG_DIR,
   DOC_DIR,
+  MAINTAINER_SCRIPTS,
   STATE_DIR,
   UNIT_DIR,
   UNIT_NAME,
@@ -300,7 +301,8 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       mkdirSync(join(root, STATE_DIR), { recursive: true });
       mkdirSync(join(root, dirname(COMMAND_LINK)), { recursive: true });
       symlinkSync(join(APP_DIR, 'bin', 'swarmgate.js'), join(root, COMMAND_LINK));
-      symlinkSync(relative(APP_DIR, releaseDir(pkg.version)), join(root, CURRENT_LINK));
+      // Not `current`: dpkg would own it and put it back on every upgrade and reinstall, undoing an
+      // over-the-air update; the postinst makes it (MAINTAINER_SCRIPTS, layout.ts).
       for (const entry of ['bin', 'README.md']) symlinkSync(join(relative(APP_DIR, CURRENT_LINK), entry), join(root, APP_DIR, entry));
       normaliseModes(root);
 
@@ -312,7 +314,7 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       writeFileSync(join(debian, 'conffiles'), conffiles(files));
       writeFileSync(join(debian, 'md5sums'), md5sums(root, files));
       const values = { NODE_MAJOR: String(nodeMajor), NODE_ABI: nodeAbi, CONFIG_DIR, STATE_DIR, UNIT_NAME, APP_DIR, RELEASES_DIR, RELEASE_DIR: releaseDir(pkg.version) };
-      for (const script of ['postinst', 'prerm', 'postrm']) {
+      for (const script of MAINTAINER_SCRIPTS) {
         const text = fillTemplate(readFileSync(join(repo, 'deploy', 'package', 'maintainer', script), 'utf8'), values);
         writeFileSync(join(debian, script), text, { mode: 0o755 });
         chmodSync(join(debian, script), 0o755);

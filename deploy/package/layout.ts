@@ -11,7 +11,11 @@ export const PACKAGE_NAME = 'swarmgate-edge';
  * layout the updater owns (edge/update/layout.ts, with update.installRoot: /opt/swarmgate), so a
  * gateway installed from the package takes signed updates and rolls back:
  *   /opt/swarmgate/releases/<version>/   bin/, dist/, node_modules/, package.json (this package's release)
- *   /opt/swarmgate/current -> releases/<version>     switched by the updater
+ *   /opt/swarmgate/current -> releases/<version>     switched by the updater; made by the postinst,
+ *                                                    not packaged (dpkg would restore it on each
+ *                                                    upgrade or reinstall, undoing an update): it
+ *                                                    moves to the packaged release only when missing,
+ *                                                    leading nowhere or older than the packaged one
  *   /opt/swarmgate/bin -> current/bin                what the unit runs (Node follows the links, so
  *                                                    the release's own dist/ and node_modules load)
  */
@@ -23,6 +27,9 @@ export const CURRENT_LINK = `${APP_DIR}/current`;
 export function releaseDir(version: string): string {
   return `${RELEASES_DIR}/${version}`;
 }
+/** deploy/package/maintainer/<name>, filled by fillTemplate into DEBIAN/<name>. */
+export const MAINTAINER_SCRIPTS = ['preinst', 'postinst', 'prerm', 'postrm'] as const;
+
 export const CONFIG_DIR = '/etc/swarmgate';
 export const STATE_DIR = '/var/lib/swarmgate';
 export const UNIT_DIR = '/lib/systemd/system';

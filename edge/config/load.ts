@@ -19,6 +19,7 @@ import { SourceFile, fileErrorReason, formatProblem, pointerSegments, unreadable
 import { closest, didYouMean } from '../../shared/kit/suggest.js';
 import { claimConflicts, type LocatedClaim, type Place } from './claims.js';
 import { serviceStateDirectory } from '../../shared/kit/state-dir.js';
+import { accountName } from '../../shared/kit/id-name.js';
 
 export interface LoadedConfig {
   readonly file: string;
@@ -137,7 +138,9 @@ class ConfigChecker {
     if (isRecord(config.update) && config.federation === undefined) this.problems.push(source.problem(['update'], 'needs a federation section: releases come from the hub over its MQTT link and API'));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
     const withDefaults = withPathsResolved(this.file, Value.Default(GatewayConfigSchema, structuredClone(config)) as GatewayConfig);
-    const dataDir = withDefaults.dataDir !== undefined ? resolveFrom(this.file, withDefaults.dataDir) : defaultDataDir(this.file, withDefaults.gateway.id);
+    // From a shell (no $STATE_DIRECTORY) on an installed gateway's config: the service's data, as
+    // `swarmgate edge dead-letters` finds it, not a second data folder next to the config.
+    const dataDir = withDefaults.dataDir !== undefined ? resolveFrom(this.file, withDefaults.dataDir) : defaultDataDir(this.file, withDefaults.gateway.id, process.env, existsSync, GATEWAY_STATE_DIRECTORY);
     return { loaded: { file: this.file, config: withDefaults, dataDir, devices: specs, profiles: profilesByDevice }, problems: [] };
   }
 
@@ -352,14 +355,50 @@ export function checkConfig(file: string, registry: DriverRegistry): CheckResult
   return new ConfigChecker(resolve(file), registry).run();
 }
 
-/** Loads a config for running; throws SWG_ERR_CONFIG_INVALID listing every problem. */
+/**
+ * Loads a config for running; throws SWG_ERR_CONFIG_INVALID listing every problem, and
+ * SWG_ERR_FILE_WRITE when root runs on the config of the gateway service (rootOnServiceConfig).
+ */
 export function loadConfig(file: string, registry: DriverRegistry): LoadedConfig {
+  const refused = rootOnServiceConfig(file);
+  if (refused) throw refused;
   const result = checkConfig(file, registry);
   if (!result.loaded) {
     const lines = result.problems.map(formatProblem);
     throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${result.problems.length} problem(s) in ${file}:\n${lines.join('\n')}`, { details: { problems: lines }, hint: `fix them; \`swarmgate edge check ${file}\` lists every problem again` });
   }
   return result.loaded;
+}
+
+/** The user the shipped unit runs the gateway as (User=swarmgate); it owns /etc/swarmgate on an installed gateway. */
+export const GATEWAY_SERVICE_USER = 'swarmgate';
+
+/**
+ * Root running the gateway on the config of the gateway service (its folder owned by the service
+ * user, as the package, provision-gateway.sh and first boot leave /etc/swarmgate): the data folder,
+ * outbox and identity files it made would belong to root, and the service, running as that user,
+ * then fails with EACCES on them. The refusal to throw, or undefined.
+ */
+export function rootOnServiceConfig(
+  configFile: string,
+  uid: number | undefined = process.getuid?.(),
+  ownerOf: (path: string) => number = (path) => statSync(path).uid,
+  nameOf: (uid: number) => string | undefined = (id) => accountName('passwd', id),
+): SwarmgateError | undefined {
+  if (uid !== 0) return undefined;
+  const dir = dirname(resolve(configFile));
+  let owner: number;
+  try {
+    owner = ownerOf(dir);
+  } catch {
+    return undefined;
+  }
+  if (owner === 0 || nameOf(owner) !== GATEWAY_SERVICE_USER) return undefined;
+  return new SwarmgateError(
+    'SWG_ERR_FILE_WRITE',
+    `refusing to run as root on ${configFile}: its folder ${dir} belongs to user ${GATEWAY_SERVICE_USER} (uid ${owner}), the gateway service's user; what this run wrote (the data folder, outbox, identity) would belong to root, and the service could no longer write it`,
+    { hint: `start the service: systemctl enable --now swarmgate-edge (its log: journalctl -u swarmgate-edge -f); or run it as that user: sudo -u ${GATEWAY_SERVICE_USER} swarmgate edge --config ${configFile}` },
+  );
 }
 
 /** The state directory the shipped unit gives the gateway service (StateDirectory=swarmgate). */

@@ -6,7 +6,7 @@
  * maintainer scripts: the swarmgate user, the folders, an existing config kept, purge.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,8 @@ import { tempDir } from '../support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = tempDir('swarmgate-deb-test-');
+/** package.json's version: the release folder's name (the Debian version may spell a pre-release otherwise). */
+const RELEASE = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 afterAll(() => dir.remove());
 
 const run = peerOrSkip(deployToolsPeer(['dpkg-deb', 'dpkg']));
@@ -45,6 +47,8 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     expect(lines.filter((l) => /^\[\d\/6\]/.test(l))).toHaveLength(6);
     root = join(dir.path, 'x');
     execFileSync('dpkg', ['-x', deb.debFile, root]);
+    // `current` is the postinst's (not a packaged file): made here as the postinst makes it.
+    symlinkSync(`releases/${RELEASE}`, join(root, CURRENT_LINK));
   }, 600_000);
 
   it('is named and described for this architecture and version', () => {
@@ -83,6 +87,9 @@ describe.runIf(run)('the swarmgate-edge package', () => {
 
   it('is installed in the updater\'s layout: current -> releases/<version>, which the updater recognises', () => {
     const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    // Not a packaged file: dpkg would put it back on every upgrade and reinstall, undoing an over-the-air update.
+    const listing = execFileSync('dpkg-deb', ['--contents', deb.debFile], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    expect(listing).not.toMatch(/ \.\/opt\/swarmgate\/current( |$)/m);
     expect(readlinkSync(join(root, CURRENT_LINK))).toBe(`releases/${version}`);
     expect(new InstallLayout(join(root, APP_DIR)).currentVersion()).toBe(version);
     expect(statSync(join(root, releaseDir(version), 'bin/swarmgate.js')).isFile()).toBe(true);
@@ -188,6 +195,18 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     }
     const release = readlinkSync(join(target, CURRENT_LINK));
     for (const p of ['', 'bin/swarmgate.js', 'node_modules/better-sqlite3/package.json']) expect(statSync(join(target, APP_DIR, release, p)).uid, p).toBe(uid);
+
+    expect(readlinkSync(join(target, CURRENT_LINK))).toBe(`releases/${RELEASE}`);
+
+    // The updater installs a newer release and switches `current` to it; the same package
+    // installed again (a reinstall, or an upgrade to an older release) leaves it current.
+    const ota = '999.0.0';
+    cpSync(join(target, APP_DIR, release), join(target, releaseDir(ota)), { recursive: true, verbatimSymlinks: true });
+    new InstallLayout(join(target, APP_DIR)).switchCurrent(ota);
+    const again = dpkg('-i', deb.debFile);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readlinkSync(join(target, CURRENT_LINK))).toBe(`releases/${ota}`);
+    expect(existsSync(join(target, releaseDir(RELEASE), 'bin/swarmgate.js'))).toBe(true);
 
     const purge = dpkg('--purge', 'swarmgate-edge');
     expect(purge.status, purge.stderr).toBe(0);
