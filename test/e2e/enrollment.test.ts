@@ -345,6 +345,17 @@ describe('enrollment: token -> first start -> own credentials -> fleet; refusals
     expect(err.hint).toMatch(/failed enrollments/);
     expect(err.hint).not.toMatch(/failed logins|user name/);
     expect(filesIn(join(dir.path, 'limited'))).toEqual([]);
+    // The hint's way out: an admin sees the limit among the login limits and lifts it.
+    const listed = await api('GET', '/api/v1/login-limits');
+    const held = (listed.body.limits as { for: string; kind: string; tokenId?: string; address?: string }[]).filter((l) => l.for === 'enrollment');
+    expect(held).toEqual(expect.arrayContaining([expect.objectContaining({ tokenId: 'zzzzzzzzzzzz' })]));
+    const address = held.find((l) => l.address !== undefined)?.address;
+    const lifted = await api('POST', '/api/v1/login-limits/unlock', { tokenId: 'zzzzzzzzzzzz', ...(address ? { address } : {}) });
+    expect(lifted.status).toBe(200);
+    expect(lifted.body.cleared).toBeGreaterThan(0);
+    expect(((await api('GET', '/api/v1/login-limits')).body.limits as { for: string }[]).filter((l) => l.for === 'enrollment')).toEqual([]);
+    const again = await enrollGateway({ hub: apiUrl, token: unknown, out: join(dir.path, 'limited'), trust: { caFingerprint: fingerprint } }).catch((e: unknown) => e);
+    expect(isSwarmgateError(again, 'SWG_ERR_ENROLL_TOKEN')).toBe(true);
   });
 
   it('refuses an answer changed on the way (MAC) and writes nothing', async () => {

@@ -110,6 +110,13 @@ class Windows {
   }
 }
 
+/**
+ * The enrollment limiter (a LoginLimiter of its own) counts failures per token where logins count
+ * them per user name: its "user" is this key.
+ */
+export const ENROLL_LIMIT_PREFIX = 'enroll:';
+export const enrollLimitKey = (tokenId: string): string => `${ENROLL_LIMIT_PREFIX}${tokenId}`;
+
 const SEP = '\u0000';
 const pairKey = (username: string, address: string): string => `${username}${SEP}${address}`;
 

@@ -1,5 +1,6 @@
 /** Users, API tokens, login limits and the audit log (admins only, and never through an API token). */
 import { Type } from '@sinclair/typebox';
+import { ENROLL_LIMIT_PREFIX, enrollLimitKey, type ActiveLimit } from '../auth/rate-limit.js';
 import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { responses } from '../errors.js';
@@ -90,10 +91,12 @@ export const adminPlugin: ApiPlugin = async (app) => {
             limits: Type.Array(
               Type.Object(
                 {
-                  kind: Type.Union([Type.Literal('user-address'), Type.Literal('user'), Type.Literal('address')]),
+                  for: Type.Union([Type.Literal('login'), Type.Literal('enrollment')], { description: 'failed logins, or failed gateway enrollments (their own limits)' }),
+                  kind: Type.Union([Type.Literal('user-address'), Type.Literal('user'), Type.Literal('address')], { description: "for enrollments, 'user' is the token" }),
                   username: Type.Optional(Type.String()),
+                  tokenId: Type.Optional(Type.String({ description: 'the enrollment token the failures were with' })),
                   address: Type.Optional(Type.String()),
-                  failures: Type.Integer({ description: 'failed logins in the current window' }),
+                  failures: Type.Integer({ description: 'failed attempts in the current window' }),
                   retryAfterS: Type.Integer({ description: 'seconds until the window ends' }),
                 },
                 strict,
@@ -104,7 +107,9 @@ export const adminPlugin: ApiPlugin = async (app) => {
         ),
       ),
     },
-    handler: async () => ({ limits: ctx.limiter.active() }),
+    handler: async () => ({
+      limits: [...ctx.limiter.active().map((l) => ({ for: 'login' as const, ...l })), ...ctx.enrollLimiter.active().map(enrollmentLimit)].sort((a, b) => b.retryAfterS - a.retryAfterS),
+    }),
   });
 
   app.route({
@@ -113,16 +118,20 @@ export const adminPlugin: ApiPlugin = async (app) => {
       body: Type.Object(
         {
           username: Type.Optional(Username),
-          address: Type.Optional(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:]+$', description: 'client address as the API sees it (GET /api/v1/login-limits)' })),
+          address: Type.Optional(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f.:]+$', description: 'client address as the API sees it (GET /api/v1/login-limits): its login and enrollment limits' })),
+          tokenId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'an enrollment token id: the limit on failed enrollments with it' })),
         },
         { ...strict, minProperties: 1 },
       ),
       response: responses(Type.Object({ cleared: Type.Integer({ description: 'limits that were holding and are lifted' }) }, strict)),
     },
     handler: async (request) => {
-      const { username, address } = request.body;
-      const cleared = ctx.limiter.unlock({ username, address });
-      await audited(ctx, request, 'auth.unlock', username ?? address, { username, address, cleared });
+      const { username, address, tokenId } = request.body;
+      let cleared = 0;
+      if (username !== undefined || address !== undefined) cleared += ctx.limiter.unlock({ username, address });
+      // Enrollments: the token's limit, or what holds the address (a NAT shared by a site's boxes).
+      if (tokenId !== undefined || address !== undefined) cleared += ctx.enrollLimiter.unlock({ ...(tokenId === undefined ? {} : { username: enrollLimitKey(tokenId) }), address });
+      await audited(ctx, request, 'auth.unlock', username ?? tokenId ?? address, { username, address, tokenId, cleared });
       return { cleared };
     },
   });
@@ -156,3 +165,10 @@ export const adminPlugin: ApiPlugin = async (app) => {
     handler: async (request) => ({ entries: await ctx.audit.list(request.query) }),
   });
 };
+
+/** An enrollment limit as GET /api/v1/login-limits lists it: the token where a login's user name would be. */
+function enrollmentLimit(l: ActiveLimit): ActiveLimit & { for: 'enrollment'; tokenId?: string } {
+  const { username, ...rest } = l;
+  const tokenId = username?.startsWith(ENROLL_LIMIT_PREFIX) ? username.slice(ENROLL_LIMIT_PREFIX.length) : undefined;
+  return { for: 'enrollment', ...rest, ...(tokenId === undefined ? {} : { tokenId }) };
+}

@@ -10,6 +10,7 @@ import { isSwarmgateError } from '../../../shared/kit/errors.js';
 import { EnrollRequestSchema, EnrollResponseSchema, parseEnrollToken } from '../../../shared/wire/enrollment.js';
 import { CreatedTokenSchema, EnrolledGatewaySchema, EnrollmentTokenSchema, TokenStateSchema } from '../../enrollment/service.js';
 import { parseDuration } from '../../enrollment/schema.js';
+import { enrollLimitKey } from '../auth/rate-limit.js';
 import type { ApiPlugin } from '../context.js';
 import { at, audited, who } from '../context.js';
 import { errorBody, responses } from '../errors.js';
@@ -26,7 +27,8 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
     ...at('enroll'),
     schema: { body: EnrollRequestSchema, response: responses(EnrollResponseSchema) },
     handler: async (request, reply) => {
-      const limitKey = `enroll:${parseEnrollToken(request.body.token)?.id ?? 'malformed'}`;
+      const tokenId = parseEnrollToken(request.body.token)?.id ?? 'malformed';
+      const limitKey = enrollLimitKey(tokenId);
       // Its own limiter: failed enrollments from a site's address must not lock its technicians out of logging in.
       const refusal = ctx.enrollLimiter.attempt(limitKey, request.ip);
       if (refusal) {
@@ -40,7 +42,7 @@ export const enrollmentPlugin: ApiPlugin = async (app) => {
       } catch (err) {
         if (!isSwarmgateError(err, 'SWG_ERR_ENROLL_TOKEN')) ctx.enrollLimiter.withdraw(limitKey, request.ip);
         else {
-          await audited(ctx, request, 'gateway.enroll-refused', limitKey.slice('enroll:'.length), { reason: err.message });
+          await audited(ctx, request, 'gateway.enroll-refused', tokenId, { reason: err.message });
         }
         throw err;
       }
