@@ -89,7 +89,7 @@ export const ReviewSummarySchema = Type.Object(
 /** Who is signed in (GET /api/v1/auth/me). */
 export const MeSchema = Type.Object({ name: Type.String(), role: RoleSchema, via: Type.Union([Type.Literal('session'), Type.Literal('token')]) }, strict);
 
-/** A point's history: raw samples, or buckets when the span is long. */
+/** A point's history: raw samples, or buckets when the span is long (whole buckets: the first and last count all their readings, also those outside from..to). */
 export const HistorySchema = Type.Object(
   {
     gateway: Type.String(),
@@ -98,6 +98,8 @@ export const HistorySchema = Type.Object(
     from: Millis,
     to: Millis,
     bucketMs: Type.Integer({ description: '0 when samples are raw' }),
+    truncated: Type.Optional(Type.Literal(true, { description: 'raw samples were cut: they are the oldest of from..to, up to (not including) `next`' })),
+    next: Type.Optional(Type.Integer({ minimum: 0, description: 'with truncated: where the samples not returned start (ms); ask again with from = next for them' })),
     buckets: Type.Optional(Type.Array(Type.Object({ start: Millis, avg: Type.Number(), min: Type.Number(), max: Type.Number(), count: Type.Integer() }, strict))),
     samples: Type.Optional(
       Type.Array(

@@ -9,7 +9,7 @@
  */
 import type { WireReading } from '../../shared/wire/messages.js';
 import type { PartialBucket } from './aggregate.js';
-import type { StoredValue, Quality, RawSample } from './types.js';
+import type { StoredValue, Quality, RawSample, SamplePage } from './types.js';
 
 export const CHUNK_MAX_SAMPLES = 2048;
 /** Bounds a chunk's time span, so a range query can start its index scan at from - span. */
@@ -345,6 +345,59 @@ export function chunkBuckets(rows: Iterable<StoredChunk>, from: number, to: numb
     }
   }
   return { buckets, whole };
+}
+
+/**
+ * The oldest `limit` samples of [from, to] (history()'s order: ts, then arrival), both backends'
+ * historyHead(): chunks are added in (t_min, ord) order until wants() says no later chunk can
+ * hold an older sample, then what is still buffered (newer in arrival than every chunk). Only
+ * the limit + 1 oldest samples are kept, and only the chunks that can hold them are decoded.
+ */
+export class OldestSamples {
+  private taken: { readonly s: RawSample; readonly ord: number; readonly i: number }[] = [];
+  private arrivals = 0;
+
+  constructor(
+    private readonly from: number,
+    private readonly to: number,
+    private readonly limit: number,
+  ) {}
+
+  private trim(): void {
+    this.taken.sort((a, b) => a.s.ts - b.s.ts || a.ord - b.ord || a.i - b.i);
+    this.taken.length = Math.min(this.taken.length, this.limit + 1);
+  }
+
+  /** Whether a chunk with this t_min (and every later one) may still hold one of the oldest samples. */
+  wants(tMin: number): boolean {
+    if (this.taken.length <= this.limit) return true;
+    this.trim();
+    return tMin <= this.taken[this.limit]!.s.ts;
+  }
+
+  addChunk(row: StoredChunk): void {
+    const c = new DecodedChunk(row.ts, row.num, row.meta);
+    for (let i = 0; i < c.length; i++) if (c.ts[i]! >= this.from && c.ts[i]! <= this.to) this.taken.push({ s: c.sample(i), ord: row.ord, i });
+  }
+
+  /** Buffered samples with from <= ts <= to, in arrival order (after every chunk's). */
+  addBuffered(samples: Iterable<ChunkSample>): void {
+    for (const r of samples) this.taken.push({ s: sampleOf(r), ord: Number.POSITIVE_INFINITY, i: this.arrivals++ });
+  }
+
+  /**
+   * The page: when the range holds more than `limit` samples, those older than `next` (the ts of the
+   * first left out, so a page never splits one millisecond) and `next`; should more than `limit`
+   * samples share one millisecond, the first `limit` of them and next = that ms + 1.
+   */
+  result(): SamplePage {
+    this.trim();
+    const all = this.taken.map((t) => t.s);
+    if (all.length <= this.limit) return { samples: all };
+    const next = all[this.limit]!.ts;
+    const before = all.slice(0, this.limit).filter((s) => s.ts < next);
+    return before.length > 0 ? { samples: before, next } : { samples: all.slice(0, this.limit), next: next + 1 };
+  }
 }
 
 export interface ChunkMerge<R> {

@@ -38,6 +38,14 @@ export interface HistoryBucket {
   readonly count: number;
 }
 
+/** The oldest raw samples of a range (TelemetryStore.historyHead). */
+export interface SamplePage {
+  /** from <= ts < next (to when next is absent), ordered as history() orders them. */
+  readonly samples: RawSample[];
+  /** Set when the range holds more: the ts the rest starts at (ask again with from = next). */
+  readonly next?: number;
+}
+
 export interface IngestResult {
   /** false when (gateway, bootId, seq) was stored before: nothing was written. */
   readonly stored: boolean;
@@ -197,8 +205,14 @@ export interface TelemetryStore {
   latest(gateway?: string): Promise<StoredReading[]>;
   /** Raw samples, from <= ts <= to, ordered by ts (arrival order on equal ts). */
   history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
-  /** Downsampled buckets aligned to multiples of bucketMs; raw data and rollups combined. */
+  /**
+   * Downsampled buckets aligned to multiples of bucketMs; raw data and rollups combined. Buckets are
+   * whole: those at the edges count every reading of [start, start + bucketMs), also where it lies
+   * outside [from, to] (rollups cannot be clipped to the ms, so raw data is not clipped either).
+   */
   history(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]>;
+  /** At most `limit` (>= 1) of the oldest raw samples of [from, to], reading and decoding no more than it needs. */
+  historyHead(gateway: string, device: string, point: string, from: number, to: number, limit: number): Promise<SamplePage>;
 }
 
 /**

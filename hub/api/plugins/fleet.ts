@@ -1,18 +1,24 @@
 /** Gateways (status, health, last seen), points (latest, history with downsampling) and events. */
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../../shared/kit/errors.js';
 import type { GatewayEvent } from '../../../shared/wire/messages.js';
-import type { GapCursor, StoredGap } from '../../store/types.js';
+import type { GapCursor, SamplePage, StoredGap } from '../../store/types.js';
 import type { ApiPlugin } from '../context.js';
 import { at, knownGateway, withRevocations } from '../context.js';
 import { responses } from '../errors.js';
 import { GatewaySchema, HistorySchema, IdParam, Limit, MAX_MILLIS, MillisParam, ReadingSchema, StoredEventSchema, StoredGapSchema } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;
+type HistoryResponse = Static<typeof HistorySchema>;
 const HOUR = 3_600_000;
 /** Buckets the page asks for when it does not choose a width: enough for a phone-wide chart. */
 const DEFAULT_MAX_POINTS = 500;
 const NICE_BUCKETS = [1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 900_000, 1_800_000, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, 24 * HOUR];
+
+/** Raw samples one answer carries at most (bucketMs=0); past it the answer is cut and says where (`next`). */
+export const MAX_RAW_SAMPLES = 20_000;
+/** Buckets one answer carries at most: a bucketMs that makes more over from..to is refused. */
+export const MAX_BUCKETS = 5000;
 
 /** The smallest "nice" bucket width that keeps the span under maxPoints buckets. */
 export function autoBucket(spanMs: number, maxPoints: number): number {
@@ -111,10 +117,16 @@ export const fleetPlugin: ApiPlugin = async (app) => {
       params: Type.Object({ gateway: IdParam, device: IdParam, point: IdParam }, strict),
       querystring: Type.Object(
         {
-          from: Type.Optional(MillisParam('ms since the epoch; default to - 24 h')),
+          from: Type.Optional(MillisParam('ms since the epoch; default to - 24 h (0 at the earliest)')),
           to: Type.Optional(MillisParam('ms since the epoch; default now')),
-          bucketMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 31 * 24 * HOUR, description: '0 = raw samples; default: chosen to give at most maxPoints buckets' })),
-          maxPoints: Type.Optional(Type.Integer({ minimum: 10, maximum: 5000, default: DEFAULT_MAX_POINTS })),
+          bucketMs: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 31 * 24 * HOUR,
+              description: `0 = raw samples (at most ${MAX_RAW_SAMPLES}, the oldest; \`next\` says where the rest starts); at most ${MAX_BUCKETS} buckets over from..to; default: raw samples when the span is 6 h or less and they are at most maxPoints, else buckets chosen to give at most maxPoints`,
+            }),
+          ),
+          maxPoints: Type.Optional(Type.Integer({ minimum: 10, maximum: MAX_BUCKETS, default: DEFAULT_MAX_POINTS })),
         },
         strict,
       ),
@@ -125,15 +137,30 @@ export const fleetPlugin: ApiPlugin = async (app) => {
     handler: async (request) => {
       const { gateway, device, point } = request.params;
       const to = request.query.to ?? Date.now();
-      const from = request.query.from ?? to - 24 * HOUR;
+      const from = request.query.from ?? Math.max(0, to - 24 * HOUR);
       if (from > to) {
         throw new SwarmgateError('SWG_ERR_API_VALIDATION', `from: ${new Date(from).toISOString()} is after to (${new Date(to).toISOString()}); give from <= to`, { details: { field: 'from', part: 'querystring' } });
       }
+      const asked = request.query.bucketMs;
+      if (asked !== undefined && asked > 0) {
+        // Buckets are whole (the store's history()): those the span touches.
+        const buckets = Math.floor(to / asked) - Math.floor(from / asked) + 1;
+        if (buckets > MAX_BUCKETS) {
+          throw new SwarmgateError('SWG_ERR_API_VALIDATION', `bucketMs: ${asked} makes ${buckets} buckets from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}; at most ${MAX_BUCKETS}: give a wider bucketMs (at least ${Math.ceil((to - from + 1) / (MAX_BUCKETS - 1))}) or a shorter span`, {
+            details: { field: 'bucketMs', part: 'querystring' },
+          });
+        }
+      }
       await knownGateway(ctx, gateway);
       const maxPoints = request.query.maxPoints ?? DEFAULT_MAX_POINTS;
-      // Raw samples only when asked for and the span is small enough not to flood a phone.
-      const bucketMs = request.query.bucketMs ?? (to - from <= 6 * HOUR ? 0 : autoBucket(to - from, maxPoints));
-      if (bucketMs === 0) return { gateway, device, point, from, to, bucketMs, samples: (await ctx.store.history(gateway, device, point, from, to)).slice(-20_000) };
+      const raw = (page: SamplePage): HistoryResponse => ({ gateway, device, point, from, to, bucketMs: 0, samples: page.samples, ...(page.next === undefined ? {} : { truncated: true as const, next: page.next }) });
+      if (asked === 0) return raw(await ctx.store.historyHead(gateway, device, point, from, to, MAX_RAW_SAMPLES));
+      if (asked === undefined && to - from <= 6 * HOUR) {
+        // Raw samples when they fit maxPoints (reading no more than maxPoints + 1 to know), else buckets.
+        const page = await ctx.store.historyHead(gateway, device, point, from, to, maxPoints);
+        if (page.next === undefined) return raw(page);
+      }
+      const bucketMs = asked ?? autoBucket(to - from, maxPoints);
       return { gateway, device, point, from, to, bucketMs, buckets: await ctx.store.history(gateway, device, point, from, to, bucketMs) };
     },
   });

@@ -45,6 +45,30 @@ export class Generation {
 export class TelemetryBuffer {
   private flushing: Generation | undefined;
   private filling = new Generation();
+  private flushEpoch = 0;
+  private waiting: (() => void)[] = [];
+
+  /**
+   * Counts flushes' starts and ends: odd while a flush is writing (its commit may become visible
+   * to a read before done() drops its generation), and changed once a flush started or ended.
+   * Reads (reads.ts) pair a SELECT with the generations buffered when it began only if no flush
+   * was writing then and the epoch did not change meanwhile.
+   */
+  get epoch(): number {
+    return this.flushEpoch;
+  }
+
+  /** Resolves once no flush is writing. */
+  settled(): Promise<void> {
+    if (!this.flushing) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private settle(): void {
+    this.flushing = undefined;
+    this.flushEpoch++;
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
 
   get readings(): number {
     return (this.flushing?.readings ?? 0) + this.filling.readings;
@@ -68,12 +92,13 @@ export class TelemetryBuffer {
     if (this.flushing || this.filling.entries.length === 0) return undefined;
     this.flushing = this.filling;
     this.filling = new Generation();
+    this.flushEpoch++;
     return this.flushing;
   }
 
   /** The flush committed: its generation is dropped. */
   done(): void {
-    this.flushing = undefined;
+    if (this.flushing) this.settle();
   }
 
   /** The flush failed: its batches go back ahead of those that arrived meanwhile. */
@@ -83,7 +108,7 @@ export class TelemetryBuffer {
     const merged = new Generation();
     for (const e of back.entries) merged.add(e);
     for (const e of this.filling.entries) merged.add(e);
-    this.flushing = undefined;
     this.filling = merged;
+    this.settle();
   }
 }

@@ -8,7 +8,7 @@ import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
 import { createLogger, type Logger } from '../../../shared/kit/log.js';
 import { ConflictLog, batchContentHash, isConflict } from '../batch-conflicts.js';
-import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
+import { DAY_MS, checkHistoryArgs, checkLimit, retiredKeepDays, staleLevels } from '../aggregate.js';
 import { COMPACT_EVERY_MS, compactChunks } from './compaction.js';
 import { GroupCommit } from './group-commit.js';
 import { JournaledTelemetry } from './journaled.js';
@@ -38,6 +38,7 @@ import {
   type RawSample,
   type RetentionPolicy,
   type RetentionResult,
+  type SamplePage,
   type StoredEvent,
   type StoredGap,
   type StoredReading,
@@ -102,7 +103,7 @@ export class PostgresStore implements HubStore {
     this.partitions = new ChunkPartitions(pool, schema);
     const writer = (this.writer = new ChunkWriter(pool, this.partitions, this.ids));
     this.commits = new GroupCommit((entries) => writer.write(entries));
-    this.reads = new SeriesReads(pool, this.ids, () => this.journaled?.buffer.generations ?? []);
+    this.reads = new SeriesReads(pool, this.ids, () => this.journaled?.buffer);
   }
 
   /** Creates the coming days' partitions now and every few hours (writes create a missing one anyway). */
@@ -225,8 +226,9 @@ export class PostgresStore implements HubStore {
   }
 
   async latest(gateway?: string): Promise<StoredReading[]> {
-    const rows = gateway ? await this.rows('SELECT * FROM latest WHERE gateway = $1 ORDER BY device, point', [gateway]) : await this.rows('SELECT * FROM latest ORDER BY gateway, device, point');
-    return this.reads.latest(rows.map(readingFromRow), gateway);
+    const select = async (): Promise<StoredReading[]> =>
+      (gateway ? await this.rows('SELECT * FROM latest WHERE gateway = $1 ORDER BY device, point', [gateway]) : await this.rows('SELECT * FROM latest ORDER BY gateway, device, point')).map(readingFromRow);
+    return this.reads.latest(select, gateway);
   }
 
   history(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]>;
@@ -235,6 +237,12 @@ export class PostgresStore implements HubStore {
     checkHistoryArgs(from, to, bucketMs);
     if (bucketMs === undefined) return this.reads.samples(gateway, device, point, from, to);
     return this.reads.buckets(gateway, device, point, from, to, bucketMs);
+  }
+
+  async historyHead(gateway: string, device: string, point: string, from: number, to: number, limit: number): Promise<SamplePage> {
+    checkHistoryArgs(from, to);
+    checkLimit(limit);
+    return this.reads.head(gateway, device, point, from, to, limit);
   }
 
   async insertGap(gap: GapRecord, receivedAt = Date.now()): Promise<{ stored: boolean }> {
@@ -393,16 +401,21 @@ export class PostgresStore implements HubStore {
   /** Rolls raw chunks older than rawDays up and drops them (whole day partitions; retention.ts), then ages out keys and rollups. */
   async retention(now: number, policy: RetentionPolicy = this.policy): Promise<RetentionResult> {
     const cutoff = now - policy.rawDays * DAY_MS;
-    for (const level of policy.rollups) {
+    const retired = staleLevels((await this.rows('SELECT bucket_s FROM rollup_levels')).map((r) => Number(r.bucket_s)), policy.rollups);
+    const keepRetired = retiredKeepDays(policy);
+    const levels = [...retired.map((bucketS) => ({ bucketS, keepDays: keepRetired })), ...policy.rollups];
+    for (const level of levels) {
       await this.pool.query('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES ($1, $2) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = EXCLUDED.keep_days', [level.bucketS, level.keepDays]);
     }
+    for (const bucketS of retired) this.log.warn({ bucketS, keepDays: keepRetired }, 'rollup level no longer in the retention policy: its rollups stay readable, get nothing new and age out after keepDays');
     await this.flush();
     const rawDeleted = await retainChunks(this.pool, this.partitions, cutoff, policy.rollups);
     await this.pool.query('DELETE FROM batches WHERE received_at < $1', [cutoff]);
     let rollupRowsDeleted = 0;
-    for (const level of policy.rollups) {
+    for (const level of levels) {
       rollupRowsDeleted += (await this.pool.query('DELETE FROM rollups WHERE bucket_s = $1 AND start < $2', [level.bucketS, now - level.keepDays * DAY_MS])).rowCount ?? 0;
     }
+    for (const bucketS of retired) await this.pool.query('DELETE FROM rollup_levels WHERE bucket_s = $1 AND NOT EXISTS (SELECT 1 FROM rollups WHERE bucket_s = $1)', [bucketS]);
     await this.partitions.ensureAhead();
     return { rawDeleted, rollupRowsDeleted };
   }

@@ -5,12 +5,16 @@
  * inside one bucket serves its stored aggregate without being decoded.
  */
 import type pg from 'pg';
-import { mergeBuckets, rollupLevelFor, type PartialBucket } from '../aggregate.js';
-import { CHUNK_MAX_SPAN_MS, DecodedChunk, addToBuckets, bucketsToPartials, chunkBuckets, countableReading, sampleOf } from '../chunk.js';
-import type { HistoryBucket, RawSample, StoredReading } from '../types.js';
-import type { Generation } from './buffer.js';
+import { ROLLUP_PARTS_SQL, mergeBuckets, pickRollupLevel, rollupPartsArgs, wholeBuckets, type RollupPart } from '../aggregate.js';
+import { CHUNK_MAX_SPAN_MS, DecodedChunk, OldestSamples, addToBuckets, bucketsToPartials, chunkBuckets, countableReading, sampleOf } from '../chunk.js';
+import type { HistoryBucket, RawSample, SamplePage, StoredReading } from '../types.js';
+import type { Generation, TelemetryBuffer } from './buffer.js';
 import type { ChunkRow } from './chunk-rows.js';
+import { numberPlaceholders } from '../rows.js';
 import { seriesKey, type SeriesIds } from './series-ids.js';
+
+/** Chunks read per query of head(). */
+const HEAD_PAGE = 32;
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -18,13 +22,35 @@ export class SeriesReads {
   constructor(
     private readonly pool: pg.Pool,
     private readonly ids: SeriesIds,
-    /** Buffered generations, older first (none when writing through). */
-    private readonly buffered: () => readonly Generation[] = () => [],
+    /** The journaled buffer (none when writing through). */
+    private readonly buffer: () => TelemetryBuffer | undefined = () => undefined,
   ) {}
 
-  /** The stored latest rows with buffered readings that are newer laid over them. */
-  latest(dbRows: StoredReading[], gateway?: string): StoredReading[] {
-    const generations = this.buffered().filter((g) => g.series.size > 0);
+  /**
+   * Runs `select` and pairs what it read with the generations buffered, so that no flushed reading
+   * counts twice (stored and still buffered) or not at all (committed after the SELECT, dropped
+   * from the buffer before it is looked at): select runs while no flush is writing (it waits for
+   * one), and runs again when a flush started meanwhile (TelemetryBuffer.epoch).
+   */
+  private async consistent<T>(select: () => Promise<T>): Promise<{ rows: T; generations: readonly Generation[] }> {
+    for (;;) {
+      const buffer = this.buffer();
+      if (!buffer) return { rows: await select(), generations: [] };
+      const epoch = buffer.epoch;
+      if (epoch % 2 === 1) {
+        await buffer.settled();
+        continue;
+      }
+      const generations = buffer.generations;
+      const rows = await select();
+      if (buffer.epoch === epoch) return { rows, generations };
+    }
+  }
+
+  /** The stored latest rows (`select`) with buffered readings that are newer laid over them. */
+  async latest(select: () => Promise<StoredReading[]>, gateway?: string): Promise<StoredReading[]> {
+    const { rows: dbRows, generations: all } = await this.consistent(select);
+    const generations = all.filter((g) => g.series.size > 0);
     if (generations.length === 0) return dbRows;
     const byKey = new Map(dbRows.map((r) => [seriesKey(r.gateway, r.device, r.point), r]));
     for (const g of generations) {
@@ -48,39 +74,51 @@ export class SeriesReads {
 
   /** Raw samples with from <= ts <= to, by ts, arrival order on equal ts. */
   async samples(gateway: string, device: string, point: string, from: number, to: number): Promise<RawSample[]> {
+    const { rows, generations } = await this.consistent(() => this.chunksIn(gateway, device, point, from, to));
     const out: RawSample[] = [];
-    for (const row of await this.chunksIn(gateway, device, point, from, to)) {
+    for (const row of rows) {
       const c = new DecodedChunk(row.ts, row.num, row.meta);
       for (let i = 0; i < c.length; i++) if (c.ts[i]! >= from && c.ts[i]! <= to) out.push(c.sample(i));
     }
-    for (const g of this.buffered()) for (const r of g.samplesIn(gateway, device, point, from, to)) out.push(sampleOf(r));
+    for (const g of generations) for (const r of g.samplesIn(gateway, device, point, from, to)) out.push(sampleOf(r));
     // Stable: chunks come in arrival order, so equal ts keep it.
     return out.sort((a, b) => a.ts - b.ts);
   }
 
-  /** History buckets: raw chunks plus the best rollup level's rows. */
+  /** The oldest `limit` raw samples of [from, to] (OldestSamples): chunks in time order, a page at a time, until no later one can hold an older sample. */
+  async head(gateway: string, device: string, point: string, from: number, to: number, limit: number): Promise<SamplePage> {
+    const { rows: oldest, generations } = await this.consistent(async () => {
+      const oldest = new OldestSamples(from, to, limit);
+      const series = await this.ids.lookup(gateway, device, point, this.pool);
+      if (series === undefined) return oldest;
+      const sql = `SELECT * FROM chunks WHERE series = $1 AND t_min >= $2 AND t_min <= $3 AND t_max >= $4 AND (t_min, ord) > ($5, $6)
+        ORDER BY t_min, ord LIMIT ${HEAD_PAGE}`;
+      for (let after = [from - CHUNK_MAX_SPAN_MS - 1, 0]; ; ) {
+        const rows = (await this.pool.query(sql, [series, from - CHUNK_MAX_SPAN_MS, to, from, ...after])).rows as ChunkRow[];
+        for (const row of rows) {
+          if (!oldest.wants(row.t_min)) return oldest;
+          oldest.addChunk(row);
+        }
+        if (rows.length < HEAD_PAGE) return oldest;
+        after = [rows[rows.length - 1]!.t_min, rows[rows.length - 1]!.ord];
+      }
+    });
+    for (const g of generations) oldest.addBuffered(g.samplesIn(gateway, device, point, from, to));
+    return oldest.result();
+  }
+
+  /** History buckets, whole (wholeBuckets): raw chunks plus, per bucket, one rollup level's rows (pickRollupLevel). */
   async buckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): Promise<HistoryBucket[]> {
-    const { buckets, whole } = chunkBuckets(await this.chunksIn(gateway, device, point, from, to), from, to, bucketMs);
-    for (const g of this.buffered()) {
-      for (const r of g.samplesIn(gateway, device, point, from, to)) {
+    const span = wholeBuckets(from, to, bucketMs);
+    const { rows, generations } = await this.consistent(() => this.chunksIn(gateway, device, point, span.from, span.to));
+    const { buckets, whole } = chunkBuckets(rows, span.from, span.to, bucketMs);
+    for (const g of generations) {
+      for (const r of g.samplesIn(gateway, device, point, span.from, span.to)) {
         const x = countableReading(r);
         if (x !== undefined) addToBuckets(buckets, bucketMs, r.ts, x);
       }
     }
-    const levels = (await this.pool.query('SELECT bucket_s, keep_days FROM rollup_levels')).rows.map((r: { bucket_s: number; keep_days: number }) => ({ bucketS: Number(r.bucket_s), keepDays: Number(r.keep_days) }));
-    const level = rollupLevelFor(levels, bucketMs);
-    const rolled = level
-      ? ((
-          await this.pool.query('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = $1 AND gateway = $2 AND device = $3 AND point = $4 AND start >= $5 AND start <= $6', [
-            level.bucketS,
-            gateway,
-            device,
-            point,
-            Math.floor(from / bucketMs) * bucketMs,
-            to,
-          ])
-        ).rows as PartialBucket[])
-      : [];
+    const rolled = pickRollupLevel((await this.pool.query(numberPlaceholders(ROLLUP_PARTS_SQL), rollupPartsArgs(gateway, device, point, span, bucketMs))).rows as RollupPart[]);
     return mergeBuckets([...whole, ...bucketsToPartials(buckets), ...rolled], bucketMs);
   }
 }

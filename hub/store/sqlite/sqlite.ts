@@ -9,8 +9,8 @@ import { dirname } from 'node:path';
 import Database, { type Database as Db } from 'better-sqlite3';
 import { SwarmgateError, errorMessage, isSwarmgateError } from '../../../shared/kit/errors.js';
 import type { GapRecord, GatewayEvent, TelemetryBatch } from '../../../shared/wire/messages.js';
-import type { Logger } from '../../../shared/kit/log.js';
-import { DAY_MS, checkHistoryArgs } from '../aggregate.js';
+import { createLogger, type Logger } from '../../../shared/kit/log.js';
+import { DAY_MS, checkHistoryArgs, checkLimit, retiredKeepDays, staleLevels } from '../aggregate.js';
 import { commandFromRow, eventFromRow, gapFromRow, gapPageQuery, gatewayFromRow, readingFromRow, type Row } from '../rows.js';
 import { refuseNewerSchema, type Migration } from '../migration.js';
 import { SQLITE_MIGRATIONS } from './migrations.js';
@@ -32,6 +32,7 @@ import {
   type RawSample,
   type RetentionPolicy,
   type RetentionResult,
+  type SamplePage,
   type StoredEvent,
   type StoredGap,
   type StoredReading,
@@ -105,11 +106,13 @@ export class SqliteStore implements HubStore {
   private readonly policy: RetentionPolicy;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly series: SqliteSeries;
+  private readonly log: Logger;
 
-  private constructor(db: Db, policy: RetentionPolicy, series: SqliteSeries) {
+  private constructor(db: Db, policy: RetentionPolicy, series: SqliteSeries, log: Logger) {
     this.db = db;
     this.policy = policy;
     this.series = series;
+    this.log = log;
   }
 
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -128,7 +131,7 @@ export class SqliteStore implements HubStore {
       migrate(db, [...SQLITE_MIGRATIONS, ...(options.migrations ?? [])], options.wholeSchema ? `the SQLite database ${options.path}` : undefined);
       const journaled = options.path !== ':memory:' && options.journal !== false;
       const series = new SqliteSeries(db, { journalDir: journaled ? `${options.path}.ingest` : undefined, flushMs: options.flushMs, fsync: options.fsync, maxBufferedReadings: options.maxBufferedReadings, logger: options.logger });
-      return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION, series);
+      return new SqliteStore(db, options.retention ?? DEFAULT_RETENTION, series, options.logger ?? createLogger('hub-store'));
     } catch (err) {
       if (db?.open) db.close();
       if (isSwarmgateError(err, 'SWG_ERR_HUB_STORE_NEWER')) throw err;
@@ -192,6 +195,12 @@ export class SqliteStore implements HubStore {
     checkHistoryArgs(from, to, bucketMs);
     if (bucketMs === undefined) return this.series.samples(gateway, device, point, from, to);
     return this.series.buckets(gateway, device, point, from, to, bucketMs);
+  }
+
+  async historyHead(gateway: string, device: string, point: string, from: number, to: number, limit: number): Promise<SamplePage> {
+    checkHistoryArgs(from, to);
+    checkLimit(limit);
+    return this.series.head(gateway, device, point, from, to, limit);
   }
 
   async insertGap(gap: GapRecord, receivedAt = Date.now()): Promise<{ stored: boolean }> {
@@ -334,16 +343,23 @@ export class SqliteStore implements HubStore {
   async retention(now: number, policy: RetentionPolicy = this.policy): Promise<RetentionResult> {
     const cutoff = now - policy.rawDays * DAY_MS;
     const recordLevel = this.prepare('INSERT INTO rollup_levels (bucket_s, keep_days) VALUES (?, ?) ON CONFLICT (bucket_s) DO UPDATE SET keep_days = excluded.keep_days');
+    const retired = staleLevels(this.prepare('SELECT bucket_s FROM rollup_levels').pluck().all() as number[], policy.rollups);
+    const keepRetired = retiredKeepDays(policy);
     this.db.transaction(() => {
+      for (const bucketS of retired) recordLevel.run(bucketS, keepRetired);
       for (const level of policy.rollups) recordLevel.run(level.bucketS, level.keepDays);
     })();
+    for (const bucketS of retired) this.log.warn({ bucketS, keepDays: keepRetired }, 'rollup level no longer in the retention policy: its rollups stay readable, get nothing new and age out after keepDays');
     const rawDeleted = this.series.retain(cutoff, policy.rollups);
     this.series.compact(Date.now());
     return this.db.transaction((): RetentionResult => {
       this.prepare('DELETE FROM batches WHERE received_at < ?').run(cutoff);
       let rollupRowsDeleted = 0;
-      for (const level of policy.rollups) {
-        rollupRowsDeleted += this.prepare('DELETE FROM rollups WHERE bucket_s = ? AND start < ?').run(level.bucketS, now - level.keepDays * DAY_MS).changes;
+      for (const level of this.prepare('SELECT bucket_s, keep_days FROM rollup_levels').all() as { bucket_s: number; keep_days: number }[]) {
+        rollupRowsDeleted += this.prepare('DELETE FROM rollups WHERE bucket_s = ? AND start < ?').run(level.bucket_s, now - level.keep_days * DAY_MS).changes;
+      }
+      for (const bucketS of retired) {
+        if (!this.prepare('SELECT 1 FROM rollups WHERE bucket_s = ? LIMIT 1').get(bucketS)) this.prepare('DELETE FROM rollup_levels WHERE bucket_s = ?').run(bucketS);
       }
       return { rawDeleted, rollupRowsDeleted };
     })();

@@ -1,14 +1,14 @@
 /** Reads of telemetry: what is stored in chunks and rollups merged with what is still buffered. */
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { mergeBuckets, rollupLevelFor, type PartialBucket } from '../../aggregate.js';
-import { CHUNK_MAX_SPAN_MS, DecodedChunk, addToBuckets, bucketsToPartials, chunkBuckets, countableReading, sampleOf, sortByTs } from '../../chunk.js';
-import type { HistoryBucket, RawSample, StoredReading } from '../../types.js';
+import { ROLLUP_PARTS_SQL, mergeBuckets, pickRollupLevel, rollupPartsArgs, wholeBuckets, type PartialBucket, type RollupPart } from '../../aggregate.js';
+import { CHUNK_MAX_SPAN_MS, DecodedChunk, OldestSamples, addToBuckets, bucketsToPartials, chunkBuckets, countableReading, sampleOf, sortByTs } from '../../chunk.js';
+import type { HistoryBucket, RawSample, SamplePage, StoredReading } from '../../types.js';
 import { newest, type SeriesBuffer } from './buffer.js';
 import type { ChunkRow } from './chunk-rows.js';
 import { seriesKey, type SeriesIds } from './series-ids.js';
 
 export class SeriesReads {
-  private readonly sql: Record<'chunksIn' | 'rollupLevels' | 'rollupsIn', Statement>;
+  private readonly sql: Record<'chunksIn' | 'chunksByTime' | 'rollupParts', Statement>;
 
   constructor(
     db: Db,
@@ -17,8 +17,8 @@ export class SeriesReads {
   ) {
     this.sql = {
       chunksIn: db.prepare('SELECT * FROM chunks WHERE series = ? AND t_min >= ? AND t_min <= ? AND t_max >= ? ORDER BY ord'),
-      rollupLevels: db.prepare('SELECT bucket_s, keep_days FROM rollup_levels'),
-      rollupsIn: db.prepare('SELECT start, sum, min, max, count FROM rollups WHERE bucket_s = ? AND gateway = ? AND device = ? AND point = ? AND start >= ? AND start <= ?'),
+      chunksByTime: db.prepare('SELECT * FROM chunks WHERE series = ? AND t_min >= ? AND t_min <= ? AND t_max >= ? ORDER BY t_min, ord'),
+      rollupParts: db.prepare(ROLLUP_PARTS_SQL),
     };
   }
 
@@ -54,6 +54,20 @@ export class SeriesReads {
     return sortByTs(out);
   }
 
+  /** The oldest `limit` raw samples of [from, to] (OldestSamples): chunks in time order, read until no later one can hold an older sample. */
+  head(gateway: string, device: string, point: string, from: number, to: number, limit: number): SamplePage {
+    const oldest = new OldestSamples(from, to, limit);
+    const series = this.ids.lookup(gateway, device, point);
+    if (series !== undefined) {
+      for (const row of this.sql.chunksByTime.iterate(series, from - CHUNK_MAX_SPAN_MS, to, from) as IterableIterator<ChunkRow>) {
+        if (!oldest.wants(row.t_min)) break;
+        oldest.addChunk(row);
+      }
+    }
+    oldest.addBuffered(this.buffer.samplesIn(gateway, device, point, from, to));
+    return oldest.result();
+  }
+
   /** Raw data's partial buckets; a chunk inside one bucket contributes its stored aggregate. */
   private rawBuckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): PartialBucket[] {
     const { buckets, whole } = chunkBuckets(this.chunksIn(this.ids.lookup(gateway, device, point), from, to), from, to, bucketMs);
@@ -64,15 +78,11 @@ export class SeriesReads {
     return [...whole, ...bucketsToPartials(buckets)];
   }
 
-  /** History buckets: raw chunks plus the best rollup level's rows. */
+  /** History buckets, whole (wholeBuckets): raw chunks plus, per bucket, one rollup level's rows (pickRollupLevel). */
   buckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): HistoryBucket[] {
-    const raw = this.rawBuckets(gateway, device, point, from, to, bucketMs);
-    const levels = (this.sql.rollupLevels.all() as { bucket_s: number; keep_days: number }[]).map((r) => ({ bucketS: r.bucket_s, keepDays: r.keep_days }));
-    const level = rollupLevelFor(levels, bucketMs);
-    const rolled = level
-      ? (this.sql.rollupsIn
-          .all(level.bucketS, gateway, device, point, Math.floor(from / bucketMs) * bucketMs, to) as PartialBucket[])
-      : [];
+    const span = wholeBuckets(from, to, bucketMs);
+    const raw = this.rawBuckets(gateway, device, point, span.from, span.to, bucketMs);
+    const rolled = pickRollupLevel(this.sql.rollupParts.all(...rollupPartsArgs(gateway, device, point, span, bucketMs)) as RollupPart[]);
     return mergeBuckets([...raw, ...rolled], bucketMs);
   }
 }

@@ -18,7 +18,7 @@ import type { TelemetryBatch } from '../../../../shared/wire/messages.js';
 import { ConflictLog, batchContentHash, isConflict } from '../../batch-conflicts.js';
 import { BufferLimit, MAX_BUFFERED_READINGS } from '../../buffer-limit.js';
 import { IngestJournal } from '../../ingest-journal.js';
-import type { HistoryBucket, IngestResult, RawSample, RollupLevel, StoredReading, TelemetryStoreStats } from '../../types.js';
+import type { HistoryBucket, IngestResult, RawSample, RollupLevel, SamplePage, StoredReading, TelemetryStoreStats } from '../../types.js';
 import { SeriesBuffer, batchKey } from './buffer.js';
 import { chunkInserter, type InsertChunk } from './chunk-rows.js';
 import { COMPACT_EVERY_MS, compactChunks } from './compaction.js';
@@ -290,7 +290,12 @@ export class SqliteSeries {
     return this.reads.samples(gateway, device, point, from, to);
   }
 
-  /** History buckets: raw chunks plus the best rollup level's rows. */
+  /** The oldest `limit` raw samples of [from, to] (reads.ts). */
+  head(gateway: string, device: string, point: string, from: number, to: number, limit: number): SamplePage {
+    return this.reads.head(gateway, device, point, from, to, limit);
+  }
+
+  /** History buckets: raw chunks plus, per bucket, one rollup level's rows (reads.ts). */
   buckets(gateway: string, device: string, point: string, from: number, to: number, bucketMs: number): HistoryBucket[] {
     return this.reads.buckets(gateway, device, point, from, to, bucketMs);
   }
