@@ -30,6 +30,12 @@ export interface CommandServiceOptions {
   readonly timeoutMs: number;
   /** Automatic re-publishes while still pending (no ack at all) before timing out. */
   readonly retries: number;
+  /**
+   * How often open commands are looked up in the store and timed here too (after resume()): with
+   * several hub processes, one that dies leaves its commands to the others. Default: timeoutMs,
+   * at least 1 s.
+   */
+  readonly adoptEveryMs?: number;
   readonly logger?: Logger;
 }
 
@@ -52,6 +58,7 @@ const FINAL: readonly CommandStatus[] = ['applied', 'rejected'];
 export class CommandService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly log: Logger;
+  private adopter: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(private readonly options: CommandServiceOptions) {
@@ -85,7 +92,7 @@ export class CommandService {
     if (expiresAt !== undefined && expiresAt <= now) {
       throw new SwarmgateError('SWG_ERR_COMMAND_STATE', `command "${id}" expired at ${new Date(expiresAt).toISOString()}: the gateway would refuse it; send a new command`, { details: { id, expiresAt } });
     }
-    const updated = await this.options.store.updateCommand(id, { status: 'pending', attempts: current.attempts + 1, deadline: now + this.options.timeoutMs, updatedAt: now }, ['pending', 'delivered', 'timed-out']);
+    const updated = await this.options.store.updateCommand(id, { status: 'pending', attempts: current.attempts + 1, deadline: now + this.options.timeoutMs, updatedAt: now }, ['pending', 'delivered', 'timed-out'], current.attempts);
     if (!updated) throw new SwarmgateError('SWG_ERR_COMMAND_STATE', `command "${id}" changed while retrying; read it again`);
     await this.options.events.emit('command', { record: updated });
     this.arm(updated);
@@ -158,15 +165,32 @@ export class CommandService {
     });
   }
 
-  /** Re-arms timers for open commands found in the store (after a restart). */
+  /**
+   * Arms timers for the open commands in the store (after a restart), then keeps adopting those
+   * other hub processes created (adoptEveryMs): every process times every open command, and the
+   * store's conditional updates let one of them retry or time it out.
+   */
   async resume(): Promise<number> {
+    const adopted = await this.adopt();
+    if (!this.adopter && !this.stopped) {
+      this.adopter = setInterval(() => {
+        this.adopt().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'looking up open commands failed'));
+      }, this.options.adoptEveryMs ?? Math.max(1000, this.options.timeoutMs));
+      this.adopter.unref();
+    }
+    return adopted;
+  }
+
+  /** Arms a timer for each open command not timed here yet; how many it found open. */
+  private async adopt(): Promise<number> {
     const open = await this.options.store.listCommands({ status: OPEN, limit: 10_000 });
-    for (const r of open) this.arm(r);
+    for (const r of open) if (!this.timers.has(r.id)) this.arm(r);
     return open.length;
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.adopter) clearInterval(this.adopter);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
@@ -214,7 +238,8 @@ export class CommandService {
     if (current.deadline !== null && current.deadline > Date.now()) return this.arm(current);
     const now = Date.now();
     if (current.status === 'pending' && current.attempts <= retries) {
-      const updated = await store.updateCommand(id, { attempts: current.attempts + 1, deadline: now + timeoutMs, updatedAt: now }, ['pending']);
+      // At this attempt count only: of several processes timing it, one re-publishes.
+      const updated = await store.updateCommand(id, { attempts: current.attempts + 1, deadline: now + timeoutMs, updatedAt: now }, ['pending'], current.attempts);
       if (!updated) return;
       this.log.info({ id, gateway: current.gateway, attempt: updated.attempts }, 'no ack: re-publishing the same command');
       await events.emit('command', { record: updated });

@@ -110,7 +110,7 @@ function entriesOf(devices: readonly DeviceStatus[]): Entry[] {
 
 /** Why the hub refuses a write before sending it: the field at fault and the reason. */
 export interface WriteProblem {
-  readonly field: 'point' | 'value';
+  readonly field: 'kind' | 'point' | 'value';
   readonly message: string;
 }
 
@@ -193,6 +193,9 @@ export class PointIndex implements PointIndexPort, WriteCheckPort {
    * the birth's `writable`, a gateway not seen yet, or a mode action.
    */
   async checkWrite(gateway: string, action: Action): Promise<WriteProblem | undefined> {
+    // The wire has mode actions, but no gateway of this release applies one (it would refuse it
+    // with SWG_ERR_COMMAND_UNSUPPORTED after the hub had accepted it): refused while the user is there.
+    if (action.kind === 'mode') return { field: 'kind', message: `${gateway} cannot apply a mode change (gateways apply writes to points): write the equipment's mode point instead, if its profile has one` };
     if (action.kind !== 'write') return undefined;
     const { device, point, value } = action;
     const rows = await this.sql.all(

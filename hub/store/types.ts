@@ -261,7 +261,11 @@ export interface GatewayStore {
 export interface CommandStore {
   insertCommand(record: CommandRecord): Promise<void>;
   /** Applies the patch only while the status is one of `fromStatuses` (any when omitted); the new record, or undefined when not applied. */
-  updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[]): Promise<CommandRecord | undefined>;
+  /**
+   * Applies the patch only when the command is in one of `fromStatuses` and, with `fromAttempts`,
+   * at that attempt count (so of several hub processes only one re-publishes a retry).
+   */
+  updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[], fromAttempts?: number): Promise<CommandRecord | undefined>;
   getCommand(id: string): Promise<CommandRecord | undefined>;
   listCommands(query?: CommandQuery): Promise<CommandRecord[]>;
 }

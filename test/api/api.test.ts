@@ -181,7 +181,11 @@ describe('web API', () => {
       const paths = (res.body.error.fields as Json[]).map((f) => f.path);
       expect(paths).toEqual(expect.arrayContaining(['body.gateway', 'body.color']));
       expect(paths.some((p) => p.startsWith('body.action'))).toBe(true);
-      expect((await call('POST', '/api/v1/commands', as('technician'), { gateway: 'ghost', action: { kind: 'mode', mode: 'auto' } })).body.error.code).toBe('SWG_ERR_GATEWAY_UNKNOWN');
+      expect((await call('POST', '/api/v1/commands', as('technician'), { gateway: 'ghost', action: { kind: 'write', device: 'ahu1', point: 'setpoint', value: 21 } })).body.error.code).toBe('SWG_ERR_GATEWAY_UNKNOWN');
+      // A mode change: on the wire, but no gateway of this release applies one; refused now, not by the gateway later.
+      const mode = await call('POST', '/api/v1/commands', as('technician'), { gateway: 'gw-1', action: { kind: 'mode', mode: 'maintenance' } });
+      expect(mode.status).toBe(400);
+      expect(mode.body.error).toMatchObject({ code: 'SWG_ERR_COMMAND_INVALID', fields: [{ path: 'body.action.kind', message: expect.stringContaining('cannot apply a mode change') as string }] });
     });
 
     it('refuses a bad query naming the parameter: history from after to, gaps limit, unknown stream topics', async () => {

@@ -351,7 +351,7 @@ export class PostgresStore implements HubStore {
     );
   }
 
-  async updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[]): Promise<CommandRecord | undefined> {
+  async updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[], fromAttempts?: number): Promise<CommandRecord | undefined> {
     const args: unknown[] = [id, patch.updatedAt];
     const sets = ['updated_at = $2'];
     const set = (column: string, value: unknown): void => {
@@ -371,6 +371,10 @@ export class PostgresStore implements HubStore {
       if (fromStatuses.length === 0) return undefined;
       args.push([...fromStatuses]);
       guard = ` AND status = ANY($${args.length}::text[])`;
+    }
+    if (fromAttempts !== undefined) {
+      args.push(fromAttempts);
+      guard += ` AND attempts = $${args.length}`;
     }
     const row = (await this.rows(`UPDATE commands SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING *`, args))[0];
     return row ? commandFromRow(row) : undefined;

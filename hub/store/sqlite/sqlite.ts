@@ -294,7 +294,7 @@ export class SqliteStore implements HubStore {
       .run(r.id, r.gateway, r.site, JSON.stringify(r.command), r.status, r.attempts, r.createdAt, r.updatedAt, r.deadline, r.code ?? null, r.reason ?? null, r.duplicate === undefined ? null : r.duplicate ? 1 : 0, r.ackedAt ?? null);
   }
 
-  async updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[]): Promise<CommandRecord | undefined> {
+  async updateCommand(id: string, patch: CommandPatch, fromStatuses?: readonly CommandStatus[], fromAttempts?: number): Promise<CommandRecord | undefined> {
     const sets: string[] = ['updated_at = @updatedAt'];
     const params: Record<string, string | number | null> = { id, updatedAt: patch.updatedAt };
     const set = (column: string, key: string, value: string | number | null | undefined): void => {
@@ -314,6 +314,10 @@ export class SqliteStore implements HubStore {
       if (fromStatuses.length === 0) return undefined;
       guard = ` AND status IN (${fromStatuses.map((_, i) => `@from${i}`).join(', ')})`;
       fromStatuses.forEach((s, i) => (params[`from${i}`] = s));
+    }
+    if (fromAttempts !== undefined) {
+      guard += ' AND attempts = @fromAttempts';
+      params.fromAttempts = fromAttempts;
     }
     const row = this.prepare(`UPDATE commands SET ${sets.join(', ')} WHERE id = @id${guard} RETURNING *`).get(params) as Row | undefined;
     return row ? commandFromRow(row) : undefined;
