@@ -20,7 +20,7 @@ image to a card as usual (Raspberry Pi Imager "Use custom", without OS customisa
   --ca-fingerprint  the hub CA's sha256 fingerprint printed with the token (a hub with its own CA)
   --hostname     the box's host name (RFC 1123)
   --deb          the swarmgate-edge package, built for arm64/armhf (default: newest in dist/)
-  --extra-deb    more packages installed first when Node.js >= 20 is missing (sites without internet)
+  --extra-deb    more packages installed first when the Node.js major the package is built for is missing (sites without internet)
   --wifi-*       a Wi-Fi network (all three together; the key is removed from the card on first boot)
 Needs mtools and dpkg-deb (apt-get install mtools dpkg).
 `;

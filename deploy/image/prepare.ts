@@ -7,7 +7,7 @@
  * On the boot partition:
  *   swarmgate/firstrun.sh                  stage 1, run once by systemd from cmdline.txt (boot/firstrun.sh)
  *   swarmgate/firstboot.sh, swarmgate-firstboot.service   stage 2: package, enrollment, service
- *   swarmgate/firstboot.conf               HUB=, DEB=, CA_FINGERPRINT=, HOSTNAME= (no secrets)
+ *   swarmgate/firstboot.conf               HUB=, DEB=, NODE_MAJOR=, CA_FINGERPRINT=, HOSTNAME= (no secrets)
  *   swarmgate/enroll-token                 the one-time token (secret; moved off the card by stage 1)
  *   swarmgate/wifi.conf                    SSID=, PSK=, COUNTRY= (secret; removed by stage 1)
  *   swarmgate/debs/<package>.deb, debs/extra/*.deb   the gateway package (and e.g. Node.js for offline sites)
@@ -126,14 +126,30 @@ export function newestDeb(dir: string): string | undefined {
   return debs[0]?.path;
 }
 
-function debField(file: string, field: string): Promise<string> {
+/** A field of a package's control file ('' when it has none); a file that is no package is refused under `option`. */
+function debField(file: string, field: string, option: 'deb' | 'extraDebs' = 'deb'): Promise<string> {
   return new Promise((done, reject) => {
     execFile('dpkg-deb', ['-f', file, field], (err, stdout, stderr) => {
       if (!err) return done(stdout.trim());
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new SwarmgateError('SWG_ERR_IMAGE_TOOL', 'dpkg-deb not found (dpkg is not installed)', { cause: err }));
-      reject(refuse('deb', `${file} is not a Debian package: ${stderr.trim() || errorMessage(err)}`));
+      reject(refuse(option, `${file} is not a Debian package: ${stderr.trim() || errorMessage(err)}`));
     });
   });
+}
+
+/**
+ * The Node.js major the package's native modules are built for, from its control file's
+ * `Recommends: nodejs (>= N), nodejs (<< N+1)` (deploy/package/layout.ts); undefined when it says none.
+ */
+export function packageNodeMajor(recommends: string): number | undefined {
+  const match = /(?:^|[,|])\s*nodejs\s*\(\s*>=\s*(\d+)(?:[.~+:-][^)]*)?\)/.exec(recommends);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The major of a nodejs package's version (22.11.0-1nodesource1, 20.19.2+dfsg-1, an epoch 1:22.3.0-1). */
+export function nodeVersionMajor(version: string): number | undefined {
+  const match = /^(?:\d+:)?(\d+)(?:[.~+-]|$)/.exec(version);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** Raspberry Pi OS architectures (64-bit and 32-bit). */
@@ -142,7 +158,7 @@ const PI_ARCHES = new Set(['arm64', 'armhf']);
 /** A Debian package file name (it goes into firstboot.conf and onto the FAT partition as it is). */
 const DEB_NAME = /^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.deb$/;
 
-async function checkDeb(file: string): Promise<{ arch: string; version: string }> {
+async function checkDeb(file: string): Promise<{ arch: string; version: string; nodeMajor: number | undefined }> {
   if (!existsSync(file) || !statSync(file).isFile()) throw refuse('deb', `${file} is not a file`);
   if (!DEB_NAME.test(basename(file))) throw refuse('deb', `"${basename(file)}" is not a Debian package file name (letters, digits, . + ~ _ -, ending in .deb)`);
   const name = await debField(file, 'Package');
@@ -151,7 +167,22 @@ async function checkDeb(file: string): Promise<{ arch: string; version: string }
   if (!PI_ARCHES.has(arch)) {
     throw refuse('deb', `${basename(file)} is built for ${arch}; a Raspberry Pi needs arm64 (or armhf): build the package on the Pi's architecture (npm run package:deb on a Pi or an arm64 machine)`);
   }
-  return { arch, version: await debField(file, 'Version') };
+  return { arch, version: await debField(file, 'Version'), nodeMajor: packageNodeMajor(await debField(file, 'Recommends')) };
+}
+
+/**
+ * A nodejs package given with --extra-deb must be the major the gateway package is built for: its
+ * postinst refuses any other (the native modules' ABI), and the first boot could not finish.
+ */
+async function checkExtraNode(extra: string, deb: string, nodeMajor: number): Promise<void> {
+  if ((await debField(extra, 'Package', 'extraDebs')) !== 'nodejs') return;
+  const version = await debField(extra, 'Version', 'extraDebs');
+  const major = nodeVersionMajor(version);
+  if (major === nodeMajor) return;
+  throw refuse(
+    'extraDebs',
+    `${basename(extra)} is Node.js ${version}, but ${basename(deb)} is built for Node.js ${nodeMajor} (its native modules load in no other major: the package would not install and the first boot would not finish): give nodejs ${nodeMajor} (e.g. node_${nodeMajor}.x from NodeSource) and its dependencies, or a package built with Node.js ${major ?? version} (npm run package:deb)`,
+  );
 }
 
 /** cmdline.txt with the first-boot arguments added (or replaced, when the image was prepared before). */
@@ -187,9 +218,10 @@ export async function prepareImage(input: unknown, progress: (line: string) => v
   const options = checkOptions(input);
   const deb = options.deb ?? newestDeb(join(packageRoot(), 'dist'));
   if (!deb) throw refuse('deb', `no swarmgate-edge_*.deb under ${join(packageRoot(), 'dist')}: build one (npm run package:deb on the Pi's architecture) or name it with --deb`);
-  const { arch, version } = await checkDeb(deb);
+  const { arch, version, nodeMajor } = await checkDeb(deb);
   for (const extra of options.extraDebs) {
     if (!existsSync(extra) || !statSync(extra).isFile() || !DEB_NAME.test(basename(extra))) throw refuse('extraDebs', `${extra} is not a .deb file (letters, digits, . + ~ _ - in its name)`);
+    if (nodeMajor !== undefined) await checkExtraNode(extra, deb, nodeMajor);
   }
 
   const partition = findBootPartition(options.image, statSync(options.image).size);
@@ -224,6 +256,8 @@ export async function prepareImage(input: unknown, progress: (line: string) => v
   const conf = [
     `HUB=${options.hub ?? ''}`,
     `DEB=${basename(deb)}`,
+    // The first boot installs and accepts only this Node.js major (the package's postinst refuses others).
+    ...(nodeMajor !== undefined ? [`NODE_MAJOR=${nodeMajor}`] : []),
     ...(options.caFingerprint ? [`CA_FINGERPRINT=${options.caFingerprint}`] : []),
     ...(options.hostname ? [`HOSTNAME=${options.hostname}`] : []),
   ];

@@ -52,7 +52,8 @@ import { SwarmgateError, errorMessage } from '../../shared/kit/errors.js';
 import { productionModules } from '../../shared/release/app-files.js';
 import {
   APP_DIR,
-  COMMAND_LINK,
+  COMMAND_PATH,
+  commandScript,
   CURRENT_LINK,
   RELEASES_DIR,
   CONFIG_DIR,
@@ -299,8 +300,9 @@ export async function buildDeb(options: BuildOptions = {}): Promise<BuildResult>
       mkdirSync(join(root, UNIT_DIR), { recursive: true });
       copyFileSync(join(repo, 'deploy', 'systemd', UNIT_NAME), join(root, UNIT_DIR, UNIT_NAME));
       mkdirSync(join(root, STATE_DIR), { recursive: true });
-      mkdirSync(join(root, dirname(COMMAND_LINK)), { recursive: true });
-      symlinkSync(join(APP_DIR, 'bin', 'swarmgate.js'), join(root, COMMAND_LINK));
+      mkdirSync(join(root, dirname(COMMAND_PATH)), { recursive: true });
+      writeFileSync(join(root, COMMAND_PATH), commandScript(readFileSync(join(repo, 'deploy', 'package', 'swarmgate-command.sh'), 'utf8')), { mode: 0o755 });
+      chmodSync(join(root, COMMAND_PATH), 0o755);
       // Not `current`: dpkg would own it and put it back on every upgrade and reinstall, undoing an
       // over-the-air update; the postinst makes it (MAINTAINER_SCRIPTS, layout.ts).
       for (const entry of ['bin', 'README.md']) symlinkSync(join(relative(APP_DIR, CURRENT_LINK), entry), join(root, APP_DIR, entry));

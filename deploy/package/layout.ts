@@ -35,8 +35,15 @@ export const STATE_DIR = '/var/lib/swarmgate';
 export const UNIT_DIR = '/lib/systemd/system';
 export const UNIT_NAME = 'swarmgate-edge.service';
 export const DOC_DIR = `/usr/share/doc/${PACKAGE_NAME}`;
-/** `swarmgate` on the PATH (a link to the app's bin/swarmgate.js). */
-export const COMMAND_LINK = '/usr/bin/swarmgate';
+/**
+ * `swarmgate` on the PATH: deploy/package/swarmgate-command.sh, root's, which runs the app's
+ * bin/swarmgate.js as SERVICE_USER when started as root (the app is that user's to update).
+ */
+export const COMMAND_PATH = '/usr/bin/swarmgate';
+/** The user the gateway service runs as (the unit's User=), who owns the releases, config and state. */
+export const SERVICE_USER = 'swarmgate';
+/** The Node.js the unit and the command run. */
+export const NODE_PATH = '/usr/bin/node';
 
 /**
  * A Debian version from the package.json (semver) version: a pre-release `1.2.0-rc.1` becomes
@@ -94,6 +101,11 @@ export function conffiles(packagedFiles: readonly string[]): string {
 }
 
 /** Fills `@NAME@` placeholders of a maintainer-script template; an unknown or unfilled one throws. */
+/** The command script (deploy/package/swarmgate-command.sh) filled with the installed paths; `values` override them (tests). */
+export function commandScript(template: string, values: Readonly<Record<string, string>> = {}): string {
+  return fillTemplate(template, { APP_DIR, SERVICE_USER, CONFIG_DIR, STATE_DIR, NODE: NODE_PATH, ...values });
+}
+
 export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
   const out = template.replace(/@([A-Z_]+)@/g, (whole, name: string) => {
     const value = values[name];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATIVE_ADDONS, buildDeb, loadNativeAddons, type BuildResult } from '../../deploy/package/build-deb.js';
-import { APP_DIR, COMMAND_LINK, CONFIG_DIR, CURRENT_LINK, STATE_DIR, UNIT_DIR, UNIT_NAME, releaseDir } from '../../deploy/package/layout.js';
+import { APP_DIR, COMMAND_PATH, CONFIG_DIR, CURRENT_LINK, STATE_DIR, UNIT_DIR, UNIT_NAME, releaseDir } from '../../deploy/package/layout.js';
 import { InstallLayout } from '../../edge/update/layout.js';
 import { deployToolsPeer } from '../support/deploy-tools.js';
 import { peerOrSkip } from '../support/peers.js';
@@ -81,8 +81,10 @@ describe.runIf(run)('the swarmgate-edge package', () => {
     expect(existsSync(join(root, CURRENT_LINK, 'dist/cli/main.js'))).toBe(true);
     expect(statSync(join(root, unit.get('WorkingDirectory') ?? '/missing')).isDirectory()).toBe(true);
     expect(unit.get('WorkingDirectory')).toBe(STATE_DIR);
-    expect(lstatSync(join(root, COMMAND_LINK)).isSymbolicLink()).toBe(true);
-    expect(readlinkSync(join(root, COMMAND_LINK))).toBe(`${APP_DIR}/bin/swarmgate.js`);
+    // The command is root's own script (not a link into the app the service user updates), which runs the app.
+    expect(listing).toMatch(/^-rwxr-xr-x root\/root .* \.\/usr\/bin\/swarmgate$/m);
+    expect(lstatSync(join(root, COMMAND_PATH)).isFile()).toBe(true);
+    expect(readFileSync(join(root, COMMAND_PATH), 'utf8')).toContain(`app=${APP_DIR}/bin/swarmgate.js`);
   });
 
   it('is installed in the updater\'s layout: current -> releases/<version>, which the updater recognises', () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { buildMbr, findBootPartition, parseMbr, SECTOR_BYTES } from '../../deploy/image/mbr.js';
-import { prepareImage, withFirstrun, FIRSTRUN_ARGS, type ImagePrepareOptions } from '../../deploy/image/prepare.js';
+import { nodeVersionMajor, packageNodeMajor, prepareImage, withFirstrun, FIRSTRUN_ARGS, type ImagePrepareOptions } from '../../deploy/image/prepare.js';
 import { deployToolsPeer } from '../support/deploy-tools.js';
 import { peerOrSkip } from '../support/peers.js';
 import { tempDir } from '../support/tmp.js';
@@ -50,14 +50,14 @@ const names = (image: string, path: string): string[] =>
     .filter(Boolean)
     .map((p) => p.split('/').filter(Boolean).pop() ?? '');
 
-/** A real (tiny) package with the gateway's name, for the architecture given. */
-function makeDeb(arch: string, packageName = 'swarmgate-edge'): string {
-  const root = join(dir.path, `deb-${packageName}-${arch}`);
+/** A real (tiny) package with the gateway's name, for the architecture given; recommends: its Recommends field (build-deb.ts names the Node.js major there). */
+function makeDeb(arch: string, packageName = 'swarmgate-edge', { version = '0.1.0', recommends }: { version?: string; recommends?: string } = {}): string {
+  const root = join(dir.path, `deb-${packageName}-${version}-${arch}`);
   mkdirSync(join(root, 'DEBIAN'), { recursive: true });
   mkdirSync(join(root, 'opt', 'swarmgate'), { recursive: true });
-  writeFileSync(join(root, 'opt', 'swarmgate', 'VERSION'), '0.1.0\n');
-  writeFileSync(join(root, 'DEBIAN', 'control'), `Package: ${packageName}\nVersion: 0.1.0\nArchitecture: ${arch}\nMaintainer: test <t@localhost>\nDescription: test package\n`);
-  const file = join(dir.path, `${packageName}_0.1.0_${arch}.deb`);
+  writeFileSync(join(root, 'opt', 'swarmgate', 'VERSION'), `${version}\n`);
+  writeFileSync(join(root, 'DEBIAN', 'control'), `Package: ${packageName}\nVersion: ${version}\nArchitecture: ${arch}\nMaintainer: test <t@localhost>\n${recommends ? `Recommends: ${recommends}\n` : ''}Description: test package\n`);
+  const file = join(dir.path, `${packageName}_${version}_${arch}.deb`);
   execFileSync('dpkg-deb', ['--root-owner-group', '-Znone', '--build', root, file], { stdio: 'ignore' });
   return file;
 }
@@ -140,7 +140,7 @@ describe('swarmgate image prepare on a FAT image', () => {
     // The contract with the enrollment command, as the first-boot script runs it.
     const firstboot = readBack(image, '/swarmgate/firstboot.sh');
     expect(firstboot).toContain('SWARMGATE="$ROOT/usr/bin/swarmgate"');
-    expect(firstboot).toContain('"$SWARMGATE" edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
+    expect(firstboot).toContain('"$SWARMGATE" edge enroll --hub "$HUB" --token-file "$HANDOFF" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR"');
     expect(firstboot).toContain('systemctl enable --now swarmgate-edge.service');
     expect(firstboot).toMatch(/rm -f "\$TOKEN"/);
     // The rest of the boot partition is untouched.
@@ -234,6 +234,23 @@ describe('swarmgate image prepare on a FAT image', () => {
     expect(readBack(image, '/cmdline.txt')).toBe(`${CMDLINE}\n`);
   });
 
+  it('refuses an --extra-deb nodejs of another major than the package is built for (its Recommends), and tells the first boot that major', async ({ skip }) => {
+    if (!run) skip();
+    const image = makeImage('node-major.img');
+    const gateway = makeDeb('arm64', 'swarmgate-edge', { version: '0.2.0', recommends: 'nodejs (>= 22), nodejs (<< 23)' });
+    const libnode = makeDeb('arm64', 'libnode115', { version: '20.19.2+dfsg-1' });
+    const node20 = makeDeb('arm64', 'nodejs', { version: '20.19.2+dfsg-1' });
+    expect(await refused(options(image, gateway, { extraDebs: [libnode, node20] }))).toMatch(
+      /^SWG_ERR_CLI_USAGE --extra-deb: nodejs_20\.19\.2\+dfsg-1_arm64\.deb is Node\.js 20\.19\.2\+dfsg-1, but swarmgate-edge_0\.2\.0_arm64\.deb is built for Node\.js 22 .*give nodejs 22/,
+    );
+    expect(readBack(image, '/cmdline.txt')).toBe(`${CMDLINE}\n`);
+
+    const node22 = makeDeb('arm64', 'nodejs', { version: '22.11.0-1nodesource1' });
+    await prepareImage(options(image, gateway, { extraDebs: [node22] }));
+    expect(readBack(image, '/swarmgate/firstboot.conf')).toBe('HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.2.0_arm64.deb\nNODE_MAJOR=22\n');
+    expect(names(image, '/swarmgate/debs/extra')).toEqual(['nodejs_22.11.0-1nodesource1_arm64.deb']);
+  });
+
   it('refuses a FAT image that is not a Raspberry Pi OS boot partition (no cmdline.txt)', async ({ skip }) => {
     if (!run) skip();
     const image = makeImage('nocmdline.img');
@@ -293,6 +310,14 @@ describe('the options of image prepare', () => {
     expect(usage.status).toBe(2);
   });
 
+  it('reads the Node.js major from the package\'s Recommends and from a nodejs package\'s version', () => {
+    expect(packageNodeMajor('nodejs (>= 22), nodejs (<< 23)')).toBe(22);
+    expect(packageNodeMajor('libfoo, nodejs (>= 20.1)')).toBe(20);
+    expect(packageNodeMajor('')).toBeUndefined();
+    expect(packageNodeMajor('nodejs-doc (>= 22)')).toBeUndefined();
+    expect(['22.11.0-1nodesource1', '20.19.2+dfsg-1', '1:22.3.0-1', '18.19.0~dfsg-6'].map(nodeVersionMajor)).toEqual([22, 20, 22, 18]);
+  });
+
   it('withFirstrun keeps the other kernel arguments on one line', () => {
     expect(withFirstrun('a=1  b=2\n')).toBe(`a=1 b=2 ${FIRSTRUN_ARGS.join(' ')}\n`);
   });
@@ -339,7 +364,9 @@ describe('the first-boot scripts', () => {
     const profile = join(root, 'profiles/ahu.yaml');
     writeFileSync(
       join(root, 'usr/bin/swarmgate'),
+      // The command runs as the swarmgate user: the token comes in a copy in the config folder it enrolls into.
       `#!/bin/sh\nif [ "$2" = enroll ]; then\n` +
+        `  [ "$6" = "${config}/.enroll-token" ] && [ "$(cat "$6")" = "${TOKEN}" ] || { echo "token not handed over: $6" >&2; exit 9; }\n` +
         `  printf 'gateway: { id: gw-7, site: hq }\\ndevices:\\n  - { id: ahu1, protocol: modbus-tcp, profile: ${profile}, connection: { host: 127.0.0.1, port: 502 } }\\n' >"${config}/gateway.yaml"\n` +
         `  echo '{"gateway":"gw-7"}' >"${config}/identity.json"\n` +
         `  echo 'enrolled as gw-7 (site hq); broker mqtts://hub.example:8883 as gw-7'\n` +
@@ -356,6 +383,7 @@ describe('the first-boot scripts', () => {
     expect(status()).not.toMatch(/FAILED/);
     expect(status()).toMatch(/firstboot: enrolled as gw-7 \(site hq\); the config issued has 1 problem\(s\): devices\[0\]\.profile: profile file not found: .*; the gateway starts once the config passes the check/);
     expect(existsSync(join(lib, 'enroll-token'))).toBe(false); // spent: the hub used it
+    expect(existsSync(join(config, '.enroll-token'))).toBe(false); // nor its copy
     // Run again a minute later: enrollment is not tried again, nothing new to say, still waiting.
     const lines = status().split('\n').length;
     const second = firstboot();
@@ -370,6 +398,69 @@ describe('the first-boot scripts', () => {
     expect(third.status).toBe(0);
     expect(readFileSync(join(root, 'systemctl.log'), 'utf8')).toContain('enable --now swarmgate-edge.service');
   }, 60_000);
+
+  /** A box for firstboot.sh: its paths under a root folder, the tools it runs as stand-ins recording their calls (calls.log). */
+  function firstbootBox(name: string, conf: string): { root: string; lib: string; stub: (tool: string, body: string) => void; run: () => ReturnType<typeof spawnSync>; status: () => string; calls: () => string } {
+    const root = join(dir.path, name);
+    const lib = join(root, 'var/lib/swarmgate-firstboot');
+    const bin = join(root, 'stubs');
+    for (const d of [join(lib, 'debs/extra'), join(root, 'boot/firmware/swarmgate'), join(root, 'etc/swarmgate'), bin, join(root, 'usr/bin')]) mkdirSync(d, { recursive: true });
+    writeFileSync(join(lib, 'firstboot.conf'), conf);
+    writeFileSync(join(lib, 'enroll-token'), `${TOKEN}\n`, { mode: 0o600 });
+    writeFileSync(join(lib, 'debs/swarmgate-edge_0.2.0_arm64.deb'), 'a package\n');
+    symlinkSync(process.execPath, join(root, 'usr/bin/node'));
+    const calls = join(root, 'calls.log');
+    const stub = (tool: string, body: string): void => writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >>"${calls}"\n${body}\n`, { mode: 0o755 });
+    for (const tool of ['systemctl', 'chown', 'hostnamectl', 'apt-get', 'dpkg']) stub(tool, 'exit 0');
+    stub('dpkg-query', "printf 'unknown ok not-installed'");
+    return {
+      root,
+      lib,
+      stub,
+      run: () => spawnSync('sh', [join(ROOT, 'deploy/image/boot/firstboot.sh')], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, SWARMGATE_FIRSTBOOT_ROOT: root } }),
+      status: () => readFileSync(join(root, 'boot/firmware/swarmgate/status.txt'), 'utf8'),
+      calls: () => (existsSync(calls) ? readFileSync(calls, 'utf8') : ''),
+    };
+  }
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+
+  it('firstboot.sh: a Node.js of another major than the package is built for (NODE_MAJOR=) is said as the reason, and the package is not tried with it', () => {
+    const box = firstbootBox('firstboot-node-major', `HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.2.0_arm64.deb\nNODE_MAJOR=${nodeMajor + 1}\n`);
+    writeFileSync(join(box.lib, 'debs/extra/nodejs_99.0.0_arm64.deb'), 'not this box\'s Node.js\n');
+    const r = box.run();
+    expect(r.status).toBe(1); // systemd runs it again in a minute
+    expect(box.status()).toContain(
+      `FAILED: Node.js ${nodeMajor + 1} (the major the package's native modules are built for) is required; /usr/bin/node is ${process.versions.node} and the packages on the card (debs/extra) did not install it: put nodejs ${nodeMajor + 1} and its dependencies on the card (swarmgate image prepare --extra-deb ...); retrying in a minute`,
+    );
+    expect(box.calls()).toContain('apt-get install -y --no-install-recommends');
+    expect(box.calls()).not.toContain('swarmgate-edge');
+    // The major it needs: on to the package.
+    writeFileSync(join(box.lib, 'firstboot.conf'), `HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.2.0_arm64.deb\nNODE_MAJOR=${nodeMajor}\n`);
+    box.run();
+    expect(box.calls()).toContain(`apt-get install -y ${join(box.lib, 'debs/swarmgate-edge_0.2.0_arm64.deb')}`);
+  });
+
+  it('firstboot.sh: when the package\'s postinst refuses (here: the Node.js module ABI), status.txt says what it said, not only "FAILED: dpkg --configure"', () => {
+    // A card prepared without NODE_MAJOR=: Node.js >= 20 passes step 1, the postinst refuses it.
+    const box = firstbootBox('firstboot-postinst', 'HUB=https://hub.example:8443\nDEB=swarmgate-edge_0.2.0_arm64.deb\n');
+    box.stub('dpkg-query', "printf 'install ok half-configured'");
+    // dpkg --configure as dpkg frames it, running the real postinst (built for Node.js 99, ABI 1) into the box's root.
+    const values: Record<string, string> = { NODE_MAJOR: '99', NODE_ABI: '1', UNIT_NAME: 'swarmgate-edge.service' };
+    const postinst = join(box.root, 'postinst');
+    writeFileSync(postinst, readFileSync(join(ROOT, 'deploy/package/maintainer/postinst'), 'utf8').replace(/@([A-Z_]+)@/g, (_, name: string) => values[name] ?? join(box.root, 'unused', name.toLowerCase())), { mode: 0o755 });
+    box.stub(
+      'dpkg',
+      `echo 'Setting up swarmgate-edge (0.2.0) ...'\nDPKG_ROOT="${box.root}" sh "${postinst}" configure '' && exit 0\n` +
+        `echo 'dpkg: error processing package swarmgate-edge (--configure):'\necho ' installed swarmgate-edge package post-installation script subprocess returned error exit status 1'\n` +
+        `echo 'Errors were encountered while processing:'\necho ' swarmgate-edge'\nexit 1`,
+    );
+    const r = box.run();
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('dpkg: error processing package swarmgate-edge'); // the whole output goes to the journal
+    const failed = box.status().split('\n').find((l) => l.includes('FAILED')) ?? '';
+    expect(failed).toMatch(/firstboot: FAILED: dpkg --configure swarmgate-edge: swarmgate-edge: this package's native modules .* built for Node\.js 99 \(module ABI 1\); .* is [0-9.]+ \(ABI \d+\) and cannot load them\. .*then: dpkg --configure -a; retrying in a minute$/);
+    expect(failed).not.toContain('error processing');
+  });
 
   it.each(['firstrun.sh', 'firstboot.sh'])('%s is valid POSIX sh (sh -n)', (script) => {
     const r = spawnSync('sh', ['-n', join(ROOT, 'deploy/image/boot', script)], { encoding: 'utf8' });

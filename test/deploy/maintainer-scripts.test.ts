@@ -66,6 +66,8 @@ class Box {
     fake('systemctl', FAKE_SYSTEMCTL);
     fake('getent', '#!/bin/sh\necho "$2:x:4242:4242::/var/lib/swarmgate:/usr/sbin/nologin"\n');
     for (const tool of ['groupadd', 'useradd', 'usermod', 'chown']) fake(tool, '#!/bin/sh\nexit 0\n');
+    // Records how the postinst drops root (it runs the app's code only as the service user), then runs the command.
+    fake('setpriv', '#!/bin/sh\necho "setpriv $*" >> "$FAKE_SYSTEMD/setpriv.log"\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n');
     this.versionJs = ts.transpileModule(readFileSync(join(REPO, 'shared/release/version.ts'), 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   }
 
@@ -343,6 +345,12 @@ describe.runIf(run)('`current` across package installations and over-the-air upd
     expect(readlinkSync(box.current)).toBe('releases/1.0.0-rc.2');
     box.upgrade('1.0.0-rc.1', '1.0.0');
     expect(readlinkSync(box.current)).toBe('releases/1.0.0');
+    // The comparison (the packaged release's code) ran as the service user, never as root.
+    if (process.getuid?.() === 0) {
+      const drops = readFileSync(box.path('fake-systemd/setpriv.log'), 'utf8').split('\n').filter((line) => line.startsWith('setpriv '));
+      expect(drops.length).toBeGreaterThan(0);
+      for (const line of drops) expect(line).toMatch(/^setpriv --reuid=4242 --regid=4242 --clear-groups -- \S*node\S* --input-type=module -e /);
+    }
   });
 
   it('a link that leads to no release (its package removed) points at the packaged release again', () => {

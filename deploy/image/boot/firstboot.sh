@@ -1,6 +1,8 @@
 #!/bin/sh
 # Swarmgate first boot, stage 2 (swarmgate-firstboot.service, after the network is up):
-#   1. Node.js: the packages under debs/extra (for sites without internet) or apt-get install nodejs
+#   1. Node.js of the major the package's native modules are built for (NODE_MAJOR= in
+#      firstboot.conf; >= 20 on a card prepared without it): the packages under debs/extra (for
+#      sites without internet) or apt-get install nodejs
 #   2. the swarmgate-edge package from debs/
 #   3. swarmgate edge enroll --hub URL --token-file TOKEN [--ca-fingerprint F] --out /etc/swarmgate, then
 #      the token is deleted (a token the hub refused for good stops this unit: flash a new one)
@@ -31,10 +33,28 @@ conf() {
   sed -n "s/^$1=//p" "$CONF" | head -n 1
 }
 
+# The version of the box's Node.js, or "none".
+node_version() {
+  [ -x "$ROOT/usr/bin/node" ] || { echo none; return 0; }
+  "$ROOT/usr/bin/node" -p 'process.versions.node' 2>/dev/null || echo unknown
+}
+
+# Node.js as the package needs it: the major its native modules are built for (the postinst
+# refuses any other), or >= 20 when firstboot.conf does not say which.
 node_ok() {
-  [ -x "$ROOT/usr/bin/node" ] || return 1
-  major=$("$ROOT/usr/bin/node" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-  [ "$major" -ge 20 ] 2>/dev/null
+  major=$(node_version)
+  major=${major%%.*}
+  case "$major" in ''|*[!0-9]*) return 1 ;; esac
+  if [ -n "$NODE_MAJOR" ]; then [ "$major" -eq "$NODE_MAJOR" ]; else [ "$major" -ge 20 ]; fi
+}
+
+# Why an installation of the package failed, on one line for status.txt: what its postinst said
+# last (between dpkg's "Setting up swarmgate-edge" and its error; e.g. the Node.js it needs), or
+# else the last lines of the output.
+install_failure() {
+  said=$(awk '/^Setting up swarmgate-edge /{n=0; on=1; next} /^dpkg: error processing/{on=0} on{l[++n]=$0} END{for(i=(n>6?n-5:1);i<=n;i++) print l[i]}' "$1")
+  [ -n "$said" ] || said=$(tail -n 3 "$1")
+  printf '%s\n' "$said" | sed 's/^ *//' | tr '\n' ' ' | sed 's/ *$//'
 }
 
 package_state() {
@@ -45,6 +65,9 @@ HUB=$(conf HUB)
 DEB=$(conf DEB)
 CA=$(conf CA_FINGERPRINT)
 NAME=$(conf HOSTNAME)
+NODE_MAJOR=$(conf NODE_MAJOR)
+case "$NODE_MAJOR" in *[!0-9]*) NODE_MAJOR= ;; esac
+if [ -n "$NODE_MAJOR" ]; then NODE_NEEDED="Node.js $NODE_MAJOR (the major the package's native modules are built for)"; else NODE_NEEDED="Node.js >= 20"; fi
 
 if [ -n "$NAME" ] && [ "$(hostname)" != "$NAME" ]; then
   hostnamectl set-hostname "$NAME" 2>/dev/null && log "hostname set to $NAME"
@@ -52,15 +75,18 @@ fi
 
 # 1. Node.js
 if ! node_ok; then
+  found=$(node_version)
   if ls "$LIB"/debs/extra/*.deb >/dev/null 2>&1; then
-    log "installing Node.js from the packages on the card (debs/extra)"
+    log "installing Node.js from the packages on the card (debs/extra; /usr/bin/node: $found, $NODE_NEEDED needed)"
     apt-get install -y --no-install-recommends "$LIB"/debs/extra/*.deb || dpkg -i "$LIB"/debs/extra/*.deb || true
+    tried="the packages on the card (debs/extra) did not install it"
   else
-    log "installing Node.js (apt-get install nodejs)"
+    log "installing Node.js (apt-get install nodejs; /usr/bin/node: $found, $NODE_NEEDED needed)"
     { apt-get update && apt-get install -y nodejs; } || true
+    tried="apt-get install nodejs did not install it (no internet, or the distribution's nodejs is another major?)"
   fi
   if ! node_ok; then
-    log "FAILED: Node.js >= 20 is not installed and could not be installed (no internet? put nodejs and its dependencies on the card: swarmgate image prepare --extra-deb ...); retrying in a minute"
+    log "FAILED: $NODE_NEEDED is required; /usr/bin/node is $(node_version) and $tried: put nodejs${NODE_MAJOR:+ $NODE_MAJOR} and its dependencies on the card (swarmgate image prepare --extra-deb ...); retrying in a minute"
     exit 1
   fi
 fi
@@ -70,7 +96,10 @@ case "$(package_state)" in
   *"ok installed"*) ;;
   *" unpacked"*|*"half-configured"*)
     log "finishing the swarmgate-edge installation (dpkg --configure)"
-    dpkg --configure swarmgate-edge || { log "FAILED: dpkg --configure swarmgate-edge; retrying in a minute"; exit 1; }
+    dpkg --configure swarmgate-edge >"$LIB/dpkg.out" 2>&1
+    status=$?
+    cat "$LIB/dpkg.out"
+    [ "$status" -eq 0 ] || { log "FAILED: dpkg --configure swarmgate-edge: $(install_failure "$LIB/dpkg.out"); retrying in a minute"; exit 1; }
     ;;
   *)
     if [ -z "$DEB" ] || [ ! -f "$LIB/debs/$DEB" ]; then
@@ -78,7 +107,10 @@ case "$(package_state)" in
       exit 1
     fi
     log "installing $DEB"
-    apt-get install -y "$LIB/debs/$DEB" || dpkg -i "$LIB/debs/$DEB" || { log "FAILED: installing $DEB (see journalctl -u swarmgate-firstboot); retrying in a minute"; exit 1; }
+    { apt-get install -y "$LIB/debs/$DEB" || dpkg -i "$LIB/debs/$DEB"; } >"$LIB/dpkg.out" 2>&1
+    status=$?
+    cat "$LIB/dpkg.out"
+    [ "$status" -eq 0 ] || { log "FAILED: installing $DEB: $(install_failure "$LIB/dpkg.out") (see journalctl -u swarmgate-firstboot); retrying in a minute"; exit 1; }
     ;;
 esac
 
@@ -91,8 +123,13 @@ if [ ! -f "$CONFIG_DIR/identity.json" ]; then
   log "enrolling with $HUB"
   # --token-file: the token never shows in the process list. Its output is kept to pick the
   # summary line out of it, then goes to the journal as it would have.
-  "$SWARMGATE" edge enroll --hub "$HUB" --token-file "$TOKEN" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR" >"$LIB/enroll.out" 2>&1
+  # The command runs as the swarmgate user (root never runs the app that user updates), which
+  # cannot read $LIB: it gets the token in a copy of its own, in the folder it enrolls into.
+  HANDOFF="$CONFIG_DIR/.enroll-token"
+  (umask 077 && cp "$TOKEN" "$HANDOFF") && chown swarmgate:swarmgate "$HANDOFF" || { rm -f "$HANDOFF"; log "FAILED: cannot hand the token to the swarmgate user in $CONFIG_DIR; retrying in a minute"; exit 1; }
+  "$SWARMGATE" edge enroll --hub "$HUB" --token-file "$HANDOFF" ${CA:+--ca-fingerprint "$CA"} --out "$CONFIG_DIR" >"$LIB/enroll.out" 2>&1
   status=$?
+  rm -f "$HANDOFF"
   cat "$LIB/enroll.out"
   case "$status" in
     0) log "enrolled" ;;
@@ -116,7 +153,7 @@ if [ ! -f "$CONFIG_DIR/identity.json" ]; then
       ;;
   esac
 fi
-rm -f "$TOKEN" "$LIB/enroll.out"
+rm -f "$TOKEN" "$LIB/enroll.out" "$LIB/dpkg.out"
 chown -R swarmgate:swarmgate "$CONFIG_DIR"
 
 # 4. The config the hub issued must pass its check before the gateway starts; said once per change.
