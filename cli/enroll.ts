@@ -8,6 +8,8 @@
  * enrolling again cannot help, the config must be fixed (on the hub's site template, or here).
  */
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { fileErrorReason } from '../shared/kit/config-file.js';
 import { dirname } from 'node:path';
 import { isSwarmgateError } from '../shared/kit/errors.js';
 import { parseArgs } from 'node:util';
@@ -38,7 +40,7 @@ export async function enroll(args: string[]): Promise<number> {
     },
   });
   // --token-file keeps the token out of the process list (first boot uses it).
-  const token = values['token-file'] ? readFileSync(values['token-file'], 'utf8').trim() : values.token;
+  const token = values['token-file'] ? readInput('--token-file', values['token-file']).trim() : values.token;
   if (!token) throw usageError('edge', 'enroll: --token TOKEN or --token-file FILE (the token or the claim URI from the QR code) is required');
   let enrolled;
   try {
@@ -50,7 +52,7 @@ export async function enroll(args: string[]): Promise<number> {
       ...(values.id ? { requestedId: values.id } : {}),
       trust: {
         ...(values['ca-fingerprint'] ? { caFingerprint: values['ca-fingerprint'] } : {}),
-        ...(values.ca ? { caPem: readFileSync(values.ca, 'utf8') } : {}),
+        ...(values.ca ? { caPem: readInput('--ca', values.ca) } : {}),
       },
     });
   } catch (err) {
@@ -79,4 +81,27 @@ export async function enroll(args: string[]): Promise<number> {
   // The service, not a root shell: as root the gateway would make its data files root's, and the service (User=swarmgate) could not write them.
   process.stdout.write(`config ok: start the gateway service with systemctl enable --now swarmgate-edge (the folder must be the swarmgate user's: chown -R swarmgate:swarmgate ${dirname(enrolled.configFile)})\n`);
   return 0;
+}
+
+/**
+ * A file named on the command line, or a usage error naming the option. On an installed gateway
+ * the command runs as the swarmgate user even under sudo (/usr/bin/swarmgate): a file only root
+ * can read is refused, and the message says so.
+ */
+function readInput(option: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const uid = process.getuid?.();
+    const asWhom = uid !== undefined && uid !== 0 && (err as NodeJS.ErrnoException).code === 'EACCES' ? ` by user ${userInfoName()} (the command runs as the gateway's service user on an installed gateway, also under sudo: put the file where that user can read it, e.g. /etc/swarmgate, mode 0600, owned by it)` : '';
+    throw usageError('edge', `enroll: ${option} ${file}: ${fileErrorReason(err)}${asWhom}`);
+  }
+}
+
+function userInfoName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.());
+  }
 }

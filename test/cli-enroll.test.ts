@@ -64,5 +64,8 @@ describe('swarmgate hub enroll', () => {
     expect(swarmgate('hub', 'enroll', '--help').stdout).toContain('[--gateway GW [--move-site]]');
     const unknown = swarmgate('hub', 'enroll', 'revoke', 'nosuchtoken1', '--config', config);
     expect(unknown.stderr).toContain('no enrollment token "nosuchtoken1"');
+    // edge enroll: a token or CA file it cannot read is named with its option.
+    const missing = swarmgate('edge', 'enroll', '--hub', 'https://hub.example:8443', '--token-file', join(dir.path, 'no-such-token'), '--out', join(dir.path, 'gw'));
+    expect(missing.stderr).toMatch(/SWG_ERR_CLI_USAGE: enroll: --token-file \S+no-such-token: /);
   }, 60_000);
 });
