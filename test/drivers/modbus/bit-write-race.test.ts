@@ -3,28 +3,19 @@
  * (two rules firing on one sample, a hub command while a rule writes): each write reads the word,
  * sets its bit and writes the word back, and none may put back a word read before another's write.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';
+import { describe, expect, it } from 'vitest';
 import { point, tcpDriver } from './helpers.js';
-import { startTcpSlave, type TcpSlave } from './tcp-slave.js';
+import { slavePerTest } from './tcp-slave.js';
 
-let slave: TcpSlave | undefined;
-let driver: ModbusDriver | undefined;
-afterEach(async () => {
-  await driver?.stop(true);
-  await slave?.close();
-  driver = undefined;
-  slave = undefined;
-});
+const fixture = slavePerTest();
 
 describe('Modbus bits of one holding register written at once', () => {
   it('keeps every bit each write set or cleared', async () => {
-    const s = await startTcpSlave();
-    slave = s;
+    const s = await fixture.start();
     const bits = Array.from({ length: 8 }, (_, b) => point(`bit${b}`, { register: 5, type: 'bool', bit: b }, { writable: true }));
     const other = point('other', { register: 6, type: 'bool', bit: 0 }, { writable: true });
     const d = tcpDriver({ host: '127.0.0.1', port: s.port, timeoutMs: 1000, retries: 0 }, [...bits, other]);
-    driver = d;
+    fixture.driver(d);
     await d.initialize();
     s.regs[5] = 0x0100; // a bit no point writes stays as it is
 

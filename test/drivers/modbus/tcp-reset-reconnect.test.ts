@@ -6,31 +6,22 @@
  */
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../../edge/drivers/driver.js';
-import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';
 import { toModbusError } from '../../../edge/drivers/modbus/errors.js';
 import { sleep } from '../support.js';
 import { point, tcpDriver } from './helpers.js';
-import { startTcpSlave, type TcpSlave } from './tcp-slave.js';
+import { slavePerTest } from './tcp-slave.js';
 
-let slave: TcpSlave | undefined;
-let driver: ModbusDriver | undefined;
-afterEach(async () => {
-  await driver?.stop(true);
-  await slave?.close();
-  driver = undefined;
-  slave = undefined;
-});
+const fixture = slavePerTest();
 
 describe('Modbus TCP connection reset by the device', () => {
   it('reconnects on a later request and reads again; no reading says [object Object]', async () => {
-    const s = await startTcpSlave();
-    slave = s;
+    const s = await fixture.start();
     s.regs[0] = 1234;
     const points = [point('temp', { register: 0 })];
     const d = tcpDriver({ host: '127.0.0.1', port: s.port, timeoutMs: 300, retries: 0, backoffMs: 50 }, points);
-    driver = d;
+    fixture.driver(d);
     await d.initialize();
     expect((await d.read(points))[0]).toMatchObject({ quality: 'good', value: 1234 });
 

@@ -4,6 +4,7 @@
  * 100 holding registers; FC3, FC6, FC16; reads past the end get exception 2 (ILLEGAL DATA ADDRESS).
  */
 import { createServer, type Socket } from 'node:net';
+import { afterEach } from 'vitest';
 
 export interface TcpSlave {
   readonly port: number;
@@ -102,4 +103,29 @@ export async function startTcpSlave(): Promise<TcpSlave> {
     },
   };
   return slave;
+}
+
+/**
+ * The slave and the driver a test starts, stopped after each test of the file that calls this at
+ * its top level.
+ */
+export function slavePerTest(): { start(): Promise<TcpSlave>; driver<D extends { stop(force: boolean): Promise<void> }>(d: D): D } {
+  let slave: TcpSlave | undefined;
+  let driver: { stop(force: boolean): Promise<void> } | undefined;
+  afterEach(async () => {
+    await driver?.stop(true);
+    await slave?.close();
+    driver = undefined;
+    slave = undefined;
+  });
+  return {
+    async start() {
+      slave = await startTcpSlave();
+      return slave;
+    },
+    driver(d) {
+      driver = d;
+      return d;
+    },
+  };
 }

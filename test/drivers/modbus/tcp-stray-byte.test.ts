@@ -4,28 +4,20 @@
  * connection, so after two timeouts in a row the link closes it, says why, and the next request
  * reads over a new connection with a clean buffer.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../../edge/drivers/driver.js';
 import type { ModbusDriver } from '../../../edge/drivers/modbus/driver.js';
 import { modbusTcpManifest } from '../../../edge/drivers/modbus/manifest.js';
 import { capturedLog } from '../../support/captured-log.js';
 import { sleep } from '../support.js';
 import { point } from './helpers.js';
-import { startTcpSlave, type TcpSlave } from './tcp-slave.js';
+import { slavePerTest } from './tcp-slave.js';
 
-let slave: TcpSlave | undefined;
-let driver: ModbusDriver | undefined;
-afterEach(async () => {
-  await driver?.stop(true);
-  await slave?.close();
-  driver = undefined;
-  slave = undefined;
-});
+const fixture = slavePerTest();
 
 describe('Modbus TCP reply stream out of step', () => {
   it('closes the connection after timeouts in a row and reads again over a new one', async () => {
-    const s = await startTcpSlave();
-    slave = s;
+    const s = await fixture.start();
     s.regs[0] = 1234;
     s.tamper = (n, normal) => (n === 2 ? Buffer.concat([normal, Buffer.from([0x00])]) : undefined);
     const { log, lines } = capturedLog<{ msg: string; why?: string }>('info');
@@ -34,7 +26,7 @@ describe('Modbus TCP reply stream out of step', () => {
       { id: 'dev', protocol: 'modbus-tcp', connection: { host: '127.0.0.1', port: s.port, unitId: 1, timeoutMs: 300, retries: 1, backoffMs: 50, maxBlockRegisters: 125, maxGapRegisters: 8 }, points },
       { log, dataDir: '/tmp' },
     ) as ModbusDriver;
-    driver = d;
+    fixture.driver(d);
     await d.initialize();
     expect((await d.read(points))[0]).toMatchObject({ quality: 'good', value: 1234 });
     expect((await d.read(points))[0]).toMatchObject({ quality: 'good', value: 1234 }); // the reply with the stray byte
