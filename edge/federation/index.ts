@@ -74,7 +74,7 @@ export interface FederationGateway {
 export interface StartFederationOptions {
   readonly gateway: FederationGateway;
   readonly config: FederationConfig;
-  /** The gateway's data folder; federation keeps outbox.sqlite and federation.json there. */
+  /** The gateway's data folder; federation keeps outbox.sqlite, federation.json and federation.commands.json there. */
   readonly dataDir: string;
   readonly log?: Logger;
   readonly registry?: Registry;
@@ -163,7 +163,7 @@ export async function startFederation(options: StartFederationOptions): Promise<
   const write = (device: string, point: string, value: WriteValue, origin: string): Promise<void> => gateway.write(device, point, value, origin);
   mkdirSync(dataDir, { recursive: true });
 
-  const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site });
+  const state = await FederationState.open({ path: join(dataDir, 'federation.json'), gateway: gateway.id, site: gateway.site, log: log.child({ component: 'state' }) });
   const outbox = new Outbox({ path: join(dataDir, 'outbox.sqlite'), site: gateway.site, gateway: gateway.id, ...config.outbox, encoding: config.telemetryEncoding, clock, metrics, log: log.child({ component: 'outbox' }) });
   const startedAt = clock();
 
@@ -215,7 +215,9 @@ export async function startFederation(options: StartFederationOptions): Promise<
 
   const untilStored = config.outbox.deleteOn === 'stored' ? { timeoutMs: config.outbox.storedTimeoutS * 1000, window: config.outbox.receiptWindow } : undefined;
   const publisher = new Publisher({ mqtt: config.mqtt, site: gateway.site, gateway: gateway.id, outbox, metrics, log: log.child({ component: 'publisher' }), birth, stateIntervalS: config.stateIntervalS, clock, untilStored, ...(options.refusal ? { refusal: options.refusal } : {}) });
-  const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ component: 'commands' }), clock });
+  const commands = new CommandHandler({ site: gateway.site, gateway: gateway.id, outbox, state, write, ...(gateway.setMode ? { setMode: gateway.setMode } : {}), metrics, log: log.child({ component: 'commands' }), clock, hubClock: () => publisher.hubNow() });
+  // Final acks of commands that finished after the last run's outbox closed (a shutdown during a long write).
+  await commands.resendUnacked();
   publisher.subscribe(commands.topic, 1, (_topic, payload) => void commands.handle(payload));
 
   const remoteConfig =

@@ -78,6 +78,10 @@ export interface PublisherOptions {
 }
 
 const END = Number.MAX_SAFE_INTEGER;
+/** How fast the monotonic clock here and the hub's clock can drift apart (100 ppm: two cheap crystals, no NTP). */
+const HUB_CLOCK_DRIFT = 1e-4;
+/** Receipts behind the hub clock kept here for this long, without a silence as long, mean the hub's clock was set back. */
+const HUB_CLOCK_STEP_BACK_MS = 60_000;
 /**
  * A close counts against a row (a strike) only this soon after the row's publish was written: a
  * broker that refuses a publish closes the connection as soon as it reads it. A link that dies
@@ -150,6 +154,10 @@ export class Publisher {
   private stopRetrying: () => void = () => undefined;
   readonly metrics: FederationMetrics;
   private hubClockSkewMs: number | undefined;
+  /** The ts of the last stored receipt and the monotonic time it came: the hub's clock, whatever this one does since. */
+  private hubClockAt: { hubTs: number; monotonic: number } | undefined;
+  /** The run of receipts behind hubClockAt: first and last (monotonic); undefined when the last one agreed. */
+  private hubClockBehind: { since: number; last: number } | undefined;
   private readonly receiptWindow: number;
   /** Counts successful connections; `linkUp` while one is open. */
   private connection = 0;
@@ -191,6 +199,41 @@ export class Publisher {
   /** The hub's clock minus this gateway's, from the last stored receipt; undefined before the first. */
   get clockSkewMs(): number | undefined {
     return this.hubClockSkewMs;
+  }
+
+  /**
+   * The hub's clock now: the last stored receipt's ts plus the monotonic time since, so a step of
+   * this gateway's clock (NTP arriving after the receipt) does not move it. Undefined before the first.
+   */
+  hubNow(): number | undefined {
+    const at = this.hubClockAt;
+    return at === undefined ? undefined : at.hubTs + (this.monotonic() - at.monotonic);
+  }
+
+  /**
+   * Takes a receipt's ts as the hub's clock now when it is later than the clock kept so far says.
+   * Each receipt is a lower bound of the hub's time (sent at its ts, here some transit later); one
+   * well behind is one the broker kept through an outage, carrying the hub's time of then, and would
+   * set the clock back by the outage (a command the hub gave up on meanwhile would look fresh). So
+   * the clock goes back only by what the two clocks can have drifted apart since it was last set
+   * (HUB_CLOCK_DRIFT), or when every receipt for HUB_CLOCK_STEP_BACK_MS says it is behind (the hub's
+   * clock was set back): a run broken by a silence that long starts again.
+   */
+  private measureHubClock(ts: number): void {
+    const now = this.monotonic();
+    const at = this.hubClockAt;
+    if (at !== undefined) {
+      const current = at.hubTs + (now - at.monotonic);
+      const behind = current - ts;
+      if (behind > (now - at.monotonic) * HUB_CLOCK_DRIFT) {
+        const run = this.hubClockBehind;
+        this.hubClockBehind = run === undefined || now - run.last > HUB_CLOCK_STEP_BACK_MS ? { since: now, last: now } : { since: run.since, last: now };
+        if (now - this.hubClockBehind.since < HUB_CLOCK_STEP_BACK_MS) return;
+        this.options.log.warn({ behindMs: Math.round(behind) }, "the hub's clock went back: taken from its receipts");
+      }
+    }
+    this.hubClockBehind = undefined;
+    this.hubClockAt = { hubTs: ts, monotonic: now };
   }
 
   get connected(): boolean {
@@ -243,6 +286,7 @@ export class Publisher {
     }
     // Sent within milliseconds of its ts, so this is the hub's clock against ours, give or take the transit.
     this.hubClockSkewMs = r.value.ts - Date.now();
+    this.measureHubClock(r.value.ts);
     // The hub answers: resends go back to every storedTimeoutS, for every row that expired.
     this.receiptSinceResend = true;
     this.probes = 0;
