@@ -23,6 +23,11 @@ export interface EvidenceWindow {
   readonly to?: number;
   /** Engineering unit, as the gateway's birth announced it (its device profile). */
   readonly unit?: string;
+  /**
+   * An on/off point (its raw values are booleans): set also when the samples are bucket averages
+   * (fractions of the time it was on), so the page still charts it as on and off.
+   */
+  readonly binary?: true;
   readonly samples: readonly EvidenceSample[];
 }
 
@@ -69,11 +74,18 @@ export async function readWindow(store: HubStore, gateway: string, ref: PointRef
   const counted = buckets.reduce((n, b) => n + b.count, 0);
   if (counted > RAW_LIMIT) {
     const samples = buckets.map((b) => ({ ts: Math.max(from, b.start), value: b.avg }));
-    return { ...head, samples: thin(samples, MAX_SAMPLES) };
+    // The averages no longer tell an on/off point: the first raw values that count (not bad, not null) do.
+    const { samples: first } = await store.historyHead(gateway, ref.device, ref.point, from, to, 16);
+    return { ...head, ...binaryFlag(first.filter((s) => s.quality !== 'bad' && s.value !== null)), samples: thin(samples, MAX_SAMPLES) };
   }
   const raw = await store.history(gateway, ref.device, ref.point, from, to);
   const good = raw.filter((s) => s.quality !== 'bad').map((s) => ({ ts: s.ts, value: s.value }));
-  return { ...head, samples: thin(good, MAX_SAMPLES) };
+  return { ...head, ...binaryFlag(good), samples: thin(good, MAX_SAMPLES) };
+}
+
+/** `{ binary: true }` when the values are all booleans (an on/off point), else nothing. */
+function binaryFlag(samples: readonly { readonly value: unknown }[]): { binary?: true } {
+  return samples.length > 0 && samples.every((s) => typeof s.value === 'boolean') ? { binary: true } : {};
 }
 
 function thin<T>(samples: readonly T[], max: number): T[] {

@@ -1,5 +1,5 @@
 /**
- * Every view of the review page on a 390x844 phone: nothing wider than the viewport (no sideways
+ * Every view of the review page on a 390x844 phone (an item with a long point name too): nothing wider than the screen (no sideways
  * scrolling, no clipped column), values with their units (from the gateway's birth), long point
  * names wrapped only between words, no navigation before login, urgency in words. Leaves
  * test-artifacts/phone-*.png.
@@ -132,6 +132,15 @@ describe.skipIf(!hasChromium)('review page on a 390x844 phone', () => {
     await page.locator('figure.chart svg[role="img"]').first().waitFor();
     await page.locator('summary', { hasText: 'Modify' }).click();
     expect(await overflowing(page), 'item detail').toEqual([]);
+
+    // The item about the long point: its heading, the safety label after one tap, Modify open.
+    await page.goto(`${w.url}/#/review/rv-phone-0002`);
+    await page.locator('#approve').waitFor();
+    await page.locator('#approve').tap();
+    await expect.poll(() => page.locator('#approve').textContent()).toContain(`Confirm: Set ahu1.${LONG}`);
+    await page.locator('summary', { hasText: 'Modify' }).click();
+    expect(await overflowing(page), 'long-named item, Confirm label, Modify').toEqual([]);
+    expect(await midWordBreaks(page, 'main h1, #approve, label[for="modify-value"]'), 'long-named item').toEqual([]);
 
     await page.getByRole('link', { name: 'Work orders' }).click();
     await page.locator('[data-work-order]').first().waitFor();

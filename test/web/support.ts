@@ -117,10 +117,15 @@ export async function axeViolations(page: Page): Promise<string[]> {
   return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
 }
 
-/** Elements whose right edge lies beyond the viewport, as "tag.class (right px)". */
+/**
+ * Elements whose right edge lies beyond the device's width, as "tag.class (right px)". Not
+ * window.innerWidth: mobile Chrome widens the layout viewport to fit content that spills over
+ * (and zooms the page out), so innerWidth grows with the very overflow this looks for.
+ */
 export async function overflowing(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const width = window.innerWidth;
+  const device = page.viewportSize()?.width;
+  if (device === undefined) throw new Error('overflowing() needs a page with a fixed viewport (launchBrowser gives one)');
+  return page.evaluate((width) => {
     const out: string[] = [];
     if (document.documentElement.scrollWidth > width) out.push(`document scrollWidth ${document.documentElement.scrollWidth} > ${width}`);
     for (const el of Array.from(document.querySelectorAll('body *'))) {
@@ -129,5 +134,14 @@ export async function overflowing(page: Page): Promise<string[]> {
       if (r.right > width + 0.5) out.push(`${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : ''} "${(el.textContent ?? '').slice(0, 40)}" right ${Math.round(r.right)}`);
     }
     return out;
-  });
+  }, device);
+}
+
+/** Logs in on the page's login form and waits for the queue (or, with `landing`, that heading). */
+export async function logIn(page: Page, url: string, user: { username: string; password: string } = TECH, landing = 'Review queue'): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('User name').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { name: landing }).waitFor();
 }

@@ -14,6 +14,24 @@ export class ApiError extends Error {
   }
 }
 
+let sessionEnded: (() => void) | undefined;
+/**
+ * Told when a call finds the session over (a 401 outside the login calls: it expired or was
+ * revoked), before the call fails: the page asks to log in again, keeping what was typed.
+ */
+export function onSessionEnded(listener: () => void): void {
+  sessionEnded = listener;
+}
+
+/**
+ * What a failed call says to the user: the API's message, the fields it refused and what to do.
+ * A session that ended is a login prompt, never the API's hint for programs (POST /auth/login).
+ */
+export function apiErrorText(err: ApiError): string {
+  if (err.code === 'SWG_ERR_AUTH_REQUIRED') return 'Your session ended; log in again.';
+  return `${err.message}${err.fields.length ? ` (${err.fields.map((f) => `${f.path} ${f.message}`).join('; ')})` : ''}. ${err.hint}`;
+}
+
 async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
   const res = await fetch(url, {
     method,
@@ -24,6 +42,7 @@ async function call<T>(method: string, url: string, body?: unknown): Promise<T> 
   const data = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; hint: string; fields?: { path: string; message: string }[] } };
   if (!res.ok) {
     const e = data.error;
+    if (res.status === 401 && !url.startsWith('/api/v1/auth/')) sessionEnded?.();
     throw new ApiError(res.status, e?.code ?? 'HTTP', e?.message ?? res.statusText, e?.hint ?? '', e?.fields);
   }
   return data as T;

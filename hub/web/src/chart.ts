@@ -42,7 +42,7 @@ export function chart(series: Series): HTMLElement {
   const pts = series.points;
   const fig = h('figure', { class: 'chart' });
   if (pts.length === 0) {
-    fig.append(h('figcaption', {}, `${series.label}: no numeric data`));
+    fig.append(h('figcaption', {}, h('span', {}, breakable(series.label), ': no numeric data')));
     return fig;
   }
   const t0 = pts[0]!.ts;

@@ -23,6 +23,14 @@ export function append(el: Element, children: (Child | Child[])[]): void {
   }
 }
 
+/**
+ * Said above a view shown again because it changed under the user (decided elsewhere, expired):
+ * what they did or typed was not recorded (an error), or it was after all (`recorded`).
+ */
+export function staleNotice(text: string, recorded = false): HTMLElement {
+  return h('p', { class: recorded ? 'notice' : 'error', role: 'alert', id: 'stale-notice' }, text);
+}
+
 const SVG = 'http://www.w3.org/2000/svg';
 export function s(tag: string, attrs: Record<string, string | number> = {}, ...children: (Node | string)[]): SVGElement {
   const el = document.createElementNS(SVG, tag);

@@ -3,7 +3,7 @@
  * Enrollment, for admins: make one-time tokens for a site (each shown once, with its QR code for
  * the sticker on the box), revoke unused ones, and revoke an enrolled gateway (it is cut off at once).
  */
-import { api, ApiError } from './api.js';
+import { api, apiErrorText, ApiError } from './api.js';
 import { ago, breakable, h } from './dom.js';
 import type { CreatedToken, EnrolledGateway, EnrollmentToken } from './types.js';
 
@@ -12,9 +12,23 @@ interface Hooks {
   onChanged(): void;
 }
 
-const message = (err: unknown): string => (err instanceof ApiError ? `${err.message}. ${err.hint}` : 'Cannot reach the hub.');
+const message = (err: unknown): string => (err instanceof ApiError ? apiErrorText(err) : 'Cannot reach the hub.');
 
-function createdCard(t: CreatedToken & { claim?: string; qrSvg?: string }): HTMLElement {
+type Created = CreatedToken & { claim?: string; qrSvg?: string };
+
+/**
+ * The tokens made on this visit of the view. Their secrets are shown once, so they outlive a
+ * re-render of the view (a revoke, a live reload after a reconnect) until the admin hides them or
+ * leaves the view (forgetCreatedTokens).
+ */
+let created: readonly Created[] = [];
+
+/** Leaving the view (or logging out) drops the secrets just shown. */
+export function forgetCreatedTokens(): void {
+  created = [];
+}
+
+function createdCard(t: Created): HTMLElement {
   const qr = t.qrSvg ? h('img', { class: 'qr', alt: `QR code of the claim for token ${t.id}`, src: `data:image/svg+xml;base64,${btoa(t.qrSvg)}`, width: 180, height: 180 }) : undefined;
   return h(
     'li',
@@ -31,7 +45,25 @@ function createdCard(t: CreatedToken & { claim?: string; qrSvg?: string }): HTML
   );
 }
 
-function createForm(hooks: Hooks, shown: HTMLElement): HTMLElement {
+/** The tokens just created, and a button to hide them once copied; `render` shows `created` again. */
+function createdTokens(): { readonly el: HTMLElement; render(): void } {
+  const list = h('ul', { class: 'cards', 'aria-label': 'Tokens just created', 'aria-live': 'polite' });
+  const hide = h('button', { type: 'button', class: 'btn small', id: 'enroll-hide' }, 'Hide the new tokens');
+  const render = (): void => {
+    list.replaceChildren(...created.map(createdCard));
+    hide.hidden = created.length === 0;
+  };
+  hide.addEventListener('click', () => {
+    if (!window.confirm('Hide the new tokens? Their secrets cannot be shown again.')) return;
+    created = [];
+    render();
+    document.getElementById('enroll-title')?.focus();
+  });
+  render();
+  return { el: h('div', {}, list, hide), render };
+}
+
+function createForm(hooks: Hooks, shown: { render(): void }): HTMLElement {
   const site = h('input', { id: 'enroll-site', name: 'site', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9_\\-]{0,63}', autocapitalize: 'none' });
   const gateway = h('input', { id: 'enroll-gateway', name: 'gateway', pattern: '[A-Za-z0-9][A-Za-z0-9_\\-]{0,63}', autocapitalize: 'none' });
   const count = h('input', { id: 'enroll-count', name: 'count', type: 'number', min: 1, max: 100, value: 1, inputmode: 'numeric' });
@@ -62,7 +94,8 @@ function createForm(hooks: Hooks, shown: HTMLElement): HTMLElement {
     api.createEnrollmentTokens({ site: site.value.trim(), ...(gateway.value.trim() ? { gateway: gateway.value.trim() } : {}), count: n, ttl: ttl.value, qr: true }).then(
       (res) => {
         button.disabled = false;
-        shown.replaceChildren(...res.items.map(createdCard));
+        created = res.items;
+        shown.render();
         hooks.announce(`Created ${res.items.length} token(s) for site ${site.value.trim()}; they are shown once.`);
       },
       (err: unknown) => {
@@ -95,7 +128,7 @@ function revokeButton(label: string, run: () => Promise<unknown>, done: string, 
 }
 
 export function enrollmentView(tokens: EnrollmentToken[], gateways: EnrolledGateway[], hooks: Hooks): HTMLElement {
-  const shown = h('ul', { class: 'cards', 'aria-label': 'Tokens just created', 'aria-live': 'polite' });
+  const shown = createdTokens();
   const active = tokens.filter((t) => t.state === 'active');
   const tokenList = h(
     'ul',
@@ -132,7 +165,7 @@ export function enrollmentView(tokens: EnrollmentToken[], gateways: EnrolledGate
     { 'aria-labelledby': 'enroll-title' },
     h('h1', { id: 'enroll-title', tabindex: '-1' }, 'Enroll gateways'),
     createForm(hooks, shown),
-    shown,
+    shown.el,
     h('h2', {}, `Unused tokens (${active.length})`),
     active.length === 0 ? h('p', { class: 'empty' }, 'No unused tokens.') : tokenList,
     h('h2', {}, `Enrolled gateways (${gateways.length})`),

@@ -23,7 +23,7 @@ export function fleetView(gateways: Gateway[], deployments: Deployment[] = []): 
         h(
           'a',
           { href: `#/gateway/${encodeURIComponent(g.gateway)}`, class: 'card', 'data-gateway': g.gateway },
-          h('span', { class: 'card-body' }, h('strong', {}, g.gateway), h('span', { class: 'muted' }, `${g.site}${g.version ? ` · v${g.version}` : ''}`), h('span', { class: 'muted' }, `seen ${ago(g.lastSeen)} · ${health}`), ...problems.map((c) => h('span', { class: `health-${c.status}`, 'data-check': c.name }, `${c.status === 'critical' ? 'Critical' : 'Warning'}: ${c.name} — ${c.detail}`))),
+          h('span', { class: 'card-body' }, h('strong', {}, g.gateway), h('span', { class: 'muted' }, `${g.site}${g.version ? ` · v${g.version}` : ''}`), h('span', { class: 'muted' }, `seen ${ago(g.lastSeen)} · ${health}`), ...problems.map((c) => h('span', { class: `health-${c.status}`, 'data-check': c.name }, breakable(`${c.status === 'critical' ? 'Critical' : 'Warning'}: ${c.name} — ${c.detail}`)))),
           pill(g.revoked ? 'revoked' : g.status),
         ),
       ),

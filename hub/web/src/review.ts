@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 /** The review queue (highest priority first) and an item's detail with evidence and decisions. */
-import { api, ApiError } from './api.js';
+import { api, apiErrorText, ApiError } from './api.js';
 import { chart, isBinary, numeric } from './chart.js';
-import { ago, breakable, fmt, h } from './dom.js';
+import { ago, breakable, fmt, h, staleNotice } from './dom.js';
 import type { Action, Command, Me, ReviewItem } from './types.js';
 
 export function describeAction(a: Action): string {
@@ -67,6 +67,8 @@ interface Telemetry {
   point?: string;
   unit?: string;
   samples?: { ts: number; value: unknown }[];
+  /** An on/off point, as the hub read it from the raw values (its samples may be bucket averages). */
+  binary?: boolean;
 }
 interface VoteView {
   voter?: string;
@@ -77,7 +79,7 @@ interface VoteView {
 
 function evidenceCharts(evidence: Record<string, unknown>): HTMLElement[] {
   const windows = (Array.isArray(evidence.telemetry) ? evidence.telemetry : []) as Telemetry[];
-  return windows.map((w) => chart({ label: `${w.device ? `${w.device}.` : ''}${w.point ?? 'value'}`, unit: w.unit, binary: isBinary(w.samples ?? []), points: numeric(w.samples ?? []) }));
+  return windows.map((w) => chart({ label: `${w.device ? `${w.device}.` : ''}${w.point ?? 'value'}`, unit: w.unit, binary: w.binary === true || isBinary(w.samples ?? []), points: numeric(w.samples ?? []) }));
 }
 
 function votesTable(title: string, votes: VoteView[]): HTMLElement | null {
@@ -103,7 +105,7 @@ export interface DetailHandlers {
 }
 
 function errorText(err: unknown): string {
-  if (err instanceof ApiError) return `${err.message}${err.fields.length ? ` (${err.fields.map((f) => `${f.path} ${f.message}`).join('; ')})` : ''}. ${err.hint}`;
+  if (err instanceof ApiError) return apiErrorText(err);
   // fetch() itself failed (a TypeError): the request may or may not have reached the hub.
   if (err instanceof TypeError) return 'The hub did not answer (restarting, or no network): the decision may not have been recorded. Reload the item to see its state.';
   return String(err);
@@ -115,6 +117,26 @@ function commandText(item: ReviewItem, command: Command | undefined): string {
   if (item.state === 'approved') return 'not sent yet (waiting for the gateway)';
   if (item.state === 'executed') return 'sent';
   return 'not sent';
+}
+
+/**
+ * Why a decision on the item was not recorded (it was decided elsewhere or expired meanwhile), or,
+ * when the user decided it themselves (the answer to their request was lost), that it was.
+ */
+export function itemNotice(item: ReviewItem, me: Me, reason: string): HTMLElement {
+  if (item.state !== 'pending' && item.decidedBy === me.name) {
+    return staleNotice(`Your decision was recorded: ${item.state}, decided by you ${ago(item.decidedAt ?? item.createdAt)}. This is the item as it is now.`, true);
+  }
+  return staleNotice(`Not recorded: ${reason}. This is the item as it is now.`);
+}
+
+/**
+ * A value typed for a numeric point: "21.5", or "21,5" from a phone keyboard with a decimal comma.
+ * A comma followed by three digits ("1,500") may be a thousands separator: not a number here.
+ */
+function parseDecimal(raw: string): number {
+  if (/,\d{3}$/.test(raw.trim())) return Number.NaN;
+  return Number(/^[^.,]*,[^.,]*$/.test(raw) ? raw.replace(',', '.') : raw);
 }
 
 export function detailView(item: ReviewItem, me: Me, command: Command | undefined, handlers: DetailHandlers, notice?: string): HTMLElement {
@@ -145,22 +167,25 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     // is tapped by accident), naming what goes where; the first tap's offer lapses after 5 s.
     const approve = h('button', { type: 'button', class: 'btn primary', id: 'approve' }, 'Approve');
     let armed: number | undefined;
+    const disarm = (): void => {
+      window.clearTimeout(armed);
+      armed = undefined;
+      approve.textContent = 'Approve';
+    };
     approve.addEventListener('click', () => {
       if (armed === undefined) {
-        approve.textContent = `Confirm: ${describeAction(item.action)} on ${item.gateway}`;
+        approve.replaceChildren(...breakable(`Confirm: ${describeAction(item.action)} on ${item.gateway}`));
         handlers.announce('Tap again to confirm');
-        armed = window.setTimeout(() => {
-          armed = undefined;
-          approve.textContent = 'Approve';
-        }, 5000);
+        armed = window.setTimeout(disarm, 5000);
         return;
       }
       window.clearTimeout(armed);
       armed = undefined;
-      void run(approve, () => api.approve(item.id), 'Approved');
+      // Failed (no answer, refused): the button asks afresh, two taps again, not "Confirm" with one.
+      void run(approve, () => api.approve(item.id), 'Approved').then(disarm);
     });
     const reason = h('textarea', { id: 'reject-reason', name: 'reason', required: true, rows: 2, maxlength: 2000 });
-    const rejectBtn = h('button', { type: 'submit', class: 'btn danger' }, 'Reject');
+    const rejectBtn = h('button', { type: 'submit', class: 'btn danger', id: 'reject' }, 'Reject');
     const rejectForm = h('form', { class: 'decision', 'aria-label': 'Reject', novalidate: true }, h('label', { for: 'reject-reason' }, 'Reason for rejecting'), reason, rejectBtn);
     rejectForm.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -174,7 +199,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     });
     decisions.push(h('div', { class: 'actions' }, approve), rejectForm);
     const a = item.action;
-    const modBtn = h('button', { type: 'submit', class: 'btn' }, 'Approve with this value');
+    const modBtn = h('button', { type: 'submit', class: 'btn', id: 'modify-submit' }, 'Approve with this value');
     let input: HTMLInputElement | HTMLSelectElement;
     if (a.kind === 'write' && typeof a.value === 'boolean') {
       // On or off, chosen: typed, a phone's capital "True" (or "on", "1") must not become false.
@@ -184,13 +209,13 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     } else {
       input = h('select', { id: 'modify-value', name: 'value' }, ...['auto', 'manual', 'maintenance'].map((m) => h('option', { value: m, selected: m === a.mode }, m)));
     }
-    const modForm = h('form', { class: 'decision', 'aria-label': 'Modify', novalidate: true }, h('label', { for: 'modify-value' }, a.kind === 'write' ? `New value for ${a.device}.${a.point}` : 'Mode'), input, modBtn);
+    const modForm = h('form', { class: 'decision', 'aria-label': 'Modify', novalidate: true }, h('label', { for: 'modify-value' }, a.kind === 'write' ? breakable(`New value for ${a.device}.${a.point}`) : 'Mode'), input, modBtn);
     modForm.addEventListener('submit', (e) => {
       e.preventDefault();
       let action: Action;
       if (a.kind === 'write') {
         const raw = input.value.trim();
-        const value = typeof a.value === 'number' ? Number(raw) : typeof a.value === 'boolean' ? raw === 'true' : raw;
+        const value = typeof a.value === 'number' ? parseDecimal(raw) : typeof a.value === 'boolean' ? raw === 'true' : raw;
         if (raw === '' || (typeof value === 'number' && !Number.isFinite(value))) {
           error.textContent = typeof a.value === 'number' ? 'Enter a number.' : 'Enter a value.';
           error.hidden = false;
@@ -212,7 +237,7 @@ export function detailView(item: ReviewItem, me: Me, command: Command | undefine
     { 'aria-labelledby': 'item-title', 'data-state': item.state },
     h('a', { href: '#/queue', class: 'back' }, '← Queue'),
     h('h1', { id: 'item-title', tabindex: '-1' }, breakable(describeAction(item.modifiedAction ?? item.action))),
-    notice ? h('p', { class: 'error', role: 'alert', id: 'stale-notice' }, `Not recorded: ${notice}. This is the item as it is now.`) : null,
+    notice ? itemNotice(item, me, notice) : null,
     h(
       'dl',
       { class: 'facts' },

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** Maintenance work orders: open ones most urgent first, each closable with a note of what was done. */
-import { api, ApiError } from './api.js';
+import { api, apiErrorText, ApiError } from './api.js';
 import { ago, breakable, h } from './dom.js';
 import type { Me, WorkOrder } from './types.js';
 
@@ -70,7 +70,7 @@ function closeForm(o: WorkOrder, hooks: { announce(text: string): void; onClosed
       },
       (err: unknown) => {
         button.disabled = false;
-        error.textContent = err instanceof ApiError ? `${err.message}. ${err.hint}` : 'Cannot reach the hub.';
+        error.textContent = err instanceof ApiError ? apiErrorText(err) : 'Cannot reach the hub.';
         error.hidden = false;
       },
     );
