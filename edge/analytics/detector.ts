@@ -627,6 +627,28 @@ export class PointDetector {
     if (o.volatilityRecord.size > 0) d.volatility = new VolatilityRecord(o.volatilityRecord, state.volatilityRecord);
   }
 
+  /**
+   * Restore path only (the anomaly monitor, right after loading a saved state): continues what
+   * this detector learned under changed options, applied over the saved ones: the alert level,
+   * retrainEvery, the forecaster's epochs, and maxHistory (the kept history is trimmed to its
+   * newest readings, or may grow). Only options that a learned state can take are accepted; the
+   * state is taken (state()) and restored (restore()) as save and load do, and neither scoring nor
+   * learning changes otherwise.
+   */
+  async reconfigure(changes: { readonly alertLevel?: number; readonly retrainEvery?: number; readonly maxHistory?: number; readonly epochs?: number }): Promise<void> {
+    const state = await this.state();
+    const o = this.options;
+    const options: DetectorOptions = {
+      ...o,
+      alertLevel: changes.alertLevel ?? o.alertLevel,
+      retrainEvery: changes.retrainEvery ?? o.retrainEvery,
+      maxHistory: changes.maxHistory ?? o.maxHistory,
+      forecaster: { ...o.forecaster, epochs: changes.epochs ?? o.forecaster.epochs },
+    };
+    (this as { options: DetectorOptions }).options = options;
+    this.restore({ ...state, options });
+  }
+
   /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });

@@ -7,19 +7,25 @@
  *
  * Polling never waits for analytics: samples are queued per point and scored in the background
  * (training is the detector's own background job). Learned state is saved under
- * <dataDir>/models/<device>/<point>/ periodically and on stop, and reloaded on start.
+ * <dataDir>/models/<device>/<point>/ periodically and on stop (each file flushed to the disk),
+ * and reloaded on start: detector.json and monitor.json each on its own, and the config's
+ * threshold, retrainEvery, epochs and maxHistory applied over a saved detector's.
+ *
+ * learningHours and the 6 h before a value joins the learned range are counted in observed time
+ * (the gaps between a point's readings, a clock step or a stop counting as one interval), not on
+ * the wall clock the readings are stamped with; a point still learning has no score() for rules.
  *
  * Fleet learning (analytics.fleetLearning, driven by edge/federation/fleet-priors.ts): a point with
  * no saved state of its own may start from a fleet prior (adoptPrior); its detector score then
  * raises events as soon as the detector scores, while the range and stuck-value checks still
  * learn this unit for learningHours. A point's own learning is offered back (sharePriors).
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/kit/errors.js';
-import { currentBackend, detectorFromPrior, exportPrior, loadDetector, PointDetector, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
+import { currentBackend, detectorFromPrior, exportPrior, loadDetector, PointDetector, resolveOptions, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
 import type { DetectorPrior } from '../../shared/wire/detector-prior.js';
 import type { AnalyticsConfig, AnalyticsPointConfig } from '../analytics/schema.js';
 import type { Reading } from '../drivers/driver.js';
@@ -65,20 +71,39 @@ interface Sample {
   readonly value: number;
 }
 
-/** The monitor's own learned state next to detector.json. */
+/**
+ * The monitor's own learned state next to detector.json (monitor.json). Version 2 counts learning
+ * time and the envelope delay in `observed` time, not wall time (see advance()); a version 1 file
+ * is converted on load (readSidecar).
+ */
 interface Sidecar {
-  v: 1;
+  v: 2;
+  /** Reading timestamps (wall clock): for the record and the order of readings, not for durations. */
   firstTs?: number;
   lastTs?: number;
   lastValue?: number;
+  /**
+   * Time this point has been observed (ms): the gaps between its readings added up, each at most
+   * STEP_FACTOR typical intervals (a longer one, or one going back in time, counts as one typical
+   * interval). Monotonic: an NTP step of the wall clock, or a gateway off for a week, does not
+   * move it. learningHours and the envelope delay are measured on it.
+   */
+  observed: number;
+  /** The last positive gaps between readings (ms), newest last: their median is the typical interval. */
+  gaps: number[];
   run: number;
   longestRun: number;
   /** Samples and value changes seen outside stuck periods (how lively the signal is). */
   samples: number;
   changes: number;
   env: number[];
-  /** [ts, value, 1 = do not learn] waiting ENVELOPE_LAG_MS before joining env. */
-  pending: [number, number, number][];
+  /**
+   * Values waiting ENVELOPE_LAG_MS of observed time before joining env, one bucket per
+   * PENDING_BUCKET_MS of observed time: [observed ms of its newest value, min, max, count]. Bounded
+   * whatever the sample rate: at most ENVELOPE_LAG_MS / PENDING_BUCKET_MS + 1 buckets (361).
+   * Values that must not be learned (an excursion) never enter it.
+   */
+  pending: [number, number, number, number][];
   excursion: number;
   lastEventAt: number;
   active: boolean;
@@ -129,7 +154,16 @@ const CLEAR_SAMPLES = 5;
 /** Samples in a row outside the range before it counts (one odd reading is the detector's job). */
 const RANGE_CONFIRM = 3;
 const SIDECAR = 'monitor.json';
+const DETECTOR = 'detector.json';
+/** Observed time (Sidecar.observed) a value waits before it joins the learned range. */
 const ENVELOPE_LAG_MS = 6 * 3_600_000;
+/** Width of one bucket of values waiting to join the learned range (observed time). */
+const PENDING_BUCKET_MS = 60_000;
+/** A gap between readings longer than this many typical intervals counts as one interval (clock step, outage). */
+const STEP_FACTOR = 10;
+/** Gaps kept for the typical interval, and how many it needs before it judges a gap. */
+const GAPS_KEPT = 9;
+const GAPS_NEEDED = 3;
 /** Share of samples that differ from the previous one for the stuck check to apply. */
 const LIVELY = 0.9;
 
@@ -187,28 +221,95 @@ export class AnomalyMonitor {
       const { epochs, ...budget } = d;
       const input: DetectorOptionsInput = { ...budget, alertLevel: threshold, ...(epochs !== undefined ? { forecaster: { epochs } } : {}) };
       let detector: PointDetector | undefined;
-      let side: Sidecar = { v: 1, run: 0, longestRun: 0, samples: 0, changes: 0, env: [], pending: [], excursion: 0, lastEventAt: -Infinity, active: false };
-      if (existsSync(join(dir, 'detector.json'))) {
+      let side = newSidecar();
+      // The two files are read on their own: a damaged monitor.json (a power cut while it was
+      // written) must not throw away an intact detector, which the next save would then overwrite.
+      if (existsSync(join(dir, DETECTOR))) {
         try {
           detector = await loadDetector(dir, cfg.point, this.log);
-          side = { ...side, ...(JSON.parse(await readFile(join(dir, SIDECAR), 'utf8').catch(() => '{}')) as Partial<Sidecar>) };
-          side.lastEventAt ??= -Infinity;
           this.log.info({ point: cfg.point, readings: detector.readings, hasModel: detector.hasModel }, 'anomaly model loaded');
         } catch (err) {
-          this.log.warn({ point: cfg.point, err: errorMessage(err) }, 'saved anomaly model unreadable; learning from scratch');
+          this.log.warn({ point: cfg.point, file: join(dir, DETECTOR), err: errorMessage(err) }, 'saved anomaly detector unreadable; the detector learns from scratch');
           detector = undefined;
         }
+        side = await this.readSidecar(cfg.point, dir, detector !== undefined);
+        // The fleet prior named in the sidecar belongs to the detector that was lost.
+        if (!detector) {
+          delete side.prior;
+          delete side.sharedAt;
+        }
       }
+      if (detector) await this.applyConfiguredOptions(cfg.point, detector, input, side);
       const fresh = { announced: false, queue: [], draining: false, chain: Promise.resolve(), dropped: 0, detectorScore: 0, outOfRange: false, flatline: false, below: 0 };
       const state = { ref: cfg.point, device, point, dir, cfg, threshold, input, own: detector !== undefined, side, lastQueuedTs: side.lastTs ?? -Infinity };
       this.points.set(cfg.point, { ...state, ...fresh, detector: detector ?? new PointDetector(input, cfg.point) });
     }
   }
 
-  /** Combined score of a monitored point (undefined when not monitored or not scored yet). */
+  /**
+   * monitor.json of `point` (a fresh one when missing); a file that cannot be read, parsed or
+   * converted is logged with its path and replaced by a fresh one: the range and stuck-value checks
+   * learn again (learningHours), the detector is kept.
+   */
+  private async readSidecar(point: string, dir: string, detectorKept: boolean): Promise<Sidecar> {
+    const file = join(dir, SIDECAR);
+    if (!existsSync(file)) return newSidecar();
+    try {
+      return parseSidecar(JSON.parse(await readFile(file, 'utf8')) as unknown);
+    } catch (err) {
+      this.log.warn(
+        { point, file, err: errorMessage(err) },
+        detectorKept ? 'saved monitor state unreadable; the saved detector is kept, the range and stuck-value checks learn again' : 'saved monitor state unreadable; the range and stuck-value checks learn again',
+      );
+      return newSidecar();
+    }
+  }
+
+  /**
+   * A saved detector keeps the options it was saved with; the config's are applied over them
+   * where that is safe on a learned state: the alert level (the threshold), the forecaster's
+   * epochs, retrainEvery, and maxHistory (the kept history is trimmed to the newest readings).
+   * warmup and minTrain are kept as saved (they shape a detector's first readings; a larger
+   * warm-up would send a scoring detector back to learning): a difference is logged.
+   */
+  private async applyConfiguredOptions(point: string, detector: PointDetector, input: DetectorOptionsInput, side: Sidecar): Promise<void> {
+    const want = resolveOptions(input);
+    const saved = detector.options;
+    const changes: { alertLevel?: number; retrainEvery?: number; maxHistory?: number; epochs?: number } = {};
+    if (saved.alertLevel !== want.alertLevel) changes.alertLevel = want.alertLevel;
+    if (saved.retrainEvery !== want.retrainEvery) changes.retrainEvery = want.retrainEvery;
+    if (saved.maxHistory !== want.maxHistory) changes.maxHistory = want.maxHistory;
+    if (saved.forecaster.epochs !== want.forecaster.epochs) changes.epochs = want.forecaster.epochs;
+    const from = { alertLevel: saved.alertLevel, retrainEvery: saved.retrainEvery, maxHistory: saved.maxHistory, epochs: saved.forecaster.epochs };
+    if (Object.keys(changes).length > 0) {
+      try {
+        await detector.reconfigure(changes);
+        const changed = Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, { saved: from[k as keyof typeof from], now: v }]));
+        this.log.info({ point, changed }, 'saved anomaly detector continues with the configured options');
+      } catch (err) {
+        this.log.warn({ point, options: Object.keys(changes), err: errorMessage(err) }, 'could not apply the configured options to the saved anomaly detector; it keeps its saved ones');
+      }
+    }
+    // A detector started from a fleet prior has a warm-up of its own (detectorFromPrior).
+    const kept: Array<'warmup' | 'minTrain'> = side.prior === undefined ? ['warmup', 'minTrain'] : ['minTrain'];
+    for (const option of kept) {
+      if (saved[option] !== want[option]) {
+        this.log.warn({ point, option, saved: saved[option], configured: want[option] }, 'analytics.detector option differs from the saved detector; the saved value is kept (it only matters while a detector starts learning)');
+      }
+    }
+  }
+
+  /**
+   * Combined score of a monitored point; undefined when not monitored, not scored yet, or still
+   * learning (status().learning: inside learningHours, unless its detector started from a fleet
+   * prior and scores). What rules read: an `anomaly` condition ("score above X") is never true on
+   * a point the monitor would not raise an event for, its first defrost or start-up included; the
+   * metrics gauge shows no score either. status() keeps the score, with `learning`, for
+   * diagnostics; the advisor takes no evidence from a learning point (advisor.ts).
+   */
   score(device: string, point: string): number | undefined {
     const p = this.points.get(`${device}/${point}`);
-    if (!p || p.side.lastTs === undefined) return undefined;
+    if (!p || p.side.lastTs === undefined || this.learning(p)) return undefined;
     return combined(p);
   }
 
@@ -223,7 +324,7 @@ export class AnomalyMonitor {
       outOfRange: p.outOfRange,
       flatline: p.flatline,
       active: p.side.active,
-      learning: !this.armed(p, p.side.lastTs ?? this.now()) && !this.detectorArmed(p),
+      learning: this.learning(p),
       readings: p.detector.readings,
       hasModel: p.detector.hasModel,
       phase: p.detector.phase,
@@ -259,12 +360,20 @@ export class AnomalyMonitor {
 
   /**
    * The sample path (gateway samples and the interval sampler both end here; replays may call it
-   * directly). Good numeric readings in time order are queued; the rest is ignored.
+   * directly). Good numeric readings are queued; the rest is ignored, and so is a reading with the
+   * same timestamp as the one before. A reading older than the one before is the wall clock
+   * stepped back (NTP correcting a clock that ran ahead; the saved lastTs of a restart included):
+   * it is logged and taken, and readings go on from the new time (dropping them would drop every
+   * reading until the clock is back at the old time). Durations do not use these timestamps
+   * (Sidecar.observed).
    */
   ingest(r: Reading): void {
     const p = this.points.get(`${r.device}/${r.point}`);
     if (!p || this.stopped || this.isShedding || r.quality !== 'good' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return;
-    if (r.ts <= p.lastQueuedTs) return;
+    if (r.ts === p.lastQueuedTs) return;
+    if (r.ts < p.lastQueuedTs) {
+      this.log.warn({ point: p.ref, backS: (p.lastQueuedTs - r.ts) / 1000, ts: new Date(r.ts).toISOString() }, 'reading older than the previous one (wall clock stepped back?): readings go on from the new time');
+    }
     p.lastQueuedTs = r.ts;
     p.queue.push({ ts: r.ts, value: r.value });
     if (p.queue.length > MAX_QUEUE) {
@@ -323,9 +432,40 @@ export class AnomalyMonitor {
     }
   }
 
-  private armed(p: PointState, ts: number): boolean {
-    const first = p.side.firstTs;
-    return first !== undefined && ts - first >= (this.options.config.learningHours ?? 24) * 3_600_000;
+  /** The point has been observed for learningHours (observed time: wall-clock steps do not count). */
+  private armed(p: PointState): boolean {
+    return p.side.firstTs !== undefined && p.side.observed >= (this.options.config.learningHours ?? 24) * 3_600_000;
+  }
+
+  /** Inside its learning period: no events, and no score for rules and the advisor (score()). */
+  private learning(p: PointState): boolean {
+    return !this.armed(p) && !this.detectorArmed(p);
+  }
+
+  /**
+   * Adds the time since the previous reading to `observed`: the gap itself when it is positive and
+   * at most STEP_FACTOR typical intervals (cfg.intervalMs, else the median of the last gaps), else
+   * one typical interval (0 before one is known). A forward step of the wall clock (an RTC-less
+   * gateway booted on an old clock, then corrected) and a stop of the gateway thus count as one
+   * reading's worth, a backward step as well.
+   */
+  private advance(p: PointState, ts: number): void {
+    const side = p.side;
+    if (side.lastTs === undefined) return;
+    const gap = ts - side.lastTs;
+    const typical = p.cfg.intervalMs ?? (side.gaps.length >= GAPS_NEEDED ? median(side.gaps) : undefined);
+    if (gap > 0) {
+      side.gaps.push(gap);
+      if (side.gaps.length > GAPS_KEPT) side.gaps.shift();
+    }
+    if (gap > 0 && (typical === undefined || gap <= STEP_FACTOR * typical)) {
+      side.observed += gap;
+      return;
+    }
+    side.observed += typical ?? 0;
+    if (gap >= 3_600_000) {
+      this.log.warn({ point: p.ref, gapS: gap / 1000, countedS: (typical ?? 0) / 1000 }, 'readings resume long after the previous one (wall clock stepped ahead, or no readings): counted as one interval of learning');
+    }
   }
 
   /** A detector started from a fleet prior may raise events once it scores (the prior did its learning). */
@@ -422,8 +562,9 @@ export class AnomalyMonitor {
       for (const l of this.scoringListeners) l(p.ref);
     }
     const side = p.side;
+    this.advance(p, s.ts);
     side.firstTs ??= s.ts;
-    const armed = this.armed(p, s.ts);
+    const armed = this.armed(p);
 
     // Stuck: identical samples far beyond the longest identical run seen while learning.
     // Only for signals that practically always move (a live sensor's noise): a value held exactly
@@ -456,10 +597,8 @@ export class AnomalyMonitor {
     side.excursion = beyond ? side.excursion + 1 : 0;
     // Values join the learned range only hours later: a slow rise must not drag the range along
     // with it. A level that persists for a quarter of the history becomes the new normal.
-    side.pending.push([s.ts, s.value, beyond && side.excursion <= capacity / 4 ? 1 : 0]);
-    let mature = 0;
-    while (mature < side.pending.length && (side.pending[mature]?.[0] ?? Infinity) <= s.ts - ENVELOPE_LAG_MS) mature++;
-    for (const [, v, skip] of side.pending.splice(0, mature)) if (!skip) side.env.push(v);
+    if (!(beyond && side.excursion <= capacity / 4)) addPending(side.pending, side.observed, s.value);
+    matureInto(side, side.observed - ENVELOPE_LAG_MS);
     if (side.env.length > capacity * 1.25) side.env.splice(0, side.env.length - capacity);
     p.outOfRange = armed && p.cfg.envelope !== false && side.excursion >= RANGE_CONFIRM;
     side.lastValue = s.value;
@@ -537,11 +676,13 @@ export class AnomalyMonitor {
         if (p.detector.readings === 0) continue;
         await this.serial(p, async () => {
           await p.detector.save(p.dir);
+          // The detector writes and renames its own files; they are flushed to the disk here (and
+          // the folder, for the renames) before monitor.json is replaced.
+          await syncFile(join(p.dir, DETECTOR));
+          await syncFile(join(p.dir, PRIOR_PENDING), true);
+          await syncDir(p.dir);
           await mkdir(p.dir, { recursive: true });
-          const file = join(p.dir, SIDECAR);
-          const tmp = `${file}.${process.pid}.tmp`;
-          await writeFile(tmp, JSON.stringify({ ...p.side, lastEventAt: Number.isFinite(p.side.lastEventAt) ? p.side.lastEventAt : null }));
-          await rename(tmp, file);
+          await writeDurably(join(p.dir, SIDECAR), JSON.stringify({ ...p.side, lastEventAt: Number.isFinite(p.side.lastEventAt) ? p.side.lastEventAt : null }));
         }).catch((err: unknown) => this.log.error({ point: p.ref, err: errorMessage(err) }, 'saving the anomaly model failed'));
       }
     })().finally(() => {
@@ -562,6 +703,155 @@ export class AnomalyMonitor {
     await this.save();
     this.log.info({ points: this.points.size }, 'anomaly monitor stopped, models saved');
   }
+}
+
+/** Written by the detector beside detector.json while a fleet prior's re-centring is due (edge/analytics/prior.ts). */
+const PRIOR_PENDING = 'prior-pending.json';
+
+/** Writes `text` to a temp file, flushes it, renames it over `file` and flushes the folder. */
+async function writeDurably(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await syncDir(dirname(file));
+}
+
+async function syncFile(file: string, optional = false): Promise<void> {
+  if (optional && !existsSync(file)) return;
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Flushes a folder's entries (renames); a platform that cannot open a folder for that skips it. */
+async function syncDir(dir: string): Promise<void> {
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+function newSidecar(): Sidecar {
+  return { v: 2, observed: 0, gaps: [], run: 0, longestRun: 0, samples: 0, changes: 0, env: [], pending: [], excursion: 0, lastEventAt: -Infinity, active: false };
+}
+
+/** `value`, observed at `observed`, into the newest bucket when it is the same PENDING_BUCKET_MS, else a new one. */
+function addPending(pending: Sidecar['pending'], observed: number, value: number): void {
+  const last = pending[pending.length - 1];
+  if (last && Math.floor(last[0] / PENDING_BUCKET_MS) === Math.floor(observed / PENDING_BUCKET_MS)) {
+    last[0] = observed;
+    if (value < last[1]) last[1] = value;
+    if (value > last[2]) last[2] = value;
+    last[3]++;
+    return;
+  }
+  pending.push([observed, value, value, 1]);
+}
+
+/**
+ * Buckets whose newest value was observed at or before `until` join env, each as many values as
+ * it holds (its min, then its max for the rest): env keeps its meaning, the last `maxHistory`
+ * learned values, and so its min and max.
+ */
+function matureInto(side: Sidecar, until: number): void {
+  let n = 0;
+  while (n < side.pending.length && (side.pending[n]?.[0] ?? Infinity) <= until) n++;
+  for (const [, lo, hi, count] of side.pending.splice(0, n)) {
+    side.env.push(lo);
+    for (let i = 1; i < count; i++) side.env.push(hi);
+  }
+}
+
+function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/**
+ * A parsed monitor.json as a Sidecar; throws naming the field when it is not one. Version 1
+ * (wall-clock durations, one pending entry per reading) is converted: its observed time is
+ * lastTs − firstTs, as it counted, and its pending readings go into buckets at their age.
+ */
+function parseSidecar(raw: unknown): Sidecar {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('not a JSON object');
+  const o = raw as Record<string, unknown>;
+  const num = (k: string, dflt?: number): number => {
+    const v = o[k];
+    if (v === undefined && dflt !== undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${k}: not a number`);
+    return v;
+  };
+  const opt = (k: string): number | undefined => (o[k] === undefined || o[k] === null ? undefined : num(k));
+  const numbers = (k: string): number[] => {
+    const v = o[k] ?? [];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new Error(`${k}: not a list of numbers`);
+    return v as number[];
+  };
+  const tuples = (k: string, size: number): number[][] => {
+    const v = o[k] ?? [];
+    if (!Array.isArray(v) || !v.every((t) => Array.isArray(t) && t.length === size && t.every((x) => typeof x === 'number' && Number.isFinite(x)))) throw new Error(`${k}: not a list of ${size}-number entries`);
+    return v as number[][];
+  };
+  const version = o.v ?? 1;
+  if (version !== 1 && version !== 2) throw new Error(`v: unknown version ${String(version)}`);
+  if (o.active !== undefined && typeof o.active !== 'boolean') throw new Error('active: not true or false');
+  if (o.prior !== undefined && typeof o.prior !== 'string') throw new Error('prior: not a text');
+  const firstTs = opt('firstTs');
+  const lastTs = opt('lastTs');
+  const lastValue = opt('lastValue');
+  const lastEventAt = opt('lastEventAt') ?? -Infinity;
+  const sharedAt = opt('sharedAt');
+  let observed: number;
+  let gaps: number[];
+  const pending: Sidecar['pending'] = [];
+  if (version === 2) {
+    observed = num('observed');
+    gaps = numbers('gaps').slice(-GAPS_KEPT);
+    for (const [at = 0, lo = 0, hi = 0, count = 1] of tuples('pending', 4)) pending.push([at, lo, hi, Math.max(1, Math.round(count))]);
+  } else {
+    observed = firstTs !== undefined && lastTs !== undefined ? Math.max(0, lastTs - firstTs) : 0;
+    gaps = [];
+    for (const [ts = 0, value = 0, skip = 0] of tuples('pending', 3)) {
+      if (skip) continue;
+      addPending(pending, Math.min(observed, Math.max(0, observed - ((lastTs ?? ts) - ts))), value);
+    }
+  }
+  return {
+    v: 2,
+    ...(firstTs !== undefined ? { firstTs } : {}),
+    ...(lastTs !== undefined ? { lastTs } : {}),
+    ...(lastValue !== undefined ? { lastValue } : {}),
+    observed,
+    gaps,
+    run: num('run', 0),
+    longestRun: num('longestRun', 0),
+    samples: num('samples', 0),
+    changes: num('changes', 0),
+    env: numbers('env'),
+    pending,
+    excursion: num('excursion', 0),
+    lastEventAt,
+    active: o.active === true,
+    ...(typeof o.prior === 'string' ? { prior: o.prior } : {}),
+    ...(sharedAt !== undefined ? { sharedAt } : {}),
+  };
 }
 
 function combined(p: PointState): number {

@@ -22,7 +22,9 @@ describe('edge app: analytics metrics and interlocks', () => {
     const file = writeAhuGateway(dir.path, facility, {
       id: 'gw-app',
       intervalMs: 100,
+      // learningHours 0: a point still learning has no score (AnomalyMonitor.score), so no gauge.
       extra: `analytics:
+  learningHours: 0
   points:
     - { point: ahu1/supply_air_temp, intervalMs: 100 }
 rules:

@@ -25,7 +25,8 @@ import type { AnomalyEvidence, Observation, StrategyProposal, Strategy, Strategy
 
 /** What the advisor reads from the anomaly monitor (AnomalyMonitor satisfies it). */
 export interface AnomalySource {
-  status(device: string, point: string): { score: number; detectorScore: number; outOfRange: boolean; flatline: boolean } | undefined;
+  /** `learning`: the point is inside its learning period (its score is no evidence yet). */
+  status(device: string, point: string): { score: number; detectorScore: number; outOfRange: boolean; flatline: boolean; learning?: boolean } | undefined;
   modelInfo(device: string, point: string): { backend?: string; readings: number; hasModel: boolean } | undefined;
 }
 
@@ -383,6 +384,11 @@ export class Advisor {
         const s = b ? this.options.anomaly?.status(b.device, b.point) : undefined;
         if (!b || !s) return undefined;
         const model = this.options.anomaly?.modelInfo(b.device, b.point);
+        // A point still in its learning period (learningHours) weighs nothing: the monitor raises
+        // no event for it and rules see no score (AnomalyMonitor.score), and its first defrost or
+        // start-up must not count as an anomaly at full weight. Its evidence says so (score 0,
+        // learning: true) and keeps the model's state for the reviewer.
+        if (s.learning === true) return { score: 0, learning: true, ...(model ?? {}) };
         return { score: s.score, detectorScore: s.detectorScore, outOfRange: s.outOfRange, flatline: s.flatline, ...(model ?? {}) };
       },
       param: (name) => instance.params[name] ?? 0,

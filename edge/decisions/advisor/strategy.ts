@@ -19,7 +19,10 @@ export interface Observation {
 }
 
 export interface AnomalyEvidence {
+  /** The monitor's combined score; 0 while the point is still learning (see `learning`). */
   readonly score: number;
+  /** The point is inside its learning period: its score is not evidence yet (score 0). */
+  readonly learning?: boolean;
   readonly detectorScore?: number;
   readonly outOfRange?: boolean;
   readonly flatline?: boolean;

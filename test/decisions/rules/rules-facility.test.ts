@@ -76,9 +76,11 @@ describe('local rules against the simulated facility', () => {
     await sleep(1000);
     expect(events()).toEqual([]);
     step = -3_600_000; // and back
-    await waitFor('event after 2 s', () => events().length > 0, 5000);
+    // Not before the 2 s held (the forward step did not end it), and long before the hour the
+    // backward step would have added (a loaded box may be seconds late, never an hour).
+    await waitFor('event after 2 s', () => events().length > 0, 30_000);
     expect(performance.now() - warmAt).toBeGreaterThanOrEqual(1900);
-    expect(performance.now() - warmAt).toBeLessThan(4000);
+    expect(performance.now() - warmAt).toBeLessThan(30_000);
   });
 
   it('hysteresis remembers through a lost reading, and a restart in the band leaves the output as it is', async () => {

@@ -88,7 +88,7 @@ export const freezerProtection: Strategy = {
       const confidence = clamp01(evidence * ctx.quality('temperature'));
       const why = [`cold room at ${t.toFixed(1)} °C, ${excess.toFixed(1)} K above its band (setpoint ${sp} °C)`];
       if (rise !== undefined) why.push(`${rise >= 0 ? 'rising' : 'falling'} ${Math.abs(rise).toFixed(1)} K/h`);
-      if (anomaly) why.push(`anomaly score ${anomaly.score.toFixed(2)}`);
+      if (anomaly && anomaly.learning !== true) why.push(`anomaly score ${anomaly.score.toFixed(2)}`);
       if (fault === true) why.push('main compressor in fault');
       else if (compressor === false) why.push('main compressor not running');
       if (door === true) why.push('door open (may explain the warming)');
