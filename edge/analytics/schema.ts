@@ -47,7 +47,7 @@ export const AnalyticsConfigSchema = Type.Object(
     threshold: Type.Optional(Score('Calibrated score at which a point raises an anomaly event; score = -log10(tail probability)/24, so 0.25 ≈ once in a million readings of normal data. The default is strict on purpose: the learned-range and stuck-value checks catch slow faults', 0.9)),
     clearBelow: Type.Optional(Score('An incident ends once the score stays below this (hysteresis)', 0.3)),
     cooldownS: Type.Optional(Type.Number({ minimum: 0, default: 3600, description: 'No new anomaly event for a point this long after the last one' })),
-    learningHours: Type.Optional(Type.Number({ minimum: 0, default: 24, description: 'Scores are computed but raise no event until a point has been learned this long' })),
+    learningHours: Type.Optional(Type.Number({ minimum: 0, default: 24, description: 'Scores are computed but raise no event, and rules, the advisor and metrics get no score, until a point has been observed this long (the time between its readings: wall-clock steps and downtime do not count)' })),
     saveEveryS: Type.Optional(Type.Number({ minimum: 10, default: 600, description: 'Persist the learned models this often (and on stop)' })),
     envelopeMargin: Type.Optional(Type.Number({ minimum: 0, default: 0.5, description: 'Out of range when beyond the learned min/max by this fraction of the learned span' })),
     flatlineFactor: Type.Optional(Type.Number({ minimum: 1, default: 3, description: 'Stuck when unchanged this many times longer than the longest unchanged run learned' })),
