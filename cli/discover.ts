@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { createLogger } from '../shared/kit/log.js';
-import { usageError } from './usage.js';
+import { numberOption, usageError } from './usage.js';
 import { SwarmgateError } from '../shared/kit/errors.js';
 import { isBrowsable, type DeviceSpec, type DiscoveredPoint } from '../edge/drivers/driver.js';
 import { builtinDrivers } from '../edge/drivers/builtin.js';
@@ -76,7 +76,9 @@ function parseRange(text: string | undefined, fallback: [number, number]): [numb
   const m = /^(\d+)(?:-(\d+))?$/.exec(text);
   if (!m) throw usageError('edge discover', `--units must look like 1-10 or 5, got "${text}"`);
   const from = Number(m[1]);
-  return [from, m[2] ? Number(m[2]) : from];
+  const to = m[2] ? Number(m[2]) : from;
+  if (to < from || to > 255) throw usageError('edge discover', `--units ${text}: need FROM <= TO <= 255 (Modbus unit ids)`);
+  return [from, to];
 }
 
 /** A draft profile: technicians rename points and fix types; addresses are what the device answered. */
@@ -182,6 +184,7 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
     return 0;
   }
   checkOutputFolder(values.output);
+  const waitMs = values.wait === undefined ? undefined : numberOption('edge discover', '--wait', values.wait, { min: 1, max: 600_000 });
   if (values.target && values.broadcast) throw usageError('edge discover', '--target and --broadcast exclude each other: Who-Is goes to one address or to a broadcast address');
   const bind = values.bind ?? '0.0.0.0:47808';
   const connection: Record<string, unknown> = {
@@ -204,7 +207,7 @@ export async function discoverBacnet(args: string[], options: BacnetDiscoverOpti
       ...(values.target ? { target: values.target } : {}),
       ...(values.broadcast ? { broadcast: values.broadcast } : {}),
       ...(values.bbmd ? { bbmd: values.bbmd } : {}),
-      ...(values.wait ? { waitMs: Number(values.wait) } : {}),
+      ...(waitMs === undefined ? {} : { waitMs }),
     });
     if (devices.length === 0) {
       process.stderr.write('no device answered Who-Is: no draft written (check --target/--broadcast, --instances, and --bind on the controllers\' subnet or --bbmd)\n');
@@ -262,13 +265,16 @@ export async function discover(args: string[]): Promise<number> {
   if (!protocol) throw usageError('edge discover', '--protocol is required (opcua, modbus-tcp, modbus-rtu, bacnet-ip)');
   if (protocol !== 'opcua' && (values['security-mode'] || values['security-policy'] || values['data-dir'])) throw usageError('edge discover', '--security-mode, --security-policy and --data-dir are OPC UA options');
   checkOutputFolder(values.output);
+  const port = values.port === undefined ? 502 : numberOption('edge discover', '--port', values.port, { min: 1, max: 65_535 });
+  const baudRate = values.baud === undefined ? 9600 : numberOption('edge discover', '--baud', values.baud, { min: 300, max: 4_000_000 });
+  const maxDepth = values.depth === undefined ? 6 : numberOption('edge discover', '--depth', values.depth, { min: 1, max: 100 });
   const manifest = builtinDrivers().get(protocol);
   const connection: Record<string, unknown> =
     protocol === 'opcua'
       ? { endpointUrl: values.endpoint, ...(values['security-mode'] ? { securityMode: values['security-mode'] } : {}), ...(values['security-policy'] ? { securityPolicy: values['security-policy'] } : {}) }
       : protocol === 'modbus-tcp'
-        ? { host: values.host, port: values.port ? Number(values.port) : 502 }
-        : { path: values.path, baudRate: values.baud ? Number(values.baud) : 9600 };
+        ? { host: values.host, port }
+        : { path: values.path, baudRate };
   const withDefaults = Value.Default(manifest.connectionSchema, structuredClone(connection));
   const errors = [...Value.Errors(manifest.connectionSchema, withDefaults)];
   if (errors.length > 0) {
@@ -282,15 +288,15 @@ export async function discover(args: string[]): Promise<number> {
   const [fromUnit, toUnit] = parseRange(values.units, [1, 1]);
   if (manifest.profileProtocol === 'modbus' && toUnit > fromUnit && !values.output) {
     // Several units need several files (a config or profile is one YAML document): refused before the scan, not after.
-    throw new SwarmgateError(
-      'SWG_ERR_CONFIG_INVALID',
+    throw usageError(
+      'edge discover',
       `--units ${values.units ?? ''} may find several units: give --output FILE.yaml (one profile per unit is written next to it, and FILE.yaml becomes a gateway config draft using them)`,
     );
   }
   try {
     await driver.initialize();
     process.stderr.write(`browsing ${protocol}…\n`);
-    const points = await driver.browse({ log, unitIds: { from: fromUnit, to: toUnit }, maxDepth: values.depth ? Number(values.depth) : 6 });
+    const points = await driver.browse({ log, unitIds: { from: fromUnit, to: toUnit }, maxDepth });
     const name = values.name ?? `discovered-${protocol}`;
     const modbus = manifest.profileProtocol === 'modbus' ? modbusProfiles(name, points as ModbusDiscoveredPoint[]) : undefined;
     const profiles: Record<string, unknown>[] = modbus ? modbus.map((d) => ({ ...d.profile })) : [draftProfile(name, manifest.profileProtocol, points)];

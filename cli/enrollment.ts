@@ -13,7 +13,10 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import QRCode from 'qrcode';
 import type { CreatedToken, EnrollmentToken, TokenState } from '../hub/enrollment/service.js';
-import { usageError } from './usage.js';
+import { numberOption, usageError } from './usage.js';
+
+/** Tokens made by one `create` (the enrollment service's own limit). */
+const MAX_COUNT = 1000;
 
 const HELP = `usage:
   swarmgate hub enroll create --config hub.yaml --site SITE [--gateway GW [--move-site]] [--count N] [--ttl 7d] [--note TEXT] [--qr] [--json]
@@ -68,6 +71,9 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (!values.config) throw usageError('hub enroll', '--config hub.yaml is required (tokens live in the hub store)');
+  // Checked before the store opens: a CLI option is the command's usage, not the web API's.
+  const count = verb !== 'create' || values.count === undefined ? 1 : numberOption('hub enroll', '--count', values.count, { min: 1, max: MAX_COUNT });
+  if (count > 1 && values.gateway !== undefined) throw usageError('hub enroll', `--count ${count} with --gateway ${values.gateway}: a token bound to one gateway id is made one at a time`);
   const { commandStoreConfig, loadHubConfig, openHubStore } = await import('../hub/index.js');
   const { sqlFor } = await import('../hub/db/sql.js');
   const { AuditLog } = await import('../hub/api/audit.js');
@@ -93,7 +99,6 @@ export async function enrollmentCommand(args: string[]): Promise<number> {
         if (!values.site) throw usageError('hub enroll', 'create: --site SITE is required');
         const ttlMs = values.ttl === undefined ? undefined : parseDuration(values.ttl);
         if (values.ttl !== undefined && ttlMs === undefined) throw usageError('hub enroll', `--ttl: expected a duration like 30m, 12h or 7d, got "${values.ttl}"`);
-        const count = values.count === undefined ? 1 : Number(values.count);
         const created = await enrollment.createTokens({
           site: values.site,
           count,

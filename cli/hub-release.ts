@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { SwarmgateError, type ErrorCode } from '../shared/kit/errors.js';
 import { escapeControl } from '../shared/kit/terminal-text.js';
 import type { DeploymentView, ReleaseView } from '../hub/releases/index.js';
-import { usageError } from './usage.js';
+import { numberOption, usageError, type NumberOptionRange } from './usage.js';
 
 const HELP = `usage:
   swarmgate hub release upload --manifest swarmgate-V.manifest.json [--artifact swarmgate-V.tar.gz]
@@ -122,17 +122,22 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
   const token = values.token ?? process.env.SWARMGATE_API_TOKEN;
   if (!url || !token) throw usageError('hub', 'hub release needs --api URL and an API token (--token or SWARMGATE_API_TOKEN)');
   const api: Api = { url, token };
-  const number = (text: string | undefined, what: string): number | undefined => {
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!Number.isFinite(n) || n < 0) throw usageError('hub', `${what} must be a number, got "${text}"`);
-    return n;
-  };
+  // The ranges the hub's API takes (hub/api/plugins/releases.ts), refused here as this command's usage.
+  const number = (text: string | undefined, what: string, range: NumberOptionRange): number | undefined => (text === undefined ? undefined : numberOption('hub release', what, text, range));
 
   if (sub === 'upload') {
     if (!values.manifest) throw usageError('hub', '--manifest FILE is required');
-    const manifest = JSON.parse(readFileSync(values.manifest, 'utf8')) as { version?: string; artifact?: { file?: string } };
-    const artifact = values.artifact ?? join(dirname(values.manifest), manifest.artifact?.file ?? '');
+    const { inputFile } = await import('./release.js');
+    const manifestFile = inputFile('hub release', '--manifest', values.manifest);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    } catch (err) {
+      throw usageError('hub release', `--manifest ${manifestFile}: not a release manifest (${err instanceof Error ? err.message : String(err)})`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw usageError('hub release', `--manifest ${manifestFile}: not a release manifest (a JSON object)`);
+    const manifest = parsed as { version?: string; artifact?: { file?: string } };
+    const artifact = inputFile('hub release', values.artifact === undefined ? '--artifact (default: the file the manifest names, beside it)' : '--artifact', values.artifact ?? join(dirname(manifestFile), manifest.artifact?.file ?? ''));
     const size = statSync(artifact).size;
     // A retried upload of the same release is accepted (the hub answers with the waiting release);
     // while no artifact is verified, a rebuilt release's manifest replaces the waiting one.
@@ -146,10 +151,10 @@ export async function hubReleaseCommand(args: string[]): Promise<number> {
     if (!values.version) throw usageError('hub', '--version is required');
     const targets = [values.site, values.gateways, values.percent].filter((t) => t !== undefined).length;
     if (targets !== 1) throw usageError('hub', 'give exactly one target: --site, --gateways or --percent');
-    const target = values.site ? { site: values.site } : values.gateways ? { gateways: values.gateways.split(',').map((s) => s.trim()).filter(Boolean) } : { percent: number(values.percent, '--percent') ?? 0 };
-    const canary = number(values.canary, '--canary');
-    const canaryPercent = number(values['canary-percent'], '--canary-percent');
-    const maxFailures = number(values['max-failures'], '--max-failures');
+    const target = values.site ? { site: values.site } : values.gateways ? { gateways: values.gateways.split(',').map((s) => s.trim()).filter(Boolean) } : { percent: number(values.percent, '--percent', { min: 0, max: 100, integer: false, aboveMin: true }) ?? 0 };
+    const canary = number(values.canary, '--canary', { min: 1, max: 10_000 });
+    const canaryPercent = number(values['canary-percent'], '--canary-percent', { min: 0, max: 100, integer: false, aboveMin: true });
+    const maxFailures = number(values['max-failures'], '--max-failures', { min: 0, max: 10_000 });
     const d = await call<DeploymentView>(api, 'POST', '/api/v1/deployments', {
       json: {
         version: values.version,

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import type { UserSpec } from '../hub/index.js';
 import type { Command } from './commands.js';
 import { untilSignal } from './shutdown.js';
+import { escapeControl } from '../shared/kit/terminal-text.js';
 import { usageError } from './usage.js';
 
 const HELP = `usage:
@@ -81,8 +82,14 @@ async function user(args: string[]): Promise<number> {
     process.stderr.write(HELP);
     return 2;
   }
-  const password = values.password ?? generatePassword();
   const role = values.role;
+  // What each role needs, named as the options it comes from, before the credentials file is read.
+  const needed: Record<string, readonly ('site' | 'gateway' | 'username')[]> = { gateway: ['site', 'gateway'], integration: ['username'], hub: ['username'] };
+  const needs = role !== undefined && Object.hasOwn(needed, role) ? needed[role] : undefined;
+  if (!needs) throw usageError('hub', `user add: --role must be gateway, integration or hub, got "${escapeControl(role ?? '')}"`);
+  const missing = needs.filter((option) => values[option] === undefined || values[option] === '');
+  if (missing.length > 0) throw usageError('hub', `user add --role ${role} needs ${missing.map((o) => `--${o}`).join(' and ')}`);
+  const password = values.password ?? generatePassword();
   const spec: UserSpec | undefined =
     role === 'gateway'
       ? {
@@ -98,9 +105,42 @@ async function user(args: string[]): Promise<number> {
           ? { role: 'hub', username: values.username ?? '' }
           : undefined;
   if (!spec) throw usageError('hub', `--role must be gateway, integration or hub, got "${role ?? ''}"`);
+  const wrong = await optionProblems(spec, values.username !== undefined);
+  if (wrong.length > 0) throw usageError('hub', `user add: ${wrong.join('; ')}`);
   const { created } = await upsertUser(file, spec, password, { generated: values.password === undefined, ...(owner ? { owner } : {}) });
   process.stdout.write(`${created ? 'added' : 'updated'} ${spec.username} (${role})${values.password ? '' : `\npassword: ${password}\n(shown once; only its hash is stored)`}\n`);
   return 0;
+}
+
+/** The user's fields as the options they came from: a wrong value is the command line's, not the credentials file's. */
+const OPTION_OF: Readonly<Record<string, string>> = { username: '--username', site: '--site', gateway: '--gateway', sparkplugGroups: '--sparkplug-group', read: '--read', write: '--write' };
+
+/** Each option whose value the credentials file would refuse, in words ("--gateway "bad id!": expected ..."). */
+async function optionProblems(spec: UserSpec, usernameGiven: boolean): Promise<string[]> {
+  const [{ CredentialUserSchema }, { Value }, { describeValue, discriminatedMember, errorText }] = await Promise.all([
+    import('../hub/broker/credentials.js'),
+    import('@sinclair/typebox/value'),
+    import('../shared/kit/schema-text.js'),
+  ]);
+  const user = { ...spec, passwordHash: 'x' };
+  const schema = discriminatedMember(CredentialUserSchema, user);
+  if (!schema) return [];
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const error of Value.Errors(schema, user)) {
+    const field = error.path.split('/')[1] ?? '';
+    // A gateway's username is its --gateway unless --username is given: --gateway's own check is the stricter one.
+    if (field === 'username' && !usernameGiven) continue;
+    const option = Object.hasOwn(OPTION_OF, field) ? OPTION_OF[field] : undefined;
+    if (option === undefined || seen.has(option)) continue;
+    seen.add(option);
+    const described = (error.schema as { description?: string }).description;
+    const expected = error.message.startsWith('Expected string to match')
+      ? `expected ${field === 'sparkplugGroups' ? 'a Sparkplug group id: letters, digits, "_", "." and "-", starting with a letter or digit, not "STATE"' : (described ?? 'letters, digits, "_" and "-", starting with a letter or digit, at most 64 characters')}`
+      : errorText(error).replace(/^Expected/, 'expected');
+    problems.push(`${option} ${escapeControl(describeValue(error.value))}: ${expected}`);
+  }
+  return problems;
 }
 
 async function mosquitto(args: string[]): Promise<number> {

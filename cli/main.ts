@@ -41,12 +41,26 @@ function wantsHelp(args: readonly string[]): boolean {
   return options.includes('--help') || options.includes('-h');
 }
 
-main(process.argv.slice(2)).then(
+/** Exit code of a wrong or missing option or argument, as for an unknown command. */
+const EXIT_USAGE = 2;
+
+/**
+ * The exit code of an error a command threw: 2 for a usage error, 1 for the rest. `edge enroll`
+ * keeps 1 for all of them: its documented codes (README, its --help) give 1 to "not enrolled,
+ * worth retrying" and scripts (first boot) already act on them.
+ */
+function exitCodeOf(err: unknown, argv: readonly string[]): number {
+  const enroll = argv[0] === 'edge' && argv[1] === 'enroll';
+  return isSwarmgateError(err, 'SWG_ERR_CLI_USAGE') && !enroll ? EXIT_USAGE : 1;
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     process.stderr.write(`swarmgate: ${isSwarmgateError(err) ? err.toDisplay() : errorMessage(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeOf(err, argv);
   },
 );

@@ -13,6 +13,9 @@ import { parseArgs } from 'node:util';
 import { SwarmgateError } from '../shared/kit/errors.js';
 import { escapeControl } from '../shared/kit/terminal-text.js';
 import type { QuarantinedMessage } from '../hub/quarantine/service.js';
+import { numberOption, usageError } from './usage.js';
+
+const COMMAND = 'hub quarantine';
 
 const HELP = `usage:
   swarmgate hub quarantine list [--gateway G] [--limit N] [--json] --config hub.yaml
@@ -21,12 +24,6 @@ const HELP = `usage:
 Messages the hub refused (invalid, implausible timestamps, refused by the store every time), newest
 first: one entry per gateway and message, with how many times it was received and when it was last.
 `;
-
-function positiveInt(text: string, what: string, max: number): number {
-  const n = Number(text);
-  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${what} must be a whole number from 1 to ${max}, got "${escapeControl(text)}"`);
-  return n;
-}
 
 /** How often a message was received: `seen 1x`, or for a repeated one `seen 3x, last <when>`. */
 function seen(m: QuarantinedMessage): string {
@@ -93,9 +90,10 @@ export async function quarantineCommand(args: string[]): Promise<number> {
     process.stderr.write(HELP);
     return 2;
   }
-  if (!values.config) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', '--config hub.yaml is required (the quarantine lives in the hub store)');
-  const limit = values.limit === undefined ? 100 : positiveInt(values.limit, '--limit', 1000);
-  const id = verb === 'list' ? 0 : positiveInt(idText ?? '', `quarantine ${verb} ID`, Number.MAX_SAFE_INTEGER);
+  if (!values.config) throw usageError(COMMAND, '--config hub.yaml is required (the quarantine lives in the hub store)');
+  const limit = values.limit === undefined ? 100 : numberOption(COMMAND, '--limit', values.limit, { min: 1, max: 1000 });
+  if (verb !== 'list' && idText === undefined) throw usageError(COMMAND, `quarantine ${verb} needs the message id (\`swarmgate hub quarantine list\` shows them)`);
+  const id = verb === 'list' ? 0 : numberOption(COMMAND, `quarantine ${verb} ID`, idText ?? '', { min: 1, max: Number.MAX_SAFE_INTEGER });
   const { commandStoreConfig, loadHubConfig, openHubStore } = await import('../hub/index.js');
   const { sqlFor } = await import('../hub/db/sql.js');
   const { AuditLog } = await import('../hub/api/audit.js');

@@ -4,7 +4,8 @@
  *                                                       the app tarball and its signed manifest
  * `swarmgate release verify --manifest FILE --pub release.pub [--artifact FILE]`
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileErrorReason } from '../shared/kit/config-file.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SwarmgateError } from '../shared/kit/errors.js';
@@ -26,6 +27,24 @@ const HELP = `usage:
       and writes the signed DIR/swarmgate-V.manifest.json
   swarmgate release verify --manifest FILE --pub release.pub [--artifact FILE]
 `;
+
+/**
+ * A file named by an option, checked before it is used: a missing or unreadable one is this
+ * command's usage error naming the option, the file and why ("--manifest /x.json: no such file").
+ */
+export function inputFile(command: string, option: string, file: string): string {
+  let problem: string | undefined;
+  try {
+    const stats = statSync(file);
+    if (stats.isDirectory()) problem = 'a folder, not a file';
+    else if (!stats.isFile()) problem = 'not a regular file';
+    else accessSync(file, constants.R_OK);
+  } catch (err) {
+    problem = fileErrorReason(err);
+  }
+  if (problem !== undefined) throw usageError(command, `${option} ${file}: ${problem}`);
+  return file;
+}
 
 async function keygen(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { out: { type: 'string' }, force: { type: 'boolean' } } });
@@ -50,7 +69,7 @@ async function build(args: string[]): Promise<number> {
   });
   if (!values.version || !values.key || !values.out) throw usageError('release', '--version, --key and --out are required');
   if (!new RegExp(RELEASE_VERSION_PATTERN).test(values.version)) throw usageError('release', `--version "${values.version}" must match ${RELEASE_VERSION_PATTERN}`);
-  const privateKey = readPrivateKey(values.key);
+  const privateKey = readPrivateKey(inputFile('release', '--key', values.key));
   const sourceDir = resolve(values.from ?? packageRoot());
   if (values.from && !statSync(sourceDir, { throwIfNoEntry: false })?.isDirectory()) throw new SwarmgateError('SWG_ERR_RELEASE_BUILD', `--from ${sourceDir} is not a folder`);
   const files = values.from ? stagedFiles(sourceDir) : appFiles(sourceDir);
@@ -75,7 +94,10 @@ async function build(args: string[]): Promise<number> {
 async function verifyCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { manifest: { type: 'string' }, pub: { type: 'string' }, artifact: { type: 'string' } } });
   if (!values.manifest || !values.pub) throw usageError('release', '--manifest and --pub are required');
-  const manifest = verifyManifest(readFileSync(values.manifest), readPublicKey(values.pub), values.manifest);
+  const manifestFile = inputFile('release', '--manifest', values.manifest);
+  const publicKey = readPublicKey(inputFile('release', '--pub', values.pub));
+  if (values.artifact) inputFile('release', '--artifact', values.artifact);
+  const manifest = verifyManifest(readFileSync(manifestFile), publicKey, manifestFile);
   if (values.artifact) {
     const size = statSync(values.artifact).size;
     const sha = await sha256File(values.artifact);

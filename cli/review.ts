@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SwarmgateError } from '../shared/kit/errors.js';
-import { usageError } from './usage.js';
+import { numberOption, usageError } from './usage.js';
 import type { Action } from '../shared/wire/messages.js';
 import type { ReviewItem, ReviewState } from '../hub/review/index.js';
 import type { Command } from './commands.js';
@@ -71,6 +71,9 @@ export const reviewCommand: Pick<Command, 'run'> = {
     }
     if (!values.config) throw usageError('review', '--config hub.yaml is required (the review queue lives in the hub store)');
     if (values.state !== undefined && !STATES.includes(values.state)) throw usageError('review', `--state must be one of ${STATES.join(', ')}, got "${values.state}"`);
+    // Checked before the store opens: a priority of "high" is no number, and is not "no items".
+    const minPriority = values['min-priority'] === undefined ? undefined : numberOption('review', '--min-priority', values['min-priority'], { min: 0, max: 100, integer: false });
+    const limit = values.limit === undefined ? 100 : numberOption('review', '--limit', values.limit, { min: 1, max: 1000 });
     const { commandStoreConfig, loadHubConfig, openHubStore } = await import('../hub/index.js');
     const { ReviewService } = await import('../hub/review/index.js');
     const { PointIndex } = await import('../hub/registry/points.js');
@@ -93,8 +96,8 @@ export const reviewCommand: Pick<Command, 'run'> = {
           const items = await queue.list({
             ...(values.site ? { site: values.site } : {}),
             ...(values.state ? { state: values.state as ReviewState } : {}),
-            ...(values['min-priority'] ? { minPriority: Number(values['min-priority']) } : {}),
-            limit: values.limit ? Number(values.limit) : 100,
+            ...(minPriority === undefined ? {} : { minPriority }),
+            limit,
           });
           if (values.json) out(JSON.stringify(items, null, 2));
           else if (items.length === 0) out('no review items');

@@ -53,7 +53,7 @@ describe('swarmgate hub enroll', () => {
 
   it('names the wrong option or value', () => {
     const noSite = swarmgate('hub', 'enroll', 'create', '--config', config);
-    expect(noSite.status).toBe(1);
+    expect(noSite.status).toBe(2);
     expect(noSite.stderr).toContain('create: --site SITE is required');
     const badTtl = swarmgate('hub', 'enroll', 'create', '--config', config, '--site', 'hq', '--ttl', 'forever');
     expect(badTtl.stderr).toContain('--ttl: expected a duration like 30m, 12h or 7d, got "forever"');

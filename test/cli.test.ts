@@ -214,12 +214,12 @@ describe('swarmgate CLI', { timeout: 180_000 }, () => {
     writeFileSync(config, 'broker: { embedded: { host: 127.0.0.1, port: 0, credentialsFile: users.yaml } }\nstore: { kind: sqlite, path: hub.db }\n');
 
     const badState = cli(['review', 'list', '--state', '', '--config', config]);
-    expect(badState.status).toBe(1);
+    expect(badState.status).toBe(2);
     expect(badState.stderr).toContain('--state must be one of');
     expect(badState.stderr).toContain('swarmgate review --help');
     expect(badState.stderr).not.toContain('edge check');
     const noCredentials = cli(['hub', 'user', 'add', '--role', 'gateway']);
-    expect(noCredentials.status).toBe(1);
+    expect(noCredentials.status).toBe(2);
     expect(noCredentials.stderr).toContain('swarmgate hub --help');
     expect(noCredentials.stderr).not.toContain('edge check');
 

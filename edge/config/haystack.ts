@@ -29,8 +29,11 @@ export const MARKERS: ReadonlyMap<string, MarkerGroup> = new Map([
   ...group('state', 'run enable alarm occupied'),
 ]);
 
-/** Haystack tags that are not point markers a profile writes: what the gateway derives them from. */
-const RESERVED: Readonly<Record<string, string>> = {
+/**
+ * Haystack tags that are not point markers a profile writes: what the gateway derives them from.
+ * Maps, not plain objects: a tag or unit named "constructor" or "__proto__" must find nothing.
+ */
+const RESERVED: ReadonlyMap<string, string> = new Map(Object.entries({
   writable: 'the gateway derives it from `writable:`; set `writable: true` on the point instead',
   his: 'every point the gateway reports has history at the hub; remove it',
   cur: 'every point the gateway reports has a current value; remove it',
@@ -38,14 +41,14 @@ const RESERVED: Readonly<Record<string, string>> = {
   kind: 'the gateway derives it from the point\'s data type; remove it',
   id: 'the point is identified by gateway, device and point name; remove it',
   dis: 'use `description:` on the point instead',
-};
+}));
 
 /** Words people write for a marker. */
-const SYNONYMS: Readonly<Record<string, string>> = {
+const SYNONYMS: ReadonlyMap<string, string> = new Map(Object.entries({
   temperature: 'temp', setpoint: 'sp', command: 'cmd', status: 'sensor', rh: 'humidity', outdoor: 'outside', oa: 'outside',
   electric: 'elec', electrical: 'elec', voltage: 'volt', frequency: 'freq', occupancy: 'occupied', chw: 'chilled', hw: 'hot',
   running: 'run', enabled: 'enable', fault: 'alarm', carbonDioxide: 'co2', airflow: 'flow', powerFactor: 'pf',
-};
+}));
 
 /** Haystack tag names: an identifier starting with a lower-case letter. */
 export const MARKER_PATTERN = '^[a-z][a-zA-Z0-9_]{0,31}$';
@@ -62,29 +65,29 @@ export interface TaggedPoint {
   readonly writable?: boolean;
 }
 
-const QUANTITY_OF_UNIT: Readonly<Record<string, string>> = Object.fromEntries([
-  ...['degC', '°C', 'degF', '°F', 'K', 'C', 'F'].map((u) => [u, 'temp']),
-  ...['%RH', 'RH', '%rh'].map((u) => [u, 'humidity']),
-  ...['Pa', 'kPa', 'hPa', 'bar', 'mbar', 'psi', 'inH2O', 'inWC'].map((u) => [u, 'pressure']),
-  ...['W', 'kW', 'MW'].map((u) => [u, 'power']),
-  ...['Wh', 'kWh', 'MWh', 'J', 'kJ', 'MJ', 'GJ', 'BTU'].map((u) => [u, 'energy']),
-  ...['m3/h', 'm³/h', 'L/s', 'l/s', 'cfm', 'CFM', 'gpm', 'GPM', 'm3/s', 'l/min', 'L/min'].map((u) => [u, 'flow']),
-  ...['ppm'].map((u) => [u, 'co2']),
-  ...['V', 'kV', 'mV'].map((u) => [u, 'volt']),
-  ...['A', 'mA', 'kA'].map((u) => [u, 'current']),
-  ...['Hz'].map((u) => [u, 'freq']),
-  ...['rpm', 'RPM'].map((u) => [u, 'speed']),
+const QUANTITY_OF_UNIT: ReadonlyMap<string, string> = new Map<string, string>([
+  ...['degC', '°C', 'degF', '°F', 'K', 'C', 'F'].map((u): [string, string] => [u, 'temp']),
+  ...['%RH', 'RH', '%rh'].map((u): [string, string] => [u, 'humidity']),
+  ...['Pa', 'kPa', 'hPa', 'bar', 'mbar', 'psi', 'inH2O', 'inWC'].map((u): [string, string] => [u, 'pressure']),
+  ...['W', 'kW', 'MW'].map((u): [string, string] => [u, 'power']),
+  ...['Wh', 'kWh', 'MWh', 'J', 'kJ', 'MJ', 'GJ', 'BTU'].map((u): [string, string] => [u, 'energy']),
+  ...['m3/h', 'm³/h', 'L/s', 'l/s', 'cfm', 'CFM', 'gpm', 'GPM', 'm3/s', 'l/min', 'L/min'].map((u): [string, string] => [u, 'flow']),
+  ...['ppm'].map((u): [string, string] => [u, 'co2']),
+  ...['V', 'kV', 'mV'].map((u): [string, string] => [u, 'volt']),
+  ...['A', 'mA', 'kA'].map((u): [string, string] => [u, 'current']),
+  ...['Hz'].map((u): [string, string] => [u, 'freq']),
+  ...['rpm', 'RPM'].map((u): [string, string] => [u, 'speed']),
 ]);
 
 /** The quantity a unit measures, when the unit says it unambiguously (`%` does not). */
 export function quantityOfUnit(unit: string | undefined): string | undefined {
-  return unit === undefined ? undefined : QUANTITY_OF_UNIT[unit.trim()];
+  return unit === undefined ? undefined : QUANTITY_OF_UNIT.get(unit.trim());
 }
 
 function suggestion(tag: string): string {
-  const synonym = SYNONYMS[tag] ?? SYNONYMS[tag.toLowerCase()];
+  const synonym = SYNONYMS.get(tag) ?? SYNONYMS.get(tag.toLowerCase());
   if (synonym) return `; Haystack writes "${synonym}"`;
-  const words = new Map<string, string>([...[...MARKERS.keys()].map((m): [string, string] => [m, m]), ...Object.entries(SYNONYMS)]);
+  const words = new Map<string, string>([...[...MARKERS.keys()].map((m): [string, string] => [m, m]), ...SYNONYMS]);
   const near = closest(tag, words.keys());
   const best = near === undefined ? undefined : words.get(near);
   return best ? `; did you mean "${best}"?` : '; the known point markers are listed in edge/config/haystack.ts (MARKERS)';
@@ -113,7 +116,7 @@ export function tagProblems(tags: readonly string[], point: TaggedPoint = {}): T
       return;
     }
     seen.set(tag, index);
-    const reserved = RESERVED[tag];
+    const reserved = RESERVED.get(tag);
     if (reserved) {
       problems.push({ index, message: `"${tag}" is not a marker a profile writes: ${reserved}` });
       return;

@@ -10,10 +10,20 @@ import { SwarmgateError } from '../../shared/kit/errors.js';
 import { TEMPERATURE_UNIT_NAMES, temperatureUnit, type TemperatureUnit } from './quantity.js';
 
 const strict = { additionalProperties: false } as const;
-const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$', description: 'identifier as on the wire' });
-const PointName = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' });
-const Role = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$', description: 'what the point does; see ROLES' });
-const Hhmm = Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'local time HH:MM' });
+const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+const NAME_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
+const HHMM_PATTERN = '^([01][0-9]|2[0-3]):[0-5][0-9]$';
+const Id = Type.String({ pattern: ID_PATTERN, description: 'identifier as on the wire' });
+const PointName = Type.String({ pattern: NAME_PATTERN });
+const Role = Type.String({ pattern: NAME_PATTERN, description: 'what the point does; see ROLES' });
+const Hhmm = Type.String({ pattern: HHMM_PATTERN, description: 'local time HH:MM' });
+
+/** What each pattern of the model allows, in words: for messages, instead of the regular expression. */
+export const FACILITY_PATTERN_WORDS: ReadonlyMap<string, string> = new Map([
+  [ID_PATTERN, 'an id: letters, digits, "_" and "-", starting with a letter or digit, at most 64 characters'],
+  [NAME_PATTERN, 'a name: lower-case letters, digits and "_", starting with a letter, at most 64 characters'],
+  [HHMM_PATTERN, 'a local time HH:MM with two-digit hours from 00:00 to 23:59, e.g. "07:00"'],
+]);
 const CompareOp = Type.Union((['eq', 'ne', 'gt', 'gte', 'lt', 'lte'] as const).map((o) => Type.Literal(o)));
 const Scalar = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 1024 })]);
 
@@ -184,6 +194,53 @@ export function pointKey(gateway: string, device: string, point: string): string
 
 const checkModel = TypeCompiler.Compile(FacilityModelSchema);
 
+/**
+ * A problem of a model that passes the schema, at its field (path segments, as in the YAML file):
+ * ids used twice (`firstAt`: where the id is used first), a schedule period of no length, a
+ * temperature unit the agents cannot convert, a comfort band whose minimum is not below its maximum.
+ */
+export interface FacilityProblem {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+  readonly firstAt?: readonly (string | number)[];
+}
+
+/** Every problem of a schema-valid model, in model order (empty: the model is sound). */
+export function facilityProblems(model: FacilityModel): FacilityProblem[] {
+  const problems: FacilityProblem[] = [];
+  const first = { site: new Map<string, (string | number)[]>(), zone: new Map<string, (string | number)[]>(), gateway: new Map<string, (string | number)[]>(), point: new Map<string, (string | number)[]>() };
+  const unique = (what: keyof typeof first, id: string, at: (string | number)[], label = `${what} id "${id}"`): void => {
+    const seen = first[what].get(id);
+    if (seen) problems.push({ path: at, message: `${label} appears twice in the facility model; ${what === 'point' ? 'list each point once' : 'ids must be unique'}`, firstAt: seen });
+    else first[what].set(id, at);
+  };
+  model.sites.forEach((site, s) => {
+    unique('site', site.id, ['sites', s, 'id']);
+    site.zones.forEach((zone, z) => {
+      const base = ['sites', s, 'zones', z];
+      unique('zone', zone.id, [...base, 'id']);
+      problems.push(...scheduleProblems(zone, base), ...comfortProblems(zone, base));
+      zone.gateways.forEach((gateway, g) => {
+        unique('gateway', gateway.id, [...base, 'gateways', g, 'id']);
+        gateway.points.forEach((p, i) => {
+          const at = [...base, 'gateways', g, 'points', i];
+          const key = pointKey(gateway.id, p.device, p.point);
+          unique('point', key, at, `point ${key}`);
+          if (TEMPERATURE_ROLES.has(p.role) && temperatureUnit(p.unit) === undefined) {
+            problems.push({ path: [...at, 'unit'], message: `point ${key} (role ${p.role}) has unit "${p.unit}", which the agents cannot convert to °C; a temperature point takes ${TEMPERATURE_UNIT_NAMES.join(', ')} (none: degC)` });
+          }
+        });
+      });
+    });
+  });
+  return problems;
+}
+
+/** "/sites/0/zones/1": a path as the JSON pointer messages without a file use. */
+function pointer(path: readonly (string | number)[]): string {
+  return path.map((p) => `/${p}`).join('');
+}
+
 /** An indexed, validated facility model: O(1) lookups by site, zone, gateway, point and role. */
 export class FacilityIndex {
   readonly model: FacilityModel;
@@ -196,41 +253,32 @@ export class FacilityIndex {
   constructor(input: unknown) {
     const model = Value.Default(FacilityModelSchema, Value.Clone(input));
     if (!checkModel.Check(model)) {
-      const problems = [...checkModel.Errors(model)].slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`);
+      const problems = [...checkModel.Errors(model)].map((e) => `${e.path || '/'}: ${e.message}`);
       throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `facility model is invalid: ${problems.join('; ')}`, { details: { problems } });
     }
-    this.model = model;
-    model.sites.forEach((site, s) => {
-      this.unique(this.sites, site.id, 'site');
-      this.sites.set(site.id, site);
-      site.zones.forEach((zone, z) => {
-        this.unique(this.zones, zone.id, 'zone');
-        this.zones.set(zone.id, { site, zone });
-        checkSchedule(zone, `/sites/${s}/zones/${z}`);
-        zone.gateways.forEach((gateway, g) => {
-          this.unique(this.gateways, gateway.id, 'gateway');
-          this.gateways.set(gateway.id, { site, zone, gateway });
-          gateway.points.forEach((p, i) => this.addPoint(site, zone, gateway, p, `/sites/${s}/zones/${z}/gateways/${g}/points/${i}`));
-        });
-      });
-    });
-  }
-
-  private unique(map: Map<string, unknown>, id: string, what: string): void {
-    if (map.has(id)) throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', `${what} id "${id}" appears twice in the facility model; ids must be unique`);
-  }
-
-  private addPoint(site: Site, zone: Zone, gateway: FacilityGateway, p: FacilityPoint, path: string): void {
-    const key = pointKey(gateway.id, p.device, p.point);
-    const isTemperature = TEMPERATURE_ROLES.has(p.role);
-    const temperature = isTemperature ? temperatureUnit(p.unit) : undefined;
-    if (isTemperature && temperature === undefined) {
-      throw new SwarmgateError(
-        'SWG_ERR_CONFIG_INVALID',
-        `${path}/unit: point ${key} (role ${p.role}) has unit "${p.unit}", which the agents cannot convert to °C; a temperature point takes ${TEMPERATURE_UNIT_NAMES.join(', ')} (none: degC)`,
-        { details: { field: `${path}/unit`, point: key, role: p.role, unit: p.unit } },
-      );
+    // A model from a file has been checked with positions (runtime/facility-file.ts); these are for one built in code.
+    const found = facilityProblems(model);
+    if (found.length > 0) {
+      const problems = found.map((p) => `${pointer(p.path)}: ${p.message}${p.firstAt ? ` (first at ${pointer(p.firstAt)})` : ''}`);
+      throw new SwarmgateError('SWG_ERR_CONFIG_INVALID', problems.join('; '), { details: { problems } });
     }
+    this.model = model;
+    for (const site of model.sites) {
+      this.sites.set(site.id, site);
+      for (const zone of site.zones) {
+        this.zones.set(zone.id, { site, zone });
+        for (const gateway of zone.gateways) {
+          this.gateways.set(gateway.id, { site, zone, gateway });
+          for (const p of gateway.points) this.addPoint(site, zone, gateway, p);
+        }
+      }
+    }
+  }
+
+  private addPoint(site: Site, zone: Zone, gateway: FacilityGateway, p: FacilityPoint): void {
+    const key = pointKey(gateway.id, p.device, p.point);
+    // facilityProblems refused a temperature point whose unit is not one of these.
+    const temperature = TEMPERATURE_ROLES.has(p.role) ? temperatureUnit(p.unit) : undefined;
     const bound: BoundPoint = {
       site: site.id,
       zone: zone.id,
@@ -307,17 +355,40 @@ export function scheduledOccupied(site: Site, zone: Zone, ts: number): boolean {
   });
 }
 
-/** Refuses a period from a time to the same time: it could mean no time or a whole day, and guessing either is wrong. */
-function checkSchedule(zone: Zone, path: string): void {
-  zone.schedule?.occupied.forEach((p, i) => {
-    if (p.from !== p.to) return;
-    const field = `${path}/schedule/occupied/${i}`;
-    throw new SwarmgateError(
-      'SWG_ERR_CONFIG_INVALID',
-      `${field}: zone "${zone.id}", occupied period ${i} runs from ${p.from} to ${p.to}, which is no time at all; give it a different end (a period ending earlier than it starts runs past midnight), or leave out the schedule of a zone occupied all day`,
-      { details: { field, zone: zone.id, period: i, from: p.from, to: p.to } },
-    );
-  });
+/** A period from a time to the same time: it could mean no time or a whole day, and guessing either is wrong. */
+function scheduleProblems(zone: Zone, base: readonly (string | number)[]): FacilityProblem[] {
+  return (zone.schedule?.occupied ?? []).flatMap((p, i) =>
+    p.from !== p.to
+      ? []
+      : [
+          {
+            path: [...base, 'schedule', 'occupied', i],
+            message: `zone "${zone.id}", occupied period ${i} runs from ${p.from} to ${p.to}, which is no time at all; give it a different end (a period ending earlier than it starts runs past midnight), or leave out the schedule of a zone occupied all day`,
+          },
+        ],
+  );
+}
+
+/**
+ * A comfort band whose minimum is not below its maximum: every reading is out of it, and the
+ * comfort agent would propose a change on every evaluation.
+ */
+function comfortProblems(zone: Zone, base: readonly (string | number)[]): FacilityProblem[] {
+  const problems: FacilityProblem[] = [];
+  for (const name of ['occupied', 'unoccupied'] as const) {
+    const band = zone.comfort?.[name];
+    if (!band) continue;
+    const inverted = (min: string, max: string, low: number, high: number, unit: string): void => {
+      if (low < high) return;
+      problems.push({
+        path: [...base, 'comfort', name, min],
+        message: `zone "${zone.id}", ${name} comfort band: ${min} ${low} is not below ${max} ${high}; every reading would be out of the band and the comfort agent would propose a change on every evaluation: give ${min} below ${max} (${unit})`,
+      });
+    };
+    inverted('tempMin', 'tempMax', band.tempMin, band.tempMax, '°C');
+    if (band.humidityMin !== undefined && band.humidityMax !== undefined) inverted('humidityMin', 'humidityMax', band.humidityMin, band.humidityMax, '% relative humidity');
+  }
+  return problems;
 }
 
 function toMinutes(hhmm: string): number {

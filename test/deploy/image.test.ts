@@ -304,7 +304,7 @@ describe('the options of image prepare', () => {
       spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'image', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SWARMGATE_LOG_LEVEL: 'error' } });
     const bad = cli('prepare', '--image', image, '--hub', 'http://hub.example', '--token', TOKEN, '--deb', '/nonexistent.deb');
     expect(bad.stderr).toMatch(/^swarmgate: SWG_ERR_CLI_USAGE: --hub: must be https:\/\/ .*swarmgate image prepare --help/m);
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(2);
     const usage = cli();
     expect(usage.stdout).toContain('swarmgate image prepare --image raspios-lite.img --hub');
     expect(usage.status).toBe(2);

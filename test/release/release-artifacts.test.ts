@@ -40,7 +40,7 @@ describe('swarmgate release', () => {
     expect(statSync(join(keys, 'release.key')).mode & 0o777).toBe(0o600);
     expect(readPublicKey(join(keys, 'release.pub')).asymmetricKeyType).toBe('ed25519');
     const again = cli(['release', 'keygen', '--out', keys]);
-    expect(again.status).toBe(1);
+    expect(again.status).toBe(2);
     expect(again.stderr).toContain('SWG_ERR_CLI_USAGE');
   });
 
