@@ -15,7 +15,8 @@ import { sparkplugConfigProblems } from '../federation/schema.js';
 import type { DriverRegistry } from '../drivers/registry.js';
 import { normalizeTags, tagProblems } from './haystack.js';
 import { GatewayConfigSchema, ProfileSchema, type DeviceConfig, type GatewayConfig, type Profile } from './schema.js';
-import { SourceFile, fileErrorReason, formatProblem, pointerSegments, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
+import { SourceFile, fileErrorReason, formatProblem, pointerSegments, readConfigFile, unreadableReason, validateAt, type ConfigProblem } from '../../shared/kit/config-file.js';
+import { folderWriteProblem } from '../../shared/kit/writable-folder.js';
 import { closest, didYouMean } from '../../shared/kit/suggest.js';
 import { claimConflicts, type LocatedClaim, type Place } from './claims.js';
 import { serviceStateDirectory } from '../../shared/kit/state-dir.js';
@@ -134,6 +135,23 @@ class ConfigChecker {
       const problem = secretFileProblem(resolveFrom(this.file, passwordFile));
       if (problem) this.problems.push(source.problem(['federation', 'mqtt', 'passwordFile'], problem));
     }
+    // The TLS files are read when the gateway starts: one that is missing or holds no PEM would
+    // stop every start (and a config installed from the hub could then never be replaced).
+    const tls: unknown = isRecord(config.federation) && isRecord(config.federation.mqtt) ? config.federation.mqtt.tls : undefined;
+    if (isRecord(tls)) {
+      for (const field of ['ca', 'cert', 'key'] as const) {
+        const path: unknown = tls[field];
+        if (typeof path !== 'string') continue;
+        const problem = pemFileProblem(resolveFrom(this.file, path), field);
+        if (problem) this.problems.push(source.problem(['federation', 'mqtt', 'tls', field], problem));
+      }
+    }
+    // The data folder is made (mkdir -p) and written when the gateway starts; checked without making it.
+    const dataDirField: unknown = config.dataDir;
+    if (typeof dataDirField === 'string') {
+      const problem = dataDirProblem(resolveFrom(this.file, dataDirField));
+      if (problem) this.problems.push(source.problem(['dataDir'], problem));
+    }
     // Updates come from the hub: an update section without federation could never be used.
     if (isRecord(config.update) && config.federation === undefined) this.problems.push(source.problem(['update'], 'needs a federation section: releases come from the hub over its MQTT link and API'));
     if (this.problems.length > 0) return { problems: this.problems, ...(isRecord(raw) ? { partial: { raw, devices: specs.filter((d) => !unresolved.has(d.id)), unresolved } } : {}) };
@@ -161,6 +179,10 @@ class ConfigChecker {
           }
           if (isRecord(point) && point.scale === 0) {
             parsed?.problems.push(read.source!.problem(['points', i, 'scale'], `"${String(point.name)}": scale 0 makes every reading equal the offset and a write divide by zero; give the factor from raw to engineering units (negative inverts)`));
+          }
+          // Limits that allow no value: every write to the point would be refused at run time.
+          if (isRecord(point) && isRecord(point.limits) && typeof point.limits.min === 'number' && typeof point.limits.max === 'number' && point.limits.min > point.limits.max) {
+            parsed?.problems.push(read.source!.problem(['points', i, 'limits'], `"${String(point.name)}": min ${point.limits.min} is above max ${point.limits.max}: no value could be written`));
           }
           if (isRecord(point) && Array.isArray(point.tags) && point.tags.every((t) => typeof t === 'string')) {
             parsed?.problems.push(...tagListProblems(read.source!, ['points', i, 'tags'], String(point.name), point.tags as string[], point));
@@ -432,7 +454,7 @@ function narrowed(profile: Limits | undefined, site: Limits | undefined): Limits
   return { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }) };
 }
 
-/** A site's limits that widen the profile's, or whose min is above its max. */
+/** A site's limits that widen the profile's, whose min is above its max, or that leave no value within the profile's. */
 function limitProblems(source: SourceFile, path: (string | number)[], point: string, profile: string, site: Limits | undefined, own: Limits | undefined): ConfigProblem[] {
   if (!site) return [];
   const out: ConfigProblem[] = [];
@@ -440,6 +462,15 @@ function limitProblems(source: SourceFile, path: (string | number)[], point: str
   const range = `[${own?.min ?? '-inf'}, ${own?.max ?? '+inf'}]`;
   if (own?.min !== undefined && site.min !== undefined && site.min < own.min) out.push(source.problem([...path, 'min'], `"${point}": min ${site.min} is below the profile "${profile}"'s limits ${range}; a site may narrow limits, not widen them`));
   if (own?.max !== undefined && site.max !== undefined && site.max > own.max) out.push(source.problem([...path, 'max'], `"${point}": max ${site.max} is above the profile "${profile}"'s limits ${range}; a site may narrow limits, not widen them`));
+  // Each side within the profile's, and yet nothing left between them: the site's min above the
+  // profile's max, or its max below the profile's min (a profile whose own limits are empty is
+  // reported in the profile).
+  const ownEmpty = own?.min !== undefined && own.max !== undefined && own.min > own.max;
+  const siteEmpty = site.min !== undefined && site.max !== undefined && site.min > site.max;
+  if (!ownEmpty && !siteEmpty) {
+    if (site.min !== undefined && own?.max !== undefined && site.min > own.max) out.push(source.problem([...path, 'min'], `"${point}": min ${site.min} is above the profile "${profile}"'s max (limits ${range}): no value could be written`));
+    if (site.max !== undefined && own?.min !== undefined && site.max < own.min) out.push(source.problem([...path, 'max'], `"${point}": max ${site.max} is below the profile "${profile}"'s min (limits ${range}): no value could be written`));
+  }
   return out;
 }
 
@@ -457,6 +488,50 @@ function secretFileProblem(path: string): string | undefined {
   } catch (err) {
     return `cannot read ${path}: ${fileErrorReason(err)}`;
   }
+}
+
+/** PEM files larger than this are refused (a CA bundle of a few hundred certificates is well below). */
+const PEM_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * What is wrong with a TLS file of federation.mqtt.tls (its path resolved against the config
+ * file's folder): unreadable, not a regular file, too large, or holding no PEM block of its kind
+ * (a certificate for ca and cert, a private key for key), as Node's TLS needs them.
+ */
+function pemFileProblem(path: string, field: 'ca' | 'cert' | 'key'): string | undefined {
+  let text: string;
+  try {
+    text = readConfigFile(path, { limitBytes: PEM_LIMIT_BYTES, what: 'PEM files' });
+  } catch (err) {
+    const reason = unreadableReason(err);
+    if (reason === undefined) throw err;
+    return `cannot read ${path}: ${reason}`;
+  }
+  const certificate = field !== 'key';
+  const marker = certificate ? /-----BEGIN (X509 |TRUSTED )?CERTIFICATE-----/ : /-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----/;
+  if (marker.test(text)) return undefined;
+  const kind = certificate ? 'certificate ("-----BEGIN CERTIFICATE-----")' : 'private key ("-----BEGIN PRIVATE KEY-----" or "-----BEGIN RSA/EC PRIVATE KEY-----")';
+  return `${path} holds no PEM ${kind}; give the ${field === 'ca' ? 'CA bundle that signed the broker certificate' : field === 'cert' ? 'client certificate' : 'private key of the client certificate'} in PEM form (DER: openssl x509 -inform der -in FILE -out FILE.pem)`;
+}
+
+/**
+ * Why the gateway could not make (mkdir -p) and write its data folder, without making it: the
+ * folder itself when it exists, else its nearest existing parent, must be a folder this user may
+ * write in. Undefined when it can.
+ */
+function dataDirProblem(dir: string): string | undefined {
+  let nearest = dir;
+  while (!existsSync(nearest) && dirname(nearest) !== nearest) nearest = dirname(nearest);
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(nearest).isDirectory();
+  } catch (err) {
+    return `cannot use ${dir}: ${nearest}: ${fileErrorReason(err)}`;
+  }
+  if (!isFolder) return nearest === dir ? `${dir} is not a folder` : `${dir} cannot be made: ${nearest} is not a folder`;
+  const problem = folderWriteProblem(nearest);
+  if (!problem) return undefined;
+  return nearest === dir ? `${dir} ${problem.what} (${problem.errno})` : `${dir} cannot be made: ${nearest} ${problem.what} (${problem.errno})`;
 }
 
 /** `; did you mean "chiller.yaml" (same folder)?` for a misspelt profile file whose folder holds a close name. */

@@ -8,9 +8,11 @@
  * start, never half-applied to running drivers.
  *
  * Reports go through the outbox (durable) on config/reported, with the schema unchanged: the
- * document's config carries { status, problems?, config? }.
+ * document's config carries { status, problems?, config?, applied? } (applied: the version this
+ * gateway runs, on the refusal of an older one, so the hub numbers its next push above it).
  */
-import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { parse, stringify } from 'yaml';
 import { SourceFile, formatProblem, readConfigFile, type ConfigProblem } from '../../shared/kit/config-file.js';
@@ -52,7 +54,11 @@ export class RemoteConfig {
   private readonly clock: () => number;
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** The config file as this process started from it (read when the process sets up federation). */
+  private readonly startedWith: string | undefined;
+
   constructor(private readonly options: RemoteConfigOptions) {
+    this.startedWith = readIfAny(options.configFile);
     this.topic = gatewayTopic(options.site, options.gateway, 'config/desired');
     this.reportTopic = gatewayTopic(options.site, options.gateway, 'config/reported');
     this.clock = options.clock ?? Date.now;
@@ -106,7 +112,14 @@ export class RemoteConfig {
     const desired = decoded.value;
     const applied = state.configVersion;
     // The retained document comes back on every connect: what is applied already is not news.
-    if (applied !== null && desired.version <= applied) return undefined;
+    if (applied !== null && desired.version === applied) return undefined;
+    // An older version than the applied one (the hub's store rebuilt or restored, numbering from 1
+    // again) is refused out loud: silence would leave the hub waiting for a report that never comes.
+    // The body names the applied version, from which the hub numbers its next push.
+    if (applied !== null && desired.version < applied) {
+      log.warn({ version: desired.version, applied }, 'desired config older than the applied one refused');
+      return this.report(desired.version, 'rejected', [`version ${desired.version} <= applied ${applied}: this gateway runs config version ${applied} already; push the config again as version ${applied + 1} or later`], undefined, { applied });
+    }
     let problems: ConfigProblem[];
     try {
       problems = this.validate(desired);
@@ -120,14 +133,22 @@ export class RemoteConfig {
       log.warn({ version: desired.version, problems: problems.length }, 'desired config rejected; the running config stays');
       return this.report(desired.version, 'rejected', problems.map(formatProblem));
     }
+    let installed: { readonly changed: boolean; readonly text: string };
     try {
-      this.install();
+      installed = this.install();
     } catch (err) {
       log.error({ version: desired.version, err: errorMessage(err) }, 'desired config could not be installed');
       return this.report(desired.version, 'rejected', [`${this.options.configFile}: cannot replace the config file: ${errorMessage(err)}`]);
     }
     // Recorded before the restart: the retained copy seen after it is then the applied version.
     await state.setConfigVersion(desired.version);
+    if (!installed.changed && installed.text === this.startedWith) {
+      // This process started from this very config (after a crash between the rename and the
+      // version's save, or the hub pushed the running config again): only the version was
+      // missing, nothing to restart for.
+      log.info({ version: desired.version, file: this.options.configFile }, 'desired config is the config file already; its version recorded');
+      return this.report(desired.version, 'running', [], desired.config);
+    }
     const report = this.report(desired.version, 'applied-pending-restart', [], desired.config);
     log.info({ version: desired.version, file: this.options.configFile }, 'desired config installed; restarting to apply it');
     this.options.onRestart(desired.version);
@@ -137,7 +158,7 @@ export class RemoteConfig {
   private validate(desired: ConfigDocument): ConfigProblem[] {
     const file = this.desiredFile;
     // Secrets the hub only showed redacted keep the running config's values.
-    const { value, unresolved } = restoreSecrets(desired.config, this.running());
+    const { value, reasons } = restoreSecrets(desired.config, this.running());
     try {
       writeFileSync(file, stringify(value), 'utf8');
     } catch (err) {
@@ -148,7 +169,8 @@ export class RemoteConfig {
     const gateway = checked.loaded?.config.gateway;
     const { source } = SourceFile.read(file);
     const at = (path: (string | number)[], message: string): ConfigProblem => (source ? source.problem(path, message) : { file, line: 1, column: 1, path: path.join('.'), message });
-    for (const path of unresolved) problems.push(at(path, `is "${REDACTED}" but the running config has no secret here to keep: give the secret itself (or a file holding it, such as passwordFile)`));
+    // Checked whatever the check found: a secret that cannot be kept is a refusal of its own.
+    for (const { path, reason } of reasons) problems.push(at(path, `is "${REDACTED}" but ${reason}`));
     if (gateway) {
       // A gateway must not become another one: its data folder, outbox and ACL belong to this id.
       if (gateway.id !== this.options.gateway) problems.push(at(['gateway', 'id'], `is "${gateway.id}" but this gateway is "${this.options.gateway}"; a gateway's id cannot be changed remotely`));
@@ -157,17 +179,35 @@ export class RemoteConfig {
     return problems;
   }
 
-  /** Replaces the config file by rename (atomic on one filesystem), keeping the old one. */
-  private install(): void {
+  /**
+   * Replaces the config file by rename (atomic on one filesystem), keeping the old one as
+   * <file>.previous; changed is false when the file holds the desired config already (nothing written: a
+   * crash between the rename and the version's save must not put the new config over .previous
+   * when the retained document is applied again). The new file and .previous are synced before
+   * their renames, and the folder after, so a power cut leaves the old config or the new one.
+   */
+  private install(): { readonly changed: boolean; readonly text: string } {
     const target = this.options.configFile;
+    const next = readConfigFile(this.desiredFile);
+    const current = readConfigFile(target);
+    if (current === next) return { changed: false, text: next };
+    // A config may hold secrets: the copies keep the config file's mode.
+    const mode = statSync(target).mode & 0o777;
+    const previous = `${target}.previous`;
+    // Never rewritten with what it holds already.
+    if (readIfAny(previous) !== current) {
+      writeSynced(`${previous}.tmp-${process.pid}`, current, mode);
+      renameSync(`${previous}.tmp-${process.pid}`, previous);
+    }
     const tmp = `${target}.tmp-${process.pid}`;
-    writeFileSync(tmp, readConfigFile(this.desiredFile), 'utf8');
-    copyFileSync(target, `${target}.previous`);
+    writeSynced(tmp, next, mode);
     renameSync(tmp, target);
+    syncFolder(dirname(target));
+    return { changed: true, text: next };
   }
 
-  private report(version: number, status: ConfigStatus, problems: readonly string[], config?: unknown): ConfigDocument {
-    const body: Record<string, unknown> = { status };
+  private report(version: number, status: ConfigStatus, problems: readonly string[], config?: unknown, extra: { readonly applied?: number } = {}): ConfigDocument {
+    const body: Record<string, unknown> = { status, ...extra };
     if (problems.length > 0) body.problems = problems.slice(0, MAX_PROBLEMS).map((p) => p.slice(0, 1000));
     // Whoever may read the gateway's topics or the hub's API sees the config, not its secrets.
     const shown = config === undefined ? undefined : redactSecrets(config);
@@ -175,5 +215,39 @@ export class RemoteConfig {
     const doc: ConfigDocument = { v: 1, version, ts: this.clock(), config: body };
     this.options.outbox.enqueue(this.reportTopic, 'other', encode(ConfigDocumentSchema, doc));
     return doc;
+  }
+}
+
+/** Writes a file and flushes it to disk before it is renamed into place. */
+function writeSynced(file: string, text: string, mode: number): void {
+  const fd = openSync(file, 'w', mode);
+  try {
+    const bytes = Buffer.from(text, 'utf8');
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Flushes a folder's entries (the renames in it); some filesystems cannot, which is no error here. */
+function syncFolder(folder: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(folder, 'r');
+    fsyncSync(fd);
+  } catch {
+    // EISDIR/EINVAL/EPERM: the folder cannot be synced on this filesystem; the renames stand.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** A config file's text, or undefined when it cannot be read. */
+function readIfAny(file: string): string | undefined {
+  try {
+    return readConfigFile(file);
+  } catch {
+    return undefined;
   }
 }

@@ -271,7 +271,9 @@ describe('gateway config: files that are not regular files or too large are refu
     writeFileSync(join(site, 'broker-password'), 'pw-site\n', { mode: 0o600 });
     chmodSync(join(site, 'broker-password'), 0o600);
     mkdirSync(join(site, 'certs'));
-    for (const f of ['ca.pem', 'certs/gw.pem', 'certs/gw.key']) writeFileSync(join(site, f), f);
+    // The check reads the TLS files: each holds a PEM block of its kind (here with its own name inside).
+    const pem = (f: string): string => (f.endsWith('.key') ? `-----BEGIN PRIVATE KEY-----\n${f}\n-----END PRIVATE KEY-----\n` : `-----BEGIN CERTIFICATE-----\n${f}\n-----END CERTIFICATE-----\n`);
+    for (const f of ['ca.pem', 'certs/gw.pem', 'certs/gw.key']) writeFileSync(join(site, f), pem(f));
     const file = join(site, 'gateway.yaml');
     writeFileSync(
       file,
@@ -288,7 +290,7 @@ describe('gateway config: files that are not regular files or too large are refu
     expect(config.update).toMatchObject({ installRoot: join(site, 'opt'), releaseKeyFile: join(site, 'release-key.pem'), caFile: join(dir.path, 'hub-ca.pem') });
     expect(checked.loaded!.devices.find((d) => d.id === 'cold')?.connection).toMatchObject({ pkiDir: join(site, 'pki') });
     // The MQTT link reads the password the check found.
-    expect(clientOptions(resolveFederationConfig(config.federation!).mqtt, 'gw-1')).toMatchObject({ password: 'pw-site', ca: Buffer.from('ca.pem'), key: Buffer.from('certs/gw.key') });
+    expect(clientOptions(resolveFederationConfig(config.federation!).mqtt, 'gw-1')).toMatchObject({ password: 'pw-site', ca: Buffer.from(pem('ca.pem')), key: Buffer.from(pem('certs/gw.key')) });
     // Absolute paths stay as given.
     writeFileSync(file, `${head}devices:\n  - { id: ahu1, protocol: modbus-tcp, profile: ${AHU}, connection: { host: h } }\nfederation: { mqtt: { url: "mqtt://127.0.0.1:1883", passwordFile: ${join(site, 'broker-password')} } }\n`);
     expect(loadConfig(file, registry).config.federation?.mqtt.passwordFile).toBe(join(site, 'broker-password'));
