@@ -6,7 +6,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
-import { LineCounter, parseDocument, isNode, visit, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, isNode, isScalar, visit, type Document, type Node } from 'yaml';
 import { SwarmgateError, errorMessage } from './errors.js';
 import { escapeControl } from './terminal-text.js';
 import { describeYamlErrors } from './yaml-syntax.js';
@@ -197,6 +197,12 @@ export class SourceFile {
     const { line, column } = this.position(path);
     return { file: this.file, line, column, path: dotted(path), message };
   }
+
+  /** The text of the plain scalar at a path as it is written in the file (`1.10`, `0123`), if there is one. */
+  written(path: readonly (string | number)[]): string | undefined {
+    const node = this.doc.getIn(path, true);
+    return isScalar(node) && typeof node.source === 'string' && node.source !== '' ? node.source : undefined;
+  }
 }
 
 /**
@@ -260,7 +266,18 @@ export function pointerSegments(pointer: string): (string | number)[] {
     .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
-function explain(error: ValueError): string {
+/**
+ * Where text was expected and YAML read a number or a boolean (`version: 1.10` is 1.1, `id: 0123`
+ * is 123, `name: true`), what was written and how to keep it text.
+ */
+function unquoted(source: SourceFile, path: readonly (string | number)[], error: ValueError): string {
+  if (error.type !== ValueErrorType.String || (typeof error.value !== 'number' && typeof error.value !== 'boolean')) return '';
+  const written = source.written(path);
+  return written === undefined ? '' : ` (YAML reads ${written} as a ${typeof error.value}: write "${written}", in quotes, for the text)`;
+}
+
+/** `note`: said right after the value got. */
+function explain(error: ValueError, note = ''): string {
   const schema = error.schema as TSchema & { description?: string; pattern?: string; enum?: unknown[]; anyOf?: TSchema[]; properties?: Record<string, TSchema> };
   if (error.type === ValueErrorType.ObjectAdditionalProperties) {
     const key = pointerSegments(error.path).at(-1);
@@ -271,7 +288,7 @@ function explain(error: ValueError): string {
   if (error.message.startsWith('Expected required property')) return 'required field is missing';
   // In a YAML file, a choice among literals as they are written there.
   const allowed = literalChoice(schema, true) ?? (error.message.startsWith('Expected union') ? allowedText(schema) : undefined);
-  const parts = [allowed ? `expected ${allowed}` : error.message.replace(/^Expected/, 'expected'), `got ${describeValue(error.value)}`];
+  const parts = [allowed ? `expected ${allowed}` : error.message.replace(/^Expected/, 'expected'), `got ${describeValue(error.value)}${note}`];
   const hint = schema.description && !error.message.startsWith('Expected union') ? ` (${schema.description})` : '';
   return `${parts.join(', ')}${hint}`;
 }
@@ -288,7 +305,7 @@ export function validateAt(source: SourceFile, schema: TSchema, value: unknown, 
     const key = dotted(path);
     if (seen.has(key)) continue;
     seen.add(key);
-    problems.push(source.problem(path, explain(error)));
+    problems.push(source.problem(path, explain(error, unquoted(source, path, error))));
   }
   // In file order, as a user reads and fixes them.
   return problems.sort((a, b) => a.line - b.line || a.column - b.column);

@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CONFIG_FILE_LIMIT_BYTES, SourceFile, readConfigFile } from '../../shared/kit/config-file.js';
+import { Type } from '@sinclair/typebox';
+import { CONFIG_FILE_LIMIT_BYTES, SourceFile, readConfigFile, validateAt } from '../../shared/kit/config-file.js';
 import { isSwarmgateError } from '../../shared/kit/errors.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -187,5 +188,19 @@ describe('YAML aliases', () => {
   it('an alias to no anchor is named as such, not as an alias bomb', () => {
     const { problems } = SourceFile.parse('a.yaml', 'a: 1\nb: *nope\n');
     expect(problems.map((p) => `${p.line}:${p.column} ${p.message}`)).toEqual(['2:4 YAML aliases: *nope refers to no anchor: define &nope on a value above it, or write the value out']);
+  });
+});
+
+describe('validateAt', () => {
+  it('where text was expected and YAML read a number or true/false, says what was written and to quote it', () => {
+    const schema = Type.Object({ version: Type.String(), id: Type.String(), name: Type.String(), count: Type.String() });
+    const { source } = SourceFile.parse('v.yaml', 'version: 1.10\nid: 0123\nname: true\ncount: 7\n');
+    if (!source) throw new Error('parse failed');
+    expect(validateAt(source, schema, source.value()).map((p) => `${p.line} ${p.path}: ${p.message}`)).toEqual([
+      '1 version: expected string, got 1.1 (YAML reads 1.10 as a number: write "1.10", in quotes, for the text)',
+      '2 id: expected string, got 123 (YAML reads 0123 as a number: write "0123", in quotes, for the text)',
+      '3 name: expected string, got true (YAML reads true as a boolean: write "true", in quotes, for the text)',
+      '4 count: expected string, got 7 (YAML reads 7 as a number: write "7", in quotes, for the text)',
+    ]);
   });
 });
