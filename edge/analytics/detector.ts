@@ -35,7 +35,8 @@
  * not ready by then that score() waits for it. This makes a CSV replay and a live run produce the
  * same scores, and a detector reloaded from disk continue exactly as the original.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../../shared/kit/durable-file.js';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../shared/kit/log.js';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -652,10 +653,7 @@ export class PointDetector {
   /** Writes the state (models, normalisation, history) to `dir/detector.json` atomically. */
   async save(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
-    const file = join(dir, STATE_FILE);
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(await this.state()));
-    await rename(tmp, file);
+    await writeFileDurably(join(dir, STATE_FILE), JSON.stringify(await this.state()));
     this.log.debug({ dir, readings: this.seen }, 'anomaly detector saved');
   }
 

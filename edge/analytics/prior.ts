@@ -9,7 +9,8 @@
  * pattern is compared, it moves the prior to its own unit's level (PriorDetector, levelOffset).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { writeFileDurably } from '../../shared/kit/durable-file.js';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { SwarmgateError } from '../../shared/kit/errors.js';
@@ -199,10 +200,8 @@ class PriorDetector extends PointDetector {
       return;
     }
     await mkdir(dir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
     const pending: PendingAlignment = { readings: this.readings, alignAt: [...this.alignAt], ...(this.shift !== undefined ? { shift: this.shift } : {}), prior: this.prior };
-    await writeFile(tmp, JSON.stringify(pending));
-    await rename(tmp, file);
+    await writeFileDurably(file, JSON.stringify(pending));
     await super.save(dir);
   }
 

@@ -20,9 +20,10 @@
  * raises events as soon as the detector scores, while the range and stuck-value checks still
  * learn this unit for learningHours. A point's own learning is offered back (sharePriors).
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileDurably } from '../../shared/kit/durable-file.js';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/kit/errors.js';
 import { currentBackend, detectorFromPrior, exportPrior, loadDetector, PointDetector, resolveOptions, selectBackend, type DetectorOptionsInput } from '../analytics/index.js';
@@ -675,14 +676,10 @@ export class AnomalyMonitor {
       for (const p of this.points.values()) {
         if (p.detector.readings === 0) continue;
         await this.serial(p, async () => {
+          // The detector writes its own files durably (writeFileDurably), before monitor.json.
           await p.detector.save(p.dir);
-          // The detector writes and renames its own files; they are flushed to the disk here (and
-          // the folder, for the renames) before monitor.json is replaced.
-          await syncFile(join(p.dir, DETECTOR));
-          await syncFile(join(p.dir, PRIOR_PENDING), true);
-          await syncDir(p.dir);
           await mkdir(p.dir, { recursive: true });
-          await writeDurably(join(p.dir, SIDECAR), JSON.stringify({ ...p.side, lastEventAt: Number.isFinite(p.side.lastEventAt) ? p.side.lastEventAt : null }));
+          await writeFileDurably(join(p.dir, SIDECAR), JSON.stringify({ ...p.side, lastEventAt: Number.isFinite(p.side.lastEventAt) ? p.side.lastEventAt : null }));
         }).catch((err: unknown) => this.log.error({ point: p.ref, err: errorMessage(err) }, 'saving the anomaly model failed'));
       }
     })().finally(() => {
@@ -702,47 +699,6 @@ export class AnomalyMonitor {
     await this.saving;
     await this.save();
     this.log.info({ points: this.points.size }, 'anomaly monitor stopped, models saved');
-  }
-}
-
-/** Written by the detector beside detector.json while a fleet prior's re-centring is due (edge/analytics/prior.ts). */
-const PRIOR_PENDING = 'prior-pending.json';
-
-/** Writes `text` to a temp file, flushes it, renames it over `file` and flushes the folder. */
-async function writeDurably(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  await syncDir(dirname(file));
-}
-
-async function syncFile(file: string, optional = false): Promise<void> {
-  if (optional && !existsSync(file)) return;
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Flushes a folder's entries (renames); a platform that cannot open a folder for that skips it. */
-async function syncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
-  } finally {
-    await fh?.close();
   }
 }
 
