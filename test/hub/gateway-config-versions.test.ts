@@ -16,6 +16,7 @@ import { parseHubConfig } from '../../hub/config.js';
 import { startHub, type Hub } from '../../hub/index.js';
 import type { ConfigDocument } from '../../shared/wire/index.js';
 import { addGatewayUser, credentialsFile } from '../e2e/support/hub.js';
+import { waitFor } from '../e2e/support/util.js';
 import { tempDir } from '../support/tmp.js';
 
 const AHU = fileURLToPath(new URL('../../devices/profiles/ahu-modbus.yaml', import.meta.url));
@@ -41,21 +42,11 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
   return { status: res.status, json: await res.json() };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const reportedVersion = (version: number): Promise<View> =>
-  until(`report of version ${version}`, async () => {
+  waitFor(async () => {
     const v = (await api('GET', '/api/v1/gateways/gw-ver/config')).json as View;
     return v.reported?.version === version && v.reported.config.status !== 'running' ? v : undefined;
-  });
+  }, 10_000, `report of version ${version}`, 50);
 
 beforeAll(async () => {
   process.env.SWG_TEST_RCFG_VER_PW = ADMIN_PW;
@@ -87,7 +78,7 @@ afterAll(async () => {
 
 describe('remote configuration versions after the hub lost its own', () => {
   it('the gateway refuses an older version naming the one it runs; the hub numbers the next push above it', async () => {
-    await until('running report', async () => (((await api('GET', '/api/v1/gateways/gw-ver/config')).json as View).reported?.config.status === 'running' ? true : undefined));
+    await waitFor(async () => ((await api('GET', '/api/v1/gateways/gw-ver/config')).json as View).reported?.config.status === 'running', 10_000, 'running report', 50);
     // This gateway applied version 7 from the hub's store before it was rebuilt: the new store knows nothing of it.
     await edge?.federation?.state.setConfigVersion(7);
     const config = (pollMs: number): Record<string, unknown> => ({ ...(parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>), polling: { defaultIntervalMs: pollMs } });
